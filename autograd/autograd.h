@@ -1,0 +1,208 @@
+/* autograd.h: tensors, the tape, reverse-mode backward and the ops of tapegrad.
+ *
+ * A tg_ctx owns a per-step arena (activations, their gradients, the tape) and the thread pool.
+ * Ops compute their forward at once (define-by-run) and, unless recording is off, append a node to
+ * the tape. tg_backward walks the tape in reverse; gradients accumulate (+=) into leaves.
+ * Parameters live in a tg_params store: one contiguous buffer for values, one for gradients.
+ *
+ *   tg_params *P = tg_params_new();
+ *   tg_tensor *W = tg_params_add(P, "w", 2, (int[]){4, 3});
+ *   tg_params_alloc(P, &err);                       // one buffer for all values, one for grads
+ *   tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = 2, .seed = 1});
+ *   tg_tensor *x = tg_tensor_new(ctx, 2, (int[]){8, 3});      // (8, 3), zeros
+ *   tg_tensor *y = tg_matmul(ctx, x, W, 0, 1);                // (8, 4) = x W^T
+ *   tg_tensor *loss = tg_mean(ctx, tg_relu(ctx, y));          // ()
+ *   if (tg_ctx_status(ctx) != TG_OK) puts(tg_ctx_errmsg(ctx)); // shape errors end up here
+ *   tg_backward(ctx, loss);                                   // W->grad += d loss / d W
+ *   tg_ctx_reset(ctx);                                        // free the step's activations
+ *
+ * Op errors (bad shapes) do not crash: the op returns NULL and records a status and a message in
+ * the context ("matmul: (8, 3) x (4, 2): inner dims 3 and 4 differ"); later ops given NULL return
+ * NULL, so a whole graph can be built and checked once.
+ */
+#ifndef TG_AUTOGRAD_H
+#define TG_AUTOGRAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "autograd/pool.h"
+#include "autograd/status.h"
+
+#ifdef TG_DOUBLE
+typedef double tg_float;
+#define TG_FLOAT_NAME "double"
+#else
+typedef float tg_float;
+#define TG_FLOAT_NAME "float"
+#endif
+
+#define TG_MAX_DIMS 4
+#define TG_NAME_MAX 64
+
+/* ---- tensors ---------------------------------------------------------------------------- */
+
+enum {
+    TG_TENSOR_PARAM = 1u << 0,         /* lives in a tg_params store */
+    TG_TENSOR_REQUIRES_GRAD = 1u << 1, /* gradients flow to it */
+};
+
+/* Contiguous, row-major; no strides and no views. Fixed size (see _Static_assert in tensor.c). */
+typedef struct tg_tensor {
+    tg_float *data;
+    tg_float *grad;            /* NULL until a gradient is needed */
+    int64_t n;                 /* number of elements */
+    int ndim;                  /* 0 (scalar) .. TG_MAX_DIMS */
+    int shape[TG_MAX_DIMS];
+    uint32_t flags;
+    struct tg_node *node;      /* the tape node that made it, NULL for leaves */
+    char name[TG_NAME_MAX];    /* parameters' hierarchical name, "" otherwise */
+} tg_tensor;
+
+int64_t tg_shape_numel(int ndim, const int *shape);
+bool tg_tensor_same_shape(const tg_tensor *a, const tg_tensor *b);
+/* "(2, 3, 4)" into buf; returns buf. */
+char *tg_shape_str(const tg_tensor *t, char *buf, size_t len);
+static inline bool tg_requires_grad(const tg_tensor *t) {
+    return t && (t->flags & TG_TENSOR_REQUIRES_GRAD);
+}
+
+/* ---- parameter store -------------------------------------------------------------------- */
+
+/* Every parameter of a model: declared by name and shape, then allocated at once so that values
+ * (and gradients) each form one contiguous buffer, in declaration order. */
+typedef struct tg_params tg_params;
+
+tg_params *tg_params_new(void);
+void tg_params_free(tg_params *P);
+/* Declares a parameter; returns NULL (and P's error) on a duplicate name or bad shape, or after
+ * tg_params_alloc. Its data pointer is valid only after tg_params_alloc. */
+tg_tensor *tg_params_add(tg_params *P, const char *name, int ndim, const int *shape);
+/* Allocates the value and gradient buffers (zeroed) and points every parameter into them. */
+tg_status tg_params_alloc(tg_params *P, tg_err *err);
+int tg_params_len(const tg_params *P);            /* number of parameter tensors */
+tg_tensor *tg_params_at(const tg_params *P, int i);
+tg_tensor *tg_params_find(const tg_params *P, const char *name);
+int64_t tg_params_numel(const tg_params *P);      /* number of scalars */
+tg_float *tg_params_data(const tg_params *P);     /* the one value buffer */
+tg_float *tg_params_grad(const tg_params *P);     /* the one gradient buffer */
+void tg_params_zero_grad(tg_params *P);
+const char *tg_params_errmsg(const tg_params *P);
+
+/* ---- context: arena, tape, threads ------------------------------------------------------ */
+
+typedef struct tg_ctx tg_ctx;
+
+typedef struct tg_ctx_opts {
+    int threads;          /* <= 0: TAPEGRAD_THREADS, else the number of cores */
+    size_t arena_bytes;   /* first arena chunk; 0: 64 MiB. It grows when a step needs more. */
+    uint64_t seed;        /* dropout's random stream */
+} tg_ctx_opts;
+
+tg_ctx *tg_ctx_new(const tg_ctx_opts *opts);
+void tg_ctx_free(tg_ctx *ctx);
+/* Drops the step's activations, gradients and tape. The arena keeps its memory: once one step of
+ * a fixed-shape workload has run, later steps allocate nothing from the heap. */
+void tg_ctx_reset(tg_ctx *ctx);
+tg_pool *tg_ctx_pool(tg_ctx *ctx);
+
+/* Recording: when off (decoding, evaluation), ops record no node and make no gradients. */
+void tg_ctx_set_grad_enabled(tg_ctx *ctx, bool on);
+bool tg_ctx_grad_enabled(const tg_ctx *ctx);
+/* Training mode turns dropout on; off, dropout is the identity. Default: on. */
+void tg_ctx_set_training(tg_ctx *ctx, bool on);
+bool tg_ctx_training(const tg_ctx *ctx);
+
+/* Dropout's random stream: a seed and a counter, both part of a checkpoint. */
+typedef struct tg_rng_state { uint64_t seed, counter; } tg_rng_state;
+tg_rng_state tg_ctx_rng(const tg_ctx *ctx);
+void tg_ctx_set_rng(tg_ctx *ctx, tg_rng_state s);
+
+/* The first error met while building the graph since the last reset (or clear). */
+tg_status tg_ctx_status(const tg_ctx *ctx);
+const char *tg_ctx_errmsg(const tg_ctx *ctx);
+void tg_ctx_clear_error(tg_ctx *ctx);
+
+/* Arena accounting, for the steady-state test and for reports. */
+typedef struct tg_arena_stats {
+    size_t used;          /* bytes in use now */
+    size_t high_water;    /* most bytes ever in use in one step */
+    size_t capacity;      /* bytes held */
+    uint64_t heap_allocs; /* chunks taken from the heap so far */
+} tg_arena_stats;
+tg_arena_stats tg_ctx_arena_stats(const tg_ctx *ctx);
+
+/* Scratch memory from the arena, valid until tg_ctx_reset (NULL + error if out of memory). */
+void *tg_ctx_alloc(tg_ctx *ctx, size_t bytes);
+
+/* ---- tensors of a step ------------------------------------------------------------------ */
+
+/* A new activation tensor from the arena, zero-filled; needs no gradient. */
+tg_tensor *tg_tensor_new(tg_ctx *ctx, int ndim, const int *shape);
+/* Same, with the values copied from data (n elements). */
+tg_tensor *tg_tensor_from(tg_ctx *ctx, int ndim, const int *shape, const tg_float *data);
+/* Marks a leaf as needing a gradient (gradcheck inputs); its grad accumulates like a parameter's. */
+void tg_tensor_set_requires_grad(tg_ctx *ctx, tg_tensor *t);
+
+/* ---- ops (forward now, backward recorded) ----------------------------------------------- */
+/* Each returns a new tensor, or NULL with the context's status set. Shapes in comments. */
+
+/* a + b: b has a's shape, or a's trailing dims (a row vector (d) added to (..., d); (T, d) to
+ * (B, T, d)). */
+tg_tensor *tg_add(tg_ctx *ctx, tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_sub(tg_ctx *ctx, tg_tensor *a, tg_tensor *b);          /* same shapes */
+tg_tensor *tg_mul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b);          /* same shapes, elementwise */
+tg_tensor *tg_scale(tg_ctx *ctx, tg_tensor *a, double s);            /* s * a */
+/* op(a) @ op(b), op = transpose of the last two dims when ta/tb.
+ * a (..., M, K), b (..., K, N) with the same leading dims -> (..., M, N);
+ * or b 2-D (K, N) shared by every matrix of a -> (..., M, N) (a linear layer). */
+tg_tensor *tg_matmul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b, bool ta, bool tb);
+tg_tensor *tg_relu(tg_ctx *ctx, tg_tensor *a);
+/* tanh_approx: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); else x Phi(x) with erf. */
+tg_tensor *tg_gelu(tg_ctx *ctx, tg_tensor *a, bool tanh_approx);
+/* Softmax over the last dim of x (..., Tq, Tk). mask (optional, no gradient) is added first: its
+ * shape has x's ndim with each dim equal to x's or 1 (e.g. (B, 1, 1, Tk) for padding). causal
+ * masks key j > query i (aligned at the end when Tk > Tq). A row with every key masked gives 0. */
+tg_tensor *tg_softmax(tg_ctx *ctx, tg_tensor *x, tg_tensor *mask, bool causal);
+tg_tensor *tg_log_softmax(tg_ctx *ctx, tg_tensor *x);                /* over the last dim */
+/* Normalise over the last dim d, then gain (d) and bias (d); either may be NULL. */
+tg_tensor *tg_layer_norm(tg_ctx *ctx, tg_tensor *x, tg_tensor *gain, tg_tensor *bias, double eps);
+/* Inverted dropout with keep-prob 1-p, mask from the context's seeded stream (saved for
+ * backward). Identity when p == 0 or not training. */
+tg_tensor *tg_dropout(tg_ctx *ctx, tg_tensor *x, double p);
+/* Rows of weight (V, d) picked by ids (ndim dims of shape) -> (shape..., d). Rows whose id is
+ * pad_id get zeros and no gradient (pad_id < 0: none). An id outside [0, V) is an error. */
+tg_tensor *tg_embedding(tg_ctx *ctx, tg_tensor *weight, const int32_t *ids, int ndim,
+                        const int *shape, int pad_id);
+tg_tensor *tg_reshape(tg_ctx *ctx, tg_tensor *x, int ndim, const int *shape); /* same numel */
+tg_tensor *tg_transpose(tg_ctx *ctx, tg_tensor *x, int d0, int d1);  /* swap two dims */
+tg_tensor *tg_sum(tg_ctx *ctx, tg_tensor *x);                        /* () */
+tg_tensor *tg_mean(tg_ctx *ctx, tg_tensor *x);                       /* () */
+/* Label-smoothed cross-entropy of logits (..., V) against targets (one per row), fused with
+ * log_softmax: per row (1-eps) * -log p[t] + eps * mean_v(-log p[v]); mean over rows whose target
+ * is not ignore_index (ignore_index < 0: none); () output, 0 when every row is ignored. */
+tg_tensor *tg_cross_entropy(tg_ctx *ctx, tg_tensor *logits, const int32_t *targets,
+                            double smoothing, int ignore_index);
+
+/* ---- backward ---------------------------------------------------------------------------- */
+
+/* Seeds d loss = 1 (loss must have one element) and walks the tape in reverse. Gradients of
+ * leaves (parameters, tensors marked requires-grad) accumulate; those of intermediate tensors are
+ * recomputed each call. Nodes none of whose inputs need a gradient are skipped. */
+tg_status tg_backward(tg_ctx *ctx, tg_tensor *loss);
+
+/* ---- the op table ----------------------------------------------------------------------- */
+
+typedef enum tg_op {
+    TG_OP_ADD, TG_OP_SUB, TG_OP_MUL, TG_OP_SCALE, TG_OP_MATMUL, TG_OP_RELU, TG_OP_GELU,
+    TG_OP_SOFTMAX, TG_OP_LOG_SOFTMAX, TG_OP_LAYER_NORM, TG_OP_DROPOUT, TG_OP_EMBEDDING,
+    TG_OP_RESHAPE, TG_OP_TRANSPOSE, TG_OP_SUM, TG_OP_MEAN, TG_OP_CROSS_ENTROPY,
+    TG_OP_COUNT
+} tg_op;
+
+const char *tg_op_name(tg_op op);
+/* The op table's entry for a node's op is called by tg_backward; this is for tools and tests. */
+int tg_tape_len(const tg_ctx *ctx);
+
+#endif /* TG_AUTOGRAD_H */

@@ -1,0 +1,58 @@
+/* status.h: the status codes every tapegrad library function returns, and the message that goes
+ * with them. Header-only, so that datasets/ can use it without depending on the rest of autograd.
+ *
+ *   tg_err err;
+ *   tg_status st = tg_something(..., &err);
+ *   if (st != TG_OK) fprintf(stderr, "%s: %s\n", tg_status_str(st), err.msg);
+ *
+ * Library code never prints and never exits: it fills a tg_err (which may be NULL) and returns.
+ */
+#ifndef TG_STATUS_H
+#define TG_STATUS_H
+
+#include <stdarg.h>
+#include <stdio.h>
+
+typedef enum tg_status {
+    TG_OK = 0,        /* success */
+    TG_ERR_ARG,       /* an argument or configuration value is invalid */
+    TG_ERR_SHAPE,     /* tensor shapes do not fit the op */
+    TG_ERR_NOMEM,     /* memory could not be allocated */
+    TG_ERR_IO,        /* a file could not be opened, read, written or renamed */
+    TG_ERR_FORMAT,    /* input is malformed (bad UTF-8, bad TSV line, unknown key...) */
+    TG_ERR_CORRUPT,   /* a checksum does not match, or a file is truncated */
+    TG_ERR_VERSION,   /* a file has a format version this build cannot read */
+    TG_ERR_NUMERIC,   /* a NaN or Inf was met */
+    TG_ERR_STATE,     /* a call came in the wrong order (e.g. params used before alloc) */
+    TG_STATUS_COUNT
+} tg_status;
+
+/* Detail of the last failure: what was wrong, with file and line where there is one. */
+typedef struct tg_err {
+    char msg[512];
+} tg_err;
+
+static inline const char *tg_status_str(tg_status s) {
+    static const char *const names[TG_STATUS_COUNT] = {
+        "ok", "invalid argument", "shape mismatch", "out of memory", "I/O error",
+        "bad input format", "corrupt data", "unsupported version", "numeric error",
+        "invalid state",
+    };
+    return (unsigned)s < TG_STATUS_COUNT ? names[s] : "unknown status";
+}
+
+/* Fills err (if any) with a printf-style message and returns st, for `return tg_err_set(...)`. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static inline tg_status tg_err_set(tg_err *err, tg_status st, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+    }
+    return st;
+}
+
+#endif /* TG_STATUS_H */

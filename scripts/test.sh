@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing (Debian, as root), builds the float and the double
+# build, and runs every test with ctest. `scripts/test.sh --sanitize` does the same in one
+# AddressSanitizer + UndefinedBehaviorSanitizer build (build-sanitize/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+command -v make >/dev/null 2>&1 || missing+=(make)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+if ! pkg-config --exists check 2>/dev/null; then missing+=(check); fi
+if ! pkg-config --exists zlib 2>/dev/null; then missing+=(zlib1g-dev); fi
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "test.sh: installing ${missing[*]}"
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "test.sh: need root to install ${missing[*]} (or install them yourself)" >&2
+        exit 1
+    fi
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+fi
+
+jobs=$(nproc 2>/dev/null || echo 2)
+run() {  # run BUILD_DIR CMAKE_FLAGS...
+    local dir=$1; shift
+    echo "== $dir: cmake $*"
+    cmake -S . -B "$dir" -DTG_WERROR=ON "$@" >/dev/null
+    cmake --build "$dir" -j "$jobs"
+    ctest --test-dir "$dir" --output-on-failure -j 1
+}
+
+if [ "${1:-}" = "--sanitize" ]; then
+    run build-sanitize -DTG_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+else
+    run build
+    run build-double -DTG_DOUBLE=ON
+fi

@@ -1,0 +1,17 @@
+/* commands.h: the subcommands of `tapegrad`. Each takes the arguments after its name
+ * (argv[0] is the subcommand's name) and returns the process exit code:
+ * 0 success, 1 failure (message on stderr), 2 usage error. */
+#ifndef TG_COMMANDS_H
+#define TG_COMMANDS_H
+
+typedef int (*tg_command_fn)(int argc, char **argv);
+
+typedef struct tg_command {
+    const char *name;
+    tg_command_fn run;
+    const char *summary;   /* one line for `tapegrad --help` */
+} tg_command;
+
+int tg_cmd_gradcheck(int argc, char **argv);
+
+#endif /* TG_COMMANDS_H */

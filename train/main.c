@@ -1,0 +1,32 @@
+/* main.c: `tapegrad SUBCOMMAND [flags]`, dispatched in the style of git. */
+#include <stdio.h>
+#include <string.h>
+
+#include "autograd/autograd.h"
+#include "train/commands.h"
+
+static const tg_command commands[] = {
+    {"help", NULL, "this list"},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: tapegrad <command> [flags]   (tapegrad <command> --help for its flags)\n\n"
+               "tapegrad trains encoder-decoder Transformers for translation (%s build).\n\n"
+               "commands:\n", TG_FLOAT_NAME);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { usage(stderr); return 2; }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (commands[i].run && !strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "tapegrad: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
