@@ -31,7 +31,7 @@ typedef struct tg_gradcheck_opts {
 
 typedef struct tg_gradcheck_result {
     double max_abs;      /* largest |analytic - numeric| */
-    double max_rel;      /* largest |analytic - numeric| / max(|numeric|, tiny) */
+    double max_rel;      /* largest |analytic - numeric| / |numeric| where |numeric| > atol */
     int64_t checked;     /* elements checked */
     int64_t failed;      /* elements outside the tolerance */
     bool pass;

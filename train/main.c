@@ -6,7 +6,7 @@
 #include "train/commands.h"
 
 static const tg_command commands[] = {
-    {"help", NULL, "this list"},
+    {"gradcheck", tg_cmd_gradcheck, "check analytic gradients against finite differences"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,90 @@
+/* internal.h: what autograd's own sources share — the context, tape nodes, the op table, and the
+ * helpers every op uses to make its output and record itself. Not part of the public API. */
+#ifndef TG_AUTOGRAD_INTERNAL_H
+#define TG_AUTOGRAD_INTERNAL_H
+
+#include "autograd/autograd.h"
+#include "autograd/kernels/kernels.h"
+
+#define TG_NODE_MAX_IN 3
+
+/* One recorded op. Fixed size; op-specific values go in i[]/f[] and arena buffers in saved[]. */
+typedef struct tg_node {
+    tg_op op;
+    int n_in;
+    tg_tensor *in[TG_NODE_MAX_IN];
+    tg_tensor *out;
+    void *saved[2];         /* arena buffers kept for backward (mask, mean/rstd, ids...) */
+    int64_t i[6];
+    double f[2];
+    struct tg_node *prev;   /* the tape runs backward through prev */
+} tg_node;
+
+typedef void (*tg_backward_fn)(tg_ctx *ctx, tg_node *node);
+
+typedef struct tg_op_def {
+    const char *name;
+    tg_backward_fn backward;
+} tg_op_def;
+
+extern const tg_op_def tg_op_table[TG_OP_COUNT];
+
+typedef struct tg_arena_chunk {
+    struct tg_arena_chunk *next;
+    size_t cap, used;
+    unsigned char *base;
+} tg_arena_chunk;
+
+struct tg_ctx {
+    tg_pool *pool;
+    tg_arena_chunk *chunks;     /* the chunk in use first */
+    size_t chunk_bytes;
+    size_t step_used;           /* bytes handed out this step, across chunks */
+    size_t high_water;
+    uint64_t heap_allocs;
+    tg_node *tape;              /* last node */
+    int tape_len;
+    bool grad_enabled, training;
+    tg_rng_state rng;
+    tg_status status;
+    char errmsg[512];
+};
+
+/* Records the first error of the step; returns NULL for `return tg__fail(...)` in ops. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+void *tg__fail(tg_ctx *ctx, tg_status st, const char *fmt, ...);
+
+/* A tensor of the given shape from the arena, data not initialised. */
+tg_tensor *tg__new_uninit(tg_ctx *ctx, int ndim, const int *shape);
+/* The grad buffer of t, allocated zeroed on first use (activations and marked leaves). */
+tg_float *tg__grad(tg_ctx *ctx, tg_tensor *t);
+/* Appends a node for op making out from the inputs, if recording and any input needs a gradient;
+ * marks out as needing one. Returns NULL when nothing was recorded (or on out-of-memory). */
+tg_node *tg__record(tg_ctx *ctx, tg_op op, tg_tensor *out, tg_tensor *a, tg_tensor *b, tg_tensor *c);
+
+/* Backward of each op, in its op file. */
+void tg_add_backward(tg_ctx *, tg_node *);
+void tg_sub_backward(tg_ctx *, tg_node *);
+void tg_mul_backward(tg_ctx *, tg_node *);
+void tg_scale_backward(tg_ctx *, tg_node *);
+void tg_matmul_backward(tg_ctx *, tg_node *);
+void tg_relu_backward(tg_ctx *, tg_node *);
+void tg_gelu_backward(tg_ctx *, tg_node *);
+void tg_softmax_backward(tg_ctx *, tg_node *);
+void tg_log_softmax_backward(tg_ctx *, tg_node *);
+void tg_layer_norm_backward(tg_ctx *, tg_node *);
+void tg_dropout_backward(tg_ctx *, tg_node *);
+void tg_embedding_backward(tg_ctx *, tg_node *);
+void tg_reshape_backward(tg_ctx *, tg_node *);
+void tg_transpose_backward(tg_ctx *, tg_node *);
+void tg_sum_backward(tg_ctx *, tg_node *);
+void tg_mean_backward(tg_ctx *, tg_node *);
+void tg_cross_entropy_backward(tg_ctx *, tg_node *);
+
+/* A counter-based uniform in [0, 1) for element `index` of the stream (seed, counter): the same
+ * value whatever thread computes it. */
+double tg__uniform(uint64_t seed, uint64_t index);
+
+#endif /* TG_AUTOGRAD_INTERNAL_H */

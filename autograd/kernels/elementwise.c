@@ -1,0 +1,89 @@
+/* elementwise.c: activations and axpy-style loops, split over the pool in contiguous ranges. */
+#include "autograd/kernels/kernels.h"
+
+#include <math.h>
+
+#define MIN_CHUNK 16384
+
+typedef struct {
+    tg_unary f;
+    const tg_float *x, *dy, *b;
+    tg_float *y;
+    double s;
+    int64_t nb;
+} ew_args;
+
+static const double SQRT_2_OVER_PI = 0.7978845608028654;
+static const double INV_SQRT2 = 0.7071067811865476;
+static const double INV_SQRT_2PI = 0.3989422804014327;
+
+static void unary_range(void *arg, size_t begin, size_t end) {
+    const ew_args *a = arg;
+    for (size_t i = begin; i < end; i++) {
+        double x = a->x[i], y;
+        switch (a->f) {
+        case TG_UNARY_RELU: y = x > 0 ? x : 0; break;
+        case TG_UNARY_GELU_TANH: y = 0.5 * x * (1 + tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))); break;
+        default: y = 0.5 * x * (1 + erf(x * INV_SQRT2)); break;
+        }
+        a->y[i] = (tg_float)y;
+    }
+}
+
+void tg_k_unary(tg_pool *pool, tg_unary f, int64_t n, const tg_float *x, tg_float *y) {
+    ew_args a = {.f = f, .x = x, .y = y};
+    tg_pool_for(pool, (size_t)n, MIN_CHUNK, unary_range, &a);
+}
+
+static void unary_bwd_range(void *arg, size_t begin, size_t end) {
+    const ew_args *a = arg;
+    for (size_t i = begin; i < end; i++) {
+        double x = a->x[i], d;
+        switch (a->f) {
+        case TG_UNARY_RELU: d = x > 0 ? 1 : 0; break;
+        case TG_UNARY_GELU_TANH: {
+            double u = SQRT_2_OVER_PI * (x + 0.044715 * x * x * x);
+            double t = tanh(u);
+            double du = SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x);
+            d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du;
+            break;
+        }
+        default: d = 0.5 * (1 + erf(x * INV_SQRT2)) + x * INV_SQRT_2PI * exp(-0.5 * x * x); break;
+        }
+        a->y[i] += (tg_float)(d * a->dy[i]);
+    }
+}
+
+void tg_k_unary_backward(tg_pool *pool, tg_unary f, int64_t n, const tg_float *x, const tg_float *dy,
+                         tg_float *dx) {
+    ew_args a = {.f = f, .x = x, .dy = dy, .y = dx};
+    tg_pool_for(pool, (size_t)n, MIN_CHUNK, unary_bwd_range, &a);
+}
+
+static void axpby_range(void *arg, size_t begin, size_t end) {
+    const ew_args *a = arg;
+    for (size_t i = begin; i < end; i++) {
+        tg_float bv = a->b[a->nb ? (int64_t)i % a->nb : (int64_t)i];
+        a->y[i] = a->x[i] + (tg_float)a->s * bv;
+    }
+}
+
+void tg_k_axpby(tg_pool *pool, int64_t n, const tg_float *a_, double s, const tg_float *b, int64_t nb,
+                tg_float *y) {
+    ew_args a = {.x = a_, .s = s, .b = b, .nb = nb == n ? 0 : nb, .y = y};
+    tg_pool_for(pool, (size_t)n, MIN_CHUNK, axpby_range, &a);
+}
+
+static void acc_range(void *arg, size_t begin, size_t end) {
+    const ew_args *a = arg;
+    tg_float s = (tg_float)a->s;
+    if (s == 1)
+        for (size_t i = begin; i < end; i++) a->y[i] += a->x[i];
+    else
+        for (size_t i = begin; i < end; i++) a->y[i] += s * a->x[i];
+}
+
+void tg_k_acc(tg_pool *pool, int64_t n, double s, const tg_float *x, tg_float *y) {
+    ew_args a = {.x = x, .s = s, .y = y};
+    tg_pool_for(pool, (size_t)n, MIN_CHUNK, acc_range, &a);
+}

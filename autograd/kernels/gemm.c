@@ -1,0 +1,65 @@
+/* gemm.c: the portable GEMM. Rows of C are split over the pool; each element of C is accumulated
+ * over k in ascending order (blocking over k and n keeps that order), so any split gives the same
+ * bits. op(B) is read through a packed (kc, nc) panel when transposed. */
+#include "autograd/kernels/kernels.h"
+
+#include <string.h>
+
+enum { KC = 128, NC = 256 };
+
+typedef struct { const tg_gemm_args *g; } gemm_job;
+
+static void gemm_rows(const tg_gemm_args *g, int64_t b, int64_t i0, int64_t i1) {
+    const tg_float *A = g->A + b * g->strideA;
+    const tg_float *B = g->B + b * g->strideB;
+    tg_float *C = g->C + b * g->strideC;
+    if (!g->accumulate)
+        for (int64_t i = i0; i < i1; i++) memset(C + i * g->ldc, 0, (size_t)g->N * sizeof *C);
+    tg_float pack[KC * NC];
+    for (int64_t k0 = 0; k0 < g->K; k0 += KC) {
+        int64_t kc = g->K - k0 < KC ? g->K - k0 : KC;
+        for (int64_t j0 = 0; j0 < g->N; j0 += NC) {
+            int64_t nc = g->N - j0 < NC ? g->N - j0 : NC;
+            const tg_float *bp;
+            int64_t ldp;
+            if (g->tb) {    /* B is (N, K): pack op(B)[k0.., j0..] row-major */
+                for (int64_t jj = 0; jj < nc; jj++) {
+                    const tg_float *src = B + (j0 + jj) * g->ldb + k0;
+                    for (int64_t kk = 0; kk < kc; kk++) pack[kk * nc + jj] = src[kk];
+                }
+                bp = pack;
+                ldp = nc;
+            } else {
+                bp = B + k0 * g->ldb + j0;
+                ldp = g->ldb;
+            }
+            for (int64_t i = i0; i < i1; i++) {
+                tg_float *restrict crow = C + i * g->ldc + j0;
+                for (int64_t kk = 0; kk < kc; kk++) {
+                    tg_float a = g->ta ? A[(k0 + kk) * g->lda + i] : A[i * g->lda + k0 + kk];
+                    const tg_float *restrict brow = bp + kk * ldp;
+                    for (int64_t jj = 0; jj < nc; jj++) crow[jj] += a * brow[jj];
+                }
+            }
+        }
+    }
+}
+
+static void gemm_range(void *arg, size_t begin, size_t end) {
+    const tg_gemm_args *g = arg;
+    int64_t r = (int64_t)begin;
+    while (r < (int64_t)end) {
+        int64_t b = r / g->M, i = r % g->M;
+        int64_t stop = (b + 1) * g->M < (int64_t)end ? (b + 1) * g->M : (int64_t)end;
+        gemm_rows(g, b, i, i + (stop - r));
+        r = stop;
+    }
+}
+
+void tg_k_gemm(tg_pool *pool, const tg_gemm_args *g) {
+    int64_t rows = g->batch * g->M;
+    if (rows == 0 || g->N == 0) return;
+    /* a thread should get enough work to pay for waking it */
+    size_t min_rows = (size_t)(1 + 32768 / (g->N * (g->K + 1) + 1));
+    tg_pool_for(pool, (size_t)rows, min_rows, gemm_range, (void *)g);
+}

@@ -1,0 +1,85 @@
+/* kernels.h: the numeric loops behind the ops, one small interface. Every matmul-shaped op calls
+ * tg_k_gemm; a faster implementation (AVX2+FMA, a GPU, ...) replaces a kernel here without touching
+ * an op. Work is split over the pool by output rows, and every output element is computed in one
+ * fixed order, so 1 and N threads give the same bits. Matrices are row-major with a leading
+ * dimension (row stride) each. */
+#ifndef TG_KERNELS_H
+#define TG_KERNELS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "autograd/autograd.h"
+
+/* C (M, N) = op(A) op(B) + (accumulate ? C : 0), op(X) = X^T when tX.
+ * A is (M, K) or, transposed, (K, M); B is (K, N) or, transposed, (N, K). Batched: `batch`
+ * independent products, X_b = X + b * strideX. */
+typedef struct tg_gemm_args {
+    bool ta, tb, accumulate;
+    int64_t M, N, K;
+    const tg_float *A; int64_t lda, strideA;
+    const tg_float *B; int64_t ldb, strideB;
+    tg_float *C;       int64_t ldc, strideC;
+    int64_t batch;
+} tg_gemm_args;
+void tg_k_gemm(tg_pool *pool, const tg_gemm_args *g);
+
+/* y = softmax(x + mask) per row of n, with rows/cols described by the caller's callback-free form:
+ * mask_off[r] is the offset of row r's mask row (or NULL: no mask), mask_col_stride 0 or 1,
+ * causal_limit(r) = last allowed column when causal >= 0 (see softmax.c). */
+typedef struct tg_softmax_args {
+    int64_t rows, n;
+    const tg_float *x;
+    tg_float *y;
+    const tg_float *mask;        /* NULL: none */
+    int ndim;                    /* of x, for the mask's broadcast */
+    int shape[TG_MAX_DIMS];      /* x's shape */
+    int64_t mask_stride[TG_MAX_DIMS]; /* per dim of x: the mask's stride, 0 where it broadcasts */
+    bool causal;                 /* key j allowed iff j <= q + (Tk - Tq) */
+    int64_t tq;                  /* x's second-to-last dim (queries) */
+    bool log;                    /* log_softmax instead (no mask, not causal) */
+} tg_softmax_args;
+void tg_k_softmax(tg_pool *pool, const tg_softmax_args *a);
+/* dx += y * (dy - sum(dy * y)) per row (softmax); dx += dy - exp(y) * sum(dy) (log_softmax). */
+void tg_k_softmax_backward(tg_pool *pool, int64_t rows, int64_t n, const tg_float *y,
+                           const tg_float *dy, tg_float *dx, bool log);
+
+/* Layer norm over rows of n: y = (x - mean) * rstd * gain + bias (gain, bias may be NULL).
+ * mean and rstd (rows) are written for backward. */
+void tg_k_layer_norm(tg_pool *pool, int64_t rows, int64_t n, const tg_float *x, const tg_float *gain,
+                     const tg_float *bias, double eps, tg_float *y, tg_float *mean, tg_float *rstd);
+/* Accumulates dx (may be NULL), dgain, dbias (may be NULL). */
+void tg_k_layer_norm_backward(tg_pool *pool, int64_t rows, int64_t n, const tg_float *x,
+                              const tg_float *gain, const tg_float *mean, const tg_float *rstd,
+                              const tg_float *dy, tg_float *dx, tg_float *dgain, tg_float *dbias);
+
+/* dst[j] += sum over r of src[r * n + j], rows in ascending order for every j. */
+void tg_k_colsum(tg_pool *pool, int64_t rows, int64_t n, const tg_float *src, tg_float *dst);
+/* Sum of x in double, by fixed chunks added in order (thread-count independent). */
+double tg_k_sum(tg_pool *pool, int64_t n, const tg_float *x);
+
+/* Elementwise. */
+typedef enum tg_unary {
+    TG_UNARY_RELU, TG_UNARY_GELU_TANH, TG_UNARY_GELU_ERF
+} tg_unary;
+void tg_k_unary(tg_pool *pool, tg_unary f, int64_t n, const tg_float *x, tg_float *y);
+/* dx += f'(x) * dy */
+void tg_k_unary_backward(tg_pool *pool, tg_unary f, int64_t n, const tg_float *x, const tg_float *dy,
+                         tg_float *dx);
+/* y = a + s * b (b broadcast: b index = i % nb). */
+void tg_k_axpby(tg_pool *pool, int64_t n, const tg_float *a, double s, const tg_float *b, int64_t nb,
+                tg_float *y);
+/* y[i] += s * x[i] */
+void tg_k_acc(tg_pool *pool, int64_t n, double s, const tg_float *x, tg_float *y);
+
+/* Label-smoothed cross-entropy rows (see tg_cross_entropy). loss_rows[r] (0 for ignored rows)
+ * and lse[r] are written; returns the number of counted rows. */
+int64_t tg_k_cross_entropy(tg_pool *pool, int64_t rows, int64_t V, const tg_float *logits,
+                           const int32_t *targets, double smoothing, int ignore_index,
+                           tg_float *lse, double *loss_rows);
+/* dlogits += scale * (softmax - target distribution), for rows not ignored. */
+void tg_k_cross_entropy_backward(tg_pool *pool, int64_t rows, int64_t V, const tg_float *logits,
+                                 const int32_t *targets, double smoothing, int ignore_index,
+                                 const tg_float *lse, double scale, tg_float *dlogits);
+
+#endif /* TG_KERNELS_H */

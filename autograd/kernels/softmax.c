@@ -1,0 +1,89 @@
+/* softmax.c: softmax / log_softmax over the last dim, with an additive broadcast mask and a
+ * causal limit. Masked keys (-inf after the mask, or past the causal limit) get probability 0; a
+ * row with every key masked is all zeros. Rows are independent: split over the pool. */
+#include "autograd/kernels/kernels.h"
+
+#include <math.h>
+
+static void softmax_range(void *arg, size_t begin, size_t end) {
+    const tg_softmax_args *a = arg;
+    int64_t n = a->n;
+    for (int64_t r = (int64_t)begin; r < (int64_t)end; r++) {
+        const tg_float *x = a->x + r * n;
+        tg_float *y = a->y + r * n;
+        const tg_float *m = NULL;
+        int64_t mstride = 0;
+        if (a->mask) {
+            int64_t off = 0, rem = r;
+            for (int d = a->ndim - 2; d >= 0; d--) {
+                off += (rem % a->shape[d]) * a->mask_stride[d];
+                rem /= a->shape[d];
+            }
+            m = a->mask + off;
+            mstride = a->mask_stride[a->ndim - 1];
+        }
+        int64_t limit = n;   /* keys [0, limit) allowed */
+        if (a->causal) {
+            int64_t q = r % a->tq;
+            limit = q + (n - a->tq) + 1;
+            if (limit > n) limit = n;
+            if (limit < 0) limit = 0;
+        }
+        double mx = -INFINITY;
+        for (int64_t j = 0; j < limit; j++) {
+            double v = (double)x[j] + (m ? (double)m[j * mstride] : 0.0);
+            y[j] = (tg_float)v;
+            if (v > mx) mx = v;
+        }
+        if (mx == -INFINITY) {   /* nothing allowed */
+            for (int64_t j = 0; j < n; j++) y[j] = a->log ? (tg_float)-INFINITY : 0;
+            continue;
+        }
+        double s = 0;
+        for (int64_t j = 0; j < limit; j++) s += exp((double)y[j] - mx);
+        if (a->log) {
+            double lse = mx + log(s);
+            for (int64_t j = 0; j < limit; j++) y[j] = (tg_float)((double)y[j] - lse);
+            for (int64_t j = limit; j < n; j++) y[j] = (tg_float)-INFINITY;
+        } else {
+            double inv = 1.0 / s;
+            for (int64_t j = 0; j < limit; j++) y[j] = (tg_float)(exp((double)y[j] - mx) * inv);
+            for (int64_t j = limit; j < n; j++) y[j] = 0;
+        }
+    }
+}
+
+void tg_k_softmax(tg_pool *pool, const tg_softmax_args *a) {
+    tg_pool_for(pool, (size_t)a->rows, (size_t)(1 + 4096 / (a->n + 1)), softmax_range, (void *)a);
+}
+
+typedef struct {
+    int64_t n;
+    const tg_float *y, *dy;
+    tg_float *dx;
+    bool log;
+} softmax_bwd;
+
+static void softmax_bwd_range(void *arg, size_t begin, size_t end) {
+    const softmax_bwd *a = arg;
+    int64_t n = a->n;
+    for (int64_t r = (int64_t)begin; r < (int64_t)end; r++) {
+        const tg_float *y = a->y + r * n, *dy = a->dy + r * n;
+        tg_float *dx = a->dx + r * n;
+        double s = 0;
+        if (a->log) {
+            for (int64_t j = 0; j < n; j++) s += dy[j];
+            for (int64_t j = 0; j < n; j++)
+                dx[j] += (tg_float)((double)dy[j] - exp((double)y[j]) * s);
+        } else {
+            for (int64_t j = 0; j < n; j++) s += (double)dy[j] * y[j];
+            for (int64_t j = 0; j < n; j++) dx[j] += (tg_float)((double)y[j] * ((double)dy[j] - s));
+        }
+    }
+}
+
+void tg_k_softmax_backward(tg_pool *pool, int64_t rows, int64_t n, const tg_float *y,
+                           const tg_float *dy, tg_float *dx, bool log) {
+    softmax_bwd a = {n, y, dy, dx, log};
+    tg_pool_for(pool, (size_t)rows, (size_t)(1 + 4096 / (n + 1)), softmax_bwd_range, &a);
+}

@@ -1,0 +1,110 @@
+/* elementwise.c: add (with trailing-dims broadcast), sub, mul, scale, relu, gelu. */
+#include "autograd/ops/ops.h"
+
+#include <string.h>
+
+/* b broadcasts over a when b's dims are a's trailing dims. */
+static bool trailing_dims(const tg_tensor *a, const tg_tensor *b) {
+    if (b->ndim > a->ndim) return false;
+    for (int d = 0; d < b->ndim; d++)
+        if (b->shape[d] != a->shape[a->ndim - b->ndim + d]) return false;
+    return true;
+}
+
+static tg_tensor *shape_error(tg_ctx *ctx, const char *op, const tg_tensor *a, const tg_tensor *b,
+                              const char *why) {
+    char sa[64], sb[64];
+    return tg__fail(ctx, TG_ERR_SHAPE, "%s: %s and %s: %s", op, tg_shape_str(a, sa, sizeof sa),
+                    tg_shape_str(b, sb, sizeof sb), why);
+}
+
+static tg_tensor *add_sub(tg_ctx *ctx, tg_tensor *a, tg_tensor *b, double s, tg_op op) {
+    TG_NEED(ctx, a);
+    TG_NEED(ctx, b);
+    bool same = tg_tensor_same_shape(a, b);
+    if (!same && (op == TG_OP_SUB || !trailing_dims(a, b)))
+        return shape_error(ctx, tg_op_name(op), a, b,
+                           op == TG_OP_SUB ? "shapes differ" : "the second must have the first's shape or its trailing dims");
+    tg_tensor *y = tg__new_uninit(ctx, a->ndim, a->shape); // (like a)
+    if (!y) return NULL;
+    tg_k_axpby(ctx->pool, a->n, a->data, s, b->data, b->n, y->data);
+    tg__record(ctx, op, y, a, b, NULL);
+    return y;
+}
+
+tg_tensor *tg_add(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) { return add_sub(ctx, a, b, 1, TG_OP_ADD); }
+tg_tensor *tg_sub(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) { return add_sub(ctx, a, b, -1, TG_OP_SUB); }
+
+static void add_sub_backward(tg_ctx *ctx, tg_node *n, double s) {
+    tg_tensor *a = n->in[0], *b = n->in[1], *y = n->out;
+    if (tg_requires_grad(a)) tg_k_acc(ctx->pool, a->n, 1, y->grad, tg__grad(ctx, a));
+    if (tg_requires_grad(b)) {
+        tg_float *gb = tg__grad(ctx, b);
+        if (b->n == y->n) tg_k_acc(ctx->pool, b->n, s, y->grad, gb);
+        else tg_k_colsum(ctx->pool, y->n / b->n, b->n, y->grad, gb);   /* (rows, n) -> (n) */
+    }
+}
+void tg_add_backward(tg_ctx *ctx, tg_node *n) { add_sub_backward(ctx, n, 1); }
+void tg_sub_backward(tg_ctx *ctx, tg_node *n) { add_sub_backward(ctx, n, -1); }
+
+tg_tensor *tg_mul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) {
+    TG_NEED(ctx, a);
+    TG_NEED(ctx, b);
+    if (!tg_tensor_same_shape(a, b)) return shape_error(ctx, "mul", a, b, "shapes differ");
+    tg_tensor *y = tg__new_uninit(ctx, a->ndim, a->shape);
+    if (!y) return NULL;
+    for (int64_t i = 0; i < a->n; i++) y->data[i] = a->data[i] * b->data[i];
+    tg__record(ctx, TG_OP_MUL, y, a, b, NULL);
+    return y;
+}
+
+void tg_mul_backward(tg_ctx *ctx, tg_node *n) {
+    tg_tensor *a = n->in[0], *b = n->in[1], *y = n->out;
+    if (tg_requires_grad(a)) {
+        tg_float *g = tg__grad(ctx, a);
+        for (int64_t i = 0; i < a->n; i++) g[i] += y->grad[i] * b->data[i];
+    }
+    if (tg_requires_grad(b)) {
+        tg_float *g = tg__grad(ctx, b);
+        for (int64_t i = 0; i < b->n; i++) g[i] += y->grad[i] * a->data[i];
+    }
+}
+
+tg_tensor *tg_scale(tg_ctx *ctx, tg_tensor *a, double s) {
+    TG_NEED(ctx, a);
+    tg_tensor *y = tg__new_uninit(ctx, a->ndim, a->shape);
+    if (!y) return NULL;
+    tg_float sf = (tg_float)s;
+    for (int64_t i = 0; i < a->n; i++) y->data[i] = sf * a->data[i];
+    tg_node *node = tg__record(ctx, TG_OP_SCALE, y, a, NULL, NULL);
+    if (node) node->f[0] = s;
+    return y;
+}
+
+void tg_scale_backward(tg_ctx *ctx, tg_node *n) {
+    tg_tensor *a = n->in[0];
+    if (tg_requires_grad(a)) tg_k_acc(ctx->pool, a->n, (tg_float)n->f[0], n->out->grad, tg__grad(ctx, a));
+}
+
+static tg_tensor *unary(tg_ctx *ctx, tg_tensor *a, tg_unary f, tg_op op) {
+    TG_NEED(ctx, a);
+    tg_tensor *y = tg__new_uninit(ctx, a->ndim, a->shape);
+    if (!y) return NULL;
+    tg_k_unary(ctx->pool, f, a->n, a->data, y->data);
+    tg_node *node = tg__record(ctx, op, y, a, NULL, NULL);
+    if (node) node->i[0] = f;
+    return y;
+}
+
+tg_tensor *tg_relu(tg_ctx *ctx, tg_tensor *a) { return unary(ctx, a, TG_UNARY_RELU, TG_OP_RELU); }
+tg_tensor *tg_gelu(tg_ctx *ctx, tg_tensor *a, bool tanh_approx) {
+    return unary(ctx, a, tanh_approx ? TG_UNARY_GELU_TANH : TG_UNARY_GELU_ERF, TG_OP_GELU);
+}
+
+static void unary_backward(tg_ctx *ctx, tg_node *n) {
+    tg_tensor *a = n->in[0];
+    if (tg_requires_grad(a))
+        tg_k_unary_backward(ctx->pool, (tg_unary)n->i[0], a->n, a->data, n->out->grad, tg__grad(ctx, a));
+}
+void tg_relu_backward(tg_ctx *ctx, tg_node *n) { unary_backward(ctx, n); }
+void tg_gelu_backward(tg_ctx *ctx, tg_node *n) { unary_backward(ctx, n); }

@@ -1,0 +1,94 @@
+/* tensor.c: shapes, tensors of a step, and the recording helpers the ops share. */
+#include "autograd/internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Keep the node and tensor small and fixed: the tape is walked every step. */
+_Static_assert(sizeof(tg_tensor) <= 160, "tg_tensor grew: keep it a small fixed-size struct");
+_Static_assert(sizeof(tg_node) <= 160, "tg_node grew: keep it a small fixed-size struct");
+
+int64_t tg_shape_numel(int ndim, const int *shape) {
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++) n *= shape[d];
+    return n;
+}
+
+bool tg_tensor_same_shape(const tg_tensor *a, const tg_tensor *b) {
+    if (a->ndim != b->ndim) return false;
+    for (int d = 0; d < a->ndim; d++)
+        if (a->shape[d] != b->shape[d]) return false;
+    return true;
+}
+
+char *tg_shape_str(const tg_tensor *t, char *buf, size_t len) {
+    size_t k = (size_t)snprintf(buf, len, "(");
+    for (int d = 0; d < t->ndim && k < len; d++)
+        k += (size_t)snprintf(buf + k, len - k, d ? ", %d" : "%d", t->shape[d]);
+    if (k < len) snprintf(buf + k, len - k, ")");
+    return buf;
+}
+
+tg_tensor *tg__new_uninit(tg_ctx *ctx, int ndim, const int *shape) {
+    if (ndim < 0 || ndim > TG_MAX_DIMS)
+        return tg__fail(ctx, TG_ERR_SHAPE, "tensor: %d dims (at most %d)", ndim, TG_MAX_DIMS);
+    for (int d = 0; d < ndim; d++)
+        if (shape[d] <= 0)
+            return tg__fail(ctx, TG_ERR_SHAPE, "tensor: dim %d has size %d", d, shape[d]);
+    int64_t n = tg_shape_numel(ndim, shape);
+    tg_tensor *t = tg_ctx_alloc(ctx, sizeof *t);
+    tg_float *data = t ? tg_ctx_alloc(ctx, (size_t)n * sizeof(tg_float)) : NULL;
+    if (!data) return NULL;
+    memset(t, 0, sizeof *t);
+    t->data = data;
+    t->n = n;
+    t->ndim = ndim;
+    for (int d = 0; d < ndim; d++) t->shape[d] = shape[d];
+    return t;
+}
+
+tg_tensor *tg_tensor_new(tg_ctx *ctx, int ndim, const int *shape) {
+    tg_tensor *t = tg__new_uninit(ctx, ndim, shape);
+    if (t) memset(t->data, 0, (size_t)t->n * sizeof(tg_float));
+    return t;
+}
+
+tg_tensor *tg_tensor_from(tg_ctx *ctx, int ndim, const int *shape, const tg_float *data) {
+    tg_tensor *t = tg__new_uninit(ctx, ndim, shape);
+    if (t) memcpy(t->data, data, (size_t)t->n * sizeof(tg_float));
+    return t;
+}
+
+void tg_tensor_set_requires_grad(tg_ctx *ctx, tg_tensor *t) {
+    if (!t) return;
+    t->flags |= TG_TENSOR_REQUIRES_GRAD;
+    tg__grad(ctx, t);
+}
+
+tg_float *tg__grad(tg_ctx *ctx, tg_tensor *t) {
+    if (!t->grad) {
+        t->grad = tg_ctx_alloc(ctx, (size_t)t->n * sizeof(tg_float));
+        if (t->grad) memset(t->grad, 0, (size_t)t->n * sizeof(tg_float));
+    }
+    return t->grad;
+}
+
+tg_node *tg__record(tg_ctx *ctx, tg_op op, tg_tensor *out, tg_tensor *a, tg_tensor *b, tg_tensor *c) {
+    if (!ctx->grad_enabled) return NULL;
+    if (!tg_requires_grad(a) && !tg_requires_grad(b) && !tg_requires_grad(c)) return NULL;
+    tg_node *node = tg_ctx_alloc(ctx, sizeof *node);
+    if (!node) return NULL;
+    memset(node, 0, sizeof *node);
+    node->op = op;
+    node->in[0] = a;
+    node->in[1] = b;
+    node->in[2] = c;
+    node->n_in = c ? 3 : b ? 2 : 1;
+    node->out = out;
+    node->prev = ctx->tape;
+    ctx->tape = node;
+    ctx->tape_len++;
+    out->flags |= TG_TENSOR_REQUIRES_GRAD;
+    out->node = node;
+    return node;
+}
