@@ -152,13 +152,15 @@ void tg_tensor_set_requires_grad(tg_ctx *ctx, tg_tensor *t);
  * (B, T, d)). */
 tg_tensor *tg_add(tg_ctx *ctx, tg_tensor *a, tg_tensor *b);
 tg_tensor *tg_sub(tg_ctx *ctx, tg_tensor *a, tg_tensor *b);          /* same shapes */
-tg_tensor *tg_mul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b);          /* same shapes, elementwise */
+tg_tensor *tg_mul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b);          /* elementwise; b as in add */
 tg_tensor *tg_scale(tg_ctx *ctx, tg_tensor *a, double s);            /* s * a */
 /* op(a) @ op(b), op = transpose of the last two dims when ta/tb.
  * a (..., M, K), b (..., K, N) with the same leading dims -> (..., M, N);
  * or b 2-D (K, N) shared by every matrix of a -> (..., M, N) (a linear layer). */
 tg_tensor *tg_matmul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b, bool ta, bool tb);
 tg_tensor *tg_relu(tg_ctx *ctx, tg_tensor *a);
+/* a^p elementwise; a must be positive where p is not an integer (1/sqrt(var + eps), ...). */
+tg_tensor *tg_pow(tg_ctx *ctx, tg_tensor *a, double p);
 /* tanh_approx: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); else x Phi(x) with erf. */
 tg_tensor *tg_gelu(tg_ctx *ctx, tg_tensor *a, bool tanh_approx);
 /* Softmax over the last dim of x (..., Tq, Tk). mask (optional, no gradient) is added first: its
@@ -197,7 +199,7 @@ tg_status tg_backward(tg_ctx *ctx, tg_tensor *loss);
 typedef enum tg_op {
     TG_OP_ADD, TG_OP_SUB, TG_OP_MUL, TG_OP_SCALE, TG_OP_MATMUL, TG_OP_RELU, TG_OP_GELU,
     TG_OP_SOFTMAX, TG_OP_LOG_SOFTMAX, TG_OP_LAYER_NORM, TG_OP_DROPOUT, TG_OP_EMBEDDING,
-    TG_OP_RESHAPE, TG_OP_TRANSPOSE, TG_OP_SUM, TG_OP_MEAN, TG_OP_CROSS_ENTROPY,
+    TG_OP_RESHAPE, TG_OP_TRANSPOSE, TG_OP_SUM, TG_OP_MEAN, TG_OP_CROSS_ENTROPY, TG_OP_POW,
     TG_OP_COUNT
 } tg_op;
 

@@ -82,6 +82,7 @@ void tg_transpose_backward(tg_ctx *, tg_node *);
 void tg_sum_backward(tg_ctx *, tg_node *);
 void tg_mean_backward(tg_ctx *, tg_node *);
 void tg_cross_entropy_backward(tg_ctx *, tg_node *);
+void tg_pow_backward(tg_ctx *, tg_node *);
 
 /* A counter-based uniform in [0, 1) for element `index` of the stream (seed, counter): the same
  * value whatever thread computes it. */

@@ -29,6 +29,12 @@ struct opcase {
 static tg_tensor *b_add(tg_ctx *c, tg_tensor **in, const opcase *k) { return tg_add(c, in[0], in[1]); }
 static tg_tensor *b_sub(tg_ctx *c, tg_tensor **in, const opcase *k) { return tg_sub(c, in[0], in[1]); }
 static tg_tensor *b_mul(tg_ctx *c, tg_tensor **in, const opcase *k) { return tg_mul(c, in[0], in[1]); }
+static tg_tensor *b_pow(tg_ctx *c, tg_tensor **in, const opcase *k) {
+    /* positive inputs for a fractional power: x * x + 0.5 */
+    tg_tensor *half = tg_tensor_new(c, in[0]->ndim, in[0]->shape);
+    if (half) for (int64_t i = 0; i < half->n; i++) half->data[i] = (tg_float)0.5;
+    return tg_pow(c, tg_add(c, tg_mul(c, in[0], in[0]), half), k->flag ? -0.5 : 3.0);
+}
 static tg_tensor *b_scale(tg_ctx *c, tg_tensor **in, const opcase *k) { return tg_scale(c, in[0], -1.7); }
 static tg_tensor *b_matmul(tg_ctx *c, tg_tensor **in, const opcase *k) {
     return tg_matmul(c, in[0], in[1], k->flag & 1, k->flag & 2);
@@ -90,6 +96,9 @@ static const opcase cases[] = {
     {TG_OP_SUB, "", 2, {1, 1}, {SH(1), SH(1)}, b_sub, 0, 0},
     {TG_OP_MUL, "", 2, {2, 2}, {SH(7, 33), SH(7, 33)}, b_mul, 0, 0},
     {TG_OP_MUL, "", 2, {1, 1}, {SH(1), SH(1)}, b_mul, 0, 0},
+    {TG_OP_MUL, "+row", 2, {3, 1}, {SH(2, 7, 33), SH(33)}, b_mul, 0, 0},
+    {TG_OP_POW, "-0.5", 1, {2}, {SH(7, 33)}, b_pow, 1, 0},
+    {TG_OP_POW, "3", 1, {1}, {SH(1)}, b_pow, 0, 0},
     {TG_OP_SCALE, "", 1, {2}, {SH(7, 33)}, b_scale, 0, 0},
     {TG_OP_MATMUL, "", 2, {2, 2}, {SH(7, 33), SH(33, 1)}, b_matmul, 0, 0},
     {TG_OP_MATMUL, "a^T", 2, {2, 2}, {SH(33, 7), SH(33, 5)}, b_matmul, 1, 0},

@@ -1,6 +1,7 @@
-/* elementwise.c: add (with trailing-dims broadcast), sub, mul, scale, relu, gelu. */
+/* elementwise.c: add and mul (with trailing-dims broadcast), sub, scale, pow, relu, gelu. */
 #include "autograd/ops/ops.h"
 
+#include <math.h>
 #include <string.h>
 
 /* b broadcasts over a when b's dims are a's trailing dims. */
@@ -50,23 +51,33 @@ void tg_sub_backward(tg_ctx *ctx, tg_node *n) { add_sub_backward(ctx, n, -1); }
 tg_tensor *tg_mul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) {
     TG_NEED(ctx, a);
     TG_NEED(ctx, b);
-    if (!tg_tensor_same_shape(a, b)) return shape_error(ctx, "mul", a, b, "shapes differ");
-    tg_tensor *y = tg__new_uninit(ctx, a->ndim, a->shape);
+    if (!tg_tensor_same_shape(a, b) && !trailing_dims(a, b))
+        return shape_error(ctx, "mul", a, b, "the second must have the first's shape or its trailing dims");
+    tg_tensor *y = tg__new_uninit(ctx, a->ndim, a->shape);   // like a
     if (!y) return NULL;
-    for (int64_t i = 0; i < a->n; i++) y->data[i] = a->data[i] * b->data[i];
+    int64_t nb = b->n;
+    for (int64_t i = 0; i < a->n; i++) y->data[i] = a->data[i] * b->data[i % nb];
     tg__record(ctx, TG_OP_MUL, y, a, b, NULL);
     return y;
 }
 
 void tg_mul_backward(tg_ctx *ctx, tg_node *n) {
     tg_tensor *a = n->in[0], *b = n->in[1], *y = n->out;
+    int64_t nb = b->n;
     if (tg_requires_grad(a)) {
         tg_float *g = tg__grad(ctx, a);
-        for (int64_t i = 0; i < a->n; i++) g[i] += y->grad[i] * b->data[i];
+        for (int64_t i = 0; i < a->n; i++) g[i] += y->grad[i] * b->data[i % nb];
     }
     if (tg_requires_grad(b)) {
         tg_float *g = tg__grad(ctx, b);
-        for (int64_t i = 0; i < b->n; i++) g[i] += y->grad[i] * a->data[i];
+        if (nb == a->n) {
+            for (int64_t i = 0; i < nb; i++) g[i] += y->grad[i] * a->data[i];
+        } else {   /* broadcast: products per element, then summed over rows in order */
+            tg_float *prod = tg_ctx_alloc(ctx, (size_t)a->n * sizeof *prod);   // like a
+            if (!prod) return;
+            for (int64_t i = 0; i < a->n; i++) prod[i] = y->grad[i] * a->data[i];
+            tg_k_colsum(ctx->pool, a->n / nb, nb, prod, g);
+        }
     }
 }
 
@@ -108,3 +119,28 @@ static void unary_backward(tg_ctx *ctx, tg_node *n) {
 }
 void tg_relu_backward(tg_ctx *ctx, tg_node *n) { unary_backward(ctx, n); }
 void tg_gelu_backward(tg_ctx *ctx, tg_node *n) { unary_backward(ctx, n); }
+
+tg_tensor *tg_pow(tg_ctx *ctx, tg_tensor *a, double p) {
+    TG_NEED(ctx, a);
+    tg_tensor *y = tg__new_uninit(ctx, a->ndim, a->shape);
+    if (!y) return NULL;
+    bool integral = p == floor(p);
+    for (int64_t i = 0; i < a->n; i++) {
+        if (!integral && a->data[i] <= 0)
+            return tg__fail(ctx, TG_ERR_NUMERIC, "pow: element %lld is %g, not positive (p = %g)",
+                            (long long)i, (double)a->data[i], p);
+        y->data[i] = (tg_float)pow((double)a->data[i], p);
+    }
+    tg_node *node = tg__record(ctx, TG_OP_POW, y, a, NULL, NULL);
+    if (node) node->f[0] = p;
+    return y;
+}
+
+void tg_pow_backward(tg_ctx *ctx, tg_node *n) {
+    tg_tensor *a = n->in[0];
+    if (!tg_requires_grad(a)) return;
+    double p = n->f[0];
+    tg_float *g = tg__grad(ctx, a);
+    for (int64_t i = 0; i < a->n; i++)
+        g[i] += (tg_float)(p * pow((double)a->data[i], p - 1) * (double)n->out->grad[i]);
+}
