@@ -7,7 +7,8 @@ Run from the repository root with Debian's python3 (it has torch 1.13):
 The problem: least squares 0.5 * mean((X W^T - Y)^2) over W (3, 4), plus a parameter `u` (2)
 that the loss does not use (its gradient is zero, so only weight decay moves it). Gradients are
 computed by torch at each step and written out; the C test replays them, so its trajectory does
-not depend on an autograd. The learning rate changes every step (warmup then decay) so the test
+not depend on an autograd (the problem itself, X and Y, is written too, for a second test that
+computes the gradients with tapegrad's autograd over a tg_params store). The learning rate changes every step (warmup then decay) so the test
 also checks that the per-step lr is honoured. Format: see tests/fixtures/optim/README.md.
 """
 import math
@@ -65,6 +66,10 @@ def run(path, cls, wd):
         "n %d" % (W.numel() + u.numel()),
         "steps %d" % STEPS,
         "init " + fmt(flat(params)),
+        # the least-squares problem, so a test can recompute the gradients with its own autograd
+        "problem rows %d in %d out %d" % (X.shape[0], X.shape[1], Y.shape[1]),
+        "x " + fmt(X.reshape(-1).tolist()),
+        "y " + fmt(Y.reshape(-1).tolist()),
     ]
     for step in range(1, STEPS + 1):
         opt.zero_grad(set_to_none=False)

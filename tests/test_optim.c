@@ -25,6 +25,8 @@ typedef struct {
     double *grad;   /* (steps, n) */
     double *param;  /* (steps, n) */
     double *m, *v;  /* (n) after the last step */
+    int rows, in, out;  /* the least-squares problem: X (rows, in), Y (rows, out) */
+    double *x, *y;
 } fixture;
 
 static void fixture_free(fixture *f) {
@@ -34,6 +36,8 @@ static void fixture_free(fixture *f) {
     free(f->param);
     free(f->m);
     free(f->v);
+    free(f->x);
+    free(f->y);
 }
 
 /* Reads n numbers after the key on line; fails the test on a short or bad line. */
@@ -97,6 +101,16 @@ static fixture fixture_load(const char *path) {
                 read_numbers(path, lineno, rest, f.grad + (size_t)(step - 1) * f.n, f.n);
             } else if (strcmp(key, "param") == 0 && step > 0) {
                 read_numbers(path, lineno, rest, f.param + (size_t)(step - 1) * f.n, f.n);
+            } else if (strcmp(key, "problem") == 0) {
+                ck_assert_msg(sscanf(rest, " rows %d in %d out %d", &f.rows, &f.in, &f.out) == 3 &&
+                                  f.rows > 0 && f.in > 0 && f.out > 0,
+                              "%s:%d: expected 'problem rows R in I out O'", path, lineno);
+                f.x = calloc((size_t)f.rows * f.in, sizeof(double));
+                f.y = calloc((size_t)f.rows * f.out, sizeof(double));
+            } else if (strcmp(key, "x") == 0 && f.x) {
+                read_numbers(path, lineno, rest, f.x, f.rows * f.in);
+            } else if (strcmp(key, "y") == 0 && f.y) {
+                read_numbers(path, lineno, rest, f.y, f.rows * f.out);
             } else if (strcmp(key, "m") == 0) {
                 read_numbers(path, lineno, rest, f.m, f.n);
                 m_seen = 1;
@@ -170,6 +184,73 @@ START_TEST(test_fixture_adam_l2) {
 END_TEST
 
 START_TEST(test_fixture_adamw) { check_fixture("tests/fixtures/optim/adamw.txt", "adamw", true); }
+END_TEST
+
+/* The same trajectory with the gradients computed by tapegrad's autograd: the parameters live
+ * in a tg_params store (w (out, in), then u (2), unused by the loss) and Adam runs over its flat
+ * buffers, as training does. Gradients must match torch's to FIXTURE_RTOL (relative to their
+ * norm), parameters after each step to FIXTURE_RTOL. */
+static void check_fixture_autograd(const char *path) {
+    fixture f = fixture_load(path);
+    ck_assert_msg(f.x && f.y && f.n == f.out * f.in + 2, "%s: no least-squares problem", path);
+    tg_err err = {{0}};
+    tg_params *P = tg_params_new();
+    tg_tensor *W = tg_params_add(P, "w", 2, (int[]){f.out, f.in});
+    tg_tensor *u = tg_params_add(P, "u", 1, (int[]){2});
+    ck_assert(W && u);
+    ck_assert_msg(tg_params_alloc(P, &err) == TG_OK, "%s", err.msg);
+    ck_assert_int_eq(tg_params_numel(P), f.n);
+    tg_float *data = tg_params_data(P), *grad = tg_params_grad(P);
+    for (int i = 0; i < f.n; i++) data[i] = (tg_float)f.init[i];
+    tg_float *x = malloc((size_t)f.rows * f.in * sizeof *x);
+    tg_float *y = malloc((size_t)f.rows * f.out * sizeof *y);
+    for (int i = 0; i < f.rows * f.in; i++) x[i] = (tg_float)f.x[i];
+    for (int i = 0; i < f.rows * f.out; i++) y[i] = (tg_float)f.y[i];
+
+    tg_adam_config cfg = {.beta1 = f.beta1, .beta2 = f.beta2, .eps = f.eps,
+                          .weight_decay = f.weight_decay,
+                          .decoupled = strcmp(f.optimizer, "adamw") == 0};
+    tg_adam *opt;
+    ck_assert(tg_adam_new(&cfg, tg_params_numel(P), &opt, &err) == TG_OK);
+    tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = 2, .seed = 1});
+    ck_assert_ptr_nonnull(ctx);
+    for (int s = 0; s < f.steps; s++) {
+        tg_params_zero_grad(P);
+        tg_tensor *X = tg_tensor_from(ctx, 2, (int[]){f.rows, f.in}, x);   /* (rows, in) */
+        tg_tensor *Y = tg_tensor_from(ctx, 2, (int[]){f.rows, f.out}, y);  /* (rows, out) */
+        tg_tensor *d = tg_sub(ctx, tg_matmul(ctx, X, W, false, true), Y);   /* (rows, out) */
+        tg_tensor *loss = tg_scale(ctx, tg_mean(ctx, tg_mul(ctx, d, d)), 0.5);  /* () */
+        ck_assert_msg(loss != NULL, "%s", tg_ctx_errmsg(ctx));
+        ck_assert(tg_backward(ctx, loss) == TG_OK);
+        const double *want_g = f.grad + (size_t)s * f.n;
+        double diff = 0, ref = 0;
+        for (int i = 0; i < f.n; i++) {
+            diff += ((double)grad[i] - want_g[i]) * ((double)grad[i] - want_g[i]);
+            ref += want_g[i] * want_g[i];
+        }
+        ck_assert_msg(sqrt(diff) <= FIXTURE_RTOL * sqrt(ref), "%s: step %d: gradient off by %g",
+                      path, s + 1, sqrt(diff / ref));
+        ck_assert(tg_adam_step(opt, data, grad, f.lr[s], tg_ctx_pool(ctx), &err) == TG_OK);
+        tg_ctx_reset(ctx);
+        for (int i = 0; i < f.n; i++) {
+            double want = f.param[(size_t)s * f.n + i];
+            ck_assert_msg(rel_err(data[i], want) <= FIXTURE_RTOL,
+                          "%s: step %d param %d: %.17g, torch %.17g", path, s + 1, i,
+                          (double)data[i], want);
+        }
+    }
+    tg_ctx_free(ctx);
+    tg_adam_free(opt);
+    tg_params_free(P);
+    free(x);
+    free(y);
+    fixture_free(&f);
+}
+
+START_TEST(test_fixture_autograd) {
+    check_fixture_autograd("tests/fixtures/optim/adam.txt");
+    check_fixture_autograd("tests/fixtures/optim/adamw.txt");
+}
 END_TEST
 
 /* ---- a seeded stream for big buffers ----------------------------------------------------- */
@@ -650,6 +731,7 @@ int main(void) {
     tcase_add_test(fx, test_fixture_adam);
     tcase_add_test(fx, test_fixture_adam_l2);
     tcase_add_test(fx, test_fixture_adamw);
+    tcase_add_test(fx, test_fixture_autograd);
     suite_add_tcase(s, fx);
     TCase *th = tcase_create("threads");
     tcase_add_test(th, test_threads_adamw);
