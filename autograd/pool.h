@@ -3,7 +3,7 @@
  * each output element in one fixed order gives the same bits for any thread count.
  *
  *   tg_pool *pool = tg_pool_new(0);            // 0: TAPEGRAD_THREADS, else the number of cores
- *   tg_pool_for(pool, n_rows, row_fn, &args);  // row_fn(&args, begin, end) on each range
+ *   tg_pool_for(pool, n_rows, 64, row_fn, &args);  // row_fn(&args, begin, end), >= 64 rows each
  *   tg_pool_free(pool);
  */
 #ifndef TG_POOL_H
