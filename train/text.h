@@ -1,0 +1,87 @@
+/* text.h (private to train/): text as arrays of Unicode code points, and the parts of Python's
+ * str behaviour that sacreBLEU's metrics depend on (split, rstrip, lower), the 13a and intl
+ * tokenizers, and clipped n-gram matching. Used by bleu.c, chrf.c and cmd_score.c.
+ *
+ *   tg_cps cps = {0};
+ *   size_t bad;
+ *   if (tg_utf8_decode(line, strlen(line), &cps, &bad) == TG_OK) { ... cps.p[0 .. cps.len) ... }
+ *   tg_cps_free(&cps);
+ */
+#ifndef TG_TEXT_H
+#define TG_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "autograd/status.h"
+
+/* A growable code point string. Zero-initialise; free with tg_cps_free. */
+typedef struct tg_cps {
+    uint32_t *p;
+    size_t len, cap;
+} tg_cps;
+
+tg_status tg_cps_reserve(tg_cps *b, size_t cap);
+void tg_cps_free(tg_cps *b);
+
+/* Strict UTF-8 as Python's codec reads it: no overlong forms, no surrogates, nothing past
+ * U+10FFFF. Replaces the contents of out. On bad input returns TG_ERR_FORMAT and sets *bad_at
+ * to the byte offset of the first byte that does not decode. */
+tg_status tg_utf8_decode(const char *s, size_t n, tg_cps *out, size_t *bad_at);
+/* Byte offset of the first byte of s[0..n) that is not valid UTF-8, or n if all of it is. */
+size_t tg_utf8_check(const char *s, size_t n);
+
+/* Python's str.isspace(), which is what str.split() and str.rstrip() use. */
+bool tg_uni_is_space(uint32_t c);
+bool tg_uni_is_punct(uint32_t c);   /* general category P* */
+bool tg_uni_is_symbol(uint32_t c);  /* general category S* */
+bool tg_uni_is_number(uint32_t c);  /* general category N* */
+
+/* Python's str.lower() of s[0..n), Final_Sigma rule included. Replaces the contents of out. */
+tg_status tg_text_lower(const uint32_t *s, size_t n, tg_cps *out);
+/* Length of s[0..n) once trailing whitespace is dropped (str.rstrip()). */
+size_t tg_text_rstrip_len(const uint32_t *s, size_t n);
+
+/* A slice of a code point string: a word or a single character. */
+typedef struct tg_unit {
+    const uint32_t *p;
+    size_t len;
+} tg_unit;
+
+typedef struct tg_units {
+    tg_unit *u;
+    size_t len, cap;
+} tg_units;
+
+tg_status tg_units_push(tg_units *v, const uint32_t *p, size_t len);
+void tg_units_free(tg_units *v);
+
+/* The words of s[0..n) as str.split() finds them: maximal runs of non-whitespace. The units
+ * point into s. Replaces the contents of out. */
+tg_status tg_text_split(const uint32_t *s, size_t n, tg_units *out);
+
+/* sacreBLEU's tokenizers. Each replaces the contents of out (tmp is scratch space); the result's
+ * words are found with tg_text_split. */
+tg_status tg_tok_13a(const uint32_t *s, size_t n, tg_cps *out, tg_cps *tmp);
+tg_status tg_tok_intl(const uint32_t *s, size_t n, tg_cps *out, tg_cps *tmp);
+
+/* Scratch space for tg_ngram_match, reused across calls. Zero-initialise. */
+typedef struct tg_ngram {
+    const tg_unit *u;   /* first unit */
+    size_t n;           /* order: units u[0 .. n) */
+} tg_ngram;
+
+typedef struct tg_ngram_work {
+    tg_ngram *hyp, *ref;
+    size_t cap_hyp, cap_ref;
+} tg_ngram_work;
+
+void tg_ngram_work_free(tg_ngram_work *w);
+
+/* Clipped matches of order-n n-grams: the sum over distinct n-grams g of
+ * min(count of g in hyp, count of g in ref). Units compare by their code points. */
+tg_status tg_ngram_match(const tg_unit *hyp, size_t n_hyp, const tg_unit *ref, size_t n_ref,
+                         size_t n, tg_ngram_work *w, int64_t *match);
+
+#endif /* TG_TEXT_H */
