@@ -1,0 +1,819 @@
+/* test_score.c: BLEU, chrF and chrF++ against the scores sacreBLEU 2.6.0 computed for every case
+ * in ../shared/fixtures/sacrebleu (discovered at run time, so a new case folder is covered
+ * without touching this file), plus the tokenizers, lowercasing, UTF-8 checks, smoothing
+ * branches, empty input, and `tapegrad score` itself (called in-process). */
+#include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "train/commands.h"
+#include "train/metrics.h"
+#include "train/text.h"
+
+#define FIXTURES "../shared/fixtures/sacrebleu"
+
+/* ------------------------------------------------------------------------------------------ */
+/* A small JSON reader, enough for expected.json: objects, arrays, numbers, strings, literals. */
+
+typedef enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ } jtype;
+
+typedef struct jval {
+    jtype type;
+    double num;
+    char *str;            /* J_STR */
+    struct jval *items;   /* J_ARR, J_OBJ: values */
+    char **keys;          /* J_OBJ */
+    size_t n;
+} jval;
+
+typedef struct jparser {
+    const char *s;
+    size_t pos, len;
+    int bad;
+} jparser;
+
+static void jskip(jparser *p) {
+    while (p->pos < p->len && strchr(" \t\r\n", p->s[p->pos])) p->pos++;
+}
+
+static void jfree(jval *v) {
+    free(v->str);
+    for (size_t i = 0; i < v->n; i++) {
+        jfree(&v->items[i]);
+        if (v->keys) free(v->keys[i]);
+    }
+    free(v->items);
+    free(v->keys);
+    *v = (jval){0};
+}
+
+static char *jstring(jparser *p) {
+    if (p->pos >= p->len || p->s[p->pos] != '"') { p->bad = 1; return NULL; }
+    p->pos++;
+    char *out = malloc(p->len - p->pos + 1);
+    size_t k = 0;
+    while (p->pos < p->len && p->s[p->pos] != '"') {
+        char c = p->s[p->pos++];
+        if (c == '\\' && p->pos < p->len) {
+            char e = p->s[p->pos++];
+            switch (e) {
+            case 'n': c = '\n'; break;
+            case 't': c = '\t'; break;
+            case 'r': c = '\r'; break;
+            case 'b': c = '\b'; break;
+            case 'f': c = '\f'; break;
+            case 'u': c = '?'; p->pos += 4; break;   /* not in these files; keep going */
+            default: c = e; break;
+            }
+        }
+        out[k++] = c;
+    }
+    if (p->pos >= p->len) { p->bad = 1; free(out); return NULL; }
+    p->pos++;
+    out[k] = '\0';
+    return out;
+}
+
+static void jparse(jparser *p, jval *v, int depth) {
+    *v = (jval){0};
+    jskip(p);
+    if (p->pos >= p->len || depth > 32) { p->bad = 1; return; }
+    char c = p->s[p->pos];
+    if (c == '{' || c == '[') {
+        int obj = c == '{';
+        v->type = obj ? J_OBJ : J_ARR;
+        p->pos++;
+        jskip(p);
+        if (p->pos < p->len && p->s[p->pos] == (obj ? '}' : ']')) { p->pos++; return; }
+        for (;;) {
+            v->items = realloc(v->items, (v->n + 1) * sizeof *v->items);
+            if (obj) v->keys = realloc(v->keys, (v->n + 1) * sizeof *v->keys);
+            if (obj) {
+                jskip(p);
+                v->keys[v->n] = jstring(p);
+                jskip(p);
+                if (p->bad || p->pos >= p->len || p->s[p->pos] != ':') {
+                    free(v->keys[v->n]);
+                    p->bad = 1;
+                    return;
+                }
+                p->pos++;
+            }
+            jparse(p, &v->items[v->n], depth + 1);
+            v->n++;
+            if (p->bad) return;
+            jskip(p);
+            if (p->pos < p->len && p->s[p->pos] == ',') { p->pos++; continue; }
+            if (p->pos < p->len && p->s[p->pos] == (obj ? '}' : ']')) { p->pos++; return; }
+            p->bad = 1;
+            return;
+        }
+    } else if (c == '"') {
+        v->type = J_STR;
+        v->str = jstring(p);
+    } else if (!strncmp(p->s + p->pos, "true", 4) || !strncmp(p->s + p->pos, "false", 5)) {
+        v->type = J_BOOL;
+        v->num = c == 't';
+        p->pos += c == 't' ? 4 : 5;
+    } else if (!strncmp(p->s + p->pos, "null", 4)) {
+        v->type = J_NULL;
+        p->pos += 4;
+    } else {
+        char *end;
+        v->type = J_NUM;
+        v->num = strtod(p->s + p->pos, &end);
+        if (end == p->s + p->pos) p->bad = 1;
+        p->pos = (size_t)(end - p->s);
+    }
+}
+
+static const jval *jget(const jval *obj, const char *key) {
+    if (!obj || obj->type != J_OBJ) return NULL;
+    for (size_t i = 0; i < obj->n; i++)
+        if (!strcmp(obj->keys[i], key)) return &obj->items[i];
+    return NULL;
+}
+
+static char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (n + 1 == cap) buf = realloc(buf, cap *= 2);
+    }
+    fclose(f);
+    buf[n] = '\0';
+    if (len) *len = n;
+    return buf;
+}
+
+/* Parses a JSON file; the caller frees with jfree. Fails the test on bad JSON. */
+static void jload(const char *path, jval *v) {
+    size_t len;
+    char *s = slurp(path, &len);
+    ck_assert_msg(s != NULL, "cannot read %s", path);
+    jparser p = {s, 0, len, 0};
+    jparse(&p, v, 0);
+    jskip(&p);
+    ck_assert_msg(!p.bad && p.pos == len, "%s: bad JSON near byte %zu", path, p.pos);
+    free(s);
+}
+
+/* Lines of a file: split on '\n', a last unterminated line included (as tapegrad score reads). */
+typedef struct lines {
+    char *buf;
+    char **line;
+    size_t n;
+} lines;
+
+static void lines_load(const char *path, lines *l) {
+    size_t len;
+    l->buf = slurp(path, &len);
+    ck_assert_msg(l->buf != NULL, "cannot read %s", path);
+    l->n = 0;
+    for (size_t i = 0; i < len; i++)
+        if (l->buf[i] == '\n') l->n++;
+    if (len && l->buf[len - 1] != '\n') l->n++;
+    l->line = malloc((l->n + 1) * sizeof *l->line);
+    size_t k = 0, start = 0;
+    for (size_t i = 0; i <= len && k < l->n; i++) {
+        if (i == len || l->buf[i] == '\n') {
+            l->buf[i] = '\0';
+            l->line[k++] = l->buf + start;
+            start = i + 1;
+        }
+    }
+}
+
+static void lines_free(lines *l) {
+    free(l->buf);
+    free(l->line);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Every fixture case, every metric in its expected.json. */
+
+#define MAX_CASES 256
+static char *case_names[MAX_CASES];
+static int n_cases;
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void discover_cases(void) {
+    DIR *d = opendir(FIXTURES);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)) && n_cases < MAX_CASES) {
+        if (e->d_name[0] == '.') continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s/expected.json", FIXTURES, e->d_name);
+        struct stat st;
+        if (stat(path, &st) == 0) case_names[n_cases++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(case_names, (size_t)n_cases, sizeof *case_names, cmp_str);
+}
+
+static int failures;
+
+#define EXPECT(cond, ...)                                    \
+    do {                                                     \
+        if (!(cond)) {                                       \
+            failures++;                                      \
+            fprintf(stderr, "  MISMATCH " __VA_ARGS__);      \
+            fprintf(stderr, "\n");                           \
+        }                                                    \
+    } while (0)
+
+static void check_int_array(const char *cs, const char *key, const char *field, const jval *want,
+                            const int64_t *got, size_t n) {
+    EXPECT(want && want->type == J_ARR && want->n == n, "%s %s.%s: expected an array of %zu", cs,
+           key, field, n);
+    if (!want || want->type != J_ARR || want->n != n) return;
+    for (size_t i = 0; i < n; i++)
+        EXPECT((double)got[i] == want->items[i].num, "%s %s.%s[%zu]: got %lld, sacreBLEU %.0f", cs,
+               key, field, i, (long long)got[i], want->items[i].num);
+}
+
+static void check_number(const char *cs, const char *key, const char *field, const jval *want,
+                         double got, double tol) {
+    EXPECT(want && want->type == J_NUM, "%s %s.%s missing", cs, key, field);
+    if (want && want->type == J_NUM)
+        EXPECT(fabs(got - want->num) <= tol, "%s %s.%s: got %.12f, sacreBLEU %.12f", cs, key,
+               field, got, want->num);
+}
+
+static void check_signature(const char *cs, const char *key, const jval *want, const char *got) {
+    if (!want) return;   /* bleu_13a_lowercase carries none */
+    EXPECT(want->type == J_STR && !strcmp(want->str, got), "%s %s.signature: got '%s', sacreBLEU '%s'",
+           cs, key, got, want->type == J_STR ? want->str : "?");
+}
+
+/* "bleu_13a", "bleu_intl_lowercase", ... -> options; false for a name it does not know. */
+static bool bleu_opts_for(const char *key, tg_bleu_opts *o) {
+    *o = tg_bleu_opts_default();
+    const char *rest = key + strlen("bleu_");
+    size_t tl = strcspn(rest, "_");
+    if (tl == 3 && !strncmp(rest, "13a", 3)) o->tokenize = TG_BLEU_TOK_13A;
+    else if (tl == 4 && !strncmp(rest, "intl", 4)) o->tokenize = TG_BLEU_TOK_INTL;
+    else if (tl == 4 && !strncmp(rest, "none", 4)) o->tokenize = TG_BLEU_TOK_NONE;
+    else return false;
+    if (!strcmp(rest + tl, "_lowercase")) o->lowercase = true;
+    else if (rest[tl] != '\0') return false;
+    return true;
+}
+
+static void check_case(const char *cs) {
+    char path[1024];
+    jval exp;
+    snprintf(path, sizeof path, "%s/%s/expected.json", FIXTURES, cs);
+    jload(path, &exp);
+    ck_assert_msg(exp.type == J_OBJ, "%s: expected.json is not an object", path);
+    lines hyp, ref;
+    snprintf(path, sizeof path, "%s/%s/hyp.txt", FIXTURES, cs);
+    lines_load(path, &hyp);
+    snprintf(path, sizeof path, "%s/%s/ref.txt", FIXTURES, cs);
+    lines_load(path, &ref);
+    ck_assert_msg(hyp.n == ref.n, "%s: hyp.txt has %zu lines, ref.txt %zu", cs, hyp.n, ref.n);
+    const char *const *h = (const char *const *)hyp.line, *const *r = (const char *const *)ref.line;
+    tg_err err = {{0}};
+    int checked = 0;
+    failures = 0;
+
+    for (size_t k = 0; k < exp.n; k++) {
+        const char *key = exp.keys[k];
+        const jval *want = &exp.items[k];
+        tg_bleu_opts bo;
+        if (!strcmp(key, "sacrebleu_version")) {
+            EXPECT(want->type == J_STR && !strcmp(want->str, TG_SACREBLEU_VERSION),
+                   "%s: fixtures are from sacreBLEU %s, this reproduces %s", cs,
+                   want->type == J_STR ? want->str : "?", TG_SACREBLEU_VERSION);
+        } else if (!strcmp(key, "segments")) {
+            EXPECT(want->type == J_NUM && want->num == (double)hyp.n, "%s: %zu lines, expected.json says %.0f",
+                   cs, hyp.n, want->num);
+        } else if (!strncmp(key, "bleu_", 5) && bleu_opts_for(key, &bo)) {
+            tg_bleu_result b;
+            ck_assert_msg(tg_bleu_corpus_score(h, r, hyp.n, &bo, &b, &err) == TG_OK, "%s %s: %s", cs, key, err.msg);
+            check_int_array(cs, key, "counts", jget(want, "counts"), b.counts, 4);
+            check_int_array(cs, key, "totals", jget(want, "totals"), b.totals, 4);
+            check_number(cs, key, "score", jget(want, "score"), b.score, 1e-6);
+            check_number(cs, key, "bp", jget(want, "bp"), b.bp, 1e-9);
+            const jval *sl = jget(want, "sys_len"), *rl = jget(want, "ref_len");
+            if (sl) EXPECT(sl->num == (double)b.sys_len, "%s %s.sys_len: got %lld, sacreBLEU %.0f", cs, key, (long long)b.sys_len, sl->num);
+            if (rl) EXPECT(rl->num == (double)b.ref_len, "%s %s.ref_len: got %lld, sacreBLEU %.0f", cs, key, (long long)b.ref_len, rl->num);
+            check_signature(cs, key, jget(want, "signature"), b.signature);
+            checked++;
+        } else if (!strcmp(key, "chrf") || !strcmp(key, "chrf_pp")) {
+            tg_chrf_opts co = tg_chrf_opts_default();
+            if (!strcmp(key, "chrf_pp")) co.word_order = 2;
+            tg_chrf_result c;
+            ck_assert_msg(tg_chrf_corpus_score(h, r, hyp.n, &co, &c, &err) == TG_OK, "%s %s: %s", cs, key, err.msg);
+            check_number(cs, key, "score", jget(want, "score"), c.score, 1e-6);
+            check_signature(cs, key, jget(want, "signature"), c.signature);
+            checked++;
+        } else if (!strcmp(key, "sentence_bleu_13a_first20")) {
+            size_t n = hyp.n < 20 ? hyp.n : 20;
+            EXPECT(want->type == J_ARR && want->n == n, "%s %s: %zu scores, expected %zu", cs, key,
+                   want->type == J_ARR ? want->n : 0, n);
+            for (size_t i = 0; i < n && want->type == J_ARR && i < want->n; i++) {
+                tg_bleu_result b;
+                ck_assert_msg(tg_bleu_sentence_score(h[i], r[i], NULL, &b, &err) == TG_OK, "%s: %s", cs, err.msg);
+                EXPECT(fabs(b.score - want->items[i].num) <= 1e-6, "%s %s[%zu]: got %.12f, sacreBLEU %.12f",
+                       cs, key, i, b.score, want->items[i].num);
+                EXPECT(!strcmp(b.signature, "nrefs:1|case:mixed|eff:yes|tok:13a|smooth:exp|version:2.6.0"),
+                       "%s sentence signature %s", cs, b.signature);
+            }
+            checked++;
+        } else {
+            EXPECT(0, "%s: expected.json has '%s', which this test does not know how to check", cs, key);
+        }
+    }
+    jfree(&exp);
+    lines_free(&hyp);
+    lines_free(&ref);
+    ck_assert_msg(checked > 0, "%s: no metric checked", cs);
+    ck_assert_msg(failures == 0, "%s: %d mismatches with sacreBLEU (listed above)", cs, failures);
+}
+
+START_TEST(test_fixture_case) {
+    ck_assert_int_lt(_i, n_cases);
+    check_case(case_names[_i]);
+}
+END_TEST
+
+START_TEST(test_fixtures_found) {
+    /* The loop test above runs once per case; this fails if there is none to run. */
+    ck_assert_msg(n_cases >= 7, "found %d cases under %s (expected the 7 committed ones or more)",
+                  n_cases, FIXTURES);
+    bool edge = false;
+    for (int i = 0; i < n_cases; i++) edge |= !strcmp(case_names[i], "edge_cases");
+    ck_assert_msg(edge, "edge_cases not found under %s", FIXTURES);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tokenizers and text helpers, on strings whose sacreBLEU output is known. */
+
+/* Tokenizes utf8 with tok (0 none, 1 13a, 2 intl) and joins the words with single spaces. */
+static char *tokenize(const char *utf8, int tok, bool lower) {
+    tg_cps a = {0}, b = {0}, c = {0};
+    tg_units w = {0};
+    size_t bad;
+    ck_assert_int_eq(tg_utf8_decode(utf8, strlen(utf8), &a, &bad), TG_OK);
+    if (lower) {
+        ck_assert_int_eq(tg_text_lower(a.p, a.len, &b), TG_OK);
+        tg_cps t = a; a = b; b = t;
+    }
+    size_t len = tg_text_rstrip_len(a.p, a.len);
+    const tg_cps *src = &a;
+    if (tok == 1) ck_assert_int_eq(tg_tok_13a(a.p, len, &b, &c), TG_OK);
+    if (tok == 2) ck_assert_int_eq(tg_tok_intl(a.p, len, &b, &c), TG_OK);
+    if (tok) { src = &b; len = b.len; }
+    ck_assert_int_eq(tg_text_split(src->p, len, &w), TG_OK);
+    char *out = malloc(4 * (len + 1) + w.len + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < w.len; i++) {
+        if (i) out[k++] = ' ';
+        for (size_t j = 0; j < w.u[i].len; j++) {
+            uint32_t cp = w.u[i].p[j];
+            if (cp < 0x80) out[k++] = (char)cp;
+            else if (cp < 0x800) { out[k++] = (char)(0xC0 | (cp >> 6)); out[k++] = (char)(0x80 | (cp & 0x3F)); }
+            else if (cp < 0x10000) {
+                out[k++] = (char)(0xE0 | (cp >> 12)); out[k++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                out[k++] = (char)(0x80 | (cp & 0x3F));
+            } else {
+                out[k++] = (char)(0xF0 | (cp >> 18)); out[k++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+                out[k++] = (char)(0x80 | ((cp >> 6) & 0x3F)); out[k++] = (char)(0x80 | (cp & 0x3F));
+            }
+        }
+    }
+    out[k] = '\0';
+    tg_cps_free(&a); tg_cps_free(&b); tg_cps_free(&c); tg_units_free(&w);
+    return out;
+}
+
+static void expect_tok(const char *in, int tok, bool lower, const char *want) {
+    char *got = tokenize(in, tok, lower);
+    ck_assert_msg(!strcmp(got, want), "tokenizer %d on '%s': got '%s', want '%s'", tok, in, got, want);
+    free(got);
+}
+
+START_TEST(test_tokenize_13a) {
+    /* Expected strings are what sacreBLEU 2.6.0's Tokenizer13a returns for these inputs. */
+    /* 13a leaves the apostrophe alone; intl splits it off. */
+    expect_tok("Don't stop: it is 1,000.5 km away!", 1, false, "Don't stop : it is 1,000.5 km away !");
+    expect_tok("She said \"Hello\" - and left...", 1, false, "She said \" Hello \" - and left . . .");
+    expect_tok("&amp; &lt;tag&gt; \"quoted\"", 1, false, "& < tag > \" quoted \"");
+    /* The entity replacements run in order, so &amp;quot; ends as &quot; and stays. */
+    expect_tok("a &amp;quot; b", 1, false, "a & quot ; b");
+    expect_tok("x<skipped>y", 1, false, "xy");
+    expect_tok("12:30 pm on 2024-01-02", 1, false, "12 : 30 pm on 2024 - 01 - 02");
+    expect_tok("end 2024.", 1, false, "end 2024 .");
+    expect_tok("a.b,c 3.5", 1, false, "a . b , c 3.5");
+    expect_tok("   ", 1, false, "");
+    expect_tok("", 1, false, "");
+    /* Non-ASCII passes through 13a untouched; ideographic space (U+3000) still splits. */
+    expect_tok("„%s“ x\u3000y", 1, false, "„ % s“ x y");
+}
+END_TEST
+
+START_TEST(test_tokenize_intl) {
+    expect_tok("Don't stop: it's 1,000.5 km (approx.) away!", 2, false,
+               "Don ' t stop : it ' s 1,000.5 km ( approx . ) away !");
+    expect_tok("She said “Hello” — and left…", 2, false, "She said “ Hello ” — and left …");
+    expect_tok("$5.00 + 3% = ???", 2, false, "$ 5.00 + 3 % = ? ? ?");
+    /* A number then a final period keeps the period (mteval-v14's own behaviour). */
+    expect_tok("end 2024.", 2, false, "end 2024.");
+    /* Leading whitespace takes part in the matching: the first pass consumes " .". */
+    expect_tok(" ..5", 2, false, ". .5");
+    expect_tok("..5", 2, false, ". . 5");
+    expect_tok("中文 and 日本語", 2, false, "中文 and 日本語");
+    /* \P{N} is "not a number" in Unicode's sense: superscripts, fractions and Arabic-Indic
+     * digits protect a following punctuation mark just as 0-9 do. */
+    expect_tok("x². 5½,x", 2, false, "x² . 5½ , x");
+    expect_tok("٣.٥ ٣,", 2, false, "٣.٥ ٣,");
+    expect_tok("(c) ©2024", 2, false, "( c ) © 2024");
+}
+END_TEST
+
+START_TEST(test_lowercase) {
+    expect_tok("ÄÖÜ Straße", 0, true, "äöü straße");
+    /* Final sigma: ς at a word end, σ elsewhere, case-ignorable marks skipped. */
+    expect_tok("ΟΔΟΣ ΣΑΣ. Σ", 0, true, "οδος σας. σ");
+    /* U+0130 lowercases to two code points, i + combining dot above. */
+    expect_tok("İ", 0, true, "i\u0307");
+    expect_tok("ǅ Ꮿ K", 0, true, "ǆ ꮿ k");   /* titlecase, Cherokee, Kelvin sign */
+}
+END_TEST
+
+START_TEST(test_utf8) {
+    tg_cps b = {0};
+    size_t bad = 99;
+    ck_assert_int_eq(tg_utf8_decode("a\xc3\xa9\xf0\x9f\x98\x80", 7, &b, &bad), TG_OK);
+    ck_assert_uint_eq(b.len, 3);
+    ck_assert_uint_eq(b.p[1], 0xE9);
+    ck_assert_uint_eq(b.p[2], 0x1F600);
+    const char *bads[] = {"ab\xc0\x80", "ab\xed\xa0\x80", "ab\xf4\x90\x80\x80", "ab\xe2\x82", "ab\x80", "ab\xff"};
+    for (size_t i = 0; i < sizeof bads / sizeof bads[0]; i++) {
+        ck_assert_int_eq(tg_utf8_decode(bads[i], strlen(bads[i]), &b, &bad), TG_ERR_FORMAT);
+        ck_assert_uint_eq(bad, 2);
+        ck_assert_uint_eq(tg_utf8_check(bads[i], strlen(bads[i])), 2);
+    }
+    tg_cps_free(&b);
+
+    tg_bleu_result r;
+    tg_err err = {{0}};
+    const char *h[] = {"fine", "bad \xff"}, *rf[] = {"fine", "fine"};
+    ck_assert_int_eq(tg_bleu_corpus_score(h, rf, 2, NULL, &r, &err), TG_ERR_FORMAT);
+    ck_assert_msg(strstr(err.msg, "segment 2") && strstr(err.msg, "hypothesis"), "message: %s", err.msg);
+    tg_chrf_result c;
+    ck_assert_int_eq(tg_chrf_corpus_score(rf, h, 2, NULL, &c, &err), TG_ERR_FORMAT);
+    ck_assert_msg(strstr(err.msg, "segment 2") && strstr(err.msg, "reference"), "message: %s", err.msg);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------------------------ */
+/* Scoring branches the fixtures do not reach. Expected values: sacreBLEU's compute_bleu and
+ * _compute_f_score evaluated by hand (Python) on the same statistics. */
+
+START_TEST(test_bleu_smoothing) {
+    tg_bleu_stats s = {{3, 1, 0, 0}, {5, 4, 3, 2}, 5, 6};
+    tg_bleu_opts o = tg_bleu_opts_default();
+    tg_bleu_result r;
+    tg_err err;
+    ck_assert_int_eq(tg_bleu_stats_score(&s, &o, &r, &err), TG_OK);
+    /* exp: precisions 60, 25, 100/(2*3), 100/(4*2); bp = exp(1 - 6/5) */
+    ck_assert_double_eq_tol(r.bp, exp(1.0 - 6.0 / 5.0), 1e-15);
+    ck_assert_double_eq_tol(r.precisions[2], 100.0 / 6.0, 1e-12);
+    ck_assert_double_eq_tol(r.precisions[3], 100.0 / 8.0, 1e-12);
+    ck_assert_double_eq_tol(r.score, 19.3576934939088, 1e-9);
+    ck_assert_str_eq(r.signature, "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0");
+
+    o.smooth = TG_BLEU_SMOOTH_NONE;
+    ck_assert_int_eq(tg_bleu_stats_score(&s, &o, &r, &err), TG_OK);
+    ck_assert_double_eq(r.score, 0.0);
+    ck_assert_str_eq(r.signature, "nrefs:1|case:mixed|eff:no|tok:13a|smooth:none|version:2.6.0");
+
+    o.smooth = TG_BLEU_SMOOTH_FLOOR;
+    ck_assert_int_eq(tg_bleu_stats_score(&s, &o, &r, &err), TG_OK);
+    ck_assert_double_eq_tol(r.precisions[2], 100.0 * 0.1 / 3.0, 1e-12);
+    ck_assert_double_eq_tol(r.score, 10.29499418829739, 1e-9);
+    ck_assert_str_eq(r.signature, "nrefs:1|case:mixed|eff:no|tok:13a|smooth:floor[0.10]|version:2.6.0");
+
+    o.smooth = TG_BLEU_SMOOTH_ADD_K;
+    ck_assert_int_eq(tg_bleu_stats_score(&s, &o, &r, &err), TG_OK);
+    ck_assert_double_eq_tol(r.precisions[1], 100.0 * 2.0 / 5.0, 1e-12);
+    ck_assert_double_eq_tol(r.score, 30.789214024300126, 1e-9);
+    ck_assert_int_eq(r.counts[1], 1);   /* reported counts stay raw */
+    ck_assert_str_eq(r.signature, "nrefs:1|case:mixed|eff:no|tok:13a|smooth:add-k[1.00]|version:2.6.0");
+
+    /* Effective order on a 2-word hypothesis: only orders 1 and 2 count. */
+    tg_bleu_stats s2 = {{2, 1, 0, 0}, {2, 1, 0, 0}, 2, 2};
+    o = tg_bleu_opts_default();
+    o.effective_order = true;
+    o.lowercase = true;
+    o.tokenize = TG_BLEU_TOK_INTL;
+    ck_assert_int_eq(tg_bleu_stats_score(&s2, &o, &r, &err), TG_OK);
+    ck_assert_double_eq_tol(r.score, 100.0, 1e-9);
+    ck_assert_str_eq(r.signature, "nrefs:1|case:lc|eff:yes|tok:intl|smooth:exp|version:2.6.0");
+    o.effective_order = false;   /* then orders 3 and 4 have precision 0: score 0 */
+    ck_assert_int_eq(tg_bleu_stats_score(&s2, &o, &r, &err), TG_OK);
+    ck_assert_double_eq_tol(r.score, 0.0, 1e-12);
+
+    o.tokenize = (tg_bleu_tokenize)7;
+    ck_assert_int_eq(tg_bleu_stats_score(&s2, &o, &r, &err), TG_ERR_ARG);
+}
+END_TEST
+
+START_TEST(test_empty) {
+    tg_bleu_result b;
+    tg_chrf_result c;
+    tg_err err;
+    /* No segments at all. */
+    ck_assert_int_eq(tg_bleu_corpus_score(NULL, NULL, 0, NULL, &b, &err), TG_OK);
+    ck_assert_double_eq(b.score, 0.0);
+    ck_assert_double_eq(b.bp, 1.0);
+    ck_assert_int_eq(b.sys_len, 0);
+    ck_assert_int_eq(b.ref_len, 0);
+    ck_assert_int_eq(tg_chrf_corpus_score(NULL, NULL, 0, NULL, &c, &err), TG_OK);
+    ck_assert_double_eq(c.score, 0.0);
+    /* Empty hypotheses against a non-empty reference: sys_len 0, so bp 0 and score 0. */
+    const char *h[] = {"", "   "}, *r[] = {"a b c", ""};
+    ck_assert_int_eq(tg_bleu_corpus_score(h, r, 2, NULL, &b, &err), TG_OK);
+    ck_assert_int_eq(b.sys_len, 0);
+    ck_assert_int_eq(b.ref_len, 3);
+    ck_assert_double_eq(b.bp, 0.0);
+    ck_assert_double_eq(b.score, 0.0);
+    ck_assert_int_eq(b.totals[0], 0);
+    ck_assert_int_eq(tg_bleu_sentence_score("", "", NULL, &b, &err), TG_OK);
+    ck_assert_double_eq(b.score, 0.0);
+    ck_assert_double_eq(b.bp, 1.0);
+    ck_assert_int_eq(tg_chrf_corpus_score(h, r, 2, NULL, &c, &err), TG_OK);
+    ck_assert_double_eq(c.score, 0.0);
+    ck_assert_int_eq(c.stats.ref[0], 3);
+    ck_assert_int_eq(c.stats.hyp[0], 0);
+    /* A reference shorter than an order: the hypothesis n-grams of that order are not counted. */
+    ck_assert_int_eq(tg_chrf_sentence_score("abcd", "ab", NULL, &c, &err), TG_OK);
+    ck_assert_int_eq(c.stats.hyp[0], 4);
+    ck_assert_int_eq(c.stats.hyp[1], 3);
+    ck_assert_int_eq(c.stats.hyp[2], 0);
+    ck_assert_int_eq(c.stats.match[1], 1);
+    /* prec (2/4 + 1/3)/2, rec 1: F2 = 5 p r / (4 p + r) */
+    double p = (2.0 / 4 + 1.0 / 3) / 2;
+    ck_assert_double_eq_tol(c.score, 100 * 5 * p / (4 * p + 1), 1e-9);
+    /* Bad options are refused, not crashed on. */
+    tg_chrf_opts co = tg_chrf_opts_default();
+    co.char_order = 20;
+    ck_assert_int_eq(tg_chrf_sentence_score("a", "a", &co, &c, &err), TG_ERR_ARG);
+}
+END_TEST
+
+START_TEST(test_chrf_pp_words) {
+    /* chrF++ splits one ASCII punctuation mark off a word's end, else its start: "(hi)" gives
+     * "(hi" and ")", so against "( hi )" only ")" matches among unigrams. */
+    tg_chrf_opts co = tg_chrf_opts_default();
+    co.char_order = 0;
+    co.word_order = 1;
+    tg_chrf_result c;
+    tg_err err;
+    ck_assert_int_eq(tg_chrf_sentence_score("(hi)", "( hi )", &co, &c, &err), TG_OK);
+    ck_assert_int_eq(c.stats.hyp[0], 2);
+    ck_assert_int_eq(c.stats.ref[0], 3);
+    ck_assert_int_eq(c.stats.match[0], 1);
+    ck_assert_str_eq(c.name, "chrF2+");
+    ck_assert_int_eq(tg_chrf_sentence_score("\"quoted\" end.", "\"quoted end .", &co, &c, &err), TG_OK);
+    /* hyp: '"quoted' '"' 'end' '.'; ref: '"' 'quoted' 'end' '.' (the mark comes off the start) */
+    ck_assert_int_eq(c.stats.hyp[0], 4);
+    ck_assert_int_eq(c.stats.match[0], 3);
+    co = tg_chrf_opts_default();
+    co.lowercase = true;
+    co.eps_smoothing = true;
+    co.whitespace = true;
+    ck_assert_int_eq(tg_chrf_sentence_score("A b", "a b", &co, &c, &err), TG_OK);
+    ck_assert_str_eq(c.signature, "nrefs:1|case:lc|eff:no|nc:6|nw:0|space:yes|version:2.6.0");
+    /* With whitespace kept, "a b" has 3 characters and 1 trigram. Orders 1..3 match fully
+     * (F = 1 each), orders 4..6 have no n-grams and add eps: 100 * (3 + 3 eps) / 6. Effective
+     * order smoothing would give 100. */
+    ck_assert_double_eq_tol(c.score, 50.0, 1e-9);
+    ck_assert_int_eq(c.stats.hyp[2], 1);
+    ck_assert_int_eq(c.stats.hyp[3], 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------------------------ */
+/* `tapegrad score`, called in-process with stdout and stderr sent to files. */
+
+static char tmpdir[64];
+
+static void make_tmpdir(void) {
+    strcpy(tmpdir, "/tmp/tg_score_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void remove_tmpdir(void) {
+    DIR *d = opendir(tmpdir);
+    if (!d) return;
+    struct dirent *e;
+    char path[sizeof tmpdir + sizeof e->d_name + 2];
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(tmpdir);
+}
+
+static void write_file(const char *name, const char *text) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Runs tg_cmd_score(args...) and returns its exit code; stdout and stderr end up in
+ * tmpdir/out and tmpdir/err. */
+static int run_score(int argc, char **argv) {
+    char out[256], errp[256];
+    snprintf(out, sizeof out, "%s/out", tmpdir);
+    snprintf(errp, sizeof errp, "%s/err", tmpdir);
+    fflush(stdout);
+    fflush(stderr);
+    int so = dup(1), se = dup(2);
+    int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600), fe = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert(so >= 0 && se >= 0 && fo >= 0 && fe >= 0);
+    dup2(fo, 1);
+    dup2(fe, 2);
+    int rc = tg_cmd_score(argc, argv);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(so, 1);
+    dup2(se, 2);
+    close(so); close(se); close(fo); close(fe);
+    return rc;
+}
+
+static char *read_tmp(const char *name) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    char *s = slurp(path, NULL);
+    ck_assert_ptr_nonnull(s);
+    return s;
+}
+
+START_TEST(test_cli_json) {
+    make_tmpdir();
+    char *argv[] = {"score", "--ref", FIXTURES "/edge_cases/ref.txt", "--hyp",
+                    FIXTURES "/edge_cases/hyp.txt", "--json", NULL};
+    ck_assert_int_eq(run_score(6, argv), 0);
+    char path[256];
+    snprintf(path, sizeof path, "%s/out", tmpdir);
+    jval got, exp;
+    jload(path, &got);
+    jload(FIXTURES "/edge_cases/expected.json", &exp);
+    const jval *gb = jget(&got, "bleu"), *eb = jget(&exp, "bleu_13a");
+    ck_assert_ptr_nonnull(gb);
+    ck_assert_ptr_nonnull(eb);
+    ck_assert_double_eq_tol(jget(gb, "score")->num, jget(eb, "score")->num, 1e-6);
+    ck_assert_double_eq_tol(jget(gb, "bp")->num, jget(eb, "bp")->num, 1e-9);
+    ck_assert_double_eq(jget(gb, "sys_len")->num, jget(eb, "sys_len")->num);
+    ck_assert_double_eq(jget(gb, "ref_len")->num, jget(eb, "ref_len")->num);
+    for (size_t i = 0; i < 4; i++) {
+        ck_assert_double_eq(jget(gb, "counts")->items[i].num, jget(eb, "counts")->items[i].num);
+        ck_assert_double_eq(jget(gb, "totals")->items[i].num, jget(eb, "totals")->items[i].num);
+    }
+    ck_assert_str_eq(jget(gb, "signature")->str, jget(eb, "signature")->str);
+    const char *keys[] = {"chrf", "chrf_pp"};
+    for (int i = 0; i < 2; i++) {
+        const jval *g = jget(&got, keys[i]), *e = jget(&exp, keys[i]);
+        ck_assert_ptr_nonnull(g);
+        ck_assert_double_eq_tol(jget(g, "score")->num, jget(e, "score")->num, 1e-6);
+        ck_assert_str_eq(jget(g, "signature")->str, jget(e, "signature")->str);
+    }
+    jfree(&got);
+    jfree(&exp);
+
+    /* --tokenize intl and --lowercase reach BLEU and its signature. */
+    char *argv2[] = {"score", "--ref", FIXTURES "/edge_cases/ref.txt", "--hyp",
+                     FIXTURES "/edge_cases/hyp.txt", "--tokenize", "intl", "--lowercase", NULL};
+    ck_assert_int_eq(run_score(8, argv2), 0);
+    char *text = read_tmp("out");
+    ck_assert_msg(strstr(text, "BLEU|nrefs:1|case:lc|eff:no|tok:intl|smooth:exp|version:2.6.0 = ") == text,
+                  "text output: %s", text);
+    ck_assert_msg(strstr(text, "\nchrF2|nrefs:1|case:mixed|eff:yes|nc:6|nw:0|space:no|version:2.6.0 = 65.71\n"),
+                  "text output: %s", text);
+    ck_assert_msg(strstr(text, "\nchrF2++|nrefs:1|case:mixed|eff:yes|nc:6|nw:2|space:no|version:2.6.0 = 62.99\n"),
+                  "text output: %s", text);
+    free(text);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(test_cli_errors) {
+    make_tmpdir();
+    char ref[256], hyp[256], bad[256];
+    snprintf(ref, sizeof ref, "%s/ref.txt", tmpdir);
+    snprintf(hyp, sizeof hyp, "%s/hyp.txt", tmpdir);
+    snprintf(bad, sizeof bad, "%s/bad.txt", tmpdir);
+    write_file("ref.txt", "one\ntwo\nthree\n");
+    write_file("hyp.txt", "one\ntwo");   /* last line unterminated: still 2 lines */
+    write_file("bad.txt", "one\ntw\xc3o\nthree\n");
+
+    /* Different line counts: an error naming both files and their counts. */
+    char *a1[] = {"score", "--ref", ref, "--hyp", hyp, NULL};
+    ck_assert_int_eq(run_score(5, a1), 1);
+    char *msg = read_tmp("err");
+    ck_assert_msg(strstr(msg, ref) && strstr(msg, hyp) && strstr(msg, " 3 ") && strstr(msg, " 2"),
+                  "message: %s", msg);
+    free(msg);
+
+    /* A missing file exits 1 and names it. */
+    char missing[256];
+    snprintf(missing, sizeof missing, "%s/nope.txt", tmpdir);
+    char *a2[] = {"score", "--ref", missing, "--hyp", hyp, NULL};
+    ck_assert_int_eq(run_score(5, a2), 1);
+    msg = read_tmp("err");
+    ck_assert_msg(strstr(msg, missing) != NULL, "message: %s", msg);
+    free(msg);
+
+    /* Invalid UTF-8: file and line named. */
+    char *a3[] = {"score", "--ref", ref, "--hyp", bad, NULL};
+    ck_assert_int_eq(run_score(5, a3), 1);
+    msg = read_tmp("err");
+    ck_assert_msg(strstr(msg, "bad.txt:2:") != NULL, "message: %s", msg);
+    free(msg);
+
+    /* Usage errors exit 2; --help exits 0 and prints the usage on stdout. */
+    char *a4[] = {"score", "--ref", ref, "--hyp", hyp, "--bogus", NULL};
+    ck_assert_int_eq(run_score(6, a4), 2);
+    char *a5[] = {"score", "--ref", ref, NULL};
+    ck_assert_int_eq(run_score(3, a5), 2);
+    char *a6[] = {"score", "--ref", ref, "--hyp", ref, "--tokenize", "zh", NULL};
+    ck_assert_int_eq(run_score(7, a6), 2);
+    char *a7[] = {"score", "--help", NULL};
+    ck_assert_int_eq(run_score(2, a7), 0);
+    msg = read_tmp("out");
+    ck_assert_msg(strstr(msg, "usage: tapegrad score") != NULL, "help: %s", msg);
+    free(msg);
+
+    /* Empty files: zero segments score 0 without error. */
+    write_file("empty1.txt", "");
+    write_file("empty2.txt", "");
+    char e1[256], e2[256];
+    snprintf(e1, sizeof e1, "%s/empty1.txt", tmpdir);
+    snprintf(e2, sizeof e2, "%s/empty2.txt", tmpdir);
+    char *a8[] = {"score", "--ref", e1, "--hyp", e2, "--json", NULL};
+    ck_assert_int_eq(run_score(6, a8), 0);
+    msg = read_tmp("out");
+    ck_assert_msg(strstr(msg, "\"segments\": 0") != NULL, "output: %s", msg);
+    free(msg);
+    remove_tmpdir();
+}
+END_TEST
+
+static Suite *score_suite(void) {
+    Suite *s = suite_create("score");
+    TCase *tc = tcase_create("sacrebleu_fixtures");
+    tcase_add_test(tc, test_fixtures_found);
+    tcase_add_loop_test(tc, test_fixture_case, 0, n_cases);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("text");
+    tcase_add_test(tc, test_tokenize_13a);
+    tcase_add_test(tc, test_tokenize_intl);
+    tcase_add_test(tc, test_lowercase);
+    tcase_add_test(tc, test_utf8);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("scoring");
+    tcase_add_test(tc, test_bleu_smoothing);
+    tcase_add_test(tc, test_empty);
+    tcase_add_test(tc, test_chrf_pp_words);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("cli");
+    tcase_add_test(tc, test_cli_json);
+    tcase_add_test(tc, test_cli_errors);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) {
+    discover_cases();
+    SRunner *sr = srunner_create(score_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    for (int i = 0; i < n_cases; i++) free(case_names[i]);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
