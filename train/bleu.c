@@ -89,7 +89,8 @@ static tg_status side_words(bleu_side *s, const char *text, const tg_bleu_opts *
 
 static tg_status add_segment(tg_bleu_stats *stats, const char *hyp, const char *ref,
                              const tg_bleu_opts *o, bleu_work *w, tg_err *err) {
-    if (!hyp || !ref) return tg_err_set(err, TG_ERR_ARG, "BLEU: %s is NULL", hyp ? "reference" : "hypothesis");
+    if (!hyp || !ref)
+        return tg_err_set(err, TG_ERR_ARG, "BLEU: %s is NULL", hyp ? "reference" : "hypothesis");
     tg_status st = side_words(&w->hyp, hyp, o, "hypothesis", err);
     if (st != TG_OK) return st;
     st = side_words(&w->ref, ref, o, "reference", err);

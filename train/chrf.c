@@ -120,7 +120,8 @@ static tg_status add_order(const tg_units *h, const tg_units *r, size_t n, tg_ng
 
 static tg_status add_segment(tg_chrf_stats *stats, const char *hyp, const char *ref,
                              const tg_chrf_opts *o, chrf_work *w, tg_err *err) {
-    if (!hyp || !ref) return tg_err_set(err, TG_ERR_ARG, "chrF: %s is NULL", hyp ? "reference" : "hypothesis");
+    if (!hyp || !ref)
+        return tg_err_set(err, TG_ERR_ARG, "chrF: %s is NULL", hyp ? "reference" : "hypothesis");
     tg_status st = side_units(&w->hyp, hyp, o, "hypothesis", err);
     if (st != TG_OK) return st;
     st = side_units(&w->ref, ref, o, "reference", err);

@@ -175,7 +175,8 @@ int tg_cmd_score(int argc, char **argv) {
             else if (!strcmp(optarg, "intl")) bo.tokenize = TG_BLEU_TOK_INTL;
             else if (!strcmp(optarg, "none")) bo.tokenize = TG_BLEU_TOK_NONE;
             else {
-                fprintf(stderr, "tapegrad score: unknown tokenizer '%s' (expected 13a, intl or none)\n\n", optarg);
+                fprintf(stderr, "tapegrad score: unknown tokenizer '%s' (expected 13a, intl or none)\n\n",
+                        optarg);
                 usage(stderr);
                 return 2;
             }
@@ -187,7 +188,8 @@ int tg_cmd_score(int argc, char **argv) {
             else if (!strcmp(optarg, "floor")) bo.smooth = TG_BLEU_SMOOTH_FLOOR;
             else if (!strcmp(optarg, "add-k")) bo.smooth = TG_BLEU_SMOOTH_ADD_K;
             else {
-                fprintf(stderr, "tapegrad score: unknown smoothing '%s' (expected exp, none, floor or add-k)\n\n", optarg);
+                fprintf(stderr, "tapegrad score: unknown smoothing '%s' "
+                                "(expected exp, none, floor or add-k)\n\n", optarg);
                 usage(stderr);
                 return 2;
             }
@@ -197,7 +199,8 @@ int tg_cmd_score(int argc, char **argv) {
             errno = 0;
             double v = strtod(optarg, &end);
             if (end == optarg || *end || errno || !(v >= 0 && v <= 1e9)) {
-                fprintf(stderr, "tapegrad score: --smooth-value '%s': expected a number >= 0\n\n", optarg);
+                fprintf(stderr, "tapegrad score: --smooth-value '%s': expected a number >= 0\n\n",
+                        optarg);
                 usage(stderr);
                 return 2;
             }
@@ -228,8 +231,8 @@ int tg_cmd_score(int argc, char **argv) {
     }
     int rc = 0;
     if (ref.n != hyp.n) {
-        fprintf(stderr, "tapegrad score: %s has %zu lines but %s has %zu: they must match line for line\n",
-                ref_path, ref.n, hyp_path, hyp.n);
+        fprintf(stderr, "tapegrad score: %s has %zu lines but %s has %zu: they must match line "
+                        "for line\n", ref_path, ref.n, hyp_path, hyp.n);
         rc = 1;
         goto done;
     }
