@@ -8,6 +8,7 @@
 static const tg_command commands[] = {
     {"gradcheck", tg_cmd_gradcheck, "check analytic gradients against finite differences"},
     {"score", tg_cmd_score, "sacreBLEU-compatible BLEU, chrF and chrF++ of a hypothesis file"},
+    {"ckpt", tg_cmd_ckpt, "checkpoint tools: verify"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,89 @@
+/* cmd_ckpt.c: `tapegrad ckpt SUBCOMMAND`, tools that look at checkpoint files. Each subcommand is
+ * a row of the table below with its own flags and --help; `info` and `average` join it once the
+ * parameter section's layout exists. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "train/ckpt_file.h"
+#include "train/commands.h"
+
+static void verify_usage(FILE *f) {
+    fprintf(f, "usage: tapegrad ckpt verify [--help] FILE...\n\n"
+               "Reads each checkpoint completely and checks its magic, format version, header CRC32 and\n"
+               "every section's sizes and CRC32 after decompression. Prints the sections and OK, or\n"
+               "what is wrong. Exit status 1 when any file is refused.\n");
+}
+
+static void print_sections(const tg_ckpt_reader *r) {
+    int n = tg_ckpt_reader_count(r);
+    printf("%s: tapegrad checkpoint, format version %u, %d section%s, %llu bytes\n", tg_ckpt_reader_path(r),
+           tg_ckpt_reader_version(r), n, n == 1 ? "" : "s", (unsigned long long)tg_ckpt_reader_file_size(r));
+    printf("  %-20s %14s %14s %8s\n", "section", "bytes", "compressed", "crc32");
+    for (int i = 0; i < n; i++) {
+        const tg_ckpt_section *s = tg_ckpt_reader_section(r, i);
+        printf("  %-20s %14llu %14llu %08x\n", s->name, (unsigned long long)s->len, (unsigned long long)s->zlen,
+               (unsigned)s->crc);
+    }
+}
+
+static int ckpt_verify(int argc, char **argv) {
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    optind = 0;   /* full getopt reset: the tests run commands more than once per process */
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            verify_usage(stdout);
+            return 0;
+        }
+        verify_usage(stderr);
+        return 2;
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "tapegrad ckpt verify: no checkpoint file given\n\n");
+        verify_usage(stderr);
+        return 2;
+    }
+    int rc = 0;
+    for (int i = optind; i < argc; i++) {
+        tg_ckpt_reader *r;
+        tg_err err;
+        if (tg_ckpt_reader_verify(argv[i], &r, &err) != TG_OK) {
+            fflush(stdout);
+            fprintf(stderr, "tapegrad ckpt verify: %s\n", err.msg);
+            rc = 1;
+            continue;
+        }
+        print_sections(r);
+        printf("OK\n");
+        tg_ckpt_reader_free(r);
+    }
+    fflush(stdout);
+    return rc;
+}
+
+static const tg_command subcommands[] = {
+    {"verify", ckpt_verify, "check every section of checkpoint files (sizes, CRC32s)"},
+};
+#define N_SUB (sizeof subcommands / sizeof subcommands[0])
+
+static void ckpt_usage(FILE *f) {
+    fprintf(f, "usage: tapegrad ckpt <subcommand> [flags]   (tapegrad ckpt <subcommand> --help)\n\nsubcommands:\n");
+    for (size_t i = 0; i < N_SUB; i++) fprintf(f, "  %-9s %s\n", subcommands[i].name, subcommands[i].summary);
+}
+
+int tg_cmd_ckpt(int argc, char **argv) {
+    if (argc < 2) {
+        ckpt_usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        ckpt_usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < N_SUB; i++)
+        if (!strcmp(argv[1], subcommands[i].name)) return subcommands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "tapegrad ckpt: unknown subcommand '%s'\n\n", argv[1]);
+    ckpt_usage(stderr);
+    return 2;
+}
