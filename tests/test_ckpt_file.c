@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "optim/optim.h"
 #include "train/ckpt_file.h"
 #include "train/commands.h"
 
@@ -882,6 +883,56 @@ START_TEST(test_cursor_bounds) {
 }
 END_TEST
 
+/* The sink and source adapters carry optim's Adam state (a stack-built header, then m and v)
+ * through a section: bit-identical moments and step; a short section is refused as truncated. */
+START_TEST(test_adam_state_through_section) {
+    const int64_t n = 50000;   /* m and v are 200 KB each (borrowed), the 40-byte header copied */
+    tg_adam_config cfg = tg_adam_config_default();
+    tg_adam *a, *b;
+    tg_err err;
+    ck_assert_int_eq(tg_adam_new(&cfg, n, &a, &err), TG_OK);
+    ck_assert_int_eq(tg_adam_new(&cfg, n, &b, &err), TG_OK);
+    float *r1 = random_floats((size_t)n, 11), *r2 = random_floats((size_t)n, 12);
+    for (int64_t i = 0; i < n; i++) {
+        tg_adam_m(a)[i] = (tg_float)r1[i];
+        tg_adam_v(a)[i] = (tg_float)r2[i] * (tg_float)r2[i];
+    }
+    ck_assert_int_eq(tg_adam_set_step_count(a, 17, &err), TG_OK);
+    tg_ckpt_writer *w = tg_ckpt_writer_new();
+    ck_assert_int_eq(tg_ckpt_writer_begin(w, "adam", &err), TG_OK);
+    ck_assert_int_eq(tg_adam_state_write(a, tg_ckpt_writer_sink, w, &err), TG_OK);
+    ck_assert_int_eq(tg_ckpt_writer_add(w, "short", "TGADAMST", 8, &err), TG_OK);
+    const char *p = tpath("adam.ckpt");
+    ck_assert_int_eq(tg_ckpt_writer_save(w, p, &err), TG_OK);
+    tg_ckpt_writer_free(w);
+
+    tg_ckpt_reader *r;
+    ck_assert_msg(tg_ckpt_reader_open(p, &r, &err) == TG_OK, "%s", err.msg);
+    const void *d;
+    size_t len;
+    ck_assert_int_eq(tg_ckpt_reader_get(r, "adam", &d, &len, &err), TG_OK);
+    ck_assert_uint_eq(len, tg_adam_state_size(a));
+    tg_ckpt_cur c;
+    tg_ckpt_cur_init(&c, d, len, "section 'adam'");
+    ck_assert_msg(tg_adam_state_read(b, tg_ckpt_cur_source, &c, &err) == TG_OK, "%s", err.msg);
+    ck_assert_int_eq(tg_ckpt_cur_finish(&c, &err), TG_OK);
+    ck_assert_int_eq(tg_adam_step_count(b), 17);
+    ck_assert(memcmp(tg_adam_m(a), tg_adam_m(b), (size_t)n * sizeof(tg_float)) == 0);
+    ck_assert(memcmp(tg_adam_v(a), tg_adam_v(b), (size_t)n * sizeof(tg_float)) == 0);
+
+    ck_assert_int_eq(tg_ckpt_reader_get(r, "short", &d, &len, &err), TG_OK);
+    tg_ckpt_cur_init(&c, d, len, "section 'short'");
+    ck_assert_int_eq(tg_adam_state_read(b, tg_ckpt_cur_source, &c, &err), TG_ERR_CORRUPT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "section 'short'"));
+    ck_assert_ptr_nonnull(strstr(err.msg, "truncated"));
+    tg_ckpt_reader_free(r);
+    tg_adam_free(a);
+    tg_adam_free(b);
+    free(r1);
+    free(r2);
+}
+END_TEST
+
 /* ---- fingerprint -------------------------------------------------------------------------- */
 
 START_TEST(test_hash64) {
@@ -1031,6 +1082,7 @@ int main(void) {
     tcase_add_test(tc, test_save_fails_at_rename);
     tcase_add_test(tc, test_buf_cursor_roundtrip);
     tcase_add_test(tc, test_cursor_bounds);
+    tcase_add_test(tc, test_adam_state_through_section);
     tcase_add_test(tc, test_hash64);
     tcase_add_test(tc, test_cmd_verify);
     suite_add_tcase(s, tc);

@@ -208,6 +208,17 @@ tg_status tg_ckpt_cur_str(tg_ckpt_cur *c, char *out, size_t cap) {
     return TG_OK;
 }
 
+tg_status tg_ckpt_cur_source(void *cur, void *bytes, size_t len, tg_err *err) {
+    tg_ckpt_cur *c = cur;
+    const unsigned char *at = cur_take(c, len, "truncated: read");
+    if (!at) {
+        if (err) *err = c->err;
+        return c->st;
+    }
+    if (len) memcpy(bytes, at, len);
+    return TG_OK;
+}
+
 tg_status tg_ckpt_cur_finish(const tg_ckpt_cur *c, tg_err *err) {
     if (c->st != TG_OK) {
         if (err) *err = c->err;

@@ -159,6 +159,11 @@ tg_status tg_ckpt_writer_append_buf(tg_ckpt_writer *w, tg_ckpt_buf *b, tg_err *e
     return add_piece(w, d, n, d, err);
 }
 
+tg_status tg_ckpt_writer_sink(void *w, const void *bytes, size_t len, tg_err *err) {
+    return len < TG_CKPT_SINK_COPY_MAX ? tg_ckpt_writer_append(w, bytes, len, err)
+                                       : tg_ckpt_writer_append_ref(w, bytes, len, err);
+}
+
 tg_status tg_ckpt_writer_add(tg_ckpt_writer *w, const char *name, const void *data, size_t len, tg_err *err) {
     tg_status st = tg_ckpt_writer_begin(w, name, err);
     return st != TG_OK ? st : tg_ckpt_writer_append(w, data, len, err);

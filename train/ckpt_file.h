@@ -93,6 +93,15 @@ tg_status tg_ckpt_writer_append(tg_ckpt_writer *w, const void *data, size_t len,
 tg_status tg_ckpt_writer_append_ref(tg_ckpt_writer *w, const void *data, size_t len, tg_err *err);
 tg_status tg_ckpt_writer_append_buf(tg_ckpt_writer *w, tg_ckpt_buf *b, tg_err *err);
 
+/* Appends to the current section with the signature of optim's tg_byte_sink (optim/optim.h), so
+ * state writers that emit their bytes in pieces fill a section directly:
+ *   tg_ckpt_writer_begin(w, "adam", &err);
+ *   tg_adam_state_write(opt, tg_ckpt_writer_sink, w, &err);   // header copied, m and v borrowed
+ * Pieces under TG_CKPT_SINK_COPY_MAX bytes are copied (headers built on the writer's stack);
+ * larger ones are borrowed, so they must stay alive and unchanged until save returns. */
+#define TG_CKPT_SINK_COPY_MAX ((size_t)64 * 1024)
+tg_status tg_ckpt_writer_sink(void *w, const void *bytes, size_t len, tg_err *err);
+
 /* Writes PATH.tmp.<pid> beside PATH, fsyncs it, renames it over PATH and fsyncs the folder.
  * Sections are deflated in chunks straight from their pieces (no second copy of a large section).
  * On failure the temporary file is removed and PATH is left as it was (the one exception is a
@@ -187,6 +196,10 @@ tg_status tg_ckpt_cur_f32s(tg_ckpt_cur *c, float *out, size_t n);
 tg_status tg_ckpt_cur_f64s(tg_ckpt_cur *c, double *out, size_t n);
 /* A string into out[cap] with its NUL; longer than cap-1 bytes or holding a NUL is an error. */
 tg_status tg_ckpt_cur_str(tg_ckpt_cur *c, char *out, size_t cap);
+/* Reads len bytes from cursor `cur` with the signature of optim's tg_byte_source, so state readers
+ * take their bytes straight from a section: tg_adam_state_read(opt, tg_ckpt_cur_source, &c, &err).
+ * Running short is TG_ERR_CORRUPT with a "truncated" message naming the cursor's payload. */
+tg_status tg_ckpt_cur_source(void *cur, void *bytes, size_t len, tg_err *err);
 /* The cursor's status; also an error if bytes are left over (the payload is longer than its
  * reader expects, i.e. written by something else). Copies the message into err. */
 tg_status tg_ckpt_cur_finish(const tg_ckpt_cur *c, tg_err *err);
