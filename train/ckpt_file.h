@@ -30,7 +30,7 @@
  *          24  u32 n_sections
  *          28  u32 reserved, 0
  *          32  directory: n_sections entries of 64 bytes
- *                char name[32]   printable ASCII, NUL-padded, unique, at most 31 characters
+ *                char name[32]   1..31 printable ASCII characters, no spaces, NUL-padded, unique
  *                u64  offset     where the compressed bytes start
  *                u64  zlen       compressed length
  *                u64  len        uncompressed length
@@ -79,7 +79,7 @@ void tg_ckpt_writer_free(tg_ckpt_writer *w);
 tg_status tg_ckpt_writer_set_level(tg_ckpt_writer *w, int level, tg_err *err);
 
 /* A section is a name and the concatenation of its pieces. Names are 1..31 printable ASCII
- * characters, unique in a file. add = begin + one copied piece; add_ref = begin + one borrowed piece;
+ * characters without spaces, unique in a file. add = begin + one copied piece; add_ref = begin + one borrowed piece;
  * add_buf = begin + b's bytes, taken over without a copy (b is left empty and reusable).
  * Borrowed bytes must stay alive and unchanged until tg_ckpt_writer_save returns. */
 tg_status tg_ckpt_writer_add(tg_ckpt_writer *w, const char *name, const void *data, size_t len,
@@ -97,8 +97,8 @@ tg_status tg_ckpt_writer_append_buf(tg_ckpt_writer *w, tg_ckpt_buf *b, tg_err *e
  * state writers that emit their bytes in pieces fill a section directly:
  *   tg_ckpt_writer_begin(w, "adam", &err);
  *   tg_adam_state_write(opt, tg_ckpt_writer_sink, w, &err);   // header copied, m and v borrowed
- * Pieces under TG_CKPT_SINK_COPY_MAX bytes are copied (headers built on the writer's stack);
- * larger ones are borrowed, so they must stay alive and unchanged until save returns. */
+ * Pieces under TG_CKPT_SINK_COPY_MAX bytes are copied (headers that state writers build on their
+ * stack); larger ones are borrowed, so they must stay alive and unchanged until save returns. */
 #define TG_CKPT_SINK_COPY_MAX ((size_t)64 * 1024)
 tg_status tg_ckpt_writer_sink(void *w, const void *bytes, size_t len, tg_err *err);
 
