@@ -15,5 +15,6 @@ typedef struct tg_command {
 int tg_cmd_gradcheck(int argc, char **argv);
 int tg_cmd_score(int argc, char **argv);
 int tg_cmd_ckpt(int argc, char **argv);
+int tg_cmd_vocab(int argc, char **argv);
 
 #endif /* TG_COMMANDS_H */

@@ -9,6 +9,7 @@ static const tg_command commands[] = {
     {"gradcheck", tg_cmd_gradcheck, "check analytic gradients against finite differences"},
     {"score", tg_cmd_score, "sacreBLEU-compatible BLEU, chrF and chrF++ of a hypothesis file"},
     {"ckpt", tg_cmd_ckpt, "checkpoint tools: verify"},
+    {"vocab", tg_cmd_vocab, "BPE vocabulary: learn, encode, decode, bench"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

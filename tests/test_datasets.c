@@ -1,0 +1,1011 @@
+/* test_datasets.c: corpus readers (one test per bad-input case), normalisation, BPE
+ * (learn/save/load/encode/decode, byte fallback, determinism, bad vocabulary files), the
+ * round-trip on every line of both shared corpora, datasets, batches, the resumable iterator and
+ * the synthetic tasks. Files are written into a temporary folder made by main(). */
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "datasets/datasets.h"
+
+static char tmp_dir[256];
+
+/* Writes bytes to tmp_dir/name; returns the path (a static slot, 8 kept at a time). */
+static const char *write_file(const char *name, const char *bytes, size_t len) {
+    static char paths[8][512];
+    static int slot;
+    char *p = paths[slot++ % 8];
+    snprintf(p, 512, "%s/%s", tmp_dir, name);
+    FILE *f = fopen(p, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(bytes, 1, len, f), len);
+    fclose(f);
+    return p;
+}
+#define WRITE(name, lit) write_file(name, lit, sizeof(lit) - 1)
+
+/* For hot loops: Check's ck_assert records every passing check through the parent process, which
+ * costs a system call each; REQUIRE only calls into Check when it fails. */
+#define REQUIRE(cond, ...) do { if (!(cond)) ck_abort_msg(__VA_ARGS__); } while (0)
+#define REQUIRE_EQ(a, b) REQUIRE((a) == (b), "%s == %s failed: %lld != %lld", #a, #b, (long long)(a), (long long)(b))
+#define REQUIRE_MEM(a, b, n) REQUIRE(memcmp((a), (b), (n)) == 0, "%s and %s differ", #a, #b)
+
+#define ck_assert_msg_has(err, s) \
+    ck_assert_msg(strstr((err).msg, (s)) != NULL, "message '%s' lacks '%s'", (err).msg, (s))
+
+/* Small helper the detok test uses (tg_ids has no public push). */
+static bool tg_ids_push_for_test(tg_ids *ids, int32_t v) {
+    if (ids->n == ids->cap) {
+        size_t nc = ids->cap ? ids->cap * 2 : 16;
+        int32_t *q = realloc(ids->v, nc * sizeof *q);
+        if (!q) return false;
+        ids->v = q;
+        ids->cap = nc;
+    }
+    ids->v[ids->n++] = v;
+    return true;
+}
+
+/* ---- readers ---------------------------------------------------------------------------- */
+
+START_TEST(test_tsv_normalises) {
+    const char *p = WRITE("ok.tsv", "\xEF\xBB\xBF  Hello   there \tHola \x0B amigo \r\n"
+                                    "a\xC2\xA0" "b\tc\xE3\x80\x80" "d\xEF\xBB\xBF" "e\n"
+                                    "last\tline");
+    tg_corpus c;
+    tg_err err;
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, p, NULL, &err), TG_OK);
+    ck_assert_uint_eq(c.n, 3);
+    ck_assert_str_eq(c.src[0], "Hello there");
+    ck_assert_str_eq(c.tgt[0], "Hola amigo");
+    ck_assert_str_eq(c.src[1], "a b");                   /* no-break space folded */
+    ck_assert_str_eq(c.tgt[1], "c d\xEF\xBB\xBF" "e");   /* ideographic space folded; U+FEFF kept */
+    ck_assert_str_eq(c.src[2], "last");
+    ck_assert_str_eq(c.tgt[2], "line");
+    ck_assert_uint_eq(c.line[2], 3);
+    ck_assert_uint_eq(c.stats.lines, 3);
+    ck_assert_uint_eq(c.stats.kept, 3);
+    tg_corpus_free(&c);
+}
+END_TEST
+
+START_TEST(test_normalize) {
+    char s[] = " \t a\xE2\x80\x83\xE2\x80\x83" "b\xC2\x85" "c \xFF  d\r\n";
+    size_t n = tg_text_normalize(s, sizeof s - 1);
+    ck_assert_uint_eq(n, 9);
+    ck_assert_mem_eq(s, "a b c \xFF d", 9);
+    char e[] = "  \t ";
+    ck_assert_uint_eq(tg_text_normalize(e, 4), 0);
+}
+END_TEST
+
+START_TEST(test_utf8) {
+    size_t bad = 99;
+    ck_assert(tg_utf8_valid("a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80", 10, &bad));
+    const char *cases[] = {"\xC0\xAF", "\xE0\x80\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\x80", "\xE2\x82", "\xFE"};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char buf[8] = "xy";
+        strcpy(buf + 2, cases[i]);
+        ck_assert_msg(!tg_utf8_valid(buf, strlen(buf), &bad), "case %zu accepted", i);
+        ck_assert_uint_eq(bad, 2);
+    }
+    uint32_t cp;
+    ck_assert_int_eq(tg_utf8_decode("\xF0\x9F\x98\x80", 4, &cp), 4);
+    ck_assert_uint_eq(cp, 0x1F600);
+    ck_assert_uint_eq(tg_utf8_space_len("\xE3\x80\x80", 3), 3);
+    ck_assert_uint_eq(tg_utf8_space_len("\xEF\xBB\xBF", 3), 0);
+}
+END_TEST
+
+START_TEST(test_tsv_invalid_utf8) {
+    const char *p = WRITE("utf8.tsv", "ok\tfine\nbad \xC3\x28 here\tx\n");
+    tg_corpus c;
+    tg_err err;
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, p, NULL, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "utf8.tsv:2:");
+    ck_assert_msg_has(err, "invalid UTF-8 at byte offset 4 of the line");
+    ck_assert_msg_has(err, "offset 12 in the file");
+    ck_assert_uint_eq(c.n, 0);
+    ck_assert_ptr_null(c.src);
+}
+END_TEST
+
+START_TEST(test_tsv_no_tab) {
+    const char *p = WRITE("notab.tsv", "a\tb\nno tab here\n");
+    tg_corpus c;
+    tg_err err;
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, p, NULL, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "notab.tsv:2: no tab");
+    ck_assert_msg_has(err, "source<TAB>target");
+    p = WRITE("blank.tsv", "a\tb\n\nc\td\n");
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, p, NULL, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "blank.tsv:2: empty line");
+}
+END_TEST
+
+START_TEST(test_tsv_extra_tab) {
+    const char *p = WRITE("tabs.tsv", "a\tb\tc\n");
+    tg_corpus c;
+    tg_err err;
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, p, NULL, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "tabs.tsv:1: 2 tabs");
+}
+END_TEST
+
+START_TEST(test_pair_lengths_differ) {
+    const char *en = WRITE("t.en", "one\ntwo\nthree\n");
+    const char *es = WRITE("t.es", "uno\ndos\n");
+    tg_corpus c;
+    tg_err err;
+    ck_assert_int_eq(tg_corpus_read_pair(&c, en, es, NULL, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "t.es ended first, after line 2");
+    ck_assert_msg_has(err, "t.en goes on to line 3");
+    /* the other way round, and under the skip policy too */
+    tg_corpus_opts o = {.on_bad_line = TG_BAD_LINE_SKIP};
+    ck_assert_int_eq(tg_corpus_read_pair(&c, es, en, &o, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "t.es ended first, after line 2");
+    /* a missing final newline is not a missing line */
+    const char *es3 = WRITE("t3.es", "uno\ndos\ntres");
+    ck_assert_int_eq(tg_corpus_read_pair(&c, en, es3, NULL, &err), TG_OK);
+    ck_assert_uint_eq(c.n, 3);
+    ck_assert_str_eq(c.src[2], "three");
+    ck_assert_str_eq(c.tgt[2], "tres");
+    tg_corpus_free(&c);
+}
+END_TEST
+
+START_TEST(test_empty_file) {
+    const char *p = write_file("empty.tsv", "", 0);
+    tg_corpus c;
+    tg_err err;
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, p, NULL, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "empty.tsv: file is empty");
+    p = WRITE("bom.tsv", "\xEF\xBB\xBF");
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, p, NULL, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "bom.tsv: file is empty");
+    const char *en = WRITE("e.en", "hello\n");
+    const char *es = write_file("e.es", "", 0);
+    ck_assert_int_eq(tg_corpus_read_pair(&c, en, es, NULL, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "e.es: file is empty");
+}
+END_TEST
+
+START_TEST(test_nul_byte) {
+    const char *p = write_file("nul.tsv", "a\tb\nx\0y\tz\n", 10);
+    tg_corpus c;
+    tg_err err;
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, p, NULL, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "nul.tsv:2: NUL byte at byte offset 1");
+    const char *en = write_file("n.en", "ok\nfine\0\n", 9);
+    const char *es = WRITE("n.es", "si\nbien\n");
+    ck_assert_int_eq(tg_corpus_read_pair(&c, en, es, NULL, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "n.en:2: NUL byte");
+}
+END_TEST
+
+START_TEST(test_empty_side) {
+    tg_corpus c;
+    tg_err err;
+    const char *p = WRITE("es1.tsv", "a\tb\n \t b\n");
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, p, NULL, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "es1.tsv:2: empty source");
+    p = WRITE("es2.tsv", "a\t \r\n");
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, p, NULL, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "es2.tsv:1: empty target");
+    const char *en = WRITE("s.en", "one\ntwo\n");
+    const char *es = WRITE("s.es", "uno\n \t\n");
+    ck_assert_int_eq(tg_corpus_read_pair(&c, en, es, NULL, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "s.es:2: empty line");
+    ck_assert_msg_has(err, "s.en:2");
+}
+END_TEST
+
+START_TEST(test_line_too_long) {
+    const char *p = WRITE("long.tsv", "short\tok\nthis line is long\tyes\n");
+    tg_corpus c;
+    tg_err err;
+    tg_corpus_opts o = {.max_line_bytes = 10};
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, p, &o, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "long.tsv:2: line is 21 bytes long, over the limit of 10 bytes");
+    /* the default limit lets the same file through */
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, p, NULL, &err), TG_OK);
+    ck_assert_uint_eq(c.n, 2);
+    tg_corpus_free(&c);
+}
+END_TEST
+
+START_TEST(test_missing_file) {
+    tg_corpus c;
+    tg_err err;
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, "/nonexistent/x.tsv", NULL, &err), TG_ERR_IO);
+    ck_assert_msg_has(err, "/nonexistent/x.tsv");
+}
+END_TEST
+
+START_TEST(test_skip_policy) {
+    static const char text[] =
+        "good\tbueno\n"            /* 1 */
+        "bad\xFF\tmalo\n"          /* 2 utf8 */
+        "no tab\n"                 /* 3 no tab */
+        "a\tb\tc\n"                /* 4 extra tab */
+        "nul\0\tx\n"               /* 5 NUL */
+        "\tempty\n"                /* 6 empty side */
+        "0123456789012345678901234567890\tlong\n" /* 7 too long */
+        "fine\tbien\n"             /* 8 */
+        "another\n"                /* 9 no tab */
+        "\n";                      /* 10 empty line: no tab */
+    const char *p = write_file("skip.tsv", text, sizeof text - 1);
+    tg_corpus c;
+    tg_err err;
+    tg_corpus_opts o = {.on_bad_line = TG_BAD_LINE_SKIP, .max_line_bytes = 30};
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, p, &o, &err), TG_OK);
+    ck_assert_uint_eq(c.n, 2);
+    ck_assert_str_eq(c.src[0], "good");
+    ck_assert_str_eq(c.tgt[1], "bien");
+    ck_assert_uint_eq(c.line[1], 8);
+    ck_assert_uint_eq(c.stats.lines, 10);
+    ck_assert_uint_eq(c.stats.kept, 2);
+    ck_assert_uint_eq(c.stats.skipped[TG_BAD_UTF8], 1);
+    ck_assert_uint_eq(c.stats.skipped[TG_BAD_NO_TAB], 3);
+    ck_assert_uint_eq(c.stats.skipped[TG_BAD_EXTRA_TAB], 1);
+    ck_assert_uint_eq(c.stats.skipped[TG_BAD_NUL], 1);
+    ck_assert_uint_eq(c.stats.skipped[TG_BAD_EMPTY_SIDE], 1);
+    ck_assert_uint_eq(c.stats.skipped[TG_BAD_TOO_LONG], 1);
+    ck_assert_uint_eq(c.stats.first_line[TG_BAD_NO_TAB], 3);
+    ck_assert_uint_eq(c.stats.first_line[TG_BAD_TOO_LONG], 7);
+    ck_assert_str_eq(tg_bad_reason_str(TG_BAD_UTF8), "invalid UTF-8");
+    tg_corpus_free(&c);
+
+    /* file pairs: a bad line on either side drops the pair */
+    const char *en = WRITE("k.en", "one\ntw\xC3o\nthree\n\n");
+    const char *es = WRITE("k.es", "uno\ndos\n\ntres\n");
+    ck_assert_int_eq(tg_corpus_read_pair(&c, en, es, &o, &err), TG_OK);
+    ck_assert_uint_eq(c.n, 1);
+    ck_assert_uint_eq(c.stats.skipped[TG_BAD_UTF8], 1);
+    ck_assert_uint_eq(c.stats.skipped[TG_BAD_EMPTY_SIDE], 2);
+    tg_corpus_free(&c);
+
+    /* nothing left is still an error */
+    p = WRITE("allbad.tsv", "x\ny\n");
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, p, &o, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "no usable pairs");
+}
+END_TEST
+
+/* ---- BPE -------------------------------------------------------------------------------- */
+
+static tg_bpe *learn_lines(const char *const *lines, size_t n, int32_t merges) {
+    tg_bpe *b;
+    tg_err err;
+    tg_status st = tg_bpe_learn_lines(&b, lines, n, &(tg_bpe_learn_opts){.merges = merges}, &err);
+    ck_assert_msg(st == TG_OK, "learn: %s", err.msg);
+    return b;
+}
+
+static char *merges_section(const tg_bpe *b, tg_text *t) {
+    tg_err err;
+    ck_assert_int_eq(tg_bpe_save_text(b, t, &err), TG_OK);
+    char *m = strstr(t->s, "\nmerges ");
+    ck_assert_ptr_nonnull(m);
+    return strchr(m + 1, '\n') + 1;
+}
+
+START_TEST(test_bpe_learn_small) {
+    /* low x5, lower x2, newest x6, widest x3 (Sennrich et al.'s example). Counts: (e,s) 9 and
+     * (s,t) 9 tie, the smaller ids win (e is the most frequent character); then (es,t) 9; then
+     * three pairs at 7 whose ids order them ▁l, ow, ▁l+ow. */
+    const char *lines[] = {"low low low low low", "lower lower", "newest newest newest",
+                           "newest newest newest", "widest widest widest"};
+    tg_bpe *b = learn_lines(lines, 5, 5);
+    tg_text t = {0};
+    ck_assert_str_eq(merges_section(b, &t), "e s\nes t\n\xE2\x96\x81 l\no w\n\xE2\x96\x81l ow\n");
+    ck_assert_int_eq(tg_bpe_n_chars(b), 11);
+    ck_assert_int_eq(tg_bpe_vocab_size(b), TG_BPE_FIRST_CHAR + 11 + 5);
+    tg_ids ids = {0};
+    tg_err err;
+    ck_assert_int_eq(tg_bpe_encode(b, "lowest", 6, &ids, &err), TG_OK);
+    ck_assert_uint_eq(ids.n, 2);
+    ck_assert_int_eq(tg_bpe_piece_str(b, ids.v[0], &t, &err), TG_OK);
+    ck_assert_str_eq(t.s, "\xE2\x96\x81low");
+    ck_assert_int_eq(tg_bpe_piece_str(b, ids.v[1], &t, &err), TG_OK);
+    ck_assert_str_eq(t.s, "est");
+    /* asking for more merges than pairs occurring twice stops early */
+    tg_bpe *b2 = learn_lines(lines, 5, 1000);
+    ck_assert_int_lt(tg_bpe_n_merges(b2), 1000);
+    tg_bpe_free(b2);
+    tg_ids_free(&ids);
+    tg_text_free(&t);
+    tg_bpe_free(b);
+}
+END_TEST
+
+START_TEST(test_bpe_deterministic) {
+    enum { N = 400 };
+    static char buf[N][64];
+    const char *fwd[N], *rev[N];
+    tg_data_rng r;
+    tg_data_rng_seed(&r, 7, 0);
+    for (int i = 0; i < N; i++) {
+        int len = 0;
+        for (int w = 0; w < 6; w++) {
+            int wl = 1 + (int)tg_data_rng_below(&r, 5);
+            for (int k = 0; k < wl; k++) buf[i][len++] = (char)('a' + tg_data_rng_below(&r, 4));
+            buf[i][len++] = ' ';
+        }
+        buf[i][len - 1] = '\0';
+        fwd[i] = buf[i];
+        rev[N - 1 - i] = buf[i];
+    }
+    tg_bpe *a = learn_lines(fwd, N, 200), *b = learn_lines(fwd, N, 200), *c = learn_lines(rev, N, 200);
+    tg_text ta = {0}, tb = {0}, tc = {0};
+    tg_err err;
+    ck_assert_int_eq(tg_bpe_save_text(a, &ta, &err), TG_OK);
+    ck_assert_int_eq(tg_bpe_save_text(b, &tb, &err), TG_OK);
+    ck_assert_int_eq(tg_bpe_save_text(c, &tc, &err), TG_OK);
+    ck_assert_int_gt(tg_bpe_n_merges(a), 50);
+    ck_assert_str_eq(ta.s, tb.s);
+    ck_assert_str_eq(ta.s, tc.s); /* the line order does not matter, only the word counts */
+    tg_text_free(&ta);
+    tg_text_free(&tb);
+    tg_text_free(&tc);
+    tg_bpe_free(a);
+    tg_bpe_free(b);
+    tg_bpe_free(c);
+}
+END_TEST
+
+/* decode(encode(s)) == s for a normalised s; returns the number of byte pieces used. */
+static size_t check_roundtrip(tg_bpe *b, const char *s, tg_ids *ids, tg_text *t) {
+    tg_err err;
+    ids->n = 0;
+    REQUIRE_EQ(tg_bpe_encode(b, s, strlen(s), ids, &err), TG_OK);
+    REQUIRE_EQ(tg_bpe_decode(b, ids->v, ids->n, t, &err), TG_OK);
+    REQUIRE(t->n == strlen(s) && memcmp(t->s, s, t->n) == 0, "round trip: '%s' -> '%s'", s, t->s);
+    size_t bytes = 0;
+    for (size_t i = 0; i < ids->n; i++) {
+        REQUIRE((ids->v[i]) >= (TG_BPE_FIRST_BYTE), "ids->v[i] >= TG_BPE_FIRST_BYTE");
+        REQUIRE((ids->v[i]) < (tg_bpe_vocab_size(b)), "ids->v[i] < tg_bpe_vocab_size(b)");
+        bytes += ids->v[i] < TG_BPE_FIRST_CHAR;
+    }
+    return bytes;
+}
+
+START_TEST(test_bpe_roundtrip_corpora) {
+    /* A vocabulary from a subset (2000 pairs of each corpus, 2000 merges), saved and loaded; then
+     * every line of both sides of train and dev of both corpora must round-trip. Characters
+     * outside the subset go through byte fallback. */
+    static const char *const files[4] = {
+        "../shared/data/bible_en_es/train.tsv", "../shared/data/gettext_en_de/train.tsv",
+        "../shared/data/bible_en_es/dev.tsv", "../shared/data/gettext_en_de/dev.tsv"};
+    tg_corpus c[4];
+    tg_err err;
+    for (int f = 0; f < 4; f++) {
+        tg_status st = tg_corpus_read_tsv(&c[f], files[f], NULL, &err);
+        ck_assert_msg(st == TG_OK, "%s", err.msg);
+        ck_assert_uint_eq(c[f].stats.lines, c[f].n); /* both corpora are clean */
+    }
+    ck_assert_uint_eq(c[0].n, 28279);
+    ck_assert_uint_eq(c[1].n, 116765);
+    size_t n_sub = 0;
+    const char **sub = malloc(8000 * sizeof *sub);
+    for (int f = 0; f < 2; f++)
+        for (size_t i = 0; i < 2000; i++) {
+            sub[n_sub++] = c[f].src[i];
+            sub[n_sub++] = c[f].tgt[i];
+        }
+    tg_bpe *learned = learn_lines(sub, n_sub, 2000);
+    free(sub);
+    ck_assert_int_eq(tg_bpe_n_merges(learned), 2000);
+    tg_text saved = {0};
+    ck_assert_int_eq(tg_bpe_save_text(learned, &saved, &err), TG_OK);
+    tg_bpe_free(learned);
+    tg_bpe *b;
+    ck_assert_int_eq(tg_bpe_load_text(&b, saved.s, saved.n, "mem", &err), TG_OK);
+    tg_text_free(&saved);
+    tg_ids ids = {0};
+    tg_text t = {0};
+    size_t lines = 0, byte_pieces = 0;
+    for (int f = 0; f < 4; f++) {
+        for (size_t i = 0; i < c[f].n; i++) {
+            byte_pieces += check_roundtrip(b, c[f].src[i], &ids, &t);
+            byte_pieces += check_roundtrip(b, c[f].tgt[i], &ids, &t);
+            lines += 2;
+        }
+        tg_corpus_free(&c[f]);
+    }
+    ck_assert_uint_eq(lines, 2 * (28279 + 116765 + 1000 + 1000));
+    ck_assert_uint_gt(byte_pieces, 0); /* the fallback was exercised */
+    tg_ids_free(&ids);
+    tg_text_free(&t);
+    tg_bpe_free(b);
+}
+END_TEST
+
+START_TEST(test_bpe_byte_fallback) {
+    const char *lines[] = {"aaa bbb aab", "bba abab"};
+    tg_bpe *b = learn_lines(lines, 2, 10);
+    tg_ids ids = {0};
+    tg_text t = {0};
+    tg_err err;
+    /* é, €, an emoji and a byte that is not UTF-8: all representable */
+    static const char s[] = "a\xC3\xA9 \xE2\x82\xAC\xF0\x9F\x98\x80 b\xFF" "a";
+    ck_assert_int_eq(tg_bpe_encode(b, s, sizeof s - 1, &ids, &err), TG_OK);
+    static const int32_t bytes[] = {0xC3, 0xA9, 0xE2, 0x82, 0xAC, 0xF0, 0x9F, 0x98, 0x80, 0xFF};
+    size_t k = 0;
+    for (size_t i = 0; i < ids.n; i++) {
+        if (ids.v[i] >= TG_BPE_FIRST_CHAR) continue;
+        ck_assert_uint_lt(k, 10);
+        ck_assert_int_eq(ids.v[i], TG_BPE_FIRST_BYTE + bytes[k++]);
+    }
+    ck_assert_uint_eq(k, 10);
+    ck_assert_int_eq(tg_bpe_decode(b, ids.v, ids.n, &t, &err), TG_OK);
+    ck_assert_uint_eq(t.n, sizeof s - 1);
+    ck_assert_mem_eq(t.s, s, t.n);
+    ck_assert_int_eq(tg_bpe_piece_str(b, TG_BPE_FIRST_BYTE + 0xC3, &t, &err), TG_OK);
+    ck_assert_str_eq(t.s, "<0xC3>");
+    ck_assert_int_eq(tg_bpe_piece_id(b, "<0xC3>", 6), TG_BPE_FIRST_BYTE + 0xC3);
+    /* ids outside the vocabulary are refused by decode */
+    int32_t badid = tg_bpe_vocab_size(b);
+    ck_assert_int_eq(tg_bpe_decode(b, &badid, 1, &t, &err), TG_ERR_ARG);
+    ck_assert_msg_has(err, "outside the vocabulary");
+    /* specials: pad/bos/eos vanish, unk is printed as ⁇ */
+    int32_t sp[] = {TG_BOS_ID, TG_UNK_ID, TG_EOS_ID, TG_PAD_ID};
+    ck_assert_int_eq(tg_bpe_decode(b, sp, 4, &t, &err), TG_OK);
+    ck_assert_str_eq(t.s, "\xE2\x81\x87");
+    tg_ids_free(&ids);
+    tg_text_free(&t);
+    tg_bpe_free(b);
+}
+END_TEST
+
+START_TEST(test_bpe_escapes) {
+    /* Text holding the marker character itself, backslashes, things that look like special or
+     * byte pieces and a control character, often enough to be merged into pieces. */
+    const char *lines[] = {
+        "\xE2\x96\x81x \xE2\x96\x81x a\\b a\\b <0x41> <0x41> <s> <s> </s> <pad> bell\x07 bell\x07",
+        "\xE2\x96\x81x a\\b <0x41> <s> </s> <pad> <unk> <unk> bell\x07 x\xE2\x96\x81 x\xE2\x96\x81",
+        /* "<s>" and "<0x41>" inside words, so that they become pieces without the marker */
+        "a<s> b<s> c<s> d<s> e<s> f<0x41> g<0x41> h<0x41> i<0x41> j<0x41> k<0x41>",
+    };
+    tg_bpe *b = learn_lines(lines, 3, 80);
+    tg_text saved = {0}, t = {0};
+    tg_err err;
+    REQUIRE_EQ(tg_bpe_save_text(b, &saved, &err), TG_OK);
+    ck_assert_ptr_null(strchr(saved.s, '\x07')); /* control bytes are escaped in the file */
+    tg_bpe *c;
+    REQUIRE_EQ(tg_bpe_load_text(&c, saved.s, saved.n, "mem", &err), TG_OK);
+    REQUIRE_EQ(tg_bpe_vocab_size(c), tg_bpe_vocab_size(b));
+    /* every printed piece reads back as itself, and none is ambiguous */
+    for (int32_t id = 0; id < tg_bpe_vocab_size(c); id++) {
+        REQUIRE_EQ(tg_bpe_piece_str(c, id, &t, &err), TG_OK);
+        ck_assert_ptr_null(strchr(t.s, ' '));
+        REQUIRE(tg_bpe_piece_id(c, t.s, t.n) == id, "piece '%s' (id %d) reads back as %d", t.s, (int)id,
+                      (int)tg_bpe_piece_id(c, t.s, t.n));
+    }
+    tg_ids ids = {0};
+    for (int i = 0; i < 3; i++) {
+        char *s = strdup(lines[i]);
+        s[tg_text_normalize(s, strlen(s))] = '\0';
+        check_roundtrip(c, s, &ids, &t);
+        free(s);
+    }
+    /* pieces that would print like a special or a byte piece get their '<' escaped */
+    int32_t lt_s = tg_bpe_piece_id(c, "\\x3Cs>", 6), lt_41 = tg_bpe_piece_id(c, "\\x3C0x41>", 9);
+    REQUIRE(lt_s >= TG_BPE_FIRST_CHAR && lt_41 >= TG_BPE_FIRST_CHAR, "escaped pieces %d %d", (int)lt_s, (int)lt_41);
+    REQUIRE_EQ(tg_bpe_piece_id(c, "<s>", 3), TG_BOS_ID);
+    REQUIRE_EQ(tg_bpe_piece_id(c, "<0x41>", 6), TG_BPE_FIRST_BYTE + 0x41);
+    ids.n = 0;
+    REQUIRE_EQ(tg_bpe_encode(c, "z<s>", 4, &ids, &err), TG_OK);
+    REQUIRE(ids.n >= 2 && ids.v[ids.n - 1] == lt_s, "'z<s>' does not end in the piece <s>");
+    /* a literal U+2581 is a piece of its own, printed escaped, apart from the marker */
+    REQUIRE(tg_bpe_piece_id(c, "\xE2\x96\x81\\xE2\\x96\\x81x", 16) >= TG_BPE_FIRST_CHAR, "'▁▁x' missing");
+    REQUIRE_EQ(tg_bpe_piece_id(c, "nonsense-piece", 14), -1);
+    tg_ids_free(&ids);
+    tg_text_free(&saved);
+    tg_text_free(&t);
+    tg_bpe_free(b);
+    tg_bpe_free(c);
+}
+END_TEST
+
+START_TEST(test_bpe_save_load_file) {
+    const char *lines[] = {"the cat sat on the mat", "the dog sat on the log", "a cat and a dog"};
+    tg_bpe *b = learn_lines(lines, 3, 20);
+    char path[512];
+    snprintf(path, sizeof path, "%s/vocab.txt", tmp_dir);
+    tg_err err;
+    ck_assert_int_eq(tg_bpe_save(b, path, &err), TG_OK);
+    tg_bpe *c;
+    ck_assert_int_eq(tg_bpe_load(&c, path, &err), TG_OK);
+    tg_text ta = {0}, tb = {0};
+    ck_assert_int_eq(tg_bpe_save_text(b, &ta, &err), TG_OK);
+    ck_assert_int_eq(tg_bpe_save_text(c, &tb, &err), TG_OK);
+    ck_assert_str_eq(ta.s, tb.s);
+    ck_assert(strncmp(ta.s, "tapegrad-bpe 1\nspecials <pad> <s> </s> <unk>\nbytes 256\nchars ", 61) == 0);
+    tg_ids x = {0}, y = {0};
+    for (int i = 0; i < 3; i++) {
+        x.n = y.n = 0;
+        ck_assert_int_eq(tg_bpe_encode(b, lines[i], strlen(lines[i]), &x, &err), TG_OK);
+        ck_assert_int_eq(tg_bpe_encode(c, lines[i], strlen(lines[i]), &y, &err), TG_OK);
+        ck_assert_uint_eq(x.n, y.n);
+        ck_assert_mem_eq(x.v, y.v, x.n * sizeof *x.v);
+    }
+    ck_assert_int_eq(tg_bpe_load(&c, "/nonexistent/vocab.txt", &err), TG_ERR_IO);
+    ck_assert_ptr_null(c);
+    tg_ids_free(&x);
+    tg_ids_free(&y);
+    tg_text_free(&ta);
+    tg_text_free(&tb);
+    tg_bpe_free(b);
+}
+END_TEST
+
+/* Loads text as a vocabulary and checks the failure. */
+static void load_fails(const char *text, size_t len, tg_status want, const char *msg_part) {
+    tg_bpe *b;
+    tg_err err;
+    tg_status st = tg_bpe_load_text(&b, text, len, "v.txt", &err);
+    ck_assert_msg(st == want, "status %s for '%s' (%s)", tg_status_str(st), msg_part, err.msg);
+    ck_assert_ptr_null(b);
+    ck_assert_msg_has(err, msg_part);
+}
+
+START_TEST(test_bpe_load_errors) {
+    const char *lines[] = {"abab abab cdcd cdcd abcd abcd"};
+    tg_bpe *b = learn_lines(lines, 1, 6);
+    tg_text t = {0};
+    tg_err err;
+    ck_assert_int_eq(tg_bpe_save_text(b, &t, &err), TG_OK);
+    ck_assert_int_eq(tg_bpe_n_merges(b), 6);
+    /* truncated at a line boundary inside the merges, and in the middle of a line */
+    char *last = t.s + t.n - 1;
+    while (last[-1] != '\n') last--;
+    size_t cut = (size_t)(last - t.s);
+    load_fails(t.s, cut, TG_ERR_CORRUPT, "file ends after 5 of 6 merges");
+    load_fails(t.s, cut + 1, TG_ERR_CORRUPT, "last line has no newline");
+    load_fails(t.s, 30, TG_ERR_CORRUPT, "v.txt:2: last line has no newline");
+    load_fails(t.s, 0, TG_ERR_CORRUPT, "v.txt:1: file ends");
+    load_fails("hello\n", 6, TG_ERR_FORMAT, "v.txt:1: not a tapegrad BPE vocabulary");
+    load_fails("tapegrad-bpe 2\n", 15, TG_ERR_VERSION, "v.txt:1:");
+    /* hand-made files */
+    const char *head = "tapegrad-bpe 1\nspecials <pad> <s> </s> <unk>\nbytes 256\n";
+    char buf[512];
+    snprintf(buf, sizeof buf, "%schars 2\n\xE2\x96\x81\na\nmerges 1\n\xE2\x96\x81 q\n", head);
+    load_fails(buf, strlen(buf), TG_ERR_FORMAT, "v.txt:8: 'q' is not a character or an earlier merge's piece");
+    snprintf(buf, sizeof buf, "%schars 2\n\xE2\x96\x81\n\\q\nmerges 0\n", head);
+    load_fails(buf, strlen(buf), TG_ERR_FORMAT, "v.txt:6: bad escape");
+    snprintf(buf, sizeof buf, "%schars 2\n\xE2\x96\x81\nab\nmerges 0\n", head);
+    load_fails(buf, strlen(buf), TG_ERR_FORMAT, "v.txt:6: expected one character");
+    snprintf(buf, sizeof buf, "%schars 2\na\na\nmerges 0\n", head);
+    load_fails(buf, strlen(buf), TG_ERR_FORMAT, "v.txt:6: character listed twice");
+    snprintf(buf, sizeof buf, "%schars 1\na\nmerges 0\n", head);
+    load_fails(buf, strlen(buf), TG_ERR_FORMAT, "lacks the word marker");
+    snprintf(buf, sizeof buf, "%schars x\n", head);
+    load_fails(buf, strlen(buf), TG_ERR_FORMAT, "v.txt:4: expected 'chars N'");
+    snprintf(buf, sizeof buf, "%schars 2\n\xE2\x96\x81\na\nmerges 2\n\xE2\x96\x81 a\n\xE2\x96\x81 a\n", head);
+    load_fails(buf, strlen(buf), TG_ERR_FORMAT, "v.txt:9: merge listed twice");
+    snprintf(buf, sizeof buf, "%schars 2\n\xE2\x96\x81\na\nmerges 1\n\xE2\x96\x81" "a\n", head);
+    load_fails(buf, strlen(buf), TG_ERR_FORMAT, "v.txt:8: expected a merge 'LEFT RIGHT'");
+    snprintf(buf, sizeof buf, "%schars 2\n\xE2\x96\x81\na\nmerges 1\n\xE2\x96\x81 a\nextra\n", head);
+    load_fails(buf, strlen(buf), TG_ERR_FORMAT, "v.txt:9: unexpected line");
+    snprintf(buf, sizeof buf, "%schars 2\n\xE2\x96\x81\na\nmerges 1\n\xE2\x96\x81 a\n", head);
+    tg_bpe *ok;
+    ck_assert_int_eq(tg_bpe_load_text(&ok, buf, strlen(buf), "v.txt", &err), TG_OK);
+    ck_assert_int_eq(tg_bpe_vocab_size(ok), TG_BPE_FIRST_CHAR + 3);
+    tg_bpe_free(ok);
+    tg_text_free(&t);
+    tg_bpe_free(b);
+}
+END_TEST
+
+START_TEST(test_bpe_detok) {
+    const char *lines[] = {"hello world", "hello there world"};
+    tg_bpe *b = learn_lines(lines, 2, 30);
+    tg_ids ids = {0};
+    tg_text t = {0};
+    tg_err err;
+    ck_assert(tg_ids_push_for_test(&ids, TG_BOS_ID));
+    ck_assert_int_eq(tg_bpe_encode(b, "hello world", 11, &ids, &err), TG_OK);
+    size_t n1 = ids.n;
+    ck_assert(tg_ids_push_for_test(&ids, TG_EOS_ID));
+    ck_assert_int_eq(tg_bpe_encode(b, "there", 5, &ids, &err), TG_OK);
+    ck_assert_int_eq(tg_bpe_detok(b, ids.v, ids.n, &t, &err), TG_OK);
+    ck_assert_str_eq(t.s, "hello world");
+    /* a lone continuation byte and a truncated character become U+FFFD; pad is skipped */
+    int32_t odd[] = {TG_PAD_ID, ids.v[1], TG_BPE_FIRST_BYTE + 0x80, TG_BPE_FIRST_BYTE + 0xC3, 99999};
+    ck_assert_int_eq(tg_bpe_detok(b, odd, 5, &t, &err), TG_OK);
+    ck_assert_uint_gt(n1, 1);
+    ck_assert(strstr(t.s, "\xEF\xBF\xBD\xEF\xBF\xBD\xE2\x81\x87") != NULL);
+    tg_ids_free(&ids);
+    tg_text_free(&t);
+    tg_bpe_free(b);
+}
+END_TEST
+
+/* ---- datasets and batches ------------------------------------------------------------- */
+
+/* A dataset from the first n pairs of bible train, with a small vocabulary. */
+static void bible_dataset(tg_dataset *ds, size_t n, int32_t max_len, tg_bpe **bpe_out) {
+    tg_corpus c;
+    tg_err err;
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, "../shared/data/bible_en_es/train.tsv", NULL, &err), TG_OK);
+    c.n = n; /* only the first n pairs (the rest stay owned by c and are freed with it) */
+    tg_bpe *b;
+    ck_assert_int_eq(tg_bpe_learn(&b, &c, &(tg_bpe_learn_opts){.merges = 500}, &err), TG_OK);
+    memset(ds, 0, sizeof *ds);
+    ck_assert_int_eq(tg_dataset_from_corpus(ds, &c, b, max_len, &err), TG_OK);
+    tg_corpus_free(&c);
+    if (bpe_out) *bpe_out = b;
+    else tg_bpe_free(b);
+}
+
+START_TEST(test_dataset_filter) {
+    tg_corpus c;
+    tg_err err;
+    REQUIRE_EQ(tg_corpus_read_tsv(&c, "../shared/data/bible_en_es/dev.tsv", NULL, &err), TG_OK);
+    tg_bpe *b;
+    REQUIRE_EQ(tg_bpe_learn(&b, &c, &(tg_bpe_learn_opts){.merges = 300}, &err), TG_OK);
+    size_t want_drop = 0;
+    tg_ids s = {0}, t = {0};
+    for (size_t i = 0; i < c.n; i++) {
+        s.n = t.n = 0;
+        tg_bpe_encode(b, c.src[i], strlen(c.src[i]), &s, &err);
+        tg_bpe_encode(b, c.tgt[i], strlen(c.tgt[i]), &t, &err);
+        want_drop += s.n > 40 || t.n > 40;
+    }
+    REQUIRE((want_drop) > (0), "want_drop > 0");
+    tg_dataset ds = {0};
+    REQUIRE_EQ(tg_dataset_from_corpus(&ds, &c, b, 40, &err), TG_OK);
+    REQUIRE_EQ(ds.n_filtered, want_drop);
+    REQUIRE_EQ(ds.n + ds.n_filtered, c.n);
+    for (size_t i = 0; i < ds.n; i++) {
+        REQUIRE((ds.src_len[i]) <= (40), "ds.src_len[i] <= 40");
+        REQUIRE((ds.tgt_len[i]) <= (40), "ds.tgt_len[i] <= 40");
+        if (i) REQUIRE((ds.index[i]) > (ds.index[i - 1]), "ds.index[i] > ds.index[i - 1]");
+    }
+    /* the kept pairs hold their encodings */
+    size_t k = ds.n / 2, ci = ds.index[k];
+    s.n = 0;
+    tg_bpe_encode(b, c.src[ci], strlen(c.src[ci]), &s, &err);
+    REQUIRE_EQ(s.n, (size_t)ds.src_len[k]);
+    REQUIRE_MEM(ds.ids + ds.off[k], s.v, s.n * sizeof *s.v);
+    tg_dataset_free(&ds);
+    tg_ids_free(&s);
+    tg_ids_free(&t);
+    tg_bpe_free(b);
+    tg_corpus_free(&c);
+}
+END_TEST
+
+/* Checks one batch against the dataset: shapes, budget, padding, bos/eos, contents. */
+static void check_batch(const tg_batch *b, const tg_dataset *ds, int64_t budget, size_t *pos_of_index) {
+    REQUIRE((b->B) > (0), "b->B > 0");
+    REQUIRE(((int64_t)b->B * (b->S + b->T)) <= (budget), "(int64_t)b->B * (b->S + b->T) <= budget");
+    int32_t ms = 0, mt = 0;
+    int64_t ns_tot = 0, nt_tot = 0;
+    for (int32_t r = 0; r < b->B; r++) {
+        size_t p = pos_of_index[b->index[r]];
+        int32_t ns = ds->src_len[p], nt = ds->tgt_len[p];
+        const int32_t *s = ds->ids + ds->off[p], *t = s + ns;
+        const int32_t *src = b->src + (size_t)r * b->S, *tin = b->tgt_in + (size_t)r * b->T,
+                      *tout = b->tgt_out + (size_t)r * b->T;
+        REQUIRE_EQ(b->src_len[r], ns + 1);
+        REQUIRE_EQ(b->tgt_len[r], nt + 1);
+        REQUIRE_MEM(src, s, (size_t)ns * sizeof *s);
+        REQUIRE_EQ(src[ns], TG_EOS_ID);
+        for (int32_t j = ns + 1; j < b->S; j++) REQUIRE_EQ(src[j], TG_PAD_ID);
+        REQUIRE_EQ(tin[0], TG_BOS_ID);
+        REQUIRE_MEM(tin + 1, t, (size_t)nt * sizeof *t);
+        REQUIRE_MEM(tout, t, (size_t)nt * sizeof *t);
+        REQUIRE_EQ(tout[nt], TG_EOS_ID);
+        for (int32_t j = nt + 1; j < b->T; j++) {
+            REQUIRE_EQ(tin[j], TG_PAD_ID);
+            REQUIRE_EQ(tout[j], TG_PAD_ID);
+        }
+        if (ns + 1 > ms) ms = ns + 1;
+        if (nt + 1 > mt) mt = nt + 1;
+        ns_tot += ns + 1;
+        nt_tot += nt + 1;
+    }
+    REQUIRE_EQ(b->S, ms);
+    REQUIRE_EQ(b->T, mt);
+    REQUIRE_EQ(b->n_src_tokens, ns_tot);
+    REQUIRE_EQ(b->n_tgt_tokens, nt_tot);
+}
+
+START_TEST(test_batches_budget_and_epochs) {
+    tg_dataset ds;
+    bible_dataset(&ds, 3000, 100, NULL);
+    REQUIRE((ds.n) > (2500), "ds.n > 2500");
+    size_t *pos_of = malloc(3000 * sizeof *pos_of), *seen = calloc(ds.n, sizeof *seen);
+    for (size_t i = 0; i < ds.n; i++) pos_of[ds.index[i]] = i;
+    tg_batch_iter *it;
+    tg_err err;
+    const int64_t budget = 1200;
+    ck_assert_int_eq(tg_batch_iter_new(&it, &ds, &(tg_batch_opts){.max_tokens = budget, .seed = 3, .shuffle = true}, &err),
+                     TG_OK);
+    size_t nb = tg_batch_iter_epoch_batches(it);
+    REQUIRE((nb) > (10), "nb > 10");
+    tg_batch b = {0};
+    size_t first_order[64] = {0};
+    int64_t real = 0, padded = 0;
+    for (uint64_t e = 0; e < 3; e++) {
+        for (size_t k = 0; k < nb; k++) {
+            REQUIRE_EQ(tg_batch_iter_next(it, &b, &err), TG_OK);
+            REQUIRE_EQ(b.epoch, e);
+            REQUIRE_EQ(b.pos, k);
+            check_batch(&b, &ds, budget, pos_of);
+            for (int32_t r = 0; r < b.B; r++) seen[pos_of[b.index[r]]]++;
+            if (k < 64 && e == 0) first_order[k] = b.index[0];
+            if (k < 64 && e == 1 && first_order[k] != b.index[0]) first_order[0] = (size_t)-1; /* order changed */
+            real += b.n_src_tokens + b.n_tgt_tokens;
+            padded += (int64_t)b.B * (b.S + b.T);
+        }
+        for (size_t i = 0; i < ds.n; i++) REQUIRE_EQ(seen[i], e + 1); /* once per epoch */
+    }
+    REQUIRE_EQ(first_order[0], (size_t)-1); /* epochs are shuffled differently */
+    REQUIRE((padded - real) < (real / 10), "padded - real < real / 10");   /* length sorting keeps padding small */
+    tg_batch_free(&b);
+    tg_batch_iter_free(it);
+    /* a budget below the longest pair is refused up front */
+    REQUIRE_EQ(tg_batch_iter_new(&it, &ds, &(tg_batch_opts){.max_tokens = 50, .seed = 3}, &err), TG_ERR_ARG);
+    ck_assert_msg_has(err, "over the batch budget of 50 tokens");
+    tg_dataset empty = {0};
+    REQUIRE_EQ(tg_batch_iter_new(&it, &empty, &(tg_batch_opts){.max_tokens = 500}, &err), TG_ERR_ARG);
+    free(pos_of);
+    free(seen);
+    tg_dataset_free(&ds);
+}
+END_TEST
+
+START_TEST(test_batches_eval_order) {
+    tg_dataset ds;
+    bible_dataset(&ds, 800, 0, NULL);
+    tg_batch_iter *it;
+    tg_err err;
+    REQUIRE_EQ(tg_batch_iter_new(&it, &ds, &(tg_batch_opts){.max_tokens = 4000, .shuffle = false}, &err), TG_OK);
+    size_t nb = tg_batch_iter_epoch_batches(it);
+    tg_batch b = {0};
+    int32_t prev_s = 0;
+    size_t first[2] = {0, 0};
+    for (int e = 0; e < 2; e++) {
+        for (size_t k = 0; k < nb; k++) {
+            REQUIRE_EQ(tg_batch_iter_next(it, &b, &err), TG_OK);
+            if (k == 0) first[e] = b.index[0];
+            if (k == 0) prev_s = 0;
+            REQUIRE((b.src_len[0]) >= (prev_s), "b.src_len[0] >= prev_s"); /* ascending length */
+            prev_s = b.src_len[b.B - 1];
+        }
+    }
+    REQUIRE_EQ(first[0], first[1]); /* the same every epoch */
+    tg_batch_free(&b);
+    tg_batch_iter_free(it);
+    tg_dataset_free(&ds);
+}
+END_TEST
+
+/* A batch's identity: epoch, position and the corpus indices of its rows. */
+static uint64_t batch_sig(const tg_batch *b) {
+    uint64_t h = 1469598103934665603ull;
+    h = (h ^ b->epoch) * 1099511628211ull;
+    h = (h ^ b->pos) * 1099511628211ull;
+    for (int32_t r = 0; r < b->B; r++) h = (h ^ b->index[r]) * 1099511628211ull;
+    for (size_t i = 0; i < (size_t)b->B * b->T; i++) h = (h ^ (uint64_t)b->tgt_out[i]) * 1099511628211ull;
+    return h;
+}
+
+START_TEST(test_iterator_resume) {
+    tg_dataset ds;
+    bible_dataset(&ds, 1500, 80, NULL);
+    tg_batch_opts o = {.max_tokens = 1500, .seed = 42, .shuffle = true};
+    tg_err err;
+    tg_batch_iter *it;
+    REQUIRE_EQ(tg_batch_iter_new(&it, &ds, &o, &err), TG_OK);
+    size_t nb = tg_batch_iter_epoch_batches(it), total = 3 * nb + nb / 2;
+    uint64_t *ref = malloc(total * sizeof *ref);
+    tg_batch b = {0};
+    for (size_t k = 0; k < total; k++) {
+        REQUIRE_EQ(tg_batch_iter_next(it, &b, &err), TG_OK);
+        ref[k] = batch_sig(&b);
+    }
+    tg_batch_iter_free(it);
+    /* interrupt at random points (and at the epoch edges), save the state as bytes as a
+     * checkpoint would, restore it into a fresh iterator and compare the rest */
+    tg_data_rng r;
+    tg_data_rng_seed(&r, 2024, 0);
+    size_t points[8] = {0, nb - 1, nb, 2 * nb};
+    for (int i = 4; i < 8; i++) points[i] = (size_t)tg_data_rng_below(&r, total);
+    for (int i = 0; i < 8; i++) {
+        size_t cut = points[i];
+        REQUIRE_EQ(tg_batch_iter_new(&it, &ds, &o, &err), TG_OK);
+        for (size_t k = 0; k < cut; k++) {
+            REQUIRE_EQ(tg_batch_iter_next(it, &b, &err), TG_OK);
+            REQUIRE_EQ(batch_sig(&b), ref[k]);
+        }
+        tg_batch_iter_state st = tg_batch_iter_get_state(it);
+        unsigned char saved[sizeof st];
+        memcpy(saved, &st, sizeof st);
+        tg_batch_iter_free(it);
+        tg_batch_free(&b);
+        tg_batch_opts o2 = o;
+        o2.seed = 999; /* the seed comes back from the state */
+        REQUIRE_EQ(tg_batch_iter_new(&it, &ds, &o2, &err), TG_OK);
+        tg_batch_iter_state back;
+        memcpy(&back, saved, sizeof back);
+        REQUIRE_EQ(tg_batch_iter_set_state(it, &back, &err), TG_OK);
+        for (size_t k = cut; k < total; k++) {
+            REQUIRE_EQ(tg_batch_iter_next(it, &b, &err), TG_OK);
+            REQUIRE(batch_sig(&b) == ref[k], "cut at %zu: batch %zu differs", cut, k);
+        }
+        tg_batch_iter_free(it);
+    }
+    /* a state from other data or another budget is refused */
+    REQUIRE_EQ(tg_batch_iter_new(&it, &ds, &o, &err), TG_OK);
+    tg_batch_iter_state st = tg_batch_iter_get_state(it);
+    tg_batch_iter_free(it);
+    o.max_tokens = 1600;
+    REQUIRE_EQ(tg_batch_iter_new(&it, &ds, &o, &err), TG_OK);
+    REQUIRE_EQ(tg_batch_iter_set_state(it, &st, &err), TG_ERR_STATE);
+    ck_assert_msg_has(err, "other data or another batch budget");
+    st = tg_batch_iter_get_state(it);
+    st.pos = nb + 5;
+    REQUIRE_EQ(tg_batch_iter_set_state(it, &st, &err), TG_ERR_STATE);
+    tg_batch_iter_free(it);
+    tg_batch_free(&b);
+    free(ref);
+    tg_dataset_free(&ds);
+}
+END_TEST
+
+/* ---- synthetic tasks and the RNG ------------------------------------------------------- */
+
+static int cmp_i32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+START_TEST(test_synthetic) {
+    for (int task = 0; task < TG_SYNTH_TASK_COUNT; task++) {
+        tg_synth_opts o = {.task = (tg_synth_task)task, .vocab = 20, .min_len = 3, .max_len = 9, .seed = 5};
+        tg_dataset a = {0}, b = {0}, c = {0};
+        tg_err err;
+        REQUIRE_EQ(tg_synth_dataset(&a, &o, 300, &err), TG_OK);
+        REQUIRE_EQ(tg_synth_dataset(&b, &o, 300, &err), TG_OK);
+        o.seed = 6;
+        REQUIRE_EQ(tg_synth_dataset(&c, &o, 300, &err), TG_OK);
+        REQUIRE_EQ(a.n, 300);
+        REQUIRE_MEM(a.ids, b.ids, a.n_ids_ * sizeof *a.ids);      /* seeded */
+        REQUIRE(memcmp(a.ids, c.ids, a.n_ids_ * sizeof *a.ids) != 0, "memcmp(a.ids, c.ids, a.n_ids_ * sizeof *a.ids) != 0"); /* and the seed matters */
+        bool saw_min = false, saw_max = false;
+        for (size_t i = 0; i < a.n; i++) {
+            int32_t n = a.src_len[i];
+            REQUIRE_EQ(a.tgt_len[i], n);
+            REQUIRE(n >= 3 && n <= 9, "n >= 3 && n <= 9");
+            saw_min |= n == 3;
+            saw_max |= n == 9;
+            const int32_t *s = a.ids + a.off[i], *t = s + n;
+            int32_t want[9];
+            for (int32_t j = 0; j < n; j++) {
+                REQUIRE(s[j] >= TG_N_SPECIAL && s[j] < 20, "s[j] >= TG_N_SPECIAL && s[j] < 20");
+                want[j] = task == TG_SYNTH_REVERSE ? s[n - 1 - j] : s[j];
+            }
+            if (task == TG_SYNTH_SORT) qsort(want, (size_t)n, sizeof *want, cmp_i32);
+            REQUIRE_MEM(t, want, (size_t)n * sizeof *t);
+            REQUIRE_EQ(a.index[i], i);
+        }
+        REQUIRE(saw_min && saw_max, "saw_min && saw_max");
+        /* they batch like any dataset */
+        tg_batch_iter *it;
+        ck_assert_int_eq(tg_batch_iter_new(&it, &a, &(tg_batch_opts){.max_tokens = 200, .seed = 1, .shuffle = true}, &err),
+                         TG_OK);
+        tg_batch bt = {0};
+        REQUIRE_EQ(tg_batch_iter_next(it, &bt, &err), TG_OK);
+        REQUIRE_EQ(bt.tgt_in[0], TG_BOS_ID);
+        tg_batch_free(&bt);
+        tg_batch_iter_free(it);
+        tg_dataset_free(&a);
+        tg_dataset_free(&b);
+        tg_dataset_free(&c);
+    }
+    tg_synth_task t;
+    tg_err err;
+    REQUIRE_EQ(tg_synth_task_parse("reverse", &t, &err), TG_OK);
+    REQUIRE_EQ(t, TG_SYNTH_REVERSE);
+    ck_assert_str_eq(tg_synth_task_str(TG_SYNTH_SORT), "sort");
+    REQUIRE_EQ(tg_synth_task_parse("shuffle", &t, &err), TG_ERR_ARG);
+    tg_dataset d = {0};
+    REQUIRE_EQ(tg_synth_dataset(&d, &(tg_synth_opts){.vocab = 4, .min_len = 1, .max_len = 2}, 5, &err), TG_ERR_ARG);
+    REQUIRE_EQ(tg_synth_dataset(&d, &(tg_synth_opts){.vocab = 10, .min_len = 3, .max_len = 2}, 5, &err), TG_ERR_ARG);
+    REQUIRE_EQ(tg_synth_dataset(&d, &(tg_synth_opts){.vocab = 10, .min_len = 0, .max_len = 2}, 5, &err), TG_ERR_ARG);
+    REQUIRE_EQ(d.n, 0);
+}
+END_TEST
+
+START_TEST(test_rng) {
+    tg_data_rng a, b, c, d;
+    tg_data_rng_seed(&d, 9, 0);
+    tg_data_rng_seed(&a, 1, 0);
+    tg_data_rng_seed(&b, 1, 0);
+    tg_data_rng_seed(&c, 1, 1);
+    int same_c = 0;
+    int hist[7] = {0};
+    for (int i = 0; i < 7000; i++) {
+        uint64_t x = tg_data_rng_next(&a);
+        REQUIRE_EQ(x, tg_data_rng_next(&b));
+        same_c += x == tg_data_rng_next(&c);
+        uint64_t v = tg_data_rng_below(&d, 7);
+        REQUIRE((v) < (7), "v < 7");
+        hist[v]++;
+    }
+    REQUIRE_EQ(same_c, 0);
+    for (int k = 0; k < 7; k++) REQUIRE(hist[k] > 800 && hist[k] < 1200, "hist[k] > 800 && hist[k] < 1200");
+    tg_data_rng_seed(&a, 123, 4);
+    REQUIRE_EQ(tg_data_rng_below(&a, 1), 0);
+}
+END_TEST
+
+static void remove_tmp_dir(void) {
+    DIR *d = opendir(tmp_dir);
+    if (!d) return;
+    struct dirent *e;
+    char p[768];
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(p, sizeof p, "%s/%s", tmp_dir, e->d_name);
+        unlink(p);
+    }
+    closedir(d);
+    rmdir(tmp_dir);
+}
+
+int main(void) {
+    const char *base = getenv("TMPDIR");
+    snprintf(tmp_dir, sizeof tmp_dir, "%s/tg_datasets_XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(tmp_dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    Suite *s = suite_create("datasets");
+    TCase *rd = tcase_create("readers");
+    tcase_add_test(rd, test_tsv_normalises);
+    tcase_add_test(rd, test_normalize);
+    tcase_add_test(rd, test_utf8);
+    tcase_add_test(rd, test_tsv_invalid_utf8);
+    tcase_add_test(rd, test_tsv_no_tab);
+    tcase_add_test(rd, test_tsv_extra_tab);
+    tcase_add_test(rd, test_pair_lengths_differ);
+    tcase_add_test(rd, test_empty_file);
+    tcase_add_test(rd, test_nul_byte);
+    tcase_add_test(rd, test_empty_side);
+    tcase_add_test(rd, test_line_too_long);
+    tcase_add_test(rd, test_missing_file);
+    tcase_add_test(rd, test_skip_policy);
+    suite_add_tcase(s, rd);
+    TCase *bp = tcase_create("bpe");
+    tcase_add_test(bp, test_bpe_learn_small);
+    tcase_add_test(bp, test_bpe_deterministic);
+    tcase_add_test(bp, test_bpe_roundtrip_corpora);
+    tcase_add_test(bp, test_bpe_byte_fallback);
+    tcase_add_test(bp, test_bpe_escapes);
+    tcase_add_test(bp, test_bpe_save_load_file);
+    tcase_add_test(bp, test_bpe_load_errors);
+    tcase_add_test(bp, test_bpe_detok);
+    suite_add_tcase(s, bp);
+    TCase *bt = tcase_create("batches");
+    tcase_add_test(bt, test_dataset_filter);
+    tcase_add_test(bt, test_batches_budget_and_epochs);
+    tcase_add_test(bt, test_batches_eval_order);
+    tcase_add_test(bt, test_iterator_resume);
+    tcase_add_test(bt, test_synthetic);
+    tcase_add_test(bt, test_rng);
+    suite_add_tcase(s, bt);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    remove_tmp_dir();
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,445 @@
+/* cmd_vocab.c: `tapegrad vocab learn|encode|decode|bench`: the BPE vocabulary from the command
+ * line. encode and decode work stdin to stdout, one line each. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "datasets/datasets.h"
+#include "train/commands.h"
+
+static const char *const usage_text =
+    "usage: tapegrad vocab learn  (--data FILE.tsv | --src FILE --tgt FILE) --merges N -o VOCAB\n"
+    "                             [--on-bad-line error|skip] [--max-line-bytes N] [--min-count N]\n"
+    "       tapegrad vocab encode --vocab VOCAB [--ids]    < text  > pieces\n"
+    "       tapegrad vocab decode --vocab VOCAB [--ids]    < pieces > text\n"
+    "       tapegrad vocab bench  --data FILE.tsv [--merges N] [--repeat R] [--json]\n"
+    "\n"
+    "learn   learns a joint source+target BPE vocabulary with N merges from a parallel corpus\n"
+    "        (TSV source<TAB>target, or line-aligned files) and writes it as text to VOCAB.\n"
+    "        --on-bad-line skip skips bad lines and reports them by reason (default: error).\n"
+    "        --min-count N stops merging when the best pair occurs fewer than N times (default 2).\n"
+    "encode  normalises and encodes each stdin line: space-separated pieces (\xE2\x96\x81 marks a\n"
+    "        word start, <0xNN> a byte of a character never seen in training), or ids with --ids.\n"
+    "decode  reads what encode prints (pieces, or ids with --ids) and prints the text.\n"
+    "bench   times reading, learning N merges (default 8000) and encoding both sides of FILE,\n"
+    "        R times (default 3); run it pinned to one core (scripts/bench_bpe.sh does).\n";
+
+static int usage_error(const char *msg) {
+    if (msg) fprintf(stderr, "tapegrad vocab: %s\n", msg);
+    fputs(usage_text, stderr);
+    return 2;
+}
+
+static bool parse_long(const char *s, long min, long max, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max) return false;
+    *out = v;
+    return true;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Per-subcommand flags share one table; each subcommand rejects the ones it does not take. */
+enum { OPT_DATA = 1000, OPT_SRC, OPT_TGT, OPT_MERGES, OPT_BAD, OPT_MAXLINE, OPT_MINCOUNT, OPT_VOCAB,
+       OPT_IDS, OPT_REPEAT, OPT_JSON, OPT_HELP };
+
+static const struct option long_opts[] = {
+    {"data", required_argument, NULL, OPT_DATA},
+    {"src", required_argument, NULL, OPT_SRC},
+    {"tgt", required_argument, NULL, OPT_TGT},
+    {"merges", required_argument, NULL, OPT_MERGES},
+    {"output", required_argument, NULL, 'o'},
+    {"on-bad-line", required_argument, NULL, OPT_BAD},
+    {"max-line-bytes", required_argument, NULL, OPT_MAXLINE},
+    {"min-count", required_argument, NULL, OPT_MINCOUNT},
+    {"vocab", required_argument, NULL, OPT_VOCAB},
+    {"ids", no_argument, NULL, OPT_IDS},
+    {"repeat", required_argument, NULL, OPT_REPEAT},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+typedef struct vocab_args {
+    const char *data, *src, *tgt, *out, *vocab;
+    long merges, repeat, min_count;
+    bool have_merges, ids, json, help;
+    tg_corpus_opts copts;
+} vocab_args;
+
+/* Parses flags; `allowed` lists the option codes this subcommand takes. 0 ok, else exit code. */
+static int parse_args(int argc, char **argv, const int *allowed, vocab_args *a) {
+    memset(a, 0, sizeof *a);
+    a->merges = 8000;
+    a->repeat = 3;
+    optind = 0; /* glibc: a full reset, so tests can run several commands in one process */
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":o:h", long_opts, NULL)) != -1) {
+        if (c == 'h') c = OPT_HELP;
+        if (c == '?') {
+            char msg[128];
+            snprintf(msg, sizeof msg, "unknown flag '%s'", argv[optind - 1]);
+            return usage_error(msg);
+        }
+        if (c == ':') {
+            char msg[128];
+            snprintf(msg, sizeof msg, "flag '%s' needs a value", argv[optind - 1]);
+            return usage_error(msg);
+        }
+        bool ok = c == OPT_HELP;
+        for (const int *p = allowed; *p && !ok; p++) ok = *p == c;
+        if (!ok) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "flag '%s' does not apply to 'vocab %s'", argv[optind - 1], argv[0]);
+            return usage_error(msg);
+        }
+        long v;
+        switch (c) {
+        case OPT_HELP: a->help = true; break;
+        case OPT_DATA: a->data = optarg; break;
+        case OPT_SRC: a->src = optarg; break;
+        case OPT_TGT: a->tgt = optarg; break;
+        case 'o': a->out = optarg; break;
+        case OPT_VOCAB: a->vocab = optarg; break;
+        case OPT_IDS: a->ids = true; break;
+        case OPT_JSON: a->json = true; break;
+        case OPT_MERGES:
+            if (!parse_long(optarg, 0, 10000000, &a->merges)) return usage_error("--merges needs a count from 0 to 10000000");
+            a->have_merges = true;
+            break;
+        case OPT_REPEAT:
+            if (!parse_long(optarg, 1, 100, &a->repeat)) return usage_error("--repeat needs a count from 1 to 100");
+            break;
+        case OPT_MINCOUNT:
+            if (!parse_long(optarg, 1, 1L << 40, &a->min_count)) return usage_error("--min-count needs a positive count");
+            break;
+        case OPT_MAXLINE:
+            if (!parse_long(optarg, 1, 1L << 30, &v)) return usage_error("--max-line-bytes needs a positive byte count");
+            a->copts.max_line_bytes = (size_t)v;
+            break;
+        case OPT_BAD:
+            if (!strcmp(optarg, "error")) a->copts.on_bad_line = TG_BAD_LINE_ERROR;
+            else if (!strcmp(optarg, "skip")) a->copts.on_bad_line = TG_BAD_LINE_SKIP;
+            else return usage_error("--on-bad-line takes 'error' or 'skip'");
+            break;
+        }
+    }
+    if (optind < argc) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "unexpected argument '%s'", argv[optind]);
+        return usage_error(msg);
+    }
+    return 0;
+}
+
+static int read_corpus(const vocab_args *a, tg_corpus *c) {
+    tg_err err;
+    tg_status st;
+    if (a->data && (a->src || a->tgt)) return usage_error("give --data FILE.tsv or --src/--tgt, not both");
+    if (a->data) st = tg_corpus_read_tsv(c, a->data, &a->copts, &err);
+    else if (a->src && a->tgt) st = tg_corpus_read_pair(c, a->src, a->tgt, &a->copts, &err);
+    else return usage_error("missing the corpus: --data FILE.tsv, or --src FILE --tgt FILE");
+    if (st != TG_OK) {
+        fprintf(stderr, "tapegrad vocab: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
+
+/* "skipped 3 lines: 2 invalid UTF-8 (first at line 5), 1 no tab (first at line 9)" */
+static void report_skips(const tg_corpus *c, const char *what) {
+    size_t total = 0;
+    for (int r = 0; r < TG_BAD_REASON_COUNT; r++) total += c->stats.skipped[r];
+    if (!total) return;
+    fprintf(stderr, "%s: skipped %zu bad line%s:", what, total, total == 1 ? "" : "s");
+    const char *sep = " ";
+    for (int r = 0; r < TG_BAD_REASON_COUNT; r++) {
+        if (!c->stats.skipped[r]) continue;
+        fprintf(stderr, "%s%zu %s (first at line %zu)", sep, c->stats.skipped[r],
+                tg_bad_reason_str((tg_bad_reason)r), c->stats.first_line[r]);
+        sep = ", ";
+    }
+    fputc('\n', stderr);
+}
+
+static int cmd_learn(int argc, char **argv) {
+    static const int allowed[] = {OPT_DATA, OPT_SRC, OPT_TGT, OPT_MERGES, 'o', OPT_BAD, OPT_MAXLINE,
+                                  OPT_MINCOUNT, 0};
+    vocab_args a;
+    int rc = parse_args(argc, argv, allowed, &a);
+    if (rc) return rc;
+    if (a.help) { fputs(usage_text, stdout); return 0; }
+    if (!a.have_merges) return usage_error("vocab learn needs --merges N");
+    if (!a.out) return usage_error("vocab learn needs -o VOCAB");
+    tg_corpus c;
+    double t0 = now_s();
+    if ((rc = read_corpus(&a, &c)) != 0) return rc;
+    const char *what = a.data ? a.data : a.src;
+    fprintf(stderr, "%s: %zu pairs from %zu lines\n", what, c.n, c.stats.lines);
+    report_skips(&c, what);
+    double t1 = now_s();
+    tg_bpe *bpe;
+    tg_err err;
+    tg_bpe_learn_opts lo = {.merges = (int32_t)a.merges, .min_pair_count = a.min_count};
+    tg_status st = tg_bpe_learn(&bpe, &c, &lo, &err);
+    tg_corpus_free(&c);
+    if (st != TG_OK) {
+        fprintf(stderr, "tapegrad vocab learn: %s\n", err.msg);
+        return 1;
+    }
+    double t2 = now_s();
+    st = tg_bpe_save(bpe, a.out, &err);
+    if (st != TG_OK) {
+        fprintf(stderr, "tapegrad vocab learn: %s\n", err.msg);
+        tg_bpe_free(bpe);
+        return 1;
+    }
+    fprintf(stderr, "learned %d merges%s over %d characters: vocabulary of %d ids "
+                    "(4 specials, 256 bytes); read %.2f s, learn %.2f s; wrote %s\n",
+            (int)tg_bpe_n_merges(bpe), tg_bpe_n_merges(bpe) < a.merges ? " (no pair left to merge)" : "",
+            (int)tg_bpe_n_chars(bpe), (int)tg_bpe_vocab_size(bpe), t1 - t0, t2 - t1, a.out);
+    tg_bpe_free(bpe);
+    return 0;
+}
+
+static int load_vocab(const vocab_args *a, tg_bpe **bpe) {
+    if (!a->vocab) return usage_error("missing --vocab VOCAB");
+    tg_err err;
+    if (tg_bpe_load(bpe, a->vocab, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad vocab: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
+
+static int finish_output(void) {
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "tapegrad vocab: cannot write the output: %s\n", strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_encode(int argc, char **argv) {
+    static const int allowed[] = {OPT_VOCAB, OPT_IDS, 0};
+    vocab_args a;
+    int rc = parse_args(argc, argv, allowed, &a);
+    if (rc) return rc;
+    if (a.help) { fputs(usage_text, stdout); return 0; }
+    tg_bpe *bpe;
+    if ((rc = load_vocab(&a, &bpe)) != 0) return rc;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    tg_ids ids = {0};
+    tg_text piece = {0};
+    tg_err err;
+    while (rc == 0 && (n = getline(&line, &cap, stdin)) >= 0) {
+        size_t len = (size_t)n;
+        if (len && line[len - 1] == '\n') len--;
+        if (len && line[len - 1] == '\r') len--;
+        ids.n = 0;
+        if (tg_bpe_encode(bpe, line, len, &ids, &err) != TG_OK) {
+            fprintf(stderr, "tapegrad vocab encode: %s\n", err.msg);
+            rc = 1;
+            break;
+        }
+        for (size_t i = 0; i < ids.n; i++) {
+            if (i) putchar(' ');
+            if (a.ids) {
+                printf("%d", (int)ids.v[i]);
+            } else {
+                if (tg_bpe_piece_str(bpe, ids.v[i], &piece, &err) != TG_OK) {
+                    fprintf(stderr, "tapegrad vocab encode: %s\n", err.msg);
+                    rc = 1;
+                    break;
+                }
+                fwrite(piece.s, 1, piece.n, stdout);
+            }
+        }
+        putchar('\n');
+    }
+    free(line);
+    tg_ids_free(&ids);
+    tg_text_free(&piece);
+    tg_bpe_free(bpe);
+    return rc ? rc : finish_output();
+}
+
+static int cmd_decode(int argc, char **argv) {
+    static const int allowed[] = {OPT_VOCAB, OPT_IDS, 0};
+    vocab_args a;
+    int rc = parse_args(argc, argv, allowed, &a);
+    if (rc) return rc;
+    if (a.help) { fputs(usage_text, stdout); return 0; }
+    tg_bpe *bpe;
+    if ((rc = load_vocab(&a, &bpe)) != 0) return rc;
+    char *line = NULL;
+    size_t cap = 0, line_no = 0;
+    ssize_t n;
+    tg_ids ids = {0};
+    tg_text text = {0};
+    tg_err err;
+    while (rc == 0 && (n = getline(&line, &cap, stdin)) >= 0) {
+        line_no++;
+        size_t len = (size_t)n;
+        if (len && line[len - 1] == '\n') len--;
+        if (len && line[len - 1] == '\r') len--;
+        line[len] = '\0';
+        ids.n = 0;
+        for (size_t i = 0; i < len && rc == 0;) {
+            if (line[i] == ' ' || line[i] == '\t') { i++; continue; }
+            size_t j = i;
+            while (j < len && line[j] != ' ' && line[j] != '\t') j++;
+            long id = -1;
+            if (a.ids) {
+                char tok[32];
+                size_t k = j - i < sizeof tok - 1 ? j - i : sizeof tok - 1;
+                memcpy(tok, line + i, k);
+                tok[k] = '\0';
+                if (j - i >= sizeof tok || !parse_long(tok, 0, tg_bpe_vocab_size(bpe) - 1, &id)) id = -1;
+            } else {
+                id = tg_bpe_piece_id(bpe, line + i, j - i);
+            }
+            if (id < 0) {
+                fprintf(stderr, "tapegrad vocab decode: stdin:%zu: unknown %s '%.*s' (expected %s)\n", line_no,
+                        a.ids ? "id" : "piece", (int)(j - i > 80 ? 80 : j - i), line + i,
+                        a.ids ? "an id of this vocabulary" : "a piece as 'vocab encode' prints it; --ids for ids");
+                rc = 1;
+                break;
+            }
+            int32_t v = (int32_t)id;
+            if (ids.n == ids.cap) {
+                size_t nc = ids.cap ? ids.cap * 2 : 64;
+                int32_t *q = realloc(ids.v, nc * sizeof *q);
+                if (!q) { fprintf(stderr, "tapegrad vocab decode: out of memory\n"); rc = 1; break; }
+                ids.v = q;
+                ids.cap = nc;
+            }
+            ids.v[ids.n++] = v;
+            i = j;
+        }
+        if (rc) break;
+        if (tg_bpe_decode(bpe, ids.v, ids.n, &text, &err) != TG_OK) {
+            fprintf(stderr, "tapegrad vocab decode: stdin:%zu: %s\n", line_no, err.msg);
+            rc = 1;
+            break;
+        }
+        fwrite(text.s, 1, text.n, stdout);
+        putchar('\n');
+    }
+    free(line);
+    tg_ids_free(&ids);
+    tg_text_free(&text);
+    tg_bpe_free(bpe);
+    return rc ? rc : finish_output();
+}
+
+static int cmp_double(const void *x, const void *y) {
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+static int cmd_bench(int argc, char **argv) {
+    static const int allowed[] = {OPT_DATA, OPT_MERGES, OPT_REPEAT, OPT_JSON, 0};
+    vocab_args a;
+    int rc = parse_args(argc, argv, allowed, &a);
+    if (rc) return rc;
+    if (a.help) { fputs(usage_text, stdout); return 0; }
+    if (!a.data) return usage_error("vocab bench needs --data FILE.tsv");
+    tg_corpus c;
+    double t0 = now_s();
+    if ((rc = read_corpus(&a, &c)) != 0) return rc;
+    double t_read = now_s() - t0;
+    double t_learn[100], t_cold[100], t_warm[100];
+    long long pieces = 0;
+    int32_t merges = 0, vocab = 0;
+    tg_ids ids = {0};
+    tg_err err;
+    for (long r = 0; r < a.repeat && rc == 0; r++) {
+        tg_bpe *bpe;
+        double s = now_s();
+        if (tg_bpe_learn(&bpe, &c, &(tg_bpe_learn_opts){.merges = (int32_t)a.merges}, &err) != TG_OK) {
+            fprintf(stderr, "tapegrad vocab bench: %s\n", err.msg);
+            rc = 1;
+            break;
+        }
+        t_learn[r] = now_s() - s;
+        merges = tg_bpe_n_merges(bpe);
+        vocab = tg_bpe_vocab_size(bpe);
+        /* cold: the word cache starts empty; warm: a second pass over the same text */
+        for (int pass = 0; pass < 2 && rc == 0; pass++) {
+            pieces = 0;
+            s = now_s();
+            for (size_t i = 0; i < c.n && rc == 0; i++) {
+                const char *side[2] = {c.src[i], c.tgt[i]};
+                for (int k = 0; k < 2; k++) {
+                    ids.n = 0;
+                    if (tg_bpe_encode(bpe, side[k], strlen(side[k]), &ids, &err) != TG_OK) {
+                        fprintf(stderr, "tapegrad vocab bench: %s\n", err.msg);
+                        rc = 1;
+                        break;
+                    }
+                    pieces += (long long)ids.n;
+                }
+            }
+            (pass == 0 ? t_cold : t_warm)[r] = now_s() - s;
+        }
+        tg_bpe_free(bpe);
+    }
+    tg_ids_free(&ids);
+    size_t pairs = c.n;
+    tg_corpus_free(&c);
+    if (rc) return rc;
+    double ml[100], mc[100], mw[100];
+    memcpy(ml, t_learn, (size_t)a.repeat * sizeof *ml);
+    memcpy(mc, t_cold, (size_t)a.repeat * sizeof *mc);
+    memcpy(mw, t_warm, (size_t)a.repeat * sizeof *mw);
+    qsort(ml, (size_t)a.repeat, sizeof *ml, cmp_double);
+    qsort(mc, (size_t)a.repeat, sizeof *mc, cmp_double);
+    qsort(mw, (size_t)a.repeat, sizeof *mw, cmp_double);
+    double med_l = ml[a.repeat / 2], med_c = mc[a.repeat / 2], med_w = mw[a.repeat / 2];
+    if (a.json) {
+        printf("{\"data\": \"%s\", \"pairs\": %zu, \"merges\": %d, \"vocab\": %d, \"repeat\": %ld, "
+               "\"read_s\": %.4f, \"learn_s\": %.4f, \"encode_cold_s\": %.4f, \"encode_warm_s\": %.4f, "
+               "\"pieces\": %lld}\n",
+               a.data, pairs, (int)merges, (int)vocab, a.repeat, t_read, med_l, med_c, med_w, pieces);
+    } else {
+        printf("data %s: %zu pairs, read in %.3f s\n", a.data, pairs, t_read);
+        printf("learn %d merges (vocabulary %d): median %.3f s over %ld runs (", (int)merges, (int)vocab, med_l,
+               a.repeat);
+        for (long r = 0; r < a.repeat; r++) printf("%s%.3f", r ? ", " : "", t_learn[r]);
+        printf(")\nencode both sides, %lld pieces: cold cache median %.3f s (", pieces, med_c);
+        for (long r = 0; r < a.repeat; r++) printf("%s%.3f", r ? ", " : "", t_cold[r]);
+        printf("), warm cache median %.3f s (", med_w);
+        for (long r = 0; r < a.repeat; r++) printf("%s%.3f", r ? ", " : "", t_warm[r]);
+        printf(")\n");
+    }
+    return finish_output();
+}
+
+int tg_cmd_vocab(int argc, char **argv) {
+    if (argc < 2) return usage_error("missing the action: learn, encode, decode or bench");
+    const char *act = argv[1];
+    if (!strcmp(act, "--help") || !strcmp(act, "-h") || !strcmp(act, "help")) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (!strcmp(act, "learn")) return cmd_learn(argc - 1, argv + 1);
+    if (!strcmp(act, "encode")) return cmd_encode(argc - 1, argv + 1);
+    if (!strcmp(act, "decode")) return cmd_decode(argc - 1, argv + 1);
+    if (!strcmp(act, "bench")) return cmd_bench(argc - 1, argv + 1);
+    char msg[128];
+    snprintf(msg, sizeof msg, "unknown action '%.60s' (expected learn, encode, decode or bench)", act);
+    return usage_error(msg);
+}
