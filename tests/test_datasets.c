@@ -13,11 +13,11 @@
 
 static char tmp_dir[256];
 
-/* Writes bytes to tmp_dir/name; returns the path (a static slot, 8 kept at a time). */
+/* Writes bytes to tmp_dir/name; returns the path (a static slot, 32 kept at a time). */
 static const char *write_file(const char *name, const char *bytes, size_t len) {
-    static char paths[8][512];
+    static char paths[32][512];
     static int slot;
-    char *p = paths[slot++ % 8];
+    char *p = paths[slot++ % 32];
     snprintf(p, 512, "%s/%s", tmp_dir, name);
     FILE *f = fopen(p, "wb");
     ck_assert_ptr_nonnull(f);
@@ -533,6 +533,7 @@ START_TEST(test_bpe_save_load_file) {
         ck_assert_uint_eq(x.n, y.n);
         ck_assert_mem_eq(x.v, y.v, x.n * sizeof *x.v);
     }
+    tg_bpe_free(c);
     ck_assert_int_eq(tg_bpe_load(&c, "/nonexistent/vocab.txt", &err), TG_ERR_IO);
     ck_assert_ptr_null(c);
     tg_ids_free(&x);
@@ -621,6 +622,83 @@ START_TEST(test_bpe_detok) {
     ck_assert(strstr(t.s, "\xEF\xBF\xBD\xEF\xBF\xBD\xE2\x81\x87") != NULL);
     tg_ids_free(&ids);
     tg_text_free(&t);
+    tg_bpe_free(b);
+}
+END_TEST
+
+/* ---- robustness ------------------------------------------------------------------------ */
+
+/* Random bytes, biased towards the characters the parsers care about. */
+static void random_bytes(tg_data_rng *r, char *buf, size_t n) {
+    static const char pick[] = "\t\n\r \\<>x\xE2\x96\x81\xC3\xA9\xFF\x80";
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k = tg_data_rng_below(r, 4);
+        buf[i] = k == 0 ? (char)tg_data_rng_below(r, 256) : pick[tg_data_rng_below(r, sizeof pick - 1)];
+    }
+}
+
+START_TEST(test_random_input) {
+    /* Readers, the vocabulary loader and the encoder on garbage: a status, never a crash, and
+     * encode/decode still round-trips whatever the bytes. */
+    tg_data_rng r;
+    tg_data_rng_seed(&r, 77, 0);
+    const char *lines[] = {"abc abd \xC3\xA9t\xC3\xA9 <x> x\\y", "abc abd abe"};
+    tg_bpe *b = learn_lines(lines, 2, 20);
+    tg_text saved = {0}, t = {0};
+    tg_ids ids = {0};
+    tg_err err;
+    REQUIRE_EQ(tg_bpe_save_text(b, &saved, &err), TG_OK);
+    char buf[400], norm[400];
+    for (int round = 0; round < 300; round++) {
+        size_t n = (size_t)tg_data_rng_below(&r, sizeof buf);
+        random_bytes(&r, buf, n);
+        const char *p = write_file("rand.tsv", buf, n);
+        tg_corpus c;
+        for (int pol = 0; pol < 2; pol++) {
+            tg_corpus_opts o = {.on_bad_line = (tg_bad_line_policy)pol, .max_line_bytes = 50};
+            tg_status st = tg_corpus_read_tsv(&c, p, &o, &err);
+            REQUIRE(st == TG_OK || st == TG_ERR_FORMAT, "read: %s", tg_status_str(st));
+            if (st == TG_OK) {
+                for (size_t i = 0; i < c.n; i++)
+                    REQUIRE(tg_utf8_valid(c.src[i], strlen(c.src[i]), NULL) && c.src[i][0] && c.tgt[i][0],
+                            "bad pair kept");
+                tg_corpus_free(&c);
+            }
+        }
+        const char *q = write_file("rand.es", buf, n / 2);
+        tg_status st = tg_corpus_read_pair(&c, p, q, &(tg_corpus_opts){.on_bad_line = TG_BAD_LINE_SKIP}, &err);
+        REQUIRE(st == TG_OK || st == TG_ERR_FORMAT, "read pair: %s", tg_status_str(st));
+        if (st == TG_OK) tg_corpus_free(&c);
+        /* encode/decode of arbitrary bytes equals their normalisation */
+        memcpy(norm, buf, n);
+        size_t nn = tg_text_normalize(norm, n);
+        ids.n = 0;
+        REQUIRE_EQ(tg_bpe_encode(b, buf, n, &ids, &err), TG_OK);
+        REQUIRE_EQ(tg_bpe_decode(b, ids.v, ids.n, &t, &err), TG_OK);
+        REQUIRE(t.n == nn && memcmp(t.s, norm, nn) == 0, "round %d: round trip of random bytes", round);
+        REQUIRE_EQ(tg_bpe_detok(b, ids.v, ids.n, &t, &err), TG_OK);
+        REQUIRE(tg_utf8_valid(t.s, t.n, NULL), "detok gave invalid UTF-8");
+        /* a vocabulary file with a few bytes changed, or cut short */
+        char *mut = malloc(saved.n + 1);
+        memcpy(mut, saved.s, saved.n);
+        for (int k = 0; k < 3; k++) random_bytes(&r, mut + tg_data_rng_below(&r, saved.n), 1);
+        size_t len = round % 3 == 0 ? (size_t)tg_data_rng_below(&r, saved.n) : saved.n;
+        tg_bpe *v;
+        st = tg_bpe_load_text(&v, mut, len, "m", &err);
+        REQUIRE(st == TG_OK || st == TG_ERR_FORMAT || st == TG_ERR_CORRUPT || st == TG_ERR_VERSION,
+                "load: %s", tg_status_str(st));
+        if (st == TG_OK) {
+            ids.n = 0;
+            REQUIRE_EQ(tg_bpe_encode(v, buf, n, &ids, &err), TG_OK);
+            REQUIRE_EQ(tg_bpe_decode(v, ids.v, ids.n, &t, &err), TG_OK);
+            REQUIRE(t.n == nn && memcmp(t.s, norm, nn) == 0, "round trip with a changed vocabulary");
+            tg_bpe_free(v);
+        }
+        free(mut);
+    }
+    tg_ids_free(&ids);
+    tg_text_free(&t);
+    tg_text_free(&saved);
     tg_bpe_free(b);
 }
 END_TEST
@@ -993,6 +1071,7 @@ int main(void) {
     tcase_add_test(bp, test_bpe_save_load_file);
     tcase_add_test(bp, test_bpe_load_errors);
     tcase_add_test(bp, test_bpe_detok);
+    tcase_add_test(bp, test_random_input);
     suite_add_tcase(s, bp);
     TCase *bt = tcase_create("batches");
     tcase_add_test(bt, test_dataset_filter);
