@@ -322,6 +322,35 @@ START_TEST(test_bpe_learn_small) {
 }
 END_TEST
 
+START_TEST(test_bpe_matches_reference) {
+    /* The fast learner against a naive one that recounts every pair after every merge
+     * (tests/fixtures/bpe_reference.py, which wrote these files): 400 merges on each dev set. */
+    static const char *const cases[2][2] = {
+        {"../shared/data/bible_en_es/dev.tsv", "tests/fixtures/bpe_bible_dev_400.txt"},
+        {"../shared/data/gettext_en_de/dev.tsv", "tests/fixtures/bpe_gettext_dev_400.txt"}};
+    for (int k = 0; k < 2; k++) {
+        tg_corpus c;
+        tg_err err;
+        ck_assert_int_eq(tg_corpus_read_tsv(&c, cases[k][0], NULL, &err), TG_OK);
+        tg_bpe *b;
+        ck_assert_int_eq(tg_bpe_learn(&b, &c, &(tg_bpe_learn_opts){.merges = 400}, &err), TG_OK);
+        tg_text t = {0};
+        ck_assert_int_eq(tg_bpe_save_text(b, &t, &err), TG_OK);
+        FILE *f = fopen(cases[k][1], "rb");
+        ck_assert_ptr_nonnull(f);
+        char *want = malloc(t.n + 2);
+        size_t n = fread(want, 1, t.n + 1, f);
+        fclose(f);
+        ck_assert_uint_eq(n, t.n);
+        ck_assert_mem_eq(want, t.s, n);
+        free(want);
+        tg_text_free(&t);
+        tg_bpe_free(b);
+        tg_corpus_free(&c);
+    }
+}
+END_TEST
+
 START_TEST(test_bpe_deterministic) {
     enum { N = 400 };
     static char buf[N][64];
@@ -1064,6 +1093,7 @@ int main(void) {
     suite_add_tcase(s, rd);
     TCase *bp = tcase_create("bpe");
     tcase_add_test(bp, test_bpe_learn_small);
+    tcase_add_test(bp, test_bpe_matches_reference);
     tcase_add_test(bp, test_bpe_deterministic);
     tcase_add_test(bp, test_bpe_roundtrip_corpora);
     tcase_add_test(bp, test_bpe_byte_fallback);
