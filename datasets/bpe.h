@@ -17,15 +17,15 @@
 
 struct tg_bpe {
     int32_t n_chars, n_merges;
-    tg_strtab pieces;         /* chars first, then each new merge result */
+    tg_ds_strtab pieces;         /* chars first, then each new merge result */
     int32_t *merge_left, *merge_right, *merge_result; /* (n_merges) in rank order */
     size_t merge_cap;
-    tg_u64map merge_rank;     /* (left << 32 | right) -> rank */
+    tg_ds_u64map merge_rank;     /* (left << 32 | right) -> rank */
     int32_t ascii_id[128];    /* id of each ASCII character, -1 if outside the alphabet */
-    tg_u64map char_id;        /* other characters: their bytes packed in a uint64 -> id */
+    tg_ds_u64map char_id;        /* other characters: their bytes packed in a uint64 -> id */
 
     /* encode cache: word (without marker) -> its ids */
-    tg_strtab cache;
+    tg_ds_strtab cache;
     size_t *cache_off;        /* (cache.n) start in cache_ids */
     size_t cache_off_cap;
     tg_ids cache_ids;
@@ -49,7 +49,7 @@ static inline size_t tg_bpe_piece_len(const tg_bpe *b, int32_t id) {
     return b->pieces.len[id - TG_BPE_FIRST_CHAR];
 }
 static inline const char *tg_bpe_piece_bytes(const tg_bpe *b, int32_t id) {
-    return tg_strtab_str(&b->pieces, (size_t)(id - TG_BPE_FIRST_CHAR));
+    return tg_ds_strtab_str(&b->pieces, (size_t)(id - TG_BPE_FIRST_CHAR));
 }
 static inline uint64_t tg_bpe_pair_key(int32_t l, int32_t r) {
     return ((uint64_t)(uint32_t)l << 32) | (uint32_t)r;

@@ -48,7 +48,7 @@ static uint64_t heap_pop(uint64_t *h, size_t *n) {
 static bool push_pair(tg_bpe *b, size_t *hn, int32_t pos) {
     int32_t nx = b->next[pos];
     if (nx < 0) return true;
-    int64_t *rank = tg_u64map_get(&b->merge_rank, tg_bpe_pair_key(b->sym[pos], b->sym[nx]));
+    int64_t *rank = tg_ds_u64map_get(&b->merge_rank, tg_bpe_pair_key(b->sym[pos], b->sym[nx]));
     if (!rank) return true;
     if (!tg_ds_grow((void **)&b->heap, &b->heap_cap, *hn + 1, sizeof *b->heap)) return false;
     heap_push(b->heap, hn, ((uint64_t)*rank << 32) | (uint32_t)pos);
@@ -102,7 +102,7 @@ static int64_t segment_word(tg_bpe *b, const char *w, size_t n) {
 static bool encode_word(tg_bpe *b, const char *w, size_t n, tg_ids *out) {
     bool cacheable = n <= TG_BPE_CACHE_MAX_WORD;
     if (cacheable) {
-        int64_t c = tg_strtab_find(&b->cache, w, n);
+        int64_t c = tg_ds_strtab_find(&b->cache, w, n);
         if (c >= 0) {
             size_t from = b->cache_off[c], to = (size_t)c + 1 < b->cache.n ? b->cache_off[c + 1] : b->cache_ids.n;
             if (!tg_ds_grow((void **)&out->v, &out->cap, out->n + (to - from), sizeof *out->v)) return false;
@@ -115,7 +115,7 @@ static bool encode_word(tg_bpe *b, const char *w, size_t n, tg_ids *out) {
     if (k < 0) return false;
     size_t start = out->n;
     for (int32_t i = 0; i >= 0; i = b->next[i])
-        if (!tg_ids_push(out, b->sym[i])) return false;
+        if (!tg_ds_ids_push(out, b->sym[i])) return false;
     if (cacheable && b->cache.n < TG_BPE_CACHE_MAX_ENTRIES) {
         /* Entries are appended in index order, so entry c's ids end where entry c+1's start. */
         size_t at = b->cache_ids.n, cnt = out->n - start;
@@ -123,7 +123,7 @@ static bool encode_word(tg_bpe *b, const char *w, size_t n, tg_ids *out) {
             !tg_ds_grow((void **)&b->cache_off, &b->cache_off_cap, b->cache.n + 1, sizeof(size_t)))
             return true; /* no room to cache: the word is still encoded */
         bool added;
-        int64_t c = tg_strtab_intern(&b->cache, w, n, &added);
+        int64_t c = tg_ds_strtab_intern(&b->cache, w, n, &added);
         if (c < 0) return true;
         b->cache_off[c] = at;
         memcpy(b->cache_ids.v + at, out->v + start, cnt * sizeof(int32_t));
@@ -153,19 +153,19 @@ tg_status tg_bpe_encode(tg_bpe *b, const char *text, size_t len, tg_ids *out, tg
 
 /* Appends the text of one id; false when out of memory. Unknown ids are reported via *bad. */
 static bool append_piece(const tg_bpe *b, int32_t id, tg_text *out, bool *bad) {
-    if (id < 0 || id >= tg_bpe_vocab_size(b)) { *bad = true; return tg_text_append(out, unk_text, 3); }
+    if (id < 0 || id >= tg_bpe_vocab_size(b)) { *bad = true; return tg_ds_text_append(out, unk_text, 3); }
     if (id == TG_PAD_ID || id == TG_BOS_ID || id == TG_EOS_ID) return true;
-    if (id == TG_UNK_ID) return tg_text_append(out, unk_text, 3);
+    if (id == TG_UNK_ID) return tg_ds_text_append(out, unk_text, 3);
     if (id < TG_BPE_FIRST_CHAR) {
         char c = (char)(id - TG_BPE_FIRST_BYTE);
-        return tg_text_append(out, &c, 1);
+        return tg_ds_text_append(out, &c, 1);
     }
-    return tg_text_append(out, tg_bpe_piece_bytes(b, id), tg_bpe_piece_len(b, id));
+    return tg_ds_text_append(out, tg_bpe_piece_bytes(b, id), tg_bpe_piece_len(b, id));
 }
 
 tg_status tg_bpe_decode(const tg_bpe *b, const int32_t *ids, size_t n, tg_text *out, tg_err *err) {
     out->n = 0;
-    if (!tg_text_append(out, "", 0)) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    if (!tg_ds_text_append(out, "", 0)) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         bool bad = false;
         if (!append_piece(b, ids[i], out, &bad)) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
@@ -185,7 +185,7 @@ tg_status tg_bpe_detok(const tg_bpe *b, const int32_t *ids, size_t n, tg_text *o
     tg_text raw = {0};
     tg_status st = TG_OK;
     out->n = 0;
-    bool ok = tg_text_append(out, "", 0) && tg_text_append(&raw, "", 0);
+    bool ok = tg_ds_text_append(out, "", 0) && tg_ds_text_append(&raw, "", 0);
     for (size_t i = 0; i < n && ok && ids[i] != TG_EOS_ID; i++) {
         bool bad = false;
         ok = append_piece(b, ids[i], &raw, &bad);
@@ -195,10 +195,10 @@ tg_status tg_bpe_detok(const tg_bpe *b, const int32_t *ids, size_t n, tg_text *o
         uint32_t cp;
         int k = tg_utf8_decode(raw.s + i, raw.n - i, &cp);
         if (k > 0 && cp != 0) {
-            ok = tg_text_append(out, raw.s + i, (size_t)k);
+            ok = tg_ds_text_append(out, raw.s + i, (size_t)k);
             i += (size_t)k;
         } else {
-            ok = tg_text_append(out, replacement, 3);
+            ok = tg_ds_text_append(out, replacement, 3);
             i++;
         }
     }

@@ -25,7 +25,7 @@ typedef struct learner {
     int32_t *syms;
     uint32_t *wstamp;  /* (nw) last merge that rewrote the word */
     /* pairs, dense */
-    tg_u64map pair_of; /* key -> dense index */
+    tg_ds_u64map pair_of; /* key -> dense index */
     size_t np, pcap;
     uint64_t *pkey;
     int64_t *pcount;
@@ -88,7 +88,7 @@ static bool mergeable(int32_t a, int32_t b) { return a >= TG_BPE_FIRST_CHAR && b
 /* Adds delta to the pair's count; a positive delta records that word w holds the pair. */
 static bool pair_add(learner *L, int32_t a, int32_t b, int64_t delta, int32_t w) {
     uint64_t key = tg_bpe_pair_key(a, b);
-    int64_t *v = tg_u64map_get(&L->pair_of, key);
+    int64_t *v = tg_ds_u64map_get(&L->pair_of, key);
     uint32_t p;
     if (v) {
         p = (uint32_t)*v;
@@ -106,7 +106,7 @@ static bool pair_add(learner *L, int32_t a, int32_t b, int64_t delta, int32_t w)
         size_t m = c[0];
         for (int i = 1; i < 6; i++) m = c[i] < m ? c[i] : m;
         L->pcap = m;
-        if (!tg_u64map_put(&L->pair_of, key, p)) return false;
+        if (!tg_ds_u64map_put(&L->pair_of, key, p)) return false;
         L->pkey[p] = key;
         L->pcount[p] = 0;
         L->plist[p] = NULL;
@@ -181,7 +181,7 @@ static void learner_free(learner *L) {
     free(L->wlen);
     free(L->syms);
     free(L->wstamp);
-    tg_u64map_free(&L->pair_of);
+    tg_ds_u64map_free(&L->pair_of);
     for (size_t p = 0; p < L->np; p++) free(L->plist[p]);
     free(L->pkey);
     free(L->pcount);
@@ -215,12 +215,13 @@ static tg_status learn_core(tg_bpe **out, const char *const *lines1, size_t n1,
                             const char *const *lines2, size_t n2, const tg_bpe_learn_opts *o,
                             tg_err *err) {
     *out = NULL;
-    if (!o || o->merges < 0) return tg_err_set(err, TG_ERR_ARG, "merges must be 0 or more");
+    if (!o) return tg_err_set(err, TG_ERR_ARG, "no learn options given (the merge count is needed)");
+    if (o->merges < 0) return tg_err_set(err, TG_ERR_ARG, "merges must be 0 or more, not %d", (int)o->merges);
     int64_t min_pair = o->min_pair_count > 0 ? o->min_pair_count : 2;
     int64_t min_char = o->min_char_count > 0 ? o->min_char_count : 1;
     tg_status st = TG_OK;
     learner L = {0};
-    tg_strtab words = {0}, chars = {0};
+    tg_ds_strtab words = {0}, chars = {0};
     int64_t *counts = NULL, *ccount = NULL;
     size_t counts_cap = 0, ccap = 0;
     char_stat *cs = NULL;
@@ -243,7 +244,7 @@ static tg_status learn_core(tg_bpe **out, const char *const *lines1, size_t n1,
                     size_t j = i + 1;
                     while (j < len && !tg_utf8_space_len(s + j, len - j)) j++;
                     bool added;
-                    int64_t w = tg_strtab_intern(&words, s + i, j - i, &added);
+                    int64_t w = tg_ds_strtab_intern(&words, s + i, j - i, &added);
                     if (w < 0 || !tg_ds_grow((void **)&counts, &counts_cap, (size_t)w + 1, sizeof *counts)) OOM();
                     if (added) counts[w] = 0;
                     counts[w]++;
@@ -256,19 +257,19 @@ static tg_status learn_core(tg_bpe **out, const char *const *lines1, size_t n1,
     {
         int64_t total = 0;
         bool added;
-        if (tg_strtab_intern(&chars, " ", 1, &added) != 0 ||
+        if (tg_ds_strtab_intern(&chars, " ", 1, &added) != 0 ||
             !tg_ds_grow((void **)&ccount, &ccap, 1, sizeof *ccount))
             OOM();
         ccount[0] = 0;
         for (size_t w = 0; w < words.n; w++) {
-            const char *s = tg_strtab_str(&words, w);
+            const char *s = tg_ds_strtab_str(&words, w);
             size_t n = words.len[w];
             total += counts[w];
             for (size_t i = 0; i < n;) {
                 uint32_t cp;
                 int k = tg_utf8_decode(s + i, n - i, &cp);
                 if (k == 0) { i++; continue; } /* not UTF-8: left to byte fallback */
-                int64_t c = tg_strtab_intern(&chars, s + i, (size_t)k, &added);
+                int64_t c = tg_ds_strtab_intern(&chars, s + i, (size_t)k, &added);
                 if (c < 0 || !tg_ds_grow((void **)&ccount, &ccap, (size_t)c + 1, sizeof *ccount)) OOM();
                 if (added) ccount[c] = 0;
                 ccount[c] += counts[w];
@@ -281,7 +282,7 @@ static tg_status learn_core(tg_bpe **out, const char *const *lines1, size_t n1,
         size_t nc = 0;
         for (size_t c = 0; c < chars.n; c++)
             if (c == 0 || ccount[c] >= min_char)
-                cs[nc++] = (char_stat){tg_strtab_str(&chars, c), chars.len[c], ccount[c]};
+                cs[nc++] = (char_stat){tg_ds_strtab_str(&chars, c), chars.len[c], ccount[c]};
         qsort(cs, nc, sizeof *cs, char_cmp);
         for (size_t c = 0; c < nc; c++) {
             bool dup;
@@ -303,7 +304,7 @@ static tg_status learn_core(tg_bpe **out, const char *const *lines1, size_t n1,
         int32_t marker = tg_bpe_char_lookup(b, " ", 1);
         size_t at = 0;
         for (size_t w = 0; w < words.n; w++) {
-            const char *s = tg_strtab_str(&words, w);
+            const char *s = tg_ds_strtab_str(&words, w);
             size_t n = words.len[w];
             if (n >= INT32_MAX) OOM();
             L.woff[w] = at;
@@ -324,7 +325,7 @@ static tg_status learn_core(tg_bpe **out, const char *const *lines1, size_t n1,
             L.wlen[w] = (int32_t)(at - L.woff[w]);
         }
     }
-    tg_strtab_free(&words);
+    tg_ds_strtab_free(&words);
     /* 4. initial pair counts, and the heap over them */
     for (size_t w = 0; w < L.nw; w++) {
         const int32_t *s = L.syms + L.woff[w];
@@ -365,8 +366,8 @@ static tg_status learn_core(tg_bpe **out, const char *const *lines1, size_t n1,
 #undef OOM
 done:
     learner_free(&L);
-    tg_strtab_free(&words);
-    tg_strtab_free(&chars);
+    tg_ds_strtab_free(&words);
+    tg_ds_strtab_free(&chars);
     free(counts);
     free(ccount);
     free(cs);

@@ -30,13 +30,13 @@ void tg_text_free(tg_text *t) {
     t->n = t->cap = 0;
 }
 
-bool tg_ids_push(tg_ids *ids, int32_t v) {
+bool tg_ds_ids_push(tg_ids *ids, int32_t v) {
     if (!tg_ds_grow((void **)&ids->v, &ids->cap, ids->n + 1, sizeof *ids->v)) return false;
     ids->v[ids->n++] = v;
     return true;
 }
 
-bool tg_text_append(tg_text *t, const char *s, size_t n) {
+bool tg_ds_text_append(tg_text *t, const char *s, size_t n) {
     if (!tg_ds_grow((void **)&t->s, &t->cap, t->n + n + 1, 1)) return false;
     if (n) memcpy(t->s + t->n, s, n);
     t->n += n;
@@ -64,7 +64,7 @@ uint64_t tg_ds_hash_bytes(const char *s, size_t n) {
 
 /* ---- string table ---- */
 
-static bool strtab_rehash(tg_strtab *t, size_t nslot) {
+static bool strtab_rehash(tg_ds_strtab *t, size_t nslot) {
     int32_t *slot = malloc(nslot * sizeof *slot);
     if (!slot) return false;
     for (size_t i = 0; i < nslot; i++) slot[i] = -1;
@@ -79,7 +79,7 @@ static bool strtab_rehash(tg_strtab *t, size_t nslot) {
     return true;
 }
 
-static int64_t strtab_lookup(const tg_strtab *t, const char *s, size_t n, uint64_t h, size_t *at) {
+static int64_t strtab_lookup(const tg_ds_strtab *t, const char *s, size_t n, uint64_t h, size_t *at) {
     size_t mask = t->nslot - 1, j = (size_t)h & mask;
     for (;;) {
         int32_t i = t->slot[j];
@@ -89,13 +89,13 @@ static int64_t strtab_lookup(const tg_strtab *t, const char *s, size_t n, uint64
     }
 }
 
-int64_t tg_strtab_find(const tg_strtab *t, const char *s, size_t n) {
+int64_t tg_ds_strtab_find(const tg_ds_strtab *t, const char *s, size_t n) {
     if (!t->nslot) return -1;
     size_t at;
     return strtab_lookup(t, s, n, tg_ds_hash_bytes(s, n), &at);
 }
 
-int64_t tg_strtab_intern(tg_strtab *t, const char *s, size_t n, bool *added) {
+int64_t tg_ds_strtab_intern(tg_ds_strtab *t, const char *s, size_t n, bool *added) {
     if (added) *added = false;
     if (n > UINT32_MAX || t->n >= INT32_MAX) return -1;
     if (!t->nslot && !strtab_rehash(t, 64)) return -1;
@@ -129,7 +129,7 @@ int64_t tg_strtab_intern(tg_strtab *t, const char *s, size_t n, bool *added) {
     return i;
 }
 
-void tg_strtab_free(tg_strtab *t) {
+void tg_ds_strtab_free(tg_ds_strtab *t) {
     free(t->pool);
     free(t->off);
     free(t->len);
@@ -142,7 +142,7 @@ void tg_strtab_free(tg_strtab *t) {
 
 #define EMPTY_KEY UINT64_MAX
 
-static bool u64map_rehash(tg_u64map *m, size_t cap) {
+static bool u64map_rehash(tg_ds_u64map *m, size_t cap) {
     uint64_t *key = malloc(cap * sizeof *key);
     int64_t *val = malloc(cap * sizeof *val);
     if (!key || !val) { free(key); free(val); return false; }
@@ -162,7 +162,7 @@ static bool u64map_rehash(tg_u64map *m, size_t cap) {
     return true;
 }
 
-int64_t *tg_u64map_get(const tg_u64map *m, uint64_t k) {
+int64_t *tg_ds_u64map_get(const tg_ds_u64map *m, uint64_t k) {
     if (!m->cap) return NULL;
     size_t mask = m->cap - 1, j = (size_t)tg_ds_hash_u64(k) & mask;
     for (;;) {
@@ -172,8 +172,8 @@ int64_t *tg_u64map_get(const tg_u64map *m, uint64_t k) {
     }
 }
 
-bool tg_u64map_put(tg_u64map *m, uint64_t k, int64_t v) {
-    int64_t *p = tg_u64map_get(m, k);
+bool tg_ds_u64map_put(tg_ds_u64map *m, uint64_t k, int64_t v) {
+    int64_t *p = tg_ds_u64map_get(m, k);
     if (p) { *p = v; return true; }
     if ((m->n + 1) * 2 > m->cap && !u64map_rehash(m, m->cap ? m->cap * 2 : 64)) return false;
     size_t mask = m->cap - 1, j = (size_t)tg_ds_hash_u64(k) & mask;
@@ -184,7 +184,7 @@ bool tg_u64map_put(tg_u64map *m, uint64_t k, int64_t v) {
     return true;
 }
 
-void tg_u64map_free(tg_u64map *m) {
+void tg_ds_u64map_free(tg_ds_u64map *m) {
     free(m->key);
     free(m->val);
     memset(m, 0, sizeof *m);

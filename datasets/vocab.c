@@ -19,13 +19,13 @@ tg_bpe *tg_bpe_new_empty(void) {
 
 void tg_bpe_free(tg_bpe *b) {
     if (!b) return;
-    tg_strtab_free(&b->pieces);
+    tg_ds_strtab_free(&b->pieces);
     free(b->merge_left);
     free(b->merge_right);
     free(b->merge_result);
-    tg_u64map_free(&b->merge_rank);
-    tg_u64map_free(&b->char_id);
-    tg_strtab_free(&b->cache);
+    tg_ds_u64map_free(&b->merge_rank);
+    tg_ds_u64map_free(&b->char_id);
+    tg_ds_strtab_free(&b->cache);
     free(b->cache_off);
     tg_ids_free(&b->cache_ids);
     free(b->sym);
@@ -43,7 +43,7 @@ static uint64_t char_key(const char *s, size_t n) {
 
 int32_t tg_bpe_char_lookup(const tg_bpe *b, const char *s, size_t n) {
     if (n == 1 && (unsigned char)s[0] < 128) return b->ascii_id[(unsigned char)s[0]];
-    int64_t *v = tg_u64map_get(&b->char_id, char_key(s, n));
+    int64_t *v = tg_ds_u64map_get(&b->char_id, char_key(s, n));
     return v ? (int32_t)*v : -1;
 }
 
@@ -51,12 +51,12 @@ int32_t tg_bpe_add_char(tg_bpe *b, const char *s, size_t n, bool *dup) {
     *dup = false;
     if (b->n_merges > 0 || n == 0 || n > 4) return -1;
     bool added;
-    int64_t i = tg_strtab_intern(&b->pieces, s, n, &added);
+    int64_t i = tg_ds_strtab_intern(&b->pieces, s, n, &added);
     if (i < 0) return -1;
     if (!added) { *dup = true; return -1; }
     int32_t id = tg_bpe_id_of_piece((size_t)i);
     if (n == 1 && (unsigned char)s[0] < 128) b->ascii_id[(unsigned char)s[0]] = id;
-    else if (!tg_u64map_put(&b->char_id, char_key(s, n), id)) return -1;
+    else if (!tg_ds_u64map_put(&b->char_id, char_key(s, n), id)) return -1;
     b->n_chars++;
     return id;
 }
@@ -68,7 +68,7 @@ int32_t tg_bpe_add_merge(tg_bpe *b, int32_t left, int32_t right) {
     if (!cat) return -1;
     memcpy(cat, tg_bpe_piece_bytes(b, left), nl);
     memcpy(cat + nl, tg_bpe_piece_bytes(b, right), nr);
-    int64_t i = tg_strtab_intern(&b->pieces, cat, nl + nr, NULL);
+    int64_t i = tg_ds_strtab_intern(&b->pieces, cat, nl + nr, NULL);
     if (cat != small) free(cat);
     if (i < 0) return -1;
     int32_t id = tg_bpe_id_of_piece((size_t)i);
@@ -79,7 +79,7 @@ int32_t tg_bpe_add_merge(tg_bpe *b, int32_t left, int32_t right) {
         !tg_ds_grow((void **)&b->merge_result, &c3, need, sizeof(int32_t)))
         return -1;
     b->merge_cap = c1 < c2 ? (c1 < c3 ? c1 : c3) : (c2 < c3 ? c2 : c3);
-    if (!tg_u64map_put(&b->merge_rank, tg_bpe_pair_key(left, right), b->n_merges)) return -1;
+    if (!tg_ds_u64map_put(&b->merge_rank, tg_bpe_pair_key(left, right), b->n_merges)) return -1;
     b->merge_left[b->n_merges] = left;
     b->merge_right[b->n_merges] = right;
     b->merge_result[b->n_merges] = id;
@@ -118,7 +118,7 @@ bool tg_bpe_escape(const char *s, size_t n, tg_text *out) {
         unsigned char c = (unsigned char)s[i];
         bool ok;
         if (c == TG_BPE_MARKER) {
-            ok = tg_text_append(out, marker_utf8, 3);
+            ok = tg_ds_text_append(out, marker_utf8, 3);
         } else if (c < 0x20 || c == 0x7F || c == '\\' ||
                    (c == 0xE2 && i + 2 < n && memcmp(s + i, marker_utf8, 3) == 0)) {
             /* A literal U+2581 is escaped byte by byte so that "▁" always means the marker. */
@@ -127,11 +127,11 @@ bool tg_bpe_escape(const char *s, size_t n, tg_text *out) {
             for (size_t j = 0; j < k && ok; j++) {
                 char e[5];
                 snprintf(e, sizeof e, "\\x%02X", (unsigned char)s[i + j]);
-                ok = tg_text_append(out, e, 4);
+                ok = tg_ds_text_append(out, e, 4);
             }
             i += k - 1;
         } else {
-            ok = tg_text_append(out, s + i, 1);
+            ok = tg_ds_text_append(out, s + i, 1);
         }
         if (!ok) return false;
     }
@@ -140,7 +140,7 @@ bool tg_bpe_escape(const char *s, size_t n, tg_text *out) {
     size_t pn = out->n - start;
     if (special_of(p, pn) >= 0 || is_byte_name(p, pn, NULL)) {
         out->n = start;
-        if (!tg_text_append(out, "\\x3C", 4) || !tg_text_append(out, s + 1, n - 1)) return false;
+        if (!tg_ds_text_append(out, "\\x3C", 4) || !tg_ds_text_append(out, s + 1, n - 1)) return false;
     }
     return true;
 }
@@ -158,15 +158,15 @@ bool tg_bpe_unescape(const char *s, size_t n, tg_text *out, bool *oom) {
         bool ok;
         if (i + 3 <= n && memcmp(s + i, marker_utf8, 3) == 0) {
             char m = TG_BPE_MARKER;
-            ok = tg_text_append(out, &m, 1);
+            ok = tg_ds_text_append(out, &m, 1);
             i += 3;
         } else if (s[i] == '\\') {
             if (i + 4 > n || s[i + 1] != 'x' || hexval(s[i + 2]) < 0 || hexval(s[i + 3]) < 0) return false;
             char c = (char)(hexval(s[i + 2]) * 16 + hexval(s[i + 3]));
-            ok = tg_text_append(out, &c, 1);
+            ok = tg_ds_text_append(out, &c, 1);
             i += 4;
         } else {
-            ok = tg_text_append(out, s + i, 1);
+            ok = tg_ds_text_append(out, s + i, 1);
             i++;
         }
         if (!ok) { *oom = true; return false; }
@@ -176,17 +176,17 @@ bool tg_bpe_unescape(const char *s, size_t n, tg_text *out, bool *oom) {
 
 tg_status tg_bpe_piece_str(const tg_bpe *b, int32_t id, tg_text *out, tg_err *err) {
     out->n = 0;
-    if (!tg_text_append(out, "", 0)) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    if (!tg_ds_text_append(out, "", 0)) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
     if (id < 0 || id >= tg_bpe_vocab_size(b))
         return tg_err_set(err, TG_ERR_ARG, "piece id %d outside the vocabulary (0..%d)", (int)id,
                           (int)tg_bpe_vocab_size(b) - 1);
     bool ok;
     if (id < TG_N_SPECIAL) {
-        ok = tg_text_append(out, special_names[id], strlen(special_names[id]));
+        ok = tg_ds_text_append(out, special_names[id], strlen(special_names[id]));
     } else if (id < TG_BPE_FIRST_CHAR) {
         char e[8];
         snprintf(e, sizeof e, "<0x%02X>", (unsigned)(id - TG_BPE_FIRST_BYTE));
-        ok = tg_text_append(out, e, 6);
+        ok = tg_ds_text_append(out, e, 6);
     } else {
         ok = tg_bpe_escape(tg_bpe_piece_bytes(b, id), tg_bpe_piece_len(b, id), out);
     }
@@ -202,7 +202,7 @@ int32_t tg_bpe_piece_id(const tg_bpe *b, const char *s, size_t n) {
     bool oom;
     int32_t id = -1;
     if (tg_bpe_unescape(s, n, &t, &oom) && t.n > 0) {
-        int64_t i = tg_strtab_find(&b->pieces, t.s, t.n);
+        int64_t i = tg_ds_strtab_find(&b->pieces, t.s, t.n);
         if (i >= 0) id = tg_bpe_id_of_piece((size_t)i);
     }
     tg_text_free(&t);
@@ -215,25 +215,25 @@ tg_status tg_bpe_save_text(const tg_bpe *b, tg_text *out, tg_err *err) {
     out->n = 0;
     char line[128];
     snprintf(line, sizeof line, "%s %d\nspecials", TG_BPE_FORMAT_NAME, TG_BPE_FORMAT_VERSION);
-    bool ok = tg_text_append(out, line, strlen(line));
+    bool ok = tg_ds_text_append(out, line, strlen(line));
     for (int i = 0; i < TG_N_SPECIAL && ok; i++) {
-        ok = tg_text_append(out, " ", 1) && tg_text_append(out, special_names[i], strlen(special_names[i]));
+        ok = tg_ds_text_append(out, " ", 1) && tg_ds_text_append(out, special_names[i], strlen(special_names[i]));
     }
     snprintf(line, sizeof line, "\nbytes 256\nchars %d\n", (int)b->n_chars);
-    ok = ok && tg_text_append(out, line, strlen(line));
+    ok = ok && tg_ds_text_append(out, line, strlen(line));
     for (int32_t i = 0; i < b->n_chars && ok; i++) {
         int32_t id = TG_BPE_FIRST_CHAR + i;
         ok = tg_bpe_escape(tg_bpe_piece_bytes(b, id), tg_bpe_piece_len(b, id), out) &&
-             tg_text_append(out, "\n", 1);
+             tg_ds_text_append(out, "\n", 1);
     }
     snprintf(line, sizeof line, "merges %d\n", (int)b->n_merges);
-    ok = ok && tg_text_append(out, line, strlen(line));
+    ok = ok && tg_ds_text_append(out, line, strlen(line));
     for (int32_t r = 0; r < b->n_merges && ok; r++) {
         int32_t l = b->merge_left[r], rt = b->merge_right[r];
         ok = tg_bpe_escape(tg_bpe_piece_bytes(b, l), tg_bpe_piece_len(b, l), out) &&
-             tg_text_append(out, " ", 1) &&
+             tg_ds_text_append(out, " ", 1) &&
              tg_bpe_escape(tg_bpe_piece_bytes(b, rt), tg_bpe_piece_len(b, rt), out) &&
-             tg_text_append(out, "\n", 1);
+             tg_ds_text_append(out, "\n", 1);
     }
     return ok ? TG_OK : tg_err_set(err, TG_ERR_NOMEM, "out of memory writing the vocabulary");
 }
@@ -403,7 +403,7 @@ static tg_status load_body(tg_bpe *b, reader *r, tg_err *err) {
                 goto done;
             }
         }
-        if (tg_u64map_get(&b->merge_rank, tg_bpe_pair_key(ids[0], ids[1]))) {
+        if (tg_ds_u64map_get(&b->merge_rank, tg_bpe_pair_key(ids[0], ids[1]))) {
             st = tg_err_set(err, TG_ERR_FORMAT, "%s:%zu: merge listed twice", r->name, r->line_no);
             goto done;
         }
@@ -440,7 +440,7 @@ tg_status tg_bpe_load(tg_bpe **out, const char *path, tg_err *err) {
     char chunk[65536];
     size_t got;
     bool ok = true;
-    while (ok && (got = fread(chunk, 1, sizeof chunk, f)) > 0) ok = tg_text_append(&t, chunk, got);
+    while (ok && (got = fread(chunk, 1, sizeof chunk, f)) > 0) ok = tg_ds_text_append(&t, chunk, got);
     bool rerr = ferror(f);
     fclose(f);
     tg_status st;

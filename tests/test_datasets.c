@@ -30,7 +30,9 @@ static const char *write_file(const char *name, const char *bytes, size_t len) {
 /* For hot loops: Check's ck_assert records every passing check through the parent process, which
  * costs a system call each; REQUIRE only calls into Check when it fails. */
 #define REQUIRE(cond, ...) do { if (!(cond)) ck_abort_msg(__VA_ARGS__); } while (0)
-#define REQUIRE_EQ(a, b) REQUIRE((a) == (b), "%s == %s failed: %lld != %lld", #a, #b, (long long)(a), (long long)(b))
+#define REQUIRE_CMP(a, op, b) \
+    REQUIRE((a) op (b), "%s %s %s failed: %lld vs %lld", #a, #op, #b, (long long)(a), (long long)(b))
+#define REQUIRE_EQ(a, b) REQUIRE_CMP(a, ==, b)
 #define REQUIRE_MEM(a, b, n) REQUIRE(memcmp((a), (b), (n)) == 0, "%s and %s differ", #a, #b)
 
 #define ck_assert_msg_has(err, s) \
@@ -395,17 +397,18 @@ static size_t check_roundtrip(tg_bpe *b, const char *s, tg_ids *ids, tg_text *t)
     REQUIRE(t->n == strlen(s) && memcmp(t->s, s, t->n) == 0, "round trip: '%s' -> '%s'", s, t->s);
     size_t bytes = 0;
     for (size_t i = 0; i < ids->n; i++) {
-        REQUIRE((ids->v[i]) >= (TG_BPE_FIRST_BYTE), "ids->v[i] >= TG_BPE_FIRST_BYTE");
-        REQUIRE((ids->v[i]) < (tg_bpe_vocab_size(b)), "ids->v[i] < tg_bpe_vocab_size(b)");
+        REQUIRE_CMP(ids->v[i], >=, TG_BPE_FIRST_BYTE);
+        REQUIRE_CMP(ids->v[i], <, tg_bpe_vocab_size(b));
         bytes += ids->v[i] < TG_BPE_FIRST_CHAR;
     }
     return bytes;
 }
 
 START_TEST(test_bpe_roundtrip_corpora) {
-    /* A vocabulary from a subset (2000 pairs of each corpus, 2000 merges), saved and loaded; then
-     * every line of both sides of train and dev of both corpora must round-trip. Characters
-     * outside the subset go through byte fallback. */
+    /* Every line of both sides of train and dev of both corpora must round-trip, under two
+     * vocabularies, each saved and loaded first: one from a subset (2000 pairs of each corpus,
+     * 2000 merges), where characters outside the subset go through byte fallback, and the
+     * benchmark's one (8000 merges on all of bible train). */
     static const char *const files[4] = {
         "../shared/data/bible_en_es/train.tsv", "../shared/data/gettext_en_de/train.tsv",
         "../shared/data/bible_en_es/dev.tsv", "../shared/data/gettext_en_de/dev.tsv"};
@@ -425,31 +428,36 @@ START_TEST(test_bpe_roundtrip_corpora) {
             sub[n_sub++] = c[f].src[i];
             sub[n_sub++] = c[f].tgt[i];
         }
-    tg_bpe *learned = learn_lines(sub, n_sub, 2000);
+    tg_bpe *learned[2];
+    learned[0] = learn_lines(sub, n_sub, 2000);
     free(sub);
-    ck_assert_int_eq(tg_bpe_n_merges(learned), 2000);
-    tg_text saved = {0};
-    ck_assert_int_eq(tg_bpe_save_text(learned, &saved, &err), TG_OK);
-    tg_bpe_free(learned);
-    tg_bpe *b;
-    ck_assert_int_eq(tg_bpe_load_text(&b, saved.s, saved.n, "mem", &err), TG_OK);
-    tg_text_free(&saved);
-    tg_ids ids = {0};
-    tg_text t = {0};
-    size_t lines = 0, byte_pieces = 0;
-    for (int f = 0; f < 4; f++) {
-        for (size_t i = 0; i < c[f].n; i++) {
-            byte_pieces += check_roundtrip(b, c[f].src[i], &ids, &t);
-            byte_pieces += check_roundtrip(b, c[f].tgt[i], &ids, &t);
-            lines += 2;
+    ck_assert_int_eq(tg_bpe_n_merges(learned[0]), 2000);
+    ck_assert_int_eq(tg_bpe_learn(&learned[1], &c[0], &(tg_bpe_learn_opts){.merges = 8000}, &err), TG_OK);
+    ck_assert_int_eq(tg_bpe_n_merges(learned[1]), 8000);
+    for (int v = 0; v < 2; v++) {
+        tg_text saved = {0};
+        ck_assert_int_eq(tg_bpe_save_text(learned[v], &saved, &err), TG_OK);
+        tg_bpe_free(learned[v]);
+        tg_bpe *b;
+        ck_assert_int_eq(tg_bpe_load_text(&b, saved.s, saved.n, "mem", &err), TG_OK);
+        tg_text_free(&saved);
+        tg_ids ids = {0};
+        tg_text t = {0};
+        size_t lines = 0, byte_pieces = 0;
+        for (int f = 0; f < 4; f++) {
+            for (size_t i = 0; i < c[f].n; i++) {
+                byte_pieces += check_roundtrip(b, c[f].src[i], &ids, &t);
+                byte_pieces += check_roundtrip(b, c[f].tgt[i], &ids, &t);
+                lines += 2;
+            }
         }
-        tg_corpus_free(&c[f]);
+        ck_assert_uint_eq(lines, 2 * (28279 + 116765 + 1000 + 1000));
+        ck_assert_uint_gt(byte_pieces, 0); /* the fallback was exercised (gettext has characters bible lacks) */
+        tg_ids_free(&ids);
+        tg_text_free(&t);
+        tg_bpe_free(b);
     }
-    ck_assert_uint_eq(lines, 2 * (28279 + 116765 + 1000 + 1000));
-    ck_assert_uint_gt(byte_pieces, 0); /* the fallback was exercised */
-    tg_ids_free(&ids);
-    tg_text_free(&t);
-    tg_bpe_free(b);
+    for (int f = 0; f < 4; f++) tg_corpus_free(&c[f]);
 }
 END_TEST
 
@@ -763,15 +771,15 @@ START_TEST(test_dataset_filter) {
         tg_bpe_encode(b, c.tgt[i], strlen(c.tgt[i]), &t, &err);
         want_drop += s.n > 40 || t.n > 40;
     }
-    REQUIRE((want_drop) > (0), "want_drop > 0");
+    REQUIRE_CMP(want_drop, >, 0);
     tg_dataset ds = {0};
     REQUIRE_EQ(tg_dataset_from_corpus(&ds, &c, b, 40, &err), TG_OK);
     REQUIRE_EQ(ds.n_filtered, want_drop);
     REQUIRE_EQ(ds.n + ds.n_filtered, c.n);
     for (size_t i = 0; i < ds.n; i++) {
-        REQUIRE((ds.src_len[i]) <= (40), "ds.src_len[i] <= 40");
-        REQUIRE((ds.tgt_len[i]) <= (40), "ds.tgt_len[i] <= 40");
-        if (i) REQUIRE((ds.index[i]) > (ds.index[i - 1]), "ds.index[i] > ds.index[i - 1]");
+        REQUIRE_CMP(ds.src_len[i], <=, 40);
+        REQUIRE_CMP(ds.tgt_len[i], <=, 40);
+        if (i) REQUIRE_CMP(ds.index[i], >, ds.index[i - 1]);
     }
     /* the kept pairs hold their encodings */
     size_t k = ds.n / 2, ci = ds.index[k];
@@ -789,8 +797,8 @@ END_TEST
 
 /* Checks one batch against the dataset: shapes, budget, padding, bos/eos, contents. */
 static void check_batch(const tg_batch *b, const tg_dataset *ds, int64_t budget, size_t *pos_of_index) {
-    REQUIRE((b->B) > (0), "b->B > 0");
-    REQUIRE(((int64_t)b->B * (b->S + b->T)) <= (budget), "(int64_t)b->B * (b->S + b->T) <= budget");
+    REQUIRE_CMP(b->B, >, 0);
+    REQUIRE_CMP((int64_t)b->B * (b->S + b->T), <=, budget);
     int32_t ms = 0, mt = 0;
     int64_t ns_tot = 0, nt_tot = 0;
     for (int32_t r = 0; r < b->B; r++) {
@@ -826,16 +834,16 @@ static void check_batch(const tg_batch *b, const tg_dataset *ds, int64_t budget,
 START_TEST(test_batches_budget_and_epochs) {
     tg_dataset ds;
     bible_dataset(&ds, 3000, 100, NULL);
-    REQUIRE((ds.n) > (2500), "ds.n > 2500");
+    REQUIRE_CMP(ds.n, >, 2500);
     size_t *pos_of = malloc(3000 * sizeof *pos_of), *seen = calloc(ds.n, sizeof *seen);
     for (size_t i = 0; i < ds.n; i++) pos_of[ds.index[i]] = i;
     tg_batch_iter *it;
     tg_err err;
     const int64_t budget = 1200;
-    ck_assert_int_eq(tg_batch_iter_new(&it, &ds, &(tg_batch_opts){.max_tokens = budget, .seed = 3, .shuffle = true}, &err),
-                     TG_OK);
+    tg_batch_opts o = {.max_tokens = budget, .seed = 3, .shuffle = true};
+    ck_assert_int_eq(tg_batch_iter_new(&it, &ds, &o, &err), TG_OK);
     size_t nb = tg_batch_iter_epoch_batches(it);
-    REQUIRE((nb) > (10), "nb > 10");
+    REQUIRE_CMP(nb, >, 10);
     tg_batch b = {0};
     size_t first_order[64] = {0};
     int64_t real = 0, padded = 0;
@@ -854,7 +862,7 @@ START_TEST(test_batches_budget_and_epochs) {
         for (size_t i = 0; i < ds.n; i++) REQUIRE_EQ(seen[i], e + 1); /* once per epoch */
     }
     REQUIRE_EQ(first_order[0], (size_t)-1); /* epochs are shuffled differently */
-    REQUIRE((padded - real) < (real / 10), "padded - real < real / 10");   /* length sorting keeps padding small */
+    REQUIRE_CMP(padded - real, <, real / 10);   /* length sorting keeps padding small */
     tg_batch_free(&b);
     tg_batch_iter_free(it);
     /* a budget below the longest pair is refused up front */
@@ -883,7 +891,7 @@ START_TEST(test_batches_eval_order) {
             REQUIRE_EQ(tg_batch_iter_next(it, &b, &err), TG_OK);
             if (k == 0) first[e] = b.index[0];
             if (k == 0) prev_s = 0;
-            REQUIRE((b.src_len[0]) >= (prev_s), "b.src_len[0] >= prev_s"); /* ascending length */
+            REQUIRE_CMP(b.src_len[0], >=, prev_s); /* ascending length */
             prev_s = b.src_len[b.B - 1];
         }
     }
@@ -984,8 +992,9 @@ START_TEST(test_synthetic) {
         o.seed = 6;
         REQUIRE_EQ(tg_synth_dataset(&c, &o, 300, &err), TG_OK);
         REQUIRE_EQ(a.n, 300);
-        REQUIRE_MEM(a.ids, b.ids, a.n_ids_ * sizeof *a.ids);      /* seeded */
-        REQUIRE(memcmp(a.ids, c.ids, a.n_ids_ * sizeof *a.ids) != 0, "memcmp(a.ids, c.ids, a.n_ids_ * sizeof *a.ids) != 0"); /* and the seed matters */
+        size_t n_ids = a.off[a.n - 1] + (size_t)a.src_len[a.n - 1] + (size_t)a.tgt_len[a.n - 1];
+        REQUIRE_MEM(a.ids, b.ids, n_ids * sizeof *a.ids);                           /* seeded */
+        REQUIRE(memcmp(a.ids, c.ids, n_ids * sizeof *a.ids) != 0, "seed not used"); /* and the seed matters */
         bool saw_min = false, saw_max = false;
         for (size_t i = 0; i < a.n; i++) {
             int32_t n = a.src_len[i];
@@ -1006,8 +1015,8 @@ START_TEST(test_synthetic) {
         REQUIRE(saw_min && saw_max, "saw_min && saw_max");
         /* they batch like any dataset */
         tg_batch_iter *it;
-        ck_assert_int_eq(tg_batch_iter_new(&it, &a, &(tg_batch_opts){.max_tokens = 200, .seed = 1, .shuffle = true}, &err),
-                         TG_OK);
+        tg_batch_opts bo = {.max_tokens = 200, .seed = 1, .shuffle = true};
+        ck_assert_int_eq(tg_batch_iter_new(&it, &a, &bo, &err), TG_OK);
         tg_batch bt = {0};
         REQUIRE_EQ(tg_batch_iter_next(it, &bt, &err), TG_OK);
         REQUIRE_EQ(bt.tgt_in[0], TG_BOS_ID);
@@ -1024,9 +1033,10 @@ START_TEST(test_synthetic) {
     ck_assert_str_eq(tg_synth_task_str(TG_SYNTH_SORT), "sort");
     REQUIRE_EQ(tg_synth_task_parse("shuffle", &t, &err), TG_ERR_ARG);
     tg_dataset d = {0};
-    REQUIRE_EQ(tg_synth_dataset(&d, &(tg_synth_opts){.vocab = 4, .min_len = 1, .max_len = 2}, 5, &err), TG_ERR_ARG);
-    REQUIRE_EQ(tg_synth_dataset(&d, &(tg_synth_opts){.vocab = 10, .min_len = 3, .max_len = 2}, 5, &err), TG_ERR_ARG);
-    REQUIRE_EQ(tg_synth_dataset(&d, &(tg_synth_opts){.vocab = 10, .min_len = 0, .max_len = 2}, 5, &err), TG_ERR_ARG);
+    const tg_synth_opts bad[3] = {{.vocab = 4, .min_len = 1, .max_len = 2},  /* no token beside the specials */
+                                  {.vocab = 10, .min_len = 3, .max_len = 2}, /* min > max */
+                                  {.vocab = 10, .min_len = 0, .max_len = 2}}; /* empty sequences */
+    for (int i = 0; i < 3; i++) REQUIRE_EQ(tg_synth_dataset(&d, &bad[i], 5, &err), TG_ERR_ARG);
     REQUIRE_EQ(d.n, 0);
 }
 END_TEST
@@ -1044,7 +1054,7 @@ START_TEST(test_rng) {
         REQUIRE_EQ(x, tg_data_rng_next(&b));
         same_c += x == tg_data_rng_next(&c);
         uint64_t v = tg_data_rng_below(&d, 7);
-        REQUIRE((v) < (7), "v < 7");
+        REQUIRE_CMP(v, <, 7);
         hist[v]++;
     }
     REQUIRE_EQ(same_c, 0);

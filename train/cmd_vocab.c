@@ -114,17 +114,21 @@ static int parse_args(int argc, char **argv, const int *allowed, vocab_args *a) 
         case OPT_IDS: a->ids = true; break;
         case OPT_JSON: a->json = true; break;
         case OPT_MERGES:
-            if (!parse_long(optarg, 0, 10000000, &a->merges)) return usage_error("--merges needs a count from 0 to 10000000");
+            if (!parse_long(optarg, 0, 10000000, &a->merges))
+                return usage_error("--merges needs a count from 0 to 10000000");
             a->have_merges = true;
             break;
         case OPT_REPEAT:
-            if (!parse_long(optarg, 1, 100, &a->repeat)) return usage_error("--repeat needs a count from 1 to 100");
+            if (!parse_long(optarg, 1, 100, &a->repeat))
+                return usage_error("--repeat needs a count from 1 to 100");
             break;
         case OPT_MINCOUNT:
-            if (!parse_long(optarg, 1, 1L << 40, &a->min_count)) return usage_error("--min-count needs a positive count");
+            if (!parse_long(optarg, 1, 1L << 40, &a->min_count))
+                return usage_error("--min-count needs a positive count");
             break;
         case OPT_MAXLINE:
-            if (!parse_long(optarg, 1, 1L << 30, &v)) return usage_error("--max-line-bytes needs a positive byte count");
+            if (!parse_long(optarg, 1, 1L << 30, &v))
+                return usage_error("--max-line-bytes needs a positive byte count");
             a->copts.max_line_bytes = (size_t)v;
             break;
         case OPT_BAD:
