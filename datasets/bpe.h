@@ -58,8 +58,8 @@ static inline uint64_t tg_bpe_pair_key(int32_t l, int32_t r) {
 int32_t tg_bpe_char_lookup(const tg_bpe *b, const char *s, size_t n);
 
 /* Printed form of a piece's bytes (marker -> "▁", escapes), appended to out. */
-bool tg_bpe_escape(const char *s, size_t n, tg_text *out);
+bool tg_bpe_escape(const char *s, size_t n, tg_str *out);
 /* Inverse of tg_bpe_escape, appended to out; false on a malformed escape. */
-bool tg_bpe_unescape(const char *s, size_t n, tg_text *out, bool *oom);
+bool tg_bpe_unescape(const char *s, size_t n, tg_str *out, bool *oom);
 
 #endif

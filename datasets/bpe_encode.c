@@ -62,7 +62,7 @@ static int64_t segment_word(tg_bpe *b, const char *w, size_t n) {
     b->sym[k++] = tg_bpe_char_lookup(b, " ", 1);
     for (size_t i = 0; i < n;) {
         uint32_t cp;
-        int len = tg_utf8_decode(w + i, n - i, &cp);
+        int len = tg_utf8_next(w + i, n - i, &cp);
         int32_t id = len > 0 ? tg_bpe_char_lookup(b, w + i, (size_t)len) : -1;
         if (id >= 0) {
             b->sym[k++] = id;
@@ -152,20 +152,20 @@ tg_status tg_bpe_encode(tg_bpe *b, const char *text, size_t len, tg_ids *out, tg
 }
 
 /* Appends the text of one id; false when out of memory. Unknown ids are reported via *bad. */
-static bool append_piece(const tg_bpe *b, int32_t id, tg_text *out, bool *bad) {
-    if (id < 0 || id >= tg_bpe_vocab_size(b)) { *bad = true; return tg_ds_text_append(out, unk_text, 3); }
+static bool append_piece(const tg_bpe *b, int32_t id, tg_str *out, bool *bad) {
+    if (id < 0 || id >= tg_bpe_vocab_size(b)) { *bad = true; return tg_ds_str_append(out, unk_text, 3); }
     if (id == TG_PAD_ID || id == TG_BOS_ID || id == TG_EOS_ID) return true;
-    if (id == TG_UNK_ID) return tg_ds_text_append(out, unk_text, 3);
+    if (id == TG_UNK_ID) return tg_ds_str_append(out, unk_text, 3);
     if (id < TG_BPE_FIRST_CHAR) {
         char c = (char)(id - TG_BPE_FIRST_BYTE);
-        return tg_ds_text_append(out, &c, 1);
+        return tg_ds_str_append(out, &c, 1);
     }
-    return tg_ds_text_append(out, tg_bpe_piece_bytes(b, id), tg_bpe_piece_len(b, id));
+    return tg_ds_str_append(out, tg_bpe_piece_bytes(b, id), tg_bpe_piece_len(b, id));
 }
 
-tg_status tg_bpe_decode(const tg_bpe *b, const int32_t *ids, size_t n, tg_text *out, tg_err *err) {
+tg_status tg_bpe_decode(const tg_bpe *b, const int32_t *ids, size_t n, tg_str *out, tg_err *err) {
     out->n = 0;
-    if (!tg_ds_text_append(out, "", 0)) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    if (!tg_ds_str_append(out, "", 0)) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         bool bad = false;
         if (!append_piece(b, ids[i], out, &bad)) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
@@ -181,11 +181,11 @@ tg_status tg_bpe_decode(const tg_bpe *b, const int32_t *ids, size_t n, tg_text *
     return TG_OK;
 }
 
-tg_status tg_bpe_detok(const tg_bpe *b, const int32_t *ids, size_t n, tg_text *out, tg_err *err) {
-    tg_text raw = {0};
+tg_status tg_bpe_detok(const tg_bpe *b, const int32_t *ids, size_t n, tg_str *out, tg_err *err) {
+    tg_str raw = {0};
     tg_status st = TG_OK;
     out->n = 0;
-    bool ok = tg_ds_text_append(out, "", 0) && tg_ds_text_append(&raw, "", 0);
+    bool ok = tg_ds_str_append(out, "", 0) && tg_ds_str_append(&raw, "", 0);
     for (size_t i = 0; i < n && ok && ids[i] != TG_EOS_ID; i++) {
         bool bad = false;
         ok = append_piece(b, ids[i], &raw, &bad);
@@ -193,21 +193,21 @@ tg_status tg_bpe_detok(const tg_bpe *b, const int32_t *ids, size_t n, tg_text *o
     /* Model output may put byte pieces together that are not UTF-8: replace them. */
     for (size_t i = 0; i < raw.n && ok;) {
         uint32_t cp;
-        int k = tg_utf8_decode(raw.s + i, raw.n - i, &cp);
+        int k = tg_utf8_next(raw.s + i, raw.n - i, &cp);
         if (k > 0 && cp != 0) {
-            ok = tg_ds_text_append(out, raw.s + i, (size_t)k);
+            ok = tg_ds_str_append(out, raw.s + i, (size_t)k);
             i += (size_t)k;
         } else {
-            ok = tg_ds_text_append(out, replacement, 3);
+            ok = tg_ds_str_append(out, replacement, 3);
             i++;
         }
     }
     if (ok) {
-        out->n = tg_text_normalize(out->s, out->n);
+        out->n = tg_corpus_normalize(out->s, out->n);
         out->s[out->n] = '\0';
     } else {
         st = tg_err_set(err, TG_ERR_NOMEM, "out of memory");
     }
-    tg_text_free(&raw);
+    tg_str_free(&raw);
     return st;
 }

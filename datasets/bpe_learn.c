@@ -267,7 +267,7 @@ static tg_status learn_core(tg_bpe **out, const char *const *lines1, size_t n1,
             total += counts[w];
             for (size_t i = 0; i < n;) {
                 uint32_t cp;
-                int k = tg_utf8_decode(s + i, n - i, &cp);
+                int k = tg_utf8_next(s + i, n - i, &cp);
                 if (k == 0) { i++; continue; } /* not UTF-8: left to byte fallback */
                 int64_t c = tg_ds_strtab_intern(&chars, s + i, (size_t)k, &added);
                 if (c < 0 || !tg_ds_grow((void **)&ccount, &ccap, (size_t)c + 1, sizeof *ccount)) OOM();
@@ -311,7 +311,7 @@ static tg_status learn_core(tg_bpe **out, const char *const *lines1, size_t n1,
             L.syms[at++] = marker;
             for (size_t i = 0; i < n;) {
                 uint32_t cp;
-                int k = tg_utf8_decode(s + i, n - i, &cp);
+                int k = tg_utf8_next(s + i, n - i, &cp);
                 int32_t id = k > 0 ? tg_bpe_char_lookup(b, s + i, (size_t)k) : -1;
                 if (id >= 0) {
                     L.syms[at++] = id;

@@ -24,7 +24,7 @@ void tg_ids_free(tg_ids *ids) {
     ids->n = ids->cap = 0;
 }
 
-void tg_text_free(tg_text *t) {
+void tg_str_free(tg_str *t) {
     free(t->s);
     t->s = NULL;
     t->n = t->cap = 0;
@@ -36,7 +36,7 @@ bool tg_ds_ids_push(tg_ids *ids, int32_t v) {
     return true;
 }
 
-bool tg_ds_text_append(tg_text *t, const char *s, size_t n) {
+bool tg_ds_str_append(tg_str *t, const char *s, size_t n) {
     if (!tg_ds_grow((void **)&t->s, &t->cap, t->n + n + 1, 1)) return false;
     if (n) memcpy(t->s + t->n, s, n);
     t->n += n;

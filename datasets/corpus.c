@@ -134,7 +134,7 @@ static tg_status corpus_push(tg_corpus *c, size_t *cap, char *src, char *tgt, si
 
 /* Normalises s[0..n) in place and terminates it (s[n] must be writable); returns the length. */
 static size_t normalize_terminate(char *s, size_t n) {
-    size_t k = tg_text_normalize(s, n);
+    size_t k = tg_corpus_normalize(s, n);
     s[k] = '\0';
     return k;
 }

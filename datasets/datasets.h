@@ -54,26 +54,26 @@ enum {
 };
 
 /* Growable arrays the library fills (appends to or overwrites, as each function says).
- * Zero-initialise before first use; free with tg_ids_free / tg_text_free. */
+ * Zero-initialise before first use; free with tg_ids_free / tg_str_free. */
 typedef struct tg_ids {
     int32_t *v;
     size_t n, cap;
 } tg_ids;
 
-typedef struct tg_text {
+typedef struct tg_str {
     char *s; /* NUL-terminated after every library call that writes it */
     size_t n, cap;
-} tg_text;
+} tg_str;
 
 void tg_ids_free(tg_ids *ids);
-void tg_text_free(tg_text *t);
+void tg_str_free(tg_str *t);
 
 /* ---- UTF-8 and normalisation ------------------------------------------------------------- */
 
 /* Length (1..4) of the well-formed UTF-8 character at s (n bytes available) and its code point,
  * or 0 if the bytes there are not valid UTF-8 (overlong forms, surrogates and values above
  * U+10FFFF are invalid). */
-int tg_utf8_decode(const char *s, size_t n, uint32_t *cp);
+int tg_utf8_next(const char *s, size_t n, uint32_t *cp);
 
 /* True if s[0..n) is valid UTF-8; otherwise false and *bad_at (if given) is the byte offset of
  * the first invalid sequence. */
@@ -84,10 +84,11 @@ bool tg_utf8_valid(const char *s, size_t n, size_t *bad_at);
  * U+202F, U+205F, U+3000). Words are the runs between whitespace, for normalisation and BPE. */
 size_t tg_utf8_space_len(const char *s, size_t n);
 
-/* Normalises s[0..n) in place: every run of whitespace becomes one ASCII space, leading and
- * trailing whitespace are removed. Returns the new length (<= n); writes no terminator.
+/* The normalisation the corpus readers apply (and BPE encoding implies), for other input such
+ * as text to translate. Normalises s[0..n) in place: every run of whitespace becomes one ASCII
+ * space, leading and trailing whitespace are removed. Returns the new length (<= n); writes no terminator.
  * Bytes that are not valid UTF-8 pass through unchanged. */
-size_t tg_text_normalize(char *s, size_t n);
+size_t tg_corpus_normalize(char *s, size_t n);
 
 /* ---- corpora ----------------------------------------------------------------------------- */
 
@@ -189,7 +190,7 @@ void tg_bpe_free(tg_bpe *bpe);
 tg_status tg_bpe_save(const tg_bpe *bpe, const char *path, tg_err *err);
 tg_status tg_bpe_load(tg_bpe **out, const char *path, tg_err *err);
 /* In-memory forms (for checkpoints). save_text overwrites *out; name is used in messages. */
-tg_status tg_bpe_save_text(const tg_bpe *bpe, tg_text *out, tg_err *err);
+tg_status tg_bpe_save_text(const tg_bpe *bpe, tg_str *out, tg_err *err);
 tg_status tg_bpe_load_text(tg_bpe **out, const char *text, size_t len, const char *name,
                            tg_err *err);
 
@@ -205,18 +206,18 @@ tg_status tg_bpe_encode(tg_bpe *bpe, const char *text, size_t len, tg_ids *out, 
 /* Overwrites out with the text of ids: the exact inverse of encode, so
  * decode(encode(s)) == normalise(s) byte for byte. pad, bos and eos are skipped, unk becomes
  * U+2047 "⁇". An id outside the vocabulary is TG_ERR_ARG. */
-tg_status tg_bpe_decode(const tg_bpe *bpe, const int32_t *ids, size_t n, tg_text *out,
+tg_status tg_bpe_decode(const tg_bpe *bpe, const int32_t *ids, size_t n, tg_str *out,
                         tg_err *err);
 
 /* Decoding for model output (translate): stops at the first eos, skips pad and bos, replaces
  * byte sequences that are not UTF-8 by U+FFFD and normalises whitespace. Ids outside the
  * vocabulary become "⁇" too: output never fails on content. */
-tg_status tg_bpe_detok(const tg_bpe *bpe, const int32_t *ids, size_t n, tg_text *out,
+tg_status tg_bpe_detok(const tg_bpe *bpe, const int32_t *ids, size_t n, tg_str *out,
                        tg_err *err);
 
 /* A piece as printed by `tapegrad vocab encode` and in the vocabulary file ("▁the", "<0xE4>",
  * "</s>"). Overwrites out. */
-tg_status tg_bpe_piece_str(const tg_bpe *bpe, int32_t id, tg_text *out, tg_err *err);
+tg_status tg_bpe_piece_str(const tg_bpe *bpe, int32_t id, tg_str *out, tg_err *err);
 
 /* The id of a printed piece (the inverse of tg_bpe_piece_str), or -1 if there is none. */
 int32_t tg_bpe_piece_id(const tg_bpe *bpe, const char *s, size_t len);

@@ -14,7 +14,7 @@
 bool tg_ds_grow(void **p, size_t *cap, size_t need, size_t elem);
 
 bool tg_ds_ids_push(tg_ids *ids, int32_t v);
-bool tg_ds_text_append(tg_text *t, const char *s, size_t n); /* keeps t NUL-terminated */
+bool tg_ds_str_append(tg_str *t, const char *s, size_t n); /* keeps t NUL-terminated */
 
 /* 64-bit FNV-1a, then a final mix so that the low bits are usable as a table index. */
 uint64_t tg_ds_hash_bytes(const char *s, size_t n);

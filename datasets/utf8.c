@@ -3,7 +3,7 @@
 
 #include "datasets/datasets.h"
 
-int tg_utf8_decode(const char *str, size_t n, uint32_t *cp) {
+int tg_utf8_next(const char *str, size_t n, uint32_t *cp) {
     const unsigned char *s = (const unsigned char *)str;
     if (n == 0) return 0;
     unsigned c = s[0];
@@ -29,7 +29,7 @@ bool tg_utf8_valid(const char *s, size_t n, size_t *bad_at) {
     while (i < n) {
         if ((unsigned char)s[i] < 0x80) { i++; continue; }
         uint32_t cp;
-        int k = tg_utf8_decode(s + i, n - i, &cp);
+        int k = tg_utf8_next(s + i, n - i, &cp);
         if (k == 0) {
             if (bad_at) *bad_at = i;
             return false;
@@ -46,7 +46,7 @@ size_t tg_utf8_space_len(const char *str, size_t n) {
     if (c == ' ' || (c >= '\t' && c <= '\r')) return 1;
     if (c < 0xC2) return 0; /* the rest of ASCII, or not a lead byte */
     uint32_t cp;
-    int k = tg_utf8_decode(str, n, &cp);
+    int k = tg_utf8_next(str, n, &cp);
     if (k == 0) return 0;
     switch (cp) {
     case 0x0085: case 0x00A0: case 0x1680: case 0x2028: case 0x2029:
@@ -57,7 +57,7 @@ size_t tg_utf8_space_len(const char *str, size_t n) {
     }
 }
 
-size_t tg_text_normalize(char *s, size_t n) {
+size_t tg_corpus_normalize(char *s, size_t n) {
     size_t r = 0, w = 0;
     bool pending_space = false;
     while (r < n) {

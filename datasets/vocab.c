@@ -112,13 +112,13 @@ static int special_of(const char *s, size_t n) {
     return -1;
 }
 
-bool tg_bpe_escape(const char *s, size_t n, tg_text *out) {
+bool tg_bpe_escape(const char *s, size_t n, tg_str *out) {
     size_t start = out->n;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         bool ok;
         if (c == TG_BPE_MARKER) {
-            ok = tg_ds_text_append(out, marker_utf8, 3);
+            ok = tg_ds_str_append(out, marker_utf8, 3);
         } else if (c < 0x20 || c == 0x7F || c == '\\' ||
                    (c == 0xE2 && i + 2 < n && memcmp(s + i, marker_utf8, 3) == 0)) {
             /* A literal U+2581 is escaped byte by byte so that "▁" always means the marker. */
@@ -127,11 +127,11 @@ bool tg_bpe_escape(const char *s, size_t n, tg_text *out) {
             for (size_t j = 0; j < k && ok; j++) {
                 char e[5];
                 snprintf(e, sizeof e, "\\x%02X", (unsigned char)s[i + j]);
-                ok = tg_ds_text_append(out, e, 4);
+                ok = tg_ds_str_append(out, e, 4);
             }
             i += k - 1;
         } else {
-            ok = tg_ds_text_append(out, s + i, 1);
+            ok = tg_ds_str_append(out, s + i, 1);
         }
         if (!ok) return false;
     }
@@ -140,7 +140,7 @@ bool tg_bpe_escape(const char *s, size_t n, tg_text *out) {
     size_t pn = out->n - start;
     if (special_of(p, pn) >= 0 || is_byte_name(p, pn, NULL)) {
         out->n = start;
-        if (!tg_ds_text_append(out, "\\x3C", 4) || !tg_ds_text_append(out, s + 1, n - 1)) return false;
+        if (!tg_ds_str_append(out, "\\x3C", 4) || !tg_ds_str_append(out, s + 1, n - 1)) return false;
     }
     return true;
 }
@@ -152,21 +152,21 @@ static int hexval(char c) {
     return -1;
 }
 
-bool tg_bpe_unescape(const char *s, size_t n, tg_text *out, bool *oom) {
+bool tg_bpe_unescape(const char *s, size_t n, tg_str *out, bool *oom) {
     *oom = false;
     for (size_t i = 0; i < n;) {
         bool ok;
         if (i + 3 <= n && memcmp(s + i, marker_utf8, 3) == 0) {
             char m = TG_BPE_MARKER;
-            ok = tg_ds_text_append(out, &m, 1);
+            ok = tg_ds_str_append(out, &m, 1);
             i += 3;
         } else if (s[i] == '\\') {
             if (i + 4 > n || s[i + 1] != 'x' || hexval(s[i + 2]) < 0 || hexval(s[i + 3]) < 0) return false;
             char c = (char)(hexval(s[i + 2]) * 16 + hexval(s[i + 3]));
-            ok = tg_ds_text_append(out, &c, 1);
+            ok = tg_ds_str_append(out, &c, 1);
             i += 4;
         } else {
-            ok = tg_ds_text_append(out, s + i, 1);
+            ok = tg_ds_str_append(out, s + i, 1);
             i++;
         }
         if (!ok) { *oom = true; return false; }
@@ -174,19 +174,19 @@ bool tg_bpe_unescape(const char *s, size_t n, tg_text *out, bool *oom) {
     return true;
 }
 
-tg_status tg_bpe_piece_str(const tg_bpe *b, int32_t id, tg_text *out, tg_err *err) {
+tg_status tg_bpe_piece_str(const tg_bpe *b, int32_t id, tg_str *out, tg_err *err) {
     out->n = 0;
-    if (!tg_ds_text_append(out, "", 0)) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    if (!tg_ds_str_append(out, "", 0)) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
     if (id < 0 || id >= tg_bpe_vocab_size(b))
         return tg_err_set(err, TG_ERR_ARG, "piece id %d outside the vocabulary (0..%d)", (int)id,
                           (int)tg_bpe_vocab_size(b) - 1);
     bool ok;
     if (id < TG_N_SPECIAL) {
-        ok = tg_ds_text_append(out, special_names[id], strlen(special_names[id]));
+        ok = tg_ds_str_append(out, special_names[id], strlen(special_names[id]));
     } else if (id < TG_BPE_FIRST_CHAR) {
         char e[8];
         snprintf(e, sizeof e, "<0x%02X>", (unsigned)(id - TG_BPE_FIRST_BYTE));
-        ok = tg_ds_text_append(out, e, 6);
+        ok = tg_ds_str_append(out, e, 6);
     } else {
         ok = tg_bpe_escape(tg_bpe_piece_bytes(b, id), tg_bpe_piece_len(b, id), out);
     }
@@ -198,50 +198,50 @@ int32_t tg_bpe_piece_id(const tg_bpe *b, const char *s, size_t n) {
     if (sp >= 0) return sp;
     int byte;
     if (is_byte_name(s, n, &byte)) return TG_BPE_FIRST_BYTE + byte;
-    tg_text t = {0};
+    tg_str t = {0};
     bool oom;
     int32_t id = -1;
     if (tg_bpe_unescape(s, n, &t, &oom) && t.n > 0) {
         int64_t i = tg_ds_strtab_find(&b->pieces, t.s, t.n);
         if (i >= 0) id = tg_bpe_id_of_piece((size_t)i);
     }
-    tg_text_free(&t);
+    tg_str_free(&t);
     return id;
 }
 
 /* ---- the file format ---- */
 
-tg_status tg_bpe_save_text(const tg_bpe *b, tg_text *out, tg_err *err) {
+tg_status tg_bpe_save_text(const tg_bpe *b, tg_str *out, tg_err *err) {
     out->n = 0;
     char line[128];
     snprintf(line, sizeof line, "%s %d\nspecials", TG_BPE_FORMAT_NAME, TG_BPE_FORMAT_VERSION);
-    bool ok = tg_ds_text_append(out, line, strlen(line));
+    bool ok = tg_ds_str_append(out, line, strlen(line));
     for (int i = 0; i < TG_N_SPECIAL && ok; i++) {
-        ok = tg_ds_text_append(out, " ", 1) && tg_ds_text_append(out, special_names[i], strlen(special_names[i]));
+        ok = tg_ds_str_append(out, " ", 1) && tg_ds_str_append(out, special_names[i], strlen(special_names[i]));
     }
     snprintf(line, sizeof line, "\nbytes 256\nchars %d\n", (int)b->n_chars);
-    ok = ok && tg_ds_text_append(out, line, strlen(line));
+    ok = ok && tg_ds_str_append(out, line, strlen(line));
     for (int32_t i = 0; i < b->n_chars && ok; i++) {
         int32_t id = TG_BPE_FIRST_CHAR + i;
         ok = tg_bpe_escape(tg_bpe_piece_bytes(b, id), tg_bpe_piece_len(b, id), out) &&
-             tg_ds_text_append(out, "\n", 1);
+             tg_ds_str_append(out, "\n", 1);
     }
     snprintf(line, sizeof line, "merges %d\n", (int)b->n_merges);
-    ok = ok && tg_ds_text_append(out, line, strlen(line));
+    ok = ok && tg_ds_str_append(out, line, strlen(line));
     for (int32_t r = 0; r < b->n_merges && ok; r++) {
         int32_t l = b->merge_left[r], rt = b->merge_right[r];
         ok = tg_bpe_escape(tg_bpe_piece_bytes(b, l), tg_bpe_piece_len(b, l), out) &&
-             tg_ds_text_append(out, " ", 1) &&
+             tg_ds_str_append(out, " ", 1) &&
              tg_bpe_escape(tg_bpe_piece_bytes(b, rt), tg_bpe_piece_len(b, rt), out) &&
-             tg_ds_text_append(out, "\n", 1);
+             tg_ds_str_append(out, "\n", 1);
     }
     return ok ? TG_OK : tg_err_set(err, TG_ERR_NOMEM, "out of memory writing the vocabulary");
 }
 
 tg_status tg_bpe_save(const tg_bpe *b, const char *path, tg_err *err) {
-    tg_text t = {0};
+    tg_str t = {0};
     tg_status st = tg_bpe_save_text(b, &t, err);
-    if (st != TG_OK) { tg_text_free(&t); return st; }
+    if (st != TG_OK) { tg_str_free(&t); return st; }
     FILE *f = fopen(path, "wb");
     if (!f) {
         st = tg_err_set(err, TG_ERR_IO, "cannot create %s: %s", path, strerror(errno));
@@ -250,7 +250,7 @@ tg_status tg_bpe_save(const tg_bpe *b, const char *path, tg_err *err) {
         ok = (fclose(f) == 0) && ok;
         if (!ok) st = tg_err_set(err, TG_ERR_IO, "cannot write %s: %s", path, strerror(errno));
     }
-    tg_text_free(&t);
+    tg_str_free(&t);
     return st;
 }
 
@@ -334,7 +334,7 @@ static tg_status load_body(tg_bpe *b, reader *r, tg_err *err) {
     long n_chars, n_merges;
     if ((st = expect_line(r, &line, &len, "'chars N'", err)) != TG_OK) return st;
     if ((st = parse_count(r, line, len, "chars", 2000000, &n_chars, err)) != TG_OK) return st;
-    tg_text t = {0};
+    tg_str t = {0};
     for (long i = 0; i < n_chars; i++) {
         char what[64];
         snprintf(what, sizeof what, "character %ld of %ld", i + 1, n_chars);
@@ -348,7 +348,7 @@ static tg_status load_body(tg_bpe *b, reader *r, tg_err *err) {
         }
         uint32_t cp;
         bool one_char = t.n == 1 && t.s[0] == TG_BPE_MARKER;
-        if (!one_char && t.n > 0 && tg_utf8_decode(t.s, t.n, &cp) == (int)t.n &&
+        if (!one_char && t.n > 0 && tg_utf8_next(t.s, t.n, &cp) == (int)t.n &&
             tg_utf8_space_len(t.s, t.n) == 0)
             one_char = true;
         if (!one_char) {
@@ -417,7 +417,7 @@ static tg_status load_body(tg_bpe *b, reader *r, tg_err *err) {
         st = tg_err_set(err, TG_ERR_FORMAT, "%s:%zu: unexpected line after the last of %ld merges",
                         r->name, r->line_no, n_merges);
 done:
-    tg_text_free(&t);
+    tg_str_free(&t);
     return st;
 }
 
@@ -436,17 +436,17 @@ tg_status tg_bpe_load(tg_bpe **out, const char *path, tg_err *err) {
     *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) return tg_err_set(err, TG_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    tg_text t = {0};
+    tg_str t = {0};
     char chunk[65536];
     size_t got;
     bool ok = true;
-    while (ok && (got = fread(chunk, 1, sizeof chunk, f)) > 0) ok = tg_ds_text_append(&t, chunk, got);
+    while (ok && (got = fread(chunk, 1, sizeof chunk, f)) > 0) ok = tg_ds_str_append(&t, chunk, got);
     bool rerr = ferror(f);
     fclose(f);
     tg_status st;
     if (!ok) st = tg_err_set(err, TG_ERR_NOMEM, "out of memory reading %s", path);
     else if (rerr) st = tg_err_set(err, TG_ERR_IO, "cannot read %s", path);
     else st = tg_bpe_load_text(out, t.s ? t.s : "", t.n, path, err);
-    tg_text_free(&t);
+    tg_str_free(&t);
     return st;
 }

@@ -76,11 +76,11 @@ END_TEST
 
 START_TEST(test_normalize) {
     char s[] = " \t a\xE2\x80\x83\xE2\x80\x83" "b\xC2\x85" "c \xFF  d\r\n";
-    size_t n = tg_text_normalize(s, sizeof s - 1);
+    size_t n = tg_corpus_normalize(s, sizeof s - 1);
     ck_assert_uint_eq(n, 9);
     ck_assert_mem_eq(s, "a b c \xFF d", 9);
     char e[] = "  \t ";
-    ck_assert_uint_eq(tg_text_normalize(e, 4), 0);
+    ck_assert_uint_eq(tg_corpus_normalize(e, 4), 0);
 }
 END_TEST
 
@@ -95,7 +95,7 @@ START_TEST(test_utf8) {
         ck_assert_uint_eq(bad, 2);
     }
     uint32_t cp;
-    ck_assert_int_eq(tg_utf8_decode("\xF0\x9F\x98\x80", 4, &cp), 4);
+    ck_assert_int_eq(tg_utf8_next("\xF0\x9F\x98\x80", 4, &cp), 4);
     ck_assert_uint_eq(cp, 0x1F600);
     ck_assert_uint_eq(tg_utf8_space_len("\xE3\x80\x80", 3), 3);
     ck_assert_uint_eq(tg_utf8_space_len("\xEF\xBB\xBF", 3), 0);
@@ -287,7 +287,7 @@ static tg_bpe *learn_lines(const char *const *lines, size_t n, int32_t merges) {
     return b;
 }
 
-static char *merges_section(const tg_bpe *b, tg_text *t) {
+static char *merges_section(const tg_bpe *b, tg_str *t) {
     tg_err err;
     ck_assert_int_eq(tg_bpe_save_text(b, t, &err), TG_OK);
     char *m = strstr(t->s, "\nmerges ");
@@ -302,7 +302,7 @@ START_TEST(test_bpe_learn_small) {
     const char *lines[] = {"low low low low low", "lower lower", "newest newest newest",
                            "newest newest newest", "widest widest widest"};
     tg_bpe *b = learn_lines(lines, 5, 5);
-    tg_text t = {0};
+    tg_str t = {0};
     ck_assert_str_eq(merges_section(b, &t), "e s\nes t\n\xE2\x96\x81 l\no w\n\xE2\x96\x81l ow\n");
     ck_assert_int_eq(tg_bpe_n_chars(b), 11);
     ck_assert_int_eq(tg_bpe_vocab_size(b), TG_BPE_FIRST_CHAR + 11 + 5);
@@ -319,7 +319,7 @@ START_TEST(test_bpe_learn_small) {
     ck_assert_int_lt(tg_bpe_n_merges(b2), 1000);
     tg_bpe_free(b2);
     tg_ids_free(&ids);
-    tg_text_free(&t);
+    tg_str_free(&t);
     tg_bpe_free(b);
 }
 END_TEST
@@ -336,7 +336,7 @@ START_TEST(test_bpe_matches_reference) {
         ck_assert_int_eq(tg_corpus_read_tsv(&c, cases[k][0], NULL, &err), TG_OK);
         tg_bpe *b;
         ck_assert_int_eq(tg_bpe_learn(&b, &c, &(tg_bpe_learn_opts){.merges = 400}, &err), TG_OK);
-        tg_text t = {0};
+        tg_str t = {0};
         ck_assert_int_eq(tg_bpe_save_text(b, &t, &err), TG_OK);
         FILE *f = fopen(cases[k][1], "rb");
         ck_assert_ptr_nonnull(f);
@@ -346,7 +346,7 @@ START_TEST(test_bpe_matches_reference) {
         ck_assert_uint_eq(n, t.n);
         ck_assert_mem_eq(want, t.s, n);
         free(want);
-        tg_text_free(&t);
+        tg_str_free(&t);
         tg_bpe_free(b);
         tg_corpus_free(&c);
     }
@@ -371,7 +371,7 @@ START_TEST(test_bpe_deterministic) {
         rev[N - 1 - i] = buf[i];
     }
     tg_bpe *a = learn_lines(fwd, N, 200), *b = learn_lines(fwd, N, 200), *c = learn_lines(rev, N, 200);
-    tg_text ta = {0}, tb = {0}, tc = {0};
+    tg_str ta = {0}, tb = {0}, tc = {0};
     tg_err err;
     ck_assert_int_eq(tg_bpe_save_text(a, &ta, &err), TG_OK);
     ck_assert_int_eq(tg_bpe_save_text(b, &tb, &err), TG_OK);
@@ -379,9 +379,9 @@ START_TEST(test_bpe_deterministic) {
     ck_assert_int_gt(tg_bpe_n_merges(a), 50);
     ck_assert_str_eq(ta.s, tb.s);
     ck_assert_str_eq(ta.s, tc.s); /* the line order does not matter, only the word counts */
-    tg_text_free(&ta);
-    tg_text_free(&tb);
-    tg_text_free(&tc);
+    tg_str_free(&ta);
+    tg_str_free(&tb);
+    tg_str_free(&tc);
     tg_bpe_free(a);
     tg_bpe_free(b);
     tg_bpe_free(c);
@@ -389,7 +389,7 @@ START_TEST(test_bpe_deterministic) {
 END_TEST
 
 /* decode(encode(s)) == s for a normalised s; returns the number of byte pieces used. */
-static size_t check_roundtrip(tg_bpe *b, const char *s, tg_ids *ids, tg_text *t) {
+static size_t check_roundtrip(tg_bpe *b, const char *s, tg_ids *ids, tg_str *t) {
     tg_err err;
     ids->n = 0;
     REQUIRE_EQ(tg_bpe_encode(b, s, strlen(s), ids, &err), TG_OK);
@@ -435,14 +435,14 @@ START_TEST(test_bpe_roundtrip_corpora) {
     ck_assert_int_eq(tg_bpe_learn(&learned[1], &c[0], &(tg_bpe_learn_opts){.merges = 8000}, &err), TG_OK);
     ck_assert_int_eq(tg_bpe_n_merges(learned[1]), 8000);
     for (int v = 0; v < 2; v++) {
-        tg_text saved = {0};
+        tg_str saved = {0};
         ck_assert_int_eq(tg_bpe_save_text(learned[v], &saved, &err), TG_OK);
         tg_bpe_free(learned[v]);
         tg_bpe *b;
         ck_assert_int_eq(tg_bpe_load_text(&b, saved.s, saved.n, "mem", &err), TG_OK);
-        tg_text_free(&saved);
+        tg_str_free(&saved);
         tg_ids ids = {0};
-        tg_text t = {0};
+        tg_str t = {0};
         size_t lines = 0, byte_pieces = 0;
         for (int f = 0; f < 4; f++) {
             for (size_t i = 0; i < c[f].n; i++) {
@@ -454,7 +454,7 @@ START_TEST(test_bpe_roundtrip_corpora) {
         ck_assert_uint_eq(lines, 2 * (28279 + 116765 + 1000 + 1000));
         ck_assert_uint_gt(byte_pieces, 0); /* the fallback was exercised (gettext has characters bible lacks) */
         tg_ids_free(&ids);
-        tg_text_free(&t);
+        tg_str_free(&t);
         tg_bpe_free(b);
     }
     for (int f = 0; f < 4; f++) tg_corpus_free(&c[f]);
@@ -465,7 +465,7 @@ START_TEST(test_bpe_byte_fallback) {
     const char *lines[] = {"aaa bbb aab", "bba abab"};
     tg_bpe *b = learn_lines(lines, 2, 10);
     tg_ids ids = {0};
-    tg_text t = {0};
+    tg_str t = {0};
     tg_err err;
     /* é, €, an emoji and a byte that is not UTF-8: all representable */
     static const char s[] = "a\xC3\xA9 \xE2\x82\xAC\xF0\x9F\x98\x80 b\xFF" "a";
@@ -493,7 +493,7 @@ START_TEST(test_bpe_byte_fallback) {
     ck_assert_int_eq(tg_bpe_decode(b, sp, 4, &t, &err), TG_OK);
     ck_assert_str_eq(t.s, "\xE2\x81\x87");
     tg_ids_free(&ids);
-    tg_text_free(&t);
+    tg_str_free(&t);
     tg_bpe_free(b);
 }
 END_TEST
@@ -508,7 +508,7 @@ START_TEST(test_bpe_escapes) {
         "a<s> b<s> c<s> d<s> e<s> f<0x41> g<0x41> h<0x41> i<0x41> j<0x41> k<0x41>",
     };
     tg_bpe *b = learn_lines(lines, 3, 80);
-    tg_text saved = {0}, t = {0};
+    tg_str saved = {0}, t = {0};
     tg_err err;
     REQUIRE_EQ(tg_bpe_save_text(b, &saved, &err), TG_OK);
     ck_assert_ptr_null(strchr(saved.s, '\x07')); /* control bytes are escaped in the file */
@@ -525,7 +525,7 @@ START_TEST(test_bpe_escapes) {
     tg_ids ids = {0};
     for (int i = 0; i < 3; i++) {
         char *s = strdup(lines[i]);
-        s[tg_text_normalize(s, strlen(s))] = '\0';
+        s[tg_corpus_normalize(s, strlen(s))] = '\0';
         check_roundtrip(c, s, &ids, &t);
         free(s);
     }
@@ -541,8 +541,8 @@ START_TEST(test_bpe_escapes) {
     REQUIRE(tg_bpe_piece_id(c, "\xE2\x96\x81\\xE2\\x96\\x81x", 16) >= TG_BPE_FIRST_CHAR, "'▁▁x' missing");
     REQUIRE_EQ(tg_bpe_piece_id(c, "nonsense-piece", 14), -1);
     tg_ids_free(&ids);
-    tg_text_free(&saved);
-    tg_text_free(&t);
+    tg_str_free(&saved);
+    tg_str_free(&t);
     tg_bpe_free(b);
     tg_bpe_free(c);
 }
@@ -557,7 +557,7 @@ START_TEST(test_bpe_save_load_file) {
     ck_assert_int_eq(tg_bpe_save(b, path, &err), TG_OK);
     tg_bpe *c;
     ck_assert_int_eq(tg_bpe_load(&c, path, &err), TG_OK);
-    tg_text ta = {0}, tb = {0};
+    tg_str ta = {0}, tb = {0};
     ck_assert_int_eq(tg_bpe_save_text(b, &ta, &err), TG_OK);
     ck_assert_int_eq(tg_bpe_save_text(c, &tb, &err), TG_OK);
     ck_assert_str_eq(ta.s, tb.s);
@@ -575,8 +575,8 @@ START_TEST(test_bpe_save_load_file) {
     ck_assert_ptr_null(c);
     tg_ids_free(&x);
     tg_ids_free(&y);
-    tg_text_free(&ta);
-    tg_text_free(&tb);
+    tg_str_free(&ta);
+    tg_str_free(&tb);
     tg_bpe_free(b);
 }
 END_TEST
@@ -594,7 +594,7 @@ static void load_fails(const char *text, size_t len, tg_status want, const char 
 START_TEST(test_bpe_load_errors) {
     const char *lines[] = {"abab abab cdcd cdcd abcd abcd"};
     tg_bpe *b = learn_lines(lines, 1, 6);
-    tg_text t = {0};
+    tg_str t = {0};
     tg_err err;
     ck_assert_int_eq(tg_bpe_save_text(b, &t, &err), TG_OK);
     ck_assert_int_eq(tg_bpe_n_merges(b), 6);
@@ -634,7 +634,7 @@ START_TEST(test_bpe_load_errors) {
     ck_assert_int_eq(tg_bpe_load_text(&ok, buf, strlen(buf), "v.txt", &err), TG_OK);
     ck_assert_int_eq(tg_bpe_vocab_size(ok), TG_BPE_FIRST_CHAR + 3);
     tg_bpe_free(ok);
-    tg_text_free(&t);
+    tg_str_free(&t);
     tg_bpe_free(b);
 }
 END_TEST
@@ -643,7 +643,7 @@ START_TEST(test_bpe_detok) {
     const char *lines[] = {"hello world", "hello there world"};
     tg_bpe *b = learn_lines(lines, 2, 30);
     tg_ids ids = {0};
-    tg_text t = {0};
+    tg_str t = {0};
     tg_err err;
     ck_assert(tg_ids_push_for_test(&ids, TG_BOS_ID));
     ck_assert_int_eq(tg_bpe_encode(b, "hello world", 11, &ids, &err), TG_OK);
@@ -658,7 +658,7 @@ START_TEST(test_bpe_detok) {
     ck_assert_uint_gt(n1, 1);
     ck_assert(strstr(t.s, "\xEF\xBF\xBD\xEF\xBF\xBD\xE2\x81\x87") != NULL);
     tg_ids_free(&ids);
-    tg_text_free(&t);
+    tg_str_free(&t);
     tg_bpe_free(b);
 }
 END_TEST
@@ -681,7 +681,7 @@ START_TEST(test_random_input) {
     tg_data_rng_seed(&r, 77, 0);
     const char *lines[] = {"abc abd \xC3\xA9t\xC3\xA9 <x> x\\y", "abc abd abe"};
     tg_bpe *b = learn_lines(lines, 2, 20);
-    tg_text saved = {0}, t = {0};
+    tg_str saved = {0}, t = {0};
     tg_ids ids = {0};
     tg_err err;
     REQUIRE_EQ(tg_bpe_save_text(b, &saved, &err), TG_OK);
@@ -708,7 +708,7 @@ START_TEST(test_random_input) {
         if (st == TG_OK) tg_corpus_free(&c);
         /* encode/decode of arbitrary bytes equals their normalisation */
         memcpy(norm, buf, n);
-        size_t nn = tg_text_normalize(norm, n);
+        size_t nn = tg_corpus_normalize(norm, n);
         ids.n = 0;
         REQUIRE_EQ(tg_bpe_encode(b, buf, n, &ids, &err), TG_OK);
         REQUIRE_EQ(tg_bpe_decode(b, ids.v, ids.n, &t, &err), TG_OK);
@@ -734,8 +734,8 @@ START_TEST(test_random_input) {
         free(mut);
     }
     tg_ids_free(&ids);
-    tg_text_free(&t);
-    tg_text_free(&saved);
+    tg_str_free(&t);
+    tg_str_free(&saved);
     tg_bpe_free(b);
 }
 END_TEST

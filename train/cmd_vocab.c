@@ -246,7 +246,7 @@ static int cmd_encode(int argc, char **argv) {
     size_t cap = 0;
     ssize_t n;
     tg_ids ids = {0};
-    tg_text piece = {0};
+    tg_str piece = {0};
     tg_err err;
     while (rc == 0 && (n = getline(&line, &cap, stdin)) >= 0) {
         size_t len = (size_t)n;
@@ -275,7 +275,7 @@ static int cmd_encode(int argc, char **argv) {
     }
     free(line);
     tg_ids_free(&ids);
-    tg_text_free(&piece);
+    tg_str_free(&piece);
     tg_bpe_free(bpe);
     return rc ? rc : finish_output();
 }
@@ -292,7 +292,7 @@ static int cmd_decode(int argc, char **argv) {
     size_t cap = 0, line_no = 0;
     ssize_t n;
     tg_ids ids = {0};
-    tg_text text = {0};
+    tg_str text = {0};
     tg_err err;
     while (rc == 0 && (n = getline(&line, &cap, stdin)) >= 0) {
         line_no++;
@@ -344,7 +344,7 @@ static int cmd_decode(int argc, char **argv) {
     }
     free(line);
     tg_ids_free(&ids);
-    tg_text_free(&text);
+    tg_str_free(&text);
     tg_bpe_free(bpe);
     return rc ? rc : finish_output();
 }
