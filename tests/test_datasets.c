@@ -634,6 +634,20 @@ START_TEST(test_bpe_load_errors) {
     ck_assert_int_eq(tg_bpe_load_text(&ok, buf, strlen(buf), "v.txt", &err), TG_OK);
     ck_assert_int_eq(tg_bpe_vocab_size(ok), TG_BPE_FIRST_CHAR + 3);
     tg_bpe_free(ok);
+    /* two merges with the same result ("ab"+"c" and "a"+"bc") share one id */
+    snprintf(buf, sizeof buf, "%schars 4\n\xE2\x96\x81\na\nb\nc\nmerges 4\na b\nb c\nab c\na bc\n", head);
+    ck_assert_int_eq(tg_bpe_load_text(&ok, buf, strlen(buf), "v.txt", &err), TG_OK);
+    ck_assert_int_eq(tg_bpe_n_merges(ok), 4);
+    ck_assert_int_eq(tg_bpe_vocab_size(ok), TG_BPE_FIRST_CHAR + 4 + 3);
+    tg_ids ids = {0};
+    tg_str dec = {0};
+    ck_assert_int_eq(tg_bpe_encode(ok, "abc cabc", 8, &ids, &err), TG_OK);
+    ck_assert_int_eq(tg_bpe_decode(ok, ids.v, ids.n, &dec, &err), TG_OK);
+    ck_assert_str_eq(dec.s, "abc cabc");
+    ck_assert_int_eq(ids.v[1], tg_bpe_piece_id(ok, "abc", 3));
+    tg_ids_free(&ids);
+    tg_str_free(&dec);
+    tg_bpe_free(ok);
     tg_str_free(&t);
     tg_bpe_free(b);
 }
