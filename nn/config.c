@@ -1,0 +1,159 @@
+/* config.c: the model configuration: defaults, validation and the text form used by flags,
+ * config files and checkpoints. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/nn.h"
+
+/* Bounds that keep every product of sizes far from overflow and every table allocatable. */
+#define TG_NN_MAX_SIZE (1 << 20)
+#define TG_NN_MAX_LAYERS 1024
+#define TG_NN_MAX_LEN (1 << 16)
+
+tg_model_config tg_model_config_default(void) {
+    return (tg_model_config){
+        .vocab = 37000, .d_model = 512, .heads = 8, .d_ff = 2048,
+        .enc_layers = 6, .dec_layers = 6, .max_len = 1024,
+        .dropout = 0.1, .label_smoothing = 0.1,
+        .norm = TG_NORM_POST, .ffn_activation = TG_ACT_RELU, .attn_activation = TG_ACT_NONE,
+        .tie_embeddings = true,
+    };
+}
+
+static tg_status check_range(const char *name, int v, int lo, int hi, tg_err *err) {
+    if (v < lo || v > hi)
+        return tg_err_set(err, TG_ERR_ARG, "model config: %s = %d, expected %d..%d", name, v, lo,
+                          hi);
+    return TG_OK;
+}
+
+tg_status tg_model_config_validate(const tg_model_config *c, tg_err *err) {
+    if (!c) return tg_err_set(err, TG_ERR_ARG, "model config: NULL");
+    tg_status st;
+    if ((st = check_range("vocab", c->vocab, 4, TG_NN_MAX_SIZE, err)) ||
+        (st = check_range("d_model", c->d_model, 2, TG_NN_MAX_SIZE, err)) ||
+        (st = check_range("heads", c->heads, 1, TG_NN_MAX_SIZE, err)) ||
+        (st = check_range("d_ff", c->d_ff, 1, TG_NN_MAX_SIZE, err)) ||
+        (st = check_range("enc_layers", c->enc_layers, 1, TG_NN_MAX_LAYERS, err)) ||
+        (st = check_range("dec_layers", c->dec_layers, 1, TG_NN_MAX_LAYERS, err)) ||
+        (st = check_range("max_len", c->max_len, 1, TG_NN_MAX_LEN, err)))
+        return st;
+    if (c->d_model % 2)
+        return tg_err_set(err, TG_ERR_ARG,
+                          "model config: d_model = %d is odd; the sinusoidal positions need "
+                          "sin/cos pairs", c->d_model);
+    if (c->d_model % c->heads)
+        return tg_err_set(err, TG_ERR_ARG,
+                          "model config: d_model = %d is not divisible by heads = %d",
+                          c->d_model, c->heads);
+    if (!(c->dropout >= 0 && c->dropout < 1))
+        return tg_err_set(err, TG_ERR_ARG, "model config: dropout = %g, expected [0, 1)",
+                          c->dropout);
+    if (!(c->label_smoothing >= 0 && c->label_smoothing < 1))
+        return tg_err_set(err, TG_ERR_ARG, "model config: label_smoothing = %g, expected [0, 1)",
+                          c->label_smoothing);
+    if (c->norm != TG_NORM_POST && c->norm != TG_NORM_PRE)
+        return tg_err_set(err, TG_ERR_ARG, "model config: norm = %d, expected post or pre",
+                          (int)c->norm);
+    if (c->ffn_activation != TG_ACT_RELU && c->ffn_activation != TG_ACT_GELU)
+        return tg_err_set(err, TG_ERR_ARG,
+                          "model config: ffn_activation = %s, expected relu or gelu",
+                          tg_activation_name(c->ffn_activation));
+    if (c->attn_activation != TG_ACT_NONE && c->attn_activation != TG_ACT_RELU &&
+        c->attn_activation != TG_ACT_GELU)
+        return tg_err_set(err, TG_ERR_ARG,
+                          "model config: attn_activation = %d, expected none, relu or gelu",
+                          (int)c->attn_activation);
+    return TG_OK;
+}
+
+const char *tg_norm_place_name(tg_norm_place p) {
+    switch (p) {
+    case TG_NORM_POST: return "post";
+    case TG_NORM_PRE: return "pre";
+    }
+    return "?";
+}
+
+const char *tg_activation_name(tg_activation a) {
+    switch (a) {
+    case TG_ACT_NONE: return "none";
+    case TG_ACT_RELU: return "relu";
+    case TG_ACT_GELU: return "gelu";
+    }
+    return "?";
+}
+
+tg_status tg_norm_place_parse(const char *s, tg_norm_place *out, tg_err *err) {
+    if (s && !strcmp(s, "post")) { *out = TG_NORM_POST; return TG_OK; }
+    if (s && !strcmp(s, "pre")) { *out = TG_NORM_PRE; return TG_OK; }
+    return tg_err_set(err, TG_ERR_ARG, "norm: '%s', expected post or pre", s ? s : "");
+}
+
+tg_status tg_activation_parse(const char *s, tg_activation *out, tg_err *err) {
+    static const tg_activation all[] = {TG_ACT_NONE, TG_ACT_RELU, TG_ACT_GELU};
+    for (size_t i = 0; s && i < sizeof all / sizeof all[0]; i++)
+        if (!strcmp(s, tg_activation_name(all[i]))) { *out = all[i]; return TG_OK; }
+    return tg_err_set(err, TG_ERR_ARG, "activation: '%s', expected none, relu or gelu",
+                      s ? s : "");
+}
+
+static tg_status parse_int(const char *key, const char *v, int *out, tg_err *err) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < INT_MIN || x > INT_MAX)
+        return tg_err_set(err, TG_ERR_ARG, "model config: %s = '%s', expected an integer", key,
+                          v);
+    *out = (int)x;
+    return TG_OK;
+}
+
+static tg_status parse_double(const char *key, const char *v, double *out, tg_err *err) {
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end)
+        return tg_err_set(err, TG_ERR_ARG, "model config: %s = '%s', expected a number", key, v);
+    *out = x;
+    return TG_OK;
+}
+
+tg_status tg_model_config_set(tg_model_config *c, const char *key, const char *value,
+                              tg_err *err) {
+    if (!c || !key || !value) return tg_err_set(err, TG_ERR_ARG, "model config: NULL argument");
+    struct { const char *name; int *field; } ints[] = {
+        {"vocab", &c->vocab}, {"d_model", &c->d_model}, {"heads", &c->heads},
+        {"d_ff", &c->d_ff}, {"enc_layers", &c->enc_layers}, {"dec_layers", &c->dec_layers},
+        {"max_len", &c->max_len},
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+        if (!strcmp(key, ints[i].name)) return parse_int(key, value, ints[i].field, err);
+    if (!strcmp(key, "dropout")) return parse_double(key, value, &c->dropout, err);
+    if (!strcmp(key, "label_smoothing"))
+        return parse_double(key, value, &c->label_smoothing, err);
+    if (!strcmp(key, "norm")) return tg_norm_place_parse(value, &c->norm, err);
+    if (!strcmp(key, "ffn_activation")) return tg_activation_parse(value, &c->ffn_activation, err);
+    if (!strcmp(key, "attn_activation"))
+        return tg_activation_parse(value, &c->attn_activation, err);
+    if (!strcmp(key, "tie_embeddings")) {
+        if (!strcmp(value, "on")) { c->tie_embeddings = true; return TG_OK; }
+        if (!strcmp(value, "off")) { c->tie_embeddings = false; return TG_OK; }
+        return tg_err_set(err, TG_ERR_ARG, "model config: tie_embeddings = '%s', expected on or off",
+                          value);
+    }
+    return tg_err_set(err, TG_ERR_ARG, "model config: unknown key '%s'", key);
+}
+
+int tg_model_config_str(const tg_model_config *c, char *buf, size_t len) {
+    return snprintf(buf, len,
+                    "vocab=%d d_model=%d heads=%d d_ff=%d enc_layers=%d dec_layers=%d max_len=%d "
+                    "dropout=%.17g label_smoothing=%.17g norm=%s ffn_activation=%s "
+                    "attn_activation=%s tie_embeddings=%s",
+                    c->vocab, c->d_model, c->heads, c->d_ff, c->enc_layers, c->dec_layers,
+                    c->max_len, c->dropout, c->label_smoothing, tg_norm_place_name(c->norm),
+                    tg_activation_name(c->ffn_activation), tg_activation_name(c->attn_activation),
+                    c->tie_embeddings ? "on" : "off");
+}

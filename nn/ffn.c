@@ -1,0 +1,13 @@
+/* ffn.c: the position-wise feed-forward network w_2 Drop(act(w_1 x + b_1)) + b_2. */
+#include "nn/layers.h"
+
+bool tg_ffn_declare(tg_ffn *f, tg_params *P, const char *prefix, int d_model, int d_ff) {
+    return tg_linear_declare(&f->l1, P, prefix, "w_1", "b_1", d_model, d_ff) &&
+           tg_linear_declare(&f->l2, P, prefix, "w_2", "b_2", d_ff, d_model);
+}
+
+tg_tensor *tg_ffn_forward(tg_ctx *ctx, const tg_ffn *f, tg_tensor *x, double p,
+                          tg_activation act) {
+    tg_tensor *h = tg_nn_activation(ctx, tg_linear_forward(ctx, &f->l1, x), act); // (..., d_ff)
+    return tg_linear_forward(ctx, &f->l2, tg_dropout(ctx, h, p));                 // (..., d)
+}

@@ -1,0 +1,215 @@
+/* nn.h: the encoder-decoder Transformer of "Attention Is All You Need" on tapegrad's autograd:
+ * configuration (with the architecture switches), the model and its named parameters, the
+ * training loss, incremental decoding (greedy and beam search) and a whole-model gradient check.
+ *
+ *   tg_model_config cfg = tg_model_config_default();     // the paper's base model
+ *   cfg.vocab = 8000; cfg.norm = TG_NORM_PRE;
+ *   tg_err err;
+ *   tg_model *m = tg_model_new(&cfg, 1, &err);            // NULL + err.msg on a bad config
+ *   tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.seed = 1});
+ *   tg_tensor *loss; int64_t ntok;
+ *   tg_model_loss(m, ctx, src, tgt_in, tgt_out, B, S, T, &loss, &ntok, &err);  // (B,S), (B,T)
+ *   tg_backward(ctx, loss);                  // gradients in tg_params_grad(tg_model_params(m))
+ *   tg_ctx_reset(ctx);
+ *   tg_decode_out out;
+ *   tg_decode_opts o = tg_decode_defaults();              // beam 4, alpha 0.6, 1.2 * len + 10
+ *   tg_decode_beam(m, ctx, srcs, src_lens, n, &o, &out, &err);  // out.ids[i], out.len[i]
+ *   tg_decode_out_free(&out);
+ *   tg_model_free(m);
+ *
+ * The model follows ../shared/bench/torch_reference.py: one embedding matrix (V, d_model) shared
+ * by source and target, scaled by sqrt(d_model), plus fixed sinusoidal positions, then dropout;
+ * every projection (attention q/k/v/out, feed-forward) is a linear layer with a bias; the output
+ * projection is the embedding matrix (tied) with no bias; LayerNorm eps 1e-5; attention
+ * probabilities, the feed-forward hidden layer and each sub-layer output get dropout. Token ids:
+ * pad 0 (never attended to, ignored by the loss), bos 1, eos 2.
+ */
+#ifndef TG_NN_H
+#define TG_NN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "autograd/autograd.h"
+#include "autograd/gradcheck.h"
+
+#define TG_NN_PAD_ID 0
+#define TG_NN_BOS_ID 1
+#define TG_NN_EOS_ID 2
+
+/* ---- configuration ---------------------------------------------------------------------- */
+
+typedef enum tg_norm_place {
+    TG_NORM_POST, /* x = LN(x + Drop(f(x))), as in the paper */
+    TG_NORM_PRE,  /* x = x + Drop(f(LN(x))), with a final LayerNorm on each stack */
+} tg_norm_place;
+
+typedef enum tg_activation {
+    TG_ACT_NONE,
+    TG_ACT_RELU,
+    TG_ACT_GELU, /* exact form x Phi(x), as torch.nn.functional.gelu */
+} tg_activation;
+
+typedef struct tg_model_config {
+    int vocab;               /* shared source/target vocabulary, specials included */
+    int d_model, heads, d_ff;
+    int enc_layers, dec_layers;
+    int max_len;             /* longest source or decoder input (positions table) */
+    double dropout;          /* every dropout of the model, in [0, 1) */
+    double label_smoothing;  /* spread uniformly over the whole vocabulary, in [0, 1) */
+    tg_norm_place norm;      /* post (paper) | pre */
+    tg_activation ffn_activation;  /* relu (paper) | gelu */
+    tg_activation attn_activation; /* none (paper) | relu | gelu: after each attention
+                                      sub-layer's output projection, before dropout and the
+                                      residual add */
+    bool tie_embeddings;     /* on (paper): the output projection is the embedding matrix; off:
+                                its own (V, d_model) matrix "output.weight", no bias */
+} tg_model_config;
+
+/* The paper's base model: vocab 37000 (its shared BPE vocabulary; set yours), d_model 512,
+ * 8 heads, d_ff 2048, 6+6 layers, max_len 1024, dropout 0.1, label smoothing 0.1, post-LN,
+ * ReLU, no attention activation, tied embeddings. */
+tg_model_config tg_model_config_default(void);
+/* TG_ERR_ARG with a message naming the field when a value is out of range (sizes >= 1,
+ * d_model even and divisible by heads, vocab >= 4 for the special ids, dropout and label
+ * smoothing in [0, 1), ffn_activation relu or gelu, sizes bounded so that nothing overflows). */
+tg_status tg_model_config_validate(const tg_model_config *c, tg_err *err);
+/* Sets one field from text, for flags and config files: keys are the field names ("d_model",
+ * "norm", "tie_embeddings"...), values numbers or the names below (tie_embeddings: on | off).
+ * Does not validate the whole config. */
+tg_status tg_model_config_set(tg_model_config *c, const char *key, const char *value,
+                              tg_err *err);
+/* "vocab=8000 d_model=512 ... tie_embeddings=on" (every field, parseable with _set); returns
+ * the length snprintf would have written. */
+int tg_model_config_str(const tg_model_config *c, char *buf, size_t len);
+const char *tg_norm_place_name(tg_norm_place p);  /* "post" | "pre" */
+const char *tg_activation_name(tg_activation a);  /* "none" | "relu" | "gelu" */
+tg_status tg_norm_place_parse(const char *s, tg_norm_place *out, tg_err *err);
+tg_status tg_activation_parse(const char *s, tg_activation *out, tg_err *err);
+
+/* ---- the model -------------------------------------------------------------------------- */
+
+typedef struct tg_model tg_model;
+
+/* Validates cfg (nothing is allocated for a bad one), declares every parameter with its
+ * hierarchical name, allocates the parameter store and initialises it from seed: Xavier-uniform
+ * for every matrix, zero biases, LayerNorm gain 1 and bias 0, embedding ~ N(0, d_model^-0.5)
+ * with the pad row zeroed (as torch_reference.py). NULL with err filled on failure.
+ * Names: embedding.weight, output.weight (untied only), encoder.layers.<i>.{self_attn,ffn,
+ * norm1,norm2}.*, decoder.layers.<i>.{self_attn,cross_attn,ffn,norm1,norm2,norm3}.*,
+ * encoder.norm.*, decoder.norm.* (pre-LN only); attention: w_q b_q w_k b_k w_v b_v w_o b_o
+ * (weights (out, in) as torch.nn.Linear); ffn: w_1 (d_ff, d) b_1 w_2 (d, d_ff) b_2; norms:
+ * gain bias. */
+tg_model *tg_model_new(const tg_model_config *cfg, uint64_t seed, tg_err *err);
+void tg_model_free(tg_model *m);
+/* Re-draws every parameter from seed, exactly as tg_model_new did. */
+void tg_model_init(tg_model *m, uint64_t seed);
+const tg_model_config *tg_model_cfg(const tg_model *m);
+tg_params *tg_model_params(const tg_model *m);
+int64_t tg_model_param_count(const tg_model *m);  /* scalars; the tied matrix counted once */
+
+/* Builds the forward graph in ctx: logits (B, T, V) for source ids src (B, S) and decoder inputs
+ * tgt_in (B, T), both right-padded with 0. Dropout follows tg_ctx_training(ctx). Ids must lie in
+ * [0, vocab) and S, T in [1, max_len]; otherwise TG_ERR_ARG and a message. */
+tg_status tg_model_logits(tg_model *m, tg_ctx *ctx, const int32_t *src, const int32_t *tgt_in,
+                          int B, int S, int T, tg_tensor **logits, tg_err *err);
+/* The training loss: label-smoothed cross-entropy of the logits against tgt_out (B, T), mean
+ * over its non-pad tokens; () tensor in *loss; *n_tokens (may be NULL) the non-pad count. */
+tg_status tg_model_loss(tg_model *m, tg_ctx *ctx, const int32_t *src, const int32_t *tgt_in,
+                        const int32_t *tgt_out, int B, int S, int T, tg_tensor **loss,
+                        int64_t *n_tokens, tg_err *err);
+
+/* ---- incremental decoding --------------------------------------------------------------- */
+
+/* The decoder's state over a set of rows (hypotheses): for each decoder layer the self-attention
+ * keys/values of the tokens so far and the encoder-decoder keys/values of the row's source, both
+ * computed once and owned here. Every call runs with recording and dropout off (restored after)
+ * and resets ctx: give decoding a ctx with nothing live in it. */
+typedef struct tg_decoder_state tg_decoder_state;
+
+/* Encodes n sources (src[i] has src_len[i] ids, 1..max_len, no padding) and prepares one row per
+ * source for up to max_steps decoder inputs (<= max_len). */
+tg_status tg_decoder_state_new(tg_model *m, tg_ctx *ctx, const int32_t *const *src,
+                               const int *src_len, int n, int max_steps,
+                               tg_decoder_state **out, tg_err *err);
+void tg_decoder_state_free(tg_decoder_state *st);
+int tg_decoder_state_rows(const tg_decoder_state *st);
+int tg_decoder_state_steps(const tg_decoder_state *st);  /* decoder inputs consumed so far */
+/* Feeds tokens[r] (one per row) at the next position; writes the logits of the next token,
+ * (rows, V), into logits. */
+tg_status tg_decoder_state_step(tg_decoder_state *st, tg_ctx *ctx, const int32_t *tokens,
+                                tg_float *logits, tg_err *err);
+/* Row r of the new state is row rows[r] of the old one (repeat to expand into beams, permute to
+ * follow beam parents, drop finished rows); n_rows >= 1. */
+tg_status tg_decoder_state_select(tg_decoder_state *st, const int *rows, int n_rows,
+                                  tg_err *err);
+
+typedef struct tg_decode_opts {
+    int beam;            /* hypotheses per sentence, >= 1 */
+    double alpha;        /* GNMT length penalty lp = ((5 + len) / 6)^alpha; 0: none */
+    double max_len_a;    /* at most floor(a * src_len + b) tokens (eos included) are made, */
+    int max_len_b;       /* and never more than the model's max_len */
+    int bos_id, eos_id;
+} tg_decode_opts;
+
+/* beam 4, alpha 0.6 (the paper's), a 1.2, b 10, bos 1, eos 2. */
+tg_decode_opts tg_decode_defaults(void);
+
+/* One output per source, in the order given: ids without bos and eos. */
+typedef struct tg_decode_out {
+    int n;
+    int32_t **ids;
+    int *len;
+    double *logprob;     /* sum of the token log-probabilities, eos included when made */
+    double *score;       /* logprob / length penalty (greedy: alpha applied the same way) */
+} tg_decode_out;
+
+void tg_decode_out_free(tg_decode_out *out);
+/* Greedy: the most probable token at each step (the lowest id on a tie), until eos or the
+ * length limit. Batched over the n sources; finished sentences leave the batch. */
+tg_status tg_decode_greedy(tg_model *m, tg_ctx *ctx, const int32_t *const *src,
+                           const int *src_len, int n, const tg_decode_opts *o,
+                           tg_decode_out *out, tg_err *err);
+/* Beam search: per sentence `beam` live hypotheses; each step takes the 2*beam best extensions
+ * (ties: lower previous hypothesis, then lower id), moves those ending in eos to the finished
+ * list with score logprob / lp, keeps the best `beam` others; a sentence stops when it has
+ * `beam` finished hypotheses or reaches its length limit (its live ones are then finished too).
+ * The output is the best finished score. beam 1 gives the greedy result. */
+tg_status tg_decode_beam(tg_model *m, tg_ctx *ctx, const int32_t *const *src,
+                         const int *src_len, int n, const tg_decode_opts *o, tg_decode_out *out,
+                         tg_err *err);
+
+/* ---- whole-model gradient check --------------------------------------------------------- */
+
+typedef struct tg_model_gradcheck_opts {
+    tg_gradcheck_opts check;  /* eps, atol, rtol; check.max_elems per parameter (<= 0: all) */
+    int projections;          /* random directions over all parameters at once (torch's fast
+                                 mode: u . grad against (L(p + eps u) - L(p - eps u)) / 2eps) */
+    uint64_t seed;            /* model initialisation, batch and samples */
+    int threads;              /* of the context the check makes */
+} tg_model_gradcheck_opts;
+
+/* check = tg_gradcheck_defaults(); double: every element, float: 16 elements per parameter;
+ * 4 projections; seed 1; threads 1. */
+tg_model_gradcheck_opts tg_model_gradcheck_defaults(void);
+
+/* The tiny model the check runs on: vocab 11, d_model 8, 2 heads, d_ff 16, 2+2 layers,
+ * max_len 8, dropout 0, label smoothing 0.1, the paper's switches; set the switches on it. */
+tg_model_config tg_model_gradcheck_config(void);
+
+typedef struct tg_model_gradcheck_line {
+    char name[TG_NAME_MAX];  /* parameter name, or "projection <k>" */
+    char shape[32];          /* "(11, 8)"; "(all)" for a projection */
+    tg_gradcheck_result r;
+} tg_model_gradcheck_line;
+
+/* Builds the model of cfg (dropout must be 0), one padded batch (2 sentences: source lengths 5
+ * and 3, target lengths 4 and 2, label smoothing as in cfg) and checks the loss's gradient for
+ * each parameter (one line each, in store order), then the projections. Lines go to out (up to
+ * cap); returns the number of lines (or -1 with err filled when the check could not run) and
+ * sets *n_failed. */
+int tg_model_gradcheck(const tg_model_config *cfg, const tg_model_gradcheck_opts *opts,
+                       tg_model_gradcheck_line *out, int cap, int *n_failed, tg_err *err);
+
+#endif /* TG_NN_H */

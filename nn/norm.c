@@ -1,0 +1,23 @@
+/* norm.c: LayerNorm with a gain and a bias (torch.nn.LayerNorm, eps 1e-5), and the residual
+ * wrapper that places it before (pre-LN) or after (post-LN) each sub-layer. */
+#include "nn/layers.h"
+
+bool tg_norm_declare(tg_norm *n, tg_params *P, const char *prefix, int d) {
+    n->gain = tg_nn_declare(P, prefix, "gain", 1, (int[]){d});
+    n->bias = tg_nn_declare(P, prefix, "bias", 1, (int[]){d});
+    return n->gain && n->bias;
+}
+
+tg_tensor *tg_norm_forward(tg_ctx *ctx, const tg_norm *n, tg_tensor *x) {
+    return tg_layer_norm(ctx, x, n->gain, n->bias, TG_NN_LN_EPS);
+}
+
+tg_tensor *tg_sublayer_in(tg_ctx *ctx, const tg_model_config *c, const tg_norm *n, tg_tensor *x) {
+    return c->norm == TG_NORM_PRE ? tg_norm_forward(ctx, n, x) : x;
+}
+
+tg_tensor *tg_sublayer_out(tg_ctx *ctx, const tg_model_config *c, const tg_norm *n, tg_tensor *x,
+                           tg_tensor *fx) {
+    tg_tensor *r = tg_add(ctx, x, tg_dropout(ctx, fx, c->dropout));
+    return c->norm == TG_NORM_POST ? tg_norm_forward(ctx, n, r) : r;
+}
