@@ -67,7 +67,8 @@ static void advance(beam *b, int i, int made, int *next) {
     int K = b->o->beam, V = b->V, nc = 0, n_live = 0, first_next = *next;
     for (int r = s->first; r < s->first + s->n_live; r++)
         for (int v = 0; v < V; v++)
-            offer(b->cands, &nc, 2 * K, b->logprob[r] + b->lp[(size_t)r * V + v], r, v);
+            if (tg_decode_allowed(b->o, v))
+                offer(b->cands, &nc, 2 * K, b->logprob[r] + b->lp[(size_t)r * V + v], r, v);
     for (int c = 0; c < nc && n_live < K && s->n_finished < K; c++) {
         const cand *x = &b->cands[c];
         const int32_t *pre = b->prefix + (size_t)x->row * b->max_steps;

@@ -38,9 +38,9 @@ tg_status tg_decode_greedy(tg_model *m, tg_ctx *ctx, const int32_t *const *src,
         for (int r = 0; r < rows; r++) {
             int i = active[r];
             tg_decode_log_softmax(logits + (size_t)r * V, V, lp);
-            int best = 0;
-            for (int v = 1; v < V; v++)
-                if (lp[v] > lp[best]) best = v;
+            int best = -1;
+            for (int v = 0; v < V; v++)
+                if (tg_decode_allowed(o, v) && (best < 0 || lp[v] > lp[best])) best = v;
             out->logprob[i] += lp[best];
             made[i]++;
             if (best == o->eos_id) continue;

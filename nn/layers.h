@@ -116,7 +116,7 @@ double *tg_positions_new(int max_len, int d);
 /* sqrt(d) * E[ids] + PE[offset .. offset+T), then dropout: ids (B, T) -> (B, T, d). */
 tg_tensor *tg_model_embed(tg_ctx *ctx, const tg_model *m, const int32_t *ids, int B, int T,
                           int offset);
-/* Additive key mask (B, 1, 1, T): 0 for a token, a large negative for pad. */
+/* Additive key mask (B, 1, 1, T): 0 for a token, -inf for pad. */
 tg_tensor *tg_key_mask(tg_ctx *ctx, const int32_t *ids, int B, int T);
 /* Encoder stack (final norm included): src (B, S) -> (B, S, d); mask out (B, 1, 1, S). */
 tg_tensor *tg_model_encode(tg_ctx *ctx, const tg_model *m, const int32_t *src, int B, int S,
@@ -145,5 +145,10 @@ tg_status tg_decode_out_alloc(tg_decode_out *out, int n, tg_err *err);
 /* Log-softmax of one row of logits (V) into out, in double. */
 void tg_decode_log_softmax(const tg_float *logits, int V, double *out);
 double tg_decode_length_penalty(double alpha, int len);
+/* Whether decoding may produce token v: never pad (a pad input would be masked in training but
+ * not in the cache) nor bos. */
+static inline bool tg_decode_allowed(const tg_decode_opts *o, int v) {
+    return v != TG_NN_PAD_ID && v != o->bos_id;
+}
 
 #endif /* TG_NN_LAYERS_H */

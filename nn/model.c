@@ -6,8 +6,6 @@
 
 #include "nn/layers.h"
 
-/* Added to the scores of pad keys: exp of it underflows to exactly 0, as torch's -inf fill. */
-#define TG_NN_MASK_NEG (-1e9)
 
 void tg_model_free(tg_model *m) {
     if (!m) return;
@@ -105,7 +103,7 @@ tg_tensor *tg_key_mask(tg_ctx *ctx, const int32_t *ids, int B, int T) {
     tg_tensor *mask = tg_tensor_new(ctx, 4, (int[]){B, 1, 1, T});          // (B, 1, 1, T)
     if (!mask) return NULL;
     for (int64_t i = 0; i < mask->n; i++)
-        mask->data[i] = ids[i] == TG_NN_PAD_ID ? (tg_float)TG_NN_MASK_NEG : 0;
+        mask->data[i] = ids[i] == TG_NN_PAD_ID ? (tg_float)-INFINITY : 0;  /* torch's -inf fill */
     return mask;
 }
 

@@ -166,7 +166,8 @@ typedef struct tg_decode_out {
 } tg_decode_out;
 
 void tg_decode_out_free(tg_decode_out *out);
-/* Greedy: the most probable token at each step (the lowest id on a tie), until eos or the
+/* Both never produce pad or bos (their probabilities still count in the normalisation).
+ * Greedy: the most probable token at each step (the lowest id on a tie), until eos or the
  * length limit. Batched over the n sources; finished sentences leave the batch. */
 tg_status tg_decode_greedy(tg_model *m, tg_ctx *ctx, const int32_t *const *src,
                            const int *src_len, int n, const tg_decode_opts *o,
@@ -184,14 +185,16 @@ tg_status tg_decode_beam(tg_model *m, tg_ctx *ctx, const int32_t *const *src,
 
 typedef struct tg_model_gradcheck_opts {
     tg_gradcheck_opts check;  /* eps, atol, rtol; check.max_elems per parameter (<= 0: all) */
-    int projections;          /* random directions over all parameters at once (torch's fast
-                                 mode: u . grad against (L(p + eps u) - L(p - eps u)) / 2eps) */
+    int projections;          /* random unit directions u over all parameters at once (torch's
+                                 fast mode: u . grad against (L(p + eps u) - L(p - eps u)) / 2eps) */
     uint64_t seed;            /* model initialisation, batch and samples */
     int threads;              /* of the context the check makes */
 } tg_model_gradcheck_opts;
 
-/* check = tg_gradcheck_defaults(); double: every element, float: 16 elements per parameter;
- * 4 projections; seed 1; threads 1. */
+/* Every element of every parameter and 4 projections; seed 1; threads 1. Double:
+ * tg_gradcheck_defaults() (torch's eps 1e-6, atol 1e-5, rtol 1e-3). Float: atol 5e-3, rtol 5e-2
+ * (tg_gradcheck's float ones) with eps 1e-4, which holds for smooth models (gelu) but not
+ * reliably across ReLU kinks: check ReLU models in the double build. */
 tg_model_gradcheck_opts tg_model_gradcheck_defaults(void);
 
 /* The tiny model the check runs on: vocab 11, d_model 8, 2 heads, d_ff 16, 2+2 layers,

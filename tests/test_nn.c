@@ -1,0 +1,842 @@
+/* test_nn.c: the Transformer of nn/ — loss and every gradient against PyTorch (post-LN and pre-LN
+ * fixtures), the whole-model gradient check for every switch value, parameter names, count and
+ * initialisation, refused configs and inputs, cached decoding against the full forward, beam
+ * search against greedy and against exhaustive search, and a copy task that must be learnt. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/nn.h"
+
+#ifdef TG_DOUBLE
+#define FIXTURE_RTOL 1e-9   /* the tolerance for the double build */
+#define DECODE_TOL 1e-12    /* cached step vs full forward: same maths, different GEMM shapes */
+#else
+#define FIXTURE_RTOL 1e-4   /* the tolerance for the float build */
+#define DECODE_TOL 2e-5
+#endif
+
+static tg_ctx *new_ctx(uint64_t seed) {
+    return tg_ctx_new(&(tg_ctx_opts){.threads = 2, .arena_bytes = 8u << 20, .seed = seed});
+}
+
+static tg_model_config tiny_config(void) {
+    tg_model_config c = tg_model_config_default();
+    c.vocab = 13;
+    c.d_model = 16;
+    c.heads = 4;
+    c.d_ff = 32;
+    c.enc_layers = c.dec_layers = 2;
+    c.max_len = 24;
+    c.dropout = 0;
+    return c;
+}
+
+/* ---- PyTorch fixtures ------------------------------------------------------------------- */
+
+typedef struct fixture {
+    tg_model_config cfg;
+    int B, S, T;
+    int32_t *src, *tgt_in, *tgt_out;
+    double loss;
+    int64_t tokens, torch_params;
+    int n_params;
+    char (*names)[TG_NAME_MAX];
+    int (*shapes)[TG_MAX_DIMS + 1];   /* ndim, dims */
+    float **values;
+    double **grads;
+} fixture;
+
+static void fixture_free(fixture *f) {
+    for (int i = 0; i < f->n_params; i++) {
+        if (f->values) free(f->values[i]);
+        if (f->grads) free(f->grads[i]);
+    }
+    free(f->values);
+    free(f->grads);
+    free(f->names);
+    free(f->shapes);
+    free(f->src);
+    free(f->tgt_in);
+    free(f->tgt_out);
+}
+
+static int32_t *read_ids(char *line, const char *key, int n) {
+    size_t k = strlen(key);
+    ck_assert_msg(!strncmp(line, key, k) && line[k] == ' ', "fixture: expected '%s'", key);
+    int32_t *ids = malloc(sizeof *ids * (size_t)n);
+    char *p = line + k;
+    for (int i = 0; i < n; i++) ids[i] = (int32_t)strtol(p, &p, 10);
+    return ids;
+}
+
+/* Format: tests/fixtures/nn/README.md. */
+static void fixture_load(fixture *f, const char *path) {
+    memset(f, 0, sizeof *f);
+    FILE *fp = fopen(path, "rb");
+    ck_assert_msg(fp != NULL, "cannot open %s (tests run from the repository root)", path);
+    char line[4096];
+    ck_assert(fgets(line, sizeof line, fp) && !strcmp(line, "tapegrad-nn-fixture 1\n"));
+    ck_assert(fgets(line, sizeof line, fp) && !strncmp(line, "config ", 7));
+    f->cfg = tg_model_config_default();
+    tg_err err;
+    for (char *tok = strtok(line + 7, " \n"); tok; tok = strtok(NULL, " \n")) {
+        char *eq = strchr(tok, '=');
+        ck_assert(eq != NULL);
+        *eq = 0;
+        ck_assert_msg(tg_model_config_set(&f->cfg, tok, eq + 1, &err) == TG_OK, "%s", err.msg);
+    }
+    ck_assert(fgets(line, sizeof line, fp) && sscanf(line, "batch %d %d %d", &f->B, &f->S, &f->T) == 3);
+    ck_assert(fgets(line, sizeof line, fp));
+    f->src = read_ids(line, "src", f->B * f->S);
+    ck_assert(fgets(line, sizeof line, fp));
+    f->tgt_in = read_ids(line, "tgt_in", f->B * f->T);
+    ck_assert(fgets(line, sizeof line, fp));
+    f->tgt_out = read_ids(line, "tgt_out", f->B * f->T);
+    long long tokens, tp;
+    ck_assert(fgets(line, sizeof line, fp) && sscanf(line, "loss %lf", &f->loss) == 1);
+    ck_assert(fgets(line, sizeof line, fp) && sscanf(line, "tokens %lld", &tokens) == 1);
+    ck_assert(fgets(line, sizeof line, fp) && sscanf(line, "torch_params %lld", &tp) == 1);
+    f->tokens = tokens;
+    f->torch_params = tp;
+    ck_assert(fgets(line, sizeof line, fp) && sscanf(line, "params %d", &f->n_params) == 1);
+    f->names = calloc((size_t)f->n_params, sizeof *f->names);
+    f->shapes = calloc((size_t)f->n_params, sizeof *f->shapes);
+    f->values = calloc((size_t)f->n_params, sizeof *f->values);
+    f->grads = calloc((size_t)f->n_params, sizeof *f->grads);
+    for (int i = 0; i < f->n_params; i++) {
+        int *s = f->shapes[i];
+        ck_assert(fgets(line, sizeof line, fp));
+        int got = sscanf(line, "param %63s %d %d %d %d %d", f->names[i], &s[0], &s[1], &s[2],
+                         &s[3], &s[4]);
+        ck_assert_int_eq(got, 2 + s[0]);
+    }
+    ck_assert(fgets(line, sizeof line, fp) && !strcmp(line, "data\n"));
+    for (int i = 0; i < f->n_params; i++) {
+        int64_t n = tg_shape_numel(f->shapes[i][0], f->shapes[i] + 1);
+        f->values[i] = malloc(sizeof(float) * (size_t)n);
+        ck_assert(fread(f->values[i], sizeof(float), (size_t)n, fp) == (size_t)n);
+    }
+    for (int i = 0; i < f->n_params; i++) {
+        int64_t n = tg_shape_numel(f->shapes[i][0], f->shapes[i] + 1);
+        f->grads[i] = malloc(sizeof(double) * (size_t)n);
+        ck_assert(fread(f->grads[i], sizeof(double), (size_t)n, fp) == (size_t)n);
+    }
+    ck_assert(fgetc(fp) == EOF);
+    fclose(fp);
+}
+
+/* Loads the fixture's weights into a model of its config, runs the loss and backward, and
+ * compares with PyTorch: the loss within FIXTURE_RTOL relative; each gradient element a of a
+ * parameter with reference r within FIXTURE_RTOL * max(|r|, g), where g is the largest
+ * reference gradient magnitude of the whole model (the floor keeps gradients that are zero in
+ * exact arithmetic, such as the key bias's, from comparing rounding noise with rounding noise). */
+static void check_fixture(const char *path) {
+    fixture f;
+    fixture_load(&f, path);
+    tg_err err;
+    tg_model *m = tg_model_new(&f.cfg, 1, &err);
+    ck_assert_msg(m != NULL, "%s", err.msg);
+    tg_params *P = tg_model_params(m);
+    ck_assert_int_eq(tg_params_len(P), f.n_params);
+    ck_assert_int_eq(tg_model_param_count(m), f.torch_params);
+    double gmax = 0;
+    for (int i = 0; i < f.n_params; i++) {
+        tg_tensor *p = tg_params_at(P, i);
+        ck_assert_str_eq(p->name, f.names[i]);           /* same names, same order */
+        ck_assert_int_eq(p->ndim, f.shapes[i][0]);
+        for (int d = 0; d < p->ndim; d++) ck_assert_int_eq(p->shape[d], f.shapes[i][1 + d]);
+        for (int64_t j = 0; j < p->n; j++) {
+            p->data[j] = (tg_float)f.values[i][j];
+            gmax = fmax(gmax, fabs(f.grads[i][j]));
+        }
+    }
+    tg_ctx *ctx = new_ctx(1);
+    tg_tensor *loss;
+    int64_t ntok;
+    ck_assert_msg(tg_model_loss(m, ctx, f.src, f.tgt_in, f.tgt_out, f.B, f.S, f.T, &loss, &ntok,
+                                &err) == TG_OK, "%s", err.msg);
+    ck_assert_int_eq(ntok, f.tokens);
+    double lrel = fabs(loss->data[0] - f.loss) / fabs(f.loss);
+    ck_assert_msg(lrel <= FIXTURE_RTOL, "%s: loss %.17g, torch %.17g (rel %.3g)", path,
+                  (double)loss->data[0], f.loss, lrel);
+    ck_assert(tg_backward(ctx, loss) == TG_OK);
+    double worst = 0;
+    const char *worst_name = "";
+    for (int i = 0; i < f.n_params; i++) {
+        tg_tensor *p = tg_params_at(P, i);
+        for (int64_t j = 0; j < p->n; j++) {
+            double r = f.grads[i][j], e = fabs(p->grad[j] - r) / fmax(fabs(r), gmax);
+            if (e > worst) { worst = e; worst_name = f.names[i]; }
+            ck_assert_msg(e <= FIXTURE_RTOL, "%s: %s[%lld]: grad %.17g, torch %.17g", path,
+                          f.names[i], (long long)j, (double)p->grad[j], r);
+        }
+    }
+    fprintf(stderr, "fixture %s: loss rel diff %.3g, worst gradient rel diff %.3g (%s)\n", path,
+            lrel, worst, worst_name);
+    tg_ctx_free(ctx);
+    tg_model_free(m);
+    fixture_free(&f);
+}
+
+START_TEST(test_fixture_post_ln) { check_fixture("tests/fixtures/nn/post_ln.fix"); }
+END_TEST
+
+START_TEST(test_fixture_pre_ln) { check_fixture("tests/fixtures/nn/pre_ln.fix"); }
+END_TEST
+
+/* ---- parameters, config ----------------------------------------------------------------- */
+
+static int64_t expected_count(const tg_model_config *c) {
+    int64_t d = c->d_model, f = c->d_ff, V = c->vocab;
+    int64_t attn = 4 * (d * d + d), ffn = 2 * d * f + f + d, norm = 2 * d;
+    int64_t n = V * d + c->enc_layers * (attn + ffn + 2 * norm) +
+                c->dec_layers * (2 * attn + ffn + 3 * norm);
+    if (!c->tie_embeddings) n += V * d;
+    if (c->norm == TG_NORM_PRE) n += 2 * norm;
+    return n;
+}
+
+START_TEST(test_param_names_and_count) {
+    tg_model_config c = tiny_config();
+    c.enc_layers = 3;
+    c.dec_layers = 2;
+    for (int pre = 0; pre < 2; pre++)
+        for (int tie = 0; tie < 2; tie++) {
+            c.norm = pre ? TG_NORM_PRE : TG_NORM_POST;
+            c.tie_embeddings = tie;
+            tg_err err;
+            tg_model *m = tg_model_new(&c, 3, &err);
+            ck_assert_msg(m != NULL, "%s", err.msg);
+            tg_params *P = tg_model_params(m);
+            ck_assert_int_eq(tg_model_param_count(m), expected_count(&c));
+            ck_assert_int_eq(tg_params_numel(P), expected_count(&c));
+            struct { const char *name; int ndim, d0, d1; } want[] = {
+                {"embedding.weight", 2, 13, 16},
+                {"encoder.layers.0.self_attn.w_q", 2, 16, 16},
+                {"encoder.layers.2.self_attn.b_o", 1, 16, 0},
+                {"encoder.layers.1.ffn.w_1", 2, 32, 16},
+                {"encoder.layers.1.ffn.w_2", 2, 16, 32},
+                {"encoder.layers.2.norm2.gain", 1, 16, 0},
+                {"decoder.layers.1.cross_attn.w_k", 2, 16, 16},
+                {"decoder.layers.0.norm3.bias", 1, 16, 0},
+            };
+            for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+                tg_tensor *t = tg_params_find(P, want[i].name);
+                ck_assert_msg(t != NULL, "no parameter %s", want[i].name);
+                ck_assert_int_eq(t->ndim, want[i].ndim);
+                ck_assert_int_eq(t->shape[0], want[i].d0);
+                if (t->ndim == 2) ck_assert_int_eq(t->shape[1], want[i].d1);
+            }
+            ck_assert_int_eq(tg_params_find(P, "output.weight") != NULL, !tie);
+            ck_assert_int_eq(tg_params_find(P, "encoder.norm.gain") != NULL, pre);
+            ck_assert_int_eq(tg_params_find(P, "decoder.norm.bias") != NULL, pre);
+            ck_assert(tg_params_find(P, "encoder.layers.3.norm1.gain") == NULL);
+            ck_assert(tg_params_find(P, "decoder.layers.0.norm4.gain") == NULL);
+            /* every parameter lives in the one buffer, in declaration order, back to back */
+            tg_float *at = tg_params_data(P);
+            for (int i = 0; i < tg_params_len(P); i++) {
+                tg_tensor *t = tg_params_at(P, i);
+                ck_assert_ptr_eq(t->data, at);
+                at += t->n;
+            }
+            tg_model_free(m);
+        }
+}
+END_TEST
+
+START_TEST(test_init) {
+    tg_model_config c = tiny_config();
+    c.vocab = 200;
+    c.d_model = 64;
+    c.d_ff = 128;
+    tg_err err;
+    tg_model *a = tg_model_new(&c, 7, &err), *b = tg_model_new(&c, 7, &err),
+             *d = tg_model_new(&c, 8, &err);
+    ck_assert(a && b && d);
+    int64_t n = tg_model_param_count(a);
+    tg_float *pa = tg_params_data(tg_model_params(a)), *pb = tg_params_data(tg_model_params(b)),
+             *pd = tg_params_data(tg_model_params(d));
+    ck_assert(memcmp(pa, pb, sizeof(tg_float) * (size_t)n) == 0);   /* same seed, same bits */
+    ck_assert(memcmp(pa, pd, sizeof(tg_float) * (size_t)n) != 0);
+    tg_params *P = tg_model_params(a);
+    tg_tensor *E = tg_params_find(P, "embedding.weight");
+    for (int j = 0; j < c.d_model; j++) ck_assert(E->data[j] == 0);   /* pad row */
+    double s2 = 0;
+    for (int64_t j = c.d_model; j < E->n; j++) s2 += (double)E->data[j] * E->data[j];
+    double sd = sqrt(s2 / (double)(E->n - c.d_model));
+    ck_assert_msg(fabs(sd - 1 / sqrt(64.0)) < 0.01, "embedding sd %g", sd);
+    tg_tensor *W = tg_params_find(P, "decoder.layers.1.ffn.w_1");  /* (128, 64) */
+    double bound = sqrt(6.0 / (128 + 64)), mx = 0, m2 = 0;
+    for (int64_t j = 0; j < W->n; j++) {
+        mx = fmax(mx, fabs(W->data[j]));
+        m2 += (double)W->data[j] * W->data[j];
+    }
+    ck_assert(mx <= bound && mx > 0.95 * bound);
+    ck_assert_msg(fabs(sqrt(m2 / W->n) - bound / sqrt(3.0)) < 0.02 * bound, "xavier sd");
+    for (int i = 0; i < tg_params_len(P); i++) {
+        tg_tensor *t = tg_params_at(P, i);
+        if (t->ndim != 1) continue;
+        tg_float want = strstr(t->name, ".gain") ? 1 : 0;
+        for (int64_t j = 0; j < t->n; j++) ck_assert(t->data[j] == want);
+    }
+    tg_model_init(d, 7);  /* re-drawing from seed 7 gives the first model again */
+    ck_assert(memcmp(pa, pd, sizeof(tg_float) * (size_t)n) == 0);
+    tg_model_free(a);
+    tg_model_free(b);
+    tg_model_free(d);
+}
+END_TEST
+
+START_TEST(test_invalid_configs) {
+    struct { const char *key, *value, *expect; } bad[] = {
+        {"d_model", "30", "divisible"}, {"heads", "0", "heads"}, {"heads", "-2", "heads"},
+        {"d_model", "0", "d_model"}, {"d_model", "-8", "d_model"}, {"d_ff", "0", "d_ff"},
+        {"vocab", "0", "vocab"}, {"vocab", "-5", "vocab"}, {"enc_layers", "0", "enc_layers"},
+        {"dec_layers", "-1", "dec_layers"}, {"max_len", "0", "max_len"},
+        {"dropout", "1", "dropout"}, {"dropout", "-0.1", "dropout"},
+        {"label_smoothing", "1.5", "label_smoothing"}, {"ffn_activation", "none",
+                                                        "ffn_activation"},
+        {"d_model", "7", "odd"}, {"vocab", "2000000000", "vocab"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tg_model_config c = tiny_config();
+        tg_err err = {{0}};
+        ck_assert(tg_model_config_set(&c, bad[i].key, bad[i].value, &err) == TG_OK);
+        ck_assert(tg_model_config_validate(&c, &err) == TG_ERR_ARG);
+        ck_assert_msg(strstr(err.msg, bad[i].expect), "%s=%s: '%s'", bad[i].key, bad[i].value,
+                      err.msg);
+        err.msg[0] = 0;
+        ck_assert(tg_model_new(&c, 1, &err) == NULL);
+        ck_assert_msg(strstr(err.msg, bad[i].expect), "%s", err.msg);
+    }
+    /* text that is not a value, and unknown keys */
+    tg_model_config c = tiny_config();
+    tg_err err;
+    ck_assert(tg_model_config_set(&c, "d_model", "12x", &err) == TG_ERR_ARG);
+    ck_assert(tg_model_config_set(&c, "norm", "middle", &err) == TG_ERR_ARG);
+    ck_assert(tg_model_config_set(&c, "attn_activation", "tanh", &err) == TG_ERR_ARG);
+    ck_assert(tg_model_config_set(&c, "tie_embeddings", "yes", &err) == TG_ERR_ARG);
+    ck_assert(tg_model_config_set(&c, "colour", "blue", &err) == TG_ERR_ARG);
+    ck_assert(strstr(err.msg, "colour"));
+    /* the text form reads back into the same config */
+    c.norm = TG_NORM_PRE;
+    c.attn_activation = TG_ACT_GELU;
+    c.tie_embeddings = false;
+    c.dropout = 0.3;
+    char buf[512];
+    ck_assert_int_lt(tg_model_config_str(&c, buf, sizeof buf), (int)sizeof buf);
+    tg_model_config r = tg_model_config_default();
+    for (char *tok = strtok(buf, " "); tok; tok = strtok(NULL, " ")) {
+        char *eq = strchr(tok, '=');
+        *eq = 0;
+        ck_assert(tg_model_config_set(&r, tok, eq + 1, &err) == TG_OK);
+    }
+    char back[512];
+    tg_model_config_str(&c, buf, sizeof buf);
+    tg_model_config_str(&r, back, sizeof back);
+    ck_assert_str_eq(back, buf);
+    ck_assert(r.norm == TG_NORM_PRE && r.attn_activation == TG_ACT_GELU && !r.tie_embeddings &&
+              r.dropout == 0.3 && r.d_model == c.d_model);
+    ck_assert(tg_model_config_validate(&r, &err) == TG_OK);
+}
+END_TEST
+
+START_TEST(test_bad_inputs) {
+    tg_model_config c = tiny_config();
+    c.max_len = 6;
+    tg_err err;
+    tg_model *m = tg_model_new(&c, 1, &err);
+    tg_ctx *ctx = new_ctx(1);
+    int32_t src[2 * 3] = {4, 5, 6, 7, 8, 0}, tin[2 * 2] = {1, 5, 1, 6}, tout[2 * 2] = {5, 2, 6, 2};
+    tg_tensor *loss;
+    ck_assert(tg_model_loss(m, ctx, src, tin, tout, 2, 3, 2, &loss, NULL, &err) == TG_OK);
+    tg_ctx_reset(ctx);
+    src[4] = 13;   /* == vocab */
+    ck_assert(tg_model_loss(m, ctx, src, tin, tout, 2, 3, 2, &loss, NULL, &err) == TG_ERR_ARG);
+    ck_assert_msg(strstr(err.msg, "source") && strstr(err.msg, "13"), "%s", err.msg);
+    ck_assert(loss == NULL);
+    src[4] = 8;
+    tout[3] = -1;
+    ck_assert(tg_model_loss(m, ctx, src, tin, tout, 2, 3, 2, &loss, NULL, &err) == TG_ERR_ARG);
+    ck_assert_msg(strstr(err.msg, "target"), "%s", err.msg);
+    tout[3] = 2;
+    int32_t long_src[7] = {4, 4, 4, 4, 4, 4, 4};
+    ck_assert(tg_model_loss(m, ctx, long_src, tin, tout, 1, 7, 2, &loss, NULL, &err) == TG_ERR_ARG);
+    ck_assert_msg(strstr(err.msg, "max_len"), "%s", err.msg);
+    ck_assert(tg_model_loss(m, ctx, src, tin, tout, 0, 3, 2, &loss, NULL, &err) == TG_ERR_ARG);
+
+    /* decoding: empty or too long sources, bad ids, bad options */
+    const int32_t *srcs[2] = {src, src + 3};
+    int lens[2] = {3, 0};
+    tg_decode_opts o = tg_decode_defaults();
+    tg_decode_out out;
+    ck_assert(tg_decode_greedy(m, ctx, srcs, lens, 2, &o, &out, &err) == TG_ERR_ARG);
+    ck_assert_msg(strstr(err.msg, "sentence 1") || strstr(err.msg, "source 1"), "%s", err.msg);
+    lens[1] = 7;
+    srcs[1] = long_src;
+    ck_assert(tg_decode_beam(m, ctx, srcs, lens, 2, &o, &out, &err) == TG_ERR_ARG);
+    lens[1] = 2;
+    o.beam = 0;
+    ck_assert(tg_decode_beam(m, ctx, srcs, lens, 2, &o, &out, &err) == TG_ERR_ARG);
+    o = tg_decode_defaults();
+    o.eos_id = 99;
+    ck_assert(tg_decode_greedy(m, ctx, srcs, lens, 2, &o, &out, &err) == TG_ERR_ARG);
+    o = tg_decode_defaults();
+    int32_t bad[2] = {4, 50};
+    srcs[1] = bad;
+    ck_assert(tg_decode_greedy(m, ctx, srcs, lens, 2, &o, &out, &err) == TG_ERR_ARG);
+    ck_assert_msg(strstr(err.msg, "50"), "%s", err.msg);
+    tg_ctx_free(ctx);
+    tg_model_free(m);
+}
+END_TEST
+
+/* Dropout follows the context's training flag and its seeded stream. */
+START_TEST(test_dropout_modes) {
+    tg_model_config c = tiny_config();
+    c.dropout = 0.3;
+    tg_err err;
+    tg_model *m = tg_model_new(&c, 1, &err);
+    tg_ctx *ctx = new_ctx(5);
+    int32_t src[4] = {4, 5, 6, 7}, tin[3] = {1, 8, 9}, tout[3] = {8, 9, 2};
+    double l[4];
+    tg_rng_state r0 = tg_ctx_rng(ctx);
+    for (int i = 0; i < 4; i++) {
+        if (i == 2) tg_ctx_set_rng(ctx, r0);
+        tg_ctx_set_training(ctx, i < 3);
+        tg_tensor *loss;
+        ck_assert(tg_model_loss(m, ctx, src, tin, tout, 1, 4, 3, &loss, NULL, &err) == TG_OK);
+        l[i] = loss->data[0];
+        tg_ctx_reset(ctx);
+    }
+    ck_assert(l[0] != l[1]);   /* a new mask each step */
+    ck_assert(l[0] == l[2]);   /* the same stream gives the same masks */
+    ck_assert(l[3] != l[0]);   /* evaluation: no dropout */
+    tg_ctx_free(ctx);
+    tg_model_free(m);
+}
+END_TEST
+
+/* ---- whole-model gradient check --------------------------------------------------------- */
+
+/* Every combination of the switches (2 norms x 2 ffn x 3 attention x 2 tying = 24), every
+ * element of every parameter plus 4 projections. Double: torch's tolerances (eps 1e-6, atol
+ * 1e-5, rtol 1e-3). Float: eps 1e-4, atol 5e-3, rtol 5e-2, and only the 8 combinations without
+ * ReLU: at float's step some central differences straddle a ReLU kink, so ReLU is checked in
+ * the double build only. */
+START_TEST(test_model_gradcheck_every_switch) {
+    tg_model_gradcheck_opts o = tg_model_gradcheck_defaults();
+    int combos = 0, expect = 24;
+#ifndef TG_DOUBLE
+    expect = 8;
+#endif
+    for (int norm = 0; norm < 2; norm++)
+        for (int ffn = 0; ffn < 2; ffn++)
+            for (int attn = 0; attn < 3; attn++)
+                for (int tie = 0; tie < 2; tie++) {
+                    tg_model_config c = tg_model_gradcheck_config();
+                    c.norm = norm ? TG_NORM_PRE : TG_NORM_POST;
+                    c.ffn_activation = ffn ? TG_ACT_GELU : TG_ACT_RELU;
+                    c.attn_activation = (tg_activation[]){TG_ACT_NONE, TG_ACT_RELU,
+                                                          TG_ACT_GELU}[attn];
+                    c.tie_embeddings = !tie;
+#ifndef TG_DOUBLE
+                    if (c.ffn_activation == TG_ACT_RELU || c.attn_activation == TG_ACT_RELU)
+                        continue;
+#endif
+                    tg_model_gradcheck_line lines[128];
+                    int failed = -1;
+                    tg_err err;
+                    int n = tg_model_gradcheck(&c, &o, lines, 128, &failed, &err);
+                    ck_assert_msg(n > 0, "%s", err.msg);
+                    ck_assert_int_le(n, 128);
+                    int64_t checked = 0;
+                    for (int i = 0; i < n; i++) {
+                        checked += lines[i].r.checked;
+                        if (!lines[i].r.pass)
+                            fprintf(stderr, "FAIL %s %s %s %s: %s %s: %s\n",
+                                    tg_norm_place_name(c.norm),
+                                    tg_activation_name(c.ffn_activation),
+                                    tg_activation_name(c.attn_activation),
+                                    c.tie_embeddings ? "tied" : "untied", lines[i].name,
+                                    lines[i].shape, lines[i].r.worst);
+                    }
+                    ck_assert_int_eq(failed, 0);
+                    tg_model *m = tg_model_new(&c, 1, &err);
+                    /* one line per parameter, then the projections */
+                    ck_assert_int_eq(n, tg_params_len(tg_model_params(m)) + o.projections);
+                    if (o.check.max_elems <= 0)
+                        ck_assert_int_eq(checked, tg_model_param_count(m) + o.projections);
+                    tg_model_free(m);
+                    combos++;
+                }
+    ck_assert_int_eq(combos, expect);
+}
+END_TEST
+
+/* The check must be able to fail: dropout (a function that changes between calls) is refused,
+ * and a bad config is reported rather than run. */
+START_TEST(test_model_gradcheck_refuses) {
+    tg_model_gradcheck_opts o = tg_model_gradcheck_defaults();
+    tg_model_config c = tg_model_gradcheck_config();
+    c.dropout = 0.1;
+    tg_model_gradcheck_line lines[4];
+    int failed;
+    tg_err err;
+    ck_assert_int_eq(tg_model_gradcheck(&c, &o, lines, 4, &failed, &err), -1);
+    ck_assert(strstr(err.msg, "dropout"));
+    c.dropout = 0;
+    c.heads = 3;
+    ck_assert_int_eq(tg_model_gradcheck(&c, &o, lines, 4, &failed, &err), -1);
+}
+END_TEST
+
+/* ---- decoding --------------------------------------------------------------------------- */
+
+/* A model with its parameters spread out a little, so that decoding choices are not flat. */
+static tg_model *random_model(const tg_model_config *c, uint64_t seed) {
+    tg_err err;
+    tg_model *m = tg_model_new(c, seed, &err);
+    ck_assert_msg(m != NULL, "%s", err.msg);
+    tg_params *P = tg_model_params(m);
+    uint64_t s = seed * 77 + 1;
+    for (int i = 0; i < tg_params_len(P); i++) {
+        tg_tensor *t = tg_params_at(P, i);
+        if (t->ndim != 1) continue;
+        for (int64_t j = 0; j < t->n; j++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            t->data[j] += (tg_float)(0.2 * ((double)(s >> 11) / 9007199254740992.0 - 0.5));
+        }
+    }
+    return m;
+}
+
+/* Feeding a fixed target one token at a time through the cache gives the logits of the full
+ * forward at every position, also after the rows are permuted (beam reordering). */
+static void check_cached_equals_full(tg_model_config c) {
+    tg_model *m = random_model(&c, 11);
+    tg_ctx *ctx = new_ctx(1);
+    tg_ctx_set_training(ctx, false);
+    enum { B = 3, S = 6, T = 7 };
+    int V = c.vocab;
+    int lens[B] = {6, 2, 4};
+    int32_t src[B * S] = {0}, tin[B * T];
+    for (int b = 0; b < B; b++) {
+        for (int s = 0; s < lens[b]; s++) src[b * S + s] = 3 + (b * 5 + s * 3) % (V - 3);
+        tin[b * T] = TG_NN_BOS_ID;
+        for (int t = 1; t < T; t++) tin[b * T + t] = 3 + (b * 7 + t * 2) % (V - 3);
+    }
+    tg_err err;
+    tg_tensor *full;
+    ck_assert(tg_model_logits(m, ctx, src, tin, B, S, T, &full, &err) == TG_OK);
+    tg_float *ref = malloc(sizeof(tg_float) * (size_t)full->n);   // (B, T, V)
+    memcpy(ref, full->data, sizeof(tg_float) * (size_t)full->n);
+    tg_ctx_reset(ctx);
+
+    const int32_t *srcs[B] = {src, src + S, src + 2 * S};
+    tg_decoder_state *st;
+    ck_assert_msg(tg_decoder_state_new(m, ctx, srcs, lens, B, T, &st, &err) == TG_OK, "%s",
+                  err.msg);
+    int order[B] = {0, 1, 2};   /* row r holds sentence order[r] */
+    tg_float logits[B * 64];
+    double worst = 0;
+    for (int t = 0; t < T; t++) {
+        if (t == 3) {   /* reverse the rows mid-way, as a beam reorder would */
+            int rev[B] = {2, 1, 0};
+            ck_assert(tg_decoder_state_select(st, rev, B, &err) == TG_OK);
+            for (int r = 0; r < B; r++) order[r] = 2 - r;
+        }
+        int32_t tok[B];
+        for (int r = 0; r < B; r++) tok[r] = tin[order[r] * T + t];
+        ck_assert(tg_decoder_state_step(st, ctx, tok, logits, &err) == TG_OK);
+        ck_assert_int_eq(tg_tape_len(ctx), 0);
+        for (int r = 0; r < B; r++)
+            for (int v = 0; v < V; v++) {
+                double a = logits[r * V + v], e = ref[((size_t)order[r] * T + t) * V + v];
+                double d = fabs(a - e) / fmax(1.0, fabs(e));
+                worst = fmax(worst, d);
+                ck_assert_msg(d <= DECODE_TOL, "row %d step %d id %d: cached %.10g full %.10g",
+                              r, t, v, a, e);
+            }
+    }
+    ck_assert_int_eq(tg_decoder_state_steps(st), T);
+    ck_assert(tg_decoder_state_step(st, ctx, tin, logits, &err) == TG_ERR_ARG);  /* past cap */
+    /* decoding made no gradients and left the context's modes as they were */
+    tg_params *P = tg_model_params(m);
+    for (int64_t i = 0; i < tg_params_numel(P); i++) ck_assert(tg_params_grad(P)[i] == 0);
+    ck_assert(tg_ctx_grad_enabled(ctx));
+    ck_assert(!tg_ctx_training(ctx));
+    tg_decoder_state_free(st);
+    fprintf(stderr, "cached vs full (%s, attn %s): worst rel diff %.3g\n",
+            tg_norm_place_name(c.norm), tg_activation_name(c.attn_activation), worst);
+    free(ref);
+    tg_ctx_free(ctx);
+    tg_model_free(m);
+}
+
+START_TEST(test_cached_equals_full) {
+    tg_model_config c = tiny_config();
+    check_cached_equals_full(c);
+    c.norm = TG_NORM_PRE;
+    c.attn_activation = TG_ACT_GELU;
+    c.ffn_activation = TG_ACT_GELU;
+    c.tie_embeddings = false;
+    check_cached_equals_full(c);
+}
+END_TEST
+
+START_TEST(test_beam1_equals_greedy) {
+    for (int pre = 0; pre < 2; pre++) {
+        tg_model_config c = tiny_config();
+        c.norm = pre ? TG_NORM_PRE : TG_NORM_POST;
+        tg_model *m = random_model(&c, 21 + pre);
+        tg_ctx *ctx = new_ctx(1);
+        enum { N = 6 };
+        int32_t buf[N][9];
+        const int32_t *srcs[N];
+        int lens[N];
+        for (int i = 0; i < N; i++) {
+            lens[i] = 2 + (i * 5) % 8;
+            for (int s = 0; s < lens[i]; s++) buf[i][s] = 3 + (i * 3 + s * 7) % (c.vocab - 3);
+            srcs[i] = buf[i];
+        }
+        tg_decode_opts o = tg_decode_defaults();
+        o.beam = 1;
+        o.max_len_a = 1.0;
+        o.max_len_b = 3;
+        tg_decode_out g, b;
+        tg_err err;
+        ck_assert_msg(tg_decode_greedy(m, ctx, srcs, lens, N, &o, &g, &err) == TG_OK, "%s",
+                      err.msg);
+        ck_assert_msg(tg_decode_beam(m, ctx, srcs, lens, N, &o, &b, &err) == TG_OK, "%s",
+                      err.msg);
+        ck_assert_int_eq(g.n, N);
+        int ended_by_limit = 0;
+        for (int i = 0; i < N; i++) {
+            ck_assert_int_eq(g.len[i], b.len[i]);
+            for (int k = 0; k < g.len[i]; k++) ck_assert_int_eq(g.ids[i][k], b.ids[i][k]);
+            ck_assert(fabs(g.logprob[i] - b.logprob[i]) <= 1e-12 * fabs(g.logprob[i]));
+            ck_assert(fabs(g.score[i] - b.score[i]) <= 1e-12 * fabs(g.score[i]));
+            ck_assert_int_le(g.len[i], lens[i] + 3);  /* the length limit */
+            ended_by_limit += g.len[i] == lens[i] + 3;
+        }
+        ck_assert_int_gt(ended_by_limit, 0);  /* the random model rarely says eos */
+        tg_decode_out_free(&g);
+        tg_decode_out_free(&b);
+        tg_ctx_free(ctx);
+        tg_model_free(m);
+    }
+}
+END_TEST
+
+/* With a beam wide enough to hold every hypothesis, beam search is exhaustive: its result must be
+ * the best-scoring sequence over all sequences up to the length limit (scored with the full
+ * forward, logprob / ((5 + len) / 6)^alpha, eos counted in len). The probabilities of pad and bos
+ * count in the softmax although they are never chosen. */
+START_TEST(test_beam_exhaustive) {
+    tg_model_config c = tiny_config();
+    c.vocab = 5;
+    tg_model *m = random_model(&c, 5);
+    tg_ctx *ctx = new_ctx(1);
+    tg_ctx_set_training(ctx, false);
+    enum { L = 3 };
+    int32_t src[3] = {3, 4, 3};
+    const int32_t *srcs[1] = {src};
+    int lens[1] = {3};
+    tg_decode_opts o = tg_decode_defaults();
+    o.beam = 125;
+    o.alpha = 1.0;
+    o.max_len_a = 0;
+    o.max_len_b = L;
+    tg_decode_out out;
+    tg_err err;
+    ck_assert_msg(tg_decode_beam(m, ctx, srcs, lens, 1, &o, &out, &err) == TG_OK, "%s", err.msg);
+
+    double best = -INFINITY;
+    int32_t best_seq[L];
+    int best_len = -1;
+    /* every sequence y1..yk over the ids decoding may make (eos 2, 3, 4; never pad or bos):
+     * k < L ending in eos, or k = L (with or without eos) */
+    for (int code = 0; code < 27; code++) {
+        int32_t y[L] = {2 + code % 3, 2 + (code / 3) % 3, 2 + code / 9};
+        int32_t tin[L] = {TG_NN_BOS_ID, y[0], y[1]};
+        tg_tensor *lg;
+        ck_assert(tg_model_logits(m, ctx, src, tin, 1, 3, L, &lg, &err) == TG_OK);
+        double lp = 0;
+        for (int k = 0; k < L; k++) {
+            double row[5];
+            tg_float lrow[5];
+            for (int v = 0; v < 5; v++) lrow[v] = lg->data[k * 5 + v];
+            double mx = lrow[0], s = 0;
+            for (int v = 1; v < 5; v++) mx = fmax(mx, lrow[v]);
+            for (int v = 0; v < 5; v++) s += exp(lrow[v] - mx);
+            for (int v = 0; v < 5; v++) row[v] = lrow[v] - mx - log(s);
+            lp += row[y[k]];
+            bool eos = y[k] == TG_NN_EOS_ID;
+            if (eos || k == L - 1) {
+                double score = lp / pow((5.0 + k + 1) / 6.0, o.alpha);
+                if (score > best) {
+                    best = score;
+                    best_len = eos ? k : k + 1;
+                    memcpy(best_seq, y, sizeof y);
+                }
+                break;
+            }
+        }
+        tg_ctx_reset(ctx);
+    }
+    ck_assert_int_eq(out.len[0], best_len);
+    for (int k = 0; k < best_len; k++) ck_assert_int_eq(out.ids[0][k], best_seq[k]);
+    ck_assert_msg(fabs(out.score[0] - best) <= 1e-4 * fabs(best), "beam %.9g exhaustive %.9g",
+                  out.score[0], best);
+    tg_decode_out_free(&out);
+    tg_ctx_free(ctx);
+    tg_model_free(m);
+}
+END_TEST
+
+/* ---- it learns: the copy task ----------------------------------------------------------- */
+
+static uint64_t copy_rng = 12345;
+static int copy_rand(int n) {
+    copy_rng = copy_rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (int)((copy_rng >> 33) % (uint64_t)n);
+}
+
+enum { COPY_B = 32, COPY_MAXLEN = 8, COPY_V = 14 };
+
+/* A batch of random sequences (lengths 2..8 of ids 4..13): source x, decoder input bos x,
+ * target x eos, right-padded. */
+static void copy_batch(int32_t *src, int32_t *tin, int32_t *tout, int *lens) {
+    memset(src, 0, sizeof(int32_t) * COPY_B * COPY_MAXLEN);
+    memset(tin, 0, sizeof(int32_t) * COPY_B * (COPY_MAXLEN + 1));
+    memset(tout, 0, sizeof(int32_t) * COPY_B * (COPY_MAXLEN + 1));
+    for (int b = 0; b < COPY_B; b++) {
+        int n = 2 + copy_rand(COPY_MAXLEN - 1);
+        lens[b] = n;
+        int32_t *s = src + b * COPY_MAXLEN, *ti = tin + b * (COPY_MAXLEN + 1),
+                *to = tout + b * (COPY_MAXLEN + 1);
+        ti[0] = TG_NN_BOS_ID;
+        for (int i = 0; i < n; i++) {
+            s[i] = 4 + copy_rand(COPY_V - 4);
+            ti[i + 1] = to[i] = s[i];
+        }
+        to[n] = TG_NN_EOS_ID;
+    }
+}
+
+START_TEST(test_copy_task_learns) {
+    tg_model_config c = tg_model_config_default();
+    c.vocab = COPY_V;
+    c.d_model = 32;
+    c.heads = 4;
+    c.d_ff = 64;
+    c.enc_layers = c.dec_layers = 1;
+    c.max_len = 16;
+    c.dropout = 0;
+    c.label_smoothing = 0;
+    tg_err err;
+    tg_model *m = tg_model_new(&c, 1, &err);
+    ck_assert_msg(m != NULL, "%s", err.msg);
+    tg_params *P = tg_model_params(m);
+    int64_t n = tg_params_numel(P);
+    tg_float *w = tg_params_data(P), *g = tg_params_grad(P);
+    double *m1 = calloc((size_t)n, sizeof(double)), *m2 = calloc((size_t)n, sizeof(double));
+    tg_ctx *ctx = new_ctx(1);
+    int32_t src[COPY_B * COPY_MAXLEN], tin[COPY_B * (COPY_MAXLEN + 1)],
+        tout[COPY_B * (COPY_MAXLEN + 1)];
+    int lens[COPY_B];
+    const int steps = 400, T = COPY_MAXLEN + 1;
+    double last = 0;
+    for (int step = 1; step <= steps; step++) {
+        copy_batch(src, tin, tout, lens);
+        tg_tensor *loss;
+        ck_assert(tg_model_loss(m, ctx, src, tin, tout, COPY_B, COPY_MAXLEN, T, &loss, NULL,
+                                &err) == TG_OK);
+        last = loss->data[0];
+        tg_params_zero_grad(P);
+        ck_assert(tg_backward(ctx, loss) == TG_OK);
+        tg_ctx_reset(ctx);
+        /* Adam (0.9, 0.98, 1e-9); the rate rises linearly to 1e-2 over 30 steps and falls
+           linearly to 0 over the second half, which settles the last errors */
+        double lr = 1e-2 * fmin(1.0, step / 30.0) * fmin(1.0, 2.0 * (steps - step + 1) / steps);
+        double c1 = 1 - pow(0.9, step), c2 = 1 - pow(0.98, step);
+        for (int64_t i = 0; i < n; i++) {
+            m1[i] = 0.9 * m1[i] + 0.1 * g[i];
+            m2[i] = 0.98 * m2[i] + 0.02 * (double)g[i] * g[i];
+            w[i] -= (tg_float)(lr * (m1[i] / c1) / (sqrt(m2[i] / c2) + 1e-9));
+        }
+    }
+    /* token accuracy on fresh batches, teacher forced */
+    tg_ctx_set_training(ctx, false);
+    int64_t right = 0, total = 0;
+    for (int k = 0; k < 4; k++) {
+        copy_batch(src, tin, tout, lens);
+        tg_tensor *lg;
+        ck_assert(tg_model_logits(m, ctx, src, tin, COPY_B, COPY_MAXLEN, T, &lg, &err) == TG_OK);
+        for (int i = 0; i < COPY_B * T; i++) {
+            if (tout[i] == TG_NN_PAD_ID) continue;
+            int best = 0;
+            for (int v = 1; v < COPY_V; v++)
+                if (lg->data[i * COPY_V + v] > lg->data[i * COPY_V + best]) best = v;
+            right += best == tout[i];
+            total++;
+        }
+        tg_ctx_reset(ctx);
+    }
+    double acc = (double)right / (double)total;
+    /* and decoding reproduces the sources, greedy and with a beam */
+    const int32_t *srcs[COPY_B];
+    for (int b = 0; b < COPY_B; b++) srcs[b] = src + b * COPY_MAXLEN;
+    int64_t dec_right[2] = {0, 0}, dec_total = 0;
+    for (int beam = 0; beam < 2; beam++) {
+        tg_decode_opts o = tg_decode_defaults();
+        tg_decode_out out;
+        ck_assert(((beam ? tg_decode_beam : tg_decode_greedy)(m, ctx, srcs, lens, COPY_B, &o,
+                                                                &out, &err)) == TG_OK);
+        for (int b = 0; b < COPY_B; b++) {
+            for (int i = 0; i < lens[b]; i++) {
+                dec_right[beam] += i < out.len[b] && out.ids[b][i] == srcs[b][i];
+                dec_total += !beam;
+            }
+        }
+        tg_decode_out_free(&out);
+    }
+    double g_acc = (double)dec_right[0] / dec_total, b_acc = (double)dec_right[1] / dec_total;
+    fprintf(stderr, "copy task: %d steps, last loss %.4f, token accuracy %.4f (%lld tokens), "
+            "greedy %.4f, beam 4 %.4f\n", steps, last, acc, (long long)total, g_acc, b_acc);
+    ck_assert_msg(acc >= 0.99, "token accuracy %.4f after %d steps", acc, steps);
+    ck_assert_msg(g_acc >= 0.99 && b_acc >= 0.99, "decoded copies: greedy %.4f beam %.4f", g_acc,
+                  b_acc);
+    free(m1);
+    free(m2);
+    tg_ctx_free(ctx);
+    tg_model_free(m);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("nn");
+    struct { const char *name; const TTest *tests[8]; } cases[] = {
+        {"torch", {test_fixture_post_ln, test_fixture_pre_ln}},
+        {"model", {test_param_names_and_count, test_init, test_invalid_configs, test_bad_inputs,
+                   test_dropout_modes}},
+        {"gradcheck", {test_model_gradcheck_every_switch, test_model_gradcheck_refuses}},
+        {"decode", {test_cached_equals_full, test_beam1_equals_greedy, test_beam_exhaustive}},
+        {"learn", {test_copy_task_learns}},
+    };
+    /* one case per area, so that CK_RUN_CASE=decode runs just those */
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        TCase *tc = tcase_create(cases[i].name);
+        for (int k = 0; k < 8 && cases[i].tests[k]; k++) tcase_add_test(tc, cases[i].tests[k]);
+        suite_add_tcase(s, tc);
+    }
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
