@@ -147,13 +147,23 @@ tg_status tg_model_config_set(tg_model_config *c, const char *key, const char *v
     return tg_err_set(err, TG_ERR_ARG, "model config: unknown key '%s'", key);
 }
 
+/* The shortest of %.15g and %.17g that reads back as the same double ("0.1", not
+ * "0.10000000000000001"). */
+static const char *num_str(double x, char buf[32]) {
+    snprintf(buf, 32, "%.15g", x);
+    if (strtod(buf, NULL) != x) snprintf(buf, 32, "%.17g", x);
+    return buf;
+}
+
 int tg_model_config_str(const tg_model_config *c, char *buf, size_t len) {
+    char dropout[32], ls[32];
     return snprintf(buf, len,
                     "vocab=%d d_model=%d heads=%d d_ff=%d enc_layers=%d dec_layers=%d max_len=%d "
-                    "dropout=%.17g label_smoothing=%.17g norm=%s ffn_activation=%s "
+                    "dropout=%s label_smoothing=%s norm=%s ffn_activation=%s "
                     "attn_activation=%s tie_embeddings=%s",
                     c->vocab, c->d_model, c->heads, c->d_ff, c->enc_layers, c->dec_layers,
-                    c->max_len, c->dropout, c->label_smoothing, tg_norm_place_name(c->norm),
+                    c->max_len, num_str(c->dropout, dropout), num_str(c->label_smoothing, ls),
+                    tg_norm_place_name(c->norm),
                     tg_activation_name(c->ffn_activation), tg_activation_name(c->attn_activation),
                     c->tie_embeddings ? "on" : "off");
 }

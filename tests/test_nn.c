@@ -8,7 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "nn/nn.h"
+#include "train/commands.h"
 
 #ifdef TG_DOUBLE
 #define FIXTURE_RTOL 1e-9   /* the tolerance for the double build */
@@ -491,6 +494,50 @@ START_TEST(test_model_gradcheck_refuses) {
     c.dropout = 0;
     c.heads = 3;
     ck_assert_int_eq(tg_model_gradcheck(&c, &o, lines, 4, &failed, &err), -1);
+    /* with no tolerance at all, finite differences never match exactly: the check fails */
+    c = tg_model_gradcheck_config();
+    o.check.atol = o.check.rtol = 0;
+    o.check.max_elems = 2;
+    o.projections = 1;
+    tg_model_gradcheck_line many[128];
+    int n = tg_model_gradcheck(&c, &o, many, 128, &failed, &err);
+    ck_assert_int_gt(n, 0);
+    ck_assert_int_gt(failed, n / 2);
+    ck_assert(!many[0].r.pass && many[0].r.failed > 0);
+}
+END_TEST
+
+/* `tapegrad gradcheck --model` with switches as flags; stdout is silenced. */
+static int run_gradcheck_cmd(int argc, const char **argv) {
+    fflush(stdout);
+    int saved = dup(STDOUT_FILENO);
+    FILE *null = freopen("/dev/null", "w", stdout);
+    int rc = tg_cmd_gradcheck(argc, (char **)argv);
+    fflush(stdout);
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+    (void)null;
+    return rc;
+}
+
+START_TEST(test_cli_gradcheck_model) {
+    const char *ok[] = {"gradcheck", "--model", "--norm", "pre", "--ffn-activation", "gelu",
+                        "--attn-activation", "gelu", "--tie-embeddings", "off", "--sample", "4",
+                        "--projections", "2", "--seed", "3"};
+    ck_assert_int_eq(run_gradcheck_cmd(16, ok), 0);
+    const char *json[] = {"gradcheck", "--model", "--json", "--sample", "2",
+                          "--ffn-activation", "gelu"};
+    ck_assert_int_eq(run_gradcheck_cmd(7, json), 0);
+    const char *bad_value[] = {"gradcheck", "--model", "--norm", "middle"};
+    ck_assert_int_eq(run_gradcheck_cmd(4, bad_value), 2);
+    const char *no_model[] = {"gradcheck", "--attn-activation", "relu"};
+    ck_assert_int_eq(run_gradcheck_cmd(3, no_model), 2);
+    const char *both[] = {"gradcheck", "--model", "--ops"};
+    ck_assert_int_eq(run_gradcheck_cmd(3, both), 2);
+    const char *bad_sample[] = {"gradcheck", "--model", "--sample", "-1"};
+    ck_assert_int_eq(run_gradcheck_cmd(4, bad_sample), 2);
+    const char *help[] = {"gradcheck", "--help"};
+    ck_assert_int_eq(run_gradcheck_cmd(2, help), 0);
 }
 END_TEST
 
@@ -824,7 +871,8 @@ int main(void) {
         {"torch", {test_fixture_post_ln, test_fixture_pre_ln}},
         {"model", {test_param_names_and_count, test_init, test_invalid_configs, test_bad_inputs,
                    test_dropout_modes}},
-        {"gradcheck", {test_model_gradcheck_every_switch, test_model_gradcheck_refuses}},
+        {"gradcheck", {test_model_gradcheck_every_switch, test_model_gradcheck_refuses,
+                       test_cli_gradcheck_model}},
         {"decode", {test_cached_equals_full, test_beam1_equals_greedy, test_beam_exhaustive}},
         {"learn", {test_copy_task_learns}},
     };
