@@ -140,6 +140,7 @@ static bool beam_alloc(beam *b, int n) {
 tg_status tg_decode_beam(tg_model *m, tg_ctx *ctx, const int32_t *const *src,
                          const int *src_len, int n, const tg_decode_opts *o, tg_decode_out *out,
                          tg_err *err) {
+    *out = (tg_decode_out){0};  /* empty on failure: safe to free */
     tg_status st = tg_decode_check(m, src, src_len, n, o, err);
     if (st) return st;
     if ((size_t)n * o->beam > (size_t)1 << 24)

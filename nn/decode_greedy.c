@@ -7,6 +7,7 @@
 tg_status tg_decode_greedy(tg_model *m, tg_ctx *ctx, const int32_t *const *src,
                            const int *src_len, int n, const tg_decode_opts *o,
                            tg_decode_out *out, tg_err *err) {
+    *out = (tg_decode_out){0};  /* empty on failure: safe to free */
     tg_status st = tg_decode_check(m, src, src_len, n, o, err);
     if (st) return st;
     int V = m->cfg.vocab, max_steps = 1;

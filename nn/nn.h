@@ -156,7 +156,8 @@ typedef struct tg_decode_opts {
 /* beam 4, alpha 0.6 (the paper's), a 1.2, b 10, bos 1, eos 2. */
 tg_decode_opts tg_decode_defaults(void);
 
-/* One output per source, in the order given: ids without bos and eos. */
+/* One output per source, in the order given: ids without bos and eos. After a failure it is
+ * empty; tg_decode_out_free is safe either way. */
 typedef struct tg_decode_out {
     int n;
     int32_t **ids;

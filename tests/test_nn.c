@@ -392,6 +392,8 @@ START_TEST(test_bad_inputs) {
     srcs[1] = bad;
     ck_assert(tg_decode_greedy(m, ctx, srcs, lens, 2, &o, &out, &err) == TG_ERR_ARG);
     ck_assert_msg(strstr(err.msg, "50"), "%s", err.msg);
+    ck_assert(out.n == 0 && out.ids == NULL);   /* left empty, and freeing it is safe */
+    tg_decode_out_free(&out);
     tg_ctx_free(ctx);
     tg_model_free(m);
 }
