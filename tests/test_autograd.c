@@ -8,6 +8,7 @@
 
 #include "autograd/autograd.h"
 #include "autograd/gradcheck.h"
+#include "tests/tg_check.h"
 
 #ifdef TG_DOUBLE
 #define FUSED_TOL 1e-12   /* fused vs composed: the same maths, rounded differently */
@@ -468,9 +469,6 @@ int main(void) {
     tcase_add_test(tc, test_dropout);
     tcase_add_test(tc, test_params_store);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tg_check_run(s);
     return failed ? 1 : 0;
 }

@@ -17,6 +17,7 @@
 #include "optim/optim.h"
 #include "train/ckpt_file.h"
 #include "train/commands.h"
+#include "tests/tg_check.h"
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
@@ -1086,9 +1087,6 @@ int main(void) {
     tcase_add_test(tc, test_hash64);
     tcase_add_test(tc, test_cmd_verify);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tg_check_run(s);
     return failed ? 1 : 0;
 }

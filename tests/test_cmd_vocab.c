@@ -12,6 +12,7 @@
 
 #include "datasets/datasets.h"
 #include "train/commands.h"
+#include "tests/tg_check.h"
 
 static char tmp_dir[256];
 
@@ -210,10 +211,7 @@ int main(void) {
     tcase_add_test(tc, test_encode_decode);
     tcase_add_test(tc, test_bench);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tg_check_run(s);
     remove_tmp_dir();
     return failed ? 1 : 0;
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "datasets/datasets.h"
+#include "tests/tg_check.h"
 
 static char tmp_dir[256];
 
@@ -1135,10 +1136,7 @@ int main(void) {
     tcase_add_test(bt, test_synthetic);
     tcase_add_test(bt, test_rng);
     suite_add_tcase(s, bt);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tg_check_run(s);
     remove_tmp_dir();
     return failed ? 1 : 0;
 }

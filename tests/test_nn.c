@@ -12,6 +12,7 @@
 
 #include "nn/nn.h"
 #include "train/commands.h"
+#include "tests/tg_check.h"
 
 #ifdef TG_DOUBLE
 #define FIXTURE_RTOL 1e-9   /* the tolerance for the double build */
@@ -884,9 +885,6 @@ int main(void) {
         for (int k = 0; k < 8 && cases[i].tests[k]; k++) tcase_add_test(tc, cases[i].tests[k]);
         suite_add_tcase(s, tc);
     }
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tg_check_run(s);
     return failed ? 1 : 0;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "optim/optim.h"
+#include "tests/tg_check.h"
 
 #ifdef TG_DOUBLE
 #define FIXTURE_RTOL 1e-9
@@ -753,9 +754,6 @@ int main(void) {
     tcase_add_test(cl, test_clip_leaves_small);
     tcase_add_test(cl, test_nonfinite);
     suite_add_tcase(s, cl);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tg_check_run(s);
     return failed ? 1 : 0;
 }

@@ -15,6 +15,7 @@
 #include "train/commands.h"
 #include "train/metrics.h"
 #include "train/text.h"
+#include "tests/tg_check.h"
 
 #define FIXTURES "../shared/fixtures/sacrebleu"
 
@@ -828,10 +829,7 @@ static Suite *score_suite(void) {
 
 int main(void) {
     discover_cases();
-    SRunner *sr = srunner_create(score_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tg_check_run(score_suite());
     for (int i = 0; i < n_cases; i++) free(case_names[i]);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
