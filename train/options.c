@@ -1,0 +1,341 @@
+/* options.c: the table of a training run's settings (see options.h). */
+#include "train/options.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { T_INT, T_I64, T_U64, T_DOUBLE, T_STR, T_FLAG, T_DURATION } opt_type;
+
+typedef struct {
+    const char *name;
+    opt_type type;
+    size_t offset, size;     /* size: for strings, the buffer's */
+    tg_opt_group group;
+    const char *def;         /* default, as text */
+    const char *help;
+    double lo, hi;           /* numeric range; lo > hi: none */
+    const char *choices;     /* strings: "a|b|c", or NULL */
+} opt_def;
+
+#define F(field) offsetof(tg_run_config, field), sizeof(((tg_run_config *)0)->field)
+#define NONE 1, 0
+static const opt_def OPTS[] = {
+    /* data */
+    {"train", T_STR, F(train), TG_OPT_DATA, "", "training pairs, TSV (source<TAB>target)", NONE, NULL},
+    {"train-src", T_STR, F(train_src), TG_OPT_DATA, "", "training sources, one a line (with --train-tgt)", NONE, NULL},
+    {"train-tgt", T_STR, F(train_tgt), TG_OPT_DATA, "", "training targets, line-aligned with --train-src", NONE, NULL},
+    {"dev", T_STR, F(dev), TG_OPT_DATA, "", "dev pairs, TSV, for validation loss and BLEU", NONE, NULL},
+    {"out", T_STR, F(out), TG_OPT_DATA, "", "run folder: checkpoints, vocabulary, metrics.tsv, log", NONE, NULL},
+    {"vocab", T_STR, F(vocab), TG_OPT_DATA, "", "BPE vocabulary to use (default: learn one into the run folder)", NONE, NULL},
+    {"task", T_STR, F(task), TG_OPT_DATA, "", "synthetic task instead of files", NONE, "|copy|reverse|sort"},
+    {"task-vocab", T_INT, F(task_vocab), TG_OPT_DATA, "20", "synthetic task: symbols (besides pad/bos/eos/unk)", 1, 1e6, NULL},
+    {"task-min-len", T_INT, F(task_min_len), TG_OPT_DATA, "3", "synthetic task: shortest sequence", 1, 1e4, NULL},
+    {"task-max-len", T_INT, F(task_max_len), TG_OPT_DATA, "12", "synthetic task: longest sequence", 1, 1e4, NULL},
+    {"task-size", T_INT, F(task_size), TG_OPT_DATA, "10000", "synthetic task: training pairs", 1, 1e8, NULL},
+    {"merges", T_INT, F(merges), TG_OPT_DATA, "8000", "BPE merges to learn", 0, 1e6, NULL},
+    {"max-len", T_INT, F(max_len), TG_OPT_DATA, "128", "longest side in BPE pieces; longer pairs are dropped", 1, 1e5, NULL},
+    {"on-bad-line", T_STR, F(on_bad_line), TG_OPT_DATA, "error", "a malformed input line stops the run, or is skipped", NONE, "error|skip"},
+    /* model */
+    {"d-model", T_INT, F(d_model), TG_OPT_MODEL, "256", "model width", 1, 65536, NULL},
+    {"heads", T_INT, F(heads), TG_OPT_MODEL, "4", "attention heads (must divide d-model)", 1, 1024, NULL},
+    {"d-ff", T_INT, F(d_ff), TG_OPT_MODEL, "1024", "feed-forward inner width", 1, 1 << 20, NULL},
+    {"layers", T_INT, F(enc_layers), TG_OPT_MODEL, NULL, "encoder and decoder layers (sets both)", 1, 1000, NULL},
+    {"enc-layers", T_INT, F(enc_layers), TG_OPT_MODEL, "3", "encoder layers", 1, 1000, NULL},
+    {"dec-layers", T_INT, F(dec_layers), TG_OPT_MODEL, "3", "decoder layers", 1, 1000, NULL},
+    {"dropout", T_DOUBLE, F(dropout), TG_OPT_MODEL, "0.1", "dropout probability", 0, 0.99, NULL},
+    {"label-smoothing", T_DOUBLE, F(label_smoothing), TG_OPT_MODEL, "0.1", "label smoothing epsilon", 0, 1, NULL},
+    {"norm", T_STR, F(norm), TG_OPT_MODEL, "post", "layer norm after (post, the paper) or before (pre) each sub-layer", NONE, "post|pre"},
+    {"ffn-activation", T_STR, F(ffn_activation), TG_OPT_MODEL, "relu", "feed-forward activation", NONE, "relu|gelu"},
+    {"attn-activation", T_STR, F(attn_activation), TG_OPT_MODEL, "none", "activation after each attention output projection", NONE, "none|relu|gelu"},
+    {"no-tie-embeddings", T_FLAG, F(no_tie_embeddings), TG_OPT_MODEL, "false", "separate output projection (default: tied to the embedding)", NONE, NULL},
+    /* optimiser */
+    {"optimizer", T_STR, F(optimizer), TG_OPT_OPTIM, "adam", "optimiser", NONE, "adam|adamw"},
+    {"schedule", T_STR, F(schedule), TG_OPT_OPTIM, "inverse-sqrt", "learning-rate schedule", NONE, "noam|inverse-sqrt|cosine|constant"},
+    {"lr", T_DOUBLE, F(lr), TG_OPT_OPTIM, "0.001", "peak learning rate (noam: the factor)", 0, 1e6, NULL},
+    {"init-lr", T_DOUBLE, F(init_lr), TG_OPT_OPTIM, "0", "inverse-sqrt: learning rate at step 0 of the warmup", 0, 1e6, NULL},
+    {"min-lr", T_DOUBLE, F(min_lr), TG_OPT_OPTIM, "0", "cosine: the floor", 0, 1e6, NULL},
+    {"warmup", T_INT, F(warmup), TG_OPT_OPTIM, "500", "warmup steps", 0, 1e9, NULL},
+    {"beta1", T_DOUBLE, F(beta1), TG_OPT_OPTIM, "0.9", "Adam beta1", 0, 0.999999, NULL},
+    {"beta2", T_DOUBLE, F(beta2), TG_OPT_OPTIM, "0.98", "Adam beta2", 0, 0.999999, NULL},
+    {"adam-eps", T_DOUBLE, F(adam_eps), TG_OPT_OPTIM, "1e-9", "Adam epsilon", 0, 1, NULL},
+    {"weight-decay", T_DOUBLE, F(weight_decay), TG_OPT_OPTIM, "0", "weight decay (adamw: decoupled)", 0, 1e3, NULL},
+    {"clip-norm", T_DOUBLE, F(clip_norm), TG_OPT_OPTIM, "0", "clip gradients to this global norm (0: off)", 0, 1e9, NULL},
+    /* the loop */
+    {"max-steps", T_I64, F(max_steps), TG_OPT_LOOP, "0", "stop after this many updates (0: no limit)", 0, 1e15, NULL},
+    {"max-epochs", T_INT, F(max_epochs), TG_OPT_LOOP, "0", "stop after this many epochs (0: no limit)", 0, 1e9, NULL},
+    {"time-limit", T_DURATION, F(time_limit), TG_OPT_LOOP, "0", "stop after this much training time (30m, 1h30m, 90s)", 0, 1e12, NULL},
+    {"max-tokens", T_INT, F(max_tokens), TG_OPT_LOOP, "2500", "tokens a batch, source and target, counting padding", 1, 1e9, NULL},
+    {"threads", T_INT, F(threads), TG_OPT_LOOP, "0", "kernel threads (0: TAPEGRAD_THREADS, else the cores)", 0, 64, NULL},
+    {"seed", T_U64, F(seed), TG_OPT_DATA, "1", "seed of initialisation, batches and dropout", 0, 1.8e19, NULL},
+    {"log-every", T_INT, F(log_every), TG_OPT_LOOP, "50", "a progress line every N steps", 1, 1e9, NULL},
+    {"valid-every", T_INT, F(valid_every), TG_OPT_LOOP, "1000", "validate every N steps (0: only at the end)", 0, 1e9, NULL},
+    {"save-every", T_INT, F(save_every), TG_OPT_LOOP, "1000", "write last.ckpt every N steps (0: at validations and the end)", 0, 1e9, NULL},
+    {"keep", T_INT, F(keep), TG_OPT_LOOP, "0", "also keep the last K periodic checkpoints step-N.ckpt", 0, 1e6, NULL},
+    {"patience", T_INT, F(patience), TG_OPT_LOOP, "0", "stop after P validations without a better BLEU (0: never)", 0, 1e6, NULL},
+    {"valid-sentences", T_INT, F(valid_sentences), TG_OPT_LOOP, "0", "dev sentences decoded for BLEU (0: all)", 0, 1e9, NULL},
+    {"beam", T_INT, F(beam), TG_OPT_LOOP, "1", "beam size for validation BLEU (1: greedy)", 1, 1000, NULL},
+    {"alpha", T_DOUBLE, F(alpha), TG_OPT_LOOP, "0.6", "GNMT length penalty for beam search", 0, 10, NULL},
+    {"max-bad-steps", T_INT, F(max_bad_steps), TG_OPT_LOOP, "5", "NaN/Inf updates in a row before reloading the last checkpoint with half the lr", 1, 1e6, NULL},
+};
+#define N_OPTS (int)(sizeof OPTS / sizeof OPTS[0])
+
+/* Flag names: '-' and '_' are the same. */
+static bool same_name(const char *a, const char *b) {
+    for (; *a && *b; a++, b++) {
+        char x = *a == '_' ? '-' : *a, y = *b == '_' ? '-' : *b;
+        if (x != y) return false;
+    }
+    return *a == *b;
+}
+
+static const opt_def *find(const char *name) {
+    for (int i = 0; i < N_OPTS; i++)
+        if (same_name(OPTS[i].name, name)) return &OPTS[i];
+    return NULL;
+}
+
+int tg_run_config_group(const char *name) {
+    const opt_def *o = find(name);
+    return o ? (int)o->group : -1;
+}
+
+static bool in_choices(const char *choices, const char *v) {
+    size_t n = strlen(v);
+    for (const char *p = choices;;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && !strncmp(p, v, n)) return true;
+        if (!bar) return false;
+        p = bar + 1;
+    }
+}
+
+tg_status tg_parse_duration(const char *s, double *seconds, tg_err *err) {
+    double total = 0;
+    const char *p = s;
+    if (!*p) return tg_err_set(err, TG_ERR_ARG, "empty duration");
+    while (*p) {
+        char *end;
+        errno = 0;
+        double v = strtod(p, &end);
+        if (end == p || errno || !(v >= 0) || isinf(v))
+            return tg_err_set(err, TG_ERR_ARG, "bad duration '%s' (e.g. 30m, 1h30m, 90s, 45)", s);
+        double unit = 1;
+        switch (*end) {
+        case 'h': unit = 3600; end++; break;
+        case 'm': unit = 60; end++; break;
+        case 's': unit = 1; end++; break;
+        case '\0': break;
+        default: return tg_err_set(err, TG_ERR_ARG, "bad duration '%s' (units h, m, s)", s);
+        }
+        total += v * unit;
+        p = end;
+    }
+    *seconds = total;
+    return TG_OK;
+}
+
+static tg_status set_one(tg_run_config *c, const opt_def *o, const char *value, tg_err *err) {
+    char *field = (char *)c + o->offset;
+    char *end;
+    double num = 0;
+    errno = 0;
+    switch (o->type) {
+    case T_STR:
+        if (o->choices && !in_choices(o->choices, value))
+            return tg_err_set(err, TG_ERR_ARG, "--%s: '%.100s' is not one of %s", o->name, value,
+                              o->choices[0] == '|' ? o->choices + 1 : o->choices);
+        if (strlen(value) >= o->size)
+            return tg_err_set(err, TG_ERR_ARG, "--%s: value too long (at most %zu bytes)", o->name, o->size - 1);
+        memcpy(field, value, strlen(value) + 1);
+        return TG_OK;
+    case T_FLAG:
+        if (!strcmp(value, "true") || !strcmp(value, "1") || !strcmp(value, "yes") || !*value) *(bool *)field = true;
+        else if (!strcmp(value, "false") || !strcmp(value, "0") || !strcmp(value, "no")) *(bool *)field = false;
+        else return tg_err_set(err, TG_ERR_ARG, "--%s: '%s' is not true or false", o->name, value);
+        return TG_OK;
+    case T_DURATION: {
+        tg_err e2;
+        if (tg_parse_duration(value, &num, &e2) != TG_OK)
+            return tg_err_set(err, TG_ERR_ARG, "--%s: %s", o->name, e2.msg);
+        break;
+    }
+    case T_INT: case T_I64: case T_U64: {
+        long long v = strtoll(value, &end, 10);
+        if (end == value || *end || errno)
+            return tg_err_set(err, TG_ERR_ARG, "--%s: '%s' is not a whole number", o->name, value);
+        num = (double)v;
+        break;
+    }
+    case T_DOUBLE:
+        num = strtod(value, &end);
+        if (end == value || *end || errno || isnan(num))
+            return tg_err_set(err, TG_ERR_ARG, "--%s: '%s' is not a number", o->name, value);
+        break;
+    }
+    if (o->lo <= o->hi && (num < o->lo || num > o->hi))
+        return tg_err_set(err, TG_ERR_ARG, "--%s: %s is outside [%g, %g]", o->name, value, o->lo, o->hi);
+    switch (o->type) {
+    case T_INT: *(int *)field = (int)num; break;
+    case T_I64: *(int64_t *)field = (int64_t)strtoll(value, NULL, 10); break;
+    case T_U64: *(uint64_t *)field = (uint64_t)strtoull(value, NULL, 10); break;
+    default: *(double *)field = num; break;
+    }
+    if (!strcmp(o->name, "layers")) c->dec_layers = c->enc_layers;   /* --layers sets both */
+    return TG_OK;
+}
+
+tg_status tg_run_config_set(tg_run_config *c, const char *name, const char *value, tg_err *err) {
+    const opt_def *o = find(name);
+    if (!o) return tg_err_set(err, TG_ERR_ARG, "unknown setting '%s'", name);
+    return set_one(c, o, value, err);
+}
+
+void tg_run_config_default(tg_run_config *c) {
+    memset(c, 0, sizeof *c);
+    for (int i = 0; i < N_OPTS; i++)
+        if (OPTS[i].def) set_one(c, &OPTS[i], OPTS[i].def, NULL);
+}
+
+static char *trim(char *s) {
+    while (isspace((unsigned char)*s)) s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1])) *--e = '\0';
+    return s;
+}
+
+tg_status tg_run_config_parse(tg_run_config *c, const char *text, const char *origin, tg_err *err) {
+    int lineno = 0;
+    const char *p = text;
+    char line[2 * TG_PATH_MAX];
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        lineno++;
+        if (len >= sizeof line)
+            return tg_err_set(err, TG_ERR_FORMAT, "%s:%d: line too long", origin, lineno);
+        memcpy(line, p, len);
+        line[len] = '\0';
+        p = nl ? nl + 1 : p + len;
+        char *hash = strchr(line, '#');
+        if (hash) *hash = '\0';
+        char *s = trim(line);
+        if (!*s) continue;
+        char *eq = strchr(s, '=');
+        if (!eq) return tg_err_set(err, TG_ERR_FORMAT, "%s:%d: expected 'key = value', got '%s'", origin, lineno, s);
+        *eq = '\0';
+        char *key = trim(s), *value = trim(eq + 1);
+        if (!strcmp(key, "config") || !strcmp(key, "resume"))
+            return tg_err_set(err, TG_ERR_FORMAT, "%s:%d: '%s' cannot be set in a config file", origin, lineno, key);
+        tg_err e2;
+        if (tg_run_config_set(c, key, value, &e2) != TG_OK)
+            return tg_err_set(err, TG_ERR_FORMAT, "%s:%d: %s", origin, lineno, e2.msg);
+    }
+    return TG_OK;
+}
+
+tg_status tg_run_config_load(tg_run_config *c, const char *path, tg_err *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return tg_err_set(err, TG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            cap = cap ? 2 * cap : 8192;
+            if (cap > (64u << 20)) { free(buf); fclose(f); return tg_err_set(err, TG_ERR_FORMAT, "%s: too large for a config file", path); }
+            char *nb = realloc(buf, cap);
+            if (!nb) { free(buf); fclose(f); return tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", path); }
+            buf = nb;
+        }
+        size_t got = fread(buf + len, 1, 4096, f);
+        len += got;
+        if (got < 4096) break;
+    }
+    bool bad = ferror(f);
+    fclose(f);
+    if (bad) { free(buf); return tg_err_set(err, TG_ERR_IO, "%s: read error", path); }
+    buf[len] = '\0';
+    if (strlen(buf) != len) { free(buf); return tg_err_set(err, TG_ERR_FORMAT, "%s: contains a NUL byte", path); }
+    tg_status st = tg_run_config_parse(c, buf, path, err);
+    free(buf);
+    return st;
+}
+
+tg_status tg_run_config_check(const tg_run_config *c, tg_err *err) {
+    bool files = c->train[0] || c->train_src[0] || c->train_tgt[0];
+    if (!files && !c->task[0])
+        return tg_err_set(err, TG_ERR_ARG, "no training data: give --train FILE.tsv, --train-src/--train-tgt, or --task");
+    if (files && c->task[0])
+        return tg_err_set(err, TG_ERR_ARG, "--task trains on a synthetic task: give it without training files");
+    if (c->train[0] && (c->train_src[0] || c->train_tgt[0]))
+        return tg_err_set(err, TG_ERR_ARG, "give --train or --train-src/--train-tgt, not both");
+    if (!c->train[0] && !c->task[0] && !(c->train_src[0] && c->train_tgt[0]))
+        return tg_err_set(err, TG_ERR_ARG, "--train-src and --train-tgt go together");
+    if (!c->out[0]) return tg_err_set(err, TG_ERR_ARG, "no run folder: give --out RUNDIR");
+    if (c->d_model % c->heads)
+        return tg_err_set(err, TG_ERR_ARG, "--d-model %d is not divisible by --heads %d", c->d_model, c->heads);
+    if (c->task_min_len > c->task_max_len)
+        return tg_err_set(err, TG_ERR_ARG, "--task-min-len %d is above --task-max-len %d", c->task_min_len, c->task_max_len);
+    return TG_OK;
+}
+
+int tg_run_config_format(const tg_run_config *c, char *buf, size_t len) {
+    size_t k = 0;
+    for (int i = 0; i < N_OPTS; i++) {
+        const opt_def *o = &OPTS[i];
+        if (!o->def) continue;   /* aliases (layers) are written through their fields */
+        const char *field = (const char *)c + o->offset;
+        char v[TG_PATH_MAX + 32];
+        switch (o->type) {
+        case T_STR: snprintf(v, sizeof v, "%s", field); break;
+        case T_FLAG: snprintf(v, sizeof v, "%s", *(const bool *)field ? "true" : "false"); break;
+        case T_INT: snprintf(v, sizeof v, "%d", *(const int *)field); break;
+        case T_I64: snprintf(v, sizeof v, "%lld", (long long)*(const int64_t *)field); break;
+        case T_U64: snprintf(v, sizeof v, "%llu", (unsigned long long)*(const uint64_t *)field); break;
+        case T_DOUBLE: case T_DURATION: snprintf(v, sizeof v, "%.17g", *(const double *)field); break;
+        }
+        int w = snprintf(k < len ? buf + k : NULL, k < len ? len - k : 0, "%s = %s\n", o->name, v);
+        k += (size_t)w;
+    }
+    return (int)k;
+}
+
+void tg_run_config_help(FILE *f, unsigned groups) {
+    static const char *titles[] = {"data", "model", "optimiser", "training loop"};
+    for (int g = 0; g < 4; g++) {
+        if (!(groups & (1u << g))) continue;
+        fprintf(f, "\n%s:\n", titles[g]);
+        for (int i = 0; i < N_OPTS; i++) {
+            const opt_def *o = &OPTS[i];
+            if ((int)o->group != g) continue;
+            char flag[64];
+            snprintf(flag, sizeof flag, "--%s%s", o->name,
+                     o->type == T_FLAG ? "" : o->type == T_STR ? (o->choices ? " X" : " PATH") : " N");
+            if (o->choices && o->type == T_STR)
+                snprintf(flag, sizeof flag, "--%s %s", o->name, o->choices[0] == '|' ? o->choices + 1 : o->choices);
+            fprintf(f, "  %-34s %s", flag, o->help);
+            if (o->def && *o->def && o->type != T_FLAG) fprintf(f, " [%s]", o->def);
+            fputc('\n', f);
+        }
+    }
+}
+
+const struct option *tg_run_config_getopt(const struct option *extra, int n_extra) {
+    static struct option all[N_OPTS + 32];
+    int k = 0;
+    for (int i = 0; i < N_OPTS; i++)
+        all[k++] = (struct option){OPTS[i].name, OPTS[i].type == T_FLAG ? no_argument : required_argument,
+                                   NULL, 1000 + i};
+    for (int i = 0; i < n_extra && i < 31; i++) all[k++] = extra[i];
+    all[k] = (struct option){0};
+    return all;
+}
+
+const char *tg_run_config_name(int val) {
+    return val >= 1000 && val < 1000 + N_OPTS ? OPTS[val - 1000].name : NULL;
+}

@@ -1,0 +1,86 @@
+/* options.h: every setting of a training run, described once in a table (options.c) that gives
+ * the flag name, the type, the default and the help line. The same table parses command-line
+ * flags (getopt_long), `--config FILE` lines (`key = value`, keys are the flag names), prints
+ * --help, and writes/reads the run's settings in a checkpoint, so a flag added here is everywhere.
+ */
+#ifndef TG_OPTIONS_H
+#define TG_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "autograd/status.h"
+
+#define TG_PATH_MAX 1024
+
+typedef struct tg_run_config {
+    /* data */
+    char train[TG_PATH_MAX], train_src[TG_PATH_MAX], train_tgt[TG_PATH_MAX];
+    char dev[TG_PATH_MAX], out[TG_PATH_MAX], vocab[TG_PATH_MAX];
+    char task[16];               /* "" | copy | reverse | sort */
+    int merges;                  /* BPE merges learned when no --vocab is given */
+    int max_len;                 /* pieces a side; longer pairs are filtered out */
+    char on_bad_line[8];         /* error | skip */
+    int task_vocab, task_min_len, task_max_len, task_size;
+    /* model */
+    int d_model, heads, d_ff, enc_layers, dec_layers;
+    double dropout, label_smoothing;
+    char norm[8], ffn_activation[8], attn_activation[8];
+    bool no_tie_embeddings;
+    /* optimiser and schedule */
+    char optimizer[8], schedule[16];
+    double lr, min_lr, init_lr, beta1, beta2, adam_eps, weight_decay, clip_norm;
+    int warmup;
+    /* the loop */
+    int64_t max_steps;
+    int max_epochs;
+    double time_limit;           /* seconds; 0: none */
+    int max_tokens, threads;
+    uint64_t seed;
+    int log_every, valid_every, save_every, keep, patience;
+    int valid_sentences;         /* dev sentences decoded for BLEU (0: all) */
+    int beam;
+    double alpha;
+    int max_bad_steps;           /* NaN/Inf updates in a row before reloading the last checkpoint */
+} tg_run_config;
+
+/* What a setting is about: only TG_OPT_LOOP settings may change when a run is resumed. */
+typedef enum { TG_OPT_DATA, TG_OPT_MODEL, TG_OPT_OPTIM, TG_OPT_LOOP } tg_opt_group;
+
+void tg_run_config_default(tg_run_config *c);
+
+/* Sets one setting by its flag name (without "--"; '_' and '-' are the same) from text.
+ * TG_ERR_ARG with a message for an unknown name or a bad value. */
+tg_status tg_run_config_set(tg_run_config *c, const char *name, const char *value, tg_err *err);
+
+/* Reads `key = value` lines (# comments, blank lines); errors name the file and line. */
+tg_status tg_run_config_load(tg_run_config *c, const char *path, tg_err *err);
+
+/* Checks the whole config (ranges, enums, that some training data is named). */
+tg_status tg_run_config_check(const tg_run_config *c, tg_err *err);
+
+/* Writes every setting as `key = value` lines (the config file format, and the checkpoint's
+ * config section). Returns the bytes written (excluding NUL), as snprintf. */
+int tg_run_config_format(const tg_run_config *c, char *buf, size_t len);
+
+/* Parses text in the format above (from a checkpoint). */
+tg_status tg_run_config_parse(tg_run_config *c, const char *text, const char *origin, tg_err *err);
+
+/* The group of a flag name, or -1 if there is no such flag. */
+int tg_run_config_group(const char *name);
+
+/* Prints the flags of the given groups (bit i = group i) with their defaults, for --help. */
+void tg_run_config_help(FILE *f, unsigned groups);
+
+/* getopt_long option array for every setting (each with an argument, flags without), with
+ * `extra` options appended; returns a static array terminated by a zero entry. val of a setting
+ * is 1000 + its index; tg_run_config_name(val) maps back. */
+struct option;
+const struct option *tg_run_config_getopt(const struct option *extra, int n_extra);
+const char *tg_run_config_name(int val);
+
+/* "30m", "1h30m", "90s", "2h", "45" (seconds) -> seconds. */
+tg_status tg_parse_duration(const char *s, double *seconds, tg_err *err);
+
+#endif /* TG_OPTIONS_H */
