@@ -1,0 +1,44 @@
+/* progress.h: what a run tells its user: log lines on stderr (and RUNDIR/train.log), a live
+ * progress bar when stderr is a terminal, and RUNDIR/metrics.tsv (a row per log step and per
+ * validation). Private to train/. */
+#ifndef TG_PROGRESS_H
+#define TG_PROGRESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct tg_progress {
+    FILE *log;          /* RUNDIR/train.log, appended */
+    FILE *metrics;      /* RUNDIR/metrics.tsv */
+    bool tty;           /* stderr is a terminal: draw the bar */
+    bool bar_shown;
+} tg_progress;
+
+/* Opens the run's log and metrics files. On resume, metrics rows past `keep_step` (written by
+ * the part of the run that a crash lost) are dropped so the file matches the checkpoint. */
+int tg_progress_open(tg_progress *p, const char *rundir, int64_t keep_step, char *msg, size_t msg_len);
+void tg_progress_close(tg_progress *p);
+
+/* A line to stderr and the log, prefixed by the time of day. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+void tg_progress_log(tg_progress *p, const char *fmt, ...);
+
+/* Redraws the bar: done of total (total 0: no bar, only the text). */
+void tg_progress_bar(tg_progress *p, double done, double total, const char *text);
+
+/* One metrics row; NaN fields are left empty. */
+typedef struct tg_metrics_row {
+    const char *kind;   /* "train" | "valid" */
+    int64_t step;
+    int64_t epoch;
+    double elapsed_s, lr, loss, nll, ppl, tgt_tok_s, grad_norm, bleu, chrf;
+} tg_metrics_row;
+void tg_progress_metrics(tg_progress *p, const tg_metrics_row *r);
+
+/* "1h02m03s" / "4m05s" / "7s" */
+void tg_format_duration(double seconds, char *buf, size_t len);
+
+#endif /* TG_PROGRESS_H */

@@ -1,0 +1,65 @@
+/* read_lines.c: a whole file (or stdin) split into lines in place. */
+#include "train/read_lines.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "datasets/datasets.h"
+
+tg_status tg_lines_read(tg_lines *out, const char *path, tg_err *err) {
+    memset(out, 0, sizeof *out);
+    bool std = !path || !strcmp(path, "-");
+    const char *name = std ? "<stdin>" : path;
+    FILE *f = std ? stdin : fopen(path, "rb");
+    if (!f) return tg_err_set(err, TG_ERR_IO, "%s: cannot open: %s", name, strerror(errno));
+    size_t len = 0, cap = 1 << 16;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t got = fread(buf + len, 1, cap - len - 1, f);
+        len += got;
+        if (len + 1 < cap) break;
+        char *nb = realloc(buf, cap *= 2);
+        if (!nb) { free(buf); buf = NULL; }
+        else buf = nb;
+    }
+    bool bad = ferror(f);
+    if (!std) fclose(f);
+    if (!buf) return tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", name);
+    if (bad) { free(buf); return tg_err_set(err, TG_ERR_IO, "%s: read error", name); }
+    buf[len] = '\0';
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) n += buf[i] == '\n';
+    if (len && buf[len - 1] != '\n') n++;
+    out->line = malloc((n + 1) * sizeof *out->line);
+    if (!out->line) { free(buf); return tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", name); }
+    out->buf_ = buf;
+    char *p = buf;
+    for (size_t k = 0; k < n; k++) {
+        char *nl = memchr(p, '\n', (size_t)(buf + len - p));
+        char *end = nl ? nl : buf + len;
+        if (memchr(p, '\0', (size_t)(end - p))) {
+            tg_lines_free(out);
+            return tg_err_set(err, TG_ERR_FORMAT, "%s:%zu: contains a NUL byte", name, k + 1);
+        }
+        size_t bad_at;
+        if (!tg_utf8_valid(p, (size_t)(end - p), &bad_at)) {
+            tg_lines_free(out);
+            return tg_err_set(err, TG_ERR_FORMAT, "%s:%zu: invalid UTF-8 at byte %zu of the line", name, k + 1,
+                              bad_at + 1);
+        }
+        if (end > p && end[-1] == '\r') end[-1] = '\0';
+        *end = '\0';
+        out->line[k] = p;
+        p = end + 1;
+    }
+    out->n = n;
+    return TG_OK;
+}
+
+void tg_lines_free(tg_lines *l) {
+    free(l->line);
+    free(l->buf_);
+    memset(l, 0, sizeof *l);
+}

@@ -1,0 +1,19 @@
+/* read_lines.h: every line of a file or stdin, for translate and score-style commands. */
+#ifndef TG_READ_LINES_H
+#define TG_READ_LINES_H
+
+#include <stddef.h>
+
+#include "autograd/status.h"
+
+typedef struct tg_lines {
+    char **line;     /* (n) NUL-terminated, "\n" and "\r\n" removed */
+    size_t n;
+    char *buf_;
+} tg_lines;
+
+/* path NULL or "-": stdin. A NUL byte or invalid UTF-8 is an error naming the line. */
+tg_status tg_lines_read(tg_lines *out, const char *path, tg_err *err);
+void tg_lines_free(tg_lines *l);
+
+#endif /* TG_READ_LINES_H */

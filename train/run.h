@@ -1,0 +1,102 @@
+/* run.h: a training run, everything a checkpoint must hold to continue as if never stopped, and
+ * the pieces that train, translate, eval and ckpt share (loading a model from a checkpoint).
+ * Private to train/. */
+#ifndef TG_RUN_H
+#define TG_RUN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "autograd/autograd.h"
+#include "datasets/datasets.h"
+#include "nn/nn.h"
+#include "optim/optim.h"
+#include "train/options.h"
+
+/* The model's positions table covers this many tokens; longer inputs are cut when translating. */
+#define TG_RUN_MAX_POSITIONS 1024
+
+/* The mutable state of a run besides parameters and optimiser moments: section "state". */
+typedef struct tg_run_state {
+    int64_t step;                 /* updates done */
+    tg_batch_iter_state iter;     /* where the data iterator stands */
+    tg_rng_state dropout_rng;     /* the context's dropout stream */
+    double best_bleu;             /* best dev BLEU so far (-1: none yet) */
+    int64_t best_step;
+    int64_t bad_validations;      /* validations since the best, for --patience */
+    int64_t bad_steps;            /* NaN/Inf updates in a row */
+    int64_t skipped_steps;        /* NaN/Inf updates skipped in all */
+    int64_t reloads;              /* times the run went back to the last checkpoint */
+    double lr_scale;              /* 1, halved at each reload */
+    double train_seconds;         /* training time so far, for --time-limit */
+    int64_t tokens_seen;          /* target tokens trained on */
+} tg_run_state;
+
+typedef struct tg_run {
+    tg_run_config cfg;
+    tg_model_config mcfg;
+    tg_bpe *bpe;                  /* NULL for a synthetic task (ids are the text) */
+    tg_dataset train, dev;        /* dev: the dev pairs that fit the positions table */
+    char **dev_src, **dev_ref;    /* (dev.n) each dev pair's source and reference text */
+    tg_batch_iter *iter, *dev_iter;
+    tg_batch_iter_state dev_start;   /* the dev iterator's first batch, for each validation */
+    tg_model *model;
+    tg_adam *adam;
+    tg_schedule sched;
+    tg_ctx *ctx;
+    tg_run_state st;
+} tg_run;
+
+/* Model config for a run config and vocabulary size. */
+tg_status tg_run_model_config(const tg_run_config *c, int vocab, tg_model_config *out, tg_err *err);
+tg_status tg_run_schedule(const tg_run_config *c, const tg_model_config *m, tg_schedule *out, tg_err *err);
+tg_status tg_run_adam_config(const tg_run_config *c, tg_adam_config *out, tg_err *err);
+
+/* ---- checkpoints (run_ckpt.c) ---- */
+
+/* Writes every section of the run to path (atomically). */
+typedef struct tg_ckpt_writer tg_ckpt_writer;
+/* Adds every section but the optimiser's: what an averaged (model-only) checkpoint holds. */
+tg_status tg_ckpt_write_model(tg_ckpt_writer *w, const tg_run_config *cfg, const tg_model *m,
+                              const tg_bpe *bpe, const tg_run_state *st, tg_err *err);
+tg_status tg_run_save(const tg_run *r, const char *path, tg_err *err);
+
+/* What translate/eval/ckpt need from a checkpoint: the run config, the model (parameters loaded)
+ * and the vocabulary (NULL for a synthetic task). */
+typedef struct tg_loaded {
+    tg_run_config cfg;
+    tg_model *model;
+    tg_bpe *bpe;
+    tg_run_state st;
+    uint64_t param_hash;          /* of the parameter bytes, as ckpt info shows */
+} tg_loaded;
+tg_status tg_run_load_model(const char *path, tg_loaded *out, tg_err *err);
+void tg_loaded_free(tg_loaded *l);
+
+/* Restores parameters, optimiser and state of r (built from the same config) from path. */
+tg_status tg_run_restore(tg_run *r, const char *path, tg_err *err);
+
+/* ---- text <-> ids for a model (bpe, or ids written as numbers for synthetic tasks) ---- */
+tg_status tg_run_encode(tg_bpe *bpe, const char *text, tg_ids *out, tg_err *err);
+tg_status tg_run_detok(const tg_bpe *bpe, const int32_t *ids, int n, tg_str *out, tg_err *err);
+
+/* ---- translation of many sentences, in batches sorted by length (translate.c) ---- */
+typedef struct tg_translate_opts {
+    tg_decode_opts decode;
+    int batch;                    /* sentences decoded together */
+} tg_translate_opts;
+/* hyps[i] (malloc'd strings, caller frees) for srcs[i] (already tokenised ids). */
+tg_status tg_translate_ids(tg_model *m, tg_ctx *ctx, const tg_bpe *bpe, const int32_t *const *src,
+                           const int *src_len, int n, const tg_translate_opts *o, char **hyps,
+                           tg_err *err);
+
+/* ---- the loop (run_loop.c) ---- */
+/* Builds data, vocabulary, model, optimiser and context for cfg. from: a loaded last.ckpt to
+ * resume (its vocabulary and model are taken over, then optimiser and state restored), or NULL
+ * for a fresh run. Progress (vocabulary learning, data counts) is logged to stderr. */
+tg_status tg_run_open(tg_run *r, const tg_run_config *cfg, tg_loaded *from, tg_err *err);
+void tg_run_close(tg_run *r);
+/* Trains until a limit, a signal, early stopping or an error. Returns the process exit code. */
+int tg_run_train(tg_run *r);
+
+#endif /* TG_RUN_H */

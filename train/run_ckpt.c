@@ -1,0 +1,294 @@
+/* run_ckpt.c: what a run's checkpoint holds, section by section, on top of ckpt_file.h:
+ *   config       the run's settings, `key = value` lines (options.h)
+ *   model        the model config, "key=value ..." (tg_model_config_str)
+ *   vocab        the BPE vocabulary as text (absent for a synthetic task)
+ *   param_index  element size, count, then each parameter's name and shape
+ *   params       every parameter value, the one contiguous buffer as it is in memory
+ *   adam         the optimiser's state (absent in an averaged checkpoint)
+ *   state        step, data iterator, dropout stream, best score, early-stopping and
+ *                divergence counters, lr scale, training time
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "train/ckpt_file.h"
+#include "train/run.h"
+
+#define STATE_VERSION 1u
+
+static void state_write(tg_ckpt_buf *b, const tg_run_state *s) {
+    tg_ckpt_buf_u32(b, STATE_VERSION);
+    tg_ckpt_buf_i64(b, s->step);
+    tg_ckpt_buf_u64(b, s->iter.seed);
+    tg_ckpt_buf_u64(b, s->iter.epoch);
+    tg_ckpt_buf_u64(b, s->iter.pos);
+    tg_ckpt_buf_u64(b, s->iter.fingerprint);
+    tg_ckpt_buf_u64(b, s->dropout_rng.seed);
+    tg_ckpt_buf_u64(b, s->dropout_rng.counter);
+    tg_ckpt_buf_f64(b, s->best_bleu);
+    tg_ckpt_buf_i64(b, s->best_step);
+    tg_ckpt_buf_i64(b, s->bad_validations);
+    tg_ckpt_buf_i64(b, s->bad_steps);
+    tg_ckpt_buf_i64(b, s->skipped_steps);
+    tg_ckpt_buf_i64(b, s->reloads);
+    tg_ckpt_buf_f64(b, s->lr_scale);
+    tg_ckpt_buf_f64(b, s->train_seconds);
+    tg_ckpt_buf_i64(b, s->tokens_seen);
+}
+
+static tg_status state_read(const void *p, size_t n, tg_run_state *s, tg_err *err) {
+    tg_ckpt_cur c;
+    uint32_t version = 0;
+    tg_ckpt_cur_init(&c, p, n, "section 'state'");
+    tg_ckpt_cur_u32(&c, &version);
+    if (c.st == TG_OK && version != STATE_VERSION)
+        return tg_err_set(err, TG_ERR_VERSION, "section 'state' has version %u, this build reads %u",
+                          version, STATE_VERSION);
+    tg_ckpt_cur_i64(&c, &s->step);
+    tg_ckpt_cur_u64(&c, &s->iter.seed);
+    tg_ckpt_cur_u64(&c, &s->iter.epoch);
+    tg_ckpt_cur_u64(&c, &s->iter.pos);
+    tg_ckpt_cur_u64(&c, &s->iter.fingerprint);
+    tg_ckpt_cur_u64(&c, &s->dropout_rng.seed);
+    tg_ckpt_cur_u64(&c, &s->dropout_rng.counter);
+    tg_ckpt_cur_f64(&c, &s->best_bleu);
+    tg_ckpt_cur_i64(&c, &s->best_step);
+    tg_ckpt_cur_i64(&c, &s->bad_validations);
+    tg_ckpt_cur_i64(&c, &s->bad_steps);
+    tg_ckpt_cur_i64(&c, &s->skipped_steps);
+    tg_ckpt_cur_i64(&c, &s->reloads);
+    tg_ckpt_cur_f64(&c, &s->lr_scale);
+    tg_ckpt_cur_f64(&c, &s->train_seconds);
+    tg_ckpt_cur_i64(&c, &s->tokens_seen);
+    return tg_ckpt_cur_finish(&c, err);
+}
+
+/* Every section but adam: what a model-only (averaged) checkpoint holds too. */
+tg_status tg_ckpt_write_model(tg_ckpt_writer *w, const tg_run_config *cfg, const tg_model *m,
+                              const tg_bpe *bpe, const tg_run_state *st, tg_err *err) {
+    enum { CFG_MAX = 64 * 1024 };
+    char *text = malloc(CFG_MAX);
+    if (!text) return tg_err_set(err, TG_ERR_NOMEM, "checkpoint: out of memory");
+    tg_status s = TG_OK;
+    int n = tg_run_config_format(cfg, text, CFG_MAX);
+    if (n >= CFG_MAX) s = tg_err_set(err, TG_ERR_ARG, "checkpoint: config too long");
+    if (s == TG_OK) s = tg_ckpt_writer_add(w, "config", text, (size_t)n, err);
+    n = tg_model_config_str(tg_model_cfg(m), text, CFG_MAX);
+    if (s == TG_OK) s = tg_ckpt_writer_add(w, "model", text, (size_t)n, err);
+    free(text);
+    if (s == TG_OK && bpe) {
+        tg_str vt = {0};
+        s = tg_bpe_save_text(bpe, &vt, err);
+        if (s == TG_OK) s = tg_ckpt_writer_add(w, "vocab", vt.s, vt.n, err);
+        tg_str_free(&vt);
+    }
+    tg_params *P = tg_model_params(m);
+    tg_ckpt_buf b;
+    tg_ckpt_buf_init(&b);
+    tg_ckpt_buf_u32(&b, (uint32_t)sizeof(tg_float));
+    tg_ckpt_buf_u32(&b, (uint32_t)tg_params_len(P));
+    for (int i = 0; i < tg_params_len(P); i++) {
+        tg_tensor *t = tg_params_at(P, i);
+        tg_ckpt_buf_str(&b, t->name);
+        tg_ckpt_buf_u32(&b, (uint32_t)t->ndim);
+        for (int d = 0; d < t->ndim; d++) tg_ckpt_buf_u32(&b, (uint32_t)t->shape[d]);
+    }
+    if (s == TG_OK) s = tg_ckpt_writer_add_buf(w, "param_index", &b, err);
+    if (s == TG_OK)
+        s = tg_ckpt_writer_add_ref(w, "params", tg_params_data(P),
+                                   (size_t)tg_params_numel(P) * sizeof(tg_float), err);
+    state_write(&b, st);
+    if (s == TG_OK) s = tg_ckpt_writer_add_buf(w, "state", &b, err);
+    tg_ckpt_buf_free(&b);
+    return s;
+}
+
+tg_status tg_run_save(const tg_run *r, const char *path, tg_err *err) {
+    tg_ckpt_writer *w = tg_ckpt_writer_new();
+    if (!w) return tg_err_set(err, TG_ERR_NOMEM, "checkpoint: out of memory");
+    tg_status s = tg_ckpt_write_model(w, &r->cfg, r->model, r->bpe, &r->st, err);
+    if (s == TG_OK) s = tg_ckpt_writer_begin(w, "adam", err);
+    if (s == TG_OK) s = tg_adam_state_write(r->adam, tg_ckpt_writer_sink, w, err);
+    if (s == TG_OK) s = tg_ckpt_writer_save(w, path, err);
+    tg_ckpt_writer_free(w);
+    return s;
+}
+
+/* ---- loading ---- */
+
+static tg_status get_text(const tg_ckpt_reader *rd, const char *name, char **out, tg_err *err) {
+    const void *p;
+    size_t n;
+    tg_status s = tg_ckpt_reader_get(rd, name, &p, &n, err);
+    if (s != TG_OK) return s;
+    char *t = malloc(n + 1);
+    if (!t) return tg_err_set(err, TG_ERR_NOMEM, "checkpoint: out of memory");
+    memcpy(t, p, n);
+    t[n] = '\0';
+    if (strlen(t) != n) {
+        free(t);
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section '%s' holds a NUL byte",
+                          tg_ckpt_reader_path(rd), name);
+    }
+    *out = t;
+    return TG_OK;
+}
+
+/* "k=v k=v ..." -> model config, field by field. */
+static tg_status parse_model(const char *text, const char *path, tg_model_config *m, tg_err *err) {
+    *m = tg_model_config_default();
+    const char *p = text;
+    while (*p) {
+        while (*p == ' ') p++;
+        if (!*p) break;
+        const char *end = strchr(p, ' ');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char tok[256];
+        if (len >= sizeof tok) return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'model': bad entry", path);
+        memcpy(tok, p, len);
+        tok[len] = '\0';
+        char *eq = strchr(tok, '=');
+        if (!eq) return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'model': '%s' is not key=value", path, tok);
+        *eq = '\0';
+        tg_err e2;
+        if (tg_model_config_set(m, tok, eq + 1, &e2) != TG_OK)
+            return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'model': %s", path, e2.msg);
+        p += len;
+    }
+    tg_err e2;
+    if (tg_model_config_validate(m, &e2) != TG_OK)
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'model': %s", path, e2.msg);
+    return TG_OK;
+}
+
+/* Checks param_index against the model and copies the values in (converting float <-> double). */
+static tg_status load_params(const tg_ckpt_reader *rd, tg_model *m, uint64_t *hash, tg_err *err) {
+    const char *path = tg_ckpt_reader_path(rd);
+    const void *p;
+    size_t n;
+    tg_status s = tg_ckpt_reader_get(rd, "param_index", &p, &n, err);
+    if (s != TG_OK) return s;
+    tg_params *P = tg_model_params(m);
+    tg_ckpt_cur c;
+    tg_ckpt_cur_init(&c, p, n, "section 'param_index'");
+    uint32_t elem = 0, count = 0;
+    tg_ckpt_cur_u32(&c, &elem);
+    tg_ckpt_cur_u32(&c, &count);
+    if (c.st == TG_OK && elem != 4 && elem != 8)
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: parameters of %u bytes each", path, elem);
+    if (c.st == TG_OK && count != (uint32_t)tg_params_len(P))
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: %u parameters, the model has %d", path, count,
+                          tg_params_len(P));
+    for (int i = 0; c.st == TG_OK && i < tg_params_len(P); i++) {
+        tg_tensor *t = tg_params_at(P, i);
+        char name[TG_NAME_MAX];
+        uint32_t ndim = 0, dim = 0;
+        tg_ckpt_cur_str(&c, name, sizeof name);
+        tg_ckpt_cur_u32(&c, &ndim);
+        if (c.st != TG_OK) break;
+        bool same = !strcmp(name, t->name) && ndim == (uint32_t)t->ndim;
+        for (uint32_t d = 0; d < ndim && d < TG_MAX_DIMS + 1; d++) {
+            tg_ckpt_cur_u32(&c, &dim);
+            same = same && d < (uint32_t)t->ndim && dim == (uint32_t)t->shape[d];
+        }
+        if (c.st == TG_OK && !same)
+            return tg_err_set(err, TG_ERR_CORRUPT, "%s: parameter %d is '%s', the model expects '%s' "
+                              "with its shape", path, i, name, t->name);
+    }
+    if ((s = tg_ckpt_cur_finish(&c, err)) != TG_OK) return s;
+    if ((s = tg_ckpt_reader_get(rd, "params", &p, &n, err)) != TG_OK) return s;
+    size_t numel = (size_t)tg_params_numel(P);
+    if (n != numel * elem)
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'params' has %zu bytes, %zu expected", path, n,
+                          numel * elem);
+    *hash = tg_ckpt_hash64(p, n);
+    tg_float *dst = tg_params_data(P);
+    if (elem == sizeof(tg_float)) memcpy(dst, p, n);
+    else if (elem == 4) for (size_t i = 0; i < numel; i++) { float v; memcpy(&v, (const char *)p + 4 * i, 4); dst[i] = (tg_float)v; }
+    else for (size_t i = 0; i < numel; i++) { double v; memcpy(&v, (const char *)p + 8 * i, 8); dst[i] = (tg_float)v; }
+    return TG_OK;
+}
+
+tg_status tg_run_load_model(const char *path, tg_loaded *out, tg_err *err) {
+    memset(out, 0, sizeof *out);
+    tg_ckpt_reader *rd;
+    tg_status s = tg_ckpt_reader_open(path, &rd, err);
+    if (s != TG_OK) return s;
+    char *text = NULL;
+    tg_model_config mcfg;
+    tg_run_config_default(&out->cfg);
+    s = get_text(rd, "config", &text, err);
+    if (s == TG_OK) {
+        tg_err e2;
+        if (tg_run_config_parse(&out->cfg, text, path, &e2) != TG_OK)
+            s = tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'config': %s", path, e2.msg);
+        free(text);
+        text = NULL;
+    }
+    if (s == TG_OK) s = get_text(rd, "model", &text, err);
+    if (s == TG_OK) s = parse_model(text, path, &mcfg, err);
+    free(text);
+    if (s == TG_OK && tg_ckpt_reader_find(rd, "vocab")) {
+        const void *p;
+        size_t n;
+        s = tg_ckpt_reader_get(rd, "vocab", &p, &n, err);
+        if (s == TG_OK) s = tg_bpe_load_text(&out->bpe, p, n, path, err);
+        if (s == TG_OK && tg_bpe_vocab_size(out->bpe) != mcfg.vocab)
+            s = tg_err_set(err, TG_ERR_CORRUPT, "%s: vocabulary of %d pieces, the model has %d", path,
+                           tg_bpe_vocab_size(out->bpe), mcfg.vocab);
+    }
+    if (s == TG_OK) {
+        out->model = tg_model_new(&mcfg, out->cfg.seed, err);
+        if (!out->model) s = TG_ERR_CORRUPT;
+    }
+    if (s == TG_OK) s = load_params(rd, out->model, &out->param_hash, err);
+    if (s == TG_OK) {
+        const void *p;
+        size_t n;
+        s = tg_ckpt_reader_get(rd, "state", &p, &n, err);
+        if (s == TG_OK) s = state_read(p, n, &out->st, err);
+    }
+    tg_ckpt_reader_free(rd);
+    if (s != TG_OK) tg_loaded_free(out);
+    return s;
+}
+
+void tg_loaded_free(tg_loaded *l) {
+    tg_model_free(l->model);
+    tg_bpe_free(l->bpe);
+    l->model = NULL;
+    l->bpe = NULL;
+}
+
+tg_status tg_run_restore(tg_run *r, const char *path, tg_err *err) {
+    tg_ckpt_reader *rd;
+    tg_status s = tg_ckpt_reader_open(path, &rd, err);
+    if (s != TG_OK) return s;
+    uint64_t hash;
+    const void *p;
+    size_t n;
+    tg_run_state st;
+    s = load_params(rd, r->model, &hash, err);
+    if (s == TG_OK && !tg_ckpt_reader_find(rd, "adam"))
+        s = tg_err_set(err, TG_ERR_FORMAT, "%s has no optimiser state (an averaged checkpoint?): it "
+                       "cannot be resumed", path);
+    if (s == TG_OK) s = tg_ckpt_reader_get(rd, "adam", &p, &n, err);
+    if (s == TG_OK) {
+        tg_err e2;
+        if (tg_adam_state_load(r->adam, p, n, &e2) != TG_OK)
+            s = tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'adam': %s", path, e2.msg);
+    }
+    if (s == TG_OK) s = tg_ckpt_reader_get(rd, "state", &p, &n, err);
+    if (s == TG_OK) s = state_read(p, n, &st, err);
+    if (s == TG_OK) {
+        tg_err e2;
+        if (tg_batch_iter_set_state(r->iter, &st.iter, &e2) != TG_OK)
+            s = tg_err_set(err, TG_ERR_ARG, "%s: the data iterator cannot continue: %s", path, e2.msg);
+    }
+    if (s == TG_OK) {
+        r->st = st;
+        tg_ctx_set_rng(r->ctx, st.dropout_rng);
+    }
+    tg_ckpt_reader_free(rd);
+    return s;
+}

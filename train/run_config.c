@@ -1,0 +1,57 @@
+/* run_config.c: from a run's settings to the model, optimiser and schedule configs. */
+#include <string.h>
+
+#include "train/run.h"
+
+tg_status tg_run_model_config(const tg_run_config *c, int vocab, tg_model_config *out, tg_err *err) {
+    tg_model_config m = tg_model_config_default();
+    m.vocab = vocab;
+    m.d_model = c->d_model;
+    m.heads = c->heads;
+    m.d_ff = c->d_ff;
+    m.enc_layers = c->enc_layers;
+    m.dec_layers = c->dec_layers;
+    m.max_len = TG_RUN_MAX_POSITIONS;
+    m.dropout = c->dropout;
+    m.label_smoothing = c->label_smoothing;
+    m.tie_embeddings = !c->no_tie_embeddings;
+    tg_status st = tg_norm_place_parse(c->norm, &m.norm, err);
+    if (st == TG_OK) st = tg_activation_parse(c->ffn_activation, &m.ffn_activation, err);
+    if (st == TG_OK) st = tg_activation_parse(c->attn_activation, &m.attn_activation, err);
+    if (st == TG_OK) st = tg_model_config_validate(&m, err);
+    if (st == TG_OK) *out = m;
+    return st;
+}
+
+tg_status tg_run_schedule(const tg_run_config *c, const tg_model_config *m, tg_schedule *out, tg_err *err) {
+    tg_schedule_kind kind;
+    tg_status st = tg_schedule_kind_parse(c->schedule, &kind, err);
+    if (st != TG_OK) return st;
+    tg_schedule s = tg_schedule_default(kind);
+    s.lr = c->lr;
+    s.factor = c->lr;            /* noam: --lr is the factor */
+    s.init_lr = c->init_lr;
+    s.min_lr = c->min_lr;
+    s.warmup = c->warmup;
+    s.d_model = m->d_model;
+    if (kind == TG_SCHEDULE_COSINE) {
+        if (c->max_steps <= 0)
+            return tg_err_set(err, TG_ERR_ARG, "--schedule cosine decays over --max-steps: give --max-steps");
+        s.total = c->max_steps;
+    }
+    st = tg_schedule_check(&s, err);
+    if (st == TG_OK) *out = s;
+    return st;
+}
+
+tg_status tg_run_adam_config(const tg_run_config *c, tg_adam_config *out, tg_err *err) {
+    tg_adam_config a = tg_adam_config_default();
+    a.beta1 = c->beta1;
+    a.beta2 = c->beta2;
+    a.eps = c->adam_eps;
+    a.weight_decay = c->weight_decay;
+    a.decoupled = !strcmp(c->optimizer, "adamw");
+    tg_status st = tg_adam_config_check(&a, err);
+    if (st == TG_OK) *out = a;
+    return st;
+}

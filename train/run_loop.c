@@ -1,0 +1,409 @@
+/* run_loop.c: the training loop. One step: next batch, forward, label-smoothed loss, backward,
+ * clip, Adam, in an order that is a function of the checkpointed state alone, so a resumed run
+ * repeats exactly the steps an uninterrupted one takes. Around it: progress lines, validation
+ * (dev loss, BLEU, samples), checkpoints (last, best, periodic), early stopping, NaN/Inf
+ * handling, and SIGINT/SIGTERM (finish the step, save, exit 0). */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "train/metrics.h"
+#include "train/progress.h"
+#include "train/run.h"
+
+static volatile sig_atomic_t g_stop_signal;
+
+static void on_signal(int sig) { g_stop_signal = sig; }
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void ckpt_path(const tg_run *r, const char *name, char *buf, size_t len) {
+    snprintf(buf, len, "%s/%s", r->cfg.out, name);
+}
+
+/* ---- one update ---- */
+
+typedef struct {
+    bool skipped;         /* non-finite loss or gradient: no update */
+    double loss, nll;     /* per target token */
+    int64_t tokens;
+    double grad_norm, lr;
+} step_result;
+
+/* Fault injection for the divergence tests: TAPEGRAD_INJECT_NAN=START:COUNT makes the gradient
+ * NaN for COUNT update attempts from attempt START (1-based, counted in this process). */
+static bool inject_nan(void) {
+    static long attempt, start = -1, count;
+    if (start < 0) {
+        const char *e = getenv("TAPEGRAD_INJECT_NAN");
+        start = 0;
+        if (e && sscanf(e, "%ld:%ld", &start, &count) != 2) start = 0;
+    }
+    attempt++;
+    return start > 0 && attempt >= start && attempt < start + count;
+}
+
+static tg_status train_step(tg_run *r, tg_batch *b, step_result *res, tg_err *err) {
+    memset(res, 0, sizeof *res);
+    tg_status s = tg_batch_iter_next(r->iter, b, err);
+    if (s != TG_OK) return s;
+    tg_ctx *ctx = r->ctx;
+    tg_ctx_set_training(ctx, true);
+    tg_ctx_set_grad_enabled(ctx, true);
+    tg_tensor *logits = NULL;
+    s = tg_model_logits(r->model, ctx, b->src, b->tgt_in, b->B, b->S, b->T, &logits, err);   // (B, T, V)
+    if (s != TG_OK) return s;
+    tg_tensor *loss = tg_cross_entropy(ctx, logits, b->tgt_out, r->mcfg.label_smoothing, TG_PAD_ID);
+    tg_ctx_set_grad_enabled(ctx, false);   /* the plain NLL, for perplexity: not on the tape */
+    tg_tensor *nll = tg_cross_entropy(ctx, logits, b->tgt_out, 0, TG_PAD_ID);
+    tg_ctx_set_grad_enabled(ctx, true);
+    if (!loss || !nll) return tg_err_set(err, tg_ctx_status(ctx), "loss: %s", tg_ctx_errmsg(ctx));
+    res->loss = loss->data[0];
+    res->nll = nll->data[0];
+    res->tokens = b->n_tgt_tokens;
+    tg_params *P = tg_model_params(r->model);
+    size_t n = (size_t)tg_params_numel(P);
+    if (isfinite(res->loss)) {
+        s = tg_backward(ctx, loss);
+        if (s != TG_OK) return tg_err_set(err, s, "backward: %s", tg_ctx_errmsg(ctx));
+        if (inject_nan()) tg_params_grad(P)[0] = NAN;
+        tg_err e2;
+        s = tg_clip_grad_norm(tg_params_grad(P), n, r->cfg.clip_norm, tg_ctx_pool(ctx), &res->grad_norm, &e2);
+        if (s != TG_OK && s != TG_ERR_NUMERIC) { tg_ctx_reset(ctx); return tg_err_set(err, s, "%s", e2.msg); }
+        res->skipped = s == TG_ERR_NUMERIC;
+    } else {
+        res->skipped = true;
+        res->grad_norm = NAN;
+    }
+    s = TG_OK;
+    if (!res->skipped) {
+        res->lr = tg_schedule_lr(&r->sched, r->st.step + 1) * r->st.lr_scale;
+        s = tg_adam_step(r->adam, tg_params_data(P), tg_params_grad(P), res->lr, tg_ctx_pool(ctx), err);
+        if (s == TG_OK) {
+            r->st.step++;
+            r->st.bad_steps = 0;
+            r->st.tokens_seen += res->tokens;
+        }
+    } else {
+        r->st.bad_steps++;
+        r->st.skipped_steps++;
+    }
+    tg_params_zero_grad(P);
+    tg_ctx_reset(ctx);
+    r->st.iter = tg_batch_iter_get_state(r->iter);
+    r->st.dropout_rng = tg_ctx_rng(ctx);
+    return s;
+}
+
+/* ---- validation ---- */
+
+typedef struct {
+    bool done;
+    double loss, nll, bleu, chrf;
+    char bleu_sig[TG_METRICS_SIGNATURE_MAX];
+} valid_result;
+
+static tg_status dev_loss(tg_run *r, valid_result *v, tg_err *err) {
+    tg_ctx *ctx = r->ctx;
+    tg_batch b = {0};
+    double loss = 0, nll = 0;
+    int64_t tokens = 0;
+    tg_status s = tg_batch_iter_set_state(r->dev_iter, &r->dev_start, err);   /* the same batches each time */
+    size_t nb = tg_batch_iter_epoch_batches(r->dev_iter);
+    for (size_t i = 0; s == TG_OK && i < nb; i++) {
+        s = tg_batch_iter_next(r->dev_iter, &b, err);
+        tg_tensor *logits = NULL;
+        if (s == TG_OK) s = tg_model_logits(r->model, ctx, b.src, b.tgt_in, b.B, b.S, b.T, &logits, err);
+        if (s != TG_OK) break;
+        tg_tensor *l = tg_cross_entropy(ctx, logits, b.tgt_out, r->mcfg.label_smoothing, TG_PAD_ID);
+        tg_tensor *n = tg_cross_entropy(ctx, logits, b.tgt_out, 0, TG_PAD_ID);
+        if (!l || !n) s = tg_err_set(err, tg_ctx_status(ctx), "dev loss: %s", tg_ctx_errmsg(ctx));
+        else {
+            loss += (double)l->data[0] * (double)b.n_tgt_tokens;
+            nll += (double)n->data[0] * (double)b.n_tgt_tokens;
+            tokens += b.n_tgt_tokens;
+        }
+        tg_ctx_reset(ctx);
+    }
+    tg_batch_free(&b);
+    v->loss = tokens ? loss / (double)tokens : NAN;
+    v->nll = tokens ? nll / (double)tokens : NAN;
+    return s;
+}
+
+static tg_status validate(tg_run *r, tg_progress *pg, valid_result *v, tg_err *err) {
+    memset(v, 0, sizeof *v);
+    if (!r->dev_iter) return TG_OK;
+    tg_ctx *ctx = r->ctx;
+    tg_ctx_set_training(ctx, false);
+    tg_ctx_set_grad_enabled(ctx, false);
+    double t0 = now_s();
+    tg_status s = dev_loss(r, v, err);
+    /* BLEU on the first K dev sentences */
+    size_t n = r->cfg.valid_sentences > 0 && (size_t)r->cfg.valid_sentences < r->dev.n
+                   ? (size_t)r->cfg.valid_sentences : r->dev.n;
+    int32_t **src = calloc(n + 1, sizeof *src);
+    int *len = calloc(n + 1, sizeof *len);
+    char **hyps = calloc(n + 1, sizeof *hyps);
+    if (s == TG_OK && (!src || !len || !hyps)) s = tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; s == TG_OK && i < n; i++) {
+        int sl = r->dev.src_len[i];
+        src[i] = malloc((size_t)(sl + 1) * sizeof **src);
+        if (!src[i]) { s = tg_err_set(err, TG_ERR_NOMEM, "out of memory"); break; }
+        memcpy(src[i], r->dev.ids + r->dev.off[i], (size_t)sl * sizeof **src);
+        src[i][sl] = TG_EOS_ID;
+        len[i] = sl + 1;
+    }
+    tg_translate_opts to = {.decode = tg_decode_defaults(), .batch = 64};
+    to.decode.beam = r->cfg.beam;
+    to.decode.alpha = r->cfg.alpha;
+    if (s == TG_OK)
+        s = tg_translate_ids(r->model, ctx, r->bpe, (const int32_t *const *)src, len, (int)n, &to, hyps, err);
+    if (s == TG_OK) {
+        tg_bleu_opts bo = tg_bleu_opts_default();
+        if (!r->bpe) bo.tokenize = TG_BLEU_TOK_NONE;   /* synthetic ids: words are the ids */
+        tg_bleu_result br;
+        tg_chrf_result cr;
+        s = tg_bleu_corpus_score((const char *const *)hyps, (const char *const *)r->dev_ref, n, &bo, &br, err);
+        if (s == TG_OK) s = tg_chrf_corpus_score((const char *const *)hyps, (const char *const *)r->dev_ref, n,
+                                                 &(tg_chrf_opts){.char_order = 6, .beta = 2}, &cr, err);
+        if (s == TG_OK) {
+            v->bleu = br.score;
+            v->chrf = cr.score;
+            snprintf(v->bleu_sig, sizeof v->bleu_sig, "%s", br.signature);
+            v->done = true;
+            for (size_t i = 0; i < n && i < 2; i++)
+                tg_progress_log(pg, "  sample %zu: %s\n             ref: %s\n             hyp: %s", i + 1,
+                                r->dev_src[i], r->dev_ref[i], hyps[i]);
+            tg_progress_log(pg, "valid step %lld | dev loss %.4f | nll %.4f | ppl %.2f | BLEU %.2f (%zu sentences, %s) "
+                            "| chrF2 %.2f | %.1f s", (long long)r->st.step, v->loss, v->nll, exp(v->nll),
+                            v->bleu, n, r->cfg.beam > 1 ? "beam" : "greedy", v->chrf, now_s() - t0);
+        }
+    }
+    for (size_t i = 0; i < n; i++) { if (src) free(src[i]); if (hyps) free(hyps[i]); }
+    free(src);
+    free(len);
+    free(hyps);
+    tg_ctx_set_training(ctx, true);
+    tg_ctx_set_grad_enabled(ctx, true);
+    return s;
+}
+
+/* ---- checkpoints ---- */
+
+static tg_status save_last(tg_run *r, tg_progress *pg, tg_err *err) {
+    char path[TG_PATH_MAX + 32];
+    ckpt_path(r, "last.ckpt", path, sizeof path);
+    double t0 = now_s();
+    tg_status s = tg_run_save(r, path, err);
+    if (s == TG_OK && r->cfg.keep > 0 && r->st.step > 0) {
+        char periodic[TG_PATH_MAX + 48], old[TG_PATH_MAX + 48];
+        snprintf(periodic, sizeof periodic, "%s/step-%lld.ckpt", r->cfg.out, (long long)r->st.step);
+        s = tg_run_save(r, periodic, err);
+        /* keep the last K: drop the one K saves back */
+        int64_t every = r->cfg.save_every > 0 ? r->cfg.save_every : (r->cfg.valid_every > 0 ? r->cfg.valid_every : 0);
+        if (s == TG_OK && every > 0) {
+            snprintf(old, sizeof old, "%s/step-%lld.ckpt", r->cfg.out, (long long)(r->st.step - every * r->cfg.keep));
+            remove(old);
+        }
+    }
+    if (s == TG_OK) tg_progress_log(pg, "saved %s (step %lld, %.1f s)", path, (long long)r->st.step, now_s() - t0);
+    return s;
+}
+
+/* After max_bad_steps NaN/Inf updates in a row: back to last.ckpt with half the learning rate. */
+#define MAX_RELOADS 20
+
+static tg_status reload_last(tg_run *r, tg_progress *pg, tg_err *err) {
+    if (r->st.reloads >= MAX_RELOADS)
+        return tg_err_set(err, TG_ERR_NUMERIC, "the run diverged %d times, even at %.3g x the learning rate: "
+                          "giving up (check the data and --lr)", MAX_RELOADS, r->st.lr_scale);
+    char path[TG_PATH_MAX + 32];
+    ckpt_path(r, "last.ckpt", path, sizeof path);
+    double scale = r->st.lr_scale * 0.5;
+    int64_t reloads = r->st.reloads + 1, skipped = r->st.skipped_steps;
+    tg_status s = tg_run_restore(r, path, err);
+    if (s != TG_OK) return s;
+    r->st.lr_scale = scale;
+    r->st.reloads = reloads;
+    r->st.skipped_steps = skipped;
+    r->st.bad_steps = 0;
+    tg_progress_log(pg, "diverged: %lld non-finite updates in a row; reloaded %s (step %lld) and lowered the "
+                    "learning rate to %.4g x the schedule", (long long)r->cfg.max_bad_steps, path,
+                    (long long)r->st.step, scale);
+    return TG_OK;
+}
+
+/* ---- the loop ---- */
+
+static bool epochs_done(const tg_run *r) {
+    if (r->cfg.max_epochs <= 0) return false;
+    tg_batch_iter_state it = tg_batch_iter_get_state(r->iter);
+    size_t nb = tg_batch_iter_epoch_batches(r->iter);
+    return it.epoch >= (uint64_t)r->cfg.max_epochs ||
+           (it.epoch + 1 == (uint64_t)r->cfg.max_epochs && it.pos >= nb);
+}
+
+static const char *stop_reason(const tg_run *r) {
+    if (r->cfg.max_steps > 0 && r->st.step >= r->cfg.max_steps) return "reached --max-steps";
+    if (r->cfg.time_limit > 0 && r->st.train_seconds >= r->cfg.time_limit) return "reached --time-limit";
+    if (epochs_done(r)) return "reached --max-epochs";
+    if (r->cfg.patience > 0 && r->st.bad_validations >= r->cfg.patience) return "early stopping (--patience)";
+    return NULL;
+}
+
+static double eta_seconds(const tg_run *r, double step_s) {
+    double eta = INFINITY;
+    if (r->cfg.max_steps > 0) eta = (double)(r->cfg.max_steps - r->st.step) * step_s;
+    if (r->cfg.time_limit > 0) eta = fmin(eta, r->cfg.time_limit - r->st.train_seconds);
+    return eta;
+}
+
+static tg_status after_validation(tg_run *r, tg_progress *pg, const valid_result *v, tg_err *err) {
+    tg_metrics_row row = {"valid", r->st.step, (int64_t)tg_batch_iter_get_state(r->iter).epoch,
+                          r->st.train_seconds, NAN, v->loss, v->nll, exp(v->nll), NAN, NAN, v->bleu, v->chrf};
+    tg_progress_metrics(pg, &row);
+    if (v->bleu > r->st.best_bleu) {
+        r->st.best_bleu = v->bleu;
+        r->st.best_step = r->st.step;
+        r->st.bad_validations = 0;
+        char path[TG_PATH_MAX + 32];
+        ckpt_path(r, "best.ckpt", path, sizeof path);
+        tg_status s = tg_run_save(r, path, err);
+        if (s != TG_OK) return s;
+        tg_progress_log(pg, "new best BLEU %.2f: saved %s", v->bleu, path);
+    } else {
+        r->st.bad_validations++;
+        tg_progress_log(pg, "no better than the best BLEU %.2f (step %lld) for %lld validation%s", r->st.best_bleu,
+                        (long long)r->st.best_step, (long long)r->st.bad_validations,
+                        r->st.bad_validations == 1 ? "" : "s");
+    }
+    return TG_OK;
+}
+
+int tg_run_train(tg_run *r) {
+    tg_progress pg;
+    char msg[512];
+    tg_err err = {{0}};
+    if (tg_progress_open(&pg, r->cfg.out, r->st.step, msg, sizeof msg) != 0) {
+        fprintf(stderr, "tapegrad train: %s\n", msg);
+        return 1;
+    }
+    tg_progress_log(&pg, "model: %lld parameters (d_model %d, %d heads, d_ff %d, %d+%d layers, norm %s, ffn %s, "
+                    "attn-activation %s, vocab %d); %zu training pairs, %zu batches an epoch; %d thread%s",
+                    (long long)tg_model_param_count(r->model), r->mcfg.d_model, r->mcfg.heads, r->mcfg.d_ff,
+                    r->mcfg.enc_layers, r->mcfg.dec_layers, r->cfg.norm, r->cfg.ffn_activation,
+                    r->cfg.attn_activation, r->mcfg.vocab, r->train.n, tg_batch_iter_epoch_batches(r->iter),
+                    tg_pool_threads(tg_ctx_pool(r->ctx)), tg_pool_threads(tg_ctx_pool(r->ctx)) == 1 ? "" : "s");
+    tg_status s = TG_OK;
+    if (r->st.step == 0 && r->st.skipped_steps == 0) s = save_last(r, &pg, &err);   /* a reload target from the start */
+    else tg_progress_log(&pg, "resumed at step %lld (epoch %llu, %.0f s of training so far)", (long long)r->st.step,
+                         (unsigned long long)r->st.iter.epoch, r->st.train_seconds);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND;   /* a second Ctrl-C stops at once */
+    sigemptyset(&sa.sa_mask);
+    g_stop_signal = 0;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    tg_batch b = {0};
+    double iv_loss = 0, iv_nll = 0, iv_norm = 0, iv_wall = 0, step_s = 0;
+    int64_t iv_tokens = 0, iv_steps = 0;
+    bool validated_now = false, saved_now = false;
+    const char *reason = NULL;
+    while (s == TG_OK && !(reason = stop_reason(r))) {
+        if (g_stop_signal) break;
+        step_result res;
+        double t0 = now_s();
+        s = train_step(r, &b, &res, &err);
+        double dt = now_s() - t0;
+        if (s != TG_OK) break;
+        r->st.train_seconds += dt;
+        validated_now = saved_now = false;
+        if (res.skipped) {
+            tg_progress_log(&pg, "step %lld: non-finite %s, update skipped (%lld in a row, %lld in all)",
+                            (long long)r->st.step + 1, isfinite(res.loss) ? "gradient" : "loss",
+                            (long long)r->st.bad_steps, (long long)r->st.skipped_steps);
+            if (r->st.bad_steps >= r->cfg.max_bad_steps) s = reload_last(r, &pg, &err);
+            continue;
+        }
+        iv_loss += res.loss * (double)res.tokens;
+        iv_nll += res.nll * (double)res.tokens;
+        iv_norm += res.grad_norm;
+        iv_tokens += res.tokens;
+        iv_wall += dt;
+        iv_steps++;
+        step_s = iv_wall / (double)iv_steps;
+        if (r->st.step % r->cfg.log_every == 0) {
+            double loss = iv_loss / (double)iv_tokens, nll = iv_nll / (double)iv_tokens;
+            char el[32], eta[32];
+            tg_format_duration(r->st.train_seconds, el, sizeof el);
+            tg_format_duration(eta_seconds(r, step_s), eta, sizeof eta);
+            tg_batch_iter_state it = tg_batch_iter_get_state(r->iter);
+            tg_progress_log(&pg, "step %lld | epoch %llu | loss %.4f | nll %.4f | ppl %.2f | lr %.3e | gnorm %.3f | "
+                            "%.0f tgt tok/s | %s elapsed | ETA %s", (long long)r->st.step,
+                            (unsigned long long)it.epoch + 1, loss, nll, exp(nll), res.lr, iv_norm / (double)iv_steps,
+                            (double)iv_tokens / iv_wall, el, isfinite(eta_seconds(r, step_s)) ? eta : "-");
+            tg_metrics_row row = {"train", r->st.step, (int64_t)it.epoch, r->st.train_seconds, res.lr, loss, nll,
+                                  exp(nll), (double)iv_tokens / iv_wall, iv_norm / (double)iv_steps, NAN, NAN};
+            tg_progress_metrics(&pg, &row);
+            iv_loss = iv_nll = iv_norm = iv_wall = 0;
+            iv_tokens = iv_steps = 0;
+        } else if (pg.tty) {
+            char text[160], eta[32];
+            tg_format_duration(eta_seconds(r, step_s), eta, sizeof eta);
+            snprintf(text, sizeof text, "step %lld | loss %.3f | ETA %s", (long long)r->st.step, res.loss,
+                     isfinite(eta_seconds(r, step_s)) ? eta : "-");
+            double done = r->cfg.max_steps > 0 ? (double)r->st.step : r->st.train_seconds;
+            double total = r->cfg.max_steps > 0 ? (double)r->cfg.max_steps : r->cfg.time_limit;
+            tg_progress_bar(&pg, done, total, text);
+        }
+        if (r->cfg.valid_every > 0 && r->st.step % r->cfg.valid_every == 0 && r->dev_iter) {
+            valid_result v;
+            s = validate(r, &pg, &v, &err);
+            if (s == TG_OK && v.done) s = after_validation(r, &pg, &v, &err);
+            validated_now = true;
+        }
+        if (s == TG_OK && ((r->cfg.save_every > 0 && r->st.step % r->cfg.save_every == 0) || validated_now)) {
+            s = save_last(r, &pg, &err);
+            saved_now = true;
+        }
+    }
+    if (s == TG_OK && g_stop_signal) {
+        if (!saved_now) s = save_last(r, &pg, &err);
+        if (s == TG_OK)
+            tg_progress_log(&pg, "stopped by signal %d at step %lld; resume with: tapegrad train --resume %s",
+                            (int)g_stop_signal, (long long)r->st.step, r->cfg.out);
+    } else if (s == TG_OK) {
+        if (!validated_now && r->dev_iter) {
+            valid_result v;
+            s = validate(r, &pg, &v, &err);
+            if (s == TG_OK && v.done) s = after_validation(r, &pg, &v, &err);
+            saved_now = false;
+        }
+        if (s == TG_OK && !saved_now) s = save_last(r, &pg, &err);
+        if (s == TG_OK) {
+            char el[32];
+            tg_format_duration(r->st.train_seconds, el, sizeof el);
+            tg_progress_log(&pg, "done: %s at step %lld after %s of training; best dev BLEU %.2f at step %lld",
+                            reason ? reason : "stopped", (long long)r->st.step, el, r->st.best_bleu,
+                            (long long)r->st.best_step);
+        }
+    }
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    tg_batch_free(&b);
+    if (s != TG_OK) tg_progress_log(&pg, "error: %s", err.msg);
+    tg_progress_close(&pg);
+    return s == TG_OK ? 0 : 1;
+}

@@ -1,0 +1,189 @@
+/* run_setup.c: a run's data, vocabulary, model, optimiser and context, fresh or resumed. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "train/run.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void report_skipped(const char *what, const tg_corpus_stats *s) {
+    for (int k = 0; k < TG_BAD_REASON_COUNT; k++)
+        if (s->skipped[k])
+            fprintf(stderr, "tapegrad train: %s: skipped %zu line%s: %s (first at line %zu)\n", what,
+                    s->skipped[k], s->skipped[k] == 1 ? "" : "s", tg_bad_reason_str((tg_bad_reason)k),
+                    s->first_line[k]);
+}
+
+/* Text of an id sequence for a synthetic task: the ids, space-separated. */
+static char *ids_text(const int32_t *ids, int n) {
+    tg_str t = {0};
+    tg_err err;
+    if (tg_run_detok(NULL, ids, n, &t, &err) != TG_OK) return NULL;
+    char *s = strdup(t.s ? t.s : "");
+    tg_str_free(&t);
+    return s;
+}
+
+static tg_status synth_data(tg_run *r, tg_err *err) {
+    const tg_run_config *c = &r->cfg;
+    tg_synth_opts o = {.vocab = c->task_vocab + TG_N_SPECIAL, .min_len = c->task_min_len,
+                       .max_len = c->task_max_len, .seed = c->seed};
+    tg_status s = tg_synth_task_parse(c->task, &o.task, err);
+    if (s == TG_OK) s = tg_synth_dataset(&r->train, &o, (size_t)c->task_size, err);
+    size_t n_dev = (size_t)c->task_size / 20;
+    if (n_dev < 50) n_dev = 50;
+    if (n_dev > 500) n_dev = 500;
+    o.seed = c->seed + 1000003;   /* another draw of the same task */
+    if (s == TG_OK) s = tg_synth_dataset(&r->dev, &o, n_dev, err);
+    return s;
+}
+
+static tg_status file_data(tg_run *r, tg_loaded *from, tg_err *err) {
+    const tg_run_config *c = &r->cfg;
+    tg_corpus_opts copts = {.on_bad_line = strcmp(c->on_bad_line, "skip") ? TG_BAD_LINE_ERROR : TG_BAD_LINE_SKIP};
+    tg_corpus corpus = {0};
+    tg_status s = c->train[0] ? tg_corpus_read_tsv(&corpus, c->train, &copts, err)
+                              : tg_corpus_read_pair(&corpus, c->train_src, c->train_tgt, &copts, err);
+    if (s != TG_OK) return s;
+    report_skipped(c->train[0] ? c->train : c->train_src, &corpus.stats);
+    fprintf(stderr, "tapegrad train: %zu training pairs read\n", corpus.n);
+    if (from) {
+        r->bpe = from->bpe;
+        from->bpe = NULL;
+    } else if (c->vocab[0]) {
+        s = tg_bpe_load(&r->bpe, c->vocab, err);
+    } else {
+        double t0 = now_s();
+        fprintf(stderr, "tapegrad train: learning %d BPE merges from both sides ...\n", c->merges);
+        s = tg_bpe_learn(&r->bpe, &corpus, &(tg_bpe_learn_opts){.merges = c->merges}, err);
+        char path[TG_PATH_MAX + 16];
+        snprintf(path, sizeof path, "%s/vocab.txt", c->out);
+        if (s == TG_OK) s = tg_bpe_save(r->bpe, path, err);
+        if (s == TG_OK)
+            fprintf(stderr, "tapegrad train: vocabulary of %d pieces in %.1f s, saved to %s\n",
+                    tg_bpe_vocab_size(r->bpe), now_s() - t0, path);
+    }
+    if (s == TG_OK) s = tg_dataset_from_corpus(&r->train, &corpus, r->bpe, c->max_len, err);
+    if (s == TG_OK && r->train.n_filtered)
+        fprintf(stderr, "tapegrad train: %zu pairs longer than --max-len %d pieces dropped\n",
+                r->train.n_filtered, c->max_len);
+    if (s == TG_OK && r->train.n == 0)
+        s = tg_err_set(err, TG_ERR_ARG, "no training pair is within --max-len %d pieces", c->max_len);
+    tg_corpus_free(&corpus);
+    if (s != TG_OK || !c->dev[0]) return s;
+    tg_corpus dev = {0};
+    s = tg_corpus_read_tsv(&dev, c->dev, &copts, err);
+    if (s == TG_OK) report_skipped(c->dev, &dev.stats);
+    if (s == TG_OK) s = tg_dataset_from_corpus(&r->dev, &dev, r->bpe, TG_RUN_MAX_POSITIONS - 2, err);
+    if (s == TG_OK && r->dev.n_filtered)
+        fprintf(stderr, "tapegrad train: %zu dev pairs longer than %d pieces left out of validation\n",
+                r->dev.n_filtered, TG_RUN_MAX_POSITIONS - 2);
+    if (s == TG_OK) {
+        r->dev_src = calloc(r->dev.n + 1, sizeof *r->dev_src);
+        r->dev_ref = calloc(r->dev.n + 1, sizeof *r->dev_ref);
+        if (!r->dev_src || !r->dev_ref) s = tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; s == TG_OK && i < r->dev.n; i++) {
+            r->dev_src[i] = strdup(dev.src[r->dev.index[i]]);
+            r->dev_ref[i] = strdup(dev.tgt[r->dev.index[i]]);
+            if (!r->dev_src[i] || !r->dev_ref[i]) s = tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+        }
+    }
+    tg_corpus_free(&dev);
+    return s;
+}
+
+static tg_status synth_dev_text(tg_run *r, tg_err *err) {
+    r->dev_src = calloc(r->dev.n + 1, sizeof *r->dev_src);
+    r->dev_ref = calloc(r->dev.n + 1, sizeof *r->dev_ref);
+    if (!r->dev_src || !r->dev_ref) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < r->dev.n; i++) {
+        const int32_t *p = r->dev.ids + r->dev.off[i];
+        r->dev_src[i] = ids_text(p, r->dev.src_len[i]);
+        r->dev_ref[i] = ids_text(p + r->dev.src_len[i], r->dev.tgt_len[i]);
+        if (!r->dev_src[i] || !r->dev_ref[i]) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    }
+    return TG_OK;
+}
+
+/* A run killed while saving leaves NAME.tmp.<pid> beside the checkpoint it was replacing. */
+static void remove_stale_temps(const char *rundir) {
+    DIR *d = opendir(rundir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *t = strstr(e->d_name, ".ckpt.tmp.");
+        if (!t) continue;
+        char path[TG_PATH_MAX + 300];
+        snprintf(path, sizeof path, "%s/%s", rundir, e->d_name);
+        if (remove(path) == 0) fprintf(stderr, "tapegrad train: removed %s, left by an interrupted save\n", path);
+    }
+    closedir(d);
+}
+
+tg_status tg_run_open(tg_run *r, const tg_run_config *cfg, tg_loaded *from, tg_err *err) {
+    memset(r, 0, sizeof *r);
+    r->cfg = *cfg;
+    const tg_run_config *c = &r->cfg;
+    if (from) remove_stale_temps(c->out);
+    tg_status s = c->task[0] ? synth_data(r, err) : file_data(r, from, err);
+    if (s == TG_OK && c->task[0]) s = synth_dev_text(r, err);
+    int vocab = c->task[0] ? c->task_vocab + TG_N_SPECIAL : (r->bpe ? tg_bpe_vocab_size(r->bpe) : 0);
+    if (s == TG_OK) s = tg_run_model_config(c, vocab, &r->mcfg, err);
+    if (s == TG_OK) s = tg_run_schedule(c, &r->mcfg, &r->sched, err);
+    tg_adam_config acfg;
+    if (s == TG_OK) s = tg_run_adam_config(c, &acfg, err);
+    if (s == TG_OK)
+        s = tg_batch_iter_new(&r->iter, &r->train,
+                              &(tg_batch_opts){.max_tokens = c->max_tokens, .seed = c->seed, .shuffle = true}, err);
+    if (s == TG_OK && r->dev.n)
+        s = tg_batch_iter_new(&r->dev_iter, &r->dev,
+                              &(tg_batch_opts){.max_tokens = c->max_tokens, .seed = c->seed, .shuffle = false}, err);
+    if (s == TG_OK && r->dev_iter) r->dev_start = tg_batch_iter_get_state(r->dev_iter);
+    if (s == TG_OK) {
+        if (from) {
+            r->model = from->model;
+            from->model = NULL;
+        } else if (!(r->model = tg_model_new(&r->mcfg, c->seed, err))) {
+            s = TG_ERR_ARG;
+        }
+    }
+    if (s == TG_OK) s = tg_adam_new(&acfg, tg_params_numel(tg_model_params(r->model)), &r->adam, err);
+    if (s == TG_OK) {
+        r->ctx = tg_ctx_new(&(tg_ctx_opts){.threads = c->threads, .seed = c->seed ^ 0x5DEECE66Dull});
+        if (!r->ctx) s = tg_err_set(err, TG_ERR_NOMEM, "cannot create the compute context (threads)");
+    }
+    if (s == TG_OK) {
+        r->st = (tg_run_state){.iter = tg_batch_iter_get_state(r->iter), .dropout_rng = tg_ctx_rng(r->ctx),
+                               .best_bleu = -1, .lr_scale = 1};
+        if (from) {
+            char path[TG_PATH_MAX + 16];
+            snprintf(path, sizeof path, "%s/last.ckpt", c->out);
+            s = tg_run_restore(r, path, err);
+        }
+    }
+    if (s != TG_OK) tg_run_close(r);
+    return s;
+}
+
+void tg_run_close(tg_run *r) {
+    for (size_t i = 0; r->dev_src && i < r->dev.n; i++) free(r->dev_src[i]);
+    for (size_t i = 0; r->dev_ref && i < r->dev.n; i++) free(r->dev_ref[i]);
+    free(r->dev_src);
+    free(r->dev_ref);
+    tg_batch_iter_free(r->iter);
+    tg_batch_iter_free(r->dev_iter);
+    tg_dataset_free(&r->train);
+    tg_dataset_free(&r->dev);
+    tg_model_free(r->model);
+    tg_adam_free(r->adam);
+    tg_ctx_free(r->ctx);
+    tg_bpe_free(r->bpe);
+    memset(r, 0, sizeof *r);
+}
