@@ -1,6 +1,6 @@
 /* cmd_ckpt.c: `tapegrad ckpt SUBCOMMAND`, tools that look at checkpoint files. Each subcommand is
- * a row of the table below with its own flags and --help; `info` and `average` join it once the
- * parameter section's layout exists. */
+ * a row of the table below with its own flags and --help; info and average, which read a run's
+ * sections, are in cmd_ckpt_model.c. */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -63,7 +63,9 @@ static int ckpt_verify(int argc, char **argv) {
 }
 
 static const tg_command subcommands[] = {
+    {"info", tg_ckpt_info, "model, step, parameter count and checksum, file size"},
     {"verify", ckpt_verify, "check every section of checkpoint files (sizes, CRC32s)"},
+    {"average", tg_ckpt_average, "average the parameters of checkpoints into a model-only one"},
 };
 #define N_SUB (sizeof subcommands / sizeof subcommands[0])
 

@@ -17,4 +17,11 @@ int tg_cmd_score(int argc, char **argv);
 int tg_cmd_ckpt(int argc, char **argv);
 int tg_cmd_vocab(int argc, char **argv);
 
+int tg_cmd_train(int argc, char **argv);
+int tg_cmd_translate(int argc, char **argv);
+int tg_cmd_eval(int argc, char **argv);
+/* `tapegrad ckpt info` and `tapegrad ckpt average` (cmd_ckpt_model.c) */
+int tg_ckpt_info(int argc, char **argv);
+int tg_ckpt_average(int argc, char **argv);
+
 #endif /* TG_COMMANDS_H */

@@ -6,10 +6,13 @@
 #include "train/commands.h"
 
 static const tg_command commands[] = {
+    {"train", tg_cmd_train, "train a model on parallel data or a synthetic task, or resume a run"},
+    {"translate", tg_cmd_translate, "translate sentences with a checkpoint"},
+    {"eval", tg_cmd_eval, "loss, perplexity, BLEU and chrF of a checkpoint on a TSV set"},
     {"gradcheck", tg_cmd_gradcheck, "check analytic gradients against finite differences"},
     {"score", tg_cmd_score, "sacreBLEU-compatible BLEU, chrF and chrF++ of a hypothesis file"},
-    {"ckpt", tg_cmd_ckpt, "checkpoint tools: verify"},
     {"vocab", tg_cmd_vocab, "BPE vocabulary: learn, encode, decode, bench"},
+    {"ckpt", tg_cmd_ckpt, "checkpoint tools: info, verify, average"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,161 @@
+/* cmd_train.c: `tapegrad train`: a fresh run into --out RUNDIR, or --resume RUNDIR. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "train/commands.h"
+#include "train/run.h"
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: tapegrad train --train FILE.tsv [--dev DEV.tsv] --out RUNDIR [--config FILE] [flags]\n"
+               "       tapegrad train --train-src FILE --train-tgt FILE --out RUNDIR [flags]\n"
+               "       tapegrad train --task copy|reverse|sort --out RUNDIR [flags]\n"
+               "       tapegrad train --resume RUNDIR [--max-steps N | --time-limit 30m | ...]\n\n"
+               "Trains an encoder-decoder Transformer. RUNDIR gets vocab.txt (when learned), last.ckpt,\n"
+               "best.ckpt (best dev BLEU), step-N.ckpt (--keep), metrics.tsv, train.log and config.txt.\n"
+               "Flags override --config FILE (lines `key = value`, keys are the flag names). Limits\n"
+               "(--max-steps, --time-limit, --max-epochs) count the whole run, also across resumes.\n"
+               "Ctrl-C (SIGINT) or SIGTERM: the current step finishes, last.ckpt is written, exit 0.\n\n"
+               "  --config FILE                      settings, `key = value` lines\n"
+               "  --resume RUNDIR                    continue RUNDIR/last.ckpt exactly; only training-loop\n"
+               "                                     flags may change\n"
+               "  -h, --help                         this text\n");
+    tg_run_config_help(f, 0xF);
+}
+
+typedef struct { const char *name; const char *value; } setting;
+
+static int mkdir_p(const char *path) {
+    char buf[TG_PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static bool file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* The value of a setting as the config text writes it, to compare a resumed run's flag. */
+static void formatted(const tg_run_config *c, const char *name, char *out, size_t len) {
+    static char text[64 * 1024];
+    tg_run_config_format(c, text, sizeof text);
+    out[0] = '\0';
+    size_t nl = strlen(name);
+    for (char *line = text; line && *line;) {
+        char *next = strchr(line, '\n');
+        if (!strncmp(line, name, nl) && !strncmp(line + nl, " = ", 3)) {
+            size_t n = next ? (size_t)(next - line - nl - 3) : strlen(line + nl + 3);
+            snprintf(out, len, "%.*s", (int)n, line + nl + 3);
+            return;
+        }
+        line = next ? next + 1 : NULL;
+    }
+}
+
+int tg_cmd_train(int argc, char **argv) {
+    static const struct option extra[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"resume", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},
+    };
+    const struct option *opts = tg_run_config_getopt(extra, 3);
+    setting *set = calloc((size_t)argc + 1, sizeof *set);
+    int n_set = 0, c;
+    const char *config = NULL, *resume = NULL;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config = optarg; break;
+        case 'r': resume = optarg; break;
+        case 'h': usage(stdout); free(set); return 0;
+        default:
+            if (!tg_run_config_name(c)) { usage(stderr); free(set); return 2; }
+            set[n_set++] = (setting){tg_run_config_name(c), optarg ? optarg : "true"};
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "tapegrad train: unexpected argument '%s'\n", argv[optind]);
+        free(set);
+        return 2;
+    }
+    tg_run_config cfg;
+    tg_run_config_default(&cfg);
+    tg_err err;
+    tg_loaded loaded = {0};
+    int rc = 0;
+    char path[TG_PATH_MAX + 32];
+    if (resume) {
+        snprintf(path, sizeof path, "%s/last.ckpt", resume);
+        if (config) { fprintf(stderr, "tapegrad train: --resume takes its settings from the checkpoint, not --config\n"); rc = 2; }
+        else if (tg_run_load_model(path, &loaded, &err) != TG_OK) {
+            fprintf(stderr, "tapegrad train: cannot resume: %s\n", err.msg);
+            rc = 1;
+        } else {
+            cfg = loaded.cfg;
+            snprintf(cfg.out, sizeof cfg.out, "%s", resume);
+        }
+    } else if (config && tg_run_config_load(&cfg, config, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad train: %s\n", err.msg);
+        rc = 1;
+    }
+    for (int i = 0; rc == 0 && i < n_set; i++) {
+        char before[TG_PATH_MAX + 32], after[TG_PATH_MAX + 32];
+        formatted(&cfg, set[i].name, before, sizeof before);
+        if (tg_run_config_set(&cfg, set[i].name, set[i].value, &err) != TG_OK) {
+            fprintf(stderr, "tapegrad train: %s\n", err.msg);
+            rc = 2;
+            break;
+        }
+        formatted(&cfg, set[i].name, after, sizeof after);
+        if (resume && tg_run_config_group(set[i].name) != TG_OPT_LOOP && strcmp(before, after) &&
+            strcmp(set[i].name, "out")) {
+            fprintf(stderr, "tapegrad train: --%s cannot change when resuming (the run has %s)\n", set[i].name,
+                    before[0] ? before : "(none)");
+            rc = 2;
+        }
+    }
+    if (rc == 0 && resume) snprintf(cfg.out, sizeof cfg.out, "%s", resume);
+    if (rc == 0 && tg_run_config_check(&cfg, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad train: %s\n", err.msg);
+        rc = 2;
+    }
+    if (rc == 0 && !resume) {
+        snprintf(path, sizeof path, "%s/last.ckpt", cfg.out);
+        if (file_exists(path)) {
+            fprintf(stderr, "tapegrad train: %s already holds a run (%s): continue it with --resume %s, or "
+                            "give another --out\n", cfg.out, path, cfg.out);
+            rc = 1;
+        } else if (mkdir_p(cfg.out) != 0) {
+            fprintf(stderr, "tapegrad train: cannot create %s: %s\n", cfg.out, strerror(errno));
+            rc = 1;
+        }
+    }
+    if (rc == 0) {
+        static char text[64 * 1024];
+        tg_run_config_format(&cfg, text, sizeof text);
+        snprintf(path, sizeof path, "%s/config.txt", cfg.out);
+        FILE *f = fopen(path, "w");
+        if (f) { fputs(text, f); fclose(f); }
+        tg_run run;
+        if (tg_run_open(&run, &cfg, resume ? &loaded : NULL, &err) != TG_OK) {
+            fprintf(stderr, "tapegrad train: %s\n", err.msg);
+            rc = 1;
+        } else {
+            rc = tg_run_train(&run);
+            tg_run_close(&run);
+        }
+    }
+    tg_loaded_free(&loaded);
+    free(set);
+    return rc;
+}
