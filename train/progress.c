@@ -94,8 +94,17 @@ void tg_progress_log(tg_progress *p, const char *fmt, ...) {
     }
 }
 
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 void tg_progress_bar(tg_progress *p, double done, double total, const char *text) {
     if (!p->tty) return;
+    double t = now_s();   /* at most ten redraws a second */
+    if (p->bar_shown && t - p->bar_time < 0.1) return;
+    p->bar_time = t;
     enum { WIDTH = 30 };
     char bar[WIDTH + 1];
     double f = total > 0 ? done / total : 0;

@@ -13,6 +13,7 @@ typedef struct tg_progress {
     FILE *metrics;      /* RUNDIR/metrics.tsv */
     bool tty;           /* stderr is a terminal: draw the bar */
     bool bar_shown;
+    double bar_time;    /* when the bar was last drawn */
 } tg_progress;
 
 /* Opens the run's log and metrics files. On resume, metrics rows past `keep_step` (written by
