@@ -1,7 +1,8 @@
-/* gemm.c: the portable GEMM. Rows of C are split over the pool; each element of C is accumulated
+/* gemm.c: the GEMM entry point and the portable GEMM (the reference; the fast one is
+ * gemm_avx2.c). Rows of C are split over the pool; each element of C is accumulated
  * over k in ascending order (blocking over k and n keeps that order), so any split gives the same
  * bits. op(B) is read through a packed (kc, nc) panel when transposed. */
-#include "autograd/kernels/kernels.h"
+#include "autograd/kernels/kernels_impl.h"
 
 #include <string.h>
 
@@ -59,6 +60,7 @@ static void gemm_range(void *arg, size_t begin, size_t end) {
 void tg_k_gemm(tg_pool *pool, const tg_gemm_args *g) {
     int64_t rows = g->batch * g->M;
     if (rows == 0 || g->N == 0) return;
+    if (tg_k_fast()) { tg_k_gemm_avx2(pool, g); return; }
     /* a thread should get enough work to pay for waking it */
     size_t min_rows = (size_t)(1 + 32768 / (g->N * (g->K + 1) + 1));
     tg_pool_for(pool, (size_t)rows, min_rows, gemm_range, (void *)g);

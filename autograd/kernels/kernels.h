@@ -11,6 +11,24 @@
 
 #include "autograd/autograd.h"
 
+/* Which implementation runs the kernels. The first kernel call picks one: AVX2+FMA when the CPU
+ * has both, else portable C; TAPEGRAD_KERNELS=portable|avx2|auto in the environment overrides
+ * that (avx2 on a CPU without it falls back to portable). The portable kernels are the reference.
+ * Within one implementation every result is bit-identical for any thread count; the two
+ * implementations agree to rounding (the fast ones use fused multiply-adds and float sums). */
+typedef enum tg_k_impl {
+    TG_K_AUTO,      /* the environment's choice, else the best the CPU supports */
+    TG_K_PORTABLE,  /* plain C, runs anywhere */
+    TG_K_AVX2,      /* AVX2 + FMA (x86-64), chosen at run time */
+} tg_k_impl;
+/* Switches the implementation for all later kernel calls (not while a kernel runs); returns
+ * the one now in force. */
+tg_k_impl tg_k_select(tg_k_impl want);
+tg_k_impl tg_k_current(void);
+const char *tg_k_impl_name(tg_k_impl impl);  /* "auto" | "portable" | "avx2" */
+/* "portable", "avx2" or "auto" into *out; false for anything else. */
+bool tg_k_impl_parse(const char *s, tg_k_impl *out);
+
 /* C (M, N) = op(A) op(B) + (accumulate ? C : 0), op(X) = X^T when tX.
  * A is (M, K) or, transposed, (K, M); B is (K, N) or, transposed, (N, K). Batched: `batch`
  * independent products, X_b = X + b * strideX. */
@@ -71,6 +89,12 @@ void tg_k_axpby(tg_pool *pool, int64_t n, const tg_float *a, double s, const tg_
                 tg_float *y);
 /* y[i] += s * x[i] */
 void tg_k_acc(tg_pool *pool, int64_t n, double s, const tg_float *x, tg_float *y);
+
+/* dst = src with dims d0 and d1 swapped (src: ndim <= TG_MAX_DIMS dims of `shape`, contiguous);
+ * acc: dst += instead. Split over the pool by source rows; every element of dst comes from one
+ * element of src, so the result does not depend on the split. */
+void tg_k_transpose(tg_pool *pool, int ndim, const int *shape, int d0, int d1, const tg_float *src,
+                    tg_float *dst, bool acc);
 
 /* Label-smoothed cross-entropy rows (see tg_cross_entropy). loss_rows[r] (0 for ignored rows)
  * and lse[r] are written; returns the number of counted rows. */

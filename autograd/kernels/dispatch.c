@@ -1,0 +1,50 @@
+/* dispatch.c: which kernel implementation runs. The choice is a process-wide setting read at
+ * the entry of every kernel (on the calling thread, before work is handed to the pool), so one
+ * kernel call never mixes implementations. */
+#include "autograd/kernels/kernels.h"
+#include "autograd/kernels/kernels_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static tg_k_impl current = TG_K_AUTO;   /* AUTO: not chosen yet */
+
+static bool cpu_has_avx2(void) {
+#if TG_K_HAVE_AVX2
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return false;
+#endif
+}
+
+bool tg_k_impl_parse(const char *s, tg_k_impl *out) {
+    if (!s) return false;
+    if (!strcmp(s, "portable")) *out = TG_K_PORTABLE;
+    else if (!strcmp(s, "avx2")) *out = TG_K_AVX2;
+    else if (!strcmp(s, "auto")) *out = TG_K_AUTO;
+    else return false;
+    return true;
+}
+
+tg_k_impl tg_k_select(tg_k_impl want) {
+    if (want == TG_K_AUTO) {
+        tg_k_impl env;
+        if (tg_k_impl_parse(getenv("TAPEGRAD_KERNELS"), &env)) want = env;
+    }
+    if (want == TG_K_AUTO || want == TG_K_AVX2) want = cpu_has_avx2() ? TG_K_AVX2 : TG_K_PORTABLE;
+    current = want;
+    return current;
+}
+
+tg_k_impl tg_k_current(void) {
+    return current == TG_K_AUTO ? tg_k_select(TG_K_AUTO) : current;
+}
+
+const char *tg_k_impl_name(tg_k_impl impl) {
+    switch (impl) {
+    case TG_K_PORTABLE: return "portable";
+    case TG_K_AVX2: return "avx2";
+    default: return "auto";
+    }
+}

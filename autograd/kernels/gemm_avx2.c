@@ -1,0 +1,375 @@
+/* gemm_avx2.c: the fast GEMM, AVX2 + FMA, chosen at run time (functions carry
+ * target("avx2,fma"); nothing else in the build assumes the CPU has it).
+ *
+ * Goto/BLIS structure: op(B) is packed into (kc, nc) blocks of NR-column panels, op(A) into
+ * (mc, kc) blocks of MR-row strips, and a register-blocked micro-kernel computes an MR x NR tile
+ * of C from one A strip and one B panel. Blocks: kc = 256 (a B panel, 16 KiB, stays in L1d), mc =
+ * 120 (an A block, 120 KiB, stays in L2), nc = 3072 (a B block, 3 MiB, in L3).
+ *
+ * Determinism: every element of C is computed as one chain, whatever the blocking, whatever rows
+ * or columns a thread is given, full tile or edge tile:
+ *     p = fma(a_i,K-1 b_K-1,j, ... fma(a_i1 b_1j, fma(a_i0 b_0j, 0)))   (k ascending)
+ *     C = accumulate ? C + p : p
+ * The micro-kernel runs the chain over one k block in registers; between k blocks the running
+ * sums are stored in tg_float (in C, or when accumulating into a per-thread buffer, since C
+ * still holds the value to add at the end) and loaded back unchanged. Edge tiles run the same
+ * kernel on a zero-padded copy. So any split of the work, and so any thread count, gives the
+ * same bits; and C + p (not a chain started from C) makes accumulating a product into C round
+ * the same way as adding it to anything else (backward twice gives exactly twice the
+ * gradient). */
+#include "autograd/kernels/kernels_impl.h"
+
+#if TG_K_HAVE_AVX2
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#define TG_AVX2 __attribute__((target("avx2,fma")))
+
+#ifdef TG_DOUBLE
+enum { VL = 4 };
+typedef __m256d vec;
+#define VLOAD(p) _mm256_loadu_pd(p)
+#define VSTORE(p, v) _mm256_storeu_pd(p, v)
+#define VFMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define VADD(a, b) _mm256_add_pd(a, b)
+#define VBCAST(p) _mm256_broadcast_sd(p)
+#define VZERO() _mm256_setzero_pd()
+#define SFMA(a, b, c) fma(a, b, c)
+#define VMASKLOAD(p, m) _mm256_maskload_pd(p, m)
+#define VMASKSTORE(p, m, v) _mm256_maskstore_pd(p, m, v)
+/* lanes j < n set */
+#define VMASK(n) _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3))
+#else
+enum { VL = 8 };
+typedef __m256 vec;
+#define VLOAD(p) _mm256_loadu_ps(p)
+#define VSTORE(p, v) _mm256_storeu_ps(p, v)
+#define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define VADD(a, b) _mm256_add_ps(a, b)
+#define VBCAST(p) _mm256_broadcast_ss(p)
+#define VZERO() _mm256_setzero_ps()
+#define SFMA(a, b, c) fmaf(a, b, c)
+#define VMASKLOAD(p, m) _mm256_maskload_ps(p, m)
+#define VMASKSTORE(p, m, v) _mm256_maskstore_ps(p, m, v)
+#define VMASK(n) _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#endif
+
+enum { MR = 6, NR = 2 * VL };
+enum { KC = 256, MC = 120, NC = 3072 };   /* MC a multiple of MR, NC of NR */
+
+/* p = (src ? src : 0) + sum_k a[k*MR + i] b[k*NR + j] over an MR x NR tile, k ascending, one
+ * FMA per k; then dst = add ? add + p : p. Tiles have row strides lds, ldd, ldx; dst may be src
+ * or add (each row is read before it is written). */
+static TG_AVX2 void ukernel(int64_t kc, const tg_float *restrict a, const tg_float *restrict b,
+                            const tg_float *src, int64_t lds, tg_float *dst, int64_t ldd,
+                            const tg_float *add, int64_t ldx) {
+    vec c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+    if (src) {
+        c00 = VLOAD(src + 0 * lds); c01 = VLOAD(src + 0 * lds + VL);
+        c10 = VLOAD(src + 1 * lds); c11 = VLOAD(src + 1 * lds + VL);
+        c20 = VLOAD(src + 2 * lds); c21 = VLOAD(src + 2 * lds + VL);
+        c30 = VLOAD(src + 3 * lds); c31 = VLOAD(src + 3 * lds + VL);
+        c40 = VLOAD(src + 4 * lds); c41 = VLOAD(src + 4 * lds + VL);
+        c50 = VLOAD(src + 5 * lds); c51 = VLOAD(src + 5 * lds + VL);
+    } else {
+        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = VZERO();
+    }
+    for (int64_t k = 0; k < kc; k++) {
+        vec b0 = VLOAD(b), b1 = VLOAD(b + VL), t;
+        t = VBCAST(a + 0); c00 = VFMA(t, b0, c00); c01 = VFMA(t, b1, c01);
+        t = VBCAST(a + 1); c10 = VFMA(t, b0, c10); c11 = VFMA(t, b1, c11);
+        t = VBCAST(a + 2); c20 = VFMA(t, b0, c20); c21 = VFMA(t, b1, c21);
+        t = VBCAST(a + 3); c30 = VFMA(t, b0, c30); c31 = VFMA(t, b1, c31);
+        t = VBCAST(a + 4); c40 = VFMA(t, b0, c40); c41 = VFMA(t, b1, c41);
+        t = VBCAST(a + 5); c50 = VFMA(t, b0, c50); c51 = VFMA(t, b1, c51);
+        a += MR;
+        b += NR;
+    }
+    if (add) {
+        c00 = VADD(VLOAD(add + 0 * ldx), c00); c01 = VADD(VLOAD(add + 0 * ldx + VL), c01);
+        c10 = VADD(VLOAD(add + 1 * ldx), c10); c11 = VADD(VLOAD(add + 1 * ldx + VL), c11);
+        c20 = VADD(VLOAD(add + 2 * ldx), c20); c21 = VADD(VLOAD(add + 2 * ldx + VL), c21);
+        c30 = VADD(VLOAD(add + 3 * ldx), c30); c31 = VADD(VLOAD(add + 3 * ldx + VL), c31);
+        c40 = VADD(VLOAD(add + 4 * ldx), c40); c41 = VADD(VLOAD(add + 4 * ldx + VL), c41);
+        c50 = VADD(VLOAD(add + 5 * ldx), c50); c51 = VADD(VLOAD(add + 5 * ldx + VL), c51);
+    }
+    VSTORE(dst + 0 * ldd, c00); VSTORE(dst + 0 * ldd + VL, c01);
+    VSTORE(dst + 1 * ldd, c10); VSTORE(dst + 1 * ldd + VL, c11);
+    VSTORE(dst + 2 * ldd, c20); VSTORE(dst + 2 * ldd + VL, c21);
+    VSTORE(dst + 3 * ldd, c30); VSTORE(dst + 3 * ldd + VL, c31);
+    VSTORE(dst + 4 * ldd, c40); VSTORE(dst + 4 * ldd + VL, c41);
+    VSTORE(dst + 5 * ldd, c50); VSTORE(dst + 5 * ldd + VL, c51);
+}
+
+#ifndef TG_DOUBLE
+/* r[0..8) rows of 8 floats -> r[k] = column k (r0[k], ..., r7[k]). */
+static inline TG_AVX2 void transpose8(__m256 r[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+#endif
+
+/* op(B)[pc.., jc..] (kc, nc) into NR-column panels: bp[p*kc*NR + k*NR + j], zero past nc. */
+static TG_AVX2 void pack_b(const tg_gemm_args *g, const tg_float *B, int64_t pc, int64_t kc,
+                           int64_t jc, int64_t nc, tg_float *restrict bp) {
+    for (int64_t p = 0; p < nc; p += NR, bp += kc * NR) {
+        int64_t nr = nc - p < NR ? nc - p : NR;
+        if (!g->tb) {    /* B is (K, N): a row of the panel is contiguous */
+            const tg_float *src = B + pc * g->ldb + jc + p;
+            if (nr == NR) {
+                for (int64_t k = 0; k < kc; k++, src += g->ldb) {
+                    VSTORE(bp + k * NR, VLOAD(src));
+                    VSTORE(bp + k * NR + VL, VLOAD(src + VL));
+                }
+            } else {
+                for (int64_t k = 0; k < kc; k++, src += g->ldb) {
+                    int64_t j = 0;
+                    for (; j < nr; j++) bp[k * NR + j] = src[j];
+                    for (; j < NR; j++) bp[k * NR + j] = 0;
+                }
+            }
+        } else {         /* B is (N, K): op(B)[k][j] = B[j][k] */
+            int64_t k0 = 0;
+#ifndef TG_DOUBLE
+            if (nr == NR) {  /* 8x8 transposes: 16 rows of B, 8 k at a time */
+                const float *src = B + (jc + p) * g->ldb + pc;
+                for (; k0 + 8 <= kc; k0 += 8) {
+                    __m256 lo[8], hi[8];
+                    for (int r = 0; r < 8; r++) {
+                        lo[r] = _mm256_loadu_ps(src + r * g->ldb + k0);
+                        hi[r] = _mm256_loadu_ps(src + (r + 8) * g->ldb + k0);
+                    }
+                    transpose8(lo);
+                    transpose8(hi);
+                    for (int k = 0; k < 8; k++) {
+                        _mm256_storeu_ps(bp + (k0 + k) * NR, lo[k]);
+                        _mm256_storeu_ps(bp + (k0 + k) * NR + 8, hi[k]);
+                    }
+                }
+            }
+#endif
+            for (int64_t j = 0; j < nr; j++) {
+                const tg_float *src = B + (jc + p + j) * g->ldb + pc;
+                for (int64_t k = k0; k < kc; k++) bp[k * NR + j] = src[k];
+            }
+            for (int64_t j = nr; j < NR; j++)
+                for (int64_t k = k0; k < kc; k++) bp[k * NR + j] = 0;
+        }
+    }
+}
+
+/* op(A)[ic.., pc..] (mc, kc) into MR-row strips: ap[s*kc*MR + k*MR + i], zero past mc. */
+static TG_AVX2 void pack_a(const tg_gemm_args *g, const tg_float *A, int64_t ic, int64_t mc,
+                           int64_t pc, int64_t kc, tg_float *restrict ap) {
+    for (int64_t s = 0; s < mc; s += MR, ap += kc * MR) {
+        int64_t mr = mc - s < MR ? mc - s : MR;
+        if (g->ta) {     /* A is (K, M): a column of the strip is contiguous */
+            const tg_float *src = A + pc * g->lda + ic + s;
+#ifndef TG_DOUBLE
+            if (mr == MR) {  /* 6 floats a k; 8 stored, the 2 extra overwritten next (slack) */
+                const __m256i m6 = VMASK(MR);
+                for (int64_t k = 0; k < kc; k++, src += g->lda)
+                    _mm256_storeu_ps(ap + k * MR, _mm256_maskload_ps(src, m6));
+                continue;
+            }
+#endif
+            for (int64_t k = 0; k < kc; k++, src += g->lda) {
+                int64_t i = 0;
+                for (; i < mr; i++) ap[k * MR + i] = src[i];
+                for (; i < MR; i++) ap[k * MR + i] = 0;
+            }
+        } else {         /* A is (M, K) */
+            int64_t k0 = 0;
+#ifndef TG_DOUBLE
+            if (mr == MR) {  /* 8x8 transposes of 6 rows (+2 zero rows), 8 k at a time; each
+                                column's 8 values are stored over 6 slots, the 2 extra are
+                                overwritten by the next column (the buffer has slack for the
+                                last) */
+                const float *src = A + (ic + s) * g->lda + pc;
+                for (; k0 + 8 <= kc; k0 += 8) {
+                    __m256 r[8];
+                    for (int i = 0; i < MR; i++) r[i] = _mm256_loadu_ps(src + i * g->lda + k0);
+                    r[6] = r[7] = _mm256_setzero_ps();
+                    transpose8(r);
+                    for (int k = 0; k < 8; k++) _mm256_storeu_ps(ap + (k0 + k) * MR, r[k]);
+                }
+            }
+#endif
+            for (int64_t i = 0; i < mr; i++) {
+                const tg_float *src = A + (ic + s + i) * g->lda + pc;
+                for (int64_t k = k0; k < kc; k++) ap[k * MR + i] = src[k];
+            }
+            for (int64_t i = mr; i < MR; i++)
+                for (int64_t k = k0; k < kc; k++) ap[k * MR + i] = 0;
+        }
+    }
+}
+
+/* Where a k block's tiles come from and go to. The running sums live in C (not accumulating) or
+ * in the per-thread buffer T (accumulating over several k blocks: C keeps its value until the
+ * last block adds it); T is (rows, ldt) for the rows of the current A block and is never an
+ * edge: its tiles are padded to MR x NR. */
+typedef struct {
+    tg_float *C; int64_t ldc;    /* at the block's top-left */
+    tg_float *T; int64_t ldt;    /* NULL: sums in C */
+    bool first, last, accumulate;
+} tile_io;
+
+/* C (mc, nc) from a packed A block and B block. */
+static TG_AVX2 void macro(int64_t mc, int64_t nc, int64_t kc, const tg_float *ap,
+                          const tg_float *bp, const tile_io *io) {
+    for (int64_t jr = 0; jr < nc; jr += NR) {
+        int64_t nr = nc - jr < NR ? nc - jr : NR;
+        for (int64_t ir = 0; ir < mc; ir += MR) {
+            int64_t mr = mc - ir < MR ? mc - ir : MR;
+            tg_float *c = io->C + ir * io->ldc + jr;
+            tg_float *t = io->T ? io->T + ir * io->ldt + jr : NULL;
+            /* source of the running sums, where they go, what is added at the end */
+            const tg_float *src = io->first ? NULL : t ? t : c;
+            tg_float *dst = io->last || !t ? c : t;
+            const tg_float *add = io->last && io->accumulate ? c : NULL;
+            int64_t lds = src == t ? io->ldt : io->ldc, ldd = dst == t ? io->ldt : io->ldc;
+            if (mr == MR && nr == NR) {
+                ukernel(kc, ap + ir * kc, bp + jr * kc, src, lds, dst, ldd, add, io->ldc);
+                continue;
+            }
+            /* an edge tile: the same kernel on zero-padded copies, so the same chain per element */
+            _Alignas(32) tg_float ts[MR * NR], tx[MR * NR], td[MR * NR];
+            __m256i m0 = VMASK(nr), m1 = VMASK(nr - VL);
+            for (int64_t i = 0; i < MR; i++) {
+                vec s0 = VZERO(), s1 = VZERO(), x0 = VZERO(), x1 = VZERO();
+                if (i < mr && src) {
+                    s0 = VMASKLOAD(src + i * lds, m0);
+                    s1 = VMASKLOAD(src + i * lds + VL, m1);
+                }
+                if (i < mr && add) {
+                    x0 = VMASKLOAD(add + i * io->ldc, m0);
+                    x1 = VMASKLOAD(add + i * io->ldc + VL, m1);
+                }
+                VSTORE(ts + i * NR, s0);
+                VSTORE(ts + i * NR + VL, s1);
+                VSTORE(tx + i * NR, x0);
+                VSTORE(tx + i * NR + VL, x1);
+            }
+            ukernel(kc, ap + ir * kc, bp + jr * kc, src ? ts : NULL, NR, td, NR, add ? tx : NULL, NR);
+            for (int64_t i = 0; i < mr; i++) {
+                VMASKSTORE(dst + i * ldd, m0, VLOAD(td + i * NR));
+                VMASKSTORE(dst + i * ldd + VL, m1, VLOAD(td + i * NR + VL));
+            }
+        }
+    }
+}
+
+/* Without scratch memory: the same chain, one element at a time. */
+static TG_AVX2 void rect_unpacked(const tg_gemm_args *g, const tg_float *A, const tg_float *B,
+                                  tg_float *C, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    for (int64_t i = i0; i < i1; i++)
+        for (int64_t j = j0; j < j1; j++) {
+            tg_float p = 0;
+            for (int64_t k = 0; k < g->K; k++) {
+                tg_float a = g->ta ? A[k * g->lda + i] : A[i * g->lda + k];
+                tg_float b = g->tb ? B[j * g->ldb + k] : B[k * g->ldb + j];
+                p = SFMA(a, b, p);
+            }
+            C[i * g->ldc + j] = g->accumulate ? C[i * g->ldc + j] + p : p;
+        }
+}
+
+/* C[i0..i1)[j0..j1) of batch item b. */
+static TG_AVX2 void rect(const tg_gemm_args *g, int64_t b, int64_t i0, int64_t i1, int64_t j0,
+                         int64_t j1) {
+    const tg_float *A = g->A + b * g->strideA, *B = g->B + b * g->strideB;
+    tg_float *C = g->C + b * g->strideC;
+    if (g->K == 0) {
+        if (!g->accumulate)
+            for (int64_t i = i0; i < i1; i++) memset(C + i * g->ldc + j0, 0, (size_t)(j1 - j0) * sizeof *C);
+        return;
+    }
+    int64_t kmax = g->K < KC ? g->K : KC;
+    int64_t nmax = j1 - j0 < NC ? j1 - j0 : NC, mmax = i1 - i0 < MC ? i1 - i0 : MC;
+    nmax = (nmax + NR - 1) / NR * NR;
+    mmax = (mmax + MR - 1) / MR * MR;
+    tg_float *bp = tg_k_scratch(0, (size_t)(kmax * nmax) * sizeof *bp);
+    tg_float *ap = tg_k_scratch(1, (size_t)(kmax * mmax + 8) * sizeof *ap);   /* + slack */
+    /* accumulating over several k blocks: the running sums of the whole rect in T */
+    int64_t rows = (i1 - i0 + MR - 1) / MR * MR;
+    tg_float *T = NULL;
+    if (g->accumulate && g->K > KC) {
+        T = tg_k_scratch(2, (size_t)(rows * nmax) * sizeof *T);
+        if (!T) ap = NULL;
+    }
+    if (!bp || !ap) { rect_unpacked(g, A, B, C, i0, i1, j0, j1); return; }
+    for (int64_t jc = j0; jc < j1; jc += NC) {
+        int64_t nc = j1 - jc < NC ? j1 - jc : NC;
+        for (int64_t pc = 0; pc < g->K; pc += KC) {
+            int64_t kc = g->K - pc < KC ? g->K - pc : KC;
+            pack_b(g, B, pc, kc, jc, nc, bp);
+            for (int64_t ic = i0; ic < i1; ic += MC) {
+                int64_t mc = i1 - ic < MC ? i1 - ic : MC;
+                pack_a(g, A, ic, mc, pc, kc, ap);
+                tile_io io = {.C = C + ic * g->ldc + jc, .ldc = g->ldc,
+                              .T = T ? T + (ic - i0) * nmax : NULL, .ldt = nmax,
+                              .first = pc == 0, .last = pc + kc == g->K,
+                              .accumulate = g->accumulate};
+                macro(mc, nc, kc, ap, bp, &io);
+            }
+        }
+    }
+}
+
+/* Work units: MR-row strips of every batch item (by_rows), or NR-column panels. */
+typedef struct {
+    const tg_gemm_args *g;
+    bool by_rows;
+    int64_t per;    /* units per batch item */
+} gemm_job;
+
+static void gemm_range(void *arg, size_t begin, size_t end) {
+    const gemm_job *J = arg;
+    const tg_gemm_args *g = J->g;
+    int64_t u = (int64_t)begin;
+    while (u < (int64_t)end) {
+        int64_t b = u / J->per, s = u % J->per;
+        int64_t stop = (b + 1) * J->per < (int64_t)end ? (b + 1) * J->per : (int64_t)end;
+        int64_t e = s + (stop - u);
+        if (J->by_rows)
+            rect(g, b, s * MR, e * MR < g->M ? e * MR : g->M, 0, g->N);
+        else
+            rect(g, b, 0, g->M, s * NR, e * NR < g->N ? e * NR : g->N);
+        u = stop;
+    }
+}
+
+void tg_k_gemm_avx2(tg_pool *pool, const tg_gemm_args *g) {
+    int nt = tg_pool_threads(pool);
+    int64_t strips = (g->M + MR - 1) / MR, panels = (g->N + NR - 1) / NR;
+    /* rows unless there are too few strips to share and more panels than strips */
+    gemm_job J = {.g = g, .by_rows = g->batch * strips >= 4 * nt || strips >= panels};
+    J.per = J.by_rows ? strips : panels;
+    int64_t unit = (J.by_rows ? MR * g->N : NR * g->M) * (g->K + 1);
+    /* a thread should get enough work to pay for waking it (~0.5M multiply-adds) */
+    size_t min_units = (size_t)(1 + (1 << 19) / (unit + 1));
+    tg_pool_for(pool, (size_t)(g->batch * J.per), min_units, gemm_range, &J);
+}
+
+#else   /* no AVX2 on this target: never selected */
+
+void tg_k_gemm_avx2(tg_pool *pool, const tg_gemm_args *g) { (void)pool; (void)g; }
+
+#endif

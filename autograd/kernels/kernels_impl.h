@@ -1,0 +1,54 @@
+/* kernels_impl.h: the implementations behind kernels.h, for the dispatchers. Each public kernel
+ * tg_k_X checks tg_k_current() and calls tg_k_X_avx2 (the AVX2+FMA file, compiled with target
+ * attributes only, never global -m flags) or its portable body. */
+#ifndef TG_KERNELS_IMPL_H
+#define TG_KERNELS_IMPL_H
+
+#include "autograd/kernels/kernels.h"
+
+/* The AVX2 files compile only where GCC/Clang can target x86-64 AVX2 per function. */
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define TG_K_HAVE_AVX2 1
+#else
+#define TG_K_HAVE_AVX2 0
+#endif
+
+static inline bool tg_k_fast(void) { return TG_K_HAVE_AVX2 && tg_k_current() == TG_K_AVX2; }
+
+/* A per-thread buffer of at least `bytes`, 64-byte aligned, for slot 0..3; kept for the thread's
+ * life and reused by later calls (contents not kept). NULL when out of memory. */
+void *tg_k_scratch(int slot, size_t bytes);
+
+void tg_k_gemm_avx2(tg_pool *pool, const tg_gemm_args *g);   /* float and double */
+
+/* The other fast kernels are float only: the double build (gradient checks) runs the portable
+ * ones. Same contracts as the public kernels; the unary ones return false for functions they do
+ * not cover (GELU), which then run portably. */
+#if TG_K_HAVE_AVX2 && !defined(TG_DOUBLE)
+#define TG_K_HAVE_AVX2_FLOAT 1
+bool tg_k_unary_avx2(tg_pool *pool, tg_unary f, int64_t n, const float *x, float *y);
+bool tg_k_unary_backward_avx2(tg_pool *pool, tg_unary f, int64_t n, const float *x,
+                              const float *dy, float *dx);
+void tg_k_axpby_avx2(tg_pool *pool, int64_t n, const float *x, double s, const float *b, int64_t nb,
+                     float *y);
+void tg_k_acc_avx2(tg_pool *pool, int64_t n, double s, const float *x, float *y);
+void tg_k_colsum_avx2(tg_pool *pool, int64_t rows, int64_t n, const float *src, float *dst);
+void tg_k_softmax_avx2(tg_pool *pool, const tg_softmax_args *a);
+void tg_k_softmax_backward_avx2(tg_pool *pool, int64_t rows, int64_t n, const float *y,
+                                const float *dy, float *dx, bool log);
+int64_t tg_k_cross_entropy_avx2(tg_pool *pool, int64_t rows, int64_t V, const float *logits,
+                                const int32_t *targets, double smoothing, int ignore_index,
+                                float *lse, double *loss_rows);
+void tg_k_cross_entropy_backward_avx2(tg_pool *pool, int64_t rows, int64_t V, const float *logits,
+                                      const int32_t *targets, double smoothing, int ignore_index,
+                                      const float *lse, double scale, float *dlogits);
+void tg_k_layer_norm_avx2(tg_pool *pool, int64_t rows, int64_t n, const float *x, const float *gain,
+                          const float *bias, double eps, float *y, float *mean, float *rstd);
+void tg_k_layer_norm_backward_avx2(tg_pool *pool, int64_t rows, int64_t n, const float *x,
+                                   const float *gain, const float *mean, const float *rstd,
+                                   const float *dy, float *dx, float *dgain, float *dbias);
+#else
+#define TG_K_HAVE_AVX2_FLOAT 0
+#endif
+
+#endif /* TG_KERNELS_IMPL_H */
