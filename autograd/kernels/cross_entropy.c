@@ -1,7 +1,7 @@
 /* cross_entropy.c: label-smoothed cross-entropy fused with log_softmax, per row of V logits.
  * Target distribution q = (1 - eps) onehot(t) + eps / V, as torch's CrossEntropyLoss(
  * label_smoothing=eps): loss_r = lse - (1 - eps) x_t - eps mean(x). */
-#include "autograd/kernels/kernels.h"
+#include "autograd/kernels/kernels_impl.h"
 
 #include <math.h>
 
@@ -35,6 +35,11 @@ static void ce_fwd_range(void *arg, size_t begin, size_t end) {
 int64_t tg_k_cross_entropy(tg_pool *pool, int64_t rows, int64_t V, const tg_float *logits,
                            const int32_t *targets, double smoothing, int ignore_index,
                            tg_float *lse, double *loss_rows) {
+#if TG_K_HAVE_AVX2_FLOAT
+    if (tg_k_fast())
+        return tg_k_cross_entropy_avx2(pool, rows, V, logits, targets, smoothing, ignore_index, lse,
+                                       loss_rows);
+#endif
     ce_args a = {.V = V, .logits = logits, .targets = targets, .eps = smoothing,
                  .ignore = ignore_index, .lse = lse, .loss = loss_rows};
     tg_pool_for(pool, (size_t)rows, (size_t)(1 + 4096 / (V + 1)), ce_fwd_range, &a);
@@ -63,6 +68,13 @@ static void ce_bwd_range(void *arg, size_t begin, size_t end) {
 void tg_k_cross_entropy_backward(tg_pool *pool, int64_t rows, int64_t V, const tg_float *logits,
                                  const int32_t *targets, double smoothing, int ignore_index,
                                  const tg_float *lse, double scale, tg_float *dlogits) {
+#if TG_K_HAVE_AVX2_FLOAT
+    if (tg_k_fast()) {
+        tg_k_cross_entropy_backward_avx2(pool, rows, V, logits, targets, smoothing, ignore_index,
+                                         lse, scale, dlogits);
+        return;
+    }
+#endif
     ce_args a = {.V = V, .logits = logits, .targets = targets, .eps = smoothing, .scale = scale,
                  .ignore = ignore_index, .lse = (tg_float *)lse, .dlogits = dlogits};
     tg_pool_for(pool, (size_t)rows, (size_t)(1 + 4096 / (V + 1)), ce_bwd_range, &a);

@@ -1,5 +1,5 @@
 /* elementwise.c: activations and axpy-style loops, split over the pool in contiguous ranges. */
-#include "autograd/kernels/kernels.h"
+#include "autograd/kernels/kernels_impl.h"
 
 #include <math.h>
 
@@ -31,6 +31,9 @@ static void unary_range(void *arg, size_t begin, size_t end) {
 }
 
 void tg_k_unary(tg_pool *pool, tg_unary f, int64_t n, const tg_float *x, tg_float *y) {
+#if TG_K_HAVE_AVX2_FLOAT
+    if (tg_k_fast() && tg_k_unary_avx2(pool, f, n, x, y)) return;
+#endif
     ew_args a = {.f = f, .x = x, .y = y};
     tg_pool_for(pool, (size_t)n, MIN_CHUNK, unary_range, &a);
 }
@@ -56,6 +59,9 @@ static void unary_bwd_range(void *arg, size_t begin, size_t end) {
 
 void tg_k_unary_backward(tg_pool *pool, tg_unary f, int64_t n, const tg_float *x, const tg_float *dy,
                          tg_float *dx) {
+#if TG_K_HAVE_AVX2_FLOAT
+    if (tg_k_fast() && tg_k_unary_backward_avx2(pool, f, n, x, dy, dx)) return;
+#endif
     ew_args a = {.f = f, .x = x, .dy = dy, .y = dx};
     tg_pool_for(pool, (size_t)n, MIN_CHUNK, unary_bwd_range, &a);
 }
@@ -70,6 +76,9 @@ static void axpby_range(void *arg, size_t begin, size_t end) {
 
 void tg_k_axpby(tg_pool *pool, int64_t n, const tg_float *a_, double s, const tg_float *b, int64_t nb,
                 tg_float *y) {
+#if TG_K_HAVE_AVX2_FLOAT
+    if (tg_k_fast()) { tg_k_axpby_avx2(pool, n, a_, s, b, nb, y); return; }
+#endif
     ew_args a = {.x = a_, .s = s, .b = b, .nb = nb == n ? 0 : nb, .y = y};
     tg_pool_for(pool, (size_t)n, MIN_CHUNK, axpby_range, &a);
 }
@@ -84,6 +93,9 @@ static void acc_range(void *arg, size_t begin, size_t end) {
 }
 
 void tg_k_acc(tg_pool *pool, int64_t n, double s, const tg_float *x, tg_float *y) {
+#if TG_K_HAVE_AVX2_FLOAT
+    if (tg_k_fast()) { tg_k_acc_avx2(pool, n, s, x, y); return; }
+#endif
     ew_args a = {.x = x, .s = s, .y = y};
     tg_pool_for(pool, (size_t)n, MIN_CHUNK, acc_range, &a);
 }

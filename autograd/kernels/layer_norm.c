@@ -1,7 +1,7 @@
 /* layer_norm.c: fused layer norm over the last dim. Statistics in double per row. The gain and
  * bias gradients sum over rows: they are split over the pool by columns, each column summed over
  * the rows in ascending order, so the result does not depend on the thread count. */
-#include "autograd/kernels/kernels.h"
+#include "autograd/kernels/kernels_impl.h"
 
 #include <math.h>
 
@@ -40,6 +40,9 @@ static void ln_fwd_range(void *arg, size_t begin, size_t end) {
 
 void tg_k_layer_norm(tg_pool *pool, int64_t rows, int64_t n, const tg_float *x, const tg_float *gain,
                      const tg_float *bias, double eps, tg_float *y, tg_float *mean, tg_float *rstd) {
+#if TG_K_HAVE_AVX2_FLOAT
+    if (tg_k_fast()) { tg_k_layer_norm_avx2(pool, rows, n, x, gain, bias, eps, y, mean, rstd); return; }
+#endif
     ln_args a = {.n = n, .x = x, .gain = gain, .bias = bias, .eps = eps, .y = y, .mean = mean,
                  .rstd = rstd};
     tg_pool_for(pool, (size_t)rows, (size_t)(1 + 4096 / (n + 1)), ln_fwd_range, &a);
@@ -86,6 +89,12 @@ static void ln_dparam_range(void *arg, size_t begin, size_t end) {
 void tg_k_layer_norm_backward(tg_pool *pool, int64_t rows, int64_t n, const tg_float *x,
                               const tg_float *gain, const tg_float *mean, const tg_float *rstd,
                               const tg_float *dy, tg_float *dx, tg_float *dgain, tg_float *dbias) {
+#if TG_K_HAVE_AVX2_FLOAT
+    if (tg_k_fast()) {
+        tg_k_layer_norm_backward_avx2(pool, rows, n, x, gain, mean, rstd, dy, dx, dgain, dbias);
+        return;
+    }
+#endif
     ln_args a = {.n = n, .x = x, .gain = gain, .mean = (tg_float *)mean, .rstd = (tg_float *)rstd,
                  .dy = dy, .dx = dx, .dgain = dgain, .dbias = dbias, .rows = rows};
     if (dx) tg_pool_for(pool, (size_t)rows, (size_t)(1 + 4096 / (n + 1)), ln_dx_range, &a);

@@ -1,5 +1,5 @@
 /* reduce.c: reductions in an order that does not depend on the thread count. */
-#include "autograd/kernels/kernels.h"
+#include "autograd/kernels/kernels_impl.h"
 
 typedef struct { int64_t rows, n; const tg_float *src; tg_float *dst; } colsum_args;
 
@@ -12,6 +12,9 @@ static void colsum_range(void *arg, size_t begin, size_t end) {
 }
 
 void tg_k_colsum(tg_pool *pool, int64_t rows, int64_t n, const tg_float *src, tg_float *dst) {
+#if TG_K_HAVE_AVX2_FLOAT
+    if (tg_k_fast()) { tg_k_colsum_avx2(pool, rows, n, src, dst); return; }
+#endif
     colsum_args a = {rows, n, src, dst};
     tg_pool_for(pool, (size_t)n, (size_t)(1 + 4096 / (rows + 1)), colsum_range, &a);
 }

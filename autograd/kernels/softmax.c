@@ -1,7 +1,7 @@
 /* softmax.c: softmax / log_softmax over the last dim, with an additive broadcast mask and a
  * causal limit. Masked keys (-inf after the mask, or past the causal limit) get probability 0; a
  * row with every key masked is all zeros. Rows are independent: split over the pool. */
-#include "autograd/kernels/kernels.h"
+#include "autograd/kernels/kernels_impl.h"
 
 #include <math.h>
 
@@ -54,6 +54,9 @@ static void softmax_range(void *arg, size_t begin, size_t end) {
 }
 
 void tg_k_softmax(tg_pool *pool, const tg_softmax_args *a) {
+#if TG_K_HAVE_AVX2_FLOAT
+    if (tg_k_fast()) { tg_k_softmax_avx2(pool, a); return; }
+#endif
     tg_pool_for(pool, (size_t)a->rows, (size_t)(1 + 4096 / (a->n + 1)), softmax_range, (void *)a);
 }
 
@@ -84,6 +87,9 @@ static void softmax_bwd_range(void *arg, size_t begin, size_t end) {
 
 void tg_k_softmax_backward(tg_pool *pool, int64_t rows, int64_t n, const tg_float *y,
                            const tg_float *dy, tg_float *dx, bool log) {
+#if TG_K_HAVE_AVX2_FLOAT
+    if (tg_k_fast()) { tg_k_softmax_backward_avx2(pool, rows, n, y, dy, dx, log); return; }
+#endif
     softmax_bwd a = {n, y, dy, dx, log};
     tg_pool_for(pool, (size_t)rows, (size_t)(1 + 4096 / (n + 1)), softmax_bwd_range, &a);
 }
