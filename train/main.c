@@ -13,6 +13,7 @@ static const tg_command commands[] = {
     {"score", tg_cmd_score, "sacreBLEU-compatible BLEU, chrF and chrF++ of a hypothesis file"},
     {"vocab", tg_cmd_vocab, "BPE vocabulary: learn, encode, decode, bench"},
     {"ckpt", tg_cmd_ckpt, "checkpoint tools: info, verify, average"},
+    {"bench", tg_cmd_bench, "speed: GEMM GFLOP/s and the training step of the anchor configs"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

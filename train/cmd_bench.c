@@ -1,0 +1,514 @@
+/* cmd_bench.c: `tapegrad bench gemm | step`: GEMM throughput of the kernels, and the training step
+ * of the anchor configurations (../shared/bench/torch_reference.py) on random token ids, with a
+ * RESULT line shaped like torch_reference.py's so the two can be compared line by line. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "autograd/kernels/kernels.h"
+#include "nn/nn.h"
+#include "optim/optim.h"
+#include "train/commands.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: tapegrad bench gemm [--sizes N,N,... | --config tiny|base] [--threads N]\n"
+            "                           [--min-time S] [--json] [--kernels auto|portable|avx2]\n"
+            "       tapegrad bench step --config tiny|base [--threads N] [--steps N] [--warmup N]\n"
+            "                           [--seed N] [--json] [--kernels auto|portable|avx2]\n\n"
+            "gemm: float C = A B for square n (default 256,512,1024,2048) through the kernel\n"
+            "      interface, as ../shared/bench/gemm_peak.py does: one warm-up call, then calls are\n"
+            "      timed until at least --min-time seconds (default 1) and 3 calls have passed;\n"
+            "      GFLOP/s = 2 n^3 / median call time (best call also shown). With --config: each\n"
+            "      GEMM shape of that config's training step (forward and backward, with their\n"
+            "      transposes), and the step's total GEMM time at those rates.\n"
+            "step: one training step (forward + label-smoothed loss, backward, Adam with the\n"
+            "      inverse-sqrt schedule, zeroing) of the anchor configurations on random ids in\n"
+            "      [2, vocab) with no padding, as ../shared/bench/torch_reference.py:\n"
+            "        tiny (T): vocab 8000, d_model 256, 4 heads, d_ff 1024, 3+3 layers,\n"
+            "                  batch 32 x 32 src x 32 tgt; 20 timed steps after 3 warm-up steps\n"
+            "        base (B): vocab 8000, d_model 512, 8 heads, d_ff 2048, 6+6 layers,\n"
+            "                  batch 16 x 32 src x 32 tgt; 5 timed steps after 2 warm-up steps\n"
+            "      dropout 0.1, label smoothing 0.1, post-LN, ReLU, tied embeddings. Prints each\n"
+            "      step, then a RESULT line: mean and median step time, the median forward /\n"
+            "      backward / optimiser split, target tokens/s (batch * tgt_len / median step),\n"
+            "      peak RSS and the parameter count (the tied matrix counted once).\n\n"
+            "  --threads N   kernel threads (default: TAPEGRAD_THREADS or the cores)\n"
+            "  --kernels K   kernel implementation (default: TAPEGRAD_KERNELS, else the best the\n"
+            "                CPU supports)\n"
+            "  --json        one JSON object instead of lines\n"
+            "  -h, --help    this text\n");
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(const double *v, int n) {
+    double *s = malloc((size_t)n * sizeof *s);
+    if (!s) return NAN;
+    memcpy(s, v, (size_t)n * sizeof *s);
+    qsort(s, (size_t)n, sizeof *s, cmp_double);
+    double m = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+    free(s);
+    return m;
+}
+
+static double rss_mb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0;   /* KiB on Linux */
+}
+
+/* splitmix64: the benchmark's data, fixed by --seed. */
+static uint64_t next_u64(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static bool parse_long(const char *flag, const char *s, long lo, long hi, long *out) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < lo || v > hi) {
+        fprintf(stderr, "tapegrad bench: %s wants %ld..%ld, not '%s'\n", flag, lo, hi, s);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* ---- bench gemm ------------------------------------------------------------------------- */
+
+static int bench_gemm(const long *sizes, int n_sizes, int threads, double min_time, bool json) {
+    tg_pool *pool = tg_pool_new(threads);
+    if (!pool) { fprintf(stderr, "tapegrad bench: cannot start %d threads\n", threads); return 1; }
+    int nt = tg_pool_threads(pool);
+    const char *kern = tg_k_impl_name(tg_k_current());
+    if (json) printf("{\"kernels\": \"%s\", \"precision\": \"%s\", \"threads\": %d, \"gemm\": [",
+                     kern, TG_FLOAT_NAME, nt);
+    int rc = 0;
+    for (int s = 0; s < n_sizes; s++) {
+        int64_t n = sizes[s];
+        tg_float *A = malloc((size_t)(n * n) * sizeof *A), *B = malloc((size_t)(n * n) * sizeof *B);
+        tg_float *C = malloc((size_t)(n * n) * sizeof *C);
+        double *times = NULL;
+        if (!A || !B || !C) {
+            fprintf(stderr, "tapegrad bench: out of memory for n=%lld\n", (long long)n);
+            free(A); free(B); free(C);
+            rc = 1;
+            break;
+        }
+        uint64_t rng = 1;
+        for (int64_t i = 0; i < n * n; i++) {
+            A[i] = (tg_float)((double)(next_u64(&rng) >> 11) * 0x1p-52 - 1.0);
+            B[i] = (tg_float)((double)(next_u64(&rng) >> 11) * 0x1p-52 - 1.0);
+        }
+        tg_gemm_args g = {.M = n, .N = n, .K = n, .A = A, .lda = n, .B = B, .ldb = n,
+                          .C = C, .ldc = n, .batch = 1};
+        tg_k_gemm(pool, &g);   /* warm-up */
+        int cap = 64, calls = 0;
+        times = malloc((size_t)cap * sizeof *times);
+        double start = now_s();
+        while (times && (calls < 3 || now_s() - start < min_time)) {
+            if (calls == cap) {
+                double *t = realloc(times, (size_t)(cap *= 2) * sizeof *times);
+                if (!t) { free(times); times = NULL; break; }
+                times = t;
+            }
+            double t0 = now_s();
+            tg_k_gemm(pool, &g);
+            times[calls++] = now_s() - t0;
+        }
+        if (!times) {
+            fprintf(stderr, "tapegrad bench: out of memory\n");
+            free(A); free(B); free(C);
+            rc = 1;
+            break;
+        }
+        double med = median(times, calls), best = times[0];
+        for (int i = 1; i < calls; i++) if (times[i] < best) best = times[i];
+        double flop = 2.0 * (double)n * (double)n * (double)n;
+        if (json)
+            printf("%s\n  {\"n\": %lld, \"calls\": %d, \"median_s\": %.6g, \"gflops\": %.2f, "
+                   "\"best_gflops\": %.2f}", s ? "," : "", (long long)n, calls, med,
+                   flop / med * 1e-9, flop / best * 1e-9);
+        else
+            printf("GEMM lib=tapegrad kernels=%s threads=%d n=%lld calls=%d median_s=%.6f "
+                   "gflops=%.2f best_gflops=%.2f\n", kern, nt, (long long)n, calls, med,
+                   flop / med * 1e-9, flop / best * 1e-9);
+        fflush(stdout);
+        free(times);
+        free(A); free(B); free(C);
+    }
+    if (json) printf("\n]}\n");
+    tg_pool_free(pool);
+    return rc;
+}
+
+/* The GEMMs of one training step of a config: forward, then the two backward products of each. */
+typedef struct gemm_shape {
+    const char *what;
+    bool ta, tb;
+    int64_t batch, M, N, K;
+    int count;   /* how many a step makes */
+} gemm_shape;
+
+static int model_shapes(int R, int T, int d, int h, int ff, int V, int layers, gemm_shape *out) {
+    int64_t dh = d / h, bh = (int64_t)(R / T) * h;
+    int L = layers, n = 0;
+    /* linear layers: encoder 4 (q k v o), decoder 8 per layer */
+    gemm_shape s[] = {
+        {"linear d->d  x W^T", false, true, 1, R, d, d, 12 * L},
+        {"ffn1  d->ff  x W^T", false, true, 1, R, ff, d, 2 * L},
+        {"ffn2  ff->d  x W^T", false, true, 1, R, d, ff, 2 * L},
+        {"scores  q k^T", false, true, bh, T, T, dh, 3 * L},
+        {"context w v", false, false, bh, T, dh, T, 3 * L},
+        {"logits  y E^T", false, true, 1, R, V, d, 1},
+        {"d linear dX = dY W", false, false, 1, R, d, d, 12 * L},
+        {"d linear dW = dY^T X", true, false, 1, d, d, R, 12 * L},
+        {"d ffn1 dX", false, false, 1, R, d, ff, 2 * L},
+        {"d ffn1 dW", true, false, 1, ff, d, R, 2 * L},
+        {"d ffn2 dX", false, false, 1, R, ff, d, 2 * L},
+        {"d ffn2 dW", true, false, 1, d, ff, R, 2 * L},
+        {"d scores dq = dS k", false, false, bh, T, dh, T, 3 * L},
+        {"d scores dk = dS^T q", true, false, bh, T, dh, T, 3 * L},
+        {"d context dw = dC v^T", false, true, bh, T, T, dh, 3 * L},
+        {"d context dv = w^T dC", true, false, bh, T, dh, T, 3 * L},
+        {"d logits dY = dZ E", false, false, 1, R, d, V, 1},
+        {"d logits dE = dZ^T Y", true, false, 1, V, d, R, 1},
+    };
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) out[n++] = s[i];
+    return n;
+}
+
+static int bench_gemm_model(int which, int threads, double min_time, bool json) {
+    gemm_shape sh[32];
+    int n = which == 0 ? model_shapes(32 * 32, 32, 256, 4, 1024, 8000, 3, sh)
+                       : model_shapes(16 * 32, 32, 512, 8, 2048, 8000, 6, sh);
+    tg_pool *pool = tg_pool_new(threads);
+    if (!pool) { fprintf(stderr, "tapegrad bench: cannot start %d threads\n", threads); return 1; }
+    int nt = tg_pool_threads(pool);
+    const char *kern = tg_k_impl_name(tg_k_current());
+    if (json) printf("{\"kernels\": \"%s\", \"threads\": %d, \"config\": \"%s\", \"gemm\": [",
+                     kern, nt, which == 0 ? "T" : "B");
+    double total_s = 0, total_flop = 0;
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        gemm_shape *s = &sh[i];
+        int64_t na = s->batch * s->M * s->K, nb = s->batch * s->K * s->N, nc = s->batch * s->M * s->N;
+        tg_float *A = malloc((size_t)na * sizeof *A), *B = malloc((size_t)nb * sizeof *B);
+        tg_float *C = calloc((size_t)nc, sizeof *C);
+        double *times = malloc(4096 * sizeof *times);
+        if (!A || !B || !C || !times) { fprintf(stderr, "tapegrad bench: out of memory\n"); rc = 1; }
+        uint64_t rng = 7;
+        for (int64_t k = 0; !rc && k < na; k++) A[k] = (tg_float)((double)(next_u64(&rng) >> 40) * 0x1p-24 - 0.5);
+        for (int64_t k = 0; !rc && k < nb; k++) B[k] = (tg_float)((double)(next_u64(&rng) >> 40) * 0x1p-24 - 0.5);
+        tg_gemm_args g = {.ta = s->ta, .tb = s->tb, .accumulate = s->ta, .M = s->M, .N = s->N,
+                          .K = s->K, .A = A, .lda = s->ta ? s->M : s->K, .strideA = s->M * s->K,
+                          .B = B, .ldb = s->tb ? s->K : s->N, .strideB = s->K * s->N,
+                          .C = C, .ldc = s->N, .strideC = s->M * s->N, .batch = s->batch};
+        int calls = 0;
+        if (!rc) {
+            tg_k_gemm(pool, &g);
+            double start = now_s();
+            while (calls < 4096 && (calls < 3 || now_s() - start < min_time)) {
+                double t0 = now_s();
+                tg_k_gemm(pool, &g);
+                times[calls++] = now_s() - t0;
+            }
+            double med = median(times, calls);
+            double flop = 2.0 * (double)s->batch * (double)s->M * (double)s->N * (double)s->K;
+            total_s += med * s->count;
+            total_flop += flop * s->count;
+            if (json)
+                printf("%s\n  {\"what\": \"%s\", \"ta\": %s, \"tb\": %s, \"batch\": %lld, \"M\": %lld, "
+                       "\"N\": %lld, \"K\": %lld, \"per_step\": %d, \"median_s\": %.6g, \"gflops\": %.2f}",
+                       i ? "," : "", s->what, s->ta ? "true" : "false", s->tb ? "true" : "false",
+                       (long long)s->batch, (long long)s->M, (long long)s->N, (long long)s->K,
+                       s->count, med, flop / med * 1e-9);
+            else
+                printf("%-24s %c%c batch=%-4lld M=%-5lld N=%-5lld K=%-5lld x%-3d median_s=%.6f gflops=%.2f\n",
+                       s->what, s->ta ? 't' : 'n', s->tb ? 't' : 'n', (long long)s->batch,
+                       (long long)s->M, (long long)s->N, (long long)s->K, s->count, med,
+                       flop / med * 1e-9);
+            fflush(stdout);
+        }
+        free(A); free(B); free(C); free(times);
+    }
+    if (rc == 0) {
+        if (json) printf("\n], \"step_gemm_s\": %.4f, \"step_gflops\": %.2f}\n", total_s, total_flop / total_s * 1e-9);
+        else printf("one step's GEMMs: %.4f s, %.1f GFLOP, %.2f GFLOP/s (kernels=%s threads=%d)\n",
+                    total_s, total_flop * 1e-9, total_flop / total_s * 1e-9, kern, nt);
+    }
+    tg_pool_free(pool);
+    return rc;
+}
+
+/* ---- bench step ------------------------------------------------------------------------- */
+
+typedef struct step_config {
+    const char *name;
+    int vocab, d_model, heads, d_ff, layers, batch, src_len, tgt_len, steps, warmup;
+} step_config;
+
+static const step_config step_configs[] = {
+    {"T", 8000, 256, 4, 1024, 3, 32, 32, 32, 20, 3},
+    {"B", 8000, 512, 8, 2048, 6, 16, 32, 32, 5, 2},
+};
+
+static int bench_step(const step_config *sc, int threads, uint64_t seed, bool json) {
+    tg_model_config cfg = tg_model_config_default();
+    cfg.vocab = sc->vocab;
+    cfg.d_model = sc->d_model;
+    cfg.heads = sc->heads;
+    cfg.d_ff = sc->d_ff;
+    cfg.enc_layers = cfg.dec_layers = sc->layers;
+    cfg.max_len = sc->src_len > sc->tgt_len ? sc->src_len : sc->tgt_len;
+    cfg.dropout = 0.1;
+    cfg.label_smoothing = 0.1;
+    tg_err err;
+    tg_model *m = tg_model_new(&cfg, seed, &err);
+    if (!m) { fprintf(stderr, "tapegrad bench: %s\n", err.msg); return 1; }
+    tg_params *P = tg_model_params(m);
+    int64_t n_par = tg_params_numel(P);
+    tg_adam_config acfg = tg_adam_config_default();
+    tg_adam *opt = NULL;
+    tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = threads, .seed = seed});
+    int B = sc->batch, S = sc->src_len, T = sc->tgt_len, total = sc->warmup + sc->steps;
+    int32_t *src = malloc((size_t)B * S * sizeof *src), *tin = malloc((size_t)B * T * sizeof *tin);
+    int32_t *tout = malloc((size_t)B * T * sizeof *tout);
+    double *t_step = malloc((size_t)total * 4 * sizeof *t_step);
+    if (!ctx || !src || !tin || !tout || !t_step ||
+        tg_adam_new(&acfg, n_par, &opt, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad bench: %s\n", ctx ? "out of memory" : "cannot make a context");
+        free(src); free(tin); free(tout); free(t_step);
+        tg_ctx_free(ctx);
+        tg_model_free(m);
+        return 1;
+    }
+    tg_schedule sch = tg_schedule_default(TG_SCHEDULE_NOAM);
+    sch.d_model = sc->d_model;
+    uint64_t rng = seed;
+    int nt = tg_pool_threads(tg_ctx_pool(ctx));
+    const char *kern = tg_k_impl_name(tg_k_current());
+    if (!json)
+        printf("tapegrad (%s, kernels=%s), threads=%d, config=%s, parameters=%lld\n",
+               TG_FLOAT_NAME, kern, nt, sc->name, (long long)tg_model_param_count(m));
+    int rc = 0;
+    for (int i = 0; i < total && rc == 0; i++) {
+        /* ids in [2, vocab): no padding; decoder input = bos + labels[:-1] */
+        for (int k = 0; k < B * S; k++) src[k] = 2 + (int32_t)(next_u64(&rng) % (uint64_t)(sc->vocab - 2));
+        for (int k = 0; k < B * T; k++) tout[k] = 2 + (int32_t)(next_u64(&rng) % (uint64_t)(sc->vocab - 2));
+        for (int b = 0; b < B; b++) {
+            tin[b * T] = TG_NN_BOS_ID;
+            for (int t = 1; t < T; t++) tin[b * T + t] = tout[b * T + t - 1];
+        }
+        double t0 = now_s();
+        tg_tensor *loss = NULL;
+        if (tg_model_loss(m, ctx, src, tin, tout, B, S, T, &loss, NULL, &err) != TG_OK) {
+            fprintf(stderr, "tapegrad bench: %s\n", err.msg);
+            rc = 1;
+            break;
+        }
+        double t1 = now_s();
+        tg_status s = tg_backward(ctx, loss);
+        double t2 = now_s();
+        if (s == TG_OK)
+            s = tg_adam_step(opt, tg_params_data(P), tg_params_grad(P), tg_schedule_lr(&sch, i + 1),
+                             tg_ctx_pool(ctx), &err);
+        else
+            tg_err_set(&err, s, "backward: %s", tg_ctx_errmsg(ctx));
+        double lossv = loss->data[0];
+        tg_params_zero_grad(P);
+        tg_ctx_reset(ctx);
+        double t3 = now_s();
+        if (s != TG_OK) { fprintf(stderr, "tapegrad bench: %s\n", err.msg); rc = 1; break; }
+        bool timed = i >= sc->warmup;
+        double *rec = t_step + 4 * i;
+        rec[0] = t3 - t0; rec[1] = t1 - t0; rec[2] = t2 - t1; rec[3] = t3 - t2;
+        if (!json)
+            printf("step %3d %s loss=%.4f time=%.3fs (fwd %.3f bwd %.3f opt %.3f)\n", i + 1,
+                   timed ? "timed " : "warmup", lossv, rec[0], rec[1], rec[2], rec[3]);
+        fflush(stdout);
+    }
+    if (rc == 0) {
+        int n = sc->steps;
+        double *col = malloc((size_t)n * sizeof *col), med[4], mean = 0, best = INFINITY;
+        if (!col) { fprintf(stderr, "tapegrad bench: out of memory\n"); rc = 1; }
+        for (int c = 0; c < 4 && col; c++) {
+            for (int i = 0; i < n; i++) col[i] = t_step[4 * (sc->warmup + i) + c];
+            med[c] = median(col, n);
+        }
+        if (col) {
+            for (int i = 0; i < n; i++) {
+                double t = t_step[4 * (sc->warmup + i)];
+                mean += t / n;
+                if (t < best) best = t;
+            }
+            double tgt_tok = (double)B * T / med[0], all_tok = (double)B * (S + T) / med[0];
+            long long params = (long long)tg_model_param_count(m);
+            if (json)
+                printf("{\"config\": \"%s\", \"impl\": \"tapegrad\", \"precision\": \"%s\", "
+                       "\"kernels\": \"%s\", \"threads\": %d, \"params\": %lld, \"steps\": %d, "
+                       "\"step_s\": %.4f, \"median_step_s\": %.4f, \"min_step_s\": %.4f, "
+                       "\"fwd_s\": %.4f, \"bwd_s\": %.4f, \"opt_s\": %.4f, \"tgt_tok_s\": %.1f, "
+                       "\"all_tok_s\": %.1f, \"rss_mb\": %.0f}\n",
+                       sc->name, TG_FLOAT_NAME, kern, nt, params, n, mean, med[0], best, med[1],
+                       med[2], med[3], tgt_tok, all_tok, rss_mb());
+            else {
+                printf("mean step %.4fs (median %.4fs, min %.4fs over %d steps); median forward "
+                       "%.4fs, backward %.4fs, optimizer %.4fs\n", mean, med[0], best, n, med[1],
+                       med[2], med[3]);
+                printf("RESULT config=%s impl=tapegrad threads=%d params=%lld steps=%d step_s=%.4f "
+                       "median_step_s=%.4f fwd_s=%.4f bwd_s=%.4f opt_s=%.4f tgt_tok_s=%.1f "
+                       "all_tok_s=%.1f rss_mb=%.0f kernels=%s precision=%s\n",
+                       sc->name, nt, params, n, mean, med[0], med[1], med[2], med[3], tgt_tok,
+                       all_tok, rss_mb(), kern, TG_FLOAT_NAME);
+            }
+        }
+        free(col);
+    }
+    free(src); free(tin); free(tout); free(t_step);
+    tg_adam_free(opt);
+    tg_ctx_free(ctx);
+    tg_model_free(m);
+    return rc;
+}
+
+/* ---- the command ------------------------------------------------------------------------ */
+
+int tg_cmd_bench(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"sizes", required_argument, NULL, 'z'},
+        {"threads", required_argument, NULL, 't'},
+        {"min-time", required_argument, NULL, 'm'},
+        {"config", required_argument, NULL, 'c'},
+        {"steps", required_argument, NULL, 's'},
+        {"warmup", required_argument, NULL, 'w'},
+        {"seed", required_argument, NULL, 'S'},
+        {"kernels", required_argument, NULL, 'k'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc < 2 || (strcmp(argv[1], "gemm") && strcmp(argv[1], "step"))) {
+        fprintf(stderr, "tapegrad bench: say what to measure (gemm or step)\n");
+        usage(stderr);
+        return 2;
+    }
+    bool gemm = !strcmp(argv[1], "gemm"), json = false;
+    long sizes[32] = {256, 512, 1024, 2048}, v;
+    int n_sizes = 4, threads = 0, steps = -1, warmup = -1;
+    double min_time = 1.0;
+    uint64_t seed = 1;
+    const step_config *sc = NULL;
+    tg_k_impl impl = TG_K_AUTO;
+    int c;
+    optind = 1;
+    argc--;
+    argv++;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'z': {
+            n_sizes = 0;
+            char *p = optarg;
+            while (*p) {
+                char *end;
+                long n = strtol(p, &end, 10);
+                if (end == p || n < 1 || n > 16384 || (*end && *end != ',') || n_sizes == 32) {
+                    fprintf(stderr, "tapegrad bench: --sizes wants up to 32 sizes 1..16384 "
+                                    "separated by commas, not '%s'\n", optarg);
+                    return 2;
+                }
+                sizes[n_sizes++] = n;
+                p = *end ? end + 1 : end;
+            }
+            if (n_sizes == 0) { fprintf(stderr, "tapegrad bench: --sizes is empty\n"); return 2; }
+            break;
+        }
+        case 't':
+            if (!parse_long("--threads", optarg, 1, 64, &v)) return 2;
+            threads = (int)v;
+            break;
+        case 'm': {
+            char *end;
+            min_time = strtod(optarg, &end);
+            if (!*optarg || *end || !(min_time >= 0 && min_time <= 3600)) {
+                fprintf(stderr, "tapegrad bench: --min-time wants seconds in [0, 3600], not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        }
+        case 'c':
+            if (!strcmp(optarg, "tiny") || !strcmp(optarg, "T")) sc = &step_configs[0];
+            else if (!strcmp(optarg, "base") || !strcmp(optarg, "B")) sc = &step_configs[1];
+            else {
+                fprintf(stderr, "tapegrad bench: --config wants tiny or base, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 's':
+            if (!parse_long("--steps", optarg, 1, 100000, &v)) return 2;
+            steps = (int)v;
+            break;
+        case 'w':
+            if (!parse_long("--warmup", optarg, 0, 100000, &v)) return 2;
+            warmup = (int)v;
+            break;
+        case 'S':
+            if (!parse_long("--seed", optarg, 0, 1L << 30, &v)) return 2;
+            seed = (uint64_t)v;
+            break;
+        case 'k':
+            if (!tg_k_impl_parse(optarg, &impl)) {
+                fprintf(stderr, "tapegrad bench: --kernels wants auto, portable or avx2, not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'j': json = true; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "tapegrad bench: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    tg_k_select(impl);
+    if (gemm) {
+        if (steps >= 0 || warmup >= 0) {
+            fprintf(stderr, "tapegrad bench gemm: --steps and --warmup go with step\n");
+            return 2;
+        }
+        if (sc) return bench_gemm_model(sc == &step_configs[0] ? 0 : 1, threads, min_time, json);
+        return bench_gemm(sizes, n_sizes, threads, min_time, json);
+    }
+    if (!sc) {
+        fprintf(stderr, "tapegrad bench step: --config tiny|base is required\n");
+        return 2;
+    }
+    step_config run = *sc;
+    if (steps > 0) run.steps = steps;
+    if (warmup >= 0) run.warmup = warmup;
+    return bench_step(&run, threads, seed, json);
+}
