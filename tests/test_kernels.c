@@ -1,0 +1,705 @@
+/* test_kernels.c: the kernels behind autograd/kernels/kernels.h. The fast (AVX2+FMA) GEMM against
+ * a naive GEMM in double and against the portable one, over shapes that hit every tile edge
+ * (1, odd sizes, tails of the 6-row strips, 16-column panels, 256-deep k blocks, 120-row and
+ * 3072-column blocks), all four transpose combinations, accumulate on and off, padded leading
+ * dimensions and batches with strides; writes stay inside C. Bit identity on the fast path for
+ * 1, 2 and 3 threads and for other splits of the work (row blocks, column blocks, batch items
+ * one by one). The other fast kernels (softmax with masks and causal limits, log_softmax, their
+ * backward, layer norm forward/backward, cross-entropy forward/backward, ReLU, axpby, acc,
+ * colsum) against the portable ones within stated tolerances and bit-identical over thread
+ * counts; the transpose kernel against index arithmetic; the run-time dispatch.
+ *
+ * On a CPU without AVX2 the "fast" path is the portable one and the comparisons still run. */
+#include <check.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/autograd.h"
+#include "autograd/kernels/kernels.h"
+#include "tests/tg_check.h"
+
+#ifdef TG_DOUBLE
+#define EPS DBL_EPSILON
+#define KTOL 1e-12    /* fast vs portable, kernels other than GEMM (the same code in double) */
+#else
+#define EPS FLT_EPSILON
+#define KTOL 2e-6     /* float: exp within 2 ulp, float instead of double per-element arithmetic */
+#endif
+
+static uint64_t rng = 1;
+static double urand(void) {   /* [0, 1) */
+    uint64_t z = (rng += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (double)(z >> 11) / 9007199254740992.0;
+}
+static void fill(tg_float *x, int64_t n, double lo, double hi) {
+    for (int64_t i = 0; i < n; i++) x[i] = (tg_float)(lo + (hi - lo) * urand());
+}
+static tg_float *alloc_fill(int64_t n, double lo, double hi) {
+    tg_float *x = malloc((size_t)(n > 0 ? n : 1) * sizeof *x);
+    ck_assert_ptr_nonnull(x);
+    fill(x, n, lo, hi);
+    return x;
+}
+static tg_float *dup(const tg_float *x, int64_t n) {
+    tg_float *y = malloc((size_t)(n > 0 ? n : 1) * sizeof *y);
+    ck_assert_ptr_nonnull(y);
+    memcpy(y, x, (size_t)n * sizeof *y);
+    return y;
+}
+static bool same_bits(const void *a, const void *b, size_t bytes) { return memcmp(a, b, bytes) == 0; }
+
+/* The implementation the tests call "fast": AVX2 where the CPU has it, else portable. */
+static tg_k_impl fast_impl(void) { return tg_k_select(TG_K_AVX2); }
+
+/* ---- GEMM ------------------------------------------------------------------------------- */
+
+/* A GEMM problem with its buffers: leading dims padded by `pad`, batch items `gap` apart. */
+typedef struct {
+    tg_gemm_args g;
+    tg_float *A, *B, *C0;   /* C0: C before the call (sentinels outside the matrices) */
+    int64_t nA, nB, nC;
+} gemm_case;
+
+static const tg_float SENTINEL = (tg_float)12345.0;
+
+static gemm_case gemm_case_new(bool ta, bool tb, bool acc, int64_t M, int64_t N, int64_t K,
+                               int64_t batch, int64_t pad, int64_t gap, bool shared_b) {
+    gemm_case c = {0};
+    tg_gemm_args *g = &c.g;
+    *g = (tg_gemm_args){.ta = ta, .tb = tb, .accumulate = acc, .M = M, .N = N, .K = K, .batch = batch};
+    g->lda = (ta ? M : K) + pad;
+    g->ldb = (tb ? K : N) + pad;
+    g->ldc = N + pad;
+    int64_t ra = ta ? K : M, rb = tb ? N : K;
+    g->strideA = ra * g->lda + gap;
+    g->strideB = shared_b ? 0 : rb * g->ldb + gap;
+    g->strideC = M * g->ldc + gap;
+    c.nA = g->strideA * batch;
+    c.nB = shared_b ? rb * g->ldb : g->strideB * batch;
+    c.nC = g->strideC * batch;
+    c.A = alloc_fill(c.nA, -1, 1);
+    c.B = alloc_fill(c.nB, -1, 1);
+    c.C0 = alloc_fill(c.nC, -1, 1);
+    /* everything of C outside the M x N matrices is a sentinel that must survive */
+    for (int64_t i = 0; i < c.nC; i++) {
+        int64_t b = i / g->strideC, r = i % g->strideC;
+        (void)b;
+        if (r >= M * g->ldc || r % g->ldc >= N) c.C0[i] = SENTINEL;
+    }
+    g->A = c.A;
+    g->B = c.B;
+    return c;
+}
+
+static void gemm_case_free(gemm_case *c) {
+    free(c->A);
+    free(c->B);
+    free(c->C0);
+}
+
+/* C after the call, with the given implementation and pool. */
+static tg_float *gemm_run(const gemm_case *c, tg_k_impl impl, tg_pool *pool) {
+    tg_float *C = dup(c->C0, c->nC);
+    tg_gemm_args g = c->g;
+    g.C = C;
+    tg_k_select(impl);
+    tg_k_gemm(pool, &g);
+    return C;
+}
+
+/* Every element within (K + 2) eps of the sum of |terms| of the exact result (computed in
+ * long double), and every sentinel intact. */
+static void gemm_check(const gemm_case *c, const tg_float *C, const char *what) {
+    const tg_gemm_args *g = &c->g;
+    for (int64_t b = 0; b < g->batch; b++) {
+        const tg_float *A = c->A + b * g->strideA, *B = c->B + b * g->strideB;
+        const tg_float *C0 = c->C0 + b * g->strideC, *Cb = C + b * g->strideC;
+        for (int64_t i = 0; i < g->M; i++)
+            for (int64_t j = 0; j < g->N; j++) {
+                long double s = g->accumulate ? C0[i * g->ldc + j] : 0, mag = fabsl(s);
+                for (int64_t k = 0; k < g->K; k++) {
+                    long double a = g->ta ? A[k * g->lda + i] : A[i * g->lda + k];
+                    long double v = g->tb ? B[j * g->ldb + k] : B[k * g->ldb + j];
+                    s += a * v;
+                    mag += fabsl(a * v);
+                }
+                double got = Cb[i * g->ldc + j];
+                double tol = (double)(g->K + 2) * EPS * (double)mag + 1e-300;
+                ck_assert_msg(fabs(got - (double)s) <= tol,
+                              "%s: %c%c M=%lld N=%lld K=%lld batch=%lld acc=%d: C[%lld][%lld][%lld] = %.9g, "
+                              "exact %.9g (tol %.3g)", what, g->ta ? 't' : 'n', g->tb ? 't' : 'n',
+                              (long long)g->M, (long long)g->N, (long long)g->K, (long long)g->batch,
+                              g->accumulate, (long long)b, (long long)i, (long long)j, got,
+                              (double)s, tol);
+            }
+    }
+    for (int64_t i = 0; i < c->nC; i++) {
+        int64_t r = i % g->strideC;
+        if (r >= g->M * g->ldc || r % g->ldc >= g->N)
+            ck_assert_msg(C[i] == SENTINEL, "%s: M=%lld N=%lld: wrote outside C at %lld", what,
+                          (long long)g->M, (long long)g->N, (long long)i);
+    }
+}
+
+START_TEST(test_gemm_against_naive) {
+    tg_pool *pool = tg_pool_new(2);
+    ck_assert_ptr_nonnull(pool);
+    tg_k_impl fast = fast_impl();
+    static const int64_t Ms[] = {1, 5, 6, 7, 13, 121, 127};
+    static const int64_t Ns[] = {1, 7, 15, 16, 17, 33, 48};
+    static const int64_t Ks[] = {1, 3, 8, 9, 256, 257, 600};
+    int n = 0;
+    for (int t = 0; t < 4; t++)
+        for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms; mi++)
+            for (size_t ni = 0; ni < sizeof Ns / sizeof *Ns; ni++)
+                for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++, n++) {
+                    bool acc = n % 2, pad = n % 3 == 0;
+                    /* the deep cases only on some shapes: they dominate the naive loop */
+                    if (Ks[ki] > 256 && (mi + ni) % 3) continue;
+                    gemm_case c = gemm_case_new(t & 1, t & 2, acc, Ms[mi], Ns[ni], Ks[ki], 1,
+                                                pad ? 3 : 0, 0, false);
+                    tg_float *Cf = gemm_run(&c, fast, pool), *Cp = gemm_run(&c, TG_K_PORTABLE, pool);
+                    gemm_check(&c, Cf, "fast");
+                    gemm_check(&c, Cp, "portable");
+                    free(Cf);
+                    free(Cp);
+                    gemm_case_free(&c);
+                }
+    tg_pool_free(pool);
+}
+END_TEST
+
+/* Blocks beyond one 120-row A block and one 3072-column B block, batches with strides. */
+START_TEST(test_gemm_big_and_batched) {
+    tg_pool *pool = tg_pool_new(2);
+    tg_k_impl fast = fast_impl();
+    struct { bool ta, tb, acc; int64_t M, N, K, batch, pad, gap; bool shared; } cs[] = {
+        {false, true, false, 130, 3100, 20, 1, 0, 0, false},   /* row split, two column blocks */
+        {true, false, true, 7, 3100, 19, 1, 1, 0, false},      /* few rows: column split */
+        {false, false, true, 250, 40, 300, 1, 2, 0, false},    /* three row blocks, two k blocks */
+        {true, true, false, 33, 35, 37, 5, 1, 11, false},      /* batched, padded, gaps */
+        {false, true, true, 32, 32, 64, 7, 0, 0, false},       /* attention scores */
+        {true, false, true, 32, 64, 32, 7, 0, 5, false},       /* attention backward */
+        {false, false, false, 9, 17, 5, 4, 2, 3, true},        /* one B for every batch item */
+    };
+    for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) {
+        gemm_case c = gemm_case_new(cs[i].ta, cs[i].tb, cs[i].acc, cs[i].M, cs[i].N, cs[i].K,
+                                    cs[i].batch, cs[i].pad, cs[i].gap, cs[i].shared);
+        tg_float *Cf = gemm_run(&c, fast, pool), *Cp = gemm_run(&c, TG_K_PORTABLE, pool);
+        gemm_check(&c, Cf, "fast");
+        gemm_check(&c, Cp, "portable");
+        free(Cf);
+        free(Cp);
+        gemm_case_free(&c);
+    }
+    tg_pool_free(pool);
+}
+END_TEST
+
+/* K = 0: C = 0, or unchanged when accumulating. */
+START_TEST(test_gemm_empty_k) {
+    tg_k_impl impls[2] = {fast_impl(), TG_K_PORTABLE};
+    for (int i = 0; i < 2; i++)
+        for (int acc = 0; acc < 2; acc++) {
+            gemm_case c = gemm_case_new(false, false, acc, 5, 9, 0, 1, 0, 0, false);
+            tg_float *C = gemm_run(&c, impls[i], NULL);
+            for (int64_t k = 0; k < c.nC; k++) ck_assert(C[k] == (acc ? c.C0[k] : 0));
+            free(C);
+            gemm_case_free(&c);
+        }
+}
+END_TEST
+
+/* Accumulating adds the product to C: the same bits as C + (the product alone). */
+START_TEST(test_gemm_accumulate_adds_product) {
+    tg_k_impl fast = fast_impl();
+    int64_t Ks[] = {5, 256, 700};
+    for (int t = 0; t < 4; t++)
+        for (int ki = 0; ki < 3; ki++) {
+            gemm_case c = gemm_case_new(t & 1, t & 2, true, 29, 37, Ks[ki], 2, 1, 3, false);
+            tg_float *acc = gemm_run(&c, fast, NULL);
+            c.g.accumulate = false;
+            tg_float *prod = gemm_run(&c, fast, NULL);
+            for (int64_t i = 0; i < c.nC; i++) {
+                int64_t r = i % c.g.strideC;
+                if (r >= c.g.M * c.g.ldc || r % c.g.ldc >= c.g.N) continue;
+                tg_float want = c.C0[i] + prod[i];
+                ck_assert_msg(same_bits(&acc[i], &want, sizeof want), "K=%lld element %lld",
+                              (long long)Ks[ki], (long long)i);
+            }
+            free(acc);
+            free(prod);
+            gemm_case_free(&c);
+        }
+}
+END_TEST
+
+/* The fast GEMM gives the same bits for 1, 2 and 3 threads, for its row blocks or column blocks
+ * computed by separate calls (edge tiles in other places), and for batch items one by one. */
+START_TEST(test_gemm_split_identity) {
+    tg_k_impl fast = fast_impl();
+    tg_pool *pools[3] = {tg_pool_new(1), tg_pool_new(2), tg_pool_new(3)};
+    struct { int64_t M, N, K, batch; } shapes[] = {
+        {131, 70, 300, 1}, {7, 500, 33, 1}, {32, 32, 64, 12}, {300, 17, 9, 1}, {1, 3300, 7, 1},
+    };
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (int t = 0; t < 4; t++) {
+            bool ta = t & 1, tb = t & 2, acc = (s + t) % 2;
+            gemm_case c = gemm_case_new(ta, tb, acc, shapes[s].M, shapes[s].N, shapes[s].K,
+                                        shapes[s].batch, 1, 2, false);
+            tg_float *ref = gemm_run(&c, fast, pools[0]);
+            for (int p = 1; p < 3; p++) {
+                tg_float *C = gemm_run(&c, fast, pools[p]);
+                ck_assert_msg(same_bits(C, ref, (size_t)c.nC * sizeof *C),
+                              "shape %zu %c%c: %d threads differ from 1", s, ta ? 't' : 'n',
+                              tb ? 't' : 'n', p + 1);
+                free(C);
+            }
+            const tg_gemm_args *g = &c.g;
+            /* rows [0, r) and [r, M) as two calls, per batch item */
+            int64_t cuts[] = {1, 5, 7, g->M / 2, g->M - 1};
+            for (int ci = 0; ci < 5; ci++) {
+                int64_t r = cuts[ci];
+                if (r <= 0 || r >= g->M) continue;
+                tg_float *C = dup(c.C0, c.nC);
+                for (int64_t b = 0; b < g->batch; b++) {
+                    tg_gemm_args h = *g;
+                    h.batch = 1;
+                    h.A = c.A + b * g->strideA;
+                    h.B = c.B + b * g->strideB;
+                    h.C = C + b * g->strideC;
+                    tg_gemm_args top = h, bottom = h;
+                    top.M = r;
+                    bottom.M = g->M - r;
+                    bottom.A = h.A + (ta ? r : r * g->lda);
+                    bottom.C = h.C + r * g->ldc;
+                    tg_k_gemm(pools[1], &top);
+                    tg_k_gemm(pools[1], &bottom);
+                }
+                ck_assert_msg(same_bits(C, ref, (size_t)c.nC * sizeof *C),
+                              "shape %zu %c%c: row cut at %lld differs", s, ta ? 't' : 'n',
+                              tb ? 't' : 'n', (long long)r);
+                free(C);
+            }
+            /* columns [0, q) and [q, N) as two calls */
+            int64_t qs[] = {1, 9, 16, g->N - 3};
+            for (int qi = 0; qi < 4; qi++) {
+                int64_t q = qs[qi];
+                if (q <= 0 || q >= g->N) continue;
+                tg_float *C = dup(c.C0, c.nC);
+                for (int64_t b = 0; b < g->batch; b++) {
+                    tg_gemm_args h = *g;
+                    h.batch = 1;
+                    h.A = c.A + b * g->strideA;
+                    h.B = c.B + b * g->strideB;
+                    h.C = C + b * g->strideC;
+                    tg_gemm_args left = h, right = h;
+                    left.N = q;
+                    right.N = g->N - q;
+                    right.B = h.B + (tb ? q * g->ldb : q);
+                    right.C = h.C + q;
+                    tg_k_gemm(pools[0], &left);
+                    tg_k_gemm(pools[2], &right);
+                }
+                ck_assert_msg(same_bits(C, ref, (size_t)c.nC * sizeof *C),
+                              "shape %zu %c%c: column cut at %lld differs", s, ta ? 't' : 'n',
+                              tb ? 't' : 'n', (long long)q);
+                free(C);
+            }
+            free(ref);
+            gemm_case_free(&c);
+        }
+    for (int p = 0; p < 3; p++) tg_pool_free(pools[p]);
+}
+END_TEST
+
+/* ---- the other kernels: fast vs portable, and thread identity ---------------------------- */
+
+static void assert_close(const tg_float *got, const tg_float *want, int64_t n, double atol,
+                         double rtol, const char *what) {
+    for (int64_t i = 0; i < n; i++) {
+        double g = got[i], w = want[i];
+        if (isinf(w) || isnan(w)) {
+            ck_assert_msg(same_bits(&got[i], &want[i], sizeof got[i]) || (isnan(g) && isnan(w)),
+                          "%s[%lld]: %g, want %g", what, (long long)i, g, w);
+            continue;
+        }
+        ck_assert_msg(fabs(g - w) <= atol + rtol * fabs(w), "%s[%lld]: %.9g, want %.9g", what,
+                      (long long)i, g, w);
+    }
+}
+
+/* A softmax problem: x (B, H, Tq, Tk), optional mask of shape (B, 1, 1|Tq, Tk). */
+typedef struct {
+    tg_softmax_args a;
+    tg_float *x, *mask;
+} sm_case;
+
+static sm_case sm_case_new(int B, int H, int Tq, int Tk, int mask_kind, bool causal, bool log) {
+    sm_case c = {0};
+    int64_t n = (int64_t)B * H * Tq * Tk;
+    c.x = alloc_fill(n, -6, 6);
+    c.a = (tg_softmax_args){.rows = n / Tk, .n = Tk, .x = c.x, .ndim = 4,
+                            .shape = {B, H, Tq, Tk}, .causal = causal, .tq = Tq, .log = log};
+    if (mask_kind) {   /* 1: key padding (B, 1, 1, Tk); 2: (B, 1, Tq, Tk) with finite values too */
+        int mq = mask_kind == 1 ? 1 : Tq;
+        c.mask = alloc_fill((int64_t)B * mq * Tk, -2, 2);
+        for (int64_t i = 0; i < (int64_t)B * mq * Tk; i++)
+            if (mask_kind == 1 ? (i % Tk) >= Tk - 1 - (i / Tk) % 3 : urand() < 0.3)
+                c.mask[i] = (tg_float)-INFINITY;
+            else if (mask_kind == 1)
+                c.mask[i] = 0;
+        if (mask_kind == 2) for (int k = 0; k < Tk; k++) c.mask[k] = (tg_float)-INFINITY;  /* a dead row */
+        c.a.mask = c.mask;
+        int64_t st[4] = {(int64_t)mq * Tk, 0, mq == 1 ? 0 : Tk, 1};
+        memcpy(c.a.mask_stride, st, sizeof st);
+    }
+    return c;
+}
+
+static tg_float *sm_run(const sm_case *c, tg_k_impl impl, tg_pool *pool) {
+    int64_t n = c->a.rows * c->a.n;
+    tg_float *y = alloc_fill(n, 0, 1);
+    tg_softmax_args a = c->a;
+    a.y = y;
+    tg_k_select(impl);
+    tg_k_softmax(pool, &a);
+    return y;
+}
+
+START_TEST(test_softmax_fast_vs_portable) {
+    tg_k_impl fast = fast_impl();
+    tg_pool *p2 = tg_pool_new(2), *p3 = tg_pool_new(3);
+    int tks[] = {1, 7, 8, 9, 33};
+    for (int ti = 0; ti < 5; ti++)
+        for (int mk = 0; mk < 3; mk++)
+            for (int causal = 0; causal < 2; causal++)
+                for (int log = 0; log < 2; log++) {
+                    int Tk = tks[ti], Tq = causal ? (Tk > 3 ? Tk - 2 : Tk + 2) : 5;
+                    sm_case c = sm_case_new(3, 2, Tq, Tk, mk, causal, log);
+                    tg_float *yf = sm_run(&c, fast, NULL), *yp = sm_run(&c, TG_K_PORTABLE, NULL);
+                    int64_t n = c.a.rows * c.a.n;
+                    assert_close(yf, yp, n, KTOL, 4 * KTOL, log ? "log_softmax" : "softmax");
+                    /* masked keys are exactly 0 (-inf for log) in both */
+                    for (int64_t i = 0; i < n; i++)
+                        if (yp[i] == 0 || isinf(yp[i])) ck_assert(yf[i] == yp[i]);
+                    /* backward */
+                    tg_float *dy = alloc_fill(n, -1, 1);
+                    tg_float *dxf = alloc_fill(n, -1, 1), *dxp = dup(dxf, n);
+                    for (int64_t i = 0; i < n; i++) if (isinf(yp[i])) yp[i] = yf[i] = -30;  /* log: finite */
+                    tg_k_select(fast);
+                    tg_k_softmax_backward(NULL, c.a.rows, c.a.n, yf, dy, dxf, log);
+                    tg_k_select(TG_K_PORTABLE);
+                    tg_k_softmax_backward(NULL, c.a.rows, c.a.n, yp, dy, dxp, log);
+                    assert_close(dxf, dxp, n, 4 * KTOL * (Tk + 1), 4 * KTOL, "softmax backward");
+                    free(dy); free(dxf); free(dxp); free(yf); free(yp);
+                    free(c.x); free(c.mask);
+                }
+    /* thread identity on rows enough to split */
+    for (int log = 0; log < 2; log++) {
+        sm_case c = sm_case_new(4, 8, 40, 37, log ? 0 : 1, !log, log);
+        int64_t n = c.a.rows * c.a.n;
+        tg_float *y1 = sm_run(&c, fast, NULL), *y2 = sm_run(&c, fast, p2), *y3 = sm_run(&c, fast, p3);
+        ck_assert(same_bits(y1, y2, (size_t)n * sizeof *y1) && same_bits(y1, y3, (size_t)n * sizeof *y1));
+        tg_float *dy = alloc_fill(n, -1, 1), *d1 = alloc_fill(n, -1, 1), *d2 = dup(d1, n);
+        tg_k_softmax_backward(NULL, c.a.rows, c.a.n, y1, dy, d1, log);
+        tg_k_softmax_backward(p2, c.a.rows, c.a.n, y1, dy, d2, log);
+        ck_assert(same_bits(d1, d2, (size_t)n * sizeof *d1));
+        free(y1); free(y2); free(y3); free(dy); free(d1); free(d2); free(c.x); free(c.mask);
+    }
+    tg_pool_free(p2);
+    tg_pool_free(p3);
+}
+END_TEST
+
+START_TEST(test_layer_norm_fast_vs_portable) {
+    tg_k_impl fast = fast_impl();
+    tg_pool *p2 = tg_pool_new(2), *p3 = tg_pool_new(3);
+    int ns[] = {1, 7, 8, 33, 256};
+    for (int ni = 0; ni < 5; ni++)
+        for (int affine = 0; affine < 2; affine++) {
+            int64_t rows = 37, n = ns[ni], len = rows * n;
+            tg_float *x = alloc_fill(len, -3, 5), *gain = affine ? alloc_fill(n, 0.5, 1.5) : NULL;
+            tg_float *bias = affine ? alloc_fill(n, -1, 1) : NULL, *dy = alloc_fill(len, -1, 1);
+            tg_float *y[2], *st[2], *dx[2], *dg[2], *db[2];
+            tg_k_impl impls[2] = {fast, TG_K_PORTABLE};
+            for (int k = 0; k < 2; k++) {
+                y[k] = alloc_fill(len, 0, 1);
+                st[k] = alloc_fill(2 * rows, 0, 1);
+                tg_k_select(impls[k]);
+                tg_k_layer_norm(NULL, rows, n, x, gain, bias, 1e-5, y[k], st[k], st[k] + rows);
+                rng = 77;   /* the same accumulators for both */
+                dx[k] = alloc_fill(len, -1, 1);
+                dg[k] = alloc_fill(n, -1, 1);
+                db[k] = alloc_fill(n, -1, 1);
+                tg_k_layer_norm_backward(NULL, rows, n, x, gain, st[k], st[k] + rows, dy, dx[k],
+                                         affine ? dg[k] : NULL, affine ? db[k] : NULL);
+            }
+            assert_close(y[0], y[1], len, 8 * KTOL, 8 * KTOL, "layer_norm y");
+            assert_close(st[0], st[1], 2 * rows, KTOL, KTOL, "layer_norm mean/rstd");
+            assert_close(dx[0], dx[1], len, 8 * KTOL * n, 8 * KTOL, "layer_norm dx");
+            assert_close(dg[0], dg[1], n, 8 * KTOL * rows, 8 * KTOL, "layer_norm dgain");
+            assert_close(db[0], db[1], n, 0, 0, "layer_norm dbias");   /* the same sums */
+            /* dx NULL: only the parameter gradients */
+            tg_k_select(fast);
+            tg_k_layer_norm_backward(NULL, rows, n, x, gain, st[0], st[0] + rows, dy, NULL,
+                                     affine ? dg[0] : NULL, affine ? db[0] : NULL);
+            for (int k = 0; k < 2; k++) { free(y[k]); free(st[k]); free(dx[k]); free(dg[k]); free(db[k]); }
+            free(x); free(gain); free(bias); free(dy);
+        }
+    /* thread identity: forward rows and the column-split parameter gradients */
+    int64_t rows = 600, n = 100, len = rows * n;
+    tg_float *x = alloc_fill(len, -3, 5), *gain = alloc_fill(n, 0.5, 1.5), *bias = alloc_fill(n, -1, 1);
+    tg_float *dy = alloc_fill(len, -1, 1);
+    tg_float *y[3], *st[3], *dx[3], *dg[3], *db[3];
+    tg_pool *pools[3] = {NULL, p2, p3};
+    tg_k_select(fast);
+    for (int k = 0; k < 3; k++) {
+        y[k] = alloc_fill(len, 0, 1);
+        st[k] = alloc_fill(2 * rows, 0, 1);
+        tg_k_layer_norm(pools[k], rows, n, x, gain, bias, 1e-5, y[k], st[k], st[k] + rows);
+        dx[k] = calloc((size_t)len, sizeof(tg_float));
+        dg[k] = calloc((size_t)n, sizeof(tg_float));
+        db[k] = calloc((size_t)n, sizeof(tg_float));
+        tg_k_layer_norm_backward(pools[k], rows, n, x, gain, st[k], st[k] + rows, dy, dx[k], dg[k], db[k]);
+    }
+    for (int k = 1; k < 3; k++) {
+        ck_assert(same_bits(y[0], y[k], (size_t)len * sizeof *x));
+        ck_assert(same_bits(st[0], st[k], 2 * (size_t)rows * sizeof *x));
+        ck_assert(same_bits(dx[0], dx[k], (size_t)len * sizeof *x));
+        ck_assert(same_bits(dg[0], dg[k], (size_t)n * sizeof *x));
+        ck_assert(same_bits(db[0], db[k], (size_t)n * sizeof *x));
+    }
+    for (int k = 0; k < 3; k++) { free(y[k]); free(st[k]); free(dx[k]); free(dg[k]); free(db[k]); }
+    free(x); free(gain); free(bias); free(dy);
+    tg_pool_free(p2);
+    tg_pool_free(p3);
+}
+END_TEST
+
+START_TEST(test_cross_entropy_fast_vs_portable) {
+    tg_k_impl fast = fast_impl();
+    tg_pool *p2 = tg_pool_new(2), *p3 = tg_pool_new(3);
+    int Vs[] = {1, 7, 8, 33, 1000};
+    for (int vi = 0; vi < 5; vi++)
+        for (int sm = 0; sm < 2; sm++) {
+            int64_t rows = 29, V = Vs[vi];
+            double eps = sm ? 0.1 : 0;
+            tg_float *x = alloc_fill(rows * V, -8, 8);
+            int32_t *t = malloc((size_t)rows * sizeof *t);
+            for (int64_t r = 0; r < rows; r++) t[r] = r % 5 == 2 ? -100 : (int32_t)((r * 7) % V);
+            tg_float lse[2][29];
+            double loss[2][29];
+            tg_float *dx[2];
+            int64_t count[2];
+            tg_k_impl impls[2] = {fast, TG_K_PORTABLE};
+            for (int k = 0; k < 2; k++) {
+                tg_k_select(impls[k]);
+                count[k] = tg_k_cross_entropy(NULL, rows, V, x, t, eps, -100, lse[k], loss[k]);
+                rng = 5;
+                dx[k] = alloc_fill(rows * V, -1, 1);
+                tg_k_cross_entropy_backward(NULL, rows, V, x, t, eps, -100, lse[k], 0.37, dx[k]);
+            }
+            ck_assert_int_eq(count[0], count[1]);
+            ck_assert_int_eq(count[0], rows - 6);
+            assert_close(lse[0], lse[1], rows, KTOL * 8, KTOL, "lse");
+            for (int64_t r = 0; r < rows; r++) {
+                ck_assert_msg(fabs(loss[0][r] - loss[1][r]) <= 8 * KTOL * (1 + fabs(loss[1][r])),
+                              "V=%d loss row %lld: %.9g vs %.9g", Vs[vi], (long long)r, loss[0][r], loss[1][r]);
+                if (t[r] == -100) ck_assert(loss[0][r] == 0);
+            }
+            assert_close(dx[0], dx[1], rows * V, 4 * KTOL, 4 * KTOL, "cross_entropy dlogits");
+            /* ignored rows untouched */
+            rng = 5;
+            tg_float *orig = alloc_fill(rows * V, -1, 1);
+            for (int64_t r = 0; r < rows; r++)
+                if (t[r] == -100) ck_assert(same_bits(dx[0] + r * V, orig + r * V, (size_t)V * sizeof *orig));
+            free(orig); free(dx[0]); free(dx[1]); free(x); free(t);
+        }
+    /* thread identity */
+    int64_t rows = 64, V = 1000;
+    tg_float *x = alloc_fill(rows * V, -8, 8);
+    int32_t *t = malloc((size_t)rows * sizeof *t);
+    for (int64_t r = 0; r < rows; r++) t[r] = (int32_t)((r * 37) % V);
+    tg_pool *pools[3] = {NULL, p2, p3};
+    tg_float lse[3][64], *dx[3];
+    double loss[3][64];
+    tg_k_select(fast);
+    for (int k = 0; k < 3; k++) {
+        tg_k_cross_entropy(pools[k], rows, V, x, t, 0.1, 0, lse[k], loss[k]);
+        dx[k] = calloc((size_t)(rows * V), sizeof(tg_float));
+        tg_k_cross_entropy_backward(pools[k], rows, V, x, t, 0.1, 0, lse[k], 0.5, dx[k]);
+    }
+    for (int k = 1; k < 3; k++) {
+        ck_assert(same_bits(lse[0], lse[k], sizeof lse[0]) && same_bits(loss[0], loss[k], sizeof loss[0]));
+        ck_assert(same_bits(dx[0], dx[k], (size_t)(rows * V) * sizeof(tg_float)));
+    }
+    for (int k = 0; k < 3; k++) free(dx[k]);
+    free(x); free(t);
+    tg_pool_free(p2);
+    tg_pool_free(p3);
+}
+END_TEST
+
+/* ReLU, axpby, acc and colsum do the same float operations in both implementations: the same
+ * bits (ReLU's backward aside, only for infinite dy), for any thread count. */
+START_TEST(test_elementwise_fast_vs_portable) {
+    tg_k_impl fast = fast_impl();
+    tg_pool *pools[3] = {NULL, tg_pool_new(2), tg_pool_new(3)};
+    int64_t n = 100003;   /* over several 16384-element chunks, and a tail */
+    tg_float *x = alloc_fill(n, -2, 2), *dy = alloc_fill(n, -1, 1);
+    x[5] = (tg_float)-0.0; x[6] = 0; x[7] = (tg_float)INFINITY; x[8] = (tg_float)-INFINITY; x[9] = (tg_float)NAN;
+    tg_float *ref_y = NULL, *ref_dx = NULL;
+    for (int k = 0; k < 4; k++) {   /* k = 0: portable; 1..3: fast with 1, 2, 3 threads */
+        tg_k_select(k ? fast : TG_K_PORTABLE);
+        tg_pool *pool = k ? pools[k - 1] : NULL;
+        tg_float *y = alloc_fill(n, 0, 1);
+        rng = 9;
+        tg_float *dx = alloc_fill(n, -1, 1);
+        tg_k_unary(pool, TG_UNARY_RELU, n, x, y);
+        tg_k_unary_backward(pool, TG_UNARY_RELU, n, x, dy, dx);
+        if (!k) { ref_y = y; ref_dx = dx; continue; }
+        ck_assert(same_bits(y, ref_y, (size_t)n * sizeof *y));
+        ck_assert(same_bits(dx, ref_dx, (size_t)n * sizeof *dx));
+        free(y);
+        free(dx);
+    }
+    free(ref_y);
+    free(ref_dx);
+    /* axpby with b broadcast over rows (nb = 1, 7, 256) or full (nb = n); acc with s = 1 and not */
+    int64_t nbs[] = {1, 7, 256, 0};
+    for (int bi = 0; bi < 4; bi++) {
+        int64_t nb = nbs[bi] ? nbs[bi] : n - 3, len = nbs[bi] ? nb * (n / nb) : nb;
+        tg_float *b = alloc_fill(nb, -1, 1), *ys[4];
+        for (int k = 0; k < 4; k++) {
+            tg_k_select(k ? fast : TG_K_PORTABLE);
+            ys[k] = alloc_fill(len, 0, 1);
+            tg_k_axpby(k ? pools[k - 1] : NULL, len, x, -0.75, b, nb, ys[k]);
+            if (k) ck_assert_msg(same_bits(ys[k], ys[0], (size_t)len * sizeof *x), "axpby nb=%lld", (long long)nb);
+        }
+        for (int k = 0; k < 4; k++) free(ys[k]);
+        free(b);
+    }
+    double ss[] = {1, 0.3};
+    for (int si = 0; si < 2; si++) {
+        tg_float *ys[4];
+        for (int k = 0; k < 4; k++) {
+            tg_k_select(k ? fast : TG_K_PORTABLE);
+            rng = 11;
+            ys[k] = alloc_fill(n, -1, 1);
+            tg_k_acc(k ? pools[k - 1] : NULL, n, ss[si], dy, ys[k]);
+            if (k) ck_assert(same_bits(ys[k], ys[0], (size_t)n * sizeof *x));
+        }
+        for (int k = 0; k < 4; k++) free(ys[k]);
+    }
+    int64_t cols[] = {1, 33, 300};
+    for (int ci = 0; ci < 3; ci++) {
+        int64_t rows = 50, nc = cols[ci];
+        tg_float *src = alloc_fill(rows * nc, -1, 1), *ds[4];
+        for (int k = 0; k < 4; k++) {
+            tg_k_select(k ? fast : TG_K_PORTABLE);
+            rng = 13;
+            ds[k] = alloc_fill(nc, -1, 1);
+            tg_k_colsum(k ? pools[k - 1] : NULL, rows, nc, src, ds[k]);
+            if (k) ck_assert(same_bits(ds[k], ds[0], (size_t)nc * sizeof *x));
+        }
+        for (int k = 0; k < 4; k++) free(ds[k]);
+        free(src);
+    }
+    free(x);
+    free(dy);
+    tg_pool_free(pools[1]);
+    tg_pool_free(pools[2]);
+}
+END_TEST
+
+START_TEST(test_transpose_kernel) {
+    tg_pool *p2 = tg_pool_new(2);
+    int shapes[][4] = {{2, 3, 4, 5}, {3, 70, 4, 64}, {1, 1, 1, 7}};
+    int ndims[] = {4, 4, 2};
+    for (int si = 0; si < 3; si++) {
+        int nd = ndims[si];
+        const int *sh = shapes[si] + (4 - nd);
+        int64_t n = tg_shape_numel(nd, sh);
+        tg_float *src = alloc_fill(n, -1, 1);
+        for (int d0 = 0; d0 < nd; d0++)
+            for (int d1 = 0; d1 < nd; d1++)
+                for (int acc = 0; acc < 2; acc++) {
+                    tg_float *dst = alloc_fill(n, -1, 1), *want = dup(dst, n);
+                    tg_k_transpose(si == 1 ? p2 : NULL, nd, sh, d0, d1, src, dst, acc);
+                    /* element at source index (i0..i3) lands at the index with d0 and d1 swapped */
+                    int dsh[4];
+                    for (int d = 0; d < nd; d++) dsh[d] = sh[d];
+                    dsh[d0] = sh[d1];
+                    dsh[d1] = sh[d0];
+                    for (int64_t i = 0; i < n; i++) {
+                        int idx[4], rem = (int)i;
+                        for (int d = nd - 1; d >= 0; d--) { idx[d] = rem % sh[d]; rem /= sh[d]; }
+                        int t = idx[d0]; idx[d0] = idx[d1]; idx[d1] = t;
+                        int64_t o = 0;
+                        for (int d = 0; d < nd; d++) o = o * dsh[d] + idx[d];
+                        want[o] = acc ? want[o] + src[i] : src[i];
+                    }
+                    ck_assert_msg(same_bits(dst, want, (size_t)n * sizeof *dst),
+                                  "transpose shape %d dims %d,%d acc %d", si, d0, d1, acc);
+                    free(dst);
+                    free(want);
+                }
+        free(src);
+    }
+    tg_pool_free(p2);
+}
+END_TEST
+
+START_TEST(test_dispatch) {
+    tg_k_impl k;
+    ck_assert(tg_k_impl_parse("portable", &k) && k == TG_K_PORTABLE);
+    ck_assert(tg_k_impl_parse("avx2", &k) && k == TG_K_AVX2);
+    ck_assert(tg_k_impl_parse("auto", &k) && k == TG_K_AUTO);
+    ck_assert(!tg_k_impl_parse("AVX2", &k) && !tg_k_impl_parse("", &k) && !tg_k_impl_parse(NULL, &k));
+    ck_assert_str_eq(tg_k_impl_name(TG_K_PORTABLE), "portable");
+    ck_assert_str_eq(tg_k_impl_name(TG_K_AVX2), "avx2");
+    bool cpu = false;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    cpu = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    tg_k_impl best = cpu ? TG_K_AVX2 : TG_K_PORTABLE;
+    ck_assert_int_eq(tg_k_select(TG_K_PORTABLE), TG_K_PORTABLE);
+    ck_assert_int_eq(tg_k_current(), TG_K_PORTABLE);
+    ck_assert_int_eq(tg_k_select(TG_K_AVX2), best);   /* falls back without the CPU support */
+    setenv("TAPEGRAD_KERNELS", "portable", 1);
+    ck_assert_int_eq(tg_k_select(TG_K_AUTO), TG_K_PORTABLE);
+    ck_assert_int_eq(tg_k_select(TG_K_AVX2), best);    /* an explicit choice beats the variable */
+    setenv("TAPEGRAD_KERNELS", "avx2", 1);
+    ck_assert_int_eq(tg_k_select(TG_K_AUTO), best);
+    setenv("TAPEGRAD_KERNELS", "nonsense", 1);
+    ck_assert_int_eq(tg_k_select(TG_K_AUTO), best);
+    unsetenv("TAPEGRAD_KERNELS");
+    ck_assert_int_eq(tg_k_select(TG_K_AUTO), best);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("kernels");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_gemm_against_naive);
+    tcase_add_test(tc, test_gemm_big_and_batched);
+    tcase_add_test(tc, test_gemm_empty_k);
+    tcase_add_test(tc, test_gemm_accumulate_adds_product);
+    tcase_add_test(tc, test_gemm_split_identity);
+    tcase_add_test(tc, test_softmax_fast_vs_portable);
+    tcase_add_test(tc, test_layer_norm_fast_vs_portable);
+    tcase_add_test(tc, test_cross_entropy_fast_vs_portable);
+    tcase_add_test(tc, test_elementwise_fast_vs_portable);
+    tcase_add_test(tc, test_transpose_kernel);
+    tcase_add_test(tc, test_dispatch);
+    suite_add_tcase(s, tc);
+    return tg_check_run(s) ? 1 : 0;
+}
