@@ -1,7 +1,8 @@
 /* test_kernels.c: the kernels behind autograd/kernels/kernels.h. The fast (AVX2+FMA) GEMM against
  * a naive GEMM in double and against the portable one, over shapes that hit every tile edge
  * (1, odd sizes, tails of the 6-row strips, 16-column panels, 256-deep k blocks, 120-row and
- * 3072-column blocks), all four transpose combinations, accumulate on and off, padded leading
+ * 3072-column blocks), with the AVX2 and (where the CPU has it) the AVX-512 micro-kernel, which
+ * must give the same bits, all four transpose combinations, accumulate on and off, padded leading
  * dimensions and batches with strides; writes stay inside C. Bit identity on the fast path for
  * 1, 2 and 3 threads and for other splits of the work (row blocks, column blocks, batch items
  * one by one). The other fast kernels (softmax with masks and causal limits, log_softmax, their
@@ -53,8 +54,17 @@ static tg_float *dup(const tg_float *x, int64_t n) {
 }
 static bool same_bits(const void *a, const void *b, size_t bytes) { return memcmp(a, b, bytes) == 0; }
 
-/* The implementation the tests call "fast": AVX2 where the CPU has it, else portable. */
-static tg_k_impl fast_impl(void) { return tg_k_select(TG_K_AVX2); }
+/* The implementation the tests call "fast": the best the CPU has (AVX-512, AVX2, else portable). */
+static tg_k_impl fast_impl(void) { return tg_k_select(TG_K_AVX512); }
+
+/* The fast GEMMs this CPU can run (AVX2, and AVX-512 where present), else portable: n of them. */
+static int fast_gemms(tg_k_impl out[2]) {
+    int n = 0;
+    if (tg_k_select(TG_K_AVX2) == TG_K_AVX2) out[n++] = TG_K_AVX2;
+    if (tg_k_select(TG_K_AVX512) == TG_K_AVX512) out[n++] = TG_K_AVX512;
+    if (n == 0) out[n++] = TG_K_PORTABLE;
+    return n;
+}
 
 /* ---- GEMM ------------------------------------------------------------------------------- */
 
@@ -149,7 +159,8 @@ static void gemm_check(const gemm_case *c, const tg_float *C, const char *what) 
 START_TEST(test_gemm_against_naive) {
     tg_pool *pool = tg_pool_new(2);
     ck_assert_ptr_nonnull(pool);
-    tg_k_impl fast = fast_impl();
+    tg_k_impl fast[2];
+    int nfast = fast_gemms(fast);
     static const int64_t Ms[] = {1, 5, 6, 7, 13, 121, 127};
     static const int64_t Ns[] = {1, 7, 15, 16, 17, 33, 48};
     static const int64_t Ks[] = {1, 3, 8, 9, 256, 257, 600};
@@ -163,10 +174,18 @@ START_TEST(test_gemm_against_naive) {
                     if (Ks[ki] > 256 && (mi + ni) % 3) continue;
                     gemm_case c = gemm_case_new(t & 1, t & 2, acc, Ms[mi], Ns[ni], Ks[ki], 1,
                                                 pad ? 3 : 0, 0, false);
-                    tg_float *Cf = gemm_run(&c, fast, pool), *Cp = gemm_run(&c, TG_K_PORTABLE, pool);
-                    gemm_check(&c, Cf, "fast");
+                    tg_float *Cf[2], *Cp = gemm_run(&c, TG_K_PORTABLE, pool);
+                    for (int f = 0; f < nfast; f++) {
+                        Cf[f] = gemm_run(&c, fast[f], pool);
+                        gemm_check(&c, Cf[f], tg_k_impl_name(fast[f]));
+                    }
+                    /* the AVX-512 micro-kernel gives the AVX2 one's bits */
+                    if (nfast == 2)
+                        ck_assert_msg(same_bits(Cf[0], Cf[1], (size_t)c.nC * sizeof *Cp),
+                                      "avx2 and avx512 differ: M=%lld N=%lld K=%lld", (long long)Ms[mi],
+                                      (long long)Ns[ni], (long long)Ks[ki]);
                     gemm_check(&c, Cp, "portable");
-                    free(Cf);
+                    for (int f = 0; f < nfast; f++) free(Cf[f]);
                     free(Cp);
                     gemm_case_free(&c);
                 }
@@ -177,7 +196,8 @@ END_TEST
 /* Blocks beyond one 120-row A block and one 3072-column B block, batches with strides. */
 START_TEST(test_gemm_big_and_batched) {
     tg_pool *pool = tg_pool_new(2);
-    tg_k_impl fast = fast_impl();
+    tg_k_impl fast[2];
+    int nfast = fast_gemms(fast);
     struct { bool ta, tb, acc; int64_t M, N, K, batch, pad, gap; bool shared; } cs[] = {
         {false, true, false, 130, 3100, 20, 1, 0, 0, false},   /* row split, two column blocks */
         {true, false, true, 7, 3100, 19, 1, 1, 0, false},      /* few rows: column split */
@@ -190,10 +210,14 @@ START_TEST(test_gemm_big_and_batched) {
     for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) {
         gemm_case c = gemm_case_new(cs[i].ta, cs[i].tb, cs[i].acc, cs[i].M, cs[i].N, cs[i].K,
                                     cs[i].batch, cs[i].pad, cs[i].gap, cs[i].shared);
-        tg_float *Cf = gemm_run(&c, fast, pool), *Cp = gemm_run(&c, TG_K_PORTABLE, pool);
-        gemm_check(&c, Cf, "fast");
+        tg_float *Cf[2], *Cp = gemm_run(&c, TG_K_PORTABLE, pool);
+        for (int f = 0; f < nfast; f++) {
+            Cf[f] = gemm_run(&c, fast[f], pool);
+            gemm_check(&c, Cf[f], tg_k_impl_name(fast[f]));
+        }
+        if (nfast == 2) ck_assert(same_bits(Cf[0], Cf[1], (size_t)c.nC * sizeof *Cp));
         gemm_check(&c, Cp, "portable");
-        free(Cf);
+        for (int f = 0; f < nfast; f++) free(Cf[f]);
         free(Cp);
         gemm_case_free(&c);
     }
@@ -203,8 +227,9 @@ END_TEST
 
 /* K = 0: C = 0, or unchanged when accumulating. */
 START_TEST(test_gemm_empty_k) {
-    tg_k_impl impls[2] = {fast_impl(), TG_K_PORTABLE};
-    for (int i = 0; i < 2; i++)
+    tg_k_impl impls[3] = {TG_K_PORTABLE};
+    int n = 1 + fast_gemms(impls + 1);
+    for (int i = 0; i < n; i++)
         for (int acc = 0; acc < 2; acc++) {
             gemm_case c = gemm_case_new(false, false, acc, 5, 9, 0, 1, 0, 0, false);
             tg_float *C = gemm_run(&c, impls[i], NULL);
@@ -217,10 +242,13 @@ END_TEST
 
 /* Accumulating adds the product to C: the same bits as C + (the product alone). */
 START_TEST(test_gemm_accumulate_adds_product) {
-    tg_k_impl fast = fast_impl();
+    tg_k_impl fasts[2];
+    int nfast = fast_gemms(fasts);
     int64_t Ks[] = {5, 256, 700};
+    for (int f = 0; f < nfast; f++)
     for (int t = 0; t < 4; t++)
         for (int ki = 0; ki < 3; ki++) {
+            tg_k_impl fast = fasts[f];
             gemm_case c = gemm_case_new(t & 1, t & 2, true, 29, 37, Ks[ki], 2, 1, 3, false);
             tg_float *acc = gemm_run(&c, fast, NULL);
             c.g.accumulate = false;
@@ -242,13 +270,16 @@ END_TEST
 /* The fast GEMM gives the same bits for 1, 2 and 3 threads, for its row blocks or column blocks
  * computed by separate calls (edge tiles in other places), and for batch items one by one. */
 START_TEST(test_gemm_split_identity) {
-    tg_k_impl fast = fast_impl();
+    tg_k_impl fasts[2];
+    int nfast = fast_gemms(fasts);
     tg_pool *pools[3] = {tg_pool_new(1), tg_pool_new(2), tg_pool_new(3)};
     struct { int64_t M, N, K, batch; } shapes[] = {
         {131, 70, 300, 1}, {7, 500, 33, 1}, {32, 32, 64, 12}, {300, 17, 9, 1}, {1, 3300, 7, 1},
     };
+    for (int f = 0; f < nfast; f++)
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
         for (int t = 0; t < 4; t++) {
+            tg_k_impl fast = fasts[f];
             bool ta = t & 1, tb = t & 2, acc = (s + t) % 2;
             gemm_case c = gemm_case_new(ta, tb, acc, shapes[s].M, shapes[s].N, shapes[s].K,
                                         shapes[s].batch, 1, 2, false);
@@ -669,14 +700,22 @@ START_TEST(test_dispatch) {
     __builtin_cpu_init();
     cpu = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
-    tg_k_impl best = cpu ? TG_K_AVX2 : TG_K_PORTABLE;
+    tg_k_impl avx2 = cpu ? TG_K_AVX2 : TG_K_PORTABLE, best = avx2;
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(TG_DOUBLE)
+    if (cpu && __builtin_cpu_supports("avx512f")) best = TG_K_AVX512;   /* float builds only */
+#endif
     ck_assert_int_eq(tg_k_select(TG_K_PORTABLE), TG_K_PORTABLE);
     ck_assert_int_eq(tg_k_current(), TG_K_PORTABLE);
-    ck_assert_int_eq(tg_k_select(TG_K_AVX2), best);   /* falls back without the CPU support */
+    ck_assert_int_eq(tg_k_select(TG_K_AVX2), avx2);     /* falls back without the CPU support */
+    ck_assert_int_eq(tg_k_select(TG_K_AVX512), best);
+    ck_assert(tg_k_impl_parse("avx512", &k) && k == TG_K_AVX512);
+    ck_assert_str_eq(tg_k_impl_name(TG_K_AVX512), "avx512");
     setenv("TAPEGRAD_KERNELS", "portable", 1);
     ck_assert_int_eq(tg_k_select(TG_K_AUTO), TG_K_PORTABLE);
-    ck_assert_int_eq(tg_k_select(TG_K_AVX2), best);    /* an explicit choice beats the variable */
+    ck_assert_int_eq(tg_k_select(TG_K_AVX2), avx2);    /* an explicit choice beats the variable */
     setenv("TAPEGRAD_KERNELS", "avx2", 1);
+    ck_assert_int_eq(tg_k_select(TG_K_AUTO), avx2);
+    setenv("TAPEGRAD_KERNELS", "avx512", 1);
     ck_assert_int_eq(tg_k_select(TG_K_AUTO), best);
     setenv("TAPEGRAD_KERNELS", "nonsense", 1);
     ck_assert_int_eq(tg_k_select(TG_K_AUTO), best);

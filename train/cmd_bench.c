@@ -17,10 +17,10 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: tapegrad bench gemm [--sizes N,N,... | --config tiny|base] [--threads N]\n"
-            "                           [--min-time S] [--json] [--kernels auto|portable|avx2]\n"
+            "                           [--min-time S] [--json] [--kernels auto|portable|avx2|avx512]\n"
             "       tapegrad bench step --config tiny|base [--threads N] [--steps N] [--warmup N]\n"
-            "                           [--seed N] [--json] [--kernels auto|portable|avx2]\n\n"
-            "gemm: float C = A B for square n (default 256,512,1024,2048) through the kernel\n"
+            "                           [--seed N] [--json] [--kernels auto|portable|avx2|avx512]\n\n"
+            "gemm: C = A B (the build's precision) for square n (default 256,512,1024,2048) via the kernel\n"
             "      interface, as ../shared/bench/gemm_peak.py does: one warm-up call, then calls are\n"
             "      timed until at least --min-time seconds (default 1) and 3 calls have passed;\n"
             "      GFLOP/s = 2 n^3 / median call time (best call also shown). With --config: each\n"
@@ -479,7 +479,7 @@ int tg_cmd_bench(int argc, char **argv) {
             break;
         case 'k':
             if (!tg_k_impl_parse(optarg, &impl)) {
-                fprintf(stderr, "tapegrad bench: --kernels wants auto, portable or avx2, not '%s'\n",
+                fprintf(stderr, "tapegrad bench: --kernels wants auto, portable, avx2 or avx512, not '%s'\n",
                         optarg);
                 return 2;
             }

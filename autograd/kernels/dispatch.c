@@ -9,12 +9,17 @@
 
 static tg_k_impl current = TG_K_AUTO;   /* AUTO: not chosen yet */
 
-static bool cpu_has_avx2(void) {
+/* The best implementation this CPU and this build support. */
+static tg_k_impl cpu_best(void) {
 #if TG_K_HAVE_AVX2
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return TG_K_PORTABLE;
+#if TG_K_HAVE_AVX512_GEMM
+    if (__builtin_cpu_supports("avx512f")) return TG_K_AVX512;
+#endif
+    return TG_K_AVX2;
 #else
-    return false;
+    return TG_K_PORTABLE;
 #endif
 }
 
@@ -22,6 +27,7 @@ bool tg_k_impl_parse(const char *s, tg_k_impl *out) {
     if (!s) return false;
     if (!strcmp(s, "portable")) *out = TG_K_PORTABLE;
     else if (!strcmp(s, "avx2")) *out = TG_K_AVX2;
+    else if (!strcmp(s, "avx512")) *out = TG_K_AVX512;
     else if (!strcmp(s, "auto")) *out = TG_K_AUTO;
     else return false;
     return true;
@@ -32,7 +38,8 @@ tg_k_impl tg_k_select(tg_k_impl want) {
         tg_k_impl env;
         if (tg_k_impl_parse(getenv("TAPEGRAD_KERNELS"), &env)) want = env;
     }
-    if (want == TG_K_AUTO || want == TG_K_AVX2) want = cpu_has_avx2() ? TG_K_AVX2 : TG_K_PORTABLE;
+    tg_k_impl best = cpu_best();
+    if (want == TG_K_AUTO || want > best) want = best;
     current = want;
     return current;
 }
@@ -45,6 +52,7 @@ const char *tg_k_impl_name(tg_k_impl impl) {
     switch (impl) {
     case TG_K_PORTABLE: return "portable";
     case TG_K_AVX2: return "avx2";
+    case TG_K_AVX512: return "avx512";
     default: return "auto";
     }
 }

@@ -1,70 +1,50 @@
-/* gemm_avx2.c: the fast GEMM, AVX2 + FMA, chosen at run time (functions carry
+/* gemm_avx2.c: the fast GEMM driver (AVX2 + FMA), chosen at run time (functions carry
  * target("avx2,fma"); nothing else in the build assumes the CPU has it).
  *
- * Goto/BLIS structure: op(B) is packed into (kc, nc) blocks of NR-column panels, op(A) into
- * (mc, kc) blocks of MR-row strips, and a register-blocked micro-kernel computes an MR x NR tile
- * of C from one A strip and one B panel. Blocks: kc = 256 (a B panel, 16 KiB, stays in L1d), mc =
- * 120 (an A block, 120 KiB, stays in L2), nc = 3072 (a B block, 3 MiB, in L3).
+ * Goto/BLIS structure: op(B) is packed into (kc, nc) blocks of nr-column panels, op(A) into
+ * (mc, kc) blocks of mr-row strips, and a register-blocked micro-kernel computes an mr x nr tile
+ * of C from one A strip and one B panel. Micro-kernels: 6 x 16 floats (6 x 8 doubles) on AVX2;
+ * 8 x 32 floats on AVX-512 (gemm_avx512.c) where the CPU has it. Blocks: kc = 256 (a B panel
+ * stays in L1d), mc = 120 (an A block stays in L2), nc = 3072 (a B block, in L3).
  *
  * Determinism: every element of C is computed as one chain, whatever the blocking, whatever rows
- * or columns a thread is given, full tile or edge tile:
+ * or columns a thread is given, full tile or edge tile, whichever micro-kernel:
  *     p = fma(a_i,K-1 b_K-1,j, ... fma(a_i1 b_1j, fma(a_i0 b_0j, 0)))   (k ascending)
  *     C = accumulate ? C + p : p
  * The micro-kernel runs the chain over one k block in registers; between k blocks the running
  * sums are stored in tg_float (in C, or when accumulating into a per-thread buffer, since C
  * still holds the value to add at the end) and loaded back unchanged. Edge tiles run the same
- * kernel on a zero-padded copy. So any split of the work, and so any thread count, gives the
- * same bits; and C + p (not a chain started from C) makes accumulating a product into C round
- * the same way as adding it to anything else (backward twice gives exactly twice the
- * gradient). */
-#include "autograd/kernels/kernels_impl.h"
+ * kernel on zero-padded copies. So any split of the work, any thread count, and the AVX2 and
+ * AVX-512 micro-kernels give the same bits; and C + p (not a chain started from C) makes
+ * accumulating a product into C round the same way as adding it to anything else (backward
+ * twice gives exactly twice the gradient). */
+#include "autograd/kernels/gemm_avx2.h"
 
 #if TG_K_HAVE_AVX2
 
-#include <immintrin.h>
 #include <math.h>
 #include <string.h>
 
-#define TG_AVX2 __attribute__((target("avx2,fma")))
-
 #ifdef TG_DOUBLE
-enum { VL = 4 };
-typedef __m256d vec;
-#define VLOAD(p) _mm256_loadu_pd(p)
-#define VSTORE(p, v) _mm256_storeu_pd(p, v)
-#define VFMA(a, b, c) _mm256_fmadd_pd(a, b, c)
-#define VADD(a, b) _mm256_add_pd(a, b)
-#define VBCAST(p) _mm256_broadcast_sd(p)
-#define VZERO() _mm256_setzero_pd()
-#define SFMA(a, b, c) fma(a, b, c)
 #define VMASKLOAD(p, m) _mm256_maskload_pd(p, m)
 #define VMASKSTORE(p, m, v) _mm256_maskstore_pd(p, m, v)
 /* lanes j < n set */
 #define VMASK(n) _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3))
+#define SFMA(a, b, c) fma(a, b, c)
 #else
-enum { VL = 8 };
-typedef __m256 vec;
-#define VLOAD(p) _mm256_loadu_ps(p)
-#define VSTORE(p, v) _mm256_storeu_ps(p, v)
-#define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
-#define VADD(a, b) _mm256_add_ps(a, b)
-#define VBCAST(p) _mm256_broadcast_ss(p)
-#define VZERO() _mm256_setzero_ps()
-#define SFMA(a, b, c) fmaf(a, b, c)
 #define VMASKLOAD(p, m) _mm256_maskload_ps(p, m)
 #define VMASKSTORE(p, m, v) _mm256_maskstore_ps(p, m, v)
-#define VMASK(n) _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define VMASK(n) _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define SFMA(a, b, c) fmaf(a, b, c)
 #endif
 
-enum { MR = 6, NR = 2 * VL };
-enum { KC = 256, MC = 120, NC = 3072 };   /* MC a multiple of MR, NC of NR */
+enum { KC = 256, MC = 120, NC = 3072 };   /* MC a multiple of every mr, NC of every nr */
 
-/* p = (src ? src : 0) + sum_k a[k*MR + i] b[k*NR + j] over an MR x NR tile, k ascending, one
- * FMA per k; then dst = add ? add + p : p. Tiles have row strides lds, ldd, ldx; dst may be src
- * or add (each row is read before it is written). */
-static TG_AVX2 void ukernel(int64_t kc, const tg_float *restrict a, const tg_float *restrict b,
-                            const tg_float *src, int64_t lds, tg_float *dst, int64_t ldd,
-                            const tg_float *add, int64_t ldx) {
+/* 6 x 16 floats (6 x 8 doubles): 12 accumulators. The contract is tg_gemm_ukernel's. */
+static TG_AVX2 void ukernel_6x2v(int64_t kc, const tg_float *restrict a, const tg_float *restrict b,
+                                 const tg_float *src, int64_t lds, tg_float *dst, int64_t ldd,
+                                 const tg_float *add, int64_t ldx) {
+    enum { MR = 6, NR = 2 * VL };
     vec c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
     if (src) {
         c00 = VLOAD(src + 0 * lds); c01 = VLOAD(src + 0 * lds + VL);
@@ -103,6 +83,8 @@ static TG_AVX2 void ukernel(int64_t kc, const tg_float *restrict a, const tg_flo
     VSTORE(dst + 5 * ldd, c50); VSTORE(dst + 5 * ldd + VL, c51);
 }
 
+static const tg_gemm_ukernel_desc avx2_kernel = {6, 2 * VL, ukernel_6x2v};
+
 #ifndef TG_DOUBLE
 /* r[0..8) rows of 8 floats -> r[k] = column k (r0[k], ..., r7[k]). */
 static inline TG_AVX2 void transpose8(__m256 r[8]) {
@@ -127,16 +109,14 @@ static inline TG_AVX2 void transpose8(__m256 r[8]) {
 
 /* op(B)[pc.., jc..] (kc, nc) into NR-column panels: bp[p*kc*NR + k*NR + j], zero past nc. */
 static TG_AVX2 void pack_b(const tg_gemm_args *g, const tg_float *B, int64_t pc, int64_t kc,
-                           int64_t jc, int64_t nc, tg_float *restrict bp) {
+                           int64_t jc, int64_t nc, int64_t NR, tg_float *restrict bp) {
     for (int64_t p = 0; p < nc; p += NR, bp += kc * NR) {
         int64_t nr = nc - p < NR ? nc - p : NR;
         if (!g->tb) {    /* B is (K, N): a row of the panel is contiguous */
             const tg_float *src = B + pc * g->ldb + jc + p;
             if (nr == NR) {
-                for (int64_t k = 0; k < kc; k++, src += g->ldb) {
-                    VSTORE(bp + k * NR, VLOAD(src));
-                    VSTORE(bp + k * NR + VL, VLOAD(src + VL));
-                }
+                for (int64_t k = 0; k < kc; k++, src += g->ldb)
+                    for (int64_t v = 0; v < NR; v += VL) VSTORE(bp + k * NR + v, VLOAD(src + v));
             } else {
                 for (int64_t k = 0; k < kc; k++, src += g->ldb) {
                     int64_t j = 0;
@@ -147,21 +127,15 @@ static TG_AVX2 void pack_b(const tg_gemm_args *g, const tg_float *B, int64_t pc,
         } else {         /* B is (N, K): op(B)[k][j] = B[j][k] */
             int64_t k0 = 0;
 #ifndef TG_DOUBLE
-            if (nr == NR) {  /* 8x8 transposes: 16 rows of B, 8 k at a time */
+            if (nr == NR) {  /* 8x8 transposes: 8 rows of B at a time, 8 k at a time */
                 const float *src = B + (jc + p) * g->ldb + pc;
-                for (; k0 + 8 <= kc; k0 += 8) {
-                    __m256 lo[8], hi[8];
-                    for (int r = 0; r < 8; r++) {
-                        lo[r] = _mm256_loadu_ps(src + r * g->ldb + k0);
-                        hi[r] = _mm256_loadu_ps(src + (r + 8) * g->ldb + k0);
+                for (; k0 + 8 <= kc; k0 += 8)
+                    for (int64_t j8 = 0; j8 < NR; j8 += 8) {
+                        __m256 r[8];
+                        for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + (j8 + i) * g->ldb + k0);
+                        transpose8(r);
+                        for (int k = 0; k < 8; k++) _mm256_storeu_ps(bp + (k0 + k) * NR + j8, r[k]);
                     }
-                    transpose8(lo);
-                    transpose8(hi);
-                    for (int k = 0; k < 8; k++) {
-                        _mm256_storeu_ps(bp + (k0 + k) * NR, lo[k]);
-                        _mm256_storeu_ps(bp + (k0 + k) * NR + 8, hi[k]);
-                    }
-                }
             }
 #endif
             for (int64_t j = 0; j < nr; j++) {
@@ -174,18 +148,22 @@ static TG_AVX2 void pack_b(const tg_gemm_args *g, const tg_float *B, int64_t pc,
     }
 }
 
+/* Slack after a packed A block: the vector stores below write up to 8 floats past a strip's
+ * last k (overwritten by the next strip, or landing in the slack). */
+enum { A_SLACK = 16 };
+
 /* op(A)[ic.., pc..] (mc, kc) into MR-row strips: ap[s*kc*MR + k*MR + i], zero past mc. */
 static TG_AVX2 void pack_a(const tg_gemm_args *g, const tg_float *A, int64_t ic, int64_t mc,
-                           int64_t pc, int64_t kc, tg_float *restrict ap) {
+                           int64_t pc, int64_t kc, int64_t MR, tg_float *restrict ap) {
     for (int64_t s = 0; s < mc; s += MR, ap += kc * MR) {
         int64_t mr = mc - s < MR ? mc - s : MR;
         if (g->ta) {     /* A is (K, M): a column of the strip is contiguous */
             const tg_float *src = A + pc * g->lda + ic + s;
 #ifndef TG_DOUBLE
-            if (mr == MR) {  /* 6 floats a k; 8 stored, the 2 extra overwritten next (slack) */
-                const __m256i m6 = VMASK(MR);
+            if (mr == MR && MR <= 8) {  /* MR floats a k; 8 stored, the extra overwritten next */
+                const __m256i m = VMASK(MR);
                 for (int64_t k = 0; k < kc; k++, src += g->lda)
-                    _mm256_storeu_ps(ap + k * MR, _mm256_maskload_ps(src, m6));
+                    _mm256_storeu_ps(ap + k * MR, _mm256_maskload_ps(src, m));
                 continue;
             }
 #endif
@@ -197,15 +175,14 @@ static TG_AVX2 void pack_a(const tg_gemm_args *g, const tg_float *A, int64_t ic,
         } else {         /* A is (M, K) */
             int64_t k0 = 0;
 #ifndef TG_DOUBLE
-            if (mr == MR) {  /* 8x8 transposes of 6 rows (+2 zero rows), 8 k at a time; each
-                                column's 8 values are stored over 6 slots, the 2 extra are
-                                overwritten by the next column (the buffer has slack for the
-                                last) */
+            if (mr == MR && MR <= 8) {  /* 8x8 transposes of the MR rows (+ zero rows), 8 k at a
+                                           time; each column's 8 values are stored over MR slots,
+                                           the extra overwritten by the next column */
                 const float *src = A + (ic + s) * g->lda + pc;
                 for (; k0 + 8 <= kc; k0 += 8) {
                     __m256 r[8];
-                    for (int i = 0; i < MR; i++) r[i] = _mm256_loadu_ps(src + i * g->lda + k0);
-                    r[6] = r[7] = _mm256_setzero_ps();
+                    for (int i = 0; i < 8; i++)
+                        r[i] = i < MR ? _mm256_loadu_ps(src + i * g->lda + k0) : _mm256_setzero_ps();
                     transpose8(r);
                     for (int k = 0; k < 8; k++) _mm256_storeu_ps(ap + (k0 + k) * MR, r[k]);
                 }
@@ -231,9 +208,12 @@ typedef struct {
     bool first, last, accumulate;
 } tile_io;
 
+enum { TILE_MAX = 8 * 32 };   /* the largest micro-kernel tile, in elements */
+
 /* C (mc, nc) from a packed A block and B block. */
-static TG_AVX2 void macro(int64_t mc, int64_t nc, int64_t kc, const tg_float *ap,
-                          const tg_float *bp, const tile_io *io) {
+static TG_AVX2 void macro(const tg_gemm_ukernel_desc *uk, int64_t mc, int64_t nc, int64_t kc,
+                          const tg_float *ap, const tg_float *bp, const tile_io *io) {
+    const int64_t MR = uk->mr, NR = uk->nr;
     for (int64_t jr = 0; jr < nc; jr += NR) {
         int64_t nr = nc - jr < NR ? nc - jr : NR;
         for (int64_t ir = 0; ir < mc; ir += MR) {
@@ -246,32 +226,24 @@ static TG_AVX2 void macro(int64_t mc, int64_t nc, int64_t kc, const tg_float *ap
             const tg_float *add = io->last && io->accumulate ? c : NULL;
             int64_t lds = src == t ? io->ldt : io->ldc, ldd = dst == t ? io->ldt : io->ldc;
             if (mr == MR && nr == NR) {
-                ukernel(kc, ap + ir * kc, bp + jr * kc, src, lds, dst, ldd, add, io->ldc);
+                uk->fn(kc, ap + ir * kc, bp + jr * kc, src, lds, dst, ldd, add, io->ldc);
                 continue;
             }
             /* an edge tile: the same kernel on zero-padded copies, so the same chain per element */
-            _Alignas(32) tg_float ts[MR * NR], tx[MR * NR], td[MR * NR];
-            __m256i m0 = VMASK(nr), m1 = VMASK(nr - VL);
-            for (int64_t i = 0; i < MR; i++) {
-                vec s0 = VZERO(), s1 = VZERO(), x0 = VZERO(), x1 = VZERO();
-                if (i < mr && src) {
-                    s0 = VMASKLOAD(src + i * lds, m0);
-                    s1 = VMASKLOAD(src + i * lds + VL, m1);
+            _Alignas(64) tg_float ts[TILE_MAX], tx[TILE_MAX], td[TILE_MAX];
+            for (int64_t i = 0; i < MR; i++)
+                for (int64_t v = 0; v < NR; v += VL) {
+                    __m256i m = VMASK(nr - v);
+                    vec s0 = VZERO(), x0 = VZERO();
+                    if (i < mr && src) s0 = VMASKLOAD(src + i * lds + v, m);
+                    if (i < mr && add) x0 = VMASKLOAD(add + i * io->ldc + v, m);
+                    VSTORE(ts + i * NR + v, s0);
+                    VSTORE(tx + i * NR + v, x0);
                 }
-                if (i < mr && add) {
-                    x0 = VMASKLOAD(add + i * io->ldc, m0);
-                    x1 = VMASKLOAD(add + i * io->ldc + VL, m1);
-                }
-                VSTORE(ts + i * NR, s0);
-                VSTORE(ts + i * NR + VL, s1);
-                VSTORE(tx + i * NR, x0);
-                VSTORE(tx + i * NR + VL, x1);
-            }
-            ukernel(kc, ap + ir * kc, bp + jr * kc, src ? ts : NULL, NR, td, NR, add ? tx : NULL, NR);
-            for (int64_t i = 0; i < mr; i++) {
-                VMASKSTORE(dst + i * ldd, m0, VLOAD(td + i * NR));
-                VMASKSTORE(dst + i * ldd + VL, m1, VLOAD(td + i * NR + VL));
-            }
+            uk->fn(kc, ap + ir * kc, bp + jr * kc, src ? ts : NULL, NR, td, NR, add ? tx : NULL, NR);
+            for (int64_t i = 0; i < mr; i++)
+                for (int64_t v = 0; v < nr; v += VL)
+                    VMASKSTORE(dst + i * ldd + v, VMASK(nr - v), VLOAD(td + i * NR + v));
         }
     }
 }
@@ -292,8 +264,8 @@ static TG_AVX2 void rect_unpacked(const tg_gemm_args *g, const tg_float *A, cons
 }
 
 /* C[i0..i1)[j0..j1) of batch item b. */
-static TG_AVX2 void rect(const tg_gemm_args *g, int64_t b, int64_t i0, int64_t i1, int64_t j0,
-                         int64_t j1) {
+static TG_AVX2 void rect(const tg_gemm_ukernel_desc *uk, const tg_gemm_args *g, int64_t b,
+                         int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
     const tg_float *A = g->A + b * g->strideA, *B = g->B + b * g->strideB;
     tg_float *C = g->C + b * g->strideC;
     if (g->K == 0) {
@@ -301,12 +273,13 @@ static TG_AVX2 void rect(const tg_gemm_args *g, int64_t b, int64_t i0, int64_t i
             for (int64_t i = i0; i < i1; i++) memset(C + i * g->ldc + j0, 0, (size_t)(j1 - j0) * sizeof *C);
         return;
     }
+    const int64_t MR = uk->mr, NR = uk->nr;
     int64_t kmax = g->K < KC ? g->K : KC;
     int64_t nmax = j1 - j0 < NC ? j1 - j0 : NC, mmax = i1 - i0 < MC ? i1 - i0 : MC;
     nmax = (nmax + NR - 1) / NR * NR;
     mmax = (mmax + MR - 1) / MR * MR;
     tg_float *bp = tg_k_scratch(0, (size_t)(kmax * nmax) * sizeof *bp);
-    tg_float *ap = tg_k_scratch(1, (size_t)(kmax * mmax + 8) * sizeof *ap);   /* + slack */
+    tg_float *ap = tg_k_scratch(1, (size_t)(kmax * mmax + A_SLACK) * sizeof *ap);
     /* accumulating over several k blocks: the running sums of the whole rect in T */
     int64_t rows = (i1 - i0 + MR - 1) / MR * MR;
     tg_float *T = NULL;
@@ -319,23 +292,24 @@ static TG_AVX2 void rect(const tg_gemm_args *g, int64_t b, int64_t i0, int64_t i
         int64_t nc = j1 - jc < NC ? j1 - jc : NC;
         for (int64_t pc = 0; pc < g->K; pc += KC) {
             int64_t kc = g->K - pc < KC ? g->K - pc : KC;
-            pack_b(g, B, pc, kc, jc, nc, bp);
+            pack_b(g, B, pc, kc, jc, nc, NR, bp);
             for (int64_t ic = i0; ic < i1; ic += MC) {
                 int64_t mc = i1 - ic < MC ? i1 - ic : MC;
-                pack_a(g, A, ic, mc, pc, kc, ap);
+                pack_a(g, A, ic, mc, pc, kc, MR, ap);
                 tile_io io = {.C = C + ic * g->ldc + jc, .ldc = g->ldc,
                               .T = T ? T + (ic - i0) * nmax : NULL, .ldt = nmax,
                               .first = pc == 0, .last = pc + kc == g->K,
                               .accumulate = g->accumulate};
-                macro(mc, nc, kc, ap, bp, &io);
+                macro(uk, mc, nc, kc, ap, bp, &io);
             }
         }
     }
 }
 
-/* Work units: MR-row strips of every batch item (by_rows), or NR-column panels. */
+/* Work units: mr-row strips of every batch item (by_rows), or nr-column panels. */
 typedef struct {
     const tg_gemm_args *g;
+    const tg_gemm_ukernel_desc *uk;
     bool by_rows;
     int64_t per;    /* units per batch item */
 } gemm_job;
@@ -343,29 +317,37 @@ typedef struct {
 static void gemm_range(void *arg, size_t begin, size_t end) {
     const gemm_job *J = arg;
     const tg_gemm_args *g = J->g;
+    const int64_t MR = J->uk->mr, NR = J->uk->nr;
     int64_t u = (int64_t)begin;
     while (u < (int64_t)end) {
         int64_t b = u / J->per, s = u % J->per;
         int64_t stop = (b + 1) * J->per < (int64_t)end ? (b + 1) * J->per : (int64_t)end;
         int64_t e = s + (stop - u);
         if (J->by_rows)
-            rect(g, b, s * MR, e * MR < g->M ? e * MR : g->M, 0, g->N);
+            rect(J->uk, g, b, s * MR, e * MR < g->M ? e * MR : g->M, 0, g->N);
         else
-            rect(g, b, 0, g->M, s * NR, e * NR < g->N ? e * NR : g->N);
+            rect(J->uk, g, b, 0, g->M, s * NR, e * NR < g->N ? e * NR : g->N);
         u = stop;
     }
 }
 
-void tg_k_gemm_avx2(tg_pool *pool, const tg_gemm_args *g) {
+void tg_k_gemm_packed(tg_pool *pool, const tg_gemm_args *g, const tg_gemm_ukernel_desc *uk) {
     int nt = tg_pool_threads(pool);
-    int64_t strips = (g->M + MR - 1) / MR, panels = (g->N + NR - 1) / NR;
+    int64_t strips = (g->M + uk->mr - 1) / uk->mr, panels = (g->N + uk->nr - 1) / uk->nr;
     /* rows unless there are too few strips to share and more panels than strips */
-    gemm_job J = {.g = g, .by_rows = g->batch * strips >= 4 * nt || strips >= panels};
+    gemm_job J = {.g = g, .uk = uk, .by_rows = g->batch * strips >= 4 * nt || strips >= panels};
     J.per = J.by_rows ? strips : panels;
-    int64_t unit = (J.by_rows ? MR * g->N : NR * g->M) * (g->K + 1);
+    int64_t unit = (J.by_rows ? uk->mr * g->N : uk->nr * g->M) * (g->K + 1);
     /* a thread should get enough work to pay for waking it (~0.5M multiply-adds) */
     size_t min_units = (size_t)(1 + (1 << 19) / (unit + 1));
     tg_pool_for(pool, (size_t)(g->batch * J.per), min_units, gemm_range, &J);
+}
+
+void tg_k_gemm_avx2(tg_pool *pool, const tg_gemm_args *g) {
+#if TG_K_HAVE_AVX512_GEMM
+    if (tg_k_current() == TG_K_AVX512) { tg_k_gemm_packed(pool, g, &tg_gemm_avx512_kernel); return; }
+#endif
+    tg_k_gemm_packed(pool, g, &avx2_kernel);
 }
 
 #else   /* no AVX2 on this target: never selected */

@@ -11,22 +11,25 @@
 
 #include "autograd/autograd.h"
 
-/* Which implementation runs the kernels. The first kernel call picks one: AVX2+FMA when the CPU
- * has both, else portable C; TAPEGRAD_KERNELS=portable|avx2|auto in the environment overrides
- * that (avx2 on a CPU without it falls back to portable). The portable kernels are the reference.
- * Within one implementation every result is bit-identical for any thread count; the two
- * implementations agree to rounding (the fast ones use fused multiply-adds and float sums). */
+/* Which implementation runs the kernels. The first kernel call picks one: the best the CPU
+ * supports (AVX-512F, else AVX2+FMA, else portable C); TAPEGRAD_KERNELS=portable|avx2|avx512|auto
+ * in the environment overrides that (asking for more than the CPU has falls back). The portable
+ * kernels are the reference. Within one implementation every result is bit-identical for any
+ * thread count; avx512 differs from avx2 only in the GEMM's micro-kernel, which computes the same
+ * bits, so the two give identical results; portable agrees with them to rounding (the fast
+ * kernels use fused multiply-adds and float arithmetic). */
 typedef enum tg_k_impl {
     TG_K_AUTO,      /* the environment's choice, else the best the CPU supports */
     TG_K_PORTABLE,  /* plain C, runs anywhere */
     TG_K_AVX2,      /* AVX2 + FMA (x86-64), chosen at run time */
+    TG_K_AVX512,    /* AVX2 kernels with an AVX-512F GEMM micro-kernel (float builds) */
 } tg_k_impl;
 /* Switches the implementation for all later kernel calls (not while a kernel runs); returns
  * the one now in force. */
 tg_k_impl tg_k_select(tg_k_impl want);
 tg_k_impl tg_k_current(void);
-const char *tg_k_impl_name(tg_k_impl impl);  /* "auto" | "portable" | "avx2" */
-/* "portable", "avx2" or "auto" into *out; false for anything else. */
+const char *tg_k_impl_name(tg_k_impl impl);  /* "auto" | "portable" | "avx2" | "avx512" */
+/* "portable", "avx2", "avx512" or "auto" into *out; false for anything else. */
 bool tg_k_impl_parse(const char *s, tg_k_impl *out);
 
 /* C (M, N) = op(A) op(B) + (accumulate ? C : 0), op(X) = X^T when tX.

@@ -13,7 +13,18 @@
 #define TG_K_HAVE_AVX2 0
 #endif
 
-static inline bool tg_k_fast(void) { return TG_K_HAVE_AVX2 && tg_k_current() == TG_K_AVX2; }
+/* The AVX-512 micro-kernel is float only (the double build's GEMM stays on AVX2). */
+#if TG_K_HAVE_AVX2 && !defined(TG_DOUBLE)
+#define TG_K_HAVE_AVX512_GEMM 1
+#else
+#define TG_K_HAVE_AVX512_GEMM 0
+#endif
+
+/* AVX-512 CPUs run every kernel's AVX2 version; only the GEMM's micro-kernel is wider. */
+static inline bool tg_k_fast(void) {
+    tg_k_impl k = tg_k_current();
+    return TG_K_HAVE_AVX2 && (k == TG_K_AVX2 || k == TG_K_AVX512);
+}
 
 /* A per-thread buffer of at least `bytes`, 64-byte aligned, for slot 0..3; kept for the thread's
  * life and reused by later calls (contents not kept). NULL when out of memory. */
