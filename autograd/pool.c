@@ -1,21 +1,31 @@
-/* pool.c: persistent worker threads woken by a generation counter under one mutex. */
+/* pool.c: persistent worker threads. A job is published by bumping an atomic generation
+ * counter; workers spin on it for a short while (a training step runs hundreds of kernels a few
+ * microseconds apart, and a sleep/wake round trip through the kernel costs more than that) and
+ * only then sleep on a condition variable. The caller likewise spins, then sleeps, until the
+ * workers are done. Sleeping is announced through counters read in sequentially consistent
+ * order on both sides, so a wake-up is never lost. */
 #include "autograd/pool.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #define TG_POOL_MAX 64
+/* busy-wait rounds before sleeping: a few tens of microseconds */
+#define SPIN_ROUNDS 4000
 
 struct tg_pool {
     int n;                     /* threads including the caller */
     pthread_t threads[TG_POOL_MAX];
     pthread_mutex_t mu;
     pthread_cond_t wake, done;
-    unsigned long generation;  /* bumped for each job */
-    int pending;               /* workers still running the current job */
-    int quit;
-    /* the current job */
+    atomic_ulong generation;   /* bumped for each job */
+    atomic_int pending;        /* workers still running the current job */
+    atomic_int sleepers;       /* workers asleep (or about to be) on `wake` */
+    atomic_int caller_asleep;  /* the caller sleeps on `done` */
+    atomic_int quit;
+    /* the current job: written before the generation is bumped, read after */
     tg_range_fn fn;
     void *arg;
     size_t n_items;
@@ -29,31 +39,53 @@ static void part_range(size_t n, int parts, int i, size_t *b, size_t *e) {
     *e = n * (size_t)(i + 1) / (size_t)parts;
 }
 
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Waits until the generation differs from seen (or quit); returns the new generation. */
+static unsigned long wait_job(tg_pool *pool, unsigned long seen) {
+    for (int i = 0; i < SPIN_ROUNDS; i++) {
+        unsigned long g = atomic_load(&pool->generation);
+        if (g != seen || atomic_load(&pool->quit)) return g;
+        cpu_relax();
+    }
+    pthread_mutex_lock(&pool->mu);
+    atomic_fetch_add(&pool->sleepers, 1);
+    unsigned long g;
+    while ((g = atomic_load(&pool->generation)) == seen && !atomic_load(&pool->quit))
+        pthread_cond_wait(&pool->wake, &pool->mu);
+    atomic_fetch_sub(&pool->sleepers, 1);
+    pthread_mutex_unlock(&pool->mu);
+    return g;
+}
+
 static void *worker_main(void *p) {
     worker_arg *wa = p;
     tg_pool *pool = wa->pool;
     int index = wa->index;
     free(wa);
     unsigned long seen = 0;
-    pthread_mutex_lock(&pool->mu);
     for (;;) {
-        while (pool->generation == seen && !pool->quit) pthread_cond_wait(&pool->wake, &pool->mu);
-        if (pool->quit) break;
-        seen = pool->generation;
+        seen = wait_job(pool, seen);
+        if (atomic_load(&pool->quit)) break;
         tg_range_fn fn = pool->fn;
         void *arg = pool->arg;
         size_t n = pool->n_items;
         int parts = pool->n_parts;
-        pthread_mutex_unlock(&pool->mu);
         if (index < parts) {
             size_t b, e;
             part_range(n, parts, index, &b, &e);
             if (e > b) fn(arg, b, e);
         }
-        pthread_mutex_lock(&pool->mu);
-        if (--pool->pending == 0) pthread_cond_signal(&pool->done);
+        if (atomic_fetch_sub(&pool->pending, 1) == 1 && atomic_load(&pool->caller_asleep)) {
+            pthread_mutex_lock(&pool->mu);
+            pthread_cond_signal(&pool->done);
+            pthread_mutex_unlock(&pool->mu);
+        }
     }
-    pthread_mutex_unlock(&pool->mu);
     return NULL;
 }
 
@@ -75,21 +107,26 @@ tg_pool *tg_pool_new(int n_threads) {
     if (n_threads > TG_POOL_MAX) n_threads = TG_POOL_MAX;
     tg_pool *pool = calloc(1, sizeof *pool);
     if (!pool) return NULL;
-    pool->n = n_threads;
+    pool->n = 1;
     pthread_mutex_init(&pool->mu, NULL);
     pthread_cond_init(&pool->wake, NULL);
     pthread_cond_init(&pool->done, NULL);
+    atomic_init(&pool->generation, 0);
+    atomic_init(&pool->pending, 0);
+    atomic_init(&pool->sleepers, 0);
+    atomic_init(&pool->caller_asleep, 0);
+    atomic_init(&pool->quit, 0);
     for (int i = 1; i < n_threads; i++) {
         worker_arg *wa = malloc(sizeof *wa);
-        if (!wa) { pool->n = i; tg_pool_free(pool); return NULL; }
+        if (!wa) { tg_pool_free(pool); return NULL; }
         wa->pool = pool;
         wa->index = i;
         if (pthread_create(&pool->threads[i], NULL, worker_main, wa) != 0) {
             free(wa);
-            pool->n = i;
             tg_pool_free(pool);
             return NULL;
         }
+        pool->n = i + 1;
     }
     return pool;
 }
@@ -97,7 +134,7 @@ tg_pool *tg_pool_new(int n_threads) {
 void tg_pool_free(tg_pool *pool) {
     if (!pool) return;
     pthread_mutex_lock(&pool->mu);
-    pool->quit = 1;
+    atomic_store(&pool->quit, 1);
     pthread_cond_broadcast(&pool->wake);
     pthread_mutex_unlock(&pool->mu);
     for (int i = 1; i < pool->n; i++) pthread_join(pool->threads[i], NULL);
@@ -116,19 +153,26 @@ void tg_pool_for(tg_pool *pool, size_t n, size_t min_chunk, tg_range_fn fn, void
     if ((size_t)parts > n / min_chunk) parts = (int)(n / min_chunk);
     if (parts < 1) parts = 1;
     if (parts == 1) { fn(arg, 0, n); return; }
-    pthread_mutex_lock(&pool->mu);
     pool->fn = fn;
     pool->arg = arg;
     pool->n_items = n;
     pool->n_parts = parts;
-    pool->pending = pool->n - 1;
-    pool->generation++;
-    pthread_cond_broadcast(&pool->wake);
-    pthread_mutex_unlock(&pool->mu);
+    atomic_store(&pool->pending, pool->n - 1);
+    atomic_fetch_add(&pool->generation, 1);     /* publishes the job (seq_cst) */
+    if (atomic_load(&pool->sleepers) > 0) {
+        pthread_mutex_lock(&pool->mu);
+        pthread_cond_broadcast(&pool->wake);
+        pthread_mutex_unlock(&pool->mu);
+    }
     size_t b, e;
     part_range(n, parts, 0, &b, &e);
     fn(arg, b, e);
-    pthread_mutex_lock(&pool->mu);
-    while (pool->pending > 0) pthread_cond_wait(&pool->done, &pool->mu);
-    pthread_mutex_unlock(&pool->mu);
+    for (int i = 0; i < SPIN_ROUNDS && atomic_load(&pool->pending) > 0; i++) cpu_relax();
+    if (atomic_load(&pool->pending) > 0) {
+        pthread_mutex_lock(&pool->mu);
+        atomic_store(&pool->caller_asleep, 1);
+        while (atomic_load(&pool->pending) > 0) pthread_cond_wait(&pool->done, &pool->mu);
+        atomic_store(&pool->caller_asleep, 0);
+        pthread_mutex_unlock(&pool->mu);
+    }
 }

@@ -113,16 +113,24 @@ static TG_AVX2 void pack_b(const tg_gemm_args *g, const tg_float *B, int64_t pc,
     for (int64_t p = 0; p < nc; p += NR, bp += kc * NR) {
         int64_t nr = nc - p < NR ? nc - p : NR;
         if (!g->tb) {    /* B is (K, N): a row of the panel is contiguous */
+            /* written out per width: as loops, the compiler turns them into memmove calls */
             const tg_float *src = B + pc * g->ldb + jc + p;
-            if (nr == NR) {
-                for (int64_t k = 0; k < kc; k++, src += g->ldb)
-                    for (int64_t v = 0; v < NR; v += VL) VSTORE(bp + k * NR + v, VLOAD(src + v));
-            } else {
+            if (nr == NR && NR == 2 * VL) {
                 for (int64_t k = 0; k < kc; k++, src += g->ldb) {
-                    int64_t j = 0;
-                    for (; j < nr; j++) bp[k * NR + j] = src[j];
-                    for (; j < NR; j++) bp[k * NR + j] = 0;
+                    VSTORE(bp + k * NR, VLOAD(src));
+                    VSTORE(bp + k * NR + VL, VLOAD(src + VL));
                 }
+            } else if (nr == NR && NR == 4 * VL) {
+                for (int64_t k = 0; k < kc; k++, src += g->ldb) {
+                    VSTORE(bp + k * NR, VLOAD(src));
+                    VSTORE(bp + k * NR + VL, VLOAD(src + VL));
+                    VSTORE(bp + k * NR + 2 * VL, VLOAD(src + 2 * VL));
+                    VSTORE(bp + k * NR + 3 * VL, VLOAD(src + 3 * VL));
+                }
+            } else {         /* masked loads: zeros past nr */
+                for (int64_t k = 0; k < kc; k++, src += g->ldb)
+                    for (int64_t v = 0; v < NR; v += VL)
+                        VSTORE(bp + k * NR + v, VMASKLOAD(src + v, VMASK(nr - v)));
             }
         } else {         /* B is (N, K): op(B)[k][j] = B[j][k] */
             int64_t k0 = 0;
@@ -158,19 +166,17 @@ static TG_AVX2 void pack_a(const tg_gemm_args *g, const tg_float *A, int64_t ic,
     for (int64_t s = 0; s < mc; s += MR, ap += kc * MR) {
         int64_t mr = mc - s < MR ? mc - s : MR;
         if (g->ta) {     /* A is (K, M): a column of the strip is contiguous */
+            /* masked loads of mr values (zeros past them), whole vectors stored: the extra
+               lanes are overwritten by the next k (or land in the slack) */
             const tg_float *src = A + pc * g->lda + ic + s;
-#ifndef TG_DOUBLE
-            if (mr == MR && MR <= 8) {  /* MR floats a k; 8 stored, the extra overwritten next */
-                const __m256i m = VMASK(MR);
-                for (int64_t k = 0; k < kc; k++, src += g->lda)
-                    _mm256_storeu_ps(ap + k * MR, _mm256_maskload_ps(src, m));
-                continue;
-            }
-#endif
-            for (int64_t k = 0; k < kc; k++, src += g->lda) {
-                int64_t i = 0;
-                for (; i < mr; i++) ap[k * MR + i] = src[i];
-                for (; i < MR; i++) ap[k * MR + i] = 0;
+            const __m256i m0 = VMASK(mr), m1 = VMASK(mr - VL);
+            if (MR <= VL) {
+                for (int64_t k = 0; k < kc; k++, src += g->lda) VSTORE(ap + k * MR, VMASKLOAD(src, m0));
+            } else {   /* MR <= 2 VL */
+                for (int64_t k = 0; k < kc; k++, src += g->lda) {
+                    VSTORE(ap + k * MR, VMASKLOAD(src, m0));
+                    VSTORE(ap + k * MR + VL, VMASKLOAD(src + VL, m1));
+                }
             }
         } else {         /* A is (M, K) */
             int64_t k0 = 0;
@@ -231,15 +237,12 @@ static TG_AVX2 void macro(const tg_gemm_ukernel_desc *uk, int64_t mc, int64_t nc
             }
             /* an edge tile: the same kernel on zero-padded copies, so the same chain per element */
             _Alignas(64) tg_float ts[TILE_MAX], tx[TILE_MAX], td[TILE_MAX];
-            for (int64_t i = 0; i < MR; i++)
-                for (int64_t v = 0; v < NR; v += VL) {
-                    __m256i m = VMASK(nr - v);
-                    vec s0 = VZERO(), x0 = VZERO();
-                    if (i < mr && src) s0 = VMASKLOAD(src + i * lds + v, m);
-                    if (i < mr && add) x0 = VMASKLOAD(add + i * io->ldc + v, m);
-                    VSTORE(ts + i * NR + v, s0);
-                    VSTORE(tx + i * NR + v, x0);
-                }
+            for (int64_t i = 0; src && i < MR; i++)
+                for (int64_t v = 0; v < NR; v += VL)
+                    VSTORE(ts + i * NR + v, i < mr ? VMASKLOAD(src + i * lds + v, VMASK(nr - v)) : VZERO());
+            for (int64_t i = 0; add && i < MR; i++)
+                for (int64_t v = 0; v < NR; v += VL)
+                    VSTORE(tx + i * NR + v, i < mr ? VMASKLOAD(add + i * io->ldc + v, VMASK(nr - v)) : VZERO());
             uk->fn(kc, ap + ir * kc, bp + jr * kc, src ? ts : NULL, NR, td, NR, add ? tx : NULL, NR);
             for (int64_t i = 0; i < mr; i++)
                 for (int64_t v = 0; v < nr; v += VL)

@@ -39,7 +39,7 @@ typedef void (*tg_gemm_ukernel)(int64_t kc, const tg_float *restrict a, const tg
                                 const tg_float *src, int64_t lds, tg_float *dst, int64_t ldd,
                                 const tg_float *add, int64_t ldx);
 typedef struct {
-    int64_t mr, nr;   /* mr <= 8 (the packing's transposes), nr a multiple of VL, mr * nr <= 256 */
+    int64_t mr, nr;   /* mr <= 8 and <= 2 VL (the packing), nr a multiple of VL, mr * nr <= 256 */
     tg_gemm_ukernel fn;
 } tg_gemm_ukernel_desc;
 
