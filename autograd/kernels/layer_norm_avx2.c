@@ -111,26 +111,41 @@ static TG_AVX2 void ln_dx_range(void *arg, size_t begin, size_t end) {
     }
 }
 
+/* dgain[j] += sum_r dy xhat, dbias[j] += sum_r dy: 32 columns at a time held in registers over
+ * all rows (rows in ascending order for every column, as the scalar tail), then the rest. */
 static TG_AVX2 void ln_dparam_range(void *arg, size_t begin, size_t end) {
     const ln_args *a = arg;
-    int64_t n = a->n, j0 = (int64_t)begin, j1 = (int64_t)end;
-    for (int64_t r = 0; r < a->rows; r++) {
-        const float *x = a->x + r * n, *dy = a->dy + r * n;
-        float mu = a->mean[r], rs = a->rstd[r];
-        const __m256 vmu = _mm256_set1_ps(mu), vrs = _mm256_set1_ps(rs);
-        int64_t j = j0;
-        for (; j + 8 <= j1; j += 8) {
-            __m256 d = _mm256_loadu_ps(dy + j);
-            if (a->dgain) {
-                __m256 xh = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + j), vmu), vrs);
-                _mm256_storeu_ps(a->dgain + j, _mm256_add_ps(_mm256_loadu_ps(a->dgain + j), _mm256_mul_ps(d, xh)));
+    int64_t n = a->n, j = (int64_t)begin, j1 = (int64_t)end;
+    for (; j + 32 <= j1; j += 32) {
+        __m256 g[4], b[4];
+        for (int v = 0; v < 4; v++) {
+            g[v] = a->dgain ? _mm256_loadu_ps(a->dgain + j + 8 * v) : _mm256_setzero_ps();
+            b[v] = a->dbias ? _mm256_loadu_ps(a->dbias + j + 8 * v) : _mm256_setzero_ps();
+        }
+        for (int64_t r = 0; r < a->rows; r++) {
+            const float *x = a->x + r * n + j, *dy = a->dy + r * n + j;
+            const __m256 vmu = _mm256_set1_ps(a->mean[r]), vrs = _mm256_set1_ps(a->rstd[r]);
+            for (int v = 0; v < 4; v++) {
+                __m256 d = _mm256_loadu_ps(dy + 8 * v);
+                __m256 xh = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + 8 * v), vmu), vrs);
+                g[v] = _mm256_add_ps(g[v], _mm256_mul_ps(d, xh));
+                b[v] = _mm256_add_ps(b[v], d);
             }
-            if (a->dbias) _mm256_storeu_ps(a->dbias + j, _mm256_add_ps(_mm256_loadu_ps(a->dbias + j), d));
         }
-        for (; j < j1; j++) {
-            if (a->dgain) a->dgain[j] += dy[j] * ((x[j] - mu) * rs);
-            if (a->dbias) a->dbias[j] += dy[j];
+        for (int v = 0; v < 4; v++) {
+            if (a->dgain) _mm256_storeu_ps(a->dgain + j + 8 * v, g[v]);
+            if (a->dbias) _mm256_storeu_ps(a->dbias + j + 8 * v, b[v]);
         }
+    }
+    for (; j < j1; j++) {
+        float g = a->dgain ? a->dgain[j] : 0, b = a->dbias ? a->dbias[j] : 0;
+        for (int64_t r = 0; r < a->rows; r++) {
+            float d = a->dy[r * n + j];
+            g += d * ((a->x[r * n + j] - a->mean[r]) * a->rstd[r]);
+            b += d;
+        }
+        if (a->dgain) a->dgain[j] = g;
+        if (a->dbias) a->dbias[j] = b;
     }
 }
 
@@ -140,7 +155,7 @@ void tg_k_layer_norm_backward_avx2(tg_pool *pool, int64_t rows, int64_t n, const
     ln_args a = {.n = n, .x = x, .gain = gain, .mean = (float *)mean, .rstd = (float *)rstd,
                  .dy = dy, .dx = dx, .dgain = dgain, .dbias = dbias, .rows = rows};
     if (dx) tg_pool_for(pool, (size_t)rows, (size_t)(1 + 4096 / (n + 1)), ln_dx_range, &a);
-    if (dgain || dbias) tg_pool_for(pool, (size_t)n, 64, ln_dparam_range, &a);
+    if (dgain || dbias) tg_pool_for(pool, (size_t)n, 64, ln_dparam_range, &a);   /* 64: whole blocks */
 }
 
 #endif
