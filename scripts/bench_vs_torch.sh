@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# tapegrad against the PyTorch anchor on this machine, in one run: the training step of configs T
+# and B (`tapegrad bench step` and ../shared/bench/torch_reference.py, alternating, each run
+# repeated) and float GEMM GFLOP/s (`tapegrad bench gemm` and ../shared/bench/gemm_peak.py), at 1
+# and 2 threads. Torch runs as ../shared/bench/README.md says: /usr/bin/python3, OpenBLAS 0.3.21
+# (the system's libopenblas0-pthread alternative for 1 thread, the OpenMP build through
+# LD_LIBRARY_PATH for 2 threads). Step figures are the median over runs of each run's mean step
+# time, as in ../shared/bench/ANCHOR_FIGURES.md. Builds build/tapegrad (Release) if needed.
+#
+#   bash scripts/bench_vs_torch.sh [--runs N] [--configs "T B"] [--threads "1 2"] [--no-gemm]
+#                                  [--no-step] [--kernels auto|portable|avx2|avx512] [--log FILE]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+runs=3 configs="T B" threads="1 2" gemm=1 step=1 kernels=auto log=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --runs) runs=$2; shift 2 ;;
+    --configs) configs=$2; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
+    --no-gemm) gemm=0; shift ;;
+    --no-step) step=0; shift ;;
+    --kernels) kernels=$2; shift 2 ;;
+    --log) log=$2; shift 2 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench_vs_torch.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+    esac
+done
+
+bench=../shared/bench
+py=/usr/bin/python3
+openmp=/usr/lib/x86_64-linux-gnu/openblas-openmp
+[ -f "$bench/torch_reference.py" ] || { echo "bench_vs_torch.sh: $bench/torch_reference.py not found" >&2; exit 1; }
+"$py" -c "import torch" 2>/dev/null || { echo "bench_vs_torch.sh: $py cannot import torch (apt-get install python3-torch)" >&2; exit 1; }
+if [ ! -x build/tapegrad ]; then
+    cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build build -j2 --target tapegrad >/dev/null
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+[ -n "$log" ] && : >"$log"
+say() { echo "$@"; [ -z "$log" ] || echo "$@" >>"$log"; }
+
+# torch with the anchor's BLAS set-up for t threads
+torch_env() {
+    if [ "$1" -gt 1 ]; then
+        if [ -d "$openmp" ]; then echo "LD_LIBRARY_PATH=$openmp"
+        else echo "bench_vs_torch.sh: $openmp missing (apt-get install libopenblas0-openmp): torch uses the default BLAS" >&2; fi
+    fi
+}
+
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }            # field NAME < RESULT line
+median() { sort -g | awk '{v[NR]=$1} END {if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+
+say "# $(date -u +%Y-%m-%dT%H:%MZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs; tapegrad $(git rev-parse --short HEAD 2>/dev/null || echo '?'), kernels=$kernels"
+say "# torch: $("$py" -c 'import torch; print(torch.__version__)') with $(update-alternatives --query libblas.so.3-x86_64-linux-gnu 2>/dev/null | sed -n 's/^Value: //p') (1 thread), $openmp (2 threads)"
+
+if [ "$gemm" = 1 ]; then
+    for t in $threads; do
+        say "## GEMM, $t thread(s)"
+        build/tapegrad bench gemm --threads "$t" --kernels "$kernels" | tee -a "${log:-/dev/null}"
+        env $(torch_env "$t") "$py" "$bench/gemm_peak.py" --threads "$t" | grep '^GEMM' | tee -a "${log:-/dev/null}"
+    done
+fi
+
+if [ "$step" = 1 ]; then
+    for c in $configs; do
+        case $c in
+        T) targs=(--name T --vocab 8000 --d-model 256 --heads 4 --d-ff 1024 --layers 3 --batch 32
+                  --src-len 32 --tgt-len 32 --steps 20 --warmup-steps 3); cfg=tiny ;;
+        B) targs=(--name B --vocab 8000 --d-model 512 --heads 8 --d-ff 2048 --layers 6 --batch 16
+                  --src-len 32 --tgt-len 32 --steps 5 --warmup-steps 2); cfg=base ;;
+        *) echo "bench_vs_torch.sh: unknown config '$c' (T or B)" >&2; exit 2 ;;
+        esac
+        for t in $threads; do
+            say "## step, config $c, $t thread(s), $runs runs"
+            for r in $(seq "$runs"); do
+                build/tapegrad bench step --config "$cfg" --threads "$t" --kernels "$kernels" |
+                    grep '^RESULT' | tee -a "$tmp/tg_${c}_$t" "${log:-/dev/null}"
+                env $(torch_env "$t") "$py" "$bench/torch_reference.py" "${targs[@]}" --threads "$t" |
+                    grep '^RESULT' | tee -a "$tmp/torch_${c}_$t" "${log:-/dev/null}"
+            done
+        done
+    done
+    say ""
+    say "| config | threads | tapegrad step s (runs) | tapegrad tgt tok/s | torch step s (runs) | torch tgt tok/s | speed-up |"
+    say "|---|---|---|---|---|---|---|"
+    for c in $configs; do
+        for t in $threads; do
+            tok=$([ "$c" = T ] && echo 1024 || echo 512)
+            a=$(field step_s <"$tmp/tg_${c}_$t" | median); b=$(field step_s <"$tmp/torch_${c}_$t" | median)
+            ar=$(field step_s <"$tmp/tg_${c}_$t" | paste -sd, -); br=$(field step_s <"$tmp/torch_${c}_$t" | paste -sd, -)
+            say "$(awk -v c="$c" -v t="$t" -v a="$a" -v b="$b" -v ar="$ar" -v br="$br" -v n="$tok" \
+                'BEGIN {printf "| %s | %s | %.3f (%s) | %.0f | %.3f (%s) | %.0f | %.2fx |", c, t, a, ar, n / a, b, br, n / b, b / a}')"
+        done
+    done
+    say ""
+    say "Forward / backward / optimiser (median over runs; tapegrad: each run's median step split, torch: its mean):"
+    for c in $configs; do
+        for t in $threads; do
+            s=""
+            for who in tg torch; do
+                f=$(field fwd_s <"$tmp/${who}_${c}_$t" | median); b=$(field bwd_s <"$tmp/${who}_${c}_$t" | median)
+                o=$(field opt_s <"$tmp/${who}_${c}_$t" | median); m=$(field rss_mb <"$tmp/${who}_${c}_$t" | median)
+                s="$s $who $f / $b / $o s, RSS $m MB;"
+            done
+            say "  $c-$t:$s"
+        done
+    done
+fi
