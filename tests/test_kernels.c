@@ -8,7 +8,8 @@
  * one by one). The other fast kernels (softmax with masks and causal limits, log_softmax, their
  * backward, layer norm forward/backward, cross-entropy forward/backward, ReLU, axpby, acc,
  * colsum) against the portable ones within stated tolerances and bit-identical over thread
- * counts; the transpose kernel against index arithmetic; the run-time dispatch.
+ * counts; the transpose kernel against index arithmetic; three training steps of a small
+ * Transformer bit-identical over thread counts and GEMM micro-kernels; the run-time dispatch.
  *
  * On a CPU without AVX2 the "fast" path is the portable one and the comparisons still run. */
 #include <check.h>
@@ -19,6 +20,8 @@
 
 #include "autograd/autograd.h"
 #include "autograd/kernels/kernels.h"
+#include "nn/nn.h"
+#include "optim/optim.h"
 #include "tests/tg_check.h"
 
 #ifdef TG_DOUBLE
@@ -687,6 +690,81 @@ START_TEST(test_transpose_kernel) {
 }
 END_TEST
 
+/* Three Adam steps of a small Transformer (padding, dropout, label smoothing) with `impl` kernels
+ * and `threads` threads: the parameters after them, and the three losses. */
+static tg_float *train_three_steps(tg_k_impl impl, int threads, int64_t *n_out, double losses[3]) {
+    tg_k_select(impl);
+    tg_model_config cfg = tg_model_config_default();
+    cfg.vocab = 300;
+    cfg.d_model = 64;
+    cfg.heads = 4;
+    cfg.d_ff = 96;
+    cfg.enc_layers = cfg.dec_layers = 2;
+    cfg.max_len = 40;
+    tg_err err;
+    tg_model *m = tg_model_new(&cfg, 3, &err);
+    ck_assert_ptr_nonnull(m);
+    tg_params *P = tg_model_params(m);
+    int64_t n = tg_params_numel(P);
+    tg_adam_config ac = tg_adam_config_default();
+    tg_adam *opt = NULL;
+    ck_assert_int_eq(tg_adam_new(&ac, n, &opt, &err), TG_OK);
+    tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = threads, .seed = 9});
+    enum { B = 6, S = 13, T = 11 };
+    int32_t src[B * S], tin[B * T], tout[B * T];
+    rng = 21;
+    for (int step = 0; step < 3; step++) {
+        for (int i = 0; i < B * S; i++) src[i] = i % S > S - 1 - i / S % 4 ? 0 : 2 + (int32_t)(urand() * 298);
+        for (int i = 0; i < B * T; i++) tout[i] = 2 + (int32_t)(urand() * 298);
+        for (int i = 0; i < B * T; i++) tin[i] = i % T ? tout[i - 1] : TG_NN_BOS_ID;
+        tout[B * T - 1] = 0;
+        tg_tensor *loss;
+        ck_assert_int_eq(tg_model_loss(m, ctx, src, tin, tout, B, S, T, &loss, NULL, &err), TG_OK);
+        losses[step] = loss->data[0];
+        ck_assert_int_eq(tg_backward(ctx, loss), TG_OK);
+        ck_assert_int_eq(tg_adam_step(opt, tg_params_data(P), tg_params_grad(P), 1e-3,
+                                      tg_ctx_pool(ctx), &err), TG_OK);
+        tg_params_zero_grad(P);
+        tg_ctx_reset(ctx);
+    }
+    tg_float *out = dup(tg_params_data(P), n);
+    *n_out = n;
+    tg_adam_free(opt);
+    tg_ctx_free(ctx);
+    tg_model_free(m);
+    return out;
+}
+
+/* The whole model: 1, 2 and 3 threads, and the AVX2 and AVX-512 GEMMs, give the same bits; the
+ * portable kernels give the same losses to rounding (not the same parameters: Adam's first steps
+ * move a parameter by about lr whatever the size of its gradient, so a gradient near 0 whose
+ * sign differs by rounding moves it the other way). */
+START_TEST(test_training_steps_identity) {
+    tg_k_impl fasts[2];
+    int nfast = fast_gemms(fasts);
+    int64_t n;
+    double ref_loss[3], loss[3];
+    tg_float *ref = train_three_steps(fasts[0], 1, &n, ref_loss);
+    for (int f = 0; f < nfast; f++)
+        for (int t = 1; t <= 3; t++) {
+            if (f == 0 && t == 1) continue;
+            int64_t n2;
+            tg_float *p = train_three_steps(fasts[f], t, &n2, loss);
+            ck_assert_msg(n2 == n && same_bits(p, ref, (size_t)n * sizeof *p),
+                          "%s with %d threads differs from %s with 1", tg_k_impl_name(fasts[f]), t,
+                          tg_k_impl_name(fasts[0]));
+            ck_assert(same_bits(loss, ref_loss, sizeof loss));
+            free(p);
+        }
+    tg_float *port = train_three_steps(TG_K_PORTABLE, 2, &n, loss);
+    for (int k = 0; k < 3; k++)
+        ck_assert_msg(fabs(loss[k] - ref_loss[k]) <= 1e-5 * fabs(ref_loss[k]),
+                      "step %d loss: portable %.9g, fast %.9g", k + 1, loss[k], ref_loss[k]);
+    free(port);
+    free(ref);
+}
+END_TEST
+
 START_TEST(test_dispatch) {
     tg_k_impl k;
     ck_assert(tg_k_impl_parse("portable", &k) && k == TG_K_PORTABLE);
@@ -738,6 +816,7 @@ int main(void) {
     tcase_add_test(tc, test_cross_entropy_fast_vs_portable);
     tcase_add_test(tc, test_elementwise_fast_vs_portable);
     tcase_add_test(tc, test_transpose_kernel);
+    tcase_add_test(tc, test_training_steps_identity);
     tcase_add_test(tc, test_dispatch);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? 1 : 0;

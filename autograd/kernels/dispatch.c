@@ -4,10 +4,11 @@
 #include "autograd/kernels/kernels.h"
 #include "autograd/kernels/kernels_impl.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-static tg_k_impl current = TG_K_AUTO;   /* AUTO: not chosen yet */
+static atomic_int current = TG_K_AUTO;   /* AUTO: not chosen yet */
 
 /* The best implementation this CPU and this build support. */
 static tg_k_impl cpu_best(void) {
@@ -40,12 +41,13 @@ tg_k_impl tg_k_select(tg_k_impl want) {
     }
     tg_k_impl best = cpu_best();
     if (want == TG_K_AUTO || want > best) want = best;
-    current = want;
-    return current;
+    atomic_store_explicit(&current, want, memory_order_relaxed);
+    return want;
 }
 
 tg_k_impl tg_k_current(void) {
-    return current == TG_K_AUTO ? tg_k_select(TG_K_AUTO) : current;
+    tg_k_impl k = (tg_k_impl)atomic_load_explicit(&current, memory_order_relaxed);
+    return k == TG_K_AUTO ? tg_k_select(TG_K_AUTO) : k;
 }
 
 const char *tg_k_impl_name(tg_k_impl impl) {
