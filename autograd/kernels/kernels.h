@@ -1,8 +1,13 @@
 /* kernels.h: the numeric loops behind the ops, one small interface. Every matmul-shaped op calls
  * tg_k_gemm; a faster implementation (AVX2+FMA, a GPU, ...) replaces a kernel here without touching
- * an op. Work is split over the pool by output rows, and every output element is computed in one
- * fixed order, so 1 and N threads give the same bits. Matrices are row-major with a leading
- * dimension (row stride) each. */
+ * an op. Work is split over the pool by output rows (or columns), and every output element is
+ * computed in one fixed order whatever part of the work a thread gets, so 1 and N threads give the
+ * same bits. Matrices are row-major with a leading dimension (row stride) each.
+ *
+ *   tg_gemm_args g = {.tb = true, .M = 1024, .N = 256, .K = 256, .A = x, .lda = 256,
+ *                     .B = w, .ldb = 256, .C = y, .ldc = 256, .batch = 1};
+ *   tg_k_gemm(pool, &g);                       // y (1024, 256) = x (1024, 256) w^T (256, 256)
+ */
 #ifndef TG_KERNELS_H
 #define TG_KERNELS_H
 
@@ -34,7 +39,8 @@ bool tg_k_impl_parse(const char *s, tg_k_impl *out);
 
 /* C (M, N) = op(A) op(B) + (accumulate ? C : 0), op(X) = X^T when tX.
  * A is (M, K) or, transposed, (K, M); B is (K, N) or, transposed, (N, K). Batched: `batch`
- * independent products, X_b = X + b * strideX. */
+ * independent products, X_b = X + b * strideX. The portable GEMM accumulates each product into C
+ * in k order; the fast one forms the product alone (one FMA chain over k) and then adds it to C. */
 typedef struct tg_gemm_args {
     bool ta, tb, accumulate;
     int64_t M, N, K;
