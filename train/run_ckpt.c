@@ -7,14 +7,23 @@
  *   adam         the optimiser's state (absent in an averaged checkpoint)
  *   state        step, data iterator, dropout stream, best score, early-stopping and
  *                divergence counters, lr scale, training time
+ *   kernels      "portable" or "fast": which kernel family computed the run (they agree only
+ *                to rounding, so an exact resume needs the same family)
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/kernels/kernels.h"
 #include "train/ckpt_file.h"
 #include "train/run.h"
 
 #define STATE_VERSION 1u
+
+/* avx2 and avx512 compute the same bits: one family. */
+static const char *kernel_family(void) {
+    return tg_k_current() == TG_K_PORTABLE ? "portable" : "fast";
+}
 
 static void state_write(tg_ckpt_buf *b, const tg_run_state *s) {
     tg_ckpt_buf_u32(b, STATE_VERSION);
@@ -109,6 +118,7 @@ tg_status tg_run_save(const tg_run *r, const char *path, tg_err *err) {
     tg_status s = tg_ckpt_write_model(w, &r->cfg, r->model, r->bpe, &r->st, err);
     if (s == TG_OK) s = tg_ckpt_writer_begin(w, "adam", err);
     if (s == TG_OK) s = tg_adam_state_write(r->adam, tg_ckpt_writer_sink, w, err);
+    if (s == TG_OK) s = tg_ckpt_writer_add(w, "kernels", kernel_family(), strlen(kernel_family()), err);
     if (s == TG_OK) s = tg_ckpt_writer_save(w, path, err);
     tg_ckpt_writer_free(w);
     return s;
@@ -288,6 +298,12 @@ tg_status tg_run_restore(tg_run *r, const char *path, tg_err *err) {
     if (s == TG_OK) {
         r->st = st;
         tg_ctx_set_rng(r->ctx, st.dropout_rng);
+        const tg_ckpt_section *k = tg_ckpt_reader_find(rd, "kernels");
+        if (k && tg_ckpt_reader_get(rd, "kernels", &p, &n, err) == TG_OK &&
+            (n != strlen(kernel_family()) || memcmp(p, kernel_family(), n)))
+            fprintf(stderr, "tapegrad train: warning: %s was computed with the %.*s kernels, this run uses the "
+                            "%s ones: it continues, but rounds differently from a run never stopped\n",
+                    path, (int)n, (const char *)p, kernel_family());
     }
     tg_ckpt_reader_free(rd);
     return s;
