@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include "datasets/internal.h"
 
@@ -26,11 +28,14 @@ void tg_corpus_free(tg_corpus *c) {
     memset(c, 0, sizeof *c);
 }
 
-/* Reads a whole file ("-" = stdin) into a buffer with one spare byte for a terminator. */
+/* Reads a whole file ("-" = stdin) into a buffer with one spare byte for a terminator. A gzip
+ * file (a bundled corpus, train.tsv.gz) is decompressed on the way; zlib reads other files as
+ * they are. */
 static tg_status read_file(const char *path, char **out, size_t *out_len, tg_err *err) {
     bool is_stdin = strcmp(path, "-") == 0;
-    FILE *f = is_stdin ? stdin : fopen(path, "rb");
-    if (!f) return tg_err_set(err, TG_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    errno = 0;
+    gzFile f = is_stdin ? gzdopen(dup(STDIN_FILENO), "rb") : gzopen(path, "rb");
+    if (!f) return tg_err_set(err, TG_ERR_IO, "cannot open %s: %s", path, strerror(errno ? errno : ENOMEM));
     char *buf = NULL;
     size_t len = 0, cap = 0;
     tg_status st = TG_OK;
@@ -39,14 +44,23 @@ static tg_status read_file(const char *path, char **out, size_t *out_len, tg_err
             st = tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory after %zu bytes", path, len);
             break;
         }
-        size_t got = fread(buf + len, 1, cap - len - 1, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f)) st = tg_err_set(err, TG_ERR_IO, "cannot read %s: %s", path, strerror(errno));
+        size_t want = cap - len - 1;
+        int got = gzread(f, buf + len, want > (1u << 30) ? 1u << 30 : (unsigned)want);
+        if (got < 0) {
+            int zerr;
+            const char *msg = gzerror(f, &zerr);
+            st = tg_err_set(err, zerr == Z_ERRNO ? TG_ERR_IO : TG_ERR_FORMAT, "cannot read %s: %s", path,
+                            zerr == Z_ERRNO ? strerror(errno) : msg);
             break;
         }
+        len += (size_t)got;
+        if (got == 0) break;
     }
-    if (!is_stdin) fclose(f);
+    /* a gzip stream cut short reads as a clean end: gzclose_r reports it */
+    int rc = gzclose_r(f);
+    if (st == TG_OK && rc != Z_OK)
+        st = tg_err_set(err, TG_ERR_FORMAT, "cannot read %s: %s", path,
+                        rc == Z_BUF_ERROR ? "the compressed file is truncated" : "bad compressed data");
     if (st != TG_OK) { free(buf); return st; }
     *out = buf;
     *out_len = len;

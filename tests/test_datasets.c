@@ -3,6 +3,7 @@
  * round-trip on every line of both shared corpora, datasets, batches, the resumable iterator and
  * the synthetic tasks. Files are written into a temporary folder made by main(). */
 #include <check.h>
+#include <zlib.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,46 @@ static bool tg_ids_push_for_test(tg_ids *ids, int32_t v) {
 }
 
 /* ---- readers ---------------------------------------------------------------------------- */
+
+/* A gzip-compressed corpus (the bundled one) reads like the plain file; a truncated or corrupted
+ * one is refused with a message naming it. */
+START_TEST(test_gzip_corpus) {
+    static const char text[] = "Hello world\tHola mundo\nGood  night\tBuenas noches\n";
+    char gz[512];
+    snprintf(gz, sizeof gz, "%s/small.tsv.gz", tmp_dir);
+    gzFile g = gzopen(gz, "wb9");
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(gzwrite(g, text, sizeof text - 1), (int)(sizeof text - 1));
+    ck_assert_int_eq(gzclose(g), Z_OK);
+    tg_corpus a = {0}, b = {0};
+    tg_err err;
+    ck_assert_int_eq(tg_corpus_read_tsv(&a, WRITE("small.tsv", text), NULL, &err), TG_OK);
+    ck_assert_int_eq(tg_corpus_read_tsv(&b, gz, NULL, &err), TG_OK);
+    ck_assert_uint_eq(a.n, 2);
+    ck_assert_uint_eq(b.n, 2);
+    for (size_t i = 0; i < a.n; i++) {
+        ck_assert_str_eq(a.src[i], b.src[i]);
+        ck_assert_str_eq(a.tgt[i], b.tgt[i]);
+    }
+    tg_corpus_free(&a);
+    tg_corpus_free(&b);
+    /* cut it short */
+    FILE *f = fopen(gz, "rb");
+    unsigned char bytes[256];
+    size_t n = fread(bytes, 1, sizeof bytes, f);
+    fclose(f);
+    const char *cut = write_file("cut.tsv.gz", (const char *)bytes, n - 6);
+    ck_assert_int_eq(tg_corpus_read_tsv(&a, cut, NULL, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "cut.tsv.gz");
+    ck_assert_msg_has(err, "truncated");
+    /* corrupt the deflate data */
+    bytes[12] ^= 0xFF;
+    bytes[13] ^= 0x55;
+    const char *bad = write_file("bad.tsv.gz", (const char *)bytes, n);
+    ck_assert_int_ne(tg_corpus_read_tsv(&a, bad, NULL, &err), TG_OK);
+    ck_assert_msg_has(err, "bad.tsv.gz");
+}
+END_TEST
 
 START_TEST(test_tsv_normalises) {
     const char *p = WRITE("ok.tsv", "\xEF\xBB\xBF  Hello   there \tHola \x0B amigo \r\n"
@@ -1115,6 +1156,7 @@ int main(void) {
     tcase_add_test(rd, test_line_too_long);
     tcase_add_test(rd, test_missing_file);
     tcase_add_test(rd, test_skip_policy);
+    tcase_add_test(rd, test_gzip_corpus);
     suite_add_tcase(s, rd);
     TCase *bp = tcase_create("bpe");
     tcase_add_test(bp, test_bpe_learn_small);
