@@ -317,6 +317,7 @@ int tg_run_train(tg_run *r) {
     sigaction(SIGTERM, &sa, NULL);
 
     tg_batch b = {0};
+    const int64_t start_step = r->st.step;
     double iv_loss = 0, iv_nll = 0, iv_norm = 0, iv_wall = 0, step_s = 0;
     int64_t iv_tokens = 0, iv_steps = 0;
     bool validated_now = false, saved_now = false;
@@ -384,6 +385,8 @@ int tg_run_train(tg_run *r) {
         if (s == TG_OK)
             tg_progress_log(&pg, "stopped by signal %d at step %lld; resume with: tapegrad train --resume %s",
                             (int)g_stop_signal, (long long)r->st.step, r->cfg.out);
+    } else if (s == TG_OK && r->st.step == start_step) {
+        tg_progress_log(&pg, "nothing to do: %s at step %lld", reason ? reason : "stopped", (long long)r->st.step);
     } else if (s == TG_OK) {
         if (!validated_now && r->dev_iter) {
             valid_result v;

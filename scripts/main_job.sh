@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The main job: build tapegrad, train the default recipe on the bundled English -> Spanish corpus
+# (data/bible_en_es) for 30 minutes of training time, then translate the dev set (greedy and beam
+# 4) and score it with sacreBLEU-compatible BLEU and chrF.
+#
+#   bash scripts/main_job.sh                 # RUN=runs/bible_en_es TIME_LIMIT=30m THREADS=<cores>
+#
+# Run again, it resumes the run where it stopped (Ctrl-C is safe) and only translates once the
+# time budget is spent. Installs what is missing with apt-get (as root) on Debian.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUN=${RUN:-runs/bible_en_es}
+TIME_LIMIT=${TIME_LIMIT:-30m}
+THREADS=${THREADS:-$(nproc 2>/dev/null || echo 2)}
+DATA=data/bible_en_es
+
+missing=()
+command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+command -v make >/dev/null 2>&1 || missing+=(make)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+pkg-config --exists zlib 2>/dev/null || missing+=(zlib1g-dev)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "main_job.sh: installing ${missing[*]}"
+    [ "$(id -u)" -eq 0 ] || { echo "main_job.sh: need root to install ${missing[*]}" >&2; exit 1; }
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j "$THREADS" --target tapegrad
+TG=build/tapegrad
+
+if [ -f "$RUN/last.ckpt" ]; then
+    "$TG" train --resume "$RUN" --time-limit "$TIME_LIMIT" --threads "$THREADS"
+else
+    "$TG" train --train "$DATA/train.tsv.gz" --dev "$DATA/dev.tsv.gz" --out "$RUN" \
+        --time-limit "$TIME_LIMIT" --valid-every 1000 --valid-sentences 200 --threads "$THREADS"
+fi
+
+gzip -dc "$DATA/dev.tsv.gz" | cut -f1 > "$RUN/dev.src"
+gzip -dc "$DATA/dev.tsv.gz" | cut -f2 > "$RUN/dev.ref"
+for beam in 1 4; do
+    "$TG" translate --model "$RUN/best.ckpt" --beam "$beam" --threads "$THREADS" \
+        --input "$RUN/dev.src" > "$RUN/dev.beam$beam.txt"
+    echo "== dev, $( [ "$beam" = 1 ] && echo greedy || echo "beam $beam") ($RUN/dev.beam$beam.txt)"
+    "$TG" score --ref "$RUN/dev.ref" --hyp "$RUN/dev.beam$beam.txt" | tee "$RUN/dev.beam$beam.score"
+done
