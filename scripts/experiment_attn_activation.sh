@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The experiment behind the project: "why is there no activation after multi-head attention, and
+# what happens if you add one?". Trains the default recipe on the bundled corpus once per value of
+# --attn-activation (none = the paper, relu, gelu: applied to each attention sub-layer's output
+# projection, before dropout and the residual add), same seed, data and budget, then scores each
+# best checkpoint on the whole dev set and plots the curves.
+#
+#   bash scripts/experiment_attn_activation.sh     # TIME_LIMIT=30m per run, OUT=runs/attn_activation
+#
+# Results: $OUT/results.md (a table) and $OUT/curves.png. Runs resume when the script is run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-runs/attn_activation}
+TIME_LIMIT=${TIME_LIMIT:-30m}
+THREADS=${THREADS:-$(nproc 2>/dev/null || echo 2)}
+VARIANTS=${VARIANTS:-"none relu gelu"}
+NORM=${NORM:-post}
+DATA=data/bible_en_es
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j "$THREADS" --target tapegrad
+TG=build/tapegrad
+mkdir -p "$OUT"
+runs=()
+for v in $VARIANTS; do
+    run="$OUT/$v"
+    runs+=("$run")
+    if [ -f "$run/last.ckpt" ]; then
+        "$TG" train --resume "$run" --time-limit "$TIME_LIMIT" --threads "$THREADS"
+    else
+        "$TG" train --train "$DATA/train.tsv.gz" --dev "$DATA/dev.tsv.gz" --out "$run" --norm "$NORM" \
+            --attn-activation "$v" --time-limit "$TIME_LIMIT" --valid-every 500 --valid-sentences 200 \
+            --threads "$THREADS"
+    fi
+done
+{
+    echo "# Activation after multi-head attention ($NORM-LN, $TIME_LIMIT of training each)"
+    echo
+    echo "| attn-activation | steps | dev loss | dev NLL | dev ppl | dev BLEU (greedy, 1000 sentences) | chrF2 |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    for v in $VARIANTS; do
+        run="$OUT/$v"
+        "$TG" eval --model "$run/best.ckpt" --data "$DATA/dev.tsv.gz" --beam 1 --threads "$THREADS" --json > "$run/eval.json"
+        steps=$("$TG" ckpt info --json "$run/best.ckpt" | sed 's/.*"step": \([0-9]*\).*/\1/')
+        sed 's/.*"loss": \([0-9.]*\), "nll": \([0-9.]*\), "ppl": \([0-9.]*\).*"bleu": {"score": \([0-9.]*\).*"chrf": {"score": \([0-9.]*\).*/\1 \2 \3 \4 \5/' "$run/eval.json" |
+            awk -v v="$v" -v s="$steps" '{printf "| %s | %s | %.3f | %.3f | %.2f | %.2f | %.2f |\n", v, s, $1, $2, $3, $4, $5}'
+    done
+} > "$OUT/results.md"
+bash scripts/plot_runs.sh -o "$OUT/curves.png" "${runs[@]}"
+cat "$OUT/results.md"
