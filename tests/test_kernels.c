@@ -10,6 +10,8 @@
  * colsum) against the portable ones within stated tolerances and bit-identical over thread
  * counts; the transpose kernel against index arithmetic; three training steps of a small
  * Transformer bit-identical over thread counts and GEMM micro-kernels; the run-time dispatch.
+ * Dropout: both implementations' masks against the stream's formula (seeds, counters, sizes, p at
+ * a draw), forward and backward bit-identical between them and over thread counts.
  *
  * On a CPU without AVX2 the "fast" path is the portable one and the comparisons still run. */
 #include <check.h>
@@ -652,6 +654,142 @@ START_TEST(test_elementwise_fast_vs_portable) {
 }
 END_TEST
 
+/* ---- dropout ----------------------------------------------------------------------------- */
+
+/* The stream as autograd/ctx.c defines it (tg__uniform), restated so that a change to the mask
+ * of either implementation fails here: existing checkpoints and exact resumes depend on it. */
+static double ref_uniform(uint64_t seed, uint64_t index) {
+    uint64_t z = seed * 0x9E3779B97F4A7C15ull + index + 0x632BE59BD9B4E019ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (double)(z >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Runs tg_k_dropout with impl and checks every keep byte and output against the formula. */
+static void dropout_check(tg_k_impl impl, tg_pool *pool, int64_t n, uint64_t seed, uint64_t counter,
+                          double p, const tg_float *x) {
+    tg_k_select(impl);
+    tg_float scale = (tg_float)(1.0 / (1.0 - p));
+    uint8_t *keep = malloc((size_t)n + 1);
+    tg_float *y = malloc((size_t)(n + 1) * sizeof *y);
+    ck_assert(keep && y);
+    keep[n] = 77;
+    y[n] = SENTINEL;
+    tg_k_dropout(pool, n, x, p, scale, seed, counter, keep, y);
+    for (int64_t i = 0; i < n; i++) {
+        uint8_t want = ref_uniform(seed, counter + (uint64_t)i) >= p;
+        tg_float want_y = want ? x[i] * scale : 0;
+        ck_assert_msg(keep[i] == want && same_bits(&y[i], &want_y, sizeof want_y),
+                      "%s: n %lld seed %llx counter %llx p %.17g: element %lld keep %d want %d",
+                      tg_k_impl_name(impl), (long long)n, (unsigned long long)seed,
+                      (unsigned long long)counter, p, (long long)i, keep[i], want);
+    }
+    ck_assert_int_eq(keep[n], 77);   /* nothing written past n */
+    ck_assert(y[n] == SENTINEL);
+    free(keep);
+    free(y);
+}
+
+/* Both implementations make the stream's mask exactly, for many seeds, counters (wrapping past
+ * 2^64 included), sizes (vector tails) and p, and at p equal to a draw (kept: u >= p) or the next
+ * double above it (dropped), in the vector part and in the tail. */
+START_TEST(test_dropout_mask_is_the_stream) {
+    tg_k_impl impls[2] = {TG_K_PORTABLE, fast_impl()};
+    tg_float *x = alloc_fill(1100, -3, 3);
+    x[3] = (tg_float)-0.0;
+    int64_t sizes[] = {0, 1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 100, 1031};
+    uint64_t seeds[] = {0, 1, 42, 0x0123456789ABCDEFull, ~0ull};
+    uint64_t counters[] = {0, 5, 0xFFFFFFFDull, ~0ull - 9};
+    double ps[] = {0.1, 0.5, 0.9, 1e-18, 0.999999};
+    for (int k = 0; k < 2; k++)
+        for (int si = 0; si < 13; si++)
+            for (int ci = 0; ci < 5; ci++)
+                for (int qi = 0; qi < 4; qi++)
+                    dropout_check(impls[k], NULL, sizes[si], seeds[ci], counters[qi], ps[si % 5], x);
+    rng = 21;
+    for (int r = 0; r < 300; r++) {   /* random seeds, counters, sizes and p */
+        uint64_t seed = (uint64_t)(urand() * 9007199254740992.0) * 2048 + (uint64_t)r;
+        uint64_t counter = (uint64_t)(urand() * 9007199254740992.0) * 4096;
+        int64_t n = 1 + (int64_t)(urand() * 60);
+        double p = urand();
+        for (int k = 0; k < 2; k++) dropout_check(impls[k], NULL, n, seed, counter, p, x);
+    }
+    for (int64_t j = 0; j < 21; j += 4) {   /* 0..15: in the vectors of n = 21; 16, 20: tail */
+        double u = ref_uniform(7, 1000 + (uint64_t)j);
+        for (int k = 0; k < 2; k++) {
+            uint8_t keep[21];
+            tg_float y[21];
+            tg_k_select(impls[k]);
+            tg_k_dropout(NULL, 21, x, u, 2, 7, 1000, keep, y);
+            ck_assert_msg(keep[j] == 1, "%s: p = draw %lld must keep", tg_k_impl_name(impls[k]),
+                          (long long)j);
+            tg_k_dropout(NULL, 21, x, nextafter(u, 1.0), 2, 7, 1000, keep, y);
+            ck_assert_msg(keep[j] == 0, "%s: p above draw %lld must drop",
+                          tg_k_impl_name(impls[k]), (long long)j);
+        }
+    }
+    free(x);
+}
+END_TEST
+
+/* Over several pool chunks: the fast forward is the portable's bits for 1, 2 and 3 threads;
+ * backward adds dy * scale where kept and leaves dx's exact bits (-0, whatever dy holds) where
+ * dropped. */
+START_TEST(test_dropout_threads_and_backward) {
+    tg_k_impl fast = fast_impl();
+    tg_pool *pools[3] = {NULL, tg_pool_new(2), tg_pool_new(3)};
+    int64_t n = 100003;
+    double p = 0.3;
+    tg_float scale = (tg_float)(1.0 / (1.0 - p));
+    tg_float *x = alloc_fill(n, -2, 2), *dy = alloc_fill(n, -1, 1), *dx0 = alloc_fill(n, -1, 1);
+    uint8_t *ref_keep = NULL;
+    tg_float *ref_y = NULL, *ref_dx = NULL;
+    for (int k = 0; k < 4; k++) {   /* k = 0: portable; 1..3: fast with 1, 2, 3 threads */
+        tg_k_select(k ? fast : TG_K_PORTABLE);
+        tg_pool *pool = k ? pools[k - 1] : NULL;
+        uint8_t *keep = malloc((size_t)n);
+        tg_float *y = alloc_fill(n, 0, 1), *dx = dup(dx0, n);
+        ck_assert_ptr_nonnull(keep);
+        tg_k_dropout(pool, n, x, p, scale, 99, 123456789, keep, y);
+        if (!k) {   /* special values where dropped: dx -0 must stay -0, dy inf/NaN unseen */
+            int specials = 0;
+            for (int64_t i = 0; i < n && specials < 30; i++)
+                if (!keep[i]) {
+                    dx0[i] = (tg_float)-0.0;
+                    dy[i] = specials % 2 ? (tg_float)NAN : (tg_float)INFINITY;
+                    dx[i] = dx0[i];
+                    specials++;
+                }
+            ck_assert_int_eq(specials, 30);
+        }
+        tg_k_dropout_backward(pool, n, keep, dy, scale, dx);
+        if (!k) {
+            for (int64_t i = 0; i < n; i++) {
+                tg_float want = keep[i] ? dx0[i] + dy[i] * scale : dx0[i];
+                ck_assert(same_bits(&dx[i], &want, sizeof want));
+            }
+            ref_keep = keep; ref_y = y; ref_dx = dx;
+            continue;
+        }
+        ck_assert_msg(same_bits(keep, ref_keep, (size_t)n), "keep, impl %d", k);
+        ck_assert_msg(same_bits(y, ref_y, (size_t)n * sizeof *y), "y, impl %d", k);
+        ck_assert_msg(same_bits(dx, ref_dx, (size_t)n * sizeof *dx), "dx, impl %d", k);
+        free(keep);
+        free(y);
+        free(dx);
+    }
+    free(ref_keep);
+    free(ref_y);
+    free(ref_dx);
+    free(x);
+    free(dy);
+    free(dx0);
+    tg_pool_free(pools[1]);
+    tg_pool_free(pools[2]);
+}
+END_TEST
+
 START_TEST(test_transpose_kernel) {
     tg_pool *p2 = tg_pool_new(2);
     int shapes[][4] = {{2, 3, 4, 5}, {3, 70, 4, 64}, {1, 1, 1, 7}};
@@ -815,6 +953,8 @@ int main(void) {
     tcase_add_test(tc, test_layer_norm_fast_vs_portable);
     tcase_add_test(tc, test_cross_entropy_fast_vs_portable);
     tcase_add_test(tc, test_elementwise_fast_vs_portable);
+    tcase_add_test(tc, test_dropout_mask_is_the_stream);
+    tcase_add_test(tc, test_dropout_threads_and_backward);
     tcase_add_test(tc, test_transpose_kernel);
     tcase_add_test(tc, test_training_steps_identity);
     tcase_add_test(tc, test_dispatch);

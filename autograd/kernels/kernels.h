@@ -115,4 +115,14 @@ void tg_k_cross_entropy_backward(tg_pool *pool, int64_t rows, int64_t V, const t
                                  const int32_t *targets, double smoothing, int ignore_index,
                                  const tg_float *lse, double scale, tg_float *dlogits);
 
+/* Inverted dropout over n elements: keep[i] = tg__uniform(seed, counter + i) >= p (the context's
+ * counter-based stream, autograd/ctx.c), y[i] = keep[i] ? x[i] * scale : 0. Each element's draw
+ * depends only on its index, so the mask is the same for any split, thread count or
+ * implementation (the AVX2 version computes the same 64-bit hash four lanes at a time). */
+void tg_k_dropout(tg_pool *pool, int64_t n, const tg_float *x, double p, tg_float scale,
+                  uint64_t seed, uint64_t counter, uint8_t *keep, tg_float *y);
+/* dx[i] += dy[i] * scale where keep[i]; dx is left untouched where not (not even + 0). */
+void tg_k_dropout_backward(tg_pool *pool, int64_t n, const uint8_t *keep, const tg_float *dy,
+                           tg_float scale, tg_float *dx);
+
 #endif /* TG_KERNELS_H */

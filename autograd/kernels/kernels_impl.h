@@ -58,6 +58,10 @@ void tg_k_layer_norm_avx2(tg_pool *pool, int64_t rows, int64_t n, const float *x
 void tg_k_layer_norm_backward_avx2(tg_pool *pool, int64_t rows, int64_t n, const float *x,
                                    const float *gain, const float *mean, const float *rstd,
                                    const float *dy, float *dx, float *dgain, float *dbias);
+void tg_k_dropout_avx2(tg_pool *pool, int64_t n, const float *x, double p, float scale,
+                       uint64_t seed, uint64_t counter, uint8_t *keep, float *y);
+void tg_k_dropout_backward_avx2(tg_pool *pool, int64_t n, const uint8_t *keep, const float *dy,
+                                float scale, float *dx);
 #else
 #define TG_K_HAVE_AVX2_FLOAT 0
 #endif

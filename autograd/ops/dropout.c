@@ -1,7 +1,7 @@
 /* dropout.c: inverted dropout. The keep mask comes from the context's counter-based stream
  * (seed, counter): element i of this call uses draw counter + i, and the counter then moves on by
  * the tensor's size, so masks are reproducible and independent of the thread count. The mask is
- * saved (one byte an element) for backward. */
+ * saved (one byte an element) for backward. The loops are tg_k_dropout's. */
 #include "autograd/ops/ops.h"
 
 tg_tensor *tg_dropout(tg_ctx *ctx, tg_tensor *x, double p) {
@@ -12,11 +12,8 @@ tg_tensor *tg_dropout(tg_ctx *ctx, tg_tensor *x, double p) {
     uint8_t *keep = y ? tg_ctx_alloc(ctx, (size_t)x->n) : NULL;
     if (!keep) return NULL;
     tg_float scale = (tg_float)(1.0 / (1.0 - p));
-    uint64_t seed = ctx->rng.seed, base = ctx->rng.counter;
-    for (int64_t i = 0; i < x->n; i++) {
-        keep[i] = tg__uniform(seed, base + (uint64_t)i) >= p;
-        y->data[i] = keep[i] ? x->data[i] * scale : 0;
-    }
+    tg_k_dropout(ctx->pool, x->n, x->data, p, scale, ctx->rng.seed, ctx->rng.counter, keep,
+                 y->data);
     ctx->rng.counter += (uint64_t)x->n;
     tg_node *node = tg__record(ctx, TG_OP_DROPOUT, y, x, NULL, NULL);
     if (node) {
@@ -30,7 +27,6 @@ void tg_dropout_backward(tg_ctx *ctx, tg_node *n) {
     tg_tensor *x = n->in[0], *y = n->out;
     if (!tg_requires_grad(x)) return;
     const uint8_t *keep = n->saved[0];
-    tg_float scale = (tg_float)n->f[0], *g = tg__grad(ctx, x);
-    for (int64_t i = 0; i < x->n; i++)
-        if (keep[i]) g[i] += y->grad[i] * scale;
+    tg_float *g = tg__grad(ctx, x);
+    if (g) tg_k_dropout_backward(ctx->pool, x->n, keep, y->grad, (tg_float)n->f[0], g);
 }
