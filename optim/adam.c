@@ -8,9 +8,13 @@
  *             v = v * beta2 + ((1 - beta2) * g) * g           (mul_, addcmul_)
  *             denom = sqrt(v) / sqrt(1 - beta2^t) + eps
  *             p = p + (-(lr / (1 - beta1^t)) * m) / denom     (addcdiv_ with value)
- * Each element depends on nothing else, so the split over threads cannot change a bit.
+ * Each element depends on nothing else, so the split over threads cannot change a bit. With the
+ * avx2 or avx512 kernels selected (autograd/kernels/kernels.h) the vector loop of adam_avx2.c
+ * does the bulk of each range with the same operations, so the same bits; TAPEGRAD_KERNELS=portable
+ * keeps this scalar loop alone, the reference.
  */
 #include "optim/adam_internal.h"
+#include "autograd/kernels/kernels.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -106,18 +110,6 @@ void tg_adam_reset(tg_adam *opt) {
     opt->step = 0;
 }
 
-typedef enum { ADAM_PLAIN, ADAM_L2, ADAM_DECOUPLED } adam_mode;
-
-typedef struct {
-    tg_float *p;
-    const tg_float *g;
-    tg_float *m, *v;
-    adam_mode mode;
-    /* torch's Python-float scalars, rounded once to tg_float as torch does */
-    tg_float beta1, one_minus_beta1, beta2, one_minus_beta2;
-    tg_float bc2_sqrt, eps, neg_step_size, wd, decay;
-} adam_job;
-
 static inline tg_float tg_sqrt(tg_float x) {
 #ifdef TG_DOUBLE
     return sqrt(x);
@@ -127,7 +119,7 @@ static inline tg_float tg_sqrt(tg_float x) {
 }
 
 /* mode is a constant at each call site below, so each loop is compiled without the branches. */
-static inline void adam_range(const adam_job *j, size_t b, size_t e, adam_mode mode) {
+static inline void adam_range(const tg_adam_job *j, size_t b, size_t e, tg_adam_mode mode) {
     tg_float *restrict p = j->p;
     const tg_float *restrict g = j->g;
     tg_float *restrict m = j->m;
@@ -152,7 +144,10 @@ static inline void adam_range(const adam_job *j, size_t b, size_t e, adam_mode m
 }
 
 static void adam_fn(void *arg, size_t b, size_t e) {
-    const adam_job *j = arg;
+    const tg_adam_job *j = arg;
+#if TG_ADAM_HAVE_AVX2
+    if (j->fast) b = tg_adam_range_avx2(j, b, e);
+#endif
     switch (j->mode) {
     case ADAM_PLAIN: adam_range(j, b, e, ADAM_PLAIN); break;
     case ADAM_L2: adam_range(j, b, e, ADAM_L2); break;
@@ -176,8 +171,9 @@ tg_status tg_adam_step(tg_adam *opt, tg_float *params, const tg_float *grads, do
     double bias_correction1 = 1.0 - pow(c->beta1, t);
     double bias_correction2 = 1.0 - pow(c->beta2, t);
     double step_size = lr / bias_correction1;
-    adam_job j = {
+    tg_adam_job j = {
         .p = params, .g = grads, .m = opt->m, .v = opt->v,
+        .fast = tg_k_current() == TG_K_AVX2 || tg_k_current() == TG_K_AVX512,
         .mode = c->weight_decay == 0.0 ? ADAM_PLAIN : c->decoupled ? ADAM_DECOUPLED : ADAM_L2,
         .beta1 = (tg_float)c->beta1,
         .one_minus_beta1 = (tg_float)(1.0 - c->beta1),
