@@ -1,8 +1,6 @@
 /* tape.c: reverse-mode backward over the tape, and the op table. */
 #include "autograd/internal.h"
 
-#include <string.h>
-
 const tg_op_def tg_op_table[TG_OP_COUNT] = {
     [TG_OP_ADD] = {"add", tg_add_backward},
     [TG_OP_SUB] = {"sub", tg_sub_backward},
@@ -30,6 +28,12 @@ const char *tg_op_name(tg_op op) {
     return (unsigned)op < TG_OP_COUNT && tg_op_table[op].name ? tg_op_table[op].name : "?";
 }
 
+/* A gradient's share of the backward block: what an arena allocation of its own would take. */
+static size_t grad_bytes(const tg_tensor *t) {
+    size_t b = ((size_t)t->n * sizeof(tg_float) + 63) / 64 * 64;
+    return b ? b : 64;
+}
+
 tg_status tg_backward(tg_ctx *ctx, tg_tensor *loss) {
     if (ctx->status != TG_OK) return ctx->status;
     if (!loss) {
@@ -47,10 +51,26 @@ tg_status tg_backward(tg_ctx *ctx, tg_tensor *loss) {
                                     "depends on nothing that needs a gradient)");
         return ctx->status;
     }
-    /* intermediate gradients start from zero on every call; leaves keep accumulating */
+    /* Intermediate gradients start from zero on every call; leaves keep accumulating. Those not
+     * allocated yet (all of them on a step's first backward) are carved from one arena block,
+     * zeroed by one call split over the pool; each starts on a 64-byte boundary, as an arena
+     * allocation of its own would. */
+    size_t fresh = 0;
+    for (tg_node *n = loss->node; n; n = n->prev)
+        if (!n->out->grad) fresh += grad_bytes(n->out);
+    char *block = NULL;
+    if (fresh) {
+        block = tg_ctx_alloc(ctx, fresh);
+        if (!block) return ctx->status;
+        tg_k_zero(ctx->pool, (int64_t)(fresh / sizeof(tg_float)), (tg_float *)(void *)block);
+    }
     for (tg_node *n = loss->node; n; n = n->prev) {
-        if (n->out->grad) memset(n->out->grad, 0, (size_t)n->out->n * sizeof(tg_float));
-        else if (!tg__grad(ctx, n->out)) return ctx->status;
+        if (!n->out->grad) {
+            n->out->grad = (tg_float *)(void *)block;
+            block += grad_bytes(n->out);
+        } else {
+            tg_k_zero(ctx->pool, n->out->n, n->out->grad);
+        }
     }
     loss->grad[0] = 1;
     for (tg_node *n = loss->node; n; n = n->prev) {

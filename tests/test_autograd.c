@@ -213,6 +213,32 @@ static int32_t *make_targets(int n, int V) {
     return t;
 }
 
+/* Intermediates large enough for the parallel zeroing (several 64K-element pieces, uneven):
+ * L = sum(relu(x * c) * 3) on 2 threads. One backward gives the leaf exactly 3c where x c > 0 and
+ * 0 elsewhere, a second one exactly twice that: the intermediates' gradients were zeroed again
+ * (left over, they would add to the second pass). */
+START_TEST(test_backward_big_intermediates_rezeroed) {
+    int n = 3 * 65536 + 77;
+    tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = 2, .seed = 1});
+    tg_tensor *x = tg_tensor_new(ctx, 2, (int[]){1, n}), *c = tg_tensor_new(ctx, 2, (int[]){1, n});
+    ck_assert(x && c);
+    rng_state = 3;
+    fill(x, -1, 1);
+    fill(c, 0.5, 2);
+    tg_tensor_set_requires_grad(ctx, x);
+    tg_tensor *L = tg_sum(ctx, tg_scale(ctx, tg_relu(ctx, tg_mul(ctx, x, c)), 3));
+    for (int pass = 1; pass <= 2; pass++) {
+        ck_assert_int_eq(tg_backward(ctx, L), TG_OK);
+        for (int64_t i = 0; i < n; i++) {
+            tg_float want = x->data[i] * c->data[i] > 0 ? (tg_float)(pass * (3 * c->data[i])) : 0;
+            ck_assert_msg(x->grad[i] == want, "pass %d element %lld: %g, want %g", pass,
+                          (long long)i, (double)x->grad[i], (double)want);
+        }
+    }
+    tg_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(test_backward_accumulates) {
     int B = 2, T = 5, D = 8, H = 16, V = 11;
     mlp m = mlp_new(D, H, V);
@@ -461,6 +487,7 @@ int main(void) {
     tcase_add_test(tc, test_layer_norm_fused_vs_composed);
     tcase_add_test(tc, test_cross_entropy_fused_vs_composed);
     tcase_add_test(tc, test_backward_accumulates);
+    tcase_add_test(tc, test_backward_big_intermediates_rezeroed);
     tcase_add_test(tc, test_no_grad_mode);
     tcase_add_test(tc, test_arena_steady_state);
     tcase_add_test(tc, test_thread_count_identity);

@@ -790,6 +790,27 @@ START_TEST(test_dropout_threads_and_backward) {
 }
 END_TEST
 
+/* tg_k_zero clears exactly [0, n) for sizes below, at and over its 64K-element pieces, on 1, 2
+ * and 3 threads. */
+START_TEST(test_zero_kernel) {
+    tg_pool *pools[3] = {NULL, tg_pool_new(2), tg_pool_new(3)};
+    int64_t sizes[] = {0, 1, 65535, 65536, 3 * 65536 + 5};
+    for (int k = 0; k < 3; k++)
+        for (int si = 0; si < 5; si++) {
+            int64_t n = sizes[si];
+            tg_float *x = alloc_fill(n + 2, 1, 2);
+            tg_k_zero(pools[k], n, x + 1);
+            ck_assert(x[0] >= 1 && x[n + 1] >= 1);   /* neighbours untouched */
+            for (int64_t i = 1; i <= n; i++)
+                ck_assert_msg(x[i] == 0 && !signbit(x[i]), "n %lld element %lld", (long long)n,
+                              (long long)i);
+            free(x);
+        }
+    tg_pool_free(pools[1]);
+    tg_pool_free(pools[2]);
+}
+END_TEST
+
 START_TEST(test_transpose_kernel) {
     tg_pool *p2 = tg_pool_new(2);
     int shapes[][4] = {{2, 3, 4, 5}, {3, 70, 4, 64}, {1, 1, 1, 7}};
@@ -955,6 +976,7 @@ int main(void) {
     tcase_add_test(tc, test_elementwise_fast_vs_portable);
     tcase_add_test(tc, test_dropout_mask_is_the_stream);
     tcase_add_test(tc, test_dropout_threads_and_backward);
+    tcase_add_test(tc, test_zero_kernel);
     tcase_add_test(tc, test_transpose_kernel);
     tcase_add_test(tc, test_training_steps_identity);
     tcase_add_test(tc, test_dispatch);

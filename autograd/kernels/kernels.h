@@ -115,6 +115,9 @@ void tg_k_cross_entropy_backward(tg_pool *pool, int64_t rows, int64_t V, const t
                                  const int32_t *targets, double smoothing, int ignore_index,
                                  const tg_float *lse, double scale, tg_float *dlogits);
 
+/* x[0 .. n) = 0, split over the pool (large gradient buffers are zeroed before every backward). */
+void tg_k_zero(tg_pool *pool, int64_t n, tg_float *x);
+
 /* Inverted dropout over n elements: keep[i] = tg__uniform(seed, counter + i) >= p (the context's
  * counter-based stream, autograd/ctx.c), y[i] = keep[i] ? x[i] * scale : 0. Each element's draw
  * depends only on its index, so the mask is the same for any split, thread count or
