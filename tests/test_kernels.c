@@ -695,14 +695,15 @@ static void dropout_check(tg_k_impl impl, tg_pool *pool, int64_t n, uint64_t see
  * 2^64 included), sizes (vector tails) and p, and at p equal to a draw (kept: u >= p) or the next
  * double above it (dropped), in the vector part and in the tail. */
 START_TEST(test_dropout_mask_is_the_stream) {
-    tg_k_impl impls[2] = {TG_K_PORTABLE, fast_impl()};
+    tg_k_impl impls[3] = {TG_K_PORTABLE};
+    int ni = 1 + fast_gemms(impls + 1);   /* portable, avx2, avx512 (16 at a time) */
     tg_float *x = alloc_fill(1100, -3, 3);
     x[3] = (tg_float)-0.0;
     int64_t sizes[] = {0, 1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 100, 1031};
     uint64_t seeds[] = {0, 1, 42, 0x0123456789ABCDEFull, ~0ull};
     uint64_t counters[] = {0, 5, 0xFFFFFFFDull, ~0ull - 9};
     double ps[] = {0.1, 0.5, 0.9, 1e-18, 0.999999};
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < ni; k++)
         for (int si = 0; si < 13; si++)
             for (int ci = 0; ci < 5; ci++)
                 for (int qi = 0; qi < 4; qi++)
@@ -713,18 +714,18 @@ START_TEST(test_dropout_mask_is_the_stream) {
         uint64_t counter = (uint64_t)(urand() * 9007199254740992.0) * 4096;
         int64_t n = 1 + (int64_t)(urand() * 60);
         double p = urand();
-        for (int k = 0; k < 2; k++) dropout_check(impls[k], NULL, n, seed, counter, p, x);
+        for (int k = 0; k < ni; k++) dropout_check(impls[k], NULL, n, seed, counter, p, x);
     }
-    for (int64_t j = 0; j < 21; j += 4) {   /* 0..15: in the vectors of n = 21; 16, 20: tail */
+    for (int64_t j = 0; j < 37; j += 3) {   /* in the vectors of n = 37, and in the tails */
         double u = ref_uniform(7, 1000 + (uint64_t)j);
-        for (int k = 0; k < 2; k++) {
-            uint8_t keep[21];
-            tg_float y[21];
+        for (int k = 0; k < ni; k++) {
+            uint8_t keep[37];
+            tg_float y[37];
             tg_k_select(impls[k]);
-            tg_k_dropout(NULL, 21, x, u, 2, 7, 1000, keep, y);
+            tg_k_dropout(NULL, 37, x, u, 2, 7, 1000, keep, y);
             ck_assert_msg(keep[j] == 1, "%s: p = draw %lld must keep", tg_k_impl_name(impls[k]),
                           (long long)j);
-            tg_k_dropout(NULL, 21, x, nextafter(u, 1.0), 2, 7, 1000, keep, y);
+            tg_k_dropout(NULL, 37, x, nextafter(u, 1.0), 2, 7, 1000, keep, y);
             ck_assert_msg(keep[j] == 0, "%s: p above draw %lld must drop",
                           tg_k_impl_name(impls[k]), (long long)j);
         }
@@ -737,7 +738,8 @@ END_TEST
  * backward adds dy * scale where kept and leaves dx's exact bits (-0, whatever dy holds) where
  * dropped. */
 START_TEST(test_dropout_threads_and_backward) {
-    tg_k_impl fast = fast_impl();
+    tg_k_impl fasts[2];
+    int nf = fast_gemms(fasts);
     tg_pool *pools[3] = {NULL, tg_pool_new(2), tg_pool_new(3)};
     int64_t n = 100003;
     double p = 0.3;
@@ -745,9 +747,9 @@ START_TEST(test_dropout_threads_and_backward) {
     tg_float *x = alloc_fill(n, -2, 2), *dy = alloc_fill(n, -1, 1), *dx0 = alloc_fill(n, -1, 1);
     uint8_t *ref_keep = NULL;
     tg_float *ref_y = NULL, *ref_dx = NULL;
-    for (int k = 0; k < 4; k++) {   /* k = 0: portable; 1..3: fast with 1, 2, 3 threads */
-        tg_k_select(k ? fast : TG_K_PORTABLE);
-        tg_pool *pool = k ? pools[k - 1] : NULL;
+    for (int k = 0; k < 1 + 3 * nf; k++) {   /* 0: portable; then each fast one on 1, 2, 3 threads */
+        tg_k_select(k ? fasts[(k - 1) / 3] : TG_K_PORTABLE);
+        tg_pool *pool = k ? pools[(k - 1) % 3] : NULL;
         uint8_t *keep = malloc((size_t)n);
         tg_float *y = alloc_fill(n, 0, 1), *dx = dup(dx0, n);
         ck_assert_ptr_nonnull(keep);

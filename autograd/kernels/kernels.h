@@ -20,8 +20,8 @@
  * supports (AVX-512F, else AVX2+FMA, else portable C); TAPEGRAD_KERNELS=portable|avx2|avx512|auto
  * in the environment overrides that (asking for more than the CPU has falls back). The portable
  * kernels are the reference. Within one implementation every result is bit-identical for any
- * thread count; avx512 differs from avx2 only in the GEMM's micro-kernel, which computes the same
- * bits, so the two give identical results; portable agrees with them to rounding (the fast
+ * thread count; avx512 differs from avx2 only in the GEMM's micro-kernel and dropout's hash
+ * (16 lanes), which compute the same bits, so the two give identical results; portable agrees with them to rounding (the fast
  * kernels use fused multiply-adds and float arithmetic). */
 typedef enum tg_k_impl {
     TG_K_AUTO,      /* the environment's choice, else the best the CPU supports */
@@ -121,7 +121,8 @@ void tg_k_zero(tg_pool *pool, int64_t n, tg_float *x);
 /* Inverted dropout over n elements: keep[i] = tg__uniform(seed, counter + i) >= p (the context's
  * counter-based stream, autograd/ctx.c), y[i] = keep[i] ? x[i] * scale : 0. Each element's draw
  * depends only on its index, so the mask is the same for any split, thread count or
- * implementation (the AVX2 version computes the same 64-bit hash four lanes at a time). */
+ * implementation (the AVX2 version computes the same 64-bit hash four lanes at a time, the
+ * AVX-512 one eight). Dropout is the same bits in every implementation. */
 void tg_k_dropout(tg_pool *pool, int64_t n, const tg_float *x, double p, tg_float scale,
                   uint64_t seed, uint64_t counter, uint8_t *keep, tg_float *y);
 /* dx[i] += dy[i] * scale where keep[i]; dx is left untouched where not (not even + 0). */
