@@ -39,7 +39,7 @@ for i in "${!runs[@]}"; do
     plots[3]+="$sep'$tmp/valid$i.tsv' using (\$4/60):11 with linespoints lw 1.5 title '$name'"
 done
 gnuplot <<GP
-set terminal pngcairo size 1400,1000 font ",11"
+set terminal pngcairo size 1400,1000 font ",11" noenhanced
 set output '$out'
 set datafile separator "\t"
 set key bottom right
