@@ -49,6 +49,33 @@ static void json_str(const char *s) {
     putchar('"');
 }
 
+/* One check as a JSON object ("op"/"shapes" or "param"/"shape") or as a text line; the same for
+ * --ops and --model. */
+static void json_check(int i, const char *key, const char *name, const char *shape_key, const char *shape,
+                       const tg_gradcheck_result *r) {
+    printf("%s\n  {\"%s\": ", i ? "," : "", key);
+    json_str(name);
+    printf(", \"%s\": ", shape_key);
+    json_str(shape);
+    printf(", \"checked\": %lld, \"max_abs_err\": %.3e, \"max_rel_err\": %.3e, \"pass\": %s",
+           (long long)r->checked, r->max_abs, r->max_rel, r->pass ? "true" : "false");
+    if (!r->pass) { printf(", \"detail\": "); json_str(r->worst); }
+    printf("}");
+}
+
+static void text_check(int name_w, const char *name, int shape_w, const char *shape, const tg_gradcheck_result *r) {
+    printf("%-*s %-*s %8lld %11.3e %11.3e  %s", name_w, name, shape_w, shape, (long long)r->checked, r->max_abs,
+           r->max_rel, r->pass ? "PASS" : "FAIL");
+    if (!r->pass) printf("  (%s)", r->worst);
+    putchar('\n');
+}
+
+static void summary(bool json, int n, int failed, const tg_gradcheck_opts *o) {
+    if (json) printf("\n], \"total\": %d, \"failed\": %d, \"pass\": %s}\n", n, failed, failed ? "false" : "true");
+    else printf("%d checks, %d passed, %d failed (%s build: eps %g, atol %g, rtol %g)\n", n, n - failed, failed,
+                TG_FLOAT_NAME, o->eps, o->atol, o->rtol);
+}
+
 static int run_ops(bool json, int threads) {
     enum { CAP = 256 };
     tg_opcheck_line *lines = calloc(CAP, sizeof *lines);
@@ -60,30 +87,12 @@ static int run_ops(bool json, int threads) {
     if (json) {
         printf("{\"precision\": \"%s\", \"eps\": %g, \"atol\": %g, \"rtol\": %g, \"checks\": [",
                TG_FLOAT_NAME, o.eps, o.atol, o.rtol);
-        for (int i = 0; i < n; i++) {
-            printf("%s\n  {\"op\": ", i ? "," : "");
-            json_str(lines[i].name);
-            printf(", \"shapes\": ");
-            json_str(lines[i].shapes);
-            printf(", \"checked\": %lld, \"max_abs_err\": %.3e, \"max_rel_err\": %.3e, \"pass\": %s",
-                   (long long)lines[i].r.checked, lines[i].r.max_abs, lines[i].r.max_rel,
-                   lines[i].r.pass ? "true" : "false");
-            if (!lines[i].r.pass) { printf(", \"detail\": "); json_str(lines[i].r.worst); }
-            printf("}");
-        }
-        printf("\n], \"total\": %d, \"failed\": %d, \"pass\": %s}\n", n, failed, failed ? "false" : "true");
+        for (int i = 0; i < n; i++) json_check(i, "op", lines[i].name, "shapes", lines[i].shapes, &lines[i].r);
     } else {
         printf("%-28s %-30s %8s %11s %11s  %s\n", "op", "shapes", "checked", "max_abs", "max_rel", "result");
-        for (int i = 0; i < n; i++) {
-            printf("%-28s %-30s %8lld %11.3e %11.3e  %s", lines[i].name, lines[i].shapes,
-                   (long long)lines[i].r.checked, lines[i].r.max_abs, lines[i].r.max_rel,
-                   lines[i].r.pass ? "PASS" : "FAIL");
-            if (!lines[i].r.pass) printf("  (%s)", lines[i].r.worst);
-            putchar('\n');
-        }
-        printf("%d checks, %d passed, %d failed (%s build: eps %g, atol %g, rtol %g)\n", n, n - failed,
-               failed, TG_FLOAT_NAME, o.eps, o.atol, o.rtol);
+        for (int i = 0; i < n; i++) text_check(28, lines[i].name, 30, lines[i].shapes, &lines[i].r);
     }
+    summary(json, n, failed, &o);
     free(lines);
     return failed ? 1 : 0;
 }
@@ -108,32 +117,14 @@ static int run_model(const tg_model_config *cfg, const tg_model_gradcheck_opts *
                TG_FLOAT_NAME, o->check.eps, o->check.atol, o->check.rtol);
         json_str(model);
         printf(", \"checks\": [");
-        for (int i = 0; i < n; i++) {
-            printf("%s\n  {\"param\": ", i ? "," : "");
-            json_str(lines[i].name);
-            printf(", \"shape\": ");
-            json_str(lines[i].shape);
-            printf(", \"checked\": %lld, \"max_abs_err\": %.3e, \"max_rel_err\": %.3e, \"pass\": %s",
-                   (long long)lines[i].r.checked, lines[i].r.max_abs, lines[i].r.max_rel,
-                   lines[i].r.pass ? "true" : "false");
-            if (!lines[i].r.pass) { printf(", \"detail\": "); json_str(lines[i].r.worst); }
-            printf("}");
-        }
-        printf("\n], \"total\": %d, \"failed\": %d, \"pass\": %s}\n", n, failed, failed ? "false" : "true");
+        for (int i = 0; i < n; i++) json_check(i, "param", lines[i].name, "shape", lines[i].shape, &lines[i].r);
     } else {
         printf("model: %s\n", model);
         printf("%-40s %-18s %8s %11s %11s  %s\n", "parameter", "shape", "checked", "max_abs", "max_rel",
                "result");
-        for (int i = 0; i < n; i++) {
-            printf("%-40s %-18s %8lld %11.3e %11.3e  %s", lines[i].name, lines[i].shape,
-                   (long long)lines[i].r.checked, lines[i].r.max_abs, lines[i].r.max_rel,
-                   lines[i].r.pass ? "PASS" : "FAIL");
-            if (!lines[i].r.pass) printf("  (%s)", lines[i].r.worst);
-            putchar('\n');
-        }
-        printf("%d checks, %d passed, %d failed (%s build: eps %g, atol %g, rtol %g)\n", n, n - failed,
-               failed, TG_FLOAT_NAME, o->check.eps, o->check.atol, o->check.rtol);
+        for (int i = 0; i < n; i++) text_check(40, lines[i].name, 18, lines[i].shape, &lines[i].r);
     }
+    summary(json, n, failed, &o->check);
     free(lines);
     return failed ? 1 : 0;
 }

@@ -66,4 +66,25 @@ void tg_k_dropout_backward_avx2(tg_pool *pool, int64_t n, const uint8_t *keep, c
 #define TG_K_HAVE_AVX2_FLOAT 0
 #endif
 
+
+/* Softmax row r of a (..., Tq, Tk) input: where its mask row starts (NULL: no mask; *stride is the
+ * mask's step along the keys), and how many keys the causal limit allows. Shared by the portable
+ * and the AVX2 kernels so both mask the same keys. */
+static inline const tg_float *tg_k_softmax_row_mask(const tg_softmax_args *a, int64_t r, int64_t *stride) {
+    if (!a->mask) return NULL;
+    int64_t off = 0, rem = r;
+    for (int d = a->ndim - 2; d >= 0; d--) {
+        off += (rem % a->shape[d]) * a->mask_stride[d];
+        rem /= a->shape[d];
+    }
+    *stride = a->mask_stride[a->ndim - 1];
+    return a->mask + off;
+}
+
+static inline int64_t tg_k_softmax_row_limit(const tg_softmax_args *a, int64_t r) {
+    if (!a->causal) return a->n;
+    int64_t limit = r % a->tq + (a->n - a->tq) + 1;
+    return limit > a->n ? a->n : limit < 0 ? 0 : limit;
+}
+
 #endif /* TG_KERNELS_IMPL_H */

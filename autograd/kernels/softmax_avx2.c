@@ -15,24 +15,9 @@ static TG_AVX2 void softmax_range(void *arg, size_t begin, size_t end) {
     for (int64_t r = (int64_t)begin; r < (int64_t)end; r++) {
         const float *x = a->x + r * n;
         float *y = a->y + r * n;
-        const float *m = NULL;
         int64_t mstride = 0;
-        if (a->mask) {
-            int64_t off = 0, rem = r;
-            for (int d = a->ndim - 2; d >= 0; d--) {
-                off += (rem % a->shape[d]) * a->mask_stride[d];
-                rem /= a->shape[d];
-            }
-            m = a->mask + off;
-            mstride = a->mask_stride[a->ndim - 1];
-        }
-        int64_t limit = n;   /* keys [0, limit) allowed */
-        if (a->causal) {
-            int64_t q = r % a->tq;
-            limit = q + (n - a->tq) + 1;
-            if (limit > n) limit = n;
-            if (limit < 0) limit = 0;
-        }
+        const float *m = tg_k_softmax_row_mask(a, r, &mstride);
+        int64_t limit = tg_k_softmax_row_limit(a, r);   /* keys [0, limit) allowed */
         /* y = x + mask over the allowed keys, and their max */
         __m256 vmx = _mm256_set1_ps(-INFINITY);
         int64_t j = 0;
