@@ -1,4 +1,4 @@
-/* test_ckpt_file.c: the checkpoint container (train/ckpt_file.h) and `tapegrad ckpt verify`:
+/* test_ckpt_file.c: the checkpoint container (train/ckpt/ckpt_file.h) and `tapegrad ckpt verify`:
  * round trips, refusal of truncated, bit-flipped, foreign and wrong-version files, atomic saves
  * that leave the previous file alone on failure, the payload builder/cursor and the fingerprint. */
 #include <check.h>
@@ -15,8 +15,8 @@
 #include <zlib.h>
 
 #include "optim/optim.h"
-#include "train/ckpt_file.h"
-#include "train/commands.h"
+#include "train/ckpt/ckpt_file.h"
+#include "train/cli/commands.h"
 #include "tests/tg_check.h"
 
 /* ---- helpers ------------------------------------------------------------------------------ */

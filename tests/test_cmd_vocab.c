@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "datasets/datasets.h"
-#include "train/commands.h"
+#include "train/cli/commands.h"
 #include "tests/tg_check.h"
 
 static char tmp_dir[256];

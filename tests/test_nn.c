@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "nn/nn.h"
-#include "train/commands.h"
+#include "train/cli/commands.h"
 #include "tests/tg_check.h"
 
 #ifdef TG_DOUBLE

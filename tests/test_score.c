@@ -12,9 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "train/commands.h"
-#include "train/metrics.h"
-#include "train/text.h"
+#include "train/cli/commands.h"
+#include "train/metrics/metrics.h"
+#include "train/metrics/text.h"
 #include "tests/tg_check.h"
 
 #define FIXTURES "../shared/fixtures/sacrebleu"

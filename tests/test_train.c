@@ -14,9 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "train/commands.h"
-#include "train/options.h"
-#include "train/run.h"
+#include "train/cli/commands.h"
+#include "train/run/options.h"
+#include "train/run/run.h"
 #include "tests/tg_check.h"
 
 static char tmpdir[256];

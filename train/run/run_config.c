@@ -1,7 +1,7 @@
 /* run_config.c: from a run's settings to the model, optimiser and schedule configs. */
 #include <string.h>
 
-#include "train/run.h"
+#include "train/run/run.h"
 
 tg_status tg_run_model_config(const tg_run_config *c, int vocab, tg_model_config *out, tg_err *err) {
     tg_model_config m = tg_model_config_default();

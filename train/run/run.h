@@ -11,7 +11,7 @@
 #include "datasets/datasets.h"
 #include "nn/nn.h"
 #include "optim/optim.h"
-#include "train/options.h"
+#include "train/run/options.h"
 
 /* The model's positions table covers this many tokens; longer inputs are cut when translating. */
 #define TG_RUN_MAX_POSITIONS 1024

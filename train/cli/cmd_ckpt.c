@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "train/ckpt_file.h"
-#include "train/commands.h"
+#include "train/ckpt/ckpt_file.h"
+#include "train/cli/commands.h"
 
 static void verify_usage(FILE *f) {
     fprintf(f, "usage: tapegrad ckpt verify [--help] FILE...\n\n"

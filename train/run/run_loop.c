@@ -11,9 +11,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "train/metrics.h"
-#include "train/progress.h"
-#include "train/run.h"
+#include "train/metrics/metrics.h"
+#include "train/run/progress.h"
+#include "train/run/run.h"
 
 static volatile sig_atomic_t g_stop_signal;
 

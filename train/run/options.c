@@ -1,5 +1,5 @@
 /* options.c: the table of a training run's settings (see options.h). */
-#include "train/options.h"
+#include "train/run/options.h"
 
 #include <ctype.h>
 #include <errno.h>

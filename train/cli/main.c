@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "autograd/autograd.h"
-#include "train/commands.h"
+#include "train/cli/commands.h"
 
 static const tg_command commands[] = {
     {"train", tg_cmd_train, "train a model on parallel data or a synthetic task, or resume a run"},

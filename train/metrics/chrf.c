@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "train/metrics.h"
-#include "train/text.h"
+#include "train/metrics/metrics.h"
+#include "train/metrics/text.h"
 
 typedef struct chrf_side {
     tg_cps a, b;

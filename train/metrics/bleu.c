@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "train/metrics.h"
-#include "train/text.h"
+#include "train/metrics/metrics.h"
+#include "train/metrics/text.h"
 
 /* One side's buffers: the decoded text, scratch for lowercasing and tokenizing, the words. */
 typedef struct bleu_side {

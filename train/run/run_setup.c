@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "train/run.h"
+#include "train/run/run.h"
 
 static double now_s(void) {
     struct timespec ts;

@@ -12,7 +12,7 @@
 #include "autograd/kernels/kernels.h"
 #include "nn/nn.h"
 #include "optim/optim.h"
-#include "train/commands.h"
+#include "train/cli/commands.h"
 
 static void usage(FILE *f) {
     fprintf(f,

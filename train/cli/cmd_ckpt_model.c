@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "train/ckpt_file.h"
-#include "train/commands.h"
-#include "train/run.h"
+#include "train/ckpt/ckpt_file.h"
+#include "train/cli/commands.h"
+#include "train/run/run.h"
 
 static void info_usage(FILE *f) {
     fprintf(f, "usage: tapegrad ckpt info [--json] FILE\n\n"

@@ -4,7 +4,7 @@
  * the same number as Python's Counter intersection, without a hash table. */
 #include <stdlib.h>
 
-#include "train/text.h"
+#include "train/metrics/text.h"
 
 static int unit_cmp(const tg_unit *a, const tg_unit *b) {
     size_t n = a->len < b->len ? a->len : b->len;

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "train/ckpt_file.h"
-#include "train/ckpt_le.h"
+#include "train/ckpt/ckpt_file.h"
+#include "train/ckpt/ckpt_le.h"
 
 /* ---- builder ------------------------------------------------------------------------------ */
 

@@ -1,10 +1,10 @@
 /* text.c: code point strings, strict UTF-8 decoding, and Python's isspace/split/rstrip/lower
  * over the generated tables in unicode_tables.c. */
-#include "train/text.h"
+#include "train/metrics/text.h"
 
 #include <stdlib.h>
 
-#include "train/unicode_tables.h"
+#include "train/metrics/unicode_tables.h"
 
 tg_status tg_cps_reserve(tg_cps *b, size_t cap) {
     if (cap <= b->cap) return TG_OK;

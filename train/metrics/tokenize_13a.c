@@ -8,7 +8,7 @@
  * order of the passes matters and is sacreBLEU's. */
 #include <string.h>
 
-#include "train/text.h"
+#include "train/metrics/text.h"
 
 static void swap_cps(tg_cps *a, tg_cps *b) {
     tg_cps t = *a;

@@ -1,5 +1,5 @@
 /* progress.c: log lines, the terminal bar and metrics.tsv. */
-#include "train/progress.h"
+#include "train/run/progress.h"
 
 #include <errno.h>
 #include <math.h>

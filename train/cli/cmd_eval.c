@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "train/commands.h"
-#include "train/metrics.h"
-#include "train/run.h"
+#include "train/cli/commands.h"
+#include "train/metrics/metrics.h"
+#include "train/run/run.h"
 
 static void usage(FILE *f) {
     fprintf(f, "usage: tapegrad eval --model CKPT --data FILE.tsv [--beam K] [--alpha A] [--batch N]\n"

@@ -15,8 +15,8 @@
 #include <string.h>
 
 #include "autograd/kernels/kernels.h"
-#include "train/ckpt_file.h"
-#include "train/run.h"
+#include "train/ckpt/ckpt_file.h"
+#include "train/run/run.h"
 
 #define STATE_VERSION 1u
 

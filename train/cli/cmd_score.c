@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "train/commands.h"
-#include "train/metrics.h"
-#include "train/text.h"
+#include "train/cli/commands.h"
+#include "train/metrics/metrics.h"
+#include "train/metrics/text.h"
 
 static void usage(FILE *f) {
     fprintf(f,

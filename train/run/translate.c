@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "train/run.h"
+#include "train/run/run.h"
 
 tg_status tg_run_encode(tg_bpe *bpe, const char *text, tg_ids *out, tg_err *err) {
     out->n = 0;

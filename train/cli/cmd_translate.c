@@ -5,9 +5,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "train/commands.h"
-#include "train/read_lines.h"
-#include "train/run.h"
+#include "train/cli/commands.h"
+#include "train/cli/read_lines.h"
+#include "train/run/run.h"
 
 static void usage(FILE *f) {
     fprintf(f, "usage: tapegrad translate --model CKPT [--beam K] [--alpha A] [--batch N] [--input FILE]\n"

@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "datasets/datasets.h"
-#include "train/commands.h"
+#include "train/cli/commands.h"
 
 static const char *const usage_text =
     "usage: tapegrad vocab learn  (--data FILE.tsv | --src FILE --tgt FILE) --merges N -o VOCAB\n"

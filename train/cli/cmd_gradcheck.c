@@ -8,7 +8,7 @@
 
 #include "autograd/gradcheck.h"
 #include "nn/nn.h"
-#include "train/commands.h"
+#include "train/cli/commands.h"
 
 static void usage(FILE *f) {
     fprintf(f,

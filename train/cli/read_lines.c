@@ -1,5 +1,5 @@
 /* read_lines.c: a whole file (or stdin) split into lines in place. */
-#include "train/read_lines.h"
+#include "train/cli/read_lines.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -6,8 +6,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "train/commands.h"
-#include "train/run.h"
+#include "train/cli/commands.h"
+#include "train/run/run.h"
 
 static void usage(FILE *f) {
     fprintf(f, "usage: tapegrad train --train FILE.tsv [--dev DEV.tsv] --out RUNDIR [--config FILE] [flags]\n"

@@ -10,8 +10,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "train/ckpt_file.h"
-#include "train/ckpt_le.h"
+#include "train/ckpt/ckpt_file.h"
+#include "train/ckpt/ckpt_le.h"
 
 /* Input and output chunk of the streaming deflate/inflate: big enough that zlib's per-call cost
  * vanishes, small enough that a 200 MB section needs no second copy. */

@@ -1,6 +1,6 @@
 /* unicode_tables.h (private to train/): the generated Unicode tables in unicode_tables.c, which
  * scripts/gen_unicode_tables.py writes from Python's own Unicode database. Looked up through
- * train/text.h, not directly. */
+ * train/metrics/text.h, not directly. */
 #ifndef TG_UNICODE_TABLES_H
 #define TG_UNICODE_TABLES_H
 
