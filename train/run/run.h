@@ -90,6 +90,10 @@ tg_status tg_translate_ids(tg_model *m, tg_ctx *ctx, const tg_bpe *bpe, const in
                            const int *src_len, int n, const tg_translate_opts *o, char **hyps,
                            tg_err *err);
 
+/* ---- folders (folders.c) ---- */
+/* Creates path and its missing parents, as `mkdir -p`: 0, or -1 with errno set. */
+int tg_mkdir_p(const char *path);
+
 /* ---- the loop (run_loop.c) ---- */
 /* Builds data, vocabulary, model, optimiser and context for cfg. from: a loaded last.ckpt to
  * resume (its vocabulary and model are taken over, then optimiser and state restored), or NULL
