@@ -2,8 +2,9 @@
  * x norm post,pre x seeds 1,2) of a tiny copy-task model: the cells are trained, a second run
  * skips them, a run killed in the middle (SIGKILL of the experiment and with it its cell) resumes
  * to the parameters of an uninterrupted grid bit for bit, --dry-run lists the cells and writes
- * nothing, bad axes and another recipe on the same folder are refused; and the batches a cell
- * trains on depend on the seed and the data, not on the model switches. */
+ * nothing, bad axes and another recipe on the same folder are refused; the report (results.tsv,
+ * results.json, report.md, SVG plots, diagnostics plots, cached and redone when stale); and the
+ * batches a cell trains on depend on the seed and the data, not on the model switches. */
 #include <check.h>
 #include <fcntl.h>
 #include <math.h>
@@ -67,6 +68,122 @@ static bool exists(const char *path) {
     return stat(path, &st) == 0;
 }
 
+/* ---- checks of the report's files ---- */
+
+/* A JSON value (RFC 8259 grammar, no semantics) at *p; advances past it. */
+static bool json_value(const char **p);
+
+static void json_ws(const char **p) {
+    while (**p == ' ' || **p == '\n' || **p == '\t' || **p == '\r') (*p)++;
+}
+
+static bool json_string_ok(const char **p) {
+    if (**p != '"') return false;
+    for ((*p)++; **p && **p != '"'; (*p)++) {
+        if ((unsigned char)**p < 0x20) return false;
+        if (**p == '\\' && !*++(*p)) return false;
+    }
+    return **p == '"' ? ((*p)++, true) : false;
+}
+
+static bool json_seq(const char **p, char close, bool object) {
+    (*p)++;
+    json_ws(p);
+    if (**p == close) return (*p)++, true;
+    for (;;) {
+        json_ws(p);
+        if (object) {
+            if (!json_string_ok(p)) return false;
+            json_ws(p);
+            if (*(*p)++ != ':') return false;
+        }
+        if (!json_value(p)) return false;
+        json_ws(p);
+        if (**p == close) return (*p)++, true;
+        if (*(*p)++ != ',') return false;
+    }
+}
+
+static bool json_value(const char **p) {
+    json_ws(p);
+    if (**p == '{') return json_seq(p, '}', true);
+    if (**p == '[') return json_seq(p, ']', false);
+    if (**p == '"') return json_string_ok(p);
+    for (const char *lit[] = {"true", "false", "null"}, **l = lit; l < lit + 3; l++)
+        if (!strncmp(*p, *l, strlen(*l))) return *p += strlen(*l), true;
+    char *end;
+    strtod(*p, &end);
+    if (end == *p || !strchr("-0123456789", **p)) return false;
+    *p = end;
+    return true;
+}
+
+static bool json_valid(const char *text) {
+    const char *p = text;
+    if (!json_value(&p)) return false;
+    json_ws(&p);
+    return *p == '\0';
+}
+
+/* Well-formed XML for what the SVG writer uses: every element closed in order, quoted
+ * attributes; returns the elements' count (-1 if not well-formed). */
+static int xml_elements(const char *text) {
+    char stack[64][32];
+    int depth = 0, n = 0;
+    const char *p = strstr(text, "<svg");
+    if (!p) return -1;
+    while ((p = strchr(p, '<'))) {
+        const char *end = strchr(p, '>');
+        if (!end) return -1;
+        for (const char *q = p, *eq; (eq = memchr(q, '=', (size_t)(end - q))); q = strchr(eq + 2, '"') + 1)
+            if (eq[1] != '"' || !strchr(eq + 2, '"') || strchr(eq + 2, '"') > end) return -1;
+        if (p[1] == '/') {
+            size_t len = strcspn(p + 2, " >");
+            if (!depth || strlen(stack[depth - 1]) != len || strncmp(stack[--depth], p + 2, len)) return -1;
+        } else if (end[-1] != '/') {
+            if (depth == 64) return -1;
+            snprintf(stack[depth++], sizeof stack[0], "%.*s", (int)strcspn(p + 1, " >"), p + 1);
+            n++;
+        } else {
+            n++;
+        }
+        p = end + 1;
+    }
+    return depth == 0 ? n : -1;
+}
+
+/* DIR/name is a well-formed SVG with one line path per variant. */
+static void check_svg(const char *dir, const char *name, int lines) {
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char *s = tg_slurp(path);
+    ck_assert_msg(xml_elements(s) > 0, "%s is not well-formed", name);
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, "<path class=\"series\"")); p++) n++;
+    ck_assert_msg(n == lines, "%s: %d lines, expected %d", name, n, lines);
+    free(s);
+}
+
+static int lines_of(const char *path) {
+    char *s = tg_slurp(path);
+    int n = 0;
+    for (const char *p = s; *p; p++) n += *p == '\n';
+    free(s);
+    return n;
+}
+
+/* Whether the paired bootstrap (branch h10bs) is built in: report.md then has a row per seed and
+ * a pooled row per variant in its two bootstrap tables. */
+#if defined(__has_include)
+#if __has_include("train/metrics/paired_bs.h")
+static const int have_paired_bs = 1;
+#else
+static const int have_paired_bs = 0;
+#endif
+#else
+static const int have_paired_bs = 0;
+#endif
+
 #define MAX_STEPS "60"
 #define GRID "experiment", "--task", "copy", "--task-vocab", "12", "--task-size", "300", "--d-model", "16", \
              "--heads", "2", "--d-ff", "32", "--layers", "1", "--max-tokens", "300", "--lr", "3e-3",          \
@@ -80,6 +197,20 @@ static const char *CELLS[8] = {
     "attn-activation=none,norm=post,seed=2", "attn-activation=none,norm=pre,seed=2",
     "attn-activation=relu,norm=post,seed=2", "attn-activation=relu,norm=pre,seed=2",
 };
+
+static void write_diagnostics(const char *dir, int cell) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/cells/%s/diagnostics.tsv", dir, CELLS[cell]);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "step\tstack\tlayer\tsublayer\tmetric\tvalue\n");
+    for (int step = 20; step <= 60; step += 20)
+        for (int layer = 0; layer < 2; layer++) {
+            fprintf(f, "%d\tenc\t%d\tself_attn\tzero_frac\t%g\n", step, layer, 0.1 * layer + 0.001 * step + cell);
+            fprintf(f, "%d\tdec\t%d\tffn\tmetric_from_the_future\t%g\n", step, layer, 1.0 / step);
+        }
+    fclose(f);
+}
 
 /* The cell's last.ckpt: step and parameter fingerprint; false if it cannot be read (yet). */
 static bool cell_state(const char *dir, int cell, int64_t *step, uint64_t *hash) {
@@ -122,6 +253,25 @@ START_TEST(test_grid_trains_skips_and_resumes_exactly) {
         ck_assert_int_eq(step, atoi(MAX_STEPS));
     }
     for (int i = 1; i < 4; i++) ck_assert(want[i] != want[0]);   /* the switches did change the model */
+    /* the report: 8 cells x {last, best} evaluated, a row each; plots with a line per variant */
+    ck_assert_int_eq(count_in("err.txt", "evaluated "), 16);
+    char path[400];
+    snprintf(path, sizeof path, "%s/results.tsv", a);
+    ck_assert_int_eq(lines_of(path), 1 + 16);
+    snprintf(path, sizeof path, "%s/results.json", a);
+    char *json = tg_slurp(path);
+    ck_assert_msg(json_valid(json), "results.json is not valid JSON:\n%s", json);
+    int rows = 0;
+    for (const char *p = json; (p = strstr(p, "\"checkpoint\": ")); p++) rows++;
+    ck_assert_int_eq(rows, 16);
+    free(json);
+    ck_assert_int_eq(count_in("a/report.md", "| attn-activation=relu,norm=pre | 2 | "), 2 + 2 * have_paired_bs);
+    ck_assert_int_eq(count_in("a/report.md", "| attn-activation=relu,norm=pre | **pooled (2 seeds)** | "),
+                     2 * have_paired_bs);
+    ck_assert_int_eq(count_in("a/report.md", "](plot-dev-bleu.svg)"), 1);
+    check_svg(a, "plot-dev-nll.svg", 4);
+    check_svg(a, "plot-dev-bleu.svg", 4);
+    check_svg(a, "plot-train-loss.svg", 4);
     /* the same command again: every cell skipped, nothing trained (the logs do not grow) */
     char log[600];
     snprintf(log, sizeof log, "%s/cells/%s/train.log", a, CELLS[5]);
@@ -129,6 +279,7 @@ START_TEST(test_grid_trains_skips_and_resumes_exactly) {
     ck_assert_int_eq(run(ga), 0);
     ck_assert_int_eq(count_in("err.txt", "done already"), 8);
     ck_assert_int_eq(count_in("err.txt", "(0 trained now"), 1);
+    ck_assert_int_eq(count_in("err.txt", "evaluated "), 0);   /* the evaluations were cached */
     char *after = tg_slurp(log);
     ck_assert_str_eq(before, after);
     free(before);
@@ -157,6 +308,41 @@ START_TEST(test_grid_trains_skips_and_resumes_exactly) {
     char *res[] = {"experiment", "--resume", b, NULL};
     ck_assert_int_eq(run(res), 0);
     ck_assert_int_eq(count_in("err.txt", "done already"), 8);
+}
+END_TEST
+
+/* `report DIR`: a stale cache is redone, diagnostics are plotted (unknown metrics too), another
+ * baseline, and usage errors. */
+START_TEST(test_report_cache_diagnostics_baseline) {
+    char d[300], ckpt[600];
+    snprintf(d, sizeof d, "%s/r", tmpdir);
+    char *g[] = {"experiment", "--task", "copy", "--task-size", "200", "--d-model", "8", "--heads", "2", "--d-ff", "8",
+                 "--layers", "1", "--max-steps", "20", "--valid-every", "10", "--log-every", "5", "--vary",
+                 "attn-activation=none,relu", "--vary", "norm=post,pre", "--seeds", "2", "--out", d, NULL};
+    ck_assert_int_eq(run(g), 0);
+    ck_assert_int_eq(count_in("err.txt", "evaluated "), 16);
+    /* a checkpoint newer than its evaluation: that one is redone */
+    snprintf(ckpt, sizeof ckpt, "%s/cells/%s/last.ckpt", d, CELLS[3]);
+    struct timespec later[2] = {{time(NULL) + 5, 0}, {time(NULL) + 5, 0}};
+    ck_assert_int_eq(utimensat(AT_FDCWD, ckpt, later, 0), 0);
+    for (int i = 0; i < 8; i += 3) write_diagnostics(d, i);
+    char *rep[] = {"experiment", "report", d, NULL};
+    ck_assert_int_eq(run(rep), 0);
+    ck_assert_int_eq(count_in("err.txt", "evaluated "), 1);
+    ck_assert_int_eq(count_in("err.txt", "evaluated attn-activation=relu,norm=pre,seed=1/last.ckpt"), 1);
+    /* cells 0, 3 and 6: variants none/post (2 seeds), relu/pre and relu/post */
+    check_svg(d, "plot-diag-zero_frac.svg", 3);
+    check_svg(d, "plot-diag-metric_from_the_future.svg", 3);
+    ck_assert_int_eq(count_in("r/report.md", "](plot-diag-zero_frac.svg)"), 1);
+    char *base[] = {"experiment", "report", d, "--baseline", "attn-activation=relu", NULL};
+    ck_assert_int_eq(run(base), 0);
+    ck_assert_int_eq(count_in("r/report.md", "## Against the baseline (attn-activation=relu,norm=post)"), 1);
+    char *bad[] = {"experiment", "report", d, "--baseline", "attn-activation=tanh", NULL};
+    ck_assert_int_eq(run(bad), 2);
+    ck_assert_int_ge(count_in("err.txt", "--baseline 'attn-activation=tanh'"), 1);
+    char *none[] = {"experiment", "report", tmpdir, NULL};
+    ck_assert_int_eq(run(none), 1);
+    ck_assert_int_ge(count_in("err.txt", "experiment.txt: cannot read"), 1);
 }
 END_TEST
 
@@ -268,6 +454,7 @@ int main(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_grid_trains_skips_and_resumes_exactly);
+    tcase_add_test(tc, test_report_cache_diagnostics_baseline);
     tcase_add_test(tc, test_dry_run_lists_cells_and_writes_nothing);
     tcase_add_test(tc, test_bad_axes_and_other_recipe_refused);
     tcase_add_test(tc, test_batches_depend_on_seed_and_data_only);

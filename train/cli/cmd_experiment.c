@@ -8,12 +8,14 @@
 
 #include "train/cli/commands.h"
 #include "train/experiment/experiment.h"
+#include "train/experiment/report.h"
 
 static void usage(FILE *f) {
     fprintf(f,
             "usage: tapegrad experiment [--config FILE] [train flags...] --vary KEY=V1,V2[,...] [--vary ...]\n"
             "                           --seeds N | --seed-list 1,2,3  --max-steps N --out DIR [--dry-run]\n"
-            "       tapegrad experiment --resume DIR [--dry-run]\n\n"
+            "       tapegrad experiment --resume DIR [--dry-run]\n"
+            "       tapegrad experiment report DIR [--baseline KEY=V,...]\n\n"
             "Trains every cell of the grid (each --vary axis's values x the seeds) one after the other. A cell\n"
             "is an ordinary `tapegrad train` run folder DIR/cells/KEY=V,...,seed=S/ trained with the base\n"
             "recipe (the train flags and --config FILE given here), the cell's values, --seed S; cells of one\n"
@@ -23,6 +25,12 @@ static void usage(FILE *f) {
             "interrupted one exactly; another recipe on the same DIR is refused. Every cell's config is\n"
             "checked before anything is trained. Ctrl-C (SIGINT) or SIGTERM: the running cell saves, and the\n"
             "experiment stops (exit 1); a failed cell stops it too, with its message.\n\n"
+            "When every cell is done, and with `report DIR` at any time (over the finished cells): each cell's\n"
+            "last.ckpt and best.ckpt are scored on the dev set (loss, NLL, greedy BLEU and chrF2; cached in\n"
+            "the cell as eval-last.tsv and dev.hyp-last.txt, redone when the checkpoint is newer), and DIR gets\n"
+            "results.tsv, results.json, report.md (per variant mean ± sd over seeds; each variant against the\n"
+            "baseline by paired bootstrap resampling of the dev set, 1000 resamples, per seed and pooled over\n"
+            "seeds) and plot-*.svg (dev NLL, dev BLEU, training loss, and diagnostics.tsv's metrics).\n\n"
             "  --vary KEY=V1,V2,...   an axis: KEY is a train flag (e.g. attn-activation=none,relu,gelu;\n"
             "                         a flag without a value takes true,false); repeat for more axes\n"
             "  --seeds N              seeds 1..N\n"
@@ -32,6 +40,7 @@ static void usage(FILE *f) {
             "  --dry-run              list the cells (new, partial, done) and estimate the training time\n"
             "                         left from 3 timed steps of each variant; writes nothing under DIR\n"
             "  --resume DIR           run the command recorded in DIR/experiment.txt again\n"
+            "  --baseline KEY=V,...   the variant the others are compared with [each axis's first value]\n"
             "  -h, --help             this text\n\n"
             "Every train flag below may be a base flag or a --vary KEY (but --out and --seed).\n");
     tg_run_config_help(f, 0xF);
@@ -42,7 +51,7 @@ typedef struct {
     const char *resume;
     int n_vary;
     const char **vary;
-    const char *seeds, *seed_list;
+    const char *seeds, *seed_list, *baseline;
 } exp_flags;
 
 /* Parses argv (after "experiment") into e; returns -1 to go on, else the exit code. */
@@ -51,9 +60,9 @@ static int parse(int argc, char **argv, tg_experiment *e, exp_flags *fl) {
         {"config", required_argument, NULL, 'c'}, {"vary", required_argument, NULL, 'v'},
         {"seeds", required_argument, NULL, 'S'}, {"seed-list", required_argument, NULL, 'L'},
         {"dry-run", no_argument, NULL, 'n'}, {"resume", required_argument, NULL, 'r'},
-        {"help", no_argument, NULL, 'h'},
+        {"baseline", required_argument, NULL, 'b'}, {"help", no_argument, NULL, 'h'},
     };
-    const struct option *opts = tg_run_config_getopt(extra, 7);
+    const struct option *opts = tg_run_config_getopt(extra, 8);
     fl->vary = calloc((size_t)argc + 1, sizeof *fl->vary);
     if (!fl->vary) return 1;
     tg_err err;
@@ -68,6 +77,7 @@ static int parse(int argc, char **argv, tg_experiment *e, exp_flags *fl) {
         case 'L': fl->seed_list = optarg; break;
         case 'n': fl->dry_run = true; break;
         case 'r': fl->resume = optarg; break;
+        case 'b': fl->baseline = optarg; break;
         case 'h': usage(stdout); return 0;
         default:
             if (!name) { usage(stderr); return 2; }
@@ -102,8 +112,9 @@ static int keep_argv(tg_experiment *e, int argc, char **argv) {
 
 static int run(int argc, char **argv, int depth);
 
-/* `--resume DIR`: the recorded command, with --dry-run if given now. */
-static int resume(const char *dir, bool dry_run, int depth) {
+/* `--resume DIR`: the recorded command, with --dry-run if given now; report: its report, with
+ * --baseline SPEC if given. */
+static int resume(const char *dir, bool dry_run, const char *report, const char *baseline, int depth) {
     int n;
     char **rec;
     tg_err err;
@@ -115,12 +126,13 @@ static int resume(const char *dir, bool dry_run, int depth) {
         fprintf(stderr, "tapegrad experiment: cannot resume: %s\n", err.msg);
         return 1;
     }
-    char **a = calloc((size_t)n + 3, sizeof *a);
+    char **a = calloc((size_t)n + 6, sizeof *a);
     int k = 0, rc = 1;
     if (a) {
-        a[k++] = "experiment";
+        a[k++] = (char *)(report ? "report" : "experiment");
         for (int i = 0; i < n; i++) a[k++] = rec[i];
         if (dry_run) a[k++] = "--dry-run";
+        if (baseline) { a[k++] = "--baseline"; a[k++] = (char *)baseline; }
         rc = run(k, a, depth + 1);
     }
     free(a);
@@ -135,12 +147,12 @@ static int run(int argc, char **argv, int depth) {
     tg_err err;
     int rc = parse(argc, argv, &e, &fl);
     if (rc < 0 && fl.resume) {
-        if (argc != (fl.dry_run ? 4 : 3)) {
+        if (argc != 3 + (fl.dry_run ? 1 : 0) + (fl.baseline ? 2 : 0)) {
             fprintf(stderr, "tapegrad experiment: --resume DIR takes the recipe from DIR/experiment.txt: give no "
-                            "other flags (but --dry-run)\n");
+                            "other flags (but --dry-run, --baseline)\n");
             rc = 2;
         } else {
-            rc = resume(fl.resume, fl.dry_run, depth);
+            rc = resume(fl.resume, fl.dry_run, NULL, fl.baseline, depth);
         }
     }
     if (rc < 0) rc = keep_argv(&e, argc, argv) ? 1 : -1;
@@ -152,11 +164,36 @@ static int run(int argc, char **argv, int depth) {
         fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
         rc = 1;
     }
-    if (rc < 0) rc = fl.dry_run ? tg_exp_dry_run(&e, tg_cmd_train) : tg_exp_run(&e, tg_cmd_train);
+    bool report_only = !strcmp(argv[0], "report");   /* the recorded command, from `report DIR` */
+    if (rc < 0 && report_only) rc = tg_exp_report(&e, fl.baseline);
+    else if (rc < 0 && fl.dry_run) rc = tg_exp_dry_run(&e, tg_cmd_train);
+    else if (rc < 0) {
+        rc = tg_exp_run(&e, tg_cmd_train);
+        if (rc == 0) rc = tg_exp_report(&e, fl.baseline);
+    }
     free(fl.vary);
     free(e.argv);
     tg_exp_free(&e);
     return rc;
 }
 
-int tg_cmd_experiment(int argc, char **argv) { return run(argc, argv, 0); }
+/* `experiment report DIR [--baseline SPEC]` */
+static int report_cmd(int argc, char **argv) {
+    const char *dir = NULL, *baseline = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
+        if (!strcmp(argv[i], "--baseline") && i + 1 < argc) baseline = argv[++i];
+        else if (argv[i][0] != '-' && !dir) dir = argv[i];
+        else {
+            fprintf(stderr, "tapegrad experiment report: unexpected argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!dir) { fprintf(stderr, "tapegrad experiment report: give the experiment folder DIR\n"); return 2; }
+    return resume(dir, false, "report", baseline, 0);
+}
+
+int tg_cmd_experiment(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "report")) return report_cmd(argc - 1, argv + 1);
+    return run(argc, argv, 0);
+}

@@ -76,9 +76,9 @@ static tg_status translate_all(tg_model *m, tg_ctx *ctx, const tg_bpe *bpe, cons
     return s;
 }
 
-tg_bleu_opts tg_eval_bleu_opts(const tg_bpe *bpe) {
+tg_bleu_opts tg_eval_bleu_opts(bool ids) {
     tg_bleu_opts bo = tg_bleu_opts_default();
-    if (!bpe) bo.tokenize = TG_BLEU_TOK_NONE;   /* synthetic ids: words are the ids */
+    if (ids) bo.tokenize = TG_BLEU_TOK_NONE;   /* synthetic ids: words are the ids */
     return bo;
 }
 
@@ -104,7 +104,7 @@ tg_status tg_eval_texts(tg_model *m, tg_bpe *bpe, const char *const *src, const 
         refs[i] = ref[ds.index[i]];
     }
     if (s == TG_OK) s = translate_all(m, ctx, bpe, &ds, &o->translate, out->hyps, err);
-    tg_bleu_opts bo = tg_eval_bleu_opts(bpe);
+    tg_bleu_opts bo = tg_eval_bleu_opts(bpe == NULL);
     if (s == TG_OK) s = tg_bleu_corpus_score((const char *const *)out->hyps, refs, ds.n, &bo, &out->bleu, err);
     if (s == TG_OK)
         s = tg_chrf_corpus_score((const char *const *)out->hyps, refs, ds.n,

@@ -111,8 +111,8 @@ typedef struct tg_eval_result {
 tg_status tg_eval_texts(tg_model *m, tg_bpe *bpe, const char *const *src, const char *const *ref, size_t n,
                         const tg_eval_opts *o, tg_eval_result *out, tg_err *err);
 void tg_eval_result_free(tg_eval_result *r);
-/* The BLEU options of a model's outputs: 13a, or whitespace words for a synthetic task (no bpe). */
-tg_bleu_opts tg_eval_bleu_opts(const tg_bpe *bpe);
+/* The BLEU options of a model's outputs: 13a, or (ids: a synthetic task) whitespace words. */
+tg_bleu_opts tg_eval_bleu_opts(bool ids);
 
 /* The dev set of a run config as text: the --dev TSV's pairs, or a synthetic task's dev draw
  * (ids as text), the pairs a run of that config validates on. n = 0 when there is no dev set. */
