@@ -31,6 +31,7 @@ void tg_exp_curve_free(tg_exp_curve *c) {
 }
 
 void tg_exp_curve_smooth(tg_exp_curve *c, int window) {
+    if (c->n == 0) return;
     double *y = malloc((c->n + 1) * sizeof *y);
     if (!y) return;
     for (size_t i = 0; i < c->n; i++) {   /* trailing mean: each point sees only the past */
