@@ -10,7 +10,28 @@
  *                    &err) != TG_OK) { ... err.msg ... }
  *   printf("%.1f (μ = %.1f ± %.1f) p = %.4f\n", out[1].bleu.score, out[1].bleu.mean,
  *          out[1].bleu.ci, out[1].p_value);
- */
+ *
+ * The method, as sacreBLEU has it: n_samples resamples of the n_seg segment indices, drawn with
+ * replacement, the same for every system; each system's corpus BLEU of each resample from its
+ * summed segment statistics. For each score, mean = the mean over the resamples and ci = half
+ * the distance between the (n/40)-th smallest and the (n/40)-th largest resampled value (0-based;
+ * at n = 1000 the 26th smallest and 26th largest). p-value of system s against the baseline:
+ * with d_b = |BLEU_s(b) - BLEU_0(b)| on resample b and D = |BLEU_s - BLEU_0| on the full set,
+ * count the resamples where d_b - mean(d) exceeds D, and p = (count + 1) / (n_samples + 1).
+ *
+ * Where it differs, and why:
+ * - The generator. sacreBLEU draws the indices with numpy's default_rng(seed).choice (PCG64);
+ *   here xoshiro256** seeded by splitmix64 (tg_data_rng, stream 0) draws them in the same order
+ *   (resample by resample). Same seed, different resamples: means, intervals and p-values agree
+ *   with sacreBLEU's to Monte Carlo precision, not digit for digit.
+ * - Ties. sacreBLEU counts d_b - mean(d) > D strictly; here >= D. They differ only when a
+ *   centred difference equals D exactly, which in practice means the two systems have equal
+ *   statistics on every segment: then every d_b and D are 0, sacreBLEU's count is 0 and it
+ *   reports p = 1 / (n + 1) (0.001: "significantly different from itself"), while here every
+ *   resample counts and p = 1.
+ * - diff is an addition (sacreBLEU prints no interval for the difference): the same estimate
+ *   applied to the signed per-resample differences BLEU_s(b) - BLEU_0(b).
+ * - Statistics are summed as integers (sacreBLEU sums float32, exact below 2^24 per field). */
 #ifndef TG_PAIRED_BS_H
 #define TG_PAIRED_BS_H
 
