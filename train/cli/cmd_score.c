@@ -237,7 +237,8 @@ static int score_flag(int c, const char *arg, score_opts *o) {
     case 'P': o->systems[o->n_systems++] = arg; return 0;
     case 'N':
         if (parse_count(arg, 1, 10000000, &v))
-            return usage_error("--paired-bs-n '%s': expected a whole number from 1 to 10000000", arg);
+            return usage_error("--paired-bs-n '%s': expected a whole number from 1 to 10000000",
+                               arg);
         o->bs_n = (int)v;
         return 0;
     case 'S':
@@ -286,7 +287,8 @@ static int score_parse(int argc, char **argv, score_opts *o, int *help) {
 
 /* BLEU, chrF and chrF++ of one hypothesis file. */
 static int score_one(const score_opts *o, const score_lines *ref, const score_lines *hyp) {
-    const char *const *h = (const char *const *)hyp->line, *const *r = (const char *const *)ref->line;
+    const char *const *h = (const char *const *)hyp->line;
+    const char *const *r = (const char *const *)ref->line;
     tg_bleu_result bleu;
     tg_chrf_result chrf, chrf_pp;
     tg_chrf_opts co = tg_chrf_opts_default();

@@ -101,7 +101,8 @@ static void print_text(const tg_score_bs_args *a, const tg_paired_bs_system *res
     bs_signature(a, sig, sizeof sig);
     printf("\nBLEU|%s\n", sig);
     if (a->n_sys < 2) return;
-    printf("\nDifference to the baseline (system - baseline on the same resamples, μ ± 95%% CI):\n");
+    printf("\nDifference to the baseline (system - baseline on the same resamples, "
+           "μ ± 95%% CI):\n");
     for (size_t s = 1; s < a->n_sys; s++)
         printf("  %s: %+.1f (%+.1f ± %.1f)\n", a->names[s], res[s].diff.score, res[s].diff.mean,
                res[s].diff.ci);

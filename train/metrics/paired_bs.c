@@ -7,15 +7,6 @@
 #include "datasets/datasets.h"
 #include "train/metrics/paired_bs.h"
 
-static void stats_add(tg_bleu_stats *acc, const tg_bleu_stats *s) {
-    for (int k = 0; k < TG_BLEU_MAX_ORDER; k++) {
-        acc->counts[k] += s->counts[k];
-        acc->totals[k] += s->totals[k];
-    }
-    acc->sys_len += s->sys_len;
-    acc->ref_len += s->ref_len;
-}
-
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -59,7 +50,7 @@ static tg_status resample_scores(const tg_bleu_stats *const *seg, size_t n_sys, 
         for (size_t i = 0; i < n_seg; i++) idx[i] = (size_t)tg_data_rng_below(&rng, n_seg);
         for (size_t s = 0; s < n_sys && st == TG_OK; s++) {
             tg_bleu_stats acc = {0};
-            for (size_t i = 0; i < n_seg; i++) stats_add(&acc, &seg[s][idx[i]]);
+            for (size_t i = 0; i < n_seg; i++) tg_bleu_stats_sum(&acc, &seg[s][idx[i]]);
             tg_bleu_result r;
             st = tg_bleu_stats_score(&acc, opts, &r, err);
             scores[s * (size_t)n_samples + (size_t)b] = r.score;
@@ -73,7 +64,7 @@ static tg_status full_scores(const tg_bleu_stats *const *seg, size_t n_sys, size
                              const tg_bleu_opts *opts, double *full, tg_err *err) {
     for (size_t s = 0; s < n_sys; s++) {
         tg_bleu_stats acc = {0};
-        for (size_t i = 0; i < n_seg; i++) stats_add(&acc, &seg[s][i]);
+        for (size_t i = 0; i < n_seg; i++) tg_bleu_stats_sum(&acc, &seg[s][i]);
         tg_bleu_result r;
         tg_status st = tg_bleu_stats_score(&acc, opts, &r, err);
         if (st != TG_OK) return st;
