@@ -841,7 +841,8 @@ static int bs_fixture(bs_row *rows) {
         bs_row *r = &rows[n];
         if (l.line[i][0] == '#' || !strncmp(l.line[i], "name\t", 5) || !l.line[i][0]) continue;
         ck_assert_int_lt(n, BS_MAX);
-        int got = sscanf(l.line[i], "%63[^\t]\t%255[^\t]\t%lf\t%lf\t%lf\t%lf\t%lf\t%lf\t%lf\t%lf\t%lf\t%lf",
+        int got = sscanf(l.line[i],
+                         "%63[^\t]\t%255[^\t]\t%lf\t%lf\t%lf\t%lf\t%lf\t%lf\t%lf\t%lf\t%lf\t%lf",
                          r->name, r->file, &r->score, &r->mean, &r->ci, &r->sd, &r->diff_score,
                          &r->diff_mean, &r->diff_ci, &r->diff_sd, &r->p, &r->p_sacrebleu);
         ck_assert_msg(got == 12, "%s line %zu: %d fields", BS_FIXTURE, i + 1, got);
