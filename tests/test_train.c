@@ -19,6 +19,7 @@
 #include "train/run/options.h"
 #include "train/run/run.h"
 #include "tests/tg_check.h"
+#include "tests/tg_spawn.h"
 
 static char tmpdir[256];
 
@@ -38,61 +39,18 @@ static void teardown(void) {
     ck_assert_int_eq(system(cmd), 0);
 }
 
-/* Starts `tapegrad <argv...>` (NULL-terminated) in a child with stdout/stderr to files. */
-static pid_t spawn(const char *out, const char *errf, const char *in, char **argv) {
-    fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644), fe = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        if (in) { int fi = open(in, O_RDONLY); dup2(fi, 0); }
-        int argc = 0;
-        while (argv[argc]) argc++;
-        int rc;
-        if (!strcmp(argv[0], "train")) rc = tg_cmd_train(argc, argv);
-        else if (!strcmp(argv[0], "translate")) rc = tg_cmd_translate(argc, argv);
-        else if (!strcmp(argv[0], "eval")) rc = tg_cmd_eval(argc, argv);
-        else if (!strcmp(argv[0], "ckpt")) rc = tg_cmd_ckpt(argc, argv);
-        else rc = 99;
-        fflush(NULL);
-        _exit(rc);
-    }
-    return pid;
-}
-
-static int wait_rc(pid_t pid) {
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 /* Runs a command to completion; its stderr goes to tmpdir/err.txt, stdout to tmpdir/out.txt. */
 static int run(const char *in, char **argv) {
     char out[300], errf[300];
     snprintf(out, sizeof out, "%s/out.txt", tmpdir);
     snprintf(errf, sizeof errf, "%s/err.txt", tmpdir);
-    return wait_rc(spawn(out, errf, in, argv));
-}
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return strdup("");
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = '\0';
-    fclose(f);
-    return s;
+    return tg_wait_rc(tg_spawn(out, errf, in, argv));
 }
 
 static bool file_has(const char *name, const char *needle) {
     char path[300];
     snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    char *s = slurp(path);
+    char *s = tg_slurp(path);
     bool yes = strstr(s, needle) != NULL;
     if (!yes) fprintf(stderr, "--- %s does not contain '%s':\n%s\n", name, needle, s);
     free(s);
@@ -224,10 +182,10 @@ START_TEST(test_resume_is_exact_after_sigkill) {
         char out[320], errf[320];
         snprintf(out, sizeof out, "%s.out", dir);
         snprintf(errf, sizeof errf, "%s.err", dir);
-        pid_t pid = spawn(out, errf, NULL, a);
+        pid_t pid = tg_spawn(out, errf, NULL, a);
         sleep_us(full_us * (0.15 + 0.7 * rand() / (double)RAND_MAX));
         kill(pid, SIGKILL);
-        int rc = wait_rc(pid);
+        int rc = tg_wait_rc(pid);
         if (rc == 128 + SIGKILL) kills++;
         /* a save cut short leaves its temporary file: the resume must not mind */
         char cmd[400];
@@ -284,11 +242,11 @@ START_TEST(test_sigint_saves_and_exits_0) {
     snprintf(out, sizeof out, "%s/int.out", tmpdir);
     snprintf(errf, sizeof errf, "%s/int.err", tmpdir);
     char *a[] = {TINY, "--max-steps", "1000000", "--save-every", "0", "--valid-every", "0", "--out", dir, NULL};
-    pid_t pid = spawn(out, errf, NULL, a);
+    pid_t pid = tg_spawn(out, errf, NULL, a);
     for (int i = 0; i < 400 && !exists(ckpt); i++) sleep_us(10000);   /* the step-0 checkpoint */
     sleep_us(300000);
     kill(pid, SIGINT);
-    ck_assert_int_eq(wait_rc(pid), 0);
+    ck_assert_int_eq(tg_wait_rc(pid), 0);
     ck_assert(file_has("int.err", "resume with: tapegrad train --resume"));
     tg_loaded L;
     tg_err err;
@@ -331,7 +289,7 @@ START_TEST(test_bad_checkpoints_refused_intact) {
     char *a[] = {TINY, "--max-steps", "5", "--out", dir, NULL};
     ck_assert_int_eq(run(NULL, a), 0);
     /* truncate it */
-    char *orig = slurp(ckpt);
+    char *orig = tg_slurp(ckpt);
     struct stat st;
     stat(ckpt, &st);
     ck_assert_int_eq(truncate(ckpt, st.st_size / 2), 0);
@@ -484,7 +442,7 @@ START_TEST(test_translate_eval_ckpt_on_tsv_files) {
     ck_assert_int_eq(run(in, t), 0);
     char path[320];
     snprintf(path, sizeof path, "%s/out.txt", tmpdir);
-    char *o = slurp(path);
+    char *o = tg_slurp(path);
     int lines = 0;
     for (char *q = o; *q; q++) lines += *q == '\n';
     ck_assert_int_eq(lines, 5);
