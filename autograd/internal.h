@@ -72,6 +72,7 @@ void tg_scale_backward(tg_ctx *, tg_node *);
 void tg_matmul_backward(tg_ctx *, tg_node *);
 void tg_relu_backward(tg_ctx *, tg_node *);
 void tg_gelu_backward(tg_ctx *, tg_node *);
+void tg_sigmoid_backward(tg_ctx *, tg_node *);
 void tg_softmax_backward(tg_ctx *, tg_node *);
 void tg_log_softmax_backward(tg_ctx *, tg_node *);
 void tg_layer_norm_backward(tg_ctx *, tg_node *);

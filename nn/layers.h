@@ -29,21 +29,22 @@ typedef struct tg_norm {
 bool tg_norm_declare(tg_norm *n, tg_params *P, const char *prefix, int d);
 tg_tensor *tg_norm_forward(tg_ctx *ctx, const tg_norm *n, tg_tensor *x);
 
-/* Multi-head attention: q, k, v and output projections, each (d, d) with a bias. */
+/* Multi-head attention: q, k, v and output projections, each (d, d) with a bias, and with the
+ * sigmoid gate switch the gate projection g (d, d) with a bias (g.w NULL without it). */
 typedef struct tg_mha {
-    tg_linear q, k, v, o;
+    tg_linear q, k, v, o, g;
     int heads, d_head;
 } tg_mha;
-bool tg_mha_declare(tg_mha *a, tg_params *P, const char *prefix, int d_model, int heads);
+bool tg_mha_declare(tg_mha *a, tg_params *P, const char *prefix, const tg_model_config *c);
 /* Projected keys and values of x (B, Tk, d) -> *k, *v (B, H, Tk, d_head). */
 bool tg_mha_kv(tg_ctx *ctx, const tg_mha *a, tg_tensor *x, tg_tensor **k, tg_tensor **v);
 /* Attention of queries xq (B, Tq, d) over k, v (B, H, Tk, d_head): mask (B, 1, 1, Tk) additive or
- * NULL, causal as tg_softmax; dropout p on the probabilities; then the output projection and the
- * attention activation -> (B, Tq, d). */
-tg_tensor *tg_mha_attend(tg_ctx *ctx, const tg_mha *a, tg_tensor *xq, tg_tensor *k, tg_tensor *v,
-                         tg_tensor *mask, bool causal, double p, tg_activation act);
-tg_tensor *tg_mha_forward(tg_ctx *ctx, const tg_mha *a, tg_tensor *xq, tg_tensor *xkv,
-                          tg_tensor *mask, bool causal, double p, tg_activation act);
+ * NULL, causal as tg_softmax; c's dropout on the probabilities; then c's switches around the
+ * output projection (activation at heads or out, sigmoid gate of xq) -> (B, Tq, d). */
+tg_tensor *tg_mha_attend(tg_ctx *ctx, const tg_mha *a, const tg_model_config *c, tg_tensor *xq,
+                         tg_tensor *k, tg_tensor *v, tg_tensor *mask, bool causal);
+tg_tensor *tg_mha_forward(tg_ctx *ctx, const tg_mha *a, const tg_model_config *c, tg_tensor *xq,
+                          tg_tensor *xkv, tg_tensor *mask, bool causal);
 /* (B, T, d) <-> (B, H, T, d_head) */
 tg_tensor *tg_mha_split(tg_ctx *ctx, const tg_mha *a, tg_tensor *x);
 tg_tensor *tg_mha_merge(tg_ctx *ctx, const tg_mha *a, tg_tensor *x);
@@ -56,8 +57,9 @@ bool tg_ffn_declare(tg_ffn *f, tg_params *P, const char *prefix, int d_model, in
 tg_tensor *tg_ffn_forward(tg_ctx *ctx, const tg_ffn *f, tg_tensor *x, double p,
                           tg_activation act);
 
-/* Residual wrapper of a sub-layer: post: LN(x + Drop(fx)); pre: x + Drop(fx), where the caller
- * computed fx from tg_sublayer_in(x) (LN(x) in pre-LN, x in post-LN). */
+/* Residual wrapper of a sub-layer: post: LN(r); pre: r, with r = x + Drop(fx) or, with the
+ * residual activation, relu(x + Drop(fx)); the caller computed fx from tg_sublayer_in(x) (LN(x)
+ * in pre-LN, x in post-LN). */
 tg_tensor *tg_sublayer_in(tg_ctx *ctx, const tg_model_config *c, const tg_norm *n, tg_tensor *x);
 tg_tensor *tg_sublayer_out(tg_ctx *ctx, const tg_model_config *c, const tg_norm *n, tg_tensor *x,
                            tg_tensor *fx);

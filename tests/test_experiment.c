@@ -172,18 +172,6 @@ static int lines_of(const char *path) {
     return n;
 }
 
-/* Whether the paired bootstrap (branch h10bs) is built in: report.md then has a row per seed and
- * a pooled row per variant in its two bootstrap tables. */
-#if defined(__has_include)
-#if __has_include("train/metrics/paired_bs.h")
-static const int have_paired_bs = 1;
-#else
-static const int have_paired_bs = 0;
-#endif
-#else
-static const int have_paired_bs = 0;
-#endif
-
 #define MAX_STEPS "60"
 #define GRID "experiment", "--task", "copy", "--task-vocab", "12", "--task-size", "300", "--d-model", "16", \
              "--heads", "2", "--d-ff", "32", "--layers", "1", "--max-tokens", "300", "--lr", "3e-3",          \
@@ -265,9 +253,9 @@ START_TEST(test_grid_trains_skips_and_resumes_exactly) {
     for (const char *p = json; (p = strstr(p, "\"checkpoint\": ")); p++) rows++;
     ck_assert_int_eq(rows, 16);
     free(json);
-    ck_assert_int_eq(count_in("a/report.md", "| attn-activation=relu,norm=pre | 2 | "), 2 + 2 * have_paired_bs);
-    ck_assert_int_eq(count_in("a/report.md", "| attn-activation=relu,norm=pre | **pooled (2 seeds)** | "),
-                     2 * have_paired_bs);
+    /* its rows: in the two variant tables (2 seeds) and the two bootstrap tables (seed 2) */
+    ck_assert_int_eq(count_in("a/report.md", "| attn-activation=relu,norm=pre | 2 | "), 4);
+    ck_assert_int_eq(count_in("a/report.md", "| attn-activation=relu,norm=pre | **pooled (2 seeds)** | "), 2);
     ck_assert_int_eq(count_in("a/report.md", "](plot-dev-bleu.svg)"), 1);
     check_svg(a, "plot-dev-nll.svg", 4);
     check_svg(a, "plot-dev-bleu.svg", 4);
@@ -399,6 +387,59 @@ START_TEST(test_bad_axes_and_other_recipe_refused) {
     ck_assert_str_eq(kept, now);
     free(kept);
     free(now);
+    /* a --variant whose bundle changed under the same name is another recipe too */
+    char v[300];
+    snprintf(v, sizeof v, "%s/bundles", tmpdir);
+    char *bundles[] = {"experiment", "--task", "copy", "--d-model", "8", "--heads", "2", "--d-ff", "8", "--layers", "1",
+                       "--task-size", "50", "--max-steps", "2", "--valid-every", "0", "--variant", "paper",
+                       "--variant", "pre:norm=pre", "--seed-list", "7", "--out", v, NULL};
+    ck_assert_int_eq(run(bundles), 0);
+    bundles[20] = "pre:norm=pre;dropout=0.3";
+    ck_assert_int_eq(run(bundles), 1);
+    ck_assert_int_ge(count_in("err.txt", "this command 'variant pre = --norm pre --dropout 0.3'"), 1);
+}
+END_TEST
+
+/* --variant bundles: each variant's flags reach its cell's config (and only its cell's), the
+ * cells are named by the variant, and bad bundles are refused before anything is written. */
+START_TEST(test_variant_bundles) {
+    char d[300];
+    snprintf(d, sizeof d, "%s/var", tmpdir);
+    char *g[] = {"experiment", "--task", "copy", "--task-size", "50", "--d-model", "8", "--heads", "2", "--d-ff",
+                 "8", "--layers", "1", "--max-steps", "2", "--valid-every", "0", "--threads", "1",
+                 "--variant", "paper", "--variant", "relu-heads:attn-activation=relu;attn-activation-at=heads",
+                 "--variant", "untied:no-tie-embeddings", "--seeds", "1", "--out", d, NULL};
+    ck_assert_int_eq(run(g), 0);
+    const char *want[3][2] = {{"variant=paper,seed=1", "attn-activation = none\nattn-activation-at = out"},
+                              {"variant=relu-heads,seed=1", "attn-activation = relu\nattn-activation-at = heads"},
+                              {"variant=untied,seed=1", "no-tie-embeddings = true"}};
+    for (int i = 0; i < 3; i++) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/cells/%s/config.txt", d, want[i][0]);
+        char *cfg = tg_slurp(path);
+        ck_assert_msg(strstr(cfg, want[i][1]), "%s lacks '%s'", path, want[i][1]);
+        if (i != 2) ck_assert_ptr_nonnull(strstr(cfg, "no-tie-embeddings = false"));
+        free(cfg);
+    }
+    snprintf(d, sizeof d, "%s/var_bad", tmpdir);
+    struct { const char *variant, *message; } bad[] = {
+        {"x:no-such=1", "'no-such' is not a train flag"},
+        {"x:attn-activation", "needs a value"},
+        {"x:no-tie-embeddings=1", "takes no value"},
+        {"x:norm=pre;norm=post", "--norm given twice"},
+        {"x:seed=3", "set per cell"},
+        {"x:heads=4", "both a base flag and set by --variant x"},
+        {"x:norm=middle", "'middle' is not one of post|pre"},
+        {"a,b", "expected NAME"},
+        {"paper", "--variant paper given twice"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *b[] = {"experiment", "--task", "copy", "--heads", "2", "--max-steps", "2", "--seeds", "1",
+                     "--variant", "paper", "--variant", (char *)bad[i].variant, "--out", d, NULL};
+        ck_assert_int_eq(run(b), 2);
+        ck_assert_int_ge(count_in("err.txt", bad[i].message), 1);
+        ck_assert(!exists(d));
+    }
 }
 END_TEST
 
@@ -457,6 +498,7 @@ int main(void) {
     tcase_add_test(tc, test_report_cache_diagnostics_baseline);
     tcase_add_test(tc, test_dry_run_lists_cells_and_writes_nothing);
     tcase_add_test(tc, test_bad_axes_and_other_recipe_refused);
+    tcase_add_test(tc, test_variant_bundles);
     tcase_add_test(tc, test_batches_depend_on_seed_and_data_only);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? EXIT_FAILURE : EXIT_SUCCESS;

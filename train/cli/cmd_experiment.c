@@ -33,6 +33,10 @@ static void usage(FILE *f) {
             "seeds) and plot-*.svg (dev NLL, dev BLEU, training loss, and diagnostics.tsv's metrics).\n\n"
             "  --vary KEY=V1,V2,...   an axis: KEY is a train flag (e.g. attn-activation=none,relu,gelu;\n"
             "                         a flag without a value takes true,false); repeat for more axes\n"
+            "  --variant NAME[:KEY=V;KEY=V...]\n"
+            "                         one value of the variant axis: a named bundle of train flags, for\n"
+            "                         variants that differ in more than one flag (a flag without a value:\n"
+            "                         KEY alone); repeat for each variant; the axis comes after --vary's\n"
             "  --seeds N              seeds 1..N\n"
             "  --seed-list S1,S2,...  these seeds\n"
             "  --out DIR              the experiment folder\n"
@@ -49,8 +53,8 @@ static void usage(FILE *f) {
 typedef struct {
     bool dry_run;
     const char *resume;
-    int n_vary;
-    const char **vary;
+    int n_vary, n_variant;
+    const char **vary, **variant;
     const char *seeds, *seed_list, *baseline;
 } exp_flags;
 
@@ -60,11 +64,13 @@ static int parse(int argc, char **argv, tg_experiment *e, exp_flags *fl) {
         {"config", required_argument, NULL, 'c'}, {"vary", required_argument, NULL, 'v'},
         {"seeds", required_argument, NULL, 'S'}, {"seed-list", required_argument, NULL, 'L'},
         {"dry-run", no_argument, NULL, 'n'}, {"resume", required_argument, NULL, 'r'},
-        {"baseline", required_argument, NULL, 'b'}, {"help", no_argument, NULL, 'h'},
+        {"help", no_argument, NULL, 'h'}, {"variant", required_argument, NULL, 'V'},
+        {"baseline", required_argument, NULL, 'b'},
     };
-    const struct option *opts = tg_run_config_getopt(extra, 8);
+    const struct option *opts = tg_run_config_getopt(extra, 9);
     fl->vary = calloc((size_t)argc + 1, sizeof *fl->vary);
-    if (!fl->vary) return 1;
+    fl->variant = calloc((size_t)argc + 1, sizeof *fl->variant);
+    if (!fl->vary || !fl->variant) return 1;
     tg_err err;
     int c;
     optind = 0;
@@ -73,6 +79,7 @@ static int parse(int argc, char **argv, tg_experiment *e, exp_flags *fl) {
         switch (c) {
         case 'c': snprintf(e->config, sizeof e->config, "%s", optarg); break;
         case 'v': fl->vary[fl->n_vary++] = optarg; break;
+        case 'V': fl->variant[fl->n_variant++] = optarg; break;
         case 'S': fl->seeds = optarg; break;
         case 'L': fl->seed_list = optarg; break;
         case 'n': fl->dry_run = true; break;
@@ -91,6 +98,7 @@ static int parse(int argc, char **argv, tg_experiment *e, exp_flags *fl) {
     }
     tg_status s = TG_OK;
     for (int i = 0; s == TG_OK && i < fl->n_vary; i++) s = tg_exp_add_vary(e, fl->vary[i], &err);
+    for (int i = 0; s == TG_OK && i < fl->n_variant; i++) s = tg_exp_add_variant(e, fl->variant[i], &err);
     if (s == TG_OK && fl->seeds && fl->seed_list) s = tg_err_set(&err, TG_ERR_ARG, "give --seeds or --seed-list, not both");
     if (s == TG_OK && (fl->seeds || fl->seed_list))
         s = tg_exp_add_seeds(e, fl->seeds ? fl->seeds : fl->seed_list, fl->seed_list != NULL, &err);
@@ -172,6 +180,7 @@ static int run(int argc, char **argv, int depth) {
         if (rc == 0) rc = tg_exp_report(&e, fl.baseline);
     }
     free(fl.vary);
+    free(fl.variant);
     free(e.argv);
     tg_exp_free(&e);
     return rc;

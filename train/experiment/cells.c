@@ -17,8 +17,16 @@ void tg_exp_free(tg_experiment *e) {
     free(e->base_flag);
     free(e->base_value);
     for (int a = 0; a < e->n_axes; a++) {
-        for (int v = 0; v < e->axes[a].n; v++) free(e->axes[a].values[v]);
-        free(e->axes[a].values);
+        tg_exp_axis *ax = &e->axes[a];
+        for (int v = 0; v < ax->n; v++) {
+            free(ax->values[v]);
+            for (int k = 0; ax->n_set && k < ax->n_set[v]; k++) {
+                free(ax->bundle_name[v][k]); free(ax->bundle_flag[v][k]); free(ax->bundle_value[v][k]);
+            }
+            if (ax->n_set) { free(ax->bundle_name[v]); free(ax->bundle_flag[v]); free(ax->bundle_value[v]); }
+        }
+        free(ax->values);
+        free(ax->n_set); free(ax->bundle_name); free(ax->bundle_flag); free(ax->bundle_value);
     }
     free(e->seeds);
     memset(e, 0, sizeof *e);
@@ -94,6 +102,104 @@ tg_status tg_exp_add_vary(tg_experiment *e, const char *spec, tg_err *err) {
     return axis_values(ax, eq + 1, err);
 }
 
+/* Whether a train flag takes a value (getopt's view; --no-tie-embeddings does not). */
+static bool takes_value(const char *name);
+
+/* One KEY[=V] of a variant's bundle into slot k of value v. */
+static tg_status bundle_set(tg_exp_axis *ax, int v, const char *item, size_t len, tg_err *err) {
+    char text[256], key[256];
+    if (len == 0 || len >= sizeof text)
+        return tg_err_set(err, TG_ERR_ARG, "--variant %s: an empty or too long setting", ax->values[v]);
+    memcpy(text, item, len);
+    text[len] = '\0';
+    char *eq = strchr(text, '=');
+    if (eq) *eq = '\0';
+    canonical(text, key, sizeof key);
+    if (tg_run_config_group(key) < 0)
+        return tg_err_set(err, TG_ERR_ARG, "--variant %s: '%s' is not a train flag", ax->values[v], key);
+    if (!strcmp(key, "out") || !strcmp(key, "seed"))
+        return tg_err_set(err, TG_ERR_ARG, "--variant %s: --%s is set per cell", ax->values[v], key);
+    if (takes_value(key) != (eq != NULL))
+        return tg_err_set(err, TG_ERR_ARG, "--variant %s: --%s %s", ax->values[v], key,
+                          eq ? "takes no value" : "needs a value (KEY=V)");
+    for (int k = 0; k < ax->n_set[v]; k++)
+        if (!strcmp(ax->bundle_name[v][k], key))
+            return tg_err_set(err, TG_ERR_ARG, "--variant %s: --%s given twice", ax->values[v], key);
+    int k = ax->n_set[v];
+    char **n = realloc(ax->bundle_name[v], (size_t)(k + 1) * sizeof *n);
+    if (n) ax->bundle_name[v] = n;
+    char **f = realloc(ax->bundle_flag[v], (size_t)(k + 1) * sizeof *f);
+    if (f) ax->bundle_flag[v] = f;
+    char **val = realloc(ax->bundle_value[v], (size_t)(k + 1) * sizeof *val);
+    if (val) ax->bundle_value[v] = val;
+    if (!n || !f || !val) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    ax->bundle_name[v][k] = strdup(key);
+    ax->bundle_flag[v][k] = malloc(strlen(key) + 3);
+    ax->bundle_value[v][k] = eq ? strdup(eq + 1) : NULL;
+    ax->n_set[v]++;
+    if (!ax->bundle_name[v][k] || !ax->bundle_flag[v][k] || (eq && !ax->bundle_value[v][k]))
+        return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    snprintf(ax->bundle_flag[v][k], strlen(key) + 3, "--%s", key);
+    return TG_OK;
+}
+
+/* The variant axis, made on its first --variant. */
+static tg_exp_axis *variant_axis(tg_experiment *e, tg_status *s, tg_err *err) {
+    for (int a = 0; a < e->n_axes; a++)
+        if (e->axes[a].n_set) return &e->axes[a];
+    if (e->n_axes == TG_EXP_MAX_AXES) {
+        *s = tg_err_set(err, TG_ERR_ARG, "at most %d axes (--vary and --variant)", TG_EXP_MAX_AXES);
+        return NULL;
+    }
+    tg_exp_axis *ax = &e->axes[e->n_axes];
+    memset(ax, 0, sizeof *ax);
+    snprintf(ax->key, sizeof ax->key, "variant");
+    snprintf(ax->flag, sizeof ax->flag, "--variant");
+    ax->n_set = calloc(1, sizeof *ax->n_set);   /* non-NULL marks the variant axis */
+    if (!ax->n_set) { *s = tg_err_set(err, TG_ERR_NOMEM, "out of memory"); return NULL; }
+    e->n_axes++;
+    return ax;
+}
+
+tg_status tg_exp_add_variant(tg_experiment *e, const char *spec, tg_err *err) {
+    const char *colon = strchr(spec, ':');
+    size_t nlen = colon ? (size_t)(colon - spec) : strlen(spec);
+    if (nlen == 0 || nlen > 64 || memchr(spec, ',', nlen) || memchr(spec, '=', nlen))
+        return tg_err_set(err, TG_ERR_ARG, "--variant '%s': expected NAME[:KEY=V;KEY=V...] "
+                          "(NAME without ',' or '=')", spec);
+    tg_status st = TG_OK;
+    tg_exp_axis *ax = variant_axis(e, &st, err);
+    if (!ax) return st;
+    for (int i = 0; i < ax->n; i++)
+        if (strlen(ax->values[i]) == nlen && !strncmp(ax->values[i], spec, nlen))
+            return tg_err_set(err, TG_ERR_ARG, "--variant %.*s given twice", (int)nlen, spec);
+    int v = ax->n;
+    char **nv = realloc(ax->values, (size_t)(v + 1) * sizeof *nv);
+    if (nv) ax->values = nv;
+    int *ns = realloc(ax->n_set, (size_t)(v + 1) * sizeof *ns);
+    if (ns) ax->n_set = ns;
+    char ***bn = realloc(ax->bundle_name, (size_t)(v + 1) * sizeof *bn);
+    if (bn) ax->bundle_name = bn;
+    char ***bf = realloc(ax->bundle_flag, (size_t)(v + 1) * sizeof *bf);
+    if (bf) ax->bundle_flag = bf;
+    char ***bv = realloc(ax->bundle_value, (size_t)(v + 1) * sizeof *bv);
+    if (bv) ax->bundle_value = bv;
+    if (!nv || !ns || !bn || !bf || !bv) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    ax->values[v] = strndup(spec, nlen);
+    ax->n_set[v] = 0;
+    ax->bundle_name[v] = ax->bundle_flag[v] = ax->bundle_value[v] = NULL;
+    ax->n++;   /* counted now so tg_exp_free frees what is there on error */
+    if (!ax->values[v]) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    for (const char *p = colon ? colon + 1 : ""; *p;) {
+        const char *semi = strchr(p, ';');
+        size_t len = semi ? (size_t)(semi - p) : strlen(p);
+        tg_status s = bundle_set(ax, v, p, len, err);
+        if (s != TG_OK) return s;
+        p = semi ? semi + 1 : p + len;
+    }
+    return TG_OK;
+}
+
 tg_status tg_exp_add_seeds(tg_experiment *e, const char *spec, bool list, tg_err *err) {
     if (e->n_seeds) return tg_err_set(err, TG_ERR_ARG, "give --seeds or --seed-list once");
     for (const char *p = spec; *p;) {
@@ -155,7 +261,6 @@ void tg_exp_cell_get(const tg_experiment *e, int index, tg_exp_cell *out) {
     snprintf(out->dir, sizeof out->dir, "%s/cells/%s", e->dir, out->name);
 }
 
-/* Whether a train flag takes a value (getopt's view; --no-tie-embeddings does not). */
 static bool takes_value(const char *name) {
     for (const struct option *o = tg_run_config_getopt(NULL, 0); o->name; o++)
         if (!strcmp(o->name, name)) return o->has_arg != no_argument;
@@ -169,6 +274,15 @@ tg_status tg_exp_cell_config(const tg_experiment *e, const tg_exp_cell *c, tg_ru
         s = tg_run_config_set(out, e->base_name[i], e->base_value[i] ? e->base_value[i] : "true", err);
     for (int a = 0; s == TG_OK && c && a < e->n_axes; a++) {
         tg_err e2;
+        const tg_exp_axis *ax = &e->axes[a];
+        int v = c->value[a];
+        for (int k = 0; ax->n_set && k < ax->n_set[v]; k++)
+            if (tg_run_config_set(out, ax->bundle_name[v][k], ax->bundle_value[v][k] ? ax->bundle_value[v][k] : "true",
+                                  &e2) != TG_OK) {
+                s = tg_err_set(err, TG_ERR_ARG, "--variant %s: %s", ax->values[v], e2.msg);
+                break;
+            }
+        if (s != TG_OK || ax->n_set) continue;
         if (tg_run_config_set(out, e->axes[a].key, e->axes[a].values[c->value[a]], &e2) != TG_OK)
             s = tg_err_set(err, TG_ERR_ARG, "--vary %s: %s", e->axes[a].key, e2.msg);
     }
@@ -181,7 +295,16 @@ tg_status tg_exp_cell_config(const tg_experiment *e, const tg_exp_cell *c, tg_ru
     return s;
 }
 
-int tg_exp_argv_max(const tg_experiment *e) { return 2 * (e->n_base + e->n_axes) + 12; }
+int tg_exp_argv_max(const tg_experiment *e) {
+    int n = e->n_base;
+    for (int a = 0; a < e->n_axes; a++) {
+        int most = 1;
+        for (int v = 0; e->axes[a].n_set && v < e->axes[a].n; v++)
+            if (e->axes[a].n_set[v] > most) most = e->axes[a].n_set[v];
+        n += most;
+    }
+    return 2 * n + 12;
+}
 
 int tg_exp_cell_argv(const tg_experiment *e, const tg_exp_cell *c, bool resume, char **argv) {
     static char seed[32];
@@ -199,6 +322,15 @@ int tg_exp_cell_argv(const tg_experiment *e, const tg_exp_cell *c, bool resume, 
         if (e->base_value[i]) argv[k++] = e->base_value[i];
     }
     for (int a = 0; a < e->n_axes; a++) {   /* a flag without a value is given for true only */
+        const tg_exp_axis *ax = &e->axes[a];
+        if (ax->n_set) {   /* the variant axis: its bundle's flags */
+            int v = c->value[a];
+            for (int i = 0; i < ax->n_set[v]; i++) {
+                argv[k++] = ax->bundle_flag[v][i];
+                if (ax->bundle_value[v][i]) argv[k++] = ax->bundle_value[v][i];
+            }
+            continue;
+        }
         char *v = e->axes[a].values[c->value[a]];
         if (takes_value(e->axes[a].key)) { argv[k++] = (char *)e->axes[a].flag; argv[k++] = v; }
         else if (!strcmp(v, "true")) argv[k++] = (char *)e->axes[a].flag;
@@ -242,8 +374,15 @@ tg_status tg_exp_validate(const tg_experiment *e, tg_err *err) {
             if (!strcmp(e->base_name[i], e->axes[a].key))
                 return tg_err_set(err, TG_ERR_ARG, "--%s is both a base flag and a --vary axis", e->axes[a].key);
     }
+    for (int i = 0; i < e->n_base; i++)   /* a variant's flag may not also be a base flag */
+        for (int a = 0; a < e->n_axes; a++)
+            for (int v = 0; e->axes[a].n_set && v < e->axes[a].n; v++)
+                for (int k = 0; k < e->axes[a].n_set[v]; k++)
+                    if (!strcmp(e->base_name[i], e->axes[a].bundle_name[v][k]))
+                        return tg_err_set(err, TG_ERR_ARG, "--%s is both a base flag and set by --variant %s",
+                                          e->base_name[i], e->axes[a].values[v]);
     for (int a = 0; a < e->n_axes; a++)
-        for (int v = 0; !takes_value(e->axes[a].key) && v < e->axes[a].n; v++)
+        for (int v = 0; !e->axes[a].n_set && !takes_value(e->axes[a].key) && v < e->axes[a].n; v++)
             if (strcmp(e->axes[a].values[v], "true") && strcmp(e->axes[a].values[v], "false"))
                 return tg_err_set(err, TG_ERR_ARG, "--vary %s: '%s' is not true or false", e->axes[a].key,
                                   e->axes[a].values[v]);

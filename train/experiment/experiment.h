@@ -25,7 +25,12 @@ typedef struct tg_exp_axis {
     char key[64];        /* the train flag's name, canonical spelling */
     char flag[68];       /* "--" key */
     int n;
-    char **values;       /* (n) as given */
+    char **values;       /* (n) as given; for the variant axis, the variants' names */
+    /* The variant axis (key "variant", from --variant NAME:K=V;K=V): value v sets the train flags
+     * bundle_flag[v][0..n_set[v]-1] ("--K") to bundle_value[v][...] (NULL: a flag without a
+     * value). NULL for an ordinary axis. */
+    int *n_set;
+    char ***bundle_name, ***bundle_flag, ***bundle_value;
 } tg_exp_axis;
 
 typedef struct tg_experiment {
@@ -68,6 +73,11 @@ void tg_exp_free(tg_experiment *e);
 tg_status tg_exp_add_base(tg_experiment *e, const char *name, const char *value, tg_err *err);
 /* "KEY=V1,V2[,...]": KEY a train flag (not out or seed), at least one value, no repeats. */
 tg_status tg_exp_add_vary(tg_experiment *e, const char *spec, tg_err *err);
+/* "NAME" or "NAME:KEY=V[;KEY=V...]" (KEY a train flag, V omitted for a flag without a value):
+ * one value of the variant axis, a named bundle of settings, so that variants that differ in
+ * more than one flag (relu at the heads = attn-activation relu + attn-activation-at heads) are
+ * one axis. The variant axis comes after the --vary axes. */
+tg_status tg_exp_add_variant(tg_experiment *e, const char *spec, tg_err *err);
 /* "N" (seeds 1..N) or, with list, "1,2,7". */
 tg_status tg_exp_add_seeds(tg_experiment *e, const char *spec, bool list, tg_err *err);
 int tg_exp_cell_count(const tg_experiment *e);

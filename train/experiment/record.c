@@ -23,7 +23,12 @@ static tg_status recipe_text(const tg_experiment *e, char **out, tg_err *err) {
     int n = tg_run_config_format(&cfg, NULL, 0);
     size_t cap = (size_t)n + 4096;
     for (int a = 0; a < e->n_axes; a++)
-        for (int v = 0; v < e->axes[a].n; v++) cap += strlen(e->axes[a].values[v]) + 80;
+        for (int v = 0; v < e->axes[a].n; v++) {
+            cap += strlen(e->axes[a].values[v]) + 80;
+            for (int i = 0; e->axes[a].n_set && i < e->axes[a].n_set[v]; i++)
+                cap += strlen(e->axes[a].bundle_flag[v][i]) + 8 +
+                       (e->axes[a].bundle_value[v][i] ? strlen(e->axes[a].bundle_value[v][i]) : 0);
+        }
     cap += (size_t)e->n_seeds * 24;
     char *t = malloc(cap);
     if (!t) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
@@ -33,6 +38,14 @@ static tg_status recipe_text(const tg_experiment *e, char **out, tg_err *err) {
         for (int v = 0; v < e->axes[a].n; v++)
             k += (size_t)snprintf(t + k, cap - k, "%s%s", v ? "," : " ", e->axes[a].values[v]);
         k += (size_t)snprintf(t + k, cap - k, "\n");
+        for (int v = 0; e->axes[a].n_set && v < e->axes[a].n; v++) {   /* a variant's bundle of flags */
+            k += (size_t)snprintf(t + k, cap - k, "variant %s =", e->axes[a].values[v]);
+            for (int i = 0; i < e->axes[a].n_set[v]; i++)
+                k += (size_t)snprintf(t + k, cap - k, " %s%s%s", e->axes[a].bundle_flag[v][i],
+                                      e->axes[a].bundle_value[v][i] ? " " : "",
+                                      e->axes[a].bundle_value[v][i] ? e->axes[a].bundle_value[v][i] : "");
+            k += (size_t)snprintf(t + k, cap - k, "\n");
+        }
     }
     k += (size_t)snprintf(t + k, cap - k, "seeds =");
     for (int i = 0; i < e->n_seeds; i++)

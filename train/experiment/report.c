@@ -9,13 +9,7 @@
 #include <string.h>
 
 #include "train/experiment/report.h"
-/* The paired bootstrap (branch h10bs) until it is merged here: without it the report says so. */
-#if defined(__has_include)
-#if __has_include("train/metrics/paired_bs.h")
 #include "train/metrics/paired_bs.h"
-#define TG_HAVE_PAIRED_BS 1
-#endif
-#endif
 
 #define N_WHICH 2
 static const char *const WHICH[N_WHICH] = {"last", "best"};
@@ -113,7 +107,7 @@ static FILE *open_in(const tg_experiment *e, const char *name, tg_err *err) {
 static tg_status write_results(const report *R, tg_err *err) {
     FILE *t = open_in(R->e, "results.tsv", err), *j = t ? open_in(R->e, "results.json", err) : NULL;
     if (!t || !j) { if (t) fclose(t); return TG_ERR_IO; }
-    fprintf(t, "cell\tvariant\tseed");
+    fprintf(t, "cell\tvariant_label\tseed");
     for (int a = 0; a < R->e->n_axes; a++) fprintf(t, "\t%s", R->e->axes[a].key);
     fprintf(t, "\tcheckpoint\tstep\ttrain_seconds\tdev_loss\tdev_nll\tdev_ppl\tbleu\tchrf2\n");
     fprintf(j, "[");
@@ -201,13 +195,6 @@ static void variant_table(FILE *f, const report *R, int w) {
     fprintf(f, "\n");
 }
 
-#ifdef TG_HAVE_PAIRED_BS
-static void add_stats(tg_bleu_stats *to, const tg_bleu_stats *s) {
-    for (int k = 0; k < TG_BLEU_MAX_ORDER; k++) { to->counts[k] += s->counts[k]; to->totals[k] += s->totals[k]; }
-    to->sys_len += s->sys_len;
-    to->ref_len += s->ref_len;
-}
-
 static void bs_row(FILE *f, const char *variant, const char *seed, const tg_paired_bs_system *sys,
                    const tg_paired_bs_system *base) {
     fprintf(f, "| %s | %s | %.2f (μ %.2f ± %.2f) | %.2f | %+.2f | [%+.2f, %+.2f] | %.4f |\n", variant, seed,
@@ -252,7 +239,7 @@ static tg_status bootstrap_section(FILE *f, const report *R, int w, tg_err *err)
             if (v != R->baseline && ok) { vars[n_sys - 1] = v; seg[n_sys++] = c->ev[w].seg; }
             if (!ok) { pool_ok[v] = false; continue; }
             if (!pool[v] && !(pool[v] = calloc(n_seg + 1, sizeof **pool))) { s = tg_err_set(err, TG_ERR_NOMEM, "out of memory"); break; }
-            for (size_t i = 0; i < n_seg; i++) add_stats(&pool[v][i], &c->ev[w].seg[i]);
+            for (size_t i = 0; i < n_seg; i++) tg_bleu_stats_sum(&pool[v][i], &c->ev[w].seg[i]);
         }
         char label[32];
         snprintf(label, sizeof label, "%llu", (unsigned long long)b->cell.seed);
@@ -276,14 +263,6 @@ static tg_status bootstrap_section(FILE *f, const report *R, int w, tg_err *err)
     free(vars);
     return s;
 }
-
-#else
-static tg_status bootstrap_section(FILE *f, const report *R, int w, tg_err *err) {
-    (void)R; (void)err;
-    if (w == 0) fprintf(f, "(paired bootstrap: not in this build)\n\n");
-    return TG_OK;
-}
-#endif
 
 static void time_table(FILE *f, const report *R) {
     fprintf(f, "## Time per cell\n\n| cell | steps | training time (s) | s per step |\n|---|---|---|---|\n");
