@@ -477,10 +477,12 @@ START_TEST(test_batches_depend_on_seed_and_data_only) {
     ck_assert(tg_exp_add_vary(&e, "attn-activation=none,relu,gelu", &err) == TG_OK);
     ck_assert(tg_exp_add_vary(&e, "norm=post,pre", &err) == TG_OK);
     ck_assert(tg_exp_add_vary(&e, "dropout=0,0.3", &err) == TG_OK);
+    ck_assert(tg_exp_add_variant(&e, "paper", &err) == TG_OK);
+    ck_assert(tg_exp_add_variant(&e, "gate:attn-gate=sigmoid;residual-activation=relu", &err) == TG_OK);
     ck_assert(tg_exp_add_seeds(&e, "1,2", true, &err) == TG_OK);
     ck_assert_msg(tg_exp_validate(&e, &err) == TG_OK, "%s", err.msg);
     int nv = tg_exp_variant_count(&e);
-    ck_assert_int_eq(nv, 12);
+    ck_assert_int_eq(nv, 24);
     uint64_t first = batch_fingerprint(&e, 0);
     for (int v = 1; v < nv; v++) ck_assert_msg(batch_fingerprint(&e, v) == first, "variant %d", v);
     ck_assert(batch_fingerprint(&e, nv) != first);   /* seed 2 */
