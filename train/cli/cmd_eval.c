@@ -69,7 +69,7 @@ int tg_cmd_eval(int argc, char **argv) {
     tg_ids ids = {0}, tids = {0};
     tg_status s = tg_corpus_read_tsv(&corpus, data, NULL, &err);
     size_t too_long = 0;
-    const int max_pieces = TG_RUN_MAX_POSITIONS - 2;
+    const int max_pieces = tg_model_cfg(L.model)->max_len - 2;
     for (size_t i = 0; s == TG_OK && i < corpus.n; i++) {
         s = tg_run_encode(L.bpe, corpus.src[i], &ids, &err);
         if (s == TG_OK) s = tg_run_encode(L.bpe, corpus.tgt[i], &tids, &err);
@@ -156,5 +156,5 @@ int tg_cmd_eval(int argc, char **argv) {
     tg_dataset_free(&ds);
     tg_corpus_free(&corpus);
     tg_loaded_free(&L);
-    return s == TG_OK ? 0 : 1;
+    return tg_cli_output_done("tapegrad eval", s == TG_OK ? 0 : 1);
 }

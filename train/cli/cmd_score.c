@@ -252,12 +252,8 @@ int tg_cmd_score(int argc, char **argv) {
     }
     if (json) print_json(&bleu, &chrf, &chrf_pp, hyp.n);
     else print_text(&bleu, &chrf, &chrf_pp);
-    if (fflush(stdout) != 0) {
-        fprintf(stderr, "tapegrad score: cannot write the output: %s\n", strerror(errno));
-        rc = 1;
-    }
 done:
     lines_free(&ref);
     lines_free(&hyp);
-    return rc;
+    return tg_cli_output_done("tapegrad score", rc);
 }
