@@ -172,10 +172,24 @@ START_TEST(test_devices_and_fifos_kept) {
     struct stat sb;
     ck_assert_int_eq(stat("/dev/null", &sb), 0);
     ck_assert(S_ISCHR(sb.st_mode));
-    /* a checkpoint cannot go to a FIFO (its header is written last): refused, the FIFO kept */
-    make_run("r", "1");
+    /* a FIFO gets the vocabulary through it, and stays a FIFO */
     const char *fifo = dir_path("fifo");
     ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+    pid_t reader = fork();
+    ck_assert_int_ge(reader, 0);
+    if (reader == 0) {   /* cat fifo > got.txt */
+        FILE *in = fopen(fifo, "rb"), *out = fopen(dir_path("got.txt"), "wb");
+        for (int ch; in && out && (ch = fgetc(in)) != EOF;) fputc(ch, out);
+        _exit(in && out && fclose(out) == 0 ? 0 : 1);
+    }
+    char *c[] = {"vocab", "learn", "--data", (char *)tsv, "--merges", "10", "-o", (char *)fifo, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, c), 0);
+    ck_assert_int_eq(tg_cli_wait(reader), 0);
+    ck_assert(tg_cli_has("got.txt", "tapegrad-bpe 1\n"));
+    ck_assert_int_eq(lstat(fifo, &sb), 0);
+    ck_assert(S_ISFIFO(sb.st_mode));
+    /* a checkpoint cannot go to a FIFO (its header is written last): refused, the FIFO kept */
+    make_run("r", "1");
     char *b[] = {"ckpt", "average", (char *)dir_path("r/last.ckpt"), "-o", (char *)fifo, NULL};
     ck_assert_int_eq(tg_cli_run(NULL, b), 1);
     ck_assert(tg_cli_has("err.txt", "not a regular file"));
