@@ -336,8 +336,13 @@ START_TEST(test_resume_guards_aliases) {
     ck_assert(tg_cli_has("err.txt", "--layers cannot change when resuming"));
     char *b[] = {"train", "--resume", (char *)dir_path("r"), "--dec-layers", "2", NULL};
     ck_assert_int_eq(tg_cli_run(NULL, b), 2);
+    /* what a run killed inside a write would leave: removed by the resume */
+    tg_cli_write(dir_path("r/config.txt.tmp.99999.0"), "half");
+    tg_cli_write(dir_path("r/metrics.tsv.tmp.99999.3"), "half");
+    tg_cli_write(dir_path("r/last.ckpt.tmp.99999"), "half");
     char *c[] = {"train", "--resume", (char *)dir_path("r"), "--layers", "1", "--max-steps", "3", NULL};
     ck_assert_int_eq(tg_cli_run(NULL, c), 0);
+    ck_assert_int_eq(temporaries(dir_path("r")), 0);
     ck_assert(tg_cli_has("r/config.txt", "enc-layers = 1\n") && tg_cli_has("r/config.txt", "dec-layers = 1\n"));
 }
 END_TEST

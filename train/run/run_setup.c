@@ -144,14 +144,21 @@ static tg_status synth_dev_text(tg_run *r, tg_err *err) {
     return TG_OK;
 }
 
-/* A run killed while saving leaves NAME.tmp.<pid> beside the checkpoint it was replacing. */
+/* A run killed while saving leaves NAME.tmp.<pid>[.<n>] beside the file it was replacing (a
+ * checkpoint, config.txt, metrics.tsv or vocab.txt; see train/ckpt/atomic_file.h). */
+static bool stale_temp(const char *name) {
+    static const char *const kinds[] = {".ckpt.tmp.", "config.txt.tmp.", "metrics.tsv.tmp.", "vocab.txt.tmp."};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strstr(name, kinds[i])) return true;
+    return false;
+}
+
 static void remove_stale_temps(const char *rundir) {
     DIR *d = opendir(rundir);
     if (!d) return;
     struct dirent *e;
     while ((e = readdir(d))) {
-        const char *t = strstr(e->d_name, ".ckpt.tmp.");
-        if (!t) continue;
+        if (!stale_temp(e->d_name)) continue;
         char path[TG_PATH_MAX + 300];
         snprintf(path, sizeof path, "%s/%s", rundir, e->d_name);
         if (remove(path) == 0) fprintf(stderr, "tapegrad train: removed %s, left by an interrupted save\n", path);
