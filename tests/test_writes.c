@@ -445,6 +445,7 @@ START_TEST(test_model_section_checked_before_building) {
                        "section 'model' implies");
     refused_after_edit("model", "max_len=1024", "max_len=4096", "max_len = 4096");
     refused_after_edit("config", "enc-layers = 1", "enc-layers = 7", "section 'config' describes the model");
+    refused_after_edit("config", "warmup = 5", "warmup = -3", "--warmup: -3 is outside");
 }
 END_TEST
 

@@ -1,5 +1,6 @@
 /* ckpt_file.c: the checkpoint container: the writer (collect sections, deflate them in chunks
- * into a temporary beside the target through atomic_file.h, fsync, rename) and the reader (validate everything, then hand out bytes).
+ * into a temporary beside the target through atomic_file.h, fsync, rename) and the reader
+ * (validate everything, then hand out bytes).
  * The format is described in ckpt_file.h. */
 #include <errno.h>
 #include <fcntl.h>

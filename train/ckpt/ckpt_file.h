@@ -2,7 +2,8 @@
  * params, adam, state, ...), each zlib-compressed and checked by CRC32; what goes inside a section
  * is the caller's business (byte builder and bounds-checked cursor below). Saving is atomic:
  * a new temporary PATH.tmp.<pid>.<n> (atomic_file.h) is written, fsynced and renamed over PATH,
- * so a crash or a failed write leaves the previous PATH as it was. Opening validates the whole file before anything is handed out.
+ * so a crash or a failed write leaves the previous PATH as it was. Opening validates the whole
+ * file before anything is handed out.
  *
  *   tg_ckpt_writer *w = tg_ckpt_writer_new();
  *   tg_ckpt_buf b; tg_ckpt_buf_init(&b);

@@ -64,7 +64,8 @@ tg_status tg_run_config_load(tg_run_config *c, const char *path, tg_err *err);
 tg_status tg_run_config_check(const tg_run_config *c, tg_err *err);
 
 /* Writes every setting as `key = value` lines (the config file format, and the checkpoint's
- * config section); a string that would not read back unquoted is written in double quotes. Returns the bytes written (excluding NUL), as snprintf. */
+ * config section); a string that would not read back unquoted is written in double quotes.
+ * Returns the bytes written (excluding NUL), as snprintf. */
 int tg_run_config_format(const tg_run_config *c, char *buf, size_t len);
 
 /* Parses text in the format above (from a checkpoint). */

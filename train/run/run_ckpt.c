@@ -58,13 +58,14 @@ static tg_status state_check(const tg_run_state *s, const char *path, tg_err *er
     };
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
         if (counts[i].v < 0 || counts[i].v > counts[i].hi)
-            return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'state': %s = %lld is outside [0, %lld]", path, counts[i].name,
-                              (long long)counts[i].v, (long long)counts[i].hi);
+            return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'state': %s = %lld is outside [0, %lld]", path,
+                              counts[i].name, (long long)counts[i].v, (long long)counts[i].hi);
     if (!(s->train_seconds >= 0 && s->train_seconds <= 1e12))
         return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'state': train_seconds = %g is outside [0, 1e12]",
                           path, s->train_seconds);
     if (!(s->lr_scale > 0 && s->lr_scale <= 1))
-        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'state': lr_scale = %g is outside (0, 1]", path, s->lr_scale);
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'state': lr_scale = %g is outside (0, 1]", path,
+                          s->lr_scale);
     if (!(s->best_bleu == -1 || (s->best_bleu >= 0 && s->best_bleu <= 100)))
         return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'state': best_bleu = %g is neither -1 nor in [0, 100]",
                           path, s->best_bleu);

@@ -50,7 +50,8 @@ static tg_status fit_positions(tg_dataset *ds, tg_err *err) {
         if (ds->src_len[i] > TG_RUN_MAX_PIECES || ds->tgt_len[i] > TG_RUN_MAX_PIECES) kept.n_filtered++;
         else s = tg_dataset_add(&kept, p, ds->src_len[i], p + ds->src_len[i], ds->tgt_len[i], ds->index[i], err);
     }
-    if (s == TG_OK && kept.n == 0) s = tg_err_set(err, TG_ERR_ARG, "no synthetic pair fits %d positions", TG_RUN_MAX_POSITIONS);
+    if (s == TG_OK && kept.n == 0)
+        s = tg_err_set(err, TG_ERR_ARG, "no synthetic pair fits %d positions", TG_RUN_MAX_POSITIONS);
     if (s == TG_OK && kept.n_filtered)
         fprintf(stderr, "tapegrad train: %zu pairs longer than %d symbols (the model's positions) dropped\n",
                 kept.n_filtered, TG_RUN_MAX_PIECES);
