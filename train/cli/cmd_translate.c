@@ -124,15 +124,18 @@ int tg_cmd_translate(int argc, char **argv) {
     char **out = calloc((size_t)m + 1, sizeof *out);
     if (s == TG_OK && !out) s = tg_err_set(&err, TG_ERR_NOMEM, "out of memory");
     if (s == TG_OK) s = tg_translate_ids(L.model, ctx, L.bpe, (const int32_t *const *)src, len, m, &to, out, &err);
+    int rc = s == TG_OK ? 0 : 1;
     if (s == TG_OK) {
         for (int k = 0; k < m; k++) hyps[which[k]] = out[k];
         for (size_t i = 0; i < n; i++) puts(hyps[i] ? hyps[i] : "");
-        fflush(stdout);
+        rc = tg_cli_output_done("tapegrad translate", 0);   /* no speed line for lost output */
+    }
+    if (rc == 0) {
         double dt = now_s() - t0;
         fprintf(stderr, "tapegrad translate: %zu sentences (%lld source pieces) in %.2f s: %.1f sentences/s, "
                         "%s %d\n", n, (long long)in_tokens, dt, dt > 0 ? (double)n / dt : 0.0,
                 to.decode.beam > 1 ? "beam" : "greedy", to.decode.beam);
-    } else {
+    } else if (s != TG_OK) {
         fprintf(stderr, "tapegrad translate: %s\n", err.msg);
         for (int k = 0; out && k < m; k++) free(out[k]);
     }
@@ -147,5 +150,5 @@ int tg_cmd_translate(int argc, char **argv) {
     tg_ctx_free(ctx);
     tg_lines_free(&lines);
     tg_loaded_free(&L);
-    return tg_cli_output_done("tapegrad translate", s == TG_OK ? 0 : 1);
+    return rc;
 }
