@@ -259,7 +259,27 @@ static void run_intact(void) {
     ck_assert(c.max_steps == 2 || c.max_steps == 4);   /* the old file or the whole new one */
 }
 
+static void reset_fresh(void) { copy(dir_path("empty"), dir_path("f")); }
+
+/* After a failed fresh run: nothing half-written in its folder, and what is there reads back. */
+static void fresh_intact(void) {
+    ck_assert_int_eq(temporaries(dir_path("f")), 0);
+    tg_bpe *bpe;
+    tg_err err;
+    struct stat sb;
+    if (stat(dir_path("f/vocab.txt"), &sb) == 0) {
+        ck_assert_msg(tg_bpe_load(&bpe, dir_path("f/vocab.txt"), &err) == TG_OK, "%s", err.msg);
+        tg_bpe_free(bpe);
+    }
+    if (stat(dir_path("f/last.ckpt"), &sb) == 0) {
+        tg_loaded L;
+        ck_assert_msg(tg_run_load_model(dir_path("f/last.ckpt"), &L, &err) == TG_OK, "%s", err.msg);
+        tg_loaded_free(&L);
+    }
+}
+
 START_TEST(test_full_disk_at_every_write) {
+    ck_assert_int_eq(mkdir(dir_path("empty"), 0755), 0);
     const char *tsv = dir_path("c.tsv");
     write_tsv(tsv, 30);
     char *v1[] = {"vocab", "learn", "--data", (char *)tsv, "--merges", "5", "-o", (char *)dir_path("v.txt"), NULL};
@@ -282,8 +302,13 @@ START_TEST(test_full_disk_at_every_write) {
     char *tr[] = {"train", "--resume", (char *)dir_path("rr"), "--max-steps", "4", NULL};
     int nt = fail_each_write(tr, dir_path("rr"), reset_run, run_intact);
     ck_assert_int_ge(nt, 10);
-    fprintf(stderr, "test_full_disk_at_every_write: %d vocab, %d average, %d train writes failed in turn\n", nv, na,
-            nt);
+    /* a fresh run on a TSV file: its vocab.txt, config.txt, metrics header and first checkpoints */
+    char *fr[] = {"train", "--train", (char *)tsv, "--merges", "20", SMALL, "--max-steps", "2", "--out",
+                  (char *)dir_path("f"), NULL};
+    int nf = fail_each_write(fr, tg_cli_dir, reset_fresh, fresh_intact);
+    ck_assert_int_ge(nf, 10);
+    fprintf(stderr, "test_full_disk_at_every_write: %d vocab, %d average, %d resumed-run and %d fresh-run writes "
+            "failed in turn\n", nv, na, nt, nf);
 }
 END_TEST
 
