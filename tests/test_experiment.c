@@ -21,7 +21,7 @@
 #include "train/cli/commands.h"
 #include "train/experiment/experiment.h"
 #include "tests/tg_check.h"
-#include "tests/tg_spawn.h"
+#include "tests/tg_cli.h"
 
 static char tmpdir[256];
 
@@ -46,16 +46,16 @@ static pid_t spawn(char **argv) {
     char out[300], errf[300];
     snprintf(out, sizeof out, "%s/out.txt", tmpdir);
     snprintf(errf, sizeof errf, "%s/err.txt", tmpdir);
-    return tg_spawn(out, errf, NULL, argv);
+    return tg_cli_spawn(NULL, NULL, out, errf, argv);
 }
 
-static int run(char **argv) { return tg_wait_rc(spawn(argv)); }
+static int run(char **argv) { return tg_cli_wait(spawn(argv)); }
 
 /* Occurrences of needle in tmpdir/name. */
 static int count_in(const char *name, const char *needle) {
     char path[300];
     snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    char *s = tg_slurp(path);
+    char *s = tg_cli_slurp(path);
     int n = 0;
     for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle)) n++;
     if (!n) fprintf(stderr, "--- %s does not contain '%s':\n%s\n", name, needle, s);
@@ -156,7 +156,7 @@ static int xml_elements(const char *text) {
 static void check_svg(const char *dir, const char *name, int lines) {
     char path[400];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    char *s = tg_slurp(path);
+    char *s = tg_cli_slurp(path);
     ck_assert_msg(xml_elements(s) > 0, "%s is not well-formed", name);
     int n = 0;
     for (const char *p = s; (p = strstr(p, "<path class=\"series\"")); p++) n++;
@@ -165,7 +165,7 @@ static void check_svg(const char *dir, const char *name, int lines) {
 }
 
 static int lines_of(const char *path) {
-    char *s = tg_slurp(path);
+    char *s = tg_cli_slurp(path);
     int n = 0;
     for (const char *p = s; *p; p++) n += *p == '\n';
     free(s);
@@ -247,7 +247,7 @@ START_TEST(test_grid_trains_skips_and_resumes_exactly) {
     snprintf(path, sizeof path, "%s/results.tsv", a);
     ck_assert_int_eq(lines_of(path), 1 + 16);
     snprintf(path, sizeof path, "%s/results.json", a);
-    char *json = tg_slurp(path);
+    char *json = tg_cli_slurp(path);
     ck_assert_msg(json_valid(json), "results.json is not valid JSON:\n%s", json);
     int rows = 0;
     for (const char *p = json; (p = strstr(p, "\"checkpoint\": ")); p++) rows++;
@@ -263,12 +263,12 @@ START_TEST(test_grid_trains_skips_and_resumes_exactly) {
     /* the same command again: every cell skipped, nothing trained (the logs do not grow) */
     char log[600];
     snprintf(log, sizeof log, "%s/cells/%s/train.log", a, CELLS[5]);
-    char *before = tg_slurp(log);
+    char *before = tg_cli_slurp(log);
     ck_assert_int_eq(run(ga), 0);
     ck_assert_int_eq(count_in("err.txt", "done already"), 8);
     ck_assert_int_eq(count_in("err.txt", "(0 trained now"), 1);
     ck_assert_int_eq(count_in("err.txt", "evaluated "), 0);   /* the evaluations were cached */
-    char *after = tg_slurp(log);
+    char *after = tg_cli_slurp(log);
     ck_assert_str_eq(before, after);
     free(before);
     free(after);
@@ -278,7 +278,7 @@ START_TEST(test_grid_trains_skips_and_resumes_exactly) {
     uint64_t h;
     for (int i = 0; i < 3000 && !(cell_state(b, 2, &step, &h) && step >= 10); i++) sleep_ms(2);
     kill(pid, SIGKILL);
-    ck_assert_int_eq(tg_wait_rc(pid), 128 + SIGKILL);
+    ck_assert_int_eq(tg_cli_wait(pid), 128 + SIGKILL);
     wait_unlocked(b);
     ck_assert(cell_state(b, 2, &step, &h));
     ck_assert_msg(step < atoi(MAX_STEPS), "the kill came too late (step %lld)", (long long)step);
@@ -378,12 +378,12 @@ START_TEST(test_bad_axes_and_other_recipe_refused) {
     ck_assert_int_eq(run(small), 0);
     char rec[400];
     snprintf(rec, sizeof rec, "%s/experiment.txt", d);
-    char *kept = tg_slurp(rec);
+    char *kept = tg_cli_slurp(rec);
     small[4] = "16";
     ck_assert_int_eq(run(small), 1);
     ck_assert_int_ge(count_in("err.txt", "holds another experiment (its recipe has 'd-model = 8', this command "
                                          "'d-model = 16')"), 1);
-    char *now = tg_slurp(rec);
+    char *now = tg_cli_slurp(rec);
     ck_assert_str_eq(kept, now);
     free(kept);
     free(now);
@@ -416,7 +416,7 @@ START_TEST(test_variant_bundles) {
     for (int i = 0; i < 3; i++) {
         char path[600];
         snprintf(path, sizeof path, "%s/cells/%s/config.txt", d, want[i][0]);
-        char *cfg = tg_slurp(path);
+        char *cfg = tg_cli_slurp(path);
         ck_assert_msg(strstr(cfg, want[i][1]), "%s lacks '%s'", path, want[i][1]);
         if (i != 2) ck_assert_ptr_nonnull(strstr(cfg, "no-tie-embeddings = false"));
         free(cfg);

@@ -98,5 +98,5 @@ int tg_cmd_eval(int argc, char **argv) {
     tg_eval_result_free(&r);
     tg_corpus_free(&corpus);
     tg_loaded_free(&L);
-    return s == TG_OK ? 0 : 1;
+    return tg_cli_output_done("tapegrad eval", s == TG_OK ? 0 : 1);
 }

@@ -376,5 +376,5 @@ done:
     for (size_t s = 0; s <= o.n_systems; s++) lines_free(&sys[s]);
     free(sys);
     free(o.systems);
-    return rc;
+    return tg_cli_output_done("tapegrad score", rc);
 }

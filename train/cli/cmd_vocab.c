@@ -9,6 +9,7 @@
 
 #include "datasets/datasets.h"
 #include "train/cli/commands.h"
+#include "train/run/run.h"
 
 static const char *const usage_text =
     "usage: tapegrad vocab learn  (--data FILE.tsv | --src FILE --tgt FILE) --merges N -o VOCAB\n"
@@ -202,7 +203,7 @@ static int cmd_learn(int argc, char **argv) {
         return 1;
     }
     double t2 = now_s();
-    st = tg_bpe_save(bpe, a.out, &err);
+    st = tg_run_vocab_save(bpe, a.out, &err);
     if (st != TG_OK) {
         fprintf(stderr, "tapegrad vocab learn: %s\n", err.msg);
         tg_bpe_free(bpe);
@@ -226,13 +227,7 @@ static int load_vocab(const vocab_args *a, tg_bpe **bpe) {
     return 0;
 }
 
-static int finish_output(void) {
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "tapegrad vocab: cannot write the output: %s\n", strerror(errno));
-        return 1;
-    }
-    return 0;
-}
+static int finish_output(void) { return tg_cli_output_done("tapegrad vocab", 0); }
 
 static int cmd_encode(int argc, char **argv) {
     static const int allowed[] = {OPT_VOCAB, OPT_IDS, 0};

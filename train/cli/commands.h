@@ -26,4 +26,8 @@ int tg_cmd_experiment(int argc, char **argv);
 int tg_ckpt_info(int argc, char **argv);
 int tg_ckpt_average(int argc, char **argv);
 
+/* Flushes stdout and checks it was all written (output.c): on a write error (a full disk, a
+ * closed pipe) prints "WHO: cannot write the output: ..." and returns 1 if rc was 0; else rc. */
+int tg_cli_output_done(const char *who, int rc);
+
 #endif /* TG_COMMANDS_H */

@@ -30,10 +30,11 @@ int main(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
-        return 0;
+        return tg_cli_output_done("tapegrad", 0);
     }
     for (size_t i = 0; i < N_COMMANDS; i++)
-        if (commands[i].run && !strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+        if (commands[i].run && !strcmp(argv[1], commands[i].name))
+            return tg_cli_output_done("tapegrad", commands[i].run(argc - 1, argv + 1));
     fprintf(stderr, "tapegrad: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;

@@ -9,10 +9,10 @@
 
 /* The pairs that fit the positions table, encoded; index[k] is pair k's place in the input. */
 static tg_status encode_pairs(tg_bpe *bpe, const char *const *src, const char *const *ref, size_t n,
-                              tg_dataset *ds, size_t *too_long, tg_err *err) {
+                              int max_len, tg_dataset *ds, size_t *too_long, tg_err *err) {
     tg_ids ids = {0}, tids = {0};
     tg_status s = TG_OK;
-    const int max_pieces = TG_RUN_MAX_POSITIONS - 2;
+    const int max_pieces = max_len - 2;   /* the model's own positions, less bos/eos */
     *too_long = 0;
     for (size_t i = 0; s == TG_OK && i < n; i++) {
         s = tg_run_encode(bpe, src[i], &ids, err);
@@ -86,7 +86,7 @@ tg_status tg_eval_texts(tg_model *m, tg_bpe *bpe, const char *const *src, const 
                         const tg_eval_opts *o, tg_eval_result *out, tg_err *err) {
     memset(out, 0, sizeof *out);
     tg_dataset ds = {0};
-    tg_status s = encode_pairs(bpe, src, ref, n, &ds, &out->too_long, err);
+    tg_status s = encode_pairs(bpe, src, ref, n, tg_model_cfg(m)->max_len, &ds, &out->too_long, err);
     tg_ctx *ctx = s == TG_OK ? tg_ctx_new(&(tg_ctx_opts){.threads = o->threads}) : NULL;
     if (s == TG_OK && !ctx) s = tg_err_set(err, TG_ERR_NOMEM, "cannot create the compute context");
     if (s == TG_OK) {

@@ -212,10 +212,80 @@ static char *trim(char *s) {
     return s;
 }
 
+/* A value that would not read back as itself unquoted: a comment sign, a quote or backslash
+ * (the escape), or spaces at either end (trimmed). */
+static bool needs_quotes(const char *v) {
+    size_t n = strlen(v);
+    return strpbrk(v, "#\"\\\n\r") || (n && (isspace((unsigned char)v[0]) || isspace((unsigned char)v[n - 1])));
+}
+
+/* "..." with \\ \" \n \r escapes, into out (at least 2 * strlen(v) + 3 bytes). */
+static void quote(const char *v, char *out) {
+    char *o = out;
+    *o++ = '"';
+    for (; *v; v++) {
+        char e = *v == '"' ? '"' : *v == '\\' ? '\\' : *v == '\n' ? 'n' : *v == '\r' ? 'r' : 0;
+        if (e) { *o++ = '\\'; *o++ = e; }
+        else *o++ = *v;
+    }
+    *o++ = '"';
+    *o = '\0';
+}
+
+/* Reads a quoted value at s (s[0] == '"') in place; after the closing quote only blanks or a
+ * # comment may follow. NULL if malformed. */
+static char *unquote(char *s) {
+    char *o = s, *p = s + 1;
+    for (; *p && *p != '"'; p++) {
+        if (*p != '\\') { *o++ = *p; continue; }
+        p++;
+        if (*p == '"' || *p == '\\') *o++ = *p;
+        else if (*p == 'n') *o++ = '\n';
+        else if (*p == 'r') *o++ = '\r';
+        else return NULL;
+    }
+    if (*p != '"') return NULL;
+    for (p++; isspace((unsigned char)*p); p++) {}
+    if (*p && *p != '#') return NULL;
+    *o = '\0';
+    return s;
+}
+
+/* One `key = value` line (comment, blank, or setting) of a config text into c. */
+static tg_status parse_line(tg_run_config *c, char *line, const char *origin, int lineno, tg_err *err) {
+    char *s = line;
+    while (isspace((unsigned char)*s)) s++;
+    char *eq = strchr(s, '='), *hash = strchr(s, '#');
+    if (hash && (!eq || hash < eq)) *hash = '\0';   /* a comment before any '=' */
+    s = trim(s);
+    if (!*s) return TG_OK;
+    if (!eq || (hash && hash < eq))
+        return tg_err_set(err, TG_ERR_FORMAT, "%s:%d: expected 'key = value', got '%s'", origin, lineno, s);
+    *eq = '\0';
+    char *key = trim(s), *value = eq + 1;
+    while (isspace((unsigned char)*value)) value++;
+    if (*value == '"') {
+        if (!unquote(value))
+            return tg_err_set(err, TG_ERR_FORMAT, "%s:%d: %s: unterminated or malformed quoted value", origin, lineno,
+                              key);
+    } else {
+        char *h = strchr(value, '#');   /* unquoted (older files): # starts a comment */
+        if (h) *h = '\0';
+        value = trim(value);
+    }
+    if (!strcmp(key, "config") || !strcmp(key, "resume"))
+        return tg_err_set(err, TG_ERR_FORMAT, "%s:%d: '%s' cannot be set in a config file", origin, lineno, key);
+    tg_err e2;
+    if (tg_run_config_set(c, key, value, &e2) != TG_OK)
+        return tg_err_set(err, TG_ERR_FORMAT, "%s:%d: %s", origin, lineno, e2.msg);
+    return TG_OK;
+}
+
 tg_status tg_run_config_parse(tg_run_config *c, const char *text, const char *origin, tg_err *err) {
     int lineno = 0;
     const char *p = text;
-    char line[2 * TG_PATH_MAX];
+    if (!strncmp(p, "\xEF\xBB\xBF", 3)) p += 3;   /* a UTF-8 byte order mark, as some editors write */
+    char line[4 * TG_PATH_MAX];
     while (*p) {
         const char *nl = strchr(p, '\n');
         size_t len = nl ? (size_t)(nl - p) : strlen(p);
@@ -225,19 +295,8 @@ tg_status tg_run_config_parse(tg_run_config *c, const char *text, const char *or
         memcpy(line, p, len);
         line[len] = '\0';
         p = nl ? nl + 1 : p + len;
-        char *hash = strchr(line, '#');
-        if (hash) *hash = '\0';
-        char *s = trim(line);
-        if (!*s) continue;
-        char *eq = strchr(s, '=');
-        if (!eq) return tg_err_set(err, TG_ERR_FORMAT, "%s:%d: expected 'key = value', got '%s'", origin, lineno, s);
-        *eq = '\0';
-        char *key = trim(s), *value = trim(eq + 1);
-        if (!strcmp(key, "config") || !strcmp(key, "resume"))
-            return tg_err_set(err, TG_ERR_FORMAT, "%s:%d: '%s' cannot be set in a config file", origin, lineno, key);
-        tg_err e2;
-        if (tg_run_config_set(c, key, value, &e2) != TG_OK)
-            return tg_err_set(err, TG_ERR_FORMAT, "%s:%d: %s", origin, lineno, e2.msg);
+        tg_status st = parse_line(c, line, origin, lineno, err);
+        if (st != TG_OK) return st;
     }
     return TG_OK;
 }
@@ -293,9 +352,12 @@ int tg_run_config_format(const tg_run_config *c, char *buf, size_t len) {
         const opt_def *o = &OPTS[i];
         if (!o->def) continue;   /* aliases (layers) are written through their fields */
         const char *field = (const char *)c + o->offset;
-        char v[TG_PATH_MAX + 32];
+        char v[2 * TG_PATH_MAX + 32];
         switch (o->type) {
-        case T_STR: snprintf(v, sizeof v, "%s", field); break;
+        case T_STR:
+            if (needs_quotes(field)) quote(field, v);
+            else snprintf(v, sizeof v, "%s", field);
+            break;
         case T_FLAG: snprintf(v, sizeof v, "%s", *(const bool *)field ? "true" : "false"); break;
         case T_INT: snprintf(v, sizeof v, "%d", *(const int *)field); break;
         case T_I64: snprintf(v, sizeof v, "%lld", (long long)*(const int64_t *)field); break;

@@ -16,6 +16,8 @@
 
 /* The model's positions table covers this many tokens; longer inputs are cut when translating. */
 #define TG_RUN_MAX_POSITIONS 1024
+/* Pieces a side of a training pair may have: the source gets an eos, the decoder input a bos. */
+#define TG_RUN_MAX_PIECES (TG_RUN_MAX_POSITIONS - 1)
 
 /* The mutable state of a run besides parameters and optimiser moments: section "state". */
 typedef struct tg_run_state {
@@ -48,6 +50,11 @@ typedef struct tg_run {
     tg_run_state st;
 } tg_run;
 
+/* A fresh run's --max-len (files) or --task-max-len (synthetic task) beyond TG_RUN_MAX_PIECES
+ * could never train: refused with a message naming the flag. (A resumed run's data is filtered
+ * to the limit instead, so an older run still continues.) */
+tg_status tg_run_config_check_limits(const tg_run_config *c, tg_err *err);
+
 /* Model config for a run config and vocabulary size. */
 tg_status tg_run_model_config(const tg_run_config *c, int vocab, tg_model_config *out, tg_err *err);
 tg_status tg_run_schedule(const tg_run_config *c, const tg_model_config *m, tg_schedule *out, tg_err *err);
@@ -61,6 +68,12 @@ typedef struct tg_ckpt_writer tg_ckpt_writer;
 tg_status tg_ckpt_write_model(tg_ckpt_writer *w, const tg_run_config *cfg, const tg_model *m,
                               const tg_bpe *bpe, const tg_run_state *st, tg_err *err);
 tg_status tg_run_save(const tg_run *r, const char *path, tg_err *err);
+
+/* The most parameters a checkpoint may describe (16 GB of floats): beyond it a file is refused
+ * before anything is allocated. */
+#define TG_RUN_MAX_PARAMS ((uint64_t)1 << 32)
+/* Parameters of a model with config m, computed without building it. */
+uint64_t tg_run_param_count(const tg_model_config *m);
 
 /* What translate/eval/ckpt need from a checkpoint: the run config, the model (parameters loaded)
  * and the vocabulary (NULL for a synthetic task). */
@@ -126,6 +139,8 @@ void tg_dev_text_free(tg_dev_text *d);
 /* ---- folders (folders.c) ---- */
 /* Creates path and its missing parents, as `mkdir -p`: 0, or -1 with errno set. */
 int tg_mkdir_p(const char *path);
+/* Writes the vocabulary as text to path through atomic_file.h (temporary + rename). */
+tg_status tg_run_vocab_save(const tg_bpe *bpe, const char *path, tg_err *err);
 
 /* ---- the loop (run_loop.c) ---- */
 /* Builds data, vocabulary, model, optimiser and context for cfg. from: a loaded last.ckpt to

@@ -16,6 +16,7 @@
 
 #include "autograd/kernels/kernels.h"
 #include "train/ckpt/ckpt_file.h"
+#include "train/ckpt/ckpt_le.h"
 #include "train/run/run.h"
 
 #define STATE_VERSION 1u
@@ -45,7 +46,33 @@ static void state_write(tg_ckpt_buf *b, const tg_run_state *s) {
     tg_ckpt_buf_i64(b, s->tokens_seen);
 }
 
-static tg_status state_read(const void *p, size_t n, tg_run_state *s, tg_err *err) {
+/* Every field of a (possibly hand-edited) state within what a run can reach, so that no counter
+ * overflows and no limit is defeated (a NaN training time would never reach --time-limit). */
+static tg_status state_check(const tg_run_state *s, const char *path, tg_err *err) {
+    const int64_t max_count = (int64_t)1e15;   /* --max-steps' own bound */
+    const struct { const char *name; int64_t v, hi; } counts[] = {
+        {"step", s->step, max_count}, {"best_step", s->best_step, s->step},
+        {"bad_validations", s->bad_validations, max_count}, {"bad_steps", s->bad_steps, max_count},
+        {"skipped_steps", s->skipped_steps, max_count}, {"reloads", s->reloads, max_count},
+        {"tokens_seen", s->tokens_seen, INT64_MAX / 2},
+    };
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
+        if (counts[i].v < 0 || counts[i].v > counts[i].hi)
+            return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'state': %s = %lld is outside [0, %lld]", path,
+                              counts[i].name, (long long)counts[i].v, (long long)counts[i].hi);
+    if (!(s->train_seconds >= 0 && s->train_seconds <= 1e12))
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'state': train_seconds = %g is outside [0, 1e12]",
+                          path, s->train_seconds);
+    if (!(s->lr_scale > 0 && s->lr_scale <= 1))
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'state': lr_scale = %g is outside (0, 1]", path,
+                          s->lr_scale);
+    if (!(s->best_bleu == -1 || (s->best_bleu >= 0 && s->best_bleu <= 100)))
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'state': best_bleu = %g is neither -1 nor in [0, 100]",
+                          path, s->best_bleu);
+    return TG_OK;
+}
+
+static tg_status state_read(const void *p, size_t n, const char *path, tg_run_state *s, tg_err *err) {
     tg_ckpt_cur c;
     uint32_t version = 0;
     tg_ckpt_cur_init(&c, p, n, "section 'state'");
@@ -69,7 +96,8 @@ static tg_status state_read(const void *p, size_t n, tg_run_state *s, tg_err *er
     tg_ckpt_cur_f64(&c, &s->lr_scale);
     tg_ckpt_cur_f64(&c, &s->train_seconds);
     tg_ckpt_cur_i64(&c, &s->tokens_seen);
-    return tg_ckpt_cur_finish(&c, err);
+    tg_status st = tg_ckpt_cur_finish(&c, err);
+    return st == TG_OK ? state_check(s, path, err) : st;
 }
 
 /* Every section but adam: what a model-only (averaged) checkpoint holds too. */
@@ -171,6 +199,59 @@ static tg_status parse_model(const char *text, const char *path, tg_model_config
     return TG_OK;
 }
 
+/* Parameters a model of config m declares (nn/: embedding, untied output, per layer attention
+ * 4 (d^2 + d), norms 2d, feed-forward 2 d d_ff + d_ff + d, final norms when pre-LN), computed
+ * without building it. tests/test_writes.c checks it against tg_model_param_count. Sizes are
+ * bounded by tg_model_config_validate, so nothing overflows 64 bits. */
+uint64_t tg_run_param_count(const tg_model_config *m) {
+    uint64_t d = (uint64_t)m->d_model, ff = (uint64_t)m->d_ff, v = (uint64_t)m->vocab;
+    uint64_t attn = 4 * (d * d + d), norm = 2 * d, ffn = 2 * d * ff + ff + d;
+    uint64_t n = v * d * (m->tie_embeddings ? 1 : 2);
+    n += (uint64_t)m->enc_layers * (attn + 2 * norm + ffn);
+    n += (uint64_t)m->dec_layers * (2 * attn + 3 * norm + ffn);
+    return n + (m->norm == TG_NORM_PRE ? 2 * norm : 0);
+}
+
+/* Before a model is built from a file: its positions table within a run's, its parameter count
+ * within TG_RUN_MAX_PARAMS and equal to what the params section holds, and the config section's
+ * architecture the model section's. A 17 KB file cannot ask for gigabytes. */
+static tg_status model_fits(const tg_ckpt_reader *rd, const tg_model_config *m, const tg_run_config *cfg,
+                            tg_err *err) {
+    const char *path = tg_ckpt_reader_path(rd);
+    if (m->max_len > TG_RUN_MAX_POSITIONS)
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'model': max_len = %d, a run's model has at most %d",
+                          path, m->max_len, TG_RUN_MAX_POSITIONS);
+    uint64_t count = tg_run_param_count(m);
+    if (count > TG_RUN_MAX_PARAMS)
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'model' implies %llu parameters, more than the %llu "
+                          "tapegrad builds", path, (unsigned long long)count, (unsigned long long)TG_RUN_MAX_PARAMS);
+    const void *p;
+    size_t n;
+    uint32_t elem = 0;
+    tg_status s = tg_ckpt_reader_get(rd, "param_index", &p, &n, err);
+    if (s == TG_OK && n >= 4) elem = tg_le_get32(p);
+    if (s == TG_OK && elem != 4 && elem != 8)
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'param_index': parameters of %u bytes each", path, elem);
+    if (s == TG_OK) s = tg_ckpt_reader_get(rd, "params", &p, &n, err);
+    if (s == TG_OK && n != count * elem)
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'model' implies %llu parameters (%llu bytes), section "
+                          "'params' holds %zu bytes", path, (unsigned long long)count,
+                          (unsigned long long)(count * elem), n);
+    tg_model_config from_cfg;
+    tg_err e2;
+    if (s == TG_OK && tg_run_model_config(cfg, m->vocab, &from_cfg, &e2) != TG_OK)
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'config': %s", path, e2.msg);
+    if (s != TG_OK) return s;
+    from_cfg.max_len = m->max_len;
+    char a[512], b[512];
+    tg_model_config_str(&from_cfg, a, sizeof a);
+    tg_model_config_str(m, b, sizeof b);
+    if (strcmp(a, b))
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'config' describes the model %s, section 'model' %s",
+                          path, a, b);
+    return TG_OK;
+}
+
 /* Checks param_index against the model and copies the values in (converting float <-> double). */
 static tg_status load_params(const tg_ckpt_reader *rd, tg_model *m, uint64_t *hash, tg_err *err) {
     const char *path = tg_ckpt_reader_path(rd);
@@ -247,6 +328,7 @@ tg_status tg_run_load_model(const char *path, tg_loaded *out, tg_err *err) {
             s = tg_err_set(err, TG_ERR_CORRUPT, "%s: vocabulary of %d pieces, the model has %d", path,
                            tg_bpe_vocab_size(out->bpe), mcfg.vocab);
     }
+    if (s == TG_OK) s = model_fits(rd, &mcfg, &out->cfg, err);
     if (s == TG_OK) {
         out->model = tg_model_new(&mcfg, out->cfg.seed, err);
         if (!out->model) s = TG_ERR_CORRUPT;
@@ -256,7 +338,7 @@ tg_status tg_run_load_model(const char *path, tg_loaded *out, tg_err *err) {
         const void *p;
         size_t n;
         s = tg_ckpt_reader_get(rd, "state", &p, &n, err);
-        if (s == TG_OK) s = state_read(p, n, &out->st, err);
+        if (s == TG_OK) s = state_read(p, n, path, &out->st, err);
     }
     tg_ckpt_reader_free(rd);
     if (s != TG_OK) tg_loaded_free(out);
@@ -289,7 +371,7 @@ tg_status tg_run_restore(tg_run *r, const char *path, tg_err *err) {
             s = tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'adam': %s", path, e2.msg);
     }
     if (s == TG_OK) s = tg_ckpt_reader_get(rd, "state", &p, &n, err);
-    if (s == TG_OK) s = state_read(p, n, &st, err);
+    if (s == TG_OK) s = state_read(p, n, path, &st, err);
     if (s == TG_OK) {
         tg_err e2;
         if (tg_batch_iter_set_state(r->iter, &st.iter, &e2) != TG_OK)

@@ -3,6 +3,17 @@
 
 #include "train/run/run.h"
 
+tg_status tg_run_config_check_limits(const tg_run_config *c, tg_err *err) {
+    const int limit = TG_RUN_MAX_PIECES;
+    if (c->task[0] && c->task_max_len > limit)
+        return tg_err_set(err, TG_ERR_ARG, "--task-max-len %d: the model has %d positions, so a side holds at most "
+                          "%d symbols (plus bos/eos)", c->task_max_len, TG_RUN_MAX_POSITIONS, limit);
+    if (!c->task[0] && c->max_len > limit)
+        return tg_err_set(err, TG_ERR_ARG, "--max-len %d: the model has %d positions, so a side holds at most "
+                          "%d pieces (plus bos/eos)", c->max_len, TG_RUN_MAX_POSITIONS, limit);
+    return TG_OK;
+}
+
 tg_status tg_run_model_config(const tg_run_config *c, int vocab, tg_model_config *out, tg_err *err) {
     tg_model_config m = tg_model_config_default();
     m.vocab = vocab;

@@ -289,6 +289,11 @@ static tg_status after_validation(tg_run *r, tg_progress *pg, const valid_result
     return TG_OK;
 }
 
+/* A log or metrics line that could not be written (a full disk) ends the run with an error. */
+static tg_status progress_status(const tg_progress *pg, tg_err *err) {
+    return pg->failed ? tg_err_set(err, TG_ERR_IO, "%s", pg->error) : TG_OK;
+}
+
 int tg_run_train(tg_run *r) {
     tg_progress pg;
     char msg[512];
@@ -298,10 +303,12 @@ int tg_run_train(tg_run *r) {
         return 1;
     }
     tg_progress_log(&pg, "model: %lld parameters (d_model %d, %d heads, d_ff %d, %d+%d layers, norm %s, ffn %s, "
-                    "attn-activation %s, vocab %d); %zu training pairs, %zu batches an epoch; %d thread%s",
+                    "attn-activation %s, vocab %d); %zu training pairs (%zu over the length limit left out), "
+                    "%zu batches an epoch; %d thread%s",
                     (long long)tg_model_param_count(r->model), r->mcfg.d_model, r->mcfg.heads, r->mcfg.d_ff,
                     r->mcfg.enc_layers, r->mcfg.dec_layers, r->cfg.norm, r->cfg.ffn_activation,
-                    r->cfg.attn_activation, r->mcfg.vocab, r->train.n, tg_batch_iter_epoch_batches(r->iter),
+                    r->cfg.attn_activation, r->mcfg.vocab, r->train.n, r->train.n_filtered,
+                    tg_batch_iter_epoch_batches(r->iter),
                     tg_pool_threads(tg_ctx_pool(r->ctx)), tg_pool_threads(tg_ctx_pool(r->ctx)) == 1 ? "" : "s");
     tg_status s = TG_OK;
     if (r->st.step == 0 && r->st.skipped_steps == 0) s = save_last(r, &pg, &err);   /* a reload target from the start */
@@ -323,7 +330,7 @@ int tg_run_train(tg_run *r) {
     bool validated_now = false, saved_now = false;
     const char *reason = NULL;
     while (s == TG_OK && !(reason = stop_reason(r))) {
-        if (g_stop_signal) break;
+        if (g_stop_signal || (s = progress_status(&pg, &err)) != TG_OK) break;
         step_result res;
         double t0 = now_s();
         s = train_step(r, &b, &res, &err);
@@ -406,6 +413,7 @@ int tg_run_train(tg_run *r) {
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     tg_batch_free(&b);
+    if (s == TG_OK) s = progress_status(&pg, &err);
     if (s != TG_OK) tg_progress_log(&pg, "error: %s", err.msg);
     tg_progress_close(&pg);
     return s == TG_OK ? 0 : 1;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "train/ckpt/atomic_file.h"
 #include "train/run/run.h"
 
 static double now_s(void) {
@@ -31,6 +32,36 @@ static char *ids_text(const int32_t *ids, int n) {
     return s;
 }
 
+tg_status tg_run_vocab_save(const tg_bpe *bpe, const char *path, tg_err *err) {
+    tg_str t = {0};
+    tg_status st = tg_bpe_save_text(bpe, &t, err);
+    if (st == TG_OK) st = tg_afile_save(path, t.s, t.n, err);
+    tg_str_free(&t);
+    return st;
+}
+
+/* Keeps the pairs whose sides fit the model's positions (a run from before --task-max-len was
+ * limited); the others are counted in n_filtered, as tg_dataset_from_corpus does. */
+static tg_status fit_positions(tg_dataset *ds, tg_err *err) {
+    tg_dataset kept = {0};
+    tg_status s = TG_OK;
+    for (size_t i = 0; s == TG_OK && i < ds->n; i++) {
+        const int32_t *p = ds->ids + ds->off[i];
+        if (ds->src_len[i] > TG_RUN_MAX_PIECES || ds->tgt_len[i] > TG_RUN_MAX_PIECES) kept.n_filtered++;
+        else s = tg_dataset_add(&kept, p, ds->src_len[i], p + ds->src_len[i], ds->tgt_len[i], ds->index[i], err);
+    }
+    if (s == TG_OK && kept.n == 0)
+        s = tg_err_set(err, TG_ERR_ARG, "no synthetic pair fits %d positions", TG_RUN_MAX_POSITIONS);
+    if (s == TG_OK && kept.n_filtered)
+        fprintf(stderr, "tapegrad train: %zu pairs longer than %d symbols (the model's positions) dropped\n",
+                kept.n_filtered, TG_RUN_MAX_PIECES);
+    kept.n_filtered += ds->n_filtered;
+    tg_dataset_free(ds);
+    *ds = kept;
+    if (s != TG_OK) tg_dataset_free(ds);
+    return s;
+}
+
 /* A synthetic task's dev set: another draw of the same task, 5% of the training size in 50..500. */
 static tg_status synth_dev(const tg_run_config *c, tg_synth_opts o, tg_dataset *dev, tg_err *err) {
     size_t n_dev = (size_t)c->task_size / 20;
@@ -51,6 +82,7 @@ static tg_status synth_data(tg_run *r, tg_err *err) {
     tg_synth_opts o;
     tg_status s = synth_opts(c, &o, err);
     if (s == TG_OK) s = tg_synth_dataset(&r->train, &o, (size_t)c->task_size, err);
+    if (s == TG_OK && c->task_max_len > TG_RUN_MAX_PIECES) s = fit_positions(&r->train, err);
     if (s == TG_OK) s = synth_dev(c, o, &r->dev, err);
     return s;
 }
@@ -75,17 +107,18 @@ static tg_status file_data(tg_run *r, tg_loaded *from, tg_err *err) {
         s = tg_bpe_learn(&r->bpe, &corpus, &(tg_bpe_learn_opts){.merges = c->merges}, err);
         char path[TG_PATH_MAX + 16];
         snprintf(path, sizeof path, "%s/vocab.txt", c->out);
-        if (s == TG_OK) s = tg_bpe_save(r->bpe, path, err);
+        if (s == TG_OK) s = tg_run_vocab_save(r->bpe, path, err);
         if (s == TG_OK)
             fprintf(stderr, "tapegrad train: vocabulary of %d pieces in %.1f s, saved to %s\n",
                     tg_bpe_vocab_size(r->bpe), now_s() - t0, path);
     }
-    if (s == TG_OK) s = tg_dataset_from_corpus(&r->train, &corpus, r->bpe, c->max_len, err);
+    const int limit = c->max_len < TG_RUN_MAX_PIECES ? c->max_len : TG_RUN_MAX_PIECES;
+    if (s == TG_OK) s = tg_dataset_from_corpus(&r->train, &corpus, r->bpe, limit, err);
     if (s == TG_OK && r->train.n_filtered)
-        fprintf(stderr, "tapegrad train: %zu pairs longer than --max-len %d pieces dropped\n",
-                r->train.n_filtered, c->max_len);
+        fprintf(stderr, "tapegrad train: %zu pairs longer than %d pieces (%s) dropped\n", r->train.n_filtered,
+                limit, limit == c->max_len ? "--max-len" : "the model's positions");
     if (s == TG_OK && r->train.n == 0)
-        s = tg_err_set(err, TG_ERR_ARG, "no training pair is within --max-len %d pieces", c->max_len);
+        s = tg_err_set(err, TG_ERR_ARG, "no training pair is within %d pieces", limit);
     tg_corpus_free(&corpus);
     if (s != TG_OK || !c->dev[0]) return s;
     tg_corpus dev = {0};
@@ -160,14 +193,21 @@ void tg_dev_text_free(tg_dev_text *d) {
     memset(d, 0, sizeof *d);
 }
 
-/* A run killed while saving leaves NAME.tmp.<pid> beside the checkpoint it was replacing. */
+/* A run killed while saving leaves NAME.tmp.<pid>[.<n>] beside the file it was replacing (a
+ * checkpoint, config.txt, metrics.tsv or vocab.txt; see train/ckpt/atomic_file.h). */
+static bool stale_temp(const char *name) {
+    static const char *const kinds[] = {".ckpt.tmp.", "config.txt.tmp.", "metrics.tsv.tmp.", "vocab.txt.tmp."};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strstr(name, kinds[i])) return true;
+    return false;
+}
+
 static void remove_stale_temps(const char *rundir) {
     DIR *d = opendir(rundir);
     if (!d) return;
     struct dirent *e;
     while ((e = readdir(d))) {
-        const char *t = strstr(e->d_name, ".ckpt.tmp.");
-        if (!t) continue;
+        if (!stale_temp(e->d_name)) continue;
         char path[TG_PATH_MAX + 300];
         snprintf(path, sizeof path, "%s/%s", rundir, e->d_name);
         if (remove(path) == 0) fprintf(stderr, "tapegrad train: removed %s, left by an interrupted save\n", path);
