@@ -325,6 +325,28 @@ START_TEST(test_report_cache_diagnostics_baseline) {
     char *base[] = {"experiment", "report", d, "--baseline", "attn-activation=relu", NULL};
     ck_assert_int_eq(run(base), 0);
     ck_assert_int_eq(count_in("r/report.md", "## Against the baseline (attn-activation=relu,norm=post)"), 1);
+    /* a full disk at the report's first, second, third write: the files before are whole, no temporary left */
+    char md[400], tsv[400], cmd[500];
+    snprintf(md, sizeof md, "%s/report.md", d);
+    snprintf(tsv, sizeof tsv, "%s/results.tsv", d);
+    char *md0 = tg_cli_slurp(md), *tsv0 = tg_cli_slurp(tsv);
+    for (int n = 1; n <= 3; n++) {
+        char env[64], out[300], errf[300];
+        snprintf(env, sizeof env, "TAPEGRAD_FAIL_WRITE=%d", n);
+        snprintf(out, sizeof out, "%s/out.txt", tmpdir);
+        snprintf(errf, sizeof errf, "%s/err.txt", tmpdir);
+        ck_assert_int_eq(tg_cli_wait(tg_cli_spawn(env, NULL, out, errf, base)), 1);
+        ck_assert_int_ge(count_in("err.txt", "No space left on device"), 1);
+        char *md1 = tg_cli_slurp(md), *tsv1 = tg_cli_slurp(tsv);
+        ck_assert_str_eq(md0, md1);
+        ck_assert_str_eq(tsv0, tsv1);
+        free(md1);
+        free(tsv1);
+        snprintf(cmd, sizeof cmd, "ls '%s' | grep -q '\\.tmp\\.'", d);
+        ck_assert_int_ne(system(cmd), 0);
+    }
+    free(md0);
+    free(tsv0);
     char *bad[] = {"experiment", "report", d, "--baseline", "attn-activation=tanh", NULL};
     ck_assert_int_eq(run(bad), 2);
     ck_assert_int_ge(count_in("err.txt", "--baseline 'attn-activation=tanh'"), 1);

@@ -30,17 +30,18 @@ static bool newer(const char *a, const char *b) {
 static tg_status write_cache(const tg_exp_cell *c, const char *which, const tg_exp_eval *ev,
                              const tg_eval_result *r, tg_err *err) {
     char path[TG_EXP_PATH_MAX];
+    tg_exp_out o;
     cell_file(c, "dev.hyp-%s.txt", which, path, sizeof path);
-    FILE *f = fopen(path, "w");
-    if (!f) return tg_err_set(err, TG_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    FILE *f = tg_exp_out_open(&o, path, err);
+    if (!f) return TG_ERR_NOMEM;
     for (size_t i = 0; i < r->n; i++) {
         for (const char *p = r->hyps[i]; *p; p++) fputc(*p == '\n' || *p == '\r' ? ' ' : *p, f);
         fputc('\n', f);
     }
-    bool bad = fclose(f) != 0;
+    tg_status s = tg_exp_out_commit(&o, err);
+    if (s != TG_OK) return s;
     cell_file(c, "eval-%s.tsv", which, path, sizeof path);
-    f = bad ? NULL : fopen(path, "w");   /* written last: its time stamps the cache */
-    if (!f) return tg_err_set(err, TG_ERR_IO, "%s: cannot write", path);
+    if (!(f = tg_exp_out_open(&o, path, err))) return TG_ERR_NOMEM;   /* written last: its time stamps the cache */
     fprintf(f, "step\t%lld\ntrain_seconds\t%.17g\nloss\t%.17g\nnll\t%.17g\nbleu\t%.17g\nchrf\t%.17g\npairs\t%zu\n"
                "decoding\tgreedy\nskipped\t",
             (long long)ev->step, ev->train_seconds, ev->loss, ev->nll, ev->bleu, ev->chrf, r->n);
@@ -51,8 +52,7 @@ static tg_status write_cache(const tg_exp_cell *c, const char *which, const tg_e
         sep = ",";
     }
     fputc('\n', f);
-    if (fclose(f) != 0) return tg_err_set(err, TG_ERR_IO, "%s: cannot write", path);
-    return TG_OK;
+    return tg_exp_out_commit(&o, err);
 }
 
 static tg_status evaluate(const tg_exp_cell *c, const tg_run_config *cfg, const char *ckpt, const char *which,

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "train/experiment/experiment.h"
+#include "train/experiment/report.h"
 
 #define RECIPE_MARK "[recipe]\n"
 
@@ -90,10 +91,9 @@ static char *read_all(const char *path) {
 }
 
 static tg_status write_record(const tg_experiment *e, const char *path, const char *recipe, tg_err *err) {
-    char tmp[TG_PATH_MAX + 32];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return tg_err_set(err, TG_ERR_IO, "%s: cannot write: %s", tmp, strerror(errno));
+    tg_exp_out o;
+    FILE *f = tg_exp_out_open(&o, path, err);
+    if (!f) return TG_ERR_NOMEM;
     char cmd[16384];
     tg_exp_command_line(e, cmd, sizeof cmd);
     fprintf(f, "# tapegrad experiment: the recipe of this folder's cells. The same command (or\n"
@@ -102,12 +102,7 @@ static tg_status write_record(const tg_experiment *e, const char *path, const ch
     for (int i = 0; i < e->argc; i++) fprintf(f, "arg: %s\n", e->argv[i]);
     fputs(RECIPE_MARK, f);
     fputs(recipe, f);
-    bool bad = ferror(f);
-    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
-        remove(tmp);
-        return tg_err_set(err, TG_ERR_IO, "%s: cannot write", path);
-    }
-    return TG_OK;
+    return tg_exp_out_commit(&o, err);
 }
 
 tg_status tg_exp_record(const tg_experiment *e, bool write, tg_err *err) {

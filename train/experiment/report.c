@@ -96,17 +96,16 @@ static void json_string(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-static FILE *open_in(const tg_experiment *e, const char *name, tg_err *err) {
+static FILE *open_in(const tg_experiment *e, const char *name, tg_exp_out *o, tg_err *err) {
     char path[TG_EXP_PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", e->dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f) tg_err_set(err, TG_ERR_IO, "%s: cannot write", path);
-    return f;
+    return tg_exp_out_open(o, path, err);
 }
 
 static tg_status write_results(const report *R, tg_err *err) {
-    FILE *t = open_in(R->e, "results.tsv", err), *j = t ? open_in(R->e, "results.json", err) : NULL;
-    if (!t || !j) { if (t) fclose(t); return TG_ERR_IO; }
+    tg_exp_out ot, oj;
+    FILE *t = open_in(R->e, "results.tsv", &ot, err), *j = t ? open_in(R->e, "results.json", &oj, err) : NULL;
+    if (!t || !j) { if (t) tg_exp_out_abort(&ot); return TG_ERR_NOMEM; }
     fprintf(t, "cell\tvariant_label\tseed");
     for (int a = 0; a < R->e->n_axes; a++) fprintf(t, "\t%s", R->e->axes[a].key);
     fprintf(t, "\tcheckpoint\tstep\ttrain_seconds\tdev_loss\tdev_nll\tdev_ppl\tbleu\tchrf2\n");
@@ -137,10 +136,9 @@ static tg_status write_results(const report *R, tg_err *err) {
             first = false;
         }
     fprintf(j, "\n]\n");
-    bool bad = ferror(t) || ferror(j);
-    bad |= fclose(t) != 0;
-    bad |= fclose(j) != 0;
-    return bad ? tg_err_set(err, TG_ERR_IO, "%s: cannot write the results", R->e->dir) : TG_OK;
+    tg_status s = tg_exp_out_commit(&ot, err);
+    if (s != TG_OK) { tg_exp_out_abort(&oj); return s; }
+    return tg_exp_out_commit(&oj, err);
 }
 
 /* ---- report.md ---- */
@@ -277,8 +275,9 @@ static void time_table(FILE *f, const report *R) {
 }
 
 static tg_status write_md(const report *R, const bool *finished, tg_err *err) {
-    FILE *f = open_in(R->e, "report.md", err);
-    if (!f) return TG_ERR_IO;
+    tg_exp_out o;
+    FILE *f = open_in(R->e, "report.md", &o, err);
+    if (!f) return TG_ERR_NOMEM;
     char cmd[16384];
     tg_exp_command_line(R->e, cmd, sizeof cmd);
     int done = 0;
@@ -302,9 +301,8 @@ static tg_status write_md(const report *R, const bool *finished, tg_err *err) {
         fprintf(f, "## Plots\n\nOne line per variant: the mean over its seeds, with the min-max band over seeds.\n\n");
         s = tg_exp_plots(R->e, finished, f, err);
     }
-    bool bad = ferror(f);
-    if (fclose(f) != 0 || bad) s = s != TG_OK ? s : tg_err_set(err, TG_ERR_IO, "%s/report.md: cannot write", R->e->dir);
-    return s;
+    if (s != TG_OK) { tg_exp_out_abort(&o); return s; }
+    return tg_exp_out_commit(&o, err);
 }
 
 int tg_exp_report(const tg_experiment *e, const char *baseline) {

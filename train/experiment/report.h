@@ -7,11 +7,25 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "train/experiment/experiment.h"
 #include "train/metrics/metrics.h"
 
 #define TG_EXP_PATH_MAX (TG_PATH_MAX + TG_EXP_NAME_MAX + 128)
+
+/* ---- a file printed into memory, then saved atomically (outfile.c) ---- */
+typedef struct tg_exp_out {
+    FILE *f;                      /* print into this */
+    char *buf;
+    size_t len;
+    char path[TG_EXP_PATH_MAX];
+} tg_exp_out;
+/* NULL (and err) when the memory stream cannot be made. */
+FILE *tg_exp_out_open(tg_exp_out *o, const char *path, tg_err *err);
+/* Saves what was printed to the path (atomic_file.h); o is closed whatever happens. */
+tg_status tg_exp_out_commit(tg_exp_out *o, tg_err *err);
+void tg_exp_out_abort(tg_exp_out *o);
 
 /* ---- a cell's checkpoint on dev, cached (evalcache.c) ---- */
 typedef struct tg_exp_eval {

@@ -125,8 +125,9 @@ static void legend(FILE *f, const tg_svg_series *s, int n, const char *note) {
 }
 
 tg_status tg_svg_line_plot(const char *path, const tg_svg_plot *p, const tg_svg_series *s, int n, tg_err *err) {
-    FILE *f = fopen(path, "w");
-    if (!f) return tg_err_set(err, TG_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    tg_exp_out o;
+    FILE *f = tg_exp_out_open(&o, path, err);
+    if (!f) return TG_ERR_NOMEM;
     range r = data_range(s, n);
     fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">\n"
@@ -136,7 +137,5 @@ tg_status tg_svg_line_plot(const char *path, const tg_svg_plot *p, const tg_svg_
     for (int k = 0; k < n; k++) line(f, &r, &s[k], COLOURS[k % N_COLOURS], k);
     legend(f, s, n, p->note);
     fprintf(f, "</svg>\n");
-    bool bad = ferror(f);
-    if (fclose(f) != 0 || bad) return tg_err_set(err, TG_ERR_IO, "%s: cannot write", path);
-    return TG_OK;
+    return tg_exp_out_commit(&o, err);
 }
