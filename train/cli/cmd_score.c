@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datasets/datasets.h"
 #include "train/cli/commands.h"
+#include "train/cli/read_lines.h"
 #include "train/metrics/metrics.h"
 #include "train/metrics/text.h"
 
@@ -46,38 +48,13 @@ static void lines_free(score_lines *l) {
 
 /* Reads path into l; on failure prints why (naming the file and line) and returns 1. */
 static int read_lines(const char *path, score_lines *l) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "tapegrad score: cannot open %s: %s\n", path, strerror(errno));
+    char *buf;
+    size_t len;
+    tg_err err;
+    if (tg_file_read(path, TG_LINES_MAX_BYTES, &buf, &len, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad score: %s\n", err.msg);
         return 1;
     }
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (!buf) break;
-        len += fread(buf + len, 1, cap - len - 1, f);
-        if (len < cap - 1) break;
-        char *nb = realloc(buf, cap * 2);
-        if (!nb) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = nb;
-        cap *= 2;
-    }
-    int read_error = ferror(f);
-    fclose(f);
-    if (!buf) {
-        fprintf(stderr, "tapegrad score: out of memory reading %s\n", path);
-        return 1;
-    }
-    if (read_error) {
-        fprintf(stderr, "tapegrad score: cannot read %s\n", path);
-        free(buf);
-        return 1;
-    }
-    buf[len] = '\0';
     /* A last line without its newline still counts, as Python's readlines() has it. */
     size_t n = 0;
     for (size_t i = 0; i < len; i++)

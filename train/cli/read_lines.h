@@ -12,7 +12,11 @@ typedef struct tg_lines {
     char *buf_;
 } tg_lines;
 
-/* path NULL or "-": stdin. A NUL byte or invalid UTF-8 is an error naming the line. */
+/* Text to translate or score: a file over this size (an endless device?) is refused. */
+#define TG_LINES_MAX_BYTES ((size_t)2 << 30)
+
+/* path NULL or "-": stdin. A NUL byte or invalid UTF-8 is an error naming the line; a gzip
+ * file is decompressed (tg_file_read). */
 tg_status tg_lines_read(tg_lines *out, const char *path, tg_err *err);
 void tg_lines_free(tg_lines *l);
 
