@@ -18,6 +18,7 @@
 #include "train/run/options.h"
 #include "train/run/run.h"
 #include "tests/tg_check.h"
+#include "tests/tg_cli_child.h"
 
 static char tmpdir[256];
 
@@ -39,33 +40,10 @@ static void teardown(void) {
 
 /* Starts `tapegrad <argv...>` (NULL-terminated) in a child with stdout/stderr to files. */
 static pid_t spawn(const char *out, const char *errf, const char *in, char **argv) {
-    fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644), fe = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        if (in) { int fi = open(in, O_RDONLY); dup2(fi, 0); }
-        int argc = 0;
-        while (argv[argc]) argc++;
-        int rc;
-        if (!strcmp(argv[0], "train")) rc = tg_cmd_train(argc, argv);
-        else if (!strcmp(argv[0], "translate")) rc = tg_cmd_translate(argc, argv);
-        else if (!strcmp(argv[0], "eval")) rc = tg_cmd_eval(argc, argv);
-        else if (!strcmp(argv[0], "ckpt")) rc = tg_cmd_ckpt(argc, argv);
-        else rc = 99;
-        fflush(NULL);
-        _exit(rc);
-    }
-    return pid;
+    return tg_cli_spawn(out, errf, in, argv);
 }
 
-static int wait_rc(pid_t pid) {
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
+static int wait_rc(pid_t pid) { return tg_cli_wait(pid); }
 
 /* Runs a command to completion; its stderr goes to tmpdir/err.txt, stdout to tmpdir/out.txt. */
 static int run(const char *in, char **argv) {

@@ -11,6 +11,7 @@
 #include "train/cli/read_lines.h"
 #include "train/metrics/metrics.h"
 #include "train/metrics/text.h"
+#include "train/run/text_out.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -108,13 +109,18 @@ static void print_json(const tg_bleu_result *b, const tg_chrf_result *c, const t
            b->precisions[1], b->precisions[2], b->precisions[3]);
     printf("    \"bp\": %.17g,\n    \"sys_len\": %lld,\n    \"ref_len\": %lld,\n", b->bp,
            (long long)b->sys_len, (long long)b->ref_len);
-    printf("    \"signature\": \"%s\"\n  },\n", b->signature);
+    printf("    \"signature\": ");
+    tg_json_str(stdout, b->signature);
+    printf("\n  },\n");
     const tg_chrf_result *cs[2] = {c, cp};
     const char *keys[2] = {"chrf", "chrf_pp"};
-    for (int i = 0; i < 2; i++)
-        printf("  \"%s\": {\n    \"name\": \"%s\",\n    \"score\": %.17g,\n"
-               "    \"signature\": \"%s\"\n  }%s\n",
-               keys[i], cs[i]->name, cs[i]->score, cs[i]->signature, i ? "" : ",");
+    for (int i = 0; i < 2; i++) {
+        printf("  \"%s\": {\n    \"name\": ", keys[i]);
+        tg_json_str(stdout, cs[i]->name);
+        printf(",\n    \"score\": %.17g,\n    \"signature\": ", cs[i]->score);
+        tg_json_str(stdout, cs[i]->signature);
+        printf("\n  }%s\n", i ? "" : ",");
+    }
     printf("}\n");
 }
 

@@ -9,6 +9,7 @@
 
 #include "datasets/datasets.h"
 #include "train/cli/commands.h"
+#include "train/run/text_out.h"
 
 static const char *const usage_text =
     "usage: tapegrad vocab learn  (--data FILE.tsv | --src FILE --tgt FILE) --merges N -o VOCAB\n"
@@ -414,10 +415,12 @@ static int cmd_bench(int argc, char **argv) {
     qsort(mw, (size_t)a.repeat, sizeof *mw, cmp_double);
     double med_l = ml[a.repeat / 2], med_c = mc[a.repeat / 2], med_w = mw[a.repeat / 2];
     if (a.json) {
-        printf("{\"data\": \"%s\", \"pairs\": %zu, \"merges\": %d, \"vocab\": %d, \"repeat\": %ld, "
+        printf("{\"data\": ");
+        tg_json_str(stdout, a.data);
+        printf(", \"pairs\": %zu, \"merges\": %d, \"vocab\": %d, \"repeat\": %ld, "
                "\"read_s\": %.4f, \"learn_s\": %.4f, \"encode_cold_s\": %.4f, \"encode_warm_s\": %.4f, "
                "\"pieces\": %lld}\n",
-               a.data, pairs, (int)merges, (int)vocab, a.repeat, t_read, med_l, med_c, med_w, pieces);
+               pairs, (int)merges, (int)vocab, a.repeat, t_read, med_l, med_c, med_w, pieces);
     } else {
         printf("data %s: %zu pairs, read in %.3f s\n", a.data, pairs, t_read);
         printf("learn %d merges (vocabulary %d): median %.3f s over %ld runs (", (int)merges, (int)vocab, med_l,
