@@ -9,6 +9,7 @@
 
 #include "datasets/datasets.h"
 #include "train/cli/commands.h"
+#include "train/cli/read_lines.h"
 #include "train/run/text_out.h"
 
 static const char *const usage_text =
@@ -235,6 +236,16 @@ static int finish_output(void) {
     return 0;
 }
 
+/* After a tg_getline_max loop: a line over the limit or no memory is an error (1), the end is not. */
+static int stdin_line_error(const char *cmd, long n) {
+    if (n == -2)
+        fprintf(stderr, "tapegrad vocab %s: <stdin>: a line longer than %zu bytes (an endless input?): refused\n",
+                cmd, TG_LINE_MAX_BYTES);
+    else if (n == -3)
+        fprintf(stderr, "tapegrad vocab %s: <stdin>: out of memory\n", cmd);
+    return n < -1;
+}
+
 static int cmd_encode(int argc, char **argv) {
     static const int allowed[] = {OPT_VOCAB, OPT_IDS, 0};
     vocab_args a;
@@ -249,7 +260,7 @@ static int cmd_encode(int argc, char **argv) {
     tg_ids ids = {0};
     tg_str piece = {0};
     tg_err err;
-    while (rc == 0 && (n = getline(&line, &cap, stdin)) >= 0) {
+    while (rc == 0 && (n = tg_getline_max(&line, &cap, stdin, TG_LINE_MAX_BYTES)) >= 0) {
         size_t len = (size_t)n;
         if (len && line[len - 1] == '\n') len--;
         if (len && line[len - 1] == '\r') len--;
@@ -274,6 +285,7 @@ static int cmd_encode(int argc, char **argv) {
         }
         putchar('\n');
     }
+    if (rc == 0) rc = stdin_line_error("encode", (long)n);
     free(line);
     tg_ids_free(&ids);
     tg_str_free(&piece);
@@ -295,7 +307,7 @@ static int cmd_decode(int argc, char **argv) {
     tg_ids ids = {0};
     tg_str text = {0};
     tg_err err;
-    while (rc == 0 && (n = getline(&line, &cap, stdin)) >= 0) {
+    while (rc == 0 && (n = tg_getline_max(&line, &cap, stdin, TG_LINE_MAX_BYTES)) >= 0) {
         line_no++;
         size_t len = (size_t)n;
         if (len && line[len - 1] == '\n') len--;
@@ -343,6 +355,7 @@ static int cmd_decode(int argc, char **argv) {
         fwrite(text.s, 1, text.n, stdout);
         putchar('\n');
     }
+    if (rc == 0) rc = stdin_line_error("decode", (long)n);
     free(line);
     tg_ids_free(&ids);
     tg_str_free(&text);
