@@ -14,7 +14,7 @@ typedef struct tg_lines {
 } tg_lines;
 
 /* Text to translate or score: a file over this size (an endless device?) is refused. */
-#define TG_LINES_MAX_BYTES ((size_t)2 << 30)
+#define TG_LINES_MAX_BYTES ((size_t)256 << 20)
 
 /* path NULL or "-": stdin. A NUL byte or invalid UTF-8 is an error naming the line; a gzip
  * file is decompressed (tg_file_read). */
