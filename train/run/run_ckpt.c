@@ -18,6 +18,7 @@
 #include "train/ckpt/ckpt_file.h"
 #include "train/ckpt/ckpt_le.h"
 #include "train/run/run.h"
+#include "train/run/text_out.h"
 
 #define STATE_VERSION 1u
 
@@ -319,6 +320,11 @@ tg_status tg_run_load_model(const char *path, tg_loaded *out, tg_err *err) {
     if (s == TG_OK) s = get_text(rd, "model", &text, err);
     if (s == TG_OK) s = parse_model(text, path, &mcfg, err);
     free(text);
+    /* Only a synthetic task's run has no vocabulary (its ids are its text): a text run's checkpoint
+     * that lost the section is refused, not read as ids. */
+    if (s == TG_OK && !out->cfg.task[0] && !tg_ckpt_reader_find(rd, "vocab"))
+        s = tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'vocab' is missing (the run trained on text, not "
+                       "on a synthetic task): the checkpoint is incomplete", path);
     if (s == TG_OK && tg_ckpt_reader_find(rd, "vocab")) {
         const void *p;
         size_t n;
@@ -382,10 +388,13 @@ tg_status tg_run_restore(tg_run *r, const char *path, tg_err *err) {
         tg_ctx_set_rng(r->ctx, st.dropout_rng);
         const tg_ckpt_section *k = tg_ckpt_reader_find(rd, "kernels");
         if (k && tg_ckpt_reader_get(rd, "kernels", &p, &n, err) == TG_OK &&
-            (n != strlen(kernel_family()) || memcmp(p, kernel_family(), n)))
-            fprintf(stderr, "tapegrad train: warning: %s was computed with the %.*s kernels, this run uses the "
-                            "%s ones: it continues, but rounds differently from a run never stopped\n",
-                    path, (int)n, (const char *)p, kernel_family());
+            (n != strlen(kernel_family()) || memcmp(p, kernel_family(), n))) {
+            /* the name is the file's text: shown escaped, a hand-edited one sends no terminal escapes */
+            fprintf(stderr, "tapegrad train: warning: %s was computed with the '", path);
+            tg_fput_shown(stderr, p, n > 64 ? 64 : n);
+            fprintf(stderr, "' kernels, this run uses the %s ones: it continues, but rounds differently from a "
+                            "run never stopped\n", kernel_family());
+        }
     }
     tg_ckpt_reader_free(rd);
     return s;

@@ -205,15 +205,10 @@ static tg_status save_last(tg_run *r, tg_progress *pg, tg_err *err) {
     double t0 = now_s();
     tg_status s = tg_run_save(r, path, err);
     if (s == TG_OK && r->cfg.keep > 0 && r->st.step > 0) {
-        char periodic[TG_PATH_MAX + 48], old[TG_PATH_MAX + 48];
+        char periodic[TG_PATH_MAX + 48];
         snprintf(periodic, sizeof periodic, "%s/step-%lld.ckpt", r->cfg.out, (long long)r->st.step);
         s = tg_run_save(r, periodic, err);
-        /* keep the last K: drop the one K saves back */
-        int64_t every = r->cfg.save_every > 0 ? r->cfg.save_every : (r->cfg.valid_every > 0 ? r->cfg.valid_every : 0);
-        if (s == TG_OK && every > 0) {
-            snprintf(old, sizeof old, "%s/step-%lld.ckpt", r->cfg.out, (long long)(r->st.step - every * r->cfg.keep));
-            remove(old);
-        }
+        if (s == TG_OK) s = tg_run_keep_newest(r->cfg.out, r->cfg.keep, err);
     }
     if (s == TG_OK) tg_progress_log(pg, "saved %s (step %lld, %.1f s)", path, (long long)r->st.step, now_s() - t0);
     return s;
