@@ -438,6 +438,46 @@ START_TEST(test_switches_recorded_old_checkpoints_load) {
 }
 END_TEST
 
+/* --diagnostics: it changes nothing in training (same parameters bit for bit), writes the long
+ * format with every metric, and survives a resume: rows a crash left past the checkpoint (and a
+ * torn last line) are dropped, so the resumed file equals the uninterrupted one byte for byte. */
+START_TEST(test_diagnostics_no_effect_and_resume) {
+    char plain[300], diag[300], res[300], path[340];
+    snprintf(plain, sizeof plain, "%s/plain", tmpdir);
+    snprintf(diag, sizeof diag, "%s/diag", tmpdir);
+    snprintf(res, sizeof res, "%s/res", tmpdir);
+    char *a[] = {TINY, "--max-steps", "30", "--out", plain, NULL};
+    char *b[] = {TINY, "--max-steps", "30", "--diagnostics", "5", "--out", diag, NULL};
+    char *c[] = {TINY, "--max-steps", "20", "--diagnostics", "5", "--out", res, NULL};
+    ck_assert_int_eq(run(NULL, a), 0);
+    ck_assert_int_eq(run(NULL, b), 0);
+    ck_assert_int_eq(run(NULL, c), 0);
+    snprintf(path, sizeof path, "%s/last.ckpt", plain);
+    uint64_t h_plain = param_hash(path);
+    snprintf(path, sizeof path, "%s/last.ckpt", diag);
+    ck_assert_uint_eq(param_hash(path), h_plain);
+    snprintf(path, sizeof path, "%s/diagnostics.tsv", plain);
+    ck_assert(!exists(path));
+    ck_assert(file_has("diag/diagnostics.tsv", "step\tstack\tlayer\tsublayer\tmetric\tvalue\n5\tenc\t0\tself_attn\tzero_frac\t0\n"));
+    const char *metrics[] = {"\t0\tself_attn\tbranch_mean\t", "\t0\tffn\tbranch_rms\t", "\t0\tffn\tresid_dep\t",
+                             "\t0\tcross_attn\tattn_entropy\t", "\t0\tlayer\trank_resid\t", "30\tdec\t0\tlayer\tgrad_norm\t"};
+    for (size_t i = 0; i < sizeof metrics / sizeof metrics[0]; i++) ck_assert(file_has("diag/diagnostics.tsv", metrics[i]));
+    /* what a crash after step 25's rows and before its checkpoint leaves, then a torn row */
+    snprintf(path, sizeof path, "%s/diagnostics.tsv", res);
+    FILE *f = fopen(path, "a");
+    fputs("25\tenc\t0\tself_attn\tzero_frac\t0\n25\tenc\t0\tself_attn\tbranch_m", f);
+    fclose(f);
+    char *r[] = {"train", "--resume", res, "--max-steps", "30", NULL};
+    ck_assert_int_eq(run(NULL, r), 0);
+    char dpath[340];
+    snprintf(dpath, sizeof dpath, "%s/diagnostics.tsv", diag);
+    char *want = slurp(dpath), *got = slurp(path);
+    ck_assert_str_eq(got, want);
+    free(want);
+    free(got);
+}
+END_TEST
+
 /* ---- translate, eval, ckpt ---- */
 
 START_TEST(test_translate_eval_ckpt_on_tsv_files) {
@@ -561,6 +601,7 @@ int main(void) {
     tcase_add_test(tc, test_nan_updates_skipped_then_reload);
     tcase_add_test(tc, test_bad_checkpoints_refused_intact);
     tcase_add_test(tc, test_switches_recorded_old_checkpoints_load);
+    tcase_add_test(tc, test_diagnostics_no_effect_and_resume);
     tcase_add_test(tc, test_translate_eval_ckpt_on_tsv_files);
     tcase_add_test(tc, test_bad_training_data_message);
     suite_add_tcase(s, tc);

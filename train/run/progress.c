@@ -20,8 +20,9 @@ void tg_format_duration(double s, char *buf, size_t len) {
     else snprintf(buf, len, "%lds", sec);
 }
 
-/* Keeps the header and rows whose step is <= keep_step; rewrites the file atomically. */
-static int trim_metrics(const char path[4200], int64_t keep_step, char *msg, size_t msg_len) {
+/* Keeps the header and rows whose step (column step_col, 0-based) is <= keep_step, and drops a
+ * last line without its newline (torn by a crash); rewrites the file atomically. */
+static int trim_tsv(const char *path, int step_col, int64_t keep_step, char *msg, size_t msg_len) {
     FILE *in = fopen(path, "r");
     if (!in) return errno == ENOENT ? 0 : (snprintf(msg, msg_len, "%s: %s", path, strerror(errno)), -1);
     char tmp[4300];
@@ -31,9 +32,14 @@ static int trim_metrics(const char path[4200], int64_t keep_step, char *msg, siz
     char line[4096];
     bool first = true;
     while (fgets(line, sizeof line, in)) {
+        if (!strchr(line, '\n')) continue;
         if (!first) {
-            char *tab = strchr(line, '\t');
-            if (tab && strtoll(tab + 1, NULL, 10) > keep_step) continue;
+            const char *col = line;
+            for (int c = 0; c < step_col && col; c++) {
+                col = strchr(col, '\t');
+                if (col) col++;
+            }
+            if (col && strtoll(col, NULL, 10) > keep_step) continue;
         }
         first = false;
         fputs(line, out);
@@ -50,6 +56,16 @@ static int trim_metrics(const char path[4200], int64_t keep_step, char *msg, siz
     return 0;
 }
 
+FILE *tg_tsv_open(const char *path, const char *header, int step_col, int64_t keep_step, char *msg,
+                  size_t msg_len) {
+    if (trim_tsv(path, step_col, keep_step, msg, msg_len) != 0) return NULL;
+    FILE *f = fopen(path, "a");
+    if (!f) { snprintf(msg, msg_len, "%s: %s", path, strerror(errno)); return NULL; }
+    if (ftell(f) == 0) fputs(header, f);
+    fflush(f);
+    return f;
+}
+
 int tg_progress_open(tg_progress *p, const char *rundir, int64_t keep_step, char *msg, size_t msg_len) {
     memset(p, 0, sizeof *p);
     p->tty = isatty(STDERR_FILENO);
@@ -58,12 +74,8 @@ int tg_progress_open(tg_progress *p, const char *rundir, int64_t keep_step, char
     p->log = fopen(path, "a");
     if (!p->log) { snprintf(msg, msg_len, "%s: %s", path, strerror(errno)); return -1; }
     snprintf(path, sizeof path, "%s/metrics.tsv", rundir);
-    if (trim_metrics(path, keep_step, msg, msg_len) != 0) return -1;
-    p->metrics = fopen(path, "a");
-    if (!p->metrics) { snprintf(msg, msg_len, "%s: %s", path, strerror(errno)); return -1; }
-    if (ftell(p->metrics) == 0) fputs(METRICS_HEADER, p->metrics);
-    fflush(p->metrics);
-    return 0;
+    p->metrics = tg_tsv_open(path, METRICS_HEADER, 1, keep_step, msg, msg_len);
+    return p->metrics ? 0 : -1;
 }
 
 void tg_progress_close(tg_progress *p) {
