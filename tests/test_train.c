@@ -177,6 +177,14 @@ START_TEST(test_usage_errors) {
     char *a2[] = {"train", "--help", NULL};
     ck_assert_int_eq(run(NULL, a2), 0);
     ck_assert(file_has("out.txt", "--attn-activation"));
+    const char *flags[] = {"--attn-activation-at out|heads", "--attn-gate none|sigmoid",
+                           "--residual-activation none|relu", "--diagnostics N"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) ck_assert(file_has("out.txt", flags[i]));
+    char *bad_gate[] = {"train", "--task", "copy", "--out", "x", "--attn-gate", "tanh", NULL};
+    ck_assert_int_eq(run(NULL, bad_gate), 2);
+    ck_assert(file_has("err.txt", "--attn-gate: 'tanh' is not one of none|sigmoid"));
+    char *bad_diag[] = {"train", "--task", "copy", "--out", "x", "--diagnostics", "-1", NULL};
+    ck_assert_int_eq(run(NULL, bad_diag), 2);
     char *a3[] = {"train", "--task", "copy", NULL};   /* no --out */
     ck_assert_int_eq(run(NULL, a3), 2);
     ck_assert(file_has("err.txt", "--out"));

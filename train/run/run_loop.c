@@ -302,10 +302,12 @@ int tg_run_train(tg_run *r) {
         return 1;
     }
     tg_progress_log(&pg, "model: %lld parameters (d_model %d, %d heads, d_ff %d, %d+%d layers, norm %s, ffn %s, "
-                    "attn-activation %s, vocab %d); %zu training pairs, %zu batches an epoch; %d thread%s",
+                    "attn-activation %s at %s, attn-gate %s, residual-activation %s, vocab %d); %zu training "
+                    "pairs, %zu batches an epoch; %d thread%s",
                     (long long)tg_model_param_count(r->model), r->mcfg.d_model, r->mcfg.heads, r->mcfg.d_ff,
                     r->mcfg.enc_layers, r->mcfg.dec_layers, r->cfg.norm, r->cfg.ffn_activation,
-                    r->cfg.attn_activation, r->mcfg.vocab, r->train.n, tg_batch_iter_epoch_batches(r->iter),
+                    r->cfg.attn_activation, r->cfg.attn_activation_at, r->cfg.attn_gate,
+                    r->cfg.residual_activation, r->mcfg.vocab, r->train.n, tg_batch_iter_epoch_batches(r->iter),
                     tg_pool_threads(tg_ctx_pool(r->ctx)), tg_pool_threads(tg_ctx_pool(r->ctx)) == 1 ? "" : "s");
     tg_run_diag diag;
     tg_status s = tg_run_diag_open(&diag, r, &err);
