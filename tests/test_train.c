@@ -311,7 +311,8 @@ START_TEST(test_nan_updates_skipped_then_reload) {
     snprintf(dir, sizeof dir, "%s/nan", tmpdir);
     /* updates 5 and 6 skipped, then attempts 12..14 in a row: a reload with half the lr */
     setenv("TAPEGRAD_INJECT_NAN", "12:3", 1);
-    char *a[] = {TINY, "--max-steps", "30", "--save-every", "5", "--max-bad-steps", "3", "--out", dir, NULL};
+    char *a[] = {TINY, "--max-steps", "30", "--save-every", "5", "--max-bad-steps", "3", "--diagnostics", "1",
+                 "--out", dir, NULL};
     int rc = run(NULL, a);
     unsetenv("TAPEGRAD_INJECT_NAN");
     ck_assert_int_eq(rc, 0);
@@ -329,6 +330,16 @@ START_TEST(test_nan_updates_skipped_then_reload) {
     ck_assert_int_eq(L.st.reloads, 1);
     ck_assert_int_eq(L.st.skipped_steps, 3);
     tg_loaded_free(&L);
+    /* step 11 ran twice (before the reload to step 10 and after): its diagnostics rows once */
+    char path[330];
+    snprintf(path, sizeof path, "%s/diagnostics.tsv", dir);
+    char *s = slurp(path);
+    int n11 = 0, n30 = 0;
+    for (const char *p = s; (p = strstr(p, "\n11\tdec\t0\tlayer\trank_resid\t")); p++) n11++;
+    for (const char *p = s; (p = strstr(p, "\n30\tdec\t0\tlayer\trank_resid\t")); p++) n30++;
+    ck_assert_int_eq(n11, 1);
+    ck_assert_int_eq(n30, 1);
+    free(s);
 }
 END_TEST
 
