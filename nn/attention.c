@@ -54,7 +54,9 @@ tg_tensor *tg_mha_attend(tg_ctx *ctx, const tg_mha *a, const tg_model_config *c,
         h = tg_mul(ctx, h, tg_sigmoid(ctx, tg_linear_forward(ctx, &a->g, xq)));  // (B, Tq, d)
     tg_tensor *y = tg_linear_forward(ctx, &a->o, h);                            // (B, Tq, d)
     if (!at_heads) y = tg_nn_activation(ctx, y, c->attn_activation);
-    if (probe) probe->act = at_heads || a->g.w ? h : y;
+    /* zeros are counted where the activation is, else after the gate, else on the output */
+    bool before_wo = c->attn_activation != TG_ACT_NONE ? at_heads : a->g.w != NULL;
+    if (probe) probe->act = before_wo ? h : y;
     return y;
 }
 

@@ -32,7 +32,8 @@ tg_tensor *tg_norm_forward(tg_ctx *ctx, const tg_norm *n, tg_tensor *x);
 /* What a forward hands to the diagnostics (nn/diagnostics.c) when it is given a probe: each
  * sub-layer's residual input x and branch output f(x) (before dropout), both (B, T, d); for an
  * attention also its probabilities (B, H, Tq, Tk) before dropout and the tensor after its
- * activation and gate (B, Tq, d): before W_O at heads or with the gate, else after it. The
+ * activation and gate (B, Tq, d): where the activation is (before W_O at heads, after it at
+ * out), without one after the gate (before W_O), without either the output. The
  * tensors live in the context's arena until its reset. */
 typedef struct tg_sublayer_probe {
     tg_tensor *x, *fx, *act, *probs;

@@ -218,9 +218,9 @@ const char *tg_diag_sublayer_name(tg_diag_sublayer_kind k);  /* "self_attn" | "c
 /* Statistics of one sub-layer over the batch's non-pad tokens (issue 10, section 3). */
 typedef struct tg_diag_sublayer {
     bool present;
-    double zero_frac;     /* attention: fraction of exact zeros after its activation and gate
-                             (on the tensor before W_O at heads or with the gate, else on the
-                             output); NAN for ffn */
+    double zero_frac;     /* attention: fraction of exact zeros after its activation (before
+                             W_O at heads, after it at out), without one after the gate (before
+                             W_O), without either on the output; NAN for ffn */
     double branch_mean;   /* mean of the branch output f(x) added to the residual stream */
     double branch_rms;    /* its root mean square */
     double resid_dep;     /* Admin's residual dependency Var[f(x)] / Var[x + f(x)] (Liu et al.

@@ -1002,6 +1002,15 @@ START_TEST(test_diag_known_values) {
     int32_t one_src[1] = {4}, one_tgt[1] = {1};
     ck_assert(tg_model_diagnose(m, ctx, one_src, one_tgt, 1, 1, 1, enc, dec, &err) == TG_OK);
     ck_assert(fabs(enc[1].rank_resid) < 1e-6 && fabs(dec[1].rank_resid) < 1e-6);
+    tg_model_free(m);
+    /* with the gate too, the zeros are counted where the ReLU is (after W_O), not after the gate */
+    c.attn_gate = TG_GATE_SIGMOID;
+    m = random_model(&c, 5);
+    zero_param(m, "encoder.layers.1.self_attn.w_o", 0);
+    zero_param(m, "encoder.layers.1.self_attn.b_o", -1);
+    ck_assert(tg_model_diagnose(m, ctx, src, tgt, B, S, T, enc, dec, &err) == TG_OK);
+    ck_assert(enc[1].sub[TG_DIAG_SELF_ATTN].zero_frac == 1);
+    ck_assert(enc[0].sub[TG_DIAG_SELF_ATTN].zero_frac < 1);
     tg_ctx_free(ctx);
     tg_model_free(m);
 }
