@@ -597,6 +597,13 @@ START_TEST(test_translate_eval_ckpt_on_tsv_files) {
     char *ir[] = {"ckpt", "info", "--json", avg, NULL};
     ck_assert_int_eq(run(NULL, ir), 0);
     ck_assert(file_has("out.txt", "\"optimizer_state\": false"));
+    /* without a dev set, diagnostics look at the first training pairs */
+    char nodev[300];
+    snprintf(nodev, sizeof nodev, "%s/nodev", tmpdir);
+    char *nd[] = {"train", "--train", train, "--out", nodev, "--merges", "30", "--d-model", "16", "--heads", "2",
+                  "--d-ff", "32", "--layers", "1", "--max-steps", "2", "--diagnostics", "1", "--threads", "2", NULL};
+    ck_assert_int_eq(run(NULL, nd), 0);
+    ck_assert(file_has("nodev/diagnostics.tsv", "\n2\tdec\t0\tlayer\tgrad_norm\t"));
 }
 END_TEST
 
