@@ -29,6 +29,29 @@ typedef struct tg_norm {
 bool tg_norm_declare(tg_norm *n, tg_params *P, const char *prefix, int d);
 tg_tensor *tg_norm_forward(tg_ctx *ctx, const tg_norm *n, tg_tensor *x);
 
+/* What a forward hands to the diagnostics (nn/diagnostics.c) when it is given a probe: each
+ * sub-layer's residual input x and branch output f(x) (before dropout), both (B, T, d); for an
+ * attention also its probabilities (B, H, Tq, Tk) before dropout and the tensor after its
+ * activation and gate (B, Tq, d): where the activation is (before W_O at heads, after it at
+ * out), without one after the gate (before W_O), without either the output. The
+ * tensors live in the context's arena until its reset. */
+typedef struct tg_sublayer_probe {
+    tg_tensor *x, *fx, *act, *probs;
+} tg_sublayer_probe;
+
+/* A layer's sub-layers in order (encoder: self_attn, ffn; decoder: self_attn, cross_attn, ffn)
+ * and its output (B, T, d). */
+typedef struct tg_layer_probe {
+    tg_sublayer_probe sub[3];
+    tg_tensor *out;
+} tg_layer_probe;
+
+/* Records a sub-layer's residual input and branch output in p (may be NULL); returns fx. */
+static inline tg_tensor *tg_probe_branch(tg_sublayer_probe *p, tg_tensor *x, tg_tensor *fx) {
+    if (p) { p->x = x; p->fx = fx; }
+    return fx;
+}
+
 /* Multi-head attention: q, k, v and output projections, each (d, d) with a bias, and with the
  * sigmoid gate switch the gate projection g (d, d) with a bias (g.w NULL without it). */
 typedef struct tg_mha {
@@ -40,11 +63,13 @@ bool tg_mha_declare(tg_mha *a, tg_params *P, const char *prefix, const tg_model_
 bool tg_mha_kv(tg_ctx *ctx, const tg_mha *a, tg_tensor *x, tg_tensor **k, tg_tensor **v);
 /* Attention of queries xq (B, Tq, d) over k, v (B, H, Tk, d_head): mask (B, 1, 1, Tk) additive or
  * NULL, causal as tg_softmax; c's dropout on the probabilities; then c's switches around the
- * output projection (activation at heads or out, sigmoid gate of xq) -> (B, Tq, d). */
+ * output projection (activation at heads or out, sigmoid gate of xq) -> (B, Tq, d). probe: NULL,
+ * or where to record probs and act. */
 tg_tensor *tg_mha_attend(tg_ctx *ctx, const tg_mha *a, const tg_model_config *c, tg_tensor *xq,
-                         tg_tensor *k, tg_tensor *v, tg_tensor *mask, bool causal);
+                         tg_tensor *k, tg_tensor *v, tg_tensor *mask, bool causal,
+                         tg_sublayer_probe *probe);
 tg_tensor *tg_mha_forward(tg_ctx *ctx, const tg_mha *a, const tg_model_config *c, tg_tensor *xq,
-                          tg_tensor *xkv, tg_tensor *mask, bool causal);
+                          tg_tensor *xkv, tg_tensor *mask, bool causal, tg_sublayer_probe *probe);
 /* (B, T, d) <-> (B, H, T, d_head) */
 tg_tensor *tg_mha_split(tg_ctx *ctx, const tg_mha *a, tg_tensor *x);
 tg_tensor *tg_mha_merge(tg_ctx *ctx, const tg_mha *a, tg_tensor *x);
@@ -70,9 +95,10 @@ typedef struct tg_encoder_layer {
     tg_ffn ffn;
 } tg_encoder_layer;
 bool tg_encoder_layer_declare(tg_encoder_layer *l, tg_params *P, const tg_model_config *c, int i);
-/* x (B, S, d), mask (B, 1, 1, S) -> (B, S, d) */
+/* x (B, S, d), mask (B, 1, 1, S) -> (B, S, d); probe NULL or filled (diagnostics). */
 tg_tensor *tg_encoder_layer_forward(tg_ctx *ctx, const tg_model_config *c,
-                                    const tg_encoder_layer *l, tg_tensor *x, tg_tensor *mask);
+                                    const tg_encoder_layer *l, tg_tensor *x, tg_tensor *mask,
+                                    tg_layer_probe *probe);
 
 /* A self-attention key/value cache of one decoder layer: (rows, H, cap, d_head) each. */
 typedef struct tg_kv_cache {
@@ -100,7 +126,7 @@ typedef struct tg_decoder_kv {
 } tg_decoder_kv;
 tg_tensor *tg_decoder_layer_forward(tg_ctx *ctx, const tg_model_config *c,
                                     const tg_decoder_layer *l, tg_tensor *y,
-                                    const tg_decoder_kv *kv);
+                                    const tg_decoder_kv *kv, tg_layer_probe *probe);
 
 struct tg_model {
     tg_model_config cfg;
@@ -111,6 +137,7 @@ struct tg_model {
     tg_decoder_layer *dec;   /* dec_layers */
     tg_norm enc_norm, dec_norm;  /* pre-LN only */
     double *positions;       /* (max_len, d) sinusoidal table */
+    tg_layer_probe *probe_enc, *probe_dec;  /* NULL, or one per layer while diagnostics run */
 };
 
 /* Sinusoidal table (max_len, d): PE[p, 2i] = sin(p / 10000^(2i/d)), PE[p, 2i+1] = cos(...). */
@@ -123,6 +150,10 @@ tg_tensor *tg_key_mask(tg_ctx *ctx, const int32_t *ids, int B, int T);
 /* Encoder stack (final norm included): src (B, S) -> (B, S, d); mask out (B, 1, 1, S). */
 tg_tensor *tg_model_encode(tg_ctx *ctx, const tg_model *m, const int32_t *src, int B, int S,
                            tg_tensor **mask_out);
+/* The whole forward up to the last decoder layer's output (B, T, d) (no final norm, no
+ * projection); the checks of tg_model_logits. */
+tg_status tg_model_states(tg_model *m, tg_ctx *ctx, const int32_t *src, const int32_t *tgt_in,
+                          int B, int S, int T, tg_tensor **states, tg_err *err);
 /* Output projection of decoder states (..., d) -> (..., V). */
 tg_tensor *tg_model_project(tg_ctx *ctx, const tg_model *m, tg_tensor *y);
 /* Checks ids against [0, vocab); TG_ERR_ARG naming `what`, row and column. */

@@ -112,7 +112,8 @@ tg_tensor *tg_model_encode(tg_ctx *ctx, const tg_model *m, const int32_t *src, i
     tg_tensor *mask = tg_key_mask(ctx, src, B, S);                          // (B, 1, 1, S)
     tg_tensor *x = tg_model_embed(ctx, m, src, B, S, 0);                    // (B, S, d)
     for (int i = 0; i < m->cfg.enc_layers; i++)
-        x = tg_encoder_layer_forward(ctx, &m->cfg, &m->enc[i], x, mask);
+        x = tg_encoder_layer_forward(ctx, &m->cfg, &m->enc[i], x, mask,
+                                     m->probe_enc ? &m->probe_enc[i] : NULL);
     if (m->cfg.norm == TG_NORM_PRE) x = tg_norm_forward(ctx, &m->enc_norm, x);
     if (mask_out) *mask_out = mask;
     return x;
@@ -136,9 +137,9 @@ static tg_status check_batch(const tg_model *m, const int32_t *src, const int32_
     return st ? st : tg_model_check_ids(m, "decoder input", tgt_in, B, T, err);
 }
 
-tg_status tg_model_logits(tg_model *m, tg_ctx *ctx, const int32_t *src, const int32_t *tgt_in,
-                          int B, int S, int T, tg_tensor **logits, tg_err *err) {
-    *logits = NULL;
+tg_status tg_model_states(tg_model *m, tg_ctx *ctx, const int32_t *src, const int32_t *tgt_in,
+                          int B, int S, int T, tg_tensor **states, tg_err *err) {
+    *states = NULL;
     tg_status st = check_batch(m, src, tgt_in, B, S, T, err);
     if (st) return st;
     tg_tensor *src_mask;
@@ -150,8 +151,18 @@ tg_status tg_model_logits(tg_model *m, tg_ctx *ctx, const int32_t *src, const in
     };
     tg_tensor *y = tg_model_embed(ctx, m, tgt_in, B, T, 0);                // (B, T, d)
     for (int i = 0; i < m->cfg.dec_layers; i++)
-        y = tg_decoder_layer_forward(ctx, &m->cfg, &m->dec[i], y, &kv);
-    *logits = tg_model_project(ctx, m, y);                                 // (B, T, V)
+        y = tg_decoder_layer_forward(ctx, &m->cfg, &m->dec[i], y, &kv,
+                                     m->probe_dec ? &m->probe_dec[i] : NULL);
+    *states = y;                                                           // (B, T, d)
+    return y ? TG_OK : tg_nn_ctx_error(ctx, "model forward", err);
+}
+
+tg_status tg_model_logits(tg_model *m, tg_ctx *ctx, const int32_t *src, const int32_t *tgt_in,
+                          int B, int S, int T, tg_tensor **logits, tg_err *err) {
+    tg_tensor *y;
+    tg_status st = tg_model_states(m, ctx, src, tgt_in, B, S, T, &y, err);
+    *logits = st ? NULL : tg_model_project(ctx, m, y);                     // (B, T, V)
+    if (st) return st;
     return *logits ? TG_OK : tg_nn_ctx_error(ctx, "model forward", err);
 }
 

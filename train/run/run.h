@@ -74,8 +74,6 @@ tg_status tg_run_keep_newest(const char *dir, int64_t keep, tg_err *err);
 /* The most parameters a checkpoint may describe (16 GB of floats): beyond it a file is refused
  * before anything is allocated. */
 #define TG_RUN_MAX_PARAMS ((uint64_t)1 << 32)
-/* Parameters of a model with config m, computed without building it. */
-uint64_t tg_run_param_count(const tg_model_config *m);
 
 /* What translate/eval/ckpt need from a checkpoint: the run config, the model (parameters loaded)
  * and the vocabulary (NULL for a synthetic task). */

@@ -200,19 +200,6 @@ static tg_status parse_model(const char *text, const char *path, tg_model_config
     return TG_OK;
 }
 
-/* Parameters a model of config m declares (nn/: embedding, untied output, per layer attention
- * 4 (d^2 + d), norms 2d, feed-forward 2 d d_ff + d_ff + d, final norms when pre-LN), computed
- * without building it. tests/test_writes.c checks it against tg_model_param_count. Sizes are
- * bounded by tg_model_config_validate, so nothing overflows 64 bits. */
-uint64_t tg_run_param_count(const tg_model_config *m) {
-    uint64_t d = (uint64_t)m->d_model, ff = (uint64_t)m->d_ff, v = (uint64_t)m->vocab;
-    uint64_t attn = 4 * (d * d + d), norm = 2 * d, ffn = 2 * d * ff + ff + d;
-    uint64_t n = v * d * (m->tie_embeddings ? 1 : 2);
-    n += (uint64_t)m->enc_layers * (attn + 2 * norm + ffn);
-    n += (uint64_t)m->dec_layers * (2 * attn + 3 * norm + ffn);
-    return n + (m->norm == TG_NORM_PRE ? 2 * norm : 0);
-}
-
 /* Before a model is built from a file: its positions table within a run's, its parameter count
  * within TG_RUN_MAX_PARAMS and equal to what the params section holds, and the config section's
  * architecture the model section's. A 17 KB file cannot ask for gigabytes. */
@@ -222,7 +209,7 @@ static tg_status model_fits(const tg_ckpt_reader *rd, const tg_model_config *m, 
     if (m->max_len > TG_RUN_MAX_POSITIONS)
         return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'model': max_len = %d, a run's model has at most %d",
                           path, m->max_len, TG_RUN_MAX_POSITIONS);
-    uint64_t count = tg_run_param_count(m);
+    uint64_t count = tg_model_config_param_count(m);
     if (count > TG_RUN_MAX_PARAMS)
         return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'model' implies %llu parameters, more than the %llu "
                           "tapegrad builds", path, (unsigned long long)count, (unsigned long long)TG_RUN_MAX_PARAMS);
