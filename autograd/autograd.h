@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "autograd/ops/op_list.h"
 #include "autograd/pool.h"
 #include "autograd/status.h"
 
@@ -196,10 +197,10 @@ tg_status tg_backward(tg_ctx *ctx, tg_tensor *loss);
 
 /* ---- the op table ----------------------------------------------------------------------- */
 
+/* One value per row of autograd/ops/op_list.h, in its order; TG_OP_COUNT is the number of rows. */
+#define TG_OP_ENUM_ROW(E, name) TG_OP_##E,
 typedef enum tg_op {
-    TG_OP_ADD, TG_OP_SUB, TG_OP_MUL, TG_OP_SCALE, TG_OP_MATMUL, TG_OP_RELU, TG_OP_GELU,
-    TG_OP_SOFTMAX, TG_OP_LOG_SOFTMAX, TG_OP_LAYER_NORM, TG_OP_DROPOUT, TG_OP_EMBEDDING,
-    TG_OP_RESHAPE, TG_OP_TRANSPOSE, TG_OP_SUM, TG_OP_MEAN, TG_OP_CROSS_ENTROPY, TG_OP_POW,
+    TG_OP_LIST(TG_OP_ENUM_ROW)
     TG_OP_COUNT
 } tg_op;
 
