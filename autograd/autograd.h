@@ -188,6 +188,43 @@ tg_tensor *tg_mean(tg_ctx *ctx, tg_tensor *x);                       /* () */
 tg_tensor *tg_cross_entropy(tg_ctx *ctx, tg_tensor *logits, const int32_t *targets,
                             double smoothing, int ignore_index);
 
+/* ---- custom ops: an op defined outside the library --------------------------------------- */
+
+/* An op of your own that the tape records and runs backward like a built-in one, and that
+ * tg_gradcheck can check (examples/custom_op.c):
+ *
+ *   static tg_status sq_fwd(tg_tensor *const *in, int n_in, tg_tensor *out, void *user, tg_err *e) {
+ *       for (int64_t i = 0; i < out->n; i++) out->data[i] = in[0]->data[i] * in[0]->data[i];
+ *       return TG_OK;
+ *   }
+ *   static void sq_bwd(tg_tensor *const *in, int n_in, const tg_tensor *out, tg_float *const *grads,
+ *                      void *user) {
+ *       for (int64_t i = 0; i < out->n; i++) grads[0][i] += 2 * in[0]->data[i] * out->grad[i];
+ *   }
+ *   static const tg_custom_op square = {"square", sq_fwd, sq_bwd};
+ *   tg_tensor *y = tg_custom(ctx, &square, NULL, (tg_tensor *[]){x}, 1, x->ndim, x->shape);
+ *
+ * The definition and `user` must outlive the step (until tg_ctx_reset). Functions run on the
+ * calling thread; they may use tg_ctx_pool's threads themselves. */
+typedef struct tg_custom_op {
+    const char *name;   /* shown in error messages */
+    /* Fills out->data (out has the shape given to tg_custom, data not initialised) from the
+     * inputs' data. Returns TG_OK, or an error status with err's message filled. */
+    tg_status (*forward)(tg_tensor *const *in, int n_in, tg_tensor *out, void *user, tg_err *err);
+    /* Adds (+=) d loss / d in[i] into grads[i] (in[i]->n elements) from out->grad; grads[i] is
+     * NULL for an input that needs no gradient. NULL backward: the op is not differentiable and
+     * a backward through it fails. */
+    void (*backward)(tg_tensor *const *in, int n_in, const tg_tensor *out, tg_float *const *grads,
+                     void *user);
+} tg_custom_op;
+
+#define TG_CUSTOM_MAX_IN 3
+/* Runs op->forward on n_in (1..TG_CUSTOM_MAX_IN) inputs into a new (out_ndim, out_shape) tensor
+ * from the arena and records it. NULL with the context's error on a bad argument or when
+ * forward fails (its message is prefixed with op->name). */
+tg_tensor *tg_custom(tg_ctx *ctx, const tg_custom_op *op, void *user, tg_tensor *const *in, int n_in,
+                     int out_ndim, const int *out_shape);
+
 /* ---- backward ---------------------------------------------------------------------------- */
 
 /* Seeds d loss = 1 (loss must have one element) and walks the tape in reverse. Gradients of

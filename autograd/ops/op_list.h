@@ -28,6 +28,7 @@
     X(SUM, sum)                       \
     X(MEAN, mean)                     \
     X(CROSS_ENTROPY, cross_entropy)   \
-    X(POW, pow)
+    X(POW, pow)                       \
+    X(CUSTOM, custom)
 
 #endif /* TG_OP_LIST_H */
