@@ -40,18 +40,10 @@
 #include <stdint.h>
 
 #include "autograd/status.h"
+#include "autograd/tokens.h"
 
-/* ---- special tokens ---------------------------------------------------------------------- */
-
-/* The same ids as the PyTorch reference. The model feeds source = pieces + eos, decoder input =
- * bos + target, labels = target + eos; padding is 0 everywhere. */
-enum {
-    TG_PAD_ID = 0,
-    TG_BOS_ID = 1,
-    TG_EOS_ID = 2,
-    TG_UNK_ID = 3,
-    TG_N_SPECIAL = 4,
-};
+/* The special token ids (TG_PAD_ID, TG_BOS_ID, TG_EOS_ID, TG_UNK_ID, TG_N_SPECIAL) are in
+ * autograd/tokens.h, shared with the model. */
 
 /* Growable arrays the library fills (appends to or overwrites, as each function says).
  * Zero-initialise before first use; free with tg_ids_free / tg_str_free. */

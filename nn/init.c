@@ -19,7 +19,7 @@ void tg_model_init(tg_model *m, uint64_t seed) {
         if (p == m->embedding) {
             double sd = 1.0 / sqrt((double)d);
             for (int64_t j = 0; j < p->n; j++) p->data[j] = (tg_float)(sd * tg_nn_rng_normal(&r));
-            memset(p->data + (size_t)TG_NN_PAD_ID * d, 0, sizeof(tg_float) * (size_t)d);
+            memset(p->data + (size_t)TG_PAD_ID * d, 0, sizeof(tg_float) * (size_t)d);
         } else if (p->ndim == 2) {
             /* weight (fan_out, fan_in), as torch.nn.init.xavier_uniform_ */
             double bound = sqrt(6.0 / ((double)p->shape[0] + p->shape[1]));

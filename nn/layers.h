@@ -148,7 +148,7 @@ double tg_decode_length_penalty(double alpha, int len);
 /* Whether decoding may produce token v: never pad (a pad input would be masked in training but
  * not in the cache) nor bos. */
 static inline bool tg_decode_allowed(const tg_decode_opts *o, int v) {
-    return v != TG_NN_PAD_ID && v != o->bos_id;
+    return v != TG_PAD_ID && v != o->bos_id;
 }
 
 #endif /* TG_NN_LAYERS_H */

@@ -33,10 +33,8 @@
 
 #include "autograd/autograd.h"
 #include "autograd/gradcheck.h"
+#include "autograd/tokens.h"   /* TG_PAD_ID, TG_BOS_ID, TG_EOS_ID */
 
-#define TG_NN_PAD_ID 0
-#define TG_NN_BOS_ID 1
-#define TG_NN_EOS_ID 2
 
 /* ---- configuration ---------------------------------------------------------------------- */
 
