@@ -92,10 +92,7 @@ tg_tensor *tg_model_embed(tg_ctx *ctx, const tg_model *m, const int32_t *ids, in
     int d = m->cfg.d_model;
     tg_tensor *e = tg_embedding(ctx, m->embedding, ids, 2, (int[]){B, T}, TG_PAD_ID);
     e = tg_scale(ctx, e, sqrt((double)d));                                  // (B, T, d)
-    tg_tensor *pe = tg_tensor_new(ctx, 2, (int[]){T, d});                   // (T, d)
-    if (!pe) return NULL;
-    const double *src = m->positions + (size_t)offset * d;
-    for (int64_t i = 0; i < pe->n; i++) pe->data[i] = (tg_float)src[i];
+    tg_tensor *pe = tg_positions_rows(ctx, m->positions, d, offset, T);     // (T, d)
     return tg_dropout(ctx, tg_add(ctx, e, pe), m->cfg.dropout);             // (B, T, d)
 }
 

@@ -35,6 +35,10 @@
 #include "autograd/gradcheck.h"
 #include "autograd/tokens.h"   /* TG_PAD_ID, TG_BOS_ID, TG_EOS_ID */
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 
 /* ---- configuration ---------------------------------------------------------------------- */
 
@@ -213,5 +217,9 @@ typedef struct tg_model_gradcheck_line {
  * sets *n_failed. */
 int tg_model_gradcheck(const tg_model_config *cfg, const tg_model_gradcheck_opts *opts,
                        tg_model_gradcheck_line *out, int cap, int *n_failed, tg_err *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TG_NN_H */
