@@ -27,9 +27,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "autograd/build_config.h"   /* TG_DOUBLE when the library was built in double */
 #include "autograd/ops/op_list.h"
 #include "autograd/pool.h"
 #include "autograd/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #ifdef TG_DOUBLE
 typedef double tg_float;
@@ -244,5 +249,9 @@ typedef enum tg_op {
 const char *tg_op_name(tg_op op);
 /* The op table's entry for a node's op is called by tg_backward; this is for tools and tests. */
 int tg_tape_len(const tg_ctx *ctx);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TG_AUTOGRAD_H */

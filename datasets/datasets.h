@@ -42,6 +42,10 @@
 #include "autograd/status.h"
 #include "autograd/tokens.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The special token ids (TG_PAD_ID, TG_BOS_ID, TG_EOS_ID, TG_UNK_ID, TG_N_SPECIAL) are in
  * autograd/tokens.h, shared with the model. */
 
@@ -336,5 +340,9 @@ tg_status tg_synth_task_parse(const char *name, tg_synth_task *out, tg_err *err)
 
 /* Appends n pairs (index 0..n-1) drawn from the seeded RNG: the same opts give the same data. */
 tg_status tg_synth_dataset(tg_dataset *ds, const tg_synth_opts *opts, size_t n, tg_err *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TG_DATASETS_H */
