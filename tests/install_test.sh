@@ -4,7 +4,7 @@
 #   1. every installed header compiles on its own with only the installed include dir (so no
 #      public header needs a private one), as C and, when a C++ compiler is there, as C++;
 #   2. examples/custom_op.c builds with `pkg-config --cflags --libs tapegrad` and runs;
-#   3. examples/mlp.c builds in a CMake project with find_package(tapegrad) and runs;
+#   3. examples/mlp.c and char_lm.c build in a CMake project with find_package(tapegrad) and run;
 #   4. the installed `tapegrad` program answers --help.
 # Any failure exits non-zero with what failed. Registered in ctest (tests/CMakeLists.txt).
 set -euo pipefail
@@ -55,13 +55,18 @@ cat >"$tmp/proj/CMakeLists.txt" <<CMAKE
 cmake_minimum_required(VERSION 3.18)
 project(uses_tapegrad C)
 find_package(tapegrad 0.1 REQUIRED)
-add_executable(mlp "$src/examples/mlp.c")
-target_link_libraries(mlp PRIVATE tapegrad::tapegrad)
+foreach(ex mlp char_lm)
+  add_executable(\${ex} "$src/examples/\${ex}.c")
+  target_link_libraries(\${ex} PRIVATE tapegrad::tapegrad)
+endforeach()
 CMAKE
 cmake -S "$tmp/proj" -B "$tmp/proj/build" -DCMAKE_PREFIX_PATH="$prefix" \
       -DCMAKE_C_FLAGS="$san" >"$tmp/proj.log" 2>&1 || { cat "$tmp/proj.log"; fail "find_package(tapegrad) failed"; }
 cmake --build "$tmp/proj/build" >>"$tmp/proj.log" 2>&1 || { cat "$tmp/proj.log"; fail "the find_package project does not build"; }
 "$tmp/proj/build/mlp" 100 || fail "the find_package build of mlp failed"
+"$tmp/proj/build/char_lm" --text "$src/examples/data/tiny.txt" --d-model 16 --heads 2 --d-ff 32 \
+    --context 16 --batch 4 --steps 5 --sample 20 --save "$tmp/lm.ckpt" ||
+    fail "the find_package build of char_lm failed"
 echo "install_test: find_package(tapegrad) build runs"
 
 # 4. the program
