@@ -72,7 +72,8 @@ static bool lm_declare(lm *m, tg_err *err) {
 static tg_tensor *lm_logits(tg_ctx *ctx, const lm *m, const int32_t *ids, int B, int T) {
     const lm_opts *o = &m->o;
     tg_tensor *x = tg_embedding(ctx, m->emb, ids, 2, (int[]){B, T}, -1);   // (B, T, d)
-    x = tg_add(ctx, tg_scale(ctx, x, sqrt((double)o->d)), tg_positions_rows(ctx, m->pe, o->d, 0, T));
+    tg_tensor *pe = tg_positions_rows(ctx, m->pe, o->d, 0, T);               // (T, d)
+    x = tg_add(ctx, tg_scale(ctx, x, sqrt((double)o->d)), pe);
     x = tg_dropout(ctx, x, o->dropout);
     for (int i = 0; i < o->layers; i++) {
         const lm_block *b = &m->blk[i];
@@ -86,7 +87,7 @@ static tg_tensor *lm_logits(tg_ctx *ctx, const lm *m, const int32_t *ids, int B,
     return tg_matmul(ctx, x, m->emb, false, true);                          // (B, T, V)
 }
 
-/* ---- data: batch `step` is a function of (seed, step), so a resumed run sees the same ones ---- */
+/* ---- data: batch `step` is a function of (seed, step): a resumed run sees the same ones ---- */
 
 static uint64_t mix(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -164,7 +165,8 @@ static tg_status train(lm *m, tg_ctx *ctx, const unsigned char *text, size_t n, 
     tg_adam *opt;
     tg_status s = tg_adam_new(&acfg, tg_params_numel(m->P), &opt, err);
     if (s != TG_OK) return s;
-    tg_schedule sch = tg_schedule_default(TG_SCHEDULE_INVERSE_SQRT);   /* linear warmup, then 1/sqrt */
+    /* linear warmup to lr, then lr sqrt(warmup / step) */
+    tg_schedule sch = tg_schedule_default(TG_SCHEDULE_INVERSE_SQRT);
     sch.lr = o->lr;
     sch.warmup = o->warmup;
     long step = 0;
@@ -172,7 +174,8 @@ static tg_status train(lm *m, tg_ctx *ctx, const unsigned char *text, size_t n, 
     if (o->resume) s = lm_load(m, opt, &step, &rng, o->resume, err);
     if (s == TG_OK) s = tg_schedule_check(&sch, err);
     tg_ctx_set_rng(ctx, rng);
-    int32_t *in = malloc(sizeof *in * (size_t)o->B * o->T), *out = malloc(sizeof *out * (size_t)o->B * o->T);
+    size_t bt = (size_t)o->B * o->T;
+    int32_t *in = malloc(sizeof *in * bt), *out = malloc(sizeof *out * bt);   // (B, T) each
     if (!in || !out) s = tg_err_set(err, TG_ERR_NOMEM, "out of memory");
     while (s == TG_OK && step < o->steps) {
         step++;
@@ -183,9 +186,10 @@ static tg_status train(lm *m, tg_ctx *ctx, const unsigned char *text, size_t n, 
             break;
         }
         if (step % 50 == 0 || step == o->steps)
-            printf("%sstep %ld loss %.9g\n", step == o->steps ? "final " : "", step, (double)loss->data[0]);
-        s = tg_adam_step(opt, tg_params_data(m->P), tg_params_grad(m->P), tg_schedule_lr(&sch, step),
-                         tg_ctx_pool(ctx), err);
+            printf("%sstep %ld loss %.9g\n", step == o->steps ? "final " : "", step,
+                   (double)loss->data[0]);
+        s = tg_adam_step(opt, tg_params_data(m->P), tg_params_grad(m->P),
+                         tg_schedule_lr(&sch, step), tg_ctx_pool(ctx), err);
         tg_params_zero_grad(m->P);
         tg_ctx_reset(ctx);
     }
@@ -244,8 +248,9 @@ static const char usage[] =
     "  --dropout X --seed N --threads N           (default 0.1, 1, 1)\n";
 
 static int parse(int argc, char **argv, lm_opts *o) {
-    *o = (lm_opts){.d = 64, .heads = 4, .d_ff = 256, .layers = 2, .T = 64, .B = 16, .threads = 1,
-                   .sample = 200, .steps = 300, .warmup = 100, .lr = 3e-3, .dropout = 0.1, .seed = 1};
+    *o = (lm_opts){.d = 64, .heads = 4, .d_ff = 256, .layers = 2, .T = 64, .B = 16,
+                   .threads = 1, .sample = 200, .steps = 300, .warmup = 100, .lr = 3e-3,
+                   .dropout = 0.1, .seed = 1};
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) { fputs(usage, stdout); exit(0); }
@@ -257,7 +262,10 @@ static int parse(int argc, char **argv, lm_opts *o) {
         if (!strcmp(f, "--text")) o->text = v;
         else if (!strcmp(f, "--save")) o->save = v;
         else if (!strcmp(f, "--resume")) o->resume = v;
-        else if (!num) { fprintf(stderr, "char_lm: %s %s: unknown flag or not a number\n%s", f, v, usage); return 2; }
+        else if (!num) {
+            fprintf(stderr, "char_lm: %s %s: unknown flag or not a number\n%s", f, v, usage);
+            return 2;
+        }
         else if (!strcmp(f, "--steps")) o->steps = (long)x;
         else if (!strcmp(f, "--sample")) o->sample = (int)x;
         else if (!strcmp(f, "--d-model")) o->d = (int)x;
@@ -314,13 +322,14 @@ int main(int argc, char **argv) {
     unsigned char *text = read_file(m.o.text, &n, &err);
     tg_status s = text ? TG_OK : TG_ERR_IO;
     if (s == TG_OK && n < (size_t)m.o.T + 2)
-        s = tg_err_set(&err, TG_ERR_ARG, "%s: %zu bytes, --context %d needs at least %d", m.o.text, n,
-                       m.o.T, m.o.T + 2);
+        s = tg_err_set(&err, TG_ERR_ARG, "%s: %zu bytes, --context %d needs at least %d",
+                       m.o.text, n, m.o.T, m.o.T + 2);
     tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = m.o.threads, .seed = m.o.seed});
     if (s == TG_OK && !ctx) s = tg_err_set(&err, TG_ERR_NOMEM, "cannot create a context");
     if (s == TG_OK && !lm_declare(&m, &err)) s = TG_ERR_ARG;
     if (s == TG_OK) {
-        printf("char_lm: %s, %zu bytes, %lld parameters\n", m.o.text, n, (long long)tg_params_numel(m.P));
+        printf("char_lm: %s, %zu bytes, %lld parameters\n", m.o.text, n,
+               (long long)tg_params_numel(m.P));
         s = train(&m, ctx, text, n, &err);
     }
     if (s == TG_OK && m.o.sample > 0) s = sample(&m, ctx, text, m.o.sample, &err);

@@ -7,7 +7,9 @@
 #include <tapegrad.h>
 
 /* User data: swish_beta(x) = x * sigmoid(beta x); beta = 1 is swish (SiLU). */
-typedef struct { double beta; } swish_args;
+typedef struct {
+    double beta;
+} swish_args;
 
 static double sigmoid(double z) { return 1 / (1 + exp(-z)); }
 
@@ -39,20 +41,23 @@ static tg_tensor *swish(tg_ctx *ctx, tg_tensor *x, swish_args *a) {
 }
 
 /* What the check differentiates: loss = sum(swish(x W^T) * x W^T), x (4, 5), W (3, 5). */
-typedef struct { tg_tensor *x, *w; swish_args sw; } model;
+typedef struct {
+    tg_tensor *x, *w;
+    swish_args sw;
+} model;
 static tg_tensor *loss_fn(tg_ctx *ctx, void *arg) {
     model *m = arg;
-    tg_tensor *h = tg_matmul(ctx, m->x, m->w, false, true);   // (4, 3)
+    tg_tensor *h = tg_matmul(ctx, m->x, m->w, false, true); // (4, 3)
     return tg_sum(ctx, tg_mul(ctx, swish(ctx, h, &m->sw), h));
 }
 
 int main(void) {
     tg_err err;
     tg_params *P = tg_params_new();
-    model m = {tg_params_add(P, "x", 2, (int[]){4, 5}), tg_params_add(P, "w", 2, (int[]){3, 5}),
-               {1.0}};
+    model m = {
+        tg_params_add(P, "x", 2, (int[]){4, 5}), tg_params_add(P, "w", 2, (int[]){3, 5}), {1.0}};
     if (tg_params_alloc(P, &err) != TG_OK) return 1;
-    tg_nn_init_params(P, NULL, 3);   /* both 2-D: Xavier-uniform values */
+    tg_nn_init_params(P, NULL, 3); /* both 2-D: Xavier-uniform values */
     tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = 1, .seed = 1});
     if (!ctx) return 1;
     tg_gradcheck_opts o = tg_gradcheck_defaults();
@@ -60,7 +65,7 @@ int main(void) {
     tg_tensor *leaves[] = {m.x, m.w};
     int ok = 1;
     for (int k = 0; k < 2; k++) {
-        m.sw.beta = k ? 1.702 : 1.0;   /* SiLU, and the sigmoid approximation of GELU */
+        m.sw.beta = k ? 1.702 : 1.0; /* SiLU, and the sigmoid approximation of GELU */
         if (tg_gradcheck(ctx, loss_fn, &m, leaves, 2, &o, &r, &err) != TG_OK) {
             fprintf(stderr, "custom_op: %s\n", err.msg);
             return 1;

@@ -9,7 +9,8 @@
 
 /* y = x^2 * w, w optional second input; `user` points to a factor for the backward of x (2 is
  * right, anything else is a wrong gradient). A negative x is refused by forward. */
-static tg_status sqw_forward(tg_tensor *const *in, int n_in, tg_tensor *out, void *user, tg_err *err) {
+static tg_status sqw_forward(tg_tensor *const *in, int n_in, tg_tensor *out, void *user,
+                             tg_err *err) {
     for (int64_t i = 0; i < out->n; i++) {
         tg_float x = in[0]->data[i];
         if (x < -100) return tg_err_set(err, TG_ERR_NUMERIC, "x[%lld] below -100", (long long)i);
@@ -17,7 +18,7 @@ static tg_status sqw_forward(tg_tensor *const *in, int n_in, tg_tensor *out, voi
     }
     return TG_OK;
 }
-static int grads_seen[2];   /* how many backwards got a gradient buffer for each input */
+static int grads_seen[2]; /* how many backwards got a gradient buffer for each input */
 static void sqw_backward(tg_tensor *const *in, int n_in, const tg_tensor *out, tg_float *const *g,
                          void *user) {
     double k = *(const double *)user;
@@ -31,11 +32,14 @@ static void sqw_backward(tg_tensor *const *in, int n_in, const tg_tensor *out, t
 static const tg_custom_op sqw = {"sqw", sqw_forward, sqw_backward};
 static const tg_custom_op no_backward = {"fwd_only", sqw_forward, NULL};
 
-typedef struct { tg_tensor *x, *w; double k; } args;
+typedef struct {
+    tg_tensor *x, *w;
+    double k;
+} args;
 static tg_tensor *loss_fn(tg_ctx *ctx, void *arg) {
     args *a = arg;
     tg_tensor *y = tg_custom(ctx, &sqw, &a->k, (tg_tensor *[]){a->x, a->w}, 2, 2, a->x->shape);
-    return tg_sum(ctx, tg_mul(ctx, tg_relu(ctx, y), y));   /* y^2 (y >= 0): a nonlinear use */
+    return tg_sum(ctx, tg_mul(ctx, tg_relu(ctx, y), y)); /* y^2 (y >= 0): a nonlinear use */
 }
 
 START_TEST(test_custom_op_gradcheck) {
@@ -53,7 +57,7 @@ START_TEST(test_custom_op_gradcheck) {
     ck_assert_int_eq(tg_gradcheck(ctx, loss_fn, &a, leaves, 2, &o, &r, NULL), TG_OK);
     ck_assert_msg(r.pass, "%s", r.worst);
     ck_assert_int_eq(r.checked, 30);
-    a.k = 1.5;   /* a wrong backward (25% off) is caught */
+    a.k = 1.5; /* a wrong backward (25% off) is caught */
     ck_assert_int_eq(tg_gradcheck(ctx, loss_fn, &a, leaves, 2, &o, &r, NULL), TG_OK);
     ck_assert(!r.pass);
     tg_ctx_free(ctx);
@@ -68,7 +72,7 @@ START_TEST(test_custom_op_records_like_builtin) {
     for (int i = 0; i < 4; i++) x->data[i] = (tg_float)(i + 1);
     tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = 1, .seed = 1});
     double k = 2;
-    tg_tensor *w = tg_tensor_new(ctx, 1, (int[]){4});   /* needs no gradient: NULL buffer */
+    tg_tensor *w = tg_tensor_new(ctx, 1, (int[]){4}); /* needs no gradient: NULL buffer */
     for (int i = 0; i < 4; i++) w->data[i] = 3;
     memset(grads_seen, 0, sizeof grads_seen);
     tg_tensor *y = tg_custom(ctx, &sqw, &k, (tg_tensor *[]){x, w}, 2, 1, (int[]){4});
@@ -78,7 +82,7 @@ START_TEST(test_custom_op_records_like_builtin) {
     ck_assert_int_eq(tg_backward(ctx, tg_sum(ctx, y)), TG_OK);
     ck_assert_int_eq(grads_seen[0], 1);
     ck_assert_int_eq(grads_seen[1], 0);
-    for (int i = 0; i < 4; i++) ck_assert(x->grad[i] == 2 * (i + 1) * 3);   /* d(3 x^2)/dx */
+    for (int i = 0; i < 4; i++) ck_assert(x->grad[i] == 2 * (i + 1) * 3); /* d(3 x^2)/dx */
     /* recording off: no node, the same values */
     tg_ctx_reset(ctx);
     tg_ctx_set_grad_enabled(ctx, false);
@@ -96,7 +100,7 @@ START_TEST(test_custom_op_errors) {
     ck_assert_int_eq(tg_params_alloc(P, NULL), TG_OK);
     tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = 1, .seed = 1});
     double k = 2;
-    x->data[1] = -200;   /* forward refuses it: its message, prefixed by the op's name */
+    x->data[1] = -200; /* forward refuses it: its message, prefixed by the op's name */
     ck_assert_ptr_null(tg_custom(ctx, &sqw, &k, (tg_tensor *[]){x}, 1, 1, (int[]){2}));
     ck_assert_int_eq(tg_ctx_status(ctx), TG_ERR_NUMERIC);
     ck_assert_str_eq(tg_ctx_errmsg(ctx), "custom sqw: x[1] below -100");

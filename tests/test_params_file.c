@@ -15,7 +15,8 @@ static tg_params *store(const char *b_name, int b_dim, double k) {
     ck_assert_ptr_nonnull(tg_params_add(P, "a", 2, (int[]){2, 3}));
     ck_assert_ptr_nonnull(tg_params_add(P, b_name, 1, (int[]){b_dim}));
     ck_assert_int_eq(tg_params_alloc(P, NULL), TG_OK);
-    for (int64_t i = 0; i < tg_params_numel(P); i++) tg_params_data(P)[i] = (tg_float)(i * 0.25 + k);
+    for (int64_t i = 0; i < tg_params_numel(P); i++)
+        tg_params_data(P)[i] = (tg_float)(i * 0.25 + k);
     return P;
 }
 
@@ -38,7 +39,11 @@ START_TEST(test_params_mismatch_refused) {
     tg_params *P = store("b", 4, 1);
     tg_err err;
     ck_assert_int_eq(tg_params_save(P, path, &err), TG_OK);
-    struct { const char *name; int dim; const char *msg; } cases[] = {
+    struct {
+        const char *name;
+        int dim;
+        const char *msg;
+    } cases[] = {
         {"c", 4, "parameter 1 is 'b', the model expects 'c'"},
         {"b", 5, "parameter 1 is 'b', the model expects 'b' with its shape"},
     };
@@ -46,7 +51,7 @@ START_TEST(test_params_mismatch_refused) {
         tg_params *Q = store(cases[i].name, cases[i].dim, 9);
         ck_assert_int_eq(tg_params_load(Q, path, &err), TG_ERR_CORRUPT);
         ck_assert_msg(strstr(err.msg, path) && strstr(err.msg, cases[i].msg), "%s", err.msg);
-        ck_assert(tg_params_data(Q)[0] == 9);   /* untouched */
+        ck_assert(tg_params_data(Q)[0] == 9); /* untouched */
         tg_params_free(Q);
     }
     tg_params *Q = store("b", 4, 9);
@@ -55,9 +60,9 @@ START_TEST(test_params_mismatch_refused) {
     ck_assert_int_eq(tg_params_load(Q, "/nonexistent/x.ckpt", &err), TG_ERR_IO);
     ck_assert(strstr(err.msg, "/nonexistent/x.ckpt"));
     ck_assert(tg_params_data(Q)[0] == 9);
-    tg_params *R = tg_params_new();   /* not allocated */
+    tg_params *R = tg_params_new(); /* not allocated */
     ck_assert_int_eq(tg_params_save(R, path, &err), TG_ERR_STATE);
-    ck_assert_int_eq(tg_params_load(P, path, &err), TG_OK);   /* the file was kept */
+    ck_assert_int_eq(tg_params_load(P, path, &err), TG_OK); /* the file was kept */
     tg_params_free(R);
     tg_params_free(Q);
     tg_params_free(P);

@@ -5,8 +5,8 @@
 
 _Static_assert(TG_CUSTOM_MAX_IN <= TG_NODE_MAX_IN, "a custom op's inputs must fit in a tape node");
 
-tg_tensor *tg_custom(tg_ctx *ctx, const tg_custom_op *op, void *user, tg_tensor *const *in, int n_in,
-                     int out_ndim, const int *out_shape) {
+tg_tensor *tg_custom(tg_ctx *ctx, const tg_custom_op *op, void *user, tg_tensor *const *in,
+                     int n_in, int out_ndim, const int *out_shape) {
     if (ctx->status != TG_OK) return NULL;
     if (!op || !op->forward || !op->name)
         return tg__fail(ctx, TG_ERR_ARG, "custom: the op needs a name and a forward function");
@@ -27,11 +27,12 @@ tg_tensor *tg_custom(tg_ctx *ctx, const tg_custom_op *op, void *user, tg_tensor 
     tg_err err = {{0}};
     tg_status st = op->forward(in, n_in, y, user, &err);
     if (st != TG_OK)
-        return tg__fail(ctx, st, "custom %s: %s", op->name, err.msg[0] ? err.msg : tg_status_str(st));
-    tg_node *n = tg__record(ctx, TG_OP_CUSTOM, y, in[0], n_in > 1 ? in[1] : NULL,
-                            n_in > 2 ? in[2] : NULL);
+        return tg__fail(ctx, st, "custom %s: %s", op->name,
+                        err.msg[0] ? err.msg : tg_status_str(st));
+    tg_node *n =
+        tg__record(ctx, TG_OP_CUSTOM, y, in[0], n_in > 1 ? in[1] : NULL, n_in > 2 ? in[2] : NULL);
     if (n) {
-        n->saved[0] = (void *)(uintptr_t)op;   /* the definition is the caller's, read-only */
+        n->saved[0] = (void *)(uintptr_t)op; /* the definition is the caller's, read-only */
         n->saved[1] = user;
     }
     return y;

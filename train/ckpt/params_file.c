@@ -55,8 +55,10 @@ static tg_status check_index(const tg_params *P, const tg_ckpt_reader *r, uint32
             same = same && d < (uint32_t)t->ndim && dim == (uint32_t)t->shape[d];
         }
         if (c.st == TG_OK && !same)
-            return tg_err_set(err, TG_ERR_CORRUPT, "%s: parameter %d is '%s', the model expects '%s' "
-                              "with its shape", path, i, name, t->name);
+            return tg_err_set(err, TG_ERR_CORRUPT,
+                              "%s: parameter %d is '%s', the model expects '%s' "
+                              "with its shape",
+                              path, i, name, t->name);
     }
     return tg_ckpt_cur_finish(&c, err);
 }
@@ -78,9 +80,17 @@ tg_status tg_params_read(tg_params *P, const tg_ckpt_reader *r, tg_err *err) {
     if (elem == sizeof(tg_float)) {
         memcpy(dst, p, n);
     } else if (elem == 4) {
-        for (size_t i = 0; i < numel; i++) { float v; memcpy(&v, src + 4 * i, 4); dst[i] = (tg_float)v; }
+        for (size_t i = 0; i < numel; i++) {
+            float v;
+            memcpy(&v, src + 4 * i, 4);
+            dst[i] = (tg_float)v;
+        }
     } else {
-        for (size_t i = 0; i < numel; i++) { double v; memcpy(&v, src + 8 * i, 8); dst[i] = (tg_float)v; }
+        for (size_t i = 0; i < numel; i++) {
+            double v;
+            memcpy(&v, src + 8 * i, 8);
+            dst[i] = (tg_float)v;
+        }
     }
     return TG_OK;
 }
