@@ -66,10 +66,11 @@ typedef struct tg_tensor {
     char name[TG_NAME_MAX];    /* parameters' hierarchical name, "" otherwise */
 } tg_tensor;
 
-int64_t tg_shape_numel(int ndim, const int *shape);
-bool tg_tensor_same_shape(const tg_tensor *a, const tg_tensor *b);
-/* "(2, 3, 4)" into buf; returns buf. */
+int64_t tg_shape_numel(int ndim, const int *shape);   /* product of the dims; 1 for ndim 0 */
+bool tg_tensor_same_shape(const tg_tensor *a, const tg_tensor *b);   /* same ndim and dims */
+/* "(2, 3, 4)" into buf (truncated to len); returns buf. */
 char *tg_shape_str(const tg_tensor *t, char *buf, size_t len);
+/* Whether gradients flow to t (false for NULL). */
 static inline bool tg_requires_grad(const tg_tensor *t) {
     return t && (t->flags & TG_TENSOR_REQUIRES_GRAD);
 }
@@ -80,21 +81,24 @@ static inline bool tg_requires_grad(const tg_tensor *t) {
  * (and gradients) each form one contiguous buffer, in declaration order. */
 typedef struct tg_params tg_params;
 
+/* An empty store, owned by the caller (tg_params_free); NULL when out of memory. */
 tg_params *tg_params_new(void);
+/* Frees the store, its tensors and buffers (every tg_tensor * of it dangles after). NULL: no-op. */
 void tg_params_free(tg_params *P);
 /* Declares a parameter; returns NULL (and P's error) on a duplicate name or bad shape, or after
  * tg_params_alloc. Its data pointer is valid only after tg_params_alloc. */
 tg_tensor *tg_params_add(tg_params *P, const char *name, int ndim, const int *shape);
-/* Allocates the value and gradient buffers (zeroed) and points every parameter into them. */
+/* Allocates the value and gradient buffers (zeroed) and points every parameter into them; the
+ * store owns them. TG_ERR_STATE if called twice, TG_ERR_NOMEM. */
 tg_status tg_params_alloc(tg_params *P, tg_err *err);
 int tg_params_len(const tg_params *P);            /* number of parameter tensors */
-tg_tensor *tg_params_at(const tg_params *P, int i);
-tg_tensor *tg_params_find(const tg_params *P, const char *name);
+tg_tensor *tg_params_at(const tg_params *P, int i);              /* i-th declared; owned by P */
+tg_tensor *tg_params_find(const tg_params *P, const char *name); /* NULL if none has the name */
 int64_t tg_params_numel(const tg_params *P);      /* number of scalars */
-tg_float *tg_params_data(const tg_params *P);     /* the one value buffer */
-tg_float *tg_params_grad(const tg_params *P);     /* the one gradient buffer */
-void tg_params_zero_grad(tg_params *P);
-const char *tg_params_errmsg(const tg_params *P);
+tg_float *tg_params_data(const tg_params *P);     /* the one value buffer (NULL before alloc) */
+tg_float *tg_params_grad(const tg_params *P);     /* the one gradient buffer (NULL before alloc) */
+void tg_params_zero_grad(tg_params *P);           /* gradients accumulate until this */
+const char *tg_params_errmsg(const tg_params *P); /* why the last add failed; owned by P */
 
 /* ---- context: arena, tape, threads ------------------------------------------------------ */
 
@@ -106,12 +110,14 @@ typedef struct tg_ctx_opts {
     uint64_t seed;        /* dropout's random stream */
 } tg_ctx_opts;
 
+/* A context with its pool and first arena chunk (opts may be NULL: defaults), owned by the
+ * caller; NULL when memory or threads cannot be had. */
 tg_ctx *tg_ctx_new(const tg_ctx_opts *opts);
-void tg_ctx_free(tg_ctx *ctx);
+void tg_ctx_free(tg_ctx *ctx);   /* every tensor of the context dangles after; NULL: no-op */
 /* Drops the step's activations, gradients and tape. The arena keeps its memory: once one step of
  * a fixed-shape workload has run, later steps allocate nothing from the heap. */
 void tg_ctx_reset(tg_ctx *ctx);
-tg_pool *tg_ctx_pool(tg_ctx *ctx);
+tg_pool *tg_ctx_pool(tg_ctx *ctx);   /* the context's thread pool, owned by ctx */
 
 /* Recording: when off (decoding, evaluation), ops record no node and make no gradients. */
 void tg_ctx_set_grad_enabled(tg_ctx *ctx, bool on);
@@ -127,8 +133,8 @@ void tg_ctx_set_rng(tg_ctx *ctx, tg_rng_state s);
 
 /* The first error met while building the graph since the last reset (or clear). */
 tg_status tg_ctx_status(const tg_ctx *ctx);
-const char *tg_ctx_errmsg(const tg_ctx *ctx);
-void tg_ctx_clear_error(tg_ctx *ctx);
+const char *tg_ctx_errmsg(const tg_ctx *ctx);   /* "" when none; owned by ctx */
+void tg_ctx_clear_error(tg_ctx *ctx);           /* forget it, keep the step's tensors */
 
 /* Arena accounting, for the steady-state test and for reports. */
 typedef struct tg_arena_stats {
@@ -137,14 +143,15 @@ typedef struct tg_arena_stats {
     size_t capacity;      /* bytes held */
     uint64_t heap_allocs; /* chunks taken from the heap so far */
 } tg_arena_stats;
-tg_arena_stats tg_ctx_arena_stats(const tg_ctx *ctx);
+tg_arena_stats tg_ctx_arena_stats(const tg_ctx *ctx);   /* a copy */
 
 /* Scratch memory from the arena, valid until tg_ctx_reset (NULL + error if out of memory). */
 void *tg_ctx_alloc(tg_ctx *ctx, size_t bytes);
 
 /* ---- tensors of a step ------------------------------------------------------------------ */
 
-/* A new activation tensor from the arena, zero-filled; needs no gradient. */
+/* A new activation tensor from the arena (owned by ctx until tg_ctx_reset), zero-filled; needs
+ * no gradient. NULL with the context's error on a bad shape or out of memory. */
 tg_tensor *tg_tensor_new(tg_ctx *ctx, int ndim, const int *shape);
 /* Same, with the values copied from data (n elements). */
 tg_tensor *tg_tensor_from(tg_ctx *ctx, int ndim, const int *shape, const tg_float *data);
@@ -152,7 +159,8 @@ tg_tensor *tg_tensor_from(tg_ctx *ctx, int ndim, const int *shape, const tg_floa
 void tg_tensor_set_requires_grad(tg_ctx *ctx, tg_tensor *t);
 
 /* ---- ops (forward now, backward recorded) ----------------------------------------------- */
-/* Each returns a new tensor, or NULL with the context's status set. Shapes in comments. */
+/* Each returns a new tensor owned by the context (valid until tg_ctx_reset), or NULL with the
+ * context's status set (TG_ERR_SHAPE, TG_ERR_ARG, TG_ERR_NOMEM). Shapes in comments. */
 
 /* a + b: b has a's shape, or a's trailing dims (a row vector (d) added to (..., d); (T, d) to
  * (B, T, d)). */
@@ -164,7 +172,7 @@ tg_tensor *tg_scale(tg_ctx *ctx, tg_tensor *a, double s);            /* s * a */
  * a (..., M, K), b (..., K, N) with the same leading dims -> (..., M, N);
  * or b 2-D (K, N) shared by every matrix of a -> (..., M, N) (a linear layer). */
 tg_tensor *tg_matmul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b, bool ta, bool tb);
-tg_tensor *tg_relu(tg_ctx *ctx, tg_tensor *a);
+tg_tensor *tg_relu(tg_ctx *ctx, tg_tensor *a);                       /* max(a, 0) */
 /* a^p elementwise; a must be positive where p is not an integer (1/sqrt(var + eps), ...). */
 tg_tensor *tg_pow(tg_ctx *ctx, tg_tensor *a, double p);
 /* tanh_approx: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); else x Phi(x) with erf. */
