@@ -177,6 +177,8 @@ tg_tensor *tg_relu(tg_ctx *ctx, tg_tensor *a);                       /* max(a, 0
 tg_tensor *tg_pow(tg_ctx *ctx, tg_tensor *a, double p);
 /* tanh_approx: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); else x Phi(x) with erf. */
 tg_tensor *tg_gelu(tg_ctx *ctx, tg_tensor *a, bool tanh_approx);
+/* 1 / (1 + exp(-a)) elementwise (attention gates). */
+tg_tensor *tg_sigmoid(tg_ctx *ctx, tg_tensor *a);
 /* Softmax over the last dim of x (..., Tq, Tk). mask (optional, no gradient) is added first: its
  * shape has x's ndim with each dim equal to x's or 1 (e.g. (B, 1, 1, Tk) for padding). causal
  * masks key j > query i (aligned at the end when Tk > Tq). A row with every key masked gives 0. */

@@ -41,6 +41,7 @@ static tg_tensor *b_matmul(tg_ctx *c, tg_tensor **in, const opcase *k) {
 }
 static tg_tensor *b_relu(tg_ctx *c, tg_tensor **in, const opcase *k) { return tg_relu(c, in[0]); }
 static tg_tensor *b_gelu(tg_ctx *c, tg_tensor **in, const opcase *k) { return tg_gelu(c, in[0], k->flag); }
+static tg_tensor *b_sigmoid(tg_ctx *c, tg_tensor **in, const opcase *k) { return tg_sigmoid(c, in[0]); }
 /* Padding mask (B, 1, 1, Tk): the last `b + 1` keys of batch row b are -inf. */
 static tg_tensor *pad_mask(tg_ctx *c, int B, int Tk) {
     tg_tensor *m = tg_tensor_new(c, 4, (int[]){B, 1, 1, Tk});
@@ -132,6 +133,8 @@ static const opcase cases[] = {
     {TG_OP_RELU, "", 1, {1}, {SH(1)}, b_relu, 0, 0.05},
     {TG_OP_GELU, "tanh", 1, {2}, {SH(7, 33)}, b_gelu, 1, 0},
     {TG_OP_GELU, "erf", 1, {2}, {SH(33, 7)}, b_gelu, 0, 0},
+    {TG_OP_SIGMOID, "", 1, {2}, {SH(7, 33)}, b_sigmoid, 0, 0},
+    {TG_OP_SIGMOID, "", 1, {1}, {SH(1)}, b_sigmoid, 0, 0},
     {TG_OP_SOFTMAX, "", 1, {2}, {SH(7, 33)}, b_softmax, 0, 0},
     {TG_OP_SOFTMAX, "", 1, {2}, {SH(1, 1)}, b_softmax, 0, 0},
     {TG_OP_SOFTMAX, "causal", 1, {3}, {SH(2, 7, 7)}, b_softmax, 1, 0},

@@ -34,6 +34,7 @@ typedef struct {
 
 typedef struct {
     lm_opts o;
+    tg_model_config attn;      /* what attention reads: sizes, dropout, the paper's switches */
     tg_params *P;
     tg_tensor *emb;            /* (V, d), also the output projection */
     lm_block blk[MAX_LAYERS];
@@ -45,6 +46,10 @@ typedef struct {
 
 static bool lm_declare(lm *m, tg_err *err) {
     const lm_opts *o = &m->o;
+    m->attn = tg_model_config_default();
+    m->attn.d_model = o->d;
+    m->attn.heads = o->heads;
+    m->attn.dropout = o->dropout;
     m->P = tg_params_new();
     m->pe = tg_positions_new(o->T, o->d);
     if (!m->P || !m->pe) return tg_err_set(err, TG_ERR_NOMEM, "out of memory"), false;
@@ -57,7 +62,7 @@ static bool lm_declare(lm *m, tg_err *err) {
         snprintf(p[2], 32, "blocks.%d.norm1.", i);
         snprintf(p[3], 32, "blocks.%d.norm2.", i);
         lm_block *b = &m->blk[i];
-        ok = tg_mha_declare(&b->attn, m->P, p[0], o->d, o->heads) &&
+        ok = tg_mha_declare(&b->attn, m->P, p[0], &m->attn) &&
              tg_ffn_declare(&b->ffn, m->P, p[1], o->d, o->d_ff) &&
              tg_norm_declare(&b->n1, m->P, p[2], o->d) && tg_norm_declare(&b->n2, m->P, p[3], o->d);
     }
@@ -78,7 +83,7 @@ static tg_tensor *lm_logits(tg_ctx *ctx, const lm *m, const int32_t *ids, int B,
     for (int i = 0; i < o->layers; i++) {
         const lm_block *b = &m->blk[i];
         tg_tensor *h = tg_norm_forward(ctx, &b->n1, x);
-        h = tg_mha_forward(ctx, &b->attn, h, h, NULL, true, o->dropout, TG_ACT_NONE);
+        h = tg_mha_forward(ctx, &b->attn, &m->attn, h, h, NULL, true);
         x = tg_add(ctx, x, tg_dropout(ctx, h, o->dropout));
         h = tg_ffn_forward(ctx, &b->ffn, tg_norm_forward(ctx, &b->n2, x), o->dropout, TG_ACT_GELU);
         x = tg_add(ctx, x, tg_dropout(ctx, h, o->dropout));

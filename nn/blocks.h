@@ -9,14 +9,16 @@
  * store refuses a name (duplicate, too long: tg_params_errmsg says why). Forwards return NULL
  * when an op failed: the context holds the error (tg_ctx_status / tg_ctx_errmsg).
  *
+ *   tg_model_config c = tg_model_config_default();   // the paper's switches; set the sizes
+ *   c.d_model = 64; c.heads = 4; c.dropout = 0.1;
  *   tg_mha att; tg_ffn ff; tg_norm n1, n2;
- *   tg_mha_declare(&att, P, "block0.attn.", 64, 4);             // d_model 64, 4 heads
+ *   tg_mha_declare(&att, P, "block0.attn.", &c);
  *   tg_ffn_declare(&ff, P, "block0.ffn.", 64, 256);
  *   tg_norm_declare(&n1, P, "block0.norm1.", 64); tg_norm_declare(&n2, P, "block0.norm2.", 64);
  *   tg_params_alloc(P, &err); tg_nn_init_params(P, NULL, seed);
  *   // a pre-LN causal block: x (B, T, 64)
  *   tg_tensor *h = tg_norm_forward(ctx, &n1, x);
- *   x = tg_add(ctx, x, tg_mha_forward(ctx, &att, h, h, NULL, true, 0.1, TG_ACT_NONE));
+ *   x = tg_add(ctx, x, tg_mha_forward(ctx, &att, &c, h, h, NULL, true));
  *   x = tg_add(ctx, x, tg_ffn_forward(ctx, &ff, tg_norm_forward(ctx, &n2, x), 0.1, TG_ACT_GELU));
  */
 #ifndef TG_NN_BLOCKS_H
@@ -78,25 +80,28 @@ tg_tensor *tg_ffn_forward(tg_ctx *ctx, const tg_ffn *f, tg_tensor *x, double p,
 
 /* ---- multi-head attention ---------------------------------------------------------------- */
 
-/* q, k, v and output projections, each (d, d) with a bias. */
+/* q, k, v and output projections, each (d, d) with a bias; with c->attn_gate sigmoid also the
+ * gate projection g (d, d) with a bias (g.w NULL without it). */
 typedef struct tg_mha {
-    tg_linear q, k, v, o;
+    tg_linear q, k, v, o, g;
     int heads, d_head;
 } tg_mha;
-/* Declares prefix+{w_q, b_q, w_k, b_k, w_v, b_v, w_o, b_o}; d_model must divide by heads. */
-bool tg_mha_declare(tg_mha *a, tg_params *P, const char *prefix, int d_model, int heads);
+/* Declares prefix+{w_q, b_q, w_k, b_k, w_v, b_v, w_o, b_o} (and w_g, b_g with the gate) for
+ * c->d_model and c->heads (c->d_model must divide by c->heads). */
+bool tg_mha_declare(tg_mha *a, tg_params *P, const char *prefix, const tg_model_config *c);
 /* Attention of xq (B, Tq, d) over xkv (B, Tk, d) (xkv == xq: self-attention) -> (B, Tq, d).
  * mask (optional) is additive, (B, 1, 1, Tk) for padding (tg_key_mask) or any shape tg_softmax
- * takes; causal hides key j > query i; dropout p on the probabilities when training; act after
- * the output projection (TG_ACT_NONE: the paper's). */
-tg_tensor *tg_mha_forward(tg_ctx *ctx, const tg_mha *a, tg_tensor *xq, tg_tensor *xkv,
-                          tg_tensor *mask, bool causal, double p, tg_activation act);
+ * takes; causal hides key j > query i; c->dropout on the probabilities when training; then c's
+ * switches around the output projection (attn_activation at heads or out, the sigmoid gate of
+ * xq); tg_model_config_default()'s are the paper's (none). */
+tg_tensor *tg_mha_forward(tg_ctx *ctx, const tg_mha *a, const tg_model_config *c, tg_tensor *xq,
+                          tg_tensor *xkv, tg_tensor *mask, bool causal);
 /* The two halves of tg_mha_forward, for caching keys and values: projected keys and values of
  * x (B, Tk, d) -> *k, *v (B, H, Tk, d_head) (false: an op failed); then attention of xq over
  * them, as tg_mha_forward. */
 bool tg_mha_kv(tg_ctx *ctx, const tg_mha *a, tg_tensor *x, tg_tensor **k, tg_tensor **v);
-tg_tensor *tg_mha_attend(tg_ctx *ctx, const tg_mha *a, tg_tensor *xq, tg_tensor *k, tg_tensor *v,
-                         tg_tensor *mask, bool causal, double p, tg_activation act);
+tg_tensor *tg_mha_attend(tg_ctx *ctx, const tg_mha *a, const tg_model_config *c, tg_tensor *xq,
+                         tg_tensor *k, tg_tensor *v, tg_tensor *mask, bool causal);
 /* (B, T, d) <-> (B, H, T, d_head) */
 tg_tensor *tg_mha_split(tg_ctx *ctx, const tg_mha *a, tg_tensor *x);
 tg_tensor *tg_mha_merge(tg_ctx *ctx, const tg_mha *a, tg_tensor *x);
@@ -114,9 +119,9 @@ tg_tensor *tg_positions_rows(tg_ctx *ctx, const double *table, int d, int offset
 
 /* ---- residual sub-layers, encoder and decoder layers -------------------------------------- */
 
-/* A sub-layer with its residual, by the config's norm switch: post: LN(x + Drop(fx)); pre:
- * x + Drop(fx), where the caller computed fx from tg_sublayer_in(x) (LN(x) in pre-LN, x in
- * post-LN). Dropout is c->dropout. */
+/* A sub-layer with its residual, by the config's switches: post: LN(r); pre: r, with
+ * r = x + Drop(fx) or, with the residual activation, relu(x + Drop(fx)); the caller computed fx
+ * from tg_sublayer_in(x) (LN(x) in pre-LN, x in post-LN). Dropout is c->dropout. */
 tg_tensor *tg_sublayer_in(tg_ctx *ctx, const tg_model_config *c, const tg_norm *n, tg_tensor *x);
 tg_tensor *tg_sublayer_out(tg_ctx *ctx, const tg_model_config *c, const tg_norm *n, tg_tensor *x,
                            tg_tensor *fx);

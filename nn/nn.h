@@ -53,6 +53,18 @@ typedef enum tg_activation {
     TG_ACT_GELU, /* exact form x Phi(x), as torch.nn.functional.gelu */
 } tg_activation;
 
+/* Where the attention activation goes (Qiu et al. 2025 call the heads place G1). */
+typedef enum tg_attn_place {
+    TG_ATTN_AT_OUT,   /* after the output projection W_O: act(W_O concat(heads)) */
+    TG_ATTN_AT_HEADS, /* on each head's output before W_O: W_O act(concat(heads)) */
+} tg_attn_place;
+
+typedef enum tg_attn_gate {
+    TG_GATE_NONE,
+    TG_GATE_SIGMOID, /* Qiu et al. 2025's elementwise gate before W_O: concat(heads) (.)
+                        sigmoid(X W_g^T + b_g), X the attention's query-side input */
+} tg_attn_gate;
+
 typedef struct tg_model_config {
     int vocab;               /* shared source/target vocabulary, specials included */
     int d_model, heads, d_ff;
@@ -62,20 +74,28 @@ typedef struct tg_model_config {
     double label_smoothing;  /* spread uniformly over the whole vocabulary, in [0, 1) */
     tg_norm_place norm;      /* post (paper) | pre */
     tg_activation ffn_activation;  /* relu (paper) | gelu */
-    tg_activation attn_activation; /* none (paper) | relu | gelu: after each attention
-                                      sub-layer's output projection, before dropout and the
-                                      residual add */
+    tg_activation attn_activation; /* none (paper) | relu | gelu, in every attention (encoder
+                                      self, decoder self, cross), at attn_activation_at */
+    tg_attn_place attn_activation_at; /* out (after W_O, before dropout and the residual add)
+                                         | heads (on the concatenated heads, before W_O) */
+    tg_attn_gate attn_gate;  /* none (paper) | sigmoid: each attention gets w_g (d, d) and b_g
+                                (d); with heads, the activation comes first, then the gate:
+                                W_O (act(heads) (.) sigmoid(X W_g^T + b_g)) */
+    tg_activation residual_activation; /* none (paper) | relu: after each residual add, ResNet
+                                          v1's place. post-LN: x = LN(relu(x + Drop(f(x))));
+                                          pre-LN: x = relu(x + Drop(f(LN(x)))) */
     bool tie_embeddings;     /* on (paper): the output projection is the embedding matrix; off:
                                 its own (V, d_model) matrix "output.weight", no bias */
 } tg_model_config;
 
 /* The paper's base model: vocab 37000 (its shared BPE vocabulary; set yours), d_model 512,
  * 8 heads, d_ff 2048, 6+6 layers, max_len 1024, dropout 0.1, label smoothing 0.1, post-LN,
- * ReLU, no attention activation, tied embeddings. */
+ * ReLU, no attention activation (at out), no gate, no residual activation, tied embeddings. */
 tg_model_config tg_model_config_default(void);
 /* TG_ERR_ARG with a message naming the field when a value is out of range (sizes >= 1,
  * d_model even and divisible by heads, vocab >= 4 for the special ids, dropout and label
- * smoothing in [0, 1), ffn_activation relu or gelu, sizes bounded so that nothing overflows). */
+ * smoothing in [0, 1), ffn_activation relu or gelu, residual_activation none or relu, sizes
+ * bounded so that nothing overflows). */
 tg_status tg_model_config_validate(const tg_model_config *c, tg_err *err);
 /* Sets one field from text, for flags and config files: keys are the field names ("d_model",
  * "norm", "tie_embeddings"...), values numbers or the names below (tie_embeddings: on | off).
@@ -87,8 +107,12 @@ tg_status tg_model_config_set(tg_model_config *c, const char *key, const char *v
 int tg_model_config_str(const tg_model_config *c, char *buf, size_t len);
 const char *tg_norm_place_name(tg_norm_place p);  /* "post" | "pre" */
 const char *tg_activation_name(tg_activation a);  /* "none" | "relu" | "gelu" */
+const char *tg_attn_place_name(tg_attn_place p);  /* "out" | "heads" */
+const char *tg_attn_gate_name(tg_attn_gate g);    /* "none" | "sigmoid" */
 tg_status tg_norm_place_parse(const char *s, tg_norm_place *out, tg_err *err);
 tg_status tg_activation_parse(const char *s, tg_activation *out, tg_err *err);
+tg_status tg_attn_place_parse(const char *s, tg_attn_place *out, tg_err *err);
+tg_status tg_attn_gate_parse(const char *s, tg_attn_gate *out, tg_err *err);
 
 /* ---- the model -------------------------------------------------------------------------- */
 
@@ -100,8 +124,8 @@ typedef struct tg_model tg_model;
  * with the pad row zeroed (as torch_reference.py). NULL with err filled on failure.
  * Names: embedding.weight, output.weight (untied only), encoder.layers.<i>.{self_attn,ffn,
  * norm1,norm2}.*, decoder.layers.<i>.{self_attn,cross_attn,ffn,norm1,norm2,norm3}.*,
- * encoder.norm.*, decoder.norm.* (pre-LN only); attention: w_q b_q w_k b_k w_v b_v w_o b_o
- * (weights (out, in) as torch.nn.Linear); ffn: w_1 (d_ff, d) b_1 w_2 (d, d_ff) b_2; norms:
+ * encoder.norm.*, decoder.norm.* (pre-LN only); attention: w_q b_q w_k b_k w_v b_v w_o b_o,
+ * then w_g b_g with the sigmoid gate (weights (out, in) as torch.nn.Linear); ffn: w_1 (d_ff, d) b_1 w_2 (d, d_ff) b_2; norms:
  * gain bias. */
 tg_model *tg_model_new(const tg_model_config *cfg, uint64_t seed, tg_err *err);
 void tg_model_free(tg_model *m);

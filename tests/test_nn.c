@@ -191,11 +191,23 @@ END_TEST
 START_TEST(test_fixture_pre_ln) { check_fixture("tests/fixtures/nn/pre_ln.fix"); }
 END_TEST
 
+/* The nonlinearity switches (ReLU at the heads, sigmoid gate, residual ReLU; GELU after W_O). */
+START_TEST(test_fixture_switches_post) { check_fixture("tests/fixtures/nn/switches_post.fix"); }
+END_TEST
+
+START_TEST(test_fixture_switches_pre) { check_fixture("tests/fixtures/nn/switches_pre.fix"); }
+END_TEST
+
+START_TEST(test_fixture_gelu_out_pre) {
+    check_fixture("tests/fixtures/nn/switches_gelu_out_pre.fix");
+}
+END_TEST
+
 /* ---- parameters, config ----------------------------------------------------------------- */
 
 static int64_t expected_count(const tg_model_config *c) {
     int64_t d = c->d_model, f = c->d_ff, V = c->vocab;
-    int64_t attn = 4 * (d * d + d), ffn = 2 * d * f + f + d, norm = 2 * d;
+    int64_t attn = (c->attn_gate == TG_GATE_SIGMOID ? 5 : 4) * (d * d + d), ffn = 2 * d * f + f + d, norm = 2 * d;
     int64_t n = V * d + c->enc_layers * (attn + ffn + 2 * norm) +
                 c->dec_layers * (2 * attn + ffn + 3 * norm);
     if (!c->tie_embeddings) n += V * d;
@@ -208,9 +220,10 @@ START_TEST(test_param_names_and_count) {
     c.enc_layers = 3;
     c.dec_layers = 2;
     for (int pre = 0; pre < 2; pre++)
-        for (int tie = 0; tie < 2; tie++) {
+        for (int tie = 0; tie < 4; tie++) {   /* bit 1: the sigmoid gate */
             c.norm = pre ? TG_NORM_PRE : TG_NORM_POST;
-            c.tie_embeddings = tie;
+            c.tie_embeddings = tie & 1;
+            c.attn_gate = tie & 2 ? TG_GATE_SIGMOID : TG_GATE_NONE;
             tg_err err;
             tg_model *m = tg_model_new(&c, 3, &err);
             ck_assert_msg(m != NULL, "%s", err.msg);
@@ -234,7 +247,9 @@ START_TEST(test_param_names_and_count) {
                 ck_assert_int_eq(t->shape[0], want[i].d0);
                 if (t->ndim == 2) ck_assert_int_eq(t->shape[1], want[i].d1);
             }
-            ck_assert_int_eq(tg_params_find(P, "output.weight") != NULL, !tie);
+            ck_assert_int_eq(tg_params_find(P, "output.weight") != NULL, !(tie & 1));
+            ck_assert_int_eq(tg_params_find(P, "decoder.layers.1.cross_attn.w_g") != NULL, tie >> 1);
+            ck_assert_int_eq(tg_params_find(P, "encoder.layers.0.self_attn.b_g") != NULL, tie >> 1);
             ck_assert_int_eq(tg_params_find(P, "encoder.norm.gain") != NULL, pre);
             ck_assert_int_eq(tg_params_find(P, "decoder.norm.bias") != NULL, pre);
             ck_assert(tg_params_find(P, "encoder.layers.3.norm1.gain") == NULL);
@@ -304,6 +319,7 @@ START_TEST(test_invalid_configs) {
         {"label_smoothing", "1.5", "label_smoothing"}, {"ffn_activation", "none",
                                                         "ffn_activation"},
         {"d_model", "7", "odd"}, {"vocab", "2000000000", "vocab"},
+        {"residual_activation", "gelu", "residual_activation"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         tg_model_config c = tiny_config();
@@ -323,6 +339,9 @@ START_TEST(test_invalid_configs) {
     ck_assert(tg_model_config_set(&c, "norm", "middle", &err) == TG_ERR_ARG);
     ck_assert(tg_model_config_set(&c, "attn_activation", "tanh", &err) == TG_ERR_ARG);
     ck_assert(tg_model_config_set(&c, "tie_embeddings", "yes", &err) == TG_ERR_ARG);
+    ck_assert(tg_model_config_set(&c, "attn_activation_at", "in", &err) == TG_ERR_ARG);
+    ck_assert(tg_model_config_set(&c, "attn_gate", "tanh", &err) == TG_ERR_ARG);
+    ck_assert(tg_model_config_set(&c, "residual_activation", "elu", &err) == TG_ERR_ARG);
     ck_assert(tg_model_config_set(&c, "colour", "blue", &err) == TG_ERR_ARG);
     ck_assert(strstr(err.msg, "colour"));
     /* the text form reads back into the same config */
@@ -330,6 +349,9 @@ START_TEST(test_invalid_configs) {
     c.attn_activation = TG_ACT_GELU;
     c.tie_embeddings = false;
     c.dropout = 0.3;
+    c.attn_activation_at = TG_ATTN_AT_HEADS;
+    c.attn_gate = TG_GATE_SIGMOID;
+    c.residual_activation = TG_ACT_RELU;
     char buf[512];
     ck_assert_int_lt(tg_model_config_str(&c, buf, sizeof buf), (int)sizeof buf);
     tg_model_config r = tg_model_config_default();
@@ -343,7 +365,8 @@ START_TEST(test_invalid_configs) {
     tg_model_config_str(&r, back, sizeof back);
     ck_assert_str_eq(back, buf);
     ck_assert(r.norm == TG_NORM_PRE && r.attn_activation == TG_ACT_GELU && !r.tie_embeddings &&
-              r.dropout == 0.3 && r.d_model == c.d_model);
+              r.dropout == 0.3 && r.d_model == c.d_model && r.attn_activation_at == TG_ATTN_AT_HEADS &&
+              r.attn_gate == TG_GATE_SIGMOID && r.residual_activation == TG_ACT_RELU);
     ck_assert(tg_model_config_validate(&r, &err) == TG_OK);
 }
 END_TEST
@@ -480,6 +503,52 @@ START_TEST(test_model_gradcheck_every_switch) {
                     combos++;
                 }
     ck_assert_int_eq(combos, expect);
+}
+END_TEST
+
+/* The nonlinearity switches of issue 10, each value alone and all together, post- and pre-LN
+ * (the ReLU ones in the double build only, as above). */
+START_TEST(test_model_gradcheck_new_switches) {
+    typedef struct { tg_activation act; tg_attn_place at; tg_attn_gate gate; tg_activation res; } sw;
+    static const sw variants[] = {
+        {TG_ACT_RELU, TG_ATTN_AT_HEADS, TG_GATE_NONE, TG_ACT_NONE},
+        {TG_ACT_GELU, TG_ATTN_AT_HEADS, TG_GATE_NONE, TG_ACT_NONE},
+        {TG_ACT_NONE, TG_ATTN_AT_OUT, TG_GATE_SIGMOID, TG_ACT_NONE},
+        {TG_ACT_NONE, TG_ATTN_AT_OUT, TG_GATE_NONE, TG_ACT_RELU},
+        {TG_ACT_GELU, TG_ATTN_AT_HEADS, TG_GATE_SIGMOID, TG_ACT_NONE},
+        {TG_ACT_RELU, TG_ATTN_AT_HEADS, TG_GATE_SIGMOID, TG_ACT_RELU},
+    };
+    tg_model_gradcheck_opts o = tg_model_gradcheck_defaults();
+    int checked = 0;
+    for (int norm = 0; norm < 2; norm++)
+        for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
+            tg_model_config c = tg_model_gradcheck_config();
+            c.norm = norm ? TG_NORM_PRE : TG_NORM_POST;
+            c.ffn_activation = TG_ACT_GELU;
+            c.attn_activation = variants[v].act;
+            c.attn_activation_at = variants[v].at;
+            c.attn_gate = variants[v].gate;
+            c.residual_activation = variants[v].res;
+#ifndef TG_DOUBLE
+            if (c.attn_activation == TG_ACT_RELU || c.residual_activation == TG_ACT_RELU) continue;
+#endif
+            tg_model_gradcheck_line lines[160];
+            int failed = -1;
+            tg_err err;
+            int n = tg_model_gradcheck(&c, &o, lines, 160, &failed, &err);
+            ck_assert_msg(n > 0 && n <= 160, "%s", err.msg);
+            for (int i = 0; i < n; i++)
+                if (!lines[i].r.pass)
+                    fprintf(stderr, "FAIL variant %zu %s: %s: %s\n", v, tg_norm_place_name(c.norm),
+                            lines[i].name, lines[i].r.worst);
+            ck_assert_int_eq(failed, 0);
+            checked++;
+        }
+#ifdef TG_DOUBLE
+    ck_assert_int_eq(checked, 12);
+#else
+    ck_assert_int_eq(checked, 6);
+#endif
 }
 END_TEST
 
@@ -634,6 +703,18 @@ START_TEST(test_cached_equals_full) {
     c.attn_activation = TG_ACT_GELU;
     c.ffn_activation = TG_ACT_GELU;
     c.tie_embeddings = false;
+    check_cached_equals_full(c);
+    /* the nonlinearity switches: at the heads, the gate (of the newest token's query-side
+     * input when cached) and the residual ReLU */
+    c.attn_activation_at = TG_ATTN_AT_HEADS;
+    c.attn_gate = TG_GATE_SIGMOID;
+    c.residual_activation = TG_ACT_RELU;
+    check_cached_equals_full(c);
+    c = tiny_config();
+    c.attn_activation = TG_ACT_RELU;
+    c.attn_activation_at = TG_ATTN_AT_HEADS;
+    c.attn_gate = TG_GATE_SIGMOID;
+    c.residual_activation = TG_ACT_RELU;
     check_cached_equals_full(c);
 }
 END_TEST
@@ -871,10 +952,12 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("nn");
     struct { const char *name; const TTest *tests[8]; } cases[] = {
-        {"torch", {test_fixture_post_ln, test_fixture_pre_ln}},
+        {"torch", {test_fixture_post_ln, test_fixture_pre_ln, test_fixture_switches_post,
+                   test_fixture_switches_pre, test_fixture_gelu_out_pre}},
         {"model", {test_param_names_and_count, test_init, test_invalid_configs, test_bad_inputs,
                    test_dropout_modes}},
-        {"gradcheck", {test_model_gradcheck_every_switch, test_model_gradcheck_refuses,
+        {"gradcheck", {test_model_gradcheck_every_switch, test_model_gradcheck_new_switches,
+                       test_model_gradcheck_refuses,
                        test_cli_gradcheck_model}},
         {"decode", {test_cached_equals_full, test_beam1_equals_greedy, test_beam_exhaustive}},
         {"learn", {test_copy_task_learns}},

@@ -14,10 +14,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "train/ckpt/ckpt_file.h"
 #include "train/cli/commands.h"
 #include "train/run/options.h"
 #include "train/run/run.h"
 #include "tests/tg_check.h"
+#include "tests/tg_spawn.h"
 
 static char tmpdir[256];
 
@@ -37,61 +39,18 @@ static void teardown(void) {
     ck_assert_int_eq(system(cmd), 0);
 }
 
-/* Starts `tapegrad <argv...>` (NULL-terminated) in a child with stdout/stderr to files. */
-static pid_t spawn(const char *out, const char *errf, const char *in, char **argv) {
-    fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644), fe = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        if (in) { int fi = open(in, O_RDONLY); dup2(fi, 0); }
-        int argc = 0;
-        while (argv[argc]) argc++;
-        int rc;
-        if (!strcmp(argv[0], "train")) rc = tg_cmd_train(argc, argv);
-        else if (!strcmp(argv[0], "translate")) rc = tg_cmd_translate(argc, argv);
-        else if (!strcmp(argv[0], "eval")) rc = tg_cmd_eval(argc, argv);
-        else if (!strcmp(argv[0], "ckpt")) rc = tg_cmd_ckpt(argc, argv);
-        else rc = 99;
-        fflush(NULL);
-        _exit(rc);
-    }
-    return pid;
-}
-
-static int wait_rc(pid_t pid) {
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 /* Runs a command to completion; its stderr goes to tmpdir/err.txt, stdout to tmpdir/out.txt. */
 static int run(const char *in, char **argv) {
     char out[300], errf[300];
     snprintf(out, sizeof out, "%s/out.txt", tmpdir);
     snprintf(errf, sizeof errf, "%s/err.txt", tmpdir);
-    return wait_rc(spawn(out, errf, in, argv));
-}
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return strdup("");
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = '\0';
-    fclose(f);
-    return s;
+    return tg_wait_rc(tg_spawn(out, errf, in, argv));
 }
 
 static bool file_has(const char *name, const char *needle) {
     char path[300];
     snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    char *s = slurp(path);
+    char *s = tg_slurp(path);
     bool yes = strstr(s, needle) != NULL;
     if (!yes) fprintf(stderr, "--- %s does not contain '%s':\n%s\n", name, needle, s);
     free(s);
@@ -223,10 +182,10 @@ START_TEST(test_resume_is_exact_after_sigkill) {
         char out[320], errf[320];
         snprintf(out, sizeof out, "%s.out", dir);
         snprintf(errf, sizeof errf, "%s.err", dir);
-        pid_t pid = spawn(out, errf, NULL, a);
+        pid_t pid = tg_spawn(out, errf, NULL, a);
         sleep_us(full_us * (0.15 + 0.7 * rand() / (double)RAND_MAX));
         kill(pid, SIGKILL);
-        int rc = wait_rc(pid);
+        int rc = tg_wait_rc(pid);
         if (rc == 128 + SIGKILL) kills++;
         /* a save cut short leaves its temporary file: the resume must not mind */
         char cmd[400];
@@ -283,11 +242,11 @@ START_TEST(test_sigint_saves_and_exits_0) {
     snprintf(out, sizeof out, "%s/int.out", tmpdir);
     snprintf(errf, sizeof errf, "%s/int.err", tmpdir);
     char *a[] = {TINY, "--max-steps", "1000000", "--save-every", "0", "--valid-every", "0", "--out", dir, NULL};
-    pid_t pid = spawn(out, errf, NULL, a);
+    pid_t pid = tg_spawn(out, errf, NULL, a);
     for (int i = 0; i < 400 && !exists(ckpt); i++) sleep_us(10000);   /* the step-0 checkpoint */
     sleep_us(300000);
     kill(pid, SIGINT);
-    ck_assert_int_eq(wait_rc(pid), 0);
+    ck_assert_int_eq(tg_wait_rc(pid), 0);
     ck_assert(file_has("int.err", "resume with: tapegrad train --resume"));
     tg_loaded L;
     tg_err err;
@@ -330,7 +289,7 @@ START_TEST(test_bad_checkpoints_refused_intact) {
     char *a[] = {TINY, "--max-steps", "5", "--out", dir, NULL};
     ck_assert_int_eq(run(NULL, a), 0);
     /* truncate it */
-    char *orig = slurp(ckpt);
+    char *orig = tg_slurp(ckpt);
     struct stat st;
     stat(ckpt, &st);
     ck_assert_int_eq(truncate(ckpt, st.st_size / 2), 0);
@@ -348,6 +307,92 @@ START_TEST(test_bad_checkpoints_refused_intact) {
     ck_assert_int_eq(run(NULL, r), 1);
     ck_assert(file_has("err.txt", "not a tapegrad checkpoint"));
     free(orig);
+}
+END_TEST
+
+/* Drops from text every line (config) or space-separated entry (model) that starts with one of
+ * the keys: what a checkpoint written before those keys existed holds. */
+static size_t drop_keys(char *text, size_t n, char sep, const char *const *keys, int nkeys) {
+    size_t w = 0;
+    for (size_t r = 0; r < n;) {
+        size_t e = r;
+        while (e < n && text[e] != sep) e++;
+        if (e < n) e++;                                   /* the separator goes with it */
+        bool drop = false;
+        for (int k = 0; k < nkeys; k++)
+            drop |= !strncmp(text + r, keys[k], strlen(keys[k]));
+        if (!drop) { memmove(text + w, text + r, e - r); w += e - r; }
+        r = e;
+    }
+    return w;
+}
+
+/* Rewrites ckpt as the version before the nonlinearity switches wrote it (no switch keys in the
+ * config and model sections), section by section. */
+static void write_old_style(const char *ckpt) {
+    static const char *const model_keys[] = {"attn_activation_at=", "attn_gate=",
+                                             "residual_activation="};
+    static const char *const cfg_keys[] = {"attn-activation-at =", "attn-gate =",
+                                           "residual-activation ="};
+    tg_err err;
+    tg_ckpt_reader *rd;
+    ck_assert_msg(tg_ckpt_reader_open(ckpt, &rd, &err) == TG_OK, "%s", err.msg);
+    tg_ckpt_writer *w = tg_ckpt_writer_new();
+    for (int i = 0; i < tg_ckpt_reader_count(rd); i++) {
+        const char *name = tg_ckpt_reader_section(rd, i)->name;
+        const void *p;
+        size_t n;
+        ck_assert(tg_ckpt_reader_get(rd, name, &p, &n, &err) == TG_OK);
+        char *copy = malloc(n + 1);
+        memcpy(copy, p, n);
+        size_t m = n;
+        if (!strcmp(name, "model")) m = drop_keys(copy, n, ' ', model_keys, 3);
+        if (!strcmp(name, "config")) m = drop_keys(copy, n, '\n', cfg_keys, 3);
+        if (!strcmp(name, "model") || !strcmp(name, "config")) ck_assert_uint_lt(m, n);
+        ck_assert(tg_ckpt_writer_add(w, name, copy, m, &err) == TG_OK);
+        free(copy);
+    }
+    tg_ckpt_reader_free(rd);
+    ck_assert_msg(tg_ckpt_writer_save(w, ckpt, &err) == TG_OK, "%s", err.msg);
+    tg_ckpt_writer_free(w);
+}
+
+/* Checkpoints record every nonlinearity switch; one written before the switches existed loads
+ * with the paper's values and resumes. */
+START_TEST(test_switches_recorded_old_checkpoints_load) {
+    char dir[300], ckpt[320];
+    snprintf(dir, sizeof dir, "%s/sw", tmpdir);
+    snprintf(ckpt, sizeof ckpt, "%s/last.ckpt", dir);
+    char *a[] = {TINY, "--max-steps", "3", "--attn-activation", "gelu", "--attn-activation-at",
+                 "heads", "--attn-gate", "sigmoid", "--residual-activation", "relu", "--out", dir,
+                 NULL};
+    ck_assert_int_eq(run(NULL, a), 0);
+    tg_loaded L;
+    tg_err err;
+    ck_assert_msg(tg_run_load_model(ckpt, &L, &err) == TG_OK, "%s", err.msg);
+    const tg_model_config *c = tg_model_cfg(L.model);
+    ck_assert(c->attn_activation == TG_ACT_GELU && c->attn_activation_at == TG_ATTN_AT_HEADS &&
+              c->attn_gate == TG_GATE_SIGMOID && c->residual_activation == TG_ACT_RELU);
+    ck_assert_str_eq(L.cfg.attn_gate, "sigmoid");
+    tg_loaded_free(&L);
+
+    snprintf(dir, sizeof dir, "%s/old", tmpdir);
+    snprintf(ckpt, sizeof ckpt, "%s/last.ckpt", dir);
+    char *b[] = {TINY, "--max-steps", "3", "--out", dir, NULL};
+    ck_assert_int_eq(run(NULL, b), 0);
+    uint64_t h = param_hash(ckpt);
+    write_old_style(ckpt);
+    ck_assert_msg(tg_run_load_model(ckpt, &L, &err) == TG_OK, "%s", err.msg);
+    c = tg_model_cfg(L.model);
+    ck_assert(c->attn_activation == TG_ACT_NONE && c->attn_activation_at == TG_ATTN_AT_OUT &&
+              c->attn_gate == TG_GATE_NONE && c->residual_activation == TG_ACT_NONE);
+    ck_assert_uint_eq(L.param_hash, h);
+    tg_loaded_free(&L);
+    char *r[] = {"train", "--resume", dir, "--max-steps", "5", NULL};
+    ck_assert_int_eq(run(NULL, r), 0);
+    ck_assert(tg_run_load_model(ckpt, &L, &err) == TG_OK);
+    ck_assert_int_eq(L.st.step, 5);
+    tg_loaded_free(&L);
 }
 END_TEST
 
@@ -397,7 +442,7 @@ START_TEST(test_translate_eval_ckpt_on_tsv_files) {
     ck_assert_int_eq(run(in, t), 0);
     char path[320];
     snprintf(path, sizeof path, "%s/out.txt", tmpdir);
-    char *o = slurp(path);
+    char *o = tg_slurp(path);
     int lines = 0;
     for (char *q = o; *q; q++) lines += *q == '\n';
     ck_assert_int_eq(lines, 5);
@@ -473,6 +518,7 @@ int main(void) {
     tcase_add_test(tc, test_sigint_saves_and_exits_0);
     tcase_add_test(tc, test_nan_updates_skipped_then_reload);
     tcase_add_test(tc, test_bad_checkpoints_refused_intact);
+    tcase_add_test(tc, test_switches_recorded_old_checkpoints_load);
     tcase_add_test(tc, test_translate_eval_ckpt_on_tsv_files);
     tcase_add_test(tc, test_bad_training_data_message);
     suite_add_tcase(s, tc);

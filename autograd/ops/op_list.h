@@ -29,6 +29,7 @@
     X(MEAN, mean)                     \
     X(CROSS_ENTROPY, cross_entropy)   \
     X(POW, pow)                       \
+    X(SIGMOID, sigmoid)               \
     X(CUSTOM, custom)
 
 #endif /* TG_OP_LIST_H */

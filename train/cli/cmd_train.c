@@ -28,18 +28,6 @@ static void usage(FILE *f) {
 
 typedef struct { const char *name; const char *value; } setting;
 
-static int mkdir_p(const char *path) {
-    char buf[TG_PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 static bool file_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0;
@@ -135,7 +123,7 @@ int tg_cmd_train(int argc, char **argv) {
             fprintf(stderr, "tapegrad train: %s already holds a run (%s): continue it with --resume %s, or "
                             "give another --out\n", cfg.out, path, cfg.out);
             rc = 1;
-        } else if (mkdir_p(cfg.out) != 0) {
+        } else if (tg_mkdir_p(cfg.out) != 0) {
             fprintf(stderr, "tapegrad train: cannot create %s: %s\n", cfg.out, strerror(errno));
             rc = 1;
         }

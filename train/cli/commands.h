@@ -21,6 +21,7 @@ int tg_cmd_train(int argc, char **argv);
 int tg_cmd_translate(int argc, char **argv);
 int tg_cmd_eval(int argc, char **argv);
 int tg_cmd_bench(int argc, char **argv);
+int tg_cmd_experiment(int argc, char **argv);
 /* `tapegrad ckpt info` and `tapegrad ckpt average` (cmd_ckpt_model.c) */
 int tg_ckpt_info(int argc, char **argv);
 int tg_ckpt_average(int argc, char **argv);

@@ -8,6 +8,7 @@
 static const tg_command commands[] = {
     {"train", tg_cmd_train, "train a model on parallel data or a synthetic task, or resume a run"},
     {"translate", tg_cmd_translate, "translate sentences with a checkpoint"},
+    {"experiment", tg_cmd_experiment, "train a grid of variants x seeds, resumable; compare them (report)"},
     {"eval", tg_cmd_eval, "loss, perplexity, BLEU and chrF of a checkpoint on a TSV set"},
     {"gradcheck", tg_cmd_gradcheck, "check analytic gradients against finite differences"},
     {"score", tg_cmd_score, "sacreBLEU-compatible BLEU, chrF and chrF++ of a hypothesis file"},

@@ -51,7 +51,10 @@ static const opt_def OPTS[] = {
     {"label-smoothing", T_DOUBLE, F(label_smoothing), TG_OPT_MODEL, "0.1", "label smoothing epsilon", 0, 1, NULL},
     {"norm", T_STR, F(norm), TG_OPT_MODEL, "post", "layer norm after (post, the paper) or before (pre) each sub-layer", NONE, "post|pre"},
     {"ffn-activation", T_STR, F(ffn_activation), TG_OPT_MODEL, "relu", "feed-forward activation", NONE, "relu|gelu"},
-    {"attn-activation", T_STR, F(attn_activation), TG_OPT_MODEL, "none", "activation after each attention output projection", NONE, "none|relu|gelu"},
+    {"attn-activation", T_STR, F(attn_activation), TG_OPT_MODEL, "none", "activation in every attention, at --attn-activation-at", NONE, "none|relu|gelu"},
+    {"attn-activation-at", T_STR, F(attn_activation_at), TG_OPT_MODEL, "out", "where: after the output projection W_O (out) or on each head's output before W_O (heads)", NONE, "out|heads"},
+    {"attn-gate", T_STR, F(attn_gate), TG_OPT_MODEL, "none", "sigmoid: gate each head's output by sigmoid(X W_g + b_g) before W_O (Qiu et al. 2025)", NONE, "none|sigmoid"},
+    {"residual-activation", T_STR, F(residual_activation), TG_OPT_MODEL, "none", "activation after each residual add (post-LN: LN(relu(x + f(x))); pre-LN: relu(x + f(LN(x))))", NONE, "none|relu"},
     {"no-tie-embeddings", T_FLAG, F(no_tie_embeddings), TG_OPT_MODEL, "false", "separate output projection (default: tied to the embedding)", NONE, NULL},
     /* optimiser */
     {"optimizer", T_STR, F(optimizer), TG_OPT_OPTIM, "adam", "optimiser", NONE, "adam|adamw"},

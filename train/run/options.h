@@ -26,7 +26,8 @@ typedef struct tg_run_config {
     /* model */
     int d_model, heads, d_ff, enc_layers, dec_layers;
     double dropout, label_smoothing;
-    char norm[8], ffn_activation[8], attn_activation[8];
+    char norm[8], ffn_activation[8], attn_activation[8], attn_activation_at[8];
+    char attn_gate[8], residual_activation[8];
     bool no_tie_embeddings;
     /* optimiser and schedule */
     char optimizer[8], schedule[16];

@@ -11,6 +11,7 @@
 #include "datasets/datasets.h"
 #include "nn/nn.h"
 #include "optim/optim.h"
+#include "train/metrics/metrics.h"
 #include "train/run/options.h"
 
 /* The model's positions table covers this many tokens; longer inputs are cut when translating. */
@@ -89,6 +90,42 @@ typedef struct tg_translate_opts {
 tg_status tg_translate_ids(tg_model *m, tg_ctx *ctx, const tg_bpe *bpe, const int32_t *const *src,
                            const int *src_len, int n, const tg_translate_opts *o, char **hyps,
                            tg_err *err);
+
+/* ---- a model scored on text pairs (evaluate.c): eval and experiment report ---- */
+typedef struct tg_eval_opts {
+    tg_translate_opts translate;  /* decoding (beam 1: greedy) */
+    int max_tokens;               /* token budget of a loss batch */
+    int threads;                  /* 0: TAPEGRAD_THREADS, else the cores */
+} tg_eval_opts;
+typedef struct tg_eval_result {
+    size_t n;                     /* pairs scored: those that fit the positions table */
+    size_t too_long;              /* pairs left out */
+    int64_t tokens;               /* target tokens of the loss */
+    double loss, nll;             /* per target token; loss label-smoothed as in training */
+    tg_bleu_result bleu;          /* corpus BLEU of the translations (13a; ids: whitespace) */
+    tg_chrf_result chrf;          /* chrF2 */
+    char **hyps;                  /* (n) the translations, in input order */
+    size_t *index;                /* (n) each scored pair's index in the input */
+} tg_eval_result;
+/* Scores m on src[i] -> ref[i] (i < n). */
+tg_status tg_eval_texts(tg_model *m, tg_bpe *bpe, const char *const *src, const char *const *ref, size_t n,
+                        const tg_eval_opts *o, tg_eval_result *out, tg_err *err);
+void tg_eval_result_free(tg_eval_result *r);
+/* The BLEU options of a model's outputs: 13a, or whitespace words for a synthetic task (no bpe). */
+tg_bleu_opts tg_eval_bleu_opts(const tg_bpe *bpe);
+
+/* The dev set of a run config as text: the --dev TSV's pairs, or a synthetic task's dev draw
+ * (ids as text), the pairs a run of that config validates on. n = 0 when there is no dev set. */
+typedef struct tg_dev_text {
+    size_t n;
+    char **src, **ref;            /* (n) malloc'd */
+} tg_dev_text;
+tg_status tg_run_dev_text(const tg_run_config *c, tg_dev_text *out, tg_err *err);
+void tg_dev_text_free(tg_dev_text *d);
+
+/* ---- folders (folders.c) ---- */
+/* Creates path and its missing parents, as `mkdir -p`: 0, or -1 with errno set. */
+int tg_mkdir_p(const char *path);
 
 /* ---- the loop (run_loop.c) ---- */
 /* Builds data, vocabulary, model, optimiser and context for cfg. from: a loaded last.ckpt to

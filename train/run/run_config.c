@@ -18,6 +18,10 @@ tg_status tg_run_model_config(const tg_run_config *c, int vocab, tg_model_config
     tg_status st = tg_norm_place_parse(c->norm, &m.norm, err);
     if (st == TG_OK) st = tg_activation_parse(c->ffn_activation, &m.ffn_activation, err);
     if (st == TG_OK) st = tg_activation_parse(c->attn_activation, &m.attn_activation, err);
+    if (st == TG_OK) st = tg_attn_place_parse(c->attn_activation_at, &m.attn_activation_at, err);
+    if (st == TG_OK) st = tg_attn_gate_parse(c->attn_gate, &m.attn_gate, err);
+    if (st == TG_OK)
+        st = tg_activation_parse(c->residual_activation, &m.residual_activation, err);
     if (st == TG_OK) st = tg_model_config_validate(&m, err);
     if (st == TG_OK) *out = m;
     return st;
