@@ -13,6 +13,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum tg_status {
     TG_OK = 0,        /* success */
     TG_ERR_ARG,       /* an argument or configuration value is invalid */
@@ -61,5 +65,9 @@ static inline tg_status tg_err_set(tg_err *err, tg_status st, const char *fmt, .
     }
     return st;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TG_STATUS_H */

@@ -40,18 +40,14 @@
 #include <stdint.h>
 
 #include "autograd/status.h"
+#include "autograd/tokens.h"
 
-/* ---- special tokens ---------------------------------------------------------------------- */
+#ifdef __cplusplus
+extern "C" {
+#endif
 
-/* The same ids as the PyTorch reference. The model feeds source = pieces + eos, decoder input =
- * bos + target, labels = target + eos; padding is 0 everywhere. */
-enum {
-    TG_PAD_ID = 0,
-    TG_BOS_ID = 1,
-    TG_EOS_ID = 2,
-    TG_UNK_ID = 3,
-    TG_N_SPECIAL = 4,
-};
+/* The special token ids (TG_PAD_ID, TG_BOS_ID, TG_EOS_ID, TG_UNK_ID, TG_N_SPECIAL) are in
+ * autograd/tokens.h, shared with the model. */
 
 /* Growable arrays the library fills (appends to or overwrites, as each function says).
  * Zero-initialise before first use; free with tg_ids_free / tg_str_free. */
@@ -359,5 +355,9 @@ tg_status tg_synth_task_parse(const char *name, tg_synth_task *out, tg_err *err)
 
 /* Appends n pairs (index 0..n-1) drawn from the seeded RNG: the same opts give the same data. */
 tg_status tg_synth_dataset(tg_dataset *ds, const tg_synth_opts *opts, size_t n, tg_err *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TG_DATASETS_H */

@@ -21,7 +21,7 @@ typedef struct {
     int B, T;
 } token_mask;
 
-static bool is_token(const token_mask *tm, int64_t row) { return tm->ids[row] != TG_NN_PAD_ID; }
+static bool is_token(const token_mask *tm, int64_t row) { return tm->ids[row] != TG_PAD_ID; }
 
 /* Mean and variance over every element of the token rows of x (B, T, d); with y, of x + y. */
 static void moments(const tg_tensor *x, const tg_tensor *y, const token_mask *tm, double *mean,

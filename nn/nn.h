@@ -34,10 +34,12 @@
 
 #include "autograd/autograd.h"
 #include "autograd/gradcheck.h"
+#include "autograd/tokens.h"   /* TG_PAD_ID, TG_BOS_ID, TG_EOS_ID */
 
-#define TG_NN_PAD_ID 0
-#define TG_NN_BOS_ID 1
-#define TG_NN_EOS_ID 2
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 
 /* ---- configuration ---------------------------------------------------------------------- */
 
@@ -288,5 +290,9 @@ typedef struct tg_model_gradcheck_line {
  * sets *n_failed. */
 int tg_model_gradcheck(const tg_model_config *cfg, const tg_model_gradcheck_opts *opts,
                        tg_model_gradcheck_line *out, int cap, int *n_failed, tg_err *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TG_NN_H */

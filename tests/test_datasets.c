@@ -465,7 +465,7 @@ START_TEST(test_bpe_matches_reference) {
     /* The fast learner against a naive one that recounts every pair after every merge
      * (tests/fixtures/bpe_reference.py, which wrote these files): 400 merges on each dev set. */
     static const char *const cases[2][2] = {
-        {"../shared/data/bible_en_es/dev.tsv", "tests/fixtures/bpe_bible_dev_400.txt"},
+        {"data/bible_en_es/dev.tsv.gz", "tests/fixtures/bpe_bible_dev_400.txt"},
         {"../shared/data/gettext_en_de/dev.tsv", "tests/fixtures/bpe_gettext_dev_400.txt"}};
     for (int k = 0; k < 2; k++) {
         tg_corpus c;
@@ -547,8 +547,8 @@ START_TEST(test_bpe_roundtrip_corpora) {
      * 2000 merges), where characters outside the subset go through byte fallback, and the
      * benchmark's one (8000 merges on all of bible train). */
     static const char *const files[4] = {
-        "../shared/data/bible_en_es/train.tsv", "../shared/data/gettext_en_de/train.tsv",
-        "../shared/data/bible_en_es/dev.tsv", "../shared/data/gettext_en_de/dev.tsv"};
+        "data/bible_en_es/train.tsv.gz", "../shared/data/gettext_en_de/train.tsv",
+        "data/bible_en_es/dev.tsv.gz", "../shared/data/gettext_en_de/dev.tsv"};
     tg_corpus c[4];
     tg_err err;
     for (int f = 0; f < 4; f++) {
@@ -913,7 +913,7 @@ END_TEST
 static void bible_dataset(tg_dataset *ds, size_t n, int32_t max_len, tg_bpe **bpe_out) {
     tg_corpus c;
     tg_err err;
-    ck_assert_int_eq(tg_corpus_read_tsv(&c, "../shared/data/bible_en_es/train.tsv", NULL, &err), TG_OK);
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, "data/bible_en_es/train.tsv.gz", NULL, &err), TG_OK);
     c.n = n; /* only the first n pairs (the rest stay owned by c and are freed with it) */
     tg_bpe *b;
     ck_assert_int_eq(tg_bpe_learn(&b, &c, &(tg_bpe_learn_opts){.merges = 500}, &err), TG_OK);
@@ -927,7 +927,7 @@ static void bible_dataset(tg_dataset *ds, size_t n, int32_t max_len, tg_bpe **bp
 START_TEST(test_dataset_filter) {
     tg_corpus c;
     tg_err err;
-    REQUIRE_EQ(tg_corpus_read_tsv(&c, "../shared/data/bible_en_es/dev.tsv", NULL, &err), TG_OK);
+    REQUIRE_EQ(tg_corpus_read_tsv(&c, "data/bible_en_es/dev.tsv.gz", NULL, &err), TG_OK);
     tg_bpe *b;
     REQUIRE_EQ(tg_bpe_learn(&b, &c, &(tg_bpe_learn_opts){.merges = 300}, &err), TG_OK);
     size_t want_drop = 0;

@@ -645,7 +645,7 @@ static void check_cached_equals_full(tg_model_config c) {
     int32_t src[B * S] = {0}, tin[B * T];
     for (int b = 0; b < B; b++) {
         for (int s = 0; s < lens[b]; s++) src[b * S + s] = 3 + (b * 5 + s * 3) % (V - 3);
-        tin[b * T] = TG_NN_BOS_ID;
+        tin[b * T] = TG_BOS_ID;
         for (int t = 1; t < T; t++) tin[b * T + t] = 3 + (b * 7 + t * 2) % (V - 3);
     }
     tg_err err;
@@ -793,7 +793,7 @@ START_TEST(test_beam_exhaustive) {
      * k < L ending in eos, or k = L (with or without eos) */
     for (int code = 0; code < 27; code++) {
         int32_t y[L] = {2 + code % 3, 2 + (code / 3) % 3, 2 + code / 9};
-        int32_t tin[L] = {TG_NN_BOS_ID, y[0], y[1]};
+        int32_t tin[L] = {TG_BOS_ID, y[0], y[1]};
         tg_tensor *lg;
         ck_assert(tg_model_logits(m, ctx, src, tin, 1, 3, L, &lg, &err) == TG_OK);
         double lp = 0;
@@ -806,7 +806,7 @@ START_TEST(test_beam_exhaustive) {
             for (int v = 0; v < 5; v++) s += exp(lrow[v] - mx);
             for (int v = 0; v < 5; v++) row[v] = lrow[v] - mx - log(s);
             lp += row[y[k]];
-            bool eos = y[k] == TG_NN_EOS_ID;
+            bool eos = y[k] == TG_EOS_ID;
             if (eos || k == L - 1) {
                 double score = lp / pow((5.0 + k + 1) / 6.0, o.alpha);
                 if (score > best) {
@@ -850,12 +850,12 @@ static void copy_batch(int32_t *src, int32_t *tin, int32_t *tout, int *lens) {
         lens[b] = n;
         int32_t *s = src + b * COPY_MAXLEN, *ti = tin + b * (COPY_MAXLEN + 1),
                 *to = tout + b * (COPY_MAXLEN + 1);
-        ti[0] = TG_NN_BOS_ID;
+        ti[0] = TG_BOS_ID;
         for (int i = 0; i < n; i++) {
             s[i] = 4 + copy_rand(COPY_V - 4);
             ti[i + 1] = to[i] = s[i];
         }
-        to[n] = TG_NN_EOS_ID;
+        to[n] = TG_EOS_ID;
     }
 }
 
@@ -909,7 +909,7 @@ START_TEST(test_copy_task_learns) {
         tg_tensor *lg;
         ck_assert(tg_model_logits(m, ctx, src, tin, COPY_B, COPY_MAXLEN, T, &lg, &err) == TG_OK);
         for (int i = 0; i < COPY_B * T; i++) {
-            if (tout[i] == TG_NN_PAD_ID) continue;
+            if (tout[i] == TG_PAD_ID) continue;
             int best = 0;
             for (int v = 1; v < COPY_V; v++)
                 if (lg->data[i * COPY_V + v] > lg->data[i * COPY_V + best]) best = v;

@@ -320,7 +320,7 @@ static int bench_step(const step_config *sc, int threads, uint64_t seed, bool js
         for (int k = 0; k < B * S; k++) src[k] = 2 + (int32_t)(next_u64(&rng) % (uint64_t)(sc->vocab - 2));
         for (int k = 0; k < B * T; k++) tout[k] = 2 + (int32_t)(next_u64(&rng) % (uint64_t)(sc->vocab - 2));
         for (int b = 0; b < B; b++) {
-            tin[b * T] = TG_NN_BOS_ID;
+            tin[b * T] = TG_BOS_ID;
             for (int t = 1; t < T; t++) tin[b * T + t] = tout[b * T + t - 1];
         }
         double t0 = now_s();

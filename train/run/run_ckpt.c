@@ -17,6 +17,7 @@
 #include "autograd/kernels/kernels.h"
 #include "train/ckpt/ckpt_file.h"
 #include "train/ckpt/ckpt_le.h"
+#include "train/ckpt/params_file.h"
 #include "train/run/run.h"
 #include "train/run/text_out.h"
 
@@ -120,21 +121,9 @@ tg_status tg_ckpt_write_model(tg_ckpt_writer *w, const tg_run_config *cfg, const
         if (s == TG_OK) s = tg_ckpt_writer_add(w, "vocab", vt.s, vt.n, err);
         tg_str_free(&vt);
     }
-    tg_params *P = tg_model_params(m);
+    if (s == TG_OK) s = tg_params_write(tg_model_params(m), w, err);
     tg_ckpt_buf b;
     tg_ckpt_buf_init(&b);
-    tg_ckpt_buf_u32(&b, (uint32_t)sizeof(tg_float));
-    tg_ckpt_buf_u32(&b, (uint32_t)tg_params_len(P));
-    for (int i = 0; i < tg_params_len(P); i++) {
-        tg_tensor *t = tg_params_at(P, i);
-        tg_ckpt_buf_str(&b, t->name);
-        tg_ckpt_buf_u32(&b, (uint32_t)t->ndim);
-        for (int d = 0; d < t->ndim; d++) tg_ckpt_buf_u32(&b, (uint32_t)t->shape[d]);
-    }
-    if (s == TG_OK) s = tg_ckpt_writer_add_buf(w, "param_index", &b, err);
-    if (s == TG_OK)
-        s = tg_ckpt_writer_add_ref(w, "params", tg_params_data(P),
-                                   (size_t)tg_params_numel(P) * sizeof(tg_float), err);
     state_write(&b, st);
     if (s == TG_OK) s = tg_ckpt_writer_add_buf(w, "state", &b, err);
     tg_ckpt_buf_free(&b);
@@ -240,52 +229,14 @@ static tg_status model_fits(const tg_ckpt_reader *rd, const tg_model_config *m, 
     return TG_OK;
 }
 
-/* Checks param_index against the model and copies the values in (converting float <-> double). */
+/* The model's values from the checkpoint (names and shapes checked), and the hash of their bytes. */
 static tg_status load_params(const tg_ckpt_reader *rd, tg_model *m, uint64_t *hash, tg_err *err) {
-    const char *path = tg_ckpt_reader_path(rd);
+    tg_status s = tg_params_read(tg_model_params(m), rd, err);
     const void *p;
     size_t n;
-    tg_status s = tg_ckpt_reader_get(rd, "param_index", &p, &n, err);
-    if (s != TG_OK) return s;
-    tg_params *P = tg_model_params(m);
-    tg_ckpt_cur c;
-    tg_ckpt_cur_init(&c, p, n, "section 'param_index'");
-    uint32_t elem = 0, count = 0;
-    tg_ckpt_cur_u32(&c, &elem);
-    tg_ckpt_cur_u32(&c, &count);
-    if (c.st == TG_OK && elem != 4 && elem != 8)
-        return tg_err_set(err, TG_ERR_CORRUPT, "%s: parameters of %u bytes each", path, elem);
-    if (c.st == TG_OK && count != (uint32_t)tg_params_len(P))
-        return tg_err_set(err, TG_ERR_CORRUPT, "%s: %u parameters, the model has %d", path, count,
-                          tg_params_len(P));
-    for (int i = 0; c.st == TG_OK && i < tg_params_len(P); i++) {
-        tg_tensor *t = tg_params_at(P, i);
-        char name[TG_NAME_MAX];
-        uint32_t ndim = 0, dim = 0;
-        tg_ckpt_cur_str(&c, name, sizeof name);
-        tg_ckpt_cur_u32(&c, &ndim);
-        if (c.st != TG_OK) break;
-        bool same = !strcmp(name, t->name) && ndim == (uint32_t)t->ndim;
-        for (uint32_t d = 0; d < ndim && d < TG_MAX_DIMS + 1; d++) {
-            tg_ckpt_cur_u32(&c, &dim);
-            same = same && d < (uint32_t)t->ndim && dim == (uint32_t)t->shape[d];
-        }
-        if (c.st == TG_OK && !same)
-            return tg_err_set(err, TG_ERR_CORRUPT, "%s: parameter %d is '%s', the model expects '%s' "
-                              "with its shape", path, i, name, t->name);
-    }
-    if ((s = tg_ckpt_cur_finish(&c, err)) != TG_OK) return s;
-    if ((s = tg_ckpt_reader_get(rd, "params", &p, &n, err)) != TG_OK) return s;
-    size_t numel = (size_t)tg_params_numel(P);
-    if (n != numel * elem)
-        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'params' has %zu bytes, %zu expected", path, n,
-                          numel * elem);
-    *hash = tg_ckpt_hash64(p, n);
-    tg_float *dst = tg_params_data(P);
-    if (elem == sizeof(tg_float)) memcpy(dst, p, n);
-    else if (elem == 4) for (size_t i = 0; i < numel; i++) { float v; memcpy(&v, (const char *)p + 4 * i, 4); dst[i] = (tg_float)v; }
-    else for (size_t i = 0; i < numel; i++) { double v; memcpy(&v, (const char *)p + 8 * i, 8); dst[i] = (tg_float)v; }
-    return TG_OK;
+    if (s == TG_OK) s = tg_ckpt_reader_get(rd, "params", &p, &n, err);
+    if (s == TG_OK) *hash = tg_ckpt_hash64(p, n);
+    return s;
 }
 
 tg_status tg_run_load_model(const char *path, tg_loaded *out, tg_err *err) {
