@@ -385,6 +385,64 @@ static void write_old_style(const char *ckpt) {
     tg_ckpt_writer_free(w);
 }
 
+/* `tapegrad ckpt diagnose` on a run trained without --diagnostics gives, at each kept
+ * checkpoint's step, the rows the run would have written with --diagnostics (but grad_norm, which
+ * a checkpoint cannot hold); run again, it writes the same bytes. */
+START_TEST(test_ckpt_diagnose_equals_training_diagnostics) {
+    char plain[300], diag[300], path[340];
+    snprintf(plain, sizeof plain, "%s/dplain", tmpdir);
+    snprintf(diag, sizeof diag, "%s/ddiag", tmpdir);
+    char *a[] = {TINY, "--max-steps", "30", "--save-every", "10", "--keep", "10", "--out", plain, NULL};
+    char *b[] = {TINY, "--max-steps", "30", "--diagnostics", "5", "--out", diag, NULL};
+    ck_assert_int_eq(run(NULL, a), 0);
+    ck_assert_int_eq(run(NULL, b), 0);
+    char *d[] = {"ckpt", "diagnose", "--threads", "1", plain, NULL};
+    ck_assert_int_eq(run(NULL, d), 0);
+    snprintf(path, sizeof path, "%s/diagnostics.tsv", plain);
+    char *got = slurp(path);
+    snprintf(path, sizeof path, "%s/diagnostics.tsv", diag);
+    char *all = slurp(path);
+    /* the training run's rows at the steps of plain's checkpoints, without grad_norm */
+    size_t n = strlen(all), k = 0;
+    char *want = malloc(n + 1);
+    int steps_seen[64] = {0};
+    for (char *line = all; *line;) {
+        char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line + 1) : strlen(line);
+        long step = strtol(line, NULL, 10);
+        bool header = line == all;
+        char name[400], text[256];
+        snprintf(name, sizeof name, "%s/step-%ld.ckpt", plain, step);
+        snprintf(text, sizeof text, "%.*s", (int)len, line);
+        if (header || (step > 0 && exists(name) && !strstr(text, "\tgrad_norm\t"))) {
+            memcpy(want + k, line, len);
+            k += len;
+            if (!header && step < 64) steps_seen[step] = 1;
+        }
+        line += len;
+    }
+    want[k] = '\0';
+    ck_assert(steps_seen[10] && steps_seen[20] && steps_seen[30]);
+    ck_assert_str_eq(got, want);
+    ck_assert_int_eq(run(NULL, d), 0);   /* again: the same rows, not twice */
+    snprintf(path, sizeof path, "%s/diagnostics.tsv", plain);
+    char *again = slurp(path);
+    ck_assert_str_eq(again, got);
+    char *e[] = {"ckpt", "diagnose", diag, NULL};   /* a run with its own is left alone */
+    ck_assert_int_eq(run(NULL, e), 0);
+    snprintf(path, sizeof path, "%s/diagnostics.tsv", diag);
+    char *kept = slurp(path);
+    ck_assert_str_eq(kept, all);
+    char *f[] = {"ckpt", "diagnose", tmpdir, NULL};   /* not a run folder */
+    ck_assert_int_eq(run(NULL, f), 1);
+    free(got);
+    free(all);
+    free(want);
+    free(again);
+    free(kept);
+}
+END_TEST
+
 /* Checkpoints record every nonlinearity switch; one written before the switches existed loads
  * with the paper's values and resumes. */
 START_TEST(test_switches_recorded_old_checkpoints_load) {
@@ -605,6 +663,7 @@ int main(void) {
     tcase_add_test(tc, test_bad_checkpoints_refused_intact);
     tcase_add_test(tc, test_switches_recorded_old_checkpoints_load);
     tcase_add_test(tc, test_diagnostics_no_effect_and_resume);
+    tcase_add_test(tc, test_ckpt_diagnose_equals_training_diagnostics);
     tcase_add_test(tc, test_translate_eval_ckpt_on_tsv_files);
     tcase_add_test(tc, test_bad_training_data_message);
     suite_add_tcase(s, tc);
