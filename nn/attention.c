@@ -39,11 +39,13 @@ bool tg_mha_kv(tg_ctx *ctx, const tg_mha *a, tg_tensor *x, tg_tensor **k, tg_ten
 }
 
 tg_tensor *tg_mha_attend(tg_ctx *ctx, const tg_mha *a, const tg_model_config *c, tg_tensor *xq,
-                         tg_tensor *k, tg_tensor *v, tg_tensor *mask, bool causal) {
+                         tg_tensor *k, tg_tensor *v, tg_tensor *mask, bool causal,
+                         tg_sublayer_probe *probe) {
     tg_tensor *q = tg_mha_split(ctx, a, tg_linear_forward(ctx, &a->q, xq));     // (B, H, Tq, dh)
     tg_tensor *s = tg_matmul(ctx, q, k, false, true);                           // (B, H, Tq, Tk)
     s = tg_scale(ctx, s, 1.0 / sqrt((double)a->d_head));
     tg_tensor *w = tg_softmax(ctx, s, mask, causal);                            // (B, H, Tq, Tk)
+    if (probe) probe->probs = w;
     w = tg_dropout(ctx, w, c->dropout);
     tg_tensor *h = tg_mha_merge(ctx, a, tg_matmul(ctx, w, v, false, false));    // (B, Tq, d)
     bool at_heads = c->attn_activation_at == TG_ATTN_AT_HEADS;
@@ -51,12 +53,16 @@ tg_tensor *tg_mha_attend(tg_ctx *ctx, const tg_mha *a, const tg_model_config *c,
     if (a->g.w)  /* each head's dims get their own gate scores from the query-side input */
         h = tg_mul(ctx, h, tg_sigmoid(ctx, tg_linear_forward(ctx, &a->g, xq)));  // (B, Tq, d)
     tg_tensor *y = tg_linear_forward(ctx, &a->o, h);                            // (B, Tq, d)
-    return at_heads ? y : tg_nn_activation(ctx, y, c->attn_activation);
+    if (!at_heads) y = tg_nn_activation(ctx, y, c->attn_activation);
+    /* zeros are counted where the activation is, else after the gate, else on the output */
+    bool before_wo = c->attn_activation != TG_ACT_NONE ? at_heads : a->g.w != NULL;
+    if (probe) probe->act = before_wo ? h : y;
+    return y;
 }
 
 tg_tensor *tg_mha_forward(tg_ctx *ctx, const tg_mha *a, const tg_model_config *c, tg_tensor *xq,
-                          tg_tensor *xkv, tg_tensor *mask, bool causal) {
+                          tg_tensor *xkv, tg_tensor *mask, bool causal, tg_sublayer_probe *probe) {
     tg_tensor *k, *v;
     if (!tg_mha_kv(ctx, a, xkv, &k, &v)) return NULL;
-    return tg_mha_attend(ctx, a, c, xq, k, v, mask, causal);
+    return tg_mha_attend(ctx, a, c, xq, k, v, mask, causal, probe);
 }

@@ -200,3 +200,16 @@ int tg_model_config_str(const tg_model_config *c, char *buf, size_t len) {
                     tg_attn_place_name(c->attn_activation_at), tg_attn_gate_name(c->attn_gate),
                     tg_activation_name(c->residual_activation), c->tie_embeddings ? "on" : "off");
 }
+
+/* Must follow what model.c declares: embedding (and an untied output), per attention W_Q, W_K,
+ * W_V, W_O with biases (and W_g, b_g with the sigmoid gate), two or three norms a layer, the
+ * feed-forward, and the final norms of pre-LN. */
+uint64_t tg_model_config_param_count(const tg_model_config *c) {
+    uint64_t d = (uint64_t)c->d_model, ff = (uint64_t)c->d_ff, v = (uint64_t)c->vocab;
+    uint64_t attn = (c->attn_gate == TG_GATE_SIGMOID ? 5 : 4) * (d * d + d), norm = 2 * d;
+    uint64_t ffn = 2 * d * ff + ff + d;
+    uint64_t n = v * d * (c->tie_embeddings ? 1 : 2);
+    n += (uint64_t)c->enc_layers * (attn + 2 * norm + ffn);
+    n += (uint64_t)c->dec_layers * (2 * attn + 3 * norm + ffn);
+    return n + (c->norm == TG_NORM_PRE ? 2 * norm : 0);
+}

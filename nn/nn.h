@@ -1,6 +1,7 @@
 /* nn.h: the encoder-decoder Transformer of "Attention Is All You Need" on tapegrad's autograd:
  * configuration (with the architecture switches), the model and its named parameters, the
- * training loss, incremental decoding (greedy and beam search) and a whole-model gradient check.
+ * training loss, incremental decoding (greedy and beam search), per-layer diagnostics and a
+ * whole-model gradient check.
  *
  *   tg_model_config cfg = tg_model_config_default();     // the paper's base model
  *   cfg.vocab = 8000; cfg.norm = TG_NORM_PRE;
@@ -33,10 +34,12 @@
 
 #include "autograd/autograd.h"
 #include "autograd/gradcheck.h"
+#include "autograd/tokens.h"   /* TG_PAD_ID, TG_BOS_ID, TG_EOS_ID */
 
-#define TG_NN_PAD_ID 0
-#define TG_NN_BOS_ID 1
-#define TG_NN_EOS_ID 2
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 
 /* ---- configuration ---------------------------------------------------------------------- */
 
@@ -95,6 +98,10 @@ tg_model_config tg_model_config_default(void);
  * smoothing in [0, 1), ffn_activation relu or gelu, residual_activation none or relu, sizes
  * bounded so that nothing overflows). */
 tg_status tg_model_config_validate(const tg_model_config *c, tg_err *err);
+/* Parameters (scalars) a model of config c declares, computed without building it (a checkpoint
+ * reader checks a file's sizes with it before allocating); equals tg_model_param_count of the
+ * built model. c must have passed tg_model_config_validate (then nothing overflows 64 bits). */
+uint64_t tg_model_config_param_count(const tg_model_config *c);
 /* Sets one field from text, for flags and config files: keys are the field names ("d_model",
  * "norm", "tie_embeddings"...), values numbers or the names below (tie_embeddings: on | off).
  * Does not validate the whole config. */
@@ -206,6 +213,50 @@ tg_status tg_decode_beam(tg_model *m, tg_ctx *ctx, const int32_t *const *src,
                          const int *src_len, int n, const tg_decode_opts *o, tg_decode_out *out,
                          tg_err *err);
 
+/* ---- diagnostics ------------------------------------------------------------------------- */
+
+/* A layer's sub-layers: encoder layers have self_attn and ffn, decoder layers all three. */
+typedef enum tg_diag_sublayer_kind {
+    TG_DIAG_SELF_ATTN, TG_DIAG_CROSS_ATTN, TG_DIAG_FFN, TG_DIAG_SUBLAYERS
+} tg_diag_sublayer_kind;
+const char *tg_diag_sublayer_name(tg_diag_sublayer_kind k);  /* "self_attn" | "cross_attn" | "ffn" */
+
+/* Statistics of one sub-layer over the batch's non-pad tokens (issue 10, section 3). */
+typedef struct tg_diag_sublayer {
+    bool present;
+    double zero_frac;     /* attention: fraction of exact zeros after its activation (before
+                             W_O at heads, after it at out), without one after the gate (before
+                             W_O), without either on the output; NAN for ffn */
+    double branch_mean;   /* mean of the branch output f(x) added to the residual stream */
+    double branch_rms;    /* its root mean square */
+    double resid_dep;     /* Admin's residual dependency Var[f(x)] / Var[x + f(x)] (Liu et al.
+                             2020), variances over every element of the non-pad tokens */
+    double attn_entropy;  /* attention: mean entropy (nats) of the probabilities over heads and
+                             non-pad queries; NAN for ffn */
+} tg_diag_sublayer;
+
+typedef struct tg_diag_layer {
+    tg_diag_sublayer sub[TG_DIAG_SUBLAYERS];
+    double rank_resid;    /* Dong et al. 2021's relative residual ||X - 1 xbar^T||_F / ||X||_F of
+                             the layer's output tokens X (n, d), per sentence without padding,
+                             averaged over sentences */
+    double grad_norm;     /* L2 norm of the layer's parameter gradients: set by
+                             tg_model_layer_grad_norms, left alone by tg_model_diagnose */
+} tg_diag_layer;
+
+/* Runs the model's forward on one batch (as tg_model_logits: src (B, S), tgt_in (B, T), right-
+ * padded with 0) with recording and dropout off, and fills enc (enc_layers) and dec (dec_layers)
+ * with each layer's statistics (grad_norm left as it was). Draws nothing from the dropout stream, leaves
+ * parameters and gradients alone, resets ctx and restores its modes: give it a ctx with nothing
+ * live in it. */
+tg_status tg_model_diagnose(tg_model *m, tg_ctx *ctx, const int32_t *src, const int32_t *tgt_in,
+                            int B, int S, int T, tg_diag_layer *enc, tg_diag_layer *dec,
+                            tg_err *err);
+/* The L2 norm of the current gradients of each layer's parameters (encoder.layers.<i>.*,
+ * decoder.layers.<i>.*) into enc[i].grad_norm and dec[i].grad_norm, summed in double in store
+ * order. */
+void tg_model_layer_grad_norms(const tg_model *m, tg_diag_layer *enc, tg_diag_layer *dec);
+
 /* ---- whole-model gradient check --------------------------------------------------------- */
 
 typedef struct tg_model_gradcheck_opts {
@@ -239,5 +290,9 @@ typedef struct tg_model_gradcheck_line {
  * sets *n_failed. */
 int tg_model_gradcheck(const tg_model_config *cfg, const tg_model_gradcheck_opts *opts,
                        tg_model_gradcheck_line *out, int cap, int *n_failed, tg_err *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TG_NN_H */

@@ -435,15 +435,16 @@ START_TEST(test_param_count_matches_the_model) {
     m.heads = 4;
     m.d_ff = 40;
     m.max_len = 32;
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 8; k++) {
         m.norm = k & 1 ? TG_NORM_PRE : TG_NORM_POST;
         m.tie_embeddings = !(k & 2);
-        m.enc_layers = 1 + k;
-        m.dec_layers = 3 - k / 2;
+        m.attn_gate = k & 4 ? TG_GATE_SIGMOID : TG_GATE_NONE;
+        m.enc_layers = 1 + k % 4;
+        m.dec_layers = 3 - k % 4 / 2;
         tg_err err;
         tg_model *model = tg_model_new(&m, 1, &err);
         ck_assert_ptr_nonnull(model);
-        ck_assert_uint_eq(tg_run_param_count(&m), (uint64_t)tg_model_param_count(model));
+        ck_assert_uint_eq(tg_model_config_param_count(&m), (uint64_t)tg_model_param_count(model));
         tg_model_free(model);
     }
 }

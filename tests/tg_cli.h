@@ -99,18 +99,23 @@ static inline int tg_cli_run_to(const char *env, const char *in, const char *out
 
 static inline int tg_cli_run(const char *env, char **argv) { return tg_cli_run_to(env, NULL, NULL, argv); }
 
-static inline char *tg_cli_slurp(const char *path) {
+/* A whole file as a NUL-terminated string ("" if it cannot be read; malloc'd), its length in
+ * *len when len is not NULL (files may hold NUL bytes). */
+static inline char *tg_cli_slurp_n(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
-    if (!f) return strdup("");
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
+    long n = 0;
+    if (f && fseek(f, 0, SEEK_END) == 0) n = ftell(f);
+    if (f) fseek(f, 0, SEEK_SET);
     char *s = malloc((size_t)(n > 0 ? n : 0) + 1);
-    size_t got = n > 0 ? fread(s, 1, (size_t)n, f) : 0;
+    ck_assert_ptr_nonnull(s);
+    size_t got = f && n > 0 ? fread(s, 1, (size_t)n, f) : 0;
     s[got] = '\0';
-    fclose(f);
+    if (f) fclose(f);
+    if (len) *len = got;
     return s;
 }
+
+static inline char *tg_cli_slurp(const char *path) { return tg_cli_slurp_n(path, NULL); }
 
 /* tg_cli_dir/name holds needle (else prints what it holds, for the failure). */
 static inline bool tg_cli_has(const char *name, const char *needle) {

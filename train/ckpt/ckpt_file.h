@@ -56,6 +56,10 @@
 
 #include "autograd/status.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define TG_CKPT_MAGIC "TAPEGRAD"
 #define TG_CKPT_VERSION 1u          /* the format version this build writes and reads */
 #define TG_CKPT_NAME_MAX 32         /* bytes for a section name, NUL included */
@@ -212,5 +216,9 @@ tg_status tg_ckpt_cur_finish(const tg_ckpt_cur *c, tg_err *err);
  * lanes; not cryptographic) so `ckpt info` can show a parameter fingerprint and two checkpoints
  * compare at a glance. Same value on every build and machine for the same bytes. */
 uint64_t tg_ckpt_hash64(const void *data, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TG_CKPT_FILE_H */

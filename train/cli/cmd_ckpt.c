@@ -66,6 +66,7 @@ static const tg_command subcommands[] = {
     {"info", tg_ckpt_info, "model, step, parameter count and checksum, file size"},
     {"verify", ckpt_verify, "check every section of checkpoint files (sizes, CRC32s)"},
     {"average", tg_ckpt_average, "average the parameters of checkpoints into a model-only one"},
+    {"diagnose", tg_ckpt_diagnose, "per-layer diagnostics of a run's kept checkpoints (runs without --diagnostics)"},
 };
 #define N_SUB (sizeof subcommands / sizeof subcommands[0])
 

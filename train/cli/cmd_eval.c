@@ -8,6 +8,7 @@
 #include "train/cli/commands.h"
 #include "train/metrics/metrics.h"
 #include "train/run/run.h"
+#include "train/run/text_out.h"
 
 static void usage(FILE *f) {
     fprintf(f, "usage: tapegrad eval --model CKPT --data FILE.tsv [--beam K] [--alpha A] [--batch N]\n"
@@ -78,14 +79,21 @@ int tg_cmd_eval(int argc, char **argv) {
     const size_t too_long = r.too_long;
     const int64_t tokens = r.tokens;
     if (s == TG_OK) {
-        if (json)
-            printf("{\"model\": \"%s\", \"data\": \"%s\", \"pairs\": %zu, \"skipped_too_long\": %zu, \"target_tokens\": %lld, "
+        if (json) {
+            printf("{\"model\": ");
+            tg_json_str(stdout, model);
+            printf(", \"data\": ");
+            tg_json_str(stdout, data);
+            printf(", \"pairs\": %zu, \"skipped_too_long\": %zu, \"target_tokens\": %lld, "
                    "\"loss\": %.6f, \"nll\": %.6f, \"ppl\": %.4f, \"decoding\": {\"beam\": %d, \"alpha\": %g}, "
-                   "\"bleu\": {\"score\": %.6f, \"bp\": %.6f, \"sys_len\": %lld, \"ref_len\": %lld, \"signature\": \"%s\"}, "
-                   "\"chrf\": {\"score\": %.6f, \"signature\": \"%s\"}}\n",
-                   model, data, r.n, too_long, (long long)tokens, loss, nll, exp(nll), to.decode.beam, to.decode.alpha,
-                   br.score, br.bp, (long long)br.sys_len, (long long)br.ref_len, br.signature, cr.score, cr.signature);
-        else {
+                   "\"bleu\": {\"score\": %.6f, \"bp\": %.6f, \"sys_len\": %lld, \"ref_len\": %lld, \"signature\": ",
+                   r.n, too_long, (long long)tokens, loss, nll, exp(nll), to.decode.beam, to.decode.alpha,
+                   br.score, br.bp, (long long)br.sys_len, (long long)br.ref_len);
+            tg_json_str(stdout, br.signature);
+            printf("}, \"chrf\": {\"score\": %.6f, \"signature\": ", cr.score);
+            tg_json_str(stdout, cr.signature);
+            printf("}}\n");
+        } else {
             printf("pairs       %zu (%zu too long, skipped)\n", r.n, too_long);
             printf("loss        %.4f (label-smoothed, per target token)\n", loss);
             printf("nll         %.4f\nppl         %.2f\n", nll, exp(nll));

@@ -9,6 +9,7 @@
 #include "autograd/gradcheck.h"
 #include "nn/nn.h"
 #include "train/cli/commands.h"
+#include "train/run/text_out.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -41,27 +42,17 @@ static void usage(FILE *f) {
             tg_gradcheck_defaults().rtol, tg_model_gradcheck_defaults().check.eps);
 }
 
-static void json_str(const char *s) {
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') printf("\\%c", *s);
-        else if ((unsigned char)*s < 0x20) printf("\\u%04x", *s);
-        else putchar(*s);
-    }
-    putchar('"');
-}
-
 /* One check as a JSON object ("op"/"shapes" or "param"/"shape") or as a text line; the same for
  * --ops and --model. */
 static void json_check(int i, const char *key, const char *name, const char *shape_key, const char *shape,
                        const tg_gradcheck_result *r) {
     printf("%s\n  {\"%s\": ", i ? "," : "", key);
-    json_str(name);
+    tg_json_str(stdout, name);
     printf(", \"%s\": ", shape_key);
-    json_str(shape);
+    tg_json_str(stdout, shape);
     printf(", \"checked\": %lld, \"max_abs_err\": %.3e, \"max_rel_err\": %.3e, \"pass\": %s",
            (long long)r->checked, r->max_abs, r->max_rel, r->pass ? "true" : "false");
-    if (!r->pass) { printf(", \"detail\": "); json_str(r->worst); }
+    if (!r->pass) { printf(", \"detail\": "); tg_json_str(stdout, r->worst); }
     printf("}");
 }
 
@@ -117,7 +108,7 @@ static int run_model(const tg_model_config *cfg, const tg_model_gradcheck_opts *
     if (json) {
         printf("{\"precision\": \"%s\", \"eps\": %g, \"atol\": %g, \"rtol\": %g, \"model\": ",
                TG_FLOAT_NAME, o->check.eps, o->check.atol, o->check.rtol);
-        json_str(model);
+        tg_json_str(stdout, model);
         printf(", \"checks\": [");
         for (int i = 0; i < n; i++) json_check(i, "param", lines[i].name, "shape", lines[i].shape, &lines[i].r);
     } else {

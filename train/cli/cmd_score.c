@@ -9,11 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datasets/datasets.h"
 #include "train/cli/commands.h"
 #include "train/cli/score_paired_bs.h"
+#include "train/cli/read_lines.h"
 #include "train/metrics/metrics.h"
 #include "train/metrics/paired_bs.h"
 #include "train/metrics/text.h"
+#include "train/run/text_out.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -65,38 +68,13 @@ static void lines_free(score_lines *l) {
 
 /* Reads path into l; on failure prints why (naming the file and line) and returns 1. */
 static int read_lines(const char *path, score_lines *l) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "tapegrad score: cannot open %s: %s\n", path, strerror(errno));
+    char *buf;
+    size_t len;
+    tg_err err;
+    if (tg_file_read(path, TG_LINES_MAX_BYTES, &buf, &len, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad score: %s\n", err.msg);
         return 1;
     }
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (!buf) break;
-        len += fread(buf + len, 1, cap - len - 1, f);
-        if (len < cap - 1) break;
-        char *nb = realloc(buf, cap * 2);
-        if (!nb) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = nb;
-        cap *= 2;
-    }
-    int read_error = ferror(f);
-    fclose(f);
-    if (!buf) {
-        fprintf(stderr, "tapegrad score: out of memory reading %s\n", path);
-        return 1;
-    }
-    if (read_error) {
-        fprintf(stderr, "tapegrad score: cannot read %s\n", path);
-        free(buf);
-        return 1;
-    }
-    buf[len] = '\0';
     /* A last line without its newline still counts, as Python's readlines() has it. */
     size_t n = 0;
     for (size_t i = 0; i < len; i++)
@@ -150,13 +128,18 @@ static void print_json(const tg_bleu_result *b, const tg_chrf_result *c, const t
            b->precisions[1], b->precisions[2], b->precisions[3]);
     printf("    \"bp\": %.17g,\n    \"sys_len\": %lld,\n    \"ref_len\": %lld,\n", b->bp,
            (long long)b->sys_len, (long long)b->ref_len);
-    printf("    \"signature\": \"%s\"\n  },\n", b->signature);
+    printf("    \"signature\": ");
+    tg_json_str(stdout, b->signature);
+    printf("\n  },\n");
     const tg_chrf_result *cs[2] = {c, cp};
     const char *keys[2] = {"chrf", "chrf_pp"};
-    for (int i = 0; i < 2; i++)
-        printf("  \"%s\": {\n    \"name\": \"%s\",\n    \"score\": %.17g,\n"
-               "    \"signature\": \"%s\"\n  }%s\n",
-               keys[i], cs[i]->name, cs[i]->score, cs[i]->signature, i ? "" : ",");
+    for (int i = 0; i < 2; i++) {
+        printf("  \"%s\": {\n    \"name\": ", keys[i]);
+        tg_json_str(stdout, cs[i]->name);
+        printf(",\n    \"score\": %.17g,\n    \"signature\": ", cs[i]->score);
+        tg_json_str(stdout, cs[i]->signature);
+        printf("\n  }%s\n", i ? "" : ",");
+    }
     printf("}\n");
 }
 

@@ -8,6 +8,7 @@
 
 #include "train/cli/score_paired_bs.h"
 #include "train/metrics/paired_bs.h"
+#include "train/run/text_out.h"
 
 #define CELL_MAX 96
 
@@ -108,18 +109,6 @@ static void print_text(const tg_score_bs_args *a, const tg_paired_bs_system *res
                res[s].diff.ci);
 }
 
-/* A JSON string: quotes, backslashes and control characters escaped, UTF-8 passed through. */
-static void json_str(const char *s) {
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c < 0x20) printf("\\u%04x", c);
-        else putchar(c);
-    }
-    putchar('"');
-}
-
 static void json_estimate(const char *key, const tg_bs_estimate *e) {
     printf("\"%s\": {\"score\": %.17g, \"mean\": %.17g, \"ci\": %.17g}", key, e->score, e->mean,
            e->ci);
@@ -133,7 +122,7 @@ static void print_json(const tg_score_bs_args *a, const tg_paired_bs_system *res
            a->n_seg, a->n_samples, (unsigned long long)a->seed, sig);
     for (size_t s = 0; s < a->n_sys; s++) {
         printf("    {\"name\": ");
-        json_str(a->names[s]);
+        tg_json_str(stdout, a->names[s]);
         printf(", \"baseline\": %s,\n     ", s ? "false" : "true");
         json_estimate("bleu", &res[s].bleu);
         printf(",\n     ");

@@ -10,6 +10,7 @@
 
 #include "train/experiment/report.h"
 #include "train/metrics/paired_bs.h"
+#include "train/run/text_out.h"
 
 #define N_WHICH 2
 static const char *const WHICH[N_WHICH] = {"last", "best"};
@@ -86,16 +87,6 @@ static tg_status evaluate_cells(report *R, tg_err *err) {
 
 /* ---- results.tsv and results.json ---- */
 
-static void json_string(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
-        else fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 static FILE *open_in(const tg_experiment *e, const char *name, tg_exp_out *o, tg_err *err) {
     char path[TG_EXP_PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", e->dir, name);
@@ -118,15 +109,15 @@ static tg_status write_results(const report *R, tg_err *err) {
             if (!c->finished || !v->present) continue;
             fprintf(t, "%s\t%s\t%llu", c->cell.name, c->cell.variant, (unsigned long long)c->cell.seed);
             fprintf(j, "%s\n  {\"cell\": ", first ? "" : ",");
-            json_string(j, c->cell.name);
+            tg_json_str(j, c->cell.name);
             fprintf(j, ", \"seed\": %llu, \"axes\": {", (unsigned long long)c->cell.seed);
             for (int a = 0; a < R->e->n_axes; a++) {
                 const char *val = R->e->axes[a].values[c->cell.value[a]];
                 fprintf(t, "\t%s", val);
                 fprintf(j, "%s", a ? ", " : "");
-                json_string(j, R->e->axes[a].key);
+                tg_json_str(j, R->e->axes[a].key);
                 fprintf(j, ": ");
-                json_string(j, val);
+                tg_json_str(j, val);
             }
             fprintf(t, "\t%s\t%lld\t%.3f\t%.6f\t%.6f\t%.4f\t%.4f\t%.4f\n", WHICH[w], (long long)v->step,
                     v->train_seconds, v->loss, v->nll, exp(v->nll), v->bleu, v->chrf);

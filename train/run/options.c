@@ -83,6 +83,7 @@ static const opt_def OPTS[] = {
     {"valid-sentences", T_INT, F(valid_sentences), TG_OPT_LOOP, "0", "dev sentences decoded for BLEU (0: all)", 0, 1e9, NULL},
     {"beam", T_INT, F(beam), TG_OPT_LOOP, "1", "beam size for validation BLEU (1: greedy)", 1, 1000, NULL},
     {"alpha", T_DOUBLE, F(alpha), TG_OPT_LOOP, "0.6", "GNMT length penalty for beam search", 0, 10, NULL},
+    {"diagnostics", T_INT, F(diagnostics), TG_OPT_LOOP, "0", "every N steps, per-layer statistics of a fixed dev batch and the step's gradient norms to RUNDIR/diagnostics.tsv (0: off)", 0, 1e9, NULL},
     {"max-bad-steps", T_INT, F(max_bad_steps), TG_OPT_LOOP, "5", "NaN/Inf updates in a row before reloading the last checkpoint with half the lr", 1, 1e6, NULL},
 };
 #define N_OPTS (int)(sizeof OPTS / sizeof OPTS[0])

@@ -44,6 +44,7 @@ typedef struct tg_run_config {
     int beam;
     double alpha;
     int max_bad_steps;           /* NaN/Inf updates in a row before reloading the last checkpoint */
+    int diagnostics;             /* every N steps to diagnostics.tsv (0: off) */
 } tg_run_config;
 
 /* What a setting is about: only TG_OPT_LOOP settings may change when a run is resumed. */

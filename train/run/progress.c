@@ -23,8 +23,9 @@ void tg_format_duration(double s, char *buf, size_t len) {
     else snprintf(buf, len, "%lds", sec);
 }
 
-/* Keeps the header and rows whose step is <= keep_step; rewrites the file atomically. */
-static int trim_metrics(const char path[4200], int64_t keep_step, char *msg, size_t msg_len) {
+/* Keeps the header and rows whose step (column step_col, 0-based) is <= keep_step, and drops a
+ * last line without its newline (torn by a crash); rewrites the file atomically. */
+static int trim_tsv(const char *path, int step_col, int64_t keep_step, char *msg, size_t msg_len) {
     FILE *in = fopen(path, "r");
     if (!in) return errno == ENOENT ? 0 : (snprintf(msg, msg_len, "%s: %s", path, strerror(errno)), -1);
     tg_afile out;
@@ -33,9 +34,14 @@ static int trim_metrics(const char path[4200], int64_t keep_step, char *msg, siz
     char line[4096];
     bool first = true;
     while (st == TG_OK && fgets(line, sizeof line, in)) {
+        if (!strchr(line, '\n')) continue;   /* a last line torn by a crash */
         if (!first) {
-            char *tab = strchr(line, '\t');
-            if (tab && strtoll(tab + 1, NULL, 10) > keep_step) continue;
+            const char *col = line;
+            for (int c = 0; c < step_col && col; c++) {
+                col = strchr(col, '\t');
+                if (col) col++;
+            }
+            if (col && strtoll(col, NULL, 10) > keep_step) continue;
         }
         first = false;
         st = tg_afile_write(&out, line, strlen(line), &err);
@@ -58,6 +64,33 @@ static void write_line(tg_progress *p, int fd, const char *name, const char *lin
     }
 }
 
+/* Trims path as trim_tsv does, opens it for appending without following a symlink, and writes
+ * header when the file is new. 0 with *fd open, or -1 with msg filled. */
+static int tsv_open_fd(const char *path, const char *header, int step_col, int64_t keep_step, int *fd, char *msg,
+                       size_t msg_len) {
+    *fd = -1;
+    if (trim_tsv(path, step_col, keep_step, msg, msg_len) != 0) return -1;
+    tg_err err;
+    struct stat sb;
+    tg_status st = tg_afile_append_open(path, fd, &err);
+    if (st == TG_OK && fstat(*fd, &sb) == 0 && sb.st_size == 0)
+        st = tg_afile_fd_write(*fd, header, strlen(header), path, &err);
+    if (st == TG_OK) return 0;
+    snprintf(msg, msg_len, "%s", err.msg);
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+    return -1;
+}
+
+FILE *tg_tsv_open(const char *path, const char *header, int step_col, int64_t keep_step, char *msg,
+                  size_t msg_len) {
+    int fd;
+    if (tsv_open_fd(path, header, step_col, keep_step, &fd, msg, msg_len) != 0) return NULL;
+    FILE *f = fdopen(fd, "a");
+    if (!f) { snprintf(msg, msg_len, "%s: %s", path, strerror(errno)); close(fd); }
+    return f;
+}
+
 int tg_progress_open(tg_progress *p, const char *rundir, int64_t keep_step, char *msg, size_t msg_len) {
     memset(p, 0, sizeof *p);
     p->tty = isatty(STDERR_FILENO);
@@ -65,18 +98,11 @@ int tg_progress_open(tg_progress *p, const char *rundir, int64_t keep_step, char
     snprintf(p->metrics_path, sizeof p->metrics_path, "%s/metrics.tsv", rundir);
     p->log_fd = p->metrics_fd = -1;
     tg_err err;
-    tg_status st = tg_afile_append_open(p->log_path, &p->log_fd, &err);
-    if (st == TG_OK && trim_metrics(p->metrics_path, keep_step, msg, msg_len) != 0) return -1;
-    if (st == TG_OK) st = tg_afile_append_open(p->metrics_path, &p->metrics_fd, &err);
-    if (st != TG_OK) {
+    if (tg_afile_append_open(p->log_path, &p->log_fd, &err) != TG_OK) {
         snprintf(msg, msg_len, "%s", err.msg);
         return -1;
     }
-    struct stat sb;
-    if (fstat(p->metrics_fd, &sb) == 0 && sb.st_size == 0)
-        write_line(p, p->metrics_fd, p->metrics_path, METRICS_HEADER, strlen(METRICS_HEADER));
-    if (p->failed) { snprintf(msg, msg_len, "%s", p->error); return -1; }
-    return 0;
+    return tsv_open_fd(p->metrics_path, METRICS_HEADER, 1, keep_step, &p->metrics_fd, msg, msg_len);
 }
 
 void tg_progress_close(tg_progress *p) {

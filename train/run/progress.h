@@ -24,6 +24,13 @@ typedef struct tg_progress {
 int tg_progress_open(tg_progress *p, const char *rundir, int64_t keep_step, char *msg, size_t msg_len);
 void tg_progress_close(tg_progress *p);
 
+/* The safe way to a run's TSV file (metrics.tsv, diagnostics.tsv): drops the rows whose step
+ * (column step_col, 0-based) is past keep_step, written by the part of a run that a crash lost,
+ * and a torn last line (atomic rewrite), then opens it for appending and writes header (with its
+ * newline) when the file is new. NULL with msg filled on failure. */
+FILE *tg_tsv_open(const char *path, const char *header, int step_col, int64_t keep_step, char *msg,
+                  size_t msg_len);
+
 /* A line to stderr and the log, prefixed by the time of day. */
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))

@@ -68,12 +68,12 @@ typedef struct tg_ckpt_writer tg_ckpt_writer;
 tg_status tg_ckpt_write_model(tg_ckpt_writer *w, const tg_run_config *cfg, const tg_model *m,
                               const tg_bpe *bpe, const tg_run_state *st, tg_err *err);
 tg_status tg_run_save(const tg_run *r, const char *path, tg_err *err);
+/* --keep K: removes every step-N.ckpt of dir but the K newest (never best/last.ckpt). */
+tg_status tg_run_keep_newest(const char *dir, int64_t keep, tg_err *err);
 
 /* The most parameters a checkpoint may describe (16 GB of floats): beyond it a file is refused
  * before anything is allocated. */
 #define TG_RUN_MAX_PARAMS ((uint64_t)1 << 32)
-/* Parameters of a model with config m, computed without building it. */
-uint64_t tg_run_param_count(const tg_model_config *m);
 
 /* What translate/eval/ckpt need from a checkpoint: the run config, the model (parameters loaded)
  * and the vocabulary (NULL for a synthetic task). */

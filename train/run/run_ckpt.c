@@ -17,7 +17,9 @@
 #include "autograd/kernels/kernels.h"
 #include "train/ckpt/ckpt_file.h"
 #include "train/ckpt/ckpt_le.h"
+#include "train/ckpt/params_file.h"
 #include "train/run/run.h"
+#include "train/run/text_out.h"
 
 #define STATE_VERSION 1u
 
@@ -119,21 +121,9 @@ tg_status tg_ckpt_write_model(tg_ckpt_writer *w, const tg_run_config *cfg, const
         if (s == TG_OK) s = tg_ckpt_writer_add(w, "vocab", vt.s, vt.n, err);
         tg_str_free(&vt);
     }
-    tg_params *P = tg_model_params(m);
+    if (s == TG_OK) s = tg_params_write(tg_model_params(m), w, err);
     tg_ckpt_buf b;
     tg_ckpt_buf_init(&b);
-    tg_ckpt_buf_u32(&b, (uint32_t)sizeof(tg_float));
-    tg_ckpt_buf_u32(&b, (uint32_t)tg_params_len(P));
-    for (int i = 0; i < tg_params_len(P); i++) {
-        tg_tensor *t = tg_params_at(P, i);
-        tg_ckpt_buf_str(&b, t->name);
-        tg_ckpt_buf_u32(&b, (uint32_t)t->ndim);
-        for (int d = 0; d < t->ndim; d++) tg_ckpt_buf_u32(&b, (uint32_t)t->shape[d]);
-    }
-    if (s == TG_OK) s = tg_ckpt_writer_add_buf(w, "param_index", &b, err);
-    if (s == TG_OK)
-        s = tg_ckpt_writer_add_ref(w, "params", tg_params_data(P),
-                                   (size_t)tg_params_numel(P) * sizeof(tg_float), err);
     state_write(&b, st);
     if (s == TG_OK) s = tg_ckpt_writer_add_buf(w, "state", &b, err);
     tg_ckpt_buf_free(&b);
@@ -199,19 +189,6 @@ static tg_status parse_model(const char *text, const char *path, tg_model_config
     return TG_OK;
 }
 
-/* Parameters a model of config m declares (nn/: embedding, untied output, per layer attention
- * 4 (d^2 + d), norms 2d, feed-forward 2 d d_ff + d_ff + d, final norms when pre-LN), computed
- * without building it. tests/test_writes.c checks it against tg_model_param_count. Sizes are
- * bounded by tg_model_config_validate, so nothing overflows 64 bits. */
-uint64_t tg_run_param_count(const tg_model_config *m) {
-    uint64_t d = (uint64_t)m->d_model, ff = (uint64_t)m->d_ff, v = (uint64_t)m->vocab;
-    uint64_t attn = 4 * (d * d + d), norm = 2 * d, ffn = 2 * d * ff + ff + d;
-    uint64_t n = v * d * (m->tie_embeddings ? 1 : 2);
-    n += (uint64_t)m->enc_layers * (attn + 2 * norm + ffn);
-    n += (uint64_t)m->dec_layers * (2 * attn + 3 * norm + ffn);
-    return n + (m->norm == TG_NORM_PRE ? 2 * norm : 0);
-}
-
 /* Before a model is built from a file: its positions table within a run's, its parameter count
  * within TG_RUN_MAX_PARAMS and equal to what the params section holds, and the config section's
  * architecture the model section's. A 17 KB file cannot ask for gigabytes. */
@@ -221,7 +198,7 @@ static tg_status model_fits(const tg_ckpt_reader *rd, const tg_model_config *m, 
     if (m->max_len > TG_RUN_MAX_POSITIONS)
         return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'model': max_len = %d, a run's model has at most %d",
                           path, m->max_len, TG_RUN_MAX_POSITIONS);
-    uint64_t count = tg_run_param_count(m);
+    uint64_t count = tg_model_config_param_count(m);
     if (count > TG_RUN_MAX_PARAMS)
         return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'model' implies %llu parameters, more than the %llu "
                           "tapegrad builds", path, (unsigned long long)count, (unsigned long long)TG_RUN_MAX_PARAMS);
@@ -252,52 +229,14 @@ static tg_status model_fits(const tg_ckpt_reader *rd, const tg_model_config *m, 
     return TG_OK;
 }
 
-/* Checks param_index against the model and copies the values in (converting float <-> double). */
+/* The model's values from the checkpoint (names and shapes checked), and the hash of their bytes. */
 static tg_status load_params(const tg_ckpt_reader *rd, tg_model *m, uint64_t *hash, tg_err *err) {
-    const char *path = tg_ckpt_reader_path(rd);
+    tg_status s = tg_params_read(tg_model_params(m), rd, err);
     const void *p;
     size_t n;
-    tg_status s = tg_ckpt_reader_get(rd, "param_index", &p, &n, err);
-    if (s != TG_OK) return s;
-    tg_params *P = tg_model_params(m);
-    tg_ckpt_cur c;
-    tg_ckpt_cur_init(&c, p, n, "section 'param_index'");
-    uint32_t elem = 0, count = 0;
-    tg_ckpt_cur_u32(&c, &elem);
-    tg_ckpt_cur_u32(&c, &count);
-    if (c.st == TG_OK && elem != 4 && elem != 8)
-        return tg_err_set(err, TG_ERR_CORRUPT, "%s: parameters of %u bytes each", path, elem);
-    if (c.st == TG_OK && count != (uint32_t)tg_params_len(P))
-        return tg_err_set(err, TG_ERR_CORRUPT, "%s: %u parameters, the model has %d", path, count,
-                          tg_params_len(P));
-    for (int i = 0; c.st == TG_OK && i < tg_params_len(P); i++) {
-        tg_tensor *t = tg_params_at(P, i);
-        char name[TG_NAME_MAX];
-        uint32_t ndim = 0, dim = 0;
-        tg_ckpt_cur_str(&c, name, sizeof name);
-        tg_ckpt_cur_u32(&c, &ndim);
-        if (c.st != TG_OK) break;
-        bool same = !strcmp(name, t->name) && ndim == (uint32_t)t->ndim;
-        for (uint32_t d = 0; d < ndim && d < TG_MAX_DIMS + 1; d++) {
-            tg_ckpt_cur_u32(&c, &dim);
-            same = same && d < (uint32_t)t->ndim && dim == (uint32_t)t->shape[d];
-        }
-        if (c.st == TG_OK && !same)
-            return tg_err_set(err, TG_ERR_CORRUPT, "%s: parameter %d is '%s', the model expects '%s' "
-                              "with its shape", path, i, name, t->name);
-    }
-    if ((s = tg_ckpt_cur_finish(&c, err)) != TG_OK) return s;
-    if ((s = tg_ckpt_reader_get(rd, "params", &p, &n, err)) != TG_OK) return s;
-    size_t numel = (size_t)tg_params_numel(P);
-    if (n != numel * elem)
-        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'params' has %zu bytes, %zu expected", path, n,
-                          numel * elem);
-    *hash = tg_ckpt_hash64(p, n);
-    tg_float *dst = tg_params_data(P);
-    if (elem == sizeof(tg_float)) memcpy(dst, p, n);
-    else if (elem == 4) for (size_t i = 0; i < numel; i++) { float v; memcpy(&v, (const char *)p + 4 * i, 4); dst[i] = (tg_float)v; }
-    else for (size_t i = 0; i < numel; i++) { double v; memcpy(&v, (const char *)p + 8 * i, 8); dst[i] = (tg_float)v; }
-    return TG_OK;
+    if (s == TG_OK) s = tg_ckpt_reader_get(rd, "params", &p, &n, err);
+    if (s == TG_OK) *hash = tg_ckpt_hash64(p, n);
+    return s;
 }
 
 tg_status tg_run_load_model(const char *path, tg_loaded *out, tg_err *err) {
@@ -319,6 +258,11 @@ tg_status tg_run_load_model(const char *path, tg_loaded *out, tg_err *err) {
     if (s == TG_OK) s = get_text(rd, "model", &text, err);
     if (s == TG_OK) s = parse_model(text, path, &mcfg, err);
     free(text);
+    /* Only a synthetic task's run has no vocabulary (its ids are its text): a text run's checkpoint
+     * that lost the section is refused, not read as ids. */
+    if (s == TG_OK && !out->cfg.task[0] && !tg_ckpt_reader_find(rd, "vocab"))
+        s = tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'vocab' is missing (the run trained on text, not "
+                       "on a synthetic task): the checkpoint is incomplete", path);
     if (s == TG_OK && tg_ckpt_reader_find(rd, "vocab")) {
         const void *p;
         size_t n;
@@ -382,10 +326,13 @@ tg_status tg_run_restore(tg_run *r, const char *path, tg_err *err) {
         tg_ctx_set_rng(r->ctx, st.dropout_rng);
         const tg_ckpt_section *k = tg_ckpt_reader_find(rd, "kernels");
         if (k && tg_ckpt_reader_get(rd, "kernels", &p, &n, err) == TG_OK &&
-            (n != strlen(kernel_family()) || memcmp(p, kernel_family(), n)))
-            fprintf(stderr, "tapegrad train: warning: %s was computed with the %.*s kernels, this run uses the "
-                            "%s ones: it continues, but rounds differently from a run never stopped\n",
-                    path, (int)n, (const char *)p, kernel_family());
+            (n != strlen(kernel_family()) || memcmp(p, kernel_family(), n))) {
+            /* the name is the file's text: shown escaped, a hand-edited one sends no terminal escapes */
+            fprintf(stderr, "tapegrad train: warning: %s was computed with the '", path);
+            tg_fput_shown(stderr, p, n > 64 ? 64 : n);
+            fprintf(stderr, "' kernels, this run uses the %s ones: it continues, but rounds differently from a "
+                            "run never stopped\n", kernel_family());
+        }
     }
     tg_ckpt_reader_free(rd);
     return s;
