@@ -138,7 +138,8 @@ static int resume(const char *dir, bool dry_run, const char *report, const char 
     int k = 0, rc = 1;
     if (a) {
         a[k++] = (char *)(report ? "report" : "experiment");
-        for (int i = 0; i < n; i++) a[k++] = rec[i];
+        for (int i = 0; i < n; i++)   /* the folder where it is now, if it was moved or copied */
+            a[k++] = i > 0 && !strcmp(rec[i - 1], "--out") ? (char *)dir : rec[i];
         if (dry_run) a[k++] = "--dry-run";
         if (baseline) { a[k++] = "--baseline"; a[k++] = (char *)baseline; }
         rc = run(k, a, depth + 1);
@@ -146,6 +147,36 @@ static int resume(const char *dir, bool dry_run, const char *report, const char 
     free(a);
     tg_exp_argv_free(n, rec);
     return rc;
+}
+
+/* Whether DIR/experiment.txt, written by another build of tapegrad (whose record may format the
+ * recipe differently: a setting added since, say), holds the command of e: its recorded command
+ * gives, with this build, the same recipe as e. */
+static bool recorded_same(const tg_experiment *e) {
+    int n;
+    char **rec;
+    tg_err err;
+    if (tg_exp_record_argv(e->dir, &n, &rec, &err) != TG_OK) return false;
+    char **a = calloc((size_t)n + 2, sizeof *a);
+    tg_experiment r;
+    tg_exp_init(&r);
+    exp_flags fl = {0};
+    char *mine = NULL, *theirs = NULL;
+    bool same = false;
+    if (a) {
+        a[0] = "experiment";
+        for (int i = 0; i < n; i++) a[i + 1] = i > 0 && !strcmp(rec[i - 1], "--out") ? (char *)e->dir : rec[i];
+        same = parse(n + 1, a, &r, &fl) < 0 && tg_exp_recipe(e, &mine, &err) == TG_OK &&
+               tg_exp_recipe(&r, &theirs, &err) == TG_OK && !strcmp(mine, theirs);
+    }
+    free(mine);
+    free(theirs);
+    free(fl.vary);
+    free(fl.variant);
+    tg_exp_free(&r);
+    free(a);
+    tg_exp_argv_free(n, rec);
+    return same;
 }
 
 static int run(int argc, char **argv, int depth) {
@@ -168,7 +199,7 @@ static int run(int argc, char **argv, int depth) {
         fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
         rc = 2;
     }
-    if (rc < 0 && tg_exp_record(&e, !fl.dry_run, &err) != TG_OK) {
+    if (rc < 0 && tg_exp_record(&e, !fl.dry_run, &err) != TG_OK && !recorded_same(&e)) {
         fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
         rc = 1;
     }

@@ -96,6 +96,10 @@ tg_status tg_exp_validate(const tg_experiment *e, tg_err *err);
 tg_status tg_exp_cell_status(const tg_experiment *e, const tg_exp_cell *c, tg_exp_status *out, tg_err *err);
 
 /* ---- the record DIR/experiment.txt (record.c) ---- */
+/* The recipe as the record holds it (the axes, each variant's bundle, the seeds, the base run
+ * config as this build formats it); malloc'd. Two commands are the same experiment when their
+ * recipes are the same text. */
+tg_status tg_exp_recipe(const tg_experiment *e, char **out, tg_err *err);
 /* Checks that DIR/experiment.txt, if there, holds the same recipe (TG_ERR_ARG naming the first
  * line that differs otherwise); if there is none and write, creates DIR and writes it. */
 tg_status tg_exp_record(const tg_experiment *e, bool write, tg_err *err);

@@ -15,7 +15,7 @@
 #define RECIPE_MARK "[recipe]\n"
 
 /* The canonical recipe. --threads is left out: results do not depend on it. */
-static tg_status recipe_text(const tg_experiment *e, char **out, tg_err *err) {
+tg_status tg_exp_recipe(const tg_experiment *e, char **out, tg_err *err) {
     tg_run_config cfg;
     tg_status s = tg_exp_cell_config(e, NULL, &cfg, err);
     if (s != TG_OK) return s;
@@ -109,7 +109,7 @@ tg_status tg_exp_record(const tg_experiment *e, bool write, tg_err *err) {
     for (int i = 0; i < e->argc; i++)
         if (strchr(e->argv[i], '\n')) return tg_err_set(err, TG_ERR_ARG, "an argument holds a line break");
     char *recipe = NULL;
-    tg_status s = recipe_text(e, &recipe, err);
+    tg_status s = tg_exp_recipe(e, &recipe, err);
     if (s != TG_OK) return s;
     char path[TG_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/experiment.txt", e->dir);
