@@ -24,12 +24,14 @@ static tg_status plot_variants(const tg_experiment *e, tg_exp_curve *curves, con
     const tg_exp_curve **have = calloc((size_t)e->n_seeds + 1, sizeof *have);
     tg_exp_cell *cells = calloc((size_t)nv, sizeof *cells);
     tg_status s = bands && series && have && cells ? TG_OK : tg_err_set(err, TG_ERR_NOMEM, "out of memory");
-    int k = 0;
+    int k = 0, fewest = e->n_seeds, most = 0;   /* seeds a line is the mean of (finished cells) */
     for (int v = 0; s == TG_OK && v < nv; v++) {
         int n = 0;
         for (int sd = 0; sd < e->n_seeds; sd++)
             if (curves[v * e->n_seeds + sd].n) have[n++] = &curves[v * e->n_seeds + sd];
         if (!n) continue;
+        if (n < fewest) fewest = n;
+        if (n > most) most = n;
         s = tg_exp_band_of(have, n, &bands[k], err);
         tg_exp_cell_get(e, v, &cells[k]);
         series[k] = (tg_svg_series){e->n_axes ? cells[k].variant : "all", bands[k].n, bands[k].x, bands[k].mean,
@@ -40,8 +42,9 @@ static tg_status plot_variants(const tg_experiment *e, tg_exp_curve *curves, con
         char path[TG_EXP_PATH_MAX];
         snprintf(path, sizeof path, "%s/%s", e->dir, pn->file);
         char note[64];
-        snprintf(note, sizeof note, "line: mean of %d seeds; band: min-max", e->n_seeds);
-        s = tg_svg_line_plot(path, &(tg_svg_plot){pn->title, "step", pn->ylabel, e->n_seeds > 1 ? note : NULL},
+        if (fewest == most) snprintf(note, sizeof note, "line: mean of %d seeds; band: min-max", most);
+        else snprintf(note, sizeof note, "line: mean of %d-%d seeds; band: min-max", fewest, most);
+        s = tg_svg_line_plot(path, &(tg_svg_plot){pn->title, "step", pn->ylabel, most > 1 ? note : NULL},
                              series, k, err);
         if (s == TG_OK && md) fprintf(md, "![%s](%s)\n\n", pn->title, pn->file);
     }
