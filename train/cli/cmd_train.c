@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "train/cli/commands.h"
+#include "train/run/dist.h"
 #include "train/run/run.h"
 
 static void usage(FILE *f) {
@@ -60,6 +61,22 @@ static void formatted(const tg_run_config *c, const char *name, char *out, size_
         }
         line = next ? next + 1 : NULL;
     }
+}
+
+/* --accum-shards 0 means the MPI ranks (1 alone). Over MPI the shards are the ranks, so a run
+ * (and its resume) needs as many ranks as it has shards; alone, any shard count runs in turn. */
+static int resolve_shards(tg_run_config *cfg, bool resume) {
+    int ranks = tg_dist_size();
+    if (cfg->accum_shards == 0) cfg->accum_shards = resume ? 1 : ranks;   /* resume: a run from before shards */
+    if (ranks == 1 || cfg->accum_shards == ranks) return 0;
+    if (resume)
+        fprintf(stderr, "tapegrad train: this run splits each batch into %d shard%s, and this job has %d ranks: "
+                "resume it with mpirun -np %d, or without mpirun (the shards then run in turn)\n",
+                cfg->accum_shards, cfg->accum_shards == 1 ? "" : "s", ranks, cfg->accum_shards);
+    else
+        fprintf(stderr, "tapegrad train: --accum-shards %d with %d MPI ranks: over MPI each rank computes one "
+                "shard, so give --accum-shards %d or leave it out\n", cfg->accum_shards, ranks, ranks);
+    return 2;
 }
 
 int tg_cmd_train(int argc, char **argv) {
@@ -125,11 +142,13 @@ int tg_cmd_train(int argc, char **argv) {
         }
     }
     if (rc == 0 && resume) snprintf(cfg.out, sizeof cfg.out, "%s", resume);
+    if (rc == 0) rc = resolve_shards(&cfg, resume != NULL);
     if (rc == 0 && tg_run_config_check(&cfg, &err) != TG_OK) {
         fprintf(stderr, "tapegrad train: %s\n", err.msg);
         rc = 2;
     }
-    if (rc == 0 && !resume) {
+    const bool writer = tg_dist_rank() == 0;   /* over MPI, rank 0 alone writes the run folder */
+    if (rc == 0 && !resume && writer) {
         snprintf(path, sizeof path, "%s/last.ckpt", cfg.out);
         if (file_exists(path)) {
             fprintf(stderr, "tapegrad train: %s already holds a run (%s): continue it with --resume %s, or "
@@ -144,7 +163,7 @@ int tg_cmd_train(int argc, char **argv) {
         static char text[64 * 1024];
         tg_run_config_format(&cfg, text, sizeof text);
         snprintf(path, sizeof path, "%s/config.txt", cfg.out);
-        FILE *f = fopen(path, "w");
+        FILE *f = writer ? fopen(path, "w") : NULL;
         if (f) { fputs(text, f); fclose(f); }
         tg_run run;
         if (tg_run_open(&run, &cfg, resume ? &loaded : NULL, &err) != TG_OK) {

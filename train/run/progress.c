@@ -53,6 +53,10 @@ static int trim_metrics(const char path[4200], int64_t keep_step, char *msg, siz
 int tg_progress_open(tg_progress *p, const char *rundir, int64_t keep_step, char *msg, size_t msg_len) {
     memset(p, 0, sizeof *p);
     p->tty = isatty(STDERR_FILENO);
+    if (!rundir) {
+        p->quiet = true;
+        return 0;
+    }
     char path[4200];
     snprintf(path, sizeof path, "%s/train.log", rundir);
     p->log = fopen(path, "a");
@@ -74,6 +78,7 @@ void tg_progress_close(tg_progress *p) {
 }
 
 void tg_progress_log(tg_progress *p, const char *fmt, ...) {
+    if (p->quiet) return;
     char line[2048];
     va_list ap;
     va_start(ap, fmt);
@@ -101,7 +106,7 @@ static double now_s(void) {
 }
 
 void tg_progress_bar(tg_progress *p, double done, double total, const char *text) {
-    if (!p->tty) return;
+    if (!p->tty || p->quiet) return;
     double t = now_s();   /* at most ten redraws a second */
     if (p->bar_shown && t - p->bar_time < 0.1) return;
     p->bar_time = t;

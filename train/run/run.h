@@ -45,6 +45,8 @@ typedef struct tg_run {
     tg_schedule sched;
     tg_ctx *ctx;
     tg_run_state st;
+    tg_batch shard;               /* --accum-shards: the shard being computed (run_shards.c) */
+    tg_float *grad_acc;           /* --accum-shards in one process: the shards' gradient sum so far */
 } tg_run;
 
 /* Model config for a run config and vocabulary size. */
@@ -89,6 +91,21 @@ typedef struct tg_translate_opts {
 tg_status tg_translate_ids(tg_model *m, tg_ctx *ctx, const tg_bpe *bpe, const int32_t *const *src,
                            const int *src_len, int n, const tg_translate_opts *o, char **hyps,
                            tg_err *err);
+
+/* ---- a step's gradient over shards (run_shards.c) ---- */
+typedef struct tg_shard_result {
+    double loss, nll;             /* per target token of the whole batch */
+    bool finite;                  /* every shard's loss finite: the gradient buffer holds the sum */
+} tg_shard_result;
+/* The gradient of batch b's mean loss, over cfg.accum_shards shards (one process: in turn; MPI:
+ * one a rank), summed in shard order into the parameters' gradient buffer; every rank gets the
+ * same result. Also advances the dropout stream as every rank does. */
+tg_status tg_run_shard_grads(tg_run *r, const tg_batch *b, tg_shard_result *out, tg_err *err);
+
+/* Before each step, over MPI (run_agree.c): every rank takes rank 0's run state (its training
+ * time and validation bookkeeping decide when to stop), checks that all stand at the same step,
+ * and *stop_signal becomes the first rank's signal that is set. Alone: nothing to do. */
+tg_status tg_run_agree(tg_run *r, int *stop_signal, tg_err *err);
 
 /* ---- the loop (run_loop.c) ---- */
 /* Builds data, vocabulary, model, optimiser and context for cfg. from: a loaded last.ckpt to

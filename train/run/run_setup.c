@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "train/run/dist.h"
 #include "train/run/run.h"
 
 static double now_s(void) {
@@ -65,8 +66,8 @@ static tg_status file_data(tg_run *r, tg_loaded *from, tg_err *err) {
         s = tg_bpe_learn(&r->bpe, &corpus, &(tg_bpe_learn_opts){.merges = c->merges}, err);
         char path[TG_PATH_MAX + 16];
         snprintf(path, sizeof path, "%s/vocab.txt", c->out);
-        if (s == TG_OK) s = tg_bpe_save(r->bpe, path, err);
-        if (s == TG_OK)
+        if (s == TG_OK && tg_dist_rank() == 0) s = tg_bpe_save(r->bpe, path, err);   /* rank 0 writes */
+        if (s == TG_OK && tg_dist_rank() == 0)
             fprintf(stderr, "tapegrad train: vocabulary of %d pieces in %.1f s, saved to %s\n",
                     tg_bpe_vocab_size(r->bpe), now_s() - t0, path);
     }
@@ -142,7 +143,7 @@ tg_status tg_run_open(tg_run *r, const tg_run_config *cfg, tg_loaded *from, tg_e
     if (s == TG_OK)
         s = tg_batch_iter_new(&r->iter, &r->train,
                               &(tg_batch_opts){.max_tokens = c->max_tokens, .seed = c->seed, .shuffle = true}, err);
-    if (s == TG_OK && r->dev.n)
+    if (s == TG_OK && r->dev.n && tg_dist_rank() == 0)   /* over MPI, rank 0 validates */
         s = tg_batch_iter_new(&r->dev_iter, &r->dev,
                               &(tg_batch_opts){.max_tokens = c->max_tokens, .seed = c->seed, .shuffle = false}, err);
     if (s == TG_OK && r->dev_iter) r->dev_start = tg_batch_iter_get_state(r->dev_iter);
@@ -185,5 +186,7 @@ void tg_run_close(tg_run *r) {
     tg_adam_free(r->adam);
     tg_ctx_free(r->ctx);
     tg_bpe_free(r->bpe);
+    tg_batch_free(&r->shard);
+    free(r->grad_acc);
     memset(r, 0, sizeof *r);
 }
