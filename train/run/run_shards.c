@@ -7,6 +7,8 @@
  * from its own stream (seed mixed with k, the step's counter), so a shard's numbers do not depend
  * on which process runs it. Both ways give every shard the same bits, hence the same sum. */
 #include <math.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,8 +121,22 @@ static tg_status local_shards(tg_run *r, const tg_batch *b, int n_shards, tg_rng
     return TG_OK;
 }
 
+/* Fault injection for the tests of a failing rank: TAPEGRAD_INJECT_RANK_FAIL=RANK:STEP makes that
+ * rank fail with an error at that step (1-based), RANK:STEP:kill makes it SIGKILL itself. */
+static tg_status inject_rank_failure(const tg_run *r, tg_err *err) {
+    const char *e = getenv("TAPEGRAD_INJECT_RANK_FAIL");
+    int rank, step;
+    char how[8] = "";
+    if (!e || sscanf(e, "%d:%d:%7s", &rank, &step, how) < 2) return TG_OK;
+    if (rank != tg_dist_rank() || r->st.step + 1 != step) return TG_OK;
+    if (!strcmp(how, "kill")) raise(SIGKILL);
+    return tg_err_set(err, TG_ERR_IO, "injected failure of rank %d at step %d (TAPEGRAD_INJECT_RANK_FAIL)", rank, step);
+}
+
 tg_status tg_run_shard_grads(tg_run *r, const tg_batch *b, tg_shard_result *out, tg_err *err) {
     const int N = r->cfg.accum_shards;
+    tg_status fail = inject_rank_failure(r, err);
+    if (fail != TG_OK) return fail;
     tg_params *P = tg_model_params(r->model);
     size_t n = (size_t)tg_params_numel(P);
     memset(out, 0, sizeof *out);

@@ -1,0 +1,89 @@
+#!/bin/sh
+# mpi_train.sh TAPEGRAD CASE: `mpirun -np 2 tapegrad train` as users run it (issue 13). The exit
+# code is the assertion; every mpirun is bounded by `timeout`, so a hang fails (124) instead of
+# blocking the suite.
+#   equal-copy   2 ranks end with the parameters of --accum-shards 2 in one process, bit for bit
+#                (copy task, dropout on), 3 ranks with those of 3 shards, and the run resumes over
+#                2 ranks as it would in one
+#   equal-bible  the same on 300 lines of data/bible_en_es (BPE learned by every rank, saved by 0)
+#   rank-fails   rank 1 fails at step 3 (an error): the job ends with the message, last.ckpt intact
+#   rank-killed  rank 1 is SIGKILLed at step 3: the job ends, no hang, last.ckpt intact
+#   wrong-ranks  a 2-shard run resumed on 3 ranks is refused with a message (exit 2)
+set -u
+TG=$1
+CASE=$2
+D=$(mktemp -d /tmp/tg_mpi_XXXXXX)
+trap 'rm -rf "$D"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# Open MPI's own allocations are not ours to report (sanitizer build)
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+MPI="timeout 120 mpirun --oversubscribe --mca btl self,vader"
+TINY="--task copy --task-vocab 12 --task-size 400 --d-model 16 --heads 2 --d-ff 32 --layers 1 --max-tokens 300
+      --lr 3e-3 --warmup 20 --log-every 10 --valid-every 10 --threads 1 --dropout 0.1"
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+checksum() { "$TG" ckpt info "$1" | sed -n 's/^param checksum *//p'; }
+same_params() {   # dir1 dir2
+    a=$(checksum "$1/last.ckpt"); b=$(checksum "$2/last.ckpt")
+    echo "$1: $a  $2: $b"
+    [ -n "$a" ] && [ "$a" = "$b" ] || fail "parameters differ"
+}
+only_rank0_wrote() {   # the run folder of a 2-rank run holds one set of files (no rank-1 temp files)
+    ls "$1" | grep -q '\.tmp\.' && fail "temporary files left in $1"
+    [ "$(grep -c 'saved' "$1/train.log")" -ge 1 ] || fail "no train.log lines in $1"
+}
+
+case $CASE in
+equal-copy)
+    "$TG" train $TINY --max-steps 20 --accum-shards 2 --out "$D/one" 2>"$D/one.err" || fail "one process"
+    $MPI -np 2 "$TG" train $TINY --max-steps 20 --out "$D/two" 2>"$D/two.err" || { cat "$D/two.err"; fail "2 ranks"; }
+    same_params "$D/one" "$D/two"
+    # 3 ranks: the sum ((g0 + g1) + g2) in rank order, as 3 shards in turn add it
+    "$TG" train $TINY --max-steps 10 --accum-shards 3 --out "$D/one3" 2>/dev/null || fail "one process, 3 shards"
+    $MPI -np 3 "$TG" train $TINY --max-steps 10 --out "$D/three" 2>"$D/three.err" || { cat "$D/three.err"; fail "3 ranks"; }
+    same_params "$D/one3" "$D/three"
+    only_rank0_wrote "$D/two"
+    grep -q "accum-shards = 2" "$D/two/config.txt" || fail "config.txt lacks the shard count"
+    # resume: 2 ranks continue the 2-rank run, one process the single one, to 30 steps
+    $MPI -np 2 "$TG" train --resume "$D/two" --max-steps 30 2>"$D/two.err" || { cat "$D/two.err"; fail "resume on 2 ranks"; }
+    "$TG" train --resume "$D/one" --max-steps 30 2>"$D/one.err" || fail "resume in one process"
+    same_params "$D/one" "$D/two"
+    ;;
+equal-bible)
+    zcat data/bible_en_es/train.tsv.gz | head -300 >"$D/train.tsv"
+    zcat data/bible_en_es/dev.tsv.gz | head -20 >"$D/dev.tsv"
+    BIBLE="--train $D/train.tsv --dev $D/dev.tsv --merges 300 --d-model 32 --heads 4 --d-ff 64 --layers 1
+           --max-tokens 1200 --max-steps 6 --valid-every 3 --log-every 2 --threads 1 --dropout 0.1 --warmup 4"
+    "$TG" train $BIBLE --accum-shards 2 --out "$D/one" 2>"$D/one.err" || { cat "$D/one.err"; fail "one process"; }
+    $MPI -np 2 "$TG" train $BIBLE --out "$D/two" 2>"$D/two.err" || { cat "$D/two.err"; fail "2 ranks"; }
+    same_params "$D/one" "$D/two"
+    cmp "$D/one/vocab.txt" "$D/two/vocab.txt" || fail "vocabularies differ"
+    only_rank0_wrote "$D/two"
+    ;;
+rank-fails|rank-killed)
+    how=""; [ "$CASE" = rank-killed ] && how=":kill"
+    TAPEGRAD_INJECT_RANK_FAIL="1:3$how" $MPI -np 2 "$TG" train $TINY --max-steps 20 --out "$D/r" 2>"$D/err" >/dev/null
+    rc=$?
+    cat "$D/err" >&2
+    [ $rc -ne 124 ] || fail "the job hung (timeout)"
+    [ $rc -ne 0 ] || fail "the job succeeded although rank 1 failed"
+    if [ -z "$how" ]; then
+        grep -q "rank 1: error: injected failure of rank 1 at step 3" "$D/err" || fail "no message from rank 1"
+        grep -q "rank 1 of 2 failed: ending the whole job" "$D/err" || fail "no abort message"
+    else
+        grep -qi "signal 9" "$D/err" || fail "mpirun did not report the killed rank"
+    fi
+    "$TG" ckpt verify "$D/r/last.ckpt" || fail "last.ckpt damaged"
+    ;;
+wrong-ranks)
+    $MPI -np 2 "$TG" train $TINY --max-steps 4 --out "$D/two" 2>/dev/null || fail "2 ranks"
+    $MPI -np 3 "$TG" train --resume "$D/two" --max-steps 8 2>"$D/err"
+    rc=$?
+    [ $rc -ne 124 ] && [ $rc -ne 0 ] || fail "resume on 3 ranks: exit $rc"
+    grep -q "splits each batch into 2 shards, and this job has 3 ranks" "$D/err" || { cat "$D/err"; fail "no message"; }
+    # one process may resume it: the shards then run in turn
+    "$TG" train --resume "$D/two" --max-steps 8 2>/dev/null || fail "resume in one process"
+    ;;
+*) fail "unknown case $CASE" ;;
+esac
+echo "ok: $CASE"
