@@ -9,6 +9,10 @@
 #   rank-fails   rank 1 fails at step 3 (an error): the job ends with the message, last.ckpt intact
 #   rank-killed  rank 1 is SIGKILLed at step 3: the job ends, no hang, last.ckpt intact
 #   wrong-ranks  a 2-shard run resumed on 3 ranks is refused with a message (exit 2)
+#   nan-reload   injected NaN gradients (skips, then a reload of last.ckpt at half the lr) give 2
+#                ranks the same decisions and parameters as --accum-shards 2
+#   stop-signal  --time-limit (rank 0's clock) and SIGINT to mpirun stop every rank at the same
+#                step: no hang, rank 0 saves last.ckpt
 set -u
 TG=$1
 CASE=$2
@@ -83,6 +87,28 @@ wrong-ranks)
     grep -q "splits each batch into 2 shards, and this job has 3 ranks" "$D/err" || { cat "$D/err"; fail "no message"; }
     # one process may resume it: the shards then run in turn
     "$TG" train --resume "$D/two" --max-steps 8 2>/dev/null || fail "resume in one process"
+    ;;
+nan-reload)
+    export TAPEGRAD_INJECT_NAN=6:3
+    NAN="--max-steps 16 --save-every 4 --max-bad-steps 3"
+    "$TG" train $TINY $NAN --accum-shards 2 --out "$D/one" 2>"$D/one.err" || fail "one process"
+    $MPI -np 2 "$TG" train $TINY $NAN --out "$D/two" 2>"$D/two.err" || { cat "$D/two.err"; fail "2 ranks"; }
+    grep -q "diverged: 3 non-finite updates in a row; reloaded" "$D/two.err" || { cat "$D/two.err"; fail "no reload"; }
+    same_params "$D/one" "$D/two"
+    ;;
+stop-signal)
+    $MPI -np 2 "$TG" train $TINY --max-steps 100000000 --time-limit 2s --valid-every 0 --out "$D/t" 2>"$D/t.err" ||
+        { cat "$D/t.err"; fail "--time-limit over 2 ranks"; }
+    grep -q "done: reached --time-limit" "$D/t.err" || fail "no time-limit stop"
+    $MPI -np 2 "$TG" train $TINY --max-steps 100000000 --valid-every 0 --save-every 0 --out "$D/s" 2>"$D/s.err" &
+    pid=$!
+    i=0; while [ ! -f "$D/s/last.ckpt" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+    sleep 1
+    kill -INT $pid
+    wait $pid
+    [ $? -ne 124 ] || fail "the job hung after SIGINT"
+    grep -q "stopped by signal" "$D/s.err" || { cat "$D/s.err"; fail "no agreed stop"; }
+    "$TG" ckpt info "$D/s/last.ckpt" | grep -q '^step  *[1-9]' || fail "no steps saved"
     ;;
 *) fail "unknown case $CASE" ;;
 esac
