@@ -1,5 +1,6 @@
 /* run_setup.c: a run's data, vocabulary, model, optimiser and context, fresh or resumed. */
 #include <dirent.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +15,23 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* A progress line on stderr; over MPI only rank 0's (the ranks read the same data). */
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+static void say(const char *fmt, ...) {
+    if (tg_dist_rank() != 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("tapegrad train: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
 static void report_skipped(const char *what, const tg_corpus_stats *s) {
     for (int k = 0; k < TG_BAD_REASON_COUNT; k++)
         if (s->skipped[k])
-            fprintf(stderr, "tapegrad train: %s: skipped %zu line%s: %s (first at line %zu)\n", what,
+            say("%s: skipped %zu line%s: %s (first at line %zu)\n", what,
                     s->skipped[k], s->skipped[k] == 1 ? "" : "s", tg_bad_reason_str((tg_bad_reason)k),
                     s->first_line[k]);
 }
@@ -54,7 +68,7 @@ static tg_status file_data(tg_run *r, tg_loaded *from, tg_err *err) {
                               : tg_corpus_read_pair(&corpus, c->train_src, c->train_tgt, &copts, err);
     if (s != TG_OK) return s;
     report_skipped(c->train[0] ? c->train : c->train_src, &corpus.stats);
-    fprintf(stderr, "tapegrad train: %zu training pairs read\n", corpus.n);
+    say("%zu training pairs read\n", corpus.n);
     if (from) {
         r->bpe = from->bpe;
         from->bpe = NULL;
@@ -62,18 +76,18 @@ static tg_status file_data(tg_run *r, tg_loaded *from, tg_err *err) {
         s = tg_bpe_load(&r->bpe, c->vocab, err);
     } else {
         double t0 = now_s();
-        fprintf(stderr, "tapegrad train: learning %d BPE merges from both sides ...\n", c->merges);
+        say("learning %d BPE merges from both sides ...\n", c->merges);
         s = tg_bpe_learn(&r->bpe, &corpus, &(tg_bpe_learn_opts){.merges = c->merges}, err);
         char path[TG_PATH_MAX + 16];
         snprintf(path, sizeof path, "%s/vocab.txt", c->out);
         if (s == TG_OK && tg_dist_rank() == 0) s = tg_bpe_save(r->bpe, path, err);   /* rank 0 writes */
         if (s == TG_OK && tg_dist_rank() == 0)
-            fprintf(stderr, "tapegrad train: vocabulary of %d pieces in %.1f s, saved to %s\n",
+            say("vocabulary of %d pieces in %.1f s, saved to %s\n",
                     tg_bpe_vocab_size(r->bpe), now_s() - t0, path);
     }
     if (s == TG_OK) s = tg_dataset_from_corpus(&r->train, &corpus, r->bpe, c->max_len, err);
     if (s == TG_OK && r->train.n_filtered)
-        fprintf(stderr, "tapegrad train: %zu pairs longer than --max-len %d pieces dropped\n",
+        say("%zu pairs longer than --max-len %d pieces dropped\n",
                 r->train.n_filtered, c->max_len);
     if (s == TG_OK && r->train.n == 0)
         s = tg_err_set(err, TG_ERR_ARG, "no training pair is within --max-len %d pieces", c->max_len);
@@ -84,7 +98,7 @@ static tg_status file_data(tg_run *r, tg_loaded *from, tg_err *err) {
     if (s == TG_OK) report_skipped(c->dev, &dev.stats);
     if (s == TG_OK) s = tg_dataset_from_corpus(&r->dev, &dev, r->bpe, TG_RUN_MAX_POSITIONS - 2, err);
     if (s == TG_OK && r->dev.n_filtered)
-        fprintf(stderr, "tapegrad train: %zu dev pairs longer than %d pieces left out of validation\n",
+        say("%zu dev pairs longer than %d pieces left out of validation\n",
                 r->dev.n_filtered, TG_RUN_MAX_POSITIONS - 2);
     if (s == TG_OK) {
         r->dev_src = calloc(r->dev.n + 1, sizeof *r->dev_src);
@@ -123,7 +137,7 @@ static void remove_stale_temps(const char *rundir) {
         if (!t) continue;
         char path[TG_PATH_MAX + 300];
         snprintf(path, sizeof path, "%s/%s", rundir, e->d_name);
-        if (remove(path) == 0) fprintf(stderr, "tapegrad train: removed %s, left by an interrupted save\n", path);
+        if (remove(path) == 0) say("removed %s, left by an interrupted save\n", path);
     }
     closedir(d);
 }
@@ -132,7 +146,7 @@ tg_status tg_run_open(tg_run *r, const tg_run_config *cfg, tg_loaded *from, tg_e
     memset(r, 0, sizeof *r);
     r->cfg = *cfg;
     const tg_run_config *c = &r->cfg;
-    if (from) remove_stale_temps(c->out);
+    if (from && tg_dist_rank() == 0) remove_stale_temps(c->out);   /* rank 0 owns the run folder */
     tg_status s = c->task[0] ? synth_data(r, err) : file_data(r, from, err);
     if (s == TG_OK && c->task[0]) s = synth_dev_text(r, err);
     int vocab = c->task[0] ? c->task_vocab + TG_N_SPECIAL : (r->bpe ? tg_bpe_vocab_size(r->bpe) : 0);
