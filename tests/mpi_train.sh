@@ -3,8 +3,9 @@
 # code is the assertion; every mpirun is bounded by `timeout`, so a hang fails (124) instead of
 # blocking the suite.
 #   equal-copy   2 ranks end with the parameters of --accum-shards 2 in one process, bit for bit
-#                (copy task, dropout on), 3 ranks with those of 3 shards, and the run resumes over
-#                2 ranks as it would in one
+#                (copy task, dropout on; the sum overlapping backward in small buckets), 3 ranks
+#                with those of 3 shards (the sum after backward), and the run resumes over 2 ranks
+#                as it would in one
 #   equal-bible  the same on 300 lines of data/bible_en_es (BPE learned by every rank, saved by 0)
 #   rank-fails   rank 1 fails at step 3 (an error): the job ends with the message, last.ckpt intact
 #   rank-killed  rank 1 is SIGKILLed at step 3: the job ends, no hang, last.ckpt intact
@@ -40,12 +41,17 @@ only_rank0_wrote() {   # the run folder of a 2-rank run holds one set of files (
 case $CASE in
 equal-copy)
     "$TG" train $TINY --max-steps 20 --accum-shards 2 --out "$D/one" 2>"$D/one.err" || fail "one process"
-    $MPI -np 2 "$TG" train $TINY --max-steps 20 --out "$D/two" 2>"$D/two.err" || { cat "$D/two.err"; fail "2 ranks"; }
+    # small buckets: most of the sum overlaps backward
+    TAPEGRAD_MPI_BUCKET=300 $MPI -np 2 "$TG" train $TINY --max-steps 20 --out "$D/two" 2>"$D/two.err" ||
+        { cat "$D/two.err"; fail "2 ranks"; }
     same_params "$D/one" "$D/two"
-    # 3 ranks: the sum ((g0 + g1) + g2) in rank order, as 3 shards in turn add it
+    grep -q "gradient is 0.02 MB, [1-9][0-9]*% of it summed while backward ran" "$D/two.err" || fail "no overlap"
+    # 3 ranks: the sum ((g0 + g1) + g2) in rank order, as 3 shards in turn add it; the plain sum
     "$TG" train $TINY --max-steps 10 --accum-shards 3 --out "$D/one3" 2>/dev/null || fail "one process, 3 shards"
-    $MPI -np 3 "$TG" train $TINY --max-steps 10 --out "$D/three" 2>"$D/three.err" || { cat "$D/three.err"; fail "3 ranks"; }
+    TAPEGRAD_MPI_OVERLAP=0 $MPI -np 3 "$TG" train $TINY --max-steps 10 --out "$D/three" 2>"$D/three.err" ||
+        { cat "$D/three.err"; fail "3 ranks"; }
     same_params "$D/one3" "$D/three"
+    grep -q ", 0% of it summed while backward ran" "$D/three.err" || fail "TAPEGRAD_MPI_OVERLAP=0 ignored"
     only_rank0_wrote "$D/two"
     grep -q "accum-shards = 2" "$D/two/config.txt" || fail "config.txt lacks the shard count"
     # resume: 2 ranks continue the 2-rank run, one process the single one, to 30 steps
@@ -59,7 +65,8 @@ equal-bible)
     BIBLE="--train $D/train.tsv --dev $D/dev.tsv --merges 300 --d-model 32 --heads 4 --d-ff 64 --layers 1
            --max-tokens 1200 --max-steps 6 --valid-every 3 --log-every 2 --threads 1 --dropout 0.1 --warmup 4"
     "$TG" train $BIBLE --accum-shards 2 --out "$D/one" 2>"$D/one.err" || { cat "$D/one.err"; fail "one process"; }
-    $MPI -np 2 "$TG" train $BIBLE --out "$D/two" 2>"$D/two.err" || { cat "$D/two.err"; fail "2 ranks"; }
+    TAPEGRAD_MPI_BUCKET=5000 $MPI -np 2 "$TG" train $BIBLE --out "$D/two" 2>"$D/two.err" ||
+        { cat "$D/two.err"; fail "2 ranks"; }
     same_params "$D/one" "$D/two"
     cmp "$D/one/vocab.txt" "$D/two/vocab.txt" || fail "vocabularies differ"
     only_rank0_wrote "$D/two"

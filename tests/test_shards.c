@@ -1,6 +1,7 @@
 /* test_shards.c: --accum-shards N. The gradient over N shards equals the whole batch's (N = 1) up
  * to rounding, also with more shards than sentences (empty shards) and with the loss weights
- * the shards' token counts give; the run's loss is the whole batch's. */
+ * the shards' token counts give; the run's loss is the whole batch's. And the plan of the
+ * overlapped MPI sum: when each parameter's gradient is final in the backward walk. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -78,10 +79,49 @@ START_TEST(test_shard_grads_equal_whole_batch) {
 }
 END_TEST
 
+/* The hook sees walked = 1, 2, ... after each node; leaf_final gives the last node of the walk
+ * that touches each parameter (the walk meets z = y W2 before y = x W1), 0 for an unused one. */
+typedef struct { int64_t calls, last; bool in_order; } hook_log;
+static void count_hook(void *user, int64_t walked) {
+    hook_log *h = user;
+    h->in_order = h->in_order && walked == h->last + 1;
+    h->last = walked;
+    h->calls++;
+}
+
+START_TEST(test_backward_leaf_final_and_hook) {
+    tg_params *P = tg_params_new();
+    tg_tensor *W1 = tg_params_add(P, "w1", 2, (int[]){3, 4});
+    tg_tensor *unused = tg_params_add(P, "unused", 1, (int[]){5});
+    tg_tensor *W2 = tg_params_add(P, "w2", 2, (int[]){4, 2});
+    tg_err err;
+    ck_assert_int_eq(tg_params_alloc(P, &err), TG_OK);
+    tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = 1, .seed = 1});
+    tg_tensor *x = tg_tensor_new(ctx, 2, (int[]){2, 3});               // (2, 3)
+    tg_tensor *y = tg_matmul(ctx, x, W1, false, false);                // (2, 4), node 3 of the walk
+    tg_tensor *z = tg_matmul(ctx, y, W2, false, false);                // (2, 2), node 2
+    tg_tensor *loss = tg_sum(ctx, z);                                  // (), node 1
+    ck_assert_ptr_nonnull(loss);
+    tg_tensor *leaves[] = {W1, unused, W2};
+    int64_t final_after[3];
+    ck_assert_int_eq(tg_backward_leaf_final(loss, 3, leaves, final_after), TG_OK);
+    ck_assert_int_eq(final_after[0], 3);
+    ck_assert_int_eq(final_after[1], 0);
+    ck_assert_int_eq(final_after[2], 2);
+    hook_log h = {0, 0, true};
+    ck_assert_int_eq(tg_backward_hooked(ctx, loss, count_hook, &h), TG_OK);
+    ck_assert_int_eq(h.calls, 3);
+    ck_assert(h.in_order);
+    tg_ctx_free(ctx);
+    tg_params_free(P);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("shards");
     TCase *tc = tcase_create("accum");
     tcase_add_test(tc, test_shard_grads_equal_whole_batch);
+    tcase_add_test(tc, test_backward_leaf_final_and_hook);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? 1 : 0;
 }

@@ -29,6 +29,16 @@ void tg_dist_fold(tg_float *acc, const tg_float *x, size_t n);
 
 /* buf (n) on every rank becomes the sum over ranks in rank order (see above). */
 tg_status tg_dist_sum(tg_float *buf, size_t n, tg_err *err);
+/* The same sum as tg_dist_sum, bucket by bucket (contiguous ranges of buf, summed in the order
+ * given) on a helper thread, each bucket as soon as the caller says it is final, so that the
+ * sum overlaps the backward pass. Between begin and end the caller makes no other dist call.
+ * begin fails with TG_ERR_STATE when this MPI cannot (no MPI_THREAD_SERIALIZED, one rank, or
+ * TAPEGRAD_MPI_OVERLAP=0): then use tg_dist_sum. end marks every bucket final and waits. */
+typedef struct tg_dist_bucket { size_t off, len; } tg_dist_bucket;
+tg_status tg_dist_sum_begin(tg_float *buf, const tg_dist_bucket *buckets, int n, tg_err *err);
+void tg_dist_sum_ready(int bucket);
+tg_status tg_dist_sum_end(tg_err *err);
+
 /* all (size * k) = every rank's mine (k), in rank order. */
 tg_status tg_dist_gather(const double *mine, int k, double *all, tg_err *err);
 /* bytes (from rank 0) to every rank. */

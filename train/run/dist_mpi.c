@@ -4,10 +4,13 @@
  * tg_dist_sum is a chain in rank order: rank r receives the partial sum of ranks 0..r-1, adds its
  * own buffer (tg_dist_fold) and passes it on; the last rank holds the total and broadcasts it.
  * The buffer goes in chunks so that the ranks of the chain work at once (a pipeline). MPI's own
- * reductions are not used: their order of additions is unspecified. Each link carries the
+ * reductions are not used: their order of additions is unspecified. tg_dist_sum_begin runs the
+ * same chain bucket by bucket on a helper thread while backward goes on. Each link carries the
  * gradient once each way, as a ring all-reduce's 2(N-1)/N does per rank, but the chain's
  * latency grows with N (fine for tens of ranks; a tree would be the next step). */
 #include <mpi.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +27,7 @@
 #define CHUNK ((size_t)1 << 18)
 
 static int g_rank, g_size = 1;
-static int g_on;
+static int g_on, g_overlap;   /* g_overlap: every rank can run the overlapped sum */
 static uint64_t g_sent;
 static tg_float *g_tmp;   /* (CHUNK) a received partial sum */
 
@@ -35,13 +38,18 @@ static int launched_by_mpirun(void) {
 int tg_dist_init(int *argc, char ***argv, char *msg, size_t msg_len) {
     if (!launched_by_mpirun()) return 0;
     int provided;
-    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+    /* SERIALIZED: the overlapped sum's helper thread calls MPI while the main thread does not */
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) {
         snprintf(msg, msg_len, "MPI_Init failed");
         return -1;
     }
     g_on = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+    /* all ranks overlap, or none: one rank summing while another gathers would wait forever */
+    const char *e = getenv("TAPEGRAD_MPI_OVERLAP");
+    int can = provided >= MPI_THREAD_SERIALIZED && !(e && !strcmp(e, "0"));
+    MPI_Allreduce(&can, &g_overlap, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
     return 0;
 }
 
@@ -71,8 +79,8 @@ static tg_status failed(tg_err *err, const char *what, int rc) {
     return tg_err_set(err, TG_ERR_IO, "MPI %s on rank %d: %s", what, g_rank, text);
 }
 
-tg_status tg_dist_sum(tg_float *buf, size_t n, tg_err *err) {
-    if (g_size < 2) return TG_OK;
+/* The chain over buf (n) and the broadcast of the total from the last rank. */
+static tg_status chain_sum(tg_float *buf, size_t n, tg_err *err) {
     if (!g_tmp && !(g_tmp = malloc(CHUNK * sizeof *g_tmp)))
         return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
     const int last = g_size - 1;
@@ -97,6 +105,69 @@ tg_status tg_dist_sum(tg_float *buf, size_t n, tg_err *err) {
         if (rc != MPI_SUCCESS) return failed(err, "broadcast", rc);
     }
     if (g_rank == last) g_sent += (uint64_t)n * sizeof *buf;   /* at least once out of the root */
+    return TG_OK;
+}
+
+tg_status tg_dist_sum(tg_float *buf, size_t n, tg_err *err) {
+    return g_size < 2 ? TG_OK : chain_sum(buf, n, err);
+}
+
+/* ---- the overlapped sum: a helper thread sums the buckets in order, each once it is final ---- */
+
+static struct {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    tg_float *buf;
+    const tg_dist_bucket *bucket;
+    int n;
+    unsigned char *ready;   /* (n) under mu */
+    tg_status st;
+    tg_err err;
+    bool running;
+} ov = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void *sum_buckets(void *unused) {
+    (void)unused;
+    for (int k = 0; k < ov.n && ov.st == TG_OK; k++) {
+        pthread_mutex_lock(&ov.mu);
+        while (!ov.ready[k]) pthread_cond_wait(&ov.cv, &ov.mu);
+        pthread_mutex_unlock(&ov.mu);
+        ov.st = chain_sum(ov.buf + ov.bucket[k].off, ov.bucket[k].len, &ov.err);
+    }
+    return NULL;
+}
+
+tg_status tg_dist_sum_begin(tg_float *buf, const tg_dist_bucket *buckets, int n, tg_err *err) {
+    if (g_size < 2 || !g_overlap)
+        return tg_err_set(err, TG_ERR_STATE, "no overlapped sum here");
+    unsigned char *ready = calloc((size_t)(n > 0 ? n : 1), 1);
+    if (!ready) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    ov.buf = buf, ov.bucket = buckets, ov.n = n, ov.ready = ready, ov.st = TG_OK;
+    if (pthread_create(&ov.thread, NULL, sum_buckets, NULL) != 0) {
+        free(ready);
+        return tg_err_set(err, TG_ERR_STATE, "cannot start the summing thread");
+    }
+    ov.running = true;
+    return TG_OK;
+}
+
+void tg_dist_sum_ready(int bucket) {
+    if (!ov.running || bucket < 0 || bucket >= ov.n) return;
+    pthread_mutex_lock(&ov.mu);
+    ov.ready[bucket] = 1;
+    pthread_cond_signal(&ov.cv);
+    pthread_mutex_unlock(&ov.mu);
+}
+
+tg_status tg_dist_sum_end(tg_err *err) {
+    if (!ov.running) return TG_OK;
+    for (int k = 0; k < ov.n; k++) tg_dist_sum_ready(k);
+    pthread_join(ov.thread, NULL);
+    ov.running = false;
+    free(ov.ready);
+    ov.ready = NULL;
+    if (ov.st != TG_OK) return tg_err_set(err, ov.st, "%s", ov.err.msg);
     return TG_OK;
 }
 

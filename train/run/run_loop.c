@@ -421,10 +421,11 @@ int tg_run_train(tg_run *r) {
     }
     if (tg_dist_size() > 1 && r->st.step > start_step)
         tg_progress_log(&pg, "data-parallel over %d MPI ranks: rank 0 sent %.1f MB for the gradient sums of %lld steps "
-                        "(%.2f MB a step; the gradient is %.2f MB)", tg_dist_size(), 1e-6 * (double)tg_dist_bytes_sent(),
-                        (long long)(r->st.step - start_step),
+                        "(%.2f MB a step; the gradient is %.2f MB, %.0f%% of it summed while backward ran)", tg_dist_size(),
+                        1e-6 * (double)tg_dist_bytes_sent(), (long long)(r->st.step - start_step),
                         1e-6 * (double)tg_dist_bytes_sent() / (double)(r->st.step - start_step),
-                        1e-6 * (double)tg_params_numel(tg_model_params(r->model)) * (double)sizeof(tg_float));
+                        1e-6 * (double)tg_params_numel(tg_model_params(r->model)) * (double)sizeof(tg_float),
+                        100 * tg_run_overlap_early(r));
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     tg_batch_free(&b);

@@ -202,5 +202,6 @@ void tg_run_close(tg_run *r) {
     tg_bpe_free(r->bpe);
     tg_batch_free(&r->shard);
     free(r->grad_acc);
+    tg_run_overlap_free(r->overlap);
     memset(r, 0, sizeof *r);
 }

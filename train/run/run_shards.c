@@ -65,15 +65,18 @@ static uint64_t shard_seed(uint64_t seed, int k) {
     return z ^ (z >> 31);
 }
 
-/* Forward and backward of shard k of b into the gradient buffer (zero on entry); st (ST_N). */
+/* Forward and backward of shard k of b into the gradient buffer (zero on entry); st (ST_N). With
+ * sum (over MPI), the sum across ranks starts too, overlapping backward when it can; *summing
+ * then says it runs (tg_run_overlap_end waits for it). */
 static tg_status shard_grad(tg_run *r, const tg_batch *b, int k, int n_shards, tg_rng_state start,
-                            double *st, tg_err *err) {
+                            double *st, bool sum, bool *summing, tg_err *err) {
     tg_ctx *ctx = r->ctx;
     memset(st, 0, ST_N * sizeof *st);
     st[ST_FINITE] = 1;
     st[ST_BATCH_TOKENS] = (double)b->n_tgt_tokens;
     int lo = (int)((int64_t)k * b->B / n_shards), hi = (int)((int64_t)(k + 1) * b->B / n_shards);
-    if (lo == hi) return TG_OK;   /* fewer sentences than shards: this one is empty, its gradient 0 */
+    if (lo == hi)   /* fewer sentences than shards: this one is empty, its gradient 0 */
+        return sum ? tg_run_overlap_begin(r, NULL, summing, err) : TG_OK;
     tg_status s = shard_batch(b, lo, hi, &r->shard, err);
     if (s != TG_OK) return s;
     const tg_batch *sb = &r->shard;
@@ -93,25 +96,32 @@ static tg_status shard_grad(tg_run *r, const tg_batch *b, int k, int n_shards, t
     st[ST_TOKENS] = (double)sb->n_tgt_tokens;
     st[ST_DRAWS] = (double)(tg_ctx_rng(ctx).counter - start.counter);
     st[ST_FINITE] = isfinite(loss->data[0]);
-    if (!st[ST_FINITE]) return TG_OK;
-    s = tg_backward(ctx, part);
+    if (sum) s = tg_run_overlap_begin(r, st[ST_FINITE] ? part : NULL, summing, err);
+    if (s != TG_OK || !st[ST_FINITE]) return s;
+    s = tg_backward_hooked(ctx, part, *summing ? tg_run_overlap_hook : NULL, r->overlap);
     return s == TG_OK ? TG_OK : tg_err_set(err, s, "backward: %s", tg_ctx_errmsg(ctx));
 }
 
-/* Every shard's figures (n_shards * ST_N): in one process its own, over MPI everyone's. */
+/* Every shard's figures (n_shards * ST_N): in one process its own, over MPI everyone's; *summed:
+ * the gradient buffer already holds the sum over ranks. */
 static tg_status local_shards(tg_run *r, const tg_batch *b, int n_shards, tg_rng_state start, double *all,
-                              tg_err *err) {
+                              bool *summed, tg_err *err) {
     tg_params *P = tg_model_params(r->model);
     tg_float *g = tg_params_grad(P);
     size_t n = (size_t)tg_params_numel(P);
+    *summed = false;
     if (tg_dist_size() > 1) {
         double mine[ST_N];
-        tg_status s = shard_grad(r, b, tg_dist_rank(), n_shards, start, mine, err);
+        tg_status s = shard_grad(r, b, tg_dist_rank(), n_shards, start, mine, true, summed, err);
+        tg_err e2;
+        tg_status s2 = tg_run_overlap_end(r, &e2);   /* also after an error: the thread must end */
+        if (s == TG_OK && s2 != TG_OK) s = tg_err_set(err, s2, "%s", e2.msg);
         tg_ctx_reset(r->ctx);
         return s == TG_OK ? tg_dist_gather(mine, ST_N, all, err) : s;
     }
     for (int k = 0; k < n_shards; k++) {
-        tg_status s = shard_grad(r, b, k, n_shards, start, all + (size_t)k * ST_N, err);
+        bool unused = false;
+        tg_status s = shard_grad(r, b, k, n_shards, start, all + (size_t)k * ST_N, false, &unused, err);
         tg_ctx_reset(r->ctx);
         if (s != TG_OK) return s;
         if (k == 0) memcpy(r->grad_acc, g, n * sizeof *g);
@@ -145,7 +155,8 @@ tg_status tg_run_shard_grads(tg_run *r, const tg_batch *b, tg_shard_result *out,
     double *all = calloc((size_t)N * ST_N, sizeof *all);
     if (!all) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
     tg_rng_state start = tg_ctx_rng(r->ctx);
-    tg_status s = local_shards(r, b, N, start, all, err);
+    bool summed;
+    tg_status s = local_shards(r, b, N, start, all, &summed, err);
     double draws = 0;
     out->finite = true;
     for (int k = 0; s == TG_OK && k < N; k++) {   /* in shard order, the same on every rank */
@@ -163,7 +174,7 @@ tg_status tg_run_shard_grads(tg_run *r, const tg_batch *b, tg_shard_result *out,
     out->nll /= (double)b->n_tgt_tokens;
     /* each shard's stream continues past the longest shard's draws */
     tg_ctx_set_rng(r->ctx, (tg_rng_state){start.seed, start.counter + (uint64_t)draws});
-    if (s != TG_OK || !out->finite) return s;
+    if (s != TG_OK || !out->finite || summed) return s;
     if (tg_dist_size() > 1) return tg_dist_sum(tg_params_grad(P), n, err);
     memcpy(tg_params_grad(P), r->grad_acc, n * sizeof *r->grad_acc);
     return TG_OK;
