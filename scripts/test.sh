@@ -13,6 +13,7 @@ command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 if ! pkg-config --exists check 2>/dev/null; then missing+=(check); fi
 if ! pkg-config --exists zlib 2>/dev/null; then missing+=(zlib1g-dev); fi
 command -v mpirun >/dev/null 2>&1 || missing+=(openmpi-bin)
+command -v pgrep >/dev/null 2>&1 || missing+=(procps)   # tests/mpi_train.sh signals a rank
 if ! pkg-config --exists ompi-c 2>/dev/null; then missing+=(libopenmpi-dev); fi
 if [ ${#missing[@]} -gt 0 ]; then
     echo "test.sh: installing ${missing[*]}"

@@ -324,7 +324,9 @@ int tg_run_train(tg_run *r) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND;   /* a second Ctrl-C stops at once */
+    /* a second Ctrl-C stops at once; not over MPI, where a Ctrl-C reaches a rank twice (from the
+     * terminal and forwarded by mpirun) and mpirun ends a job that does not stop */
+    sa.sa_flags = tg_dist_size() > 1 ? 0 : SA_RESETHAND;
     sigemptyset(&sa.sa_mask);
     g_stop_signal = 0;
     sigaction(SIGINT, &sa, NULL);
