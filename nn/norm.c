@@ -19,5 +19,6 @@ tg_tensor *tg_sublayer_in(tg_ctx *ctx, const tg_model_config *c, const tg_norm *
 tg_tensor *tg_sublayer_out(tg_ctx *ctx, const tg_model_config *c, const tg_norm *n, tg_tensor *x,
                            tg_tensor *fx) {
     tg_tensor *r = tg_add(ctx, x, tg_dropout(ctx, fx, c->dropout));
+    r = tg_nn_activation(ctx, r, c->residual_activation);  /* ResNet v1's place */
     return c->norm == TG_NORM_POST ? tg_norm_forward(ctx, n, r) : r;
 }
