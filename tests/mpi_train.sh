@@ -12,6 +12,9 @@
 #   wrong-ranks  a 2-shard run resumed on 3 ranks is refused with a message (exit 2)
 #   nan-reload   injected NaN gradients (skips, then a reload of last.ckpt at half the lr) give 2
 #                ranks the same decisions and parameters as --accum-shards 2
+#   diagnostics  --diagnostics over 2 ranks: rank 0 alone writes diagnostics.tsv (rank 1, in
+#                another folder, writes nothing), the same rows (gradient norms of the summed
+#                gradient included) as --accum-shards 2 in one process
 #   stop-signal  --time-limit (rank 0's clock) and SIGINT to one rank stop every rank at the same
 #                step: no hang, rank 0 saves last.ckpt, exit 0
 set -u
@@ -102,6 +105,21 @@ nan-reload)
     $MPI -np 2 "$TG" train $TINY $NAN --out "$D/two" 2>"$D/two.err" || { cat "$D/two.err"; fail "2 ranks"; }
     grep -q "diverged: 3 non-finite updates in a row; reloaded" "$D/two.err" || { cat "$D/two.err"; fail "no reload"; }
     same_params "$D/one" "$D/two"
+    ;;
+diagnostics)
+    "$TG" train $TINY --max-steps 10 --diagnostics 5 --accum-shards 2 --out "$D/one" 2>"$D/one.err" ||
+        { cat "$D/one.err"; fail "one process"; }
+    # rank 1 runs in another folder with the same relative --out: anything it wrote (or tried to
+    # open there, which has no run folder) would show, whatever the timing
+    mkdir "$D/r0" "$D/r1"
+    $MPI -np 1 --wdir "$D/r0" "$TG" train $TINY --max-steps 10 --diagnostics 5 --out run : \
+         -np 1 --wdir "$D/r1" "$TG" train $TINY --max-steps 10 --diagnostics 5 --out run 2>"$D/two.err" ||
+        { cat "$D/two.err"; fail "2 ranks"; }
+    [ -z "$(ls -A "$D/r1")" ] || fail "rank 1 wrote $(ls -A "$D/r1")"
+    same_params "$D/one" "$D/r0/run"
+    grep -q "grad_norm" "$D/r0/run/diagnostics.tsv" || fail "no gradient norms in diagnostics.tsv"
+    cmp "$D/one/diagnostics.tsv" "$D/r0/run/diagnostics.tsv" || fail "diagnostics.tsv differs from one process's"
+    only_rank0_wrote "$D/r0/run"
     ;;
 stop-signal)
     $MPI -np 2 "$TG" train $TINY --max-steps 100000000 --time-limit 2s --valid-every 0 --out "$D/t" 2>"$D/t.err" ||
