@@ -247,6 +247,19 @@ tg_tensor *tg_custom(tg_ctx *ctx, const tg_custom_op *op, void *user, tg_tensor 
  * recomputed each call. Nodes none of whose inputs need a gradient are skipped. */
 tg_status tg_backward(tg_ctx *ctx, tg_tensor *loss);
 
+/* tg_backward that calls hook(user, walked) after each node, walked = nodes done so far (1, 2,
+ * ...), on the calling thread with the pool idle: a caller may act on leaf gradients as soon as
+ * they are final (e.g. start summing them across processes while the walk goes on). The
+ * gradients are the same bits as tg_backward's; hook NULL is tg_backward. Statuses as
+ * tg_backward's. */
+typedef void (*tg_backward_hook)(void *user, int64_t walked);
+tg_status tg_backward_hooked(tg_ctx *ctx, tg_tensor *loss, tg_backward_hook hook, void *user);
+/* When each leaf's gradient is final in loss's backward walk: final_after[i] (n) = the walked
+ * count (as tg_backward_hooked reports it) of the last node having leaves[i] as input, 0 if none
+ * (its gradient is untouched). Reads the tape only, changes nothing. TG_ERR_NOMEM on
+ * allocation failure. */
+tg_status tg_backward_leaf_final(const tg_tensor *loss, int n, tg_tensor *const *leaves, int64_t *final_after);
+
 /* ---- the op table ----------------------------------------------------------------------- */
 
 /* One value per row of autograd/ops/op_list.h, in its order; TG_OP_COUNT is the number of rows. */

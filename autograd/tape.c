@@ -1,4 +1,7 @@
 /* tape.c: reverse-mode backward over the tape, and the op table. */
+#include <stdint.h>
+#include <stdlib.h>
+
 #include "autograd/internal.h"
 
 /* Rows in op_list.h order, without designators: the table is as long as the rows it is given, so
@@ -19,7 +22,9 @@ static size_t grad_bytes(const tg_tensor *t) {
     return b ? b : 64;
 }
 
-tg_status tg_backward(tg_ctx *ctx, tg_tensor *loss) {
+tg_status tg_backward(tg_ctx *ctx, tg_tensor *loss) { return tg_backward_hooked(ctx, loss, NULL, NULL); }
+
+tg_status tg_backward_hooked(tg_ctx *ctx, tg_tensor *loss, tg_backward_hook hook, void *user) {
     if (ctx->status != TG_OK) return ctx->status;
     if (!loss) {
         tg__fail(ctx, TG_ERR_ARG, "backward: no loss tensor");
@@ -58,9 +63,40 @@ tg_status tg_backward(tg_ctx *ctx, tg_tensor *loss) {
         }
     }
     loss->grad[0] = 1;
+    int64_t walked = 0;
     for (tg_node *n = loss->node; n; n = n->prev) {
         tg_op_table[n->op].backward(ctx, n);
         if (ctx->status != TG_OK) return ctx->status;
+        if (hook) hook(user, ++walked);
     }
+    return TG_OK;
+}
+
+typedef struct { const tg_tensor *t; int i; } leaf_ref;
+
+static int leaf_cmp(const void *a, const void *b) {
+    uintptr_t x = (uintptr_t)((const leaf_ref *)a)->t, y = (uintptr_t)((const leaf_ref *)b)->t;
+    return x < y ? -1 : x > y;
+}
+
+tg_status tg_backward_leaf_final(const tg_tensor *loss, int n, tg_tensor *const *leaves, int64_t *final_after) {
+    leaf_ref *ref = malloc((size_t)(n > 0 ? n : 1) * sizeof *ref);
+    if (!ref) return TG_ERR_NOMEM;
+    for (int i = 0; i < n; i++) {
+        ref[i] = (leaf_ref){leaves[i], i};
+        final_after[i] = 0;
+    }
+    qsort(ref, (size_t)n, sizeof *ref, leaf_cmp);
+    int64_t walked = 0;
+    for (const tg_node *nd = loss ? loss->node : NULL; nd; nd = nd->prev) {
+        walked++;
+        for (int k = 0; k < nd->n_in; k++) {
+            if (!nd->in[k] || nd->in[k]->node) continue;   /* only leaves are of interest */
+            leaf_ref key = {nd->in[k], 0};
+            const leaf_ref *hit = bsearch(&key, ref, (size_t)n, sizeof *ref, leaf_cmp);
+            if (hit) final_after[hit->i] = walked;   /* the walk's last toucher wins */
+        }
+    }
+    free(ref);
     return TG_OK;
 }

@@ -12,6 +12,9 @@ command -v make >/dev/null 2>&1 || missing+=(make)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 if ! pkg-config --exists check 2>/dev/null; then missing+=(check); fi
 if ! pkg-config --exists zlib 2>/dev/null; then missing+=(zlib1g-dev); fi
+command -v mpirun >/dev/null 2>&1 || missing+=(openmpi-bin)
+command -v pgrep >/dev/null 2>&1 || missing+=(procps)   # tests/mpi_train.sh signals a rank
+if ! pkg-config --exists ompi-c 2>/dev/null; then missing+=(libopenmpi-dev); fi
 # for scripts/fuzz.sh (clang's libFuzzer) and scripts/valgrind.sh, which .ci/run also runs
 command -v clang >/dev/null 2>&1 || missing+=(clang)
 ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || missing+=(libclang-rt-14-dev)

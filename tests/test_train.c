@@ -252,6 +252,29 @@ START_TEST(test_resume_extends_max_steps) {
 }
 END_TEST
 
+/* --accum-shards 2 (dropout on: each shard's stream must resume too) resumes exactly; the shard
+ * count is fixed for a run. */
+START_TEST(test_accum_shards_resume_exact) {
+    char a1[300], b1[300], p[320];
+    snprintf(a1, sizeof a1, "%s/a", tmpdir);
+    snprintf(b1, sizeof b1, "%s/b", tmpdir);
+    char *full[] = {TINY, "--accum-shards", "2", "--dropout", "0.1", "--max-steps", "30", "--out", a1, NULL};
+    ck_assert_int_eq(run(NULL, full), 0);
+    char *half[] = {TINY, "--accum-shards", "2", "--dropout", "0.1", "--max-steps", "15", "--out", b1, NULL};
+    ck_assert_int_eq(run(NULL, half), 0);
+    char *more[] = {"train", "--resume", b1, "--max-steps", "30", "--threads", "1", NULL};
+    ck_assert_int_eq(run(NULL, more), 0);
+    ck_assert(file_has("err.txt", "resumed at step 15"));
+    snprintf(p, sizeof p, "%s/last.ckpt", a1);
+    uint64_t ha = param_hash(p);
+    snprintf(p, sizeof p, "%s/last.ckpt", b1);
+    ck_assert(param_hash(p) == ha);
+    char *other[] = {"train", "--resume", b1, "--accum-shards", "3", "--max-steps", "40", NULL};
+    ck_assert_int_eq(run(NULL, other), 2);
+    ck_assert(file_has("err.txt", "--accum-shards cannot change when resuming (the run has accum-shards = 2)"));
+}
+END_TEST
+
 START_TEST(test_sigint_saves_and_exits_0) {
     char dir[300], ckpt[320], out[320], errf[320];
     snprintf(dir, sizeof dir, "%s/int", tmpdir);
@@ -658,6 +681,7 @@ int main(void) {
     tcase_add_test(tc, test_usage_errors);
     tcase_add_test(tc, test_resume_is_exact_after_sigkill);
     tcase_add_test(tc, test_resume_extends_max_steps);
+    tcase_add_test(tc, test_accum_shards_resume_exact);
     tcase_add_test(tc, test_sigint_saves_and_exits_0);
     tcase_add_test(tc, test_nan_updates_skipped_then_reload);
     tcase_add_test(tc, test_bad_checkpoints_refused_intact);

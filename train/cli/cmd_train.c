@@ -8,6 +8,7 @@
 
 #include "train/ckpt/atomic_file.h"
 #include "train/cli/commands.h"
+#include "train/run/dist.h"
 #include "train/run/run.h"
 
 static void usage(FILE *f) {
@@ -20,6 +21,10 @@ static void usage(FILE *f) {
                "Flags override --config FILE (lines `key = value`, keys are the flag names). Limits\n"
                "(--max-steps, --time-limit, --max-epochs) count the whole run, also across resumes.\n"
                "Ctrl-C (SIGINT) or SIGTERM: the current step finishes, last.ckpt is written, exit 0.\n\n"
+               "Data-parallel (a TG_MPI build): mpirun -np N tapegrad train ... trains one model on N\n"
+               "ranks, rank r computing shard r of every batch; the result equals --accum-shards N in\n"
+               "one process bit for bit. Rank 0 alone logs, validates and writes RUNDIR; every rank\n"
+               "reads the data (and RUNDIR on --resume). Resume with the same N, or alone.\n\n"
                "  --config FILE                      settings, `key = value` lines\n"
                "  --resume RUNDIR                    continue RUNDIR/last.ckpt exactly; only training-loop\n"
                "                                     flags may change\n"
@@ -47,6 +52,22 @@ static void first_change(const char *a, const char *b, char *out, size_t len) {
         a += na + (a[na] == '\n');
         b += nb + (b[nb] == '\n');
     }
+}
+
+/* --accum-shards 0 means the MPI ranks (1 alone). Over MPI the shards are the ranks, so a run
+ * (and its resume) needs as many ranks as it has shards; alone, any shard count runs in turn. */
+static int resolve_shards(tg_run_config *cfg, bool resume) {
+    int ranks = tg_dist_size();
+    if (cfg->accum_shards == 0) cfg->accum_shards = resume ? 1 : ranks;   /* resume: a run from before shards */
+    if (ranks == 1 || cfg->accum_shards == ranks) return 0;
+    if (resume)
+        fprintf(stderr, "tapegrad train: this run splits each batch into %d shard%s, and this job has %d ranks: "
+                "resume it with mpirun -np %d, or without mpirun (the shards then run in turn)\n",
+                cfg->accum_shards, cfg->accum_shards == 1 ? "" : "s", ranks, cfg->accum_shards);
+    else
+        fprintf(stderr, "tapegrad train: --accum-shards %d with %d MPI ranks: over MPI each rank computes one "
+                "shard, so give --accum-shards %d or leave it out\n", cfg->accum_shards, ranks, ranks);
+    return 2;
 }
 
 int tg_cmd_train(int argc, char **argv) {
@@ -113,12 +134,14 @@ int tg_cmd_train(int argc, char **argv) {
         }
     }
     if (rc == 0 && resume) snprintf(cfg.out, sizeof cfg.out, "%s", resume);
+    if (rc == 0) rc = resolve_shards(&cfg, resume != NULL);
     if (rc == 0 && (tg_run_config_check(&cfg, &err) != TG_OK ||
                     (!resume && tg_run_config_check_limits(&cfg, &err) != TG_OK))) {
         fprintf(stderr, "tapegrad train: %s\n", err.msg);
         rc = 2;
     }
-    if (rc == 0 && !resume) {
+    const bool writer = tg_dist_rank() == 0;   /* over MPI, rank 0 alone writes the run folder */
+    if (rc == 0 && !resume && writer) {
         snprintf(path, sizeof path, "%s/last.ckpt", cfg.out);
         if (file_exists(path)) {
             fprintf(stderr, "tapegrad train: %s already holds a run (%s): continue it with --resume %s, or "
@@ -134,7 +157,7 @@ int tg_cmd_train(int argc, char **argv) {
         tg_run_config_format(&cfg, text, sizeof text);
         snprintf(path, sizeof path, "%s/config.txt", cfg.out);
         tg_run run;
-        if (tg_afile_save(path, text, strlen(text), &err) != TG_OK) {
+        if (writer && tg_afile_save(path, text, strlen(text), &err) != TG_OK) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);
             rc = 1;
         } else if (tg_run_open(&run, &cfg, resume ? &loaded : NULL, &err) != TG_OK) {

@@ -4,6 +4,7 @@
 
 #include "autograd/autograd.h"
 #include "train/cli/commands.h"
+#include "train/run/dist.h"
 
 static const tg_command commands[] = {
     {"train", tg_cmd_train, "train a model on parallel data or a synthetic task, or resume a run"},
@@ -26,12 +27,27 @@ static void usage(FILE *f) {
         fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
 }
 
+/* `train` may be one rank of an MPI job (mpirun -np N tapegrad train ...): a rank that fails ends
+ * the whole job, so that no other rank waits for it forever. */
+static int train_job(int argc, char **argv) {
+    char msg[256];
+    if (tg_dist_init(&argc, &argv, msg, sizeof msg) != 0) {
+        fprintf(stderr, "tapegrad train: %s\n", msg);
+        return 1;
+    }
+    int rc = tg_cmd_train(argc - 1, argv + 1);
+    if (rc != 0) tg_dist_abort(rc);
+    tg_dist_finalize();
+    return rc;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
         return tg_cli_output_done("tapegrad", 0);
     }
+    if (!strcmp(argv[1], "train")) return train_job(argc, argv);
     for (size_t i = 0; i < N_COMMANDS; i++)
         if (commands[i].run && !strcmp(argv[1], commands[i].name))
             return tg_cli_output_done("tapegrad", commands[i].run(argc - 1, argv + 1));

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "train/run/dist.h"
 #include "train/run/progress.h"
 
 static const char DIAG_HEADER[] = "step\tstack\tlayer\tsublayer\tmetric\tvalue\n";
@@ -47,7 +48,9 @@ static tg_status open_file(tg_run_diag *d, const tg_run *r, tg_err *err) {
 tg_status tg_run_diag_open(tg_run_diag *d, const tg_run *r, tg_err *err) {
     memset(d, 0, sizeof *d);
     d->grads_step = -1;
-    if (r->cfg.diagnostics <= 0) return TG_OK;
+    /* Over MPI rank 0 alone writes the run folder; every rank holds the same model and summed
+     * gradient, and diagnostics draw nothing random, so the others skip them. */
+    if (r->cfg.diagnostics <= 0 || tg_dist_rank() != 0) return TG_OK;
     d->every = r->cfg.diagnostics;
     d->enc = calloc((size_t)r->mcfg.enc_layers, sizeof *d->enc);
     d->dec = calloc((size_t)r->mcfg.dec_layers, sizeof *d->dec);

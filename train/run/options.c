@@ -73,6 +73,7 @@ static const opt_def OPTS[] = {
     {"max-epochs", T_INT, F(max_epochs), TG_OPT_LOOP, "0", "stop after this many epochs (0: no limit)", 0, 1e9, NULL},
     {"time-limit", T_DURATION, F(time_limit), TG_OPT_LOOP, "0", "stop after this much training time (30m, 1h30m, 90s)", 0, 1e12, NULL},
     {"max-tokens", T_INT, F(max_tokens), TG_OPT_DATA, "2500", "tokens a batch, source and target, counting padding", 1, 1e9, NULL},
+    {"accum-shards", T_INT, F(accum_shards), TG_OPT_DATA, "0", "split each batch into N shards whose gradients are summed in order (as N MPI ranks do; 0: the ranks, else 1)", 0, 1e6, NULL},
     {"threads", T_INT, F(threads), TG_OPT_LOOP, "0", "kernel threads (0: TAPEGRAD_THREADS, else the cores)", 0, 64, NULL},
     {"seed", T_U64, F(seed), TG_OPT_DATA, "1", "seed of initialisation, batches and dropout", 0, 1.8e19, NULL},
     {"log-every", T_INT, F(log_every), TG_OPT_LOOP, "50", "a progress line every N steps", 1, 1e9, NULL},

@@ -94,9 +94,13 @@ FILE *tg_tsv_open(const char *path, const char *header, int step_col, int64_t ke
 int tg_progress_open(tg_progress *p, const char *rundir, int64_t keep_step, char *msg, size_t msg_len) {
     memset(p, 0, sizeof *p);
     p->tty = isatty(STDERR_FILENO);
+    p->log_fd = p->metrics_fd = -1;
+    if (!rundir) {   /* an MPI rank but rank 0: rank 0 alone writes and prints */
+        p->quiet = true;
+        return 0;
+    }
     snprintf(p->log_path, sizeof p->log_path, "%s/train.log", rundir);
     snprintf(p->metrics_path, sizeof p->metrics_path, "%s/metrics.tsv", rundir);
-    p->log_fd = p->metrics_fd = -1;
     tg_err err;
     if (tg_afile_append_open(p->log_path, &p->log_fd, &err) != TG_OK) {
         snprintf(msg, msg_len, "%s", err.msg);
@@ -114,6 +118,7 @@ void tg_progress_close(tg_progress *p) {
 }
 
 void tg_progress_log(tg_progress *p, const char *fmt, ...) {
+    if (p->quiet) return;
     char line[2048];
     va_list ap;
     va_start(ap, fmt);
@@ -142,7 +147,7 @@ static double now_s(void) {
 }
 
 void tg_progress_bar(tg_progress *p, double done, double total, const char *text) {
-    if (!p->tty) return;
+    if (!p->tty || p->quiet) return;
     double t = now_s();   /* at most ten redraws a second */
     if (p->bar_shown && t - p->bar_time < 0.1) return;
     p->bar_time = t;

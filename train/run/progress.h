@@ -15,11 +15,13 @@ typedef struct tg_progress {
     bool failed;        /* a log or metrics line could not be written: the run must stop */
     char error[512];    /* why */
     bool tty;           /* stderr is a terminal: draw the bar */
+    bool quiet;         /* no rundir (MPI ranks but rank 0): no files, no lines, no bar */
     bool bar_shown;
     double bar_time;    /* when the bar was last drawn */
 } tg_progress;
 
-/* Opens the run's log and metrics files (never through a symlink). On resume, metrics rows past `keep_step` (written by
+/* Opens the run's log and metrics files, never through a symlink (rundir NULL: a quiet progress
+ * that writes nothing). On resume, metrics rows past `keep_step` (written by
  * the part of the run that a crash lost) are dropped so the file matches the checkpoint. */
 int tg_progress_open(tg_progress *p, const char *rundir, int64_t keep_step, char *msg, size_t msg_len);
 void tg_progress_close(tg_progress *p);

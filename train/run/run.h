@@ -48,6 +48,9 @@ typedef struct tg_run {
     tg_schedule sched;
     tg_ctx *ctx;
     tg_run_state st;
+    tg_batch shard;               /* --accum-shards: the shard being computed (run_shards.c) */
+    tg_float *grad_acc;           /* --accum-shards in one process: the shards' gradient sum so far */
+    struct tg_overlap *overlap;   /* over MPI: the gradient's buckets, summed during backward */
 } tg_run;
 
 /* A fresh run's --max-len (files) or --task-max-len (synthetic task) beyond TG_RUN_MAX_PIECES
@@ -103,6 +106,31 @@ typedef struct tg_translate_opts {
 tg_status tg_translate_ids(tg_model *m, tg_ctx *ctx, const tg_bpe *bpe, const int32_t *const *src,
                            const int *src_len, int n, const tg_translate_opts *o, char **hyps,
                            tg_err *err);
+
+/* ---- a step's gradient over shards (run_shards.c) ---- */
+typedef struct tg_shard_result {
+    double loss, nll;             /* per target token of the whole batch */
+    bool finite;                  /* every shard's loss finite: the gradient buffer holds the sum */
+} tg_shard_result;
+/* The gradient of batch b's mean loss, over cfg.accum_shards shards (one process: in turn; MPI:
+ * one a rank), summed in shard order into the parameters' gradient buffer; every rank gets the
+ * same result. Also advances the dropout stream as every rank does. */
+tg_status tg_run_shard_grads(tg_run *r, const tg_batch *b, tg_shard_result *out, tg_err *err);
+/* Over MPI (run_overlap.c): starts summing the gradient while the backward from loss runs (loss
+ * NULL: this rank computes nothing, its gradient is final now); *on false when the sum must come
+ * after backward (tg_dist_sum). Pass tg_run_overlap_hook with r->overlap to tg_backward_hooked;
+ * end waits for the sum. early: the share of the gradients final before the last bucket (summed
+ * while backward still runs), over the steps so far. */
+tg_status tg_run_overlap_begin(tg_run *r, const tg_tensor *loss, bool *on, tg_err *err);
+void tg_run_overlap_hook(void *overlap, int64_t walked);
+tg_status tg_run_overlap_end(tg_run *r, tg_err *err);
+double tg_run_overlap_early(const tg_run *r);
+void tg_run_overlap_free(struct tg_overlap *o);
+
+/* Before each step, over MPI (run_agree.c): every rank takes rank 0's run state (its training
+ * time and validation bookkeeping decide when to stop), checks that all stand at the same step,
+ * and *stop_signal becomes the first rank's signal that is set. Alone: nothing to do. */
+tg_status tg_run_agree(tg_run *r, int *stop_signal, tg_err *err);
 
 /* ---- a model scored on text pairs (evaluate.c): eval and experiment report ---- */
 typedef struct tg_eval_opts {

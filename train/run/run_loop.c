@@ -13,6 +13,7 @@
 
 #include "train/metrics/metrics.h"
 #include "train/run/diagnostics.h"
+#include "train/run/dist.h"
 #include "train/run/progress.h"
 #include "train/run/run.h"
 
@@ -52,6 +53,25 @@ static bool inject_nan(void) {
     return start > 0 && attempt >= start && attempt < start + count;
 }
 
+/* The whole batch's loss and, when it is finite, its gradient: one forward and backward. */
+static tg_status batch_grad(tg_run *r, const tg_batch *b, tg_shard_result *out, tg_err *err) {
+    tg_ctx *ctx = r->ctx;
+    tg_tensor *logits = NULL;
+    tg_status s = tg_model_logits(r->model, ctx, b->src, b->tgt_in, b->B, b->S, b->T, &logits, err);   // (B, T, V)
+    if (s != TG_OK) return s;
+    tg_tensor *loss = tg_cross_entropy(ctx, logits, b->tgt_out, r->mcfg.label_smoothing, TG_PAD_ID);
+    tg_ctx_set_grad_enabled(ctx, false);   /* the plain NLL, for perplexity: not on the tape */
+    tg_tensor *nll = tg_cross_entropy(ctx, logits, b->tgt_out, 0, TG_PAD_ID);
+    tg_ctx_set_grad_enabled(ctx, true);
+    if (!loss || !nll) return tg_err_set(err, tg_ctx_status(ctx), "loss: %s", tg_ctx_errmsg(ctx));
+    out->loss = loss->data[0];
+    out->nll = nll->data[0];
+    out->finite = isfinite(out->loss);
+    if (!out->finite) return TG_OK;
+    s = tg_backward(ctx, loss);
+    return s == TG_OK ? TG_OK : tg_err_set(err, s, "backward: %s", tg_ctx_errmsg(ctx));
+}
+
 static tg_status train_step(tg_run *r, tg_run_diag *diag, tg_batch *b, step_result *res, tg_err *err) {
     memset(res, 0, sizeof *res);
     tg_status s = tg_batch_iter_next(r->iter, b, err);
@@ -59,22 +79,15 @@ static tg_status train_step(tg_run *r, tg_run_diag *diag, tg_batch *b, step_resu
     tg_ctx *ctx = r->ctx;
     tg_ctx_set_training(ctx, true);
     tg_ctx_set_grad_enabled(ctx, true);
-    tg_tensor *logits = NULL;
-    s = tg_model_logits(r->model, ctx, b->src, b->tgt_in, b->B, b->S, b->T, &logits, err);   // (B, T, V)
+    tg_shard_result g;
+    s = r->cfg.accum_shards > 1 ? tg_run_shard_grads(r, b, &g, err) : batch_grad(r, b, &g, err);
     if (s != TG_OK) return s;
-    tg_tensor *loss = tg_cross_entropy(ctx, logits, b->tgt_out, r->mcfg.label_smoothing, TG_PAD_ID);
-    tg_ctx_set_grad_enabled(ctx, false);   /* the plain NLL, for perplexity: not on the tape */
-    tg_tensor *nll = tg_cross_entropy(ctx, logits, b->tgt_out, 0, TG_PAD_ID);
-    tg_ctx_set_grad_enabled(ctx, true);
-    if (!loss || !nll) return tg_err_set(err, tg_ctx_status(ctx), "loss: %s", tg_ctx_errmsg(ctx));
-    res->loss = loss->data[0];
-    res->nll = nll->data[0];
+    res->loss = g.loss;
+    res->nll = g.nll;
     res->tokens = b->n_tgt_tokens;
     tg_params *P = tg_model_params(r->model);
     size_t n = (size_t)tg_params_numel(P);
-    if (isfinite(res->loss)) {
-        s = tg_backward(ctx, loss);
-        if (s != TG_OK) return tg_err_set(err, s, "backward: %s", tg_ctx_errmsg(ctx));
+    if (g.finite) {
         if (inject_nan()) tg_params_grad(P)[0] = NAN;
         if (tg_run_diag_due(diag, r->st.step + 1)) tg_run_diag_grads(diag, r->model, r->st.step + 1);
         tg_err e2;
@@ -202,6 +215,7 @@ static tg_status validate(tg_run *r, tg_progress *pg, valid_result *v, tg_err *e
 /* ---- checkpoints ---- */
 
 static tg_status save_last(tg_run *r, tg_progress *pg, tg_err *err) {
+    if (tg_dist_rank() != 0) return TG_OK;   /* over MPI, rank 0 writes the checkpoints */
     char path[TG_PATH_MAX + 32];
     ckpt_path(r, "last.ckpt", path, sizeof path);
     double t0 = now_s();
@@ -297,7 +311,7 @@ int tg_run_train(tg_run *r) {
     tg_progress pg;
     char msg[512];
     tg_err err = {{0}};
-    if (tg_progress_open(&pg, r->cfg.out, r->st.step, msg, sizeof msg) != 0) {
+    if (tg_progress_open(&pg, tg_dist_rank() == 0 ? r->cfg.out : NULL, r->st.step, msg, sizeof msg) != 0) {
         fprintf(stderr, "tapegrad train: %s\n", msg);
         return 1;
     }
@@ -323,7 +337,9 @@ int tg_run_train(tg_run *r) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND;   /* a second Ctrl-C stops at once */
+    /* a second Ctrl-C stops at once; not over MPI, where a Ctrl-C reaches a rank twice (from the
+     * terminal and forwarded by mpirun) and mpirun ends a job that does not stop */
+    sa.sa_flags = tg_dist_size() > 1 ? 0 : SA_RESETHAND;
     sigemptyset(&sa.sa_mask);
     g_stop_signal = 0;
     sigaction(SIGINT, &sa, NULL);
@@ -337,8 +353,11 @@ int tg_run_train(tg_run *r) {
     int64_t iv_tokens = 0, iv_steps = 0;
     bool validated_now = false, saved_now = false;
     const char *reason = NULL;
-    while (s == TG_OK && !(reason = stop_reason(r))) {
-        if (g_stop_signal || (s = progress_status(&pg, &err)) != TG_OK) break;
+    int stop = 0;   /* a stop signal, agreed by every rank */
+    while (s == TG_OK && (s = tg_run_agree(r, (stop = g_stop_signal, &stop), &err)) == TG_OK &&
+           !(reason = stop_reason(r))) {
+        /* a failed log write (rank 0's alone) ends the run there, and the job with it (tg_dist_abort) */
+        if (stop || (s = progress_status(&pg, &err)) != TG_OK) break;
         step_result res;
         double t0 = now_s();
         s = train_step(r, &diag, &b, &res, &err);
@@ -403,11 +422,11 @@ int tg_run_train(tg_run *r) {
             saved_now = true;
         }
     }
-    if (s == TG_OK && g_stop_signal) {
+    if (s == TG_OK && stop) {
         if (!saved_now) s = save_last(r, &pg, &err);
         if (s == TG_OK)
             tg_progress_log(&pg, "stopped by signal %d at step %lld; resume with: tapegrad train --resume %s",
-                            (int)g_stop_signal, (long long)r->st.step, r->cfg.out);
+                            stop, (long long)r->st.step, r->cfg.out);
     } else if (s == TG_OK && r->st.step == start_step) {
         tg_progress_log(&pg, "nothing to do: %s at step %lld", reason ? reason : "stopped", (long long)r->st.step);
     } else if (s == TG_OK) {
@@ -426,6 +445,13 @@ int tg_run_train(tg_run *r) {
                             (long long)r->st.best_step);
         }
     }
+    if (tg_dist_size() > 1 && r->st.step > start_step)
+        tg_progress_log(&pg, "data-parallel over %d MPI ranks: rank 0 sent %.1f MB for the gradient sums of %lld steps "
+                        "(%.2f MB a step; the gradient is %.2f MB, %.0f%% of it summed while backward ran)", tg_dist_size(),
+                        1e-6 * (double)tg_dist_bytes_sent(), (long long)(r->st.step - start_step),
+                        1e-6 * (double)tg_dist_bytes_sent() / (double)(r->st.step - start_step),
+                        1e-6 * (double)tg_params_numel(tg_model_params(r->model)) * (double)sizeof(tg_float),
+                        100 * tg_run_overlap_early(r));
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     tg_batch_free(&b);
@@ -434,7 +460,8 @@ int tg_run_train(tg_run *r) {
         tg_progress_log(&pg, "diagnostics: %d at %.3f s each, %.2f%% of this session's %.1f s of training",
                         diag_runs, diag_s / diag_runs, 100 * diag_s / session_train_s, session_train_s);
     tg_run_diag_close(&diag);
-    if (s != TG_OK) tg_progress_log(&pg, "error: %s", err.msg);
+    if (s != TG_OK && pg.quiet) fprintf(stderr, "tapegrad train: rank %d: error: %s\n", tg_dist_rank(), err.msg);
+    else if (s != TG_OK) tg_progress_log(&pg, "error: %s", err.msg);
     tg_progress_close(&pg);
     return s == TG_OK ? 0 : 1;
 }

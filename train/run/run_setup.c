@@ -1,11 +1,13 @@
 /* run_setup.c: a run's data, vocabulary, model, optimiser and context, fresh or resumed. */
 #include <dirent.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "train/ckpt/atomic_file.h"
+#include "train/run/dist.h"
 #include "train/run/run.h"
 
 static double now_s(void) {
@@ -14,10 +16,23 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* A progress line on stderr; over MPI only rank 0's (the ranks read the same data). */
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+static void say(const char *fmt, ...) {
+    if (tg_dist_rank() != 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("tapegrad train: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
 static void report_skipped(const char *what, const tg_corpus_stats *s) {
     for (int k = 0; k < TG_BAD_REASON_COUNT; k++)
         if (s->skipped[k])
-            fprintf(stderr, "tapegrad train: %s: skipped %zu line%s: %s (first at line %zu)\n", what,
+            say("%s: skipped %zu line%s: %s (first at line %zu)\n", what,
                     s->skipped[k], s->skipped[k] == 1 ? "" : "s", tg_bad_reason_str((tg_bad_reason)k),
                     s->first_line[k]);
 }
@@ -53,8 +68,8 @@ static tg_status fit_positions(tg_dataset *ds, tg_err *err) {
     if (s == TG_OK && kept.n == 0)
         s = tg_err_set(err, TG_ERR_ARG, "no synthetic pair fits %d positions", TG_RUN_MAX_POSITIONS);
     if (s == TG_OK && kept.n_filtered)
-        fprintf(stderr, "tapegrad train: %zu pairs longer than %d symbols (the model's positions) dropped\n",
-                kept.n_filtered, TG_RUN_MAX_PIECES);
+        say("%zu pairs longer than %d symbols (the model's positions) dropped\n", kept.n_filtered,
+            TG_RUN_MAX_PIECES);
     kept.n_filtered += ds->n_filtered;
     tg_dataset_free(ds);
     *ds = kept;
@@ -95,7 +110,7 @@ static tg_status file_data(tg_run *r, tg_loaded *from, tg_err *err) {
                               : tg_corpus_read_pair(&corpus, c->train_src, c->train_tgt, &copts, err);
     if (s != TG_OK) return s;
     report_skipped(c->train[0] ? c->train : c->train_src, &corpus.stats);
-    fprintf(stderr, "tapegrad train: %zu training pairs read\n", corpus.n);
+    say("%zu training pairs read\n", corpus.n);
     if (from) {
         r->bpe = from->bpe;
         from->bpe = NULL;
@@ -103,20 +118,20 @@ static tg_status file_data(tg_run *r, tg_loaded *from, tg_err *err) {
         s = tg_bpe_load(&r->bpe, c->vocab, err);
     } else {
         double t0 = now_s();
-        fprintf(stderr, "tapegrad train: learning %d BPE merges from both sides ...\n", c->merges);
+        say("learning %d BPE merges from both sides ...\n", c->merges);
         s = tg_bpe_learn(&r->bpe, &corpus, &(tg_bpe_learn_opts){.merges = c->merges}, err);
         char path[TG_PATH_MAX + 16];
         snprintf(path, sizeof path, "%s/vocab.txt", c->out);
-        if (s == TG_OK) s = tg_run_vocab_save(r->bpe, path, err);
+        if (s == TG_OK && tg_dist_rank() == 0) s = tg_run_vocab_save(r->bpe, path, err);   /* rank 0 writes */
         if (s == TG_OK)
-            fprintf(stderr, "tapegrad train: vocabulary of %d pieces in %.1f s, saved to %s\n",
+            say("vocabulary of %d pieces in %.1f s, saved to %s\n",
                     tg_bpe_vocab_size(r->bpe), now_s() - t0, path);
     }
     const int limit = c->max_len < TG_RUN_MAX_PIECES ? c->max_len : TG_RUN_MAX_PIECES;
     if (s == TG_OK) s = tg_dataset_from_corpus(&r->train, &corpus, r->bpe, limit, err);
     if (s == TG_OK && r->train.n_filtered)
-        fprintf(stderr, "tapegrad train: %zu pairs longer than %d pieces (%s) dropped\n", r->train.n_filtered,
-                limit, limit == c->max_len ? "--max-len" : "the model's positions");
+        say("%zu pairs longer than %d pieces (%s) dropped\n", r->train.n_filtered, limit,
+            limit == c->max_len ? "--max-len" : "the model's positions");
     if (s == TG_OK && r->train.n == 0)
         s = tg_err_set(err, TG_ERR_ARG, "no training pair is within %d pieces", limit);
     tg_corpus_free(&corpus);
@@ -126,7 +141,7 @@ static tg_status file_data(tg_run *r, tg_loaded *from, tg_err *err) {
     if (s == TG_OK) report_skipped(c->dev, &dev.stats);
     if (s == TG_OK) s = tg_dataset_from_corpus(&r->dev, &dev, r->bpe, TG_RUN_MAX_POSITIONS - 2, err);
     if (s == TG_OK && r->dev.n_filtered)
-        fprintf(stderr, "tapegrad train: %zu dev pairs longer than %d pieces left out of validation\n",
+        say("%zu dev pairs longer than %d pieces left out of validation\n",
                 r->dev.n_filtered, TG_RUN_MAX_POSITIONS - 2);
     if (s == TG_OK) {
         r->dev_src = calloc(r->dev.n + 1, sizeof *r->dev_src);
@@ -210,7 +225,7 @@ static void remove_stale_temps(const char *rundir) {
         if (!stale_temp(e->d_name)) continue;
         char path[TG_PATH_MAX + 300];
         snprintf(path, sizeof path, "%s/%s", rundir, e->d_name);
-        if (remove(path) == 0) fprintf(stderr, "tapegrad train: removed %s, left by an interrupted save\n", path);
+        if (remove(path) == 0) say("removed %s, left by an interrupted save\n", path);
     }
     closedir(d);
 }
@@ -219,7 +234,7 @@ tg_status tg_run_open(tg_run *r, const tg_run_config *cfg, tg_loaded *from, tg_e
     memset(r, 0, sizeof *r);
     r->cfg = *cfg;
     const tg_run_config *c = &r->cfg;
-    if (from) remove_stale_temps(c->out);
+    if (from && tg_dist_rank() == 0) remove_stale_temps(c->out);   /* rank 0 owns the run folder */
     tg_status s = c->task[0] ? synth_data(r, err) : file_data(r, from, err);
     if (s == TG_OK && c->task[0]) s = synth_dev_text(r, err);
     int vocab = c->task[0] ? c->task_vocab + TG_N_SPECIAL : (r->bpe ? tg_bpe_vocab_size(r->bpe) : 0);
@@ -230,7 +245,7 @@ tg_status tg_run_open(tg_run *r, const tg_run_config *cfg, tg_loaded *from, tg_e
     if (s == TG_OK)
         s = tg_batch_iter_new(&r->iter, &r->train,
                               &(tg_batch_opts){.max_tokens = c->max_tokens, .seed = c->seed, .shuffle = true}, err);
-    if (s == TG_OK && r->dev.n)
+    if (s == TG_OK && r->dev.n && tg_dist_rank() == 0)   /* over MPI, rank 0 validates */
         s = tg_batch_iter_new(&r->dev_iter, &r->dev,
                               &(tg_batch_opts){.max_tokens = c->max_tokens, .seed = c->seed, .shuffle = false}, err);
     if (s == TG_OK && r->dev_iter) r->dev_start = tg_batch_iter_get_state(r->dev_iter);
@@ -273,5 +288,8 @@ void tg_run_close(tg_run *r) {
     tg_adam_free(r->adam);
     tg_ctx_free(r->ctx);
     tg_bpe_free(r->bpe);
+    tg_batch_free(&r->shard);
+    free(r->grad_acc);
+    tg_run_overlap_free(r->overlap);
     memset(r, 0, sizeof *r);
 }

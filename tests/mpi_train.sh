@@ -1,0 +1,146 @@
+#!/bin/sh
+# mpi_train.sh TAPEGRAD CASE: `mpirun -np 2 tapegrad train` as users run it (issue 13). The exit
+# code is the assertion; every mpirun is bounded by `timeout`, so a hang fails (124) instead of
+# blocking the suite.
+#   equal-copy   2 ranks end with the parameters of --accum-shards 2 in one process, bit for bit
+#                (copy task, dropout on; the sum overlapping backward in small buckets), 3 ranks
+#                with those of 3 shards (the sum after backward), and the run resumes over 2 ranks
+#                as it would in one
+#   equal-bible  the same on 300 lines of data/bible_en_es (BPE learned by every rank, saved by 0)
+#   rank-fails   rank 1 fails at step 3 (an error): the job ends with the message, last.ckpt intact
+#   rank-killed  rank 1 is SIGKILLed at step 3: the job ends, no hang, last.ckpt intact
+#   wrong-ranks  a 2-shard run resumed on 3 ranks is refused with a message (exit 2)
+#   nan-reload   injected NaN gradients (skips, then a reload of last.ckpt at half the lr) give 2
+#                ranks the same decisions and parameters as --accum-shards 2
+#   diagnostics  --diagnostics over 2 ranks: rank 0 alone writes diagnostics.tsv (rank 1, in
+#                another folder, writes nothing), the same rows (gradient norms of the summed
+#                gradient included) as --accum-shards 2 in one process
+#   stop-signal  --time-limit (rank 0's clock) and SIGINT to one rank stop every rank at the same
+#                step: no hang, rank 0 saves last.ckpt, exit 0
+set -u
+TG=$1
+CASE=$2
+D=$(mktemp -d /tmp/tg_mpi_XXXXXX)
+trap 'rm -rf "$D"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# Open MPI's own allocations are not ours to report (sanitizer build)
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+MPI="timeout 120 mpirun --oversubscribe --mca btl self,vader"
+TINY="--task copy --task-vocab 12 --task-size 400 --d-model 16 --heads 2 --d-ff 32 --layers 1 --max-tokens 300
+      --lr 3e-3 --warmup 20 --log-every 10 --valid-every 10 --threads 1 --dropout 0.1"
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+checksum() { "$TG" ckpt info "$1" | sed -n 's/^param checksum *//p'; }
+same_params() {   # dir1 dir2
+    a=$(checksum "$1/last.ckpt"); b=$(checksum "$2/last.ckpt")
+    echo "$1: $a  $2: $b"
+    [ -n "$a" ] && [ "$a" = "$b" ] || fail "parameters differ"
+}
+only_rank0_wrote() {   # the run folder of a 2-rank run holds one set of files (no rank-1 temp files)
+    ls "$1" | grep -q '\.tmp\.' && fail "temporary files left in $1"
+    [ "$(grep -c 'saved' "$1/train.log")" -ge 1 ] || fail "no train.log lines in $1"
+}
+
+case $CASE in
+equal-copy)
+    "$TG" train $TINY --max-steps 20 --accum-shards 2 --out "$D/one" 2>"$D/one.err" || fail "one process"
+    # small buckets: most of the sum overlaps backward
+    TAPEGRAD_MPI_BUCKET=300 $MPI -np 2 "$TG" train $TINY --max-steps 20 --out "$D/two" 2>"$D/two.err" ||
+        { cat "$D/two.err"; fail "2 ranks"; }
+    same_params "$D/one" "$D/two"
+    grep -q "MB, [1-9][0-9]*% of it summed while backward ran" "$D/two.err" || fail "no overlap"
+    # 3 ranks: the sum ((g0 + g1) + g2) in rank order, as 3 shards in turn add it; the plain sum
+    "$TG" train $TINY --max-steps 10 --accum-shards 3 --out "$D/one3" 2>/dev/null || fail "one process, 3 shards"
+    TAPEGRAD_MPI_OVERLAP=0 $MPI -np 3 "$TG" train $TINY --max-steps 10 --out "$D/three" 2>"$D/three.err" ||
+        { cat "$D/three.err"; fail "3 ranks"; }
+    same_params "$D/one3" "$D/three"
+    grep -q ", 0% of it summed while backward ran" "$D/three.err" || fail "TAPEGRAD_MPI_OVERLAP=0 ignored"
+    only_rank0_wrote "$D/two"
+    grep -q "accum-shards = 2" "$D/two/config.txt" || fail "config.txt lacks the shard count"
+    # resume: 2 ranks continue the 2-rank run, one process the single one, to 30 steps
+    $MPI -np 2 "$TG" train --resume "$D/two" --max-steps 30 2>"$D/two.err" || { cat "$D/two.err"; fail "resume on 2 ranks"; }
+    "$TG" train --resume "$D/one" --max-steps 30 2>"$D/one.err" || fail "resume in one process"
+    same_params "$D/one" "$D/two"
+    ;;
+equal-bible)
+    zcat data/bible_en_es/train.tsv.gz | head -300 >"$D/train.tsv"
+    zcat data/bible_en_es/dev.tsv.gz | head -20 >"$D/dev.tsv"
+    BIBLE="--train $D/train.tsv --dev $D/dev.tsv --merges 300 --d-model 32 --heads 4 --d-ff 64 --layers 1
+           --max-tokens 1200 --max-steps 6 --valid-every 3 --log-every 2 --threads 1 --dropout 0.1 --warmup 4"
+    "$TG" train $BIBLE --accum-shards 2 --out "$D/one" 2>"$D/one.err" || { cat "$D/one.err"; fail "one process"; }
+    TAPEGRAD_MPI_BUCKET=5000 $MPI -np 2 "$TG" train $BIBLE --out "$D/two" 2>"$D/two.err" ||
+        { cat "$D/two.err"; fail "2 ranks"; }
+    same_params "$D/one" "$D/two"
+    cmp "$D/one/vocab.txt" "$D/two/vocab.txt" || fail "vocabularies differ"
+    only_rank0_wrote "$D/two"
+    ;;
+rank-fails|rank-killed)
+    how=""; [ "$CASE" = rank-killed ] && how=":kill"
+    TAPEGRAD_INJECT_RANK_FAIL="1:3$how" $MPI -np 2 "$TG" train $TINY --max-steps 20 --out "$D/r" 2>"$D/err" >/dev/null
+    rc=$?
+    cat "$D/err" >&2
+    [ $rc -ne 124 ] || fail "the job hung (timeout)"
+    [ $rc -ne 0 ] || fail "the job succeeded although rank 1 failed"
+    if [ -z "$how" ]; then
+        grep -q "rank 1: error: injected failure of rank 1 at step 3" "$D/err" || fail "no message from rank 1"
+        grep -q "rank 1 of 2 failed: ending the whole job" "$D/err" || fail "no abort message"
+    else
+        grep -qi "signal 9" "$D/err" || fail "mpirun did not report the killed rank"
+    fi
+    "$TG" ckpt verify "$D/r/last.ckpt" || fail "last.ckpt damaged"
+    ;;
+wrong-ranks)
+    $MPI -np 2 "$TG" train $TINY --max-steps 4 --out "$D/two" 2>/dev/null || fail "2 ranks"
+    $MPI -np 3 "$TG" train --resume "$D/two" --max-steps 8 2>"$D/err"
+    rc=$?
+    [ $rc -ne 124 ] && [ $rc -ne 0 ] || fail "resume on 3 ranks: exit $rc"
+    grep -q "splits each batch into 2 shards, and this job has 3 ranks" "$D/err" || { cat "$D/err"; fail "no message"; }
+    # one process may resume it: the shards then run in turn
+    "$TG" train --resume "$D/two" --max-steps 8 2>/dev/null || fail "resume in one process"
+    ;;
+nan-reload)
+    export TAPEGRAD_INJECT_NAN=6:3
+    NAN="--max-steps 16 --save-every 4 --max-bad-steps 3"
+    "$TG" train $TINY $NAN --accum-shards 2 --out "$D/one" 2>"$D/one.err" || fail "one process"
+    $MPI -np 2 "$TG" train $TINY $NAN --out "$D/two" 2>"$D/two.err" || { cat "$D/two.err"; fail "2 ranks"; }
+    grep -q "diverged: 3 non-finite updates in a row; reloaded" "$D/two.err" || { cat "$D/two.err"; fail "no reload"; }
+    same_params "$D/one" "$D/two"
+    ;;
+diagnostics)
+    "$TG" train $TINY --max-steps 10 --diagnostics 5 --accum-shards 2 --out "$D/one" 2>"$D/one.err" ||
+        { cat "$D/one.err"; fail "one process"; }
+    # rank 1 runs in another folder with the same relative --out: anything it wrote (or tried to
+    # open there, which has no run folder) would show, whatever the timing
+    mkdir "$D/r0" "$D/r1"
+    $MPI -np 1 --wdir "$D/r0" "$TG" train $TINY --max-steps 10 --diagnostics 5 --out run : \
+         -np 1 --wdir "$D/r1" "$TG" train $TINY --max-steps 10 --diagnostics 5 --out run 2>"$D/two.err" ||
+        { cat "$D/two.err"; fail "2 ranks"; }
+    [ -z "$(ls -A "$D/r1")" ] || fail "rank 1 wrote $(ls -A "$D/r1")"
+    same_params "$D/one" "$D/r0/run"
+    grep -q "grad_norm" "$D/r0/run/diagnostics.tsv" || fail "no gradient norms in diagnostics.tsv"
+    cmp "$D/one/diagnostics.tsv" "$D/r0/run/diagnostics.tsv" || fail "diagnostics.tsv differs from one process's"
+    only_rank0_wrote "$D/r0/run"
+    ;;
+stop-signal)
+    $MPI -np 2 "$TG" train $TINY --max-steps 100000000 --time-limit 2s --valid-every 0 --out "$D/t" 2>"$D/t.err" ||
+        { cat "$D/t.err"; fail "--time-limit over 2 ranks"; }
+    grep -q "done: reached --time-limit" "$D/t.err" || fail "no time-limit stop"
+    # SIGINT to one rank only (mpirun's own handling of signals is its business): every rank must
+    # stop after the same step, rank 0 save, and the job end with 0
+    $MPI -np 2 "$TG" train $TINY --max-steps 100000000 --valid-every 0 --save-every 0 --out "$D/s" 2>"$D/s.err" &
+    pid=$!
+    i=0; while [ ! -f "$D/s/last.ckpt" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+    sleep 1
+    ranks=$(pgrep -P "$(pgrep -P $pid | head -1)")
+    [ -n "$ranks" ] || fail "no rank processes found"
+    kill -INT $(echo "$ranks" | tail -1)
+    wait $pid
+    rc=$?
+    [ $rc -ne 124 ] || fail "the job hung after SIGINT"
+    [ $rc -eq 0 ] || { cat "$D/s.err"; fail "exit $rc after SIGINT"; }
+    grep -q "stopped by signal 2" "$D/s.err" || { cat "$D/s.err"; fail "no agreed stop"; }
+    "$TG" ckpt info "$D/s/last.ckpt" | grep -q '^step  *[1-9]' || fail "no steps saved"
+    ;;
+*) fail "unknown case $CASE" ;;
+esac
+echo "ok: $CASE"
