@@ -88,12 +88,11 @@ int tg_cmd_translate(int argc, char **argv) {
     }
     double t0 = now_s();
     size_t n = lines.n;
-    int32_t **src = calloc(n + 1, sizeof *src);
-    int *len = calloc(n + 1, sizeof *len);
+    tg_srcs srcs = {0};
     int *which = calloc(n + 1, sizeof *which);   /* non-empty lines, in order */
     char **hyps = calloc(n + 1, sizeof *hyps);
     tg_ids ids = {0};
-    tg_status s = src && len && which && hyps ? TG_OK : tg_err_set(&err, TG_ERR_NOMEM, "out of memory");
+    tg_status s = which && hyps ? TG_OK : tg_err_set(&err, TG_ERR_NOMEM, "out of memory");
     int m = 0, cut = 0;
     int64_t in_tokens = 0;
     const int max_pieces = tg_model_cfg(L.model)->max_len - 1;   /* + eos fills the positions */
@@ -109,11 +108,7 @@ int tg_cmd_translate(int argc, char **argv) {
         if ((int)ids.n > max_pieces && cut++ < MAX_CUT_WARNINGS)
             fprintf(stderr, "tapegrad translate: warning: %s:%zu has %zu pieces, cut to the model's %d\n",
                     input ? input : "stdin", i + 1, ids.n, max_pieces);
-        src[m] = malloc((size_t)(k + 1) * sizeof **src);
-        if (!src[m]) { s = tg_err_set(&err, TG_ERR_NOMEM, "out of memory"); break; }
-        memcpy(src[m], ids.v, (size_t)k * sizeof **src);
-        src[m][k] = TG_EOS_ID;
-        len[m] = k + 1;
+        if ((s = tg_srcs_add(&srcs, ids.v, k, &err)) != TG_OK) break;
         in_tokens += k + 1;
         which[m++] = (int)i;
     }
@@ -123,7 +118,7 @@ int tg_cmd_translate(int argc, char **argv) {
     if (s == TG_OK && !ctx) s = tg_err_set(&err, TG_ERR_NOMEM, "cannot create the compute context");
     char **out = calloc((size_t)m + 1, sizeof *out);
     if (s == TG_OK && !out) s = tg_err_set(&err, TG_ERR_NOMEM, "out of memory");
-    if (s == TG_OK) s = tg_translate_ids(L.model, ctx, L.bpe, (const int32_t *const *)src, len, m, &to, out, &err);
+    if (s == TG_OK) s = tg_translate_srcs(L.model, ctx, L.bpe, &srcs, &to, out, &err);
     int rc = s == TG_OK ? 0 : 1;
     if (s == TG_OK) {
         for (int k = 0; k < m; k++) hyps[which[k]] = out[k];
@@ -140,10 +135,8 @@ int tg_cmd_translate(int argc, char **argv) {
         for (int k = 0; out && k < m; k++) free(out[k]);
     }
     for (size_t i = 0; i < n; i++) { if (hyps) free(hyps[i]); }
-    for (int k = 0; k < m; k++) free(src[k]);
+    tg_srcs_free(&srcs);
     free(out);
-    free(src);
-    free(len);
     free(which);
     free(hyps);
     tg_ids_free(&ids);
