@@ -98,8 +98,8 @@ static int read_lines(const char *path, score_lines *l) {
                 free(line);
                 return 1;
             }
-            size_t bad = tg_utf8_check(buf + start, ll);
-            if (bad < ll) {
+            size_t bad;
+            if (!tg_utf8_valid(buf + start, ll, &bad)) {
                 fprintf(stderr, "tapegrad score: %s:%zu: not valid UTF-8 (byte %zu of the line)\n",
                         path, k + 1, bad + 1);
                 free(buf);
