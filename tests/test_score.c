@@ -800,6 +800,32 @@ START_TEST(test_cli_json) {
 }
 END_TEST
 
+/* score reads its files with the one line reader (tg_lines_read): a file saved with "\r\n" scores
+ * as the same file with "\n", and a NUL byte is refused naming the file and line. */
+START_TEST(test_cli_crlf_and_nul) {
+    make_tmpdir();
+    char ref[256], lf[256], crlf[256], nul[256];
+    write_file("ref.txt", "the cat sat on the mat\nit was a dog\n");
+    write_file("lf.txt", "the cat sat on a mat\nit is a dog\n");
+    write_file("crlf.txt", "the cat sat on a mat\r\nit is a dog\r\n");
+    FILE *f = fopen(tmp_path(nul, "nul.txt"), "wb");
+    ck_assert_ptr_nonnull(f);
+    fwrite("the cat\nit \0 a dog\n", 1, 19, f);
+    fclose(f);
+    char *a[] = {"score", "--ref", tmp_path(ref, "ref.txt"), "--hyp", tmp_path(lf, "lf.txt"), NULL};
+    ck_assert_int_eq(run_score(5, a), 0);
+    char *want = read_tmp("out");
+    a[4] = tmp_path(crlf, "crlf.txt");
+    ck_assert_int_eq(run_score(5, a), 0);
+    char *got = read_tmp("out");
+    ck_assert_str_eq(got, want);
+    free(got);
+    free(want);
+    a[4] = nul;
+    expect_score(a, 1, "err", "nul.txt:2: contains a NUL byte");
+}
+END_TEST
+
 START_TEST(test_cli_errors) {
     make_tmpdir();
     char ref[256], hyp[256], bad[256];
@@ -1175,6 +1201,7 @@ static Suite *score_suite(void) {
     tc = tcase_create("cli");
     tcase_add_test(tc, test_cli_json);
     tcase_add_test(tc, test_cli_errors);
+    tcase_add_test(tc, test_cli_crlf_and_nul);
     suite_add_tcase(s, tc);
     tc = tcase_create("paired_bs");
     tcase_add_test(tc, test_paired_bs_fixture);
