@@ -259,24 +259,15 @@ typedef struct reader {
     size_t n, pos, line_no;
 } reader;
 
-/* The next line (without '\n', or "\r\n": a file saved by a Windows editor reads the same;
- * the format escapes every control byte, so a piece never ends in a raw '\r').
- * 0: a line; 1: end of text; 2: a last line without newline. */
+/* The next line (tg_ds_line_next: the format escapes every control byte, so a piece never
+ * ends in a raw '\r'). 0: a line; 1: end of text; 2: a last line without newline. */
 static int next_line(reader *r, const char **line, size_t *len) {
-    if (r->pos >= r->n) return 1;
-    const char *p = r->s + r->pos;
-    const char *nl = memchr(p, '\n', r->n - r->pos);
+    size_t at = r->pos;
+    int k = tg_ds_line_next(r->s, r->n, &r->pos, len);
+    if (k == 0) return 1;
     r->line_no++;
-    *line = p;
-    if (!nl) {
-        *len = r->n - r->pos;
-        r->pos = r->n;
-        return 2;
-    }
-    *len = (size_t)(nl - p);
-    r->pos += *len + 1;
-    if (*len > 0 && p[*len - 1] == '\r') (*len)--;
-    return 0;
+    *line = r->s + at;
+    return k == 1 ? 0 : 2;
 }
 
 /* Reads the line that must come next; a missing line or newline is a truncated file. */
