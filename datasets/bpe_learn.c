@@ -211,6 +211,159 @@ static int char_cmp(const void *x, const void *y) {
     return a->n < b->n ? -1 : a->n > b->n;
 }
 
+/* 1. Word types of the lines of both sets (split on BPE's whitespace) into words, with their
+ * counts in *counts (words.n). False when out of memory. */
+static bool count_words(const char *const *sets[2], const size_t ns[2], tg_ds_strtab *words, int64_t **counts) {
+    size_t cap = 0;
+    for (int k = 0; k < 2; k++) {
+        for (size_t l = 0; l < ns[k]; l++) {
+            const char *s = sets[k][l];
+            size_t len = strlen(s), i = 0;
+            while (i < len) {
+                size_t sk = tg_utf8_space_len(s + i, len - i);
+                if (sk) { i += sk; continue; }
+                size_t j = i + 1;
+                while (j < len && !tg_utf8_space_len(s + j, len - j)) j++;
+                bool added;
+                int64_t w = tg_ds_strtab_intern(words, s + i, j - i, &added);
+                if (w < 0 || !tg_ds_grow((void **)counts, &cap, (size_t)w + 1, sizeof **counts)) return false;
+                if (added) (*counts)[w] = 0;
+                (*counts)[w]++;
+                i = j;
+            }
+        }
+    }
+    return true;
+}
+
+/* 2. The alphabet into b: the marker (counted once a word), then the characters seen at least
+ * min_char times (weighted by word count), most frequent first, ties by bytes. */
+static bool learn_alphabet(tg_bpe *b, const tg_ds_strtab *words, const int64_t *counts, int64_t min_char) {
+    tg_ds_strtab chars = {0};
+    int64_t *ccount = NULL, total = 0;
+    size_t ccap = 0;
+    char_stat *cs = NULL;
+    bool added, ok = tg_ds_strtab_intern(&chars, " ", 1, &added) == 0 &&
+                     tg_ds_grow((void **)&ccount, &ccap, 1, sizeof *ccount);
+    if (ok) ccount[0] = 0;
+    for (size_t w = 0; ok && w < words->n; w++) {
+        const char *s = tg_ds_strtab_str(words, w);
+        size_t n = words->len[w];
+        total += counts[w];
+        for (size_t i = 0; ok && i < n;) {
+            uint32_t cp;
+            int k = tg_utf8_next(s + i, n - i, &cp);
+            if (k == 0) { i++; continue; } /* not UTF-8: left to byte fallback */
+            int64_t c = tg_ds_strtab_intern(&chars, s + i, (size_t)k, &added);
+            ok = c >= 0 && tg_ds_grow((void **)&ccount, &ccap, (size_t)c + 1, sizeof *ccount);
+            if (!ok) break;
+            if (added) ccount[c] = 0;
+            ccount[c] += counts[w];
+            i += (size_t)k;
+        }
+    }
+    if (ok) ok = (cs = malloc((chars.n ? chars.n : 1) * sizeof *cs)) != NULL;
+    if (ok) {
+        ccount[0] = total;
+        size_t nc = 0;
+        for (size_t c = 0; c < chars.n; c++)
+            if (c == 0 || ccount[c] >= min_char)
+                cs[nc++] = (char_stat){tg_ds_strtab_str(&chars, c), chars.len[c], ccount[c]};
+        qsort(cs, nc, sizeof *cs, char_cmp);
+        bool dup;
+        for (size_t c = 0; ok && c < nc; c++) ok = tg_bpe_add_char(b, cs[c].s, cs[c].n, &dup) >= 0;
+    }
+    tg_ds_strtab_free(&chars);
+    free(ccount);
+    free(cs);
+    return ok;
+}
+
+/* 3. Each word type as symbols in L: the marker, then its characters (or bytes when a
+ * character is not in the alphabet or not UTF-8). */
+static bool word_symbols(learner *L, const tg_ds_strtab *words) {
+    size_t total = 0;
+    for (size_t w = 0; w < words->n; w++) total += 1 + words->len[w];
+    L->nw = words->n;
+    L->woff = malloc((L->nw ? L->nw : 1) * sizeof *L->woff);
+    L->wlen = malloc((L->nw ? L->nw : 1) * sizeof *L->wlen);
+    L->wstamp = calloc(L->nw ? L->nw : 1, sizeof *L->wstamp);
+    L->syms = malloc((total ? total : 1) * sizeof *L->syms);
+    if (!L->woff || !L->wlen || !L->wstamp || !L->syms) return false;
+    int32_t marker = tg_bpe_char_lookup(L->b, " ", 1);
+    size_t at = 0;
+    for (size_t w = 0; w < words->n; w++) {
+        const char *s = tg_ds_strtab_str(words, w);
+        size_t n = words->len[w];
+        if (n >= INT32_MAX) return false;
+        L->woff[w] = at;
+        L->syms[at++] = marker;
+        for (size_t i = 0; i < n;) {
+            uint32_t cp;
+            int k = tg_utf8_next(s + i, n - i, &cp);
+            int32_t id = k > 0 ? tg_bpe_char_lookup(L->b, s + i, (size_t)k) : -1;
+            if (id >= 0) {
+                L->syms[at++] = id;
+                i += (size_t)k;
+            } else {
+                int nb = k > 0 ? k : 1;
+                for (int j = 0; j < nb; j++) L->syms[at++] = TG_BPE_FIRST_BYTE + (unsigned char)s[i + j];
+                i += (size_t)nb;
+            }
+        }
+        L->wlen[w] = (int32_t)(at - L->woff[w]);
+    }
+    return true;
+}
+
+/* 4. Initial pair counts, and the heap over them. */
+static bool pairs_init(learner *L) {
+    for (size_t w = 0; w < L->nw; w++) {
+        const int32_t *s = L->syms + L->woff[w];
+        for (int32_t i = 0; i + 1 < L->wlen[w]; i++)
+            if (mergeable(s[i], s[i + 1]) && !pair_add(L, s[i], s[i + 1], L->wcount[w], (int32_t)w)) return false;
+    }
+    if (!tg_ds_grow((void **)&L->heap, &L->hcap, L->np + 1, sizeof *L->heap)) return false;
+    for (size_t p = 0; p < L->np; p++) L->heap[p] = (heap_entry){L->pcount[p], L->pkey[p], (uint32_t)p};
+    L->hn = L->np;
+    for (size_t i = L->hn / 2; i-- > 0;) sift_down(L->heap, L->hn, i);
+    L->ndirty = 0;
+    return true;
+}
+
+/* 5. Merges: the most frequent pair (count >= min_pair) becomes a piece, until there are
+ * merges of them or no pair is left. */
+static bool merge_loop(learner *L, int64_t merges, int64_t min_pair) {
+    tg_bpe *b = L->b;
+    while (b->n_merges < merges) {
+        while (L->hn > 0 && L->heap[0].count != L->pcount[L->heap[0].pair]) heap_pop(L);
+        if (L->hn == 0 || L->heap[0].count < min_pair) break;
+        uint32_t p = L->heap[0].pair;
+        heap_pop(L);
+        int32_t a = (int32_t)(L->pkey[p] >> 32), c = (int32_t)(uint32_t)L->pkey[p];
+        int32_t r = tg_bpe_add_merge(b, a, c);
+        if (r < 0) return false;
+        L->merge_no++;
+        int32_t *list = L->plist[p];
+        uint32_t nlist = L->plen[p];
+        L->plist[p] = NULL;
+        L->plen[p] = L->plcap[p] = 0;
+        bool ok = true;
+        for (uint32_t k = 0; ok && k < nlist; k++) {
+            int32_t w = list[k];
+            if (L->wstamp[w] == L->merge_no) continue;
+            L->wstamp[w] = L->merge_no;
+            ok = rewrite_word(L, w, a, c, r);
+        }
+        free(list);
+        for (size_t k = 0; ok && k < L->ndirty; k++)
+            ok = L->pcount[L->dirty[k]] <= 0 || heap_push(L, L->dirty[k]);
+        if (!ok) return false;
+        L->ndirty = 0;
+    }
+    return true;
+}
+
 static tg_status learn_core(tg_bpe **out, const char *const *lines1, size_t n1,
                             const char *const *lines2, size_t n2, const tg_bpe_learn_opts *o,
                             tg_err *err) {
@@ -219,159 +372,22 @@ static tg_status learn_core(tg_bpe **out, const char *const *lines1, size_t n1,
     if (o->merges < 0) return tg_err_set(err, TG_ERR_ARG, "merges must be 0 or more, not %d", (int)o->merges);
     int64_t min_pair = o->min_pair_count > 0 ? o->min_pair_count : 2;
     int64_t min_char = o->min_char_count > 0 ? o->min_char_count : 1;
-    tg_status st = TG_OK;
     learner L = {0};
-    tg_ds_strtab words = {0}, chars = {0};
-    int64_t *counts = NULL, *ccount = NULL;
-    size_t counts_cap = 0, ccap = 0;
-    char_stat *cs = NULL;
+    tg_ds_strtab words = {0};
     tg_bpe *b = tg_bpe_new_empty();
     if (!b) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
     L.b = b;
-
-#define OOM() do { st = tg_err_set(err, TG_ERR_NOMEM, "out of memory learning BPE"); goto done; } while (0)
-    /* 1. word counts */
-    {
-        const char *const *sets[2] = {lines1, lines2};
-        size_t ns[2] = {n1, n2};
-        for (int k = 0; k < 2; k++) {
-            for (size_t l = 0; l < ns[k]; l++) {
-                const char *s = sets[k][l];
-                size_t len = strlen(s), i = 0;
-                while (i < len) {
-                    size_t sk = tg_utf8_space_len(s + i, len - i);
-                    if (sk) { i += sk; continue; }
-                    size_t j = i + 1;
-                    while (j < len && !tg_utf8_space_len(s + j, len - j)) j++;
-                    bool added;
-                    int64_t w = tg_ds_strtab_intern(&words, s + i, j - i, &added);
-                    if (w < 0 || !tg_ds_grow((void **)&counts, &counts_cap, (size_t)w + 1, sizeof *counts)) OOM();
-                    if (added) counts[w] = 0;
-                    counts[w]++;
-                    i = j;
-                }
-            }
-        }
-    }
-    /* 2. the alphabet: characters by weighted count, most frequent first, ties by bytes */
-    {
-        int64_t total = 0;
-        bool added;
-        if (tg_ds_strtab_intern(&chars, " ", 1, &added) != 0 ||
-            !tg_ds_grow((void **)&ccount, &ccap, 1, sizeof *ccount))
-            OOM();
-        ccount[0] = 0;
-        for (size_t w = 0; w < words.n; w++) {
-            const char *s = tg_ds_strtab_str(&words, w);
-            size_t n = words.len[w];
-            total += counts[w];
-            for (size_t i = 0; i < n;) {
-                uint32_t cp;
-                int k = tg_utf8_next(s + i, n - i, &cp);
-                if (k == 0) { i++; continue; } /* not UTF-8: left to byte fallback */
-                int64_t c = tg_ds_strtab_intern(&chars, s + i, (size_t)k, &added);
-                if (c < 0 || !tg_ds_grow((void **)&ccount, &ccap, (size_t)c + 1, sizeof *ccount)) OOM();
-                if (added) ccount[c] = 0;
-                ccount[c] += counts[w];
-                i += (size_t)k;
-            }
-        }
-        ccount[0] = total;
-        cs = malloc((chars.n ? chars.n : 1) * sizeof *cs);
-        if (!cs) OOM();
-        size_t nc = 0;
-        for (size_t c = 0; c < chars.n; c++)
-            if (c == 0 || ccount[c] >= min_char)
-                cs[nc++] = (char_stat){tg_ds_strtab_str(&chars, c), chars.len[c], ccount[c]};
-        qsort(cs, nc, sizeof *cs, char_cmp);
-        for (size_t c = 0; c < nc; c++) {
-            bool dup;
-            if (tg_bpe_add_char(b, cs[c].s, cs[c].n, &dup) < 0) OOM();
-        }
-    }
-    /* 3. each word type as symbols: the marker, then its characters (or bytes) */
-    {
-        size_t total = 0;
-        for (size_t w = 0; w < words.n; w++) total += 1 + words.len[w];
-        L.nw = words.n;
-        L.wcount = counts;
-        counts = NULL;
-        L.woff = malloc((L.nw ? L.nw : 1) * sizeof *L.woff);
-        L.wlen = malloc((L.nw ? L.nw : 1) * sizeof *L.wlen);
-        L.wstamp = calloc(L.nw ? L.nw : 1, sizeof *L.wstamp);
-        L.syms = malloc((total ? total : 1) * sizeof *L.syms);
-        if (!L.woff || !L.wlen || !L.wstamp || !L.syms) OOM();
-        int32_t marker = tg_bpe_char_lookup(b, " ", 1);
-        size_t at = 0;
-        for (size_t w = 0; w < words.n; w++) {
-            const char *s = tg_ds_strtab_str(&words, w);
-            size_t n = words.len[w];
-            if (n >= INT32_MAX) OOM();
-            L.woff[w] = at;
-            L.syms[at++] = marker;
-            for (size_t i = 0; i < n;) {
-                uint32_t cp;
-                int k = tg_utf8_next(s + i, n - i, &cp);
-                int32_t id = k > 0 ? tg_bpe_char_lookup(b, s + i, (size_t)k) : -1;
-                if (id >= 0) {
-                    L.syms[at++] = id;
-                    i += (size_t)k;
-                } else {
-                    int nb = k > 0 ? k : 1;
-                    for (int j = 0; j < nb; j++) L.syms[at++] = TG_BPE_FIRST_BYTE + (unsigned char)s[i + j];
-                    i += (size_t)nb;
-                }
-            }
-            L.wlen[w] = (int32_t)(at - L.woff[w]);
-        }
-    }
+    const char *const *sets[2] = {lines1, lines2};
+    const size_t ns[2] = {n1, n2};
+    bool ok = count_words(sets, ns, &words, &L.wcount) && learn_alphabet(b, &words, L.wcount, min_char) &&
+              word_symbols(&L, &words);
     tg_ds_strtab_free(&words);
-    /* 4. initial pair counts, and the heap over them */
-    for (size_t w = 0; w < L.nw; w++) {
-        const int32_t *s = L.syms + L.woff[w];
-        for (int32_t i = 0; i + 1 < L.wlen[w]; i++)
-            if (mergeable(s[i], s[i + 1]) && !pair_add(&L, s[i], s[i + 1], L.wcount[w], (int32_t)w)) OOM();
-    }
-    if (!tg_ds_grow((void **)&L.heap, &L.hcap, L.np + 1, sizeof *L.heap)) OOM();
-    for (size_t p = 0; p < L.np; p++) L.heap[p] = (heap_entry){L.pcount[p], L.pkey[p], (uint32_t)p};
-    L.hn = L.np;
-    for (size_t i = L.hn / 2; i-- > 0;) sift_down(L.heap, L.hn, i);
-    L.ndirty = 0;
-
-    /* 5. merges */
-    while (b->n_merges < o->merges) {
-        while (L.hn > 0 && L.heap[0].count != L.pcount[L.heap[0].pair]) heap_pop(&L);
-        if (L.hn == 0 || L.heap[0].count < min_pair) break;
-        uint32_t p = L.heap[0].pair;
-        heap_pop(&L);
-        int32_t a = (int32_t)(L.pkey[p] >> 32), c = (int32_t)(uint32_t)L.pkey[p];
-        int32_t r = tg_bpe_add_merge(b, a, c);
-        if (r < 0) OOM();
-        L.merge_no++;
-        int32_t *list = L.plist[p];
-        uint32_t nlist = L.plen[p];
-        L.plist[p] = NULL;
-        L.plen[p] = L.plcap[p] = 0;
-        for (uint32_t k = 0; k < nlist; k++) {
-            int32_t w = list[k];
-            if (L.wstamp[w] == L.merge_no) continue;
-            L.wstamp[w] = L.merge_no;
-            if (!rewrite_word(&L, w, a, c, r)) { free(list); OOM(); }
-        }
-        free(list);
-        for (size_t k = 0; k < L.ndirty; k++)
-            if (L.pcount[L.dirty[k]] > 0 && !heap_push(&L, L.dirty[k])) OOM();
-        L.ndirty = 0;
-    }
-#undef OOM
-done:
+    ok = ok && pairs_init(&L) && merge_loop(&L, o->merges, min_pair);
     learner_free(&L);
-    tg_ds_strtab_free(&words);
-    tg_ds_strtab_free(&chars);
-    free(counts);
-    free(ccount);
-    free(cs);
-    if (st != TG_OK) { tg_bpe_free(b); return st; }
+    if (!ok) {
+        tg_bpe_free(b);
+        return tg_err_set(err, TG_ERR_NOMEM, "out of memory learning BPE");
+    }
     *out = b;
     return TG_OK;
 }

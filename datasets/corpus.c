@@ -41,15 +41,9 @@ static void line_iter_init(line_iter *it, char *buf, size_t len) {
 
 /* The next line without its "\n" or "\r\n"; false at the end. *off is its offset in the file. */
 static bool line_iter_next(line_iter *it, char **line, size_t *n, size_t *off) {
-    if (it->pos >= it->len) return false;
-    char *s = it->buf + it->pos;
-    char *nl = memchr(s, '\n', it->len - it->pos);
-    size_t k = nl ? (size_t)(nl - s) : it->len - it->pos;
     *off = it->pos;
-    it->pos += k + (nl ? 1 : 0);
-    if (k > 0 && s[k - 1] == '\r') k--;
-    *line = s;
-    *n = k;
+    if (!tg_ds_line_next(it->buf, it->len, &it->pos, n)) return false;
+    *line = it->buf + *off;
     it->line_no++;
     return true;
 }

@@ -77,7 +77,10 @@ bool tg_utf8_valid(const char *s, size_t n, size_t *bad_at);
 
 /* Byte length of the whitespace character at s, or 0. Whitespace is ASCII space, \t \n \v \f \r
  * and Unicode's White_Space characters (U+0085, U+00A0, U+1680, U+2000..U+200A, U+2028, U+2029,
- * U+202F, U+205F, U+3000). Words are the runs between whitespace, for normalisation and BPE. */
+ * U+202F, U+205F, U+3000). Words are the runs between whitespace, for normalisation and BPE.
+ * This is deliberately not Python's str.isspace() (train/metrics' tg_uni_is_space, which
+ * sacreBLEU's word splitting needs): that one adds U+001C..U+001F, control characters that a
+ * corpus should keep as text rather than split on. */
 size_t tg_utf8_space_len(const char *s, size_t n);
 
 /* The normalisation the corpus readers apply (and BPE encoding implies), for other input such

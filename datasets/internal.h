@@ -16,6 +16,11 @@ bool tg_ds_grow(void **p, size_t *cap, size_t need, size_t elem);
 bool tg_ds_ids_push(tg_ids *ids, int32_t v);
 bool tg_ds_str_append(tg_str *t, const char *s, size_t n); /* keeps t NUL-terminated */
 
+/* The next line of buf[0 .. len) from *pos: it starts at the old *pos and is *n bytes long
+ * without its "\n" or "\r\n" (a file saved by a Windows editor reads the same); *pos moves past
+ * it. Returns 0 at the end of buf, 1 for a line ended by '\n', 2 for a last line without one. */
+int tg_ds_line_next(const char *buf, size_t len, size_t *pos, size_t *n);
+
 /* 64-bit FNV-1a, then a final mix so that the low bits are usable as a table index. */
 uint64_t tg_ds_hash_bytes(const char *s, size_t n);
 uint64_t tg_ds_hash_u64(uint64_t x);

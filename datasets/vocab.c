@@ -259,24 +259,15 @@ typedef struct reader {
     size_t n, pos, line_no;
 } reader;
 
-/* The next line (without '\n', or "\r\n": a file saved by a Windows editor reads the same;
- * the format escapes every control byte, so a piece never ends in a raw '\r').
- * 0: a line; 1: end of text; 2: a last line without newline. */
+/* The next line (tg_ds_line_next: the format escapes every control byte, so a piece never
+ * ends in a raw '\r'). 0: a line; 1: end of text; 2: a last line without newline. */
 static int next_line(reader *r, const char **line, size_t *len) {
-    if (r->pos >= r->n) return 1;
-    const char *p = r->s + r->pos;
-    const char *nl = memchr(p, '\n', r->n - r->pos);
+    size_t at = r->pos;
+    int k = tg_ds_line_next(r->s, r->n, &r->pos, len);
+    if (k == 0) return 1;
     r->line_no++;
-    *line = p;
-    if (!nl) {
-        *len = r->n - r->pos;
-        r->pos = r->n;
-        return 2;
-    }
-    *len = (size_t)(nl - p);
-    r->pos += *len + 1;
-    if (*len > 0 && p[*len - 1] == '\r') (*len)--;
-    return 0;
+    *line = r->s + at;
+    return k == 1 ? 0 : 2;
 }
 
 /* Reads the line that must come next; a missing line or newline is a truncated file. */
@@ -310,7 +301,8 @@ static tg_status parse_count(reader *r, const char *line, size_t len, const char
     return TG_OK;
 }
 
-static tg_status load_body(tg_bpe *b, reader *r, tg_err *err) {
+/* The three fixed lines: format name and version, the specials, the 256 bytes. */
+static tg_status load_preamble(reader *r, tg_err *err) {
     const char *line;
     size_t len;
     tg_status st;
@@ -333,8 +325,15 @@ static tg_status load_body(tg_bpe *b, reader *r, tg_err *err) {
     if ((st = expect_line(r, &line, &len, "the bytes line", err)) != TG_OK) return st;
     if (len != 9 || memcmp(line, "bytes 256", 9) != 0)
         return tg_err_set(err, TG_ERR_FORMAT, "%s:%zu: expected 'bytes 256'", r->name, r->line_no);
+    return TG_OK;
+}
 
-    long n_chars, n_merges;
+/* 'chars N' and the N characters of the alphabet, one a line (escaped), into b. */
+static tg_status load_chars(tg_bpe *b, reader *r, tg_err *err) {
+    const char *line;
+    size_t len;
+    tg_status st;
+    long n_chars;
     if ((st = expect_line(r, &line, &len, "'chars N'", err)) != TG_OK) return st;
     if ((st = parse_count(r, line, len, "chars", 2000000, &n_chars, err)) != TG_OK) return st;
     tg_str t = {0};
@@ -371,56 +370,59 @@ static tg_status load_body(tg_bpe *b, reader *r, tg_err *err) {
                         r->name, r->line_no);
         goto done;
     }
-    if ((st = expect_line(r, &line, &len, "'merges N'", err)) != TG_OK) goto done;
-    if ((st = parse_count(r, line, len, "merges", 10000000, &n_merges, err)) != TG_OK) goto done;
-    for (long m = 0; m < n_merges; m++) {
-        const char *sp;
-        int32_t ids[2] = {-1, -1};
-        int k = next_line(r, &line, &len);
-        if (k == 1) {
-            st = tg_err_set(err, TG_ERR_CORRUPT, "%s:%zu: file ends after %ld of %ld merges (truncated?)",
-                            r->name, r->line_no + 1, m, n_merges);
-            goto done;
-        }
-        if (k == 2) {
-            st = tg_err_set(err, TG_ERR_CORRUPT,
-                            "%s:%zu: last line has no newline, after %ld of %ld merges (truncated?)",
-                            r->name, r->line_no, m, n_merges);
-            goto done;
-        }
-        sp = memchr(line, ' ', len);
-        if (!sp || memchr(sp + 1, ' ', len - (size_t)(sp + 1 - line))) {
-            st = tg_err_set(err, TG_ERR_FORMAT, "%s:%zu: expected a merge 'LEFT RIGHT' (two pieces, one space)",
-                            r->name, r->line_no);
-            goto done;
-        }
-        ids[0] = tg_bpe_piece_id(b, line, (size_t)(sp - line));
-        ids[1] = tg_bpe_piece_id(b, sp + 1, len - (size_t)(sp + 1 - line));
-        for (int s = 0; s < 2; s++) {
-            if (ids[s] < TG_BPE_FIRST_CHAR) {
-                int w = s == 0 ? (int)(sp - line) : (int)(len - (size_t)(sp + 1 - line));
-                const char *p = s == 0 ? line : sp + 1;
-                st = tg_err_set(err, TG_ERR_FORMAT,
-                                "%s:%zu: '%.*s' is not a character or an earlier merge's piece",
-                                r->name, r->line_no, w > 80 ? 80 : w, p);
-                goto done;
-            }
-        }
-        if (tg_ds_u64map_get(&b->merge_rank, tg_bpe_pair_key(ids[0], ids[1]))) {
-            st = tg_err_set(err, TG_ERR_FORMAT, "%s:%zu: merge listed twice", r->name, r->line_no);
-            goto done;
-        }
-        if (tg_bpe_add_merge(b, ids[0], ids[1]) < 0) {
-            st = tg_err_set(err, TG_ERR_NOMEM, "out of memory");
-            goto done;
-        }
-    }
-    int k = next_line(r, &line, &len);
-    if (k != 1)
-        st = tg_err_set(err, TG_ERR_FORMAT, "%s:%zu: unexpected line after the last of %ld merges",
-                        r->name, r->line_no, n_merges);
 done:
     tg_str_free(&t);
+    return st;
+}
+
+/* Merge m (0-based) of n: a line 'LEFT RIGHT' of two known pieces, not listed before, into b. */
+static tg_status load_merge(tg_bpe *b, reader *r, long m, long n, tg_err *err) {
+    const char *line;
+    size_t len;
+    int k = next_line(r, &line, &len);
+    if (k == 1)
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s:%zu: file ends after %ld of %ld merges (truncated?)", r->name,
+                          r->line_no + 1, m, n);
+    if (k == 2)
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s:%zu: last line has no newline, after %ld of %ld merges (truncated?)",
+                          r->name, r->line_no, m, n);
+    const char *sp = memchr(line, ' ', len);
+    if (!sp || memchr(sp + 1, ' ', len - (size_t)(sp + 1 - line)))
+        return tg_err_set(err, TG_ERR_FORMAT, "%s:%zu: expected a merge 'LEFT RIGHT' (two pieces, one space)",
+                          r->name, r->line_no);
+    const char *p[2] = {line, sp + 1};
+    size_t w[2] = {(size_t)(sp - line), len - (size_t)(sp + 1 - line)};
+    int32_t ids[2];
+    for (int s = 0; s < 2; s++) {
+        ids[s] = tg_bpe_piece_id(b, p[s], w[s]);
+        if (ids[s] < TG_BPE_FIRST_CHAR)
+            return tg_err_set(err, TG_ERR_FORMAT, "%s:%zu: '%.*s' is not a character or an earlier merge's piece",
+                              r->name, r->line_no, w[s] > 80 ? 80 : (int)w[s], p[s]);
+    }
+    if (tg_ds_u64map_get(&b->merge_rank, tg_bpe_pair_key(ids[0], ids[1])))
+        return tg_err_set(err, TG_ERR_FORMAT, "%s:%zu: merge listed twice", r->name, r->line_no);
+    if (tg_bpe_add_merge(b, ids[0], ids[1]) < 0) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    return TG_OK;
+}
+
+/* 'merges N' and the N merges into b; then the end of the text. */
+static tg_status load_merges(tg_bpe *b, reader *r, tg_err *err) {
+    const char *line;
+    size_t len;
+    long n_merges;
+    tg_status st = expect_line(r, &line, &len, "'merges N'", err);
+    if (st == TG_OK) st = parse_count(r, line, len, "merges", 10000000, &n_merges, err);
+    for (long m = 0; st == TG_OK && m < n_merges; m++) st = load_merge(b, r, m, n_merges, err);
+    if (st == TG_OK && next_line(r, &line, &len) != 1)
+        st = tg_err_set(err, TG_ERR_FORMAT, "%s:%zu: unexpected line after the last of %ld merges",
+                        r->name, r->line_no, n_merges);
+    return st;
+}
+
+static tg_status load_body(tg_bpe *b, reader *r, tg_err *err) {
+    tg_status st = load_preamble(r, err);
+    if (st == TG_OK) st = load_chars(b, r, err);
+    if (st == TG_OK) st = load_merges(b, r, err);
     return st;
 }
 

@@ -475,6 +475,43 @@ START_TEST(test_lowercase) {
 }
 END_TEST
 
+/* One UTF-8 character of c into out; its length. */
+static size_t utf8_put(uint32_t c, char out[4]) {
+    if (c < 0x80) { out[0] = (char)c; return 1; }
+    if (c < 0x800) { out[0] = (char)(0xC0 | c >> 6); out[1] = (char)(0x80 | (c & 0x3F)); return 2; }
+    if (c < 0x10000) {
+        out[0] = (char)(0xE0 | c >> 12); out[1] = (char)(0x80 | (c >> 6 & 0x3F));
+        out[2] = (char)(0x80 | (c & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | c >> 18); out[1] = (char)(0x80 | (c >> 12 & 0x3F));
+    out[2] = (char)(0x80 | (c >> 6 & 0x3F)); out[3] = (char)(0x80 | (c & 0x3F));
+    return 4;
+}
+
+/* The two whitespace sets over every code point: BPE's (datasets, Unicode White_Space) and
+ * sacreBLEU's (Python isspace) differ in exactly U+001C..U+001F, which only Python counts;
+ * the one decoder reads every scalar value back as itself. */
+START_TEST(test_whitespace_sets) {
+    tg_cps b = {0};
+    size_t bad;
+    uint32_t differ[8], misread = 0;   /* plain checks in the loop: a ck_assert costs a pipe write */
+    int n_differ = 0;
+    for (uint32_t c = 0; c < 0x110000; c++) {
+        if (c >= 0xD800 && c <= 0xDFFF) continue;
+        char u[4];
+        size_t n = utf8_put(c, u);
+        if ((tg_utf8_space_len(u, n) == n) != tg_uni_is_space(c) && n_differ < 8) differ[n_differ++] = c;
+        if (tg_utf8_decode(u, n, &b, &bad) != TG_OK || b.len != 1 || b.p[0] != c) misread++;
+    }
+    ck_assert_uint_eq(misread, 0);
+    ck_assert_int_eq(n_differ, 4);
+    for (int i = 0; i < 4; i++) ck_assert_uint_eq(differ[i], 0x1C + (uint32_t)i);
+    ck_assert(tg_uni_is_space(0x1C) && tg_utf8_space_len("\x1C", 1) == 0);
+    tg_cps_free(&b);
+}
+END_TEST
+
 START_TEST(test_utf8) {
     tg_cps b = {0};
     size_t bad = 99;
@@ -488,7 +525,9 @@ START_TEST(test_utf8) {
     for (size_t i = 0; i < sizeof bads / sizeof bads[0]; i++) {
         ck_assert_int_eq(tg_utf8_decode(bads[i], strlen(bads[i]), &b, &bad), TG_ERR_FORMAT);
         ck_assert_uint_eq(bad, 2);
-        ck_assert_uint_eq(tg_utf8_check(bads[i], strlen(bads[i])), 2);
+        size_t at = 99;
+        ck_assert(!tg_utf8_valid(bads[i], strlen(bads[i]), &at));
+        ck_assert_uint_eq(at, 2);
     }
     tg_cps_free(&b);
 
@@ -758,6 +797,32 @@ START_TEST(test_cli_json) {
     ck_assert_msg(strstr(text, want[1]) && strstr(text, want[2]), "text output: %s", text);
     free(text);
     remove_tmpdir();
+}
+END_TEST
+
+/* score reads its files with the one line reader (tg_lines_read): a file saved with "\r\n" scores
+ * as the same file with "\n", and a NUL byte is refused naming the file and line. */
+START_TEST(test_cli_crlf_and_nul) {
+    make_tmpdir();
+    char ref[256], lf[256], crlf[256], nul[256];
+    write_file("ref.txt", "the cat sat on the mat\nit was a dog\n");
+    write_file("lf.txt", "the cat sat on a mat\nit is a dog\n");
+    write_file("crlf.txt", "the cat sat on a mat\r\nit is a dog\r\n");
+    FILE *f = fopen(tmp_path(nul, "nul.txt"), "wb");
+    ck_assert_ptr_nonnull(f);
+    fwrite("the cat\nit \0 a dog\n", 1, 19, f);
+    fclose(f);
+    char *a[] = {"score", "--ref", tmp_path(ref, "ref.txt"), "--hyp", tmp_path(lf, "lf.txt"), NULL};
+    ck_assert_int_eq(run_score(5, a), 0);
+    char *want = read_tmp("out");
+    a[4] = tmp_path(crlf, "crlf.txt");
+    ck_assert_int_eq(run_score(5, a), 0);
+    char *got = read_tmp("out");
+    ck_assert_str_eq(got, want);
+    free(got);
+    free(want);
+    a[4] = nul;
+    expect_score(a, 1, "err", "nul.txt:2: contains a NUL byte");
 }
 END_TEST
 
@@ -1126,6 +1191,7 @@ static Suite *score_suite(void) {
     tcase_add_test(tc, test_tokenize_intl);
     tcase_add_test(tc, test_lowercase);
     tcase_add_test(tc, test_utf8);
+    tcase_add_test(tc, test_whitespace_sets);
     suite_add_tcase(s, tc);
     tc = tcase_create("scoring");
     tcase_add_test(tc, test_bleu_smoothing);
@@ -1135,6 +1201,7 @@ static Suite *score_suite(void) {
     tc = tcase_create("cli");
     tcase_add_test(tc, test_cli_json);
     tcase_add_test(tc, test_cli_errors);
+    tcase_add_test(tc, test_cli_crlf_and_nul);
     suite_add_tcase(s, tc);
     tc = tcase_create("paired_bs");
     tcase_add_test(tc, test_paired_bs_fixture);

@@ -339,6 +339,80 @@ static tg_status read_exact(FILE *f, unsigned char *p, size_t n, const char *pat
                       path, (unsigned long long)at);
 }
 
+/* The fields of the fixed header (TG_CKPT_HEADER_BYTES). */
+typedef struct ckpt_fixed {
+    uint32_t version, hcrc, hlen, flags, n, reserved;
+} ckpt_fixed;
+
+/* The header length, checked before it is trusted for a read. */
+static tg_status check_hlen(const ckpt_fixed *h, const char *path, unsigned long long size, tg_err *err) {
+    if (h->version == TG_CKPT_VERSION) {
+        /* It must agree with n, so one flipped bit in either reads as corruption, not as a
+         * truncated file. */
+        if (h->n > TG_CKPT_MAX_SECTIONS || h->hlen != TG_CKPT_HEADER_BYTES + TG_CKPT_DIRENT_BYTES * h->n)
+            return tg_err_set(err, TG_ERR_CORRUPT, "%s: header corrupted (header length %u does not fit %u sections)",
+                              path, h->hlen, h->n);
+        if (h->hlen > size)
+            return tg_err_set(err, TG_ERR_CORRUPT,
+                              "%s: truncated: section directory needs %u bytes, file ends at %llu", path, h->hlen, size);
+    } else if (h->hlen < TG_CKPT_HEADER_BYTES || h->hlen > size || h->hlen > TG_CKPT_MAX_HEADER_BYTES) {
+        return tg_err_set(err, TG_ERR_CORRUPT,
+                          "%s: header corrupted or truncated (format version %u, header length %u, file ends at %llu)",
+                          path, h->version, h->hlen, size);
+    }
+    return TG_OK;
+}
+
+/* After the header CRC matched: a version and flags this build reads. */
+static tg_status check_version(const ckpt_fixed *h, const char *path, tg_err *err) {
+    if (h->version > TG_CKPT_VERSION)
+        return tg_err_set(err, TG_ERR_VERSION, "%s: format version %u is newer than this build reads (%u)", path,
+                          h->version, TG_CKPT_VERSION);
+    if (h->version != TG_CKPT_VERSION)
+        return tg_err_set(err, TG_ERR_FORMAT, "%s: format version %u is not a valid tapegrad version", path,
+                          h->version);
+    if (h->flags != 0 || h->reserved != 0)
+        return tg_err_set(err, TG_ERR_VERSION,
+                          "%s: header uses flags 0x%x / reserved 0x%x that this build does not know (format version %u)",
+                          path, h->flags, h->reserved, h->version);
+    return TG_OK;
+}
+
+/* Directory entry i (e, TG_CKPT_DIRENT_BYTES) into r->secs[i], checked: a valid name not seen
+ * before, starting at *expect (sections lie back to back), inside the file, with a plausible
+ * inflated size. *expect moves to where the next section must start. */
+static tg_status read_dirent(tg_ckpt_reader *r, const unsigned char *e, uint32_t i, uint64_t *expect, tg_err *err) {
+    const char *path = r->path;
+    unsigned long long size = r->size;
+    tg_ckpt_section *s = &r->secs[i];
+    size_t nl = 0;
+    while (nl < TG_CKPT_NAME_MAX && e[nl]) nl++;
+    bool ok = nl > 0 && nl < TG_CKPT_NAME_MAX;
+    for (size_t k = 0; k < TG_CKPT_NAME_MAX && ok; k++) ok = k < nl ? name_char_ok(e[k]) : e[k] == 0;
+    for (uint32_t j = 0; j < i && ok; j++) ok = strcmp(r->secs[j].name, (const char *)e) != 0;
+    if (!ok) return tg_err_set(err, TG_ERR_CORRUPT, "%s: section %u has an invalid or repeated name (corrupted)", path, i);
+    memcpy(s->name, e, TG_CKPT_NAME_MAX);
+    s->offset = tg_le_get64(e + 32);
+    s->zlen = tg_le_get64(e + 40);
+    s->len = tg_le_get64(e + 48);
+    s->crc = tg_le_get32(e + 56);
+    s->zcrc = tg_le_get32(e + 60);
+    if (s->offset != *expect)
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section '%s' starts at %llu, expected %llu (corrupted)", path,
+                          s->name, (unsigned long long)s->offset, (unsigned long long)*expect);
+    if (s->zlen > size - s->offset)
+        return tg_err_set(err, TG_ERR_CORRUPT,
+                          "%s: truncated: section '%s' needs %llu bytes (offset %llu to %llu), file ends at %llu",
+                          path, s->name, (unsigned long long)s->zlen, (unsigned long long)s->offset,
+                          (unsigned long long)(s->offset + s->zlen), size);
+    if (s->len / MAX_INFLATE_RATIO > s->zlen)
+        return tg_err_set(err, TG_ERR_CORRUPT,
+                          "%s: section '%s' claims %llu bytes from %llu compressed, more than zlib can give (corrupted)",
+                          path, s->name, (unsigned long long)s->len, (unsigned long long)s->zlen);
+    *expect = s->offset + s->zlen;
+    return TG_OK;
+}
+
 /* Magic, header, directory: everything up to the first section, checked; fills r. */
 static tg_status read_header(FILE *f, tg_ckpt_reader *r, tg_err *err) {
     const char *path = r->path;
@@ -352,94 +426,31 @@ static tg_status read_header(FILE *f, tg_ckpt_reader *r, tg_err *err) {
     if (size < TG_CKPT_HEADER_BYTES)
         return tg_err_set(err, TG_ERR_CORRUPT, "%s: truncated: header needs %u bytes, file ends at %llu", path,
                           TG_CKPT_HEADER_BYTES, size);
-    uint32_t version = tg_le_get32(fixed + 8), hcrc = tg_le_get32(fixed + 12), hlen = tg_le_get32(fixed + 16);
-    uint32_t flags = tg_le_get32(fixed + 20), n = tg_le_get32(fixed + 24), reserved = tg_le_get32(fixed + 28);
-    if (version == TG_CKPT_VERSION) {
-        /* Before trusting hlen for a read: it must agree with n, so one flipped bit in either
-         * reads as corruption, not as a truncated file. */
-        if (n > TG_CKPT_MAX_SECTIONS || hlen != TG_CKPT_HEADER_BYTES + TG_CKPT_DIRENT_BYTES * n)
-            return tg_err_set(err, TG_ERR_CORRUPT,
-                              "%s: header corrupted (header length %u does not fit %u sections)", path, hlen, n);
-        if (hlen > size)
-            return tg_err_set(err, TG_ERR_CORRUPT,
-                              "%s: truncated: section directory needs %u bytes, file ends at %llu", path, hlen, size);
-    } else if (hlen < TG_CKPT_HEADER_BYTES || hlen > size || hlen > TG_CKPT_MAX_HEADER_BYTES) {
-        return tg_err_set(err, TG_ERR_CORRUPT,
-                          "%s: header corrupted or truncated (format version %u, header length %u, file ends at %llu)",
-                          path, version, hlen, size);
-    }
-    unsigned char *head = malloc(hlen);
-    if (!head) return tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory for a %u-byte header", path, hlen);
+    ckpt_fixed h = {tg_le_get32(fixed + 8),  tg_le_get32(fixed + 12), tg_le_get32(fixed + 16),
+                    tg_le_get32(fixed + 20), tg_le_get32(fixed + 24), tg_le_get32(fixed + 28)};
+    if ((st = check_hlen(&h, path, size, err)) != TG_OK) return st;
+    unsigned char *head = malloc(h.hlen);
+    if (!head) return tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory for a %u-byte header", path, h.hlen);
     memcpy(head, fixed, TG_CKPT_HEADER_BYTES);
-    st = read_exact(f, head + TG_CKPT_HEADER_BYTES, hlen - TG_CKPT_HEADER_BYTES, path, TG_CKPT_HEADER_BYTES, err);
+    st = read_exact(f, head + TG_CKPT_HEADER_BYTES, h.hlen - TG_CKPT_HEADER_BYTES, path, TG_CKPT_HEADER_BYTES, err);
     if (st != TG_OK) goto out;
     uint32_t crc = crc_update((uint32_t)crc32(0L, Z_NULL, 0), head, 12);
-    if (crc_update(crc, head + 16, hlen - 16) != hcrc) {
+    if (crc_update(crc, head + 16, h.hlen - 16) != h.hcrc) {
         st = tg_err_set(err, TG_ERR_CORRUPT, "%s: header CRC32 mismatch (corrupted)", path);
         goto out;
     }
-    if (version > TG_CKPT_VERSION) {
-        st = tg_err_set(err, TG_ERR_VERSION, "%s: format version %u is newer than this build reads (%u)", path,
-                        version, TG_CKPT_VERSION);
-        goto out;
-    }
-    if (version != TG_CKPT_VERSION) {
-        st = tg_err_set(err, TG_ERR_FORMAT, "%s: format version %u is not a valid tapegrad version", path, version);
-        goto out;
-    }
-    if (flags != 0 || reserved != 0) {
-        st = tg_err_set(err, TG_ERR_VERSION,
-                        "%s: header uses flags 0x%x / reserved 0x%x that this build does not know (format version %u)",
-                        path, flags, reserved, version);
-        goto out;
-    }
-    r->version = version;
-    r->n = n;
-    r->secs = calloc(n ? n : 1, sizeof *r->secs);
+    if ((st = check_version(&h, path, err)) != TG_OK) goto out;
+    r->version = h.version;
+    r->n = h.n;
+    r->secs = calloc(h.n ? h.n : 1, sizeof *r->secs);
     if (!r->secs) {
-        st = tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory for %u sections", path, n);
+        st = tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory for %u sections", path, h.n);
         goto out;
     }
-    uint64_t expect = hlen;   /* sections lie back to back, the first right after the directory */
-    for (uint32_t i = 0; i < n; i++) {
-        const unsigned char *e = head + TG_CKPT_HEADER_BYTES + TG_CKPT_DIRENT_BYTES * i;
-        tg_ckpt_section *s = &r->secs[i];
-        size_t nl = 0;
-        while (nl < TG_CKPT_NAME_MAX && e[nl]) nl++;
-        bool ok = nl > 0 && nl < TG_CKPT_NAME_MAX;
-        for (size_t k = 0; k < TG_CKPT_NAME_MAX && ok; k++) ok = k < nl ? name_char_ok(e[k]) : e[k] == 0;
-        for (uint32_t j = 0; j < i && ok; j++) ok = strcmp(r->secs[j].name, (const char *)e) != 0;
-        if (!ok) {
-            st = tg_err_set(err, TG_ERR_CORRUPT, "%s: section %u has an invalid or repeated name (corrupted)", path, i);
-            goto out;
-        }
-        memcpy(s->name, e, TG_CKPT_NAME_MAX);
-        s->offset = tg_le_get64(e + 32);
-        s->zlen = tg_le_get64(e + 40);
-        s->len = tg_le_get64(e + 48);
-        s->crc = tg_le_get32(e + 56);
-        s->zcrc = tg_le_get32(e + 60);
-        if (s->offset != expect) {
-            st = tg_err_set(err, TG_ERR_CORRUPT, "%s: section '%s' starts at %llu, expected %llu (corrupted)", path,
-                            s->name, (unsigned long long)s->offset, (unsigned long long)expect);
-            goto out;
-        }
-        if (s->zlen > size - s->offset) {
-            st = tg_err_set(err, TG_ERR_CORRUPT,
-                            "%s: truncated: section '%s' needs %llu bytes (offset %llu to %llu), file ends at %llu",
-                            path, s->name, (unsigned long long)s->zlen, (unsigned long long)s->offset,
-                            (unsigned long long)(s->offset + s->zlen), size);
-            goto out;
-        }
-        if (s->len / MAX_INFLATE_RATIO > s->zlen) {
-            st = tg_err_set(err, TG_ERR_CORRUPT,
-                            "%s: section '%s' claims %llu bytes from %llu compressed, more than zlib can give (corrupted)",
-                            path, s->name, (unsigned long long)s->len, (unsigned long long)s->zlen);
-            goto out;
-        }
-        expect = s->offset + s->zlen;
-    }
-    if (expect != size)
+    uint64_t expect = h.hlen;   /* the first section right after the directory */
+    for (uint32_t i = 0; st == TG_OK && i < h.n; i++)
+        st = read_dirent(r, head + TG_CKPT_HEADER_BYTES + TG_CKPT_DIRENT_BYTES * i, i, &expect, err);
+    if (st == TG_OK && expect != size)
         st = tg_err_set(err, TG_ERR_CORRUPT, "%s: %llu unexpected bytes after the last section (corrupted)", path,
                         size - (unsigned long long)expect);
 out:

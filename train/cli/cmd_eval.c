@@ -32,7 +32,15 @@ static int bad_num(const char *flag, const char *s) {
     return 2;
 }
 
-int tg_cmd_eval(int argc, char **argv) {
+/* The flags of one call. */
+typedef struct eval_args {
+    const char *model, *data;
+    tg_eval_opts eo;
+    bool json;
+} eval_args;
+
+/* argv into a: -1 to go on, else the exit code (0 after --help, 2 for a usage error). */
+static int parse_args(int argc, char **argv, eval_args *a) {
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'}, {"data", required_argument, NULL, 'd'},
         {"beam", required_argument, NULL, 'k'}, {"alpha", required_argument, NULL, 'a'},
@@ -40,69 +48,73 @@ int tg_cmd_eval(int argc, char **argv) {
         {"threads", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
     };
-    const char *model = NULL, *data = NULL;
-    tg_translate_opts to = {.decode = tg_decode_defaults(), .batch = 64};
-    int threads = 0, c, max_tokens = 4000;
-    bool json = false;
+    *a = (eval_args){.eo = {.translate = {.decode = tg_decode_defaults(), .batch = 64}, .max_tokens = 4000}};
+    tg_translate_opts *to = &a->eo.translate;
+    int c;
     char *end;
     optind = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'm': model = optarg; break;
-        case 'd': data = optarg; break;
-        case 'k': to.decode.beam = (int)strtol(optarg, &end, 10); if (*end || to.decode.beam < 1) return bad_num("--beam", optarg); break;
-        case 'a': to.decode.alpha = strtod(optarg, &end); if (*end || !(to.decode.alpha >= 0)) return bad_num("--alpha", optarg); break;
-        case 'b': to.batch = (int)strtol(optarg, &end, 10); if (*end || to.batch < 1) return bad_num("--batch", optarg); break;
-        case 'x': max_tokens = (int)strtol(optarg, &end, 10); if (*end || max_tokens < 1) return bad_num("--max-tokens", optarg); break;
-        case 't': threads = (int)strtol(optarg, &end, 10); if (*end || threads < 1 || threads > 64) return bad_num("--threads", optarg); break;
-        case 'j': json = true; break;
+        case 'm': a->model = optarg; break;
+        case 'd': a->data = optarg; break;
+        case 'k': to->decode.beam = (int)strtol(optarg, &end, 10); if (*end || to->decode.beam < 1) return bad_num("--beam", optarg); break;
+        case 'a': to->decode.alpha = strtod(optarg, &end); if (*end || !(to->decode.alpha >= 0)) return bad_num("--alpha", optarg); break;
+        case 'b': to->batch = (int)strtol(optarg, &end, 10); if (*end || to->batch < 1) return bad_num("--batch", optarg); break;
+        case 'x': a->eo.max_tokens = (int)strtol(optarg, &end, 10); if (*end || a->eo.max_tokens < 1) return bad_num("--max-tokens", optarg); break;
+        case 't': a->eo.threads = (int)strtol(optarg, &end, 10); if (*end || a->eo.threads < 1 || a->eo.threads > 64) return bad_num("--threads", optarg); break;
+        case 'j': a->json = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
     if (optind < argc) { fprintf(stderr, "tapegrad eval: unexpected argument '%s'\n", argv[optind]); return 2; }
-    if (!model || !data) { fprintf(stderr, "tapegrad eval: --model and --data are required\n"); usage(stderr); return 2; }
+    if (!a->model || !a->data) { fprintf(stderr, "tapegrad eval: --model and --data are required\n"); usage(stderr); return 2; }
+    return -1;
+}
+
+static void print_json(const eval_args *a, const tg_eval_result *r) {
+    const tg_decode_opts *d = &a->eo.translate.decode;
+    printf("{\"model\": ");
+    tg_json_str(stdout, a->model);
+    printf(", \"data\": ");
+    tg_json_str(stdout, a->data);
+    printf(", \"pairs\": %zu, \"skipped_too_long\": %zu, \"target_tokens\": %lld, "
+           "\"loss\": %.6f, \"nll\": %.6f, \"ppl\": %.4f, \"decoding\": {\"beam\": %d, \"alpha\": %g}, "
+           "\"bleu\": {\"score\": %.6f, \"bp\": %.6f, \"sys_len\": %lld, \"ref_len\": %lld, \"signature\": ",
+           r->n, r->too_long, (long long)r->tokens, r->loss, r->nll, exp(r->nll), d->beam, d->alpha,
+           r->bleu.score, r->bleu.bp, (long long)r->bleu.sys_len, (long long)r->bleu.ref_len);
+    tg_json_str(stdout, r->bleu.signature);
+    printf("}, \"chrf\": {\"score\": %.6f, \"signature\": ", r->chrf.score);
+    tg_json_str(stdout, r->chrf.signature);
+    printf("}}\n");
+}
+
+static void print_text(const eval_args *a, const tg_eval_result *r) {
+    int beam = a->eo.translate.decode.beam;
+    printf("pairs       %zu (%zu too long, skipped)\n", r->n, r->too_long);
+    printf("loss        %.4f (label-smoothed, per target token)\n", r->loss);
+    printf("nll         %.4f\nppl         %.2f\n", r->nll, exp(r->nll));
+    printf("BLEU        %.2f  (%s, %s %d)\n", r->bleu.score, r->bleu.signature, beam > 1 ? "beam" : "greedy", beam);
+    printf("chrF2       %.2f  (%s)\n", r->chrf.score, r->chrf.signature);
+}
+
+int tg_cmd_eval(int argc, char **argv) {
+    eval_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0) return rc;
     tg_err err;
     tg_loaded L;
-    if (tg_run_load_model(model, &L, &err) != TG_OK) { fprintf(stderr, "tapegrad eval: %s\n", err.msg); return 1; }
+    if (tg_run_load_model(a.model, &L, &err) != TG_OK) { fprintf(stderr, "tapegrad eval: %s\n", err.msg); return 1; }
     tg_corpus corpus = {0};
     tg_eval_result r = {0};
-    tg_status s = tg_corpus_read_tsv(&corpus, data, NULL, &err);
-    tg_eval_opts eo = {.translate = to, .max_tokens = max_tokens, .threads = threads};
+    tg_status s = tg_corpus_read_tsv(&corpus, a.data, NULL, &err);
     if (s == TG_OK)
         s = tg_eval_texts(L.model, L.bpe, (const char *const *)corpus.src, (const char *const *)corpus.tgt, corpus.n,
-                          &eo, &r, &err);
-    if (s != TG_OK && strstr(err.msg, "no pair fits")) tg_err_set(&err, s, "%s: no pair fits the model", data);
-    const tg_bleu_result br = r.bleu;
-    const tg_chrf_result cr = r.chrf;
-    const double loss = r.loss, nll = r.nll;
-    const size_t too_long = r.too_long;
-    const int64_t tokens = r.tokens;
-    if (s == TG_OK) {
-        if (json) {
-            printf("{\"model\": ");
-            tg_json_str(stdout, model);
-            printf(", \"data\": ");
-            tg_json_str(stdout, data);
-            printf(", \"pairs\": %zu, \"skipped_too_long\": %zu, \"target_tokens\": %lld, "
-                   "\"loss\": %.6f, \"nll\": %.6f, \"ppl\": %.4f, \"decoding\": {\"beam\": %d, \"alpha\": %g}, "
-                   "\"bleu\": {\"score\": %.6f, \"bp\": %.6f, \"sys_len\": %lld, \"ref_len\": %lld, \"signature\": ",
-                   r.n, too_long, (long long)tokens, loss, nll, exp(nll), to.decode.beam, to.decode.alpha,
-                   br.score, br.bp, (long long)br.sys_len, (long long)br.ref_len);
-            tg_json_str(stdout, br.signature);
-            printf("}, \"chrf\": {\"score\": %.6f, \"signature\": ", cr.score);
-            tg_json_str(stdout, cr.signature);
-            printf("}}\n");
-        } else {
-            printf("pairs       %zu (%zu too long, skipped)\n", r.n, too_long);
-            printf("loss        %.4f (label-smoothed, per target token)\n", loss);
-            printf("nll         %.4f\nppl         %.2f\n", nll, exp(nll));
-            printf("BLEU        %.2f  (%s, %s %d)\n", br.score, br.signature, to.decode.beam > 1 ? "beam" : "greedy", to.decode.beam);
-            printf("chrF2       %.2f  (%s)\n", cr.score, cr.signature);
-        }
-    } else {
-        fprintf(stderr, "tapegrad eval: %s\n", err.msg);
-    }
+                          &a.eo, &r, &err);
+    if (s != TG_OK && strstr(err.msg, "no pair fits")) tg_err_set(&err, s, "%s: no pair fits the model", a.data);
+    if (s == TG_OK && a.json) print_json(&a, &r);
+    else if (s == TG_OK) print_text(&a, &r);
+    else fprintf(stderr, "tapegrad eval: %s\n", err.msg);
     tg_eval_result_free(&r);
     tg_corpus_free(&corpus);
     tg_loaded_free(&L);

@@ -53,67 +53,14 @@ static void usage(FILE *f) {
             TG_SACREBLEU_VERSION, TG_PAIRED_BS_N_DEFAULT, TG_PAIRED_BS_SEED_DEFAULT);
 }
 
-/* A file's lines: the '\n' of each replaced by '\0' in buf. */
-typedef struct score_lines {
-    char *buf;
-    char **line;
-    size_t n;
-} score_lines;
-
-static void lines_free(score_lines *l) {
-    free(l->buf);
-    free(l->line);
-    *l = (score_lines){0};
-}
-
-/* Reads path into l; on failure prints why (naming the file and line) and returns 1. */
-static int read_lines(const char *path, score_lines *l) {
-    char *buf;
-    size_t len;
+/* Reads path into l (tg_lines_read: NUL bytes and bad UTF-8 refused, "\r\n" read as "\n", which
+ * no score sees since every tokenizer splits on whitespace); on failure prints why (naming
+ * the file and line) and returns 1. */
+static int read_lines(const char *path, tg_lines *l) {
     tg_err err;
-    if (tg_file_read(path, TG_LINES_MAX_BYTES, &buf, &len, &err) != TG_OK) {
-        fprintf(stderr, "tapegrad score: %s\n", err.msg);
-        return 1;
-    }
-    /* A last line without its newline still counts, as Python's readlines() has it. */
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++)
-        if (buf[i] == '\n') n++;
-    if (len > 0 && buf[len - 1] != '\n') n++;
-    char **line = malloc((n ? n : 1) * sizeof *line);
-    if (!line) {
-        fprintf(stderr, "tapegrad score: out of memory reading %s\n", path);
-        free(buf);
-        return 1;
-    }
-    size_t k = 0, start = 0;
-    for (size_t i = 0; i <= len && k < n; i++) {
-        if (i == len || buf[i] == '\n') {
-            buf[i] = '\0';
-            size_t ll = i - start;
-            if (memchr(buf + start, '\0', ll)) {
-                fprintf(stderr, "tapegrad score: %s:%zu: contains a NUL byte (expected UTF-8 text)\n",
-                        path, k + 1);
-                free(buf);
-                free(line);
-                return 1;
-            }
-            size_t bad = tg_utf8_check(buf + start, ll);
-            if (bad < ll) {
-                fprintf(stderr, "tapegrad score: %s:%zu: not valid UTF-8 (byte %zu of the line)\n",
-                        path, k + 1, bad + 1);
-                free(buf);
-                free(line);
-                return 1;
-            }
-            line[k++] = buf + start;
-            start = i + 1;
-        }
-    }
-    l->buf = buf;
-    l->line = line;
-    l->n = n;
-    return 0;
+    if (tg_lines_read(l, path, &err) == TG_OK) return 0;
+    fprintf(stderr, "tapegrad score: %s\n", err.msg);
+    return 1;
 }
 
 static void print_json(const tg_bleu_result *b, const tg_chrf_result *c, const tg_chrf_result *cp,
@@ -269,7 +216,7 @@ static int score_parse(int argc, char **argv, score_opts *o, int *help) {
 }
 
 /* BLEU, chrF and chrF++ of one hypothesis file. */
-static int score_one(const score_opts *o, const score_lines *ref, const score_lines *hyp) {
+static int score_one(const score_opts *o, const tg_lines *ref, const tg_lines *hyp) {
     const char *const *h = (const char *const *)hyp->line;
     const char *const *r = (const char *const *)ref->line;
     tg_bleu_result bleu;
@@ -295,7 +242,7 @@ static int score_one(const score_opts *o, const score_lines *ref, const score_li
 
 /* Reads every system file into sys[1..] (sys[0] is the baseline, already read), each with the
  * reference's line count, and runs the paired bootstrap. */
-static int score_paired(const score_opts *o, const score_lines *ref, score_lines *sys) {
+static int score_paired(const score_opts *o, const tg_lines *ref, tg_lines *sys) {
     size_t n_sys = o->n_systems + 1;
     const char **names = malloc(n_sys * sizeof *names);
     char ***lines = malloc(n_sys * sizeof *lines);
@@ -340,7 +287,7 @@ int tg_cmd_score(int argc, char **argv) {
         return rc;
     }
     /* sys[0] is the baseline (--hyp), then the --paired-bs systems. */
-    score_lines ref = {0}, *sys = calloc(o.n_systems + 1, sizeof *sys);
+    tg_lines ref = {0}, *sys = calloc(o.n_systems + 1, sizeof *sys);
     if (!sys) {
         fprintf(stderr, "tapegrad score: out of memory\n");
         free(o.systems);
@@ -355,8 +302,8 @@ int tg_cmd_score(int argc, char **argv) {
     }
     rc = o.n_systems ? score_paired(&o, &ref, sys) : score_one(&o, &ref, &sys[0]);
 done:
-    lines_free(&ref);
-    for (size_t s = 0; s <= o.n_systems; s++) lines_free(&sys[s]);
+    tg_lines_free(&ref);
+    for (size_t s = 0; s <= o.n_systems; s++) tg_lines_free(&sys[s]);
     free(sys);
     free(o.systems);
     return tg_cli_output_done("tapegrad score", rc);

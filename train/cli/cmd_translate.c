@@ -45,7 +45,15 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-int tg_cmd_translate(int argc, char **argv) {
+/* The flags of one call. */
+typedef struct translate_args {
+    const char *model, *input;    /* input NULL: stdin */
+    tg_translate_opts to;
+    int threads;
+} translate_args;
+
+/* argv into a: -1 to go on, else the exit code (0 after --help, 2 for a usage error). */
+static int parse_args(int argc, char **argv, translate_args *a) {
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'}, {"beam", required_argument, NULL, 'k'},
         {"alpha", required_argument, NULL, 'a'}, {"batch", required_argument, NULL, 'b'},
@@ -53,55 +61,42 @@ int tg_cmd_translate(int argc, char **argv) {
         {"max-len-b", required_argument, NULL, 'B'}, {"threads", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
     };
-    const char *model = NULL, *input = NULL;
-    tg_translate_opts to = {.decode = tg_decode_defaults(), .batch = 64};
+    *a = (translate_args){.to = {.decode = tg_decode_defaults(), .batch = 64}};
+    tg_decode_opts *d = &a->to.decode;
     double v;
-    int threads = 0, c;
+    int c;
     optind = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'm': model = optarg; break;
-        case 'i': input = optarg; break;
-        case 'k': if (!parse_num("--beam", optarg, 1, 1000, &v)) return 2; to.decode.beam = (int)v; break;
-        case 'a': if (!parse_num("--alpha", optarg, 0, 10, &v)) return 2; to.decode.alpha = v; break;
-        case 'b': if (!parse_num("--batch", optarg, 1, 100000, &v)) return 2; to.batch = (int)v; break;
-        case 'A': if (!parse_num("--max-len-a", optarg, 0, 100, &v)) return 2; to.decode.max_len_a = v; break;
-        case 'B': if (!parse_num("--max-len-b", optarg, 0, 10000, &v)) return 2; to.decode.max_len_b = (int)v; break;
-        case 't': if (!parse_num("--threads", optarg, 1, 64, &v)) return 2; threads = (int)v; break;
+        case 'm': a->model = optarg; break;
+        case 'i': a->input = optarg; break;
+        case 'k': if (!parse_num("--beam", optarg, 1, 1000, &v)) return 2; d->beam = (int)v; break;
+        case 'a': if (!parse_num("--alpha", optarg, 0, 10, &v)) return 2; d->alpha = v; break;
+        case 'b': if (!parse_num("--batch", optarg, 1, 100000, &v)) return 2; a->to.batch = (int)v; break;
+        case 'A': if (!parse_num("--max-len-a", optarg, 0, 100, &v)) return 2; d->max_len_a = v; break;
+        case 'B': if (!parse_num("--max-len-b", optarg, 0, 10000, &v)) return 2; d->max_len_b = (int)v; break;
+        case 't': if (!parse_num("--threads", optarg, 1, 64, &v)) return 2; a->threads = (int)v; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
     if (optind < argc) { fprintf(stderr, "tapegrad translate: unexpected argument '%s'\n", argv[optind]); return 2; }
-    if (!model) { fprintf(stderr, "tapegrad translate: --model CKPT is required\n"); usage(stderr); return 2; }
-    tg_err err;
-    tg_loaded L;
-    if (tg_run_load_model(model, &L, &err) != TG_OK) {
-        fprintf(stderr, "tapegrad translate: %s\n", err.msg);
-        return 1;
-    }
-    tg_lines lines;
-    if (tg_lines_read(&lines, input, &err) != TG_OK) {
-        fprintf(stderr, "tapegrad translate: %s\n", err.msg);
-        tg_loaded_free(&L);
-        return 1;
-    }
-    double t0 = now_s();
-    size_t n = lines.n;
-    int32_t **src = calloc(n + 1, sizeof *src);
-    int *len = calloc(n + 1, sizeof *len);
-    int *which = calloc(n + 1, sizeof *which);   /* non-empty lines, in order */
-    char **hyps = calloc(n + 1, sizeof *hyps);
+    if (!a->model) { fprintf(stderr, "tapegrad translate: --model CKPT is required\n"); usage(stderr); return 2; }
+    return -1;
+}
+
+/* The non-empty lines as sources, each cut to max_pieces (+ eos); which[k] is source k's line.
+ * Cut lines are warned about on stderr, the first MAX_CUT_WARNINGS by name. */
+static tg_status encode_lines(tg_bpe *bpe, const tg_lines *lines, const char *input, int max_pieces,
+                              tg_srcs *srcs, int *which, int64_t *in_tokens, tg_err *err) {
     tg_ids ids = {0};
-    tg_status s = src && len && which && hyps ? TG_OK : tg_err_set(&err, TG_ERR_NOMEM, "out of memory");
-    int m = 0, cut = 0;
-    int64_t in_tokens = 0;
-    const int max_pieces = tg_model_cfg(L.model)->max_len - 1;   /* + eos fills the positions */
-    for (size_t i = 0; s == TG_OK && i < n; i++) {
-        s = tg_run_encode(L.bpe, lines.line[i], &ids, &err);
+    tg_status s = TG_OK;
+    int cut = 0;
+    for (size_t i = 0; s == TG_OK && i < lines->n; i++) {
+        s = tg_run_encode(bpe, lines->line[i], &ids, err);
         if (s != TG_OK) {
-            tg_err line_err = err;
-            snprintf(err.msg, sizeof err.msg, "line %zu: %.400s", i + 1, line_err.msg);
+            tg_err line_err = *err;
+            snprintf(err->msg, sizeof err->msg, "line %zu: %.400s", i + 1, line_err.msg);
             break;
         }
         if (ids.n == 0) continue;   /* empty (or blank) line: empty output */
@@ -109,45 +104,71 @@ int tg_cmd_translate(int argc, char **argv) {
         if ((int)ids.n > max_pieces && cut++ < MAX_CUT_WARNINGS)
             fprintf(stderr, "tapegrad translate: warning: %s:%zu has %zu pieces, cut to the model's %d\n",
                     input ? input : "stdin", i + 1, ids.n, max_pieces);
-        src[m] = malloc((size_t)(k + 1) * sizeof **src);
-        if (!src[m]) { s = tg_err_set(&err, TG_ERR_NOMEM, "out of memory"); break; }
-        memcpy(src[m], ids.v, (size_t)k * sizeof **src);
-        src[m][k] = TG_EOS_ID;
-        len[m] = k + 1;
-        in_tokens += k + 1;
-        which[m++] = (int)i;
+        if ((s = tg_srcs_add(srcs, ids.v, k, err)) != TG_OK) break;
+        *in_tokens += k + 1;
+        which[srcs->n - 1] = (int)i;
     }
     if (cut) fprintf(stderr, "tapegrad translate: %d line%s longer than %d pieces cut to fit the model\n", cut,
                      cut == 1 ? "" : "s", max_pieces);
-    tg_ctx *ctx = s == TG_OK ? tg_ctx_new(&(tg_ctx_opts){.threads = threads}) : NULL;
-    if (s == TG_OK && !ctx) s = tg_err_set(&err, TG_ERR_NOMEM, "cannot create the compute context");
-    char **out = calloc((size_t)m + 1, sizeof *out);
-    if (s == TG_OK && !out) s = tg_err_set(&err, TG_ERR_NOMEM, "out of memory");
-    if (s == TG_OK) s = tg_translate_ids(L.model, ctx, L.bpe, (const int32_t *const *)src, len, m, &to, out, &err);
-    int rc = s == TG_OK ? 0 : 1;
+    tg_ids_free(&ids);
+    return s;
+}
+
+/* Translates srcs and prints one line per input line (n), empty where which[] names no source. */
+static tg_status translate_print(const tg_loaded *L, const translate_args *a, const tg_srcs *srcs,
+                                 const int *which, size_t n, tg_err *err) {
+    tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = a->threads});
+    char **out = calloc((size_t)srcs->n + 1, sizeof *out);
+    char **hyps = calloc(n + 1, sizeof *hyps);   /* (n) out[k] at its line, NULL for empty lines */
+    tg_status s = !ctx ? tg_err_set(err, TG_ERR_NOMEM, "cannot create the compute context")
+                  : out && hyps ? TG_OK : tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    if (s == TG_OK) s = tg_translate_srcs(L->model, ctx, L->bpe, srcs, &a->to, out, err);
     if (s == TG_OK) {
-        for (int k = 0; k < m; k++) hyps[which[k]] = out[k];
+        for (int k = 0; k < srcs->n; k++) hyps[which[k]] = out[k];
         for (size_t i = 0; i < n; i++) puts(hyps[i] ? hyps[i] : "");
-        rc = tg_cli_output_done("tapegrad translate", 0);   /* no speed line for lost output */
     }
+    for (int k = 0; out && k < srcs->n; k++) free(out[k]);
+    free(out);
+    free(hyps);
+    tg_ctx_free(ctx);
+    return s;
+}
+
+int tg_cmd_translate(int argc, char **argv) {
+    translate_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0) return rc;
+    tg_err err;
+    tg_loaded L;
+    if (tg_run_load_model(a.model, &L, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad translate: %s\n", err.msg);
+        return 1;
+    }
+    tg_lines lines;
+    if (tg_lines_read(&lines, a.input, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad translate: %s\n", err.msg);
+        tg_loaded_free(&L);
+        return 1;
+    }
+    double t0 = now_s();
+    tg_srcs srcs = {0};
+    int *which = calloc(lines.n + 1, sizeof *which);   /* (srcs.n) each source's line */
+    int64_t in_tokens = 0;
+    const int max_pieces = tg_model_cfg(L.model)->max_len - 1;   /* + eos fills the positions */
+    tg_status s = which ? TG_OK : tg_err_set(&err, TG_ERR_NOMEM, "out of memory");
+    if (s == TG_OK) s = encode_lines(L.bpe, &lines, a.input, max_pieces, &srcs, which, &in_tokens, &err);
+    if (s == TG_OK) s = translate_print(&L, &a, &srcs, which, lines.n, &err);
+    rc = s == TG_OK ? tg_cli_output_done("tapegrad translate", 0) : 1;   /* no speed line for lost output */
     if (rc == 0) {
         double dt = now_s() - t0;
         fprintf(stderr, "tapegrad translate: %zu sentences (%lld source pieces) in %.2f s: %.1f sentences/s, "
-                        "%s %d\n", n, (long long)in_tokens, dt, dt > 0 ? (double)n / dt : 0.0,
-                to.decode.beam > 1 ? "beam" : "greedy", to.decode.beam);
+                        "%s %d\n", lines.n, (long long)in_tokens, dt, dt > 0 ? (double)lines.n / dt : 0.0,
+                a.to.decode.beam > 1 ? "beam" : "greedy", a.to.decode.beam);
     } else if (s != TG_OK) {
         fprintf(stderr, "tapegrad translate: %s\n", err.msg);
-        for (int k = 0; out && k < m; k++) free(out[k]);
     }
-    for (size_t i = 0; i < n; i++) { if (hyps) free(hyps[i]); }
-    for (int k = 0; k < m; k++) free(src[k]);
-    free(out);
-    free(src);
-    free(len);
+    tg_srcs_free(&srcs);
     free(which);
-    free(hyps);
-    tg_ids_free(&ids);
-    tg_ctx_free(ctx);
     tg_lines_free(&lines);
     tg_loaded_free(&L);
     return rc;

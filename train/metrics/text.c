@@ -1,9 +1,10 @@
-/* text.c: code point strings, strict UTF-8 decoding, and Python's isspace/split/rstrip/lower
+/* text.c: code point strings, UTF-8 decoding (datasets' tg_utf8_next), and Python's isspace/split/rstrip/lower
  * over the generated tables in unicode_tables.c. */
 #include "train/metrics/text.h"
 
 #include <stdlib.h>
 
+#include "datasets/datasets.h"
 #include "train/metrics/unicode_tables.h"
 
 tg_status tg_cps_reserve(tg_cps *b, size_t cap) {
@@ -23,63 +24,19 @@ void tg_cps_free(tg_cps *b) {
     b->len = b->cap = 0;
 }
 
-/* Length of the valid UTF-8 sequence starting at s[0] (with n bytes left), or 0 if it is not
- * one; the code point goes to *cp. The second-byte ranges are what rule out overlong forms,
- * surrogates (ED A0..BF) and code points past U+10FFFF (F4 90..). */
-static size_t utf8_one(const unsigned char *s, size_t n, uint32_t *cp) {
-    unsigned char b0 = s[0];
-    if (b0 < 0x80) { *cp = b0; return 1; }
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF;
-    uint32_t c;
-    if (b0 >= 0xC2 && b0 <= 0xDF) { len = 2; c = b0 & 0x1F; }
-    else if (b0 >= 0xE0 && b0 <= 0xEF) {
-        len = 3; c = b0 & 0x0F;
-        if (b0 == 0xE0) lo = 0xA0;
-        if (b0 == 0xED) hi = 0x9F;
-    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-        len = 4; c = b0 & 0x07;
-        if (b0 == 0xF0) lo = 0x90;
-        if (b0 == 0xF4) hi = 0x8F;
-    } else {
-        return 0;
-    }
-    if (n < len) return 0;
-    if (s[1] < lo || s[1] > hi) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        c = (c << 6) | (s[i] & 0x3F);
-    }
-    *cp = c;
-    return len;
-}
-
-size_t tg_utf8_check(const char *s, size_t n) {
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-    uint32_t cp;
-    while (i < n) {
-        size_t k = utf8_one(u + i, n - i, &cp);
-        if (!k) return i;
-        i += k;
-    }
-    return n;
-}
-
 tg_status tg_utf8_decode(const char *s, size_t n, tg_cps *out, size_t *bad_at) {
-    const unsigned char *u = (const unsigned char *)s;
     out->len = 0;
     /* At most one code point per byte. */
     if (tg_cps_reserve(out, n + 1) != TG_OK) return TG_ERR_NOMEM;
     size_t i = 0;
     while (i < n) {
-        size_t k = utf8_one(u + i, n - i, &out->p[out->len]);
+        int k = tg_utf8_next(s + i, n - i, &out->p[out->len]);
         if (!k) {
             if (bad_at) *bad_at = i;
             return TG_ERR_FORMAT;
         }
         out->len++;
-        i += k;
+        i += (size_t)k;
     }
     return TG_OK;
 }

@@ -25,14 +25,16 @@ typedef struct tg_cps {
 tg_status tg_cps_reserve(tg_cps *b, size_t cap);
 void tg_cps_free(tg_cps *b);
 
-/* Strict UTF-8 as Python's codec reads it: no overlong forms, no surrogates, nothing past
- * U+10FFFF. Replaces the contents of out. On bad input returns TG_ERR_FORMAT and sets *bad_at
- * to the byte offset of the first byte that does not decode. */
+/* Strict UTF-8 as Python's codec reads it (datasets' tg_utf8_next: no overlong forms, no
+ * surrogates, nothing past U+10FFFF). Replaces the contents of out. On bad input returns
+ * TG_ERR_FORMAT and sets *bad_at to the byte offset of the first byte that does not decode.
+ * To check without decoding, tg_utf8_valid. */
 tg_status tg_utf8_decode(const char *s, size_t n, tg_cps *out, size_t *bad_at);
-/* Byte offset of the first byte of s[0..n) that is not valid UTF-8, or n if all of it is. */
-size_t tg_utf8_check(const char *s, size_t n);
 
-/* Python's str.isspace(), which is what str.split() and str.rstrip() use. */
+/* Python's str.isspace(), which is what str.split() and str.rstrip() use, so the metrics split
+ * words as sacreBLEU does. Not the set BPE and the corpus readers use (datasets'
+ * tg_utf8_space_len, Unicode White_Space): Python also counts U+001C..U+001F (the
+ * information separators) as space; test_score's whitespace_sets pins the difference. */
 bool tg_uni_is_space(uint32_t c);
 bool tg_uni_is_punct(uint32_t c);   /* general category P* */
 bool tg_uni_is_symbol(uint32_t c);  /* general category S* */

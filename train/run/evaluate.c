@@ -59,20 +59,10 @@ static tg_status loss_of(tg_model *m, tg_ctx *ctx, const tg_dataset *ds, int max
 
 static tg_status translate_all(tg_model *m, tg_ctx *ctx, const tg_bpe *bpe, const tg_dataset *ds,
                                const tg_translate_opts *to, char **hyps, tg_err *err) {
-    int32_t **src = calloc(ds->n + 1, sizeof *src);
-    int *len = calloc(ds->n + 1, sizeof *len);
-    tg_status s = src && len ? TG_OK : tg_err_set(err, TG_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; s == TG_OK && i < ds->n; i++) {
-        int sl = ds->src_len[i];
-        if (!(src[i] = malloc((size_t)(sl + 1) * sizeof **src))) { s = tg_err_set(err, TG_ERR_NOMEM, "out of memory"); break; }
-        memcpy(src[i], ds->ids + ds->off[i], (size_t)sl * sizeof **src);
-        src[i][sl] = TG_EOS_ID;
-        len[i] = sl + 1;
-    }
-    if (s == TG_OK) s = tg_translate_ids(m, ctx, bpe, (const int32_t *const *)src, len, (int)ds->n, to, hyps, err);
-    for (size_t i = 0; src && i < ds->n; i++) free(src[i]);
-    free(src);
-    free(len);
+    tg_srcs srcs = {0};
+    tg_status s = tg_srcs_add_dataset(&srcs, ds, ds->n, err);
+    if (s == TG_OK) s = tg_translate_srcs(m, ctx, bpe, &srcs, to, hyps, err);
+    tg_srcs_free(&srcs);
     return s;
 }
 

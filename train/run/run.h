@@ -98,6 +98,18 @@ tg_status tg_run_encode(tg_bpe *bpe, const char *text, tg_ids *out, tg_err *err)
 tg_status tg_run_detok(const tg_bpe *bpe, const int32_t *ids, int n, tg_str *out, tg_err *err);
 
 /* ---- translation of many sentences, in batches sorted by length (translate.c) ---- */
+/* Sources ready to decode: each a copy of its pieces with TG_EOS_ID appended, as the encoder
+ * saw them in training. Zero-initialise; free with tg_srcs_free. */
+typedef struct tg_srcs {
+    int32_t **ids;                /* (n) source i is ids[i][0 .. len[i]), the last TG_EOS_ID */
+    int *len;                     /* (n) */
+    int n, cap;
+} tg_srcs;
+/* Appends ids[0 .. n) + eos. */
+tg_status tg_srcs_add(tg_srcs *s, const int32_t *ids, int n, tg_err *err);
+/* Appends the sources of the first n pairs of ds (n <= ds->n). */
+tg_status tg_srcs_add_dataset(tg_srcs *s, const tg_dataset *ds, size_t n, tg_err *err);
+void tg_srcs_free(tg_srcs *s);
 typedef struct tg_translate_opts {
     tg_decode_opts decode;
     int batch;                    /* sentences decoded together */
@@ -106,6 +118,9 @@ typedef struct tg_translate_opts {
 tg_status tg_translate_ids(tg_model *m, tg_ctx *ctx, const tg_bpe *bpe, const int32_t *const *src,
                            const int *src_len, int n, const tg_translate_opts *o, char **hyps,
                            tg_err *err);
+/* tg_translate_ids over every source of srcs: hyps[i] for srcs->ids[i]. */
+tg_status tg_translate_srcs(tg_model *m, tg_ctx *ctx, const tg_bpe *bpe, const tg_srcs *srcs,
+                            const tg_translate_opts *o, char **hyps, tg_err *err);
 
 /* ---- a step's gradient over shards (run_shards.c) ---- */
 typedef struct tg_shard_result {

@@ -46,6 +46,43 @@ tg_status tg_run_detok(const tg_bpe *bpe, const int32_t *ids, int n, tg_str *out
     return TG_OK;
 }
 
+tg_status tg_srcs_add(tg_srcs *s, const int32_t *ids, int n, tg_err *err) {
+    if (s->n == s->cap) {
+        int cap = s->cap ? 2 * s->cap : 64;
+        int32_t **nids = realloc(s->ids, (size_t)cap * sizeof *nids);
+        if (nids) s->ids = nids;
+        int *nlen = realloc(s->len, (size_t)cap * sizeof *nlen);
+        if (nlen) s->len = nlen;
+        if (!nids || !nlen) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+        s->cap = cap;
+    }
+    int32_t *v = malloc((size_t)(n + 1) * sizeof *v);
+    if (!v) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    if (n > 0) memcpy(v, ids, (size_t)n * sizeof *v);
+    v[n] = TG_EOS_ID;
+    s->ids[s->n] = v;
+    s->len[s->n++] = n + 1;
+    return TG_OK;
+}
+
+tg_status tg_srcs_add_dataset(tg_srcs *s, const tg_dataset *ds, size_t n, tg_err *err) {
+    tg_status st = TG_OK;
+    for (size_t i = 0; st == TG_OK && i < n; i++) st = tg_srcs_add(s, ds->ids + ds->off[i], ds->src_len[i], err);
+    return st;
+}
+
+void tg_srcs_free(tg_srcs *s) {
+    for (int i = 0; i < s->n; i++) free(s->ids[i]);
+    free(s->ids);
+    free(s->len);
+    memset(s, 0, sizeof *s);
+}
+
+tg_status tg_translate_srcs(tg_model *m, tg_ctx *ctx, const tg_bpe *bpe, const tg_srcs *srcs,
+                            const tg_translate_opts *o, char **hyps, tg_err *err) {
+    return tg_translate_ids(m, ctx, bpe, (const int32_t *const *)srcs->ids, srcs->len, srcs->n, o, hyps, err);
+}
+
 typedef struct { int len, index; } by_len;
 
 static int cmp_len(const void *a, const void *b) {
