@@ -19,6 +19,7 @@ if ! pkg-config --exists ompi-c 2>/dev/null; then missing+=(libopenmpi-dev); fi
 command -v clang >/dev/null 2>&1 || missing+=(clang)
 ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || missing+=(libclang-rt-14-dev)
 command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
+command -v c++ >/dev/null 2>&1 || missing+=(g++)   # tests/install_test.sh compiles the headers as C++ too
 if [ ${#missing[@]} -gt 0 ]; then
     echo "test.sh: installing ${missing[*]}"
     if [ "$(id -u)" -ne 0 ]; then
