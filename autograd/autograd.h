@@ -2,7 +2,8 @@
  *
  * A tg_ctx owns a per-step arena (activations, their gradients, the tape) and the thread pool.
  * Ops compute their forward at once (define-by-run) and, unless recording is off, append a node to
- * the tape. tg_backward walks the tape in reverse; gradients accumulate (+=) into leaves.
+ * the tape. tg_backward walks the tape in reverse; gradients accumulate (+=) into leaves. An
+ * intermediate's gradient lives only while backward needs it (its space is reused at once).
  * Parameters live in a tg_params store: one contiguous buffer for values, one for gradients.
  *
  *   tg_params *P = tg_params_new();
@@ -51,7 +52,8 @@ enum {
 /* Contiguous, row-major; no strides and no views. Fixed size (see _Static_assert in tensor.c). */
 typedef struct tg_tensor {
     tg_float *data;
-    tg_float *grad;            /* NULL until a gradient is needed */
+    tg_float *grad;            /* NULL until a gradient is needed; an op output's is NULL again
+                                * once backward has passed the op (only leaves and the loss keep one) */
     int64_t n;                 /* number of elements */
     int ndim;                  /* 0 (scalar) .. TG_MAX_DIMS */
     int shape[TG_MAX_DIMS];
@@ -204,6 +206,29 @@ typedef enum tg_op {
 } tg_op;
 
 const char *tg_op_name(tg_op op);
+
+/* Where a step's arena goes at its peak (`tapegrad bench step --memory`): the tape's nodes
+ * grouped by op and output shape. */
+typedef struct tg_mem_holder {
+    tg_op op;
+    int ndim, shape[TG_MAX_DIMS];   /* the op's output */
+    int count;                      /* nodes of this op and output shape */
+    size_t data_bytes;              /* their outputs' values */
+    size_t grad_bytes;              /* their outputs' gradients alive at the peak */
+    size_t saved_bytes;             /* kept for backward: masks, statistics, ids */
+} tg_mem_holder;
+typedef struct tg_mem_peak {
+    size_t bytes;         /* arena bytes handed out at the peak of the last tracked step */
+    size_t holes;         /* of which given back and not yet reused */
+    size_t tape_bytes;    /* of which held by the tape's nodes (the sum over every holder) */
+} tg_mem_peak;
+/* Tracking on: each new high of a step's arena use notes what the tape holds (a walk over the
+ * tape each time: for reports, it slows a step). false: out of memory. */
+bool tg_ctx_track_peak(tg_ctx *ctx, bool on);
+/* The largest holders at the last tracked step's peak, largest first: fills up to max and
+ * returns how many (0 when nothing was tracked); *peak gets the totals. */
+int tg_ctx_peak_holders(const tg_ctx *ctx, tg_mem_holder *out, int max, tg_mem_peak *peak);
+
 /* The op table's entry for a node's op is called by tg_backward; this is for tools and tests. */
 int tg_tape_len(const tg_ctx *ctx);
 

@@ -15,6 +15,7 @@ typedef struct tg_node {
     tg_tensor *in[TG_NODE_MAX_IN];
     tg_tensor *out;
     void *saved[2];         /* arena buffers kept for backward (mask, mean/rstd, ids...) */
+    size_t saved_bytes;     /* their size (and the op's other arena scratch), for reports */
     int64_t i[6];
     double f[2];
     struct tg_node *prev;   /* the tape runs backward through prev */
@@ -35,11 +36,23 @@ typedef struct tg_arena_chunk {
     unsigned char *base;
 } tg_arena_chunk;
 
+/* Space given back before the reset (arena_holes.c). */
+typedef struct tg_arena_hole {
+    unsigned char *p;
+    size_t bytes;
+    tg_arena_chunk *chunk;
+} tg_arena_hole;
+#define TG_ARENA_HOLES 256
+
 struct tg_ctx {
     tg_pool *pool;
     tg_arena_chunk *chunks;     /* the chunk in use first */
     size_t chunk_bytes;
     size_t step_used;           /* bytes handed out this step, across chunks */
+    tg_arena_hole holes[TG_ARENA_HOLES];   /* in address order */
+    int n_holes;
+    size_t hole_bytes;          /* bytes in holes: handed out, given back, not taken again */
+    struct tg_peak_track *peak; /* what held the arena at the step's peak (mem_peak.c); NULL: off */
     size_t high_water;
     uint64_t heap_allocs;
     tg_node *tape;              /* last node */
@@ -55,6 +68,20 @@ struct tg_ctx {
 __attribute__((format(printf, 3, 4)))
 #endif
 void *tg__fail(tg_ctx *ctx, tg_status st, const char *fmt, ...);
+
+/* An arena request's size: rounded up to the 64-byte alignment every allocation keeps. */
+size_t tg__arena_size(size_t bytes);
+/* Gives back bytes at ptr (from tg_ctx_alloc or tg__arena_take) for reuse before the reset. */
+void tg__arena_give_back(tg_ctx *ctx, void *ptr, size_t bytes);
+/* Space for bytes from a hole given back, else from the arena (NULL + error if out of memory). */
+void *tg__arena_take(tg_ctx *ctx, size_t bytes);
+
+/* Peak tracking (mem_peak.c), called only when ctx->peak is set: after each arena allocation,
+ * at each consistent point of the tape (a node recorded, a node's backward done), at the reset. */
+void tg__peak_alloc(tg_ctx *ctx);
+void tg__peak_note(tg_ctx *ctx);
+void tg__peak_reset(tg_ctx *ctx);
+void tg__peak_free(tg_ctx *ctx);
 
 /* A tensor of the given shape from the arena, data not initialised. */
 tg_tensor *tg__new_uninit(tg_ctx *ctx, int ndim, const int *shape);

@@ -67,8 +67,9 @@ void tg_tensor_set_requires_grad(tg_ctx *ctx, tg_tensor *t) {
 
 tg_float *tg__grad(tg_ctx *ctx, tg_tensor *t) {
     if (!t->grad) {
-        t->grad = tg_ctx_alloc(ctx, (size_t)t->n * sizeof(tg_float));
-        if (t->grad) memset(t->grad, 0, (size_t)t->n * sizeof(tg_float));
+        /* during backward, often the space of a gradient given back a moment ago */
+        t->grad = tg__arena_take(ctx, (size_t)t->n * sizeof(tg_float));
+        if (t->grad) tg_k_zero(ctx->pool, t->n, t->grad);
     }
     return t->grad;
 }
@@ -90,5 +91,6 @@ tg_node *tg__record(tg_ctx *ctx, tg_op op, tg_tensor *out, tg_tensor *a, tg_tens
     ctx->tape_len++;
     out->flags |= TG_TENSOR_REQUIRES_GRAD;
     out->node = node;
+    if (ctx->peak) tg__peak_note(ctx);
     return node;
 }

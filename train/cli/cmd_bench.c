@@ -12,6 +12,7 @@
 #include "autograd/kernels/kernels.h"
 #include "nn/nn.h"
 #include "optim/optim.h"
+#include "train/cli/bench_memory.h"
 #include "train/cli/commands.h"
 
 static void usage(FILE *f) {
@@ -19,7 +20,8 @@ static void usage(FILE *f) {
             "usage: tapegrad bench gemm [--sizes N,N,... | --config tiny|base] [--threads N]\n"
             "                           [--min-time S] [--json] [--kernels auto|portable|avx2|avx512]\n"
             "       tapegrad bench step --config tiny|base [--threads N] [--steps N] [--warmup N]\n"
-            "                           [--seed N] [--json] [--kernels auto|portable|avx2|avx512]\n\n"
+            "                           [--seed N] [--json] [--kernels auto|portable|avx2|avx512]\n"
+            "                           [--memory]\n\n"
             "gemm: C = A B (the build's precision) for square n (default 256,512,1024,2048) via the kernel\n"
             "      interface, as ../shared/bench/gemm_peak.py does: one warm-up call, then calls are\n"
             "      timed until at least --min-time seconds (default 1) and 3 calls have passed;\n"
@@ -37,6 +39,11 @@ static void usage(FILE *f) {
             "      step, then a RESULT line: mean and median step time, the median forward /\n"
             "      backward / optimiser split, target tokens/s (batch * tgt_len / median step),\n"
             "      peak RSS and the parameter count (the tied matrix counted once).\n\n"
+            "  --memory      (step) where memory goes: peak RSS (VmHWM), the arena's high-water\n"
+            "                mark, parameter / gradient / Adam bytes, and the largest holders at\n"
+            "                the last step's arena peak (op, output shape, values, live gradients,\n"
+            "                saved for backward); in the RESULT line / JSON too. Notes the tape at\n"
+            "                each new arena high, so step times are not comparable with it on\n"
             "  --threads N   kernel threads (default: TAPEGRAD_THREADS or the cores)\n"
             "  --kernels K   kernel implementation (default: TAPEGRAD_KERNELS, else the best the\n"
             "                CPU supports)\n"
@@ -269,7 +276,7 @@ static const step_config step_configs[] = {
     {"B", 8000, 512, 8, 2048, 6, 16, 32, 32, 5, 2},
 };
 
-static int bench_step(const step_config *sc, int threads, uint64_t seed, bool json) {
+static int bench_step(const step_config *sc, int threads, uint64_t seed, bool json, bool memory) {
     tg_model_config cfg = tg_model_config_default();
     cfg.vocab = sc->vocab;
     cfg.d_model = sc->d_model;
@@ -291,7 +298,7 @@ static int bench_step(const step_config *sc, int threads, uint64_t seed, bool js
     int32_t *src = malloc((size_t)B * S * sizeof *src), *tin = malloc((size_t)B * T * sizeof *tin);
     int32_t *tout = malloc((size_t)B * T * sizeof *tout);
     double *t_step = malloc((size_t)total * 4 * sizeof *t_step);
-    if (!ctx || !src || !tin || !tout || !t_step ||
+    if (!ctx || !src || !tin || !tout || !t_step || (memory && !tg_ctx_track_peak(ctx, true)) ||
         tg_adam_new(&acfg, n_par, &opt, &err) != TG_OK) {
         fprintf(stderr, "tapegrad bench: %s\n", ctx ? "out of memory" : "cannot make a context");
         free(src); free(tin); free(tout); free(t_step);
@@ -360,23 +367,31 @@ static int bench_step(const step_config *sc, int threads, uint64_t seed, bool js
             }
             double tgt_tok = (double)B * T / med[0], all_tok = (double)B * (S + T) / med[0];
             long long params = (long long)tg_model_param_count(m);
+            tg_bench_memory mem;
+            if (memory) tg_bench_memory_collect(ctx, n_par, tg_adam_numel(opt), &mem);
             if (json)
                 printf("{\"config\": \"%s\", \"impl\": \"tapegrad\", \"precision\": \"%s\", "
                        "\"kernels\": \"%s\", \"threads\": %d, \"params\": %lld, \"steps\": %d, "
                        "\"step_s\": %.4f, \"median_step_s\": %.4f, \"min_step_s\": %.4f, "
                        "\"fwd_s\": %.4f, \"bwd_s\": %.4f, \"opt_s\": %.4f, \"tgt_tok_s\": %.1f, "
-                       "\"all_tok_s\": %.1f, \"rss_mb\": %.0f}\n",
+                       "\"all_tok_s\": %.1f, \"rss_mb\": %.0f",
                        sc->name, TG_FLOAT_NAME, kern, nt, params, n, mean, med[0], best, med[1],
                        med[2], med[3], tgt_tok, all_tok, rss_mb());
-            else {
+            if (json) {
+                if (memory) tg_bench_memory_json(stdout, &mem);
+                printf("}\n");
+            } else {
+                if (memory) tg_bench_memory_print(stdout, &mem);
                 printf("mean step %.4fs (median %.4fs, min %.4fs over %d steps); median forward "
                        "%.4fs, backward %.4fs, optimizer %.4fs\n", mean, med[0], best, n, med[1],
                        med[2], med[3]);
                 printf("RESULT config=%s impl=tapegrad threads=%d params=%lld steps=%d step_s=%.4f "
                        "median_step_s=%.4f fwd_s=%.4f bwd_s=%.4f opt_s=%.4f tgt_tok_s=%.1f "
-                       "all_tok_s=%.1f rss_mb=%.0f kernels=%s precision=%s\n",
+                       "all_tok_s=%.1f rss_mb=%.0f kernels=%s precision=%s",
                        sc->name, nt, params, n, mean, med[0], med[1], med[2], med[3], tgt_tok,
                        all_tok, rss_mb(), kern, TG_FLOAT_NAME);
+                if (memory) tg_bench_memory_result(stdout, &mem);
+                printf("\n");
             }
         }
         free(col);
@@ -401,6 +416,7 @@ int tg_cmd_bench(int argc, char **argv) {
         {"seed", required_argument, NULL, 'S'},
         {"kernels", required_argument, NULL, 'k'},
         {"json", no_argument, NULL, 'j'},
+        {"memory", no_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -413,7 +429,7 @@ int tg_cmd_bench(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    bool gemm = !strcmp(argv[1], "gemm"), json = false;
+    bool gemm = !strcmp(argv[1], "gemm"), json = false, memory = false;
     long sizes[32] = {256, 512, 1024, 2048}, v;
     int n_sizes = 4, threads = 0, steps = -1, warmup = -1;
     double min_time = 1.0;
@@ -485,6 +501,7 @@ int tg_cmd_bench(int argc, char **argv) {
             }
             break;
         case 'j': json = true; break;
+        case 'M': memory = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -496,8 +513,8 @@ int tg_cmd_bench(int argc, char **argv) {
     }
     tg_k_select(impl);
     if (gemm) {
-        if (steps >= 0 || warmup >= 0) {
-            fprintf(stderr, "tapegrad bench gemm: --steps and --warmup go with step\n");
+        if (steps >= 0 || warmup >= 0 || memory) {
+            fprintf(stderr, "tapegrad bench gemm: --steps, --warmup and --memory go with step\n");
             return 2;
         }
         if (sc) return bench_gemm_model(sc == &step_configs[0] ? 0 : 1, threads, min_time, json);
@@ -510,5 +527,5 @@ int tg_cmd_bench(int argc, char **argv) {
     step_config run = *sc;
     if (steps > 0) run.steps = steps;
     if (warmup >= 0) run.warmup = warmup;
-    return bench_step(&run, threads, seed, json);
+    return bench_step(&run, threads, seed, json, memory);
 }
