@@ -49,7 +49,8 @@ enum {
     TG_TENSOR_REQUIRES_GRAD = 1u << 1, /* gradients flow to it */
 };
 
-/* Contiguous, row-major; no strides and no views. Fixed size (see _Static_assert in tensor.c). */
+/* Contiguous, row-major, no strides; a reshape shares its input's values (only views are reshapes,
+ * and no op writes into an existing tensor). Fixed size (see _Static_assert in tensor.c). */
 typedef struct tg_tensor {
     tg_float *data;
     tg_float *grad;            /* NULL until a gradient is needed; an op output's is NULL again
@@ -160,6 +161,9 @@ tg_tensor *tg_scale(tg_ctx *ctx, tg_tensor *a, double s);            /* s * a */
  * a (..., M, K), b (..., K, N) with the same leading dims -> (..., M, N);
  * or b 2-D (K, N) shared by every matrix of a -> (..., M, N) (a linear layer). */
 tg_tensor *tg_matmul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b, bool ta, bool tb);
+/* A linear layer: x (..., in) W^T + b with w (out, in) and b (out) -> (..., out). The same values
+ * and gradients as tg_add(tg_matmul(x, w, 0, 1), b), holding one tensor fewer. */
+tg_tensor *tg_matmul_bias(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b);
 tg_tensor *tg_relu(tg_ctx *ctx, tg_tensor *a);
 /* a^p elementwise; a must be positive where p is not an integer (1/sqrt(var + eps), ...). */
 tg_tensor *tg_pow(tg_ctx *ctx, tg_tensor *a, double p);
@@ -202,6 +206,7 @@ typedef enum tg_op {
     TG_OP_ADD, TG_OP_SUB, TG_OP_MUL, TG_OP_SCALE, TG_OP_MATMUL, TG_OP_RELU, TG_OP_GELU,
     TG_OP_SOFTMAX, TG_OP_LOG_SOFTMAX, TG_OP_LAYER_NORM, TG_OP_DROPOUT, TG_OP_EMBEDDING,
     TG_OP_RESHAPE, TG_OP_TRANSPOSE, TG_OP_SUM, TG_OP_MEAN, TG_OP_CROSS_ENTROPY, TG_OP_POW,
+    TG_OP_MATMUL_BIAS,
     TG_OP_COUNT
 } tg_op;
 

@@ -64,7 +64,8 @@ void tg__peak_note(tg_ctx *ctx) {
         peak_rec *r = &pk->recs[pk->n_recs++];
         const tg_tensor *t = n->out;
         size_t bytes = tg__arena_size((size_t)t->n * sizeof(tg_float));
-        *r = (peak_rec){.op = n->op, .ndim = t->ndim, .data = bytes,
+        /* a reshape's values are its input's (shape.c): counted there */
+        *r = (peak_rec){.op = n->op, .ndim = t->ndim, .data = n->op == TG_OP_RESHAPE ? 0 : bytes,
                         .grad = t->grad ? bytes : 0, .saved = n->saved_bytes};
         memcpy(r->shape, t->shape, sizeof r->shape);
     }

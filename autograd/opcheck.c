@@ -39,6 +39,9 @@ static tg_tensor *b_scale(tg_ctx *c, tg_tensor **in, const opcase *k) { return t
 static tg_tensor *b_matmul(tg_ctx *c, tg_tensor **in, const opcase *k) {
     return tg_matmul(c, in[0], in[1], k->flag & 1, k->flag & 2);
 }
+static tg_tensor *b_matmul_bias(tg_ctx *c, tg_tensor **in, const opcase *k) {
+    return tg_matmul_bias(c, in[0], in[1], in[2]);
+}
 static tg_tensor *b_relu(tg_ctx *c, tg_tensor **in, const opcase *k) { return tg_relu(c, in[0]); }
 static tg_tensor *b_gelu(tg_ctx *c, tg_tensor **in, const opcase *k) { return tg_gelu(c, in[0], k->flag); }
 /* Padding mask (B, 1, 1, Tk): the last `b + 1` keys of batch row b are -inf. */
@@ -110,6 +113,8 @@ static const opcase cases[] = {
     {TG_OP_MATMUL, "shared b^T", 2, {3, 2}, {SH(2, 7, 33), SH(5, 33)}, b_matmul, 2, 0},
     {TG_OP_MATMUL, "shared", 2, {3, 2}, {SH(2, 7, 33), SH(33, 7)}, b_matmul, 0, 0},
     {TG_OP_MATMUL, "", 2, {2, 2}, {SH(1, 1), SH(1, 1)}, b_matmul, 0, 0},
+    {TG_OP_MATMUL_BIAS, "", 3, {2, 2, 1}, {SH(7, 33), SH(5, 33), SH(5)}, b_matmul_bias, 0, 0},
+    {TG_OP_MATMUL_BIAS, "batched rows", 3, {3, 2, 1}, {SH(2, 7, 33), SH(1, 33), SH(1)}, b_matmul_bias, 0, 0},
     {TG_OP_RELU, "", 1, {2}, {SH(7, 33)}, b_relu, 0, 0.05},
     {TG_OP_RELU, "", 1, {1}, {SH(1)}, b_relu, 0, 0.05},
     {TG_OP_GELU, "tanh", 1, {2}, {SH(7, 33)}, b_gelu, 1, 0},

@@ -1,7 +1,9 @@
 /* test_memory.c: where a step's memory goes — backward gives each intermediate gradient's space
- * back once its producer has run and reuses it, and the peak report names what held the arena. */
+ * back once its producer has run and reuses it, the peak report names what held the arena, and
+ * the ops that hold less (matmul_bias, reshape sharing its input's values) compute the same. */
 #include <check.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "autograd/autograd.h"
 #include "tests/tg_check.h"
@@ -95,11 +97,92 @@ START_TEST(test_peak_holders) {
 }
 END_TEST
 
+/* The fused linear op against matmul + add: the same values and the same gradients, bit for bit
+ * (same kernels, same order), on sizes that split over 2 threads; and one tensor fewer. */
+START_TEST(test_matmul_bias_equals_composed) {
+    enum { R = 3 * 37, IN = 50, OUT = 70 };
+    tg_float *got[2][4];
+    size_t used[2];
+    for (int fused = 0; fused < 2; fused++) {
+        tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = 2, .seed = 1});
+        tg_tensor *x = tg_tensor_new(ctx, 3, (int[]){3, 37, IN});
+        tg_tensor *w = tg_tensor_new(ctx, 2, (int[]){OUT, IN}), *b = tg_tensor_new(ctx, 1, (int[]){OUT});
+        tg_tensor *t[3] = {x, w, b};
+        for (int k = 0; k < 3; k++) {
+            for (int64_t i = 0; i < t[k]->n; i++)
+                t[k]->data[i] = (tg_float)(((i * 7919 + k * 31) % 1000) / 997.0 - 0.5);
+            tg_tensor_set_requires_grad(ctx, t[k]);
+        }
+        size_t before = tg_ctx_arena_stats(ctx).used;
+        tg_tensor *y = fused ? tg_matmul_bias(ctx, x, w, b) : tg_add(ctx, tg_matmul(ctx, x, w, false, true), b);
+        used[fused] = tg_ctx_arena_stats(ctx).used - before;
+        ck_assert_int_eq(y->ndim, 3);
+        ck_assert_int_eq(y->shape[2], OUT);
+        /* a loss that weighs every output differently: sum(y * y) */
+        ck_assert_int_eq(tg_backward(ctx, tg_sum(ctx, tg_mul(ctx, y, y))), TG_OK);
+        tg_tensor *res[4] = {y, x, w, b};
+        for (int k = 0; k < 4; k++) {
+            const tg_float *src = k ? res[k]->grad : res[k]->data;
+            got[fused][k] = malloc((size_t)res[k]->n * sizeof(tg_float));
+            for (int64_t i = 0; i < res[k]->n; i++) got[fused][k][i] = src[i];
+        }
+        tg_ctx_free(ctx);
+    }
+    int64_t n[4] = {R * OUT, R * IN, OUT * IN, OUT};
+    for (int k = 0; k < 4; k++) {
+        for (int64_t i = 0; i < n[k]; i++)
+            ck_assert_msg(got[0][k][i] == got[1][k][i], "result %d element %lld: %.9g vs %.9g", k,
+                          (long long)i, (double)got[0][k][i], (double)got[1][k][i]);
+        free(got[0][k]);
+        free(got[1][k]);
+    }
+    ck_assert_uint_le(used[1] + R * OUT * sizeof(tg_float), used[0]);
+}
+END_TEST
+
+static void expect_shape_error(tg_tensor *w, tg_tensor *b, tg_ctx *ctx, tg_tensor *x) {
+    ck_assert_ptr_null(tg_matmul_bias(ctx, x, w, b));
+    ck_assert_int_eq(tg_ctx_status(ctx), TG_ERR_SHAPE);
+    ck_assert_msg(strstr(tg_ctx_errmsg(ctx), "matmul_bias") != NULL, "%s", tg_ctx_errmsg(ctx));
+    tg_ctx_clear_error(ctx);
+}
+
+START_TEST(test_matmul_bias_shape_errors) {
+    tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = 1, .seed = 1});
+    tg_tensor *x = tg_tensor_new(ctx, 2, (int[]){4, 3});
+    expect_shape_error(tg_tensor_new(ctx, 2, (int[]){5, 3}), tg_tensor_new(ctx, 1, (int[]){4}), ctx, x);
+    expect_shape_error(tg_tensor_new(ctx, 1, (int[]){3}), tg_tensor_new(ctx, 1, (int[]){3}), ctx, x);
+    expect_shape_error(tg_tensor_new(ctx, 2, (int[]){5, 3}), tg_tensor_new(ctx, 2, (int[]){1, 5}), ctx, x);
+    ck_assert_ptr_null(tg_matmul_bias(ctx, x, tg_tensor_new(ctx, 2, (int[]){5, 2}),
+                                      tg_tensor_new(ctx, 1, (int[]){5})));   /* inner dims */
+    ck_assert_int_eq(tg_ctx_status(ctx), TG_ERR_SHAPE);
+    tg_ctx_free(ctx);
+}
+END_TEST
+
+/* A reshape's output is its input's values under a new shape; its gradient is its own and reaches
+ * the input. */
+START_TEST(test_reshape_shares_values) {
+    tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = 1, .seed = 1});
+    tg_tensor *x = tg_tensor_new(ctx, 2, (int[]){6, 4});
+    for (int64_t i = 0; i < x->n; i++) x->data[i] = (tg_float)i - 7;
+    tg_tensor_set_requires_grad(ctx, x);
+    tg_tensor *y = tg_reshape(ctx, x, 3, (int[]){2, 3, 4});
+    ck_assert_ptr_eq(y->data, x->data);
+    ck_assert_int_eq(tg_backward(ctx, tg_sum(ctx, tg_mul(ctx, y, y))), TG_OK);
+    for (int64_t i = 0; i < x->n; i++) ck_assert(x->grad[i] == 2 * x->data[i]);
+    tg_ctx_free(ctx);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("memory");
     TCase *tc = tcase_create("arena");
     tcase_add_test(tc, test_backward_reuses_gradient_space);
     tcase_add_test(tc, test_peak_holders);
+    tcase_add_test(tc, test_matmul_bias_equals_composed);
+    tcase_add_test(tc, test_matmul_bias_shape_errors);
+    tcase_add_test(tc, test_reshape_shares_values);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? 1 : 0;
 }

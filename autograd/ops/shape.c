@@ -1,5 +1,6 @@
-/* shape.c: reshape and transpose. With no views, both write a new tensor: every kernel then sees
- * contiguous rows. */
+/* shape.c: reshape and transpose. Transpose writes a new tensor, so every kernel sees contiguous
+ * rows; reshape keeps the layout, so its output shares its input's values (no copy: no op writes
+ * into an existing tensor) and only the gradient is its own. */
 #include "autograd/ops/ops.h"
 
 #include <string.h>
@@ -15,9 +16,13 @@ tg_tensor *tg_reshape(tg_ctx *ctx, tg_tensor *x, int ndim, const int *shape) {
         return tg__fail(ctx, TG_ERR_SHAPE, "reshape: %s has %lld elements, the new shape %lld",
                         tg_shape_str(x, sx, sizeof sx), (long long)x->n,
                         (long long)tg_shape_numel(ndim, shape));
-    tg_tensor *y = tg__new_uninit(ctx, ndim, shape);
+    tg_tensor *y = tg_ctx_alloc(ctx, sizeof *y);
     if (!y) return NULL;
-    memcpy(y->data, x->data, (size_t)x->n * sizeof(tg_float));
+    memset(y, 0, sizeof *y);
+    y->data = x->data;
+    y->n = x->n;
+    y->ndim = ndim;
+    for (int d = 0; d < ndim; d++) y->shape[d] = shape[d];
     tg__record(ctx, TG_OP_RESHAPE, y, x, NULL, NULL);
     return y;
 }
