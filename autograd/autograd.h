@@ -192,6 +192,14 @@ tg_tensor *tg_mean(tg_ctx *ctx, tg_tensor *x);                       /* () */
  * is not ignore_index (ignore_index < 0: none); () output, 0 when every row is ignored. */
 tg_tensor *tg_cross_entropy(tg_ctx *ctx, tg_tensor *logits, const int32_t *targets,
                             double smoothing, int ignore_index);
+/* tg_cross_entropy(tg_matmul(x, w, 0, 1), ...) for x (..., d) and w (V, d), computed chunk_rows
+ * rows at a time (0: about 2^20 logits a chunk) so that the logits and their gradient never
+ * exist whole. Its gradients are made during this call when recording (kept until backward,
+ * which scales them by the loss's gradient). The loss and d x equal the composed ops' bit for
+ * bit; d w sums the chunks in order, so it may differ in the last bits. nll (may be NULL) gets
+ * the plain cross-entropy (smoothing 0) of the same rows, as a second tg_cross_entropy would. */
+tg_tensor *tg_linear_cross_entropy(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, const int32_t *targets,
+                                   double smoothing, int ignore_index, int chunk_rows, double *nll);
 
 /* ---- backward ---------------------------------------------------------------------------- */
 
@@ -206,7 +214,7 @@ typedef enum tg_op {
     TG_OP_ADD, TG_OP_SUB, TG_OP_MUL, TG_OP_SCALE, TG_OP_MATMUL, TG_OP_RELU, TG_OP_GELU,
     TG_OP_SOFTMAX, TG_OP_LOG_SOFTMAX, TG_OP_LAYER_NORM, TG_OP_DROPOUT, TG_OP_EMBEDDING,
     TG_OP_RESHAPE, TG_OP_TRANSPOSE, TG_OP_SUM, TG_OP_MEAN, TG_OP_CROSS_ENTROPY, TG_OP_POW,
-    TG_OP_MATMUL_BIAS,
+    TG_OP_MATMUL_BIAS, TG_OP_LINEAR_CROSS_ENTROPY,
     TG_OP_COUNT
 } tg_op;
 

@@ -111,6 +111,7 @@ void tg_mean_backward(tg_ctx *, tg_node *);
 void tg_cross_entropy_backward(tg_ctx *, tg_node *);
 void tg_pow_backward(tg_ctx *, tg_node *);
 void tg_matmul_bias_backward(tg_ctx *, tg_node *);
+void tg_linear_cross_entropy_backward(tg_ctx *, tg_node *);
 
 /* A counter-based uniform in [0, 1) for element `index` of the stream (seed, counter): the same
  * value whatever thread computes it. */

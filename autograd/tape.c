@@ -21,6 +21,7 @@ const tg_op_def tg_op_table[TG_OP_COUNT] = {
     [TG_OP_CROSS_ENTROPY] = {"cross_entropy", tg_cross_entropy_backward},
     [TG_OP_POW] = {"pow", tg_pow_backward},
     [TG_OP_MATMUL_BIAS] = {"matmul_bias", tg_matmul_bias_backward},
+    [TG_OP_LINEAR_CROSS_ENTROPY] = {"linear_cross_entropy", tg_linear_cross_entropy_backward},
 };
 _Static_assert(sizeof tg_op_table / sizeof tg_op_table[0] == TG_OP_COUNT,
                "the op table must have one entry per tg_op");

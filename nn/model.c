@@ -136,11 +136,9 @@ static tg_status check_batch(const tg_model *m, const int32_t *src, const int32_
     return st ? st : tg_model_check_ids(m, "decoder input", tgt_in, B, T, err);
 }
 
-tg_status tg_model_logits(tg_model *m, tg_ctx *ctx, const int32_t *src, const int32_t *tgt_in,
-                          int B, int S, int T, tg_tensor **logits, tg_err *err) {
-    *logits = NULL;
-    tg_status st = check_batch(m, src, tgt_in, B, S, T, err);
-    if (st) return st;
+/* The decoder's output, before the final norm (pre-LN) and the projection: (B, T, d). */
+static tg_tensor *decoder_out(tg_model *m, tg_ctx *ctx, const int32_t *src, const int32_t *tgt_in,
+                              int B, int S, int T) {
     tg_tensor *src_mask;
     tg_tensor *x = tg_model_encode(ctx, m, src, B, S, &src_mask);            // (B, S, d)
     tg_decoder_kv kv = {
@@ -151,21 +149,38 @@ tg_status tg_model_logits(tg_model *m, tg_ctx *ctx, const int32_t *src, const in
     tg_tensor *y = tg_model_embed(ctx, m, tgt_in, B, T, 0);                // (B, T, d)
     for (int i = 0; i < m->cfg.dec_layers; i++)
         y = tg_decoder_layer_forward(ctx, &m->cfg, &m->dec[i], y, &kv);
-    *logits = tg_model_project(ctx, m, y);                                 // (B, T, V)
+    return y;
+}
+
+tg_status tg_model_logits(tg_model *m, tg_ctx *ctx, const int32_t *src, const int32_t *tgt_in,
+                          int B, int S, int T, tg_tensor **logits, tg_err *err) {
+    *logits = NULL;
+    tg_status st = check_batch(m, src, tgt_in, B, S, T, err);
+    if (st) return st;
+    *logits = tg_model_project(ctx, m, decoder_out(m, ctx, src, tgt_in, B, S, T)); // (B, T, V)
     return *logits ? TG_OK : tg_nn_ctx_error(ctx, "model forward", err);
+}
+
+tg_status tg_model_loss_nll(tg_model *m, tg_ctx *ctx, const int32_t *src, const int32_t *tgt_in,
+                            const int32_t *tgt_out, int B, int S, int T, tg_tensor **loss,
+                            double *nll, tg_err *err) {
+    *loss = NULL;
+    tg_status st = check_batch(m, src, tgt_in, B, S, T, err);
+    if (!st) st = tg_model_check_ids(m, "target", tgt_out, B, T, err);
+    if (st) return st;
+    tg_tensor *y = decoder_out(m, ctx, src, tgt_in, B, S, T);              // (B, T, d)
+    if (m->cfg.norm == TG_NORM_PRE) y = tg_norm_forward(ctx, &m->dec_norm, y);
+    /* the projection and the loss in chunks of rows: the (B, T, V) logits never exist whole */
+    *loss = tg_linear_cross_entropy(ctx, y, m->output, tgt_out, m->cfg.label_smoothing,
+                                    TG_NN_PAD_ID, 0, nll);                  // ()
+    return *loss ? TG_OK : tg_nn_ctx_error(ctx, "model loss", err);
 }
 
 tg_status tg_model_loss(tg_model *m, tg_ctx *ctx, const int32_t *src, const int32_t *tgt_in,
                         const int32_t *tgt_out, int B, int S, int T, tg_tensor **loss,
                         int64_t *n_tokens, tg_err *err) {
-    *loss = NULL;
-    tg_status st = check_batch(m, src, tgt_in, B, S, T, err);
-    if (!st) st = tg_model_check_ids(m, "target", tgt_out, B, T, err);
+    tg_status st = tg_model_loss_nll(m, ctx, src, tgt_in, tgt_out, B, S, T, loss, NULL, err);
     if (st) return st;
-    tg_tensor *logits;
-    if ((st = tg_model_logits(m, ctx, src, tgt_in, B, S, T, &logits, err))) return st;
-    *loss = tg_cross_entropy(ctx, logits, tgt_out, m->cfg.label_smoothing, TG_NN_PAD_ID); // ()
-    if (!*loss) return tg_nn_ctx_error(ctx, "model loss", err);
     if (n_tokens) {
         int64_t n = 0;
         for (size_t i = 0; i < (size_t)B * T; i++) n += tgt_out[i] != TG_NN_PAD_ID;

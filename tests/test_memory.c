@@ -1,7 +1,9 @@
 /* test_memory.c: where a step's memory goes — backward gives each intermediate gradient's space
  * back once its producer has run and reuses it, the peak report names what held the arena, and
- * the ops that hold less (matmul_bias, reshape sharing its input's values) compute the same. */
+ * the ops that hold less (matmul_bias, reshape sharing its input's values, the output projection
+ * and loss in chunks) compute what the composed ops do. */
 #include <check.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -175,6 +177,111 @@ START_TEST(test_reshape_shares_values) {
 }
 END_TEST
 
+/* ---- the output projection and the loss in chunks ---- */
+
+#ifdef TG_DOUBLE
+#define DW_TOL 1e-12   /* d w: the chunks' products summed in another order */
+#else
+#define DW_TOL 2e-5
+#endif
+
+enum { LR = 3 * 41, LD = 24, LV = 700 };   /* 123 rows, chunks of 16 and a short last one */
+
+typedef struct lce_result {
+    double loss, nll, high_water;
+    tg_float *dx, *dw;
+} lce_result;
+
+/* x (3, 41, LD) and w (LV, LD) with fixed values, every 10th target ignored; fused or composed. */
+static lce_result lce_run(bool fused, int chunk_rows, int threads) {
+    tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = threads, .seed = 1});
+    tg_tensor *x = tg_tensor_new(ctx, 3, (int[]){3, 41, LD}), *w = tg_tensor_new(ctx, 2, (int[]){LV, LD});
+    for (int64_t i = 0; i < x->n; i++) x->data[i] = (tg_float)(((i * 7919) % 1009) / 1009.0 - 0.5);
+    for (int64_t i = 0; i < w->n; i++) w->data[i] = (tg_float)(((i * 104729) % 997) / 997.0 - 0.5);
+    tg_tensor_set_requires_grad(ctx, x);
+    tg_tensor_set_requires_grad(ctx, w);
+    int32_t t[LR];
+    for (int r = 0; r < LR; r++) t[r] = r % 10 == 3 ? -1 : (int32_t)((r * 37 + 5) % LV);
+    lce_result res = {0};
+    size_t before = tg_ctx_arena_stats(ctx).high_water;
+    tg_tensor *L;
+    if (fused) {
+        L = tg_linear_cross_entropy(ctx, x, w, t, 0.1, -1, chunk_rows, &res.nll);
+    } else {
+        tg_tensor *z = tg_matmul(ctx, x, w, false, true);
+        L = tg_cross_entropy(ctx, z, t, 0.1, -1);
+        tg_ctx_set_grad_enabled(ctx, false);
+        res.nll = tg_cross_entropy(ctx, z, t, 0, -1)->data[0];
+        tg_ctx_set_grad_enabled(ctx, true);
+    }
+    ck_assert_int_eq(tg_backward(ctx, L), TG_OK);
+    res.high_water = (double)(tg_ctx_arena_stats(ctx).high_water - before);
+    res.loss = L->data[0];
+    res.dx = malloc((size_t)x->n * sizeof(tg_float));
+    res.dw = malloc((size_t)w->n * sizeof(tg_float));
+    for (int64_t i = 0; i < x->n; i++) res.dx[i] = x->grad[i];
+    for (int64_t i = 0; i < w->n; i++) res.dw[i] = w->grad[i];
+    tg_ctx_free(ctx);
+    return res;
+}
+
+static void lce_free(lce_result *r) { free(r->dx); free(r->dw); }
+
+/* The loss, the plain NLL and d x equal the composed ops' bit for bit; d w to rounding; the
+ * chunked op's arena stays well below the composed ops' logits and their gradient. */
+START_TEST(test_linear_cross_entropy_equals_composed) {
+    lce_result ref = lce_run(false, 0, 2);
+    for (int chunk = 0; chunk <= 16; chunk += 16) {   /* one chunk, then 8 chunks */
+        lce_result got = lce_run(true, chunk, 2);
+        ck_assert_msg(got.loss == ref.loss, "chunk %d: loss %.17g vs %.17g", chunk, got.loss, ref.loss);
+        ck_assert(got.nll == ref.nll);
+        ck_assert(got.loss > got.nll);   /* smoothing adds to the plain NLL */
+        for (int64_t i = 0; i < LR * LD; i++)
+            ck_assert_msg(got.dx[i] == ref.dx[i], "chunk %d: dx[%lld]", chunk, (long long)i);
+        for (int64_t i = 0; i < LV * LD; i++)
+            ck_assert_msg(fabs((double)got.dw[i] - (double)ref.dw[i]) <= DW_TOL, "chunk %d: dw[%lld] "
+                          "%.9g vs %.9g", chunk, (long long)i, (double)got.dw[i], (double)ref.dw[i]);
+        if (chunk) ck_assert_double_lt(got.high_water, 0.5 * ref.high_water);
+        lce_free(&got);
+    }
+    lce_free(&ref);
+}
+END_TEST
+
+/* The chunks do not depend on the thread count: 1 and 2 threads give the same bits. */
+START_TEST(test_linear_cross_entropy_threads) {
+    lce_result a = lce_run(true, 16, 1), b = lce_run(true, 16, 2);
+    ck_assert(a.loss == b.loss && a.nll == b.nll);
+    for (int64_t i = 0; i < LR * LD; i++) ck_assert(a.dx[i] == b.dx[i]);
+    for (int64_t i = 0; i < LV * LD; i++) ck_assert(a.dw[i] == b.dw[i]);
+    lce_free(&a);
+    lce_free(&b);
+}
+END_TEST
+
+/* Every row ignored: loss 0, recorded like the composed ops, and backward adds nothing. Bad
+ * input is refused with the op's name. */
+START_TEST(test_linear_cross_entropy_edges) {
+    tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = 1, .seed = 1});
+    tg_tensor *x = tg_tensor_new(ctx, 2, (int[]){4, 3}), *w = tg_tensor_new(ctx, 2, (int[]){5, 3});
+    tg_tensor_set_requires_grad(ctx, w);
+    int32_t none[4] = {-1, -1, -1, -1}, bad[4] = {0, 5, 1, 2};
+    double nll = -1;
+    tg_tensor *L = tg_linear_cross_entropy(ctx, x, w, none, 0.1, -1, 0, &nll);
+    ck_assert(L && L->data[0] == 0 && nll == 0);
+    ck_assert_int_eq(tg_backward(ctx, L), TG_OK);
+    for (int64_t i = 0; i < w->n; i++) ck_assert(w->grad[i] == 0);
+    ck_assert_ptr_null(tg_linear_cross_entropy(ctx, x, w, bad, 0.1, -1, 0, NULL));
+    ck_assert_msg(strstr(tg_ctx_errmsg(ctx), "linear_cross_entropy: target 5 of row 1") != NULL,
+                  "%s", tg_ctx_errmsg(ctx));
+    tg_ctx_clear_error(ctx);
+    ck_assert_ptr_null(tg_linear_cross_entropy(ctx, x, tg_tensor_new(ctx, 2, (int[]){5, 4}), none,
+                                               0.1, -1, 0, NULL));
+    ck_assert_int_eq(tg_ctx_status(ctx), TG_ERR_SHAPE);
+    tg_ctx_free(ctx);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("memory");
     TCase *tc = tcase_create("arena");
@@ -183,6 +290,9 @@ int main(void) {
     tcase_add_test(tc, test_matmul_bias_equals_composed);
     tcase_add_test(tc, test_matmul_bias_shape_errors);
     tcase_add_test(tc, test_reshape_shares_values);
+    tcase_add_test(tc, test_linear_cross_entropy_equals_composed);
+    tcase_add_test(tc, test_linear_cross_entropy_threads);
+    tcase_add_test(tc, test_linear_cross_entropy_edges);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? 1 : 0;
 }

@@ -60,13 +60,13 @@ void tg_bench_memory_print(FILE *f, const tg_bench_memory *m) {
             m->arena_high_water / MB, m->peak.bytes / MB, m->peak.tape_bytes / MB,
             m->peak.holes / MB,
             (double)(m->peak.bytes - m->peak.holes - m->peak.tape_bytes) / MB);
-    fprintf(f, "largest holders at the peak:\n  %-14s %-18s %5s %10s %10s %10s %10s\n", "op",
+    fprintf(f, "largest holders at the peak:\n  %-20s %-18s %5s %10s %10s %10s %10s\n", "op",
             "output shape", "count", "values MB", "grads MB", "saved MB", "total MB");
     for (int i = 0; i < m->n_top; i++) {
         const tg_mem_holder *h = &m->top[i];
         char s[64];
         shape_text(h, s, sizeof s);
-        fprintf(f, "  %-14s %-18s %5d %10.1f %10.1f %10.1f %10.1f\n", tg_op_name(h->op), s,
+        fprintf(f, "  %-20s %-18s %5d %10.1f %10.1f %10.1f %10.1f\n", tg_op_name(h->op), s,
                 h->count, h->data_bytes / MB, h->grad_bytes / MB, h->saved_bytes / MB,
                 total(h) / MB);
     }

@@ -58,16 +58,12 @@ static tg_status train_step(tg_run *r, tg_batch *b, step_result *res, tg_err *er
     tg_ctx *ctx = r->ctx;
     tg_ctx_set_training(ctx, true);
     tg_ctx_set_grad_enabled(ctx, true);
-    tg_tensor *logits = NULL;
-    s = tg_model_logits(r->model, ctx, b->src, b->tgt_in, b->B, b->S, b->T, &logits, err);   // (B, T, V)
+    /* the loss, and the plain NLL for perplexity (not on the tape), from chunks of logits */
+    tg_tensor *loss = NULL;
+    s = tg_model_loss_nll(r->model, ctx, b->src, b->tgt_in, b->tgt_out, b->B, b->S, b->T, &loss,
+                          &res->nll, err);
     if (s != TG_OK) return s;
-    tg_tensor *loss = tg_cross_entropy(ctx, logits, b->tgt_out, r->mcfg.label_smoothing, TG_PAD_ID);
-    tg_ctx_set_grad_enabled(ctx, false);   /* the plain NLL, for perplexity: not on the tape */
-    tg_tensor *nll = tg_cross_entropy(ctx, logits, b->tgt_out, 0, TG_PAD_ID);
-    tg_ctx_set_grad_enabled(ctx, true);
-    if (!loss || !nll) return tg_err_set(err, tg_ctx_status(ctx), "loss: %s", tg_ctx_errmsg(ctx));
     res->loss = loss->data[0];
-    res->nll = nll->data[0];
     res->tokens = b->n_tgt_tokens;
     tg_params *P = tg_model_params(r->model);
     size_t n = (size_t)tg_params_numel(P);
