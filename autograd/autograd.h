@@ -145,6 +145,11 @@ void *tg_ctx_alloc(tg_ctx *ctx, size_t bytes);
 tg_tensor *tg_tensor_new(tg_ctx *ctx, int ndim, const int *shape);
 /* Same, with the values copied from data (n elements). */
 tg_tensor *tg_tensor_from(tg_ctx *ctx, int ndim, const int *shape, const tg_float *data);
+/* The caller will not read t's values again (nor those of a reshape of t): the arena reuses
+ * their space for the next tensors, unless a recorded backward reads them (they then stay until
+ * the reset). Released, t->data is NULL. Parameters, reshapes and leaves marked requires-grad
+ * are never released. Layers call it on the activations they made and used up. */
+void tg_release(tg_ctx *ctx, tg_tensor *t);
 /* Marks a leaf as needing a gradient (gradcheck inputs); its grad accumulates like a parameter's. */
 void tg_tensor_set_requires_grad(tg_ctx *ctx, tg_tensor *t);
 

@@ -8,6 +8,12 @@
 
 #define TG_NODE_MAX_IN 3
 
+/* Tensor flags of autograd's own (the public ones are the low bits). */
+enum {
+    TG__TENSOR_KEEP = 1u << 16,   /* a recorded backward reads its values: never released */
+    TG__TENSOR_VIEW = 1u << 17,   /* a reshape: its values are its input's */
+};
+
 /* One recorded op. Fixed size; op-specific values go in i[]/f[] and arena buffers in saved[]. */
 typedef struct tg_node {
     tg_op op;
@@ -82,6 +88,11 @@ void tg__peak_alloc(tg_ctx *ctx);
 void tg__peak_note(tg_ctx *ctx);
 void tg__peak_reset(tg_ctx *ctx);
 void tg__peak_free(tg_ctx *ctx);
+
+/* release.c: marks the tensors whose values node's backward reads (tg__record does), or t and
+ * the tensors it is a reshape of. */
+void tg__keep_for_backward(tg_node *node);
+void tg__keep(tg_tensor *t);
 
 /* A tensor of the given shape from the arena, data not initialised. */
 tg_tensor *tg__new_uninit(tg_ctx *ctx, int ndim, const int *shape);

@@ -64,8 +64,9 @@ void tg__peak_note(tg_ctx *ctx) {
         peak_rec *r = &pk->recs[pk->n_recs++];
         const tg_tensor *t = n->out;
         size_t bytes = tg__arena_size((size_t)t->n * sizeof(tg_float));
-        /* a reshape's values are its input's (shape.c): counted there */
-        *r = (peak_rec){.op = n->op, .ndim = t->ndim, .data = n->op == TG_OP_RESHAPE ? 0 : bytes,
+        /* a reshape's values are its input's (shape.c): counted there; released ones are gone */
+        *r = (peak_rec){.op = n->op, .ndim = t->ndim,
+                        .data = n->op == TG_OP_RESHAPE || !t->data ? 0 : bytes,
                         .grad = t->grad ? bytes : 0, .saved = n->saved_bytes};
         memcpy(r->shape, t->shape, sizeof r->shape);
     }

@@ -37,7 +37,8 @@ tg_tensor *tg__new_uninit(tg_ctx *ctx, int ndim, const int *shape) {
             return tg__fail(ctx, TG_ERR_SHAPE, "tensor: dim %d has size %d", d, shape[d]);
     int64_t n = tg_shape_numel(ndim, shape);
     tg_tensor *t = tg_ctx_alloc(ctx, sizeof *t);
-    tg_float *data = t ? tg_ctx_alloc(ctx, (size_t)n * sizeof(tg_float)) : NULL;
+    /* often the space of a tensor released a moment ago (tg_release) */
+    tg_float *data = t ? tg__arena_take(ctx, (size_t)n * sizeof(tg_float)) : NULL;
     if (!data) return NULL;
     memset(t, 0, sizeof *t);
     t->data = data;
@@ -91,6 +92,7 @@ tg_node *tg__record(tg_ctx *ctx, tg_op op, tg_tensor *out, tg_tensor *a, tg_tens
     ctx->tape_len++;
     out->flags |= TG_TENSOR_REQUIRES_GRAD;
     out->node = node;
+    tg__keep_for_backward(node);
     if (ctx->peak) tg__peak_note(ctx);
     return node;
 }

@@ -18,13 +18,16 @@ tg_tensor *tg_mha_split(tg_ctx *ctx, const tg_mha *a, tg_tensor *x) {
     if (!x) return NULL;
     int B = x->shape[0], T = x->shape[1];
     tg_tensor *r = tg_reshape(ctx, x, 4, (int[]){B, T, a->heads, a->d_head});  // (B, T, H, dh)
-    return tg_transpose(ctx, r, 1, 2);                                          // (B, H, T, dh)
+    tg_tensor *h = tg_transpose(ctx, r, 1, 2);                                  // (B, H, T, dh)
+    tg_release(ctx, x);   /* the projection, read only by the transpose */
+    return h;
 }
 
 tg_tensor *tg_mha_merge(tg_ctx *ctx, const tg_mha *a, tg_tensor *x) {
     if (!x) return NULL;
     int B = x->shape[0], T = x->shape[2];
     tg_tensor *t = tg_transpose(ctx, x, 1, 2);                                  // (B, T, H, dh)
+    tg_release(ctx, x);   /* the heads' contexts, read only by the transpose */
     return tg_reshape(ctx, t, 3, (int[]){B, T, a->heads * a->d_head});          // (B, T, d)
 }
 

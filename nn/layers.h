@@ -44,7 +44,7 @@ tg_tensor *tg_mha_attend(tg_ctx *ctx, const tg_mha *a, tg_tensor *xq, tg_tensor 
                          tg_tensor *mask, bool causal, double p, tg_activation act);
 tg_tensor *tg_mha_forward(tg_ctx *ctx, const tg_mha *a, tg_tensor *xq, tg_tensor *xkv,
                           tg_tensor *mask, bool causal, double p, tg_activation act);
-/* (B, T, d) <-> (B, H, T, d_head) */
+/* (B, T, d) <-> (B, H, T, d_head); x is used up (tg_release): pass a tensor made for it. */
 tg_tensor *tg_mha_split(tg_ctx *ctx, const tg_mha *a, tg_tensor *x);
 tg_tensor *tg_mha_merge(tg_ctx *ctx, const tg_mha *a, tg_tensor *x);
 
@@ -57,7 +57,8 @@ tg_tensor *tg_ffn_forward(tg_ctx *ctx, const tg_ffn *f, tg_tensor *x, double p,
                           tg_activation act);
 
 /* Residual wrapper of a sub-layer: post: LN(x + Drop(fx)); pre: x + Drop(fx), where the caller
- * computed fx from tg_sublayer_in(x) (LN(x) in pre-LN, x in post-LN). */
+ * computed fx from tg_sublayer_in(x) (LN(x) in pre-LN, x in post-LN). fx is used up
+ * (tg_release). */
 tg_tensor *tg_sublayer_in(tg_ctx *ctx, const tg_model_config *c, const tg_norm *n, tg_tensor *x);
 tg_tensor *tg_sublayer_out(tg_ctx *ctx, const tg_model_config *c, const tg_norm *n, tg_tensor *x,
                            tg_tensor *fx);

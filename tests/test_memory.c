@@ -1,7 +1,8 @@
 /* test_memory.c: where a step's memory goes — backward gives each intermediate gradient's space
  * back once its producer has run and reuses it, the peak report names what held the arena, and
- * the ops that hold less (matmul_bias, reshape sharing its input's values, the output projection
- * and loss in chunks) compute what the composed ops do. */
+ * activations released during the forward give their space to the next ones unless backward
+ * reads them, and the ops that hold less (matmul_bias, reshape sharing its input's values, the
+ * output projection and loss in chunks) compute what the composed ops do. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -177,6 +178,77 @@ START_TEST(test_reshape_shares_values) {
 }
 END_TEST
 
+/* ---- releasing activations during the forward ---- */
+
+static tg_tensor *filled(tg_ctx *ctx, int rows, int cols, int salt) {
+    tg_tensor *t = tg_tensor_new(ctx, 2, (int[]){rows, cols});
+    for (int64_t i = 0; i < t->n; i++) t->data[i] = (tg_float)(((i * 31 + salt) % 17) - 8) / 8;
+    return t;
+}
+
+/* A released tensor that backward does not read gives its space to the next tensor of its size;
+ * those backward reads (an op's input or output, or through a reshape) stay; parameters-like
+ * leaves stay; the gradients come out as without releases. */
+START_TEST(test_release) {
+    tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = 2, .seed = 1});
+    tg_tensor *x = filled(ctx, 8, 16, 1), *w = filled(ctx, 16, 16, 2);
+    tg_tensor_set_requires_grad(ctx, x);
+    tg_tensor_set_requires_grad(ctx, w);
+    tg_tensor *a = tg_scale(ctx, x, 2);             /* read by nothing's backward */
+    tg_tensor *b = tg_scale(ctx, a, 0.5);
+    tg_float *a_space = a->data;
+    tg_release(ctx, a);
+    ck_assert_ptr_null(a->data);
+    tg_tensor *c = tg_scale(ctx, b, 3);             /* takes a's space */
+    ck_assert_ptr_eq(c->data, a_space);
+    tg_tensor *u = tg_scale(ctx, c, 1);
+    tg_tensor *h = tg_relu(ctx, u);                 /* relu's backward reads u */
+    tg_tensor *s = tg_softmax(ctx, h, NULL, false); /* softmax's reads s */
+    tg_tensor *v = tg_scale(ctx, s, 1);
+    tg_tensor *r = tg_reshape(ctx, v, 2, (int[]){8, 16});
+    tg_tensor *m = tg_matmul(ctx, r, w, false, false);   /* reads r, that is v's values */
+    tg_release(ctx, u);
+    tg_release(ctx, s);
+    tg_release(ctx, v);
+    tg_release(ctx, r);
+    tg_release(ctx, x);
+    ck_assert(u->data && s->data && v->data && r->data && x->data);
+    tg_tensor *L = tg_sum(ctx, tg_mul(ctx, m, m));
+    tg_release(ctx, h);                              /* read by nothing's backward: goes */
+    ck_assert_ptr_null(h->data);
+    ck_assert_int_eq(tg_backward(ctx, L), TG_OK);
+    /* the same graph without releases */
+    tg_ctx *ref = tg_ctx_new(&(tg_ctx_opts){.threads = 2, .seed = 1});
+    tg_tensor *x2 = filled(ref, 8, 16, 1), *w2 = filled(ref, 16, 16, 2);
+    tg_tensor_set_requires_grad(ref, x2);
+    tg_tensor_set_requires_grad(ref, w2);
+    tg_tensor *h2 = tg_relu(ref, tg_scale(ref, tg_scale(ref, tg_scale(ref, tg_scale(ref, x2, 2), 0.5), 3), 1));
+    tg_tensor *r2 = tg_reshape(ref, tg_scale(ref, tg_softmax(ref, h2, NULL, false), 1), 2, (int[]){8, 16});
+    tg_tensor *m2 = tg_matmul(ref, r2, w2, false, false);
+    ck_assert_int_eq(tg_backward(ref, tg_sum(ref, tg_mul(ref, m2, m2))), TG_OK);
+    for (int64_t i = 0; i < x->n; i++) ck_assert(x->grad[i] == x2->grad[i]);
+    for (int64_t i = 0; i < w->n; i++) ck_assert(w->grad[i] == w2->grad[i]);
+    tg_ctx_free(ref);
+    tg_ctx_free(ctx);
+}
+END_TEST
+
+/* Not recording, a reshape cannot be traced from its consumers: its input keeps its values. */
+START_TEST(test_release_unrecorded_reshape) {
+    tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = 1, .seed = 1});
+    tg_ctx_set_grad_enabled(ctx, false);
+    tg_tensor *x = tg_scale(ctx, filled(ctx, 4, 6, 3), 2);
+    tg_tensor *r = tg_reshape(ctx, x, 2, (int[]){6, 4});
+    tg_tensor *y = tg_scale(ctx, x, 2);
+    tg_release(ctx, x);
+    ck_assert_ptr_nonnull(x->data);
+    ck_assert(r->data == x->data);
+    tg_release(ctx, y);                              /* nothing refers to y: it goes */
+    ck_assert_ptr_null(y->data);
+    tg_ctx_free(ctx);
+}
+END_TEST
+
 /* ---- the output projection and the loss in chunks ---- */
 
 #ifdef TG_DOUBLE
@@ -290,6 +362,8 @@ int main(void) {
     tcase_add_test(tc, test_matmul_bias_equals_composed);
     tcase_add_test(tc, test_matmul_bias_shape_errors);
     tcase_add_test(tc, test_reshape_shares_values);
+    tcase_add_test(tc, test_release);
+    tcase_add_test(tc, test_release_unrecorded_reshape);
     tcase_add_test(tc, test_linear_cross_entropy_equals_composed);
     tcase_add_test(tc, test_linear_cross_entropy_threads);
     tcase_add_test(tc, test_linear_cross_entropy_edges);

@@ -17,7 +17,7 @@ tg_tensor *tg_matmul_bias(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b)
     tg_k_axpby(ctx->pool, y->n, y->data, 1, b->data, b->n, y->data);       /* y += b per row */
     tg_node *node = y->node;
     if (node) {   /* matmul recorded it: the same node, now with the bias */
-        node->op = TG_OP_MATMUL_BIAS;
+        node->op = TG_OP_MATMUL_BIAS;   /* its backward reads what matmul's does */
         node->in[2] = b;
         node->n_in = 3;
     } else {      /* neither x nor w needs a gradient: record for b alone, if it needs one */

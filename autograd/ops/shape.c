@@ -22,8 +22,10 @@ tg_tensor *tg_reshape(tg_ctx *ctx, tg_tensor *x, int ndim, const int *shape) {
     y->data = x->data;
     y->n = x->n;
     y->ndim = ndim;
+    y->flags = TG__TENSOR_VIEW;
     for (int d = 0; d < ndim; d++) y->shape[d] = shape[d];
-    tg__record(ctx, TG_OP_RESHAPE, y, x, NULL, NULL);
+    /* unrecorded, its consumers' needs cannot be traced back to x: x keeps its values */
+    if (!tg__record(ctx, TG_OP_RESHAPE, y, x, NULL, NULL)) tg__keep(x);
     return y;
 }
 
