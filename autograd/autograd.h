@@ -247,6 +247,22 @@ bool tg_ctx_track_peak(tg_ctx *ctx, bool on);
  * returns how many (0 when nothing was tracked); *peak gets the totals. */
 int tg_ctx_peak_holders(const tg_ctx *ctx, tg_mem_holder *out, int max, tg_mem_peak *peak);
 
+/* Where a step's time goes (`tapegrad bench step --profile`), per op, summed over the profiled
+ * steps (each ends with a backward). Forward time is the interval before each node was recorded
+ * (the layer code between ops included); backward time is each node's backward. flop counts
+ * GEMM work (matmul, matmul_bias, linear_cross_entropy; 0 for the others); bytes estimates what
+ * an op reads and writes once (forward: inputs and output; backward: the output's gradient, and
+ * each input's gradient read and written). */
+typedef struct tg_op_profile {
+    tg_op op;
+    int64_t nodes;
+    double fwd_s, bwd_s, fwd_flop, bwd_flop, fwd_bytes, bwd_bytes;
+} tg_op_profile;
+/* Profiling on or off (false: out of memory). Costs two clock reads a node. */
+bool tg_ctx_profile(tg_ctx *ctx, bool on);
+/* The ops seen so far (up to TG_OP_COUNT entries, op order); *steps the profiled backwards. */
+int tg_ctx_profile_read(const tg_ctx *ctx, tg_op_profile *out, int *steps);
+
 /* The op table's entry for a node's op is called by tg_backward; this is for tools and tests. */
 int tg_tape_len(const tg_ctx *ctx);
 

@@ -49,6 +49,7 @@ void tg_ctx_free(tg_ctx *ctx) {
     if (!ctx) return;
     chunks_free(ctx->chunks);
     tg__peak_free(ctx);
+    tg__prof_free(ctx);
     tg_pool_free(ctx->pool);
     free(ctx);
 }
@@ -95,6 +96,7 @@ void tg_ctx_reset(tg_ctx *ctx) {
     ctx->n_holes = 0;
     ctx->hole_bytes = 0;
     if (ctx->peak) tg__peak_reset(ctx);
+    if (ctx->prof) tg__prof_reset(ctx);
     ctx->tape = NULL;
     ctx->tape_len = 0;
     ctx->status = TG_OK;

@@ -24,6 +24,7 @@ typedef struct tg_node {
     size_t saved_bytes;     /* their size (and the op's other arena scratch), for reports */
     int64_t i[6];
     double f[2];
+    double t_rec;           /* when it was recorded, while profiling (profile.c) */
     struct tg_node *prev;   /* the tape runs backward through prev */
 } tg_node;
 
@@ -59,6 +60,7 @@ struct tg_ctx {
     int n_holes;
     size_t hole_bytes;          /* bytes in holes: handed out, given back, not taken again */
     struct tg_peak_track *peak; /* what held the arena at the step's peak (mem_peak.c); NULL: off */
+    struct tg_prof *prof;       /* time per op (profile.c); NULL: off */
     size_t high_water;
     uint64_t heap_allocs;
     tg_node *tape;              /* last node */
@@ -93,6 +95,15 @@ void tg__peak_free(tg_ctx *ctx);
  * the tensors it is a reshape of. */
 void tg__keep_for_backward(tg_node *node);
 void tg__keep(tg_tensor *t);
+
+/* Profiling (profile.c), called only when ctx->prof is set. */
+typedef struct tg_prof tg_prof;
+double tg__now(void);
+void tg__prof_reset(tg_ctx *ctx);
+void tg__prof_free(tg_ctx *ctx);
+/* Adds the forward intervals of the nodes up to last (at backward's start). */
+void tg__prof_forward(tg_ctx *ctx, tg_node *last);
+void tg__prof_backward(tg_ctx *ctx, const tg_node *n, double seconds);
 
 /* A tensor of the given shape from the arena, data not initialised. */
 tg_tensor *tg__new_uninit(tg_ctx *ctx, int ndim, const int *shape);

@@ -56,10 +56,13 @@ tg_status tg_backward(tg_ctx *ctx, tg_tensor *loss) {
         if (n->out->grad) tg_k_zero(ctx->pool, n->out->n, n->out->grad);
     if (!tg__grad(ctx, loss)) return ctx->status;
     loss->grad[0] = 1;
+    if (ctx->prof) tg__prof_forward(ctx, loss->node);
     for (tg_node *n = loss->node; n; n = n->prev) {
         tg_tensor *out = n->out;
         if (!out->grad) continue;
+        double t0 = ctx->prof ? tg__now() : 0;
         tg_op_table[n->op].backward(ctx, n);
+        if (ctx->prof) tg__prof_backward(ctx, n, tg__now() - t0);
         if (ctx->status != TG_OK) return ctx->status;
         if (ctx->peak) tg__peak_note(ctx);
         if (out != loss) {

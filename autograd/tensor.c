@@ -94,5 +94,6 @@ tg_node *tg__record(tg_ctx *ctx, tg_op op, tg_tensor *out, tg_tensor *a, tg_tens
     out->node = node;
     tg__keep_for_backward(node);
     if (ctx->peak) tg__peak_note(ctx);
+    if (ctx->prof) node->t_rec = tg__now();
     return node;
 }

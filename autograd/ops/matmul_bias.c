@@ -20,6 +20,7 @@ tg_tensor *tg_matmul_bias(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b)
         node->op = TG_OP_MATMUL_BIAS;   /* its backward reads what matmul's does */
         node->in[2] = b;
         node->n_in = 3;
+        if (ctx->prof) node->t_rec = tg__now();   /* the bias add is this op's time too */
     } else {      /* neither x nor w needs a gradient: record for b alone, if it needs one */
         tg__record(ctx, TG_OP_MATMUL_BIAS, y, x, w, b);
     }
