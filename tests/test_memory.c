@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "autograd/autograd.h"
+#include "nn/nn.h"
 #include "tests/tg_check.h"
 
 enum { N = 65536, CHAIN = 16 };   /* 16 tensors of 64K elements: sizes well above the overheads */
@@ -354,6 +355,55 @@ START_TEST(test_linear_cross_entropy_edges) {
 }
 END_TEST
 
+/* ---- a model's training step ---- */
+
+/* At the arena's peak of a small model's training step (dropout on, 2 threads): no tensor of
+ * logits exists (the last dim never is the vocabulary), and the linear layers' (B, T, d)
+ * outputs hold no values (released: nothing's backward reads them). */
+START_TEST(test_model_step_holders) {
+    tg_model_config cfg = tg_model_config_default();
+    cfg.vocab = 300;
+    cfg.d_model = 32;
+    cfg.heads = 4;
+    cfg.d_ff = 64;
+    cfg.enc_layers = cfg.dec_layers = 2;
+    cfg.max_len = 16;
+    cfg.dropout = 0.1;
+    cfg.label_smoothing = 0.1;
+    tg_err err;
+    tg_model *m = tg_model_new(&cfg, 3, &err);
+    ck_assert_ptr_nonnull(m);
+    tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = 2, .seed = 4});
+    ck_assert(tg_ctx_track_peak(ctx, true));
+    enum { B = 3, S = 7, T = 6 };
+    int32_t src[B * S], tin[B * T], tout[B * T];
+    for (int i = 0; i < B * S; i++) src[i] = 2 + (i * 13) % 290;
+    for (int i = 0; i < B * T; i++) tout[i] = 2 + (i * 7) % 290;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) tin[b * T + t] = t ? tout[b * T + t - 1] : 1;
+    tg_tensor *loss = NULL;
+    ck_assert_int_eq(tg_model_loss(m, ctx, src, tin, tout, B, S, T, &loss, NULL, &err), TG_OK);
+    ck_assert_int_eq(tg_backward(ctx, loss), TG_OK);
+    tg_mem_holder h[128];   /* every group, the empty ones too */
+    tg_mem_peak pk;
+    int n = tg_ctx_peak_holders(ctx, h, 128, &pk);
+    ck_assert_int_lt(n, 128);
+    ck_assert_int_gt(n, 5);
+    bool linear_seen = false;
+    for (int i = 0; i < n; i++) {
+        ck_assert_msg(h[i].ndim == 0 || h[i].shape[h[i].ndim - 1] != cfg.vocab,
+                      "a %s output of the vocabulary's width", tg_op_name(h[i].op));
+        if (h[i].op == TG_OP_MATMUL_BIAS && h[i].shape[h[i].ndim - 1] == cfg.d_model) {
+            linear_seen = true;
+            ck_assert_uint_eq(h[i].data_bytes, 0);
+        }
+    }
+    ck_assert(linear_seen);
+    tg_ctx_free(ctx);
+    tg_model_free(m);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("memory");
     TCase *tc = tcase_create("arena");
@@ -367,6 +417,7 @@ int main(void) {
     tcase_add_test(tc, test_linear_cross_entropy_equals_composed);
     tcase_add_test(tc, test_linear_cross_entropy_threads);
     tcase_add_test(tc, test_linear_cross_entropy_edges);
+    tcase_add_test(tc, test_model_step_holders);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? 1 : 0;
 }
