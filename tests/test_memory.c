@@ -361,21 +361,15 @@ END_TEST
  * logits exists (the last dim never is the vocabulary), and the linear layers' (B, T, d)
  * outputs hold no values (released: nothing's backward reads them). */
 START_TEST(test_model_step_holders) {
-    tg_model_config cfg = tg_model_config_default();
-    cfg.vocab = 300;
-    cfg.d_model = 32;
-    cfg.heads = 4;
-    cfg.d_ff = 64;
-    cfg.enc_layers = cfg.dec_layers = 2;
-    cfg.max_len = 16;
+    tg_model_config cfg = tg_model_gradcheck_config();   /* 2 + 2 layers, max_len 8 */
+    cfg.vocab = 300;   /* wider than any other dim: a logits tensor cannot hide */
     cfg.dropout = 0.1;
-    cfg.label_smoothing = 0.1;
     tg_err err;
     tg_model *m = tg_model_new(&cfg, 3, &err);
     ck_assert_ptr_nonnull(m);
     tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = 2, .seed = 4});
     ck_assert(tg_ctx_track_peak(ctx, true));
-    enum { B = 3, S = 7, T = 6 };
+    enum { B = 3, S = 7, T = 6 };   /* S, T <= max_len */
     int32_t src[B * S], tin[B * T], tout[B * T];
     for (int i = 0; i < B * S; i++) src[i] = 2 + (i * 13) % 290;
     for (int i = 0; i < B * T; i++) tout[i] = 2 + (i * 7) % 290;
