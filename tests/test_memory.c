@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "autograd/autograd.h"
+#include "autograd/kernels/kernels_impl.h"
 #include "nn/nn.h"
 #include "tests/tg_check.h"
 
@@ -355,6 +356,17 @@ START_TEST(test_linear_cross_entropy_edges) {
 }
 END_TEST
 
+/* The kernels' scratch is counted as it grows, and not again when reused. */
+START_TEST(test_scratch_bytes) {
+    size_t before = tg_k_scratch_bytes();
+    ck_assert_ptr_nonnull(tg_k_scratch(3, 1 << 20));
+    size_t grown = tg_k_scratch_bytes() - before;
+    ck_assert_uint_ge(grown, 1 << 20);
+    ck_assert_ptr_nonnull(tg_k_scratch(3, 1 << 10));   /* fits: no growth */
+    ck_assert_uint_eq(tg_k_scratch_bytes() - before, grown);
+}
+END_TEST
+
 /* ---- a model's training step ---- */
 
 /* At the arena's peak of a small model's training step (dropout on, 2 threads): no tensor of
@@ -412,6 +424,7 @@ int main(void) {
     tcase_add_test(tc, test_linear_cross_entropy_threads);
     tcase_add_test(tc, test_linear_cross_entropy_edges);
     tcase_add_test(tc, test_model_step_holders);
+    tcase_add_test(tc, test_scratch_bytes);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? 1 : 0;
 }

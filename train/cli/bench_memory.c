@@ -3,6 +3,7 @@
  * gradients and Adam's two moments are flat buffers of known size; the arena is reported by the
  * context, with the largest holders (op, output shape) at the last step's peak. */
 #include "train/cli/bench_memory.h"
+#include "autograd/kernels/kernels.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,7 @@ static double vm_hwm_mb(void) {
 }
 
 void tg_bench_memory_collect(const tg_ctx *ctx, int64_t n_params, int64_t adam_numel,
-                             tg_bench_memory *m) {
+                             const long faults[2], tg_bench_memory *m) {
     memset(m, 0, sizeof *m);
     m->vm_hwm_mb = vm_hwm_mb();
     tg_arena_stats a = tg_ctx_arena_stats(ctx);
@@ -34,6 +35,9 @@ void tg_bench_memory_collect(const tg_ctx *ctx, int64_t n_params, int64_t adam_n
     m->arena_capacity = a.capacity;
     m->param_bytes = m->grad_bytes = (size_t)n_params * sizeof(tg_float);
     m->adam_bytes = 2 * (size_t)adam_numel * sizeof(tg_float);
+    m->scratch_bytes = tg_k_scratch_bytes();
+    m->faults_first = faults[0];
+    m->faults_last = faults[1];
     m->n_top = tg_ctx_peak_holders(ctx, m->top, TG_BENCH_HOLDERS, &m->peak);
 }
 
@@ -50,11 +54,13 @@ void tg_bench_memory_print(FILE *f, const tg_bench_memory *m) {
     size_t fixed = m->param_bytes + m->grad_bytes + m->adam_bytes;
     /* the arena's pages past its high-water mark are held but never touched: not resident */
     fprintf(f, "memory: peak RSS (VmHWM) %.1f MB = parameters %.1f + gradients %.1f + Adam m,v "
-               "%.1f + arena high-water %.1f (capacity %.1f) + the rest (code, thread pool, "
-               "kernel scratch, data, the first step's arena chunks) %.1f MB\n", m->vm_hwm_mb,
-            m->param_bytes / MB, m->grad_bytes / MB, m->adam_bytes / MB,
-            m->arena_high_water / MB, m->arena_capacity / MB,
-            m->vm_hwm_mb - (double)(fixed + m->arena_high_water) / MB);
+               "%.1f + arena high-water %.1f (capacity %.1f) + kernel scratch %.1f + the rest "
+               "(code, thread stacks, data, the first step's arena chunks) %.1f MB\n",
+            m->vm_hwm_mb, m->param_bytes / MB, m->grad_bytes / MB, m->adam_bytes / MB,
+            m->arena_high_water / MB, m->arena_capacity / MB, m->scratch_bytes / MB,
+            m->vm_hwm_mb - (double)(fixed + m->arena_high_water + m->scratch_bytes) / MB);
+    fprintf(f, "page faults (first touches, 4 KiB each): first step %ld, last step %ld\n",
+            m->faults_first, m->faults_last);
     fprintf(f, "arena: high-water %.1f MB; last step's peak %.1f MB = tape %.1f (below) + free "
                "holes %.1f + other (nodes, masks, positions, scratch) %.1f MB\n",
             m->arena_high_water / MB, m->peak.bytes / MB, m->peak.tape_bytes / MB,
@@ -74,9 +80,10 @@ void tg_bench_memory_print(FILE *f, const tg_bench_memory *m) {
 
 void tg_bench_memory_result(FILE *f, const tg_bench_memory *m) {
     fprintf(f, " vm_hwm_mb=%.1f arena_hw_mb=%.1f arena_cap_mb=%.1f params_mb=%.1f grads_mb=%.1f "
-               "adam_mb=%.1f peak_tape_mb=%.1f", m->vm_hwm_mb, m->arena_high_water / MB,
-            m->arena_capacity / MB, m->param_bytes / MB, m->grad_bytes / MB, m->adam_bytes / MB,
-            m->peak.tape_bytes / MB);
+               "adam_mb=%.1f scratch_mb=%.1f peak_tape_mb=%.1f faults_first=%ld faults_last=%ld",
+            m->vm_hwm_mb, m->arena_high_water / MB, m->arena_capacity / MB, m->param_bytes / MB,
+            m->grad_bytes / MB, m->adam_bytes / MB, m->scratch_bytes / MB, m->peak.tape_bytes / MB,
+            m->faults_first, m->faults_last);
     if (m->n_top > 0) {
         char s[64];
         shape_text(&m->top[0], s, sizeof s);
@@ -88,10 +95,11 @@ void tg_bench_memory_result(FILE *f, const tg_bench_memory *m) {
 void tg_bench_memory_json(FILE *f, const tg_bench_memory *m) {
     fprintf(f, ", \"memory\": {\"vm_hwm_mb\": %.1f, \"arena_hw_mb\": %.1f, \"arena_cap_mb\": %.1f, "
                "\"params_mb\": %.1f, \"grads_mb\": %.1f, \"adam_mb\": %.1f, \"peak_mb\": %.1f, "
-               "\"peak_holes_mb\": %.1f, \"peak_tape_mb\": %.1f, \"holders\": [",
+               "\"peak_holes_mb\": %.1f, \"peak_tape_mb\": %.1f, \"scratch_mb\": %.1f, "
+               "\"faults_first\": %ld, \"faults_last\": %ld, \"holders\": [",
             m->vm_hwm_mb, m->arena_high_water / MB, m->arena_capacity / MB, m->param_bytes / MB,
             m->grad_bytes / MB, m->adam_bytes / MB, m->peak.bytes / MB, m->peak.holes / MB,
-            m->peak.tape_bytes / MB);
+            m->peak.tape_bytes / MB, m->scratch_bytes / MB, m->faults_first, m->faults_last);
     for (int i = 0; i < m->n_top; i++) {
         const tg_mem_holder *h = &m->top[i];
         fprintf(f, "%s{\"op\": \"%s\", \"shape\": [", i ? ", " : "", tg_op_name(h->op));

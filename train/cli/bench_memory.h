@@ -13,14 +13,17 @@ typedef struct tg_bench_memory {
     size_t arena_high_water;       /* most arena bytes handed out in one step */
     size_t arena_capacity;         /* arena bytes held */
     size_t param_bytes, grad_bytes, adam_bytes;
+    size_t scratch_bytes;          /* the kernels' per-thread scratch (GEMM packing) */
+    long faults_first, faults_last;   /* minor page faults of the first and the last step */
     tg_mem_peak peak;              /* the last step's arena peak */
     tg_mem_holder top[TG_BENCH_HOLDERS];
     int n_top;
 } tg_bench_memory;
 
-/* Reads the process and the context (after the steps, with peak tracking on). */
+/* Reads the process and the context (after the steps, with peak tracking on); faults: the
+ * first and the last step's minor page faults. */
 void tg_bench_memory_collect(const tg_ctx *ctx, int64_t n_params, int64_t adam_numel,
-                             tg_bench_memory *m);
+                             const long faults[2], tg_bench_memory *m);
 /* The breakdown as a table. */
 void tg_bench_memory_print(FILE *f, const tg_bench_memory *m);
 /* " key=value ..." for the RESULT line. */

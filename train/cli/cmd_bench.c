@@ -78,6 +78,13 @@ static double median(const double *v, int n) {
     return m;
 }
 
+/* Minor page faults so far: a first touch of a page (the arena's, a buffer's) costs one. */
+static long minor_faults(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
+
 static double rss_mb(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -328,7 +335,9 @@ static int bench_step(const step_config *sc, int threads, uint64_t seed, bool js
         printf("tapegrad (%s, kernels=%s), threads=%d, config=%s, parameters=%lld\n",
                TG_FLOAT_NAME, kern, nt, sc->name, (long long)tg_model_param_count(m));
     int rc = 0;
+    long faults[2] = {0, 0};   /* the first step's, the last step's */
     for (int i = 0; i < total && rc == 0; i++) {
+        long faults0 = minor_faults();
         /* ids in [2, vocab): no padding; decoder input = bos + labels[:-1] */
         for (int k = 0; k < B * S; k++) src[k] = 2 + (int32_t)(next_u64(&rng) % (uint64_t)(sc->vocab - 2));
         for (int k = 0; k < B * T; k++) tout[k] = 2 + (int32_t)(next_u64(&rng) % (uint64_t)(sc->vocab - 2));
@@ -362,6 +371,8 @@ static int bench_step(const step_config *sc, int threads, uint64_t seed, bool js
         double t3 = now_s();
         if (s != TG_OK) { fprintf(stderr, "tapegrad bench: %s\n", err.msg); rc = 1; break; }
         bool timed = i >= sc->warmup;
+        if (i == 0) faults[0] = minor_faults() - faults0;
+        if (i == total - 1) faults[1] = minor_faults() - faults0;
         double *rec = t_step + 4 * i;
         rec[0] = t3 - t0; rec[1] = t1 - t0; rec[2] = t2 - t1; rec[3] = t3 - t2;
         if (!json)
@@ -387,7 +398,7 @@ static int bench_step(const step_config *sc, int threads, uint64_t seed, bool js
             long long params = (long long)tg_model_param_count(m);
             double rss = rss_mb();   /* before the GEMM measurement below */
             tg_bench_memory mem;
-            if (memory) tg_bench_memory_collect(ctx, n_par, tg_adam_numel(opt), &mem);
+            if (memory) tg_bench_memory_collect(ctx, n_par, tg_adam_numel(opt), faults, &mem);
             tg_bench_profile prof;
             if (profile) {   /* the same GEMM shapes alone, briefly: the rate to compare with */
                 double gemm_rate = 0;
