@@ -107,8 +107,11 @@ void tg__prof_backward(tg_ctx *ctx, const tg_node *n, double seconds);
 
 /* A tensor of the given shape from the arena, data not initialised. */
 tg_tensor *tg__new_uninit(tg_ctx *ctx, int ndim, const int *shape);
-/* The grad buffer of t, allocated zeroed on first use (activations and marked leaves). */
+/* The grad buffer of t, allocated zeroed on first use (activations and marked leaves); a recorded
+ * reshape's is its input's. */
 tg_float *tg__grad(tg_ctx *ctx, tg_tensor *t);
+/* t is a reshape whose gradient is its input's (tg__grad): it has none of its own to give back. */
+bool tg__grad_shared(const tg_tensor *t);
 /* Appends a node for op making out from the inputs, if recording and any input needs a gradient;
  * marks out as needing one. Returns NULL when nothing was recorded (or on out-of-memory). */
 tg_node *tg__record(tg_ctx *ctx, tg_op op, tg_tensor *out, tg_tensor *a, tg_tensor *b, tg_tensor *c);

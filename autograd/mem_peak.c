@@ -67,7 +67,8 @@ void tg__peak_note(tg_ctx *ctx) {
         /* a reshape's values are its input's (shape.c): counted there; released ones are gone */
         *r = (peak_rec){.op = n->op, .ndim = t->ndim,
                         .data = n->op == TG_OP_RESHAPE || !t->data ? 0 : bytes,
-                        .grad = t->grad ? bytes : 0, .saved = n->saved_bytes};
+                        .grad = t->grad && !tg__grad_shared(t) ? bytes : 0,
+                        .saved = n->saved_bytes};
         memcpy(r->shape, t->shape, sizeof r->shape);
     }
     pk->at = (tg_mem_peak){.bytes = ctx->step_used, .holes = ctx->hole_bytes};

@@ -56,8 +56,12 @@ static void gemm_flop(const tg_node *n, double *fwd, double *bwd) {
 }
 
 /* Bytes an op moves, an estimate: forward reads its inputs and writes its output; backward reads
- * the output's gradient and reads and writes each input's gradient. */
+ * the output's gradient and reads and writes each input's gradient. A reshape moves nothing. */
 static void op_bytes(const tg_node *n, double *fwd, double *bwd) {
+    if (n->op == TG_OP_RESHAPE) {
+        *fwd = *bwd = 0;
+        return;
+    }
     double in = 0;
     for (int k = 0; k < TG_NODE_MAX_IN; k++) if (n->in[k]) in += (double)n->in[k]->n;
     double out = (double)n->out->n, s = sizeof(tg_float);

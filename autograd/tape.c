@@ -53,7 +53,7 @@ tg_status tg_backward(tg_ctx *ctx, tg_tensor *loss) {
      * again. The space goes to the next gradients, and a step holds only those waiting for their
      * producer. A node whose output got no gradient (it does not lead to the loss) is skipped. */
     for (tg_node *n = loss->node; n; n = n->prev)
-        if (n->out->grad) tg_k_zero(ctx->pool, n->out->n, n->out->grad);
+        if (n->out->grad && !tg__grad_shared(n->out)) tg_k_zero(ctx->pool, n->out->n, n->out->grad);
     if (!tg__grad(ctx, loss)) return ctx->status;
     loss->grad[0] = 1;
     if (ctx->prof) tg__prof_forward(ctx, loss->node);
@@ -66,7 +66,8 @@ tg_status tg_backward(tg_ctx *ctx, tg_tensor *loss) {
         if (ctx->status != TG_OK) return ctx->status;
         if (ctx->peak) tg__peak_note(ctx);
         if (out != loss) {
-            tg__arena_give_back(ctx, out->grad, (size_t)out->n * sizeof(tg_float));
+            if (!tg__grad_shared(out))
+                tg__arena_give_back(ctx, out->grad, (size_t)out->n * sizeof(tg_float));
             out->grad = NULL;
         }
     }

@@ -66,7 +66,13 @@ void tg_tensor_set_requires_grad(tg_ctx *ctx, tg_tensor *t) {
     tg__grad(ctx, t);
 }
 
+bool tg__grad_shared(const tg_tensor *t) {
+    return (t->flags & TG__TENSOR_VIEW) && t->node && t->grad && t->grad == t->node->in[0]->grad;
+}
+
 tg_float *tg__grad(tg_ctx *ctx, tg_tensor *t) {
+    /* a recorded reshape's gradient is its input's, in the same layout: no copy on the way back */
+    if (!t->grad && (t->flags & TG__TENSOR_VIEW) && t->node) return t->grad = tg__grad(ctx, t->node->in[0]);
     if (!t->grad) {
         /* during backward, often the space of a gradient given back a moment ago */
         t->grad = tg__arena_take(ctx, (size_t)t->n * sizeof(tg_float));

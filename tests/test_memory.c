@@ -410,6 +410,25 @@ START_TEST(test_model_step_holders) {
 }
 END_TEST
 
+/* A recorded reshape's gradient is its input's: backward makes no gradient for it and copies
+ * nothing (here only the scale's output gets one), and the leaf gets exactly the right values. */
+START_TEST(test_reshape_shares_gradient) {
+    tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = 2, .seed = 1});
+    tg_tensor *x = tg_tensor_new(ctx, 2, (int[]){64, 1024});
+    for (int64_t i = 0; i < x->n; i++) x->data[i] = (tg_float)(i % 5);
+    tg_tensor_set_requires_grad(ctx, x);
+    tg_tensor *L = tg_sum(ctx, tg_scale(ctx, tg_reshape(ctx, x, 2, (int[]){1024, 64}), 3));
+    size_t after_forward = tg_ctx_arena_stats(ctx).high_water, t = x->n * sizeof(tg_float);
+    ck_assert_int_eq(tg_backward(ctx, L), TG_OK);
+    size_t grown = tg_ctx_arena_stats(ctx).high_water - after_forward;
+    ck_assert_msg(grown < t + 4096, "backward took %zu bytes, %zu a tensor", grown, t);
+    for (int64_t i = 0; i < x->n; i++) ck_assert(x->grad[i] == 3);
+    ck_assert_int_eq(tg_backward(ctx, L), TG_OK);   /* a leaf keeps accumulating */
+    for (int64_t i = 0; i < x->n; i++) ck_assert(x->grad[i] == 6);
+    tg_ctx_free(ctx);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("memory");
     TCase *tc = tcase_create("arena");
@@ -418,6 +437,7 @@ int main(void) {
     tcase_add_test(tc, test_matmul_bias_equals_composed);
     tcase_add_test(tc, test_matmul_bias_shape_errors);
     tcase_add_test(tc, test_reshape_shares_values);
+    tcase_add_test(tc, test_reshape_shares_gradient);
     tcase_add_test(tc, test_release);
     tcase_add_test(tc, test_release_unrecorded_reshape);
     tcase_add_test(tc, test_linear_cross_entropy_equals_composed);

@@ -1,6 +1,6 @@
 /* shape.c: reshape and transpose. Transpose writes a new tensor, so every kernel sees contiguous
  * rows; reshape keeps the layout, so its output shares its input's values (no copy: no op writes
- * into an existing tensor) and only the gradient is its own. */
+ * into an existing tensor) and, when recorded, its input's gradient (tg__grad). */
 #include "autograd/ops/ops.h"
 
 #include <string.h>
@@ -31,7 +31,9 @@ tg_tensor *tg_reshape(tg_ctx *ctx, tg_tensor *x, int ndim, const int *shape) {
 
 void tg_reshape_backward(tg_ctx *ctx, tg_node *n) {
     tg_tensor *x = n->in[0];
-    if (tg_requires_grad(x)) tg_k_acc(ctx->pool, x->n, 1, n->out->grad, tg__grad(ctx, x));
+    /* usually nothing to do: the consumers wrote into x's gradient (tg__grad) */
+    if (tg_requires_grad(x) && !tg__grad_shared(n->out))
+        tg_k_acc(ctx->pool, x->n, 1, n->out->grad, tg__grad(ctx, x));
 }
 
 tg_tensor *tg_transpose(tg_ctx *ctx, tg_tensor *x, int d0, int d1) {
