@@ -28,8 +28,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "autograd/build_config.h"   /* TG_DOUBLE when the library was built in double */
+#include "autograd/ops/op_list.h"
 #include "autograd/pool.h"
 #include "autograd/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #ifdef TG_DOUBLE
 typedef double tg_float;
@@ -63,10 +69,11 @@ typedef struct tg_tensor {
     char name[TG_NAME_MAX];    /* parameters' hierarchical name, "" otherwise */
 } tg_tensor;
 
-int64_t tg_shape_numel(int ndim, const int *shape);
-bool tg_tensor_same_shape(const tg_tensor *a, const tg_tensor *b);
-/* "(2, 3, 4)" into buf; returns buf. */
+int64_t tg_shape_numel(int ndim, const int *shape);   /* product of the dims; 1 for ndim 0 */
+bool tg_tensor_same_shape(const tg_tensor *a, const tg_tensor *b);   /* same ndim and dims */
+/* "(2, 3, 4)" into buf (truncated to len); returns buf. */
 char *tg_shape_str(const tg_tensor *t, char *buf, size_t len);
+/* Whether gradients flow to t (false for NULL). */
 static inline bool tg_requires_grad(const tg_tensor *t) {
     return t && (t->flags & TG_TENSOR_REQUIRES_GRAD);
 }
@@ -77,21 +84,24 @@ static inline bool tg_requires_grad(const tg_tensor *t) {
  * (and gradients) each form one contiguous buffer, in declaration order. */
 typedef struct tg_params tg_params;
 
+/* An empty store, owned by the caller (tg_params_free); NULL when out of memory. */
 tg_params *tg_params_new(void);
+/* Frees the store, its tensors and buffers (every tg_tensor * of it dangles after). NULL: no-op. */
 void tg_params_free(tg_params *P);
 /* Declares a parameter; returns NULL (and P's error) on a duplicate name or bad shape, or after
  * tg_params_alloc. Its data pointer is valid only after tg_params_alloc. */
 tg_tensor *tg_params_add(tg_params *P, const char *name, int ndim, const int *shape);
-/* Allocates the value and gradient buffers (zeroed) and points every parameter into them. */
+/* Allocates the value and gradient buffers (zeroed) and points every parameter into them; the
+ * store owns them. TG_ERR_STATE if called twice, TG_ERR_NOMEM. */
 tg_status tg_params_alloc(tg_params *P, tg_err *err);
 int tg_params_len(const tg_params *P);            /* number of parameter tensors */
-tg_tensor *tg_params_at(const tg_params *P, int i);
-tg_tensor *tg_params_find(const tg_params *P, const char *name);
+tg_tensor *tg_params_at(const tg_params *P, int i);              /* i-th declared; owned by P */
+tg_tensor *tg_params_find(const tg_params *P, const char *name); /* NULL if none has the name */
 int64_t tg_params_numel(const tg_params *P);      /* number of scalars */
-tg_float *tg_params_data(const tg_params *P);     /* the one value buffer */
-tg_float *tg_params_grad(const tg_params *P);     /* the one gradient buffer */
-void tg_params_zero_grad(tg_params *P);
-const char *tg_params_errmsg(const tg_params *P);
+tg_float *tg_params_data(const tg_params *P);     /* the one value buffer (NULL before alloc) */
+tg_float *tg_params_grad(const tg_params *P);     /* the one gradient buffer (NULL before alloc) */
+void tg_params_zero_grad(tg_params *P);           /* gradients accumulate until this */
+const char *tg_params_errmsg(const tg_params *P); /* why the last add failed; owned by P */
 
 /* ---- context: arena, tape, threads ------------------------------------------------------ */
 
@@ -103,12 +113,14 @@ typedef struct tg_ctx_opts {
     uint64_t seed;        /* dropout's random stream */
 } tg_ctx_opts;
 
+/* A context with its pool and first arena chunk (opts may be NULL: defaults), owned by the
+ * caller; NULL when memory or threads cannot be had. */
 tg_ctx *tg_ctx_new(const tg_ctx_opts *opts);
-void tg_ctx_free(tg_ctx *ctx);
+void tg_ctx_free(tg_ctx *ctx);   /* every tensor of the context dangles after; NULL: no-op */
 /* Drops the step's activations, gradients and tape. The arena keeps its memory: once one step of
  * a fixed-shape workload has run, later steps allocate nothing from the heap. */
 void tg_ctx_reset(tg_ctx *ctx);
-tg_pool *tg_ctx_pool(tg_ctx *ctx);
+tg_pool *tg_ctx_pool(tg_ctx *ctx);   /* the context's thread pool, owned by ctx */
 
 /* Recording: when off (decoding, evaluation), ops record no node and make no gradients. */
 void tg_ctx_set_grad_enabled(tg_ctx *ctx, bool on);
@@ -124,8 +136,8 @@ void tg_ctx_set_rng(tg_ctx *ctx, tg_rng_state s);
 
 /* The first error met while building the graph since the last reset (or clear). */
 tg_status tg_ctx_status(const tg_ctx *ctx);
-const char *tg_ctx_errmsg(const tg_ctx *ctx);
-void tg_ctx_clear_error(tg_ctx *ctx);
+const char *tg_ctx_errmsg(const tg_ctx *ctx);   /* "" when none; owned by ctx */
+void tg_ctx_clear_error(tg_ctx *ctx);           /* forget it, keep the step's tensors */
 
 /* Arena accounting, for the steady-state test and for reports. */
 typedef struct tg_arena_stats {
@@ -134,14 +146,15 @@ typedef struct tg_arena_stats {
     size_t capacity;      /* bytes held */
     uint64_t heap_allocs; /* chunks taken from the heap so far */
 } tg_arena_stats;
-tg_arena_stats tg_ctx_arena_stats(const tg_ctx *ctx);
+tg_arena_stats tg_ctx_arena_stats(const tg_ctx *ctx);   /* a copy */
 
 /* Scratch memory from the arena, valid until tg_ctx_reset (NULL + error if out of memory). */
 void *tg_ctx_alloc(tg_ctx *ctx, size_t bytes);
 
 /* ---- tensors of a step ------------------------------------------------------------------ */
 
-/* A new activation tensor from the arena, zero-filled; needs no gradient. */
+/* A new activation tensor from the arena (owned by ctx until tg_ctx_reset), zero-filled; needs
+ * no gradient. NULL with the context's error on a bad shape or out of memory. */
 tg_tensor *tg_tensor_new(tg_ctx *ctx, int ndim, const int *shape);
 /* Same, with the values copied from data (n elements). */
 tg_tensor *tg_tensor_from(tg_ctx *ctx, int ndim, const int *shape, const tg_float *data);
@@ -150,11 +163,16 @@ tg_tensor *tg_tensor_from(tg_ctx *ctx, int ndim, const int *shape, const tg_floa
  * the reset). Released, t->data is NULL. Parameters, reshapes and leaves marked requires-grad
  * are never released. Layers call it on the activations they made and used up. */
 void tg_release(tg_ctx *ctx, tg_tensor *t);
+/* Keeps t's values (and those t reshapes) until the reset: a later tg_release of them does
+ * nothing. For a tensor read after the layers that made it are done with it (a diagnostics probe,
+ * a result the caller holds on to). NULL: nothing. */
+void tg_keep(tg_tensor *t);
 /* Marks a leaf as needing a gradient (gradcheck inputs); its grad accumulates like a parameter's. */
 void tg_tensor_set_requires_grad(tg_ctx *ctx, tg_tensor *t);
 
 /* ---- ops (forward now, backward recorded) ----------------------------------------------- */
-/* Each returns a new tensor, or NULL with the context's status set. Shapes in comments. */
+/* Each returns a new tensor owned by the context (valid until tg_ctx_reset), or NULL with the
+ * context's status set (TG_ERR_SHAPE, TG_ERR_ARG, TG_ERR_NOMEM). Shapes in comments. */
 
 /* a + b: b has a's shape, or a's trailing dims (a row vector (d) added to (..., d); (T, d) to
  * (B, T, d)). */
@@ -169,11 +187,13 @@ tg_tensor *tg_matmul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b, bool ta, bool tb);
 /* A linear layer: x (..., in) W^T + b with w (out, in) and b (out) -> (..., out). The same values
  * and gradients as tg_add(tg_matmul(x, w, 0, 1), b), holding one tensor fewer. */
 tg_tensor *tg_matmul_bias(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b);
-tg_tensor *tg_relu(tg_ctx *ctx, tg_tensor *a);
+tg_tensor *tg_relu(tg_ctx *ctx, tg_tensor *a);                       /* max(a, 0) */
 /* a^p elementwise; a must be positive where p is not an integer (1/sqrt(var + eps), ...). */
 tg_tensor *tg_pow(tg_ctx *ctx, tg_tensor *a, double p);
 /* tanh_approx: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); else x Phi(x) with erf. */
 tg_tensor *tg_gelu(tg_ctx *ctx, tg_tensor *a, bool tanh_approx);
+/* 1 / (1 + exp(-a)) elementwise (attention gates). */
+tg_tensor *tg_sigmoid(tg_ctx *ctx, tg_tensor *a);
 /* Softmax over the last dim of x (..., Tq, Tk). mask (optional, no gradient) is added first: its
  * shape has x's ndim with each dim equal to x's or 1 (e.g. (B, 1, 1, Tk) for padding). causal
  * masks key j > query i (aligned at the end when Tk > Tq). A row with every key masked gives 0. */
@@ -206,6 +226,43 @@ tg_tensor *tg_cross_entropy(tg_ctx *ctx, tg_tensor *logits, const int32_t *targe
 tg_tensor *tg_linear_cross_entropy(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, const int32_t *targets,
                                    double smoothing, int ignore_index, int chunk_rows, double *nll);
 
+/* ---- custom ops: an op defined outside the library --------------------------------------- */
+
+/* An op of your own that the tape records and runs backward like a built-in one, and that
+ * tg_gradcheck can check (examples/custom_op.c):
+ *
+ *   static tg_status sq_fwd(tg_tensor *const *in, int n_in, tg_tensor *out, void *user, tg_err *e) {
+ *       for (int64_t i = 0; i < out->n; i++) out->data[i] = in[0]->data[i] * in[0]->data[i];
+ *       return TG_OK;
+ *   }
+ *   static void sq_bwd(tg_tensor *const *in, int n_in, const tg_tensor *out, tg_float *const *grads,
+ *                      void *user) {
+ *       for (int64_t i = 0; i < out->n; i++) grads[0][i] += 2 * in[0]->data[i] * out->grad[i];
+ *   }
+ *   static const tg_custom_op square = {"square", sq_fwd, sq_bwd};
+ *   tg_tensor *y = tg_custom(ctx, &square, NULL, (tg_tensor *[]){x}, 1, x->ndim, x->shape);
+ *
+ * The definition and `user` must outlive the step (until tg_ctx_reset). Functions run on the
+ * calling thread; they may use tg_ctx_pool's threads themselves. */
+typedef struct tg_custom_op {
+    const char *name;   /* shown in error messages */
+    /* Fills out->data (out has the shape given to tg_custom, data not initialised) from the
+     * inputs' data. Returns TG_OK, or an error status with err's message filled. */
+    tg_status (*forward)(tg_tensor *const *in, int n_in, tg_tensor *out, void *user, tg_err *err);
+    /* Adds (+=) d loss / d in[i] into grads[i] (in[i]->n elements) from out->grad; grads[i] is
+     * NULL for an input that needs no gradient. NULL backward: the op is not differentiable and
+     * a backward through it fails. */
+    void (*backward)(tg_tensor *const *in, int n_in, const tg_tensor *out, tg_float *const *grads,
+                     void *user);
+} tg_custom_op;
+
+#define TG_CUSTOM_MAX_IN 3
+/* Runs op->forward on n_in (1..TG_CUSTOM_MAX_IN) inputs into a new (out_ndim, out_shape) tensor
+ * from the arena and records it. NULL with the context's error on a bad argument or when
+ * forward fails (its message is prefixed with op->name). */
+tg_tensor *tg_custom(tg_ctx *ctx, const tg_custom_op *op, void *user, tg_tensor *const *in, int n_in,
+                     int out_ndim, const int *out_shape);
+
 /* ---- backward ---------------------------------------------------------------------------- */
 
 /* Seeds d loss = 1 (loss must have one element) and walks the tape in reverse. Gradients of
@@ -215,11 +272,10 @@ tg_status tg_backward(tg_ctx *ctx, tg_tensor *loss);
 
 /* ---- the op table ----------------------------------------------------------------------- */
 
+/* One value per row of autograd/ops/op_list.h, in its order; TG_OP_COUNT is the number of rows. */
+#define TG_OP_ENUM_ROW(E, name) TG_OP_##E,
 typedef enum tg_op {
-    TG_OP_ADD, TG_OP_SUB, TG_OP_MUL, TG_OP_SCALE, TG_OP_MATMUL, TG_OP_RELU, TG_OP_GELU,
-    TG_OP_SOFTMAX, TG_OP_LOG_SOFTMAX, TG_OP_LAYER_NORM, TG_OP_DROPOUT, TG_OP_EMBEDDING,
-    TG_OP_RESHAPE, TG_OP_TRANSPOSE, TG_OP_SUM, TG_OP_MEAN, TG_OP_CROSS_ENTROPY, TG_OP_POW,
-    TG_OP_MATMUL_BIAS, TG_OP_LINEAR_CROSS_ENTROPY,
+    TG_OP_LIST(TG_OP_ENUM_ROW)
     TG_OP_COUNT
 } tg_op;
 
@@ -265,5 +321,9 @@ int tg_ctx_profile_read(const tg_ctx *ctx, tg_op_profile *out, int *steps);
 
 /* The op table's entry for a node's op is called by tg_backward; this is for tools and tests. */
 int tg_tape_len(const tg_ctx *ctx);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TG_AUTOGRAD_H */

@@ -18,6 +18,10 @@
 
 #include "autograd/autograd.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Builds the loss (one element) in ctx; returns NULL (with ctx's error) on failure. Must give the
  * same function every call: reset any randomness (tg_ctx_set_rng) inside. */
 typedef tg_tensor *(*tg_loss_fn)(tg_ctx *ctx, void *arg);
@@ -57,5 +61,9 @@ typedef struct tg_opcheck_line {
  * line, so a new op cannot go unchecked. Lines go to `out` (up to cap); returns how many were
  * written, and sets *n_failed. */
 int tg_opcheck_all(int threads, tg_opcheck_line *out, int cap, int *n_failed);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TG_GRADCHECK_H */

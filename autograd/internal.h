@@ -35,7 +35,7 @@ typedef struct tg_op_def {
     tg_backward_fn backward;
 } tg_op_def;
 
-extern const tg_op_def tg_op_table[TG_OP_COUNT];
+extern const tg_op_def tg_op_table[];
 
 typedef struct tg_arena_chunk {
     struct tg_arena_chunk *next;
@@ -116,27 +116,9 @@ bool tg__grad_shared(const tg_tensor *t);
  * marks out as needing one. Returns NULL when nothing was recorded (or on out-of-memory). */
 tg_node *tg__record(tg_ctx *ctx, tg_op op, tg_tensor *out, tg_tensor *a, tg_tensor *b, tg_tensor *c);
 
-/* Backward of each op, in its op file. */
-void tg_add_backward(tg_ctx *, tg_node *);
-void tg_sub_backward(tg_ctx *, tg_node *);
-void tg_mul_backward(tg_ctx *, tg_node *);
-void tg_scale_backward(tg_ctx *, tg_node *);
-void tg_matmul_backward(tg_ctx *, tg_node *);
-void tg_relu_backward(tg_ctx *, tg_node *);
-void tg_gelu_backward(tg_ctx *, tg_node *);
-void tg_softmax_backward(tg_ctx *, tg_node *);
-void tg_log_softmax_backward(tg_ctx *, tg_node *);
-void tg_layer_norm_backward(tg_ctx *, tg_node *);
-void tg_dropout_backward(tg_ctx *, tg_node *);
-void tg_embedding_backward(tg_ctx *, tg_node *);
-void tg_reshape_backward(tg_ctx *, tg_node *);
-void tg_transpose_backward(tg_ctx *, tg_node *);
-void tg_sum_backward(tg_ctx *, tg_node *);
-void tg_mean_backward(tg_ctx *, tg_node *);
-void tg_cross_entropy_backward(tg_ctx *, tg_node *);
-void tg_pow_backward(tg_ctx *, tg_node *);
-void tg_matmul_bias_backward(tg_ctx *, tg_node *);
-void tg_linear_cross_entropy_backward(tg_ctx *, tg_node *);
+/* Backward of each op, in its op file: tg_<name>_backward for each row of op_list.h. */
+#define TG_OP_BACKWARD_DECL(E, name) void tg_##name##_backward(tg_ctx *, tg_node *);
+TG_OP_LIST(TG_OP_BACKWARD_DECL)
 
 /* A counter-based uniform in [0, 1) for element `index` of the stream (seed, counter): the same
  * value whatever thread computes it. */

@@ -44,6 +44,7 @@ static tg_tensor *b_matmul_bias(tg_ctx *c, tg_tensor **in, const opcase *k) {
 }
 static tg_tensor *b_relu(tg_ctx *c, tg_tensor **in, const opcase *k) { return tg_relu(c, in[0]); }
 static tg_tensor *b_gelu(tg_ctx *c, tg_tensor **in, const opcase *k) { return tg_gelu(c, in[0], k->flag); }
+static tg_tensor *b_sigmoid(tg_ctx *c, tg_tensor **in, const opcase *k) { return tg_sigmoid(c, in[0]); }
 /* Padding mask (B, 1, 1, Tk): the last `b + 1` keys of batch row b are -inf. */
 static tg_tensor *pad_mask(tg_ctx *c, int B, int Tk) {
     tg_tensor *m = tg_tensor_new(c, 4, (int[]){B, 1, 1, Tk});
@@ -88,6 +89,24 @@ static tg_tensor *b_cross_entropy(tg_ctx *c, tg_tensor **in, const opcase *k) {
     if (rows > 2) t[1] = -100;                   /* an ignored row */
     return tg_cross_entropy(c, x, t, k->flag ? 0.1 : 0.0, -100);
 }
+/* The custom-op path, through a small op of its own: y = a * a * b (b of a's shape). */
+static tg_status aab_forward(tg_tensor *const *in, int n_in, tg_tensor *out, void *user, tg_err *err) {
+    for (int64_t i = 0; i < out->n; i++)
+        out->data[i] = in[0]->data[i] * in[0]->data[i] * in[1]->data[i];
+    return TG_OK;
+}
+static void aab_backward(tg_tensor *const *in, int n_in, const tg_tensor *out, tg_float *const *g,
+                         void *user) {
+    const tg_float *a = in[0]->data, *b = in[1]->data;
+    for (int64_t i = 0; i < out->n; i++) {
+        if (g[0]) g[0][i] += 2 * a[i] * b[i] * out->grad[i];
+        if (g[1]) g[1][i] += a[i] * a[i] * out->grad[i];
+    }
+}
+static const tg_custom_op aab_op = {"a*a*b", aab_forward, aab_backward};
+static tg_tensor *b_custom(tg_ctx *c, tg_tensor **in, const opcase *k) {
+    return tg_custom(c, &aab_op, NULL, in, 2, in[0]->ndim, in[0]->shape);
+}
 
 /* x (..., d) against w (V, d), flag = rows per chunk (0: the default, one chunk here) */
 static tg_tensor *b_linear_cross_entropy(tg_ctx *c, tg_tensor **in, const opcase *k) {
@@ -129,6 +148,8 @@ static const opcase cases[] = {
     {TG_OP_RELU, "", 1, {1}, {SH(1)}, b_relu, 0, 0.05},
     {TG_OP_GELU, "tanh", 1, {2}, {SH(7, 33)}, b_gelu, 1, 0},
     {TG_OP_GELU, "erf", 1, {2}, {SH(33, 7)}, b_gelu, 0, 0},
+    {TG_OP_SIGMOID, "", 1, {2}, {SH(7, 33)}, b_sigmoid, 0, 0},
+    {TG_OP_SIGMOID, "", 1, {1}, {SH(1)}, b_sigmoid, 0, 0},
     {TG_OP_SOFTMAX, "", 1, {2}, {SH(7, 33)}, b_softmax, 0, 0},
     {TG_OP_SOFTMAX, "", 1, {2}, {SH(1, 1)}, b_softmax, 0, 0},
     {TG_OP_SOFTMAX, "causal", 1, {3}, {SH(2, 7, 7)}, b_softmax, 1, 0},
@@ -157,6 +178,7 @@ static const opcase cases[] = {
     {TG_OP_LINEAR_CROSS_ENTROPY, "one chunk", 2, {2, 2}, {SH(7, 5), SH(33, 5)}, b_linear_cross_entropy, 0, 0},
     {TG_OP_CROSS_ENTROPY, "", 1, {3}, {SH(2, 7, 5)}, b_cross_entropy, 0, 0},
     {TG_OP_CROSS_ENTROPY, "ls 0.1", 1, {2}, {SH(1, 7)}, b_cross_entropy, 1, 0},
+    {TG_OP_CUSTOM, "a*a*b", 2, {2, 2}, {SH(7, 33), SH(7, 33)}, b_custom, 0, 0},
 };
 #define N_CASES (int)(sizeof cases / sizeof cases[0])
 

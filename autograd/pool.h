@@ -11,6 +11,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct tg_pool tg_pool;
 
 /* fn handles items [begin, end). */
@@ -29,5 +33,9 @@ void tg_pool_for(tg_pool *pool, size_t n, size_t min_chunk, tg_range_fn fn, void
 
 /* The thread count asked for by TAPEGRAD_THREADS, else the number of online cores. */
 int tg_default_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TG_POOL_H */

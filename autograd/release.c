@@ -38,6 +38,8 @@ void tg__keep(tg_tensor *t) {
     }
 }
 
+void tg_keep(tg_tensor *t) { tg__keep(t); }
+
 void tg__keep_for_backward(tg_node *node) {
     unsigned r = backward_reads(node->op);
     for (int k = 0; k < TG_NODE_MAX_IN; k++)

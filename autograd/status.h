@@ -13,6 +13,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum tg_status {
     TG_OK = 0,        /* success */
     TG_ERR_ARG,       /* an argument or configuration value is invalid */
@@ -41,7 +45,10 @@ static inline const char *tg_status_str(tg_status s) {
     return (unsigned)s < TG_STATUS_COUNT ? names[s] : "unknown status";
 }
 
-/* Fills err (if any) with a printf-style message and returns st, for `return tg_err_set(...)`. */
+/* Fills err (if any) with a printf-style message and returns st, for `return tg_err_set(...)`.
+ * Messages quote bad input ("'%.*s' is not a character"), which may hold terminal escapes: control
+ * bytes (C0 but tab and newline, DEL, and the UTF-8 form of C1) become '?', so printing a message
+ * never obeys the file it describes. */
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
@@ -51,8 +58,16 @@ static inline tg_status tg_err_set(tg_err *err, tg_status st, const char *fmt, .
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
+        for (unsigned char *p = (unsigned char *)err->msg; *p; p++) {
+            if ((*p < 0x20 && *p != '\t' && *p != '\n') || *p == 0x7F) *p = '?';
+            else if (*p == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F) { p[0] = '?'; p[1] = '?'; p++; }
+        }
     }
     return st;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TG_STATUS_H */

@@ -1,30 +1,13 @@
 /* tape.c: reverse-mode backward over the tape, and the op table. */
 #include "autograd/internal.h"
 
-const tg_op_def tg_op_table[TG_OP_COUNT] = {
-    [TG_OP_ADD] = {"add", tg_add_backward},
-    [TG_OP_SUB] = {"sub", tg_sub_backward},
-    [TG_OP_MUL] = {"mul", tg_mul_backward},
-    [TG_OP_SCALE] = {"scale", tg_scale_backward},
-    [TG_OP_MATMUL] = {"matmul", tg_matmul_backward},
-    [TG_OP_RELU] = {"relu", tg_relu_backward},
-    [TG_OP_GELU] = {"gelu", tg_gelu_backward},
-    [TG_OP_SOFTMAX] = {"softmax", tg_softmax_backward},
-    [TG_OP_LOG_SOFTMAX] = {"log_softmax", tg_log_softmax_backward},
-    [TG_OP_LAYER_NORM] = {"layer_norm", tg_layer_norm_backward},
-    [TG_OP_DROPOUT] = {"dropout", tg_dropout_backward},
-    [TG_OP_EMBEDDING] = {"embedding", tg_embedding_backward},
-    [TG_OP_RESHAPE] = {"reshape", tg_reshape_backward},
-    [TG_OP_TRANSPOSE] = {"transpose", tg_transpose_backward},
-    [TG_OP_SUM] = {"sum", tg_sum_backward},
-    [TG_OP_MEAN] = {"mean", tg_mean_backward},
-    [TG_OP_CROSS_ENTROPY] = {"cross_entropy", tg_cross_entropy_backward},
-    [TG_OP_POW] = {"pow", tg_pow_backward},
-    [TG_OP_MATMUL_BIAS] = {"matmul_bias", tg_matmul_bias_backward},
-    [TG_OP_LINEAR_CROSS_ENTROPY] = {"linear_cross_entropy", tg_linear_cross_entropy_backward},
-};
+/* Rows in op_list.h order, without designators: the table is as long as the rows it is given, so
+ * the check below fails at compile time if the table and the enum ever come apart (a row left
+ * out, or a table written by hand). */
+#define TG_OP_TABLE_ROW(E, name) {#name, tg_##name##_backward},
+const tg_op_def tg_op_table[] = {TG_OP_LIST(TG_OP_TABLE_ROW)};
 _Static_assert(sizeof tg_op_table / sizeof tg_op_table[0] == TG_OP_COUNT,
-               "the op table must have one entry per tg_op");
+               "the op table must have one row per tg_op, in op_list.h order");
 
 const char *tg_op_name(tg_op op) {
     return (unsigned)op < TG_OP_COUNT && tg_op_table[op].name ? tg_op_table[op].name : "?";

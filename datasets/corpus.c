@@ -2,12 +2,9 @@
  *
  * A file is read whole; lines are normalised in place and NUL-terminated inside that buffer, so
  * a corpus costs one copy of its files plus three pointers a pair. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <zlib.h>
 
 #include "datasets/internal.h"
 
@@ -26,45 +23,6 @@ void tg_corpus_free(tg_corpus *c) {
     free(c->buf_[0]);
     free(c->buf_[1]);
     memset(c, 0, sizeof *c);
-}
-
-/* Reads a whole file ("-" = stdin) into a buffer with one spare byte for a terminator. A gzip
- * file (a bundled corpus, train.tsv.gz) is decompressed on the way; zlib reads other files as
- * they are. */
-static tg_status read_file(const char *path, char **out, size_t *out_len, tg_err *err) {
-    bool is_stdin = strcmp(path, "-") == 0;
-    errno = 0;
-    gzFile f = is_stdin ? gzdopen(dup(STDIN_FILENO), "rb") : gzopen(path, "rb");
-    if (!f) return tg_err_set(err, TG_ERR_IO, "cannot open %s: %s", path, strerror(errno ? errno : ENOMEM));
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    tg_status st = TG_OK;
-    for (;;) {
-        if (!tg_ds_grow((void **)&buf, &cap, len + 65536 + 1, 1)) {
-            st = tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory after %zu bytes", path, len);
-            break;
-        }
-        size_t want = cap - len - 1;
-        int got = gzread(f, buf + len, want > (1u << 30) ? 1u << 30 : (unsigned)want);
-        if (got < 0) {
-            int zerr;
-            const char *msg = gzerror(f, &zerr);
-            st = tg_err_set(err, zerr == Z_ERRNO ? TG_ERR_IO : TG_ERR_FORMAT, "cannot read %s: %s", path,
-                            zerr == Z_ERRNO ? strerror(errno) : msg);
-            break;
-        }
-        len += (size_t)got;
-        if (got == 0) break;
-    }
-    /* a gzip stream cut short reads as a clean end: gzclose_r reports it */
-    int rc = gzclose_r(f);
-    if (st == TG_OK && rc != Z_OK)
-        st = tg_err_set(err, TG_ERR_FORMAT, "cannot read %s: %s", path,
-                        rc == Z_BUF_ERROR ? "the compressed file is truncated" : "bad compressed data");
-    if (st != TG_OK) { free(buf); return st; }
-    *out = buf;
-    *out_len = len;
-    return TG_OK;
 }
 
 typedef struct line_iter {
@@ -173,6 +131,10 @@ static size_t max_line(const tg_corpus_opts *o) {
     return o && o->max_line_bytes ? o->max_line_bytes : TG_CORPUS_MAX_LINE_BYTES;
 }
 
+static size_t max_file(const tg_corpus_opts *o) {
+    return o && o->max_file_bytes ? o->max_file_bytes : TG_CORPUS_MAX_FILE_BYTES;
+}
+
 tg_status tg_corpus_read_tsv(tg_corpus *c, const char *path, const tg_corpus_opts *opts,
                              tg_err *err) {
     memset(c, 0, sizeof *c);
@@ -180,7 +142,7 @@ tg_status tg_corpus_read_tsv(tg_corpus *c, const char *path, const tg_corpus_opt
     size_t max_bytes = max_line(opts), cap = 0;
     char *buf;
     size_t len;
-    tg_status st = read_file(path, &buf, &len, err);
+    tg_status st = tg_file_read(path, max_file(opts), &buf, &len, err);
     if (st != TG_OK) return st;
     c->buf_[0] = buf;
     line_iter it;
@@ -243,7 +205,7 @@ tg_status tg_corpus_read_pair(tg_corpus *c, const char *src_path, const char *tg
     size_t len[2], lines[2];
     line_iter it[2];
     for (int k = 0; k < 2; k++) {
-        tg_status st = read_file(paths[k], &c->buf_[k], &len[k], err);
+        tg_status st = tg_file_read(paths[k], max_file(opts), &c->buf_[k], &len[k], err);
         if (st != TG_OK) { tg_corpus_free(c); return st; }
         line_iter_init(&it[k], c->buf_[k], len[k]);
         if (it[k].pos >= len[k]) {

@@ -40,18 +40,14 @@
 #include <stdint.h>
 
 #include "autograd/status.h"
+#include "autograd/tokens.h"
 
-/* ---- special tokens ---------------------------------------------------------------------- */
+#ifdef __cplusplus
+extern "C" {
+#endif
 
-/* The same ids as the PyTorch reference. The model feeds source = pieces + eos, decoder input =
- * bos + target, labels = target + eos; padding is 0 everywhere. */
-enum {
-    TG_PAD_ID = 0,
-    TG_BOS_ID = 1,
-    TG_EOS_ID = 2,
-    TG_UNK_ID = 3,
-    TG_N_SPECIAL = 4,
-};
+/* The special token ids (TG_PAD_ID, TG_BOS_ID, TG_EOS_ID, TG_UNK_ID, TG_N_SPECIAL) are in
+ * autograd/tokens.h, shared with the model. */
 
 /* Growable arrays the library fills (appends to or overwrites, as each function says).
  * Zero-initialise before first use; free with tg_ids_free / tg_str_free. */
@@ -90,6 +86,15 @@ size_t tg_utf8_space_len(const char *s, size_t n);
  * Bytes that are not valid UTF-8 pass through unchanged. */
 size_t tg_corpus_normalize(char *s, size_t n);
 
+/* ---- whole files --------------------------------------------------------------------------- */
+
+/* Reads a whole file ("-" = stdin) into *out (malloc'd, NUL-terminated after *out_len bytes).
+ * A gzip file is decompressed, every member of a multi-member file in turn; a damaged or
+ * truncated member, or bytes after the last member, are an error naming the file. More than
+ * max_bytes (after decompression; max_bytes < SIZE_MAX) is refused without reading further, so
+ * an endless device or a decompression bomb costs at most that much memory. */
+tg_status tg_file_read(const char *path, size_t max_bytes, char **out, size_t *out_len, tg_err *err);
+
 /* ---- corpora ----------------------------------------------------------------------------- */
 
 /* What to do with a bad line: stop with an error naming it (default), or skip it and count. */
@@ -116,9 +121,13 @@ const char *tg_bad_reason_str(tg_bad_reason r);
 typedef struct tg_corpus_opts {
     tg_bad_line_policy on_bad_line;
     size_t max_line_bytes; /* 0 = TG_CORPUS_MAX_LINE_BYTES; counted without the line end */
+    size_t max_file_bytes; /* 0 = TG_CORPUS_MAX_FILE_BYTES; a file's size after decompression */
 } tg_corpus_opts;
 
 #define TG_CORPUS_MAX_LINE_BYTES 65536
+/* Far above any corpus this program trains on in memory (WMT14 en-de is 1.4 GB), far below
+ * what /dev/zero or a gzip bomb would make it allocate. */
+#define TG_CORPUS_MAX_FILE_BYTES ((size_t)8 << 30)
 
 typedef struct tg_corpus_stats {
     size_t lines;                             /* lines read (line pairs, for file pairs) */
@@ -186,7 +195,9 @@ void tg_bpe_free(tg_bpe *bpe);
 /* The vocabulary as text: "tapegrad-bpe 1", the specials, the alphabet one character a line,
  * then one merge a line ("left right", in order). Pieces are written with "▁" for the marker and
  * \xNN escapes for backslash, control bytes and a literal U+2581. Loading checks every line and
- * reports "FILE:LINE: ..." for a bad, unknown-version or truncated file. */
+ * reports "FILE:LINE: ..." for a bad, unknown-version or truncated file. Lines may end in "\r\n".
+ * A file over TG_BPE_MAX_FILE_BYTES (a 32k-merge vocabulary is about 300 KB) is refused. */
+#define TG_BPE_MAX_FILE_BYTES ((size_t)256 << 20)
 tg_status tg_bpe_save(const tg_bpe *bpe, const char *path, tg_err *err);
 tg_status tg_bpe_load(tg_bpe **out, const char *path, tg_err *err);
 /* In-memory forms (for checkpoints). save_text overwrites *out; name is used in messages. */
@@ -344,5 +355,9 @@ tg_status tg_synth_task_parse(const char *name, tg_synth_task *out, tg_err *err)
 
 /* Appends n pairs (index 0..n-1) drawn from the seeded RNG: the same opts give the same data. */
 tg_status tg_synth_dataset(tg_dataset *ds, const tg_synth_opts *opts, size_t n, tg_err *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TG_DATASETS_H */

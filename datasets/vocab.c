@@ -259,7 +259,9 @@ typedef struct reader {
     size_t n, pos, line_no;
 } reader;
 
-/* The next line (without '\n'). 0: a line; 1: end of text; 2: a last line without newline. */
+/* The next line (without '\n', or "\r\n": a file saved by a Windows editor reads the same;
+ * the format escapes every control byte, so a piece never ends in a raw '\r').
+ * 0: a line; 1: end of text; 2: a last line without newline. */
 static int next_line(reader *r, const char **line, size_t *len) {
     if (r->pos >= r->n) return 1;
     const char *p = r->s + r->pos;
@@ -273,6 +275,7 @@ static int next_line(reader *r, const char **line, size_t *len) {
     }
     *len = (size_t)(nl - p);
     r->pos += *len + 1;
+    if (*len > 0 && p[*len - 1] == '\r') (*len)--;
     return 0;
 }
 
@@ -434,19 +437,11 @@ tg_status tg_bpe_load_text(tg_bpe **out, const char *text, size_t len, const cha
 
 tg_status tg_bpe_load(tg_bpe **out, const char *path, tg_err *err) {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return tg_err_set(err, TG_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    tg_str t = {0};
-    char chunk[65536];
-    size_t got;
-    bool ok = true;
-    while (ok && (got = fread(chunk, 1, sizeof chunk, f)) > 0) ok = tg_ds_str_append(&t, chunk, got);
-    bool rerr = ferror(f);
-    fclose(f);
-    tg_status st;
-    if (!ok) st = tg_err_set(err, TG_ERR_NOMEM, "out of memory reading %s", path);
-    else if (rerr) st = tg_err_set(err, TG_ERR_IO, "cannot read %s", path);
-    else st = tg_bpe_load_text(out, t.s ? t.s : "", t.n, path, err);
-    tg_str_free(&t);
+    char *text;
+    size_t n;
+    tg_status st = tg_file_read(path, TG_BPE_MAX_FILE_BYTES, &text, &n, err);
+    if (st != TG_OK) return st;
+    st = tg_bpe_load_text(out, text, n, path, err);
+    free(text);
     return st;
 }

@@ -5,13 +5,17 @@
 
 #include "nn/layers.h"
 
-bool tg_mha_declare(tg_mha *a, tg_params *P, const char *prefix, int d_model, int heads) {
-    a->heads = heads;
-    a->d_head = d_model / heads;
-    return tg_linear_declare(&a->q, P, prefix, "w_q", "b_q", d_model, d_model) &&
-           tg_linear_declare(&a->k, P, prefix, "w_k", "b_k", d_model, d_model) &&
-           tg_linear_declare(&a->v, P, prefix, "w_v", "b_v", d_model, d_model) &&
-           tg_linear_declare(&a->o, P, prefix, "w_o", "b_o", d_model, d_model);
+bool tg_mha_declare(tg_mha *a, tg_params *P, const char *prefix, const tg_model_config *c) {
+    int d = c->d_model;
+    a->heads = c->heads;
+    a->d_head = d / c->heads;
+    a->g = (tg_linear){0};
+    /* the gate comes last: the other parameters keep their names and relative order */
+    return tg_linear_declare(&a->q, P, prefix, "w_q", "b_q", d, d) &&
+           tg_linear_declare(&a->k, P, prefix, "w_k", "b_k", d, d) &&
+           tg_linear_declare(&a->v, P, prefix, "w_v", "b_v", d, d) &&
+           tg_linear_declare(&a->o, P, prefix, "w_o", "b_o", d, d) &&
+           (c->attn_gate == TG_GATE_NONE || tg_linear_declare(&a->g, P, prefix, "w_g", "b_g", d, d));
 }
 
 tg_tensor *tg_mha_split(tg_ctx *ctx, const tg_mha *a, tg_tensor *x) {
@@ -37,19 +41,31 @@ bool tg_mha_kv(tg_ctx *ctx, const tg_mha *a, tg_tensor *x, tg_tensor **k, tg_ten
     return *k && *v;
 }
 
-tg_tensor *tg_mha_attend(tg_ctx *ctx, const tg_mha *a, tg_tensor *xq, tg_tensor *k, tg_tensor *v,
-                         tg_tensor *mask, bool causal, double p, tg_activation act) {
+tg_tensor *tg_mha_attend(tg_ctx *ctx, const tg_mha *a, const tg_model_config *c, tg_tensor *xq,
+                         tg_tensor *k, tg_tensor *v, tg_tensor *mask, bool causal,
+                         tg_sublayer_probe *probe) {
     tg_tensor *q = tg_mha_split(ctx, a, tg_linear_forward(ctx, &a->q, xq));     // (B, H, Tq, dh)
     tg_tensor *s = tg_matmul(ctx, q, k, false, true);                           // (B, H, Tq, Tk)
     s = tg_scale(ctx, s, 1.0 / sqrt((double)a->d_head));
-    tg_tensor *w = tg_dropout(ctx, tg_softmax(ctx, s, mask, causal), p);        // (B, H, Tq, Tk)
-    tg_tensor *c = tg_mha_merge(ctx, a, tg_matmul(ctx, w, v, false, false));    // (B, Tq, d)
-    return tg_nn_activation(ctx, tg_linear_forward(ctx, &a->o, c), act);        // (B, Tq, d)
+    tg_tensor *w = tg_softmax(ctx, s, mask, causal);                            // (B, H, Tq, Tk)
+    if (probe) tg_keep(probe->probs = w);
+    w = tg_dropout(ctx, w, c->dropout);
+    tg_tensor *h = tg_mha_merge(ctx, a, tg_matmul(ctx, w, v, false, false));    // (B, Tq, d)
+    bool at_heads = c->attn_activation_at == TG_ATTN_AT_HEADS;
+    if (at_heads) h = tg_nn_activation(ctx, h, c->attn_activation);
+    if (a->g.w)  /* each head's dims get their own gate scores from the query-side input */
+        h = tg_mul(ctx, h, tg_sigmoid(ctx, tg_linear_forward(ctx, &a->g, xq)));  // (B, Tq, d)
+    tg_tensor *y = tg_linear_forward(ctx, &a->o, h);                            // (B, Tq, d)
+    if (!at_heads) y = tg_nn_activation(ctx, y, c->attn_activation);
+    /* zeros are counted where the activation is, else after the gate, else on the output */
+    bool before_wo = c->attn_activation != TG_ACT_NONE ? at_heads : a->g.w != NULL;
+    if (probe) tg_keep(probe->act = before_wo ? h : y);   /* y is the sub-layer's fx: released */
+    return y;
 }
 
-tg_tensor *tg_mha_forward(tg_ctx *ctx, const tg_mha *a, tg_tensor *xq, tg_tensor *xkv,
-                          tg_tensor *mask, bool causal, double p, tg_activation act) {
+tg_tensor *tg_mha_forward(tg_ctx *ctx, const tg_mha *a, const tg_model_config *c, tg_tensor *xq,
+                          tg_tensor *xkv, tg_tensor *mask, bool causal, tg_sublayer_probe *probe) {
     tg_tensor *k, *v;
     if (!tg_mha_kv(ctx, a, xkv, &k, &v)) return NULL;
-    return tg_mha_attend(ctx, a, xq, k, v, mask, causal, p, act);
+    return tg_mha_attend(ctx, a, c, xq, k, v, mask, causal, probe);
 }

@@ -6,7 +6,7 @@
 
 tg_decode_opts tg_decode_defaults(void) {
     return (tg_decode_opts){.beam = 4, .alpha = 0.6, .max_len_a = 1.2, .max_len_b = 10,
-                            .bos_id = TG_NN_BOS_ID, .eos_id = TG_NN_EOS_ID};
+                            .bos_id = TG_BOS_ID, .eos_id = TG_EOS_ID};
 }
 
 int tg_decode_limit(const tg_model *m, const tg_decode_opts *o, int src_len) {

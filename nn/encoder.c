@@ -10,19 +10,22 @@ bool tg_encoder_layer_declare(tg_encoder_layer *l, tg_params *P, const tg_model_
     snprintf(p[1], sizeof p[1], "encoder.layers.%d.norm1.", i);
     snprintf(p[2], sizeof p[2], "encoder.layers.%d.ffn.", i);
     snprintf(p[3], sizeof p[3], "encoder.layers.%d.norm2.", i);
-    return tg_mha_declare(&l->self_attn, P, p[0], c->d_model, c->heads) &&
+    return tg_mha_declare(&l->self_attn, P, p[0], c) &&
            tg_norm_declare(&l->norm1, P, p[1], c->d_model) &&
            tg_ffn_declare(&l->ffn, P, p[2], c->d_model, c->d_ff) &&
            tg_norm_declare(&l->norm2, P, p[3], c->d_model);
 }
 
 tg_tensor *tg_encoder_layer_forward(tg_ctx *ctx, const tg_model_config *c,
-                                    const tg_encoder_layer *l, tg_tensor *x, tg_tensor *mask) {
+                                    const tg_encoder_layer *l, tg_tensor *x, tg_tensor *mask,
+                                    tg_layer_probe *probe) {
+    tg_sublayer_probe *p = probe ? probe->sub : NULL;
     tg_tensor *h = tg_sublayer_in(ctx, c, &l->norm1, x);                          // (B, S, d)
-    tg_tensor *a = tg_mha_forward(ctx, &l->self_attn, h, h, mask, false, c->dropout,
-                                  c->attn_activation);
-    x = tg_sublayer_out(ctx, c, &l->norm1, x, a);
+    tg_tensor *a = tg_mha_forward(ctx, &l->self_attn, c, h, h, mask, false, p);
+    x = tg_sublayer_out(ctx, c, &l->norm1, x, tg_probe_branch(p, x, a));
     h = tg_sublayer_in(ctx, c, &l->norm2, x);
     tg_tensor *f = tg_ffn_forward(ctx, &l->ffn, h, c->dropout, c->ffn_activation);
-    return tg_sublayer_out(ctx, c, &l->norm2, x, f);                              // (B, S, d)
+    x = tg_sublayer_out(ctx, c, &l->norm2, x, tg_probe_branch(p ? p + 1 : NULL, x, f));
+    if (probe) tg_keep(probe->out = x);
+    return x;                                                                     // (B, S, d)
 }

@@ -57,13 +57,13 @@ static void gc_batch_fill(gc_batch *b, uint64_t seed) {
     for (int i = 0; i < GC_B; i++) {
         for (int s = 0; s < src_len[i]; s++)
             b->src[i * GC_S + s] = 4 + (int32_t)(tg_nn_rng_next(&r) % (uint64_t)(V - 4));
-        b->tgt_in[i * GC_T] = TG_NN_BOS_ID;
+        b->tgt_in[i * GC_T] = TG_BOS_ID;
         for (int t = 0; t < tgt_len[i] - 1; t++) {
             int32_t y = 4 + (int32_t)(tg_nn_rng_next(&r) % (uint64_t)(V - 4));
             b->tgt_out[i * GC_T + t] = y;
             b->tgt_in[i * GC_T + t + 1] = y;
         }
-        b->tgt_out[i * GC_T + tgt_len[i] - 1] = TG_NN_EOS_ID;
+        b->tgt_out[i * GC_T + tgt_len[i] - 1] = TG_EOS_ID;
     }
 }
 

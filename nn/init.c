@@ -11,15 +11,15 @@ static bool ends_with(const char *s, const char *suffix) {
     return n >= k && !strcmp(s + n - k, suffix);
 }
 
-void tg_model_init(tg_model *m, uint64_t seed) {
+void tg_nn_init_params(tg_params *P, const tg_tensor *embedding, uint64_t seed) {
     tg_nn_rng r = {seed};
-    int d = m->cfg.d_model;
-    for (int i = 0; i < tg_params_len(m->params); i++) {
-        tg_tensor *p = tg_params_at(m->params, i);
-        if (p == m->embedding) {
+    for (int i = 0; i < tg_params_len(P); i++) {
+        tg_tensor *p = tg_params_at(P, i);
+        if (p == embedding) {
+            int d = p->shape[1];
             double sd = 1.0 / sqrt((double)d);
             for (int64_t j = 0; j < p->n; j++) p->data[j] = (tg_float)(sd * tg_nn_rng_normal(&r));
-            memset(p->data + (size_t)TG_NN_PAD_ID * d, 0, sizeof(tg_float) * (size_t)d);
+            memset(p->data + (size_t)TG_PAD_ID * d, 0, sizeof(tg_float) * (size_t)d);
         } else if (p->ndim == 2) {
             /* weight (fan_out, fan_in), as torch.nn.init.xavier_uniform_ */
             double bound = sqrt(6.0 / ((double)p->shape[0] + p->shape[1]));
@@ -31,3 +31,5 @@ void tg_model_init(tg_model *m, uint64_t seed) {
         }
     }
 }
+
+void tg_model_init(tg_model *m, uint64_t seed) { tg_nn_init_params(m->params, m->embedding, seed); }

@@ -222,7 +222,7 @@ tg_status tg_decoder_state_step(tg_decoder_state *st, tg_ctx *ctx, const int32_t
             .cross_k = &ck, .cross_v = &cv, .memory_mask = &mask,
             .cache = &cache, .t = st->steps, .cap = st->max_steps,
         };
-        y = tg_decoder_layer_forward(ctx, c, &m->dec[l], y, &kv);
+        y = tg_decoder_layer_forward(ctx, c, &m->dec[l], y, &kv, NULL);
     }
     tg_tensor *out = tg_model_project(ctx, m, y);                          // (N, 1, V)
     if (out) {

@@ -90,12 +90,9 @@ tg_status tg_model_check_ids(const tg_model *m, const char *what, const int32_t 
 tg_tensor *tg_model_embed(tg_ctx *ctx, const tg_model *m, const int32_t *ids, int B, int T,
                           int offset) {
     int d = m->cfg.d_model;
-    tg_tensor *e = tg_embedding(ctx, m->embedding, ids, 2, (int[]){B, T}, TG_NN_PAD_ID);
+    tg_tensor *e = tg_embedding(ctx, m->embedding, ids, 2, (int[]){B, T}, TG_PAD_ID);
     e = tg_scale(ctx, e, sqrt((double)d));                                  // (B, T, d)
-    tg_tensor *pe = tg_tensor_new(ctx, 2, (int[]){T, d});                   // (T, d)
-    if (!pe) return NULL;
-    const double *src = m->positions + (size_t)offset * d;
-    for (int64_t i = 0; i < pe->n; i++) pe->data[i] = (tg_float)src[i];
+    tg_tensor *pe = tg_positions_rows(ctx, m->positions, d, offset, T);     // (T, d)
     return tg_dropout(ctx, tg_add(ctx, e, pe), m->cfg.dropout);             // (B, T, d)
 }
 
@@ -103,7 +100,7 @@ tg_tensor *tg_key_mask(tg_ctx *ctx, const int32_t *ids, int B, int T) {
     tg_tensor *mask = tg_tensor_new(ctx, 4, (int[]){B, 1, 1, T});          // (B, 1, 1, T)
     if (!mask) return NULL;
     for (int64_t i = 0; i < mask->n; i++)
-        mask->data[i] = ids[i] == TG_NN_PAD_ID ? (tg_float)-INFINITY : 0;  /* torch's -inf fill */
+        mask->data[i] = ids[i] == TG_PAD_ID ? (tg_float)-INFINITY : 0;  /* torch's -inf fill */
     return mask;
 }
 
@@ -112,7 +109,8 @@ tg_tensor *tg_model_encode(tg_ctx *ctx, const tg_model *m, const int32_t *src, i
     tg_tensor *mask = tg_key_mask(ctx, src, B, S);                          // (B, 1, 1, S)
     tg_tensor *x = tg_model_embed(ctx, m, src, B, S, 0);                    // (B, S, d)
     for (int i = 0; i < m->cfg.enc_layers; i++)
-        x = tg_encoder_layer_forward(ctx, &m->cfg, &m->enc[i], x, mask);
+        x = tg_encoder_layer_forward(ctx, &m->cfg, &m->enc[i], x, mask,
+                                     m->probe_enc ? &m->probe_enc[i] : NULL);
     if (m->cfg.norm == TG_NORM_PRE) x = tg_norm_forward(ctx, &m->enc_norm, x);
     if (mask_out) *mask_out = mask;
     return x;
@@ -136,9 +134,11 @@ static tg_status check_batch(const tg_model *m, const int32_t *src, const int32_
     return st ? st : tg_model_check_ids(m, "decoder input", tgt_in, B, T, err);
 }
 
-/* The decoder's output, before the final norm (pre-LN) and the projection: (B, T, d). */
-static tg_tensor *decoder_out(tg_model *m, tg_ctx *ctx, const int32_t *src, const int32_t *tgt_in,
-                              int B, int S, int T) {
+tg_status tg_model_states(tg_model *m, tg_ctx *ctx, const int32_t *src, const int32_t *tgt_in,
+                          int B, int S, int T, tg_tensor **states, tg_err *err) {
+    *states = NULL;
+    tg_status st = check_batch(m, src, tgt_in, B, S, T, err);
+    if (st) return st;
     tg_tensor *src_mask;
     tg_tensor *x = tg_model_encode(ctx, m, src, B, S, &src_mask);            // (B, S, d)
     tg_decoder_kv kv = {
@@ -148,16 +148,18 @@ static tg_tensor *decoder_out(tg_model *m, tg_ctx *ctx, const int32_t *src, cons
     };
     tg_tensor *y = tg_model_embed(ctx, m, tgt_in, B, T, 0);                // (B, T, d)
     for (int i = 0; i < m->cfg.dec_layers; i++)
-        y = tg_decoder_layer_forward(ctx, &m->cfg, &m->dec[i], y, &kv);
-    return y;
+        y = tg_decoder_layer_forward(ctx, &m->cfg, &m->dec[i], y, &kv,
+                                     m->probe_dec ? &m->probe_dec[i] : NULL);
+    *states = y;                                                           // (B, T, d)
+    return y ? TG_OK : tg_nn_ctx_error(ctx, "model forward", err);
 }
 
 tg_status tg_model_logits(tg_model *m, tg_ctx *ctx, const int32_t *src, const int32_t *tgt_in,
                           int B, int S, int T, tg_tensor **logits, tg_err *err) {
-    *logits = NULL;
-    tg_status st = check_batch(m, src, tgt_in, B, S, T, err);
+    tg_tensor *y;
+    tg_status st = tg_model_states(m, ctx, src, tgt_in, B, S, T, &y, err);
+    *logits = st ? NULL : tg_model_project(ctx, m, y);                     // (B, T, V)
     if (st) return st;
-    *logits = tg_model_project(ctx, m, decoder_out(m, ctx, src, tgt_in, B, S, T)); // (B, T, V)
     return *logits ? TG_OK : tg_nn_ctx_error(ctx, "model forward", err);
 }
 
@@ -167,12 +169,13 @@ tg_status tg_model_loss_nll(tg_model *m, tg_ctx *ctx, const int32_t *src, const 
     *loss = NULL;
     tg_status st = check_batch(m, src, tgt_in, B, S, T, err);
     if (!st) st = tg_model_check_ids(m, "target", tgt_out, B, T, err);
+    tg_tensor *y;                                                          // (B, T, d)
+    if (!st) st = tg_model_states(m, ctx, src, tgt_in, B, S, T, &y, err);
     if (st) return st;
-    tg_tensor *y = decoder_out(m, ctx, src, tgt_in, B, S, T);              // (B, T, d)
     if (m->cfg.norm == TG_NORM_PRE) y = tg_norm_forward(ctx, &m->dec_norm, y);
     /* the projection and the loss in chunks of rows: the (B, T, V) logits never exist whole */
     *loss = tg_linear_cross_entropy(ctx, y, m->output, tgt_out, m->cfg.label_smoothing,
-                                    TG_NN_PAD_ID, 0, nll);                  // ()
+                                    TG_PAD_ID, 0, nll);                     // ()
     return *loss ? TG_OK : tg_nn_ctx_error(ctx, "model loss", err);
 }
 
@@ -183,7 +186,7 @@ tg_status tg_model_loss(tg_model *m, tg_ctx *ctx, const int32_t *src, const int3
     if (st) return st;
     if (n_tokens) {
         int64_t n = 0;
-        for (size_t i = 0; i < (size_t)B * T; i++) n += tgt_out[i] != TG_NN_PAD_ID;
+        for (size_t i = 0; i < (size_t)B * T; i++) n += tgt_out[i] != TG_PAD_ID;
         *n_tokens = n;
     }
     return TG_OK;

@@ -1,6 +1,7 @@
 /* nn.h: the encoder-decoder Transformer of "Attention Is All You Need" on tapegrad's autograd:
  * configuration (with the architecture switches), the model and its named parameters, the
- * training loss, incremental decoding (greedy and beam search) and a whole-model gradient check.
+ * training loss, incremental decoding (greedy and beam search), per-layer diagnostics and a
+ * whole-model gradient check.
  *
  *   tg_model_config cfg = tg_model_config_default();     // the paper's base model
  *   cfg.vocab = 8000; cfg.norm = TG_NORM_PRE;
@@ -33,10 +34,12 @@
 
 #include "autograd/autograd.h"
 #include "autograd/gradcheck.h"
+#include "autograd/tokens.h"   /* TG_PAD_ID, TG_BOS_ID, TG_EOS_ID */
 
-#define TG_NN_PAD_ID 0
-#define TG_NN_BOS_ID 1
-#define TG_NN_EOS_ID 2
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 
 /* ---- configuration ---------------------------------------------------------------------- */
 
@@ -51,6 +54,18 @@ typedef enum tg_activation {
     TG_ACT_GELU, /* exact form x Phi(x), as torch.nn.functional.gelu */
 } tg_activation;
 
+/* Where the attention activation goes (Qiu et al. 2025 call the heads place G1). */
+typedef enum tg_attn_place {
+    TG_ATTN_AT_OUT,   /* after the output projection W_O: act(W_O concat(heads)) */
+    TG_ATTN_AT_HEADS, /* on each head's output before W_O: W_O act(concat(heads)) */
+} tg_attn_place;
+
+typedef enum tg_attn_gate {
+    TG_GATE_NONE,
+    TG_GATE_SIGMOID, /* Qiu et al. 2025's elementwise gate before W_O: concat(heads) (.)
+                        sigmoid(X W_g^T + b_g), X the attention's query-side input */
+} tg_attn_gate;
+
 typedef struct tg_model_config {
     int vocab;               /* shared source/target vocabulary, specials included */
     int d_model, heads, d_ff;
@@ -60,21 +75,33 @@ typedef struct tg_model_config {
     double label_smoothing;  /* spread uniformly over the whole vocabulary, in [0, 1) */
     tg_norm_place norm;      /* post (paper) | pre */
     tg_activation ffn_activation;  /* relu (paper) | gelu */
-    tg_activation attn_activation; /* none (paper) | relu | gelu: after each attention
-                                      sub-layer's output projection, before dropout and the
-                                      residual add */
+    tg_activation attn_activation; /* none (paper) | relu | gelu, in every attention (encoder
+                                      self, decoder self, cross), at attn_activation_at */
+    tg_attn_place attn_activation_at; /* out (after W_O, before dropout and the residual add)
+                                         | heads (on the concatenated heads, before W_O) */
+    tg_attn_gate attn_gate;  /* none (paper) | sigmoid: each attention gets w_g (d, d) and b_g
+                                (d); with heads, the activation comes first, then the gate:
+                                W_O (act(heads) (.) sigmoid(X W_g^T + b_g)) */
+    tg_activation residual_activation; /* none (paper) | relu: after each residual add, ResNet
+                                          v1's place. post-LN: x = LN(relu(x + Drop(f(x))));
+                                          pre-LN: x = relu(x + Drop(f(LN(x)))) */
     bool tie_embeddings;     /* on (paper): the output projection is the embedding matrix; off:
                                 its own (V, d_model) matrix "output.weight", no bias */
 } tg_model_config;
 
 /* The paper's base model: vocab 37000 (its shared BPE vocabulary; set yours), d_model 512,
  * 8 heads, d_ff 2048, 6+6 layers, max_len 1024, dropout 0.1, label smoothing 0.1, post-LN,
- * ReLU, no attention activation, tied embeddings. */
+ * ReLU, no attention activation (at out), no gate, no residual activation, tied embeddings. */
 tg_model_config tg_model_config_default(void);
 /* TG_ERR_ARG with a message naming the field when a value is out of range (sizes >= 1,
  * d_model even and divisible by heads, vocab >= 4 for the special ids, dropout and label
- * smoothing in [0, 1), ffn_activation relu or gelu, sizes bounded so that nothing overflows). */
+ * smoothing in [0, 1), ffn_activation relu or gelu, residual_activation none or relu, sizes
+ * bounded so that nothing overflows). */
 tg_status tg_model_config_validate(const tg_model_config *c, tg_err *err);
+/* Parameters (scalars) a model of config c declares, computed without building it (a checkpoint
+ * reader checks a file's sizes with it before allocating); equals tg_model_param_count of the
+ * built model. c must have passed tg_model_config_validate (then nothing overflows 64 bits). */
+uint64_t tg_model_config_param_count(const tg_model_config *c);
 /* Sets one field from text, for flags and config files: keys are the field names ("d_model",
  * "norm", "tie_embeddings"...), values numbers or the names below (tie_embeddings: on | off).
  * Does not validate the whole config. */
@@ -85,8 +112,12 @@ tg_status tg_model_config_set(tg_model_config *c, const char *key, const char *v
 int tg_model_config_str(const tg_model_config *c, char *buf, size_t len);
 const char *tg_norm_place_name(tg_norm_place p);  /* "post" | "pre" */
 const char *tg_activation_name(tg_activation a);  /* "none" | "relu" | "gelu" */
+const char *tg_attn_place_name(tg_attn_place p);  /* "out" | "heads" */
+const char *tg_attn_gate_name(tg_attn_gate g);    /* "none" | "sigmoid" */
 tg_status tg_norm_place_parse(const char *s, tg_norm_place *out, tg_err *err);
 tg_status tg_activation_parse(const char *s, tg_activation *out, tg_err *err);
+tg_status tg_attn_place_parse(const char *s, tg_attn_place *out, tg_err *err);
+tg_status tg_attn_gate_parse(const char *s, tg_attn_gate *out, tg_err *err);
 
 /* ---- the model -------------------------------------------------------------------------- */
 
@@ -98,8 +129,8 @@ typedef struct tg_model tg_model;
  * with the pad row zeroed (as torch_reference.py). NULL with err filled on failure.
  * Names: embedding.weight, output.weight (untied only), encoder.layers.<i>.{self_attn,ffn,
  * norm1,norm2}.*, decoder.layers.<i>.{self_attn,cross_attn,ffn,norm1,norm2,norm3}.*,
- * encoder.norm.*, decoder.norm.* (pre-LN only); attention: w_q b_q w_k b_k w_v b_v w_o b_o
- * (weights (out, in) as torch.nn.Linear); ffn: w_1 (d_ff, d) b_1 w_2 (d, d_ff) b_2; norms:
+ * encoder.norm.*, decoder.norm.* (pre-LN only); attention: w_q b_q w_k b_k w_v b_v w_o b_o,
+ * then w_g b_g with the sigmoid gate (weights (out, in) as torch.nn.Linear); ffn: w_1 (d_ff, d) b_1 w_2 (d, d_ff) b_2; norms:
  * gain bias. */
 tg_model *tg_model_new(const tg_model_config *cfg, uint64_t seed, tg_err *err);
 void tg_model_free(tg_model *m);
@@ -190,6 +221,50 @@ tg_status tg_decode_beam(tg_model *m, tg_ctx *ctx, const int32_t *const *src,
                          const int *src_len, int n, const tg_decode_opts *o, tg_decode_out *out,
                          tg_err *err);
 
+/* ---- diagnostics ------------------------------------------------------------------------- */
+
+/* A layer's sub-layers: encoder layers have self_attn and ffn, decoder layers all three. */
+typedef enum tg_diag_sublayer_kind {
+    TG_DIAG_SELF_ATTN, TG_DIAG_CROSS_ATTN, TG_DIAG_FFN, TG_DIAG_SUBLAYERS
+} tg_diag_sublayer_kind;
+const char *tg_diag_sublayer_name(tg_diag_sublayer_kind k);  /* "self_attn" | "cross_attn" | "ffn" */
+
+/* Statistics of one sub-layer over the batch's non-pad tokens (issue 10, section 3). */
+typedef struct tg_diag_sublayer {
+    bool present;
+    double zero_frac;     /* attention: fraction of exact zeros after its activation (before
+                             W_O at heads, after it at out), without one after the gate (before
+                             W_O), without either on the output; NAN for ffn */
+    double branch_mean;   /* mean of the branch output f(x) added to the residual stream */
+    double branch_rms;    /* its root mean square */
+    double resid_dep;     /* Admin's residual dependency Var[f(x)] / Var[x + f(x)] (Liu et al.
+                             2020), variances over every element of the non-pad tokens */
+    double attn_entropy;  /* attention: mean entropy (nats) of the probabilities over heads and
+                             non-pad queries; NAN for ffn */
+} tg_diag_sublayer;
+
+typedef struct tg_diag_layer {
+    tg_diag_sublayer sub[TG_DIAG_SUBLAYERS];
+    double rank_resid;    /* Dong et al. 2021's relative residual ||X - 1 xbar^T||_F / ||X||_F of
+                             the layer's output tokens X (n, d), per sentence without padding,
+                             averaged over sentences */
+    double grad_norm;     /* L2 norm of the layer's parameter gradients: set by
+                             tg_model_layer_grad_norms, left alone by tg_model_diagnose */
+} tg_diag_layer;
+
+/* Runs the model's forward on one batch (as tg_model_logits: src (B, S), tgt_in (B, T), right-
+ * padded with 0) with recording and dropout off, and fills enc (enc_layers) and dec (dec_layers)
+ * with each layer's statistics (grad_norm left as it was). Draws nothing from the dropout stream, leaves
+ * parameters and gradients alone, resets ctx and restores its modes: give it a ctx with nothing
+ * live in it. */
+tg_status tg_model_diagnose(tg_model *m, tg_ctx *ctx, const int32_t *src, const int32_t *tgt_in,
+                            int B, int S, int T, tg_diag_layer *enc, tg_diag_layer *dec,
+                            tg_err *err);
+/* The L2 norm of the current gradients of each layer's parameters (encoder.layers.<i>.*,
+ * decoder.layers.<i>.*) into enc[i].grad_norm and dec[i].grad_norm, summed in double in store
+ * order. */
+void tg_model_layer_grad_norms(const tg_model *m, tg_diag_layer *enc, tg_diag_layer *dec);
+
 /* ---- whole-model gradient check --------------------------------------------------------- */
 
 typedef struct tg_model_gradcheck_opts {
@@ -223,5 +298,9 @@ typedef struct tg_model_gradcheck_line {
  * sets *n_failed. */
 int tg_model_gradcheck(const tg_model_config *cfg, const tg_model_gradcheck_opts *opts,
                        tg_model_gradcheck_line *out, int cap, int *n_failed, tg_err *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TG_NN_H */

@@ -23,5 +23,6 @@ tg_tensor *tg_sublayer_out(tg_ctx *ctx, const tg_model_config *c, const tg_norm 
     /* the sub-layer's output and its dropout are used up (kept if backward reads them) */
     tg_release(ctx, d);
     if (d != fx) tg_release(ctx, fx);
+    r = tg_nn_activation(ctx, r, c->residual_activation);  /* ResNet v1's place */
     return c->norm == TG_NORM_POST ? tg_norm_forward(ctx, n, r) : r;
 }

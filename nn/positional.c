@@ -18,3 +18,11 @@ double *tg_positions_new(int max_len, int d) {
     }
     return pe;
 }
+
+tg_tensor *tg_positions_rows(tg_ctx *ctx, const double *table, int d, int offset, int T) {
+    tg_tensor *pe = tg_tensor_new(ctx, 2, (int[]){T, d});   // (T, d)
+    if (!pe) return NULL;
+    const double *src = table + (size_t)offset * d;
+    for (int64_t i = 0; i < pe->n; i++) pe->data[i] = (tg_float)src[i];
+    return pe;
+}

@@ -32,6 +32,10 @@
 
 #include "autograd/autograd.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---- Adam / AdamW ------------------------------------------------------------------------ */
 
 /* The learning rate is not here: it is given to every tg_adam_step (it comes from a schedule). */
@@ -149,5 +153,9 @@ double tg_schedule_lr(const tg_schedule *s, int64_t step);
  * TG_ERR_ARG with the list of known ones. */
 tg_status tg_schedule_kind_parse(const char *name, tg_schedule_kind *out, tg_err *err);
 const char *tg_schedule_kind_name(tg_schedule_kind kind);  /* "inverse-sqrt", ...; "?" if bad */
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TG_OPTIM_H */

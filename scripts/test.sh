@@ -12,6 +12,10 @@ command -v make >/dev/null 2>&1 || missing+=(make)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 if ! pkg-config --exists check 2>/dev/null; then missing+=(check); fi
 if ! pkg-config --exists zlib 2>/dev/null; then missing+=(zlib1g-dev); fi
+# for scripts/fuzz.sh (clang's libFuzzer) and scripts/valgrind.sh, which .ci/run also runs
+command -v clang >/dev/null 2>&1 || missing+=(clang)
+ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || missing+=(libclang-rt-14-dev)
+command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "test.sh: installing ${missing[*]}"
     if [ "$(id -u)" -ne 0 ]; then

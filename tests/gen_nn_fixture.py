@@ -2,7 +2,7 @@
 """Writes the PyTorch reference fixtures of tests/test_nn.c (format: tests/fixtures/nn/README.md).
 
 A tiny encoder-decoder Transformer (vocab 50, d_model 32, 4 heads, d_ff 64, 2+2 layers, dropout
-off, label smoothing 0.1) is built here with the parameter names of tapegrad's nn/ (so the
+off, label smoothing 0.1; the switch fixtures a smaller one, CFG_SMALL) is built here with the parameter names of tapegrad's nn/ (so the
 fixture needs no name mapping), initialised as ../shared/bench/torch_reference.py does (Xavier-
 uniform matrices, zero biases, embedding ~ N(0, d^-0.5) with the pad row zeroed, LayerNorm 1/0),
 then its biases and LayerNorm gains/biases are perturbed so that a forgotten bias or gain shows in
@@ -11,6 +11,11 @@ are written together with the weights, once for post-LN and once for pre-LN.
 
 The post-LN model is checked here against torch_reference.py's own Transformer loaded with the
 same weights, so the C model, this fixture and the benchmark all describe the same network.
+
+The nonlinearity switches of issue 10 (attention activation at out or heads, the sigmoid gate of
+Qiu et al. 2025, ReLU after each residual add) are implemented here as nn/ documents them, and
+written as small fixtures (switches_*.fix). The config line names a switch only when it differs
+from the paper's, so post_ln.fix and pre_ln.fix come out byte for byte as before.
 
 Run from the repository root, with Debian's torch (never a pyenv python3):
 
@@ -29,6 +34,9 @@ import torch.nn.functional as F
 PAD, BOS, EOS = 0, 1, 2
 CFG = dict(vocab=50, d_model=32, heads=4, d_ff=64, enc_layers=2, dec_layers=2, max_len=16,
            dropout=0.0, label_smoothing=0.1)
+CFG_SMALL = dict(CFG, vocab=30, d_model=16, heads=2, d_ff=32)
+# the paper's values of the switches, left out of a fixture's config line
+SWITCH_DEFAULTS = dict(attn_activation_at="out", attn_gate="none", residual_activation="none")
 OUT_DIR = os.path.join("tests", "fixtures", "nn")
 
 
@@ -54,10 +62,10 @@ def act(name, x):
 
 
 class Attention(nn.Module):
-    def __init__(self, d, h):
+    def __init__(self, d, h, gate):
         super().__init__()
         self.h, self.dh = h, d // h
-        for n in "qkvo":
+        for n in "qkvo" + ("g" if gate == "sigmoid" else ""):
             setattr(self, "w_" + n, nn.Parameter(torch.empty(d, d)))
             setattr(self, "b_" + n, nn.Parameter(torch.zeros(d)))
 
@@ -65,7 +73,9 @@ class Attention(nn.Module):
         b, t, _ = x.shape
         return x.view(b, t, self.h, self.dh).transpose(1, 2)
 
-    def forward(self, xq, xkv, mask, attn_act):
+    def forward(self, xq, xkv, mask, o):
+        """o's switches: the activation after W_O (out) or on the concatenated heads (heads);
+        the sigmoid gate of the query-side input xq on the heads, after that activation."""
         q = self.split(F.linear(xq, self.w_q, self.b_q))
         k = self.split(F.linear(xkv, self.w_k, self.b_k))
         v = self.split(F.linear(xkv, self.w_v, self.b_v))
@@ -74,7 +84,13 @@ class Attention(nn.Module):
         c = torch.matmul(torch.softmax(s, dim=-1), v)
         b, _, t, _ = c.shape
         c = c.transpose(1, 2).reshape(b, t, self.h * self.dh)
-        return act(attn_act, F.linear(c, self.w_o, self.b_o))
+        at_heads = o.get("attn_activation_at", "out") == "heads"
+        if at_heads:
+            c = act(o["attn_activation"], c)
+        if o.get("attn_gate", "none") == "sigmoid":
+            c = c * torch.sigmoid(F.linear(xq, self.w_g, self.b_g))
+        y = F.linear(c, self.w_o, self.b_o)
+        return y if at_heads else act(o["attn_activation"], y)
 
 
 class FFN(nn.Module):
@@ -102,12 +118,12 @@ class Norm(nn.Module):
 class Layer(nn.Module):
     """An encoder layer (cross=False) or a decoder layer (cross=True); sub-layers in order."""
 
-    def __init__(self, d, h, dff, cross):
+    def __init__(self, d, h, dff, cross, gate):
         super().__init__()
-        self.self_attn = Attention(d, h)
+        self.self_attn = Attention(d, h, gate)
         self.norm1 = Norm(d)
         if cross:
-            self.cross_attn = Attention(d, h)
+            self.cross_attn = Attention(d, h, gate)
             self.norm2 = Norm(d)
             self.ffn = FFN(d, dff)
             self.norm3 = Norm(d)
@@ -117,32 +133,33 @@ class Layer(nn.Module):
         self.cross = cross
 
     def forward(self, x, self_mask, mem, mem_mask, o):
-        subs = [(lambda z: self.self_attn(z, z, self_mask, o["attn_activation"]), self.norm1)]
+        subs = [(lambda z: self.self_attn(z, z, self_mask, o), self.norm1)]
         if self.cross:
-            subs.append((lambda z: self.cross_attn(z, mem, mem_mask, o["attn_activation"]),
-                         self.norm2))
+            subs.append((lambda z: self.cross_attn(z, mem, mem_mask, o), self.norm2))
             subs.append((lambda z: self.ffn(z, o["ffn_activation"]), self.norm3))
         else:
             subs.append((lambda z: self.ffn(z, o["ffn_activation"]), self.norm2))
+        res_act = o.get("residual_activation", "none")   # ResNet v1's place: after the add
         for f, norm in subs:
             if o["norm"] == "post":
-                x = norm(x + f(x))
+                x = norm(act(res_act, x + f(x)))
             else:
-                x = x + f(norm(x))
+                x = act(res_act, x + f(norm(x)))
         return x
 
 
 class Stack(nn.Module):
-    def __init__(self, n, d, h, dff, cross, pre):
+    def __init__(self, n, d, h, dff, cross, pre, gate):
         super().__init__()
-        self.layers = nn.ModuleList(Layer(d, h, dff, cross) for _ in range(n))
+        self.layers = nn.ModuleList(Layer(d, h, dff, cross, gate) for _ in range(n))
         if pre:
             self.norm = Norm(d)
 
 
 class Model(nn.Module):
     """The model of nn/, parameter names and all. o: the switches (norm, ffn_activation,
-    attn_activation, tie_embeddings)."""
+    attn_activation, tie_embeddings; optionally attn_activation_at, attn_gate,
+    residual_activation)."""
 
     def __init__(self, c, o):
         super().__init__()
@@ -153,8 +170,9 @@ class Model(nn.Module):
         if o["tie_embeddings"] == "off":
             self.output = nn.Module()
             self.output.weight = nn.Parameter(torch.empty(c["vocab"], d))
-        self.encoder = Stack(c["enc_layers"], d, c["heads"], c["d_ff"], False, pre)
-        self.decoder = Stack(c["dec_layers"], d, c["heads"], c["d_ff"], True, pre)
+        gate = o.get("attn_gate", "none")
+        self.encoder = Stack(c["enc_layers"], d, c["heads"], c["d_ff"], False, pre, gate)
+        self.decoder = Stack(c["dec_layers"], d, c["heads"], c["d_ff"], True, pre, gate)
         self.register_buffer("pe", sinusoid(c["max_len"], d))
 
     def embed(self, ids):
@@ -205,7 +223,7 @@ def init_and_perturb(model, gen):
             p.copy_(p.float().double())
 
 
-def make_batch():
+def make_batch(vocab):
     """Three sentence pairs of different lengths, right-padded with 0; target = BOS y / y EOS."""
     g = torch.Generator().manual_seed(7)
     src_lens, tgt_lens = [7, 3, 5], [5, 2, 4]   # target lengths without EOS
@@ -214,8 +232,8 @@ def make_batch():
     tgt_in = torch.zeros(3, T, dtype=torch.long)
     tgt_out = torch.zeros(3, T, dtype=torch.long)
     for b in range(3):
-        src[b, : src_lens[b]] = torch.randint(4, CFG["vocab"], (src_lens[b],), generator=g)
-        y = torch.randint(4, CFG["vocab"], (tgt_lens[b],), generator=g)
+        src[b, : src_lens[b]] = torch.randint(4, vocab, (src_lens[b],), generator=g)
+        y = torch.randint(4, vocab, (tgt_lens[b],), generator=g)
         tgt_in[b, 0] = BOS
         tgt_in[b, 1: tgt_lens[b] + 1] = y
         tgt_out[b, : tgt_lens[b]] = y
@@ -276,13 +294,15 @@ def write(path, model, o, src, tgt_in, tgt_out, torch_params):
     params = list(model.named_parameters())
     ntok = int(tgt_out.ne(PAD).sum())
     c = model.c
+    switches = "".join(" %s=%s" % (k, o[k]) for k in SWITCH_DEFAULTS
+                       if o.get(k, SWITCH_DEFAULTS[k]) != SWITCH_DEFAULTS[k])
     head = ["tapegrad-nn-fixture 1",
             "config vocab=%d d_model=%d heads=%d d_ff=%d enc_layers=%d dec_layers=%d "
             "max_len=%d dropout=%g label_smoothing=%g norm=%s ffn_activation=%s "
-            "attn_activation=%s tie_embeddings=%s" % (
+            "attn_activation=%s tie_embeddings=%s%s" % (
                 c["vocab"], c["d_model"], c["heads"], c["d_ff"], c["enc_layers"],
                 c["dec_layers"], c["max_len"], c["dropout"], c["label_smoothing"], o["norm"],
-                o["ffn_activation"], o["attn_activation"], o["tie_embeddings"]),
+                o["ffn_activation"], o["attn_activation"], o["tie_embeddings"], switches),
             "batch %d %d %d" % (src.shape[0], src.shape[1], tgt_in.shape[1]),
             "src " + " ".join(str(int(v)) for v in src.reshape(-1)),
             "tgt_in " + " ".join(str(int(v)) for v in tgt_in.reshape(-1)),
@@ -308,7 +328,7 @@ def main():
     if not os.path.isdir(OUT_DIR):
         raise SystemExit("run from the repository root (no %s here)" % OUT_DIR)
     torch.set_default_dtype(torch.float64)
-    src, tgt_in, tgt_out = make_batch()
+    src, tgt_in, tgt_out = make_batch(CFG["vocab"])
     for norm in ("post", "pre"):
         o = dict(norm=norm, ffn_activation="relu", attn_activation="none", tie_embeddings="on")
         model = Model(CFG, o)
@@ -319,6 +339,22 @@ def main():
             # torch_reference.py has no pre-LN variant: its count plus the two final LayerNorms
             n_ref = sum(p.numel() for p in model.parameters())
         write(os.path.join(OUT_DIR, norm + "_ln.fix"), model, o, src, tgt_in, tgt_out, n_ref)
+    # The switches of issue 10 on the small model: ReLU at the heads with the sigmoid gate and
+    # ReLU after each residual add, post- and pre-LN; GELU after W_O with pre-LN.
+    src, tgt_in, tgt_out = make_batch(CFG_SMALL["vocab"])
+    variants = [
+        ("switches_post", dict(norm="post", attn_activation="relu", attn_activation_at="heads",
+                               attn_gate="sigmoid", residual_activation="relu")),
+        ("switches_pre", dict(norm="pre", attn_activation="relu", attn_activation_at="heads",
+                              attn_gate="sigmoid", residual_activation="relu")),
+        ("switches_gelu_out_pre", dict(norm="pre", attn_activation="gelu")),
+    ]
+    for name, sw in variants:
+        o = dict(dict(ffn_activation="relu", tie_embeddings="on"), **sw)
+        model = Model(CFG_SMALL, o)
+        init_and_perturb(model, torch.Generator().manual_seed(4321))
+        n = sum(p.numel() for p in model.parameters())
+        write(os.path.join(OUT_DIR, name + ".fix"), model, o, src, tgt_in, tgt_out, n)
 
 
 if __name__ == "__main__":

@@ -395,6 +395,15 @@ START_TEST(test_shape_errors) {
     ck_assert_ptr_null(tg_softmax(ctx, a, mask, false));
     ck_assert(strstr(tg_ctx_errmsg(ctx), "mask"));
     tg_ctx_reset(ctx);
+    /* a 0-d input is refused before its (missing) last dim is read: issue 9, item 12 */
+    tg_tensor *scalar = tg_tensor_new(ctx, 0, NULL);
+    ck_assert_ptr_nonnull(scalar);
+    ck_assert_ptr_null(tg_softmax(ctx, scalar, NULL, false));
+    ck_assert(strstr(tg_ctx_errmsg(ctx), "no last dim"));
+    tg_ctx_reset(ctx);
+    scalar = tg_tensor_new(ctx, 0, NULL);
+    ck_assert_ptr_null(tg_log_softmax(ctx, scalar));
+    tg_ctx_reset(ctx);
     a = tg_tensor_new(ctx, 2, (int[]){8, 3});
     tg_tensor *w = tg_tensor_new(ctx, 2, (int[]){5, 3});
     int32_t ids[2] = {1, 5};

@@ -40,6 +40,17 @@ static const char *write_file(const char *name, const char *bytes, size_t len) {
 #define ck_assert_msg_has(err, s) \
     ck_assert_msg(strstr((err).msg, (s)) != NULL, "message '%s' lacks '%s'", (err).msg, (s))
 
+static void tg_ds_str_append_for_test(tg_str *t, const char *s, size_t n) {
+    if (t->n + n + 1 > t->cap) {
+        t->cap = (t->n + n + 1) * 2;
+        t->s = realloc(t->s, t->cap);
+        ck_assert_ptr_nonnull(t->s);
+    }
+    memcpy(t->s + t->n, s, n);
+    t->n += n;
+    t->s[t->n] = '\0';
+}
+
 /* Small helper the detok test uses (tg_ids has no public push). */
 static bool tg_ids_push_for_test(tg_ids *ids, int32_t v) {
     if (ids->n == ids->cap) {
@@ -92,6 +103,90 @@ START_TEST(test_gzip_corpus) {
     const char *bad = write_file("bad.tsv.gz", (const char *)bytes, n);
     ck_assert_int_ne(tg_corpus_read_tsv(&a, bad, NULL, &err), TG_OK);
     ck_assert_msg_has(err, "bad.tsv.gz");
+}
+END_TEST
+
+/* Appends one gzip member holding text to path (mode "wb" starts the file, "ab" appends). */
+static void gz_member(const char *path, const char *mode, const char *text) {
+    gzFile g = gzopen(path, mode);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(gzwrite(g, text, (unsigned)strlen(text)), (int)strlen(text));
+    ck_assert_int_eq(gzclose(g), Z_OK);
+}
+
+static unsigned char *read_all(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    static unsigned char bytes[4096];
+    *n = fread(bytes, 1, sizeof bytes, f);
+    fclose(f);
+    return bytes;
+}
+
+/* Issue 9, item 7: a multi-member gzip (as `cat a.gz b.gz` makes) is read whole; a damaged second
+ * member, bytes after the last member and a cut second member are errors naming the file, where
+ * zlib's gzread stopped quietly after the first member (1 of 3 pairs, exit 0). */
+START_TEST(test_gzip_multi_member) {
+    char gz[512];
+    snprintf(gz, sizeof gz, "%s/multi.tsv.gz", tmp_dir);
+    gz_member(gz, "wb", "one\tuno\n");
+    size_t first_len;
+    read_all(gz, &first_len);
+    gz_member(gz, "ab", "two\tdos\nthree\ttres\n");
+    tg_corpus c = {0};
+    tg_err err;
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, gz, NULL, &err), TG_OK);
+    ck_assert_uint_eq(c.n, 3);
+    ck_assert_str_eq(c.tgt[2], "tres");
+    tg_corpus_free(&c);
+    size_t n;
+    unsigned char *bytes = read_all(gz, &n);
+    /* the second member's magic damaged: gzread took it for trailing garbage */
+    bytes[first_len] ^= 0x40;
+    const char *bad = write_file("bad2.tsv.gz", (const char *)bytes, n);
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, bad, NULL, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "bad2.tsv.gz: ");
+    ck_assert_msg_has(err, "after gzip member 1");
+    bytes[first_len] ^= 0x40;
+    /* the second member's deflate data damaged */
+    bytes[first_len + 12] ^= 0xFF;
+    bad = write_file("bad3.tsv.gz", (const char *)bytes, n);
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, bad, NULL, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "bad3.tsv.gz: gzip member 2");
+    bytes[first_len + 12] ^= 0xFF;
+    /* the second member cut short, and a stray byte after the last member */
+    bad = write_file("cut2.tsv.gz", (const char *)bytes, n - 3);
+    ck_assert_int_eq(tg_corpus_read_pair(&c, bad, bad, NULL, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "cut2.tsv.gz: gzip member 2 is truncated");
+    bytes[n] = '\n';
+    bad = write_file("tail.tsv.gz", (const char *)bytes, n + 1);
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, bad, NULL, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "tail.tsv.gz: 1 byte after gzip member 2");
+}
+END_TEST
+
+/* Issue 9, item 11: a file over the reader's size limit (an endless device, a decompression
+ * bomb) is refused once the limit is reached, not read until memory runs out. */
+START_TEST(test_file_size_limit) {
+    tg_corpus c = {0};
+    tg_err err;
+    tg_corpus_opts o = {.max_file_bytes = 1000};
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, "/dev/zero", &o, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "/dev/zero: larger than 1000 bytes");
+    char big[2001];
+    memset(big, 'a', 2000);
+    big[2000] = '\0';
+    char gz[512];
+    snprintf(gz, sizeof gz, "%s/bomb.tsv.gz", tmp_dir);
+    gz_member(gz, "wb", big);
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, gz, &o, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "bomb.tsv.gz: larger than 1000 bytes");
+    char *buf;
+    size_t n;
+    ck_assert_int_eq(tg_file_read(gz, 2000, &buf, &n, &err), TG_OK);
+    ck_assert_uint_eq(n, 2000);
+    ck_assert_int_eq(buf[n], '\0');
+    free(buf);
 }
 END_TEST
 
@@ -370,7 +465,7 @@ START_TEST(test_bpe_matches_reference) {
     /* The fast learner against a naive one that recounts every pair after every merge
      * (tests/fixtures/bpe_reference.py, which wrote these files): 400 merges on each dev set. */
     static const char *const cases[2][2] = {
-        {"../shared/data/bible_en_es/dev.tsv", "tests/fixtures/bpe_bible_dev_400.txt"},
+        {"data/bible_en_es/dev.tsv.gz", "tests/fixtures/bpe_bible_dev_400.txt"},
         {"../shared/data/gettext_en_de/dev.tsv", "tests/fixtures/bpe_gettext_dev_400.txt"}};
     for (int k = 0; k < 2; k++) {
         tg_corpus c;
@@ -452,8 +547,8 @@ START_TEST(test_bpe_roundtrip_corpora) {
      * 2000 merges), where characters outside the subset go through byte fallback, and the
      * benchmark's one (8000 merges on all of bible train). */
     static const char *const files[4] = {
-        "../shared/data/bible_en_es/train.tsv", "../shared/data/gettext_en_de/train.tsv",
-        "../shared/data/bible_en_es/dev.tsv", "../shared/data/gettext_en_de/dev.tsv"};
+        "data/bible_en_es/train.tsv.gz", "../shared/data/gettext_en_de/train.tsv",
+        "data/bible_en_es/dev.tsv.gz", "../shared/data/gettext_en_de/dev.tsv"};
     tg_corpus c[4];
     tg_err err;
     for (int f = 0; f < 4; f++) {
@@ -650,11 +745,27 @@ START_TEST(test_bpe_load_errors) {
     load_fails(t.s, 0, TG_ERR_CORRUPT, "v.txt:1: file ends");
     load_fails("hello\n", 6, TG_ERR_FORMAT, "v.txt:1: not a tapegrad BPE vocabulary");
     load_fails("tapegrad-bpe 2\n", 15, TG_ERR_VERSION, "v.txt:1:");
+    /* issue 9, item 11: CRLF line ends (a Windows editor) read like LF, not as a version error */
+    tg_str crlf = {0};
+    for (size_t i = 0; i < t.n; i++) {
+        if (t.s[i] == '\n') tg_ds_str_append_for_test(&crlf, "\r", 1);
+        tg_ds_str_append_for_test(&crlf, t.s + i, 1);
+    }
+    tg_bpe *from_crlf;
+    ck_assert_msg(tg_bpe_load_text(&from_crlf, crlf.s, crlf.n, "v.txt", &err) == TG_OK, "%s", err.msg);
+    ck_assert_int_eq(tg_bpe_n_merges(from_crlf), 6);
+    ck_assert_int_eq(tg_bpe_vocab_size(from_crlf), tg_bpe_vocab_size(b));
+    tg_bpe_free(from_crlf);
+    tg_str_free(&crlf);
+    load_fails("tapegrad-bpe 1\r\nspecials\r\n", 26, TG_ERR_FORMAT, "v.txt:2: expected 'specials");
     /* hand-made files */
     const char *head = "tapegrad-bpe 1\nspecials <pad> <s> </s> <unk>\nbytes 256\n";
     char buf[512];
     snprintf(buf, sizeof buf, "%schars 2\n\xE2\x96\x81\na\nmerges 1\n\xE2\x96\x81 q\n", head);
     load_fails(buf, strlen(buf), TG_ERR_FORMAT, "v.txt:8: 'q' is not a character or an earlier merge's piece");
+    /* issue 9, item 11: text from the file in a message is shown without its terminal escapes */
+    snprintf(buf, sizeof buf, "%schars 2\n\xE2\x96\x81\na\nmerges 1\n\xE2\x96\x81 q\x1b[2J\xc2\x9b\n", head);
+    load_fails(buf, strlen(buf), TG_ERR_FORMAT, "v.txt:8: 'q?[2J?\?' is not a character");
     snprintf(buf, sizeof buf, "%schars 2\n\xE2\x96\x81\n\\q\nmerges 0\n", head);
     load_fails(buf, strlen(buf), TG_ERR_FORMAT, "v.txt:6: bad escape");
     snprintf(buf, sizeof buf, "%schars 2\n\xE2\x96\x81\nab\nmerges 0\n", head);
@@ -802,7 +913,7 @@ END_TEST
 static void bible_dataset(tg_dataset *ds, size_t n, int32_t max_len, tg_bpe **bpe_out) {
     tg_corpus c;
     tg_err err;
-    ck_assert_int_eq(tg_corpus_read_tsv(&c, "../shared/data/bible_en_es/train.tsv", NULL, &err), TG_OK);
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, "data/bible_en_es/train.tsv.gz", NULL, &err), TG_OK);
     c.n = n; /* only the first n pairs (the rest stay owned by c and are freed with it) */
     tg_bpe *b;
     ck_assert_int_eq(tg_bpe_learn(&b, &c, &(tg_bpe_learn_opts){.merges = 500}, &err), TG_OK);
@@ -816,7 +927,7 @@ static void bible_dataset(tg_dataset *ds, size_t n, int32_t max_len, tg_bpe **bp
 START_TEST(test_dataset_filter) {
     tg_corpus c;
     tg_err err;
-    REQUIRE_EQ(tg_corpus_read_tsv(&c, "../shared/data/bible_en_es/dev.tsv", NULL, &err), TG_OK);
+    REQUIRE_EQ(tg_corpus_read_tsv(&c, "data/bible_en_es/dev.tsv.gz", NULL, &err), TG_OK);
     tg_bpe *b;
     REQUIRE_EQ(tg_bpe_learn(&b, &c, &(tg_bpe_learn_opts){.merges = 300}, &err), TG_OK);
     size_t want_drop = 0;
@@ -1157,6 +1268,8 @@ int main(void) {
     tcase_add_test(rd, test_missing_file);
     tcase_add_test(rd, test_skip_policy);
     tcase_add_test(rd, test_gzip_corpus);
+    tcase_add_test(rd, test_gzip_multi_member);
+    tcase_add_test(rd, test_file_size_limit);
     suite_add_tcase(s, rd);
     TCase *bp = tcase_create("bpe");
     tcase_add_test(bp, test_bpe_learn_small);

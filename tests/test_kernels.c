@@ -877,7 +877,7 @@ static tg_float *train_three_steps(tg_k_impl impl, int threads, int64_t *n_out, 
     for (int step = 0; step < 3; step++) {
         for (int i = 0; i < B * S; i++) src[i] = i % S > S - 1 - i / S % 4 ? 0 : 2 + (int32_t)(urand() * 298);
         for (int i = 0; i < B * T; i++) tout[i] = 2 + (int32_t)(urand() * 298);
-        for (int i = 0; i < B * T; i++) tin[i] = i % T ? tout[i - 1] : TG_NN_BOS_ID;
+        for (int i = 0; i < B * T; i++) tin[i] = i % T ? tout[i - 1] : TG_BOS_ID;
         tout[B * T - 1] = 0;
         tg_tensor *loss;
         ck_assert_int_eq(tg_model_loss(m, ctx, src, tin, tout, B, S, T, &loss, NULL, &err), TG_OK);

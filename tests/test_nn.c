@@ -191,11 +191,23 @@ END_TEST
 START_TEST(test_fixture_pre_ln) { check_fixture("tests/fixtures/nn/pre_ln.fix"); }
 END_TEST
 
+/* The nonlinearity switches (ReLU at the heads, sigmoid gate, residual ReLU; GELU after W_O). */
+START_TEST(test_fixture_switches_post) { check_fixture("tests/fixtures/nn/switches_post.fix"); }
+END_TEST
+
+START_TEST(test_fixture_switches_pre) { check_fixture("tests/fixtures/nn/switches_pre.fix"); }
+END_TEST
+
+START_TEST(test_fixture_gelu_out_pre) {
+    check_fixture("tests/fixtures/nn/switches_gelu_out_pre.fix");
+}
+END_TEST
+
 /* ---- parameters, config ----------------------------------------------------------------- */
 
 static int64_t expected_count(const tg_model_config *c) {
     int64_t d = c->d_model, f = c->d_ff, V = c->vocab;
-    int64_t attn = 4 * (d * d + d), ffn = 2 * d * f + f + d, norm = 2 * d;
+    int64_t attn = (c->attn_gate == TG_GATE_SIGMOID ? 5 : 4) * (d * d + d), ffn = 2 * d * f + f + d, norm = 2 * d;
     int64_t n = V * d + c->enc_layers * (attn + ffn + 2 * norm) +
                 c->dec_layers * (2 * attn + ffn + 3 * norm);
     if (!c->tie_embeddings) n += V * d;
@@ -208,9 +220,10 @@ START_TEST(test_param_names_and_count) {
     c.enc_layers = 3;
     c.dec_layers = 2;
     for (int pre = 0; pre < 2; pre++)
-        for (int tie = 0; tie < 2; tie++) {
+        for (int tie = 0; tie < 4; tie++) {   /* bit 1: the sigmoid gate */
             c.norm = pre ? TG_NORM_PRE : TG_NORM_POST;
-            c.tie_embeddings = tie;
+            c.tie_embeddings = tie & 1;
+            c.attn_gate = tie & 2 ? TG_GATE_SIGMOID : TG_GATE_NONE;
             tg_err err;
             tg_model *m = tg_model_new(&c, 3, &err);
             ck_assert_msg(m != NULL, "%s", err.msg);
@@ -234,7 +247,9 @@ START_TEST(test_param_names_and_count) {
                 ck_assert_int_eq(t->shape[0], want[i].d0);
                 if (t->ndim == 2) ck_assert_int_eq(t->shape[1], want[i].d1);
             }
-            ck_assert_int_eq(tg_params_find(P, "output.weight") != NULL, !tie);
+            ck_assert_int_eq(tg_params_find(P, "output.weight") != NULL, !(tie & 1));
+            ck_assert_int_eq(tg_params_find(P, "decoder.layers.1.cross_attn.w_g") != NULL, tie >> 1);
+            ck_assert_int_eq(tg_params_find(P, "encoder.layers.0.self_attn.b_g") != NULL, tie >> 1);
             ck_assert_int_eq(tg_params_find(P, "encoder.norm.gain") != NULL, pre);
             ck_assert_int_eq(tg_params_find(P, "decoder.norm.bias") != NULL, pre);
             ck_assert(tg_params_find(P, "encoder.layers.3.norm1.gain") == NULL);
@@ -304,6 +319,7 @@ START_TEST(test_invalid_configs) {
         {"label_smoothing", "1.5", "label_smoothing"}, {"ffn_activation", "none",
                                                         "ffn_activation"},
         {"d_model", "7", "odd"}, {"vocab", "2000000000", "vocab"},
+        {"residual_activation", "gelu", "residual_activation"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         tg_model_config c = tiny_config();
@@ -323,6 +339,9 @@ START_TEST(test_invalid_configs) {
     ck_assert(tg_model_config_set(&c, "norm", "middle", &err) == TG_ERR_ARG);
     ck_assert(tg_model_config_set(&c, "attn_activation", "tanh", &err) == TG_ERR_ARG);
     ck_assert(tg_model_config_set(&c, "tie_embeddings", "yes", &err) == TG_ERR_ARG);
+    ck_assert(tg_model_config_set(&c, "attn_activation_at", "in", &err) == TG_ERR_ARG);
+    ck_assert(tg_model_config_set(&c, "attn_gate", "tanh", &err) == TG_ERR_ARG);
+    ck_assert(tg_model_config_set(&c, "residual_activation", "elu", &err) == TG_ERR_ARG);
     ck_assert(tg_model_config_set(&c, "colour", "blue", &err) == TG_ERR_ARG);
     ck_assert(strstr(err.msg, "colour"));
     /* the text form reads back into the same config */
@@ -330,6 +349,9 @@ START_TEST(test_invalid_configs) {
     c.attn_activation = TG_ACT_GELU;
     c.tie_embeddings = false;
     c.dropout = 0.3;
+    c.attn_activation_at = TG_ATTN_AT_HEADS;
+    c.attn_gate = TG_GATE_SIGMOID;
+    c.residual_activation = TG_ACT_RELU;
     char buf[512];
     ck_assert_int_lt(tg_model_config_str(&c, buf, sizeof buf), (int)sizeof buf);
     tg_model_config r = tg_model_config_default();
@@ -343,7 +365,8 @@ START_TEST(test_invalid_configs) {
     tg_model_config_str(&r, back, sizeof back);
     ck_assert_str_eq(back, buf);
     ck_assert(r.norm == TG_NORM_PRE && r.attn_activation == TG_ACT_GELU && !r.tie_embeddings &&
-              r.dropout == 0.3 && r.d_model == c.d_model);
+              r.dropout == 0.3 && r.d_model == c.d_model && r.attn_activation_at == TG_ATTN_AT_HEADS &&
+              r.attn_gate == TG_GATE_SIGMOID && r.residual_activation == TG_ACT_RELU);
     ck_assert(tg_model_config_validate(&r, &err) == TG_OK);
 }
 END_TEST
@@ -483,6 +506,52 @@ START_TEST(test_model_gradcheck_every_switch) {
 }
 END_TEST
 
+/* The nonlinearity switches of issue 10, each value alone and all together, post- and pre-LN
+ * (the ReLU ones in the double build only, as above). */
+START_TEST(test_model_gradcheck_new_switches) {
+    typedef struct { tg_activation act; tg_attn_place at; tg_attn_gate gate; tg_activation res; } sw;
+    static const sw variants[] = {
+        {TG_ACT_RELU, TG_ATTN_AT_HEADS, TG_GATE_NONE, TG_ACT_NONE},
+        {TG_ACT_GELU, TG_ATTN_AT_HEADS, TG_GATE_NONE, TG_ACT_NONE},
+        {TG_ACT_NONE, TG_ATTN_AT_OUT, TG_GATE_SIGMOID, TG_ACT_NONE},
+        {TG_ACT_NONE, TG_ATTN_AT_OUT, TG_GATE_NONE, TG_ACT_RELU},
+        {TG_ACT_GELU, TG_ATTN_AT_HEADS, TG_GATE_SIGMOID, TG_ACT_NONE},
+        {TG_ACT_RELU, TG_ATTN_AT_HEADS, TG_GATE_SIGMOID, TG_ACT_RELU},
+    };
+    tg_model_gradcheck_opts o = tg_model_gradcheck_defaults();
+    int checked = 0;
+    for (int norm = 0; norm < 2; norm++)
+        for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
+            tg_model_config c = tg_model_gradcheck_config();
+            c.norm = norm ? TG_NORM_PRE : TG_NORM_POST;
+            c.ffn_activation = TG_ACT_GELU;
+            c.attn_activation = variants[v].act;
+            c.attn_activation_at = variants[v].at;
+            c.attn_gate = variants[v].gate;
+            c.residual_activation = variants[v].res;
+#ifndef TG_DOUBLE
+            if (c.attn_activation == TG_ACT_RELU || c.residual_activation == TG_ACT_RELU) continue;
+#endif
+            tg_model_gradcheck_line lines[160];
+            int failed = -1;
+            tg_err err;
+            int n = tg_model_gradcheck(&c, &o, lines, 160, &failed, &err);
+            ck_assert_msg(n > 0 && n <= 160, "%s", err.msg);
+            for (int i = 0; i < n; i++)
+                if (!lines[i].r.pass)
+                    fprintf(stderr, "FAIL variant %zu %s: %s: %s\n", v, tg_norm_place_name(c.norm),
+                            lines[i].name, lines[i].r.worst);
+            ck_assert_int_eq(failed, 0);
+            checked++;
+        }
+#ifdef TG_DOUBLE
+    ck_assert_int_eq(checked, 12);
+#else
+    ck_assert_int_eq(checked, 6);
+#endif
+}
+END_TEST
+
 /* The check must be able to fail: dropout (a function that changes between calls) is refused,
  * and a bad config is reported rather than run. */
 START_TEST(test_model_gradcheck_refuses) {
@@ -576,7 +645,7 @@ static void check_cached_equals_full(tg_model_config c) {
     int32_t src[B * S] = {0}, tin[B * T];
     for (int b = 0; b < B; b++) {
         for (int s = 0; s < lens[b]; s++) src[b * S + s] = 3 + (b * 5 + s * 3) % (V - 3);
-        tin[b * T] = TG_NN_BOS_ID;
+        tin[b * T] = TG_BOS_ID;
         for (int t = 1; t < T; t++) tin[b * T + t] = 3 + (b * 7 + t * 2) % (V - 3);
     }
     tg_err err;
@@ -634,6 +703,18 @@ START_TEST(test_cached_equals_full) {
     c.attn_activation = TG_ACT_GELU;
     c.ffn_activation = TG_ACT_GELU;
     c.tie_embeddings = false;
+    check_cached_equals_full(c);
+    /* the nonlinearity switches: at the heads, the gate (of the newest token's query-side
+     * input when cached) and the residual ReLU */
+    c.attn_activation_at = TG_ATTN_AT_HEADS;
+    c.attn_gate = TG_GATE_SIGMOID;
+    c.residual_activation = TG_ACT_RELU;
+    check_cached_equals_full(c);
+    c = tiny_config();
+    c.attn_activation = TG_ACT_RELU;
+    c.attn_activation_at = TG_ATTN_AT_HEADS;
+    c.attn_gate = TG_GATE_SIGMOID;
+    c.residual_activation = TG_ACT_RELU;
     check_cached_equals_full(c);
 }
 END_TEST
@@ -712,7 +793,7 @@ START_TEST(test_beam_exhaustive) {
      * k < L ending in eos, or k = L (with or without eos) */
     for (int code = 0; code < 27; code++) {
         int32_t y[L] = {2 + code % 3, 2 + (code / 3) % 3, 2 + code / 9};
-        int32_t tin[L] = {TG_NN_BOS_ID, y[0], y[1]};
+        int32_t tin[L] = {TG_BOS_ID, y[0], y[1]};
         tg_tensor *lg;
         ck_assert(tg_model_logits(m, ctx, src, tin, 1, 3, L, &lg, &err) == TG_OK);
         double lp = 0;
@@ -725,7 +806,7 @@ START_TEST(test_beam_exhaustive) {
             for (int v = 0; v < 5; v++) s += exp(lrow[v] - mx);
             for (int v = 0; v < 5; v++) row[v] = lrow[v] - mx - log(s);
             lp += row[y[k]];
-            bool eos = y[k] == TG_NN_EOS_ID;
+            bool eos = y[k] == TG_EOS_ID;
             if (eos || k == L - 1) {
                 double score = lp / pow((5.0 + k + 1) / 6.0, o.alpha);
                 if (score > best) {
@@ -769,12 +850,12 @@ static void copy_batch(int32_t *src, int32_t *tin, int32_t *tout, int *lens) {
         lens[b] = n;
         int32_t *s = src + b * COPY_MAXLEN, *ti = tin + b * (COPY_MAXLEN + 1),
                 *to = tout + b * (COPY_MAXLEN + 1);
-        ti[0] = TG_NN_BOS_ID;
+        ti[0] = TG_BOS_ID;
         for (int i = 0; i < n; i++) {
             s[i] = 4 + copy_rand(COPY_V - 4);
             ti[i + 1] = to[i] = s[i];
         }
-        to[n] = TG_NN_EOS_ID;
+        to[n] = TG_EOS_ID;
     }
 }
 
@@ -828,7 +909,7 @@ START_TEST(test_copy_task_learns) {
         tg_tensor *lg;
         ck_assert(tg_model_logits(m, ctx, src, tin, COPY_B, COPY_MAXLEN, T, &lg, &err) == TG_OK);
         for (int i = 0; i < COPY_B * T; i++) {
-            if (tout[i] == TG_NN_PAD_ID) continue;
+            if (tout[i] == TG_PAD_ID) continue;
             int best = 0;
             for (int v = 1; v < COPY_V; v++)
                 if (lg->data[i * COPY_V + v] > lg->data[i * COPY_V + best]) best = v;
@@ -868,16 +949,175 @@ START_TEST(test_copy_task_learns) {
 }
 END_TEST
 
+/* ---- diagnostics -------------------------------------------------------------------------- */
+
+static void zero_param(tg_model *m, const char *name, double value) {
+    tg_tensor *t = tg_params_find(tg_model_params(m), name);
+    ck_assert_msg(t != NULL, "no parameter %s", name);
+    for (int64_t j = 0; j < t->n; j++) t->data[j] = (tg_float)value;
+}
+
+/* Values known in closed form: with W_q = 0 and b_q = 0 every score of a query is equal, so
+ * encoder self-attention is uniform over the sentence's tokens and its entropy is log(length);
+ * with W_O = 0 the attention branch is b_O everywhere: b_O = -1 under ReLU after W_O gives
+ * exact zeros only (mean 0, rms 0); b_O = 0.5 gives mean = rms = 0.5 and, being constant, a
+ * residual dependency of 0. A one-token sentence has no spread: rank_resid 0. */
+START_TEST(test_diag_known_values) {
+    tg_model_config c = tiny_config();
+    c.attn_activation = TG_ACT_RELU;
+    tg_model *m = random_model(&c, 5);
+    zero_param(m, "encoder.layers.0.self_attn.w_q", 0);
+    zero_param(m, "encoder.layers.0.self_attn.b_q", 0);
+    zero_param(m, "encoder.layers.1.self_attn.w_o", 0);
+    zero_param(m, "encoder.layers.1.self_attn.b_o", -1);
+    zero_param(m, "decoder.layers.0.cross_attn.w_o", 0);
+    zero_param(m, "decoder.layers.0.cross_attn.b_o", 0.5);
+    tg_ctx *ctx = new_ctx(1);
+    enum { B = 2, S = 5, T = 4 };
+    int32_t src[B * S] = {4, 5, 6, 0, 0, 7, 8, 9, 10, 11};    /* lengths 3 and 5 */
+    int32_t tgt[B * T] = {1, 0, 0, 0, 1, 4, 5, 0};              /* lengths 1 and 3 */
+    tg_diag_layer enc[2], dec[2];
+    tg_err err;
+    ck_assert_msg(tg_model_diagnose(m, ctx, src, tgt, B, S, T, enc, dec, &err) == TG_OK, "%s",
+                  err.msg);
+    double want = (3 * log(3.0) + 5 * log(5.0)) / 8;   /* mean over the 8 token queries */
+    ck_assert_msg(fabs(enc[0].sub[TG_DIAG_SELF_ATTN].attn_entropy - want) < 1e-5, "entropy %g vs %g",
+                  enc[0].sub[TG_DIAG_SELF_ATTN].attn_entropy, want);
+    const tg_diag_sublayer *z = &enc[1].sub[TG_DIAG_SELF_ATTN];
+    ck_assert(z->zero_frac == 1 && z->branch_mean == 0 && z->branch_rms == 0);
+    const tg_diag_sublayer *h = &dec[0].sub[TG_DIAG_CROSS_ATTN];
+    ck_assert(h->present && h->zero_frac == 0);
+    ck_assert(fabs(h->branch_mean - 0.5) < 1e-6 && fabs(h->branch_rms - 0.5) < 1e-6);
+    ck_assert(fabs(h->resid_dep) < 1e-9);
+    for (int i = 0; i < 2; i++) {
+        ck_assert(!enc[i].sub[TG_DIAG_CROSS_ATTN].present && enc[i].sub[TG_DIAG_FFN].present);
+        ck_assert(isnan(enc[i].sub[TG_DIAG_FFN].zero_frac) && isnan(dec[i].sub[TG_DIAG_FFN].attn_entropy));
+        for (int k = 0; k < TG_DIAG_SUBLAYERS; k++) ck_assert(dec[i].sub[k].present);
+        ck_assert(enc[i].rank_resid > 0 && enc[i].rank_resid <= 1);
+        ck_assert(dec[i].rank_resid > 0 && dec[i].rank_resid <= 1);
+        /* entropy of a softmax over at most S keys */
+        ck_assert(dec[i].sub[TG_DIAG_CROSS_ATTN].attn_entropy <= log((double)S) + 1e-9);
+    }
+    /* one sentence of one token: X - 1 xbar^T = 0 */
+    int32_t one_src[1] = {4}, one_tgt[1] = {1};
+    ck_assert(tg_model_diagnose(m, ctx, one_src, one_tgt, 1, 1, 1, enc, dec, &err) == TG_OK);
+    ck_assert(fabs(enc[1].rank_resid) < 1e-6 && fabs(dec[1].rank_resid) < 1e-6);
+    tg_model_free(m);
+    /* with the gate too, the zeros are counted where the ReLU is (after W_O), not after the gate */
+    c.attn_gate = TG_GATE_SIGMOID;
+    m = random_model(&c, 5);
+    zero_param(m, "encoder.layers.1.self_attn.w_o", 0);
+    zero_param(m, "encoder.layers.1.self_attn.b_o", -1);
+    ck_assert(tg_model_diagnose(m, ctx, src, tgt, B, S, T, enc, dec, &err) == TG_OK);
+    ck_assert(enc[1].sub[TG_DIAG_SELF_ATTN].zero_frac == 1);
+    ck_assert(enc[0].sub[TG_DIAG_SELF_ATTN].zero_frac < 1);
+    tg_ctx_free(ctx);
+    tg_model_free(m);
+}
+END_TEST
+
+/* Padding is left out (the same sentence with three more pad columns gives the same numbers,
+ * although pad rows carry positions and so values of their own), and diagnosing changes
+ * nothing: parameters, gradients, the dropout stream and the next training loss are the same
+ * bits as without it. */
+START_TEST(test_diag_padding_and_no_side_effects) {
+    tg_model_config c = tiny_config();
+    c.dropout = 0.1;
+    c.attn_activation = TG_ACT_GELU;
+    c.attn_activation_at = TG_ATTN_AT_HEADS;
+    tg_model *m = random_model(&c, 9);
+    tg_params *P = tg_model_params(m);
+    size_t bytes = sizeof(tg_float) * (size_t)tg_params_numel(P);
+    tg_float *before = malloc(bytes);
+    memcpy(before, tg_params_data(P), bytes);
+    int32_t src[5] = {4, 5, 6, 7, 8}, tin[4] = {1, 9, 10, 11}, tout[4] = {9, 10, 11, 2};
+    int32_t src_pad[8] = {4, 5, 6, 7, 8, 0, 0, 0}, tin_pad[7] = {1, 9, 10, 11, 0, 0, 0};
+    double loss[2];
+    for (int with = 0; with < 2; with++) {
+        tg_ctx *ctx = new_ctx(3);
+        tg_err err;
+        if (with) {
+            tg_rng_state r0 = tg_ctx_rng(ctx);
+            tg_diag_layer e1[2], d1[2], e2[2], d2[2];
+            ck_assert(tg_model_diagnose(m, ctx, src, tin, 1, 5, 4, e1, d1, &err) == TG_OK);
+            ck_assert(tg_model_diagnose(m, ctx, src_pad, tin_pad, 1, 8, 7, e2, d2, &err) == TG_OK);
+            for (int i = 0; i < 2; i++)
+                for (int k = 0; k < TG_DIAG_SUBLAYERS; k++) {
+                    const tg_diag_sublayer *a = &d1[i].sub[k], *b = &d2[i].sub[k];
+                    ck_assert(fabs(a->branch_mean - b->branch_mean) < 1e-5);
+                    ck_assert(fabs(a->branch_rms - b->branch_rms) < 1e-5);
+                    ck_assert(fabs(a->resid_dep - b->resid_dep) < 1e-5);
+                    ck_assert(k == TG_DIAG_FFN || fabs(a->attn_entropy - b->attn_entropy) < 1e-5);
+                    ck_assert(fabs(e1[i].rank_resid - e2[i].rank_resid) < 1e-5);
+                    ck_assert(fabs(d1[i].rank_resid - d2[i].rank_resid) < 1e-5);
+                }
+            tg_rng_state r1 = tg_ctx_rng(ctx);
+            ck_assert(r0.seed == r1.seed && r0.counter == r1.counter);
+            ck_assert(tg_ctx_training(ctx) && tg_ctx_grad_enabled(ctx));   /* modes restored */
+            ck_assert(memcmp(before, tg_params_data(P), bytes) == 0);
+        }
+        tg_tensor *l;
+        ck_assert(tg_model_loss(m, ctx, src, tin, tout, 1, 5, 4, &l, NULL, &err) == TG_OK);
+        loss[with] = l->data[0];
+        tg_ctx_free(ctx);
+    }
+    ck_assert(loss[0] == loss[1]);
+    free(before);
+    tg_model_free(m);
+}
+END_TEST
+
+/* The layers' gradient norms and the other parameters' (embedding, final norms) make up the
+ * whole gradient's norm. */
+START_TEST(test_diag_layer_grad_norms) {
+    tg_model_config c = tiny_config();
+    c.norm = TG_NORM_PRE;
+    c.attn_gate = TG_GATE_SIGMOID;
+    tg_model *m = random_model(&c, 13);
+    tg_ctx *ctx = new_ctx(1);
+    int32_t src[4] = {4, 5, 6, 7}, tin[3] = {1, 8, 9}, tout[3] = {8, 9, 2};
+    tg_tensor *l;
+    tg_err err;
+    ck_assert(tg_model_loss(m, ctx, src, tin, tout, 1, 4, 3, &l, NULL, &err) == TG_OK);
+    ck_assert(tg_backward(ctx, l) == TG_OK);
+    tg_diag_layer enc[2], dec[2];
+    tg_model_layer_grad_norms(m, enc, dec);
+    tg_params *P = tg_model_params(m);
+    double total = 0, rest = 0;
+    for (int i = 0; i < tg_params_len(P); i++) {
+        tg_tensor *t = tg_params_at(P, i);
+        bool layer = !strncmp(t->name, "encoder.layers.", 15) || !strncmp(t->name, "decoder.layers.", 15);
+        for (int64_t j = 0; j < t->n; j++) {
+            double g2 = (double)t->grad[j] * t->grad[j];
+            total += g2;
+            if (!layer) rest += g2;
+        }
+    }
+    double sum = rest;
+    for (int i = 0; i < 2; i++) {
+        ck_assert(enc[i].grad_norm > 0 && dec[i].grad_norm > 0);
+        sum += enc[i].grad_norm * enc[i].grad_norm + dec[i].grad_norm * dec[i].grad_norm;
+    }
+    ck_assert_msg(fabs(sum - total) <= 1e-9 * total, "%g vs %g", sum, total);
+    tg_ctx_free(ctx);
+    tg_model_free(m);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("nn");
     struct { const char *name; const TTest *tests[8]; } cases[] = {
-        {"torch", {test_fixture_post_ln, test_fixture_pre_ln}},
+        {"torch", {test_fixture_post_ln, test_fixture_pre_ln, test_fixture_switches_post,
+                   test_fixture_switches_pre, test_fixture_gelu_out_pre}},
         {"model", {test_param_names_and_count, test_init, test_invalid_configs, test_bad_inputs,
                    test_dropout_modes}},
-        {"gradcheck", {test_model_gradcheck_every_switch, test_model_gradcheck_refuses,
+        {"gradcheck", {test_model_gradcheck_every_switch, test_model_gradcheck_new_switches,
+                       test_model_gradcheck_refuses,
                        test_cli_gradcheck_model}},
         {"decode", {test_cached_equals_full, test_beam1_equals_greedy, test_beam_exhaustive}},
         {"learn", {test_copy_task_learns}},
+        {"diagnostics", {test_diag_known_values, test_diag_padding_and_no_side_effects,
+                         test_diag_layer_grad_norms}},
     };
     /* one case per area, so that CK_RUN_CASE=decode runs just those */
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

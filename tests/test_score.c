@@ -1,7 +1,8 @@
 /* test_score.c: BLEU, chrF and chrF++ against the scores sacreBLEU 2.6.0 computed for every case
  * in ../shared/fixtures/sacrebleu (discovered at run time, so a new case folder is covered
  * without touching this file), plus the tokenizers, lowercasing, UTF-8 checks, smoothing
- * branches, empty input, and `tapegrad score` itself (called in-process). */
+ * branches, empty input, and `tapegrad score` itself (called in-process), with --paired-bs
+ * against the fixture that follows sacreBLEU's paired bootstrap. */
 #include <check.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -12,8 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "datasets/datasets.h"
 #include "train/cli/commands.h"
 #include "train/metrics/metrics.h"
+#include "train/metrics/paired_bs.h"
 #include "train/metrics/text.h"
 #include "tests/tg_check.h"
 
@@ -692,6 +695,23 @@ static char *read_tmp(const char *name) {
     return s;
 }
 
+/* Runs tg_cmd_score(argv) (NULL-terminated), expects exit code rc and needle in stream ("out" or
+ * "err"). */
+static void expect_score(char **argv, int rc, const char *stream, const char *needle) {
+    int argc = 0;
+    while (argv[argc]) argc++;
+    ck_assert_int_eq(run_score(argc, argv), rc);
+    char *msg = read_tmp(stream);
+    ck_assert_msg(strstr(msg, needle) != NULL, "expected '%s' in: %s", needle, msg);
+    free(msg);
+}
+
+/* tmpdir/name into buf (256 bytes). */
+static char *tmp_path(char *buf, const char *name) {
+    snprintf(buf, 256, "%s/%s", tmpdir, name);
+    return buf;
+}
+
 START_TEST(test_cli_json) {
     make_tmpdir();
     char *argv[] = {"score", "--ref", FIXTURES "/edge_cases/ref.txt", "--hyp",
@@ -792,14 +812,306 @@ START_TEST(test_cli_errors) {
     write_file("empty1.txt", "");
     write_file("empty2.txt", "");
     char e1[256], e2[256];
-    snprintf(e1, sizeof e1, "%s/empty1.txt", tmpdir);
-    snprintf(e2, sizeof e2, "%s/empty2.txt", tmpdir);
-    char *a8[] = {"score", "--ref", e1, "--hyp", e2, "--json", NULL};
-    ck_assert_int_eq(run_score(6, a8), 0);
-    msg = read_tmp("out");
-    ck_assert_msg(strstr(msg, "\"segments\": 0") != NULL, "output: %s", msg);
-    free(msg);
+    char *a8[] = {"score", "--ref", tmp_path(e1, "empty1.txt"), "--hyp",
+                  tmp_path(e2, "empty2.txt"), "--json", NULL};
+    expect_score(a8, 0, "out", "\"segments\": 0");
     remove_tmpdir();
+}
+END_TEST
+
+/* ------------------------------------------------------------------------------------------ */
+/* `tapegrad score --paired-bs` against tests/fixtures/paired_bs/expected.tsv, which
+ * tests/gen_paired_bs_fixture.py wrote by following sacreBLEU 2.6's paired_bs with numpy. */
+
+#define BS_FIXTURE "tests/fixtures/paired_bs/expected.tsv"
+#define BS_REF FIXTURES "/de_drop10/ref.txt"
+#define BS_MAX 8
+
+typedef struct bs_row {
+    char name[64], file[256];
+    double score, mean, ci, sd, diff_score, diff_mean, diff_ci, diff_sd, p, p_sacrebleu;
+} bs_row;
+
+/* The fixture's rows (the baseline first); returns how many. */
+static int bs_fixture(bs_row *rows) {
+    lines l;
+    lines_load(BS_FIXTURE, &l);
+    int n = 0;
+    for (size_t i = 0; i < l.n; i++) {
+        bs_row *r = &rows[n];
+        if (l.line[i][0] == '#' || !strncmp(l.line[i], "name\t", 5) || !l.line[i][0]) continue;
+        ck_assert_int_lt(n, BS_MAX);
+        int got = sscanf(l.line[i],
+                         "%63[^\t]\t%255[^\t]\t%lf\t%lf\t%lf\t%lf\t%lf\t%lf\t%lf\t%lf\t%lf\t%lf",
+                         r->name, r->file, &r->score, &r->mean, &r->ci, &r->sd, &r->diff_score,
+                         &r->diff_mean, &r->diff_ci, &r->diff_sd, &r->p, &r->p_sacrebleu);
+        ck_assert_msg(got == 12, "%s line %zu: %d fields", BS_FIXTURE, i + 1, got);
+        n++;
+    }
+    lines_free(&l);
+    ck_assert_int_ge(n, 4);
+    return n;
+}
+
+/* Monte Carlo tolerances for two independent bootstraps of N resamples each (the fixture's,
+ * drawn by numpy's PCG64, and ours, drawn by xoshiro256**), at four standard errors of their
+ * difference, sd being the spread of the resampled values:
+ * - a mean: each has standard error sd / sqrt(N), so 4 sqrt(2) sd / sqrt(N) (0.18 sd at 1000);
+ * - a CI half-width (2.5% and 97.5% order statistics): for a normal spread each quantile has
+ *   standard error sqrt(0.025 * 0.975 / N) / phi(1.96) sd = 0.0845 sd at N = 1000, the
+ *   half-width sqrt(2) / 2 of that, the difference of two sqrt(2) more: 4 * 0.0845 sd
+ *   (0.34 sd, 0.17 of the interval itself);
+ * - a p-value: a proportion, standard error sqrt(p (1 - p) / N) each, so
+ *   4 sqrt(2 p (1 - p) / N), plus 2 / (N + 1) for the +1 correction's granularity (so that
+ *   p = 1/(N+1) against 2/(N+1) still agrees). */
+static double tol_mean(double sd, int n) { return 4.0 * sqrt(2.0) * sd / sqrt(n) + 1e-9; }
+static double tol_ci(double sd, int n) {
+    return 4.0 * sqrt(0.025 * 0.975 / n) / 0.05844 * sd + 1e-9;
+}
+static double tol_p(double p, int n) { return 4.0 * sqrt(2.0 * p * (1.0 - p) / n) + 2.0 / (n + 1); }
+
+static void check_estimate(const char *what, const jval *got, double score, double mean, double ci,
+                           double sd, int n) {
+    ck_assert_ptr_nonnull(got);
+    /* The full-set score is no estimate: both sides compute it from the same integer counts. */
+    ck_assert_msg(fabs(jget(got, "score")->num - score) < 1e-9, "%s score %.12g, want %.12g",
+                  what, jget(got, "score")->num, score);
+    double m = jget(got, "mean")->num, c = jget(got, "ci")->num;
+    ck_assert_msg(fabs(m - mean) <= tol_mean(sd, n), "%s mean %.4f, fixture %.4f (tolerance %.4f)",
+                  what, m, mean, tol_mean(sd, n));
+    ck_assert_msg(fabs(c - ci) <= tol_ci(sd, n), "%s ci %.4f, fixture %.4f (tolerance %.4f)", what,
+                  c, ci, tol_ci(sd, n));
+}
+
+START_TEST(test_paired_bs_fixture) {
+    bs_row rows[BS_MAX];
+    int n_rows = bs_fixture(rows);
+    make_tmpdir();
+    char *argv[8 + BS_MAX] = {"score", "--ref", BS_REF, "--hyp", rows[0].file, "--json"};
+    int argc = 6;
+    argv[argc++] = "--paired-bs";
+    for (int s = 1; s < n_rows; s++) argv[argc++] = rows[s].file;
+    argv[argc] = NULL;
+    ck_assert_int_eq(run_score(argc, argv), 0);
+    char path[256];
+    snprintf(path, sizeof path, "%s/out", tmpdir);
+    jval got;
+    jload(path, &got);   /* fails the test unless the output is well-formed JSON */
+    const jval *sys = jget(&got, "systems");
+    ck_assert_ptr_nonnull(sys);
+    ck_assert_int_eq((int)sys->n, n_rows);
+    ck_assert_int_eq((int)jget(&got, "paired_bs_n")->num, 1000);
+    ck_assert_int_eq((int)jget(&got, "paired_bs_seed")->num, 12345);
+    ck_assert_str_eq(jget(&got, "signature")->str, "nrefs:1|bs:1000|seed:12345|case:mixed|eff:no|"
+                                                   "tok:13a|smooth:exp|version:2.6.0");
+    for (int s = 0; s < n_rows; s++) {
+        const bs_row *r = &rows[s];
+        const jval *g = &sys->items[s];
+        ck_assert_str_eq(jget(g, "name")->str, r->file);
+        char what[96];
+        snprintf(what, sizeof what, "%.63s bleu", r->name);
+        check_estimate(what, jget(g, "bleu"), r->score, r->mean, r->ci, r->sd, 1000);
+        snprintf(what, sizeof what, "%.63s diff", r->name);
+        check_estimate(what, jget(g, "diff"), r->diff_score, r->diff_mean, r->diff_ci, r->diff_sd,
+                       1000);
+        const jval *p = jget(g, "p_value");
+        ck_assert_ptr_nonnull(p);
+        if (s == 0) {
+            ck_assert_int_eq(p->type, J_NULL);
+            continue;
+        }
+        ck_assert_msg(fabs(p->num - r->p) <= tol_p(r->p, 1000), "%s p %.4f, fixture %.4f", r->name,
+                      p->num, r->p);
+        if (!strcmp(r->name, "identical")) {
+            /* The baseline against itself: no difference on any resample, nothing significant. */
+            ck_assert_msg(p->num >= 0.9, "identical system: p = %g", p->num);
+            const jval *d = jget(g, "diff");
+            ck_assert(jget(d, "score")->num == 0.0 && jget(d, "mean")->num == 0.0 &&
+                      jget(d, "ci")->num == 0.0);
+        }
+    }
+    jfree(&got);
+    remove_tmpdir();
+}
+END_TEST
+
+/* Runs `score --paired-bs` with the baseline, the clearly better system and the baseline again,
+ * 200 resamples from seed; returns the text output (the caller frees). A fresh argv each time:
+ * getopt reorders the one it is given. */
+static char *paired_text(const bs_row *rows, const char *seed) {
+    char *argv[] = {"score", "--ref", BS_REF, "--hyp", (char *)rows[0].file, "--paired-bs",
+                    (char *)rows[1].file, (char *)rows[0].file, "--paired-bs-n", "200",
+                    "--paired-bs-seed", (char *)seed, NULL};
+    ck_assert_int_eq(run_score(12, argv), 0);
+    return read_tmp("out");
+}
+
+START_TEST(test_paired_bs_text) {
+    bs_row rows[BS_MAX];
+    bs_fixture(rows);
+    make_tmpdir();
+    /* sacreBLEU's table and signature. */
+    char *out = paired_text(rows, "7");
+    char want[512];
+    snprintf(want, sizeof want, "│ Baseline: %s │  40.5 (", rows[0].file);
+    const char *must[] = {
+        "╒", "│  BLEU (μ ± 95% CI)  │\n╞", want, "│    (p = 0.0050)*    │\n",
+        "│    (p = 1.0000)     │\n╘",
+        "\nBLEU|nrefs:1|bs:200|seed:7|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0\n",
+    };
+    for (size_t i = 0; i < sizeof must / sizeof must[0]; i++)
+        ck_assert_msg(strstr(out, must[i]) != NULL, "missing '%s' in:\n%s", must[i], out);
+
+    /* The same seed gives the same output; another seed other resamples. */
+    char *again = paired_text(rows, "7"), *other = paired_text(rows, "8");
+    ck_assert_str_eq(out, again);
+    ck_assert_str_ne(out, other);
+    free(out), free(again), free(other);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(test_paired_bs_errors) {
+    make_tmpdir();
+    char ref[256], hyp[256], shortf[256], bad[256], empty[256];
+    tmp_path(ref, "ref.txt"), tmp_path(hyp, "hyp.txt"), tmp_path(shortf, "short.txt");
+    tmp_path(bad, "bad.txt"), tmp_path(empty, "empty.txt");
+    write_file("ref.txt", "one two\nthree four\nfive\n");
+    write_file("hyp.txt", "one two\nthree\nfive\n");
+    write_file("short.txt", "one two\nthree four\n");
+    write_file("bad.txt", "one two\nthr\xff" "ee\nfive\n");
+    write_file("empty.txt", "");
+
+    /* A system with another line count: exit 1, both files and counts named. */
+    char want[600];
+    snprintf(want, sizeof want, "%s has 3 lines but %s has 2:", ref, shortf);
+    char *a1[] = {"score", "--ref", ref, "--hyp", hyp, "--paired-bs", hyp, shortf, NULL};
+    expect_score(a1, 1, "err", want);
+    /* Invalid UTF-8 in a system: file and line. */
+    char *a2[] = {"score", "--ref", ref, "--hyp", hyp, "--paired-bs", bad, NULL};
+    expect_score(a2, 1, "err", "bad.txt:2:");
+    /* Nothing to resample is a failure with a reason, not a crash. */
+    char *a3[] = {"score", "--ref", empty, "--hyp", empty, "--paired-bs", empty, NULL};
+    expect_score(a3, 1, "err", "no segments");
+    /* Bad counts and seeds, and a stray word without --paired-bs, are usage errors. */
+    const char *bad_n[] = {"0", "-3", "abc", "1e3", "20000000"};
+    for (size_t i = 0; i < sizeof bad_n / sizeof bad_n[0]; i++) {
+        char *a[] = {"score", "--ref", ref, "--hyp", hyp, "--paired-bs", hyp, "--paired-bs-n",
+                     (char *)bad_n[i], NULL};
+        expect_score(a, 2, "err", "--paired-bs-n");
+    }
+    char *a4[] = {"score", "--ref", ref, "--hyp", hyp, "--paired-bs", hyp, "--paired-bs-seed",
+                  "-1", NULL};
+    expect_score(a4, 2, "err", "--paired-bs-seed '-1'");
+    char *a5[] = {"score", "--ref", ref, "--hyp", hyp, hyp, NULL};
+    expect_score(a5, 2, "err", "unexpected argument");
+    char *a6[] = {"score", "--help", NULL};
+    expect_score(a6, 0, "out", "--paired-bs-seed S");
+    remove_tmpdir();
+}
+END_TEST
+
+/* The library call: argument checks, and a case small enough to know the answer. */
+START_TEST(test_paired_bs_library) {
+    tg_bleu_opts bo = tg_bleu_opts_default();
+    tg_err err;
+    /* One segment of 5 tokens: a perfect hypothesis (BLEU 100) and a partial one. */
+    tg_bleu_stats a[1] = {{{5, 4, 3, 2}, {5, 4, 3, 2}, 5, 5}};
+    tg_bleu_stats b[1] = {{{4, 2, 1, 1}, {5, 4, 3, 2}, 5, 5}};
+    const tg_bleu_stats *seg[2] = {a, b};
+    tg_paired_bs_system out[2];
+    ck_assert_int_eq(tg_paired_bs(seg, 2, 0, 10, 1, &bo, out, &err), TG_ERR_ARG);
+    ck_assert_int_eq(tg_paired_bs(seg, 2, 1, 0, 1, &bo, out, &err), TG_ERR_ARG);
+    ck_assert_int_eq(tg_paired_bs(seg, 0, 1, 10, 1, &bo, out, &err), TG_ERR_ARG);
+    /* One segment: every resample is the full set, so mean = score, ci = 0, and the centred
+     * differences are all 0 < |observed|: p = 1 / (N + 1). */
+    ck_assert_int_eq(tg_paired_bs(seg, 2, 1, 99, 1, &bo, out, &err), TG_OK);
+    tg_bleu_result ra, rb;
+    tg_bleu_stats_score(a, &bo, &ra, NULL);
+    tg_bleu_stats_score(b, &bo, &rb, NULL);
+    ck_assert_double_eq(out[0].bleu.score, ra.score);
+    ck_assert_double_eq_tol(out[0].bleu.mean, ra.score, 1e-12);
+    ck_assert_double_eq(out[0].bleu.ci, 0.0);
+    ck_assert_double_eq(out[0].p_value, 1.0);
+    ck_assert_double_eq(out[1].bleu.score, rb.score);
+    ck_assert_double_eq_tol(out[1].diff.mean, rb.score - ra.score, 1e-12);
+    ck_assert_double_eq_tol(out[1].p_value, 1.0 / 100.0, 1e-15);
+}
+END_TEST
+
+/* The definitions, exactly: the test redraws tg_paired_bs's resamples (tg_data_rng, stream 0,
+ * one index per segment, resample by resample) and recomputes mean, the (N/40)-th order
+ * statistics and the tie-counting p-value by hand. The fixture test checks sacreBLEU's method
+ * only to Monte Carlo precision; this pins each definition (an off-by-one order statistic or a
+ * strict count would fail here). */
+static double stats_bleu(const tg_bleu_stats *acc) {
+    tg_bleu_opts bo = tg_bleu_opts_default();
+    tg_bleu_result r;
+    ck_assert_int_eq(tg_bleu_stats_score(acc, &bo, &r, NULL), TG_OK);
+    return r.score;
+}
+
+static int cmp_dbl(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+START_TEST(test_paired_bs_definitions) {
+    enum { NSEG = 7, NB = 80, NSYS = 3 };
+    tg_bleu_opts bo = tg_bleu_opts_default();
+    /* Baseline, a system better on some segments, and the baseline again. */
+    tg_bleu_stats seg[NSYS][NSEG];
+    for (int i = 0; i < NSEG; i++) {
+        int64_t len = 6 + i, m = 3 + i % 3;
+        seg[0][i] = (tg_bleu_stats){{m, m - 1, m - 2, m - 3 > 0 ? m - 3 : 0},
+                                    {len, len - 1, len - 2, len - 3}, len, len + 1};
+        seg[1][i] = seg[0][i];
+        if (i % 2) seg[1][i].counts[0] += 2, seg[1][i].counts[1] += 1, seg[1][i].counts[3] += 1;
+        seg[2][i] = seg[0][i];
+    }
+    const tg_bleu_stats *ptr[NSYS] = {seg[0], seg[1], seg[2]};
+    tg_paired_bs_system out[NSYS];
+    tg_err err;
+    ck_assert_int_eq(tg_paired_bs(ptr, NSYS, NSEG, NB, 99, &bo, out, &err), TG_OK);
+
+    double sc[NSYS][NB], full[NSYS];
+    tg_data_rng rng;
+    tg_data_rng_seed(&rng, 99, 0);
+    for (int b = 0; b < NB; b++) {
+        size_t idx[NSEG];
+        for (int i = 0; i < NSEG; i++) idx[i] = (size_t)tg_data_rng_below(&rng, NSEG);
+        for (int s = 0; s < NSYS; s++) {
+            tg_bleu_stats acc = {0};
+            for (int i = 0; i < NSEG; i++) tg_bleu_stats_sum(&acc, &seg[s][idx[i]]);
+            sc[s][b] = stats_bleu(&acc);
+        }
+    }
+    for (int s = 0; s < NSYS; s++) {
+        tg_bleu_stats acc = {0};
+        for (int i = 0; i < NSEG; i++) tg_bleu_stats_sum(&acc, &seg[s][i]);
+        full[s] = stats_bleu(&acc);
+    }
+    for (int s = 0; s < NSYS; s++) {
+        double v[NB], d[NB], sum = 0, dsum = 0, absmean = 0;
+        for (int b = 0; b < NB; b++) {
+            v[b] = sc[s][b], d[b] = sc[s][b] - sc[0][b];
+            sum += v[b], dsum += d[b], absmean += fabs(d[b]);
+        }
+        absmean /= NB;
+        int count = 0;
+        for (int b = 0; b < NB; b++) count += fabs(d[b]) - absmean >= fabs(full[s] - full[0]);
+        qsort(v, NB, sizeof *v, cmp_dbl);
+        qsort(d, NB, sizeof *d, cmp_dbl);
+        /* N = 80: the 2nd smallest and 2nd largest (indices 2 and 77). */
+        ck_assert_double_eq(out[s].bleu.score, full[s]);
+        ck_assert_double_eq_tol(out[s].bleu.mean, sum / NB, 1e-12);
+        ck_assert_double_eq_tol(out[s].bleu.ci, 0.5 * (v[77] - v[2]), 1e-12);
+        ck_assert_double_eq_tol(out[s].diff.mean, dsum / NB, 1e-12);
+        ck_assert_double_eq_tol(out[s].diff.ci, 0.5 * (d[77] - d[2]), 1e-12);
+        if (s) ck_assert_double_eq_tol(out[s].p_value, (count + 1.0) / (NB + 1.0), 1e-15);
+    }
+    ck_assert(out[1].bleu.score > out[0].bleu.score && out[1].bleu.ci > 0);
+    ck_assert_double_eq(out[2].p_value, 1.0);   /* every resample ties with the observed 0 */
 }
 END_TEST
 
@@ -823,6 +1135,13 @@ static Suite *score_suite(void) {
     tc = tcase_create("cli");
     tcase_add_test(tc, test_cli_json);
     tcase_add_test(tc, test_cli_errors);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("paired_bs");
+    tcase_add_test(tc, test_paired_bs_fixture);
+    tcase_add_test(tc, test_paired_bs_text);
+    tcase_add_test(tc, test_paired_bs_errors);
+    tcase_add_test(tc, test_paired_bs_library);
+    tcase_add_test(tc, test_paired_bs_definitions);
     suite_add_tcase(s, tc);
     return s;
 }

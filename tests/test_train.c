@@ -15,9 +15,11 @@
 #include <unistd.h>
 
 #include "train/cli/commands.h"
+#include "train/ckpt/ckpt_file.h"
 #include "train/run/options.h"
 #include "train/run/run.h"
 #include "tests/tg_check.h"
+#include "tests/tg_cli.h"
 
 static char tmpdir[256];
 
@@ -39,33 +41,10 @@ static void teardown(void) {
 
 /* Starts `tapegrad <argv...>` (NULL-terminated) in a child with stdout/stderr to files. */
 static pid_t spawn(const char *out, const char *errf, const char *in, char **argv) {
-    fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644), fe = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        if (in) { int fi = open(in, O_RDONLY); dup2(fi, 0); }
-        int argc = 0;
-        while (argv[argc]) argc++;
-        int rc;
-        if (!strcmp(argv[0], "train")) rc = tg_cmd_train(argc, argv);
-        else if (!strcmp(argv[0], "translate")) rc = tg_cmd_translate(argc, argv);
-        else if (!strcmp(argv[0], "eval")) rc = tg_cmd_eval(argc, argv);
-        else if (!strcmp(argv[0], "ckpt")) rc = tg_cmd_ckpt(argc, argv);
-        else rc = 99;
-        fflush(NULL);
-        _exit(rc);
-    }
-    return pid;
+    return tg_cli_spawn(NULL, in, out, errf, argv);
 }
 
-static int wait_rc(pid_t pid) {
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
+static int wait_rc(pid_t pid) { return tg_cli_wait(pid); }
 
 /* Runs a command to completion; its stderr goes to tmpdir/err.txt, stdout to tmpdir/out.txt. */
 static int run(const char *in, char **argv) {
@@ -75,18 +54,7 @@ static int run(const char *in, char **argv) {
     return wait_rc(spawn(out, errf, in, argv));
 }
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return strdup("");
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = '\0';
-    fclose(f);
-    return s;
-}
+static char *slurp(const char *path) { return tg_cli_slurp(path); }
 
 static bool file_has(const char *name, const char *needle) {
     char path[300];
@@ -176,6 +144,14 @@ START_TEST(test_usage_errors) {
     char *a2[] = {"train", "--help", NULL};
     ck_assert_int_eq(run(NULL, a2), 0);
     ck_assert(file_has("out.txt", "--attn-activation"));
+    const char *flags[] = {"--attn-activation-at out|heads", "--attn-gate none|sigmoid",
+                           "--residual-activation none|relu", "--diagnostics N"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) ck_assert(file_has("out.txt", flags[i]));
+    char *bad_gate[] = {"train", "--task", "copy", "--out", "x", "--attn-gate", "tanh", NULL};
+    ck_assert_int_eq(run(NULL, bad_gate), 2);
+    ck_assert(file_has("err.txt", "--attn-gate: 'tanh' is not one of none|sigmoid"));
+    char *bad_diag[] = {"train", "--task", "copy", "--out", "x", "--diagnostics", "-1", NULL};
+    ck_assert_int_eq(run(NULL, bad_diag), 2);
     char *a3[] = {"train", "--task", "copy", NULL};   /* no --out */
     ck_assert_int_eq(run(NULL, a3), 2);
     ck_assert(file_has("err.txt", "--out"));
@@ -302,7 +278,8 @@ START_TEST(test_nan_updates_skipped_then_reload) {
     snprintf(dir, sizeof dir, "%s/nan", tmpdir);
     /* updates 5 and 6 skipped, then attempts 12..14 in a row: a reload with half the lr */
     setenv("TAPEGRAD_INJECT_NAN", "12:3", 1);
-    char *a[] = {TINY, "--max-steps", "30", "--save-every", "5", "--max-bad-steps", "3", "--out", dir, NULL};
+    char *a[] = {TINY, "--max-steps", "30", "--save-every", "5", "--max-bad-steps", "3", "--diagnostics", "1",
+                 "--out", dir, NULL};
     int rc = run(NULL, a);
     unsetenv("TAPEGRAD_INJECT_NAN");
     ck_assert_int_eq(rc, 0);
@@ -320,6 +297,16 @@ START_TEST(test_nan_updates_skipped_then_reload) {
     ck_assert_int_eq(L.st.reloads, 1);
     ck_assert_int_eq(L.st.skipped_steps, 3);
     tg_loaded_free(&L);
+    /* step 11 ran twice (before the reload to step 10 and after): its diagnostics rows once */
+    char path[330];
+    snprintf(path, sizeof path, "%s/diagnostics.tsv", dir);
+    char *s = slurp(path);
+    int n11 = 0, n30 = 0;
+    for (const char *p = s; (p = strstr(p, "\n11\tdec\t0\tlayer\trank_resid\t")); p++) n11++;
+    for (const char *p = s; (p = strstr(p, "\n30\tdec\t0\tlayer\trank_resid\t")); p++) n30++;
+    ck_assert_int_eq(n11, 1);
+    ck_assert_int_eq(n30, 1);
+    free(s);
 }
 END_TEST
 
@@ -348,6 +335,200 @@ START_TEST(test_bad_checkpoints_refused_intact) {
     ck_assert_int_eq(run(NULL, r), 1);
     ck_assert(file_has("err.txt", "not a tapegrad checkpoint"));
     free(orig);
+}
+END_TEST
+
+/* Drops from text every line (config) or space-separated entry (model) that starts with one of
+ * the keys: what a checkpoint written before those keys existed holds. */
+static size_t drop_keys(char *text, size_t n, char sep, const char *const *keys, int nkeys) {
+    size_t w = 0;
+    for (size_t r = 0; r < n;) {
+        size_t e = r;
+        while (e < n && text[e] != sep) e++;
+        if (e < n) e++;                                   /* the separator goes with it */
+        bool drop = false;
+        for (int k = 0; k < nkeys; k++)
+            drop |= !strncmp(text + r, keys[k], strlen(keys[k]));
+        if (!drop) { memmove(text + w, text + r, e - r); w += e - r; }
+        r = e;
+    }
+    return w;
+}
+
+/* Rewrites ckpt as the version before the nonlinearity switches wrote it (no switch keys in the
+ * config and model sections), section by section. */
+static void write_old_style(const char *ckpt) {
+    static const char *const model_keys[] = {"attn_activation_at=", "attn_gate=",
+                                             "residual_activation="};
+    static const char *const cfg_keys[] = {"attn-activation-at =", "attn-gate =",
+                                           "residual-activation ="};
+    tg_err err;
+    tg_ckpt_reader *rd;
+    ck_assert_msg(tg_ckpt_reader_open(ckpt, &rd, &err) == TG_OK, "%s", err.msg);
+    tg_ckpt_writer *w = tg_ckpt_writer_new();
+    for (int i = 0; i < tg_ckpt_reader_count(rd); i++) {
+        const char *name = tg_ckpt_reader_section(rd, i)->name;
+        const void *p;
+        size_t n;
+        ck_assert(tg_ckpt_reader_get(rd, name, &p, &n, &err) == TG_OK);
+        char *copy = malloc(n + 1);
+        memcpy(copy, p, n);
+        size_t m = n;
+        if (!strcmp(name, "model")) m = drop_keys(copy, n, ' ', model_keys, 3);
+        if (!strcmp(name, "config")) m = drop_keys(copy, n, '\n', cfg_keys, 3);
+        if (!strcmp(name, "model") || !strcmp(name, "config")) ck_assert_uint_lt(m, n);
+        ck_assert(tg_ckpt_writer_add(w, name, copy, m, &err) == TG_OK);
+        free(copy);
+    }
+    tg_ckpt_reader_free(rd);
+    ck_assert_msg(tg_ckpt_writer_save(w, ckpt, &err) == TG_OK, "%s", err.msg);
+    tg_ckpt_writer_free(w);
+}
+
+/* `tapegrad ckpt diagnose` on a run trained without --diagnostics gives, at each kept
+ * checkpoint's step, the rows the run would have written with --diagnostics (but grad_norm, which
+ * a checkpoint cannot hold); run again, it writes the same bytes. */
+START_TEST(test_ckpt_diagnose_equals_training_diagnostics) {
+    char plain[300], diag[300], path[340];
+    snprintf(plain, sizeof plain, "%s/dplain", tmpdir);
+    snprintf(diag, sizeof diag, "%s/ddiag", tmpdir);
+    char *a[] = {TINY, "--max-steps", "30", "--save-every", "10", "--keep", "10", "--out", plain, NULL};
+    char *b[] = {TINY, "--max-steps", "30", "--diagnostics", "5", "--out", diag, NULL};
+    ck_assert_int_eq(run(NULL, a), 0);
+    ck_assert_int_eq(run(NULL, b), 0);
+    char *d[] = {"ckpt", "diagnose", "--threads", "1", plain, NULL};
+    ck_assert_int_eq(run(NULL, d), 0);
+    snprintf(path, sizeof path, "%s/diagnostics.tsv", plain);
+    char *got = slurp(path);
+    snprintf(path, sizeof path, "%s/diagnostics.tsv", diag);
+    char *all = slurp(path);
+    /* the training run's rows at the steps of plain's checkpoints, without grad_norm */
+    size_t n = strlen(all), k = 0;
+    char *want = malloc(n + 1);
+    int steps_seen[64] = {0};
+    for (char *line = all; *line;) {
+        char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line + 1) : strlen(line);
+        long step = strtol(line, NULL, 10);
+        bool header = line == all;
+        char name[400], text[256];
+        snprintf(name, sizeof name, "%s/step-%ld.ckpt", plain, step);
+        snprintf(text, sizeof text, "%.*s", (int)len, line);
+        if (header || (step > 0 && exists(name) && !strstr(text, "\tgrad_norm\t"))) {
+            memcpy(want + k, line, len);
+            k += len;
+            if (!header && step < 64) steps_seen[step] = 1;
+        }
+        line += len;
+    }
+    want[k] = '\0';
+    ck_assert(steps_seen[10] && steps_seen[20] && steps_seen[30]);
+    ck_assert_str_eq(got, want);
+    ck_assert_int_eq(run(NULL, d), 0);   /* again: the same rows, not twice */
+    snprintf(path, sizeof path, "%s/diagnostics.tsv", plain);
+    char *again = slurp(path);
+    ck_assert_str_eq(again, got);
+    char *e[] = {"ckpt", "diagnose", diag, NULL};   /* a run with its own is left alone */
+    ck_assert_int_eq(run(NULL, e), 0);
+    snprintf(path, sizeof path, "%s/diagnostics.tsv", diag);
+    char *kept = slurp(path);
+    ck_assert_str_eq(kept, all);
+    char *f[] = {"ckpt", "diagnose", tmpdir, NULL};   /* not a run folder */
+    ck_assert_int_eq(run(NULL, f), 1);
+    free(got);
+    free(all);
+    free(want);
+    free(again);
+    free(kept);
+}
+END_TEST
+
+/* Checkpoints record every nonlinearity switch; one written before the switches existed loads
+ * with the paper's values and resumes. */
+START_TEST(test_switches_recorded_old_checkpoints_load) {
+    char dir[300], ckpt[320];
+    snprintf(dir, sizeof dir, "%s/sw", tmpdir);
+    snprintf(ckpt, sizeof ckpt, "%s/last.ckpt", dir);
+    char *a[] = {TINY, "--max-steps", "3", "--attn-activation", "gelu", "--attn-activation-at",
+                 "heads", "--attn-gate", "sigmoid", "--residual-activation", "relu", "--out", dir,
+                 NULL};
+    ck_assert_int_eq(run(NULL, a), 0);
+    tg_loaded L;
+    tg_err err;
+    ck_assert_msg(tg_run_load_model(ckpt, &L, &err) == TG_OK, "%s", err.msg);
+    const tg_model_config *c = tg_model_cfg(L.model);
+    ck_assert(c->attn_activation == TG_ACT_GELU && c->attn_activation_at == TG_ATTN_AT_HEADS &&
+              c->attn_gate == TG_GATE_SIGMOID && c->residual_activation == TG_ACT_RELU);
+    ck_assert_str_eq(L.cfg.attn_gate, "sigmoid");
+    tg_loaded_free(&L);
+
+    snprintf(dir, sizeof dir, "%s/old", tmpdir);
+    snprintf(ckpt, sizeof ckpt, "%s/last.ckpt", dir);
+    char *b[] = {TINY, "--max-steps", "3", "--out", dir, NULL};
+    ck_assert_int_eq(run(NULL, b), 0);
+    uint64_t h = param_hash(ckpt);
+    write_old_style(ckpt);
+    ck_assert_msg(tg_run_load_model(ckpt, &L, &err) == TG_OK, "%s", err.msg);
+    c = tg_model_cfg(L.model);
+    ck_assert(c->attn_activation == TG_ACT_NONE && c->attn_activation_at == TG_ATTN_AT_OUT &&
+              c->attn_gate == TG_GATE_NONE && c->residual_activation == TG_ACT_NONE);
+    ck_assert_uint_eq(L.param_hash, h);
+    tg_loaded_free(&L);
+    char *r[] = {"train", "--resume", dir, "--max-steps", "5", NULL};
+    ck_assert_int_eq(run(NULL, r), 0);
+    ck_assert(tg_run_load_model(ckpt, &L, &err) == TG_OK);
+    ck_assert_int_eq(L.st.step, 5);
+    tg_loaded_free(&L);
+}
+END_TEST
+
+/* --diagnostics: it changes nothing in training (same parameters bit for bit), writes the long
+ * format with every metric, and survives a resume: rows a crash left past the checkpoint (and a
+ * torn last line) are dropped, so the resumed file equals the uninterrupted one byte for byte;
+ * and 1 thread gives the bytes of 2. */
+START_TEST(test_diagnostics_no_effect_and_resume) {
+    char plain[300], diag[300], res[300], path[340];
+    snprintf(plain, sizeof plain, "%s/plain", tmpdir);
+    snprintf(diag, sizeof diag, "%s/diag", tmpdir);
+    snprintf(res, sizeof res, "%s/res", tmpdir);
+    char *a[] = {TINY, "--max-steps", "30", "--out", plain, NULL};
+    char *b[] = {TINY, "--max-steps", "30", "--diagnostics", "5", "--out", diag, NULL};
+    char *c[] = {TINY, "--max-steps", "20", "--diagnostics", "5", "--out", res, NULL};
+    ck_assert_int_eq(run(NULL, a), 0);
+    ck_assert_int_eq(run(NULL, b), 0);
+    ck_assert_int_eq(run(NULL, c), 0);
+    snprintf(path, sizeof path, "%s/last.ckpt", plain);
+    uint64_t h_plain = param_hash(path);
+    snprintf(path, sizeof path, "%s/last.ckpt", diag);
+    ck_assert_uint_eq(param_hash(path), h_plain);
+    snprintf(path, sizeof path, "%s/diagnostics.tsv", plain);
+    ck_assert(!exists(path));
+    ck_assert(file_has("diag/diagnostics.tsv", "step\tstack\tlayer\tsublayer\tmetric\tvalue\n5\tenc\t0\tself_attn\tzero_frac\t0\n"));
+    const char *metrics[] = {"\t0\tself_attn\tbranch_mean\t", "\t0\tffn\tbranch_rms\t", "\t0\tffn\tresid_dep\t",
+                             "\t0\tcross_attn\tattn_entropy\t", "\t0\tlayer\trank_resid\t", "30\tdec\t0\tlayer\tgrad_norm\t"};
+    for (size_t i = 0; i < sizeof metrics / sizeof metrics[0]; i++) ck_assert(file_has("diag/diagnostics.tsv", metrics[i]));
+    /* what a crash after step 25's rows and before its checkpoint leaves, then a torn row */
+    snprintf(path, sizeof path, "%s/diagnostics.tsv", res);
+    FILE *f = fopen(path, "a");
+    fputs("25\tenc\t0\tself_attn\tzero_frac\t0\n25\tenc\t0\tself_attn\tbranch_m", f);
+    fclose(f);
+    char *r[] = {"train", "--resume", res, "--max-steps", "30", NULL};
+    ck_assert_int_eq(run(NULL, r), 0);
+    char dpath[340];
+    snprintf(dpath, sizeof dpath, "%s/diagnostics.tsv", diag);
+    char *want = slurp(dpath), *got = slurp(path);
+    ck_assert_str_eq(got, want);
+    free(got);
+    /* one thread writes the same bytes as two */
+    char one[300];
+    snprintf(one, sizeof one, "%s/one", tmpdir);
+    char *d[] = {TINY, "--max-steps", "30", "--diagnostics", "5", "--threads", "1", "--out", one, NULL};
+    ck_assert_int_eq(run(NULL, d), 0);
+    snprintf(path, sizeof path, "%s/diagnostics.tsv", one);
+    got = slurp(path);
+    ck_assert_str_eq(got, want);
+    free(want);
+    free(got);
 }
 END_TEST
 
@@ -441,6 +622,13 @@ START_TEST(test_translate_eval_ckpt_on_tsv_files) {
     char *ir[] = {"ckpt", "info", "--json", avg, NULL};
     ck_assert_int_eq(run(NULL, ir), 0);
     ck_assert(file_has("out.txt", "\"optimizer_state\": false"));
+    /* without a dev set, diagnostics look at the first training pairs */
+    char nodev[300];
+    snprintf(nodev, sizeof nodev, "%s/nodev", tmpdir);
+    char *nd[] = {"train", "--train", train, "--out", nodev, "--merges", "30", "--d-model", "16", "--heads", "2",
+                  "--d-ff", "32", "--layers", "1", "--max-steps", "2", "--diagnostics", "1", "--threads", "2", NULL};
+    ck_assert_int_eq(run(NULL, nd), 0);
+    ck_assert(file_has("nodev/diagnostics.tsv", "\n2\tdec\t0\tlayer\tgrad_norm\t"));
 }
 END_TEST
 
@@ -473,6 +661,9 @@ int main(void) {
     tcase_add_test(tc, test_sigint_saves_and_exits_0);
     tcase_add_test(tc, test_nan_updates_skipped_then_reload);
     tcase_add_test(tc, test_bad_checkpoints_refused_intact);
+    tcase_add_test(tc, test_switches_recorded_old_checkpoints_load);
+    tcase_add_test(tc, test_diagnostics_no_effect_and_resume);
+    tcase_add_test(tc, test_ckpt_diagnose_equals_training_diagnostics);
     tcase_add_test(tc, test_translate_eval_ckpt_on_tsv_files);
     tcase_add_test(tc, test_bad_training_data_message);
     suite_add_tcase(s, tc);

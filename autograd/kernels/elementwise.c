@@ -25,6 +25,7 @@ static void unary_range(void *arg, size_t begin, size_t end) {
         switch (a->f) {
         case TG_UNARY_RELU: y = x > 0 ? x : 0; break;
         case TG_UNARY_GELU_TANH: y = 0.5 * x * (1 + tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))); break;
+        case TG_UNARY_SIGMOID: y = 1 / (1 + exp(-x)); break;
         default: y = 0.5 * x * (1 + erf(x * INV_SQRT2)); break;
         }
         a->y[i] = (tg_float)y;
@@ -50,6 +51,11 @@ static void unary_bwd_range(void *arg, size_t begin, size_t end) {
             double t = tanh(u);
             double du = SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x);
             d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du;
+            break;
+        }
+        case TG_UNARY_SIGMOID: {
+            double s = 1 / (1 + exp(-x));
+            d = s * (1 - s);
             break;
         }
         default: d = 0.5 * (1 + erf(x * INV_SQRT2)) + x * INV_SQRT_2PI * exp(-0.5 * x * x); break;

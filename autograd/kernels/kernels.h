@@ -89,7 +89,7 @@ double tg_k_sum(tg_pool *pool, int64_t n, const tg_float *x);
 
 /* Elementwise. */
 typedef enum tg_unary {
-    TG_UNARY_RELU, TG_UNARY_GELU_TANH, TG_UNARY_GELU_ERF
+    TG_UNARY_RELU, TG_UNARY_GELU_TANH, TG_UNARY_GELU_ERF, TG_UNARY_SIGMOID
 } tg_unary;
 void tg_k_unary(tg_pool *pool, tg_unary f, int64_t n, const tg_float *x, tg_float *y);
 /* dx += f'(x) * dy */

@@ -1,4 +1,5 @@
-/* elementwise.c: add and mul (with trailing-dims broadcast), sub, scale, pow, relu, gelu. */
+/* elementwise.c: add and mul (with trailing-dims broadcast), sub, scale, pow, relu, gelu,
+ * sigmoid. */
 #include "autograd/ops/ops.h"
 
 #include <math.h>
@@ -111,6 +112,9 @@ tg_tensor *tg_relu(tg_ctx *ctx, tg_tensor *a) { return unary(ctx, a, TG_UNARY_RE
 tg_tensor *tg_gelu(tg_ctx *ctx, tg_tensor *a, bool tanh_approx) {
     return unary(ctx, a, tanh_approx ? TG_UNARY_GELU_TANH : TG_UNARY_GELU_ERF, TG_OP_GELU);
 }
+tg_tensor *tg_sigmoid(tg_ctx *ctx, tg_tensor *a) {
+    return unary(ctx, a, TG_UNARY_SIGMOID, TG_OP_SIGMOID);
+}
 
 static void unary_backward(tg_ctx *ctx, tg_node *n) {
     tg_tensor *a = n->in[0];
@@ -119,6 +123,7 @@ static void unary_backward(tg_ctx *ctx, tg_node *n) {
 }
 void tg_relu_backward(tg_ctx *ctx, tg_node *n) { unary_backward(ctx, n); }
 void tg_gelu_backward(tg_ctx *ctx, tg_node *n) { unary_backward(ctx, n); }
+void tg_sigmoid_backward(tg_ctx *ctx, tg_node *n) { unary_backward(ctx, n); }
 
 tg_tensor *tg_pow(tg_ctx *ctx, tg_tensor *a, double p) {
     TG_NEED(ctx, a);

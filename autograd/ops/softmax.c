@@ -5,9 +5,10 @@
 tg_tensor *tg_softmax(tg_ctx *ctx, tg_tensor *x, tg_tensor *mask, bool causal) {
     TG_NEED(ctx, x);
     char sx[64], sm[64];
+    /* checked before the last dim is read: a 0-d tensor has none (shape[-1] would divide by 0) */
+    if (x->ndim < 1) return tg__fail(ctx, TG_ERR_SHAPE, "softmax: a scalar has no last dim");
     tg_softmax_args a = {.rows = x->n / x->shape[x->ndim - 1], .n = x->shape[x->ndim - 1],
                          .x = x->data, .ndim = x->ndim, .causal = causal};
-    if (x->ndim < 1) return tg__fail(ctx, TG_ERR_SHAPE, "softmax: a scalar has no last dim");
     if (causal && x->ndim < 2)
         return tg__fail(ctx, TG_ERR_SHAPE, "softmax: causal needs (..., Tq, Tk), got %s",
                         tg_shape_str(x, sx, sizeof sx));

@@ -1,5 +1,6 @@
 /* ckpt_file.c: the checkpoint container: the writer (collect sections, deflate them in chunks
- * into PATH.tmp.<pid>, fsync, rename) and the reader (validate everything, then hand out bytes).
+ * into a temporary beside the target through atomic_file.h, fsync, rename) and the reader
+ * (validate everything, then hand out bytes).
  * The format is described in ckpt_file.h. */
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "train/ckpt/atomic_file.h"
 #include "train/ckpt/ckpt_file.h"
 #include "train/ckpt/ckpt_le.h"
 
@@ -179,39 +181,10 @@ tg_status tg_ckpt_writer_add_buf(tg_ckpt_writer *w, const char *name, tg_ckpt_bu
     return st != TG_OK ? st : tg_ckpt_writer_append_buf(w, b, err);
 }
 
-static bool write_all(int fd, const unsigned char *p, size_t n) {
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) {
-            if (k == 0) errno = EIO;
-            return false;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return true;
-}
-
-static bool pwrite_all(int fd, const unsigned char *p, size_t n, off_t at) {
-    while (n > 0) {
-        ssize_t k = pwrite(fd, p, n, at);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) {
-            if (k == 0) errno = EIO;
-            return false;
-        }
-        p += k;
-        n -= (size_t)k;
-        at += k;
-    }
-    return true;
-}
-
 /* State of one save, so the section streamer can report failures in one place. */
 typedef struct saver {
-    const char *path, *tmp;
-    int fd;
+    const char *path;
+    tg_afile file;
     z_stream z;
     unsigned char *out;     /* CHUNK bytes of deflate output */
     uint64_t offset;        /* next write position in the file */
@@ -222,8 +195,8 @@ typedef struct saver {
 static tg_status flush_out(saver *s, uint64_t *zlen, uint32_t *zcrc) {
     size_t n = CHUNK - s->z.avail_out;
     if (n == 0) return TG_OK;
-    if (!write_all(s->fd, s->out, n))
-        return tg_err_set(s->err, TG_ERR_IO, "%s: cannot write temporary file %s: %s", s->path, s->tmp, strerror(errno));
+    tg_status st = tg_afile_write(&s->file, s->out, n, s->err);
+    if (st != TG_OK) return st;
     *zcrc = crc_update(*zcrc, s->out, n);
     *zlen += n;
     s->z.next_out = s->out;
@@ -300,79 +273,38 @@ static void encode_header(unsigned char *h, const tg_ckpt_section *ents, uint32_
     tg_le_put32(h + 12, crc_update(crc, h + 16, hlen - 16));
 }
 
-/* The folder holding path ("." for a bare name), fsynced so the rename itself is durable. */
-static tg_status sync_folder(const char *path, tg_err *err) {
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir) return tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
-    tg_status st = TG_OK;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL))   /* EINVAL: the file system cannot sync folders */
-        st = tg_err_set(err, TG_ERR_IO, "%s: saved, but the folder %s could not be synced: %s", path, dir,
-                        strerror(errno));
-    if (fd >= 0) close(fd);
-    free(dir);
-    return st;
-}
-
 tg_status tg_ckpt_writer_save(const tg_ckpt_writer *w, const char *path, tg_err *err) {
     if (!path || !path[0]) return tg_err_set(err, TG_ERR_ARG, "checkpoint: empty path");
     uint32_t n = (uint32_t)w->n_secs;
     size_t hlen = TG_CKPT_HEADER_BYTES + (size_t)TG_CKPT_DIRENT_BYTES * n;
-    size_t tmp_len = strlen(path) + 32;
-    char *tmp = malloc(tmp_len);
     tg_ckpt_section *ents = calloc(n ? n : 1, sizeof *ents);
     unsigned char *out = malloc(CHUNK);
     unsigned char *head = malloc(hlen);
-    saver s = {.path = path, .tmp = tmp, .fd = -1, .out = out, .offset = hlen, .err = err};
+    saver s = {.path = path, .out = out, .offset = hlen, .err = err};
     tg_status st = TG_OK;
-    if (!tmp || !ents || !out || !head) {
+    if (!ents || !out || !head) {
         st = tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory preparing the checkpoint", path);
         goto done;
     }
-    snprintf(tmp, tmp_len, "%s.tmp.%ld", path, (long)getpid());
-    s.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (s.fd < 0) {
-        st = tg_err_set(err, TG_ERR_IO, "%s: cannot create temporary file %s: %s", path, tmp, strerror(errno));
+    if (tg_afile_is_special(path)) {   /* the header is written last, at offset 0: a device cannot take that */
+        st = tg_err_set(err, TG_ERR_ARG, "%s: not a regular file; a checkpoint goes to a file", path);
         goto done;
     }
+    st = tg_afile_open(&s.file, path, err);
+    if (st != TG_OK) goto done;
     /* The header goes in last, once the compressed sizes are known; its bytes are a hole until then. */
-    if (lseek(s.fd, (off_t)hlen, SEEK_SET) < 0) {
-        st = tg_err_set(err, TG_ERR_IO, "%s: cannot seek in %s: %s", path, tmp, strerror(errno));
-        goto fail;
-    }
+    st = tg_afile_seek(&s.file, (off_t)hlen, err);
     for (uint32_t i = 0; i < n && st == TG_OK; i++) st = stream_section(&s, w, &w->secs[i], &ents[i]);
-    if (st != TG_OK) goto fail;
-    encode_header(head, ents, n);
-    if (!pwrite_all(s.fd, head, hlen, 0)) {
-        st = tg_err_set(err, TG_ERR_IO, "%s: cannot write temporary file %s: %s", path, tmp, strerror(errno));
-        goto fail;
+    if (st == TG_OK) {
+        encode_header(head, ents, n);
+        st = tg_afile_pwrite(&s.file, head, hlen, 0, err);
     }
-    if (fsync(s.fd) != 0) {
-        st = tg_err_set(err, TG_ERR_IO, "%s: cannot sync temporary file %s: %s", path, tmp, strerror(errno));
-        goto fail;
-    }
-    int fd = s.fd;
-    s.fd = -1;
-    if (close(fd) != 0) {
-        st = tg_err_set(err, TG_ERR_IO, "%s: cannot close temporary file %s: %s", path, tmp, strerror(errno));
-        goto fail;
-    }
-    if (rename(tmp, path) != 0) {
-        st = tg_err_set(err, TG_ERR_IO, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
-        goto fail;
-    }
-    st = sync_folder(path, err);
-    goto done;
-fail:
-    if (s.fd >= 0) close(s.fd);
-    s.fd = -1;
-    unlink(tmp);
+    if (st == TG_OK) st = tg_afile_commit(&s.file, err);
+    else tg_afile_abort(&s.file);
 done:
     free(head);
     free(out);
     free(ents);
-    free(tmp);
     return st;
 }
 

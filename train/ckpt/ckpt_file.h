@@ -1,8 +1,9 @@
 /* ckpt_file.h: the checkpoint file container. One file holds named sections (config, vocab,
  * params, adam, state, ...), each zlib-compressed and checked by CRC32; what goes inside a section
  * is the caller's business (byte builder and bounds-checked cursor below). Saving is atomic:
- * PATH.tmp.<pid> is written, fsynced and renamed over PATH, so a crash or a failed write leaves the
- * previous PATH as it was. Opening validates the whole file before anything is handed out.
+ * a new temporary PATH.tmp.<pid>.<n> (atomic_file.h) is written, fsynced and renamed over PATH,
+ * so a crash or a failed write leaves the previous PATH as it was. Opening validates the whole
+ * file before anything is handed out.
  *
  *   tg_ckpt_writer *w = tg_ckpt_writer_new();
  *   tg_ckpt_buf b; tg_ckpt_buf_init(&b);
@@ -55,6 +56,10 @@
 
 #include "autograd/status.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define TG_CKPT_MAGIC "TAPEGRAD"
 #define TG_CKPT_VERSION 1u          /* the format version this build writes and reads */
 #define TG_CKPT_NAME_MAX 32         /* bytes for a section name, NUL included */
@@ -102,7 +107,8 @@ tg_status tg_ckpt_writer_append_buf(tg_ckpt_writer *w, tg_ckpt_buf *b, tg_err *e
 #define TG_CKPT_SINK_COPY_MAX ((size_t)64 * 1024)
 tg_status tg_ckpt_writer_sink(void *w, const void *bytes, size_t len, tg_err *err);
 
-/* Writes PATH.tmp.<pid> beside PATH, fsyncs it, renames it over PATH and fsyncs the folder.
+/* Writes PATH.tmp.<pid>.<n> beside PATH (never through a symlink), fsyncs it, renames it over
+ * PATH and fsyncs the folder. PATH must be a regular file or absent (the header goes in last).
  * Sections are deflated in chunks straight from their pieces (no second copy of a large section).
  * On failure the temporary file is removed and PATH is left as it was (the one exception is a
  * failed fsync of the folder after the rename, reported as such). The writer stays usable. */
@@ -210,5 +216,9 @@ tg_status tg_ckpt_cur_finish(const tg_ckpt_cur *c, tg_err *err);
  * lanes; not cryptographic) so `ckpt info` can show a parameter fingerprint and two checkpoints
  * compare at a glance. Same value on every build and machine for the same bytes. */
 uint64_t tg_ckpt_hash64(const void *data, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TG_CKPT_FILE_H */

@@ -15,6 +15,7 @@
 #include "train/cli/bench_memory.h"
 #include "train/cli/bench_profile.h"
 #include "train/cli/commands.h"
+#include "train/run/text_out.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -117,8 +118,11 @@ static int bench_gemm(const long *sizes, int n_sizes, int threads, double min_ti
     if (!pool) { fprintf(stderr, "tapegrad bench: cannot start %d threads\n", threads); return 1; }
     int nt = tg_pool_threads(pool);
     const char *kern = tg_k_impl_name(tg_k_current());
-    if (json) printf("{\"kernels\": \"%s\", \"precision\": \"%s\", \"threads\": %d, \"gemm\": [",
-                     kern, TG_FLOAT_NAME, nt);
+    if (json) {
+        printf("{\"kernels\": ");
+        tg_json_str(stdout, kern);
+        printf(", \"precision\": \"%s\", \"threads\": %d, \"gemm\": [", TG_FLOAT_NAME, nt);
+    }
     int rc = 0;
     for (int s = 0; s < n_sizes; s++) {
         int64_t n = sizes[s];
@@ -224,9 +228,11 @@ static int bench_gemm_model(int which, int threads, double min_time, bool json, 
     if (!pool) { fprintf(stderr, "tapegrad bench: cannot start %d threads\n", threads); return 1; }
     int nt = tg_pool_threads(pool);
     const char *kern = tg_k_impl_name(tg_k_current());
-    if (json && !quiet)
-        printf("{\"kernels\": \"%s\", \"threads\": %d, \"config\": \"%s\", \"gemm\": [",
-               kern, nt, which == 0 ? "T" : "B");
+    if (json && !quiet) {
+        printf("{\"kernels\": ");
+        tg_json_str(stdout, kern);
+        printf(", \"threads\": %d, \"config\": \"%s\", \"gemm\": [", nt, which == 0 ? "T" : "B");
+    }
     double total_s = 0, total_flop = 0;
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
@@ -343,7 +349,7 @@ static int bench_step(const step_config *sc, int threads, uint64_t seed, bool js
         for (int k = 0; k < B * S; k++) src[k] = 2 + (int32_t)(next_u64(&rng) % (uint64_t)(sc->vocab - 2));
         for (int k = 0; k < B * T; k++) tout[k] = 2 + (int32_t)(next_u64(&rng) % (uint64_t)(sc->vocab - 2));
         for (int b = 0; b < B; b++) {
-            tin[b * T] = TG_NN_BOS_ID;
+            tin[b * T] = TG_BOS_ID;
             for (int t = 1; t < T; t++) tin[b * T + t] = tout[b * T + t - 1];
         }
         if (profile && i == sc->warmup && !tg_ctx_profile(ctx, true)) {
@@ -406,15 +412,16 @@ static int bench_step(const step_config *sc, int threads, uint64_t seed, bool js
                 bench_gemm_model(sc->name[0] == 'T' ? 0 : 1, threads, 0.05, false, true, &gemm_rate);
                 tg_bench_profile_collect(ctx, mean, med[1], med[2], med[3], gemm_rate, &prof);
             }
-            if (json)
-                printf("{\"config\": \"%s\", \"impl\": \"tapegrad\", \"precision\": \"%s\", "
-                       "\"kernels\": \"%s\", \"threads\": %d, \"params\": %lld, \"steps\": %d, "
+            if (json) {
+                printf("{\"config\": \"%s\", \"impl\": \"tapegrad\", \"precision\": \"%s\", \"kernels\": ",
+                       sc->name, TG_FLOAT_NAME);
+                tg_json_str(stdout, kern);
+                printf(", \"threads\": %d, \"params\": %lld, \"steps\": %d, "
                        "\"step_s\": %.4f, \"median_step_s\": %.4f, \"min_step_s\": %.4f, "
                        "\"fwd_s\": %.4f, \"bwd_s\": %.4f, \"opt_s\": %.4f, \"tgt_tok_s\": %.1f, "
                        "\"all_tok_s\": %.1f, \"rss_mb\": %.0f",
-                       sc->name, TG_FLOAT_NAME, kern, nt, params, n, mean, med[0], best, med[1],
+                       nt, params, n, mean, med[0], best, med[1],
                        med[2], med[3], tgt_tok, all_tok, rss);
-            if (json) {
                 if (memory) tg_bench_memory_json(stdout, &mem);
                 if (profile) tg_bench_profile_json(stdout, &prof);
                 printf("}\n");

@@ -66,6 +66,7 @@ static const tg_command subcommands[] = {
     {"info", tg_ckpt_info, "model, step, parameter count and checksum, file size"},
     {"verify", ckpt_verify, "check every section of checkpoint files (sizes, CRC32s)"},
     {"average", tg_ckpt_average, "average the parameters of checkpoints into a model-only one"},
+    {"diagnose", tg_ckpt_diagnose, "per-layer diagnostics of a run's kept checkpoints (runs without --diagnostics)"},
 };
 #define N_SUB (sizeof subcommands / sizeof subcommands[0])
 
@@ -84,7 +85,8 @@ int tg_cmd_ckpt(int argc, char **argv) {
         return 0;
     }
     for (size_t i = 0; i < N_SUB; i++)
-        if (!strcmp(argv[1], subcommands[i].name)) return subcommands[i].run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], subcommands[i].name))
+            return tg_cli_output_done("tapegrad ckpt", subcommands[i].run(argc - 1, argv + 1));
     fprintf(stderr, "tapegrad ckpt: unknown subcommand '%s'\n\n", argv[1]);
     ckpt_usage(stderr);
     return 2;

@@ -9,6 +9,7 @@
 #include "train/ckpt/ckpt_file.h"
 #include "train/cli/commands.h"
 #include "train/run/run.h"
+#include "train/run/text_out.h"
 
 static void info_usage(FILE *f) {
     fprintf(f, "usage: tapegrad ckpt info [--json] FILE\n\n"
@@ -39,22 +40,33 @@ int tg_ckpt_info(int argc, char **argv) {
     tg_model_config_str(m, model, sizeof model);
     bool has_adam = tg_ckpt_reader_find(r, "adam") != NULL;
     if (json) {
-        printf("{\"file\": \"%s\", \"file_size\": %llu, \"format_version\": %u, \"step\": %lld, "
-               "\"parameters\": %lld, \"param_checksum\": \"%016llx\", \"model\": \"%s\", \"optimizer_state\": %s, "
-               "\"best_bleu\": %.4f, \"best_step\": %lld, \"train_seconds\": %.1f, \"vocab\": %d}\n",
-               path, (unsigned long long)tg_ckpt_reader_file_size(r), tg_ckpt_reader_version(r), (long long)L.st.step,
-               (long long)tg_model_param_count(L.model), (unsigned long long)L.param_hash, model,
-               has_adam ? "true" : "false", L.st.best_bleu, (long long)L.st.best_step, L.st.train_seconds, m->vocab);
+        printf("{\"file\": ");
+        tg_json_str(stdout, path);
+        printf(", \"file_size\": %llu, \"format_version\": %u, \"step\": %lld, \"parameters\": %lld, "
+               "\"param_checksum\": \"%016llx\", \"model\": ",
+               (unsigned long long)tg_ckpt_reader_file_size(r), tg_ckpt_reader_version(r), (long long)L.st.step,
+               (long long)tg_model_param_count(L.model), (unsigned long long)L.param_hash);
+        tg_json_str(stdout, model);
+        printf(", \"optimizer_state\": %s, \"best_bleu\": %.4f, \"best_step\": %lld, \"train_seconds\": %.1f, "
+               "\"vocab\": %d}\n", has_adam ? "true" : "false", L.st.best_bleu, (long long)L.st.best_step,
+               L.st.train_seconds, m->vocab);
     } else {
-        printf("file            %s (%llu bytes, format version %u)\n", path,
+        printf("file            ");
+        tg_fput_shown(stdout, path, strlen(path));
+        printf(" (%llu bytes, format version %u)\n",
                (unsigned long long)tg_ckpt_reader_file_size(r), tg_ckpt_reader_version(r));
         printf("step            %lld (%.0f s of training)\n", (long long)L.st.step, L.st.train_seconds);
         printf("parameters      %lld\n", (long long)tg_model_param_count(L.model));
         printf("param checksum  %016llx\n", (unsigned long long)L.param_hash);
-        printf("model           %s\n", model);
+        printf("model           ");
+        tg_fput_shown(stdout, model, strlen(model));
+        printf("\n");
         printf("optimizer       %s\n", has_adam ? "Adam state included (resumable)" : "none (model only)");
         if (L.st.best_bleu >= 0) printf("best dev BLEU   %.2f at step %lld\n", L.st.best_bleu, (long long)L.st.best_step);
-        printf("data            %s\n", L.cfg.task[0] ? L.cfg.task : (L.cfg.train[0] ? L.cfg.train : L.cfg.train_src));
+        const char *data = L.cfg.task[0] ? L.cfg.task : (L.cfg.train[0] ? L.cfg.train : L.cfg.train_src);
+        printf("data            ");
+        tg_fput_shown(stdout, data, strlen(data));
+        printf("\n");
     }
     tg_ckpt_reader_free(r);
     tg_loaded_free(&L);
@@ -65,7 +77,48 @@ static void average_usage(FILE *f) {
     fprintf(f, "usage: tapegrad ckpt average A.ckpt B.ckpt [...] -o OUT.ckpt\n\n"
                "Averages the parameters of checkpoints of one model (as the paper averages its last\n"
                "checkpoints) into OUT, a model-only checkpoint (no optimiser state) for translate and\n"
-               "eval. Config, vocabulary and state come from the last input.\n");
+               "eval. Every input must have the same model and the same vocabulary (else nothing is\n"
+               "written). Config, vocabulary and state (step, best score) come from the last input.\n");
+}
+
+/* The vocabularies as saved text, byte for byte (both NULL: synthetic-task ids, the same). */
+static bool same_vocab(const tg_bpe *a, const tg_bpe *b) {
+    if (!a || !b) return a == b;
+    tg_str ta = {0}, tb = {0};
+    tg_err err;
+    bool same = tg_bpe_save_text(a, &ta, &err) == TG_OK && tg_bpe_save_text(b, &tb, &err) == TG_OK &&
+                ta.n == tb.n && memcmp(ta.s, tb.s, ta.n) == 0;
+    tg_str_free(&ta);
+    tg_str_free(&tb);
+    return same;
+}
+
+/* Whether checkpoint b can be averaged with a; prints why not, naming both files. */
+static bool averageable(const char *pa, const tg_loaded *a, const char *pb, const tg_loaded *b) {
+    char ma[1024], mb[1024];
+    tg_model_config_str(tg_model_cfg(a->model), ma, sizeof ma);
+    tg_model_config_str(tg_model_cfg(b->model), mb, sizeof mb);
+    if (strcmp(ma, mb)) {
+        fprintf(stderr, "tapegrad ckpt average: %s has another model than %s:\n  %s\n  %s\n", pb, pa, mb, ma);
+        return false;
+    }
+    if (!same_vocab(a->bpe, b->bpe)) {
+        fprintf(stderr, "tapegrad ckpt average: %s and %s have different vocabularies (the same ids mean "
+                        "other pieces): their parameters cannot be averaged\n", pa, pb);
+        return false;
+    }
+    return true;
+}
+
+/* Writes the averaged parameters (in first's model) with last's config, vocabulary and state. */
+static int write_average(const tg_loaded *first, const tg_loaded *last, const char *out, tg_err *err) {
+    tg_ckpt_writer *w = tg_ckpt_writer_new();
+    tg_status s = w ? tg_ckpt_write_model(w, &last->cfg, first->model, last->bpe, &last->st, err)
+                    : tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    if (s == TG_OK) s = tg_ckpt_writer_save(w, out, err);
+    tg_ckpt_writer_free(w);
+    if (s != TG_OK) { fprintf(stderr, "tapegrad ckpt average: %s\n", err->msg); return 1; }
+    return 0;
 }
 
 int tg_ckpt_average(int argc, char **argv) {
@@ -81,45 +134,31 @@ int tg_ckpt_average(int argc, char **argv) {
     }
     int n = argc - optind;
     if (!out || n < 1) { fprintf(stderr, "tapegrad ckpt average: give input checkpoints and -o OUT\n"); average_usage(stderr); return 2; }
+    char **in = argv + optind;
     tg_err err;
-    tg_loaded first, L;
-    if (tg_run_load_model(argv[optind], &first, &err) != TG_OK) { fprintf(stderr, "tapegrad ckpt average: %s\n", err.msg); return 1; }
+    tg_loaded first, last = {0}, L;
+    if (tg_run_load_model(in[0], &first, &err) != TG_OK) { fprintf(stderr, "tapegrad ckpt average: %s\n", err.msg); return 1; }
     tg_params *P = tg_model_params(first.model);
     size_t numel = (size_t)tg_params_numel(P);
     double *sum = calloc(numel ? numel : 1, sizeof *sum);
     if (!sum) { fprintf(stderr, "tapegrad ckpt average: out of memory\n"); tg_loaded_free(&first); return 1; }
-    char ref_model[1024], model[1024];
-    tg_model_config_str(tg_model_cfg(first.model), ref_model, sizeof ref_model);
     for (size_t i = 0; i < numel; i++) sum[i] = tg_params_data(P)[i];
     int rc = 0;
-    tg_run_state st = first.st;
-    tg_run_config cfg = first.cfg;
     for (int k = 1; k < n && rc == 0; k++) {
-        if (tg_run_load_model(argv[optind + k], &L, &err) != TG_OK) { fprintf(stderr, "tapegrad ckpt average: %s\n", err.msg); rc = 1; break; }
-        tg_model_config_str(tg_model_cfg(L.model), model, sizeof model);
-        if (strcmp(model, ref_model)) {
-            fprintf(stderr, "tapegrad ckpt average: %s has another model than %s:\n  %s\n  %s\n", argv[optind + k],
-                    argv[optind], model, ref_model);
-            rc = 1;
-        } else {
-            const tg_float *v = tg_params_data(tg_model_params(L.model));
-            for (size_t i = 0; i < numel; i++) sum[i] += v[i];
-            st = L.st;
-            cfg = L.cfg;
-        }
-        tg_loaded_free(&L);
+        if (tg_run_load_model(in[k], &L, &err) != TG_OK) { fprintf(stderr, "tapegrad ckpt average: %s\n", err.msg); rc = 1; break; }
+        if (!averageable(in[0], &first, in[k], &L)) { rc = 1; tg_loaded_free(&L); break; }
+        const tg_float *v = tg_params_data(tg_model_params(L.model));
+        for (size_t i = 0; i < numel; i++) sum[i] += v[i];
+        tg_loaded_free(&last);
+        last = L;
     }
     if (rc == 0) {
         for (size_t i = 0; i < numel; i++) tg_params_data(P)[i] = (tg_float)(sum[i] / n);
-        tg_ckpt_writer *w = tg_ckpt_writer_new();
-        tg_status s = w ? tg_ckpt_write_model(w, &cfg, first.model, first.bpe, &st, &err)
-                        : tg_err_set(&err, TG_ERR_NOMEM, "out of memory");
-        if (s == TG_OK) s = tg_ckpt_writer_save(w, out, &err);
-        tg_ckpt_writer_free(w);
-        if (s != TG_OK) { fprintf(stderr, "tapegrad ckpt average: %s\n", err.msg); rc = 1; }
-        else printf("averaged %d checkpoint%s into %s\n", n, n == 1 ? "" : "s", out);
+        rc = write_average(&first, n > 1 ? &last : &first, out, &err);
+        if (rc == 0) printf("averaged %d checkpoint%s into %s\n", n, n == 1 ? "" : "s", out);
     }
     free(sum);
+    tg_loaded_free(&last);
     tg_loaded_free(&first);
     return rc;
 }

@@ -8,6 +8,7 @@
 #include "train/cli/commands.h"
 #include "train/metrics/metrics.h"
 #include "train/run/run.h"
+#include "train/run/text_out.h"
 
 static void usage(FILE *f) {
     fprintf(f, "usage: tapegrad eval --model CKPT --data FILE.tsv [--beam K] [--alpha A] [--batch N]\n"
@@ -65,79 +66,35 @@ int tg_cmd_eval(int argc, char **argv) {
     tg_loaded L;
     if (tg_run_load_model(model, &L, &err) != TG_OK) { fprintf(stderr, "tapegrad eval: %s\n", err.msg); return 1; }
     tg_corpus corpus = {0};
-    tg_dataset ds = {0};
-    tg_ids ids = {0}, tids = {0};
+    tg_eval_result r = {0};
     tg_status s = tg_corpus_read_tsv(&corpus, data, NULL, &err);
-    size_t too_long = 0;
-    const int max_pieces = TG_RUN_MAX_POSITIONS - 2;
-    for (size_t i = 0; s == TG_OK && i < corpus.n; i++) {
-        s = tg_run_encode(L.bpe, corpus.src[i], &ids, &err);
-        if (s == TG_OK) s = tg_run_encode(L.bpe, corpus.tgt[i], &tids, &err);
-        if (s != TG_OK) break;
-        if ((int)ids.n > max_pieces || (int)tids.n > max_pieces) { too_long++; continue; }
-        s = tg_dataset_add(&ds, ids.v, (int32_t)ids.n, tids.v, (int32_t)tids.n, i, &err);
-    }
-    if (s == TG_OK && ds.n == 0) s = tg_err_set(&err, TG_ERR_ARG, "%s: no pair fits the model", data);
-    tg_ctx *ctx = s == TG_OK ? tg_ctx_new(&(tg_ctx_opts){.threads = threads}) : NULL;
-    if (s == TG_OK && !ctx) s = tg_err_set(&err, TG_ERR_NOMEM, "cannot create the compute context");
-    /* loss */
-    double loss = 0, nll = 0;
-    int64_t tokens = 0;
-    tg_batch_iter *it = NULL;
-    tg_batch b = {0};
+    tg_eval_opts eo = {.translate = to, .max_tokens = max_tokens, .threads = threads};
+    if (s == TG_OK)
+        s = tg_eval_texts(L.model, L.bpe, (const char *const *)corpus.src, (const char *const *)corpus.tgt, corpus.n,
+                          &eo, &r, &err);
+    if (s != TG_OK && strstr(err.msg, "no pair fits")) tg_err_set(&err, s, "%s: no pair fits the model", data);
+    const tg_bleu_result br = r.bleu;
+    const tg_chrf_result cr = r.chrf;
+    const double loss = r.loss, nll = r.nll;
+    const size_t too_long = r.too_long;
+    const int64_t tokens = r.tokens;
     if (s == TG_OK) {
-        tg_ctx_set_training(ctx, false);
-        tg_ctx_set_grad_enabled(ctx, false);
-        s = tg_batch_iter_new(&it, &ds, &(tg_batch_opts){.max_tokens = max_tokens, .seed = 1, .shuffle = false}, &err);
-    }
-    size_t nb = it ? tg_batch_iter_epoch_batches(it) : 0;
-    const tg_model_config *mc = L.model ? tg_model_cfg(L.model) : NULL;
-    for (size_t k = 0; s == TG_OK && k < nb; k++) {
-        tg_tensor *logits = NULL;
-        s = tg_batch_iter_next(it, &b, &err);
-        if (s == TG_OK) s = tg_model_logits(L.model, ctx, b.src, b.tgt_in, b.B, b.S, b.T, &logits, &err);
-        if (s != TG_OK) break;
-        tg_tensor *l = tg_cross_entropy(ctx, logits, b.tgt_out, mc->label_smoothing, TG_PAD_ID);
-        tg_tensor *n = tg_cross_entropy(ctx, logits, b.tgt_out, 0, TG_PAD_ID);
-        if (!l || !n) { s = tg_err_set(&err, tg_ctx_status(ctx), "%s", tg_ctx_errmsg(ctx)); break; }
-        loss += (double)l->data[0] * (double)b.n_tgt_tokens;
-        nll += (double)n->data[0] * (double)b.n_tgt_tokens;
-        tokens += b.n_tgt_tokens;
-        tg_ctx_reset(ctx);
-    }
-    /* translations */
-    int32_t **src = calloc(ds.n + 1, sizeof *src);
-    int *len = calloc(ds.n + 1, sizeof *len);
-    char **hyps = calloc(ds.n + 1, sizeof *hyps);
-    const char **refs = calloc(ds.n + 1, sizeof *refs);
-    if (s == TG_OK && (!src || !len || !hyps || !refs)) s = tg_err_set(&err, TG_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; s == TG_OK && i < ds.n; i++) {
-        int sl = ds.src_len[i];
-        if (!(src[i] = malloc((size_t)(sl + 1) * sizeof **src))) { s = tg_err_set(&err, TG_ERR_NOMEM, "out of memory"); break; }
-        memcpy(src[i], ds.ids + ds.off[i], (size_t)sl * sizeof **src);
-        src[i][sl] = TG_EOS_ID;
-        len[i] = sl + 1;
-        refs[i] = corpus.tgt[ds.index[i]];
-    }
-    if (s == TG_OK) s = tg_translate_ids(L.model, ctx, L.bpe, (const int32_t *const *)src, len, (int)ds.n, &to, hyps, &err);
-    tg_bleu_result br;
-    tg_chrf_result cr;
-    tg_bleu_opts bo = tg_bleu_opts_default();
-    if (!L.bpe) bo.tokenize = TG_BLEU_TOK_NONE;
-    if (s == TG_OK) s = tg_bleu_corpus_score((const char *const *)hyps, refs, ds.n, &bo, &br, &err);
-    if (s == TG_OK) s = tg_chrf_corpus_score((const char *const *)hyps, refs, ds.n, &(tg_chrf_opts){.char_order = 6, .beta = 2}, &cr, &err);
-    if (s == TG_OK) {
-        loss /= (double)tokens;
-        nll /= (double)tokens;
-        if (json)
-            printf("{\"model\": \"%s\", \"data\": \"%s\", \"pairs\": %zu, \"skipped_too_long\": %zu, \"target_tokens\": %lld, "
+        if (json) {
+            printf("{\"model\": ");
+            tg_json_str(stdout, model);
+            printf(", \"data\": ");
+            tg_json_str(stdout, data);
+            printf(", \"pairs\": %zu, \"skipped_too_long\": %zu, \"target_tokens\": %lld, "
                    "\"loss\": %.6f, \"nll\": %.6f, \"ppl\": %.4f, \"decoding\": {\"beam\": %d, \"alpha\": %g}, "
-                   "\"bleu\": {\"score\": %.6f, \"bp\": %.6f, \"sys_len\": %lld, \"ref_len\": %lld, \"signature\": \"%s\"}, "
-                   "\"chrf\": {\"score\": %.6f, \"signature\": \"%s\"}}\n",
-                   model, data, ds.n, too_long, (long long)tokens, loss, nll, exp(nll), to.decode.beam, to.decode.alpha,
-                   br.score, br.bp, (long long)br.sys_len, (long long)br.ref_len, br.signature, cr.score, cr.signature);
-        else {
-            printf("pairs       %zu (%zu too long, skipped)\n", ds.n, too_long);
+                   "\"bleu\": {\"score\": %.6f, \"bp\": %.6f, \"sys_len\": %lld, \"ref_len\": %lld, \"signature\": ",
+                   r.n, too_long, (long long)tokens, loss, nll, exp(nll), to.decode.beam, to.decode.alpha,
+                   br.score, br.bp, (long long)br.sys_len, (long long)br.ref_len);
+            tg_json_str(stdout, br.signature);
+            printf("}, \"chrf\": {\"score\": %.6f, \"signature\": ", cr.score);
+            tg_json_str(stdout, cr.signature);
+            printf("}}\n");
+        } else {
+            printf("pairs       %zu (%zu too long, skipped)\n", r.n, too_long);
             printf("loss        %.4f (label-smoothed, per target token)\n", loss);
             printf("nll         %.4f\nppl         %.2f\n", nll, exp(nll));
             printf("BLEU        %.2f  (%s, %s %d)\n", br.score, br.signature, to.decode.beam > 1 ? "beam" : "greedy", to.decode.beam);
@@ -146,15 +103,8 @@ int tg_cmd_eval(int argc, char **argv) {
     } else {
         fprintf(stderr, "tapegrad eval: %s\n", err.msg);
     }
-    for (size_t i = 0; i < ds.n; i++) { if (src) free(src[i]); if (hyps) free(hyps[i]); }
-    free(src); free(len); free(hyps); free(refs);
-    tg_batch_free(&b);
-    tg_batch_iter_free(it);
-    tg_ctx_free(ctx);
-    tg_ids_free(&ids);
-    tg_ids_free(&tids);
-    tg_dataset_free(&ds);
+    tg_eval_result_free(&r);
     tg_corpus_free(&corpus);
     tg_loaded_free(&L);
-    return s == TG_OK ? 0 : 1;
+    return tg_cli_output_done("tapegrad eval", s == TG_OK ? 0 : 1);
 }

@@ -9,12 +9,15 @@
 #include "autograd/gradcheck.h"
 #include "nn/nn.h"
 #include "train/cli/commands.h"
+#include "train/run/text_out.h"
 
 static void usage(FILE *f) {
     fprintf(f,
             "usage: tapegrad gradcheck --ops [--json] [--threads N]\n"
             "       tapegrad gradcheck --model [--norm post|pre] [--ffn-activation relu|gelu]\n"
-            "                          [--attn-activation none|relu|gelu] [--tie-embeddings on|off]\n"
+            "                          [--attn-activation none|relu|gelu] [--attn-activation-at out|heads]\n"
+            "                          [--attn-gate none|sigmoid] [--residual-activation none|relu]\n"
+            "                          [--tie-embeddings on|off]\n"
             "                          [--sample N] [--projections N] [--seed N] [--json] [--threads N]\n\n"
             "Checks analytic gradients against central finite differences.\n\n"
             "  --ops         every op of the op table, on several shapes (sizes 1, 7, 33), with\n"
@@ -22,8 +25,8 @@ static void usage(FILE *f) {
             "  --model       the whole Transformer: a tiny model (vocab 11, d_model 8, 2 heads,\n"
             "                d_ff 16, 2+2 layers, dropout 0, label smoothing 0.1) on a padded batch;\n"
             "                one line per parameter, then random projections over all parameters\n"
-            "                (torch's fast mode); the switches default to the paper's (post, relu,\n"
-            "                none, on)\n"
+            "                (torch's fast mode); the switches (as in `tapegrad train --help`)\n"
+            "                default to the paper's (post, relu, none, out, none, none, on)\n"
             "  --sample N    check N random elements of each parameter (default: every element)\n"
             "  --projections N  random directions over all parameters (default 4)\n"
             "  --seed N      model initialisation, batch and samples (default 1)\n"
@@ -39,27 +42,17 @@ static void usage(FILE *f) {
             tg_gradcheck_defaults().rtol, tg_model_gradcheck_defaults().check.eps);
 }
 
-static void json_str(const char *s) {
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') printf("\\%c", *s);
-        else if ((unsigned char)*s < 0x20) printf("\\u%04x", *s);
-        else putchar(*s);
-    }
-    putchar('"');
-}
-
 /* One check as a JSON object ("op"/"shapes" or "param"/"shape") or as a text line; the same for
  * --ops and --model. */
 static void json_check(int i, const char *key, const char *name, const char *shape_key, const char *shape,
                        const tg_gradcheck_result *r) {
     printf("%s\n  {\"%s\": ", i ? "," : "", key);
-    json_str(name);
+    tg_json_str(stdout, name);
     printf(", \"%s\": ", shape_key);
-    json_str(shape);
+    tg_json_str(stdout, shape);
     printf(", \"checked\": %lld, \"max_abs_err\": %.3e, \"max_rel_err\": %.3e, \"pass\": %s",
            (long long)r->checked, r->max_abs, r->max_rel, r->pass ? "true" : "false");
-    if (!r->pass) { printf(", \"detail\": "); json_str(r->worst); }
+    if (!r->pass) { printf(", \"detail\": "); tg_json_str(stdout, r->worst); }
     printf("}");
 }
 
@@ -115,7 +108,7 @@ static int run_model(const tg_model_config *cfg, const tg_model_gradcheck_opts *
     if (json) {
         printf("{\"precision\": \"%s\", \"eps\": %g, \"atol\": %g, \"rtol\": %g, \"model\": ",
                TG_FLOAT_NAME, o->check.eps, o->check.atol, o->check.rtol);
-        json_str(model);
+        tg_json_str(stdout, model);
         printf(", \"checks\": [");
         for (int i = 0; i < n; i++) json_check(i, "param", lines[i].name, "shape", lines[i].shape, &lines[i].r);
     } else {
@@ -147,6 +140,9 @@ int tg_cmd_gradcheck(int argc, char **argv) {
         {"norm", required_argument, NULL, 'N'},
         {"ffn-activation", required_argument, NULL, 'F'},
         {"attn-activation", required_argument, NULL, 'A'},
+        {"attn-activation-at", required_argument, NULL, 'a'},
+        {"attn-gate", required_argument, NULL, 'G'},
+        {"residual-activation", required_argument, NULL, 'R'},
         {"tie-embeddings", required_argument, NULL, 'E'},
         {"sample", required_argument, NULL, 'S'},
         {"projections", required_argument, NULL, 'P'},
@@ -167,9 +163,11 @@ int tg_cmd_gradcheck(int argc, char **argv) {
         switch (c) {
         case 'o': ops = true; break;
         case 'm': model = true; break;
-        case 'N': case 'F': case 'A': case 'E': {
+        case 'N': case 'F': case 'A': case 'a': case 'G': case 'R': case 'E': {
             const char *key = c == 'N' ? "norm" : c == 'F' ? "ffn_activation"
-                            : c == 'A' ? "attn_activation" : "tie_embeddings";
+                            : c == 'A' ? "attn_activation" : c == 'a' ? "attn_activation_at"
+                            : c == 'G' ? "attn_gate" : c == 'R' ? "residual_activation"
+                            : "tie_embeddings";
             if (tg_model_config_set(&cfg, key, optarg, &err) != TG_OK) {
                 fprintf(stderr, "tapegrad gradcheck: %s\n", err.msg);
                 return 2;

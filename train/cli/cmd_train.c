@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "train/ckpt/atomic_file.h"
 #include "train/cli/commands.h"
 #include "train/run/run.h"
 
@@ -28,37 +29,23 @@ static void usage(FILE *f) {
 
 typedef struct { const char *name; const char *value; } setting;
 
-static int mkdir_p(const char *path) {
-    char buf[TG_PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 static bool file_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0;
 }
 
-/* The value of a setting as the config text writes it, to compare a resumed run's flag. */
-static void formatted(const tg_run_config *c, const char *name, char *out, size_t len) {
-    static char text[64 * 1024];
-    tg_run_config_format(c, text, sizeof text);
+/* The first line of the settings text `a` that differs in `b` ("" when they are the same): a flag
+ * given with --resume is judged by what it changes, so an alias (--layers) is caught too. */
+static void first_change(const char *a, const char *b, char *out, size_t len) {
     out[0] = '\0';
-    size_t nl = strlen(name);
-    for (char *line = text; line && *line;) {
-        char *next = strchr(line, '\n');
-        if (!strncmp(line, name, nl) && !strncmp(line + nl, " = ", 3)) {
-            size_t n = next ? (size_t)(next - line - nl - 3) : strlen(line + nl + 3);
-            snprintf(out, len, "%.*s", (int)n, line + nl + 3);
+    while (*a || *b) {
+        size_t na = strcspn(a, "\n"), nb = strcspn(b, "\n");
+        if (na != nb || memcmp(a, b, na)) {
+            snprintf(out, len, "%.*s", (int)na, a);
             return;
         }
-        line = next ? next + 1 : NULL;
+        a += na + (a[na] == '\n');
+        b += nb + (b[nb] == '\n');
     }
 }
 
@@ -108,24 +95,26 @@ int tg_cmd_train(int argc, char **argv) {
         fprintf(stderr, "tapegrad train: %s\n", err.msg);
         rc = 1;
     }
+    static char before[64 * 1024], after[64 * 1024];
     for (int i = 0; rc == 0 && i < n_set; i++) {
-        char before[TG_PATH_MAX + 32], after[TG_PATH_MAX + 32];
-        formatted(&cfg, set[i].name, before, sizeof before);
+        tg_run_config_format(&cfg, before, sizeof before);
         if (tg_run_config_set(&cfg, set[i].name, set[i].value, &err) != TG_OK) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);
             rc = 2;
             break;
         }
-        formatted(&cfg, set[i].name, after, sizeof after);
-        if (resume && tg_run_config_group(set[i].name) != TG_OPT_LOOP && strcmp(before, after) &&
-            strcmp(set[i].name, "out")) {
+        tg_run_config_format(&cfg, after, sizeof after);
+        char changed[TG_PATH_MAX + 64];
+        first_change(before, after, changed, sizeof changed);
+        if (resume && tg_run_config_group(set[i].name) != TG_OPT_LOOP && changed[0] && strcmp(set[i].name, "out")) {
             fprintf(stderr, "tapegrad train: --%s cannot change when resuming (the run has %s)\n", set[i].name,
-                    before[0] ? before : "(none)");
+                    changed);
             rc = 2;
         }
     }
     if (rc == 0 && resume) snprintf(cfg.out, sizeof cfg.out, "%s", resume);
-    if (rc == 0 && tg_run_config_check(&cfg, &err) != TG_OK) {
+    if (rc == 0 && (tg_run_config_check(&cfg, &err) != TG_OK ||
+                    (!resume && tg_run_config_check_limits(&cfg, &err) != TG_OK))) {
         fprintf(stderr, "tapegrad train: %s\n", err.msg);
         rc = 2;
     }
@@ -135,7 +124,7 @@ int tg_cmd_train(int argc, char **argv) {
             fprintf(stderr, "tapegrad train: %s already holds a run (%s): continue it with --resume %s, or "
                             "give another --out\n", cfg.out, path, cfg.out);
             rc = 1;
-        } else if (mkdir_p(cfg.out) != 0) {
+        } else if (tg_mkdir_p(cfg.out) != 0) {
             fprintf(stderr, "tapegrad train: cannot create %s: %s\n", cfg.out, strerror(errno));
             rc = 1;
         }
@@ -144,10 +133,11 @@ int tg_cmd_train(int argc, char **argv) {
         static char text[64 * 1024];
         tg_run_config_format(&cfg, text, sizeof text);
         snprintf(path, sizeof path, "%s/config.txt", cfg.out);
-        FILE *f = fopen(path, "w");
-        if (f) { fputs(text, f); fclose(f); }
         tg_run run;
-        if (tg_run_open(&run, &cfg, resume ? &loaded : NULL, &err) != TG_OK) {
+        if (tg_afile_save(path, text, strlen(text), &err) != TG_OK) {
+            fprintf(stderr, "tapegrad train: %s\n", err.msg);
+            rc = 1;
+        } else if (tg_run_open(&run, &cfg, resume ? &loaded : NULL, &err) != TG_OK) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);
             rc = 1;
         } else {

@@ -36,6 +36,9 @@ static bool parse_num(const char *flag, const char *s, double lo, double hi, dou
     return true;
 }
 
+/* Lines named one by one when cut to the model's length; the rest are only counted. */
+#define MAX_CUT_WARNINGS 10
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -93,7 +96,7 @@ int tg_cmd_translate(int argc, char **argv) {
     tg_status s = src && len && which && hyps ? TG_OK : tg_err_set(&err, TG_ERR_NOMEM, "out of memory");
     int m = 0, cut = 0;
     int64_t in_tokens = 0;
-    const int max_pieces = TG_RUN_MAX_POSITIONS - 1;
+    const int max_pieces = tg_model_cfg(L.model)->max_len - 1;   /* + eos fills the positions */
     for (size_t i = 0; s == TG_OK && i < n; i++) {
         s = tg_run_encode(L.bpe, lines.line[i], &ids, &err);
         if (s != TG_OK) {
@@ -103,7 +106,9 @@ int tg_cmd_translate(int argc, char **argv) {
         }
         if (ids.n == 0) continue;   /* empty (or blank) line: empty output */
         int k = (int)ids.n < max_pieces ? (int)ids.n : max_pieces;
-        cut += (int)ids.n > max_pieces;
+        if ((int)ids.n > max_pieces && cut++ < MAX_CUT_WARNINGS)
+            fprintf(stderr, "tapegrad translate: warning: %s:%zu has %zu pieces, cut to the model's %d\n",
+                    input ? input : "stdin", i + 1, ids.n, max_pieces);
         src[m] = malloc((size_t)(k + 1) * sizeof **src);
         if (!src[m]) { s = tg_err_set(&err, TG_ERR_NOMEM, "out of memory"); break; }
         memcpy(src[m], ids.v, (size_t)k * sizeof **src);
@@ -119,15 +124,18 @@ int tg_cmd_translate(int argc, char **argv) {
     char **out = calloc((size_t)m + 1, sizeof *out);
     if (s == TG_OK && !out) s = tg_err_set(&err, TG_ERR_NOMEM, "out of memory");
     if (s == TG_OK) s = tg_translate_ids(L.model, ctx, L.bpe, (const int32_t *const *)src, len, m, &to, out, &err);
+    int rc = s == TG_OK ? 0 : 1;
     if (s == TG_OK) {
         for (int k = 0; k < m; k++) hyps[which[k]] = out[k];
         for (size_t i = 0; i < n; i++) puts(hyps[i] ? hyps[i] : "");
-        fflush(stdout);
+        rc = tg_cli_output_done("tapegrad translate", 0);   /* no speed line for lost output */
+    }
+    if (rc == 0) {
         double dt = now_s() - t0;
         fprintf(stderr, "tapegrad translate: %zu sentences (%lld source pieces) in %.2f s: %.1f sentences/s, "
                         "%s %d\n", n, (long long)in_tokens, dt, dt > 0 ? (double)n / dt : 0.0,
                 to.decode.beam > 1 ? "beam" : "greedy", to.decode.beam);
-    } else {
+    } else if (s != TG_OK) {
         fprintf(stderr, "tapegrad translate: %s\n", err.msg);
         for (int k = 0; out && k < m; k++) free(out[k]);
     }
@@ -142,5 +150,5 @@ int tg_cmd_translate(int argc, char **argv) {
     tg_ctx_free(ctx);
     tg_lines_free(&lines);
     tg_loaded_free(&L);
-    return s == TG_OK ? 0 : 1;
+    return rc;
 }

@@ -9,6 +9,9 @@
 
 #include "datasets/datasets.h"
 #include "train/cli/commands.h"
+#include "train/run/run.h"
+#include "train/cli/read_lines.h"
+#include "train/run/text_out.h"
 
 static const char *const usage_text =
     "usage: tapegrad vocab learn  (--data FILE.tsv | --src FILE --tgt FILE) --merges N -o VOCAB\n"
@@ -202,7 +205,7 @@ static int cmd_learn(int argc, char **argv) {
         return 1;
     }
     double t2 = now_s();
-    st = tg_bpe_save(bpe, a.out, &err);
+    st = tg_run_vocab_save(bpe, a.out, &err);
     if (st != TG_OK) {
         fprintf(stderr, "tapegrad vocab learn: %s\n", err.msg);
         tg_bpe_free(bpe);
@@ -226,12 +229,16 @@ static int load_vocab(const vocab_args *a, tg_bpe **bpe) {
     return 0;
 }
 
-static int finish_output(void) {
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "tapegrad vocab: cannot write the output: %s\n", strerror(errno));
-        return 1;
-    }
-    return 0;
+static int finish_output(void) { return tg_cli_output_done("tapegrad vocab", 0); }
+
+/* After a tg_getline_max loop: a line over the limit or no memory is an error (1), the end is not. */
+static int stdin_line_error(const char *cmd, long n) {
+    if (n == -2)
+        fprintf(stderr, "tapegrad vocab %s: <stdin>: a line longer than %zu bytes (an endless input?): refused\n",
+                cmd, TG_LINE_MAX_BYTES);
+    else if (n == -3)
+        fprintf(stderr, "tapegrad vocab %s: <stdin>: out of memory\n", cmd);
+    return n < -1;
 }
 
 static int cmd_encode(int argc, char **argv) {
@@ -248,7 +255,7 @@ static int cmd_encode(int argc, char **argv) {
     tg_ids ids = {0};
     tg_str piece = {0};
     tg_err err;
-    while (rc == 0 && (n = getline(&line, &cap, stdin)) >= 0) {
+    while (rc == 0 && (n = tg_getline_max(&line, &cap, stdin, TG_LINE_MAX_BYTES)) >= 0) {
         size_t len = (size_t)n;
         if (len && line[len - 1] == '\n') len--;
         if (len && line[len - 1] == '\r') len--;
@@ -273,6 +280,7 @@ static int cmd_encode(int argc, char **argv) {
         }
         putchar('\n');
     }
+    if (rc == 0) rc = stdin_line_error("encode", (long)n);
     free(line);
     tg_ids_free(&ids);
     tg_str_free(&piece);
@@ -294,7 +302,7 @@ static int cmd_decode(int argc, char **argv) {
     tg_ids ids = {0};
     tg_str text = {0};
     tg_err err;
-    while (rc == 0 && (n = getline(&line, &cap, stdin)) >= 0) {
+    while (rc == 0 && (n = tg_getline_max(&line, &cap, stdin, TG_LINE_MAX_BYTES)) >= 0) {
         line_no++;
         size_t len = (size_t)n;
         if (len && line[len - 1] == '\n') len--;
@@ -342,6 +350,7 @@ static int cmd_decode(int argc, char **argv) {
         fwrite(text.s, 1, text.n, stdout);
         putchar('\n');
     }
+    if (rc == 0) rc = stdin_line_error("decode", (long)n);
     free(line);
     tg_ids_free(&ids);
     tg_str_free(&text);
@@ -414,10 +423,12 @@ static int cmd_bench(int argc, char **argv) {
     qsort(mw, (size_t)a.repeat, sizeof *mw, cmp_double);
     double med_l = ml[a.repeat / 2], med_c = mc[a.repeat / 2], med_w = mw[a.repeat / 2];
     if (a.json) {
-        printf("{\"data\": \"%s\", \"pairs\": %zu, \"merges\": %d, \"vocab\": %d, \"repeat\": %ld, "
+        printf("{\"data\": ");
+        tg_json_str(stdout, a.data);
+        printf(", \"pairs\": %zu, \"merges\": %d, \"vocab\": %d, \"repeat\": %ld, "
                "\"read_s\": %.4f, \"learn_s\": %.4f, \"encode_cold_s\": %.4f, \"encode_warm_s\": %.4f, "
                "\"pieces\": %lld}\n",
-               a.data, pairs, (int)merges, (int)vocab, a.repeat, t_read, med_l, med_c, med_w, pieces);
+               pairs, (int)merges, (int)vocab, a.repeat, t_read, med_l, med_c, med_w, pieces);
     } else {
         printf("data %s: %zu pairs, read in %.3f s\n", a.data, pairs, t_read);
         printf("learn %d merges (vocabulary %d): median %.3f s over %ld runs (", (int)merges, (int)vocab, med_l,

@@ -21,8 +21,14 @@ int tg_cmd_train(int argc, char **argv);
 int tg_cmd_translate(int argc, char **argv);
 int tg_cmd_eval(int argc, char **argv);
 int tg_cmd_bench(int argc, char **argv);
+int tg_cmd_experiment(int argc, char **argv);
 /* `tapegrad ckpt info` and `tapegrad ckpt average` (cmd_ckpt_model.c) */
 int tg_ckpt_info(int argc, char **argv);
 int tg_ckpt_average(int argc, char **argv);
+int tg_ckpt_diagnose(int argc, char **argv);   /* cmd_ckpt_diagnose.c */
+
+/* Flushes stdout and checks it was all written (output.c): on a write error (a full disk, a
+ * closed pipe) prints "WHO: cannot write the output: ..." and returns 1 if rc was 0; else rc. */
+int tg_cli_output_done(const char *who, int rc);
 
 #endif /* TG_COMMANDS_H */

@@ -1,8 +1,6 @@
 /* read_lines.c: a whole file (or stdin) split into lines in place. */
 #include "train/cli/read_lines.h"
 
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,23 +10,10 @@ tg_status tg_lines_read(tg_lines *out, const char *path, tg_err *err) {
     memset(out, 0, sizeof *out);
     bool std = !path || !strcmp(path, "-");
     const char *name = std ? "<stdin>" : path;
-    FILE *f = std ? stdin : fopen(path, "rb");
-    if (!f) return tg_err_set(err, TG_ERR_IO, "%s: cannot open: %s", name, strerror(errno));
-    size_t len = 0, cap = 1 << 16;
-    char *buf = malloc(cap);
-    while (buf) {
-        size_t got = fread(buf + len, 1, cap - len - 1, f);
-        len += got;
-        if (len + 1 < cap) break;
-        char *nb = realloc(buf, cap *= 2);
-        if (!nb) { free(buf); buf = NULL; }
-        else buf = nb;
-    }
-    bool bad = ferror(f);
-    if (!std) fclose(f);
-    if (!buf) return tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", name);
-    if (bad) { free(buf); return tg_err_set(err, TG_ERR_IO, "%s: read error", name); }
-    buf[len] = '\0';
+    char *buf;
+    size_t len;
+    tg_status st = tg_file_read(std ? "-" : path, TG_LINES_MAX_BYTES, &buf, &len, err);
+    if (st != TG_OK) return st;
     size_t n = 0;
     for (size_t i = 0; i < len; i++) n += buf[i] == '\n';
     if (len && buf[len - 1] != '\n') n++;
@@ -62,4 +47,24 @@ void tg_lines_free(tg_lines *l) {
     free(l->line);
     free(l->buf_);
     memset(l, 0, sizeof *l);
+}
+
+long tg_getline_max(char **line, size_t *cap, FILE *f, size_t max) {
+    size_t n = 0;
+    int c = EOF;
+    while ((c = getc(f)) != EOF) {
+        if (n >= max) return -2;
+        if (n + 2 > *cap) {
+            size_t want = *cap ? 2 * *cap : 256;
+            char *p = realloc(*line, want);
+            if (!p) return -3;
+            *line = p;
+            *cap = want;
+        }
+        (*line)[n++] = (char)c;
+        if (c == '\n') break;
+    }
+    if (n == 0) return -1;
+    (*line)[n] = '\0';
+    return (long)n;
 }

@@ -122,6 +122,15 @@ tg_status tg_bleu_stats_add(tg_bleu_stats *stats, const char *hyp, const char *r
     return st;
 }
 
+void tg_bleu_stats_sum(tg_bleu_stats *acc, const tg_bleu_stats *x) {
+    for (int k = 0; k < TG_BLEU_MAX_ORDER; k++) {
+        acc->counts[k] += x->counts[k];
+        acc->totals[k] += x->totals[k];
+    }
+    acc->sys_len += x->sys_len;
+    acc->ref_len += x->ref_len;
+}
+
 static double smooth_value(const tg_bleu_opts *o) {
     if (o->smooth_value >= 0) return o->smooth_value;
     return o->smooth == TG_BLEU_SMOOTH_FLOOR ? 0.1 : 1.0;

@@ -82,6 +82,8 @@ typedef struct tg_bleu_result {
 /* Adds one segment pair to stats. TG_ERR_FORMAT if either string is not valid UTF-8. */
 tg_status tg_bleu_stats_add(tg_bleu_stats *stats, const char *hyp, const char *ref,
                             const tg_bleu_opts *opts, tg_err *err);
+/* Adds the statistics in x to acc (e.g. segments' statistics into a resampled corpus). */
+void tg_bleu_stats_sum(tg_bleu_stats *acc, const tg_bleu_stats *x);
 /* The score, precisions, brevity penalty and signature of accumulated stats. */
 tg_status tg_bleu_stats_score(const tg_bleu_stats *stats, const tg_bleu_opts *opts,
                               tg_bleu_result *out, tg_err *err);

@@ -51,7 +51,10 @@ static const opt_def OPTS[] = {
     {"label-smoothing", T_DOUBLE, F(label_smoothing), TG_OPT_MODEL, "0.1", "label smoothing epsilon", 0, 1, NULL},
     {"norm", T_STR, F(norm), TG_OPT_MODEL, "post", "layer norm after (post, the paper) or before (pre) each sub-layer", NONE, "post|pre"},
     {"ffn-activation", T_STR, F(ffn_activation), TG_OPT_MODEL, "relu", "feed-forward activation", NONE, "relu|gelu"},
-    {"attn-activation", T_STR, F(attn_activation), TG_OPT_MODEL, "none", "activation after each attention output projection", NONE, "none|relu|gelu"},
+    {"attn-activation", T_STR, F(attn_activation), TG_OPT_MODEL, "none", "activation in every attention, at --attn-activation-at", NONE, "none|relu|gelu"},
+    {"attn-activation-at", T_STR, F(attn_activation_at), TG_OPT_MODEL, "out", "where: after the output projection W_O (out) or on each head's output before W_O (heads)", NONE, "out|heads"},
+    {"attn-gate", T_STR, F(attn_gate), TG_OPT_MODEL, "none", "sigmoid: gate each head's output by sigmoid(X W_g + b_g) before W_O (Qiu et al. 2025)", NONE, "none|sigmoid"},
+    {"residual-activation", T_STR, F(residual_activation), TG_OPT_MODEL, "none", "activation after each residual add (post-LN: LN(relu(x + f(x))); pre-LN: relu(x + f(LN(x))))", NONE, "none|relu"},
     {"no-tie-embeddings", T_FLAG, F(no_tie_embeddings), TG_OPT_MODEL, "false", "separate output projection (default: tied to the embedding)", NONE, NULL},
     /* optimiser */
     {"optimizer", T_STR, F(optimizer), TG_OPT_OPTIM, "adam", "optimiser", NONE, "adam|adamw"},
@@ -80,6 +83,7 @@ static const opt_def OPTS[] = {
     {"valid-sentences", T_INT, F(valid_sentences), TG_OPT_LOOP, "0", "dev sentences decoded for BLEU (0: all)", 0, 1e9, NULL},
     {"beam", T_INT, F(beam), TG_OPT_LOOP, "1", "beam size for validation BLEU (1: greedy)", 1, 1000, NULL},
     {"alpha", T_DOUBLE, F(alpha), TG_OPT_LOOP, "0.6", "GNMT length penalty for beam search", 0, 10, NULL},
+    {"diagnostics", T_INT, F(diagnostics), TG_OPT_LOOP, "0", "every N steps, per-layer statistics of a fixed dev batch and the step's gradient norms to RUNDIR/diagnostics.tsv (0: off)", 0, 1e9, NULL},
     {"max-bad-steps", T_INT, F(max_bad_steps), TG_OPT_LOOP, "5", "NaN/Inf updates in a row before reloading the last checkpoint with half the lr", 1, 1e6, NULL},
 };
 #define N_OPTS (int)(sizeof OPTS / sizeof OPTS[0])
@@ -209,10 +213,80 @@ static char *trim(char *s) {
     return s;
 }
 
+/* A value that would not read back as itself unquoted: a comment sign, a quote or backslash
+ * (the escape), or spaces at either end (trimmed). */
+static bool needs_quotes(const char *v) {
+    size_t n = strlen(v);
+    return strpbrk(v, "#\"\\\n\r") || (n && (isspace((unsigned char)v[0]) || isspace((unsigned char)v[n - 1])));
+}
+
+/* "..." with \\ \" \n \r escapes, into out (at least 2 * strlen(v) + 3 bytes). */
+static void quote(const char *v, char *out) {
+    char *o = out;
+    *o++ = '"';
+    for (; *v; v++) {
+        char e = *v == '"' ? '"' : *v == '\\' ? '\\' : *v == '\n' ? 'n' : *v == '\r' ? 'r' : 0;
+        if (e) { *o++ = '\\'; *o++ = e; }
+        else *o++ = *v;
+    }
+    *o++ = '"';
+    *o = '\0';
+}
+
+/* Reads a quoted value at s (s[0] == '"') in place; after the closing quote only blanks or a
+ * # comment may follow. NULL if malformed. */
+static char *unquote(char *s) {
+    char *o = s, *p = s + 1;
+    for (; *p && *p != '"'; p++) {
+        if (*p != '\\') { *o++ = *p; continue; }
+        p++;
+        if (*p == '"' || *p == '\\') *o++ = *p;
+        else if (*p == 'n') *o++ = '\n';
+        else if (*p == 'r') *o++ = '\r';
+        else return NULL;
+    }
+    if (*p != '"') return NULL;
+    for (p++; isspace((unsigned char)*p); p++) {}
+    if (*p && *p != '#') return NULL;
+    *o = '\0';
+    return s;
+}
+
+/* One `key = value` line (comment, blank, or setting) of a config text into c. */
+static tg_status parse_line(tg_run_config *c, char *line, const char *origin, int lineno, tg_err *err) {
+    char *s = line;
+    while (isspace((unsigned char)*s)) s++;
+    char *eq = strchr(s, '='), *hash = strchr(s, '#');
+    if (hash && (!eq || hash < eq)) *hash = '\0';   /* a comment before any '=' */
+    s = trim(s);
+    if (!*s) return TG_OK;
+    if (!eq || (hash && hash < eq))
+        return tg_err_set(err, TG_ERR_FORMAT, "%s:%d: expected 'key = value', got '%s'", origin, lineno, s);
+    *eq = '\0';
+    char *key = trim(s), *value = eq + 1;
+    while (isspace((unsigned char)*value)) value++;
+    if (*value == '"') {
+        if (!unquote(value))
+            return tg_err_set(err, TG_ERR_FORMAT, "%s:%d: %s: unterminated or malformed quoted value", origin, lineno,
+                              key);
+    } else {
+        char *h = strchr(value, '#');   /* unquoted (older files): # starts a comment */
+        if (h) *h = '\0';
+        value = trim(value);
+    }
+    if (!strcmp(key, "config") || !strcmp(key, "resume"))
+        return tg_err_set(err, TG_ERR_FORMAT, "%s:%d: '%s' cannot be set in a config file", origin, lineno, key);
+    tg_err e2;
+    if (tg_run_config_set(c, key, value, &e2) != TG_OK)
+        return tg_err_set(err, TG_ERR_FORMAT, "%s:%d: %s", origin, lineno, e2.msg);
+    return TG_OK;
+}
+
 tg_status tg_run_config_parse(tg_run_config *c, const char *text, const char *origin, tg_err *err) {
     int lineno = 0;
     const char *p = text;
-    char line[2 * TG_PATH_MAX];
+    if (!strncmp(p, "\xEF\xBB\xBF", 3)) p += 3;   /* a UTF-8 byte order mark, as some editors write */
+    char line[4 * TG_PATH_MAX];
     while (*p) {
         const char *nl = strchr(p, '\n');
         size_t len = nl ? (size_t)(nl - p) : strlen(p);
@@ -222,19 +296,8 @@ tg_status tg_run_config_parse(tg_run_config *c, const char *text, const char *or
         memcpy(line, p, len);
         line[len] = '\0';
         p = nl ? nl + 1 : p + len;
-        char *hash = strchr(line, '#');
-        if (hash) *hash = '\0';
-        char *s = trim(line);
-        if (!*s) continue;
-        char *eq = strchr(s, '=');
-        if (!eq) return tg_err_set(err, TG_ERR_FORMAT, "%s:%d: expected 'key = value', got '%s'", origin, lineno, s);
-        *eq = '\0';
-        char *key = trim(s), *value = trim(eq + 1);
-        if (!strcmp(key, "config") || !strcmp(key, "resume"))
-            return tg_err_set(err, TG_ERR_FORMAT, "%s:%d: '%s' cannot be set in a config file", origin, lineno, key);
-        tg_err e2;
-        if (tg_run_config_set(c, key, value, &e2) != TG_OK)
-            return tg_err_set(err, TG_ERR_FORMAT, "%s:%d: %s", origin, lineno, e2.msg);
+        tg_status st = parse_line(c, line, origin, lineno, err);
+        if (st != TG_OK) return st;
     }
     return TG_OK;
 }
@@ -290,9 +353,12 @@ int tg_run_config_format(const tg_run_config *c, char *buf, size_t len) {
         const opt_def *o = &OPTS[i];
         if (!o->def) continue;   /* aliases (layers) are written through their fields */
         const char *field = (const char *)c + o->offset;
-        char v[TG_PATH_MAX + 32];
+        char v[2 * TG_PATH_MAX + 32];
         switch (o->type) {
-        case T_STR: snprintf(v, sizeof v, "%s", field); break;
+        case T_STR:
+            if (needs_quotes(field)) quote(field, v);
+            else snprintf(v, sizeof v, "%s", field);
+            break;
         case T_FLAG: snprintf(v, sizeof v, "%s", *(const bool *)field ? "true" : "false"); break;
         case T_INT: snprintf(v, sizeof v, "%d", *(const int *)field); break;
         case T_I64: snprintf(v, sizeof v, "%lld", (long long)*(const int64_t *)field); break;

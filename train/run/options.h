@@ -26,7 +26,8 @@ typedef struct tg_run_config {
     /* model */
     int d_model, heads, d_ff, enc_layers, dec_layers;
     double dropout, label_smoothing;
-    char norm[8], ffn_activation[8], attn_activation[8];
+    char norm[8], ffn_activation[8], attn_activation[8], attn_activation_at[8];
+    char attn_gate[8], residual_activation[8];
     bool no_tie_embeddings;
     /* optimiser and schedule */
     char optimizer[8], schedule[16];
@@ -43,6 +44,7 @@ typedef struct tg_run_config {
     int beam;
     double alpha;
     int max_bad_steps;           /* NaN/Inf updates in a row before reloading the last checkpoint */
+    int diagnostics;             /* every N steps to diagnostics.tsv (0: off) */
 } tg_run_config;
 
 /* What a setting is about: only TG_OPT_LOOP settings may change when a run is resumed. */
@@ -54,14 +56,18 @@ void tg_run_config_default(tg_run_config *c);
  * TG_ERR_ARG with a message for an unknown name or a bad value. */
 tg_status tg_run_config_set(tg_run_config *c, const char *name, const char *value, tg_err *err);
 
-/* Reads `key = value` lines (# comments, blank lines); errors name the file and line. */
+/* Reads `key = value` lines (# comments, blank lines); errors name the file and line. A value in
+ * double quotes is taken literally but for the escapes \\ \" \n \r (so a path may hold '#', '=',
+ * quotes, spaces at its ends, a trailing backslash); an unquoted value ends at '#' and is trimmed,
+ * as older files were written. A UTF-8 byte order mark at the start is skipped. */
 tg_status tg_run_config_load(tg_run_config *c, const char *path, tg_err *err);
 
 /* Checks the whole config (ranges, enums, that some training data is named). */
 tg_status tg_run_config_check(const tg_run_config *c, tg_err *err);
 
 /* Writes every setting as `key = value` lines (the config file format, and the checkpoint's
- * config section). Returns the bytes written (excluding NUL), as snprintf. */
+ * config section); a string that would not read back unquoted is written in double quotes.
+ * Returns the bytes written (excluding NUL), as snprintf. */
 int tg_run_config_format(const tg_run_config *c, char *buf, size_t len);
 
 /* Parses text in the format above (from a checkpoint). */

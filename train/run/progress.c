@@ -1,11 +1,14 @@
 /* progress.c: log lines, the terminal bar and metrics.tsv. */
 #include "train/run/progress.h"
 
+#include "train/ckpt/atomic_file.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,57 +23,94 @@ void tg_format_duration(double s, char *buf, size_t len) {
     else snprintf(buf, len, "%lds", sec);
 }
 
-/* Keeps the header and rows whose step is <= keep_step; rewrites the file atomically. */
-static int trim_metrics(const char path[4200], int64_t keep_step, char *msg, size_t msg_len) {
+/* Keeps the header and rows whose step (column step_col, 0-based) is <= keep_step, and drops a
+ * last line without its newline (torn by a crash); rewrites the file atomically. */
+static int trim_tsv(const char *path, int step_col, int64_t keep_step, char *msg, size_t msg_len) {
     FILE *in = fopen(path, "r");
     if (!in) return errno == ENOENT ? 0 : (snprintf(msg, msg_len, "%s: %s", path, strerror(errno)), -1);
-    char tmp[4300];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *out = fopen(tmp, "w");
-    if (!out) { fclose(in); snprintf(msg, msg_len, "%s: %s", tmp, strerror(errno)); return -1; }
+    tg_afile out;
+    tg_err err;
+    tg_status st = tg_afile_open(&out, path, &err);
     char line[4096];
     bool first = true;
-    while (fgets(line, sizeof line, in)) {
+    while (st == TG_OK && fgets(line, sizeof line, in)) {
+        if (!strchr(line, '\n')) continue;   /* a last line torn by a crash */
         if (!first) {
-            char *tab = strchr(line, '\t');
-            if (tab && strtoll(tab + 1, NULL, 10) > keep_step) continue;
+            const char *col = line;
+            for (int c = 0; c < step_col && col; c++) {
+                col = strchr(col, '\t');
+                if (col) col++;
+            }
+            if (col && strtoll(col, NULL, 10) > keep_step) continue;
         }
         first = false;
-        fputs(line, out);
+        st = tg_afile_write(&out, line, strlen(line), &err);
     }
+    if (st == TG_OK && ferror(in)) st = tg_err_set(&err, TG_ERR_IO, "%s: read error", path);
     fclose(in);
-    if (fflush(out) != 0 || fsync(fileno(out)) != 0) {
-        fclose(out);
-        remove(tmp);
-        snprintf(msg, msg_len, "%s: cannot write", tmp);
-        return -1;
+    if (st == TG_OK) st = tg_afile_commit(&out, &err);
+    else tg_afile_abort(&out);
+    if (st != TG_OK) snprintf(msg, msg_len, "%s", err.msg);
+    return st == TG_OK ? 0 : -1;
+}
+
+/* Writes a finished line and records the first failure: a full disk stops the run. */
+static void write_line(tg_progress *p, int fd, const char *name, const char *line, size_t n) {
+    if (p->failed || fd < 0) return;
+    tg_err err;
+    if (tg_afile_fd_write(fd, line, n, name, &err) != TG_OK) {
+        p->failed = true;
+        snprintf(p->error, sizeof p->error, "%s", err.msg);
     }
-    fclose(out);
-    if (rename(tmp, path) != 0) { remove(tmp); snprintf(msg, msg_len, "%s: %s", path, strerror(errno)); return -1; }
-    return 0;
+}
+
+/* Trims path as trim_tsv does, opens it for appending without following a symlink, and writes
+ * header when the file is new. 0 with *fd open, or -1 with msg filled. */
+static int tsv_open_fd(const char *path, const char *header, int step_col, int64_t keep_step, int *fd, char *msg,
+                       size_t msg_len) {
+    *fd = -1;
+    if (trim_tsv(path, step_col, keep_step, msg, msg_len) != 0) return -1;
+    tg_err err;
+    struct stat sb;
+    tg_status st = tg_afile_append_open(path, fd, &err);
+    if (st == TG_OK && fstat(*fd, &sb) == 0 && sb.st_size == 0)
+        st = tg_afile_fd_write(*fd, header, strlen(header), path, &err);
+    if (st == TG_OK) return 0;
+    snprintf(msg, msg_len, "%s", err.msg);
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+    return -1;
+}
+
+FILE *tg_tsv_open(const char *path, const char *header, int step_col, int64_t keep_step, char *msg,
+                  size_t msg_len) {
+    int fd;
+    if (tsv_open_fd(path, header, step_col, keep_step, &fd, msg, msg_len) != 0) return NULL;
+    FILE *f = fdopen(fd, "a");
+    if (!f) { snprintf(msg, msg_len, "%s: %s", path, strerror(errno)); close(fd); }
+    return f;
 }
 
 int tg_progress_open(tg_progress *p, const char *rundir, int64_t keep_step, char *msg, size_t msg_len) {
     memset(p, 0, sizeof *p);
     p->tty = isatty(STDERR_FILENO);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/train.log", rundir);
-    p->log = fopen(path, "a");
-    if (!p->log) { snprintf(msg, msg_len, "%s: %s", path, strerror(errno)); return -1; }
-    snprintf(path, sizeof path, "%s/metrics.tsv", rundir);
-    if (trim_metrics(path, keep_step, msg, msg_len) != 0) return -1;
-    p->metrics = fopen(path, "a");
-    if (!p->metrics) { snprintf(msg, msg_len, "%s: %s", path, strerror(errno)); return -1; }
-    if (ftell(p->metrics) == 0) fputs(METRICS_HEADER, p->metrics);
-    fflush(p->metrics);
-    return 0;
+    snprintf(p->log_path, sizeof p->log_path, "%s/train.log", rundir);
+    snprintf(p->metrics_path, sizeof p->metrics_path, "%s/metrics.tsv", rundir);
+    p->log_fd = p->metrics_fd = -1;
+    tg_err err;
+    if (tg_afile_append_open(p->log_path, &p->log_fd, &err) != TG_OK) {
+        snprintf(msg, msg_len, "%s", err.msg);
+        return -1;
+    }
+    return tsv_open_fd(p->metrics_path, METRICS_HEADER, 1, keep_step, &p->metrics_fd, msg, msg_len);
 }
 
 void tg_progress_close(tg_progress *p) {
     if (p->bar_shown) fputs("\r\033[K", stderr);
-    if (p->log) fclose(p->log);
-    if (p->metrics) fclose(p->metrics);
+    if (p->log_fd >= 0) close(p->log_fd);
+    if (p->metrics_fd >= 0) close(p->metrics_fd);
     memset(p, 0, sizeof *p);
+    p->log_fd = p->metrics_fd = -1;
 }
 
 void tg_progress_log(tg_progress *p, const char *fmt, ...) {
@@ -87,10 +127,11 @@ void tg_progress_log(tg_progress *p, const char *fmt, ...) {
     if (p->bar_shown) { fputs("\r\033[K", stderr); p->bar_shown = false; }
     fprintf(stderr, "[%s] %s\n", stamp, line);
     fflush(stderr);
-    if (p->log) {
+    if (p->log_fd >= 0) {
         strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
-        fprintf(p->log, "[%s] %s\n", stamp, line);
-        fflush(p->log);
+        char out[2100];
+        int n = snprintf(out, sizeof out, "[%s] %s\n", stamp, line);
+        write_line(p, p->log_fd, p->log_path, out, n < (int)sizeof out ? (size_t)n : sizeof out - 1);
     }
 }
 
@@ -118,23 +159,27 @@ void tg_progress_bar(tg_progress *p, double done, double total, const char *text
     p->bar_shown = true;
 }
 
-static void field(FILE *f, double v, const char *fmt) {
-    fputc('\t', f);
-    if (!isnan(v)) fprintf(f, fmt, v);
+static size_t field(char *buf, size_t k, size_t cap, double v, const char *fmt) {
+    if (k < cap) buf[k++] = '\t';
+    if (!isnan(v) && k < cap) k += (size_t)snprintf(buf + k, cap - k, fmt, v);
+    return k;
 }
 
 void tg_progress_metrics(tg_progress *p, const tg_metrics_row *r) {
-    if (!p->metrics) return;
-    fprintf(p->metrics, "%s\t%lld\t%lld", r->kind, (long long)r->step, (long long)r->epoch);
-    field(p->metrics, r->elapsed_s, "%.1f");
-    field(p->metrics, r->lr, "%.6g");
-    field(p->metrics, r->loss, "%.5f");
-    field(p->metrics, r->nll, "%.5f");
-    field(p->metrics, r->ppl, "%.3f");
-    field(p->metrics, r->tgt_tok_s, "%.0f");
-    field(p->metrics, r->grad_norm, "%.4f");
-    field(p->metrics, r->bleu, "%.2f");
-    field(p->metrics, r->chrf, "%.2f");
-    fputc('\n', p->metrics);
-    fflush(p->metrics);
+    if (p->metrics_fd < 0) return;
+    char line[1024];
+    size_t cap = sizeof line - 1;
+    size_t k = (size_t)snprintf(line, cap, "%s\t%lld\t%lld", r->kind, (long long)r->step, (long long)r->epoch);
+    k = field(line, k, cap, r->elapsed_s, "%.1f");
+    k = field(line, k, cap, r->lr, "%.6g");
+    k = field(line, k, cap, r->loss, "%.5f");
+    k = field(line, k, cap, r->nll, "%.5f");
+    k = field(line, k, cap, r->ppl, "%.3f");
+    k = field(line, k, cap, r->tgt_tok_s, "%.0f");
+    k = field(line, k, cap, r->grad_norm, "%.4f");
+    k = field(line, k, cap, r->bleu, "%.2f");
+    k = field(line, k, cap, r->chrf, "%.2f");
+    if (k > cap - 1) k = cap - 1;
+    line[k++] = '\n';
+    write_line(p, p->metrics_fd, p->metrics_path, line, k);
 }

@@ -9,17 +9,27 @@
 #include <stdio.h>
 
 typedef struct tg_progress {
-    FILE *log;          /* RUNDIR/train.log, appended */
-    FILE *metrics;      /* RUNDIR/metrics.tsv */
+    int log_fd;         /* RUNDIR/train.log, appended (-1: closed) */
+    int metrics_fd;     /* RUNDIR/metrics.tsv, appended */
+    char log_path[4200], metrics_path[4200];
+    bool failed;        /* a log or metrics line could not be written: the run must stop */
+    char error[512];    /* why */
     bool tty;           /* stderr is a terminal: draw the bar */
     bool bar_shown;
     double bar_time;    /* when the bar was last drawn */
 } tg_progress;
 
-/* Opens the run's log and metrics files. On resume, metrics rows past `keep_step` (written by
+/* Opens the run's log and metrics files (never through a symlink). On resume, metrics rows past `keep_step` (written by
  * the part of the run that a crash lost) are dropped so the file matches the checkpoint. */
 int tg_progress_open(tg_progress *p, const char *rundir, int64_t keep_step, char *msg, size_t msg_len);
 void tg_progress_close(tg_progress *p);
+
+/* The safe way to a run's TSV file (metrics.tsv, diagnostics.tsv): drops the rows whose step
+ * (column step_col, 0-based) is past keep_step, written by the part of a run that a crash lost,
+ * and a torn last line (atomic rewrite), then opens it for appending and writes header (with its
+ * newline) when the file is new. NULL with msg filled on failure. */
+FILE *tg_tsv_open(const char *path, const char *header, int step_col, int64_t keep_step, char *msg,
+                  size_t msg_len);
 
 /* A line to stderr and the log, prefixed by the time of day. */
 #if defined(__GNUC__)

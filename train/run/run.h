@@ -11,10 +11,13 @@
 #include "datasets/datasets.h"
 #include "nn/nn.h"
 #include "optim/optim.h"
+#include "train/metrics/metrics.h"
 #include "train/run/options.h"
 
 /* The model's positions table covers this many tokens; longer inputs are cut when translating. */
 #define TG_RUN_MAX_POSITIONS 1024
+/* Pieces a side of a training pair may have: the source gets an eos, the decoder input a bos. */
+#define TG_RUN_MAX_PIECES (TG_RUN_MAX_POSITIONS - 1)
 
 /* The mutable state of a run besides parameters and optimiser moments: section "state". */
 typedef struct tg_run_state {
@@ -47,6 +50,11 @@ typedef struct tg_run {
     tg_run_state st;
 } tg_run;
 
+/* A fresh run's --max-len (files) or --task-max-len (synthetic task) beyond TG_RUN_MAX_PIECES
+ * could never train: refused with a message naming the flag. (A resumed run's data is filtered
+ * to the limit instead, so an older run still continues.) */
+tg_status tg_run_config_check_limits(const tg_run_config *c, tg_err *err);
+
 /* Model config for a run config and vocabulary size. */
 tg_status tg_run_model_config(const tg_run_config *c, int vocab, tg_model_config *out, tg_err *err);
 tg_status tg_run_schedule(const tg_run_config *c, const tg_model_config *m, tg_schedule *out, tg_err *err);
@@ -60,6 +68,12 @@ typedef struct tg_ckpt_writer tg_ckpt_writer;
 tg_status tg_ckpt_write_model(tg_ckpt_writer *w, const tg_run_config *cfg, const tg_model *m,
                               const tg_bpe *bpe, const tg_run_state *st, tg_err *err);
 tg_status tg_run_save(const tg_run *r, const char *path, tg_err *err);
+/* --keep K: removes every step-N.ckpt of dir but the K newest (never best/last.ckpt). */
+tg_status tg_run_keep_newest(const char *dir, int64_t keep, tg_err *err);
+
+/* The most parameters a checkpoint may describe (16 GB of floats): beyond it a file is refused
+ * before anything is allocated. */
+#define TG_RUN_MAX_PARAMS ((uint64_t)1 << 32)
 
 /* What translate/eval/ckpt need from a checkpoint: the run config, the model (parameters loaded)
  * and the vocabulary (NULL for a synthetic task). */
@@ -89,6 +103,44 @@ typedef struct tg_translate_opts {
 tg_status tg_translate_ids(tg_model *m, tg_ctx *ctx, const tg_bpe *bpe, const int32_t *const *src,
                            const int *src_len, int n, const tg_translate_opts *o, char **hyps,
                            tg_err *err);
+
+/* ---- a model scored on text pairs (evaluate.c): eval and experiment report ---- */
+typedef struct tg_eval_opts {
+    tg_translate_opts translate;  /* decoding (beam 1: greedy) */
+    int max_tokens;               /* token budget of a loss batch */
+    int threads;                  /* 0: TAPEGRAD_THREADS, else the cores */
+} tg_eval_opts;
+typedef struct tg_eval_result {
+    size_t n;                     /* pairs scored: those that fit the positions table */
+    size_t too_long;              /* pairs left out */
+    int64_t tokens;               /* target tokens of the loss */
+    double loss, nll;             /* per target token; loss label-smoothed as in training */
+    tg_bleu_result bleu;          /* corpus BLEU of the translations (13a; ids: whitespace) */
+    tg_chrf_result chrf;          /* chrF2 */
+    char **hyps;                  /* (n) the translations, in input order */
+    size_t *index;                /* (n) each scored pair's index in the input */
+} tg_eval_result;
+/* Scores m on src[i] -> ref[i] (i < n). */
+tg_status tg_eval_texts(tg_model *m, tg_bpe *bpe, const char *const *src, const char *const *ref, size_t n,
+                        const tg_eval_opts *o, tg_eval_result *out, tg_err *err);
+void tg_eval_result_free(tg_eval_result *r);
+/* The BLEU options of a model's outputs: 13a, or (ids: a synthetic task) whitespace words. */
+tg_bleu_opts tg_eval_bleu_opts(bool ids);
+
+/* The dev set of a run config as text: the --dev TSV's pairs, or a synthetic task's dev draw
+ * (ids as text), the pairs a run of that config validates on. n = 0 when there is no dev set. */
+typedef struct tg_dev_text {
+    size_t n;
+    char **src, **ref;            /* (n) malloc'd */
+} tg_dev_text;
+tg_status tg_run_dev_text(const tg_run_config *c, tg_dev_text *out, tg_err *err);
+void tg_dev_text_free(tg_dev_text *d);
+
+/* ---- folders (folders.c) ---- */
+/* Creates path and its missing parents, as `mkdir -p`: 0, or -1 with errno set. */
+int tg_mkdir_p(const char *path);
+/* Writes the vocabulary as text to path through atomic_file.h (temporary + rename). */
+tg_status tg_run_vocab_save(const tg_bpe *bpe, const char *path, tg_err *err);
 
 /* ---- the loop (run_loop.c) ---- */
 /* Builds data, vocabulary, model, optimiser and context for cfg. from: a loaded last.ckpt to

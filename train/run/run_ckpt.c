@@ -16,7 +16,10 @@
 
 #include "autograd/kernels/kernels.h"
 #include "train/ckpt/ckpt_file.h"
+#include "train/ckpt/ckpt_le.h"
+#include "train/ckpt/params_file.h"
 #include "train/run/run.h"
+#include "train/run/text_out.h"
 
 #define STATE_VERSION 1u
 
@@ -45,7 +48,33 @@ static void state_write(tg_ckpt_buf *b, const tg_run_state *s) {
     tg_ckpt_buf_i64(b, s->tokens_seen);
 }
 
-static tg_status state_read(const void *p, size_t n, tg_run_state *s, tg_err *err) {
+/* Every field of a (possibly hand-edited) state within what a run can reach, so that no counter
+ * overflows and no limit is defeated (a NaN training time would never reach --time-limit). */
+static tg_status state_check(const tg_run_state *s, const char *path, tg_err *err) {
+    const int64_t max_count = (int64_t)1e15;   /* --max-steps' own bound */
+    const struct { const char *name; int64_t v, hi; } counts[] = {
+        {"step", s->step, max_count}, {"best_step", s->best_step, s->step},
+        {"bad_validations", s->bad_validations, max_count}, {"bad_steps", s->bad_steps, max_count},
+        {"skipped_steps", s->skipped_steps, max_count}, {"reloads", s->reloads, max_count},
+        {"tokens_seen", s->tokens_seen, INT64_MAX / 2},
+    };
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
+        if (counts[i].v < 0 || counts[i].v > counts[i].hi)
+            return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'state': %s = %lld is outside [0, %lld]", path,
+                              counts[i].name, (long long)counts[i].v, (long long)counts[i].hi);
+    if (!(s->train_seconds >= 0 && s->train_seconds <= 1e12))
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'state': train_seconds = %g is outside [0, 1e12]",
+                          path, s->train_seconds);
+    if (!(s->lr_scale > 0 && s->lr_scale <= 1))
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'state': lr_scale = %g is outside (0, 1]", path,
+                          s->lr_scale);
+    if (!(s->best_bleu == -1 || (s->best_bleu >= 0 && s->best_bleu <= 100)))
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'state': best_bleu = %g is neither -1 nor in [0, 100]",
+                          path, s->best_bleu);
+    return TG_OK;
+}
+
+static tg_status state_read(const void *p, size_t n, const char *path, tg_run_state *s, tg_err *err) {
     tg_ckpt_cur c;
     uint32_t version = 0;
     tg_ckpt_cur_init(&c, p, n, "section 'state'");
@@ -69,7 +98,8 @@ static tg_status state_read(const void *p, size_t n, tg_run_state *s, tg_err *er
     tg_ckpt_cur_f64(&c, &s->lr_scale);
     tg_ckpt_cur_f64(&c, &s->train_seconds);
     tg_ckpt_cur_i64(&c, &s->tokens_seen);
-    return tg_ckpt_cur_finish(&c, err);
+    tg_status st = tg_ckpt_cur_finish(&c, err);
+    return st == TG_OK ? state_check(s, path, err) : st;
 }
 
 /* Every section but adam: what a model-only (averaged) checkpoint holds too. */
@@ -91,21 +121,9 @@ tg_status tg_ckpt_write_model(tg_ckpt_writer *w, const tg_run_config *cfg, const
         if (s == TG_OK) s = tg_ckpt_writer_add(w, "vocab", vt.s, vt.n, err);
         tg_str_free(&vt);
     }
-    tg_params *P = tg_model_params(m);
+    if (s == TG_OK) s = tg_params_write(tg_model_params(m), w, err);
     tg_ckpt_buf b;
     tg_ckpt_buf_init(&b);
-    tg_ckpt_buf_u32(&b, (uint32_t)sizeof(tg_float));
-    tg_ckpt_buf_u32(&b, (uint32_t)tg_params_len(P));
-    for (int i = 0; i < tg_params_len(P); i++) {
-        tg_tensor *t = tg_params_at(P, i);
-        tg_ckpt_buf_str(&b, t->name);
-        tg_ckpt_buf_u32(&b, (uint32_t)t->ndim);
-        for (int d = 0; d < t->ndim; d++) tg_ckpt_buf_u32(&b, (uint32_t)t->shape[d]);
-    }
-    if (s == TG_OK) s = tg_ckpt_writer_add_buf(w, "param_index", &b, err);
-    if (s == TG_OK)
-        s = tg_ckpt_writer_add_ref(w, "params", tg_params_data(P),
-                                   (size_t)tg_params_numel(P) * sizeof(tg_float), err);
     state_write(&b, st);
     if (s == TG_OK) s = tg_ckpt_writer_add_buf(w, "state", &b, err);
     tg_ckpt_buf_free(&b);
@@ -171,52 +189,54 @@ static tg_status parse_model(const char *text, const char *path, tg_model_config
     return TG_OK;
 }
 
-/* Checks param_index against the model and copies the values in (converting float <-> double). */
-static tg_status load_params(const tg_ckpt_reader *rd, tg_model *m, uint64_t *hash, tg_err *err) {
+/* Before a model is built from a file: its positions table within a run's, its parameter count
+ * within TG_RUN_MAX_PARAMS and equal to what the params section holds, and the config section's
+ * architecture the model section's. A 17 KB file cannot ask for gigabytes. */
+static tg_status model_fits(const tg_ckpt_reader *rd, const tg_model_config *m, const tg_run_config *cfg,
+                            tg_err *err) {
     const char *path = tg_ckpt_reader_path(rd);
+    if (m->max_len > TG_RUN_MAX_POSITIONS)
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'model': max_len = %d, a run's model has at most %d",
+                          path, m->max_len, TG_RUN_MAX_POSITIONS);
+    uint64_t count = tg_model_config_param_count(m);
+    if (count > TG_RUN_MAX_PARAMS)
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'model' implies %llu parameters, more than the %llu "
+                          "tapegrad builds", path, (unsigned long long)count, (unsigned long long)TG_RUN_MAX_PARAMS);
     const void *p;
     size_t n;
+    uint32_t elem = 0;
     tg_status s = tg_ckpt_reader_get(rd, "param_index", &p, &n, err);
+    if (s == TG_OK && n >= 4) elem = tg_le_get32(p);
+    if (s == TG_OK && elem != 4 && elem != 8)
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'param_index': parameters of %u bytes each", path, elem);
+    if (s == TG_OK) s = tg_ckpt_reader_get(rd, "params", &p, &n, err);
+    if (s == TG_OK && n != count * elem)
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'model' implies %llu parameters (%llu bytes), section "
+                          "'params' holds %zu bytes", path, (unsigned long long)count,
+                          (unsigned long long)(count * elem), n);
+    tg_model_config from_cfg;
+    tg_err e2;
+    if (s == TG_OK && tg_run_model_config(cfg, m->vocab, &from_cfg, &e2) != TG_OK)
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'config': %s", path, e2.msg);
     if (s != TG_OK) return s;
-    tg_params *P = tg_model_params(m);
-    tg_ckpt_cur c;
-    tg_ckpt_cur_init(&c, p, n, "section 'param_index'");
-    uint32_t elem = 0, count = 0;
-    tg_ckpt_cur_u32(&c, &elem);
-    tg_ckpt_cur_u32(&c, &count);
-    if (c.st == TG_OK && elem != 4 && elem != 8)
-        return tg_err_set(err, TG_ERR_CORRUPT, "%s: parameters of %u bytes each", path, elem);
-    if (c.st == TG_OK && count != (uint32_t)tg_params_len(P))
-        return tg_err_set(err, TG_ERR_CORRUPT, "%s: %u parameters, the model has %d", path, count,
-                          tg_params_len(P));
-    for (int i = 0; c.st == TG_OK && i < tg_params_len(P); i++) {
-        tg_tensor *t = tg_params_at(P, i);
-        char name[TG_NAME_MAX];
-        uint32_t ndim = 0, dim = 0;
-        tg_ckpt_cur_str(&c, name, sizeof name);
-        tg_ckpt_cur_u32(&c, &ndim);
-        if (c.st != TG_OK) break;
-        bool same = !strcmp(name, t->name) && ndim == (uint32_t)t->ndim;
-        for (uint32_t d = 0; d < ndim && d < TG_MAX_DIMS + 1; d++) {
-            tg_ckpt_cur_u32(&c, &dim);
-            same = same && d < (uint32_t)t->ndim && dim == (uint32_t)t->shape[d];
-        }
-        if (c.st == TG_OK && !same)
-            return tg_err_set(err, TG_ERR_CORRUPT, "%s: parameter %d is '%s', the model expects '%s' "
-                              "with its shape", path, i, name, t->name);
-    }
-    if ((s = tg_ckpt_cur_finish(&c, err)) != TG_OK) return s;
-    if ((s = tg_ckpt_reader_get(rd, "params", &p, &n, err)) != TG_OK) return s;
-    size_t numel = (size_t)tg_params_numel(P);
-    if (n != numel * elem)
-        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'params' has %zu bytes, %zu expected", path, n,
-                          numel * elem);
-    *hash = tg_ckpt_hash64(p, n);
-    tg_float *dst = tg_params_data(P);
-    if (elem == sizeof(tg_float)) memcpy(dst, p, n);
-    else if (elem == 4) for (size_t i = 0; i < numel; i++) { float v; memcpy(&v, (const char *)p + 4 * i, 4); dst[i] = (tg_float)v; }
-    else for (size_t i = 0; i < numel; i++) { double v; memcpy(&v, (const char *)p + 8 * i, 8); dst[i] = (tg_float)v; }
+    from_cfg.max_len = m->max_len;
+    char a[512], b[512];
+    tg_model_config_str(&from_cfg, a, sizeof a);
+    tg_model_config_str(m, b, sizeof b);
+    if (strcmp(a, b))
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'config' describes the model %s, section 'model' %s",
+                          path, a, b);
     return TG_OK;
+}
+
+/* The model's values from the checkpoint (names and shapes checked), and the hash of their bytes. */
+static tg_status load_params(const tg_ckpt_reader *rd, tg_model *m, uint64_t *hash, tg_err *err) {
+    tg_status s = tg_params_read(tg_model_params(m), rd, err);
+    const void *p;
+    size_t n;
+    if (s == TG_OK) s = tg_ckpt_reader_get(rd, "params", &p, &n, err);
+    if (s == TG_OK) *hash = tg_ckpt_hash64(p, n);
+    return s;
 }
 
 tg_status tg_run_load_model(const char *path, tg_loaded *out, tg_err *err) {
@@ -238,6 +258,11 @@ tg_status tg_run_load_model(const char *path, tg_loaded *out, tg_err *err) {
     if (s == TG_OK) s = get_text(rd, "model", &text, err);
     if (s == TG_OK) s = parse_model(text, path, &mcfg, err);
     free(text);
+    /* Only a synthetic task's run has no vocabulary (its ids are its text): a text run's checkpoint
+     * that lost the section is refused, not read as ids. */
+    if (s == TG_OK && !out->cfg.task[0] && !tg_ckpt_reader_find(rd, "vocab"))
+        s = tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'vocab' is missing (the run trained on text, not "
+                       "on a synthetic task): the checkpoint is incomplete", path);
     if (s == TG_OK && tg_ckpt_reader_find(rd, "vocab")) {
         const void *p;
         size_t n;
@@ -247,6 +272,7 @@ tg_status tg_run_load_model(const char *path, tg_loaded *out, tg_err *err) {
             s = tg_err_set(err, TG_ERR_CORRUPT, "%s: vocabulary of %d pieces, the model has %d", path,
                            tg_bpe_vocab_size(out->bpe), mcfg.vocab);
     }
+    if (s == TG_OK) s = model_fits(rd, &mcfg, &out->cfg, err);
     if (s == TG_OK) {
         out->model = tg_model_new(&mcfg, out->cfg.seed, err);
         if (!out->model) s = TG_ERR_CORRUPT;
@@ -256,7 +282,7 @@ tg_status tg_run_load_model(const char *path, tg_loaded *out, tg_err *err) {
         const void *p;
         size_t n;
         s = tg_ckpt_reader_get(rd, "state", &p, &n, err);
-        if (s == TG_OK) s = state_read(p, n, &out->st, err);
+        if (s == TG_OK) s = state_read(p, n, path, &out->st, err);
     }
     tg_ckpt_reader_free(rd);
     if (s != TG_OK) tg_loaded_free(out);
@@ -289,7 +315,7 @@ tg_status tg_run_restore(tg_run *r, const char *path, tg_err *err) {
             s = tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'adam': %s", path, e2.msg);
     }
     if (s == TG_OK) s = tg_ckpt_reader_get(rd, "state", &p, &n, err);
-    if (s == TG_OK) s = state_read(p, n, &st, err);
+    if (s == TG_OK) s = state_read(p, n, path, &st, err);
     if (s == TG_OK) {
         tg_err e2;
         if (tg_batch_iter_set_state(r->iter, &st.iter, &e2) != TG_OK)
@@ -300,10 +326,13 @@ tg_status tg_run_restore(tg_run *r, const char *path, tg_err *err) {
         tg_ctx_set_rng(r->ctx, st.dropout_rng);
         const tg_ckpt_section *k = tg_ckpt_reader_find(rd, "kernels");
         if (k && tg_ckpt_reader_get(rd, "kernels", &p, &n, err) == TG_OK &&
-            (n != strlen(kernel_family()) || memcmp(p, kernel_family(), n)))
-            fprintf(stderr, "tapegrad train: warning: %s was computed with the %.*s kernels, this run uses the "
-                            "%s ones: it continues, but rounds differently from a run never stopped\n",
-                    path, (int)n, (const char *)p, kernel_family());
+            (n != strlen(kernel_family()) || memcmp(p, kernel_family(), n))) {
+            /* the name is the file's text: shown escaped, a hand-edited one sends no terminal escapes */
+            fprintf(stderr, "tapegrad train: warning: %s was computed with the '", path);
+            tg_fput_shown(stderr, p, n > 64 ? 64 : n);
+            fprintf(stderr, "' kernels, this run uses the %s ones: it continues, but rounds differently from a "
+                            "run never stopped\n", kernel_family());
+        }
     }
     tg_ckpt_reader_free(rd);
     return s;

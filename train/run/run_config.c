@@ -3,6 +3,17 @@
 
 #include "train/run/run.h"
 
+tg_status tg_run_config_check_limits(const tg_run_config *c, tg_err *err) {
+    const int limit = TG_RUN_MAX_PIECES;
+    if (c->task[0] && c->task_max_len > limit)
+        return tg_err_set(err, TG_ERR_ARG, "--task-max-len %d: the model has %d positions, so a side holds at most "
+                          "%d symbols (plus bos/eos)", c->task_max_len, TG_RUN_MAX_POSITIONS, limit);
+    if (!c->task[0] && c->max_len > limit)
+        return tg_err_set(err, TG_ERR_ARG, "--max-len %d: the model has %d positions, so a side holds at most "
+                          "%d pieces (plus bos/eos)", c->max_len, TG_RUN_MAX_POSITIONS, limit);
+    return TG_OK;
+}
+
 tg_status tg_run_model_config(const tg_run_config *c, int vocab, tg_model_config *out, tg_err *err) {
     tg_model_config m = tg_model_config_default();
     m.vocab = vocab;
@@ -18,6 +29,10 @@ tg_status tg_run_model_config(const tg_run_config *c, int vocab, tg_model_config
     tg_status st = tg_norm_place_parse(c->norm, &m.norm, err);
     if (st == TG_OK) st = tg_activation_parse(c->ffn_activation, &m.ffn_activation, err);
     if (st == TG_OK) st = tg_activation_parse(c->attn_activation, &m.attn_activation, err);
+    if (st == TG_OK) st = tg_attn_place_parse(c->attn_activation_at, &m.attn_activation_at, err);
+    if (st == TG_OK) st = tg_attn_gate_parse(c->attn_gate, &m.attn_gate, err);
+    if (st == TG_OK)
+        st = tg_activation_parse(c->residual_activation, &m.residual_activation, err);
     if (st == TG_OK) st = tg_model_config_validate(&m, err);
     if (st == TG_OK) *out = m;
     return st;

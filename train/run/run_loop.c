@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "train/metrics/metrics.h"
+#include "train/run/diagnostics.h"
 #include "train/run/progress.h"
 #include "train/run/run.h"
 
@@ -51,7 +52,7 @@ static bool inject_nan(void) {
     return start > 0 && attempt >= start && attempt < start + count;
 }
 
-static tg_status train_step(tg_run *r, tg_batch *b, step_result *res, tg_err *err) {
+static tg_status train_step(tg_run *r, tg_run_diag *diag, tg_batch *b, step_result *res, tg_err *err) {
     memset(res, 0, sizeof *res);
     tg_status s = tg_batch_iter_next(r->iter, b, err);
     if (s != TG_OK) return s;
@@ -71,6 +72,7 @@ static tg_status train_step(tg_run *r, tg_batch *b, step_result *res, tg_err *er
         s = tg_backward(ctx, loss);
         if (s != TG_OK) return tg_err_set(err, s, "backward: %s", tg_ctx_errmsg(ctx));
         if (inject_nan()) tg_params_grad(P)[0] = NAN;
+        if (tg_run_diag_due(diag, r->st.step + 1)) tg_run_diag_grads(diag, r->model, r->st.step + 1);
         tg_err e2;
         s = tg_clip_grad_norm(tg_params_grad(P), n, r->cfg.clip_norm, tg_ctx_pool(ctx), &res->grad_norm, &e2);
         if (s != TG_OK && s != TG_ERR_NUMERIC) { tg_ctx_reset(ctx); return tg_err_set(err, s, "%s", e2.msg); }
@@ -201,15 +203,10 @@ static tg_status save_last(tg_run *r, tg_progress *pg, tg_err *err) {
     double t0 = now_s();
     tg_status s = tg_run_save(r, path, err);
     if (s == TG_OK && r->cfg.keep > 0 && r->st.step > 0) {
-        char periodic[TG_PATH_MAX + 48], old[TG_PATH_MAX + 48];
+        char periodic[TG_PATH_MAX + 48];
         snprintf(periodic, sizeof periodic, "%s/step-%lld.ckpt", r->cfg.out, (long long)r->st.step);
         s = tg_run_save(r, periodic, err);
-        /* keep the last K: drop the one K saves back */
-        int64_t every = r->cfg.save_every > 0 ? r->cfg.save_every : (r->cfg.valid_every > 0 ? r->cfg.valid_every : 0);
-        if (s == TG_OK && every > 0) {
-            snprintf(old, sizeof old, "%s/step-%lld.ckpt", r->cfg.out, (long long)(r->st.step - every * r->cfg.keep));
-            remove(old);
-        }
+        if (s == TG_OK) s = tg_run_keep_newest(r->cfg.out, r->cfg.keep, err);
     }
     if (s == TG_OK) tg_progress_log(pg, "saved %s (step %lld, %.1f s)", path, (long long)r->st.step, now_s() - t0);
     return s;
@@ -218,7 +215,7 @@ static tg_status save_last(tg_run *r, tg_progress *pg, tg_err *err) {
 /* After max_bad_steps NaN/Inf updates in a row: back to last.ckpt with half the learning rate. */
 #define MAX_RELOADS 20
 
-static tg_status reload_last(tg_run *r, tg_progress *pg, tg_err *err) {
+static tg_status reload_last(tg_run *r, tg_run_diag *diag, tg_progress *pg, tg_err *err) {
     if (r->st.reloads >= MAX_RELOADS)
         return tg_err_set(err, TG_ERR_NUMERIC, "the run diverged %d times, even at %.3g x the learning rate: "
                           "giving up (check the data and --lr)", MAX_RELOADS, r->st.lr_scale);
@@ -227,6 +224,8 @@ static tg_status reload_last(tg_run *r, tg_progress *pg, tg_err *err) {
     double scale = r->st.lr_scale * 0.5;
     int64_t reloads = r->st.reloads + 1, skipped = r->st.skipped_steps;
     tg_status s = tg_run_restore(r, path, err);
+    if (s != TG_OK) return s;
+    s = tg_run_diag_rewind(diag, r, err);
     if (s != TG_OK) return s;
     r->st.lr_scale = scale;
     r->st.reloads = reloads;
@@ -285,6 +284,11 @@ static tg_status after_validation(tg_run *r, tg_progress *pg, const valid_result
     return TG_OK;
 }
 
+/* A log or metrics line that could not be written (a full disk) ends the run with an error. */
+static tg_status progress_status(const tg_progress *pg, tg_err *err) {
+    return pg->failed ? tg_err_set(err, TG_ERR_IO, "%s", pg->error) : TG_OK;
+}
+
 int tg_run_train(tg_run *r) {
     tg_progress pg;
     char msg[512];
@@ -294,12 +298,21 @@ int tg_run_train(tg_run *r) {
         return 1;
     }
     tg_progress_log(&pg, "model: %lld parameters (d_model %d, %d heads, d_ff %d, %d+%d layers, norm %s, ffn %s, "
-                    "attn-activation %s, vocab %d); %zu training pairs, %zu batches an epoch; %d thread%s",
+                    "attn-activation %s at %s, attn-gate %s, residual-activation %s, vocab %d); %zu training "
+                    "pairs (%zu over the length limit left out), %zu batches an epoch; %d thread%s",
                     (long long)tg_model_param_count(r->model), r->mcfg.d_model, r->mcfg.heads, r->mcfg.d_ff,
                     r->mcfg.enc_layers, r->mcfg.dec_layers, r->cfg.norm, r->cfg.ffn_activation,
-                    r->cfg.attn_activation, r->mcfg.vocab, r->train.n, tg_batch_iter_epoch_batches(r->iter),
+                    r->cfg.attn_activation, r->cfg.attn_activation_at, r->cfg.attn_gate,
+                    r->cfg.residual_activation, r->mcfg.vocab, r->train.n, r->train.n_filtered,
+                    tg_batch_iter_epoch_batches(r->iter),
                     tg_pool_threads(tg_ctx_pool(r->ctx)), tg_pool_threads(tg_ctx_pool(r->ctx)) == 1 ? "" : "s");
-    tg_status s = TG_OK;
+    tg_run_diag diag;
+    tg_status s = tg_run_diag_open(&diag, r, &err);
+    if (s != TG_OK) {
+        fprintf(stderr, "tapegrad train: %s\n", err.msg);
+        tg_progress_close(&pg);
+        return 1;
+    }
     if (r->st.step == 0 && r->st.skipped_steps == 0) s = save_last(r, &pg, &err);   /* a reload target from the start */
     else tg_progress_log(&pg, "resumed at step %lld (epoch %llu, %.0f s of training so far)", (long long)r->st.step,
                          (unsigned long long)r->st.iter.epoch, r->st.train_seconds);
@@ -314,24 +327,34 @@ int tg_run_train(tg_run *r) {
 
     tg_batch b = {0};
     const int64_t start_step = r->st.step;
+    double diag_s = 0, session_train_s = 0;   /* this process's, for the diagnostics' cost */
+    int diag_runs = 0;
     double iv_loss = 0, iv_nll = 0, iv_norm = 0, iv_wall = 0, step_s = 0;
     int64_t iv_tokens = 0, iv_steps = 0;
     bool validated_now = false, saved_now = false;
     const char *reason = NULL;
     while (s == TG_OK && !(reason = stop_reason(r))) {
-        if (g_stop_signal) break;
+        if (g_stop_signal || (s = progress_status(&pg, &err)) != TG_OK) break;
         step_result res;
         double t0 = now_s();
-        s = train_step(r, &b, &res, &err);
+        s = train_step(r, &diag, &b, &res, &err);
         double dt = now_s() - t0;
         if (s != TG_OK) break;
         r->st.train_seconds += dt;
+        session_train_s += dt;
+        if (!res.skipped && tg_run_diag_due(&diag, r->st.step)) {
+            double d0 = now_s();
+            s = tg_run_diag_write(&diag, r, r->st.step, &err);
+            if (s != TG_OK) break;
+            diag_s += now_s() - d0;
+            diag_runs++;
+        }
         validated_now = saved_now = false;
         if (res.skipped) {
             tg_progress_log(&pg, "step %lld: non-finite %s, update skipped (%lld in a row, %lld in all)",
                             (long long)r->st.step + 1, isfinite(res.loss) ? "gradient" : "loss",
                             (long long)r->st.bad_steps, (long long)r->st.skipped_steps);
-            if (r->st.bad_steps >= r->cfg.max_bad_steps) s = reload_last(r, &pg, &err);
+            if (r->st.bad_steps >= r->cfg.max_bad_steps) s = reload_last(r, &diag, &pg, &err);
             continue;
         }
         iv_loss += res.loss * (double)res.tokens;
@@ -402,6 +425,11 @@ int tg_run_train(tg_run *r) {
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     tg_batch_free(&b);
+    if (s == TG_OK) s = progress_status(&pg, &err);
+    if (diag_runs > 0)
+        tg_progress_log(&pg, "diagnostics: %d at %.3f s each, %.2f%% of this session's %.1f s of training",
+                        diag_runs, diag_s / diag_runs, 100 * diag_s / session_train_s, session_train_s);
+    tg_run_diag_close(&diag);
     if (s != TG_OK) tg_progress_log(&pg, "error: %s", err.msg);
     tg_progress_close(&pg);
     return s == TG_OK ? 0 : 1;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "train/ckpt/atomic_file.h"
 #include "train/run/run.h"
 
 static double now_s(void) {
@@ -31,17 +32,58 @@ static char *ids_text(const int32_t *ids, int n) {
     return s;
 }
 
-static tg_status synth_data(tg_run *r, tg_err *err) {
-    const tg_run_config *c = &r->cfg;
-    tg_synth_opts o = {.vocab = c->task_vocab + TG_N_SPECIAL, .min_len = c->task_min_len,
-                       .max_len = c->task_max_len, .seed = c->seed};
-    tg_status s = tg_synth_task_parse(c->task, &o.task, err);
-    if (s == TG_OK) s = tg_synth_dataset(&r->train, &o, (size_t)c->task_size, err);
+tg_status tg_run_vocab_save(const tg_bpe *bpe, const char *path, tg_err *err) {
+    tg_str t = {0};
+    tg_status st = tg_bpe_save_text(bpe, &t, err);
+    if (st == TG_OK) st = tg_afile_save(path, t.s, t.n, err);
+    tg_str_free(&t);
+    return st;
+}
+
+/* Keeps the pairs whose sides fit the model's positions (a run from before --task-max-len was
+ * limited); the others are counted in n_filtered, as tg_dataset_from_corpus does. */
+static tg_status fit_positions(tg_dataset *ds, tg_err *err) {
+    tg_dataset kept = {0};
+    tg_status s = TG_OK;
+    for (size_t i = 0; s == TG_OK && i < ds->n; i++) {
+        const int32_t *p = ds->ids + ds->off[i];
+        if (ds->src_len[i] > TG_RUN_MAX_PIECES || ds->tgt_len[i] > TG_RUN_MAX_PIECES) kept.n_filtered++;
+        else s = tg_dataset_add(&kept, p, ds->src_len[i], p + ds->src_len[i], ds->tgt_len[i], ds->index[i], err);
+    }
+    if (s == TG_OK && kept.n == 0)
+        s = tg_err_set(err, TG_ERR_ARG, "no synthetic pair fits %d positions", TG_RUN_MAX_POSITIONS);
+    if (s == TG_OK && kept.n_filtered)
+        fprintf(stderr, "tapegrad train: %zu pairs longer than %d symbols (the model's positions) dropped\n",
+                kept.n_filtered, TG_RUN_MAX_PIECES);
+    kept.n_filtered += ds->n_filtered;
+    tg_dataset_free(ds);
+    *ds = kept;
+    if (s != TG_OK) tg_dataset_free(ds);
+    return s;
+}
+
+/* A synthetic task's dev set: another draw of the same task, 5% of the training size in 50..500. */
+static tg_status synth_dev(const tg_run_config *c, tg_synth_opts o, tg_dataset *dev, tg_err *err) {
     size_t n_dev = (size_t)c->task_size / 20;
     if (n_dev < 50) n_dev = 50;
     if (n_dev > 500) n_dev = 500;
-    o.seed = c->seed + 1000003;   /* another draw of the same task */
-    if (s == TG_OK) s = tg_synth_dataset(&r->dev, &o, n_dev, err);
+    o.seed = c->seed + 1000003;
+    return tg_synth_dataset(dev, &o, n_dev, err);
+}
+
+static tg_status synth_opts(const tg_run_config *c, tg_synth_opts *o, tg_err *err) {
+    *o = (tg_synth_opts){.vocab = c->task_vocab + TG_N_SPECIAL, .min_len = c->task_min_len,
+                         .max_len = c->task_max_len, .seed = c->seed};
+    return tg_synth_task_parse(c->task, &o->task, err);
+}
+
+static tg_status synth_data(tg_run *r, tg_err *err) {
+    const tg_run_config *c = &r->cfg;
+    tg_synth_opts o;
+    tg_status s = synth_opts(c, &o, err);
+    if (s == TG_OK) s = tg_synth_dataset(&r->train, &o, (size_t)c->task_size, err);
+    if (s == TG_OK && c->task_max_len > TG_RUN_MAX_PIECES) s = fit_positions(&r->train, err);
+    if (s == TG_OK) s = synth_dev(c, o, &r->dev, err);
     return s;
 }
 
@@ -65,17 +107,18 @@ static tg_status file_data(tg_run *r, tg_loaded *from, tg_err *err) {
         s = tg_bpe_learn(&r->bpe, &corpus, &(tg_bpe_learn_opts){.merges = c->merges}, err);
         char path[TG_PATH_MAX + 16];
         snprintf(path, sizeof path, "%s/vocab.txt", c->out);
-        if (s == TG_OK) s = tg_bpe_save(r->bpe, path, err);
+        if (s == TG_OK) s = tg_run_vocab_save(r->bpe, path, err);
         if (s == TG_OK)
             fprintf(stderr, "tapegrad train: vocabulary of %d pieces in %.1f s, saved to %s\n",
                     tg_bpe_vocab_size(r->bpe), now_s() - t0, path);
     }
-    if (s == TG_OK) s = tg_dataset_from_corpus(&r->train, &corpus, r->bpe, c->max_len, err);
+    const int limit = c->max_len < TG_RUN_MAX_PIECES ? c->max_len : TG_RUN_MAX_PIECES;
+    if (s == TG_OK) s = tg_dataset_from_corpus(&r->train, &corpus, r->bpe, limit, err);
     if (s == TG_OK && r->train.n_filtered)
-        fprintf(stderr, "tapegrad train: %zu pairs longer than --max-len %d pieces dropped\n",
-                r->train.n_filtered, c->max_len);
+        fprintf(stderr, "tapegrad train: %zu pairs longer than %d pieces (%s) dropped\n", r->train.n_filtered,
+                limit, limit == c->max_len ? "--max-len" : "the model's positions");
     if (s == TG_OK && r->train.n == 0)
-        s = tg_err_set(err, TG_ERR_ARG, "no training pair is within --max-len %d pieces", c->max_len);
+        s = tg_err_set(err, TG_ERR_ARG, "no training pair is within %d pieces", limit);
     tg_corpus_free(&corpus);
     if (s != TG_OK || !c->dev[0]) return s;
     tg_corpus dev = {0};
@@ -99,27 +142,72 @@ static tg_status file_data(tg_run *r, tg_loaded *from, tg_err *err) {
     return s;
 }
 
-static tg_status synth_dev_text(tg_run *r, tg_err *err) {
-    r->dev_src = calloc(r->dev.n + 1, sizeof *r->dev_src);
-    r->dev_ref = calloc(r->dev.n + 1, sizeof *r->dev_ref);
-    if (!r->dev_src || !r->dev_ref) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < r->dev.n; i++) {
-        const int32_t *p = r->dev.ids + r->dev.off[i];
-        r->dev_src[i] = ids_text(p, r->dev.src_len[i]);
-        r->dev_ref[i] = ids_text(p + r->dev.src_len[i], r->dev.tgt_len[i]);
-        if (!r->dev_src[i] || !r->dev_ref[i]) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+/* Each pair of a synthetic dataset as text (ids, space-separated): src[i], ref[i]. */
+static tg_status dataset_text(const tg_dataset *d, char ***src, char ***ref, tg_err *err) {
+    *src = calloc(d->n + 1, sizeof **src);
+    *ref = calloc(d->n + 1, sizeof **ref);
+    if (!*src || !*ref) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < d->n; i++) {
+        const int32_t *p = d->ids + d->off[i];
+        (*src)[i] = ids_text(p, d->src_len[i]);
+        (*ref)[i] = ids_text(p + d->src_len[i], d->tgt_len[i]);
+        if (!(*src)[i] || !(*ref)[i]) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
     }
     return TG_OK;
 }
 
-/* A run killed while saving leaves NAME.tmp.<pid> beside the checkpoint it was replacing. */
+static tg_status synth_dev_text(tg_run *r, tg_err *err) { return dataset_text(&r->dev, &r->dev_src, &r->dev_ref, err); }
+
+tg_status tg_run_dev_text(const tg_run_config *c, tg_dev_text *out, tg_err *err) {
+    memset(out, 0, sizeof *out);
+    tg_status s = TG_OK;
+    if (c->task[0]) {
+        tg_synth_opts o;
+        tg_dataset dev = {0};
+        s = synth_opts(c, &o, err);
+        if (s == TG_OK) s = synth_dev(c, o, &dev, err);
+        if (s == TG_OK) { out->n = dev.n; s = dataset_text(&dev, &out->src, &out->ref, err); }
+        tg_dataset_free(&dev);
+    } else if (c->dev[0]) {
+        tg_corpus_opts copts = {.on_bad_line = strcmp(c->on_bad_line, "skip") ? TG_BAD_LINE_ERROR : TG_BAD_LINE_SKIP};
+        tg_corpus dev = {0};
+        s = tg_corpus_read_tsv(&dev, c->dev, &copts, err);
+        out->src = calloc(dev.n + 1, sizeof *out->src);
+        out->ref = calloc(dev.n + 1, sizeof *out->ref);
+        if (s == TG_OK && (!out->src || !out->ref)) s = tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+        if (s == TG_OK) out->n = dev.n;
+        for (size_t i = 0; s == TG_OK && i < dev.n; i++)
+            if (!(out->src[i] = strdup(dev.src[i])) || !(out->ref[i] = strdup(dev.tgt[i])))
+                s = tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+        tg_corpus_free(&dev);
+    }
+    if (s != TG_OK) tg_dev_text_free(out);
+    return s;
+}
+
+void tg_dev_text_free(tg_dev_text *d) {
+    for (size_t i = 0; d->src && i < d->n; i++) free(d->src[i]);
+    for (size_t i = 0; d->ref && i < d->n; i++) free(d->ref[i]);
+    free(d->src);
+    free(d->ref);
+    memset(d, 0, sizeof *d);
+}
+
+/* A run killed while saving leaves NAME.tmp.<pid>[.<n>] beside the file it was replacing (a
+ * checkpoint, config.txt, metrics.tsv or vocab.txt; see train/ckpt/atomic_file.h). */
+static bool stale_temp(const char *name) {
+    static const char *const kinds[] = {".ckpt.tmp.", "config.txt.tmp.", "metrics.tsv.tmp.", "vocab.txt.tmp."};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strstr(name, kinds[i])) return true;
+    return false;
+}
+
 static void remove_stale_temps(const char *rundir) {
     DIR *d = opendir(rundir);
     if (!d) return;
     struct dirent *e;
     while ((e = readdir(d))) {
-        const char *t = strstr(e->d_name, ".ckpt.tmp.");
-        if (!t) continue;
+        if (!stale_temp(e->d_name)) continue;
         char path[TG_PATH_MAX + 300];
         snprintf(path, sizeof path, "%s/%s", rundir, e->d_name);
         if (remove(path) == 0) fprintf(stderr, "tapegrad train: removed %s, left by an interrupted save\n", path);

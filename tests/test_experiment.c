@@ -1,0 +1,529 @@
+/* test_experiment.c: `tapegrad experiment` end to end on a 2x2x2 grid (attn-activation none,relu
+ * x norm post,pre x seeds 1,2) of a tiny copy-task model: the cells are trained, a second run
+ * skips them, a run killed in the middle (SIGKILL of the experiment and with it its cell) resumes
+ * to the parameters of an uninterrupted grid bit for bit, --dry-run lists the cells and writes
+ * nothing, bad axes and another recipe on the same folder are refused; the report (results.tsv,
+ * results.json, report.md, SVG plots, diagnostics plots, cached and redone when stale); and the
+ * batches a cell trains on depend on the seed and the data, not on the model switches. */
+#include <check.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "train/cli/commands.h"
+#include "train/experiment/experiment.h"
+#include "tests/tg_check.h"
+#include "tests/tg_cli.h"
+
+static char tmpdir[256];
+
+static void setup(void) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/tg_exp_test_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void teardown(void) {
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* `tapegrad ARGS` in a child, stdout/stderr to tmpdir/out.txt and err.txt. */
+static pid_t spawn(char **argv) {
+    char out[300], errf[300];
+    snprintf(out, sizeof out, "%s/out.txt", tmpdir);
+    snprintf(errf, sizeof errf, "%s/err.txt", tmpdir);
+    return tg_cli_spawn(NULL, NULL, out, errf, argv);
+}
+
+static int run(char **argv) { return tg_cli_wait(spawn(argv)); }
+
+/* Occurrences of needle in tmpdir/name. */
+static int count_in(const char *name, const char *needle) {
+    char path[300];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    char *s = tg_cli_slurp(path);
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle)) n++;
+    if (!n) fprintf(stderr, "--- %s does not contain '%s':\n%s\n", name, needle, s);
+    free(s);
+    return n;
+}
+
+static bool exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* ---- checks of the report's files ---- */
+
+/* A JSON value (RFC 8259 grammar, no semantics) at *p; advances past it. */
+static bool json_value(const char **p);
+
+static void json_ws(const char **p) {
+    while (**p == ' ' || **p == '\n' || **p == '\t' || **p == '\r') (*p)++;
+}
+
+static bool json_string_ok(const char **p) {
+    if (**p != '"') return false;
+    for ((*p)++; **p && **p != '"'; (*p)++) {
+        if ((unsigned char)**p < 0x20) return false;
+        if (**p == '\\' && !*++(*p)) return false;
+    }
+    return **p == '"' ? ((*p)++, true) : false;
+}
+
+static bool json_seq(const char **p, char close, bool object) {
+    (*p)++;
+    json_ws(p);
+    if (**p == close) return (*p)++, true;
+    for (;;) {
+        json_ws(p);
+        if (object) {
+            if (!json_string_ok(p)) return false;
+            json_ws(p);
+            if (*(*p)++ != ':') return false;
+        }
+        if (!json_value(p)) return false;
+        json_ws(p);
+        if (**p == close) return (*p)++, true;
+        if (*(*p)++ != ',') return false;
+    }
+}
+
+static bool json_value(const char **p) {
+    json_ws(p);
+    if (**p == '{') return json_seq(p, '}', true);
+    if (**p == '[') return json_seq(p, ']', false);
+    if (**p == '"') return json_string_ok(p);
+    for (const char *lit[] = {"true", "false", "null"}, **l = lit; l < lit + 3; l++)
+        if (!strncmp(*p, *l, strlen(*l))) return *p += strlen(*l), true;
+    char *end;
+    strtod(*p, &end);
+    if (end == *p || !strchr("-0123456789", **p)) return false;
+    *p = end;
+    return true;
+}
+
+static bool json_valid(const char *text) {
+    const char *p = text;
+    if (!json_value(&p)) return false;
+    json_ws(&p);
+    return *p == '\0';
+}
+
+/* Well-formed XML for what the SVG writer uses: every element closed in order, quoted
+ * attributes; returns the elements' count (-1 if not well-formed). */
+static int xml_elements(const char *text) {
+    char stack[64][32];
+    int depth = 0, n = 0;
+    const char *p = strstr(text, "<svg");
+    if (!p) return -1;
+    while ((p = strchr(p, '<'))) {
+        const char *end = strchr(p, '>');
+        if (!end) return -1;
+        for (const char *q = p, *eq; (eq = memchr(q, '=', (size_t)(end - q))); q = strchr(eq + 2, '"') + 1)
+            if (eq[1] != '"' || !strchr(eq + 2, '"') || strchr(eq + 2, '"') > end) return -1;
+        if (p[1] == '/') {
+            size_t len = strcspn(p + 2, " >");
+            if (!depth || strlen(stack[depth - 1]) != len || strncmp(stack[--depth], p + 2, len)) return -1;
+        } else if (end[-1] != '/') {
+            if (depth == 64) return -1;
+            snprintf(stack[depth++], sizeof stack[0], "%.*s", (int)strcspn(p + 1, " >"), p + 1);
+            n++;
+        } else {
+            n++;
+        }
+        p = end + 1;
+    }
+    return depth == 0 ? n : -1;
+}
+
+/* DIR/name is a well-formed SVG with one line path per variant. */
+static void check_svg(const char *dir, const char *name, int lines) {
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char *s = tg_cli_slurp(path);
+    ck_assert_msg(xml_elements(s) > 0, "%s is not well-formed", name);
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, "<path class=\"series\"")); p++) n++;
+    ck_assert_msg(n == lines, "%s: %d lines, expected %d", name, n, lines);
+    free(s);
+}
+
+static int lines_of(const char *path) {
+    char *s = tg_cli_slurp(path);
+    int n = 0;
+    for (const char *p = s; *p; p++) n += *p == '\n';
+    free(s);
+    return n;
+}
+
+#define MAX_STEPS "60"
+#define GRID "experiment", "--task", "copy", "--task-vocab", "12", "--task-size", "300", "--d-model", "16", \
+             "--heads", "2", "--d-ff", "32", "--layers", "1", "--max-tokens", "300", "--lr", "3e-3",          \
+             "--warmup", "20", "--log-every", "20", "--valid-every", "30", "--save-every", "10",               \
+             "--threads", "2", "--dropout", "0.1", "--max-steps", MAX_STEPS, "--vary",                       \
+             "attn-activation=none,relu", "--vary", "norm=post,pre", "--seeds", "2", "--out"
+
+static const char *CELLS[8] = {
+    "attn-activation=none,norm=post,seed=1", "attn-activation=none,norm=pre,seed=1",
+    "attn-activation=relu,norm=post,seed=1", "attn-activation=relu,norm=pre,seed=1",
+    "attn-activation=none,norm=post,seed=2", "attn-activation=none,norm=pre,seed=2",
+    "attn-activation=relu,norm=post,seed=2", "attn-activation=relu,norm=pre,seed=2",
+};
+
+static void write_diagnostics(const char *dir, int cell) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/cells/%s/diagnostics.tsv", dir, CELLS[cell]);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "step\tstack\tlayer\tsublayer\tmetric\tvalue\n");
+    for (int step = 20; step <= 60; step += 20)
+        for (int layer = 0; layer < 2; layer++) {
+            fprintf(f, "%d\tenc\t%d\tself_attn\tzero_frac\t%g\n", step, layer, 0.1 * layer + 0.001 * step + cell);
+            fprintf(f, "%d\tdec\t%d\tffn\tmetric_from_the_future\t%g\n", step, layer, 1.0 / step);
+        }
+    fclose(f);
+}
+
+/* The cell's last.ckpt: step and parameter fingerprint; false if it cannot be read (yet). */
+static bool cell_state(const char *dir, int cell, int64_t *step, uint64_t *hash) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/cells/%s/last.ckpt", dir, CELLS[cell]);
+    tg_loaded L;
+    tg_err err;
+    if (!exists(path) || tg_run_load_model(path, &L, &err) != TG_OK) return false;
+    *step = L.st.step;
+    *hash = L.param_hash;
+    tg_loaded_free(&L);
+    return true;
+}
+
+/* Waits until no process holds DIR/lock (the killed experiment's cell is gone too). */
+static void wait_unlocked(const char *dir) {
+    char path[400];
+    snprintf(path, sizeof path, "%s/lock", dir);
+    int fd = open(path, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    int i = 0;
+    for (; i < 500 && flock(fd, LOCK_EX | LOCK_NB) != 0; i++) sleep_ms(10);
+    ck_assert_int_lt(i, 500);
+    flock(fd, LOCK_UN);
+    close(fd);
+}
+
+START_TEST(test_grid_trains_skips_and_resumes_exactly) {
+    char a[300], b[300];
+    snprintf(a, sizeof a, "%s/a", tmpdir);
+    snprintf(b, sizeof b, "%s/b", tmpdir);
+    char *ga[] = {GRID, a, NULL}, *gb[] = {GRID, b, NULL};
+    /* the uninterrupted grid: 8 cells, each at its budget */
+    ck_assert_int_eq(run(ga), 0);
+    ck_assert_int_eq(count_in("err.txt", ": starting |"), 8);
+    uint64_t want[8];
+    for (int i = 0; i < 8; i++) {
+        int64_t step;
+        ck_assert(cell_state(a, i, &step, &want[i]));
+        ck_assert_int_eq(step, atoi(MAX_STEPS));
+    }
+    for (int i = 1; i < 4; i++) ck_assert(want[i] != want[0]);   /* the switches did change the model */
+    /* the report: 8 cells x {last, best} evaluated, a row each; plots with a line per variant */
+    ck_assert_int_eq(count_in("err.txt", "evaluated "), 16);
+    char path[400];
+    snprintf(path, sizeof path, "%s/results.tsv", a);
+    ck_assert_int_eq(lines_of(path), 1 + 16);
+    snprintf(path, sizeof path, "%s/results.json", a);
+    char *json = tg_cli_slurp(path);
+    ck_assert_msg(json_valid(json), "results.json is not valid JSON:\n%s", json);
+    int rows = 0;
+    for (const char *p = json; (p = strstr(p, "\"checkpoint\": ")); p++) rows++;
+    ck_assert_int_eq(rows, 16);
+    free(json);
+    /* its rows: in the two variant tables (2 seeds) and the two bootstrap tables (seed 2) */
+    ck_assert_int_eq(count_in("a/report.md", "| attn-activation=relu,norm=pre | 2 | "), 4);
+    ck_assert_int_eq(count_in("a/report.md", "| attn-activation=relu,norm=pre | **pooled (2 seeds)** | "), 2);
+    ck_assert_int_eq(count_in("a/report.md", "](plot-dev-bleu.svg)"), 1);
+    check_svg(a, "plot-dev-nll.svg", 4);
+    check_svg(a, "plot-dev-bleu.svg", 4);
+    check_svg(a, "plot-train-loss.svg", 4);
+    /* the same command again: every cell skipped, nothing trained (the logs do not grow) */
+    char log[600];
+    snprintf(log, sizeof log, "%s/cells/%s/train.log", a, CELLS[5]);
+    char *before = tg_cli_slurp(log);
+    ck_assert_int_eq(run(ga), 0);
+    ck_assert_int_eq(count_in("err.txt", "done already"), 8);
+    ck_assert_int_eq(count_in("err.txt", "(0 trained now"), 1);
+    ck_assert_int_eq(count_in("err.txt", "evaluated "), 0);   /* the evaluations were cached */
+    char *after = tg_cli_slurp(log);
+    ck_assert_str_eq(before, after);
+    free(before);
+    free(after);
+    /* killed (SIGKILL, the experiment and so its cell) in the middle of the third cell */
+    pid_t pid = spawn(gb);
+    int64_t step = 0;
+    uint64_t h;
+    for (int i = 0; i < 3000 && !(cell_state(b, 2, &step, &h) && step >= 10); i++) sleep_ms(2);
+    kill(pid, SIGKILL);
+    ck_assert_int_eq(tg_cli_wait(pid), 128 + SIGKILL);
+    wait_unlocked(b);
+    ck_assert(cell_state(b, 2, &step, &h));
+    ck_assert_msg(step < atoi(MAX_STEPS), "the kill came too late (step %lld)", (long long)step);
+    ck_assert(!cell_state(b, 3, &step, &h));
+    /* the same command resumes it: two cells skipped, one resumed, five trained */
+    ck_assert_int_eq(run(gb), 0);
+    ck_assert_int_eq(count_in("err.txt", "done already"), 2);
+    ck_assert_int_eq(count_in("err.txt", ": resuming at step"), 1);
+    ck_assert_int_eq(count_in("err.txt", ": starting |"), 5);
+    for (int i = 0; i < 8; i++) {
+        ck_assert(cell_state(b, i, &step, &h));
+        ck_assert_msg(h == want[i], "cell %s: parameters differ from the uninterrupted grid", CELLS[i]);
+    }
+    /* --resume DIR runs the recorded command: all done */
+    char *res[] = {"experiment", "--resume", b, NULL};
+    ck_assert_int_eq(run(res), 0);
+    ck_assert_int_eq(count_in("err.txt", "done already"), 8);
+}
+END_TEST
+
+/* `report DIR`: a stale cache is redone, diagnostics are plotted (unknown metrics too), another
+ * baseline, and usage errors. */
+START_TEST(test_report_cache_diagnostics_baseline) {
+    char d[300], ckpt[600];
+    snprintf(d, sizeof d, "%s/r", tmpdir);
+    char *g[] = {"experiment", "--task", "copy", "--task-size", "200", "--d-model", "8", "--heads", "2", "--d-ff", "8",
+                 "--layers", "1", "--max-steps", "20", "--valid-every", "10", "--log-every", "5", "--vary",
+                 "attn-activation=none,relu", "--vary", "norm=post,pre", "--seeds", "2", "--out", d, NULL};
+    ck_assert_int_eq(run(g), 0);
+    ck_assert_int_eq(count_in("err.txt", "evaluated "), 16);
+    /* a checkpoint newer than its evaluation: that one is redone */
+    snprintf(ckpt, sizeof ckpt, "%s/cells/%s/last.ckpt", d, CELLS[3]);
+    struct timespec later[2] = {{time(NULL) + 5, 0}, {time(NULL) + 5, 0}};
+    ck_assert_int_eq(utimensat(AT_FDCWD, ckpt, later, 0), 0);
+    for (int i = 0; i < 8; i += 3) write_diagnostics(d, i);
+    char *rep[] = {"experiment", "report", d, NULL};
+    ck_assert_int_eq(run(rep), 0);
+    ck_assert_int_eq(count_in("err.txt", "evaluated "), 1);
+    ck_assert_int_eq(count_in("err.txt", "evaluated attn-activation=relu,norm=pre,seed=1/last.ckpt"), 1);
+    /* cells 0, 3 and 6: variants none/post (2 seeds), relu/pre and relu/post */
+    check_svg(d, "plot-diag-zero_frac.svg", 3);
+    check_svg(d, "plot-diag-metric_from_the_future.svg", 3);
+    ck_assert_int_eq(count_in("r/report.md", "](plot-diag-zero_frac.svg)"), 1);
+    char *base[] = {"experiment", "report", d, "--baseline", "attn-activation=relu", NULL};
+    ck_assert_int_eq(run(base), 0);
+    ck_assert_int_eq(count_in("r/report.md", "## Against the baseline (attn-activation=relu,norm=post)"), 1);
+    /* a full disk at the report's first, second, third write: the files before are whole, no temporary left */
+    char md[400], tsv[400], cmd[500];
+    snprintf(md, sizeof md, "%s/report.md", d);
+    snprintf(tsv, sizeof tsv, "%s/results.tsv", d);
+    char *md0 = tg_cli_slurp(md), *tsv0 = tg_cli_slurp(tsv);
+    for (int n = 1; n <= 3; n++) {
+        char env[64], out[300], errf[300];
+        snprintf(env, sizeof env, "TAPEGRAD_FAIL_WRITE=%d", n);
+        snprintf(out, sizeof out, "%s/out.txt", tmpdir);
+        snprintf(errf, sizeof errf, "%s/err.txt", tmpdir);
+        ck_assert_int_eq(tg_cli_wait(tg_cli_spawn(env, NULL, out, errf, base)), 1);
+        ck_assert_int_ge(count_in("err.txt", "No space left on device"), 1);
+        char *md1 = tg_cli_slurp(md), *tsv1 = tg_cli_slurp(tsv);
+        ck_assert_str_eq(md0, md1);
+        ck_assert_str_eq(tsv0, tsv1);
+        free(md1);
+        free(tsv1);
+        snprintf(cmd, sizeof cmd, "ls '%s' | grep -q '\\.tmp\\.'", d);
+        ck_assert_int_ne(system(cmd), 0);
+    }
+    free(md0);
+    free(tsv0);
+    char *bad[] = {"experiment", "report", d, "--baseline", "attn-activation=tanh", NULL};
+    ck_assert_int_eq(run(bad), 2);
+    ck_assert_int_ge(count_in("err.txt", "--baseline 'attn-activation=tanh'"), 1);
+    char *none[] = {"experiment", "report", tmpdir, NULL};
+    ck_assert_int_eq(run(none), 1);
+    ck_assert_int_ge(count_in("err.txt", "experiment.txt: cannot read"), 1);
+}
+END_TEST
+
+START_TEST(test_dry_run_lists_cells_and_writes_nothing) {
+    char d[300];
+    snprintf(d, sizeof d, "%s/dry", tmpdir);
+    char *g[] = {GRID, d, "--dry-run", NULL};
+    ck_assert_int_eq(run(g), 0);
+    ck_assert_int_eq(count_in("out.txt", " new "), 8);
+    for (int i = 0; i < 8; i++) ck_assert_int_eq(count_in("out.txt", CELLS[i]), 1);
+    ck_assert_int_eq(count_in("out.txt", "estimated training time left: ~"), 1);
+    ck_assert(!exists(d));
+}
+END_TEST
+
+START_TEST(test_bad_axes_and_other_recipe_refused) {
+    char d[300];
+    snprintf(d, sizeof d, "%s/bad", tmpdir);
+    struct { const char *vary, *message; } bad[] = {
+        {"no-such-flag=1,2", "not a train flag"},
+        {"norm=post,middle", "'middle' is not one of post|pre"},
+        {"d-model=16,17", "not divisible by --heads"},
+        {"attn-activation=gelu", "--vary attn-activation given twice"},
+        {"no-tie-embeddings=yes", "'yes' is not true or false"},
+        {"seed=1,2", "--seeds"},
+        {"norm", "expected KEY=V1,V2"},
+        {"norm=post,,pre", "an empty value"},
+        {"norm=post,post", "given twice"},
+        {"heads=2,4", "both a base flag and a --vary axis"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *g[] = {"experiment", "--task", "copy", "--heads", "2", "--max-steps", "2", "--seeds", "1",
+                     "--vary", "attn-activation=none,relu", "--vary", (char *)bad[i].vary, "--out", d, NULL};
+        ck_assert_int_eq(run(g), 2);
+        ck_assert_int_ge(count_in("err.txt", bad[i].message), 1);
+        ck_assert(!exists(d));   /* refused before anything is written */
+    }
+    char *no_budget[] = {"experiment", "--task", "copy", "--vary", "norm=post,pre", "--seeds", "1", "--out", d, NULL};
+    ck_assert_int_eq(run(no_budget), 2);
+    ck_assert_int_ge(count_in("err.txt", "--max-steps is required"), 1);
+    /* another recipe on a folder that holds an experiment */
+    char *small[] = {"experiment", "--task", "copy", "--d-model", "8", "--heads", "2", "--d-ff", "8", "--layers", "1",
+                     "--task-size", "50", "--max-steps", "2", "--valid-every", "0", "--vary", "norm=post,pre",
+                     "--seed-list", "7", "--out", d, NULL};
+    ck_assert_int_eq(run(small), 0);
+    char rec[400];
+    snprintf(rec, sizeof rec, "%s/experiment.txt", d);
+    char *kept = tg_cli_slurp(rec);
+    small[4] = "16";
+    ck_assert_int_eq(run(small), 1);
+    ck_assert_int_ge(count_in("err.txt", "holds another experiment (its recipe has 'd-model = 8', this command "
+                                         "'d-model = 16')"), 1);
+    char *now = tg_cli_slurp(rec);
+    ck_assert_str_eq(kept, now);
+    free(kept);
+    free(now);
+    /* a --variant whose bundle changed under the same name is another recipe too */
+    char v[300];
+    snprintf(v, sizeof v, "%s/bundles", tmpdir);
+    char *bundles[] = {"experiment", "--task", "copy", "--d-model", "8", "--heads", "2", "--d-ff", "8", "--layers", "1",
+                       "--task-size", "50", "--max-steps", "2", "--valid-every", "0", "--variant", "paper",
+                       "--variant", "pre:norm=pre", "--seed-list", "7", "--out", v, NULL};
+    ck_assert_int_eq(run(bundles), 0);
+    bundles[20] = "pre:norm=pre;dropout=0.3";
+    ck_assert_int_eq(run(bundles), 1);
+    ck_assert_int_ge(count_in("err.txt", "this command 'variant pre = --norm pre --dropout 0.3'"), 1);
+}
+END_TEST
+
+/* --variant bundles: each variant's flags reach its cell's config (and only its cell's), the
+ * cells are named by the variant, and bad bundles are refused before anything is written. */
+START_TEST(test_variant_bundles) {
+    char d[300];
+    snprintf(d, sizeof d, "%s/var", tmpdir);
+    char *g[] = {"experiment", "--task", "copy", "--task-size", "50", "--d-model", "8", "--heads", "2", "--d-ff",
+                 "8", "--layers", "1", "--max-steps", "2", "--valid-every", "0", "--threads", "1",
+                 "--variant", "paper", "--variant", "relu-heads:attn-activation=relu;attn-activation-at=heads",
+                 "--variant", "untied:no-tie-embeddings", "--seeds", "1", "--out", d, NULL};
+    ck_assert_int_eq(run(g), 0);
+    const char *want[3][2] = {{"variant=paper,seed=1", "attn-activation = none\nattn-activation-at = out"},
+                              {"variant=relu-heads,seed=1", "attn-activation = relu\nattn-activation-at = heads"},
+                              {"variant=untied,seed=1", "no-tie-embeddings = true"}};
+    for (int i = 0; i < 3; i++) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/cells/%s/config.txt", d, want[i][0]);
+        char *cfg = tg_cli_slurp(path);
+        ck_assert_msg(strstr(cfg, want[i][1]), "%s lacks '%s'", path, want[i][1]);
+        if (i != 2) ck_assert_ptr_nonnull(strstr(cfg, "no-tie-embeddings = false"));
+        free(cfg);
+    }
+    snprintf(d, sizeof d, "%s/var_bad", tmpdir);
+    struct { const char *variant, *message; } bad[] = {
+        {"x:no-such=1", "'no-such' is not a train flag"},
+        {"x:attn-activation", "needs a value"},
+        {"x:no-tie-embeddings=1", "takes no value"},
+        {"x:norm=pre;norm=post", "--norm given twice"},
+        {"x:seed=3", "set per cell"},
+        {"x:heads=4", "both a base flag and set by --variant x"},
+        {"x:norm=middle", "'middle' is not one of post|pre"},
+        {"a,b", "expected NAME"},
+        {"paper", "--variant paper given twice"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *b[] = {"experiment", "--task", "copy", "--heads", "2", "--max-steps", "2", "--seeds", "1",
+                     "--variant", "paper", "--variant", (char *)bad[i].variant, "--out", d, NULL};
+        ck_assert_int_eq(run(b), 2);
+        ck_assert_int_ge(count_in("err.txt", bad[i].message), 1);
+        ck_assert(!exists(d));
+    }
+}
+END_TEST
+
+/* Batches drawn by a cell's run: the same for every model switch of one seed, another seed's
+ * differ. */
+static uint64_t batch_fingerprint(const tg_experiment *e, int cell) {
+    tg_exp_cell c;
+    tg_exp_cell_get(e, cell, &c);
+    tg_run_config cfg;
+    tg_err err;
+    ck_assert_msg(tg_exp_cell_config(e, &c, &cfg, &err) == TG_OK, "%s", err.msg);
+    tg_run r;
+    ck_assert_msg(tg_run_open(&r, &cfg, NULL, &err) == TG_OK, "%s", err.msg);
+    tg_batch b = {0};
+    uint64_t h = 1469598103934665603ull;
+    for (int k = 0; k < 12; k++) {
+        ck_assert(tg_batch_iter_next(r.iter, &b, &err) == TG_OK);
+        for (int i = 0; i < b.B * b.S; i++) h = (h ^ (uint64_t)(uint32_t)b.src[i]) * 1099511628211ull;
+        for (int i = 0; i < b.B * b.T; i++) h = (h ^ (uint64_t)(uint32_t)b.tgt_out[i]) * 1099511628211ull;
+    }
+    tg_batch_free(&b);
+    tg_run_close(&r);
+    return h;
+}
+
+START_TEST(test_batches_depend_on_seed_and_data_only) {
+    tg_experiment e;
+    tg_exp_init(&e);
+    tg_err err;
+    snprintf(e.dir, sizeof e.dir, "%s/batches", tmpdir);
+    const char *base[][2] = {{"task", "copy"}, {"task-size", "300"}, {"d-model", "16"}, {"heads", "2"},
+                             {"d-ff", "32"}, {"layers", "1"}, {"max-tokens", "200"}, {"max-steps", "10"}};
+    for (size_t i = 0; i < sizeof base / sizeof base[0]; i++)
+        ck_assert(tg_exp_add_base(&e, base[i][0], base[i][1], &err) == TG_OK);
+    ck_assert(tg_exp_add_vary(&e, "attn-activation=none,relu,gelu", &err) == TG_OK);
+    ck_assert(tg_exp_add_vary(&e, "norm=post,pre", &err) == TG_OK);
+    ck_assert(tg_exp_add_vary(&e, "dropout=0,0.3", &err) == TG_OK);
+    ck_assert(tg_exp_add_variant(&e, "paper", &err) == TG_OK);
+    ck_assert(tg_exp_add_variant(&e, "gate:attn-gate=sigmoid;residual-activation=relu", &err) == TG_OK);
+    ck_assert(tg_exp_add_seeds(&e, "1,2", true, &err) == TG_OK);
+    ck_assert_msg(tg_exp_validate(&e, &err) == TG_OK, "%s", err.msg);
+    int nv = tg_exp_variant_count(&e);
+    ck_assert_int_eq(nv, 24);
+    uint64_t first = batch_fingerprint(&e, 0);
+    for (int v = 1; v < nv; v++) ck_assert_msg(batch_fingerprint(&e, v) == first, "variant %d", v);
+    ck_assert(batch_fingerprint(&e, nv) != first);   /* seed 2 */
+    for (int v = nv + 1; v < 2 * nv; v++) ck_assert(batch_fingerprint(&e, v) == batch_fingerprint(&e, nv));
+    tg_exp_free(&e);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("experiment");
+    TCase *tc = tcase_create("grid");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_grid_trains_skips_and_resumes_exactly);
+    tcase_add_test(tc, test_report_cache_diagnostics_baseline);
+    tcase_add_test(tc, test_dry_run_lists_cells_and_writes_nothing);
+    tcase_add_test(tc, test_bad_axes_and_other_recipe_refused);
+    tcase_add_test(tc, test_variant_bundles);
+    tcase_add_test(tc, test_batches_depend_on_seed_and_data_only);
+    suite_add_tcase(s, tc);
+    return tg_check_run(s) ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,251 @@
+/* test_hardening.c: issue 9 (part B) end to end, each command run as a user runs it: ckpt average
+ * refuses other vocabularies and takes config and state from the last input, a checkpoint that
+ * lost its vocabulary is refused, text from a checkpoint is shown escaped, --json output is valid
+ * for awkward paths, and --keep leaves exactly the K newest step-N.ckpt. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tests/tg_check.h"
+#include "tests/tg_cli.h"
+#include "train/ckpt/ckpt_file.h"
+#include "train/run/run.h"
+
+static char tmpdir[256];
+
+static void setup(void) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/tg_hardening_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void teardown(void) {
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Runs a command; stdout to tmpdir/out.txt, stderr to tmpdir/err.txt. */
+static int run(char **argv) {
+    char out[300], errf[300];
+    snprintf(out, sizeof out, "%s/out.txt", tmpdir);
+    snprintf(errf, sizeof errf, "%s/err.txt", tmpdir);
+    return tg_cli_wait(tg_cli_spawn(NULL, NULL, out, errf, argv));
+}
+
+static char *slurp_tmp(const char *name, size_t *len) {
+    char path[300];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    return tg_cli_slurp_n(path, len);
+}
+
+static bool file_has(const char *name, const char *needle) {
+    char *s = slurp_tmp(name, NULL);
+    bool yes = strstr(s, needle) != NULL;
+    if (!yes) fprintf(stderr, "--- %s does not contain '%s':\n%s\n", name, needle, s);
+    free(s);
+    return yes;
+}
+
+static bool exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static char *tmp_path(char *buf, size_t cap, const char *name) {
+    snprintf(buf, cap, "%s/%s", tmpdir, name);
+    return buf;
+}
+
+/* A tiny English-Spanish TSV run in tmpdir/NAME: 4 updates, checkpoints step-2 and step-4. */
+static void tsv_run(const char *name) {
+    char train[300], dir[300];
+    tmp_path(train, sizeof train, "train.tsv");
+    tmp_path(dir, sizeof dir, name);
+    FILE *f = fopen(train, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("the red house\tla casa roja\na green dog\tun perro verde\nthe dog runs\tel perro corre\n"
+          "a slow house\tuna casa lenta\n", f);
+    fclose(f);
+    char *a[] = {"train", "--train", train, "--out", dir, "--merges", "10", "--d-model", "8", "--heads", "2",
+                 "--d-ff", "8", "--layers", "1", "--max-steps", "4", "--save-every", "2", "--keep", "2",
+                 "--threads", "1", NULL};
+    ck_assert_int_eq(run(a), 0);
+}
+
+/* Copies checkpoint src to dst with section `name` replaced by bytes (or left out if bytes is NULL). */
+static void rewrite_ckpt(const char *src, const char *dst, const char *name, const void *bytes, size_t len) {
+    tg_ckpt_reader *r;
+    tg_err err;
+    ck_assert_msg(tg_ckpt_reader_open(src, &r, &err) == TG_OK, "%s", err.msg);
+    tg_ckpt_writer *w = tg_ckpt_writer_new();
+    for (int i = 0; i < tg_ckpt_reader_count(r); i++) {
+        const tg_ckpt_section *s = tg_ckpt_reader_section(r, i);
+        const void *p;
+        size_t n;
+        ck_assert_int_eq(tg_ckpt_reader_get(r, s->name, &p, &n, &err), TG_OK);
+        if (!strcmp(s->name, name)) {
+            if (!bytes) continue;
+            p = bytes;
+            n = len;
+        }
+        ck_assert_int_eq(tg_ckpt_writer_add(w, s->name, p, n, &err), TG_OK);
+    }
+    ck_assert_msg(tg_ckpt_writer_save(w, dst, &err) == TG_OK, "%s", err.msg);
+    tg_ckpt_writer_free(w);
+    tg_ckpt_reader_free(r);
+}
+
+/* The vocab section of ckpt with two characters' lines swapped: as valid and as large, but the
+ * same ids now mean other pieces. */
+static char *swapped_vocab(const char *ckpt, size_t *len) {
+    tg_ckpt_reader *r;
+    tg_err err;
+    ck_assert_int_eq(tg_ckpt_reader_open(ckpt, &r, &err), TG_OK);
+    const void *p;
+    ck_assert_int_eq(tg_ckpt_reader_get(r, "vocab", &p, len, &err), TG_OK);
+    char *v = malloc(*len + 1);
+    memcpy(v, p, *len);
+    v[*len] = '\0';
+    tg_ckpt_reader_free(r);
+    char *a = strstr(v, "\nchars ");
+    ck_assert_ptr_nonnull(a);
+    a = strchr(a + 1, '\n') + 1;            /* the first character's line: the word marker */
+    a = strchr(a, '\n') + 1;                /* the second's */
+    char *b = strchr(a, '\n') + 1;          /* the third's */
+    char *e = strchr(b, '\n');
+    ck_assert(b - a == 2 && e - b == 1);   /* two one-byte characters ("e\n", "r\n") */
+    char t = a[0];
+    a[0] = b[0];
+    b[0] = t;
+    return v;
+}
+
+/* Issue 9, item 8. */
+START_TEST(test_average_refuses_other_vocab_and_takes_last) {
+    tsv_run("r");
+    char s2[300], s4[300], other[300], out[300];
+    tmp_path(s2, sizeof s2, "r/step-2.ckpt");
+    tmp_path(s4, sizeof s4, "r/step-4.ckpt");
+    tmp_path(other, sizeof other, "other.ckpt");
+    tmp_path(out, sizeof out, "avg.ckpt");
+    size_t vlen;
+    char *v = swapped_vocab(s4, &vlen);
+    rewrite_ckpt(s4, other, "vocab", v, vlen);
+    free(v);
+    char *a[] = {"ckpt", "average", s2, other, "-o", out, NULL};
+    ck_assert_int_eq(run(a), 1);
+    ck_assert(file_has("err.txt", "different vocabularies"));
+    ck_assert(file_has("err.txt", "r/step-2.ckpt"));
+    ck_assert(file_has("err.txt", "other.ckpt"));
+    ck_assert(!exists(out));
+    /* the help says config, vocabulary and state come from the last input: so they do */
+    char *h[] = {"ckpt", "average", "--help", NULL};
+    ck_assert_int_eq(run(h), 0);
+    ck_assert(file_has("out.txt", "from the last input"));
+    int64_t want[2] = {4, 2};
+    char *order[2][2] = {{s2, s4}, {s4, s2}};
+    for (int k = 0; k < 2; k++) {
+        char *b[] = {"ckpt", "average", order[k][0], order[k][1], "-o", out, NULL};
+        ck_assert_int_eq(run(b), 0);
+        tg_loaded L;
+        tg_err err;
+        ck_assert_int_eq(tg_run_load_model(out, &L, &err), TG_OK);
+        ck_assert_int_eq(L.st.step, want[k]);
+        ck_assert_ptr_nonnull(L.bpe);
+        tg_loaded_free(&L);
+    }
+}
+END_TEST
+
+/* Issue 9, item 11: a text run's checkpoint without its vocab section is refused, not read as
+ * a synthetic task's ids. */
+START_TEST(test_checkpoint_without_vocab_refused) {
+    tsv_run("r");
+    char last[300], cut[300];
+    tmp_path(last, sizeof last, "r/last.ckpt");
+    tmp_path(cut, sizeof cut, "novocab.ckpt");
+    rewrite_ckpt(last, cut, "vocab", NULL, 0);
+    char *t[] = {"translate", "--model", cut, NULL};
+    ck_assert_int_eq(run(t), 1);
+    ck_assert(file_has("err.txt", "novocab.ckpt: section 'vocab' is missing"));
+    char *i[] = {"ckpt", "info", cut, NULL};
+    ck_assert_int_eq(run(i), 1);
+}
+END_TEST
+
+/* Issue 9, item 11: the kernels name is the file's text: shown with its control bytes escaped. */
+START_TEST(test_checkpoint_text_shown_escaped) {
+    tsv_run("r");
+    char last[300];
+    tmp_path(last, sizeof last, "r/last.ckpt");
+    static const char evil[] = "fast\x1b]0;owned\x07\x1b[2J";
+    rewrite_ckpt(last, last, "kernels", evil, sizeof evil - 1);
+    char dir[300];
+    char *r[] = {"train", "--resume", tmp_path(dir, sizeof dir, "r"), "--max-steps", "5", NULL};
+    ck_assert_int_eq(run(r), 0);
+    ck_assert(file_has("err.txt", "'fast\\x1B]0;owned\\x07\\x1B[2J' kernels"));
+    size_t n;
+    char *e = slurp_tmp("err.txt", &n);
+    ck_assert_ptr_null(memchr(e, 0x1b, n));
+    free(e);
+}
+END_TEST
+
+/* Issue 9, item 11: --json output escapes paths (quotes, backslashes, control characters). */
+START_TEST(test_json_escapes_paths) {
+    tsv_run("r");
+    char last[300], odd[300], data[300], odd_data[300];
+    tmp_path(last, sizeof last, "r/last.ckpt");
+    tmp_path(odd, sizeof odd, "we\"ird\\na\tme.ckpt");
+    rewrite_ckpt(last, odd, "none", NULL, 0);
+    char *i[] = {"ckpt", "info", "--json", odd, NULL};
+    ck_assert_int_eq(run(i), 0);
+    ck_assert(file_has("out.txt", "we\\\"ird\\\\na\\tme.ckpt\", \"file_size\""));
+    tmp_path(data, sizeof data, "train.tsv");
+    tmp_path(odd_data, sizeof odd_data, "d\"\x01.tsv");
+    ck_assert_int_eq(rename(data, odd_data), 0);
+    char *e[] = {"eval", "--model", odd, "--data", odd_data, "--json", "--beam", "1", NULL};
+    ck_assert_int_eq(run(e), 0);
+    ck_assert(file_has("out.txt", "\"data\": \"") && file_has("out.txt", "d\\\"\\u0001.tsv\", \"pairs\""));
+}
+END_TEST
+
+/* Issue 9, item 12: saves at validations fall between the periodic ones; --keep 2 still leaves
+ * exactly the 2 newest step-N.ckpt, and best/last. */
+START_TEST(test_keep_leaves_k_newest) {
+    char dir[300];
+    tmp_path(dir, sizeof dir, "k");
+    char *a[] = {"train", "--task", "copy", "--task-vocab", "12", "--task-size", "200", "--d-model", "8",
+                 "--heads", "2", "--d-ff", "8", "--layers", "1", "--max-tokens", "200", "--threads", "1",
+                 "--save-every", "4", "--valid-every", "10", "--keep", "2", "--max-steps", "24", "--out", dir, NULL};
+    ck_assert_int_eq(run(a), 0);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "cd '%s' && ls step-*.ckpt | sort -t- -k2 -n | tr '\\n' ' ' > ../ls.txt", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert(file_has("ls.txt", "step-20.ckpt step-24.ckpt "));
+    char *s = slurp_tmp("ls.txt", NULL);
+    ck_assert_str_eq(s, "step-20.ckpt step-24.ckpt ");
+    free(s);
+    char p[320];
+    snprintf(p, sizeof p, "%s/last.ckpt", dir);
+    ck_assert(exists(p));
+    snprintf(p, sizeof p, "%s/best.ckpt", dir);
+    ck_assert(exists(p));
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("hardening");
+    TCase *tc = tcase_create("commands");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_average_refuses_other_vocab_and_takes_last);
+    tcase_add_test(tc, test_checkpoint_without_vocab_refused);
+    tcase_add_test(tc, test_checkpoint_text_shown_escaped);
+    tcase_add_test(tc, test_json_escapes_paths);
+    tcase_add_test(tc, test_keep_leaves_k_newest);
+    suite_add_tcase(s, tc);
+    return tg_check_run(s) ? 1 : 0;
+}

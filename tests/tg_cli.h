@@ -1,0 +1,136 @@
+/* tg_cli.h: runs tapegrad's commands from a Check test in a forked child, as a user would (exit
+ * code, stdout and stderr in files of the test's scratch folder tg_cli_dir, optional stdin file
+ * and one optional NAME=VALUE environment setting, e.g. a fault to inject). */
+#ifndef TG_CLI_H
+#define TG_CLI_H
+
+#include <check.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "train/cli/commands.h"
+
+static char tg_cli_dir[256];
+
+/* tg_cli_dir/name. The same name gives the same buffer for the whole test (so a path can be
+ * kept in an argv array while others are made); up to TG_CLI_PATHS names a test. */
+#define TG_CLI_PATHS 64
+static char tg_cli_names[TG_CLI_PATHS][64], tg_cli_paths[TG_CLI_PATHS][512];
+static int tg_cli_n_paths;
+
+static inline const char *tg_cli_path(const char *name) {
+    for (int i = 0; i < tg_cli_n_paths; i++)
+        if (!strcmp(tg_cli_names[i], name)) return tg_cli_paths[i];
+    ck_assert_int_lt(tg_cli_n_paths, TG_CLI_PATHS);
+    ck_assert_uint_lt(strlen(name), sizeof tg_cli_names[0]);
+    int k = tg_cli_n_paths++;
+    snprintf(tg_cli_names[k], sizeof tg_cli_names[k], "%s", name);
+    snprintf(tg_cli_paths[k], sizeof tg_cli_paths[k], "%s/%s", tg_cli_dir, name);
+    return tg_cli_paths[k];
+}
+
+static inline void tg_cli_setup(void) {
+    snprintf(tg_cli_dir, sizeof tg_cli_dir, "/tmp/tg_cli_test_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tg_cli_dir));
+    tg_cli_n_paths = 0;
+}
+
+static inline void tg_cli_teardown(void) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "chmod -R u+w '%s'; rm -rf '%s'", tg_cli_dir, tg_cli_dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static inline int tg_cli_dispatch(int argc, char **argv) {
+    if (!strcmp(argv[0], "train")) return tg_cmd_train(argc, argv);
+    if (!strcmp(argv[0], "translate")) return tg_cmd_translate(argc, argv);
+    if (!strcmp(argv[0], "eval")) return tg_cmd_eval(argc, argv);
+    if (!strcmp(argv[0], "ckpt")) return tg_cmd_ckpt(argc, argv);
+    if (!strcmp(argv[0], "vocab")) return tg_cmd_vocab(argc, argv);
+    if (!strcmp(argv[0], "score")) return tg_cmd_score(argc, argv);
+    if (!strcmp(argv[0], "experiment")) return tg_cmd_experiment(argc, argv);
+    return 99;
+}
+
+/* Starts `tapegrad <argv...>` (NULL-terminated) in a child: stdout to out, stderr to errf, stdin
+ * from in (NULL: inherited), env a NAME=VALUE setting (or NULL). Returns the child's pid. */
+static inline pid_t tg_cli_spawn(const char *env, const char *in, const char *out, const char *errf, char **argv) {
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644), fe = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fo, 1);
+        dup2(fe, 2);
+        if (in) dup2(open(in, O_RDONLY), 0);
+        if (env) {
+            char name[64];
+            size_t k = strcspn(env, "=");
+            snprintf(name, sizeof name, "%.*s", (int)k, env);
+            setenv(name, env + k + (env[k] == '='), 1);
+        }
+        int argc = 0;
+        while (argv[argc]) argc++;
+        int rc = tg_cli_dispatch(argc, argv);
+        fflush(NULL);
+        _exit(rc);
+    }
+    return pid;
+}
+
+/* The exit code of child pid (128 + signal if it was killed). */
+static inline int tg_cli_wait(pid_t pid) {
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Runs a command to completion: stdout to `out` (a path such as /dev/full, or NULL for
+ * tg_cli_dir/out.txt), stderr to tg_cli_dir/err.txt. */
+static inline int tg_cli_run_to(const char *env, const char *in, const char *out, char **argv) {
+    return tg_cli_wait(tg_cli_spawn(env, in, out ? out : tg_cli_path("out.txt"), tg_cli_path("err.txt"), argv));
+}
+
+static inline int tg_cli_run(const char *env, char **argv) { return tg_cli_run_to(env, NULL, NULL, argv); }
+
+/* A whole file as a NUL-terminated string ("" if it cannot be read; malloc'd), its length in
+ * *len when len is not NULL (files may hold NUL bytes). */
+static inline char *tg_cli_slurp_n(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    long n = 0;
+    if (f && fseek(f, 0, SEEK_END) == 0) n = ftell(f);
+    if (f) fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)(n > 0 ? n : 0) + 1);
+    ck_assert_ptr_nonnull(s);
+    size_t got = f && n > 0 ? fread(s, 1, (size_t)n, f) : 0;
+    s[got] = '\0';
+    if (f) fclose(f);
+    if (len) *len = got;
+    return s;
+}
+
+static inline char *tg_cli_slurp(const char *path) { return tg_cli_slurp_n(path, NULL); }
+
+/* tg_cli_dir/name holds needle (else prints what it holds, for the failure). */
+static inline bool tg_cli_has(const char *name, const char *needle) {
+    char *s = tg_cli_slurp(tg_cli_path(name));
+    bool yes = strstr(s, needle) != NULL;
+    if (!yes) fprintf(stderr, "--- %s does not contain '%s':\n%s\n", name, needle, s);
+    free(s);
+    return yes;
+}
+
+static inline void tg_cli_write(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+#endif /* TG_CLI_H */

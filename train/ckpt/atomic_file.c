@@ -1,0 +1,180 @@
+/* atomic_file.c: temporary + fsync + rename for every file tapegrad replaces, checked appends,
+ * and the TAPEGRAD_FAIL_WRITE fault hook (see atomic_file.h). */
+#include "train/ckpt/atomic_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Tries at most this many temporary names: only another process's leftovers can be in the way. */
+#define MAX_TMP_TRIES 100
+
+/* True when this write is the one TAPEGRAD_FAIL_WRITE names (the counter is per process; tests
+ * fork a child per command, so it starts from 0 each time). */
+static bool inject_fault(void) {
+    static long count = 0;
+    const char *v = getenv("TAPEGRAD_FAIL_WRITE");
+    if (!v || !*v) return false;
+    long n = strtol(v, NULL, 10);
+    return n > 0 && ++count == n;
+}
+
+tg_status tg_afile_fd_write(int fd, const void *p, size_t n, const char *what, tg_err *err) {
+    if (inject_fault()) {
+        errno = ENOSPC;
+        return tg_err_set(err, TG_ERR_IO, "%s: write failed: %s (TAPEGRAD_FAIL_WRITE)", what, strerror(errno));
+    }
+    const unsigned char *b = p;
+    while (n > 0) {
+        ssize_t k = write(fd, b, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            if (k == 0) errno = EIO;
+            return tg_err_set(err, TG_ERR_IO, "%s: write failed: %s", what, strerror(errno));
+        }
+        b += k;
+        n -= (size_t)k;
+    }
+    return TG_OK;
+}
+
+/* A target that exists and is not a regular file (after following links: /dev/stdout is one)
+ * is written in place: renaming over /dev/null would replace the device with a file. */
+bool tg_afile_is_special(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode);
+}
+
+tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
+    f->fd = -1;
+    f->tmp = NULL;
+    f->path = path && path[0] ? strdup(path) : NULL;
+    if (!f->path) return tg_err_set(err, path && path[0] ? TG_ERR_NOMEM : TG_ERR_ARG, "cannot write: empty path");
+    if (tg_afile_is_special(path)) {
+        f->fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (f->fd >= 0) return TG_OK;
+        tg_status st = tg_err_set(err, TG_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
+        tg_afile_abort(f);
+        return st;
+    }
+    size_t len = strlen(path) + 48;
+    f->tmp = malloc(len);
+    if (!f->tmp) {
+        tg_afile_abort(f);
+        return tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
+    }
+    for (int i = 0; i < MAX_TMP_TRIES && f->fd < 0; i++) {
+        snprintf(f->tmp, len, "%s.tmp.%ld.%d", path, (long)getpid(), i);
+        f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (f->fd < 0 && errno != EEXIST) break;
+    }
+    if (f->fd >= 0) return TG_OK;
+    tg_status st = tg_err_set(err, TG_ERR_IO, "%s: cannot create a temporary file beside it (%s): %s", path, f->tmp,
+                              strerror(errno));
+    free(f->tmp);
+    f->tmp = NULL;   /* not ours: never unlink it */
+    tg_afile_abort(f);
+    return st;
+}
+
+tg_status tg_afile_write(tg_afile *f, const void *p, size_t n, tg_err *err) {
+    return tg_afile_fd_write(f->fd, p, n, f->tmp ? f->tmp : f->path, err);
+}
+
+tg_status tg_afile_pwrite(tg_afile *f, const void *p, size_t n, off_t at, tg_err *err) {
+    if (inject_fault()) {
+        errno = ENOSPC;
+        return tg_err_set(err, TG_ERR_IO, "%s: write failed: %s (TAPEGRAD_FAIL_WRITE)", f->tmp, strerror(errno));
+    }
+    const unsigned char *b = p;
+    while (n > 0) {
+        ssize_t k = pwrite(f->fd, b, n, at);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            if (k == 0) errno = EIO;
+            return tg_err_set(err, TG_ERR_IO, "%s: write failed: %s", f->tmp ? f->tmp : f->path, strerror(errno));
+        }
+        b += k;
+        n -= (size_t)k;
+        at += k;
+    }
+    return TG_OK;
+}
+
+tg_status tg_afile_seek(tg_afile *f, off_t at, tg_err *err) {
+    if (lseek(f->fd, at, SEEK_SET) < 0)
+        return tg_err_set(err, TG_ERR_IO, "%s: cannot seek: %s", f->tmp ? f->tmp : f->path, strerror(errno));
+    return TG_OK;
+}
+
+void tg_afile_abort(tg_afile *f) {
+    if (f->fd >= 0) close(f->fd);
+    if (f->tmp) unlink(f->tmp);
+    free(f->tmp);
+    free(f->path);
+    f->fd = -1;
+    f->tmp = f->path = NULL;
+}
+
+/* The folder holding path ("." for a bare name), fsynced so the rename itself is durable. */
+static tg_status sync_folder(const char *path, tg_err *err) {
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    if (!dir) return tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
+    tg_status st = TG_OK;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL))   /* EINVAL: the file system cannot sync folders */
+        st = tg_err_set(err, TG_ERR_IO, "%s: saved, but the folder %s could not be synced: %s", path, dir,
+                        strerror(errno));
+    if (fd >= 0) close(fd);
+    free(dir);
+    return st;
+}
+
+tg_status tg_afile_commit(tg_afile *f, tg_err *err) {
+    tg_status st = TG_OK;
+    const char *what = f->tmp ? f->tmp : f->path;
+    /* A device or FIFO cannot be synced (EINVAL/EROFS): only its close counts. */
+    if (fsync(f->fd) != 0 && (f->tmp || (errno != EINVAL && errno != EROFS)))
+        st = tg_err_set(err, TG_ERR_IO, "%s: cannot sync: %s", what, strerror(errno));
+    int fd = f->fd;
+    f->fd = -1;
+    if (close(fd) != 0 && st == TG_OK) st = tg_err_set(err, TG_ERR_IO, "%s: cannot close: %s", what, strerror(errno));
+    if (st == TG_OK && f->tmp && rename(f->tmp, f->path) != 0)
+        st = tg_err_set(err, TG_ERR_IO, "%s: cannot rename %s over it: %s", f->path, f->tmp, strerror(errno));
+    if (st != TG_OK) {
+        tg_afile_abort(f);
+        return st;
+    }
+    if (f->tmp) {
+        free(f->tmp);   /* renamed: nothing left to unlink */
+        f->tmp = NULL;
+        st = sync_folder(f->path, err);
+    }
+    tg_afile_abort(f);
+    return st;
+}
+
+tg_status tg_afile_save(const char *path, const void *p, size_t n, tg_err *err) {
+    tg_afile f;
+    tg_status st = tg_afile_open(&f, path, err);
+    if (st != TG_OK) return st;
+    st = tg_afile_write(&f, p, n, err);
+    if (st != TG_OK) {
+        tg_afile_abort(&f);
+        return st;
+    }
+    return tg_afile_commit(&f, err);
+}
+
+tg_status tg_afile_append_open(const char *path, int *fd, tg_err *err) {
+    *fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (*fd >= 0) return TG_OK;
+    if (errno == ELOOP)
+        return tg_err_set(err, TG_ERR_IO, "%s: is a symbolic link; refusing to append through it", path);
+    return tg_err_set(err, TG_ERR_IO, "%s: cannot open for appending: %s", path, strerror(errno));
+}

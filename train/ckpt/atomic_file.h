@@ -1,0 +1,59 @@
+/* atomic_file.h: every file tapegrad writes goes through here, so that a full disk, a crash or a
+ * planted symlink never costs the previous file and never writes anywhere else.
+ *
+ * Replacing a file (checkpoints, vocab.txt, config.txt, metrics.tsv trims, averaged checkpoints):
+ * a new temporary PATH.tmp.<pid>.<n> is created beside PATH with O_CREAT|O_EXCL|O_NOFOLLOW (so a
+ * symlink or any file already under that name is never opened), written, fsynced, closed and
+ * renamed over PATH; the folder is then fsynced. On any failure the temporary is unlinked and PATH
+ * is left as it was. A PATH that already exists and is not a regular file (a device such as
+ * /dev/null or /dev/stdout, a FIFO) is written directly and never replaced.
+ *
+ *   tg_afile f;
+ *   if (tg_afile_open(&f, "runs/x/vocab.txt", &err) != TG_OK) ... err.msg ...
+ *   st = tg_afile_write(&f, bytes, n, &err);           // as many as needed
+ *   st = st == TG_OK ? tg_afile_commit(&f, &err) : (tg_afile_abort(&f), st);
+ *
+ * Appending (train.log, metrics.tsv rows): tg_afile_append_open never follows a symlink at PATH
+ * (O_NOFOLLOW) and tg_afile_fd_write checks every byte.
+ *
+ * Fault injection for tests: TAPEGRAD_FAIL_WRITE=N makes the N-th write of the process through
+ * this file (1-based, counting every tg_afile_write, tg_afile_pwrite and tg_afile_fd_write call)
+ * fail with ENOSPC, as a full disk would. Unset or 0: no fault.
+ */
+#ifndef TG_ATOMIC_FILE_H
+#define TG_ATOMIC_FILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "autograd/status.h"
+
+typedef struct tg_afile {
+    int fd;
+    char *path;      /* the target */
+    char *tmp;       /* the temporary; NULL when writing straight to a device or FIFO */
+} tg_afile;
+
+tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err);
+/* PATH exists and is not a regular file or folder (a device, FIFO, socket): written in place. */
+bool tg_afile_is_special(const char *path);
+tg_status tg_afile_write(tg_afile *f, const void *p, size_t n, tg_err *err);
+/* At an offset (the checkpoint header goes in last); only for a temporary, not a device. */
+tg_status tg_afile_pwrite(tg_afile *f, const void *p, size_t n, off_t at, tg_err *err);
+tg_status tg_afile_seek(tg_afile *f, off_t at, tg_err *err);
+/* fsync, close, rename over the target, fsync the folder. f is closed whatever happens; on
+ * failure before the rename the temporary is gone and the target untouched. */
+tg_status tg_afile_commit(tg_afile *f, tg_err *err);
+/* Closes and unlinks the temporary (the target is untouched). Safe after a failed open. */
+void tg_afile_abort(tg_afile *f);
+
+/* open + write + commit of one buffer. */
+tg_status tg_afile_save(const char *path, const void *p, size_t n, tg_err *err);
+
+/* An fd appending to path (created 0644 if absent), never through a symlink. */
+tg_status tg_afile_append_open(const char *path, int *fd, tg_err *err);
+/* Writes all n bytes to fd (retrying short writes and EINTR); what names the file in messages. */
+tg_status tg_afile_fd_write(int fd, const void *p, size_t n, const char *what, tg_err *err);
+
+#endif /* TG_ATOMIC_FILE_H */

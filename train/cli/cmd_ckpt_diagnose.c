@@ -1,0 +1,60 @@
+/* cmd_ckpt_diagnose.c: `tapegrad ckpt diagnose RUNDIR...`: the per-layer statistics of
+ * --diagnostics, computed from the checkpoints a run kept, for runs trained without the flag. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "train/cli/commands.h"
+#include "train/run/diagnostics.h"
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: tapegrad ckpt diagnose [--threads N] RUNDIR...\n\n"
+               "For a run trained without --diagnostics: the same per-layer statistics (zero_frac,\n"
+               "branch_mean, branch_rms, resid_dep, rank_resid, attn_entropy) of every checkpoint the\n"
+               "run kept (step-N.ckpt, and last.ckpt when newer), on the same fixed dev batch, into\n"
+               "RUNDIR/diagnostics.tsv at each checkpoint's step. There are no grad_norm rows (a\n"
+               "checkpoint holds no training step's gradient). Running it again redoes the rows; a run\n"
+               "trained with --diagnostics is left as it is.\n\n"
+               "  --threads N   kernel threads (0: TAPEGRAD_THREADS, else the cores) [0]\n"
+               "  -h, --help    this text\n");
+}
+
+int tg_ckpt_diagnose(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"threads", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    int threads = 0, c;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 't':
+            threads = (int)strtol(optarg, &end, 10);
+            if (*end || threads < 0 || threads > 256) {
+                fprintf(stderr, "tapegrad ckpt diagnose: --threads '%s': expected 0..256\n", optarg);
+                return 2;
+            }
+            break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "tapegrad ckpt diagnose: no run folder given\n\n");
+        usage(stderr);
+        return 2;
+    }
+    int rc = 0;
+    for (int i = optind; i < argc; i++) {
+        tg_err err;
+        int n = 0;
+        if (tg_run_diagnose_checkpoints(argv[i], threads, &n, &err) != TG_OK) {
+            fprintf(stderr, "tapegrad ckpt diagnose: %s\n", err.msg);
+            rc = 1;
+            continue;
+        }
+        if (n) printf("%s: diagnostics of %d checkpoint%s in %s/diagnostics.tsv\n", argv[i], n, n == 1 ? "" : "s",
+                      argv[i]);
+        else printf("%s: trained with --diagnostics, left as it is\n", argv[i]);
+    }
+    return rc;
+}

@@ -1,0 +1,208 @@
+/* cmd_experiment.c: `tapegrad experiment`: a base recipe (train flags) crossed with --vary axes
+ * and seeds, every cell an ordinary train run under DIR/cells/, trained one after the other;
+ * `--dry-run` lists the cells and the time left. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "train/cli/commands.h"
+#include "train/experiment/experiment.h"
+#include "train/experiment/report.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: tapegrad experiment [--config FILE] [train flags...] --vary KEY=V1,V2[,...] [--vary ...]\n"
+            "                           --seeds N | --seed-list 1,2,3  --max-steps N --out DIR [--dry-run]\n"
+            "       tapegrad experiment --resume DIR [--dry-run]\n"
+            "       tapegrad experiment report DIR [--baseline KEY=V,...]\n\n"
+            "Trains every cell of the grid (each --vary axis's values x the seeds) one after the other. A cell\n"
+            "is an ordinary `tapegrad train` run folder DIR/cells/KEY=V,...,seed=S/ trained with the base\n"
+            "recipe (the train flags and --config FILE given here), the cell's values, --seed S; cells of one\n"
+            "seed see the same data and batches. Budgets are matched in steps (--max-steps is required); the\n"
+            "training time of each cell is recorded in its checkpoint. The recipe is recorded in\n"
+            "DIR/experiment.txt: the same command again (or --resume DIR) skips finished cells and resumes an\n"
+            "interrupted one exactly; another recipe on the same DIR is refused. Every cell's config is\n"
+            "checked before anything is trained. Ctrl-C (SIGINT) or SIGTERM: the running cell saves, and the\n"
+            "experiment stops (exit 1); a failed cell stops it too, with its message.\n\n"
+            "When every cell is done, and with `report DIR` at any time (over the finished cells): each cell's\n"
+            "last.ckpt and best.ckpt are scored on the dev set (loss, NLL, greedy BLEU and chrF2; cached in\n"
+            "the cell as eval-last.tsv and dev.hyp-last.txt, redone when the checkpoint is newer), and DIR gets\n"
+            "results.tsv, results.json, report.md (per variant mean ± sd over seeds; each variant against the\n"
+            "baseline by paired bootstrap resampling of the dev set, 1000 resamples, per seed and pooled over\n"
+            "seeds) and plot-*.svg (dev NLL, dev BLEU, training loss, and diagnostics.tsv's metrics).\n\n"
+            "  --vary KEY=V1,V2,...   an axis: KEY is a train flag (e.g. attn-activation=none,relu,gelu;\n"
+            "                         a flag without a value takes true,false); repeat for more axes\n"
+            "  --variant NAME[:KEY=V;KEY=V...]\n"
+            "                         one value of the variant axis: a named bundle of train flags, for\n"
+            "                         variants that differ in more than one flag (a flag without a value:\n"
+            "                         KEY alone); repeat for each variant; the axis comes after --vary's\n"
+            "  --seeds N              seeds 1..N\n"
+            "  --seed-list S1,S2,...  these seeds\n"
+            "  --out DIR              the experiment folder\n"
+            "  --config FILE          base settings, `key = value` lines (as train --config)\n"
+            "  --dry-run              list the cells (new, partial, done) and estimate the training time\n"
+            "                         left from 3 timed steps of each variant; writes nothing under DIR\n"
+            "  --resume DIR           run the command recorded in DIR/experiment.txt again\n"
+            "  --baseline KEY=V,...   the variant the others are compared with [each axis's first value]\n"
+            "  -h, --help             this text\n\n"
+            "Every train flag below may be a base flag or a --vary KEY (but --out and --seed).\n");
+    tg_run_config_help(f, 0xF);
+}
+
+typedef struct {
+    bool dry_run;
+    const char *resume;
+    int n_vary, n_variant;
+    const char **vary, **variant;
+    const char *seeds, *seed_list, *baseline;
+} exp_flags;
+
+/* Parses argv (after "experiment") into e; returns -1 to go on, else the exit code. */
+static int parse(int argc, char **argv, tg_experiment *e, exp_flags *fl) {
+    static const struct option extra[] = {
+        {"config", required_argument, NULL, 'c'}, {"vary", required_argument, NULL, 'v'},
+        {"seeds", required_argument, NULL, 'S'}, {"seed-list", required_argument, NULL, 'L'},
+        {"dry-run", no_argument, NULL, 'n'}, {"resume", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'}, {"variant", required_argument, NULL, 'V'},
+        {"baseline", required_argument, NULL, 'b'},
+    };
+    const struct option *opts = tg_run_config_getopt(extra, 9);
+    fl->vary = calloc((size_t)argc + 1, sizeof *fl->vary);
+    fl->variant = calloc((size_t)argc + 1, sizeof *fl->variant);
+    if (!fl->vary || !fl->variant) return 1;
+    tg_err err;
+    int c;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        const char *name = tg_run_config_name(c);
+        switch (c) {
+        case 'c': snprintf(e->config, sizeof e->config, "%s", optarg); break;
+        case 'v': fl->vary[fl->n_vary++] = optarg; break;
+        case 'V': fl->variant[fl->n_variant++] = optarg; break;
+        case 'S': fl->seeds = optarg; break;
+        case 'L': fl->seed_list = optarg; break;
+        case 'n': fl->dry_run = true; break;
+        case 'r': fl->resume = optarg; break;
+        case 'b': fl->baseline = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default:
+            if (!name) { usage(stderr); return 2; }
+            if (!strcmp(name, "out")) snprintf(e->dir, sizeof e->dir, "%s", optarg);
+            else if (tg_exp_add_base(e, name, optarg, &err) != TG_OK) { fprintf(stderr, "tapegrad experiment: %s\n", err.msg); return 1; }
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "tapegrad experiment: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    tg_status s = TG_OK;
+    for (int i = 0; s == TG_OK && i < fl->n_vary; i++) s = tg_exp_add_vary(e, fl->vary[i], &err);
+    for (int i = 0; s == TG_OK && i < fl->n_variant; i++) s = tg_exp_add_variant(e, fl->variant[i], &err);
+    if (s == TG_OK && fl->seeds && fl->seed_list) s = tg_err_set(&err, TG_ERR_ARG, "give --seeds or --seed-list, not both");
+    if (s == TG_OK && (fl->seeds || fl->seed_list))
+        s = tg_exp_add_seeds(e, fl->seeds ? fl->seeds : fl->seed_list, fl->seed_list != NULL, &err);
+    if (s != TG_OK) {
+        fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
+        return 2;
+    }
+    return -1;
+}
+
+/* The recorded command: argv without --dry-run. */
+static int keep_argv(tg_experiment *e, int argc, char **argv) {
+    e->argv = calloc((size_t)argc + 1, sizeof *e->argv);
+    if (!e->argv) return 1;
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--dry-run")) e->argv[e->argc++] = argv[i];
+    return 0;
+}
+
+static int run(int argc, char **argv, int depth);
+
+/* `--resume DIR`: the recorded command, with --dry-run if given now; report: its report, with
+ * --baseline SPEC if given. */
+static int resume(const char *dir, bool dry_run, const char *report, const char *baseline, int depth) {
+    int n;
+    char **rec;
+    tg_err err;
+    if (depth > 0) {
+        fprintf(stderr, "tapegrad experiment: --resume in %s/experiment.txt\n", dir);
+        return 2;
+    }
+    if (tg_exp_record_argv(dir, &n, &rec, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad experiment: cannot resume: %s\n", err.msg);
+        return 1;
+    }
+    char **a = calloc((size_t)n + 6, sizeof *a);
+    int k = 0, rc = 1;
+    if (a) {
+        a[k++] = (char *)(report ? "report" : "experiment");
+        for (int i = 0; i < n; i++) a[k++] = rec[i];
+        if (dry_run) a[k++] = "--dry-run";
+        if (baseline) { a[k++] = "--baseline"; a[k++] = (char *)baseline; }
+        rc = run(k, a, depth + 1);
+    }
+    free(a);
+    tg_exp_argv_free(n, rec);
+    return rc;
+}
+
+static int run(int argc, char **argv, int depth) {
+    tg_experiment e;
+    tg_exp_init(&e);
+    exp_flags fl = {0};
+    tg_err err;
+    int rc = parse(argc, argv, &e, &fl);
+    if (rc < 0 && fl.resume) {
+        if (argc != 3 + (fl.dry_run ? 1 : 0) + (fl.baseline ? 2 : 0)) {
+            fprintf(stderr, "tapegrad experiment: --resume DIR takes the recipe from DIR/experiment.txt: give no "
+                            "other flags (but --dry-run, --baseline)\n");
+            rc = 2;
+        } else {
+            rc = resume(fl.resume, fl.dry_run, NULL, fl.baseline, depth);
+        }
+    }
+    if (rc < 0) rc = keep_argv(&e, argc, argv) ? 1 : -1;
+    if (rc < 0 && tg_exp_validate(&e, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
+        rc = 2;
+    }
+    if (rc < 0 && tg_exp_record(&e, !fl.dry_run, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
+        rc = 1;
+    }
+    bool report_only = !strcmp(argv[0], "report");   /* the recorded command, from `report DIR` */
+    if (rc < 0 && report_only) rc = tg_exp_report(&e, fl.baseline);
+    else if (rc < 0 && fl.dry_run) rc = tg_exp_dry_run(&e, tg_cmd_train);
+    else if (rc < 0) {
+        rc = tg_exp_run(&e, tg_cmd_train);
+        if (rc == 0) rc = tg_exp_report(&e, fl.baseline);
+    }
+    free(fl.vary);
+    free(fl.variant);
+    free(e.argv);
+    tg_exp_free(&e);
+    return rc;
+}
+
+/* `experiment report DIR [--baseline SPEC]` */
+static int report_cmd(int argc, char **argv) {
+    const char *dir = NULL, *baseline = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
+        if (!strcmp(argv[i], "--baseline") && i + 1 < argc) baseline = argv[++i];
+        else if (argv[i][0] != '-' && !dir) dir = argv[i];
+        else {
+            fprintf(stderr, "tapegrad experiment report: unexpected argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!dir) { fprintf(stderr, "tapegrad experiment report: give the experiment folder DIR\n"); return 2; }
+    return resume(dir, false, "report", baseline, 0);
+}
+
+int tg_cmd_experiment(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "report")) return report_cmd(argc - 1, argv + 1);
+    return run(argc, argv, 0);
+}

@@ -1,0 +1,420 @@
+/* cells.c: the grid of an experiment: axes and seeds, each cell's name, folder, run config and
+ * `train` argv, the check of every cell before training, and where a cell stands. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "train/experiment/experiment.h"
+
+void tg_exp_init(tg_experiment *e) { memset(e, 0, sizeof *e); }
+
+void tg_exp_free(tg_experiment *e) {
+    for (int i = 0; i < e->n_base; i++) { free(e->base_name[i]); free(e->base_flag[i]); free(e->base_value[i]); }
+    free(e->base_name);
+    free(e->base_flag);
+    free(e->base_value);
+    for (int a = 0; a < e->n_axes; a++) {
+        tg_exp_axis *ax = &e->axes[a];
+        for (int v = 0; v < ax->n; v++) {
+            free(ax->values[v]);
+            for (int k = 0; ax->n_set && k < ax->n_set[v]; k++) {
+                free(ax->bundle_name[v][k]); free(ax->bundle_flag[v][k]); free(ax->bundle_value[v][k]);
+            }
+            if (ax->n_set) { free(ax->bundle_name[v]); free(ax->bundle_flag[v]); free(ax->bundle_value[v]); }
+        }
+        free(ax->values);
+        free(ax->n_set); free(ax->bundle_name); free(ax->bundle_flag); free(ax->bundle_value);
+    }
+    free(e->seeds);
+    memset(e, 0, sizeof *e);
+}
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+tg_status tg_exp_add_base(tg_experiment *e, const char *name, const char *value, tg_err *err) {
+    char **n = realloc(e->base_name, (size_t)(e->n_base + 1) * sizeof *n);
+    if (n) e->base_name = n;
+    char **f = realloc(e->base_flag, (size_t)(e->n_base + 1) * sizeof *f);
+    if (f) e->base_flag = f;
+    char **v = realloc(e->base_value, (size_t)(e->n_base + 1) * sizeof *v);
+    if (v) e->base_value = v;
+    if (!n || !f || !v) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    size_t len = strlen(name) + 3;
+    e->base_name[e->n_base] = strdup(name);
+    e->base_flag[e->n_base] = malloc(len);
+    e->base_value[e->n_base] = dup_or_null(value);
+    if (e->base_flag[e->n_base]) snprintf(e->base_flag[e->n_base], len, "--%s", name);
+    e->n_base++;
+    if (!e->base_name[e->n_base - 1] || !e->base_flag[e->n_base - 1] || (value && !e->base_value[e->n_base - 1]))
+        return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    return TG_OK;
+}
+
+/* Flag names are compared with '_' and '-' the same; the canonical spelling uses '-'. */
+static void canonical(const char *name, char *out, size_t len) {
+    snprintf(out, len, "%s", name);
+    for (char *p = out; *p; p++)
+        if (*p == '_') *p = '-';
+}
+
+static tg_status axis_values(tg_exp_axis *ax, const char *list, tg_err *err) {
+    for (const char *p = list;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == 0) return tg_err_set(err, TG_ERR_ARG, "--vary %s: an empty value in '%s'", ax->key, list);
+        char **nv = realloc(ax->values, (size_t)(ax->n + 1) * sizeof *nv);
+        if (!nv) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+        ax->values = nv;
+        ax->values[ax->n] = strndup(p, len);
+        if (!ax->values[ax->n]) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+        for (int i = 0; i < ax->n; i++)
+            if (!strcmp(ax->values[i], ax->values[ax->n]))
+                return tg_err_set(err, TG_ERR_ARG, "--vary %s: value '%s' given twice", ax->key, ax->values[i]);
+        ax->n++;
+        if (!comma) return TG_OK;
+        p = comma + 1;
+    }
+}
+
+tg_status tg_exp_add_vary(tg_experiment *e, const char *spec, tg_err *err) {
+    const char *eq = strchr(spec, '=');
+    if (!eq || eq == spec || !eq[1])
+        return tg_err_set(err, TG_ERR_ARG, "--vary '%s': expected KEY=V1,V2,... (KEY a train flag)", spec);
+    if (e->n_axes == TG_EXP_MAX_AXES) return tg_err_set(err, TG_ERR_ARG, "at most %d --vary axes", TG_EXP_MAX_AXES);
+    tg_exp_axis *ax = &e->axes[e->n_axes];
+    memset(ax, 0, sizeof *ax);
+    char key[64];
+    snprintf(key, sizeof key, "%.*s", (int)(eq - spec), spec);
+    canonical(key, ax->key, sizeof ax->key);
+    memcpy(ax->flag, "--", 2);
+    memcpy(ax->flag + 2, ax->key, strlen(ax->key) + 1);
+    if (tg_run_config_group(ax->key) < 0)
+        return tg_err_set(err, TG_ERR_ARG, "--vary %s: not a train flag (see tapegrad train --help)", key);
+    if (!strcmp(ax->key, "out") || !strcmp(ax->key, "seed"))
+        return tg_err_set(err, TG_ERR_ARG, "--vary %s: %s", key,
+                          !strcmp(ax->key, "out") ? "the cells' folders are DIR/cells/..." : "use --seeds N or --seed-list");
+    for (int a = 0; a < e->n_axes; a++)
+        if (!strcmp(e->axes[a].key, ax->key)) return tg_err_set(err, TG_ERR_ARG, "--vary %s given twice", ax->key);
+    e->n_axes++;   /* counted before the values so tg_exp_free frees them on error */
+    return axis_values(ax, eq + 1, err);
+}
+
+/* Whether a train flag takes a value (getopt's view; --no-tie-embeddings does not). */
+static bool takes_value(const char *name);
+
+/* One KEY[=V] of a variant's bundle into slot k of value v. */
+static tg_status bundle_set(tg_exp_axis *ax, int v, const char *item, size_t len, tg_err *err) {
+    char text[256], key[256];
+    if (len == 0 || len >= sizeof text)
+        return tg_err_set(err, TG_ERR_ARG, "--variant %s: an empty or too long setting", ax->values[v]);
+    memcpy(text, item, len);
+    text[len] = '\0';
+    char *eq = strchr(text, '=');
+    if (eq) *eq = '\0';
+    canonical(text, key, sizeof key);
+    if (tg_run_config_group(key) < 0)
+        return tg_err_set(err, TG_ERR_ARG, "--variant %s: '%s' is not a train flag", ax->values[v], key);
+    if (!strcmp(key, "out") || !strcmp(key, "seed"))
+        return tg_err_set(err, TG_ERR_ARG, "--variant %s: --%s is set per cell", ax->values[v], key);
+    if (takes_value(key) != (eq != NULL))
+        return tg_err_set(err, TG_ERR_ARG, "--variant %s: --%s %s", ax->values[v], key,
+                          eq ? "takes no value" : "needs a value (KEY=V)");
+    for (int k = 0; k < ax->n_set[v]; k++)
+        if (!strcmp(ax->bundle_name[v][k], key))
+            return tg_err_set(err, TG_ERR_ARG, "--variant %s: --%s given twice", ax->values[v], key);
+    int k = ax->n_set[v];
+    char **n = realloc(ax->bundle_name[v], (size_t)(k + 1) * sizeof *n);
+    if (n) ax->bundle_name[v] = n;
+    char **f = realloc(ax->bundle_flag[v], (size_t)(k + 1) * sizeof *f);
+    if (f) ax->bundle_flag[v] = f;
+    char **val = realloc(ax->bundle_value[v], (size_t)(k + 1) * sizeof *val);
+    if (val) ax->bundle_value[v] = val;
+    if (!n || !f || !val) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    ax->bundle_name[v][k] = strdup(key);
+    ax->bundle_flag[v][k] = malloc(strlen(key) + 3);
+    ax->bundle_value[v][k] = eq ? strdup(eq + 1) : NULL;
+    ax->n_set[v]++;
+    if (!ax->bundle_name[v][k] || !ax->bundle_flag[v][k] || (eq && !ax->bundle_value[v][k]))
+        return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    snprintf(ax->bundle_flag[v][k], strlen(key) + 3, "--%s", key);
+    return TG_OK;
+}
+
+/* The variant axis, made on its first --variant. */
+static tg_exp_axis *variant_axis(tg_experiment *e, tg_status *s, tg_err *err) {
+    for (int a = 0; a < e->n_axes; a++)
+        if (e->axes[a].n_set) return &e->axes[a];
+    if (e->n_axes == TG_EXP_MAX_AXES) {
+        *s = tg_err_set(err, TG_ERR_ARG, "at most %d axes (--vary and --variant)", TG_EXP_MAX_AXES);
+        return NULL;
+    }
+    tg_exp_axis *ax = &e->axes[e->n_axes];
+    memset(ax, 0, sizeof *ax);
+    snprintf(ax->key, sizeof ax->key, "variant");
+    snprintf(ax->flag, sizeof ax->flag, "--variant");
+    ax->n_set = calloc(1, sizeof *ax->n_set);   /* non-NULL marks the variant axis */
+    if (!ax->n_set) { *s = tg_err_set(err, TG_ERR_NOMEM, "out of memory"); return NULL; }
+    e->n_axes++;
+    return ax;
+}
+
+tg_status tg_exp_add_variant(tg_experiment *e, const char *spec, tg_err *err) {
+    const char *colon = strchr(spec, ':');
+    size_t nlen = colon ? (size_t)(colon - spec) : strlen(spec);
+    if (nlen == 0 || nlen > 64 || memchr(spec, ',', nlen) || memchr(spec, '=', nlen))
+        return tg_err_set(err, TG_ERR_ARG, "--variant '%s': expected NAME[:KEY=V;KEY=V...] "
+                          "(NAME without ',' or '=')", spec);
+    tg_status st = TG_OK;
+    tg_exp_axis *ax = variant_axis(e, &st, err);
+    if (!ax) return st;
+    for (int i = 0; i < ax->n; i++)
+        if (strlen(ax->values[i]) == nlen && !strncmp(ax->values[i], spec, nlen))
+            return tg_err_set(err, TG_ERR_ARG, "--variant %.*s given twice", (int)nlen, spec);
+    int v = ax->n;
+    char **nv = realloc(ax->values, (size_t)(v + 1) * sizeof *nv);
+    if (nv) ax->values = nv;
+    int *ns = realloc(ax->n_set, (size_t)(v + 1) * sizeof *ns);
+    if (ns) ax->n_set = ns;
+    char ***bn = realloc(ax->bundle_name, (size_t)(v + 1) * sizeof *bn);
+    if (bn) ax->bundle_name = bn;
+    char ***bf = realloc(ax->bundle_flag, (size_t)(v + 1) * sizeof *bf);
+    if (bf) ax->bundle_flag = bf;
+    char ***bv = realloc(ax->bundle_value, (size_t)(v + 1) * sizeof *bv);
+    if (bv) ax->bundle_value = bv;
+    if (!nv || !ns || !bn || !bf || !bv) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    ax->values[v] = strndup(spec, nlen);
+    ax->n_set[v] = 0;
+    ax->bundle_name[v] = ax->bundle_flag[v] = ax->bundle_value[v] = NULL;
+    ax->n++;   /* counted now so tg_exp_free frees what is there on error */
+    if (!ax->values[v]) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    for (const char *p = colon ? colon + 1 : ""; *p;) {
+        const char *semi = strchr(p, ';');
+        size_t len = semi ? (size_t)(semi - p) : strlen(p);
+        tg_status s = bundle_set(ax, v, p, len, err);
+        if (s != TG_OK) return s;
+        p = semi ? semi + 1 : p + len;
+    }
+    return TG_OK;
+}
+
+tg_status tg_exp_add_seeds(tg_experiment *e, const char *spec, bool list, tg_err *err) {
+    if (e->n_seeds) return tg_err_set(err, TG_ERR_ARG, "give --seeds or --seed-list once");
+    for (const char *p = spec; *p;) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(p, &end, 10);
+        if (end == p || errno || (*end && *end != ',') || *p == '-' || (!list && (*end || v < 1 || v > 1000)))
+            return tg_err_set(err, TG_ERR_ARG, list ? "--seed-list '%s': expected seeds like 1,2,3"
+                                                    : "--seeds '%s': expected a count from 1 to 1000", spec);
+        if (!list) {
+            e->seeds = calloc((size_t)v, sizeof *e->seeds);
+            if (!e->seeds) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+            for (unsigned long long s = 0; s < v; s++) e->seeds[e->n_seeds++] = s + 1;
+            return TG_OK;
+        }
+        for (int i = 0; i < e->n_seeds; i++)
+            if (e->seeds[i] == v) return tg_err_set(err, TG_ERR_ARG, "--seed-list: seed %llu given twice", v);
+        uint64_t *ns = realloc(e->seeds, (size_t)(e->n_seeds + 1) * sizeof *ns);
+        if (!ns) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+        e->seeds = ns;
+        e->seeds[e->n_seeds++] = v;
+        p = *end ? end + 1 : end;
+    }
+    return e->n_seeds ? TG_OK : tg_err_set(err, TG_ERR_ARG, "--seed-list: no seed given");
+}
+
+int tg_exp_variant_count(const tg_experiment *e) {
+    int n = 1;
+    for (int a = 0; a < e->n_axes; a++) n *= e->axes[a].n;
+    return n;
+}
+
+int tg_exp_cell_count(const tg_experiment *e) { return tg_exp_variant_count(e) * e->n_seeds; }
+
+/* A value as a folder name's part: characters a shell or a file system would mind become '_'. */
+static void name_part(char *out, size_t len, const char *v) {
+    size_t k = strlen(out);
+    for (; *v && k + 1 < len; v++)
+        out[k++] = (strchr("/\\ \t\n'\"*?$`&|;<>()", *v) || (unsigned char)*v < 32) ? '_' : *v;
+    out[k] = '\0';
+}
+
+void tg_exp_cell_get(const tg_experiment *e, int index, tg_exp_cell *out) {
+    memset(out, 0, sizeof *out);
+    out->index = index;
+    int nv = tg_exp_variant_count(e), rest = index % nv;
+    out->seed = e->seeds[index / nv];
+    for (int a = e->n_axes - 1; a >= 0; a--) {   /* the first axis varies slowest */
+        out->value[a] = rest % e->axes[a].n;
+        rest /= e->axes[a].n;
+    }
+    for (int a = 0; a < e->n_axes; a++) {
+        size_t k = strlen(out->variant);
+        snprintf(out->variant + k, sizeof out->variant - k, "%s%s=", a ? "," : "", e->axes[a].key);
+        name_part(out->variant, sizeof out->variant, e->axes[a].values[out->value[a]]);
+    }
+    snprintf(out->name, sizeof out->name, "%s%sseed=%llu", out->variant, e->n_axes ? "," : "",
+             (unsigned long long)out->seed);
+    snprintf(out->dir, sizeof out->dir, "%s/cells/%s", e->dir, out->name);
+}
+
+static bool takes_value(const char *name) {
+    for (const struct option *o = tg_run_config_getopt(NULL, 0); o->name; o++)
+        if (!strcmp(o->name, name)) return o->has_arg != no_argument;
+    return true;
+}
+
+tg_status tg_exp_cell_config(const tg_experiment *e, const tg_exp_cell *c, tg_run_config *out, tg_err *err) {
+    tg_run_config_default(out);
+    tg_status s = e->config[0] ? tg_run_config_load(out, e->config, err) : TG_OK;
+    for (int i = 0; s == TG_OK && i < e->n_base; i++)
+        s = tg_run_config_set(out, e->base_name[i], e->base_value[i] ? e->base_value[i] : "true", err);
+    for (int a = 0; s == TG_OK && c && a < e->n_axes; a++) {
+        tg_err e2;
+        const tg_exp_axis *ax = &e->axes[a];
+        int v = c->value[a];
+        for (int k = 0; ax->n_set && k < ax->n_set[v]; k++)
+            if (tg_run_config_set(out, ax->bundle_name[v][k], ax->bundle_value[v][k] ? ax->bundle_value[v][k] : "true",
+                                  &e2) != TG_OK) {
+                s = tg_err_set(err, TG_ERR_ARG, "--variant %s: %s", ax->values[v], e2.msg);
+                break;
+            }
+        if (s != TG_OK || ax->n_set) continue;
+        if (tg_run_config_set(out, e->axes[a].key, e->axes[a].values[c->value[a]], &e2) != TG_OK)
+            s = tg_err_set(err, TG_ERR_ARG, "--vary %s: %s", e->axes[a].key, e2.msg);
+    }
+    if (s == TG_OK && c && strlen(c->dir) >= sizeof out->out)
+        s = tg_err_set(err, TG_ERR_ARG, "cell folder %.200s...: path too long", c->dir);
+    if (s == TG_OK && c) {
+        out->seed = c->seed;
+        memcpy(out->out, c->dir, strlen(c->dir) + 1);
+    }
+    return s;
+}
+
+int tg_exp_argv_max(const tg_experiment *e) {
+    int n = e->n_base;
+    for (int a = 0; a < e->n_axes; a++) {
+        int most = 1;
+        for (int v = 0; e->axes[a].n_set && v < e->axes[a].n; v++)
+            if (e->axes[a].n_set[v] > most) most = e->axes[a].n_set[v];
+        n += most;
+    }
+    return 2 * n + 12;
+}
+
+int tg_exp_cell_argv(const tg_experiment *e, const tg_exp_cell *c, bool resume, char **argv) {
+    static char seed[32];
+    int k = 0;
+    argv[k++] = "train";
+    if (resume) {   /* the checkpoint holds the recipe */
+        argv[k++] = "--resume";
+        argv[k++] = (char *)c->dir;
+        argv[k] = NULL;
+        return k;
+    }
+    if (e->config[0]) { argv[k++] = "--config"; argv[k++] = (char *)e->config; }
+    for (int i = 0; i < e->n_base; i++) {
+        argv[k++] = e->base_flag[i];
+        if (e->base_value[i]) argv[k++] = e->base_value[i];
+    }
+    for (int a = 0; a < e->n_axes; a++) {   /* a flag without a value is given for true only */
+        const tg_exp_axis *ax = &e->axes[a];
+        if (ax->n_set) {   /* the variant axis: its bundle's flags */
+            int v = c->value[a];
+            for (int i = 0; i < ax->n_set[v]; i++) {
+                argv[k++] = ax->bundle_flag[v][i];
+                if (ax->bundle_value[v][i]) argv[k++] = ax->bundle_value[v][i];
+            }
+            continue;
+        }
+        char *v = e->axes[a].values[c->value[a]];
+        if (takes_value(e->axes[a].key)) { argv[k++] = (char *)e->axes[a].flag; argv[k++] = v; }
+        else if (!strcmp(v, "true")) argv[k++] = (char *)e->axes[a].flag;
+    }
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);
+    argv[k++] = "--seed";
+    argv[k++] = seed;
+    argv[k++] = "--out";
+    argv[k++] = (char *)c->dir;
+    argv[k] = NULL;
+    return k;
+}
+
+static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err *err) {
+    tg_run_config cfg;
+    tg_err e2;
+    tg_status s = tg_exp_cell_config(e, c, &cfg, &e2);
+    if (s == TG_OK) s = tg_run_config_check(&cfg, &e2);
+    if (s == TG_OK && cfg.max_steps <= 0)
+        s = tg_err_set(&e2, TG_ERR_ARG, "--max-steps is required: the cells' budgets are matched in steps");
+    if (s == TG_OK && cfg.max_epochs > 0)
+        s = tg_err_set(&e2, TG_ERR_ARG, "--max-epochs: the cells' budgets are matched in steps (--max-steps)");
+    tg_model_config m;
+    tg_schedule sch;
+    tg_adam_config ac;
+    /* the vocabulary is not known yet: any size checks the rest of the model config */
+    if (s == TG_OK) s = tg_run_model_config(&cfg, cfg.task[0] ? cfg.task_vocab + TG_N_SPECIAL : 64, &m, &e2);
+    if (s == TG_OK) s = tg_run_schedule(&cfg, &m, &sch, &e2);
+    if (s == TG_OK) s = tg_run_adam_config(&cfg, &ac, &e2);
+    if (s != TG_OK) return tg_err_set(err, TG_ERR_ARG, "cell %s: %s", c->name, e2.msg);
+    return TG_OK;
+}
+
+tg_status tg_exp_validate(const tg_experiment *e, tg_err *err) {
+    if (!e->dir[0]) return tg_err_set(err, TG_ERR_ARG, "no experiment folder: give --out DIR");
+    if (!e->n_seeds) return tg_err_set(err, TG_ERR_ARG, "no seeds: give --seeds N or --seed-list 1,2,3");
+    for (int i = 0; i < e->n_base; i++) {
+        if (!strcmp(e->base_name[i], "seed"))
+            return tg_err_set(err, TG_ERR_ARG, "--seed is set per cell: give --seeds N or --seed-list 1,2,3");
+        for (int a = 0; a < e->n_axes; a++)
+            if (!strcmp(e->base_name[i], e->axes[a].key))
+                return tg_err_set(err, TG_ERR_ARG, "--%s is both a base flag and a --vary axis", e->axes[a].key);
+    }
+    for (int i = 0; i < e->n_base; i++)   /* a variant's flag may not also be a base flag */
+        for (int a = 0; a < e->n_axes; a++)
+            for (int v = 0; e->axes[a].n_set && v < e->axes[a].n; v++)
+                for (int k = 0; k < e->axes[a].n_set[v]; k++)
+                    if (!strcmp(e->base_name[i], e->axes[a].bundle_name[v][k]))
+                        return tg_err_set(err, TG_ERR_ARG, "--%s is both a base flag and set by --variant %s",
+                                          e->base_name[i], e->axes[a].values[v]);
+    for (int a = 0; a < e->n_axes; a++)
+        for (int v = 0; !e->axes[a].n_set && !takes_value(e->axes[a].key) && v < e->axes[a].n; v++)
+            if (strcmp(e->axes[a].values[v], "true") && strcmp(e->axes[a].values[v], "false"))
+                return tg_err_set(err, TG_ERR_ARG, "--vary %s: '%s' is not true or false", e->axes[a].key,
+                                  e->axes[a].values[v]);
+    for (int i = 0; i < tg_exp_cell_count(e); i++) {
+        tg_exp_cell c;
+        tg_exp_cell_get(e, i, &c);
+        tg_status s = check_cell(e, &c, err);
+        if (s != TG_OK) return s;
+    }
+    return TG_OK;
+}
+
+static bool budget_reached(const tg_run_config *c, const tg_run_state *st) {
+    return (c->max_steps > 0 && st->step >= c->max_steps) ||
+           (c->time_limit > 0 && st->train_seconds >= c->time_limit) ||
+           (c->patience > 0 && st->bad_validations >= c->patience);
+}
+
+tg_status tg_exp_cell_status(const tg_experiment *e, const tg_exp_cell *c, tg_exp_status *out, tg_err *err) {
+    memset(out, 0, sizeof *out);
+    char path[sizeof c->dir + 16];
+    snprintf(path, sizeof path, "%s/last.ckpt", c->dir);
+    struct stat sb;
+    if (stat(path, &sb) != 0) return TG_OK;   /* new */
+    tg_run_config cfg;
+    tg_loaded L;
+    tg_status s = tg_exp_cell_config(e, c, &cfg, err);
+    if (s == TG_OK) s = tg_run_load_model(path, &L, err);
+    if (s != TG_OK) return s;
+    out->step = L.st.step;
+    out->train_seconds = L.st.train_seconds;
+    out->state = budget_reached(&cfg, &L.st) ? TG_EXP_DONE : TG_EXP_PARTIAL;
+    tg_loaded_free(&L);
+    return TG_OK;
+}

@@ -1,0 +1,212 @@
+/* curves.c: a value against step, read from a cell's metrics.tsv (a column of its train or valid
+ * rows) or diagnostics.tsv (each metric averaged over stacks, layers and sublayers at each step),
+ * and the band of a variant's curves over seeds (mean, min, max at each step). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "train/experiment/report.h"
+
+tg_status tg_exp_curve_push(tg_exp_curve *c, double x, double y, tg_err *err) {
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 64;
+        double *nx = realloc(c->x, cap * sizeof *nx);
+        if (nx) c->x = nx;
+        double *ny = realloc(c->y, cap * sizeof *ny);
+        if (ny) c->y = ny;
+        if (!nx || !ny) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+        c->cap = cap;
+    }
+    c->x[c->n] = x;
+    c->y[c->n++] = y;
+    return TG_OK;
+}
+
+void tg_exp_curve_free(tg_exp_curve *c) {
+    free(c->x);
+    free(c->y);
+    memset(c, 0, sizeof *c);
+}
+
+void tg_exp_curve_smooth(tg_exp_curve *c, int window) {
+    if (c->n == 0) return;
+    double *y = malloc((c->n + 1) * sizeof *y);
+    if (!y) return;
+    for (size_t i = 0; i < c->n; i++) {   /* trailing mean: each point sees only the past */
+        double sum = 0;
+        int k = 0;
+        for (size_t j = i + 1 > (size_t)window ? i + 1 - (size_t)window : 0; j <= i; j++, k++) sum += c->y[j];
+        y[i] = sum / k;
+    }
+    memcpy(c->y, y, c->n * sizeof *y);
+    free(y);
+}
+
+/* Splits a line at tabs in place; returns the number of fields (at most max). */
+static int split_tabs(char *line, char **field, int max) {
+    int n = 0;
+    line[strcspn(line, "\r\n")] = '\0';
+    for (char *p = line; n < max;) {
+        field[n++] = p;
+        char *tab = strchr(p, '\t');
+        if (!tab) break;
+        *tab = '\0';
+        p = tab + 1;
+    }
+    return n;
+}
+
+#define MAX_FIELDS 32
+
+tg_status tg_exp_read_metrics(const char *path, const char *kind, const char *col, tg_exp_curve *out, tg_err *err) {
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "r");
+    if (!f) return tg_err_set(err, TG_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    char line[4096];
+    char *field[MAX_FIELDS];
+    int c_kind = -1, c_step = -1, c_val = -1, lineno = 0;
+    tg_status s = TG_OK;
+    while (s == TG_OK && fgets(line, sizeof line, f)) {
+        int n = split_tabs(line, field, MAX_FIELDS);
+        if (++lineno == 1) {   /* the header names the columns */
+            for (int i = 0; i < n; i++) {
+                if (!strcmp(field[i], "kind")) c_kind = i;
+                if (!strcmp(field[i], "step")) c_step = i;
+                if (!strcmp(field[i], col)) c_val = i;
+            }
+            if (c_kind < 0 || c_step < 0 || c_val < 0)
+                s = tg_err_set(err, TG_ERR_FORMAT, "%s:1: no kind, step or %s column", path, col);
+            continue;
+        }
+        if (n <= c_val || strcmp(field[c_kind], kind) || !*field[c_val]) continue;
+        char *e1, *e2;
+        double x = strtod(field[c_step], &e1), y = strtod(field[c_val], &e2);
+        if (*e1 || *e2) s = tg_err_set(err, TG_ERR_FORMAT, "%s:%d: not a number", path, lineno);
+        else s = tg_exp_curve_push(out, x, y, err);
+    }
+    fclose(f);
+    if (s != TG_OK) tg_exp_curve_free(out);
+    return s;
+}
+
+static int diag_metric(tg_exp_diag *d, const char *name, tg_err *err) {
+    for (int i = 0; i < d->n; i++)
+        if (!strcmp(d->metric[i], name)) return i;
+    char **nm = realloc(d->metric, (size_t)(d->n + 1) * sizeof *nm);
+    if (nm) d->metric = nm;
+    tg_exp_curve *nc = realloc(d->curve, (size_t)(d->n + 1) * sizeof *nc);
+    if (nc) d->curve = nc;
+    if (!nm || !nc || !(d->metric[d->n] = strdup(name))) { tg_err_set(err, TG_ERR_NOMEM, "out of memory"); return -1; }
+    memset(&d->curve[d->n], 0, sizeof d->curve[d->n]);
+    return d->n++;
+}
+
+/* Adds a value to metric m at step x: the curve holds the running mean of the rows at x. */
+static tg_status diag_add(tg_exp_diag *d, int m, double x, double y, double *count, tg_err *err) {
+    tg_exp_curve *c = &d->curve[m];
+    if (c->n && c->x[c->n - 1] == x) {
+        count[m]++;
+        c->y[c->n - 1] += (y - c->y[c->n - 1]) / count[m];
+        return TG_OK;
+    }
+    count[m] = 1;
+    return tg_exp_curve_push(c, x, y, err);
+}
+
+/* Rows step, stack, layer, sublayer, metric, value after a header; metrics unknown here are
+ * read like the others. */
+tg_status tg_exp_read_diagnostics(const char *path, tg_exp_diag *out, tg_err *err) {
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "r");
+    if (!f) return TG_OK;   /* a run without --diagnostics */
+    char line[4096];
+    char *field[MAX_FIELDS];
+    double count[256] = {0};   /* rows at the current step, per metric */
+    int lineno = 0;
+    tg_status s = TG_OK;
+    while (s == TG_OK && fgets(line, sizeof line, f)) {
+        int n = split_tabs(line, field, MAX_FIELDS);
+        if (++lineno == 1 || n < 6 || !*field[0]) continue;
+        char *e1, *e2;
+        double x = strtod(field[0], &e1), y = strtod(field[5], &e2);
+        if (*e1 || *e2) { s = tg_err_set(err, TG_ERR_FORMAT, "%s:%d: not a number", path, lineno); break; }
+        if (!isfinite(y)) continue;
+        int m = diag_metric(out, field[4], err);
+        if (m < 0) s = TG_ERR_NOMEM;
+        else if (m < 256) s = diag_add(out, m, x, y, count, err);
+    }
+    fclose(f);
+    if (s != TG_OK) tg_exp_diag_free(out);
+    return s;
+}
+
+void tg_exp_diag_free(tg_exp_diag *d) {
+    for (int i = 0; i < d->n; i++) { free(d->metric[i]); tg_exp_curve_free(&d->curve[i]); }
+    free(d->metric);
+    free(d->curve);
+    memset(d, 0, sizeof *d);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The index of x in c (whose x rise), or -1. */
+static long find_x(const tg_exp_curve *c, double x) {
+    size_t lo = 0, hi = c->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (c->x[mid] < x) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < c->n && c->x[lo] == x ? (long)lo : -1;
+}
+
+tg_status tg_exp_band_of(const tg_exp_curve *const *curves, int n, tg_exp_band *out, tg_err *err) {
+    memset(out, 0, sizeof *out);
+    size_t total = 0;
+    for (int k = 0; k < n; k++) total += curves[k]->n;
+    double *xs = malloc((total + 1) * sizeof *xs);
+    if (!xs) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    size_t m = 0;
+    for (int k = 0; k < n; k++)
+        for (size_t i = 0; i < curves[k]->n; i++) xs[m++] = curves[k]->x[i];
+    qsort(xs, m, sizeof *xs, cmp_double);
+    size_t u = 0;
+    for (size_t i = 0; i < m; i++)
+        if (!u || xs[i] != xs[u - 1]) xs[u++] = xs[i];
+    out->x = xs;
+    out->mean = malloc((u + 1) * sizeof *out->mean);
+    out->lo = malloc((u + 1) * sizeof *out->lo);
+    out->hi = malloc((u + 1) * sizeof *out->hi);
+    if (!out->mean || !out->lo || !out->hi) { tg_exp_band_free(out); return tg_err_set(err, TG_ERR_NOMEM, "out of memory"); }
+    for (size_t i = 0; i < u; i++) {
+        double sum = 0, lo = INFINITY, hi = -INFINITY;
+        int have = 0;
+        for (int k = 0; k < n; k++) {
+            long j = find_x(curves[k], xs[i]);
+            if (j < 0) continue;
+            double y = curves[k]->y[j];
+            sum += y;
+            lo = fmin(lo, y);
+            hi = fmax(hi, y);
+            have++;
+        }
+        out->mean[i] = sum / have;
+        out->lo[i] = lo;
+        out->hi[i] = hi;
+    }
+    out->n = u;
+    return TG_OK;
+}
+
+void tg_exp_band_free(tg_exp_band *b) {
+    free(b->x);
+    free(b->mean);
+    free(b->lo);
+    free(b->hi);
+    memset(b, 0, sizeof *b);
+}

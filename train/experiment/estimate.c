@@ -1,0 +1,113 @@
+/* estimate.c: `tapegrad experiment --dry-run`: the cells, where each stands, and the time left.
+ * The time of a step is measured, not guessed: each variant (model config) trains 3 steps in a
+ * scratch folder under $TMPDIR (removed after; nothing is written under DIR), and its training
+ * time, read from the checkpoint, is scaled to the steps its cells have left. Validation time is
+ * not counted. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "train/experiment/experiment.h"
+#include "train/run/progress.h"
+
+#define TIMED_STEPS 3
+
+static void remove_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        char path[sizeof ((tg_exp_cell *)0)->dir + 300];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        remove(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+/* Seconds a training step of cell c's variant takes, or a negative number if it could not run. */
+static double time_variant(const tg_experiment *e, const tg_exp_cell *c, tg_exp_train_fn train) {
+    const char *tmp = getenv("TMPDIR");
+    char dir[TG_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/tapegrad-estimate-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) return -1;
+    tg_exp_cell scratch = *c;
+    snprintf(scratch.dir, sizeof scratch.dir, "%s/run", dir);
+    int max = tg_exp_argv_max(e) + 12, k;
+    char **argv = calloc((size_t)max, sizeof *argv);
+    if (!argv) { rmdir(dir); return -1; }
+    k = tg_exp_cell_argv(e, &scratch, false, argv);
+    /* later flags win: a short run, no dev set, no validation, no periodic saves */
+    char *extra[] = {"--max-steps", "3", "--valid-every", "0", "--save-every", "0", "--dev", "",
+                     "--valid-sentences", "1", "--keep", "0", NULL};
+    for (int i = 0; extra[i]; i++) argv[k++] = extra[i];
+    argv[k] = NULL;
+    int sig = 0, rc = tg_exp_fork_train(train, argv, true, &sig);
+    free(argv);
+    double per_step = -1;
+    if (rc == 0 && !sig) {
+        char path[sizeof scratch.dir + 16];
+        snprintf(path, sizeof path, "%s/last.ckpt", scratch.dir);
+        tg_loaded L;
+        tg_err err;
+        if (tg_run_load_model(path, &L, &err) == TG_OK) {
+            if (L.st.step > 0) per_step = L.st.train_seconds / (double)L.st.step;
+            tg_loaded_free(&L);
+        }
+    }
+    remove_dir(scratch.dir);
+    rmdir(dir);
+    return per_step;
+}
+
+static const char *state_name(tg_exp_cell_state s) {
+    return s == TG_EXP_DONE ? "done" : s == TG_EXP_PARTIAL ? "partial" : "new";
+}
+
+int tg_exp_dry_run(const tg_experiment *e, tg_exp_train_fn train) {
+    int n = tg_exp_cell_count(e), nv = tg_exp_variant_count(e);
+    double *step_s = calloc((size_t)nv, sizeof *step_s);
+    if (!step_s) { fprintf(stderr, "tapegrad experiment: out of memory\n"); return 1; }
+    double total = 0;
+    int rc = 0;
+    printf("%d cells (%d variants x %d seeds) in %s:\n", n, nv, e->n_seeds, e->dir);
+    for (int i = 0; i < n && rc == 0; i++) {
+        tg_exp_cell c;
+        tg_exp_status st;
+        tg_run_config cfg;
+        tg_err err;
+        tg_exp_cell_get(e, i, &c);
+        if (tg_exp_cell_status(e, &c, &st, &err) != TG_OK || tg_exp_cell_config(e, &c, &cfg, &err) != TG_OK) {
+            fprintf(stderr, "tapegrad experiment: cell %s: %s\n", c.name, err.msg);
+            rc = 1;
+            break;
+        }
+        int64_t left = st.state == TG_EXP_DONE ? 0 : cfg.max_steps - st.step;
+        int v = i % nv;
+        if (left > 0 && step_s[v] == 0) {
+            step_s[v] = time_variant(e, &c, train);
+            if (step_s[v] < 0) {
+                fprintf(stderr, "tapegrad experiment: cell %s: 3 timed steps failed (run it with tapegrad train "
+                        "to see why)\n", c.name);
+                rc = 1;
+                break;
+            }
+        }
+        char est[32] = "-";
+        if (left > 0) tg_format_duration(step_s[v] * (double)left, est, sizeof est);
+        total += left > 0 ? step_s[v] * (double)left : 0;
+        printf("  %3d  %-60s %-7s step %lld/%lld  left ~%s\n", i + 1, c.name, state_name(st.state),
+               (long long)st.step, (long long)cfg.max_steps, est);
+    }
+    if (rc == 0) {
+        char t[32];
+        tg_format_duration(total, t, sizeof t);
+        printf("estimated training time left: ~%s (steps timed %d at a time per variant now; validation not "
+               "counted)\n", t, TIMED_STEPS);
+    }
+    free(step_s);
+    return rc;
+}

@@ -1,0 +1,126 @@
+/* experiment.h: `tapegrad experiment`: a base training recipe crossed with axes (train flags and
+ * their values) and seeds. Every cell is an ordinary `tapegrad train` run folder
+ * DIR/cells/KEY=V,...,seed=S/, trained by the train command's own code in a forked child, one
+ * cell after the other. Private to train/.
+ *
+ *   tg_experiment e;  tg_exp_init(&e);
+ *   tg_exp_add_base(&e, "task", "copy");  tg_exp_add_vary(&e, "norm=post,pre", &err);
+ *   tg_exp_add_seeds(&e, "2", false, &err);  snprintf(e.dir, sizeof e.dir, "runs/x");
+ *   tg_exp_validate(&e, &err);  tg_exp_record(&e, true, &err);  tg_exp_run(&e, tg_cmd_train);
+ */
+#ifndef TG_EXPERIMENT_H
+#define TG_EXPERIMENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "train/run/options.h"
+#include "train/run/run.h"
+
+#define TG_EXP_MAX_AXES 8
+#define TG_EXP_NAME_MAX 512
+
+typedef struct tg_exp_axis {
+    char key[64];        /* the train flag's name, canonical spelling */
+    char flag[68];       /* "--" key */
+    int n;
+    char **values;       /* (n) as given; for the variant axis, the variants' names */
+    /* The variant axis (key "variant", from --variant NAME:K=V;K=V): value v sets the train flags
+     * bundle_flag[v][0..n_set[v]-1] ("--K") to bundle_value[v][...] (NULL: a flag without a
+     * value). NULL for an ordinary axis. */
+    int *n_set;
+    char ***bundle_name, ***bundle_flag, ***bundle_value;
+} tg_exp_axis;
+
+typedef struct tg_experiment {
+    char dir[TG_PATH_MAX];
+    char config[TG_PATH_MAX];        /* --config FILE of the base recipe, or "" */
+    int n_base;
+    char **base_name, **base_flag;   /* (n_base) train flags' names, and "--" name */
+    char **base_value;               /* (n_base) value; NULL for a flag that takes none */
+    int n_axes;
+    tg_exp_axis axes[TG_EXP_MAX_AXES];
+    int n_seeds;
+    uint64_t *seeds;                 /* (n_seeds) */
+    int argc;
+    char **argv;                     /* the command as given (after "experiment"), for the record */
+} tg_experiment;
+
+/* One cell: the index of each axis's value, and the seed. Cells are ordered seed first, then
+ * the axes (the first axis slowest), so every variant of seed 1 is trained before seed 2. */
+typedef struct tg_exp_cell {
+    int index;
+    int value[TG_EXP_MAX_AXES];
+    uint64_t seed;
+    char variant[TG_EXP_NAME_MAX];        /* "KEY=V,..." (the same for every seed) */
+    char name[TG_EXP_NAME_MAX + 32];      /* "KEY=V,...,seed=S" */
+    char dir[TG_PATH_MAX + TG_EXP_NAME_MAX + 64];   /* DIR/cells/name */
+} tg_exp_cell;
+
+typedef enum { TG_EXP_NEW, TG_EXP_PARTIAL, TG_EXP_DONE } tg_exp_cell_state;
+
+typedef struct tg_exp_status {
+    tg_exp_cell_state state;
+    int64_t step;            /* updates done (0 when new) */
+    double train_seconds;    /* from the checkpoint */
+} tg_exp_status;
+
+/* ---- the grid (cells.c) ---- */
+void tg_exp_init(tg_experiment *e);
+void tg_exp_free(tg_experiment *e);
+/* A train flag of the base recipe (value NULL for a flag that takes none). */
+tg_status tg_exp_add_base(tg_experiment *e, const char *name, const char *value, tg_err *err);
+/* "KEY=V1,V2[,...]": KEY a train flag (not out or seed), at least one value, no repeats. */
+tg_status tg_exp_add_vary(tg_experiment *e, const char *spec, tg_err *err);
+/* "NAME" or "NAME:KEY=V[;KEY=V...]" (KEY a train flag, V omitted for a flag without a value):
+ * one value of the variant axis, a named bundle of settings, so that variants that differ in
+ * more than one flag (relu at the heads = attn-activation relu + attn-activation-at heads) are
+ * one axis. The variant axis comes after the --vary axes. */
+tg_status tg_exp_add_variant(tg_experiment *e, const char *spec, tg_err *err);
+/* "N" (seeds 1..N) or, with list, "1,2,7". */
+tg_status tg_exp_add_seeds(tg_experiment *e, const char *spec, bool list, tg_err *err);
+int tg_exp_cell_count(const tg_experiment *e);
+int tg_exp_variant_count(const tg_experiment *e);
+void tg_exp_cell_get(const tg_experiment *e, int index, tg_exp_cell *out);
+/* The cell's full run config, as `tapegrad train` with the cell's argv would build it. */
+tg_status tg_exp_cell_config(const tg_experiment *e, const tg_exp_cell *c, tg_run_config *out, tg_err *err);
+/* argv (NULL-terminated, strings owned by e and c) of `train` for the cell: a fresh run, or
+ * `train --resume CELLDIR`. argv must hold tg_exp_argv_max(e) entries; the seed's text is
+ * static (one argv at a time). */
+int tg_exp_argv_max(const tg_experiment *e);
+int tg_exp_cell_argv(const tg_experiment *e, const tg_exp_cell *c, bool resume, char **argv);
+/* Every cell's config is checked before anything is trained (a step budget, values train takes). */
+tg_status tg_exp_validate(const tg_experiment *e, tg_err *err);
+/* Where a cell stands, read from its last.ckpt (not from an exit code: train exits 0 on SIGINT). */
+tg_status tg_exp_cell_status(const tg_experiment *e, const tg_exp_cell *c, tg_exp_status *out, tg_err *err);
+
+/* ---- the record DIR/experiment.txt (record.c) ---- */
+/* Checks that DIR/experiment.txt, if there, holds the same recipe (TG_ERR_ARG naming the first
+ * line that differs otherwise); if there is none and write, creates DIR and writes it. */
+tg_status tg_exp_record(const tg_experiment *e, bool write, tg_err *err);
+/* The command recorded in DIR/experiment.txt (argv after "experiment", malloc'd; free with
+ * tg_exp_argv_free). */
+tg_status tg_exp_record_argv(const char *dir, int *argc, char ***argv, tg_err *err);
+void tg_exp_argv_free(int argc, char **argv);
+/* `tapegrad experiment ARGS`, each argument quoted for a POSIX shell when it needs it. */
+void tg_exp_command_line(const tg_experiment *e, char *out, size_t len);
+
+/* ---- running the cells (runner.c) ---- */
+typedef int (*tg_exp_train_fn)(int argc, char **argv);
+/* Trains every cell that is not done, in order, each in a forked child running train(argv);
+ * SIGINT/SIGTERM are forwarded to the child and stop the experiment after it saved. A line per
+ * cell start and finish on stderr. Returns the exit code: 0 all done, 1 a cell failed or was
+ * interrupted. */
+int tg_exp_run(const tg_experiment *e, tg_exp_train_fn train);
+/* Runs train(argv) in a forked child (its own process group, killed if this process dies) and
+ * waits, forwarding SIGINT/SIGTERM. quiet: the child's stdout/stderr go to /dev/null. Returns
+ * the exit code, or 128 + signal; *signalled the signal this process received (0: none). */
+int tg_exp_fork_train(tg_exp_train_fn train, char **argv, bool quiet, int *signalled);
+
+/* ---- --dry-run (estimate.c) ---- */
+/* Lists the cells and their state, and the time left: 3 training steps of each variant are
+ * timed in a scratch folder (nothing is written under DIR). Returns the exit code. */
+int tg_exp_dry_run(const tg_experiment *e, tg_exp_train_fn train);
+
+#endif /* TG_EXPERIMENT_H */

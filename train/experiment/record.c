@@ -1,0 +1,189 @@
+/* record.c: DIR/experiment.txt, the record of an experiment's recipe. It holds the command (one
+ * `arg:` line per argument, so `experiment --resume DIR` can run it again) and, after a
+ * `[recipe]` line, the recipe in a canonical form: every setting of the base recipe (the config
+ * file's and the flags' effect, so a changed config file is noticed too), the axes and the seeds.
+ * A second run on DIR must produce the same recipe text. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "train/experiment/experiment.h"
+#include "train/experiment/report.h"
+
+#define RECIPE_MARK "[recipe]\n"
+
+/* The canonical recipe. --threads is left out: results do not depend on it. */
+static tg_status recipe_text(const tg_experiment *e, char **out, tg_err *err) {
+    tg_run_config cfg;
+    tg_status s = tg_exp_cell_config(e, NULL, &cfg, err);
+    if (s != TG_OK) return s;
+    cfg.seed = 0;
+    cfg.threads = 0;
+    int n = tg_run_config_format(&cfg, NULL, 0);
+    size_t cap = (size_t)n + 4096;
+    for (int a = 0; a < e->n_axes; a++)
+        for (int v = 0; v < e->axes[a].n; v++) {
+            cap += strlen(e->axes[a].values[v]) + 80;
+            for (int i = 0; e->axes[a].n_set && i < e->axes[a].n_set[v]; i++)
+                cap += strlen(e->axes[a].bundle_flag[v][i]) + 8 +
+                       (e->axes[a].bundle_value[v][i] ? strlen(e->axes[a].bundle_value[v][i]) : 0);
+        }
+    cap += (size_t)e->n_seeds * 24;
+    char *t = malloc(cap);
+    if (!t) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    size_t k = 0;
+    for (int a = 0; a < e->n_axes; a++) {
+        k += (size_t)snprintf(t + k, cap - k, "vary %s =", e->axes[a].key);
+        for (int v = 0; v < e->axes[a].n; v++)
+            k += (size_t)snprintf(t + k, cap - k, "%s%s", v ? "," : " ", e->axes[a].values[v]);
+        k += (size_t)snprintf(t + k, cap - k, "\n");
+        for (int v = 0; e->axes[a].n_set && v < e->axes[a].n; v++) {   /* a variant's bundle of flags */
+            k += (size_t)snprintf(t + k, cap - k, "variant %s =", e->axes[a].values[v]);
+            for (int i = 0; i < e->axes[a].n_set[v]; i++)
+                k += (size_t)snprintf(t + k, cap - k, " %s%s%s", e->axes[a].bundle_flag[v][i],
+                                      e->axes[a].bundle_value[v][i] ? " " : "",
+                                      e->axes[a].bundle_value[v][i] ? e->axes[a].bundle_value[v][i] : "");
+            k += (size_t)snprintf(t + k, cap - k, "\n");
+        }
+    }
+    k += (size_t)snprintf(t + k, cap - k, "seeds =");
+    for (int i = 0; i < e->n_seeds; i++)
+        k += (size_t)snprintf(t + k, cap - k, "%s%llu", i ? "," : " ", (unsigned long long)e->seeds[i]);
+    k += (size_t)snprintf(t + k, cap - k, "\n");
+    k += (size_t)tg_run_config_format(&cfg, t + k, cap - k);
+    *out = t;
+    (void)k;
+    return TG_OK;
+}
+
+/* The line of text a that differs from b, for the refusal's message. */
+static void first_difference(const char *a, const char *b, char *out, size_t len, char *theirs, size_t tlen) {
+    while (*a && *b) {
+        const char *na = strchr(a, '\n'), *nb = strchr(b, '\n');
+        size_t la = na ? (size_t)(na - a) : strlen(a), lb = nb ? (size_t)(nb - b) : strlen(b);
+        if (la != lb || strncmp(a, b, la)) break;
+        a += la + (na ? 1 : 0);
+        b += lb + (nb ? 1 : 0);
+    }
+    snprintf(out, len, "%.*s", (int)(strchr(a, '\n') ? strchr(a, '\n') - a : (long)strlen(a)), a);
+    snprintf(theirs, tlen, "%.*s", (int)(strchr(b, '\n') ? strchr(b, '\n') - b : (long)strlen(b)), b);
+}
+
+static char *read_all(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 8192, len = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while (buf && (got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += got;
+        if (len + 1 == cap) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) { free(buf); buf = NULL; }
+            else buf = nb;
+        }
+    }
+    fclose(f);
+    if (buf) buf[len] = '\0';
+    return buf;
+}
+
+static tg_status write_record(const tg_experiment *e, const char *path, const char *recipe, tg_err *err) {
+    tg_exp_out o;
+    FILE *f = tg_exp_out_open(&o, path, err);
+    if (!f) return TG_ERR_NOMEM;
+    char cmd[16384];
+    tg_exp_command_line(e, cmd, sizeof cmd);
+    fprintf(f, "# tapegrad experiment: the recipe of this folder's cells. The same command (or\n"
+               "# `tapegrad experiment --resume DIR`) skips finished cells and resumes an interrupted one;\n"
+               "# another recipe is refused.\ncommand: %s\n", cmd);
+    for (int i = 0; i < e->argc; i++) fprintf(f, "arg: %s\n", e->argv[i]);
+    fputs(RECIPE_MARK, f);
+    fputs(recipe, f);
+    return tg_exp_out_commit(&o, err);
+}
+
+tg_status tg_exp_record(const tg_experiment *e, bool write, tg_err *err) {
+    for (int i = 0; i < e->argc; i++)
+        if (strchr(e->argv[i], '\n')) return tg_err_set(err, TG_ERR_ARG, "an argument holds a line break");
+    char *recipe = NULL;
+    tg_status s = recipe_text(e, &recipe, err);
+    if (s != TG_OK) return s;
+    char path[TG_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/experiment.txt", e->dir);
+    char *old = read_all(path);
+    if (old) {
+        const char *mark = strstr(old, "\n" RECIPE_MARK);
+        if (!mark) s = tg_err_set(err, TG_ERR_FORMAT, "%s: no %.8s line: not an experiment record", path, RECIPE_MARK);
+        else if (strcmp(mark + 1 + strlen(RECIPE_MARK), recipe)) {
+            char here[256], there[256];
+            first_difference(recipe, mark + 1 + strlen(RECIPE_MARK), here, sizeof here, there, sizeof there);
+            s = tg_err_set(err, TG_ERR_ARG, "%s holds another experiment (its recipe has '%s', this command '%s'): "
+                           "give another --out, or the same command", e->dir, there, here);
+        }
+    } else if (!write) {
+        s = TG_OK;
+    } else if (tg_mkdir_p(e->dir) != 0) {
+        s = tg_err_set(err, TG_ERR_IO, "cannot create %s: %s", e->dir, strerror(errno));
+    } else {
+        s = write_record(e, path, recipe, err);
+    }
+    free(old);
+    free(recipe);
+    return s;
+}
+
+void tg_exp_argv_free(int argc, char **argv) {
+    for (int i = 0; argv && i < argc; i++) free(argv[i]);
+    free(argv);
+}
+
+tg_status tg_exp_record_argv(const char *dir, int *argc, char ***argv, tg_err *err) {
+    char path[TG_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/experiment.txt", dir);
+    char *text = read_all(path);
+    if (!text) return tg_err_set(err, TG_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    int n = 0;
+    char **v = NULL;
+    tg_status s = TG_OK;
+    for (char *line = text; s == TG_OK && line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl) *nl = '\0';
+        if (!strcmp(line, "[recipe]")) break;
+        if (!strncmp(line, "arg: ", 5)) {
+            char **nv = realloc(v, (size_t)(n + 2) * sizeof *nv);
+            if (!nv || !(nv[n] = strdup(line + 5))) s = tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+            if (nv) v = nv;
+            if (s == TG_OK) v[++n] = NULL;
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    free(text);
+    if (s == TG_OK && n == 0) s = tg_err_set(err, TG_ERR_FORMAT, "%s: no `arg:` lines: not an experiment record", path);
+    if (s != TG_OK) { tg_exp_argv_free(n, v); return s; }
+    *argc = n;
+    *argv = v;
+    return TG_OK;
+}
+
+/* A word as a POSIX shell reads it back. */
+static size_t shell_word(char *out, size_t len, const char *w) {
+    bool plain = *w != '\0';
+    for (const char *p = w; *p; p++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./=,:+-@%", *p)) plain = false;
+    if (plain) return (size_t)snprintf(out, len, "%s", w);
+    size_t k = (size_t)snprintf(out, len, "'");
+    for (const char *p = w; *p; p++)
+        k += (size_t)snprintf(k < len ? out + k : NULL, k < len ? len - k : 0, *p == '\'' ? "'\\''" : "%c", *p);
+    return k + (size_t)snprintf(k < len ? out + k : NULL, k < len ? len - k : 0, "'");
+}
+
+void tg_exp_command_line(const tg_experiment *e, char *out, size_t len) {
+    size_t k = (size_t)snprintf(out, len, "tapegrad experiment");
+    for (int i = 0; i < e->argc && k + 1 < len; i++) {
+        k += (size_t)snprintf(out + k, len - k, " ");
+        if (k + 1 < len) k += shell_word(out + k, len - k, e->argv[i]);
+    }
+}

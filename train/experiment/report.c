@@ -1,0 +1,320 @@
+/* report.c: `tapegrad experiment report DIR`: every finished cell's last.ckpt and best.ckpt on
+ * its recipe's dev set (evalcache.c), then DIR/results.tsv and DIR/results.json (a row per cell
+ * and checkpoint), DIR/report.md (per variant mean and sd over seeds; each variant against the
+ * baseline by paired bootstrap resampling of the dev set, per seed and pooled over seeds; time
+ * per cell; the command) and the plots (plots.c). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "train/experiment/report.h"
+#include "train/metrics/paired_bs.h"
+#include "train/run/text_out.h"
+
+#define N_WHICH 2
+static const char *const WHICH[N_WHICH] = {"last", "best"};
+#define BS_SAMPLES 1000
+#define BS_SEED 12345
+
+typedef struct {
+    tg_exp_cell cell;
+    bool finished;
+    tg_exp_eval ev[N_WHICH];
+} cell_result;
+
+typedef struct {
+    const tg_experiment *e;
+    int n, nv, baseline;          /* cells, variants, the baseline variant */
+    cell_result *r;               /* (n) */
+    tg_bleu_opts bleu;
+} report;
+
+static cell_result *at(const report *R, int variant, int seed) { return &R->r[seed * R->nv + variant]; }
+
+/* "KEY=V,KEY=V": the variant with those values (other axes: their first value). */
+static int parse_baseline(const tg_experiment *e, const char *spec, tg_err *err) {
+    int value[TG_EXP_MAX_AXES] = {0};
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", spec ? spec : "");
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        char *eq = strchr(tok, '=');
+        int a = 0, v = -1;
+        if (eq) *eq = '\0';
+        while (a < e->n_axes && strcmp(e->axes[a].key, tok)) a++;
+        for (int k = 0; eq && a < e->n_axes && k < e->axes[a].n; k++)
+            if (!strcmp(e->axes[a].values[k], eq + 1)) v = k;
+        if (!eq || a == e->n_axes || v < 0) {
+            tg_err_set(err, TG_ERR_ARG, "--baseline '%s': expected KEY=VALUE,... with an axis and one of its values", spec);
+            return -1;
+        }
+        value[a] = v;
+    }
+    int index = 0;
+    for (int a = 0; a < e->n_axes; a++) index = index * e->axes[a].n + value[a];
+    return index;
+}
+
+static tg_status evaluate_cells(report *R, tg_err *err) {
+    for (int i = 0; i < R->n; i++) {
+        cell_result *c = &R->r[i];
+        tg_exp_cell_get(R->e, i, &c->cell);
+        tg_exp_status st;
+        tg_run_config cfg;
+        tg_status s = tg_exp_cell_status(R->e, &c->cell, &st, err);
+        if (s == TG_OK) s = tg_exp_cell_config(R->e, &c->cell, &cfg, err);
+        if (s != TG_OK) return s;
+        c->finished = st.state == TG_EXP_DONE;
+        if (!c->finished) continue;
+        R->bleu = tg_eval_bleu_opts(cfg.task[0] != '\0');
+        tg_dev_text dev;
+        s = tg_run_dev_text(&cfg, &dev, err);
+        for (int w = 0; s == TG_OK && w < N_WHICH && dev.n; w++) {
+            bool fresh;
+            s = tg_exp_cell_eval(&c->cell, &cfg, WHICH[w], &dev, &c->ev[w], &fresh, err);
+            if (s == TG_OK && fresh)
+                fprintf(stderr, "tapegrad experiment: evaluated %s/%s.ckpt on dev: BLEU %.2f, NLL %.4f\n", c->cell.name,
+                        WHICH[w], c->ev[w].bleu, c->ev[w].nll);
+        }
+        tg_dev_text_free(&dev);
+        if (s != TG_OK) {
+            tg_err inner = *err;
+            return tg_err_set(err, s, "cell %s: %s", c->cell.name, inner.msg);
+        }
+    }
+    return TG_OK;
+}
+
+/* ---- results.tsv and results.json ---- */
+
+static FILE *open_in(const tg_experiment *e, const char *name, tg_exp_out *o, tg_err *err) {
+    char path[TG_EXP_PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", e->dir, name);
+    return tg_exp_out_open(o, path, err);
+}
+
+static tg_status write_results(const report *R, tg_err *err) {
+    tg_exp_out ot, oj;
+    FILE *t = open_in(R->e, "results.tsv", &ot, err), *j = t ? open_in(R->e, "results.json", &oj, err) : NULL;
+    if (!t || !j) { if (t) tg_exp_out_abort(&ot); return TG_ERR_NOMEM; }
+    fprintf(t, "cell\tvariant_label\tseed");
+    for (int a = 0; a < R->e->n_axes; a++) fprintf(t, "\t%s", R->e->axes[a].key);
+    fprintf(t, "\tcheckpoint\tstep\ttrain_seconds\tdev_loss\tdev_nll\tdev_ppl\tbleu\tchrf2\n");
+    fprintf(j, "[");
+    bool first = true;
+    for (int i = 0; i < R->n; i++)
+        for (int w = 0; w < N_WHICH; w++) {
+            const cell_result *c = &R->r[i];
+            const tg_exp_eval *v = &c->ev[w];
+            if (!c->finished || !v->present) continue;
+            fprintf(t, "%s\t%s\t%llu", c->cell.name, c->cell.variant, (unsigned long long)c->cell.seed);
+            fprintf(j, "%s\n  {\"cell\": ", first ? "" : ",");
+            tg_json_str(j, c->cell.name);
+            fprintf(j, ", \"seed\": %llu, \"axes\": {", (unsigned long long)c->cell.seed);
+            for (int a = 0; a < R->e->n_axes; a++) {
+                const char *val = R->e->axes[a].values[c->cell.value[a]];
+                fprintf(t, "\t%s", val);
+                fprintf(j, "%s", a ? ", " : "");
+                tg_json_str(j, R->e->axes[a].key);
+                fprintf(j, ": ");
+                tg_json_str(j, val);
+            }
+            fprintf(t, "\t%s\t%lld\t%.3f\t%.6f\t%.6f\t%.4f\t%.4f\t%.4f\n", WHICH[w], (long long)v->step,
+                    v->train_seconds, v->loss, v->nll, exp(v->nll), v->bleu, v->chrf);
+            fprintf(j, "}, \"checkpoint\": \"%s\", \"step\": %lld, \"train_seconds\": %.3f, \"dev_loss\": %.6f, "
+                       "\"dev_nll\": %.6f, \"dev_ppl\": %.4f, \"bleu\": %.4f, \"chrf2\": %.4f}",
+                    WHICH[w], (long long)v->step, v->train_seconds, v->loss, v->nll, exp(v->nll), v->bleu, v->chrf);
+            first = false;
+        }
+    fprintf(j, "\n]\n");
+    tg_status s = tg_exp_out_commit(&ot, err);
+    if (s != TG_OK) { tg_exp_out_abort(&oj); return s; }
+    return tg_exp_out_commit(&oj, err);
+}
+
+/* ---- report.md ---- */
+
+typedef struct { double mean, sd; int n; } mean_sd;
+
+static mean_sd stats_of(const double *v, int n) {
+    mean_sd m = {0, NAN, n};
+    for (int i = 0; i < n; i++) m.mean += v[i] / n;
+    if (n > 1) {
+        double ss = 0;
+        for (int i = 0; i < n; i++) ss += (v[i] - m.mean) * (v[i] - m.mean);
+        m.sd = sqrt(ss / (n - 1));
+    }
+    return m;
+}
+
+static void cell_md(FILE *f, mean_sd m, const char *fmt) {
+    fprintf(f, " | ");
+    if (!m.n) { fprintf(f, "-"); return; }
+    fprintf(f, fmt, m.mean);
+    if (m.n > 1) { fprintf(f, " ± "); fprintf(f, fmt, m.sd); }
+}
+
+/* The variant's metric k of checkpoint w over its finished seeds. */
+static mean_sd variant_metric(const report *R, int v, int w, int k) {
+    double *vals = calloc((size_t)R->e->n_seeds + 1, sizeof *vals);
+    int n = 0;
+    for (int s = 0; vals && s < R->e->n_seeds; s++) {
+        const cell_result *c = at(R, v, s);
+        if (!c->finished || !c->ev[w].present) continue;
+        const tg_exp_eval *ev = &c->ev[w];
+        double x[] = {ev->loss, ev->nll, ev->bleu, ev->chrf, (double)ev->step, ev->train_seconds};
+        vals[n++] = x[k];
+    }
+    mean_sd m = stats_of(vals, n);
+    free(vals);
+    return m;
+}
+
+static void variant_table(FILE *f, const report *R, int w) {
+    fprintf(f, "### %s.ckpt\n\n| variant | seeds | dev loss | dev NLL | BLEU | chrF2 | step | training time (s) |\n"
+               "|---|---|---|---|---|---|---|---|\n", WHICH[w]);
+    static const char *const fmt[] = {"%.4f", "%.4f", "%.2f", "%.2f", "%.0f", "%.1f"};
+    for (int v = 0; v < R->nv; v++) {
+        mean_sd m0 = variant_metric(R, v, w, 0);
+        fprintf(f, "| %s%s | %d", R->e->n_axes ? R->r[v].cell.variant : "all", v == R->baseline ? " (baseline)" : "",
+                m0.n);
+        for (int k = 0; k < 6; k++) cell_md(f, variant_metric(R, v, w, k), fmt[k]);
+        fprintf(f, " |\n");
+    }
+    fprintf(f, "\n");
+}
+
+static void bs_row(FILE *f, const char *variant, const char *seed, const tg_paired_bs_system *sys,
+                   const tg_paired_bs_system *base) {
+    fprintf(f, "| %s | %s | %.2f (μ %.2f ± %.2f) | %.2f | %+.2f | [%+.2f, %+.2f] | %.4f |\n", variant, seed,
+            sys->bleu.score, sys->bleu.mean, sys->bleu.ci, base->bleu.score, sys->diff.score,
+            sys->diff.mean - sys->diff.ci, sys->diff.mean + sys->diff.ci, sys->p_value);
+}
+
+/* seg[0] the baseline's, seg[1..] the variants' (vars[k - 1]); one call, the same resamples. */
+static tg_status bs_rows(FILE *f, const report *R, const tg_bleu_stats *const *seg, const int *vars, int n_sys,
+                         size_t n_seg, const char *seed_label, tg_err *err) {
+    tg_paired_bs_system *out = calloc((size_t)n_sys, sizeof *out);
+    if (!out) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    tg_status s = tg_paired_bs(seg, (size_t)n_sys, n_seg, BS_SAMPLES, BS_SEED, &R->bleu, out, err);
+    for (int k = 1; s == TG_OK && k < n_sys; k++) bs_row(f, R->r[vars[k - 1]].cell.variant, seed_label, &out[k], &out[0]);
+    free(out);
+    return s;
+}
+
+/* Per seed, the variants whose cell and the baseline's are scored; then pooled over the seeds
+ * where all of them are (segment statistics summed over seeds). */
+static tg_status bootstrap_section(FILE *f, const report *R, int w, tg_err *err) {
+    int nv = R->nv, ns = R->e->n_seeds;
+    const tg_bleu_stats **seg = calloc((size_t)nv + 1, sizeof *seg);
+    int *vars = calloc((size_t)nv + 1, sizeof *vars);
+    tg_bleu_stats **pool = calloc((size_t)nv + 1, sizeof *pool);
+    bool *pool_ok = calloc((size_t)nv + 1, sizeof *pool_ok);
+    tg_status s = seg && vars && pool && pool_ok ? TG_OK : tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    size_t n_seg = 0;
+    int pooled_seeds = 0;
+    for (int v = 0; v < nv; v++) pool_ok[v] = true;
+    fprintf(f, "### %s.ckpt\n\n| variant | seed | BLEU (resampled mean ± 95%%) | baseline BLEU | Δ BLEU | 95%% interval of Δ | p |\n"
+               "|---|---|---|---|---|---|---|\n", WHICH[w]);
+    for (int sd = 0; s == TG_OK && sd < ns; sd++) {
+        const cell_result *b = at(R, R->baseline, sd);
+        if (!b->finished || !b->ev[w].present) { for (int v = 0; v < nv; v++) pool_ok[v] = false; continue; }
+        int n_sys = 1;
+        seg[0] = b->ev[w].seg;
+        if (!n_seg) n_seg = b->ev[w].n_seg;
+        for (int v = 0; v < nv; v++) {
+            const cell_result *c = at(R, v, sd);
+            bool ok = c->finished && c->ev[w].present && c->ev[w].n_seg == b->ev[w].n_seg && b->ev[w].n_seg == n_seg;
+            if (v != R->baseline && ok) { vars[n_sys - 1] = v; seg[n_sys++] = c->ev[w].seg; }
+            if (!ok) { pool_ok[v] = false; continue; }
+            if (!pool[v] && !(pool[v] = calloc(n_seg + 1, sizeof **pool))) { s = tg_err_set(err, TG_ERR_NOMEM, "out of memory"); break; }
+            for (size_t i = 0; i < n_seg; i++) tg_bleu_stats_sum(&pool[v][i], &c->ev[w].seg[i]);
+        }
+        char label[32];
+        snprintf(label, sizeof label, "%llu", (unsigned long long)b->cell.seed);
+        if (s == TG_OK && n_sys > 1) s = bs_rows(f, R, seg, vars, n_sys, b->ev[w].n_seg, label, err);
+        pooled_seeds++;
+    }
+    if (s == TG_OK && pool_ok[R->baseline] && pooled_seeds > 1) {
+        int n_sys = 1;
+        seg[0] = pool[R->baseline];
+        for (int v = 0; v < nv; v++)
+            if (v != R->baseline && pool_ok[v]) { vars[n_sys - 1] = v; seg[n_sys++] = pool[v]; }
+        char label[48];
+        snprintf(label, sizeof label, "**pooled (%d seeds)**", pooled_seeds);
+        if (n_sys > 1) s = bs_rows(f, R, seg, vars, n_sys, n_seg, label, err);
+    }
+    fprintf(f, "\n");
+    for (int v = 0; pool && v < nv; v++) free(pool[v]);
+    free(pool);
+    free(pool_ok);
+    free(seg);
+    free(vars);
+    return s;
+}
+
+static void time_table(FILE *f, const report *R) {
+    fprintf(f, "## Time per cell\n\n| cell | steps | training time (s) | s per step |\n|---|---|---|---|\n");
+    for (int i = 0; i < R->n; i++) {
+        const cell_result *c = &R->r[i];
+        if (!c->finished || !c->ev[0].present) { fprintf(f, "| %s | (not finished) | | |\n", c->cell.name); continue; }
+        fprintf(f, "| %s | %lld | %.1f | %.4f |\n", c->cell.name, (long long)c->ev[0].step, c->ev[0].train_seconds,
+                c->ev[0].step ? c->ev[0].train_seconds / (double)c->ev[0].step : 0);
+    }
+    fprintf(f, "\nTraining time is the cells' own (the checkpoints' train_seconds, validation excluded), measured "
+               "on a machine that may have been shared.\n\n");
+}
+
+static tg_status write_md(const report *R, const bool *finished, tg_err *err) {
+    tg_exp_out o;
+    FILE *f = open_in(R->e, "report.md", &o, err);
+    if (!f) return TG_ERR_NOMEM;
+    char cmd[16384];
+    tg_exp_command_line(R->e, cmd, sizeof cmd);
+    int done = 0;
+    for (int i = 0; i < R->n; i++) done += finished[i];
+    fprintf(f, "# Experiment %s\n\nReproduce it with:\n\n```sh\n%s\n```\n\n%d of %d cells finished (%d variants x %d "
+               "seeds); the tables cover the finished ones. Dev set scores are of greedy translations; BLEU is "
+               "sacreBLEU's corpus BLEU, chrF2 its chrF.\n\n## Per variant: mean ± sd over seeds\n\n",
+            R->e->dir, cmd, done, R->n, R->nv, R->e->n_seeds);
+    for (int w = 0; w < N_WHICH; w++) variant_table(f, R, w);
+    fprintf(f, "## Against the baseline (%s)\n\nPaired bootstrap resampling of the dev set (%d resamples, seed %d, "
+               "corpus BLEU recomputed from the resampled segments' statistics, as `sacrebleu --paired-bs`): per "
+               "seed, the variant's cell against the baseline's cell of the same seed; pooled, each segment's "
+               "statistics summed over the seeds, so the resampling covers the data and the seeds average the "
+               "training noise. Δ is the variant's BLEU minus the baseline's on the whole dev set; its interval "
+               "is the resampled mean ± the 95%% half-width; p is the paired bootstrap's p-value.\n\n",
+            R->e->n_axes ? R->r[R->baseline].cell.variant : "all", BS_SAMPLES, BS_SEED);
+    tg_status s = TG_OK;
+    for (int w = 0; s == TG_OK && w < N_WHICH; w++) s = bootstrap_section(f, R, w, err);
+    if (s == TG_OK) time_table(f, R);
+    if (s == TG_OK) {
+        fprintf(f, "## Plots\n\nOne line per variant: the mean over its seeds, with the min-max band over seeds.\n\n");
+        s = tg_exp_plots(R->e, finished, f, err);
+    }
+    if (s != TG_OK) { tg_exp_out_abort(&o); return s; }
+    return tg_exp_out_commit(&o, err);
+}
+
+int tg_exp_report(const tg_experiment *e, const char *baseline) {
+    tg_err err;
+    report R = {.e = e, .n = tg_exp_cell_count(e), .nv = tg_exp_variant_count(e), .bleu = tg_bleu_opts_default()};
+    R.baseline = parse_baseline(e, baseline, &err);
+    if (R.baseline < 0) { fprintf(stderr, "tapegrad experiment report: %s\n", err.msg); return 2; }
+    R.r = calloc((size_t)R.n, sizeof *R.r);
+    bool *finished = calloc((size_t)R.n + 1, sizeof *finished);
+    tg_status s = R.r && finished ? TG_OK : tg_err_set(&err, TG_ERR_NOMEM, "out of memory");
+    if (s == TG_OK) s = evaluate_cells(&R, &err);
+    for (int i = 0; s == TG_OK && i < R.n; i++) finished[i] = R.r[i].finished;
+    if (s == TG_OK) s = write_results(&R, &err);
+    if (s == TG_OK) s = write_md(&R, finished, &err);
+    if (s == TG_OK)
+        fprintf(stderr, "tapegrad experiment: wrote %s/report.md, results.tsv, results.json and the plots\n", e->dir);
+    else
+        fprintf(stderr, "tapegrad experiment report: %s\n", err.msg);
+    for (int i = 0; R.r && i < R.n; i++)
+        for (int w = 0; w < N_WHICH; w++) tg_exp_eval_free(&R.r[i].ev[w]);
+    free(R.r);
+    free(finished);
+    return s == TG_OK ? 0 : 1;
+}

@@ -1,0 +1,121 @@
+/* diagnostics.c: --diagnostics N (see diagnostics.h): the fixed batch, the rows, the file. */
+#include "train/run/diagnostics.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "train/run/progress.h"
+
+static const char DIAG_HEADER[] = "step\tstack\tlayer\tsublayer\tmetric\tvalue\n";
+
+/* Rows 0..B-1 of ds, padded: src (B, S) = pieces + eos, tgt_in (B, T) = bos + pieces. */
+static tg_status build_batch(tg_run_diag *d, const tg_dataset *ds, int max_tokens, tg_err *err) {
+    int B = 0, S = 0, T = 0;
+    while ((size_t)B < ds->n) {
+        int s = ds->src_len[B] + 1 > S ? ds->src_len[B] + 1 : S;
+        int t = ds->tgt_len[B] + 1 > T ? ds->tgt_len[B] + 1 : T;
+        if (B > 0 && (int64_t)(B + 1) * (s + t) > max_tokens) break;
+        S = s;
+        T = t;
+        B++;
+    }
+    if (B == 0) return tg_err_set(err, TG_ERR_ARG, "--diagnostics: no sentence pair to diagnose");
+    d->src = calloc((size_t)B * S, sizeof *d->src);
+    d->tgt_in = calloc((size_t)B * T, sizeof *d->tgt_in);
+    if (!d->src || !d->tgt_in) return tg_err_set(err, TG_ERR_NOMEM, "--diagnostics: out of memory");
+    for (int b = 0; b < B; b++) {
+        const int32_t *p = ds->ids + ds->off[b];
+        memcpy(d->src + (size_t)b * S, p, sizeof *p * (size_t)ds->src_len[b]);
+        d->src[(size_t)b * S + ds->src_len[b]] = TG_EOS_ID;
+        d->tgt_in[(size_t)b * T] = TG_BOS_ID;
+        memcpy(d->tgt_in + (size_t)b * T + 1, p + ds->src_len[b], sizeof *p * (size_t)ds->tgt_len[b]);
+    }
+    d->B = B;
+    d->S = S;
+    d->T = T;
+    return TG_OK;
+}
+
+static tg_status open_file(tg_run_diag *d, const tg_run *r, tg_err *err) {
+    char path[TG_PATH_MAX + 32], msg[512];
+    snprintf(path, sizeof path, "%s/diagnostics.tsv", r->cfg.out);
+    d->f = tg_tsv_open(path, DIAG_HEADER, 0, r->st.step, msg, sizeof msg);
+    return d->f ? TG_OK : tg_err_set(err, TG_ERR_IO, "%s", msg);
+}
+
+tg_status tg_run_diag_open(tg_run_diag *d, const tg_run *r, tg_err *err) {
+    memset(d, 0, sizeof *d);
+    d->grads_step = -1;
+    if (r->cfg.diagnostics <= 0) return TG_OK;
+    d->every = r->cfg.diagnostics;
+    d->enc = calloc((size_t)r->mcfg.enc_layers, sizeof *d->enc);
+    d->dec = calloc((size_t)r->mcfg.dec_layers, sizeof *d->dec);
+    tg_status s = d->enc && d->dec ? TG_OK : tg_err_set(err, TG_ERR_NOMEM, "--diagnostics: out of memory");
+    if (s == TG_OK) s = build_batch(d, r->dev.n ? &r->dev : &r->train, r->cfg.max_tokens, err);
+    if (s == TG_OK) s = open_file(d, r, err);
+    if (s != TG_OK) tg_run_diag_close(d);
+    return s;
+}
+
+void tg_run_diag_close(tg_run_diag *d) {
+    if (d->f) fclose(d->f);
+    free(d->src);
+    free(d->tgt_in);
+    free(d->enc);
+    free(d->dec);
+    memset(d, 0, sizeof *d);
+}
+
+tg_status tg_run_diag_rewind(tg_run_diag *d, const tg_run *r, tg_err *err) {
+    if (!d->every) return TG_OK;
+    fclose(d->f);
+    d->f = NULL;
+    d->grads_step = -1;
+    return open_file(d, r, err);
+}
+
+bool tg_run_diag_due(const tg_run_diag *d, int64_t step) {
+    return d->every > 0 && step % d->every == 0;
+}
+
+void tg_run_diag_grads(tg_run_diag *d, const tg_model *m, int64_t step) {
+    tg_model_layer_grad_norms(m, d->enc, d->dec);
+    d->grads_step = step;
+}
+
+static void row(FILE *f, int64_t step, const char *stack, int layer, const char *sub,
+                const char *metric, double v) {
+    if (isfinite(v))
+        fprintf(f, "%lld\t%s\t%d\t%s\t%s\t%.6g\n", (long long)step, stack, layer, sub, metric, v);
+}
+
+static void stack_rows(FILE *f, int64_t step, const char *stack, const tg_diag_layer *L, int n,
+                       bool grads) {
+    for (int i = 0; i < n; i++) {
+        for (int k = 0; k < TG_DIAG_SUBLAYERS; k++) {
+            const tg_diag_sublayer *s = &L[i].sub[k];
+            const char *name = tg_diag_sublayer_name((tg_diag_sublayer_kind)k);
+            if (!s->present) continue;
+            row(f, step, stack, i, name, "zero_frac", s->zero_frac);
+            row(f, step, stack, i, name, "branch_mean", s->branch_mean);
+            row(f, step, stack, i, name, "branch_rms", s->branch_rms);
+            row(f, step, stack, i, name, "resid_dep", s->resid_dep);
+            row(f, step, stack, i, name, "attn_entropy", s->attn_entropy);
+        }
+        row(f, step, stack, i, "layer", "rank_resid", L[i].rank_resid);
+        if (grads) row(f, step, stack, i, "layer", "grad_norm", L[i].grad_norm);
+    }
+}
+
+tg_status tg_run_diag_write(tg_run_diag *d, tg_run *r, int64_t step, tg_err *err) {
+    tg_status s = tg_model_diagnose(r->model, r->ctx, d->src, d->tgt_in, d->B, d->S, d->T, d->enc,
+                                    d->dec, err);
+    if (s != TG_OK) return s;
+    bool grads = d->grads_step == step;
+    stack_rows(d->f, step, "enc", d->enc, r->mcfg.enc_layers, grads);
+    stack_rows(d->f, step, "dec", d->dec, r->mcfg.dec_layers, grads);
+    if (fflush(d->f) != 0 || ferror(d->f))
+        return tg_err_set(err, TG_ERR_IO, "%s/diagnostics.tsv: cannot write", r->cfg.out);
+    return TG_OK;
+}

@@ -1,0 +1,124 @@
+/* evaluate.c: a model scored on text pairs -- label-smoothed loss and NLL per target token,
+ * translations (greedy or beam), corpus BLEU and chrF2 -- what `tapegrad eval` prints and what
+ * `tapegrad experiment report` caches for each cell. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "train/metrics/metrics.h"
+#include "train/run/run.h"
+
+/* The pairs that fit the positions table, encoded; index[k] is pair k's place in the input. */
+static tg_status encode_pairs(tg_bpe *bpe, const char *const *src, const char *const *ref, size_t n,
+                              int max_len, tg_dataset *ds, size_t *too_long, tg_err *err) {
+    tg_ids ids = {0}, tids = {0};
+    tg_status s = TG_OK;
+    const int max_pieces = max_len - 2;   /* the model's own positions, less bos/eos */
+    *too_long = 0;
+    for (size_t i = 0; s == TG_OK && i < n; i++) {
+        s = tg_run_encode(bpe, src[i], &ids, err);
+        if (s == TG_OK) s = tg_run_encode(bpe, ref[i], &tids, err);
+        if (s != TG_OK) break;
+        if ((int)ids.n > max_pieces || (int)tids.n > max_pieces) { (*too_long)++; continue; }
+        s = tg_dataset_add(ds, ids.v, (int32_t)ids.n, tids.v, (int32_t)tids.n, i, err);
+    }
+    tg_ids_free(&ids);
+    tg_ids_free(&tids);
+    if (s == TG_OK && ds->n == 0) s = tg_err_set(err, TG_ERR_ARG, "no pair fits the model");
+    return s;
+}
+
+static tg_status loss_of(tg_model *m, tg_ctx *ctx, const tg_dataset *ds, int max_tokens, tg_eval_result *out,
+                         tg_err *err) {
+    tg_batch_iter *it = NULL;
+    tg_batch b = {0};
+    double loss = 0, nll = 0;
+    int64_t tokens = 0;
+    const tg_model_config *mc = tg_model_cfg(m);
+    tg_status s = tg_batch_iter_new(&it, ds, &(tg_batch_opts){.max_tokens = max_tokens, .seed = 1, .shuffle = false}, err);
+    size_t nb = it ? tg_batch_iter_epoch_batches(it) : 0;
+    for (size_t k = 0; s == TG_OK && k < nb; k++) {
+        tg_tensor *logits = NULL;   // (B, T, V)
+        s = tg_batch_iter_next(it, &b, err);
+        if (s == TG_OK) s = tg_model_logits(m, ctx, b.src, b.tgt_in, b.B, b.S, b.T, &logits, err);
+        if (s != TG_OK) break;
+        tg_tensor *l = tg_cross_entropy(ctx, logits, b.tgt_out, mc->label_smoothing, TG_PAD_ID);
+        tg_tensor *n = tg_cross_entropy(ctx, logits, b.tgt_out, 0, TG_PAD_ID);
+        if (!l || !n) { s = tg_err_set(err, tg_ctx_status(ctx), "%s", tg_ctx_errmsg(ctx)); break; }
+        loss += (double)l->data[0] * (double)b.n_tgt_tokens;
+        nll += (double)n->data[0] * (double)b.n_tgt_tokens;
+        tokens += b.n_tgt_tokens;
+        tg_ctx_reset(ctx);
+    }
+    tg_batch_free(&b);
+    tg_batch_iter_free(it);
+    out->tokens = tokens;
+    out->loss = loss / (double)tokens;
+    out->nll = nll / (double)tokens;
+    return s;
+}
+
+static tg_status translate_all(tg_model *m, tg_ctx *ctx, const tg_bpe *bpe, const tg_dataset *ds,
+                               const tg_translate_opts *to, char **hyps, tg_err *err) {
+    int32_t **src = calloc(ds->n + 1, sizeof *src);
+    int *len = calloc(ds->n + 1, sizeof *len);
+    tg_status s = src && len ? TG_OK : tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; s == TG_OK && i < ds->n; i++) {
+        int sl = ds->src_len[i];
+        if (!(src[i] = malloc((size_t)(sl + 1) * sizeof **src))) { s = tg_err_set(err, TG_ERR_NOMEM, "out of memory"); break; }
+        memcpy(src[i], ds->ids + ds->off[i], (size_t)sl * sizeof **src);
+        src[i][sl] = TG_EOS_ID;
+        len[i] = sl + 1;
+    }
+    if (s == TG_OK) s = tg_translate_ids(m, ctx, bpe, (const int32_t *const *)src, len, (int)ds->n, to, hyps, err);
+    for (size_t i = 0; src && i < ds->n; i++) free(src[i]);
+    free(src);
+    free(len);
+    return s;
+}
+
+tg_bleu_opts tg_eval_bleu_opts(bool ids) {
+    tg_bleu_opts bo = tg_bleu_opts_default();
+    if (ids) bo.tokenize = TG_BLEU_TOK_NONE;   /* synthetic ids: words are the ids */
+    return bo;
+}
+
+tg_status tg_eval_texts(tg_model *m, tg_bpe *bpe, const char *const *src, const char *const *ref, size_t n,
+                        const tg_eval_opts *o, tg_eval_result *out, tg_err *err) {
+    memset(out, 0, sizeof *out);
+    tg_dataset ds = {0};
+    tg_status s = encode_pairs(bpe, src, ref, n, tg_model_cfg(m)->max_len, &ds, &out->too_long, err);
+    tg_ctx *ctx = s == TG_OK ? tg_ctx_new(&(tg_ctx_opts){.threads = o->threads}) : NULL;
+    if (s == TG_OK && !ctx) s = tg_err_set(err, TG_ERR_NOMEM, "cannot create the compute context");
+    if (s == TG_OK) {
+        tg_ctx_set_training(ctx, false);
+        tg_ctx_set_grad_enabled(ctx, false);
+        s = loss_of(m, ctx, &ds, o->max_tokens, out, err);
+    }
+    out->n = ds.n;
+    out->hyps = calloc(ds.n + 1, sizeof *out->hyps);
+    out->index = calloc(ds.n + 1, sizeof *out->index);
+    const char **refs = calloc(ds.n + 1, sizeof *refs);
+    if (s == TG_OK && (!out->hyps || !out->index || !refs)) s = tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; s == TG_OK && i < ds.n; i++) {
+        out->index[i] = ds.index[i];
+        refs[i] = ref[ds.index[i]];
+    }
+    if (s == TG_OK) s = translate_all(m, ctx, bpe, &ds, &o->translate, out->hyps, err);
+    tg_bleu_opts bo = tg_eval_bleu_opts(bpe == NULL);
+    if (s == TG_OK) s = tg_bleu_corpus_score((const char *const *)out->hyps, refs, ds.n, &bo, &out->bleu, err);
+    if (s == TG_OK)
+        s = tg_chrf_corpus_score((const char *const *)out->hyps, refs, ds.n,
+                                 &(tg_chrf_opts){.char_order = 6, .beta = 2}, &out->chrf, err);
+    free(refs);
+    tg_ctx_free(ctx);
+    tg_dataset_free(&ds);
+    if (s != TG_OK) tg_eval_result_free(out);
+    return s;
+}
+
+void tg_eval_result_free(tg_eval_result *r) {
+    for (size_t i = 0; r->hyps && i < r->n; i++) free(r->hyps[i]);
+    free(r->hyps);
+    free(r->index);
+    memset(r, 0, sizeof *r);
+}

@@ -1,0 +1,40 @@
+/* text_out.c: JSON string literals and terminal-safe text (text_out.h). */
+#include "train/run/text_out.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "datasets/datasets.h"
+
+void tg_json_str(FILE *f, const char *s) {
+    size_t n = strlen(s);
+    fputc('"', f);
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        uint32_t cp;
+        int k = tg_utf8_next(s + i, n - i, &cp);
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c == '\n') fputs("\\n", f);
+        else if (c == '\t') fputs("\\t", f);
+        else if (c == '\r') fputs("\\r", f);
+        else if (c < 0x20 || c == 0x7F) fprintf(f, "\\u%04x", c);
+        else if (k == 0) fputs("\\ufffd", f);   /* JSON text is UTF-8: a stray byte cannot pass */
+        else fwrite(s + i, 1, (size_t)k, f);
+        i += k > 0 ? (size_t)k : 1;
+    }
+    fputc('"', f);
+}
+
+void tg_fput_shown(FILE *f, const char *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        uint32_t cp = 0;
+        int k = tg_utf8_next(s + i, n - i, &cp);
+        bool control = k == 0 || cp < 0x20 || (cp >= 0x7F && cp <= 0x9F);
+        if (control) {
+            for (int j = 0; j < (k ? k : 1); j++) fprintf(f, "\\x%02X", (unsigned char)s[i + (size_t)j]);
+        } else {
+            fwrite(s + i, 1, (size_t)k, f);
+        }
+        i += k > 0 ? (size_t)k : 1;
+    }
+}

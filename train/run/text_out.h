@@ -1,0 +1,18 @@
+/* text_out.h: text that came from a file or the command line, written out safely.
+ *
+ * - tg_json_str: one JSON string literal (quotes included), for every --json command: '"', '\',
+ *   control characters and bytes that are not UTF-8 are escaped, so any path or name gives
+ *   valid JSON ("a\"b" -> "a\\\"b", a stray 0xFF byte -> "\ufffd").
+ * - tg_fput_shown: bytes shown on a terminal: control characters (C0, DEL, C1) and bytes that
+ *   are not UTF-8 become \xNN, so a hand-edited checkpoint cannot send terminal escapes.
+ * Private to train/. */
+#ifndef TG_TEXT_OUT_H
+#define TG_TEXT_OUT_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+void tg_json_str(FILE *f, const char *s);
+void tg_fput_shown(FILE *f, const char *s, size_t n);
+
+#endif /* TG_TEXT_OUT_H */
