@@ -2,7 +2,8 @@
  *
  * A tg_ctx owns a per-step arena (activations, their gradients, the tape) and the thread pool.
  * Ops compute their forward at once (define-by-run) and, unless recording is off, append a node to
- * the tape. tg_backward walks the tape in reverse; gradients accumulate (+=) into leaves.
+ * the tape. tg_backward walks the tape in reverse; gradients accumulate (+=) into leaves. An
+ * intermediate's gradient lives only while backward needs it (its space is reused at once).
  * Parameters live in a tg_params store: one contiguous buffer for values, one for gradients.
  *
  *   tg_params *P = tg_params_new();
@@ -54,10 +55,12 @@ enum {
     TG_TENSOR_REQUIRES_GRAD = 1u << 1, /* gradients flow to it */
 };
 
-/* Contiguous, row-major; no strides and no views. Fixed size (see _Static_assert in tensor.c). */
+/* Contiguous, row-major, no strides; a reshape shares its input's values (only views are reshapes,
+ * and no op writes into an existing tensor). Fixed size (see _Static_assert in tensor.c). */
 typedef struct tg_tensor {
     tg_float *data;
-    tg_float *grad;            /* NULL until a gradient is needed */
+    tg_float *grad;            /* NULL until a gradient is needed; an op output's is NULL again
+                                * once backward has passed the op (only leaves and the loss keep one) */
     int64_t n;                 /* number of elements */
     int ndim;                  /* 0 (scalar) .. TG_MAX_DIMS */
     int shape[TG_MAX_DIMS];
@@ -155,6 +158,15 @@ void *tg_ctx_alloc(tg_ctx *ctx, size_t bytes);
 tg_tensor *tg_tensor_new(tg_ctx *ctx, int ndim, const int *shape);
 /* Same, with the values copied from data (n elements). */
 tg_tensor *tg_tensor_from(tg_ctx *ctx, int ndim, const int *shape, const tg_float *data);
+/* The caller will not read t's values again (nor those of a reshape of t): the arena reuses
+ * their space for the next tensors, unless a recorded backward reads them (they then stay until
+ * the reset). Released, t->data is NULL. Parameters, reshapes and leaves marked requires-grad
+ * are never released. Layers call it on the activations they made and used up. */
+void tg_release(tg_ctx *ctx, tg_tensor *t);
+/* Keeps t's values (and those t reshapes) until the reset: a later tg_release of them does
+ * nothing. For a tensor read after the layers that made it are done with it (a diagnostics probe,
+ * a result the caller holds on to). NULL: nothing. */
+void tg_keep(tg_tensor *t);
 /* Marks a leaf as needing a gradient (gradcheck inputs); its grad accumulates like a parameter's. */
 void tg_tensor_set_requires_grad(tg_ctx *ctx, tg_tensor *t);
 
@@ -172,6 +184,9 @@ tg_tensor *tg_scale(tg_ctx *ctx, tg_tensor *a, double s);            /* s * a */
  * a (..., M, K), b (..., K, N) with the same leading dims -> (..., M, N);
  * or b 2-D (K, N) shared by every matrix of a -> (..., M, N) (a linear layer). */
 tg_tensor *tg_matmul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b, bool ta, bool tb);
+/* A linear layer: x (..., in) W^T + b with w (out, in) and b (out) -> (..., out). The same values
+ * and gradients as tg_add(tg_matmul(x, w, 0, 1), b), holding one tensor fewer. */
+tg_tensor *tg_matmul_bias(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b);
 tg_tensor *tg_relu(tg_ctx *ctx, tg_tensor *a);                       /* max(a, 0) */
 /* a^p elementwise; a must be positive where p is not an integer (1/sqrt(var + eps), ...). */
 tg_tensor *tg_pow(tg_ctx *ctx, tg_tensor *a, double p);
@@ -202,6 +217,14 @@ tg_tensor *tg_mean(tg_ctx *ctx, tg_tensor *x);                       /* () */
  * is not ignore_index (ignore_index < 0: none); () output, 0 when every row is ignored. */
 tg_tensor *tg_cross_entropy(tg_ctx *ctx, tg_tensor *logits, const int32_t *targets,
                             double smoothing, int ignore_index);
+/* tg_cross_entropy(tg_matmul(x, w, 0, 1), ...) for x (..., d) and w (V, d), computed chunk_rows
+ * rows at a time (0: about 2^20 logits a chunk) so that the logits and their gradient never
+ * exist whole. Its gradients are made during this call when recording (kept until backward,
+ * which scales them by the loss's gradient). The loss and d x equal the composed ops' bit for
+ * bit; d w sums the chunks in order, so it may differ in the last bits. nll (may be NULL) gets
+ * the plain cross-entropy (smoothing 0) of the same rows, as a second tg_cross_entropy would. */
+tg_tensor *tg_linear_cross_entropy(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, const int32_t *targets,
+                                   double smoothing, int ignore_index, int chunk_rows, double *nll);
 
 /* ---- custom ops: an op defined outside the library --------------------------------------- */
 
@@ -270,6 +293,45 @@ typedef enum tg_op {
 } tg_op;
 
 const char *tg_op_name(tg_op op);
+
+/* Where a step's arena goes at its peak (`tapegrad bench step --memory`): the tape's nodes
+ * grouped by op and output shape. */
+typedef struct tg_mem_holder {
+    tg_op op;
+    int ndim, shape[TG_MAX_DIMS];   /* the op's output */
+    int count;                      /* nodes of this op and output shape */
+    size_t data_bytes;              /* their outputs' values */
+    size_t grad_bytes;              /* their outputs' gradients alive at the peak */
+    size_t saved_bytes;             /* kept for backward: masks, statistics, ids */
+} tg_mem_holder;
+typedef struct tg_mem_peak {
+    size_t bytes;         /* arena bytes handed out at the peak of the last tracked step */
+    size_t holes;         /* of which given back and not yet reused */
+    size_t tape_bytes;    /* of which held by the tape's nodes (the sum over every holder) */
+} tg_mem_peak;
+/* Tracking on: each new high of a step's arena use notes what the tape holds (a walk over the
+ * tape each time: for reports, it slows a step). false: out of memory. */
+bool tg_ctx_track_peak(tg_ctx *ctx, bool on);
+/* The largest holders at the last tracked step's peak, largest first: fills up to max and
+ * returns how many (0 when nothing was tracked); *peak gets the totals. */
+int tg_ctx_peak_holders(const tg_ctx *ctx, tg_mem_holder *out, int max, tg_mem_peak *peak);
+
+/* Where a step's time goes (`tapegrad bench step --profile`), per op, summed over the profiled
+ * steps (each ends with a backward). Forward time is the interval before each node was recorded
+ * (the layer code between ops included); backward time is each node's backward. flop counts
+ * GEMM work (matmul, matmul_bias, linear_cross_entropy; 0 for the others); bytes estimates what
+ * an op reads and writes once (forward: inputs and output; backward: the output's gradient, and
+ * each input's gradient read and written). */
+typedef struct tg_op_profile {
+    tg_op op;
+    int64_t nodes;
+    double fwd_s, bwd_s, fwd_flop, bwd_flop, fwd_bytes, bwd_bytes;
+} tg_op_profile;
+/* Profiling on or off (false: out of memory). Costs two clock reads a node. */
+bool tg_ctx_profile(tg_ctx *ctx, bool on);
+/* The ops seen so far (up to TG_OP_COUNT entries, op order); *steps the profiled backwards. */
+int tg_ctx_profile_read(const tg_ctx *ctx, tg_op_profile *out, int *steps);
+
 /* The op table's entry for a node's op is called by tg_backward; this is for tools and tests. */
 int tg_tape_len(const tg_ctx *ctx);
 

@@ -48,13 +48,19 @@ tg_ctx *tg_ctx_new(const tg_ctx_opts *opts) {
 void tg_ctx_free(tg_ctx *ctx) {
     if (!ctx) return;
     chunks_free(ctx->chunks);
+    tg__peak_free(ctx);
+    tg__prof_free(ctx);
     tg_pool_free(ctx->pool);
     free(ctx);
 }
 
-void *tg_ctx_alloc(tg_ctx *ctx, size_t bytes) {
+size_t tg__arena_size(size_t bytes) {
     size_t need = (bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
-    if (need == 0) need = ARENA_ALIGN;
+    return need ? need : ARENA_ALIGN;
+}
+
+void *tg_ctx_alloc(tg_ctx *ctx, size_t bytes) {
+    size_t need = tg__arena_size(bytes);
     tg_arena_chunk *c = ctx->chunks;
     if (c->cap - c->used < need) {
         size_t cap = need > ctx->chunk_bytes ? need : ctx->chunk_bytes;
@@ -67,6 +73,7 @@ void *tg_ctx_alloc(tg_ctx *ctx, size_t bytes) {
     c->used += need;
     ctx->step_used += need;
     if (ctx->step_used > ctx->high_water) ctx->high_water = ctx->step_used;
+    if (ctx->peak) tg__peak_alloc(ctx);
     return p;
 }
 
@@ -86,6 +93,10 @@ void tg_ctx_reset(tg_ctx *ctx) {
     }
     ctx->chunks->used = 0;
     ctx->step_used = 0;
+    ctx->n_holes = 0;
+    ctx->hole_bytes = 0;
+    if (ctx->peak) tg__peak_reset(ctx);
+    if (ctx->prof) tg__prof_reset(ctx);
     ctx->tape = NULL;
     ctx->tape_len = 0;
     ctx->status = TG_OK;
@@ -107,7 +118,7 @@ int tg_tape_len(const tg_ctx *ctx) { return ctx->tape_len; }
 tg_arena_stats tg_ctx_arena_stats(const tg_ctx *ctx) {
     size_t cap = 0;
     for (tg_arena_chunk *c = ctx->chunks; c; c = c->next) cap += c->cap;
-    return (tg_arena_stats){ctx->step_used, ctx->high_water, cap, ctx->heap_allocs};
+    return (tg_arena_stats){ctx->step_used - ctx->hole_bytes, ctx->high_water, cap, ctx->heap_allocs};
 }
 
 void *tg__fail(tg_ctx *ctx, tg_status st, const char *fmt, ...) {

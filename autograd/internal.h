@@ -8,6 +8,12 @@
 
 #define TG_NODE_MAX_IN 3
 
+/* Tensor flags of autograd's own (the public ones are the low bits). */
+enum {
+    TG__TENSOR_KEEP = 1u << 16,   /* a recorded backward reads its values: never released */
+    TG__TENSOR_VIEW = 1u << 17,   /* a reshape: its values are its input's */
+};
+
 /* One recorded op. Fixed size; op-specific values go in i[]/f[] and arena buffers in saved[]. */
 typedef struct tg_node {
     tg_op op;
@@ -15,8 +21,10 @@ typedef struct tg_node {
     tg_tensor *in[TG_NODE_MAX_IN];
     tg_tensor *out;
     void *saved[2];         /* arena buffers kept for backward (mask, mean/rstd, ids...) */
+    size_t saved_bytes;     /* their size (and the op's other arena scratch), for reports */
     int64_t i[6];
     double f[2];
+    double t_rec;           /* when it was recorded, while profiling (profile.c) */
     struct tg_node *prev;   /* the tape runs backward through prev */
 } tg_node;
 
@@ -35,11 +43,24 @@ typedef struct tg_arena_chunk {
     unsigned char *base;
 } tg_arena_chunk;
 
+/* Space given back before the reset (arena_holes.c). */
+typedef struct tg_arena_hole {
+    unsigned char *p;
+    size_t bytes;
+    tg_arena_chunk *chunk;
+} tg_arena_hole;
+#define TG_ARENA_HOLES 256
+
 struct tg_ctx {
     tg_pool *pool;
     tg_arena_chunk *chunks;     /* the chunk in use first */
     size_t chunk_bytes;
     size_t step_used;           /* bytes handed out this step, across chunks */
+    tg_arena_hole holes[TG_ARENA_HOLES];   /* in address order */
+    int n_holes;
+    size_t hole_bytes;          /* bytes in holes: handed out, given back, not taken again */
+    struct tg_peak_track *peak; /* what held the arena at the step's peak (mem_peak.c); NULL: off */
+    struct tg_prof *prof;       /* time per op (profile.c); NULL: off */
     size_t high_water;
     uint64_t heap_allocs;
     tg_node *tape;              /* last node */
@@ -56,10 +77,41 @@ __attribute__((format(printf, 3, 4)))
 #endif
 void *tg__fail(tg_ctx *ctx, tg_status st, const char *fmt, ...);
 
+/* An arena request's size: rounded up to the 64-byte alignment every allocation keeps. */
+size_t tg__arena_size(size_t bytes);
+/* Gives back bytes at ptr (from tg_ctx_alloc or tg__arena_take) for reuse before the reset. */
+void tg__arena_give_back(tg_ctx *ctx, void *ptr, size_t bytes);
+/* Space for bytes from a hole given back, else from the arena (NULL + error if out of memory). */
+void *tg__arena_take(tg_ctx *ctx, size_t bytes);
+
+/* Peak tracking (mem_peak.c), called only when ctx->peak is set: after each arena allocation,
+ * at each consistent point of the tape (a node recorded, a node's backward done), at the reset. */
+void tg__peak_alloc(tg_ctx *ctx);
+void tg__peak_note(tg_ctx *ctx);
+void tg__peak_reset(tg_ctx *ctx);
+void tg__peak_free(tg_ctx *ctx);
+
+/* release.c: marks the tensors whose values node's backward reads (tg__record does), or t and
+ * the tensors it is a reshape of. */
+void tg__keep_for_backward(tg_node *node);
+void tg__keep(tg_tensor *t);
+
+/* Profiling (profile.c), called only when ctx->prof is set. */
+typedef struct tg_prof tg_prof;
+double tg__now(void);
+void tg__prof_reset(tg_ctx *ctx);
+void tg__prof_free(tg_ctx *ctx);
+/* Adds the forward intervals of the nodes up to last (at backward's start). */
+void tg__prof_forward(tg_ctx *ctx, tg_node *last);
+void tg__prof_backward(tg_ctx *ctx, const tg_node *n, double seconds);
+
 /* A tensor of the given shape from the arena, data not initialised. */
 tg_tensor *tg__new_uninit(tg_ctx *ctx, int ndim, const int *shape);
-/* The grad buffer of t, allocated zeroed on first use (activations and marked leaves). */
+/* The grad buffer of t, allocated zeroed on first use (activations and marked leaves); a recorded
+ * reshape's is its input's. */
 tg_float *tg__grad(tg_ctx *ctx, tg_tensor *t);
+/* t is a reshape whose gradient is its input's (tg__grad): it has none of its own to give back. */
+bool tg__grad_shared(const tg_tensor *t);
 /* Appends a node for op making out from the inputs, if recording and any input needs a gradient;
  * marks out as needing one. Returns NULL when nothing was recorded (or on out-of-memory). */
 tg_node *tg__record(tg_ctx *ctx, tg_op op, tg_tensor *out, tg_tensor *a, tg_tensor *b, tg_tensor *c);

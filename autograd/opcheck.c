@@ -39,6 +39,9 @@ static tg_tensor *b_scale(tg_ctx *c, tg_tensor **in, const opcase *k) { return t
 static tg_tensor *b_matmul(tg_ctx *c, tg_tensor **in, const opcase *k) {
     return tg_matmul(c, in[0], in[1], k->flag & 1, k->flag & 2);
 }
+static tg_tensor *b_matmul_bias(tg_ctx *c, tg_tensor **in, const opcase *k) {
+    return tg_matmul_bias(c, in[0], in[1], in[2]);
+}
 static tg_tensor *b_relu(tg_ctx *c, tg_tensor **in, const opcase *k) { return tg_relu(c, in[0]); }
 static tg_tensor *b_gelu(tg_ctx *c, tg_tensor **in, const opcase *k) { return tg_gelu(c, in[0], k->flag); }
 static tg_tensor *b_sigmoid(tg_ctx *c, tg_tensor **in, const opcase *k) { return tg_sigmoid(c, in[0]); }
@@ -105,6 +108,16 @@ static tg_tensor *b_custom(tg_ctx *c, tg_tensor **in, const opcase *k) {
     return tg_custom(c, &aab_op, NULL, in, 2, in[0]->ndim, in[0]->shape);
 }
 
+/* x (..., d) against w (V, d), flag = rows per chunk (0: the default, one chunk here) */
+static tg_tensor *b_linear_cross_entropy(tg_ctx *c, tg_tensor **in, const opcase *k) {
+    tg_tensor *x = in[0];
+    int V = in[1]->shape[0], rows = (int)(x->n / x->shape[x->ndim - 1]);
+    int32_t t[64];
+    for (int r = 0; r < rows && r < 64; r++) t[r] = (int32_t)((r * 7 + 2) % V);
+    if (rows > 2) t[1] = -100;                   /* an ignored row */
+    return tg_linear_cross_entropy(c, x, in[1], t, 0.1, -100, k->flag, NULL);
+}
+
 #define SH(...) {__VA_ARGS__}
 static const opcase cases[] = {
     {TG_OP_ADD, "", 2, {2, 2}, {SH(7, 33), SH(7, 33)}, b_add, 0, 0},
@@ -129,6 +142,8 @@ static const opcase cases[] = {
     {TG_OP_MATMUL, "shared b^T", 2, {3, 2}, {SH(2, 7, 33), SH(5, 33)}, b_matmul, 2, 0},
     {TG_OP_MATMUL, "shared", 2, {3, 2}, {SH(2, 7, 33), SH(33, 7)}, b_matmul, 0, 0},
     {TG_OP_MATMUL, "", 2, {2, 2}, {SH(1, 1), SH(1, 1)}, b_matmul, 0, 0},
+    {TG_OP_MATMUL_BIAS, "", 3, {2, 2, 1}, {SH(7, 33), SH(5, 33), SH(5)}, b_matmul_bias, 0, 0},
+    {TG_OP_MATMUL_BIAS, "batched rows", 3, {3, 2, 1}, {SH(2, 7, 33), SH(1, 33), SH(1)}, b_matmul_bias, 0, 0},
     {TG_OP_RELU, "", 1, {2}, {SH(7, 33)}, b_relu, 0, 0.05},
     {TG_OP_RELU, "", 1, {1}, {SH(1)}, b_relu, 0, 0.05},
     {TG_OP_GELU, "tanh", 1, {2}, {SH(7, 33)}, b_gelu, 1, 0},
@@ -159,6 +174,8 @@ static const opcase cases[] = {
     {TG_OP_SUM, "", 1, {1}, {SH(1)}, b_sum, 0, 0},
     {TG_OP_MEAN, "", 1, {2}, {SH(33, 7)}, b_mean, 0, 0},
     {TG_OP_CROSS_ENTROPY, "ls 0.1+ignore", 1, {2}, {SH(7, 33)}, b_cross_entropy, 1, 0},
+    {TG_OP_LINEAR_CROSS_ENTROPY, "chunks of 3", 2, {3, 2}, {SH(2, 7, 5), SH(33, 5)}, b_linear_cross_entropy, 3, 0},
+    {TG_OP_LINEAR_CROSS_ENTROPY, "one chunk", 2, {2, 2}, {SH(7, 5), SH(33, 5)}, b_linear_cross_entropy, 0, 0},
     {TG_OP_CROSS_ENTROPY, "", 1, {3}, {SH(2, 7, 5)}, b_cross_entropy, 0, 0},
     {TG_OP_CROSS_ENTROPY, "ls 0.1", 1, {2}, {SH(1, 7)}, b_cross_entropy, 1, 0},
     {TG_OP_CUSTOM, "a*a*b", 2, {2, 2}, {SH(7, 33), SH(7, 33)}, b_custom, 0, 0},

@@ -16,12 +16,6 @@ const char *tg_op_name(tg_op op) {
     return (unsigned)op < TG_OP_COUNT && tg_op_table[op].name ? tg_op_table[op].name : "?";
 }
 
-/* A gradient's share of the backward block: what an arena allocation of its own would take. */
-static size_t grad_bytes(const tg_tensor *t) {
-    size_t b = ((size_t)t->n * sizeof(tg_float) + 63) / 64 * 64;
-    return b ? b : 64;
-}
-
 tg_status tg_backward(tg_ctx *ctx, tg_tensor *loss) { return tg_backward_hooked(ctx, loss, NULL, NULL); }
 
 tg_status tg_backward_hooked(tg_ctx *ctx, tg_tensor *loss, tg_backward_hook hook, void *user) {
@@ -41,33 +35,35 @@ tg_status tg_backward_hooked(tg_ctx *ctx, tg_tensor *loss, tg_backward_hook hook
                                     "depends on nothing that needs a gradient)");
         return ctx->status;
     }
-    /* Intermediate gradients start from zero on every call; leaves keep accumulating. Those not
-     * allocated yet (all of them on a step's first backward) are carved from one arena block,
-     * zeroed by one call split over the pool; each starts on a 64-byte boundary, as an arena
-     * allocation of its own would. */
-    size_t fresh = 0;
+    /* Intermediate gradients start from zero on every call; leaves keep accumulating. A node's
+     * output gradient is made by its first consumer's backward (tg__grad, zeroed), and given back
+     * once the node itself has run: every consumer comes later on the tape, so nothing reads it
+     * again. The space goes to the next gradients, and a step holds only those waiting for their
+     * producer. A node whose output got no gradient (it does not lead to the loss) is skipped. */
     for (tg_node *n = loss->node; n; n = n->prev)
-        if (!n->out->grad) fresh += grad_bytes(n->out);
-    char *block = NULL;
-    if (fresh) {
-        block = tg_ctx_alloc(ctx, fresh);
-        if (!block) return ctx->status;
-        tg_k_zero(ctx->pool, (int64_t)(fresh / sizeof(tg_float)), (tg_float *)(void *)block);
-    }
-    for (tg_node *n = loss->node; n; n = n->prev) {
-        if (!n->out->grad) {
-            n->out->grad = (tg_float *)(void *)block;
-            block += grad_bytes(n->out);
-        } else {
-            tg_k_zero(ctx->pool, n->out->n, n->out->grad);
-        }
-    }
+        if (n->out->grad && !tg__grad_shared(n->out)) tg_k_zero(ctx->pool, n->out->n, n->out->grad);
+    if (!tg__grad(ctx, loss)) return ctx->status;
     loss->grad[0] = 1;
     int64_t walked = 0;
+    if (ctx->prof) tg__prof_forward(ctx, loss->node);
     for (tg_node *n = loss->node; n; n = n->prev) {
+        tg_tensor *out = n->out;
+        walked++;   /* every node counts, as tg_backward_leaf_final counts them */
+        if (!out->grad) {
+            if (hook) hook(user, walked);
+            continue;
+        }
+        double t0 = ctx->prof ? tg__now() : 0;
         tg_op_table[n->op].backward(ctx, n);
+        if (ctx->prof) tg__prof_backward(ctx, n, tg__now() - t0);
         if (ctx->status != TG_OK) return ctx->status;
-        if (hook) hook(user, ++walked);
+        if (hook) hook(user, walked);
+        if (ctx->peak) tg__peak_note(ctx);
+        if (out != loss) {
+            if (!tg__grad_shared(out))
+                tg__arena_give_back(ctx, out->grad, (size_t)out->n * sizeof(tg_float));
+            out->grad = NULL;
+        }
     }
     return TG_OK;
 }

@@ -37,7 +37,8 @@ tg_tensor *tg__new_uninit(tg_ctx *ctx, int ndim, const int *shape) {
             return tg__fail(ctx, TG_ERR_SHAPE, "tensor: dim %d has size %d", d, shape[d]);
     int64_t n = tg_shape_numel(ndim, shape);
     tg_tensor *t = tg_ctx_alloc(ctx, sizeof *t);
-    tg_float *data = t ? tg_ctx_alloc(ctx, (size_t)n * sizeof(tg_float)) : NULL;
+    /* often the space of a tensor released a moment ago (tg_release) */
+    tg_float *data = t ? tg__arena_take(ctx, (size_t)n * sizeof(tg_float)) : NULL;
     if (!data) return NULL;
     memset(t, 0, sizeof *t);
     t->data = data;
@@ -65,10 +66,17 @@ void tg_tensor_set_requires_grad(tg_ctx *ctx, tg_tensor *t) {
     tg__grad(ctx, t);
 }
 
+bool tg__grad_shared(const tg_tensor *t) {
+    return (t->flags & TG__TENSOR_VIEW) && t->node && t->grad && t->grad == t->node->in[0]->grad;
+}
+
 tg_float *tg__grad(tg_ctx *ctx, tg_tensor *t) {
+    /* a recorded reshape's gradient is its input's, in the same layout: no copy on the way back */
+    if (!t->grad && (t->flags & TG__TENSOR_VIEW) && t->node) return t->grad = tg__grad(ctx, t->node->in[0]);
     if (!t->grad) {
-        t->grad = tg_ctx_alloc(ctx, (size_t)t->n * sizeof(tg_float));
-        if (t->grad) memset(t->grad, 0, (size_t)t->n * sizeof(tg_float));
+        /* during backward, often the space of a gradient given back a moment ago */
+        t->grad = tg__arena_take(ctx, (size_t)t->n * sizeof(tg_float));
+        if (t->grad) tg_k_zero(ctx->pool, t->n, t->grad);
     }
     return t->grad;
 }
@@ -90,5 +98,8 @@ tg_node *tg__record(tg_ctx *ctx, tg_op op, tg_tensor *out, tg_tensor *a, tg_tens
     ctx->tape_len++;
     out->flags |= TG_TENSOR_REQUIRES_GRAD;
     out->node = node;
+    tg__keep_for_backward(node);
+    if (ctx->peak) tg__peak_note(ctx);
+    if (ctx->prof) node->t_rec = tg__now();
     return node;
 }

@@ -22,13 +22,16 @@ tg_tensor *tg_mha_split(tg_ctx *ctx, const tg_mha *a, tg_tensor *x) {
     if (!x) return NULL;
     int B = x->shape[0], T = x->shape[1];
     tg_tensor *r = tg_reshape(ctx, x, 4, (int[]){B, T, a->heads, a->d_head});  // (B, T, H, dh)
-    return tg_transpose(ctx, r, 1, 2);                                          // (B, H, T, dh)
+    tg_tensor *h = tg_transpose(ctx, r, 1, 2);                                  // (B, H, T, dh)
+    tg_release(ctx, x);   /* the projection, read only by the transpose */
+    return h;
 }
 
 tg_tensor *tg_mha_merge(tg_ctx *ctx, const tg_mha *a, tg_tensor *x) {
     if (!x) return NULL;
     int B = x->shape[0], T = x->shape[2];
     tg_tensor *t = tg_transpose(ctx, x, 1, 2);                                  // (B, T, H, dh)
+    tg_release(ctx, x);   /* the heads' contexts, read only by the transpose */
     return tg_reshape(ctx, t, 3, (int[]){B, T, a->heads * a->d_head});          // (B, T, d)
 }
 
@@ -45,7 +48,7 @@ tg_tensor *tg_mha_attend(tg_ctx *ctx, const tg_mha *a, const tg_model_config *c,
     tg_tensor *s = tg_matmul(ctx, q, k, false, true);                           // (B, H, Tq, Tk)
     s = tg_scale(ctx, s, 1.0 / sqrt((double)a->d_head));
     tg_tensor *w = tg_softmax(ctx, s, mask, causal);                            // (B, H, Tq, Tk)
-    if (probe) probe->probs = w;
+    if (probe) tg_keep(probe->probs = w);
     w = tg_dropout(ctx, w, c->dropout);
     tg_tensor *h = tg_mha_merge(ctx, a, tg_matmul(ctx, w, v, false, false));    // (B, Tq, d)
     bool at_heads = c->attn_activation_at == TG_ATTN_AT_HEADS;
@@ -56,7 +59,7 @@ tg_tensor *tg_mha_attend(tg_ctx *ctx, const tg_mha *a, const tg_model_config *c,
     if (!at_heads) y = tg_nn_activation(ctx, y, c->attn_activation);
     /* zeros are counted where the activation is, else after the gate, else on the output */
     bool before_wo = c->attn_activation != TG_ACT_NONE ? at_heads : a->g.w != NULL;
-    if (probe) probe->act = before_wo ? h : y;
+    if (probe) tg_keep(probe->act = before_wo ? h : y);   /* y is the sub-layer's fx: released */
     return y;
 }
 

@@ -85,7 +85,8 @@ tg_tensor *tg_ffn_forward(tg_ctx *ctx, const tg_ffn *f, tg_tensor *x, double p,
  * (B, T, d); for an attention also its probabilities (B, H, Tq, Tk) before dropout and the tensor
  * after its activation and gate (B, Tq, d): where the activation is (before W_O at heads, after
  * it at out), without one after the gate (before W_O), without either the output. The tensors
- * live in the context's arena until its reset. */
+ * live in the context's arena until its reset: a probed forward keeps them (tg_keep) where the
+ * layers would otherwise give them back (tg_release). */
 typedef struct tg_sublayer_probe {
     tg_tensor *x, *fx, *act, *probs;
 } tg_sublayer_probe;
@@ -97,9 +98,15 @@ typedef struct tg_layer_probe {
     tg_tensor *out;
 } tg_layer_probe;
 
-/* Records a sub-layer's residual input and branch output in p (may be NULL); returns fx. */
+/* Records a sub-layer's residual input and branch output in p (may be NULL) and keeps them from
+ * tg_release (the sub-layer gives fx back after its residual add); returns fx. */
 static inline tg_tensor *tg_probe_branch(tg_sublayer_probe *p, tg_tensor *x, tg_tensor *fx) {
-    if (p) { p->x = x; p->fx = fx; }
+    if (p) {
+        p->x = x;
+        p->fx = fx;
+        tg_keep(x);
+        tg_keep(fx);
+    }
     return fx;
 }
 
@@ -129,7 +136,7 @@ bool tg_mha_kv(tg_ctx *ctx, const tg_mha *a, tg_tensor *x, tg_tensor **k, tg_ten
 tg_tensor *tg_mha_attend(tg_ctx *ctx, const tg_mha *a, const tg_model_config *c, tg_tensor *xq,
                          tg_tensor *k, tg_tensor *v, tg_tensor *mask, bool causal,
                          tg_sublayer_probe *probe);
-/* (B, T, d) <-> (B, H, T, d_head) */
+/* (B, T, d) <-> (B, H, T, d_head); x is used up (tg_release): pass a tensor made for it. */
 tg_tensor *tg_mha_split(tg_ctx *ctx, const tg_mha *a, tg_tensor *x);
 tg_tensor *tg_mha_merge(tg_ctx *ctx, const tg_mha *a, tg_tensor *x);
 /* Additive key mask (B, 1, 1, T) from ids (B, T): 0 for a token, -inf for TG_PAD_ID. */
@@ -148,7 +155,8 @@ tg_tensor *tg_positions_rows(tg_ctx *ctx, const double *table, int d, int offset
 
 /* A sub-layer with its residual, by the config's switches: post: LN(r); pre: r, with
  * r = x + Drop(fx) or, with the residual activation, relu(x + Drop(fx)); the caller computed fx
- * from tg_sublayer_in(x) (LN(x) in pre-LN, x in post-LN). Dropout is c->dropout. */
+ * from tg_sublayer_in(x) (LN(x) in pre-LN, x in post-LN). Dropout is c->dropout. fx is used
+ * up (tg_release). */
 tg_tensor *tg_sublayer_in(tg_ctx *ctx, const tg_model_config *c, const tg_norm *n, tg_tensor *x);
 tg_tensor *tg_sublayer_out(tg_ctx *ctx, const tg_model_config *c, const tg_norm *n, tg_tensor *x,
                            tg_tensor *fx);

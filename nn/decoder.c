@@ -70,6 +70,6 @@ tg_tensor *tg_decoder_layer_forward(tg_ctx *ctx, const tg_model_config *c,
     h = tg_sublayer_in(ctx, c, &l->norm3, y);
     tg_tensor *f = tg_ffn_forward(ctx, &l->ffn, h, c->dropout, c->ffn_activation);
     y = tg_sublayer_out(ctx, c, &l->norm3, y, tg_probe_branch(p ? p + 1 : NULL, y, f));
-    if (probe) probe->out = y;
+    if (probe) tg_keep(probe->out = y);
     return y;                                                             // (B, T, d)
 }

@@ -26,6 +26,6 @@ tg_tensor *tg_encoder_layer_forward(tg_ctx *ctx, const tg_model_config *c,
     h = tg_sublayer_in(ctx, c, &l->norm2, x);
     tg_tensor *f = tg_ffn_forward(ctx, &l->ffn, h, c->dropout, c->ffn_activation);
     x = tg_sublayer_out(ctx, c, &l->norm2, x, tg_probe_branch(p ? p + 1 : NULL, x, f));
-    if (probe) probe->out = x;
+    if (probe) tg_keep(probe->out = x);
     return x;                                                                     // (B, S, d)
 }

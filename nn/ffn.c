@@ -8,6 +8,13 @@ bool tg_ffn_declare(tg_ffn *f, tg_params *P, const char *prefix, int d_model, in
 
 tg_tensor *tg_ffn_forward(tg_ctx *ctx, const tg_ffn *f, tg_tensor *x, double p,
                           tg_activation act) {
-    tg_tensor *h = tg_nn_activation(ctx, tg_linear_forward(ctx, &f->l1, x), act); // (..., d_ff)
-    return tg_linear_forward(ctx, &f->l2, tg_dropout(ctx, h, p));                 // (..., d)
+    tg_tensor *u = tg_linear_forward(ctx, &f->l1, x);                             // (..., d_ff)
+    tg_tensor *h = tg_nn_activation(ctx, u, act);
+    tg_tensor *d = tg_dropout(ctx, h, p);
+    tg_tensor *y = tg_linear_forward(ctx, &f->l2, d);                             // (..., d)
+    /* used up; what backward reads (u for the activation, d for w_2) stays */
+    tg_release(ctx, d);
+    if (h != d) tg_release(ctx, h);
+    if (u != h) tg_release(ctx, u);
+    return y;
 }

@@ -19,6 +19,5 @@ bool tg_linear_declare(tg_linear *l, tg_params *P, const char *prefix, const cha
 }
 
 tg_tensor *tg_linear_forward(tg_ctx *ctx, const tg_linear *l, tg_tensor *x) {
-    tg_tensor *y = tg_matmul(ctx, x, l->w, false, true);  // (..., out)
-    return tg_add(ctx, y, l->b);
+    return tg_matmul_bias(ctx, x, l->w, l->b);  // (..., out)
 }

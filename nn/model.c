@@ -163,17 +163,27 @@ tg_status tg_model_logits(tg_model *m, tg_ctx *ctx, const int32_t *src, const in
     return *logits ? TG_OK : tg_nn_ctx_error(ctx, "model forward", err);
 }
 
-tg_status tg_model_loss(tg_model *m, tg_ctx *ctx, const int32_t *src, const int32_t *tgt_in,
-                        const int32_t *tgt_out, int B, int S, int T, tg_tensor **loss,
-                        int64_t *n_tokens, tg_err *err) {
+tg_status tg_model_loss_nll(tg_model *m, tg_ctx *ctx, const int32_t *src, const int32_t *tgt_in,
+                            const int32_t *tgt_out, int B, int S, int T, tg_tensor **loss,
+                            double *nll, tg_err *err) {
     *loss = NULL;
     tg_status st = check_batch(m, src, tgt_in, B, S, T, err);
     if (!st) st = tg_model_check_ids(m, "target", tgt_out, B, T, err);
+    tg_tensor *y;                                                          // (B, T, d)
+    if (!st) st = tg_model_states(m, ctx, src, tgt_in, B, S, T, &y, err);
     if (st) return st;
-    tg_tensor *logits;
-    if ((st = tg_model_logits(m, ctx, src, tgt_in, B, S, T, &logits, err))) return st;
-    *loss = tg_cross_entropy(ctx, logits, tgt_out, m->cfg.label_smoothing, TG_PAD_ID); // ()
-    if (!*loss) return tg_nn_ctx_error(ctx, "model loss", err);
+    if (m->cfg.norm == TG_NORM_PRE) y = tg_norm_forward(ctx, &m->dec_norm, y);
+    /* the projection and the loss in chunks of rows: the (B, T, V) logits never exist whole */
+    *loss = tg_linear_cross_entropy(ctx, y, m->output, tgt_out, m->cfg.label_smoothing,
+                                    TG_PAD_ID, 0, nll);                     // ()
+    return *loss ? TG_OK : tg_nn_ctx_error(ctx, "model loss", err);
+}
+
+tg_status tg_model_loss(tg_model *m, tg_ctx *ctx, const int32_t *src, const int32_t *tgt_in,
+                        const int32_t *tgt_out, int B, int S, int T, tg_tensor **loss,
+                        int64_t *n_tokens, tg_err *err) {
+    tg_status st = tg_model_loss_nll(m, ctx, src, tgt_in, tgt_out, B, S, T, loss, NULL, err);
+    if (st) return st;
     if (n_tokens) {
         int64_t n = 0;
         for (size_t i = 0; i < (size_t)B * T; i++) n += tgt_out[i] != TG_PAD_ID;

@@ -146,10 +146,18 @@ int64_t tg_model_param_count(const tg_model *m);  /* scalars; the tied matrix co
 tg_status tg_model_logits(tg_model *m, tg_ctx *ctx, const int32_t *src, const int32_t *tgt_in,
                           int B, int S, int T, tg_tensor **logits, tg_err *err);
 /* The training loss: label-smoothed cross-entropy of the logits against tgt_out (B, T), mean
- * over its non-pad tokens; () tensor in *loss; *n_tokens (may be NULL) the non-pad count. */
+ * over its non-pad tokens; () tensor in *loss; *n_tokens (may be NULL) the non-pad count. The
+ * projection and the loss run in chunks of rows (tg_linear_cross_entropy): the logits never
+ * exist whole, and the gradient of the tied matrix may differ from matmul + cross_entropy's in
+ * the last bits. */
 tg_status tg_model_loss(tg_model *m, tg_ctx *ctx, const int32_t *src, const int32_t *tgt_in,
                         const int32_t *tgt_out, int B, int S, int T, tg_tensor **loss,
                         int64_t *n_tokens, tg_err *err);
+/* The same loss, and the plain (unsmoothed) cross-entropy of the same rows in *nll (may be
+ * NULL), for perplexity, from the same chunks of logits. */
+tg_status tg_model_loss_nll(tg_model *m, tg_ctx *ctx, const int32_t *src, const int32_t *tgt_in,
+                            const int32_t *tgt_out, int B, int S, int T, tg_tensor **loss,
+                            double *nll, tg_err *err);
 
 /* ---- incremental decoding --------------------------------------------------------------- */
 

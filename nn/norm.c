@@ -18,7 +18,11 @@ tg_tensor *tg_sublayer_in(tg_ctx *ctx, const tg_model_config *c, const tg_norm *
 
 tg_tensor *tg_sublayer_out(tg_ctx *ctx, const tg_model_config *c, const tg_norm *n, tg_tensor *x,
                            tg_tensor *fx) {
-    tg_tensor *r = tg_add(ctx, x, tg_dropout(ctx, fx, c->dropout));
+    tg_tensor *d = tg_dropout(ctx, fx, c->dropout);
+    tg_tensor *r = tg_add(ctx, x, d);
+    /* the sub-layer's output and its dropout are used up (kept if backward reads them) */
+    tg_release(ctx, d);
+    if (d != fx) tg_release(ctx, fx);
     r = tg_nn_activation(ctx, r, c->residual_activation);  /* ResNet v1's place */
     return c->norm == TG_NORM_POST ? tg_norm_forward(ctx, n, r) : r;
 }

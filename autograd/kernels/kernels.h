@@ -34,6 +34,8 @@ typedef enum tg_k_impl {
 tg_k_impl tg_k_select(tg_k_impl want);
 tg_k_impl tg_k_current(void);
 const char *tg_k_impl_name(tg_k_impl impl);  /* "auto" | "portable" | "avx2" | "avx512" */
+/* Bytes the kernels' per-thread scratch buffers (GEMM packing panels) hold now, all threads. */
+size_t tg_k_scratch_bytes(void);
 /* "portable", "avx2", "avx512" or "auto" into *out; false for anything else. */
 bool tg_k_impl_parse(const char *s, tg_k_impl *out);
 

@@ -4,6 +4,7 @@
 #include "autograd/kernels/kernels_impl.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 enum { SLOTS = 4 };
@@ -13,15 +14,21 @@ typedef struct {
     size_t cap[SLOTS];
 } scratch_set;
 
+static atomic_size_t held;   /* bytes held by every thread's buffers, for memory reports */
 static pthread_key_t key;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static bool key_ok;
 
 static void scratch_free(void *arg) {
     scratch_set *s = arg;
-    for (int i = 0; i < SLOTS; i++) free(s->p[i]);
+    for (int i = 0; i < SLOTS; i++) {
+        free(s->p[i]);
+        atomic_fetch_sub(&held, s->cap[i]);
+    }
     free(s);
 }
+
+size_t tg_k_scratch_bytes(void) { return atomic_load(&held); }
 
 static void make_key(void) { key_ok = pthread_key_create(&key, scratch_free) == 0; }
 
@@ -40,6 +47,7 @@ void *tg_k_scratch(int slot, size_t bytes) {
         void *p = NULL;
         if (posix_memalign(&p, 64, cap) != 0) return NULL;
         free(s->p[slot]);
+        atomic_fetch_add(&held, cap - s->cap[slot]);
         s->p[slot] = p;
         s->cap[slot] = cap;
     }

@@ -30,6 +30,7 @@ tg_tensor *tg_cross_entropy(tg_ctx *ctx, tg_tensor *logits, const int32_t *targe
     if (node) {
         node->saved[0] = saved;
         node->saved[1] = lse;
+        node->saved_bytes = (size_t)rows * (sizeof *saved + sizeof *lse + sizeof *loss);
         node->i[0] = ignore_index;
         node->i[1] = count;
         node->f[0] = smoothing;

@@ -18,6 +18,7 @@ tg_tensor *tg_dropout(tg_ctx *ctx, tg_tensor *x, double p) {
     tg_node *node = tg__record(ctx, TG_OP_DROPOUT, y, x, NULL, NULL);
     if (node) {
         node->saved[0] = keep;
+        node->saved_bytes = (size_t)x->n;
         node->f[0] = scale;
     }
     return y;

@@ -34,6 +34,7 @@ tg_tensor *tg_embedding(tg_ctx *ctx, tg_tensor *weight, const int32_t *ids, int 
     tg_node *node = tg__record(ctx, TG_OP_EMBEDDING, y, weight, NULL, NULL);
     if (node) {
         node->saved[0] = saved;
+        node->saved_bytes = (size_t)n * sizeof *saved;
         node->i[0] = n;
         node->i[1] = pad_id;
     }

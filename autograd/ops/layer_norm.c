@@ -26,6 +26,7 @@ tg_tensor *tg_layer_norm(tg_ctx *ctx, tg_tensor *x, tg_tensor *gain, tg_tensor *
         node->in[1] = gain;
         node->in[2] = bias;
         node->saved[0] = stats;
+        node->saved_bytes = 2 * (size_t)rows * sizeof(tg_float);
     }
     return y;
 }

@@ -30,6 +30,8 @@
     X(CROSS_ENTROPY, cross_entropy)   \
     X(POW, pow)                       \
     X(SIGMOID, sigmoid)               \
+    X(MATMUL_BIAS, matmul_bias)       \
+    X(LINEAR_CROSS_ENTROPY, linear_cross_entropy) \
     X(CUSTOM, custom)
 
 #endif /* TG_OP_LIST_H */

@@ -1,5 +1,6 @@
-/* shape.c: reshape and transpose. With no views, both write a new tensor: every kernel then sees
- * contiguous rows. */
+/* shape.c: reshape and transpose. Transpose writes a new tensor, so every kernel sees contiguous
+ * rows; reshape keeps the layout, so its output shares its input's values (no copy: no op writes
+ * into an existing tensor) and, when recorded, its input's gradient (tg__grad). */
 #include "autograd/ops/ops.h"
 
 #include <string.h>
@@ -15,16 +16,24 @@ tg_tensor *tg_reshape(tg_ctx *ctx, tg_tensor *x, int ndim, const int *shape) {
         return tg__fail(ctx, TG_ERR_SHAPE, "reshape: %s has %lld elements, the new shape %lld",
                         tg_shape_str(x, sx, sizeof sx), (long long)x->n,
                         (long long)tg_shape_numel(ndim, shape));
-    tg_tensor *y = tg__new_uninit(ctx, ndim, shape);
+    tg_tensor *y = tg_ctx_alloc(ctx, sizeof *y);
     if (!y) return NULL;
-    memcpy(y->data, x->data, (size_t)x->n * sizeof(tg_float));
-    tg__record(ctx, TG_OP_RESHAPE, y, x, NULL, NULL);
+    memset(y, 0, sizeof *y);
+    y->data = x->data;
+    y->n = x->n;
+    y->ndim = ndim;
+    y->flags = TG__TENSOR_VIEW;
+    for (int d = 0; d < ndim; d++) y->shape[d] = shape[d];
+    /* unrecorded, its consumers' needs cannot be traced back to x: x keeps its values */
+    if (!tg__record(ctx, TG_OP_RESHAPE, y, x, NULL, NULL)) tg__keep(x);
     return y;
 }
 
 void tg_reshape_backward(tg_ctx *ctx, tg_node *n) {
     tg_tensor *x = n->in[0];
-    if (tg_requires_grad(x)) tg_k_acc(ctx->pool, x->n, 1, n->out->grad, tg__grad(ctx, x));
+    /* usually nothing to do: the consumers wrote into x's gradient (tg__grad) */
+    if (tg_requires_grad(x) && !tg__grad_shared(n->out))
+        tg_k_acc(ctx->pool, x->n, 1, n->out->grad, tg__grad(ctx, x));
 }
 
 tg_tensor *tg_transpose(tg_ctx *ctx, tg_tensor *x, int d0, int d1) {

@@ -12,6 +12,8 @@
 #include "autograd/kernels/kernels.h"
 #include "nn/nn.h"
 #include "optim/optim.h"
+#include "train/cli/bench_memory.h"
+#include "train/cli/bench_profile.h"
 #include "train/cli/commands.h"
 #include "train/run/text_out.h"
 
@@ -20,7 +22,8 @@ static void usage(FILE *f) {
             "usage: tapegrad bench gemm [--sizes N,N,... | --config tiny|base] [--threads N]\n"
             "                           [--min-time S] [--json] [--kernels auto|portable|avx2|avx512]\n"
             "       tapegrad bench step --config tiny|base [--threads N] [--steps N] [--warmup N]\n"
-            "                           [--seed N] [--json] [--kernels auto|portable|avx2|avx512]\n\n"
+            "                           [--seed N] [--json] [--kernels auto|portable|avx2|avx512]\n"
+            "                           [--memory] [--profile]\n\n"
             "gemm: C = A B (the build's precision) for square n (default 256,512,1024,2048) via the kernel\n"
             "      interface, as ../shared/bench/gemm_peak.py does: one warm-up call, then calls are\n"
             "      timed until at least --min-time seconds (default 1) and 3 calls have passed;\n"
@@ -38,6 +41,16 @@ static void usage(FILE *f) {
             "      step, then a RESULT line: mean and median step time, the median forward /\n"
             "      backward / optimiser split, target tokens/s (batch * tgt_len / median step),\n"
             "      peak RSS and the parameter count (the tied matrix counted once).\n\n"
+            "  --memory      (step) where memory goes: peak RSS (VmHWM), the arena's high-water\n"
+            "                mark, parameter / gradient / Adam bytes, and the largest holders at\n"
+            "                the last step's arena peak (op, output shape, values, live gradients,\n"
+            "                saved for backward); in the RESULT line / JSON too. Notes the tape at\n"
+            "                each new arena high, so step times are not comparable with it on\n"
+            "  --profile     (step) where time goes, over the timed steps: per op, forward and\n"
+            "                backward ms a step, share of the step, GFLOP/s (GEMM ops) or GB/s\n"
+            "                (the others: each value read or written once, an estimate); the\n"
+            "                step's GEMM rate against the same shapes alone (bench gemm --config,\n"
+            "                measured briefly after the steps); in the RESULT line / JSON too\n"
             "  --threads N   kernel threads (default: TAPEGRAD_THREADS or the cores)\n"
             "  --kernels K   kernel implementation (default: TAPEGRAD_KERNELS, else the best the\n"
             "                CPU supports)\n"
@@ -64,6 +77,13 @@ static double median(const double *v, int n) {
     double m = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
     free(s);
     return m;
+}
+
+/* Minor page faults so far: a first touch of a page (the arena's, a buffer's) costs one. */
+static long minor_faults(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
 }
 
 static double rss_mb(void) {
@@ -198,7 +218,9 @@ static int model_shapes(int R, int T, int d, int h, int ff, int V, int layers, g
     return n;
 }
 
-static int bench_gemm_model(int which, int threads, double min_time, bool json) {
+/* quiet: prints nothing, only *rate (the step's GEMM GFLOP/s at these shapes) is set. */
+static int bench_gemm_model(int which, int threads, double min_time, bool json, bool quiet,
+                            double *rate) {
     gemm_shape sh[32];
     int n = which == 0 ? model_shapes(32 * 32, 32, 256, 4, 1024, 8000, 3, sh)
                        : model_shapes(16 * 32, 32, 512, 8, 2048, 8000, 6, sh);
@@ -206,7 +228,7 @@ static int bench_gemm_model(int which, int threads, double min_time, bool json) 
     if (!pool) { fprintf(stderr, "tapegrad bench: cannot start %d threads\n", threads); return 1; }
     int nt = tg_pool_threads(pool);
     const char *kern = tg_k_impl_name(tg_k_current());
-    if (json) {
+    if (json && !quiet) {
         printf("{\"kernels\": ");
         tg_json_str(stdout, kern);
         printf(", \"threads\": %d, \"config\": \"%s\", \"gemm\": [", nt, which == 0 ? "T" : "B");
@@ -231,7 +253,8 @@ static int bench_gemm_model(int which, int threads, double min_time, bool json) 
         if (!rc) {
             tg_k_gemm(pool, &g);
             double start = now_s();
-            while (calls < 4096 && (calls < 3 || now_s() - start < min_time)) {
+            int min_calls = quiet ? 1 : 3;   /* quiet: a quick reference rate for --profile */
+            while (calls < 4096 && (calls < min_calls || now_s() - start < min_time)) {
                 double t0 = now_s();
                 tg_k_gemm(pool, &g);
                 times[calls++] = now_s() - t0;
@@ -240,7 +263,9 @@ static int bench_gemm_model(int which, int threads, double min_time, bool json) 
             double flop = 2.0 * (double)s->batch * (double)s->M * (double)s->N * (double)s->K;
             total_s += med * s->count;
             total_flop += flop * s->count;
-            if (json)
+            if (quiet)
+                ;
+            else if (json)
                 printf("%s\n  {\"what\": \"%s\", \"ta\": %s, \"tb\": %s, \"batch\": %lld, \"M\": %lld, "
                        "\"N\": %lld, \"K\": %lld, \"per_step\": %d, \"median_s\": %.6g, \"gflops\": %.2f}",
                        i ? "," : "", s->what, s->ta ? "true" : "false", s->tb ? "true" : "false",
@@ -255,7 +280,8 @@ static int bench_gemm_model(int which, int threads, double min_time, bool json) 
         }
         free(A); free(B); free(C); free(times);
     }
-    if (rc == 0) {
+    if (rate) *rate = total_s > 0 ? total_flop / total_s * 1e-9 : 0;
+    if (rc == 0 && !quiet) {
         if (json) printf("\n], \"step_gemm_s\": %.4f, \"step_gflops\": %.2f}\n", total_s, total_flop / total_s * 1e-9);
         else printf("one step's GEMMs: %.4f s, %.1f GFLOP, %.2f GFLOP/s (kernels=%s threads=%d)\n",
                     total_s, total_flop * 1e-9, total_flop / total_s * 1e-9, kern, nt);
@@ -276,7 +302,8 @@ static const step_config step_configs[] = {
     {"B", 8000, 512, 8, 2048, 6, 16, 32, 32, 5, 2},
 };
 
-static int bench_step(const step_config *sc, int threads, uint64_t seed, bool json) {
+static int bench_step(const step_config *sc, int threads, uint64_t seed, bool json, bool memory,
+                      bool profile) {
     tg_model_config cfg = tg_model_config_default();
     cfg.vocab = sc->vocab;
     cfg.d_model = sc->d_model;
@@ -298,7 +325,7 @@ static int bench_step(const step_config *sc, int threads, uint64_t seed, bool js
     int32_t *src = malloc((size_t)B * S * sizeof *src), *tin = malloc((size_t)B * T * sizeof *tin);
     int32_t *tout = malloc((size_t)B * T * sizeof *tout);
     double *t_step = malloc((size_t)total * 4 * sizeof *t_step);
-    if (!ctx || !src || !tin || !tout || !t_step ||
+    if (!ctx || !src || !tin || !tout || !t_step || (memory && !tg_ctx_track_peak(ctx, true)) ||
         tg_adam_new(&acfg, n_par, &opt, &err) != TG_OK) {
         fprintf(stderr, "tapegrad bench: %s\n", ctx ? "out of memory" : "cannot make a context");
         free(src); free(tin); free(tout); free(t_step);
@@ -315,13 +342,20 @@ static int bench_step(const step_config *sc, int threads, uint64_t seed, bool js
         printf("tapegrad (%s, kernels=%s), threads=%d, config=%s, parameters=%lld\n",
                TG_FLOAT_NAME, kern, nt, sc->name, (long long)tg_model_param_count(m));
     int rc = 0;
+    long faults[2] = {0, 0};   /* the first step's, the last step's */
     for (int i = 0; i < total && rc == 0; i++) {
+        long faults0 = minor_faults();
         /* ids in [2, vocab): no padding; decoder input = bos + labels[:-1] */
         for (int k = 0; k < B * S; k++) src[k] = 2 + (int32_t)(next_u64(&rng) % (uint64_t)(sc->vocab - 2));
         for (int k = 0; k < B * T; k++) tout[k] = 2 + (int32_t)(next_u64(&rng) % (uint64_t)(sc->vocab - 2));
         for (int b = 0; b < B; b++) {
             tin[b * T] = TG_BOS_ID;
             for (int t = 1; t < T; t++) tin[b * T + t] = tout[b * T + t - 1];
+        }
+        if (profile && i == sc->warmup && !tg_ctx_profile(ctx, true)) {
+            fprintf(stderr, "tapegrad bench: out of memory\n");
+            rc = 1;
+            break;
         }
         double t0 = now_s();
         tg_tensor *loss = NULL;
@@ -344,6 +378,8 @@ static int bench_step(const step_config *sc, int threads, uint64_t seed, bool js
         double t3 = now_s();
         if (s != TG_OK) { fprintf(stderr, "tapegrad bench: %s\n", err.msg); rc = 1; break; }
         bool timed = i >= sc->warmup;
+        if (i == 0) faults[0] = minor_faults() - faults0;
+        if (i == total - 1) faults[1] = minor_faults() - faults0;
         double *rec = t_step + 4 * i;
         rec[0] = t3 - t0; rec[1] = t1 - t0; rec[2] = t2 - t1; rec[3] = t3 - t2;
         if (!json)
@@ -367,6 +403,15 @@ static int bench_step(const step_config *sc, int threads, uint64_t seed, bool js
             }
             double tgt_tok = (double)B * T / med[0], all_tok = (double)B * (S + T) / med[0];
             long long params = (long long)tg_model_param_count(m);
+            double rss = rss_mb();   /* before the GEMM measurement below */
+            tg_bench_memory mem;
+            if (memory) tg_bench_memory_collect(ctx, n_par, tg_adam_numel(opt), faults, &mem);
+            tg_bench_profile prof;
+            if (profile) {   /* the same GEMM shapes alone, briefly: the rate to compare with */
+                double gemm_rate = 0;
+                bench_gemm_model(sc->name[0] == 'T' ? 0 : 1, threads, 0.05, false, true, &gemm_rate);
+                tg_bench_profile_collect(ctx, mean, med[1], med[2], med[3], gemm_rate, &prof);
+            }
             if (json) {
                 printf("{\"config\": \"%s\", \"impl\": \"tapegrad\", \"precision\": \"%s\", \"kernels\": ",
                        sc->name, TG_FLOAT_NAME);
@@ -374,18 +419,26 @@ static int bench_step(const step_config *sc, int threads, uint64_t seed, bool js
                 printf(", \"threads\": %d, \"params\": %lld, \"steps\": %d, "
                        "\"step_s\": %.4f, \"median_step_s\": %.4f, \"min_step_s\": %.4f, "
                        "\"fwd_s\": %.4f, \"bwd_s\": %.4f, \"opt_s\": %.4f, \"tgt_tok_s\": %.1f, "
-                       "\"all_tok_s\": %.1f, \"rss_mb\": %.0f}\n",
+                       "\"all_tok_s\": %.1f, \"rss_mb\": %.0f",
                        nt, params, n, mean, med[0], best, med[1],
-                       med[2], med[3], tgt_tok, all_tok, rss_mb());
+                       med[2], med[3], tgt_tok, all_tok, rss);
+                if (memory) tg_bench_memory_json(stdout, &mem);
+                if (profile) tg_bench_profile_json(stdout, &prof);
+                printf("}\n");
             } else {
+                if (memory) tg_bench_memory_print(stdout, &mem);
+                if (profile) tg_bench_profile_print(stdout, &prof);
                 printf("mean step %.4fs (median %.4fs, min %.4fs over %d steps); median forward "
                        "%.4fs, backward %.4fs, optimizer %.4fs\n", mean, med[0], best, n, med[1],
                        med[2], med[3]);
                 printf("RESULT config=%s impl=tapegrad threads=%d params=%lld steps=%d step_s=%.4f "
                        "median_step_s=%.4f fwd_s=%.4f bwd_s=%.4f opt_s=%.4f tgt_tok_s=%.1f "
-                       "all_tok_s=%.1f rss_mb=%.0f kernels=%s precision=%s\n",
+                       "all_tok_s=%.1f rss_mb=%.0f kernels=%s precision=%s",
                        sc->name, nt, params, n, mean, med[0], med[1], med[2], med[3], tgt_tok,
-                       all_tok, rss_mb(), kern, TG_FLOAT_NAME);
+                       all_tok, rss, kern, TG_FLOAT_NAME);
+                if (memory) tg_bench_memory_result(stdout, &mem);
+                if (profile) tg_bench_profile_result(stdout, &prof);
+                printf("\n");
             }
         }
         free(col);
@@ -410,6 +463,8 @@ int tg_cmd_bench(int argc, char **argv) {
         {"seed", required_argument, NULL, 'S'},
         {"kernels", required_argument, NULL, 'k'},
         {"json", no_argument, NULL, 'j'},
+        {"memory", no_argument, NULL, 'M'},
+        {"profile", no_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -422,7 +477,7 @@ int tg_cmd_bench(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    bool gemm = !strcmp(argv[1], "gemm"), json = false;
+    bool gemm = !strcmp(argv[1], "gemm"), json = false, memory = false, profile = false;
     long sizes[32] = {256, 512, 1024, 2048}, v;
     int n_sizes = 4, threads = 0, steps = -1, warmup = -1;
     double min_time = 1.0;
@@ -494,6 +549,8 @@ int tg_cmd_bench(int argc, char **argv) {
             }
             break;
         case 'j': json = true; break;
+        case 'M': memory = true; break;
+        case 'P': profile = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -505,11 +562,13 @@ int tg_cmd_bench(int argc, char **argv) {
     }
     tg_k_select(impl);
     if (gemm) {
-        if (steps >= 0 || warmup >= 0) {
-            fprintf(stderr, "tapegrad bench gemm: --steps and --warmup go with step\n");
+        if (steps >= 0 || warmup >= 0 || memory || profile) {
+            fprintf(stderr, "tapegrad bench gemm: --steps, --warmup, --memory and --profile go with "
+                            "step\n");
             return 2;
         }
-        if (sc) return bench_gemm_model(sc == &step_configs[0] ? 0 : 1, threads, min_time, json);
+        if (sc) return bench_gemm_model(sc == &step_configs[0] ? 0 : 1, threads, min_time, json,
+                                        false, NULL);
         return bench_gemm(sizes, n_sizes, threads, min_time, json);
     }
     if (!sc) {
@@ -519,5 +578,5 @@ int tg_cmd_bench(int argc, char **argv) {
     step_config run = *sc;
     if (steps > 0) run.steps = steps;
     if (warmup >= 0) run.warmup = warmup;
-    return bench_step(&run, threads, seed, json);
+    return bench_step(&run, threads, seed, json, memory, profile);
 }

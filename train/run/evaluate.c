@@ -33,19 +33,17 @@ static tg_status loss_of(tg_model *m, tg_ctx *ctx, const tg_dataset *ds, int max
     tg_batch b = {0};
     double loss = 0, nll = 0;
     int64_t tokens = 0;
-    const tg_model_config *mc = tg_model_cfg(m);
     tg_status s = tg_batch_iter_new(&it, ds, &(tg_batch_opts){.max_tokens = max_tokens, .seed = 1, .shuffle = false}, err);
     size_t nb = it ? tg_batch_iter_epoch_batches(it) : 0;
     for (size_t k = 0; s == TG_OK && k < nb; k++) {
-        tg_tensor *logits = NULL;   // (B, T, V)
+        tg_tensor *l = NULL;   /* from chunks of logits: the (B, T, V) logits never exist whole */
+        double n = 0;
         s = tg_batch_iter_next(it, &b, err);
-        if (s == TG_OK) s = tg_model_logits(m, ctx, b.src, b.tgt_in, b.B, b.S, b.T, &logits, err);
+        if (s == TG_OK)
+            s = tg_model_loss_nll(m, ctx, b.src, b.tgt_in, b.tgt_out, b.B, b.S, b.T, &l, &n, err);
         if (s != TG_OK) break;
-        tg_tensor *l = tg_cross_entropy(ctx, logits, b.tgt_out, mc->label_smoothing, TG_PAD_ID);
-        tg_tensor *n = tg_cross_entropy(ctx, logits, b.tgt_out, 0, TG_PAD_ID);
-        if (!l || !n) { s = tg_err_set(err, tg_ctx_status(ctx), "%s", tg_ctx_errmsg(ctx)); break; }
         loss += (double)l->data[0] * (double)b.n_tgt_tokens;
-        nll += (double)n->data[0] * (double)b.n_tgt_tokens;
+        nll += n * (double)b.n_tgt_tokens;
         tokens += b.n_tgt_tokens;
         tg_ctx_reset(ctx);
     }

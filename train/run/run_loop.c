@@ -56,16 +56,12 @@ static bool inject_nan(void) {
 /* The whole batch's loss and, when it is finite, its gradient: one forward and backward. */
 static tg_status batch_grad(tg_run *r, const tg_batch *b, tg_shard_result *out, tg_err *err) {
     tg_ctx *ctx = r->ctx;
-    tg_tensor *logits = NULL;
-    tg_status s = tg_model_logits(r->model, ctx, b->src, b->tgt_in, b->B, b->S, b->T, &logits, err);   // (B, T, V)
+    /* the loss, and the plain NLL for perplexity (not on the tape), from chunks of logits */
+    tg_tensor *loss = NULL;
+    tg_status s = tg_model_loss_nll(r->model, ctx, b->src, b->tgt_in, b->tgt_out, b->B, b->S, b->T, &loss,
+                                    &out->nll, err);
     if (s != TG_OK) return s;
-    tg_tensor *loss = tg_cross_entropy(ctx, logits, b->tgt_out, r->mcfg.label_smoothing, TG_PAD_ID);
-    tg_ctx_set_grad_enabled(ctx, false);   /* the plain NLL, for perplexity: not on the tape */
-    tg_tensor *nll = tg_cross_entropy(ctx, logits, b->tgt_out, 0, TG_PAD_ID);
-    tg_ctx_set_grad_enabled(ctx, true);
-    if (!loss || !nll) return tg_err_set(err, tg_ctx_status(ctx), "loss: %s", tg_ctx_errmsg(ctx));
     out->loss = loss->data[0];
-    out->nll = nll->data[0];
     out->finite = isfinite(out->loss);
     if (!out->finite) return TG_OK;
     s = tg_backward(ctx, loss);
@@ -135,17 +131,17 @@ static tg_status dev_loss(tg_run *r, valid_result *v, tg_err *err) {
     size_t nb = tg_batch_iter_epoch_batches(r->dev_iter);
     for (size_t i = 0; s == TG_OK && i < nb; i++) {
         s = tg_batch_iter_next(r->dev_iter, &b, err);
-        tg_tensor *logits = NULL;
-        if (s == TG_OK) s = tg_model_logits(r->model, ctx, b.src, b.tgt_in, b.B, b.S, b.T, &logits, err);
+        /* the losses from chunks of logits (tg_model_loss_nll): a dev batch's (B, T, V) logits
+         * never exist whole either */
+        tg_tensor *l = NULL;
+        double n = 0;
+        if (s == TG_OK)
+            s = tg_model_loss_nll(r->model, ctx, b.src, b.tgt_in, b.tgt_out, b.B, b.S, b.T, &l, &n,
+                                  err);
         if (s != TG_OK) break;
-        tg_tensor *l = tg_cross_entropy(ctx, logits, b.tgt_out, r->mcfg.label_smoothing, TG_PAD_ID);
-        tg_tensor *n = tg_cross_entropy(ctx, logits, b.tgt_out, 0, TG_PAD_ID);
-        if (!l || !n) s = tg_err_set(err, tg_ctx_status(ctx), "dev loss: %s", tg_ctx_errmsg(ctx));
-        else {
-            loss += (double)l->data[0] * (double)b.n_tgt_tokens;
-            nll += (double)n->data[0] * (double)b.n_tgt_tokens;
-            tokens += b.n_tgt_tokens;
-        }
+        loss += (double)l->data[0] * (double)b.n_tgt_tokens;
+        nll += n * (double)b.n_tgt_tokens;
+        tokens += b.n_tgt_tokens;
         tg_ctx_reset(ctx);
     }
     tg_batch_free(&b);

@@ -81,18 +81,16 @@ static tg_status shard_grad(tg_run *r, const tg_batch *b, int k, int n_shards, t
     if (s != TG_OK) return s;
     const tg_batch *sb = &r->shard;
     tg_ctx_set_rng(ctx, (tg_rng_state){shard_seed(start.seed, k), start.counter});
-    tg_tensor *logits = NULL;
-    s = tg_model_logits(r->model, ctx, sb->src, sb->tgt_in, sb->B, sb->S, sb->T, &logits, err);   // (B', T', V)
+    /* the shard's loss, and its plain NLL (not on the tape), from chunks of logits */
+    tg_tensor *loss = NULL;
+    double nll = 0;
+    s = tg_model_loss_nll(r->model, ctx, sb->src, sb->tgt_in, sb->tgt_out, sb->B, sb->S, sb->T, &loss, &nll, err);
     if (s != TG_OK) return s;
-    tg_tensor *loss = tg_cross_entropy(ctx, logits, sb->tgt_out, r->mcfg.label_smoothing, TG_PAD_ID);
-    tg_ctx_set_grad_enabled(ctx, false);
-    tg_tensor *nll = tg_cross_entropy(ctx, logits, sb->tgt_out, 0, TG_PAD_ID);
-    tg_ctx_set_grad_enabled(ctx, true);
     /* the shard's share of the batch's mean */
-    tg_tensor *part = loss ? tg_scale(ctx, loss, (double)sb->n_tgt_tokens / (double)b->n_tgt_tokens) : NULL;
-    if (!part || !nll) return tg_err_set(err, tg_ctx_status(ctx), "loss: %s", tg_ctx_errmsg(ctx));
+    tg_tensor *part = tg_scale(ctx, loss, (double)sb->n_tgt_tokens / (double)b->n_tgt_tokens);
+    if (!part) return tg_err_set(err, tg_ctx_status(ctx), "loss: %s", tg_ctx_errmsg(ctx));
     st[ST_LOSS] = (double)loss->data[0] * (double)sb->n_tgt_tokens;
-    st[ST_NLL] = (double)nll->data[0] * (double)sb->n_tgt_tokens;
+    st[ST_NLL] = nll * (double)sb->n_tgt_tokens;
     st[ST_TOKENS] = (double)sb->n_tgt_tokens;
     st[ST_DRAWS] = (double)(tg_ctx_rng(ctx).counter - start.counter);
     st[ST_FINITE] = isfinite(loss->data[0]);

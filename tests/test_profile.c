@@ -1,0 +1,63 @@
+/* test_profile.c: the per-op time profile of `bench step --profile` — which ops were seen, how
+ * many nodes, their GEMM work and bytes, and that nothing is counted when profiling is off. */
+#include <check.h>
+
+#include "autograd/autograd.h"
+#include "tests/tg_check.h"
+
+static const tg_op_profile *find(const tg_op_profile *ops, int n, tg_op op) {
+    for (int i = 0; i < n; i++)
+        if (ops[i].op == op) return &ops[i];
+    return NULL;
+}
+
+/* L = sum(relu(x W^T + b)) with x (2, 5, 8), W (6, 8), b (6), all taking gradients, two steps. */
+static tg_tensor *graph(tg_ctx *ctx) {
+    tg_tensor *x = tg_tensor_new(ctx, 3, (int[]){2, 5, 8}), *w = tg_tensor_new(ctx, 2, (int[]){6, 8});
+    tg_tensor *b = tg_tensor_new(ctx, 1, (int[]){6});
+    for (int64_t i = 0; i < x->n; i++) x->data[i] = (tg_float)(i % 3) - 1;
+    for (int64_t i = 0; i < w->n; i++) w->data[i] = (tg_float)(i % 5) - 2;
+    tg_tensor_set_requires_grad(ctx, x);
+    tg_tensor_set_requires_grad(ctx, w);
+    tg_tensor_set_requires_grad(ctx, b);
+    return tg_sum(ctx, tg_relu(ctx, tg_matmul_bias(ctx, x, w, b)));
+}
+
+START_TEST(test_profile_counts) {
+    tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = 2, .seed = 1});
+    tg_op_profile ops[TG_OP_COUNT];
+    int steps = -1;
+    ck_assert_int_eq(tg_ctx_profile_read(ctx, ops, &steps), 0);   /* off: nothing */
+    ck_assert_int_eq(steps, 0);
+    ck_assert_int_eq(tg_backward(ctx, graph(ctx)), TG_OK);        /* not profiled */
+    tg_ctx_reset(ctx);
+    ck_assert(tg_ctx_profile(ctx, true));
+    for (int s = 0; s < 2; s++) {
+        ck_assert_int_eq(tg_backward(ctx, graph(ctx)), TG_OK);
+        tg_ctx_reset(ctx);
+    }
+    int n = tg_ctx_profile_read(ctx, ops, &steps);
+    ck_assert_int_eq(steps, 2);
+    ck_assert_int_eq(n, 3);   /* matmul_bias, relu, sum */
+    const tg_op_profile *mm = find(ops, n, TG_OP_MATMUL_BIAS), *relu = find(ops, n, TG_OP_RELU);
+    ck_assert(mm && relu && find(ops, n, TG_OP_SUM));
+    ck_assert_int_eq(mm->nodes, 2);
+    double one = 2.0 * 10 * 6 * 8;   /* (10 rows x 8) (8 x 6) */
+    ck_assert(mm->fwd_flop == 2 * one && mm->bwd_flop == 2 * 2 * one);   /* d x and d W */
+    ck_assert(relu->fwd_flop == 0 && relu->bwd_flop == 0);
+    ck_assert(relu->fwd_bytes == 2 * 2 * 60 * sizeof(tg_float));         /* in and out, 2 steps */
+    for (int i = 0; i < n; i++) ck_assert(ops[i].fwd_s >= 0 && ops[i].bwd_s >= 0);
+    ck_assert(mm->fwd_s > 0 && mm->bwd_s > 0);
+    ck_assert(tg_ctx_profile(ctx, false));
+    ck_assert_int_eq(tg_ctx_profile_read(ctx, ops, &steps), 0);
+    tg_ctx_free(ctx);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("profile");
+    TCase *tc = tcase_create("ops");
+    tcase_add_test(tc, test_profile_counts);
+    suite_add_tcase(s, tc);
+    return tg_check_run(s) ? 1 : 0;
+}
