@@ -202,52 +202,67 @@ static tg_status bs_rows(FILE *f, const report *R, const tg_bleu_stats *const *s
     return s;
 }
 
-/* Per seed, the variants whose cell and the baseline's are scored; then pooled over the seeds
- * where all of them are (segment statistics summed over seeds). */
+/* Whether cell c's evaluation w can be paired with the baseline's b (same dev segments). */
+static bool pairable(const cell_result *c, const cell_result *b, int w) {
+    return c->finished && c->ev[w].present && b->finished && b->ev[w].present && c->ev[w].n_seg == b->ev[w].n_seg;
+}
+
+/* Variant v against the baseline pooled over the seeds where both cells are scored (segment
+ * statistics summed over those seeds): a row when there are two seeds or more. */
+static tg_status pooled_row(FILE *f, const report *R, int v, int w, tg_err *err) {
+    size_t n_seg = 0;
+    int k = 0;
+    tg_bleu_stats *pool[2] = {NULL, NULL};
+    tg_status s = TG_OK;
+    for (int sd = 0; s == TG_OK && sd < R->e->n_seeds; sd++) {
+        const cell_result *b = at(R, R->baseline, sd), *c = at(R, v, sd);
+        if (!pairable(c, b, w) || (n_seg && b->ev[w].n_seg != n_seg)) continue;
+        n_seg = b->ev[w].n_seg;
+        for (int i = 0; i < 2 && s == TG_OK; i++)
+            if (!pool[i] && !(pool[i] = calloc(n_seg + 1, sizeof **pool))) s = tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; s == TG_OK && i < n_seg; i++) {
+            tg_bleu_stats_sum(&pool[0][i], &b->ev[w].seg[i]);
+            tg_bleu_stats_sum(&pool[1][i], &c->ev[w].seg[i]);
+        }
+        k++;
+    }
+    if (s == TG_OK && k > 1) {
+        const tg_bleu_stats *seg[2] = {pool[0], pool[1]};
+        int vars[1] = {v};
+        char label[48];
+        snprintf(label, sizeof label, "**pooled (%d seeds)**", k);
+        s = bs_rows(f, R, seg, vars, 2, n_seg, label, err);
+    }
+    free(pool[0]);
+    free(pool[1]);
+    return s;
+}
+
+/* Per seed, the variants whose cell and the baseline's are scored; then each variant pooled over
+ * the seeds where it and the baseline are (an unfinished seed leaves the others' pooling alone). */
 static tg_status bootstrap_section(FILE *f, const report *R, int w, tg_err *err) {
     int nv = R->nv, ns = R->e->n_seeds;
     const tg_bleu_stats **seg = calloc((size_t)nv + 1, sizeof *seg);
     int *vars = calloc((size_t)nv + 1, sizeof *vars);
-    tg_bleu_stats **pool = calloc((size_t)nv + 1, sizeof *pool);
-    bool *pool_ok = calloc((size_t)nv + 1, sizeof *pool_ok);
-    tg_status s = seg && vars && pool && pool_ok ? TG_OK : tg_err_set(err, TG_ERR_NOMEM, "out of memory");
-    size_t n_seg = 0;
-    int pooled_seeds = 0;
-    for (int v = 0; v < nv; v++) pool_ok[v] = true;
+    tg_status s = seg && vars ? TG_OK : tg_err_set(err, TG_ERR_NOMEM, "out of memory");
     fprintf(f, "### %s.ckpt\n\n| variant | seed | BLEU (resampled mean ± 95%%) | baseline BLEU | Δ BLEU | 95%% interval of Δ | p |\n"
                "|---|---|---|---|---|---|---|\n", WHICH[w]);
     for (int sd = 0; s == TG_OK && sd < ns; sd++) {
         const cell_result *b = at(R, R->baseline, sd);
-        if (!b->finished || !b->ev[w].present) { for (int v = 0; v < nv; v++) pool_ok[v] = false; continue; }
+        if (!b->finished || !b->ev[w].present) continue;
         int n_sys = 1;
         seg[0] = b->ev[w].seg;
-        if (!n_seg) n_seg = b->ev[w].n_seg;
         for (int v = 0; v < nv; v++) {
             const cell_result *c = at(R, v, sd);
-            bool ok = c->finished && c->ev[w].present && c->ev[w].n_seg == b->ev[w].n_seg && b->ev[w].n_seg == n_seg;
-            if (v != R->baseline && ok) { vars[n_sys - 1] = v; seg[n_sys++] = c->ev[w].seg; }
-            if (!ok) { pool_ok[v] = false; continue; }
-            if (!pool[v] && !(pool[v] = calloc(n_seg + 1, sizeof **pool))) { s = tg_err_set(err, TG_ERR_NOMEM, "out of memory"); break; }
-            for (size_t i = 0; i < n_seg; i++) tg_bleu_stats_sum(&pool[v][i], &c->ev[w].seg[i]);
+            if (v != R->baseline && pairable(c, b, w)) { vars[n_sys - 1] = v; seg[n_sys++] = c->ev[w].seg; }
         }
         char label[32];
         snprintf(label, sizeof label, "%llu", (unsigned long long)b->cell.seed);
-        if (s == TG_OK && n_sys > 1) s = bs_rows(f, R, seg, vars, n_sys, b->ev[w].n_seg, label, err);
-        pooled_seeds++;
+        if (n_sys > 1) s = bs_rows(f, R, seg, vars, n_sys, b->ev[w].n_seg, label, err);
     }
-    if (s == TG_OK && pool_ok[R->baseline] && pooled_seeds > 1) {
-        int n_sys = 1;
-        seg[0] = pool[R->baseline];
-        for (int v = 0; v < nv; v++)
-            if (v != R->baseline && pool_ok[v]) { vars[n_sys - 1] = v; seg[n_sys++] = pool[v]; }
-        char label[48];
-        snprintf(label, sizeof label, "**pooled (%d seeds)**", pooled_seeds);
-        if (n_sys > 1) s = bs_rows(f, R, seg, vars, n_sys, n_seg, label, err);
-    }
+    for (int v = 0; s == TG_OK && v < nv; v++)
+        if (v != R->baseline) s = pooled_row(f, R, v, w, err);
     fprintf(f, "\n");
-    for (int v = 0; pool && v < nv; v++) free(pool[v]);
-    free(pool);
-    free(pool_ok);
     free(seg);
     free(vars);
     return s;
