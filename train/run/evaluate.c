@@ -1,6 +1,7 @@
 /* evaluate.c: a model scored on text pairs -- label-smoothed loss and NLL per target token,
  * translations (greedy or beam), corpus BLEU and chrF2 -- what `tapegrad eval` prints and what
  * `tapegrad experiment report` caches for each cell. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,14 +28,13 @@ static tg_status encode_pairs(tg_bpe *bpe, const char *const *src, const char *c
     return s;
 }
 
-static tg_status loss_of(tg_model *m, tg_ctx *ctx, const tg_dataset *ds, int max_tokens, tg_eval_result *out,
-                         tg_err *err) {
-    tg_batch_iter *it = NULL;
+tg_status tg_eval_loss_batches(tg_model *m, tg_ctx *ctx, tg_batch_iter *it, double *loss_out, double *nll_out,
+                               int64_t *tokens_out, tg_err *err) {
     tg_batch b = {0};
     double loss = 0, nll = 0;
     int64_t tokens = 0;
-    tg_status s = tg_batch_iter_new(&it, ds, &(tg_batch_opts){.max_tokens = max_tokens, .seed = 1, .shuffle = false}, err);
-    size_t nb = it ? tg_batch_iter_epoch_batches(it) : 0;
+    tg_status s = TG_OK;
+    size_t nb = tg_batch_iter_epoch_batches(it);
     for (size_t k = 0; s == TG_OK && k < nb; k++) {
         tg_tensor *l = NULL;   /* from chunks of logits: the (B, T, V) logits never exist whole */
         double n = 0;
@@ -48,10 +48,18 @@ static tg_status loss_of(tg_model *m, tg_ctx *ctx, const tg_dataset *ds, int max
         tg_ctx_reset(ctx);
     }
     tg_batch_free(&b);
+    *tokens_out = tokens;
+    *loss_out = tokens ? loss / (double)tokens : NAN;
+    *nll_out = tokens ? nll / (double)tokens : NAN;
+    return s;
+}
+
+static tg_status loss_of(tg_model *m, tg_ctx *ctx, const tg_dataset *ds, int max_tokens, tg_eval_result *out,
+                         tg_err *err) {
+    tg_batch_iter *it = NULL;
+    tg_status s = tg_batch_iter_new(&it, ds, &(tg_batch_opts){.max_tokens = max_tokens, .seed = 1, .shuffle = false}, err);
+    if (s == TG_OK) s = tg_eval_loss_batches(m, ctx, it, &out->loss, &out->nll, &out->tokens, err);
     tg_batch_iter_free(it);
-    out->tokens = tokens;
-    out->loss = loss / (double)tokens;
-    out->nll = nll / (double)tokens;
     return s;
 }
 

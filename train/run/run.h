@@ -167,6 +167,11 @@ typedef struct tg_eval_result {
 tg_status tg_eval_texts(tg_model *m, tg_bpe *bpe, const char *const *src, const char *const *ref, size_t n,
                         const tg_eval_opts *o, tg_eval_result *out, tg_err *err);
 void tg_eval_result_free(tg_eval_result *r);
+/* Loss (label-smoothed as in training) and NLL per target token of m over the batches of one
+ * epoch of it, from its current position, without gradients; *tokens the target tokens (0: NaN
+ * losses). Validation and tg_eval_texts both score through it. */
+tg_status tg_eval_loss_batches(tg_model *m, tg_ctx *ctx, tg_batch_iter *it, double *loss, double *nll,
+                               int64_t *tokens, tg_err *err);
 /* The BLEU options of a model's outputs: 13a, or (ids: a synthetic task) whitespace words. */
 tg_bleu_opts tg_eval_bleu_opts(bool ids);
 

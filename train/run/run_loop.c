@@ -123,30 +123,9 @@ typedef struct {
 } valid_result;
 
 static tg_status dev_loss(tg_run *r, valid_result *v, tg_err *err) {
-    tg_ctx *ctx = r->ctx;
-    tg_batch b = {0};
-    double loss = 0, nll = 0;
     int64_t tokens = 0;
     tg_status s = tg_batch_iter_set_state(r->dev_iter, &r->dev_start, err);   /* the same batches each time */
-    size_t nb = tg_batch_iter_epoch_batches(r->dev_iter);
-    for (size_t i = 0; s == TG_OK && i < nb; i++) {
-        s = tg_batch_iter_next(r->dev_iter, &b, err);
-        /* the losses from chunks of logits (tg_model_loss_nll): a dev batch's (B, T, V) logits
-         * never exist whole either */
-        tg_tensor *l = NULL;
-        double n = 0;
-        if (s == TG_OK)
-            s = tg_model_loss_nll(r->model, ctx, b.src, b.tgt_in, b.tgt_out, b.B, b.S, b.T, &l, &n,
-                                  err);
-        if (s != TG_OK) break;
-        loss += (double)l->data[0] * (double)b.n_tgt_tokens;
-        nll += n * (double)b.n_tgt_tokens;
-        tokens += b.n_tgt_tokens;
-        tg_ctx_reset(ctx);
-    }
-    tg_batch_free(&b);
-    v->loss = tokens ? loss / (double)tokens : NAN;
-    v->nll = tokens ? nll / (double)tokens : NAN;
+    if (s == TG_OK) s = tg_eval_loss_batches(r->model, r->ctx, r->dev_iter, &v->loss, &v->nll, &tokens, err);
     return s;
 }
 
@@ -161,23 +140,14 @@ static tg_status validate(tg_run *r, tg_progress *pg, valid_result *v, tg_err *e
     /* BLEU on the first K dev sentences */
     size_t n = r->cfg.valid_sentences > 0 && (size_t)r->cfg.valid_sentences < r->dev.n
                    ? (size_t)r->cfg.valid_sentences : r->dev.n;
-    int32_t **src = calloc(n + 1, sizeof *src);
-    int *len = calloc(n + 1, sizeof *len);
+    tg_srcs srcs = {0};
     char **hyps = calloc(n + 1, sizeof *hyps);
-    if (s == TG_OK && (!src || !len || !hyps)) s = tg_err_set(err, TG_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; s == TG_OK && i < n; i++) {
-        int sl = r->dev.src_len[i];
-        src[i] = malloc((size_t)(sl + 1) * sizeof **src);
-        if (!src[i]) { s = tg_err_set(err, TG_ERR_NOMEM, "out of memory"); break; }
-        memcpy(src[i], r->dev.ids + r->dev.off[i], (size_t)sl * sizeof **src);
-        src[i][sl] = TG_EOS_ID;
-        len[i] = sl + 1;
-    }
+    if (s == TG_OK && !hyps) s = tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    if (s == TG_OK) s = tg_srcs_add_dataset(&srcs, &r->dev, n, err);
     tg_translate_opts to = {.decode = tg_decode_defaults(), .batch = 64};
     to.decode.beam = r->cfg.beam;
     to.decode.alpha = r->cfg.alpha;
-    if (s == TG_OK)
-        s = tg_translate_ids(r->model, ctx, r->bpe, (const int32_t *const *)src, len, (int)n, &to, hyps, err);
+    if (s == TG_OK) s = tg_translate_srcs(r->model, ctx, r->bpe, &srcs, &to, hyps, err);
     if (s == TG_OK) {
         tg_bleu_opts bo = tg_bleu_opts_default();
         if (!r->bpe) bo.tokenize = TG_BLEU_TOK_NONE;   /* synthetic ids: words are the ids */
@@ -199,10 +169,9 @@ static tg_status validate(tg_run *r, tg_progress *pg, valid_result *v, tg_err *e
                             v->bleu, n, r->cfg.beam > 1 ? "beam" : "greedy", v->chrf, now_s() - t0);
         }
     }
-    for (size_t i = 0; i < n; i++) { if (src) free(src[i]); if (hyps) free(hyps[i]); }
-    free(src);
-    free(len);
+    for (size_t i = 0; hyps && i < n; i++) free(hyps[i]);
     free(hyps);
+    tg_srcs_free(&srcs);
     tg_ctx_set_training(ctx, true);
     tg_ctx_set_grad_enabled(ctx, true);
     return s;
