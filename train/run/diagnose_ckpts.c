@@ -2,51 +2,12 @@
  * kept checkpoints (step-N.ckpt and last.ckpt), for runs trained without the flag: the same
  * fixed batch, the same rows in RUNDIR/diagnostics.tsv, one step per checkpoint. The gradient
  * norms of a training step are not in a checkpoint, so those rows are absent. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "train/run/diagnostics.h"
-
-typedef struct {
-    int64_t step;
-    char name[64];
-} kept_ckpt;
-
-static int by_step(const void *a, const void *b) {
-    int64_t x = ((const kept_ckpt *)a)->step, y = ((const kept_ckpt *)b)->step;
-    return (x > y) - (x < y);
-}
-
-/* step-N.ckpt files of rundir, sorted by N; last.ckpt is added by the caller with its step. */
-static tg_status list_kept(const char *rundir, kept_ckpt **out, int *n, tg_err *err) {
-    *out = NULL;
-    *n = 0;
-    DIR *d = opendir(rundir);
-    if (!d) return tg_err_set(err, TG_ERR_IO, "%s: cannot open the run folder", rundir);
-    int cap = 0;
-    tg_status s = TG_OK;
-    for (struct dirent *e; s == TG_OK && (e = readdir(d));) {
-        long long step;
-        char tail[8];
-        if (sscanf(e->d_name, "step-%lld.%7s", &step, tail) != 2 || strcmp(tail, "ckpt") || step < 0 ||
-            strlen(e->d_name) >= sizeof((*out)->name))
-            continue;
-        if (*n == cap) {
-            kept_ckpt *k = realloc(*out, (size_t)(cap = cap ? 2 * cap : 16) * sizeof *k);
-            if (!k) { s = tg_err_set(err, TG_ERR_NOMEM, "out of memory"); break; }
-            *out = k;
-        }
-        (*out)[*n].step = step;
-        snprintf((*out)[*n].name, sizeof (*out)[*n].name, "%s", e->d_name);
-        (*n)++;
-    }
-    closedir(d);
-    if (s == TG_OK) qsort(*out, (size_t)*n, sizeof **out, by_step);
-    return s;
-}
 
 /* The rows of one checkpoint: its model swapped into r, the rows at or past its step dropped
  * (a diagnosis that was interrupted is redone), the statistics appended. */
@@ -88,18 +49,18 @@ tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_do
     }
     cfg.diagnostics = 1;
     cfg.threads = threads;
-    kept_ckpt *kept;
-    int n;
-    s = list_kept(rundir, &kept, &n, err);
+    int64_t *kept = NULL;   /* newest first */
+    size_t n = 0;
+    s = tg_run_list_periodic(rundir, &kept, &n, err);
     tg_run r;
     if (s == TG_OK) s = tg_run_open(&r, &cfg, NULL, err);
     if (s != TG_OK) { free(kept); return s; }
-    for (int i = 0; s == TG_OK && i < n; i++) {
-        snprintf(path, sizeof path, "%s/%s", rundir, kept[i].name);
+    for (size_t i = n; s == TG_OK && i-- > 0;) {   /* oldest first: each redoes the rows from its step */
+        snprintf(path, sizeof path, "%s/step-%lld.ckpt", rundir, (long long)kept[i]);
         s = diagnose_one(&r, path, err);
         if (s == TG_OK) (*n_done)++;
     }
-    if (s == TG_OK && (n == 0 || kept[n - 1].step < last_step)) {
+    if (s == TG_OK && (n == 0 || kept[0] < last_step)) {
         snprintf(path, sizeof path, "%s/last.ckpt", rundir);
         s = diagnose_one(&r, path, err);
         if (s == TG_OK) (*n_done)++;

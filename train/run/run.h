@@ -73,6 +73,8 @@ tg_status tg_ckpt_write_model(tg_ckpt_writer *w, const tg_run_config *cfg, const
 tg_status tg_run_save(const tg_run *r, const char *path, tg_err *err);
 /* --keep K: removes every step-N.ckpt of dir but the K newest (never best/last.ckpt). */
 tg_status tg_run_keep_newest(const char *dir, int64_t keep, tg_err *err);
+/* The steps N of dir's step-N.ckpt files, newest first, in a malloc'd array (*steps, *n). */
+tg_status tg_run_list_periodic(const char *dir, int64_t **steps, size_t *n, tg_err *err);
 
 /* The most parameters a checkpoint may describe (16 GB of floats): beyond it a file is refused
  * before anything is allocated. */

@@ -29,8 +29,7 @@ static int cmp_desc(const void *a, const void *b) {
     return (x < y) - (x > y);
 }
 
-/* The steps of dir's step-N.ckpt files, newest first, in a malloc'd array. */
-static tg_status list_periodic(const char *dir, int64_t **steps, size_t *n, tg_err *err) {
+tg_status tg_run_list_periodic(const char *dir, int64_t **steps, size_t *n, tg_err *err) {
     DIR *d = opendir(dir);
     if (!d) return tg_err_set(err, TG_ERR_IO, "cannot list %s: %s", dir, strerror(errno));
     size_t cap = 0;
@@ -56,7 +55,7 @@ static tg_status list_periodic(const char *dir, int64_t **steps, size_t *n, tg_e
 tg_status tg_run_keep_newest(const char *dir, int64_t keep, tg_err *err) {
     int64_t *steps = NULL;
     size_t n = 0;
-    tg_status s = list_periodic(dir, &steps, &n, err);
+    tg_status s = tg_run_list_periodic(dir, &steps, &n, err);
     for (size_t i = keep > 0 ? (size_t)keep : 0; s == TG_OK && i < n; i++) {
         char path[TG_PATH_MAX + 48];
         snprintf(path, sizeof path, "%s/step-%" PRId64 ".ckpt", dir, steps[i]);
