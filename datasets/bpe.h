@@ -56,6 +56,10 @@ static inline uint64_t tg_bpe_pair_key(int32_t l, int32_t r) {
 }
 /* The id of the character of n (1..4) bytes at s, or -1. */
 int32_t tg_bpe_char_lookup(const tg_bpe *b, const char *s, size_t n);
+/* A word's first symbols, as the learner and the encoder both start from: the word marker, then
+ * each character of w[0 .. n) (or its bytes, when the character is not in the alphabet or w is
+ * not UTF-8 there). out has room for n + 1 ids; returns how many were written. */
+size_t tg_bpe_word_chars(const tg_bpe *b, const char *w, size_t n, int32_t *out);
 
 /* Printed form of a piece's bytes (marker -> "▁", escapes), appended to out. */
 bool tg_bpe_escape(const char *s, size_t n, tg_str *out);

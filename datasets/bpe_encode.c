@@ -58,22 +58,7 @@ static bool push_pair(tg_bpe *b, size_t *hn, int32_t pos) {
 /* Segments one word (marker + w) into b->sym, linked by next; returns the count, -1 on OOM. */
 static int64_t segment_word(tg_bpe *b, const char *w, size_t n) {
     if (n >= INT32_MAX - 1 || !scratch_grow(b, n + 1)) return -1;
-    int32_t k = 0;
-    b->sym[k++] = tg_bpe_char_lookup(b, " ", 1);
-    for (size_t i = 0; i < n;) {
-        uint32_t cp;
-        int len = tg_utf8_next(w + i, n - i, &cp);
-        int32_t id = len > 0 ? tg_bpe_char_lookup(b, w + i, (size_t)len) : -1;
-        if (id >= 0) {
-            b->sym[k++] = id;
-            i += (size_t)len;
-        } else {
-            /* byte fallback: an unseen character's bytes, or a single byte that is not UTF-8 */
-            int nb = len > 0 ? len : 1;
-            for (int j = 0; j < nb; j++) b->sym[k++] = TG_BPE_FIRST_BYTE + (unsigned char)w[i + j];
-            i += (size_t)nb;
-        }
-    }
+    int32_t k = (int32_t)tg_bpe_word_chars(b, w, n, b->sym);
     for (int32_t i = 0; i < k; i++) {
         b->prev[i] = i - 1;
         b->next[i] = i + 1 < k ? i + 1 : -1;

@@ -290,27 +290,12 @@ static bool word_symbols(learner *L, const tg_ds_strtab *words) {
     L->wstamp = calloc(L->nw ? L->nw : 1, sizeof *L->wstamp);
     L->syms = malloc((total ? total : 1) * sizeof *L->syms);
     if (!L->woff || !L->wlen || !L->wstamp || !L->syms) return false;
-    int32_t marker = tg_bpe_char_lookup(L->b, " ", 1);
     size_t at = 0;
     for (size_t w = 0; w < words->n; w++) {
-        const char *s = tg_ds_strtab_str(words, w);
         size_t n = words->len[w];
         if (n >= INT32_MAX) return false;
         L->woff[w] = at;
-        L->syms[at++] = marker;
-        for (size_t i = 0; i < n;) {
-            uint32_t cp;
-            int k = tg_utf8_next(s + i, n - i, &cp);
-            int32_t id = k > 0 ? tg_bpe_char_lookup(L->b, s + i, (size_t)k) : -1;
-            if (id >= 0) {
-                L->syms[at++] = id;
-                i += (size_t)k;
-            } else {
-                int nb = k > 0 ? k : 1;
-                for (int j = 0; j < nb; j++) L->syms[at++] = TG_BPE_FIRST_BYTE + (unsigned char)s[i + j];
-                i += (size_t)nb;
-            }
-        }
+        at += tg_bpe_word_chars(L->b, tg_ds_strtab_str(words, w), n, L->syms + at);
         L->wlen[w] = (int32_t)(at - L->woff[w]);
     }
     return true;

@@ -47,6 +47,26 @@ int32_t tg_bpe_char_lookup(const tg_bpe *b, const char *s, size_t n) {
     return v ? (int32_t)*v : -1;
 }
 
+size_t tg_bpe_word_chars(const tg_bpe *b, const char *w, size_t n, int32_t *out) {
+    size_t k = 0;
+    out[k++] = tg_bpe_char_lookup(b, " ", 1);
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        int len = tg_utf8_next(w + i, n - i, &cp);
+        int32_t id = len > 0 ? tg_bpe_char_lookup(b, w + i, (size_t)len) : -1;
+        if (id >= 0) {
+            out[k++] = id;
+            i += (size_t)len;
+        } else {
+            /* byte fallback: an unseen character's bytes, or a single byte that is not UTF-8 */
+            int nb = len > 0 ? len : 1;
+            for (int j = 0; j < nb; j++) out[k++] = TG_BPE_FIRST_BYTE + (unsigned char)w[i + j];
+            i += (size_t)nb;
+        }
+    }
+    return k;
+}
+
 int32_t tg_bpe_add_char(tg_bpe *b, const char *s, size_t n, bool *dup) {
     *dup = false;
     if (b->n_merges > 0 || n == 0 || n > 4) return -1;

@@ -13,6 +13,30 @@
 #define TG_NN_MAX_LAYERS 1024
 #define TG_NN_MAX_LEN (1 << 16)
 
+/* The one table of numeric bounds: the validator below and tapegrad's flags read it. */
+static const tg_model_limit LIMITS[] = {
+    {"vocab", 4, TG_NN_MAX_SIZE, false},         /* pad, bos, eos, unk */
+    {"d_model", 2, TG_NN_MAX_SIZE, false},
+    {"heads", 1, TG_NN_MAX_SIZE, false},
+    {"d_ff", 1, TG_NN_MAX_SIZE, false},
+    {"enc_layers", 1, TG_NN_MAX_LAYERS, false},
+    {"dec_layers", 1, TG_NN_MAX_LAYERS, false},
+    {"max_len", 1, TG_NN_MAX_LEN, false},
+    {"dropout", 0, 1, true},
+    {"label_smoothing", 0, 1, true},
+};
+#define N_LIMITS (int)(sizeof LIMITS / sizeof LIMITS[0])
+
+const tg_model_limit *tg_model_config_limit(const char *key) {
+    for (int i = 0; key && i < N_LIMITS; i++)
+        if (!strcmp(LIMITS[i].key, key)) return &LIMITS[i];
+    return NULL;
+}
+
+bool tg_model_limit_holds(const tg_model_limit *l, double v) {
+    return v >= l->lo && (l->hi_open ? v < l->hi : v <= l->hi);
+}
+
 tg_model_config tg_model_config_default(void) {
     return (tg_model_config){
         .vocab = 37000, .d_model = 512, .heads = 8, .d_ff = 2048,
@@ -24,11 +48,17 @@ tg_model_config tg_model_config_default(void) {
     };
 }
 
-static tg_status check_range(const char *name, int v, int lo, int hi, tg_err *err) {
-    if (v < lo || v > hi)
-        return tg_err_set(err, TG_ERR_ARG, "model config: %s = %d, expected %d..%d", name, v, lo,
-                          hi);
-    return TG_OK;
+/* The value of field `key` of c, as a double (every LIMITS key is a field). */
+static double field_value(const tg_model_config *c, const char *key) {
+    if (!strcmp(key, "vocab")) return c->vocab;
+    if (!strcmp(key, "d_model")) return c->d_model;
+    if (!strcmp(key, "heads")) return c->heads;
+    if (!strcmp(key, "d_ff")) return c->d_ff;
+    if (!strcmp(key, "enc_layers")) return c->enc_layers;
+    if (!strcmp(key, "dec_layers")) return c->dec_layers;
+    if (!strcmp(key, "max_len")) return c->max_len;
+    if (!strcmp(key, "dropout")) return c->dropout;
+    return c->label_smoothing;
 }
 
 /* Names of each switch's values, indexed by the enum (whose values run 0, 1, ...). */
@@ -76,14 +106,13 @@ static tg_status enum_parse(const char *s, const char *const *names, int n, cons
 tg_status tg_model_config_validate(const tg_model_config *c, tg_err *err) {
     if (!c) return tg_err_set(err, TG_ERR_ARG, "model config: NULL");
     tg_status st;
-    if ((st = check_range("vocab", c->vocab, 4, TG_NN_MAX_SIZE, err)) ||
-        (st = check_range("d_model", c->d_model, 2, TG_NN_MAX_SIZE, err)) ||
-        (st = check_range("heads", c->heads, 1, TG_NN_MAX_SIZE, err)) ||
-        (st = check_range("d_ff", c->d_ff, 1, TG_NN_MAX_SIZE, err)) ||
-        (st = check_range("enc_layers", c->enc_layers, 1, TG_NN_MAX_LAYERS, err)) ||
-        (st = check_range("dec_layers", c->dec_layers, 1, TG_NN_MAX_LAYERS, err)) ||
-        (st = check_range("max_len", c->max_len, 1, TG_NN_MAX_LEN, err)))
-        return st;
+    for (int i = 0; i < N_LIMITS; i++) {
+        const tg_model_limit *l = &LIMITS[i];
+        double v = field_value(c, l->key);
+        if (!tg_model_limit_holds(l, v))
+            return tg_err_set(err, TG_ERR_ARG, "model config: %s = %.15g, expected [%.15g, %.15g%c", l->key,
+                              v, l->lo, l->hi, l->hi_open ? ')' : ']');
+    }
     if (c->d_model % 2)
         return tg_err_set(err, TG_ERR_ARG,
                           "model config: d_model = %d is odd; the sinusoidal positions need "
@@ -92,12 +121,6 @@ tg_status tg_model_config_validate(const tg_model_config *c, tg_err *err) {
         return tg_err_set(err, TG_ERR_ARG,
                           "model config: d_model = %d is not divisible by heads = %d",
                           c->d_model, c->heads);
-    if (!(c->dropout >= 0 && c->dropout < 1))
-        return tg_err_set(err, TG_ERR_ARG, "model config: dropout = %g, expected [0, 1)",
-                          c->dropout);
-    if (!(c->label_smoothing >= 0 && c->label_smoothing < 1))
-        return tg_err_set(err, TG_ERR_ARG, "model config: label_smoothing = %g, expected [0, 1)",
-                          c->label_smoothing);
     /* the activation switches take only some activations: FFN relu|gelu, residual none|relu */
     if ((st = CHOICE(norm, NORM_NAMES, 0, 2)) || (st = CHOICE(ffn_activation, ACT_NAMES, 1, 3)) ||
         (st = CHOICE(attn_activation, ACT_NAMES, 0, 3)) ||

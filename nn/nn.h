@@ -98,6 +98,17 @@ tg_model_config tg_model_config_default(void);
  * smoothing in [0, 1), ffn_activation relu or gelu, residual_activation none or relu, sizes
  * bounded so that nothing overflows). */
 tg_status tg_model_config_validate(const tg_model_config *c, tg_err *err);
+/* The numeric bounds of one config field: lo <= v <= hi, or lo <= v < hi when hi_open. One table
+ * holds them all; tg_model_config_validate and the tapegrad flags both read it. */
+typedef struct tg_model_limit {
+    const char *key; /* the field's name, as tg_model_config_set takes it ("d_model") */
+    double lo, hi;
+    bool hi_open;
+} tg_model_limit;
+/* The bounds of field key, or NULL when it has none (the switches). Static storage. */
+const tg_model_limit *tg_model_config_limit(const char *key);
+/* Whether v lies within l. */
+bool tg_model_limit_holds(const tg_model_limit *l, double v);
 /* Parameters (scalars) a model of config c declares, computed without building it (a checkpoint
  * reader checks a file's sizes with it before allocating); equals tg_model_param_count of the
  * built model. c must have passed tg_model_config_validate (then nothing overflows 64 bits). */

@@ -374,7 +374,7 @@ START_TEST(test_bad_axes_and_other_recipe_refused) {
     struct { const char *vary, *message; } bad[] = {
         {"no-such-flag=1,2", "not a train flag"},
         {"norm=post,middle", "'middle' is not one of post|pre"},
-        {"d-model=16,17", "not divisible by --heads"},
+        {"d-model=16,17", "--d-model 17 is odd"},
         {"attn-activation=gelu", "--vary attn-activation given twice"},
         {"no-tie-embeddings=yes", "'yes' is not true or false"},
         {"seed=1,2", "--seeds"},

@@ -87,6 +87,56 @@ static bool exists(const char *path) {
 
 /* ---- settings ---- */
 
+/* The flags and nn read one table of bounds: at each bound and just past it, a flag is taken
+ * exactly when nn's validator takes the same value, and a cross-field error names the flags. */
+START_TEST(test_model_flags_agree_with_nn_limits) {
+    static const char *const flags[] = {"d-model", "heads", "d-ff", "enc-layers", "dec-layers",
+                                        "dropout", "label-smoothing"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "%s", flags[i]);
+        for (char *p = key; *p; p++)
+            if (*p == '-') *p = '_';
+        const tg_model_limit *l = tg_model_config_limit(key);
+        ck_assert_msg(l, "no limit for %s", key);
+        bool is_int = strcmp(key, "dropout") && strcmp(key, "label_smoothing");
+        double step = is_int ? 1 : 1e-9;
+        double probes[] = {l->lo - step, l->lo, l->hi - step, l->hi, l->hi + step};
+        for (size_t k = 0; k < sizeof probes / sizeof probes[0]; k++) {
+            char value[64];
+            snprintf(value, sizeof value, is_int ? "%.0f" : "%.17g", probes[k]);
+            tg_model_config m = tg_model_config_default();
+            m.vocab = 100;
+            m.d_model = 64, m.heads = 1;   /* even and divisible: only the probed field decides */
+            tg_err e1, e2;
+            ck_assert_int_eq(tg_model_config_set(&m, key, value, &e1), TG_OK);
+            /* nn's verdict on the range alone (d_model odd or not divisible is a cross-field rule) */
+            bool nn_ok = tg_model_config_validate(&m, &e1) == TG_OK || !strstr(e1.msg, "expected [");
+            tg_run_config c;
+            tg_run_config_default(&c);
+            c.d_model = 64, c.heads = 1;
+            bool flag_ok = tg_run_config_set(&c, flags[i], value, &e2) == TG_OK;
+            ck_assert_msg(nn_ok == flag_ok, "--%s %s: flag %d, nn %d (%s / %s)", flags[i], value,
+                          flag_ok, nn_ok, e2.msg, e1.msg);
+            if (!flag_ok) ck_assert_msg(strstr(e2.msg, flags[i]), "%s", e2.msg);
+        }
+    }
+    /* what passes each flag but not the model: the message names the flags */
+    tg_run_config c;
+    tg_run_config_default(&c);
+    snprintf(c.task, sizeof c.task, "copy");
+    snprintf(c.out, sizeof c.out, "x");
+    tg_err err;
+    ck_assert_int_eq(tg_run_config_check(&c, &err), TG_OK);
+    c.d_model = 30;
+    ck_assert_int_eq(tg_run_config_check(&c, &err), TG_ERR_ARG);
+    ck_assert_msg(strstr(err.msg, "--d-model 30") && strstr(err.msg, "--heads 4"), "%s", err.msg);
+    c.d_model = 255, c.heads = 5;
+    ck_assert_int_eq(tg_run_config_check(&c, &err), TG_ERR_ARG);
+    ck_assert_msg(strstr(err.msg, "--d-model 255") && strstr(err.msg, "odd"), "%s", err.msg);
+}
+END_TEST
+
 START_TEST(test_config_file_and_flags) {
     char path[300];
     snprintf(path, sizeof path, "%s/run.cfg", tmpdir);
@@ -678,6 +728,7 @@ int main(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_config_file_and_flags);
+    tcase_add_test(tc, test_model_flags_agree_with_nn_limits);
     tcase_add_test(tc, test_usage_errors);
     tcase_add_test(tc, test_resume_is_exact_after_sigkill);
     tcase_add_test(tc, test_resume_extends_max_steps);

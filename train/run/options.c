@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/nn.h"
+#include "train/run/run.h"
+
 typedef enum { T_INT, T_I64, T_U64, T_DOUBLE, T_STR, T_FLAG, T_DURATION } opt_type;
 
 typedef struct {
@@ -41,14 +44,14 @@ static const opt_def OPTS[] = {
     {"max-len", T_INT, F(max_len), TG_OPT_DATA, "128", "longest side in BPE pieces; longer pairs are dropped", 1, 1e5, NULL},
     {"on-bad-line", T_STR, F(on_bad_line), TG_OPT_DATA, "error", "a malformed input line stops the run, or is skipped", NONE, "error|skip"},
     /* model */
-    {"d-model", T_INT, F(d_model), TG_OPT_MODEL, "256", "model width", 1, 65536, NULL},
-    {"heads", T_INT, F(heads), TG_OPT_MODEL, "4", "attention heads (must divide d-model)", 1, 1024, NULL},
-    {"d-ff", T_INT, F(d_ff), TG_OPT_MODEL, "1024", "feed-forward inner width", 1, 1 << 20, NULL},
-    {"layers", T_INT, F(enc_layers), TG_OPT_MODEL, NULL, "encoder and decoder layers (sets both)", 1, 1000, NULL},
-    {"enc-layers", T_INT, F(enc_layers), TG_OPT_MODEL, "3", "encoder layers", 1, 1000, NULL},
-    {"dec-layers", T_INT, F(dec_layers), TG_OPT_MODEL, "3", "decoder layers", 1, 1000, NULL},
-    {"dropout", T_DOUBLE, F(dropout), TG_OPT_MODEL, "0.1", "dropout probability", 0, 0.99, NULL},
-    {"label-smoothing", T_DOUBLE, F(label_smoothing), TG_OPT_MODEL, "0.1", "label smoothing epsilon", 0, 1, NULL},
+    {"d-model", T_INT, F(d_model), TG_OPT_MODEL, "256", "model width", NONE, NULL},
+    {"heads", T_INT, F(heads), TG_OPT_MODEL, "4", "attention heads (must divide d-model)", NONE, NULL},
+    {"d-ff", T_INT, F(d_ff), TG_OPT_MODEL, "1024", "feed-forward inner width", NONE, NULL},
+    {"layers", T_INT, F(enc_layers), TG_OPT_MODEL, NULL, "encoder and decoder layers (sets both)", NONE, NULL},
+    {"enc-layers", T_INT, F(enc_layers), TG_OPT_MODEL, "3", "encoder layers", NONE, NULL},
+    {"dec-layers", T_INT, F(dec_layers), TG_OPT_MODEL, "3", "decoder layers", NONE, NULL},
+    {"dropout", T_DOUBLE, F(dropout), TG_OPT_MODEL, "0.1", "dropout probability", NONE, NULL},
+    {"label-smoothing", T_DOUBLE, F(label_smoothing), TG_OPT_MODEL, "0.1", "label smoothing epsilon", NONE, NULL},
     {"norm", T_STR, F(norm), TG_OPT_MODEL, "post", "layer norm after (post, the paper) or before (pre) each sub-layer", NONE, "post|pre"},
     {"ffn-activation", T_STR, F(ffn_activation), TG_OPT_MODEL, "relu", "feed-forward activation", NONE, "relu|gelu"},
     {"attn-activation", T_STR, F(attn_activation), TG_OPT_MODEL, "none", "activation in every attention, at --attn-activation-at", NONE, "none|relu|gelu"},
@@ -145,6 +148,43 @@ tg_status tg_parse_duration(const char *s, double *seconds, tg_err *err) {
     return TG_OK;
 }
 
+/* The model config field a model flag sets: "d-model" -> "d_model"; --layers sets both layer
+ * counts, bounded as enc_layers. */
+static const char *model_key(const char *flag, char key[32]) {
+    if (!strcmp(flag, "layers")) flag = "enc-layers";
+    snprintf(key, 32, "%s", flag);
+    for (char *p = key; *p; p++)
+        if (*p == '-') *p = '_';
+    return key;
+}
+
+/* nn's "model config: d_model = 30 is not divisible by heads = 4" in the words of the flags:
+ * "--d-model 30 is not divisible by --heads 4". */
+static tg_status model_error(const char *msg, tg_err *err) {
+    static const char prefix[] = "model config: ";
+    char out[sizeof err->msg];
+    size_t n = 0;
+    if (!strncmp(msg, prefix, sizeof prefix - 1)) msg += sizeof prefix - 1;
+    while (*msg && n + 3 < sizeof out) {
+        size_t w = strspn(msg, "abcdefghijklmnopqrstuvwxyz_");
+        if (w && !strncmp(msg + w, " = ", 3) && (n == 0 || out[n - 1] == ' ') && n + w + 4 < sizeof out) {
+            out[n++] = '-'; out[n++] = '-';
+            for (size_t i = 0; i < w; i++) out[n++] = msg[i] == '_' ? '-' : msg[i];
+            out[n++] = ' ';
+            msg += w + 3;
+        } else if (w) {
+            size_t k = w < sizeof out - 1 - n ? w : sizeof out - 1 - n;
+            memcpy(out + n, msg, k);
+            n += k;
+            msg += w;
+        } else {
+            out[n++] = *msg++;
+        }
+    }
+    out[n] = '\0';
+    return tg_err_set(err, TG_ERR_ARG, "%s", out);
+}
+
 static tg_status set_one(tg_run_config *c, const opt_def *o, const char *value, tg_err *err) {
     char *field = (char *)c + o->offset;
     char *end;
@@ -185,6 +225,11 @@ static tg_status set_one(tg_run_config *c, const opt_def *o, const char *value, 
     }
     if (o->lo <= o->hi && (num < o->lo || num > o->hi))
         return tg_err_set(err, TG_ERR_ARG, "--%s: %s is outside [%g, %g]", o->name, value, o->lo, o->hi);
+    char key[32];
+    const tg_model_limit *l = o->group == TG_OPT_MODEL ? tg_model_config_limit(model_key(o->name, key)) : NULL;
+    if (l && !tg_model_limit_holds(l, num))
+        return tg_err_set(err, TG_ERR_ARG, "--%s: %s is outside [%.15g, %.15g%c", o->name, value, l->lo, l->hi,
+                          l->hi_open ? ')' : ']');
     switch (o->type) {
     case T_INT: *(int *)field = (int)num; break;
     case T_I64: *(int64_t *)field = (int64_t)strtoll(value, NULL, 10); break;
@@ -341,8 +386,9 @@ tg_status tg_run_config_check(const tg_run_config *c, tg_err *err) {
     if (!c->train[0] && !c->task[0] && !(c->train_src[0] && c->train_tgt[0]))
         return tg_err_set(err, TG_ERR_ARG, "--train-src and --train-tgt go together");
     if (!c->out[0]) return tg_err_set(err, TG_ERR_ARG, "no run folder: give --out RUNDIR");
-    if (c->d_model % c->heads)
-        return tg_err_set(err, TG_ERR_ARG, "--d-model %d is not divisible by --heads %d", c->d_model, c->heads);
+    tg_model_config m;   /* the model flags together, as nn checks them (the vocabulary comes later) */
+    tg_err e2;
+    if (tg_run_model_config(c, (int)tg_model_config_limit("vocab")->lo, &m, &e2) != TG_OK) return model_error(e2.msg, err);
     if (c->task_min_len > c->task_max_len)
         return tg_err_set(err, TG_ERR_ARG, "--task-min-len %d is above --task-max-len %d", c->task_min_len, c->task_max_len);
     return TG_OK;
