@@ -41,8 +41,11 @@ trap 'rm -rf "$tmp"' EXIT
 [ -n "$log" ] && : >"$log"
 say() { echo "$@"; [ -z "$log" ] || echo "$@" >>"$log"; }
 
-# torch with the anchor's BLAS set-up for t threads
+# torch with the anchor's BLAS set-up for t threads; with --kernels avx2 (or portable) torch is held
+# to AVX2 as well (OpenBLAS's Haswell kernels, ATen's avx2 code), so that an AVX-512 machine
+# stands in for an AVX2-only one on both sides
 torch_env() {
+    case "$kernels" in avx2|portable) echo "OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2 DNNL_MAX_CPU_ISA=AVX2 ONEDNN_MAX_CPU_ISA=AVX2" ;; esac
     if [ "$1" -gt 1 ]; then
         if [ -d "$openmp" ]; then echo "LD_LIBRARY_PATH=$openmp"
         else echo "bench_vs_torch.sh: $openmp missing (apt-get install libopenblas0-openmp): torch uses the default BLAS" >&2; fi
@@ -53,7 +56,7 @@ field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }            # field NAME < RESULT 
 median() { sort -g | awk '{v[NR]=$1} END {if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
 
 say "# $(date -u +%Y-%m-%dT%H:%MZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs; tapegrad $(git rev-parse --short HEAD 2>/dev/null || echo '?'), kernels=$kernels"
-say "# torch: $("$py" -c 'import torch; print(torch.__version__)') with $(update-alternatives --query libblas.so.3-x86_64-linux-gnu 2>/dev/null | sed -n 's/^Value: //p') (1 thread), $openmp (2 threads)"
+say "# torch: $("$py" -c 'import torch; print(torch.__version__)')$(case "$kernels" in avx2|portable) echo ' (OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2)';; esac) with $(update-alternatives --query libblas.so.3-x86_64-linux-gnu 2>/dev/null | sed -n 's/^Value: //p') (1 thread), $openmp (2 threads)"
 
 if [ "$gemm" = 1 ]; then
     for t in $threads; do
