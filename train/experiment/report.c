@@ -73,7 +73,8 @@ static tg_status evaluate_cells(report *R, tg_err *err) {
             bool fresh;
             s = tg_exp_cell_eval(&c->cell, &cfg, WHICH[w], &dev, &c->ev[w], &fresh, err);
             if (s == TG_OK && fresh)
-                fprintf(stderr, "tapegrad experiment: evaluated %s/%s.ckpt on dev: BLEU %.2f, NLL %.4f\n", c->cell.name,
+                fprintf(stderr, "tapegrad experiment: %s %s/%s.ckpt on dev: BLEU %.2f, NLL %.4f\n",
+                        c->ev[w].copied ? "at last.ckpt's step, copied the scores of" : "evaluated", c->cell.name,
                         WHICH[w], c->ev[w].bleu, c->ev[w].nll);
         }
         tg_dev_text_free(&dev);

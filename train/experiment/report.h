@@ -35,8 +35,10 @@ typedef struct tg_exp_eval {
     double loss, nll, bleu, chrf;
     size_t n_seg;                 /* dev pairs (all of them; pairs left out have zero stats) */
     tg_bleu_stats *seg;           /* (n_seg) BLEU statistics of each dev pair's translation */
+    bool copied;                  /* best.ckpt held last.ckpt's step: last's scores were copied */
 } tg_exp_eval;
-/* which: "last" or "best". *fresh: the cache was (re)made now. No checkpoint: present false. */
+/* which: "last" or "best" (evaluate last first: a best at last's step copies its cache). *fresh:
+ * the cache was (re)made now. No checkpoint: present false. */
 tg_status tg_exp_cell_eval(const tg_exp_cell *c, const tg_run_config *cfg, const char *which,
                            const tg_dev_text *dev, tg_exp_eval *ev, bool *fresh, tg_err *err);
 void tg_exp_eval_free(tg_exp_eval *ev);
