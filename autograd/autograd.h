@@ -204,6 +204,13 @@ tg_tensor *tg_layer_norm(tg_ctx *ctx, tg_tensor *x, tg_tensor *gain, tg_tensor *
 /* Inverted dropout with keep-prob 1-p, mask from the context's seeded stream (saved for
  * backward). Identity when p == 0 or not training. */
 tg_tensor *tg_dropout(tg_ctx *ctx, tg_tensor *x, double p);
+/* A residual sub-layer's end as one op: x + Drop(fx) (tg_residual), or LN(x + Drop(fx)) with
+ * gain and bias (d) either NULL (tg_residual_norm); x and fx of one shape (..., d). The same bits
+ * as tg_dropout, tg_add (and tg_layer_norm) composed, the same draws of the dropout stream, with
+ * less held for backward (no dropped copy of fx) and one node on the tape. */
+tg_tensor *tg_residual(tg_ctx *ctx, tg_tensor *x, tg_tensor *fx, double p);
+tg_tensor *tg_residual_norm(tg_ctx *ctx, tg_tensor *x, tg_tensor *fx, double p, tg_tensor *gain,
+                            tg_tensor *bias, double eps);
 /* Rows of weight (V, d) picked by ids (ndim dims of shape) -> (shape..., d). Rows whose id is
  * pad_id get zeros and no gradient (pad_id < 0: none). An id outside [0, V) is an error. */
 tg_tensor *tg_embedding(tg_ctx *ctx, tg_tensor *weight, const int32_t *ids, int ndim,

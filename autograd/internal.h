@@ -6,7 +6,7 @@
 #include "autograd/autograd.h"
 #include "autograd/kernels/kernels.h"
 
-#define TG_NODE_MAX_IN 3
+#define TG_NODE_MAX_IN 4   /* the residual op: x, f(x), gain, bias */
 
 /* Tensor flags of autograd's own (the public ones are the low bits). */
 enum {
@@ -115,6 +115,8 @@ bool tg__grad_shared(const tg_tensor *t);
 /* Appends a node for op making out from the inputs, if recording and any input needs a gradient;
  * marks out as needing one. Returns NULL when nothing was recorded (or on out-of-memory). */
 tg_node *tg__record(tg_ctx *ctx, tg_op op, tg_tensor *out, tg_tensor *a, tg_tensor *b, tg_tensor *c);
+/* The same for n (1..TG_NODE_MAX_IN) inputs in[] (NULL ones keep their places). */
+tg_node *tg__record_n(tg_ctx *ctx, tg_op op, tg_tensor *out, tg_tensor *const *in, int n);
 
 /* Backward of each op, in its op file: tg_<name>_backward for each row of op_list.h. */
 #define TG_OP_BACKWARD_DECL(E, name) void tg_##name##_backward(tg_ctx *, tg_node *);

@@ -156,7 +156,7 @@ tg_tensor *tg_positions_rows(tg_ctx *ctx, const double *table, int d, int offset
 /* A sub-layer with its residual, by the config's switches: post: LN(r); pre: r, with
  * r = x + Drop(fx) or, with the residual activation, relu(x + Drop(fx)); the caller computed fx
  * from tg_sublayer_in(x) (LN(x) in pre-LN, x in post-LN). Dropout is c->dropout. fx is used
- * up (tg_release). */
+ * up (tg_release). Without the residual activation this is one op, tg_residual(_norm). */
 tg_tensor *tg_sublayer_in(tg_ctx *ctx, const tg_model_config *c, const tg_norm *n, tg_tensor *x);
 tg_tensor *tg_sublayer_out(tg_ctx *ctx, const tg_model_config *c, const tg_norm *n, tg_tensor *x,
                            tg_tensor *fx);

@@ -32,6 +32,7 @@
     X(SIGMOID, sigmoid)               \
     X(MATMUL_BIAS, matmul_bias)       \
     X(LINEAR_CROSS_ENTROPY, linear_cross_entropy) \
+    X(RESIDUAL, residual)             \
     X(CUSTOM, custom)
 
 #endif /* TG_OP_LIST_H */
