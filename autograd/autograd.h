@@ -184,6 +184,13 @@ tg_tensor *tg_scale(tg_ctx *ctx, tg_tensor *a, double s);            /* s * a */
  * a (..., M, K), b (..., K, N) with the same leading dims -> (..., M, N);
  * or b 2-D (K, N) shared by every matrix of a -> (..., M, N) (a linear layer). */
 tg_tensor *tg_matmul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b, bool ta, bool tb);
+/* Attention's per-head products on the heads' packed layout (B, T, H * dh), head h being columns
+ * h * dh .. (h + 1) * dh, with no transposed copies: scores (B, H, Tq, Tk) = q_h k_h^T for q
+ * (B, Tq, H * dh), k (B, Tk, H * dh); mix (B, Tq, H * dh), head h's columns = w_h v_h for w
+ * (B, H, Tq, Tk), v (B, Tk, H * dh). The same bits as tg_matmul on the split heads (the op is a
+ * matmul node: the same GEMMs over strided matrices). */
+tg_tensor *tg_heads_scores(tg_ctx *ctx, tg_tensor *q, tg_tensor *k, int heads);
+tg_tensor *tg_heads_mix(tg_ctx *ctx, tg_tensor *w, tg_tensor *v, int heads);
 /* A linear layer: x (..., in) W^T + b with w (out, in) and b (out) -> (..., out). The same values
  * and gradients as tg_add(tg_matmul(x, w, 0, 1), b), holding one tensor fewer. */
 tg_tensor *tg_matmul_bias(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b);

@@ -77,6 +77,10 @@ __attribute__((format(printf, 3, 4)))
 #endif
 void *tg__fail(tg_ctx *ctx, tg_status st, const char *fmt, ...);
 
+/* tg__fail with "op: (shape of a) and (shape of b): why", for ops of two tensors. */
+void *tg__fail_shapes(tg_ctx *ctx, const char *op, const tg_tensor *a, const tg_tensor *b,
+                      const char *why);
+
 /* An arena request's size: rounded up to the 64-byte alignment every allocation keeps. */
 size_t tg__arena_size(size_t bytes);
 /* Gives back bytes at ptr (from tg_ctx_alloc or tg__arena_take) for reuse before the reset. */

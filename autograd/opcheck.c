@@ -39,6 +39,10 @@ static tg_tensor *b_scale(tg_ctx *c, tg_tensor **in, const opcase *k) { return t
 static tg_tensor *b_matmul(tg_ctx *c, tg_tensor **in, const opcase *k) {
     return tg_matmul(c, in[0], in[1], k->flag & 1, k->flag & 2);
 }
+/* attention's per-head products on (B, T, 3 heads * 2): flag 0 scores, 1 mix */
+static tg_tensor *b_heads(tg_ctx *c, tg_tensor **in, const opcase *k) {
+    return k->flag ? tg_heads_mix(c, in[0], in[1], 3) : tg_heads_scores(c, in[0], in[1], 3);
+}
 static tg_tensor *b_matmul_bias(tg_ctx *c, tg_tensor **in, const opcase *k) {
     return tg_matmul_bias(c, in[0], in[1], in[2]);
 }
@@ -148,6 +152,8 @@ static const opcase cases[] = {
     {TG_OP_MATMUL, "shared b^T", 2, {3, 2}, {SH(2, 7, 33), SH(5, 33)}, b_matmul, 2, 0},
     {TG_OP_MATMUL, "shared", 2, {3, 2}, {SH(2, 7, 33), SH(33, 7)}, b_matmul, 0, 0},
     {TG_OP_MATMUL, "", 2, {2, 2}, {SH(1, 1), SH(1, 1)}, b_matmul, 0, 0},
+    {TG_OP_MATMUL, "heads scores", 2, {3, 3}, {SH(2, 5, 6), SH(2, 7, 6)}, b_heads, 0, 0},
+    {TG_OP_MATMUL, "heads mix", 2, {4, 3}, {SH(2, 3, 5, 7), SH(2, 7, 6)}, b_heads, 1, 0},
     {TG_OP_MATMUL_BIAS, "", 3, {2, 2, 1}, {SH(7, 33), SH(5, 33), SH(5)}, b_matmul_bias, 0, 0},
     {TG_OP_MATMUL_BIAS, "batched rows", 3, {3, 2, 1}, {SH(2, 7, 33), SH(1, 33), SH(1)}, b_matmul_bias, 0, 0},
     {TG_OP_RELU, "", 1, {2}, {SH(7, 33)}, b_relu, 0, 0.05},

@@ -109,3 +109,10 @@ tg_node *tg__record_n(tg_ctx *ctx, tg_op op, tg_tensor *out, tg_tensor *const *i
     if (ctx->prof) node->t_rec = tg__now();
     return node;
 }
+
+void *tg__fail_shapes(tg_ctx *ctx, const char *op, const tg_tensor *a, const tg_tensor *b,
+                      const char *why) {
+    char sa[64], sb[64];
+    return tg__fail(ctx, TG_ERR_SHAPE, "%s: %s and %s: %s", op, tg_shape_str(a, sa, sizeof sa),
+                    tg_shape_str(b, sb, sizeof sb), why);
+}

@@ -32,6 +32,7 @@ static tg_tensor *sublayer_out_composed(tg_ctx *ctx, const tg_model_config *c, c
 static bool composed;
 
 void tg_nn_set_composed(bool on) { composed = on; }
+bool tg_nn_composed(void) { return composed; }
 
 tg_tensor *tg_sublayer_out(tg_ctx *ctx, const tg_model_config *c, const tg_norm *n, tg_tensor *x,
                            tg_tensor *fx) {

@@ -50,7 +50,15 @@ typedef struct tg_gemm_args {
     const tg_float *B; int64_t ldb, strideB;
     tg_float *C;       int64_t ldc, strideC;
     int64_t batch;
+    /* heads > 1: item b is head b % heads of group b / heads, X_b = X + (b / heads) * strideX +
+     * (b % heads) * strideX_h: attention's heads read in place from (B, T, H * dh) (0: plain). */
+    int64_t heads, strideA_h, strideB_h, strideC_h;
 } tg_gemm_args;
+
+/* Offset of batch item b in an operand with strides (stride, stride_h), as tg_gemm_args says. */
+static inline int64_t tg_gemm_item(const tg_gemm_args *g, int64_t b, int64_t stride, int64_t stride_h) {
+    return g->heads > 1 ? b / g->heads * stride + b % g->heads * stride_h : b * stride;
+}
 void tg_k_gemm(tg_pool *pool, const tg_gemm_args *g);
 
 /* y = softmax(x + mask) per row of n, with rows/cols described by the caller's callback-free form:
