@@ -194,6 +194,9 @@ tg_tensor *tg_heads_mix(tg_ctx *ctx, tg_tensor *w, tg_tensor *v, int heads);
 /* A linear layer: x (..., in) W^T + b with w (out, in) and b (out) -> (..., out). The same values
  * and gradients as tg_add(tg_matmul(x, w, 0, 1), b), holding one tensor fewer. */
 tg_tensor *tg_matmul_bias(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b);
+/* relu(x W^T + b), the ReLU applied in place: the same values and gradients as tg_relu of
+ * tg_matmul_bias, without keeping the pre-activation (backward takes relu' from the output). */
+tg_tensor *tg_matmul_bias_relu(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b);
 tg_tensor *tg_relu(tg_ctx *ctx, tg_tensor *a);                       /* max(a, 0) */
 /* a^p elementwise; a must be positive where p is not an integer (1/sqrt(var + eps), ...). */
 tg_tensor *tg_pow(tg_ctx *ctx, tg_tensor *a, double p);

@@ -46,6 +46,9 @@ static tg_tensor *b_heads(tg_ctx *c, tg_tensor **in, const opcase *k) {
 static tg_tensor *b_matmul_bias(tg_ctx *c, tg_tensor **in, const opcase *k) {
     return tg_matmul_bias(c, in[0], in[1], in[2]);
 }
+static tg_tensor *b_matmul_bias_relu(tg_ctx *c, tg_tensor **in, const opcase *k) {
+    return tg_matmul_bias_relu(c, in[0], in[1], in[2]);
+}
 static tg_tensor *b_relu(tg_ctx *c, tg_tensor **in, const opcase *k) { return tg_relu(c, in[0]); }
 static tg_tensor *b_gelu(tg_ctx *c, tg_tensor **in, const opcase *k) { return tg_gelu(c, in[0], k->flag); }
 static tg_tensor *b_sigmoid(tg_ctx *c, tg_tensor **in, const opcase *k) { return tg_sigmoid(c, in[0]); }
@@ -156,6 +159,7 @@ static const opcase cases[] = {
     {TG_OP_MATMUL, "heads mix", 2, {4, 3}, {SH(2, 3, 5, 7), SH(2, 7, 6)}, b_heads, 1, 0},
     {TG_OP_MATMUL_BIAS, "", 3, {2, 2, 1}, {SH(7, 33), SH(5, 33), SH(5)}, b_matmul_bias, 0, 0},
     {TG_OP_MATMUL_BIAS, "batched rows", 3, {3, 2, 1}, {SH(2, 7, 33), SH(1, 33), SH(1)}, b_matmul_bias, 0, 0},
+    {TG_OP_MATMUL_BIAS_RELU, "", 3, {3, 2, 1}, {SH(2, 3, 4), SH(5, 4), SH(5)}, b_matmul_bias_relu, 0, 0},
     {TG_OP_RELU, "", 1, {2}, {SH(7, 33)}, b_relu, 0, 0.05},
     {TG_OP_RELU, "", 1, {1}, {SH(1)}, b_relu, 0, 0.05},
     {TG_OP_GELU, "tanh", 1, {2}, {SH(7, 33)}, b_gelu, 1, 0},

@@ -21,6 +21,8 @@ static unsigned backward_reads(tg_op op) {
         return 0;
     case TG_OP_MUL: case TG_OP_MATMUL: case TG_OP_MATMUL_BIAS:
         return READS_IN0 | READS_IN1;
+    case TG_OP_MATMUL_BIAS_RELU:
+        return READS_IN0 | READS_IN1 | READS_OUT;
     case TG_OP_RELU: case TG_OP_GELU: case TG_OP_POW: case TG_OP_CROSS_ENTROPY:
         return READS_IN0;
     case TG_OP_LAYER_NORM:

@@ -103,6 +103,9 @@ void tg_k_unary(tg_pool *pool, tg_unary f, int64_t n, const tg_float *x, tg_floa
 /* dx += f'(x) * dy */
 void tg_k_unary_backward(tg_pool *pool, tg_unary f, int64_t n, const tg_float *x, const tg_float *dy,
                          tg_float *dx);
+/* g[i] = y[i] > 0 ? 0 + g[i] : 0: ReLU's backward taken from its output y, in place; the bits
+ * of tg_k_unary_backward(RELU) into a zeroed dx (the same in every implementation). */
+void tg_k_relu_mask(tg_pool *pool, int64_t n, const tg_float *y, tg_float *g);
 /* y = a + s * b (b broadcast: b index = i % nb). */
 void tg_k_axpby(tg_pool *pool, int64_t n, const tg_float *a, double s, const tg_float *b, int64_t nb,
                 tg_float *y);
