@@ -658,10 +658,11 @@ static void residual_step(tg_model *m, int threads, bool composed, tg_float *los
     tg_nn_set_composed(false);
 }
 
-/* tg_sublayer_out's fused op (tg_residual_norm in post-LN, tg_residual in pre-LN) gives the
- * composed dropout + add (+ layer norm) bit for bit, dropout on: the loss and every gradient,
- * on 1 and 2 threads. */
-START_TEST(test_fused_residual_bits) {
+/* The model's fused ops give the composed ops' bits, dropout on: tg_sublayer_out's residual op
+ * (tg_residual_norm in post-LN, tg_residual in pre-LN) against dropout + add (+ layer norm), the
+ * heads read in place against split/matmul/merge, the feed-forward's matmul_bias_relu against
+ * matmul_bias + relu: the loss and every gradient, fused on 1 and 2 threads. */
+START_TEST(test_fused_ops_bits) {
     for (int norm = 0; norm < 2; norm++) {
         tg_model_config c = tiny_config();
         c.dropout = 0.3;
@@ -1165,7 +1166,7 @@ int main(void) {
         {"torch", {test_fixture_post_ln, test_fixture_pre_ln, test_fixture_switches_post,
                    test_fixture_switches_pre, test_fixture_gelu_out_pre}},
         {"model", {test_param_names_and_count, test_init, test_invalid_configs, test_bad_inputs,
-                   test_dropout_modes, test_fused_residual_bits}},
+                   test_dropout_modes, test_fused_ops_bits}},
         {"gradcheck", {test_model_gradcheck_every_switch, test_model_gradcheck_new_switches,
                        test_model_gradcheck_refuses,
                        test_cli_gradcheck_model}},
