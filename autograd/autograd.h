@@ -184,9 +184,19 @@ tg_tensor *tg_scale(tg_ctx *ctx, tg_tensor *a, double s);            /* s * a */
  * a (..., M, K), b (..., K, N) with the same leading dims -> (..., M, N);
  * or b 2-D (K, N) shared by every matrix of a -> (..., M, N) (a linear layer). */
 tg_tensor *tg_matmul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b, bool ta, bool tb);
+/* Attention's per-head products on the heads' packed layout (B, T, H * dh), head h being columns
+ * h * dh .. (h + 1) * dh, with no transposed copies: scores (B, H, Tq, Tk) = q_h k_h^T for q
+ * (B, Tq, H * dh), k (B, Tk, H * dh); mix (B, Tq, H * dh), head h's columns = w_h v_h for w
+ * (B, H, Tq, Tk), v (B, Tk, H * dh). The same bits as tg_matmul on the split heads (the op is a
+ * matmul node: the same GEMMs over strided matrices). */
+tg_tensor *tg_heads_scores(tg_ctx *ctx, tg_tensor *q, tg_tensor *k, int heads);
+tg_tensor *tg_heads_mix(tg_ctx *ctx, tg_tensor *w, tg_tensor *v, int heads);
 /* A linear layer: x (..., in) W^T + b with w (out, in) and b (out) -> (..., out). The same values
  * and gradients as tg_add(tg_matmul(x, w, 0, 1), b), holding one tensor fewer. */
 tg_tensor *tg_matmul_bias(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b);
+/* relu(x W^T + b), the ReLU applied in place: the same values and gradients as tg_relu of
+ * tg_matmul_bias, without keeping the pre-activation (backward takes relu' from the output). */
+tg_tensor *tg_matmul_bias_relu(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b);
 tg_tensor *tg_relu(tg_ctx *ctx, tg_tensor *a);                       /* max(a, 0) */
 /* a^p elementwise; a must be positive where p is not an integer (1/sqrt(var + eps), ...). */
 tg_tensor *tg_pow(tg_ctx *ctx, tg_tensor *a, double p);
@@ -204,6 +214,13 @@ tg_tensor *tg_layer_norm(tg_ctx *ctx, tg_tensor *x, tg_tensor *gain, tg_tensor *
 /* Inverted dropout with keep-prob 1-p, mask from the context's seeded stream (saved for
  * backward). Identity when p == 0 or not training. */
 tg_tensor *tg_dropout(tg_ctx *ctx, tg_tensor *x, double p);
+/* A residual sub-layer's end as one op: x + Drop(fx) (tg_residual), or LN(x + Drop(fx)) with
+ * gain and bias (d) either NULL (tg_residual_norm); x and fx of one shape (..., d). The same bits
+ * as tg_dropout, tg_add (and tg_layer_norm) composed, the same draws of the dropout stream, with
+ * less held for backward (no dropped copy of fx) and one node on the tape. */
+tg_tensor *tg_residual(tg_ctx *ctx, tg_tensor *x, tg_tensor *fx, double p);
+tg_tensor *tg_residual_norm(tg_ctx *ctx, tg_tensor *x, tg_tensor *fx, double p, tg_tensor *gain,
+                            tg_tensor *bias, double eps);
 /* Rows of weight (V, d) picked by ids (ndim dims of shape) -> (shape..., d). Rows whose id is
  * pad_id get zeros and no gradient (pad_id < 0: none). An id outside [0, V) is an error. */
 tg_tensor *tg_embedding(tg_ctx *ctx, tg_tensor *weight, const int32_t *ids, int ndim,

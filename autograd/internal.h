@@ -6,7 +6,7 @@
 #include "autograd/autograd.h"
 #include "autograd/kernels/kernels.h"
 
-#define TG_NODE_MAX_IN 3
+#define TG_NODE_MAX_IN 4   /* the residual op: x, f(x), gain, bias */
 
 /* Tensor flags of autograd's own (the public ones are the low bits). */
 enum {
@@ -77,6 +77,10 @@ __attribute__((format(printf, 3, 4)))
 #endif
 void *tg__fail(tg_ctx *ctx, tg_status st, const char *fmt, ...);
 
+/* tg__fail with "op: (shape of a) and (shape of b): why", for ops of two tensors. */
+void *tg__fail_shapes(tg_ctx *ctx, const char *op, const tg_tensor *a, const tg_tensor *b,
+                      const char *why);
+
 /* An arena request's size: rounded up to the 64-byte alignment every allocation keeps. */
 size_t tg__arena_size(size_t bytes);
 /* Gives back bytes at ptr (from tg_ctx_alloc or tg__arena_take) for reuse before the reset. */
@@ -115,6 +119,8 @@ bool tg__grad_shared(const tg_tensor *t);
 /* Appends a node for op making out from the inputs, if recording and any input needs a gradient;
  * marks out as needing one. Returns NULL when nothing was recorded (or on out-of-memory). */
 tg_node *tg__record(tg_ctx *ctx, tg_op op, tg_tensor *out, tg_tensor *a, tg_tensor *b, tg_tensor *c);
+/* The same for n (1..TG_NODE_MAX_IN) inputs in[] (NULL ones keep their places). */
+tg_node *tg__record_n(tg_ctx *ctx, tg_op op, tg_tensor *out, tg_tensor *const *in, int n);
 
 /* Backward of each op, in its op file: tg_<name>_backward for each row of op_list.h. */
 #define TG_OP_BACKWARD_DECL(E, name) void tg_##name##_backward(tg_ctx *, tg_node *);

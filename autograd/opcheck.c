@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_IN 3
+#define MAX_IN 4
 
 typedef struct opcase opcase;
 typedef tg_tensor *(*build_fn)(tg_ctx *ctx, tg_tensor **in, const opcase *c);
@@ -39,8 +39,15 @@ static tg_tensor *b_scale(tg_ctx *c, tg_tensor **in, const opcase *k) { return t
 static tg_tensor *b_matmul(tg_ctx *c, tg_tensor **in, const opcase *k) {
     return tg_matmul(c, in[0], in[1], k->flag & 1, k->flag & 2);
 }
+/* attention's per-head products on (B, T, 3 heads * 2): flag 0 scores, 1 mix */
+static tg_tensor *b_heads(tg_ctx *c, tg_tensor **in, const opcase *k) {
+    return k->flag ? tg_heads_mix(c, in[0], in[1], 3) : tg_heads_scores(c, in[0], in[1], 3);
+}
 static tg_tensor *b_matmul_bias(tg_ctx *c, tg_tensor **in, const opcase *k) {
     return tg_matmul_bias(c, in[0], in[1], in[2]);
+}
+static tg_tensor *b_matmul_bias_relu(tg_ctx *c, tg_tensor **in, const opcase *k) {
+    return tg_matmul_bias_relu(c, in[0], in[1], in[2]);
 }
 static tg_tensor *b_relu(tg_ctx *c, tg_tensor **in, const opcase *k) { return tg_relu(c, in[0]); }
 static tg_tensor *b_gelu(tg_ctx *c, tg_tensor **in, const opcase *k) { return tg_gelu(c, in[0], k->flag); }
@@ -65,6 +72,12 @@ static tg_tensor *b_layer_norm(tg_ctx *c, tg_tensor **in, const opcase *k) {
 static tg_tensor *b_dropout(tg_ctx *c, tg_tensor **in, const opcase *k) {
     tg_ctx_set_rng(c, (tg_rng_state){42, 7});   /* the same mask on every evaluation */
     return tg_dropout(c, in[0], 0.3);
+}
+/* flag 1: with the norm (gain, bias as inputs 2, 3); p = 0.3 on the same mask every time */
+static tg_tensor *b_residual(tg_ctx *c, tg_tensor **in, const opcase *k) {
+    tg_ctx_set_rng(c, (tg_rng_state){42, 7});
+    if (k->flag) return tg_residual_norm(c, in[0], in[1], 0.3, in[2], k->n_in > 3 ? in[3] : NULL, 1e-5);
+    return tg_residual(c, in[0], in[1], 0.3);
 }
 static tg_tensor *b_embedding(tg_ctx *c, tg_tensor **in, const opcase *k) {
     int V = in[0]->shape[0], n = 2 * 7;
@@ -142,8 +155,11 @@ static const opcase cases[] = {
     {TG_OP_MATMUL, "shared b^T", 2, {3, 2}, {SH(2, 7, 33), SH(5, 33)}, b_matmul, 2, 0},
     {TG_OP_MATMUL, "shared", 2, {3, 2}, {SH(2, 7, 33), SH(33, 7)}, b_matmul, 0, 0},
     {TG_OP_MATMUL, "", 2, {2, 2}, {SH(1, 1), SH(1, 1)}, b_matmul, 0, 0},
+    {TG_OP_MATMUL, "heads scores", 2, {3, 3}, {SH(2, 5, 6), SH(2, 7, 6)}, b_heads, 0, 0},
+    {TG_OP_MATMUL, "heads mix", 2, {4, 3}, {SH(2, 3, 5, 7), SH(2, 7, 6)}, b_heads, 1, 0},
     {TG_OP_MATMUL_BIAS, "", 3, {2, 2, 1}, {SH(7, 33), SH(5, 33), SH(5)}, b_matmul_bias, 0, 0},
     {TG_OP_MATMUL_BIAS, "batched rows", 3, {3, 2, 1}, {SH(2, 7, 33), SH(1, 33), SH(1)}, b_matmul_bias, 0, 0},
+    {TG_OP_MATMUL_BIAS_RELU, "", 3, {3, 2, 1}, {SH(2, 3, 4), SH(5, 4), SH(5)}, b_matmul_bias_relu, 0, 0},
     {TG_OP_RELU, "", 1, {2}, {SH(7, 33)}, b_relu, 0, 0.05},
     {TG_OP_RELU, "", 1, {1}, {SH(1)}, b_relu, 0, 0.05},
     {TG_OP_GELU, "tanh", 1, {2}, {SH(7, 33)}, b_gelu, 1, 0},
@@ -162,6 +178,9 @@ static const opcase cases[] = {
     {TG_OP_LAYER_NORM, "", 3, {3, 1, 1}, {SH(2, 3, 7), SH(7), SH(7)}, b_layer_norm, 0, 0},
     {TG_OP_LAYER_NORM, "no affine", 1, {2}, {SH(1, 33)}, b_layer_norm, 0, 0},
     {TG_OP_DROPOUT, "p=0.3", 1, {2}, {SH(7, 33)}, b_dropout, 0, 0},
+    {TG_OP_RESIDUAL, "p=0.3", 2, {2, 2}, {SH(7, 33), SH(7, 33)}, b_residual, 0, 0},
+    {TG_OP_RESIDUAL, "p=0.3+norm", 4, {3, 3, 1, 1}, {SH(2, 3, 7), SH(2, 3, 7), SH(7), SH(7)}, b_residual, 1, 0},
+    {TG_OP_RESIDUAL, "p=0.3+norm no bias", 3, {2, 2, 1}, {SH(7, 33), SH(7, 33), SH(33)}, b_residual, 1, 0},
     {TG_OP_EMBEDDING, "pad 0", 1, {2}, {SH(33, 7)}, b_embedding, 0, 0},
     {TG_OP_EMBEDDING, "", 1, {2}, {SH(1, 5)}, b_embedding, 0, 0},
     {TG_OP_RESHAPE, "", 1, {2}, {SH(7, 33)}, b_reshape, 0, 0},

@@ -44,7 +44,7 @@ void tg__prof_reset(tg_ctx *ctx) { ctx->prof->step_start = tg__now(); }
 static void gemm_flop(const tg_node *n, double *fwd, double *bwd) {
     *fwd = *bwd = 0;
     int grads = tg_requires_grad(n->in[0]) + tg_requires_grad(n->in[1]);
-    if (n->op == TG_OP_MATMUL || n->op == TG_OP_MATMUL_BIAS) {
+    if (n->op == TG_OP_MATMUL || n->op == TG_OP_MATMUL_BIAS || n->op == TG_OP_MATMUL_BIAS_RELU) {
         int64_t batch = n->i[5] < 0 ? -n->i[5] : n->i[5];
         double one = 2.0 * (double)n->i[2] * (double)n->i[3] * (double)n->i[4] * (double)batch;
         *fwd = one;

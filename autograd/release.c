@@ -8,7 +8,8 @@
  * its input for the step. */
 #include "autograd/internal.h"
 
-enum { READS_IN0 = 1, READS_IN1 = 2, READS_IN2 = 4, READS_OUT = 8, READS_ALL = 15 };
+enum { READS_IN0 = 1, READS_IN1 = 2, READS_IN2 = 4, READS_OUT = 16, READS_ALL = 31 };
+_Static_assert(TG_NODE_MAX_IN <= 4, "READS_OUT must stay above the inputs' bits");
 
 /* What each op's backward reads besides gradients and its saved buffers. An op missing here is
  * taken to read everything: a new op is safe before it is listed. */
@@ -16,10 +17,12 @@ static unsigned backward_reads(tg_op op) {
     switch (op) {
     case TG_OP_ADD: case TG_OP_SUB: case TG_OP_SCALE: case TG_OP_DROPOUT: case TG_OP_EMBEDDING:
     case TG_OP_RESHAPE: case TG_OP_TRANSPOSE: case TG_OP_SUM: case TG_OP_MEAN:
-    case TG_OP_LINEAR_CROSS_ENTROPY:
+    case TG_OP_LINEAR_CROSS_ENTROPY: case TG_OP_RESIDUAL:   /* residual saves its sum */
         return 0;
     case TG_OP_MUL: case TG_OP_MATMUL: case TG_OP_MATMUL_BIAS:
         return READS_IN0 | READS_IN1;
+    case TG_OP_MATMUL_BIAS_RELU:
+        return READS_IN0 | READS_IN1 | READS_OUT;
     case TG_OP_RELU: case TG_OP_GELU: case TG_OP_POW: case TG_OP_CROSS_ENTROPY:
         return READS_IN0;
     case TG_OP_LAYER_NORM:

@@ -82,16 +82,22 @@ tg_float *tg__grad(tg_ctx *ctx, tg_tensor *t) {
 }
 
 tg_node *tg__record(tg_ctx *ctx, tg_op op, tg_tensor *out, tg_tensor *a, tg_tensor *b, tg_tensor *c) {
+    return tg__record_n(ctx, op, out, (tg_tensor *[]){a, b, c}, 3);
+}
+
+tg_node *tg__record_n(tg_ctx *ctx, tg_op op, tg_tensor *out, tg_tensor *const *in, int n) {
     if (!ctx->grad_enabled) return NULL;
-    if (!tg_requires_grad(a) && !tg_requires_grad(b) && !tg_requires_grad(c)) return NULL;
+    bool needed = false;
+    for (int k = 0; k < n; k++) needed = needed || tg_requires_grad(in[k]);
+    if (!needed) return NULL;
     tg_node *node = tg_ctx_alloc(ctx, sizeof *node);
     if (!node) return NULL;
     memset(node, 0, sizeof *node);
     node->op = op;
-    node->in[0] = a;
-    node->in[1] = b;
-    node->in[2] = c;
-    node->n_in = c ? 3 : b ? 2 : 1;
+    for (int k = 0; k < n; k++) {
+        node->in[k] = in[k];
+        if (in[k]) node->n_in = k + 1;   /* up to the last present */
+    }
     node->out = out;
     node->prev = ctx->tape;
     ctx->tape = node;
@@ -102,4 +108,11 @@ tg_node *tg__record(tg_ctx *ctx, tg_op op, tg_tensor *out, tg_tensor *a, tg_tens
     if (ctx->peak) tg__peak_note(ctx);
     if (ctx->prof) node->t_rec = tg__now();
     return node;
+}
+
+void *tg__fail_shapes(tg_ctx *ctx, const char *op, const tg_tensor *a, const tg_tensor *b,
+                      const char *why) {
+    char sa[64], sb[64];
+    return tg__fail(ctx, TG_ERR_SHAPE, "%s: %s and %s: %s", op, tg_shape_str(a, sa, sizeof sa),
+                    tg_shape_str(b, sb, sizeof sb), why);
 }

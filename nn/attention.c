@@ -36,21 +36,42 @@ tg_tensor *tg_mha_merge(tg_ctx *ctx, const tg_mha *a, tg_tensor *x) {
 }
 
 bool tg_mha_kv(tg_ctx *ctx, const tg_mha *a, tg_tensor *x, tg_tensor **k, tg_tensor **v) {
-    *k = tg_mha_split(ctx, a, tg_linear_forward(ctx, &a->k, x));  // (B, H, Tk, dh)
-    *v = tg_mha_split(ctx, a, tg_linear_forward(ctx, &a->v, x));  // (B, H, Tk, dh)
+    *k = tg_linear_forward(ctx, &a->k, x);   // (B, Tk, d)
+    *v = tg_linear_forward(ctx, &a->v, x);   // (B, Tk, d)
     return *k && *v;
+}
+
+/* The heads of x (B, T, d) as (B, H, T, dh), x kept (cached keys and values are not the step's). */
+static tg_tensor *split_kept(tg_ctx *ctx, const tg_mha *a, tg_tensor *x) {
+    if (!x) return NULL;
+    int B = x->shape[0], T = x->shape[1];
+    return tg_transpose(ctx, tg_reshape(ctx, x, 4, (int[]){B, T, a->heads, a->d_head}), 1, 2);
+}
+
+/* Scaled scores (B, H, Tq, Tk) of q (B, Tq, d) against k (B, Tk, d), and the heads' mix of v
+ * (B, Tk, d) by the weights w (B, H, Tq, Tk) -> (B, Tq, d): the heads read in place, or split
+ * and merged by transposes (the composed ops, tg_nn_set_composed). */
+static tg_tensor *heads_scores(tg_ctx *ctx, const tg_mha *a, tg_tensor *q, tg_tensor *k) {
+    tg_tensor *s = tg_nn_composed()
+                       ? tg_matmul(ctx, tg_mha_split(ctx, a, q), split_kept(ctx, a, k), false, true)
+                       : tg_heads_scores(ctx, q, k, a->heads);
+    return tg_scale(ctx, s, 1.0 / sqrt((double)a->d_head));
+}
+
+static tg_tensor *heads_mix(tg_ctx *ctx, const tg_mha *a, tg_tensor *w, tg_tensor *v) {
+    if (tg_nn_composed())
+        return tg_mha_merge(ctx, a, tg_matmul(ctx, w, split_kept(ctx, a, v), false, false));
+    return tg_heads_mix(ctx, w, v, a->heads);
 }
 
 tg_tensor *tg_mha_attend(tg_ctx *ctx, const tg_mha *a, const tg_model_config *c, tg_tensor *xq,
                          tg_tensor *k, tg_tensor *v, tg_tensor *mask, bool causal,
                          tg_sublayer_probe *probe) {
-    tg_tensor *q = tg_mha_split(ctx, a, tg_linear_forward(ctx, &a->q, xq));     // (B, H, Tq, dh)
-    tg_tensor *s = tg_matmul(ctx, q, k, false, true);                           // (B, H, Tq, Tk)
-    s = tg_scale(ctx, s, 1.0 / sqrt((double)a->d_head));
-    tg_tensor *w = tg_softmax(ctx, s, mask, causal);                            // (B, H, Tq, Tk)
+    tg_tensor *q = tg_linear_forward(ctx, &a->q, xq);                          // (B, Tq, d)
+    tg_tensor *w = tg_softmax(ctx, heads_scores(ctx, a, q, k), mask, causal);   // (B, H, Tq, Tk)
     if (probe) tg_keep(probe->probs = w);
     w = tg_dropout(ctx, w, c->dropout);
-    tg_tensor *h = tg_mha_merge(ctx, a, tg_matmul(ctx, w, v, false, false));    // (B, Tq, d)
+    tg_tensor *h = heads_mix(ctx, a, w, v);                                     // (B, Tq, d)
     bool at_heads = c->attn_activation_at == TG_ATTN_AT_HEADS;
     if (at_heads) h = tg_nn_activation(ctx, h, c->attn_activation);
     if (a->g.w)  /* each head's dims get their own gate scores from the query-side input */

@@ -130,13 +130,15 @@ bool tg_mha_declare(tg_mha *a, tg_params *P, const char *prefix, const tg_model_
 tg_tensor *tg_mha_forward(tg_ctx *ctx, const tg_mha *a, const tg_model_config *c, tg_tensor *xq,
                           tg_tensor *xkv, tg_tensor *mask, bool causal, tg_sublayer_probe *probe);
 /* The two halves of tg_mha_forward, for caching keys and values: projected keys and values of
- * x (B, Tk, d) -> *k, *v (B, H, Tk, d_head) (false: an op failed); then attention of xq over
- * them, as tg_mha_forward. */
+ * x (B, Tk, d) -> *k, *v (B, Tk, d), head h in columns h * d_head .. (false: an op failed);
+ * then attention of xq over them, as tg_mha_forward: the heads are read in place
+ * (tg_heads_scores, tg_heads_mix), never split into copies. */
 bool tg_mha_kv(tg_ctx *ctx, const tg_mha *a, tg_tensor *x, tg_tensor **k, tg_tensor **v);
 tg_tensor *tg_mha_attend(tg_ctx *ctx, const tg_mha *a, const tg_model_config *c, tg_tensor *xq,
                          tg_tensor *k, tg_tensor *v, tg_tensor *mask, bool causal,
                          tg_sublayer_probe *probe);
-/* (B, T, d) <-> (B, H, T, d_head); x is used up (tg_release): pass a tensor made for it. */
+/* (B, T, d) <-> (B, H, T, d_head) by transposes (the composed ops, tg_nn_set_composed); x is used
+ * up (tg_release): pass a tensor made for it. */
 tg_tensor *tg_mha_split(tg_ctx *ctx, const tg_mha *a, tg_tensor *x);
 tg_tensor *tg_mha_merge(tg_ctx *ctx, const tg_mha *a, tg_tensor *x);
 /* Additive key mask (B, 1, 1, T) from ids (B, T): 0 for a token, -inf for TG_PAD_ID. */
@@ -156,7 +158,7 @@ tg_tensor *tg_positions_rows(tg_ctx *ctx, const double *table, int d, int offset
 /* A sub-layer with its residual, by the config's switches: post: LN(r); pre: r, with
  * r = x + Drop(fx) or, with the residual activation, relu(x + Drop(fx)); the caller computed fx
  * from tg_sublayer_in(x) (LN(x) in pre-LN, x in post-LN). Dropout is c->dropout. fx is used
- * up (tg_release). */
+ * up (tg_release). Without the residual activation this is one op, tg_residual(_norm). */
 tg_tensor *tg_sublayer_in(tg_ctx *ctx, const tg_model_config *c, const tg_norm *n, tg_tensor *x);
 tg_tensor *tg_sublayer_out(tg_ctx *ctx, const tg_model_config *c, const tg_norm *n, tg_tensor *x,
                            tg_tensor *fx);
@@ -174,7 +176,7 @@ tg_tensor *tg_encoder_layer_forward(tg_ctx *ctx, const tg_model_config *c,
                                     const tg_encoder_layer *l, tg_tensor *x, tg_tensor *mask,
                                     tg_layer_probe *probe);
 
-/* A self-attention key/value cache of one decoder layer: (rows, H, cap, d_head) each. */
+/* A self-attention key/value cache of one decoder layer: (rows, cap, d) each. */
 typedef struct tg_kv_cache {
     tg_float *k, *v;
 } tg_kv_cache;
@@ -192,11 +194,11 @@ bool tg_decoder_layer_declare(tg_decoder_layer *l, tg_params *P, const tg_model_
  * with the causal flag and self_mask, cross-attention over memory; set self_mask, memory and
  * memory_mask, the rest 0. One step (cache != NULL): y is (N, 1, d) at position t; its
  * self-attention key/value are written into the cache at t and attention runs over positions
- * 0..t; cross_k/cross_v (N, H, S, d_head) were computed once (tg_mha_kv). */
+ * 0..t; cross_k/cross_v (N, S, d) were computed once (tg_mha_kv). */
 typedef struct tg_decoder_kv {
     tg_tensor *self_mask;          /* (B, 1, 1, T) or NULL */
     tg_tensor *memory;             /* (B, S, d), full sequence only */
-    tg_tensor *cross_k, *cross_v;  /* (N, H, S, d_head), one step only */
+    tg_tensor *cross_k, *cross_v;  /* (N, S, d), one step only */
     tg_tensor *memory_mask;        /* (B, 1, 1, S) */
     tg_kv_cache *cache;
     int t, cap;

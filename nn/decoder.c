@@ -23,18 +23,18 @@ bool tg_decoder_layer_declare(tg_decoder_layer *l, tg_params *P, const tg_model_
            tg_norm_declare(&l->norm3, P, p[5], c->d_model);
 }
 
-/* Writes the newest key or value x (N, H, 1, dh) at position t of the cache (N, H, cap, dh) and
- * returns positions 0..t as a tensor (N, H, t+1, dh). */
+/* Writes the newest key or value x (N, 1, d) at position t of the cache (N, cap, d) and returns
+ * positions 0..t as a tensor (N, t+1, d) (the heads' packed layout, as attention reads it). */
 static tg_tensor *cache_append(tg_ctx *ctx, tg_float *cache, tg_tensor *x, int t, int cap) {
     if (!x) return NULL;
-    int N = x->shape[0], H = x->shape[1], dh = x->shape[3];
-    tg_tensor *all = tg_tensor_new(ctx, 4, (int[]){N, H, t + 1, dh});
+    int N = x->shape[0], d = x->shape[2];
+    tg_tensor *all = tg_tensor_new(ctx, 3, (int[]){N, t + 1, d});
     if (!all) return NULL;
-    size_t row = (size_t)dh * sizeof(tg_float);
-    for (size_t nh = 0; nh < (size_t)N * H; nh++) {
-        tg_float *c = cache + nh * (size_t)cap * dh;
-        memcpy(c + (size_t)t * dh, x->data + nh * dh, row);
-        memcpy(all->data + nh * (size_t)(t + 1) * dh, c, row * (size_t)(t + 1));
+    size_t row = (size_t)d * sizeof(tg_float);
+    for (size_t n = 0; n < (size_t)N; n++) {
+        tg_float *c = cache + n * (size_t)cap * d;
+        memcpy(c + (size_t)t * d, x->data + n * d, row);
+        memcpy(all->data + n * (size_t)(t + 1) * d, c, row * (size_t)(t + 1));
     }
     return all;
 }
@@ -43,9 +43,9 @@ static tg_tensor *self_attention(tg_ctx *ctx, const tg_model_config *c, const tg
                                  tg_tensor *h, const tg_decoder_kv *kv, tg_sublayer_probe *p) {
     if (!kv->cache)
         return tg_mha_forward(ctx, &l->self_attn, c, h, h, kv->self_mask, true, p);
-    tg_tensor *k, *v;                                                    // (N, H, 1, dh)
+    tg_tensor *k, *v;                                                    // (N, 1, d)
     if (!tg_mha_kv(ctx, &l->self_attn, h, &k, &v)) return NULL;
-    k = cache_append(ctx, kv->cache->k, k, kv->t, kv->cap);              // (N, H, t+1, dh)
+    k = cache_append(ctx, kv->cache->k, k, kv->t, kv->cap);              // (N, t+1, d)
     v = cache_append(ctx, kv->cache->v, v, kv->t, kv->cap);
     if (!k || !v) return NULL;
     /* the newest position may see every cached one: no mask, no causal flag */

@@ -59,8 +59,8 @@ static bool rowbuf_gather(rowbuf *b, const int *idx, int n, size_t used) {
 struct tg_decoder_state {
     tg_model *m;
     int rows, S, steps, max_steps;
-    rowbuf *self_k, *self_v;    /* per layer: rows of (H, max_steps, dh) */
-    rowbuf *cross_k, *cross_v;  /* per layer: rows of (H, S, dh) */
+    rowbuf *self_k, *self_v;    /* per layer: rows of (max_steps, d) */
+    rowbuf *cross_k, *cross_v;  /* per layer: rows of (S, d) */
     rowbuf mask;                /* rows of (S): the additive source key mask */
     int *row_src, *row_tmp;     /* source sentence of each row */
     int row_cap;
@@ -104,7 +104,7 @@ static void mode_restore(tg_ctx *ctx, mode old) {
 
 static bool state_alloc(tg_decoder_state *st, int n) {
     const tg_model_config *c = &st->m->cfg;
-    int L = c->dec_layers, H = c->heads, dh = c->d_model / c->heads;
+    int L = c->dec_layers, d = c->d_model;
     st->self_k = calloc((size_t)L, sizeof(rowbuf));
     st->self_v = calloc((size_t)L, sizeof(rowbuf));
     st->cross_k = calloc((size_t)L, sizeof(rowbuf));
@@ -117,10 +117,10 @@ static bool state_alloc(tg_decoder_state *st, int n) {
         return false;
     bool ok = rowbuf_init(&st->mask, n, 1, (size_t)st->S);
     for (int l = 0; l < L; l++) {
-        ok = rowbuf_init(&st->self_k[l], n, H, (size_t)st->max_steps * dh) && ok;
-        ok = rowbuf_init(&st->self_v[l], n, H, (size_t)st->max_steps * dh) && ok;
-        ok = rowbuf_init(&st->cross_k[l], n, H, (size_t)st->S * dh) && ok;
-        ok = rowbuf_init(&st->cross_v[l], n, H, (size_t)st->S * dh) && ok;
+        ok = rowbuf_init(&st->self_k[l], n, 1, (size_t)st->max_steps * d) && ok;
+        ok = rowbuf_init(&st->self_v[l], n, 1, (size_t)st->max_steps * d) && ok;
+        ok = rowbuf_init(&st->cross_k[l], n, 1, (size_t)st->S * d) && ok;
+        ok = rowbuf_init(&st->cross_v[l], n, 1, (size_t)st->S * d) && ok;
     }
     return ok;
 }
@@ -169,7 +169,7 @@ tg_status tg_decoder_state_new(tg_model *m, tg_ctx *ctx, const int32_t *const *s
     tg_tensor *x = tg_model_encode(ctx, m, padded, n, S, &mask);           // (n, S, d)
     bool ok = x != NULL;
     for (int l = 0; ok && l < c->dec_layers; l++) {
-        tg_tensor *k, *v;                                                  // (n, H, S, dh)
+        tg_tensor *k, *v;                                                  // (n, S, d)
         ok = tg_mha_kv(ctx, &m->dec[l].cross_attn, x, &k, &v);
         if (ok) {
             memcpy(st->cross_k[l].cur, k->data, sizeof(tg_float) * (size_t)k->n);
@@ -203,7 +203,7 @@ tg_status tg_decoder_state_step(tg_decoder_state *st, tg_ctx *ctx, const int32_t
                                 tg_float *logits, tg_err *err) {
     const tg_model *m = st->m;
     const tg_model_config *c = &m->cfg;
-    int N = st->rows, H = c->heads, dh = c->d_model / c->heads;
+    int N = st->rows, d = c->d_model;
     if (st->steps >= st->max_steps)
         return tg_err_set(err, TG_ERR_ARG, "decode: step %d beyond max_steps %d", st->steps + 1,
                           st->max_steps);
@@ -215,8 +215,8 @@ tg_status tg_decoder_state_step(tg_decoder_state *st, tg_ctx *ctx, const int32_t
     tg_tensor mask = wrap(st->mask.cur, 4, (int[]){N, 1, 1, st->S});
     tg_tensor *y = tg_model_embed(ctx, m, tokens, N, 1, st->steps);        // (N, 1, d)
     for (int l = 0; l < c->dec_layers; l++) {
-        tg_tensor ck = wrap(st->cross_k[l].cur, 4, (int[]){N, H, st->S, dh});
-        tg_tensor cv = wrap(st->cross_v[l].cur, 4, (int[]){N, H, st->S, dh});
+        tg_tensor ck = wrap(st->cross_k[l].cur, 3, (int[]){N, st->S, d});
+        tg_tensor cv = wrap(st->cross_v[l].cur, 3, (int[]){N, st->S, d});
         tg_kv_cache cache = {st->self_k[l].cur, st->self_v[l].cur};
         tg_decoder_kv kv = {
             .cross_k = &ck, .cross_v = &cv, .memory_mask = &mask,
@@ -263,14 +263,14 @@ tg_status tg_decoder_state_select(tg_decoder_state *st, const int *rows, int n_r
     st->row_tmp = t;
 
     const tg_model_config *c = &st->m->cfg;
-    int dh = c->d_model / c->heads;
+    int d = c->d_model;
     bool ok = true;
     for (int l = 0; l < c->dec_layers; l++) {
-        ok = rowbuf_gather(&st->self_k[l], rows, n_rows, (size_t)st->steps * dh) && ok;
-        ok = rowbuf_gather(&st->self_v[l], rows, n_rows, (size_t)st->steps * dh) && ok;
+        ok = rowbuf_gather(&st->self_k[l], rows, n_rows, (size_t)st->steps * d) && ok;
+        ok = rowbuf_gather(&st->self_v[l], rows, n_rows, (size_t)st->steps * d) && ok;
         if (!same_src) {
-            ok = rowbuf_gather(&st->cross_k[l], rows, n_rows, (size_t)st->S * dh) && ok;
-            ok = rowbuf_gather(&st->cross_v[l], rows, n_rows, (size_t)st->S * dh) && ok;
+            ok = rowbuf_gather(&st->cross_k[l], rows, n_rows, (size_t)st->S * d) && ok;
+            ok = rowbuf_gather(&st->cross_v[l], rows, n_rows, (size_t)st->S * d) && ok;
         }
     }
     if (!same_src) ok = rowbuf_gather(&st->mask, rows, n_rows, (size_t)st->S) && ok;

@@ -8,6 +8,7 @@
 
 #include "autograd/autograd.h"
 #include "autograd/gradcheck.h"
+#include "autograd/kernels/kernels.h"   /* tg_k_select */
 #include "tests/tg_check.h"
 
 #ifdef TG_DOUBLE
@@ -325,6 +326,61 @@ END_TEST
 
 /* ---- same bits for 1 and 2 threads ---- */
 
+/* Attention's heads read in place (tg_heads_scores, tg_heads_mix) against the heads split by
+ * transposes, multiplied by tg_matmul and merged back: output and the gradients of q, k, v the same
+ * bits, for each kernel implementation and 1 or 2 threads; sizes past the GEMM's tiles. */
+static tg_tensor *heads_split(tg_ctx *ctx, tg_tensor *x, int H) {   // (B, T, d) -> (B, H, T, dh)
+    int B = x->shape[0], T = x->shape[1], dh = x->shape[2] / H;
+    return tg_transpose(ctx, tg_reshape(ctx, x, 4, (int[]){B, T, H, dh}), 1, 2);
+}
+static tg_tensor *heads_attend(tg_ctx *ctx, tg_tensor **qkv, int H, bool in_place) {
+    tg_tensor *q = qkv[0], *k = qkv[1], *v = qkv[2];
+    if (in_place) return tg_heads_mix(ctx, tg_softmax(ctx, tg_heads_scores(ctx, q, k, H), NULL, false), v, H);
+    tg_tensor *s = tg_matmul(ctx, heads_split(ctx, q, H), heads_split(ctx, k, H), false, true);
+    tg_tensor *o = tg_matmul(ctx, tg_softmax(ctx, s, NULL, false), heads_split(ctx, v, H), false, false);
+    o = tg_transpose(ctx, o, 1, 2);                                  // (B, Tq, H, dh)
+    return tg_reshape(ctx, o, 3, (int[]){o->shape[0], o->shape[1], q->shape[2]});
+}
+START_TEST(test_heads_in_place_bits) {
+    enum { B = 2, Tq = 37, Tk = 29, H = 3, D = 60 };
+    tg_params *P = tg_params_new();
+    tg_tensor *qkv[3] = {tg_params_add(P, "q", 3, (int[]){B, Tq, D}),
+                         tg_params_add(P, "k", 3, (int[]){B, Tk, D}),
+                         tg_params_add(P, "v", 3, (int[]){B, Tk, D})};
+    ck_assert_int_eq(tg_params_alloc(P, NULL), TG_OK);
+    rng_state = 17;
+    for (int i = 0; i < 3; i++) fill(qkv[i], -1, 1);
+    int64_t n = tg_params_numel(P), no = (int64_t)B * Tq * D;
+    tg_float *ref = malloc((size_t)(n + no) * sizeof *ref), *got = malloc((size_t)(n + no) * sizeof *got);
+    tg_k_impl impls[3] = {TG_K_PORTABLE, TG_K_AVX2, TG_K_AVX512};
+    for (int im = 0; im < 3; im++) {
+        if (tg_k_select(impls[im]) != impls[im]) continue;   /* not on this CPU */
+        for (int run = 0; run < 3; run++) {   /* composed 2 threads; in place 2, 1 threads */
+            tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = run == 2 ? 1 : 2, .seed = 1});
+            tg_params_zero_grad(P);
+            tg_tensor *o = heads_attend(ctx, qkv, H, run > 0);
+            tg_tensor *W = tg_tensor_new(ctx, 3, (int[]){B, Tq, D});
+            ck_assert(o && W);
+            for (int64_t i = 0; i < W->n; i++) W->data[i] = (tg_float)((i % 7) - 3) / 4;
+            ck_assert_int_eq(tg_backward(ctx, tg_sum(ctx, tg_mul(ctx, o, W))), TG_OK);
+            tg_float *out = run ? got : ref;
+            memcpy(out, tg_params_grad(P), (size_t)n * sizeof *out);
+            memcpy(out + n, o->data, (size_t)no * sizeof *out);
+            tg_ctx_free(ctx);
+            if (run)
+                for (int64_t i = 0; i < n + no; i++)
+                    ck_assert_msg(memcmp(&ref[i], &got[i], sizeof *ref) == 0, "%s run %d %s %lld: %.9g vs %.9g",
+                                  tg_k_impl_name(impls[im]), run, i < n ? "grad" : "value",
+                                  (long long)(i < n ? i : i - n), (double)ref[i], (double)got[i]);
+        }
+    }
+    tg_k_select(TG_K_AUTO);
+    free(ref);
+    free(got);
+    tg_params_free(P);
+}
+END_TEST
+
 START_TEST(test_thread_count_identity) {
     /* sizes big enough that every kernel does split over 2 threads */
     int B = 4, T = 48, D = 96, H = 128, V = 1000;
@@ -500,6 +556,7 @@ int main(void) {
     tcase_add_test(tc, test_no_grad_mode);
     tcase_add_test(tc, test_arena_steady_state);
     tcase_add_test(tc, test_thread_count_identity);
+    tcase_add_test(tc, test_heads_in_place_bits);
     tcase_add_test(tc, test_shape_errors);
     tcase_add_test(tc, test_softmax_fully_masked_row);
     tcase_add_test(tc, test_dropout);

@@ -370,8 +370,10 @@ END_TEST
 /* ---- a model's training step ---- */
 
 /* At the arena's peak of a small model's training step (dropout on, 2 threads): no tensor of
- * logits exists (the last dim never is the vocabulary), and the linear layers' (B, T, d)
- * outputs hold no values (released: nothing's backward reads them). */
+ * logits exists (the last dim never is the vocabulary); no copy of attention's heads exists (no
+ * transpose: the heads are read in place from the q, k, v projections, which keep their values
+ * for backward); and of the linear layers' (B, T, d) outputs only those hold values (W_O's and
+ * the feed-forward's are released: nothing's backward reads them). */
 START_TEST(test_model_step_holders) {
     tg_model_config cfg = tg_model_gradcheck_config();   /* 2 + 2 layers, max_len 8 */
     cfg.vocab = 300;   /* wider than any other dim: a logits tensor cannot hide */
@@ -396,15 +398,20 @@ START_TEST(test_model_step_holders) {
     ck_assert_int_lt(n, 128);
     ck_assert_int_gt(n, 5);
     bool linear_seen = false;
+    int kept = 0;   /* (B, T, d) linear outputs holding values */
     for (int i = 0; i < n; i++) {
         ck_assert_msg(h[i].ndim == 0 || h[i].shape[h[i].ndim - 1] != cfg.vocab,
                       "a %s output of the vocabulary's width", tg_op_name(h[i].op));
+        ck_assert_msg(h[i].op != TG_OP_TRANSPOSE, "a transposed copy of %d dims", h[i].ndim);
         if (h[i].op == TG_OP_MATMUL_BIAS && h[i].shape[h[i].ndim - 1] == cfg.d_model) {
             linear_seen = true;
-            ck_assert_uint_eq(h[i].data_bytes, 0);
+            size_t one = rounded((size_t)h[i].shape[0] * h[i].shape[1] * cfg.d_model * sizeof(tg_float));
+            ck_assert_uint_eq(h[i].data_bytes % one, 0);
+            kept += (int)(h[i].data_bytes / one);
         }
     }
     ck_assert(linear_seen);
+    ck_assert_int_eq(kept, 3 * (cfg.enc_layers + 2 * cfg.dec_layers));   /* q, k, v per attention */
     tg_ctx_free(ctx);
     tg_model_free(m);
 }

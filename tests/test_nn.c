@@ -10,6 +10,7 @@
 
 #include <unistd.h>
 
+#include "nn/layers.h"   /* tg_nn_set_composed */
 #include "nn/nn.h"
 #include "train/cli/commands.h"
 #include "tests/tg_check.h"
@@ -633,6 +634,61 @@ static tg_model *random_model(const tg_model_config *c, uint64_t seed) {
     return m;
 }
 
+/* ---- the fused residual op against the composed ops -------------------------------------- */
+
+/* One training step's loss and every parameter gradient (in store order) into loss, grads. */
+static void residual_step(tg_model *m, int threads, bool composed, tg_float *loss, tg_float *grads) {
+    enum { B = 3, S = 5, T = 4 };
+    /* padded rows: source keys and target positions masked */
+    int32_t src[B * S] = {4, 5, 6, 7, 8, 9, 10, 0, 0, 0, 11, 12, 3, 4, 0};
+    int32_t tin[B * T] = {1, 8, 9, 5, 1, 6, 0, 0, 1, 7, 7, 4};
+    int32_t tout[B * T] = {8, 9, 5, 2, 6, 2, 0, 0, 7, 7, 4, 2};
+    tg_nn_set_composed(composed);
+    tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = threads, .arena_bytes = 8u << 20, .seed = 9});
+    tg_params *P = tg_model_params(m);
+    tg_params_zero_grad(P);
+    tg_tensor *l;
+    tg_err err;
+    ck_assert_msg(tg_model_loss(m, ctx, src, tin, tout, B, S, T, &l, NULL, &err) == TG_OK, "%s", err.msg);
+    ck_assert(tg_backward(ctx, l) == TG_OK);
+    *loss = l->data[0];
+    for (int i = 0, off = 0; i < tg_params_len(P); off += (int)tg_params_at(P, i)->n, i++)
+        memcpy(grads + off, tg_params_at(P, i)->grad, (size_t)tg_params_at(P, i)->n * sizeof *grads);
+    tg_ctx_free(ctx);
+    tg_nn_set_composed(false);
+}
+
+/* The model's fused ops give the composed ops' bits, dropout on: tg_sublayer_out's residual op
+ * (tg_residual_norm in post-LN, tg_residual in pre-LN) against dropout + add (+ layer norm), the
+ * heads read in place against split/matmul/merge, the feed-forward's matmul_bias_relu against
+ * matmul_bias + relu: the loss and every gradient, fused on 1 and 2 threads. */
+START_TEST(test_fused_ops_bits) {
+    for (int norm = 0; norm < 2; norm++) {
+        tg_model_config c = tiny_config();
+        c.dropout = 0.3;
+        c.norm = norm ? TG_NORM_PRE : TG_NORM_POST;
+        tg_model *m = random_model(&c, 21);
+        int64_t n = tg_params_numel(tg_model_params(m));
+        tg_float loss[3], *g[3];
+        for (int k = 0; k < 3; k++) {
+            g[k] = malloc((size_t)n * sizeof *g[k]);
+            ck_assert(g[k] != NULL);
+            residual_step(m, k == 2 ? 1 : 2, k == 0, &loss[k], g[k]);   /* composed, fused x2 */
+        }
+        for (int k = 1; k < 3; k++) {
+            ck_assert_msg(memcmp(&loss[0], &loss[k], sizeof loss[0]) == 0, "%s loss %.9g vs %.9g",
+                          norm ? "pre" : "post", (double)loss[0], (double)loss[k]);
+            for (int64_t j = 0; j < n; j++)
+                ck_assert_msg(memcmp(&g[0][j], &g[k][j], sizeof g[0][j]) == 0,
+                              "%s run %d gradient %lld: %.9g vs %.9g", norm ? "pre" : "post", k,
+                              (long long)j, (double)g[0][j], (double)g[k][j]);
+        }
+        for (int k = 0; k < 3; k++) free(g[k]);
+        tg_model_free(m);
+    }
+}
+END_TEST
+
 /* Feeding a fixed target one token at a time through the cache gives the logits of the full
  * forward at every position, also after the rows are permuted (beam reordering). */
 static void check_cached_equals_full(tg_model_config c) {
@@ -1110,7 +1166,7 @@ int main(void) {
         {"torch", {test_fixture_post_ln, test_fixture_pre_ln, test_fixture_switches_post,
                    test_fixture_switches_pre, test_fixture_gelu_out_pre}},
         {"model", {test_param_names_and_count, test_init, test_invalid_configs, test_bad_inputs,
-                   test_dropout_modes}},
+                   test_dropout_modes, test_fused_ops_bits}},
         {"gradcheck", {test_model_gradcheck_every_switch, test_model_gradcheck_new_switches,
                        test_model_gradcheck_refuses,
                        test_cli_gradcheck_model}},

@@ -107,6 +107,17 @@ void tg_k_acc(tg_pool *pool, int64_t n, double s, const tg_float *x, tg_float *y
     tg_pool_for(pool, (size_t)n, MIN_CHUNK, acc_range, &a);
 }
 
+static void relu_mask_range(void *arg, size_t begin, size_t end) {
+    const ew_args *a = arg;
+    /* 0 + g: what the composed relu backward makes in a zeroed gradient (-0 turns +0) */
+    for (size_t i = begin; i < end; i++) a->y[i] = a->x[i] > 0 ? (tg_float)0 + a->y[i] : 0;
+}
+
+void tg_k_relu_mask(tg_pool *pool, int64_t n, const tg_float *y, tg_float *g) {
+    ew_args a = {.x = y, .y = g};
+    tg_pool_for(pool, (size_t)n, MIN_CHUNK, relu_mask_range, &a);
+}
+
 static void zero_range(void *arg, size_t begin, size_t end) {
     tg_float *x = arg;
     memset(x + begin, 0, (end - begin) * sizeof *x);

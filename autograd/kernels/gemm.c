@@ -11,9 +11,9 @@ enum { KC = 128, NC = 256 };
 typedef struct { const tg_gemm_args *g; } gemm_job;
 
 static void gemm_rows(const tg_gemm_args *g, int64_t b, int64_t i0, int64_t i1) {
-    const tg_float *A = g->A + b * g->strideA;
-    const tg_float *B = g->B + b * g->strideB;
-    tg_float *C = g->C + b * g->strideC;
+    const tg_float *A = g->A + tg_gemm_item(g, b, g->strideA, g->strideA_h);
+    const tg_float *B = g->B + tg_gemm_item(g, b, g->strideB, g->strideB_h);
+    tg_float *C = g->C + tg_gemm_item(g, b, g->strideC, g->strideC_h);
     if (!g->accumulate)
         for (int64_t i = i0; i < i1; i++) memset(C + i * g->ldc, 0, (size_t)g->N * sizeof *C);
     tg_float pack[KC * NC];

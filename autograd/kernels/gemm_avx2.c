@@ -269,8 +269,9 @@ static TG_AVX2 void rect_unpacked(const tg_gemm_args *g, const tg_float *A, cons
 /* C[i0..i1)[j0..j1) of batch item b. */
 static TG_AVX2 void rect(const tg_gemm_ukernel_desc *uk, const tg_gemm_args *g, int64_t b,
                          int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
-    const tg_float *A = g->A + b * g->strideA, *B = g->B + b * g->strideB;
-    tg_float *C = g->C + b * g->strideC;
+    const tg_float *A = g->A + tg_gemm_item(g, b, g->strideA, g->strideA_h);
+    const tg_float *B = g->B + tg_gemm_item(g, b, g->strideB, g->strideB_h);
+    tg_float *C = g->C + tg_gemm_item(g, b, g->strideC, g->strideC_h);
     if (g->K == 0) {
         if (!g->accumulate)
             for (int64_t i = i0; i < i1; i++) memset(C + i * g->ldc + j0, 0, (size_t)(j1 - j0) * sizeof *C);

@@ -50,7 +50,15 @@ typedef struct tg_gemm_args {
     const tg_float *B; int64_t ldb, strideB;
     tg_float *C;       int64_t ldc, strideC;
     int64_t batch;
+    /* heads > 1: item b is head b % heads of group b / heads, X_b = X + (b / heads) * strideX +
+     * (b % heads) * strideX_h: attention's heads read in place from (B, T, H * dh) (0: plain). */
+    int64_t heads, strideA_h, strideB_h, strideC_h;
 } tg_gemm_args;
+
+/* Offset of batch item b in an operand with strides (stride, stride_h), as tg_gemm_args says. */
+static inline int64_t tg_gemm_item(const tg_gemm_args *g, int64_t b, int64_t stride, int64_t stride_h) {
+    return g->heads > 1 ? b / g->heads * stride + b % g->heads * stride_h : b * stride;
+}
 void tg_k_gemm(tg_pool *pool, const tg_gemm_args *g);
 
 /* y = softmax(x + mask) per row of n, with rows/cols described by the caller's callback-free form:
@@ -95,6 +103,9 @@ void tg_k_unary(tg_pool *pool, tg_unary f, int64_t n, const tg_float *x, tg_floa
 /* dx += f'(x) * dy */
 void tg_k_unary_backward(tg_pool *pool, tg_unary f, int64_t n, const tg_float *x, const tg_float *dy,
                          tg_float *dx);
+/* g[i] = y[i] > 0 ? 0 + g[i] : 0: ReLU's backward taken from its output y, in place; the bits
+ * of tg_k_unary_backward(RELU) into a zeroed dx (the same in every implementation). */
+void tg_k_relu_mask(tg_pool *pool, int64_t n, const tg_float *y, tg_float *g);
 /* y = a + s * b (b broadcast: b index = i % nb). */
 void tg_k_axpby(tg_pool *pool, int64_t n, const tg_float *a, double s, const tg_float *b, int64_t nb,
                 tg_float *y);

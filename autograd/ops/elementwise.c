@@ -13,19 +13,12 @@ static bool trailing_dims(const tg_tensor *a, const tg_tensor *b) {
     return true;
 }
 
-static tg_tensor *shape_error(tg_ctx *ctx, const char *op, const tg_tensor *a, const tg_tensor *b,
-                              const char *why) {
-    char sa[64], sb[64];
-    return tg__fail(ctx, TG_ERR_SHAPE, "%s: %s and %s: %s", op, tg_shape_str(a, sa, sizeof sa),
-                    tg_shape_str(b, sb, sizeof sb), why);
-}
-
 static tg_tensor *add_sub(tg_ctx *ctx, tg_tensor *a, tg_tensor *b, double s, tg_op op) {
     TG_NEED(ctx, a);
     TG_NEED(ctx, b);
     bool same = tg_tensor_same_shape(a, b);
     if (!same && (op == TG_OP_SUB || !trailing_dims(a, b)))
-        return shape_error(ctx, tg_op_name(op), a, b,
+        return tg__fail_shapes(ctx, tg_op_name(op), a, b,
                            op == TG_OP_SUB ? "shapes differ" : "the second must have the first's shape or its trailing dims");
     tg_tensor *y = tg__new_uninit(ctx, a->ndim, a->shape); // (like a)
     if (!y) return NULL;
@@ -53,7 +46,7 @@ tg_tensor *tg_mul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) {
     TG_NEED(ctx, a);
     TG_NEED(ctx, b);
     if (!tg_tensor_same_shape(a, b) && !trailing_dims(a, b))
-        return shape_error(ctx, "mul", a, b, "the second must have the first's shape or its trailing dims");
+        return tg__fail_shapes(ctx, "mul", a, b, "the second must have the first's shape or its trailing dims");
     tg_tensor *y = tg__new_uninit(ctx, a->ndim, a->shape);   // like a
     if (!y) return NULL;
     int64_t nb = b->n;

@@ -1,6 +1,93 @@
 /* matmul.c: op(a) @ op(b), batched over leading dims, or with a 2-D b shared by every matrix of a
- * (a linear layer: a's leading dims fold into rows, one GEMM). */
+ * (a linear layer: a's leading dims fold into rows, one GEMM); and attention's two per-head
+ * products read in place from the heads' packed layout (B, T, H * dh) (tg_heads_scores,
+ * tg_heads_mix): the same GEMMs over strided matrices, so the same bits as splitting the heads
+ * with transposes, multiplying and merging them back, without the copies. */
 #include "autograd/ops/ops.h"
+
+#include <string.h>
+
+/* How the GEMMs see the matrices of a, b and y: each operand's leading dim, batch stride and
+ * head stride (tg_gemm_args), so the same forward and backward serve a plain batched product
+ * and attention's heads read in place from (B, T, H * dh). */
+typedef struct mm_view {
+    int64_t ld, stride, stride_h;
+} mm_view;
+enum { MM_A, MM_B, MM_Y };
+typedef struct mm_plan {
+    bool ta, tb;
+    int64_t M, N, K, batch, heads;
+    mm_view v[3];   /* a, b, y (and their gradients, laid out alike) */
+} mm_plan;
+typedef struct mm_op {
+    bool ta, tb;
+    int64_t M, N, K;
+} mm_op;
+
+/* C (role ic) = or += op(A) op(B) over the plan's batch, each operand seen as its role's view. */
+static void mm_gemm(tg_ctx *ctx, const mm_plan *p, mm_op o, const tg_float *A, int ia,
+                    const tg_float *B, int ib, tg_float *C, int ic) {
+    bool forward = ic == MM_Y;
+    tg_gemm_args g = {.ta = o.ta, .tb = o.tb, .accumulate = !forward, .M = o.M, .N = o.N, .K = o.K,
+                      .A = A, .lda = p->v[ia].ld, .strideA = p->v[ia].stride, .strideA_h = p->v[ia].stride_h,
+                      .B = B, .ldb = p->v[ib].ld, .strideB = p->v[ib].stride, .strideB_h = p->v[ib].stride_h,
+                      .C = C, .ldc = p->v[ic].ld, .strideC = p->v[ic].stride, .strideC_h = p->v[ic].stride_h,
+                      .batch = p->batch, .heads = p->heads};
+    tg_k_gemm(ctx->pool, &g);
+}
+
+/* The three layouts, each rebuilt in backward from the node's i[]: ta | tb << 1 | heads << 2,
+ * kind, M, N, K, batch. */
+enum { MM_PLAIN, MM_SCORES, MM_MIX };
+
+/* a (..., M, K) or (..., K, M) when ta, b likewise, y (..., M, N), contiguous; batch < 0: b is one
+ * (K, N) or (N, K) matrix shared by the -batch matrices of a, which fold into rows. */
+static mm_plan plan_plain(bool ta, bool tb, int64_t M, int64_t N, int64_t K, int64_t batch) {
+    mm_plan p = {.ta = ta, .tb = tb, .M = M, .N = N, .K = K, .batch = batch,
+                 .v = {{ta ? M : K, M * K, 0}, {tb ? K : N, K * N, 0}, {N, M * N, 0}}};
+    if (batch < 0) { p.M = M * -batch; p.batch = 1; }
+    return p;
+}
+
+/* scores: q (B, Tq, H dh) k (B, Tk, H dh)^T per head -> (B, H, Tq, Tk): M Tq, N Tk, K dh;
+ * mix: w (B, H, Tq, Tk) v (B, Tk, H dh) per head -> (B, Tq, H dh): M Tq, N dh, K Tk. */
+static mm_plan plan_heads(int kind, int64_t H, int64_t M, int64_t N, int64_t K, int64_t batch) {
+    mm_plan p = {.ta = false, .tb = kind == MM_SCORES, .M = M, .N = N, .K = K, .batch = batch,
+                 .heads = H};
+    int64_t Tq = M, Tk = kind == MM_SCORES ? N : K, dh = kind == MM_SCORES ? K : N, D = H * dh;
+    mm_view packed_q = {D, Tq * D, dh}, packed_k = {D, Tk * D, dh}, w = {Tk, H * Tq * Tk, Tq * Tk};
+    p.v[MM_A] = kind == MM_SCORES ? packed_q : w;
+    p.v[MM_B] = packed_k;
+    p.v[MM_Y] = kind == MM_SCORES ? w : packed_q;
+    return p;
+}
+
+static mm_plan plan_of(const int64_t *i) {
+    return i[1] == MM_PLAIN ? plan_plain(i[0] & 1, i[0] & 2, i[2], i[3], i[4], i[5])
+                            : plan_heads((int)i[1], i[0] >> 2, i[2], i[3], i[4], i[5]);
+}
+
+/* y = a b by the plan (kind, heads as plan_of reads them; i[2..5] are also the profile's flop
+ * count, 2 M N K |batch|). */
+static tg_tensor *mm_run(tg_ctx *ctx, int kind, int64_t heads, int64_t M, int64_t N, int64_t K,
+                         int64_t batch, bool ta, bool tb, tg_tensor *a, tg_tensor *b, tg_tensor *y) {
+    if (!y) return NULL;
+    int64_t code[6] = {ta | tb << 1 | heads << 2, kind, M, N, K, batch};
+    mm_plan p = plan_of(code);
+    mm_gemm(ctx, &p, (mm_op){p.ta, p.tb, p.M, p.N, p.K}, a->data, MM_A, b->data, MM_B, y->data, MM_Y);
+    tg_node *node = tg__record(ctx, TG_OP_MATMUL, y, a, b, NULL);
+    if (node) memcpy(node->i, code, sizeof code);
+    return y;
+}
+
+/* x, z (B, T, H * dh) with the same B and a width that divides by heads. */
+static bool heads_fit(tg_ctx *ctx, const char *op, const tg_tensor *x, const tg_tensor *z, int heads) {
+    if (x->ndim != 3 || z->ndim != 3 || x->shape[0] != z->shape[0])
+        return tg__fail_shapes(ctx, op, x, z, "both must be (B, T, H * dh) with the same B"), false;
+    if (heads < 1 || x->shape[2] % heads)
+        return tg__fail_shapes(ctx, op, x, z, "the width does not divide by the heads"), false;
+    return true;
+}
 
 tg_tensor *tg_matmul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b, bool ta, bool tb) {
     TG_NEED(ctx, a);
@@ -29,62 +116,51 @@ tg_tensor *tg_matmul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b, bool ta, bool tb) 
     for (int d = 0; d < a->ndim - 2; d++) shape[d] = a->shape[d];
     shape[a->ndim - 2] = M;
     shape[a->ndim - 1] = N;
-    tg_tensor *y = tg__new_uninit(ctx, a->ndim, shape);   // (..., M, N)
-    if (!y) return NULL;
     int64_t batch = a->n / ((int64_t)M * K);
-    tg_gemm_args g = {.ta = ta, .tb = tb, .M = M, .N = N, .K = K,
-                      .A = a->data, .lda = ta ? M : K, .strideA = (int64_t)M * K,
-                      .B = b->data, .ldb = tb ? K : N, .strideB = shared_b ? 0 : (int64_t)K * N,
-                      .C = y->data, .ldc = N, .strideC = (int64_t)M * N, .batch = batch};
-    if (shared_b) { g.M = M * batch; g.batch = 1; }
-    tg_k_gemm(ctx->pool, &g);
-    tg_node *node = tg__record(ctx, TG_OP_MATMUL, y, a, b, NULL);
-    if (node) {
-        node->i[0] = ta; node->i[1] = tb; node->i[2] = M; node->i[3] = N; node->i[4] = K;
-        node->i[5] = shared_b ? -batch : batch;
-    }
-    return y;
+    return mm_run(ctx, MM_PLAIN, 0, M, N, K, shared_b ? -batch : batch, ta, tb, a, b,
+                  tg__new_uninit(ctx, a->ndim, shape));                   // (..., M, N)
+}
+
+tg_tensor *tg_heads_scores(tg_ctx *ctx, tg_tensor *q, tg_tensor *k, int heads) {
+    TG_NEED(ctx, q);
+    TG_NEED(ctx, k);
+    if (!heads_fit(ctx, "heads_scores", q, k, heads)) return NULL;
+    if (q->shape[2] != k->shape[2]) return tg__fail_shapes(ctx, "heads_scores", q, k, "widths differ");
+    int64_t B = q->shape[0], Tq = q->shape[1], Tk = k->shape[1], D = q->shape[2], dh = D / heads;
+    tg_tensor *y = tg__new_uninit(ctx, 4, (int[]){(int)B, heads, (int)Tq, (int)Tk});
+    return mm_run(ctx, MM_SCORES, heads, Tq, Tk, dh, B * heads, false, true, q, k, y);   // (B, H, Tq, Tk)
+}
+
+tg_tensor *tg_heads_mix(tg_ctx *ctx, tg_tensor *w, tg_tensor *v, int heads) {
+    TG_NEED(ctx, w);
+    TG_NEED(ctx, v);
+    if (!heads_fit(ctx, "heads_mix", v, v, heads)) return NULL;
+    int64_t B = v->shape[0], Tk = v->shape[1], D = v->shape[2], dh = D / heads;
+    if (w->ndim != 4 || w->shape[0] != B || w->shape[1] != heads || w->shape[3] != Tk)
+        return tg__fail_shapes(ctx, "heads_mix", w, v, "weights must be (B, H, Tq, Tk) for v (B, Tk, H * dh)");
+    int64_t Tq = w->shape[2];
+    tg_tensor *y = tg__new_uninit(ctx, 3, (int[]){(int)B, (int)Tq, (int)D});
+    return mm_run(ctx, MM_MIX, heads, Tq, dh, Tk, B * heads, false, false, w, v, y);   // (B, Tq, H dh)
 }
 
 void tg_matmul_backward(tg_ctx *ctx, tg_node *n) {
     tg_tensor *a = n->in[0], *b = n->in[1], *y = n->out;
-    bool ta = n->i[0], tb = n->i[1];
-    int64_t M = n->i[2], N = n->i[3], K = n->i[4], batch = n->i[5];
-    bool shared_b = batch < 0;
-    if (shared_b) { M *= -batch; batch = 1; }
-    int64_t sa = shared_b ? 0 : M * K, sb = shared_b ? 0 : K * N, sy = M * N;
+    mm_plan plan = plan_of(n->i);
+    const mm_plan *p = &plan;
+    bool ta = p->ta, tb = p->tb;
+    int64_t M = p->M, N = p->N, K = p->K;
     if (tg_requires_grad(a)) {
         tg_float *ga = tg__grad(ctx, a);
-        tg_gemm_args g;
         if (!ta)   /* dA (M, K) += dY op(B)^T */
-            g = (tg_gemm_args){.ta = false, .tb = !tb, .M = M, .N = K, .K = N,
-                               .A = y->grad, .lda = N, .strideA = sy,
-                               .B = b->data, .ldb = tb ? K : N, .strideB = sb,
-                               .C = ga, .ldc = K, .strideC = sa};
+            mm_gemm(ctx, p, (mm_op){false, !tb, M, K, N}, y->grad, MM_Y, b->data, MM_B, ga, MM_A);
         else       /* A is (K, M): dA += op(B) dY^T */
-            g = (tg_gemm_args){.ta = tb, .tb = true, .M = K, .N = M, .K = N,
-                               .A = b->data, .lda = tb ? K : N, .strideA = sb,
-                               .B = y->grad, .ldb = N, .strideB = sy,
-                               .C = ga, .ldc = M, .strideC = sa};
-        g.accumulate = true;
-        g.batch = batch;
-        tg_k_gemm(ctx->pool, &g);
+            mm_gemm(ctx, p, (mm_op){tb, true, K, M, N}, b->data, MM_B, y->grad, MM_Y, ga, MM_A);
     }
     if (tg_requires_grad(b)) {
         tg_float *gb = tg__grad(ctx, b);
-        tg_gemm_args g;
         if (!tb)   /* dB (K, N) += op(A)^T dY */
-            g = (tg_gemm_args){.ta = !ta, .tb = false, .M = K, .N = N, .K = M,
-                               .A = a->data, .lda = ta ? M : K, .strideA = sa,
-                               .B = y->grad, .ldb = N, .strideB = sy,
-                               .C = gb, .ldc = N, .strideC = sb};
+            mm_gemm(ctx, p, (mm_op){!ta, false, K, N, M}, a->data, MM_A, y->grad, MM_Y, gb, MM_B);
         else       /* B is (N, K): dB += dY^T op(A) */
-            g = (tg_gemm_args){.ta = true, .tb = ta, .M = N, .N = K, .K = M,
-                               .A = y->grad, .lda = N, .strideA = sy,
-                               .B = a->data, .ldb = ta ? M : K, .strideB = sa,
-                               .C = gb, .ldc = K, .strideC = sb};
-        g.accumulate = true;
-        g.batch = batch;
-        tg_k_gemm(ctx->pool, &g);
+            mm_gemm(ctx, p, (mm_op){true, ta, N, K, M}, y->grad, MM_Y, a->data, MM_A, gb, MM_B);
     }
 }

@@ -32,6 +32,8 @@
     X(SIGMOID, sigmoid)               \
     X(MATMUL_BIAS, matmul_bias)       \
     X(LINEAR_CROSS_ENTROPY, linear_cross_entropy) \
+    X(RESIDUAL, residual)             \
+    X(MATMUL_BIAS_RELU, matmul_bias_relu) \
     X(CUSTOM, custom)
 
 #endif /* TG_OP_LIST_H */
