@@ -18,14 +18,17 @@ bool tg_mha_declare(tg_mha *a, tg_params *P, const char *prefix, const tg_model_
            (c->attn_gate == TG_GATE_NONE || tg_linear_declare(&a->g, P, prefix, "w_g", "b_g", d, d));
 }
 
-tg_tensor *tg_mha_split(tg_ctx *ctx, const tg_mha *a, tg_tensor *x) {
+/* (B, T, d) -> (B, H, T, dh); x given back when used up (release). */
+static tg_tensor *split(tg_ctx *ctx, const tg_mha *a, tg_tensor *x, bool release) {
     if (!x) return NULL;
     int B = x->shape[0], T = x->shape[1];
     tg_tensor *r = tg_reshape(ctx, x, 4, (int[]){B, T, a->heads, a->d_head});  // (B, T, H, dh)
     tg_tensor *h = tg_transpose(ctx, r, 1, 2);                                  // (B, H, T, dh)
-    tg_release(ctx, x);   /* the projection, read only by the transpose */
+    if (release) tg_release(ctx, x);   /* the projection, read only by the transpose */
     return h;
 }
+
+tg_tensor *tg_mha_split(tg_ctx *ctx, const tg_mha *a, tg_tensor *x) { return split(ctx, a, x, true); }
 
 tg_tensor *tg_mha_merge(tg_ctx *ctx, const tg_mha *a, tg_tensor *x) {
     if (!x) return NULL;
@@ -41,26 +44,20 @@ bool tg_mha_kv(tg_ctx *ctx, const tg_mha *a, tg_tensor *x, tg_tensor **k, tg_ten
     return *k && *v;
 }
 
-/* The heads of x (B, T, d) as (B, H, T, dh), x kept (cached keys and values are not the step's). */
-static tg_tensor *split_kept(tg_ctx *ctx, const tg_mha *a, tg_tensor *x) {
-    if (!x) return NULL;
-    int B = x->shape[0], T = x->shape[1];
-    return tg_transpose(ctx, tg_reshape(ctx, x, 4, (int[]){B, T, a->heads, a->d_head}), 1, 2);
-}
-
 /* Scaled scores (B, H, Tq, Tk) of q (B, Tq, d) against k (B, Tk, d), and the heads' mix of v
  * (B, Tk, d) by the weights w (B, H, Tq, Tk) -> (B, Tq, d): the heads read in place, or split
- * and merged by transposes (the composed ops, tg_nn_set_composed). */
+ * and merged by transposes (the composed ops, tg_nn_set_composed; k and v kept, as cached keys and
+ * values are not the step's). */
 static tg_tensor *heads_scores(tg_ctx *ctx, const tg_mha *a, tg_tensor *q, tg_tensor *k) {
     tg_tensor *s = tg_nn_composed()
-                       ? tg_matmul(ctx, tg_mha_split(ctx, a, q), split_kept(ctx, a, k), false, true)
+                       ? tg_matmul(ctx, tg_mha_split(ctx, a, q), split(ctx, a, k, false), false, true)
                        : tg_heads_scores(ctx, q, k, a->heads);
     return tg_scale(ctx, s, 1.0 / sqrt((double)a->d_head));
 }
 
 static tg_tensor *heads_mix(tg_ctx *ctx, const tg_mha *a, tg_tensor *w, tg_tensor *v) {
     if (tg_nn_composed())
-        return tg_mha_merge(ctx, a, tg_matmul(ctx, w, split_kept(ctx, a, v), false, false));
+        return tg_mha_merge(ctx, a, tg_matmul(ctx, w, split(ctx, a, v, false), false, false));
     return tg_heads_mix(ctx, w, v, a->heads);
 }
 

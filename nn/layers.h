@@ -36,8 +36,8 @@ tg_status tg_model_check_ids(const tg_model *m, const char *what, const int32_t 
 /* The composed ops instead of the fused ones (off by default; the same bits either way): residual
  * sub-layers (tg_sublayer_out) through dropout, add and layer norm instead of tg_residual(_norm),
  * attention's heads split and merged by transposes around tg_matmul instead of tg_heads_scores /
- * tg_heads_mix, the feed-forward's ReLU as tg_relu instead of tg_matmul_bias_relu. For the tests that hold the fused ops to the composed ones. Process-wide; set it
- * between steps, not during one. */
+ * tg_heads_mix, the feed-forward's ReLU as tg_relu instead of tg_matmul_bias_relu. For the tests
+ * that hold the fused ops to the composed ones. Process-wide; set it between steps. */
 void tg_nn_set_composed(bool on);
 bool tg_nn_composed(void);
 /* Fills err from ctx's error after a failed forward. */

@@ -80,12 +80,13 @@ static tg_tensor *mm_run(tg_ctx *ctx, int kind, int64_t heads, int64_t M, int64_
     return y;
 }
 
-/* x, z (B, T, H * dh) with the same B and a width that divides by heads. */
-static bool heads_fit(tg_ctx *ctx, const char *op, const tg_tensor *x, const tg_tensor *z, int heads) {
-    if (x->ndim != 3 || z->ndim != 3 || x->shape[0] != z->shape[0])
-        return tg__fail_shapes(ctx, op, x, z, "both must be (B, T, H * dh) with the same B"), false;
+/* x (B, T, H * dh), a width that divides by heads; other is the op's other operand (for the
+ * message). */
+static bool heads_fit(tg_ctx *ctx, const char *op, const tg_tensor *x, const tg_tensor *other, int heads) {
+    if (x->ndim != 3)
+        return tg__fail_shapes(ctx, op, x, other, "the heads must be (B, T, H * dh)"), false;
     if (heads < 1 || x->shape[2] % heads)
-        return tg__fail_shapes(ctx, op, x, z, "the width does not divide by the heads"), false;
+        return tg__fail_shapes(ctx, op, x, other, "the width does not divide by the heads"), false;
     return true;
 }
 
@@ -124,8 +125,9 @@ tg_tensor *tg_matmul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b, bool ta, bool tb) 
 tg_tensor *tg_heads_scores(tg_ctx *ctx, tg_tensor *q, tg_tensor *k, int heads) {
     TG_NEED(ctx, q);
     TG_NEED(ctx, k);
-    if (!heads_fit(ctx, "heads_scores", q, k, heads)) return NULL;
-    if (q->shape[2] != k->shape[2]) return tg__fail_shapes(ctx, "heads_scores", q, k, "widths differ");
+    if (!heads_fit(ctx, "heads_scores", q, k, heads) || !heads_fit(ctx, "heads_scores", k, q, heads)) return NULL;
+    if (q->shape[0] != k->shape[0] || q->shape[2] != k->shape[2])
+        return tg__fail_shapes(ctx, "heads_scores", q, k, "batch or width differ");
     int64_t B = q->shape[0], Tq = q->shape[1], Tk = k->shape[1], D = q->shape[2], dh = D / heads;
     tg_tensor *y = tg__new_uninit(ctx, 4, (int[]){(int)B, heads, (int)Tq, (int)Tk});
     return mm_run(ctx, MM_SCORES, heads, Tq, Tk, dh, B * heads, false, true, q, k, y);   // (B, H, Tq, Tk)
@@ -134,7 +136,7 @@ tg_tensor *tg_heads_scores(tg_ctx *ctx, tg_tensor *q, tg_tensor *k, int heads) {
 tg_tensor *tg_heads_mix(tg_ctx *ctx, tg_tensor *w, tg_tensor *v, int heads) {
     TG_NEED(ctx, w);
     TG_NEED(ctx, v);
-    if (!heads_fit(ctx, "heads_mix", v, v, heads)) return NULL;
+    if (!heads_fit(ctx, "heads_mix", v, w, heads)) return NULL;
     int64_t B = v->shape[0], Tk = v->shape[1], D = v->shape[2], dh = D / heads;
     if (w->ndim != 4 || w->shape[0] != B || w->shape[1] != heads || w->shape[3] != Tk)
         return tg__fail_shapes(ctx, "heads_mix", w, v, "weights must be (B, H, Tq, Tk) for v (B, Tk, H * dh)");

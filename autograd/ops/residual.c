@@ -20,9 +20,7 @@ typedef struct residual_args {
 
 static tg_tensor *residual_check(tg_ctx *ctx, const residual_args *a) {
     char sx[64], sf[64];
-    if (!tg_tensor_same_shape(a->x, a->fx))
-        return tg__fail(ctx, TG_ERR_SHAPE, "residual: x %s and f(x) %s differ",
-                        tg_shape_str(a->x, sx, sizeof sx), tg_shape_str(a->fx, sf, sizeof sf));
+    if (!tg_tensor_same_shape(a->x, a->fx)) return tg__fail_shapes(ctx, "residual", a->x, a->fx, "x and f(x) differ");
     if (!(a->p >= 0 && a->p < 1))
         return tg__fail(ctx, TG_ERR_ARG, "residual: dropout p = %g not in [0, 1)", a->p);
     if (!a->norm) return a->x;
