@@ -302,6 +302,70 @@ START_TEST(test_resume_extends_max_steps) {
 }
 END_TEST
 
+/* The train rows of a metrics.tsv as "step lr loss nll" lines (the columns a run's bits decide). */
+static char *train_rows(const char *metrics) {
+    char *text = slurp(metrics), *out = calloc(strlen(text) + 1, 1), *o = out;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        char f[12][64] = {{0}};
+        int k = sscanf(line, "%63[^\t]\t%63[^\t]\t%63[^\t]\t%63[^\t]\t%63[^\t]\t%63[^\t]\t%63[^\t]", f[0], f[1],
+                       f[2], f[3], f[4], f[5], f[6]);
+        if (k == 7 && !strcmp(f[0], "train")) o += sprintf(o, "%s %s %s %s\n", f[1], f[4], f[5], f[6]);
+    }
+    free(text);
+    return out;
+}
+
+/* --fit-steps fits the cosine schedule's length to --time-limit during the warmup: the run equals
+ * the one given that --max-steps (the same rates and losses at every logged step, the same
+ * parameters when it ended there); misuse is refused before anything runs. */
+START_TEST(test_fit_steps_equals_max_steps) {
+    char a[300], b[300], p[320], n_text[32];
+    snprintf(a, sizeof a, "%s/a", tmpdir);
+    snprintf(b, sizeof b, "%s/b", tmpdir);
+    char *fit[] = {TINY, "--schedule", "cosine", "--fit-steps", "--time-limit", "3s", "--valid-every", "0",
+                   "--out", a, NULL};
+    ck_assert_int_eq(run(NULL, fit), 0);
+    ck_assert(file_has("err.txt", "--fit-steps: "));
+    snprintf(p, sizeof p, "%s/last.ckpt", a);
+    tg_loaded L;
+    tg_err err;
+    ck_assert_msg(tg_run_load_model(p, &L, &err) == TG_OK, "%s", err.msg);
+    int64_t n = L.cfg.max_steps, stopped = L.st.step;
+    tg_loaded_free(&L);
+    ck_assert_msg(n > 20 && stopped > 20 && stopped <= n, "fitted %lld, stopped at %lld", (long long)n,
+                  (long long)stopped);
+    snprintf(n_text, sizeof n_text, "%lld", (long long)n);
+    char *fixed[] = {TINY, "--schedule", "cosine", "--max-steps", n_text, "--valid-every", "0", "--out", b, NULL};
+    ck_assert_int_eq(run(NULL, fixed), 0);
+    snprintf(p, sizeof p, "%s/metrics.tsv", a);
+    char *rows_a = train_rows(p);
+    snprintf(p, sizeof p, "%s/metrics.tsv", b);
+    char *rows_b = train_rows(p);
+    ck_assert(strlen(rows_a) > 0 && !strncmp(rows_a, rows_b, strlen(rows_a)));
+    free(rows_a);
+    free(rows_b);
+    if (stopped == n) {   /* the usual case: the fitted length ended the run before the time limit */
+        snprintf(p, sizeof p, "%s/last.ckpt", a);
+        uint64_t ha = param_hash(p);
+        snprintf(p, sizeof p, "%s/last.ckpt", b);
+        ck_assert(param_hash(p) == ha);
+    }
+    char c[300];
+    snprintf(c, sizeof c, "%s/c", tmpdir);
+    char *no_limit[] = {TINY, "--schedule", "cosine", "--fit-steps", "--out", c, NULL};
+    char *not_cosine[] = {TINY, "--fit-steps", "--time-limit", "3s", "--out", c, NULL};
+    char *both[] = {TINY, "--schedule", "cosine", "--fit-steps", "--time-limit", "3s", "--max-steps", "50", "--out", c, NULL};
+    char *short_warmup[] = {TINY, "--schedule", "cosine", "--fit-steps", "--time-limit", "3s", "--warmup", "5",
+                            "--out", c, NULL};
+    char **bad[] = {no_limit, not_cosine, both, short_warmup};
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(run(NULL, bad[i]), 2);
+        ck_assert(file_has("err.txt", "--fit-steps"));
+        ck_assert(!exists(c));
+    }
+}
+END_TEST
+
 /* --accum-shards 2 (dropout on: each shard's stream must resume too) resumes exactly; the shard
  * count is fixed for a run. */
 START_TEST(test_accum_shards_resume_exact) {
@@ -732,6 +796,7 @@ int main(void) {
     tcase_add_test(tc, test_usage_errors);
     tcase_add_test(tc, test_resume_is_exact_after_sigkill);
     tcase_add_test(tc, test_resume_extends_max_steps);
+    tcase_add_test(tc, test_fit_steps_equals_max_steps);
     tcase_add_test(tc, test_accum_shards_resume_exact);
     tcase_add_test(tc, test_sigint_saves_and_exits_0);
     tcase_add_test(tc, test_nan_updates_skipped_then_reload);

@@ -133,6 +133,10 @@ int tg_cmd_train(int argc, char **argv) {
             rc = 2;
         }
     }
+    if (rc == 0 && !resume && cfg.fit_steps && cfg.max_steps > 0) {
+        fprintf(stderr, "tapegrad train: --fit-steps sets --max-steps from --time-limit: give one of them\n");
+        rc = 2;
+    }
     if (rc == 0 && resume) snprintf(cfg.out, sizeof cfg.out, "%s", resume);
     if (rc == 0) rc = resolve_shards(&cfg, resume != NULL);
     if (rc == 0 && (tg_run_config_check(&cfg, &err) != TG_OK ||

@@ -66,6 +66,7 @@ static const opt_def OPTS[] = {
     {"init-lr", T_DOUBLE, F(init_lr), TG_OPT_OPTIM, "0", "inverse-sqrt: learning rate at step 0 of the warmup", 0, 1e6, NULL},
     {"min-lr", T_DOUBLE, F(min_lr), TG_OPT_OPTIM, "0", "cosine: the floor", 0, 1e6, NULL},
     {"warmup", T_INT, F(warmup), TG_OPT_OPTIM, "500", "warmup steps", 0, 1e9, NULL},
+    {"fit-steps", T_FLAG, F(fit_steps), TG_OPT_OPTIM, "false", "cosine with --time-limit: at step min(--warmup, 200) set --max-steps to the steps that fit in the time left at the speed measured so far (logged; --max-steps N repeats the run exactly)", NONE, NULL},
     {"beta1", T_DOUBLE, F(beta1), TG_OPT_OPTIM, "0.9", "Adam beta1", 0, 0.999999, NULL},
     {"beta2", T_DOUBLE, F(beta2), TG_OPT_OPTIM, "0.98", "Adam beta2", 0, 0.999999, NULL},
     {"adam-eps", T_DOUBLE, F(adam_eps), TG_OPT_OPTIM, "1e-9", "Adam epsilon", 0, 1, NULL},
@@ -389,6 +390,9 @@ tg_status tg_run_config_check(const tg_run_config *c, tg_err *err) {
     tg_model_config m;   /* the model flags together, as nn checks them (the vocabulary comes later) */
     tg_err e2;
     if (tg_run_model_config(c, (int)tg_model_config_limit("vocab")->lo, &m, &e2) != TG_OK) return model_error(e2.msg, err);
+    if (c->fit_steps && (strcmp(c->schedule, "cosine") || c->time_limit <= 0 || c->warmup < TG_FIT_MIN_WARMUP))
+        return tg_err_set(err, TG_ERR_ARG, "--fit-steps fits --schedule cosine to --time-limit: give both, and "
+                          "--warmup %d or more (the fit is made during the warmup)", TG_FIT_MIN_WARMUP);
     if (c->task_min_len > c->task_max_len)
         return tg_err_set(err, TG_ERR_ARG, "--task-min-len %d is above --task-max-len %d", c->task_min_len, c->task_max_len);
     return TG_OK;

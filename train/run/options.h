@@ -13,6 +13,10 @@
 #include "autograd/status.h"
 
 #define TG_PATH_MAX 1024
+/* --fit-steps: the fit is made at step min(warmup, TG_FIT_AT), from the speed of the steps after
+ * the first fifth of those; a warmup below TG_FIT_MIN_WARMUP steps is refused. */
+#define TG_FIT_AT 200
+#define TG_FIT_MIN_WARMUP 10
 
 typedef struct tg_run_config {
     /* data */
@@ -33,6 +37,7 @@ typedef struct tg_run_config {
     char optimizer[8], schedule[16];
     double lr, min_lr, init_lr, beta1, beta2, adam_eps, weight_decay, clip_norm;
     int warmup;
+    bool fit_steps;              /* cosine: --max-steps fitted to --time-limit at step min(warmup, 200) */
     /* the loop */
     int64_t max_steps;
     int max_epochs;

@@ -50,9 +50,11 @@ tg_status tg_run_schedule(const tg_run_config *c, const tg_model_config *m, tg_s
     s.warmup = c->warmup;
     s.d_model = m->d_model;
     if (kind == TG_SCHEDULE_COSINE) {
-        if (c->max_steps <= 0)
-            return tg_err_set(err, TG_ERR_ARG, "--schedule cosine decays over --max-steps: give --max-steps");
-        s.total = c->max_steps;
+        if (c->max_steps <= 0 && !c->fit_steps)
+            return tg_err_set(err, TG_ERR_ARG, "--schedule cosine decays over --max-steps: give --max-steps "
+                              "(or --fit-steps with --time-limit)");
+        /* until --fit-steps sets it (during the warmup, whose rates do not depend on it) */
+        s.total = c->max_steps > 0 ? c->max_steps : (int64_t)1 << 50;
     }
     st = tg_schedule_check(&s, err);
     if (st == TG_OK) *out = s;

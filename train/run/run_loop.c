@@ -267,6 +267,32 @@ static tg_status after_validation(tg_run *r, tg_progress *pg, const valid_result
     return TG_OK;
 }
 
+/* --fit-steps: the cosine schedule's length (--max-steps) set, at step min(warmup, TG_FIT_AT), to
+ * the steps that fit in the time left at the mean time of the steps measured since the first fifth
+ * of those (98% of it: the time limit stays the hard stop). The warmup's rates do not depend on the
+ * length, so the run is the same as one started with --max-steps N; over MPI rank 0's N is used. */
+static int64_t fit_at(const tg_run *r) {
+    return r->cfg.warmup < TG_FIT_AT ? r->cfg.warmup : TG_FIT_AT;
+}
+
+static bool fit_due(const tg_run *r) { return r->cfg.fit_steps && r->cfg.max_steps <= 0; }
+
+static tg_status fit_steps(tg_run *r, tg_progress *pg, double fit_s, int64_t fit_n, tg_err *err) {
+    double step_s = fit_s / (double)fit_n;
+    double left = r->cfg.time_limit - r->st.train_seconds;
+    int64_t n = r->st.step + (left > 0 ? (int64_t)floor(0.98 * left / step_s) : 0);
+    if (n <= r->cfg.warmup) n = r->cfg.warmup + 1;   /* the schedule's least length */
+    tg_status s = tg_dist_bcast(&n, sizeof n, err);
+    if (s != TG_OK) return s;
+    r->cfg.max_steps = n;
+    r->sched.total = n;
+    tg_progress_log(pg, "--fit-steps: %.3f s a step over steps %lld-%lld, so --max-steps %lld fits in the %.0f s "
+                    "left of --time-limit: the cosine schedule ends there (--max-steps %lld repeats this run)",
+                    step_s, (long long)(r->st.step - fit_n + 1), (long long)r->st.step, (long long)n, left,
+                    (long long)n);
+    return TG_OK;
+}
+
 /* A log or metrics line that could not be written (a full disk) ends the run with an error. */
 static tg_status progress_status(const tg_progress *pg, tg_err *err) {
     return pg->failed ? tg_err_set(err, TG_ERR_IO, "%s", pg->error) : TG_OK;
@@ -314,7 +340,8 @@ int tg_run_train(tg_run *r) {
     const int64_t start_step = r->st.step;
     double diag_s = 0, session_train_s = 0;   /* this process's, for the diagnostics' cost */
     int diag_runs = 0;
-    double iv_loss = 0, iv_nll = 0, iv_norm = 0, iv_wall = 0, step_s = 0;
+    double iv_loss = 0, iv_nll = 0, iv_norm = 0, iv_wall = 0, step_s = 0, fit_s = 0;
+    int64_t fit_n = 0;   /* steps timed for --fit-steps */
     int64_t iv_tokens = 0, iv_steps = 0;
     bool validated_now = false, saved_now = false;
     const char *reason = NULL;
@@ -344,6 +371,11 @@ int tg_run_train(tg_run *r) {
                             (long long)r->st.bad_steps, (long long)r->st.skipped_steps);
             if (r->st.bad_steps >= r->cfg.max_bad_steps) s = reload_last(r, &diag, &pg, &err);
             continue;
+        }
+        if (fit_due(r) && r->st.step > fit_at(r) / 5) {
+            fit_s += dt;
+            fit_n++;
+            if (r->st.step >= fit_at(r) && (s = fit_steps(r, &pg, fit_s, fit_n, &err)) != TG_OK) break;
         }
         iv_loss += res.loss * (double)res.tokens;
         iv_nll += res.nll * (double)res.tokens;
