@@ -208,6 +208,9 @@ tg_tensor *tg_sigmoid(tg_ctx *ctx, tg_tensor *a);
  * shape has x's ndim with each dim equal to x's or 1 (e.g. (B, 1, 1, Tk) for padding). causal
  * masks key j > query i (aligned at the end when Tk > Tq). A row with every key masked gives 0. */
 tg_tensor *tg_softmax(tg_ctx *ctx, tg_tensor *x, tg_tensor *mask, bool causal);
+/* softmax(scale x + mask) in one pass, as tg_softmax(tg_scale(x, scale), ...) would give it, bit for
+ * bit (attention's scaled scores; the scaled copy is never made). */
+tg_tensor *tg_softmax_scaled(tg_ctx *ctx, tg_tensor *x, double scale, tg_tensor *mask, bool causal);
 tg_tensor *tg_log_softmax(tg_ctx *ctx, tg_tensor *x);                /* over the last dim */
 /* Normalise over the last dim d, then gain (d) and bias (d); either may be NULL. */
 tg_tensor *tg_layer_norm(tg_ctx *ctx, tg_tensor *x, tg_tensor *gain, tg_tensor *bias, double eps);

@@ -63,7 +63,7 @@ static tg_tensor *pad_mask(tg_ctx *c, int B, int Tk) {
 static tg_tensor *b_softmax(tg_ctx *c, tg_tensor **in, const opcase *k) {
     tg_tensor *x = in[0], *mask = NULL;
     if (k->flag & 2) mask = pad_mask(c, x->shape[0], x->shape[3]);
-    return tg_softmax(c, x, mask, k->flag & 1);
+    return k->flag & 4 ? tg_softmax_scaled(c, x, 0.37, mask, k->flag & 1) : tg_softmax(c, x, mask, k->flag & 1);
 }
 static tg_tensor *b_log_softmax(tg_ctx *c, tg_tensor **in, const opcase *k) { return tg_log_softmax(c, in[0]); }
 static tg_tensor *b_layer_norm(tg_ctx *c, tg_tensor **in, const opcase *k) {
@@ -172,6 +172,7 @@ static const opcase cases[] = {
     {TG_OP_SOFTMAX, "causal Tk>Tq", 1, {3}, {SH(2, 5, 7)}, b_softmax, 1, 0},
     {TG_OP_SOFTMAX, "+pad mask", 1, {4}, {SH(3, 2, 7, 7)}, b_softmax, 2, 0},
     {TG_OP_SOFTMAX, "+pad mask+causal", 1, {4}, {SH(2, 2, 7, 7)}, b_softmax, 3, 0},
+    {TG_OP_SOFTMAX, "scaled+pad mask+causal", 1, {4}, {SH(2, 2, 7, 7)}, b_softmax, 7, 0},
     {TG_OP_LOG_SOFTMAX, "", 1, {2}, {SH(7, 33)}, b_log_softmax, 0, 0},
     {TG_OP_LOG_SOFTMAX, "", 1, {2}, {SH(1, 7)}, b_log_softmax, 0, 0},
     {TG_OP_LAYER_NORM, "", 3, {2, 1, 1}, {SH(7, 33), SH(33), SH(33)}, b_layer_norm, 0, 0},

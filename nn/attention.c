@@ -44,15 +44,21 @@ bool tg_mha_kv(tg_ctx *ctx, const tg_mha *a, tg_tensor *x, tg_tensor **k, tg_ten
     return *k && *v;
 }
 
-/* Scaled scores (B, H, Tq, Tk) of q (B, Tq, d) against k (B, Tk, d), and the heads' mix of v
- * (B, Tk, d) by the weights w (B, H, Tq, Tk) -> (B, Tq, d): the heads read in place, or split
- * and merged by transposes (the composed ops, tg_nn_set_composed; k and v kept, as cached keys and
- * values are not the step's). */
-static tg_tensor *heads_scores(tg_ctx *ctx, const tg_mha *a, tg_tensor *q, tg_tensor *k) {
-    tg_tensor *s = tg_nn_composed()
-                       ? tg_matmul(ctx, tg_mha_split(ctx, a, q), split(ctx, a, k, false), false, true)
-                       : tg_heads_scores(ctx, q, k, a->heads);
-    return tg_scale(ctx, s, 1.0 / sqrt((double)a->d_head));
+/* The attention weights softmax(q k^T / sqrt(dh) + mask) (B, H, Tq, Tk) of q (B, Tq, d) against k
+ * (B, Tk, d), and the heads' mix of v (B, Tk, d) by them -> (B, Tq, d): the heads read in place
+ * and the scale inside the softmax, or split and merged by transposes and scaled by its own op
+ * (the composed ops, tg_nn_set_composed; k and v kept, as cached keys and values are not the
+ * step's). */
+static tg_tensor *heads_weights(tg_ctx *ctx, const tg_mha *a, tg_tensor *q, tg_tensor *k, tg_tensor *mask,
+                                bool causal) {
+    double scale = 1.0 / sqrt((double)a->d_head);
+    if (!tg_nn_composed()) {
+        tg_tensor *s = tg_heads_scores(ctx, q, k, a->heads), *w = tg_softmax_scaled(ctx, s, scale, mask, causal);
+        tg_release(ctx, s);   /* the scores, read only by the softmax, whose backward reads w */
+        return w;
+    }
+    tg_tensor *s = tg_matmul(ctx, tg_mha_split(ctx, a, q), split(ctx, a, k, false), false, true);
+    return tg_softmax(ctx, tg_scale(ctx, s, scale), mask, causal);
 }
 
 static tg_tensor *heads_mix(tg_ctx *ctx, const tg_mha *a, tg_tensor *w, tg_tensor *v) {
@@ -65,7 +71,7 @@ tg_tensor *tg_mha_attend(tg_ctx *ctx, const tg_mha *a, const tg_model_config *c,
                          tg_tensor *k, tg_tensor *v, tg_tensor *mask, bool causal,
                          tg_sublayer_probe *probe) {
     tg_tensor *q = tg_linear_forward(ctx, &a->q, xq);                          // (B, Tq, d)
-    tg_tensor *w = tg_softmax(ctx, heads_scores(ctx, a, q, k), mask, causal);   // (B, H, Tq, Tk)
+    tg_tensor *w = heads_weights(ctx, a, q, k, mask, causal);                  // (B, H, Tq, Tk)
     if (probe) tg_keep(probe->probs = w);
     w = tg_dropout(ctx, w, c->dropout);
     tg_tensor *h = heads_mix(ctx, a, w, v);                                     // (B, Tq, d)

@@ -408,6 +408,39 @@ static tg_float *sm_run(const sm_case *c, tg_k_impl impl, tg_pool *pool) {
     return y;
 }
 
+/* softmax of scale x in one pass (attention) against the composed kernels, bit for bit, in each
+ * implementation: forward as the unscaled softmax of the tg_float products scale * x; backward as
+ * scale times the unscaled backward made in a zeroed buffer (softmax's, then scale's). */
+START_TEST(test_softmax_scaled_is_composed) {
+    tg_k_impl impls[] = {TG_K_PORTABLE, fast_impl()};
+    const tg_float scale = (tg_float)0.37;
+    for (int ii = 0; ii < 2; ii++)
+        for (int mk = 0; mk < 3; mk++)
+            for (int causal = 0; causal < 2; causal++) {
+                sm_case c = sm_case_new(3, 2, causal ? 7 : 5, 9 + 8 * mk, mk, causal, false);
+                int64_t n = c.a.rows * c.a.n;
+                tg_float *xs = dup(c.x, n);
+                for (int64_t i = 0; i < n; i++) xs[i] = scale * c.x[i];
+                sm_case fused = c;
+                fused.a.scaled = true;
+                fused.a.scale = scale;
+                sm_case composed = c;
+                composed.a.x = xs;
+                tg_float *yf = sm_run(&fused, impls[ii], NULL), *yc = sm_run(&composed, impls[ii], NULL);
+                ck_assert(same_bits(yf, yc, (size_t)n * sizeof *yf));
+                tg_float *dy = alloc_fill(n, -1, 1), *g = calloc((size_t)n, sizeof *g);
+                tg_float *dxf = calloc((size_t)n, sizeof *dxf), *dxc = calloc((size_t)n, sizeof *dxc);
+                tg_k_select(impls[ii]);
+                tg_k_softmax_backward(NULL, c.a.rows, c.a.n, yf, dy, dxf, false, scale);
+                tg_k_softmax_backward(NULL, c.a.rows, c.a.n, yc, dy, g, false, 1);
+                tg_k_acc(NULL, n, scale, g, dxc);
+                ck_assert(same_bits(dxf, dxc, (size_t)n * sizeof *dxf));
+                free(xs); free(yf); free(yc); free(dy); free(g); free(dxf); free(dxc);
+                free(c.x); free(c.mask);
+            }
+}
+END_TEST
+
 START_TEST(test_softmax_fast_vs_portable) {
     tg_k_impl fast = fast_impl();
     tg_pool *p2 = tg_pool_new(2), *p3 = tg_pool_new(3);
@@ -429,9 +462,9 @@ START_TEST(test_softmax_fast_vs_portable) {
                     tg_float *dxf = alloc_fill(n, -1, 1), *dxp = dup(dxf, n);
                     for (int64_t i = 0; i < n; i++) if (isinf(yp[i])) yp[i] = yf[i] = -30;  /* log: finite */
                     tg_k_select(fast);
-                    tg_k_softmax_backward(NULL, c.a.rows, c.a.n, yf, dy, dxf, log);
+                    tg_k_softmax_backward(NULL, c.a.rows, c.a.n, yf, dy, dxf, log, 1);
                     tg_k_select(TG_K_PORTABLE);
-                    tg_k_softmax_backward(NULL, c.a.rows, c.a.n, yp, dy, dxp, log);
+                    tg_k_softmax_backward(NULL, c.a.rows, c.a.n, yp, dy, dxp, log, 1);
                     assert_close(dxf, dxp, n, 4 * KTOL * (Tk + 1), 4 * KTOL, "softmax backward");
                     free(dy); free(dxf); free(dxp); free(yf); free(yp);
                     free(c.x); free(c.mask);
@@ -443,8 +476,8 @@ START_TEST(test_softmax_fast_vs_portable) {
         tg_float *y1 = sm_run(&c, fast, NULL), *y2 = sm_run(&c, fast, p2), *y3 = sm_run(&c, fast, p3);
         ck_assert(same_bits(y1, y2, (size_t)n * sizeof *y1) && same_bits(y1, y3, (size_t)n * sizeof *y1));
         tg_float *dy = alloc_fill(n, -1, 1), *d1 = alloc_fill(n, -1, 1), *d2 = dup(d1, n);
-        tg_k_softmax_backward(NULL, c.a.rows, c.a.n, y1, dy, d1, log);
-        tg_k_softmax_backward(p2, c.a.rows, c.a.n, y1, dy, d2, log);
+        tg_k_softmax_backward(NULL, c.a.rows, c.a.n, y1, dy, d1, log, 1);
+        tg_k_softmax_backward(p2, c.a.rows, c.a.n, y1, dy, d2, log, 1);
         ck_assert(same_bits(d1, d2, (size_t)n * sizeof *d1));
         free(y1); free(y2); free(y3); free(dy); free(d1); free(d2); free(c.x); free(c.mask);
     }
@@ -973,6 +1006,7 @@ int main(void) {
     tcase_add_test(tc, test_gemm_accumulate_adds_product);
     tcase_add_test(tc, test_gemm_split_identity);
     tcase_add_test(tc, test_softmax_fast_vs_portable);
+    tcase_add_test(tc, test_softmax_scaled_is_composed);
     tcase_add_test(tc, test_layer_norm_fast_vs_portable);
     tcase_add_test(tc, test_cross_entropy_fast_vs_portable);
     tcase_add_test(tc, test_elementwise_fast_vs_portable);

@@ -75,11 +75,15 @@ typedef struct tg_softmax_args {
     bool causal;                 /* key j allowed iff j <= q + (Tk - Tq) */
     int64_t tq;                  /* x's second-to-last dim (queries) */
     bool log;                    /* log_softmax instead (no mask, not causal) */
+    bool scaled;                 /* x times scale (a float product) before the mask: softmax(scale x + mask) */
+    tg_float scale;
 } tg_softmax_args;
 void tg_k_softmax(tg_pool *pool, const tg_softmax_args *a);
-/* dx += y * (dy - sum(dy * y)) per row (softmax); dx += dy - exp(y) * sum(dy) (log_softmax). */
+/* dx += y * (dy - sum(dy * y)) per row (softmax); dx += dy - exp(y) * sum(dy) (log_softmax).
+ * scale != 1 (softmax of scale x): dx += scale * g, g the row's term rounded to tg_float first, as
+ * softmax's backward and then scale's would give it. */
 void tg_k_softmax_backward(tg_pool *pool, int64_t rows, int64_t n, const tg_float *y,
-                           const tg_float *dy, tg_float *dx, bool log);
+                           const tg_float *dy, tg_float *dx, bool log, tg_float scale);
 
 /* Layer norm over rows of n: y = (x - mean) * rstd * gain + bias (gain, bias may be NULL).
  * mean and rstd (rows) are written for backward. */

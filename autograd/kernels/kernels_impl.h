@@ -46,7 +46,7 @@ void tg_k_acc_avx2(tg_pool *pool, int64_t n, double s, const float *x, float *y)
 void tg_k_colsum_avx2(tg_pool *pool, int64_t rows, int64_t n, const float *src, float *dst);
 void tg_k_softmax_avx2(tg_pool *pool, const tg_softmax_args *a);
 void tg_k_softmax_backward_avx2(tg_pool *pool, int64_t rows, int64_t n, const float *y,
-                                const float *dy, float *dx, bool log);
+                                const float *dy, float *dx, bool log, float scale);
 int64_t tg_k_cross_entropy_avx2(tg_pool *pool, int64_t rows, int64_t V, const float *logits,
                                 const int32_t *targets, double smoothing, int ignore_index,
                                 float *lse, double *loss_rows);

@@ -16,7 +16,8 @@ static void softmax_range(void *arg, size_t begin, size_t end) {
         int64_t limit = tg_k_softmax_row_limit(a, r);   /* keys [0, limit) allowed */
         double mx = -INFINITY;
         for (int64_t j = 0; j < limit; j++) {
-            double v = (double)x[j] + (m ? (double)m[j * mstride] : 0.0);
+            tg_float xs = a->scaled ? a->scale * x[j] : x[j];
+            double v = (double)xs + (m ? (double)m[j * mstride] : 0.0);
             y[j] = (tg_float)v;
             if (v > mx) mx = v;
         }
@@ -50,6 +51,7 @@ typedef struct {
     const tg_float *y, *dy;
     tg_float *dx;
     bool log;
+    tg_float scale;
 } softmax_bwd;
 
 static void softmax_bwd_range(void *arg, size_t begin, size_t end) {
@@ -65,16 +67,19 @@ static void softmax_bwd_range(void *arg, size_t begin, size_t end) {
                 dx[j] += (tg_float)((double)dy[j] - exp((double)y[j]) * s);
         } else {
             for (int64_t j = 0; j < n; j++) s += (double)dy[j] * y[j];
-            for (int64_t j = 0; j < n; j++) dx[j] += (tg_float)((double)y[j] * ((double)dy[j] - s));
+            if (a->scale == 1)
+                for (int64_t j = 0; j < n; j++) dx[j] += (tg_float)((double)y[j] * ((double)dy[j] - s));
+            else
+                for (int64_t j = 0; j < n; j++) dx[j] += a->scale * (tg_float)((double)y[j] * ((double)dy[j] - s));
         }
     }
 }
 
 void tg_k_softmax_backward(tg_pool *pool, int64_t rows, int64_t n, const tg_float *y,
-                           const tg_float *dy, tg_float *dx, bool log) {
+                           const tg_float *dy, tg_float *dx, bool log, tg_float scale) {
 #if TG_K_HAVE_AVX2_FLOAT
-    if (tg_k_fast()) { tg_k_softmax_backward_avx2(pool, rows, n, y, dy, dx, log); return; }
+    if (tg_k_fast()) { tg_k_softmax_backward_avx2(pool, rows, n, y, dy, dx, log, scale); return; }
 #endif
-    softmax_bwd a = {n, y, dy, dx, log};
+    softmax_bwd a = {n, y, dy, dx, log, log ? 1 : scale};
     tg_pool_for(pool, (size_t)rows, (size_t)(1 + 4096 / (n + 1)), softmax_bwd_range, &a);
 }

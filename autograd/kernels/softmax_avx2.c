@@ -18,32 +18,19 @@ static TG_AVX2 void softmax_range(void *arg, size_t begin, size_t end) {
         int64_t mstride = 0;
         const float *m = tg_k_softmax_row_mask(a, r, &mstride);
         int64_t limit = tg_k_softmax_row_limit(a, r);   /* keys [0, limit) allowed */
-        /* y = x + mask over the allowed keys, and their max */
-        __m256 vmx = _mm256_set1_ps(-INFINITY);
+        /* y = x (times scale) + mask over the allowed keys, and their max */
+        __m256 vmx = _mm256_set1_ps(-INFINITY), vsc = _mm256_set1_ps(a->scale);
         int64_t j = 0;
-        if (m && mstride == 0) {
-            __m256 mv = _mm256_set1_ps(m[0]);
-            for (; j + 8 <= limit; j += 8) {
-                __m256 v = _mm256_add_ps(_mm256_loadu_ps(x + j), mv);
-                _mm256_storeu_ps(y + j, v);
-                vmx = _mm256_max_ps(vmx, v);
-            }
-        } else if (m) {
-            for (; j + 8 <= limit; j += 8) {
-                __m256 v = _mm256_add_ps(_mm256_loadu_ps(x + j), _mm256_loadu_ps(m + j));
-                _mm256_storeu_ps(y + j, v);
-                vmx = _mm256_max_ps(vmx, v);
-            }
-        } else {
-            for (; j + 8 <= limit; j += 8) {
-                __m256 v = _mm256_loadu_ps(x + j);
-                _mm256_storeu_ps(y + j, v);
-                vmx = _mm256_max_ps(vmx, v);
-            }
+        for (; j + 8 <= limit; j += 8) {
+            __m256 v = _mm256_loadu_ps(x + j);
+            if (a->scaled) v = _mm256_mul_ps(vsc, v);
+            if (m) v = _mm256_add_ps(v, mstride == 0 ? _mm256_set1_ps(m[0]) : _mm256_loadu_ps(m + j));
+            _mm256_storeu_ps(y + j, v);
+            vmx = _mm256_max_ps(vmx, v);
         }
         float mx = tg_hmax_ps(vmx);
         for (; j < limit; j++) {
-            float v = x[j] + (m ? m[j * mstride] : 0.0f);
+            float v = (a->scaled ? a->scale * x[j] : x[j]) + (m ? m[j * mstride] : 0.0f);
             y[j] = v;
             if (v > mx) mx = v;
         }
@@ -98,6 +85,7 @@ typedef struct {
     const float *y, *dy;
     float *dx;
     bool log;
+    float scale;
 } softmax_bwd;
 
 static TG_AVX2 void softmax_bwd_range(void *arg, size_t begin, size_t end) {
@@ -124,19 +112,24 @@ static TG_AVX2 void softmax_bwd_range(void *arg, size_t begin, size_t end) {
                 tg_acc_pd(_mm256_mul_ps(_mm256_loadu_ps(dy + j), _mm256_loadu_ps(y + j)), &s0, &s1);
             double s = tg_hsum_pd(s0, s1);
             for (; j < n; j++) s += (double)dy[j] * y[j];
-            __m256 vs = _mm256_set1_ps((float)s);
+            __m256 vs = _mm256_set1_ps((float)s), vsc = _mm256_set1_ps(a->scale);
+            bool scaled = a->scale != 1;
             for (j = 0; j + 8 <= n; j += 8) {
                 __m256 d = _mm256_mul_ps(_mm256_loadu_ps(y + j), _mm256_sub_ps(_mm256_loadu_ps(dy + j), vs));
+                if (scaled) d = _mm256_mul_ps(vsc, d);
                 _mm256_storeu_ps(dx + j, _mm256_add_ps(_mm256_loadu_ps(dx + j), d));
             }
-            for (; j < n; j++) dx[j] += (float)((double)y[j] * ((double)dy[j] - s));
+            for (; j < n; j++) {
+                float d = (float)((double)y[j] * ((double)dy[j] - s));
+                dx[j] += scaled ? a->scale * d : d;
+            }
         }
     }
 }
 
 void tg_k_softmax_backward_avx2(tg_pool *pool, int64_t rows, int64_t n, const float *y,
-                                const float *dy, float *dx, bool log) {
-    softmax_bwd a = {n, y, dy, dx, log};
+                                const float *dy, float *dx, bool log, float scale) {
+    softmax_bwd a = {n, y, dy, dx, log, log ? 1 : scale};
     tg_pool_for(pool, (size_t)rows, (size_t)(1 + 4096 / (n + 1)), softmax_bwd_range, &a);
 }
 

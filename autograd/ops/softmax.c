@@ -1,14 +1,20 @@
-/* softmax.c: softmax over the last dim with an additive broadcast mask and a causal flag, and
- * log_softmax. The output is what backward needs (saved as the node's out). */
+/* softmax.c: softmax over the last dim of scale x with an additive broadcast mask and a causal
+ * flag (attention's scaled scores in one pass), and log_softmax. The output is what backward
+ * needs (saved as the node's out; the scale in f[0]). */
 #include "autograd/ops/ops.h"
 
 tg_tensor *tg_softmax(tg_ctx *ctx, tg_tensor *x, tg_tensor *mask, bool causal) {
+    return tg_softmax_scaled(ctx, x, 1.0, mask, causal);
+}
+
+tg_tensor *tg_softmax_scaled(tg_ctx *ctx, tg_tensor *x, double scale, tg_tensor *mask, bool causal) {
     TG_NEED(ctx, x);
     char sx[64], sm[64];
     /* checked before the last dim is read: a 0-d tensor has none (shape[-1] would divide by 0) */
     if (x->ndim < 1) return tg__fail(ctx, TG_ERR_SHAPE, "softmax: a scalar has no last dim");
     tg_softmax_args a = {.rows = x->n / x->shape[x->ndim - 1], .n = x->shape[x->ndim - 1],
-                         .x = x->data, .ndim = x->ndim, .causal = causal};
+                         .x = x->data, .ndim = x->ndim, .causal = causal, .scaled = scale != 1,
+                         .scale = (tg_float)scale};
     if (causal && x->ndim < 2)
         return tg__fail(ctx, TG_ERR_SHAPE, "softmax: causal needs (..., Tq, Tk), got %s",
                         tg_shape_str(x, sx, sizeof sx));
@@ -32,7 +38,8 @@ tg_tensor *tg_softmax(tg_ctx *ctx, tg_tensor *x, tg_tensor *mask, bool causal) {
     if (!y) return NULL;
     a.y = y->data;
     tg_k_softmax(ctx->pool, &a);
-    tg__record(ctx, TG_OP_SOFTMAX, y, x, NULL, NULL);   /* the mask takes no gradient */
+    tg_node *node = tg__record(ctx, TG_OP_SOFTMAX, y, x, NULL, NULL);   /* the mask takes no gradient */
+    if (node) node->f[0] = scale;
     return y;
 }
 
@@ -40,7 +47,8 @@ void tg_softmax_backward(tg_ctx *ctx, tg_node *n) {
     tg_tensor *x = n->in[0], *y = n->out;
     if (!tg_requires_grad(x)) return;
     int64_t len = x->shape[x->ndim - 1];
-    tg_k_softmax_backward(ctx->pool, x->n / len, len, y->data, y->grad, tg__grad(ctx, x), false);
+    tg_k_softmax_backward(ctx->pool, x->n / len, len, y->data, y->grad, tg__grad(ctx, x), false,
+                          (tg_float)n->f[0]);
 }
 
 tg_tensor *tg_log_softmax(tg_ctx *ctx, tg_tensor *x) {
@@ -59,5 +67,5 @@ void tg_log_softmax_backward(tg_ctx *ctx, tg_node *n) {
     tg_tensor *x = n->in[0], *y = n->out;
     if (!tg_requires_grad(x)) return;
     int64_t len = x->shape[x->ndim - 1];
-    tg_k_softmax_backward(ctx->pool, x->n / len, len, y->data, y->grad, tg__grad(ctx, x), true);
+    tg_k_softmax_backward(ctx->pool, x->n / len, len, y->data, y->grad, tg__grad(ctx, x), true, 1);
 }
