@@ -14,7 +14,7 @@ typedef struct {
     double eps, scale;
     int ignore;
     float *lse;
-    double *loss;
+    double *loss, *nll;   /* nll may be NULL */
     float *dlogits;
 } ce_args;
 
@@ -41,16 +41,21 @@ static TG_AVX2 void ce_fwd_range(void *arg, size_t begin, size_t end) {
         double lse = mx + log(s);
         a->lse[r] = (float)lse;
         int t = a->targets[r];
-        if (t == a->ignore) { a->loss[r] = 0; continue; }
+        if (t == a->ignore) {
+            a->loss[r] = 0;
+            if (a->nll) a->nll[r] = 0;
+            continue;
+        }
         a->loss[r] = lse - (1 - a->eps) * (double)x[t] - a->eps * sx / (double)V;
+        if (a->nll) a->nll[r] = lse - (double)x[t];
     }
 }
 
 int64_t tg_k_cross_entropy_avx2(tg_pool *pool, int64_t rows, int64_t V, const float *logits,
                                 const int32_t *targets, double smoothing, int ignore_index,
-                                float *lse, double *loss_rows) {
+                                float *lse, double *loss_rows, double *nll_rows) {
     ce_args a = {.V = V, .logits = logits, .targets = targets, .eps = smoothing,
-                 .ignore = ignore_index, .lse = lse, .loss = loss_rows};
+                 .ignore = ignore_index, .lse = lse, .loss = loss_rows, .nll = nll_rows};
     tg_pool_for(pool, (size_t)rows, (size_t)(1 + 4096 / (V + 1)), ce_fwd_range, &a);
     int64_t count = 0;
     for (int64_t r = 0; r < rows; r++) count += targets[r] != ignore_index;

@@ -123,10 +123,11 @@ void tg_k_transpose(tg_pool *pool, int ndim, const int *shape, int d0, int d1, c
                     tg_float *dst, bool acc);
 
 /* Label-smoothed cross-entropy rows (see tg_cross_entropy). loss_rows[r] (0 for ignored rows)
- * and lse[r] are written; returns the number of counted rows. */
+ * and lse[r] are written, and nll_rows[r] unless NULL: the plain loss lse - x_t from the same lse,
+ * as a second call with smoothing 0 gives it bit for bit. Returns the number of counted rows. */
 int64_t tg_k_cross_entropy(tg_pool *pool, int64_t rows, int64_t V, const tg_float *logits,
                            const int32_t *targets, double smoothing, int ignore_index,
-                           tg_float *lse, double *loss_rows);
+                           tg_float *lse, double *loss_rows, double *nll_rows);
 /* dlogits += scale * (softmax - target distribution), for rows not ignored. */
 void tg_k_cross_entropy_backward(tg_pool *pool, int64_t rows, int64_t V, const tg_float *logits,
                                  const int32_t *targets, double smoothing, int ignore_index,

@@ -49,7 +49,7 @@ void tg_k_softmax_backward_avx2(tg_pool *pool, int64_t rows, int64_t n, const fl
                                 const float *dy, float *dx, bool log, float scale);
 int64_t tg_k_cross_entropy_avx2(tg_pool *pool, int64_t rows, int64_t V, const float *logits,
                                 const int32_t *targets, double smoothing, int ignore_index,
-                                float *lse, double *loss_rows);
+                                float *lse, double *loss_rows, double *nll_rows);
 void tg_k_cross_entropy_backward_avx2(tg_pool *pool, int64_t rows, int64_t V, const float *logits,
                                       const int32_t *targets, double smoothing, int ignore_index,
                                       const float *lse, double scale, float *dlogits);

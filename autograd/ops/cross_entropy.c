@@ -22,7 +22,7 @@ tg_tensor *tg_cross_entropy(tg_ctx *ctx, tg_tensor *logits, const int32_t *targe
     if (!saved) return NULL;
     memcpy(saved, targets, (size_t)rows * sizeof *saved);
     int64_t count = tg_k_cross_entropy(ctx->pool, rows, V, logits->data, targets, smoothing,
-                                       ignore_index, lse, loss);
+                                       ignore_index, lse, loss, NULL);
     double total = 0;
     for (int64_t r = 0; r < rows; r++) total += loss[r];   /* rows in order: thread-independent */
     y->data[0] = (tg_float)(count ? total / (double)count : 0);

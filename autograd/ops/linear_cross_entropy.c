@@ -21,7 +21,7 @@ typedef struct lce {
     int64_t rows, V, d, chunk;
     double smoothing, scale;
     int ignore;
-    tg_float *z, *dz, *lse;     /* chunk buffers: logits, their gradient (chunk, V); (2 chunk) */
+    tg_float *z, *dz, *lse;     /* chunk buffers: logits, their gradient (chunk, V); (chunk) */
     double *loss;               /* (rows) */
     double *nll;                /* (rows), the plain NLL, or NULL when not asked for */
     tg_float *dx, *dw;          /* (rows, d), (V, d); NULL when not wanted */
@@ -35,10 +35,7 @@ static void lce_chunk(lce *c, int64_t r0, int64_t rc) {
                       .ldb = d, .C = c->z, .ldc = V, .batch = 1};
     tg_k_gemm(c->ctx->pool, &g);                                          // z (rc, V)
     tg_k_cross_entropy(c->ctx->pool, rc, V, c->z, c->targets + r0, c->smoothing, c->ignore,
-                       c->lse, c->loss + r0);
-    if (c->nll)   /* the plain loss, as a second cross_entropy call would (its lse to a spare) */
-        tg_k_cross_entropy(c->ctx->pool, rc, V, c->z, c->targets + r0, 0, c->ignore, c->lse + rc,
-                           c->nll + r0);
+                       c->lse, c->loss + r0, c->nll ? c->nll + r0 : NULL);   /* and the plain loss */
     if (!c->dx && !c->dw) return;
     tg_k_zero(c->ctx->pool, rc * V, c->dz);
     tg_k_cross_entropy_backward(c->ctx->pool, rc, V, c->z, c->targets + r0, c->smoothing,
@@ -103,7 +100,7 @@ tg_tensor *tg_linear_cross_entropy(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, cons
              .scale = count ? 1.0 / (double)count : 0};
     size_t zb = (size_t)(chunk * V) * sizeof(tg_float);
     c.z = y ? tg__arena_take(ctx, zb) : NULL;
-    c.lse = c.z ? tg_ctx_alloc(ctx, 2 * (size_t)chunk * sizeof(tg_float)) : NULL;
+    c.lse = c.z ? tg_ctx_alloc(ctx, (size_t)chunk * sizeof(tg_float)) : NULL;
     c.loss = c.lse ? tg_ctx_alloc(ctx, (nll ? 2 : 1) * (size_t)rows * sizeof(double)) : NULL;
     if (!c.loss) return NULL;
     if (nll) c.nll = c.loss + rows;
