@@ -516,8 +516,21 @@ START_TEST(test_state_fields_validated) {
         rewrite_section(src, bad, "state", s, sizeof s);
         expect_refused(bad, cases[i].field);
     }
-    /* and through the command line: a hand-edited step is refused, not overflowed */
+    /* a perfect BLEU as the metric computes it (exp of the mean log of 100s: 100 + 4 ulps here)
+     * resumes: a run that reached it was once refused for good */
     unsigned char s[132];
+    memcpy(s, state, sizeof s);
+    double perfect = exp((log(100.0) * 4) / 4);
+    if (perfect <= 100) perfect = nextafter(nextafter(100.0, 200.0), 200.0);
+    uint64_t pbits;
+    memcpy(&pbits, &perfect, 8);
+    for (int b = 0; b < 8; b++) s[60 + b] = (unsigned char)(pbits >> (8 * b));
+    rewrite_section(src, bad, "state", s, sizeof s);
+    tg_loaded L;
+    ck_assert_msg(tg_run_load_model(bad, &L, &err) == TG_OK, "%s", err.msg);
+    ck_assert(L.st.best_bleu == perfect);
+    tg_loaded_free(&L);
+    /* and through the command line: a hand-edited step is refused, not overflowed */
     memcpy(s, state, sizeof s);
     for (int b = 0; b < 8; b++) s[4 + b] = b == 7 ? 0x7f : 0xff;
     rewrite_section(src, src, "state", s, sizeof s);
