@@ -3,7 +3,7 @@
 # (data/bible_en_es) for 30 minutes of training time, then translate the dev set (greedy and beam
 # 4) and score it with sacreBLEU-compatible BLEU and chrF.
 #
-#   bash scripts/main_job.sh     # RUN=runs/bible_en_es TIME_LIMIT=30m THREADS=<cores> MERGES=4000
+#   bash scripts/main_job.sh     # RUN=runs/bible_en_es TIME_LIMIT=30m THREADS=<cores> MERGES=8000
 #
 # Run again, it resumes the run where it stopped (Ctrl-C is safe) and only translates once the
 # time budget is spent. Installs what is missing with apt-get (as root) on Debian.
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 RUN=${RUN:-runs/bible_en_es}
 TIME_LIMIT=${TIME_LIMIT:-30m}
 THREADS=${THREADS:-$(nproc 2>/dev/null || echo 2)}
-MERGES=${MERGES:-4000}
+MERGES=${MERGES:-8000}
 DATA=data/bible_en_es
 
 missing=()
@@ -45,8 +45,8 @@ fi
 gzip -dc "$DATA/dev.tsv.gz" | cut -f1 > "$RUN/dev.src"
 gzip -dc "$DATA/dev.tsv.gz" | cut -f2 > "$RUN/dev.ref"
 for beam in 1 4; do
-    # last.ckpt: the schedule ends at zero there; beam 4 with the length penalty alpha 1.0 (tuned on dev)
-    "$TG" translate --model "$RUN/last.ckpt" --beam "$beam" --alpha 1.0 --threads "$THREADS" \
+    # last.ckpt: the schedule ends at zero there; beam 4 with the length penalty alpha 1.4 (tuned on dev)
+    "$TG" translate --model "$RUN/last.ckpt" --beam "$beam" --alpha 1.4 --threads "$THREADS" \
         --input "$RUN/dev.src" > "$RUN/dev.beam$beam.txt"
     echo "== dev, $( [ "$beam" = 1 ] && echo greedy || echo "beam $beam") ($RUN/dev.beam$beam.txt)"
     "$TG" score --ref "$RUN/dev.ref" --hyp "$RUN/dev.beam$beam.txt" | tee "$RUN/dev.beam$beam.score"
