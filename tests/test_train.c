@@ -306,7 +306,7 @@ END_TEST
 static char *train_rows(const char *metrics) {
     char *text = slurp(metrics), *out = calloc(strlen(text) + 1, 1), *o = out;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        char f[12][64] = {{0}};
+        char f[7][64] = {{0}};
         int k = sscanf(line, "%63[^\t]\t%63[^\t]\t%63[^\t]\t%63[^\t]\t%63[^\t]\t%63[^\t]\t%63[^\t]", f[0], f[1],
                        f[2], f[3], f[4], f[5], f[6]);
         if (k == 7 && !strcmp(f[0], "train")) o += sprintf(o, "%s %s %s %s\n", f[1], f[4], f[5], f[6]);

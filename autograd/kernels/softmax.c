@@ -80,6 +80,6 @@ void tg_k_softmax_backward(tg_pool *pool, int64_t rows, int64_t n, const tg_floa
 #if TG_K_HAVE_AVX2_FLOAT
     if (tg_k_fast()) { tg_k_softmax_backward_avx2(pool, rows, n, y, dy, dx, log, scale); return; }
 #endif
-    softmax_bwd a = {n, y, dy, dx, log, log ? 1 : scale};
+    softmax_bwd a = {n, y, dy, dx, log, scale};   /* log_softmax reads no scale */
     tg_pool_for(pool, (size_t)rows, (size_t)(1 + 4096 / (n + 1)), softmax_bwd_range, &a);
 }

@@ -20,11 +20,13 @@ static TG_AVX2 void softmax_range(void *arg, size_t begin, size_t end) {
         int64_t limit = tg_k_softmax_row_limit(a, r);   /* keys [0, limit) allowed */
         /* y = x (times scale) + mask over the allowed keys, and their max */
         __m256 vmx = _mm256_set1_ps(-INFINITY), vsc = _mm256_set1_ps(a->scale);
+        const bool mask_per_key = m && mstride != 0;   /* else one value for the row */
+        const __m256 vmask = _mm256_set1_ps(m ? m[0] : 0.0f);
         int64_t j = 0;
         for (; j + 8 <= limit; j += 8) {
             __m256 v = _mm256_loadu_ps(x + j);
             if (a->scaled) v = _mm256_mul_ps(vsc, v);
-            if (m) v = _mm256_add_ps(v, mstride == 0 ? _mm256_set1_ps(m[0]) : _mm256_loadu_ps(m + j));
+            if (m) v = _mm256_add_ps(v, mask_per_key ? _mm256_loadu_ps(m + j) : vmask);
             _mm256_storeu_ps(y + j, v);
             vmx = _mm256_max_ps(vmx, v);
         }
@@ -129,7 +131,7 @@ static TG_AVX2 void softmax_bwd_range(void *arg, size_t begin, size_t end) {
 
 void tg_k_softmax_backward_avx2(tg_pool *pool, int64_t rows, int64_t n, const float *y,
                                 const float *dy, float *dx, bool log, float scale) {
-    softmax_bwd a = {n, y, dy, dx, log, log ? 1 : scale};
+    softmax_bwd a = {n, y, dy, dx, log, scale};   /* log_softmax reads no scale */
     tg_pool_for(pool, (size_t)rows, (size_t)(1 + 4096 / (n + 1)), softmax_bwd_range, &a);
 }
 
