@@ -198,7 +198,8 @@ START_TEST(test_gemm_against_naive) {
 }
 END_TEST
 
-/* Blocks beyond one 120-row A block and one 3072-column B block, batches with strides. */
+/* Blocks beyond one 120-row A block and one 3072-column B block, batches with strides, each
+ * work split (rows or columns, 2 threads) against one thread. */
 START_TEST(test_gemm_big_and_batched) {
     tg_pool *pool = tg_pool_new(2);
     tg_k_impl fast[2];
@@ -206,6 +207,8 @@ START_TEST(test_gemm_big_and_batched) {
     struct { bool ta, tb, acc; int64_t M, N, K, batch, pad, gap; bool shared; } cs[] = {
         {false, true, false, 130, 3100, 20, 1, 0, 0, false},   /* row split, two column blocks */
         {true, false, true, 7, 3100, 19, 1, 1, 0, false},      /* few rows: column split */
+        {false, true, false, 70, 700, 64, 1, 0, 0, false},     /* column split (less to pack) */
+        {true, false, true, 64, 1000, 300, 1, 0, 3, false},    /* the same, two k blocks, accumulating */
         {false, false, true, 250, 40, 300, 1, 2, 0, false},    /* three row blocks, two k blocks */
         {true, true, false, 33, 35, 37, 5, 1, 11, false},      /* batched, padded, gaps */
         {false, true, true, 32, 32, 64, 7, 0, 0, false},       /* attention scores */
@@ -219,6 +222,9 @@ START_TEST(test_gemm_big_and_batched) {
         for (int f = 0; f < nfast; f++) {
             Cf[f] = gemm_run(&c, fast[f], pool);
             gemm_check(&c, Cf[f], tg_k_impl_name(fast[f]));
+            tg_float *C1 = gemm_run(&c, fast[f], NULL);   /* one thread: the row split, same bits */
+            ck_assert_msg(same_bits(C1, Cf[f], (size_t)c.nC * sizeof *Cp), "case %zu: 1 and 2 threads differ", i);
+            free(C1);
         }
         if (nfast == 2) ck_assert(same_bits(Cf[0], Cf[1], (size_t)c.nC * sizeof *Cp));
         gemm_check(&c, Cp, "portable");

@@ -339,7 +339,18 @@ void tg_k_gemm_packed(tg_pool *pool, const tg_gemm_args *g, const tg_gemm_ukerne
     int nt = tg_pool_threads(pool);
     int64_t strips = (g->M + uk->mr - 1) / uk->mr, panels = (g->N + uk->nr - 1) / uk->nr;
     /* rows unless there are too few strips to share and more panels than strips */
-    gemm_job J = {.g = g, .uk = uk, .by_rows = g->batch * strips >= 4 * nt || strips >= panels};
+    bool by_rows = g->batch * strips >= 4 * nt || strips >= panels;
+    /* A thread given rows packs all of op(B) and its share of op(A); given columns, all of op(A)
+     * and its share of op(B). With several threads and one item, the split that copies less is
+     * taken, when it leaves enough units to share (the projection onto the vocabulary: op(B) is
+     * (d, V), op(A) a chunk of rows; each thread packing all of it cost more than the products).
+     * Any split gives the same bits. */
+    if (nt > 1 && g->batch == 1 && panels >= 4 * nt) {
+        double pack_rows = (double)g->K * (double)g->N + (double)g->M * (double)g->K / nt;
+        double pack_cols = (double)g->M * (double)g->K + (double)g->K * (double)g->N / nt;
+        if (pack_cols < pack_rows) by_rows = false;
+    }
+    gemm_job J = {.g = g, .uk = uk, .by_rows = by_rows};
     J.per = J.by_rows ? strips : panels;
     int64_t unit = (J.by_rows ? uk->mr * g->N : uk->nr * g->M) * (g->K + 1);
     /* a thread should get enough work to pay for waking it (~0.5M multiply-adds) */
