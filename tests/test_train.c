@@ -326,6 +326,7 @@ START_TEST(test_fit_steps_equals_max_steps) {
                    "--out", a, NULL};
     ck_assert_int_eq(run(NULL, fit), 0);
     ck_assert(file_has("err.txt", "--fit-steps: "));
+    ck_assert(file_has("err.txt", "over steps 5-20,"));   /* at the warmup's end, its first fifth left out */
     snprintf(p, sizeof p, "%s/last.ckpt", a);
     tg_loaded L;
     tg_err err;
@@ -350,6 +351,13 @@ START_TEST(test_fit_steps_equals_max_steps) {
         snprintf(p, sizeof p, "%s/last.ckpt", b);
         ck_assert(param_hash(p) == ha);
     }
+    /* a longer warmup: the fit is still made at its end (not at step 200), from steps 61-300 */
+    char d[300];
+    snprintf(d, sizeof d, "%s/d", tmpdir);
+    char *long_warmup[] = {TINY, "--schedule", "cosine", "--fit-steps", "--time-limit", "60s", "--warmup", "300",
+                           "--task-size", "8000", "--max-epochs", "1", "--valid-every", "0", "--out", d, NULL};
+    ck_assert_int_eq(run(NULL, long_warmup), 0);
+    ck_assert(file_has("err.txt", "over steps 61-300,"));
     char c[300];
     snprintf(c, sizeof c, "%s/c", tmpdir);
     char *no_limit[] = {TINY, "--schedule", "cosine", "--fit-steps", "--out", c, NULL};
