@@ -358,6 +358,13 @@ START_TEST(test_fit_steps_equals_max_steps) {
                            "--task-size", "8000", "--max-epochs", "1", "--valid-every", "0", "--out", d, NULL};
     ck_assert_int_eq(run(NULL, long_warmup), 0);
     ck_assert(file_has("err.txt", "over steps 61-300,"));
+    /* a limit that ends the run inside the warmup is said: the fit, and so the decay, never came */
+    char e[300];
+    snprintf(e, sizeof e, "%s/e", tmpdir);
+    char *short_run[] = {TINY, "--schedule", "cosine", "--fit-steps", "--time-limit", "60s", "--warmup", "300",
+                         "--max-epochs", "1", "--valid-every", "0", "--out", e, NULL};
+    ck_assert_int_eq(run(NULL, short_run), 0);
+    ck_assert(file_has("err.txt", "before its fit at step 300"));
     char c[300];
     snprintf(c, sizeof c, "%s/c", tmpdir);
     char *no_limit[] = {TINY, "--schedule", "cosine", "--fit-steps", "--out", c, NULL};

@@ -440,6 +440,10 @@ int tg_run_train(tg_run *r) {
             tg_progress_log(&pg, "done: %s at step %lld after %s of training; best dev BLEU %.2f at step %lld",
                             reason ? reason : "stopped", (long long)r->st.step, el, r->st.best_bleu,
                             (long long)r->st.best_step);
+            if (reason && fit_due(r))   /* a limit ended the run inside the warmup: no cosine was run */
+                tg_progress_log(&pg, "--fit-steps: the run ended at step %lld, before its fit at step %lld (the end "
+                                "of --warmup %d), so its learning rate never decayed",
+                                (long long)r->st.step, (long long)fit_at(r), r->cfg.warmup);
         }
     }
     if (tg_dist_size() > 1 && r->st.step > start_step)
