@@ -27,6 +27,10 @@ typedef struct {
 
 #define F(field) offsetof(tg_run_config, field), sizeof(((tg_run_config *)0)->field)
 #define NONE 1, 0
+#define TEXT_OF(x) #x
+#define TEXT_OF_VALUE(x) TEXT_OF(x)
+#define FIT_AT_TEXT TEXT_OF_VALUE(TG_FIT_AT)   /* the help names the constant the loop runs by */
+
 static const opt_def OPTS[] = {
     /* data */
     {"train", T_STR, F(train), TG_OPT_DATA, "", "training pairs, TSV (source<TAB>target)", NONE, NULL},
@@ -66,7 +70,7 @@ static const opt_def OPTS[] = {
     {"init-lr", T_DOUBLE, F(init_lr), TG_OPT_OPTIM, "0", "inverse-sqrt: learning rate at step 0 of the warmup", 0, 1e6, NULL},
     {"min-lr", T_DOUBLE, F(min_lr), TG_OPT_OPTIM, "0", "cosine: the floor", 0, 1e6, NULL},
     {"warmup", T_INT, F(warmup), TG_OPT_OPTIM, "500", "warmup steps", 0, 1e9, NULL},
-    {"fit-steps", T_FLAG, F(fit_steps), TG_OPT_OPTIM, "false", "cosine with --time-limit: at the end of the warmup (step min(--warmup, 1000)) set --max-steps to the steps that fit in the time left at the speed measured so far (logged; --max-steps N repeats the run exactly)", NONE, NULL},
+    {"fit-steps", T_FLAG, F(fit_steps), TG_OPT_OPTIM, "false", "cosine with --time-limit: at the end of the warmup (step min(--warmup, " FIT_AT_TEXT ")) set --max-steps to the steps that fit in the time left at the speed measured so far (logged; --max-steps N repeats the run exactly)", NONE, NULL},
     {"beta1", T_DOUBLE, F(beta1), TG_OPT_OPTIM, "0.9", "Adam beta1", 0, 0.999999, NULL},
     {"beta2", T_DOUBLE, F(beta2), TG_OPT_OPTIM, "0.98", "Adam beta2", 0, 0.999999, NULL},
     {"adam-eps", T_DOUBLE, F(adam_eps), TG_OPT_OPTIM, "1e-9", "Adam epsilon", 0, 1, NULL},

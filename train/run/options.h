@@ -39,7 +39,7 @@ typedef struct tg_run_config {
     char optimizer[8], schedule[16];
     double lr, min_lr, init_lr, beta1, beta2, adam_eps, weight_decay, clip_norm;
     int warmup;
-    bool fit_steps;              /* cosine: --max-steps fitted to --time-limit at step min(warmup, 1000) */
+    bool fit_steps;              /* cosine: --max-steps fitted to --time-limit at step min(warmup, TG_FIT_AT) */
     /* the loop */
     int64_t max_steps;
     int max_epochs;
