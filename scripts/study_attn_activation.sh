@@ -1,19 +1,48 @@
 #!/usr/bin/env bash
-# The study of docs/EXPERIMENT.md: the six places for a nonlinearity around attention x 3 seeds,
-# 2000 steps each, on the bundled bible_en_es corpus, as one `tapegrad experiment` per norm
+# The study of docs/EXPERIMENT.md: the six places for a nonlinearity around attention, and the
+# paper's model with a wider FFN that has the gate's extra parameters (the gate's control), x 3
+# seeds, 2000 steps each, on the bundled bible_en_es corpus, as one `tapegrad experiment` per norm
 # placement. Run again, it skips finished cells and resumes an interrupted one.
 #
 #   bash scripts/study_attn_activation.sh post|pre [extra experiment flags, e.g. --dry-run]
+#
+# Environment, for the follow-up runs of docs/EXPERIMENT.md (each its own experiment folder):
+#   VARIANTS="paper gate ..."  a subset of the variants below, in this order (the first is the baseline)
+#   SEEDS=N                    seeds 1..N [3]
+#   CORPUS=gettext_en_de       the other corpus, read from ../shared/data [bible_en_es, bundled]
+#   OUT=DIR                    the experiment folder [runs/study-NORM, or runs/study-NORM-CORPUS]
+#
+# d_ff is set in every variant's bundle (a variant may not change a base flag): 512, and 608 for
+# wide-ffn, whose 4 FFNs then hold 4 x 96 x (2 x 128 + 1) = 98,688 more parameters, against the
+# 6 x (128 x 128 + 128) = 99,072 of the gate's projections.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NORM=${1:?usage: study_attn_activation.sh post|pre [flags]}
 shift
 TG=${TG:-build/tapegrad}
-DATA=data/bible_en_es
-exec "$TG" experiment --train "$DATA/train.tsv.gz" --dev "$DATA/dev.tsv.gz" --merges 4000 \
-    --d-model 128 --heads 4 --d-ff 512 --layers 2 --max-tokens 2000 --norm "$NORM" \
+CORPUS=${CORPUS:-bible_en_es}
+case "$CORPUS" in
+    bible_en_es) TRAIN=data/bible_en_es/train.tsv.gz DEV=data/bible_en_es/dev.tsv.gz
+                 OUT=${OUT:-runs/study-$NORM} ;;
+    gettext_en_de) TRAIN=../shared/data/gettext_en_de/train.tsv DEV=../shared/data/gettext_en_de/dev.tsv
+                   OUT=${OUT:-runs/study-$NORM-$CORPUS} ;;
+    *) echo "study_attn_activation.sh: CORPUS must be bible_en_es or gettext_en_de, not '$CORPUS'" >&2; exit 2 ;;
+esac
+declare -A BUNDLE=(
+    [paper]='d-ff=512'
+    [relu-out]='d-ff=512;attn-activation=relu'
+    [gelu-out]='d-ff=512;attn-activation=gelu'
+    [relu-heads]='d-ff=512;attn-activation=relu;attn-activation-at=heads'
+    [gate]='d-ff=512;attn-gate=sigmoid'
+    [resid-relu]='d-ff=512;residual-activation=relu'
+    [wide-ffn]='d-ff=608'
+)
+ARGS=()
+for v in ${VARIANTS:-paper relu-out gelu-out relu-heads gate resid-relu wide-ffn}; do
+    [[ -n "${BUNDLE[$v]+set}" ]] || { echo "study_attn_activation.sh: no variant '$v'" >&2; exit 2; }
+    ARGS+=(--variant "$v:${BUNDLE[$v]}")
+done
+exec "$TG" experiment --train "$TRAIN" --dev "$DEV" --merges 4000 \
+    --d-model 128 --heads 4 --layers 2 --max-tokens 2000 --norm "$NORM" \
     --max-steps 2000 --valid-every 250 --valid-sentences 200 --save-every 500 --keep 8 --log-every 50 \
-    --threads 1 \
-    --variant paper --variant relu-out:attn-activation=relu --variant gelu-out:attn-activation=gelu \
-    --variant 'relu-heads:attn-activation=relu;attn-activation-at=heads' --variant gate:attn-gate=sigmoid \
-    --variant resid-relu:residual-activation=relu --seeds 3 --out "runs/study-$NORM" "$@"
+    --threads 1 "${ARGS[@]}" --seeds "${SEEDS:-3}" --out "$OUT" "$@"
