@@ -367,6 +367,7 @@ START_TEST(test_dry_run_lists_cells_and_writes_nothing) {
     ck_assert_int_eq(count_in("out.txt", " new "), 8);
     for (int i = 0; i < 8; i++) ck_assert_int_eq(count_in("out.txt", CELLS[i]), 1);
     ck_assert_int_eq(count_in("out.txt", "estimated training time left: ~"), 1);
+    ck_assert_int_eq(count_in("out.txt", "(10 steps timed per variant now, after 1 untimed;"), 1);
     ck_assert(!exists(d));
 }
 END_TEST

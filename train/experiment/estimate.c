@@ -1,18 +1,24 @@
 /* estimate.c: `tapegrad experiment --dry-run`: the cells, where each stands, and the time left.
- * The time of a step is measured, not guessed: each variant (model config) trains 3 steps in a
- * scratch folder under $TMPDIR (removed after; nothing is written under DIR), and its training
- * time, read from the checkpoint, is scaled to the steps its cells have left. Validation time is
- * not counted. */
+ * The time of a step is measured, not guessed: each variant (model config) trains 1 + 10 steps in a
+ * scratch folder under $TMPDIR (removed after; nothing is written under DIR); the 10 steps after
+ * the first (which plans the arena and touches its pages: several steps' time), read from the
+ * scratch run's metrics.tsv, are scaled to the steps its cells have left. Validation time is not
+ * counted. */
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "train/experiment/experiment.h"
+#include "train/experiment/report.h"
 #include "train/run/progress.h"
 
-#define TIMED_STEPS 3
+#define WARM_STEPS 1    /* not timed */
+#define TIMED_STEPS 10
+#define RUN_STEPS "11"  /* WARM_STEPS + TIMED_STEPS, as the --max-steps text */
+_Static_assert(WARM_STEPS + TIMED_STEPS == 11, "RUN_STEPS must be WARM_STEPS + TIMED_STEPS");
 
 static void remove_dir(const char *dir) {
     DIR *d = opendir(dir);
@@ -36,27 +42,27 @@ static double time_variant(const tg_experiment *e, const tg_exp_cell *c, tg_exp_
     if (!mkdtemp(dir)) return -1;
     tg_exp_cell scratch = *c;
     snprintf(scratch.dir, sizeof scratch.dir, "%s/run", dir);
-    int max = tg_exp_argv_max(e) + 12, k;
+    int max = tg_exp_argv_max(e) + 16, k;
     char **argv = calloc((size_t)max, sizeof *argv);
     if (!argv) { rmdir(dir); return -1; }
     k = tg_exp_cell_argv(e, &scratch, false, argv);
     /* later flags win: a short run, no dev set, no validation, no periodic saves */
-    char *extra[] = {"--max-steps", "3", "--valid-every", "0", "--save-every", "0", "--dev", "",
-                     "--valid-sentences", "1", "--keep", "0", NULL};
+    char *extra[] = {"--max-steps", RUN_STEPS, "--log-every", "1", "--valid-every", "0",
+                     "--save-every", "0", "--dev", "", "--valid-sentences", "1", "--keep", "0", NULL};
     for (int i = 0; extra[i]; i++) argv[k++] = extra[i];
     argv[k] = NULL;
     int sig = 0, rc = tg_exp_fork_train(train, argv, true, &sig);
     free(argv);
     double per_step = -1;
-    if (rc == 0 && !sig) {
+    if (rc == 0 && !sig) {   /* elapsed_s is the run's training time after each step */
         char path[sizeof scratch.dir + 16];
-        snprintf(path, sizeof path, "%s/last.ckpt", scratch.dir);
-        tg_loaded L;
+        snprintf(path, sizeof path, "%s/metrics.tsv", scratch.dir);
+        tg_exp_curve t = {0};
         tg_err err;
-        if (tg_run_load_model(path, &L, &err) == TG_OK) {
-            if (L.st.step > 0) per_step = L.st.train_seconds / (double)L.st.step;
-            tg_loaded_free(&L);
-        }
+        if (tg_exp_read_metrics(path, "train", "elapsed_s", &t, &err) == TG_OK && t.n == WARM_STEPS + TIMED_STEPS &&
+            t.x[WARM_STEPS - 1] == WARM_STEPS && t.x[t.n - 1] == WARM_STEPS + TIMED_STEPS)
+            per_step = fmax(t.y[t.n - 1] - t.y[WARM_STEPS - 1], 0.0) / TIMED_STEPS;
+        tg_exp_curve_free(&t);
     }
     remove_dir(scratch.dir);
     rmdir(dir);
@@ -90,7 +96,7 @@ int tg_exp_dry_run(const tg_experiment *e, tg_exp_train_fn train) {
         if (left > 0 && step_s[v] == 0) {
             step_s[v] = time_variant(e, &c, train);
             if (step_s[v] < 0) {
-                fprintf(stderr, "tapegrad experiment: cell %s: 3 timed steps failed (run it with tapegrad train "
+                fprintf(stderr, "tapegrad experiment: cell %s: the timed steps failed (run it with tapegrad train "
                         "to see why)\n", c.name);
                 rc = 1;
                 break;
@@ -105,8 +111,8 @@ int tg_exp_dry_run(const tg_experiment *e, tg_exp_train_fn train) {
     if (rc == 0) {
         char t[32];
         tg_format_duration(total, t, sizeof t);
-        printf("estimated training time left: ~%s (steps timed %d at a time per variant now; validation not "
-               "counted)\n", t, TIMED_STEPS);
+        printf("estimated training time left: ~%s (%d steps timed per variant now, after %d untimed; "
+               "validation not counted)\n", t, TIMED_STEPS, WARM_STEPS);
     }
     free(step_s);
     return rc;

@@ -175,7 +175,7 @@ void tg_progress_metrics(tg_progress *p, const tg_metrics_row *r) {
     char line[1024];
     size_t cap = sizeof line - 1;
     size_t k = (size_t)snprintf(line, cap, "%s\t%lld\t%lld", r->kind, (long long)r->step, (long long)r->epoch);
-    k = field(line, k, cap, r->elapsed_s, "%.1f");
+    k = field(line, k, cap, r->elapsed_s, "%.3f");
     k = field(line, k, cap, r->lr, "%.6g");
     k = field(line, k, cap, r->loss, "%.5f");
     k = field(line, k, cap, r->nll, "%.5f");
