@@ -9,6 +9,7 @@
 # Environment, for the follow-up runs of docs/EXPERIMENT.md (each its own experiment folder):
 #   VARIANTS="paper gate ..."  a subset of the variants below, in this order (the first is the baseline)
 #   SEEDS=N                    seeds 1..N [3]
+#   STEPS=N                    the budget of a cell in steps [2000]
 #   CORPUS=gettext_en_de       the other corpus, read from ../shared/data [bible_en_es, bundled]
 #   OUT=DIR                    the experiment folder [runs/study-NORM, or runs/study-NORM-CORPUS]
 #
@@ -44,5 +45,5 @@ for v in ${VARIANTS:-paper relu-out gelu-out relu-heads gate resid-relu wide-ffn
 done
 exec "$TG" experiment --train "$TRAIN" --dev "$DEV" --merges 4000 \
     --d-model 128 --heads 4 --layers 2 --max-tokens 2000 --norm "$NORM" \
-    --max-steps 2000 --valid-every 250 --valid-sentences 200 --save-every 500 --keep 8 --log-every 50 \
+    --max-steps "${STEPS:-2000}" --valid-every 250 --valid-sentences 200 --save-every 500 --keep 8 --log-every 50 \
     --threads 1 "${ARGS[@]}" --seeds "${SEEDS:-3}" --out "$OUT" "$@"
