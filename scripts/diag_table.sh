@@ -9,6 +9,7 @@
 set -euo pipefail
 DIR=${1:?usage: diag_table.sh EXPERIMENT_DIR [STEP]}
 STEP=${2:-2000}
+compgen -G "$DIR/cells/*/" > /dev/null || { echo "diag_table.sh: no cells in $DIR/cells" >&2; exit 1; }
 echo "| variant | seeds | zeros after the activation (attention) | mean of attention branch f(x) | RMS of attention branch | residual dependency, attention | residual dependency, FFN | ‖X − 1x̄ᵀ‖/‖X‖ after a layer | attention entropy (nats) |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for cell in "$DIR"/cells/*/; do

@@ -369,6 +369,17 @@ START_TEST(test_dry_run_lists_cells_and_writes_nothing) {
     ck_assert_int_eq(count_in("out.txt", "estimated training time left: ~"), 1);
     ck_assert_int_eq(count_in("out.txt", "(10 steps timed per variant now, after 1 untimed;"), 1);
     ck_assert(!exists(d));
+    /* no scratch folder for the timed steps: said so, and still nothing written */
+    const char *tmp = getenv("TMPDIR");
+    char *saved = tmp ? strdup(tmp) : NULL;
+    setenv("TMPDIR", "/nonexistent-tapegrad-tmp", 1);
+    int rc = run(g);
+    if (saved) setenv("TMPDIR", saved, 1);
+    else unsetenv("TMPDIR");
+    free(saved);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_int_eq(count_in("err.txt", "cannot make a scratch folder for the timed steps"), 1);
+    ck_assert(!exists(d));
 }
 END_TEST
 

@@ -5,6 +5,7 @@
  * scratch run's metrics.tsv, are scaled to the steps its cells have left. Validation time is not
  * counted. */
 #include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,12 +35,18 @@ static void remove_dir(const char *dir) {
     rmdir(dir);
 }
 
-/* Seconds a training step of cell c's variant takes, or a negative number if it could not run. */
-static double time_variant(const tg_experiment *e, const tg_exp_cell *c, tg_exp_train_fn train) {
+/* Seconds a training step of cell c's variant takes, or a negative number if it could not run
+ * (why in why[]). */
+static double time_variant(const tg_experiment *e, const tg_exp_cell *c, tg_exp_train_fn train, char *why,
+                           size_t why_size) {
     const char *tmp = getenv("TMPDIR");
     char dir[TG_PATH_MAX];
     snprintf(dir, sizeof dir, "%s/tapegrad-estimate-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(dir)) return -1;
+    snprintf(why, why_size, "the timed steps failed (run it with tapegrad train to see why)");
+    if (!mkdtemp(dir)) {
+        snprintf(why, why_size, "cannot make a scratch folder for the timed steps (%s): %s", dir, strerror(errno));
+        return -1;
+    }
     tg_exp_cell scratch = *c;
     snprintf(scratch.dir, sizeof scratch.dir, "%s/run", dir);
     int max = tg_exp_argv_max(e) + 16, k;
@@ -94,10 +101,10 @@ int tg_exp_dry_run(const tg_experiment *e, tg_exp_train_fn train) {
         int64_t left = st.state == TG_EXP_DONE ? 0 : cfg.max_steps - st.step;
         int v = i % nv;
         if (left > 0 && step_s[v] == 0) {
-            step_s[v] = time_variant(e, &c, train);
+            char why[TG_PATH_MAX + 200];
+            step_s[v] = time_variant(e, &c, train, why, sizeof why);
             if (step_s[v] < 0) {
-                fprintf(stderr, "tapegrad experiment: cell %s: the timed steps failed (run it with tapegrad train "
-                        "to see why)\n", c.name);
+                fprintf(stderr, "tapegrad experiment: cell %s: %s\n", c.name, why);
                 rc = 1;
                 break;
             }
