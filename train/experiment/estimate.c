@@ -18,8 +18,6 @@
 
 #define WARM_STEPS 1    /* not timed */
 #define TIMED_STEPS 10
-#define RUN_STEPS "11"  /* WARM_STEPS + TIMED_STEPS, as the --max-steps text */
-_Static_assert(WARM_STEPS + TIMED_STEPS == 11, "RUN_STEPS must be WARM_STEPS + TIMED_STEPS");
 
 static void remove_dir(const char *dir) {
     DIR *d = opendir(dir);
@@ -54,7 +52,9 @@ static double time_variant(const tg_experiment *e, const tg_exp_cell *c, tg_exp_
     if (!argv) { rmdir(dir); return -1; }
     k = tg_exp_cell_argv(e, &scratch, false, argv);
     /* later flags win: a short run, no dev set, no validation, no periodic saves */
-    char *extra[] = {"--max-steps", RUN_STEPS, "--log-every", "1", "--valid-every", "0",
+    char run_steps[16];
+    snprintf(run_steps, sizeof run_steps, "%d", WARM_STEPS + TIMED_STEPS);
+    char *extra[] = {"--max-steps", run_steps, "--log-every", "1", "--valid-every", "0",
                      "--save-every", "0", "--dev", "", "--valid-sentences", "1", "--keep", "0", NULL};
     for (int i = 0; extra[i]; i++) argv[k++] = extra[i];
     argv[k] = NULL;
