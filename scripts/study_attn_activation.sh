@@ -9,6 +9,8 @@
 # Environment, for the follow-up runs of docs/EXPERIMENT.md (each its own experiment folder):
 #   VARIANTS="paper gate ..."  a subset of the variants below, in this order (the first is the baseline)
 #   SEEDS=N                    seeds 1..N [3]
+#   SEED_LIST=2,3              these seeds instead (a folder per seed can run on each core; copy
+#                              the finished cells into one folder of the whole recipe to report)
 #   STEPS=N                    the budget of a cell in steps [2000]
 #   CORPUS=gettext_en_de       the other corpus, read from ../shared/data [bible_en_es, bundled]
 #   OUT=DIR                    the experiment folder [runs/study-NORM, or runs/study-NORM-CORPUS]
@@ -43,7 +45,13 @@ for v in ${VARIANTS:-paper relu-out gelu-out relu-heads gate resid-relu wide-ffn
     [[ -n "${BUNDLE[$v]+set}" ]] || { echo "study_attn_activation.sh: no variant '$v'" >&2; exit 2; }
     ARGS+=(--variant "$v:${BUNDLE[$v]}")
 done
+if [[ -n "${SEED_LIST:-}" ]]; then
+    [[ "$SEED_LIST" =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "study_attn_activation.sh: SEED_LIST must be like 2,3, not '$SEED_LIST'" >&2; exit 2; }
+    SEED_ARGS=(--seed-list "$SEED_LIST")
+else
+    SEED_ARGS=(--seeds "${SEEDS:-3}")
+fi
 exec "$TG" experiment --train "$TRAIN" --dev "$DEV" --merges 4000 \
     --d-model 128 --heads 4 --layers 2 --max-tokens 2000 --norm "$NORM" \
     --max-steps "${STEPS:-2000}" --valid-every 250 --valid-sentences 200 --save-every 500 --keep 8 --log-every 50 \
-    --threads 1 "${ARGS[@]}" --seeds "${SEEDS:-3}" --out "$OUT" "$@"
+    --threads 1 "${ARGS[@]}" "${SEED_ARGS[@]}" --out "$OUT" "$@"
