@@ -102,7 +102,11 @@ static void build_plan(tg_batch_iter *it, uint64_t epoch) {
     it->plan_epoch = epoch;
 }
 
-static uint64_t fingerprint(const tg_dataset *ds, const tg_batch_opts *o) {
+/* FNV-1a over the options, every pair's lengths and (content) its pieces: a corpus edited so
+ * that the lengths stay (a typo fixed) gets another fingerprint, so a resume onto it is refused
+ * instead of training on other data than the checkpoint's run. Checkpoints saved before the
+ * pieces were hashed hold the lengths-only hash (content false); set_state still accepts it. */
+static uint64_t fingerprint(const tg_dataset *ds, const tg_batch_opts *o, bool content) {
     uint64_t h = 0xCBF29CE484222325ull;
 #define MIX(v) do { h ^= (uint64_t)(v); h *= 0x100000001B3ull; } while (0)
     MIX(ds->n);
@@ -112,6 +116,11 @@ static uint64_t fingerprint(const tg_dataset *ds, const tg_batch_opts *o) {
         MIX(ds->src_len[i]);
         MIX(ds->tgt_len[i]);
     }
+    if (content)
+        for (size_t i = 0; i < ds->n; i++) {
+            const int32_t *p = ds->ids + ds->off[i];
+            for (int32_t k = 0; k < ds->src_len[i] + ds->tgt_len[i]; k++) MIX((uint32_t)p[k]);
+        }
 #undef MIX
     return h;
 }
@@ -141,7 +150,7 @@ tg_status tg_batch_iter_new(tg_batch_iter **out, const tg_dataset *ds, const tg_
     it->ds = ds;
     it->o = *o;
     it->max_len = max_len;
-    it->fingerprint = fingerprint(ds, o);
+    it->fingerprint = fingerprint(ds, o, true);
     it->order = malloc(ds->n * sizeof *it->order);
     it->tmp = malloc(ds->n * sizeof *it->tmp);
     it->bstart = malloc((ds->n + 1) * sizeof *it->bstart);
@@ -163,10 +172,10 @@ tg_batch_iter_state tg_batch_iter_get_state(const tg_batch_iter *it) {
 }
 
 tg_status tg_batch_iter_set_state(tg_batch_iter *it, const tg_batch_iter_state *st, tg_err *err) {
-    if (st->fingerprint != it->fingerprint)
+    if (st->fingerprint != it->fingerprint && st->fingerprint != fingerprint(it->ds, &it->o, false))
         return tg_err_set(err, TG_ERR_STATE,
-                          "iterator state was saved for other data or another batch budget "
-                          "(fingerprint %016llx, this iterator %016llx)",
+                          "iterator state was saved for other data or another batch budget (the pairs, their "
+                          "pieces or the budget differ: fingerprint %016llx, this iterator %016llx)",
                           (unsigned long long)st->fingerprint, (unsigned long long)it->fingerprint);
     if (st->pos > it->nb)
         return tg_err_set(err, TG_ERR_STATE, "iterator state position %llu is past the %zu batches of an epoch",

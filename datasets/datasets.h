@@ -314,8 +314,9 @@ typedef struct tg_batch_iter tg_batch_iter;
  * - epoch: the epoch of the next batch (0-based).
  * - pos: the place of the next batch in that epoch's batch order (0-based; may equal the
  *   number of batches, meaning the epoch is done).
- * - fingerprint: a hash of the dataset's lengths and the options, so that restoring into an
- *   iterator over other data or another budget is refused instead of silently diverging. */
+ * - fingerprint: a hash of the options and the dataset's pairs (lengths and pieces), so that
+ *   restoring into an iterator over other data or another budget is refused instead of silently
+ *   diverging (a lengths-only hash, as saved before the pieces were hashed, is accepted too). */
 typedef struct tg_batch_iter_state {
     uint64_t seed, epoch, pos, fingerprint;
 } tg_batch_iter_state;

@@ -1136,6 +1136,29 @@ START_TEST(test_iterator_resume) {
     st.pos = nb + 5;
     REQUIRE_EQ(tg_batch_iter_set_state(it, &st, &err), TG_ERR_STATE);
     tg_batch_iter_free(it);
+    /* the same lengths with one piece changed (a typo fixed in the corpus) is other data too */
+    o.max_tokens = 1500;
+    REQUIRE_EQ(tg_batch_iter_new(&it, &ds, &o, &err), TG_OK);
+    st = tg_batch_iter_get_state(it);
+    tg_batch_iter_free(it);
+    ds.ids[ds.off[ds.n / 2]] ^= 1;
+    REQUIRE_EQ(tg_batch_iter_new(&it, &ds, &o, &err), TG_OK);
+    REQUIRE_EQ(tg_batch_iter_set_state(it, &st, &err), TG_ERR_STATE);
+    ck_assert_msg_has(err, "other data or another batch budget");
+    /* a checkpoint from before the pieces were hashed holds FNV-1a of the options and lengths only */
+    uint64_t h = 0xCBF29CE484222325ull;
+    uint64_t legacy[3] = {ds.n, (uint64_t)o.max_tokens, o.shuffle};
+    for (int i = 0; i < 3; i++) h = (h ^ legacy[i]) * 0x100000001B3ull;
+    for (size_t i = 0; i < ds.n; i++) {
+        h = (h ^ (uint64_t)ds.src_len[i]) * 0x100000001B3ull;
+        h = (h ^ (uint64_t)ds.tgt_len[i]) * 0x100000001B3ull;
+    }
+    st.fingerprint = h;
+    st.pos = 0;
+    REQUIRE_EQ(tg_batch_iter_set_state(it, &st, &err), TG_OK);
+    st.fingerprint = h ^ 1;
+    REQUIRE_EQ(tg_batch_iter_set_state(it, &st, &err), TG_ERR_STATE);
+    tg_batch_iter_free(it);
     tg_batch_free(&b);
     free(ref);
     tg_dataset_free(&ds);
