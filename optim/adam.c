@@ -37,9 +37,10 @@ tg_status tg_adam_config_check(const tg_adam_config *cfg, tg_err *err) {
     if (!(cfg->beta2 >= 0.0 && cfg->beta2 < 1.0))
         return tg_err_set(err, TG_ERR_ARG, "adam: beta2 = %g, expected a value in [0, 1)",
                           cfg->beta2);
-    if (!(cfg->eps >= 0.0 && isfinite(cfg->eps)))
-        return tg_err_set(err, TG_ERR_ARG, "adam: eps = %g, expected a finite value >= 0",
-                          cfg->eps);
+    /* eps 0 makes 0/0 of a parameter whose gradients have all been zero (an unused embedding row) */
+    if (!(cfg->eps > 0.0 && isfinite(cfg->eps) && (tg_float)cfg->eps > 0))
+        return tg_err_set(err, TG_ERR_ARG, "adam: eps = %g, expected a finite value > 0 (and > 0 in "
+                          "tg_float: at least 1.4e-45 in the float build)", cfg->eps);
     if (!(cfg->weight_decay >= 0.0 && isfinite(cfg->weight_decay)))
         return tg_err_set(err, TG_ERR_ARG,
                           "adam: weight_decay = %g, expected a finite value >= 0",

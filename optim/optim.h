@@ -42,7 +42,7 @@ extern "C" {
 typedef struct tg_adam_config {
     double beta1;         /* first-moment decay, in [0, 1) */
     double beta2;         /* second-moment decay, in [0, 1) */
-    double eps;           /* added to sqrt(v_hat), >= 0 */
+    double eps;           /* added to sqrt(v_hat), > 0 */
     double weight_decay;  /* >= 0; what it means depends on `decoupled` */
     /* false: torch.optim.Adam, weight_decay * param is added to the gradient (L2);
      * true:  torch.optim.AdamW, param *= 1 - lr * weight_decay before the Adam update. */

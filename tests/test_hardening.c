@@ -3,6 +3,7 @@
  * lost its vocabulary is refused, text from a checkpoint is shown escaped, --json output is valid
  * for awkward paths, and --keep leaves exactly the K newest step-N.ckpt. */
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,6 +213,55 @@ START_TEST(test_json_escapes_paths) {
 }
 END_TEST
 
+/* The params section of ckpt with every value set to v (float checkpoints; a copy the caller frees). */
+static float *params_all(const char *ckpt, float v, size_t *len) {
+    tg_ckpt_reader *r;
+    tg_err err;
+    ck_assert_int_eq(tg_ckpt_reader_open(ckpt, &r, &err), TG_OK);
+    const void *p;
+    ck_assert_int_eq(tg_ckpt_reader_get(r, "params", &p, len, &err), TG_OK);
+    tg_ckpt_reader_free(r);
+    float *x = malloc(*len);
+    for (size_t i = 0; i < *len / sizeof *x; i++) x[i] = v;
+    return x;
+}
+
+/* A checkpoint holding an infinite parameter is refused by name (translate, eval, resume), and
+ * --adam-eps 0 (0/0 for a parameter whose gradients were all zero) is refused before training. A
+ * model whose finite parameters overflow gives a NaN loss, which eval --json writes as null. */
+START_TEST(test_non_finite_models_refused) {
+    if (sizeof(tg_float) != 4) return;   /* the sections below are written as floats */
+    tsv_run("r");
+    char last[300], inf_ck[300], big[300], data[300];
+    tmp_path(last, sizeof last, "r/last.ckpt");
+    tmp_path(inf_ck, sizeof inf_ck, "inf.ckpt");
+    tmp_path(big, sizeof big, "big.ckpt");
+    tmp_path(data, sizeof data, "train.tsv");
+    size_t n;
+    float *x = params_all(last, INFINITY, &n);
+    rewrite_ckpt(last, inf_ck, "params", x, n);
+    free(x);
+    char *e[] = {"eval", "--model", inf_ck, "--data", data, "--json", NULL};
+    ck_assert_int_eq(run(e), 1);
+    ck_assert(file_has("err.txt", "inf.ckpt: parameter '") && file_has("err.txt", "' holds inf at element 0"));
+    char *t[] = {"translate", "--model", inf_ck, "--input", data, NULL};
+    ck_assert_int_ne(run(t), 0);
+    ck_assert(file_has("err.txt", "holds inf at element 0"));
+    x = params_all(last, 1e30f, &n);
+    rewrite_ckpt(last, big, "params", x, n);
+    free(x);
+    char *j[] = {"eval", "--model", big, "--data", data, "--json", NULL};
+    ck_assert_int_eq(run(j), 0);
+    ck_assert(file_has("out.txt", "\"loss\": null, \"nll\": null, \"ppl\": null"));
+    char dir[300];
+    tmp_path(dir, sizeof dir, "eps0");
+    char *a[] = {"train", "--train", data, "--out", dir, "--adam-eps", "0", "--max-steps", "2", NULL};
+    ck_assert_int_eq(run(a), 2);
+    ck_assert(file_has("err.txt", "--adam-eps: 0 is outside"));
+    ck_assert(!exists(dir));
+}
+END_TEST
+
 /* Issue 9, item 12: saves at validations fall between the periodic ones; --keep 2 still leaves
  * exactly the 2 newest step-N.ckpt, and best/last. */
 START_TEST(test_keep_leaves_k_newest) {
@@ -245,6 +295,7 @@ int main(void) {
     tcase_add_test(tc, test_checkpoint_without_vocab_refused);
     tcase_add_test(tc, test_checkpoint_text_shown_escaped);
     tcase_add_test(tc, test_json_escapes_paths);
+    tcase_add_test(tc, test_non_finite_models_refused);
     tcase_add_test(tc, test_keep_leaves_k_newest);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? 1 : 0;

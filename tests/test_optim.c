@@ -553,6 +553,10 @@ START_TEST(test_bad_settings) {
     c = ok;
     c.eps = -1e-8;
     expect_config_refused(c, "eps");
+    c.eps = 0.0;   /* 0/0 for a parameter whose gradients were all zero */
+    expect_config_refused(c, "eps");
+    c.eps = 1e-50;   /* 0 as a float */
+    if (sizeof(tg_float) == 4) expect_config_refused(c, "eps");
     c = ok;
     c.weight_decay = -0.01;
     expect_config_refused(c, "weight_decay");

@@ -1,6 +1,7 @@
 /* test_params_file.c: tg_params_save / tg_params_load — a store round-trips bit for bit; a file
  * of another store, a foreign or missing file is refused by name and leaves the store as it was. */
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -69,12 +70,36 @@ START_TEST(test_params_mismatch_refused) {
 }
 END_TEST
 
+/* A diverged store is not saved; a file holding a NaN (here: a store changed between the
+ * section's reference and the write) is refused by name and leaves the store as it was. */
+START_TEST(test_params_non_finite_refused) {
+    tg_params *P = store("b", 4, 1), *Q = store("b", 4, 9);
+    tg_err err;
+    tg_params_data(P)[7] = (tg_float)NAN;
+    ck_assert_int_eq(tg_params_save(P, path, &err), TG_ERR_NUMERIC);
+    ck_assert_msg(strstr(err.msg, "parameter 'b' holds nan at element 1"), "%s", err.msg);
+    ck_assert_int_ne(access(path, F_OK), 0);
+    tg_params_data(P)[7] = 1;
+    tg_ckpt_writer *w = tg_ckpt_writer_new();
+    ck_assert_int_eq(tg_params_write(P, w, &err), TG_OK);   /* 'params' refers to P's buffer */
+    tg_params_data(P)[2] = (tg_float)INFINITY;
+    ck_assert_int_eq(tg_ckpt_writer_save(w, path, &err), TG_OK);
+    tg_ckpt_writer_free(w);
+    ck_assert_int_eq(tg_params_load(Q, path, &err), TG_ERR_NUMERIC);
+    ck_assert_msg(strstr(err.msg, path) && strstr(err.msg, "parameter 'a' holds inf at element 2"), "%s", err.msg);
+    for (int64_t i = 0; i < tg_params_numel(Q); i++) ck_assert(tg_params_data(Q)[i] == (tg_float)(i * 0.25 + 9));
+    tg_params_free(P);
+    tg_params_free(Q);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("params_file");
     TCase *tc = tcase_create("core");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_params_round_trip);
     tcase_add_test(tc, test_params_mismatch_refused);
+    tcase_add_test(tc, test_params_non_finite_refused);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? 1 : 0;
 }

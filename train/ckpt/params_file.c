@@ -1,12 +1,34 @@
 /* params_file.c: a parameter store's two checkpoint sections (see params_file.h). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "train/ckpt/params_file.h"
 
+/* The first parameter holding a NaN or an infinity, or NULL (*at: the element). A diverged
+ * update (too large --lr, a zero --adam-eps) leaves such values; they are never saved and never
+ * loaded, so no checkpoint on disk holds a model that translates to nothing. */
+static const tg_tensor *first_non_finite(const tg_params *P, int64_t *at) {
+    for (int i = 0; i < tg_params_len(P); i++) {
+        const tg_tensor *t = tg_params_at(P, i);
+        for (int64_t k = 0; k < t->n; k++)
+            if (!isfinite(t->data[k])) {
+                *at = k;
+                return t;
+            }
+    }
+    return NULL;
+}
+
 tg_status tg_params_write(const tg_params *P, tg_ckpt_writer *w, tg_err *err) {
     if (!tg_params_data(P))
         return tg_err_set(err, TG_ERR_STATE, "params: save before tg_params_alloc");
+    int64_t at = 0;
+    const tg_tensor *bad = first_non_finite(P, &at);
+    if (bad)
+        return tg_err_set(err, TG_ERR_NUMERIC, "parameter '%s' holds %g at element %lld: a model with NaN or "
+                          "infinite parameters is not saved (the training diverged)", bad->name,
+                          (double)bad->data[at], (long long)at);
     tg_ckpt_buf b;
     tg_ckpt_buf_init(&b);
     tg_ckpt_buf_u32(&b, (uint32_t)sizeof(tg_float));
@@ -63,6 +85,18 @@ static tg_status check_index(const tg_params *P, const tg_ckpt_reader *r, uint32
     return tg_ckpt_cur_finish(&c, err);
 }
 
+/* Element i of a 'params' section of elem-byte values, as a tg_float. */
+static tg_float elem_at(const unsigned char *src, uint32_t elem, size_t i) {
+    if (elem == 4) {
+        float v;
+        memcpy(&v, src + 4 * i, 4);
+        return (tg_float)v;
+    }
+    double v;
+    memcpy(&v, src + 8 * i, 8);
+    return (tg_float)v;
+}
+
 tg_status tg_params_read(tg_params *P, const tg_ckpt_reader *r, tg_err *err) {
     if (!tg_params_data(P))
         return tg_err_set(err, TG_ERR_STATE, "params: load before tg_params_alloc");
@@ -75,23 +109,23 @@ tg_status tg_params_read(tg_params *P, const tg_ckpt_reader *r, tg_err *err) {
     if (n != numel * elem)
         return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'params' has %zu bytes, %zu expected",
                           tg_ckpt_reader_path(r), n, numel * elem);
-    tg_float *dst = tg_params_data(P);
+    /* every value is checked as it would be stored before the store is touched */
     const unsigned char *src = p;
-    if (elem == sizeof(tg_float)) {
-        memcpy(dst, p, n);
-    } else if (elem == 4) {
-        for (size_t i = 0; i < numel; i++) {
-            float v;
-            memcpy(&v, src + 4 * i, 4);
-            dst[i] = (tg_float)v;
-        }
-    } else {
-        for (size_t i = 0; i < numel; i++) {
-            double v;
-            memcpy(&v, src + 8 * i, 8);
-            dst[i] = (tg_float)v;
+    for (int i = 0; i < tg_params_len(P); i++) {
+        const tg_tensor *t = tg_params_at(P, i);
+        size_t base = (size_t)(t->data - tg_params_data(P));   /* the file holds the buffer in order */
+        for (int64_t k = 0; k < t->n; k++) {
+            tg_float v = elem_at(src, elem, base + (size_t)k);
+            if (!isfinite(v))
+                return tg_err_set(err, TG_ERR_NUMERIC, "%s: parameter '%s' holds %g at element %lld (a "
+                                  "diverged model, or values beyond the float range)",
+                                  tg_ckpt_reader_path(r), t->name, (double)v, (long long)k);
         }
     }
+    tg_float *dst = tg_params_data(P);
+    if (elem == sizeof(tg_float)) memcpy(dst, p, n);
+    else
+        for (size_t i = 0; i < numel; i++) dst[i] = elem_at(src, elem, i);
     return TG_OK;
 }
 

@@ -78,11 +78,16 @@ static void print_json(const eval_args *a, const tg_eval_result *r) {
     tg_json_str(stdout, a->model);
     printf(", \"data\": ");
     tg_json_str(stdout, a->data);
-    printf(", \"pairs\": %zu, \"skipped_too_long\": %zu, \"target_tokens\": %lld, "
-           "\"loss\": %.6f, \"nll\": %.6f, \"ppl\": %.4f, \"decoding\": {\"beam\": %d, \"alpha\": %g}, "
+    printf(", \"pairs\": %zu, \"skipped_too_long\": %zu, \"target_tokens\": %lld, \"loss\": ",
+           r->n, r->too_long, (long long)r->tokens);
+    tg_json_num(stdout, 6, r->loss);   /* null if the model's loss is not finite */
+    printf(", \"nll\": ");
+    tg_json_num(stdout, 6, r->nll);
+    printf(", \"ppl\": ");
+    tg_json_num(stdout, 4, exp(r->nll));
+    printf(", \"decoding\": {\"beam\": %d, \"alpha\": %g}, "
            "\"bleu\": {\"score\": %.6f, \"bp\": %.6f, \"sys_len\": %lld, \"ref_len\": %lld, \"signature\": ",
-           r->n, r->too_long, (long long)r->tokens, r->loss, r->nll, exp(r->nll), d->beam, d->alpha,
-           r->bleu.score, r->bleu.bp, (long long)r->bleu.sys_len, (long long)r->bleu.ref_len);
+           d->beam, d->alpha, r->bleu.score, r->bleu.bp, (long long)r->bleu.sys_len, (long long)r->bleu.ref_len);
     tg_json_str(stdout, r->bleu.signature);
     printf("}, \"chrf\": {\"score\": %.6f, \"signature\": ", r->chrf.score);
     tg_json_str(stdout, r->chrf.signature);

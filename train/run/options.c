@@ -73,7 +73,7 @@ static const opt_def OPTS[] = {
     {"fit-steps", T_FLAG, F(fit_steps), TG_OPT_OPTIM, "false", "cosine with --time-limit: at the end of the warmup (step min(--warmup, " FIT_AT_TEXT ")) set --max-steps to the steps that fit in the time left at the speed measured so far (logged; --max-steps N repeats the run exactly)", NONE, NULL},
     {"beta1", T_DOUBLE, F(beta1), TG_OPT_OPTIM, "0.9", "Adam beta1", 0, 0.999999, NULL},
     {"beta2", T_DOUBLE, F(beta2), TG_OPT_OPTIM, "0.98", "Adam beta2", 0, 0.999999, NULL},
-    {"adam-eps", T_DOUBLE, F(adam_eps), TG_OPT_OPTIM, "1e-9", "Adam epsilon", 0, 1, NULL},
+    {"adam-eps", T_DOUBLE, F(adam_eps), TG_OPT_OPTIM, "1e-9", "Adam epsilon (> 0: with 0 a parameter whose gradients were all zero gets 0/0)", 1e-30, 1, NULL},
     {"weight-decay", T_DOUBLE, F(weight_decay), TG_OPT_OPTIM, "0", "weight decay (adamw: decoupled)", 0, 1e3, NULL},
     {"clip-norm", T_DOUBLE, F(clip_norm), TG_OPT_OPTIM, "0", "clip gradients to this global norm (0: off)", 0, 1e9, NULL},
     /* the loop */

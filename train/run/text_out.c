@@ -1,4 +1,6 @@
 /* text_out.c: JSON string literals and terminal-safe text (text_out.h). */
+#include <math.h>
+
 #include "train/run/text_out.h"
 
 #include <stdint.h>
@@ -23,6 +25,11 @@ void tg_json_str(FILE *f, const char *s) {
         i += k > 0 ? (size_t)k : 1;
     }
     fputc('"', f);
+}
+
+void tg_json_num(FILE *f, int decimals, double x) {
+    if (isfinite(x)) fprintf(f, "%.*f", decimals, x);
+    else fputs("null", f);
 }
 
 void tg_fput_shown(FILE *f, const char *s, size_t n) {

@@ -3,6 +3,8 @@
  * - tg_json_str: one JSON string literal (quotes included), for every --json command: '"', '\',
  *   control characters and bytes that are not UTF-8 are escaped, so any path or name gives
  *   valid JSON ("a\"b" -> "a\\\"b", a stray 0xFF byte -> "\ufffd").
+ * - tg_json_num: a number as printf's %.*f, or null when it is NaN or infinite (JSON has no
+ *   NaN: a diverged evaluation still gives valid JSON).
  * - tg_fput_shown: bytes shown on a terminal: control characters (C0, DEL, C1) and bytes that
  *   are not UTF-8 become \xNN, so a hand-edited checkpoint cannot send terminal escapes.
  * Private to train/. */
@@ -13,6 +15,7 @@
 #include <stdio.h>
 
 void tg_json_str(FILE *f, const char *s);
+void tg_json_num(FILE *f, int decimals, double x);
 void tg_fput_shown(FILE *f, const char *s, size_t n);
 
 #endif /* TG_TEXT_OUT_H */
