@@ -159,6 +159,10 @@ START_TEST(test_encode_decode) {
     write_file("ids.txt", read_file("out.txt"));
     ck_assert_int_eq(RUN(path_of("ids.txt"), "decode", "--ids", "--vocab", voc), 0);
     ck_assert_str_eq(read_file("out.txt"), normalised);
+    /* hand-made line breaks stay inside their line: 2 lines in, 2 out */
+    const char *breaks = write_file("breaks.txt", "\xE2\x96\x81The <0x0A> <0x0D>\n\xE2\x96\x81The\n");
+    ck_assert_int_eq(RUN(breaks, "decode", "--vocab", voc), 0);
+    ck_assert_str_eq(read_file("out.txt"), "The\\x0a\\x0d\nThe\n");
     /* what decode cannot read */
     const char *junk = write_file("junk.txt", "\xE2\x96\x81The\n\xE2\x96\x81The no-such-piece\n");
     ck_assert_int_eq(RUN(junk, "decode", "--vocab", voc), 1);

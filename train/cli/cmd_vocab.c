@@ -26,7 +26,9 @@ static const char *const usage_text =
     "        --min-count N stops merging when the best pair occurs fewer than N times (default 2).\n"
     "encode  normalises and encodes each stdin line: space-separated pieces (\xE2\x96\x81 marks a\n"
     "        word start, <0xNN> a byte of a character never seen in training), or ids with --ids.\n"
-    "decode  reads what encode prints (pieces, or ids with --ids) and prints the text.\n"
+    "decode  reads what encode prints (pieces, or ids with --ids) and prints the text, a line for\n"
+    "        each line; a line break inside the text (only hand-made pieces <0x0A> <0x0D> make one)\n"
+    "        is printed as \\x0a or \\x0d.\n"
     "bench   times reading, learning N merges (default 8000) and encoding both sides of FILE,\n"
     "        R times (default 3); run it pinned to one core (scripts/bench_bpe.sh does).\n";
 
@@ -347,7 +349,9 @@ static int cmd_decode(int argc, char **argv) {
             rc = 1;
             break;
         }
-        fwrite(text.s, 1, text.n, stdout);
+        for (size_t k = 0; k < text.n; k++)   /* one line out for each line in */
+            if (text.s[k] == '\n' || text.s[k] == '\r') printf("\\x%02x", (unsigned char)text.s[k]);
+            else putchar(text.s[k]);
         putchar('\n');
     }
     if (rc == 0) rc = stdin_line_error("decode", (long)n);
