@@ -540,6 +540,51 @@ START_TEST(test_state_fields_validated) {
 }
 END_TEST
 
+/* ---- planted links and FIFOs: replaced or refused, never followed, never waited on ---- */
+
+static bool is_fifo(const char *path) {
+    struct stat sb;
+    return lstat(path, &sb) == 0 && S_ISFIFO(sb.st_mode);
+}
+
+static bool is_regular(const char *path) {
+    struct stat sb;
+    return lstat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+/* config.txt, vocab.txt and `vocab learn -o` planted as a link to a FIFO without a reader: the
+ * link is replaced by a file (before the fix the write blocked for ever); the FIFO is kept. */
+START_TEST(test_link_to_fifo_replaced) {
+    const char *fifo = dir_path("fifo");
+    ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+    ck_assert_int_eq(mkdir(dir_path("sp"), 0755), 0);
+    ck_assert_int_eq(symlink(fifo, dir_path("sp/config.txt")), 0);
+    char *a[] = {COPY, "--max-steps", "2", "--out", (char *)dir_path("sp"), NULL};
+    ck_assert_int_eq(tg_cli_run_bounded(120, a), 0);
+    ck_assert(is_regular(dir_path("sp/config.txt")));
+    ck_assert(tg_cli_has("sp/config.txt", "max-steps = 2\n"));
+    const char *tsv = dir_path("c.tsv");
+    write_tsv(tsv, 30);
+    ck_assert_int_eq(mkdir(dir_path("v"), 0755), 0);
+    ck_assert_int_eq(symlink(fifo, dir_path("v/vocab.txt")), 0);
+    char *b[] = {"train", "--train", (char *)tsv, "--merges", "20", SMALL, "--max-steps", "1", "--out",
+                 (char *)dir_path("v"), NULL};
+    ck_assert_int_eq(tg_cli_run_bounded(120, b), 0);
+    ck_assert(is_regular(dir_path("v/vocab.txt")));
+    ck_assert(tg_cli_has("v/vocab.txt", "tapegrad-bpe 1\n"));
+    ck_assert_int_eq(symlink(fifo, dir_path("learned.txt")), 0);
+    char *c[] = {"vocab", "learn", "--data", (char *)tsv, "--merges", "10", "-o", (char *)dir_path("learned.txt"), NULL};
+    ck_assert_int_eq(tg_cli_run_bounded(60, c), 0);
+    ck_assert(is_regular(dir_path("learned.txt")));
+    ck_assert(is_fifo(fifo));
+    ck_assert_int_eq(temporaries(tg_cli_dir), 0);
+    /* a descriptor's link named on purpose is still written through, not replaced */
+    char *d[] = {"vocab", "learn", "--data", (char *)tsv, "--merges", "10", "-o", "/proc/self/fd/1", NULL};
+    ck_assert_int_eq(tg_cli_run_bounded(60, d), 0);
+    ck_assert(tg_cli_has("out.txt", "tapegrad-bpe 1\n"));
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("writes");
     TCase *tc = tcase_create("writes");
@@ -563,6 +608,11 @@ static Suite *suite(void) {
     tcase_add_checked_fixture(huge, tg_cli_setup, tg_cli_teardown);
     tcase_add_test(huge, test_huge_model_refused);
     suite_add_tcase(s, huge);
+    TCase *io = tcase_create("io");
+    tcase_add_checked_fixture(io, tg_cli_setup, tg_cli_teardown);
+    tcase_set_timeout(io, 600);
+    tcase_add_test(io, test_link_to_fifo_replaced);
+    suite_add_tcase(s, io);
     return s;
 }
 

@@ -42,11 +42,23 @@ tg_status tg_afile_fd_write(int fd, const void *p, size_t n, const char *what, t
     return TG_OK;
 }
 
-/* A target that exists and is not a regular file (after following links: /dev/stdout is one)
- * is written in place: renaming over /dev/null would replace the device with a file. */
+/* The links to a process's own descriptors (/dev/stdout -> /proc/self/fd/1): a user names them
+ * on purpose, nobody plants them, and renaming over one would replace it for everyone. */
+static bool fd_link(const char *path) {
+    return !strcmp(path, "/dev/stdout") || !strcmp(path, "/dev/stderr") || !strncmp(path, "/dev/fd/", 8) ||
+           !strncmp(path, "/proc/self/fd/", 14);
+}
+
+/* A target that is itself a device, FIFO or socket is written in place: renaming over /dev/null
+ * would replace the device with a file. A symbolic link is never followed for writing (one planted
+ * as a run folder's config.txt would write into the device or FIFO it names, or hang): it is
+ * replaced like a regular file. Only a descriptor's link is written through, whatever it names
+ * (`-o /dev/stdout` with stdout redirected to a file, too). */
 bool tg_afile_is_special(const char *path) {
     struct stat sb;
-    return stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode);
+    if (lstat(path, &sb) != 0) return false;
+    if (fd_link(path)) return !S_ISDIR(sb.st_mode);
+    return !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode) && !S_ISLNK(sb.st_mode);
 }
 
 tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
@@ -55,7 +67,8 @@ tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
     f->path = path && path[0] ? strdup(path) : NULL;
     if (!f->path) return tg_err_set(err, path && path[0] ? TG_ERR_NOMEM : TG_ERR_ARG, "cannot write: empty path");
     if (tg_afile_is_special(path)) {
-        f->fd = open(path, O_WRONLY | O_CLOEXEC);
+        /* O_NOFOLLOW: a link swapped in since the check is refused, not followed */
+        f->fd = open(path, O_WRONLY | O_CLOEXEC | (fd_link(path) ? 0 : O_NOFOLLOW));
         if (f->fd >= 0) return TG_OK;
         tg_status st = tg_err_set(err, TG_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
         tg_afile_abort(f);

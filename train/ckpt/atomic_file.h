@@ -5,8 +5,9 @@
  * a new temporary PATH.tmp.<pid>.<n> is created beside PATH with O_CREAT|O_EXCL|O_NOFOLLOW (so a
  * symlink or any file already under that name is never opened), written, fsynced, closed and
  * renamed over PATH; the folder is then fsynced. On any failure the temporary is unlinked and PATH
- * is left as it was. A PATH that already exists and is not a regular file (a device such as
- * /dev/null or /dev/stdout, a FIFO) is written directly and never replaced.
+ * is left as it was. A PATH that is itself not a regular file (a device such as /dev/null, a
+ * FIFO), or that is /dev/stdout, /dev/stderr, /dev/fd/N or /proc/self/fd/N, is written directly
+ * and never replaced. Any other symlink at PATH is never followed: it is replaced like a file.
  *
  *   tg_afile f;
  *   if (tg_afile_open(&f, "runs/x/vocab.txt", &err) != TG_OK) ... err.msg ...
@@ -36,7 +37,8 @@ typedef struct tg_afile {
 } tg_afile;
 
 tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err);
-/* PATH exists and is not a regular file or folder (a device, FIFO, socket): written in place. */
+/* PATH is itself a device, FIFO or socket (not a link to one), or a descriptor's link such as
+ * /dev/stdout: written in place. */
 bool tg_afile_is_special(const char *path);
 tg_status tg_afile_write(tg_afile *f, const void *p, size_t n, tg_err *err);
 /* At an offset (the checkpoint header goes in last); only for a temporary, not a device. */
