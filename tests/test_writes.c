@@ -585,6 +585,29 @@ START_TEST(test_link_to_fifo_replaced) {
 }
 END_TEST
 
+/* Every command that reads a checkpoint refuses a FIFO at once (before the fix, each one waited
+ * for a writer for ever). */
+START_TEST(test_ckpt_reads_refuse_fifo) {
+    const char *ff = dir_path("ff");
+    ck_assert_int_eq(mkfifo(ff, 0644), 0);
+    const char *tsv = dir_path("c.tsv");
+    write_tsv(tsv, 5);
+    char *cmds[][8] = {
+        {"translate", "--model", (char *)ff, NULL},
+        {"eval", "--model", (char *)ff, "--data", (char *)tsv, NULL},
+        {"ckpt", "info", (char *)ff, NULL},
+        {"ckpt", "verify", (char *)ff, NULL},
+        {"ckpt", "average", (char *)ff, "-o", (char *)dir_path("o.ckpt"), NULL},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        int rc = tg_cli_run_bounded(30, cmds[i]);
+        ck_assert_msg(rc == 1, "%s %s: exit %d (-1: still waiting on the FIFO)", cmds[i][0], cmds[i][1], rc);
+        ck_assert(tg_cli_has("err.txt", "ff: not a regular file"));
+        ck_assert(is_fifo(ff));
+    }
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("writes");
     TCase *tc = tcase_create("writes");
@@ -612,6 +635,7 @@ static Suite *suite(void) {
     tcase_add_checked_fixture(io, tg_cli_setup, tg_cli_teardown);
     tcase_set_timeout(io, 600);
     tcase_add_test(io, test_link_to_fifo_replaced);
+    tcase_add_test(io, test_ckpt_reads_refuse_fifo);
     suite_add_tcase(s, io);
     return s;
 }
