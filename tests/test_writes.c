@@ -608,6 +608,45 @@ START_TEST(test_ckpt_reads_refuse_fifo) {
 }
 END_TEST
 
+/* A resume trims metrics.tsv: a link there is refused (before the fix, what it named was copied
+ * into the run folder), so are /dev/zero (it spun for ever) and a FIFO; nothing is changed. The
+ * same for diagnostics.tsv, which `ckpt diagnose` trims. */
+START_TEST(test_trim_refuses_links_and_devices) {
+    make_run("ml", "2");
+    const char *victim = dir_path("victim.txt");
+    tg_cli_write(victim, "precious\n");
+    const char *metrics = dir_path("ml/metrics.tsv");
+    ck_assert_int_eq(unlink(metrics), 0);
+    ck_assert_int_eq(symlink(victim, metrics), 0);
+    char *a[] = {"train", "--resume", (char *)dir_path("ml"), "--max-steps", "3", NULL};
+    ck_assert_int_eq(tg_cli_run_bounded(60, a), 1);
+    ck_assert(tg_cli_has("err.txt", "metrics.tsv: is a symbolic link"));
+    struct stat sb;
+    ck_assert(lstat(metrics, &sb) == 0 && S_ISLNK(sb.st_mode));
+    char *v = tg_cli_slurp(victim);
+    ck_assert_str_eq(v, "precious\n");
+    free(v);
+    ck_assert_int_eq(unlink(metrics), 0);
+    ck_assert_int_eq(symlink("/dev/zero", metrics), 0);
+    ck_assert_int_eq(tg_cli_run_bounded(60, a), 1);
+    ck_assert(tg_cli_has("err.txt", "metrics.tsv: is a symbolic link"));
+    ck_assert_int_eq(unlink(metrics), 0);
+    ck_assert_int_eq(mkfifo(metrics, 0644), 0);
+    ck_assert_int_eq(tg_cli_run_bounded(60, a), 1);
+    ck_assert(tg_cli_has("err.txt", "metrics.tsv: not a regular file"));
+    ck_assert(is_fifo(metrics));
+    ck_assert_int_eq(temporaries(dir_path("ml")), 0);
+    /* diagnostics.tsv, trimmed by `ckpt diagnose` */
+    make_run("dg", "2");
+    const char *diag = dir_path("dg/diagnostics.tsv");
+    ck_assert_int_eq(symlink("/dev/zero", diag), 0);
+    char *b[] = {"ckpt", "diagnose", (char *)dir_path("dg"), NULL};
+    ck_assert_int_eq(tg_cli_run_bounded(60, b), 1);
+    ck_assert(tg_cli_has("err.txt", "diagnostics.tsv: is a symbolic link"));
+    ck_assert(lstat(diag, &sb) == 0 && S_ISLNK(sb.st_mode));
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("writes");
     TCase *tc = tcase_create("writes");
@@ -636,6 +675,7 @@ static Suite *suite(void) {
     tcase_set_timeout(io, 600);
     tcase_add_test(io, test_link_to_fifo_replaced);
     tcase_add_test(io, test_ckpt_reads_refuse_fifo);
+    tcase_add_test(io, test_trim_refuses_links_and_devices);
     suite_add_tcase(s, io);
     return s;
 }
