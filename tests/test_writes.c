@@ -647,6 +647,24 @@ START_TEST(test_trim_refuses_links_and_devices) {
 }
 END_TEST
 
+/* A resume removes only the exact temporaries a killed save leaves, NAME.tmp.<pid>.<n>: a user's
+ * copy whose name merely holds ".ckpt.tmp." is kept. */
+START_TEST(test_resume_keeps_look_alike_temps) {
+    make_run("rt", "2");
+    const char *keep[] = {"rt/best.ckpt.tmp.before-lr-change", "rt/last.ckpt.tmp.123.4.bak", "rt/config.txt.tmp.12x.0",
+                          "rt/x.ckpt.tmp.1.2.txt", "rt/notes.txt.tmp.123.0"};
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) tg_cli_write(dir_path(keep[i]), "mine");
+    tg_cli_write(dir_path("rt/step-1.ckpt.tmp.99999.12"), "half");
+    tg_cli_write(dir_path("rt/diagnostics.tsv.tmp.99999.0"), "half");
+    char *a[] = {"train", "--resume", (char *)dir_path("rt"), "--max-steps", "3", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, a), 0);
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+        ck_assert_msg(is_regular(dir_path(keep[i])), "%s was removed", keep[i]);
+    ck_assert(!is_regular(dir_path("rt/step-1.ckpt.tmp.99999.12")));
+    ck_assert(!is_regular(dir_path("rt/diagnostics.tsv.tmp.99999.0")));
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("writes");
     TCase *tc = tcase_create("writes");
@@ -676,6 +694,7 @@ static Suite *suite(void) {
     tcase_add_test(io, test_link_to_fifo_replaced);
     tcase_add_test(io, test_ckpt_reads_refuse_fifo);
     tcase_add_test(io, test_trim_refuses_links_and_devices);
+    tcase_add_test(io, test_resume_keeps_look_alike_temps);
     suite_add_tcase(s, io);
     return s;
 }

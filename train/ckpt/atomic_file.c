@@ -61,6 +61,29 @@ bool tg_afile_is_special(const char *path) {
     return !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode) && !S_ISLNK(sb.st_mode);
 }
 
+/* Skips a run of digits at *s; false if there is none or it is too long to be a number. */
+static bool skip_digits(const char **s) {
+    size_t n = strspn(*s, "0123456789");
+    *s += n;
+    return n > 0 && n < 19;
+}
+
+bool tg_afile_temp_name(const char *name, size_t *target_len, long *pid) {
+    for (const char *at = strstr(name, ".tmp."); at; at = strstr(at + 1, ".tmp.")) {
+        const char *p = at + 5, *digits = p;
+        if (at == name || !skip_digits(&p)) continue;
+        if (*p == '.') {
+            p++;
+            if (!skip_digits(&p)) continue;
+        }
+        if (*p) continue;
+        *target_len = (size_t)(at - name);
+        *pid = strtol(digits, NULL, 10);
+        return true;
+    }
+    return false;
+}
+
 tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
     f->fd = -1;
     f->tmp = NULL;

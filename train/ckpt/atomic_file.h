@@ -50,6 +50,11 @@ tg_status tg_afile_commit(tg_afile *f, tg_err *err);
 /* Closes and unlinks the temporary (the target is untouched). Safe after a failed open. */
 void tg_afile_abort(tg_afile *f);
 
+/* name (a file name, no folder) is a temporary as tg_afile_open makes them, TARGET.tmp.<pid>.<n>
+ * with digits to the end (or TARGET.tmp.<pid>, an older release's): the length of TARGET in
+ * *target_len and the pid in *pid. A user's "best.ckpt.tmp.before-lr-change" is not one. */
+bool tg_afile_temp_name(const char *name, size_t *target_len, long *pid);
+
 /* open + write + commit of one buffer. */
 tg_status tg_afile_save(const char *path, const void *p, size_t n, tg_err *err);
 
