@@ -665,6 +665,28 @@ START_TEST(test_resume_keeps_look_alike_temps) {
 }
 END_TEST
 
+/* A writer that starts removes the temporaries of its target left by a killed writer (a pid
+ * that no longer exists), and nothing else: a live writer's and a user's file are kept. */
+START_TEST(test_dead_writers_temps_removed) {
+    make_run("r", "1");
+    pid_t dead = fork();
+    ck_assert_int_ge(dead, 0);
+    if (dead == 0) _exit(0);
+    ck_assert_int_eq(tg_cli_wait(dead), 0);
+    char gone[64], alive[64], other[64];
+    snprintf(gone, sizeof gone, "avg.ckpt.tmp.%ld.0", (long)dead);
+    snprintf(alive, sizeof alive, "avg.ckpt.tmp.%ld.0", (long)getpid());
+    snprintf(other, sizeof other, "avg2.ckpt.tmp.%ld.0", (long)dead);
+    const char *files[] = {gone, alive, other, "avg.ckpt.tmp.mine"};
+    for (size_t i = 0; i < 4; i++) tg_cli_write(dir_path(files[i]), "half");
+    char *a[] = {"ckpt", "average", (char *)dir_path("r/last.ckpt"), "-o", (char *)dir_path("avg.ckpt"), NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, a), 0);
+    ck_assert(is_regular(dir_path("avg.ckpt")));
+    ck_assert_msg(!is_regular(dir_path(gone)), "%s was kept", gone);
+    for (size_t i = 1; i < 4; i++) ck_assert_msg(is_regular(dir_path(files[i])), "%s was removed", files[i]);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("writes");
     TCase *tc = tcase_create("writes");
@@ -695,6 +717,7 @@ static Suite *suite(void) {
     tcase_add_test(io, test_ckpt_reads_refuse_fifo);
     tcase_add_test(io, test_trim_refuses_links_and_devices);
     tcase_add_test(io, test_resume_keeps_look_alike_temps);
+    tcase_add_test(io, test_dead_writers_temps_removed);
     suite_add_tcase(s, io);
     return s;
 }

@@ -2,8 +2,11 @@
  * and the TAPEGRAD_FAIL_WRITE fault hook (see atomic_file.h). */
 #include "train/ckpt/atomic_file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +87,25 @@ bool tg_afile_temp_name(const char *name, size_t *target_len, long *pid) {
     return false;
 }
 
+/* Unlinks path's temporaries left by writers that were killed (PATH.tmp.<pid>.<n> whose pid no
+ * longer exists), so an interrupted `ckpt average -o OUT` does not leave one for ever. Another
+ * live writer's temporary, and any other name, is left alone. */
+static void remove_dead_temps(const char *path) {
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    DIR *d = dir ? opendir(dir) : NULL;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        size_t n;
+        long pid;
+        if (tg_afile_temp_name(e->d_name, &n, &pid) && n == strlen(base) && !strncmp(e->d_name, base, n) &&
+            pid > 0 && pid <= INT_MAX && kill((pid_t)pid, 0) == -1 && errno == ESRCH)
+            unlinkat(dirfd(d), e->d_name, 0);
+    }
+    if (d) closedir(d);
+    free(dir);
+}
+
 tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
     f->fd = -1;
     f->tmp = NULL;
@@ -97,6 +119,7 @@ tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
         tg_afile_abort(f);
         return st;
     }
+    remove_dead_temps(path);
     size_t len = strlen(path) + 48;
     f->tmp = malloc(len);
     if (!f->tmp) {
