@@ -552,6 +552,37 @@ START_TEST(test_batches_depend_on_seed_and_data_only) {
 }
 END_TEST
 
+/* DIR/lock planted as a link: refused, nothing created where it points (before the fix O_CREAT
+ * made the file there); an output planted as a link to a FIFO without a reader is replaced by a
+ * file (before the fix `experiment report` blocked on it for ever), the FIFO kept. */
+START_TEST(test_planted_lock_and_outputs) {
+    char d[300], lock[350], victim[350], fifo[350], report[350];
+    snprintf(d, sizeof d, "%s/e", tmpdir);
+    snprintf(lock, sizeof lock, "%s/lock", d);
+    snprintf(victim, sizeof victim, "%s/victim", tmpdir);
+    snprintf(fifo, sizeof fifo, "%s/fifo", tmpdir);
+    snprintf(report, sizeof report, "%s/report.md", d);
+    ck_assert_int_eq(mkdir(d, 0755), 0);
+    ck_assert_int_eq(symlink(victim, lock), 0);
+    char *g[] = {"experiment", "--task", "copy", "--task-size", "50", "--d-model", "8", "--heads", "2", "--d-ff", "8",
+                 "--layers", "1", "--max-steps", "2", "--valid-every", "0", "--vary", "norm=post,pre", "--seeds", "1",
+                 "--out", d, NULL};
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(g), 120), 1);
+    ck_assert_int_eq(count_in("err.txt", "lock: is a symbolic link"), 1);
+    struct stat sb;
+    ck_assert_int_ne(lstat(victim, &sb), 0);
+    ck_assert_int_eq(unlink(lock), 0);
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(g), 300), 0);
+    ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+    ck_assert_int_eq(unlink(report), 0);
+    ck_assert_int_eq(symlink(fifo, report), 0);
+    char *rep[] = {"experiment", "report", d, NULL};
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(rep), 120), 0);
+    ck_assert(lstat(report, &sb) == 0 && S_ISREG(sb.st_mode));
+    ck_assert(lstat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode));
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("experiment");
     TCase *tc = tcase_create("grid");
@@ -564,5 +595,10 @@ int main(void) {
     tcase_add_test(tc, test_variant_bundles);
     tcase_add_test(tc, test_batches_depend_on_seed_and_data_only);
     suite_add_tcase(s, tc);
+    TCase *io = tcase_create("io");
+    tcase_add_checked_fixture(io, setup, teardown);
+    tcase_set_timeout(io, 600);
+    tcase_add_test(io, test_planted_lock_and_outputs);
+    suite_add_tcase(s, io);
     return tg_check_run(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -540,6 +540,153 @@ START_TEST(test_state_fields_validated) {
 }
 END_TEST
 
+/* ---- planted links and FIFOs: replaced or refused, never followed, never waited on ---- */
+
+static bool is_fifo(const char *path) {
+    struct stat sb;
+    return lstat(path, &sb) == 0 && S_ISFIFO(sb.st_mode);
+}
+
+static bool is_regular(const char *path) {
+    struct stat sb;
+    return lstat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+/* config.txt, vocab.txt and `vocab learn -o` planted as a link to a FIFO without a reader: the
+ * link is replaced by a file (before the fix the write blocked for ever); the FIFO is kept. */
+START_TEST(test_link_to_fifo_replaced) {
+    const char *fifo = dir_path("fifo");
+    ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+    ck_assert_int_eq(mkdir(dir_path("sp"), 0755), 0);
+    ck_assert_int_eq(symlink(fifo, dir_path("sp/config.txt")), 0);
+    char *a[] = {COPY, "--max-steps", "2", "--out", (char *)dir_path("sp"), NULL};
+    ck_assert_int_eq(tg_cli_run_bounded(120, a), 0);
+    ck_assert(is_regular(dir_path("sp/config.txt")));
+    ck_assert(tg_cli_has("sp/config.txt", "max-steps = 2\n"));
+    const char *tsv = dir_path("c.tsv");
+    write_tsv(tsv, 30);
+    ck_assert_int_eq(mkdir(dir_path("v"), 0755), 0);
+    ck_assert_int_eq(symlink(fifo, dir_path("v/vocab.txt")), 0);
+    char *b[] = {"train", "--train", (char *)tsv, "--merges", "20", SMALL, "--max-steps", "1", "--out",
+                 (char *)dir_path("v"), NULL};
+    ck_assert_int_eq(tg_cli_run_bounded(120, b), 0);
+    ck_assert(is_regular(dir_path("v/vocab.txt")));
+    ck_assert(tg_cli_has("v/vocab.txt", "tapegrad-bpe 1\n"));
+    ck_assert_int_eq(symlink(fifo, dir_path("learned.txt")), 0);
+    char *c[] = {"vocab", "learn", "--data", (char *)tsv, "--merges", "10", "-o", (char *)dir_path("learned.txt"), NULL};
+    ck_assert_int_eq(tg_cli_run_bounded(60, c), 0);
+    ck_assert(is_regular(dir_path("learned.txt")));
+    ck_assert(is_fifo(fifo));
+    ck_assert_int_eq(temporaries(tg_cli_dir), 0);
+    /* a descriptor's link named on purpose is still written through, not replaced */
+    char *d[] = {"vocab", "learn", "--data", (char *)tsv, "--merges", "10", "-o", "/proc/self/fd/1", NULL};
+    ck_assert_int_eq(tg_cli_run_bounded(60, d), 0);
+    ck_assert(tg_cli_has("out.txt", "tapegrad-bpe 1\n"));
+}
+END_TEST
+
+/* Every command that reads a checkpoint refuses a FIFO at once (before the fix, each one waited
+ * for a writer for ever). */
+START_TEST(test_ckpt_reads_refuse_fifo) {
+    const char *ff = dir_path("ff");
+    ck_assert_int_eq(mkfifo(ff, 0644), 0);
+    const char *tsv = dir_path("c.tsv");
+    write_tsv(tsv, 5);
+    char *cmds[][8] = {
+        {"translate", "--model", (char *)ff, NULL},
+        {"eval", "--model", (char *)ff, "--data", (char *)tsv, NULL},
+        {"ckpt", "info", (char *)ff, NULL},
+        {"ckpt", "verify", (char *)ff, NULL},
+        {"ckpt", "average", (char *)ff, "-o", (char *)dir_path("o.ckpt"), NULL},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        int rc = tg_cli_run_bounded(30, cmds[i]);
+        ck_assert_msg(rc == 1, "%s %s: exit %d (-1: still waiting on the FIFO)", cmds[i][0], cmds[i][1], rc);
+        ck_assert(tg_cli_has("err.txt", "ff: not a regular file"));
+        ck_assert(is_fifo(ff));
+    }
+}
+END_TEST
+
+/* A resume trims metrics.tsv: a link there is refused (before the fix, what it named was copied
+ * into the run folder), so are /dev/zero (it spun for ever) and a FIFO; nothing is changed. The
+ * same for diagnostics.tsv, which `ckpt diagnose` trims. */
+START_TEST(test_trim_refuses_links_and_devices) {
+    make_run("ml", "2");
+    const char *victim = dir_path("victim.txt");
+    tg_cli_write(victim, "precious\n");
+    const char *metrics = dir_path("ml/metrics.tsv");
+    ck_assert_int_eq(unlink(metrics), 0);
+    ck_assert_int_eq(symlink(victim, metrics), 0);
+    char *a[] = {"train", "--resume", (char *)dir_path("ml"), "--max-steps", "3", NULL};
+    ck_assert_int_eq(tg_cli_run_bounded(60, a), 1);
+    ck_assert(tg_cli_has("err.txt", "metrics.tsv: is a symbolic link"));
+    struct stat sb;
+    ck_assert(lstat(metrics, &sb) == 0 && S_ISLNK(sb.st_mode));
+    char *v = tg_cli_slurp(victim);
+    ck_assert_str_eq(v, "precious\n");
+    free(v);
+    ck_assert_int_eq(unlink(metrics), 0);
+    ck_assert_int_eq(symlink("/dev/zero", metrics), 0);
+    ck_assert_int_eq(tg_cli_run_bounded(60, a), 1);
+    ck_assert(tg_cli_has("err.txt", "metrics.tsv: is a symbolic link"));
+    ck_assert_int_eq(unlink(metrics), 0);
+    ck_assert_int_eq(mkfifo(metrics, 0644), 0);
+    ck_assert_int_eq(tg_cli_run_bounded(60, a), 1);
+    ck_assert(tg_cli_has("err.txt", "metrics.tsv: not a regular file"));
+    ck_assert(is_fifo(metrics));
+    ck_assert_int_eq(temporaries(dir_path("ml")), 0);
+    /* diagnostics.tsv, trimmed by `ckpt diagnose` */
+    make_run("dg", "2");
+    const char *diag = dir_path("dg/diagnostics.tsv");
+    ck_assert_int_eq(symlink("/dev/zero", diag), 0);
+    char *b[] = {"ckpt", "diagnose", (char *)dir_path("dg"), NULL};
+    ck_assert_int_eq(tg_cli_run_bounded(60, b), 1);
+    ck_assert(tg_cli_has("err.txt", "diagnostics.tsv: is a symbolic link"));
+    ck_assert(lstat(diag, &sb) == 0 && S_ISLNK(sb.st_mode));
+}
+END_TEST
+
+/* A resume removes only the exact temporaries a killed save leaves, NAME.tmp.<pid>.<n>: a user's
+ * copy whose name merely holds ".ckpt.tmp." is kept. */
+START_TEST(test_resume_keeps_look_alike_temps) {
+    make_run("rt", "2");
+    const char *keep[] = {"rt/best.ckpt.tmp.before-lr-change", "rt/last.ckpt.tmp.123.4.bak", "rt/config.txt.tmp.12x.0",
+                          "rt/x.ckpt.tmp.1.2.txt", "rt/notes.txt.tmp.123.0"};
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) tg_cli_write(dir_path(keep[i]), "mine");
+    tg_cli_write(dir_path("rt/step-1.ckpt.tmp.99999.12"), "half");
+    tg_cli_write(dir_path("rt/diagnostics.tsv.tmp.99999.0"), "half");
+    char *a[] = {"train", "--resume", (char *)dir_path("rt"), "--max-steps", "3", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, a), 0);
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+        ck_assert_msg(is_regular(dir_path(keep[i])), "%s was removed", keep[i]);
+    ck_assert(!is_regular(dir_path("rt/step-1.ckpt.tmp.99999.12")));
+    ck_assert(!is_regular(dir_path("rt/diagnostics.tsv.tmp.99999.0")));
+}
+END_TEST
+
+/* A writer that starts removes the temporaries of its target left by a killed writer (a pid
+ * that no longer exists), and nothing else: a live writer's and a user's file are kept. */
+START_TEST(test_dead_writers_temps_removed) {
+    make_run("r", "1");
+    pid_t dead = fork();
+    ck_assert_int_ge(dead, 0);
+    if (dead == 0) _exit(0);
+    ck_assert_int_eq(tg_cli_wait(dead), 0);
+    char gone[64], alive[64], other[64];
+    snprintf(gone, sizeof gone, "avg.ckpt.tmp.%ld.0", (long)dead);
+    snprintf(alive, sizeof alive, "avg.ckpt.tmp.%ld.0", (long)getpid());
+    snprintf(other, sizeof other, "avg2.ckpt.tmp.%ld.0", (long)dead);
+    const char *files[] = {gone, alive, other, "avg.ckpt.tmp.mine"};
+    for (size_t i = 0; i < 4; i++) tg_cli_write(dir_path(files[i]), "half");
+    char *a[] = {"ckpt", "average", (char *)dir_path("r/last.ckpt"), "-o", (char *)dir_path("avg.ckpt"), NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, a), 0);
+    ck_assert(is_regular(dir_path("avg.ckpt")));
+    ck_assert_msg(!is_regular(dir_path(gone)), "%s was kept", gone);
+    for (size_t i = 1; i < 4; i++) ck_assert_msg(is_regular(dir_path(files[i])), "%s was removed", files[i]);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("writes");
     TCase *tc = tcase_create("writes");
@@ -563,6 +710,15 @@ static Suite *suite(void) {
     tcase_add_checked_fixture(huge, tg_cli_setup, tg_cli_teardown);
     tcase_add_test(huge, test_huge_model_refused);
     suite_add_tcase(s, huge);
+    TCase *io = tcase_create("io");
+    tcase_add_checked_fixture(io, tg_cli_setup, tg_cli_teardown);
+    tcase_set_timeout(io, 600);
+    tcase_add_test(io, test_link_to_fifo_replaced);
+    tcase_add_test(io, test_ckpt_reads_refuse_fifo);
+    tcase_add_test(io, test_trim_refuses_links_and_devices);
+    tcase_add_test(io, test_resume_keeps_look_alike_temps);
+    tcase_add_test(io, test_dead_writers_temps_removed);
+    suite_add_tcase(s, io);
     return s;
 }
 

@@ -6,12 +6,14 @@
 
 #include <check.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "train/cli/commands.h"
@@ -89,6 +91,27 @@ static inline int tg_cli_wait(pid_t pid) {
     int status;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Like tg_cli_wait, but a child still running after `seconds` (blocked on a FIFO, or spinning
+ * on /dev/zero) is killed and -1 returned, so a hang fails the test instead of stalling it. */
+static inline int tg_cli_wait_bounded(pid_t pid, int seconds) {
+    for (long ms = 0; ms < seconds * 1000L; ms += 10) {
+        int status;
+        pid_t got = waitpid(pid, &status, WNOHANG);
+        ck_assert_int_ge(got, 0);
+        if (got == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        nanosleep(&(struct timespec){0, 10000000L}, NULL);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+/* tg_cli_run with stdin from /dev/null, bounded as tg_cli_wait_bounded is. */
+static inline int tg_cli_run_bounded(int seconds, char **argv) {
+    return tg_cli_wait_bounded(
+        tg_cli_spawn(NULL, "/dev/null", tg_cli_path("out.txt"), tg_cli_path("err.txt"), argv), seconds);
 }
 
 /* Runs a command to completion: stdout to `out` (a path such as /dev/full, or NULL for

@@ -2,8 +2,11 @@
  * and the TAPEGRAD_FAIL_WRITE fault hook (see atomic_file.h). */
 #include "train/ckpt/atomic_file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,11 +45,65 @@ tg_status tg_afile_fd_write(int fd, const void *p, size_t n, const char *what, t
     return TG_OK;
 }
 
-/* A target that exists and is not a regular file (after following links: /dev/stdout is one)
- * is written in place: renaming over /dev/null would replace the device with a file. */
+/* The links to a process's own descriptors (/dev/stdout -> /proc/self/fd/1): a user names them
+ * on purpose, nobody plants them, and renaming over one would replace it for everyone. */
+static bool fd_link(const char *path) {
+    return !strcmp(path, "/dev/stdout") || !strcmp(path, "/dev/stderr") || !strncmp(path, "/dev/fd/", 8) ||
+           !strncmp(path, "/proc/self/fd/", 14);
+}
+
+/* A target that is itself a device, FIFO or socket is written in place: renaming over /dev/null
+ * would replace the device with a file. A symbolic link is never followed for writing (one planted
+ * as a run folder's config.txt would write into the device or FIFO it names, or hang): it is
+ * replaced like a regular file. Only a descriptor's link is written through, whatever it names
+ * (`-o /dev/stdout` with stdout redirected to a file, too). */
 bool tg_afile_is_special(const char *path) {
     struct stat sb;
-    return stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode);
+    if (lstat(path, &sb) != 0) return false;
+    if (fd_link(path)) return !S_ISDIR(sb.st_mode);
+    return !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode) && !S_ISLNK(sb.st_mode);
+}
+
+/* Skips a run of digits at *s; false if there is none or it is too long to be a number. */
+static bool skip_digits(const char **s) {
+    size_t n = strspn(*s, "0123456789");
+    *s += n;
+    return n > 0 && n < 19;
+}
+
+bool tg_afile_temp_name(const char *name, size_t *target_len, long *pid) {
+    for (const char *at = strstr(name, ".tmp."); at; at = strstr(at + 1, ".tmp.")) {
+        const char *p = at + 5, *digits = p;
+        if (at == name || !skip_digits(&p)) continue;
+        if (*p == '.') {
+            p++;
+            if (!skip_digits(&p)) continue;
+        }
+        if (*p) continue;
+        *target_len = (size_t)(at - name);
+        *pid = strtol(digits, NULL, 10);
+        return true;
+    }
+    return false;
+}
+
+/* Unlinks path's temporaries left by writers that were killed (PATH.tmp.<pid>.<n> whose pid no
+ * longer exists), so an interrupted `ckpt average -o OUT` does not leave one for ever. Another
+ * live writer's temporary, and any other name, is left alone. */
+static void remove_dead_temps(const char *path) {
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    DIR *d = dir ? opendir(dir) : NULL;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        size_t n;
+        long pid;
+        if (tg_afile_temp_name(e->d_name, &n, &pid) && n == strlen(base) && !strncmp(e->d_name, base, n) &&
+            pid > 0 && pid <= INT_MAX && kill((pid_t)pid, 0) == -1 && errno == ESRCH)
+            unlinkat(dirfd(d), e->d_name, 0);
+    }
+    if (d) closedir(d);
+    free(dir);
 }
 
 tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
@@ -55,12 +112,14 @@ tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
     f->path = path && path[0] ? strdup(path) : NULL;
     if (!f->path) return tg_err_set(err, path && path[0] ? TG_ERR_NOMEM : TG_ERR_ARG, "cannot write: empty path");
     if (tg_afile_is_special(path)) {
-        f->fd = open(path, O_WRONLY | O_CLOEXEC);
+        /* O_NOFOLLOW: a link swapped in since the check is refused, not followed */
+        f->fd = open(path, O_WRONLY | O_CLOEXEC | (fd_link(path) ? 0 : O_NOFOLLOW));
         if (f->fd >= 0) return TG_OK;
         tg_status st = tg_err_set(err, TG_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
         tg_afile_abort(f);
         return st;
     }
+    remove_dead_temps(path);
     size_t len = strlen(path) + 48;
     f->tmp = malloc(len);
     if (!f->tmp) {

@@ -5,8 +5,9 @@
  * a new temporary PATH.tmp.<pid>.<n> is created beside PATH with O_CREAT|O_EXCL|O_NOFOLLOW (so a
  * symlink or any file already under that name is never opened), written, fsynced, closed and
  * renamed over PATH; the folder is then fsynced. On any failure the temporary is unlinked and PATH
- * is left as it was. A PATH that already exists and is not a regular file (a device such as
- * /dev/null or /dev/stdout, a FIFO) is written directly and never replaced.
+ * is left as it was. A PATH that is itself not a regular file (a device such as /dev/null, a
+ * FIFO), or that is /dev/stdout, /dev/stderr, /dev/fd/N or /proc/self/fd/N, is written directly
+ * and never replaced. Any other symlink at PATH is never followed: it is replaced like a file.
  *
  *   tg_afile f;
  *   if (tg_afile_open(&f, "runs/x/vocab.txt", &err) != TG_OK) ... err.msg ...
@@ -36,7 +37,8 @@ typedef struct tg_afile {
 } tg_afile;
 
 tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err);
-/* PATH exists and is not a regular file or folder (a device, FIFO, socket): written in place. */
+/* PATH is itself a device, FIFO or socket (not a link to one), or a descriptor's link such as
+ * /dev/stdout: written in place. */
 bool tg_afile_is_special(const char *path);
 tg_status tg_afile_write(tg_afile *f, const void *p, size_t n, tg_err *err);
 /* At an offset (the checkpoint header goes in last); only for a temporary, not a device. */
@@ -47,6 +49,11 @@ tg_status tg_afile_seek(tg_afile *f, off_t at, tg_err *err);
 tg_status tg_afile_commit(tg_afile *f, tg_err *err);
 /* Closes and unlinks the temporary (the target is untouched). Safe after a failed open. */
 void tg_afile_abort(tg_afile *f);
+
+/* name (a file name, no folder) is a temporary as tg_afile_open makes them, TARGET.tmp.<pid>.<n>
+ * with digits to the end (or TARGET.tmp.<pid>, an older release's): the length of TARGET in
+ * *target_len and the pid in *pid. A user's "best.ckpt.tmp.before-lr-change" is not one. */
+bool tg_afile_temp_name(const char *name, size_t *target_len, long *pid);
 
 /* open + write + commit of one buffer. */
 tg_status tg_afile_save(const char *path, const void *p, size_t n, tg_err *err);

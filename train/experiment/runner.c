@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -166,9 +167,18 @@ static int train_cell(const tg_experiment *e, const tg_exp_cell *c, const tg_exp
 static int lock_dir(const tg_experiment *e) {
     char path[TG_PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/lock", e->dir);
-    int fd = open(path, O_RDWR | O_CREAT, 0644);
+    /* never through a planted link (O_CREAT would make the file it names); O_NONBLOCK: a FIFO is
+     * refused, not waited on */
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0644);
     if (fd < 0) {
-        fprintf(stderr, "tapegrad experiment: cannot open %s: %s\n", path, strerror(errno));
+        if (errno == ELOOP) fprintf(stderr, "tapegrad experiment: %s: is a symbolic link; refusing to open it\n", path);
+        else fprintf(stderr, "tapegrad experiment: cannot open %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fprintf(stderr, "tapegrad experiment: %s: not a regular file\n", path);
+        close(fd);
         return -1;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {

@@ -208,12 +208,17 @@ void tg_dev_text_free(tg_dev_text *d) {
     memset(d, 0, sizeof *d);
 }
 
-/* A run killed while saving leaves NAME.tmp.<pid>[.<n>] beside the file it was replacing (a
- * checkpoint, config.txt, metrics.tsv or vocab.txt; see train/ckpt/atomic_file.h). */
+/* A run killed while saving leaves NAME.tmp.<pid>.<n> beside the file it was replacing (a
+ * checkpoint, config.txt, metrics.tsv, diagnostics.tsv or vocab.txt; see train/ckpt/atomic_file.h).
+ * Only that exact name: a user's copy such as best.ckpt.tmp.before-lr-change is kept. */
 static bool stale_temp(const char *name) {
-    static const char *const kinds[] = {".ckpt.tmp.", "config.txt.tmp.", "metrics.tsv.tmp.", "vocab.txt.tmp."};
+    static const char *const kinds[] = {"config.txt", "metrics.tsv", "diagnostics.tsv", "vocab.txt"};
+    size_t n;
+    long pid;
+    if (!tg_afile_temp_name(name, &n, &pid)) return false;
+    if (n > 5 && !strncmp(name + n - 5, ".ckpt", 5)) return true;
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
-        if (strstr(name, kinds[i])) return true;
+        if (n == strlen(kinds[i]) && !strncmp(name, kinds[i], n)) return true;
     return false;
 }
 
