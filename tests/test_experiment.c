@@ -504,6 +504,45 @@ START_TEST(test_variant_bundles) {
 }
 END_TEST
 
+/* ---- checks before anything is trained (a case of their own: `CK_RUN_CASE=checks`) ---- */
+
+#define TINY "experiment", "--task", "copy", "--task-size", "50", "--d-model", "8", "--heads", "2", "--d-ff", "8", \
+             "--layers", "1", "--max-steps", "2", "--valid-every", "0", "--threads", "1"
+
+/* argv is refused with exit 2 and message, and nothing is written under dir. */
+static void refused(char **argv, const char *message, const char *dir) {
+    ck_assert_int_eq(run(argv), 2);
+    ck_assert_int_ge(count_in("err.txt", message), 1);
+    ck_assert_msg(!exists(dir), "%s was written", dir);
+}
+
+/* Every cell's config is checked as train checks a fresh run: a cell that train would refuse
+ * stops the experiment before the first cell is trained. */
+START_TEST(test_precheck_is_trains_check) {
+    char d[300];
+    snprintf(d, sizeof d, "%s/pre", tmpdir);
+    char *long_task[] = {TINY, "--vary", "task-max-len=12,2000", "--seeds", "1", "--out", d, NULL};
+    refused(long_task, "cell task-max-len=2000,seed=1: --task-max-len 2000: the model has", d);
+    /* the seed: train takes the whole unsigned 64-bit range, and nothing beyond it */
+    tg_run_config cfg;
+    tg_run_config_default(&cfg);
+    tg_err err;
+    ck_assert_msg(tg_run_config_set(&cfg, "seed", "18446744073709551615", &err) == TG_OK, "%s", err.msg);
+    ck_assert(cfg.seed == UINT64_MAX);
+    ck_assert(tg_run_config_set(&cfg, "seed", "18446744073709551616", &err) != TG_OK);
+    ck_assert_ptr_nonnull(strstr(err.msg, "from 0 to 18446744073709551615"));
+    ck_assert(tg_run_config_set(&cfg, "seed", "-1", &err) != TG_OK);
+    ck_assert(cfg.seed == UINT64_MAX);
+    char *big[] = {TINY, "--vary", "norm=post", "--seed-list", "18446744073709551615", "--out", d, NULL};
+    ck_assert_int_eq(run(big), 0);
+    char path[500];
+    snprintf(path, sizeof path, "%s/cells/norm=post,seed=18446744073709551615/config.txt", d);
+    char *c = tg_cli_slurp(path);
+    ck_assert_ptr_nonnull(strstr(c, "seed = 18446744073709551615\n"));
+    free(c);
+}
+END_TEST
+
 /* Batches drawn by a cell's run: the same for every model switch of one seed, another seed's
  * differ. */
 static uint64_t batch_fingerprint(const tg_experiment *e, int cell) {
@@ -564,5 +603,10 @@ int main(void) {
     tcase_add_test(tc, test_variant_bundles);
     tcase_add_test(tc, test_batches_depend_on_seed_and_data_only);
     suite_add_tcase(s, tc);
+    TCase *checks = tcase_create("checks");
+    tcase_add_checked_fixture(checks, setup, teardown);
+    tcase_set_timeout(checks, 300);
+    tcase_add_test(checks, test_precheck_is_trains_check);
+    suite_add_tcase(s, checks);
     return tg_check_run(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

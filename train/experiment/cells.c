@@ -288,8 +288,10 @@ tg_status tg_exp_cell_config(const tg_experiment *e, const tg_exp_cell *c, tg_ru
     }
     if (s == TG_OK && c && strlen(c->dir) >= sizeof out->out)
         s = tg_err_set(err, TG_ERR_ARG, "cell folder %.200s...: path too long", c->dir);
-    if (s == TG_OK && c) {
-        out->seed = c->seed;
+    if (s == TG_OK && c) {   /* the seed as train's --seed takes it, so the check before training is train's */
+        char seed[32];
+        snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);
+        s = tg_run_config_set(out, "seed", seed, err);
         memcpy(out->out, c->dir, strlen(c->dir) + 1);
     }
     return s;
@@ -349,6 +351,7 @@ static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err
     tg_err e2;
     tg_status s = tg_exp_cell_config(e, c, &cfg, &e2);
     if (s == TG_OK) s = tg_run_config_check(&cfg, &e2);
+    if (s == TG_OK) s = tg_run_config_check_limits(&cfg, &e2);   /* as train checks a fresh run */
     if (s == TG_OK && cfg.max_steps <= 0)
         s = tg_err_set(&e2, TG_ERR_ARG, "--max-steps is required: the cells' budgets are matched in steps");
     if (s == TG_OK && cfg.max_epochs > 0)
