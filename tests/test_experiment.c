@@ -516,6 +516,23 @@ static void refused(char **argv, const char *message, const char *dir) {
     ck_assert_msg(!exists(dir), "%s was written", dir);
 }
 
+/* A --variant bundle that sets a --vary axis's flag would override the axis: both cells would
+ * train the bundle's value and be reported as two variants. */
+START_TEST(test_variant_and_vary_same_key_refused) {
+    char d[300];
+    snprintf(d, sizeof d, "%s/overlap", tmpdir);
+    char *g[] = {TINY, "--vary", "label-smoothing=0,0.1", "--variant", "v:label-smoothing=0.3", "--seeds", "1",
+                 "--out", d, NULL};
+    refused(g, "--label-smoothing is both a --vary axis and set by --variant v", d);
+    char *spelled[] = {TINY, "--vary", "label_smoothing=0,0.1", "--variant", "w", "--variant", "v:label_smoothing=0.3",
+                       "--seeds", "1", "--out", d, NULL};
+    refused(spelled, "--label-smoothing is both a --vary axis and set by --variant v", d);
+    char *twice[] = {TINY, "--vary", "label-smoothing=0", "--vary", "label_smoothing=0.1", "--seeds", "1", "--out", d,
+                     NULL};
+    refused(twice, "--vary label-smoothing given twice", d);
+}
+END_TEST
+
 /* Every cell's config is checked as train checks a fresh run: a cell that train would refuse
  * stops the experiment before the first cell is trained. */
 START_TEST(test_precheck_is_trains_check) {
@@ -606,6 +623,7 @@ int main(void) {
     TCase *checks = tcase_create("checks");
     tcase_add_checked_fixture(checks, setup, teardown);
     tcase_set_timeout(checks, 300);
+    tcase_add_test(checks, test_variant_and_vary_same_key_refused);
     tcase_add_test(checks, test_precheck_is_trains_check);
     suite_add_tcase(s, checks);
     return tg_check_run(s) ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -367,6 +367,15 @@ static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err
     return TG_OK;
 }
 
+/* The name of the first --variant whose bundle sets train flag key, or NULL. */
+static const char *variant_setting(const tg_experiment *e, const char *key) {
+    for (int a = 0; a < e->n_axes; a++)
+        for (int v = 0; e->axes[a].n_set && v < e->axes[a].n; v++)
+            for (int k = 0; k < e->axes[a].n_set[v]; k++)
+                if (!strcmp(key, e->axes[a].bundle_name[v][k])) return e->axes[a].values[v];
+    return NULL;
+}
+
 tg_status tg_exp_validate(const tg_experiment *e, tg_err *err) {
     if (!e->dir[0]) return tg_err_set(err, TG_ERR_ARG, "no experiment folder: give --out DIR");
     if (!e->n_seeds) return tg_err_set(err, TG_ERR_ARG, "no seeds: give --seeds N or --seed-list 1,2,3");
@@ -377,13 +386,20 @@ tg_status tg_exp_validate(const tg_experiment *e, tg_err *err) {
             if (!strcmp(e->base_name[i], e->axes[a].key))
                 return tg_err_set(err, TG_ERR_ARG, "--%s is both a base flag and a --vary axis", e->axes[a].key);
     }
-    for (int i = 0; i < e->n_base; i++)   /* a variant's flag may not also be a base flag */
-        for (int a = 0; a < e->n_axes; a++)
-            for (int v = 0; e->axes[a].n_set && v < e->axes[a].n; v++)
-                for (int k = 0; k < e->axes[a].n_set[v]; k++)
-                    if (!strcmp(e->base_name[i], e->axes[a].bundle_name[v][k]))
-                        return tg_err_set(err, TG_ERR_ARG, "--%s is both a base flag and set by --variant %s",
-                                          e->base_name[i], e->axes[a].values[v]);
+    /* a variant's flag may not also be a base flag or a --vary axis: the bundle would override
+     * it, and cells reported as different would train the same recipe */
+    for (int i = 0; i < e->n_base; i++) {
+        const char *v = variant_setting(e, e->base_name[i]);
+        if (v)
+            return tg_err_set(err, TG_ERR_ARG, "--%s is both a base flag and set by --variant %s",
+                              e->base_name[i], v);
+    }
+    for (int a = 0; a < e->n_axes; a++) {
+        const char *v = e->axes[a].n_set ? NULL : variant_setting(e, e->axes[a].key);
+        if (v)
+            return tg_err_set(err, TG_ERR_ARG, "--%s is both a --vary axis and set by --variant %s",
+                              e->axes[a].key, v);
+    }
     for (int a = 0; a < e->n_axes; a++)
         for (int v = 0; !e->axes[a].n_set && !takes_value(e->axes[a].key) && v < e->axes[a].n; v++)
             if (strcmp(e->axes[a].values[v], "true") && strcmp(e->axes[a].values[v], "false"))
