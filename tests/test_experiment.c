@@ -516,6 +516,26 @@ static void refused(char **argv, const char *message, const char *dir) {
     ck_assert_msg(!exists(dir), "%s was written", dir);
 }
 
+/* Values that differ only in characters a folder name replaces ('/' -> '_') would share a cell
+ * folder: the second cell would be "done already" with the first's model. */
+START_TEST(test_cell_folder_names_distinct) {
+    char d[300], w[300], t1[400], t2[400], cmd[1400], vary[900];
+    snprintf(d, sizeof d, "%s/names", tmpdir);
+    snprintf(w, sizeof w, "%s/W", tmpdir);
+    snprintf(t1, sizeof t1, "%s/sub/train.tsv", w);
+    snprintf(t2, sizeof t2, "%s/sub_train.tsv", w);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/sub' && printf 'a b\\tc d\\n' | tee '%s' > '%s'", w, t1, t2);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(vary, sizeof vary, "train=%s,%s", t1, t2);
+    char *files[] = {"experiment", "--max-steps", "2", "--vary", vary, "--seeds", "1", "--out", d, NULL};
+    refused(files, "--vary train: '", d);
+    ck_assert_int_ge(count_in("err.txt", "sub/train.tsv' and '"), 1);
+    ck_assert_int_ge(count_in("err.txt", "sub_train.tsv' give the same cell folder name"), 1);
+    char *variants[] = {TINY, "--variant", "a/b", "--variant", "a_b", "--seeds", "1", "--out", d, NULL};
+    refused(variants, "--variants 'a/b' and 'a_b' give the same cell folder name 'variant=a_b'", d);
+}
+END_TEST
+
 /* A --variant bundle that sets a --vary axis's flag would override the axis: both cells would
  * train the bundle's value and be reported as two variants. */
 START_TEST(test_variant_and_vary_same_key_refused) {
@@ -623,6 +643,7 @@ int main(void) {
     TCase *checks = tcase_create("checks");
     tcase_add_checked_fixture(checks, setup, teardown);
     tcase_set_timeout(checks, 300);
+    tcase_add_test(checks, test_cell_folder_names_distinct);
     tcase_add_test(checks, test_variant_and_vary_same_key_refused);
     tcase_add_test(checks, test_precheck_is_trains_check);
     suite_add_tcase(s, checks);

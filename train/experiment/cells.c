@@ -376,6 +376,31 @@ static const char *variant_setting(const tg_experiment *e, const char *key) {
     return NULL;
 }
 
+/* Two variants whose values differ but whose folder names are the same (name_part maps '/' and
+ * others to '_', and truncates) would share their cells' folders: the second would find the
+ * first's run done. Refused, naming the values. */
+static tg_status distinct_names(const tg_experiment *e, tg_err *err) {
+    int nv = tg_exp_variant_count(e);
+    tg_exp_cell *c = malloc((size_t)nv * sizeof *c);
+    if (!c) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    tg_status s = TG_OK;
+    for (int i = 0; s == TG_OK && i < nv; i++) {
+        tg_exp_cell_get(e, i, &c[i]);
+        for (int j = 0; s == TG_OK && j < i; j++) {
+            if (strcmp(c[i].variant, c[j].variant)) continue;
+            int a = 0;
+            while (c[i].value[a] == c[j].value[a]) a++;   /* the variants differ on some axis */
+            const tg_exp_axis *ax = &e->axes[a];
+            s = tg_err_set(err, TG_ERR_ARG, "%s%s%s '%s' and '%s' give the same cell folder name '%s': use values "
+                           "that differ in more than the characters a folder name replaces by '_'",
+                           ax->n_set ? "--variant" : "--vary ", ax->n_set ? "s" : ax->key, ax->n_set ? "" : ":",
+                           ax->values[c[j].value[a]], ax->values[c[i].value[a]], c[i].variant);
+        }
+    }
+    free(c);
+    return s;
+}
+
 tg_status tg_exp_validate(const tg_experiment *e, tg_err *err) {
     if (!e->dir[0]) return tg_err_set(err, TG_ERR_ARG, "no experiment folder: give --out DIR");
     if (!e->n_seeds) return tg_err_set(err, TG_ERR_ARG, "no seeds: give --seeds N or --seed-list 1,2,3");
@@ -405,10 +430,12 @@ tg_status tg_exp_validate(const tg_experiment *e, tg_err *err) {
             if (strcmp(e->axes[a].values[v], "true") && strcmp(e->axes[a].values[v], "false"))
                 return tg_err_set(err, TG_ERR_ARG, "--vary %s: '%s' is not true or false", e->axes[a].key,
                                   e->axes[a].values[v]);
+    tg_status s = distinct_names(e, err);
+    if (s != TG_OK) return s;
     for (int i = 0; i < tg_exp_cell_count(e); i++) {
         tg_exp_cell c;
         tg_exp_cell_get(e, i, &c);
-        tg_status s = check_cell(e, &c, err);
+        s = check_cell(e, &c, err);
         if (s != TG_OK) return s;
     }
     return TG_OK;
