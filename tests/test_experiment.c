@@ -580,6 +580,30 @@ START_TEST(test_precheck_is_trains_check) {
 }
 END_TEST
 
+/* DIR/lock is taken before DIR/experiment.txt is checked or written: an experiment that finds
+ * DIR locked by another (here: this test) writes no record, so two started at once cannot leave
+ * the record of one and the cells of the other. */
+START_TEST(test_lock_before_record) {
+    char d[300], lock[400], rec[400];
+    snprintf(d, sizeof d, "%s/locked", tmpdir);
+    snprintf(lock, sizeof lock, "%s/lock", d);
+    snprintf(rec, sizeof rec, "%s/experiment.txt", d);
+    ck_assert_int_eq(mkdir(d, 0755), 0);
+    int fd = open(lock, O_RDWR | O_CREAT, 0644);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+    char *g[] = {TINY, "--vary", "norm=post,pre", "--seeds", "1", "--out", d, NULL};
+    ck_assert_int_eq(run(g), 1);
+    ck_assert_int_ge(count_in("err.txt", "is being trained by another process"), 1);
+    ck_assert_msg(!exists(rec), "experiment.txt written while another process held the lock");
+    char *dry[] = {TINY, "--vary", "norm=post,pre", "--seeds", "1", "--out", d, "--dry-run", NULL};
+    ck_assert_int_eq(run(dry), 0);   /* a dry run writes nothing, and needs no lock */
+    close(fd);
+    ck_assert_int_eq(run(g), 0);
+    ck_assert(exists(rec));
+}
+END_TEST
+
 /* Batches drawn by a cell's run: the same for every model switch of one seed, another seed's
  * differ. */
 static uint64_t batch_fingerprint(const tg_experiment *e, int cell) {
@@ -646,6 +670,7 @@ int main(void) {
     tcase_add_test(checks, test_cell_folder_names_distinct);
     tcase_add_test(checks, test_variant_and_vary_same_key_refused);
     tcase_add_test(checks, test_precheck_is_trains_check);
+    tcase_add_test(checks, test_lock_before_record);
     suite_add_tcase(s, checks);
     return tg_check_run(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

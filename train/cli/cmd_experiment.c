@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "train/cli/commands.h"
 #include "train/experiment/experiment.h"
@@ -200,17 +201,22 @@ static int run(int argc, char **argv, int depth) {
         fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
         rc = 2;
     }
+    bool report_only = !strcmp(argv[0], "report");   /* the recorded command, from `report DIR` */
+    int lock = -1;   /* training: DIR/lock before the record is checked or written */
+    if (rc < 0 && !report_only && !fl.dry_run && (lock = tg_exp_lock(&e)) < 0) rc = 1;
     if (rc < 0 && tg_exp_record(&e, !fl.dry_run, &err) != TG_OK && !recorded_same(&e)) {
         fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
         rc = 1;
     }
-    bool report_only = !strcmp(argv[0], "report");   /* the recorded command, from `report DIR` */
     if (rc < 0 && report_only) rc = tg_exp_report(&e, fl.baseline);
     else if (rc < 0 && fl.dry_run) rc = tg_exp_dry_run(&e, tg_cmd_train);
     else if (rc < 0) {
         rc = tg_exp_run(&e, tg_cmd_train);
+        close(lock);
+        lock = -1;
         if (rc == 0) rc = tg_exp_report(&e, fl.baseline);
     }
+    if (lock >= 0) close(lock);
     free(fl.vary);
     free(fl.variant);
     free(e.argv);
