@@ -604,6 +604,52 @@ START_TEST(test_lock_before_record) {
 }
 END_TEST
 
+/* Writes n tab-separated pairs of words to path; words from offset on. */
+static void write_pairs(const char *path, int n, int offset) {
+    const char *w[] = {"the", "house", "is", "red", "green", "a", "dog", "runs"};
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%s %s\t%s %s\n", w[(i + offset) % 8], w[(i * 3 + offset) % 8], w[(i * 5 + offset) % 8],
+                w[(i + 1 + offset) % 8]);
+    fclose(f);
+}
+
+/* The report's cache of a cell's dev scores is redone when the dev text changed, even with as
+ * many lines as before and no checkpoint newer; a cache without the dev hash counts as stale. */
+START_TEST(test_eval_cache_follows_dev_text) {
+    char d[300], train[300], dev[300], tsv[600];
+    snprintf(d, sizeof d, "%s/devhash", tmpdir);
+    snprintf(train, sizeof train, "%s/train.tsv", tmpdir);
+    snprintf(dev, sizeof dev, "%s/dev.tsv", tmpdir);
+    write_pairs(train, 120, 0);
+    write_pairs(dev, 10, 0);
+    char *g[] = {"experiment", "--train", train, "--dev", dev, "--merges", "10", "--d-model", "8", "--heads", "2",
+                 "--d-ff", "8", "--layers", "1", "--max-steps", "2", "--valid-every", "0", "--threads", "1",
+                 "--vary", "norm=post", "--seeds", "1", "--out", d, NULL};
+    ck_assert_int_eq(run(g), 0);
+    char *rep[] = {"experiment", "report", d, NULL};
+    ck_assert_int_eq(run(rep), 0);
+    ck_assert_int_eq(count_in("err.txt", "evaluated "), 0);   /* cached */
+    write_pairs(dev, 10, 3);   /* other text, as many lines */
+    ck_assert_int_eq(run(rep), 0);
+    ck_assert_int_ge(count_in("err.txt", "evaluated norm=post,seed=1/last.ckpt"), 1);
+    ck_assert_int_eq(run(rep), 0);
+    ck_assert_int_eq(count_in("err.txt", "evaluated "), 0);
+    /* a cache from before the hash was recorded: redone */
+    snprintf(tsv, sizeof tsv, "%s/cells/norm=post,seed=1/eval-last.tsv", d);
+    char *t = tg_cli_slurp(tsv), *line = strstr(t, "\ndev\t");
+    ck_assert_ptr_nonnull(line);
+    memmove(line, strchr(line + 1, '\n'), strlen(strchr(line + 1, '\n')) + 1);
+    FILE *f = fopen(tsv, "w");
+    fputs(t, f);
+    fclose(f);
+    free(t);
+    ck_assert_int_eq(run(rep), 0);
+    ck_assert_int_ge(count_in("err.txt", "evaluated norm=post,seed=1/last.ckpt"), 1);
+}
+END_TEST
+
 /* Batches drawn by a cell's run: the same for every model switch of one seed, another seed's
  * differ. */
 static uint64_t batch_fingerprint(const tg_experiment *e, int cell) {
@@ -671,6 +717,7 @@ int main(void) {
     tcase_add_test(checks, test_variant_and_vary_same_key_refused);
     tcase_add_test(checks, test_precheck_is_trains_check);
     tcase_add_test(checks, test_lock_before_record);
+    tcase_add_test(checks, test_eval_cache_follows_dev_text);
     suite_add_tcase(s, checks);
     return tg_check_run(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }
