@@ -650,6 +650,20 @@ START_TEST(test_eval_cache_follows_dev_text) {
 }
 END_TEST
 
+/* --baseline names each axis once. */
+START_TEST(test_baseline_key_twice_refused) {
+    char d[300];
+    snprintf(d, sizeof d, "%s/base", tmpdir);
+    char *g[] = {TINY, "--vary", "norm=post,pre", "--seeds", "1", "--out", d, NULL};
+    ck_assert_int_eq(run(g), 0);
+    char *twice[] = {"experiment", "report", d, "--baseline", "norm=pre,norm=post", NULL};
+    ck_assert_int_eq(run(twice), 2);
+    ck_assert_int_ge(count_in("err.txt", "--baseline 'norm=pre,norm=post': norm given twice"), 1);
+    char *once[] = {"experiment", "report", d, "--baseline", "norm=pre", NULL};
+    ck_assert_int_eq(run(once), 0);
+}
+END_TEST
+
 /* Batches drawn by a cell's run: the same for every model switch of one seed, another seed's
  * differ. */
 static uint64_t batch_fingerprint(const tg_experiment *e, int cell) {
@@ -718,6 +732,7 @@ int main(void) {
     tcase_add_test(checks, test_precheck_is_trains_check);
     tcase_add_test(checks, test_lock_before_record);
     tcase_add_test(checks, test_eval_cache_follows_dev_text);
+    tcase_add_test(checks, test_baseline_key_twice_refused);
     suite_add_tcase(s, checks);
     return tg_check_run(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }
