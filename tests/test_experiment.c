@@ -504,6 +504,166 @@ START_TEST(test_variant_bundles) {
 }
 END_TEST
 
+/* ---- checks before anything is trained (a case of their own: `CK_RUN_CASE=checks`) ---- */
+
+#define TINY "experiment", "--task", "copy", "--task-size", "50", "--d-model", "8", "--heads", "2", "--d-ff", "8", \
+             "--layers", "1", "--max-steps", "2", "--valid-every", "0", "--threads", "1"
+
+/* argv is refused with exit 2 and message, and nothing is written under dir. */
+static void refused(char **argv, const char *message, const char *dir) {
+    ck_assert_int_eq(run(argv), 2);
+    ck_assert_int_ge(count_in("err.txt", message), 1);
+    ck_assert_msg(!exists(dir), "%s was written", dir);
+}
+
+/* Values that differ only in characters a folder name replaces ('/' -> '_') would share a cell
+ * folder: the second cell would be "done already" with the first's model. */
+START_TEST(test_cell_folder_names_distinct) {
+    char d[300], w[300], t1[400], t2[400], cmd[1400], vary[900];
+    snprintf(d, sizeof d, "%s/names", tmpdir);
+    snprintf(w, sizeof w, "%s/W", tmpdir);
+    snprintf(t1, sizeof t1, "%s/sub/train.tsv", w);
+    snprintf(t2, sizeof t2, "%s/sub_train.tsv", w);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/sub' && printf 'a b\\tc d\\n' | tee '%s' > '%s'", w, t1, t2);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(vary, sizeof vary, "train=%s,%s", t1, t2);
+    char *files[] = {"experiment", "--max-steps", "2", "--vary", vary, "--seeds", "1", "--out", d, NULL};
+    refused(files, "--vary train: '", d);
+    ck_assert_int_ge(count_in("err.txt", "sub/train.tsv' and '"), 1);
+    ck_assert_int_ge(count_in("err.txt", "sub_train.tsv' give the same cell folder name"), 1);
+    char *variants[] = {TINY, "--variant", "a/b", "--variant", "a_b", "--seeds", "1", "--out", d, NULL};
+    refused(variants, "--variants 'a/b' and 'a_b' give the same cell folder name 'variant=a_b'", d);
+}
+END_TEST
+
+/* A --variant bundle that sets a --vary axis's flag would override the axis: both cells would
+ * train the bundle's value and be reported as two variants. */
+START_TEST(test_variant_and_vary_same_key_refused) {
+    char d[300];
+    snprintf(d, sizeof d, "%s/overlap", tmpdir);
+    char *g[] = {TINY, "--vary", "label-smoothing=0,0.1", "--variant", "v:label-smoothing=0.3", "--seeds", "1",
+                 "--out", d, NULL};
+    refused(g, "--label-smoothing is both a --vary axis and set by --variant v", d);
+    char *spelled[] = {TINY, "--vary", "label_smoothing=0,0.1", "--variant", "w", "--variant", "v:label_smoothing=0.3",
+                       "--seeds", "1", "--out", d, NULL};
+    refused(spelled, "--label-smoothing is both a --vary axis and set by --variant v", d);
+    char *twice[] = {TINY, "--vary", "label-smoothing=0", "--vary", "label_smoothing=0.1", "--seeds", "1", "--out", d,
+                     NULL};
+    refused(twice, "--vary label-smoothing given twice", d);
+}
+END_TEST
+
+/* Every cell's config is checked as train checks a fresh run: a cell that train would refuse
+ * stops the experiment before the first cell is trained. */
+START_TEST(test_precheck_is_trains_check) {
+    char d[300];
+    snprintf(d, sizeof d, "%s/pre", tmpdir);
+    char *long_task[] = {TINY, "--vary", "task-max-len=12,2000", "--seeds", "1", "--out", d, NULL};
+    refused(long_task, "cell task-max-len=2000,seed=1: --task-max-len 2000: the model has", d);
+    /* the seed: train takes the whole unsigned 64-bit range, and nothing beyond it */
+    tg_run_config cfg;
+    tg_run_config_default(&cfg);
+    tg_err err;
+    ck_assert_msg(tg_run_config_set(&cfg, "seed", "18446744073709551615", &err) == TG_OK, "%s", err.msg);
+    ck_assert(cfg.seed == UINT64_MAX);
+    ck_assert(tg_run_config_set(&cfg, "seed", "18446744073709551616", &err) != TG_OK);
+    ck_assert_ptr_nonnull(strstr(err.msg, "from 0 to 18446744073709551615"));
+    ck_assert(tg_run_config_set(&cfg, "seed", "-1", &err) != TG_OK);
+    ck_assert(cfg.seed == UINT64_MAX);
+    char *big[] = {TINY, "--vary", "norm=post", "--seed-list", "18446744073709551615", "--out", d, NULL};
+    ck_assert_int_eq(run(big), 0);
+    char path[500];
+    snprintf(path, sizeof path, "%s/cells/norm=post,seed=18446744073709551615/config.txt", d);
+    char *c = tg_cli_slurp(path);
+    ck_assert_ptr_nonnull(strstr(c, "seed = 18446744073709551615\n"));
+    free(c);
+}
+END_TEST
+
+/* DIR/lock is taken before DIR/experiment.txt is checked or written: an experiment that finds
+ * DIR locked by another (here: this test) writes no record, so two started at once cannot leave
+ * the record of one and the cells of the other. */
+START_TEST(test_lock_before_record) {
+    char d[300], lock[400], rec[400];
+    snprintf(d, sizeof d, "%s/locked", tmpdir);
+    snprintf(lock, sizeof lock, "%s/lock", d);
+    snprintf(rec, sizeof rec, "%s/experiment.txt", d);
+    ck_assert_int_eq(mkdir(d, 0755), 0);
+    int fd = open(lock, O_RDWR | O_CREAT, 0644);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+    char *g[] = {TINY, "--vary", "norm=post,pre", "--seeds", "1", "--out", d, NULL};
+    ck_assert_int_eq(run(g), 1);
+    ck_assert_int_ge(count_in("err.txt", "is being trained by another process"), 1);
+    ck_assert_msg(!exists(rec), "experiment.txt written while another process held the lock");
+    char *dry[] = {TINY, "--vary", "norm=post,pre", "--seeds", "1", "--out", d, "--dry-run", NULL};
+    ck_assert_int_eq(run(dry), 0);   /* a dry run writes nothing, and needs no lock */
+    close(fd);
+    ck_assert_int_eq(run(g), 0);
+    ck_assert(exists(rec));
+}
+END_TEST
+
+/* Writes n tab-separated pairs of words to path; words from offset on. */
+static void write_pairs(const char *path, int n, int offset) {
+    const char *w[] = {"the", "house", "is", "red", "green", "a", "dog", "runs"};
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%s %s\t%s %s\n", w[(i + offset) % 8], w[(i * 3 + offset) % 8], w[(i * 5 + offset) % 8],
+                w[(i + 1 + offset) % 8]);
+    fclose(f);
+}
+
+/* The report's cache of a cell's dev scores is redone when the dev text changed, even with as
+ * many lines as before and no checkpoint newer; a cache without the dev hash counts as stale. */
+START_TEST(test_eval_cache_follows_dev_text) {
+    char d[300], train[300], dev[300], tsv[600];
+    snprintf(d, sizeof d, "%s/devhash", tmpdir);
+    snprintf(train, sizeof train, "%s/train.tsv", tmpdir);
+    snprintf(dev, sizeof dev, "%s/dev.tsv", tmpdir);
+    write_pairs(train, 120, 0);
+    write_pairs(dev, 10, 0);
+    char *g[] = {"experiment", "--train", train, "--dev", dev, "--merges", "10", "--d-model", "8", "--heads", "2",
+                 "--d-ff", "8", "--layers", "1", "--max-steps", "2", "--valid-every", "0", "--threads", "1",
+                 "--vary", "norm=post", "--seeds", "1", "--out", d, NULL};
+    ck_assert_int_eq(run(g), 0);
+    char *rep[] = {"experiment", "report", d, NULL};
+    ck_assert_int_eq(run(rep), 0);
+    ck_assert_int_eq(count_in("err.txt", "evaluated "), 0);   /* cached */
+    write_pairs(dev, 10, 3);   /* other text, as many lines */
+    ck_assert_int_eq(run(rep), 0);
+    ck_assert_int_ge(count_in("err.txt", "evaluated norm=post,seed=1/last.ckpt"), 1);
+    ck_assert_int_eq(run(rep), 0);
+    ck_assert_int_eq(count_in("err.txt", "evaluated "), 0);
+    /* a cache from before the hash was recorded: redone */
+    snprintf(tsv, sizeof tsv, "%s/cells/norm=post,seed=1/eval-last.tsv", d);
+    char *t = tg_cli_slurp(tsv), *line = strstr(t, "\ndev\t");
+    ck_assert_ptr_nonnull(line);
+    memmove(line, strchr(line + 1, '\n'), strlen(strchr(line + 1, '\n')) + 1);
+    FILE *f = fopen(tsv, "w");
+    fputs(t, f);
+    fclose(f);
+    free(t);
+    ck_assert_int_eq(run(rep), 0);
+    ck_assert_int_ge(count_in("err.txt", "evaluated norm=post,seed=1/last.ckpt"), 1);
+}
+END_TEST
+
+/* --baseline names each axis once. */
+START_TEST(test_baseline_key_twice_refused) {
+    char d[300];
+    snprintf(d, sizeof d, "%s/base", tmpdir);
+    char *g[] = {TINY, "--vary", "norm=post,pre", "--seeds", "1", "--out", d, NULL};
+    ck_assert_int_eq(run(g), 0);
+    char *twice[] = {"experiment", "report", d, "--baseline", "norm=pre,norm=post", NULL};
+    ck_assert_int_eq(run(twice), 2);
+    ck_assert_int_ge(count_in("err.txt", "--baseline 'norm=pre,norm=post': norm given twice"), 1);
+    char *once[] = {"experiment", "report", d, "--baseline", "norm=pre", NULL};
+    ck_assert_int_eq(run(once), 0);
+}
+END_TEST
+
 /* Batches drawn by a cell's run: the same for every model switch of one seed, another seed's
  * differ. */
 static uint64_t batch_fingerprint(const tg_experiment *e, int cell) {
@@ -600,5 +760,15 @@ int main(void) {
     tcase_set_timeout(io, 600);
     tcase_add_test(io, test_planted_lock_and_outputs);
     suite_add_tcase(s, io);
+    TCase *checks = tcase_create("checks");
+    tcase_add_checked_fixture(checks, setup, teardown);
+    tcase_set_timeout(checks, 300);
+    tcase_add_test(checks, test_cell_folder_names_distinct);
+    tcase_add_test(checks, test_variant_and_vary_same_key_refused);
+    tcase_add_test(checks, test_precheck_is_trains_check);
+    tcase_add_test(checks, test_lock_before_record);
+    tcase_add_test(checks, test_eval_cache_follows_dev_text);
+    tcase_add_test(checks, test_baseline_key_twice_refused);
+    suite_add_tcase(s, checks);
     return tg_check_run(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

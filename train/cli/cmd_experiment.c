@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "train/cli/commands.h"
 #include "train/experiment/experiment.h"
@@ -27,10 +28,11 @@ static void usage(FILE *f) {
             "experiment stops (exit 1); a failed cell stops it too, with its message.\n\n"
             "When every cell is done, and with `report DIR` at any time (over the finished cells): each cell's\n"
             "last.ckpt and best.ckpt are scored on the dev set (loss, NLL, greedy BLEU and chrF2; cached in\n"
-            "the cell as eval-last.tsv and dev.hyp-last.txt, redone when the checkpoint is newer), and DIR gets\n"
-            "results.tsv, results.json, report.md (per variant mean ± sd over seeds; each variant against the\n"
-            "baseline by paired bootstrap resampling of the dev set, 1000 resamples, per seed and pooled over\n"
-            "seeds) and plot-*.svg (dev NLL, dev BLEU, training loss, and diagnostics.tsv's metrics).\n\n"
+            "the cell as eval-last.tsv and dev.hyp-last.txt, redone when the checkpoint is newer or the dev\n"
+            "text changed), and DIR gets results.tsv, results.json, report.md (per variant mean ± sd over\n"
+            "seeds; each variant against the baseline by paired bootstrap resampling of the dev set, 1000\n"
+            "resamples, per seed and pooled over seeds) and plot-*.svg (dev NLL, dev BLEU, training loss,\n"
+            "and diagnostics.tsv's metrics).\n\n"
             "  --vary KEY=V1,V2,...   an axis: KEY is a train flag (e.g. attn-activation=none,relu,gelu;\n"
             "                         a flag without a value takes true,false); repeat for more axes\n"
             "  --variant NAME[:KEY=V;KEY=V...]\n"
@@ -200,17 +202,22 @@ static int run(int argc, char **argv, int depth) {
         fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
         rc = 2;
     }
+    bool report_only = !strcmp(argv[0], "report");   /* the recorded command, from `report DIR` */
+    int lock = -1;   /* training: DIR/lock before the record is checked or written */
+    if (rc < 0 && !report_only && !fl.dry_run && (lock = tg_exp_lock(&e)) < 0) rc = 1;
     if (rc < 0 && tg_exp_record(&e, !fl.dry_run, &err) != TG_OK && !recorded_same(&e)) {
         fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
         rc = 1;
     }
-    bool report_only = !strcmp(argv[0], "report");   /* the recorded command, from `report DIR` */
     if (rc < 0 && report_only) rc = tg_exp_report(&e, fl.baseline);
     else if (rc < 0 && fl.dry_run) rc = tg_exp_dry_run(&e, tg_cmd_train);
     else if (rc < 0) {
         rc = tg_exp_run(&e, tg_cmd_train);
+        close(lock);
+        lock = -1;
         if (rc == 0) rc = tg_exp_report(&e, fl.baseline);
     }
+    if (lock >= 0) close(lock);
     free(fl.vary);
     free(fl.variant);
     free(e.argv);

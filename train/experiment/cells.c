@@ -288,8 +288,10 @@ tg_status tg_exp_cell_config(const tg_experiment *e, const tg_exp_cell *c, tg_ru
     }
     if (s == TG_OK && c && strlen(c->dir) >= sizeof out->out)
         s = tg_err_set(err, TG_ERR_ARG, "cell folder %.200s...: path too long", c->dir);
-    if (s == TG_OK && c) {
-        out->seed = c->seed;
+    if (s == TG_OK && c) {   /* the seed as train's --seed takes it, so the check before training is train's */
+        char seed[32];
+        snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);
+        s = tg_run_config_set(out, "seed", seed, err);
         memcpy(out->out, c->dir, strlen(c->dir) + 1);
     }
     return s;
@@ -349,6 +351,7 @@ static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err
     tg_err e2;
     tg_status s = tg_exp_cell_config(e, c, &cfg, &e2);
     if (s == TG_OK) s = tg_run_config_check(&cfg, &e2);
+    if (s == TG_OK) s = tg_run_config_check_limits(&cfg, &e2);   /* as train checks a fresh run */
     if (s == TG_OK && cfg.max_steps <= 0)
         s = tg_err_set(&e2, TG_ERR_ARG, "--max-steps is required: the cells' budgets are matched in steps");
     if (s == TG_OK && cfg.max_epochs > 0)
@@ -364,6 +367,40 @@ static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err
     return TG_OK;
 }
 
+/* The name of the first --variant whose bundle sets train flag key, or NULL. */
+static const char *variant_setting(const tg_experiment *e, const char *key) {
+    for (int a = 0; a < e->n_axes; a++)
+        for (int v = 0; e->axes[a].n_set && v < e->axes[a].n; v++)
+            for (int k = 0; k < e->axes[a].n_set[v]; k++)
+                if (!strcmp(key, e->axes[a].bundle_name[v][k])) return e->axes[a].values[v];
+    return NULL;
+}
+
+/* Two variants whose values differ but whose folder names are the same (name_part maps '/' and
+ * others to '_', and truncates) would share their cells' folders: the second would find the
+ * first's run done. Refused, naming the values. */
+static tg_status distinct_names(const tg_experiment *e, tg_err *err) {
+    int nv = tg_exp_variant_count(e);
+    tg_exp_cell *c = malloc((size_t)nv * sizeof *c);
+    if (!c) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    tg_status s = TG_OK;
+    for (int i = 0; s == TG_OK && i < nv; i++) {
+        tg_exp_cell_get(e, i, &c[i]);
+        for (int j = 0; s == TG_OK && j < i; j++) {
+            if (strcmp(c[i].variant, c[j].variant)) continue;
+            int a = 0;
+            while (c[i].value[a] == c[j].value[a]) a++;   /* the variants differ on some axis */
+            const tg_exp_axis *ax = &e->axes[a];
+            s = tg_err_set(err, TG_ERR_ARG, "%s%s%s '%s' and '%s' give the same cell folder name '%s': use values "
+                           "that differ in more than the characters a folder name replaces by '_'",
+                           ax->n_set ? "--variant" : "--vary ", ax->n_set ? "s" : ax->key, ax->n_set ? "" : ":",
+                           ax->values[c[j].value[a]], ax->values[c[i].value[a]], c[i].variant);
+        }
+    }
+    free(c);
+    return s;
+}
+
 tg_status tg_exp_validate(const tg_experiment *e, tg_err *err) {
     if (!e->dir[0]) return tg_err_set(err, TG_ERR_ARG, "no experiment folder: give --out DIR");
     if (!e->n_seeds) return tg_err_set(err, TG_ERR_ARG, "no seeds: give --seeds N or --seed-list 1,2,3");
@@ -374,22 +411,31 @@ tg_status tg_exp_validate(const tg_experiment *e, tg_err *err) {
             if (!strcmp(e->base_name[i], e->axes[a].key))
                 return tg_err_set(err, TG_ERR_ARG, "--%s is both a base flag and a --vary axis", e->axes[a].key);
     }
-    for (int i = 0; i < e->n_base; i++)   /* a variant's flag may not also be a base flag */
-        for (int a = 0; a < e->n_axes; a++)
-            for (int v = 0; e->axes[a].n_set && v < e->axes[a].n; v++)
-                for (int k = 0; k < e->axes[a].n_set[v]; k++)
-                    if (!strcmp(e->base_name[i], e->axes[a].bundle_name[v][k]))
-                        return tg_err_set(err, TG_ERR_ARG, "--%s is both a base flag and set by --variant %s",
-                                          e->base_name[i], e->axes[a].values[v]);
+    /* a variant's flag may not also be a base flag or a --vary axis: the bundle would override
+     * it, and cells reported as different would train the same recipe */
+    for (int i = 0; i < e->n_base; i++) {
+        const char *v = variant_setting(e, e->base_name[i]);
+        if (v)
+            return tg_err_set(err, TG_ERR_ARG, "--%s is both a base flag and set by --variant %s",
+                              e->base_name[i], v);
+    }
+    for (int a = 0; a < e->n_axes; a++) {
+        const char *v = e->axes[a].n_set ? NULL : variant_setting(e, e->axes[a].key);
+        if (v)
+            return tg_err_set(err, TG_ERR_ARG, "--%s is both a --vary axis and set by --variant %s",
+                              e->axes[a].key, v);
+    }
     for (int a = 0; a < e->n_axes; a++)
         for (int v = 0; !e->axes[a].n_set && !takes_value(e->axes[a].key) && v < e->axes[a].n; v++)
             if (strcmp(e->axes[a].values[v], "true") && strcmp(e->axes[a].values[v], "false"))
                 return tg_err_set(err, TG_ERR_ARG, "--vary %s: '%s' is not true or false", e->axes[a].key,
                                   e->axes[a].values[v]);
+    tg_status s = distinct_names(e, err);
+    if (s != TG_OK) return s;
     for (int i = 0; i < tg_exp_cell_count(e); i++) {
         tg_exp_cell c;
         tg_exp_cell_get(e, i, &c);
-        tg_status s = check_cell(e, &c, err);
+        s = check_cell(e, &c, err);
         if (s != TG_OK) return s;
     }
     return TG_OK;

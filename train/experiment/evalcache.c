@@ -1,7 +1,9 @@
 /* evalcache.c: a cell's checkpoint (last or best) scored on its recipe's dev set by the eval
  * code (tg_eval_texts, greedy), cached in the cell folder: CELL/eval-WHICH.tsv (`key<TAB>value`
  * lines) and CELL/dev.hyp-WHICH.txt (the translations, one a line, of the dev pairs scored). A
- * cache older than its checkpoint is redone; so is one that does not parse. The per-segment BLEU
+ * cache older than its checkpoint is redone; so is one that does not parse, and one made on other
+ * dev text (the cache records a hash of it: a dev file rewritten with as many lines as before is
+ * noticed; a cache without the hash, from an older build, counts as stale). The per-segment BLEU
  * statistics the paired bootstrap needs are recomputed from the cached translations. */
 #include <errno.h>
 #include <math.h>
@@ -10,12 +12,25 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "train/ckpt/ckpt_file.h"
 #include "train/experiment/report.h"
 
 static void cell_file(const tg_exp_cell *c, const char *fmt, const char *which, char *out, size_t len) {
     char name[64];
     snprintf(name, sizeof name, fmt, which);
     snprintf(out, len, "%s/%s", c->dir, name);
+}
+
+/* A hash of the dev text: every pair's source and reference, each hashed, chained. */
+static uint64_t dev_hash(const tg_dev_text *dev) {
+    uint64_t h[2] = {dev->n, 0};
+    for (size_t i = 0; i < dev->n; i++) {
+        h[1] = tg_ckpt_hash64(dev->src[i], strlen(dev->src[i]));
+        h[0] = tg_ckpt_hash64(h, sizeof h);
+        h[1] = tg_ckpt_hash64(dev->ref[i], strlen(dev->ref[i]));
+        h[0] = tg_ckpt_hash64(h, sizeof h);
+    }
+    return h[0];
 }
 
 /* a's modification time is after b's (or b is missing). */
@@ -28,7 +43,7 @@ static bool newer(const char *a, const char *b) {
 }
 
 static tg_status write_cache(const tg_exp_cell *c, const char *which, const tg_exp_eval *ev,
-                             const tg_eval_result *r, tg_err *err) {
+                             const tg_eval_result *r, uint64_t dev, tg_err *err) {
     char path[TG_EXP_PATH_MAX];
     tg_exp_out o;
     cell_file(c, "dev.hyp-%s.txt", which, path, sizeof path);
@@ -43,8 +58,8 @@ static tg_status write_cache(const tg_exp_cell *c, const char *which, const tg_e
     cell_file(c, "eval-%s.tsv", which, path, sizeof path);
     if (!(f = tg_exp_out_open(&o, path, err))) return TG_ERR_NOMEM;   /* written last: its time stamps the cache */
     fprintf(f, "step\t%lld\ntrain_seconds\t%.17g\nloss\t%.17g\nnll\t%.17g\nbleu\t%.17g\nchrf\t%.17g\npairs\t%zu\n"
-               "decoding\tgreedy\nskipped\t",
-            (long long)ev->step, ev->train_seconds, ev->loss, ev->nll, ev->bleu, ev->chrf, r->n);
+               "dev\t%016llx\ndecoding\tgreedy\nskipped\t",
+            (long long)ev->step, ev->train_seconds, ev->loss, ev->nll, ev->bleu, ev->chrf, r->n, (unsigned long long)dev);
     const char *sep = "";
     for (size_t i = 0, k = 0; i < r->n + r->too_long; i++) {   /* dev pairs left out (too long) */
         if (k < r->n && r->index[k] == i) { k++; continue; }
@@ -55,7 +70,7 @@ static tg_status write_cache(const tg_exp_cell *c, const char *which, const tg_e
     return tg_exp_out_commit(&o, err);
 }
 
-static bool read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t n_dev);
+static bool read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t n_dev, uint64_t dev);
 
 /* Copies file from to file to through tg_exp_out (atomic); false if from cannot be read. */
 static bool copy_file(const char *from, const char *to, tg_status *st, tg_err *err) {
@@ -77,15 +92,15 @@ static bool copy_file(const char *from, const char *to, tg_status *st, tg_err *e
 /* best.ckpt written at the step last.ckpt holds is the same model: its scores are last's, so
  * last's valid cache is copied instead of decoding the dev set again. True when that was done
  * (*st then says whether the copy succeeded). */
-static bool reuse_last(const tg_exp_cell *c, int64_t step, size_t n_dev, tg_status *st, tg_err *err) {
+static bool reuse_last(const tg_exp_cell *c, int64_t step, const tg_dev_text *dev, tg_status *st, tg_err *err) {
     char ckpt[TG_EXP_PATH_MAX], tsv[TG_EXP_PATH_MAX], hyp[TG_EXP_PATH_MAX], to[TG_EXP_PATH_MAX];
     snprintf(ckpt, sizeof ckpt, "%s/last.ckpt", c->dir);
     cell_file(c, "eval-%s.tsv", "last", tsv, sizeof tsv);
     cell_file(c, "dev.hyp-%s.txt", "last", hyp, sizeof hyp);
-    bool *skip = calloc(n_dev + 1, sizeof *skip);
+    bool *skip = calloc(dev->n + 1, sizeof *skip);
     tg_exp_eval last = {0};
-    bool ok = skip && !newer(ckpt, tsv) && !newer(hyp, tsv) && read_tsv(tsv, &last, skip, n_dev) &&
-              last.step == step;
+    bool ok = skip && !newer(ckpt, tsv) && !newer(hyp, tsv) &&
+              read_tsv(tsv, &last, skip, dev->n, dev_hash(dev)) && last.step == step;
     free(skip);
     if (!ok) return false;
     *st = TG_OK;
@@ -102,7 +117,7 @@ static tg_status evaluate(const tg_exp_cell *c, const tg_run_config *cfg, const 
     tg_loaded L;
     tg_status s = tg_run_load_model(ckpt, &L, err);
     if (s != TG_OK) return s;
-    if (!strcmp(which, "best") && reuse_last(c, L.st.step, dev->n, &s, err)) {
+    if (!strcmp(which, "best") && reuse_last(c, L.st.step, dev, &s, err)) {
         tg_loaded_free(&L);
         ev->copied = true;
         return s;
@@ -119,15 +134,16 @@ static tg_status evaluate(const tg_exp_cell *c, const tg_run_config *cfg, const 
         ev->nll = r.nll;
         ev->bleu = r.bleu.score;
         ev->chrf = r.chrf.score;
-        s = write_cache(c, which, ev, &r, err);
+        s = write_cache(c, which, ev, &r, dev_hash(dev), err);
         tg_eval_result_free(&r);
     }
     tg_loaded_free(&L);
     return s;
 }
 
-/* Reads eval-WHICH.tsv; false when it does not parse (the cache is then redone). */
-static bool read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t n_dev) {
+/* Reads eval-WHICH.tsv; false when it does not parse or was made on other dev text (hash dev):
+ * the cache is then redone. */
+static bool read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t n_dev, uint64_t dev) {
     FILE *f = fopen(path, "r");
     if (!f) return false;
     char line[1 << 16];
@@ -146,6 +162,7 @@ static bool read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t n_dev
         else if (!strcmp(line, "bleu")) { ev->bleu = strtod(v, NULL); got |= 16; }
         else if (!strcmp(line, "chrf")) { ev->chrf = strtod(v, NULL); got |= 32; }
         else if (!strcmp(line, "pairs") && sscanf(v, "%zu", &pairs) == 1) got |= 64;
+        else if (!strcmp(line, "dev") && strtoull(v, NULL, 16) == dev) got |= 256;
         else if (!strcmp(line, "skipped")) {
             got |= 128;
             for (char *p = v; *p && *p != '\n';) {
@@ -160,7 +177,7 @@ static bool read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t n_dev
     fclose(f);
     size_t skipped = 0;
     for (size_t i = 0; i < n_dev; i++) skipped += skip[i];
-    return got == 255 && pairs + skipped == n_dev;
+    return got == 511 && pairs + skipped == n_dev;
 }
 
 /* The per-segment BLEU statistics of the cached translations against the dev references. */
@@ -211,10 +228,11 @@ tg_status tg_exp_cell_eval(const tg_exp_cell *c, const tg_run_config *cfg, const
     bool *skip = calloc(dev->n + 1, sizeof *skip);
     if (!skip) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
     tg_status s = TG_OK;
-    if (newer(ckpt, tsv) || newer(hyp, tsv) || !read_tsv(tsv, ev, skip, dev->n)) {
+    uint64_t hash = dev_hash(dev);
+    if (newer(ckpt, tsv) || newer(hyp, tsv) || !read_tsv(tsv, ev, skip, dev->n, hash)) {
         memset(skip, 0, dev->n * sizeof *skip);
         s = evaluate(c, cfg, ckpt, which, dev, ev, err);
-        if (s == TG_OK && !read_tsv(tsv, ev, skip, dev->n))
+        if (s == TG_OK && !read_tsv(tsv, ev, skip, dev->n, hash))
             s = tg_err_set(err, TG_ERR_FORMAT, "%s: cannot read back what was written", tsv);
         *fresh = true;
     }

@@ -35,6 +35,7 @@ static cell_result *at(const report *R, int variant, int seed) { return &R->r[se
 /* "KEY=V,KEY=V": the variant with those values (other axes: their first value). */
 static int parse_baseline(const tg_experiment *e, const char *spec, tg_err *err) {
     int value[TG_EXP_MAX_AXES] = {0};
+    bool seen[TG_EXP_MAX_AXES] = {false};
     char buf[1024];
     snprintf(buf, sizeof buf, "%s", spec ? spec : "");
     for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
@@ -48,6 +49,11 @@ static int parse_baseline(const tg_experiment *e, const char *spec, tg_err *err)
             tg_err_set(err, TG_ERR_ARG, "--baseline '%s': expected KEY=VALUE,... with an axis and one of its values", spec);
             return -1;
         }
+        if (seen[a]) {   /* norm=pre,norm=post: which one? */
+            tg_err_set(err, TG_ERR_ARG, "--baseline '%s': %s given twice", spec, e->axes[a].key);
+            return -1;
+        }
+        seen[a] = true;
         value[a] = v;
     }
     int index = 0;

@@ -190,17 +190,15 @@ static int lock_dir(const tg_experiment *e) {
     return fd;
 }
 
-static int run_cells(const tg_experiment *e, tg_exp_train_fn train);
-
-int tg_exp_run(const tg_experiment *e, tg_exp_train_fn train) {
-    int fd = lock_dir(e);
-    if (fd < 0) return 1;
-    int rc = run_cells(e, train);
-    close(fd);
-    return rc;
+int tg_exp_lock(const tg_experiment *e) {
+    if (tg_mkdir_p(e->dir) != 0) {
+        fprintf(stderr, "tapegrad experiment: cannot create %s: %s\n", e->dir, strerror(errno));
+        return -1;
+    }
+    return lock_dir(e);
 }
 
-static int run_cells(const tg_experiment *e, tg_exp_train_fn train) {
+int tg_exp_run(const tg_experiment *e, tg_exp_train_fn train) {
     run_progress p = {.n = tg_exp_cell_count(e), .t0 = now_s()};
     tg_err err;
     int done;

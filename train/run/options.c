@@ -83,7 +83,7 @@ static const opt_def OPTS[] = {
     {"max-tokens", T_INT, F(max_tokens), TG_OPT_DATA, "2500", "tokens a batch, source and target, counting padding", 1, 1e9, NULL},
     {"accum-shards", T_INT, F(accum_shards), TG_OPT_DATA, "0", "split each batch into N shards whose gradients are summed in order (as N MPI ranks do; 0: the ranks, else 1)", 0, 1e6, NULL},
     {"threads", T_INT, F(threads), TG_OPT_LOOP, "0", "kernel threads (0: TAPEGRAD_THREADS, else the cores)", 0, 64, NULL},
-    {"seed", T_U64, F(seed), TG_OPT_DATA, "1", "seed of initialisation, batches and dropout", 0, 1.8e19, NULL},
+    {"seed", T_U64, F(seed), TG_OPT_DATA, "1", "seed of initialisation, batches and dropout, 0 to 2^64-1", 0, 18446744073709551615.0, NULL},
     {"log-every", T_INT, F(log_every), TG_OPT_LOOP, "50", "a progress line every N steps", 1, 1e9, NULL},
     {"valid-every", T_INT, F(valid_every), TG_OPT_LOOP, "1000", "validate every N steps (0: only at the end)", 0, 1e9, NULL},
     {"save-every", T_INT, F(save_every), TG_OPT_LOOP, "1000", "write last.ckpt every N steps (0: at validations and the end)", 0, 1e9, NULL},
@@ -215,13 +215,12 @@ static tg_status set_one(tg_run_config *c, const opt_def *o, const char *value, 
             return tg_err_set(err, TG_ERR_ARG, "--%s: %s", o->name, e2.msg);
         break;
     }
-    case T_INT: case T_I64: case T_U64: {
-        long long v = strtoll(value, &end, 10);
-        if (end == value || *end || errno)
-            return tg_err_set(err, TG_ERR_ARG, "--%s: '%s' is not a whole number", o->name, value);
-        num = (double)v;
+    case T_INT: case T_I64: case T_U64:   /* a T_U64 (the seed) takes the whole unsigned range */
+        num = o->type == T_U64 ? (double)strtoull(value, &end, 10) : (double)strtoll(value, &end, 10);
+        if (end == value || *end || errno || (o->type == T_U64 && strchr(value, '-')))
+            return tg_err_set(err, TG_ERR_ARG, "--%s: '%s' is not a whole number%s", o->name, value,
+                              o->type == T_U64 ? " from 0 to 18446744073709551615" : "");
         break;
-    }
     case T_DOUBLE:
         num = strtod(value, &end);
         if (end == value || *end || errno || isnan(num))
