@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "train/ckpt/atomic_file.h"
 #include "train/cli/commands.h"
@@ -17,7 +18,8 @@ static void usage(FILE *f) {
                "       tapegrad train --task copy|reverse|sort --out RUNDIR [flags]\n"
                "       tapegrad train --resume RUNDIR [--max-steps N | --time-limit 30m | ...]\n\n"
                "Trains an encoder-decoder Transformer. RUNDIR gets vocab.txt (when learned), last.ckpt,\n"
-               "best.ckpt (best dev BLEU), step-N.ckpt (--keep), metrics.tsv, train.log and config.txt.\n"
+               "best.ckpt (best dev BLEU), step-N.ckpt (--keep), metrics.tsv, train.log and config.txt, and\n"
+               "lock, held while a train runs in RUNDIR: a second train or --resume there is refused.\n"
                "Flags override --config FILE (lines `key = value`, keys are the flag names). Limits\n"
                "(--max-steps, --time-limit, --max-epochs) count the whole run, also across resumes.\n"
                "Ctrl-C (SIGINT) or SIGTERM: the current step finishes, last.ckpt is written, exit 0.\n\n"
@@ -102,10 +104,15 @@ int tg_cmd_train(int argc, char **argv) {
     tg_loaded loaded = {0};
     int rc = 0;
     char path[TG_PATH_MAX + 32];
+    const bool writer = tg_dist_rank() == 0;   /* over MPI, rank 0 alone writes the run folder */
+    int lock = -1;   /* RUNDIR/lock, held by the writer from before its first write to the end */
     if (resume) {
         snprintf(path, sizeof path, "%s/last.ckpt", resume);
         if (config) { fprintf(stderr, "tapegrad train: --resume takes its settings from the checkpoint, not --config\n"); rc = 2; }
-        else if (tg_run_load_model(path, &loaded, &err) != TG_OK) {
+        else if (writer && file_exists(path) && (lock = tg_run_folder_lock(resume, &err)) < 0) {
+            fprintf(stderr, "tapegrad train: %s\n", err.msg);
+            rc = 1;
+        } else if (tg_run_load_model(path, &loaded, &err) != TG_OK) {
             fprintf(stderr, "tapegrad train: cannot resume: %s\n", err.msg);
             rc = 1;
         } else {
@@ -144,15 +151,17 @@ int tg_cmd_train(int argc, char **argv) {
         fprintf(stderr, "tapegrad train: %s\n", err.msg);
         rc = 2;
     }
-    const bool writer = tg_dist_rank() == 0;   /* over MPI, rank 0 alone writes the run folder */
     if (rc == 0 && !resume && writer) {
         snprintf(path, sizeof path, "%s/last.ckpt", cfg.out);
-        if (file_exists(path)) {
+        if (tg_mkdir_p(cfg.out) != 0) {
+            fprintf(stderr, "tapegrad train: cannot create %s: %s\n", cfg.out, strerror(errno));
+            rc = 1;
+        } else if ((lock = tg_run_folder_lock(cfg.out, &err)) < 0) {
+            fprintf(stderr, "tapegrad train: %s\n", err.msg);
+            rc = 1;
+        } else if (file_exists(path)) {
             fprintf(stderr, "tapegrad train: %s already holds a run (%s): continue it with --resume %s, or "
                             "give another --out\n", cfg.out, path, cfg.out);
-            rc = 1;
-        } else if (tg_mkdir_p(cfg.out) != 0) {
-            fprintf(stderr, "tapegrad train: cannot create %s: %s\n", cfg.out, strerror(errno));
             rc = 1;
         }
     }
@@ -174,5 +183,6 @@ int tg_cmd_train(int argc, char **argv) {
     }
     tg_loaded_free(&loaded);
     free(set);
+    if (lock >= 0) close(lock);
     return rc;
 }

@@ -1,0 +1,126 @@
+/* test_run_folder.c: what `tapegrad train` does with its run folder and the flags that name files,
+ * each command run as a user runs it: one train at a time in a folder (RUNDIR/lock), a fresh run
+ * refused where another run's files would be overwritten, and refused flag combinations. */
+#include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tests/tg_check.h"
+#include "tests/tg_cli.h"
+
+/* A tiny copy-task run; --out and extra flags follow. */
+#define TINY "train", "--task", "copy", "--task-vocab", "12", "--task-size", "200", "--d-model", "16", "--heads", \
+             "2", "--d-ff", "32", "--layers", "1", "--max-tokens", "300", "--warmup", "10", "--threads", "1"
+
+/* Every entry of dir, sorted: name, inode, size and a hash of the bytes, one a line (malloc'd), so
+ * that any write (an atomic rewrite makes a new inode) changes it. */
+static char *folder_state(const char *dir) {
+    struct dirent **names;
+    int n = scandir(dir, &names, NULL, alphasort);
+    ck_assert_int_ge(n, 0);
+    size_t cap = 64 + (size_t)n * 400, k = 0;
+    char *out = malloc(cap);
+    ck_assert_ptr_nonnull(out);
+    out[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
+        struct stat sb;
+        ck_assert_int_eq(lstat(path, &sb), 0);
+        uint64_t h = 1469598103934665603ull;
+        size_t len = 0;
+        char *bytes = S_ISREG(sb.st_mode) ? tg_cli_slurp_n(path, &len) : NULL;
+        for (size_t j = 0; j < len; j++) h = (h ^ (unsigned char)bytes[j]) * 1099511628211ull;
+        free(bytes);
+        k += (size_t)snprintf(out + k, cap - k, "%s %llu %lld %016llx\n", names[i]->d_name,
+                              (unsigned long long)sb.st_ino, (long long)sb.st_size, (unsigned long long)h);
+        free(names[i]);
+    }
+    free(names);
+    return out;
+}
+
+static void assert_unchanged(const char *dir, const char *before) {
+    char *now = folder_state(dir);
+    ck_assert_str_eq(now, before);
+    free(now);
+}
+
+/* Takes dir/lock as another train would (its own open file, flock): the descriptor. */
+static int hold_lock(const char *dir) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT, 0644);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+    return fd;
+}
+
+/* A second train, fresh or --resume, on a folder whose lock is held is refused and writes nothing;
+ * once the holder is gone (closed, or SIGKILLed) the run goes on. */
+START_TEST(test_lock_one_train_per_folder) {
+    const char *dir = tg_cli_path("c2");
+    ck_assert_int_eq(mkdir(dir, 0777), 0);
+    int fd = hold_lock(dir);
+    char *before = folder_state(dir);
+    char *fresh[] = {TINY, "--max-steps", "4", "--save-every", "2", "--out", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, fresh), 1);
+    char want[700];
+    snprintf(want, sizeof want, "tapegrad train: %s is in use by another tapegrad train (its lock %s/lock is held)",
+             dir, dir);
+    ck_assert(tg_cli_has("err.txt", want));
+    assert_unchanged(dir, before);
+    free(before);
+    close(fd);
+    ck_assert_int_eq(tg_cli_run(NULL, fresh), 0);
+
+    fd = hold_lock(dir);
+    before = folder_state(dir);
+    char *resume[] = {"train", "--resume", (char *)dir, "--max-steps", "6", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, resume), 1);
+    ck_assert(tg_cli_has("err.txt", want));
+    assert_unchanged(dir, before);
+    close(fd);
+
+    /* held by a process that is then killed: the kernel lets go, the resume runs */
+    int ready[2];
+    ck_assert_int_eq(pipe(ready), 0);
+    pid_t holder = fork();
+    ck_assert_int_ge(holder, 0);
+    if (holder == 0) {
+        hold_lock(dir);
+        if (write(ready[1], "x", 1) != 1) _exit(1);
+        pause();
+        _exit(0);
+    }
+    char c;
+    ck_assert_int_eq(read(ready[0], &c, 1), 1);
+    ck_assert_int_eq(tg_cli_run(NULL, resume), 1);
+    assert_unchanged(dir, before);
+    free(before);
+    kill(holder, SIGKILL);
+    ck_assert_int_eq(tg_cli_wait(holder), 128 + SIGKILL);
+    ck_assert_int_eq(tg_cli_run(NULL, resume), 0);
+    ck_assert(tg_cli_has("err.txt", "resumed at step 4"));
+    close(ready[0]);
+    close(ready[1]);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("run_folder");
+    TCase *tc = tcase_create("train");
+    tcase_add_checked_fixture(tc, tg_cli_setup, tg_cli_teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_lock_one_train_per_folder);
+    suite_add_tcase(s, tc);
+    return tg_check_run(s) ? 1 : 0;
+}
