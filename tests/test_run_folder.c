@@ -15,10 +15,14 @@
 
 #include "tests/tg_check.h"
 #include "tests/tg_cli.h"
+#include "train/run/run.h"
 
 /* A tiny copy-task run; --out and extra flags follow. */
 #define TINY "train", "--task", "copy", "--task-vocab", "12", "--task-size", "200", "--d-model", "16", "--heads", \
              "2", "--d-ff", "32", "--layers", "1", "--max-tokens", "300", "--warmup", "10", "--threads", "1"
+
+static const char METRICS_HEADER[] =
+    "kind\tstep\tepoch\telapsed_s\tlr\tloss\tnll\tppl\ttgt_tok_s\tgrad_norm\tbleu\tchrf\n";
 
 /* Every entry of dir, sorted: name, inode, size and a hash of the bytes, one a line (malloc'd), so
  * that any write (an atomic rewrite makes a new inode) changes it. */
@@ -115,12 +119,108 @@ START_TEST(test_lock_one_train_per_folder) {
 }
 END_TEST
 
+/* A fresh train into a folder that holds another run's files but no last.ckpt is refused, the
+ * files unchanged; a start killed before its first save (config.txt, train.log, the .tsv headers)
+ * is run again by the same command. */
+START_TEST(test_fresh_run_refuses_another_runs_files) {
+    const char *dir = tg_cli_path("d");
+    char *first[] = {TINY, "--max-steps", "20", "--valid-every", "10", "--save-every", "5", "--keep", "3",
+                     "--out", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, first), 0);
+    char path[600];
+    snprintf(path, sizeof path, "%s/last.ckpt", dir);
+    ck_assert_int_eq(unlink(path), 0);
+    char *before = folder_state(dir);
+    char *again[] = {TINY, "--max-steps", "10", "--valid-every", "5", "--save-every", "5", "--keep", "3",
+                     "--seed", "5", "--out", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, again), 1);
+    ck_assert(tg_cli_has("err.txt", "holds another run's files"));
+    ck_assert(tg_cli_has("err.txt", "give another --out"));
+    assert_unchanged(dir, before);
+    free(before);
+    /* each of the files on its own is enough */
+    const char *const kinds[] = {"best.ckpt", "step-15.ckpt", "metrics.tsv"};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        const char *one = tg_cli_path(kinds[i]);
+        ck_assert_int_eq(mkdir(one, 0777), 0);
+        char from[600], to[600];
+        snprintf(from, sizeof from, "%s/%s", dir, kinds[i]);
+        snprintf(to, sizeof to, "%s/%s", one, kinds[i]);
+        ck_assert_int_eq(link(from, to), 0);
+        again[sizeof again / sizeof again[0] - 2] = (char *)one;
+        ck_assert_int_eq(tg_cli_run(NULL, again), 1);
+        ck_assert(tg_cli_has("err.txt", to));
+    }
+
+    /* an interrupted start: what a run writes before its step-0 last.ckpt */
+    const char *start = tg_cli_path("start");
+    ck_assert_int_eq(mkdir(start, 0777), 0);
+    snprintf(path, sizeof path, "%s/config.txt", dir);
+    char *cfg = tg_cli_slurp(path);
+    snprintf(path, sizeof path, "%s/config.txt", start);
+    tg_cli_write(path, cfg);
+    free(cfg);
+    snprintf(path, sizeof path, "%s/train.log", start);
+    tg_cli_write(path, "[2024-01-01 00:00:00] model: 1 parameters\n");
+    snprintf(path, sizeof path, "%s/metrics.tsv", start);
+    tg_cli_write(path, METRICS_HEADER);
+    again[sizeof again / sizeof again[0] - 2] = (char *)start;
+    ck_assert_int_eq(tg_cli_run(NULL, again), 0);
+    snprintf(path, sizeof path, "%s/last.ckpt", start);
+    struct stat sb;
+    ck_assert_int_eq(stat(path, &sb), 0);
+}
+END_TEST
+
+/* --config naming the file the run writes (OUT/config.txt, by any path) is refused before
+ * anything is written: the user's own file is not replaced. */
+START_TEST(test_config_is_not_the_runs_config_txt) {
+    const char *dir = tg_cli_path("own");
+    ck_assert_int_eq(mkdir(dir, 0777), 0);
+    char path[600], dot[600];
+    snprintf(path, sizeof path, "%s/config.txt", dir);
+    tg_cli_write(path, "# my settings\ntask = copy\ntask-size = 200\nd-model = 16\nheads = 2\nd-ff = 32\n"
+                       "layers = 1\nthreads = 1\nmax-steps = 2\n");
+    snprintf(dot, sizeof dot, "%s/.", dir);
+    char *before = folder_state(dir);
+    char *a[] = {"train", "--config", path, "--out", dot, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, a), 2);
+    ck_assert(tg_cli_has("err.txt", "which the run writes"));
+    assert_unchanged(dir, before);
+    free(before);
+}
+END_TEST
+
+/* `tapegrad experiment` trains a cell without last.ckpt afresh: a cell whose start was killed before
+ * its first save is trained again, as a run is. */
+START_TEST(test_experiment_restarts_an_interrupted_cell) {
+    const char *dir = tg_cli_path("xp");
+    char cell[600], path[700];
+    snprintf(cell, sizeof cell, "%s/cells", dir);
+    ck_assert_int_eq(tg_mkdir_p(cell), 0);
+    snprintf(cell, sizeof cell, "%s/cells/norm=post,seed=1", dir);
+    ck_assert_int_eq(mkdir(cell, 0777), 0);
+    snprintf(path, sizeof path, "%s/train.log", cell);
+    tg_cli_write(path, "[2024-01-01 00:00:00] model: 1 parameters\n");
+    snprintf(path, sizeof path, "%s/metrics.tsv", cell);
+    tg_cli_write(path, METRICS_HEADER);
+    char *a[] = {"experiment", "--task", "copy", "--task-size", "200", "--d-model", "16", "--heads", "2", "--d-ff",
+                 "32", "--layers", "1", "--threads", "1", "--max-steps", "4", "--vary", "norm=post", "--seeds", "1",
+                 "--out", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, a), 0);
+    ck_assert(tg_cli_has("err.txt", "norm=post,seed=1: finished at step 4"));
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("run_folder");
     TCase *tc = tcase_create("train");
     tcase_add_checked_fixture(tc, tg_cli_setup, tg_cli_teardown);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_lock_one_train_per_folder);
+    tcase_add_test(tc, test_fresh_run_refuses_another_runs_files);
+    tcase_add_test(tc, test_config_is_not_the_runs_config_txt);
+    tcase_add_test(tc, test_experiment_restarts_an_interrupted_cell);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? 1 : 0;
 }

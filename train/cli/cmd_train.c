@@ -19,7 +19,8 @@ static void usage(FILE *f) {
                "       tapegrad train --resume RUNDIR [--max-steps N | --time-limit 30m | ...]\n\n"
                "Trains an encoder-decoder Transformer. RUNDIR gets vocab.txt (when learned), last.ckpt,\n"
                "best.ckpt (best dev BLEU), step-N.ckpt (--keep), metrics.tsv, train.log and config.txt, and\n"
-               "lock, held while a train runs in RUNDIR: a second train or --resume there is refused.\n"
+               "lock, held while a train runs in RUNDIR: a second train or --resume there is refused. A\n"
+               "fresh run refuses a RUNDIR with another run's files (last.ckpt, best.ckpt, step-N.ckpt, ...).\n"
                "Flags override --config FILE (lines `key = value`, keys are the flag names). Limits\n"
                "(--max-steps, --time-limit, --max-epochs) count the whole run, also across resumes.\n"
                "Ctrl-C (SIGINT) or SIGTERM: the current step finishes, last.ckpt is written, exit 0.\n\n"
@@ -39,6 +40,12 @@ typedef struct { const char *name; const char *value; } setting;
 static bool file_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0;
+}
+
+/* a and b name one file (the same device and inode). */
+static bool same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 /* The first line of the settings text `a` that differs in `b` ("" when they are the same): a flag
@@ -152,16 +159,19 @@ int tg_cmd_train(int argc, char **argv) {
         rc = 2;
     }
     if (rc == 0 && !resume && writer) {
-        snprintf(path, sizeof path, "%s/last.ckpt", cfg.out);
-        if (tg_mkdir_p(cfg.out) != 0) {
+        snprintf(path, sizeof path, "%s/config.txt", cfg.out);
+        if (config && same_file(config, path)) {
+            fprintf(stderr, "tapegrad train: --config %s is %s, which the run writes: copy it out of the run "
+                            "folder, or give another --out\n", config, path);
+            rc = 2;
+        } else if (tg_mkdir_p(cfg.out) != 0) {
             fprintf(stderr, "tapegrad train: cannot create %s: %s\n", cfg.out, strerror(errno));
             rc = 1;
         } else if ((lock = tg_run_folder_lock(cfg.out, &err)) < 0) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);
             rc = 1;
-        } else if (file_exists(path)) {
-            fprintf(stderr, "tapegrad train: %s already holds a run (%s): continue it with --resume %s, or "
-                            "give another --out\n", cfg.out, path, cfg.out);
+        } else if (tg_run_folder_fresh(cfg.out, &err) != TG_OK) {
+            fprintf(stderr, "tapegrad train: %s\n", err.msg);
             rc = 1;
         }
     }
