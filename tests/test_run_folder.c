@@ -1,6 +1,7 @@
 /* test_run_folder.c: what `tapegrad train` does with its run folder and the flags that name files,
  * each command run as a user runs it: one train at a time in a folder (RUNDIR/lock), a fresh run
- * refused where another run's files would be overwritten, and refused flag combinations. */
+ * refused where another run's files would be overwritten, and flags that were silently ignored
+ * (a second --config, --dev/--vocab with --task, --out with --resume) refused. */
 #include <check.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -212,6 +213,42 @@ START_TEST(test_experiment_restarts_an_interrupted_cell) {
 }
 END_TEST
 
+/* Flags that used to be dropped in silence are refused, nothing written: a second --config, --dev
+ * or --vocab with --task, and --resume with an --out naming another folder. */
+START_TEST(test_ignored_flags_refused) {
+    const char *dir = tg_cli_path("f"), *a = tg_cli_path("a.txt"), *b = tg_cli_path("b.txt");
+    tg_cli_write(a, "max-steps = 2\n");
+    tg_cli_write(b, "max-steps = 1\n");   /* so that a run that takes them ends */
+    char *twice[] = {TINY, "--config", (char *)a, "--config", (char *)b, "--out", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, twice), 2);
+    ck_assert(tg_cli_has("err.txt", "--config given twice"));
+    char *dev[] = {TINY, "--max-steps", "1", "--dev", "/nonexistent/dev.tsv", "--out", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, dev), 2);
+    ck_assert(tg_cli_has("err.txt", "give it without --dev"));
+    char *vocab[] = {TINY, "--max-steps", "1", "--vocab", "/nonexistent/vocab.txt", "--out", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, vocab), 2);
+    ck_assert(tg_cli_has("err.txt", "give it without --vocab"));
+    struct stat sb;
+    ck_assert_int_ne(stat(dir, &sb), 0);
+
+    char *run[] = {TINY, "--max-steps", "2", "--out", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, run), 0);
+    char *before = folder_state(dir);
+    const char *other = tg_cli_path("other");
+    char *elsewhere[] = {"train", "--resume", (char *)dir, "--max-steps", "3", "--out", (char *)other, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, elsewhere), 2);
+    ck_assert(tg_cli_has("err.txt", "a run is resumed in its own folder"));
+    assert_unchanged(dir, before);
+    free(before);
+    ck_assert_int_ne(stat(other, &sb), 0);
+    char same[600];
+    snprintf(same, sizeof same, "%s/.", dir);
+    elsewhere[sizeof elsewhere / sizeof elsewhere[0] - 2] = same;   /* the same folder by another name */
+    ck_assert_int_eq(tg_cli_run(NULL, elsewhere), 0);
+    ck_assert(tg_cli_has("err.txt", "resumed at step 2"));
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("run_folder");
     TCase *tc = tcase_create("train");
@@ -221,6 +258,7 @@ int main(void) {
     tcase_add_test(tc, test_fresh_run_refuses_another_runs_files);
     tcase_add_test(tc, test_config_is_not_the_runs_config_txt);
     tcase_add_test(tc, test_experiment_restarts_an_interrupted_cell);
+    tcase_add_test(tc, test_ignored_flags_refused);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? 1 : 0;
 }

@@ -28,7 +28,7 @@ static void usage(FILE *f) {
                "ranks, rank r computing shard r of every batch; the result equals --accum-shards N in\n"
                "one process bit for bit. Rank 0 alone logs, validates and writes RUNDIR; every rank\n"
                "reads the data (and RUNDIR on --resume). Resume with the same N, or alone.\n\n"
-               "  --config FILE                      settings, `key = value` lines\n"
+               "  --config FILE                      settings, `key = value` lines (one file)\n"
                "  --resume RUNDIR                    continue RUNDIR/last.ckpt exactly; only training-loop\n"
                "                                     flags may change\n"
                "  -h, --help                         this text\n");
@@ -92,7 +92,15 @@ int tg_cmd_train(int argc, char **argv) {
     optind = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': config = optarg; break;
+        case 'c':
+            if (config) {   /* the last would win and the first be dropped in silence */
+                fprintf(stderr, "tapegrad train: --config given twice (%s, %s): give one file (flags override "
+                        "its settings)\n", config, optarg);
+                free(set);
+                return 2;
+            }
+            config = optarg;
+            break;
         case 'r': resume = optarg; break;
         case 'h': usage(stdout); free(set); return 0;
         default:
@@ -124,6 +132,9 @@ int tg_cmd_train(int argc, char **argv) {
             rc = 1;
         } else {
             cfg = loaded.cfg;
+            /* older builds took --dev and --vocab with --task and recorded them; a task run never
+             * read them, so the run goes on as it was */
+            if (cfg.task[0]) cfg.dev[0] = cfg.vocab[0] = '\0';
             snprintf(cfg.out, sizeof cfg.out, "%s", resume);
         }
     } else if (config && tg_run_config_load(&cfg, config, &err) != TG_OK) {
@@ -141,7 +152,13 @@ int tg_cmd_train(int argc, char **argv) {
         tg_run_config_format(&cfg, after, sizeof after);
         char changed[TG_PATH_MAX + 64];
         first_change(before, after, changed, sizeof changed);
-        if (resume && tg_run_config_group(set[i].name) != TG_OPT_LOOP && changed[0] && strcmp(set[i].name, "out")) {
+        if (resume && !strcmp(set[i].name, "out")) {
+            if (strcmp(set[i].value, resume) && !same_file(set[i].value, resume)) {
+                fprintf(stderr, "tapegrad train: --out %s with --resume %s: a run is resumed in its own folder "
+                        "(leave --out out)\n", set[i].value, resume);
+                rc = 2;
+            }
+        } else if (resume && tg_run_config_group(set[i].name) != TG_OPT_LOOP && changed[0]) {
             fprintf(stderr, "tapegrad train: --%s cannot change when resuming (the run has %s)\n", set[i].name,
                     changed);
             rc = 2;
