@@ -1,7 +1,8 @@
 /* test_run_folder.c: what `tapegrad train` does with its run folder and the flags that name files,
  * each command run as a user runs it: one train at a time in a folder (RUNDIR/lock), a fresh run
  * refused where another run's files would be overwritten, and flags that were silently ignored
- * (a second --config, --dev/--vocab with --task, --out with --resume) refused. */
+ * (a second --config, --dev/--vocab with --task, --out with --resume) refused, a bad
+ * TAPEGRAD_KERNELS reported. */
 #include <check.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -249,6 +250,18 @@ START_TEST(test_ignored_flags_refused) {
 }
 END_TEST
 
+/* A TAPEGRAD_KERNELS value that names no kernels is reported once (and the run goes on). */
+START_TEST(test_bad_kernels_variable_warned) {
+    char *a[] = {TINY, "--max-steps", "2", "--out", (char *)tg_cli_path("k"), NULL};
+    ck_assert_int_eq(tg_cli_run("TAPEGRAD_KERNELS=avx3", a), 0);
+    const char *msg = "TAPEGRAD_KERNELS=avx3 is not one of portable|avx2|avx512|auto";
+    char *err = tg_cli_slurp(tg_cli_path("err.txt"));
+    const char *at = strstr(err, msg);
+    ck_assert_msg(at && !strstr(at + 1, msg), "stderr: %s", err);
+    free(err);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("run_folder");
     TCase *tc = tcase_create("train");
@@ -259,6 +272,7 @@ int main(void) {
     tcase_add_test(tc, test_config_is_not_the_runs_config_txt);
     tcase_add_test(tc, test_experiment_restarts_an_interrupted_cell);
     tcase_add_test(tc, test_ignored_flags_refused);
+    tcase_add_test(tc, test_bad_kernels_variable_warned);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? 1 : 0;
 }
