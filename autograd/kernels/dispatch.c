@@ -5,10 +5,12 @@
 #include "autograd/kernels/kernels_impl.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static atomic_int current = TG_K_AUTO;   /* AUTO: not chosen yet */
+static atomic_flag warned = ATOMIC_FLAG_INIT;   /* a bad TAPEGRAD_KERNELS was reported (once a process) */
 
 /* The best implementation this CPU and this build support. */
 static tg_k_impl cpu_best(void) {
@@ -37,7 +39,11 @@ bool tg_k_impl_parse(const char *s, tg_k_impl *out) {
 tg_k_impl tg_k_select(tg_k_impl want) {
     if (want == TG_K_AUTO) {
         tg_k_impl env;
-        if (tg_k_impl_parse(getenv("TAPEGRAD_KERNELS"), &env)) want = env;
+        const char *text = getenv("TAPEGRAD_KERNELS");
+        if (tg_k_impl_parse(text, &env)) want = env;
+        else if (text && *text && !atomic_flag_test_and_set(&warned))   /* a typo would go unnoticed */
+            fprintf(stderr, "tapegrad: TAPEGRAD_KERNELS=%s is not one of portable|avx2|avx512|auto: ignored, the "
+                    "best kernels this CPU supports run\n", text);
     }
     tg_k_impl best = cpu_best();
     if (want == TG_K_AUTO || want > best) want = best;

@@ -18,7 +18,8 @@
 
 /* Which implementation runs the kernels. The first kernel call picks one: the best the CPU
  * supports (AVX-512F, else AVX2+FMA, else portable C); TAPEGRAD_KERNELS=portable|avx2|avx512|auto
- * in the environment overrides that (asking for more than the CPU has falls back). The portable
+ * in the environment overrides that (asking for more than the CPU has falls back; another value
+ * is ignored with one warning on stderr). The portable
  * kernels are the reference. Within one implementation every result is bit-identical for any
  * thread count; avx512 differs from avx2 only in the GEMM's micro-kernel and dropout's hash
  * (16 lanes), which compute the same bits, so the two give identical results; portable agrees with them to rounding (the fast

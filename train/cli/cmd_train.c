@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "train/ckpt/atomic_file.h"
 #include "train/cli/commands.h"
@@ -17,7 +18,9 @@ static void usage(FILE *f) {
                "       tapegrad train --task copy|reverse|sort --out RUNDIR [flags]\n"
                "       tapegrad train --resume RUNDIR [--max-steps N | --time-limit 30m | ...]\n\n"
                "Trains an encoder-decoder Transformer. RUNDIR gets vocab.txt (when learned), last.ckpt,\n"
-               "best.ckpt (best dev BLEU), step-N.ckpt (--keep), metrics.tsv, train.log and config.txt.\n"
+               "best.ckpt (best dev BLEU), step-N.ckpt (--keep), metrics.tsv, train.log and config.txt, and\n"
+               "lock, held while a train runs in RUNDIR: a second train or --resume there is refused. A\n"
+               "fresh run refuses a RUNDIR with another run's files (last.ckpt, best.ckpt, step-N.ckpt, ...).\n"
                "Flags override --config FILE (lines `key = value`, keys are the flag names). Limits\n"
                "(--max-steps, --time-limit, --max-epochs) count the whole run, also across resumes.\n"
                "Ctrl-C (SIGINT) or SIGTERM: the current step finishes, last.ckpt is written, exit 0.\n\n"
@@ -25,7 +28,7 @@ static void usage(FILE *f) {
                "ranks, rank r computing shard r of every batch; the result equals --accum-shards N in\n"
                "one process bit for bit. Rank 0 alone logs, validates and writes RUNDIR; every rank\n"
                "reads the data (and RUNDIR on --resume). Resume with the same N, or alone.\n\n"
-               "  --config FILE                      settings, `key = value` lines\n"
+               "  --config FILE                      settings, `key = value` lines (one file)\n"
                "  --resume RUNDIR                    continue RUNDIR/last.ckpt exactly; only training-loop\n"
                "                                     flags may change\n"
                "  -h, --help                         this text\n");
@@ -37,6 +40,12 @@ typedef struct { const char *name; const char *value; } setting;
 static bool file_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0;
+}
+
+/* a and b name one file (the same device and inode). */
+static bool same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 /* The first line of the settings text `a` that differs in `b` ("" when they are the same): a flag
@@ -83,7 +92,15 @@ int tg_cmd_train(int argc, char **argv) {
     optind = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': config = optarg; break;
+        case 'c':
+            if (config) {   /* the last would win and the first be dropped in silence */
+                fprintf(stderr, "tapegrad train: --config given twice (%s, %s): give one file (flags override "
+                        "its settings)\n", config, optarg);
+                free(set);
+                return 2;
+            }
+            config = optarg;
+            break;
         case 'r': resume = optarg; break;
         case 'h': usage(stdout); free(set); return 0;
         default:
@@ -102,14 +119,22 @@ int tg_cmd_train(int argc, char **argv) {
     tg_loaded loaded = {0};
     int rc = 0;
     char path[TG_PATH_MAX + 32];
+    const bool writer = tg_dist_rank() == 0;   /* over MPI, rank 0 alone writes the run folder */
+    int lock = -1;   /* RUNDIR/lock, held by the writer from before its first write to the end */
     if (resume) {
         snprintf(path, sizeof path, "%s/last.ckpt", resume);
         if (config) { fprintf(stderr, "tapegrad train: --resume takes its settings from the checkpoint, not --config\n"); rc = 2; }
-        else if (tg_run_load_model(path, &loaded, &err) != TG_OK) {
+        else if (writer && file_exists(path) && (lock = tg_run_folder_lock(resume, &err)) < 0) {
+            fprintf(stderr, "tapegrad train: %s\n", err.msg);
+            rc = 1;
+        } else if (tg_run_load_model(path, &loaded, &err) != TG_OK) {
             fprintf(stderr, "tapegrad train: cannot resume: %s\n", err.msg);
             rc = 1;
         } else {
             cfg = loaded.cfg;
+            /* older builds took --dev and --vocab with --task and recorded them; a task run never
+             * read them, so the run goes on as it was */
+            if (cfg.task[0]) cfg.dev[0] = cfg.vocab[0] = '\0';
             snprintf(cfg.out, sizeof cfg.out, "%s", resume);
         }
     } else if (config && tg_run_config_load(&cfg, config, &err) != TG_OK) {
@@ -127,7 +152,13 @@ int tg_cmd_train(int argc, char **argv) {
         tg_run_config_format(&cfg, after, sizeof after);
         char changed[TG_PATH_MAX + 64];
         first_change(before, after, changed, sizeof changed);
-        if (resume && tg_run_config_group(set[i].name) != TG_OPT_LOOP && changed[0] && strcmp(set[i].name, "out")) {
+        if (resume && !strcmp(set[i].name, "out")) {
+            if (strcmp(set[i].value, resume) && !same_file(set[i].value, resume)) {
+                fprintf(stderr, "tapegrad train: --out %s with --resume %s: a run is resumed in its own folder "
+                        "(leave --out out)\n", set[i].value, resume);
+                rc = 2;
+            }
+        } else if (resume && tg_run_config_group(set[i].name) != TG_OPT_LOOP && changed[0]) {
             fprintf(stderr, "tapegrad train: --%s cannot change when resuming (the run has %s)\n", set[i].name,
                     changed);
             rc = 2;
@@ -144,15 +175,20 @@ int tg_cmd_train(int argc, char **argv) {
         fprintf(stderr, "tapegrad train: %s\n", err.msg);
         rc = 2;
     }
-    const bool writer = tg_dist_rank() == 0;   /* over MPI, rank 0 alone writes the run folder */
     if (rc == 0 && !resume && writer) {
-        snprintf(path, sizeof path, "%s/last.ckpt", cfg.out);
-        if (file_exists(path)) {
-            fprintf(stderr, "tapegrad train: %s already holds a run (%s): continue it with --resume %s, or "
-                            "give another --out\n", cfg.out, path, cfg.out);
-            rc = 1;
+        snprintf(path, sizeof path, "%s/config.txt", cfg.out);
+        if (config && same_file(config, path)) {
+            fprintf(stderr, "tapegrad train: --config %s is %s, which the run writes: copy it out of the run "
+                            "folder, or give another --out\n", config, path);
+            rc = 2;
         } else if (tg_mkdir_p(cfg.out) != 0) {
             fprintf(stderr, "tapegrad train: cannot create %s: %s\n", cfg.out, strerror(errno));
+            rc = 1;
+        } else if ((lock = tg_run_folder_lock(cfg.out, &err)) < 0) {
+            fprintf(stderr, "tapegrad train: %s\n", err.msg);
+            rc = 1;
+        } else if (tg_run_folder_fresh(cfg.out, &err) != TG_OK) {
+            fprintf(stderr, "tapegrad train: %s\n", err.msg);
             rc = 1;
         }
     }
@@ -174,5 +210,6 @@ int tg_cmd_train(int argc, char **argv) {
     }
     tg_loaded_free(&loaded);
     free(set);
+    if (lock >= 0) close(lock);
     return rc;
 }

@@ -1,7 +1,13 @@
-/* folders.c: creating a run's (or an experiment's) folder with its parents, as `mkdir -p`. */
+/* folders.c: a run's (or an experiment's) folder: creating it with its parents, as `mkdir -p`,
+ * the lock a run holds on it, and what a fresh run may find in it. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "train/run/run.h"
 
@@ -15,4 +21,71 @@ int tg_mkdir_p(const char *path) {
         *p = '/';
     }
     return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+int tg_run_folder_lock(const char *dir, tg_err *err) {
+    char path[TG_PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) return tg_err_set(err, TG_ERR_IO, "cannot open %s: %s", path, strerror(errno)), -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
+    int e = errno;
+    close(fd);
+    if (e == EWOULDBLOCK)
+        tg_err_set(err, TG_ERR_STATE, "%s is in use by another tapegrad train (its lock %s is held)", dir, path);
+    else
+        tg_err_set(err, TG_ERR_IO, "cannot lock %s: %s", path, strerror(e));
+    return -1;
+}
+
+/* A .tsv the run appends to (metrics.tsv, diagnostics.tsv) holds rows beyond its header: a fresh
+ * run would cut them (it keeps the rows up to its own step 0). */
+static bool tsv_has_rows(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    int c;
+    while ((c = getc(f)) != EOF && c != '\n') {}
+    bool rows = c == '\n' && getc(f) != EOF;
+    fclose(f);
+    return rows;
+}
+
+static bool has_affixes(const char *name, const char *prefix, const char *suffix) {
+    size_t n = strlen(name), p = strlen(prefix), s = strlen(suffix);
+    return n >= p + s && !strncmp(name, prefix, p) && !strcmp(name + n - s, suffix);
+}
+
+/* A file a run writes only once it is past its start (its step-0 last.ckpt): best.ckpt,
+ * step-N.ckpt, the experiment's evaluation caches of a cell (eval-*.tsv, dev.hyp-*.txt), and
+ * rows in metrics.tsv or diagnostics.tsv. config.txt, vocab.txt, train.log (appended to) and the
+ * headers of the .tsv files come before, so a start killed before its first save is run again. */
+static bool past_start(const char *dir, const char *name) {
+    if (!strcmp(name, "best.ckpt") || has_affixes(name, "step-", ".ckpt") || has_affixes(name, "eval-", ".tsv") ||
+        has_affixes(name, "dev.hyp-", ".txt"))
+        return true;
+    if (strcmp(name, "metrics.tsv") && strcmp(name, "diagnostics.tsv")) return false;
+    char path[TG_PATH_MAX + 300];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return tsv_has_rows(path);
+}
+
+tg_status tg_run_folder_fresh(const char *dir, tg_err *err) {
+    char path[TG_PATH_MAX + 300];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/last.ckpt", dir);
+    if (stat(path, &sb) == 0)
+        return tg_err_set(err, TG_ERR_STATE, "%s already holds a run (%s): continue it with --resume %s, or give "
+                          "another --out", dir, path, dir);
+    DIR *d = opendir(dir);
+    if (!d) return errno == ENOENT ? TG_OK : tg_err_set(err, TG_ERR_IO, "cannot read %s: %s", dir, strerror(errno));
+    tg_status s = TG_OK;
+    for (struct dirent *e; s == TG_OK && (e = readdir(d));)
+        if (past_start(dir, e->d_name)) {
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            s = tg_err_set(err, TG_ERR_STATE, "%s holds another run's files (%s) and no last.ckpt: give another "
+                           "--out, or put that run's last.ckpt back and continue it with --resume %s", dir, path,
+                           dir);
+        }
+    closedir(d);
+    return s;
 }

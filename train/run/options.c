@@ -385,6 +385,9 @@ tg_status tg_run_config_check(const tg_run_config *c, tg_err *err) {
         return tg_err_set(err, TG_ERR_ARG, "no training data: give --train FILE.tsv, --train-src/--train-tgt, or --task");
     if (files && c->task[0])
         return tg_err_set(err, TG_ERR_ARG, "--task trains on a synthetic task: give it without training files");
+    if (c->task[0] && (c->dev[0] || c->vocab[0]))
+        return tg_err_set(err, TG_ERR_ARG, "--task trains and validates on a synthetic task (its own dev set, ids "
+                          "for words): give it without --%s", c->dev[0] ? "dev" : "vocab");
     if (c->train[0] && (c->train_src[0] || c->train_tgt[0]))
         return tg_err_set(err, TG_ERR_ARG, "give --train or --train-src/--train-tgt, not both");
     if (!c->train[0] && !c->task[0] && !(c->train_src[0] && c->train_tgt[0]))

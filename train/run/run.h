@@ -189,6 +189,14 @@ void tg_dev_text_free(tg_dev_text *d);
 /* ---- folders (folders.c) ---- */
 /* Creates path and its missing parents, as `mkdir -p`: 0, or -1 with errno set. */
 int tg_mkdir_p(const char *path);
+/* Takes dir/lock (open + flock, exclusive, not waiting) for as long as the descriptor returned
+ * stays open: one run at a time writes a folder. The kernel lets go when the process ends, even
+ * by SIGKILL, so a killed run resumes. -1 with err: TG_ERR_STATE when another process holds it. */
+int tg_run_folder_lock(const char *dir, tg_err *err);
+/* TG_OK when a fresh run may start in dir: it holds no last.ckpt and no file a run writes once
+ * past its start (best.ckpt, step-N.ckpt, rows in metrics.tsv, ...), which the fresh run would
+ * overwrite, cut or delete; else TG_ERR_STATE naming the file. */
+tg_status tg_run_folder_fresh(const char *dir, tg_err *err);
 /* Writes the vocabulary as text to path through atomic_file.h (temporary + rename). */
 tg_status tg_run_vocab_save(const tg_bpe *bpe, const char *path, tg_err *err);
 

@@ -1,0 +1,278 @@
+/* test_run_folder.c: what `tapegrad train` does with its run folder and the flags that name files,
+ * each command run as a user runs it: one train at a time in a folder (RUNDIR/lock), a fresh run
+ * refused where another run's files would be overwritten, and flags that were silently ignored
+ * (a second --config, --dev/--vocab with --task, --out with --resume) refused, a bad
+ * TAPEGRAD_KERNELS reported. */
+#include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tests/tg_check.h"
+#include "tests/tg_cli.h"
+#include "train/run/run.h"
+
+/* A tiny copy-task run; --out and extra flags follow. */
+#define TINY "train", "--task", "copy", "--task-vocab", "12", "--task-size", "200", "--d-model", "16", "--heads", \
+             "2", "--d-ff", "32", "--layers", "1", "--max-tokens", "300", "--warmup", "10", "--threads", "1"
+
+static const char METRICS_HEADER[] =
+    "kind\tstep\tepoch\telapsed_s\tlr\tloss\tnll\tppl\ttgt_tok_s\tgrad_norm\tbleu\tchrf\n";
+
+/* Every entry of dir, sorted: name, inode, size and a hash of the bytes, one a line (malloc'd), so
+ * that any write (an atomic rewrite makes a new inode) changes it. */
+static char *folder_state(const char *dir) {
+    struct dirent **names;
+    int n = scandir(dir, &names, NULL, alphasort);
+    ck_assert_int_ge(n, 0);
+    size_t cap = 64 + (size_t)n * 400, k = 0;
+    char *out = malloc(cap);
+    ck_assert_ptr_nonnull(out);
+    out[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
+        struct stat sb;
+        ck_assert_int_eq(lstat(path, &sb), 0);
+        uint64_t h = 1469598103934665603ull;
+        size_t len = 0;
+        char *bytes = S_ISREG(sb.st_mode) ? tg_cli_slurp_n(path, &len) : NULL;
+        for (size_t j = 0; j < len; j++) h = (h ^ (unsigned char)bytes[j]) * 1099511628211ull;
+        free(bytes);
+        k += (size_t)snprintf(out + k, cap - k, "%s %llu %lld %016llx\n", names[i]->d_name,
+                              (unsigned long long)sb.st_ino, (long long)sb.st_size, (unsigned long long)h);
+        free(names[i]);
+    }
+    free(names);
+    return out;
+}
+
+static void assert_unchanged(const char *dir, const char *before) {
+    char *now = folder_state(dir);
+    ck_assert_str_eq(now, before);
+    free(now);
+}
+
+/* Takes dir/lock as another train would (its own open file, flock): the descriptor. */
+static int hold_lock(const char *dir) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT, 0644);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+    return fd;
+}
+
+/* A second train, fresh or --resume, on a folder whose lock is held is refused and writes nothing;
+ * once the holder is gone (closed, or SIGKILLed) the run goes on. */
+START_TEST(test_lock_one_train_per_folder) {
+    const char *dir = tg_cli_path("c2");
+    ck_assert_int_eq(mkdir(dir, 0777), 0);
+    int fd = hold_lock(dir);
+    char *before = folder_state(dir);
+    char *fresh[] = {TINY, "--max-steps", "4", "--save-every", "2", "--out", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, fresh), 1);
+    char want[700];
+    snprintf(want, sizeof want, "tapegrad train: %s is in use by another tapegrad train (its lock %s/lock is held)",
+             dir, dir);
+    ck_assert(tg_cli_has("err.txt", want));
+    assert_unchanged(dir, before);
+    free(before);
+    close(fd);
+    ck_assert_int_eq(tg_cli_run(NULL, fresh), 0);
+
+    fd = hold_lock(dir);
+    before = folder_state(dir);
+    char *resume[] = {"train", "--resume", (char *)dir, "--max-steps", "6", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, resume), 1);
+    ck_assert(tg_cli_has("err.txt", want));
+    assert_unchanged(dir, before);
+    close(fd);
+
+    /* held by a process that is then killed: the kernel lets go, the resume runs */
+    int ready[2];
+    ck_assert_int_eq(pipe(ready), 0);
+    pid_t holder = fork();
+    ck_assert_int_ge(holder, 0);
+    if (holder == 0) {
+        hold_lock(dir);
+        if (write(ready[1], "x", 1) != 1) _exit(1);
+        pause();
+        _exit(0);
+    }
+    char c;
+    ck_assert_int_eq(read(ready[0], &c, 1), 1);
+    ck_assert_int_eq(tg_cli_run(NULL, resume), 1);
+    assert_unchanged(dir, before);
+    free(before);
+    kill(holder, SIGKILL);
+    ck_assert_int_eq(tg_cli_wait(holder), 128 + SIGKILL);
+    ck_assert_int_eq(tg_cli_run(NULL, resume), 0);
+    ck_assert(tg_cli_has("err.txt", "resumed at step 4"));
+    close(ready[0]);
+    close(ready[1]);
+}
+END_TEST
+
+/* A fresh train into a folder that holds another run's files but no last.ckpt is refused, the
+ * files unchanged; a start killed before its first save (config.txt, train.log, the .tsv headers)
+ * is run again by the same command. */
+START_TEST(test_fresh_run_refuses_another_runs_files) {
+    const char *dir = tg_cli_path("d");
+    char *first[] = {TINY, "--max-steps", "20", "--valid-every", "10", "--save-every", "5", "--keep", "3",
+                     "--out", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, first), 0);
+    char path[600];
+    snprintf(path, sizeof path, "%s/last.ckpt", dir);
+    ck_assert_int_eq(unlink(path), 0);
+    char *before = folder_state(dir);
+    char *again[] = {TINY, "--max-steps", "10", "--valid-every", "5", "--save-every", "5", "--keep", "3",
+                     "--seed", "5", "--out", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, again), 1);
+    ck_assert(tg_cli_has("err.txt", "holds another run's files"));
+    ck_assert(tg_cli_has("err.txt", "give another --out"));
+    assert_unchanged(dir, before);
+    free(before);
+    /* each of the files on its own is enough */
+    const char *const kinds[] = {"best.ckpt", "step-15.ckpt", "metrics.tsv"};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        const char *one = tg_cli_path(kinds[i]);
+        ck_assert_int_eq(mkdir(one, 0777), 0);
+        char from[600], to[600];
+        snprintf(from, sizeof from, "%s/%s", dir, kinds[i]);
+        snprintf(to, sizeof to, "%s/%s", one, kinds[i]);
+        ck_assert_int_eq(link(from, to), 0);
+        again[sizeof again / sizeof again[0] - 2] = (char *)one;
+        ck_assert_int_eq(tg_cli_run(NULL, again), 1);
+        ck_assert(tg_cli_has("err.txt", to));
+    }
+
+    /* an interrupted start: what a run writes before its step-0 last.ckpt */
+    const char *start = tg_cli_path("start");
+    ck_assert_int_eq(mkdir(start, 0777), 0);
+    snprintf(path, sizeof path, "%s/config.txt", dir);
+    char *cfg = tg_cli_slurp(path);
+    snprintf(path, sizeof path, "%s/config.txt", start);
+    tg_cli_write(path, cfg);
+    free(cfg);
+    snprintf(path, sizeof path, "%s/train.log", start);
+    tg_cli_write(path, "[2024-01-01 00:00:00] model: 1 parameters\n");
+    snprintf(path, sizeof path, "%s/metrics.tsv", start);
+    tg_cli_write(path, METRICS_HEADER);
+    again[sizeof again / sizeof again[0] - 2] = (char *)start;
+    ck_assert_int_eq(tg_cli_run(NULL, again), 0);
+    snprintf(path, sizeof path, "%s/last.ckpt", start);
+    struct stat sb;
+    ck_assert_int_eq(stat(path, &sb), 0);
+}
+END_TEST
+
+/* --config naming the file the run writes (OUT/config.txt, by any path) is refused before
+ * anything is written: the user's own file is not replaced. */
+START_TEST(test_config_is_not_the_runs_config_txt) {
+    const char *dir = tg_cli_path("own");
+    ck_assert_int_eq(mkdir(dir, 0777), 0);
+    char path[600], dot[600];
+    snprintf(path, sizeof path, "%s/config.txt", dir);
+    tg_cli_write(path, "# my settings\ntask = copy\ntask-size = 200\nd-model = 16\nheads = 2\nd-ff = 32\n"
+                       "layers = 1\nthreads = 1\nmax-steps = 2\n");
+    snprintf(dot, sizeof dot, "%s/.", dir);
+    char *before = folder_state(dir);
+    char *a[] = {"train", "--config", path, "--out", dot, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, a), 2);
+    ck_assert(tg_cli_has("err.txt", "which the run writes"));
+    assert_unchanged(dir, before);
+    free(before);
+}
+END_TEST
+
+/* `tapegrad experiment` trains a cell without last.ckpt afresh: a cell whose start was killed before
+ * its first save is trained again, as a run is. */
+START_TEST(test_experiment_restarts_an_interrupted_cell) {
+    const char *dir = tg_cli_path("xp");
+    char cell[600], path[700];
+    snprintf(cell, sizeof cell, "%s/cells", dir);
+    ck_assert_int_eq(tg_mkdir_p(cell), 0);
+    snprintf(cell, sizeof cell, "%s/cells/norm=post,seed=1", dir);
+    ck_assert_int_eq(mkdir(cell, 0777), 0);
+    snprintf(path, sizeof path, "%s/train.log", cell);
+    tg_cli_write(path, "[2024-01-01 00:00:00] model: 1 parameters\n");
+    snprintf(path, sizeof path, "%s/metrics.tsv", cell);
+    tg_cli_write(path, METRICS_HEADER);
+    char *a[] = {"experiment", "--task", "copy", "--task-size", "200", "--d-model", "16", "--heads", "2", "--d-ff",
+                 "32", "--layers", "1", "--threads", "1", "--max-steps", "4", "--vary", "norm=post", "--seeds", "1",
+                 "--out", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, a), 0);
+    ck_assert(tg_cli_has("err.txt", "norm=post,seed=1: finished at step 4"));
+}
+END_TEST
+
+/* Flags that used to be dropped in silence are refused, nothing written: a second --config, --dev
+ * or --vocab with --task, and --resume with an --out naming another folder. */
+START_TEST(test_ignored_flags_refused) {
+    const char *dir = tg_cli_path("f"), *a = tg_cli_path("a.txt"), *b = tg_cli_path("b.txt");
+    tg_cli_write(a, "max-steps = 2\n");
+    tg_cli_write(b, "max-steps = 1\n");   /* so that a run that takes them ends */
+    char *twice[] = {TINY, "--config", (char *)a, "--config", (char *)b, "--out", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, twice), 2);
+    ck_assert(tg_cli_has("err.txt", "--config given twice"));
+    char *dev[] = {TINY, "--max-steps", "1", "--dev", "/nonexistent/dev.tsv", "--out", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, dev), 2);
+    ck_assert(tg_cli_has("err.txt", "give it without --dev"));
+    char *vocab[] = {TINY, "--max-steps", "1", "--vocab", "/nonexistent/vocab.txt", "--out", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, vocab), 2);
+    ck_assert(tg_cli_has("err.txt", "give it without --vocab"));
+    struct stat sb;
+    ck_assert_int_ne(stat(dir, &sb), 0);
+
+    char *run[] = {TINY, "--max-steps", "2", "--out", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, run), 0);
+    char *before = folder_state(dir);
+    const char *other = tg_cli_path("other");
+    char *elsewhere[] = {"train", "--resume", (char *)dir, "--max-steps", "3", "--out", (char *)other, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, elsewhere), 2);
+    ck_assert(tg_cli_has("err.txt", "a run is resumed in its own folder"));
+    assert_unchanged(dir, before);
+    free(before);
+    ck_assert_int_ne(stat(other, &sb), 0);
+    char same[600];
+    snprintf(same, sizeof same, "%s/.", dir);
+    elsewhere[sizeof elsewhere / sizeof elsewhere[0] - 2] = same;   /* the same folder by another name */
+    ck_assert_int_eq(tg_cli_run(NULL, elsewhere), 0);
+    ck_assert(tg_cli_has("err.txt", "resumed at step 2"));
+}
+END_TEST
+
+/* A TAPEGRAD_KERNELS value that names no kernels is reported once (and the run goes on). */
+START_TEST(test_bad_kernels_variable_warned) {
+    char *a[] = {TINY, "--max-steps", "2", "--out", (char *)tg_cli_path("k"), NULL};
+    ck_assert_int_eq(tg_cli_run("TAPEGRAD_KERNELS=avx3", a), 0);
+    const char *msg = "TAPEGRAD_KERNELS=avx3 is not one of portable|avx2|avx512|auto";
+    char *err = tg_cli_slurp(tg_cli_path("err.txt"));
+    const char *at = strstr(err, msg);
+    ck_assert_msg(at && !strstr(at + 1, msg), "stderr: %s", err);
+    free(err);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("run_folder");
+    TCase *tc = tcase_create("train");
+    tcase_add_checked_fixture(tc, tg_cli_setup, tg_cli_teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_lock_one_train_per_folder);
+    tcase_add_test(tc, test_fresh_run_refuses_another_runs_files);
+    tcase_add_test(tc, test_config_is_not_the_runs_config_txt);
+    tcase_add_test(tc, test_experiment_restarts_an_interrupted_cell);
+    tcase_add_test(tc, test_ignored_flags_refused);
+    tcase_add_test(tc, test_bad_kernels_variable_warned);
+    suite_add_tcase(s, tc);
+    return tg_check_run(s) ? 1 : 0;
+}
