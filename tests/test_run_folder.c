@@ -154,6 +154,15 @@ START_TEST(test_fresh_run_refuses_another_runs_files) {
         ck_assert(tg_cli_has("err.txt", to));
     }
 
+    /* a FIFO as metrics.tsv is not waited on: refused as another run's */
+    const char *fifo = tg_cli_path("fifo");
+    ck_assert_int_eq(mkdir(fifo, 0777), 0);
+    snprintf(path, sizeof path, "%s/metrics.tsv", fifo);
+    ck_assert_int_eq(mkfifo(path, 0644), 0);
+    again[sizeof again / sizeof again[0] - 2] = (char *)fifo;
+    ck_assert_int_eq(tg_cli_run_bounded(60, again), 1);
+    ck_assert(tg_cli_has("err.txt", "holds another run's files"));
+
     /* an interrupted start: what a run writes before its step-0 last.ckpt */
     const char *start = tg_cli_path("start");
     ck_assert_int_eq(mkdir(start, 0777), 0);

@@ -39,10 +39,17 @@ int tg_run_folder_lock(const char *dir, tg_err *err) {
 }
 
 /* A .tsv the run appends to (metrics.tsv, diagnostics.tsv) holds rows beyond its header: a fresh
- * run would cut them (it keeps the rows up to its own step 0). */
+ * run would cut them (it keeps the rows up to its own step 0). A symlink, FIFO or device there
+ * counts as rows (no run of tapegrad leaves one; it is opened without waiting or following). */
 static bool tsv_has_rows(const char *path) {
-    FILE *f = fopen(path, "r");
-    if (!f) return false;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return errno != ENOENT;
+    struct stat sb;
+    FILE *f = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? fdopen(fd, "r") : NULL;
+    if (!f) {
+        close(fd);
+        return true;
+    }
     int c;
     while ((c = getc(f)) != EOF && c != '\n') {}
     bool rows = c == '\n' && getc(f) != EOF;
