@@ -312,6 +312,35 @@ START_TEST(test_full_disk_at_every_write) {
 }
 END_TEST
 
+/* The run's end validates, then saves best.ckpt and last.ckpt: a run stopped by a full disk at any
+ * of its writes and then resumed ends with both, at the last step (a last.ckpt of the last step
+ * saved before the end's validation made the resume a no-op without best.ckpt). */
+START_TEST(test_end_validation_survives_a_stop) {
+    char *fr[] = {COPY, "--max-steps", "6", "--out", (char *)dir_path("e"), NULL};
+    char *re[] = {"train", "--resume", (char *)dir_path("e"), NULL};
+    static char env[64];
+    int n = 1;
+    for (;; n++) {
+        ck_assert_int_lt(n, 400);
+        char cmd[700];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir_path("e"));
+        ck_assert_int_eq(system(cmd), 0);
+        snprintf(env, sizeof env, "TAPEGRAD_FAIL_WRITE=%d", n);
+        if (tg_cli_run(env, fr) == 0) break;
+        struct stat sb;
+        if (stat(dir_path("e/last.ckpt"), &sb) != 0) continue;   /* stopped before its first save */
+        ck_assert_msg(tg_cli_run(NULL, re) == 0, "write %d: the resume failed", n);
+        ck_assert_msg(stat(dir_path("e/best.ckpt"), &sb) == 0, "write %d: no best.ckpt after the resume", n);
+        tg_loaded L;
+        tg_err err;
+        ck_assert_msg(tg_run_load_model(dir_path("e/last.ckpt"), &L, &err) == TG_OK, "%s", err.msg);
+        ck_assert_msg(L.st.step == 6, "write %d: last.ckpt at step %lld", n, (long long)L.st.step);
+        tg_loaded_free(&L);
+    }
+    ck_assert_int_ge(n, 10);
+}
+END_TEST
+
 /* ---- 5. awkward paths in config files and config.txt ---- */
 
 START_TEST(test_config_quoting_round_trip) {
@@ -696,6 +725,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_devices_and_fifos_kept);
     tcase_add_test(tc, test_stdout_write_errors);
     tcase_add_test(tc, test_full_disk_at_every_write);
+    tcase_add_test(tc, test_end_validation_survives_a_stop);
     tcase_add_test(tc, test_config_quoting_round_trip);
     tcase_add_test(tc, test_resume_guards_aliases);
     tcase_add_test(tc, test_position_limits);

@@ -414,7 +414,12 @@ int tg_run_train(tg_run *r) {
             if (s == TG_OK && v.done) s = after_validation(r, &pg, &v, &err);
             validated_now = true;
         }
-        if (s == TG_OK && ((r->cfg.save_every > 0 && r->st.step % r->cfg.save_every == 0) || validated_now)) {
+        /* the step that ends the run saves after its validation (below the loop), not before it: a
+         * last.ckpt at the end saved ahead of it would leave a kill during that validation with no
+         * best.ckpt of the end, and a resume with nothing to do */
+        bool ends_unvalidated = !validated_now && r->dev_iter && stop_reason(r);
+        if (s == TG_OK && ((r->cfg.save_every > 0 && r->st.step % r->cfg.save_every == 0 && !ends_unvalidated) ||
+                           validated_now)) {
             s = save_last(r, &pg, &err);
             saved_now = true;
         }
