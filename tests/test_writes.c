@@ -199,6 +199,37 @@ START_TEST(test_devices_and_fifos_kept) {
 }
 END_TEST
 
+/* -o /dev/stdout (however spelled) writes through the process's own descriptor: `>>` appends after
+ * what the file held, and /dev/stdout stays the link it is. */
+START_TEST(test_stdout_link_keeps_the_redirection) {
+    const char *tsv = dir_path("c.tsv");
+    write_tsv(tsv, 30);
+    const char *const names[] = {"/dev/stdout", "/dev//stdout", "/dev/./stdout", "/dev/fd/1"};
+    for (int i = 0; i < 4; i++) {
+        const char *app = dir_path("app.txt");
+        tg_cli_write(app, "precious line\n");
+        fflush(NULL);
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {   /* tapegrad vocab learn ... -o NAME >> app.txt 2> err.txt */
+            dup2(open(app, O_WRONLY | O_APPEND), 1);
+            dup2(open(dir_path("err.txt"), O_WRONLY | O_CREAT | O_TRUNC, 0644), 2);
+            char *a[] = {"vocab", "learn", "--data", (char *)tsv, "--merges", "10", "-o", (char *)names[i], NULL};
+            int rc = tg_cli_dispatch(8, a);
+            fflush(NULL);
+            _exit(rc);
+        }
+        ck_assert_int_eq(tg_cli_wait(pid), 0);
+        char *got = tg_cli_slurp(app);
+        ck_assert_msg(!strncmp(got, "precious line\ntapegrad-bpe 1\n", 29), "%s: %.40s", names[i], got);
+        free(got);
+    }
+    struct stat sb;
+    ck_assert_int_eq(lstat("/dev/stdout", &sb), 0);
+    ck_assert(S_ISLNK(sb.st_mode));
+}
+END_TEST
+
 /* ---- 4. write errors on stdout ---- */
 
 START_TEST(test_stdout_write_errors) {
@@ -680,17 +711,23 @@ END_TEST
  * copy whose name merely holds ".ckpt.tmp." is kept. */
 START_TEST(test_resume_keeps_look_alike_temps) {
     make_run("rt", "2");
+    pid_t dead = fork();   /* a writer that is gone */
+    ck_assert_int_ge(dead, 0);
+    if (dead == 0) _exit(0);
+    ck_assert_int_eq(tg_cli_wait(dead), 0);
+    char live[64], half[2][64];
+    snprintf(live, sizeof live, "rt/best.ckpt.tmp.%ld.0", (long)getpid());   /* a live writer's */
+    snprintf(half[0], sizeof half[0], "rt/step-1.ckpt.tmp.%ld.12", (long)dead);
+    snprintf(half[1], sizeof half[1], "rt/diagnostics.tsv.tmp.%ld.0", (long)dead);
     const char *keep[] = {"rt/best.ckpt.tmp.before-lr-change", "rt/last.ckpt.tmp.123.4.bak", "rt/config.txt.tmp.12x.0",
-                          "rt/x.ckpt.tmp.1.2.txt", "rt/notes.txt.tmp.123.0"};
+                          "rt/x.ckpt.tmp.1.2.txt", "rt/notes.txt.tmp.123.0", "rt/avg.ckpt.tmp.20261201", live};
     for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) tg_cli_write(dir_path(keep[i]), "mine");
-    tg_cli_write(dir_path("rt/step-1.ckpt.tmp.99999.12"), "half");
-    tg_cli_write(dir_path("rt/diagnostics.tsv.tmp.99999.0"), "half");
+    for (int i = 0; i < 2; i++) tg_cli_write(dir_path(half[i]), "half");
     char *a[] = {"train", "--resume", (char *)dir_path("rt"), "--max-steps", "3", NULL};
     ck_assert_int_eq(tg_cli_run(NULL, a), 0);
     for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
         ck_assert_msg(is_regular(dir_path(keep[i])), "%s was removed", keep[i]);
-    ck_assert(!is_regular(dir_path("rt/step-1.ckpt.tmp.99999.12")));
-    ck_assert(!is_regular(dir_path("rt/diagnostics.tsv.tmp.99999.0")));
+    for (int i = 0; i < 2; i++) ck_assert_msg(!is_regular(dir_path(half[i])), "%s was kept", half[i]);
 }
 END_TEST
 
@@ -706,13 +743,13 @@ START_TEST(test_dead_writers_temps_removed) {
     snprintf(gone, sizeof gone, "avg.ckpt.tmp.%ld.0", (long)dead);
     snprintf(alive, sizeof alive, "avg.ckpt.tmp.%ld.0", (long)getpid());
     snprintf(other, sizeof other, "avg2.ckpt.tmp.%ld.0", (long)dead);
-    const char *files[] = {gone, alive, other, "avg.ckpt.tmp.mine"};
-    for (size_t i = 0; i < 4; i++) tg_cli_write(dir_path(files[i]), "half");
+    const char *files[] = {gone, alive, other, "avg.ckpt.tmp.mine", "avg.ckpt.tmp.20261201"};
+    for (size_t i = 0; i < 5; i++) tg_cli_write(dir_path(files[i]), "half");
     char *a[] = {"ckpt", "average", (char *)dir_path("r/last.ckpt"), "-o", (char *)dir_path("avg.ckpt"), NULL};
     ck_assert_int_eq(tg_cli_run(NULL, a), 0);
     ck_assert(is_regular(dir_path("avg.ckpt")));
     ck_assert_msg(!is_regular(dir_path(gone)), "%s was kept", gone);
-    for (size_t i = 1; i < 4; i++) ck_assert_msg(is_regular(dir_path(files[i])), "%s was removed", files[i]);
+    for (size_t i = 1; i < 5; i++) ck_assert_msg(is_regular(dir_path(files[i])), "%s was removed", files[i]);
 }
 END_TEST
 
@@ -726,6 +763,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_stdout_write_errors);
     tcase_add_test(tc, test_full_disk_at_every_write);
     tcase_add_test(tc, test_end_validation_survives_a_stop);
+    tcase_add_test(tc, test_stdout_link_keeps_the_redirection);
     tcase_add_test(tc, test_config_quoting_round_trip);
     tcase_add_test(tc, test_resume_guards_aliases);
     tcase_add_test(tc, test_position_limits);

@@ -45,22 +45,42 @@ tg_status tg_afile_fd_write(int fd, const void *p, size_t n, const char *what, t
     return TG_OK;
 }
 
-/* The links to a process's own descriptors (/dev/stdout -> /proc/self/fd/1): a user names them
- * on purpose, nobody plants them, and renaming over one would replace it for everyone. */
-static bool fd_link(const char *path) {
-    return !strcmp(path, "/dev/stdout") || !strcmp(path, "/dev/stderr") || !strncmp(path, "/dev/fd/", 8) ||
-           !strncmp(path, "/proc/self/fd/", 14);
+/* The descriptor N a path names through the process's descriptor links, or -1: /dev/stdout (a
+ * link to /proc/self/fd/1, however spelled: /dev//stdout, /dev/./stdout), /dev/fd/N and
+ * /proc/self/fd/N (in a folder that resolves to /proc/<this pid>/fd). A user names these on
+ * purpose and nobody plants them. They are written through a dup of N, which keeps the shell's
+ * redirection (its offset, `>>`'s append, a socket): opening the path again would not, and
+ * renaming over one would replace it for every process. */
+static int fd_named(const char *path) {
+    char buf[PATH_MAX];
+    long n = -1;
+    char *end;
+    ssize_t k = readlink(path, buf, sizeof buf - 1);
+    if (k > 0) {
+        buf[k] = '\0';
+        if (!strncmp(buf, "/proc/self/fd/", 14) && buf[14]) n = strtol(buf + 14, &end, 10);
+        if (n >= 0 && !*end) return n <= INT_MAX ? (int)n : -1;
+        n = -1;
+    }
+    const char *slash = strrchr(path, '/');
+    if (!slash || !slash[1]) return -1;
+    char *dir = strndup(path, slash == path ? 1 : (size_t)(slash - path));
+    struct stat d, fds;   /* the folder is this process's descriptor folder (/dev/fd is a link to it) */
+    if (dir && stat(dir, &d) == 0 && stat("/proc/self/fd", &fds) == 0 && d.st_dev == fds.st_dev &&
+        d.st_ino == fds.st_ino)
+        n = strtol(slash + 1, &end, 10);
+    free(dir);
+    return n >= 0 && n <= INT_MAX && !*end ? (int)n : -1;
 }
 
 /* A target that is itself a device, FIFO or socket is written in place: renaming over /dev/null
  * would replace the device with a file. A symbolic link is never followed for writing (one planted
  * as a run folder's config.txt would write into the device or FIFO it names, or hang): it is
- * replaced like a regular file. Only a descriptor's link is written through, whatever it names
- * (`-o /dev/stdout` with stdout redirected to a file, too). */
+ * replaced like a regular file. Only a descriptor's link is written through (fd_named). */
 bool tg_afile_is_special(const char *path) {
     struct stat sb;
     if (lstat(path, &sb) != 0) return false;
-    if (fd_link(path)) return !S_ISDIR(sb.st_mode);
+    if (fd_named(path) >= 0) return !S_ISDIR(sb.st_mode);
     return !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode) && !S_ISLNK(sb.st_mode);
 }
 
@@ -87,6 +107,12 @@ bool tg_afile_temp_name(const char *name, size_t *target_len, long *pid) {
     return false;
 }
 
+bool tg_afile_dead_temp(const char *name, size_t *target_len) {
+    long pid;
+    return tg_afile_temp_name(name, target_len, &pid) && pid > 0 && pid <= (1L << 22) &&
+           kill((pid_t)pid, 0) == -1 && errno == ESRCH;
+}
+
 /* Unlinks path's temporaries left by writers that were killed (PATH.tmp.<pid>.<n> whose pid no
  * longer exists), so an interrupted `ckpt average -o OUT` does not leave one for ever. Another
  * live writer's temporary, and any other name, is left alone. */
@@ -97,9 +123,7 @@ static void remove_dead_temps(const char *path) {
     DIR *d = dir ? opendir(dir) : NULL;
     for (struct dirent *e; d && (e = readdir(d));) {
         size_t n;
-        long pid;
-        if (tg_afile_temp_name(e->d_name, &n, &pid) && n == strlen(base) && !strncmp(e->d_name, base, n) &&
-            pid > 0 && pid <= INT_MAX && kill((pid_t)pid, 0) == -1 && errno == ESRCH)
+        if (tg_afile_dead_temp(e->d_name, &n) && n == strlen(base) && !strncmp(e->d_name, base, n))
             unlinkat(dirfd(d), e->d_name, 0);
     }
     if (d) closedir(d);
@@ -112,8 +136,9 @@ tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
     f->path = path && path[0] ? strdup(path) : NULL;
     if (!f->path) return tg_err_set(err, path && path[0] ? TG_ERR_NOMEM : TG_ERR_ARG, "cannot write: empty path");
     if (tg_afile_is_special(path)) {
+        int n = fd_named(path);
         /* O_NOFOLLOW: a link swapped in since the check is refused, not followed */
-        f->fd = open(path, O_WRONLY | O_CLOEXEC | (fd_link(path) ? 0 : O_NOFOLLOW));
+        f->fd = n >= 0 ? fcntl(n, F_DUPFD_CLOEXEC, 3) : open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
         if (f->fd >= 0) return TG_OK;
         tg_status st = tg_err_set(err, TG_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
         tg_afile_abort(f);

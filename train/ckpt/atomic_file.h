@@ -54,6 +54,10 @@ void tg_afile_abort(tg_afile *f);
  * with digits to the end (or TARGET.tmp.<pid>, an older release's): the length of TARGET in
  * *target_len and the pid in *pid. A user's "best.ckpt.tmp.before-lr-change" is not one. */
 bool tg_afile_temp_name(const char *name, size_t *target_len, long *pid);
+/* tg_afile_temp_name, and its writer is gone: the pid is one Linux can give (<= 2^22; a dated
+ * "avg.ckpt.tmp.20261201" is not a pid) and no process has it. A live writer's temporary, even
+ * one of another command writing into the folder, is kept. */
+bool tg_afile_dead_temp(const char *name, size_t *target_len);
 
 /* open + write + commit of one buffer. */
 tg_status tg_afile_save(const char *path, const void *p, size_t n, tg_err *err);

@@ -214,8 +214,7 @@ void tg_dev_text_free(tg_dev_text *d) {
 static bool stale_temp(const char *name) {
     static const char *const kinds[] = {"config.txt", "metrics.tsv", "diagnostics.tsv", "vocab.txt"};
     size_t n;
-    long pid;
-    if (!tg_afile_temp_name(name, &n, &pid)) return false;
+    if (!tg_afile_dead_temp(name, &n)) return false;   /* a live writer's (a ckpt average into the folder) is kept */
     if (n > 5 && !strncmp(name + n - 5, ".ckpt", 5)) return true;
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (n == strlen(kinds[i]) && !strncmp(name, kinds[i], n)) return true;
