@@ -220,6 +220,41 @@ START_TEST(test_experiment_restarts_an_interrupted_cell) {
                  "--out", (char *)dir, NULL};
     ck_assert_int_eq(tg_cli_run(NULL, a), 0);
     ck_assert(tg_cli_has("err.txt", "norm=post,seed=1: finished at step 4"));
+    /* a cell whose folder holds another run's file is refused before any cell trains */
+    const char *dir2 = tg_cli_path("xp2");
+    snprintf(cell, sizeof cell, "%s/cells/norm=pre,seed=1", dir2);
+    ck_assert_int_eq(tg_mkdir_p(cell), 0);
+    snprintf(path, sizeof path, "%s/best.ckpt", cell);
+    tg_cli_write(path, "not ours");
+    char *b[] = {"experiment", "--task", "copy", "--task-size", "200", "--d-model", "16", "--heads", "2", "--d-ff",
+                 "32", "--layers", "1", "--threads", "1", "--max-steps", "4", "--vary", "norm=post,pre", "--seeds", "1",
+                 "--out", (char *)dir2, NULL};
+    ck_assert_int_ne(tg_cli_run(NULL, b), 0);
+    ck_assert(tg_cli_has("err.txt", "holds another run's files"));
+    snprintf(path, sizeof path, "%s/cells/norm=post,seed=1/last.ckpt", dir2);
+    struct stat sb;
+    ck_assert_msg(stat(path, &sb) != 0, "the first cell trained before the refusal");
+}
+END_TEST
+
+/* A config.txt or vocab.txt in --out that no run wrote (the user's notes) is not replaced. */
+START_TEST(test_users_config_and_vocab_kept) {
+    const char *names[] = {"config.txt", "vocab.txt"};
+    for (int i = 0; i < 2; i++) {
+        char dir[600], path[700];
+        snprintf(dir, sizeof dir, "%s", tg_cli_path(i ? "uv" : "uc"));
+        ck_assert_int_eq(mkdir(dir, 0777), 0);
+        snprintf(path, sizeof path, "%s/lock", dir);   /* the run takes it before it looks */
+        tg_cli_write(path, "");
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        tg_cli_write(path, "my notes\n");
+        char *before = folder_state(dir);
+        char *a[] = {TINY, "--max-steps", "2", "--out", dir, NULL};
+        ck_assert_int_eq(tg_cli_run(NULL, a), 1);
+        ck_assert(tg_cli_has("err.txt", i ? "is not a vocabulary a run wrote" : "is not a config.txt a run wrote"));
+        assert_unchanged(dir, before);
+        free(before);
+    }
 }
 END_TEST
 
@@ -280,6 +315,7 @@ int main(void) {
     tcase_add_test(tc, test_fresh_run_refuses_another_runs_files);
     tcase_add_test(tc, test_config_is_not_the_runs_config_txt);
     tcase_add_test(tc, test_experiment_restarts_an_interrupted_cell);
+    tcase_add_test(tc, test_users_config_and_vocab_kept);
     tcase_add_test(tc, test_ignored_flags_refused);
     tcase_add_test(tc, test_bad_kernels_variable_warned);
     suite_add_tcase(s, tc);

@@ -352,6 +352,10 @@ static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err
     tg_status s = tg_exp_cell_config(e, c, &cfg, &e2);
     if (s == TG_OK) s = tg_run_config_check(&cfg, &e2);
     if (s == TG_OK) s = tg_run_config_check_limits(&cfg, &e2);   /* as train checks a fresh run */
+    char last[sizeof c->dir + 16];
+    struct stat sb;
+    snprintf(last, sizeof last, "%s/last.ckpt", c->dir);
+    if (s == TG_OK && stat(last, &sb) != 0) s = tg_run_folder_fresh(c->dir, &e2);   /* and its folder */
     if (s == TG_OK && cfg.max_steps <= 0)
         s = tg_err_set(&e2, TG_ERR_ARG, "--max-steps is required: the cells' budgets are matched in steps");
     if (s == TG_OK && cfg.max_epochs > 0)

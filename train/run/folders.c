@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "datasets/datasets.h"
+#include "train/run/options.h"
 #include "train/run/run.h"
 
 int tg_mkdir_p(const char *path) {
@@ -83,6 +85,22 @@ tg_status tg_run_folder_fresh(const char *dir, tg_err *err) {
     if (stat(path, &sb) == 0)
         return tg_err_set(err, TG_ERR_STATE, "%s already holds a run (%s): continue it with --resume %s, or give "
                           "another --out", dir, path, dir);
+    /* an interrupted start's config.txt and vocab.txt are a run's, whole (written atomically): a file
+     * of the same name that does not read as one is the user's, and is not replaced (a symlink there is
+     * replaced, never followed: see train/ckpt/atomic_file.h) */
+    tg_run_config c;
+    tg_run_config_default(&c);
+    tg_bpe *bpe = NULL;
+    tg_err why;
+    snprintf(path, sizeof path, "%s/config.txt", dir);
+    if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && tg_run_config_load(&c, path, &why) != TG_OK)
+        return tg_err_set(err, TG_ERR_STATE, "%s is not a config.txt a run wrote (%s): move it, or give another --out",
+                          path, why.msg);
+    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && tg_bpe_load(&bpe, path, &why) != TG_OK)
+        return tg_err_set(err, TG_ERR_STATE, "%s is not a vocabulary a run wrote (%s): move it, or give another --out",
+                          path, why.msg);
+    tg_bpe_free(bpe);
     DIR *d = opendir(dir);
     if (!d) return errno == ENOENT ? TG_OK : tg_err_set(err, TG_ERR_IO, "cannot read %s: %s", dir, strerror(errno));
     tg_status s = TG_OK;
