@@ -48,7 +48,7 @@ tg_status tg_run_list_periodic(const char *dir, int64_t **steps, size_t *n, tg_e
         (*steps)[(*n)++] = s;
     }
     closedir(d);
-    qsort(*steps, *n, sizeof **steps, cmp_desc);
+    if (*n > 1) qsort(*steps, *n, sizeof **steps, cmp_desc);   /* qsort(NULL, 0, ...) is undefined */
     return TG_OK;
 }
 
