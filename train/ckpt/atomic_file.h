@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <stdio.h>
+
 #include "autograd/status.h"
 
 typedef struct tg_afile {
@@ -58,6 +60,11 @@ bool tg_afile_temp_name(const char *name, size_t *target_len, long *pid);
  * "avg.ckpt.tmp.20261201" is not a pid) and no process has it. A live writer's temporary, even
  * one of another command writing into the folder, is kept. */
 bool tg_afile_dead_temp(const char *name, size_t *target_len);
+
+/* fopen(path, "rb") of a regular file only, without waiting: a FIFO without a writer would block
+ * the open, /dev/zero never ends. NULL with errno set: ENOENT, ELOOP (a symlink, with nofollow),
+ * EINVAL when the file is not regular (a device, FIFO or socket), or the open's own errno. */
+FILE *tg_afile_fopen_regular(const char *path, bool nofollow);
 
 /* open + write + commit of one buffer. */
 tg_status tg_afile_save(const char *path, const void *p, size_t n, tg_err *err);

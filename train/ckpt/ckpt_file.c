@@ -535,24 +535,15 @@ static tg_status inflate_section(FILE *f, const char *path, const tg_ckpt_sectio
 static tg_status load(const char *path, bool keep, tg_ckpt_reader **out, tg_err *err) {
     *out = NULL;
     if (!path) return tg_err_set(err, TG_ERR_ARG, "checkpoint: no path given");
-    /* O_NONBLOCK until the file is known to be regular: opening a FIFO without a writer would
-     * otherwise wait forever, before the check below could refuse it. */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) return tg_err_set(err, TG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        tg_status e = tg_err_set(err, TG_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-        close(fd);
-        return e;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
+    /* never waiting on a FIFO without a writer (see tg_afile_fopen_regular) */
+    FILE *f = tg_afile_fopen_regular(path, false);
+    if (!f && errno == EINVAL)
         return tg_err_set(err, TG_ERR_FORMAT, "%s: not a regular file, not a tapegrad checkpoint", path);
-    }
-    FILE *f = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == 0 ? fdopen(fd, "rb") : NULL;
-    if (!f) {
-        tg_status e = tg_err_set(err, TG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-        close(fd);
+    if (!f) return tg_err_set(err, TG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0) {
+        tg_status e = tg_err_set(err, TG_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+        fclose(f);
         return e;
     }
     tg_status st = TG_OK;

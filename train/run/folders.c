@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "datasets/datasets.h"
+#include "train/ckpt/atomic_file.h"
 #include "train/run/options.h"
 #include "train/run/run.h"
 
@@ -44,14 +45,8 @@ int tg_run_folder_lock(const char *dir, tg_err *err) {
  * run would cut them (it keeps the rows up to its own step 0). A symlink, FIFO or device there
  * counts as rows (no run of tapegrad leaves one; it is opened without waiting or following). */
 static bool tsv_has_rows(const char *path) {
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) return errno != ENOENT;
-    struct stat sb;
-    FILE *f = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? fdopen(fd, "r") : NULL;
-    if (!f) {
-        close(fd);
-        return true;
-    }
+    FILE *f = tg_afile_fopen_regular(path, true);
+    if (!f) return errno != ENOENT;
     int c;
     while ((c = getc(f)) != EOF && c != '\n') {}
     bool rows = c == '\n' && getc(f) != EOF;

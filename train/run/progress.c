@@ -29,20 +29,11 @@ void tg_format_duration(double s, char *buf, size_t len) {
 static int trim_tsv(const char *path, int step_col, int64_t keep_step, char *msg, size_t msg_len) {
     /* Never through a link (it would copy whatever it names into the run folder) and never a
      * device or FIFO (/dev/zero never ends, a FIFO without a writer never opens). */
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT) return 0;
-    if (fd < 0 && errno == ELOOP) return snprintf(msg, msg_len, "%s: is a symbolic link; refusing to rewrite it", path), -1;
-    if (fd < 0) return snprintf(msg, msg_len, "%s: %s", path, strerror(errno)), -1;
-    struct stat sb;
-    bool stat_ok = fstat(fd, &sb) == 0;
-    FILE *in = stat_ok && S_ISREG(sb.st_mode) && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == 0
-                   ? fdopen(fd, "r") : NULL;
-    if (!in) {
-        if (stat_ok && !S_ISREG(sb.st_mode)) snprintf(msg, msg_len, "%s: not a regular file; refusing to rewrite it", path);
-        else snprintf(msg, msg_len, "%s: %s", path, strerror(errno));
-        close(fd);
-        return -1;
-    }
+    FILE *in = tg_afile_fopen_regular(path, true);
+    if (!in && errno == ENOENT) return 0;
+    if (!in && errno == ELOOP) return snprintf(msg, msg_len, "%s: is a symbolic link; refusing to rewrite it", path), -1;
+    if (!in && errno == EINVAL) return snprintf(msg, msg_len, "%s: not a regular file; refusing to rewrite it", path), -1;
+    if (!in) return snprintf(msg, msg_len, "%s: %s", path, strerror(errno)), -1;
     tg_afile out;
     tg_err err;
     tg_status st = tg_afile_open(&out, path, &err);
