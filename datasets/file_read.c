@@ -43,6 +43,7 @@ static tg_status src_fill(src *s, size_t need, tg_err *err) {
 typedef struct dst {
     char *buf;
     size_t len, cap, max;
+    size_t run; /* bytes since the last '\n' */
 } dst;
 
 /* Room for more output: returns how many bytes may be written at buf + len, one past the limit
@@ -56,6 +57,21 @@ static size_t dst_room(dst *d) {
 static tg_status over_limit(const src *s, const dst *d, tg_err *err) {
     return tg_err_set(err, TG_ERR_FORMAT, "%s: larger than %zu bytes%s, the limit for this kind of file: refused",
                       s->path, d->max, s->eof ? "" : " (an endless device?)");
+}
+
+/* After bytes were appended at buf + from: the count of bytes since the last line end. A file
+ * with none in TG_FILE_MAX_LINE_RUN bytes is no text (/dev/zero, a binary): refused at once. */
+static tg_status check_run(const src *s, dst *d, size_t from, tg_err *err) {
+    const char *p = d->buf + from, *end = d->buf + d->len;
+    const char *nl = NULL;
+    for (const char *q = end; q > p; q--)
+        if (q[-1] == '\n') { nl = q - 1; break; }
+    d->run = nl ? (size_t)(end - nl - 1) : d->run + (size_t)(end - p);
+    if (d->run <= TG_FILE_MAX_LINE_RUN) return TG_OK;
+    size_t line = 1;
+    for (const char *q = d->buf; (q = memchr(q, '\n', (size_t)(end - q))) != NULL; q++) line++;
+    return tg_err_set(err, TG_ERR_FORMAT, "%s:%zu: more than %zu bytes without a line end: not a text file%s, refused",
+                      s->path, line, (size_t)TG_FILE_MAX_LINE_RUN, s->eof ? "" : " (an endless device?)");
 }
 
 static tg_status out_of_memory(const src *s, const dst *d, tg_err *err) {
@@ -74,6 +90,8 @@ static tg_status read_plain(src *s, dst *d, tg_err *err) {
             s->in_pos += k;
             have -= k;
             if (d->len > d->max) return over_limit(s, d, err);
+            tg_status st = check_run(s, d, d->len - k, err);
+            if (st != TG_OK) return st;
         }
         if (s->eof) return TG_OK;
         tg_status st = src_fill(s, 1, err);
@@ -97,6 +115,8 @@ static tg_status inflate_member(src *s, dst *d, z_stream *z, int member, tg_err 
         s->in_pos = s->in_n - z->avail_in;
         d->len += before_out - z->avail_out;
         if (d->len > d->max) return over_limit(s, d, err);
+        st = check_run(s, d, d->len - (before_out - z->avail_out), err);
+        if (st != TG_OK) return st;
         if (rc == Z_STREAM_END) return TG_OK;
         if (rc == Z_BUF_ERROR && s->eof && s->in_pos == s->in_n)
             return tg_err_set(err, TG_ERR_FORMAT, "%s: gzip member %d is truncated (the file ends inside it)",

@@ -190,6 +190,40 @@ START_TEST(test_file_size_limit) {
 }
 END_TEST
 
+/* A text file's run without a line end is bounded too: /dev/zero under the default 8 GiB corpus
+ * limit was read to the limit before its first line was looked at; a binary the same. Refused
+ * once TG_FILE_MAX_LINE_RUN bytes pass without a '\n', plain or gzip, naming the line. */
+START_TEST(test_file_line_run_limit) {
+    tg_corpus c = {0};
+    tg_err err;
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, "/dev/zero", NULL, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "/dev/zero:1: more than 16777216 bytes without a line end: not a text file");
+    size_t n = TG_FILE_MAX_LINE_RUN + 1;
+    char *big = malloc(n + 32);
+    ck_assert_ptr_nonnull(big);
+    strcpy(big, "a\tb\nc\td\n");
+    memset(big + 8, 'x', n);
+    big[8 + n] = '\0';
+    char gz[512];
+    snprintf(gz, sizeof gz, "%s/run.tsv.gz", tmp_dir);
+    gz_member(gz, "wb", big);
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, gz, NULL, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "run.tsv.gz:3: more than 16777216 bytes without a line end");
+    big[8 + n - 1] = '\n'; /* exactly the limit, then a line end: still text */
+    const char *plain = write_file("run.txt", big, 8 + n);
+    char *buf;
+    size_t len;
+    ck_assert_int_eq(tg_file_read(plain, TG_CORPUS_MAX_FILE_BYTES, &buf, &len, &err), TG_OK);
+    ck_assert_uint_eq(len, 8 + n);
+    free(buf);
+    memset(big + 8, 'x', n);
+    plain = write_file("run2.txt", big, 8 + n);
+    ck_assert_int_eq(tg_file_read(plain, TG_CORPUS_MAX_FILE_BYTES, &buf, &len, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "run2.txt:3: more than 16777216 bytes without a line end");
+    free(big);
+}
+END_TEST
+
 START_TEST(test_tsv_normalises) {
     const char *p = WRITE("ok.tsv", "\xEF\xBB\xBF  Hello   there \tHola \x0B amigo \r\n"
                                     "a\xC2\xA0" "b\tc\xE3\x80\x80" "d\xEF\xBB\xBF" "e\n"
@@ -1293,6 +1327,7 @@ int main(void) {
     tcase_add_test(rd, test_gzip_corpus);
     tcase_add_test(rd, test_gzip_multi_member);
     tcase_add_test(rd, test_file_size_limit);
+    tcase_add_test(rd, test_file_line_run_limit);
     suite_add_tcase(s, rd);
     TCase *bp = tcase_create("bpe");
     tcase_add_test(bp, test_bpe_learn_small);
