@@ -187,11 +187,23 @@ static tg_status save_last(tg_run *r, tg_progress *pg, tg_err *err) {
     tg_status s = tg_run_save(r, path, err);
     if (s == TG_OK && r->cfg.keep > 0 && r->st.step > 0) {
         char periodic[TG_PATH_MAX + 48];
-        snprintf(periodic, sizeof periodic, "%s/step-%lld.ckpt", r->cfg.out, (long long)r->st.step);
+        tg_run_periodic_path(r->cfg.out, r->st.step, periodic, sizeof periodic);
         s = tg_run_save(r, periodic, err);
         if (s == TG_OK) s = tg_run_keep_newest(r->cfg.out, r->cfg.keep, err);
     }
     if (s == TG_OK) tg_progress_log(pg, "saved %s (step %lld, %.1f s)", path, (long long)r->st.step, now_s() - t0);
+    return s;
+}
+
+/* On a resume: the step-N.ckpt of last.ckpt's step that a kill between the two saves of
+ * save_last left unwritten (--keep). Over MPI rank 0 writes it, as it writes every checkpoint. */
+static tg_status keep_resumed(tg_run *r, tg_progress *pg, tg_err *err) {
+    if (tg_dist_rank() != 0) return TG_OK;
+    bool wrote;
+    tg_status s = tg_run_keep_resumed(r->cfg.out, r->st.step, r->cfg.keep, &wrote, err);
+    if (s == TG_OK && wrote)
+        tg_progress_log(pg, "step-%lld.ckpt was missing (the run stopped between it and last.ckpt): written from "
+                        "last.ckpt", (long long)r->st.step);
     return s;
 }
 
@@ -324,9 +336,13 @@ int tg_run_train(tg_run *r) {
         tg_progress_close(&pg);
         return 1;
     }
-    if (r->st.step == 0 && r->st.skipped_steps == 0) s = save_last(r, &pg, &err);   /* a reload target from the start */
-    else tg_progress_log(&pg, "resumed at step %lld (epoch %llu, %.0f s of training so far)", (long long)r->st.step,
-                         (unsigned long long)r->st.iter.epoch, r->st.train_seconds);
+    if (r->st.step == 0 && r->st.skipped_steps == 0) {
+        s = save_last(r, &pg, &err);   /* a reload target from the start */
+    } else {
+        tg_progress_log(&pg, "resumed at step %lld (epoch %llu, %.0f s of training so far)", (long long)r->st.step,
+                        (unsigned long long)r->st.iter.epoch, r->st.train_seconds);
+        s = keep_resumed(r, &pg, &err);
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
