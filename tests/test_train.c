@@ -722,6 +722,42 @@ START_TEST(test_checkpoint_without_interval_resumes) {
 }
 END_TEST
 
+/* Epochs count from 1, as fairseq's and as the progress line always did: metrics.tsv's epoch
+ * column (train and valid rows) and the resume's line say 2 for a step in the second epoch (they
+ * said 1, counting from 0). */
+START_TEST(test_epochs_count_from_1) {
+    char dir[300], p[340];
+    snprintf(dir, sizeof dir, "%s/ep", tmpdir);
+    char *a[] = {TINY, "--max-steps", "30", "--out", dir, NULL};
+    ck_assert_int_eq(run(NULL, a), 0);
+    snprintf(p, sizeof p, "%s/err.txt", tmpdir);
+    char *log = slurp(p), *at = strstr(log, " batches an epoch");
+    ck_assert_ptr_nonnull(at);
+    while (at > log && at[-1] >= '0' && at[-1] <= '9') at--;
+    long nb = strtol(at, NULL, 10);
+    free(log);
+    ck_assert_msg(nb >= 10 && nb < 30, "%ld batches an epoch", nb);   /* rows at 10 and 30 in epochs 1 and 2 */
+    snprintf(p, sizeof p, "%s/metrics.tsv", dir);
+    char *text = slurp(p);
+    int rows = 0, second = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        char kind[16];
+        long long step, epoch;
+        if (sscanf(line, "%15[^\t]\t%lld\t%lld\t", kind, &step, &epoch) != 3) continue;   /* the header */
+        ck_assert_msg(epoch == (step - 1) / nb + 1, "%s row at step %lld: epoch %lld", kind, step, epoch);
+        rows++;
+        second += epoch == 2;
+    }
+    free(text);
+    ck_assert_int_ge(rows, 4);
+    ck_assert_int_ge(second, 1);
+    ck_assert(file_has("err.txt", "step 30 | epoch 2 |"));
+    char *r[] = {"train", "--resume", dir, "--max-steps", "31", NULL};
+    ck_assert_int_eq(run(NULL, r), 0);
+    ck_assert(file_has("err.txt", "resumed at step 30 (epoch 2,"));
+}
+END_TEST
+
 /* --diagnostics: it changes nothing in training (same parameters bit for bit), writes the long
  * format with every metric, and survives a resume: rows a crash left past the checkpoint (and a
  * torn last line) are dropped, so the resumed file equals the uninterrupted one byte for byte;
@@ -907,6 +943,7 @@ int main(void) {
     tcase_add_test(tc, test_switches_recorded_old_checkpoints_load);
     tcase_add_test(tc, test_resume_metrics_rows_equal);
     tcase_add_test(tc, test_checkpoint_without_interval_resumes);
+    tcase_add_test(tc, test_epochs_count_from_1);
     tcase_add_test(tc, test_diagnostics_no_effect_and_resume);
     tcase_add_test(tc, test_ckpt_diagnose_equals_training_diagnostics);
     tcase_add_test(tc, test_translate_eval_ckpt_on_tsv_files);

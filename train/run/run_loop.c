@@ -244,6 +244,12 @@ static bool epochs_done(const tg_run *r) {
            (it.epoch + 1 == (uint64_t)r->cfg.max_epochs && it.pos >= nb);
 }
 
+/* The epoch as people read it (log lines, metrics.tsv's column): counted from 1, as fairseq does;
+ * the iterator counts from 0. A step that ends an epoch still counts in it. */
+static int64_t epoch_shown(const tg_run *r) {
+    return (int64_t)tg_batch_iter_get_state(r->iter).epoch + 1;
+}
+
 static const char *stop_reason(const tg_run *r) {
     if (r->cfg.max_steps > 0 && r->st.step >= r->cfg.max_steps) return "reached --max-steps";
     if (r->cfg.time_limit > 0 && r->st.train_seconds >= r->cfg.time_limit) return "reached --time-limit";
@@ -260,7 +266,7 @@ static double eta_seconds(const tg_run *r, double step_s) {
 }
 
 static tg_status after_validation(tg_run *r, tg_progress *pg, const valid_result *v, tg_err *err) {
-    tg_metrics_row row = {"valid", r->st.step, (int64_t)tg_batch_iter_get_state(r->iter).epoch,
+    tg_metrics_row row = {"valid", r->st.step, epoch_shown(r),
                           r->st.train_seconds, NAN, v->loss, v->nll, exp(v->nll), NAN, NAN, v->bleu, v->chrf};
     tg_progress_metrics(pg, &row);
     if (v->bleu > r->st.best_bleu) {
@@ -339,8 +345,8 @@ int tg_run_train(tg_run *r) {
     if (r->st.step == 0 && r->st.skipped_steps == 0) {
         s = save_last(r, &pg, &err);   /* a reload target from the start */
     } else {
-        tg_progress_log(&pg, "resumed at step %lld (epoch %llu, %.0f s of training so far)", (long long)r->st.step,
-                        (unsigned long long)r->st.iter.epoch, r->st.train_seconds);
+        tg_progress_log(&pg, "resumed at step %lld (epoch %lld, %.0f s of training so far)", (long long)r->st.step,
+                        (long long)epoch_shown(r), r->st.train_seconds);
         s = keep_resumed(r, &pg, &err);
     }
     struct sigaction sa;
@@ -407,13 +413,12 @@ int tg_run_train(tg_run *r) {
             char el[32], eta[32];
             tg_format_duration(r->st.train_seconds, el, sizeof el);
             tg_format_duration(eta_seconds(r, step_s), eta, sizeof eta);
-            tg_batch_iter_state it = tg_batch_iter_get_state(r->iter);
-            tg_progress_log(&pg, "step %lld | epoch %llu | loss %.4f | nll %.4f | ppl %.2f | lr %.3e | gnorm %.3f | "
+            tg_progress_log(&pg, "step %lld | epoch %lld | loss %.4f | nll %.4f | ppl %.2f | lr %.3e | gnorm %.3f | "
                             "%.0f tgt tok/s | %s elapsed | ETA %s", (long long)r->st.step,
-                            (unsigned long long)it.epoch + 1, loss, nll, exp(nll), res.lr,
+                            (long long)epoch_shown(r), loss, nll, exp(nll), res.lr,
                             iv->grad_norm / (double)iv->steps, (double)iv->tokens / iv->wall_s, el,
                             isfinite(eta_seconds(r, step_s)) ? eta : "-");
-            tg_metrics_row row = {"train", r->st.step, (int64_t)it.epoch, r->st.train_seconds, res.lr, loss, nll,
+            tg_metrics_row row = {"train", r->st.step, epoch_shown(r), r->st.train_seconds, res.lr, loss, nll,
                                   exp(nll), (double)iv->tokens / iv->wall_s, iv->grad_norm / (double)iv->steps,
                                   NAN, NAN};
             tg_progress_metrics(&pg, &row);
