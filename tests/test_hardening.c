@@ -1,7 +1,8 @@
 /* test_hardening.c: issue 9 (part B) end to end, each command run as a user runs it: ckpt average
  * refuses other vocabularies and takes config and state from the last input, a checkpoint that
  * lost its vocabulary is refused, text from a checkpoint is shown escaped, --json output is valid
- * for awkward paths, and --keep leaves exactly the K newest step-N.ckpt. */
+ * for awkward paths, and --keep leaves exactly the K newest step-N.ckpt (a resume writing the one
+ * a kill left unwritten). */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -262,20 +263,27 @@ START_TEST(test_non_finite_models_refused) {
 }
 END_TEST
 
+/* A tiny copy-task run with periodic checkpoints; extra flags follow. */
+#define KEEP_RUN "train", "--task", "copy", "--task-vocab", "12", "--task-size", "200", "--d-model", "8", \
+                 "--heads", "2", "--d-ff", "8", "--layers", "1", "--max-tokens", "200", "--threads", "1", \
+                 "--save-every", "4"
+
+/* The step-N.ckpt files of dir, oldest first, each followed by a space. */
+static char *periodic_list(const char *dir) {
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "cd '%s' && ls step-*.ckpt | sort -t- -k2 -n | tr '\\n' ' ' > ../ls.txt", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    return slurp_tmp("ls.txt", NULL);
+}
+
 /* Issue 9, item 12: saves at validations fall between the periodic ones; --keep 2 still leaves
  * exactly the 2 newest step-N.ckpt, and best/last. */
 START_TEST(test_keep_leaves_k_newest) {
     char dir[300];
     tmp_path(dir, sizeof dir, "k");
-    char *a[] = {"train", "--task", "copy", "--task-vocab", "12", "--task-size", "200", "--d-model", "8",
-                 "--heads", "2", "--d-ff", "8", "--layers", "1", "--max-tokens", "200", "--threads", "1",
-                 "--save-every", "4", "--valid-every", "10", "--keep", "2", "--max-steps", "24", "--out", dir, NULL};
+    char *a[] = {KEEP_RUN, "--valid-every", "10", "--keep", "2", "--max-steps", "24", "--out", dir, NULL};
     ck_assert_int_eq(run(a), 0);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "cd '%s' && ls step-*.ckpt | sort -t- -k2 -n | tr '\\n' ' ' > ../ls.txt", dir);
-    ck_assert_int_eq(system(cmd), 0);
-    ck_assert(file_has("ls.txt", "step-20.ckpt step-24.ckpt "));
-    char *s = slurp_tmp("ls.txt", NULL);
+    char *s = periodic_list(dir);
     ck_assert_str_eq(s, "step-20.ckpt step-24.ckpt ");
     free(s);
     char p[320];
@@ -283,6 +291,42 @@ START_TEST(test_keep_leaves_k_newest) {
     ck_assert(exists(p));
     snprintf(p, sizeof p, "%s/best.ckpt", dir);
     ck_assert(exists(p));
+}
+END_TEST
+
+/* A kill between a save's last.ckpt and its step-N.ckpt (save_last writes them in turn) left that
+ * snapshot unwritten for good: the resume went on from last.ckpt. Now a resume with --keep writes
+ * it, the bytes of last.ckpt (what the save writes), then keeps the K newest. */
+START_TEST(test_keep_rewrites_a_missing_snapshot) {
+    char dir[300], last[340], snap[340];
+    tmp_path(dir, sizeof dir, "km");
+    snprintf(last, sizeof last, "%s/last.ckpt", dir);
+    snprintf(snap, sizeof snap, "%s/step-10.ckpt", dir);
+    char *a[] = {KEEP_RUN, "--keep", "2", "--max-steps", "10", "--out", dir, NULL};
+    ck_assert_int_eq(run(a), 0);
+    ck_assert_int_eq(remove(snap), 0);   /* what the kill leaves */
+    char *r[] = {"train", "--resume", dir, NULL};   /* nothing to train: only the snapshot */
+    ck_assert_int_eq(run(r), 0);
+    ck_assert(exists(snap));
+    ck_assert(file_has("err.txt", "step-10.ckpt was missing"));
+    size_t nl, ns;
+    char *bl = tg_cli_slurp_n(last, &nl), *bs = tg_cli_slurp_n(snap, &ns);
+    ck_assert(nl == ns && !memcmp(bl, bs, nl));
+    free(bl);
+    free(bs);
+    char *s = periodic_list(dir);
+    ck_assert_str_eq(s, "step-8.ckpt step-10.ckpt ");
+    free(s);
+    ck_assert_int_eq(run(r), 0);   /* there: left alone */
+    s = slurp_tmp("err.txt", NULL);
+    ck_assert(!strstr(s, "was missing"));
+    free(s);
+    ck_assert_int_eq(remove(snap), 0);   /* with --keep 1, the keep policy follows */
+    char *r1[] = {"train", "--resume", dir, "--keep", "1", NULL};
+    ck_assert_int_eq(run(r1), 0);
+    s = periodic_list(dir);
+    ck_assert_str_eq(s, "step-10.ckpt ");
+    free(s);
 }
 END_TEST
 
@@ -297,6 +341,7 @@ int main(void) {
     tcase_add_test(tc, test_json_escapes_paths);
     tcase_add_test(tc, test_non_finite_models_refused);
     tcase_add_test(tc, test_keep_leaves_k_newest);
+    tcase_add_test(tc, test_keep_rewrites_a_missing_snapshot);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? 1 : 0;
 }

@@ -302,14 +302,16 @@ START_TEST(test_resume_extends_max_steps) {
 }
 END_TEST
 
-/* The train rows of a metrics.tsv as "step lr loss nll" lines (the columns a run's bits decide). */
+/* The train rows of a metrics.tsv as "step epoch lr loss nll ppl grad_norm" lines: the columns a
+ * run's bits decide (all but the timings elapsed_s and tgt_tok_s). */
 static char *train_rows(const char *metrics) {
     char *text = slurp(metrics), *out = calloc(strlen(text) + 1, 1), *o = out;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        char f[7][64] = {{0}};
-        int k = sscanf(line, "%63[^\t]\t%63[^\t]\t%63[^\t]\t%63[^\t]\t%63[^\t]\t%63[^\t]\t%63[^\t]", f[0], f[1],
-                       f[2], f[3], f[4], f[5], f[6]);
-        if (k == 7 && !strcmp(f[0], "train")) o += sprintf(o, "%s %s %s %s\n", f[1], f[4], f[5], f[6]);
+        char f[10][64] = {{0}};
+        int k = sscanf(line, "%63[^\t]\t%63[^\t]\t%63[^\t]\t%63[^\t]\t%63[^\t]\t%63[^\t]\t%63[^\t]\t%63[^\t]\t"
+                       "%63[^\t]\t%63[^\t]", f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9]);
+        if (k == 10 && !strcmp(f[0], "train"))
+            o += sprintf(o, "%s %s %s %s %s %s %s\n", f[1], f[2], f[4], f[5], f[6], f[7], f[9]);
     }
     free(text);
     return out;
@@ -507,9 +509,10 @@ static size_t drop_keys(char *text, size_t n, char sep, const char *const *keys,
     return w;
 }
 
-/* Rewrites ckpt as the version before the nonlinearity switches wrote it (no switch keys in the
- * config and model sections), section by section. */
-static void write_old_style(const char *ckpt) {
+/* Rewrites ckpt, section by section, as an older build wrote it: without section `drop` (NULL:
+ * none, else it must be there), and, when `switches`, as the version before the nonlinearity
+ * switches (no switch keys in the config and model sections). */
+static void write_old_style(const char *ckpt, const char *drop, bool switches) {
     static const char *const model_keys[] = {"attn_activation_at=", "attn_gate=",
                                              "residual_activation="};
     static const char *const cfg_keys[] = {"attn-activation-at =", "attn-gate =",
@@ -517,18 +520,22 @@ static void write_old_style(const char *ckpt) {
     tg_err err;
     tg_ckpt_reader *rd;
     ck_assert_msg(tg_ckpt_reader_open(ckpt, &rd, &err) == TG_OK, "%s", err.msg);
+    ck_assert(!drop || tg_ckpt_reader_find(rd, drop));
     tg_ckpt_writer *w = tg_ckpt_writer_new();
     for (int i = 0; i < tg_ckpt_reader_count(rd); i++) {
         const char *name = tg_ckpt_reader_section(rd, i)->name;
         const void *p;
         size_t n;
+        if (drop && !strcmp(name, drop)) continue;
         ck_assert(tg_ckpt_reader_get(rd, name, &p, &n, &err) == TG_OK);
         char *copy = malloc(n + 1);
         memcpy(copy, p, n);
         size_t m = n;
-        if (!strcmp(name, "model")) m = drop_keys(copy, n, ' ', model_keys, 3);
-        if (!strcmp(name, "config")) m = drop_keys(copy, n, '\n', cfg_keys, 3);
-        if (!strcmp(name, "model") || !strcmp(name, "config")) ck_assert_uint_lt(m, n);
+        bool is_model = !strcmp(name, "model");
+        if (switches && (is_model || !strcmp(name, "config"))) {
+            m = is_model ? drop_keys(copy, n, ' ', model_keys, 3) : drop_keys(copy, n, '\n', cfg_keys, 3);
+            ck_assert_uint_lt(m, n);
+        }
         ck_assert(tg_ckpt_writer_add(w, name, copy, m, &err) == TG_OK);
         free(copy);
     }
@@ -619,7 +626,7 @@ START_TEST(test_switches_recorded_old_checkpoints_load) {
     char *b[] = {TINY, "--max-steps", "3", "--out", dir, NULL};
     ck_assert_int_eq(run(NULL, b), 0);
     uint64_t h = param_hash(ckpt);
-    write_old_style(ckpt);
+    write_old_style(ckpt, NULL, true);
     ck_assert_msg(tg_run_load_model(ckpt, &L, &err) == TG_OK, "%s", err.msg);
     c = tg_model_cfg(L.model);
     ck_assert(c->attn_activation == TG_ACT_NONE && c->attn_activation_at == TG_ATTN_AT_OUT &&
@@ -631,6 +638,123 @@ START_TEST(test_switches_recorded_old_checkpoints_load) {
     ck_assert(tg_run_load_model(ckpt, &L, &err) == TG_OK);
     ck_assert_int_eq(L.st.step, 5);
     tg_loaded_free(&L);
+}
+END_TEST
+
+/* The train rows of the uninterrupted run the resume tests compare with: TINY to step 50 in
+ * tmpdir/a (rows every 10); the parameter hash of its last.ckpt in *hash. */
+static char *uninterrupted_rows(uint64_t *hash) {
+    char a[300], p[340];
+    snprintf(a, sizeof a, "%s/a", tmpdir);
+    char *full[] = {TINY, "--max-steps", "50", "--out", a, NULL};
+    ck_assert_int_eq(run(NULL, full), 0);
+    snprintf(p, sizeof p, "%s/last.ckpt", a);
+    *hash = param_hash(p);
+    snprintf(p, sizeof p, "%s/metrics.tsv", a);
+    char *rows = train_rows(p);
+    ck_assert_msg(strstr(rows, "\n30 ") && strstr(rows, "\n50 "), "%s", rows);
+    return rows;
+}
+
+/* That run stopped mid-interval, at step 23, in tmpdir/name; its last.ckpt without section
+ * `drop` (NULL: as written); then resumed to step 50 on `threads`. Its train rows, and the
+ * parameter hash in *hash. */
+static char *stopped_and_resumed(const char *name, const char *drop, char *threads, uint64_t *hash) {
+    char dir[300], p[340];
+    snprintf(dir, sizeof dir, "%s/%s", tmpdir, name);
+    char *part[] = {TINY, "--max-steps", "23", "--out", dir, NULL};
+    ck_assert_int_eq(run(NULL, part), 0);
+    snprintf(p, sizeof p, "%s/last.ckpt", dir);
+    if (drop) write_old_style(p, drop, false);
+    char *more[] = {"train", "--resume", dir, "--max-steps", "50", "--threads", threads, NULL};
+    ck_assert_int_eq(run(NULL, more), 0);
+    ck_assert(file_has("err.txt", "resumed at step 23"));
+    *hash = param_hash(p);
+    snprintf(p, sizeof p, "%s/metrics.tsv", dir);
+    return train_rows(p);
+}
+
+/* A resumed run's metrics rows equal an uninterrupted run's in every column its bits decide: the
+ * checkpoint holds the sums of the interval since the last row, so the first row after a resume
+ * averages the same updates (before, only those since the resume). Stopped mid-interval at a
+ * run's end and resumed on 1 thread; and rolled back to a periodic save (step-28.ckpt as
+ * last.ckpt, what a kill after that save leaves) and resumed on 2. */
+START_TEST(test_resume_metrics_rows_equal) {
+    uint64_t h, h2;
+    char *want = uninterrupted_rows(&h), *got = stopped_and_resumed("b", NULL, "1", &h2);
+    ck_assert_str_eq(got, want);
+    ck_assert(h2 == h);
+    free(got);
+    char c[300], p[340], q[340];
+    snprintf(c, sizeof c, "%s/c", tmpdir);
+    char *saving[] = {TINY, "--max-steps", "50", "--save-every", "7", "--keep", "10", "--out", c, NULL};
+    ck_assert_int_eq(run(NULL, saving), 0);
+    snprintf(p, sizeof p, "%s/step-28.ckpt", c);
+    snprintf(q, sizeof q, "%s/last.ckpt", c);
+    ck_assert_int_eq(rename(p, q), 0);
+    char *back[] = {"train", "--resume", c, NULL};
+    ck_assert_int_eq(run(NULL, back), 0);
+    ck_assert(file_has("err.txt", "resumed at step 28"));
+    snprintf(p, sizeof p, "%s/metrics.tsv", c);
+    got = train_rows(p);
+    ck_assert_str_eq(got, want);
+    free(got);
+    free(want);
+}
+END_TEST
+
+/* A checkpoint of a build from before the interval was saved (no section 'interval') resumes
+ * exactly, its interval starting empty: the same parameters as an uninterrupted run, and the
+ * same rows but the first after the resume. (An older build passes over the section: readers
+ * look sections up by name.) */
+START_TEST(test_checkpoint_without_interval_resumes) {
+    uint64_t h, h2;
+    char *want = uninterrupted_rows(&h), *got = stopped_and_resumed("o", "interval", "2", &h2);
+    ck_assert(h2 == h);
+    int rows = 0;
+    for (char *line = strtok(want, "\n"); line; line = strtok(NULL, "\n"), rows++) {
+        bool first_after = !strncmp(line, "30 ", 3);   /* averages steps 24-30 alone, as before */
+        ck_assert_msg(first_after == !strstr(got, line), "row '%s' in\n%s", line, got);
+    }
+    ck_assert_int_eq(rows, 5);
+    free(want);
+    free(got);
+}
+END_TEST
+
+/* Epochs count from 1, as fairseq's and as the progress line always did: metrics.tsv's epoch
+ * column (train and valid rows) and the resume's line say 2 for a step in the second epoch (they
+ * said 1, counting from 0). */
+START_TEST(test_epochs_count_from_1) {
+    char dir[300], p[340];
+    snprintf(dir, sizeof dir, "%s/ep", tmpdir);
+    char *a[] = {TINY, "--max-steps", "30", "--out", dir, NULL};
+    ck_assert_int_eq(run(NULL, a), 0);
+    snprintf(p, sizeof p, "%s/err.txt", tmpdir);
+    char *log = slurp(p), *at = strstr(log, " batches an epoch");
+    ck_assert_ptr_nonnull(at);
+    while (at > log && at[-1] >= '0' && at[-1] <= '9') at--;
+    long nb = strtol(at, NULL, 10);
+    free(log);
+    ck_assert_msg(nb >= 10 && nb < 30, "%ld batches an epoch", nb);   /* rows at 10 and 30 in epochs 1 and 2 */
+    snprintf(p, sizeof p, "%s/metrics.tsv", dir);
+    char *text = slurp(p);
+    int rows = 0, second = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        char kind[16];
+        long long step, epoch;
+        if (sscanf(line, "%15[^\t]\t%lld\t%lld\t", kind, &step, &epoch) != 3) continue;   /* the header */
+        ck_assert_msg(epoch == (step - 1) / nb + 1, "%s row at step %lld: epoch %lld", kind, step, epoch);
+        rows++;
+        second += epoch == 2;
+    }
+    free(text);
+    ck_assert_int_ge(rows, 4);
+    ck_assert_int_ge(second, 1);
+    ck_assert(file_has("err.txt", "step 30 | epoch 2 |"));
+    char *r[] = {"train", "--resume", dir, "--max-steps", "31", NULL};
+    ck_assert_int_eq(run(NULL, r), 0);
+    ck_assert(file_has("err.txt", "resumed at step 30 (epoch 2,"));
 }
 END_TEST
 
@@ -817,6 +941,9 @@ int main(void) {
     tcase_add_test(tc, test_nan_updates_skipped_then_reload);
     tcase_add_test(tc, test_bad_checkpoints_refused_intact);
     tcase_add_test(tc, test_switches_recorded_old_checkpoints_load);
+    tcase_add_test(tc, test_resume_metrics_rows_equal);
+    tcase_add_test(tc, test_checkpoint_without_interval_resumes);
+    tcase_add_test(tc, test_epochs_count_from_1);
     tcase_add_test(tc, test_diagnostics_no_effect_and_resume);
     tcase_add_test(tc, test_ckpt_diagnose_equals_training_diagnostics);
     tcase_add_test(tc, test_translate_eval_ckpt_on_tsv_files);

@@ -543,21 +543,56 @@ END_TEST
 
 /* ---- 10. every field of the state section ---- */
 
+/* An 8-byte field of a section set to an int64 (iv) or, when dbl, a double (dv). */
+typedef struct field_edit {
+    size_t at;
+    bool dbl;
+    double dv;
+    int64_t iv;
+    const char *field;   /* what the refusal must name */
+} field_edit;
+
+/* A malloc'd copy of section `name` of ckpt, which must hold n bytes. */
+static unsigned char *section_bytes(const char *ckpt, const char *name, size_t n) {
+    tg_ckpt_reader *r;
+    tg_err err;
+    ck_assert_int_eq(tg_ckpt_reader_open(ckpt, &r, &err), TG_OK);
+    const void *p;
+    size_t len;
+    ck_assert_int_eq(tg_ckpt_reader_get(r, name, &p, &len, &err), TG_OK);
+    ck_assert_uint_eq(len, n);
+    unsigned char *copy = malloc(n);
+    memcpy(copy, p, n);
+    tg_ckpt_reader_free(r);
+    return copy;
+}
+
+/* The n bytes of section `name` of src: each edit of them, alone, makes a checkpoint (bad.ckpt)
+ * that is refused naming its field. */
+static void edits_refused(const char *src, const char *name, size_t n, const field_edit *edits, size_t n_edits) {
+    unsigned char *orig = section_bytes(src, name, n), *bytes = malloc(n);
+    for (size_t i = 0; i < n_edits; i++) {
+        memcpy(bytes, orig, n);
+        uint64_t bits;
+        if (edits[i].dbl) memcpy(&bits, &edits[i].dv, 8);
+        else memcpy(&bits, &edits[i].iv, 8);
+        for (int b = 0; b < 8; b++) bytes[edits[i].at + (size_t)b] = (unsigned char)(bits >> (8 * b));
+        rewrite_section(src, dir_path("bad.ckpt"), name, bytes, n);
+        expect_refused(dir_path("bad.ckpt"), edits[i].field);
+    }
+    free(bytes);
+    free(orig);
+}
+
 START_TEST(test_state_fields_validated) {
     make_run("r", "2");
     const char *src = dir_path("r/last.ckpt"), *bad = dir_path("bad.ckpt");
-    tg_ckpt_reader *r;
     tg_err err;
-    ck_assert_int_eq(tg_ckpt_reader_open(src, &r, &err), TG_OK);
-    const void *p;
-    size_t n;
-    ck_assert_int_eq(tg_ckpt_reader_get(r, "state", &p, &n, &err), TG_OK);
-    ck_assert_uint_eq(n, 132);
-    unsigned char state[132];
-    memcpy(state, p, n);
-    tg_ckpt_reader_free(r);
+    unsigned char state[132], *orig = section_bytes(src, "state", sizeof state);
+    memcpy(state, orig, sizeof state);
+    free(orig);
     /* offsets of state_write's layout (train/run/run_ckpt.c) */
-    const struct { size_t at; bool dbl; double dv; int64_t iv; const char *field; } cases[] = {
+    const field_edit cases[] = {
         {4, false, 0, INT64_MAX, "step ="},           {4, false, 0, -1, "step ="},
         {68, false, 0, 99, "best_step ="},            {84, false, 0, -5, "bad_steps ="},
         {92, false, 0, INT64_MIN, "skipped_steps ="}, {100, false, 0, -1, "reloads ="},
@@ -566,16 +601,7 @@ START_TEST(test_state_fields_validated) {
         {108, true, 0, 0, "lr_scale ="},              {108, true, NAN, 0, "lr_scale ="},
         {60, true, NAN, 0, "best_bleu ="},            {60, true, 1e9, 0, "best_bleu ="},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        unsigned char s[132];
-        memcpy(s, state, sizeof s);
-        uint64_t bits;
-        if (cases[i].dbl) memcpy(&bits, &cases[i].dv, 8);
-        else memcpy(&bits, &cases[i].iv, 8);
-        for (int b = 0; b < 8; b++) s[cases[i].at + (size_t)b] = (unsigned char)(bits >> (8 * b));
-        rewrite_section(src, bad, "state", s, sizeof s);
-        expect_refused(bad, cases[i].field);
-    }
+    edits_refused(src, "state", sizeof state, cases, sizeof cases / sizeof cases[0]);
     /* a perfect BLEU as the metric computes it (exp of the mean log of 100s: 100 + 4 ulps here)
      * resumes: a run that reached it was once refused for good */
     unsigned char s[132];
@@ -597,6 +623,35 @@ START_TEST(test_state_fields_validated) {
     char *a[] = {"train", "--resume", (char *)dir_path("r"), "--max-steps", "3", NULL};
     ck_assert_int_eq(tg_cli_run(NULL, a), 1);
     ck_assert(tg_cli_has("err.txt", "section 'state': step = 9223372036854775807"));
+}
+END_TEST
+
+/* The metrics interval a resume goes on from (section 'interval') within what the run has made:
+ * no more updates or tokens than its state counts, finite sums >= 0; another version refused. */
+START_TEST(test_interval_fields_validated) {
+    char *run[] = {COPY, "--log-every", "50", "--max-steps", "2", "--out", (char *)dir_path("r"), NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, run), 0);   /* no row yet: the interval holds both updates */
+    const char *src = dir_path("r/last.ckpt");
+    tg_loaded L;
+    tg_err err;
+    ck_assert_msg(tg_run_load_model(src, &L, &err) == TG_OK, "%s", err.msg);
+    ck_assert(L.iv.steps == 2 && L.iv.tokens == L.st.tokens_seen && L.iv.loss > 0 && L.iv.grad_norm > 0);
+    tg_loaded_free(&L);
+    /* offsets of interval_write's layout (train/run/run_ckpt.c) */
+    const field_edit cases[] = {
+        {4, false, 0, 3, "steps = 3 is outside [0, 2]"}, {4, false, 0, -1, "steps ="},
+        {12, false, 0, -1, "tokens ="},                  {12, false, 0, INT64_MAX, "tokens ="},
+        {20, true, NAN, 0, "loss ="},                    {28, true, INFINITY, 0, "nll ="},
+        {36, true, -1, 0, "grad_norm ="},                {44, true, NAN, 0, "wall_s ="},
+    };
+    edits_refused(src, "interval", 52, cases, sizeof cases / sizeof cases[0]);
+    unsigned char *v = section_bytes(src, "interval", 52);
+    v[0] = 2;
+    rewrite_section(src, src, "interval", v, 52);
+    free(v);
+    char *a[] = {"train", "--resume", (char *)dir_path("r"), "--max-steps", "3", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, a), 1);
+    ck_assert(tg_cli_has("err.txt", "section 'interval' has version 2, this build reads 1"));
 }
 END_TEST
 
@@ -771,6 +826,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_param_count_matches_the_model);
     tcase_add_test(tc, test_model_section_checked_before_building);
     tcase_add_test(tc, test_state_fields_validated);
+    tcase_add_test(tc, test_interval_fields_validated);
     suite_add_tcase(s, tc);
     /* apart, so a check of today's code against these tests can leave it out: before the fix it
      * asks for terabytes */

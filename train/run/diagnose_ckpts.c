@@ -56,7 +56,7 @@ tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_do
     if (s == TG_OK) s = tg_run_open(&r, &cfg, NULL, err);
     if (s != TG_OK) { free(kept); return s; }
     for (size_t i = n; s == TG_OK && i-- > 0;) {   /* oldest first: each redoes the rows from its step */
-        snprintf(path, sizeof path, "%s/step-%lld.ckpt", rundir, (long long)kept[i]);
+        tg_run_periodic_path(rundir, kept[i], path, sizeof path);
         s = diagnose_one(&r, path, err);
         if (s == TG_OK) (*n_done)++;
     }

@@ -46,7 +46,7 @@ void tg_progress_bar(tg_progress *p, double done, double total, const char *text
 typedef struct tg_metrics_row {
     const char *kind;   /* "train" | "valid" */
     int64_t step;
-    int64_t epoch;
+    int64_t epoch;      /* 1-based, as the log shows it */
     double elapsed_s, lr, loss, nll, ppl, tgt_tok_s, grad_norm, bleu, chrf;
 } tg_metrics_row;
 void tg_progress_metrics(tg_progress *p, const tg_metrics_row *r);

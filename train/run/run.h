@@ -35,6 +35,17 @@ typedef struct tg_run_state {
     int64_t tokens_seen;          /* target tokens trained on */
 } tg_run_state;
 
+/* The sums behind the next `train` row of metrics.tsv, over the updates since the last row:
+ * section "interval" of a checkpoint, so a resumed run's rows average the same steps as an
+ * uninterrupted run's. */
+typedef struct tg_run_interval {
+    int64_t steps;                /* updates summed */
+    int64_t tokens;               /* their target tokens */
+    double loss, nll;             /* sums of each update's per-token value times its tokens */
+    double grad_norm;             /* sum of each update's gradient norm */
+    double wall_s;                /* their time (only for the rates: tokens/s and the ETA) */
+} tg_run_interval;
+
 typedef struct tg_run {
     tg_run_config cfg;
     tg_model_config mcfg;
@@ -48,6 +59,7 @@ typedef struct tg_run {
     tg_schedule sched;
     tg_ctx *ctx;
     tg_run_state st;
+    tg_run_interval iv;           /* the metrics interval so far */
     tg_batch shard;               /* --accum-shards: the shard being computed (run_shards.c) */
     tg_float *grad_acc;           /* --accum-shards in one process: the shards' gradient sum so far */
     struct tg_overlap *overlap;   /* over MPI: the gradient's buckets, summed during backward */
@@ -75,6 +87,13 @@ tg_status tg_run_save(const tg_run *r, const char *path, tg_err *err);
 tg_status tg_run_keep_newest(const char *dir, int64_t keep, tg_err *err);
 /* The steps N of dir's step-N.ckpt files, newest first, in a malloc'd array (*steps, *n). */
 tg_status tg_run_list_periodic(const char *dir, int64_t **steps, size_t *n, tg_err *err);
+/* dir/step-N.ckpt, the periodic checkpoint of step N. */
+void tg_run_periodic_path(const char *dir, int64_t step, char *buf, size_t len);
+/* --keep K on a resume from dir/last.ckpt at step (> 0): a kill between a save's last.ckpt and
+ * its step-N.ckpt left that snapshot unwritten, and it would stay missing, the run going on from
+ * last.ckpt. When it is missing it is written as a copy of last.ckpt (the bytes the save would
+ * have written, atomically), then the K newest are kept; *wrote says whether it was. */
+tg_status tg_run_keep_resumed(const char *dir, int64_t step, int64_t keep, bool *wrote, tg_err *err);
 
 /* The most parameters a checkpoint may describe (16 GB of floats): beyond it a file is refused
  * before anything is allocated. */
@@ -87,12 +106,14 @@ typedef struct tg_loaded {
     tg_model *model;
     tg_bpe *bpe;
     tg_run_state st;
+    tg_run_interval iv;           /* empty in a file from before it was saved */
     uint64_t param_hash;          /* of the parameter bytes, as ckpt info shows */
 } tg_loaded;
 tg_status tg_run_load_model(const char *path, tg_loaded *out, tg_err *err);
 void tg_loaded_free(tg_loaded *l);
 
-/* Restores parameters, optimiser and state of r (built from the same config) from path. */
+/* Restores parameters, optimiser, state and metrics interval of r (built from the same config)
+ * from path; a checkpoint written before the interval was saved gives an empty one. */
 tg_status tg_run_restore(tg_run *r, const char *path, tg_err *err);
 
 /* ---- text <-> ids for a model (bpe, or ids written as numbers for synthetic tasks) ---- */

@@ -23,7 +23,8 @@ tg_status tg_run_agree(tg_run *r, int *stop_signal, tg_err *err) {
         if (o[AG_STEP] != mine[AG_STEP] || o[AG_EPOCH] != mine[AG_EPOCH] || o[AG_POS] != mine[AG_POS])
             s = tg_err_set(err, TG_ERR_ARG, "rank %d is at step %.0f (epoch %.0f, batch %.0f), rank %d at step %.0f "
                            "(epoch %.0f, batch %.0f): the ranks no longer train the same model", k, o[AG_STEP],
-                           o[AG_EPOCH], o[AG_POS], tg_dist_rank(), mine[AG_STEP], mine[AG_EPOCH], mine[AG_POS]);
+                           o[AG_EPOCH] + 1, o[AG_POS], tg_dist_rank(), mine[AG_STEP], mine[AG_EPOCH] + 1,
+                           mine[AG_POS]);   /* epochs from 1, as the log counts them */
     }
     free(heap);
     if (s == TG_OK) s = tg_dist_bcast(&r->st, sizeof r->st, err);

@@ -9,7 +9,13 @@
  *                divergence counters, lr scale, training time
  *   kernels      "portable" or "fast": which kernel family computed the run (they agree only
  *                to rounding, so an exact resume needs the same family)
+ *   interval     the sums of the metrics interval so far (run.h's tg_run_interval), so that the
+ *                first metrics row after a resume averages the steps an uninterrupted run's does
+ * The format grows by sections: a reader looks up the ones it knows and passes over the others.
+ * kernels and interval came later than the rest, so a file may lack them (an older build's) and
+ * still resume; an older build resumes a newer file, its interval starting empty.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +28,7 @@
 #include "train/run/text_out.h"
 
 #define STATE_VERSION 1u
+#define INTERVAL_VERSION 1u
 
 /* avx2 and avx512 compute the same bits: one family. */
 static const char *kernel_family(void) {
@@ -75,14 +82,22 @@ static tg_status state_check(const tg_run_state *s, const char *path, tg_err *er
     return TG_OK;
 }
 
+/* A cursor on a section's bytes p[0 .. n) (what: "section 'NAME'") past its leading u32 version,
+ * which must be the one this build reads. */
+static tg_status versioned_cursor(tg_ckpt_cur *c, const void *p, size_t n, const char *what, uint32_t want,
+                                  tg_err *err) {
+    uint32_t version = 0;
+    tg_ckpt_cur_init(c, p, n, what);
+    tg_ckpt_cur_u32(c, &version);
+    if (c->st == TG_OK && version != want)
+        return tg_err_set(err, TG_ERR_VERSION, "%s has version %u, this build reads %u", what, version, want);
+    return TG_OK;
+}
+
 static tg_status state_read(const void *p, size_t n, const char *path, tg_run_state *s, tg_err *err) {
     tg_ckpt_cur c;
-    uint32_t version = 0;
-    tg_ckpt_cur_init(&c, p, n, "section 'state'");
-    tg_ckpt_cur_u32(&c, &version);
-    if (c.st == TG_OK && version != STATE_VERSION)
-        return tg_err_set(err, TG_ERR_VERSION, "section 'state' has version %u, this build reads %u",
-                          version, STATE_VERSION);
+    tg_status st = versioned_cursor(&c, p, n, "section 'state'", STATE_VERSION, err);
+    if (st != TG_OK) return st;
     tg_ckpt_cur_i64(&c, &s->step);
     tg_ckpt_cur_u64(&c, &s->iter.seed);
     tg_ckpt_cur_u64(&c, &s->iter.epoch);
@@ -99,8 +114,57 @@ static tg_status state_read(const void *p, size_t n, const char *path, tg_run_st
     tg_ckpt_cur_f64(&c, &s->lr_scale);
     tg_ckpt_cur_f64(&c, &s->train_seconds);
     tg_ckpt_cur_i64(&c, &s->tokens_seen);
-    tg_status st = tg_ckpt_cur_finish(&c, err);
+    st = tg_ckpt_cur_finish(&c, err);
     return st == TG_OK ? state_check(s, path, err) : st;
+}
+
+static void interval_write(tg_ckpt_buf *b, const tg_run_interval *iv) {
+    tg_ckpt_buf_u32(b, INTERVAL_VERSION);
+    tg_ckpt_buf_i64(b, iv->steps);
+    tg_ckpt_buf_i64(b, iv->tokens);
+    tg_ckpt_buf_f64(b, iv->loss);
+    tg_ckpt_buf_f64(b, iv->nll);
+    tg_ckpt_buf_f64(b, iv->grad_norm);
+    tg_ckpt_buf_f64(b, iv->wall_s);
+}
+
+/* The interval of a run standing at st, checked against it as state_check checks the state; an
+ * absent section (a file from before it existed) is an empty interval. */
+static tg_status interval_read(const tg_ckpt_reader *rd, const tg_run_state *st, tg_run_interval *iv,
+                               tg_err *err) {
+    memset(iv, 0, sizeof *iv);
+    if (!tg_ckpt_reader_find(rd, "interval")) return TG_OK;
+    const char *path = tg_ckpt_reader_path(rd);
+    const void *p;
+    size_t n;
+    tg_status s = tg_ckpt_reader_get(rd, "interval", &p, &n, err);
+    if (s != TG_OK) return s;
+    tg_ckpt_cur c;
+    s = versioned_cursor(&c, p, n, "section 'interval'", INTERVAL_VERSION, err);
+    if (s != TG_OK) return s;
+    tg_ckpt_cur_i64(&c, &iv->steps);
+    tg_ckpt_cur_i64(&c, &iv->tokens);
+    tg_ckpt_cur_f64(&c, &iv->loss);
+    tg_ckpt_cur_f64(&c, &iv->nll);
+    tg_ckpt_cur_f64(&c, &iv->grad_norm);
+    tg_ckpt_cur_f64(&c, &iv->wall_s);
+    s = tg_ckpt_cur_finish(&c, err);
+    if (s != TG_OK) return s;
+    /* no more updates or tokens than the run has made; sums of non-negative finite values */
+    if (iv->steps < 0 || iv->steps > st->step)
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'interval': steps = %lld is outside [0, %lld]", path,
+                          (long long)iv->steps, (long long)st->step);
+    if (iv->tokens < 0 || iv->tokens > st->tokens_seen)
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'interval': tokens = %lld is outside [0, %lld]", path,
+                          (long long)iv->tokens, (long long)st->tokens_seen);
+    const struct { const char *name; double v; } sums[] = {
+        {"loss", iv->loss}, {"nll", iv->nll}, {"grad_norm", iv->grad_norm}, {"wall_s", iv->wall_s},
+    };
+    for (size_t i = 0; i < sizeof sums / sizeof sums[0]; i++)
+        if (!(isfinite(sums[i].v) && sums[i].v >= 0))
+            return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'interval': %s = %g is not a finite sum >= 0", path,
+                              sums[i].name, sums[i].v);
+    return TG_OK;
 }
 
 /* Every section but adam: what a model-only (averaged) checkpoint holds too. */
@@ -138,6 +202,11 @@ tg_status tg_run_save(const tg_run *r, const char *path, tg_err *err) {
     if (s == TG_OK) s = tg_ckpt_writer_begin(w, "adam", err);
     if (s == TG_OK) s = tg_adam_state_write(r->adam, tg_ckpt_writer_sink, w, err);
     if (s == TG_OK) s = tg_ckpt_writer_add(w, "kernels", kernel_family(), strlen(kernel_family()), err);
+    tg_ckpt_buf b;
+    tg_ckpt_buf_init(&b);
+    interval_write(&b, &r->iv);
+    if (s == TG_OK) s = tg_ckpt_writer_add_buf(w, "interval", &b, err);
+    tg_ckpt_buf_free(&b);
     if (s == TG_OK) s = tg_ckpt_writer_save(w, path, err);
     tg_ckpt_writer_free(w);
     return s;
@@ -285,6 +354,7 @@ tg_status tg_run_load_model(const char *path, tg_loaded *out, tg_err *err) {
         s = tg_ckpt_reader_get(rd, "state", &p, &n, err);
         if (s == TG_OK) s = state_read(p, n, path, &out->st, err);
     }
+    if (s == TG_OK) s = interval_read(rd, &out->st, &out->iv, err);
     tg_ckpt_reader_free(rd);
     if (s != TG_OK) tg_loaded_free(out);
     return s;
@@ -305,6 +375,7 @@ tg_status tg_run_restore(tg_run *r, const char *path, tg_err *err) {
     const void *p;
     size_t n;
     tg_run_state st;
+    tg_run_interval iv;
     s = load_params(rd, r->model, &hash, err);
     if (s == TG_OK && !tg_ckpt_reader_find(rd, "adam"))
         s = tg_err_set(err, TG_ERR_FORMAT, "%s has no optimiser state (an averaged checkpoint?): it "
@@ -317,6 +388,7 @@ tg_status tg_run_restore(tg_run *r, const char *path, tg_err *err) {
     }
     if (s == TG_OK) s = tg_ckpt_reader_get(rd, "state", &p, &n, err);
     if (s == TG_OK) s = state_read(p, n, path, &st, err);
+    if (s == TG_OK) s = interval_read(rd, &st, &iv, err);
     if (s == TG_OK) {
         tg_err e2;
         if (tg_batch_iter_set_state(r->iter, &st.iter, &e2) != TG_OK)
@@ -324,6 +396,7 @@ tg_status tg_run_restore(tg_run *r, const char *path, tg_err *err) {
     }
     if (s == TG_OK) {
         r->st = st;
+        r->iv = iv;
         tg_ctx_set_rng(r->ctx, st.dropout_rng);
         const tg_ckpt_section *k = tg_ckpt_reader_find(rd, "kernels");
         if (k && tg_ckpt_reader_get(rd, "kernels", &p, &n, err) == TG_OK &&

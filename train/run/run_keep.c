@@ -10,8 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "train/ckpt/atomic_file.h"
 #include "train/run/run.h"
+
+void tg_run_periodic_path(const char *dir, int64_t step, char *buf, size_t len) {
+    snprintf(buf, len, "%s/step-%" PRId64 ".ckpt", dir, step);
+}
 
 /* N if name is exactly "step-N.ckpt" (N as the run writes it: decimal, no sign or leading 0). */
 static bool periodic_step(const char *name, int64_t *step) {
@@ -58,10 +64,41 @@ tg_status tg_run_keep_newest(const char *dir, int64_t keep, tg_err *err) {
     tg_status s = tg_run_list_periodic(dir, &steps, &n, err);
     for (size_t i = keep > 0 ? (size_t)keep : 0; s == TG_OK && i < n; i++) {
         char path[TG_PATH_MAX + 48];
-        snprintf(path, sizeof path, "%s/step-%" PRId64 ".ckpt", dir, steps[i]);
+        tg_run_periodic_path(dir, steps[i], path, sizeof path);
         if (remove(path) != 0 && errno != ENOENT)
             s = tg_err_set(err, TG_ERR_IO, "cannot remove %s (--keep): %s", path, strerror(errno));
     }
     free(steps);
+    return s;
+}
+
+/* Streams from into the atomic write of to: to is the whole of from, or left as it was. */
+static tg_status copy_file(const char *from, const char *to, tg_err *err) {
+    FILE *in = tg_afile_fopen_regular(from, false);   /* as the checkpoint reader opens it */
+    if (!in) return tg_err_set(err, TG_ERR_IO, "cannot read %s: %s", from, strerror(errno));
+    tg_afile out;
+    tg_status s = tg_afile_open(&out, to, err);
+    char buf[64 * 1024];
+    size_t n;
+    while (s == TG_OK && (n = fread(buf, 1, sizeof buf, in)) > 0) s = tg_afile_write(&out, buf, n, err);
+    if (s == TG_OK && ferror(in)) s = tg_err_set(err, TG_ERR_IO, "cannot read %s", from);
+    fclose(in);
+    if (s == TG_OK) return tg_afile_commit(&out, err);
+    tg_afile_abort(&out);
+    return s;
+}
+
+tg_status tg_run_keep_resumed(const char *dir, int64_t step, int64_t keep, bool *wrote, tg_err *err) {
+    *wrote = false;
+    if (keep <= 0 || step <= 0) return TG_OK;
+    char periodic[TG_PATH_MAX + 48], last[TG_PATH_MAX + 16];
+    tg_run_periodic_path(dir, step, periodic, sizeof periodic);
+    struct stat sb;
+    if (lstat(periodic, &sb) == 0) return TG_OK;   /* there, whatever it is: not ours to replace */
+    if (errno != ENOENT) return tg_err_set(err, TG_ERR_IO, "%s: %s", periodic, strerror(errno));
+    snprintf(last, sizeof last, "%s/last.ckpt", dir);
+    tg_status s = copy_file(last, periodic, err);
+    if (s == TG_OK) s = tg_run_keep_newest(dir, keep, err);
+    *wrote = s == TG_OK;
     return s;
 }

@@ -187,7 +187,7 @@ static tg_status save_last(tg_run *r, tg_progress *pg, tg_err *err) {
     tg_status s = tg_run_save(r, path, err);
     if (s == TG_OK && r->cfg.keep > 0 && r->st.step > 0) {
         char periodic[TG_PATH_MAX + 48];
-        snprintf(periodic, sizeof periodic, "%s/step-%lld.ckpt", r->cfg.out, (long long)r->st.step);
+        tg_run_periodic_path(r->cfg.out, r->st.step, periodic, sizeof periodic);
         s = tg_run_save(r, periodic, err);
         if (s == TG_OK) s = tg_run_keep_newest(r->cfg.out, r->cfg.keep, err);
     }
@@ -195,7 +195,21 @@ static tg_status save_last(tg_run *r, tg_progress *pg, tg_err *err) {
     return s;
 }
 
-/* After max_bad_steps NaN/Inf updates in a row: back to last.ckpt with half the learning rate. */
+/* On a resume: the step-N.ckpt of last.ckpt's step that a kill between the two saves of
+ * save_last left unwritten (--keep). Over MPI rank 0 writes it, as it writes every checkpoint. */
+static tg_status keep_resumed(tg_run *r, tg_progress *pg, tg_err *err) {
+    if (tg_dist_rank() != 0) return TG_OK;
+    bool wrote;
+    tg_status s = tg_run_keep_resumed(r->cfg.out, r->st.step, r->cfg.keep, &wrote, err);
+    if (s == TG_OK && wrote)
+        tg_progress_log(pg, "step-%lld.ckpt was missing (the run stopped between it and last.ckpt): written from "
+                        "last.ckpt", (long long)r->st.step);
+    return s;
+}
+
+/* After max_bad_steps NaN/Inf updates in a row: back to last.ckpt with half the learning rate
+ * (and to its metrics interval: the next row averages the updates that made the model, not the
+ * ones the reload undid). */
 #define MAX_RELOADS 20
 
 static tg_status reload_last(tg_run *r, tg_run_diag *diag, tg_progress *pg, tg_err *err) {
@@ -230,6 +244,12 @@ static bool epochs_done(const tg_run *r) {
            (it.epoch + 1 == (uint64_t)r->cfg.max_epochs && it.pos >= nb);
 }
 
+/* The epoch as people read it (log lines, metrics.tsv's column): counted from 1, as fairseq does;
+ * the iterator counts from 0. A step that ends an epoch still counts in it. */
+static int64_t epoch_shown(const tg_run *r) {
+    return (int64_t)tg_batch_iter_get_state(r->iter).epoch + 1;
+}
+
 static const char *stop_reason(const tg_run *r) {
     if (r->cfg.max_steps > 0 && r->st.step >= r->cfg.max_steps) return "reached --max-steps";
     if (r->cfg.time_limit > 0 && r->st.train_seconds >= r->cfg.time_limit) return "reached --time-limit";
@@ -246,7 +266,7 @@ static double eta_seconds(const tg_run *r, double step_s) {
 }
 
 static tg_status after_validation(tg_run *r, tg_progress *pg, const valid_result *v, tg_err *err) {
-    tg_metrics_row row = {"valid", r->st.step, (int64_t)tg_batch_iter_get_state(r->iter).epoch,
+    tg_metrics_row row = {"valid", r->st.step, epoch_shown(r),
                           r->st.train_seconds, NAN, v->loss, v->nll, exp(v->nll), NAN, NAN, v->bleu, v->chrf};
     tg_progress_metrics(pg, &row);
     if (v->bleu > r->st.best_bleu) {
@@ -322,9 +342,13 @@ int tg_run_train(tg_run *r) {
         tg_progress_close(&pg);
         return 1;
     }
-    if (r->st.step == 0 && r->st.skipped_steps == 0) s = save_last(r, &pg, &err);   /* a reload target from the start */
-    else tg_progress_log(&pg, "resumed at step %lld (epoch %llu, %.0f s of training so far)", (long long)r->st.step,
-                         (unsigned long long)r->st.iter.epoch, r->st.train_seconds);
+    if (r->st.step == 0 && r->st.skipped_steps == 0) {
+        s = save_last(r, &pg, &err);   /* a reload target from the start */
+    } else {
+        tg_progress_log(&pg, "resumed at step %lld (epoch %lld, %.0f s of training so far)", (long long)r->st.step,
+                        (long long)epoch_shown(r), r->st.train_seconds);
+        s = keep_resumed(r, &pg, &err);
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -340,9 +364,9 @@ int tg_run_train(tg_run *r) {
     const int64_t start_step = r->st.step;
     double diag_s = 0, session_train_s = 0;   /* this process's, for the diagnostics' cost */
     int diag_runs = 0;
-    double iv_loss = 0, iv_nll = 0, iv_norm = 0, iv_wall = 0, step_s = 0, fit_s = 0;
+    double step_s = 0, fit_s = 0;
     int64_t fit_n = 0;   /* steps timed for --fit-steps */
-    int64_t iv_tokens = 0, iv_steps = 0;
+    tg_run_interval *iv = &r->iv;   /* in the checkpoint: a resume goes on with the same sums */
     bool validated_now = false, saved_now = false;
     const char *reason = NULL;
     int stop = 0;   /* a stop signal, agreed by every rank */
@@ -377,28 +401,28 @@ int tg_run_train(tg_run *r) {
             fit_n++;
             if (r->st.step >= fit_at(r) && (s = fit_steps(r, &pg, fit_s, fit_n, &err)) != TG_OK) break;
         }
-        iv_loss += res.loss * (double)res.tokens;
-        iv_nll += res.nll * (double)res.tokens;
-        iv_norm += res.grad_norm;
-        iv_tokens += res.tokens;
-        iv_wall += dt;
-        iv_steps++;
-        step_s = iv_wall / (double)iv_steps;
+        iv->loss += res.loss * (double)res.tokens;
+        iv->nll += res.nll * (double)res.tokens;
+        iv->grad_norm += res.grad_norm;
+        iv->tokens += res.tokens;
+        iv->wall_s += dt;
+        iv->steps++;
+        step_s = iv->wall_s / (double)iv->steps;
         if (r->st.step % r->cfg.log_every == 0) {
-            double loss = iv_loss / (double)iv_tokens, nll = iv_nll / (double)iv_tokens;
+            double loss = iv->loss / (double)iv->tokens, nll = iv->nll / (double)iv->tokens;
             char el[32], eta[32];
             tg_format_duration(r->st.train_seconds, el, sizeof el);
             tg_format_duration(eta_seconds(r, step_s), eta, sizeof eta);
-            tg_batch_iter_state it = tg_batch_iter_get_state(r->iter);
-            tg_progress_log(&pg, "step %lld | epoch %llu | loss %.4f | nll %.4f | ppl %.2f | lr %.3e | gnorm %.3f | "
+            tg_progress_log(&pg, "step %lld | epoch %lld | loss %.4f | nll %.4f | ppl %.2f | lr %.3e | gnorm %.3f | "
                             "%.0f tgt tok/s | %s elapsed | ETA %s", (long long)r->st.step,
-                            (unsigned long long)it.epoch + 1, loss, nll, exp(nll), res.lr, iv_norm / (double)iv_steps,
-                            (double)iv_tokens / iv_wall, el, isfinite(eta_seconds(r, step_s)) ? eta : "-");
-            tg_metrics_row row = {"train", r->st.step, (int64_t)it.epoch, r->st.train_seconds, res.lr, loss, nll,
-                                  exp(nll), (double)iv_tokens / iv_wall, iv_norm / (double)iv_steps, NAN, NAN};
+                            (long long)epoch_shown(r), loss, nll, exp(nll), res.lr,
+                            iv->grad_norm / (double)iv->steps, (double)iv->tokens / iv->wall_s, el,
+                            isfinite(eta_seconds(r, step_s)) ? eta : "-");
+            tg_metrics_row row = {"train", r->st.step, epoch_shown(r), r->st.train_seconds, res.lr, loss, nll,
+                                  exp(nll), (double)iv->tokens / iv->wall_s, iv->grad_norm / (double)iv->steps,
+                                  NAN, NAN};
             tg_progress_metrics(&pg, &row);
-            iv_loss = iv_nll = iv_norm = iv_wall = 0;
-            iv_tokens = iv_steps = 0;
+            memset(iv, 0, sizeof *iv);
         } else if (pg.tty) {
             char text[160], eta[32];
             tg_format_duration(eta_seconds(r, step_s), eta, sizeof eta);
