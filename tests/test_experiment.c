@@ -743,6 +743,79 @@ START_TEST(test_planted_lock_and_outputs) {
 }
 END_TEST
 
+/* A file of the folder planted as a FIFO or a link: refused, naming it, exit 1, within `seconds`. */
+static void refused_at_once(char **argv, int seconds, const char *file, const char *why) {
+    int rc = tg_cli_wait_bounded(spawn(argv), seconds);
+    ck_assert_msg(rc == 1, "%s %s with %s planted: exit %d (-1: still waiting or reading)", argv[0], argv[1], file, rc);
+    char needle[200];
+    snprintf(needle, sizeof needle, "%s: %s", file, why);
+    ck_assert_int_ge(count_in("err.txt", needle), 1);
+}
+
+/* path becomes a sparse file of size bytes (NUL bytes), one line; its old content is lost. */
+static void sparse_file(const char *path, off_t size) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, size), 0);
+    close(fd);
+}
+
+/* The folder's own files that `report` and `--resume` read back (experiment.txt, a cell's
+ * metrics.tsv, diagnostics.tsv and evaluation caches), each replaced in turn by a FIFO and by a
+ * link to /dev/zero: refused at once, naming the file (before the fix a FIFO was waited on for
+ * ever and /dev/zero read for ever, or the link silently replaced). A line of 16 MiB or more, and
+ * an experiment.txt over 64 MiB, are refused after reading that much (before, a metrics.tsv with a
+ * 4 GiB line was read whole, half a minute, and plotted as if sound; a cached translation's line
+ * and experiment.txt were read whole into memory). */
+START_TEST(test_planted_fifos_and_devices_refused) {
+    char d[300], path[600], aside[700];
+    snprintf(d, sizeof d, "%s/p", tmpdir);
+    char *g[] = {TINY, "--vary", "norm=post,pre", "--seeds", "1", "--out", d, NULL};
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(g), 120), 0);
+    char *rep[] = {"experiment", "report", d, NULL}, *res[] = {"experiment", "--resume", d, NULL};
+    static const char *const files[] = {"experiment.txt", "metrics.tsv", "diagnostics.tsv", "eval-last.tsv",
+                                        "dev.hyp-last.txt", "eval-best.tsv", "dev.hyp-best.txt"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s%s", d, i ? "cells/norm=pre,seed=1/" : "", files[i]);
+        snprintf(aside, sizeof aside, "%s.aside", path);
+        bool had = rename(path, aside) == 0;   /* no diagnostics.tsv without --diagnostics */
+        for (int link = 0; link < 2; link++) {
+            ck_assert_int_eq(link ? symlink("/dev/zero", path) : mkfifo(path, 0644), 0);
+            const char *why = link ? "is a symbolic link" : "not a regular file";
+            refused_at_once(rep, 30, files[i], why);
+            refused_at_once(res, 30, files[i], why);
+            ck_assert_int_eq(unlink(path), 0);
+        }
+        if (had) ck_assert_int_eq(rename(aside, path), 0);
+    }
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(rep), 60), 0);
+    ck_assert_int_eq(count_in("err.txt", "evaluated "), 0);   /* the caches were put back whole */
+
+    /* huge regular files: a metrics.tsv whose second line is 4 GiB (sparse), a cached translation
+     * of 17 MiB (as old as its cache, so it is not redone), an experiment.txt of 65 MiB */
+    snprintf(path, sizeof path, "%s/cells/norm=pre,seed=1/metrics.tsv", d);
+    char *metrics = tg_cli_slurp(path);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "%.*s", (int)(strchr(metrics, '\n') + 1 - metrics), metrics);
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_int_eq(truncate(path, (off_t)4 << 30), 0);
+    refused_at_once(rep, 60, "metrics.tsv:2", "a line longer than 16 MiB");
+    tg_cli_write(path, metrics);
+    free(metrics);
+    snprintf(path, sizeof path, "%s/cells/norm=pre,seed=1/dev.hyp-last.txt", d);
+    snprintf(aside, sizeof aside, "%s/cells/norm=pre,seed=1/eval-last.tsv", d);
+    struct stat sb;
+    ck_assert_int_eq(stat(aside, &sb), 0);
+    sparse_file(path, (off_t)17 << 20);
+    ck_assert_int_eq(utimensat(AT_FDCWD, path, (struct timespec[2]){sb.st_atim, sb.st_mtim}, 0), 0);
+    refused_at_once(rep, 60, "dev.hyp-last.txt:1", "a line longer than 16 MiB");
+    snprintf(path, sizeof path, "%s/experiment.txt", d);
+    sparse_file(path, (off_t)65 << 20);
+    refused_at_once(rep, 60, "experiment.txt", "larger than 64 MiB");
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("experiment");
     TCase *tc = tcase_create("grid");
@@ -759,6 +832,7 @@ int main(void) {
     tcase_add_checked_fixture(io, setup, teardown);
     tcase_set_timeout(io, 600);
     tcase_add_test(io, test_planted_lock_and_outputs);
+    tcase_add_test(io, test_planted_fifos_and_devices_refused);
     suite_add_tcase(s, io);
     TCase *checks = tcase_create("checks");
     tcase_add_checked_fixture(checks, setup, teardown);
