@@ -816,6 +816,19 @@ START_TEST(test_planted_fifos_and_devices_refused) {
 }
 END_TEST
 
+/* A cell about to be trained holds a FIFO as train.log: the cell fails with the reason and the
+ * experiment stops (before the fix its train waited for a reader for ever, and so did the
+ * experiment; a resumed cell the same). */
+START_TEST(test_fifo_train_log_refused) {
+    char d[300], mk[800];
+    snprintf(d, sizeof d, "%s/t", tmpdir);
+    snprintf(mk, sizeof mk, "mkdir -p '%s/cells/norm=pre,seed=1' && mkfifo '%s/cells/norm=pre,seed=1/train.log'", d, d);
+    ck_assert_int_eq(system(mk), 0);
+    char *g[] = {TINY, "--vary", "norm=post,pre", "--seeds", "1", "--out", d, NULL};
+    refused_at_once(g, 120, "train.log", "not a regular file");
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("experiment");
     TCase *tc = tcase_create("grid");
@@ -833,6 +846,7 @@ int main(void) {
     tcase_set_timeout(io, 600);
     tcase_add_test(io, test_planted_lock_and_outputs);
     tcase_add_test(io, test_planted_fifos_and_devices_refused);
+    tcase_add_test(io, test_fifo_train_log_refused);
     suite_add_tcase(s, io);
     TCase *checks = tcase_create("checks");
     tcase_add_checked_fixture(checks, setup, teardown);
