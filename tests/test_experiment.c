@@ -650,6 +650,46 @@ START_TEST(test_eval_cache_follows_dev_text) {
 }
 END_TEST
 
+/* Variants given dev sets of one length but other sentences (b) are not paired with the baseline
+ * segment by segment: no bootstrap row, per seed or pooled, a note naming the cells in report.md
+ * and a warning on stderr (before the fix their rows compared other sentences). A variant given
+ * the baseline's dev text under another file name (c) is paired as before. */
+START_TEST(test_report_pairs_only_the_same_dev_text) {
+    char d[300], train[300], dev[3][300], cp[700];
+    snprintf(d, sizeof d, "%s/devs", tmpdir);
+    snprintf(train, sizeof train, "%s/train.tsv", tmpdir);
+    write_pairs(train, 120, 0);
+    for (int i = 0; i < 3; i++) snprintf(dev[i], sizeof dev[i], "%s/dev-%c.tsv", tmpdir, 'a' + i);
+    write_pairs(dev[0], 10, 0);
+    write_pairs(dev[1], 10, 3);   /* as many lines, other text */
+    snprintf(cp, sizeof cp, "cp '%s' '%s'", dev[0], dev[2]);
+    ck_assert_int_eq(system(cp), 0);
+    char va[400], vb[400], vc[400];
+    snprintf(va, sizeof va, "a:dev=%s", dev[0]);
+    snprintf(vb, sizeof vb, "b:dev=%s", dev[1]);
+    snprintf(vc, sizeof vc, "c:dev=%s", dev[2]);
+    char *g[] = {"experiment", "--train", train, "--merges", "10", "--d-model", "8", "--heads", "2", "--d-ff", "8",
+                 "--layers", "1", "--max-steps", "2", "--valid-every", "0", "--threads", "1", "--variant", va,
+                 "--variant", vb, "--variant", vc, "--seed-list", "1,3", "--out", d, NULL};
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(g), 300), 0);
+    char path[400];
+    snprintf(path, sizeof path, "%s/report.md", d);
+    char *md = tg_cli_slurp(path);
+    const char *none[] = {"| variant=b | 1 | ", "| variant=b | 3 | ", "| variant=b | **pooled"};
+    for (int i = 0; i < 3; i++) ck_assert_msg(!strstr(md, none[i]), "report.md pairs b with the baseline: '%s'", none[i]);
+    free(md);
+    ck_assert_int_eq(count_in("err.txt", "warning: variant=b,seed=1 was scored on other dev text than the "
+                                         "baseline's variant=a,seed=1"), 1);
+    ck_assert_int_eq(count_in("err.txt", "warning: variant=b,seed=3 was scored on other dev text"), 1);
+    ck_assert_int_eq(count_in("err.txt", "warning: "), 2);
+    ck_assert_int_eq(count_in("devs/report.md", "**Not compared with the baseline**"), 1);
+    ck_assert_int_eq(count_in("devs/report.md", "their own dev set): `variant=b,seed=1`, `variant=b,seed=3`."), 1);
+    ck_assert_int_ge(count_in("devs/report.md", "| variant=c | 1 | "), 1);
+    ck_assert_int_ge(count_in("devs/report.md", "| variant=c | 3 | "), 1);
+    ck_assert_int_ge(count_in("devs/report.md", "| variant=c | **pooled (2 seeds)** | "), 1);
+}
+END_TEST
+
 /* --baseline names each axis once. */
 START_TEST(test_baseline_key_twice_refused) {
     char d[300];
@@ -856,6 +896,7 @@ int main(void) {
     tcase_add_test(checks, test_precheck_is_trains_check);
     tcase_add_test(checks, test_lock_before_record);
     tcase_add_test(checks, test_eval_cache_follows_dev_text);
+    tcase_add_test(checks, test_report_pairs_only_the_same_dev_text);
     tcase_add_test(checks, test_baseline_key_twice_refused);
     suite_add_tcase(s, checks);
     return tg_check_run(s) ? EXIT_FAILURE : EXIT_SUCCESS;

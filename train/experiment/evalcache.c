@@ -171,7 +171,7 @@ static tg_status read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t 
         else if (!strcmp(line, "bleu")) { ev->bleu = strtod(v, NULL); got |= 16; }
         else if (!strcmp(line, "chrf")) { ev->chrf = strtod(v, NULL); got |= 32; }
         else if (!strcmp(line, "pairs") && sscanf(v, "%zu", &pairs) == 1) got |= 64;
-        else if (!strcmp(line, "dev") && strtoull(v, NULL, 16) == dev) got |= 256;
+        else if (!strcmp(line, "dev") && (ev->dev = strtoull(v, NULL, 16)) == dev) got |= 256;
         else if (!strcmp(line, "skipped")) {
             got |= 128;
             for (char *p = v; *p;) {
