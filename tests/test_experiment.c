@@ -856,6 +856,29 @@ START_TEST(test_planted_fifos_and_devices_refused) {
 }
 END_TEST
 
+/* The report's outputs (report.md, results.tsv, results.json, a plot), each a FIFO in turn:
+ * refused at once naming it, the FIFO left (before the fix the atomic writer, which writes a FIFO
+ * in place, waited for a reader for ever). */
+START_TEST(test_fifo_outputs_refused) {
+    char d[300], path[600];
+    snprintf(d, sizeof d, "%s/o", tmpdir);
+    char *g[] = {TINY, "--vary", "norm=post,pre", "--seeds", "1", "--out", d, NULL};
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(g), 120), 0);
+    char *rep[] = {"experiment", "report", d, NULL};
+    static const char *const files[] = {"report.md", "results.tsv", "results.json", "plot-dev-nll.svg"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", d, files[i]);
+        ck_assert_int_eq(unlink(path), 0);
+        ck_assert_int_eq(mkfifo(path, 0644), 0);
+        refused_at_once(rep, 30, files[i], "not a regular file");
+        struct stat sb;
+        ck_assert(lstat(path, &sb) == 0 && S_ISFIFO(sb.st_mode));
+        ck_assert_int_eq(unlink(path), 0);
+        ck_assert_int_eq(tg_cli_wait_bounded(spawn(rep), 60), 0);
+    }
+}
+END_TEST
+
 /* A cell about to be trained holds a FIFO as train.log: the cell fails with the reason and the
  * experiment stops (before the fix its train waited for a reader for ever, and so did the
  * experiment; a resumed cell the same). */
@@ -887,6 +910,7 @@ int main(void) {
     tcase_add_test(io, test_planted_lock_and_outputs);
     tcase_add_test(io, test_planted_fifos_and_devices_refused);
     tcase_add_test(io, test_fifo_train_log_refused);
+    tcase_add_test(io, test_fifo_outputs_refused);
     suite_add_tcase(s, io);
     TCase *checks = tcase_create("checks");
     tcase_add_checked_fixture(checks, setup, teardown);
