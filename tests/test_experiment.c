@@ -650,6 +650,46 @@ START_TEST(test_eval_cache_follows_dev_text) {
 }
 END_TEST
 
+/* Variants given dev sets of one length but other sentences (b) are not paired with the baseline
+ * segment by segment: no bootstrap row, per seed or pooled, a note naming the cells in report.md
+ * and a warning on stderr (before the fix their rows compared other sentences). A variant given
+ * the baseline's dev text under another file name (c) is paired as before. */
+START_TEST(test_report_pairs_only_the_same_dev_text) {
+    char d[300], train[300], dev[3][300], cp[700];
+    snprintf(d, sizeof d, "%s/devs", tmpdir);
+    snprintf(train, sizeof train, "%s/train.tsv", tmpdir);
+    write_pairs(train, 120, 0);
+    for (int i = 0; i < 3; i++) snprintf(dev[i], sizeof dev[i], "%s/dev-%c.tsv", tmpdir, 'a' + i);
+    write_pairs(dev[0], 10, 0);
+    write_pairs(dev[1], 10, 3);   /* as many lines, other text */
+    snprintf(cp, sizeof cp, "cp '%s' '%s'", dev[0], dev[2]);
+    ck_assert_int_eq(system(cp), 0);
+    char va[400], vb[400], vc[400];
+    snprintf(va, sizeof va, "a:dev=%s", dev[0]);
+    snprintf(vb, sizeof vb, "b:dev=%s", dev[1]);
+    snprintf(vc, sizeof vc, "c:dev=%s", dev[2]);
+    char *g[] = {"experiment", "--train", train, "--merges", "10", "--d-model", "8", "--heads", "2", "--d-ff", "8",
+                 "--layers", "1", "--max-steps", "2", "--valid-every", "0", "--threads", "1", "--variant", va,
+                 "--variant", vb, "--variant", vc, "--seed-list", "1,3", "--out", d, NULL};
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(g), 300), 0);
+    char path[400];
+    snprintf(path, sizeof path, "%s/report.md", d);
+    char *md = tg_cli_slurp(path);
+    const char *none[] = {"| variant=b | 1 | ", "| variant=b | 3 | ", "| variant=b | **pooled"};
+    for (int i = 0; i < 3; i++) ck_assert_msg(!strstr(md, none[i]), "report.md pairs b with the baseline: '%s'", none[i]);
+    free(md);
+    ck_assert_int_eq(count_in("err.txt", "warning: variant=b,seed=1 was scored on other dev text than the "
+                                         "baseline's variant=a,seed=1"), 1);
+    ck_assert_int_eq(count_in("err.txt", "warning: variant=b,seed=3 was scored on other dev text"), 1);
+    ck_assert_int_eq(count_in("err.txt", "warning: "), 2);
+    ck_assert_int_eq(count_in("devs/report.md", "**Not compared with the baseline**"), 1);
+    ck_assert_int_eq(count_in("devs/report.md", "their own dev set): `variant=b,seed=1`, `variant=b,seed=3`."), 1);
+    ck_assert_int_ge(count_in("devs/report.md", "| variant=c | 1 | "), 1);
+    ck_assert_int_ge(count_in("devs/report.md", "| variant=c | 3 | "), 1);
+    ck_assert_int_ge(count_in("devs/report.md", "| variant=c | **pooled (2 seeds)** | "), 1);
+}
+END_TEST
+
 /* --baseline names each axis once. */
 START_TEST(test_baseline_key_twice_refused) {
     char d[300];
@@ -743,6 +783,115 @@ START_TEST(test_planted_lock_and_outputs) {
 }
 END_TEST
 
+/* A file of the folder planted as a FIFO or a link: refused, naming it, exit 1, within `seconds`. */
+static void refused_at_once(char **argv, int seconds, const char *file, const char *why) {
+    int rc = tg_cli_wait_bounded(spawn(argv), seconds);
+    ck_assert_msg(rc == 1, "%s %s with %s planted: exit %d (-1: still waiting or reading)", argv[0], argv[1], file, rc);
+    char needle[200];
+    snprintf(needle, sizeof needle, "%s: %s", file, why);
+    ck_assert_int_ge(count_in("err.txt", needle), 1);
+}
+
+/* path becomes a sparse file of size bytes (NUL bytes), one line; its old content is lost. */
+static void sparse_file(const char *path, off_t size) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, size), 0);
+    close(fd);
+}
+
+/* The folder's own files that `report` and `--resume` read back (experiment.txt, a cell's
+ * metrics.tsv, diagnostics.tsv and evaluation caches), each replaced in turn by a FIFO and by a
+ * link to /dev/zero: refused at once, naming the file (before the fix a FIFO was waited on for
+ * ever and /dev/zero read for ever, or the link silently replaced). A line of 16 MiB or more, and
+ * an experiment.txt over 64 MiB, are refused after reading that much (before, a metrics.tsv with a
+ * 4 GiB line was read whole, half a minute, and plotted as if sound; a cached translation's line
+ * and experiment.txt were read whole into memory). */
+START_TEST(test_planted_fifos_and_devices_refused) {
+    char d[300], path[600], aside[700];
+    snprintf(d, sizeof d, "%s/p", tmpdir);
+    char *g[] = {TINY, "--vary", "norm=post,pre", "--seeds", "1", "--out", d, NULL};
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(g), 120), 0);
+    char *rep[] = {"experiment", "report", d, NULL}, *res[] = {"experiment", "--resume", d, NULL};
+    static const char *const files[] = {"experiment.txt", "metrics.tsv", "diagnostics.tsv", "eval-last.tsv",
+                                        "dev.hyp-last.txt", "eval-best.tsv", "dev.hyp-best.txt"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s%s", d, i ? "cells/norm=pre,seed=1/" : "", files[i]);
+        snprintf(aside, sizeof aside, "%s.aside", path);
+        bool had = rename(path, aside) == 0;   /* no diagnostics.tsv without --diagnostics */
+        for (int link = 0; link < 2; link++) {
+            ck_assert_int_eq(link ? symlink("/dev/zero", path) : mkfifo(path, 0644), 0);
+            const char *why = link ? "is a symbolic link" : "not a regular file";
+            refused_at_once(rep, 30, files[i], why);
+            refused_at_once(res, 30, files[i], why);
+            ck_assert_int_eq(unlink(path), 0);
+        }
+        if (had) ck_assert_int_eq(rename(aside, path), 0);
+    }
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(rep), 60), 0);
+    ck_assert_int_eq(count_in("err.txt", "evaluated "), 0);   /* the caches were put back whole */
+
+    /* huge regular files: a metrics.tsv whose second line is 4 GiB (sparse), a cached translation
+     * of 17 MiB (as old as its cache, so it is not redone), an experiment.txt of 65 MiB */
+    snprintf(path, sizeof path, "%s/cells/norm=pre,seed=1/metrics.tsv", d);
+    char *metrics = tg_cli_slurp(path);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "%.*s", (int)(strchr(metrics, '\n') + 1 - metrics), metrics);
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_int_eq(truncate(path, (off_t)4 << 30), 0);
+    refused_at_once(rep, 60, "metrics.tsv:2", "a line longer than 16 MiB");
+    tg_cli_write(path, metrics);
+    free(metrics);
+    snprintf(path, sizeof path, "%s/cells/norm=pre,seed=1/dev.hyp-last.txt", d);
+    snprintf(aside, sizeof aside, "%s/cells/norm=pre,seed=1/eval-last.tsv", d);
+    struct stat sb;
+    ck_assert_int_eq(stat(aside, &sb), 0);
+    sparse_file(path, (off_t)17 << 20);
+    ck_assert_int_eq(utimensat(AT_FDCWD, path, (struct timespec[2]){sb.st_atim, sb.st_mtim}, 0), 0);
+    refused_at_once(rep, 60, "dev.hyp-last.txt:1", "a line longer than 16 MiB");
+    snprintf(path, sizeof path, "%s/experiment.txt", d);
+    sparse_file(path, (off_t)65 << 20);
+    refused_at_once(rep, 60, "experiment.txt", "larger than 64 MiB");
+}
+END_TEST
+
+/* The report's outputs (report.md, results.tsv, results.json, a plot), each a FIFO in turn:
+ * refused at once naming it, the FIFO left (before the fix the atomic writer, which writes a FIFO
+ * in place, waited for a reader for ever). */
+START_TEST(test_fifo_outputs_refused) {
+    char d[300], path[600];
+    snprintf(d, sizeof d, "%s/o", tmpdir);
+    char *g[] = {TINY, "--vary", "norm=post,pre", "--seeds", "1", "--out", d, NULL};
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(g), 120), 0);
+    char *rep[] = {"experiment", "report", d, NULL};
+    static const char *const files[] = {"report.md", "results.tsv", "results.json", "plot-dev-nll.svg"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", d, files[i]);
+        ck_assert_int_eq(unlink(path), 0);
+        ck_assert_int_eq(mkfifo(path, 0644), 0);
+        refused_at_once(rep, 30, files[i], "not a regular file");
+        struct stat sb;
+        ck_assert(lstat(path, &sb) == 0 && S_ISFIFO(sb.st_mode));
+        ck_assert_int_eq(unlink(path), 0);
+        ck_assert_int_eq(tg_cli_wait_bounded(spawn(rep), 60), 0);
+    }
+}
+END_TEST
+
+/* A cell about to be trained holds a FIFO as train.log: the cell fails with the reason and the
+ * experiment stops (before the fix its train waited for a reader for ever, and so did the
+ * experiment; a resumed cell the same). */
+START_TEST(test_fifo_train_log_refused) {
+    char d[300], mk[800];
+    snprintf(d, sizeof d, "%s/t", tmpdir);
+    snprintf(mk, sizeof mk, "mkdir -p '%s/cells/norm=pre,seed=1' && mkfifo '%s/cells/norm=pre,seed=1/train.log'", d, d);
+    ck_assert_int_eq(system(mk), 0);
+    char *g[] = {TINY, "--vary", "norm=post,pre", "--seeds", "1", "--out", d, NULL};
+    refused_at_once(g, 120, "train.log", "not a regular file");
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("experiment");
     TCase *tc = tcase_create("grid");
@@ -759,6 +908,9 @@ int main(void) {
     tcase_add_checked_fixture(io, setup, teardown);
     tcase_set_timeout(io, 600);
     tcase_add_test(io, test_planted_lock_and_outputs);
+    tcase_add_test(io, test_planted_fifos_and_devices_refused);
+    tcase_add_test(io, test_fifo_train_log_refused);
+    tcase_add_test(io, test_fifo_outputs_refused);
     suite_add_tcase(s, io);
     TCase *checks = tcase_create("checks");
     tcase_add_checked_fixture(checks, setup, teardown);
@@ -768,6 +920,7 @@ int main(void) {
     tcase_add_test(checks, test_precheck_is_trains_check);
     tcase_add_test(checks, test_lock_before_record);
     tcase_add_test(checks, test_eval_cache_follows_dev_text);
+    tcase_add_test(checks, test_report_pairs_only_the_same_dev_text);
     tcase_add_test(checks, test_baseline_key_twice_refused);
     suite_add_tcase(s, checks);
     return tg_check_run(s) ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -271,9 +271,19 @@ tg_status tg_afile_save(const char *path, const void *p, size_t n, tg_err *err) 
 }
 
 tg_status tg_afile_append_open(const char *path, int *fd, tg_err *err) {
-    *fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (*fd >= 0) return TG_OK;
-    if (errno == ELOOP)
+    /* O_NONBLOCK: a FIFO there is refused (ENXIO without a reader), not waited on for ever */
+    *fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0644);
+    int e = *fd < 0 ? errno : 0;
+    struct stat sb;
+    if (!e && fstat(*fd, &sb) != 0) e = errno;
+    else if (!e && !S_ISREG(sb.st_mode)) e = ENXIO;
+    else if (!e && fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) & ~O_NONBLOCK) != 0) e = errno;
+    if (!e) return TG_OK;
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+    if (e == ELOOP)
         return tg_err_set(err, TG_ERR_IO, "%s: is a symbolic link; refusing to append through it", path);
-    return tg_err_set(err, TG_ERR_IO, "%s: cannot open for appending: %s", path, strerror(errno));
+    if (e == ENXIO)
+        return tg_err_set(err, TG_ERR_IO, "%s: not a regular file (a FIFO or device); refusing to append to it", path);
+    return tg_err_set(err, TG_ERR_IO, "%s: cannot open for appending: %s", path, strerror(e));
 }

@@ -69,7 +69,8 @@ FILE *tg_afile_fopen_regular(const char *path, bool nofollow);
 /* open + write + commit of one buffer. */
 tg_status tg_afile_save(const char *path, const void *p, size_t n, tg_err *err);
 
-/* An fd appending to path (created 0644 if absent), never through a symlink. */
+/* An fd appending to path (created 0644 if absent), a regular file: never through a symlink,
+ * never into a FIFO or device (refused without waiting). */
 tg_status tg_afile_append_open(const char *path, int *fd, tg_err *err);
 /* Writes all n bytes to fd (retrying short writes and EINTR); what names the file in messages. */
 tg_status tg_afile_fd_write(int fd, const void *p, size_t n, const char *what, tg_err *err);

@@ -1,7 +1,6 @@
 /* curves.c: a value against step, read from a cell's metrics.tsv (a column of its train or valid
  * rows) or diagnostics.tsv (each metric averaged over stacks, layers and sublayers at each step),
  * and the band of a variant's curves over seeds (mean, min, max at each step). */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +46,7 @@ void tg_exp_curve_smooth(tg_exp_curve *c, int window) {
 /* Splits a line at tabs in place; returns the number of fields (at most max). */
 static int split_tabs(char *line, char **field, int max) {
     int n = 0;
-    line[strcspn(line, "\r\n")] = '\0';
+    line[strcspn(line, "\r")] = '\0';
     for (char *p = line; n < max;) {
         field[n++] = p;
         char *tab = strchr(p, '\t');
@@ -62,15 +61,13 @@ static int split_tabs(char *line, char **field, int max) {
 
 tg_status tg_exp_read_metrics(const char *path, const char *kind, const char *col, tg_exp_curve *out, tg_err *err) {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "r");
-    if (!f) return tg_err_set(err, TG_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
-    char line[4096];
+    tg_exp_in in;
+    tg_status s = tg_exp_in_open(&in, path, NULL, err);
     char *field[MAX_FIELDS];
-    int c_kind = -1, c_step = -1, c_val = -1, lineno = 0;
-    tg_status s = TG_OK;
-    while (s == TG_OK && fgets(line, sizeof line, f)) {
-        int n = split_tabs(line, field, MAX_FIELDS);
-        if (++lineno == 1) {   /* the header names the columns */
+    int c_kind = -1, c_step = -1, c_val = -1;
+    while (s == TG_OK && tg_exp_in_line(&in, &s, err)) {
+        int n = split_tabs(in.line, field, MAX_FIELDS);
+        if (in.lineno == 1) {   /* the header names the columns */
             for (int i = 0; i < n; i++) {
                 if (!strcmp(field[i], "kind")) c_kind = i;
                 if (!strcmp(field[i], "step")) c_step = i;
@@ -83,10 +80,10 @@ tg_status tg_exp_read_metrics(const char *path, const char *kind, const char *co
         if (n <= c_val || strcmp(field[c_kind], kind) || !*field[c_val]) continue;
         char *e1, *e2;
         double x = strtod(field[c_step], &e1), y = strtod(field[c_val], &e2);
-        if (*e1 || *e2) s = tg_err_set(err, TG_ERR_FORMAT, "%s:%d: not a number", path, lineno);
+        if (*e1 || *e2) s = tg_err_set(err, TG_ERR_FORMAT, "%s:%ld: not a number", path, in.lineno);
         else s = tg_exp_curve_push(out, x, y, err);
     }
-    fclose(f);
+    tg_exp_in_close(&in);
     if (s != TG_OK) tg_exp_curve_free(out);
     return s;
 }
@@ -119,25 +116,24 @@ static tg_status diag_add(tg_exp_diag *d, int m, double x, double y, double *cou
  * read like the others. */
 tg_status tg_exp_read_diagnostics(const char *path, tg_exp_diag *out, tg_err *err) {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "r");
-    if (!f) return TG_OK;   /* a run without --diagnostics */
-    char line[4096];
+    tg_exp_in in;
+    bool missing;
+    tg_status s = tg_exp_in_open(&in, path, &missing, err);
+    if (missing) return TG_OK;   /* a run without --diagnostics */
     char *field[MAX_FIELDS];
     double count[256] = {0};   /* rows at the current step, per metric */
-    int lineno = 0;
-    tg_status s = TG_OK;
-    while (s == TG_OK && fgets(line, sizeof line, f)) {
-        int n = split_tabs(line, field, MAX_FIELDS);
-        if (++lineno == 1 || n < 6 || !*field[0]) continue;
+    while (s == TG_OK && tg_exp_in_line(&in, &s, err)) {
+        int n = split_tabs(in.line, field, MAX_FIELDS);
+        if (in.lineno == 1 || n < 6 || !*field[0]) continue;
         char *e1, *e2;
         double x = strtod(field[0], &e1), y = strtod(field[5], &e2);
-        if (*e1 || *e2) { s = tg_err_set(err, TG_ERR_FORMAT, "%s:%d: not a number", path, lineno); break; }
+        if (*e1 || *e2) { s = tg_err_set(err, TG_ERR_FORMAT, "%s:%ld: not a number", path, in.lineno); break; }
         if (!isfinite(y)) continue;
         int m = diag_metric(out, field[4], err);
         if (m < 0) s = TG_ERR_NOMEM;
         else if (m < 256) s = diag_add(out, m, x, y, count, err);
     }
-    fclose(f);
+    tg_exp_in_close(&in);
     if (s != TG_OK) tg_exp_diag_free(out);
     return s;
 }

@@ -4,14 +4,16 @@
  * cache older than its checkpoint is redone; so is one that does not parse, and one made on other
  * dev text (the cache records a hash of it: a dev file rewritten with as many lines as before is
  * noticed; a cache without the hash, from an older build, counts as stale). The per-segment BLEU
- * statistics the paired bootstrap needs are recomputed from the cached translations. */
-#include <errno.h>
+ * statistics the paired bootstrap needs are recomputed from the cached translations. A link, FIFO
+ * or device in the place of a cache file is refused (infile.c): it would be waited on, read for
+ * ever or written into. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "train/ckpt/atomic_file.h"
 #include "train/ckpt/ckpt_file.h"
 #include "train/experiment/report.h"
 
@@ -70,22 +72,26 @@ static tg_status write_cache(const tg_exp_cell *c, const char *which, const tg_e
     return tg_exp_out_commit(&o, err);
 }
 
-static bool read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t n_dev, uint64_t dev);
+static tg_status read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t n_dev, uint64_t dev, bool *valid,
+                          tg_err *err);
 
-/* Copies file from to file to through tg_exp_out (atomic); false if from cannot be read. */
+/* Copies file from to file to (an atomic write, a piece at a time: the copy's size does not
+ * bound memory); false if from is not there. */
 static bool copy_file(const char *from, const char *to, tg_status *st, tg_err *err) {
-    FILE *in = fopen(from, "rb");
-    if (!in) return false;
-    tg_exp_out o;
-    FILE *f = tg_exp_out_open(&o, to, err);
-    if (!f) { fclose(in); *st = TG_ERR_NOMEM; return true; }
+    tg_exp_in in;
+    bool missing;
+    *st = tg_exp_in_open(&in, from, &missing, err);
+    if (missing) return false;
+    tg_afile out;
+    if (*st == TG_OK) *st = tg_afile_open(&out, to, err);
+    if (*st != TG_OK) { tg_exp_in_close(&in); return true; }
     char buf[1 << 14];
     size_t n;
-    while ((n = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, n, f);
-    bool bad = ferror(in);
-    fclose(in);
-    if (bad) { tg_exp_out_abort(&o); *st = tg_err_set(err, TG_ERR_IO, "%s: read error", from); return true; }
-    *st = tg_exp_out_commit(&o, err);
+    while (*st == TG_OK && (n = fread(buf, 1, sizeof buf, in.f)) > 0) *st = tg_afile_write(&out, buf, n, err);
+    if (*st == TG_OK && ferror(in.f)) *st = tg_err_set(err, TG_ERR_IO, "%s: read error", from);
+    tg_exp_in_close(&in);
+    if (*st == TG_OK) *st = tg_afile_commit(&out, err);
+    else tg_afile_abort(&out);
     return true;
 }
 
@@ -97,13 +103,13 @@ static bool reuse_last(const tg_exp_cell *c, int64_t step, const tg_dev_text *de
     snprintf(ckpt, sizeof ckpt, "%s/last.ckpt", c->dir);
     cell_file(c, "eval-%s.tsv", "last", tsv, sizeof tsv);
     cell_file(c, "dev.hyp-%s.txt", "last", hyp, sizeof hyp);
-    bool *skip = calloc(dev->n + 1, sizeof *skip);
+    bool *skip = calloc(dev->n + 1, sizeof *skip), ok = false;
     tg_exp_eval last = {0};
-    bool ok = skip && !newer(ckpt, tsv) && !newer(hyp, tsv) &&
-              read_tsv(tsv, &last, skip, dev->n, dev_hash(dev)) && last.step == step;
+    *st = skip && !newer(ckpt, tsv) && !newer(hyp, tsv) ? read_tsv(tsv, &last, skip, dev->n, dev_hash(dev), &ok, err)
+                                                        : TG_OK;
     free(skip);
-    if (!ok) return false;
-    *st = TG_OK;
+    if (*st != TG_OK) return true;
+    if (!ok || last.step != step) return false;
     cell_file(c, "dev.hyp-%s.txt", "best", to, sizeof to);
     if (!copy_file(hyp, to, st, err)) return false;
     if (*st != TG_OK) return true;
@@ -141,16 +147,19 @@ static tg_status evaluate(const tg_exp_cell *c, const tg_run_config *cfg, const 
     return s;
 }
 
-/* Reads eval-WHICH.tsv; false when it does not parse or was made on other dev text (hash dev):
- * the cache is then redone. */
-static bool read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t n_dev, uint64_t dev) {
-    FILE *f = fopen(path, "r");
-    if (!f) return false;
-    char line[1 << 16];
+/* Reads eval-WHICH.tsv; *valid false when it is not there, does not parse or was made on other
+ * dev text (hash dev): the cache is then redone. An error when it cannot be read (not a file). */
+static tg_status read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t n_dev, uint64_t dev, bool *valid,
+                          tg_err *err) {
+    *valid = false;
+    tg_exp_in in;
+    bool missing;
+    tg_status s = tg_exp_in_open(&in, path, &missing, err);
+    if (missing) return TG_OK;
     int got = 0;
     size_t pairs = 0;
-    while (fgets(line, sizeof line, f)) {
-        char *tab = strchr(line, '\t');
+    while (s == TG_OK && tg_exp_in_line(&in, &s, err)) {
+        char *line = in.line, *tab = strchr(line, '\t');
         if (!tab) continue;
         *tab = '\0';
         char *v = tab + 1;
@@ -162,10 +171,10 @@ static bool read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t n_dev
         else if (!strcmp(line, "bleu")) { ev->bleu = strtod(v, NULL); got |= 16; }
         else if (!strcmp(line, "chrf")) { ev->chrf = strtod(v, NULL); got |= 32; }
         else if (!strcmp(line, "pairs") && sscanf(v, "%zu", &pairs) == 1) got |= 64;
-        else if (!strcmp(line, "dev") && strtoull(v, NULL, 16) == dev) got |= 256;
+        else if (!strcmp(line, "dev") && (ev->dev = strtoull(v, NULL, 16)) == dev) got |= 256;
         else if (!strcmp(line, "skipped")) {
             got |= 128;
-            for (char *p = v; *p && *p != '\n';) {
+            for (char *p = v; *p;) {
                 char *end;
                 unsigned long long i = strtoull(p, &end, 10);
                 if (end == p || i >= n_dev) { got = 0; break; }
@@ -174,43 +183,29 @@ static bool read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t n_dev
             }
         }
     }
-    fclose(f);
+    tg_exp_in_close(&in);
+    if (s == TG_ERR_FORMAT) s = TG_OK;   /* a line too long: not a cache this build wrote; redone */
     size_t skipped = 0;
     for (size_t i = 0; i < n_dev; i++) skipped += skip[i];
-    return got == 511 && pairs + skipped == n_dev;
+    *valid = s == TG_OK && got == 511 && pairs + skipped == n_dev;
+    return s;
 }
 
 /* The per-segment BLEU statistics of the cached translations against the dev references. */
 static tg_status segment_stats(const char *hyp_path, const tg_dev_text *dev, const bool *skip, const tg_bleu_opts *bo,
                                tg_exp_eval *ev, tg_err *err) {
-    FILE *f = fopen(hyp_path, "r");
-    if (!f) return tg_err_set(err, TG_ERR_IO, "%s: cannot read: %s", hyp_path, strerror(errno));
+    tg_exp_in in;
+    tg_status s = tg_exp_in_open(&in, hyp_path, NULL, err);
+    if (s != TG_OK) return s;
     ev->seg = calloc(dev->n + 1, sizeof *ev->seg);
-    tg_status s = ev->seg ? TG_OK : tg_err_set(err, TG_ERR_NOMEM, "out of memory");
-    size_t cap = 1 << 16, k = 0;
-    char *line = malloc(cap);
-    if (s == TG_OK && !line) s = tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    if (!ev->seg) s = tg_err_set(err, TG_ERR_NOMEM, "out of memory");
     for (size_t i = 0; s == TG_OK && i < dev->n; i++) {
         if (skip[i]) continue;
-        size_t len = 0;
-        int ch;
-        while ((ch = fgetc(f)) != EOF && ch != '\n') {
-            if (len + 2 > cap) {
-                char *nl = realloc(line, cap *= 2);
-                if (!nl) { s = tg_err_set(err, TG_ERR_NOMEM, "out of memory"); break; }
-                line = nl;
-            }
-            line[len++] = (char)ch;
-        }
-        if (s == TG_OK && ch == EOF && len == 0)
-            s = tg_err_set(err, TG_ERR_FORMAT, "%s: %zu lines, expected more", hyp_path, k);
-        if (s != TG_OK) break;
-        line[len] = '\0';
-        s = tg_bleu_stats_add(&ev->seg[i], line, dev->ref[i], bo, err);
-        k++;
+        if (!tg_exp_in_line(&in, &s, err) && s == TG_OK)
+            s = tg_err_set(err, TG_ERR_FORMAT, "%s: %ld lines, expected more", hyp_path, in.lineno);
+        if (s == TG_OK) s = tg_bleu_stats_add(&ev->seg[i], in.line, dev->ref[i], bo, err);
     }
-    free(line);
-    fclose(f);
+    tg_exp_in_close(&in);
     ev->n_seg = dev->n;
     return s;
 }
@@ -227,13 +222,17 @@ tg_status tg_exp_cell_eval(const tg_exp_cell *c, const tg_run_config *cfg, const
     if (stat(ckpt, &st) != 0) return TG_OK;   /* no such checkpoint (e.g. no best without a dev set) */
     bool *skip = calloc(dev->n + 1, sizeof *skip);
     if (!skip) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
-    tg_status s = TG_OK;
+    /* the cache is rewritten when stale: a FIFO or device there would be written into, or waited on */
+    tg_status s = tg_exp_check_regular(tsv, err);
+    if (s == TG_OK) s = tg_exp_check_regular(hyp, err);
     uint64_t hash = dev_hash(dev);
-    if (newer(ckpt, tsv) || newer(hyp, tsv) || !read_tsv(tsv, ev, skip, dev->n, hash)) {
+    bool valid = false;
+    if (s == TG_OK && !newer(ckpt, tsv) && !newer(hyp, tsv)) s = read_tsv(tsv, ev, skip, dev->n, hash, &valid, err);
+    if (s == TG_OK && !valid) {
         memset(skip, 0, dev->n * sizeof *skip);
         s = evaluate(c, cfg, ckpt, which, dev, ev, err);
-        if (s == TG_OK && !read_tsv(tsv, ev, skip, dev->n, hash))
-            s = tg_err_set(err, TG_ERR_FORMAT, "%s: cannot read back what was written", tsv);
+        if (s == TG_OK) s = read_tsv(tsv, ev, skip, dev->n, hash, &valid, err);
+        if (s == TG_OK && !valid) s = tg_err_set(err, TG_ERR_FORMAT, "%s: cannot read back what was written", tsv);
         *fresh = true;
     }
     tg_bleu_opts bo = tg_eval_bleu_opts(cfg->task[0] != '\0');

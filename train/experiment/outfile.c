@@ -1,7 +1,7 @@
 /* outfile.c: the experiment's files (experiment.txt, the evaluation caches, results, report.md,
  * the plots) are printed into memory and saved through the atomic writer (train/ckpt/
  * atomic_file.h): a full disk or a crash leaves the previous file whole, a symlink is never
- * followed. */
+ * followed, a FIFO or device in a file's place is refused. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +22,12 @@ tg_status tg_exp_out_commit(tg_exp_out *o, tg_err *err) {
     bool bad = ferror(o->f) != 0;
     bad |= fclose(o->f) != 0;
     o->f = NULL;
+    /* The atomic writer writes a FIFO or device in place (for `-o /dev/null`): one among the
+     * folder's own files was planted, and a FIFO would be waited on for a reader for ever. */
     tg_status s = bad ? tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", o->path)
+                  : tg_afile_is_special(o->path)
+                      ? tg_err_set(err, TG_ERR_IO, "%s: not a regular file (a FIFO or device); tapegrad writes a file "
+                                   "there: remove it", o->path)
                       : tg_afile_save(o->path, o->buf, o->len, err);
     free(o->buf);
     o->buf = NULL;

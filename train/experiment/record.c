@@ -71,23 +71,30 @@ static void first_difference(const char *a, const char *b, char *out, size_t len
     snprintf(theirs, tlen, "%.*s", (int)(strchr(b, '\n') ? strchr(b, '\n') - b : (long)strlen(b)), b);
 }
 
-static char *read_all(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 8192, len = 0;
-    char *buf = malloc(cap);
-    size_t got;
-    while (buf && (got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+#define RECORD_MAX (64 << 20)
+
+/* DIR/experiment.txt whole (malloc'd) in *out; *missing when there is none (an error then too). */
+static tg_status read_record(const char *path, char **out, bool *missing, tg_err *err) {
+    *out = NULL;
+    tg_exp_in in;
+    tg_status s = tg_exp_in_open(&in, path, missing, err);
+    size_t cap = 8192, len = 0, got;
+    char *buf = s == TG_OK ? malloc(cap) : NULL;
+    if (s == TG_OK && !buf) s = tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
+    while (s == TG_OK && (got = fread(buf + len, 1, cap - len - 1, in.f)) > 0) {
         len += got;
-        if (len + 1 == cap) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) { free(buf); buf = NULL; }
-            else buf = nb;
-        }
+        if (len + 1 < cap) continue;
+        char *nb = cap < RECORD_MAX ? realloc(buf, 2 * cap) : NULL;
+        if (nb) { buf = nb; cap *= 2; continue; }
+        if (cap < RECORD_MAX) s = tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
+        else s = tg_err_set(err, TG_ERR_FORMAT, "%s: larger than %d MiB: not an experiment record", path, RECORD_MAX >> 20);
     }
-    fclose(f);
-    if (buf) buf[len] = '\0';
-    return buf;
+    if (s == TG_OK && ferror(in.f)) s = tg_err_set(err, TG_ERR_IO, "%s: read error", path);
+    tg_exp_in_close(&in);
+    if (s != TG_OK) { free(buf); return s; }
+    buf[len] = '\0';
+    *out = buf;
+    return TG_OK;
 }
 
 static tg_status write_record(const tg_experiment *e, const char *path, const char *recipe, tg_err *err) {
@@ -113,8 +120,10 @@ tg_status tg_exp_record(const tg_experiment *e, bool write, tg_err *err) {
     if (s != TG_OK) return s;
     char path[TG_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/experiment.txt", e->dir);
-    char *old = read_all(path);
-    if (old) {
+    char *old = NULL;
+    bool missing = false;
+    s = read_record(path, &old, &missing, err);   /* one that cannot be read (a FIFO...) is not taken for none */
+    if (s == TG_OK) {
         const char *mark = strstr(old, "\n" RECIPE_MARK);
         if (!mark) s = tg_err_set(err, TG_ERR_FORMAT, "%s: no %.8s line: not an experiment record", path, RECIPE_MARK);
         else if (strcmp(mark + 1 + strlen(RECIPE_MARK), recipe)) {
@@ -123,11 +132,11 @@ tg_status tg_exp_record(const tg_experiment *e, bool write, tg_err *err) {
             s = tg_err_set(err, TG_ERR_ARG, "%s holds another experiment (its recipe has '%s', this command '%s'): "
                            "give another --out, or the same command", e->dir, there, here);
         }
-    } else if (!write) {
+    } else if (missing && !write) {
         s = TG_OK;
-    } else if (tg_mkdir_p(e->dir) != 0) {
+    } else if (missing && tg_mkdir_p(e->dir) != 0) {
         s = tg_err_set(err, TG_ERR_IO, "cannot create %s: %s", e->dir, strerror(errno));
-    } else {
+    } else if (missing) {
         s = write_record(e, path, recipe, err);
     }
     free(old);
@@ -143,11 +152,11 @@ void tg_exp_argv_free(int argc, char **argv) {
 tg_status tg_exp_record_argv(const char *dir, int *argc, char ***argv, tg_err *err) {
     char path[TG_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/experiment.txt", dir);
-    char *text = read_all(path);
-    if (!text) return tg_err_set(err, TG_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    char *text;
+    tg_status s = read_record(path, &text, NULL, err);
+    if (s != TG_OK) return s;
     int n = 0;
     char **v = NULL;
-    tg_status s = TG_OK;
     for (char *line = text; s == TG_OK && line && *line;) {
         char *nl = strchr(line, '\n');
         if (nl) *nl = '\0';

@@ -209,9 +209,32 @@ static tg_status bs_rows(FILE *f, const report *R, const tg_bleu_stats *const *s
     return s;
 }
 
-/* Whether cell c's evaluation w can be paired with the baseline's b (same dev segments). */
+static bool scored(const cell_result *c, int w) { return c->finished && c->ev[w].present; }
+
+/* Whether cell c's evaluation w can be paired with the baseline's b: the same dev segments, told
+ * by the hash of the dev text (dev sets of one length would otherwise be paired line by line). */
 static bool pairable(const cell_result *c, const cell_result *b, int w) {
-    return c->finished && c->ev[w].present && b->finished && b->ev[w].present && c->ev[w].n_seg == b->ev[w].n_seg;
+    return scored(c, w) && scored(b, w) && c->ev[w].n_seg == b->ev[w].n_seg && c->ev[w].dev == b->ev[w].dev;
+}
+
+/* The cells that pairable() keeps from the baseline's cell of their seed because they were
+ * scored on other dev text (a variant given another --dev): named in report.md and warned about
+ * on stderr, so that a missing row is not taken for an unfinished cell. */
+static void other_dev_note(FILE *f, const report *R) {
+    int n = 0;
+    for (int sd = 0; sd < R->e->n_seeds; sd++)
+        for (int v = 0; v < R->nv; v++) {
+            const cell_result *b = at(R, R->baseline, sd), *c = at(R, v, sd);
+            int w = 0;
+            while (w < N_WHICH && !(scored(c, w) && scored(b, w))) w++;
+            if (v == R->baseline || w == N_WHICH || c->ev[w].dev == b->ev[w].dev) continue;
+            fprintf(f, "%s`%s`", n++ ? ", " : "**Not compared with the baseline** (scored on other dev text than the "
+                    "baseline's cell of their seed, so their segments are other sentences; their scores above are on "
+                    "their own dev set): ", c->cell.name);
+            fprintf(stderr, "tapegrad experiment: warning: %s was scored on other dev text than the baseline's %s: "
+                            "not compared with it\n", c->cell.name, b->cell.name);
+        }
+    if (n) fprintf(f, ".\n\n");
 }
 
 /* Variant v against the baseline pooled over the seeds where both cells are scored (segment
@@ -302,11 +325,13 @@ static tg_status write_md(const report *R, const bool *finished, tg_err *err) {
     for (int w = 0; w < N_WHICH; w++) variant_table(f, R, w);
     fprintf(f, "## Against the baseline (%s)\n\nPaired bootstrap resampling of the dev set (%d resamples, seed %d, "
                "corpus BLEU recomputed from the resampled segments' statistics, as `sacrebleu --paired-bs`): per "
-               "seed, the variant's cell against the baseline's cell of the same seed; pooled, each segment's "
-               "statistics summed over the seeds, so the resampling covers the data and the seeds average the "
-               "training noise. Δ is the variant's BLEU minus the baseline's on the whole dev set; its interval "
-               "is the resampled mean ± the 95%% half-width; p is the paired bootstrap's p-value.\n\n",
+               "seed, the variant's cell against the baseline's cell of the same seed, when both were scored on the "
+               "same dev text; pooled, each segment's statistics summed over the seeds, so the resampling covers "
+               "the data and the seeds average the training noise. Δ is the variant's BLEU minus the baseline's "
+               "on the whole dev set; its interval is the resampled mean ± the 95%% half-width; p is the paired "
+               "bootstrap's p-value.\n\n",
             R->e->n_axes ? R->r[R->baseline].cell.variant : "all", BS_SAMPLES, BS_SEED);
+    other_dev_note(f, R);
     tg_status s = TG_OK;
     for (int w = 0; s == TG_OK && w < N_WHICH; w++) s = bootstrap_section(f, R, w, err);
     if (s == TG_OK) time_table(f, R);

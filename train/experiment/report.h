@@ -27,12 +27,35 @@ FILE *tg_exp_out_open(tg_exp_out *o, const char *path, tg_err *err);
 tg_status tg_exp_out_commit(tg_exp_out *o, tg_err *err);
 void tg_exp_out_abort(tg_exp_out *o);
 
+/* ---- the folder's own files read back (infile.c) ---- */
+#define TG_EXP_LINE_MAX (16 << 20)
+typedef struct tg_exp_in {
+    FILE *f;
+    char *line;                   /* the line read last, its '\n' dropped, NUL-terminated */
+    size_t len, cap;
+    long lineno;                  /* of that line, from 1 */
+    char path[TG_EXP_PATH_MAX];
+} tg_exp_in;
+/* Opens one of the files tapegrad writes in an experiment folder (experiment.txt, a cell's
+ * metrics.tsv, diagnostics.tsv, eval-*.tsv, dev.hyp-*.txt) for reading: a regular file, not
+ * through a symbolic link, opened without waiting. Otherwise an error naming the file; *missing
+ * (missing may be NULL) says there is no file by that name. */
+tg_status tg_exp_in_open(tg_exp_in *in, const char *path, bool *missing, tg_err *err);
+/* The next line into in->line: true; false at the end (*st TG_OK) or, *st and err set, on a line
+ * of TG_EXP_LINE_MAX bytes or more (named by file and line) or a read error. */
+bool tg_exp_in_line(tg_exp_in *in, tg_status *st, tg_err *err);
+void tg_exp_in_close(tg_exp_in *in);
+/* path is absent or a regular file (by lstat), so that a write replaces it (a write to a FIFO or
+ * device there would go into it, or wait); the same error as tg_exp_in_open otherwise. */
+tg_status tg_exp_check_regular(const char *path, tg_err *err);
+
 /* ---- a cell's checkpoint on dev, cached (evalcache.c) ---- */
 typedef struct tg_exp_eval {
     bool present;                 /* the checkpoint exists and was scored */
     int64_t step;
     double train_seconds;
     double loss, nll, bleu, chrf;
+    uint64_t dev;                 /* a hash of the dev text scored (as the cache records it) */
     size_t n_seg;                 /* dev pairs (all of them; pairs left out have zero stats) */
     tg_bleu_stats *seg;           /* (n_seg) BLEU statistics of each dev pair's translation */
     bool copied;                  /* best.ckpt held last.ckpt's step: last's scores were copied */
