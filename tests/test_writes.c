@@ -762,6 +762,24 @@ START_TEST(test_trim_refuses_links_and_devices) {
 }
 END_TEST
 
+/* A FIFO planted as a run folder's config.txt, which a resume rewrites: the atomic writer writes
+ * a FIFO in place (for `-o /dev/null`), so the resume waited for a reader for ever. Refused,
+ * naming it, the FIFO left, nothing trained. */
+START_TEST(test_resume_refuses_fifo_config) {
+    make_run("fc", "2");
+    const char *config = dir_path("fc/config.txt");
+    ck_assert_int_eq(unlink(config), 0);
+    ck_assert_int_eq(mkfifo(config, 0644), 0);
+    char *a[] = {"train", "--resume", (char *)dir_path("fc"), "--max-steps", "3", NULL};
+    ck_assert_int_eq(tg_cli_run_bounded(60, a), 1);
+    ck_assert(tg_cli_has("err.txt", "config.txt: not a regular file (a FIFO or device)"));
+    ck_assert(is_fifo(config));
+    ck_assert_int_eq(temporaries(dir_path("fc")), 0);
+    ck_assert_int_eq(unlink(config), 0);   /* gone: the resume goes on */
+    ck_assert_int_eq(tg_cli_run_bounded(60, a), 0);
+}
+END_TEST
+
 /* A resume removes only the exact temporaries a killed save leaves, NAME.tmp.<pid>.<n>: a user's
  * copy whose name merely holds ".ckpt.tmp." is kept. */
 START_TEST(test_resume_keeps_look_alike_temps) {
@@ -840,6 +858,7 @@ static Suite *suite(void) {
     tcase_add_test(io, test_link_to_fifo_replaced);
     tcase_add_test(io, test_ckpt_reads_refuse_fifo);
     tcase_add_test(io, test_trim_refuses_links_and_devices);
+    tcase_add_test(io, test_resume_refuses_fifo_config);
     tcase_add_test(io, test_resume_keeps_look_alike_temps);
     tcase_add_test(io, test_dead_writers_temps_removed);
     suite_add_tcase(s, io);

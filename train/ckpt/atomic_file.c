@@ -270,6 +270,13 @@ tg_status tg_afile_save(const char *path, const void *p, size_t n, tg_err *err) 
     return tg_afile_commit(&f, err);
 }
 
+tg_status tg_afile_save_own(const char *path, const void *p, size_t n, tg_err *err) {
+    if (tg_afile_is_special(path))
+        return tg_err_set(err, TG_ERR_IO, "%s: not a regular file (a FIFO or device); tapegrad writes a file there: "
+                          "remove it", path);
+    return tg_afile_save(path, p, n, err);
+}
+
 tg_status tg_afile_append_open(const char *path, int *fd, tg_err *err) {
     /* O_NONBLOCK: a FIFO there is refused (ENXIO without a reader), not waited on for ever */
     *fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0644);

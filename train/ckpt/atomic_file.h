@@ -68,6 +68,11 @@ FILE *tg_afile_fopen_regular(const char *path, bool nofollow);
 
 /* open + write + commit of one buffer. */
 tg_status tg_afile_save(const char *path, const void *p, size_t n, tg_err *err);
+/* tg_afile_save of one of tapegrad's own files (a run folder's config.txt, an experiment's
+ * report): a FIFO or device in its place was planted, not named by the user as an
+ * -o target, so it is refused (TG_ERR_IO, naming it) rather than written in place, where a FIFO
+ * would wait for a reader for ever. */
+tg_status tg_afile_save_own(const char *path, const void *p, size_t n, tg_err *err);
 
 /* An fd appending to path (created 0644 if absent), a regular file: never through a symlink,
  * never into a FIFO or device (refused without waiting). */

@@ -197,7 +197,7 @@ int tg_cmd_train(int argc, char **argv) {
         tg_run_config_format(&cfg, text, sizeof text);
         snprintf(path, sizeof path, "%s/config.txt", cfg.out);
         tg_run run;
-        if (writer && tg_afile_save(path, text, strlen(text), &err) != TG_OK) {
+        if (writer && tg_afile_save_own(path, text, strlen(text), &err) != TG_OK) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);
             rc = 1;
         } else if (tg_run_open(&run, &cfg, resume ? &loaded : NULL, &err) != TG_OK) {

@@ -22,13 +22,8 @@ tg_status tg_exp_out_commit(tg_exp_out *o, tg_err *err) {
     bool bad = ferror(o->f) != 0;
     bad |= fclose(o->f) != 0;
     o->f = NULL;
-    /* The atomic writer writes a FIFO or device in place (for `-o /dev/null`): one among the
-     * folder's own files was planted, and a FIFO would be waited on for a reader for ever. */
     tg_status s = bad ? tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", o->path)
-                  : tg_afile_is_special(o->path)
-                      ? tg_err_set(err, TG_ERR_IO, "%s: not a regular file (a FIFO or device); tapegrad writes a file "
-                                   "there: remove it", o->path)
-                      : tg_afile_save(o->path, o->buf, o->len, err);
+                      : tg_afile_save_own(o->path, o->buf, o->len, err);
     free(o->buf);
     o->buf = NULL;
     return s;
