@@ -59,19 +59,24 @@ static tg_status over_limit(const src *s, const dst *d, tg_err *err) {
                       s->path, d->max, s->eof ? "" : " (an endless device?)");
 }
 
-/* After bytes were appended at buf + from: the count of bytes since the last line end. A file
- * with none in TG_FILE_MAX_LINE_RUN bytes is no text (/dev/zero, a binary): refused at once. */
+/* After bytes were appended at buf + from: every line in them, and the run since the last line
+ * end, must stay within TG_FILE_MAX_LINE_RUN bytes. A file with no line end that long is no text
+ * (/dev/zero, a binary stream): refused as soon as the run passes the limit. */
 static tg_status check_run(const src *s, dst *d, size_t from, tg_err *err) {
     const char *p = d->buf + from, *end = d->buf + d->len;
-    const char *nl = NULL;
-    for (const char *q = end; q > p; q--)
-        if (q[-1] == '\n') { nl = q - 1; break; }
-    d->run = nl ? (size_t)(end - nl - 1) : d->run + (size_t)(end - p);
-    if (d->run <= TG_FILE_MAX_LINE_RUN) return TG_OK;
+    size_t run = d->run;
+    for (const char *nl; (nl = memchr(p, '\n', (size_t)(end - p))) != NULL; p = nl + 1) {
+        run += (size_t)(nl - p);
+        if (run > TG_FILE_MAX_LINE_RUN) break;
+        run = 0;
+    }
+    if (run <= TG_FILE_MAX_LINE_RUN) run += (size_t)(end - p);
+    d->run = run;
+    if (run <= TG_FILE_MAX_LINE_RUN) return TG_OK;
     size_t line = 1;
-    for (const char *q = d->buf; (q = memchr(q, '\n', (size_t)(end - q))) != NULL; q++) line++;
-    return tg_err_set(err, TG_ERR_FORMAT, "%s:%zu: more than %zu bytes without a line end: not a text file%s, refused",
-                      s->path, line, (size_t)TG_FILE_MAX_LINE_RUN, s->eof ? "" : " (an endless device?)");
+    for (const char *q = d->buf; (q = memchr(q, '\n', (size_t)(p - q))) != NULL; q++) line++;
+    return tg_err_set(err, TG_ERR_FORMAT, "%s:%zu: a line of more than %zu bytes: not a text file, refused",
+                      s->path, line, (size_t)TG_FILE_MAX_LINE_RUN);
 }
 
 static tg_status out_of_memory(const src *s, const dst *d, tg_err *err) {

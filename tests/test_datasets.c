@@ -197,9 +197,9 @@ START_TEST(test_file_line_run_limit) {
     tg_corpus c = {0};
     tg_err err;
     ck_assert_int_eq(tg_corpus_read_tsv(&c, "/dev/zero", NULL, &err), TG_ERR_FORMAT);
-    ck_assert_msg_has(err, "/dev/zero:1: more than 16777216 bytes without a line end: not a text file");
+    ck_assert_msg_has(err, "/dev/zero:1: a line of more than 16777216 bytes: not a text file");
     size_t n = TG_FILE_MAX_LINE_RUN + 1;
-    char *big = malloc(n + 32);
+    char *big = malloc(n + 32);   /* 8 bytes of two lines, n, 3 */
     ck_assert_ptr_nonnull(big);
     strcpy(big, "a\tb\nc\td\n");
     memset(big + 8, 'x', n);
@@ -208,7 +208,7 @@ START_TEST(test_file_line_run_limit) {
     snprintf(gz, sizeof gz, "%s/run.tsv.gz", tmp_dir);
     gz_member(gz, "wb", big);
     ck_assert_int_eq(tg_corpus_read_tsv(&c, gz, NULL, &err), TG_ERR_FORMAT);
-    ck_assert_msg_has(err, "run.tsv.gz:3: more than 16777216 bytes without a line end");
+    ck_assert_msg_has(err, "run.tsv.gz:3: a line of more than 16777216 bytes");
     big[8 + n - 1] = '\n'; /* exactly the limit, then a line end: still text */
     const char *plain = write_file("run.txt", big, 8 + n);
     char *buf;
@@ -219,7 +219,11 @@ START_TEST(test_file_line_run_limit) {
     memset(big + 8, 'x', n);
     plain = write_file("run2.txt", big, 8 + n);
     ck_assert_int_eq(tg_file_read(plain, TG_CORPUS_MAX_FILE_BYTES, &buf, &len, &err), TG_ERR_FORMAT);
-    ck_assert_msg_has(err, "run2.txt:3: more than 16777216 bytes without a line end");
+    ck_assert_msg_has(err, "run2.txt:3: a line of more than 16777216 bytes");
+    memcpy(big + 8 + n, "\nz\n", 3); /* one byte over, with its line end in the same read */
+    plain = write_file("run3.txt", big, 8 + n + 3);
+    ck_assert_int_eq(tg_file_read(plain, TG_CORPUS_MAX_FILE_BYTES, &buf, &len, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "run3.txt:3: a line of more than 16777216 bytes: not a text file, refused");
     free(big);
 }
 END_TEST
