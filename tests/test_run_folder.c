@@ -258,6 +258,23 @@ START_TEST(test_users_config_and_vocab_kept) {
 }
 END_TEST
 
+/* A bad --dev is found before the vocabulary is learned (minutes on a real corpus): the run
+ * stops naming it, with no vocab.txt written. */
+START_TEST(test_bad_dev_before_bpe) {
+    const char *dir = tg_cli_path("bd"), *train = tg_cli_path("train.tsv");
+    tg_cli_write(train, "one two\tuno dos\nthree four\ttres cuatro\n");
+    char *a[] = {"train", "--train", (char *)train, "--dev", "/dev/zero", "--merges", "20", "--d-model", "16",
+                 "--heads", "2", "--d-ff", "32", "--layers", "1", "--max-steps", "1", "--out", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, a), 1);
+    ck_assert(tg_cli_has("err.txt", "/dev/zero:1: a line of more than"));
+    ck_assert(!tg_cli_has("err.txt", "learning 20 BPE merges"));
+    char vocab[600];
+    snprintf(vocab, sizeof vocab, "%s/vocab.txt", dir);
+    struct stat sb;
+    ck_assert_int_ne(stat(vocab, &sb), 0);
+}
+END_TEST
+
 /* Flags that used to be dropped in silence are refused, nothing written: a second --config, --dev
  * or --vocab with --task, and --resume with an --out naming another folder. */
 START_TEST(test_ignored_flags_refused) {
@@ -317,6 +334,7 @@ int main(void) {
     tcase_add_test(tc, test_experiment_restarts_an_interrupted_cell);
     tcase_add_test(tc, test_users_config_and_vocab_kept);
     tcase_add_test(tc, test_ignored_flags_refused);
+    tcase_add_test(tc, test_bad_dev_before_bpe);
     tcase_add_test(tc, test_bad_kernels_variable_warned);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? 1 : 0;

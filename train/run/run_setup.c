@@ -111,6 +111,17 @@ static tg_status file_data(tg_run *r, tg_loaded *from, tg_err *err) {
     if (s != TG_OK) return s;
     report_skipped(c->train[0] ? c->train : c->train_src, &corpus.stats);
     say("%zu training pairs read\n", corpus.n);
+    /* The dev file is read before the vocabulary is learned: a typo in --dev costs nothing. */
+    tg_corpus dev = {0};
+    if (c->dev[0]) {
+        s = tg_corpus_read_tsv(&dev, c->dev, &copts, err);
+        if (s != TG_OK) {
+            tg_corpus_free(&dev);
+            tg_corpus_free(&corpus);
+            return s;
+        }
+        report_skipped(c->dev, &dev.stats);
+    }
     if (from) {
         r->bpe = from->bpe;
         from->bpe = NULL;
@@ -135,11 +146,11 @@ static tg_status file_data(tg_run *r, tg_loaded *from, tg_err *err) {
     if (s == TG_OK && r->train.n == 0)
         s = tg_err_set(err, TG_ERR_ARG, "no training pair is within %d pieces", limit);
     tg_corpus_free(&corpus);
-    if (s != TG_OK || !c->dev[0]) return s;
-    tg_corpus dev = {0};
-    s = tg_corpus_read_tsv(&dev, c->dev, &copts, err);
-    if (s == TG_OK) report_skipped(c->dev, &dev.stats);
-    if (s == TG_OK) s = tg_dataset_from_corpus(&r->dev, &dev, r->bpe, TG_RUN_MAX_POSITIONS - 2, err);
+    if (s != TG_OK || !c->dev[0]) {
+        tg_corpus_free(&dev);
+        return s;
+    }
+    s = tg_dataset_from_corpus(&r->dev, &dev, r->bpe, TG_RUN_MAX_POSITIONS - 2, err);
     if (s == TG_OK && r->dev.n_filtered)
         say("%zu dev pairs longer than %d pieces left out of validation\n",
                 r->dev.n_filtered, TG_RUN_MAX_POSITIONS - 2);
