@@ -567,9 +567,21 @@ static unsigned char *section_bytes(const char *ckpt, const char *name, size_t n
     return copy;
 }
 
-/* The n bytes of section `name` of src: each edit of them, alone, makes a checkpoint (bad.ckpt)
- * that is refused naming its field. */
-static void edits_refused(const char *src, const char *name, size_t n, const field_edit *edits, size_t n_edits) {
+/* Whether a checkpoint with section `name` of src set to bytes[0 .. n) is refused naming needle. */
+typedef void edit_check(const char *src, const char *name, const unsigned char *bytes, size_t n,
+                        const char *needle);
+
+/* bad.ckpt, src with the edit: a model to use refuses it. */
+static void model_refuses(const char *src, const char *name, const unsigned char *bytes, size_t n,
+                          const char *needle) {
+    rewrite_section(src, dir_path("bad.ckpt"), name, bytes, n);
+    expect_refused(dir_path("bad.ckpt"), needle);
+}
+
+/* The n bytes of section `name` of src: each edit of them, alone, is refused (check) naming its
+ * field. */
+static void edits_refused(const char *src, const char *name, size_t n, const field_edit *edits, size_t n_edits,
+                          edit_check *check) {
     unsigned char *orig = section_bytes(src, name, n), *bytes = malloc(n);
     for (size_t i = 0; i < n_edits; i++) {
         memcpy(bytes, orig, n);
@@ -577,8 +589,7 @@ static void edits_refused(const char *src, const char *name, size_t n, const fie
         if (edits[i].dbl) memcpy(&bits, &edits[i].dv, 8);
         else memcpy(&bits, &edits[i].iv, 8);
         for (int b = 0; b < 8; b++) bytes[edits[i].at + (size_t)b] = (unsigned char)(bits >> (8 * b));
-        rewrite_section(src, dir_path("bad.ckpt"), name, bytes, n);
-        expect_refused(dir_path("bad.ckpt"), edits[i].field);
+        check(src, name, bytes, n, edits[i].field);
     }
     free(bytes);
     free(orig);
@@ -601,7 +612,7 @@ START_TEST(test_state_fields_validated) {
         {108, true, 0, 0, "lr_scale ="},              {108, true, NAN, 0, "lr_scale ="},
         {60, true, NAN, 0, "best_bleu ="},            {60, true, 1e9, 0, "best_bleu ="},
     };
-    edits_refused(src, "state", sizeof state, cases, sizeof cases / sizeof cases[0]);
+    edits_refused(src, "state", sizeof state, cases, sizeof cases / sizeof cases[0], model_refuses);
     /* a perfect BLEU as the metric computes it (exp of the mean log of 100s: 100 + 4 ulps here)
      * resumes: a run that reached it was once refused for good */
     unsigned char s[132];
@@ -626,32 +637,84 @@ START_TEST(test_state_fields_validated) {
 }
 END_TEST
 
-/* The metrics interval a resume goes on from (section 'interval') within what the run has made:
- * no more updates or tokens than its state counts, finite sums >= 0; another version refused. */
-START_TEST(test_interval_fields_validated) {
-    char *run[] = {COPY, "--log-every", "50", "--max-steps", "2", "--out", (char *)dir_path("r"), NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, run), 0);   /* no row yet: the interval holds both updates */
-    const char *src = dir_path("r/last.ckpt");
+/* ir/last.ckpt, the original (ir.ckpt) with the edit: a model to use loads it (translate, eval
+ * and ckpt pass over the interval), a resume refuses it naming the file and the field. */
+static void resume_refuses(const char *src, const char *name, const unsigned char *bytes, size_t n,
+                           const char *needle) {
+    rewrite_section(src, dir_path("ir/last.ckpt"), name, bytes, n);
     tg_loaded L;
     tg_err err;
-    ck_assert_msg(tg_run_load_model(src, &L, &err) == TG_OK, "%s", err.msg);
-    ck_assert(L.iv.steps == 2 && L.iv.tokens == L.st.tokens_seen && L.iv.loss > 0 && L.iv.grad_norm > 0);
+    ck_assert_msg(tg_run_load_model(dir_path("ir/last.ckpt"), &L, &err) == TG_OK, "%s", err.msg);
     tg_loaded_free(&L);
+    char *a[] = {"train", "--resume", (char *)dir_path("ir"), "--max-steps", "3", NULL};
+    ck_assert_int_eq(tg_cli_run_bounded(60, a), 1);
+    char want[TG_PATH_MAX + 128];
+    snprintf(want, sizeof want, "%s: section 'interval'", dir_path("ir/last.ckpt"));
+    ck_assert_msg(tg_cli_has("err.txt", want) && tg_cli_has("err.txt", needle), "'%s' expected", needle);
+}
+
+/* The metrics interval a resume goes on from (section 'interval') within what the run has made:
+ * no more updates or tokens than its state counts, finite sums >= 0, nothing over no update or
+ * no token, means a row can show; another version refused. Only a resume reads it. */
+START_TEST(test_interval_fields_validated) {
+    char *run[] = {COPY, "--log-every", "50", "--max-steps", "2", "--out", (char *)dir_path("ir"), NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, run), 0);   /* no row yet: the interval holds both updates */
+    const char *src = dir_path("ir.ckpt");
+    ck_assert_int_eq(rename(dir_path("ir/last.ckpt"), src), 0);
+    unsigned char *v = section_bytes(src, "interval", 52);
+    int64_t steps, tokens;
+    double loss;
+    memcpy(&steps, v + 4, 8);
+    memcpy(&tokens, v + 12, 8);
+    memcpy(&loss, v + 20, 8);
+    ck_assert(steps == 2 && tokens > 0 && loss > 0);
     /* offsets of interval_write's layout (train/run/run_ckpt.c) */
     const field_edit cases[] = {
         {4, false, 0, 3, "steps = 3 is outside [0, 2]"}, {4, false, 0, -1, "steps ="},
         {12, false, 0, -1, "tokens ="},                  {12, false, 0, INT64_MAX, "tokens ="},
         {20, true, NAN, 0, "loss ="},                    {28, true, INFINITY, 0, "nll ="},
         {36, true, -1, 0, "grad_norm ="},                {44, true, NAN, 0, "wall_s ="},
+        /* finite but absurd: a 309-digit loss, an infinite perplexity, sums over nothing */
+        {20, true, 1e308, 0, "loss = 1e+308 over"},      {28, true, 1e308, 0, "nll = 1e+308 over"},
+        {36, true, 1e308, 0, "grad_norm = 1e+308 over 2 is a mean above"},
+        {28, true, 700000, 0, "nll = 700000 over"},     {12, false, 0, 0, "loss = "},
+        {4, false, 0, 0, "over 0 steps"},
     };
-    edits_refused(src, "interval", 52, cases, sizeof cases / sizeof cases[0]);
-    unsigned char *v = section_bytes(src, "interval", 52);
+    edits_refused(src, "interval", 52, cases, sizeof cases / sizeof cases[0], resume_refuses);
     v[0] = 2;
-    rewrite_section(src, src, "interval", v, 52);
+    resume_refuses(src, "interval", v, 52, "section 'interval' has version 2, this build reads 1");
+    v[0] = 1;
+    resume_refuses(src, "interval", v, 24, "f64 array needs 8 bytes at offset 20");
+    /* ckpt info and ckpt average take a model with a newer interval */
+    v[0] = 2;
+    rewrite_section(src, dir_path("ir/last.ckpt"), "interval", v, 52);
     free(v);
-    char *a[] = {"train", "--resume", (char *)dir_path("r"), "--max-steps", "3", NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, a), 1);
-    ck_assert(tg_cli_has("err.txt", "section 'interval' has version 2, this build reads 1"));
+    char *info[] = {"ckpt", "info", (char *)dir_path("ir/last.ckpt"), NULL};
+    ck_assert_int_eq(tg_cli_run_bounded(60, info), 0);
+    char *avg[] = {"ckpt", "average", (char *)src, (char *)dir_path("ir/last.ckpt"), "-o", (char *)dir_path("avg.ckpt"), NULL};
+    ck_assert_int_eq(tg_cli_run_bounded(60, avg), 0);
+}
+END_TEST
+
+/* Of three inputs to ckpt average, the one with a state section of another version or cut short
+ * is named: the cursor's messages carry the file. */
+START_TEST(test_section_errors_name_the_file) {
+    make_run("r", "2");
+    const char *src = dir_path("r/last.ckpt"), *bad = dir_path("bad.ckpt");
+    unsigned char *st = section_bytes(src, "state", 132);
+    st[0] = 2;
+    rewrite_section(src, bad, "state", st, 132);
+    char *a[] = {"ckpt", "average", (char *)src, (char *)src, (char *)bad, "-o", (char *)dir_path("avg.ckpt"), NULL};
+    ck_assert_int_eq(tg_cli_run_bounded(60, a), 1);
+    char want[TG_PATH_MAX + 128];
+    snprintf(want, sizeof want, "%s: section 'state' has version 2, this build reads 1", bad);
+    ck_assert(tg_cli_has("err.txt", want));
+    st[0] = 1;
+    rewrite_section(src, bad, "state", st, 30);
+    ck_assert_int_eq(tg_cli_run_bounded(60, a), 1);
+    snprintf(want, sizeof want, "%s: section 'state': u64 needs 8 bytes at offset 28", bad);
+    ck_assert_msg(tg_cli_has("err.txt", want), "%s", want);
+    free(st);
 }
 END_TEST
 
@@ -826,6 +889,80 @@ START_TEST(test_dead_writers_temps_removed) {
 }
 END_TEST
 
+/* --keep counts only regular files as snapshots: a folder (one not empty: before the fix every
+ * later save failed removing it), a FIFO and a link named step-N.ckpt are left alone, and the
+ * resume that would write the snapshot in a FIFO's place refuses, naming it. */
+START_TEST(test_keep_only_regular_snapshots) {
+    char *a[] = {COPY, "--save-every", "4", "--keep", "2", "--max-steps", "8", "--out", (char *)dir_path("kp"), NULL};
+    ck_assert_int_eq(tg_cli_run_bounded(120, a), 0);
+    ck_assert_int_eq(mkdir(dir_path("kp/step-100.ckpt"), 0755), 0);
+    tg_cli_write(dir_path("kp/step-100.ckpt/mine"), "mine");
+    ck_assert_int_eq(mkfifo(dir_path("kp/step-99.ckpt"), 0644), 0);
+    ck_assert_int_eq(symlink("last.ckpt", dir_path("kp/step-98.ckpt")), 0);
+    char *r[] = {"train", "--resume", (char *)dir_path("kp"), "--max-steps", "16", NULL};
+    ck_assert_int_eq(tg_cli_run_bounded(120, r), 0);
+    const char *snaps[] = {"kp/step-12.ckpt", "kp/step-16.ckpt", "kp/step-100.ckpt/mine"};
+    for (size_t i = 0; i < 3; i++) ck_assert_msg(is_regular(dir_path(snaps[i])), "%s is gone", snaps[i]);
+    ck_assert(is_fifo(dir_path("kp/step-99.ckpt")));
+    struct stat sb;
+    ck_assert(lstat(dir_path("kp/step-98.ckpt"), &sb) == 0 && S_ISLNK(sb.st_mode));
+    ck_assert(stat(dir_path("kp/step-8.ckpt"), &sb) != 0);
+    ck_assert_int_eq(remove(dir_path("kp/step-16.ckpt")), 0);
+    ck_assert_int_eq(mkfifo(dir_path("kp/step-16.ckpt"), 0644), 0);
+    ck_assert_int_eq(tg_cli_run_bounded(120, r), 1);
+    char want[TG_PATH_MAX + 64];
+    snprintf(want, sizeof want, "%s is not a regular file", dir_path("kp/step-16.ckpt"));
+    ck_assert(tg_cli_has("err.txt", want));
+    ck_assert(is_fifo(dir_path("kp/step-16.ckpt")));
+}
+END_TEST
+
+/* A resume trims metrics.tsv reading whole lines: a row longer than the old 4096-byte buffer is
+ * kept or dropped by its own step (before, its tail was read as a row of its own), and a line
+ * past the 1 MiB bound is refused rather than cut. */
+START_TEST(test_trim_reads_whole_lines) {
+    make_run("tl", "2");
+    const char *metrics = dir_path("tl/metrics.tsv");
+    size_t n;
+    char *orig = tg_cli_slurp_n(metrics, &n);
+    size_t long_n = 6000;
+    char *t = malloc(n + 2 * long_n + 64);
+    memcpy(t, orig, n);
+    /* a row of step 1 padded past 4096 bytes: the old reader dropped its first 4095 bytes as a torn
+     * line and kept the rest, "\taaa...", as a row (its step column read as 0) */
+    size_t at = n;
+    at += (size_t)sprintf(t + at, "note\t1\t");
+    memset(t + at, 'a', long_n);
+    at += long_n;
+    at += (size_t)sprintf(t + at, "\t99\tkept\n");
+    t[n + 4095] = '\t';
+    FILE *f = fopen(metrics, "wb");
+    fwrite(t, 1, at, f);
+    fclose(f);
+    char *r[] = {"train", "--resume", (char *)dir_path("tl"), "--max-steps", "2", NULL};
+    ck_assert_int_eq(tg_cli_run_bounded(120, r), 0);
+    size_t m;
+    char *after = tg_cli_slurp_n(metrics, &m);
+    ck_assert(m >= at);   /* the long row, step 1, kept whole */
+    ck_assert(!memcmp(after, t, at));
+    free(after);
+    /* a line beyond the bound */
+    size_t huge = (1u << 20) + 10;
+    char *h = malloc(n + huge + 1);
+    memcpy(h, orig, n);
+    memset(h + n, 'b', huge);
+    h[n + huge] = '\n';
+    f = fopen(metrics, "wb");
+    fwrite(h, 1, n + huge + 1, f);
+    fclose(f);
+    ck_assert_int_eq(tg_cli_run_bounded(120, r), 1);
+    ck_assert(tg_cli_has("err.txt", "metrics.tsv: a line longer than 1048576 bytes"));
+    free(h);
+    free(t);
+    free(orig);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("writes");
     TCase *tc = tcase_create("writes");
@@ -845,6 +982,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_model_section_checked_before_building);
     tcase_add_test(tc, test_state_fields_validated);
     tcase_add_test(tc, test_interval_fields_validated);
+    tcase_add_test(tc, test_section_errors_name_the_file);
     suite_add_tcase(s, tc);
     /* apart, so a check of today's code against these tests can leave it out: before the fix it
      * asks for terabytes */
@@ -861,6 +999,8 @@ static Suite *suite(void) {
     tcase_add_test(io, test_resume_refuses_fifo_config);
     tcase_add_test(io, test_resume_keeps_look_alike_temps);
     tcase_add_test(io, test_dead_writers_temps_removed);
+    tcase_add_test(io, test_keep_only_regular_snapshots);
+    tcase_add_test(io, test_trim_reads_whole_lines);
     suite_add_tcase(s, io);
     return s;
 }

@@ -1,5 +1,6 @@
 /* params_file.c: a parameter store's two checkpoint sections (see params_file.h). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,7 +56,9 @@ static tg_status check_index(const tg_params *P, const tg_ckpt_reader *r, uint32
     tg_status s = tg_ckpt_reader_get(r, "param_index", &p, &n, err);
     if (s != TG_OK) return s;
     tg_ckpt_cur c;
-    tg_ckpt_cur_init(&c, p, n, "section 'param_index'");
+    char what[4096 + 32];   /* the cursor's errors name the file */
+    snprintf(what, sizeof what, "%s: section 'param_index'", path);
+    tg_ckpt_cur_init(&c, p, n, what);
     uint32_t count = 0;
     tg_ckpt_cur_u32(&c, elem);
     tg_ckpt_cur_u32(&c, &count);

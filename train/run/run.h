@@ -100,13 +100,13 @@ tg_status tg_run_keep_resumed(const char *dir, int64_t step, int64_t keep, bool 
 #define TG_RUN_MAX_PARAMS ((uint64_t)1 << 32)
 
 /* What translate/eval/ckpt need from a checkpoint: the run config, the model (parameters loaded)
- * and the vocabulary (NULL for a synthetic task). */
+ * and the vocabulary (NULL for a synthetic task). Not the metrics interval, which only a resume
+ * needs (tg_run_restore): a bad or newer one does not keep a model from being used. */
 typedef struct tg_loaded {
     tg_run_config cfg;
     tg_model *model;
     tg_bpe *bpe;
     tg_run_state st;
-    tg_run_interval iv;           /* empty in a file from before it was saved */
     uint64_t param_hash;          /* of the parameter bytes, as ckpt info shows */
 } tg_loaded;
 tg_status tg_run_load_model(const char *path, tg_loaded *out, tg_err *err);

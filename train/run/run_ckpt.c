@@ -11,7 +11,8 @@
  *                to rounding, so an exact resume needs the same family)
  *   interval     the sums of the metrics interval so far (run.h's tg_run_interval), so that the
  *                first metrics row after a resume averages the steps an uninterrupted run's does
- * The format grows by sections: a reader looks up the ones it knows and passes over the others.
+ * The format grows by sections: a reader looks up the ones it knows and passes over the others;
+ * tg_run_load_model (a model to use) passes over adam, kernels and interval, which only a resume reads.
  * kernels and interval came later than the rest, so a file may lack them (an older build's) and
  * still resume; an older build resumes a newer file, its interval starting empty.
  */
@@ -82,11 +83,13 @@ static tg_status state_check(const tg_run_state *s, const char *path, tg_err *er
     return TG_OK;
 }
 
-/* A cursor on a section's bytes p[0 .. n) (what: "section 'NAME'") past its leading u32 version,
- * which must be the one this build reads. */
-static tg_status versioned_cursor(tg_ckpt_cur *c, const void *p, size_t n, const char *what, uint32_t want,
-                                  tg_err *err) {
+/* A cursor on section `name`'s bytes p[0 .. n) past its leading u32 version, which must be the one
+ * this build reads. Its errors name the file: what (TG_PATH_MAX + 64 bytes, alive as long as the
+ * cursor) gets "PATH: section 'NAME'". */
+static tg_status versioned_cursor(tg_ckpt_cur *c, const void *p, size_t n, const char *path, const char *name,
+                                  uint32_t want, char *what, tg_err *err) {
     uint32_t version = 0;
+    snprintf(what, TG_PATH_MAX + 64, "%s: section '%s'", path, name);
     tg_ckpt_cur_init(c, p, n, what);
     tg_ckpt_cur_u32(c, &version);
     if (c->st == TG_OK && version != want)
@@ -96,7 +99,8 @@ static tg_status versioned_cursor(tg_ckpt_cur *c, const void *p, size_t n, const
 
 static tg_status state_read(const void *p, size_t n, const char *path, tg_run_state *s, tg_err *err) {
     tg_ckpt_cur c;
-    tg_status st = versioned_cursor(&c, p, n, "section 'state'", STATE_VERSION, err);
+    char what[TG_PATH_MAX + 64];
+    tg_status st = versioned_cursor(&c, p, n, path, "state", STATE_VERSION, what, err);
     if (st != TG_OK) return st;
     tg_ckpt_cur_i64(&c, &s->step);
     tg_ckpt_cur_u64(&c, &s->iter.seed);
@@ -128,8 +132,48 @@ static void interval_write(tg_ckpt_buf *b, const tg_run_interval *iv) {
     tg_ckpt_buf_f64(b, iv->wall_s);
 }
 
-/* The interval of a run standing at st, checked against it as state_check checks the state; an
- * absent section (a file from before it existed) is an empty interval. */
+/* The largest mean per-token loss or nll an interval may hold: exp of it, the perplexity a row
+ * shows, stays finite (exp overflows past 709.78), and it is over 30 times log(vocab) of the largest
+ * vocabulary a model can have (2^31 pieces: 21.5 nats), so no real run, even one diverging on the
+ * way to a skipped update, comes near it. */
+#define INTERVAL_MAX_PER_TOKEN 700.0
+/* The largest mean gradient norm: a norm of float gradients is below FLT_MAX (3.4e38). */
+#define INTERVAL_MAX_GRAD_NORM 3.5e38
+
+/* An interval's sums against the run standing at st, as state_check checks the state: no more
+ * updates or tokens than the run has made, finite sums >= 0, all 0 for no update, loss and nll 0
+ * for no token, and means a row can show (a finite perplexity). */
+static tg_status interval_check(const tg_run_interval *iv, const tg_run_state *st, const char *path,
+                                tg_err *err) {
+    if (iv->steps < 0 || iv->steps > st->step)
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'interval': steps = %lld is outside [0, %lld]", path,
+                          (long long)iv->steps, (long long)st->step);
+    if (iv->tokens < 0 || iv->tokens > st->tokens_seen)
+        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'interval': tokens = %lld is outside [0, %lld]", path,
+                          (long long)iv->tokens, (long long)st->tokens_seen);
+    const struct { const char *name; double v; int64_t per; double max_mean; } sums[] = {
+        {"loss", iv->loss, iv->tokens, INTERVAL_MAX_PER_TOKEN}, {"nll", iv->nll, iv->tokens, INTERVAL_MAX_PER_TOKEN},
+        {"grad_norm", iv->grad_norm, iv->steps, INTERVAL_MAX_GRAD_NORM}, {"wall_s", iv->wall_s, iv->steps, 1e12},
+    };
+    for (size_t i = 0; i < sizeof sums / sizeof sums[0]; i++) {
+        if (!(isfinite(sums[i].v) && sums[i].v >= 0))
+            return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'interval': %s = %g is not a finite sum >= 0", path,
+                              sums[i].name, sums[i].v);
+        if (iv->steps == 0 && (sums[i].v != 0 || iv->tokens != 0))
+            return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'interval': %s = %g, tokens = %lld over 0 steps "
+                              "(an empty interval sums to 0)", path, sums[i].name, sums[i].v, (long long)iv->tokens);
+        if (sums[i].per == 0 && sums[i].v != 0)
+            return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'interval': %s = %g over 0 tokens", path,
+                              sums[i].name, sums[i].v);
+        if (sums[i].per > 0 && sums[i].v / (double)sums[i].per > sums[i].max_mean)
+            return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'interval': %s = %g over %lld is a mean above %g",
+                              path, sums[i].name, sums[i].v, (long long)sums[i].per, sums[i].max_mean);
+    }
+    return TG_OK;
+}
+
+/* The interval of a run standing at st, checked (interval_check); an absent section (a file from
+ * before it existed) is an empty interval. Only a resume reads it. */
 static tg_status interval_read(const tg_ckpt_reader *rd, const tg_run_state *st, tg_run_interval *iv,
                                tg_err *err) {
     memset(iv, 0, sizeof *iv);
@@ -140,7 +184,8 @@ static tg_status interval_read(const tg_ckpt_reader *rd, const tg_run_state *st,
     tg_status s = tg_ckpt_reader_get(rd, "interval", &p, &n, err);
     if (s != TG_OK) return s;
     tg_ckpt_cur c;
-    s = versioned_cursor(&c, p, n, "section 'interval'", INTERVAL_VERSION, err);
+    char what[TG_PATH_MAX + 64];
+    s = versioned_cursor(&c, p, n, path, "interval", INTERVAL_VERSION, what, err);
     if (s != TG_OK) return s;
     tg_ckpt_cur_i64(&c, &iv->steps);
     tg_ckpt_cur_i64(&c, &iv->tokens);
@@ -149,22 +194,7 @@ static tg_status interval_read(const tg_ckpt_reader *rd, const tg_run_state *st,
     tg_ckpt_cur_f64(&c, &iv->grad_norm);
     tg_ckpt_cur_f64(&c, &iv->wall_s);
     s = tg_ckpt_cur_finish(&c, err);
-    if (s != TG_OK) return s;
-    /* no more updates or tokens than the run has made; sums of non-negative finite values */
-    if (iv->steps < 0 || iv->steps > st->step)
-        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'interval': steps = %lld is outside [0, %lld]", path,
-                          (long long)iv->steps, (long long)st->step);
-    if (iv->tokens < 0 || iv->tokens > st->tokens_seen)
-        return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'interval': tokens = %lld is outside [0, %lld]", path,
-                          (long long)iv->tokens, (long long)st->tokens_seen);
-    const struct { const char *name; double v; } sums[] = {
-        {"loss", iv->loss}, {"nll", iv->nll}, {"grad_norm", iv->grad_norm}, {"wall_s", iv->wall_s},
-    };
-    for (size_t i = 0; i < sizeof sums / sizeof sums[0]; i++)
-        if (!(isfinite(sums[i].v) && sums[i].v >= 0))
-            return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'interval': %s = %g is not a finite sum >= 0", path,
-                              sums[i].name, sums[i].v);
-    return TG_OK;
+    return s == TG_OK ? interval_check(iv, st, path, err) : s;
 }
 
 /* Every section but adam: what a model-only (averaged) checkpoint holds too. */
@@ -354,7 +384,6 @@ tg_status tg_run_load_model(const char *path, tg_loaded *out, tg_err *err) {
         s = tg_ckpt_reader_get(rd, "state", &p, &n, err);
         if (s == TG_OK) s = state_read(p, n, path, &out->st, err);
     }
-    if (s == TG_OK) s = interval_read(rd, &out->st, &out->iv, err);
     tg_ckpt_reader_free(rd);
     if (s != TG_OK) tg_loaded_free(out);
     return s;

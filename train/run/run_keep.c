@@ -3,9 +3,11 @@
  * The folder is listed rather than the name "K saves back" computed: saves at validations, at
  * signals and at the end fall between the periodic ones, and a resumed run may have changed
  * --save-every, so only the names on disk say which are the K newest. best.ckpt and last.ckpt
- * never match the pattern. */
+ * never match the pattern. Only a regular file is a snapshot: a FIFO, folder or link of that name
+ * is not the run's, so it is neither counted, nor removed, nor written over. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,9 +44,11 @@ tg_status tg_run_list_periodic(const char *dir, int64_t **steps, size_t *n, tg_e
     *steps = NULL;
     *n = 0;
     struct dirent *e;
+    struct stat sb;
     while ((e = readdir(d))) {
         int64_t s;
         if (!periodic_step(e->d_name, &s)) continue;
+        if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode)) continue;
         if (*n == cap) {
             cap = cap ? 2 * cap : 16;
             int64_t *p = realloc(*steps, cap * sizeof *p);
@@ -94,7 +98,11 @@ tg_status tg_run_keep_resumed(const char *dir, int64_t step, int64_t keep, bool 
     char periodic[TG_PATH_MAX + 48], last[TG_PATH_MAX + 16];
     tg_run_periodic_path(dir, step, periodic, sizeof periodic);
     struct stat sb;
-    if (lstat(periodic, &sb) == 0) return TG_OK;   /* there, whatever it is: not ours to replace */
+    int there = lstat(periodic, &sb) == 0;
+    if (there && S_ISREG(sb.st_mode)) return TG_OK;
+    if (there)   /* a FIFO, folder or link: not ours to replace */
+        return tg_err_set(err, TG_ERR_IO, "%s is not a regular file (a FIFO, folder or link?): it is not the run's "
+                          "snapshot and is left alone; move it away to resume with --keep", periodic);
     if (errno != ENOENT) return tg_err_set(err, TG_ERR_IO, "%s: %s", periodic, strerror(errno));
     snprintf(last, sizeof last, "%s/last.ckpt", dir);
     tg_status s = copy_file(last, periodic, err);
