@@ -690,6 +690,27 @@ START_TEST(test_report_pairs_only_the_same_dev_text) {
 }
 END_TEST
 
+/* A cell's metrics.tsv whose header puts kind and step after the value column, with short rows:
+ * skipped (before the fix a row of fewer fields used the header's field pointers, into a line
+ * buffer since reallocated: a use after free under the sanitizer, and a row whose second field
+ * lay where the header's `kind` had been was read as a train row, "not a number"). */
+START_TEST(test_short_metrics_rows_skipped) {
+    char d[300], path[600];
+    snprintf(d, sizeof d, "%s/short", tmpdir);
+    char *g[] = {TINY, "--vary", "norm=post,pre", "--seeds", "1", "--out", d, NULL};
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(g), 120), 0);
+    snprintf(path, sizeof path, "%s/cells/norm=pre,seed=1/metrics.tsv", d);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "loss\tstep\tkind\tnll\tbleu\n0.5\t123456train\n");
+    for (int i = 0; i < 600; i++) fputc('A', f);
+    fputc('\n', f);
+    ck_assert_int_eq(fclose(f), 0);
+    char *rep[] = {"experiment", "report", d, NULL};
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(rep), 60), 0);
+}
+END_TEST
+
 /* --baseline names each axis once. */
 START_TEST(test_baseline_key_twice_refused) {
     char d[300];
@@ -923,5 +944,10 @@ int main(void) {
     tcase_add_test(checks, test_report_pairs_only_the_same_dev_text);
     tcase_add_test(checks, test_baseline_key_twice_refused);
     suite_add_tcase(s, checks);
+    TCase *reads = tcase_create("reads");   /* what report reads back from a cell's folder */
+    tcase_add_checked_fixture(reads, setup, teardown);
+    tcase_set_timeout(reads, 300);
+    tcase_add_test(reads, test_short_metrics_rows_skipped);
+    suite_add_tcase(s, reads);
     return tg_check_run(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }
