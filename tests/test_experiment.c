@@ -711,6 +711,29 @@ START_TEST(test_short_metrics_rows_skipped) {
 }
 END_TEST
 
+/* A cell's last.ckpt replaced by another run's checkpoint of another step, older by its time
+ * stamp: the cached scores are redone (before the fix the cache, newer than the checkpoint, was
+ * kept: the report showed step 2's scores for a step-3 checkpoint). */
+START_TEST(test_eval_cache_follows_checkpoint) {
+    char d[300], d3[300], cmd[1200];
+    snprintf(d, sizeof d, "%s/c2", tmpdir);
+    snprintf(d3, sizeof d3, "%s/c3", tmpdir);
+    char *g[] = {TINY, "--vary", "norm=post", "--seeds", "1", "--out", d, NULL};
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(g), 120), 0);
+    char *g3[] = {TINY, "--vary", "norm=post", "--seeds", "1", "--max-steps", "3", "--out", d3, NULL};
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(g3), 120), 0);
+    snprintf(cmd, sizeof cmd, "cp '%s/cells/norm=post,seed=1/last.ckpt' '%s/cells/norm=post,seed=1/last.ckpt' && "
+             "touch -d 2000-01-01 '%s/cells/norm=post,seed=1/last.ckpt'", d3, d, d);
+    ck_assert_int_eq(system(cmd), 0);
+    char *rep[] = {"experiment", "report", d, NULL};
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(rep), 60), 0);
+    ck_assert_int_eq(count_in("err.txt", "evaluated norm=post,seed=1/last.ckpt"), 1);
+    ck_assert_int_eq(count_in("c2/results.tsv", "\tlast\t3\t"), 1);
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(rep), 60), 0);
+    ck_assert_int_eq(count_in("err.txt", "evaluated "), 0);   /* cached again */
+}
+END_TEST
+
 /* --baseline names each axis once. */
 START_TEST(test_baseline_key_twice_refused) {
     char d[300];
@@ -948,6 +971,7 @@ int main(void) {
     tcase_add_checked_fixture(reads, setup, teardown);
     tcase_set_timeout(reads, 300);
     tcase_add_test(reads, test_short_metrics_rows_skipped);
+    tcase_add_test(reads, test_eval_cache_follows_checkpoint);
     suite_add_tcase(s, reads);
     return tg_check_run(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }
