@@ -734,6 +734,55 @@ START_TEST(test_eval_cache_follows_checkpoint) {
 }
 END_TEST
 
+/* Sets key's value in an eval-WHICH.tsv (the file rewritten, so newer than its checkpoint). */
+static void set_cache_value(const char *tsv, const char *key, const char *value) {
+    char *t = tg_cli_slurp(tsv), needle[64], out[8192];
+    snprintf(needle, sizeof needle, "\n%s\t", key);
+    char *at = strstr(t, needle);
+    ck_assert_ptr_nonnull(at);
+    at += strlen(needle);
+    snprintf(out, sizeof out, "%.*s%s%s", (int)(at - t), t, value, strchr(at, '\n'));
+    tg_cli_write(tsv, out);
+    free(t);
+}
+
+/* A cache holding a value not finite or out of range (bleu nan, loss -inf, train_seconds 1e999,
+ * bleu 300) is redone, and a dev.hyp-*.txt cut short too (before the fix the values were taken,
+ * results.json held bare nan/inf; a cut translation file was a hard error); results.json writes
+ * null for a number not finite (dev_ppl of a huge dev_nll). */
+START_TEST(test_eval_cache_values_checked) {
+    char d[300], tsv[600], hyp[600], json[600];
+    snprintf(d, sizeof d, "%s/v", tmpdir);
+    char *g[] = {TINY, "--vary", "norm=post", "--seeds", "1", "--out", d, NULL};
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(g), 120), 0);
+    snprintf(tsv, sizeof tsv, "%s/cells/norm=post,seed=1/eval-last.tsv", d);
+    snprintf(hyp, sizeof hyp, "%s/cells/norm=post,seed=1/dev.hyp-last.txt", d);
+    snprintf(json, sizeof json, "%s/results.json", d);
+    char *rep[] = {"experiment", "report", d, NULL};
+    static const char *const bad[][2] = {{"bleu", "nan"}, {"loss", "-inf"}, {"train_seconds", "1e999"},
+                                         {"bleu", "300"}, {"nll", "-1"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        set_cache_value(tsv, bad[i][0], bad[i][1]);
+        ck_assert_int_eq(tg_cli_wait_bounded(spawn(rep), 60), 0);
+        ck_assert_msg(count_in("err.txt", "evaluated norm=post,seed=1/last.ckpt") == 1, "%s %s", bad[i][0], bad[i][1]);
+        char *j = tg_cli_slurp(json);
+        ck_assert_msg(json_valid(j), "results.json with %s %s:\n%s", bad[i][0], bad[i][1], j);
+        free(j);
+    }
+    tg_cli_write(hyp, "");   /* cut short, older than its cache */
+    ck_assert_int_eq(system("sleep 0.01"), 0);
+    set_cache_value(tsv, "decoding", "greedy");
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(rep), 60), 0);
+    ck_assert_int_eq(count_in("err.txt", "evaluated norm=post,seed=1/last.ckpt"), 1);
+    set_cache_value(tsv, "nll", "1000");   /* finite, but its perplexity is not */
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(rep), 60), 0);
+    ck_assert_int_eq(count_in("err.txt", "evaluated "), 0);
+    char *j = tg_cli_slurp(json);
+    ck_assert_msg(json_valid(j) && strstr(j, "\"dev_ppl\": null"), "results.json:\n%s", j);
+    free(j);
+}
+END_TEST
+
 /* --baseline names each axis once. */
 START_TEST(test_baseline_key_twice_refused) {
     char d[300];
@@ -972,6 +1021,7 @@ int main(void) {
     tcase_set_timeout(reads, 300);
     tcase_add_test(reads, test_short_metrics_rows_skipped);
     tcase_add_test(reads, test_eval_cache_follows_checkpoint);
+    tcase_add_test(reads, test_eval_cache_values_checked);
     suite_add_tcase(s, reads);
     return tg_check_run(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

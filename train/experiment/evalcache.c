@@ -151,7 +151,17 @@ static tg_status evaluate(const tg_exp_cell *c, const tg_run_config *cfg, const 
     return s;
 }
 
-/* Reads eval-WHICH.tsv; *valid false when it is not there, does not parse or was made from other
+/* v is a whole number, finite, in [lo, hi]: put in *out. */
+static bool number_in(const char *v, double lo, double hi, double *out) {
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end || !isfinite(x) || x < lo || x > hi) return false;
+    *out = x;
+    return true;
+}
+
+/* Reads eval-WHICH.tsv; *valid false when it is not there, does not parse (a value not finite or
+ * out of its range counts so) or was made from other
  * dev text or another checkpoint than key's: the cache is then redone. An error when it cannot be
  * read (not a file). */
 static tg_status read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t n_dev, const cache_key *key,
@@ -170,11 +180,11 @@ static tg_status read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t 
         char *v = tab + 1;
         long long step;
         if (!strcmp(line, "step") && sscanf(v, "%lld", &step) == 1 && step == key->step) { ev->step = step; got |= 1; }
-        else if (!strcmp(line, "train_seconds")) { ev->train_seconds = strtod(v, NULL); got |= 2; }
-        else if (!strcmp(line, "loss")) { ev->loss = strtod(v, NULL); got |= 4; }
-        else if (!strcmp(line, "nll")) { ev->nll = strtod(v, NULL); got |= 8; }
-        else if (!strcmp(line, "bleu")) { ev->bleu = strtod(v, NULL); got |= 16; }
-        else if (!strcmp(line, "chrf")) { ev->chrf = strtod(v, NULL); got |= 32; }
+        else if (!strcmp(line, "train_seconds") && number_in(v, 0, HUGE_VAL, &ev->train_seconds)) got |= 2;
+        else if (!strcmp(line, "loss") && number_in(v, 0, HUGE_VAL, &ev->loss)) got |= 4;
+        else if (!strcmp(line, "nll") && number_in(v, 0, HUGE_VAL, &ev->nll)) got |= 8;
+        else if (!strcmp(line, "bleu") && number_in(v, 0, 100, &ev->bleu)) got |= 16;
+        else if (!strcmp(line, "chrf") && number_in(v, 0, 100, &ev->chrf)) got |= 32;
         else if (!strcmp(line, "pairs") && sscanf(v, "%zu", &pairs) == 1) got |= 64;
         else if (!strcmp(line, "dev") && (ev->dev = strtoull(v, NULL, 16)) == key->dev) got |= 256;
         else if (!strcmp(line, "params") && strtoull(v, NULL, 16) == key->params) got |= 512;
@@ -197,9 +207,11 @@ static tg_status read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t 
     return s;
 }
 
-/* The per-segment BLEU statistics of the cached translations against the dev references. */
+/* The per-segment BLEU statistics of the cached translations against the dev references; *cut
+ * true when the translations are fewer than the pairs scored (the cache is then redone). */
 static tg_status segment_stats(const char *hyp_path, const tg_dev_text *dev, const bool *skip, const tg_bleu_opts *bo,
-                               tg_exp_eval *ev, tg_err *err) {
+                               tg_exp_eval *ev, bool *cut, tg_err *err) {
+    *cut = false;
     tg_exp_in in;
     tg_status s = tg_exp_in_open(&in, hyp_path, NULL, err);
     if (s != TG_OK) return s;
@@ -207,9 +219,11 @@ static tg_status segment_stats(const char *hyp_path, const tg_dev_text *dev, con
     if (!ev->seg) s = tg_err_set(err, TG_ERR_NOMEM, "out of memory");
     for (size_t i = 0; s == TG_OK && i < dev->n; i++) {
         if (skip[i]) continue;
-        if (!tg_exp_in_line(&in, &s, err) && s == TG_OK)
-            s = tg_err_set(err, TG_ERR_FORMAT, "%s: %ld lines, expected more", hyp_path, in.lineno);
-        if (s == TG_OK) s = tg_bleu_stats_add(&ev->seg[i], in.line, dev->ref[i], bo, err);
+        if (!tg_exp_in_line(&in, &s, err)) {
+            *cut = s == TG_OK;
+            break;
+        }
+        s = tg_bleu_stats_add(&ev->seg[i], in.line, dev->ref[i], bo, err);
     }
     tg_exp_in_close(&in);
     ev->n_seg = dev->n;
@@ -237,16 +251,21 @@ tg_status tg_exp_cell_eval(const tg_exp_cell *c, const tg_run_config *cfg, const
     cache_key key = {dev_hash(dev), L.param_hash, L.st.step};
     bool valid = false;
     if (s == TG_OK && !newer(ckpt, tsv) && !newer(hyp, tsv)) s = read_tsv(tsv, ev, skip, dev->n, &key, &valid, err);
-    if (s == TG_OK && !valid) {
+    tg_bleu_opts bo = tg_eval_bleu_opts(cfg->task[0] != '\0');
+    bool cut = false;
+    if (s == TG_OK && valid) s = segment_stats(hyp, dev, skip, &bo, ev, &cut, err);
+    if (s == TG_OK && (!valid || cut)) {   /* stale, or translations cut short: redone */
+        free(ev->seg);
+        ev->seg = NULL;
         memset(skip, 0, dev->n * sizeof *skip);
         s = evaluate(c, cfg, &L, which, dev, &key, ev, err);
         if (s == TG_OK) s = read_tsv(tsv, ev, skip, dev->n, &key, &valid, err);
         if (s == TG_OK && !valid) s = tg_err_set(err, TG_ERR_FORMAT, "%s: cannot read back what was written", tsv);
+        if (s == TG_OK) s = segment_stats(hyp, dev, skip, &bo, ev, &cut, err);
+        if (s == TG_OK && cut) s = tg_err_set(err, TG_ERR_FORMAT, "%s: fewer lines than written", hyp);
         *fresh = true;
     }
     tg_loaded_free(&L);
-    tg_bleu_opts bo = tg_eval_bleu_opts(cfg->task[0] != '\0');
-    if (s == TG_OK) s = segment_stats(hyp, dev, skip, &bo, ev, err);
     free(skip);
     ev->present = s == TG_OK;
     return s;
