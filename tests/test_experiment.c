@@ -690,6 +690,99 @@ START_TEST(test_report_pairs_only_the_same_dev_text) {
 }
 END_TEST
 
+/* A cell's metrics.tsv whose header puts kind and step after the value column, with short rows:
+ * skipped (before the fix a row of fewer fields used the header's field pointers, into a line
+ * buffer since reallocated: a use after free under the sanitizer, and a row whose second field
+ * lay where the header's `kind` had been was read as a train row, "not a number"). */
+START_TEST(test_short_metrics_rows_skipped) {
+    char d[300], path[600];
+    snprintf(d, sizeof d, "%s/short", tmpdir);
+    char *g[] = {TINY, "--vary", "norm=post,pre", "--seeds", "1", "--out", d, NULL};
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(g), 120), 0);
+    snprintf(path, sizeof path, "%s/cells/norm=pre,seed=1/metrics.tsv", d);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "loss\tstep\tkind\tnll\tbleu\n0.5\t123456train\n");
+    for (int i = 0; i < 600; i++) fputc('A', f);
+    fputc('\n', f);
+    ck_assert_int_eq(fclose(f), 0);
+    char *rep[] = {"experiment", "report", d, NULL};
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(rep), 60), 0);
+}
+END_TEST
+
+/* A cell's last.ckpt replaced by another run's checkpoint of another step, older by its time
+ * stamp: the cached scores are redone (before the fix the cache, newer than the checkpoint, was
+ * kept: the report showed step 2's scores for a step-3 checkpoint). */
+START_TEST(test_eval_cache_follows_checkpoint) {
+    char d[300], d3[300], cmd[1200];
+    snprintf(d, sizeof d, "%s/c2", tmpdir);
+    snprintf(d3, sizeof d3, "%s/c3", tmpdir);
+    char *g[] = {TINY, "--vary", "norm=post", "--seeds", "1", "--out", d, NULL};
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(g), 120), 0);
+    char *g3[] = {TINY, "--vary", "norm=post", "--seeds", "1", "--max-steps", "3", "--out", d3, NULL};
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(g3), 120), 0);
+    snprintf(cmd, sizeof cmd, "cp '%s/cells/norm=post,seed=1/last.ckpt' '%s/cells/norm=post,seed=1/last.ckpt' && "
+             "touch -d 2000-01-01 '%s/cells/norm=post,seed=1/last.ckpt'", d3, d, d);
+    ck_assert_int_eq(system(cmd), 0);
+    char *rep[] = {"experiment", "report", d, NULL};
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(rep), 60), 0);
+    ck_assert_int_eq(count_in("err.txt", "evaluated norm=post,seed=1/last.ckpt"), 1);
+    ck_assert_int_eq(count_in("c2/results.tsv", "\tlast\t3\t"), 1);
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(rep), 60), 0);
+    ck_assert_int_eq(count_in("err.txt", "evaluated "), 0);   /* cached again */
+}
+END_TEST
+
+/* Sets key's value in an eval-WHICH.tsv (the file rewritten, so newer than its checkpoint). */
+static void set_cache_value(const char *tsv, const char *key, const char *value) {
+    char *t = tg_cli_slurp(tsv), needle[64], out[8192];
+    snprintf(needle, sizeof needle, "\n%s\t", key);
+    char *at = strstr(t, needle);
+    ck_assert_ptr_nonnull(at);
+    at += strlen(needle);
+    snprintf(out, sizeof out, "%.*s%s%s", (int)(at - t), t, value, strchr(at, '\n'));
+    tg_cli_write(tsv, out);
+    free(t);
+}
+
+/* A cache holding a value not finite or out of range (bleu nan, loss -inf, train_seconds 1e999,
+ * bleu 300) is redone, and a dev.hyp-*.txt cut short too (before the fix the values were taken,
+ * results.json held bare nan/inf; a cut translation file was a hard error); results.json writes
+ * null for a number not finite (dev_ppl of a huge dev_nll). */
+START_TEST(test_eval_cache_values_checked) {
+    char d[300], tsv[600], hyp[600], json[600];
+    snprintf(d, sizeof d, "%s/v", tmpdir);
+    char *g[] = {TINY, "--vary", "norm=post", "--seeds", "1", "--out", d, NULL};
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(g), 120), 0);
+    snprintf(tsv, sizeof tsv, "%s/cells/norm=post,seed=1/eval-last.tsv", d);
+    snprintf(hyp, sizeof hyp, "%s/cells/norm=post,seed=1/dev.hyp-last.txt", d);
+    snprintf(json, sizeof json, "%s/results.json", d);
+    char *rep[] = {"experiment", "report", d, NULL};
+    static const char *const bad[][2] = {{"bleu", "nan"}, {"loss", "-inf"}, {"train_seconds", "1e999"},
+                                         {"bleu", "300"}, {"nll", "-1"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        set_cache_value(tsv, bad[i][0], bad[i][1]);
+        ck_assert_int_eq(tg_cli_wait_bounded(spawn(rep), 60), 0);
+        ck_assert_msg(count_in("err.txt", "evaluated norm=post,seed=1/last.ckpt") == 1, "%s %s", bad[i][0], bad[i][1]);
+        char *j = tg_cli_slurp(json);
+        ck_assert_msg(json_valid(j), "results.json with %s %s:\n%s", bad[i][0], bad[i][1], j);
+        free(j);
+    }
+    tg_cli_write(hyp, "");   /* cut short, older than its cache */
+    ck_assert_int_eq(system("sleep 0.01"), 0);
+    set_cache_value(tsv, "decoding", "greedy");
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(rep), 60), 0);
+    ck_assert_int_eq(count_in("err.txt", "evaluated norm=post,seed=1/last.ckpt"), 1);
+    set_cache_value(tsv, "nll", "1000");   /* finite, but its perplexity is not */
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(rep), 60), 0);
+    ck_assert_int_eq(count_in("err.txt", "evaluated "), 0);
+    char *j = tg_cli_slurp(json);
+    ck_assert_msg(json_valid(j) && strstr(j, "\"dev_ppl\": null"), "results.json:\n%s", j);
+    free(j);
+}
+END_TEST
+
 /* --baseline names each axis once. */
 START_TEST(test_baseline_key_twice_refused) {
     char d[300];
@@ -923,5 +1016,12 @@ int main(void) {
     tcase_add_test(checks, test_report_pairs_only_the_same_dev_text);
     tcase_add_test(checks, test_baseline_key_twice_refused);
     suite_add_tcase(s, checks);
+    TCase *reads = tcase_create("reads");   /* what report reads back from a cell's folder */
+    tcase_add_checked_fixture(reads, setup, teardown);
+    tcase_set_timeout(reads, 300);
+    tcase_add_test(reads, test_short_metrics_rows_skipped);
+    tcase_add_test(reads, test_eval_cache_follows_checkpoint);
+    tcase_add_test(reads, test_eval_cache_values_checked);
+    suite_add_tcase(s, reads);
     return tg_check_run(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -64,7 +64,7 @@ tg_status tg_exp_read_metrics(const char *path, const char *kind, const char *co
     tg_exp_in in;
     tg_status s = tg_exp_in_open(&in, path, NULL, err);
     char *field[MAX_FIELDS];
-    int c_kind = -1, c_step = -1, c_val = -1;
+    int c_kind = -1, c_step = -1, c_val = -1, last = -1;   /* last: the largest of the three */
     while (s == TG_OK && tg_exp_in_line(&in, &s, err)) {
         int n = split_tabs(in.line, field, MAX_FIELDS);
         if (in.lineno == 1) {   /* the header names the columns */
@@ -75,9 +75,13 @@ tg_status tg_exp_read_metrics(const char *path, const char *kind, const char *co
             }
             if (c_kind < 0 || c_step < 0 || c_val < 0)
                 s = tg_err_set(err, TG_ERR_FORMAT, "%s:1: no kind, step or %s column", path, col);
+            last = c_kind > c_step ? c_kind : c_step;
+            if (c_val > last) last = c_val;
             continue;
         }
-        if (n <= c_val || strcmp(field[c_kind], kind) || !*field[c_val]) continue;
+        /* a short row names fewer fields than the columns: the rest of field[] would be the
+         * header's, pointing into a line buffer since reallocated */
+        if (n <= last || strcmp(field[c_kind], kind) || !*field[c_val]) continue;
         char *e1, *e2;
         double x = strtod(field[c_step], &e1), y = strtod(field[c_val], &e2);
         if (*e1 || *e2) s = tg_err_set(err, TG_ERR_FORMAT, "%s:%ld: not a number", path, in.lineno);

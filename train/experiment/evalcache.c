@@ -3,7 +3,10 @@
  * lines) and CELL/dev.hyp-WHICH.txt (the translations, one a line, of the dev pairs scored). A
  * cache older than its checkpoint is redone; so is one that does not parse, and one made on other
  * dev text (the cache records a hash of it: a dev file rewritten with as many lines as before is
- * noticed; a cache without the hash, from an older build, counts as stale). The per-segment BLEU
+ * noticed; a cache without the hash, from an older build, counts as stale) or of another checkpoint
+ * (the cache records the checkpoint's step and parameter checksum, as `ckpt info` shows it: a
+ * checkpoint replaced by another with an older time stamp is noticed; a cache without them counts
+ * as stale). The per-segment BLEU
  * statistics the paired bootstrap needs are recomputed from the cached translations. A link, FIFO
  * or device in the place of a cache file is refused (infile.c): it would be waited on, read for
  * ever or written into. */
@@ -16,6 +19,12 @@
 #include "train/ckpt/atomic_file.h"
 #include "train/ckpt/ckpt_file.h"
 #include "train/experiment/report.h"
+
+/* What a cache was made from: the dev text's hash, the checkpoint's step and parameter checksum. */
+typedef struct {
+    uint64_t dev, params;
+    int64_t step;
+} cache_key;
 
 static void cell_file(const tg_exp_cell *c, const char *fmt, const char *which, char *out, size_t len) {
     char name[64];
@@ -45,7 +54,7 @@ static bool newer(const char *a, const char *b) {
 }
 
 static tg_status write_cache(const tg_exp_cell *c, const char *which, const tg_exp_eval *ev,
-                             const tg_eval_result *r, uint64_t dev, tg_err *err) {
+                             const tg_eval_result *r, const cache_key *key, tg_err *err) {
     char path[TG_EXP_PATH_MAX];
     tg_exp_out o;
     cell_file(c, "dev.hyp-%s.txt", which, path, sizeof path);
@@ -60,8 +69,9 @@ static tg_status write_cache(const tg_exp_cell *c, const char *which, const tg_e
     cell_file(c, "eval-%s.tsv", which, path, sizeof path);
     if (!(f = tg_exp_out_open(&o, path, err))) return TG_ERR_NOMEM;   /* written last: its time stamps the cache */
     fprintf(f, "step\t%lld\ntrain_seconds\t%.17g\nloss\t%.17g\nnll\t%.17g\nbleu\t%.17g\nchrf\t%.17g\npairs\t%zu\n"
-               "dev\t%016llx\ndecoding\tgreedy\nskipped\t",
-            (long long)ev->step, ev->train_seconds, ev->loss, ev->nll, ev->bleu, ev->chrf, r->n, (unsigned long long)dev);
+               "dev\t%016llx\nparams\t%016llx\ndecoding\tgreedy\nskipped\t",
+            (long long)ev->step, ev->train_seconds, ev->loss, ev->nll, ev->bleu, ev->chrf, r->n,
+            (unsigned long long)key->dev, (unsigned long long)key->params);
     const char *sep = "";
     for (size_t i = 0, k = 0; i < r->n + r->too_long; i++) {   /* dev pairs left out (too long) */
         if (k < r->n && r->index[k] == i) { k++; continue; }
@@ -72,8 +82,8 @@ static tg_status write_cache(const tg_exp_cell *c, const char *which, const tg_e
     return tg_exp_out_commit(&o, err);
 }
 
-static tg_status read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t n_dev, uint64_t dev, bool *valid,
-                          tg_err *err);
+static tg_status read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t n_dev, const cache_key *key,
+                          bool *valid, tg_err *err);
 
 /* Copies file from to file to (an atomic write, a piece at a time: the copy's size does not
  * bound memory); false if from is not there. */
@@ -95,21 +105,19 @@ static bool copy_file(const char *from, const char *to, tg_status *st, tg_err *e
     return true;
 }
 
-/* best.ckpt written at the step last.ckpt holds is the same model: its scores are last's, so
- * last's valid cache is copied instead of decoding the dev set again. True when that was done
- * (*st then says whether the copy succeeded). */
-static bool reuse_last(const tg_exp_cell *c, int64_t step, const tg_dev_text *dev, tg_status *st, tg_err *err) {
-    char ckpt[TG_EXP_PATH_MAX], tsv[TG_EXP_PATH_MAX], hyp[TG_EXP_PATH_MAX], to[TG_EXP_PATH_MAX];
-    snprintf(ckpt, sizeof ckpt, "%s/last.ckpt", c->dir);
+/* best.ckpt with the step and parameters last's cache was made from is the same model: its scores
+ * are last's, so last's valid cache is copied instead of decoding the dev set again. True when
+ * that was done (*st then says whether the copy succeeded). */
+static bool reuse_last(const tg_exp_cell *c, const cache_key *key, const tg_dev_text *dev, tg_status *st, tg_err *err) {
+    char tsv[TG_EXP_PATH_MAX], hyp[TG_EXP_PATH_MAX], to[TG_EXP_PATH_MAX];
     cell_file(c, "eval-%s.tsv", "last", tsv, sizeof tsv);
     cell_file(c, "dev.hyp-%s.txt", "last", hyp, sizeof hyp);
     bool *skip = calloc(dev->n + 1, sizeof *skip), ok = false;
     tg_exp_eval last = {0};
-    *st = skip && !newer(ckpt, tsv) && !newer(hyp, tsv) ? read_tsv(tsv, &last, skip, dev->n, dev_hash(dev), &ok, err)
-                                                        : TG_OK;
+    *st = skip && !newer(hyp, tsv) ? read_tsv(tsv, &last, skip, dev->n, key, &ok, err) : TG_OK;
     free(skip);
     if (*st != TG_OK) return true;
-    if (!ok || last.step != step) return false;
+    if (!ok) return false;
     cell_file(c, "dev.hyp-%s.txt", "best", to, sizeof to);
     if (!copy_file(hyp, to, st, err)) return false;
     if (*st != TG_OK) return true;
@@ -118,13 +126,10 @@ static bool reuse_last(const tg_exp_cell *c, int64_t step, const tg_dev_text *de
     return true;
 }
 
-static tg_status evaluate(const tg_exp_cell *c, const tg_run_config *cfg, const char *ckpt, const char *which,
-                          const tg_dev_text *dev, tg_exp_eval *ev, tg_err *err) {
-    tg_loaded L;
-    tg_status s = tg_run_load_model(ckpt, &L, err);
-    if (s != TG_OK) return s;
-    if (!strcmp(which, "best") && reuse_last(c, L.st.step, dev, &s, err)) {
-        tg_loaded_free(&L);
+static tg_status evaluate(const tg_exp_cell *c, const tg_run_config *cfg, const tg_loaded *L, const char *which,
+                          const tg_dev_text *dev, const cache_key *key, tg_exp_eval *ev, tg_err *err) {
+    tg_status s;
+    if (!strcmp(which, "best") && reuse_last(c, key, dev, &s, err)) {
         ev->copied = true;
         return s;
     }
@@ -132,25 +137,35 @@ static tg_status evaluate(const tg_exp_cell *c, const tg_run_config *cfg, const 
                       .threads = cfg->threads};
     o.translate.decode.beam = 1;
     tg_eval_result r;
-    s = tg_eval_texts(L.model, L.bpe, (const char *const *)dev->src, (const char *const *)dev->ref, dev->n, &o, &r, err);
+    s = tg_eval_texts(L->model, L->bpe, (const char *const *)dev->src, (const char *const *)dev->ref, dev->n, &o, &r, err);
     if (s == TG_OK) {
-        ev->step = L.st.step;
-        ev->train_seconds = L.st.train_seconds;
+        ev->step = L->st.step;
+        ev->train_seconds = L->st.train_seconds;
         ev->loss = r.loss;
         ev->nll = r.nll;
         ev->bleu = r.bleu.score;
         ev->chrf = r.chrf.score;
-        s = write_cache(c, which, ev, &r, dev_hash(dev), err);
+        s = write_cache(c, which, ev, &r, key, err);
         tg_eval_result_free(&r);
     }
-    tg_loaded_free(&L);
     return s;
 }
 
-/* Reads eval-WHICH.tsv; *valid false when it is not there, does not parse or was made on other
- * dev text (hash dev): the cache is then redone. An error when it cannot be read (not a file). */
-static tg_status read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t n_dev, uint64_t dev, bool *valid,
-                          tg_err *err) {
+/* v is a whole number, finite, in [lo, hi]: put in *out. */
+static bool number_in(const char *v, double lo, double hi, double *out) {
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end || !isfinite(x) || x < lo || x > hi) return false;
+    *out = x;
+    return true;
+}
+
+/* Reads eval-WHICH.tsv; *valid false when it is not there, does not parse (a value not finite or
+ * out of its range counts so) or was made from other
+ * dev text or another checkpoint than key's: the cache is then redone. An error when it cannot be
+ * read (not a file). */
+static tg_status read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t n_dev, const cache_key *key,
+                          bool *valid, tg_err *err) {
     *valid = false;
     tg_exp_in in;
     bool missing;
@@ -164,14 +179,15 @@ static tg_status read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t 
         *tab = '\0';
         char *v = tab + 1;
         long long step;
-        if (!strcmp(line, "step") && sscanf(v, "%lld", &step) == 1) { ev->step = step; got |= 1; }
-        else if (!strcmp(line, "train_seconds")) { ev->train_seconds = strtod(v, NULL); got |= 2; }
-        else if (!strcmp(line, "loss")) { ev->loss = strtod(v, NULL); got |= 4; }
-        else if (!strcmp(line, "nll")) { ev->nll = strtod(v, NULL); got |= 8; }
-        else if (!strcmp(line, "bleu")) { ev->bleu = strtod(v, NULL); got |= 16; }
-        else if (!strcmp(line, "chrf")) { ev->chrf = strtod(v, NULL); got |= 32; }
+        if (!strcmp(line, "step") && sscanf(v, "%lld", &step) == 1 && step == key->step) { ev->step = step; got |= 1; }
+        else if (!strcmp(line, "train_seconds") && number_in(v, 0, HUGE_VAL, &ev->train_seconds)) got |= 2;
+        else if (!strcmp(line, "loss") && number_in(v, 0, HUGE_VAL, &ev->loss)) got |= 4;
+        else if (!strcmp(line, "nll") && number_in(v, 0, HUGE_VAL, &ev->nll)) got |= 8;
+        else if (!strcmp(line, "bleu") && number_in(v, 0, 100, &ev->bleu)) got |= 16;
+        else if (!strcmp(line, "chrf") && number_in(v, 0, 100, &ev->chrf)) got |= 32;
         else if (!strcmp(line, "pairs") && sscanf(v, "%zu", &pairs) == 1) got |= 64;
-        else if (!strcmp(line, "dev") && (ev->dev = strtoull(v, NULL, 16)) == dev) got |= 256;
+        else if (!strcmp(line, "dev") && (ev->dev = strtoull(v, NULL, 16)) == key->dev) got |= 256;
+        else if (!strcmp(line, "params") && strtoull(v, NULL, 16) == key->params) got |= 512;
         else if (!strcmp(line, "skipped")) {
             got |= 128;
             for (char *p = v; *p;) {
@@ -187,13 +203,15 @@ static tg_status read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t 
     if (s == TG_ERR_FORMAT) s = TG_OK;   /* a line too long: not a cache this build wrote; redone */
     size_t skipped = 0;
     for (size_t i = 0; i < n_dev; i++) skipped += skip[i];
-    *valid = s == TG_OK && got == 511 && pairs + skipped == n_dev;
+    *valid = s == TG_OK && got == 1023 && pairs + skipped == n_dev;
     return s;
 }
 
-/* The per-segment BLEU statistics of the cached translations against the dev references. */
+/* The per-segment BLEU statistics of the cached translations against the dev references; *cut
+ * true when the translations are fewer than the pairs scored (the cache is then redone). */
 static tg_status segment_stats(const char *hyp_path, const tg_dev_text *dev, const bool *skip, const tg_bleu_opts *bo,
-                               tg_exp_eval *ev, tg_err *err) {
+                               tg_exp_eval *ev, bool *cut, tg_err *err) {
+    *cut = false;
     tg_exp_in in;
     tg_status s = tg_exp_in_open(&in, hyp_path, NULL, err);
     if (s != TG_OK) return s;
@@ -201,9 +219,11 @@ static tg_status segment_stats(const char *hyp_path, const tg_dev_text *dev, con
     if (!ev->seg) s = tg_err_set(err, TG_ERR_NOMEM, "out of memory");
     for (size_t i = 0; s == TG_OK && i < dev->n; i++) {
         if (skip[i]) continue;
-        if (!tg_exp_in_line(&in, &s, err) && s == TG_OK)
-            s = tg_err_set(err, TG_ERR_FORMAT, "%s: %ld lines, expected more", hyp_path, in.lineno);
-        if (s == TG_OK) s = tg_bleu_stats_add(&ev->seg[i], in.line, dev->ref[i], bo, err);
+        if (!tg_exp_in_line(&in, &s, err)) {
+            *cut = s == TG_OK;
+            break;
+        }
+        s = tg_bleu_stats_add(&ev->seg[i], in.line, dev->ref[i], bo, err);
     }
     tg_exp_in_close(&in);
     ev->n_seg = dev->n;
@@ -225,18 +245,27 @@ tg_status tg_exp_cell_eval(const tg_exp_cell *c, const tg_run_config *cfg, const
     /* the cache is rewritten when stale: a FIFO or device there would be written into, or waited on */
     tg_status s = tg_exp_check_regular(tsv, err);
     if (s == TG_OK) s = tg_exp_check_regular(hyp, err);
-    uint64_t hash = dev_hash(dev);
+    /* the checkpoint is read for its identity: its time stamp alone does not tell another one */
+    tg_loaded L = {0};
+    if (s == TG_OK) s = tg_run_load_model(ckpt, &L, err);
+    cache_key key = {dev_hash(dev), L.param_hash, L.st.step};
     bool valid = false;
-    if (s == TG_OK && !newer(ckpt, tsv) && !newer(hyp, tsv)) s = read_tsv(tsv, ev, skip, dev->n, hash, &valid, err);
-    if (s == TG_OK && !valid) {
+    if (s == TG_OK && !newer(ckpt, tsv) && !newer(hyp, tsv)) s = read_tsv(tsv, ev, skip, dev->n, &key, &valid, err);
+    tg_bleu_opts bo = tg_eval_bleu_opts(cfg->task[0] != '\0');
+    bool cut = false;
+    if (s == TG_OK && valid) s = segment_stats(hyp, dev, skip, &bo, ev, &cut, err);
+    if (s == TG_OK && (!valid || cut)) {   /* stale, or translations cut short: redone */
+        free(ev->seg);
+        ev->seg = NULL;
         memset(skip, 0, dev->n * sizeof *skip);
-        s = evaluate(c, cfg, ckpt, which, dev, ev, err);
-        if (s == TG_OK) s = read_tsv(tsv, ev, skip, dev->n, hash, &valid, err);
+        s = evaluate(c, cfg, &L, which, dev, &key, ev, err);
+        if (s == TG_OK) s = read_tsv(tsv, ev, skip, dev->n, &key, &valid, err);
         if (s == TG_OK && !valid) s = tg_err_set(err, TG_ERR_FORMAT, "%s: cannot read back what was written", tsv);
+        if (s == TG_OK) s = segment_stats(hyp, dev, skip, &bo, ev, &cut, err);
+        if (s == TG_OK && cut) s = tg_err_set(err, TG_ERR_FORMAT, "%s: fewer lines than written", hyp);
         *fresh = true;
     }
-    tg_bleu_opts bo = tg_eval_bleu_opts(cfg->task[0] != '\0');
-    if (s == TG_OK) s = segment_stats(hyp, dev, skip, &bo, ev, err);
+    tg_loaded_free(&L);
     free(skip);
     ev->present = s == TG_OK;
     return s;

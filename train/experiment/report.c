@@ -128,9 +128,15 @@ static tg_status write_results(const report *R, tg_err *err) {
             }
             fprintf(t, "\t%s\t%lld\t%.3f\t%.6f\t%.6f\t%.4f\t%.4f\t%.4f\n", WHICH[w], (long long)v->step,
                     v->train_seconds, v->loss, v->nll, exp(v->nll), v->bleu, v->chrf);
-            fprintf(j, "}, \"checkpoint\": \"%s\", \"step\": %lld, \"train_seconds\": %.3f, \"dev_loss\": %.6f, "
-                       "\"dev_nll\": %.6f, \"dev_ppl\": %.4f, \"bleu\": %.4f, \"chrf2\": %.4f}",
-                    WHICH[w], (long long)v->step, v->train_seconds, v->loss, v->nll, exp(v->nll), v->bleu, v->chrf);
+            fprintf(j, "}, \"checkpoint\": \"%s\", \"step\": %lld", WHICH[w], (long long)v->step);
+            static const char *const key[] = {"train_seconds", "dev_loss", "dev_nll", "dev_ppl", "bleu", "chrf2"};
+            static const int decimals[] = {3, 6, 6, 4, 4, 4};
+            const double val[] = {v->train_seconds, v->loss, v->nll, exp(v->nll), v->bleu, v->chrf};
+            for (int k = 0; k < 6; k++) {   /* null for a value not finite (dev_ppl of a huge nll), as eval --json */
+                fprintf(j, ", \"%s\": ", key[k]);
+                tg_json_num(j, decimals[k], val[k]);
+            }
+            fputc('}', j);
             first = false;
         }
     fprintf(j, "\n]\n");
