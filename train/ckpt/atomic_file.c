@@ -145,6 +145,26 @@ FILE *tg_afile_fopen_regular(const char *path, bool nofollow) {
     return f;
 }
 
+long tg_afile_getline(char **line, size_t *cap, FILE *f, size_t max) {
+    size_t n = 0;
+    int c = EOF;
+    while ((c = getc(f)) != EOF) {
+        if (n >= max) return -2;
+        if (n + 2 > *cap) {
+            size_t want = *cap ? 2 * *cap : 256;
+            char *p = realloc(*line, want);
+            if (!p) return -3;
+            *line = p;
+            *cap = want;
+        }
+        (*line)[n++] = (char)c;
+        if (c == '\n') break;
+    }
+    if (n == 0) return -1;
+    (*line)[n] = '\0';
+    return (long)n;
+}
+
 tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
     f->fd = -1;
     f->tmp = NULL;

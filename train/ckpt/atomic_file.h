@@ -17,6 +17,9 @@
  * Appending (train.log, metrics.tsv rows): tg_afile_append_open never follows a symlink at PATH
  * (O_NOFOLLOW) and tg_afile_fd_write checks every byte.
  *
+ * Reading back (metrics.tsv trims, an experiment folder's files): tg_afile_fopen_regular opens a
+ * regular file only, and tg_afile_getline reads its lines up to a bound.
+ *
  * Fault injection for tests: TAPEGRAD_FAIL_WRITE=N makes the N-th write of the process through
  * this file (1-based, counting every tg_afile_write, tg_afile_pwrite and tg_afile_fd_write call)
  * fail with ENOSPC, as a full disk would. Unset or 0: no fault.
@@ -65,6 +68,13 @@ bool tg_afile_dead_temp(const char *name, size_t *target_len);
  * the open, /dev/zero never ends. NULL with errno set: ENOENT, ELOOP (a symlink, with nofollow),
  * EINVAL when the file is not regular (a device, FIFO or socket), or the open's own errno. */
 FILE *tg_afile_fopen_regular(const char *path, bool nofollow);
+
+/* getline(3) with a bound, for every line-by-line read of a file tapegrad wrote or of a stream:
+ * the line's length (its '\n' included, NUL-terminated), -1 at the end of f, -2 when the line
+ * passes max bytes (the rest is left unread: an endless line from /dev/zero costs max bytes, not
+ * all memory), -3 when out of memory. A read error ends the line as the end of f does: the caller
+ * checks ferror(f). */
+long tg_afile_getline(char **line, size_t *cap, FILE *f, size_t max);
 
 /* open + write + commit of one buffer. */
 tg_status tg_afile_save(const char *path, const void *p, size_t n, tg_err *err);

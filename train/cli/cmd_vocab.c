@@ -11,6 +11,7 @@
 #include "train/cli/commands.h"
 #include "train/run/run.h"
 #include "train/cli/read_lines.h"
+#include "train/ckpt/atomic_file.h"
 #include "train/run/text_out.h"
 
 static const char *const usage_text =
@@ -233,7 +234,7 @@ static int load_vocab(const vocab_args *a, tg_bpe **bpe) {
 
 static int finish_output(void) { return tg_cli_output_done("tapegrad vocab", 0); }
 
-/* After a tg_getline_max loop: a line over the limit or no memory is an error (1), the end is not. */
+/* After a tg_afile_getline loop: a line over the limit or no memory is an error (1), the end is not. */
 static int stdin_line_error(const char *cmd, long n) {
     if (n == -2)
         fprintf(stderr, "tapegrad vocab %s: <stdin>: a line longer than %zu bytes (an endless input?): refused\n",
@@ -257,7 +258,7 @@ static int cmd_encode(int argc, char **argv) {
     tg_ids ids = {0};
     tg_str piece = {0};
     tg_err err;
-    while (rc == 0 && (n = tg_getline_max(&line, &cap, stdin, TG_LINE_MAX_BYTES)) >= 0) {
+    while (rc == 0 && (n = tg_afile_getline(&line, &cap, stdin, TG_LINE_MAX_BYTES)) >= 0) {
         size_t len = (size_t)n;
         if (len && line[len - 1] == '\n') len--;
         if (len && line[len - 1] == '\r') len--;
@@ -304,7 +305,7 @@ static int cmd_decode(int argc, char **argv) {
     tg_ids ids = {0};
     tg_str text = {0};
     tg_err err;
-    while (rc == 0 && (n = tg_getline_max(&line, &cap, stdin, TG_LINE_MAX_BYTES)) >= 0) {
+    while (rc == 0 && (n = tg_afile_getline(&line, &cap, stdin, TG_LINE_MAX_BYTES)) >= 0) {
         line_no++;
         size_t len = (size_t)n;
         if (len && line[len - 1] == '\n') len--;

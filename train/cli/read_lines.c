@@ -48,23 +48,3 @@ void tg_lines_free(tg_lines *l) {
     free(l->buf_);
     memset(l, 0, sizeof *l);
 }
-
-long tg_getline_max(char **line, size_t *cap, FILE *f, size_t max) {
-    size_t n = 0;
-    int c = EOF;
-    while ((c = getc(f)) != EOF) {
-        if (n >= max) return -2;
-        if (n + 2 > *cap) {
-            size_t want = *cap ? 2 * *cap : 256;
-            char *p = realloc(*line, want);
-            if (!p) return -3;
-            *line = p;
-            *cap = want;
-        }
-        (*line)[n++] = (char)c;
-        if (c == '\n') break;
-    }
-    if (n == 0) return -1;
-    (*line)[n] = '\0';
-    return (long)n;
-}

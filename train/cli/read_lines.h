@@ -21,12 +21,8 @@ typedef struct tg_lines {
 tg_status tg_lines_read(tg_lines *out, const char *path, tg_err *err);
 void tg_lines_free(tg_lines *l);
 
-/* A line read from a stream (stdin of `vocab encode|decode`) may be at most this long. */
+/* A line read from a stream (stdin of `vocab encode|decode`, with tg_afile_getline of
+ * train/ckpt/atomic_file.h) may be at most this long. */
 #define TG_LINE_MAX_BYTES ((size_t)16 << 20)
-
-/* getline(3) with a bound: the line's length (its '\n' included, NUL-terminated), -1 at the end
- * of f, -2 when the line passes max bytes (the rest is left unread: an endless line from
- * /dev/zero costs max bytes, not all memory), -3 when out of memory. */
-long tg_getline_max(char **line, size_t *cap, FILE *f, size_t max);
 
 #endif /* TG_READ_LINES_H */

@@ -3,8 +3,8 @@
  * (outfile.c, train's atomic writes), so anything else under one of those names was put there by
  * hand and is refused, naming the file: a symbolic link is not followed (as train does not follow
  * one among a run folder's files: run/folders.c, run/progress.c), a FIFO is not waited on, a
- * device is not read (/dev/zero never ends). Lines are read up to TG_EXP_LINE_MAX bytes: a huge
- * file of one line is refused after that much, not read whole. */
+ * device is not read (/dev/zero never ends). Lines are read by tg_afile_getline up to
+ * TG_EXP_LINE_MAX bytes: a huge file of one line is refused after that much, not read whole. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,28 +35,16 @@ tg_status tg_exp_in_open(tg_exp_in *in, const char *path, bool *missing, tg_err 
 
 bool tg_exp_in_line(tg_exp_in *in, tg_status *st, tg_err *err) {
     *st = TG_OK;
-    in->len = 0;
-    if (!in->line && !(in->line = malloc(in->cap = 256))) {
+    long n = tg_afile_getline(&in->line, &in->cap, in->f, TG_EXP_LINE_MAX);
+    if (n == -2)
+        *st = tg_err_set(err, TG_ERR_FORMAT, "%s:%ld: a line longer than %d MiB: not a file tapegrad wrote",
+                         in->path, in->lineno + 1, TG_EXP_LINE_MAX >> 20);
+    else if (n == -3)
         *st = tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", in->path);
-        return false;
-    }
-    int ch;
-    while ((ch = getc(in->f)) != EOF && ch != '\n') {
-        if (in->len + 1 == in->cap) {
-            if (in->cap >= TG_EXP_LINE_MAX) {
-                *st = tg_err_set(err, TG_ERR_FORMAT, "%s:%ld: a line longer than %d MiB: not a file tapegrad wrote",
-                                 in->path, in->lineno + 1, TG_EXP_LINE_MAX >> 20);
-                return false;
-            }
-            char *nl = realloc(in->line, 2 * in->cap);
-            if (!nl) { *st = tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", in->path); return false; }
-            in->line = nl;
-            in->cap *= 2;
-        }
-        in->line[in->len++] = (char)ch;
-    }
-    if (ferror(in->f)) { *st = tg_err_set(err, TG_ERR_IO, "%s: read error", in->path); return false; }
-    if (ch == EOF && in->len == 0) return false;
+    else if (ferror(in->f))
+        *st = tg_err_set(err, TG_ERR_IO, "%s: read error", in->path);
+    if (n < 0 || *st != TG_OK) return false;
+    in->len = (size_t)n - (in->line[n - 1] == '\n');
     in->line[in->len] = '\0';
     in->lineno++;
     return true;

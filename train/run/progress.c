@@ -27,25 +27,6 @@ void tg_format_duration(double s, char *buf, size_t len) {
 /* The longest line trim_tsv reads: a metrics row is ~150 bytes, a diagnostics row a few KB. */
 #define TSV_LINE_MAX ((size_t)1 << 20)
 
-/* The next line of in, whole (its newline kept unless the file ends first), in *buf (*cap bytes,
- * grown): its length, 0 at the end, or -1 (errno EFBIG) past TSV_LINE_MAX or (ENOMEM) out of memory. */
-static long read_line(FILE *in, char **buf, size_t *cap) {
-    size_t n = 0;
-    for (;;) {
-        if (*cap - n < 2) {
-            size_t grown = *cap ? 2 * *cap : 4096;
-            if (grown > TSV_LINE_MAX + 2) return errno = EFBIG, -1;
-            char *p = realloc(*buf, grown);
-            if (!p) return errno = ENOMEM, -1;
-            *buf = p;
-            *cap = grown;
-        }
-        if (!fgets(*buf + n, (int)(*cap - n), in)) return (long)n;
-        n += strlen(*buf + n);
-        if (n && (*buf)[n - 1] == '\n') return (long)n;
-    }
-}
-
 /* Keeps the header and rows whose step (column step_col, 0-based) is <= keep_step, and drops a
  * last line without its newline (torn by a crash); rewrites the file atomically. */
 static int trim_tsv(const char *path, int step_col, int64_t keep_step, char *msg, size_t msg_len) {
@@ -63,7 +44,7 @@ static int trim_tsv(const char *path, int step_col, int64_t keep_step, char *msg
     size_t cap = 0;
     long len = 0;
     bool first = true;
-    while (st == TG_OK && (len = read_line(in, &line, &cap)) > 0) {
+    while (st == TG_OK && (len = tg_afile_getline(&line, &cap, in, TSV_LINE_MAX)) > 0) {
         if (line[len - 1] != '\n') continue;   /* a last line torn by a crash */
         if (!first) {
             const char *col = line;
@@ -76,10 +57,10 @@ static int trim_tsv(const char *path, int step_col, int64_t keep_step, char *msg
         first = false;
         st = tg_afile_write(&out, line, (size_t)len, &err);
     }
-    if (st == TG_OK && len < 0)
-        st = errno == EFBIG ? tg_err_set(&err, TG_ERR_CORRUPT, "%s: a line longer than %zu bytes: not a table "
-                                         "tapegrad wrote; refusing to rewrite it", path, TSV_LINE_MAX)
-                            : tg_err_set(&err, TG_ERR_NOMEM, "%s: out of memory", path);
+    if (st == TG_OK && len < -1)
+        st = len == -2 ? tg_err_set(&err, TG_ERR_CORRUPT, "%s: a line longer than %zu bytes: not a table "
+                                    "tapegrad wrote; refusing to rewrite it", path, TSV_LINE_MAX)
+                       : tg_err_set(&err, TG_ERR_NOMEM, "%s: out of memory", path);
     free(line);
     if (st == TG_OK && ferror(in)) st = tg_err_set(&err, TG_ERR_IO, "%s: read error", path);
     fclose(in);
