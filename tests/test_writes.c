@@ -12,11 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "tests/tg_check.h"
 #include "tests/tg_cli.h"
+#include "train/ckpt/atomic_file.h"
 #include "train/ckpt/ckpt_file.h"
 #include "train/run/options.h"
 #include "train/run/run.h"
@@ -889,6 +891,58 @@ START_TEST(test_dead_writers_temps_removed) {
 }
 END_TEST
 
+/* A temporary whose pid no process here has, but whose lock is held, is a live writer's in another
+ * PID namespace or on another host sharing the folder: the resume's clean-up and a writer's keep
+ * it (before the lock they removed it, and that writer's save failed). Its lock freed, both
+ * remove it. */
+START_TEST(test_locked_temps_kept) {
+    make_run("rl", "2");
+    pid_t dead = fork();
+    ck_assert_int_ge(dead, 0);
+    if (dead == 0) _exit(0);
+    ck_assert_int_eq(tg_cli_wait(dead), 0);
+    char name[2][64];
+    snprintf(name[0], sizeof name[0], "rl/step-1.ckpt.tmp.%ld.0", (long)dead);   /* the resume's */
+    snprintf(name[1], sizeof name[1], "avgl.ckpt.tmp.%ld.3", (long)dead);        /* ckpt average's */
+    int fd[2];
+    for (int i = 0; i < 2; i++) {
+        tg_cli_write(dir_path(name[i]), "half");
+        fd[i] = open(dir_path(name[i]), O_RDONLY);
+        ck_assert_int_ge(fd[i], 0);
+        ck_assert_int_eq(flock(fd[i], LOCK_EX | LOCK_NB), 0);   /* the foreign writer's lock */
+    }
+    char *resume[] = {"train", "--resume", (char *)dir_path("rl"), "--max-steps", "3", NULL};
+    char *average[] = {"ckpt", "average", (char *)dir_path("rl/last.ckpt"), "-o", (char *)dir_path("avgl.ckpt"), NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, resume), 0);
+    ck_assert_int_eq(tg_cli_run(NULL, average), 0);
+    for (int i = 0; i < 2; i++) ck_assert_msg(is_regular(dir_path(name[i])), "%s (locked) was removed", name[i]);
+    for (int i = 0; i < 2; i++) close(fd[i]);
+    resume[4] = "4";
+    ck_assert_int_eq(tg_cli_run(NULL, resume), 0);
+    ck_assert_int_eq(tg_cli_run(NULL, average), 0);
+    for (int i = 0; i < 2; i++) ck_assert_msg(!is_regular(dir_path(name[i])), "%s (free) was kept", name[i]);
+}
+END_TEST
+
+/* A writer holds the lock on its temporary from the create to the rename: another open file
+ * cannot take it meanwhile, so no clean-up removes it. */
+START_TEST(test_writer_locks_its_temp) {
+    tg_afile f;
+    tg_err err;
+    ck_assert_int_eq(tg_afile_open(&f, dir_path("locked.txt"), &err), TG_OK);
+    ck_assert_ptr_nonnull(f.tmp);
+    int fd = open(f.tmp, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_ne(flock(fd, LOCK_EX | LOCK_NB), 0);
+    ck_assert_int_eq(tg_afile_write(&f, "x\n", 2, &err), TG_OK);
+    ck_assert_int_ne(flock(fd, LOCK_EX | LOCK_NB), 0);
+    ck_assert_int_eq(tg_afile_commit(&f, &err), TG_OK);
+    ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);   /* released with the rename */
+    close(fd);
+    ck_assert(is_regular(dir_path("locked.txt")));
+}
+END_TEST
+
 /* --keep counts only regular files as snapshots: a folder (one not empty: before the fix every
  * later save failed removing it), a FIFO and a link named step-N.ckpt are left alone, and the
  * resume that would write the snapshot in a FIFO's place refuses, naming it. */
@@ -999,6 +1053,8 @@ static Suite *suite(void) {
     tcase_add_test(io, test_resume_refuses_fifo_config);
     tcase_add_test(io, test_resume_keeps_look_alike_temps);
     tcase_add_test(io, test_dead_writers_temps_removed);
+    tcase_add_test(io, test_locked_temps_kept);
+    tcase_add_test(io, test_writer_locks_its_temp);
     tcase_add_test(io, test_keep_only_regular_snapshots);
     tcase_add_test(io, test_trim_reads_whole_lines);
     suite_add_tcase(s, io);

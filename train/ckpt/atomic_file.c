@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -113,9 +114,31 @@ bool tg_afile_dead_temp(const char *name, size_t *target_len) {
            kill((pid_t)pid, 0) == -1 && errno == ESRCH;
 }
 
+bool tg_afile_unlink_dead_temp(int dir_fd, const char *name) {
+    size_t n;
+    if (!tg_afile_dead_temp(name, &n)) return false;
+    int fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return false;
+    /* Held while unlinking: a writer that takes the lock after this sees its name gone (hold_temp). */
+    bool gone = flock(fd, LOCK_EX | LOCK_NB) == 0 && unlinkat(dir_fd, name, 0) == 0;
+    close(fd);
+    return gone;
+}
+
+/* Takes the lock that marks fd's temporary (tmp) as a live writer's, then checks that tmp still
+ * names fd's file: false when a clean-up removed it between the create and the lock (the caller
+ * tries the next name). A file system without flock (EINVAL, ENOLCK, EOPNOTSUPP) leaves the pid
+ * alone to speak for the writer, as before the lock. */
+static bool hold_temp(int fd, const char *tmp) {
+    while (flock(fd, LOCK_EX) != 0)
+        if (errno != EINTR) return true;
+    struct stat a, b;
+    return fstat(fd, &a) == 0 && lstat(tmp, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 /* Unlinks path's temporaries left by writers that were killed (PATH.tmp.<pid>.<n> whose pid no
- * longer exists), so an interrupted `ckpt average -o OUT` does not leave one for ever. Another
- * live writer's temporary, and any other name, is left alone. */
+ * longer exists and whose lock is free), so an interrupted `ckpt average -o OUT` does not leave
+ * one for ever. Another live writer's temporary, and any other name, is left alone. */
 static void remove_dead_temps(const char *path) {
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
@@ -123,8 +146,9 @@ static void remove_dead_temps(const char *path) {
     DIR *d = dir ? opendir(dir) : NULL;
     for (struct dirent *e; d && (e = readdir(d));) {
         size_t n;
-        if (tg_afile_dead_temp(e->d_name, &n) && n == strlen(base) && !strncmp(e->d_name, base, n))
-            unlinkat(dirfd(d), e->d_name, 0);
+        long pid;
+        if (tg_afile_temp_name(e->d_name, &n, &pid) && n == strlen(base) && !strncmp(e->d_name, base, n))
+            tg_afile_unlink_dead_temp(dirfd(d), e->d_name);
     }
     if (d) closedir(d);
     free(dir);
@@ -189,6 +213,11 @@ tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
     for (int i = 0; i < MAX_TMP_TRIES && f->fd < 0; i++) {
         snprintf(f->tmp, len, "%s.tmp.%ld.%d", path, (long)getpid(), i);
         f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (f->fd >= 0 && !hold_temp(f->fd, f->tmp)) {
+            close(f->fd);   /* removed by a clean-up before the lock: not ours any more */
+            f->fd = -1;
+            errno = EEXIST;
+        }
         if (f->fd < 0 && errno != EEXIST) break;
     }
     if (f->fd >= 0) return TG_OK;
@@ -260,11 +289,12 @@ tg_status tg_afile_commit(tg_afile *f, tg_err *err) {
     /* A device or FIFO cannot be synced (EINVAL/EROFS): only its close counts. */
     if (fsync(f->fd) != 0 && (f->tmp || (errno != EINVAL && errno != EROFS)))
         st = tg_err_set(err, TG_ERR_IO, "%s: cannot sync: %s", what, strerror(errno));
-    int fd = f->fd;
+    int fd = f->fd, lock = f->tmp ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -1;   /* the temporary's lock, to the rename */
     f->fd = -1;
     if (close(fd) != 0 && st == TG_OK) st = tg_err_set(err, TG_ERR_IO, "%s: cannot close: %s", what, strerror(errno));
     if (st == TG_OK && f->tmp && rename(f->tmp, f->path) != 0)
         st = tg_err_set(err, TG_ERR_IO, "%s: cannot rename %s over it: %s", f->path, f->tmp, strerror(errno));
+    if (lock >= 0) close(lock);
     if (st != TG_OK) {
         tg_afile_abort(f);
         return st;

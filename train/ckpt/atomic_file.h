@@ -3,9 +3,10 @@
  *
  * Replacing a file (checkpoints, vocab.txt, config.txt, metrics.tsv trims, averaged checkpoints):
  * a new temporary PATH.tmp.<pid>.<n> is created beside PATH with O_CREAT|O_EXCL|O_NOFOLLOW (so a
- * symlink or any file already under that name is never opened), written, fsynced, closed and
- * renamed over PATH; the folder is then fsynced. On any failure the temporary is unlinked and PATH
- * is left as it was. A PATH that is itself not a regular file (a device such as /dev/null, a
+ * symlink or any file already under that name is never opened), locked (flock, so that a clean-up
+ * of killed writers' temporaries knows it is live), written, fsynced, closed and renamed over
+ * PATH; the folder is then fsynced. On any failure the temporary is unlinked and PATH is left as
+ * it was. A PATH that is itself not a regular file (a device such as /dev/null, a
  * FIFO), or that is /dev/stdout, /dev/stderr, /dev/fd/N or /proc/self/fd/N, is written directly
  * and never replaced. Any other symlink at PATH is never followed: it is replaced like a file.
  *
@@ -59,10 +60,14 @@ void tg_afile_abort(tg_afile *f);
  * with digits to the end (or TARGET.tmp.<pid>, an older release's): the length of TARGET in
  * *target_len and the pid in *pid. A user's "best.ckpt.tmp.before-lr-change" is not one. */
 bool tg_afile_temp_name(const char *name, size_t *target_len, long *pid);
-/* tg_afile_temp_name, and its writer is gone: the pid is one Linux can give (<= 2^22; a dated
- * "avg.ckpt.tmp.20261201" is not a pid) and no process has it. A live writer's temporary, even
- * one of another command writing into the folder, is kept. */
+/* tg_afile_temp_name, and its writer looks gone: the pid is one Linux can give (<= 2^22; a dated
+ * "avg.ckpt.tmp.20261201" is not a pid) and no process here has it. A writer in another PID
+ * namespace or on another host may still have it: tg_afile_unlink_dead_temp asks the lock. */
 bool tg_afile_dead_temp(const char *name, size_t *target_len);
+/* Unlinks the temporary name in the folder dir_fd when tg_afile_dead_temp holds and no writer
+ * holds its lock: every writer holds an flock on its temporary from the create to the rename, so
+ * a live writer's is kept wherever its pid lives. True when it was removed. */
+bool tg_afile_unlink_dead_temp(int dir_fd, const char *name);
 
 /* fopen(path, "rb") of a regular file only, without waiting: a FIFO without a writer would block
  * the open, /dev/zero never ends. NULL with errno set: ENOENT, ELOOP (a symlink, with nofollow),

@@ -238,9 +238,8 @@ static void remove_stale_temps(const char *rundir) {
     struct dirent *e;
     while ((e = readdir(d))) {
         if (!stale_temp(e->d_name)) continue;
-        char path[TG_PATH_MAX + 300];
-        snprintf(path, sizeof path, "%s/%s", rundir, e->d_name);
-        if (remove(path) == 0) say("removed %s, left by an interrupted save\n", path);
+        if (tg_afile_unlink_dead_temp(dirfd(d), e->d_name))
+            say("removed %s/%s, left by an interrupted save\n", rundir, e->d_name);
     }
     closedir(d);
 }
