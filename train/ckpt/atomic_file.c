@@ -117,7 +117,11 @@ bool tg_afile_dead_temp(const char *name, size_t *target_len) {
 bool tg_afile_unlink_dead_temp(int dir_fd, const char *name) {
     size_t n;
     if (!tg_afile_dead_temp(name, &n)) return false;
-    int fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat sb;   /* tapegrad's temporaries are regular files: a device is never opened */
+    if (fstatat(dir_fd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode)) return false;
+    /* For writing if it can: NFS emulates flock with a write lock, which a read-only file refuses. */
+    int fd = openat(dir_fd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return false;
     /* Held while unlinking: a writer that takes the lock after this sees its name gone (hold_temp). */
     bool gone = flock(fd, LOCK_EX | LOCK_NB) == 0 && unlinkat(dir_fd, name, 0) == 0;

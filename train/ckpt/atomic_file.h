@@ -64,9 +64,9 @@ bool tg_afile_temp_name(const char *name, size_t *target_len, long *pid);
  * "avg.ckpt.tmp.20261201" is not a pid) and no process here has it. A writer in another PID
  * namespace or on another host may still have it: tg_afile_unlink_dead_temp asks the lock. */
 bool tg_afile_dead_temp(const char *name, size_t *target_len);
-/* Unlinks the temporary name in the folder dir_fd when tg_afile_dead_temp holds and no writer
- * holds its lock: every writer holds an flock on its temporary from the create to the rename, so
- * a live writer's is kept wherever its pid lives. True when it was removed. */
+/* Unlinks the temporary name in the folder dir_fd when tg_afile_dead_temp holds, it is a regular
+ * file and no writer holds its lock: every writer holds an flock on its temporary from the create
+ * to the rename, so a live writer's is kept wherever its pid lives. True when it was removed. */
 bool tg_afile_unlink_dead_temp(int dir_fd, const char *name);
 
 /* fopen(path, "rb") of a regular file only, without waiting: a FIFO without a writer would block
