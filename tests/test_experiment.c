@@ -383,6 +383,80 @@ START_TEST(test_dry_run_lists_cells_and_writes_nothing) {
 }
 END_TEST
 
+/* `--resume DIR --max-steps N` extends every cell's budget: the cells resumed to N are, bit for
+ * bit, the cells of a fresh experiment with --max-steps N (exact resume, a schedule that does not
+ * depend on the budget); the record follows; --dry-run writes nothing; a budget not larger, a
+ * cosine schedule (which decays over the budget) and other flags are refused. */
+#define SHORT "experiment", "--task", "copy", "--task-vocab", "12", "--task-size", "300", "--d-model", "16", \
+              "--heads", "2", "--d-ff", "32", "--layers", "1", "--max-tokens", "300", "--lr", "3e-3",          \
+              "--warmup", "20", "--log-every", "20", "--valid-every", "30", "--save-every", "10",               \
+              "--threads", "1", "--vary", "attn-activation=none,relu", "--seeds", "1"
+
+static uint64_t cell_hash(const char *dir, const char *cell, int64_t want_step) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/cells/%s/last.ckpt", dir, cell);
+    tg_loaded L;
+    tg_err err;
+    ck_assert_int_eq(tg_run_load_model(path, &L, &err), TG_OK);
+    ck_assert_int_eq(L.st.step, want_step);
+    uint64_t h = L.param_hash;
+    tg_loaded_free(&L);
+    return h;
+}
+
+START_TEST(test_resume_extends_budget_exactly) {
+    char x[300], y[300], c[300], rec[400];
+    snprintf(x, sizeof x, "%s/x", tmpdir);
+    snprintf(y, sizeof y, "%s/y", tmpdir);
+    snprintf(c, sizeof c, "%s/c", tmpdir);
+    snprintf(rec, sizeof rec, "%s/experiment.txt", x);
+    char *short_run[] = {SHORT, "--max-steps", "30", "--out", x, NULL};
+    char *long_run[] = {SHORT, "--max-steps", "60", "--out", y, NULL};
+    ck_assert_int_eq(run(short_run), 0);
+    ck_assert_int_eq(run(long_run), 0);
+    const char *cells[2] = {"attn-activation=none,seed=1", "attn-activation=relu,seed=1"};
+    char *before = tg_cli_slurp(rec);
+    char *dry[] = {"experiment", "--resume", x, "--max-steps", "60", "--dry-run", NULL};
+    ck_assert_int_eq(run(dry), 0);
+    ck_assert_int_eq(count_in("out.txt", "partial step 30/60"), 2);
+    char *after = tg_cli_slurp(rec);
+    ck_assert_str_eq(before, after);   /* a dry run writes nothing */
+    free(after);
+    for (int i = 0; i < 2; i++) cell_hash(x, cells[i], 30);
+    char *extend[] = {"experiment", "--resume", x, "--max-steps", "60", NULL};
+    ck_assert_int_eq(run(extend), 0);
+    ck_assert_int_eq(count_in("err.txt", ": resuming at step 30"), 2);
+    for (int i = 0; i < 2; i++)
+        ck_assert_msg(cell_hash(x, cells[i], 60) == cell_hash(y, cells[i], 60),
+                      "cell %s extended to 60 steps differs from the fresh 60-step cell", cells[i]);
+    ck_assert_int_eq(count_in("x/experiment.txt", "--max-steps 60 --out"), 1);
+    ck_assert_int_eq(count_in("x/experiment.txt", "max-steps = 60\n"), 1);
+    char *again[] = {"experiment", "--resume", x, NULL};
+    ck_assert_int_eq(run(again), 0);
+    ck_assert_int_eq(count_in("err.txt", "done already"), 2);
+    /* refused: not larger, other flags, a cosine schedule; the record is left as it was */
+    free(before);
+    before = tg_cli_slurp(rec);
+    ck_assert_int_eq(run(extend), 2);
+    ck_assert_int_eq(count_in("err.txt", "so it must be larger"), 1);
+    extend[4] = "40";
+    ck_assert_int_eq(run(extend), 2);
+    char *flags[] = {"experiment", "--resume", x, "--max-steps", "90", "--threads", "2", NULL};
+    ck_assert_int_eq(run(flags), 2);
+    ck_assert_int_eq(count_in("err.txt", "give no other flags (but --max-steps"), 1);
+    after = tg_cli_slurp(rec);
+    ck_assert_str_eq(before, after);
+    free(before);
+    free(after);
+    char *cosine[] = {SHORT, "--schedule", "cosine", "--max-steps", "30", "--out", c, NULL};
+    ck_assert_int_eq(run(cosine), 0);
+    char *cosine_extend[] = {"experiment", "--resume", c, "--max-steps", "60", NULL};
+    ck_assert_int_eq(run(cosine_extend), 2);
+    ck_assert_int_eq(count_in("err.txt", "decays over their budget"), 1);
+    cell_hash(c, cells[0], 30);
+}
+END_TEST
+
 START_TEST(test_bad_axes_and_other_recipe_refused) {
     char d[300];
     snprintf(d, sizeof d, "%s/bad", tmpdir);
@@ -993,6 +1067,7 @@ int main(void) {
     tcase_add_test(tc, test_grid_trains_skips_and_resumes_exactly);
     tcase_add_test(tc, test_report_cache_diagnostics_baseline);
     tcase_add_test(tc, test_dry_run_lists_cells_and_writes_nothing);
+    tcase_add_test(tc, test_resume_extends_budget_exactly);
     tcase_add_test(tc, test_bad_axes_and_other_recipe_refused);
     tcase_add_test(tc, test_variant_bundles);
     tcase_add_test(tc, test_batches_depend_on_seed_and_data_only);

@@ -15,7 +15,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: tapegrad experiment [--config FILE] [train flags...] --vary KEY=V1,V2[,...] [--vary ...]\n"
             "                           --seeds N | --seed-list 1,2,3  --max-steps N --out DIR [--dry-run]\n"
-            "       tapegrad experiment --resume DIR [--dry-run]\n"
+            "       tapegrad experiment --resume DIR [--max-steps N] [--dry-run]\n"
             "       tapegrad experiment report DIR [--baseline KEY=V,...]\n\n"
             "Trains every cell of the grid (each --vary axis's values x the seeds) one after the other. A cell\n"
             "is an ordinary `tapegrad train` run folder DIR/cells/KEY=V,...,seed=S/ trained with the base\n"
@@ -48,6 +48,12 @@ static void usage(FILE *f) {
             "                         left from 10 timed steps of each variant (after 1 untimed); writes\n"
             "                         nothing under DIR\n"
             "  --resume DIR           run the command recorded in DIR/experiment.txt again\n"
+            "  --resume DIR --max-steps N\n"
+            "                         extend every cell's budget to N steps (more than the recorded one):\n"
+            "                         each cell resumes from its last.ckpt to N, the record and the report\n"
+            "                         follow. By exact resume this is the experiment a fresh run with\n"
+            "                         --max-steps N gives (refused with --schedule cosine, which decays over\n"
+            "                         the budget); copy DIR first to keep the shorter cells\n"
             "  --baseline KEY=V,...   the variant the others are compared with [each axis's first value]\n"
             "  -h, --help             this text\n\n"
             "Every train flag below may be a base flag or a --vary KEY (but --out and --seed).\n");
@@ -113,20 +119,23 @@ static int parse(int argc, char **argv, tg_experiment *e, exp_flags *fl) {
     return -1;
 }
 
-/* The recorded command: argv without --dry-run. */
+/* The recorded command: argv without --dry-run and --baseline (the report's, not the recipe's). */
 static int keep_argv(tg_experiment *e, int argc, char **argv) {
     e->argv = calloc((size_t)argc + 1, sizeof *e->argv);
     if (!e->argv) return 1;
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--dry-run")) e->argv[e->argc++] = argv[i];
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--baseline")) i++;
+        else if (strcmp(argv[i], "--dry-run") && strncmp(argv[i], "--baseline=", 11)) e->argv[e->argc++] = argv[i];
+    }
     return 0;
 }
 
-static int run(int argc, char **argv, int depth);
+static int run(int argc, char **argv, int depth, bool extending);
 
 /* `--resume DIR`: the recorded command, with --dry-run if given now; report: its report, with
- * --baseline SPEC if given. */
-static int resume(const char *dir, bool dry_run, const char *report, const char *baseline, int depth) {
+ * --baseline SPEC if given; max_steps: with the budget extended to that (`--resume DIR --max-steps N`). */
+static int resume(const char *dir, bool dry_run, const char *report, const char *baseline, const char *max_steps,
+                  int depth) {
     int n;
     char **rec;
     tg_err err;
@@ -138,64 +147,98 @@ static int resume(const char *dir, bool dry_run, const char *report, const char 
         fprintf(stderr, "tapegrad experiment: cannot resume: %s\n", err.msg);
         return 1;
     }
-    char **a = calloc((size_t)n + 6, sizeof *a);
+    char **a = calloc((size_t)n + 8, sizeof *a);
+    char *budget = max_steps ? malloc(strlen(max_steps) + 16) : NULL;
     int k = 0, rc = 1;
-    if (a) {
+    bool budget_set = false;
+    if (a && (budget || !max_steps)) {
         a[k++] = (char *)(report ? "report" : "experiment");
-        for (int i = 0; i < n; i++)   /* the folder where it is now, if it was moved or copied */
+        for (int i = 0; i < n; i++) {   /* the folder where it is now, if it was moved or copied */
             a[k++] = i > 0 && !strcmp(rec[i - 1], "--out") ? (char *)dir : rec[i];
+            if (!max_steps) continue;
+            if (i > 0 && (!strcmp(rec[i - 1], "--max-steps") || !strcmp(rec[i - 1], "--max_steps")))
+                a[k - 1] = (char *)max_steps, budget_set = true;
+            else if (!strncmp(rec[i], "--max-steps=", 12) || !strncmp(rec[i], "--max_steps=", 12))
+                sprintf(budget, "--max-steps=%s", max_steps), a[k - 1] = budget, budget_set = true;
+        }
+        if (max_steps && !budget_set) { a[k++] = "--max-steps"; a[k++] = (char *)max_steps; }   /* from --config */
         if (dry_run) a[k++] = "--dry-run";
         if (baseline) { a[k++] = "--baseline"; a[k++] = (char *)baseline; }
-        rc = run(k, a, depth + 1);
+        rc = run(k, a, depth + 1, max_steps != NULL);
     }
+    free(budget);
     free(a);
     tg_exp_argv_free(n, rec);
     return rc;
+}
+
+/* The experiment of the command recorded in DIR/experiment.txt, as this build parses it (the
+ * folder where it is now), in *r; *rec, *n: the recorded argv, which r points into (free after r). */
+static bool parse_recorded(const char *dir, tg_experiment *r, char ***rec, int *n) {
+    tg_err err;
+    *rec = NULL;
+    tg_exp_init(r);
+    if (tg_exp_record_argv(dir, n, rec, &err) != TG_OK) return false;
+    char **a = calloc((size_t)*n + 2, sizeof *a);
+    exp_flags fl = {0};
+    bool ok = false;
+    if (a) {
+        a[0] = "experiment";
+        for (int i = 0; i < *n; i++) a[i + 1] = i > 0 && !strcmp((*rec)[i - 1], "--out") ? (char *)dir : (*rec)[i];
+        ok = parse(*n + 1, a, r, &fl) < 0;
+    }
+    free(fl.vary);
+    free(fl.variant);
+    free(a);
+    return ok;
 }
 
 /* Whether DIR/experiment.txt, written by another build of tapegrad (whose record may format the
  * recipe differently: a setting added since, say), holds the command of e: its recorded command
  * gives, with this build, the same recipe as e. */
 static bool recorded_same(const tg_experiment *e) {
-    int n;
+    int n = 0;
     char **rec;
-    tg_err err;
-    if (tg_exp_record_argv(e->dir, &n, &rec, &err) != TG_OK) return false;
-    char **a = calloc((size_t)n + 2, sizeof *a);
     tg_experiment r;
-    tg_exp_init(&r);
-    exp_flags fl = {0};
+    tg_err err;
     char *mine = NULL, *theirs = NULL;
-    bool same = false;
-    if (a) {
-        a[0] = "experiment";
-        for (int i = 0; i < n; i++) a[i + 1] = i > 0 && !strcmp(rec[i - 1], "--out") ? (char *)e->dir : rec[i];
-        same = parse(n + 1, a, &r, &fl) < 0 && tg_exp_recipe(e, &mine, &err) == TG_OK &&
-               tg_exp_recipe(&r, &theirs, &err) == TG_OK && !strcmp(mine, theirs);
-    }
+    bool same = parse_recorded(e->dir, &r, &rec, &n) && tg_exp_recipe(e, &mine, &err) == TG_OK &&
+                tg_exp_recipe(&r, &theirs, &err) == TG_OK && !strcmp(mine, theirs);
     free(mine);
     free(theirs);
-    free(fl.vary);
-    free(fl.variant);
     tg_exp_free(&r);
-    free(a);
     tg_exp_argv_free(n, rec);
     return same;
 }
 
-static int run(int argc, char **argv, int depth) {
+/* `--resume DIR --max-steps N`: e is the recorded experiment with only its budget raised. */
+static tg_status extension_ok(const tg_experiment *e, tg_err *err) {
+    int n = 0;
+    char **rec;
+    tg_experiment r;
+    tg_status s = parse_recorded(e->dir, &r, &rec, &n) ? tg_exp_extend_check(&r, e, err)
+                  : tg_err_set(err, TG_ERR_ARG, "%s/experiment.txt: its command cannot be read again", e->dir);
+    tg_exp_free(&r);
+    tg_exp_argv_free(n, rec);
+    return s;
+}
+
+/* extending: the command of a `--resume DIR --max-steps N`, the recorded one with N for its budget. */
+static int run(int argc, char **argv, int depth, bool extending) {
     tg_experiment e;
     tg_exp_init(&e);
     exp_flags fl = {0};
     tg_err err;
     int rc = parse(argc, argv, &e, &fl);
     if (rc < 0 && fl.resume) {
-        if (argc != 3 + (fl.dry_run ? 1 : 0) + (fl.baseline ? 2 : 0)) {
+        const char *budget = e.n_base == 1 && !strcmp(e.base_name[0], "max-steps") ? e.base_value[0] : NULL;
+        if (e.n_base > (budget ? 1 : 0) || fl.n_vary || fl.n_variant || fl.seeds || fl.seed_list || e.config[0] ||
+            e.dir[0]) {
             fprintf(stderr, "tapegrad experiment: --resume DIR takes the recipe from DIR/experiment.txt: give no "
-                            "other flags (but --dry-run, --baseline)\n");
+                            "other flags (but --max-steps, --dry-run, --baseline)\n");
             rc = 2;
         } else {
-            rc = resume(fl.resume, fl.dry_run, NULL, fl.baseline, depth);
+            rc = resume(fl.resume, fl.dry_run, NULL, fl.baseline, budget, depth);
         }
     }
     if (rc < 0) rc = keep_argv(&e, argc, argv) ? 1 : -1;
@@ -203,10 +246,14 @@ static int run(int argc, char **argv, int depth) {
         fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
         rc = 2;
     }
+    if (rc < 0 && extending && extension_ok(&e, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
+        rc = 2;
+    }
     bool report_only = !strcmp(argv[0], "report");   /* the recorded command, from `report DIR` */
     int lock = -1;   /* training: DIR/lock before the record is checked or written */
     if (rc < 0 && !report_only && !fl.dry_run && (lock = tg_exp_lock(&e)) < 0) rc = 1;
-    if (rc < 0 && tg_exp_record(&e, !fl.dry_run, &err) != TG_OK && !recorded_same(&e)) {
+    if (rc < 0 && tg_exp_record(&e, !fl.dry_run, extending, &err) != TG_OK && (extending || !recorded_same(&e))) {
         fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
         rc = 1;
     }
@@ -239,10 +286,10 @@ static int report_cmd(int argc, char **argv) {
         }
     }
     if (!dir) { fprintf(stderr, "tapegrad experiment report: give the experiment folder DIR\n"); return 2; }
-    return resume(dir, false, "report", baseline, 0);
+    return resume(dir, false, "report", baseline, NULL, 0);
 }
 
 int tg_cmd_experiment(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "report")) return report_cmd(argc - 1, argv + 1);
-    return run(argc, argv, 0);
+    return run(argc, argv, 0, false);
 }

@@ -309,12 +309,19 @@ int tg_exp_argv_max(const tg_experiment *e) {
 }
 
 int tg_exp_cell_argv(const tg_experiment *e, const tg_exp_cell *c, bool resume, char **argv) {
-    static char seed[32];
+    static char seed[32], budget[32];
     int k = 0;
     argv[k++] = "train";
-    if (resume) {   /* the checkpoint holds the recipe */
+    if (resume) {   /* the checkpoint holds the recipe, and the budget may have been extended since */
         argv[k++] = "--resume";
         argv[k++] = (char *)c->dir;
+        tg_run_config cfg;
+        tg_err err;
+        if (tg_exp_cell_config(e, c, &cfg, &err) == TG_OK) {
+            snprintf(budget, sizeof budget, "%lld", (long long)cfg.max_steps);
+            argv[k++] = "--max-steps";
+            argv[k++] = budget;
+        }
         argv[k] = NULL;
         return k;
     }

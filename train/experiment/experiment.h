@@ -7,7 +7,7 @@
  *   tg_exp_add_base(&e, "task", "copy");  tg_exp_add_vary(&e, "norm=post,pre", &err);
  *   tg_exp_add_seeds(&e, "2", false, &err);  snprintf(e.dir, sizeof e.dir, "runs/x");
  *   tg_exp_validate(&e, &err);  int lock = tg_exp_lock(&e);
- *   tg_exp_record(&e, true, &err);  tg_exp_run(&e, tg_cmd_train);  close(lock);
+ *   tg_exp_record(&e, true, false, &err);  tg_exp_run(&e, tg_cmd_train);  close(lock);
  */
 #ifndef TG_EXPERIMENT_H
 #define TG_EXPERIMENT_H
@@ -87,8 +87,9 @@ void tg_exp_cell_get(const tg_experiment *e, int index, tg_exp_cell *out);
 /* The cell's full run config, as `tapegrad train` with the cell's argv would build it. */
 tg_status tg_exp_cell_config(const tg_experiment *e, const tg_exp_cell *c, tg_run_config *out, tg_err *err);
 /* argv (NULL-terminated, strings owned by e and c) of `train` for the cell: a fresh run, or
- * `train --resume CELLDIR`. argv must hold tg_exp_argv_max(e) entries; the seed's text is
- * static (one argv at a time). */
+ * `train --resume CELLDIR --max-steps N` (the experiment's budget, which a resume may have
+ * extended). argv must hold tg_exp_argv_max(e) entries; the seed's and budget's texts are static
+ * (one argv at a time). */
 int tg_exp_argv_max(const tg_experiment *e);
 int tg_exp_cell_argv(const tg_experiment *e, const tg_exp_cell *c, bool resume, char **argv);
 /* Every cell's config is checked before anything is trained (a step budget, values train takes). */
@@ -102,8 +103,13 @@ tg_status tg_exp_cell_status(const tg_experiment *e, const tg_exp_cell *c, tg_ex
  * recipes are the same text. */
 tg_status tg_exp_recipe(const tg_experiment *e, char **out, tg_err *err);
 /* Checks that DIR/experiment.txt, if there, holds the same recipe (TG_ERR_ARG naming the first
- * line that differs otherwise); if there is none and write, creates DIR and writes it. */
-tg_status tg_exp_record(const tg_experiment *e, bool write, tg_err *err);
+ * line that differs otherwise); if there is none and write, creates DIR and writes it. replace
+ * (an extended budget, after tg_exp_extend_check): writes e's record over the old one if write. */
+tg_status tg_exp_record(const tg_experiment *e, bool write, bool replace, tg_err *err);
+/* e is old (the recorded experiment) with a larger --max-steps and nothing else changed, and the
+ * cells' schedule does not depend on the budget (not cosine): so each cell resumed to the new
+ * budget is, by exact resume, the cell a fresh experiment with that budget would train. */
+tg_status tg_exp_extend_check(const tg_experiment *old, const tg_experiment *e, tg_err *err);
 /* The command recorded in DIR/experiment.txt (argv after "experiment", malloc'd; free with
  * tg_exp_argv_free). */
 tg_status tg_exp_record_argv(const char *dir, int *argc, char ***argv, tg_err *err);

@@ -112,7 +112,50 @@ static tg_status write_record(const tg_experiment *e, const char *path, const ch
     return tg_exp_out_commit(&o, err);
 }
 
-tg_status tg_exp_record(const tg_experiment *e, bool write, tg_err *err) {
+/* recipe without its budget line, "max-steps = N" (in place). */
+static void drop_budget(char *recipe) {
+    static const char key[] = "max-steps = ";
+    for (char *p = recipe; *p;) {
+        char *nl = strchr(p, '\n'), *next = nl ? nl + 1 : p + strlen(p);
+        if (!strncmp(p, key, sizeof key - 1)) {
+            memmove(p, next, strlen(next) + 1);
+            return;
+        }
+        p = next;
+    }
+}
+
+tg_status tg_exp_extend_check(const tg_experiment *old, const tg_experiment *e, tg_err *err) {
+    tg_run_config was, now;
+    tg_status s = tg_exp_cell_config(old, NULL, &was, err);
+    if (s == TG_OK) s = tg_exp_cell_config(e, NULL, &now, err);
+    if (s != TG_OK) return s;
+    if (now.max_steps <= was.max_steps)
+        return tg_err_set(err, TG_ERR_ARG, "--resume DIR --max-steps %lld: the cells' budget is %lld steps; a "
+                          "resume's --max-steps extends it, so it must be larger", (long long)now.max_steps,
+                          (long long)was.max_steps);
+    if (!strcmp(was.schedule, "cosine") || was.fit_steps)
+        return tg_err_set(err, TG_ERR_ARG, "--resume DIR --max-steps: the cells' schedule (cosine) decays over "
+                          "their budget, so longer cells are another recipe, not a continuation: give a new --out");
+    char *a = NULL, *b = NULL;
+    s = tg_exp_recipe(old, &a, err);
+    if (s == TG_OK) s = tg_exp_recipe(e, &b, err);
+    if (s == TG_OK) {
+        drop_budget(a);
+        drop_budget(b);
+        if (strcmp(a, b)) {
+            char here[256], there[256];
+            first_difference(b, a, here, sizeof here, there, sizeof there);
+            s = tg_err_set(err, TG_ERR_ARG, "--resume DIR --max-steps changes the budget only, but the recipes "
+                           "differ in more ('%s' against '%s')", here, there);
+        }
+    }
+    free(a);
+    free(b);
+    return s;
+}
+
+tg_status tg_exp_record(const tg_experiment *e, bool write, bool replace, tg_err *err) {
     for (int i = 0; i < e->argc; i++)
         if (strchr(e->argv[i], '\n')) return tg_err_set(err, TG_ERR_ARG, "an argument holds a line break");
     char *recipe = NULL;
@@ -120,6 +163,11 @@ tg_status tg_exp_record(const tg_experiment *e, bool write, tg_err *err) {
     if (s != TG_OK) return s;
     char path[TG_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/experiment.txt", e->dir);
+    if (replace) {   /* an extended budget, checked by tg_exp_extend_check */
+        s = write ? write_record(e, path, recipe, err) : TG_OK;
+        free(recipe);
+        return s;
+    }
     char *old = NULL;
     bool missing = false;
     s = read_record(path, &old, &missing, err);   /* one that cannot be read (a FIFO...) is not taken for none */
