@@ -457,6 +457,43 @@ START_TEST(test_resume_extends_budget_exactly) {
 }
 END_TEST
 
+/* An extension is refused when some cell would not continue exactly: cosine as a --vary axis (the
+ * base schedule is not cosine), or a budget off the --valid-every grid, where the short cells
+ * validated at their end (a fresh longer run does not: with --patience 2 the extended cells
+ * stopped at step 50, the fresh ones at 75). Nothing is trained, the record is left as it was. */
+START_TEST(test_extension_refused_per_cell_and_off_grid) {
+    char v[300], g[300], rec[400];
+    snprintf(v, sizeof v, "%s/vcos", tmpdir);
+    snprintf(g, sizeof g, "%s/grid", tmpdir);
+    char *vcos[] = {"experiment", "--task", "copy", "--task-vocab", "12", "--task-size", "300", "--d-model", "16",
+                    "--heads", "2", "--d-ff", "32", "--layers", "1", "--max-tokens", "300", "--lr", "3e-3",
+                    "--warmup", "20", "--valid-every", "30", "--threads", "1", "--vary", "schedule=constant,cosine",
+                    "--seeds", "1", "--max-steps", "30", "--out", v, NULL};
+    ck_assert_int_eq(run(vcos), 0);
+    snprintf(rec, sizeof rec, "%s/experiment.txt", v);
+    char *before = tg_cli_slurp(rec);
+    char *extend[] = {"experiment", "--resume", v, "--max-steps", "60", NULL};
+    ck_assert_int_eq(run(extend), 2);
+    ck_assert_int_eq(count_in("err.txt", "decays over their budget"), 1);
+    cell_hash(v, "schedule=cosine,seed=1", 30);
+    char *after = tg_cli_slurp(rec);
+    ck_assert_str_eq(before, after);
+    free(before);
+    free(after);
+    char *offgrid[] = {"experiment", "--task", "copy", "--task-vocab", "12", "--task-size", "300", "--d-model", "16",
+                       "--heads", "2", "--d-ff", "32", "--layers", "1", "--max-tokens", "300", "--lr", "1e-1",
+                       "--schedule", "constant", "--warmup", "5", "--valid-every", "25", "--patience", "2",
+                       "--threads", "1", "--vary", "attn-activation=none,relu", "--seeds", "1", "--max-steps", "30",
+                       "--out", g, NULL};
+    ck_assert_int_eq(run(offgrid), 0);
+    extend[2] = g;
+    extend[4] = "100";
+    ck_assert_int_eq(run(extend), 2);
+    ck_assert_int_eq(count_in("err.txt", "not a multiple of --valid-every 25"), 1);
+    cell_hash(g, "attn-activation=none,seed=1", 30);
+}
+END_TEST
+
 START_TEST(test_bad_axes_and_other_recipe_refused) {
     char d[300];
     snprintf(d, sizeof d, "%s/bad", tmpdir);
@@ -1068,6 +1105,7 @@ int main(void) {
     tcase_add_test(tc, test_report_cache_diagnostics_baseline);
     tcase_add_test(tc, test_dry_run_lists_cells_and_writes_nothing);
     tcase_add_test(tc, test_resume_extends_budget_exactly);
+    tcase_add_test(tc, test_extension_refused_per_cell_and_off_grid);
     tcase_add_test(tc, test_bad_axes_and_other_recipe_refused);
     tcase_add_test(tc, test_variant_bundles);
     tcase_add_test(tc, test_batches_depend_on_seed_and_data_only);

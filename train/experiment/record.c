@@ -125,6 +125,25 @@ static void drop_budget(char *recipe) {
     }
 }
 
+/* One cell's config (of old) that an extended budget would not continue exactly: a schedule that
+ * decays over the budget, or a validation at the end of the budget off the --valid-every grid (a
+ * run validates when it ends; a fresh run with a larger budget does not validate there, and that
+ * validation counts for best.ckpt and --patience). */
+static tg_status extend_cell_check(const tg_run_config *was, const char *cell, tg_err *err) {
+    if (!strcmp(was->schedule, "cosine") || was->fit_steps)
+        return tg_err_set(err, TG_ERR_ARG, "--resume DIR --max-steps: the cells' schedule (cosine%s%s) decays over "
+                          "their budget, so longer cells are another recipe, not a continuation: give a new --out",
+                          cell ? ", in " : "", cell ? cell : "");
+    bool validates = was->task[0] || was->dev[0];
+    if (validates && (was->valid_every <= 0 || was->max_steps % was->valid_every != 0))
+        return tg_err_set(err, TG_ERR_ARG, "--resume DIR --max-steps: the cells validated at the end of their budget, "
+                          "step %lld, which is not a multiple of --valid-every %d%s%s: a fresh run with a larger budget "
+                          "does not validate there, and that validation counts for best.ckpt and --patience, so "
+                          "longer cells are not a continuation: give a new --out", (long long)was->max_steps,
+                          was->valid_every, cell ? ", in " : "", cell ? cell : "");
+    return TG_OK;
+}
+
 tg_status tg_exp_extend_check(const tg_experiment *old, const tg_experiment *e, tg_err *err) {
     tg_run_config was, now;
     tg_status s = tg_exp_cell_config(old, NULL, &was, err);
@@ -134,9 +153,14 @@ tg_status tg_exp_extend_check(const tg_experiment *old, const tg_experiment *e, 
         return tg_err_set(err, TG_ERR_ARG, "--resume DIR --max-steps %lld: the cells' budget is %lld steps; a "
                           "resume's --max-steps extends it, so it must be larger", (long long)now.max_steps,
                           (long long)was.max_steps);
-    if (!strcmp(was.schedule, "cosine") || was.fit_steps)
-        return tg_err_set(err, TG_ERR_ARG, "--resume DIR --max-steps: the cells' schedule (cosine) decays over "
-                          "their budget, so longer cells are another recipe, not a continuation: give a new --out");
+    /* every cell's: a --vary axis (schedule=constant,cosine, valid-every=...) sets it per cell */
+    for (int i = 0; s == TG_OK && i < tg_exp_cell_count(old); i++) {
+        tg_exp_cell c;
+        tg_exp_cell_get(old, i, &c);
+        s = tg_exp_cell_config(old, &c, &was, err);
+        if (s == TG_OK) s = extend_cell_check(&was, c.name, err);
+    }
+    if (s != TG_OK) return s;
     char *a = NULL, *b = NULL;
     s = tg_exp_recipe(old, &a, err);
     if (s == TG_OK) s = tg_exp_recipe(e, &b, err);
