@@ -494,6 +494,34 @@ START_TEST(test_extension_refused_per_cell_and_off_grid) {
 }
 END_TEST
 
+/* A record that does not say how the cells were trained (an argument edited by hand) is not
+ * extended: the cells resume from their checkpoints, which hold their own recipe, and the record
+ * rewritten with the new budget would claim the edited one. */
+START_TEST(test_extension_refuses_record_unlike_cells) {
+    char t[300], rec[400];
+    snprintf(t, sizeof t, "%s/edited", tmpdir);
+    snprintf(rec, sizeof rec, "%s/experiment.txt", t);
+    char *short_run[] = {SHORT, "--max-steps", "30", "--out", t, NULL};
+    ck_assert_int_eq(run(short_run), 0);
+    char *text = tg_cli_slurp(rec);
+    char *at = strstr(text, "arg: 3e-3\n");
+    ck_assert_ptr_nonnull(at);
+    at[5] = '5';   /* arg: 5e-3 */
+    FILE *f = fopen(rec, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    char *extend[] = {"experiment", "--resume", t, "--max-steps", "60", NULL};
+    ck_assert_int_eq(run(extend), 2);
+    ck_assert_int_eq(count_in("err.txt", "was not trained with the recorded recipe"), 1);
+    char *after = tg_cli_slurp(rec);
+    ck_assert_str_eq(text, after);
+    cell_hash(t, "attn-activation=relu,seed=1", 30);
+    free(text);
+    free(after);
+}
+END_TEST
+
 START_TEST(test_bad_axes_and_other_recipe_refused) {
     char d[300];
     snprintf(d, sizeof d, "%s/bad", tmpdir);
@@ -1106,6 +1134,7 @@ int main(void) {
     tcase_add_test(tc, test_dry_run_lists_cells_and_writes_nothing);
     tcase_add_test(tc, test_resume_extends_budget_exactly);
     tcase_add_test(tc, test_extension_refused_per_cell_and_off_grid);
+    tcase_add_test(tc, test_extension_refuses_record_unlike_cells);
     tcase_add_test(tc, test_bad_axes_and_other_recipe_refused);
     tcase_add_test(tc, test_variant_bundles);
     tcase_add_test(tc, test_batches_depend_on_seed_and_data_only);

@@ -144,6 +144,43 @@ static tg_status extend_cell_check(const tg_run_config *was, const char *cell, t
     return TG_OK;
 }
 
+/* The config a run's checkpoint holds, as text to compare: without what a resume may change and
+ * the experiment does not fix (the folder, the threads, the budget; dev and vocab of a task run,
+ * which older builds recorded and never read). */
+static void config_text(tg_run_config c, char *buf, size_t len) {
+    c.out[0] = '\0';
+    c.threads = 0;
+    c.max_steps = 0;
+    if (c.task[0]) c.dev[0] = c.vocab[0] = '\0';
+    tg_run_config_format(&c, buf, len);
+}
+
+/* The cell c, if it has a last.ckpt, was trained with want (its config in the experiment): an
+ * extension resumes it from its checkpoint, which holds its own recipe, and rewrites the record;
+ * a record that does not say how the cells were trained (edited by hand, another experiment's
+ * cells copied in) would then claim a recipe the longer cells were not trained with. */
+static tg_status cell_trained_so(const tg_run_config *want, const tg_exp_cell *c, tg_err *err) {
+    char path[sizeof c->dir + 16];
+    snprintf(path, sizeof path, "%s/last.ckpt", c->dir);
+    struct stat sb;
+    if (stat(path, &sb) != 0) return TG_OK;   /* not started: trained from scratch to the new budget */
+    tg_loaded L;
+    tg_status s = tg_run_load_model(path, &L, err);
+    if (s != TG_OK) return s;
+    static char a[64 * 1024], b[64 * 1024];
+    tg_run_config have = L.cfg;
+    if (!want->accum_shards) have.accum_shards = 0;   /* 0: train takes its ranks (1 without MPI) */
+    config_text(*want, a, sizeof a);
+    config_text(have, b, sizeof b);
+    tg_loaded_free(&L);
+    if (!strcmp(a, b)) return TG_OK;
+    char here[256], there[256];
+    first_difference(a, b, here, sizeof here, there, sizeof there);
+    return tg_err_set(err, TG_ERR_ARG, "--resume DIR --max-steps: cell %s was not trained with the recorded recipe "
+                      "('%s' in experiment.txt, '%s' in its last.ckpt): its longer run would not be the recorded "
+                      "experiment's", c->name, here, there);
+}
+
 tg_status tg_exp_extend_check(const tg_experiment *old, const tg_experiment *e, tg_err *err) {
     tg_run_config was, now;
     tg_status s = tg_exp_cell_config(old, NULL, &was, err);
@@ -159,6 +196,7 @@ tg_status tg_exp_extend_check(const tg_experiment *old, const tg_experiment *e, 
         tg_exp_cell_get(old, i, &c);
         s = tg_exp_cell_config(old, &c, &was, err);
         if (s == TG_OK) s = extend_cell_check(&was, c.name, err);
+        if (s == TG_OK) s = cell_trained_so(&was, &c, err);
     }
     if (s != TG_OK) return s;
     char *a = NULL, *b = NULL;
