@@ -234,8 +234,13 @@ static int load_vocab(const vocab_args *a, tg_bpe **bpe) {
 
 static int finish_output(void) { return tg_cli_output_done("tapegrad vocab", 0); }
 
-/* After a tg_afile_getline loop: a line over the limit or no memory is an error (1), the end is not. */
+/* After a tg_afile_getline loop: a line over the limit, no memory or a read error (stdin a folder,
+ * EIO: getline ends there as at the end) is an error (1), the end is not. */
 static int stdin_line_error(const char *cmd, long n) {
+    if (n == -1 && ferror(stdin)) {
+        fprintf(stderr, "tapegrad vocab %s: <stdin>: read error: %s\n", cmd, strerror(errno));
+        return 1;
+    }
     if (n == -2)
         fprintf(stderr, "tapegrad vocab %s: <stdin>: a line longer than %zu bytes (an endless input?): refused\n",
                 cmd, TG_LINE_MAX_BYTES);
