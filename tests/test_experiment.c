@@ -517,6 +517,17 @@ START_TEST(test_extension_refuses_record_unlike_cells) {
     char *after = tg_cli_slurp(rec);
     ck_assert_str_eq(text, after);
     cell_hash(t, "attn-activation=relu,seed=1", 30);
+    /* a NUL byte in the record would end its text there: refused, naming the line */
+    f = fopen(rec, "w");
+    ck_assert_ptr_nonnull(f);
+    at[5] = '3';
+    fwrite(text, 1, (size_t)(at - text) + 9, f);
+    fputc('\0', f);
+    fputs(at + 9, f);
+    fclose(f);
+    char *again[] = {"experiment", "--resume", t, "--dry-run", NULL};
+    ck_assert_int_eq(run(again), 1);
+    ck_assert_int_eq(count_in("err.txt", ": a NUL byte: not a record tapegrad wrote"), 1);
     free(text);
     free(after);
 }

@@ -90,6 +90,13 @@ static tg_status read_record(const char *path, char **out, bool *missing, tg_err
         else s = tg_err_set(err, TG_ERR_FORMAT, "%s: larger than %d MiB: not an experiment record", path, RECORD_MAX >> 20);
     }
     if (s == TG_OK && ferror(in.f)) s = tg_err_set(err, TG_ERR_IO, "%s: read error", path);
+    /* read as a string: a NUL would end it there, silently dropping the arguments after it */
+    const char *nul = s == TG_OK ? memchr(buf, '\0', len) : NULL;
+    if (nul) {
+        long line = 1;
+        for (const char *p = buf; p < nul; p++) line += *p == '\n';
+        s = tg_err_set(err, TG_ERR_FORMAT, "%s:%ld: a NUL byte: not a record tapegrad wrote", path, line);
+    }
     tg_exp_in_close(&in);
     if (s != TG_OK) { free(buf); return s; }
     buf[len] = '\0';
