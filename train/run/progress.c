@@ -42,9 +42,10 @@ static int trim_tsv(const char *path, int step_col, int64_t keep_step, char *msg
     tg_status st = tg_afile_open(&out, path, &err);
     char *line = NULL;
     size_t cap = 0;
-    long len = 0;
+    long len = 0, lineno = 0;
     bool first = true;
     while (st == TG_OK && (len = tg_afile_getline(&line, &cap, in, TSV_LINE_MAX)) > 0) {
+        lineno++;
         if (line[len - 1] != '\n') continue;   /* a last line torn by a crash */
         if (!first) {
             const char *col = line;
@@ -58,8 +59,8 @@ static int trim_tsv(const char *path, int step_col, int64_t keep_step, char *msg
         st = tg_afile_write(&out, line, (size_t)len, &err);
     }
     if (st == TG_OK && len < -1)
-        st = len == -2 ? tg_err_set(&err, TG_ERR_CORRUPT, "%s: a line longer than %zu bytes: not a table "
-                                    "tapegrad wrote; refusing to rewrite it", path, TSV_LINE_MAX)
+        st = len == -2 ? tg_err_set(&err, TG_ERR_CORRUPT, "%s:%ld: a line longer than %zu bytes: not a table "
+                                    "tapegrad wrote; refusing to rewrite it", path, lineno + 1, TSV_LINE_MAX)
                        : tg_err_set(&err, TG_ERR_NOMEM, "%s: out of memory", path);
     free(line);
     if (st == TG_OK && ferror(in)) st = tg_err_set(&err, TG_ERR_IO, "%s: read error", path);
