@@ -123,6 +123,11 @@ bool tg_afile_unlink_dead_temp(int dir_fd, const char *name) {
     int fd = openat(dir_fd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return false;
+    struct stat now;   /* the file checked above, not a device or FIFO put in its place since */
+    if (fstat(fd, &now) != 0 || !S_ISREG(now.st_mode) || now.st_dev != sb.st_dev || now.st_ino != sb.st_ino) {
+        close(fd);
+        return false;
+    }
     /* Held while unlinking: a writer that takes the lock after this sees its name gone (hold_temp). */
     bool gone = flock(fd, LOCK_EX | LOCK_NB) == 0 && unlinkat(dir_fd, name, 0) == 0;
     close(fd);
