@@ -52,8 +52,10 @@ static void usage(FILE *f) {
             "                         extend every cell's budget to N steps (more than the recorded one):\n"
             "                         each cell resumes from its last.ckpt to N, the record and the report\n"
             "                         follow. By exact resume this is the experiment a fresh run with\n"
-            "                         --max-steps N gives (refused with --schedule cosine, which decays over\n"
-            "                         the budget); copy DIR first to keep the shorter cells\n"
+            "                         --max-steps N gives. Refused for a cosine schedule (it decays over the\n"
+            "                         budget), an old budget off the --valid-every grid, or a cell not\n"
+            "                         trained with the recorded recipe. Copy DIR first to keep the shorter\n"
+            "                         cells\n"
             "  --baseline KEY=V,...   the variant the others are compared with [each axis's first value]\n"
             "  -h, --help             this text\n\n"
             "Every train flag below may be a base flag or a --vary KEY (but --out and --seed).\n");
