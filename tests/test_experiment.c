@@ -496,7 +496,8 @@ END_TEST
 
 /* A record that does not say how the cells were trained (an argument edited by hand) is not
  * extended: the cells resume from their checkpoints, which hold their own recipe, and the record
- * rewritten with the new budget would claim the edited one. */
+ * rewritten with the new budget would claim the edited one. A record with a NUL byte or CRLF line
+ * ends is refused, naming the line. */
 START_TEST(test_extension_refuses_record_unlike_cells) {
     char t[300], rec[400];
     snprintf(t, sizeof t, "%s/edited", tmpdir);
@@ -528,6 +529,17 @@ START_TEST(test_extension_refuses_record_unlike_cells) {
     char *again[] = {"experiment", "--resume", t, "--dry-run", NULL};
     ck_assert_int_eq(run(again), 1);
     ck_assert_int_eq(count_in("err.txt", ": a NUL byte: not a record tapegrad wrote"), 1);
+    /* CRLF line ends (a record converted on another system): refused naming the line, not an
+     * "unrecognized option" of an argument ending in CR */
+    f = fopen(rec, "w");
+    ck_assert_ptr_nonnull(f);
+    for (const char *p = text; *p; p++) {
+        if (*p == '\n') fputc('\r', f);
+        fputc(*p, f);
+    }
+    fclose(f);
+    ck_assert_int_eq(run(again), 1);
+    ck_assert_int_eq(count_in("err.txt", "experiment.txt:1: a CR before the line end"), 1);
     free(text);
     free(after);
 }

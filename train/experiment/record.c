@@ -273,10 +273,17 @@ tg_status tg_exp_record_argv(const char *dir, int *argc, char ***argv, tg_err *e
     tg_status s = read_record(path, &text, NULL, err);
     if (s != TG_OK) return s;
     int n = 0;
+    long lineno = 0;
     char **v = NULL;
     for (char *line = text; s == TG_OK && line && *line;) {
         char *nl = strchr(line, '\n');
         if (nl) *nl = '\0';
+        lineno++;
+        if (nl && nl > line && nl[-1] == '\r') {   /* tapegrad writes "\n" and no argument holds a line break */
+            s = tg_err_set(err, TG_ERR_FORMAT, "%s:%ld: a CR before the line end (converted to CRLF?): not a record "
+                           "tapegrad wrote", path, lineno);
+            break;
+        }
         if (!strcmp(line, "[recipe]")) break;
         if (!strncmp(line, "arg: ", 5)) {
             char **nv = realloc(v, (size_t)(n + 2) * sizeof *nv);
