@@ -136,7 +136,7 @@ tg_status tg_corpus_read_tsv(tg_corpus *c, const char *path, const tg_corpus_opt
     size_t max_bytes = max_line(opts), cap = 0;
     char *buf;
     size_t len;
-    tg_status st = tg_file_read(path, max_file(opts), &buf, &len, err);
+    tg_status st = tg_file_read_nul_ok(path, max_file(opts), skip, &buf, &len, err);
     if (st != TG_OK) return st;
     c->buf_[0] = buf;
     line_iter it;
@@ -199,7 +199,7 @@ tg_status tg_corpus_read_pair(tg_corpus *c, const char *src_path, const char *tg
     size_t len[2], lines[2];
     line_iter it[2];
     for (int k = 0; k < 2; k++) {
-        tg_status st = tg_file_read(paths[k], max_file(opts), &c->buf_[k], &len[k], err);
+        tg_status st = tg_file_read_nul_ok(paths[k], max_file(opts), skip, &c->buf_[k], &len[k], err);
         if (st != TG_OK) { tg_corpus_free(c); return st; }
         line_iter_init(&it[k], c->buf_[k], len[k]);
         if (it[k].pos >= len[k]) {

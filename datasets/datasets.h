@@ -91,16 +91,20 @@ size_t tg_corpus_normalize(char *s, size_t n);
 
 /* ---- whole files --------------------------------------------------------------------------- */
 
-/* Reads a whole file ("-" = stdin) into *out (malloc'd, NUL-terminated after *out_len bytes).
+/* Reads a whole file ("-" = stdin, named <stdin> in messages) into *out (malloc'd, NUL-terminated after *out_len bytes).
  * A gzip file is decompressed, every member of a multi-member file in turn; a damaged or
  * truncated member, or bytes after the last member, are an error naming the file. More than
  * max_bytes (after decompression; max_bytes < SIZE_MAX) is refused without reading further, so
- * an endless device or a decompression bomb costs at most that much memory. A run of more than
- * TG_FILE_MAX_LINE_RUN bytes without a '\n' is refused as soon as it is read: every caller reads
- * text, and /dev/zero or a binary would otherwise be read up to max_bytes (8 GiB for a corpus)
- * before its first line was looked at. */
+ * an endless device or a decompression bomb costs at most that much memory. A NUL byte, or a run
+ * of more than TG_FILE_MAX_LINE_RUN bytes without a '\n', is refused as soon as it is read, naming
+ * the line: every caller reads text, and /dev/zero, /dev/urandom or a binary would otherwise be
+ * read up to max_bytes (8 GiB for a corpus) before its first line was looked at. */
 #define TG_FILE_MAX_LINE_RUN ((size_t)16 << 20)
 tg_status tg_file_read(const char *path, size_t max_bytes, char **out, size_t *out_len, tg_err *err);
+/* The same, with NUL bytes let through when nul_ok: for a corpus read under the skip policy, whose
+ * lines holding a NUL are skipped and counted (a binary stream is then read up to max_bytes). */
+tg_status tg_file_read_nul_ok(const char *path, size_t max_bytes, bool nul_ok, char **out, size_t *out_len,
+                              tg_err *err);
 
 /* ---- corpora ----------------------------------------------------------------------------- */
 

@@ -43,7 +43,8 @@ static tg_status src_fill(src *s, size_t need, tg_err *err) {
 typedef struct dst {
     char *buf;
     size_t len, cap, max;
-    size_t run; /* bytes since the last '\n' */
+    size_t run;   /* bytes since the last '\n' */
+    bool nul_ok;  /* NUL bytes are let through, for a caller that skips the lines holding them */
 } dst;
 
 /* Room for more output: returns how many bytes may be written at buf + len, one past the limit
@@ -59,10 +60,25 @@ static tg_status over_limit(const src *s, const dst *d, tg_err *err) {
                       s->path, d->max, s->eof ? "" : " (an endless device?)");
 }
 
-/* After bytes were appended at buf + from: every line in them, and the run since the last line
- * end, must stay within TG_FILE_MAX_LINE_RUN bytes. A file with no line end that long is no text
- * (/dev/zero, a binary stream): refused as soon as the run passes the limit. */
-static tg_status check_run(const src *s, dst *d, size_t from, tg_err *err) {
+/* The line number (1-based) of the byte at q. */
+static size_t line_of(const dst *d, const char *q) {
+    size_t line = 1;
+    for (const char *p = d->buf; (p = memchr(p, '\n', (size_t)(q - p))) != NULL; p++) line++;
+    return line;
+}
+
+/* After bytes were appended at buf + from: they hold no NUL byte, and every line in them, and the
+ * run since the last line end, stays within TG_FILE_MAX_LINE_RUN bytes. A file with a NUL or no
+ * line end that long is no text (/dev/zero, /dev/urandom, a binary): refused as soon as it is read,
+ * not at the size limit. */
+static tg_status check_text(const src *s, dst *d, size_t from, tg_err *err) {
+    const char *nul = d->nul_ok ? NULL : memchr(d->buf + from, '\0', d->len - from);
+    if (nul) {
+        const char *bol = nul;
+        while (bol > d->buf && bol[-1] != '\n') bol--;
+        return tg_err_set(err, TG_ERR_FORMAT, "%s:%zu: NUL byte at byte offset %zu of the line: not a text file, "
+                          "refused", s->path, line_of(d, nul), (size_t)(nul - bol));
+    }
     const char *p = d->buf + from, *end = d->buf + d->len;
     size_t run = d->run;
     for (const char *nl; (nl = memchr(p, '\n', (size_t)(end - p))) != NULL; p = nl + 1) {
@@ -73,10 +89,8 @@ static tg_status check_run(const src *s, dst *d, size_t from, tg_err *err) {
     if (run <= TG_FILE_MAX_LINE_RUN) run += (size_t)(end - p);
     d->run = run;
     if (run <= TG_FILE_MAX_LINE_RUN) return TG_OK;
-    size_t line = 1;
-    for (const char *q = d->buf; (q = memchr(q, '\n', (size_t)(p - q))) != NULL; q++) line++;
     return tg_err_set(err, TG_ERR_FORMAT, "%s:%zu: a line of more than %zu bytes: not a text file, refused",
-                      s->path, line, (size_t)TG_FILE_MAX_LINE_RUN);
+                      s->path, line_of(d, p), (size_t)TG_FILE_MAX_LINE_RUN);
 }
 
 static tg_status out_of_memory(const src *s, const dst *d, tg_err *err) {
@@ -95,7 +109,7 @@ static tg_status read_plain(src *s, dst *d, tg_err *err) {
             s->in_pos += k;
             have -= k;
             if (d->len > d->max) return over_limit(s, d, err);
-            tg_status st = check_run(s, d, d->len - k, err);
+            tg_status st = check_text(s, d, d->len - k, err);
             if (st != TG_OK) return st;
         }
         if (s->eof) return TG_OK;
@@ -120,7 +134,7 @@ static tg_status inflate_member(src *s, dst *d, z_stream *z, int member, tg_err 
         s->in_pos = s->in_n - z->avail_in;
         d->len += before_out - z->avail_out;
         if (d->len > d->max) return over_limit(s, d, err);
-        st = check_run(s, d, d->len - (before_out - z->avail_out), err);
+        st = check_text(s, d, d->len - (before_out - z->avail_out), err);
         if (st != TG_OK) return st;
         if (rc == Z_STREAM_END) return TG_OK;
         if (rc == Z_BUF_ERROR && s->eof && s->in_pos == s->in_n)
@@ -155,17 +169,19 @@ static tg_status read_gzip(src *s, dst *d, tg_err *err) {
     return st;
 }
 
-tg_status tg_file_read(const char *path, size_t max_bytes, char **out, size_t *out_len, tg_err *err) {
+tg_status tg_file_read_nul_ok(const char *path, size_t max_bytes, bool nul_ok, char **out, size_t *out_len,
+                              tg_err *err) {
     *out = NULL;
     *out_len = 0;
     bool is_stdin = strcmp(path, "-") == 0;
-    src s = {.fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY), .path = path, .in = malloc(CHUNK)};
+    src s = {.fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY), .path = is_stdin ? "<stdin>" : path,
+             .in = malloc(CHUNK)};
     if (s.fd < 0) {
         int e = errno;
         free(s.in);
         return tg_err_set(err, TG_ERR_IO, "cannot open %s: %s", path, strerror(e));
     }
-    dst d = {.max = max_bytes};
+    dst d = {.max = max_bytes, .nul_ok = nul_ok};
     tg_status st = s.in ? src_fill(&s, 2, err) : out_of_memory(&s, &d, err);
     if (st == TG_OK) {
         bool gz = s.in_n >= 2 && s.in[0] == 0x1f && s.in[1] == 0x8b;
@@ -179,4 +195,8 @@ tg_status tg_file_read(const char *path, size_t max_bytes, char **out, size_t *o
     *out = d.buf;
     *out_len = d.len;
     return TG_OK;
+}
+
+tg_status tg_file_read(const char *path, size_t max_bytes, char **out, size_t *out_len, tg_err *err) {
+    return tg_file_read_nul_ok(path, max_bytes, false, out, out_len, err);
 }

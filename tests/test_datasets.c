@@ -190,14 +190,35 @@ START_TEST(test_file_size_limit) {
 }
 END_TEST
 
+/* A NUL byte is no text either: /dev/zero, and /dev/urandom (whose line ends kept every run short)
+ * were read up to the 8 GiB corpus limit before their first line was looked at. Refused as soon
+ * as the NUL is read, plain or gzip, naming the line and the byte. */
+START_TEST(test_file_nul_refused_early) {
+    tg_corpus c = {0};
+    tg_err err;
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, "/dev/zero", NULL, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "/dev/zero:1: NUL byte at byte offset 0 of the line: not a text file");
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, "/dev/urandom", NULL, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "/dev/urandom:");
+    ck_assert_msg_has(err, ": NUL byte at byte offset");
+    char gz[512];
+    snprintf(gz, sizeof gz, "%s/nul.tsv.gz", tmp_dir);
+    gz_member(gz, "wb", "a\tb\nc\td\n");
+    gzFile f = gzopen(gz, "ab");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(gzwrite(f, "ef\0g\th\n", 8), 8);
+    ck_assert_int_eq(gzclose(f), Z_OK);
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, gz, NULL, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "nul.tsv.gz:3: NUL byte at byte offset 2 of the line");
+}
+END_TEST
+
 /* A text file's run without a line end is bounded too: /dev/zero under the default 8 GiB corpus
  * limit was read to the limit before its first line was looked at; a binary the same. Refused
  * once TG_FILE_MAX_LINE_RUN bytes pass without a '\n', plain or gzip, naming the line. */
 START_TEST(test_file_line_run_limit) {
     tg_corpus c = {0};
     tg_err err;
-    ck_assert_int_eq(tg_corpus_read_tsv(&c, "/dev/zero", NULL, &err), TG_ERR_FORMAT);
-    ck_assert_msg_has(err, "/dev/zero:1: a line of more than 16777216 bytes: not a text file");
     size_t n = TG_FILE_MAX_LINE_RUN + 1;
     char *big = malloc(n + 32);   /* 8 bytes of two lines, n, 3 */
     ck_assert_ptr_nonnull(big);
@@ -1331,6 +1352,7 @@ int main(void) {
     tcase_add_test(rd, test_gzip_corpus);
     tcase_add_test(rd, test_gzip_multi_member);
     tcase_add_test(rd, test_file_size_limit);
+    tcase_add_test(rd, test_file_nul_refused_early);
     tcase_add_test(rd, test_file_line_run_limit);
     suite_add_tcase(s, rd);
     TCase *bp = tcase_create("bpe");

@@ -822,7 +822,7 @@ START_TEST(test_cli_crlf_and_nul) {
     free(got);
     free(want);
     a[4] = nul;
-    expect_score(a, 1, "err", "nul.txt:2: contains a NUL byte");
+    expect_score(a, 1, "err", "nul.txt:2: NUL byte at byte offset 3 of the line");
 }
 END_TEST
 

@@ -1,4 +1,4 @@
-/* read_lines.c: a whole file (or stdin) split into lines in place. */
+/* read_lines.c: a whole file (or stdin) split into lines in place (tg_file_read has refused NUL bytes). */
 #include "train/cli/read_lines.h"
 
 #include <stdlib.h>
@@ -24,10 +24,6 @@ tg_status tg_lines_read(tg_lines *out, const char *path, tg_err *err) {
     for (size_t k = 0; k < n; k++) {
         char *nl = memchr(p, '\n', (size_t)(buf + len - p));
         char *end = nl ? nl : buf + len;
-        if (memchr(p, '\0', (size_t)(end - p))) {
-            tg_lines_free(out);
-            return tg_err_set(err, TG_ERR_FORMAT, "%s:%zu: contains a NUL byte", name, k + 1);
-        }
         size_t bad_at;
         if (!tg_utf8_valid(p, (size_t)(end - p), &bad_at)) {
             tg_lines_free(out);
