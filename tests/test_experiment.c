@@ -444,6 +444,15 @@ START_TEST(test_resume_extends_budget_exactly) {
     char *flags[] = {"experiment", "--resume", x, "--max-steps", "90", "--threads", "2", NULL};
     ck_assert_int_eq(run(flags), 2);
     ck_assert_int_eq(count_in("err.txt", "give no other flags (but --max-steps"), 1);
+    char *twice[] = {"experiment", "--resume", x, "--max-steps", "90", "--max-steps", "120", NULL};
+    ck_assert_int_eq(run(twice), 2);
+    ck_assert_int_eq(count_in("err.txt", "--max-steps is given 2 times: give it once"), 1);
+    const char *not_steps[] = {" 90", "90 ", "+90", "9e1", ""};
+    for (int i = 0; i < 5; i++) {
+        char *odd[] = {"experiment", "--resume", x, "--max-steps", (char *)not_steps[i], NULL};
+        ck_assert_int_eq(run(odd), 2);
+        ck_assert_int_eq(count_in("err.txt", "not a number of steps (digits only)"), 1);
+    }
     after = tg_cli_slurp(rec);
     ck_assert_str_eq(before, after);
     free(before);

@@ -845,14 +845,21 @@ START_TEST(test_resume_refuses_fifo_config) {
 }
 END_TEST
 
+/* The pid of a process that has exited and been waited for: a killed writer's, as its temporaries
+ * name it. */
+static pid_t dead_pid(void) {
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) _exit(0);
+    ck_assert_int_eq(tg_cli_wait(pid), 0);
+    return pid;
+}
+
 /* A resume removes only the exact temporaries a killed save leaves, NAME.tmp.<pid>.<n>: a user's
  * copy whose name merely holds ".ckpt.tmp." is kept. */
 START_TEST(test_resume_keeps_look_alike_temps) {
     make_run("rt", "2");
-    pid_t dead = fork();   /* a writer that is gone */
-    ck_assert_int_ge(dead, 0);
-    if (dead == 0) _exit(0);
-    ck_assert_int_eq(tg_cli_wait(dead), 0);
+    pid_t dead = dead_pid();
     char live[64], half[2][64];
     snprintf(live, sizeof live, "rt/best.ckpt.tmp.%ld.0", (long)getpid());   /* a live writer's */
     snprintf(half[0], sizeof half[0], "rt/step-1.ckpt.tmp.%ld.12", (long)dead);
@@ -873,10 +880,7 @@ END_TEST
  * that no longer exists), and nothing else: a live writer's and a user's file are kept. */
 START_TEST(test_dead_writers_temps_removed) {
     make_run("r", "1");
-    pid_t dead = fork();
-    ck_assert_int_ge(dead, 0);
-    if (dead == 0) _exit(0);
-    ck_assert_int_eq(tg_cli_wait(dead), 0);
+    pid_t dead = dead_pid();
     char gone[64], alive[64], other[64];
     snprintf(gone, sizeof gone, "avg.ckpt.tmp.%ld.0", (long)dead);
     snprintf(alive, sizeof alive, "avg.ckpt.tmp.%ld.0", (long)getpid());
@@ -897,10 +901,7 @@ END_TEST
  * remove it. */
 START_TEST(test_locked_temps_kept) {
     make_run("rl", "2");
-    pid_t dead = fork();
-    ck_assert_int_ge(dead, 0);
-    if (dead == 0) _exit(0);
-    ck_assert_int_eq(tg_cli_wait(dead), 0);
+    pid_t dead = dead_pid();
     char name[2][64];
     snprintf(name[0], sizeof name[0], "rl/step-1.ckpt.tmp.%ld.0", (long)dead);   /* the resume's */
     snprintf(name[1], sizeof name[1], "avgl.ckpt.tmp.%ld.3", (long)dead);        /* ckpt average's */

@@ -234,8 +234,16 @@ static int run(int argc, char **argv, int depth, bool extending) {
     int rc = parse(argc, argv, &e, &fl);
     if (rc < 0 && fl.resume) {
         const char *budget = e.n_base == 1 && !strcmp(e.base_name[0], "max-steps") ? e.base_value[0] : NULL;
-        if (e.n_base > (budget ? 1 : 0) || fl.n_vary || fl.n_variant || fl.seeds || fl.seed_list || e.config[0] ||
-            e.dir[0]) {
+        int budgets = 0;
+        for (int i = 0; i < e.n_base; i++) budgets += !strcmp(e.base_name[i], "max-steps");
+        if (budgets > 1) {
+            fprintf(stderr, "tapegrad experiment: --max-steps is given %d times: give it once\n", budgets);
+            rc = 2;
+        } else if (budget && (!budget[0] || budget[strspn(budget, "0123456789")])) {
+            fprintf(stderr, "tapegrad experiment: --max-steps '%s': not a number of steps (digits only)\n", budget);
+            rc = 2;
+        } else if (e.n_base > (budget ? 1 : 0) || fl.n_vary || fl.n_variant || fl.seeds || fl.seed_list ||
+                   e.config[0] || e.dir[0]) {
             fprintf(stderr, "tapegrad experiment: --resume DIR takes the recipe from DIR/experiment.txt: give no "
                             "other flags (but --max-steps, --dry-run, --baseline)\n");
             rc = 2;
