@@ -200,7 +200,9 @@ START_TEST(test_file_nul_refused_early) {
     ck_assert_msg_has(err, "/dev/zero:1: NUL byte at byte offset 0 of the line: not a text file");
     ck_assert_int_eq(tg_corpus_read_tsv(&c, "/dev/urandom", NULL, &err), TG_ERR_FORMAT);
     ck_assert_msg_has(err, "/dev/urandom:");
-    ck_assert_msg_has(err, ": NUL byte at byte offset");
+    /* 1 time in 65,536 its first bytes are gzip's magic: then refused as a damaged member */
+    ck_assert_msg(strstr(err.msg, ": NUL byte at byte offset") || strstr(err.msg, ": gzip member 1 is "), "%s",
+                  err.msg);
     char gz[512];
     snprintf(gz, sizeof gz, "%s/nul.tsv.gz", tmp_dir);
     gz_member(gz, "wb", "a\tb\nc\td\n");

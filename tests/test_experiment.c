@@ -453,6 +453,9 @@ START_TEST(test_resume_extends_budget_exactly) {
         ck_assert_int_eq(run(odd), 2);
         ck_assert_int_eq(count_in("err.txt", "not a number of steps (digits only)"), 1);
     }
+    char *zero[] = {"experiment", "--resume", x, "--max-steps", "0", NULL};
+    ck_assert_int_eq(run(zero), 2);
+    ck_assert_int_ge(count_in("err.txt", "--max-steps is required and must be at least 1 (it is 0)"), 1);
     after = tg_cli_slurp(rec);
     ck_assert_str_eq(before, after);
     free(before);

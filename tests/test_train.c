@@ -176,6 +176,13 @@ START_TEST(test_config_file_and_flags) {
     ck_assert(strstr(err.msg, "unknown setting 'no_such_thing'"));
     ck_assert_int_eq(tg_run_config_set(&c, "dropout", "1.5", &err), TG_ERR_ARG);
     ck_assert_int_eq(tg_run_config_set(&c, "heads", "four", &err), TG_ERR_ARG);
+    /* a number as typed, digits only around it: strtoll/strtod took leading blanks (" 60") */
+    const char *blank[][2] = {{"max-steps", " 60"}, {"max-steps", "\t60"}, {"seed", " 1"}, {"lr", " 0.001"},
+                              {"max-steps", "60 "}};
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(tg_run_config_set(&c, blank[i][0], blank[i][1], &err), TG_ERR_ARG);
+        ck_assert_msg(strstr(err.msg, "is not a"), "%s", err.msg);
+    }
     ck_assert_int_eq(tg_run_config_set(&c, "layers", "5", &err), TG_OK);
     ck_assert(c.enc_layers == 5 && c.dec_layers == 5);
     double s;

@@ -217,13 +217,13 @@ static tg_status set_one(tg_run_config *c, const opt_def *o, const char *value, 
     }
     case T_INT: case T_I64: case T_U64:   /* a T_U64 (the seed) takes the whole unsigned range */
         num = o->type == T_U64 ? (double)strtoull(value, &end, 10) : (double)strtoll(value, &end, 10);
-        if (end == value || *end || errno || (o->type == T_U64 && strchr(value, '-')))
+        if (end == value || *end || errno || isspace((unsigned char)value[0]) || (o->type == T_U64 && strchr(value, '-')))
             return tg_err_set(err, TG_ERR_ARG, "--%s: '%s' is not a whole number%s", o->name, value,
                               o->type == T_U64 ? " from 0 to 18446744073709551615" : "");
         break;
     case T_DOUBLE:
         num = strtod(value, &end);
-        if (end == value || *end || errno || isnan(num))
+        if (end == value || *end || errno || isnan(num) || isspace((unsigned char)value[0]))
             return tg_err_set(err, TG_ERR_ARG, "--%s: '%s' is not a number", o->name, value);
         break;
     }
