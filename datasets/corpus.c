@@ -121,11 +121,6 @@ static tg_status finish(tg_corpus *c, const char *what, tg_err *err) {
     return TG_OK;
 }
 
-/* The name of path in messages: stdin ("-") as tg_file_read names it. */
-static const char *shown(const char *path) {
-    return strcmp(path, "-") ? path : "<stdin>";
-}
-
 static size_t max_line(const tg_corpus_opts *o) {
     return o && o->max_line_bytes ? o->max_line_bytes : TG_CORPUS_MAX_LINE_BYTES;
 }
@@ -143,7 +138,7 @@ tg_status tg_corpus_read_tsv(tg_corpus *c, const char *path, const tg_corpus_opt
     size_t len;
     tg_status st = tg_file_read_nul_ok(path, max_file(opts), skip, &buf, &len, err);
     if (st != TG_OK) return st;
-    path = shown(path);
+    path = tg_file_shown(path);
     c->buf_[0] = buf;
     line_iter it;
     line_iter_init(&it, buf, len);
@@ -207,7 +202,7 @@ tg_status tg_corpus_read_pair(tg_corpus *c, const char *src_path, const char *tg
     for (int k = 0; k < 2; k++) {
         tg_status st = tg_file_read_nul_ok(paths[k], max_file(opts), skip, &c->buf_[k], &len[k], err);
         if (st != TG_OK) { tg_corpus_free(c); return st; }
-        paths[k] = shown(paths[k]);
+        paths[k] = tg_file_shown(paths[k]);
         line_iter_init(&it[k], c->buf_[k], len[k]);
         if (it[k].pos >= len[k]) {
             tg_corpus_free(c);

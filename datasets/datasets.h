@@ -101,6 +101,8 @@ size_t tg_corpus_normalize(char *s, size_t n);
  * read up to max_bytes (8 GiB for a corpus) before its first line was looked at. */
 #define TG_FILE_MAX_LINE_RUN ((size_t)16 << 20)
 tg_status tg_file_read(const char *path, size_t max_bytes, char **out, size_t *out_len, tg_err *err);
+/* How messages name path: "<stdin>" for "-", else path itself. */
+const char *tg_file_shown(const char *path);
 /* The same, with NUL bytes let through when nul_ok: for a corpus read under the skip policy, whose
  * lines holding a NUL are skipped and counted (a binary stream is then read up to max_bytes). */
 tg_status tg_file_read_nul_ok(const char *path, size_t max_bytes, bool nul_ok, char **out, size_t *out_len,

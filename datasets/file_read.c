@@ -174,7 +174,7 @@ tg_status tg_file_read_nul_ok(const char *path, size_t max_bytes, bool nul_ok, c
     *out = NULL;
     *out_len = 0;
     bool is_stdin = strcmp(path, "-") == 0;
-    src s = {.fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY), .path = is_stdin ? "<stdin>" : path,
+    src s = {.fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY), .path = tg_file_shown(path),
              .in = malloc(CHUNK)};
     if (s.fd < 0) {
         int e = errno;
@@ -195,6 +195,10 @@ tg_status tg_file_read_nul_ok(const char *path, size_t max_bytes, bool nul_ok, c
     *out = d.buf;
     *out_len = d.len;
     return TG_OK;
+}
+
+const char *tg_file_shown(const char *path) {
+    return strcmp(path, "-") ? path : "<stdin>";
 }
 
 tg_status tg_file_read(const char *path, size_t max_bytes, char **out, size_t *out_len, tg_err *err) {

@@ -9,7 +9,7 @@
 tg_status tg_lines_read(tg_lines *out, const char *path, tg_err *err) {
     memset(out, 0, sizeof *out);
     bool std = !path || !strcmp(path, "-");
-    const char *name = std ? "<stdin>" : path;
+    const char *name = tg_file_shown(std ? "-" : path);
     char *buf;
     size_t len;
     tg_status st = tg_file_read(std ? "-" : path, TG_LINES_MAX_BYTES, &buf, &len, err);
