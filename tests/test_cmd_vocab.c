@@ -166,10 +166,10 @@ START_TEST(test_encode_decode) {
     /* what decode cannot read */
     const char *junk = write_file("junk.txt", "\xE2\x96\x81The\n\xE2\x96\x81The no-such-piece\n");
     ck_assert_int_eq(RUN(junk, "decode", "--vocab", voc), 1);
-    ck_assert(strstr(read_file("err.txt"), "stdin:2: unknown piece 'no-such-piece'") != NULL);
+    ck_assert(strstr(read_file("err.txt"), "<stdin>:2: unknown piece 'no-such-piece'") != NULL);
     const char *bad_ids = write_file("badids.txt", "5 6\n5 99999\n");
     ck_assert_int_eq(RUN(bad_ids, "decode", "--ids", "--vocab", voc), 1);
-    ck_assert(strstr(read_file("err.txt"), "stdin:2: unknown id '99999'") != NULL);
+    ck_assert(strstr(read_file("err.txt"), "<stdin>:2: unknown id '99999'") != NULL);
     /* stdin that cannot be read (a folder: EISDIR) is an error, not an empty input */
     ck_assert_int_eq(RUN(tmp_dir, "encode", "--vocab", voc), 1);
     ck_assert(strstr(read_file("err.txt"), "<stdin>: read error") != NULL);

@@ -194,7 +194,7 @@ static int cmd_learn(int argc, char **argv) {
     tg_corpus c;
     double t0 = now_s();
     if ((rc = read_corpus(&a, &c)) != 0) return rc;
-    const char *what = a.data ? a.data : a.src;
+    const char *what = tg_file_shown(a.data ? a.data : a.src);
     fprintf(stderr, "%s: %zu pairs from %zu lines\n", what, c.n, c.stats.lines);
     report_skips(&c, what);
     double t1 = now_s();
@@ -332,7 +332,7 @@ static int cmd_decode(int argc, char **argv) {
                 id = tg_bpe_piece_id(bpe, line + i, j - i);
             }
             if (id < 0) {
-                fprintf(stderr, "tapegrad vocab decode: stdin:%zu: unknown %s '%.*s' (expected %s)\n", line_no,
+                fprintf(stderr, "tapegrad vocab decode: <stdin>:%zu: unknown %s '%.*s' (expected %s)\n", line_no,
                         a.ids ? "id" : "piece", (int)(j - i > 80 ? 80 : j - i), line + i,
                         a.ids ? "an id of this vocabulary" : "a piece as 'vocab encode' prints it; --ids for ids");
                 rc = 1;
@@ -351,7 +351,7 @@ static int cmd_decode(int argc, char **argv) {
         }
         if (rc) break;
         if (tg_bpe_decode(bpe, ids.v, ids.n, &text, &err) != TG_OK) {
-            fprintf(stderr, "tapegrad vocab decode: stdin:%zu: %s\n", line_no, err.msg);
+            fprintf(stderr, "tapegrad vocab decode: <stdin>:%zu: %s\n", line_no, err.msg);
             rc = 1;
             break;
         }
