@@ -6,11 +6,14 @@
 #
 #   bash scripts/study_attn_activation.sh post|pre [extra experiment flags, e.g. --dry-run]
 #
+# Each cell trains on 1 thread (--threads 1); `--jobs 2` trains two at a time, one a core, with
+# the same results (the study's cells were run that way, two processes on the 2-core machine).
+#
 # Environment, for the follow-up runs of docs/EXPERIMENT.md (each its own experiment folder):
 #   VARIANTS="paper gate ..."  a subset of the variants below, in this order (the first is the baseline)
 #   SEEDS=N                    seeds 1..N [3]
-#   SEED_LIST=2,3              these seeds instead (a folder per seed can run on each core; copy
-#                              the finished cells into one folder of the whole recipe to report)
+#   SEED_LIST=2,3              these seeds instead (cells added to a study later: copy the
+#                              finished cells into one folder of the whole recipe to report)
 #   STEPS=N                    the budget of a cell in steps [2000]
 #   CORPUS=gettext_en_de       the other corpus, read from ../shared/data [bible_en_es, bundled]
 #   MODEL=medium               d_model 256, 3+3 layers, d_ff 1024 (wide-ffn 1216) instead of the

@@ -469,6 +469,93 @@ START_TEST(test_resume_extends_budget_exactly) {
 }
 END_TEST
 
+/* --jobs 2: cells side by side give the cells of one at a time, bit for bit; their lines come
+ * marked with the cell's name; --jobs is not recorded. A cell that fails stops the other running
+ * cell (it saves); SIGTERM stops both (they save); each time the same command with --jobs resumes
+ * them exactly. */
+#define JOBS_GRID "experiment", "--task", "copy", "--task-vocab", "12", "--task-size", "300", "--d-model", \
+                  "16", "--heads", "2", "--d-ff", "32", "--layers", "1", "--max-tokens", "300", "--lr",    \
+                  "3e-3", "--warmup", "20", "--log-every", "20", "--valid-every", "30", "--save-every",   \
+                  "10", "--threads", "1", "--vary", "attn-activation=none,relu", "--seeds", "2"
+static const char *JOB_CELLS[4] = {"attn-activation=none,seed=1", "attn-activation=relu,seed=1",
+                                   "attn-activation=none,seed=2", "attn-activation=relu,seed=2"};
+
+static int64_t job_cell_step(const char *dir, int cell) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/cells/%s/last.ckpt", dir, JOB_CELLS[cell]);
+    tg_loaded L;
+    tg_err err;
+    if (!exists(path) || tg_run_load_model(path, &L, &err) != TG_OK) return -1;
+    int64_t step = L.st.step;
+    tg_loaded_free(&L);
+    return step;
+}
+
+START_TEST(test_jobs_side_by_side_exact) {
+    char one[300], two[300], fail[300], sig[300], planted[700];
+    snprintf(one, sizeof one, "%s/one", tmpdir);
+    snprintf(two, sizeof two, "%s/two", tmpdir);
+    snprintf(fail, sizeof fail, "%s/fail", tmpdir);
+    snprintf(sig, sizeof sig, "%s/sig", tmpdir);
+    char *seq[] = {JOBS_GRID, "--max-steps", "600", "--out", one, NULL};
+    char *par[] = {JOBS_GRID, "--max-steps", "600", "--out", two, "--jobs", "2", NULL};
+    ck_assert_int_eq(run(seq), 0);
+    ck_assert_int_eq(run(par), 0);
+    ck_assert_int_eq(count_in("err.txt", "; up to 2 trained at a time"), 1);
+    ck_assert_int_eq(count_in("err.txt", ": starting |"), 4);
+    ck_assert_int_eq(count_in("err.txt", "all 4 cells done (4 trained now"), 1);
+    ck_assert_int_ge(count_in("err.txt", "\n[attn-activation=relu,seed=2] ["), 2);   /* its log lines, marked */
+    ck_assert_int_eq(count_in("two/experiment.txt", "--jobs"), 0);
+    uint64_t want[4];
+    for (int i = 0; i < 4; i++) {
+        want[i] = cell_hash(one, JOB_CELLS[i], 600);
+        ck_assert_msg(cell_hash(two, JOB_CELLS[i], 600) == want[i], "cell %s differs with --jobs 2", JOB_CELLS[i]);
+    }
+    /* a cell that cannot start (its train.log a folder) stops the other, which saves */
+    snprintf(planted, sizeof planted, "%s/cells/%s/train.log", fail, JOB_CELLS[1]);
+    ck_assert_int_eq(tg_mkdir_p(planted), 0);
+    char *f[] = {JOBS_GRID, "--max-steps", "600", "--out", fail, "--jobs", "2", NULL};
+    ck_assert_int_eq(run(f), 1);
+    ck_assert_int_eq(count_in("err.txt", "cannot open for appending: Is a directory"), 1);
+    ck_assert_int_eq(count_in("err.txt", "cell attn-activation=relu,seed=1 failed (exit 1); stopping"), 1);
+    /* the other cell: stopped (600 steps take ~100 times longer than the failure takes to be seen) */
+    ck_assert_int_eq(count_in("err.txt", "cell attn-activation=none,seed=1 stopped at step"), 1);
+    ck_assert_int_lt(job_cell_step(fail, 0), 600);
+    ck_assert_int_eq(count_in("err.txt", ": starting |"), 2);   /* no more cells started */
+    ck_assert_int_lt(job_cell_step(fail, 2), 0);
+    ck_assert_int_eq(rmdir(planted), 0);
+    char *f_again[] = {"experiment", "--resume", fail, "--jobs", "2", NULL};
+    ck_assert_int_eq(run(f_again), 0);
+    for (int i = 0; i < 4; i++)
+        ck_assert_msg(cell_hash(fail, JOB_CELLS[i], 600) == want[i], "cell %s differs after the failure", JOB_CELLS[i]);
+    /* SIGTERM in the middle of the first two cells: both save and stop */
+    char *s2[] = {JOBS_GRID, "--max-steps", "600", "--out", sig, "--jobs", "2", NULL};
+    pid_t pid = spawn(s2);
+    for (int i = 0; i < 5000 && !(job_cell_step(sig, 0) >= 10 && job_cell_step(sig, 1) >= 10); i++) sleep_ms(2);
+    kill(pid, SIGTERM);
+    ck_assert_int_eq(tg_cli_wait(pid), 1);
+    ck_assert_int_eq(count_in("err.txt", "stopped by signal 15 in cell attn-activation="), 2);
+    for (int i = 0; i < 2; i++) {
+        int64_t step = job_cell_step(sig, i);
+        ck_assert_msg(step >= 10 && step < 600, "cell %s: the signal came too late (step %lld)", JOB_CELLS[i],
+                      (long long)step);
+    }
+    ck_assert_int_lt(job_cell_step(sig, 2), 0);
+    char *s_again[] = {"experiment", "--resume", sig, "--jobs", "3", NULL};
+    ck_assert_int_eq(run(s_again), 0);
+    ck_assert_int_eq(count_in("err.txt", ": resuming at step"), 2);
+    for (int i = 0; i < 4; i++)
+        ck_assert_msg(cell_hash(sig, JOB_CELLS[i], 600) == want[i], "cell %s differs after SIGTERM", JOB_CELLS[i]);
+    /* bad values refused before anything is written */
+    const char *bad[] = {"0", "65", "-1", "x", " 2", ""};
+    for (int i = 0; i < 6; i++) {
+        char *b[] = {"experiment", "--resume", sig, "--jobs", (char *)bad[i], NULL};
+        ck_assert_int_eq(run(b), 2);
+        ck_assert_int_eq(count_in("err.txt", "give a number of cells from 1 to 64"), 1);
+    }
+}
+END_TEST
+
 /* An extension is refused when some cell would not continue exactly: cosine as a --vary axis (the
  * base schedule is not cosine), or a budget off the --valid-every grid, where the short cells
  * validated at their end (a fresh longer run does not: with --patience 2 the extended cells
@@ -1168,6 +1255,7 @@ int main(void) {
     tcase_add_test(tc, test_report_cache_diagnostics_baseline);
     tcase_add_test(tc, test_dry_run_lists_cells_and_writes_nothing);
     tcase_add_test(tc, test_resume_extends_budget_exactly);
+    tcase_add_test(tc, test_jobs_side_by_side_exact);
     tcase_add_test(tc, test_extension_refused_per_cell_and_off_grid);
     tcase_add_test(tc, test_extension_refuses_record_unlike_cells);
     tcase_add_test(tc, test_bad_axes_and_other_recipe_refused);

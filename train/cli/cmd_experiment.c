@@ -1,6 +1,6 @@
 /* cmd_experiment.c: `tapegrad experiment`: a base recipe (train flags) crossed with --vary axes
- * and seeds, every cell an ordinary train run under DIR/cells/, trained one after the other;
- * `--dry-run` lists the cells and the time left. */
+ * and seeds, every cell an ordinary train run under DIR/cells/, trained one after the other (or
+ * --jobs N at a time); `--dry-run` lists the cells and the time left. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,18 +14,20 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: tapegrad experiment [--config FILE] [train flags...] --vary KEY=V1,V2[,...] [--vary ...]\n"
-            "                           --seeds N | --seed-list 1,2,3  --max-steps N --out DIR [--dry-run]\n"
-            "       tapegrad experiment --resume DIR [--max-steps N] [--dry-run]\n"
+            "                           --seeds N | --seed-list 1,2,3  --max-steps N --out DIR [--jobs N] [--dry-run]\n"
+            "       tapegrad experiment --resume DIR [--max-steps N] [--jobs N] [--dry-run]\n"
             "       tapegrad experiment report DIR [--baseline KEY=V,...]\n\n"
-            "Trains every cell of the grid (each --vary axis's values x the seeds) one after the other. A cell\n"
-            "is an ordinary `tapegrad train` run folder DIR/cells/KEY=V,...,seed=S/ trained with the base\n"
-            "recipe (the train flags and --config FILE given here), the cell's values, --seed S; cells of one\n"
-            "seed see the same data and batches. Budgets are matched in steps (--max-steps is required); the\n"
-            "training time of each cell is recorded in its checkpoint. The recipe is recorded in\n"
-            "DIR/experiment.txt: the same command again (or --resume DIR) skips finished cells and resumes an\n"
-            "interrupted one exactly; another recipe on the same DIR is refused. Every cell's config is\n"
-            "checked before anything is trained. Ctrl-C (SIGINT) or SIGTERM: the running cell saves, and the\n"
-            "experiment stops (exit 1); a failed cell stops it too, with its message.\n\n"
+            "Trains every cell of the grid (each --vary axis's values x the seeds) one after the other, or\n"
+            "--jobs N at a time. A cell is an ordinary `tapegrad train` run folder DIR/cells/KEY=V,...,seed=S/\n"
+            "trained with the base recipe (the train flags and --config FILE given here), the cell's values,\n"
+            "--seed S; cells of one seed see the same data and batches. Budgets are matched in steps\n"
+            "(--max-steps is required); the training time of each cell is recorded in its checkpoint (cells\n"
+            "trained side by side share the cores: compare their times only at the same --jobs). The recipe\n"
+            "is recorded in DIR/experiment.txt: the same command again (or --resume DIR) skips finished\n"
+            "cells and resumes an interrupted one exactly; another recipe on the same DIR is refused. Every\n"
+            "cell's config is checked before anything is trained. Ctrl-C (SIGINT) or SIGTERM: the running\n"
+            "cells save, and the experiment stops (exit 1); a failed cell stops it too, with its message\n"
+            "(and the other running cells save and stop).\n\n"
             "When every cell is done, and with `report DIR` at any time (over the finished cells): each cell's\n"
             "last.ckpt and best.ckpt are scored on the dev set (loss, NLL, greedy BLEU and chrF2; cached in\n"
             "the cell as eval-last.tsv and dev.hyp-last.txt, redone when the checkpoint is newer or the dev\n"
@@ -56,6 +58,11 @@ static void usage(FILE *f) {
             "                         budget), an old budget off the --valid-every grid, or a cell not\n"
             "                         trained with the recorded recipe. Copy DIR first to keep the shorter\n"
             "                         cells\n"
+            "  --jobs N               cells trained at a time, each in its own process, 1 to 64 [1]; each\n"
+            "                         uses --threads T: keep N x T within the cores. A cell's result is\n"
+            "                         the same for any N (not recorded: a resume may change it); the\n"
+            "                         cells' lines are shown marked [cell], and each has its train.log.\n"
+            "                         --dry-run's time is that of the cells one after the other\n"
             "  --baseline KEY=V,...   the variant the others are compared with [each axis's first value]\n"
             "  -h, --help             this text\n\n"
             "Every train flag below may be a base flag or a --vary KEY (but --out and --seed).\n");
@@ -64,6 +71,7 @@ static void usage(FILE *f) {
 
 typedef struct {
     bool dry_run;
+    const char *jobs;        /* --jobs N as given, or NULL */
     const char *resume;
     int n_vary, n_variant;
     const char **vary, **variant;
@@ -77,9 +85,9 @@ static int parse(int argc, char **argv, tg_experiment *e, exp_flags *fl) {
         {"seeds", required_argument, NULL, 'S'}, {"seed-list", required_argument, NULL, 'L'},
         {"dry-run", no_argument, NULL, 'n'}, {"resume", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'}, {"variant", required_argument, NULL, 'V'},
-        {"baseline", required_argument, NULL, 'b'},
+        {"baseline", required_argument, NULL, 'b'}, {"jobs", required_argument, NULL, 'j'},
     };
-    const struct option *opts = tg_run_config_getopt(extra, 9);
+    const struct option *opts = tg_run_config_getopt(extra, 10);
     fl->vary = calloc((size_t)argc + 1, sizeof *fl->vary);
     fl->variant = calloc((size_t)argc + 1, sizeof *fl->variant);
     if (!fl->vary || !fl->variant) return 1;
@@ -97,6 +105,7 @@ static int parse(int argc, char **argv, tg_experiment *e, exp_flags *fl) {
         case 'n': fl->dry_run = true; break;
         case 'r': fl->resume = optarg; break;
         case 'b': fl->baseline = optarg; break;
+        case 'j': fl->jobs = optarg; break;
         case 'h': usage(stdout); return 0;
         default:
             if (!name) { usage(stderr); return 2; }
@@ -121,15 +130,29 @@ static int parse(int argc, char **argv, tg_experiment *e, exp_flags *fl) {
     return -1;
 }
 
-/* The recorded command: argv without --dry-run and --baseline (the report's, not the recipe's). */
+/* The recorded command: argv without --dry-run, --baseline (the report's, not the recipe's) and
+ * --jobs (how the cells are scheduled, not what they are). */
 static int keep_argv(tg_experiment *e, int argc, char **argv) {
     e->argv = calloc((size_t)argc + 1, sizeof *e->argv);
     if (!e->argv) return 1;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--baseline")) i++;
-        else if (strcmp(argv[i], "--dry-run") && strncmp(argv[i], "--baseline=", 11)) e->argv[e->argc++] = argv[i];
+        if (!strcmp(argv[i], "--baseline") || !strcmp(argv[i], "--jobs")) i++;
+        else if (strcmp(argv[i], "--dry-run") && strncmp(argv[i], "--baseline=", 11) && strncmp(argv[i], "--jobs=", 7))
+            e->argv[e->argc++] = argv[i];
     }
     return 0;
+}
+
+/* --jobs N: 1 to TG_EXP_MAX_JOBS, digits only; 1 when not given. Returns 0 when it is bad (the
+ * message printed). */
+static int jobs_of(const char *v) {
+    if (!v) return 1;
+    long n = 0;
+    bool ok = v[0] && !v[strspn(v, "0123456789")] && strlen(v) <= 3 && (n = strtol(v, NULL, 10)) >= 1 &&
+              n <= TG_EXP_MAX_JOBS;
+    if (!ok) fprintf(stderr, "tapegrad experiment: --jobs '%s': give a number of cells from 1 to %d\n", v,
+                     TG_EXP_MAX_JOBS);
+    return ok ? (int)n : 0;
 }
 
 static int run(int argc, char **argv, int depth, bool extending);
@@ -137,7 +160,7 @@ static int run(int argc, char **argv, int depth, bool extending);
 /* `--resume DIR`: the recorded command, with --dry-run if given now; report: its report, with
  * --baseline SPEC if given; max_steps: with the budget extended to that (`--resume DIR --max-steps N`). */
 static int resume(const char *dir, bool dry_run, const char *report, const char *baseline, const char *max_steps,
-                  int depth) {
+                  const char *jobs, int depth) {
     int n;
     char **rec;
     tg_err err;
@@ -149,7 +172,7 @@ static int resume(const char *dir, bool dry_run, const char *report, const char 
         fprintf(stderr, "tapegrad experiment: cannot resume: %s\n", err.msg);
         return 1;
     }
-    char **a = calloc((size_t)n + 8, sizeof *a);
+    char **a = calloc((size_t)n + 10, sizeof *a);
     char *budget = max_steps ? malloc(strlen(max_steps) + 16) : NULL;
     int k = 0, rc = 1;
     bool budget_set = false;
@@ -166,6 +189,7 @@ static int resume(const char *dir, bool dry_run, const char *report, const char 
         if (max_steps && !budget_set) { a[k++] = "--max-steps"; a[k++] = (char *)max_steps; }   /* from --config */
         if (dry_run) a[k++] = "--dry-run";
         if (baseline) { a[k++] = "--baseline"; a[k++] = (char *)baseline; }
+        if (jobs) { a[k++] = "--jobs"; a[k++] = (char *)jobs; }
         rc = run(k, a, depth + 1, max_steps != NULL);
     }
     free(budget);
@@ -245,12 +269,14 @@ static int run(int argc, char **argv, int depth, bool extending) {
         } else if (e.n_base > (budget ? 1 : 0) || fl.n_vary || fl.n_variant || fl.seeds || fl.seed_list ||
                    e.config[0] || e.dir[0]) {
             fprintf(stderr, "tapegrad experiment: --resume DIR takes the recipe from DIR/experiment.txt: give no "
-                            "other flags (but --max-steps, --dry-run, --baseline)\n");
+                            "other flags (but --max-steps, --dry-run, --baseline, --jobs)\n");
             rc = 2;
         } else {
-            rc = resume(fl.resume, fl.dry_run, NULL, fl.baseline, budget, depth);
+            rc = resume(fl.resume, fl.dry_run, NULL, fl.baseline, budget, fl.jobs, depth);
         }
     }
+    int jobs = rc < 0 ? jobs_of(fl.jobs) : 1;
+    if (rc < 0 && jobs == 0) rc = 2;
     if (rc < 0) rc = keep_argv(&e, argc, argv) ? 1 : -1;
     if (rc < 0 && tg_exp_validate(&e, &err) != TG_OK) {
         fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
@@ -270,7 +296,7 @@ static int run(int argc, char **argv, int depth, bool extending) {
     if (rc < 0 && report_only) rc = tg_exp_report(&e, fl.baseline);
     else if (rc < 0 && fl.dry_run) rc = tg_exp_dry_run(&e, tg_cmd_train);
     else if (rc < 0) {
-        rc = tg_exp_run(&e, tg_cmd_train);
+        rc = tg_exp_run(&e, tg_cmd_train, jobs);
         close(lock);
         lock = -1;
         if (rc == 0) rc = tg_exp_report(&e, fl.baseline);
@@ -296,7 +322,7 @@ static int report_cmd(int argc, char **argv) {
         }
     }
     if (!dir) { fprintf(stderr, "tapegrad experiment report: give the experiment folder DIR\n"); return 2; }
-    return resume(dir, false, "report", baseline, NULL, 0);
+    return resume(dir, false, "report", baseline, NULL, NULL, 0);
 }
 
 int tg_cmd_experiment(int argc, char **argv) {

@@ -7,7 +7,7 @@
  *   tg_exp_add_base(&e, "task", "copy");  tg_exp_add_vary(&e, "norm=post,pre", &err);
  *   tg_exp_add_seeds(&e, "2", false, &err);  snprintf(e.dir, sizeof e.dir, "runs/x");
  *   tg_exp_validate(&e, &err);  int lock = tg_exp_lock(&e);
- *   tg_exp_record(&e, true, false, &err);  tg_exp_run(&e, tg_cmd_train);  close(lock);
+ *   tg_exp_record(&e, true, false, &err);  tg_exp_run(&e, tg_cmd_train, 1);  close(lock);
  */
 #ifndef TG_EXPERIMENT_H
 #define TG_EXPERIMENT_H
@@ -20,6 +20,7 @@
 #include "train/run/run.h"
 
 #define TG_EXP_MAX_AXES 8
+#define TG_EXP_MAX_JOBS 64   /* cells trained at a time (--jobs) */
 #define TG_EXP_NAME_MAX 512
 
 typedef struct tg_exp_axis {
@@ -120,15 +121,18 @@ void tg_exp_command_line(const tg_experiment *e, char *out, size_t len);
 /* ---- running the cells (runner.c) ---- */
 typedef int (*tg_exp_train_fn)(int argc, char **argv);
 /* Creates DIR and takes DIR/lock (flock), held by this process and, inherited, by its running
- * cell: a second experiment on DIR is refused while either lives. Taken before DIR/experiment.txt
+ * cells: a second experiment on DIR is refused while either lives. Taken before DIR/experiment.txt
  * is checked or written, so two experiments started at once cannot leave the record of one and
  * the cells of the other. Returns the descriptor to close, or -1 (the message printed). */
 int tg_exp_lock(const tg_experiment *e);
 /* With tg_exp_lock held: trains every cell that is not done, in order, each in a forked child
- * running train(argv); SIGINT/SIGTERM are forwarded to the child and stop the experiment after it
- * saved. A line per cell start and finish on stderr. Returns the exit code: 0 all done, 1 a cell
- * failed or was interrupted. */
-int tg_exp_run(const tg_experiment *e, tg_exp_train_fn train);
+ * running train(argv), up to jobs (1..TG_EXP_MAX_JOBS) at a time; SIGINT/SIGTERM are forwarded to
+ * the children and stop the experiment after they saved. A line per cell start and finish on
+ * stderr; with jobs > 1 the cells' own lines come through a pipe each, marked "[cell name] ".
+ * A failed cell stops the experiment (with jobs > 1: the other running cells get SIGTERM, save and
+ * stop). A cell's result does not depend on jobs. Returns the exit code: 0 all done, 1 a cell
+ * failed or was interrupted, 2 a bad jobs. */
+int tg_exp_run(const tg_experiment *e, tg_exp_train_fn train, int jobs);
 /* Runs train(argv) in a forked child (its own process group, killed if this process dies) and
  * waits, forwarding SIGINT/SIGTERM. quiet: the child's stdout/stderr go to /dev/null. Returns
  * the exit code, or 128 + signal; *signalled the signal this process received (0: none). */

@@ -1,9 +1,11 @@
-/* runner.c: trains an experiment's cells one after the other, each by the train command's own
- * code in a forked child, so a cell is exactly `tapegrad train ...` (its own process, its own
- * signal handling, its own exit) and a crash in one cell cannot corrupt the experiment. */
+/* runner.c: trains an experiment's cells, each by the train command's own code in a forked child,
+ * so a cell is exactly `tapegrad train ...` (its own process, its own signal handling, its own
+ * exit) and a crash in one cell cannot corrupt the experiment. One cell after the other, or
+ * --jobs N at a time: a cell's result does not depend on which (each is its own run). */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,13 +21,14 @@
 #include "train/run/progress.h"
 
 static volatile sig_atomic_t g_signal;
-static volatile pid_t g_child;
+static volatile sig_atomic_t g_child[TG_EXP_MAX_JOBS];   /* the running cells' pids, 0: a free slot */
 
-/* Ctrl-C reaches only this process (the child has its own process group): hand it on once, so
- * the cell finishes its step and saves (a second SIGINT would stop train at once). */
+/* Ctrl-C reaches only this process (each child has its own process group): hand it on once, so
+ * each running cell finishes its step and saves (a second SIGINT would stop train at once). */
 static void forward(int sig) {
     g_signal = sig;
-    if (g_child > 0) kill(g_child, sig);
+    for (int i = 0; i < TG_EXP_MAX_JOBS; i++)
+        if (g_child[i] > 0) kill((pid_t)g_child[i], sig);
 }
 
 static double now_s(void) {
@@ -34,15 +37,20 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static _Noreturn void child(tg_exp_train_fn train, char **argv, bool quiet, pid_t parent) {
+enum { OUT_INHERIT = -1, OUT_QUIET = -2 };   /* the child's stdout/stderr: as this process's, /dev/null */
+
+/* out: OUT_INHERIT, OUT_QUIET, or a pipe's write end that gets both. */
+static _Noreturn void child(tg_exp_train_fn train, char **argv, int out, pid_t parent) {
     setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);   /* the experiment killed: its cell goes too */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);   /* the experiment killed: its cells go too */
     if (getppid() != parent) _exit(1);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
-    if (quiet) {
-        int fd = open("/dev/null", O_WRONLY);
-        if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); close(fd); }
+    int fd = out == OUT_QUIET ? open("/dev/null", O_WRONLY) : out;
+    if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+        if (fd > 2) close(fd);
     }
     int argc = 0;
     while (argv[argc]) argc++;
@@ -51,32 +59,54 @@ static _Noreturn void child(tg_exp_train_fn train, char **argv, bool quiet, pid_
     _exit(rc);
 }
 
-int tg_exp_fork_train(tg_exp_train_fn train, char **argv, bool quiet, int *signalled) {
-    struct sigaction sa, old_int, old_term;
+/* SIGINT/SIGTERM to forward() while cells run; *old: the handlers to put back. */
+static void catch_signals(struct sigaction old[2]) {
+    struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = forward;
     sigemptyset(&sa.sa_mask);
     g_signal = 0;
-    g_child = 0;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    for (int i = 0; i < TG_EXP_MAX_JOBS; i++) g_child[i] = 0;
+    sigaction(SIGINT, &sa, &old[0]);
+    sigaction(SIGTERM, &sa, &old[1]);
+}
+
+static void restore_signals(const struct sigaction old[2]) {
+    sigaction(SIGINT, &old[0], NULL);
+    sigaction(SIGTERM, &old[1], NULL);
+}
+
+/* Forks a child running train(argv) into slot; returns its pid, or -1 (the message printed). */
+static pid_t spawn(tg_exp_train_fn train, char **argv, int out, int slot) {
     fflush(NULL);
     pid_t parent = getpid(), pid = fork();
-    if (pid == 0) child(train, argv, quiet, parent);
+    if (pid == 0) child(train, argv, out, parent);
+    if (pid < 0) {
+        fprintf(stderr, "tapegrad experiment: cannot fork: %s\n", strerror(errno));
+        return -1;
+    }
+    g_child[slot] = pid;
+    if (g_signal) kill(pid, g_signal);   /* a signal that came before the slot was set */
+    return pid;
+}
+
+static int exit_code(int status) {
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int tg_exp_fork_train(tg_exp_train_fn train, char **argv, bool quiet, int *signalled) {
+    struct sigaction old[2];
+    catch_signals(old);
     int rc = 1;
+    pid_t pid = spawn(train, argv, quiet ? OUT_QUIET : OUT_INHERIT, 0);
     if (pid > 0) {
-        g_child = pid;
-        if (g_signal) kill(pid, g_signal);   /* a signal that came before g_child was set */
         int status;
         pid_t w;
         while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {}
-        if (w == pid) rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    } else {
-        fprintf(stderr, "tapegrad experiment: cannot fork: %s\n", strerror(errno));
+        if (w == pid) rc = exit_code(status);
     }
-    g_child = 0;
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
+    g_child[0] = 0;
+    restore_signals(old);
     *signalled = g_signal;
     return rc;
 }
@@ -84,15 +114,15 @@ int tg_exp_fork_train(tg_exp_train_fn train, char **argv, bool quiet, int *signa
 /* ---- progress ---- */
 
 typedef struct {
-    int n, trained;                /* cells in all; cells trained by this invocation */
-    double t0, wall, steps;        /* steps trained by this invocation, and their wall time */
+    int n, trained, jobs;          /* cells in all; cells trained by this invocation; at a time */
+    double t0, wall, steps;        /* steps trained by this invocation, and the cells' wall time */
     int64_t steps_left;            /* of the cells not done */
 } run_progress;
 
 static void progress_line(const run_progress *p, char *out, size_t len) {
     char el[32], rem[32] = "-";
     tg_format_duration(now_s() - p->t0, el, sizeof el);
-    if (p->steps > 0) tg_format_duration(p->wall / p->steps * (double)p->steps_left, rem, sizeof rem);
+    if (p->steps > 0) tg_format_duration(p->wall / p->steps * (double)p->steps_left / p->jobs, rem, sizeof rem);
     snprintf(out, len, "elapsed %s | remaining ~%s", el, rem);
 }
 
@@ -113,9 +143,25 @@ static tg_status steps_left(const tg_experiment *e, int64_t *out, int *done, tg_
     return TG_OK;
 }
 
-/* Trains one cell to its budget. Returns 0, or the experiment's exit code when it must stop. */
-static int train_cell(const tg_experiment *e, const tg_exp_cell *c, const tg_exp_status *before,
-                      tg_exp_train_fn train, run_progress *p) {
+/* ---- one cell ---- */
+
+/* The cell's state in *st: 0 when it is to be trained, 1 when it is at its budget (a line says it is
+ * skipped), -1 when it cannot be read (the message printed). */
+static int cell_todo(const tg_experiment *e, const tg_exp_cell *c, tg_exp_status *st, const run_progress *p) {
+    tg_err err;
+    if (tg_exp_cell_status(e, c, st, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad experiment: cell %s: %s\n", c->name, err.msg);
+        return -1;
+    }
+    if (st->state != TG_EXP_DONE) return 0;
+    fprintf(stderr, "tapegrad experiment: [%d/%d] %s: done already (step %lld, %.1f s of training), skipped\n",
+            c->index + 1, p->n, c->name, (long long)st->step, st->train_seconds);
+    return 1;
+}
+
+/* The cell's argv for train (free it), its start line printed; NULL when out of memory. */
+static char **cell_start(const tg_experiment *e, const tg_exp_cell *c, const tg_exp_status *before,
+                         const run_progress *p) {
     char line[128];
     progress_line(p, line, sizeof line);
     if (before->state == TG_EXP_PARTIAL)
@@ -124,15 +170,25 @@ static int train_cell(const tg_experiment *e, const tg_exp_cell *c, const tg_exp
     else
         fprintf(stderr, "tapegrad experiment: [%d/%d] %s: starting | %s\n", c->index + 1, p->n, c->name, line);
     char **argv = calloc((size_t)tg_exp_argv_max(e), sizeof *argv);
-    if (!argv) { fprintf(stderr, "tapegrad experiment: out of memory\n"); return 1; }
+    if (!argv) { fprintf(stderr, "tapegrad experiment: out of memory\n"); return NULL; }
     tg_exp_cell_argv(e, c, before->state == TG_EXP_PARTIAL, argv);
-    double t0 = now_s();
-    int sig = 0, rc = tg_exp_fork_train(train, argv, false, &sig);
-    free(argv);
+    return argv;
+}
+
+/* After the cell's child ended with exit code rc (sig: the signal this process got, 0: none;
+ * stopped: it was sent SIGTERM as another cell failed), started at t0: 0 when it reached its
+ * budget, else 1 with the message why. */
+static int cell_end(const tg_experiment *e, const tg_exp_cell *c, const tg_exp_status *before, int rc, int sig,
+                    bool stopped, double t0, run_progress *p) {
     tg_exp_status after;
     tg_err err;
     if (tg_exp_cell_status(e, c, &after, &err) != TG_OK) {
         fprintf(stderr, "tapegrad experiment: cell %s: %s\n", c->name, err.msg);
+        return 1;
+    }
+    if (stopped && after.state != TG_EXP_DONE) {   /* killed, if before train's handler was set: saved */
+        fprintf(stderr, "tapegrad experiment: cell %s stopped at step %lld, as another cell failed; run the same "
+                "command again to resume\n", c->name, (long long)after.step);
         return 1;
     }
     if (sig) {
@@ -154,7 +210,7 @@ static int train_cell(const tg_experiment *e, const tg_exp_cell *c, const tg_exp
     p->wall += now_s() - t0;
     p->steps += (double)(after.step - before->step);
     p->steps_left -= after.step - before->step;   /* not re-read: that loads every checkpoint */
-    char took[32];
+    char took[32], line[128];
     tg_format_duration(now_s() - t0, took, sizeof took);
     progress_line(p, line, sizeof line);
     fprintf(stderr, "tapegrad experiment: [%d/%d] %s: finished at step %lld in %s (%.1f s of training) | %s\n",
@@ -162,7 +218,158 @@ static int train_cell(const tg_experiment *e, const tg_exp_cell *c, const tg_exp
     return 0;
 }
 
-/* DIR/lock, held (flock) by the experiment and, inherited, by its running cell: a second
+/* Trains one cell to its budget, its output this process's. Returns 0, or the exit code to stop with. */
+static int train_cell(const tg_experiment *e, const tg_exp_cell *c, const tg_exp_status *before,
+                      tg_exp_train_fn train, run_progress *p) {
+    char **argv = cell_start(e, c, before, p);
+    if (!argv) return 1;
+    double t0 = now_s();
+    int sig = 0, rc = tg_exp_fork_train(train, argv, false, &sig);
+    free(argv);
+    return cell_end(e, c, before, rc, sig, false, t0, p);
+}
+
+/* ---- --jobs N: cells side by side ---- */
+
+/* A running cell: its child, and the read end of the pipe that has its stdout and stderr, whose
+ * lines this process prints with the cell's name in front (so interleaved lines stay readable). */
+typedef struct {
+    pid_t pid;               /* 0: a free slot */
+    int fd;                  /* -1 once the child's output ended */
+    tg_exp_cell cell;
+    tg_exp_status before;
+    double t0;
+    bool told_to_stop;       /* sent SIGTERM, another cell having failed */
+    size_t len;              /* bytes of a line not yet printed */
+    char buf[1024];
+} job;
+
+static void job_print(job *j, const char *s, size_t n) {
+    fprintf(stderr, "[%s] %.*s\n", j->cell.name, (int)n, s);
+}
+
+/* Reads what the child wrote (drain: to the end, once it has exited); prints its whole lines. */
+static void job_read(job *j, bool drain) {
+    while (j->fd >= 0) {
+        ssize_t r = read(j->fd, j->buf + j->len, sizeof j->buf - j->len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && errno == EAGAIN && !drain) return;
+        if (r <= 0) {   /* the end (or a read error, or nothing left of an exited child) */
+            if (j->len) job_print(j, j->buf, j->len);
+            j->len = 0;
+            close(j->fd);
+            j->fd = -1;
+            return;
+        }
+        j->len += (size_t)r;
+        char *start = j->buf, *nl;
+        while ((nl = memchr(start, '\n', j->len - (size_t)(start - j->buf))) != NULL) {
+            job_print(j, start, (size_t)(nl - start));
+            start = nl + 1;
+        }
+        j->len -= (size_t)(start - j->buf);
+        memmove(j->buf, start, j->len);
+        if (j->len == sizeof j->buf) {   /* a line longer than the buffer: printed in pieces */
+            job_print(j, j->buf, j->len);
+            j->len = 0;
+        }
+    }
+}
+
+/* Starts the cell in slot j: 0, or 1 (the message printed). */
+static int job_start(job *j, int slot, const tg_experiment *e, const tg_exp_cell *c, const tg_exp_status *before,
+                     tg_exp_train_fn train, const run_progress *p) {
+    char **argv = cell_start(e, c, before, p);
+    if (!argv) return 1;
+    int fds[2];
+    if (pipe(fds) != 0) {
+        fprintf(stderr, "tapegrad experiment: cannot make a pipe: %s\n", strerror(errno));
+        free(argv);
+        return 1;
+    }
+    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+    *j = (job){.fd = fds[0], .cell = *c, .before = *before, .t0 = now_s()};
+    j->pid = spawn(train, argv, fds[1], slot);
+    close(fds[1]);
+    free(argv);
+    if (j->pid < 0) {
+        close(fds[0]);
+        j->pid = 0;
+        return 1;
+    }
+    fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    return 0;
+}
+
+/* Trains the cells not done, in order, up to jobs at a time. A cell that fails stops the others
+ * (SIGTERM: each finishes its step and saves) and no more start; a signal to this process, which
+ * forward() hands on, likewise. Returns 0, or 1. */
+static int run_jobs(const tg_experiment *e, tg_exp_train_fn train, run_progress *p, int jobs) {
+    job js[TG_EXP_MAX_JOBS];
+    memset(js, 0, sizeof js);
+    struct sigaction old[2];
+    catch_signals(old);
+    int next = 0, running = 0, rc = 0;
+    bool stopping = false;
+    for (;;) {
+        while (!stopping && !g_signal && running < jobs && next < p->n) {
+            tg_exp_cell c;
+            tg_exp_status st;
+            tg_exp_cell_get(e, next++, &c);
+            int todo = cell_todo(e, &c, &st, p);
+            if (todo > 0) continue;
+            if (todo < 0) {
+                rc = 1;
+                stopping = true;
+                break;
+            }
+            int slot = 0;
+            while (js[slot].pid) slot++;
+            if (job_start(&js[slot], slot, e, &c, &st, train, p) != 0) {
+                rc = 1;
+                stopping = true;
+                break;
+            }
+            running++;
+        }
+        if (running == 0) break;
+        if (stopping && !g_signal)   /* a cell failed: stop the others (a signal was forwarded already) */
+            for (int i = 0; i < jobs; i++)
+                if (js[i].pid && !js[i].told_to_stop) {
+                    kill(js[i].pid, SIGTERM);
+                    js[i].told_to_stop = true;
+                }
+        struct pollfd pf[TG_EXP_MAX_JOBS];
+        int np = 0, wait_ms = 200;
+        for (int i = 0; i < jobs; i++) {
+            if (js[i].pid && js[i].fd >= 0) pf[np++] = (struct pollfd){.fd = js[i].fd, .events = POLLIN};
+            if (js[i].pid && js[i].fd < 0) wait_ms = 5;   /* its output ended: it is exiting */
+        }
+        poll(pf, (nfds_t)np, wait_ms);   /* EINTR (a signal): the loop looks again */
+        for (int i = 0; i < jobs; i++) {
+            job *j = &js[i];
+            if (!j->pid) continue;
+            job_read(j, false);
+            int status;
+            pid_t w = waitpid(j->pid, &status, WNOHANG);
+            if (w != j->pid) continue;
+            g_child[i] = 0;
+            job_read(j, true);
+            int end = cell_end(e, &j->cell, &j->before, exit_code(status), g_signal, j->told_to_stop, j->t0, p);
+            if (end != 0) {
+                rc = 1;
+                stopping = true;
+            }
+            j->pid = 0;
+            running--;
+        }
+        if (g_signal) stopping = true;
+    }
+    restore_signals(old);
+    return rc;
+}
+
+/* DIR/lock, held (flock) by the experiment and, inherited, by its running cells: a second
  * experiment on DIR is refused while either lives. Returns the descriptor, or -1. */
 static int lock_dir(const tg_experiment *e) {
     char path[TG_PATH_MAX + 16];
@@ -198,31 +405,35 @@ int tg_exp_lock(const tg_experiment *e) {
     return lock_dir(e);
 }
 
-int tg_exp_run(const tg_experiment *e, tg_exp_train_fn train) {
-    run_progress p = {.n = tg_exp_cell_count(e), .t0 = now_s()};
+int tg_exp_run(const tg_experiment *e, tg_exp_train_fn train, int jobs) {
+    if (jobs < 1 || jobs > TG_EXP_MAX_JOBS) {
+        fprintf(stderr, "tapegrad experiment: --jobs must be 1 to %d, not %d\n", TG_EXP_MAX_JOBS, jobs);
+        return 2;
+    }
+    run_progress p = {.n = tg_exp_cell_count(e), .jobs = jobs, .t0 = now_s()};
     tg_err err;
     int done;
     if (steps_left(e, &p.steps_left, &done, &err) != TG_OK) {
         fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
         return 1;
     }
-    fprintf(stderr, "tapegrad experiment: %d cells (%d variants x %d seeds) in %s; %d at their budget\n", p.n,
+    fprintf(stderr, "tapegrad experiment: %d cells (%d variants x %d seeds) in %s; %d at their budget", p.n,
             tg_exp_variant_count(e), e->n_seeds, e->dir, done);
-    for (int i = 0; i < p.n; i++) {
-        tg_exp_cell c;
-        tg_exp_status st;
-        tg_exp_cell_get(e, i, &c);
-        if (tg_exp_cell_status(e, &c, &st, &err) != TG_OK) {
-            fprintf(stderr, "tapegrad experiment: cell %s: %s\n", c.name, err.msg);
-            return 1;
+    if (jobs > 1) fprintf(stderr, "; up to %d trained at a time, their lines marked [cell]", jobs);
+    fputc('\n', stderr);
+    if (jobs > 1) {
+        if (run_jobs(e, train, &p, jobs) != 0) return 1;
+    } else {
+        for (int i = 0; i < p.n; i++) {
+            tg_exp_cell c;
+            tg_exp_status st;
+            tg_exp_cell_get(e, i, &c);
+            int todo = cell_todo(e, &c, &st, &p);
+            if (todo < 0) return 1;
+            if (todo > 0) continue;
+            int rc = train_cell(e, &c, &st, train, &p);
+            if (rc != 0) return rc;
         }
-        if (st.state == TG_EXP_DONE) {
-            fprintf(stderr, "tapegrad experiment: [%d/%d] %s: done already (step %lld, %.1f s of training), "
-                    "skipped\n", i + 1, p.n, c.name, (long long)st.step, st.train_seconds);
-            continue;
-        }
-        int rc = train_cell(e, &c, &st, train, &p);
-        if (rc != 0) return rc;
     }
     char el[32];
     tg_format_duration(now_s() - p.t0, el, sizeof el);
