@@ -40,12 +40,16 @@ static double now_s(void) {
 enum { OUT_INHERIT = -1, OUT_QUIET = -2 };   /* the child's stdout/stderr: as this process's, /dev/null */
 
 /* out: OUT_INHERIT, OUT_QUIET, or a pipe's write end that gets both. */
-static _Noreturn void child(tg_exp_train_fn train, char **argv, int out, pid_t parent) {
+/* SIGINT and SIGTERM are blocked on entry (mask: the mask to put back): until their handlers are
+ * the default, a signal here would run forward() in this process, with its copy of g_child (the
+ * signal lost for this cell, and sent on to the cells started before it). */
+static _Noreturn void child(tg_exp_train_fn train, char **argv, int out, pid_t parent, const sigset_t *mask) {
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);   /* the experiment killed: its cells go too */
     if (getppid() != parent) _exit(1);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
+    sigprocmask(SIG_SETMASK, mask, NULL);
     int fd = out == OUT_QUIET ? open("/dev/null", O_WRONLY) : out;
     if (fd >= 0) {
         dup2(fd, 1);
@@ -64,6 +68,9 @@ static void catch_signals(struct sigaction old[2]) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = forward;
+    /* restarted: a write of this process's to a stderr that is slow (a pipe) is not cut short and
+     * its line lost; poll() is never restarted, so the loop of run_jobs still wakes at once */
+    sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
     g_signal = 0;
     for (int i = 0; i < TG_EXP_MAX_JOBS; i++) g_child[i] = 0;
@@ -78,15 +85,28 @@ static void restore_signals(const struct sigaction old[2]) {
 
 /* Forks a child running train(argv) into slot; returns its pid, or -1 (the message printed). */
 static pid_t spawn(tg_exp_train_fn train, char **argv, int out, int slot) {
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
     fflush(NULL);
+    /* blocked from before the fork until g_child[slot] is set: one that comes meanwhile is
+     * forwarded to this child too when it is let through */
+    sigprocmask(SIG_BLOCK, &block, &old);
+    int came = g_signal;   /* before the block: forward() did not know this child */
     pid_t parent = getpid(), pid = fork();
-    if (pid == 0) child(train, argv, out, parent);
+    if (pid == 0) child(train, argv, out, parent, &old);
+    int fork_errno = errno;
+    if (pid > 0) {
+        setpgid(pid, pid);   /* as the child does: whichever runs first (a Ctrl-C reaches it only by forward()) */
+        g_child[slot] = pid;
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
-        fprintf(stderr, "tapegrad experiment: cannot fork: %s\n", strerror(errno));
+        fprintf(stderr, "tapegrad experiment: cannot fork: %s\n", strerror(fork_errno));
         return -1;
     }
-    g_child[slot] = pid;
-    if (g_signal) kill(pid, g_signal);   /* a signal that came before the slot was set */
+    if (came) kill(pid, came);
     return pid;
 }
 
@@ -186,7 +206,9 @@ static int cell_end(const tg_experiment *e, const tg_exp_cell *c, const tg_exp_s
         fprintf(stderr, "tapegrad experiment: cell %s: %s\n", c->name, err.msg);
         return 1;
     }
-    if (stopped && after.state != TG_EXP_DONE) {   /* killed, if before train's handler was set: saved */
+    /* saved (or killed by the SIGTERM before train's handler was set); an exit 1 is a failure of its
+     * own (the same full disk, say), told as such */
+    if (stopped && after.state != TG_EXP_DONE && (rc == 0 || rc == 128 + SIGTERM)) {
         fprintf(stderr, "tapegrad experiment: cell %s stopped at step %lld, as another cell failed; run the same "
                 "command again to resume\n", c->name, (long long)after.step);
         return 1;
