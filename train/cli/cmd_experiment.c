@@ -130,14 +130,26 @@ static int parse(int argc, char **argv, tg_experiment *e, exp_flags *fl) {
     return -1;
 }
 
+/* Whether a is the option --name as getopt_long takes it: the name or an abbreviation of it (a
+ * prefix; one shared with another option was refused by parse already), alone or with "=VALUE"
+ * (*inline_value). */
+static bool is_option(const char *a, const char *name, bool *inline_value) {
+    if (strncmp(a, "--", 2)) return false;
+    size_t n = strcspn(a + 2, "=");
+    *inline_value = a[2 + n] == '=';
+    return n >= 1 && n <= strlen(name) && !strncmp(a + 2, name, n);
+}
+
 /* The recorded command: argv without --dry-run, --baseline (the report's, not the recipe's) and
- * --jobs (how the cells are scheduled, not what they are). */
+ * --jobs (how the cells are scheduled, not what they are), however abbreviated. */
 static int keep_argv(tg_experiment *e, int argc, char **argv) {
     e->argv = calloc((size_t)argc + 1, sizeof *e->argv);
     if (!e->argv) return 1;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--baseline") || !strcmp(argv[i], "--jobs")) i++;
-        else if (strcmp(argv[i], "--dry-run") && strncmp(argv[i], "--baseline=", 11) && strncmp(argv[i], "--jobs=", 7))
+        bool inline_value;
+        if (is_option(argv[i], "baseline", &inline_value) || is_option(argv[i], "jobs", &inline_value))
+            i += !inline_value;
+        else if (!is_option(argv[i], "dry-run", &inline_value))
             e->argv[e->argc++] = argv[i];
     }
     return 0;
