@@ -353,10 +353,23 @@ int tg_exp_cell_argv(const tg_experiment *e, const tg_exp_cell *c, bool resume, 
     return k;
 }
 
+/* Standard input can be read once: by one cell, the others getting nothing (or, with --jobs, each
+ * a random part of it, silently). */
+static bool is_stdin(const char *path) {
+    return !strcmp(path, "-") || !strcmp(path, "/dev/stdin") || !strcmp(path, "/dev/fd/0") ||
+           !strcmp(path, "/proc/self/fd/0");
+}
+
 static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err *err) {
     tg_run_config cfg;
     tg_err e2;
     tg_status s = tg_exp_cell_config(e, c, &cfg, &e2);
+    const struct { const char *flag, *path; } in[] = {{"train", cfg.train}, {"train-src", cfg.train_src},
+        {"train-tgt", cfg.train_tgt}, {"dev", cfg.dev}, {"vocab", cfg.vocab}};
+    for (size_t i = 0; s == TG_OK && i < sizeof in / sizeof in[0]; i++)
+        if (is_stdin(in[i].path))
+            s = tg_err_set(&e2, TG_ERR_ARG, "--%s %s: every cell reads it, and standard input can be read "
+                           "only once: give a file", in[i].flag, in[i].path);
     if (s == TG_OK) s = tg_run_config_check(&cfg, &e2);
     if (s == TG_OK) s = tg_run_config_check_limits(&cfg, &e2);   /* as train checks a fresh run */
     char last[sizeof c->dir + 16];
