@@ -528,8 +528,9 @@ START_TEST(test_jobs_side_by_side_exact) {
     ck_assert_int_eq(run(f_again), 0);
     for (int i = 0; i < 4; i++)
         ck_assert_msg(cell_hash(fail, JOB_CELLS[i], 600) == want[i], "cell %s differs after the failure", JOB_CELLS[i]);
-    /* SIGTERM in the middle of the first two cells: both save and stop */
-    char *s2[] = {JOBS_GRID, "--max-steps", "600", "--out", sig, "--jobs", "2", NULL};
+    /* SIGTERM in the middle of the first two cells: both save and stop. (Abbreviated, as getopt
+     * takes them, --jobs and --baseline are still not recorded.) */
+    char *s2[] = {JOBS_GRID, "--max-steps", "600", "--out", sig, "--job", "2", "--bas=attn-activation=relu", NULL};
     pid_t pid = spawn(s2);
     for (int i = 0; i < 5000 && !(job_cell_step(sig, 0) >= 10 && job_cell_step(sig, 1) >= 10); i++) sleep_ms(2);
     kill(pid, SIGTERM);
@@ -541,6 +542,8 @@ START_TEST(test_jobs_side_by_side_exact) {
                       (long long)step);
     }
     ck_assert_int_lt(job_cell_step(sig, 2), 0);
+    ck_assert_int_eq(count_in("sig/experiment.txt", "--job"), 0);
+    ck_assert_int_eq(count_in("sig/experiment.txt", "--bas"), 0);
     char *s_again[] = {"experiment", "--resume", sig, "--jobs", "3", NULL};
     ck_assert_int_eq(run(s_again), 0);
     ck_assert_int_eq(count_in("err.txt", ": resuming at step"), 2);
@@ -821,6 +824,11 @@ START_TEST(test_precheck_is_trains_check) {
     snprintf(d, sizeof d, "%s/pre", tmpdir);
     char *long_task[] = {TINY, "--vary", "task-max-len=12,2000", "--seeds", "1", "--out", d, NULL};
     refused(long_task, "cell task-max-len=2000,seed=1: --task-max-len 2000: the model has", d);
+    /* standard input: every cell would read it (one all of it, or with --jobs each a part) */
+    char *dev_stdin[] = {TINY, "--dev", "-", "--vary", "norm=post,pre", "--seeds", "1", "--out", d, NULL};
+    refused(dev_stdin, "--dev -: every cell reads it, and standard input can be read only once", d);
+    char *vocab_stdin[] = {TINY, "--vocab", "/dev/stdin", "--vary", "norm=post,pre", "--seeds", "1", "--out", d, NULL};
+    refused(vocab_stdin, "--vocab /dev/stdin: every cell reads it", d);
     /* the seed: train takes the whole unsigned 64-bit range, and nothing beyond it */
     tg_run_config cfg;
     tg_run_config_default(&cfg);

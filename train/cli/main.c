@@ -1,6 +1,8 @@
 /* main.c: `tapegrad SUBCOMMAND [flags]`, dispatched in the style of git. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "autograd/autograd.h"
 #include "train/cli/commands.h"
@@ -41,7 +43,21 @@ static int train_job(int argc, char **argv) {
     return rc;
 }
 
+/* Started with stdin, stdout or stderr closed (`2>&-`), the first file opened would take its
+ * number, and what is meant for stderr or stdout would be written into it (a run's lock file, a
+ * checkpoint's temporary). Each closed one is held by /dev/null, opened the other way round (stdin
+ * write-only, stdout and stderr read-only): a read or write on it still fails with EBADF as on a
+ * closed descriptor, so `translate >&-` still ends with its write error. */
+static void std_fds_held(void) {
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1) continue;
+        int n = open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+        if (n >= 0 && n != fd) close(n);   /* the lowest free number is fd itself */
+    }
+}
+
 int main(int argc, char **argv) {
+    std_fds_held();
     if (argc < 2) { usage(stderr); return 2; }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
