@@ -200,10 +200,10 @@ static void write_diagnostics(const char *dir, int cell) {
     fclose(f);
 }
 
-/* The cell's last.ckpt: step and parameter fingerprint; false if it cannot be read (yet). */
-static bool cell_state(const char *dir, int cell, int64_t *step, uint64_t *hash) {
+/* DIR/cells/NAME/last.ckpt: step and parameter fingerprint; false if it cannot be read (yet). */
+static bool named_cell_state(const char *dir, const char *name, int64_t *step, uint64_t *hash) {
     char path[600];
-    snprintf(path, sizeof path, "%s/cells/%s/last.ckpt", dir, CELLS[cell]);
+    snprintf(path, sizeof path, "%s/cells/%s/last.ckpt", dir, name);
     tg_loaded L;
     tg_err err;
     if (!exists(path) || tg_run_load_model(path, &L, &err) != TG_OK) return false;
@@ -211,6 +211,10 @@ static bool cell_state(const char *dir, int cell, int64_t *step, uint64_t *hash)
     *hash = L.param_hash;
     tg_loaded_free(&L);
     return true;
+}
+
+static bool cell_state(const char *dir, int cell, int64_t *step, uint64_t *hash) {
+    return named_cell_state(dir, CELLS[cell], step, hash);
 }
 
 /* Waits until no process holds DIR/lock (the killed experiment's cell is gone too). */
@@ -480,15 +484,11 @@ END_TEST
 static const char *JOB_CELLS[4] = {"attn-activation=none,seed=1", "attn-activation=relu,seed=1",
                                    "attn-activation=none,seed=2", "attn-activation=relu,seed=2"};
 
+/* The cell's last.ckpt step, -1 if it cannot be read (yet). */
 static int64_t job_cell_step(const char *dir, int cell) {
-    char path[600];
-    snprintf(path, sizeof path, "%s/cells/%s/last.ckpt", dir, JOB_CELLS[cell]);
-    tg_loaded L;
-    tg_err err;
-    if (!exists(path) || tg_run_load_model(path, &L, &err) != TG_OK) return -1;
-    int64_t step = L.st.step;
-    tg_loaded_free(&L);
-    return step;
+    int64_t step;
+    uint64_t hash;
+    return named_cell_state(dir, JOB_CELLS[cell], &step, &hash) ? step : -1;
 }
 
 START_TEST(test_jobs_side_by_side_exact) {
