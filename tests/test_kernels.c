@@ -698,6 +698,47 @@ START_TEST(test_elementwise_fast_vs_portable) {
 }
 END_TEST
 
+/* mul and its backward's accumulate walk b in runs instead of dividing per element: each output
+ * element is the one float product (and sum) of the element-by-element formula, for b broadcast
+ * (nb = 1, 7, 256: the run boundaries fall inside the threads' ranges) or whole, on any pool. */
+START_TEST(test_mul_kernels) {
+    tg_pool *pools[3] = {NULL, tg_pool_new(2), tg_pool_new(3)};
+    int64_t n = 100003;
+    tg_float *x = alloc_fill(n, -2, 2), *dy = alloc_fill(n, -1, 1);
+    x[5] = (tg_float)-0.0; x[7] = (tg_float)INFINITY; x[9] = (tg_float)NAN; x[11] = (tg_float)1e-40;
+    int64_t nbs[] = {1, 7, 256, 0};
+    for (int bi = 0; bi < 4; bi++) {
+        int64_t nb = nbs[bi] ? nbs[bi] : n, len = nb * (n / nb);
+        tg_float *b = alloc_fill(nb, -1, 1), *want = malloc((size_t)len * sizeof *want);
+        tg_float *g0 = alloc_fill(len, -1, 1), *want_g = malloc((size_t)len * sizeof *want_g);
+        ck_assert(want && want_g);
+        for (int64_t i = 0; i < len; i++) {
+            want[i] = x[i] * b[i % nb];
+            want_g[i] = g0[i] + dy[i] * b[i % nb];
+        }
+        for (int k = 0; k < 3; k++) {
+            tg_float *y = alloc_fill(len, 0, 1), *g = malloc((size_t)len * sizeof *g);
+            ck_assert(g);
+            memcpy(g, g0, (size_t)len * sizeof *g);
+            tg_k_mul(pools[k], len, x, b, nb, y);
+            tg_k_mul_acc(pools[k], len, dy, b, nb, g);
+            ck_assert_msg(same_bits(y, want, (size_t)len * sizeof *y), "mul nb=%lld pool %d", (long long)nb, k);
+            ck_assert_msg(same_bits(g, want_g, (size_t)len * sizeof *g), "mul_acc nb=%lld pool %d", (long long)nb, k);
+            free(y);
+            free(g);
+        }
+        free(b);
+        free(want);
+        free(g0);
+        free(want_g);
+    }
+    free(x);
+    free(dy);
+    tg_pool_free(pools[1]);
+    tg_pool_free(pools[2]);
+}
+END_TEST
+
 /* ---- dropout ----------------------------------------------------------------------------- */
 
 /* The stream as autograd/ctx.c defines it (tg__uniform), restated so that a change to the mask
@@ -1021,6 +1062,7 @@ int main(void) {
     tcase_add_test(tc, test_layer_norm_fast_vs_portable);
     tcase_add_test(tc, test_cross_entropy_fast_vs_portable);
     tcase_add_test(tc, test_elementwise_fast_vs_portable);
+    tcase_add_test(tc, test_mul_kernels);
     tcase_add_test(tc, test_dropout_mask_is_the_stream);
     tcase_add_test(tc, test_dropout_threads_and_backward);
     tcase_add_test(tc, test_zero_kernel);

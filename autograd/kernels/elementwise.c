@@ -107,6 +107,45 @@ void tg_k_acc(tg_pool *pool, int64_t n, double s, const tg_float *x, tg_float *y
     tg_pool_for(pool, (size_t)n, MIN_CHUNK, acc_range, &a);
 }
 
+/* The run of b (length nb, repeated) that starts at element i: *j = i % nb, its position in b,
+ * and the length to b's end or to `end`. Walking runs keeps the inner loops contiguous (no
+ * division per element), so they vectorise. */
+static size_t b_run(size_t i, size_t end, int64_t nb, size_t *j) {
+    *j = i % (size_t)nb;
+    size_t len = (size_t)nb - *j;
+    return len < end - i ? len : end - i;
+}
+
+static void mul_range(void *arg, size_t begin, size_t end) {
+    const ew_args *a = arg;
+    for (size_t i = begin, j, len; i < end; i += len) {
+        len = b_run(i, end, a->nb, &j);
+        const tg_float *x = a->x + i, *b = a->b + j;
+        tg_float *y = a->y + i;
+        for (size_t k = 0; k < len; k++) y[k] = x[k] * b[k];
+    }
+}
+
+void tg_k_mul(tg_pool *pool, int64_t n, const tg_float *x, const tg_float *b, int64_t nb, tg_float *y) {
+    ew_args a = {.x = x, .b = b, .nb = nb, .y = y};
+    tg_pool_for(pool, (size_t)n, MIN_CHUNK, mul_range, &a);
+}
+
+static void mul_acc_range(void *arg, size_t begin, size_t end) {
+    const ew_args *a = arg;
+    for (size_t i = begin, j, len; i < end; i += len) {
+        len = b_run(i, end, a->nb, &j);
+        const tg_float *dy = a->dy + i, *b = a->b + j;
+        tg_float *g = a->y + i;
+        for (size_t k = 0; k < len; k++) g[k] += dy[k] * b[k];
+    }
+}
+
+void tg_k_mul_acc(tg_pool *pool, int64_t n, const tg_float *dy, const tg_float *b, int64_t nb, tg_float *g) {
+    ew_args a = {.dy = dy, .b = b, .nb = nb, .y = g};
+    tg_pool_for(pool, (size_t)n, MIN_CHUNK, mul_acc_range, &a);
+}
+
 static void relu_mask_range(void *arg, size_t begin, size_t end) {
     const ew_args *a = arg;
     /* 0 + g: what the composed relu backward makes in a zeroed gradient (-0 turns +0) */

@@ -114,6 +114,10 @@ void tg_k_relu_mask(tg_pool *pool, int64_t n, const tg_float *y, tg_float *g);
 /* y = a + s * b (b broadcast: b index = i % nb). */
 void tg_k_axpby(tg_pool *pool, int64_t n, const tg_float *a, double s, const tg_float *b, int64_t nb,
                 tg_float *y);
+/* y[i] = x[i] * b[i % nb]; nb divides n (b is all of x's shape, or its trailing dims). */
+void tg_k_mul(tg_pool *pool, int64_t n, const tg_float *x, const tg_float *b, int64_t nb, tg_float *y);
+/* g[i] += dy[i] * b[i % nb], nb as tg_k_mul's */
+void tg_k_mul_acc(tg_pool *pool, int64_t n, const tg_float *dy, const tg_float *b, int64_t nb, tg_float *g);
 /* y[i] += s * x[i] */
 void tg_k_acc(tg_pool *pool, int64_t n, double s, const tg_float *x, tg_float *y);
 

@@ -50,7 +50,7 @@ tg_tensor *tg_mul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) {
     tg_tensor *y = tg__new_uninit(ctx, a->ndim, a->shape);   // like a
     if (!y) return NULL;
     int64_t nb = b->n;
-    for (int64_t i = 0; i < a->n; i++) y->data[i] = a->data[i] * b->data[i % nb];
+    tg_k_mul(ctx->pool, a->n, a->data, b->data, nb, y->data);   // y = a * b (b broadcast)
     tg__record(ctx, TG_OP_MUL, y, a, b, NULL);
     return y;
 }
@@ -60,16 +60,16 @@ void tg_mul_backward(tg_ctx *ctx, tg_node *n) {
     int64_t nb = b->n;
     if (tg_requires_grad(a)) {
         tg_float *g = tg__grad(ctx, a);
-        for (int64_t i = 0; i < a->n; i++) g[i] += y->grad[i] * b->data[i % nb];
+        tg_k_mul_acc(ctx->pool, a->n, y->grad, b->data, nb, g);      // da += dy * b
     }
     if (tg_requires_grad(b)) {
         tg_float *g = tg__grad(ctx, b);
         if (nb == a->n) {
-            for (int64_t i = 0; i < nb; i++) g[i] += y->grad[i] * a->data[i];
+            tg_k_mul_acc(ctx->pool, nb, y->grad, a->data, nb, g);    // db += dy * a
         } else {   /* broadcast: products per element, then summed over rows in order */
             tg_float *prod = tg_ctx_alloc(ctx, (size_t)a->n * sizeof *prod);   // like a
             if (!prod) return;
-            for (int64_t i = 0; i < a->n; i++) prod[i] = y->grad[i] * a->data[i];
+            tg_k_mul(ctx->pool, a->n, y->grad, a->data, a->n, prod);    // dy * a, like a
             tg_k_colsum(ctx->pool, a->n / nb, nb, prod, g);
         }
     }
