@@ -626,7 +626,7 @@ START_TEST(test_cross_entropy_fast_vs_portable) {
 }
 END_TEST
 
-/* ReLU, axpby, acc and colsum do the same float operations in both implementations: the same
+/* ReLU, its backward from the output, axpby, acc and colsum do the same float operations in both implementations: the same
  * bits (ReLU's backward aside, only for infinite dy), for any thread count. */
 START_TEST(test_elementwise_fast_vs_portable) {
     tg_k_impl fast = fast_impl();
@@ -651,6 +651,24 @@ START_TEST(test_elementwise_fast_vs_portable) {
     }
     free(ref_y);
     free(ref_dx);
+    /* ReLU's backward from its output y, in place on g: 0 + g where y > 0 (-0 turns +0), else 0
+     * (NaN y too); each against that formula, with -0, infinite and NaN in both y and g */
+    tg_float *g0 = alloc_fill(n, -1, 1);
+    g0[6] = (tg_float)-0.0; g0[10] = (tg_float)INFINITY; g0[11] = (tg_float)NAN; g0[12] = (tg_float)-0.0;
+    x[10] = 1; x[11] = 1; x[12] = 1;
+    tg_float *want = malloc((size_t)n * sizeof *want);
+    ck_assert_ptr_nonnull(want);
+    for (int64_t i = 0; i < n; i++) want[i] = x[i] > 0 ? (tg_float)0 + g0[i] : 0;
+    ck_assert(!signbit(want[12]) && isinf(want[10]) && isnan(want[11]) && want[9] == 0);
+    for (int k = 0; k < 4; k++) {
+        tg_k_select(k ? fast : TG_K_PORTABLE);
+        tg_float *g = dup(g0, n);
+        tg_k_relu_mask(k ? pools[k - 1] : NULL, n, x, g);
+        ck_assert_msg(same_bits(g, want, (size_t)n * sizeof *g), "relu_mask, implementation %d", k);
+        free(g);
+    }
+    free(g0);
+    free(want);
     /* axpby with b broadcast over rows (nb = 1, 7, 256) or full (nb = n); acc with s = 1 and not */
     int64_t nbs[] = {1, 7, 256, 0};
     for (int bi = 0; bi < 4; bi++) {

@@ -153,6 +153,9 @@ static void relu_mask_range(void *arg, size_t begin, size_t end) {
 }
 
 void tg_k_relu_mask(tg_pool *pool, int64_t n, const tg_float *y, tg_float *g) {
+#if TG_K_HAVE_AVX2_FLOAT
+    if (tg_k_fast()) { tg_k_relu_mask_avx2(pool, n, y, g); return; }
+#endif
     ew_args a = {.x = y, .y = g};
     tg_pool_for(pool, (size_t)n, MIN_CHUNK, relu_mask_range, &a);
 }

@@ -43,6 +43,7 @@ bool tg_k_unary_backward_avx2(tg_pool *pool, tg_unary f, int64_t n, const float 
 void tg_k_axpby_avx2(tg_pool *pool, int64_t n, const float *x, double s, const float *b, int64_t nb,
                      float *y);
 void tg_k_acc_avx2(tg_pool *pool, int64_t n, double s, const float *x, float *y);
+void tg_k_relu_mask_avx2(tg_pool *pool, int64_t n, const float *y, float *g);
 void tg_k_colsum_avx2(tg_pool *pool, int64_t rows, int64_t n, const float *src, float *dst);
 void tg_k_softmax_avx2(tg_pool *pool, const tg_softmax_args *a);
 void tg_k_softmax_backward_avx2(tg_pool *pool, int64_t rows, int64_t n, const float *y,
