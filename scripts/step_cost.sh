@@ -19,6 +19,9 @@ REPS=3 STEPS=150 OUT=${TMPDIR:-/tmp}/step_cost.$$ NORMS=(post)
 SETS=()
 while (($#)); do
     case "$1" in
+        --reps|--steps|--out) (($# >= 2)) || { echo "step_cost.sh: $1 needs a value" >&2; exit 2; } ;;
+    esac
+    case "$1" in
         --reps) REPS=$2; shift 2 ;;
         --steps) STEPS=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
