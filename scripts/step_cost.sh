@@ -13,9 +13,11 @@
 # range, and the ratio to the first set. --norm-both measures every set under --norm post and
 # then --norm pre. Run it on an otherwise idle machine: the runs use one core each, one at a time.
 set -euo pipefail
+set -f   # a set of flags is split into words, never globbed
+CALLER=$PWD
 cd "$(dirname "$0")/.."
 TG=${TG:-build/tapegrad}
-REPS=3 STEPS=150 OUT=${TMPDIR:-/tmp}/step_cost.$$ NORMS=(post)
+REPS=3 STEPS=150 OUT= NORMS=(post)
 SETS=()
 while (($#)); do
     case "$1" in
@@ -30,13 +32,18 @@ while (($#)); do
         *) SETS+=("$1"); shift ;;
     esac
 done
-[[ "$REPS" =~ ^[1-9][0-9]*$ && "$STEPS" =~ ^[0-9]+$ && "$STEPS" -ge 60 ]] ||
-    { echo "step_cost.sh: --reps must be >= 1 and --steps >= 60" >&2; exit 2; }
+[[ "$REPS" =~ ^[1-9][0-9]{0,5}$ && "$STEPS" =~ ^[1-9][0-9]{0,8}$ ]] && ((STEPS >= 60)) ||
+    { echo "step_cost.sh: --reps must be a number >= 1 and --steps a number >= 60 (no leading zeros)" >&2; exit 2; }
 ((${#SETS[@]} >= 1)) || { echo "step_cost.sh: give at least one set of flags (\"\" for none)" >&2; exit 2; }
 [[ -x "$TG" ]] || { echo "step_cost.sh: no $TG (build first, or set TG)" >&2; exit 2; }
+if [[ -z "$OUT" ]]; then OUT=$(mktemp -d "${TMPDIR:-/tmp}/step_cost.XXXXXX")
+elif [[ "$OUT" != /* ]]; then OUT=$CALLER/$OUT   # relative to where it was run from
+fi
 mkdir -p "$OUT"
 DATA=data/bible_en_es/train.tsv.gz
-[[ -s "$OUT/vocab.txt" ]] || "$TG" vocab learn --data "$DATA" --merges 4000 -o "$OUT/vocab.txt" >/dev/null 2>&1
+if [[ ! -s "$OUT/vocab.txt" ]] && ! "$TG" vocab learn --data "$DATA" --merges 4000 -o "$OUT/vocab.txt" >"$OUT/vocab.log" 2>&1; then
+    echo "step_cost.sh: learning the vocabulary failed, see $OUT/vocab.log" >&2; exit 1
+fi
 echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores;" \
      "$TG of $(git rev-parse --short HEAD 2>/dev/null || echo '?'); $STEPS steps a run, $REPS runs a set"
 
@@ -54,12 +61,12 @@ for norm in "${NORMS[@]}"; do
         for i in "${!SETS[@]}"; do
             dir="$OUT/$norm-set$i-rep$rep"
             rm -rf "$dir"
-            # shellcheck disable=SC2086  # a set is a list of flags
+            # shellcheck disable=SC2086  # a set is a list of flags (split, not globbed: set -f)
             "$TG" train --train "$DATA" --vocab "$OUT/vocab.txt" --d-model 256 --heads 4 --layers 3 \
                 --d-ff 1024 --max-tokens 2000 --max-steps "$STEPS" --valid-every 100000 \
                 --save-every 100000 --log-every 10 --threads 1 --seed 1 --norm "$norm" ${SETS[$i]} \
                 --out "$dir" >"$dir.log" 2>&1 || { echo "step_cost.sh: the run failed, see $dir.log" >&2; exit 1; }
-            c=$(run_cost "$dir")
+            c=$(run_cost "$dir") || { echo "step_cost.sh: no timed intervals in $dir/metrics.tsv" >&2; exit 1; }
             COSTS[$i]+="$c "
             printf '%s  set %d [%s]  rep %d  %s s/step\n' "$norm" "$i" "${SETS[$i]:-(none)}" "$rep" "$c"
         done

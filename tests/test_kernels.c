@@ -656,10 +656,12 @@ START_TEST(test_elementwise_fast_vs_portable) {
     tg_float *g0 = alloc_fill(n, -1, 1);
     g0[6] = (tg_float)-0.0; g0[10] = (tg_float)INFINITY; g0[11] = (tg_float)NAN; g0[12] = (tg_float)-0.0;
     x[10] = 1; x[11] = 1; x[12] = 1;
+    g0[n - 1] = (tg_float)-0.0;   /* in the vector loops' tails (n = 3 mod 8) */
+    x[n - 1] = 1;
     tg_float *want = malloc((size_t)n * sizeof *want);
     ck_assert_ptr_nonnull(want);
     for (int64_t i = 0; i < n; i++) want[i] = x[i] > 0 ? (tg_float)0 + g0[i] : 0;
-    ck_assert(!signbit(want[12]) && isinf(want[10]) && isnan(want[11]) && want[9] == 0);
+    ck_assert(!signbit(want[12]) && !signbit(want[n - 1]) && isinf(want[10]) && isnan(want[11]) && want[9] == 0);
     for (int k = 0; k < 4; k++) {
         tg_k_select(k ? fast : TG_K_PORTABLE);
         tg_float *g = dup(g0, n);
@@ -718,15 +720,16 @@ END_TEST
 
 /* mul and its backward's accumulate walk b in runs instead of dividing per element: each output
  * element is the one float product (and sum) of the element-by-element formula, for b broadcast
- * (nb = 1, 7, 256: the run boundaries fall inside the threads' ranges) or whole, on any pool. */
+ * or whole, on any pool. The lengths put a thread's first element inside a run of b (32769 / 2 =
+ * 16384 = 1 mod 3; 99995 / 2 = 3 mod 7; 100096 / 2 = 128 mod 256; 100000 / 3 = 333 mod 1000). */
 START_TEST(test_mul_kernels) {
     tg_pool *pools[3] = {NULL, tg_pool_new(2), tg_pool_new(3)};
-    int64_t n = 100003;
+    int64_t n = 100096;
     tg_float *x = alloc_fill(n, -2, 2), *dy = alloc_fill(n, -1, 1);
     x[5] = (tg_float)-0.0; x[7] = (tg_float)INFINITY; x[9] = (tg_float)NAN; x[11] = (tg_float)1e-40;
-    int64_t nbs[] = {1, 7, 256, 0};
-    for (int bi = 0; bi < 4; bi++) {
-        int64_t nb = nbs[bi] ? nbs[bi] : n, len = nb * (n / nb);
+    const int64_t cases[][2] = {{100003, 1}, {32769, 3}, {99995, 7}, {100096, 256}, {100000, 1000}, {100003, 100003}};
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        int64_t len = cases[ci][0], nb = cases[ci][1];
         tg_float *b = alloc_fill(nb, -1, 1), *want = malloc((size_t)len * sizeof *want);
         tg_float *g0 = alloc_fill(len, -1, 1), *want_g = malloc((size_t)len * sizeof *want_g);
         ck_assert(want && want_g);

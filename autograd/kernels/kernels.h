@@ -114,7 +114,9 @@ void tg_k_relu_mask(tg_pool *pool, int64_t n, const tg_float *y, tg_float *g);
 /* y = a + s * b (b broadcast: b index = i % nb). */
 void tg_k_axpby(tg_pool *pool, int64_t n, const tg_float *a, double s, const tg_float *b, int64_t nb,
                 tg_float *y);
-/* y[i] = x[i] * b[i % nb]; nb divides n (b is all of x's shape, or its trailing dims). */
+/* y[i] = x[i] * b[i % nb]; nb divides n (b is all of x's shape, or its trailing dims). The same
+ * bits on any pool, but for one case: of two NaN operands, which one's payload the product keeps
+ * may depend on whether the element fell in a vector loop or a scalar tail (a NaN either way). */
 void tg_k_mul(tg_pool *pool, int64_t n, const tg_float *x, const tg_float *b, int64_t nb, tg_float *y);
 /* g[i] += dy[i] * b[i % nb], nb as tg_k_mul's */
 void tg_k_mul_acc(tg_pool *pool, int64_t n, const tg_float *dy, const tg_float *b, int64_t nb, tg_float *g);
