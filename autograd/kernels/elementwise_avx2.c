@@ -1,7 +1,7 @@
 /* elementwise_avx2.c: ReLU, ReLU's backward (from x or from the output), axpby and acc on 8
- * floats at a time. They do the same float operations as the portable loops (multiply, then add; no FMA), so their results are the same
- * bits; ReLU's backward gives 0 where the portable gives NaN for an infinite dy at x <= 0. GELU
- * stays portable (it needs erf/tanh). */
+ * floats at a time. They do the same float operations as the portable loops (multiply, then
+ * add; no FMA), so their results are the same bits; ReLU's backward from x gives 0 where the
+ * portable gives NaN for an infinite dy at x <= 0. GELU stays portable (it needs erf/tanh). */
 #include "autograd/kernels/simd_avx2.h"
 
 #if TG_K_HAVE_AVX2_FLOAT
