@@ -14,18 +14,26 @@ EVERY=${3:-1000}
 shift $(( $# < 3 ? $# : 3 ))
 [[ "$EVERY" =~ ^[1-9][0-9]*$ ]] || { echo "lead_table.sh: EVERY must be a positive whole number, not '$EVERY'" >&2; exit 2; }
 for r in "$@"; do
-    [[ "$r" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "lead_table.sh: a cost ratio must be a number like 1.16, not '$r'" >&2; exit 2; }
+    [[ "$r" =~ ^[0-9]+(\.[0-9]+)?$ && ! "$r" =~ ^0+(\.0+)?$ ]] ||
+        { echo "lead_table.sh: a cost ratio must be a positive number like 1.16, not '$r'" >&2; exit 2; }
 done
 for c in "$BASE" "$VAR"; do
     [ -f "$c/metrics.tsv" ] || { echo "lead_table.sh: no metrics.tsv in '$c'" >&2; exit 1; }
 done
+# awk takes an operand like variant=paper,seed=3/metrics.tsv for an assignment: anchor the paths
+case "$BASE" in /*) ;; *) BASE=./$BASE ;; esac
+case "$VAR" in /*) ;; *) VAR=./$VAR ;; esac
 # Both files are read in one awk: the baseline's first (f = 1), then the variant's (f = 2).
 awk -F'\t' -v every="$EVERY" -v ratios="$*" '
 FNR == 1 { f++ }
 $1 != "valid" { next }
-f == 1 { b[$2 + 0] = $7 + 0; if ($2 + 0 > bmax) bmax = $2 + 0; next }
+$7 !~ /^[0-9.eE+-]+$/ { bad(FILENAME ":" FNR ": no dev NLL in column 7") }
+$2 + 0 <= last[f] { bad(FILENAME ":" FNR ": step " $2 " after step " last[f] " (steps must increase)") }
+{ last[f] = $2 + 0 }
+f == 1 { b[$2 + 0] = $7 + 0; bmax = $2 + 0; next }
 { n++; vs[n] = $2 + 0; vn[n] = $7 + 0; v[$2 + 0] = $7 + 0 }
-# the variant NLL at (fractional) step s, between the validations around it; -1 past its last
+function bad(msg) { print "lead_table.sh: " msg > "/dev/stderr"; failed = 1; exit 1 }
+# the variant NLL at (fractional) step s, between the validations around it; -1 outside them
 function at(s,    i) {
     for (i = 1; i < n; i++)
         if (vs[i] <= s && s <= vs[i + 1])
@@ -33,6 +41,7 @@ function at(s,    i) {
     return -1
 }
 END {
+    if (failed) exit 1
     if (bmax == 0 || n == 0) { print "lead_table.sh: no valid rows in one of the cells" > "/dev/stderr"; exit 1 }
     nr = split(ratios, r, " ")
     printf "| step | baseline dev NLL | variant | Δ |"
