@@ -330,6 +330,66 @@ START_TEST(test_keep_rewrites_a_missing_snapshot) {
 }
 END_TEST
 
+/* --keep-every E: the step-N.ckpt at multiples of E are saved (off the --save-every grid too) and
+ * kept for good, outside --keep's K; with --keep 0 they are the only ones; a resume that changes
+ * --keep leaves them. */
+START_TEST(test_keep_every_keeps_multiples_for_good) {
+    char dir[300];
+    tmp_path(dir, sizeof dir, "ke");
+    /* saves at 4 8 12 16 20 24 (--save-every 4), 10 20 (validations), 6 12 18 24 (--keep-every 6) */
+    char *a[] = {KEEP_RUN, "--valid-every", "10", "--keep", "2", "--keep-every", "6", "--max-steps", "24",
+                 "--out", dir, NULL};
+    ck_assert_int_eq(run(a), 0);
+    char *s = periodic_list(dir);
+    ck_assert_str_eq(s, "step-6.ckpt step-12.ckpt step-16.ckpt step-18.ckpt step-20.ckpt step-24.ckpt ");
+    free(s);
+    char *r[] = {"train", "--resume", dir, "--keep", "1", "--max-steps", "28", NULL};
+    ck_assert_int_eq(run(r), 0);
+    s = periodic_list(dir);
+    ck_assert_str_eq(s, "step-6.ckpt step-12.ckpt step-18.ckpt step-24.ckpt step-28.ckpt ");
+    free(s);
+
+    char only[300];
+    tmp_path(only, sizeof only, "ke0");
+    char *b[] = {KEEP_RUN, "--keep-every", "5", "--max-steps", "12", "--out", only, NULL};
+    ck_assert_int_eq(run(b), 0);
+    s = periodic_list(only);
+    ck_assert_str_eq(s, "step-5.ckpt step-10.ckpt ");
+    free(s);
+}
+END_TEST
+
+/* A kill between last.ckpt and the step-N.ckpt of a multiple of --keep-every left it unwritten:
+ * a resume with --keep 0 writes it from last.ckpt, and removes nothing (no K to keep); one of
+ * another step is not a snapshot the run owes. */
+START_TEST(test_keep_every_rewrites_a_missing_snapshot) {
+    char dir[300], snap[340];
+    tmp_path(dir, sizeof dir, "kem");
+    snprintf(snap, sizeof snap, "%s/step-10.ckpt", dir);
+    char *a[] = {KEEP_RUN, "--keep", "3", "--keep-every", "5", "--max-steps", "10", "--out", dir, NULL};
+    ck_assert_int_eq(run(a), 0);
+    char *s = periodic_list(dir);
+    ck_assert_str_eq(s, "step-4.ckpt step-5.ckpt step-8.ckpt step-10.ckpt ");
+    free(s);
+    ck_assert_int_eq(remove(snap), 0);
+    char *r[] = {"train", "--resume", dir, "--keep", "0", NULL};
+    ck_assert_int_eq(run(r), 0);
+    ck_assert(file_has("err.txt", "step-10.ckpt was missing"));
+    s = periodic_list(dir);
+    ck_assert_str_eq(s, "step-4.ckpt step-5.ckpt step-8.ckpt step-10.ckpt ");
+    free(s);
+    ck_assert_int_eq(remove(snap), 0);   /* 10 is not a multiple of 4: nothing owed */
+    char *r4[] = {"train", "--resume", dir, "--keep", "0", "--keep-every", "4", NULL};
+    ck_assert_int_eq(run(r4), 0);
+    s = slurp_tmp("err.txt", NULL);
+    ck_assert(!strstr(s, "was missing"));
+    free(s);
+    s = periodic_list(dir);
+    ck_assert_str_eq(s, "step-4.ckpt step-5.ckpt step-8.ckpt ");
+    free(s);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("hardening");
     TCase *tc = tcase_create("commands");
@@ -342,6 +402,8 @@ int main(void) {
     tcase_add_test(tc, test_non_finite_models_refused);
     tcase_add_test(tc, test_keep_leaves_k_newest);
     tcase_add_test(tc, test_keep_rewrites_a_missing_snapshot);
+    tcase_add_test(tc, test_keep_every_keeps_multiples_for_good);
+    tcase_add_test(tc, test_keep_every_rewrites_a_missing_snapshot);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? 1 : 0;
 }

@@ -47,7 +47,7 @@ typedef struct tg_run_config {
     int max_tokens, threads;
     int accum_shards;            /* shards a batch is split into (0: the MPI ranks, else 1) */
     uint64_t seed;
-    int log_every, valid_every, save_every, keep, patience;
+    int log_every, valid_every, save_every, keep, keep_every, patience;
     int valid_sentences;         /* dev sentences decoded for BLEU (0: all) */
     int beam;
     double alpha;

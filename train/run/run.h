@@ -83,17 +83,22 @@ typedef struct tg_ckpt_writer tg_ckpt_writer;
 tg_status tg_ckpt_write_model(tg_ckpt_writer *w, const tg_run_config *cfg, const tg_model *m,
                               const tg_bpe *bpe, const tg_run_state *st, tg_err *err);
 tg_status tg_run_save(const tg_run *r, const char *path, tg_err *err);
-/* --keep K: removes every step-N.ckpt of dir but the K newest (never best/last.ckpt). */
-tg_status tg_run_keep_newest(const char *dir, int64_t keep, tg_err *err);
+/* --keep-every E: whether step-N.ckpt of step is kept for good (N a multiple of E > 0). */
+bool tg_run_kept_for_good(int64_t step, int64_t every);
+/* --keep K: removes every step-N.ckpt of dir but the K newest and those kept for good by
+ * --keep-every E (never best/last.ckpt). */
+tg_status tg_run_keep_newest(const char *dir, int64_t keep, int64_t every, tg_err *err);
 /* The steps N of dir's step-N.ckpt files, newest first, in a malloc'd array (*steps, *n). */
 tg_status tg_run_list_periodic(const char *dir, int64_t **steps, size_t *n, tg_err *err);
 /* dir/step-N.ckpt, the periodic checkpoint of step N. */
 void tg_run_periodic_path(const char *dir, int64_t step, char *buf, size_t len);
-/* --keep K on a resume from dir/last.ckpt at step (> 0): a kill between a save's last.ckpt and
- * its step-N.ckpt left that snapshot unwritten, and it would stay missing, the run going on from
- * last.ckpt. When it is missing it is written as a copy of last.ckpt (the bytes the save would
- * have written, atomically), then the K newest are kept; *wrote says whether it was. */
-tg_status tg_run_keep_resumed(const char *dir, int64_t step, int64_t keep, bool *wrote, tg_err *err);
+/* --keep K (or --keep-every E at a multiple of E) on a resume from dir/last.ckpt at step (> 0): a
+ * kill between a save's last.ckpt and its step-N.ckpt left that snapshot unwritten, and it would
+ * stay missing, the run going on from last.ckpt. When it is missing it is written as a copy of
+ * last.ckpt (the bytes the save would have written, atomically), then the K newest are kept;
+ * *wrote says whether it was. */
+tg_status tg_run_keep_resumed(const char *dir, int64_t step, int64_t keep, int64_t every, bool *wrote,
+                              tg_err *err);
 
 /* The most parameters a checkpoint may describe (16 GB of floats): beyond it a file is refused
  * before anything is allocated. */

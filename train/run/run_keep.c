@@ -1,10 +1,13 @@
-/* run_keep.c: --keep K, the periodic checkpoints step-N.ckpt a run keeps.
+/* run_keep.c: --keep K and --keep-every E, the periodic checkpoints step-N.ckpt a run keeps.
  *
  * The folder is listed rather than the name "K saves back" computed: saves at validations, at
  * signals and at the end fall between the periodic ones, and a resumed run may have changed
  * --save-every, so only the names on disk say which are the K newest. best.ckpt and last.ckpt
  * never match the pattern. Only a regular file is a snapshot: a FIFO, folder or link of that name
- * is not the run's, so it is neither counted, nor removed, nor written over. */
+ * is not the run's, so it is neither counted, nor removed, nor written over. A snapshot whose step
+ * is a multiple of E is kept for good: never removed, and not one of the K (fairseq's
+ * --keep-interval-updates-pattern), so a long study keeps a checkpoint every E steps with the K
+ * newest besides. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -62,11 +65,16 @@ tg_status tg_run_list_periodic(const char *dir, int64_t **steps, size_t *n, tg_e
     return TG_OK;
 }
 
-tg_status tg_run_keep_newest(const char *dir, int64_t keep, tg_err *err) {
+bool tg_run_kept_for_good(int64_t step, int64_t every) {
+    return every > 0 && step > 0 && step % every == 0;
+}
+
+tg_status tg_run_keep_newest(const char *dir, int64_t keep, int64_t every, tg_err *err) {
     int64_t *steps = NULL;
-    size_t n = 0;
+    size_t n = 0, rolling = 0;
     tg_status s = tg_run_list_periodic(dir, &steps, &n, err);
-    for (size_t i = keep > 0 ? (size_t)keep : 0; s == TG_OK && i < n; i++) {
+    for (size_t i = 0; s == TG_OK && i < n; i++) {
+        if (tg_run_kept_for_good(steps[i], every) || (int64_t)rolling++ < keep) continue;
         char path[TG_PATH_MAX + 48];
         tg_run_periodic_path(dir, steps[i], path, sizeof path);
         if (remove(path) != 0 && errno != ENOENT)
@@ -92,9 +100,10 @@ static tg_status copy_file(const char *from, const char *to, tg_err *err) {
     return s;
 }
 
-tg_status tg_run_keep_resumed(const char *dir, int64_t step, int64_t keep, bool *wrote, tg_err *err) {
+tg_status tg_run_keep_resumed(const char *dir, int64_t step, int64_t keep, int64_t every, bool *wrote,
+                              tg_err *err) {
     *wrote = false;
-    if (keep <= 0 || step <= 0) return TG_OK;
+    if (step <= 0 || (keep <= 0 && !tg_run_kept_for_good(step, every))) return TG_OK;
     char periodic[TG_PATH_MAX + 48], last[TG_PATH_MAX + 16];
     tg_run_periodic_path(dir, step, periodic, sizeof periodic);
     struct stat sb;
@@ -102,11 +111,11 @@ tg_status tg_run_keep_resumed(const char *dir, int64_t step, int64_t keep, bool 
     if (there && S_ISREG(sb.st_mode)) return TG_OK;
     if (there)   /* a FIFO, folder or link: not ours to replace */
         return tg_err_set(err, TG_ERR_IO, "%s is not a regular file (a FIFO, folder or link?): it is not the run's "
-                          "snapshot and is left alone; move it away to resume with --keep", periodic);
+                          "snapshot and is left alone; move it away to resume with --keep or --keep-every", periodic);
     if (errno != ENOENT) return tg_err_set(err, TG_ERR_IO, "%s: %s", periodic, strerror(errno));
     snprintf(last, sizeof last, "%s/last.ckpt", dir);
     tg_status s = copy_file(last, periodic, err);
-    if (s == TG_OK) s = tg_run_keep_newest(dir, keep, err);
+    if (s == TG_OK && keep > 0) s = tg_run_keep_newest(dir, keep, every, err);
     *wrote = s == TG_OK;
     return s;
 }

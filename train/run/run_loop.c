@@ -185,11 +185,11 @@ static tg_status save_last(tg_run *r, tg_progress *pg, tg_err *err) {
     ckpt_path(r, "last.ckpt", path, sizeof path);
     double t0 = now_s();
     tg_status s = tg_run_save(r, path, err);
-    if (s == TG_OK && r->cfg.keep > 0 && r->st.step > 0) {
+    if (s == TG_OK && r->st.step > 0 && (r->cfg.keep > 0 || tg_run_kept_for_good(r->st.step, r->cfg.keep_every))) {
         char periodic[TG_PATH_MAX + 48];
         tg_run_periodic_path(r->cfg.out, r->st.step, periodic, sizeof periodic);
         s = tg_run_save(r, periodic, err);
-        if (s == TG_OK) s = tg_run_keep_newest(r->cfg.out, r->cfg.keep, err);
+        if (s == TG_OK && r->cfg.keep > 0) s = tg_run_keep_newest(r->cfg.out, r->cfg.keep, r->cfg.keep_every, err);
     }
     if (s == TG_OK) tg_progress_log(pg, "saved %s (step %lld, %.1f s)", path, (long long)r->st.step, now_s() - t0);
     return s;
@@ -200,7 +200,7 @@ static tg_status save_last(tg_run *r, tg_progress *pg, tg_err *err) {
 static tg_status keep_resumed(tg_run *r, tg_progress *pg, tg_err *err) {
     if (tg_dist_rank() != 0) return TG_OK;
     bool wrote;
-    tg_status s = tg_run_keep_resumed(r->cfg.out, r->st.step, r->cfg.keep, &wrote, err);
+    tg_status s = tg_run_keep_resumed(r->cfg.out, r->st.step, r->cfg.keep, r->cfg.keep_every, &wrote, err);
     if (s == TG_OK && wrote)
         tg_progress_log(pg, "step-%lld.ckpt was missing (the run stopped between it and last.ckpt): written from "
                         "last.ckpt", (long long)r->st.step);
@@ -442,8 +442,9 @@ int tg_run_train(tg_run *r) {
          * last.ckpt at the end saved ahead of it would leave a kill during that validation with no
          * best.ckpt of the end, and a resume with nothing to do */
         bool ends_unvalidated = !validated_now && r->dev_iter && stop_reason(r);
-        if (s == TG_OK && ((r->cfg.save_every > 0 && r->st.step % r->cfg.save_every == 0 && !ends_unvalidated) ||
-                           validated_now)) {
+        bool periodic = (r->cfg.save_every > 0 && r->st.step % r->cfg.save_every == 0) ||
+                        tg_run_kept_for_good(r->st.step, r->cfg.keep_every);
+        if (s == TG_OK && ((periodic && !ends_unvalidated) || validated_now)) {
             s = save_last(r, &pg, &err);
             saved_now = true;
         }
