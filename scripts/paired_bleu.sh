@@ -2,8 +2,8 @@
 # Greedy dev BLEU of checkpoints, each against a baseline checkpoint by paired bootstrap
 # resampling (the BLEU rows of docs/EXPERIMENT.md's lead tables): every checkpoint translates the
 # whole dev set with --beam 1, then `tapegrad score --paired-bs` compares them with the first.
-# Translations are kept in HYPDIR as NAME.hyp (NAME: the checkpoint's path without .ckpt, each
-# character other than A-Z a-z 0-9 . - turned into _) and reused while newer than their checkpoint.
+# Translations are cached in HYPDIR under the SHA-256 of the checkpoint's bytes and of the dev
+# source, so a cached one is reused only for the same model on the same text.
 #
 #   bash scripts/paired_bleu.sh DEV.tsv[.gz] HYPDIR BASELINE.ckpt VARIANT.ckpt [VARIANT.ckpt ...]
 #   bash scripts/paired_bleu.sh data/bible_en_es/dev.tsv.gz runs/tm runs/seed3-keep/paper-24000.ckpt \
@@ -15,41 +15,63 @@ usage="usage: paired_bleu.sh DEV.tsv[.gz] HYPDIR BASELINE.ckpt VARIANT.ckpt [VAR
 TG=${TG:-build/tapegrad}
 DEV=$1 HYPDIR=$2
 shift 2
-[ -x "$TG" ] || { echo "paired_bleu.sh: no tapegrad at '$TG' (build it, or set TG)" >&2; exit 1; }
-[ -f "$DEV" ] || { echo "paired_bleu.sh: no dev file '$DEV'" >&2; exit 1; }
-for c in "$@"; do [ -f "$c" ] || { echo "paired_bleu.sh: no checkpoint '$c'" >&2; exit 1; }; done
-mkdir -p "$HYPDIR"
-# the dev sides, rewritten only when the dev file is newer (zcat -f reads plain text too)
+fail() { echo "paired_bleu.sh: $*" >&2; exit 1; }
+[ -x "$TG" ] || fail "no tapegrad at '$TG' (build it, or set TG)"
+[ -f "$DEV" ] || fail "no dev file '$DEV'"
+for c in "$@"; do [ -f "$c" ] || fail "no checkpoint '$c'"; done
+mkdir -p -- "$HYPDIR"
+sha() { sha256sum < "$1" | cut -c1-16; }
+
+# the dev sides, written afresh each time (blank lines skipped; paths reach awk by ENVIRON, which
+# does not read escapes)
 src=$HYPDIR/src.txt ref=$HYPDIR/ref.txt
-if [ ! -s "$ref" ] || [ "$DEV" -nt "$ref" ]; then
-    zcat -f -- "$DEV" | awk -F'\t' -v s="$src.tmp" -v r="$ref.tmp" '
-        NF != 2 { print "paired_bleu.sh: " FILENAME ":" NR ": expected source<TAB>target" > "/dev/stderr"; exit 1 }
-        { print $1 > s; print $2 > r }' FILENAME="$DEV"
-    mv -- "$src.tmp" "$src" && mv -- "$ref.tmp" "$ref"
-fi
+export PB_DEV=$DEV PB_SRC=$src.tmp PB_REF=$ref.tmp
+zcat -f -- "$DEV" | awk -F'\t' '
+    { sub(/\r$/, "") }
+    NF == 0 { next }
+    NF != 2 { print "paired_bleu.sh: " ENVIRON["PB_DEV"] ":" NR ": expected source<TAB>target" > "/dev/stderr"; bad = 1; exit 1 }
+    { print $1 > ENVIRON["PB_SRC"]; print $2 > ENVIRON["PB_REF"]; n++ }
+    END { if (!n && !bad) { print "paired_bleu.sh: " ENVIRON["PB_DEV"] ": no sentence pairs" > "/dev/stderr"; exit 1 } }' ||
+    { rm -f -- "$src.tmp" "$ref.tmp"; exit 1; }
+mv -- "$src.tmp" "$src"
+mv -- "$ref.tmp" "$ref"
+dev_sha=$(sha "$src")
+
 hyps=()
 for c in "$@"; do
-    name=$(printf '%s' "${c%.ckpt}" | tr -c 'A-Za-z0-9.-' '_')
-    h=$HYPDIR/$name.hyp
-    if [ ! -s "$h" ] || [ "$c" -nt "$h" ]; then
+    key=$(sha "$c")
+    h=$HYPDIR/$key-$dev_sha.hyp
+    if [ ! -f "$h" ]; then
         echo "paired_bleu.sh: translating $c" >&2
-        "$TG" translate --model "$c" --beam 1 --input "$src" > "$h.tmp" 2> "$HYPDIR/$name.err"
+        if ! "$TG" translate --model "$c" --beam 1 --input "$src" > "$h.tmp" 2> "$h.err"; then
+            tail -n 3 -- "$h.err" >&2
+            rm -f -- "$h.tmp"
+            fail "translating $c failed (its messages: $h.err)"
+        fi
+        # a checkpoint rewritten while it was read (a run saving into it) would file another
+        # model's translation under this key
+        [ "$(sha "$c")" = "$key" ] || { rm -f -- "$h.tmp"; fail "$c changed while it was translated: run again"; }
         mv -- "$h.tmp" "$h"
     fi
     hyps+=("$h")
 done
-# one line a system from score's JSON: BLEU; the difference to the baseline's BLEU, with the 95%
-# interval of the resampled differences (their mean +- ci, as sacreBLEU prints it); the p-value
+
+# one line a checkpoint from score's JSON (its systems in the order given): BLEU; the difference
+# to the baseline's BLEU with the 95% interval of the resampled differences (their mean +- ci, as
+# sacreBLEU prints it); the p-value
 "$TG" score --ref "$ref" --hyp "${hyps[0]}" --paired-bs "${hyps[@]:1}" --json > "$HYPDIR/paired.json"
-awk '
-function num(key,    m) { return match($0, "\"" key "\": [-+0-9.eE]+") ? substr($0, RSTART + length(key) + 4, RLENGTH - length(key) - 4) + 0 : "" }
-/"name":/ { split($0, q, "\""); name = q[4] }
-/"bleu":/ { bleu = num("score") }
-/"diff":/ { diff = num("score"); mean = num("mean"); ci = num("ci") }
-/"p_value":/ {
-    if (name == "") { print "paired_bleu.sh: unexpected score --json output" > "/dev/stderr"; exit 1 }
-    if ($0 ~ /null/) printf "%-44s BLEU %6.2f  (baseline)\n", name, bleu
-    else printf "%-44s BLEU %6.2f  diff %+.2f [%+.2f, %+.2f]  p = %.3f\n", name, bleu, diff, mean - ci, mean + ci, num("p_value")
-    name = ""; n++
+printf '%s\n' "$@" | awk '
+function num(line, key,    m) {
+    return match(line, "\"" key "\": [-+0-9.eE]+") ? substr(line, RSTART + length(key) + 4, RLENGTH - length(key) - 4) + 0 : ""
 }
-END { if (n < 2) { print "paired_bleu.sh: no systems in score --json output" > "/dev/stderr"; exit 1 } }' "$HYPDIR/paired.json"
+FNR == NR { ckpt[++nc] = $0; next }
+/"bleu":/ { bleu = num($0, "score") }
+/"diff":/ { diff = num($0, "score"); mean = num($0, "mean"); ci = num($0, "ci") }
+/"p_value":/ {
+    if (++n > nc) { print "paired_bleu.sh: more systems in score --json than checkpoints" > "/dev/stderr"; exit 1 }
+    if ($0 ~ /null/) printf "%-40s BLEU %6.2f  (baseline)\n", ckpt[n], bleu
+    else printf "%-40s BLEU %6.2f  diff %+.2f [%+.2f, %+.2f]  p = %.3f\n", ckpt[n], bleu, diff, mean - ci, mean + ci,
+                num($0, "p_value")
+}
+END { if (n != nc) { print "paired_bleu.sh: " n " systems in score --json for " nc " checkpoints" > "/dev/stderr"; exit 1 } }
+' - "$HYPDIR/paired.json"

@@ -332,7 +332,7 @@ END_TEST
 
 /* --keep-every E: the step-N.ckpt at multiples of E are saved (off the --save-every grid too) and
  * kept for good, outside --keep's K; with --keep 0 they are the only ones; a resume that changes
- * --keep leaves them. */
+ * --keep leaves them, and one that changes E so that --keep would remove them is refused. */
 START_TEST(test_keep_every_keeps_multiples_for_good) {
     char dir[300];
     tmp_path(dir, sizeof dir, "ke");
@@ -341,6 +341,15 @@ START_TEST(test_keep_every_keeps_multiples_for_good) {
                  "--out", dir, NULL};
     ck_assert_int_eq(run(a), 0);
     char *s = periodic_list(dir);
+    ck_assert_str_eq(s, "step-6.ckpt step-12.ckpt step-16.ckpt step-18.ckpt step-20.ckpt step-24.ckpt ");
+    free(s);
+    /* another E with --keep K would remove the multiples of 6 it does not share: refused */
+    char *other[] = {"train", "--resume", dir, "--keep-every", "5", "--max-steps", "28", NULL};
+    ck_assert_int_eq(run(other), 2);
+    ck_assert(file_has("err.txt", "would remove those that are not multiples of 5"));
+    other[4] = "0";
+    ck_assert_int_eq(run(other), 2);
+    s = periodic_list(dir);
     ck_assert_str_eq(s, "step-6.ckpt step-12.ckpt step-16.ckpt step-18.ckpt step-20.ckpt step-24.ckpt ");
     free(s);
     char *r[] = {"train", "--resume", dir, "--keep", "1", "--max-steps", "28", NULL};

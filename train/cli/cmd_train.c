@@ -169,6 +169,10 @@ int tg_cmd_train(int argc, char **argv) {
         fprintf(stderr, "tapegrad train: --fit-steps sets --max-steps from --time-limit: give one of them\n");
         rc = 2;
     }
+    if (rc == 0 && resume && tg_run_keep_every_check(loaded.cfg.keep_every, cfg.keep_every, cfg.keep, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad train: %s\n", err.msg);
+        rc = 2;
+    }
     if (rc == 0 && resume) snprintf(cfg.out, sizeof cfg.out, "%s", resume);
     if (rc == 0) rc = resolve_shards(&cfg, resume != NULL);
     if (rc == 0 && (tg_run_config_check(&cfg, &err) != TG_OK ||

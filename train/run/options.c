@@ -86,7 +86,7 @@ static const opt_def OPTS[] = {
     {"seed", T_U64, F(seed), TG_OPT_DATA, "1", "seed of initialisation, batches and dropout, 0 to 2^64-1", 0, 18446744073709551615.0, NULL},
     {"log-every", T_INT, F(log_every), TG_OPT_LOOP, "50", "a progress line every N steps", 1, 1e9, NULL},
     {"valid-every", T_INT, F(valid_every), TG_OPT_LOOP, "1000", "validate every N steps (0: only at the end)", 0, 1e9, NULL},
-    {"save-every", T_INT, F(save_every), TG_OPT_LOOP, "1000", "write last.ckpt every N steps (0: at validations and the end)", 0, 1e9, NULL},
+    {"save-every", T_INT, F(save_every), TG_OPT_LOOP, "1000", "write last.ckpt every N steps, at validations, at --keep-every's multiples and at the end (0: only there)", 0, 1e9, NULL},
     {"keep", T_INT, F(keep), TG_OPT_LOOP, "0", "also keep the last K periodic checkpoints step-N.ckpt", 0, 1e6, NULL},
     {"keep-every", T_INT, F(keep_every), TG_OPT_LOOP, "0", "also save step-S.ckpt at each multiple S of N, kept for good (not one of the K)", 0, 1e9, NULL},
     {"patience", T_INT, F(patience), TG_OPT_LOOP, "0", "stop after P validations without a better BLEU (0: never)", 0, 1e6, NULL},

@@ -85,6 +85,11 @@ tg_status tg_ckpt_write_model(tg_ckpt_writer *w, const tg_run_config *cfg, const
 tg_status tg_run_save(const tg_run *r, const char *path, tg_err *err);
 /* --keep-every E: whether step-N.ckpt of step is kept for good (N a multiple of E > 0). */
 bool tg_run_kept_for_good(int64_t step, int64_t every);
+/* A resume from a run that kept the multiples of E = was (> 0) for good, now with --keep-every now
+ * and --keep keep: TG_ERR_ARG when the rotation would remove some of them (keep > 0 and not every
+ * multiple of was is one of now). Only the E the checkpoint recorded is known: one changed by an
+ * earlier resume with --keep 0 is not. */
+tg_status tg_run_keep_every_check(int64_t was, int64_t now, int64_t keep, tg_err *err);
 /* --keep K: removes every step-N.ckpt of dir but the K newest and those kept for good by
  * --keep-every E (never best/last.ckpt). */
 tg_status tg_run_keep_newest(const char *dir, int64_t keep, int64_t every, tg_err *err);

@@ -69,6 +69,16 @@ bool tg_run_kept_for_good(int64_t step, int64_t every) {
     return every > 0 && step > 0 && step % every == 0;
 }
 
+tg_status tg_run_keep_every_check(int64_t was, int64_t now, int64_t keep, tg_err *err) {
+    if (was <= 0 || keep <= 0 || (now > 0 && was % now == 0)) return TG_OK;
+    char which[64] = "them";
+    if (now > 0) snprintf(which, sizeof which, "those that are not multiples of %lld", (long long)now);
+    return tg_err_set(err, TG_ERR_ARG, "--keep-every %lld: the run keeps step-N.ckpt at every multiple of %lld for "
+                      "good, and --keep %lld would remove %s; resume with --keep-every %lld (or a divisor of it), "
+                      "or with --keep 0, which removes nothing",
+                      (long long)now, (long long)was, (long long)keep, which, (long long)was);
+}
+
 tg_status tg_run_keep_newest(const char *dir, int64_t keep, int64_t every, tg_err *err) {
     int64_t *steps = NULL;
     size_t n = 0, rolling = 0;
