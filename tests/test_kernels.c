@@ -628,6 +628,74 @@ END_TEST
 
 /* ReLU, its backward from the output, axpby, acc and colsum do the same float operations in both implementations: the same
  * bits (ReLU's backward aside, only for infinite dy), for any thread count. */
+/* First index where two arrays' bits differ, or -1. */
+static int64_t first_diff(const tg_float *a, const tg_float *b, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (memcmp(a + i, b + i, sizeof *a)) return i;
+    return -1;
+}
+
+/* A float of random bits: any sign, exponent and payload (NaNs, infinities, subnormals too). */
+static tg_float random_bits(void) {
+    uint32_t u = (uint32_t)(urand() * 4294967296.0);
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return (tg_float)f;
+}
+
+/* The sigmoid and its backward: the fast kernels (a vector exp in double with a rounding check,
+ * elementwise_avx2.c) give the portable bits, 1 / (1 + exp(-x)) through libm, for every input:
+ * a dense sweep over [-50, 50] (past the vector range's +-40), floats of random bits, the edges
+ * and specials, and in the backward dy of random bits (0, -0, huge, tiny, inf, NaN) and x around
+ * 14, where 1 - s loses the accuracy the check needs; with 1, 2 and 3 threads. */
+START_TEST(test_sigmoid_fast_is_portable) {
+    tg_k_impl fast = fast_impl();
+    tg_pool *pools[3] = {NULL, tg_pool_new(2), tg_pool_new(3)};
+    const int64_t n = 1000003, sweep = 400000, bits = 600000;
+    tg_float *x = malloc((size_t)n * sizeof *x), *dy = malloc((size_t)n * sizeof *dy);
+    ck_assert(x && dy);
+    rng = 21;
+    for (int64_t i = 0; i < n; i++) {
+        if (i < sweep) x[i] = (tg_float)(-50 + 100.0 * (double)i / sweep);
+        else if (i < bits) x[i] = random_bits();
+        else x[i] = (tg_float)(urand() < 0.5 ? 12 + 4 * urand() : -8 + 16 * urand());
+        dy[i] = i % 3 == 0 ? random_bits() : (tg_float)(2 * urand() - 1);
+    }
+    const double edge[] = {0.0, -0.0, INFINITY, -INFINITY, NAN, 40, -40, 40.000004, -40.000004, 88.7, -88.7,
+                           103.9, -103.9, 1e-45, -1e-45, 3.4e38, -3.4e38, 16.635532, 36.7368, -36.7368};
+    for (int k = 0; k < (int)(sizeof edge / sizeof edge[0]); k++) {
+        x[sweep + k] = (tg_float)edge[k];
+        x[n - 1 - k] = (tg_float)edge[k];   /* in the tails too */
+        dy[n - 1 - 2 * k] = (tg_float)(k % 2 ? -0.0 : 0.0);
+    }
+    tg_float *ref_y = NULL, *ref_dx = NULL;
+    for (int k = 0; k < 4; k++) {   /* k = 0: portable; 1..3: fast with 1, 2, 3 threads */
+        tg_k_select(k ? fast : TG_K_PORTABLE);
+        tg_pool *pool = k ? pools[k - 1] : NULL;
+        tg_float *y = alloc_fill(n, 0, 1);
+        rng = 5;   /* the same accumulator for each */
+        tg_float *dx = alloc_fill(n, -1, 1);
+        tg_k_unary(pool, TG_UNARY_SIGMOID, n, x, y);
+        tg_k_unary_backward(pool, TG_UNARY_SIGMOID, n, x, dy, dx);
+        if (!k) { ref_y = y; ref_dx = dx; continue; }
+        int64_t iy = first_diff(y, ref_y, n), id = first_diff(dx, ref_dx, n);
+        ck_assert_msg(iy < 0, "sigmoid, implementation %d: x[%lld] = %a gives %a, portable %a", k, (long long)iy,
+                      (double)x[iy < 0 ? 0 : iy], (double)y[iy < 0 ? 0 : iy], (double)ref_y[iy < 0 ? 0 : iy]);
+        ck_assert_msg(id < 0, "sigmoid backward, implementation %d: x[%lld] = %a, dy %a gives %a, portable %a", k,
+                      (long long)id, (double)x[id < 0 ? 0 : id], (double)dy[id < 0 ? 0 : id],
+                      (double)dx[id < 0 ? 0 : id], (double)ref_dx[id < 0 ? 0 : id]);
+        free(y);
+        free(dx);
+    }
+    free(ref_y);
+    free(ref_dx);
+    free(x);
+    free(dy);
+    tg_pool_free(pools[1]);
+    tg_pool_free(pools[2]);
+}
+END_TEST
+
 START_TEST(test_elementwise_fast_vs_portable) {
     tg_k_impl fast = fast_impl();
     tg_pool *pools[3] = {NULL, tg_pool_new(2), tg_pool_new(3)};
@@ -1083,6 +1151,7 @@ int main(void) {
     tcase_add_test(tc, test_layer_norm_fast_vs_portable);
     tcase_add_test(tc, test_cross_entropy_fast_vs_portable);
     tcase_add_test(tc, test_elementwise_fast_vs_portable);
+    tcase_add_test(tc, test_sigmoid_fast_is_portable);
     tcase_add_test(tc, test_mul_kernels);
     tcase_add_test(tc, test_dropout_mask_is_the_stream);
     tcase_add_test(tc, test_dropout_threads_and_backward);

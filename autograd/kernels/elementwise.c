@@ -25,7 +25,7 @@ static void unary_range(void *arg, size_t begin, size_t end) {
         switch (a->f) {
         case TG_UNARY_RELU: y = x > 0 ? x : 0; break;
         case TG_UNARY_GELU_TANH: y = 0.5 * x * (1 + tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))); break;
-        case TG_UNARY_SIGMOID: y = 1 / (1 + exp(-x)); break;
+        case TG_UNARY_SIGMOID: y = tg_k_sigmoid_ref(x); break;
         default: y = 0.5 * x * (1 + erf(x * INV_SQRT2)); break;
         }
         a->y[i] = (tg_float)y;
@@ -53,11 +53,7 @@ static void unary_bwd_range(void *arg, size_t begin, size_t end) {
             d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du;
             break;
         }
-        case TG_UNARY_SIGMOID: {
-            double s = 1 / (1 + exp(-x));
-            d = s * (1 - s);
-            break;
-        }
+        case TG_UNARY_SIGMOID: d = tg_k_sigmoid_grad_ref(x); break;
         default: d = 0.5 * (1 + erf(x * INV_SQRT2)) + x * INV_SQRT_2PI * exp(-0.5 * x * x); break;
         }
         a->y[i] += (tg_float)(d * a->dy[i]);

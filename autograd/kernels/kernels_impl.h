@@ -5,6 +5,7 @@
 #define TG_KERNELS_IMPL_H
 
 #include "autograd/kernels/kernels.h"
+#include <math.h>
 
 /* The AVX2 files compile only where GCC/Clang can target x86-64 AVX2 per function. */
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
@@ -67,6 +68,14 @@ void tg_k_dropout_backward_avx2(tg_pool *pool, int64_t n, const uint8_t *keep, c
 #define TG_K_HAVE_AVX2_FLOAT 0
 #endif
 
+
+/* The sigmoid and its derivative as every implementation defines them: in double, through libm's
+ * exp. The AVX2 kernels give these bits too (elementwise_avx2.c). */
+static inline double tg_k_sigmoid_ref(double x) { return 1 / (1 + exp(-x)); }
+static inline double tg_k_sigmoid_grad_ref(double x) {
+    double s = tg_k_sigmoid_ref(x);
+    return s * (1 - s);
+}
 
 /* Softmax row r of a (..., Tq, Tk) input: where its mask row starts (NULL: no mask; *stride is the
  * mask's step along the keys), and how many keys the causal limit allows. Shared by the portable
