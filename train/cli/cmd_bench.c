@@ -23,7 +23,7 @@ static void usage(FILE *f) {
             "                           [--min-time S] [--json] [--kernels auto|portable|avx2|avx512]\n"
             "       tapegrad bench step --config tiny|base [--threads N] [--steps N] [--warmup N]\n"
             "                           [--seed N] [--json] [--kernels auto|portable|avx2|avx512]\n"
-            "                           [--memory] [--profile]\n\n"
+            "                           [--memory] [--profile] [--attn-gate none|sigmoid]\n\n"
             "gemm: C = A B (the build's precision) for square n (default 256,512,1024,2048) via the kernel\n"
             "      interface, as ../shared/bench/gemm_peak.py does: one warm-up call, then calls are\n"
             "      timed until at least --min-time seconds (default 1) and 3 calls have passed;\n"
@@ -51,6 +51,9 @@ static void usage(FILE *f) {
             "                (the others: each value read or written once, an estimate); the\n"
             "                step's GEMM rate against the same shapes alone (bench gemm --config,\n"
             "                measured briefly after the steps); in the RESULT line / JSON too\n"
+            "  --attn-gate G (step) the model with the study's gate on the heads (train's --attn-gate):\n"
+            "                sigmoid(x W_g + b_g) times each attention's heads, before W_O; the\n"
+            "                profile's GEMM-alone rate still covers the paper model's shapes only\n"
             "  --threads N   kernel threads (default: TAPEGRAD_THREADS or the cores)\n"
             "  --kernels K   kernel implementation (default: TAPEGRAD_KERNELS, else the best the\n"
             "                CPU supports)\n"
@@ -303,8 +306,9 @@ static const step_config step_configs[] = {
 };
 
 static int bench_step(const step_config *sc, int threads, uint64_t seed, bool json, bool memory,
-                      bool profile) {
+                      bool profile, tg_attn_gate gate) {
     tg_model_config cfg = tg_model_config_default();
+    cfg.attn_gate = gate;
     cfg.vocab = sc->vocab;
     cfg.d_model = sc->d_model;
     cfg.heads = sc->heads;
@@ -339,8 +343,9 @@ static int bench_step(const step_config *sc, int threads, uint64_t seed, bool js
     int nt = tg_pool_threads(tg_ctx_pool(ctx));
     const char *kern = tg_k_impl_name(tg_k_current());
     if (!json)
-        printf("tapegrad (%s, kernels=%s), threads=%d, config=%s, parameters=%lld\n",
-               TG_FLOAT_NAME, kern, nt, sc->name, (long long)tg_model_param_count(m));
+        printf("tapegrad (%s, kernels=%s), threads=%d, config=%s%s, parameters=%lld\n",
+               TG_FLOAT_NAME, kern, nt, sc->name, gate ? " with the attention gate" : "",
+               (long long)tg_model_param_count(m));
     int rc = 0;
     long faults[2] = {0, 0};   /* the first step's, the last step's */
     for (int i = 0; i < total && rc == 0; i++) {
@@ -416,11 +421,11 @@ static int bench_step(const step_config *sc, int threads, uint64_t seed, bool js
                 printf("{\"config\": \"%s\", \"impl\": \"tapegrad\", \"precision\": \"%s\", \"kernels\": ",
                        sc->name, TG_FLOAT_NAME);
                 tg_json_str(stdout, kern);
-                printf(", \"threads\": %d, \"params\": %lld, \"steps\": %d, "
+                printf(", \"attn_gate\": %s, \"threads\": %d, \"params\": %lld, \"steps\": %d, "
                        "\"step_s\": %.4f, \"median_step_s\": %.4f, \"min_step_s\": %.4f, "
                        "\"fwd_s\": %.4f, \"bwd_s\": %.4f, \"opt_s\": %.4f, \"tgt_tok_s\": %.1f, "
                        "\"all_tok_s\": %.1f, \"rss_mb\": %.0f",
-                       nt, params, n, mean, med[0], best, med[1],
+                       gate ? "true" : "false", nt, params, n, mean, med[0], best, med[1],
                        med[2], med[3], tgt_tok, all_tok, rss);
                 if (memory) tg_bench_memory_json(stdout, &mem);
                 if (profile) tg_bench_profile_json(stdout, &prof);
@@ -433,9 +438,9 @@ static int bench_step(const step_config *sc, int threads, uint64_t seed, bool js
                        med[2], med[3]);
                 printf("RESULT config=%s impl=tapegrad threads=%d params=%lld steps=%d step_s=%.4f "
                        "median_step_s=%.4f fwd_s=%.4f bwd_s=%.4f opt_s=%.4f tgt_tok_s=%.1f "
-                       "all_tok_s=%.1f rss_mb=%.0f kernels=%s precision=%s",
+                       "all_tok_s=%.1f rss_mb=%.0f kernels=%s precision=%s attn_gate=%s",
                        sc->name, nt, params, n, mean, med[0], med[1], med[2], med[3], tgt_tok,
-                       all_tok, rss, kern, TG_FLOAT_NAME);
+                       all_tok, rss, kern, TG_FLOAT_NAME, gate ? "sigmoid" : "none");
                 if (memory) tg_bench_memory_result(stdout, &mem);
                 if (profile) tg_bench_profile_result(stdout, &prof);
                 printf("\n");
@@ -465,6 +470,7 @@ int tg_cmd_bench(int argc, char **argv) {
         {"json", no_argument, NULL, 'j'},
         {"memory", no_argument, NULL, 'M'},
         {"profile", no_argument, NULL, 'P'},
+        {"attn-gate", required_argument, NULL, 'g'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -484,6 +490,8 @@ int tg_cmd_bench(int argc, char **argv) {
     uint64_t seed = 1;
     const step_config *sc = NULL;
     tg_k_impl impl = TG_K_AUTO;
+    tg_attn_gate gate = TG_GATE_NONE;
+    bool gate_set = false;
     int c;
     optind = 1;
     argc--;
@@ -548,6 +556,15 @@ int tg_cmd_bench(int argc, char **argv) {
                 return 2;
             }
             break;
+        case 'g': {
+            tg_err e;
+            if (tg_attn_gate_parse(optarg, &gate, &e) != TG_OK) {
+                fprintf(stderr, "tapegrad bench: --attn-gate: %s\n", e.msg);
+                return 2;
+            }
+            gate_set = true;
+            break;
+        }
         case 'j': json = true; break;
         case 'M': memory = true; break;
         case 'P': profile = true; break;
@@ -562,9 +579,9 @@ int tg_cmd_bench(int argc, char **argv) {
     }
     tg_k_select(impl);
     if (gemm) {
-        if (steps >= 0 || warmup >= 0 || memory || profile) {
-            fprintf(stderr, "tapegrad bench gemm: --steps, --warmup, --memory and --profile go with "
-                            "step\n");
+        if (steps >= 0 || warmup >= 0 || memory || profile || gate_set) {
+            fprintf(stderr, "tapegrad bench gemm: --steps, --warmup, --memory, --profile and --attn-gate go "
+                            "with step\n");
             return 2;
         }
         if (sc) return bench_gemm_model(sc == &step_configs[0] ? 0 : 1, threads, min_time, json,
@@ -578,5 +595,5 @@ int tg_cmd_bench(int argc, char **argv) {
     step_config run = *sc;
     if (steps > 0) run.steps = steps;
     if (warmup >= 0) run.warmup = warmup;
-    return bench_step(&run, threads, seed, json, memory, profile);
+    return bench_step(&run, threads, seed, json, memory, profile, gate);
 }
