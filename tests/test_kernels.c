@@ -628,10 +628,14 @@ END_TEST
 
 /* ReLU, its backward from the output, axpby, acc and colsum do the same float operations in both implementations: the same
  * bits (ReLU's backward aside, only for infinite dy), for any thread count. */
-/* First index where two arrays' bits differ, or -1. */
-static int64_t first_diff(const tg_float *a, const tg_float *b, int64_t n) {
+/* First index where two arrays' bits differ, or -1; with nan_ok (NULL: none), a NaN in both where
+ * nan_ok[i] and nan_ok2[i] are NaN counts as the same (which payload a product of two NaNs keeps). */
+static int64_t first_diff(const tg_float *a, const tg_float *b, int64_t n, const tg_float *nan_ok,
+                          const tg_float *nan_ok2) {
     for (int64_t i = 0; i < n; i++)
-        if (memcmp(a + i, b + i, sizeof *a)) return i;
+        if (memcmp(a + i, b + i, sizeof *a) &&
+            !(nan_ok && isnan(nan_ok[i]) && isnan(nan_ok2[i]) && isnan(a[i]) && isnan(b[i])))
+            return i;
     return -1;
 }
 
@@ -668,6 +672,12 @@ START_TEST(test_sigmoid_fast_is_portable) {
         x[n - 1 - k] = (tg_float)edge[k];   /* in the tails too */
         dy[n - 1 - 2 * k] = (tg_float)(k % 2 ? -0.0 : 0.0);
     }
+    uint32_t nans[2] = {0x7fc0000au, 0xffc000d1u};   /* x and dy both NaN, other payloads and signs */
+    float nan_x, nan_dy;
+    memcpy(&nan_x, &nans[0], sizeof nan_x);
+    memcpy(&nan_dy, &nans[1], sizeof nan_dy);
+    x[bits - 1] = (tg_float)nan_x;
+    dy[bits - 1] = (tg_float)nan_dy;
     tg_float *ref_y = NULL, *ref_dx = NULL;
     for (int k = 0; k < 4; k++) {   /* k = 0: portable; 1..3: fast with 1, 2, 3 threads */
         tg_k_select(k ? fast : TG_K_PORTABLE);
@@ -678,7 +688,7 @@ START_TEST(test_sigmoid_fast_is_portable) {
         tg_k_unary(pool, TG_UNARY_SIGMOID, n, x, y);
         tg_k_unary_backward(pool, TG_UNARY_SIGMOID, n, x, dy, dx);
         if (!k) { ref_y = y; ref_dx = dx; continue; }
-        int64_t iy = first_diff(y, ref_y, n), id = first_diff(dx, ref_dx, n);
+        int64_t iy = first_diff(y, ref_y, n, NULL, NULL), id = first_diff(dx, ref_dx, n, x, dy);
         ck_assert_msg(iy < 0, "sigmoid, implementation %d: x[%lld] = %a gives %a, portable %a", k, (long long)iy,
                       (double)x[iy < 0 ? 0 : iy], (double)y[iy < 0 ? 0 : iy], (double)ref_y[iy < 0 ? 0 : iy]);
         ck_assert_msg(id < 0, "sigmoid backward, implementation %d: x[%lld] = %a, dy %a gives %a, portable %a", k,
@@ -686,6 +696,32 @@ START_TEST(test_sigmoid_fast_is_portable) {
                       (double)dx[id < 0 ? 0 : id], (double)ref_dx[id < 0 ? 0 : id]);
         free(y);
         free(dx);
+    }
+    /* in place (y = x; dx = x; dx = dy), every implementation against the portable out-of-place
+     * result: the scalar lanes must read the inputs, not what the vector lanes just wrote */
+    for (int k = 1; k < 4; k++) {
+        tg_k_select(k ? fast : TG_K_PORTABLE);
+        tg_pool *pool = pools[k - 1];
+        tg_float *y = dup(x, n);
+        tg_k_unary(pool, TG_UNARY_SIGMOID, n, y, y);
+        int64_t iy = first_diff(y, ref_y, n, NULL, NULL);
+        ck_assert_msg(iy < 0, "sigmoid in place, implementation %d: x[%lld] = %a", k, (long long)iy,
+                      (double)x[iy < 0 ? 0 : iy]);
+        free(y);
+        for (int which = 0; which < 2; which++) {   /* dx = x + ... with dx the x, then the dy buffer */
+            tg_float *xs = dup(x, n), *dys = dup(dy, n), *dx = which ? dys : xs;
+            tg_float *want = dup(which ? dy : x, n);
+            tg_k_select(TG_K_PORTABLE);
+            tg_k_unary_backward(NULL, TG_UNARY_SIGMOID, n, x, dy, want);
+            tg_k_select(fast);
+            tg_k_unary_backward(pool, TG_UNARY_SIGMOID, n, xs, dys, dx);
+            int64_t id = first_diff(dx, want, n, x, dy);
+            ck_assert_msg(id < 0, "sigmoid backward into %s, implementation %d: x[%lld] = %a", which ? "dy" : "x",
+                          k, (long long)id, (double)x[id < 0 ? 0 : id]);
+            free(xs);
+            free(dys);
+            free(want);
+        }
     }
     free(ref_y);
     free(ref_dx);

@@ -51,7 +51,7 @@ static TG_AVX2 void relu_bwd_range(void *arg, size_t begin, size_t end) {
 
 /* e^t for 4 doubles with |t| <= SIG_XMAX: t = n ln2 + r with |r| <= ln2/2 (ln2 in two parts, the
  * first with 32 significant bits so n ln2_hi is exact), e^r by its Taylor series to r^12 (the
- * next term is under 2e-16 of the sum), then 2^n (|n| <= 58) through the exponent bits. */
+ * next term is under 2.5e-16 of the sum), then 2^n (|n| <= 58) through the exponent bits. */
 static inline TG_AVX2 __m256d exp_pd(__m256d t) {
     const __m256d ln2_hi = _mm256_set1_pd(6.93147180369123816490e-01);
     const __m256d ln2_lo = _mm256_set1_pd(1.90821492927058770002e-10);
@@ -95,7 +95,7 @@ static inline TG_AVX2 int rounds_alike(__m256d v, __m256d tol) {
     return _mm_movemask_ps(_mm_cmpeq_ps(lo, hi));
 }
 
-/* Lanes of y[0..3] that the vector got wrong-side of a rounding boundary: from the scalar path. */
+/* The lanes of y[0..3] outside ok, from the scalar path (x: the inputs, saved: y may be x). */
 static void sigmoid_fix(const float *x, float *y, int ok) {
     for (int l = 0; l < 4; l++)
         if (!(ok >> l & 1)) y[l] = (float)tg_k_sigmoid_ref(x[l]);
@@ -113,8 +113,11 @@ static TG_AVX2 void sigmoid_range(void *arg, size_t begin, size_t end) {
         ok0 &= rounds_alike(s0, _mm256_mul_pd(s0, tol));
         ok1 &= rounds_alike(s1, _mm256_mul_pd(s1, tol));
         _mm256_storeu_ps(a->y + i, _mm256_set_m128(_mm256_cvtpd_ps(s1), _mm256_cvtpd_ps(s0)));
-        if (ok0 != 15) sigmoid_fix(a->x + i, a->y + i, ok0);
-        if (ok1 != 15) sigmoid_fix(a->x + i + 4, a->y + i + 4, ok1);
+        if ((ok0 & ok1) == 15) continue;
+        float xs[8];
+        _mm256_storeu_ps(xs, x);
+        sigmoid_fix(xs, a->y + i, ok0);
+        sigmoid_fix(xs + 4, a->y + i + 4, ok1);
     }
     for (; i < end; i++) a->y[i] = (float)tg_k_sigmoid_ref(a->x[i]);
 }
@@ -122,7 +125,8 @@ static TG_AVX2 void sigmoid_range(void *arg, size_t begin, size_t end) {
 /* dx += (float)(s (1 - s) dy). Error of the vector d = s (1 - s) against libm's: under 2^-47 s
  * absolute (1 - s is exact for s >= 1/2, and s's own error is under 2^-49 s), so with p = d dy the
  * tolerance is 2^-44 s |dy|, which is >= 2^-44 |p|. */
-/* dx[l] for the lanes the vector could not decide; o: dx before the call. */
+/* dx[l] for the lanes outside ok; x, dy, o: the inputs and dx before the call, saved (dx may be
+ * x or dy). */
 static void sigmoid_bwd_fix(const float *x, const float *dy, const float *o, float *dx, int ok) {
     for (int l = 0; l < 4; l++)
         if (!(ok >> l & 1)) dx[l] = o[l] + (float)(tg_k_sigmoid_grad_ref(x[l]) * dy[l]);
@@ -149,10 +153,12 @@ static TG_AVX2 void sigmoid_bwd_range(void *arg, size_t begin, size_t end) {
         __m128 g1 = sigmoid_grad_ps(_mm256_extractf128_ps(x, 1), _mm256_extractf128_ps(dy, 1), &ok1);
         _mm256_storeu_ps(a->y + i, _mm256_add_ps(old, _mm256_set_m128(g1, g0)));
         if ((ok0 & ok1) == 15) continue;
-        float o[8];
+        float xs[8], dys[8], o[8];
+        _mm256_storeu_ps(xs, x);
+        _mm256_storeu_ps(dys, dy);
         _mm256_storeu_ps(o, old);
-        if (ok0 != 15) sigmoid_bwd_fix(a->x + i, a->dy + i, o, a->y + i, ok0);
-        if (ok1 != 15) sigmoid_bwd_fix(a->x + i + 4, a->dy + i + 4, o + 4, a->y + i + 4, ok1);
+        sigmoid_bwd_fix(xs, dys, o, a->y + i, ok0);
+        sigmoid_bwd_fix(xs + 4, dys + 4, o + 4, a->y + i + 4, ok1);
     }
     for (; i < end; i++) a->y[i] += (float)(tg_k_sigmoid_grad_ref(a->x[i]) * a->dy[i]);
 }

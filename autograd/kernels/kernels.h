@@ -104,8 +104,11 @@ double tg_k_sum(tg_pool *pool, int64_t n, const tg_float *x);
 typedef enum tg_unary {
     TG_UNARY_RELU, TG_UNARY_GELU_TANH, TG_UNARY_GELU_ERF, TG_UNARY_SIGMOID
 } tg_unary;
+/* y = f(x); y may be x (in place). The same bits in every implementation and on any pool. */
 void tg_k_unary(tg_pool *pool, tg_unary f, int64_t n, const tg_float *x, tg_float *y);
-/* dx += f'(x) * dy */
+/* dx += f'(x) * dy; dx may be x or dy. The same bits in every implementation and on any pool, but
+ * for one case: with x and dy both NaN, which one's payload the sigmoid's product keeps (a NaN
+ * either way; C leaves the operand order of a product to the compiler). */
 void tg_k_unary_backward(tg_pool *pool, tg_unary f, int64_t n, const tg_float *x, const tg_float *dy,
                          tg_float *dx);
 /* g[i] = y[i] > 0 ? 0 + g[i] : 0: ReLU's backward taken from its output y, in place; the bits
