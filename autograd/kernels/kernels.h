@@ -107,8 +107,9 @@ typedef enum tg_unary {
 /* y = f(x); y may be x (in place). The same bits in every implementation and on any pool. */
 void tg_k_unary(tg_pool *pool, tg_unary f, int64_t n, const tg_float *x, tg_float *y);
 /* dx += f'(x) * dy; dx may be x or dy. The same bits in every implementation and on any pool, but
- * for one case: with x and dy both NaN, which one's payload the sigmoid's product keeps (a NaN
- * either way; C leaves the operand order of a product to the compiler). */
+ * for one case: where two NaNs meet in the sigmoid's (x and dy, or a NaN product and a NaN
+ * already in dx), which one's payload the result keeps (a NaN either way; C leaves the operand
+ * order of a product or a sum to the compiler). */
 void tg_k_unary_backward(tg_pool *pool, tg_unary f, int64_t n, const tg_float *x, const tg_float *dy,
                          tg_float *dx);
 /* g[i] = y[i] > 0 ? 0 + g[i] : 0: ReLU's backward taken from its output y, in place; the bits
