@@ -122,9 +122,6 @@ static TG_AVX2 void sigmoid_range(void *arg, size_t begin, size_t end) {
     for (; i < end; i++) a->y[i] = (float)tg_k_sigmoid_ref(a->x[i]);
 }
 
-/* dx += (float)(s (1 - s) dy). Error of the vector d = s (1 - s) against libm's: under 2^-47 s
- * absolute (1 - s is exact for s >= 1/2, and s's own error is under 2^-49 s), so with p = d dy the
- * tolerance is 2^-44 s |dy|, which is >= 2^-44 |p|. */
 /* dx[l] for the lanes outside ok; x, dy, o: the inputs and dx before the call, saved (dx may be
  * x or dy). */
 static void sigmoid_bwd_fix(const float *x, const float *dy, const float *o, float *dx, int ok) {
@@ -143,6 +140,9 @@ static inline TG_AVX2 __m128 sigmoid_grad_ps(__m128 x, __m128 dyf, int *ok) {
     return _mm256_cvtpd_ps(p);
 }
 
+/* dx += (float)(s (1 - s) dy). Error of the vector d = s (1 - s) against libm's: under 2^-47 s
+ * absolute (1 - s is exact for s >= 1/2, and s's own error is under 2^-49 s), so with p = d dy the
+ * tolerance is 2^-44 s |dy|, which is >= 2^-44 |p|. */
 static TG_AVX2 void sigmoid_bwd_range(void *arg, size_t begin, size_t end) {
     const ew_args *a = arg;
     size_t i = begin;
