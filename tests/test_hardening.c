@@ -276,6 +276,13 @@ static char *periodic_list(const char *dir) {
     return slurp_tmp("ls.txt", NULL);
 }
 
+/* dir's step-N.ckpt files are exactly want ("step-4.ckpt step-8.ckpt ", oldest first). */
+static void assert_periodic(const char *dir, const char *want) {
+    char *s = periodic_list(dir);
+    ck_assert_str_eq(s, want);
+    free(s);
+}
+
 /* Issue 9, item 12: saves at validations fall between the periodic ones; --keep 2 still leaves
  * exactly the 2 newest step-N.ckpt, and best/last. */
 START_TEST(test_keep_leaves_k_newest) {
@@ -283,9 +290,7 @@ START_TEST(test_keep_leaves_k_newest) {
     tmp_path(dir, sizeof dir, "k");
     char *a[] = {KEEP_RUN, "--valid-every", "10", "--keep", "2", "--max-steps", "24", "--out", dir, NULL};
     ck_assert_int_eq(run(a), 0);
-    char *s = periodic_list(dir);
-    ck_assert_str_eq(s, "step-20.ckpt step-24.ckpt ");
-    free(s);
+    assert_periodic(dir, "step-20.ckpt step-24.ckpt ");
     char p[320];
     snprintf(p, sizeof p, "%s/last.ckpt", dir);
     ck_assert(exists(p));
@@ -314,19 +319,15 @@ START_TEST(test_keep_rewrites_a_missing_snapshot) {
     ck_assert(nl == ns && !memcmp(bl, bs, nl));
     free(bl);
     free(bs);
-    char *s = periodic_list(dir);
-    ck_assert_str_eq(s, "step-8.ckpt step-10.ckpt ");
-    free(s);
+    assert_periodic(dir, "step-8.ckpt step-10.ckpt ");
     ck_assert_int_eq(run(r), 0);   /* there: left alone */
-    s = slurp_tmp("err.txt", NULL);
+    char *s = slurp_tmp("err.txt", NULL);
     ck_assert(!strstr(s, "was missing"));
     free(s);
     ck_assert_int_eq(remove(snap), 0);   /* with --keep 1, the keep policy follows */
     char *r1[] = {"train", "--resume", dir, "--keep", "1", NULL};
     ck_assert_int_eq(run(r1), 0);
-    s = periodic_list(dir);
-    ck_assert_str_eq(s, "step-10.ckpt ");
-    free(s);
+    assert_periodic(dir, "step-10.ckpt ");
 }
 END_TEST
 
@@ -340,31 +341,23 @@ START_TEST(test_keep_every_keeps_multiples_for_good) {
     char *a[] = {KEEP_RUN, "--valid-every", "10", "--keep", "2", "--keep-every", "6", "--max-steps", "24",
                  "--out", dir, NULL};
     ck_assert_int_eq(run(a), 0);
-    char *s = periodic_list(dir);
-    ck_assert_str_eq(s, "step-6.ckpt step-12.ckpt step-16.ckpt step-18.ckpt step-20.ckpt step-24.ckpt ");
-    free(s);
+    assert_periodic(dir, "step-6.ckpt step-12.ckpt step-16.ckpt step-18.ckpt step-20.ckpt step-24.ckpt ");
     /* another E with --keep K would remove the multiples of 6 it does not share: refused */
     char *other[] = {"train", "--resume", dir, "--keep-every", "5", "--max-steps", "28", NULL};
     ck_assert_int_eq(run(other), 2);
     ck_assert(file_has("err.txt", "would remove those that are not multiples of 5"));
     other[4] = "0";
     ck_assert_int_eq(run(other), 2);
-    s = periodic_list(dir);
-    ck_assert_str_eq(s, "step-6.ckpt step-12.ckpt step-16.ckpt step-18.ckpt step-20.ckpt step-24.ckpt ");
-    free(s);
+    assert_periodic(dir, "step-6.ckpt step-12.ckpt step-16.ckpt step-18.ckpt step-20.ckpt step-24.ckpt ");
     char *r[] = {"train", "--resume", dir, "--keep", "1", "--max-steps", "28", NULL};
     ck_assert_int_eq(run(r), 0);
-    s = periodic_list(dir);
-    ck_assert_str_eq(s, "step-6.ckpt step-12.ckpt step-18.ckpt step-24.ckpt step-28.ckpt ");
-    free(s);
+    assert_periodic(dir, "step-6.ckpt step-12.ckpt step-18.ckpt step-24.ckpt step-28.ckpt ");
 
     char only[300];
     tmp_path(only, sizeof only, "ke0");
     char *b[] = {KEEP_RUN, "--keep-every", "5", "--max-steps", "12", "--out", only, NULL};
     ck_assert_int_eq(run(b), 0);
-    s = periodic_list(only);
-    ck_assert_str_eq(s, "step-5.ckpt step-10.ckpt ");
-    free(s);
+    assert_periodic(only, "step-5.ckpt step-10.ckpt ");
 }
 END_TEST
 
@@ -377,25 +370,19 @@ START_TEST(test_keep_every_rewrites_a_missing_snapshot) {
     snprintf(snap, sizeof snap, "%s/step-10.ckpt", dir);
     char *a[] = {KEEP_RUN, "--keep", "3", "--keep-every", "5", "--max-steps", "10", "--out", dir, NULL};
     ck_assert_int_eq(run(a), 0);
-    char *s = periodic_list(dir);
-    ck_assert_str_eq(s, "step-4.ckpt step-5.ckpt step-8.ckpt step-10.ckpt ");
-    free(s);
+    assert_periodic(dir, "step-4.ckpt step-5.ckpt step-8.ckpt step-10.ckpt ");
     ck_assert_int_eq(remove(snap), 0);
     char *r[] = {"train", "--resume", dir, "--keep", "0", NULL};
     ck_assert_int_eq(run(r), 0);
     ck_assert(file_has("err.txt", "step-10.ckpt was missing"));
-    s = periodic_list(dir);
-    ck_assert_str_eq(s, "step-4.ckpt step-5.ckpt step-8.ckpt step-10.ckpt ");
-    free(s);
+    assert_periodic(dir, "step-4.ckpt step-5.ckpt step-8.ckpt step-10.ckpt ");
     ck_assert_int_eq(remove(snap), 0);   /* 10 is not a multiple of 4: nothing owed */
     char *r4[] = {"train", "--resume", dir, "--keep", "0", "--keep-every", "4", NULL};
     ck_assert_int_eq(run(r4), 0);
-    s = slurp_tmp("err.txt", NULL);
+    char *s = slurp_tmp("err.txt", NULL);
     ck_assert(!strstr(s, "was missing"));
     free(s);
-    s = periodic_list(dir);
-    ck_assert_str_eq(s, "step-4.ckpt step-5.ckpt step-8.ckpt ");
-    free(s);
+    assert_periodic(dir, "step-4.ckpt step-5.ckpt step-8.ckpt ");
 }
 END_TEST
 
