@@ -594,6 +594,31 @@ START_TEST(test_ckpt_diagnose_equals_training_diagnostics) {
     snprintf(path, sizeof path, "%s/diagnostics.tsv", plain);
     char *again = slurp(path);
     ck_assert_str_eq(again, got);
+    /* a folder of kept step-N.ckpt alone (the task is synthetic: no vocab.txt), no last.ckpt: the same rows */
+    char only[300], from[400], to[400];
+    snprintf(only, sizeof only, "%s/donly", tmpdir);
+    ck_assert_int_eq(mkdir(only, 0755), 0);
+    int linked = 0;
+    for (int step = 1; step <= 30; step++) {   /* every step-N.ckpt plain kept */
+        snprintf(from, sizeof from, "%s/step-%d.ckpt", plain, step);
+        snprintf(to, sizeof to, "%s/step-%d.ckpt", only, step);
+        if (!exists(from)) continue;
+        ck_assert_int_eq(link(from, to), 0);
+        linked++;
+    }
+    ck_assert_int_ge(linked, 3);
+    char *o[] = {"ckpt", "diagnose", "--threads", "1", only, NULL};
+    ck_assert_int_eq(run(NULL, o), 0);
+    snprintf(path, sizeof path, "%s/diagnostics.tsv", only);
+    char *from_kept = slurp(path);
+    ck_assert_str_eq(from_kept, got);
+    free(from_kept);
+    snprintf(to, sizeof to, "%s/last.ckpt", only);   /* a last.ckpt that is not a checkpoint: refused */
+    FILE *bad = fopen(to, "w");
+    ck_assert_ptr_nonnull(bad);
+    fputs("not a checkpoint\n", bad);
+    fclose(bad);
+    ck_assert_int_eq(run(NULL, o), 1);
     char *e[] = {"ckpt", "diagnose", diag, NULL};   /* a run with its own is left alone */
     ck_assert_int_eq(run(NULL, e), 0);
     snprintf(path, sizeof path, "%s/diagnostics.tsv", diag);

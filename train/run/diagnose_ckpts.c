@@ -1,7 +1,10 @@
 /* diagnose_ckpts.c: the statistics of --diagnostics computed after the fact from a run folder's
- * kept checkpoints (step-N.ckpt and last.ckpt), for runs trained without the flag: the same
- * fixed batch, the same rows in RUNDIR/diagnostics.tsv, one step per checkpoint. The gradient
- * norms of a training step are not in a checkpoint, so those rows are absent. */
+ * kept checkpoints (step-N.ckpt and last.ckpt, or step-N.ckpt alone), for runs trained without
+ * the flag: the same fixed batch, the same rows in RUNDIR/diagnostics.tsv, one step per
+ * checkpoint. The gradient norms of a training step are not in a checkpoint, so those rows are
+ * absent. */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,28 +33,36 @@ static tg_status diagnose_one(tg_run *r, const char *path, tg_err *err) {
 
 tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_done, tg_err *err) {
     *n_done = 0;
-    char path[TG_PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/last.ckpt", rundir);
-    tg_loaded last;
-    tg_status s = tg_run_load_model(path, &last, err);
+    int64_t *kept = NULL;   /* newest first */
+    size_t n = 0;
+    tg_status s = tg_run_list_periodic(rundir, &kept, &n, err);
     if (s != TG_OK) return s;
+    /* the recipe from last.ckpt; a folder of kept step-N.ckpt alone is read from its newest */
+    char path[TG_PATH_MAX + 64];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/last.ckpt", rundir);
+    bool has_last = lstat(path, &sb) == 0 || errno != ENOENT;   /* a bad last.ckpt is an error, not skipped */
+    if (!has_last && n == 0) {
+        free(kept);
+        return tg_err_set(err, TG_ERR_ARG, "%s: no last.ckpt and no step-N.ckpt: not a run folder", rundir);
+    }
+    if (!has_last) tg_run_periodic_path(rundir, kept[0], path, sizeof path);
+    tg_loaded last;
+    s = tg_run_load_model(path, &last, err);
+    if (s != TG_OK) { free(kept); return s; }
     tg_run_config cfg = last.cfg;
     int64_t last_step = last.st.step;
     tg_loaded_free(&last);
-    if (cfg.diagnostics > 0) return TG_OK;   /* the run wrote its own, with gradient norms */
-    if (strlen(rundir) >= sizeof cfg.out) return tg_err_set(err, TG_ERR_ARG, "%s: path too long", rundir);
-    snprintf(cfg.out, sizeof cfg.out, "%s", rundir);
-    struct stat sb;
-    if (!cfg.task[0] && !cfg.vocab[0]) {   /* the vocabulary the run learned, not learned again */
+    if (cfg.diagnostics > 0) { free(kept); return TG_OK; }   /* the run wrote its own, with gradient norms */
+    if (strlen(rundir) >= sizeof cfg.out) s = tg_err_set(err, TG_ERR_ARG, "%s: path too long", rundir);
+    else snprintf(cfg.out, sizeof cfg.out, "%s", rundir);
+    if (s == TG_OK && !cfg.task[0] && !cfg.vocab[0]) {   /* the vocabulary the run learned, not learned again */
         int k = snprintf(cfg.vocab, sizeof cfg.vocab, "%s/vocab.txt", rundir);
-        if (k < 0 || (size_t)k >= sizeof cfg.vocab) return tg_err_set(err, TG_ERR_ARG, "%s: path too long", rundir);
-        if (stat(cfg.vocab, &sb) != 0) return tg_err_set(err, TG_ERR_ARG, "%s: no vocab.txt", rundir);
+        if (k < 0 || (size_t)k >= sizeof cfg.vocab) s = tg_err_set(err, TG_ERR_ARG, "%s: path too long", rundir);
+        else if (stat(cfg.vocab, &sb) != 0) s = tg_err_set(err, TG_ERR_ARG, "%s: no vocab.txt", rundir);
     }
     cfg.diagnostics = 1;
     cfg.threads = threads;
-    int64_t *kept = NULL;   /* newest first */
-    size_t n = 0;
-    s = tg_run_list_periodic(rundir, &kept, &n, err);
     tg_run r;
     if (s == TG_OK) s = tg_run_open(&r, &cfg, NULL, err);
     if (s != TG_OK) { free(kept); return s; }
@@ -60,7 +71,7 @@ tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_do
         s = diagnose_one(&r, path, err);
         if (s == TG_OK) (*n_done)++;
     }
-    if (s == TG_OK && (n == 0 || kept[0] < last_step)) {
+    if (s == TG_OK && has_last && (n == 0 || kept[0] < last_step)) {
         snprintf(path, sizeof path, "%s/last.ckpt", rundir);
         s = diagnose_one(&r, path, err);
         if (s == TG_OK) (*n_done)++;
