@@ -170,6 +170,26 @@ tg_status tg_model_loss_nll(tg_model *m, tg_ctx *ctx, const int32_t *src, const 
                             const int32_t *tgt_out, int B, int S, int T, tg_tensor **loss,
                             double *nll, tg_err *err);
 
+/* Teacher-forced statistics of the next-token distributions p = softmax(logits), summed over
+ * target tokens (the means are the sums over tokens): */
+typedef struct tg_token_stats {
+    int64_t tokens;      /* targets counted: not pad, within [0, V) */
+    int64_t correct;     /* whose most probable token (the lowest id among ties) is the target */
+    double nll;          /* -log p(target): the NLL of tg_model_loss_nll */
+    double nll_wrong;    /* the part of nll from the targets that are not the most probable */
+    double entropy;      /* -sum_v p_v log p_v, nats */
+    double confidence;   /* p of the most probable token */
+} tg_token_stats;
+/* Adds rows (rows, V) of logits, against targets (rows), into *acc, in double; rows whose target
+ * is ignore are left out. Non-finite logits give non-finite sums, never a crash. */
+void tg_token_stats_rows(const tg_float *logits, int64_t rows, int64_t V, const int32_t *targets,
+                         int ignore, tg_token_stats *acc);
+/* The same for the batch's target tokens tgt_out (B, T) (pad left out), from tg_model_logits:
+ * the (B, T, V) logits exist whole for the call. */
+tg_status tg_model_token_stats(tg_model *m, tg_ctx *ctx, const int32_t *src, const int32_t *tgt_in,
+                               const int32_t *tgt_out, int B, int S, int T, tg_token_stats *acc,
+                               tg_err *err);
+
 /* ---- incremental decoding --------------------------------------------------------------- */
 
 /* The decoder's state over a set of rows (hypotheses): for each decoder layer the self-attention

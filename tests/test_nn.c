@@ -1160,6 +1160,86 @@ START_TEST(test_diag_layer_grad_norms) {
 }
 END_TEST
 
+/* ---- token statistics ------------------------------------------------------------------ */
+
+/* Rows of known logits: accuracy (ties to the lowest id), entropy, NLL and confidence from the
+ * formulas, an ignored row left out, non-finite logits giving non-finite sums. */
+START_TEST(test_token_stats_rows) {
+    const tg_float z[4 * 3] = {0, 0, 0,    /* uniform; target 1: the argmax is 0 (tie), wrong */
+                               2, 0, 0,    /* target 0: right */
+                               9, 9, 9,    /* ignored */
+                               0, 1, 3};   /* target 2: right */
+    const int32_t t[4] = {1, 0, -1, 2};
+    tg_token_stats a = {0};
+    tg_token_stats_rows(z, 4, 3, t, -1, &a);
+    ck_assert_int_eq(a.tokens, 3);
+    ck_assert_int_eq(a.correct, 2);
+    double s1 = exp(2) + 2, s3 = 1 + exp(1) + exp(3);
+    double p1[3] = {exp(2) / s1, 1 / s1, 1 / s1}, p3[3] = {1 / s3, exp(1) / s3, exp(3) / s3};
+    double h = log(3), nll = log(3) - log(p1[0]) - log(p3[2]), conf = 1.0 / 3 + p1[0] + p3[2];
+    for (int v = 0; v < 3; v++) h -= p1[v] * log(p1[v]) + p3[v] * log(p3[v]);
+    ck_assert_msg(fabs(a.entropy - h) < 1e-12, "entropy %.15g vs %.15g", a.entropy, h);
+    ck_assert_msg(fabs(a.nll - nll) < 1e-12, "nll %.15g vs %.15g", a.nll, nll);
+    ck_assert_msg(fabs(a.nll_wrong - log(3)) < 1e-12, "nll_wrong %.15g", a.nll_wrong);   /* row 0's */
+    ck_assert_msg(fabs(a.confidence - conf) < 1e-12, "confidence %.15g vs %.15g", a.confidence, conf);
+    const tg_float bad[3] = {NAN, 1, (tg_float)INFINITY};
+    tg_token_stats b = {0};
+    tg_token_stats_rows(bad, 1, 3, (const int32_t[]){1}, -1, &b);
+    ck_assert_int_eq(b.tokens, 1);
+    ck_assert(!isfinite(b.nll) && !isfinite(b.entropy));
+}
+END_TEST
+
+/* On a model's batch (padded rows), the statistics' NLL is the loss path's NLL (fused projection
+ * and cross-entropy in chunks), and accuracy counts the argmax of tg_model_logits's rows. */
+START_TEST(test_model_token_stats) {
+    tg_model_config c = tiny_config();
+    tg_model *m = random_model(&c, 17);
+    tg_ctx *ctx = new_ctx(1);
+    tg_ctx_set_training(ctx, false);
+    tg_ctx_set_grad_enabled(ctx, false);
+    enum { B = 3, S = 5, T = 4 };
+    int32_t src[B * S] = {4, 5, 6, 7, 8, 9, 10, 0, 0, 0, 11, 12, 3, 4, 0};
+    int32_t tin[B * T] = {1, 8, 9, 5, 1, 6, 0, 0, 1, 7, 7, 4};
+    int32_t tout[B * T] = {8, 9, 5, 2, 6, 2, 0, 0, 7, 7, 4, 2};
+    tg_err err;
+    tg_tensor *l;
+    double nll;
+    ck_assert(tg_model_loss_nll(m, ctx, src, tin, tout, B, S, T, &l, &nll, &err) == TG_OK);
+    tg_ctx_reset(ctx);
+    tg_token_stats a = {0};
+    ck_assert_msg(tg_model_token_stats(m, ctx, src, tin, tout, B, S, T, &a, &err) == TG_OK, "%s", err.msg);
+    tg_ctx_reset(ctx);
+    ck_assert_int_eq(a.tokens, 10);
+    ck_assert_msg(fabs(a.nll / 10 - nll) < 1e-5 * nll, "%.9g vs %.9g", a.nll / 10, nll);
+    ck_assert(a.entropy > 0 && a.entropy < 10 * log(c.vocab) && a.confidence > 0 && a.confidence < 10);
+    tg_tensor *lg;
+    ck_assert(tg_model_logits(m, ctx, src, tin, B, S, T, &lg, &err) == TG_OK);
+    int64_t right = 0;
+    for (int r = 0; r < B * T; r++) {
+        if (!tout[r]) continue;
+        int best = 0;
+        for (int v = 1; v < c.vocab; v++)
+            if (lg->data[r * c.vocab + v] > lg->data[r * c.vocab + best]) best = v;
+        right += best == tout[r];
+    }
+    ck_assert_int_eq(a.correct, right);
+    ck_assert(a.nll_wrong <= a.nll && (a.correct < 10 ? a.nll_wrong > 0 : a.nll_wrong == 0));
+    tg_token_stats twice = a;   /* sums: a second batch adds */
+    ck_assert(tg_model_token_stats(m, ctx, src, tin, tout, B, S, T, &twice, &err) == TG_OK);
+    ck_assert_int_eq(twice.tokens, 20);
+    ck_assert_int_eq(twice.correct, 2 * a.correct);
+    int32_t bad[B * T];
+    memcpy(bad, tout, sizeof bad);
+    bad[5] = c.vocab;
+    tg_token_stats none = {0};
+    ck_assert_int_eq(tg_model_token_stats(m, ctx, src, tin, bad, B, S, T, &none, &err), TG_ERR_ARG);
+    ck_assert_int_eq(none.tokens, 0);
+    tg_ctx_free(ctx);
+    tg_model_free(m);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("nn");
     struct { const char *name; const TTest *tests[8]; } cases[] = {
@@ -1174,6 +1254,7 @@ int main(void) {
         {"learn", {test_copy_task_learns}},
         {"diagnostics", {test_diag_known_values, test_diag_padding_and_no_side_effects,
                          test_diag_layer_grad_norms}},
+        {"token_stats", {test_token_stats_rows, test_model_token_stats}},
     };
     /* one case per area, so that CK_RUN_CASE=decode runs just those */
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -901,6 +901,7 @@ START_TEST(test_translate_eval_ckpt_on_tsv_files) {
     char *e[] = {"eval", "--model", best, "--data", dev, "--json", "--beam", "1", NULL};
     ck_assert_int_eq(run(NULL, e), 0);
     ck_assert(file_has("out.txt", "\"bleu\": {\"score\": "));
+    ck_assert(file_has("out.txt", "\"token_accuracy\": 0.") && file_has("out.txt", "\"confidence\": 0."));
     ck_assert(file_has("out.txt", "\"signature\": \"nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0\""));
     /* ckpt info, verify, average */
     char *i1[] = {"ckpt", "info", ckpt, NULL};

@@ -15,7 +15,10 @@ static void usage(FILE *f) {
                "                     [--max-tokens N] [--threads N] [--json]\n\n"
                "Scores a checkpoint on pairs `source<TAB>target`: label-smoothed loss and NLL per target\n"
                "token, perplexity exp(NLL), and BLEU / chrF2 (sacreBLEU-compatible, 13a) of its\n"
-               "translations against the targets.\n\n"
+               "translations against the targets. Also, with the reference as decoder input (teacher\n"
+               "forcing), over the target tokens: the accuracy (how often the most probable next token is\n"
+               "the target), the mean entropy of the next-token distribution (nats) and the mean\n"
+               "confidence (the most probable token's probability).\n\n"
                "  --model CKPT      checkpoint\n"
                "  --data FILE.tsv   pairs to score\n"
                "  --beam K          beam size for the translations; 1 is greedy [4]\n"
@@ -48,7 +51,7 @@ static int parse_args(int argc, char **argv, eval_args *a) {
         {"threads", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
     };
-    *a = (eval_args){.eo = {.translate = {.decode = tg_decode_defaults(), .batch = 64}, .max_tokens = 4000}};
+    *a = (eval_args){.eo = {.translate = {.decode = tg_decode_defaults(), .batch = 64}, .max_tokens = 4000, .token_stats = true}};
     tg_translate_opts *to = &a->eo.translate;
     int c;
     char *end;
@@ -72,6 +75,9 @@ static int parse_args(int argc, char **argv, eval_args *a) {
     return -1;
 }
 
+/* sum / n, NaN for no tokens (null in JSON) */
+static double per(double sum, int64_t n) { return n > 0 ? sum / (double)n : NAN; }
+
 static void print_json(const eval_args *a, const tg_eval_result *r) {
     const tg_decode_opts *d = &a->eo.translate.decode;
     printf("{\"model\": ");
@@ -85,6 +91,18 @@ static void print_json(const eval_args *a, const tg_eval_result *r) {
     tg_json_num(stdout, 6, r->nll);
     printf(", \"ppl\": ");
     tg_json_num(stdout, 4, exp(r->nll));
+    const tg_token_stats *ts = &r->stats;
+    int64_t wrong = ts->tokens - ts->correct;
+    printf(", \"token_accuracy\": ");
+    tg_json_num(stdout, 6, per((double)ts->correct, ts->tokens));
+    printf(", \"nll_right\": ");   /* the NLL per token of the targets that are the argmax, */
+    tg_json_num(stdout, 6, per(ts->nll - ts->nll_wrong, ts->correct));
+    printf(", \"nll_wrong\": ");   /* and of those that are not */
+    tg_json_num(stdout, 6, per(ts->nll_wrong, wrong));
+    printf(", \"entropy\": ");
+    tg_json_num(stdout, 6, per(ts->entropy, ts->tokens));
+    printf(", \"confidence\": ");
+    tg_json_num(stdout, 6, per(ts->confidence, ts->tokens));
     printf(", \"decoding\": {\"beam\": %d, \"alpha\": %g}, "
            "\"bleu\": {\"score\": %.6f, \"bp\": %.6f, \"sys_len\": %lld, \"ref_len\": %lld, \"signature\": ",
            d->beam, d->alpha, r->bleu.score, r->bleu.bp, (long long)r->bleu.sys_len, (long long)r->bleu.ref_len);
@@ -99,6 +117,14 @@ static void print_text(const eval_args *a, const tg_eval_result *r) {
     printf("pairs       %zu (%zu too long, skipped)\n", r->n, r->too_long);
     printf("loss        %.4f (label-smoothed, per target token)\n", r->loss);
     printf("nll         %.4f\nppl         %.2f\n", r->nll, exp(r->nll));
+    const tg_token_stats *ts = &r->stats;
+    printf("accuracy    %.2f%%  (teacher-forced: the most probable next token is the target)\n",
+           100.0 * per((double)ts->correct, ts->tokens));
+    printf("nll right   %.4f  (of the targets that are the most probable token; %.4f of the others)\n",
+           per(ts->nll - ts->nll_wrong, ts->correct), per(ts->nll_wrong, ts->tokens - ts->correct));
+    printf("entropy     %.4f  (nats, of the next-token distribution, mean over target tokens)\n",
+           per(ts->entropy, ts->tokens));
+    printf("confidence  %.4f  (the most probable token's probability, mean)\n", per(ts->confidence, ts->tokens));
     printf("BLEU        %.2f  (%s, %s %d)\n", r->bleu.score, r->bleu.signature, beam > 1 ? "beam" : "greedy", beam);
     printf("chrF2       %.2f  (%s)\n", r->chrf.score, r->chrf.signature);
 }

@@ -185,12 +185,14 @@ typedef struct tg_eval_opts {
     tg_translate_opts translate;  /* decoding (beam 1: greedy) */
     int max_tokens;               /* token budget of a loss batch */
     int threads;                  /* 0: TAPEGRAD_THREADS, else the cores */
+    bool token_stats;             /* also the teacher-forced token statistics (a second pass) */
 } tg_eval_opts;
 typedef struct tg_eval_result {
     size_t n;                     /* pairs scored: those that fit the positions table */
     size_t too_long;              /* pairs left out */
     int64_t tokens;               /* target tokens of the loss */
     double loss, nll;             /* per target token; loss label-smoothed as in training */
+    tg_token_stats stats;         /* with token_stats: sums over the loss's target tokens */
     tg_bleu_result bleu;          /* corpus BLEU of the translations (13a; ids: whitespace) */
     tg_chrf_result chrf;          /* chrF2 */
     char **hyps;                  /* (n) the translations, in input order */

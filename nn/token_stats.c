@@ -1,0 +1,46 @@
+/* token_stats.c: what a model's next-token distributions look like under teacher forcing, beside
+ * the NLL: how often the most probable token is the target (accuracy), how spread the distribution
+ * is (entropy) and how sure the model is of its first choice (confidence). Two models with the same
+ * accuracy can differ in NLL by being less sure of right answers or surer of wrong ones; these
+ * tell which. `tapegrad eval` prints them. */
+#include <math.h>
+
+#include "nn/layers.h"
+
+void tg_token_stats_rows(const tg_float *logits, int64_t rows, int64_t V, const int32_t *targets,
+                         int ignore, tg_token_stats *acc) {
+    for (int64_t r = 0; r < rows; r++) {
+        int t = targets[r];
+        if (t == ignore || t < 0 || t >= V) continue;
+        const tg_float *z = logits + r * V;                               // (V)
+        int64_t best = 0;
+        for (int64_t v = 1; v < V; v++)
+            if (z[v] > z[best]) best = v;   /* the lowest id among ties */
+        double mx = z[best], sum = 0, zsum = 0;
+        for (int64_t v = 0; v < V; v++) {
+            double e = exp((double)z[v] - mx);
+            sum += e;
+            zsum += e * ((double)z[v] - mx);
+        }
+        /* p_v = e_v / sum; H = -sum p_v log p_v = log(sum) - sum p_v (z_v - mx) */
+        double log_sum = log(sum);
+        acc->tokens++;
+        acc->correct += best == t;
+        double nll = log_sum - ((double)z[t] - mx);
+        acc->nll += nll;
+        if (best != t) acc->nll_wrong += nll;
+        acc->entropy += log_sum - zsum / sum;
+        acc->confidence += 1 / sum;                                       // p_best
+    }
+}
+
+tg_status tg_model_token_stats(tg_model *m, tg_ctx *ctx, const int32_t *src, const int32_t *tgt_in,
+                               const int32_t *tgt_out, int B, int S, int T, tg_token_stats *acc,
+                               tg_err *err) {
+    tg_status st = tg_model_check_ids(m, "target", tgt_out, B, T, err);
+    tg_tensor *logits;                                                    // (B, T, V)
+    if (!st) st = tg_model_logits(m, ctx, src, tgt_in, B, S, T, &logits, err);
+    if (st) return st;
+    tg_token_stats_rows(logits->data, (int64_t)B * T, m->cfg.vocab, tgt_out, TG_PAD_ID, acc);
+    return TG_OK;
+}
