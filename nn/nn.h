@@ -180,15 +180,16 @@ typedef struct tg_token_stats {
     double entropy;      /* -sum_v p_v log p_v, nats */
     double confidence;   /* p of the most probable token */
 } tg_token_stats;
-/* Adds rows (rows, V) of logits, against targets (rows), into *acc, in double; rows whose target
- * is ignore are left out. Non-finite logits give non-finite sums, never a crash. */
+/* Adds rows (rows, V) of logits, against targets (rows), into *acc, in double, for the
+ * distributions softmax(logits / temperature) (temperature > 0; 1: the model's own); rows whose
+ * target is ignore are left out. Non-finite logits give non-finite sums, never a crash. */
 void tg_token_stats_rows(const tg_float *logits, int64_t rows, int64_t V, const int32_t *targets,
-                         int ignore, tg_token_stats *acc);
+                         int ignore, double temperature, tg_token_stats *acc);
 /* The same for the batch's target tokens tgt_out (B, T) (pad left out), from tg_model_logits:
- * the (B, T, V) logits exist whole for the call. */
+ * the (B, T, V) logits exist whole for the call. A temperature not > 0 is TG_ERR_ARG. */
 tg_status tg_model_token_stats(tg_model *m, tg_ctx *ctx, const int32_t *src, const int32_t *tgt_in,
-                               const int32_t *tgt_out, int B, int S, int T, tg_token_stats *acc,
-                               tg_err *err);
+                               const int32_t *tgt_out, int B, int S, int T, double temperature,
+                               tg_token_stats *acc, tg_err *err);
 
 /* ---- incremental decoding --------------------------------------------------------------- */
 

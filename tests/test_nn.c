@@ -1171,7 +1171,7 @@ START_TEST(test_token_stats_rows) {
                                0, 1, 3};   /* target 2: right */
     const int32_t t[4] = {1, 0, -1, 2};
     tg_token_stats a = {0};
-    tg_token_stats_rows(z, 4, 3, t, -1, &a);
+    tg_token_stats_rows(z, 4, 3, t, -1, 1.0, &a);
     ck_assert_int_eq(a.tokens, 3);
     ck_assert_int_eq(a.correct, 2);
     double s1 = exp(2) + 2, s3 = 1 + exp(1) + exp(3);
@@ -1184,9 +1184,17 @@ START_TEST(test_token_stats_rows) {
     ck_assert_msg(fabs(a.confidence - conf) < 1e-12, "confidence %.15g vs %.15g", a.confidence, conf);
     const tg_float bad[3] = {NAN, 1, (tg_float)INFINITY};
     tg_token_stats b = {0};
-    tg_token_stats_rows(bad, 1, 3, (const int32_t[]){1}, -1, &b);
+    tg_token_stats_rows(bad, 1, 3, (const int32_t[]){1}, -1, 1.0, &b);
     ck_assert_int_eq(b.tokens, 1);
     ck_assert(!isfinite(b.nll) && !isfinite(b.entropy));
+    /* at temperature 2, row 3 is softmax(z / 2); the argmax, so the accuracy, stays */
+    tg_token_stats c = {0};
+    tg_token_stats_rows(z + 9, 1, 3, t + 3, -1, 2.0, &c);
+    double s2 = 1 + exp(0.5) + exp(1.5), q[3] = {1 / s2, exp(0.5) / s2, exp(1.5) / s2}, h2 = 0;
+    for (int v = 0; v < 3; v++) h2 -= q[v] * log(q[v]);
+    ck_assert_int_eq(c.correct, 1);
+    ck_assert_msg(fabs(c.nll + log(q[2])) < 1e-12 && fabs(c.entropy - h2) < 1e-12 && fabs(c.confidence - q[2]) < 1e-12,
+                  "T = 2: nll %.15g entropy %.15g confidence %.15g", c.nll, c.entropy, c.confidence);
 }
 END_TEST
 
@@ -1208,7 +1216,7 @@ START_TEST(test_model_token_stats) {
     ck_assert(tg_model_loss_nll(m, ctx, src, tin, tout, B, S, T, &l, &nll, &err) == TG_OK);
     tg_ctx_reset(ctx);
     tg_token_stats a = {0};
-    ck_assert_msg(tg_model_token_stats(m, ctx, src, tin, tout, B, S, T, &a, &err) == TG_OK, "%s", err.msg);
+    ck_assert_msg(tg_model_token_stats(m, ctx, src, tin, tout, B, S, T, 1.0, &a, &err) == TG_OK, "%s", err.msg);
     tg_ctx_reset(ctx);
     ck_assert_int_eq(a.tokens, 10);
     ck_assert_msg(fabs(a.nll / 10 - nll) < 1e-5 * nll, "%.9g vs %.9g", a.nll / 10, nll);
@@ -1226,14 +1234,17 @@ START_TEST(test_model_token_stats) {
     ck_assert_int_eq(a.correct, right);
     ck_assert(a.nll_wrong <= a.nll && (a.correct < 10 ? a.nll_wrong > 0 : a.nll_wrong == 0));
     tg_token_stats twice = a;   /* sums: a second batch adds */
-    ck_assert(tg_model_token_stats(m, ctx, src, tin, tout, B, S, T, &twice, &err) == TG_OK);
+    ck_assert(tg_model_token_stats(m, ctx, src, tin, tout, B, S, T, 1.0, &twice, &err) == TG_OK);
     ck_assert_int_eq(twice.tokens, 20);
     ck_assert_int_eq(twice.correct, 2 * a.correct);
     int32_t bad[B * T];
     memcpy(bad, tout, sizeof bad);
     bad[5] = c.vocab;
     tg_token_stats none = {0};
-    ck_assert_int_eq(tg_model_token_stats(m, ctx, src, tin, bad, B, S, T, &none, &err), TG_ERR_ARG);
+    ck_assert_int_eq(tg_model_token_stats(m, ctx, src, tin, bad, B, S, T, 1.0, &none, &err), TG_ERR_ARG);
+    ck_assert_int_eq(none.tokens, 0);
+    ck_assert_int_eq(tg_model_token_stats(m, ctx, src, tin, tout, B, S, T, 0.0, &none, &err), TG_ERR_ARG);
+    ck_assert_int_eq(tg_model_token_stats(m, ctx, src, tin, tout, B, S, T, NAN, &none, &err), TG_ERR_ARG);
     ck_assert_int_eq(none.tokens, 0);
     tg_ctx_free(ctx);
     tg_model_free(m);

@@ -902,7 +902,14 @@ START_TEST(test_translate_eval_ckpt_on_tsv_files) {
     ck_assert_int_eq(run(NULL, e), 0);
     ck_assert(file_has("out.txt", "\"bleu\": {\"score\": "));
     ck_assert(file_has("out.txt", "\"token_accuracy\": 0.") && file_has("out.txt", "\"confidence\": 0."));
+    ck_assert(file_has("out.txt", "\"temperature\": 1, \"stats_nll\": "));
     ck_assert(file_has("out.txt", "\"signature\": \"nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0\""));
+    char *et[] = {"eval", "--model", best, "--data", dev, "--beam", "1", "--temperature", "1.5", NULL};
+    ck_assert_int_eq(run(NULL, et), 0);
+    ck_assert(file_has("out.txt", "at T = 1.5") && file_has("out.txt", "nll at T"));
+    char *e0[] = {"eval", "--model", best, "--data", dev, "--temperature", "0", NULL};
+    ck_assert_int_eq(run(NULL, e0), 2);
+    ck_assert(file_has("err.txt", "--temperature: bad value '0'"));
     /* ckpt info, verify, average */
     char *i1[] = {"ckpt", "info", ckpt, NULL};
     ck_assert_int_eq(run(NULL, i1), 0);

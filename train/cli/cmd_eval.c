@@ -12,7 +12,7 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: tapegrad eval --model CKPT --data FILE.tsv [--beam K] [--alpha A] [--batch N]\n"
-               "                     [--max-tokens N] [--threads N] [--json]\n\n"
+               "                     [--max-tokens N] [--temperature T] [--threads N] [--json]\n\n"
                "Scores a checkpoint on pairs `source<TAB>target`: label-smoothed loss and NLL per target\n"
                "token, perplexity exp(NLL), and BLEU / chrF2 (sacreBLEU-compatible, 13a) of its\n"
                "translations against the targets. Also, with the reference as decoder input (teacher\n"
@@ -25,6 +25,9 @@ static void usage(FILE *f) {
                "  --alpha A         GNMT length penalty [0.6]\n"
                "  --batch N         sentences decoded together [64]\n"
                "  --max-tokens N    token budget of a loss batch [4000]\n"
+               "  --temperature T   those statistics for softmax(logits / T), T > 0, with their NLL: the T\n"
+               "                    of least NLL calibrates the model (the loss, NLL and translations\n"
+               "                    above stay the model's own) [1]\n"
                "  --threads N       kernel threads\n"
                "  --json            one JSON object on stdout\n"
                "  -h, --help        this text\n");
@@ -48,10 +51,10 @@ static int parse_args(int argc, char **argv, eval_args *a) {
         {"model", required_argument, NULL, 'm'}, {"data", required_argument, NULL, 'd'},
         {"beam", required_argument, NULL, 'k'}, {"alpha", required_argument, NULL, 'a'},
         {"batch", required_argument, NULL, 'b'}, {"max-tokens", required_argument, NULL, 'x'},
-        {"threads", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
+        {"threads", required_argument, NULL, 't'}, {"temperature", required_argument, NULL, 'T'}, {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
     };
-    *a = (eval_args){.eo = {.translate = {.decode = tg_decode_defaults(), .batch = 64}, .max_tokens = 4000, .token_stats = true}};
+    *a = (eval_args){.eo = {.translate = {.decode = tg_decode_defaults(), .batch = 64}, .max_tokens = 4000, .token_stats = true, .temperature = 1}};
     tg_translate_opts *to = &a->eo.translate;
     int c;
     char *end;
@@ -65,6 +68,7 @@ static int parse_args(int argc, char **argv, eval_args *a) {
         case 'b': to->batch = (int)strtol(optarg, &end, 10); if (*end || to->batch < 1) return bad_num("--batch", optarg); break;
         case 'x': a->eo.max_tokens = (int)strtol(optarg, &end, 10); if (*end || a->eo.max_tokens < 1) return bad_num("--max-tokens", optarg); break;
         case 't': a->eo.threads = (int)strtol(optarg, &end, 10); if (*end || a->eo.threads < 1 || a->eo.threads > 64) return bad_num("--threads", optarg); break;
+        case 'T': a->eo.temperature = strtod(optarg, &end); if (*end || !(a->eo.temperature > 0 && isfinite(a->eo.temperature))) return bad_num("--temperature", optarg); break;
         case 'j': a->json = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -93,6 +97,8 @@ static void print_json(const eval_args *a, const tg_eval_result *r) {
     tg_json_num(stdout, 4, exp(r->nll));
     const tg_token_stats *ts = &r->stats;
     int64_t wrong = ts->tokens - ts->correct;
+    printf(", \"temperature\": %g, \"stats_nll\": ", a->eo.temperature);   /* the statistics' NLL at it */
+    tg_json_num(stdout, 6, per(ts->nll, ts->tokens));
     printf(", \"token_accuracy\": ");
     tg_json_num(stdout, 6, per((double)ts->correct, ts->tokens));
     printf(", \"nll_right\": ");   /* the NLL per token of the targets that are the argmax, */
@@ -118,6 +124,9 @@ static void print_text(const eval_args *a, const tg_eval_result *r) {
     printf("loss        %.4f (label-smoothed, per target token)\n", r->loss);
     printf("nll         %.4f\nppl         %.2f\n", r->nll, exp(r->nll));
     const tg_token_stats *ts = &r->stats;
+    if (a->eo.temperature != 1)
+        printf("at T = %g   (the statistics below are of softmax(logits / %g))\nnll at T    %.4f\n",
+               a->eo.temperature, a->eo.temperature, per(ts->nll, ts->tokens));
     printf("accuracy    %.2f%%  (teacher-forced: the most probable next token is the target)\n",
            100.0 * per((double)ts->correct, ts->tokens));
     printf("nll right   %.4f  (of the targets that are the most probable token; %.4f of the others)\n",

@@ -65,14 +65,14 @@ static tg_status loss_of(tg_model *m, tg_ctx *ctx, const tg_dataset *ds, int max
 
 /* The teacher-forced token statistics of ds, in the loss's batches. */
 static tg_status token_stats_of(tg_model *m, tg_ctx *ctx, const tg_dataset *ds, int max_tokens,
-                                tg_token_stats *out, tg_err *err) {
+                                double temperature, tg_token_stats *out, tg_err *err) {
     tg_batch_iter *it = NULL;
     tg_batch b = {0};
     tg_status s = tg_batch_iter_new(&it, ds, &(tg_batch_opts){.max_tokens = max_tokens, .seed = 1, .shuffle = false}, err);
     size_t nb = s == TG_OK ? tg_batch_iter_epoch_batches(it) : 0;
     for (size_t k = 0; s == TG_OK && k < nb; k++) {
         s = tg_batch_iter_next(it, &b, err);
-        if (s == TG_OK) s = tg_model_token_stats(m, ctx, b.src, b.tgt_in, b.tgt_out, b.B, b.S, b.T, out, err);
+        if (s == TG_OK) s = tg_model_token_stats(m, ctx, b.src, b.tgt_in, b.tgt_out, b.B, b.S, b.T, temperature, out, err);
         tg_ctx_reset(ctx);
     }
     tg_batch_free(&b);
@@ -106,7 +106,8 @@ tg_status tg_eval_texts(tg_model *m, tg_bpe *bpe, const char *const *src, const 
         tg_ctx_set_training(ctx, false);
         tg_ctx_set_grad_enabled(ctx, false);
         s = loss_of(m, ctx, &ds, o->max_tokens, out, err);
-        if (s == TG_OK && o->token_stats) s = token_stats_of(m, ctx, &ds, o->max_tokens, &out->stats, err);
+        if (s == TG_OK && o->token_stats) s = token_stats_of(m, ctx, &ds, o->max_tokens,
+                                                             o->temperature > 0 ? o->temperature : 1, &out->stats, err);
     }
     out->n = ds.n;
     out->hyps = calloc(ds.n + 1, sizeof *out->hyps);

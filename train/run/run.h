@@ -186,6 +186,7 @@ typedef struct tg_eval_opts {
     int max_tokens;               /* token budget of a loss batch */
     int threads;                  /* 0: TAPEGRAD_THREADS, else the cores */
     bool token_stats;             /* also the teacher-forced token statistics (a second pass) */
+    double temperature;           /* theirs: softmax(logits / T); 0 is 1 */
 } tg_eval_opts;
 typedef struct tg_eval_result {
     size_t n;                     /* pairs scored: those that fit the positions table */
