@@ -175,6 +175,7 @@ tg_status tg_model_loss_nll(tg_model *m, tg_ctx *ctx, const int32_t *src, const 
 typedef struct tg_token_stats {
     int64_t tokens;      /* targets counted: not pad, within [0, V) */
     int64_t correct;     /* whose most probable token (the lowest id among ties) is the target */
+    int64_t top5;        /* whose target has fewer than 5 tokens more probable than it */
     double nll;          /* -log p(target): the NLL of tg_model_loss_nll */
     double nll_wrong;    /* the part of nll from the targets that are not the most probable */
     double entropy;      /* -sum_v p_v log p_v, nats */

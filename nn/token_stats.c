@@ -31,6 +31,9 @@ void tg_token_stats_rows(const tg_float *logits, int64_t rows, int64_t V, const 
         double nll = log_sum - ((double)z[t] - mx) * inv;
         acc->tokens++;
         acc->correct += best == t;
+        int64_t above = 0;   /* tokens more probable than the target */
+        for (int64_t v = 0; v < V && above < 5; v++) above += z[v] > z[t];
+        acc->top5 += above < 5;
         acc->nll += nll;
         if (best != t) acc->nll_wrong += nll;
         acc->entropy += log_sum - zsum / sum;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The token statistics table of docs/EXPERIMENT.md: `tapegrad eval --beam 1 --json` of each
 # checkpoint on a dev set, one Markdown row each: dev NLL, teacher-forced accuracy (the most
-# probable next token is the target), the NLL of the targets that are the most probable token and
+# probable next token is the target) and top-5 accuracy, the NLL of the targets that are the most probable token and
 # of those that are not, mean entropy and mean confidence of the next-token distribution, the
 # confidence less the accuracy (> 0: surer than right), and greedy BLEU. The JSON of each is kept
 # beside the table in OUTDIR, named by the SHA-256 of the checkpoint's bytes, and reused.
@@ -23,8 +23,8 @@ for c in "$@"; do [ -f "$c" ] || fail "no checkpoint '$c'"; done
 mkdir -p -- "$OUTDIR"
 dev_sha=$(zcat -f -- "$DEV" | sha256sum | cut -c1-16)
 
-echo "| checkpoint | dev NLL | accuracy | NLL, right | NLL, wrong | entropy | confidence | conf. − acc. | BLEU |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| checkpoint | dev NLL | accuracy | top-5 | NLL, right | NLL, wrong | entropy | confidence | conf. − acc. | BLEU |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for c in "$@"; do
     j=$OUTDIR/$(sha256sum < "$c" | cut -c1-16)-$dev_sha.json
     if [ ! -s "$j" ]; then
@@ -43,7 +43,7 @@ for c in "$@"; do
         bleu = substr($0, index($0, "\"bleu\": {"))
         if (!match(bleu, /"score": [-+0-9.eE]+/)) { print "token_stats.sh: no BLEU in " FILENAME > "/dev/stderr"; exit 1 }
         bleu = substr(bleu, RSTART + 9, RLENGTH - 9) + 0   # before num() moves RSTART
-        printf "| %s | %.4f | %.2f%% | %.4f | %.4f | %.4f | %.4f | %+.4f | %.2f |\n", ENVIRON["C"], num("nll"),
-               100 * acc, num("nll_right"), num("nll_wrong"), num("entropy"), conf, conf - acc, bleu
+        printf "| %s | %.4f | %.2f%% | %.2f%% | %.4f | %.4f | %.4f | %.4f | %+.4f | %.2f |\n", ENVIRON["C"], num("nll"),
+               100 * acc, 100 * num("top5_accuracy"), num("nll_right"), num("nll_wrong"), num("entropy"), conf, conf - acc, bleu
     }' "$j"
 done

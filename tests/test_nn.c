@@ -1174,6 +1174,7 @@ START_TEST(test_token_stats_rows) {
     tg_token_stats_rows(z, 4, 3, t, -1, 1.0, &a);
     ck_assert_int_eq(a.tokens, 3);
     ck_assert_int_eq(a.correct, 2);
+    ck_assert_int_eq(a.top5, 3);   /* V = 3: every target */
     double s1 = exp(2) + 2, s3 = 1 + exp(1) + exp(3);
     double p1[3] = {exp(2) / s1, 1 / s1, 1 / s1}, p3[3] = {1 / s3, exp(1) / s3, exp(3) / s3};
     double h = log(3), nll = log(3) - log(p1[0]) - log(p3[2]), conf = 1.0 / 3 + p1[0] + p3[2];
@@ -1193,6 +1194,12 @@ START_TEST(test_token_stats_rows) {
     double s2 = 1 + exp(0.5) + exp(1.5), q[3] = {1 / s2, exp(0.5) / s2, exp(1.5) / s2}, h2 = 0;
     for (int v = 0; v < 3; v++) h2 -= q[v] * log(q[v]);
     ck_assert_int_eq(c.correct, 1);
+    /* top 5 of 7: a target with 4 tokens above it (and one tied) is in, with 5 above it is out */
+    const tg_float w[2 * 7] = {5, 4, 3, 2, 1, 1, 0,   5, 4, 3, 2, 1.5f, 1, 0};
+    tg_token_stats d = {0};
+    tg_token_stats_rows(w, 2, 7, (const int32_t[]){4, 5}, -1, 1.0, &d);
+    ck_assert_int_eq(d.top5, 1);
+    ck_assert_int_eq(d.correct, 0);
     ck_assert_msg(fabs(c.nll + log(q[2])) < 1e-12 && fabs(c.entropy - h2) < 1e-12 && fabs(c.confidence - q[2]) < 1e-12,
                   "T = 2: nll %.15g entropy %.15g confidence %.15g", c.nll, c.entropy, c.confidence);
 }
@@ -1223,15 +1230,19 @@ START_TEST(test_model_token_stats) {
     ck_assert(a.entropy > 0 && a.entropy < 10 * log(c.vocab) && a.confidence > 0 && a.confidence < 10);
     tg_tensor *lg;
     ck_assert(tg_model_logits(m, ctx, src, tin, B, S, T, &lg, &err) == TG_OK);
-    int64_t right = 0;
+    int64_t right = 0, top5 = 0;
     for (int r = 0; r < B * T; r++) {
         if (!tout[r]) continue;
-        int best = 0;
+        const tg_float *z = lg->data + r * c.vocab;
+        int best = 0, above = 0;
         for (int v = 1; v < c.vocab; v++)
-            if (lg->data[r * c.vocab + v] > lg->data[r * c.vocab + best]) best = v;
+            if (z[v] > z[best]) best = v;
+        for (int v = 0; v < c.vocab; v++) above += z[v] > z[tout[r]];
         right += best == tout[r];
+        top5 += above < 5;
     }
     ck_assert_int_eq(a.correct, right);
+    ck_assert_int_eq(a.top5, top5);
     ck_assert(a.nll_wrong <= a.nll && (a.correct < 10 ? a.nll_wrong > 0 : a.nll_wrong == 0));
     tg_token_stats twice = a;   /* sums: a second batch adds */
     ck_assert(tg_model_token_stats(m, ctx, src, tin, tout, B, S, T, 1.0, &twice, &err) == TG_OK);

@@ -17,8 +17,9 @@ static void usage(FILE *f) {
                "token, perplexity exp(NLL), and BLEU / chrF2 (sacreBLEU-compatible, 13a) of its\n"
                "translations against the targets. Also, with the reference as decoder input (teacher\n"
                "forcing), over the target tokens: the accuracy (how often the most probable next token is\n"
-               "the target), the mean entropy of the next-token distribution (nats) and the mean\n"
-               "confidence (the most probable token's probability).\n\n"
+               "the target) and the top-5 accuracy, the NLL of the targets that are the most probable\n"
+               "token and of the others, the mean entropy of the next-token distribution (nats) and the\n"
+               "mean confidence (the most probable token's probability).\n\n"
                "  --model CKPT      checkpoint\n"
                "  --data FILE.tsv   pairs to score\n"
                "  --beam K          beam size for the translations; 1 is greedy [4]\n"
@@ -101,6 +102,8 @@ static void print_json(const eval_args *a, const tg_eval_result *r) {
     tg_json_num(stdout, 6, per(ts->nll, ts->tokens));
     printf(", \"token_accuracy\": ");
     tg_json_num(stdout, 6, per((double)ts->correct, ts->tokens));
+    printf(", \"top5_accuracy\": ");
+    tg_json_num(stdout, 6, per((double)ts->top5, ts->tokens));
     printf(", \"nll_right\": ");   /* the NLL per token of the targets that are the argmax, */
     tg_json_num(stdout, 6, per(ts->nll - ts->nll_wrong, ts->correct));
     printf(", \"nll_wrong\": ");   /* and of those that are not */
@@ -129,6 +132,7 @@ static void print_text(const eval_args *a, const tg_eval_result *r) {
                a->eo.temperature, a->eo.temperature, per(ts->nll, ts->tokens));
     printf("accuracy    %.2f%%  (teacher-forced: the most probable next token is the target)\n",
            100.0 * per((double)ts->correct, ts->tokens));
+    printf("top-5       %.2f%%  (the target among the 5 most probable)\n", 100.0 * per((double)ts->top5, ts->tokens));
     printf("nll right   %.4f  (of the targets that are the most probable token; %.4f of the others)\n",
            per(ts->nll - ts->nll_wrong, ts->correct), per(ts->nll_wrong, ts->tokens - ts->correct));
     printf("entropy     %.4f  (nats, of the next-token distribution, mean over target tokens)\n",
