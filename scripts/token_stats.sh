@@ -4,7 +4,7 @@
 # probable next token is the target) and top-5 accuracy, the NLL of the targets that are the most probable token and
 # of those that are not, mean entropy and mean confidence of the next-token distribution, the
 # confidence less the accuracy (> 0: surer than right), and greedy BLEU. The JSON of each is kept
-# beside the table in OUTDIR, named by the SHA-256 of the checkpoint's bytes, and reused.
+# in OUTDIR, named by the SHA-256 of the checkpoint's bytes and of the dev file, and reused.
 #
 #   bash scripts/token_stats.sh DEV.tsv[.gz] OUTDIR CKPT [CKPT ...]
 #   bash scripts/token_stats.sh data/bible_en_es/dev.tsv.gz runs/ts runs/seed3-keep/paper-60000.ckpt \
@@ -27,7 +27,8 @@ echo "| checkpoint | dev NLL | accuracy | top-5 | NLL, right | NLL, wrong | entr
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for c in "$@"; do
     j=$OUTDIR/$(sha256sum < "$c" | cut -c1-16)-$dev_sha.json
-    if [ ! -s "$j" ]; then
+    # a cached JSON from a build whose eval printed fewer statistics is made again
+    if [ ! -s "$j" ] || ! grep -q '"top5_accuracy": ' "$j"; then
         echo "token_stats.sh: $c" >&2
         "$TG" eval --model "$c" --data "$DEV" --beam 1 ${THREADS:+--threads "$THREADS"} --json > "$j.tmp" ||
             { rm -f -- "$j.tmp"; fail "eval of $c failed"; }
