@@ -181,6 +181,13 @@ typedef struct tg_token_stats {
     double entropy;      /* -sum_v p_v log p_v, nats */
     double confidence;   /* p of the most probable token */
 } tg_token_stats;
+/* The statistics as means: accuracy and top5 as fractions; nll_right (nll_wrong) the NLL per token of
+ * the targets that are (are not) the most probable; entropy and confidence per token. A mean over
+ * no tokens is NaN. */
+typedef struct tg_token_means {
+    double nll, accuracy, top5, nll_right, nll_wrong, entropy, confidence;
+} tg_token_means;
+tg_token_means tg_token_stats_means(const tg_token_stats *s);
 /* Adds rows (rows, V) of logits, against targets (rows), into *acc, in double, for the
  * distributions softmax(logits / temperature) (temperature > 0; 1: the model's own); rows whose
  * target is ignore are left out. Non-finite logits give non-finite sums, never a crash. */

@@ -41,6 +41,20 @@ void tg_token_stats_rows(const tg_float *logits, int64_t rows, int64_t V, const 
     }
 }
 
+static double per(double sum, int64_t n) { return n > 0 ? sum / (double)n : NAN; }
+
+tg_token_means tg_token_stats_means(const tg_token_stats *s) {
+    return (tg_token_means){
+        .nll = per(s->nll, s->tokens),
+        .accuracy = per((double)s->correct, s->tokens),
+        .top5 = per((double)s->top5, s->tokens),
+        .nll_right = per(s->nll - s->nll_wrong, s->correct),
+        .nll_wrong = per(s->nll_wrong, s->tokens - s->correct),
+        .entropy = per(s->entropy, s->tokens),
+        .confidence = per(s->confidence, s->tokens),
+    };
+}
+
 tg_status tg_model_token_stats(tg_model *m, tg_ctx *ctx, const int32_t *src, const int32_t *tgt_in,
                                const int32_t *tgt_out, int B, int S, int T, double temperature,
                                tg_token_stats *acc, tg_err *err) {

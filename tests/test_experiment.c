@@ -260,8 +260,9 @@ START_TEST(test_grid_trains_skips_and_resumes_exactly) {
     for (const char *p = json; (p = strstr(p, "\"checkpoint\": ")); p++) rows++;
     ck_assert_int_eq(rows, 16);
     free(json);
-    /* its rows: in the two variant tables (2 seeds) and the two bootstrap tables (seed 2) */
-    ck_assert_int_eq(count_in("a/report.md", "| attn-activation=relu,norm=pre | 2 | "), 4);
+    /* its rows: in the two variant tables and the two token-statistics tables (2 seeds), the two
+     * bootstrap tables (seed 2) and the two token tables against the baseline (2 seeds paired) */
+    ck_assert_int_eq(count_in("a/report.md", "| attn-activation=relu,norm=pre | 2 | "), 8);
     ck_assert_int_eq(count_in("a/report.md", "| attn-activation=relu,norm=pre | **pooled (2 seeds)** | "), 2);
     ck_assert_int_eq(count_in("a/report.md", "](plot-dev-bleu.svg)"), 1);
     check_svg(a, "plot-dev-nll.svg", 4);
@@ -919,6 +920,78 @@ START_TEST(test_eval_cache_follows_dev_text) {
 }
 END_TEST
 
+/* The number after "key": in text, from the first occurrence of anchor on. */
+static double json_num_after(const char *text, const char *anchor, const char *key) {
+    const char *p = strstr(text, anchor);
+    ck_assert_msg(p != NULL, "no '%s' in:\n%s", anchor, text);
+    char needle[64];
+    snprintf(needle, sizeof needle, "\"%s\": ", key);
+    p = strstr(p, needle);
+    ck_assert_msg(p != NULL, "no %s after '%s' in:\n%s", key, anchor, text);
+    return strtod(p + strlen(needle), NULL);
+}
+
+/* The report carries the teacher-forced token statistics: each cell's in results.json are what
+ * `tapegrad eval --json` prints for its checkpoint on the same dev file; results.tsv has their
+ * columns; report.md their tables, with the variant against the baseline; a cache from a build
+ * without them counts as stale and is redone. */
+START_TEST(test_report_token_stats_are_evals) {
+    char d[300], train[300], dev[300], ckpt[600], path[600];
+    snprintf(d, sizeof d, "%s/ts", tmpdir);
+    snprintf(train, sizeof train, "%s/train.tsv", tmpdir);
+    snprintf(dev, sizeof dev, "%s/dev.tsv", tmpdir);
+    write_pairs(train, 120, 0);
+    write_pairs(dev, 10, 0);
+    char *g[] = {"experiment", "--train", train, "--dev", dev, "--merges", "10", "--d-model", "8", "--heads", "2",
+                 "--d-ff", "8", "--layers", "1", "--max-steps", "40", "--lr", "0.02", "--warmup", "5", "--valid-every",
+                 "0", "--threads", "1", "--vary", "norm=post,pre", "--seeds", "1", "--out", d, NULL};
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(g), 300), 0);
+    snprintf(path, sizeof path, "%s/results.json", d);
+    char *json = tg_cli_slurp(path);
+    ck_assert(json_valid(json));
+    static const char *const keys[] = {"token_accuracy", "top5_accuracy", "nll_right", "nll_wrong", "entropy",
+                                       "confidence"};
+    double acc[2];
+    static const char *const cells[] = {"norm=post,seed=1", "norm=pre,seed=1"};
+    for (int c = 0; c < 2; c++) {
+        snprintf(ckpt, sizeof ckpt, "%s/cells/%s/last.ckpt", d, cells[c]);
+        char *ev[] = {"eval", "--model", ckpt, "--data", dev, "--beam", "1", "--threads", "2", "--json", NULL};
+        ck_assert_int_eq(run(ev), 0);
+        snprintf(path, sizeof path, "%s/out.txt", tmpdir);
+        char *out = tg_cli_slurp(path), anchor[64];
+        snprintf(anchor, sizeof anchor, "\"cell\": \"%s\"", cells[c]);
+        for (int k = 0; k < 6; k++) {
+            double want = json_num_after(out, "{", keys[k]), got = json_num_after(json, anchor, keys[k]);
+            ck_assert_msg(want == got, "%s %s: report %.6f, eval %.6f", cells[c], keys[k], got, want);
+        }
+        ck_assert(json_num_after(out, "{", "nll") == json_num_after(json, anchor, "dev_nll"));
+        acc[c] = json_num_after(out, "{", "token_accuracy");
+        ck_assert_msg(acc[c] > 0 && acc[c] < 1, "%s: accuracy %g: not a test of the split into right and wrong",
+                      cells[c], acc[c]);
+        free(out);
+    }
+    free(json);
+    ck_assert_int_eq(count_in("ts/results.tsv", "\ttoken_accuracy\ttop5_accuracy\tnll_right\tnll_wrong\tentropy\t"
+                                                "confidence\n"), 1);
+    ck_assert_int_eq(count_in("ts/report.md", "## Teacher-forced token statistics"), 1);
+    /* per checkpoint: the variant table, the bootstrap's seed-1 row, the token means, the token Δ */
+    ck_assert_int_eq(count_in("ts/report.md", "| norm=pre | 1 | "), 8);
+    ck_assert_int_eq(count_in("ts/report.md", acc[1] < acc[0] ? " | 1 of 1 | " : " | 0 of 1 | "), 2);
+    /* a cache without the statistics (an older build's): redone, then cached */
+    snprintf(path, sizeof path, "%s/cells/norm=pre,seed=1/eval-last.tsv", d);
+    char *t = tg_cli_slurp(path), *line = strstr(t, "\ntokens\t");
+    ck_assert_ptr_nonnull(line);
+    memmove(line, strchr(line + 1, '\n'), strlen(strchr(line + 1, '\n')) + 1);
+    tg_cli_write(path, t);
+    free(t);
+    char *rep[] = {"experiment", "report", d, NULL};
+    ck_assert_int_eq(run(rep), 0);
+    ck_assert_int_eq(count_in("err.txt", "evaluated norm=pre,seed=1/last.ckpt"), 1);
+    ck_assert_int_eq(run(rep), 0);
+    ck_assert_int_eq(count_in("err.txt", "evaluated "), 0);
+}
+END_TEST
+
 /* Variants given dev sets of one length but other sentences (b) are not paired with the baseline
  * segment by segment: no bootstrap row, per seed or pooled, a note naming the cells in report.md
  * and a warning on stderr (before the fix their rows compared other sentences). A variant given
@@ -1029,7 +1102,9 @@ START_TEST(test_eval_cache_values_checked) {
     snprintf(json, sizeof json, "%s/results.json", d);
     char *rep[] = {"experiment", "report", d, NULL};
     static const char *const bad[][2] = {{"bleu", "nan"}, {"loss", "-inf"}, {"train_seconds", "1e999"},
-                                         {"bleu", "300"}, {"nll", "-1"}};
+                                         {"bleu", "300"}, {"nll", "-1"}, {"correct", "1000000000"},
+                                         {"top5", "-1"}, {"nll_wrong", "1e300"}, {"entropy", "nan"},
+                                         {"confidence", "1e300"}, {"tokens", "0"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         set_cache_value(tsv, bad[i][0], bad[i][1]);
         ck_assert_int_eq(tg_cli_wait_bounded(spawn(rep), 60), 0);
@@ -1286,6 +1361,7 @@ int main(void) {
     tcase_add_test(checks, test_precheck_is_trains_check);
     tcase_add_test(checks, test_lock_before_record);
     tcase_add_test(checks, test_eval_cache_follows_dev_text);
+    tcase_add_test(checks, test_report_token_stats_are_evals);
     tcase_add_test(checks, test_report_pairs_only_the_same_dev_text);
     tcase_add_test(checks, test_baseline_key_twice_refused);
     suite_add_tcase(s, checks);

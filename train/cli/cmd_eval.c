@@ -81,7 +81,6 @@ static int parse_args(int argc, char **argv, eval_args *a) {
 }
 
 /* sum / n, NaN for no tokens (null in JSON) */
-static double per(double sum, int64_t n) { return n > 0 ? sum / (double)n : NAN; }
 
 static void print_json(const eval_args *a, const tg_eval_result *r) {
     const tg_decode_opts *d = &a->eo.translate.decode;
@@ -96,22 +95,21 @@ static void print_json(const eval_args *a, const tg_eval_result *r) {
     tg_json_num(stdout, 6, r->nll);
     printf(", \"ppl\": ");
     tg_json_num(stdout, 4, exp(r->nll));
-    const tg_token_stats *ts = &r->stats;
-    int64_t wrong = ts->tokens - ts->correct;
+    tg_token_means tm = tg_token_stats_means(&r->stats);
     printf(", \"temperature\": %g, \"stats_nll\": ", a->eo.temperature);   /* the statistics' NLL at it */
-    tg_json_num(stdout, 6, per(ts->nll, ts->tokens));
+    tg_json_num(stdout, 6, tm.nll);
     printf(", \"token_accuracy\": ");
-    tg_json_num(stdout, 6, per((double)ts->correct, ts->tokens));
+    tg_json_num(stdout, 6, tm.accuracy);
     printf(", \"top5_accuracy\": ");
-    tg_json_num(stdout, 6, per((double)ts->top5, ts->tokens));
+    tg_json_num(stdout, 6, tm.top5);
     printf(", \"nll_right\": ");   /* the NLL per token of the targets that are the argmax, */
-    tg_json_num(stdout, 6, per(ts->nll - ts->nll_wrong, ts->correct));
+    tg_json_num(stdout, 6, tm.nll_right);
     printf(", \"nll_wrong\": ");   /* and of those that are not */
-    tg_json_num(stdout, 6, per(ts->nll_wrong, wrong));
+    tg_json_num(stdout, 6, tm.nll_wrong);
     printf(", \"entropy\": ");
-    tg_json_num(stdout, 6, per(ts->entropy, ts->tokens));
+    tg_json_num(stdout, 6, tm.entropy);
     printf(", \"confidence\": ");
-    tg_json_num(stdout, 6, per(ts->confidence, ts->tokens));
+    tg_json_num(stdout, 6, tm.confidence);
     printf(", \"decoding\": {\"beam\": %d, \"alpha\": %g}, "
            "\"bleu\": {\"score\": %.6f, \"bp\": %.6f, \"sys_len\": %lld, \"ref_len\": %lld, \"signature\": ",
            d->beam, d->alpha, r->bleu.score, r->bleu.bp, (long long)r->bleu.sys_len, (long long)r->bleu.ref_len);
@@ -126,18 +124,17 @@ static void print_text(const eval_args *a, const tg_eval_result *r) {
     printf("pairs       %zu (%zu too long, skipped)\n", r->n, r->too_long);
     printf("loss        %.4f (label-smoothed, per target token)\n", r->loss);
     printf("nll         %.4f\nppl         %.2f\n", r->nll, exp(r->nll));
-    const tg_token_stats *ts = &r->stats;
+    tg_token_means tm = tg_token_stats_means(&r->stats);
     if (a->eo.temperature != 1)
-        printf("at T = %g   (the statistics below are of softmax(logits / %g))\nnll at T    %.4f\n",
-               a->eo.temperature, a->eo.temperature, per(ts->nll, ts->tokens));
-    printf("accuracy    %.2f%%  (teacher-forced: the most probable next token is the target)\n",
-           100.0 * per((double)ts->correct, ts->tokens));
-    printf("top-5       %.2f%%  (the target among the 5 most probable)\n", 100.0 * per((double)ts->top5, ts->tokens));
+        printf(fabs(tm.nll) < 1e9 ? "at T = %g   (the statistics below are of softmax(logits / %g))\nnll at T    %.4f\n"
+                                  : "at T = %g   (the statistics below are of softmax(logits / %g))\nnll at T    %.4e\n",
+               a->eo.temperature, a->eo.temperature, tm.nll);   /* a tiny T: no 300-digit number */
+    printf("accuracy    %.2f%%  (teacher-forced: the most probable next token is the target)\n", 100.0 * tm.accuracy);
+    printf("top-5       %.2f%%  (the target among the 5 most probable)\n", 100.0 * tm.top5);
     printf("nll right   %.4f  (of the targets that are the most probable token; %.4f of the others)\n",
-           per(ts->nll - ts->nll_wrong, ts->correct), per(ts->nll_wrong, ts->tokens - ts->correct));
-    printf("entropy     %.4f  (nats, of the next-token distribution, mean over target tokens)\n",
-           per(ts->entropy, ts->tokens));
-    printf("confidence  %.4f  (the most probable token's probability, mean)\n", per(ts->confidence, ts->tokens));
+           tm.nll_right, tm.nll_wrong);
+    printf("entropy     %.4f  (nats, of the next-token distribution, mean over target tokens)\n", tm.entropy);
+    printf("confidence  %.4f  (the most probable token's probability, mean)\n", tm.confidence);
     printf("BLEU        %.2f  (%s, %s %d)\n", r->bleu.score, r->bleu.signature, beam > 1 ? "beam" : "greedy", beam);
     printf("chrF2       %.2f  (%s)\n", r->chrf.score, r->chrf.signature);
 }

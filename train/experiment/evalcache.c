@@ -7,7 +7,10 @@
  * (the cache records the checkpoint's step and parameter checksum, as `ckpt info` shows it: a
  * checkpoint replaced by another with an older time stamp is noticed; a cache without them counts
  * as stale). The per-segment BLEU
- * statistics the paired bootstrap needs are recomputed from the cached translations. A link, FIFO
+ * statistics the paired bootstrap needs are recomputed from the cached translations. The cache
+ * also holds the teacher-forced token statistics (nn.h's tg_token_stats, as sums: accuracy,
+ * top-5, the NLL of wrong first choices, entropy, confidence); a cache without them, from an older
+ * build, counts as stale. A link, FIFO
  * or device in the place of a cache file is refused (infile.c): it would be waited on, read for
  * ever or written into. */
 #include <math.h>
@@ -69,9 +72,14 @@ static tg_status write_cache(const tg_exp_cell *c, const char *which, const tg_e
     cell_file(c, "eval-%s.tsv", which, path, sizeof path);
     if (!(f = tg_exp_out_open(&o, path, err))) return TG_ERR_NOMEM;   /* written last: its time stamps the cache */
     fprintf(f, "step\t%lld\ntrain_seconds\t%.17g\nloss\t%.17g\nnll\t%.17g\nbleu\t%.17g\nchrf\t%.17g\npairs\t%zu\n"
-               "dev\t%016llx\nparams\t%016llx\ndecoding\tgreedy\nskipped\t",
+               "dev\t%016llx\nparams\t%016llx\ndecoding\tgreedy\n",
             (long long)ev->step, ev->train_seconds, ev->loss, ev->nll, ev->bleu, ev->chrf, r->n,
             (unsigned long long)key->dev, (unsigned long long)key->params);
+    const tg_token_stats *ts = &r->stats;   /* sums, so that they read back exactly */
+    fprintf(f, "tokens\t%lld\ncorrect\t%lld\ntop5\t%lld\nstats_nll\t%.17g\nnll_wrong\t%.17g\nentropy\t%.17g\n"
+               "confidence\t%.17g\nskipped\t",
+            (long long)ts->tokens, (long long)ts->correct, (long long)ts->top5, ts->nll, ts->nll_wrong, ts->entropy,
+            ts->confidence);
     const char *sep = "";
     for (size_t i = 0, k = 0; i < r->n + r->too_long; i++) {   /* dev pairs left out (too long) */
         if (k < r->n && r->index[k] == i) { k++; continue; }
@@ -134,7 +142,7 @@ static tg_status evaluate(const tg_exp_cell *c, const tg_run_config *cfg, const 
         return s;
     }
     tg_eval_opts o = {.translate = {.decode = tg_decode_defaults(), .batch = 64}, .max_tokens = 4000,
-                      .threads = cfg->threads};
+                      .threads = cfg->threads, .token_stats = true, .temperature = 1};
     o.translate.decode.beam = 1;
     tg_eval_result r;
     s = tg_eval_texts(L->model, L->bpe, (const char *const *)dev->src, (const char *const *)dev->ref, dev->n, &o, &r, err);
@@ -173,6 +181,8 @@ static tg_status read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t 
     if (missing) return TG_OK;
     int got = 0;
     size_t pairs = 0;
+    tg_token_stats *ts = &ev->stats;
+    long long count[3];                    /* tokens, correct, top5 */
     while (s == TG_OK && tg_exp_in_line(&in, &s, err)) {
         char *line = in.line, *tab = strchr(line, '\t');
         if (!tab) continue;
@@ -188,6 +198,13 @@ static tg_status read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t 
         else if (!strcmp(line, "pairs") && sscanf(v, "%zu", &pairs) == 1) got |= 64;
         else if (!strcmp(line, "dev") && (ev->dev = strtoull(v, NULL, 16)) == key->dev) got |= 256;
         else if (!strcmp(line, "params") && strtoull(v, NULL, 16) == key->params) got |= 512;
+        else if (!strcmp(line, "tokens") && sscanf(v, "%lld", &count[0]) == 1 && count[0] > 0) got |= 1024;
+        else if (!strcmp(line, "correct") && sscanf(v, "%lld", &count[1]) == 1 && count[1] >= 0) got |= 2048;
+        else if (!strcmp(line, "top5") && sscanf(v, "%lld", &count[2]) == 1 && count[2] >= 0) got |= 4096;
+        else if (!strcmp(line, "stats_nll") && number_in(v, 0, HUGE_VAL, &ts->nll)) got |= 8192;
+        else if (!strcmp(line, "nll_wrong") && number_in(v, 0, HUGE_VAL, &ts->nll_wrong)) got |= 16384;
+        else if (!strcmp(line, "entropy") && number_in(v, 0, HUGE_VAL, &ts->entropy)) got |= 32768;
+        else if (!strcmp(line, "confidence") && number_in(v, 0, HUGE_VAL, &ts->confidence)) got |= 65536;
         else if (!strcmp(line, "skipped")) {
             got |= 128;
             for (char *p = v; *p;) {
@@ -203,7 +220,15 @@ static tg_status read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t 
     if (s == TG_ERR_FORMAT) s = TG_OK;   /* a line too long: not a cache this build wrote; redone */
     size_t skipped = 0;
     for (size_t i = 0; i < n_dev; i++) skipped += skip[i];
-    *valid = s == TG_OK && got == 1023 && pairs + skipped == n_dev;
+    if (got == 131071) {   /* the statistics hang together: counts within the tokens, parts within sums */
+        ts->tokens = count[0];
+        ts->correct = count[1];
+        ts->top5 = count[2];
+        if (ts->correct > ts->tokens || ts->top5 > ts->tokens || ts->top5 < ts->correct ||
+            ts->nll_wrong > ts->nll || ts->confidence > (double)ts->tokens)
+            got = 0;
+    }
+    *valid = s == TG_OK && got == 131071 && pairs + skipped == n_dev;
     return s;
 }
 

@@ -106,7 +106,8 @@ static tg_status write_results(const report *R, tg_err *err) {
     if (!t || !j) { if (t) tg_exp_out_abort(&ot); return TG_ERR_NOMEM; }
     fprintf(t, "cell\tvariant_label\tseed");
     for (int a = 0; a < R->e->n_axes; a++) fprintf(t, "\t%s", R->e->axes[a].key);
-    fprintf(t, "\tcheckpoint\tstep\ttrain_seconds\tdev_loss\tdev_nll\tdev_ppl\tbleu\tchrf2\n");
+    fprintf(t, "\tcheckpoint\tstep\ttrain_seconds\tdev_loss\tdev_nll\tdev_ppl\tbleu\tchrf2\ttoken_accuracy\t"
+               "top5_accuracy\tnll_right\tnll_wrong\tentropy\tconfidence\n");
     fprintf(j, "[");
     bool first = true;
     for (int i = 0; i < R->n; i++)
@@ -126,13 +127,18 @@ static tg_status write_results(const report *R, tg_err *err) {
                 fprintf(j, ": ");
                 tg_json_str(j, val);
             }
-            fprintf(t, "\t%s\t%lld\t%.3f\t%.6f\t%.6f\t%.4f\t%.4f\t%.4f\n", WHICH[w], (long long)v->step,
-                    v->train_seconds, v->loss, v->nll, exp(v->nll), v->bleu, v->chrf);
+            tg_token_means tm = tg_token_stats_means(&v->stats);
+            fprintf(t, "\t%s\t%lld\t%.3f\t%.6f\t%.6f\t%.4f\t%.4f\t%.4f\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\n", WHICH[w],
+                    (long long)v->step, v->train_seconds, v->loss, v->nll, exp(v->nll), v->bleu, v->chrf, tm.accuracy,
+                    tm.top5, tm.nll_right, tm.nll_wrong, tm.entropy, tm.confidence);
             fprintf(j, "}, \"checkpoint\": \"%s\", \"step\": %lld", WHICH[w], (long long)v->step);
-            static const char *const key[] = {"train_seconds", "dev_loss", "dev_nll", "dev_ppl", "bleu", "chrf2"};
-            static const int decimals[] = {3, 6, 6, 4, 4, 4};
-            const double val[] = {v->train_seconds, v->loss, v->nll, exp(v->nll), v->bleu, v->chrf};
-            for (int k = 0; k < 6; k++) {   /* null for a value not finite (dev_ppl of a huge nll), as eval --json */
+            static const char *const key[] = {"train_seconds", "dev_loss", "dev_nll", "dev_ppl", "bleu", "chrf2",
+                                              "token_accuracy", "top5_accuracy", "nll_right", "nll_wrong", "entropy",
+                                              "confidence"};   /* the token statistics' keys are eval --json's */
+            static const int decimals[] = {3, 6, 6, 4, 4, 4, 6, 6, 6, 6, 6, 6};
+            const double val[] = {v->train_seconds, v->loss, v->nll, exp(v->nll), v->bleu, v->chrf, tm.accuracy,
+                                  tm.top5, tm.nll_right, tm.nll_wrong, tm.entropy, tm.confidence};
+            for (int k = 0; k < 12; k++) {   /* null for a value not finite (dev_ppl of a huge nll), as eval --json */
                 fprintf(j, ", \"%s\": ", key[k]);
                 tg_json_num(j, decimals[k], val[k]);
             }
@@ -146,6 +152,18 @@ static tg_status write_results(const report *R, tg_err *err) {
 }
 
 /* ---- report.md ---- */
+
+/* A checkpoint's figures by index: the variant tables', then the token statistics' (as means). */
+enum { M_LOSS, M_NLL, M_BLEU, M_CHRF, M_STEP, M_SECONDS, M_ACC, M_TOP5, M_NLL_RIGHT, M_NLL_WRONG, M_ENTROPY,
+       M_OVERSURE, N_METRICS };
+
+static double metric_of(const tg_exp_eval *ev, int k) {
+    tg_token_means tm = tg_token_stats_means(&ev->stats);
+    const double x[N_METRICS] = {ev->loss, ev->nll, ev->bleu, ev->chrf, (double)ev->step, ev->train_seconds,
+                                 100 * tm.accuracy, 100 * tm.top5, tm.nll_right, tm.nll_wrong, tm.entropy,
+                                 100 * (tm.confidence - tm.accuracy)};
+    return x[k];
+}
 
 typedef struct { double mean, sd; int n; } mean_sd;
 
@@ -162,7 +180,7 @@ static mean_sd stats_of(const double *v, int n) {
 
 static void cell_md(FILE *f, mean_sd m, const char *fmt) {
     fprintf(f, " | ");
-    if (!m.n) { fprintf(f, "-"); return; }
+    if (!m.n || !isfinite(m.mean)) { fprintf(f, "-"); return; }   /* e.g. the NLL of right targets, none right */
     fprintf(f, fmt, m.mean);
     if (m.n > 1) { fprintf(f, " ± "); fprintf(f, fmt, m.sd); }
 }
@@ -174,9 +192,7 @@ static mean_sd variant_metric(const report *R, int v, int w, int k) {
     for (int s = 0; vals && s < R->e->n_seeds; s++) {
         const cell_result *c = at(R, v, s);
         if (!c->finished || !c->ev[w].present) continue;
-        const tg_exp_eval *ev = &c->ev[w];
-        double x[] = {ev->loss, ev->nll, ev->bleu, ev->chrf, (double)ev->step, ev->train_seconds};
-        vals[n++] = x[k];
+        vals[n++] = metric_of(&c->ev[w], k);
     }
     mean_sd m = stats_of(vals, n);
     free(vals);
@@ -304,6 +320,43 @@ static tg_status bootstrap_section(FILE *f, const report *R, int w, tg_err *err)
     return s;
 }
 
+/* The token statistics: per variant, mean ± sd over seeds; then each variant minus the baseline,
+ * seed by seed (cells scored on the same dev text), averaged, with the seeds where the variant's
+ * accuracy is the lower. */
+static void token_tables(FILE *f, const report *R, int w) {
+    static const char *const fmt[] = {"%.2f", "%.2f", "%.4f", "%.4f", "%.4f", "%+.2f"};
+    fprintf(f, "### %s.ckpt\n\n| variant | seeds | accuracy (%%) | top-5 (%%) | NLL of right | NLL of wrong | entropy | "
+               "confidence − accuracy (points) |\n|---|---|---|---|---|---|---|---|\n", WHICH[w]);
+    for (int v = 0; v < R->nv; v++) {
+        fprintf(f, "| %s%s | %d", R->e->n_axes ? R->r[v].cell.variant : "all", v == R->baseline ? " (baseline)" : "",
+                variant_metric(R, v, w, M_ACC).n);
+        for (int k = M_ACC; k < N_METRICS; k++) cell_md(f, variant_metric(R, v, w, k), fmt[k - M_ACC]);
+        fprintf(f, " |\n");
+    }
+    if (R->nv < 2) { fprintf(f, "\n"); return; }
+    fprintf(f, "\n| variant − baseline | seeds paired | accuracy | lower in | top-5 | NLL of right | NLL of wrong | "
+               "entropy | confidence − accuracy |\n|---|---|---|---|---|---|---|---|---|\n");
+    for (int v = 0; v < R->nv; v++) {
+        if (v == R->baseline) continue;
+        double d[N_METRICS] = {0};
+        int n = 0, lower = 0;
+        for (int sd = 0; sd < R->e->n_seeds; sd++) {
+            const cell_result *b = at(R, R->baseline, sd), *c = at(R, v, sd);
+            if (!pairable(c, b, w)) continue;
+            for (int k = M_ACC; k < N_METRICS; k++) d[k] += metric_of(&c->ev[w], k) - metric_of(&b->ev[w], k);
+            lower += metric_of(&c->ev[w], M_ACC) < metric_of(&b->ev[w], M_ACC);
+            n++;
+        }
+        fprintf(f, "| %s | %d", R->r[v].cell.variant, n);
+        if (!n) { fprintf(f, " | - | - | - | - | - | - | - |\n"); continue; }
+        fprintf(f, " | %+.2f | %d of %d | %+.2f", d[M_ACC] / n, lower, n, d[M_TOP5] / n);
+        for (int k = M_NLL_RIGHT; k < N_METRICS; k++)
+            fprintf(f, !isfinite(d[k]) ? " | -" : k == M_OVERSURE ? " | %+.2f" : " | %+.4f", d[k] / n);
+        fprintf(f, " |\n");
+    }
+    fprintf(f, "\n");
+}
+
 static void time_table(FILE *f, const report *R) {
     fprintf(f, "## Time per cell\n\n| cell | steps | training time (s) | s per step |\n|---|---|---|---|\n");
     for (int i = 0; i < R->n; i++) {
@@ -340,7 +393,19 @@ static tg_status write_md(const report *R, const bool *finished, tg_err *err) {
     other_dev_note(f, R);
     tg_status s = TG_OK;
     for (int w = 0; s == TG_OK && w < N_WHICH; w++) s = bootstrap_section(f, R, w, err);
-    if (s == TG_OK) time_table(f, R);
+    if (s == TG_OK) {
+        fprintf(f, "## Teacher-forced token statistics\n\nOn the dev targets with the reference as the decoder's "
+                   "input (as `tapegrad eval` prints them): accuracy, how often the most probable next token is the "
+                   "target; top-5, how often the target is among the 5 most probable; the NLL per token of the "
+                   "targets that are the most probable (right) and of the others (wrong); the entropy of the "
+                   "next-token distribution (nats); confidence − accuracy, the mean probability of the first choice "
+                   "less the accuracy (over-sureness when positive). A variant that loses its choices loses accuracy; "
+                   "one that is only surer of its wrong choices keeps its accuracy and raises the NLL of wrong "
+                   "targets. The second table is each variant minus the baseline, seed by seed, averaged; \"lower "
+                   "in\" counts the seeds where the variant's accuracy is the lower.\n\n");
+        for (int w = 0; w < N_WHICH; w++) token_tables(f, R, w);
+        time_table(f, R);
+    }
     if (s == TG_OK) {
         fprintf(f, "## Plots\n\nOne line per variant: the mean over its seeds, with the min-max band over seeds.\n\n");
         s = tg_exp_plots(R->e, finished, f, err);

@@ -55,6 +55,7 @@ typedef struct tg_exp_eval {
     int64_t step;
     double train_seconds;
     double loss, nll, bleu, chrf;
+    tg_token_stats stats;         /* teacher-forced token statistics (sums; nn.h), as eval prints them */
     uint64_t dev;                 /* a hash of the dev text scored (as the cache records it) */
     size_t n_seg;                 /* dev pairs (all of them; pairs left out have zero stats) */
     tg_bleu_stats *seg;           /* (n_seg) BLEU statistics of each dev pair's translation */
