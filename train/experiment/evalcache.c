@@ -168,6 +168,15 @@ static bool number_in(const char *v, double lo, double hi, double *out) {
     return true;
 }
 
+/* v is a whole number >= 0, all of it: put in *out. */
+static bool count_of(const char *v, long long *out) {
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    if (end == v || *end || x < 0) return false;
+    *out = x;
+    return true;
+}
+
 /* Reads eval-WHICH.tsv; *valid false when it is not there, does not parse (a value not finite or
  * out of its range counts so) or was made from other
  * dev text or another checkpoint than key's: the cache is then redone. An error when it cannot be
@@ -198,9 +207,9 @@ static tg_status read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t 
         else if (!strcmp(line, "pairs") && sscanf(v, "%zu", &pairs) == 1) got |= 64;
         else if (!strcmp(line, "dev") && (ev->dev = strtoull(v, NULL, 16)) == key->dev) got |= 256;
         else if (!strcmp(line, "params") && strtoull(v, NULL, 16) == key->params) got |= 512;
-        else if (!strcmp(line, "tokens") && sscanf(v, "%lld", &count[0]) == 1 && count[0] > 0) got |= 1024;
-        else if (!strcmp(line, "correct") && sscanf(v, "%lld", &count[1]) == 1 && count[1] >= 0) got |= 2048;
-        else if (!strcmp(line, "top5") && sscanf(v, "%lld", &count[2]) == 1 && count[2] >= 0) got |= 4096;
+        else if (!strcmp(line, "tokens") && count_of(v, &count[0]) && count[0] > 0) got |= 1024;
+        else if (!strcmp(line, "correct") && count_of(v, &count[1])) got |= 2048;
+        else if (!strcmp(line, "top5") && count_of(v, &count[2])) got |= 4096;
         else if (!strcmp(line, "stats_nll") && number_in(v, 0, HUGE_VAL, &ts->nll)) got |= 8192;
         else if (!strcmp(line, "nll_wrong") && number_in(v, 0, HUGE_VAL, &ts->nll_wrong)) got |= 16384;
         else if (!strcmp(line, "entropy") && number_in(v, 0, HUGE_VAL, &ts->entropy)) got |= 32768;
