@@ -264,6 +264,10 @@ START_TEST(test_grid_trains_skips_and_resumes_exactly) {
      * bootstrap tables (seed 2) and the two token tables against the baseline (2 seeds paired) */
     ck_assert_int_eq(count_in("a/report.md", "| attn-activation=relu,norm=pre | 2 | "), 8);
     ck_assert_int_eq(count_in("a/report.md", "| attn-activation=relu,norm=pre | **pooled (2 seeds)** | "), 2);
+    snprintf(path, sizeof path, "%s/report.md", a);
+    char *md = tg_cli_slurp(path);
+    ck_assert_msg(!strstr(md, "± +") && !strstr(md, "± -"), "an sd printed with a sign:\n%s", md);
+    free(md);
     ck_assert_int_eq(count_in("a/report.md", "](plot-dev-bleu.svg)"), 1);
     check_svg(a, "plot-dev-nll.svg", 4);
     check_svg(a, "plot-dev-bleu.svg", 4);

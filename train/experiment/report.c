@@ -182,7 +182,15 @@ static void cell_md(FILE *f, mean_sd m, const char *fmt) {
     fprintf(f, " | ");
     if (!m.n || !isfinite(m.mean)) { fprintf(f, "-"); return; }   /* e.g. the NLL of right targets, none right */
     fprintf(f, fmt, m.mean);
-    if (m.n > 1) { fprintf(f, " ± "); fprintf(f, fmt, m.sd); }
+    if (m.n > 1) {   /* the sd unsigned: fmt without its '+' */
+        char plain[16];
+        size_t k = 0;
+        for (const char *p = fmt; *p && k + 1 < sizeof plain; p++)
+            if (*p != '+') plain[k++] = *p;
+        plain[k] = '\0';
+        fprintf(f, " ± ");
+        fprintf(f, plain, m.sd);
+    }
 }
 
 /* The variant's metric k of checkpoint w over its finished seeds. */
