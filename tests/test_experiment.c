@@ -1108,7 +1108,8 @@ START_TEST(test_eval_cache_values_checked) {
     static const char *const bad[][2] = {{"bleu", "nan"}, {"loss", "-inf"}, {"train_seconds", "1e999"},
                                          {"bleu", "300"}, {"nll", "-1"}, {"correct", "1000000000"},
                                          {"top5", "-1"}, {"nll_wrong", "1e300"}, {"entropy", "nan"},
-                                         {"confidence", "1e300"}, {"tokens", "0"}, {"tokens", "999999999x"}};
+                                         {"confidence", "1e300"}, {"tokens", "0"}, {"tokens", "999999999x"},
+                                         {"tokens", "99999999999999999999"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         set_cache_value(tsv, bad[i][0], bad[i][1]);
         ck_assert_int_eq(tg_cli_wait_bounded(spawn(rep), 60), 0);

@@ -13,6 +13,7 @@
  * build, counts as stale. A link, FIFO
  * or device in the place of a cache file is refused (infile.c): it would be waited on, read for
  * ever or written into. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,8 +172,9 @@ static bool number_in(const char *v, double lo, double hi, double *out) {
 /* v is a whole number >= 0, all of it: put in *out. */
 static bool count_of(const char *v, long long *out) {
     char *end;
+    errno = 0;
     long long x = strtoll(v, &end, 10);
-    if (end == v || *end || x < 0) return false;
+    if (end == v || *end || x < 0 || errno == ERANGE) return false;
     *out = x;
     return true;
 }
