@@ -9,11 +9,12 @@ cd "$(dirname "$0")/.."
 rounds=3
 while [ $# -gt 0 ]; do
     case "$1" in
-    --rounds) rounds=$2; shift 2 ;;
+    --rounds) rounds=${2:-}; shift $(( $# > 1 ? 2 : 1 )) ;;
     -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "fma_peak.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
     esac
 done
+[[ "$rounds" =~ ^[1-9][0-9]{0,3}$ ]] || { echo "fma_peak.sh: --rounds needs a whole number from 1 to 9999, not '$rounds'" >&2; exit 2; }
 grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo || { echo "fma_peak.sh: this CPU has no AVX2 + FMA" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
