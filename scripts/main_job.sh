@@ -3,7 +3,7 @@
 # (data/bible_en_es) for 30 minutes of training time, then translate the dev set (greedy and beam
 # 4) and score it with sacreBLEU-compatible BLEU and chrF.
 #
-#   bash scripts/main_job.sh     # RUN=runs/bible_en_es TIME_LIMIT=30m THREADS=<cores> MERGES=8000
+#   bash scripts/main_job.sh     # RUN=runs/bible_en_es TIME_LIMIT=30m THREADS=<cores> MERGES=8000 RECIPE=auto
 #
 # Run again, it resumes the run where it stopped (Ctrl-C is safe) and only translates once the
 # time budget is spent. Installs what is missing with apt-get (as root) on Debian.
@@ -14,6 +14,11 @@ TIME_LIMIT=${TIME_LIMIT:-30m}
 THREADS=${THREADS:-$(nproc 2>/dev/null || echo 2)}
 MERGES=${MERGES:-8000}
 DATA=data/bible_en_es
+. scripts/recipe.sh
+RECIPE=${RECIPE:-auto}    # auto: the measured speed decides (scripts/recipe.sh); or standard, small
+case $RECIPE in auto|standard|small) ;; *) echo "main_job.sh: RECIPE must be auto, standard or small, not '$RECIPE'" >&2; exit 2;; esac
+budget=$(seconds "$TIME_LIMIT") || budget=
+[ -n "$budget" ] && [ "$budget" -gt 0 ] || { echo "main_job.sh: TIME_LIMIT '$TIME_LIMIT' is not a duration like 30m, 1h30m or 90s" >&2; exit 2; }
 
 missing=()
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
@@ -33,13 +38,22 @@ cmake --build build -j "$THREADS" --target tapegrad
 TG=build/tapegrad
 
 if [ -f "$RUN/last.ckpt" ]; then
+    # the recipe is in the run folder; resuming keeps it
     "$TG" train --resume "$RUN" --time-limit "$TIME_LIMIT" --threads "$THREADS"
 else
-    # the recipe chosen on dev (docs/RESULTS.md): the learning rate decays to zero by a cosine whose
-    # length is fitted to the time budget at the end of the warmup (--fit-steps, logged); dropout
-    # 0.05, as 30 minutes are about nine epochs of this corpus (0.1 is for longer runs)
+    if [ "$RECIPE" = auto ]; then
+        probe=$(probe_step "$TG" "$THREADS")
+        choice=$(recipe_for "$budget" "$probe") || { echo "main_job.sh: the speed probe (tapegrad bench step) gave no step time" >&2; exit 1; }
+        RECIPE=${choice% *}
+        echo "main_job.sh: probe step ${probe} s at $THREADS threads, about ${choice#* } steps of the standard model in $TIME_LIMIT: the $RECIPE recipe"
+    fi
+    # both recipes were chosen on dev (docs/RESULTS.md): the learning rate decays to zero by a
+    # cosine whose length is fitted to the time budget at the end of the warmup (--fit-steps,
+    # logged); dropout 0.05, as 30 minutes are about nine epochs of this corpus (0.1 is for longer runs)
+    model=()
+    if [ "$RECIPE" = small ]; then model=(--d-model 128 --d-ff 512 --heads 4); fi
     "$TG" train --train "$DATA/train.tsv.gz" --dev "$DATA/dev.tsv.gz" --out "$RUN" --merges "$MERGES" \
-        --schedule cosine --lr 0.001 --warmup 500 --fit-steps --time-limit "$TIME_LIMIT" --dropout 0.05 \
+        "${model[@]}" --schedule cosine --lr 0.001 --warmup 500 --fit-steps --time-limit "$TIME_LIMIT" --dropout 0.05 \
         --valid-every 1000 --valid-sentences 200 --threads "$THREADS"
 fi
 

@@ -1,0 +1,35 @@
+# The main job's choice of recipe, sourced by scripts/main_job.sh and tests/recipe_test.sh.
+#
+# A short probe (`tapegrad bench step --config tiny`: 3 steps of the standard model on random ids)
+# estimates the steps a time budget holds, at 1.45 probe steps a training step (real batches are
+# longer: 1.42 on a Zen 1-class EPYC, 1.5 on a Zen 5). The standard recipe was tuned on dev where
+# ~6,000 steps fit in 30 minutes (Zen 5); where fewer than 3,000 fit, the small model (d_model 128,
+# d_ff 512) learns more in the time: on the Zen 1-class EPYC, ~1,340 steps of the standard model
+# against ~3,400 of the small one (docs/RESULTS.md).
+
+# seconds DURATION: a --time-limit as train reads it (30m, 1h30m, 90s, 1.5h, 45) in whole
+# seconds; fails (status 1, no output) when malformed.
+seconds() {
+    awk -v t="$1" 'BEGIN { if (t == "") exit 1
+        for (s = 0; t != ""; t = substr(t, RLENGTH + 1)) {
+            if (!match(t, /^[0-9]+(\.[0-9]*)?[hms]?/)) exit 1
+            u = substr(t, 1, RLENGTH); c = substr(u, length(u))
+            s += (u + 0) * (c == "h" ? 3600 : c == "m" ? 60 : 1)
+        }
+        printf "%d\n", s }'
+}
+
+# probe_step TAPEGRAD THREADS: the median time of the standard model's step (tiny, 3 timed steps
+# after 1 warm-up step, at THREADS threads) in seconds; empty when the bench gave none.
+probe_step() {
+    "$1" bench step --config tiny --threads "$2" --steps 3 --warmup 1 2>/dev/null |
+        sed -n 's/^RESULT .* median_step_s=\([0-9.]*\) .*/\1/p' || true
+}
+
+# recipe_for BUDGET_SECONDS PROBE_STEP_SECONDS: prints "standard N" or "small N", N the standard
+# model's steps the budget holds; fails when either is not a positive number.
+recipe_for() {
+    awk -v b="$1" -v p="$2" 'BEGIN {
+        if (b !~ /^[0-9]+(\.[0-9]*)?$/ || p !~ /^[0-9]*\.?[0-9]+$/ || !(b > 0) || !(p > 0)) exit 1
+        n = int(b / (1.45 * p)); printf "%s %d\n", (n >= 3000 ? "standard" : "small"), n }'
+}
