@@ -20,9 +20,10 @@ seconds() {
 }
 
 # probe_step TAPEGRAD THREADS: the median time of the standard model's step (tiny, 3 timed steps
-# after 1 warm-up step, at THREADS threads) in seconds; empty when the bench gave none.
+# after 1 warm-up step, at THREADS threads) in seconds; empty when the bench gave none (its
+# error, if any, goes to stderr).
 probe_step() {
-    "$1" bench step --config tiny --threads "$2" --steps 3 --warmup 1 2>/dev/null |
+    "$1" bench step --config tiny --threads "$2" --steps 3 --warmup 1 |
         sed -n 's/^RESULT .* median_step_s=\([0-9.]*\) .*/\1/p' || true
 }
 

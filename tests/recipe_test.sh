@@ -34,7 +34,8 @@ done
 if [ -n "${1:-}" ]; then
     probe=$(bash -c ". scripts/recipe.sh; probe_step '$1' 2")
     case $probe in [0-9]*.[0-9]*) echo "probe: $probe s a step" ;; *) echo "FAIL: probe gave '$probe'"; fail=1;; esac
-    check "probe of a missing binary" "$(got 'probe_step /nonexistent/tapegrad 2')" "rc=0"
+    check "probe of a missing binary" "$(got 'probe_step /nonexistent/tapegrad 2 2>/dev/null')" "rc=0"
+    check "probe at bad threads" "$(got "probe_step '$1' abc 2>/dev/null")" "rc=0"
 fi
 # main_job.sh refuses bad settings with exit 2 before it installs or builds anything
 out=$(RECIPE=fast RUN=/nonexistent bash scripts/main_job.sh 2>&1); rc=$?
