@@ -36,7 +36,17 @@ run() {  # run BUILD_DIR CMAKE_FLAGS...
     echo "== $dir: cmake $*"
     cmake -S . -B "$dir" -DTG_WERROR=ON "$@" >/dev/null
     cmake --build "$dir" -j "$jobs"
-    ctest --test-dir "$dir" --output-on-failure -j 1
+    # the tests' temporary files go to a folder of this build's own, which must be empty after
+    local tmp="$PWD/$dir/test-tmp"
+    rm -rf "$tmp" && mkdir -p "$tmp"
+    TMPDIR="$tmp" ctest --test-dir "$dir" --output-on-failure -j 1
+    local left
+    left=$(find "$tmp" -mindepth 1 -maxdepth 2 | head -20)
+    if [ -n "$left" ]; then
+        echo "test.sh: the tests left temporary files behind in $tmp:" >&2
+        echo "$left" >&2
+        exit 1
+    fi
 }
 
 if [ "${1:-}" = "--sanitize" ]; then

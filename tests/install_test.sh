@@ -10,7 +10,7 @@
 set -euo pipefail
 build=$(cd "${1:?usage: install_test.sh BUILD_DIR}" && pwd)
 src=$(cd "$(dirname "$0")/.." && pwd)
-tmp=$(mktemp -d /tmp/tg_install.XXXXXX)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/tg_install.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 prefix=$tmp/prefix
 fail() { echo "install_test: $*" >&2; exit 1; }

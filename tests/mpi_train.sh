@@ -20,7 +20,7 @@
 set -u
 TG=$1
 CASE=$2
-D=$(mktemp -d /tmp/tg_mpi_XXXXXX)
+D=$(mktemp -d "${TMPDIR:-/tmp}/tg_mpi_XXXXXX")
 trap 'rm -rf "$D"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # Open MPI's own allocations are not ours to report (sanitizer build)

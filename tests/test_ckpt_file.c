@@ -21,11 +21,10 @@
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-static char tmpdir[64];
+static char tmpdir[160];
 
 static void setup(void) {
-    strcpy(tmpdir, "/tmp/tg_ckpt_test_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    ck_assert_ptr_nonnull(tg_check_mkdtemp(tmpdir, sizeof tmpdir, "tg_ckpt_test"));
 }
 
 /* Removes tmpdir and what the tests put in it (files, and folders one level down). */

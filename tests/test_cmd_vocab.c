@@ -207,9 +207,7 @@ static void remove_tmp_dir(void) {
 }
 
 int main(void) {
-    const char *base = getenv("TMPDIR");
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/tg_cmd_vocab_XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(tmp_dir)) {
+    if (!tg_check_mkdtemp(tmp_dir, sizeof tmp_dir, "tg_cmd_vocab")) {
         perror("mkdtemp");
         return 1;
     }

@@ -1330,9 +1330,7 @@ static void remove_tmp_dir(void) {
 }
 
 int main(void) {
-    const char *base = getenv("TMPDIR");
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/tg_datasets_XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(tmp_dir)) {
+    if (!tg_check_mkdtemp(tmp_dir, sizeof tmp_dir, "tg_datasets")) {
         perror("mkdtemp");
         return 1;
     }

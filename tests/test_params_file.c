@@ -21,8 +21,11 @@ static tg_params *store(const char *b_name, int b_dim, double k) {
     return P;
 }
 
-static char path[64];
-static void setup(void) { snprintf(path, sizeof path, "/tmp/tg_params_%d.ckpt", (int)getpid()); }
+static char path[256];
+static void setup(void) {
+    const char *base = getenv("TMPDIR");
+    snprintf(path, sizeof path, "%s/tg_params_%d.ckpt", base && *base ? base : "/tmp", (int)getpid());
+}
 static void teardown(void) { remove(path); }
 
 START_TEST(test_params_round_trip) {

@@ -673,11 +673,10 @@ END_TEST
 /* ------------------------------------------------------------------------------------------ */
 /* `tapegrad score`, called in-process with stdout and stderr sent to files. */
 
-static char tmpdir[64];
+static char tmpdir[160];
 
 static void make_tmpdir(void) {
-    strcpy(tmpdir, "/tmp/tg_score_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    ck_assert_ptr_nonnull(tg_check_mkdtemp(tmpdir, sizeof tmpdir, "tg_score"));
 }
 
 static void remove_tmpdir(void) {
@@ -823,6 +822,7 @@ START_TEST(test_cli_crlf_and_nul) {
     free(want);
     a[4] = nul;
     expect_score(a, 1, "err", "nul.txt:2: NUL byte at byte offset 3 of the line");
+    remove_tmpdir();
 }
 END_TEST
 

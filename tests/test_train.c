@@ -29,8 +29,7 @@ static void sleep_us(double us) {
 }
 
 static void setup(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/tg_train_test_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    ck_assert_ptr_nonnull(tg_check_mkdtemp(tmpdir, sizeof tmpdir, "tg_train_test"));
 }
 
 static void teardown(void) {

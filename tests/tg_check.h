@@ -3,6 +3,17 @@
 #define TG_CHECK_H
 
 #include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Makes a fresh folder $TMPDIR/NAME_XXXXXX (/tmp when TMPDIR is unset) in buf and returns buf, or
+ * NULL. scripts/test.sh gives ctest a TMPDIR of its own and fails when a test leaves files there. */
+static inline char *tg_check_mkdtemp(char *buf, size_t cap, const char *name) {
+    const char *base = getenv("TMPDIR");
+    int n = snprintf(buf, cap, "%s/%s_XXXXXX", base && *base ? base : "/tmp", name);
+    if (n < 0 || (size_t)n >= cap) return NULL;
+    return mkdtemp(buf);
+}
 
 /* Runs the suite (Check frees it) and returns the number of failed tests. */
 static inline int tg_check_run(Suite *s) {
