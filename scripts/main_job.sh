@@ -57,11 +57,12 @@ else
         --valid-every 1000 --valid-sentences 200 --threads "$THREADS"
 fi
 
+alpha=$(alpha_for "$RUN") || { echo "main_job.sh: $RUN/config.txt gives no d-model" >&2; exit 1; }
 gzip -dc "$DATA/dev.tsv.gz" | cut -f1 > "$RUN/dev.src"
 gzip -dc "$DATA/dev.tsv.gz" | cut -f2 > "$RUN/dev.ref"
 for beam in 1 4; do
-    # last.ckpt: the schedule ends at zero there; beam 4 with the length penalty alpha 1.4 (tuned on dev)
-    "$TG" translate --model "$RUN/last.ckpt" --beam "$beam" --alpha 1.4 --threads "$THREADS" \
+    # last.ckpt: the schedule ends at zero there; beam 4 with the recipe's length penalty (tuned on dev)
+    "$TG" translate --model "$RUN/last.ckpt" --beam "$beam" --alpha "$alpha" --threads "$THREADS" \
         --input "$RUN/dev.src" > "$RUN/dev.beam$beam.txt"
     echo "== dev, $( [ "$beam" = 1 ] && echo greedy || echo "beam $beam") ($RUN/dev.beam$beam.txt)"
     "$TG" score --ref "$RUN/dev.ref" --hyp "$RUN/dev.beam$beam.txt" | tee "$RUN/dev.beam$beam.score"

@@ -34,3 +34,13 @@ recipe_for() {
         if (b !~ /^[0-9]+(\.[0-9]*)?$/ || p !~ /^[0-9]*\.?[0-9]+$/ || !(b > 0) || !(p > 0)) exit 1
         n = int(b / (1.45 * p)); printf "%s %d\n", (n >= 3000 ? "standard" : "small"), n }'
 }
+
+# alpha_for RUN: beam 4's GNMT length penalty for the recipe RUN/config.txt holds, chosen on dev:
+# 0.6 for the small model (dev BLEU 14.66 against 13.76 at 1.4 on the Zen 1-class EPYC, whose
+# greedy output is already 13% long), 1.4 for the standard one (Zen 5, where 0.6 left beam 4
+# 10% short). Fails (status 1, no output) when RUN has no readable d-model.
+alpha_for() {
+    [ -f "$1/config.txt" ] && [ -r "$1/config.txt" ] || return 1
+    awk -F ' = ' '$1 == "d-model" && $2 ~ /^[0-9]+$/ { a = ($2 <= 128 ? "0.6" : "1.4") }
+        END { if (a == "") exit 1; print a }' "$1/config.txt" 2>/dev/null
+}

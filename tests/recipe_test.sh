@@ -30,6 +30,19 @@ rc=0"
 for bad in "1800 ''" "1800 0" "1800 abc" "0 1" "1800 -1"; do
     check "recipe_for $bad" "$(got "recipe_for $bad")" "rc=1"
 done
+# beam 4's length penalty follows the recipe in the run folder's config.txt
+d=$(mktemp -d "${TMPDIR:-/tmp}/tg_recipe.XXXXXX")
+printf 'out = r\nd-model = 128\nheads = 4\n' > "$d/config.txt"
+check "alpha, small" "$(got "alpha_for '$d'")" "0.6
+rc=0"
+printf 'd-model = 256\n' > "$d/config.txt"
+check "alpha, standard" "$(got "alpha_for '$d'")" "1.4
+rc=0"
+printf 'd-model = \n' > "$d/config.txt"
+check "alpha, empty d-model" "$(got "alpha_for '$d'")" "rc=1"
+rm "$d/config.txt"
+check "alpha, no config" "$(got "alpha_for '$d'")" "rc=1"
+rmdir "$d"
 # the speed probe reads the median step time from the bench's RESULT line
 if [ -n "${1:-}" ]; then
     probe=$(bash -c ". scripts/recipe.sh; probe_step '$1' 2")
