@@ -7,12 +7,12 @@
 # d_ff 512) learns more in the time: on the Zen 1-class EPYC, ~1,340 steps of the standard model
 # against ~3,400 of the small one (docs/RESULTS.md).
 
-# seconds DURATION: a --time-limit as train reads it (30m, 1h30m, 90s, 1.5h, 45) in whole
-# seconds; fails (status 1, no output) when malformed.
+# seconds DURATION: a --time-limit as train reads it (30m, 1h30m, 90s, 1.5h, .5m, 1e5, 45) in
+# whole seconds; fails (status 1, no output) when malformed.
 seconds() {
     awk -v t="$1" 'BEGIN { if (t == "") exit 1
         for (s = 0; t != ""; t = substr(t, RLENGTH + 1)) {
-            if (!match(t, /^[0-9]+(\.[0-9]*)?[hms]?/)) exit 1
+            if (!match(t, /^([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?[hms]?/)) exit 1
             u = substr(t, 1, RLENGTH); c = substr(u, length(u))
             s += (u + 0) * (c == "h" ? 3600 : c == "m" ? 60 : 1)
         }

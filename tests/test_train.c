@@ -191,6 +191,14 @@ START_TEST(test_config_file_and_flags) {
     ck_assert(s == 90);
     ck_assert_int_ne(tg_parse_duration("10x", &s, &err), TG_OK);
     ck_assert_int_ne(tg_parse_duration("", &s, &err), TG_OK);
+    /* the forms scripts/recipe.sh's `seconds` reads alike (tests/recipe_test.sh) */
+    ck_assert_int_eq(tg_parse_duration("1e5", &s, &err), TG_OK);
+    ck_assert(s == 100000);
+    ck_assert_int_eq(tg_parse_duration(".5m1.5s", &s, &err), TG_OK);
+    ck_assert(s == 31.5);
+    const char *bad[] = {" 30m", "+30m", "-1s", "0x10", "inf", "nan", "30m ", "1h-5m", ".m"};
+    for (int i = 0; i < 9; i++)
+        ck_assert_msg(tg_parse_duration(bad[i], &s, &err) != TG_OK, "'%s' was taken", bad[i]);
 }
 END_TEST
 

@@ -136,8 +136,12 @@ tg_status tg_parse_duration(const char *s, double *seconds, tg_err *err) {
     while (*p) {
         char *end;
         errno = 0;
-        double v = strtod(p, &end);
-        if (end == p || errno || !(v >= 0) || isinf(v))
+        /* a plain decimal (90, 1.5, .5, 1e5): strtod alone would also take spaces, signs, hex,
+         * inf and nan, which scripts/recipe.sh's reading of TIME_LIMIT refuses */
+        int plain = isdigit((unsigned char)p[0]) || (p[0] == '.' && isdigit((unsigned char)p[1]));
+        if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) plain = 0;
+        double v = plain ? strtod(p, &end) : 0;
+        if (!plain || end == p || errno || !(v >= 0) || isinf(v))
             return tg_err_set(err, TG_ERR_ARG, "bad duration '%s' (e.g. 30m, 1h30m, 90s, 45)", s);
         double unit = 1;
         switch (*end) {
