@@ -4,41 +4,59 @@
 # 4) and score it with sacreBLEU-compatible BLEU and chrF.
 #
 #   bash scripts/main_job.sh     # RUN=runs/bible_en_es TIME_LIMIT=30m THREADS=<cores> MERGES=8000 RECIPE=auto
+#                                # TAPEGRAD=<a built tapegrad: skips the install and build>
 #
 # Run again, it resumes the run where it stopped (Ctrl-C is safe) and only translates once the
-# time budget is spent. Installs what is missing with apt-get (as root) on Debian.
+# time budget is spent. Installs what is missing with apt-get (as root) on Debian. A RUN you give
+# is relative to where you are; the default is in the source tree.
 set -euo pipefail
+case ${RUN:-} in '') ;; /*) ;; *) RUN=$PWD/$RUN;; esac   # also keeps a RUN like -x from reading as an option
+case ${TAPEGRAD:-} in ''|/*) ;; */*) TAPEGRAD=$PWD/$TAPEGRAD;; esac
 cd "$(dirname "$0")/.."
 RUN=${RUN:-runs/bible_en_es}
 TIME_LIMIT=${TIME_LIMIT:-30m}
-THREADS=${THREADS:-$(nproc 2>/dev/null || echo 2)}
+cores=$(nproc 2>/dev/null || echo 2)
+THREADS=${THREADS:-$(( cores > 64 ? 64 : cores ))}
 MERGES=${MERGES:-8000}
 DATA=data/bible_en_es
 . scripts/recipe.sh
+RECIPE_SET=${RECIPE:-}
 RECIPE=${RECIPE:-auto}    # auto: the measured speed decides (scripts/recipe.sh); or standard, small
+# every setting is checked here, before anything is installed or built
 case $RECIPE in auto|standard|small) ;; *) echo "main_job.sh: RECIPE must be auto, standard or small, not '$RECIPE'" >&2; exit 2;; esac
 budget=$(seconds "$TIME_LIMIT") || budget=
-[ -n "$budget" ] && [ "$budget" -gt 0 ] || { echo "main_job.sh: TIME_LIMIT '$TIME_LIMIT' is not a duration like 30m, 1h30m or 90s" >&2; exit 2; }
+[ -n "$budget" ] && [ "$budget" -gt 0 ] || { echo "main_job.sh: TIME_LIMIT '$TIME_LIMIT' is not a duration of 1s to 1e12s like 30m, 1h30m or 90s" >&2; exit 2; }
+count_ok "$THREADS" 64 || { echo "main_job.sh: THREADS must be a whole number from 1 to 64, not '$THREADS'" >&2; exit 2; }
+count_ok "$MERGES" 1000000 || { echo "main_job.sh: MERGES must be a whole number from 1 to 1000000, not '$MERGES'" >&2; exit 2; }
 
-missing=()
-command -v cmake >/dev/null 2>&1 || missing+=(cmake)
-command -v cc >/dev/null 2>&1 || missing+=(gcc)
-command -v make >/dev/null 2>&1 || missing+=(make)
-command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
-pkg-config --exists zlib 2>/dev/null || missing+=(zlib1g-dev)
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "main_job.sh: installing ${missing[*]}"
-    [ "$(id -u)" -eq 0 ] || { echo "main_job.sh: need root to install ${missing[*]}" >&2; exit 1; }
-    apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+if [ -n "${TAPEGRAD:-}" ]; then
+    # a tapegrad already built (or installed): nothing is installed or built
+    TG=$TAPEGRAD
+    [ -x "$TG" ] || command -v "$TG" >/dev/null 2>&1 || { echo "main_job.sh: TAPEGRAD '$TG' is not a program" >&2; exit 2; }
+else
+    missing=()
+    command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+    command -v cc >/dev/null 2>&1 || missing+=(gcc)
+    command -v make >/dev/null 2>&1 || missing+=(make)
+    command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+    pkg-config --exists zlib 2>/dev/null || missing+=(zlib1g-dev)
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "main_job.sh: installing ${missing[*]}"
+        [ "$(id -u)" -eq 0 ] || { echo "main_job.sh: need root to install ${missing[*]}" >&2; exit 1; }
+        apt-get update
+        DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+    fi
+
+    cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build build -j "$THREADS" --target tapegrad
+    TG=build/tapegrad
 fi
-
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j "$THREADS" --target tapegrad
-TG=build/tapegrad
 
 if [ -f "$RUN/last.ckpt" ]; then
     # the recipe is in the run folder; resuming keeps it
+    if [ -n "$RECIPE_SET" ] || [ "$MERGES" != 8000 ]; then
+        echo "main_job.sh: resuming $RUN with the recipe and BPE it was started with (RECIPE and MERGES apply to new runs)" >&2
+    fi
     "$TG" train --resume "$RUN" --time-limit "$TIME_LIMIT" --threads "$THREADS"
 else
     if [ "$RECIPE" = auto ]; then
@@ -58,12 +76,15 @@ else
 fi
 
 alpha=$(alpha_for "$RUN") || { echo "main_job.sh: $RUN/config.txt gives no d-model" >&2; exit 1; }
-gzip -dc "$DATA/dev.tsv.gz" | cut -f1 > "$RUN/dev.src"
-gzip -dc "$DATA/dev.tsv.gz" | cut -f2 > "$RUN/dev.ref"
+trap 'rm -f "$tmp_out"' EXIT   # into's temporary file, when interrupted
+dev_column() { gzip -dc "$DATA/dev.tsv.gz" | cut -f"$1"; }
+into "$RUN/dev.src" dev_column 1
+into "$RUN/dev.ref" dev_column 2
 for beam in 1 4; do
     # last.ckpt: the schedule ends at zero there; beam 4 with the recipe's length penalty (tuned on dev)
-    "$TG" translate --model "$RUN/last.ckpt" --beam "$beam" --alpha "$alpha" --threads "$THREADS" \
-        --input "$RUN/dev.src" > "$RUN/dev.beam$beam.txt"
+    into "$RUN/dev.beam$beam.txt" "$TG" translate --model "$RUN/last.ckpt" --beam "$beam" --alpha "$alpha" \
+        --threads "$THREADS" --input "$RUN/dev.src"
     echo "== dev, $( [ "$beam" = 1 ] && echo greedy || echo "beam $beam") ($RUN/dev.beam$beam.txt)"
-    "$TG" score --ref "$RUN/dev.ref" --hyp "$RUN/dev.beam$beam.txt" | tee "$RUN/dev.beam$beam.score"
+    into "$RUN/dev.beam$beam.score" "$TG" score --ref "$RUN/dev.ref" --hyp "$RUN/dev.beam$beam.txt"
+    cat "$RUN/dev.beam$beam.score"
 done

@@ -1,4 +1,5 @@
-# The main job's choice of recipe, sourced by scripts/main_job.sh and tests/recipe_test.sh.
+# The main job's choice of recipe and its file writes, sourced by scripts/main_job.sh and
+# tests/recipe_test.sh.
 #
 # A short probe (`tapegrad bench step --config tiny`: 3 steps of the standard model on random ids)
 # estimates the steps a time budget holds, at 1.45 probe steps a training step (real batches are
@@ -8,15 +9,24 @@
 # against ~3,400 of the small one (docs/RESULTS.md).
 
 # seconds DURATION: a --time-limit as train reads it (30m, 1h30m, 90s, 1.5h, .5m, 1e5, 45) in
-# whole seconds; fails (status 1, no output) when malformed.
+# whole seconds (rounded down); fails (status 1, no output) when malformed or over train's 1e12.
+# The text reaches awk through the environment: -v would turn its backslash escapes into characters.
 seconds() {
-    awk -v t="$1" 'BEGIN { if (t == "") exit 1
+    TG_DURATION=$1 awk 'BEGIN { t = ENVIRON["TG_DURATION"]; if (t == "") exit 1
         for (s = 0; t != ""; t = substr(t, RLENGTH + 1)) {
             if (!match(t, /^([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?[hms]?/)) exit 1
             u = substr(t, 1, RLENGTH); c = substr(u, length(u))
             s += (u + 0) * (c == "h" ? 3600 : c == "m" ? 60 : 1)
         }
-        printf "%d\n", s }'
+        if (!(s <= 1e12)) exit 1
+        printf "%.0f\n", int(s) }'
+}
+
+# count_ok VALUE MAX: VALUE is a whole number in 1..MAX (THREADS, MERGES), checked before anything
+# is built, as the commands that take it would refuse it only after the build.
+count_ok() {
+    case $1 in ''|*[!0-9]*|0*) return 1;; esac
+    [ "${#1}" -le 9 ] && [ "$1" -le "$2" ]
 }
 
 # probe_step TAPEGRAD THREADS: the median time of the standard model's step (tiny, 3 timed steps
@@ -41,6 +51,21 @@ recipe_for() {
 # 10% short). Fails (status 1, no output) when RUN has no readable d-model.
 alpha_for() {
     [ -f "$1/config.txt" ] && [ -r "$1/config.txt" ] || return 1
+    # the file on stdin: as an argument, a path like lr=1/config.txt is an awk assignment
     awk -F ' = ' '$1 == "d-model" && $2 ~ /^[0-9]+$/ { a = ($2 <= 128 ? "0.6" : "1.4") }
-        END { if (a == "") exit 1; print a }' "$1/config.txt" 2>/dev/null
+        END { if (a == "") exit 1; print a }' < "$1/config.txt" 2>/dev/null
+}
+
+# into FILE CMD...: CMD's output into FILE through a temporary file beside it, moved into place when
+# CMD succeeds: a failed or interrupted CMD leaves the earlier FILE, and a symlink at FILE is
+# replaced, never written through (as train and ckpt write). The caller removes "$tmp_out" on EXIT.
+tmp_out=
+into() {
+    local dest=$1 rc=0; shift
+    tmp_out=$(mktemp "$dest.XXXXXX.tmp") || return 1
+    "$@" > "$tmp_out" || rc=$?
+    if [ "$rc" = 0 ]; then chmod a+r "$tmp_out" && mv -f "$tmp_out" "$dest" || rc=$?; fi
+    rm -f "$tmp_out"
+    tmp_out=
+    return "$rc"
 }

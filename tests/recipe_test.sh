@@ -54,12 +54,57 @@ if [ -n "${1:-}" ]; then
     check "probe of a missing binary" "$(got 'probe_step /nonexistent/tapegrad 2 2>/dev/null')" "rc=0"
     check "probe at bad threads" "$(got "probe_step '$1' abc 2>/dev/null")" "rc=0"
 fi
-# main_job.sh refuses bad settings with exit 2 before it installs or builds anything
-out=$(RECIPE=fast RUN=/nonexistent bash scripts/main_job.sh 2>&1); rc=$?
-check "RECIPE=fast exit" "$rc" 2
-case $out in *"RECIPE must be auto, standard or small, not 'fast'"*) ;; *) echo "FAIL: RECIPE message: $out"; fail=1;; esac
-out=$(TIME_LIMIT=3x RUN=/nonexistent bash scripts/main_job.sh 2>&1); rc=$?
-check "TIME_LIMIT=3x exit" "$rc" 2
-case $out in *"TIME_LIMIT '3x' is not a duration"*) ;; *) echo "FAIL: TIME_LIMIT message: $out"; fail=1;; esac
+# into: a command's output replaces a file only when whole, and never through a symlink
+d=$(mktemp -d "${TMPDIR:-/tmp}/tg_into.XXXXXX")
+echo precious > "$d/victim"
+ln -s "$d/victim" "$d/out"
+check "into, ok" "$(got "into '$d/out' echo new")" "rc=0"
+check "into: the new content" "$(cat "$d/out")" "new"
+check "into: the symlink's target untouched" "$(cat "$d/victim")" "precious"
+[ -L "$d/out" ] && { echo "FAIL: into wrote through the symlink"; fail=1; }
+check "into, a failing command" "$(got "into '$d/out' sh -c 'echo partial; exit 3'")" "rc=3"
+check "into: the earlier file kept" "$(cat "$d/out")" "new"
+check "into, a missing folder" "$(got "into '$d/no/out' echo x 2>/dev/null")" "rc=1"
+check "into: no temporary file left" "$(ls "$d" | tr '\n' ' ')" "out victim "
+rm -rf "$d"
+# main_job.sh refuses bad settings with exit 2 before it installs or builds anything (the other
+# settings given, so the caller's environment cannot decide; TAPEGRAD so that it could not build)
+refused() { # refused WHAT MESSAGE ENV...
+    local what=$1 msg=$2 out rc; shift 2
+    out=$(env RECIPE=auto TIME_LIMIT=30m THREADS=2 MERGES=8000 TAPEGRAD=/nonexistent/tapegrad \
+        RUN=/nonexistent "$@" bash scripts/main_job.sh 2>&1); rc=$?
+    check "$what: exit" "$rc" 2
+    case $out in *"$msg"*) ;; *) echo "FAIL: $what: message: $out"; fail=1;; esac
+}
+refused "RECIPE=fast" "RECIPE must be auto, standard or small, not 'fast'" RECIPE=fast
+refused "TIME_LIMIT=3x" "TIME_LIMIT '3x' is not a duration" TIME_LIMIT=3x
+refused "TIME_LIMIT with an escape" "is not a duration" 'TIME_LIMIT=30\155'
+refused "TIME_LIMIT=1e13" "TIME_LIMIT '1e13' is not a duration" TIME_LIMIT=1e13
+refused "THREADS=0" "THREADS must be a whole number from 1 to 64, not '0'" THREADS=0
+refused "THREADS=65" "not '65'" THREADS=65
+refused "THREADS='2 3'" "not '2 3'" "THREADS=2 3"
+refused "MERGES=-5" "MERGES must be a whole number from 1 to 1000000, not '-5'" MERGES=-5
+refused "TAPEGRAD missing" "TAPEGRAD '/nonexistent/tapegrad' is not a program"
+# the main job's end against a finished tiny run, in a RUN named like an awk assignment and given
+# relative to the caller: the dev set translated and scored, a symlink among its outputs replaced
+if [ -n "${1:-}" ]; then
+    tg=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+    src=$PWD
+    d=$(mktemp -d "${TMPDIR:-/tmp}/tg_mainjob.XXXXXX")
+    "$tg" train --train data/bible_en_es/dev.tsv.gz --dev data/bible_en_es/dev.tsv.gz --out "$d/lr=1" \
+        --merges 50 --d-model 16 --heads 2 --d-ff 32 --layers 1 --max-steps 2 --valid-sentences 5 \
+        --threads 1 > /dev/null 2>&1 || { echo "FAIL: the tiny run"; fail=1; }
+    echo precious > "$d/victim"
+    ln -s "$d/victim" "$d/lr=1/dev.beam1.txt"
+    out=$(cd "$d" && RUN=lr=1 TAPEGRAD=$tg THREADS=1 RECIPE=small TIME_LIMIT=30m MERGES=8000 \
+        bash "$src/scripts/main_job.sh" 2>&1); rc=$?
+    check "main job's end: exit" "$rc" 0
+    case $out in *"resuming $d/lr=1 with the recipe and BPE it was started with"*) ;; *) echo "FAIL: no resume note: $out"; fail=1;; esac
+    grep -q '^BLEU|nrefs:1|' "$d/lr=1/dev.beam4.score" || { echo "FAIL: no beam 4 score"; fail=1; }
+    check "main job: dev translated" "$(wc -l < "$d/lr=1/dev.beam1.txt")" 1000
+    check "main job: the symlink's target untouched" "$(cat "$d/victim")" precious
+    check "main job: no temporary file left" "$(ls "$d/lr=1" | grep -c 'tmp$')" 0
+    rm -rf "$d"
+fi
 [ "$fail" = 0 ] && echo "recipe_test: all checks passed"
 exit "$fail"
