@@ -19,9 +19,9 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: tapegrad bench gemm [--sizes N,N,... | --config tiny|base] [--threads N]\n"
+            "usage: tapegrad bench gemm [--sizes N,N,... | --config tiny|base|small] [--threads N]\n"
             "                           [--min-time S] [--json] [--kernels auto|portable|avx2|avx512]\n"
-            "       tapegrad bench step --config tiny|base [--threads N] [--steps N] [--warmup N]\n"
+            "       tapegrad bench step --config tiny|base|small [--threads N] [--steps N] [--warmup N]\n"
             "                           [--seed N] [--json] [--kernels auto|portable|avx2|avx512]\n"
             "                           [--memory] [--profile] [--attn-gate none|sigmoid]\n\n"
             "gemm: C = A B (the build's precision) for square n (default 256,512,1024,2048) via the kernel\n"
@@ -37,6 +37,8 @@ static void usage(FILE *f) {
             "                  batch 32 x 32 src x 32 tgt; 20 timed steps after 3 warm-up steps\n"
             "        base (B): vocab 8000, d_model 512, 8 heads, d_ff 2048, 6+6 layers,\n"
             "                  batch 16 x 32 src x 32 tgt; 5 timed steps after 2 warm-up steps\n"
+            "        small (S): the main job's small recipe: vocab 8000, d_model 128, 4 heads,\n"
+            "                  d_ff 512, 3+3 layers; batch, steps as tiny\n"
             "      dropout 0.1, label smoothing 0.1, post-LN, ReLU, tied embeddings. Prints each\n"
             "      step, then a RESULT line: mean and median step time, the median forward /\n"
             "      backward / optimiser split, target tokens/s (batch * tgt_len / median step),\n"
@@ -222,11 +224,24 @@ static int model_shapes(int R, int T, int d, int h, int ff, int V, int layers, g
 }
 
 /* quiet: prints nothing, only *rate (the step's GEMM GFLOP/s at these shapes) is set. */
-static int bench_gemm_model(int which, int threads, double min_time, bool json, bool quiet,
+/* The anchor configurations of ../shared/bench (T, B) and the main job's small recipe (S), whose
+ * batch is T's. src_len = tgt_len in all: model_shapes assumes it. */
+typedef struct step_config {
+    const char *name;
+    int vocab, d_model, heads, d_ff, layers, batch, src_len, tgt_len, steps, warmup;
+} step_config;
+
+static const step_config step_configs[] = {
+    {"T", 8000, 256, 4, 1024, 3, 32, 32, 32, 20, 3},
+    {"B", 8000, 512, 8, 2048, 6, 16, 32, 32, 5, 2},
+    {"S", 8000, 128, 4, 512, 3, 32, 32, 32, 20, 3},
+};
+
+static int bench_gemm_model(const step_config *sc, int threads, double min_time, bool json, bool quiet,
                             double *rate) {
     gemm_shape sh[32];
-    int n = which == 0 ? model_shapes(32 * 32, 32, 256, 4, 1024, 8000, 3, sh)
-                       : model_shapes(16 * 32, 32, 512, 8, 2048, 8000, 6, sh);
+    int n = model_shapes(sc->batch * sc->tgt_len, sc->tgt_len, sc->d_model, sc->heads, sc->d_ff,
+                         sc->vocab, sc->layers, sh);
     tg_pool *pool = tg_pool_new(threads);
     if (!pool) { fprintf(stderr, "tapegrad bench: cannot start %d threads\n", threads); return 1; }
     int nt = tg_pool_threads(pool);
@@ -234,7 +249,7 @@ static int bench_gemm_model(int which, int threads, double min_time, bool json, 
     if (json && !quiet) {
         printf("{\"kernels\": ");
         tg_json_str(stdout, kern);
-        printf(", \"threads\": %d, \"config\": \"%s\", \"gemm\": [", nt, which == 0 ? "T" : "B");
+        printf(", \"threads\": %d, \"config\": \"%s\", \"gemm\": [", nt, sc->name);
     }
     double total_s = 0, total_flop = 0;
     int rc = 0;
@@ -295,15 +310,7 @@ static int bench_gemm_model(int which, int threads, double min_time, bool json, 
 
 /* ---- bench step ------------------------------------------------------------------------- */
 
-typedef struct step_config {
-    const char *name;
-    int vocab, d_model, heads, d_ff, layers, batch, src_len, tgt_len, steps, warmup;
-} step_config;
 
-static const step_config step_configs[] = {
-    {"T", 8000, 256, 4, 1024, 3, 32, 32, 32, 20, 3},
-    {"B", 8000, 512, 8, 2048, 6, 16, 32, 32, 5, 2},
-};
 
 static int bench_step(const step_config *sc, int threads, uint64_t seed, bool json, bool memory,
                       bool profile, tg_attn_gate gate) {
@@ -414,7 +421,7 @@ static int bench_step(const step_config *sc, int threads, uint64_t seed, bool js
             tg_bench_profile prof;
             if (profile) {   /* the same GEMM shapes alone, briefly: the rate to compare with */
                 double gemm_rate = 0;
-                bench_gemm_model(sc->name[0] == 'T' ? 0 : 1, threads, 0.05, false, true, &gemm_rate);
+                bench_gemm_model(sc, threads, 0.05, false, true, &gemm_rate);
                 tg_bench_profile_collect(ctx, mean, med[1], med[2], med[3], gemm_rate, &prof);
             }
             if (json) {
@@ -532,8 +539,9 @@ int tg_cmd_bench(int argc, char **argv) {
         case 'c':
             if (!strcmp(optarg, "tiny") || !strcmp(optarg, "T")) sc = &step_configs[0];
             else if (!strcmp(optarg, "base") || !strcmp(optarg, "B")) sc = &step_configs[1];
+            else if (!strcmp(optarg, "small") || !strcmp(optarg, "S")) sc = &step_configs[2];
             else {
-                fprintf(stderr, "tapegrad bench: --config wants tiny or base, not '%s'\n", optarg);
+                fprintf(stderr, "tapegrad bench: --config wants tiny, base or small, not '%s'\n", optarg);
                 return 2;
             }
             break;
@@ -584,12 +592,11 @@ int tg_cmd_bench(int argc, char **argv) {
                             "with step\n");
             return 2;
         }
-        if (sc) return bench_gemm_model(sc == &step_configs[0] ? 0 : 1, threads, min_time, json,
-                                        false, NULL);
+        if (sc) return bench_gemm_model(sc, threads, min_time, json, false, NULL);
         return bench_gemm(sizes, n_sizes, threads, min_time, json);
     }
     if (!sc) {
-        fprintf(stderr, "tapegrad bench step: --config tiny|base is required\n");
+        fprintf(stderr, "tapegrad bench step: --config tiny|base|small is required\n");
         return 2;
     }
     step_config run = *sc;
