@@ -23,8 +23,7 @@ static tg_params *store(const char *b_name, int b_dim, double k) {
 
 static char path[256];
 static void setup(void) {
-    const char *base = getenv("TMPDIR");
-    snprintf(path, sizeof path, "%s/tg_params_%d.ckpt", base && *base ? base : "/tmp", (int)getpid());
+    snprintf(path, sizeof path, "%s/tg_params_%d.ckpt", tg_check_tmp_base(), (int)getpid());
 }
 static void teardown(void) { remove(path); }
 

@@ -6,11 +6,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Makes a fresh folder $TMPDIR/NAME_XXXXXX (/tmp when TMPDIR is unset) in buf and returns buf, or
- * NULL. scripts/test.sh gives ctest a TMPDIR of its own and fails when a test leaves files there. */
-static inline char *tg_check_mkdtemp(char *buf, size_t cap, const char *name) {
+/* The folder tests write in: $TMPDIR, or /tmp when it is unset or empty. scripts/test.sh gives
+ * ctest a TMPDIR of its own and fails when a test leaves files there. */
+static inline const char *tg_check_tmp_base(void) {
     const char *base = getenv("TMPDIR");
-    int n = snprintf(buf, cap, "%s/%s_XXXXXX", base && *base ? base : "/tmp", name);
+    return base && *base ? base : "/tmp";
+}
+
+/* Makes a fresh folder tg_check_tmp_base()/NAME_XXXXXX in buf and returns buf, or NULL. */
+static inline char *tg_check_mkdtemp(char *buf, size_t cap, const char *name) {
+    int n = snprintf(buf, cap, "%s/%s_XXXXXX", tg_check_tmp_base(), name);
     if (n < 0 || (size_t)n >= cap) return NULL;
     return mkdtemp(buf);
 }

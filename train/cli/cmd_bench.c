@@ -223,7 +223,6 @@ static int model_shapes(int R, int T, int d, int h, int ff, int V, int layers, g
     return n;
 }
 
-/* quiet: prints nothing, only *rate (the step's GEMM GFLOP/s at these shapes) is set. */
 /* The anchor configurations of ../shared/bench (T, B) and the main job's small recipe (S), whose
  * batch is T's. src_len = tgt_len in all: model_shapes assumes it. */
 typedef struct step_config {
@@ -237,6 +236,7 @@ static const step_config step_configs[] = {
     {"S", 8000, 128, 4, 512, 3, 32, 32, 32, 20, 3},
 };
 
+/* quiet: prints nothing, only *rate (the step's GEMM GFLOP/s at these shapes) is set. */
 static int bench_gemm_model(const step_config *sc, int threads, double min_time, bool json, bool quiet,
                             double *rate) {
     gemm_shape sh[32];
@@ -309,8 +309,6 @@ static int bench_gemm_model(const step_config *sc, int threads, double min_time,
 }
 
 /* ---- bench step ------------------------------------------------------------------------- */
-
-
 
 static int bench_step(const step_config *sc, int threads, uint64_t seed, bool json, bool memory,
                       bool profile, tg_attn_gate gate) {
