@@ -366,6 +366,13 @@ START_TEST(test_fit_steps_equals_max_steps) {
         uint64_t ha = param_hash(p);
         snprintf(p, sizeof p, "%s/last.ckpt", b);
         ck_assert(param_hash(p) == ha);
+        /* a resume with a longer time limit has nothing to do, and says why */
+        char *longer[] = {"train", "--resume", a, "--time-limit", "1h", NULL};
+        ck_assert_int_eq(run(NULL, longer), 0);
+        ck_assert(file_has("err.txt", "nothing to do: reached --max-steps"));
+        ck_assert(file_has("err.txt", "a longer --time-limit does not extend the run"));
+        snprintf(p, sizeof p, "%s/last.ckpt", a);
+        ck_assert(param_hash(p) == ha);
     }
     /* a longer warmup: the fit is still made at its end (not at step 200), from steps 61-300 */
     char d[300];

@@ -456,6 +456,13 @@ int tg_run_train(tg_run *r) {
                             stop, (long long)r->st.step, r->cfg.out);
     } else if (s == TG_OK && r->st.step == start_step) {
         tg_progress_log(&pg, "nothing to do: %s at step %lld", reason ? reason : "stopped", (long long)r->st.step);
+        /* a longer --time-limit on a run whose length --fit-steps fitted: the cosine ended there */
+        if (r->cfg.fit_steps && r->cfg.max_steps > 0 && r->st.step >= r->cfg.max_steps &&
+            r->st.train_seconds < r->cfg.time_limit)
+            tg_progress_log(&pg, "--fit-steps set --max-steps %lld from the time limit the run started with, and its "
+                            "cosine schedule has ended there: a longer --time-limit does not extend the run (a larger "
+                            "--max-steps does, stretching the cosine, whose rate rises again)",
+                            (long long)r->cfg.max_steps);
     } else if (s == TG_OK) {
         if (!validated_now && r->dev_iter) {
             valid_result v;
