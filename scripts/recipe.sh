@@ -46,13 +46,14 @@ recipe_for() {
 }
 
 # alpha_for RUN: beam 4's GNMT length penalty for the recipe RUN/config.txt holds, chosen on dev:
-# 0.6 for the small model (dev BLEU 14.66 against 13.76 at 1.4 on the Zen 1-class EPYC, whose
-# greedy output is already 13% long), 1.4 for the standard one (Zen 5, where 0.6 left beam 4
-# 10% short). Fails (status 1, no output) when RUN has no readable d-model.
+# 1.0 for the small model (its pre-LN run Z1 on the Zen 1-class EPYC: 23.50 against 23.10 at 0.6,
+# whose beam 4 output was 3% short; its post-LN recipe of session 20, 13% long greedy, wanted 0.6
+# over 1.4), 1.4 for the standard one (Zen 5, where 0.6 left beam 4 10% short). Fails (status 1,
+# no output) when RUN has no readable d-model.
 alpha_for() {
     [ -f "$1/config.txt" ] && [ -r "$1/config.txt" ] || return 1
     # the file on stdin: as an argument, a path like lr=1/config.txt is an awk assignment
-    awk -F ' = ' '$1 == "d-model" && $2 ~ /^[0-9]+$/ { a = ($2 <= 128 ? "0.6" : "1.4") }
+    awk -F ' = ' '$1 == "d-model" && $2 ~ /^[0-9]+$/ { a = ($2 <= 128 ? "1.0" : "1.4") }
         END { if (a == "") exit 1; print a }' < "$1/config.txt" 2>/dev/null
 }
 

@@ -37,7 +37,7 @@ done
 # beam 4's length penalty follows the recipe in the run folder's config.txt
 d=$(mktemp -d "${TMPDIR:-/tmp}/tg_recipe.XXXXXX")
 printf 'out = r\nd-model = 128\nheads = 4\n' > "$d/config.txt"
-check "alpha, small" "$(got "alpha_for '$d'")" "0.6
+check "alpha, small" "$(got "alpha_for '$d'")" "1.0
 rc=0"
 printf 'd-model = 256\n' > "$d/config.txt"
 check "alpha, standard" "$(got "alpha_for '$d'")" "1.4
