@@ -3,11 +3,12 @@
 #
 # A short probe (`tapegrad bench step --config tiny`: 3 steps of the standard model on random ids)
 # estimates the steps a time budget holds, at 1.45 probe steps a training step (real batches are
-# longer: 1.42 on a Zen 1-class EPYC, 1.5 on a Zen 5). The standard recipe was tuned on dev where
-# ~6,000 steps fit in 30 minutes (Zen 5); where fewer than 3,000 fit, the small model (d_model 128,
-# d_ff 512, pre-LN, lr 3e-3) learns more in the time: on the Zen 1-class EPYC, ~1,340 steps of
-# the standard model against ~3,500-4,100 of the small one (docs/RESULTS.md). On the Zen 5 the
-# small model with dropout 0.1 beat the standard recipe too (31.39 against 26.22): not used here yet.
+# longer: 1.42 on a Zen 1-class EPYC, 1.5 on a Zen 5). The main job trains the small model
+# (d_model 128, d_ff 512, pre-LN, lr 3e-3) on any machine: on the Zen 1-class EPYC it gets
+# ~3,500-4,100 steps against ~1,340 of the standard model; on the Zen 5, 31.39 dev BLEU in 30
+# minutes against the standard recipe's 26.22 (docs/RESULTS.md). Its dropout follows the epochs
+# the budget holds: 0 where fewer than 3,000 standard steps fit (~6 epochs of the small model on
+# the Zen 1-class EPYC), 0.1 where more do (~23 on the Zen 5, where without dropout it overfits).
 
 # seconds DURATION: a --time-limit as train reads it (30m, 1h30m, 90s, 1.5h, .5m, 1e5, 45) in
 # whole seconds (rounded down); fails (status 1, no output) when malformed or over train's 1e12.
@@ -38,12 +39,13 @@ probe_step() {
         sed -n 's/^RESULT .* median_step_s=\([0-9.]*\) .*/\1/p' || true
 }
 
-# recipe_for BUDGET_SECONDS PROBE_STEP_SECONDS: prints "standard N" or "small N", N the standard
-# model's steps the budget holds; fails when either is not a positive number.
+# recipe_for BUDGET_SECONDS PROBE_STEP_SECONDS: prints "small N DROPOUT", N the standard model's
+# steps the budget holds and DROPOUT the small recipe's for that many (0 below 3,000, else 0.1);
+# fails when either is not a positive number.
 recipe_for() {
     awk -v b="$1" -v p="$2" 'BEGIN {
         if (b !~ /^[0-9]+(\.[0-9]*)?$/ || p !~ /^[0-9]*\.?[0-9]+$/ || !(b > 0) || !(p > 0)) exit 1
-        n = int(b / (1.45 * p)); printf "%s %d\n", (n >= 3000 ? "standard" : "small"), n }'
+        n = int(b / (1.45 * p)); printf "small %d %s\n", n, (n >= 3000 ? "0.1" : "0") }'
 }
 
 # alpha_for RUN: beam 4's GNMT length penalty for the recipe RUN/config.txt holds, chosen on dev:
