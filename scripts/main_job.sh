@@ -63,8 +63,9 @@ else
     if [ "$RECIPE" != standard ]; then
         probe=$(probe_step "$TG" "$THREADS")
         choice=$(recipe_for "$budget" "$probe") || { echo "main_job.sh: the speed probe (tapegrad bench step) gave no step time" >&2; exit 1; }
-        read -r RECIPE steps small_dropout <<< "$choice"
-        echo "main_job.sh: probe step ${probe} s at $THREADS threads, about $steps steps of the standard model in $TIME_LIMIT: the $RECIPE recipe, dropout $small_dropout"
+        read -r steps small_dropout <<< "$choice"
+        RECIPE=small
+        echo "main_job.sh: probe step ${probe} s at $THREADS threads, about $steps steps of the standard model in $TIME_LIMIT: the small recipe, dropout $small_dropout"
     fi
     # both recipes were chosen on dev (docs/RESULTS.md): the learning rate decays to zero by a
     # cosine whose length is fitted to the time budget at the end of the warmup (--fit-steps,

@@ -39,13 +39,13 @@ probe_step() {
         sed -n 's/^RESULT .* median_step_s=\([0-9.]*\) .*/\1/p' || true
 }
 
-# recipe_for BUDGET_SECONDS PROBE_STEP_SECONDS: prints "small N DROPOUT", N the standard model's
-# steps the budget holds and DROPOUT the small recipe's for that many (0 below 3,000, else 0.1);
-# fails when either is not a positive number.
+# recipe_for BUDGET_SECONDS PROBE_STEP_SECONDS: prints "N DROPOUT", N the standard model's steps
+# the budget holds and DROPOUT the small recipe's for that many (0 below 3,000, else 0.1); fails
+# when either is not a positive number.
 recipe_for() {
     awk -v b="$1" -v p="$2" 'BEGIN {
         if (b !~ /^[0-9]+(\.[0-9]*)?$/ || p !~ /^[0-9]*\.?[0-9]+$/ || !(b > 0) || !(p > 0)) exit 1
-        n = int(b / (1.45 * p)); printf "small %d %s\n", n, (n >= 3000 ? "0.1" : "0") }'
+        n = int(b / (1.45 * p)); printf "%d %s\n", n, (n >= 3000 ? "0.1" : "0") }'
 }
 
 # alpha_for RUN: beam 4's GNMT length penalty for the recipe RUN/config.txt holds, chosen on dev:

@@ -23,13 +23,13 @@ for bad in "" m 3x 30m- -5m " 30m" +30m 0x10 inf nan "30m " 1h-5m .m; do
     check "malformed '$bad'" "$(got "seconds '$bad'")" "rc=1"
 done
 # a 30-minute budget at the measured probe steps: Zen 1-class EPYC 0.917 s, Zen 5 0.201 s
-check "Zen 1 EPYC" "$(got 'recipe_for 1800 0.917')" "small 1353 0
+check "Zen 1 EPYC" "$(got 'recipe_for 1800 0.917')" "1353 0
 rc=0"
-check "Zen 5" "$(got 'recipe_for 1800 0.201')" "small 6176 0.1
+check "Zen 5" "$(got 'recipe_for 1800 0.201')" "6176 0.1
 rc=0"
-check "the line" "$(got 'recipe_for 4351 1')" "small 3000 0.1
+check "the line" "$(got 'recipe_for 4351 1')" "3000 0.1
 rc=0"
-check "below it" "$(got 'recipe_for 4349 1')" "small 2999 0
+check "below it" "$(got 'recipe_for 4349 1')" "2999 0
 rc=0"
 for bad in "1800 ''" "1800 0" "1800 abc" "0 1" "1800 -1"; do
     check "recipe_for $bad" "$(got "recipe_for $bad")" "rc=1"
