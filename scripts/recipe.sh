@@ -8,8 +8,8 @@
 # ~3,500-4,100 steps against ~1,340 of the standard model; on the Zen 5, 31.18 dev BLEU in 30
 # minutes against the standard recipe's 26.22 (docs/RESULTS.md). Its dropout follows the epochs
 # the budget holds: 0 where fewer than 3,000 standard steps fit (~6 epochs of the small model on
-# the Zen 1-class EPYC), 0.1 where more do (~23 on the Zen 5). Step-matched on dev, dropout 0.1
-# costs 3.0 BLEU at 6 epochs, gains 0.4-0.6 at 12 (two seeds; the line) and 3.8 at 22-24.
+# the Zen 1-class EPYC), 0.1 where more do (~23 on the Zen 5). On dev, dropout 0.1 costs 3.0 BLEU
+# at 6 epochs and gains 0.4-0.6 at 12 (step-matched, two seeds: the line), 3.8 at 22-24.
 
 # seconds DURATION: a --time-limit as train reads it (30m, 1h30m, 90s, 1.5h, .5m, 1e5, 45) in
 # whole seconds (rounded down); fails (status 1, no output) when malformed or over train's 1e12.
