@@ -106,5 +106,28 @@ if [ -n "${1:-}" ]; then
     check "main job: no temporary file left" "$(ls "$d/lr=1" | grep -c 'tmp$')" 0
     rm -rf "$d"
 fi
+# a new run's recipe as main_job.sh hands it to train: a stand-in tapegrad answers the probe with
+# PROBE seconds and records train's arguments (then fails, so that nothing is decoded)
+d=$(mktemp -d "${TMPDIR:-/tmp}/tg_wiring.XXXXXX")
+cat > "$d/tg" <<'FAKE'
+#!/bin/sh
+case $1 in
+bench) echo "bench" >> "${0%/*}/calls"; echo "RESULT config=tiny median_step_s=$PROBE threads=2" ;;
+train) shift; echo "$*" > "${0%/*}/train_args"; exit 1 ;;
+esac
+FAKE
+chmod +x "$d/tg"
+wiring() { # wiring WHAT RECIPE PROBE WANT: WANT is in train's arguments
+    rm -f "$d/train_args"
+    env RECIPE="$2" PROBE="$3" TIME_LIMIT=30m THREADS=2 MERGES=8000 TAPEGRAD="$d/tg" RUN="$d/run" \
+        bash scripts/main_job.sh > /dev/null 2>&1 && { echo "FAIL: $1: the stand-in's failed train was not an error"; fail=1; }
+    case $(cat "$d/train_args" 2>/dev/null) in *"$4"*) ;; *) echo "FAIL: $1: train got '$(cat "$d/train_args" 2>/dev/null)'"; fail=1;; esac
+}
+small="--d-model 128 --d-ff 512 --heads 4 --norm pre --schedule cosine --lr 0.003 --warmup 500 --fit-steps --time-limit 30m"
+wiring "auto, Zen 5 probe" auto 0.201 "$small --dropout 0.1 "
+wiring "small, Zen 1 probe" small 0.917 "$small --dropout 0 "
+wiring "standard" standard 0.201 "--merges 8000 --norm post --schedule cosine --lr 0.001 --warmup 500 --fit-steps --time-limit 30m --dropout 0.05 "
+check "the probe runs for auto and small only" "$(wc -l < "$d/calls")" 2
+rm -rf "$d"
 [ "$fail" = 0 ] && echo "recipe_test: all checks passed"
 exit "$fail"
