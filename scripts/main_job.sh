@@ -59,21 +59,20 @@ if [ -f "$RUN/last.ckpt" ]; then
     fi
     "$TG" train --resume "$RUN" --time-limit "$TIME_LIMIT" --threads "$THREADS"
 else
-    small_dropout=0
-    if [ "$RECIPE" != standard ]; then
-        probe=$(probe_step "$TG" "$THREADS")
-        choice=$(recipe_for "$budget" "$probe") || { echo "main_job.sh: the speed probe (tapegrad bench step) gave no step time" >&2; exit 1; }
-        read -r steps small_dropout <<< "$choice"
-        RECIPE=small
-        echo "main_job.sh: probe step ${probe} s at $THREADS threads, about $steps steps of the standard model in $TIME_LIMIT: the small recipe, dropout $small_dropout"
-    fi
     # both recipes were chosen on dev (docs/RESULTS.md): the learning rate decays to zero by a
     # cosine whose length is fitted to the time budget at the end of the warmup (--fit-steps,
     # logged). The standard recipe (on request) takes dropout 0.05, as 30 minutes are about nine
     # epochs of it. The small model trains with layer norm before each sub-layer (pre-LN), three
     # times the standard one's peak learning rate, and the dropout recipe_for fits to its epochs.
-    model=(--norm post) lr=0.001 dropout=0.05
-    if [ "$RECIPE" = small ]; then model=(--d-model 128 --d-ff 512 --heads 4 --norm pre) lr=0.003 dropout=$small_dropout; fi
+    if [ "$RECIPE" = standard ]; then
+        model=(--norm post) lr=0.001 dropout=0.05
+    else
+        probe=$(probe_step "$TG" "$THREADS")
+        choice=$(recipe_for "$budget" "$probe") || { echo "main_job.sh: the speed probe (tapegrad bench step) gave no step time" >&2; exit 1; }
+        read -r steps dropout <<< "$choice"
+        model=(--d-model 128 --d-ff 512 --heads 4 --norm pre) lr=0.003
+        echo "main_job.sh: probe step ${probe} s at $THREADS threads, about $steps steps of the standard model in $TIME_LIMIT: the small recipe, dropout $dropout"
+    fi
     "$TG" train --train "$DATA/train.tsv.gz" --dev "$DATA/dev.tsv.gz" --out "$RUN" --merges "$MERGES" \
         "${model[@]}" --schedule cosine --lr "$lr" --warmup 500 --fit-steps --time-limit "$TIME_LIMIT" --dropout "$dropout" \
         --valid-every 1000 --valid-sentences 200 --threads "$THREADS"
