@@ -282,6 +282,25 @@ static void assert_periodic(const char *dir, const char *want) {
     free(s);
 }
 
+/* A run diverging (lr 10) sums losses of hundreds of nats a token into the interval its
+ * checkpoints carry; the loader refused a mean above 700 as corrupt, so the run's own last.ckpt
+ * could not be resumed (nor reloaded after skipped updates). It now resumes. */
+START_TEST(test_diverging_run_resumes) {
+    char train[300], dir[300];
+    tsv_run("d0");   /* writes train.tsv */
+    tmp_path(train, sizeof train, "train.tsv");
+    tmp_path(dir, sizeof dir, "d");
+    char *a[] = {"train", "--train", train, "--out", dir, "--merges", "10", "--d-model", "8", "--heads", "2",
+                 "--d-ff", "8", "--layers", "1", "--max-steps", "12", "--save-every", "6", "--log-every", "5",
+                 "--lr", "10", "--schedule", "constant", "--warmup", "1", "--threads", "1", NULL};
+    ck_assert_int_eq(run(a), 0);
+    ck_assert(file_has("err.txt", "loss 690."));   /* the divergence, as the loader met it */
+    char *b[] = {"train", "--resume", dir, "--max-steps", "16", NULL};
+    ck_assert_int_eq(run(b), 0);
+    ck_assert(file_has("err.txt", "step 16"));
+}
+END_TEST
+
 /* Issue 9, item 12: saves at validations fall between the periodic ones; --keep 2 still leaves
  * exactly the 2 newest step-N.ckpt, and best/last. */
 START_TEST(test_keep_leaves_k_newest) {
@@ -395,6 +414,7 @@ int main(void) {
     tcase_add_test(tc, test_checkpoint_text_shown_escaped);
     tcase_add_test(tc, test_json_escapes_paths);
     tcase_add_test(tc, test_non_finite_models_refused);
+    tcase_add_test(tc, test_diverging_run_resumes);
     tcase_add_test(tc, test_keep_leaves_k_newest);
     tcase_add_test(tc, test_keep_rewrites_a_missing_snapshot);
     tcase_add_test(tc, test_keep_every_keeps_multiples_for_good);

@@ -657,7 +657,8 @@ static void resume_refuses(const char *src, const char *name, const unsigned cha
 
 /* The metrics interval a resume goes on from (section 'interval') within what the run has made:
  * no more updates or tokens than its state counts, finite sums >= 0, nothing over no update or
- * no token, means a row can show; another version refused. Only a resume reads it. */
+ * no token, means no run can reach (a diverging one's resume: test_hardening); another version
+ * refused. Only a resume reads it. */
 START_TEST(test_interval_fields_validated) {
     char *run[] = {COPY, "--log-every", "50", "--max-steps", "2", "--out", (char *)dir_path("ir"), NULL};
     ck_assert_int_eq(tg_cli_run(NULL, run), 0);   /* no row yet: the interval holds both updates */
@@ -679,7 +680,7 @@ START_TEST(test_interval_fields_validated) {
         /* finite but absurd: a 309-digit loss, an infinite perplexity, sums over nothing */
         {20, true, 1e308, 0, "loss = 1e+308 over"},      {28, true, 1e308, 0, "nll = 1e+308 over"},
         {36, true, 1e308, 0, "grad_norm = 1e+308 over 2 is a mean above"},
-        {28, true, 700000, 0, "nll = 700000 over"},     {12, false, 0, 0, "loss = "},
+        {28, true, 1e300, 0, "nll = 1e+300 over"},      {12, false, 0, 0, "loss = "},
         {4, false, 0, 0, "over 0 steps"},
     };
     edits_refused(src, "interval", 52, cases, sizeof cases / sizeof cases[0], resume_refuses);
