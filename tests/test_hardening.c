@@ -301,6 +301,33 @@ START_TEST(test_diverging_run_resumes) {
 }
 END_TEST
 
+/* Number flags are whole decimal numbers in range: eval took (int)strtol, so 4294967297 became 1
+ * (--beam 4294967297 ran greedy) and 99999999999 a beam of 1215752191; " 2" and "" passed; translate
+ * took --beam 2.5 as 2 and hex. Each is now a usage error naming the flag, before any file is read. */
+START_TEST(test_number_flags_strict) {
+    static const char *const bad[][4] = {
+        {"eval", "--beam", "4294967297"}, {"eval", "--beam", "99999999999"}, {"eval", "--beam", " 2"},
+        {"eval", "--beam", "1001"},       {"eval", "--threads", "4294967297"}, {"eval", "--alpha", ""},
+        {"eval", "--max-tokens", "4294967297"}, {"eval", "--batch", "2x"}, {"eval", "--alpha", "11"},
+        {"translate", "--beam", "2.5"},   {"translate", "--alpha", "0x1p1"}, {"translate", "--threads", "65"},
+        {"translate", "--max-len-b", "-1"}, {"gradcheck", "--threads", "4294967297"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *a[] = {(char *)bad[i][0], (char *)bad[i][1], (char *)bad[i][2], "--model", "m.ckpt", "--data",
+                     "d.tsv", NULL};
+        if (strcmp(bad[i][0], "eval")) a[5] = NULL;   /* translate reads stdin; gradcheck takes neither */
+        if (!strcmp(bad[i][0], "gradcheck")) a[3] = NULL;
+        ck_assert_msg(run(a) == 2, "%s %s '%s' was taken", bad[i][0], bad[i][1], bad[i][2]);
+        char want[64];
+        snprintf(want, sizeof want, "%s wants ", bad[i][1]);
+        ck_assert(file_has("err.txt", want));
+    }
+    char *d[] = {"ckpt", "diagnose", "--threads", "4294967297", "somewhere", NULL};
+    ck_assert_int_eq(run(d), 2);
+    ck_assert(file_has("err.txt", "--threads wants a whole number in [0, 256], not '4294967297'"));
+}
+END_TEST
+
 /* Issue 9, item 12: saves at validations fall between the periodic ones; --keep 2 still leaves
  * exactly the 2 newest step-N.ckpt, and best/last. */
 START_TEST(test_keep_leaves_k_newest) {
@@ -415,6 +442,7 @@ int main(void) {
     tcase_add_test(tc, test_json_escapes_paths);
     tcase_add_test(tc, test_non_finite_models_refused);
     tcase_add_test(tc, test_diverging_run_resumes);
+    tcase_add_test(tc, test_number_flags_strict);
     tcase_add_test(tc, test_keep_leaves_k_newest);
     tcase_add_test(tc, test_keep_rewrites_a_missing_snapshot);
     tcase_add_test(tc, test_keep_every_keeps_multiples_for_good);

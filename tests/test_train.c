@@ -926,7 +926,7 @@ START_TEST(test_translate_eval_ckpt_on_tsv_files) {
     ck_assert(file_has("out.txt", "nll at T    ") && file_has("out.txt", "e+") && !file_has("out.txt", "0000000000"));
     char *e0[] = {"eval", "--model", best, "--data", dev, "--temperature", "0", NULL};
     ck_assert_int_eq(run(NULL, e0), 2);
-    ck_assert(file_has("err.txt", "--temperature: bad value '0'"));
+    ck_assert(file_has("err.txt", "--temperature wants a number > 0, not '0'"));
     /* ckpt info, verify, average */
     char *i1[] = {"ckpt", "info", ckpt, NULL};
     ck_assert_int_eq(run(NULL, i1), 0);

@@ -57,6 +57,7 @@ static inline int tg_cli_dispatch(int argc, char **argv) {
     if (!strcmp(argv[0], "vocab")) return tg_cmd_vocab(argc, argv);
     if (!strcmp(argv[0], "score")) return tg_cmd_score(argc, argv);
     if (!strcmp(argv[0], "experiment")) return tg_cmd_experiment(argc, argv);
+    if (!strcmp(argv[0], "gradcheck")) return tg_cmd_gradcheck(argc, argv);
     return 99;
 }
 

@@ -106,13 +106,10 @@ static uint64_t next_u64(uint64_t *s) {
 }
 
 static bool parse_long(const char *flag, const char *s, long lo, long hi, long *out) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) {
+    if (!tg_arg_long(s, lo, hi, out)) {
         fprintf(stderr, "tapegrad bench: %s wants %ld..%ld, not '%s'\n", flag, lo, hi, s);
         return false;
     }
-    *out = v;
     return true;
 }
 

@@ -26,15 +26,8 @@ int tg_ckpt_diagnose(int argc, char **argv) {
     int threads = 0, c;
     optind = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        char *end;
         switch (c) {
-        case 't':
-            threads = (int)strtol(optarg, &end, 10);
-            if (*end || threads < 0 || threads > 256) {
-                fprintf(stderr, "tapegrad ckpt diagnose: --threads '%s': expected 0..256\n", optarg);
-                return 2;
-            }
-            break;
+        case 't': if (!tg_arg_int("ckpt diagnose", "--threads", optarg, 0, 256, &threads)) return 2; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

@@ -1,4 +1,5 @@
 /* cmd_eval.c: `tapegrad eval`: loss, perplexity, BLEU and chrF of a checkpoint on a TSV set. */
+#include <float.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -34,11 +35,6 @@ static void usage(FILE *f) {
                "  -h, --help        this text\n");
 }
 
-static int bad_num(const char *flag, const char *s) {
-    fprintf(stderr, "tapegrad eval: %s: bad value '%s'\n", flag, s);
-    return 2;
-}
-
 /* The flags of one call. */
 typedef struct eval_args {
     const char *model, *data;
@@ -58,18 +54,23 @@ static int parse_args(int argc, char **argv, eval_args *a) {
     *a = (eval_args){.eo = {.translate = {.decode = tg_decode_defaults(), .batch = 64}, .max_tokens = 4000, .token_stats = true, .temperature = 1}};
     tg_translate_opts *to = &a->eo.translate;
     int c;
-    char *end;
     optind = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': a->model = optarg; break;
         case 'd': a->data = optarg; break;
-        case 'k': to->decode.beam = (int)strtol(optarg, &end, 10); if (*end || to->decode.beam < 1) return bad_num("--beam", optarg); break;
-        case 'a': to->decode.alpha = strtod(optarg, &end); if (*end || !(to->decode.alpha >= 0)) return bad_num("--alpha", optarg); break;
-        case 'b': to->batch = (int)strtol(optarg, &end, 10); if (*end || to->batch < 1) return bad_num("--batch", optarg); break;
-        case 'x': a->eo.max_tokens = (int)strtol(optarg, &end, 10); if (*end || a->eo.max_tokens < 1) return bad_num("--max-tokens", optarg); break;
-        case 't': a->eo.threads = (int)strtol(optarg, &end, 10); if (*end || a->eo.threads < 1 || a->eo.threads > 64) return bad_num("--threads", optarg); break;
-        case 'T': a->eo.temperature = strtod(optarg, &end); if (*end || !(a->eo.temperature > 0 && isfinite(a->eo.temperature))) return bad_num("--temperature", optarg); break;
+        /* the ranges translate and train take */
+        case 'k': if (!tg_arg_int("eval", "--beam", optarg, 1, 1000, &to->decode.beam)) return 2; break;
+        case 'a': if (!tg_arg_real("eval", "--alpha", optarg, 0, 10, &to->decode.alpha)) return 2; break;
+        case 'b': if (!tg_arg_int("eval", "--batch", optarg, 1, 100000, &to->batch)) return 2; break;
+        case 'x': if (!tg_arg_int("eval", "--max-tokens", optarg, 1, 1000000000, &a->eo.max_tokens)) return 2; break;
+        case 't': if (!tg_arg_int("eval", "--threads", optarg, 1, 64, &a->eo.threads)) return 2; break;
+        case 'T':
+            if (!tg_arg_double(optarg, 0, DBL_MAX, &a->eo.temperature) || !(a->eo.temperature > 0)) {
+                fprintf(stderr, "tapegrad eval: --temperature wants a number > 0, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case 'j': a->json = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;

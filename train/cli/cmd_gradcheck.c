@@ -123,14 +123,9 @@ static int run_model(const tg_model_config *cfg, const tg_model_gradcheck_opts *
 }
 
 static bool parse_count(const char *flag, const char *s, long lo, long hi, long *out) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) {
-        fprintf(stderr, "tapegrad gradcheck: %s wants %ld..%ld, not '%s'\n", flag, lo, hi, s);
-        return false;
-    }
-    *out = v;
-    return true;
+    if (tg_arg_long(s, lo, hi, out)) return true;
+    fprintf(stderr, "tapegrad gradcheck: %s wants %ld..%ld, not '%s'\n", flag, lo, hi, s);
+    return false;
 }
 
 int tg_cmd_gradcheck(int argc, char **argv) {
@@ -191,16 +186,7 @@ int tg_cmd_gradcheck(int argc, char **argv) {
             model_flags = true;
             break;
         case 'j': json = true; break;
-        case 't': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*end || v < 1 || v > 64) {
-                fprintf(stderr, "tapegrad gradcheck: --threads wants 1..64, not '%s'\n", optarg);
-                return 2;
-            }
-            threads = (int)v;
-            break;
-        }
+        case 't': if (!tg_arg_int("gradcheck", "--threads", optarg, 1, 64, &threads)) return 2; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

@@ -25,17 +25,6 @@ static void usage(FILE *f) {
                "  -h, --help       this text\n");
 }
 
-static bool parse_num(const char *flag, const char *s, double lo, double hi, double *out) {
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "tapegrad translate: %s wants a number in [%g, %g], not '%s'\n", flag, lo, hi, s);
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
 /* Lines named one by one when cut to the model's length; the rest are only counted. */
 #define MAX_CUT_WARNINGS 10
 
@@ -63,19 +52,18 @@ static int parse_args(int argc, char **argv, translate_args *a) {
     };
     *a = (translate_args){.to = {.decode = tg_decode_defaults(), .batch = 64}};
     tg_decode_opts *d = &a->to.decode;
-    double v;
     int c;
     optind = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': a->model = optarg; break;
         case 'i': a->input = optarg; break;
-        case 'k': if (!parse_num("--beam", optarg, 1, 1000, &v)) return 2; d->beam = (int)v; break;
-        case 'a': if (!parse_num("--alpha", optarg, 0, 10, &v)) return 2; d->alpha = v; break;
-        case 'b': if (!parse_num("--batch", optarg, 1, 100000, &v)) return 2; a->to.batch = (int)v; break;
-        case 'A': if (!parse_num("--max-len-a", optarg, 0, 100, &v)) return 2; d->max_len_a = v; break;
-        case 'B': if (!parse_num("--max-len-b", optarg, 0, 10000, &v)) return 2; d->max_len_b = (int)v; break;
-        case 't': if (!parse_num("--threads", optarg, 1, 64, &v)) return 2; a->threads = (int)v; break;
+        case 'k': if (!tg_arg_int("translate", "--beam", optarg, 1, 1000, &d->beam)) return 2; break;
+        case 'a': if (!tg_arg_real("translate", "--alpha", optarg, 0, 10, &d->alpha)) return 2; break;
+        case 'b': if (!tg_arg_int("translate", "--batch", optarg, 1, 100000, &a->to.batch)) return 2; break;
+        case 'A': if (!tg_arg_real("translate", "--max-len-a", optarg, 0, 100, &d->max_len_a)) return 2; break;
+        case 'B': if (!tg_arg_int("translate", "--max-len-b", optarg, 0, 10000, &d->max_len_b)) return 2; break;
+        case 't': if (!tg_arg_int("translate", "--threads", optarg, 1, 64, &a->threads)) return 2; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

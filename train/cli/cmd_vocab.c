@@ -39,15 +39,6 @@ static int usage_error(const char *msg) {
     return 2;
 }
 
-static bool parse_long(const char *s, long min, long max, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max) return false;
-    *out = v;
-    return true;
-}
-
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -120,20 +111,20 @@ static int parse_args(int argc, char **argv, const int *allowed, vocab_args *a) 
         case OPT_IDS: a->ids = true; break;
         case OPT_JSON: a->json = true; break;
         case OPT_MERGES:
-            if (!parse_long(optarg, 0, 10000000, &a->merges))
+            if (!tg_arg_long(optarg, 0, 10000000, &a->merges))
                 return usage_error("--merges needs a count from 0 to 10000000");
             a->have_merges = true;
             break;
         case OPT_REPEAT:
-            if (!parse_long(optarg, 1, 100, &a->repeat))
+            if (!tg_arg_long(optarg, 1, 100, &a->repeat))
                 return usage_error("--repeat needs a count from 1 to 100");
             break;
         case OPT_MINCOUNT:
-            if (!parse_long(optarg, 1, 1L << 40, &a->min_count))
+            if (!tg_arg_long(optarg, 1, 1L << 40, &a->min_count))
                 return usage_error("--min-count needs a positive count");
             break;
         case OPT_MAXLINE:
-            if (!parse_long(optarg, 1, 1L << 30, &v))
+            if (!tg_arg_long(optarg, 1, 1L << 30, &v))
                 return usage_error("--max-line-bytes needs a positive byte count");
             a->copts.max_line_bytes = (size_t)v;
             break;
@@ -327,7 +318,7 @@ static int cmd_decode(int argc, char **argv) {
                 size_t k = j - i < sizeof tok - 1 ? j - i : sizeof tok - 1;
                 memcpy(tok, line + i, k);
                 tok[k] = '\0';
-                if (j - i >= sizeof tok || !parse_long(tok, 0, tg_bpe_vocab_size(bpe) - 1, &id)) id = -1;
+                if (j - i >= sizeof tok || !tg_arg_long(tok, 0, tg_bpe_vocab_size(bpe) - 1, &id)) id = -1;
             } else {
                 id = tg_bpe_piece_id(bpe, line + i, j - i);
             }

@@ -4,6 +4,8 @@
 #ifndef TG_COMMANDS_H
 #define TG_COMMANDS_H
 
+#include <stdbool.h>
+
 typedef int (*tg_command_fn)(int argc, char **argv);
 
 typedef struct tg_command {
@@ -30,5 +32,14 @@ int tg_ckpt_diagnose(int argc, char **argv);   /* cmd_ckpt_diagnose.c */
 /* Flushes stdout and checks it was all written (output.c): on a write error (a full disk, a
  * closed pipe) prints "WHO: cannot write the output: ..." and returns 1 if rc was 0; else rc. */
 int tg_cli_output_done(const char *who, int rc);
+
+/* A flag's value as a number in [lo, hi] (args.c): the whole text one decimal number, with no
+ * blank before and nothing after, in range (no wrapping); false (and *out untouched) if not. */
+bool tg_arg_long(const char *s, long lo, long hi, long *out);
+bool tg_arg_double(const char *s, double lo, double hi, double *out);   /* finite too */
+/* The same for an int or a double flag, printing "tapegrad WHO: FLAG wants ... in [lo, hi], not
+ * 'S'" when s is not one. */
+bool tg_arg_int(const char *who, const char *flag, const char *s, long lo, long hi, int *out);
+bool tg_arg_real(const char *who, const char *flag, const char *s, double lo, double hi, double *out);
 
 #endif /* TG_COMMANDS_H */

@@ -1,0 +1,48 @@
+/* args.c: the commands' number flags, parsed strictly: the whole text one decimal number, no
+ * leading blank, no trailing text, no overflow (strtol would wrap 4294967297 to 1 through an
+ * int cast, and take " 2" or "" as numbers). */
+#include "train/cli/commands.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool tg_arg_long(const char *s, long lo, long hi, long *out) {
+    if (!s || !*s || isspace((unsigned char)*s)) return false;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+bool tg_arg_double(const char *s, double lo, double hi, double *out) {
+    /* decimal only: strtod would take hex (0x1p3) and blanks */
+    if (!s || !*s || isspace((unsigned char)*s) || strpbrk(s, "xX")) return false;
+    char *end;
+    double v = strtod(s, &end);
+    if (*end || !isfinite(v) || !(v >= lo && v <= hi)) return false;
+    *out = v;
+    return true;
+}
+
+bool tg_arg_int(const char *who, const char *flag, const char *s, long lo, long hi, int *out) {
+    long v;
+    if (lo >= INT_MIN && hi <= INT_MAX && tg_arg_long(s, lo, hi, &v)) {
+        *out = (int)v;
+        return true;
+    }
+    fprintf(stderr, "tapegrad %s: %s wants a whole number in [%ld, %ld], not '%s'\n", who, flag, lo, hi, s);
+    return false;
+}
+
+bool tg_arg_real(const char *who, const char *flag, const char *s, double lo, double hi, double *out) {
+    if (tg_arg_double(s, lo, hi, out)) return true;
+    fprintf(stderr, "tapegrad %s: %s wants a number in [%g, %g], not '%s'\n", who, flag, lo, hi, s);
+    return false;
+}
