@@ -60,6 +60,14 @@ static void canonical(const char *name, char *out, size_t len) {
         if (*p == '_') *p = '-';
 }
 
+/* Whether two values of an axis name one setting: the same text, or the same number (0 and 0.0). */
+static bool same_value(const char *a, const char *b) {
+    if (!strcmp(a, b)) return true;
+    char *ea, *eb;
+    double x = strtod(a, &ea), y = strtod(b, &eb);
+    return ea != a && eb != b && !*ea && !*eb && x == y;
+}
+
 static tg_status axis_values(tg_exp_axis *ax, const char *list, tg_err *err) {
     for (const char *p = list;;) {
         const char *comma = strchr(p, ',');
@@ -70,10 +78,14 @@ static tg_status axis_values(tg_exp_axis *ax, const char *list, tg_err *err) {
         ax->values = nv;
         ax->values[ax->n] = strndup(p, len);
         if (!ax->values[ax->n]) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
-        for (int i = 0; i < ax->n; i++)
-            if (!strcmp(ax->values[i], ax->values[ax->n]))
-                return tg_err_set(err, TG_ERR_ARG, "--vary %s: value '%s' given twice", ax->key, ax->values[i]);
-        ax->n++;
+        ax->n++;   /* counted before the check, so that tg_exp_free frees it on error */
+        const char *v = ax->values[ax->n - 1];
+        for (int i = 0; i < ax->n - 1; i++) {
+            const char *w = ax->values[i];
+            if (!same_value(w, v)) continue;
+            if (!strcmp(w, v)) return tg_err_set(err, TG_ERR_ARG, "--vary %s: value '%s' given twice", ax->key, w);
+            return tg_err_set(err, TG_ERR_ARG, "--vary %s: value '%s' given twice (as '%s')", ax->key, w, v);
+        }
         if (!comma) return TG_OK;
         p = comma + 1;
     }
