@@ -328,6 +328,54 @@ START_TEST(test_number_flags_strict) {
 }
 END_TEST
 
+/* An output that names an input: `ckpt average X -o X` replaced a run's last.ckpt with a model-only
+ * file (the run could no longer resume), and `vocab learn --data C -o C` replaced the corpus. Both
+ * are refused, as is an average over a resumable checkpoint that is not an input; files intact. */
+START_TEST(test_outputs_that_name_inputs_refused) {
+    tsv_run("r");
+    char last[300], alias[300], step2[300], avg[300], train[300], src[300];
+    tmp_path(last, sizeof last, "r/last.ckpt");
+    tmp_path(alias, sizeof alias, "r/./last.ckpt");
+    tmp_path(step2, sizeof step2, "r/step-2.ckpt");
+    tmp_path(avg, sizeof avg, "avg.ckpt");
+    tmp_path(train, sizeof train, "train.tsv");
+    tmp_path(src, sizeof src, "src.txt");
+    size_t n0, n1;
+    char *before = tg_cli_slurp_n(last, &n0);
+    char *self[] = {"ckpt", "average", last, "-o", alias, NULL};
+    ck_assert_int_eq(run(self), 2);
+    ck_assert(file_has("err.txt", "is the input"));
+    char *over[] = {"ckpt", "average", step2, "-o", last, NULL};
+    ck_assert_int_eq(run(over), 2);
+    ck_assert(file_has("err.txt", "holds a run's optimiser state"));
+    char *after = tg_cli_slurp_n(last, &n1);
+    ck_assert(n0 == n1 && n0 > 0 && !memcmp(before, after, n0));
+    free(before);
+    free(after);
+    char *resume[] = {"train", "--resume", (char *)tmp_path(src, sizeof src, "r"), "--max-steps", "5", NULL};
+    ck_assert_int_eq(run(resume), 0);
+    char *a1[] = {"ckpt", "average", last, "-o", avg, NULL};   /* a model-only output is replaced */
+    ck_assert_int_eq(run(a1), 0);
+    ck_assert_int_eq(run(a1), 0);
+    before = tg_cli_slurp_n(train, &n0);
+    char *v1[] = {"vocab", "learn", "--data", train, "--merges", "5", "-o", train, NULL};
+    ck_assert_int_eq(run(v1), 2);
+    ck_assert(file_has("err.txt", "is the corpus"));
+    tmp_path(src, sizeof src, "src.txt");
+    FILE *f = fopen(src, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("the red house\na green dog\nthe dog runs\na slow house\n", f);
+    fclose(f);
+    char *v2[] = {"vocab", "learn", "--src", src, "--tgt", src, "--merges", "5", "-o", src, NULL};
+    ck_assert_int_eq(run(v2), 2);
+    after = tg_cli_slurp_n(train, &n1);
+    ck_assert(n0 == n1 && !memcmp(before, after, n0));
+    ck_assert(file_has("src.txt", "a slow house\n"));
+    free(before);
+    free(after);
+}
+END_TEST
+
 /* Issue 9, item 12: saves at validations fall between the periodic ones; --keep 2 still leaves
  * exactly the 2 newest step-N.ckpt, and best/last. */
 START_TEST(test_keep_leaves_k_newest) {
@@ -443,6 +491,7 @@ int main(void) {
     tcase_add_test(tc, test_non_finite_models_refused);
     tcase_add_test(tc, test_diverging_run_resumes);
     tcase_add_test(tc, test_number_flags_strict);
+    tcase_add_test(tc, test_outputs_that_name_inputs_refused);
     tcase_add_test(tc, test_keep_leaves_k_newest);
     tcase_add_test(tc, test_keep_rewrites_a_missing_snapshot);
     tcase_add_test(tc, test_keep_every_keeps_multiples_for_good);

@@ -1,6 +1,6 @@
-/* args.c: the commands' number flags, parsed strictly: the whole text one decimal number, no
- * leading blank, no trailing text, no overflow (strtol would wrap 4294967297 to 1 through an
- * int cast, and take " 2" or "" as numbers). */
+/* args.c: the commands' flag values, checked. Numbers parsed strictly: the whole text one decimal
+ * number, no leading blank, no trailing text, no overflow (strtol would wrap 4294967297 to 1
+ * through an int cast, and take " 2" or "" as numbers). Paths: whether an output names an input. */
 #include "train/cli/commands.h"
 
 #include <ctype.h>
@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 bool tg_arg_long(const char *s, long lo, long hi, long *out) {
     if (!s || !*s || isspace((unsigned char)*s)) return false;
@@ -45,4 +46,9 @@ bool tg_arg_real(const char *who, const char *flag, const char *s, double lo, do
     if (tg_arg_double(s, lo, hi, out)) return true;
     fprintf(stderr, "tapegrad %s: %s wants a number in [%g, %g], not '%s'\n", who, flag, lo, hi, s);
     return false;
+}
+
+bool tg_cli_same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "train/ckpt/ckpt_file.h"
 #include "train/cli/commands.h"
@@ -78,7 +79,8 @@ static void average_usage(FILE *f) {
                "Averages the parameters of checkpoints of one model (as the paper averages its last\n"
                "checkpoints) into OUT, a model-only checkpoint (no optimiser state) for translate and\n"
                "eval. Every input must have the same model and the same vocabulary (else nothing is\n"
-               "written). Config, vocabulary and state (step, best score) come from the last input.\n");
+               "written). Config, vocabulary and state (step, best score) come from the last input.\n"
+               "OUT may not be an input, nor a checkpoint with optimiser state (a run's last.ckpt).\n");
 }
 
 /* The vocabularies as saved text, byte for byte (both NULL: synthetic-task ids, the same). */
@@ -121,6 +123,27 @@ static int write_average(const tg_loaded *first, const tg_loaded *last, const ch
     return 0;
 }
 
+/* OUT may replace a file, but not one of the inputs, nor a checkpoint a run resumes from (one with
+ * optimiser state: a run's last.ckpt): the model-only average would leave it unresumable. */
+static bool output_ok(const char *out, char **in, int n) {
+    for (int k = 0; k < n; k++)
+        if (tg_cli_same_file(out, in[k])) {
+            fprintf(stderr, "tapegrad ckpt average: -o %s is the input %s: give another -o\n", out, in[k]);
+            return false;
+        }
+    struct stat st;
+    if (stat(out, &st) != 0 || !S_ISREG(st.st_mode)) return true;   /* absent, or the writer's to refuse */
+    tg_ckpt_reader *r;
+    tg_err err;
+    if (tg_ckpt_reader_open(out, &r, &err) != TG_OK) return true;   /* not a checkpoint */
+    bool resumable = tg_ckpt_reader_find(r, "adam") != NULL;
+    tg_ckpt_reader_free(r);
+    if (resumable)
+        fprintf(stderr, "tapegrad ckpt average: -o %s holds a run's optimiser state (it can be resumed); the "
+                        "model-only average would replace it: give another -o\n", out);
+    return !resumable;
+}
+
 int tg_ckpt_average(int argc, char **argv) {
     static const struct option opts[] = {{"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -135,6 +158,7 @@ int tg_ckpt_average(int argc, char **argv) {
     int n = argc - optind;
     if (!out || n < 1) { fprintf(stderr, "tapegrad ckpt average: give input checkpoints and -o OUT\n"); average_usage(stderr); return 2; }
     char **in = argv + optind;
+    if (!output_ok(out, in, n)) return 2;
     tg_err err;
     tg_loaded first, last = {0}, L;
     if (tg_run_load_model(in[0], &first, &err) != TG_OK) { fprintf(stderr, "tapegrad ckpt average: %s\n", err.msg); return 1; }

@@ -43,12 +43,6 @@ static bool file_exists(const char *path) {
     return stat(path, &st) == 0;
 }
 
-/* a and b name one file (the same device and inode). */
-static bool same_file(const char *a, const char *b) {
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
 /* The first line of the settings text `a` that differs in `b` ("" when they are the same): a flag
  * given with --resume is judged by what it changes, so an alias (--layers) is caught too. */
 static void first_change(const char *a, const char *b, char *out, size_t len) {
@@ -154,7 +148,7 @@ int tg_cmd_train(int argc, char **argv) {
         char changed[TG_PATH_MAX + 64];
         first_change(before, after, changed, sizeof changed);
         if (resume && !strcmp(set[i].name, "out")) {
-            if (strcmp(set[i].value, resume) && !same_file(set[i].value, resume)) {
+            if (strcmp(set[i].value, resume) && !tg_cli_same_file(set[i].value, resume)) {
                 fprintf(stderr, "tapegrad train: --out %s with --resume %s: a run is resumed in its own folder "
                         "(leave --out out)\n", set[i].value, resume);
                 rc = 2;
@@ -182,7 +176,7 @@ int tg_cmd_train(int argc, char **argv) {
     }
     if (rc == 0 && !resume && writer) {
         snprintf(path, sizeof path, "%s/config.txt", cfg.out);
-        if (config && same_file(config, path)) {
+        if (config && tg_cli_same_file(config, path)) {
             fprintf(stderr, "tapegrad train: --config %s is %s, which the run writes: copy it out of the run "
                             "folder, or give another --out\n", config, path);
             rc = 2;

@@ -182,6 +182,13 @@ static int cmd_learn(int argc, char **argv) {
     if (a.help) { fputs(usage_text, stdout); return 0; }
     if (!a.have_merges) return usage_error("vocab learn needs --merges N");
     if (!a.out) return usage_error("vocab learn needs -o VOCAB");
+    const char *inputs[] = {a.data, a.src, a.tgt};
+    for (int i = 0; i < 3; i++)
+        if (inputs[i] && tg_cli_same_file(a.out, inputs[i])) {
+            fprintf(stderr, "tapegrad vocab learn: -o %s is the corpus %s: the vocabulary would replace it; "
+                            "give another -o\n", a.out, inputs[i]);
+            return 2;
+        }
     tg_corpus c;
     double t0 = now_s();
     if ((rc = read_corpus(&a, &c)) != 0) return rc;

@@ -41,5 +41,7 @@ bool tg_arg_double(const char *s, double lo, double hi, double *out);   /* finit
  * 'S'" when s is not one. */
 bool tg_arg_int(const char *who, const char *flag, const char *s, long lo, long hi, int *out);
 bool tg_arg_real(const char *who, const char *flag, const char *s, double lo, double hi, double *out);
+/* a and b name one existing file (the same device and inode: a link or another spelling too). */
+bool tg_cli_same_file(const char *a, const char *b);
 
 #endif /* TG_COMMANDS_H */
