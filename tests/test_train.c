@@ -448,6 +448,107 @@ START_TEST(test_sigint_saves_and_exits_0) {
 }
 END_TEST
 
+/* metrics.tsv's valid rows of run folder dir without their times: kind, step, loss, nll, BLEU, chrF. */
+static char *valid_rows(const char *dir) {
+    char path[320];
+    snprintf(path, sizeof path, "%s/metrics.tsv", dir);
+    char *all = slurp(path), *out = calloc(strlen(all) + 1, 1), *save = NULL;
+    ck_assert_ptr_nonnull(out);
+    for (char *line = strtok_r(all, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (strncmp(line, "valid\t", 6)) continue;
+        char *f[12] = {0}, *fs = NULL;
+        int n = 0;
+        for (char *t = strtok_r(line, "\t", &fs); t && n < 12; t = strtok_r(NULL, "\t", &fs)) f[n++] = t;
+        ck_assert_int_ge(n, 8);
+        sprintf(out + strlen(out), "%s %s %s %s %s %s|", f[0], f[1], f[5], f[6], f[n - 2], f[n - 1]);
+    }
+    free(all);
+    return out;
+}
+
+/* Copies checkpoint `from` to `to` with section valid_pending naming `step` (version 1). */
+static void set_pending_step(const char *from, const char *to, int64_t step) {
+    tg_ckpt_reader *r;
+    tg_err err;
+    ck_assert_msg(tg_ckpt_reader_open(from, &r, &err) == TG_OK, "%s", err.msg);
+    tg_ckpt_writer *w = tg_ckpt_writer_new();
+    unsigned char pending[12] = {1};
+    for (int b = 0; b < 8; b++) pending[4 + b] = (unsigned char)((uint64_t)step >> (8 * b));
+    for (int i = 0; i < tg_ckpt_reader_count(r); i++) {
+        const tg_ckpt_section *sec = tg_ckpt_reader_section(r, i);
+        const void *p;
+        size_t len;
+        ck_assert_int_eq(tg_ckpt_reader_get(r, sec->name, &p, &len, &err), TG_OK);
+        if (!strcmp(sec->name, "valid_pending")) p = pending, len = sizeof pending;
+        ck_assert_int_eq(tg_ckpt_writer_add(w, sec->name, p, len, &err), TG_OK);
+    }
+    ck_assert_msg(tg_ckpt_writer_save(w, to, &err) == TG_OK, "%s", err.msg);
+    tg_ckpt_writer_free(w);
+    tg_ckpt_reader_free(r);
+}
+
+/* A stop signal inside a validation (injected: TAPEGRAD_STOP_IN_VALIDATION=N, the N-th) stops at
+ * once: the run saves its step with the validation pending, and the resume runs that validation
+ * first. The validation at step 8 (in the loop) and the final one at step 14 (after it), each cut
+ * short and resumed, give the uninterrupted run's last.ckpt, best.ckpt and validation rows. */
+START_TEST(test_stop_inside_validation_resumes_exact) {
+    char a[300], b[300], p[320], q[320];
+    snprintf(a, sizeof a, "%s/a", tmpdir);
+    char *full[] = {TINY, "--max-steps", "14", "--valid-every", "4", "--beam", "2", "--out", a, NULL};
+    ck_assert_int_eq(run(NULL, full), 0);
+    char *want_rows = valid_rows(a);
+    ck_assert_ptr_nonnull(strstr(want_rows, "valid 14 "));
+    static const char *const inject[] = {"TAPEGRAD_STOP_IN_VALIDATION=2", "TAPEGRAD_STOP_IN_VALIDATION=4"};
+    static const int at[] = {8, 14};
+    for (int k = 0; k < 2; k++) {
+        snprintf(b, sizeof b, "%s/b%d", tmpdir, k);
+        char *cut[] = {TINY, "--max-steps", "14", "--valid-every", "4", "--beam", "2", "--out", b, NULL};
+        char out[320], errf[320];
+        snprintf(out, sizeof out, "%s/out.txt", tmpdir);
+        snprintf(errf, sizeof errf, "%s/err.txt", tmpdir);
+        ck_assert_int_eq(tg_cli_wait(tg_cli_spawn(inject[k], NULL, out, errf, cut)), 0);
+        char want[160];
+        snprintf(want, sizeof want, "the validation of step %d is left for the resume", at[k]);
+        ck_assert(file_has("err.txt", want));
+        snprintf(want, sizeof want, "stopped by signal 15 at step %d", at[k]);
+        ck_assert(file_has("err.txt", want));
+        snprintf(p, sizeof p, "%s/last.ckpt", b);
+        tg_loaded L;
+        tg_err err;
+        ck_assert_int_eq(tg_run_load_model(p, &L, &err), TG_OK);
+        ck_assert_int_eq(L.st.step, at[k]);
+        tg_loaded_free(&L);
+        if (k == 0) {   /* a pending validation of another step than the state's is refused */
+            char c[300], cmd[700];
+            snprintf(c, sizeof c, "%s/c", tmpdir);
+            snprintf(cmd, sizeof cmd, "cp -a '%s' '%s'", b, c);
+            ck_assert_int_eq(system(cmd), 0);
+            snprintf(q, sizeof q, "%s/last.ckpt", c);
+            set_pending_step(p, q, 9);
+            char *bad[] = {"train", "--resume", c, NULL};
+            ck_assert_int_eq(run(NULL, bad), 1);
+            ck_assert(file_has("err.txt", "section 'valid_pending': step = 9, the state's is 8"));
+            set_pending_step(p, q, 8);   /* the bytes the run wrote: taken */
+            ck_assert_int_eq(run(NULL, bad), 0);
+        }
+        char *more[] = {"train", "--resume", b, NULL};
+        ck_assert_int_eq(run(NULL, more), 0);
+        snprintf(want, sizeof want, "valid step %d |", at[k]);
+        ck_assert(file_has("err.txt", want));
+        snprintf(p, sizeof p, "%s/last.ckpt", a);
+        snprintf(q, sizeof q, "%s/last.ckpt", b);
+        ck_assert(param_hash(p) == param_hash(q));
+        snprintf(p, sizeof p, "%s/best.ckpt", a);
+        snprintf(q, sizeof q, "%s/best.ckpt", b);
+        ck_assert(param_hash(p) == param_hash(q));
+        char *got_rows = valid_rows(b);
+        ck_assert_msg(!strcmp(got_rows, want_rows), "valid rows\n%s\nagainst\n%s", got_rows, want_rows);
+        free(got_rows);
+    }
+    free(want_rows);
+}
+END_TEST
+
 START_TEST(test_nan_updates_skipped_then_reload) {
     char dir[300];
     snprintf(dir, sizeof dir, "%s/nan", tmpdir);
@@ -995,6 +1096,7 @@ int main(void) {
     tcase_add_test(tc, test_fit_steps_equals_max_steps);
     tcase_add_test(tc, test_accum_shards_resume_exact);
     tcase_add_test(tc, test_sigint_saves_and_exits_0);
+    tcase_add_test(tc, test_stop_inside_validation_resumes_exact);
     tcase_add_test(tc, test_nan_updates_skipped_then_reload);
     tcase_add_test(tc, test_bad_checkpoints_refused_intact);
     tcase_add_test(tc, test_switches_recorded_old_checkpoints_load);

@@ -4,6 +4,7 @@
 #ifndef TG_RUN_H
 #define TG_RUN_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -60,6 +61,9 @@ typedef struct tg_run {
     tg_ctx *ctx;
     tg_run_state st;
     tg_run_interval iv;           /* the metrics interval so far */
+    bool valid_pending;           /* a stop signal cut the validation of this step short: the
+                                     checkpoint says so (section "valid_pending") and a resume runs
+                                     it first, as the run never stopped would have */
     tg_batch shard;               /* --accum-shards: the shard being computed (run_shards.c) */
     tg_float *grad_acc;           /* --accum-shards in one process: the shards' gradient sum so far */
     struct tg_overlap *overlap;   /* over MPI: the gradient's buckets, summed during backward */
@@ -146,6 +150,8 @@ void tg_srcs_free(tg_srcs *s);
 typedef struct tg_translate_opts {
     tg_decode_opts decode;
     int batch;                    /* sentences decoded together */
+    const volatile sig_atomic_t *stop;   /* when set (a stop signal), decoding ends before the next
+                                            batch with TG_ERR_STATE; NULL: never */
 } tg_translate_opts;
 /* hyps[i] (malloc'd strings, caller frees) for srcs[i] (already tokenised ids). */
 tg_status tg_translate_ids(tg_model *m, tg_ctx *ctx, const tg_bpe *bpe, const int32_t *const *src,

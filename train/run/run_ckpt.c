@@ -13,8 +13,11 @@
  *                first metrics row after a resume averages the steps an uninterrupted run's does
  * The format grows by sections: a reader looks up the ones it knows and passes over the others;
  * tg_run_load_model (a model to use) passes over adam, kernels and interval, which only a resume reads.
+ *   valid_pending  present only when a stop signal cut the validation of the file's step short
+ *                (the step, for a check): a resume runs that validation before training on
  * kernels and interval came later than the rest, so a file may lack them (an older build's) and
- * still resume; an older build resumes a newer file, its interval starting empty.
+ * still resume; an older build resumes a newer file, its interval starting empty (and passing
+ * over a pending validation).
  */
 #include <math.h>
 #include <stdio.h>
@@ -30,6 +33,7 @@
 
 #define STATE_VERSION 1u
 #define INTERVAL_VERSION 1u
+#define PENDING_VERSION 1u
 
 /* avx2 and avx512 compute the same bits: one family. */
 static const char *kernel_family(void) {
@@ -170,21 +174,28 @@ static tg_status interval_check(const tg_run_interval *iv, const tg_run_state *s
     return TG_OK;
 }
 
+/* A cursor on optional section `name` of version `want` (what: as versioned_cursor's), and whether
+ * the file has it (*present false: an older build's file, TG_OK). */
+static tg_status optional_cursor(const tg_ckpt_reader *rd, const char *name, uint32_t want, tg_ckpt_cur *c,
+                                 char *what, bool *present, tg_err *err) {
+    *present = tg_ckpt_reader_find(rd, name) != NULL;
+    if (!*present) return TG_OK;
+    const void *p;
+    size_t n;
+    tg_status s = tg_ckpt_reader_get(rd, name, &p, &n, err);
+    return s == TG_OK ? versioned_cursor(c, p, n, tg_ckpt_reader_path(rd), name, want, what, err) : s;
+}
+
 /* The interval of a run standing at st, checked (interval_check); an absent section (a file from
  * before it existed) is an empty interval. Only a resume reads it. */
 static tg_status interval_read(const tg_ckpt_reader *rd, const tg_run_state *st, tg_run_interval *iv,
                                tg_err *err) {
     memset(iv, 0, sizeof *iv);
-    if (!tg_ckpt_reader_find(rd, "interval")) return TG_OK;
-    const char *path = tg_ckpt_reader_path(rd);
-    const void *p;
-    size_t n;
-    tg_status s = tg_ckpt_reader_get(rd, "interval", &p, &n, err);
-    if (s != TG_OK) return s;
     tg_ckpt_cur c;
     char what[TG_PATH_MAX + 64];
-    s = versioned_cursor(&c, p, n, path, "interval", INTERVAL_VERSION, what, err);
-    if (s != TG_OK) return s;
+    bool present;
+    tg_status s = optional_cursor(rd, "interval", INTERVAL_VERSION, &c, what, &present, err);
+    if (s != TG_OK || !present) return s;
     tg_ckpt_cur_i64(&c, &iv->steps);
     tg_ckpt_cur_i64(&c, &iv->tokens);
     tg_ckpt_cur_f64(&c, &iv->loss);
@@ -192,7 +203,22 @@ static tg_status interval_read(const tg_ckpt_reader *rd, const tg_run_state *st,
     tg_ckpt_cur_f64(&c, &iv->grad_norm);
     tg_ckpt_cur_f64(&c, &iv->wall_s);
     s = tg_ckpt_cur_finish(&c, err);
-    return s == TG_OK ? interval_check(iv, st, path, err) : s;
+    return s == TG_OK ? interval_check(iv, st, tg_ckpt_reader_path(rd), err) : s;
+}
+
+/* Whether the file's validation is pending (section valid_pending, which names the state's step). */
+static tg_status pending_read(const tg_ckpt_reader *rd, const tg_run_state *st, bool *pending, tg_err *err) {
+    tg_ckpt_cur c;
+    char what[TG_PATH_MAX + 64];
+    tg_status s = optional_cursor(rd, "valid_pending", PENDING_VERSION, &c, what, pending, err);
+    if (s != TG_OK || !*pending) return s;
+    int64_t step = -1;
+    tg_ckpt_cur_i64(&c, &step);
+    s = tg_ckpt_cur_finish(&c, err);
+    if (s == TG_OK && step != st->step)
+        s = tg_err_set(err, TG_ERR_CORRUPT, "%s: step = %lld, the state's is %lld", what, (long long)step,
+                       (long long)st->step);
+    return s;
 }
 
 /* Every section but adam: what a model-only (averaged) checkpoint holds too. */
@@ -235,6 +261,13 @@ tg_status tg_run_save(const tg_run *r, const char *path, tg_err *err) {
     interval_write(&b, &r->iv);
     if (s == TG_OK) s = tg_ckpt_writer_add_buf(w, "interval", &b, err);
     tg_ckpt_buf_free(&b);
+    if (r->valid_pending) {
+        tg_ckpt_buf_init(&b);
+        tg_ckpt_buf_u32(&b, PENDING_VERSION);
+        tg_ckpt_buf_i64(&b, r->st.step);
+        if (s == TG_OK) s = tg_ckpt_writer_add_buf(w, "valid_pending", &b, err);
+        tg_ckpt_buf_free(&b);
+    }
     if (s == TG_OK) s = tg_ckpt_writer_save(w, path, err);
     tg_ckpt_writer_free(w);
     return s;
@@ -403,6 +436,7 @@ tg_status tg_run_restore(tg_run *r, const char *path, tg_err *err) {
     size_t n;
     tg_run_state st;
     tg_run_interval iv;
+    bool pending = false;
     s = load_params(rd, r->model, &hash, err);
     if (s == TG_OK && !tg_ckpt_reader_find(rd, "adam"))
         s = tg_err_set(err, TG_ERR_FORMAT, "%s has no optimiser state (an averaged checkpoint?): it "
@@ -416,6 +450,7 @@ tg_status tg_run_restore(tg_run *r, const char *path, tg_err *err) {
     if (s == TG_OK) s = tg_ckpt_reader_get(rd, "state", &p, &n, err);
     if (s == TG_OK) s = state_read(p, n, path, &st, err);
     if (s == TG_OK) s = interval_read(rd, &st, &iv, err);
+    if (s == TG_OK) s = pending_read(rd, &st, &pending, err);
     if (s == TG_OK) {
         tg_err e2;
         if (tg_batch_iter_set_state(r->iter, &st.iter, &e2) != TG_OK)
@@ -424,6 +459,7 @@ tg_status tg_run_restore(tg_run *r, const char *path, tg_err *err) {
     if (s == TG_OK) {
         r->st = st;
         r->iv = iv;
+        r->valid_pending = pending;
         tg_ctx_set_rng(r->ctx, st.dropout_rng);
         const tg_ckpt_section *k = tg_ckpt_reader_find(rd, "kernels");
         if (k && tg_ckpt_reader_get(rd, "kernels", &p, &n, err) == TG_OK &&

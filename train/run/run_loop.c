@@ -21,6 +21,21 @@ static volatile sig_atomic_t g_stop_signal;
 
 static void on_signal(int sig) { g_stop_signal = sig; }
 
+/* A stop signal that cuts a validation short: in one process (over MPI every rank validates, and
+ * the ranks agree on a stop only between steps). */
+static bool stop_in_validation(void) { return g_stop_signal && tg_dist_size() == 1; }
+
+/* Fault injection for the tests: TAPEGRAD_STOP_IN_VALIDATION=N raises SIGTERM inside the N-th
+ * validation of this process, after its dev loss and before its decoding. */
+static void inject_stop(void) {
+    static long count, at = -1;
+    if (at < 0) {
+        const char *e = getenv("TAPEGRAD_STOP_IN_VALIDATION");
+        at = e ? atol(e) : 0;
+    }
+    if (at > 0 && ++count == at) raise(SIGTERM);
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -118,6 +133,7 @@ static tg_status train_step(tg_run *r, tg_run_diag *diag, tg_batch *b, step_resu
 
 typedef struct {
     bool done;
+    bool interrupted;     /* a stop signal cut it short: nothing of it is kept */
     double loss, nll, bleu, chrf;
     char bleu_sig[TG_METRICS_SIGNATURE_MAX];
 } valid_result;
@@ -137,6 +153,7 @@ static tg_status validate(tg_run *r, tg_progress *pg, valid_result *v, tg_err *e
     tg_ctx_set_grad_enabled(ctx, false);
     double t0 = now_s();
     tg_status s = dev_loss(r, v, err);
+    inject_stop();
     /* BLEU on the first K dev sentences */
     size_t n = r->cfg.valid_sentences > 0 && (size_t)r->cfg.valid_sentences < r->dev.n
                    ? (size_t)r->cfg.valid_sentences : r->dev.n;
@@ -147,8 +164,14 @@ static tg_status validate(tg_run *r, tg_progress *pg, valid_result *v, tg_err *e
     tg_translate_opts to = {.decode = tg_decode_defaults(), .batch = 64};
     to.decode.beam = r->cfg.beam;
     to.decode.alpha = r->cfg.alpha;
-    if (s == TG_OK) s = tg_translate_srcs(r->model, ctx, r->bpe, &srcs, &to, hyps, err);
-    if (s == TG_OK) {
+    if (tg_dist_size() == 1) to.stop = &g_stop_signal;
+    if (s == TG_OK && !stop_in_validation()) s = tg_translate_srcs(r->model, ctx, r->bpe, &srcs, &to, hyps, err);
+    if (stop_in_validation()) {   /* before or during the decoding: the signal's error, if any, is not one */
+        v->interrupted = true;
+        s = TG_OK;
+        tg_progress_log(pg, "stop signal: the validation of step %lld is left for the resume", (long long)r->st.step);
+    }
+    if (s == TG_OK && !v->interrupted) {
         tg_bleu_opts bo = tg_bleu_opts_default();
         if (!r->bpe) bo.tokenize = TG_BLEU_TOK_NONE;   /* synthetic ids: words are the ids */
         tg_bleu_result br;
@@ -222,6 +245,7 @@ static tg_status reload_last(tg_run *r, tg_run_diag *diag, tg_progress *pg, tg_e
     int64_t reloads = r->st.reloads + 1, skipped = r->st.skipped_steps;
     tg_status s = tg_run_restore(r, path, err);
     if (s != TG_OK) return s;
+    r->valid_pending = false;   /* (this process's last.ckpt: its pending validation ran at the start) */
     s = tg_run_diag_rewind(diag, r, err);
     if (s != TG_OK) return s;
     r->st.lr_scale = scale;
@@ -235,6 +259,11 @@ static tg_status reload_last(tg_run *r, tg_run_diag *diag, tg_progress *pg, tg_e
 }
 
 /* ---- the loop ---- */
+
+static void log_stopped(const tg_run *r, tg_progress *pg, int sig) {
+    tg_progress_log(pg, "stopped by signal %d at step %lld; resume with: tapegrad train --resume %s", sig,
+                    (long long)r->st.step, r->cfg.out);
+}
 
 static bool epochs_done(const tg_run *r) {
     if (r->cfg.max_epochs <= 0) return false;
@@ -370,6 +399,15 @@ int tg_run_train(tg_run *r) {
     bool validated_now = false, saved_now = false;
     const char *reason = NULL;
     int stop = 0;   /* a stop signal, agreed by every rank */
+    if (s == TG_OK && r->valid_pending) {   /* a resume of a run stopped inside this step's validation */
+        valid_result v;
+        s = validate(r, &pg, &v, &err);
+        if (s == TG_OK && v.done) s = after_validation(r, &pg, &v, &err);
+        if (s == TG_OK && !v.interrupted) {   /* (interrupted again: the loop stops at once, still pending) */
+            r->valid_pending = false;
+            s = save_last(r, &pg, &err);
+        }
+    }
     while (s == TG_OK && (s = tg_run_agree(r, (stop = g_stop_signal, &stop), &err)) == TG_OK &&
            !(reason = stop_reason(r))) {
         /* a failed log write (rank 0's alone) ends the run there, and the job with it (tg_dist_abort) */
@@ -435,6 +473,11 @@ int tg_run_train(tg_run *r) {
         if (r->cfg.valid_every > 0 && r->st.step % r->cfg.valid_every == 0 && r->dev_iter) {
             valid_result v;
             s = validate(r, &pg, &v, &err);
+            if (s == TG_OK && v.interrupted) {   /* saved below as pending, then the run stops */
+                r->valid_pending = true;
+                stop = (int)g_stop_signal;
+                break;
+            }
             if (s == TG_OK && v.done) s = after_validation(r, &pg, &v, &err);
             validated_now = true;
         }
@@ -451,9 +494,7 @@ int tg_run_train(tg_run *r) {
     }
     if (s == TG_OK && stop) {
         if (!saved_now) s = save_last(r, &pg, &err);
-        if (s == TG_OK)
-            tg_progress_log(&pg, "stopped by signal %d at step %lld; resume with: tapegrad train --resume %s",
-                            stop, (long long)r->st.step, r->cfg.out);
+        if (s == TG_OK) log_stopped(r, &pg, stop);
     } else if (s == TG_OK && r->st.step == start_step) {
         tg_progress_log(&pg, "nothing to do: %s at step %lld", reason ? reason : "stopped", (long long)r->st.step);
         /* a longer --time-limit on a run whose length --fit-steps fitted: the cosine ended there */
@@ -467,11 +508,17 @@ int tg_run_train(tg_run *r) {
         if (!validated_now && r->dev_iter) {
             valid_result v;
             s = validate(r, &pg, &v, &err);
+            if (s == TG_OK && v.interrupted) {
+                r->valid_pending = true;
+                stop = (int)g_stop_signal;
+            }
             if (s == TG_OK && v.done) s = after_validation(r, &pg, &v, &err);
             saved_now = false;
         }
         if (s == TG_OK && !saved_now) s = save_last(r, &pg, &err);
-        if (s == TG_OK) {
+        if (s == TG_OK && stop) {
+            log_stopped(r, &pg, stop);
+        } else if (s == TG_OK) {
             char el[32];
             tg_format_duration(r->st.train_seconds, el, sizeof el);
             tg_progress_log(&pg, "done: %s at step %lld after %s of training; best dev BLEU %.2f at step %lld",

@@ -102,6 +102,10 @@ tg_status tg_translate_ids(tg_model *m, tg_ctx *ctx, const tg_bpe *bpe, const in
     if (s == TG_OK) qsort(order, (size_t)n, sizeof *order, cmp_len);
     int batch = o->batch > 0 ? o->batch : 1;
     for (int i0 = 0; s == TG_OK && i0 < n; i0 += batch) {
+        if (o->stop && *o->stop) {
+            s = tg_err_set(err, TG_ERR_STATE, "decoding stopped by a signal");
+            break;
+        }
         int bn = n - i0 < batch ? n - i0 : batch;
         for (int k = 0; k < bn; k++) {
             bsrc[k] = src[order[i0 + k].index];
