@@ -376,6 +376,53 @@ START_TEST(test_outputs_that_name_inputs_refused) {
 }
 END_TEST
 
+/* A fresh run replaced a valid vocab.txt or config.txt the user had put in --out (only files that
+ * did not parse were kept). What an interrupted start leaves (config.txt as a run formats it, then
+ * vocab.txt) is still replaced; a vocab.txt without config.txt, or a config.txt with other text, is
+ * the user's and the run refuses the folder, files intact. */
+START_TEST(test_users_files_in_out_kept) {
+    tsv_run("r");   /* writes train.tsv; r/config.txt and r/vocab.txt are a run's */
+    char train[300], u[300], v[300], w[300], path[320];
+    tmp_path(train, sizeof train, "train.tsv");
+    tmp_path(u, sizeof u, "u");
+    tmp_path(v, sizeof v, "v");
+    tmp_path(w, sizeof w, "w");
+    ck_assert_int_eq(mkdir(u, 0755), 0);
+    snprintf(path, sizeof path, "%s/vocab.txt", u);
+    char *learn[] = {"vocab", "learn", "--data", train, "--merges", "12", "-o", path, NULL};
+    ck_assert_int_eq(run(learn), 0);
+    size_t n0, n1;
+    char *before = tg_cli_slurp_n(path, &n0);
+    char *a[] = {"train", "--train", train, "--out", u, "--merges", "10", "--d-model", "8", "--heads", "2",
+                 "--d-ff", "8", "--layers", "1", "--max-steps", "2", "--threads", "1", NULL};
+    ck_assert_int_eq(run(a), 1);
+    ck_assert(file_has("err.txt", "is a vocabulary no run wrote there"));
+    char *after = tg_cli_slurp_n(path, &n1);
+    ck_assert(n0 == n1 && !memcmp(before, after, n0));
+    free(before);
+    free(after);
+    ck_assert_int_eq(mkdir(v, 0755), 0);
+    snprintf(path, sizeof path, "%s/config.txt", v);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("# mine\nd-model = 32\n", f);
+    fclose(f);
+    a[4] = v;
+    ck_assert_int_eq(run(a), 1);
+    ck_assert(file_has("err.txt", "differs from the text a run writes"));
+    char *mine = tg_cli_slurp(path);
+    ck_assert_str_eq(mine, "# mine\nd-model = 32\n");
+    free(mine);
+    /* an interrupted start: the run's config.txt and vocab.txt alone; the same command runs again */
+    a[4] = w;
+    ck_assert_int_eq(run(a), 0);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "cd '%s' && find . -type f ! -name config.txt ! -name vocab.txt -delete", w);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(run(a), 0);
+}
+END_TEST
+
 /* Issue 9, item 12: saves at validations fall between the periodic ones; --keep 2 still leaves
  * exactly the 2 newest step-N.ckpt, and best/last. */
 START_TEST(test_keep_leaves_k_newest) {
@@ -492,6 +539,7 @@ int main(void) {
     tcase_add_test(tc, test_diverging_run_resumes);
     tcase_add_test(tc, test_number_flags_strict);
     tcase_add_test(tc, test_outputs_that_name_inputs_refused);
+    tcase_add_test(tc, test_users_files_in_out_kept);
     tcase_add_test(tc, test_keep_leaves_k_newest);
     tcase_add_test(tc, test_keep_rewrites_a_missing_snapshot);
     tcase_add_test(tc, test_keep_every_keeps_multiples_for_good);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -73,6 +74,29 @@ static bool past_start(const char *dir, const char *name) {
     return tsv_has_rows(path);
 }
 
+/* Whether the file at path is a config.txt as a run writes it: it parses, and formatting what it
+ * holds gives its text back byte for byte (a hand-written one, with comments or fewer keys, does not);
+ * why says what is wrong when not. */
+static bool config_a_run_wrote(const char *path, tg_err *why) {
+    tg_run_config c;
+    tg_run_config_default(&c);
+    if (tg_run_config_load(&c, path, why) != TG_OK) return false;
+    enum { CFG_MAX = 64 * 1024 };
+    char *want = malloc(CFG_MAX), *text = NULL;
+    size_t len = 0;
+    bool same = false;
+    if (want && tg_file_read(path, CFG_MAX, &text, &len, why) == TG_OK) {
+        int n = tg_run_config_format(&c, want, CFG_MAX);
+        same = n < CFG_MAX && (size_t)n == len && !memcmp(want, text, len);
+        if (!same) tg_err_set(why, TG_ERR_STATE, "it differs from the text a run writes");
+    } else if (!want) {
+        tg_err_set(why, TG_ERR_NOMEM, "out of memory");
+    }
+    free(want);
+    free(text);
+    return same;
+}
+
 tg_status tg_run_folder_fresh(const char *dir, tg_err *err) {
     char path[TG_PATH_MAX + 300];
     struct stat sb;
@@ -80,22 +104,26 @@ tg_status tg_run_folder_fresh(const char *dir, tg_err *err) {
     if (stat(path, &sb) == 0)
         return tg_err_set(err, TG_ERR_STATE, "%s already holds a run (%s): continue it with --resume %s, or give "
                           "another --out", dir, path, dir);
-    /* an interrupted start's config.txt and vocab.txt are a run's, whole (written atomically): a file
-     * of the same name that does not read as one is the user's, and is not replaced (a symlink there is
-     * replaced, never followed: see train/ckpt/atomic_file.h) */
-    tg_run_config c;
-    tg_run_config_default(&c);
-    tg_bpe *bpe = NULL;
+    /* an interrupted start's config.txt and vocab.txt are a run's, whole (written atomically, config.txt
+     * first): a config.txt that is not the text a run writes, or a vocab.txt with no config.txt, is the
+     * user's, and is not replaced (a symlink there is replaced, never followed: atomic_file.h) */
     tg_err why;
     snprintf(path, sizeof path, "%s/config.txt", dir);
-    if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && tg_run_config_load(&c, path, &why) != TG_OK)
+    bool config = lstat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+    if (config && !config_a_run_wrote(path, &why))
         return tg_err_set(err, TG_ERR_STATE, "%s is not a config.txt a run wrote (%s): move it, or give another --out",
                           path, why.msg);
     snprintf(path, sizeof path, "%s/vocab.txt", dir);
-    if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && tg_bpe_load(&bpe, path, &why) != TG_OK)
-        return tg_err_set(err, TG_ERR_STATE, "%s is not a vocabulary a run wrote (%s): move it, or give another --out",
-                          path, why.msg);
-    tg_bpe_free(bpe);
+    if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        tg_bpe *bpe = NULL;
+        if (tg_bpe_load(&bpe, path, &why) != TG_OK)
+            return tg_err_set(err, TG_ERR_STATE, "%s is not a vocabulary a run wrote (%s): move it, or give another "
+                              "--out", path, why.msg);
+        tg_bpe_free(bpe);
+        if (!config)
+            return tg_err_set(err, TG_ERR_STATE, "%s is a vocabulary no run wrote there (a run writes config.txt "
+                              "first): train with it by --vocab %s and another --out, or move it", path, path);
+    }
     DIR *d = opendir(dir);
     if (!d) return errno == ENOENT ? TG_OK : tg_err_set(err, TG_ERR_IO, "cannot read %s: %s", dir, strerror(errno));
     tg_status s = TG_OK;
