@@ -397,6 +397,9 @@ START_TEST(test_users_files_in_out_kept) {
                  "--d-ff", "8", "--layers", "1", "--max-steps", "2", "--threads", "1", NULL};
     ck_assert_int_eq(run(a), 1);
     ck_assert(file_has("err.txt", "is a vocabulary no run wrote there"));
+    char *with[] = {"train", "--train", train, "--out", u, "--vocab", path, "--d-model", "8", "--heads", "2",
+                    "--d-ff", "8", "--layers", "1", "--max-steps", "2", "--threads", "1", NULL};
+    ck_assert_int_eq(run(with), 0);   /* trained with it: the run writes no vocab.txt of its own */
     char *after = tg_cli_slurp_n(path, &n1);
     ck_assert(n0 == n1 && !memcmp(before, after, n0));
     free(before);

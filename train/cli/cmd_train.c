@@ -186,7 +186,7 @@ int tg_cmd_train(int argc, char **argv) {
         } else if ((lock = tg_run_folder_lock(cfg.out, &err)) < 0) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);
             rc = 1;
-        } else if (tg_run_folder_fresh(cfg.out, &err) != TG_OK) {
+        } else if (tg_run_folder_fresh(cfg.out, &cfg, &err) != TG_OK) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);
             rc = 1;
         }

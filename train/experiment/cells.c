@@ -387,7 +387,7 @@ static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err
     char last[sizeof c->dir + 16];
     struct stat sb;
     snprintf(last, sizeof last, "%s/last.ckpt", c->dir);
-    if (s == TG_OK && stat(last, &sb) != 0) s = tg_run_folder_fresh(c->dir, &e2);   /* and its folder */
+    if (s == TG_OK && stat(last, &sb) != 0) s = tg_run_folder_fresh(c->dir, &cfg, &e2);   /* and its folder */
     if (s == TG_OK && cfg.max_steps <= 0)
         s = tg_err_set(&e2, TG_ERR_ARG, "--max-steps is required and must be at least 1 (it is %lld): the cells' "
                        "budgets are matched in steps", (long long)cfg.max_steps);

@@ -97,7 +97,7 @@ static bool config_a_run_wrote(const char *path, tg_err *why) {
     return same;
 }
 
-tg_status tg_run_folder_fresh(const char *dir, tg_err *err) {
+tg_status tg_run_folder_fresh(const char *dir, const tg_run_config *cfg, tg_err *err) {
     char path[TG_PATH_MAX + 300];
     struct stat sb;
     snprintf(path, sizeof path, "%s/last.ckpt", dir);
@@ -120,9 +120,10 @@ tg_status tg_run_folder_fresh(const char *dir, tg_err *err) {
             return tg_err_set(err, TG_ERR_STATE, "%s is not a vocabulary a run wrote (%s): move it, or give another "
                               "--out", path, why.msg);
         tg_bpe_free(bpe);
-        if (!config)
+        bool learns = !cfg->task[0] && !cfg->vocab[0];   /* run_setup.c writes vocab.txt only then */
+        if (learns && !config)
             return tg_err_set(err, TG_ERR_STATE, "%s is a vocabulary no run wrote there (a run writes config.txt "
-                              "first): train with it by --vocab %s and another --out, or move it", path, path);
+                              "first): train with it by --vocab %s, or move it", path, path);
     }
     DIR *d = opendir(dir);
     if (!d) return errno == ENOENT ? TG_OK : tg_err_set(err, TG_ERR_IO, "cannot read %s: %s", dir, strerror(errno));

@@ -233,10 +233,11 @@ int tg_mkdir_p(const char *path);
  * stays open: one run at a time writes a folder. The kernel lets go when the process ends, even
  * by SIGKILL, so a killed run resumes. -1 with err: TG_ERR_STATE when another process holds it. */
 int tg_run_folder_lock(const char *dir, tg_err *err);
-/* TG_OK when a fresh run may start in dir: it holds no last.ckpt and no file a run writes once
+/* TG_OK when a fresh run of c may start in dir: it holds no last.ckpt, no file a run writes once
  * past its start (best.ckpt, step-N.ckpt, rows in metrics.tsv, ...), which the fresh run would
- * overwrite, cut or delete; else TG_ERR_STATE naming the file. */
-tg_status tg_run_folder_fresh(const char *dir, tg_err *err);
+ * overwrite, cut or delete, and no config.txt or (when c learns its BPE) vocab.txt of the user's;
+ * else TG_ERR_STATE naming the file. */
+tg_status tg_run_folder_fresh(const char *dir, const tg_run_config *c, tg_err *err);
 /* Writes the vocabulary as text to path through atomic_file.h (temporary + rename). */
 tg_status tg_run_vocab_save(const tg_bpe *bpe, const char *path, tg_err *err);
 
