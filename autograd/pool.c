@@ -4,10 +4,15 @@
  * only then sleep on a condition variable. The caller likewise spins, then sleeps, until the
  * workers are done. Sleeping is announced through counters read in sequentially consistent
  * order on both sides, so a wake-up is never lost. */
+#ifdef __linux__
+#define _GNU_SOURCE   /* sched_getaffinity: the CPUs this process may run on (taskset, cgroups) */
+#include <sched.h>
+#endif
 #include "autograd/pool.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -89,16 +94,29 @@ static void *worker_main(void *p) {
     return NULL;
 }
 
+/* The CPUs this process may run on: its affinity mask (taskset -c 0 gives 1), else those online. */
+static long usable_cpus(void) {
+#ifdef __linux__
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+#endif
+    return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 int tg_default_threads(void) {
+    static atomic_flag warned = ATOMIC_FLAG_INIT;
+    long c = usable_cpus();
+    if (c < 1) c = 1;
+    if (c > TG_POOL_MAX) c = TG_POOL_MAX;
     const char *env = getenv("TAPEGRAD_THREADS");
     if (env && *env) {
         char *end;
         long v = strtol(env, &end, 10);
-        if (*end == '\0' && v > 0 && v <= TG_POOL_MAX) return (int)v;
+        if (env[0] >= '0' && env[0] <= '9' && *end == '\0' && v > 0 && v <= TG_POOL_MAX) return (int)v;
+        if (!atomic_flag_test_and_set(&warned))   /* a typo would go unnoticed */
+            fprintf(stderr, "tapegrad: TAPEGRAD_THREADS=%s is not a thread count in 1..%d: ignored, %ld threads "
+                    "(the CPUs this process may use)\n", env, TG_POOL_MAX, c);
     }
-    long c = sysconf(_SC_NPROCESSORS_ONLN);
-    if (c < 1) c = 1;
-    if (c > TG_POOL_MAX) c = TG_POOL_MAX;
     return (int)c;
 }
 

@@ -323,6 +323,27 @@ START_TEST(test_bad_kernels_variable_warned) {
 }
 END_TEST
 
+/* A bad TAPEGRAD_THREADS was ignored without a word (all cores ran); it is now said, once. */
+START_TEST(test_bad_threads_variable_warned) {
+    static const char *const bad[] = {"TAPEGRAD_THREADS=abc", "TAPEGRAD_THREADS=2x", "TAPEGRAD_THREADS=-1",
+                                      "TAPEGRAD_THREADS=99999", "TAPEGRAD_THREADS= 2"};
+    for (int i = 0; i < 5; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "t%d", i);
+        char *a[] = {"train", "--task", "copy", "--task-vocab", "12", "--task-size", "200", "--d-model", "16",
+                     "--heads", "2", "--d-ff", "32", "--layers", "1", "--max-tokens", "300", "--warmup", "10",
+                     "--max-steps", "2", "--out", (char *)tg_cli_path(name), NULL};
+        ck_assert_int_eq(tg_cli_run(bad[i], a), 0);
+        char msg[96];
+        snprintf(msg, sizeof msg, "%s is not a thread count in 1..", bad[i]);
+        char *err = tg_cli_slurp(tg_cli_path("err.txt"));
+        const char *at = strstr(err, msg);
+        ck_assert_msg(at && !strstr(at + 1, msg), "stderr: %s", err);
+        free(err);
+    }
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("run_folder");
     TCase *tc = tcase_create("train");
@@ -336,6 +357,7 @@ int main(void) {
     tcase_add_test(tc, test_ignored_flags_refused);
     tcase_add_test(tc, test_bad_dev_before_bpe);
     tcase_add_test(tc, test_bad_kernels_variable_warned);
+    tcase_add_test(tc, test_bad_threads_variable_warned);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? 1 : 0;
 }
