@@ -295,6 +295,9 @@ START_TEST(test_diverging_run_resumes) {
                  "--lr", "10", "--schedule", "constant", "--warmup", "1", "--threads", "1", NULL};
     ck_assert_int_eq(run(a), 0);
     ck_assert(file_has("err.txt", "loss 690."));   /* the divergence, as the loader met it */
+    char *log = slurp_tmp("err.txt", NULL);   /* no dev set: no "best dev BLEU -1.00 at step 0" */
+    ck_assert(strstr(log, "done: reached --max-steps at step 12 after") && !strstr(log, "best dev BLEU"));
+    free(log);
     char *b[] = {"train", "--resume", dir, "--max-steps", "16", NULL};
     ck_assert_int_eq(run(b), 0);
     ck_assert(file_has("err.txt", "step 16"));

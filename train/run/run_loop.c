@@ -519,11 +519,13 @@ int tg_run_train(tg_run *r) {
         if (s == TG_OK && stop) {
             log_stopped(r, &pg, stop);
         } else if (s == TG_OK) {
-            char el[32];
+            char el[32], best[96] = "";
             tg_format_duration(r->st.train_seconds, el, sizeof el);
-            tg_progress_log(&pg, "done: %s at step %lld after %s of training; best dev BLEU %.2f at step %lld",
-                            reason ? reason : "stopped", (long long)r->st.step, el, r->st.best_bleu,
-                            (long long)r->st.best_step);
+            if (r->st.best_bleu >= 0)   /* (no validation yet, or no dev set: no best to name) */
+                snprintf(best, sizeof best, "; best dev BLEU %.2f at step %lld", r->st.best_bleu,
+                         (long long)r->st.best_step);
+            tg_progress_log(&pg, "done: %s at step %lld after %s of training%s", reason ? reason : "stopped",
+                            (long long)r->st.step, el, best);
             if (reason && fit_due(r))   /* a limit ended the run inside the warmup: no cosine was run */
                 tg_progress_log(&pg, "--fit-steps: the run ended at step %lld, before its fit at step %lld (the end "
                                 "of --warmup %d), so its learning rate never decayed",
