@@ -448,6 +448,27 @@ START_TEST(test_sigint_saves_and_exits_0) {
 }
 END_TEST
 
+/* A cosine run resumed with another --max-steps: the schedule stretches (its rate rises again), said. */
+START_TEST(test_cosine_resume_longer_warned) {
+    char d[300];
+    snprintf(d, sizeof d, "%s/cos", tmpdir);
+    char *a[] = {TINY, "--schedule", "cosine", "--warmup", "4", "--max-steps", "10", "--valid-every", "0", "--out", d,
+                 NULL};
+    ck_assert_int_eq(run(NULL, a), 0);
+    char *same[] = {"train", "--resume", d, "--max-steps", "10", NULL};
+    ck_assert_int_eq(run(NULL, same), 0);
+    char errf[320];
+    snprintf(errf, sizeof errf, "%s/err.txt", tmpdir);
+    char *e = slurp(errf);
+    ck_assert(strstr(e, "nothing to do") && !strstr(e, "changes the cosine schedule"));
+    free(e);
+    char *longer[] = {"train", "--resume", d, "--max-steps", "14", NULL};
+    ck_assert_int_eq(run(NULL, longer), 0);
+    ck_assert(file_has("err.txt", "warning: --max-steps 14 changes the cosine schedule of this run (at step 10 of "
+                                  "10): the learning rate now decays over 14 steps, so it rises from here"));
+}
+END_TEST
+
 /* metrics.tsv's valid rows of run folder dir without their times: kind, step, loss, nll, BLEU, chrF. */
 static char *valid_rows(const char *dir) {
     char path[320];
@@ -1097,6 +1118,7 @@ int main(void) {
     tcase_add_test(tc, test_accum_shards_resume_exact);
     tcase_add_test(tc, test_sigint_saves_and_exits_0);
     tcase_add_test(tc, test_stop_inside_validation_resumes_exact);
+    tcase_add_test(tc, test_cosine_resume_longer_warned);
     tcase_add_test(tc, test_nan_updates_skipped_then_reload);
     tcase_add_test(tc, test_bad_checkpoints_refused_intact);
     tcase_add_test(tc, test_switches_recorded_old_checkpoints_load);
