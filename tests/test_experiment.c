@@ -495,6 +495,35 @@ static int64_t job_cell_step(const char *dir, int cell) {
     return named_cell_state(dir, JOB_CELLS[cell], &step, &hash) ? step : -1;
 }
 
+/* A cell stopped inside its last validation (injected: TAPEGRAD_STOP_IN_VALIDATION=1 reaches the
+ * cells' train) has reached its steps but not run that validation: it is not done. The experiment
+ * stops (exit 1) and the same command resumes the cell, which validates; both cells then hold
+ * a best.ckpt and their end's valid row. */
+START_TEST(test_cell_stopped_in_last_validation_not_done) {
+    char d[300], out[320], errf[320];
+    snprintf(d, sizeof d, "%s/lv", tmpdir);
+    snprintf(out, sizeof out, "%s/out.txt", tmpdir);
+    snprintf(errf, sizeof errf, "%s/err.txt", tmpdir);
+    char *g[] = {"experiment", "--task", "copy", "--task-vocab", "12", "--task-size", "200", "--d-model", "16",
+                 "--heads", "2", "--d-ff", "32", "--layers", "1", "--max-tokens", "300", "--threads", "1",
+                 "--max-steps", "4", "--valid-every", "0", "--vary", "dropout=0,0.2", "--seeds", "1", "--out", d,
+                 NULL};
+    ck_assert_int_eq(tg_cli_wait(tg_cli_spawn("TAPEGRAD_STOP_IN_VALIDATION=1", NULL, out, errf, g)), 1);
+    ck_assert_int_eq(count_in("err.txt", "cell dropout=0,seed=1 stopped at step 4, before its budget"), 1);
+    char *again[] = {"experiment", "--resume", d, NULL};
+    ck_assert_int_eq(run(again), 0);
+    ck_assert_int_eq(count_in("err.txt", "dropout=0,seed=1: resuming at step 4"), 1);
+    static const char *const cells[] = {"dropout=0,seed=1", "dropout=0.2,seed=1"};
+    for (int i = 0; i < 2; i++) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/cells/%s/best.ckpt", d, cells[i]);
+        ck_assert_msg(exists(path), "%s has no best.ckpt", cells[i]);
+        snprintf(path, sizeof path, "lv/cells/%s/metrics.tsv", cells[i]);
+        ck_assert_int_eq(count_in(path, "\nvalid\t4\t"), 1);
+    }
+}
+END_TEST
+
 START_TEST(test_jobs_side_by_side_exact) {
     char one[300], two[300], fail[300], sig[300], planted[700];
     snprintf(one, sizeof one, "%s/one", tmpdir);
@@ -1343,6 +1372,7 @@ int main(void) {
     tcase_add_test(tc, test_report_cache_diagnostics_baseline);
     tcase_add_test(tc, test_dry_run_lists_cells_and_writes_nothing);
     tcase_add_test(tc, test_resume_extends_budget_exactly);
+    tcase_add_test(tc, test_cell_stopped_in_last_validation_not_done);
     tcase_add_test(tc, test_jobs_side_by_side_exact);
     tcase_add_test(tc, test_extension_refused_per_cell_and_off_grid);
     tcase_add_test(tc, test_extension_refuses_record_unlike_cells);

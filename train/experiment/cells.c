@@ -497,7 +497,8 @@ tg_status tg_exp_cell_status(const tg_experiment *e, const tg_exp_cell *c, tg_ex
     if (s != TG_OK) return s;
     out->step = L.st.step;
     out->train_seconds = L.st.train_seconds;
-    out->state = budget_reached(&cfg, &L.st) ? TG_EXP_DONE : TG_EXP_PARTIAL;
+    /* a cell stopped inside its last validation is not done: its resume runs that validation */
+    out->state = budget_reached(&cfg, &L.st) && !L.valid_pending ? TG_EXP_DONE : TG_EXP_PARTIAL;
     tg_loaded_free(&L);
     return TG_OK;
 }

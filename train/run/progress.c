@@ -27,9 +27,11 @@ void tg_format_duration(double s, char *buf, size_t len) {
 /* The longest line trim_tsv reads: a metrics row is ~150 bytes, a diagnostics row a few KB. */
 #define TSV_LINE_MAX ((size_t)1 << 20)
 
-/* Keeps the header and rows whose step (column step_col, 0-based) is <= keep_step, and drops a
- * last line without its newline (torn by a crash); rewrites the file atomically. */
-static int trim_tsv(const char *path, int step_col, int64_t keep_step, char *msg, size_t msg_len) {
+/* Keeps the header and rows whose step (column step_col, 0-based) is <= keep_step, but for rows of
+ * kind drop_at_keep (the first column; NULL: none) at keep_step itself, and drops a last line
+ * without its newline (torn by a crash); rewrites the file atomically. */
+static int trim_tsv(const char *path, int step_col, int64_t keep_step, const char *drop_at_keep, char *msg,
+                    size_t msg_len) {
     /* Never through a link (it would copy whatever it names into the run folder) and never a
      * device or FIFO (/dev/zero never ends, a FIFO without a writer never opens). */
     FILE *in = tg_afile_fopen_regular(path, true);
@@ -53,7 +55,10 @@ static int trim_tsv(const char *path, int step_col, int64_t keep_step, char *msg
                 col = strchr(col, '\t');
                 if (col) col++;
             }
-            if (col && strtoll(col, NULL, 10) > keep_step) continue;
+            int64_t step = col ? strtoll(col, NULL, 10) : 0;
+            if (col && step > keep_step) continue;
+            size_t k = drop_at_keep ? strlen(drop_at_keep) : 0;
+            if (col && step == keep_step && k && !strncmp(line, drop_at_keep, k) && line[k] == '\t') continue;
         }
         first = false;
         st = tg_afile_write(&out, line, (size_t)len, &err);
@@ -83,10 +88,10 @@ static void write_line(tg_progress *p, int fd, const char *name, const char *lin
 
 /* Trims path as trim_tsv does, opens it for appending without following a symlink, and writes
  * header when the file is new. 0 with *fd open, or -1 with msg filled. */
-static int tsv_open_fd(const char *path, const char *header, int step_col, int64_t keep_step, int *fd, char *msg,
-                       size_t msg_len) {
+static int tsv_open_fd(const char *path, const char *header, int step_col, int64_t keep_step, const char *drop_at_keep,
+                       int *fd, char *msg, size_t msg_len) {
     *fd = -1;
-    if (trim_tsv(path, step_col, keep_step, msg, msg_len) != 0) return -1;
+    if (trim_tsv(path, step_col, keep_step, drop_at_keep, msg, msg_len) != 0) return -1;
     tg_err err;
     struct stat sb;
     tg_status st = tg_afile_append_open(path, fd, &err);
@@ -102,13 +107,14 @@ static int tsv_open_fd(const char *path, const char *header, int step_col, int64
 FILE *tg_tsv_open(const char *path, const char *header, int step_col, int64_t keep_step, char *msg,
                   size_t msg_len) {
     int fd;
-    if (tsv_open_fd(path, header, step_col, keep_step, &fd, msg, msg_len) != 0) return NULL;
+    if (tsv_open_fd(path, header, step_col, keep_step, NULL, &fd, msg, msg_len) != 0) return NULL;
     FILE *f = fdopen(fd, "a");
     if (!f) { snprintf(msg, msg_len, "%s: %s", path, strerror(errno)); close(fd); }
     return f;
 }
 
-int tg_progress_open(tg_progress *p, const char *rundir, int64_t keep_step, char *msg, size_t msg_len) {
+int tg_progress_open(tg_progress *p, const char *rundir, int64_t keep_step, bool valid_pending, char *msg,
+                     size_t msg_len) {
     memset(p, 0, sizeof *p);
     p->tty = isatty(STDERR_FILENO);
     p->log_fd = p->metrics_fd = -1;
@@ -123,7 +129,9 @@ int tg_progress_open(tg_progress *p, const char *rundir, int64_t keep_step, char
         snprintf(msg, msg_len, "%s", err.msg);
         return -1;
     }
-    return tsv_open_fd(p->metrics_path, METRICS_HEADER, 1, keep_step, &p->metrics_fd, msg, msg_len);
+    /* a pending validation's row may have been written before a kill: it is written again */
+    return tsv_open_fd(p->metrics_path, METRICS_HEADER, 1, keep_step, valid_pending ? "valid" : NULL, &p->metrics_fd,
+                       msg, msg_len);
 }
 
 void tg_progress_close(tg_progress *p) {

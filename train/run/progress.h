@@ -22,8 +22,10 @@ typedef struct tg_progress {
 
 /* Opens the run's log and metrics files, never through a symlink (rundir NULL: a quiet progress
  * that writes nothing). On resume, metrics rows past `keep_step` (written by
- * the part of the run that a crash lost) are dropped so the file matches the checkpoint. */
-int tg_progress_open(tg_progress *p, const char *rundir, int64_t keep_step, char *msg, size_t msg_len);
+ * the part of the run that a crash lost) are dropped so the file matches the checkpoint, and with
+ * valid_pending the valid rows at keep_step too (the validation the resume runs first). */
+int tg_progress_open(tg_progress *p, const char *rundir, int64_t keep_step, bool valid_pending, char *msg,
+                     size_t msg_len);
 void tg_progress_close(tg_progress *p);
 
 /* The safe way to a run's TSV file (metrics.tsv, diagnostics.tsv): drops the rows whose step

@@ -122,6 +122,7 @@ typedef struct tg_loaded {
     tg_bpe *bpe;
     tg_run_state st;
     uint64_t param_hash;          /* of the parameter bytes, as ckpt info shows */
+    bool valid_pending;           /* the file has section valid_pending (its step's validation to run) */
 } tg_loaded;
 tg_status tg_run_load_model(const char *path, tg_loaded *out, tg_err *err);
 void tg_loaded_free(tg_loaded *l);

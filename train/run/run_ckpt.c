@@ -415,6 +415,7 @@ tg_status tg_run_load_model(const char *path, tg_loaded *out, tg_err *err) {
         s = tg_ckpt_reader_get(rd, "state", &p, &n, err);
         if (s == TG_OK) s = state_read(p, n, path, &out->st, err);
     }
+    out->valid_pending = tg_ckpt_reader_find(rd, "valid_pending") != NULL;   /* (a resume checks it) */
     tg_ckpt_reader_free(rd);
     if (s != TG_OK) tg_loaded_free(out);
     return s;

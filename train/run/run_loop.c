@@ -25,15 +25,16 @@ static void on_signal(int sig) { g_stop_signal = sig; }
  * the ranks agree on a stop only between steps). */
 static bool stop_in_validation(void) { return g_stop_signal && tg_dist_size() == 1; }
 
-/* Fault injection for the tests: TAPEGRAD_STOP_IN_VALIDATION=N raises SIGTERM inside the N-th
- * validation of this process, after its dev loss and before its decoding. */
-static void inject_stop(void) {
-    static long count, at = -1;
-    if (at < 0) {
-        const char *e = getenv("TAPEGRAD_STOP_IN_VALIDATION");
-        at = e ? atol(e) : 0;
+/* Fault injection for the tests: a SIGTERM raised inside the N-th validation of this process
+ * (TAPEGRAD_STOP_IN_VALIDATION=N, after its dev loss and before its decoding), or right after
+ * update N (TAPEGRAD_STOP_AT_STEP=N), as a signal landing there would. */
+static void inject_stop(const char *var, long n) {
+    static bool raised;   /* once: a second SIGTERM would kill (SA_RESETHAND) */
+    const char *e = getenv(var);
+    if (!raised && e && atol(e) == n && n > 0) {
+        raised = true;
+        raise(SIGTERM);
     }
-    if (at > 0 && ++count == at) raise(SIGTERM);
 }
 
 static double now_s(void) {
@@ -153,7 +154,8 @@ static tg_status validate(tg_run *r, tg_progress *pg, valid_result *v, tg_err *e
     tg_ctx_set_grad_enabled(ctx, false);
     double t0 = now_s();
     tg_status s = dev_loss(r, v, err);
-    inject_stop();
+    static long validations;
+    inject_stop("TAPEGRAD_STOP_IN_VALIDATION", ++validations);
     /* BLEU on the first K dev sentences */
     size_t n = r->cfg.valid_sentences > 0 && (size_t)r->cfg.valid_sentences < r->dev.n
                    ? (size_t)r->cfg.valid_sentences : r->dev.n;
@@ -351,7 +353,8 @@ int tg_run_train(tg_run *r) {
     tg_progress pg;
     char msg[512];
     tg_err err = {{0}};
-    if (tg_progress_open(&pg, tg_dist_rank() == 0 ? r->cfg.out : NULL, r->st.step, msg, sizeof msg) != 0) {
+    if (tg_progress_open(&pg, tg_dist_rank() == 0 ? r->cfg.out : NULL, r->st.step, r->valid_pending, msg,
+                         sizeof msg) != 0) {
         fprintf(stderr, "tapegrad train: %s\n", msg);
         return 1;
     }
@@ -399,13 +402,15 @@ int tg_run_train(tg_run *r) {
     bool validated_now = false, saved_now = false;
     const char *reason = NULL;
     int stop = 0;   /* a stop signal, agreed by every rank */
+    bool ran_pending = false;
     if (s == TG_OK && r->valid_pending) {   /* a resume of a run stopped inside this step's validation */
         valid_result v;
         s = validate(r, &pg, &v, &err);
-        if (s == TG_OK && v.done) s = after_validation(r, &pg, &v, &err);
         if (s == TG_OK && !v.interrupted) {   /* (interrupted again: the loop stops at once, still pending) */
-            r->valid_pending = false;
-            s = save_last(r, &pg, &err);
+            r->valid_pending = false;          /* before best.ckpt is written: it is not pending */
+            if (v.done) s = after_validation(r, &pg, &v, &err);
+            if (s == TG_OK) s = save_last(r, &pg, &err);
+            validated_now = saved_now = ran_pending = true;   /* this step's: an end is not validated twice */
         }
     }
     while (s == TG_OK && (s = tg_run_agree(r, (stop = g_stop_signal, &stop), &err)) == TG_OK &&
@@ -417,6 +422,7 @@ int tg_run_train(tg_run *r) {
         s = train_step(r, &diag, &b, &res, &err);
         double dt = now_s() - t0;
         if (s != TG_OK) break;
+        inject_stop("TAPEGRAD_STOP_AT_STEP", (long)r->st.step);
         r->st.train_seconds += dt;
         session_train_s += dt;
         if (!res.skipped && tg_run_diag_due(&diag, r->st.step)) {
@@ -493,9 +499,11 @@ int tg_run_train(tg_run *r) {
         }
     }
     if (s == TG_OK && stop) {
+        /* the stop came with the run's end: the end's validation (below) is left for the resume */
+        if (reason && !validated_now && r->dev_iter) r->valid_pending = true;
         if (!saved_now) s = save_last(r, &pg, &err);
         if (s == TG_OK) log_stopped(r, &pg, stop);
-    } else if (s == TG_OK && r->st.step == start_step) {
+    } else if (s == TG_OK && r->st.step == start_step && !ran_pending) {
         tg_progress_log(&pg, "nothing to do: %s at step %lld", reason ? reason : "stopped", (long long)r->st.step);
         /* a longer --time-limit on a run whose length --fit-steps fitted: the cosine ended there */
         if (r->cfg.fit_steps && r->cfg.max_steps > 0 && r->st.step >= r->cfg.max_steps &&
