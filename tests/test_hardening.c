@@ -345,6 +345,12 @@ START_TEST(test_number_flags_strict) {
         snprintf(want, sizeof want, "%s wants ", bad[i][1]);
         ck_assert(file_has("err.txt", want));
     }
+    static const char *const bench[][2] = {{"--min-time", "0x0"}, {"--min-time", " 0"}, {"--sizes", " 8"},
+                                           {"--sizes", "8, 16"}, {"--sizes", "-8"}};
+    for (int i = 0; i < 5; i++) {
+        char *b[] = {"bench", "gemm", (char *)bench[i][0], (char *)bench[i][1], NULL};
+        ck_assert_msg(run(b) == 2, "bench gemm %s '%s' was taken", bench[i][0], bench[i][1]);
+    }
     char *d[] = {"ckpt", "diagnose", "--threads", "4294967297", "somewhere", NULL};
     ck_assert_int_eq(run(d), 2);
     ck_assert(file_has("err.txt", "--threads wants a whole number in [0, 256], not '4294967297'"));

@@ -466,6 +466,20 @@ START_TEST(test_cosine_resume_longer_warned) {
     ck_assert_int_eq(run(NULL, longer), 0);
     ck_assert(file_has("err.txt", "warning: --max-steps 14 changes the cosine schedule of this run (at step 10 of "
                                   "10): the learning rate now decays over 14 steps, so it rises from here"));
+    /* a --fit-steps run stopped before its fit has no length yet: nothing to warn about */
+    char f[300], out[320], errf2[320];
+    snprintf(f, sizeof f, "%s/fit", tmpdir);
+    snprintf(out, sizeof out, "%s/out.txt", tmpdir);
+    snprintf(errf2, sizeof errf2, "%s/err.txt", tmpdir);
+    char *fit[] = {TINY, "--schedule", "cosine", "--fit-steps", "--time-limit", "60s", "--warmup", "50",
+                   "--valid-every", "0", "--out", f, NULL};
+    ck_assert_int_eq(tg_cli_wait(tg_cli_spawn("TAPEGRAD_STOP_AT_STEP=5", NULL, out, errf2, fit)), 0);
+    ck_assert(file_has("err.txt", "stopped by signal 15 at step 5"));
+    char *fixed[] = {"train", "--resume", f, "--max-steps", "60", NULL};
+    ck_assert_int_eq(run(NULL, fixed), 0);
+    e = slurp(errf);
+    ck_assert(strstr(e, "resumed at step 5") && !strstr(e, "changes the cosine schedule"));
+    free(e);
 }
 END_TEST
 

@@ -58,6 +58,7 @@ static inline int tg_cli_dispatch(int argc, char **argv) {
     if (!strcmp(argv[0], "score")) return tg_cmd_score(argc, argv);
     if (!strcmp(argv[0], "experiment")) return tg_cmd_experiment(argc, argv);
     if (!strcmp(argv[0], "gradcheck")) return tg_cmd_gradcheck(argc, argv);
+    if (!strcmp(argv[0], "bench")) return tg_cmd_bench(argc, argv);
     return 99;
 }
 

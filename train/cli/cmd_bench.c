@@ -505,8 +505,8 @@ int tg_cmd_bench(int argc, char **argv) {
             char *p = optarg;
             while (*p) {
                 char *end;
-                long n = strtol(p, &end, 10);
-                if (end == p || n < 1 || n > 16384 || (*end && *end != ',') || n_sizes == 32) {
+                long n = *p >= '0' && *p <= '9' ? strtol(p, &end, 10) : 0;   /* no blank or sign first */
+                if (!n || n > 16384 || (*end && *end != ',') || n_sizes == 32) {
                     fprintf(stderr, "tapegrad bench: --sizes wants up to 32 sizes 1..16384 "
                                     "separated by commas, not '%s'\n", optarg);
                     return 2;
@@ -521,16 +521,12 @@ int tg_cmd_bench(int argc, char **argv) {
             if (!parse_long("--threads", optarg, 1, 64, &v)) return 2;
             threads = (int)v;
             break;
-        case 'm': {
-            char *end;
-            min_time = strtod(optarg, &end);
-            if (!*optarg || *end || !(min_time >= 0 && min_time <= 3600)) {
-                fprintf(stderr, "tapegrad bench: --min-time wants seconds in [0, 3600], not '%s'\n",
-                        optarg);
+        case 'm':
+            if (!tg_arg_double(optarg, 0, 3600, &min_time)) {
+                fprintf(stderr, "tapegrad bench: --min-time wants seconds in [0, 3600], not '%s'\n", optarg);
                 return 2;
             }
             break;
-        }
         case 'c':
             if (!strcmp(optarg, "tiny") || !strcmp(optarg, "T")) sc = &step_configs[0];
             else if (!strcmp(optarg, "base") || !strcmp(optarg, "B")) sc = &step_configs[1];

@@ -162,7 +162,7 @@ int tg_cmd_train(int argc, char **argv) {
     /* the cosine decays over --max-steps: another length moves the rate of every step from here on
      * (experiment refuses it; train lets a user extend a run, and says what it does) */
     if (rc == 0 && resume && !strcmp(cfg.schedule, "cosine") && cfg.max_steps != loaded.cfg.max_steps &&
-        loaded.st.step > 0)
+        loaded.cfg.max_steps > 0 && loaded.st.step > 0)   /* (0: --fit-steps has not set the length yet) */
         fprintf(stderr, "tapegrad train: warning: --max-steps %lld changes the cosine schedule of this run (at step "
                 "%lld of %lld): the learning rate now decays over %lld steps, so it %s from here\n",
                 (long long)cfg.max_steps, (long long)loaded.st.step, (long long)loaded.cfg.max_steps,
