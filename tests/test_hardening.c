@@ -75,29 +75,6 @@ static void tsv_run(const char *name) {
     ck_assert_int_eq(run(a), 0);
 }
 
-/* Copies checkpoint src to dst with section `name` replaced by bytes (or left out if bytes is NULL). */
-static void rewrite_ckpt(const char *src, const char *dst, const char *name, const void *bytes, size_t len) {
-    tg_ckpt_reader *r;
-    tg_err err;
-    ck_assert_msg(tg_ckpt_reader_open(src, &r, &err) == TG_OK, "%s", err.msg);
-    tg_ckpt_writer *w = tg_ckpt_writer_new();
-    for (int i = 0; i < tg_ckpt_reader_count(r); i++) {
-        const tg_ckpt_section *s = tg_ckpt_reader_section(r, i);
-        const void *p;
-        size_t n;
-        ck_assert_int_eq(tg_ckpt_reader_get(r, s->name, &p, &n, &err), TG_OK);
-        if (!strcmp(s->name, name)) {
-            if (!bytes) continue;
-            p = bytes;
-            n = len;
-        }
-        ck_assert_int_eq(tg_ckpt_writer_add(w, s->name, p, n, &err), TG_OK);
-    }
-    ck_assert_msg(tg_ckpt_writer_save(w, dst, &err) == TG_OK, "%s", err.msg);
-    tg_ckpt_writer_free(w);
-    tg_ckpt_reader_free(r);
-}
-
 /* The vocab section of ckpt with two characters' lines swapped: as valid and as large, but the
  * same ids now mean other pieces. */
 static char *swapped_vocab(const char *ckpt, size_t *len) {
@@ -133,7 +110,7 @@ START_TEST(test_average_refuses_other_vocab_and_takes_last) {
     tmp_path(out, sizeof out, "avg.ckpt");
     size_t vlen;
     char *v = swapped_vocab(s4, &vlen);
-    rewrite_ckpt(s4, other, "vocab", v, vlen);
+    tg_cli_rewrite_section(s4, other, "vocab", v, vlen);
     free(v);
     char *a[] = {"ckpt", "average", s2, other, "-o", out, NULL};
     ck_assert_int_eq(run(a), 1);
@@ -167,7 +144,7 @@ START_TEST(test_checkpoint_without_vocab_refused) {
     char last[300], cut[300];
     tmp_path(last, sizeof last, "r/last.ckpt");
     tmp_path(cut, sizeof cut, "novocab.ckpt");
-    rewrite_ckpt(last, cut, "vocab", NULL, 0);
+    tg_cli_rewrite_section(last, cut, "vocab", NULL, 0);
     char *t[] = {"translate", "--model", cut, NULL};
     ck_assert_int_eq(run(t), 1);
     ck_assert(file_has("err.txt", "novocab.ckpt: section 'vocab' is missing"));
@@ -182,7 +159,7 @@ START_TEST(test_checkpoint_text_shown_escaped) {
     char last[300];
     tmp_path(last, sizeof last, "r/last.ckpt");
     static const char evil[] = "fast\x1b]0;owned\x07\x1b[2J";
-    rewrite_ckpt(last, last, "kernels", evil, sizeof evil - 1);
+    tg_cli_rewrite_section(last, last, "kernels", evil, sizeof evil - 1);
     char dir[300];
     char *r[] = {"train", "--resume", tmp_path(dir, sizeof dir, "r"), "--max-steps", "5", NULL};
     ck_assert_int_eq(run(r), 0);
@@ -200,7 +177,7 @@ START_TEST(test_json_escapes_paths) {
     char last[300], odd[300], data[300], odd_data[300];
     tmp_path(last, sizeof last, "r/last.ckpt");
     tmp_path(odd, sizeof odd, "we\"ird\\na\tme.ckpt");
-    rewrite_ckpt(last, odd, "none", NULL, 0);
+    tg_cli_rewrite_section(last, odd, "none", NULL, 0);
     char *i[] = {"ckpt", "info", "--json", odd, NULL};
     ck_assert_int_eq(run(i), 0);
     ck_assert(file_has("out.txt", "we\\\"ird\\\\na\\tme.ckpt\", \"file_size\""));
@@ -239,7 +216,7 @@ START_TEST(test_non_finite_models_refused) {
     tmp_path(data, sizeof data, "train.tsv");
     size_t n;
     float *x = params_all(last, INFINITY, &n);
-    rewrite_ckpt(last, inf_ck, "params", x, n);
+    tg_cli_rewrite_section(last, inf_ck, "params", x, n);
     free(x);
     char *e[] = {"eval", "--model", inf_ck, "--data", data, "--json", NULL};
     ck_assert_int_eq(run(e), 1);
@@ -248,7 +225,7 @@ START_TEST(test_non_finite_models_refused) {
     ck_assert_int_ne(run(t), 0);
     ck_assert(file_has("err.txt", "holds inf at element 0"));
     x = params_all(last, 1e30f, &n);
-    rewrite_ckpt(last, big, "params", x, n);
+    tg_cli_rewrite_section(last, big, "params", x, n);
     free(x);
     char *j[] = {"eval", "--model", big, "--data", data, "--json", NULL};
     ck_assert_int_eq(run(j), 0);

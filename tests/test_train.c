@@ -503,23 +503,9 @@ static char *valid_rows(const char *dir) {
 
 /* Copies checkpoint `from` to `to` with section valid_pending naming `step` (version 1). */
 static void set_pending_step(const char *from, const char *to, int64_t step) {
-    tg_ckpt_reader *r;
-    tg_err err;
-    ck_assert_msg(tg_ckpt_reader_open(from, &r, &err) == TG_OK, "%s", err.msg);
-    tg_ckpt_writer *w = tg_ckpt_writer_new();
     unsigned char pending[12] = {1};
     for (int b = 0; b < 8; b++) pending[4 + b] = (unsigned char)((uint64_t)step >> (8 * b));
-    for (int i = 0; i < tg_ckpt_reader_count(r); i++) {
-        const tg_ckpt_section *sec = tg_ckpt_reader_section(r, i);
-        const void *p;
-        size_t len;
-        ck_assert_int_eq(tg_ckpt_reader_get(r, sec->name, &p, &len, &err), TG_OK);
-        if (!strcmp(sec->name, "valid_pending")) p = pending, len = sizeof pending;
-        ck_assert_int_eq(tg_ckpt_writer_add(w, sec->name, p, len, &err), TG_OK);
-    }
-    ck_assert_msg(tg_ckpt_writer_save(w, to, &err) == TG_OK, "%s", err.msg);
-    tg_ckpt_writer_free(w);
-    tg_ckpt_reader_free(r);
+    tg_cli_rewrite_section(from, to, "valid_pending", pending, sizeof pending);
 }
 
 /* Whether checkpoint path holds section valid_pending. */

@@ -63,25 +63,6 @@ static void copy(const char *from, const char *to) {
     ck_assert_int_eq(system(cmd), 0);
 }
 
-/* Copies checkpoint `from` to `to` with section `name` replaced by bytes (or dropped if NULL). */
-static void rewrite_section(const char *from, const char *to, const char *name, const void *bytes, size_t n) {
-    tg_ckpt_reader *r;
-    tg_err err;
-    ck_assert_msg(tg_ckpt_reader_open(from, &r, &err) == TG_OK, "%s", err.msg);
-    tg_ckpt_writer *w = tg_ckpt_writer_new();
-    for (int i = 0; i < tg_ckpt_reader_count(r); i++) {
-        const tg_ckpt_section *s = tg_ckpt_reader_section(r, i);
-        const void *p;
-        size_t len;
-        ck_assert_int_eq(tg_ckpt_reader_get(r, s->name, &p, &len, &err), TG_OK);
-        if (!strcmp(s->name, name)) p = bytes, len = n;
-        ck_assert_int_eq(tg_ckpt_writer_add(w, s->name, p, len, &err), TG_OK);
-    }
-    ck_assert_msg(tg_ckpt_writer_save(w, to, &err) == TG_OK, "%s", err.msg);
-    tg_ckpt_writer_free(w);
-    tg_ckpt_reader_free(r);
-}
-
 /* The text of section `name` of a checkpoint, with `from` replaced by `to` (must occur). */
 static char *edited_text(const char *ckpt, const char *name, const char *from, const char *to) {
     tg_ckpt_reader *r;
@@ -106,7 +87,7 @@ static char *edited_text(const char *ckpt, const char *name, const char *from, c
 /* Copies checkpoint src to dst with `from` replaced by `to` in the text of section `name`. */
 static void edit_section(const char *src, const char *dst, const char *name, const char *from, const char *to) {
     char *text = edited_text(src, name, from, to);
-    rewrite_section(src, dst, name, text, strlen(text));
+    tg_cli_rewrite_section(src, dst, name, text, strlen(text));
     free(text);
 }
 
@@ -577,7 +558,7 @@ typedef void edit_check(const char *src, const char *name, const unsigned char *
 /* bad.ckpt, src with the edit: a model to use refuses it. */
 static void model_refuses(const char *src, const char *name, const unsigned char *bytes, size_t n,
                           const char *needle) {
-    rewrite_section(src, dir_path("bad.ckpt"), name, bytes, n);
+    tg_cli_rewrite_section(src, dir_path("bad.ckpt"), name, bytes, n);
     expect_refused(dir_path("bad.ckpt"), needle);
 }
 
@@ -625,7 +606,7 @@ START_TEST(test_state_fields_validated) {
     uint64_t pbits;
     memcpy(&pbits, &perfect, 8);
     for (int b = 0; b < 8; b++) s[60 + b] = (unsigned char)(pbits >> (8 * b));
-    rewrite_section(src, bad, "state", s, sizeof s);
+    tg_cli_rewrite_section(src, bad, "state", s, sizeof s);
     tg_loaded L;
     ck_assert_msg(tg_run_load_model(bad, &L, &err) == TG_OK, "%s", err.msg);
     ck_assert(L.st.best_bleu == perfect);
@@ -633,7 +614,7 @@ START_TEST(test_state_fields_validated) {
     /* and through the command line: a hand-edited step is refused, not overflowed */
     memcpy(s, state, sizeof s);
     for (int b = 0; b < 8; b++) s[4 + b] = b == 7 ? 0x7f : 0xff;
-    rewrite_section(src, src, "state", s, sizeof s);
+    tg_cli_rewrite_section(src, src, "state", s, sizeof s);
     char *a[] = {"train", "--resume", (char *)dir_path("r"), "--max-steps", "3", NULL};
     ck_assert_int_eq(tg_cli_run(NULL, a), 1);
     ck_assert(tg_cli_has("err.txt", "section 'state': step = 9223372036854775807"));
@@ -644,7 +625,7 @@ END_TEST
  * and ckpt pass over the interval), a resume refuses it naming the file and the field. */
 static void resume_refuses(const char *src, const char *name, const unsigned char *bytes, size_t n,
                            const char *needle) {
-    rewrite_section(src, dir_path("ir/last.ckpt"), name, bytes, n);
+    tg_cli_rewrite_section(src, dir_path("ir/last.ckpt"), name, bytes, n);
     tg_loaded L;
     tg_err err;
     ck_assert_msg(tg_run_load_model(dir_path("ir/last.ckpt"), &L, &err) == TG_OK, "%s", err.msg);
@@ -691,7 +672,7 @@ START_TEST(test_interval_fields_validated) {
     resume_refuses(src, "interval", v, 24, "f64 array needs 8 bytes at offset 20");
     /* ckpt info and ckpt average take a model with a newer interval */
     v[0] = 2;
-    rewrite_section(src, dir_path("ir/last.ckpt"), "interval", v, 52);
+    tg_cli_rewrite_section(src, dir_path("ir/last.ckpt"), "interval", v, 52);
     free(v);
     char *info[] = {"ckpt", "info", (char *)dir_path("ir/last.ckpt"), NULL};
     ck_assert_int_eq(tg_cli_run_bounded(60, info), 0);
@@ -707,14 +688,14 @@ START_TEST(test_section_errors_name_the_file) {
     const char *src = dir_path("r/last.ckpt"), *bad = dir_path("bad.ckpt");
     unsigned char *st = section_bytes(src, "state", 132);
     st[0] = 2;
-    rewrite_section(src, bad, "state", st, 132);
+    tg_cli_rewrite_section(src, bad, "state", st, 132);
     char *a[] = {"ckpt", "average", (char *)src, (char *)src, (char *)bad, "-o", (char *)dir_path("avg.ckpt"), NULL};
     ck_assert_int_eq(tg_cli_run_bounded(60, a), 1);
     char want[TG_PATH_MAX + 128];
     snprintf(want, sizeof want, "%s: section 'state' has version 2, this build reads 1", bad);
     ck_assert(tg_cli_has("err.txt", want));
     st[0] = 1;
-    rewrite_section(src, bad, "state", st, 30);
+    tg_cli_rewrite_section(src, bad, "state", st, 30);
     ck_assert_int_eq(tg_cli_run_bounded(60, a), 1);
     snprintf(want, sizeof want, "%s: section 'state': u64 needs 8 bytes at offset 28", bad);
     ck_assert_msg(tg_cli_has("err.txt", want), "%s", want);

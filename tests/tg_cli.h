@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "train/ckpt/ckpt_file.h"
 #include "train/cli/commands.h"
 
 static char tg_cli_dir[256];
@@ -60,6 +61,31 @@ static inline int tg_cli_dispatch(int argc, char **argv) {
     if (!strcmp(argv[0], "gradcheck")) return tg_cmd_gradcheck(argc, argv);
     if (!strcmp(argv[0], "bench")) return tg_cmd_bench(argc, argv);
     return 99;
+}
+
+/* Copies checkpoint src to dst (which may be src) with section `name` replaced by bytes, or left
+ * out when bytes is NULL; the other sections as they are. */
+static inline void tg_cli_rewrite_section(const char *src, const char *dst, const char *name, const void *bytes,
+                                          size_t len) {
+    tg_ckpt_reader *r;
+    tg_err err;
+    ck_assert_msg(tg_ckpt_reader_open(src, &r, &err) == TG_OK, "%s", err.msg);
+    tg_ckpt_writer *w = tg_ckpt_writer_new();
+    for (int i = 0; i < tg_ckpt_reader_count(r); i++) {
+        const tg_ckpt_section *s = tg_ckpt_reader_section(r, i);
+        const void *p;
+        size_t n;
+        ck_assert_int_eq(tg_ckpt_reader_get(r, s->name, &p, &n, &err), TG_OK);
+        if (!strcmp(s->name, name)) {
+            if (!bytes) continue;
+            p = bytes;
+            n = len;
+        }
+        ck_assert_int_eq(tg_ckpt_writer_add(w, s->name, p, n, &err), TG_OK);
+    }
+    ck_assert_msg(tg_ckpt_writer_save(w, dst, &err) == TG_OK, "%s", err.msg);
+    tg_ckpt_writer_free(w);
+    tg_ckpt_reader_free(r);
 }
 
 /* Starts `tapegrad <argv...>` (NULL-terminated) in a child: stdout to out, stderr to errf, stdin
