@@ -878,6 +878,29 @@ START_TEST(test_dead_writers_temps_removed) {
 }
 END_TEST
 
+/* An output name of up to NAME_MAX (255) bytes is written: its temporary keeps the name's first
+ * 224 bytes (before, NAME.tmp.PID.N passed the limit and every name of 245 bytes or more failed),
+ * and a killed writer's temporary of that name is removed by the next write to it. */
+START_TEST(test_long_output_names_written) {
+    make_run("rn", "1");
+    char name[256], tmp[600], out[600];
+    memset(name, 'a', 250);
+    memcpy(name + 250, ".ckpt", 6);   /* 255 bytes */
+    snprintf(tmp, sizeof tmp, "%s/%.224s.tmp.%ld.0", tg_cli_dir, name, (long)dead_pid());
+    tg_cli_write(tmp, "half");
+    snprintf(out, sizeof out, "%s/%s", tg_cli_dir, name);
+    char *a[] = {"ckpt", "average", (char *)dir_path("rn/last.ckpt"), "-o", out, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, a), 0);
+    ck_assert(is_regular(out));
+    ck_assert_msg(!is_regular(tmp), "the dead writer's temporary of a long name was kept");
+    name[220] = '\0';   /* a shorter name sharing the head keeps its own temporaries apart */
+    snprintf(tmp, sizeof tmp, "%s/%s.tmp.%ld.0", tg_cli_dir, name, (long)dead_pid());
+    tg_cli_write(tmp, "half");
+    ck_assert_int_eq(tg_cli_run(NULL, a), 0);
+    ck_assert_msg(is_regular(tmp), "another name's temporary was removed");
+}
+END_TEST
+
 /* A temporary whose pid no process here has, but whose lock is held, is a live writer's in another
  * PID namespace or on another host sharing the folder: the resume's clean-up and a writer's keep
  * it (before the lock they removed it, and that writer's save failed). Its lock freed, both
@@ -1042,6 +1065,7 @@ static Suite *suite(void) {
     tcase_add_test(io, test_resume_keeps_look_alike_temps);
     tcase_add_test(io, test_dead_writers_temps_removed);
     tcase_add_test(io, test_locked_temps_kept);
+    tcase_add_test(io, test_long_output_names_written);
     tcase_add_test(io, test_writer_locks_its_temp);
     tcase_add_test(io, test_keep_only_regular_snapshots);
     tcase_add_test(io, test_trim_reads_whole_lines);

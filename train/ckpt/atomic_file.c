@@ -16,6 +16,10 @@
 
 /* Tries at most this many temporary names: only another process's leftovers can be in the way. */
 #define MAX_TMP_TRIES 100
+/* Bytes of a target's name its temporary keeps: ".tmp.<pid>.<n>" adds at most 15 (a pid <= 2^22,
+ * n < MAX_TMP_TRIES), so a temporary of any name a file system takes (NAME_MAX 255) fits. */
+#define TEMP_NAME_KEEP 224
+_Static_assert(TEMP_NAME_KEEP + sizeof ".tmp.4194304.99" - 1 <= 255, "a temporary's name must fit NAME_MAX");
 
 /* True when this write is the one TAPEGRAD_FAIL_WRITE names (the counter is per process; tests
  * fork a child per command, so it starts from 0 each time). */
@@ -145,6 +149,12 @@ static bool hold_temp(int fd, const char *tmp) {
     return fstat(fd, &a) == 0 && lstat(tmp, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
+/* Bytes of base (a file name) its temporaries keep: all of it unless it is long. */
+static size_t temp_keeps(const char *base) {
+    size_t n = strlen(base);
+    return n < TEMP_NAME_KEEP ? n : TEMP_NAME_KEEP;
+}
+
 /* Unlinks path's temporaries left by writers that were killed (PATH.tmp.<pid>.<n> whose pid no
  * longer exists and whose lock is free), so an interrupted `ckpt average -o OUT` does not leave
  * one for ever. Another live writer's temporary, and any other name, is left alone. */
@@ -156,7 +166,7 @@ static void remove_dead_temps(const char *path) {
     for (struct dirent *e; d && (e = readdir(d));) {
         size_t n;
         long pid;
-        if (tg_afile_temp_name(e->d_name, &n, &pid) && n == strlen(base) && !strncmp(e->d_name, base, n))
+        if (tg_afile_temp_name(e->d_name, &n, &pid) && n == temp_keeps(base) && !strncmp(e->d_name, base, n))
             tg_afile_unlink_dead_temp(dirfd(d), e->d_name);
     }
     if (d) closedir(d);
@@ -213,6 +223,9 @@ tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
         return st;
     }
     remove_dead_temps(path);
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    int keep = (int)((size_t)(base - path) + temp_keeps(base));   /* the folder and the name's head */
     size_t len = strlen(path) + 48;
     f->tmp = malloc(len);
     if (!f->tmp) {
@@ -220,7 +233,7 @@ tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
         return tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
     }
     for (int i = 0; i < MAX_TMP_TRIES && f->fd < 0; i++) {
-        snprintf(f->tmp, len, "%s.tmp.%ld.%d", path, (long)getpid(), i);
+        snprintf(f->tmp, len, "%.*s.tmp.%ld.%d", keep, path, (long)getpid(), i);
         f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (f->fd >= 0 && !hold_temp(f->fd, f->tmp)) {
             close(f->fd);   /* removed by a clean-up before the lock: not ours any more */
@@ -230,8 +243,9 @@ tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
         if (f->fd < 0 && errno != EEXIST) break;
     }
     if (f->fd >= 0) return TG_OK;
-    tg_status st = tg_err_set(err, TG_ERR_IO, "%s: cannot create a temporary file beside it (%s): %s", path, f->tmp,
-                              strerror(errno));
+    int e = errno;   /* the reason before the names, which can be long enough to cut the message */
+    tg_status st = tg_err_set(err, TG_ERR_IO, "cannot create a temporary file beside %s: %s (%s)", path, strerror(e),
+                              f->tmp);
     free(f->tmp);
     f->tmp = NULL;   /* not ours: never unlink it */
     tg_afile_abort(f);
