@@ -694,6 +694,7 @@ START_TEST(test_bad_axes_and_other_recipe_refused) {
         {"norm=post,,pre", "an empty value"},
         {"norm=post,post", "given twice"},
         {"dropout=0,0.1,0.0", "--vary dropout: value '0' given twice (as '0.0')"},
+        {"time-limit=90s,1m30s", "--vary time-limit: value '90s' given twice (as '1m30s')"},
         {"heads=2,4", "both a base flag and a --vary axis"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

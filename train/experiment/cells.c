@@ -60,12 +60,22 @@ static void canonical(const char *name, char *out, size_t len) {
         if (*p == '_') *p = '-';
 }
 
-/* Whether two values of an axis name one setting: the same text, or the same number (0 and 0.0). */
-static bool same_value(const char *a, const char *b) {
+/* Whether two values of the axis key name one setting: the same text, or texts the train flag
+ * reads alike (0 and 0.0, 90s and 1m30s, true and 1): the configurations they give print alike. */
+static bool same_value(const char *key, const char *a, const char *b) {
     if (!strcmp(a, b)) return true;
-    char *ea, *eb;
-    double x = strtod(a, &ea), y = strtod(b, &eb);
-    return ea != a && eb != b && !*ea && !*eb && x == y;
+    tg_run_config x, y;
+    tg_err e;
+    tg_run_config_default(&x);
+    tg_run_config_default(&y);
+    if (tg_run_config_set(&x, key, a, &e) != TG_OK || tg_run_config_set(&y, key, b, &e) != TG_OK) return false;
+    int nx = tg_run_config_format(&x, NULL, 0), ny = tg_run_config_format(&y, NULL, 0);
+    char *fx = nx == ny ? malloc((size_t)nx + 1) : NULL, *fy = fx ? malloc((size_t)ny + 1) : NULL;
+    bool same = fy && tg_run_config_format(&x, fx, (size_t)nx + 1) == nx &&
+                tg_run_config_format(&y, fy, (size_t)ny + 1) == ny && !strcmp(fx, fy);
+    free(fx);
+    free(fy);
+    return same;
 }
 
 static tg_status axis_values(tg_exp_axis *ax, const char *list, tg_err *err) {
@@ -82,7 +92,7 @@ static tg_status axis_values(tg_exp_axis *ax, const char *list, tg_err *err) {
         const char *v = ax->values[ax->n - 1];
         for (int i = 0; i < ax->n - 1; i++) {
             const char *w = ax->values[i];
-            if (!same_value(w, v)) continue;
+            if (!same_value(ax->key, w, v)) continue;
             if (!strcmp(w, v)) return tg_err_set(err, TG_ERR_ARG, "--vary %s: value '%s' given twice", ax->key, w);
             return tg_err_set(err, TG_ERR_ARG, "--vary %s: value '%s' given twice (as '%s')", ax->key, w, v);
         }
