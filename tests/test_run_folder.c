@@ -6,6 +6,7 @@
 #include <check.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 
 #include "tests/tg_check.h"
 #include "tests/tg_cli.h"
+#include "train/run/progress.h"
 #include "train/run/run.h"
 
 /* A tiny copy-task run; --out and extra flags follow. */
@@ -312,6 +314,18 @@ START_TEST(test_ignored_flags_refused) {
 END_TEST
 
 /* A TAPEGRAD_KERNELS value that names no kernels is reported once (and the run goes on). */
+/* The log line's losses, perplexities and norms: fixed decimals, exponent form past 1e9 (a
+ * diverging run's perplexity of exp(700) printed 305 digits into train.log). */
+START_TEST(test_log_numbers_fit) {
+    ck_assert_str_eq(tg_format_num(3.14159, 2).s, "3.14");
+    ck_assert_str_eq(tg_format_num(123456789.0, 4).s, "123456789.0000");
+    ck_assert_str_eq(tg_format_num(exp(700), 2).s, "1.014e+304");
+    ck_assert_str_eq(tg_format_num(-2.5e12, 3).s, "-2.500e+12");
+    ck_assert_str_eq(tg_format_num(INFINITY, 2).s, "inf");
+    ck_assert_str_eq(tg_format_num(NAN, 2).s, "nan");
+}
+END_TEST
+
 START_TEST(test_bad_kernels_variable_warned) {
     char *a[] = {TINY, "--max-steps", "2", "--out", (char *)tg_cli_path("k"), NULL};
     ck_assert_int_eq(tg_cli_run("TAPEGRAD_KERNELS=avx3", a), 0);
@@ -356,6 +370,7 @@ int main(void) {
     tcase_add_test(tc, test_users_config_and_vocab_kept);
     tcase_add_test(tc, test_ignored_flags_refused);
     tcase_add_test(tc, test_bad_dev_before_bpe);
+    tcase_add_test(tc, test_log_numbers_fit);
     tcase_add_test(tc, test_bad_kernels_variable_warned);
     tcase_add_test(tc, test_bad_threads_variable_warned);
     suite_add_tcase(s, tc);

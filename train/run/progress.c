@@ -24,6 +24,13 @@ void tg_format_duration(double s, char *buf, size_t len) {
     else snprintf(buf, len, "%lds", sec);
 }
 
+tg_num_text tg_format_num(double x, int decimals) {
+    tg_num_text t;
+    if (fabs(x) < 1e9 || !isfinite(x)) snprintf(t.s, sizeof t.s, "%.*f", decimals, x);
+    else snprintf(t.s, sizeof t.s, "%.3e", x);
+    return t;
+}
+
 /* The longest line trim_tsv reads: a metrics row is ~150 bytes, a diagnostics row a few KB. */
 #define TSV_LINE_MAX ((size_t)1 << 20)
 

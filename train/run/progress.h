@@ -56,4 +56,9 @@ void tg_progress_metrics(tg_progress *p, const tg_metrics_row *r);
 /* "1h02m03s" / "4m05s" / "7s" */
 void tg_format_duration(double seconds, char *buf, size_t len);
 
+/* x with `decimals` decimals ("3.1416"), or in exponent form once it passes 1e9 ("1.234e+18"),
+ * so that a diverging run's losses, perplexities and norms fit a log line. */
+typedef struct { char s[32]; } tg_num_text;
+tg_num_text tg_format_num(double x, int decimals);
+
 #endif /* TG_PROGRESS_H */

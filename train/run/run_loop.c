@@ -189,8 +189,9 @@ static tg_status validate(tg_run *r, tg_progress *pg, valid_result *v, tg_err *e
             for (size_t i = 0; i < n && i < 2; i++)
                 tg_progress_log(pg, "  sample %zu: %s\n             ref: %s\n             hyp: %s", i + 1,
                                 r->dev_src[i], r->dev_ref[i], hyps[i]);
-            tg_progress_log(pg, "valid step %lld | dev loss %.4f | nll %.4f | ppl %.2f | BLEU %.2f (%zu sentences, %s) "
-                            "| chrF2 %.2f | %.1f s", (long long)r->st.step, v->loss, v->nll, exp(v->nll),
+            tg_progress_log(pg, "valid step %lld | dev loss %s | nll %s | ppl %s | BLEU %.2f (%zu sentences, %s) "
+                            "| chrF2 %.2f | %.1f s", (long long)r->st.step, tg_format_num(v->loss, 4).s,
+                            tg_format_num(v->nll, 4).s, tg_format_num(exp(v->nll), 2).s,
                             v->bleu, n, r->cfg.beam > 1 ? "beam" : "greedy", v->chrf, now_s() - t0);
         }
     }
@@ -457,10 +458,11 @@ int tg_run_train(tg_run *r) {
             char el[32], eta[32];
             tg_format_duration(r->st.train_seconds, el, sizeof el);
             tg_format_duration(eta_seconds(r, step_s), eta, sizeof eta);
-            tg_progress_log(&pg, "step %lld | epoch %lld | loss %.4f | nll %.4f | ppl %.2f | lr %.3e | gnorm %.3f | "
+            tg_progress_log(&pg, "step %lld | epoch %lld | loss %s | nll %s | ppl %s | lr %.3e | gnorm %s | "
                             "%.0f tgt tok/s | %s elapsed | ETA %s", (long long)r->st.step,
-                            (long long)epoch_shown(r), loss, nll, exp(nll), res.lr,
-                            iv->grad_norm / (double)iv->steps, (double)iv->tokens / iv->wall_s, el,
+                            (long long)epoch_shown(r), tg_format_num(loss, 4).s, tg_format_num(nll, 4).s,
+                            tg_format_num(exp(nll), 2).s, res.lr,
+                            tg_format_num(iv->grad_norm / (double)iv->steps, 3).s, (double)iv->tokens / iv->wall_s, el,
                             isfinite(eta_seconds(r, step_s)) ? eta : "-");
             tg_metrics_row row = {"train", r->st.step, epoch_shown(r), r->st.train_seconds, res.lr, loss, nll,
                                   exp(nll), (double)iv->tokens / iv->wall_s, iv->grad_norm / (double)iv->steps,
