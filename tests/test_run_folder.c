@@ -313,7 +313,6 @@ START_TEST(test_ignored_flags_refused) {
 }
 END_TEST
 
-/* A TAPEGRAD_KERNELS value that names no kernels is reported once (and the run goes on). */
 /* The log line's losses, perplexities and norms: fixed decimals, exponent form past 1e9 (a
  * diverging run's perplexity of exp(700) printed 305 digits into train.log). */
 START_TEST(test_log_numbers_fit) {
@@ -326,6 +325,7 @@ START_TEST(test_log_numbers_fit) {
 }
 END_TEST
 
+/* A TAPEGRAD_KERNELS value that names no kernels is reported once (and the run goes on). */
 START_TEST(test_bad_kernels_variable_warned) {
     char *a[] = {TINY, "--max-steps", "2", "--out", (char *)tg_cli_path("k"), NULL};
     ck_assert_int_eq(tg_cli_run("TAPEGRAD_KERNELS=avx3", a), 0);
