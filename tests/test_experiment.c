@@ -864,6 +864,11 @@ START_TEST(test_precheck_is_trains_check) {
     refused(dev_stdin, "--dev -: every cell reads it, and standard input can be read only once", d);
     char *vocab_stdin[] = {TINY, "--vocab", "/dev/stdin", "--vary", "norm=post,pre", "--seeds", "1", "--out", d, NULL};
     refused(vocab_stdin, "--vocab /dev/stdin: every cell reads it", d);
+    /* a flag the cells would not use, as train refuses it: a base flag, an axis */
+    char *merges[] = {TINY, "--merges", "10", "--vary", "norm=post,pre", "--seeds", "1", "--out", d, NULL};
+    refused(merges, "--merges: no BPE is learned with --task", d);
+    char *merges_axis[] = {TINY, "--vary", "merges=10,20", "--seeds", "1", "--out", d, NULL};
+    refused(merges_axis, "--merges: no BPE is learned with --task", d);
     /* the seed: train takes the whole unsigned 64-bit range, and nothing beyond it */
     tg_run_config cfg;
     tg_run_config_default(&cfg);

@@ -292,6 +292,15 @@ START_TEST(test_ignored_flags_refused) {
     char *vocab[] = {TINY, "--max-steps", "1", "--vocab", "/nonexistent/vocab.txt", "--out", (char *)dir, NULL};
     ck_assert_int_eq(tg_cli_run(NULL, vocab), 2);
     ck_assert(tg_cli_has("err.txt", "give it without --vocab"));
+    /* given, but the run would not use them: --merges without BPE to learn, --patience without dev */
+    char *merges[] = {TINY, "--max-steps", "1", "--merges", "10", "--out", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, merges), 2);
+    ck_assert(tg_cli_has("err.txt", "--merges: no BPE is learned with --task"));
+    const char *tsv = tg_cli_path("t.tsv");
+    tg_cli_write(tsv, "a b\tc d\n");
+    char *patience[] = {"train", "--train", (char *)tsv, "--patience", "3", "--max-steps", "1", "--out", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, patience), 2);
+    ck_assert(tg_cli_has("err.txt", "--patience 3 counts validations, and without --dev there are none"));
     struct stat sb;
     ck_assert_int_ne(stat(dir, &sb), 0);
 

@@ -1070,6 +1070,14 @@ START_TEST(test_paired_bs_errors) {
     expect_score(a4, 2, "err", "--paired-bs-seed '-1'");
     char *a5[] = {"score", "--ref", ref, "--hyp", hyp, hyp, NULL};
     expect_score(a5, 2, "err", "unexpected argument");
+    /* Flags that would do nothing are refused: resampling without --paired-bs, a value for a
+     * smoothing that takes none. */
+    char *a7[] = {"score", "--ref", ref, "--hyp", hyp, "--paired-bs-n", "10", NULL};
+    expect_score(a7, 2, "err", "--paired-bs-n goes with --paired-bs");
+    char *a8[] = {"score", "--ref", ref, "--hyp", hyp, "--smooth-value", "0.2", NULL};
+    expect_score(a8, 2, "err", "--smooth-value 0.2: only --smooth floor and add-k take a value");
+    char *a9[] = {"score", "--ref", ref, "--hyp", hyp, "--smooth", "floor", "--smooth-value", "0.2", NULL};
+    expect_score(a9, 0, "out", "BLEU");
     char *a6[] = {"score", "--help", NULL};
     expect_score(a6, 0, "out", "--paired-bs-seed S");
     remove_tmpdir();

@@ -108,6 +108,7 @@ typedef struct score_opts {
     size_t n_systems;
     int bs_n;
     uint64_t bs_seed;
+    const char *smooth_value, *bs_flag;   /* as given (NULL: not), to refuse them where unused */
 } score_opts;
 
 #if defined(__GNUC__)
@@ -161,6 +162,7 @@ static int score_flag(int c, const char *arg, score_opts *o) {
         if (end == arg || *end || errno || !(x >= 0 && x <= 1e9))
             return usage_error("--smooth-value '%s': expected a number >= 0", arg);
         o->bleu.smooth_value = x;
+        o->smooth_value = arg;
         return 0;
     }
     case 'j': o->json = 1; return 0;
@@ -170,11 +172,13 @@ static int score_flag(int c, const char *arg, score_opts *o) {
             return usage_error("--paired-bs-n '%s': expected a whole number from 1 to 10000000",
                                arg);
         o->bs_n = (int)v;
+        o->bs_flag = "--paired-bs-n";
         return 0;
     case 'S':
         if (parse_count(arg, 0, INT64_MAX, &v))
             return usage_error("--paired-bs-seed '%s': expected a whole number >= 0", arg);
         o->bs_seed = (uint64_t)v;
+        o->bs_flag = "--paired-bs-seed";
         return 0;
     default: usage(stderr); return 2;
     }
@@ -212,6 +216,11 @@ static int score_parse(int argc, char **argv, score_opts *o, int *help) {
     while (optind < argc) o->systems[o->n_systems++] = argv[optind++];
     if (!o->ref_path || !o->hyp_path)
         return usage_error("%s", "--ref and --hyp are both required");
+    /* flags that would do nothing are refused, not dropped in silence */
+    if (o->smooth_value && o->bleu.smooth != TG_BLEU_SMOOTH_FLOOR && o->bleu.smooth != TG_BLEU_SMOOTH_ADD_K)
+        return usage_error("--smooth-value %s: only --smooth floor and add-k take a value", o->smooth_value);
+    if (o->bs_flag && !o->n_systems)
+        return usage_error("%s goes with --paired-bs (it sets the bootstrap's resamples or seed)", o->bs_flag);
     return 0;
 }
 

@@ -175,6 +175,11 @@ int tg_cmd_train(int argc, char **argv) {
         fprintf(stderr, "tapegrad train: %s\n", err.msg);
         rc = 2;
     }
+    for (int i = 0; rc == 0 && i < n_set; i++)   /* flags given that the run would not use */
+        if (tg_run_config_check_given(&cfg, set[i].name, &err) != TG_OK) {
+            fprintf(stderr, "tapegrad train: %s\n", err.msg);
+            rc = 2;
+        }
     if (rc == 0 && resume) snprintf(cfg.out, sizeof cfg.out, "%s", resume);
     if (rc == 0) rc = resolve_shards(&cfg, resume != NULL);
     if (rc == 0 && (tg_run_config_check(&cfg, &err) != TG_OK ||

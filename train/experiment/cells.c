@@ -394,6 +394,14 @@ static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err
                            "only once: give a file", in[i].flag, in[i].path);
     if (s == TG_OK) s = tg_run_config_check(&cfg, &e2);
     if (s == TG_OK) s = tg_run_config_check_limits(&cfg, &e2);   /* as train checks a fresh run */
+    for (int i = 0; s == TG_OK && i < e->n_base; i++) s = tg_run_config_check_given(&cfg, e->base_name[i], &e2);
+    for (int a = 0; s == TG_OK && a < e->n_axes; a++) {   /* an axis, or the flags of its variant */
+        const tg_exp_axis *ax = &e->axes[a];
+        int v = c->value[a];
+        if (!ax->n_set) s = tg_run_config_check_given(&cfg, ax->key, &e2);
+        for (int k = 0; s == TG_OK && ax->n_set && k < ax->n_set[v]; k++)
+            s = tg_run_config_check_given(&cfg, ax->bundle_name[v][k], &e2);
+    }
     char last[sizeof c->dir + 16];
     struct stat sb;
     snprintf(last, sizeof last, "%s/last.ckpt", c->dir);

@@ -409,6 +409,20 @@ tg_status tg_run_config_check(const tg_run_config *c, tg_err *err) {
     return TG_OK;
 }
 
+tg_status tg_run_config_check_given(const tg_run_config *c, const char *name, tg_err *err) {
+    char key[32];
+    snprintf(key, sizeof key, "%s", name);
+    for (char *p = key; *p; p++)
+        if (*p == '_') *p = '-';
+    if (!strcmp(key, "merges") && (c->task[0] || c->vocab[0]))
+        return tg_err_set(err, TG_ERR_ARG, "--merges: no BPE is learned with --%s (the vocabulary is %s): leave it out",
+                          c->task[0] ? "task" : "vocab", c->task[0] ? "the task's" : "that file's");
+    if (!strcmp(key, "patience") && c->patience > 0 && !c->dev[0] && !c->task[0])
+        return tg_err_set(err, TG_ERR_ARG, "--patience %d counts validations, and without --dev there are none: "
+                          "give --dev, or leave --patience out", c->patience);
+    return TG_OK;
+}
+
 int tg_run_config_format(const tg_run_config *c, char *buf, size_t len) {
     size_t k = 0;
     for (int i = 0; i < N_OPTS; i++) {

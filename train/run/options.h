@@ -73,6 +73,11 @@ tg_status tg_run_config_load(tg_run_config *c, const char *path, tg_err *err);
 /* Checks the whole config (ranges, enums, that some training data is named). */
 tg_status tg_run_config_check(const tg_run_config *c, tg_err *err);
 
+/* A flag the user gave by name (train's command line, an experiment's base flags and axes) that
+ * the run configured as c would not use: --merges with --task or --vocab (the vocabulary is not
+ * learned), --patience without a dev set to count validations on. TG_ERR_ARG, naming it. */
+tg_status tg_run_config_check_given(const tg_run_config *c, const char *name, tg_err *err);
+
 /* Writes every setting as `key = value` lines (the config file format, and the checkpoint's
  * config section); a string that would not read back unquoted is written in double quotes.
  * Returns the bytes written (excluding NUL), as snprintf. */
