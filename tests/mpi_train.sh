@@ -17,6 +17,9 @@
 #                gradient included) as --accum-shards 2 in one process
 #   stop-signal  --time-limit (rank 0's clock) and SIGINT to one rank stop every rank at the same
 #                step: no hang, rank 0 saves last.ckpt, exit 0
+#   ranks-differ ranks given other flags, other data or another run folder to resume are refused
+#                before the first step (before: other --lr trained on without a word, other
+#                --max-steps waited for ever, other data of the same lengths trained on)
 set -u
 TG=$1
 CASE=$2
@@ -140,6 +143,34 @@ stop-signal)
     [ $rc -eq 0 ] || { cat "$D/s.err"; fail "exit $rc after SIGINT"; }
     grep -q "stopped by signal 2" "$D/s.err" || { cat "$D/s.err"; fail "no agreed stop"; }
     "$TG" ckpt info "$D/s/last.ckpt" | grep -q '^step  *[1-9]' || fail "no steps saved"
+    ;;
+ranks-differ)
+    refused() {   # message: the job ended (no hang, not 0) with it
+        rc=$?
+        [ $rc -ne 124 ] && [ $rc -ne 0 ] || { cat "$D/err"; fail "exit $rc, expected a refusal: $1"; }
+        grep -q "$1" "$D/err" || { cat "$D/err"; fail "no message: $1"; }
+    }
+    for extra in "--lr 0.01" "--max-steps 20" "--max-epochs 3"; do
+        $MPI -np 1 "$TG" train $TINY --max-steps 30 --out "$D/f" : \
+             -np 1 "$TG" train $TINY --max-steps 30 $extra --out "$D/f" 2>"$D/err"
+        refused "rank 1 was given other settings than rank 0: ${extra%% *} differs"
+        rm -rf "$D/f"
+    done
+    # the same --train name, other pairs of the same lengths (each rank in a folder of its own)
+    mkdir "$D/a" "$D/b"
+    printf 'a b\tc d\ne f\tg h\ni j\tk l\n' >"$D/a/t.tsv"
+    printf 'e f\tg h\na b\tc d\ni j\tk l\n' >"$D/b/t.tsv"
+    DATA="train --train t.tsv --merges 4 --d-model 16 --heads 2 --d-ff 32 --layers 1 --threads 1 --out run"
+    $MPI -np 1 --wdir "$D/a" "$TG" $DATA --max-steps 4 : -np 1 --wdir "$D/b" "$TG" $DATA --max-steps 4 2>"$D/err"
+    refused "rank 1 has other training data than rank 0"
+    # resumed from two run folders of one recipe at other steps: other parameters
+    cp "$D/a/t.tsv" "$D/b/t.tsv"
+    rm -rf "$D/a/run" "$D/b/run"
+    (cd "$D/a" && "$TG" $DATA --max-steps 4 --accum-shards 2 2>/dev/null) || fail "run a"
+    (cd "$D/b" && "$TG" $DATA --max-steps 8 --accum-shards 2 2>/dev/null) || fail "run b"
+    $MPI -np 1 --wdir "$D/a" "$TG" train --resume run --max-steps 12 : \
+         -np 1 --wdir "$D/b" "$TG" train --resume run --max-steps 12 2>"$D/err"
+    refused "rank 1 has other parameters than rank 0"
     ;;
 *) fail "unknown case $CASE" ;;
 esac

@@ -1,8 +1,12 @@
 /* run_agree.c: the ranks of an MPI run agree before each step (see run.h): every decision to
- * stop, validate or save is then taken alike everywhere, so no rank waits for one that left. */
+ * stop, validate or save is then taken alike everywhere, so no rank waits for one that left.
+ * Before the first step they check that they train one run: the same settings, data, parameters
+ * and optimiser state (tg_run_agree_start). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "train/ckpt/ckpt_file.h"
 #include "train/run/dist.h"
 #include "train/run/run.h"
 
@@ -28,5 +32,101 @@ tg_status tg_run_agree(tg_run *r, int *stop_signal, tg_err *err) {
     }
     free(heap);
     if (s == TG_OK) s = tg_dist_bcast(&r->st, sizeof r->st, err);
+    return s;
+}
+
+/* What the ranks compare before the first step: a hash of each setting's line of config.txt
+ * (FP_LINES at most; the rest share the last), then of the data, parameters and optimiser state.
+ * Each 64-bit hash travels as two doubles of 32 bits, which tg_dist_gather carries exactly. */
+enum { FP_TRAIN, FP_DEV, FP_PARAMS, FP_ADAM, FP_N };
+#define FP_LINES 128
+#define FP_K (2 * (FP_LINES + FP_N))
+
+static void put_hash(double *d, uint64_t h) {
+    d[0] = (double)(h >> 32);
+    d[1] = (double)(h & 0xffffffffu);
+}
+
+static uint64_t mix(uint64_t h, uint64_t x) { return tg_ckpt_hash64((uint64_t[2]){h, x}, 2 * sizeof(uint64_t)); }
+
+/* The pairs' pieces and lengths, in order. */
+static uint64_t dataset_hash(const tg_dataset *ds) {
+    uint64_t h = mix(0, ds->n);
+    if (!ds->n) return h;
+    size_t ids = ds->off[ds->n - 1] + (size_t)ds->src_len[ds->n - 1] + (size_t)ds->tgt_len[ds->n - 1];
+    h = mix(h, tg_ckpt_hash64(ds->ids, ids * sizeof *ds->ids));
+    h = mix(h, tg_ckpt_hash64(ds->src_len, ds->n * sizeof *ds->src_len));
+    return mix(h, tg_ckpt_hash64(ds->tgt_len, ds->n * sizeof *ds->tgt_len));
+}
+
+/* Settings a rank may have of its own: its threads (results are the same for any count), and
+ * the run folder's name (rank 0 alone writes it). */
+static bool own_setting(const char *line) {
+    return !strncmp(line, "threads = ", 10) || !strncmp(line, "out = ", 6);
+}
+
+tg_status tg_run_agree_start(const tg_run *r, tg_err *err) {
+    int P = tg_dist_size();
+    if (P == 1) return TG_OK;
+    int n = tg_run_config_format(&r->cfg, NULL, 0);
+    char *text = malloc((size_t)n + 1);
+    double *a = calloc((size_t)FP_K * (size_t)(P + 1), sizeof *a), *mine = a + (size_t)FP_K * (size_t)P;
+    if (!text || !a) {
+        free(text);
+        free(a);
+        return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    }
+    tg_run_config_format(&r->cfg, text, (size_t)n + 1);
+    const char *line[FP_LINES] = {0};
+    uint64_t rest = 0;
+    int i = 0;
+    for (char *p = text, *nl; *p; p = nl + 1, i++) {
+        nl = strchr(p, '\n');   /* every line of the format ends in one */
+        *nl = '\0';
+        uint64_t h = own_setting(p) ? 0 : tg_ckpt_hash64(p, (size_t)(nl - p));
+        if (i < FP_LINES - 1) {
+            line[i] = p;
+            put_hash(mine + 2 * i, h);
+        } else {
+            rest = mix(rest, h);
+        }
+    }
+    put_hash(mine + 2 * (FP_LINES - 1), rest);
+    uint64_t dev = dataset_hash(&r->dev);
+    for (size_t k = 0; r->dev_src && k < r->dev.n; k++)   /* the texts BLEU is scored on */
+        dev = mix(mix(dev, tg_ckpt_hash64(r->dev_src[k], strlen(r->dev_src[k]))),
+                  tg_ckpt_hash64(r->dev_ref[k], strlen(r->dev_ref[k])));
+    tg_params *W = tg_model_params(r->model);
+    size_t bytes = (size_t)tg_params_numel(W) * sizeof(tg_float);
+    uint64_t adam = mix((uint64_t)tg_adam_step_count(r->adam), tg_ckpt_hash64(tg_adam_m(r->adam), bytes));
+    uint64_t fp[FP_N] = {[FP_TRAIN] = dataset_hash(&r->train), [FP_DEV] = dev,
+                         [FP_PARAMS] = tg_ckpt_hash64(tg_params_data(W), bytes),
+                         [FP_ADAM] = mix(adam, tg_ckpt_hash64(tg_adam_v(r->adam), bytes))};
+    for (int k = 0; k < FP_N; k++) put_hash(mine + 2 * (FP_LINES + k), fp[k]);
+    tg_status s = tg_dist_gather(mine, FP_K, a, err);
+    static const char *const what[FP_N][2] = {
+        [FP_TRAIN] = {"other training data", "every rank must read the same --train files"},
+        [FP_DEV] = {"another dev set", "every rank must read the same --dev file"},
+        [FP_PARAMS] = {"other parameters", "on a resume, another copy of last.ckpt: every rank must read the same run"},
+        [FP_ADAM] = {"another optimiser state", "on a resume, another copy of last.ckpt: every rank must read the same "
+                     "run"}};
+    for (int k = 1; s == TG_OK && k < P; k++) {
+        const double *o = a + (size_t)k * FP_K, *first = a;
+        int j = 0;
+        while (j < FP_LINES + FP_N && o[2 * j] == first[2 * j] && o[2 * j + 1] == first[2 * j + 1]) j++;
+        if (j == FP_LINES + FP_N) continue;
+        if (j >= FP_LINES)
+            s = tg_err_set(err, TG_ERR_ARG, "rank %d has %s than rank 0 (%s)", k, what[j - FP_LINES][0],
+                           what[j - FP_LINES][1]);
+        else if (line[j])
+            s = tg_err_set(err, TG_ERR_ARG, "rank %d was given other settings than rank 0: --%.*s differs (rank %d "
+                           "has `%.200s`); give every rank the same flags", k, (int)strcspn(line[j], " "), line[j],
+                           tg_dist_rank(), line[j]);
+        else
+            s = tg_err_set(err, TG_ERR_ARG, "rank %d was given other settings than rank 0; give every rank the same "
+                           "flags", k);
+    }
+    free(text);
+    free(a);
     return s;
 }

@@ -369,7 +369,8 @@ int tg_run_train(tg_run *r) {
                     tg_batch_iter_epoch_batches(r->iter),
                     tg_pool_threads(tg_ctx_pool(r->ctx)), tg_pool_threads(tg_ctx_pool(r->ctx)) == 1 ? "" : "s");
     tg_run_diag diag;
-    tg_status s = tg_run_diag_open(&diag, r, &err);
+    tg_status s = tg_run_agree_start(r, &err);
+    if (s == TG_OK) s = tg_run_diag_open(&diag, r, &err);
     if (s != TG_OK) {
         fprintf(stderr, "tapegrad train: %s\n", err.msg);
         tg_progress_close(&pg);
