@@ -879,25 +879,39 @@ START_TEST(test_dead_writers_temps_removed) {
 END_TEST
 
 /* An output name of up to NAME_MAX (255) bytes is written: its temporary keeps the name's first
- * 224 bytes (before, NAME.tmp.PID.N passed the limit and every name of 245 bytes or more failed),
- * and a killed writer's temporary of that name is removed by the next write to it. */
+ * 223 bytes and a '~' (before, NAME.tmp.PID.N passed the limit and every name of 245 bytes or more
+ * failed). The next write to that name removes a killed writer's temporary of it, in that form or
+ * in an older build's whole-name form, and keeps any other file: one named as a temporary of the
+ * name's head, or a temporary of a shorter name sharing it. A failure names its reason, however
+ * long the path. */
 START_TEST(test_long_output_names_written) {
     make_run("rn", "1");
-    char name[256], tmp[600], out[600];
+    char name[256], out[1200], tmp[4][600];
     memset(name, 'a', 250);
     memcpy(name + 250, ".ckpt", 6);   /* 255 bytes */
-    snprintf(tmp, sizeof tmp, "%s/%.224s.tmp.%ld.0", tg_cli_dir, name, (long)dead_pid());
-    tg_cli_write(tmp, "half");
+    long dead = (long)dead_pid();
+    snprintf(tmp[0], sizeof tmp[0], "%s/%.223s~.tmp.%ld.0", tg_cli_dir, name, dead);   /* removed */
+    snprintf(tmp[1], sizeof tmp[1], "%s/%.224s.tmp.%ld", tg_cli_dir, name, dead);      /* the head's: kept */
+    snprintf(tmp[2], sizeof tmp[2], "%s/%.220s.tmp.%ld.0", tg_cli_dir, name, dead);    /* a shorter name's */
+    for (int i = 0; i < 3; i++) tg_cli_write(tmp[i], "half");
     snprintf(out, sizeof out, "%s/%s", tg_cli_dir, name);
     char *a[] = {"ckpt", "average", (char *)dir_path("rn/last.ckpt"), "-o", out, NULL};
     ck_assert_int_eq(tg_cli_run(NULL, a), 0);
     ck_assert(is_regular(out));
-    ck_assert_msg(!is_regular(tmp), "the dead writer's temporary of a long name was kept");
-    name[220] = '\0';   /* a shorter name sharing the head keeps its own temporaries apart */
-    snprintf(tmp, sizeof tmp, "%s/%s.tmp.%ld.0", tg_cli_dir, name, (long)dead_pid());
-    tg_cli_write(tmp, "half");
+    ck_assert_msg(!is_regular(tmp[0]), "the dead writer's temporary of the long name was kept");
+    ck_assert_msg(is_regular(tmp[1]) && is_regular(tmp[2]), "another name's file was removed");
+    name[230] = '\0';   /* an older build's whole-name temporary of a 230-byte name */
+    snprintf(tmp[3], sizeof tmp[3], "%s/%s.tmp.%ld.0", tg_cli_dir, name, dead);
+    tg_cli_write(tmp[3], "half");
+    snprintf(out, sizeof out, "%s/%s", tg_cli_dir, name);
     ck_assert_int_eq(tg_cli_run(NULL, a), 0);
-    ck_assert_msg(is_regular(tmp), "another name's temporary was removed");
+    ck_assert_msg(!is_regular(tmp[3]), "an older build's temporary of a long name was kept");
+    char folder[256];   /* into a folder that is not there: the message ends with why */
+    memset(folder, 'f', 200);
+    folder[200] = '\0';
+    snprintf(out, sizeof out, "%s/%s/%s", tg_cli_dir, folder, name);
+    ck_assert_int_eq(tg_cli_run(NULL, a), 1);
+    ck_assert(tg_cli_has("err.txt", "No such file or directory"));
 }
 END_TEST
 

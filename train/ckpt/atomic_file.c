@@ -16,8 +16,9 @@
 
 /* Tries at most this many temporary names: only another process's leftovers can be in the way. */
 #define MAX_TMP_TRIES 100
-/* Bytes of a target's name its temporary keeps: ".tmp.<pid>.<n>" adds at most 15 (a pid <= 2^22,
- * n < MAX_TMP_TRIES), so a temporary of any name a file system takes (NAME_MAX 255) fits. */
+/* A target's name longer than this gives its temporaries its first TEMP_NAME_KEEP - 1 bytes and a
+ * '~': ".tmp.<pid>.<n>" adds at most 15 (a pid <= 2^22, n < MAX_TMP_TRIES), so a temporary of any
+ * name a file system takes (NAME_MAX 255) fits, and the '~' tells it from a name that is the head. */
 #define TEMP_NAME_KEEP 224
 _Static_assert(TEMP_NAME_KEEP + sizeof ".tmp.4194304.99" - 1 <= 255, "a temporary's name must fit NAME_MAX");
 
@@ -31,10 +32,23 @@ static bool inject_fault(void) {
     return n > 0 && ++count == n;
 }
 
+/* A path as messages show it: whole, or "..." and its last bytes when long, so that the reason
+ * after one or two paths fits a message (tg_err holds 512 bytes; a path can hold 4,095). */
+#define SHOWN_MAX 160
+static const char *shown(const char *path, char *buf) {
+    size_t n = strlen(path);
+    if (n < SHOWN_MAX) return path;
+    const char *tail = path + n - (SHOWN_MAX - 4);
+    while (((unsigned char)*tail & 0xC0) == 0x80) tail++;   /* not inside a UTF-8 character */
+    snprintf(buf, SHOWN_MAX, "...%s", tail);
+    return buf;
+}
+#define SHOWN(path) shown((path), (char[SHOWN_MAX]){0})
+
 tg_status tg_afile_fd_write(int fd, const void *p, size_t n, const char *what, tg_err *err) {
     if (inject_fault()) {
         errno = ENOSPC;
-        return tg_err_set(err, TG_ERR_IO, "%s: write failed: %s (TAPEGRAD_FAIL_WRITE)", what, strerror(errno));
+        return tg_err_set(err, TG_ERR_IO, "%s: write failed: %s (TAPEGRAD_FAIL_WRITE)", SHOWN(what), strerror(errno));
     }
     const unsigned char *b = p;
     while (n > 0) {
@@ -42,7 +56,7 @@ tg_status tg_afile_fd_write(int fd, const void *p, size_t n, const char *what, t
         if (k < 0 && errno == EINTR) continue;
         if (k <= 0) {
             if (k == 0) errno = EIO;
-            return tg_err_set(err, TG_ERR_IO, "%s: write failed: %s", what, strerror(errno));
+            return tg_err_set(err, TG_ERR_IO, "%s: write failed: %s", SHOWN(what), strerror(errno));
         }
         b += k;
         n -= (size_t)k;
@@ -149,10 +163,12 @@ static bool hold_temp(int fd, const char *tmp) {
     return fstat(fd, &a) == 0 && lstat(tmp, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
-/* Bytes of base (a file name) its temporaries keep: all of it unless it is long. */
-static size_t temp_keeps(const char *base) {
-    size_t n = strlen(base);
-    return n < TEMP_NAME_KEEP ? n : TEMP_NAME_KEEP;
+/* Whether name's target (its first n bytes, tg_afile_temp_name) is base: the whole name, or the
+ * head and '~' that a long base's temporaries carry. */
+static bool temp_of(const char *name, size_t n, const char *base) {
+    size_t len = strlen(base);
+    if (n == len && !strncmp(name, base, n)) return true;   /* (also an older build's of a long one) */
+    return len > TEMP_NAME_KEEP && n == TEMP_NAME_KEEP && !strncmp(name, base, n - 1) && name[n - 1] == '~';
 }
 
 /* Unlinks path's temporaries left by writers that were killed (PATH.tmp.<pid>.<n> whose pid no
@@ -166,7 +182,7 @@ static void remove_dead_temps(const char *path) {
     for (struct dirent *e; d && (e = readdir(d));) {
         size_t n;
         long pid;
-        if (tg_afile_temp_name(e->d_name, &n, &pid) && n == temp_keeps(base) && !strncmp(e->d_name, base, n))
+        if (tg_afile_temp_name(e->d_name, &n, &pid) && temp_of(e->d_name, n, base))
             tg_afile_unlink_dead_temp(dirfd(d), e->d_name);
     }
     if (d) closedir(d);
@@ -218,22 +234,23 @@ tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
         /* O_NOFOLLOW: a link swapped in since the check is refused, not followed */
         f->fd = n >= 0 ? fcntl(n, F_DUPFD_CLOEXEC, 3) : open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
         if (f->fd >= 0) return TG_OK;
-        tg_status st = tg_err_set(err, TG_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
+        tg_status st = tg_err_set(err, TG_ERR_IO, "%s: cannot open for writing: %s", SHOWN(path), strerror(errno));
         tg_afile_abort(f);
         return st;
     }
     remove_dead_temps(path);
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
-    int keep = (int)((size_t)(base - path) + temp_keeps(base));   /* the folder and the name's head */
+    bool cut = strlen(base) > TEMP_NAME_KEEP;   /* the folder, and the name or its head and '~' */
+    int keep = (int)((size_t)(base - path) + (cut ? TEMP_NAME_KEEP - 1 : strlen(base)));
     size_t len = strlen(path) + 48;
     f->tmp = malloc(len);
     if (!f->tmp) {
         tg_afile_abort(f);
-        return tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
+        return tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", SHOWN(path));
     }
     for (int i = 0; i < MAX_TMP_TRIES && f->fd < 0; i++) {
-        snprintf(f->tmp, len, "%.*s.tmp.%ld.%d", keep, path, (long)getpid(), i);
+        snprintf(f->tmp, len, "%.*s%s.tmp.%ld.%d", keep, path, cut ? "~" : "", (long)getpid(), i);
         f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (f->fd >= 0 && !hold_temp(f->fd, f->tmp)) {
             close(f->fd);   /* removed by a clean-up before the lock: not ours any more */
@@ -244,8 +261,8 @@ tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
     }
     if (f->fd >= 0) return TG_OK;
     int e = errno;   /* the reason before the names, which can be long enough to cut the message */
-    tg_status st = tg_err_set(err, TG_ERR_IO, "cannot create a temporary file beside %s: %s (%s)", path, strerror(e),
-                              f->tmp);
+    tg_status st = tg_err_set(err, TG_ERR_IO, "cannot create a temporary file beside %s: %s (%s)", SHOWN(path),
+                              strerror(e), SHOWN(f->tmp));
     free(f->tmp);
     f->tmp = NULL;   /* not ours: never unlink it */
     tg_afile_abort(f);
@@ -259,7 +276,7 @@ tg_status tg_afile_write(tg_afile *f, const void *p, size_t n, tg_err *err) {
 tg_status tg_afile_pwrite(tg_afile *f, const void *p, size_t n, off_t at, tg_err *err) {
     if (inject_fault()) {
         errno = ENOSPC;
-        return tg_err_set(err, TG_ERR_IO, "%s: write failed: %s (TAPEGRAD_FAIL_WRITE)", f->tmp, strerror(errno));
+        return tg_err_set(err, TG_ERR_IO, "%s: write failed: %s (TAPEGRAD_FAIL_WRITE)", SHOWN(f->tmp), strerror(errno));
     }
     const unsigned char *b = p;
     while (n > 0) {
@@ -267,7 +284,8 @@ tg_status tg_afile_pwrite(tg_afile *f, const void *p, size_t n, off_t at, tg_err
         if (k < 0 && errno == EINTR) continue;
         if (k <= 0) {
             if (k == 0) errno = EIO;
-            return tg_err_set(err, TG_ERR_IO, "%s: write failed: %s", f->tmp ? f->tmp : f->path, strerror(errno));
+            return tg_err_set(err, TG_ERR_IO, "%s: write failed: %s", SHOWN(f->tmp ? f->tmp : f->path),
+                              strerror(errno));
         }
         b += k;
         n -= (size_t)k;
@@ -278,7 +296,7 @@ tg_status tg_afile_pwrite(tg_afile *f, const void *p, size_t n, off_t at, tg_err
 
 tg_status tg_afile_seek(tg_afile *f, off_t at, tg_err *err) {
     if (lseek(f->fd, at, SEEK_SET) < 0)
-        return tg_err_set(err, TG_ERR_IO, "%s: cannot seek: %s", f->tmp ? f->tmp : f->path, strerror(errno));
+        return tg_err_set(err, TG_ERR_IO, "%s: cannot seek: %s", SHOWN(f->tmp ? f->tmp : f->path), strerror(errno));
     return TG_OK;
 }
 
@@ -295,11 +313,11 @@ void tg_afile_abort(tg_afile *f) {
 static tg_status sync_folder(const char *path, tg_err *err) {
     const char *slash = strrchr(path, '/');
     char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir) return tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
+    if (!dir) return tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", SHOWN(path));
     tg_status st = TG_OK;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL))   /* EINVAL: the file system cannot sync folders */
-        st = tg_err_set(err, TG_ERR_IO, "%s: saved, but the folder %s could not be synced: %s", path, dir,
+        st = tg_err_set(err, TG_ERR_IO, "%s: saved, but its folder could not be synced: %s", SHOWN(path),
                         strerror(errno));
     if (fd >= 0) close(fd);
     free(dir);
@@ -311,12 +329,13 @@ tg_status tg_afile_commit(tg_afile *f, tg_err *err) {
     const char *what = f->tmp ? f->tmp : f->path;
     /* A device or FIFO cannot be synced (EINVAL/EROFS): only its close counts. */
     if (fsync(f->fd) != 0 && (f->tmp || (errno != EINVAL && errno != EROFS)))
-        st = tg_err_set(err, TG_ERR_IO, "%s: cannot sync: %s", what, strerror(errno));
+        st = tg_err_set(err, TG_ERR_IO, "%s: cannot sync: %s", SHOWN(what), strerror(errno));
     int fd = f->fd, lock = f->tmp ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -1;   /* the temporary's lock, to the rename */
     f->fd = -1;
-    if (close(fd) != 0 && st == TG_OK) st = tg_err_set(err, TG_ERR_IO, "%s: cannot close: %s", what, strerror(errno));
+    if (close(fd) != 0 && st == TG_OK) st = tg_err_set(err, TG_ERR_IO, "%s: cannot close: %s", SHOWN(what), strerror(errno));
     if (st == TG_OK && f->tmp && rename(f->tmp, f->path) != 0)
-        st = tg_err_set(err, TG_ERR_IO, "%s: cannot rename %s over it: %s", f->path, f->tmp, strerror(errno));
+        st = tg_err_set(err, TG_ERR_IO, "%s: cannot rename %s over it: %s", SHOWN(f->path), SHOWN(f->tmp),
+                            strerror(errno));
     if (lock >= 0) close(lock);
     if (st != TG_OK) {
         tg_afile_abort(f);
@@ -346,7 +365,7 @@ tg_status tg_afile_save(const char *path, const void *p, size_t n, tg_err *err) 
 tg_status tg_afile_save_own(const char *path, const void *p, size_t n, tg_err *err) {
     if (tg_afile_is_special(path))
         return tg_err_set(err, TG_ERR_IO, "%s: not a regular file (a FIFO or device); tapegrad writes a file there: "
-                          "remove it", path);
+                          "remove it", SHOWN(path));
     return tg_afile_save(path, p, n, err);
 }
 
@@ -362,8 +381,8 @@ tg_status tg_afile_append_open(const char *path, int *fd, tg_err *err) {
     if (*fd >= 0) close(*fd);
     *fd = -1;
     if (e == ELOOP)
-        return tg_err_set(err, TG_ERR_IO, "%s: is a symbolic link; refusing to append through it", path);
+        return tg_err_set(err, TG_ERR_IO, "%s: is a symbolic link; refusing to append through it", SHOWN(path));
     if (e == ENXIO)
-        return tg_err_set(err, TG_ERR_IO, "%s: not a regular file (a FIFO or device); refusing to append to it", path);
-    return tg_err_set(err, TG_ERR_IO, "%s: cannot open for appending: %s", path, strerror(e));
+        return tg_err_set(err, TG_ERR_IO, "%s: not a regular file (a FIFO or device); refusing to append to it", SHOWN(path));
+    return tg_err_set(err, TG_ERR_IO, "%s: cannot open for appending: %s", SHOWN(path), strerror(e));
 }
