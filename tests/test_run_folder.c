@@ -82,8 +82,8 @@ START_TEST(test_lock_one_train_per_folder) {
     char *fresh[] = {TINY, "--max-steps", "4", "--save-every", "2", "--out", (char *)dir, NULL};
     ck_assert_int_eq(tg_cli_run(NULL, fresh), 1);
     char want[700];
-    snprintf(want, sizeof want, "tapegrad train: %s is in use by another tapegrad train (its lock %s/lock is held)",
-             dir, dir);
+    snprintf(want, sizeof want, "tapegrad train: %s is in use by another tapegrad train or ckpt diagnose (its lock "
+             "%s/lock is held)", dir, dir);
     ck_assert(tg_cli_has("err.txt", want));
     assert_unchanged(dir, before);
     free(before);
@@ -95,6 +95,11 @@ START_TEST(test_lock_one_train_per_folder) {
     char *resume[] = {"train", "--resume", (char *)dir, "--max-steps", "6", NULL};
     ck_assert_int_eq(tg_cli_run(NULL, resume), 1);
     ck_assert(tg_cli_has("err.txt", want));
+    assert_unchanged(dir, before);
+    /* ckpt diagnose writes diagnostics.tsv: it takes the lock too (it cut a live train's rows) */
+    char *diagnose[] = {"ckpt", "diagnose", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, diagnose), 1);
+    ck_assert(tg_cli_has("err.txt", "is in use by another tapegrad train or ckpt diagnose"));
     assert_unchanged(dir, before);
     close(fd);
 

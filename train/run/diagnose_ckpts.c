@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "train/run/diagnostics.h"
 
@@ -46,14 +47,22 @@ tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_do
         free(kept);
         return tg_err_set(err, TG_ERR_ARG, "%s: no last.ckpt and no step-N.ckpt: not a run folder", rundir);
     }
+    /* the run folder's lock, as train takes it: a train resumed meanwhile would have its rows of
+     * diagnostics.tsv cut by this one's, and its gradient norms are in no checkpoint */
+    int lock = tg_run_folder_lock(rundir, err);
+    if (lock < 0) { free(kept); return TG_ERR_STATE; }
     if (!has_last) tg_run_periodic_path(rundir, kept[0], path, sizeof path);
     tg_loaded last;
     s = tg_run_load_model(path, &last, err);
-    if (s != TG_OK) { free(kept); return s; }
+    if (s != TG_OK) { free(kept); close(lock); return s; }
     tg_run_config cfg = last.cfg;
     int64_t last_step = last.st.step;
     tg_loaded_free(&last);
-    if (cfg.diagnostics > 0) { free(kept); return TG_OK; }   /* the run wrote its own, with gradient norms */
+    if (cfg.diagnostics > 0) {   /* the run wrote its own, with gradient norms */
+        free(kept);
+        close(lock);
+        return TG_OK;
+    }
     if (strlen(rundir) >= sizeof cfg.out) s = tg_err_set(err, TG_ERR_ARG, "%s: path too long", rundir);
     else snprintf(cfg.out, sizeof cfg.out, "%s", rundir);
     if (s == TG_OK && !cfg.task[0] && !cfg.vocab[0]) {   /* the vocabulary the run learned, not learned again */
@@ -65,7 +74,7 @@ tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_do
     cfg.threads = threads;
     tg_run r;
     if (s == TG_OK) s = tg_run_open(&r, &cfg, NULL, err);
-    if (s != TG_OK) { free(kept); return s; }
+    if (s != TG_OK) { free(kept); close(lock); return s; }
     for (size_t i = n; s == TG_OK && i-- > 0;) {   /* oldest first: each redoes the rows from its step */
         tg_run_periodic_path(rundir, kept[i], path, sizeof path);
         s = diagnose_one(&r, path, err);
@@ -78,5 +87,6 @@ tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_do
     }
     tg_run_close(&r);
     free(kept);
+    close(lock);
     return s;
 }

@@ -36,7 +36,7 @@ int tg_run_folder_lock(const char *dir, tg_err *err) {
     int e = errno;
     close(fd);
     if (e == EWOULDBLOCK)
-        tg_err_set(err, TG_ERR_STATE, "%s is in use by another tapegrad train (its lock %s is held)", dir, path);
+        tg_err_set(err, TG_ERR_STATE, "%s is in use by another tapegrad train or ckpt diagnose (its lock %s is held)", dir, path);
     else
         tg_err_set(err, TG_ERR_IO, "cannot lock %s: %s", path, strerror(e));
     return -1;
