@@ -265,6 +265,36 @@ START_TEST(test_users_config_and_vocab_kept) {
 }
 END_TEST
 
+/* An input that is a file the run writes in --out is refused, the file unchanged: a corpus named
+ * OUT/train.log had the log appended to it (and the run could not resume), as would a --dev that
+ * is a link to OUT/metrics.tsv have been cut. */
+START_TEST(test_inputs_that_are_outputs_refused) {
+    const char *dir = tg_cli_path("io"), *log = tg_cli_path("io/train.log"), *dev = tg_cli_path("dev.tsv");
+    ck_assert_int_eq(mkdir(dir, 0777), 0);
+    tg_cli_write(log, "one two\tuno dos\nthree four\ttres cuatro\n");
+    tg_cli_write(tg_cli_path("io/lock"), "");   /* (train takes it first) */
+    char *before = folder_state(dir);
+    char *a[] = {"train", "--train", (char *)log, "--merges", "20", "--d-model", "16", "--heads", "2", "--d-ff", "32",
+                 "--layers", "1", "--max-steps", "1", "--out", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, a), 1);
+    char want[700];
+    snprintf(want, sizeof want, "--train %s is %s, which the run writes", log, log);
+    ck_assert(tg_cli_has("err.txt", want));
+    assert_unchanged(dir, before);
+    free(before);
+    char metrics[600];
+    snprintf(metrics, sizeof metrics, "%s/metrics.tsv", dir);
+    tg_cli_write(metrics, "kind\tstep\n");   /* a header alone: an interrupted start's */
+    ck_assert_int_eq(symlink(metrics, dev), 0);
+    ck_assert_int_eq(rename(log, tg_cli_path("train.tsv")), 0);
+    char *b[] = {"train", "--train", (char *)tg_cli_path("train.tsv"), "--dev", (char *)dev, "--merges", "20",
+                 "--d-model", "16", "--heads", "2", "--d-ff", "32", "--layers", "1", "--max-steps", "1", "--out",
+                 (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, b), 1);
+    ck_assert(tg_cli_has("err.txt", "which the run writes"));
+}
+END_TEST
+
 /* A bad --dev is found before the vocabulary is learned (minutes on a real corpus): the run
  * stops naming it, with no vocab.txt written. */
 START_TEST(test_bad_dev_before_bpe) {
@@ -384,6 +414,7 @@ int main(void) {
     tcase_add_test(tc, test_users_config_and_vocab_kept);
     tcase_add_test(tc, test_ignored_flags_refused);
     tcase_add_test(tc, test_bad_dev_before_bpe);
+    tcase_add_test(tc, test_inputs_that_are_outputs_refused);
     tcase_add_test(tc, test_log_numbers_fit);
     tcase_add_test(tc, test_bad_kernels_variable_warned);
     tcase_add_test(tc, test_bad_threads_variable_warned);

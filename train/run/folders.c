@@ -97,9 +97,33 @@ static bool config_a_run_wrote(const char *path, tg_err *why) {
     return same;
 }
 
+/* An input of cfg that is a file the run writes in dir (train.log is appended to, the others
+ * replaced or cut), however named: TG_ERR_STATE naming both. vocab.txt may be the --vocab. */
+static tg_status inputs_not_outputs(const char *dir, const tg_run_config *cfg, tg_err *err) {
+    static const char *const outputs[] = {"train.log", "metrics.tsv", "diagnostics.tsv", "config.txt", "vocab.txt",
+                                          "last.ckpt", "best.ckpt", "lock"};
+    const struct { const char *flag, *path; } in[] = {{"train", cfg->train}, {"train-src", cfg->train_src},
+        {"train-tgt", cfg->train_tgt}, {"dev", cfg->dev}, {"vocab", cfg->vocab}};
+    char path[TG_PATH_MAX + 32];
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+        struct stat a, b;
+        if (!in[i].path[0] || stat(in[i].path, &a) != 0) continue;   /* (a missing one is reported when read) */
+        for (size_t k = 0; k < sizeof outputs / sizeof outputs[0]; k++) {
+            if (!strcmp(in[i].flag, "vocab") && !strcmp(outputs[k], "vocab.txt")) continue;
+            snprintf(path, sizeof path, "%s/%s", dir, outputs[k]);
+            if (stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+                return tg_err_set(err, TG_ERR_STATE, "--%s %s is %s, which the run writes: copy it out of the run "
+                                  "folder, or give another --out", in[i].flag, in[i].path, path);
+        }
+    }
+    return TG_OK;
+}
+
 tg_status tg_run_folder_fresh(const char *dir, const tg_run_config *cfg, tg_err *err) {
     char path[TG_PATH_MAX + 300];
     struct stat sb;
+    tg_status in = inputs_not_outputs(dir, cfg, err);
+    if (in != TG_OK) return in;
     snprintf(path, sizeof path, "%s/last.ckpt", dir);
     if (stat(path, &sb) == 0)
         return tg_err_set(err, TG_ERR_STATE, "%s already holds a run (%s): continue it with --resume %s, or give "
