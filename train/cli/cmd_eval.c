@@ -8,6 +8,7 @@
 
 #include "train/cli/commands.h"
 #include "train/metrics/metrics.h"
+#include "train/run/progress.h"
 #include "train/run/run.h"
 #include "train/run/text_out.h"
 
@@ -120,20 +121,21 @@ static void print_json(const eval_args *a, const tg_eval_result *r) {
     printf("}}\n");
 }
 
+/* Past 1e9 the losses print in exponent form (a tiny --temperature, a diverged model): no
+ * 300-digit numbers (tg_format_num). */
 static void print_text(const eval_args *a, const tg_eval_result *r) {
     int beam = a->eo.translate.decode.beam;
     printf("pairs       %zu (%zu too long, skipped)\n", r->n, r->too_long);
-    printf("loss        %.4f (label-smoothed, per target token)\n", r->loss);
-    printf("nll         %.4f\nppl         %.2f\n", r->nll, exp(r->nll));
+    printf("loss        %s (label-smoothed, per target token)\n", tg_format_num(r->loss, 4).s);
+    printf("nll         %s\nppl         %s\n", tg_format_num(r->nll, 4).s, tg_format_num(exp(r->nll), 2).s);
     tg_token_means tm = tg_token_stats_means(&r->stats);
     if (a->eo.temperature != 1)
-        printf(fabs(tm.nll) < 1e9 ? "at T = %g   (the statistics below are of softmax(logits / %g))\nnll at T    %.4f\n"
-                                  : "at T = %g   (the statistics below are of softmax(logits / %g))\nnll at T    %.4e\n",
-               a->eo.temperature, a->eo.temperature, tm.nll);   /* a tiny T: no 300-digit number */
+        printf("at T = %g   (the statistics below are of softmax(logits / %g))\nnll at T    %s\n", a->eo.temperature,
+               a->eo.temperature, tg_format_num(tm.nll, 4).s);
     printf("accuracy    %.2f%%  (teacher-forced: the most probable next token is the target)\n", 100.0 * tm.accuracy);
     printf("top-5       %.2f%%  (the target among the 5 most probable)\n", 100.0 * tm.top5);
-    printf("nll right   %.4f  (of the targets that are the most probable token; %.4f of the others)\n",
-           tm.nll_right, tm.nll_wrong);
+    printf("nll right   %s  (of the targets that are the most probable token; %s of the others)\n",
+           tg_format_num(tm.nll_right, 4).s, tg_format_num(tm.nll_wrong, 4).s);
     printf("entropy     %.4f  (nats, of the next-token distribution, mean over target tokens)\n", tm.entropy);
     printf("confidence  %.4f  (the most probable token's probability, mean)\n", tm.confidence);
     printf("BLEU        %.2f  (%s, %s %d)\n", r->bleu.score, r->bleu.signature, beam > 1 ? "beam" : "greedy", beam);
