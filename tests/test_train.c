@@ -173,6 +173,12 @@ START_TEST(test_config_file_and_flags) {
     fclose(f);
     ck_assert_int_eq(tg_run_config_load(&c, path, &err), TG_ERR_FORMAT);
     ck_assert(strstr(err.msg, "unknown setting 'no_such_thing'"));
+    /* a key set twice in one file (the last used to win without a word); an alias is another key */
+    ck_assert_int_eq(tg_run_config_parse(&c, "lr = 0.001\nheads = 2\nlr = 0.002\n", "dup.cfg", &err), TG_ERR_FORMAT);
+    ck_assert_msg(strstr(err.msg, "dup.cfg:3: lr is set twice (first on line 1)"), "%s", err.msg);
+    ck_assert_int_eq(tg_run_config_parse(&c, "d_model = 8\nd-model = 16\n", "dup.cfg", &err), TG_ERR_FORMAT);
+    ck_assert_int_eq(tg_run_config_parse(&c, "layers = 2\nenc-layers = 3\n", "ok.cfg", &err), TG_OK);
+    ck_assert(c.enc_layers == 3 && c.dec_layers == 2);
     ck_assert_int_eq(tg_run_config_set(&c, "dropout", "1.5", &err), TG_ERR_ARG);
     ck_assert_int_eq(tg_run_config_set(&c, "heads", "four", &err), TG_ERR_ARG);
     /* a number as typed, digits only around it: strtoll/strtod took leading blanks (" 60") */

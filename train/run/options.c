@@ -308,7 +308,8 @@ static char *unquote(char *s) {
 }
 
 /* One `key = value` line (comment, blank, or setting) of a config text into c. */
-static tg_status parse_line(tg_run_config *c, char *line, const char *origin, int lineno, tg_err *err) {
+/* seen[i]: the line that set OPTS[i] (0: none yet), so that a key set twice is refused. */
+static tg_status parse_line(tg_run_config *c, char *line, const char *origin, int lineno, int *seen, tg_err *err) {
     char *s = line;
     while (isspace((unsigned char)*s)) s++;
     char *eq = strchr(s, '='), *hash = strchr(s, '#');
@@ -331,6 +332,11 @@ static tg_status parse_line(tg_run_config *c, char *line, const char *origin, in
     }
     if (!strcmp(key, "config") || !strcmp(key, "resume"))
         return tg_err_set(err, TG_ERR_FORMAT, "%s:%d: '%s' cannot be set in a config file", origin, lineno, key);
+    const opt_def *o = find(key);
+    if (o && seen[o - OPTS])
+        return tg_err_set(err, TG_ERR_FORMAT, "%s:%d: %s is set twice (first on line %d): keep one", origin, lineno, key,
+                          seen[o - OPTS]);
+    if (o) seen[o - OPTS] = lineno;
     tg_err e2;
     if (tg_run_config_set(c, key, value, &e2) != TG_OK)
         return tg_err_set(err, TG_ERR_FORMAT, "%s:%d: %s", origin, lineno, e2.msg);
@@ -342,6 +348,7 @@ tg_status tg_run_config_parse(tg_run_config *c, const char *text, const char *or
     const char *p = text;
     if (!strncmp(p, "\xEF\xBB\xBF", 3)) p += 3;   /* a UTF-8 byte order mark, as some editors write */
     char line[4 * TG_PATH_MAX];
+    int seen[N_OPTS] = {0};
     while (*p) {
         const char *nl = strchr(p, '\n');
         size_t len = nl ? (size_t)(nl - p) : strlen(p);
@@ -351,7 +358,7 @@ tg_status tg_run_config_parse(tg_run_config *c, const char *text, const char *or
         memcpy(line, p, len);
         line[len] = '\0';
         p = nl ? nl + 1 : p + len;
-        tg_status st = parse_line(c, line, origin, lineno, err);
+        tg_status st = parse_line(c, line, origin, lineno, seen, err);
         if (st != TG_OK) return st;
     }
     return TG_OK;
