@@ -164,8 +164,11 @@ tg_status tg_corpus_read_tsv(tg_corpus *c, const char *path, const tg_corpus_opt
                 for (size_t i = 0; i < n; i++) tabs += line[i] == '\t';
                 if (tabs > 1) {
                     reason = TG_BAD_EXTRA_TAB;
-                    tg_err_set(err, TG_ERR_FORMAT, "%s:%zu: %zu tabs (expected exactly one: source<TAB>target)",
-                               path, ln, tabs);
+                    size_t inner = n && line[n - 1] == '\r' ? n - 1 : n;   /* (a CRLF line's own CR aside) */
+                    bool cr = memchr(line, '\r', inner) != NULL;          /* lines ended by CR alone: old Mac */
+                    tg_err_set(err, TG_ERR_FORMAT, "%s:%zu: %zu tabs (expected exactly one: source<TAB>target)%s",
+                               path, ln, tabs, cr ? "; its lines end in a carriage return alone (\\r, as old Mac "
+                               "files): convert them with tr '\\r' '\\n'" : "");
                 }
             }
         }

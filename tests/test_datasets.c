@@ -332,6 +332,15 @@ START_TEST(test_tsv_extra_tab) {
     tg_err err;
     ck_assert_int_eq(tg_corpus_read_tsv(&c, p, NULL, &err), TG_ERR_FORMAT);
     ck_assert_msg_has(err, "tabs.tsv:1: 2 tabs");
+    ck_assert(!strstr(err.msg, "carriage return"));
+    /* lines ended by CR alone (old Mac files) read as one line: the message says why */
+    p = WRITE("cr.tsv", "a\tb\rc\td\r");
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, p, NULL, &err), TG_ERR_FORMAT);
+    ck_assert_msg_has(err, "cr.tsv:1: 2 tabs");
+    ck_assert_msg_has(err, "its lines end in a carriage return alone");
+    p = WRITE("crlf.tsv", "a\tb\tc\r\n");   /* a CRLF line's own CR is not that */
+    ck_assert_int_eq(tg_corpus_read_tsv(&c, p, NULL, &err), TG_ERR_FORMAT);
+    ck_assert(!strstr(err.msg, "carriage return"));
 }
 END_TEST
 
