@@ -336,6 +336,21 @@ START_TEST(test_ignored_flags_refused) {
     char *patience[] = {"train", "--train", (char *)tsv, "--patience", "3", "--max-steps", "1", "--out", (char *)dir, NULL};
     ck_assert_int_eq(tg_cli_run(NULL, patience), 2);
     ck_assert(tg_cli_has("err.txt", "--patience 3 counts validations, and without --dev there are none"));
+    /* a resume: a data flag equal to the run's passes (an older build recorded --merges with
+     * --vocab), a loop flag the run would not use is refused */
+    const char *learnt = tg_cli_path("learnt"), *withvocab = tg_cli_path("withvocab");
+    char *learn[] = {"train", "--train", (char *)tsv, "--merges", "4", "--max-steps", "1", "--out", (char *)learnt, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, learn), 0);
+    char vocab_path[600];
+    snprintf(vocab_path, sizeof vocab_path, "%s/vocab.txt", learnt);
+    char *use[] = {"train", "--train", (char *)tsv, "--vocab", vocab_path, "--max-steps", "1", "--out",
+                   (char *)withvocab, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, use), 0);
+    char *again[] = {"train", "--resume", (char *)withvocab, "--max-steps", "2", "--merges", "8000", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, again), 0);
+    char *patient[] = {"train", "--resume", (char *)withvocab, "--max-steps", "3", "--patience", "2", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, patient), 2);
+    ck_assert(tg_cli_has("err.txt", "--patience 2 counts validations"));
     struct stat sb;
     ck_assert_int_ne(stat(dir, &sb), 0);
 

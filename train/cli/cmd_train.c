@@ -175,8 +175,11 @@ int tg_cmd_train(int argc, char **argv) {
         fprintf(stderr, "tapegrad train: %s\n", err.msg);
         rc = 2;
     }
-    for (int i = 0; rc == 0 && i < n_set; i++)   /* flags given that the run would not use */
-        if (tg_run_config_check_given(&cfg, set[i].name, &err) != TG_OK) {
+    /* flags given that the run would not use; on a resume, only those it may change (the others
+     * equal what the run recorded, which an older build may have accepted) */
+    for (int i = 0; rc == 0 && i < n_set; i++)
+        if ((!resume || tg_run_config_group(set[i].name) == TG_OPT_LOOP) &&
+            tg_run_config_check_given(&cfg, set[i].name, &err) != TG_OK) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);
             rc = 2;
         }
