@@ -889,6 +889,47 @@ START_TEST(test_precheck_is_trains_check) {
 }
 END_TEST
 
+/* An experiment recorded by a build that took a flag which does nothing (--merges with --task:
+ * refused since, when an experiment starts) is resumed, extended and reported (before the fix
+ * all three were refused, "no BPE is learned with --task"); a cell not started yet is trained
+ * without the flag. */
+START_TEST(test_recorded_flags_doing_nothing_carry_on) {
+    char d[300], rec[400], cell[500], cmd[700];
+    snprintf(d, sizeof d, "%s/old", tmpdir);
+    snprintf(rec, sizeof rec, "%s/experiment.txt", d);
+    char *g[] = {"experiment", "--task", "copy", "--task-size", "50", "--d-model", "8", "--heads", "2", "--d-ff", "8",
+                 "--layers", "1", "--max-steps", "2", "--valid-every", "2", "--threads", "1", "--vary",
+                 "norm=post,pre", "--seeds", "1", "--out", d, NULL};
+    ck_assert_int_eq(run(g), 0);
+    /* as the older build recorded `--merges 100`: its arguments, and its recipe */
+    char *text = tg_cli_slurp(rec), *args = strstr(text, "arg: --task\n"), *m = strstr(text, "\nmerges = 8000\n");
+    ck_assert(args && m && args < m);
+    char *old = malloc(strlen(text) + 64);
+    snprintf(old, strlen(text) + 64, "%.*sarg: --merges\narg: 100\n%.*s\nmerges = 100\n%s", (int)(args - text), text,
+             (int)(m - args), args, m + strlen("\nmerges = 8000\n"));
+    tg_cli_write(rec, old);
+    snprintf(cell, sizeof cell, "%s/cells/norm=pre,seed=1", d);   /* a cell not started yet */
+    snprintf(cmd, sizeof cmd, "rm -r '%s'", cell);
+    ck_assert_int_eq(system(cmd), 0);
+    char *resume[] = {"experiment", "--resume", d, NULL};
+    ck_assert_int_eq(run(resume), 0);
+    ck_assert_int_eq(count_in("err.txt", "norm=pre,seed=1: finished at step 2"), 1);
+    char *rep[] = {"experiment", "report", d, NULL};
+    ck_assert_int_eq(run(rep), 0);
+    char *extend[] = {"experiment", "--resume", d, "--max-steps", "4", NULL};
+    ck_assert_int_eq(run(extend), 0);
+    ck_assert_int_eq(count_in("err.txt", "norm=post,seed=1: finished at step 4"), 1);
+    ck_assert_int_eq(count_in("old/experiment.txt", "\nmerges = 100\n"), 1);
+    /* a new experiment with it is refused still */
+    snprintf(cmd, sizeof cmd, "%s/new", tmpdir);
+    char *again[] = {"experiment", "--task", "copy", "--merges", "100", "--max-steps", "2", "--vary", "norm=post,pre",
+                     "--seeds", "1", "--out", cmd, NULL};
+    refused(again, "--merges: no BPE is learned with --task", cmd);
+    free(text);
+    free(old);
+}
+END_TEST
+
 /* DIR/lock is taken before DIR/experiment.txt is checked or written: an experiment that finds
  * DIR locked by another (here: this test) writes no record, so two started at once cannot leave
  * the record of one and the cells of the other. */
@@ -1400,6 +1441,7 @@ int main(void) {
     tcase_add_test(checks, test_cell_folder_names_distinct);
     tcase_add_test(checks, test_variant_and_vary_same_key_refused);
     tcase_add_test(checks, test_precheck_is_trains_check);
+    tcase_add_test(checks, test_recorded_flags_doing_nothing_carry_on);
     tcase_add_test(checks, test_lock_before_record);
     tcase_add_test(checks, test_eval_cache_follows_dev_text);
     tcase_add_test(checks, test_report_token_stats_are_evals);

@@ -224,6 +224,7 @@ static bool parse_recorded(const char *dir, tg_experiment *r, char ***rec, int *
         a[0] = "experiment";
         for (int i = 0; i < *n; i++) a[i + 1] = i > 0 && !strcmp((*rec)[i - 1], "--out") ? (char *)dir : (*rec)[i];
         ok = parse(*n + 1, a, r, &fl) < 0;
+        r->recorded = true;
     }
     free(fl.vary);
     free(fl.variant);
@@ -268,6 +269,7 @@ static int run(int argc, char **argv, int depth, bool extending) {
     exp_flags fl = {0};
     tg_err err;
     int rc = parse(argc, argv, &e, &fl);
+    e.recorded = depth > 0;   /* from resume(): DIR/experiment.txt's command */
     if (rc < 0 && fl.resume) {
         const char *budget = e.n_base == 1 && !strcmp(e.base_name[0], "max-steps") ? e.base_value[0] : NULL;
         int budgets = 0;

@@ -330,16 +330,24 @@ int tg_exp_argv_max(const tg_experiment *e) {
     return 2 * n + 12;
 }
 
+/* Whether train would refuse flag name, given, as doing nothing in the run cfg (a recorded
+ * experiment's: a new one was refused for it). Left out of a cell's argv: the run is the same. */
+static bool does_nothing(const tg_run_config *cfg, bool known, const char *name) {
+    tg_err err;
+    return known && tg_run_config_check_given(cfg, name, &err) != TG_OK;
+}
+
 int tg_exp_cell_argv(const tg_experiment *e, const tg_exp_cell *c, bool resume, char **argv) {
     static char seed[32], budget[32];
     int k = 0;
+    tg_run_config cfg;
+    tg_err err;
+    bool known = tg_exp_cell_config(e, c, &cfg, &err) == TG_OK;
     argv[k++] = "train";
     if (resume) {   /* the checkpoint holds the recipe, and the budget may have been extended since */
         argv[k++] = "--resume";
         argv[k++] = (char *)c->dir;
-        tg_run_config cfg;
-        tg_err err;
-        if (tg_exp_cell_config(e, c, &cfg, &err) == TG_OK) {
+        if (known) {
             snprintf(budget, sizeof budget, "%lld", (long long)cfg.max_steps);
             argv[k++] = "--max-steps";
             argv[k++] = budget;
@@ -349,6 +357,7 @@ int tg_exp_cell_argv(const tg_experiment *e, const tg_exp_cell *c, bool resume, 
     }
     if (e->config[0]) { argv[k++] = "--config"; argv[k++] = (char *)e->config; }
     for (int i = 0; i < e->n_base; i++) {
+        if (does_nothing(&cfg, known, e->base_name[i])) continue;
         argv[k++] = e->base_flag[i];
         if (e->base_value[i]) argv[k++] = e->base_value[i];
     }
@@ -357,12 +366,14 @@ int tg_exp_cell_argv(const tg_experiment *e, const tg_exp_cell *c, bool resume, 
         if (ax->n_set) {   /* the variant axis: its bundle's flags */
             int v = c->value[a];
             for (int i = 0; i < ax->n_set[v]; i++) {
+                if (does_nothing(&cfg, known, ax->bundle_name[v][i])) continue;
                 argv[k++] = ax->bundle_flag[v][i];
                 if (ax->bundle_value[v][i]) argv[k++] = ax->bundle_value[v][i];
             }
             continue;
         }
         char *v = e->axes[a].values[c->value[a]];
+        if (does_nothing(&cfg, known, ax->key)) continue;
         if (takes_value(e->axes[a].key)) { argv[k++] = (char *)e->axes[a].flag; argv[k++] = v; }
         else if (!strcmp(v, "true")) argv[k++] = (char *)e->axes[a].flag;
     }
@@ -394,8 +405,11 @@ static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err
                            "only once: give a file", in[i].flag, in[i].path);
     if (s == TG_OK) s = tg_run_config_check(&cfg, &e2);
     if (s == TG_OK) s = tg_run_config_check_limits(&cfg, &e2);   /* as train checks a fresh run */
-    for (int i = 0; s == TG_OK && i < e->n_base; i++) s = tg_run_config_check_given(&cfg, e->base_name[i], &e2);
-    for (int a = 0; s == TG_OK && a < e->n_axes; a++) {   /* an axis, or the flags of its variant */
+    /* flags given that would do nothing: refused when the experiment starts; a recorded one was
+     * trained with them by an earlier build, and its cells' argv leave them out (cell_argv) */
+    for (int i = 0; s == TG_OK && !e->recorded && i < e->n_base; i++)
+        s = tg_run_config_check_given(&cfg, e->base_name[i], &e2);
+    for (int a = 0; s == TG_OK && !e->recorded && a < e->n_axes; a++) {   /* an axis, or its variant's flags */
         const tg_exp_axis *ax = &e->axes[a];
         int v = c->value[a];
         if (!ax->n_set) s = tg_run_config_check_given(&cfg, ax->key, &e2);

@@ -47,6 +47,10 @@ typedef struct tg_experiment {
     uint64_t *seeds;                 /* (n_seeds) */
     int argc;
     char **argv;                     /* the command as given (after "experiment"), for the record */
+    /* read from DIR/experiment.txt (--resume DIR, report DIR): a recipe an earlier build accepted
+     * and trained, so what a new experiment is refused for since (tg_exp_validate) is let be, and
+     * it carries on as train --resume does */
+    bool recorded;
 } tg_experiment;
 
 /* One cell: the index of each axis's value, and the seed. Cells are ordered seed first, then
@@ -93,7 +97,8 @@ tg_status tg_exp_cell_config(const tg_experiment *e, const tg_exp_cell *c, tg_ru
  * (one argv at a time). */
 int tg_exp_argv_max(const tg_experiment *e);
 int tg_exp_cell_argv(const tg_experiment *e, const tg_exp_cell *c, bool resume, char **argv);
-/* Every cell's config is checked before anything is trained (a step budget, values train takes). */
+/* Every cell's config is checked before anything is trained (a step budget, values train takes);
+ * a new experiment's (not e->recorded) also for flags that would do nothing. */
 tg_status tg_exp_validate(const tg_experiment *e, tg_err *err);
 /* Where a cell stands, read from its last.ckpt (not from an exit code: train exits 0 on SIGINT). */
 tg_status tg_exp_cell_status(const tg_experiment *e, const tg_exp_cell *c, tg_exp_status *out, tg_err *err);
