@@ -930,6 +930,54 @@ START_TEST(test_recorded_flags_doing_nothing_carry_on) {
 }
 END_TEST
 
+/* A cell whose last.ckpt is another cell's (copied, or the folder a link to another cell's), or
+ * a record whose arg: lines were edited (its cells trained with its [recipe]), is refused by
+ * report, --resume and --dry-run, naming the cell and the setting (before the fix the report
+ * labelled the other cell's model with this cell's values, and --resume took the cell for done). */
+START_TEST(test_cell_checkpoint_must_be_the_cells) {
+    char d[300], rec[400], cmd[2400];
+    snprintf(d, sizeof d, "%s/swap", tmpdir);
+    snprintf(rec, sizeof rec, "%s/experiment.txt", d);
+    char *g[] = {TINY, "--vary", "dropout=0,0.1", "--seeds", "2", "--out", d, NULL};
+    ck_assert_int_eq(run(g), 0);
+    char *rep[] = {"experiment", "report", d, NULL}, *resume[] = {"experiment", "--resume", d, NULL},
+         *dry[] = {"experiment", "--resume", d, "--dry-run", NULL};
+    char **cmds[] = {rep, resume, dry};
+    const char *swaps[] = {"cp '%s/cells/dropout=0.1,seed=1/last.ckpt' '%s/cells/dropout=0,seed=1/last.ckpt'",
+                           "mv '%s/cells/dropout=0,seed=1' '%s/kept' && ln -s 'dropout=0,seed=2' "
+                           "'%s/cells/dropout=0,seed=1'"};
+    const char *diff[] = {"cell dropout=0,seed=1: its last.ckpt was not trained with the recorded recipe (the cell's "
+                          "'dropout = 0', its last.ckpt's 'dropout = 0.10000000000000001')",
+                          "cell dropout=0,seed=1: its last.ckpt was not trained with the recorded recipe (the cell's "
+                          "'seed = 1', its last.ckpt's 'seed = 2')"};
+    snprintf(cmd, sizeof cmd, "cp '%s/cells/dropout=0,seed=1/last.ckpt' '%s/saved.ckpt'", d, tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd, swaps[k], d, d, d);
+        ck_assert_int_eq(system(cmd), 0);
+        for (int i = 0; i < 3; i++) {
+            ck_assert_int_eq(run(cmds[i]), 1);
+            ck_assert_int_ge(count_in("err.txt", diff[k]), 1);
+        }
+    }
+    snprintf(cmd, sizeof cmd, "rm '%s/cells/dropout=0,seed=1' && mv '%s/kept' '%s/cells/dropout=0,seed=1' && "
+             "cp '%s/saved.ckpt' '%s/cells/dropout=0,seed=1/last.ckpt'", d, d, d, tmpdir, d);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(run(rep), 0);
+    /* the record's arguments edited: they are not its recipe, nor its cells' */
+    char *text = tg_cli_slurp(rec), *at = strstr(text, "arg: --d-model\narg: 8\n");
+    ck_assert_ptr_nonnull(at);
+    at[strlen("arg: --d-model\narg: ")] = '4';
+    tg_cli_write(rec, text);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(run(cmds[i]), 1);
+        ck_assert_int_ge(count_in("err.txt", "experiment.txt: its arg: lines give 'd-model = 4', its [recipe] has "
+                                             "'d-model = 8'"), 1);
+    }
+    free(text);
+}
+END_TEST
+
 /* DIR/lock is taken before DIR/experiment.txt is checked or written: an experiment that finds
  * DIR locked by another (here: this test) writes no record, so two started at once cannot leave
  * the record of one and the cells of the other. */
@@ -1442,6 +1490,7 @@ int main(void) {
     tcase_add_test(checks, test_variant_and_vary_same_key_refused);
     tcase_add_test(checks, test_precheck_is_trains_check);
     tcase_add_test(checks, test_recorded_flags_doing_nothing_carry_on);
+    tcase_add_test(checks, test_cell_checkpoint_must_be_the_cells);
     tcase_add_test(checks, test_lock_before_record);
     tcase_add_test(checks, test_eval_cache_follows_dev_text);
     tcase_add_test(checks, test_report_token_stats_are_evals);

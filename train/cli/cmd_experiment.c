@@ -232,24 +232,6 @@ static bool parse_recorded(const char *dir, tg_experiment *r, char ***rec, int *
     return ok;
 }
 
-/* Whether DIR/experiment.txt, written by another build of tapegrad (whose record may format the
- * recipe differently: a setting added since, say), holds the command of e: its recorded command
- * gives, with this build, the same recipe as e. */
-static bool recorded_same(const tg_experiment *e) {
-    int n = 0;
-    char **rec;
-    tg_experiment r;
-    tg_err err;
-    char *mine = NULL, *theirs = NULL;
-    bool same = parse_recorded(e->dir, &r, &rec, &n) && tg_exp_recipe(e, &mine, &err) == TG_OK &&
-                tg_exp_recipe(&r, &theirs, &err) == TG_OK && !strcmp(mine, theirs);
-    free(mine);
-    free(theirs);
-    tg_exp_free(&r);
-    tg_exp_argv_free(n, rec);
-    return same;
-}
-
 /* `--resume DIR --max-steps N`: e is the recorded experiment with only its budget raised. */
 static tg_status extension_ok(const tg_experiment *e, tg_err *err) {
     int n = 0;
@@ -303,7 +285,7 @@ static int run(int argc, char **argv, int depth, bool extending) {
     bool report_only = !strcmp(argv[0], "report");   /* the recorded command, from `report DIR` */
     int lock = -1;   /* training: DIR/lock before the record is checked or written */
     if (rc < 0 && !report_only && !fl.dry_run && (lock = tg_exp_lock(&e)) < 0) rc = 1;
-    if (rc < 0 && tg_exp_record(&e, !fl.dry_run, extending, &err) != TG_OK && (extending || !recorded_same(&e))) {
+    if (rc < 0 && tg_exp_record(&e, !fl.dry_run, extending, &err) != TG_OK) {
         fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
         rc = 1;
     }

@@ -527,6 +527,8 @@ tg_status tg_exp_cell_status(const tg_experiment *e, const tg_exp_cell *c, tg_ex
     tg_status s = tg_exp_cell_config(e, c, &cfg, err);
     if (s == TG_OK) s = tg_run_load_model(path, &L, err);
     if (s != TG_OK) return s;
+    s = tg_exp_trained_as(&cfg, &L.cfg, err);
+    if (s != TG_OK) { tg_loaded_free(&L); return s; }
     out->step = L.st.step;
     out->train_seconds = L.st.train_seconds;
     /* a cell stopped inside its last validation is not done: its resume runs that validation */

@@ -100,7 +100,9 @@ int tg_exp_cell_argv(const tg_experiment *e, const tg_exp_cell *c, bool resume, 
 /* Every cell's config is checked before anything is trained (a step budget, values train takes);
  * a new experiment's (not e->recorded) also for flags that would do nothing. */
 tg_status tg_exp_validate(const tg_experiment *e, tg_err *err);
-/* Where a cell stands, read from its last.ckpt (not from an exit code: train exits 0 on SIGINT). */
+/* Where a cell stands, read from its last.ckpt (not from an exit code: train exits 0 on SIGINT),
+ * which must have been trained with the cell's config (tg_exp_trained_as): not another cell's
+ * checkpoint copied or linked in, nor a cell of a record edited since. */
 tg_status tg_exp_cell_status(const tg_experiment *e, const tg_exp_cell *c, tg_exp_status *out, tg_err *err);
 
 /* ---- the record DIR/experiment.txt (record.c) ---- */
@@ -109,9 +111,16 @@ tg_status tg_exp_cell_status(const tg_experiment *e, const tg_exp_cell *c, tg_ex
  * recipes are the same text. */
 tg_status tg_exp_recipe(const tg_experiment *e, char **out, tg_err *err);
 /* Checks that DIR/experiment.txt, if there, holds the same recipe (TG_ERR_ARG naming the first
- * line that differs otherwise); if there is none and write, creates DIR and writes it. replace
- * (an extended budget, after tg_exp_extend_check): writes e's record over the old one if write. */
+ * line that differs otherwise): the same settings but those one build has and the other not (a
+ * setting added since, at its default), so a record of another build is read, and one whose arg:
+ * lines were edited (e->recorded) is not taken for its [recipe]. If there is none and write,
+ * creates DIR and writes it. replace (an extended budget, after tg_exp_extend_check): the recipes
+ * compared without the budget, e's record written over the old one if write. */
 tg_status tg_exp_record(const tg_experiment *e, bool write, bool replace, tg_err *err);
+/* A cell's checkpoint config ckpt is its config want in the experiment, but for what a resume may
+ * change (folder, threads, budget) and settings the run never reads; TG_ERR_ARG naming the first
+ * setting that differs otherwise (the message without the cell's name). */
+tg_status tg_exp_trained_as(const tg_run_config *want, const tg_run_config *ckpt, tg_err *err);
 /* e is old (the recorded experiment) with a larger --max-steps and nothing else changed, and the
  * cells' schedule does not depend on the budget (not cosine): so each cell resumed to the new
  * budget is, by exact resume, the cell a fresh experiment with that budget would train. */

@@ -169,30 +169,29 @@ static void config_text(tg_run_config c, char *buf, size_t len) {
     tg_run_config_format(&c, buf, len);
 }
 
-/* The cell c, if it has a last.ckpt, was trained with want (its config in the experiment): an
- * extension resumes it from its checkpoint, which holds its own recipe, and rewrites the record;
- * a record that does not say how the cells were trained (edited by hand, another experiment's
- * cells copied in) would then claim a recipe the longer cells were not trained with. */
-static tg_status cell_trained_so(const tg_run_config *want, const tg_exp_cell *c, tg_err *err) {
-    char path[sizeof c->dir + 16];
-    snprintf(path, sizeof path, "%s/last.ckpt", c->dir);
-    struct stat sb;
-    if (stat(path, &sb) != 0) return TG_OK;   /* not started: trained from scratch to the new budget */
-    tg_loaded L;
-    tg_status s = tg_run_load_model(path, &L, err);
-    if (s != TG_OK) return s;
+tg_status tg_exp_trained_as(const tg_run_config *want, const tg_run_config *ckpt, tg_err *err) {
     static char a[64 * 1024], b[64 * 1024];
-    tg_run_config have = L.cfg;
+    tg_run_config have = *ckpt;
     if (!want->accum_shards) have.accum_shards = 0;   /* 0: train takes its ranks (1 without MPI) */
     config_text(*want, a, sizeof a);
     config_text(have, b, sizeof b);
-    tg_loaded_free(&L);
     if (!strcmp(a, b)) return TG_OK;
     char here[256], there[256];
     first_difference(a, b, here, sizeof here, there, sizeof there);
-    return tg_err_set(err, TG_ERR_ARG, "--resume DIR --max-steps: cell %s was not trained with the recorded recipe "
-                      "('%s' in experiment.txt, '%s' in its last.ckpt): its longer run would not be the recorded "
-                      "experiment's", c->name, here, there);
+    return tg_err_set(err, TG_ERR_ARG, "its last.ckpt was not trained with the recorded recipe (the cell's '%s', its "
+                      "last.ckpt's '%s'): another cell's checkpoint or folder put in its place, or the record "
+                      "edited", here, there);
+}
+
+/* The cell c, if it has a last.ckpt, was trained with its recipe in old: an extension resumes it
+ * from its checkpoint, which holds its own recipe, and rewrites the record; a record that does not
+ * say how the cells were trained would then claim a recipe the longer cells were not trained with. */
+static tg_status cell_trained_so(const tg_experiment *old, const tg_exp_cell *c, tg_err *err) {
+    tg_exp_status st;
+    tg_err inner;
+    if (tg_exp_cell_status(old, c, &st, &inner) == TG_OK) return TG_OK;
+    return tg_err_set(err, TG_ERR_ARG, "--resume DIR --max-steps: cell %s: %s: its longer run would not be the "
+                      "recorded experiment's", c->name, inner.msg);
 }
 
 tg_status tg_exp_extend_check(const tg_experiment *old, const tg_experiment *e, tg_err *err) {
@@ -210,7 +209,7 @@ tg_status tg_exp_extend_check(const tg_experiment *old, const tg_experiment *e, 
         tg_exp_cell_get(old, i, &c);
         s = tg_exp_cell_config(old, &c, &was, err);
         if (s == TG_OK) s = extend_cell_check(&was, c.name, err);
-        if (s == TG_OK) s = cell_trained_so(&was, &c, err);
+        if (s == TG_OK) s = cell_trained_so(old, &c, err);
     }
     if (s != TG_OK) return s;
     char *a = NULL, *b = NULL;
@@ -231,6 +230,91 @@ tg_status tg_exp_extend_check(const tg_experiment *old, const tg_experiment *e, 
     return s;
 }
 
+/* A line of a recipe; its key, the text before " =" ("d-model", "vary norm", "variant pre", "seeds"). */
+typedef struct { const char *text; int len, klen; } recipe_line;
+
+/* The line at *p into l, *p moved past it; false at the end. */
+static bool recipe_next(const char **p, recipe_line *l) {
+    if (!**p) return false;
+    const char *nl = strchr(*p, '\n');
+    l->text = *p;
+    l->len = nl ? (int)(nl - *p) : (int)strlen(*p);
+    l->klen = 0;
+    while (l->klen < l->len && strncmp(l->text + l->klen, " =", 2)) l->klen++;
+    *p += l->len + (nl ? 1 : 0);
+    return true;
+}
+
+/* The line of text with l's key, or false. */
+static bool recipe_find(const char *text, const recipe_line *l, recipe_line *out) {
+    while (recipe_next(&text, out))
+        if (out->klen == l->klen && !strncmp(out->text, l->text, (size_t)l->klen)) return true;
+    return false;
+}
+
+/* An axis, a variant's bundle or the seeds: every build's recipe has them. */
+static bool recipe_axis(const recipe_line *l) {
+    return memchr(l->text, ' ', (size_t)l->klen) || (l->klen == 5 && !strncmp(l->text, "seeds", 5));
+}
+
+static bool recipe_same_line(const recipe_line *a, const recipe_line *b) {
+    return a->len == b->len && !strncmp(a->text, b->text, (size_t)a->len);
+}
+
+/* Whether theirs (a recorded recipe, maybe written by another build) is mine (this build's): each
+ * line both have (by key) the same; one only in mine is a setting added since, so it must be at its
+ * default (def: the default config as text); one only in theirs a setting this build has not
+ * (but an axis, a variant or the seeds: recipe_axis). Otherwise the
+ * first line of mine that differs in *here and theirs in *there ("(none)" for a missing line). */
+static bool recipe_same(const char *theirs, const char *mine, const char *def, char *here, char *there, size_t len) {
+    recipe_line a, b;
+    snprintf(here, len, "(none)");
+    snprintf(there, len, "(none)");
+    for (const char *p = mine; recipe_next(&p, &a);) {
+        bool found = recipe_find(theirs, &a, &b);
+        if (found ? recipe_same_line(&a, &b) : !recipe_axis(&a) && recipe_find(def, &a, &b) && recipe_same_line(&a, &b))
+            continue;
+        snprintf(here, len, "%.*s", a.len, a.text);
+        if (found) snprintf(there, len, "%.*s", b.len, b.text);
+        return false;
+    }
+    for (const char *p = theirs; recipe_next(&p, &b);)
+        if (!recipe_find(mine, &b, &a) && recipe_axis(&b)) {
+            snprintf(there, len, "%.*s", b.len, b.text);
+            return false;
+        }
+    return true;
+}
+
+/* The recipe recorded in the record text old (DIR/experiment.txt at path) is e's, recipe (without
+ * the budget when replace: an extension changes it); else TG_ERR_ARG naming the lines. */
+static tg_status record_holds(const tg_experiment *e, char *old, const char *path, const char *recipe, bool replace,
+                              tg_err *err) {
+    char *mark = strstr(old, "\n" RECIPE_MARK), *mine = strdup(recipe), *def = NULL;
+    tg_run_config d;
+    tg_run_config_default(&d);
+    int n = tg_run_config_format(&d, NULL, 0);
+    if (mine && (def = malloc((size_t)n + 1))) tg_run_config_format(&d, def, (size_t)n + 1);
+    tg_status s = TG_OK;
+    if (!mark) s = tg_err_set(err, TG_ERR_FORMAT, "%s: no %.8s line: not an experiment record", path, RECIPE_MARK);
+    else if (!def) s = tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    char here[256], there[256];
+    char *theirs = mark ? mark + 1 + strlen(RECIPE_MARK) : NULL;
+    if (s == TG_OK && replace) { drop_budget(theirs); drop_budget(mine); }
+    if (s == TG_OK && !recipe_same(theirs, mine, def, here, there, sizeof here)) {
+        if (e->recorded)   /* its arguments were read from the record: they and its recipe disagree */
+            s = tg_err_set(err, TG_ERR_ARG, "%s: its arg: lines give '%s', its [recipe] has '%s': a record edited "
+                           "by hand does not say how the cells were trained; put it back, or give another --out",
+                           path, here, there);
+        else
+            s = tg_err_set(err, TG_ERR_ARG, "%s holds another experiment (its recipe has '%s', this command '%s'): "
+                           "give another --out, or the same command", e->dir, there, here);
+    }
+    free(mine);
+    free(def);
+    return s;
+}
+
 tg_status tg_exp_record(const tg_experiment *e, bool write, bool replace, tg_err *err) {
     for (int i = 0; i < e->argc; i++)
         if (strchr(e->argv[i], '\n')) return tg_err_set(err, TG_ERR_ARG, "an argument holds a line break");
@@ -239,23 +323,12 @@ tg_status tg_exp_record(const tg_experiment *e, bool write, bool replace, tg_err
     if (s != TG_OK) return s;
     char path[TG_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/experiment.txt", e->dir);
-    if (replace) {   /* an extended budget, checked by tg_exp_extend_check */
-        s = write ? write_record(e, path, recipe, err) : TG_OK;
-        free(recipe);
-        return s;
-    }
     char *old = NULL;
     bool missing = false;
     s = read_record(path, &old, &missing, err);   /* one that cannot be read (a FIFO...) is not taken for none */
     if (s == TG_OK) {
-        const char *mark = strstr(old, "\n" RECIPE_MARK);
-        if (!mark) s = tg_err_set(err, TG_ERR_FORMAT, "%s: no %.8s line: not an experiment record", path, RECIPE_MARK);
-        else if (strcmp(mark + 1 + strlen(RECIPE_MARK), recipe)) {
-            char here[256], there[256];
-            first_difference(recipe, mark + 1 + strlen(RECIPE_MARK), here, sizeof here, there, sizeof there);
-            s = tg_err_set(err, TG_ERR_ARG, "%s holds another experiment (its recipe has '%s', this command '%s'): "
-                           "give another --out, or the same command", e->dir, there, here);
-        }
+        s = record_holds(e, old, path, recipe, replace, err);
+        if (s == TG_OK && replace && write) s = write_record(e, path, recipe, err);   /* checked by tg_exp_extend_check */
     } else if (missing && !write) {
         s = TG_OK;
     } else if (missing && tg_mkdir_p(e->dir) != 0) {

@@ -69,12 +69,12 @@ static tg_status evaluate_cells(report *R, tg_err *err) {
         tg_run_config cfg;
         tg_status s = tg_exp_cell_status(R->e, &c->cell, &st, err);
         if (s == TG_OK) s = tg_exp_cell_config(R->e, &c->cell, &cfg, err);
-        if (s != TG_OK) return s;
-        c->finished = st.state == TG_EXP_DONE;
-        if (!c->finished) continue;
-        R->bleu = tg_eval_bleu_opts(cfg.task[0] != '\0');
-        tg_dev_text dev;
-        s = tg_run_dev_text(&cfg, &dev, err);
+        c->finished = s == TG_OK && st.state == TG_EXP_DONE;
+        tg_dev_text dev = {0};
+        if (c->finished) {
+            R->bleu = tg_eval_bleu_opts(cfg.task[0] != '\0');
+            s = tg_run_dev_text(&cfg, &dev, err);
+        }
         for (int w = 0; s == TG_OK && w < N_WHICH && dev.n; w++) {
             bool fresh;
             s = tg_exp_cell_eval(&c->cell, &cfg, WHICH[w], &dev, &c->ev[w], &fresh, err);

@@ -156,7 +156,10 @@ static tg_status steps_left(const tg_experiment *e, int64_t *out, int *done, tg_
         tg_exp_cell_get(e, i, &c);
         tg_status s = tg_exp_cell_status(e, &c, &st, err);
         if (s == TG_OK) s = tg_exp_cell_config(e, &c, &cfg, err);
-        if (s != TG_OK) return s;
+        if (s != TG_OK) {
+            tg_err inner = *err;
+            return tg_err_set(err, s, "cell %s: %s", c.name, inner.msg);
+        }
         if (st.state == TG_EXP_DONE) (*done)++;
         else *out += cfg.max_steps - st.step;
     }
