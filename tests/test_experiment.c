@@ -849,6 +849,17 @@ START_TEST(test_variant_and_vary_same_key_refused) {
     char *twice[] = {TINY, "--vary", "label-smoothing=0", "--vary", "label_smoothing=0.1", "--seeds", "1", "--out", d,
                      NULL};
     refused(twice, "--vary label-smoothing given twice", d);
+    /* --layers sets --enc-layers and --dec-layers: the one would override the other (before the
+     * fix the base --enc-layers 3 was silently dropped for the axis's values) */
+    char *base_enc[] = {"experiment", "--task", "copy", "--max-steps", "2", "--enc-layers", "3", "--vary", "layers=1,2", "--seeds", "1", "--out", d, NULL};
+    refused(base_enc, "--enc-layers is both a base flag and a --vary axis, --vary layers (--layers sets --enc-layers too)", d);
+    char *base_layers[] = {TINY, "--vary", "dec-layers=1,2", "--seeds", "1", "--out", d, NULL};   /* TINY has --layers */
+    refused(base_layers, "--layers is both a base flag and a --vary axis, --vary dec-layers", d);
+    char *variant[] = {"experiment", "--task", "copy", "--max-steps", "2", "--dec-layers", "2", "--variant", "a",
+                       "--variant", "x:layers=2", "--seeds", "1", "--out", d, NULL};
+    refused(variant, "--dec-layers is both a base flag and set by --variant x as --layers", d);
+    char *axes[] = {"experiment", "--task", "copy", "--max-steps", "2", "--vary", "layers=1,2", "--vary", "enc-layers=3,4", "--seeds", "1", "--out", d, NULL};
+    refused(axes, "--vary layers and --vary enc-layers set one setting", d);
 }
 END_TEST
 

@@ -436,12 +436,25 @@ static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err
     return TG_OK;
 }
 
-/* The name of the first --variant whose bundle sets train flag key, or NULL. */
-static const char *variant_setting(const tg_experiment *e, const char *key) {
+/* Whether train flags a and b set one setting in e: the same flag, or (e new: an earlier build
+ * did not refuse it) --layers and --enc-layers or --dec-layers, which --layers sets too. *note:
+ * "" or, for the latter, that. */
+static bool clash(const tg_experiment *e, const char *a, const char *b, char *note, size_t len) {
+    snprintf(note, len, "%s", "");
+    if (!strcmp(a, b)) return true;
+    const char *other = !strcmp(a, "layers") ? b : !strcmp(b, "layers") ? a : "";
+    if (e->recorded || (strcmp(other, "enc-layers") && strcmp(other, "dec-layers"))) return false;
+    snprintf(note, len, " (--layers sets --%s too)", other);
+    return true;
+}
+
+/* The name of the first --variant whose bundle sets train flag key (clash), or NULL; *flag: the
+ * bundle's flag. */
+static const char *variant_setting(const tg_experiment *e, const char *key, const char **flag, char *note, size_t len) {
     for (int a = 0; a < e->n_axes; a++)
         for (int v = 0; e->axes[a].n_set && v < e->axes[a].n; v++)
             for (int k = 0; k < e->axes[a].n_set[v]; k++)
-                if (!strcmp(key, e->axes[a].bundle_name[v][k])) return e->axes[a].values[v];
+                if (clash(e, key, *flag = e->axes[a].bundle_name[v][k], note, len)) return e->axes[a].values[v];
     return NULL;
 }
 
@@ -473,26 +486,34 @@ static tg_status distinct_names(const tg_experiment *e, tg_err *err) {
 tg_status tg_exp_validate(const tg_experiment *e, tg_err *err) {
     if (!e->dir[0]) return tg_err_set(err, TG_ERR_ARG, "no experiment folder: give --out DIR");
     if (!e->n_seeds) return tg_err_set(err, TG_ERR_ARG, "no seeds: give --seeds N or --seed-list 1,2,3");
+    char note[64];
+    const char *flag;
     for (int i = 0; i < e->n_base; i++) {
         if (!strcmp(e->base_name[i], "seed"))
             return tg_err_set(err, TG_ERR_ARG, "--seed is set per cell: give --seeds N or --seed-list 1,2,3");
         for (int a = 0; a < e->n_axes; a++)
-            if (!strcmp(e->base_name[i], e->axes[a].key))
-                return tg_err_set(err, TG_ERR_ARG, "--%s is both a base flag and a --vary axis", e->axes[a].key);
+            if (!e->axes[a].n_set && clash(e, e->base_name[i], e->axes[a].key, note, sizeof note))
+                return tg_err_set(err, TG_ERR_ARG, "--%s is both a base flag and a --vary axis%s%s%s", e->base_name[i],
+                                  note[0] ? ", --vary " : "", note[0] ? e->axes[a].key : "", note);
     }
+    for (int a = 0; a < e->n_axes; a++)   /* --vary layers=... --vary enc-layers=...: one overrides the other */
+        for (int b = 0; b < a; b++)
+            if (!e->axes[a].n_set && !e->axes[b].n_set && clash(e, e->axes[b].key, e->axes[a].key, note, sizeof note))
+                return tg_err_set(err, TG_ERR_ARG, "--vary %s and --vary %s set one setting%s", e->axes[b].key,
+                                  e->axes[a].key, note);
     /* a variant's flag may not also be a base flag or a --vary axis: the bundle would override
      * it, and cells reported as different would train the same recipe */
     for (int i = 0; i < e->n_base; i++) {
-        const char *v = variant_setting(e, e->base_name[i]);
+        const char *v = variant_setting(e, e->base_name[i], &flag, note, sizeof note);
         if (v)
-            return tg_err_set(err, TG_ERR_ARG, "--%s is both a base flag and set by --variant %s",
-                              e->base_name[i], v);
+            return tg_err_set(err, TG_ERR_ARG, "--%s is both a base flag and set by --variant %s%s%s%s",
+                              e->base_name[i], v, note[0] ? " as --" : "", note[0] ? flag : "", note);
     }
     for (int a = 0; a < e->n_axes; a++) {
-        const char *v = e->axes[a].n_set ? NULL : variant_setting(e, e->axes[a].key);
+        const char *v = e->axes[a].n_set ? NULL : variant_setting(e, e->axes[a].key, &flag, note, sizeof note);
         if (v)
-            return tg_err_set(err, TG_ERR_ARG, "--%s is both a --vary axis and set by --variant %s",
-                              e->axes[a].key, v);
+            return tg_err_set(err, TG_ERR_ARG, "--%s is both a --vary axis and set by --variant %s%s%s%s",
+                              e->axes[a].key, v, note[0] ? " as --" : "", note[0] ? flag : "", note);
     }
     for (int a = 0; a < e->n_axes; a++)
         for (int v = 0; !e->axes[a].n_set && !takes_value(e->axes[a].key) && v < e->axes[a].n; v++)
