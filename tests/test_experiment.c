@@ -695,6 +695,7 @@ START_TEST(test_bad_axes_and_other_recipe_refused) {
         {"norm=post,post", "given twice"},
         {"dropout=0,0.1,0.0", "--vary dropout: value '0' given twice (as '0.0')"},
         {"time-limit=90s,1m30s", "--vary time-limit: value '90s' given twice (as '1m30s')"},
+        {"dropout=0,0.1,-0", "--vary dropout: value '0' given twice (as '-0')"},   /* equal as numbers */
         {"heads=2,4", "both a base flag and a --vary axis"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -792,6 +793,8 @@ START_TEST(test_variant_bundles) {
         {"x:norm=middle", "'middle' is not one of post|pre"},
         {"a,b", "expected NAME"},
         {"paper", "--variant paper given twice"},
+        {"x", "--variant paper and --variant x give the same recipe"},   /* neither sets a flag */
+        {"x:dropout=0.1", "--variant paper and --variant x give the same recipe"},   /* the default */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *b[] = {"experiment", "--task", "copy", "--heads", "2", "--max-steps", "2", "--seeds", "1",
@@ -830,7 +833,7 @@ START_TEST(test_cell_folder_names_distinct) {
     refused(files, "--vary train: '", d);
     ck_assert_int_ge(count_in("err.txt", "sub/train.tsv' and '"), 1);
     ck_assert_int_ge(count_in("err.txt", "sub_train.tsv' give the same cell folder name"), 1);
-    char *variants[] = {TINY, "--variant", "a/b", "--variant", "a_b", "--seeds", "1", "--out", d, NULL};
+    char *variants[] = {TINY, "--variant", "a/b:norm=pre", "--variant", "a_b", "--seeds", "1", "--out", d, NULL};
     refused(variants, "--variants 'a/b' and 'a_b' give the same cell folder name 'variant=a_b'", d);
 }
 END_TEST
@@ -1281,6 +1284,34 @@ START_TEST(test_baseline_key_twice_refused) {
 }
 END_TEST
 
+/* --baseline's value is matched as --vary's repeats are (0.10 and 1e-1 are the value 0.1), and a
+ * value the axis does not have is refused listing its values (before the fix: "expected
+ * KEY=VALUE"). Thousands of --vary values are checked for repeats at once (before the fix two
+ * whole configs were formatted per pair: 3000 values took 105 s before the first message). */
+START_TEST(test_baseline_and_repeats_as_train_reads) {
+    char d[300], many[40000];
+    snprintf(d, sizeof d, "%s/num", tmpdir);
+    char *g[] = {TINY, "--vary", "dropout=0,0.1", "--seeds", "1", "--out", d, NULL};
+    ck_assert_int_eq(run(g), 0);
+    const char *same[] = {"dropout=0.10", "dropout=1e-1", "dropout=.1"};
+    for (int i = 0; i < 3; i++) {
+        char *rep[] = {"experiment", "report", d, "--baseline", (char *)same[i], NULL};
+        ck_assert_msg(run(rep) == 0, "%s", same[i]);
+        ck_assert_int_eq(count_in("num/report.md", "| dropout=0.1 (baseline) |"), 4);
+    }
+    char *other[] = {"experiment", "report", d, "--baseline", "dropout=0.2", NULL};
+    ck_assert_int_eq(run(other), 2);
+    ck_assert_int_eq(count_in("err.txt", "--baseline 'dropout=0.2': dropout has no value 0.2 (its values: 0, 0.1)"), 1);
+    int k = snprintf(many, sizeof many, "warmup=");
+    for (int v = 1; v <= 3000; v++) k += snprintf(many + k, sizeof many - (size_t)k, "%d,", v);
+    snprintf(many + k, sizeof many - (size_t)k, "0%d", 2999);
+    snprintf(d, sizeof d, "%s/many", tmpdir);
+    char *m[] = {TINY, "--vary", many, "--seeds", "1", "--out", d, NULL};
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(m), 60), 2);
+    ck_assert_int_eq(count_in("err.txt", "--vary warmup: value '2999' given twice (as '02999')"), 1);
+}
+END_TEST
+
 /* Batches drawn by a cell's run: the same for every model switch of one seed, another seed's
  * differ. */
 static uint64_t batch_fingerprint(const tg_experiment *e, int cell) {
@@ -1507,6 +1538,7 @@ int main(void) {
     tcase_add_test(checks, test_report_token_stats_are_evals);
     tcase_add_test(checks, test_report_pairs_only_the_same_dev_text);
     tcase_add_test(checks, test_baseline_key_twice_refused);
+    tcase_add_test(checks, test_baseline_and_repeats_as_train_reads);
     suite_add_tcase(s, checks);
     TCase *reads = tcase_create("reads");   /* what report reads back from a cell's folder */
     tcase_add_checked_fixture(reads, setup, teardown);

@@ -60,22 +60,86 @@ static void canonical(const char *name, char *out, size_t len) {
         if (*p == '_') *p = '-';
 }
 
-/* Whether two values of the axis key name one setting: the same text, or texts the train flag
- * reads alike (0 and 0.0, 90s and 1m30s, true and 1): the configurations they give print alike. */
-static bool same_value(const char *key, const char *a, const char *b) {
-    if (!strcmp(a, b)) return true;
-    tg_run_config x, y;
+/* The canonical form of value v of train flag key (malloc'd; NULL: out of memory): the default
+ * run config with key set to v, as text, so that values train reads alike (0 and 0.0, 90s and
+ * 1m30s, true and 1) have one form; a number equal to zero as 0 (-0 would print as -0) unless key
+ * takes any text (a path); "=" v when the flag does not take v. */
+static char *value_form(const char *key, const char *v) {
+    tg_run_config c;
     tg_err e;
-    tg_run_config_default(&x);
-    tg_run_config_default(&y);
-    if (tg_run_config_set(&x, key, a, &e) != TG_OK || tg_run_config_set(&y, key, b, &e) != TG_OK) return false;
-    int nx = tg_run_config_format(&x, NULL, 0), ny = tg_run_config_format(&y, NULL, 0);
-    char *fx = nx == ny ? malloc((size_t)nx + 1) : NULL, *fy = fx ? malloc((size_t)ny + 1) : NULL;
-    bool same = fy && tg_run_config_format(&x, fx, (size_t)nx + 1) == nx &&
-                tg_run_config_format(&y, fy, (size_t)ny + 1) == ny && !strcmp(fx, fy);
-    free(fx);
-    free(fy);
+    char *end;
+    tg_run_config_default(&c);
+    bool any_text = tg_run_config_set(&c, key, "x", &e) == TG_OK;
+    if (!any_text && *v && strtod(v, &end) == 0 && !*end) v = "0";
+    tg_run_config_default(&c);
+    if (tg_run_config_set(&c, key, v, &e) != TG_OK) {
+        char *f = malloc(strlen(v) + 2);
+        if (f) snprintf(f, strlen(v) + 2, "=%s", v);
+        return f;
+    }
+    int n = tg_run_config_format(&c, NULL, 0);
+    char *f = malloc((size_t)n + 1);
+    if (f) tg_run_config_format(&c, f, (size_t)n + 1);
+    return f;
+}
+
+bool tg_exp_same_value(const char *key, const char *a, const char *b) {
+    if (!strcmp(a, b)) return true;
+    char *x = value_form(key, a), *y = value_form(key, b);
+    bool same = x && y && !strcmp(x, y);
+    free(x);
+    free(y);
     return same;
+}
+
+typedef char *(*form_fn)(const void *ctx, int i);
+typedef struct { uint64_t hash; int i; } form_hash;
+
+static int by_hash(const void *a, const void *b) {
+    const form_hash *x = a, *y = b;
+    return x->hash != y->hash ? (x->hash < y->hash ? -1 : 1) : x->i - y->i;
+}
+
+/* The first item (in order) whose form(ctx, i) (malloc'd) is an earlier item's: its index, and that
+ * one's in *earlier; -1 when none, -2 out of memory. Each form is made once for its hash, and again
+ * only for a pair whose hashes agree: n items cost about n forms, not n squared. */
+static int first_repeat(int n, form_fn form, const void *ctx, int *earlier) {
+    form_hash *h = malloc((size_t)n * sizeof *h + 1);
+    if (!h) return -2;
+    for (int i = 0; i < n; i++) {
+        char *f = form(ctx, i);
+        if (!f) { free(h); return -2; }
+        h[i].hash = 1469598103934665603ull;
+        for (const char *p = f; *p; p++) h[i].hash = (h[i].hash ^ (unsigned char)*p) * 1099511628211ull;
+        h[i].i = i;
+        free(f);
+    }
+    qsort(h, (size_t)n, sizeof *h, by_hash);
+    int best = -1;
+    for (int a = 0; a < n; a++)   /* within a hash, by index: the pairs past best are not looked at */
+        for (int b = a + 1; b < n && h[b].hash == h[a].hash && (best < 0 || h[b].i < best); b++) {
+            char *x = form(ctx, h[a].i), *y = form(ctx, h[b].i);
+            if (x && y && !strcmp(x, y)) { best = h[b].i; *earlier = h[a].i; }
+            free(x);
+            free(y);
+        }
+    free(h);
+    return best;
+}
+
+static char *axis_value_form(const void *ax, int i) {
+    return value_form(((const tg_exp_axis *)ax)->key, ((const tg_exp_axis *)ax)->values[i]);
+}
+
+/* No two values of an ordinary axis are one setting: its cells would train one recipe twice. */
+static tg_status distinct_values(const tg_exp_axis *ax, tg_err *err) {
+    int w = 0, v = first_repeat(ax->n, axis_value_form, ax, &w);
+    if (v == -2) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    if (v < 0) return TG_OK;
+    if (!strcmp(ax->values[w], ax->values[v]))
+        return tg_err_set(err, TG_ERR_ARG, "--vary %s: value '%s' given twice", ax->key, ax->values[w]);
+    return tg_err_set(err, TG_ERR_ARG, "--vary %s: value '%s' given twice (as '%s')", ax->key, ax->values[w],
+                      ax->values[v]);
 }
 
 static tg_status axis_values(tg_exp_axis *ax, const char *list, tg_err *err) {
@@ -88,14 +152,7 @@ static tg_status axis_values(tg_exp_axis *ax, const char *list, tg_err *err) {
         ax->values = nv;
         ax->values[ax->n] = strndup(p, len);
         if (!ax->values[ax->n]) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
-        ax->n++;   /* counted before the check, so that tg_exp_free frees it on error */
-        const char *v = ax->values[ax->n - 1];
-        for (int i = 0; i < ax->n - 1; i++) {
-            const char *w = ax->values[i];
-            if (!same_value(ax->key, w, v)) continue;
-            if (!strcmp(w, v)) return tg_err_set(err, TG_ERR_ARG, "--vary %s: value '%s' given twice", ax->key, w);
-            return tg_err_set(err, TG_ERR_ARG, "--vary %s: value '%s' given twice (as '%s')", ax->key, w, v);
-        }
+        ax->n++;
         if (!comma) return TG_OK;
         p = comma + 1;
     }
@@ -483,6 +540,45 @@ static tg_status distinct_names(const tg_experiment *e, tg_err *err) {
     return s;
 }
 
+typedef struct { const tg_experiment *e; int axis; } variant_ctx;
+
+/* Variant i's recipe (the other axes at their first value) as text; "=" i when it has none (the
+ * error is check_cell's). */
+static char *variant_form(const void *ctx, int i) {
+    const variant_ctx *x = ctx;
+    tg_exp_cell c;
+    tg_run_config cfg;
+    tg_err err;
+    tg_exp_cell_get(x->e, 0, &c);
+    c.value[x->axis] = i;
+    bool ok = tg_exp_cell_config(x->e, &c, &cfg, &err) == TG_OK;
+    int n = ok ? tg_run_config_format(&cfg, NULL, 0) : 16;
+    char *f = malloc((size_t)n + 1);
+    if (f && ok) tg_run_config_format(&cfg, f, (size_t)n + 1);
+    else if (f) snprintf(f, (size_t)n + 1, "=%d", i);
+    return f;
+}
+
+/* No two values of an axis are one setting, no two --variants one recipe (a:dropout=0 and
+ * b:dropout=0.0; two without flags): their cells would train one recipe twice. */
+static tg_status distinct_settings(const tg_experiment *e, tg_err *err) {
+    for (int a = 0; a < e->n_axes; a++) {
+        const tg_exp_axis *ax = &e->axes[a];
+        if (!ax->n_set) {
+            tg_status s = distinct_values(ax, err);
+            if (s != TG_OK) return s;
+            continue;
+        }
+        variant_ctx ctx = {e, a};
+        int w = 0, v = first_repeat(ax->n, variant_form, &ctx, &w);
+        if (v == -2) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+        if (v >= 0)
+            return tg_err_set(err, TG_ERR_ARG, "--variant %s and --variant %s give the same recipe: their cells would "
+                              "train it twice", ax->values[w], ax->values[v]);
+    }
+    return TG_OK;
+}
+
 tg_status tg_exp_validate(const tg_experiment *e, tg_err *err) {
     if (!e->dir[0]) return tg_err_set(err, TG_ERR_ARG, "no experiment folder: give --out DIR");
     if (!e->n_seeds) return tg_err_set(err, TG_ERR_ARG, "no seeds: give --seeds N or --seed-list 1,2,3");
@@ -520,7 +616,8 @@ tg_status tg_exp_validate(const tg_experiment *e, tg_err *err) {
             if (strcmp(e->axes[a].values[v], "true") && strcmp(e->axes[a].values[v], "false"))
                 return tg_err_set(err, TG_ERR_ARG, "--vary %s: '%s' is not true or false", e->axes[a].key,
                                   e->axes[a].values[v]);
-    tg_status s = distinct_names(e, err);
+    tg_status s = e->recorded ? TG_OK : distinct_settings(e, err);   /* (an earlier build let these be) */
+    if (s == TG_OK) s = distinct_names(e, err);
     if (s != TG_OK) return s;
     for (int i = 0; i < tg_exp_cell_count(e); i++) {
         tg_exp_cell c;

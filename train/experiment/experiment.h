@@ -77,13 +77,17 @@ void tg_exp_init(tg_experiment *e);
 void tg_exp_free(tg_experiment *e);
 /* A train flag of the base recipe (value NULL for a flag that takes none). */
 tg_status tg_exp_add_base(tg_experiment *e, const char *name, const char *value, tg_err *err);
-/* "KEY=V1,V2[,...]": KEY a train flag (not out or seed), at least one value, no repeats. */
+/* "KEY=V1,V2[,...]": KEY a train flag (not out or seed), at least one value (repeats are refused
+ * by tg_exp_validate: tg_exp_same_value). */
 tg_status tg_exp_add_vary(tg_experiment *e, const char *spec, tg_err *err);
 /* "NAME" or "NAME:KEY=V[;KEY=V...]" (KEY a train flag, V omitted for a flag without a value):
  * one value of the variant axis, a named bundle of settings, so that variants that differ in
  * more than one flag (relu at the heads = attn-activation relu + attn-activation-at heads) are
  * one axis. The variant axis comes after the --vary axes. */
 tg_status tg_exp_add_variant(tg_experiment *e, const char *spec, tg_err *err);
+/* Whether values a and b of train flag key are one setting: train reads them alike (0, 0.0 and
+ * -0; 90s and 1m30s; true and 1). */
+bool tg_exp_same_value(const char *key, const char *a, const char *b);
 /* "N" (seeds 1..N) or, with list, "1,2,7". */
 tg_status tg_exp_add_seeds(tg_experiment *e, const char *spec, bool list, tg_err *err);
 int tg_exp_cell_count(const tg_experiment *e);

@@ -43,10 +43,20 @@ static int parse_baseline(const tg_experiment *e, const char *spec, tg_err *err)
         int a = 0, v = -1;
         if (eq) *eq = '\0';
         while (a < e->n_axes && strcmp(e->axes[a].key, tok)) a++;
-        for (int k = 0; eq && a < e->n_axes && k < e->axes[a].n; k++)
-            if (!strcmp(e->axes[a].values[k], eq + 1)) v = k;
-        if (!eq || a == e->n_axes || v < 0) {
+        /* a value as --vary's repeats are told (0.10 is 0.1); a variant by its name */
+        const tg_exp_axis *ax = a < e->n_axes ? &e->axes[a] : NULL;
+        for (int k = 0; eq && ax && v < 0 && k < ax->n; k++)
+            if (!strcmp(ax->values[k], eq + 1) || (!ax->n_set && tg_exp_same_value(ax->key, ax->values[k], eq + 1))) v = k;
+        if (!eq || !ax) {
             tg_err_set(err, TG_ERR_ARG, "--baseline '%s': expected KEY=VALUE,... with an axis and one of its values", spec);
+            return -1;
+        }
+        if (v < 0) {
+            char list[512] = "";
+            for (int k = 0; k < ax->n && strlen(list) + 8 < sizeof list; k++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%.64s", k ? ", " : "", ax->values[k]);
+            tg_err_set(err, TG_ERR_ARG, "--baseline '%s': %s has no value %s (its values: %s)", spec, ax->key, eq + 1,
+                       list);
             return -1;
         }
         if (seen[a]) {   /* norm=pre,norm=post: which one? */
