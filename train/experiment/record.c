@@ -151,20 +151,20 @@ static tg_status extend_cell_check(const tg_run_config *was, const char *cell, t
     return TG_OK;
 }
 
-/* The config a run's checkpoint holds, as text to compare: without what a resume may change and
- * the experiment does not fix (the folder, the threads, the budget; dev and vocab of a task run,
- * which older builds recorded and never read), and with the settings the run never reads (that
- * train refuses given: --merges of a task run) at their defaults, as a recorded experiment's cell
- * trained now has them (cell_argv leaves them out) and one trained by an earlier build not. */
+/* The config a run's checkpoint holds, as text to compare: what its model was trained with. Left
+ * out: what a train --resume may change (the training loop's settings: budget, logging, saving,
+ * validation; a cell resumed by hand with --log-every is still the cell), the folder, dev and
+ * vocab of a task run (which older builds recorded and never read); the settings the run never
+ * reads (that train refuses given: --merges of a task run) at their defaults, as a recorded
+ * experiment's cell trained now has them (cell_argv leaves them out) and one trained by an
+ * earlier build not. */
 static void config_text(tg_run_config c, char *buf, size_t len) {
     tg_run_config d;
     tg_err e;
     tg_run_config_default(&d);
     if (tg_run_config_check_given(&c, "merges", &e) != TG_OK) c.merges = d.merges;
-    if (tg_run_config_check_given(&c, "patience", &e) != TG_OK) c.patience = d.patience;
+    tg_run_config_reset_group(&c, TG_OPT_LOOP);
     c.out[0] = '\0';
-    c.threads = 0;
-    c.max_steps = 0;
     if (c.task[0]) c.dev[0] = c.vocab[0] = '\0';
     tg_run_config_format(&c, buf, len);
 }
