@@ -19,7 +19,8 @@
 #                step: no hang, rank 0 saves last.ckpt, exit 0
 #   ranks-differ ranks given other flags, other data or another run folder to resume are refused
 #                before the first step (before: other --lr trained on without a word, other
-#                --max-steps waited for ever, other data of the same lengths trained on)
+#                --max-steps waited for ever, other data of the same lengths trained on); the
+#                same data under another file name is accepted
 set -u
 TG=$1
 CASE=$2
@@ -163,8 +164,12 @@ ranks-differ)
     DATA="train --train t.tsv --merges 4 --d-model 16 --heads 2 --d-ff 32 --layers 1 --threads 1 --out run"
     $MPI -np 1 --wdir "$D/a" "$TG" $DATA --max-steps 4 : -np 1 --wdir "$D/b" "$TG" $DATA --max-steps 4 2>"$D/err"
     refused "rank 1 has other training data than rank 0"
-    # resumed from two run folders of one recipe at other steps: other parameters
+    # the same data under another name (a copy on each node's disk) is the same run
     cp "$D/a/t.tsv" "$D/b/t.tsv"
+    $MPI -np 1 --wdir "$D/a" "$TG" $DATA --max-steps 2 : \
+         -np 1 --wdir "$D/b" "$TG" train --train "$D/b/t.tsv" --merges 4 --d-model 16 --heads 2 --d-ff 32 --layers 1 \
+         --threads 1 --out run --max-steps 2 2>"$D/err" || { cat "$D/err"; fail "the same data by another name refused"; }
+    # resumed from two run folders of one recipe at other steps: other parameters
     rm -rf "$D/a/run" "$D/b/run"
     (cd "$D/a" && "$TG" $DATA --max-steps 4 --accum-shards 2 2>/dev/null) || fail "run a"
     (cd "$D/b" && "$TG" $DATA --max-steps 8 --accum-shards 2 2>/dev/null) || fail "run b"

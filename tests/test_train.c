@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -783,7 +784,11 @@ START_TEST(test_ckpt_diagnose_equals_training_diagnostics) {
     fclose(bad);
     ck_assert_int_eq(run(NULL, o), 1);
     char *e[] = {"ckpt", "diagnose", diag, NULL};   /* a run with its own is left alone */
+    snprintf(path, sizeof path, "%s/lock", diag);   /* even while a train holds its folder: it writes nothing */
+    int lock = open(path, O_RDWR | O_CREAT, 0644);
+    ck_assert(lock >= 0 && flock(lock, LOCK_EX | LOCK_NB) == 0);
     ck_assert_int_eq(run(NULL, e), 0);
+    close(lock);
     snprintf(path, sizeof path, "%s/diagnostics.tsv", diag);
     char *kept = slurp(path);
     ck_assert_str_eq(kept, all);

@@ -45,8 +45,10 @@ static int parse_baseline(const tg_experiment *e, const char *spec, tg_err *err)
         while (a < e->n_axes && strcmp(e->axes[a].key, tok)) a++;
         /* a value as --vary's repeats are told (0.10 is 0.1); a variant by its name */
         const tg_exp_axis *ax = a < e->n_axes ? &e->axes[a] : NULL;
-        for (int k = 0; eq && ax && v < 0 && k < ax->n; k++)
-            if (!strcmp(ax->values[k], eq + 1) || (!ax->n_set && tg_exp_same_value(ax->key, ax->values[k], eq + 1))) v = k;
+        for (int k = 0; eq && ax && v < 0 && k < ax->n; k++)   /* the value as given first (90s and 1m30s, */
+            if (!strcmp(ax->values[k], eq + 1)) v = k;            /* which an earlier build let both be) */
+        for (int k = 0; eq && ax && v < 0 && !ax->n_set && k < ax->n; k++)
+            if (tg_exp_same_value(ax->key, ax->values[k], eq + 1)) v = k;
         if (!eq || !ax) {
             tg_err_set(err, TG_ERR_ARG, "--baseline '%s': expected KEY=VALUE,... with an axis and one of its values", spec);
             return -1;

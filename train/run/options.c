@@ -342,8 +342,8 @@ static tg_status parse_line(tg_run_config *c, char *line, const char *origin, in
         return tg_err_set(err, TG_ERR_FORMAT, "%s:%d: '%s' cannot be set in a config file", origin, lineno, key);
     const opt_def *o = find(key);
     if (o && seen[o - OPTS])
-        return tg_err_set(err, TG_ERR_FORMAT, "%s:%d: %s is set twice (first on line %d): keep one", origin, lineno, key,
-                          seen[o - OPTS]);
+        return tg_err_set(err, TG_ERR_FORMAT, "%s:%d: %s is set twice (first on line %d): keep one (builds before "
+                          "2026-12-05 took the last)", origin, lineno, key, seen[o - OPTS]);
     if (o) seen[o - OPTS] = lineno;
     tg_err e2;
     if (tg_run_config_set(c, key, value, &e2) != TG_OK)

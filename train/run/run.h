@@ -187,9 +187,9 @@ void tg_run_overlap_free(struct tg_overlap *o);
  * and *stop_signal becomes the first rank's signal that is set. Alone: nothing to do. */
 tg_status tg_run_agree(tg_run *r, int *stop_signal, tg_err *err);
 /* Before the first step, over MPI (run_agree.c): every rank holds the same settings (but its
- * --threads and --out), training and dev data, parameters and optimiser state, else TG_ERR_ARG
- * on every rank, naming the first rank and what differs. Without it, ranks given other flags or
- * files trained on without a word, or waited for ever on one that had stopped. */
+ * --threads, --out and input file names), training and dev data, parameters and optimiser state,
+ * else TG_ERR_ARG on every rank, naming the first rank and what differs. Without it, ranks given
+ * other flags or files trained on without a word, or waited for ever on one that had stopped. */
 tg_status tg_run_agree_start(const tg_run *r, tg_err *err);
 
 /* ---- a model scored on text pairs (evaluate.c): eval and experiment report ---- */

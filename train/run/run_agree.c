@@ -59,10 +59,15 @@ static uint64_t dataset_hash(const tg_dataset *ds) {
     return mix(h, tg_ckpt_hash64(ds->tgt_len, ds->n * sizeof *ds->tgt_len));
 }
 
-/* Settings a rank may have of its own: its threads (results are the same for any count), and
- * the run folder's name (rank 0 alone writes it). */
+/* Settings a rank may have of its own: its threads (results are the same for any count), the run
+ * folder's name (rank 0 alone writes it), and the names of its input files (a copy on each node's
+ * own disk: their contents are compared, as the data and the parameters). */
 static bool own_setting(const char *line) {
-    return !strncmp(line, "threads = ", 10) || !strncmp(line, "out = ", 6);
+    static const char *const own[] = {"threads = ", "out = ", "train = ", "train-src = ", "train-tgt = ", "dev = ",
+                                      "vocab = "};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        if (!strncmp(line, own[i], strlen(own[i]))) return true;
+    return false;
 }
 
 tg_status tg_run_agree_start(const tg_run *r, tg_err *err) {
