@@ -292,6 +292,11 @@ START_TEST(test_inputs_that_are_outputs_refused) {
                  (char *)dir, NULL};
     ck_assert_int_eq(tg_cli_run(NULL, b), 1);
     ck_assert(tg_cli_has("err.txt", "which the run writes"));
+    char config[600];   /* not there yet, but written before the data are read */
+    snprintf(config, sizeof config, "%s/./config.txt", dir);
+    b[4] = config;
+    ck_assert_int_eq(tg_cli_run(NULL, b), 1);
+    ck_assert(tg_cli_has("err.txt", "config.txt, which the run writes"));
 }
 END_TEST
 

@@ -97,6 +97,21 @@ static bool config_a_run_wrote(const char *path, tg_err *why) {
     return same;
 }
 
+/* Whether path names dir/name: the same file, or (not there yet: config.txt is written before the
+ * data are read) the same folder and name. */
+static bool names_output(const char *path, const char *dir, const char *name) {
+    char out[TG_PATH_MAX + 32];
+    snprintf(out, sizeof out, "%s/%s", dir, name);
+    struct stat a, b;
+    if (stat(path, &a) == 0) return stat(out, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+    const char *slash = strrchr(path, '/');
+    if (strcmp(slash ? slash + 1 : path, name)) return false;
+    char *folder = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    bool same = folder && stat(folder, &a) == 0 && stat(dir, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+    free(folder);
+    return same;
+}
+
 /* An input of cfg that is a file the run writes in dir (train.log is appended to, the others
  * replaced or cut), however named: TG_ERR_STATE naming both. vocab.txt may be the --vocab. */
 static tg_status inputs_not_outputs(const char *dir, const tg_run_config *cfg, tg_err *err) {
@@ -104,18 +119,13 @@ static tg_status inputs_not_outputs(const char *dir, const tg_run_config *cfg, t
                                           "last.ckpt", "best.ckpt", "lock"};
     const struct { const char *flag, *path; } in[] = {{"train", cfg->train}, {"train-src", cfg->train_src},
         {"train-tgt", cfg->train_tgt}, {"dev", cfg->dev}, {"vocab", cfg->vocab}};
-    char path[TG_PATH_MAX + 32];
-    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
-        struct stat a, b;
-        if (!in[i].path[0] || stat(in[i].path, &a) != 0) continue;   /* (a missing one is reported when read) */
-        for (size_t k = 0; k < sizeof outputs / sizeof outputs[0]; k++) {
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++)
+        for (size_t k = 0; in[i].path[0] && k < sizeof outputs / sizeof outputs[0]; k++) {
             if (!strcmp(in[i].flag, "vocab") && !strcmp(outputs[k], "vocab.txt")) continue;
-            snprintf(path, sizeof path, "%s/%s", dir, outputs[k]);
-            if (stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
-                return tg_err_set(err, TG_ERR_STATE, "--%s %s is %s, which the run writes: copy it out of the run "
-                                  "folder, or give another --out", in[i].flag, in[i].path, path);
+            if (names_output(in[i].path, dir, outputs[k]))
+                return tg_err_set(err, TG_ERR_STATE, "--%s %s is %s/%s, which the run writes: copy it out of the "
+                                  "run folder, or give another --out", in[i].flag, in[i].path, dir, outputs[k]);
         }
-    }
     return TG_OK;
 }
 
