@@ -978,14 +978,24 @@ START_TEST(test_cell_checkpoint_must_be_the_cells) {
              "cp '%s/saved.ckpt' '%s/cells/dropout=0,seed=1/last.ckpt'", d, d, d, tmpdir, d);
     ck_assert_int_eq(system(cmd), 0);
     ck_assert_int_eq(run(rep), 0);
-    /* a cell resumed by hand with training-loop flags (which a resume may change: the budget,
-     * logging, saving) is still the cell: its experiment goes on */
+    /* a cell resumed by hand with other bookkeeping (logging, saving, keeping checkpoints) is
+     * still the cell: its experiment goes on; with settings that choose its end or its best.ckpt
+     * (patience, validation, decoding, the NaN reloads, a time limit) it is not, and is refused */
     char cell[400];
     snprintf(cell, sizeof cell, "%s/cells/dropout=0,seed=1", d);
     char *by_hand[] = {"train", "--resume", cell, "--max-steps", "3", "--log-every", "1", "--save-every", "1",
-                       "--max-bad-steps", "7", "--time-limit", "2h", NULL};
+                       "--keep", "2", NULL};
     ck_assert_int_eq(run(by_hand), 0);
     for (int i = 0; i < 3; i++) ck_assert_msg(run(cmds[i]) == 0, "command %d refused a cell resumed by hand", i);
+    char *other[] = {"train", "--resume", cell, "--max-steps", "4", "--valid-every", "1", NULL};
+    ck_assert_int_eq(run(other), 0);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(run(cmds[i]), 1);
+        ck_assert_int_ge(count_in("err.txt", "(the cell's 'valid-every = 0', its last.ckpt's 'valid-every = 1')"), 1);
+        ck_assert_int_ge(count_in("err.txt", "remove the cell's folder to train it again"), 1);
+    }
+    snprintf(cmd, sizeof cmd, "cp '%s/saved.ckpt' '%s/last.ckpt'", tmpdir, cell);
+    ck_assert_int_eq(system(cmd), 0);
     /* the record's arguments edited: they are not its recipe, nor its cells' */
     char *text = tg_cli_slurp(rec), *at = strstr(text, "arg: --d-model\narg: 8\n");
     ck_assert_ptr_nonnull(at);

@@ -151,11 +151,12 @@ static tg_status extend_cell_check(const tg_run_config *was, const char *cell, t
     return TG_OK;
 }
 
-/* The config a run's checkpoint holds, as text to compare: what its model was trained with. Left
- * out: what a train --resume may change (the training loop's settings: budget, logging, saving,
- * validation; a cell resumed by hand with --log-every is still the cell), the folder, dev and
- * vocab of a task run (which older builds recorded and never read); the settings the run never
- * reads (that train refuses given: --merges of a task run) at their defaults, as a recorded
+/* The config a run's checkpoint holds, as text to compare: what its model and its scores come
+ * from. Left out: the budget (compared as steps), the threads and the bookkeeping a resume by hand
+ * may change without changing either (logging, saving, keeping checkpoints, diagnostics: not
+ * patience, validation or decoding, which choose best.ckpt or the end); the folder; dev and vocab
+ * of a task run (which older builds recorded and never read); the settings the run never reads
+ * (that train refuses given: --merges of a task run) at their defaults, as a recorded
  * experiment's cell trained now has them (cell_argv leaves them out) and one trained by an
  * earlier build not. */
 static void config_text(tg_run_config c, char *buf, size_t len) {
@@ -163,7 +164,14 @@ static void config_text(tg_run_config c, char *buf, size_t len) {
     tg_err e;
     tg_run_config_default(&d);
     if (tg_run_config_check_given(&c, "merges", &e) != TG_OK) c.merges = d.merges;
-    tg_run_config_reset_group(&c, TG_OPT_LOOP);
+    if (tg_run_config_check_given(&c, "patience", &e) != TG_OK) c.patience = d.patience;
+    c.max_steps = 0;
+    c.threads = 0;
+    c.log_every = d.log_every;
+    c.save_every = d.save_every;
+    c.keep = d.keep;
+    c.keep_every = d.keep_every;
+    c.diagnostics = d.diagnostics;
     c.out[0] = '\0';
     if (c.task[0]) c.dev[0] = c.vocab[0] = '\0';
     tg_run_config_format(&c, buf, len);
@@ -179,8 +187,9 @@ tg_status tg_exp_trained_as(const tg_run_config *want, const tg_run_config *ckpt
     char here[256], there[256];
     first_difference(a, b, here, sizeof here, there, sizeof there);
     return tg_err_set(err, TG_ERR_ARG, "its last.ckpt was not trained with the recorded recipe (the cell's '%s', its "
-                      "last.ckpt's '%s'): another cell's checkpoint or folder put in its place, or the record "
-                      "edited", here, there);
+                      "last.ckpt's '%s'): another cell's checkpoint or folder put in its place, the cell resumed "
+                      "by hand with other settings, or the record edited; remove the cell's folder to train it "
+                      "again", here, there);
 }
 
 /* The cell c, if it has a last.ckpt, was trained with its recipe in old: an extension resumes it

@@ -47,19 +47,23 @@ tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_do
         free(kept);
         return tg_err_set(err, TG_ERR_ARG, "%s: no last.ckpt and no step-N.ckpt: not a run folder", rundir);
     }
+    /* the run folder's lock, as train takes it, before the run is read: a train resumed meanwhile
+     * would have its diagnostics.tsv rows cut by this one's, and its gradient norms are in no
+     * checkpoint. Not had (a running train, a read-only folder): only a run left as it is goes on. */
+    tg_err lock_err;
+    int lock = tg_run_folder_lock(rundir, &lock_err);
     if (!has_last) tg_run_periodic_path(rundir, kept[0], path, sizeof path);
     tg_loaded last;
     s = tg_run_load_model(path, &last, err);
-    if (s != TG_OK) { free(kept); return s; }
     tg_run_config cfg = last.cfg;
-    int64_t last_step = last.st.step;
-    tg_loaded_free(&last);
-    if (cfg.diagnostics > 0) { free(kept); return TG_OK; }   /* the run wrote its own, with gradient norms */
-    /* the run folder's lock, as train takes it, before anything is written: a train resumed
-     * meanwhile would have its diagnostics.tsv rows cut by this one's, and its gradient norms are
-     * in no checkpoint */
-    int lock = tg_run_folder_lock(rundir, err);
-    if (lock < 0) { free(kept); return TG_ERR_STATE; }
+    int64_t last_step = s == TG_OK ? last.st.step : 0;
+    if (s == TG_OK) tg_loaded_free(&last);
+    if (s != TG_OK || cfg.diagnostics > 0 || lock < 0) {   /* (a run with its own, gradient norms and all) */
+        free(kept);
+        if (lock >= 0) close(lock);
+        if (s == TG_OK && cfg.diagnostics <= 0) *err = lock_err;
+        return s != TG_OK ? s : cfg.diagnostics > 0 ? TG_OK : TG_ERR_STATE;
+    }
     if (strlen(rundir) >= sizeof cfg.out) s = tg_err_set(err, TG_ERR_ARG, "%s: path too long", rundir);
     else snprintf(cfg.out, sizeof cfg.out, "%s", rundir);
     if (s == TG_OK && !cfg.task[0] && !cfg.vocab[0]) {   /* the vocabulary the run learned, not learned again */

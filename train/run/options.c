@@ -113,14 +113,6 @@ static const opt_def *find(const char *name) {
     return NULL;
 }
 
-void tg_run_config_reset_group(tg_run_config *c, tg_opt_group g) {
-    tg_run_config d;
-    tg_run_config_default(&d);
-    for (int i = 0; i < N_OPTS; i++)
-        if (OPTS[i].group == g && OPTS[i].def)   /* (aliases have no field of their own) */
-            memcpy((char *)c + OPTS[i].offset, (const char *)&d + OPTS[i].offset, OPTS[i].size);
-}
-
 int tg_run_config_group(const char *name) {
     const opt_def *o = find(name);
     return o ? (int)o->group : -1;

@@ -86,9 +86,6 @@ int tg_run_config_format(const tg_run_config *c, char *buf, size_t len);
 /* Parses text in the format above (from a checkpoint). */
 tg_status tg_run_config_parse(tg_run_config *c, const char *text, const char *origin, tg_err *err);
 
-/* Sets every setting of group g to its default (the others are kept). */
-void tg_run_config_reset_group(tg_run_config *c, tg_opt_group g);
-
 /* The group of a flag name, or -1 if there is no such flag. */
 int tg_run_config_group(const char *name);
 
