@@ -944,6 +944,15 @@ START_TEST(test_recorded_flags_doing_nothing_carry_on) {
 }
 END_TEST
 
+/* Each of the three commands (report, --resume, --dry-run) exits with rc and, when message is
+ * given, says it. */
+static void each_command(char **cmds[3], int rc, const char *message) {
+    for (int i = 0; i < 3; i++) {
+        ck_assert_msg(run(cmds[i]) == rc, "command %d: not exit %d", i, rc);
+        if (message) ck_assert_int_ge(count_in("err.txt", message), 1);
+    }
+}
+
 /* A cell whose last.ckpt is another cell's (copied, or the folder a link to another cell's), or
  * a record whose arg: lines were edited (its cells trained with its [recipe]), is refused by
  * report, --resume and --dry-run, naming the cell and the setting (before the fix the report
@@ -969,10 +978,7 @@ START_TEST(test_cell_checkpoint_must_be_the_cells) {
     for (int k = 0; k < 2; k++) {
         snprintf(cmd, sizeof cmd, swaps[k], d, d, d);
         ck_assert_int_eq(system(cmd), 0);
-        for (int i = 0; i < 3; i++) {
-            ck_assert_int_eq(run(cmds[i]), 1);
-            ck_assert_int_ge(count_in("err.txt", diff[k]), 1);
-        }
+        each_command(cmds, 1, diff[k]);
     }
     snprintf(cmd, sizeof cmd, "rm '%s/cells/dropout=0,seed=1' && mv '%s/kept' '%s/cells/dropout=0,seed=1' && "
              "cp '%s/saved.ckpt' '%s/cells/dropout=0,seed=1/last.ckpt'", d, d, d, tmpdir, d);
@@ -986,14 +992,11 @@ START_TEST(test_cell_checkpoint_must_be_the_cells) {
     char *by_hand[] = {"train", "--resume", cell, "--max-steps", "3", "--log-every", "1", "--save-every", "1",
                        "--keep", "2", NULL};
     ck_assert_int_eq(run(by_hand), 0);
-    for (int i = 0; i < 3; i++) ck_assert_msg(run(cmds[i]) == 0, "command %d refused a cell resumed by hand", i);
+    each_command(cmds, 0, NULL);
     char *other[] = {"train", "--resume", cell, "--max-steps", "4", "--valid-every", "1", NULL};
     ck_assert_int_eq(run(other), 0);
-    for (int i = 0; i < 3; i++) {
-        ck_assert_int_eq(run(cmds[i]), 1);
-        ck_assert_int_ge(count_in("err.txt", "(the cell's 'valid-every = 0', its last.ckpt's 'valid-every = 1')"), 1);
-        ck_assert_int_ge(count_in("err.txt", "remove the cell's folder to train it again"), 1);
-    }
+    each_command(cmds, 1, "(the cell's 'valid-every = 0', its last.ckpt's 'valid-every = 1')");
+    ck_assert_int_ge(count_in("err.txt", "remove the cell's folder to train it again"), 1);
     snprintf(cmd, sizeof cmd, "cp '%s/saved.ckpt' '%s/last.ckpt'", tmpdir, cell);
     ck_assert_int_eq(system(cmd), 0);
     /* the record's arguments edited: they are not its recipe, nor its cells' */
@@ -1001,11 +1004,7 @@ START_TEST(test_cell_checkpoint_must_be_the_cells) {
     ck_assert_ptr_nonnull(at);
     at[strlen("arg: --d-model\narg: ")] = '4';
     tg_cli_write(rec, text);
-    for (int i = 0; i < 3; i++) {
-        ck_assert_int_eq(run(cmds[i]), 1);
-        ck_assert_int_ge(count_in("err.txt", "experiment.txt: its arg: lines give 'd-model = 4', its [recipe] has "
-                                             "'d-model = 8'"), 1);
-    }
+    each_command(cmds, 1, "experiment.txt: its arg: lines give 'd-model = 4', its [recipe] has 'd-model = 8'");
     free(text);
 }
 END_TEST

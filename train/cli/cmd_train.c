@@ -191,10 +191,8 @@ int tg_cmd_train(int argc, char **argv) {
         rc = 2;
     }
     if (rc == 0 && !resume && writer) {
-        snprintf(path, sizeof path, "%s/config.txt", cfg.out);
-        if (config && tg_cli_same_file(config, path)) {
-            fprintf(stderr, "tapegrad train: --config %s is %s, which the run writes: copy it out of the run "
-                            "folder, or give another --out\n", config, path);
+        if (config && tg_run_input_not_output("config", config, cfg.out, &err) != TG_OK) {
+            fprintf(stderr, "tapegrad train: %s\n", err.msg);
             rc = 2;
         } else if (tg_mkdir_p(cfg.out) != 0) {
             fprintf(stderr, "tapegrad train: cannot create %s: %s\n", cfg.out, strerror(errno));

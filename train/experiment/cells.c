@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "train/ckpt/ckpt_file.h"
 #include "train/experiment/experiment.h"
 
 void tg_exp_init(tg_experiment *e) { memset(e, 0, sizeof *e); }
@@ -109,8 +110,7 @@ static int first_repeat(int n, form_fn form, const void *ctx, int *earlier) {
     for (int i = 0; i < n; i++) {
         char *f = form(ctx, i);
         if (!f) { free(h); return -2; }
-        h[i].hash = 1469598103934665603ull;
-        for (const char *p = f; *p; p++) h[i].hash = (h[i].hash ^ (unsigned char)*p) * 1099511628211ull;
+        h[i].hash = tg_ckpt_hash64(f, strlen(f));
         h[i].i = i;
         free(f);
     }

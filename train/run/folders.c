@@ -112,21 +112,26 @@ static bool names_output(const char *path, const char *dir, const char *name) {
     return same;
 }
 
-/* An input of cfg that is a file the run writes in dir (train.log is appended to, the others
- * replaced or cut), however named: TG_ERR_STATE naming both. vocab.txt may be the --vocab. */
-static tg_status inputs_not_outputs(const char *dir, const tg_run_config *cfg, tg_err *err) {
+tg_status tg_run_input_not_output(const char *flag, const char *path, const char *dir, tg_err *err) {
     static const char *const outputs[] = {"train.log", "metrics.tsv", "diagnostics.tsv", "config.txt", "vocab.txt",
                                           "last.ckpt", "best.ckpt", "lock"};
+    for (size_t k = 0; path[0] && k < sizeof outputs / sizeof outputs[0]; k++) {
+        if (!strcmp(flag, "vocab") && !strcmp(outputs[k], "vocab.txt")) continue;
+        if (names_output(path, dir, outputs[k]))
+            return tg_err_set(err, TG_ERR_STATE, "--%s %s is %s/%s, which the run writes: copy it out of the run "
+                              "folder, or give another --out", flag, path, dir, outputs[k]);
+    }
+    return TG_OK;
+}
+
+/* The inputs of cfg, as tg_run_input_not_output. */
+static tg_status inputs_not_outputs(const char *dir, const tg_run_config *cfg, tg_err *err) {
     const struct { const char *flag, *path; } in[] = {{"train", cfg->train}, {"train-src", cfg->train_src},
         {"train-tgt", cfg->train_tgt}, {"dev", cfg->dev}, {"vocab", cfg->vocab}};
-    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++)
-        for (size_t k = 0; in[i].path[0] && k < sizeof outputs / sizeof outputs[0]; k++) {
-            if (!strcmp(in[i].flag, "vocab") && !strcmp(outputs[k], "vocab.txt")) continue;
-            if (names_output(in[i].path, dir, outputs[k]))
-                return tg_err_set(err, TG_ERR_STATE, "--%s %s is %s/%s, which the run writes: copy it out of the "
-                                  "run folder, or give another --out", in[i].flag, in[i].path, dir, outputs[k]);
-        }
-    return TG_OK;
+    tg_status s = TG_OK;
+    for (size_t i = 0; s == TG_OK && i < sizeof in / sizeof in[0]; i++)
+        s = tg_run_input_not_output(in[i].flag, in[i].path, dir, err);
+    return s;
 }
 
 tg_status tg_run_folder_fresh(const char *dir, const tg_run_config *cfg, tg_err *err) {

@@ -417,10 +417,8 @@ tg_status tg_run_config_check(const tg_run_config *c, tg_err *err) {
 }
 
 tg_status tg_run_config_check_given(const tg_run_config *c, const char *name, tg_err *err) {
-    char key[32];
-    snprintf(key, sizeof key, "%s", name);
-    for (char *p = key; *p; p++)
-        if (*p == '_') *p = '-';
+    const opt_def *o = find(name);   /* (its canonical name: '_' and '-' alike) */
+    const char *key = o ? o->name : "";
     if (!strcmp(key, "merges") && (c->task[0] || c->vocab[0]))
         return tg_err_set(err, TG_ERR_ARG, "--merges: no BPE is learned with --%s (the vocabulary is %s): leave it out",
                           c->task[0] ? "task" : "vocab", c->task[0] ? "the task's" : "that file's");

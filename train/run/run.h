@@ -239,7 +239,12 @@ int tg_mkdir_p(const char *path);
  * stays open: one run at a time writes a folder. The kernel lets go when the process ends, even
  * by SIGKILL, so a killed run resumes. -1 with err: TG_ERR_STATE when another process holds it. */
 int tg_run_folder_lock(const char *dir, tg_err *err);
-/* TG_OK when a fresh run of c may start in dir: it holds no last.ckpt, no file a run writes once
+/* An input given by --flag that is a file a run writes in dir (train.log is appended to, the
+ * others replaced or cut): the same file, or, when it is not there yet, the same folder and name;
+ * TG_ERR_STATE naming both. dir/vocab.txt may be the --vocab. Checked by tg_run_folder_fresh for
+ * c's inputs (and by train for --config). */
+tg_status tg_run_input_not_output(const char *flag, const char *path, const char *dir, tg_err *err);
+/* TG_OK when a fresh run of c may start in dir: it holds no input of c that it writes, no last.ckpt, no file a run writes once
  * past its start (best.ckpt, step-N.ckpt, rows in metrics.tsv, ...), which the fresh run would
  * overwrite, cut or delete, and no config.txt or (when c learns its BPE) vocab.txt of the user's;
  * else TG_ERR_STATE naming the file. */
