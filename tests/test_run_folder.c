@@ -297,6 +297,28 @@ START_TEST(test_inputs_that_are_outputs_refused) {
     b[4] = config;
     ck_assert_int_eq(tg_cli_run(NULL, b), 1);
     ck_assert(tg_cli_has("err.txt", "config.txt, which the run writes"));
+    const char *dangling = tg_cli_path("dangling.tsv");   /* a link to it, relative, through a second link */
+    ck_assert_int_eq(symlink("io/config.txt", tg_cli_path("hop.tsv")), 0);
+    ck_assert_int_eq(symlink("hop.tsv", dangling), 0);
+    b[4] = (char *)dangling;
+    ck_assert_int_eq(tg_cli_run(NULL, b), 1);
+    ck_assert(tg_cli_has("err.txt", "dangling.tsv is"));
+    ck_assert(tg_cli_has("err.txt", "config.txt, which the run writes"));
+    /* a link at OUT/config.txt to the corpus is replaced by the run, never written through: allowed */
+    const char *fresh = tg_cli_path("io2"), *corpus = tg_cli_path("train.tsv");
+    ck_assert_int_eq(mkdir(fresh, 0777), 0);
+    char link[600];
+    snprintf(link, sizeof link, "%s/config.txt", fresh);
+    ck_assert_int_eq(symlink(corpus, link), 0);
+    char *c[] = {"train", "--train", (char *)corpus, "--merges", "20", "--d-model", "16", "--heads", "2", "--d-ff",
+                 "32", "--layers", "1", "--max-steps", "1", "--out", (char *)fresh, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, c), 0);
+    struct stat sb;
+    ck_assert_int_eq(lstat(link, &sb), 0);
+    ck_assert(S_ISREG(sb.st_mode));
+    char *text = tg_cli_slurp(corpus);
+    ck_assert_str_eq(text, "one two\tuno dos\nthree four\ttres cuatro\n");
+    free(text);
 }
 END_TEST
 

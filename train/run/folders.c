@@ -97,18 +97,44 @@ static bool config_a_run_wrote(const char *path, tg_err *why) {
     return same;
 }
 
+/* Where path leads when it does not exist: a dangling link's chain followed by name (at most 40
+ * links, as the kernel), else path itself; malloc'd, NULL when out of memory. */
+static char *dangling_target(const char *path) {
+    char *p = strdup(path);
+    for (int hops = 0; p && hops < 40; hops++) {
+        struct stat sb;
+        char to[TG_PATH_MAX];
+        ssize_t n;
+        if (lstat(p, &sb) != 0 || !S_ISLNK(sb.st_mode) || (n = readlink(p, to, sizeof to - 1)) <= 0) break;
+        to[n] = '\0';
+        const char *slash = strrchr(p, '/');
+        size_t keep = to[0] == '/' || !slash ? 0 : (size_t)(slash - p) + 1;   /* the link's folder, with its '/' */
+        char *next = malloc(keep + (size_t)n + 1);
+        if (next) memcpy(next, p, keep), memcpy(next + keep, to, (size_t)n + 1);
+        free(p);
+        p = next;
+    }
+    return p;
+}
+
 /* Whether path names dir/name: the same file, or (not there yet: config.txt is written before the
- * data are read) the same folder and name. */
+ * data are read) the same folder and name, through a dangling link too. A link at dir/name is not
+ * that file: the run replaces it (atomic_file.h) or refuses to open it (O_NOFOLLOW). */
 static bool names_output(const char *path, const char *dir, const char *name) {
     char out[TG_PATH_MAX + 32];
     snprintf(out, sizeof out, "%s/%s", dir, name);
     struct stat a, b;
-    if (stat(path, &a) == 0) return stat(out, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
-    const char *slash = strrchr(path, '/');
-    if (strcmp(slash ? slash + 1 : path, name)) return false;
-    char *folder = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    bool same = folder && stat(folder, &a) == 0 && stat(dir, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
-    free(folder);
+    if (stat(path, &a) == 0) return lstat(out, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+    char *target = dangling_target(path);
+    if (!target) return false;
+    const char *slash = strrchr(target, '/');
+    bool same = false;
+    if (!strcmp(slash ? slash + 1 : target, name)) {
+        char *folder = slash ? strndup(target, slash == target ? 1 : (size_t)(slash - target)) : strdup(".");
+        same = folder && stat(folder, &a) == 0 && stat(dir, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+        free(folder);
+    }
+    free(target);
     return same;
 }
 
