@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "train/ckpt/ckpt_file.h"
 #include "train/cli/commands.h"
 #include "train/experiment/experiment.h"
 #include "tests/tg_check.h"
@@ -1235,16 +1236,39 @@ START_TEST(test_eval_cache_follows_checkpoint) {
 }
 END_TEST
 
-/* Sets key's value in an eval-WHICH.tsv (the file rewritten, so newer than its checkpoint). */
-static void set_cache_value(const char *tsv, const char *key, const char *value) {
+/* The checksum an eval-WHICH.tsv ends with, of text's lines but its sum line: each line's hash
+ * chained, written here from the format's description. */
+static uint64_t cache_sum(const char *text) {
+    uint64_t h = 0;
+    for (const char *p = text, *nl; *p; p = nl + 1) {
+        nl = strchr(p, '\n');
+        ck_assert_ptr_nonnull(nl);
+        if (strncmp(p, "sum\t", 4)) {
+            uint64_t pair[2] = {h, tg_ckpt_hash64(p, (size_t)(nl - p))};
+            h = tg_ckpt_hash64(pair, sizeof pair);
+        }
+    }
+    return h;
+}
+
+/* Sets key's value in an eval-WHICH.tsv (the file rewritten, so newer than its checkpoint), with
+ * its checksum made to match (resign) or left as it was (an edit by hand). */
+static void set_cache_value_as(const char *tsv, const char *key, const char *value, bool resign) {
     char *t = tg_cli_slurp(tsv), needle[64], out[8192];
     snprintf(needle, sizeof needle, "\n%s\t", key);
     char *at = strstr(t, needle);
     ck_assert_ptr_nonnull(at);
     at += strlen(needle);
     snprintf(out, sizeof out, "%.*s%s%s", (int)(at - t), t, value, strchr(at, '\n'));
+    char *sum = strstr(out, "\nsum\t");
+    ck_assert_ptr_nonnull(sum);
+    if (resign) snprintf(sum, sizeof out - (size_t)(sum - out), "\nsum\t%016llx\n", (unsigned long long)cache_sum(out));
     tg_cli_write(tsv, out);
     free(t);
+}
+
+static void set_cache_value(const char *tsv, const char *key, const char *value) {
+    set_cache_value_as(tsv, key, value, true);
 }
 
 /* A cache holding a value not finite or out of range (bleu nan, loss -inf, train_seconds 1e999,
@@ -1284,6 +1308,43 @@ START_TEST(test_eval_cache_values_checked) {
     char *j = tg_cli_slurp(json);
     ck_assert_msg(json_valid(j) && strstr(j, "\"dev_ppl\": null"), "results.json:\n%s", j);
     free(j);
+}
+END_TEST
+
+/* A cache edited by hand to valid values, or its translations edited (before the fix both were
+ * reported as they stood: `bleu 50` became the cell's score), is redone; the checksums a cache
+ * ends with are what tell; a cache as written is not redone. */
+START_TEST(test_eval_cache_edits_redone) {
+    char d[300], tsv[600], hyp[600];
+    snprintf(d, sizeof d, "%s/e", tmpdir);
+    char *g[] = {TINY, "--vary", "norm=post", "--seeds", "1", "--out", d, NULL};
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(g), 120), 0);
+    snprintf(tsv, sizeof tsv, "%s/cells/norm=post,seed=1/eval-last.tsv", d);
+    snprintf(hyp, sizeof hyp, "%s/cells/norm=post,seed=1/dev.hyp-last.txt", d);
+    char *t = tg_cli_slurp(tsv);
+    ck_assert_ptr_nonnull(strstr(t, "\nhyps\t"));
+    char want[40];
+    snprintf(want, sizeof want, "\nsum\t%016llx\n", (unsigned long long)cache_sum(t));
+    ck_assert_msg(strstr(t, want), "%s has no %s", tsv, want + 1);
+    free(t);
+    char *rep[] = {"experiment", "report", d, NULL};
+    set_cache_value_as(tsv, "bleu", "50", false);
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(rep), 60), 0);
+    ck_assert_int_eq(count_in("err.txt", "evaluated norm=post,seed=1/last.ckpt"), 1);
+    ck_assert_int_eq(count_in("e/results.tsv", "\t50\t"), 0);
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(rep), 60), 0);
+    ck_assert_int_eq(count_in("err.txt", "evaluated "), 0);   /* as written: cached */
+    t = tg_cli_slurp(hyp);   /* a word of the first translation changed, the line count kept */
+    char *edited = malloc(strlen(t) + 8);
+    ck_assert_ptr_nonnull(edited);
+    snprintf(edited, strlen(t) + 8, "zz%s", t);
+    tg_cli_write(hyp, edited);
+    free(edited);
+    free(t);
+    ck_assert_int_eq(system("sleep 0.01"), 0);
+    set_cache_value(tsv, "decoding", "greedy");   /* the cache newer than its translations again */
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(rep), 60), 0);
+    ck_assert_int_eq(count_in("err.txt", "evaluated norm=post,seed=1/last.ckpt"), 1);
 }
 END_TEST
 
@@ -1563,6 +1624,7 @@ int main(void) {
     tcase_add_test(reads, test_short_metrics_rows_skipped);
     tcase_add_test(reads, test_eval_cache_follows_checkpoint);
     tcase_add_test(reads, test_eval_cache_values_checked);
+    tcase_add_test(reads, test_eval_cache_edits_redone);
     suite_add_tcase(s, reads);
     return tg_check_run(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

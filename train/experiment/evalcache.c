@@ -10,7 +10,9 @@
  * statistics the paired bootstrap needs are recomputed from the cached translations. The cache
  * also holds the teacher-forced token statistics (nn.h's tg_token_stats, as sums: accuracy,
  * top-5, the NLL of wrong first choices, entropy, confidence); a cache without them, from an older
- * build, counts as stale. A link, FIFO
+ * build, counts as stale. The cache ends with a checksum of its lines and records one of the
+ * translations' (`sum`, `hyps`): a cache edited by hand, or without them (an older build's), is
+ * redone rather than reported. A link, FIFO
  * or device in the place of a cache file is refused (infile.c): it would be waited on, read for
  * ever or written into. */
 #include <errno.h>
@@ -48,6 +50,37 @@ static uint64_t dev_hash(const tg_dev_text *dev) {
     return h[0];
 }
 
+/* h chained with one line's bytes (without its newline): the checksums of the cache files. */
+static uint64_t line_chain(uint64_t h, const char *line, size_t len) {
+    uint64_t pair[2] = {h, tg_ckpt_hash64(line, len)};
+    return tg_ckpt_hash64(pair, sizeof pair);
+}
+
+/* The checksum of the lines printed so far into o (flushed): each line chained. */
+static uint64_t printed_chain(tg_exp_out *o) {
+    uint64_t h = 0;
+    if (fflush(o->f) != 0) return 0;   /* (the commit reports the error) */
+    for (const char *p = o->buf, *end = o->buf + o->len; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        h = line_chain(h, p, len);
+        p += len + 1;
+    }
+    return h;
+}
+
+/* The checksum of the lines of the file at path, as printed_chain; false when it cannot be read. */
+static bool file_chain(const char *path, uint64_t *h, tg_status *st, tg_err *err) {
+    tg_exp_in in;
+    bool missing;
+    *h = 0;
+    *st = tg_exp_in_open(&in, path, &missing, err);
+    if (missing || *st != TG_OK) return false;
+    while (tg_exp_in_line(&in, st, err)) *h = line_chain(*h, in.line, in.len);
+    tg_exp_in_close(&in);
+    return *st == TG_OK;
+}
+
 /* a's modification time is after b's (or b is missing). */
 static bool newer(const char *a, const char *b) {
     struct stat sa, sb;
@@ -68,6 +101,7 @@ static tg_status write_cache(const tg_exp_cell *c, const char *which, const tg_e
         for (const char *p = r->hyps[i]; *p; p++) fputc(*p == '\n' || *p == '\r' ? ' ' : *p, f);
         fputc('\n', f);
     }
+    uint64_t hyps = printed_chain(&o);
     tg_status s = tg_exp_out_commit(&o, err);
     if (s != TG_OK) return s;
     cell_file(c, "eval-%s.tsv", which, path, sizeof path);
@@ -87,12 +121,13 @@ static tg_status write_cache(const tg_exp_cell *c, const char *which, const tg_e
         fprintf(f, "%s%zu", sep, i);
         sep = ",";
     }
-    fputc('\n', f);
+    fprintf(f, "\nhyps\t%016llx\n", (unsigned long long)hyps);
+    fprintf(f, "sum\t%016llx\n", (unsigned long long)printed_chain(&o));   /* last: of every line above */
     return tg_exp_out_commit(&o, err);
 }
 
-static tg_status read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t n_dev, const cache_key *key,
-                          bool *valid, tg_err *err);
+static tg_status read_tsv(const char *path, const char *hyp, tg_exp_eval *ev, bool *skip, size_t n_dev,
+                          const cache_key *key, bool *valid, tg_err *err);
 
 /* Copies file from to file to (an atomic write, a piece at a time: the copy's size does not
  * bound memory); false if from is not there. */
@@ -123,7 +158,7 @@ static bool reuse_last(const tg_exp_cell *c, const cache_key *key, const tg_dev_
     cell_file(c, "dev.hyp-%s.txt", "last", hyp, sizeof hyp);
     bool *skip = calloc(dev->n + 1, sizeof *skip), ok = false;
     tg_exp_eval last = {0};
-    *st = skip && !newer(hyp, tsv) ? read_tsv(tsv, &last, skip, dev->n, key, &ok, err) : TG_OK;
+    *st = skip && !newer(hyp, tsv) ? read_tsv(tsv, hyp, &last, skip, dev->n, key, &ok, err) : TG_OK;
     free(skip);
     if (*st != TG_OK) return true;
     if (!ok) return false;
@@ -180,11 +215,11 @@ static bool count_of(const char *v, long long *out) {
 }
 
 /* Reads eval-WHICH.tsv; *valid false when it is not there, does not parse (a value not finite or
- * out of its range counts so) or was made from other
- * dev text or another checkpoint than key's: the cache is then redone. An error when it cannot be
- * read (not a file). */
-static tg_status read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t n_dev, const cache_key *key,
-                          bool *valid, tg_err *err) {
+ * out of its range counts so), was made from other dev text or another checkpoint than key's, or
+ * its checksums disagree with its lines or with the translations in hyp: the cache is then redone.
+ * An error when it cannot be read (not a file). */
+static tg_status read_tsv(const char *path, const char *hyp, tg_exp_eval *ev, bool *skip, size_t n_dev,
+                          const cache_key *key, bool *valid, tg_err *err) {
     *valid = false;
     tg_exp_in in;
     bool missing;
@@ -194,8 +229,10 @@ static tg_status read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t 
     size_t pairs = 0;
     tg_token_stats *ts = &ev->stats;
     long long count[3];                    /* tokens, correct, top5 */
+    uint64_t chain = 0, sum = 0, hyps = 0;
     while (s == TG_OK && tg_exp_in_line(&in, &s, err)) {
         char *line = in.line, *tab = strchr(line, '\t');
+        if (strncmp(line, "sum\t", 4)) chain = line_chain(chain, in.line, in.len);
         if (!tab) continue;
         *tab = '\0';
         char *v = tab + 1;
@@ -216,6 +253,8 @@ static tg_status read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t 
         else if (!strcmp(line, "nll_wrong") && number_in(v, 0, HUGE_VAL, &ts->nll_wrong)) got |= 16384;
         else if (!strcmp(line, "entropy") && number_in(v, 0, HUGE_VAL, &ts->entropy)) got |= 32768;
         else if (!strcmp(line, "confidence") && number_in(v, 0, HUGE_VAL, &ts->confidence)) got |= 65536;
+        else if (!strcmp(line, "hyps")) hyps = strtoull(v, NULL, 16), got |= 131072;
+        else if (!strcmp(line, "sum")) sum = strtoull(v, NULL, 16), got |= 262144;
         else if (!strcmp(line, "skipped")) {
             got |= 128;
             for (char *p = v; *p;) {
@@ -231,7 +270,7 @@ static tg_status read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t 
     if (s == TG_ERR_FORMAT) s = TG_OK;   /* a line too long: not a cache this build wrote; redone */
     size_t skipped = 0;
     for (size_t i = 0; i < n_dev; i++) skipped += skip[i];
-    if (got == 131071) {   /* the statistics hang together: counts within the tokens, parts within sums */
+    if (got == 524287) {   /* the statistics hang together: counts within the tokens, parts within sums */
         ts->tokens = count[0];
         ts->correct = count[1];
         ts->top5 = count[2];
@@ -239,7 +278,9 @@ static tg_status read_tsv(const char *path, tg_exp_eval *ev, bool *skip, size_t 
             ts->nll_wrong > ts->nll || ts->confidence > (double)ts->tokens)
             got = 0;
     }
-    *valid = s == TG_OK && got == 131071 && pairs + skipped == n_dev;
+    uint64_t hyps_now;
+    *valid = s == TG_OK && got == 524287 && pairs + skipped == n_dev && sum == chain &&
+             file_chain(hyp, &hyps_now, &s, err) && hyps_now == hyps;
     return s;
 }
 
@@ -286,7 +327,7 @@ tg_status tg_exp_cell_eval(const tg_exp_cell *c, const tg_run_config *cfg, const
     if (s == TG_OK) s = tg_run_load_model(ckpt, &L, err);
     cache_key key = {dev_hash(dev), L.param_hash, L.st.step};
     bool valid = false;
-    if (s == TG_OK && !newer(ckpt, tsv) && !newer(hyp, tsv)) s = read_tsv(tsv, ev, skip, dev->n, &key, &valid, err);
+    if (s == TG_OK && !newer(ckpt, tsv) && !newer(hyp, tsv)) s = read_tsv(tsv, hyp, ev, skip, dev->n, &key, &valid, err);
     tg_bleu_opts bo = tg_eval_bleu_opts(cfg->task[0] != '\0');
     bool cut = false;
     if (s == TG_OK && valid) s = segment_stats(hyp, dev, skip, &bo, ev, &cut, err);
@@ -295,7 +336,7 @@ tg_status tg_exp_cell_eval(const tg_exp_cell *c, const tg_run_config *cfg, const
         ev->seg = NULL;
         memset(skip, 0, dev->n * sizeof *skip);
         s = evaluate(c, cfg, &L, which, dev, &key, ev, err);
-        if (s == TG_OK) s = read_tsv(tsv, ev, skip, dev->n, &key, &valid, err);
+        if (s == TG_OK) s = read_tsv(tsv, hyp, ev, skip, dev->n, &key, &valid, err);
         if (s == TG_OK && !valid) s = tg_err_set(err, TG_ERR_FORMAT, "%s: cannot read back what was written", tsv);
         if (s == TG_OK) s = segment_stats(hyp, dev, skip, &bo, ev, &cut, err);
         if (s == TG_OK && cut) s = tg_err_set(err, TG_ERR_FORMAT, "%s: fewer lines than written", hyp);
