@@ -69,7 +69,12 @@ typedef struct tg_tensor {
     char name[TG_NAME_MAX];    /* parameters' hierarchical name, "" otherwise */
 } tg_tensor;
 
-int64_t tg_shape_numel(int ndim, const int *shape);   /* product of the dims; 1 for ndim 0 */
+/* At most this many elements in a tensor or a parameter store (2^56: its bytes, and the arena's
+ * rounding of them, fit in every size type). */
+#define TG_NUMEL_MAX (INT64_C(1) << 56)
+/* The product of the dims (1 for ndim 0); -1 when a dim is not positive or the product is more
+ * than TG_NUMEL_MAX. */
+int64_t tg_shape_numel(int ndim, const int *shape);
 bool tg_tensor_same_shape(const tg_tensor *a, const tg_tensor *b);   /* same ndim and dims */
 /* "(2, 3, 4)" into buf (truncated to len); returns buf. */
 char *tg_shape_str(const tg_tensor *t, char *buf, size_t len);
@@ -102,6 +107,9 @@ tg_float *tg_params_data(const tg_params *P);     /* the one value buffer (NULL 
 tg_float *tg_params_grad(const tg_params *P);     /* the one gradient buffer (NULL before alloc) */
 void tg_params_zero_grad(tg_params *P);           /* gradients accumulate until this */
 const char *tg_params_errmsg(const tg_params *P); /* why the last add failed; owned by P */
+/* Sets what tg_params_errmsg gives: for a declare function of your own that refuses its
+ * arguments (tg_mha_declare's heads, say). */
+void tg_params_set_errmsg(tg_params *P, const char *msg);
 
 /* ---- context: arena, tape, threads ------------------------------------------------------ */
 

@@ -13,7 +13,8 @@
 static tg_arena_chunk *chunk_new(tg_ctx *ctx, size_t cap) {
     tg_arena_chunk *c = malloc(sizeof *c);
     if (!c) return NULL;
-    c->base = aligned_alloc(ARENA_ALIGN, (cap + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN);
+    /* a size whose rounding would wrap is refused (it would be a chunk of 0 bytes) */
+    c->base = cap <= SIZE_MAX - ARENA_ALIGN ? aligned_alloc(ARENA_ALIGN, tg__arena_size(cap)) : NULL;
     if (!c->base) { free(c); return NULL; }
     c->cap = cap;
     c->used = 0;
@@ -55,6 +56,7 @@ void tg_ctx_free(tg_ctx *ctx) {
 }
 
 size_t tg__arena_size(size_t bytes) {
+    if (bytes > SIZE_MAX - ARENA_ALIGN) return SIZE_MAX;   /* more than any chunk: refused by chunk_new */
     size_t need = (bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
     return need ? need : ARENA_ALIGN;
 }

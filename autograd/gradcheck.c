@@ -38,8 +38,15 @@ static tg_status eval_loss(tg_ctx *ctx, tg_loss_fn fn, void *arg, double *out) {
 tg_status tg_gradcheck(tg_ctx *ctx, tg_loss_fn fn, void *arg, tg_tensor *const *leaves, int n_leaves,
                        const tg_gradcheck_opts *opts, tg_gradcheck_result *res, tg_err *err) {
     tg_gradcheck_opts o = opts ? *opts : tg_gradcheck_defaults();
-    memset(res, 0, sizeof *res);
-    res->pass = true;
+    if (!res) return tg_err_set(err, TG_ERR_ARG, "gradcheck: no result to fill");
+    memset(res, 0, sizeof *res);   /* pass stays false unless every element was checked and passed */
+    if (!ctx || !fn) return tg_err_set(err, TG_ERR_ARG, "gradcheck: no %s", ctx ? "loss function" : "context");
+    if (n_leaves < 1 || !leaves) return tg_err_set(err, TG_ERR_ARG, "gradcheck: %d leaves (at least 1)", n_leaves);
+    for (int l = 0; l < n_leaves; l++)
+        if (!leaves[l]) return tg_err_set(err, TG_ERR_ARG, "gradcheck: leaf %d is NULL", l);
+    if (!(isfinite(o.eps) && o.eps > 0) || !(isfinite(o.atol) && o.atol >= 0) || !(isfinite(o.rtol) && o.rtol >= 0))
+        return tg_err_set(err, TG_ERR_ARG, "gradcheck: eps %g must be finite and > 0, atol %g and rtol %g finite "
+                          "and >= 0", o.eps, o.atol, o.rtol);
     /* analytic */
     for (int l = 0; l < n_leaves; l++)
         if (leaves[l]->grad) memset(leaves[l]->grad, 0, (size_t)leaves[l]->n * sizeof(tg_float));
@@ -87,7 +94,7 @@ tg_status tg_gradcheck(tg_ctx *ctx, tg_loss_fn fn, void *arg, tg_tensor *const *
             bool ok = abs_err <= o.atol + o.rtol * fabs(num);
             res->checked++;
             if (!ok) res->failed++;
-            if (abs_err > res->max_abs) {
+            if (abs_err > res->max_abs || (isnan(abs_err) && !isnan(res->max_abs))) {   /* a NaN is the worst */
                 res->max_abs = abs_err;
                 snprintf(res->worst, sizeof res->worst, "%s[%lld]: analytic %.9g numeric %.9g",
                          t->name[0] ? t->name : "input", (long long)i, ana, num);
@@ -98,6 +105,6 @@ tg_status tg_gradcheck(tg_ctx *ctx, tg_loss_fn fn, void *arg, tg_tensor *const *
     }
     free(analytic);
     tg_ctx_reset(ctx);
-    res->pass = st == TG_OK && res->failed == 0;
+    res->pass = st == TG_OK && res->failed == 0 && res->checked > 0;
     return st;
 }

@@ -46,11 +46,14 @@ tg_tensor *tg_params_add(tg_params *P, const char *name, int ndim, const int *sh
         P->t = t;
         P->cap = cap;
     }
+    int64_t n = tg_shape_numel(ndim, shape);
+    if (n < 0 || P->numel > TG_NUMEL_MAX - n)
+        return params_fail(P, "parameter '%s': the parameters would have more than 2^56 elements", name);
     tg_tensor *t = calloc(1, sizeof *t);
     if (!t) return params_fail(P, "out of memory declaring '%s'", name);
     t->ndim = ndim;
     for (int d = 0; d < ndim; d++) t->shape[d] = shape[d];
-    t->n = tg_shape_numel(ndim, shape);
+    t->n = n;
     t->flags = TG_TENSOR_PARAM | TG_TENSOR_REQUIRES_GRAD;
     snprintf(t->name, sizeof t->name, "%s", name);
     P->t[P->len++] = t;
@@ -81,6 +84,8 @@ int64_t tg_params_numel(const tg_params *P) { return P->numel; }
 tg_float *tg_params_data(const tg_params *P) { return P->data; }
 tg_float *tg_params_grad(const tg_params *P) { return P->grad; }
 const char *tg_params_errmsg(const tg_params *P) { return P->errmsg; }
+
+void tg_params_set_errmsg(tg_params *P, const char *msg) { snprintf(P->errmsg, sizeof P->errmsg, "%s", msg); }
 
 tg_tensor *tg_params_find(const tg_params *P, const char *name) {
     for (int i = 0; i < P->len; i++)

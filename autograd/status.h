@@ -5,7 +5,8 @@
  *   tg_status st = tg_something(..., &err);
  *   if (st != TG_OK) fprintf(stderr, "%s: %s\n", tg_status_str(st), err.msg);
  *
- * Library code never prints and never exits: it fills a tg_err (which may be NULL) and returns.
+ * Library code never exits and never prints (but one line on stderr for a TAPEGRAD_THREADS or
+ * TAPEGRAD_KERNELS variable it cannot use): it fills a tg_err (which may be NULL) and returns.
  */
 #ifndef TG_STATUS_H
 #define TG_STATUS_H

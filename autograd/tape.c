@@ -42,6 +42,11 @@ tg_status tg_backward_hooked(tg_ctx *ctx, tg_tensor *loss, tg_backward_hook hook
      * producer. A node whose output got no gradient (it does not lead to the loss) is skipped. */
     for (tg_node *n = loss->node; n; n = n->prev)
         if (n->out->grad && !tg__grad_shared(n->out)) tg_k_zero(ctx->pool, n->out->n, n->out->grad);
+    /* The loss's gradient is its own, even when the loss is a reshape: its input's gradient is
+     * given back after its producer ran (the loss would keep a pointer into space taken since),
+     * or is a leaf's, which accumulates (the seed would overwrite it). */
+    if (tg__grad_shared(loss) || (!loss->grad && (loss->flags & TG__TENSOR_VIEW)))
+        if (!(loss->grad = tg__arena_take(ctx, sizeof(tg_float)))) return ctx->status;
     if (!tg__grad(ctx, loss)) return ctx->status;
     loss->grad[0] = 1;
     int64_t walked = 0;

@@ -10,7 +10,10 @@ _Static_assert(sizeof(tg_node) <= 160, "tg_node grew: keep it a small fixed-size
 
 int64_t tg_shape_numel(int ndim, const int *shape) {
     int64_t n = 1;
-    for (int d = 0; d < ndim; d++) n *= shape[d];
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] <= 0 || n > TG_NUMEL_MAX / shape[d]) return -1;
+        n *= shape[d];
+    }
     return n;
 }
 
@@ -36,6 +39,13 @@ tg_tensor *tg__new_uninit(tg_ctx *ctx, int ndim, const int *shape) {
         if (shape[d] <= 0)
             return tg__fail(ctx, TG_ERR_SHAPE, "tensor: dim %d has size %d", d, shape[d]);
     int64_t n = tg_shape_numel(ndim, shape);
+    if (n < 0) {
+        char s[96];
+        tg_tensor dims = {.ndim = ndim};
+        memcpy(dims.shape, shape, (size_t)ndim * sizeof *shape);
+        return tg__fail(ctx, TG_ERR_SHAPE, "tensor: %s has more than %lld elements",
+                        tg_shape_str(&dims, s, sizeof s), (long long)TG_NUMEL_MAX);
+    }
     tg_tensor *t = tg_ctx_alloc(ctx, sizeof *t);
     /* often the space of a tensor released a moment ago (tg_release) */
     tg_float *data = t ? tg__arena_take(ctx, (size_t)n * sizeof(tg_float)) : NULL;

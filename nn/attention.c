@@ -7,6 +7,12 @@
 
 bool tg_mha_declare(tg_mha *a, tg_params *P, const char *prefix, const tg_model_config *c) {
     int d = c->d_model;
+    if (c->heads < 1 || d < 1 || d % c->heads) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "%sattention: d_model %d does not divide into %d heads", prefix, d, c->heads);
+        tg_params_set_errmsg(P, msg);
+        return false;
+    }
     a->heads = c->heads;
     a->d_head = d / c->heads;
     a->g = (tg_linear){0};

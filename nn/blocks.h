@@ -37,7 +37,7 @@ extern "C" {
 #define TG_NN_LN_EPS 1e-5   /* LayerNorm's eps, as torch.nn.LayerNorm */
 
 /* Declares prefix + suffix with the given shape; NULL when the store refuses it (see
- * tg_params_errmsg) or the name is longer than TG_NAME_MAX - 1. */
+ * tg_params_errmsg), as it does a name longer than TG_NAME_MAX - 1. */
 tg_tensor *tg_nn_declare(tg_params *P, const char *prefix, const char *suffix, int ndim,
                          const int *shape);
 
@@ -119,7 +119,7 @@ typedef struct tg_mha {
     int heads, d_head;
 } tg_mha;
 /* Declares prefix+{w_q, b_q, w_k, b_k, w_v, b_v, w_o, b_o} (and w_g, b_g with the gate) for
- * c->d_model and c->heads (c->d_model must divide by c->heads). */
+ * c->d_model and c->heads; false (tg_params_errmsg says why) unless heads >= 1 divides d_model. */
 bool tg_mha_declare(tg_mha *a, tg_params *P, const char *prefix, const tg_model_config *c);
 /* Attention of xq (B, Tq, d) over xkv (B, Tk, d) (xkv == xq: self-attention) -> (B, Tq, d).
  * mask (optional) is additive, (B, 1, 1, Tk) for padding (tg_key_mask) or any shape tg_softmax

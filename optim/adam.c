@@ -96,8 +96,8 @@ tg_float *tg_adam_m(tg_adam *opt) { return opt->m; }
 tg_float *tg_adam_v(tg_adam *opt) { return opt->v; }
 
 tg_status tg_adam_set_step_count(tg_adam *opt, int64_t step, tg_err *err) {
-    if (step < 0)
-        return tg_err_set(err, TG_ERR_ARG, "adam: step count %lld, expected >= 0",
+    if (step < 0 || step > INT64_MAX / 2)   /* (the count goes up by one a step) */
+        return tg_err_set(err, TG_ERR_ARG, "adam: step count %lld, expected 0 to 2^62",
                           (long long)step);
     opt->step = step;
     return TG_OK;
@@ -165,6 +165,7 @@ tg_status tg_adam_step(tg_adam *opt, tg_float *params, const tg_float *grads, do
     if (opt->n > 0 && (!params || !grads))
         return tg_err_set(err, TG_ERR_ARG, "adam: %s buffer is NULL",
                           params ? "gradient" : "parameter");
+    if (opt->step >= INT64_MAX / 2) return tg_err_set(err, TG_ERR_STATE, "adam: step count past 2^62");
     const tg_adam_config *c = &opt->cfg;
     opt->step++;
     /* torch: step is a float tensor, beta ** step a Python (double) power. */

@@ -543,6 +543,110 @@ START_TEST(test_params_store) {
 }
 END_TEST
 
+/* ---- the library's edges, found by a hostile pass on the public API (session 29) ---- */
+
+/* A loss that is a reshape keeps a gradient of its own: of an intermediate, a second backward
+ * doubles the parameters' gradient and writes into no other tensor (before, the loss's gradient
+ * was its input's, given back to the arena: 28 read for 1, a later tensor overwritten); of a
+ * parameter, backward adds 1 to its accumulated gradient (before, the seed overwrote it). */
+START_TEST(test_loss_that_is_a_reshape) {
+    tg_params *P = tg_params_new();
+    tg_tensor *W = tg_params_add(P, "w", 2, (int[]){1, 3}), *s = tg_params_add(P, "s", 1, (int[]){1});
+    ck_assert_int_eq(tg_params_alloc(P, NULL), TG_OK);
+    for (int i = 0; i < 3; i++) W->data[i] = (tg_float)(i + 1);
+    s->data[0] = 3;
+    tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = 1});
+    tg_tensor *x = tg_tensor_from(ctx, 2, (int[]){2, 3}, (tg_float[]){1, 2, 3, 4, 5, 6});
+    tg_tensor *h = tg_relu(ctx, tg_matmul(ctx, x, W, false, true));            // (2, 1)
+    tg_tensor *y = tg_matmul(ctx, tg_transpose(ctx, h, 0, 1), h, false, false); // (1, 1): h.h
+    tg_tensor *loss = tg_reshape(ctx, y, 0, NULL);                              // ()
+    ck_assert_int_eq(tg_backward(ctx, loss), TG_OK);
+    ck_assert(loss->grad && loss->grad[0] == 1);
+    /* dL/dW = 2 sum_r h_r x_r, h = (14, 32): 2 (14 (1,2,3) + 32 (4,5,6)) = (284, 376, 468) */
+    ck_assert(W->grad[0] == 284 && W->grad[1] == 376 && W->grad[2] == 468);
+    tg_tensor *z = tg_tensor_from(ctx, 0, NULL, (tg_float[]){42});
+    ck_assert_int_eq(tg_backward(ctx, loss), TG_OK);
+    ck_assert(z->data[0] == 42);
+    ck_assert(W->grad[0] == 568 && W->grad[1] == 752 && W->grad[2] == 936);
+    tg_tensor *l1 = tg_sum(ctx, tg_scale(ctx, s, 5.0));
+    ck_assert_int_eq(tg_backward(ctx, l1), TG_OK);
+    tg_tensor *l2 = tg_reshape(ctx, s, 0, NULL);
+    ck_assert_int_eq(tg_backward(ctx, l2), TG_OK);
+    ck_assert(s->grad[0] == 6);
+    ck_assert_int_eq(tg_backward(ctx, l2), TG_OK);
+    ck_assert(s->grad[0] == 7);
+    tg_ctx_free(ctx);
+    tg_params_free(P);
+}
+END_TEST
+
+/* Sizes that would wrap are refused with a message, never a small buffer: a tensor of 2^62
+ * elements (its bytes wrapped to 0 and it came back OK), a parameter store past 2^56 elements
+ * (numel wrapped), an arena chunk or block near SIZE_MAX (the rounding wrapped to 0). */
+START_TEST(test_sizes_that_would_wrap_refused) {
+    ck_assert_int_eq(tg_shape_numel(4, (int[]){65536, 65536, 65536, 16384}), -1);
+    ck_assert_int_eq(tg_shape_numel(4, (int[]){65536, 65536, 65536, 65536}), -1);
+    ck_assert_int_eq(tg_shape_numel(2, (int[]){3, 0}), -1);
+    ck_assert_int_eq(tg_shape_numel(3, (int[]){2, 3, 4}), 24);
+    tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = 1});
+    ck_assert_ptr_null(tg_tensor_new(ctx, 4, (int[]){65536, 65536, 65536, 16384}));
+    ck_assert_int_eq(tg_ctx_status(ctx), TG_ERR_SHAPE);
+    ck_assert_msg(strstr(tg_ctx_errmsg(ctx), "(65536, 65536, 65536, 16384) has more than"), "%s", tg_ctx_errmsg(ctx));
+    tg_ctx_reset(ctx);
+    tg_tensor *a = tg_tensor_new(ctx, 1, (int[]){6});
+    ck_assert_ptr_null(tg_reshape(ctx, a, 4, (int[]){65536, 65536, 65536, 65536}));
+    ck_assert_msg(strstr(tg_ctx_errmsg(ctx), "the new shape more than"), "%s", tg_ctx_errmsg(ctx));
+    tg_ctx_reset(ctx);
+    ck_assert_ptr_null(tg_ctx_alloc(ctx, SIZE_MAX - 10));
+    ck_assert_int_eq(tg_ctx_status(ctx), TG_ERR_NOMEM);
+    tg_ctx_free(ctx);
+    ck_assert_ptr_null(tg_ctx_new(&(tg_ctx_opts){.threads = 1, .arena_bytes = SIZE_MAX}));
+    tg_params *P = tg_params_new();
+    ck_assert_ptr_nonnull(tg_params_add(P, "a", 2, (int[]){1 << 28, 1 << 27}));   /* 2^55 */
+    ck_assert_ptr_nonnull(tg_params_add(P, "b", 2, (int[]){1 << 28, 1 << 27}));   /* 2^56 in all */
+    ck_assert_ptr_null(tg_params_add(P, "c", 1, (int[]){1}));
+    ck_assert_msg(strstr(tg_params_errmsg(P), "parameter 'c': the parameters would have more than 2^56"), "%s",
+                  tg_params_errmsg(P));
+    ck_assert_int_eq(tg_params_numel(P), INT64_C(1) << 56);
+    tg_params_free(P);
+}
+END_TEST
+
+static tg_tensor *gc_leaf;
+static tg_tensor *gc_scalar(tg_ctx *ctx, void *arg) { (void)arg; return tg_sum(ctx, tg_mul(ctx, gc_leaf, gc_leaf)); }
+static tg_tensor *gc_vector(tg_ctx *ctx, void *arg) { (void)arg; return tg_mul(ctx, gc_leaf, gc_leaf); }
+
+/* tg_gradcheck passes only what it checked: a loss it cannot build (before: pass true with the
+ * error), no leaves, or options that check nothing (eps 0 or NaN) give an error and pass false. */
+START_TEST(test_gradcheck_refusals_do_not_pass) {
+    tg_params *P = tg_params_new();
+    gc_leaf = tg_params_add(P, "w", 1, (int[]){3});
+    ck_assert_int_eq(tg_params_alloc(P, NULL), TG_OK);
+    gc_leaf->data[0] = 1, gc_leaf->data[1] = -2, gc_leaf->data[2] = 3;
+    tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = 1});
+    tg_gradcheck_opts o = tg_gradcheck_defaults();
+    tg_gradcheck_result r;
+    tg_err err;
+    ck_assert_int_eq(tg_gradcheck(ctx, gc_scalar, NULL, &gc_leaf, 1, &o, &r, &err), TG_OK);
+    ck_assert(r.pass && r.checked == 3);
+    ck_assert_int_ne(tg_gradcheck(ctx, gc_vector, NULL, &gc_leaf, 1, &o, &r, &err), TG_OK);
+    ck_assert(!r.pass);
+    ck_assert_int_eq(tg_gradcheck(ctx, gc_scalar, NULL, &gc_leaf, 0, &o, &r, &err), TG_ERR_ARG);
+    ck_assert(!r.pass);
+    ck_assert_int_eq(tg_gradcheck(ctx, gc_scalar, NULL, NULL, 1, &o, &r, &err), TG_ERR_ARG);
+    ck_assert(!r.pass);
+    for (int i = 0; i < 3; i++) {
+        o = tg_gradcheck_defaults();
+        *(i == 0 ? &o.eps : i == 1 ? &o.atol : &o.rtol) = i == 0 ? 0 : i == 1 ? NAN : -1;
+        ck_assert_int_eq(tg_gradcheck(ctx, gc_scalar, NULL, &gc_leaf, 1, &o, &r, &err), TG_ERR_ARG);
+        ck_assert_msg(!r.pass && strstr(err.msg, "must be finite"), "%s", err.msg);
+    }
+    ck_assert(gc_leaf->data[0] == 1 && gc_leaf->data[1] == -2 && gc_leaf->data[2] == 3);
+    tg_ctx_free(ctx);
+    tg_params_free(P);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("autograd");
     TCase *tc = tcase_create("core");
@@ -561,6 +665,9 @@ int main(void) {
     tcase_add_test(tc, test_softmax_fully_masked_row);
     tcase_add_test(tc, test_dropout);
     tcase_add_test(tc, test_params_store);
+    tcase_add_test(tc, test_loss_that_is_a_reshape);
+    tcase_add_test(tc, test_sizes_that_would_wrap_refused);
+    tcase_add_test(tc, test_gradcheck_refusals_do_not_pass);
     suite_add_tcase(s, tc);
     int failed = tg_check_run(s);
     return failed ? 1 : 0;

@@ -333,9 +333,30 @@ START_TEST(test_invalid_configs) {
         ck_assert(tg_model_new(&c, 1, &err) == NULL);
         ck_assert_msg(strstr(err.msg, bad[i].expect), "%s", err.msg);
     }
-    /* text that is not a value, and unknown keys */
+    /* the blocks' own declares refuse with a message (before: a heads of 0 divided by zero, 3
+     * heads of d 16 declared; a name too long gave an empty message) */
     tg_model_config c = tiny_config();
     tg_err err;
+    tg_params *P = tg_params_new();
+    tg_mha mha;
+    for (int heads = -1; heads <= 3; heads += 2) {   /* -1, 1 (declared), 3 */
+        c.heads = heads;
+        char msg[80];
+        snprintf(msg, sizeof msg, "a.attention: d_model 16 does not divide into %d heads", heads);
+        ck_assert(tg_mha_declare(&mha, P, "a.", &c) == (heads == 1));
+        ck_assert_msg(heads == 1 || strstr(tg_params_errmsg(P), msg), "%s", tg_params_errmsg(P));
+    }
+    c.heads = 0;
+    ck_assert(!tg_mha_declare(&mha, P, "b.", &c));
+    char prefix[TG_NAME_MAX + 8];
+    memset(prefix, 'p', sizeof prefix - 1);
+    prefix[sizeof prefix - 1] = '\0';
+    tg_linear lin;
+    ck_assert(!tg_linear_declare(&lin, P, prefix, "w", "b", 2, 2));
+    ck_assert_msg(strstr(tg_params_errmsg(P), "is empty or too long"), "%s", tg_params_errmsg(P));
+    tg_params_free(P);
+    /* text that is not a value, and unknown keys */
+    c = tiny_config();
     ck_assert(tg_model_config_set(&c, "d_model", "12x", &err) == TG_ERR_ARG);
     ck_assert(tg_model_config_set(&c, "norm", "middle", &err) == TG_ERR_ARG);
     ck_assert(tg_model_config_set(&c, "attn_activation", "tanh", &err) == TG_ERR_ARG);

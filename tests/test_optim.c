@@ -579,7 +579,12 @@ START_TEST(test_bad_settings) {
     ck_assert(memcmp(p, p0, sizeof p) == 0);
     ck_assert_int_eq(tg_adam_step_count(opt), 0);
     ck_assert_int_eq(tg_adam_set_step_count(opt, -5, &err), TG_ERR_ARG);
+    ck_assert_int_eq(tg_adam_set_step_count(opt, INT64_MAX, &err), TG_ERR_ARG);   /* the next step overflowed */
     ck_assert_int_eq(tg_adam_step_count(opt), 0);
+    ck_assert_int_eq(tg_adam_set_step_count(opt, INT64_MAX / 2, &err), TG_OK);
+    ck_assert_int_eq(tg_adam_step(opt, p, g, 1e-3, NULL, &err), TG_ERR_STATE);
+    ck_assert(memcmp(p, p0, sizeof p) == 0);
+    ck_assert_int_eq(tg_adam_set_step_count(opt, 0, &err), TG_OK);
     tg_adam_free(opt);
 
     /* no elements is fine */

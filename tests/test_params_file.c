@@ -47,8 +47,8 @@ START_TEST(test_params_mismatch_refused) {
         int dim;
         const char *msg;
     } cases[] = {
-        {"c", 4, "parameter 1 is 'b', the model expects 'c'"},
-        {"b", 5, "parameter 1 is 'b', the model expects 'b' with its shape"},
+        {"c", 4, "parameter 1 is 'b' (4), the model expects 'c' (4)"},
+        {"b", 5, "parameter 1 is 'b' (4), the model expects 'b' (5)"},
     };
     for (int i = 0; i < 2; i++) {
         tg_params *Q = store(cases[i].name, cases[i].dim, 9);

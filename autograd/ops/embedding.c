@@ -19,6 +19,9 @@ tg_tensor *tg_embedding(tg_ctx *ctx, tg_tensor *weight, const int32_t *ids, int 
     for (int k = 0; k < ndim; k++) oshape[k] = shape[k];
     oshape[ndim] = d;
     int64_t n = tg_shape_numel(ndim, shape);
+    if (n < 0 || n > TG_NUMEL_MAX / d)
+        return tg__fail(ctx, TG_ERR_SHAPE, "embedding: ids of more than %lld elements, or a dim not positive",
+                        (long long)(TG_NUMEL_MAX / d));
     for (int64_t r = 0; r < n; r++)
         if (ids[r] < 0 || ids[r] >= V)
             return tg__fail(ctx, TG_ERR_ARG, "embedding: id %d at position %lld is outside [0, %d)",

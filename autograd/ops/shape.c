@@ -12,10 +12,11 @@ tg_tensor *tg_reshape(tg_ctx *ctx, tg_tensor *x, int ndim, const int *shape) {
         return tg__fail(ctx, TG_ERR_SHAPE, "reshape: %d dims (at most %d)", ndim, TG_MAX_DIMS);
     for (int d = 0; d < ndim; d++)
         if (shape[d] <= 0) return tg__fail(ctx, TG_ERR_SHAPE, "reshape: dim %d is %d", d, shape[d]);
-    if (tg_shape_numel(ndim, shape) != x->n)
-        return tg__fail(ctx, TG_ERR_SHAPE, "reshape: %s has %lld elements, the new shape %lld",
-                        tg_shape_str(x, sx, sizeof sx), (long long)x->n,
-                        (long long)tg_shape_numel(ndim, shape));
+    int64_t n = tg_shape_numel(ndim, shape);   /* -1: more than TG_NUMEL_MAX */
+    if (n != x->n)
+        return tg__fail(ctx, TG_ERR_SHAPE, "reshape: %s has %lld elements, the new shape %s%lld",
+                        tg_shape_str(x, sx, sizeof sx), (long long)x->n, n < 0 ? "more than " : "",
+                        (long long)(n < 0 ? TG_NUMEL_MAX : n));
     tg_tensor *y = tg_ctx_alloc(ctx, sizeof *y);
     if (!y) return NULL;
     memset(y, 0, sizeof *y);

@@ -75,15 +75,17 @@ static tg_status check_index(const tg_params *P, const tg_ckpt_reader *r, uint32
         tg_ckpt_cur_u32(&c, &ndim);
         if (c.st != TG_OK) break;
         bool same = !strcmp(name, t->name) && ndim == (uint32_t)t->ndim;
+        char shape[128], want[64];   /* the file's shape, as tg_shape_str writes the model's */
+        int k = snprintf(shape, sizeof shape, "(");
         for (uint32_t d = 0; d < ndim && d < TG_MAX_DIMS + 1; d++) {
             tg_ckpt_cur_u32(&c, &dim);
             same = same && d < (uint32_t)t->ndim && dim == (uint32_t)t->shape[d];
+            k += snprintf(shape + k, sizeof shape - (size_t)k, d ? ", %u" : "%u", dim);
         }
+        snprintf(shape + k, sizeof shape - (size_t)k, ")");
         if (c.st == TG_OK && !same)
-            return tg_err_set(err, TG_ERR_CORRUPT,
-                              "%s: parameter %d is '%s', the model expects '%s' "
-                              "with its shape",
-                              path, i, name, t->name);
+            return tg_err_set(err, TG_ERR_CORRUPT, "%s: parameter %d is '%s' %s, the model expects '%s' %s", path, i,
+                              name, shape, t->name, tg_shape_str(t, want, sizeof want));
     }
     return tg_ckpt_cur_finish(&c, err);
 }
