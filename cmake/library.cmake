@@ -70,4 +70,8 @@ endif()
 file(RELATIVE_PATH TG_PC_UP /${CMAKE_INSTALL_LIBDIR}/pkgconfig /)
 string(REGEX REPLACE "/$" "" TG_PC_UP "${TG_PC_UP}")
 configure_file(cmake/tapegrad.pc.in ${CMAKE_BINARY_DIR}/tapegrad.pc @ONLY)
-install(FILES ${CMAKE_BINARY_DIR}/tapegrad.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+# tapegrad-static.pc: `pkg-config --static tapegrad` only adds the private libraries, and -ltapegrad
+# still takes the .so beside the .a
+configure_file(cmake/tapegrad-static.pc.in ${CMAKE_BINARY_DIR}/tapegrad-static.pc @ONLY)
+install(FILES ${CMAKE_BINARY_DIR}/tapegrad.pc ${CMAKE_BINARY_DIR}/tapegrad-static.pc
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -270,6 +270,9 @@ static int parse(int argc, char **argv, lm_opts *o) {
         else if (!num) {
             fprintf(stderr, "char_lm: %s %s: unknown flag or not a number\n%s", f, v, usage);
             return 2;
+        } else if (strcmp(f, "--lr") && strcmp(f, "--dropout") && !(x == floor(x) && fabs(x) <= 1e9)) {
+            fprintf(stderr, "char_lm: %s %s: not a whole number up to 1e9\n%s", f, v, usage);
+            return 2;   /* (a cast of a larger one to int is undefined) */
         }
         else if (!strcmp(f, "--steps")) o->steps = (long)x;
         else if (!strcmp(f, "--sample")) o->sample = (int)x;

@@ -3,6 +3,7 @@
  *   build/examples/example_mlp [steps]        (default 300) */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <tapegrad.h>
 
 #define N 256 /* points */
@@ -16,7 +17,16 @@ static double uniform(uint64_t *s) { /* splitmix64 in [0, 1) */
 }
 
 int main(int argc, char **argv) {
-    int steps = argc > 1 ? atoi(argv[1]) : 300;
+    char *end = NULL;
+    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("usage: %s [steps]: a two-layer perceptron learns XOR (default 300 steps)\n", argv[0]);
+        return 0;
+    }
+    long steps = argc > 1 ? strtol(argv[1], &end, 10) : 300;
+    if (argc > 2 || (argc > 1 && (end == argv[1] || *end || steps < 1 || steps > 1000000))) {
+        fprintf(stderr, "usage: %s [steps]   (a whole number from 1 to 1000000; default 300)\n", argv[0]);
+        return 2;
+    }
     tg_float xy[N * 2];
     int32_t label[N];
     uint64_t rng = 7;

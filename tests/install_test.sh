@@ -48,6 +48,13 @@ cc -std=c11 -O1 $san "$src/examples/custom_op.c" -o "$tmp/custom_op" $flags -lm 
 LD_LIBRARY_PATH=$(dirname "$(ls "$prefix"/lib*/libtapegrad.so | head -1)") "$tmp/custom_op" ||
     fail "the pkg-config build of custom_op failed"
 echo "install_test: pkg-config build runs ($flags)"
+# the static one links the .a (no libtapegrad.so needed at run time)
+flags=$(PKG_CONFIG_PATH=$pcdir pkg-config --cflags --libs tapegrad-static) || fail "pkg-config does not know tapegrad-static"
+cc -std=c11 -O1 $san "$src/examples/custom_op.c" -o "$tmp/custom_op_static" $flags ||
+    fail "examples/custom_op.c does not build with: pkg-config --cflags --libs tapegrad-static ($flags)"
+! ldd "$tmp/custom_op_static" | grep -q libtapegrad || fail "the tapegrad-static build links libtapegrad.so"
+"$tmp/custom_op_static" || fail "the pkg-config static build of custom_op failed"
+echo "install_test: pkg-config static build runs ($flags)"
 
 # 3. find_package
 mkdir -p "$tmp/proj"
