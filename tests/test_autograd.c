@@ -612,6 +612,18 @@ START_TEST(test_sizes_that_would_wrap_refused) {
 }
 END_TEST
 
+/* An op given a tensor whose values were given back fails with that said (before: NULL read). */
+START_TEST(test_released_input_refused) {
+    tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = 1});
+    tg_tensor *a = tg_tensor_new(ctx, 1, (int[]){4});
+    tg_release(ctx, a);
+    ck_assert_ptr_null(tg_relu(ctx, a));
+    ck_assert_int_eq(tg_ctx_status(ctx), TG_ERR_ARG);
+    ck_assert_msg(strstr(tg_ctx_errmsg(ctx), "given back (tg_release)"), "%s", tg_ctx_errmsg(ctx));
+    tg_ctx_free(ctx);
+}
+END_TEST
+
 static tg_tensor *gc_leaf;
 static tg_tensor *gc_scalar(tg_ctx *ctx, void *arg) { (void)arg; return tg_sum(ctx, tg_mul(ctx, gc_leaf, gc_leaf)); }
 static tg_tensor *gc_vector(tg_ctx *ctx, void *arg) { (void)arg; return tg_mul(ctx, gc_leaf, gc_leaf); }
@@ -668,6 +680,7 @@ int main(void) {
     tcase_add_test(tc, test_loss_that_is_a_reshape);
     tcase_add_test(tc, test_sizes_that_would_wrap_refused);
     tcase_add_test(tc, test_gradcheck_refusals_do_not_pass);
+    tcase_add_test(tc, test_released_input_refused);
     suite_add_tcase(s, tc);
     int failed = tg_check_run(s);
     return failed ? 1 : 0;
