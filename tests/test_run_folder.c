@@ -322,6 +322,55 @@ START_TEST(test_inputs_that_are_outputs_refused) {
 }
 END_TEST
 
+/* A resume reads the run's relative --dev from the current folder: from another folder whose
+ * dev.tsv holds other pairs it is refused, saying why and leaving the run as it was (before: it
+ * validated on them, exit 0, and a BLEU of the wrong data went into metrics.tsv and best.ckpt);
+ * from the run's own folder it goes on. */
+START_TEST(test_resume_refuses_another_dev_set) {
+    const char *top = tg_cli_path("rel"), *other = tg_cli_path("rel/other");
+    ck_assert_int_eq(mkdir(top, 0777), 0);
+    ck_assert_int_eq(mkdir(other, 0777), 0);
+    const char *pairs = "one two\tuno dos\nthree four\ttres cuatro\nfive six\tcinco seis\n";
+    char path[600];
+    snprintf(path, sizeof path, "%s/train.tsv", top);
+    tg_cli_write(path, pairs);
+    snprintf(path, sizeof path, "%s/dev.tsv", top);
+    tg_cli_write(path, "one two\tuno dos\n");
+    snprintf(path, sizeof path, "%s/train.tsv", other);
+    tg_cli_write(path, pairs);
+    snprintf(path, sizeof path, "%s/dev.tsv", other);
+    tg_cli_write(path, "five six\tcinco seis\n");
+    char cwd[600];
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    ck_assert_int_eq(chdir(top), 0);
+    char *a[] = {"train", "--train", "train.tsv", "--dev", "dev.tsv", "--merges", "20", "--d-model", "16", "--heads",
+                 "2", "--d-ff", "32", "--layers", "1", "--max-steps", "2", "--valid-every", "1", "--out", "run", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, a), 0);
+    snprintf(path, sizeof path, "%s/run", top);
+    char *before = folder_state(path);
+    ck_assert_int_eq(chdir(other), 0);
+    char *b[] = {"train", "--resume", "../run", "--max-steps", "4", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, b), 1);
+    ck_assert(tg_cli_has("err.txt", "../run/last.ckpt was validated on another dev set (1 pairs) than --dev dev.tsv"));
+    ck_assert(tg_cli_has("err.txt", "resume from the folder the run started in"));
+    assert_unchanged(path, before);
+    char other_file[600];   /* the same dev set, other training pairs: the iterator's refusal says so too */
+    snprintf(other_file, sizeof other_file, "%s/dev.tsv", other);
+    tg_cli_write(other_file, "one two\tuno dos\n");
+    snprintf(other_file, sizeof other_file, "%s/train.tsv", other);
+    tg_cli_write(other_file, "one two\tuno dos\nthree four\ttres cuatro\nfive sux\tcinco seis\n");
+    ck_assert_int_eq(tg_cli_run(NULL, b), 1);
+    ck_assert(tg_cli_has("err.txt", "the data iterator cannot continue"));
+    ck_assert(tg_cli_has("err.txt", "resume from the folder the run started in"));
+    assert_unchanged(path, before);
+    free(before);
+    ck_assert_int_eq(chdir(top), 0);
+    b[2] = "run";
+    ck_assert_int_eq(tg_cli_run(NULL, b), 0);
+    ck_assert_int_eq(chdir(cwd), 0);
+}
+END_TEST
+
 /* A bad --dev is found before the vocabulary is learned (minutes on a real corpus): the run
  * stops naming it, with no vocab.txt written. */
 START_TEST(test_bad_dev_before_bpe) {
@@ -457,6 +506,7 @@ int main(void) {
     tcase_add_test(tc, test_ignored_flags_refused);
     tcase_add_test(tc, test_bad_dev_before_bpe);
     tcase_add_test(tc, test_inputs_that_are_outputs_refused);
+    tcase_add_test(tc, test_resume_refuses_another_dev_set);
     tcase_add_test(tc, test_log_numbers_fit);
     tcase_add_test(tc, test_bad_kernels_variable_warned);
     tcase_add_test(tc, test_bad_threads_variable_warned);

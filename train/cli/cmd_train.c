@@ -210,11 +210,17 @@ int tg_cmd_train(int argc, char **argv) {
         tg_run_config_format(&cfg, text, sizeof text);
         snprintf(path, sizeof path, "%s/config.txt", cfg.out);
         tg_run run;
-        if (writer && tg_afile_save_own(path, text, strlen(text), &err) != TG_OK) {
+        /* a fresh run's config.txt comes first (tg_run_folder_fresh); a resume's once the run is
+         * open, so that a resume refused (other data, a damaged checkpoint) leaves it as it was */
+        if (writer && !resume && tg_afile_save_own(path, text, strlen(text), &err) != TG_OK) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);
             rc = 1;
         } else if (tg_run_open(&run, &cfg, resume ? &loaded : NULL, &err) != TG_OK) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);
+            rc = 1;
+        } else if (writer && resume && tg_afile_save_own(path, text, strlen(text), &err) != TG_OK) {
+            fprintf(stderr, "tapegrad train: %s\n", err.msg);
+            tg_run_close(&run);
             rc = 1;
         } else {
             rc = tg_run_train(&run);

@@ -79,6 +79,12 @@ tg_status tg_run_model_config(const tg_run_config *c, int vocab, tg_model_config
 tg_status tg_run_schedule(const tg_run_config *c, const tg_model_config *m, tg_schedule *out, tg_err *err);
 tg_status tg_run_adam_config(const tg_run_config *c, tg_adam_config *out, tg_err *err);
 
+/* ---- hashes of the data, by content (run_hash.c) ---- */
+
+uint64_t tg_run_hash_mix(uint64_t h, uint64_t x);   /* h and x into one */
+uint64_t tg_run_dataset_hash(const tg_dataset *ds);   /* the pairs' pieces and lengths, in order */
+uint64_t tg_run_dev_hash(const tg_run *r);   /* the dev pairs and the texts BLEU is scored on */
+
 /* ---- checkpoints (run_ckpt.c) ---- */
 
 /* Writes every section of the run to path (atomically). */

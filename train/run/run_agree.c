@@ -47,18 +47,6 @@ static void put_hash(double *d, uint64_t h) {
     d[1] = (double)(h & 0xffffffffu);
 }
 
-static uint64_t mix(uint64_t h, uint64_t x) { return tg_ckpt_hash64((uint64_t[2]){h, x}, 2 * sizeof(uint64_t)); }
-
-/* The pairs' pieces and lengths, in order. */
-static uint64_t dataset_hash(const tg_dataset *ds) {
-    uint64_t h = mix(0, ds->n);
-    if (!ds->n) return h;
-    size_t ids = ds->off[ds->n - 1] + (size_t)ds->src_len[ds->n - 1] + (size_t)ds->tgt_len[ds->n - 1];
-    h = mix(h, tg_ckpt_hash64(ds->ids, ids * sizeof *ds->ids));
-    h = mix(h, tg_ckpt_hash64(ds->src_len, ds->n * sizeof *ds->src_len));
-    return mix(h, tg_ckpt_hash64(ds->tgt_len, ds->n * sizeof *ds->tgt_len));
-}
-
 /* Settings a rank may have of its own: its threads (results are the same for any count), the run
  * folder's name (rank 0 alone writes it), and the names of its input files (a copy on each node's
  * own disk: their contents are compared, as the data and the parameters). */
@@ -93,20 +81,16 @@ tg_status tg_run_agree_start(const tg_run *r, tg_err *err) {
             line[i] = p;
             put_hash(mine + 2 * i, h);
         } else {
-            rest = mix(rest, h);
+            rest = tg_run_hash_mix(rest, h);
         }
     }
     put_hash(mine + 2 * (FP_LINES - 1), rest);
-    uint64_t dev = dataset_hash(&r->dev);
-    for (size_t k = 0; r->dev_src && k < r->dev.n; k++)   /* the texts BLEU is scored on */
-        dev = mix(mix(dev, tg_ckpt_hash64(r->dev_src[k], strlen(r->dev_src[k]))),
-                  tg_ckpt_hash64(r->dev_ref[k], strlen(r->dev_ref[k])));
     tg_params *W = tg_model_params(r->model);
     size_t bytes = (size_t)tg_params_numel(W) * sizeof(tg_float);
-    uint64_t adam = mix((uint64_t)tg_adam_step_count(r->adam), tg_ckpt_hash64(tg_adam_m(r->adam), bytes));
-    uint64_t fp[FP_N] = {[FP_TRAIN] = dataset_hash(&r->train), [FP_DEV] = dev,
+    uint64_t adam = tg_run_hash_mix((uint64_t)tg_adam_step_count(r->adam), tg_ckpt_hash64(tg_adam_m(r->adam), bytes));
+    uint64_t fp[FP_N] = {[FP_TRAIN] = tg_run_dataset_hash(&r->train), [FP_DEV] = tg_run_dev_hash(r),
                          [FP_PARAMS] = tg_ckpt_hash64(tg_params_data(W), bytes),
-                         [FP_ADAM] = mix(adam, tg_ckpt_hash64(tg_adam_v(r->adam), bytes))};
+                         [FP_ADAM] = tg_run_hash_mix(adam, tg_ckpt_hash64(tg_adam_v(r->adam), bytes))};
     for (int k = 0; k < FP_N; k++) put_hash(mine + 2 * (FP_LINES + k), fp[k]);
     tg_status s = tg_dist_gather(mine, FP_K, a, err);
     static const char *const what[FP_N][2] = {

@@ -15,9 +15,12 @@
  * tg_run_load_model (a model to use) passes over adam, kernels and interval, which only a resume reads.
  *   valid_pending  present only when a stop signal cut the validation of the file's step short
  *                (the step, for a check): a resume runs that validation before training on
- * kernels and interval came later than the rest, so a file may lack them (an older build's) and
- * still resume; an older build resumes a newer file, its interval starting empty (and passing
- * over a pending validation).
+ *   dev          the number of dev pairs and a hash of them and of their texts (tg_run_dev_hash):
+ *                a resume whose --dev reads other pairs (a relative path read from another
+ *                folder, an edited file) is refused rather than validated on them
+ * kernels, interval and dev came later than the rest, so a file may lack them (an older build's)
+ * and still resume; an older build resumes a newer file, its interval starting empty (and passing
+ * over a pending validation and the dev check).
  */
 #include <math.h>
 #include <stdio.h>
@@ -34,6 +37,7 @@
 #define STATE_VERSION 1u
 #define INTERVAL_VERSION 1u
 #define PENDING_VERSION 1u
+#define DEV_VERSION 1u
 
 /* avx2 and avx512 compute the same bits: one family. */
 static const char *kernel_family(void) {
@@ -221,6 +225,25 @@ static tg_status pending_read(const tg_ckpt_reader *rd, const tg_run_state *st, 
     return s;
 }
 
+/* The file's dev set is the run's (section dev; a file without it, from an older build, passes). */
+static tg_status dev_check(const tg_ckpt_reader *rd, const tg_run *r, tg_err *err) {
+    tg_ckpt_cur c;
+    char what[TG_PATH_MAX + 64];
+    bool present;
+    tg_status s = optional_cursor(rd, "dev", DEV_VERSION, &c, what, &present, err);
+    if (s != TG_OK || !present) return s;
+    uint64_t n = 0, hash = 0;
+    tg_ckpt_cur_u64(&c, &n);
+    tg_ckpt_cur_u64(&c, &hash);
+    s = tg_ckpt_cur_finish(&c, err);
+    if (s == TG_OK && (n != r->dev.n || hash != tg_run_dev_hash(r)))
+        s = tg_err_set(err, TG_ERR_STATE, "%s was validated on another dev set (%llu pairs) than --dev %s reads now "
+                       "(%zu pairs): the run would validate on other data; relative paths in the run's config.txt are "
+                       "read from the current folder: resume from the folder the run started in", tg_ckpt_reader_path(rd),
+                       (unsigned long long)n, r->cfg.dev[0] ? r->cfg.dev : "(the task's)", r->dev.n);
+    return s;
+}
+
 /* Every section but adam: what a model-only (averaged) checkpoint holds too. */
 tg_status tg_ckpt_write_model(tg_ckpt_writer *w, const tg_run_config *cfg, const tg_model *m,
                               const tg_bpe *bpe, const tg_run_state *st, tg_err *err) {
@@ -260,6 +283,12 @@ tg_status tg_run_save(const tg_run *r, const char *path, tg_err *err) {
     tg_ckpt_buf_init(&b);
     interval_write(&b, &r->iv);
     if (s == TG_OK) s = tg_ckpt_writer_add_buf(w, "interval", &b, err);
+    tg_ckpt_buf_free(&b);
+    tg_ckpt_buf_init(&b);
+    tg_ckpt_buf_u32(&b, DEV_VERSION);
+    tg_ckpt_buf_u64(&b, r->dev.n);
+    tg_ckpt_buf_u64(&b, tg_run_dev_hash(r));
+    if (s == TG_OK) s = tg_ckpt_writer_add_buf(w, "dev", &b, err);
     tg_ckpt_buf_free(&b);
     if (r->valid_pending) {
         tg_ckpt_buf_init(&b);
@@ -452,10 +481,13 @@ tg_status tg_run_restore(tg_run *r, const char *path, tg_err *err) {
     if (s == TG_OK) s = state_read(p, n, path, &st, err);
     if (s == TG_OK) s = interval_read(rd, &st, &iv, err);
     if (s == TG_OK) s = pending_read(rd, &st, &pending, err);
+    if (s == TG_OK) s = dev_check(rd, r, err);
     if (s == TG_OK) {
         tg_err e2;
         if (tg_batch_iter_set_state(r->iter, &st.iter, &e2) != TG_OK)
-            s = tg_err_set(err, TG_ERR_ARG, "%s: the data iterator cannot continue: %s", path, e2.msg);
+            s = tg_err_set(err, TG_ERR_ARG, "%s: the data iterator cannot continue: %s (relative paths in the run's "
+                           "config.txt are read from the current folder: resume from the folder the run started in)",
+                           path, e2.msg);
     }
     if (s == TG_OK) {
         r->st = st;
