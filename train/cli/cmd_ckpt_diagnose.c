@@ -12,10 +12,13 @@ static void usage(FILE *f) {
                "For a run trained without --diagnostics: the same per-layer statistics (zero_frac,\n"
                "branch_mean, branch_rms, resid_dep, rank_resid, attn_entropy) of every checkpoint the\n"
                "run kept (step-N.ckpt, and last.ckpt when newer; a folder of step-N.ckpt alone will do:\n"
-               "the recipe is read from the newest), on the same fixed dev batch, into\n"
+               "the recipe and vocabulary are read from the newest), on the same fixed dev batch, into\n"
                "RUNDIR/diagnostics.tsv at each checkpoint's step. There are no grad_norm rows (a\n"
-               "checkpoint holds no training step's gradient). Running it again redoes the rows; a run\n"
-               "trained with --diagnostics is left as it is.\n\n"
+               "checkpoint holds no training step's gradient). The run's --train and --dev files are read\n"
+               "by the names its checkpoint records (relative ones from the current folder). Every\n"
+               "checkpoint must be the run's (its model and vocabulary, step N in step-N.ckpt), else\n"
+               "nothing is written. Running it again redoes the rows; the file is replaced at the end in\n"
+               "one step (a kill leaves it as it was); a run trained with --diagnostics is left as it is.\n\n"
                "  --threads N   kernel threads (0: TAPEGRAD_THREADS, else the cores) [0]\n"
                "  -h, --help    this text\n");
 }

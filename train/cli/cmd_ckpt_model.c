@@ -83,18 +83,6 @@ static void average_usage(FILE *f) {
                "OUT may not be an input, nor a checkpoint with optimiser state (a run's last.ckpt).\n");
 }
 
-/* The vocabularies as saved text, byte for byte (both NULL: synthetic-task ids, the same). */
-static bool same_vocab(const tg_bpe *a, const tg_bpe *b) {
-    if (!a || !b) return a == b;
-    tg_str ta = {0}, tb = {0};
-    tg_err err;
-    bool same = tg_bpe_save_text(a, &ta, &err) == TG_OK && tg_bpe_save_text(b, &tb, &err) == TG_OK &&
-                ta.n == tb.n && memcmp(ta.s, tb.s, ta.n) == 0;
-    tg_str_free(&ta);
-    tg_str_free(&tb);
-    return same;
-}
-
 /* Whether checkpoint b can be averaged with a; prints why not, naming both files. */
 static bool averageable(const char *pa, const tg_loaded *a, const char *pb, const tg_loaded *b) {
     char ma[1024], mb[1024];
@@ -104,7 +92,7 @@ static bool averageable(const char *pa, const tg_loaded *a, const char *pb, cons
         fprintf(stderr, "tapegrad ckpt average: %s has another model than %s:\n  %s\n  %s\n", pb, pa, mb, ma);
         return false;
     }
-    if (!same_vocab(a->bpe, b->bpe)) {
+    if (!tg_run_same_vocab(a->bpe, b->bpe)) {
         fprintf(stderr, "tapegrad ckpt average: %s and %s have different vocabularies (the same ids mean "
                         "other pieces): their parameters cannot be averaged\n", pa, pb);
         return false;

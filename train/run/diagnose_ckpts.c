@@ -11,25 +11,93 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "train/ckpt/atomic_file.h"
 #include "train/run/diagnostics.h"
 
-/* The rows of one checkpoint: its model swapped into r, the rows at or past its step dropped
- * (a diagnosis that was interrupted is redone), the statistics appended. */
-static tg_status diagnose_one(tg_run *r, const char *path, tg_err *err) {
+/* The first "key=value" where two model config strings differ, in a and b (at most n bytes). */
+static void first_difference(const char *x, const char *y, char *a, char *b, size_t n) {
+    for (;;) {
+        size_t i = strcspn(x, " "), j = strcspn(y, " ");
+        if (i != j || strncmp(x, y, i) || !x[i] || !y[j]) {
+            snprintf(a, n, "%.*s", (int)i, x);
+            snprintf(b, n, "%.*s", (int)j, y);
+            return;
+        }
+        x += i + 1;
+        y += j + 1;
+    }
+}
+
+/* The rows of one checkpoint of the run r (step: the N of its name step-N.ckpt, -1 for last.ckpt):
+ * refused, naming it, when it is not the run's (another model or vocabulary: copied in from
+ * another run, its rows would stand among the run's) or its step is not its name's (its rows
+ * would land at another step); else its model swapped into r and its rows written through d. */
+static tg_status diagnose_one(tg_run *r, tg_run_diag *d, const char *path, int64_t step, const char *recipe,
+                              tg_err *err) {
     tg_loaded L;
     tg_status s = tg_run_load_model(path, &L, err);
     if (s != TG_OK) return s;
+    char mine[1024], theirs[1024];
+    tg_model_config_str(tg_model_cfg(r->model), mine, sizeof mine);
+    tg_model_config_str(tg_model_cfg(L.model), theirs, sizeof theirs);
+    if (step >= 0 && L.st.step != step)
+        s = tg_err_set(err, TG_ERR_STATE, "%s holds step %lld, not %lld as its name says: not the run's "
+                       "checkpoint of that step; nothing written", path, (long long)L.st.step, (long long)step);
+    else if (strcmp(mine, theirs)) {
+        char a[128], b[128];
+        first_difference(theirs, mine, a, b, sizeof a);
+        s = tg_err_set(err, TG_ERR_STATE, "%s has another model than the run's (%s): %s, not %s; nothing written",
+                       path, recipe, a, b);
+    }
+    else if (!tg_run_same_vocab(L.bpe, r->bpe))
+        s = tg_err_set(err, TG_ERR_STATE, "%s has another vocabulary than the run's (%s); nothing written", path,
+                       recipe);
+    if (s != TG_OK) {
+        tg_loaded_free(&L);
+        return s;
+    }
     tg_model_free(r->model);
     r->model = L.model;
     L.model = NULL;
-    int64_t step = L.st.step;
+    step = L.st.step;
     tg_loaded_free(&L);
-    r->st.step = step - 1;
-    tg_run_diag d;
-    s = tg_run_diag_open(&d, r, err);
-    if (s == TG_OK) s = tg_run_diag_write(&d, r, step, err);
-    tg_run_diag_close(&d);
-    return s;
+    return tg_run_diag_write(d, r, step, err);
+}
+
+/* The run's data files, which the recipe names, can be opened: else a message that says where the
+ * name comes from (a run moved, or diagnosed from another folder than it was trained in). */
+static tg_status data_readable(const tg_run_config *c, const char *recipe, tg_err *err) {
+    const char *flag[] = {"--train", "--train-src", "--train-tgt", "--dev"};
+    const char *path[] = {c->train, c->train_src, c->train_tgt, c->dev};
+    for (int i = 0; i < 4 && !c->task[0]; i++) {
+        if (!path[i][0]) continue;
+        FILE *f = tg_afile_fopen_regular(path[i], false);
+        if (f) fclose(f);
+        if (f || errno == EINVAL) continue;   /* (not a regular file: the corpus reader's to judge) */
+        return tg_err_set(err, TG_ERR_IO, "cannot open %s: %s (the run's %s, as %s records it; relative paths "
+                          "are read from the current folder)", path[i], strerror(errno), flag[i], recipe);
+    }
+    return TG_OK;
+}
+
+/* The run folder's lock, as train takes it; *made: the lock file was not there (a folder of
+ * checkpoints copied by hand), so that it is removed again when done. */
+static int take_lock(const char *rundir, bool *made, tg_err *err) {
+    char path[TG_PATH_MAX + 16];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/lock", rundir);
+    *made = lstat(path, &sb) != 0 && errno == ENOENT;
+    return tg_run_folder_lock(rundir, err);
+}
+
+/* A lock file diagnose made is unlinked while still held, so that no other process takes it in
+ * between; one that was there (a run's) stays. */
+static void drop_lock(const char *rundir, int lock, bool made) {
+    if (lock < 0) return;
+    char path[TG_PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/lock", rundir);
+    if (made) unlink(path);
+    close(lock);
 }
 
 tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_done, tg_err *err) {
@@ -39,55 +107,65 @@ tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_do
     tg_status s = tg_run_list_periodic(rundir, &kept, &n, err);
     if (s != TG_OK) return s;
     /* the recipe from last.ckpt; a folder of kept step-N.ckpt alone is read from its newest */
-    char path[TG_PATH_MAX + 64];
+    char path[TG_PATH_MAX + 64], recipe[TG_PATH_MAX + 64];
     struct stat sb;
-    snprintf(path, sizeof path, "%s/last.ckpt", rundir);
-    bool has_last = lstat(path, &sb) == 0 || errno != ENOENT;   /* a bad last.ckpt is an error, not skipped */
+    snprintf(recipe, sizeof recipe, "%s/last.ckpt", rundir);
+    bool has_last = lstat(recipe, &sb) == 0 || errno != ENOENT;   /* a bad last.ckpt is an error, not skipped */
     if (!has_last && n == 0) {
         free(kept);
         return tg_err_set(err, TG_ERR_ARG, "%s: no last.ckpt and no step-N.ckpt: not a run folder", rundir);
     }
     /* the run folder's lock, as train takes it, before the run is read: a train resumed meanwhile
-     * would have its diagnostics.tsv rows cut by this one's, and its gradient norms are in no
+     * would have its diagnostics.tsv rows replaced by this one's, and its gradient norms are in no
      * checkpoint. Not had (a running train, a read-only folder): only a run left as it is goes on. */
     tg_err lock_err;
-    int lock = tg_run_folder_lock(rundir, &lock_err);
-    if (!has_last) tg_run_periodic_path(rundir, kept[0], path, sizeof path);
+    bool made;
+    int lock = take_lock(rundir, &made, &lock_err);
+    if (!has_last) tg_run_periodic_path(rundir, kept[0], recipe, sizeof recipe);
     tg_loaded last;
-    s = tg_run_load_model(path, &last, err);
+    s = tg_run_load_model(recipe, &last, err);
     tg_run_config cfg = last.cfg;
     int64_t last_step = s == TG_OK ? last.st.step : 0;
-    if (s == TG_OK) tg_loaded_free(&last);
     if (s != TG_OK || cfg.diagnostics > 0 || lock < 0) {   /* (a run with its own, gradient norms and all) */
+        if (s == TG_OK) tg_loaded_free(&last);
         free(kept);
-        if (lock >= 0) close(lock);
+        drop_lock(rundir, lock, made);
         if (s == TG_OK && cfg.diagnostics <= 0) *err = lock_err;
         return s != TG_OK ? s : cfg.diagnostics > 0 ? TG_OK : TG_ERR_STATE;
     }
     if (strlen(rundir) >= sizeof cfg.out) s = tg_err_set(err, TG_ERR_ARG, "%s: path too long", rundir);
     else snprintf(cfg.out, sizeof cfg.out, "%s", rundir);
-    if (s == TG_OK && !cfg.task[0] && !cfg.vocab[0]) {   /* the vocabulary the run learned, not learned again */
-        int k = snprintf(cfg.vocab, sizeof cfg.vocab, "%s/vocab.txt", rundir);
-        if (k < 0 || (size_t)k >= sizeof cfg.vocab) s = tg_err_set(err, TG_ERR_ARG, "%s: path too long", rundir);
-        else if (stat(cfg.vocab, &sb) != 0) s = tg_err_set(err, TG_ERR_ARG, "%s: no vocab.txt", rundir);
-    }
+    if (s == TG_OK) s = data_readable(&cfg, recipe, err);
     cfg.diagnostics = 1;
     cfg.threads = threads;
     tg_run r;
-    if (s == TG_OK) s = tg_run_open(&r, &cfg, NULL, err);
-    if (s != TG_OK) { free(kept); close(lock); return s; }
-    for (size_t i = n; s == TG_OK && i-- > 0;) {   /* oldest first: each redoes the rows from its step */
+    /* the recipe's model and vocabulary (a folder of step-N.ckpt has no vocab.txt) on the run's data */
+    if (s == TG_OK) s = tg_run_open_model(&r, &cfg, &last, err);
+    tg_loaded_free(&last);
+    if (s != TG_OK) {
+        free(kept);
+        drop_lock(rundir, lock, made);
+        return s;
+    }
+    /* every row from the oldest checkpoint's step on is redone, into a new file that replaces the
+     * old one only once all are there: a kill or a refused checkpoint leaves it as it was */
+    tg_run_diag d;
+    s = tg_run_diag_open_rewrite(&d, &r, (n ? kept[n - 1] : last_step) - 1, err);
+    int done = 0;
+    for (size_t i = n; s == TG_OK && i-- > 0;) {   /* oldest first */
         tg_run_periodic_path(rundir, kept[i], path, sizeof path);
-        s = diagnose_one(&r, path, err);
-        if (s == TG_OK) (*n_done)++;
+        s = diagnose_one(&r, &d, path, kept[i], recipe, err);
+        if (s == TG_OK) done++;
     }
     if (s == TG_OK && has_last && (n == 0 || kept[0] < last_step)) {
-        snprintf(path, sizeof path, "%s/last.ckpt", rundir);
-        s = diagnose_one(&r, path, err);
-        if (s == TG_OK) (*n_done)++;
+        s = diagnose_one(&r, &d, recipe, -1, recipe, err);
+        if (s == TG_OK) done++;
     }
+    if (s == TG_OK) s = tg_run_diag_commit(&d, &r, err);
+    if (s == TG_OK) *n_done = done;
+    tg_run_diag_close(&d);
     tg_run_close(&r);
     free(kept);
-    close(lock);
+    drop_lock(rundir, lock, made);
     return s;
 }

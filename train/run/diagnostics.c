@@ -45,9 +45,13 @@ static tg_status open_file(tg_run_diag *d, const tg_run *r, tg_err *err) {
     return d->f ? TG_OK : tg_err_set(err, TG_ERR_IO, "%s", msg);
 }
 
-tg_status tg_run_diag_open(tg_run_diag *d, const tg_run *r, tg_err *err) {
+/* The batch and the layers' statistics; the rows go to RUNDIR/diagnostics.tsv, or with in_memory
+ * to d->buf (a memory stream). */
+static tg_status diag_open(tg_run_diag *d, const tg_run *r, bool in_memory, tg_err *err) {
     memset(d, 0, sizeof *d);
     d->grads_step = -1;
+    if (in_memory && !(d->f = open_memstream(&d->buf, &d->len)))
+        return tg_err_set(err, TG_ERR_NOMEM, "--diagnostics: out of memory");
     /* Over MPI rank 0 alone writes the run folder; every rank holds the same model and summed
      * gradient, and diagnostics draw nothing random, so the others skip them. */
     if (r->cfg.diagnostics <= 0 || tg_dist_rank() != 0) return TG_OK;
@@ -56,13 +60,41 @@ tg_status tg_run_diag_open(tg_run_diag *d, const tg_run *r, tg_err *err) {
     d->dec = calloc((size_t)r->mcfg.dec_layers, sizeof *d->dec);
     tg_status s = d->enc && d->dec ? TG_OK : tg_err_set(err, TG_ERR_NOMEM, "--diagnostics: out of memory");
     if (s == TG_OK) s = build_batch(d, r->dev.n ? &r->dev : &r->train, r->cfg.max_tokens, err);
-    if (s == TG_OK) s = open_file(d, r, err);
+    if (s == TG_OK && !in_memory) s = open_file(d, r, err);
     if (s != TG_OK) tg_run_diag_close(d);
+    return s;
+}
+
+tg_status tg_run_diag_open(tg_run_diag *d, const tg_run *r, tg_err *err) {
+    return diag_open(d, r, false, err);
+}
+
+tg_status tg_run_diag_open_rewrite(tg_run_diag *d, const tg_run *r, int64_t keep_step, tg_err *err) {
+    tg_status s = diag_open(d, r, true, err);
+    if (s != TG_OK) return s;
+    char path[TG_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/diagnostics.tsv", r->cfg.out);
+    s = tg_tsv_rewrite_open(&d->out, path, DIAG_HEADER, 0, keep_step, err);
+    if (s != TG_OK) tg_run_diag_close(d);
+    else d->rewrite = true;
+    return s;
+}
+
+tg_status tg_run_diag_commit(tg_run_diag *d, const tg_run *r, tg_err *err) {
+    bool ok = fclose(d->f) == 0;
+    d->f = NULL;
+    d->rewrite = false;
+    tg_status s = ok ? tg_afile_write(&d->out, d->buf, d->len, err)
+                     : tg_err_set(err, TG_ERR_NOMEM, "%s/diagnostics.tsv: out of memory", r->cfg.out);
+    if (s == TG_OK) return tg_afile_commit(&d->out, err);
+    tg_afile_abort(&d->out);
     return s;
 }
 
 void tg_run_diag_close(tg_run_diag *d) {
     if (d->f) fclose(d->f);
+    if (d->rewrite) tg_afile_abort(&d->out);   /* not committed: the file stays as it was */
+    free(d->buf);
     free(d->src);
     free(d->tgt_in);
     free(d->enc);

@@ -15,6 +15,7 @@
 
 #include <stdio.h>
 
+#include "train/ckpt/atomic_file.h"
 #include "train/run/run.h"
 
 typedef struct tg_run_diag {
@@ -24,12 +25,21 @@ typedef struct tg_run_diag {
     tg_diag_layer *enc, *dec; /* (enc_layers), (dec_layers) */
     int64_t grads_step;       /* the step whose gradient norms enc/dec hold (-1: none) */
     FILE *f;
+    bool rewrite;             /* tg_run_diag_open_rewrite: f gathers the rows in buf, for out */
+    tg_afile out;
+    char *buf;
+    size_t len;
 } tg_run_diag;
 
 /* Off when r->cfg.diagnostics is 0. Else builds the batch: the first dev pairs (the first
  * training pairs without a dev set) while the padded batch holds at most --max-tokens tokens
  * (one pair at least), and opens diagnostics.tsv without the rows past r->st.step. */
 tg_status tg_run_diag_open(tg_run_diag *d, const tg_run *r, tg_err *err);
+/* For ckpt diagnose, RUNDIR/diagnostics.tsv rewritten whole: its header and rows up to keep_step,
+ * then the rows written through d, replace it at tg_run_diag_commit, in one rename (atomic_file.h):
+ * a kill or an error before leaves the file as it was (tg_run_diag_close drops the new one). */
+tg_status tg_run_diag_open_rewrite(tg_run_diag *d, const tg_run *r, int64_t keep_step, tg_err *err);
+tg_status tg_run_diag_commit(tg_run_diag *d, const tg_run *r, tg_err *err);
 void tg_run_diag_close(tg_run_diag *d);
 /* After a reload of an earlier checkpoint: drops the rows past the run's step again. */
 tg_status tg_run_diag_rewind(tg_run_diag *d, const tg_run *r, tg_err *err);

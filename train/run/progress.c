@@ -34,21 +34,24 @@ tg_num_text tg_format_num(double x, int decimals) {
 /* The longest line trim_tsv reads: a metrics row is ~150 bytes, a diagnostics row a few KB. */
 #define TSV_LINE_MAX ((size_t)1 << 20)
 
-/* Keeps the header and rows whose step (column step_col, 0-based) is <= keep_step, but for rows of
- * kind drop_at_keep (the first column; NULL: none) at keep_step itself, and drops a last line
- * without its newline (torn by a crash); rewrites the file atomically. */
-static int trim_tsv(const char *path, int step_col, int64_t keep_step, const char *drop_at_keep, char *msg,
-                    size_t msg_len) {
+/* Opens out over path and copies into it the header and rows of path whose step (column
+ * step_col, 0-based) is <= keep_step, but for rows of kind drop_at_keep (the first column; NULL:
+ * none) at keep_step itself, and drops a last line without its newline (torn by a crash). *found:
+ * whether path was there (absent: out is open and empty). On failure out is closed, path untouched. */
+static tg_status copy_kept(const char *path, int step_col, int64_t keep_step, const char *drop_at_keep, tg_afile *out,
+                           bool *found, tg_err *err) {
     /* Never through a link (it would copy whatever it names into the run folder) and never a
      * device or FIFO (/dev/zero never ends, a FIFO without a writer never opens). */
     FILE *in = tg_afile_fopen_regular(path, true);
-    if (!in && errno == ENOENT) return 0;
-    if (!in && errno == ELOOP) return snprintf(msg, msg_len, "%s: is a symbolic link; refusing to rewrite it", path), -1;
-    if (!in && errno == EINVAL) return snprintf(msg, msg_len, "%s: not a regular file; refusing to rewrite it", path), -1;
-    if (!in) return snprintf(msg, msg_len, "%s: %s", path, strerror(errno)), -1;
-    tg_afile out;
-    tg_err err;
-    tg_status st = tg_afile_open(&out, path, &err);
+    *found = in != NULL;
+    if (!in && errno == ELOOP) return tg_err_set(err, TG_ERR_IO, "%s: is a symbolic link; refusing to rewrite it", path);
+    if (!in && errno == EINVAL) return tg_err_set(err, TG_ERR_IO, "%s: not a regular file; refusing to rewrite it", path);
+    if (!in && errno != ENOENT) return tg_err_set(err, TG_ERR_IO, "%s: %s", path, strerror(errno));
+    tg_status st = tg_afile_open(out, path, err);
+    if (!in || st != TG_OK) {
+        if (in) fclose(in);
+        return st;
+    }
     char *line = NULL;
     size_t cap = 0;
     long len = 0, lineno = 0;
@@ -68,19 +71,45 @@ static int trim_tsv(const char *path, int step_col, int64_t keep_step, const cha
             if (col && step == keep_step && k && !strncmp(line, drop_at_keep, k) && line[k] == '\t') continue;
         }
         first = false;
-        st = tg_afile_write(&out, line, (size_t)len, &err);
+        st = tg_afile_write(out, line, (size_t)len, err);
     }
     if (st == TG_OK && len < -1)
-        st = len == -2 ? tg_err_set(&err, TG_ERR_CORRUPT, "%s:%ld: a line longer than %zu bytes: not a table "
+        st = len == -2 ? tg_err_set(err, TG_ERR_CORRUPT, "%s:%ld: a line longer than %zu bytes: not a table "
                                     "tapegrad wrote; refusing to rewrite it", path, lineno + 1, TSV_LINE_MAX)
-                       : tg_err_set(&err, TG_ERR_NOMEM, "%s: out of memory", path);
+                       : tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
     free(line);
-    if (st == TG_OK && ferror(in)) st = tg_err_set(&err, TG_ERR_IO, "%s: read error", path);
+    if (st == TG_OK && ferror(in)) st = tg_err_set(err, TG_ERR_IO, "%s: read error", path);
     fclose(in);
+    if (st != TG_OK) tg_afile_abort(out);
+    return st;
+}
+
+/* copy_kept, then the rewritten file replaces path atomically; an absent path stays absent. */
+static int trim_tsv(const char *path, int step_col, int64_t keep_step, const char *drop_at_keep, char *msg,
+                    size_t msg_len) {
+    tg_afile out;
+    tg_err err;
+    bool found;
+    tg_status st = copy_kept(path, step_col, keep_step, drop_at_keep, &out, &found, &err);
+    if (st == TG_OK && !found) {
+        tg_afile_abort(&out);
+        return 0;
+    }
     if (st == TG_OK) st = tg_afile_commit(&out, &err);
-    else tg_afile_abort(&out);
     if (st != TG_OK) snprintf(msg, msg_len, "%s", err.msg);
     return st == TG_OK ? 0 : -1;
+}
+
+tg_status tg_tsv_rewrite_open(tg_afile *out, const char *path, const char *header, int step_col, int64_t keep_step,
+                              tg_err *err) {
+    bool found;
+    tg_status st = copy_kept(path, step_col, keep_step, NULL, out, &found, err);
+    struct stat sb;
+    if (st == TG_OK && fstat(out->fd, &sb) == 0 && sb.st_size == 0) {   /* new, or no line kept */
+        st = tg_afile_write(out, header, strlen(header), err);
+        if (st != TG_OK) tg_afile_abort(out);
+    }
+    return st;
 }
 
 /* Writes a finished line and records the first failure: a full disk stops the run. */

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "train/ckpt/atomic_file.h"
+
 typedef struct tg_progress {
     int log_fd;         /* RUNDIR/train.log, appended (-1: closed) */
     int metrics_fd;     /* RUNDIR/metrics.tsv, appended */
@@ -34,6 +36,13 @@ void tg_progress_close(tg_progress *p);
  * newline) when the file is new. NULL with msg filled on failure. */
 FILE *tg_tsv_open(const char *path, const char *header, int step_col, int64_t keep_step, char *msg,
                   size_t msg_len);
+
+/* The atomic way to rewrite a run's TSV file whole (ckpt diagnose): out is opened over path (a
+ * temporary, atomic_file.h) holding path's header and rows whose step (column step_col) is at most
+ * keep_step, or header alone when path is absent. The caller writes the new rows and commits
+ * (path replaced) or aborts (path as it was, whatever happens in between, a kill included). */
+tg_status tg_tsv_rewrite_open(tg_afile *out, const char *path, const char *header, int step_col,
+                              int64_t keep_step, tg_err *err);
 
 /* A line to stderr and the log, prefixed by the time of day. */
 #if defined(__GNUC__)

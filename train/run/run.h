@@ -132,6 +132,8 @@ typedef struct tg_loaded {
 } tg_loaded;
 tg_status tg_run_load_model(const char *path, tg_loaded *out, tg_err *err);
 void tg_loaded_free(tg_loaded *l);
+/* The same vocabulary, as saved text byte for byte (both NULL: synthetic-task ids, the same). */
+bool tg_run_same_vocab(const tg_bpe *a, const tg_bpe *b);
 
 /* Restores parameters, optimiser, state and metrics interval of r (built from the same config)
  * from path; a checkpoint written before the interval was saved gives an empty one. */
@@ -263,6 +265,9 @@ tg_status tg_run_vocab_save(const tg_bpe *bpe, const char *path, tg_err *err);
  * resume (its vocabulary and model are taken over, then optimiser and state restored), or NULL
  * for a fresh run. Progress (vocabulary learning, data counts) is logged to stderr. */
 tg_status tg_run_open(tg_run *r, const tg_run_config *cfg, tg_loaded *from, tg_err *err);
+/* As tg_run_open with from, but nothing restored (fresh state and optimiser): from's model and
+ * vocabulary on cfg's data, for reading a model (ckpt diagnose), not training it. */
+tg_status tg_run_open_model(tg_run *r, const tg_run_config *cfg, tg_loaded *from, tg_err *err);
 void tg_run_close(tg_run *r);
 /* Trains until a limit, a signal, early stopping or an error. Returns the process exit code. */
 int tg_run_train(tg_run *r);

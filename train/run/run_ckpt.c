@@ -457,6 +457,17 @@ void tg_loaded_free(tg_loaded *l) {
     l->bpe = NULL;
 }
 
+bool tg_run_same_vocab(const tg_bpe *a, const tg_bpe *b) {
+    if (!a || !b) return a == b;
+    tg_str ta = {0}, tb = {0};
+    tg_err err;
+    bool same = tg_bpe_save_text(a, &ta, &err) == TG_OK && tg_bpe_save_text(b, &tb, &err) == TG_OK &&
+                ta.n == tb.n && memcmp(ta.s, tb.s, ta.n) == 0;
+    tg_str_free(&ta);
+    tg_str_free(&tb);
+    return same;
+}
+
 tg_status tg_run_restore(tg_run *r, const char *path, tg_err *err) {
     tg_ckpt_reader *rd;
     tg_status s = tg_ckpt_reader_open(path, &rd, err);

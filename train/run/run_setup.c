@@ -244,11 +244,12 @@ static void remove_stale_temps(const char *rundir) {
     closedir(d);
 }
 
-tg_status tg_run_open(tg_run *r, const tg_run_config *cfg, tg_loaded *from, tg_err *err) {
+/* restore: from is the run folder's last.ckpt, resumed (else its model and vocabulary alone). */
+static tg_status run_open(tg_run *r, const tg_run_config *cfg, tg_loaded *from, bool restore, tg_err *err) {
     memset(r, 0, sizeof *r);
     r->cfg = *cfg;
     const tg_run_config *c = &r->cfg;
-    if (from && tg_dist_rank() == 0) remove_stale_temps(c->out);   /* rank 0 owns the run folder */
+    if (restore && tg_dist_rank() == 0) remove_stale_temps(c->out);   /* rank 0 owns the run folder */
     tg_status s = c->task[0] ? synth_data(r, err) : file_data(r, from, err);
     if (s == TG_OK && c->task[0]) s = synth_dev_text(r, err);
     int vocab = c->task[0] ? c->task_vocab + TG_N_SPECIAL : (r->bpe ? tg_bpe_vocab_size(r->bpe) : 0);
@@ -279,7 +280,7 @@ tg_status tg_run_open(tg_run *r, const tg_run_config *cfg, tg_loaded *from, tg_e
     if (s == TG_OK) {
         r->st = (tg_run_state){.iter = tg_batch_iter_get_state(r->iter), .dropout_rng = tg_ctx_rng(r->ctx),
                                .best_bleu = -1, .lr_scale = 1};
-        if (from) {
+        if (restore) {
             char path[TG_PATH_MAX + 16];
             snprintf(path, sizeof path, "%s/last.ckpt", c->out);
             s = tg_run_restore(r, path, err);
@@ -287,6 +288,14 @@ tg_status tg_run_open(tg_run *r, const tg_run_config *cfg, tg_loaded *from, tg_e
     }
     if (s != TG_OK) tg_run_close(r);
     return s;
+}
+
+tg_status tg_run_open(tg_run *r, const tg_run_config *cfg, tg_loaded *from, tg_err *err) {
+    return run_open(r, cfg, from, from != NULL, err);
+}
+
+tg_status tg_run_open_model(tg_run *r, const tg_run_config *cfg, tg_loaded *from, tg_err *err) {
+    return run_open(r, cfg, from, false, err);
 }
 
 void tg_run_close(tg_run *r) {

@@ -1,0 +1,197 @@
+/* test_ckpt_cmds.c: the `tapegrad ckpt` commands on what a hostile tester gave them, each run as
+ * a user runs it: `ckpt diagnose` on checkpoints that are not the run's, on a folder of
+ * step-N.ckpt alone, on a rerun that fails midway, on a run whose data moved. */
+#include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tests/tg_check.h"
+#include "tests/tg_cli.h"
+
+static bool exists(const char *path) {
+    struct stat sb;
+    return lstat(path, &sb) == 0;
+}
+
+/* tg_cli_dir/train.tsv and dev.tsv: 200 and 12 pairs of a toy language pair. */
+static void write_data(void) {
+    static const char *const en[] = {"the", "house", "is", "red", "green", "a", "dog", "runs", "fast", "slow"};
+    static const char *const es[] = {"la", "casa", "es", "roja", "verde", "un", "perro", "corre", "rápido", "lento"};
+    FILE *ft = fopen(tg_cli_path("train.tsv"), "w"), *fd = fopen(tg_cli_path("dev.tsv"), "w");
+    ck_assert(ft && fd);
+    srand(11);
+    for (int i = 0; i < 212; i++) {
+        FILE *f = i < 200 ? ft : fd;
+        int n = 2 + rand() % 5, w[8];
+        for (int k = 0; k < n; k++) w[k] = rand() % 10;
+        for (int k = 0; k < n; k++) fprintf(f, "%s%s", k ? " " : "", en[w[k]]);
+        fputc('\t', f);
+        for (int k = 0; k < n; k++) fprintf(f, "%s%s", k ? " " : "", es[w[k]]);
+        fputc('\n', f);
+    }
+    ck_assert_int_eq(fclose(ft), 0);
+    ck_assert_int_eq(fclose(fd), 0);
+}
+
+/* A tiny run on the files into tg_cli_dir/name: steps, a step-N.ckpt every `every` (all kept). */
+static void train_run(const char *name, const char *merges, const char *steps, const char *every, bool dev) {
+    char *a[] = {"train", "--train", (char *)tg_cli_path("train.tsv"), "--out", (char *)tg_cli_path(name),
+                 "--merges", (char *)merges, "--d-model", "16", "--heads", "2", "--d-ff", "32", "--layers", "1",
+                 "--max-steps", (char *)steps, "--save-every", (char *)every, "--keep", "100", "--valid-every",
+                 "1000", "--log-every", "100", "--threads", "1", dev ? "--dev" : NULL,
+                 (char *)tg_cli_path("dev.tsv"), NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, a), 0);
+}
+
+static void copy_file(const char *from, const char *to) {
+    size_t n;
+    char *bytes = tg_cli_slurp_n(from, &n);
+    FILE *f = fopen(to, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(bytes, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+    free(bytes);
+}
+
+static int diagnose(const char *dir) {
+    char *d[] = {"ckpt", "diagnose", "--threads", "1", (char *)dir, NULL};
+    return tg_cli_run(NULL, d);
+}
+
+/* Another run's checkpoint copied in as step-N.ckpt was diagnosed into the run's
+ * diagnostics.tsv, and its own step (5) cut the rows of the run's later steps: now refused,
+ * naming it, and the file is left as it was. */
+START_TEST(test_diagnose_refuses_foreign_checkpoints) {
+    write_data();
+    train_run("runA", "30", "30", "10", true);
+    train_run("runB", "60", "5", "5", true);   /* another vocabulary, step 5 */
+    const char *A = tg_cli_path("runA");
+    ck_assert_int_eq(diagnose(A), 0);
+    char tsv[600], foreign[600];
+    snprintf(tsv, sizeof tsv, "%s/diagnostics.tsv", A);
+    char *before = tg_cli_slurp(tsv);
+    ck_assert(strstr(before, "\n30\tdec\t"));
+    /* a step that is not its name's */
+    snprintf(foreign, sizeof foreign, "%s/step-40.ckpt", A);
+    copy_file(tg_cli_path("runB/last.ckpt"), foreign);
+    ck_assert_int_eq(diagnose(A), 1);
+    ck_assert(tg_cli_has("err.txt", "runA/step-40.ckpt holds step 5, not 40"));
+    char *now = tg_cli_slurp(tsv);
+    ck_assert_str_eq(now, before);
+    free(now);
+    ck_assert_int_eq(unlink(foreign), 0);
+    /* the right step, another model */
+    snprintf(foreign, sizeof foreign, "%s/step-5.ckpt", A);
+    copy_file(tg_cli_path("runB/last.ckpt"), foreign);
+    ck_assert_int_eq(diagnose(A), 1);
+    ck_assert(tg_cli_has("err.txt", "runA/step-5.ckpt has another model than the run's"));
+    now = tg_cli_slurp(tsv);
+    ck_assert_str_eq(now, before);
+    free(now);
+    ck_assert_int_eq(unlink(foreign), 0);
+    ck_assert_int_eq(diagnose(A), 0);
+    now = tg_cli_slurp(tsv);
+    ck_assert_str_eq(now, before);
+    free(now);
+    free(before);
+}
+END_TEST
+
+/* The help says a folder of step-N.ckpt alone will do: it did not for a run on text ("no
+ * vocab.txt"; the checkpoints hold the vocabulary), and left a lock file in that folder. */
+START_TEST(test_diagnose_folder_of_step_ckpts) {
+    write_data();
+    train_run("runA", "30", "30", "10", true);
+    const char *A = tg_cli_path("runA"), *only = tg_cli_path("only");
+    ck_assert_int_eq(diagnose(A), 0);
+    ck_assert_int_eq(mkdir(only, 0755), 0);
+    char from[600], to[600];
+    for (int step = 10; step <= 30; step += 10) {
+        snprintf(from, sizeof from, "%s/step-%d.ckpt", A, step);
+        snprintf(to, sizeof to, "%s/step-%d.ckpt", only, step);
+        copy_file(from, to);
+    }
+    ck_assert_int_eq(diagnose(only), 0);
+    snprintf(from, sizeof from, "%s/diagnostics.tsv", A);
+    snprintf(to, sizeof to, "%s/diagnostics.tsv", only);
+    char *want = tg_cli_slurp(from), *got = tg_cli_slurp(to);
+    ck_assert_str_eq(got, want);   /* the run's rows: step-30 is its last */
+    free(want);
+    free(got);
+    snprintf(to, sizeof to, "%s/lock", only);
+    ck_assert(!exists(to));   /* not a run folder: no lock file left in it */
+    /* refused (a checkpoint that is not one): no lock file either */
+    snprintf(to, sizeof to, "%s/step-20.ckpt", only);
+    tg_cli_write(to, "not a checkpoint\n");
+    ck_assert_int_eq(diagnose(only), 1);
+    snprintf(to, sizeof to, "%s/lock", only);
+    ck_assert(!exists(to));
+    /* a run's own lock file stays */
+    snprintf(to, sizeof to, "%s/lock", A);
+    ck_assert(exists(to));
+    ck_assert_int_eq(diagnose(A), 0);
+    ck_assert(exists(to));
+}
+END_TEST
+
+/* A rerun trimmed diagnostics.tsv at its oldest checkpoint's step, then appended a checkpoint's
+ * rows at a time: stopped midway (a kill, or here a damaged checkpoint) it left the rows of the
+ * later steps lost. Now the new file replaces the old one whole, or not at all. */
+START_TEST(test_diagnose_rerun_stopped_keeps_file) {
+    write_data();
+    train_run("runA", "30", "30", "5", true);
+    const char *A = tg_cli_path("runA");
+    ck_assert_int_eq(diagnose(A), 0);
+    char tsv[600], ckpt[600];
+    snprintf(tsv, sizeof tsv, "%s/diagnostics.tsv", A);
+    char *before = tg_cli_slurp(tsv);
+    snprintf(ckpt, sizeof ckpt, "%s/step-20.ckpt", A);
+    size_t n;
+    char *bytes = tg_cli_slurp_n(ckpt, &n);
+    ck_assert_int_eq(truncate(ckpt, (off_t)(n / 2)), 0);
+    ck_assert_int_eq(diagnose(A), 1);
+    ck_assert(tg_cli_has("err.txt", "step-20.ckpt"));
+    char *now = tg_cli_slurp(tsv);
+    ck_assert_str_eq(now, before);
+    free(now);
+    FILE *f = fopen(ckpt, "wb");   /* mended: the same rows again */
+    ck_assert_uint_eq(fwrite(bytes, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_int_eq(diagnose(A), 0);
+    now = tg_cli_slurp(tsv);
+    ck_assert_str_eq(now, before);
+    free(now);
+    free(bytes);
+    free(before);
+}
+END_TEST
+
+/* diagnose reads the run's data by the names its checkpoint records: one that cannot be opened
+ * is named with where the name comes from. */
+START_TEST(test_diagnose_names_missing_data_file) {
+    write_data();
+    train_run("runA", "30", "10", "10", true);
+    ck_assert_int_eq(unlink(tg_cli_path("dev.tsv")), 0);
+    ck_assert_int_eq(diagnose(tg_cli_path("runA")), 1);
+    ck_assert(tg_cli_has("err.txt", "dev.tsv"));
+    ck_assert(tg_cli_has("err.txt", "(the run's --dev, as "));
+    ck_assert(tg_cli_has("err.txt", "runA/last.ckpt records it; relative paths are read from the current folder)"));
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("ckpt_cmds");
+    TCase *tc = tcase_create("ckpt");
+    tcase_add_checked_fixture(tc, tg_cli_setup, tg_cli_teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_diagnose_refuses_foreign_checkpoints);
+    tcase_add_test(tc, test_diagnose_folder_of_step_ckpts);
+    tcase_add_test(tc, test_diagnose_rerun_stopped_keeps_file);
+    tcase_add_test(tc, test_diagnose_names_missing_data_file);
+    suite_add_tcase(s, tc);
+    return tg_check_run(s) ? 1 : 0;
+}
