@@ -1,6 +1,8 @@
 /* test_ckpt_cmds.c: the `tapegrad ckpt` commands on what a hostile tester gave them, each run as
  * a user runs it: `ckpt diagnose` on checkpoints that are not the run's, on a folder of
- * step-N.ckpt alone, on a rerun that fails midway, on a run whose data moved. */
+ * step-N.ckpt alone, on a rerun that fails midway, on a run whose data moved; `ckpt verify` and
+ * `ckpt average` on names with control bytes, `ckpt average` given one file twice, `ckpt info
+ * --json` of a run without a dev set. */
 #include <check.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -45,6 +47,14 @@ static void train_run(const char *name, const char *merges, const char *steps, c
                  "1000", "--log-every", "100", "--threads", "1", dev ? "--dev" : NULL,
                  (char *)tg_cli_path("dev.tsv"), NULL};
     ck_assert_int_eq(tg_cli_run(NULL, a), 0);
+}
+
+/* tg_cli_dir/name holds needle, saying nothing (for what must be absent). */
+static bool holds(const char *name, const char *needle) {
+    char *s = tg_cli_slurp(tg_cli_path(name));
+    bool yes = strstr(s, needle) != NULL;
+    free(s);
+    return yes;
 }
 
 static void copy_file(const char *from, const char *to) {
@@ -183,6 +193,63 @@ START_TEST(test_diagnose_names_missing_data_file) {
 }
 END_TEST
 
+/* ckpt verify and ckpt average printed file names raw: a name with ESC sent it to the terminal. */
+START_TEST(test_ckpt_names_escaped) {
+    write_data();
+    train_run("runA", "30", "20", "10", false);
+    char weird[600];
+    snprintf(weird, sizeof weird, "%s/a\033[31mb.ckpt", tg_cli_dir);
+    copy_file(tg_cli_path("runA/step-10.ckpt"), weird);
+    char *v[] = {"ckpt", "verify", weird, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, v), 0);
+    ck_assert(tg_cli_has("out.txt", "a\\x1B[31mb.ckpt: tapegrad checkpoint"));
+    ck_assert(!holds("out.txt", "\033"));
+    char out[600];
+    snprintf(out, sizeof out, "%s/avg\033[0m.ckpt", tg_cli_dir);
+    char *a[] = {"ckpt", "average", weird, (char *)tg_cli_path("runA/step-20.ckpt"), "-o", out, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, a), 0);
+    ck_assert(tg_cli_has("out.txt", "averaged 2 checkpoints into "));
+    ck_assert(tg_cli_has("out.txt", "avg\\x1B[0m.ckpt\n"));
+    ck_assert(!holds("out.txt", "\033"));
+}
+END_TEST
+
+/* ckpt average A A B weighed A twice without a word: a checkpoint given twice, by its name or by
+ * another (a link), is refused, naming it, and nothing is written. */
+START_TEST(test_average_refuses_input_twice) {
+    write_data();
+    train_run("runA", "30", "20", "10", false);
+    char *s10 = (char *)tg_cli_path("runA/step-10.ckpt"), *s20 = (char *)tg_cli_path("runA/step-20.ckpt");
+    const char *out = tg_cli_path("avg.ckpt"), *link_to = tg_cli_path("s10link.ckpt");
+    char *a[] = {"ckpt", "average", s10, s10, s20, "-o", (char *)out, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, a), 2);
+    ck_assert(tg_cli_has("err.txt", "runA/step-10.ckpt is given twice"));
+    ck_assert(!exists(out));
+    ck_assert_int_eq(symlink(s10, link_to), 0);
+    char *b[] = {"ckpt", "average", s10, s20, (char *)link_to, "-o", (char *)out, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, b), 2);
+    ck_assert(tg_cli_has("err.txt", "s10link.ckpt are the same file"));
+    ck_assert(!exists(out));
+    char *c[] = {"ckpt", "average", s10, s20, "-o", (char *)out, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, c), 0);
+    ck_assert(exists(out));
+}
+END_TEST
+
+/* ckpt info --json gave "best_bleu": -1.0000 for a run without a dev set (the text leaves the
+ * line out): null. */
+START_TEST(test_info_json_without_dev_is_null) {
+    write_data();
+    train_run("runA", "30", "10", "10", false);
+    char *i[] = {"ckpt", "info", "--json", (char *)tg_cli_path("runA/last.ckpt"), NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, i), 0);
+    ck_assert(tg_cli_has("out.txt", "\"best_bleu\": null, \"best_step\": null,"));
+    char *t[] = {"ckpt", "info", (char *)tg_cli_path("runA/last.ckpt"), NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, t), 0);
+    ck_assert(!holds("out.txt", "best dev BLEU"));
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("ckpt_cmds");
     TCase *tc = tcase_create("ckpt");
@@ -192,6 +259,9 @@ int main(void) {
     tcase_add_test(tc, test_diagnose_folder_of_step_ckpts);
     tcase_add_test(tc, test_diagnose_rerun_stopped_keeps_file);
     tcase_add_test(tc, test_diagnose_names_missing_data_file);
+    tcase_add_test(tc, test_ckpt_names_escaped);
+    tcase_add_test(tc, test_average_refuses_input_twice);
+    tcase_add_test(tc, test_info_json_without_dev_is_null);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? 1 : 0;
 }

@@ -308,7 +308,8 @@ START_TEST(test_full_disk_at_every_write) {
     char *av0[] = {"ckpt", "average", (char *)dir_path("r/last.ckpt"), "-o", (char *)dir_path("avg.ckpt"), NULL};
     ck_assert_int_eq(tg_cli_run(NULL, av0), 0);   /* a model-only checkpoint to replace */
     copy(dir_path("avg.ckpt"), dir_path("avg.before"));
-    char *av[] = {"ckpt", "average", (char *)dir_path("r/last.ckpt"), (char *)dir_path("r/last.ckpt"), "-o",
+    copy(dir_path("r/last.ckpt"), dir_path("r2.ckpt"));   /* (an input given twice is refused) */
+    char *av[] = {"ckpt", "average", (char *)dir_path("r/last.ckpt"), (char *)dir_path("r2.ckpt"), "-o",
                   (char *)dir_path("avg.ckpt"), NULL};
     int na = fail_each_write(av, tg_cli_dir, NULL, average_intact);
     ck_assert_int_ge(na, 2);
@@ -689,7 +690,9 @@ START_TEST(test_section_errors_name_the_file) {
     unsigned char *st = section_bytes(src, "state", 132);
     st[0] = 2;
     tg_cli_rewrite_section(src, bad, "state", st, 132);
-    char *a[] = {"ckpt", "average", (char *)src, (char *)src, (char *)bad, "-o", (char *)dir_path("avg.ckpt"), NULL};
+    const char *copy = dir_path("copy.ckpt");   /* (an input given twice is refused) */
+    tg_cli_rewrite_section(src, copy, "no such section", NULL, 0);
+    char *a[] = {"ckpt", "average", (char *)src, (char *)copy, (char *)bad, "-o", (char *)dir_path("avg.ckpt"), NULL};
     ck_assert_int_eq(tg_cli_run_bounded(60, a), 1);
     char want[TG_PATH_MAX + 128];
     snprintf(want, sizeof want, "%s: section 'state' has version 2, this build reads 1", bad);

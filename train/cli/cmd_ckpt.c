@@ -7,6 +7,7 @@
 
 #include "train/ckpt/ckpt_file.h"
 #include "train/cli/commands.h"
+#include "train/run/text_out.h"
 
 static void verify_usage(FILE *f) {
     fprintf(f, "usage: tapegrad ckpt verify [--help] FILE...\n\n"
@@ -17,8 +18,10 @@ static void verify_usage(FILE *f) {
 
 static void print_sections(const tg_ckpt_reader *r) {
     int n = tg_ckpt_reader_count(r);
-    printf("%s: tapegrad checkpoint, format version %u, %d section%s, %llu bytes\n", tg_ckpt_reader_path(r),
-           tg_ckpt_reader_version(r), n, n == 1 ? "" : "s", (unsigned long long)tg_ckpt_reader_file_size(r));
+    const char *path = tg_ckpt_reader_path(r);
+    tg_fput_shown(stdout, path, strlen(path));   /* a name's control bytes, escaped */
+    printf(": tapegrad checkpoint, format version %u, %d section%s, %llu bytes\n", tg_ckpt_reader_version(r), n,
+           n == 1 ? "" : "s", (unsigned long long)tg_ckpt_reader_file_size(r));
     printf("  %-20s %14s %14s %8s\n", "section", "bytes", "compressed", "crc32");
     for (int i = 0; i < n; i++) {
         const tg_ckpt_section *s = tg_ckpt_reader_section(r, i);

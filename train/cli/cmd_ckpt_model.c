@@ -48,9 +48,10 @@ int tg_ckpt_info(int argc, char **argv) {
                (unsigned long long)tg_ckpt_reader_file_size(r), tg_ckpt_reader_version(r), (long long)L.st.step,
                (long long)tg_model_param_count(L.model), (unsigned long long)L.param_hash);
         tg_json_str(stdout, model);
-        printf(", \"optimizer_state\": %s, \"best_bleu\": %.4f, \"best_step\": %lld, \"train_seconds\": %.1f, "
-               "\"vocab\": %d}\n", has_adam ? "true" : "false", L.st.best_bleu, (long long)L.st.best_step,
-               L.st.train_seconds, m->vocab);
+        printf(", \"optimizer_state\": %s, \"best_bleu\": ", has_adam ? "true" : "false");
+        if (L.st.best_bleu >= 0) printf("%.4f, \"best_step\": %lld", L.st.best_bleu, (long long)L.st.best_step);
+        else printf("null, \"best_step\": null");   /* no dev set, or no validation yet: as the text leaves it out */
+        printf(", \"train_seconds\": %.1f, \"vocab\": %d}\n", L.st.train_seconds, m->vocab);
     } else {
         printf("file            ");
         tg_fput_shown(stdout, path, strlen(path));
@@ -132,6 +133,20 @@ static bool output_ok(const char *out, char **in, int n) {
     return !resumable;
 }
 
+/* An input given twice (the same file, by device and inode) would weigh twice in the mean. */
+static bool inputs_distinct(char **in, int n) {
+    for (int k = 1; k < n; k++)
+        for (int j = 0; j < k; j++) {
+            bool same_name = !strcmp(in[j], in[k]);
+            if (!same_name && !tg_cli_same_file(in[j], in[k])) continue;
+            if (same_name) fprintf(stderr, "tapegrad ckpt average: %s is given twice", in[k]);
+            else fprintf(stderr, "tapegrad ckpt average: %s and %s are the same file", in[j], in[k]);
+            fprintf(stderr, ": it would count twice in the average; give each checkpoint once\n");
+            return false;
+        }
+    return true;
+}
+
 int tg_ckpt_average(int argc, char **argv) {
     static const struct option opts[] = {{"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -146,7 +161,7 @@ int tg_ckpt_average(int argc, char **argv) {
     int n = argc - optind;
     if (!out || n < 1) { fprintf(stderr, "tapegrad ckpt average: give input checkpoints and -o OUT\n"); average_usage(stderr); return 2; }
     char **in = argv + optind;
-    if (!output_ok(out, in, n)) return 2;
+    if (!output_ok(out, in, n) || !inputs_distinct(in, n)) return 2;
     tg_err err;
     tg_loaded first, last = {0}, L;
     if (tg_run_load_model(in[0], &first, &err) != TG_OK) { fprintf(stderr, "tapegrad ckpt average: %s\n", err.msg); return 1; }
@@ -167,7 +182,11 @@ int tg_ckpt_average(int argc, char **argv) {
     if (rc == 0) {
         for (size_t i = 0; i < numel; i++) tg_params_data(P)[i] = (tg_float)(sum[i] / n);
         rc = write_average(&first, n > 1 ? &last : &first, out, &err);
-        if (rc == 0) printf("averaged %d checkpoint%s into %s\n", n, n == 1 ? "" : "s", out);
+        if (rc == 0) {
+            printf("averaged %d checkpoint%s into ", n, n == 1 ? "" : "s");
+            tg_fput_shown(stdout, out, strlen(out));
+            printf("\n");
+        }
     }
     free(sum);
     tg_loaded_free(&last);
