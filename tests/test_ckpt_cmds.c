@@ -112,7 +112,7 @@ START_TEST(test_diagnose_refuses_foreign_checkpoints) {
 END_TEST
 
 /* The help says a folder of step-N.ckpt alone will do: it did not for a run on text ("no
- * vocab.txt"; the checkpoints hold the vocabulary), and left a lock file in that folder. */
+ * vocab.txt"; the checkpoints hold the vocabulary). */
 START_TEST(test_diagnose_folder_of_step_ckpts) {
     write_data();
     train_run("runA", "30", "30", "10", true);
@@ -132,19 +132,9 @@ START_TEST(test_diagnose_folder_of_step_ckpts) {
     ck_assert_str_eq(got, want);   /* the run's rows: step-30 is its last */
     free(want);
     free(got);
-    snprintf(to, sizeof to, "%s/lock", only);
-    ck_assert(!exists(to));   /* not a run folder: no lock file left in it */
-    /* refused (a checkpoint that is not one): no lock file either */
-    snprintf(to, sizeof to, "%s/step-20.ckpt", only);
+    snprintf(to, sizeof to, "%s/step-20.ckpt", only);   /* a checkpoint that is not one: refused */
     tg_cli_write(to, "not a checkpoint\n");
     ck_assert_int_eq(diagnose(only), 1);
-    snprintf(to, sizeof to, "%s/lock", only);
-    ck_assert(!exists(to));
-    /* a run's own lock file stays */
-    snprintf(to, sizeof to, "%s/lock", A);
-    ck_assert(exists(to));
-    ck_assert_int_eq(diagnose(A), 0);
-    ck_assert(exists(to));
 }
 END_TEST
 
@@ -190,6 +180,18 @@ START_TEST(test_diagnose_names_missing_data_file) {
     ck_assert(tg_cli_has("err.txt", "dev.tsv"));
     ck_assert(tg_cli_has("err.txt", "(the run's --dev, as "));
     ck_assert(tg_cli_has("err.txt", "runA/last.ckpt records it; relative paths are read from the current folder)"));
+}
+END_TEST
+
+/* The run's dev file now holding other pairs (a relative name read from another folder, an
+ * edit): diagnose refuses, as a resume does, rather than measure another batch than the run's. */
+START_TEST(test_diagnose_refuses_another_dev_set) {
+    write_data();
+    train_run("runA", "30", "10", "10", true);
+    tg_cli_write(tg_cli_path("dev.tsv"), "the dog\tel perro\n");
+    ck_assert_int_eq(diagnose(tg_cli_path("runA")), 1);
+    ck_assert(tg_cli_has("err.txt", "runA/last.ckpt was validated on another dev set (12 pairs)"));
+    ck_assert(!exists(tg_cli_path("runA/diagnostics.tsv")));
 }
 END_TEST
 
@@ -259,6 +261,7 @@ int main(void) {
     tcase_add_test(tc, test_diagnose_folder_of_step_ckpts);
     tcase_add_test(tc, test_diagnose_rerun_stopped_keeps_file);
     tcase_add_test(tc, test_diagnose_names_missing_data_file);
+    tcase_add_test(tc, test_diagnose_refuses_another_dev_set);
     tcase_add_test(tc, test_ckpt_names_escaped);
     tcase_add_test(tc, test_average_refuses_input_twice);
     tcase_add_test(tc, test_info_json_without_dev_is_null);

@@ -352,7 +352,7 @@ START_TEST(test_resume_refuses_another_dev_set) {
     char *b[] = {"train", "--resume", "../run", "--max-steps", "4", NULL};
     ck_assert_int_eq(tg_cli_run(NULL, b), 1);
     ck_assert(tg_cli_has("err.txt", "../run/last.ckpt was validated on another dev set (1 pairs) than --dev dev.tsv"));
-    ck_assert(tg_cli_has("err.txt", "resume from the folder the run started in"));
+    ck_assert(tg_cli_has("err.txt", "give the command from the folder the run started in"));
     assert_unchanged(path, before);
     char other_file[600];   /* the same dev set, other training pairs: the iterator's refusal says so too */
     snprintf(other_file, sizeof other_file, "%s/dev.tsv", other);

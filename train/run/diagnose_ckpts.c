@@ -80,24 +80,11 @@ static tg_status data_readable(const tg_run_config *c, const char *recipe, tg_er
     return TG_OK;
 }
 
-/* The run folder's lock, as train takes it; *made: the lock file was not there (a folder of
- * checkpoints copied by hand), so that it is removed again when done. */
-static int take_lock(const char *rundir, bool *made, tg_err *err) {
-    char path[TG_PATH_MAX + 16];
-    struct stat sb;
-    snprintf(path, sizeof path, "%s/lock", rundir);
-    *made = lstat(path, &sb) != 0 && errno == ENOENT;
-    return tg_run_folder_lock(rundir, err);
-}
-
-/* A lock file diagnose made is unlinked while still held, so that no other process takes it in
- * between; one that was there (a run's) stays. */
-static void drop_lock(const char *rundir, int lock, bool made) {
-    if (lock < 0) return;
-    char path[TG_PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/lock", rundir);
-    if (made) unlink(path);
-    close(lock);
+/* The lock taken is given back; its file stays, in a folder of step-N.ckpt too, as a run folder's:
+ * one removed would let a process that opened it before and a process that makes a new one each
+ * hold "the" lock. */
+static void drop_lock(int lock) {
+    if (lock >= 0) close(lock);
 }
 
 tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_done, tg_err *err) {
@@ -119,8 +106,7 @@ tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_do
      * would have its diagnostics.tsv rows replaced by this one's, and its gradient norms are in no
      * checkpoint. Not had (a running train, a read-only folder): only a run left as it is goes on. */
     tg_err lock_err;
-    bool made;
-    int lock = take_lock(rundir, &made, &lock_err);
+    int lock = tg_run_folder_lock(rundir, &lock_err);
     if (!has_last) tg_run_periodic_path(rundir, kept[0], recipe, sizeof recipe);
     tg_loaded last;
     s = tg_run_load_model(recipe, &last, err);
@@ -129,7 +115,7 @@ tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_do
     if (s != TG_OK || cfg.diagnostics > 0 || lock < 0) {   /* (a run with its own, gradient norms and all) */
         if (s == TG_OK) tg_loaded_free(&last);
         free(kept);
-        drop_lock(rundir, lock, made);
+        drop_lock(lock);
         if (s == TG_OK && cfg.diagnostics <= 0) *err = lock_err;
         return s != TG_OK ? s : cfg.diagnostics > 0 ? TG_OK : TG_ERR_STATE;
     }
@@ -142,9 +128,10 @@ tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_do
     /* the recipe's model and vocabulary (a folder of step-N.ckpt has no vocab.txt) on the run's data */
     if (s == TG_OK) s = tg_run_open_model(&r, &cfg, &last, err);
     tg_loaded_free(&last);
+    if (s == TG_OK && (s = tg_run_check_dev(recipe, &r, err)) != TG_OK) tg_run_close(&r);   /* the run's batch */
     if (s != TG_OK) {
         free(kept);
-        drop_lock(rundir, lock, made);
+        drop_lock(lock);
         return s;
     }
     /* every row from the oldest checkpoint's step on is redone, into a new file that replaces the
@@ -166,6 +153,6 @@ tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_do
     tg_run_diag_close(&d);
     tg_run_close(&r);
     free(kept);
-    drop_lock(rundir, lock, made);
+    drop_lock(lock);
     return s;
 }

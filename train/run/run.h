@@ -132,6 +132,9 @@ typedef struct tg_loaded {
 } tg_loaded;
 tg_status tg_run_load_model(const char *path, tg_loaded *out, tg_err *err);
 void tg_loaded_free(tg_loaded *l);
+/* The checkpoint at path was validated on r's dev set (its section dev; a file without it, an
+ * older build's, passes): else TG_ERR_STATE, saying relative paths are read from the current folder. */
+tg_status tg_run_check_dev(const char *path, const tg_run *r, tg_err *err);
 /* The same vocabulary, as saved text byte for byte (both NULL: synthetic-task ids, the same). */
 bool tg_run_same_vocab(const tg_bpe *a, const tg_bpe *b);
 

@@ -238,9 +238,18 @@ static tg_status dev_check(const tg_ckpt_reader *rd, const tg_run *r, tg_err *er
     s = tg_ckpt_cur_finish(&c, err);
     if (s == TG_OK && (n != r->dev.n || hash != tg_run_dev_hash(r)))
         s = tg_err_set(err, TG_ERR_STATE, "%s was validated on another dev set (%llu pairs) than --dev %s reads now "
-                       "(%zu pairs): the run would validate on other data; relative paths in the run's config.txt are "
-                       "read from the current folder: resume from the folder the run started in", tg_ckpt_reader_path(rd),
+                       "(%zu pairs): relative paths in the run's config.txt are read from the current folder: give the "
+                       "command from the folder the run started in", tg_ckpt_reader_path(rd),
                        (unsigned long long)n, r->cfg.dev[0] ? r->cfg.dev : "(the task's)", r->dev.n);
+    return s;
+}
+
+tg_status tg_run_check_dev(const char *path, const tg_run *r, tg_err *err) {
+    tg_ckpt_reader *rd;
+    tg_status s = tg_ckpt_reader_open(path, &rd, err);
+    if (s != TG_OK) return s;
+    s = dev_check(rd, r, err);
+    tg_ckpt_reader_free(rd);
     return s;
 }
 
