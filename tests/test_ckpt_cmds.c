@@ -57,6 +57,13 @@ static bool holds(const char *name, const char *needle) {
     return yes;
 }
 
+/* The file at path holds want, byte for byte. */
+static void assert_text(const char *path, const char *want) {
+    char *now = tg_cli_slurp(path);
+    ck_assert_str_eq(now, want);
+    free(now);
+}
+
 static void copy_file(const char *from, const char *to) {
     size_t n;
     char *bytes = tg_cli_slurp_n(from, &n);
@@ -90,23 +97,17 @@ START_TEST(test_diagnose_refuses_foreign_checkpoints) {
     copy_file(tg_cli_path("runB/last.ckpt"), foreign);
     ck_assert_int_eq(diagnose(A), 1);
     ck_assert(tg_cli_has("err.txt", "runA/step-40.ckpt holds step 5, not 40"));
-    char *now = tg_cli_slurp(tsv);
-    ck_assert_str_eq(now, before);
-    free(now);
+    assert_text(tsv, before);
     ck_assert_int_eq(unlink(foreign), 0);
     /* the right step, another model */
     snprintf(foreign, sizeof foreign, "%s/step-5.ckpt", A);
     copy_file(tg_cli_path("runB/last.ckpt"), foreign);
     ck_assert_int_eq(diagnose(A), 1);
     ck_assert(tg_cli_has("err.txt", "runA/step-5.ckpt has another model than the run's"));
-    now = tg_cli_slurp(tsv);
-    ck_assert_str_eq(now, before);
-    free(now);
+    assert_text(tsv, before);
     ck_assert_int_eq(unlink(foreign), 0);
     ck_assert_int_eq(diagnose(A), 0);
-    now = tg_cli_slurp(tsv);
-    ck_assert_str_eq(now, before);
-    free(now);
+    assert_text(tsv, before);
     free(before);
 }
 END_TEST
@@ -155,16 +156,12 @@ START_TEST(test_diagnose_rerun_stopped_keeps_file) {
     ck_assert_int_eq(truncate(ckpt, (off_t)(n / 2)), 0);
     ck_assert_int_eq(diagnose(A), 1);
     ck_assert(tg_cli_has("err.txt", "step-20.ckpt"));
-    char *now = tg_cli_slurp(tsv);
-    ck_assert_str_eq(now, before);
-    free(now);
+    assert_text(tsv, before);
     FILE *f = fopen(ckpt, "wb");   /* mended: the same rows again */
     ck_assert_uint_eq(fwrite(bytes, 1, n, f), n);
     ck_assert_int_eq(fclose(f), 0);
     ck_assert_int_eq(diagnose(A), 0);
-    now = tg_cli_slurp(tsv);
-    ck_assert_str_eq(now, before);
-    free(now);
+    assert_text(tsv, before);
     free(bytes);
     free(before);
 }
