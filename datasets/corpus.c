@@ -129,6 +129,13 @@ static size_t max_file(const tg_corpus_opts *o) {
     return o && o->max_file_bytes ? o->max_file_bytes : TG_CORPUS_MAX_FILE_BYTES;
 }
 
+/* TG_OK, or an error if the file has more lines than opts allow (counted before the pointers a
+ * pair costs are allocated). */
+static tg_status check_line_count(const tg_corpus_opts *o, const char *path, size_t lines, tg_err *err) {
+    if (!o || !o->max_lines || lines <= o->max_lines) return TG_OK;
+    return tg_err_set(err, TG_ERR_FORMAT, "%s: %zu lines, over the limit of %zu lines", path, lines, o->max_lines);
+}
+
 tg_status tg_corpus_read_tsv(tg_corpus *c, const char *path, const tg_corpus_opts *opts,
                              tg_err *err) {
     memset(c, 0, sizeof *c);
@@ -145,6 +152,10 @@ tg_status tg_corpus_read_tsv(tg_corpus *c, const char *path, const tg_corpus_opt
     if (it.pos >= len) {
         tg_corpus_free(c);
         return tg_err_set(err, TG_ERR_FORMAT, "%s: file is empty (expected source<TAB>target lines)", path);
+    }
+    if (check_line_count(opts, path, opts && opts->max_lines ? count_lines(buf, len) : 0, err) != TG_OK) {
+        tg_corpus_free(c);
+        return TG_ERR_FORMAT;
     }
     char *line;
     size_t n, off;
@@ -212,6 +223,7 @@ tg_status tg_corpus_read_pair(tg_corpus *c, const char *src_path, const char *tg
             return tg_err_set(err, TG_ERR_FORMAT, "%s: file is empty (expected one sentence a line)", paths[k]);
         }
         lines[k] = count_lines(c->buf_[k], len[k]);
+        if (check_line_count(opts, paths[k], lines[k], err) != TG_OK) { tg_corpus_free(c); return TG_ERR_FORMAT; }
     }
     if (lines[0] != lines[1]) {
         int shorter = lines[0] < lines[1] ? 0 : 1;

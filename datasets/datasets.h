@@ -135,6 +135,7 @@ typedef struct tg_corpus_opts {
     tg_bad_line_policy on_bad_line;
     size_t max_line_bytes; /* 0 = TG_CORPUS_MAX_LINE_BYTES; counted without the line end */
     size_t max_file_bytes; /* 0 = TG_CORPUS_MAX_FILE_BYTES; a file's size after decompression */
+    size_t max_lines;      /* 0 = no limit; a file with more lines is refused before any is kept */
 } tg_corpus_opts;
 
 #define TG_CORPUS_MAX_LINE_BYTES 65536

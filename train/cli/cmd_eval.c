@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "train/cli/commands.h"
+#include "train/cli/read_lines.h"
 #include "train/metrics/metrics.h"
 #include "train/run/progress.h"
 #include "train/run/run.h"
@@ -151,7 +152,9 @@ int tg_cmd_eval(int argc, char **argv) {
     if (tg_run_load_model(a.model, &L, &err) != TG_OK) { fprintf(stderr, "tapegrad eval: %s\n", err.msg); return 1; }
     tg_corpus corpus = {0};
     tg_eval_result r = {0};
-    tg_status s = tg_corpus_read_tsv(&corpus, a.data, NULL, &err);
+    /* a test set, held to the limits of a text to translate or score (read_lines.h) */
+    tg_corpus_opts co = {.max_file_bytes = TG_LINES_MAX_BYTES, .max_lines = TG_LINES_MAX_LINES};
+    tg_status s = tg_corpus_read_tsv(&corpus, a.data, &co, &err);
     if (s == TG_OK)
         s = tg_eval_texts(L.model, L.bpe, (const char *const *)corpus.src, (const char *const *)corpus.tgt, corpus.n,
                           &a.eo, &r, &err);

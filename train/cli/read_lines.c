@@ -17,6 +17,11 @@ tg_status tg_lines_read(tg_lines *out, const char *path, tg_err *err) {
     size_t n = 0;
     for (size_t i = 0; i < len; i++) n += buf[i] == '\n';
     if (len && buf[len - 1] != '\n') n++;
+    if (n > TG_LINES_MAX_LINES) {
+        free(buf);
+        return tg_err_set(err, TG_ERR_FORMAT, "%s: %zu lines, over the limit of %zu lines of a text to translate, "
+                          "score or evaluate", name, n, TG_LINES_MAX_LINES);
+    }
     out->line = malloc((n + 1) * sizeof *out->line);
     if (!out->line) { free(buf); return tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", name); }
     out->buf_ = buf;

@@ -13,8 +13,12 @@ typedef struct tg_lines {
     char *buf_;
 } tg_lines;
 
-/* Text to translate or score: a file over this size (an endless device?) is refused. */
+/* Text to translate, score or evaluate: a file over this size (an endless device?) or with more
+ * lines is refused. Each line costs pointers and statistics (about 100 bytes a system in
+ * `score --paired-bs`), so 256 MiB of empty lines would take gigabytes; test sets are thousands
+ * of lines. */
 #define TG_LINES_MAX_BYTES ((size_t)256 << 20)
+#define TG_LINES_MAX_LINES ((size_t)1 << 22)
 
 /* path NULL or "-": stdin. A NUL byte or invalid UTF-8 is an error naming the line; a gzip
  * file is decompressed (tg_file_read). */

@@ -1,0 +1,79 @@
+/* test_text_inputs.c: the text read by translate, score, eval and vocab encode|decode, run as a
+ * user runs them: size limits (lines as well as bytes), a byte-order mark, line ends, messages
+ * that name the file and line, and what is written back. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/tg_check.h"
+#include "tests/tg_cli.h"
+
+/* The documented line limit of a text to translate, score or evaluate (docs/RELIABILITY.md). */
+#define MAX_LINES ((size_t)4194304)
+
+/* Runs a command with stdin from in (NULL: /dev/null); stdout to out.txt, stderr to err.txt. */
+static int run_in(const char *in, char **argv) {
+    return tg_cli_run_to(NULL, in ? in : "/dev/null", NULL, argv);
+}
+
+static int run(char **argv) { return run_in(NULL, argv); }
+
+/* tg_cli_dir/name with n copies of line (each with its "\n"). */
+static const char *write_lines(const char *name, const char *line, size_t n) {
+    const char *p = tg_cli_path(name);
+    FILE *f = fopen(p, "wb");
+    ck_assert_ptr_nonnull(f);
+    for (size_t i = 0; i < n; i++) fputs(line, f);
+    ck_assert_int_eq(fclose(f), 0);
+    return p;
+}
+
+/* A tiny English-Spanish model trained in tg_cli_dir/run; returns its last.ckpt. */
+static const char *tiny_model(void) {
+    const char *train = tg_cli_path("train.tsv");
+    tg_cli_write(train, "the red house\tla casa roja\na green dog\tun perro verde\nthe dog runs\tel perro corre\n"
+                        "a slow house\tuna casa lenta\n");
+    char *a[] = {"train", "--train", (char *)train, "--out", (char *)tg_cli_path("run"), "--merges", "10",
+                 "--d-model", "8", "--heads", "2", "--d-ff", "8", "--layers", "1", "--max-steps", "2",
+                 "--threads", "1", NULL};
+    ck_assert_int_eq(run(a), 0);
+    return tg_cli_path("run/last.ckpt");
+}
+
+/* More lines than MAX_LINES (each costs pointers and statistics: 256 MiB of empty lines
+ * took gigabytes) are refused by translate, score and eval, naming the file and the limit; the
+ * limit itself is read. */
+START_TEST(test_line_limit) {
+    const char *model = tiny_model();
+    const char *at = write_lines("at.txt", "\n", MAX_LINES);
+    const char *over = write_lines("over.txt", "\n", MAX_LINES + 1);
+    const char *tsv = write_lines("over.tsv", "a\tb\n", MAX_LINES + 1);
+    char *t[] = {"translate", "--model", (char *)model, "--input", (char *)over, NULL};
+    ck_assert_int_eq(run(t), 1);
+    ck_assert(tg_cli_has("err.txt", "over.txt: 4194305 lines, over the limit of 4194304 lines"));
+    char *s[] = {"score", "--ref", (char *)at, "--hyp", (char *)over, NULL};
+    ck_assert_int_eq(run(s), 1);
+    ck_assert(tg_cli_has("err.txt", "over.txt: 4194305 lines, over the limit of 4194304 lines"));
+    char *bs[] = {"score", "--ref", (char *)at, "--hyp", (char *)at, "--paired-bs", (char *)over, NULL};
+    ck_assert_int_eq(run(bs), 1);
+    ck_assert(tg_cli_has("err.txt", "over.txt: 4194305 lines, over the limit of 4194304 lines"));
+    char *e[] = {"eval", "--model", (char *)model, "--data", (char *)tsv, NULL};
+    ck_assert_int_eq(run(e), 1);
+    ck_assert(tg_cli_has("err.txt", "over.tsv: 4194305 lines, over the limit of 4194304 lines"));
+    char *ok[] = {"translate", "--model", (char *)model, "--input", (char *)at, NULL};
+    ck_assert_int_eq(run(ok), 0);
+    char *sok[] = {"score", "--ref", (char *)at, "--hyp", (char *)at, NULL};
+    ck_assert_int_eq(run(sok), 0);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("text_inputs");
+    TCase *tc = tcase_create("commands");
+    tcase_add_checked_fixture(tc, tg_cli_setup, tg_cli_teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_line_limit);
+    suite_add_tcase(s, tc);
+    return tg_check_run(s) ? 1 : 0;
+}
