@@ -247,6 +247,12 @@ static int stdin_line_error(const char *cmd, long n) {
     return n < -1;
 }
 
+/* 3 if line line_no of stdin starts with a UTF-8 byte-order mark that is no text (the first
+ * line, as the corpus and text readers drop it), else 0. */
+static size_t skip_bom(const char *line, size_t len, size_t line_no) {
+    return line_no == 1 && len >= 3 && !memcmp(line, "\xEF\xBB\xBF", 3) ? 3 : 0;
+}
+
 static int cmd_encode(int argc, char **argv) {
     static const int allowed[] = {OPT_VOCAB, OPT_IDS, 0};
     vocab_args a;
@@ -261,12 +267,14 @@ static int cmd_encode(int argc, char **argv) {
     tg_ids ids = {0};
     tg_str piece = {0};
     tg_err err;
+    size_t line_no = 0;
     while (rc == 0 && (n = tg_afile_getline(&line, &cap, stdin, TG_LINE_MAX_BYTES)) >= 0) {
         size_t len = (size_t)n;
         if (len && line[len - 1] == '\n') len--;
         if (len && line[len - 1] == '\r') len--;
+        size_t bom = skip_bom(line, len, ++line_no);
         ids.n = 0;
-        if (tg_bpe_encode(bpe, line, len, &ids, &err) != TG_OK) {
+        if (tg_bpe_encode(bpe, line + bom, len - bom, &ids, &err) != TG_OK) {
             fprintf(stderr, "tapegrad vocab encode: %s\n", err.msg);
             rc = 1;
             break;
@@ -315,7 +323,7 @@ static int cmd_decode(int argc, char **argv) {
         if (len && line[len - 1] == '\r') len--;
         line[len] = '\0';
         ids.n = 0;
-        for (size_t i = 0; i < len && rc == 0;) {
+        for (size_t i = skip_bom(line, len, line_no); i < len && rc == 0;) {
             if (line[i] == ' ' || line[i] == '\t') { i++; continue; }
             size_t j = i;
             while (j < len && line[j] != ' ' && line[j] != '\t') j++;

@@ -14,9 +14,11 @@ tg_status tg_lines_read(tg_lines *out, const char *path, tg_err *err) {
     size_t len;
     tg_status st = tg_file_read(std ? "-" : path, TG_LINES_MAX_BYTES, &buf, &len, err);
     if (st != TG_OK) return st;
+    /* a UTF-8 byte-order mark (Windows editors write one) is not text, as in the corpus reader */
+    size_t start = len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3) ? 3 : 0;
     size_t n = 0;
-    for (size_t i = 0; i < len; i++) n += buf[i] == '\n';
-    if (len && buf[len - 1] != '\n') n++;
+    for (size_t i = start; i < len; i++) n += buf[i] == '\n';
+    if (len > start && buf[len - 1] != '\n') n++;
     if (n > TG_LINES_MAX_LINES) {
         free(buf);
         return tg_err_set(err, TG_ERR_FORMAT, "%s: %zu lines, over the limit of %zu lines of a text to translate, "
@@ -25,7 +27,7 @@ tg_status tg_lines_read(tg_lines *out, const char *path, tg_err *err) {
     out->line = malloc((n + 1) * sizeof *out->line);
     if (!out->line) { free(buf); return tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", name); }
     out->buf_ = buf;
-    char *p = buf;
+    char *p = buf + start;
     for (size_t k = 0; k < n; k++) {
         char *nl = memchr(p, '\n', (size_t)(buf + len - p));
         char *end = nl ? nl : buf + len;

@@ -20,7 +20,7 @@ typedef struct tg_lines {
 #define TG_LINES_MAX_BYTES ((size_t)256 << 20)
 #define TG_LINES_MAX_LINES ((size_t)1 << 22)
 
-/* path NULL or "-": stdin. A NUL byte or invalid UTF-8 is an error naming the line; a gzip
+/* path NULL or "-": stdin. A UTF-8 byte-order mark at the start is dropped. A NUL byte or invalid UTF-8 is an error naming the line; a gzip
  * file is decompressed (tg_file_read). */
 tg_status tg_lines_read(tg_lines *out, const char *path, tg_err *err);
 void tg_lines_free(tg_lines *l);
