@@ -273,6 +273,11 @@ static int cmd_encode(int argc, char **argv) {
         if (len && line[len - 1] == '\n') len--;
         if (len && line[len - 1] == '\r') len--;
         size_t bom = skip_bom(line, len, ++line_no);
+        if (memchr(line, '\r', len)) {
+            fprintf(stderr, "tapegrad vocab encode: <stdin>:%zu: %s\n", line_no, TG_LINES_CR_HINT);
+            rc = 1;
+            break;
+        }
         ids.n = 0;
         if (tg_bpe_encode(bpe, line + bom, len - bom, &ids, &err) != TG_OK) {
             fprintf(stderr, "tapegrad vocab encode: %s\n", err.msg);
@@ -322,6 +327,11 @@ static int cmd_decode(int argc, char **argv) {
         if (len && line[len - 1] == '\n') len--;
         if (len && line[len - 1] == '\r') len--;
         line[len] = '\0';
+        if (memchr(line, '\r', len)) {
+            fprintf(stderr, "tapegrad vocab decode: <stdin>:%zu: %s\n", line_no, TG_LINES_CR_HINT);
+            rc = 1;
+            break;
+        }
         ids.n = 0;
         for (size_t i = skip_bom(line, len, line_no); i < len && rc == 0;) {
             if (line[i] == ' ' || line[i] == '\t') { i++; continue; }

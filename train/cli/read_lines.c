@@ -37,7 +37,12 @@ tg_status tg_lines_read(tg_lines *out, const char *path, tg_err *err) {
             return tg_err_set(err, TG_ERR_FORMAT, "%s:%zu: invalid UTF-8 at byte %zu of the line", name, k + 1,
                               bad_at + 1);
         }
-        if (end > p && end[-1] == '\r') end[-1] = '\0';
+        char *stop = end > p && end[-1] == '\r' ? end - 1 : end;   /* "\r\n": that CR ends the line */
+        if (memchr(p, '\r', (size_t)(stop - p))) {
+            tg_lines_free(out);
+            return tg_err_set(err, TG_ERR_FORMAT, "%s:%zu: %s", name, k + 1, TG_LINES_CR_HINT);
+        }
+        *stop = '\0';
         *end = '\0';
         out->line[k] = p;
         p = end + 1;

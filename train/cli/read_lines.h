@@ -20,8 +20,15 @@ typedef struct tg_lines {
 #define TG_LINES_MAX_BYTES ((size_t)256 << 20)
 #define TG_LINES_MAX_LINES ((size_t)1 << 22)
 
-/* path NULL or "-": stdin. A UTF-8 byte-order mark at the start is dropped. A NUL byte or invalid UTF-8 is an error naming the line; a gzip
- * file is decompressed (tg_file_read). */
+/* A carriage return inside a line is refused with this, as the corpus reader does: lines ended by
+ * CR alone (old Mac files) would be read as one sentence. */
+#define TG_LINES_CR_HINT                                                                          \
+    "a carriage return (\\r) inside the line: are its lines ended by \\r alone, as in old Mac "     \
+    "files? convert them with tr '\\r' '\\n'"
+
+/* path NULL or "-": stdin. A UTF-8 byte-order mark at the start is dropped. A NUL byte, invalid
+ * UTF-8 or a carriage return inside a line (TG_LINES_CR_HINT) is an error naming the line; a
+ * gzip file is decompressed (tg_file_read). */
 tg_status tg_lines_read(tg_lines *out, const char *path, tg_err *err);
 void tg_lines_free(tg_lines *l);
 
