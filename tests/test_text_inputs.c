@@ -146,6 +146,47 @@ START_TEST(test_cr_line_ends_refused) {
 }
 END_TEST
 
+/* Bad input to translate, eval and vocab encode is named by file and line: an id outside a task
+ * model's vocabulary (was "decode: sentence 0: source: sentence 0, position 0", a batch place),
+ * text given to a task model, a pair over eval's --max-tokens (was "pair 0 (corpus index 0)") and
+ * a line over the stdin limit. */
+START_TEST(test_input_errors_name_file_and_line) {
+    char *task[] = {"train", "--task", "copy", "--task-size", "100", "--out", (char *)tg_cli_path("task"),
+                    "--d-model", "16", "--heads", "2", "--d-ff", "32", "--layers", "1", "--max-steps", "2",
+                    "--threads", "1", NULL};
+    ck_assert_int_eq(run(task), 0);
+    char *tmodel = (char *)tg_cli_path("task/last.ckpt");
+    const char *ids = tg_cli_path("ids.txt"), *ids_tsv = tg_cli_path("ids.tsv"), *text = tg_cli_path("text.tsv");
+    tg_cli_write(ids, "5 6\n7 8\n99\n");
+    tg_cli_write(ids_tsv, "5 6\t5 6\n7\t8\n9\t99\n");
+    tg_cli_write(text, "5 6\t5 6\nhouse run small\tcasa\n");
+    char *t[] = {"translate", "--model", tmodel, "--input", (char *)ids, NULL};
+    ck_assert_int_eq(run(t), 1);
+    ck_assert(tg_cli_has("err.txt", "ids.txt:3: id 99 outside the model's vocabulary [0, "));
+    char *e[] = {"eval", "--model", tmodel, "--data", (char *)ids_tsv, NULL};
+    ck_assert_int_eq(run(e), 1);
+    ck_assert(tg_cli_has("err.txt", "ids.tsv:3: target: id 99 outside the model's vocabulary [0, "));
+    char *e2[] = {"eval", "--model", tmodel, "--data", (char *)text, NULL};
+    ck_assert_int_eq(run(e2), 1);
+    ck_assert(tg_cli_has("err.txt", "text.tsv:2: source: 'house run small' is not a list of token ids"));
+    char *e3[] = {"eval", "--model", tmodel, "--data", (char *)ids_tsv, "--max-tokens", "5", NULL};
+    ck_assert_int_eq(run(e3), 1);
+    ck_assert(tg_cli_has("err.txt", "ids.tsv:1: needs 6 tokens (source 2 + eos, target 2 + bos/eos), over the "
+                                    "loss batch's budget of 5 tokens (eval --max-tokens)"));
+    const char *big = tg_cli_path("big.txt");
+    FILE *f = fopen(big, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs("a b\n", f);
+    for (size_t i = 0; i <= ((size_t)16 << 20); i++) fputc('a', f);
+    fputc('\n', f);
+    ck_assert_int_eq(fclose(f), 0);
+    tiny_model();
+    char *v[] = {"vocab", "encode", "--vocab", (char *)tg_cli_path("run/vocab.txt"), NULL};
+    ck_assert_int_eq(run_in(big, v), 1);
+    ck_assert(tg_cli_has("err.txt", "<stdin>:2: a line longer than 16777216 bytes"));
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("text_inputs");
     TCase *tc = tcase_create("commands");
@@ -154,6 +195,7 @@ int main(void) {
     tcase_add_test(tc, test_line_limit);
     tcase_add_test(tc, test_bom_dropped);
     tcase_add_test(tc, test_cr_line_ends_refused);
+    tcase_add_test(tc, test_input_errors_name_file_and_line);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? 1 : 0;
 }

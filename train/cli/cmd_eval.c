@@ -155,6 +155,8 @@ int tg_cmd_eval(int argc, char **argv) {
     /* a test set, held to the limits of a text to translate or score (read_lines.h) */
     tg_corpus_opts co = {.max_file_bytes = TG_LINES_MAX_BYTES, .max_lines = TG_LINES_MAX_LINES};
     tg_status s = tg_corpus_read_tsv(&corpus, a.data, &co, &err);
+    a.eo.name = tg_file_shown(a.data);
+    a.eo.line = corpus.line;
     if (s == TG_OK)
         s = tg_eval_texts(L.model, L.bpe, (const char *const *)corpus.src, (const char *const *)corpus.tgt, corpus.n,
                           &a.eo, &r, &err);

@@ -75,16 +75,16 @@ static int parse_args(int argc, char **argv, translate_args *a) {
 
 /* The non-empty lines as sources, each cut to max_pieces (+ eos); which[k] is source k's line.
  * Cut lines are warned about on stderr, the first MAX_CUT_WARNINGS by name. */
-static tg_status encode_lines(tg_bpe *bpe, const tg_lines *lines, const char *input, int max_pieces,
+static tg_status encode_lines(tg_bpe *bpe, int vocab, const tg_lines *lines, const char *input, int max_pieces,
                               tg_srcs *srcs, int *which, int64_t *in_tokens, tg_err *err) {
     tg_ids ids = {0};
     tg_status s = TG_OK;
     int cut = 0;
     for (size_t i = 0; s == TG_OK && i < lines->n; i++) {
-        s = tg_run_encode(bpe, lines->line[i], &ids, err);
+        s = tg_run_encode(bpe, vocab, lines->line[i], &ids, err);
         if (s != TG_OK) {
             tg_err line_err = *err;
-            snprintf(err->msg, sizeof err->msg, "line %zu: %.400s", i + 1, line_err.msg);
+            s = tg_err_set(err, s, "%.300s:%zu: %.400s", tg_file_shown(input ? input : "-"), i + 1, line_err.msg);
             break;
         }
         if (ids.n == 0) continue;   /* empty (or blank) line: empty output */
@@ -144,7 +144,9 @@ int tg_cmd_translate(int argc, char **argv) {
     int64_t in_tokens = 0;
     const int max_pieces = tg_model_cfg(L.model)->max_len - 1;   /* + eos fills the positions */
     tg_status s = which ? TG_OK : tg_err_set(&err, TG_ERR_NOMEM, "out of memory");
-    if (s == TG_OK) s = encode_lines(L.bpe, &lines, a.input, max_pieces, &srcs, which, &in_tokens, &err);
+    if (s == TG_OK)
+        s = encode_lines(L.bpe, tg_model_cfg(L.model)->vocab, &lines, a.input, max_pieces, &srcs, which, &in_tokens,
+                         &err);
     if (s == TG_OK) s = translate_print(&L, &a, &srcs, which, lines.n, &err);
     rc = s == TG_OK ? tg_cli_output_done("tapegrad translate", 0) : 1;   /* no speed line for lost output */
     if (rc == 0) {

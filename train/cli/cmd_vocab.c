@@ -232,18 +232,19 @@ static int load_vocab(const vocab_args *a, tg_bpe **bpe) {
 
 static int finish_output(void) { return tg_cli_output_done("tapegrad vocab", 0); }
 
-/* After a tg_afile_getline loop: a line over the limit, no memory or a read error (stdin a folder,
- * EIO: getline ends there as at the end) is an error (1), the end is not. */
-static int stdin_line_error(const char *cmd, long n) {
+/* After a tg_afile_getline loop that read `lines` lines: a line over the limit, no memory or a read
+ * error (stdin a folder, EIO: getline ends there as at the end) is an error (1) naming the line
+ * after them, the end is not. */
+static int stdin_line_error(const char *cmd, long n, size_t lines) {
     if (n == -1 && ferror(stdin)) {
-        fprintf(stderr, "tapegrad vocab %s: <stdin>: read error: %s\n", cmd, strerror(errno));
+        fprintf(stderr, "tapegrad vocab %s: <stdin>:%zu: read error: %s\n", cmd, lines + 1, strerror(errno));
         return 1;
     }
     if (n == -2)
-        fprintf(stderr, "tapegrad vocab %s: <stdin>: a line longer than %zu bytes (an endless input?): refused\n",
-                cmd, TG_LINE_MAX_BYTES);
+        fprintf(stderr, "tapegrad vocab %s: <stdin>:%zu: a line longer than %zu bytes (an endless input?): "
+                        "refused\n", cmd, lines + 1, TG_LINE_MAX_BYTES);
     else if (n == -3)
-        fprintf(stderr, "tapegrad vocab %s: <stdin>: out of memory\n", cmd);
+        fprintf(stderr, "tapegrad vocab %s: <stdin>:%zu: out of memory\n", cmd, lines + 1);
     return n < -1;
 }
 
@@ -280,7 +281,7 @@ static int cmd_encode(int argc, char **argv) {
         }
         ids.n = 0;
         if (tg_bpe_encode(bpe, line + bom, len - bom, &ids, &err) != TG_OK) {
-            fprintf(stderr, "tapegrad vocab encode: %s\n", err.msg);
+            fprintf(stderr, "tapegrad vocab encode: <stdin>:%zu: %s\n", line_no, err.msg);
             rc = 1;
             break;
         }
@@ -299,7 +300,7 @@ static int cmd_encode(int argc, char **argv) {
         }
         putchar('\n');
     }
-    if (rc == 0) rc = stdin_line_error("encode", (long)n);
+    if (rc == 0) rc = stdin_line_error("encode", (long)n, line_no);
     free(line);
     tg_ids_free(&ids);
     tg_str_free(&piece);
@@ -376,7 +377,7 @@ static int cmd_decode(int argc, char **argv) {
             else putchar(text.s[k]);
         putchar('\n');
     }
-    if (rc == 0) rc = stdin_line_error("decode", (long)n);
+    if (rc == 0) rc = stdin_line_error("decode", (long)n, line_no);
     free(line);
     tg_ids_free(&ids);
     tg_str_free(&text);

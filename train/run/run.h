@@ -143,7 +143,8 @@ bool tg_run_same_vocab(const tg_bpe *a, const tg_bpe *b);
 tg_status tg_run_restore(tg_run *r, const char *path, tg_err *err);
 
 /* ---- text <-> ids for a model (bpe, or ids written as numbers for synthetic tasks) ---- */
-tg_status tg_run_encode(tg_bpe *bpe, const char *text, tg_ids *out, tg_err *err);
+/* With no bpe (a synthetic task) the text is the ids, each checked to be under vocab. */
+tg_status tg_run_encode(tg_bpe *bpe, int vocab, const char *text, tg_ids *out, tg_err *err);
 tg_status tg_run_detok(const tg_bpe *bpe, const int32_t *ids, int n, tg_str *out, tg_err *err);
 
 /* ---- translation of many sentences, in batches sorted by length (translate.c) ---- */
@@ -210,6 +211,8 @@ typedef struct tg_eval_opts {
     int threads;                  /* 0: TAPEGRAD_THREADS, else the cores */
     bool token_stats;             /* also the teacher-forced token statistics (a second pass) */
     double temperature;           /* theirs: softmax(logits / T); 0 is 1 */
+    const char *name;             /* for messages, the pairs' file (NULL: "pair I", from 0) */
+    const size_t *line;           /* (n) with name: each pair's 1-based line in it */
 } tg_eval_opts;
 typedef struct tg_eval_result {
     size_t n;                     /* pairs scored: those that fit the positions table */

@@ -6,7 +6,7 @@
 
 #include "train/run/run.h"
 
-tg_status tg_run_encode(tg_bpe *bpe, const char *text, tg_ids *out, tg_err *err) {
+tg_status tg_run_encode(tg_bpe *bpe, int vocab, const char *text, tg_ids *out, tg_err *err) {
     out->n = 0;
     if (bpe) return tg_bpe_encode(bpe, text, strlen(text), out, err);
     /* synthetic tasks: the text is the ids, separated by spaces */
@@ -17,6 +17,8 @@ tg_status tg_run_encode(tg_bpe *bpe, const char *text, tg_ids *out, tg_err *err)
         long v = strtol(p, &end, 10);
         if (end == p || v < 0 || v > 1 << 30)
             return tg_err_set(err, TG_ERR_FORMAT, "'%.40s' is not a list of token ids", text);
+        if (v >= vocab)
+            return tg_err_set(err, TG_ERR_FORMAT, "id %ld outside the model's vocabulary [0, %d)", v, vocab);
         if (out->n == out->cap) {
             size_t cap = out->cap ? 2 * out->cap : 64;
             int32_t *nv = realloc(out->v, cap * sizeof *nv);
