@@ -8,6 +8,7 @@
 
 #include "tests/tg_check.h"
 #include "tests/tg_cli.h"
+#include "train/run/text_out.h"
 
 /* The documented line limit of a text to translate, score or evaluate (docs/RELIABILITY.md). */
 #define MAX_LINES ((size_t)4194304)
@@ -187,6 +188,37 @@ START_TEST(test_input_errors_name_file_and_line) {
 }
 END_TEST
 
+/* eval --temperature is refused outside [1e-6, 1e6], saying the range (1e-308 gave -nan statistics,
+ * exit 0); a JSON number from 1e9 on is in exponent form, as the text output's (1e-300 printed
+ * 300-digit numbers). */
+START_TEST(test_temperature_range_and_json_numbers) {
+    const char *model = tiny_model();
+    char *data = (char *)tg_cli_path("train.tsv");
+    const char *bad[] = {"1e-308", "9.9e-7", "1.1e6"};
+    for (int i = 0; i < 3; i++) {
+        char *e[] = {"eval", "--model", (char *)model, "--data", data, "--beam", "1", "--temperature", (char *)bad[i],
+                     NULL};
+        ck_assert_int_eq(run(e), 2);
+        ck_assert(tg_cli_has("err.txt", "--temperature wants a number in [1e-06, 1e+06], not '"));
+    }
+    char *e[] = {"eval", "--model", (char *)model, "--data", data, "--beam", "1", "--temperature", "1e-6", "--json",
+                 NULL};
+    ck_assert_int_eq(run(e), 0);
+    ck_assert(lacks("out.txt", "nan"));
+    FILE *f = fopen(tg_cli_path("num.txt"), "wb");
+    ck_assert_ptr_nonnull(f);
+    tg_json_num(f, 6, 1e300);
+    fputc(' ', f);
+    tg_json_num(f, 6, -2.5e9);
+    fputc(' ', f);
+    tg_json_num(f, 4, 999999999.5);
+    ck_assert_int_eq(fclose(f), 0);
+    char *s = tg_cli_slurp(tg_cli_path("num.txt"));
+    ck_assert_str_eq(s, "1.000000e+300 -2.500000e+09 999999999.5000");
+    free(s);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("text_inputs");
     TCase *tc = tcase_create("commands");
@@ -196,6 +228,7 @@ int main(void) {
     tcase_add_test(tc, test_bom_dropped);
     tcase_add_test(tc, test_cr_line_ends_refused);
     tcase_add_test(tc, test_input_errors_name_file_and_line);
+    tcase_add_test(tc, test_temperature_range_and_json_numbers);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? 1 : 0;
 }

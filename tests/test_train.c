@@ -1073,12 +1073,12 @@ START_TEST(test_translate_eval_ckpt_on_tsv_files) {
     char *et[] = {"eval", "--model", best, "--data", dev, "--beam", "1", "--temperature", "1.5", NULL};
     ck_assert_int_eq(run(NULL, et), 0);
     ck_assert(file_has("out.txt", "at T = 1.5") && file_has("out.txt", "nll at T"));
-    char *tiny[] = {"eval", "--model", best, "--data", dev, "--beam", "1", "--temperature", "1e-300", NULL};
-    ck_assert_int_eq(run(NULL, tiny), 0);   /* a tiny T: its huge NLL in exponent form, not 300 digits */
-    ck_assert(file_has("out.txt", "nll at T    ") && file_has("out.txt", "e+") && !file_has("out.txt", "0000000000"));
+    char *tiny[] = {"eval", "--model", best, "--data", dev, "--beam", "1", "--temperature", "1e-6", NULL};
+    ck_assert_int_eq(run(NULL, tiny), 0);   /* the least T: finite statistics */
+    ck_assert(file_has("out.txt", "nll at T    ") && !file_has("out.txt", "nan"));
     char *e0[] = {"eval", "--model", best, "--data", dev, "--temperature", "0", NULL};
     ck_assert_int_eq(run(NULL, e0), 2);
-    ck_assert(file_has("err.txt", "--temperature wants a number > 0, not '0'"));
+    ck_assert(file_has("err.txt", "--temperature wants a number in [1e-06, 1e+06], not '0'"));
     /* ckpt info, verify, average */
     char *i1[] = {"ckpt", "info", ckpt, NULL};
     ck_assert_int_eq(run(NULL, i1), 0);

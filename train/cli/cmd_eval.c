@@ -1,5 +1,4 @@
 /* cmd_eval.c: `tapegrad eval`: loss, perplexity, BLEU and chrF of a checkpoint on a TSV set. */
-#include <float.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -29,13 +28,17 @@ static void usage(FILE *f) {
                "  --alpha A         GNMT length penalty [0.6]\n"
                "  --batch N         sentences decoded together [64]\n"
                "  --max-tokens N    token budget of a loss batch [4000]\n"
-               "  --temperature T   those statistics for softmax(logits / T), T > 0, with their NLL: the T\n"
-               "                    of least NLL calibrates the model (the loss, NLL and translations\n"
-               "                    above stay the model's own) [1]\n"
+               "  --temperature T   those statistics for softmax(logits / T), T in [1e-6, 1e6], with their\n"
+               "                    NLL: the T of least NLL calibrates the model (the loss, NLL and\n"
+               "                    translations above stay the model's own) [1]\n"
                "  --threads N       kernel threads\n"
                "  --json            one JSON object on stdout\n"
                "  -h, --help        this text\n");
 }
+
+/* The range of --temperature: logits / T must stay finite. */
+#define TEMPERATURE_MIN 1e-6
+#define TEMPERATURE_MAX 1e6
 
 /* The flags of one call. */
 typedef struct eval_args {
@@ -67,11 +70,9 @@ static int parse_args(int argc, char **argv, eval_args *a) {
         case 'b': if (!tg_arg_int("eval", "--batch", optarg, 1, 100000, &to->batch)) return 2; break;
         case 'x': if (!tg_arg_int("eval", "--max-tokens", optarg, 1, 1000000000, &a->eo.max_tokens)) return 2; break;
         case 't': if (!tg_arg_int("eval", "--threads", optarg, 1, 64, &a->eo.threads)) return 2; break;
-        case 'T':
-            if (!tg_arg_double(optarg, 0, DBL_MAX, &a->eo.temperature) || !(a->eo.temperature > 0)) {
-                fprintf(stderr, "tapegrad eval: --temperature wants a number > 0, not '%s'\n", optarg);
+        case 'T':   /* below 1e-6 logits / T overflow to NaN statistics; above 1e6 all is uniform */
+            if (!tg_arg_real("eval", "--temperature", optarg, TEMPERATURE_MIN, TEMPERATURE_MAX, &a->eo.temperature))
                 return 2;
-            }
             break;
         case 'j': a->json = true; break;
         case 'h': usage(stdout); return 0;

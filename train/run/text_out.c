@@ -28,8 +28,9 @@ void tg_json_str(FILE *f, const char *s) {
 }
 
 void tg_json_num(FILE *f, int decimals, double x) {
-    if (isfinite(x)) fprintf(f, "%.*f", decimals, x);
-    else fputs("null", f);
+    if (!isfinite(x)) fputs("null", f);
+    else if (fabs(x) < 1e9) fprintf(f, "%.*f", decimals, x);
+    else fprintf(f, "%.*e", decimals, x);   /* as tg_format_num: no 300-digit numbers */
 }
 
 void tg_fput_shown(FILE *f, const char *s, size_t n) {

@@ -3,8 +3,8 @@
  * - tg_json_str: one JSON string literal (quotes included), for every --json command: '"', '\',
  *   control characters and bytes that are not UTF-8 are escaped, so any path or name gives
  *   valid JSON ("a\"b" -> "a\\\"b", a stray 0xFF byte -> "\ufffd").
- * - tg_json_num: a number as printf's %.*f, or null when it is NaN or infinite (JSON has no
- *   NaN: a diverged evaluation still gives valid JSON).
+ * - tg_json_num: a number as printf's %.*f (%.*e from 1e9 on, as tg_format_num), or null when
+ *   it is NaN or infinite (JSON has no NaN: a diverged evaluation still gives valid JSON).
  * - tg_fput_shown: bytes shown on a terminal: control characters (C0, DEL, C1) and bytes that
  *   are not UTF-8 become \xNN, so a hand-edited checkpoint cannot send terminal escapes.
  * Private to train/. */
