@@ -172,9 +172,9 @@ START_TEST(test_encode_decode) {
     ck_assert(strstr(read_file("err.txt"), "<stdin>:2: unknown id '99999'") != NULL);
     /* stdin that cannot be read (a folder: EISDIR) is an error, not an empty input */
     ck_assert_int_eq(RUN(tmp_dir, "encode", "--vocab", voc), 1);
-    ck_assert(strstr(read_file("err.txt"), "<stdin>: read error") != NULL);
+    ck_assert(strstr(read_file("err.txt"), "<stdin>:1: read error") != NULL);
     ck_assert_int_eq(RUN(tmp_dir, "decode", "--vocab", voc), 1);
-    ck_assert(strstr(read_file("err.txt"), "<stdin>: read error") != NULL);
+    ck_assert(strstr(read_file("err.txt"), "<stdin>:1: read error") != NULL);
     /* a missing or broken vocabulary */
     ck_assert_int_eq(RUN(in, "encode", "--vocab", "/nonexistent/v.txt"), 1);
     const char *broken = write_file("broken.txt", "tapegrad-bpe 1\nspecials <pad> <s> </s> <unk>\n");
