@@ -219,6 +219,48 @@ START_TEST(test_temperature_range_and_json_numbers) {
 }
 END_TEST
 
+/* A file name or argument with control bytes is shown escaped (\xNN) by vocab learn, score (its line
+ * count message, the --paired-bs table and differences) and translate's argument error, as the
+ * rest of the program shows them; vocab decode shows what hand-made byte pieces make of a control
+ * character or a byte that is no UTF-8 as \xNN (a NUL or ESC was written raw into the line). */
+START_TEST(test_control_bytes_shown_escaped) {
+    tiny_model();
+    char g[300];
+    snprintf(g, sizeof g, "%s/x\x1B]0;pwn\x07", tg_cli_dir);
+    char tsv[320], hyp[320], vocab[320];
+    snprintf(tsv, sizeof tsv, "%s.tsv", g);
+    snprintf(hyp, sizeof hyp, "%s.hyp", g);
+    snprintf(vocab, sizeof vocab, "%s.vocab", g);
+    tg_cli_write(tsv, "the red house\tla casa roja\na dog\tun perro\n");
+    tg_cli_write(hyp, "the red house\na dog\nthe dog\n");
+    const char *ref = tg_cli_path("ref.txt");
+    tg_cli_write(ref, "the red house\na dog\n");
+    const char *shown = "x\\x1B]0;pwn\\x07";
+    char *l[] = {"vocab", "learn", "--data", tsv, "--merges", "3", "-o", vocab, NULL};
+    ck_assert_int_eq(run(l), 0);
+    ck_assert(tg_cli_has("err.txt", shown) && lacks("err.txt", "\x1B"));
+    char *s[] = {"score", "--ref", (char *)ref, "--hyp", hyp, NULL};
+    ck_assert_int_eq(run(s), 1);
+    ck_assert(tg_cli_has("err.txt", shown) && lacks("err.txt", "\x1B"));
+    tg_cli_write(hyp, "the red house\na dog\n");
+    char *bs[] = {"score", "--ref", (char *)ref, "--hyp", (char *)ref, "--paired-bs", hyp, "--paired-bs-n", "10", NULL};
+    ck_assert_int_eq(run(bs), 0);
+    ck_assert(tg_cli_has("out.txt", shown) && lacks("out.txt", "\x1B"));
+    char *t[] = {"translate", "--model", (char *)tg_cli_path("run/last.ckpt"), g, NULL};
+    ck_assert_int_eq(run(t), 2);
+    ck_assert(tg_cli_has("err.txt", shown) && lacks("err.txt", "\x1B"));
+    const char *pieces = tg_cli_path("pieces.txt");
+    tg_cli_write(pieces, "<0x41> <0x00> <0x1B> <0xFF> <0xC3> <0xA9>\n");
+    char *d[] = {"vocab", "decode", "--vocab", (char *)tg_cli_path("run/vocab.txt"), NULL};
+    ck_assert_int_eq(run_in(pieces, d), 0);
+    size_t n;
+    char *o = tg_cli_slurp_n(tg_cli_path("out.txt"), &n);
+    ck_assert_uint_eq(n, strlen(o));   /* no NUL */
+    ck_assert_str_eq(o, "A\\x00\\x1b\\xff\xC3\xA9\n");
+    free(o);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("text_inputs");
     TCase *tc = tcase_create("commands");
@@ -229,6 +271,7 @@ int main(void) {
     tcase_add_test(tc, test_cr_line_ends_refused);
     tcase_add_test(tc, test_input_errors_name_file_and_line);
     tcase_add_test(tc, test_temperature_range_and_json_numbers);
+    tcase_add_test(tc, test_control_bytes_shown_escaped);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? 1 : 0;
 }

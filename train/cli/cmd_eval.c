@@ -79,7 +79,11 @@ static int parse_args(int argc, char **argv, eval_args *a) {
         default: usage(stderr); return 2;
         }
     }
-    if (optind < argc) { fprintf(stderr, "tapegrad eval: unexpected argument '%s'\n", argv[optind]); return 2; }
+    if (optind < argc) {
+        char shown[1024];
+        fprintf(stderr, "tapegrad eval: unexpected argument '%s'\n", tg_shown(shown, sizeof shown, argv[optind]));
+        return 2;
+    }
     if (!a->model || !a->data) { fprintf(stderr, "tapegrad eval: --model and --data are required\n"); usage(stderr); return 2; }
     return -1;
 }

@@ -53,6 +53,9 @@ static void usage(FILE *f) {
             TG_SACREBLEU_VERSION, TG_PAIRED_BS_N_DEFAULT, TG_PAIRED_BS_SEED_DEFAULT);
 }
 
+/* Room for a file name as tg_shown shows it, in a message. */
+#define SHOWN_MAX 1024
+
 /* Reads path into l (tg_lines_read: NUL bytes and bad UTF-8 refused, "\r\n" read as "\n", which
  * no score sees since every tokenizer splits on whitespace); on failure prints why (naming
  * the file and line) and returns 1. */
@@ -265,8 +268,10 @@ static int score_paired(const score_opts *o, const tg_lines *ref, tg_lines *sys)
         names[s] = o->systems[s - 1];
         if (read_lines(names[s], &sys[s])) goto done;
         if (sys[s].n != ref->n) {
+            char sr[SHOWN_MAX], sh[SHOWN_MAX];
             fprintf(stderr, "tapegrad score: %s has %zu lines but %s has %zu: they must match "
-                            "line for line\n", o->ref_path, ref->n, names[s], sys[s].n);
+                            "line for line\n", tg_shown(sr, sizeof sr, o->ref_path), ref->n,
+                    tg_shown(sh, sizeof sh, names[s]), sys[s].n);
             goto done;
         }
     }
@@ -305,8 +310,10 @@ int tg_cmd_score(int argc, char **argv) {
     rc = 1;
     if (read_lines(o.ref_path, &ref) || read_lines(o.hyp_path, &sys[0])) goto done;
     if (ref.n != sys[0].n) {
+        char sr[SHOWN_MAX], sh[SHOWN_MAX];
         fprintf(stderr, "tapegrad score: %s has %zu lines but %s has %zu: they must match line "
-                        "for line\n", o.ref_path, ref.n, o.hyp_path, sys[0].n);
+                        "for line\n", tg_shown(sr, sizeof sr, o.ref_path), ref.n,
+                tg_shown(sh, sizeof sh, o.hyp_path), sys[0].n);
         goto done;
     }
     rc = o.n_systems ? score_paired(&o, &ref, sys) : score_one(&o, &ref, &sys[0]);

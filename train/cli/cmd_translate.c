@@ -8,6 +8,7 @@
 #include "train/cli/commands.h"
 #include "train/cli/read_lines.h"
 #include "train/run/run.h"
+#include "train/run/text_out.h"
 
 static void usage(FILE *f) {
     fprintf(f, "usage: tapegrad translate --model CKPT [--beam K] [--alpha A] [--batch N] [--input FILE]\n"
@@ -68,7 +69,11 @@ static int parse_args(int argc, char **argv, translate_args *a) {
         default: usage(stderr); return 2;
         }
     }
-    if (optind < argc) { fprintf(stderr, "tapegrad translate: unexpected argument '%s'\n", argv[optind]); return 2; }
+    if (optind < argc) {
+        char shown[1024];
+        fprintf(stderr, "tapegrad translate: unexpected argument '%s'\n", tg_shown(shown, sizeof shown, argv[optind]));
+        return 2;
+    }
     if (!a->model) { fprintf(stderr, "tapegrad translate: --model CKPT is required\n"); usage(stderr); return 2; }
     return -1;
 }
@@ -89,9 +94,10 @@ static tg_status encode_lines(tg_bpe *bpe, int vocab, const tg_lines *lines, con
         }
         if (ids.n == 0) continue;   /* empty (or blank) line: empty output */
         int k = (int)ids.n < max_pieces ? (int)ids.n : max_pieces;
+        char shown[1024];
         if ((int)ids.n > max_pieces && cut++ < MAX_CUT_WARNINGS)
             fprintf(stderr, "tapegrad translate: warning: %s:%zu has %zu pieces, cut to the model's %d\n",
-                    input ? input : "stdin", i + 1, ids.n, max_pieces);
+                    tg_shown(shown, sizeof shown, tg_file_shown(input ? input : "-")), i + 1, ids.n, max_pieces);
         if ((s = tg_srcs_add(srcs, ids.v, k, err)) != TG_OK) break;
         *in_tokens += k + 1;
         which[srcs->n - 1] = (int)i;

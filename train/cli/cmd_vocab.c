@@ -27,14 +27,19 @@ static const char *const usage_text =
     "        --min-count N stops merging when the best pair occurs fewer than N times (default 2).\n"
     "encode  normalises and encodes each stdin line: space-separated pieces (\xE2\x96\x81 marks a\n"
     "        word start, <0xNN> a byte of a character never seen in training), or ids with --ids.\n"
-    "decode  reads what encode prints (pieces, or ids with --ids) and prints the text, a line for\n"
-    "        each line; a line break inside the text (only hand-made pieces <0x0A> <0x0D> make one)\n"
-    "        is printed as \\x0a or \\x0d.\n"
+    "decode  reads what encode prints (pieces, or ids with --ids) and prints the text, a line of\n"
+    "        UTF-8 for each line; what only hand-made byte pieces make, a control character but tab\n"
+    "        (<0x0A> a line break, <0x00>, <0x1B>) or a byte that is no UTF-8 (<0xFF>), is printed\n"
+    "        as \\xNN (\\x0a, \\x00, \\x1b, \\xff).\n"
     "bench   times reading, learning N merges (default 8000) and encoding both sides of FILE,\n"
     "        R times (default 3); run it pinned to one core (scripts/bench_bpe.sh does).\n";
 
+/* Room for a file name or argument as tg_shown shows it, in a message. */
+#define SHOWN_MAX 1024
+
 static int usage_error(const char *msg) {
-    if (msg) fprintf(stderr, "tapegrad vocab: %s\n", msg);
+    char shown[SHOWN_MAX];
+    if (msg) fprintf(stderr, "tapegrad vocab: %s\n", tg_shown(shown, sizeof shown, msg));
     fputs(usage_text, stderr);
     return 2;
 }
@@ -185,14 +190,16 @@ static int cmd_learn(int argc, char **argv) {
     const char *inputs[] = {a.data, a.src, a.tgt};
     for (int i = 0; i < 3; i++)
         if (inputs[i] && tg_cli_same_file(a.out, inputs[i])) {
+            char so[SHOWN_MAX], si[SHOWN_MAX];
             fprintf(stderr, "tapegrad vocab learn: -o %s is the corpus %s: the vocabulary would replace it; "
-                            "give another -o\n", a.out, inputs[i]);
+                            "give another -o\n", tg_shown(so, sizeof so, a.out), tg_shown(si, sizeof si, inputs[i]));
             return 2;
         }
     tg_corpus c;
     double t0 = now_s();
     if ((rc = read_corpus(&a, &c)) != 0) return rc;
-    const char *what = tg_file_shown(a.data ? a.data : a.src);
+    char what[SHOWN_MAX], out_shown[SHOWN_MAX];
+    tg_shown(what, sizeof what, tg_file_shown(a.data ? a.data : a.src));
     fprintf(stderr, "%s: %zu pairs from %zu lines\n", what, c.n, c.stats.lines);
     report_skips(&c, what);
     double t1 = now_s();
@@ -215,7 +222,8 @@ static int cmd_learn(int argc, char **argv) {
     fprintf(stderr, "learned %d merges%s over %d characters: vocabulary of %d ids "
                     "(4 specials, 256 bytes); read %.2f s, learn %.2f s; wrote %s\n",
             (int)tg_bpe_n_merges(bpe), tg_bpe_n_merges(bpe) < a.merges ? " (no pair left to merge)" : "",
-            (int)tg_bpe_n_chars(bpe), (int)tg_bpe_vocab_size(bpe), t1 - t0, t2 - t1, a.out);
+            (int)tg_bpe_n_chars(bpe), (int)tg_bpe_vocab_size(bpe), t1 - t0, t2 - t1,
+            tg_shown(out_shown, sizeof out_shown, a.out));
     tg_bpe_free(bpe);
     return 0;
 }
@@ -372,9 +380,18 @@ static int cmd_decode(int argc, char **argv) {
             rc = 1;
             break;
         }
-        for (size_t k = 0; k < text.n; k++)   /* one line out for each line in */
-            if (text.s[k] == '\n' || text.s[k] == '\r') printf("\\x%02x", (unsigned char)text.s[k]);
-            else putchar(text.s[k]);
+        /* one line of UTF-8 text out for each line in: what hand-made byte pieces make of a line
+         * break, another control character (NUL, ESC) or a byte that is no UTF-8 is shown as \xNN */
+        for (size_t k = 0; k < text.n;) {
+            uint32_t cp = 0;
+            int m = tg_utf8_next(text.s + k, text.n - k, &cp);
+            if (m == 0 || (cp < 0x20 && cp != '\t') || (cp >= 0x7F && cp <= 0x9F)) {
+                for (int j = 0; j < (m ? m : 1); j++) printf("\\x%02x", (unsigned char)text.s[k + (size_t)j]);
+            } else {
+                fwrite(text.s + k, 1, (size_t)m, stdout);
+            }
+            k += m > 0 ? (size_t)m : 1;
+        }
         putchar('\n');
     }
     if (rc == 0) rc = stdin_line_error("decode", (long)n, line_no);

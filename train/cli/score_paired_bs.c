@@ -74,7 +74,8 @@ static void print_table(const tg_score_bs_args *a, const tg_paired_bs_system *re
     }
     for (size_t s = 0; s < a->n_sys; s++) {
         const tg_bs_estimate *b = &res[s].bleu;
-        snprintf(name[s], sizeof name[s], "%s%s", s ? "" : "Baseline: ", a->names[s]);
+        char shown[CELL_MAX * 4 - 16];   /* control bytes of a file name as \xNN */
+        snprintf(name[s], sizeof name[s], "%s%s", s ? "" : "Baseline: ", tg_shown(shown, sizeof shown, a->names[s]));
         snprintf(score[s], sizeof score[s], "%.1f (%.1f ± %.1f)", b->score, b->mean, b->ci);
         /* sacreBLEU stars p <= 0.05 (and colours the others red on a terminal). */
         if (s) snprintf(pval[s], sizeof pval[s], "(p = %.4f)%s", res[s].p_value,
@@ -104,9 +105,11 @@ static void print_text(const tg_score_bs_args *a, const tg_paired_bs_system *res
     if (a->n_sys < 2) return;
     printf("\nDifference to the baseline (system - baseline on the same resamples, "
            "μ ± 95%% CI):\n");
-    for (size_t s = 1; s < a->n_sys; s++)
-        printf("  %s: %+.1f (%+.1f ± %.1f)\n", a->names[s], res[s].diff.score, res[s].diff.mean,
-               res[s].diff.ci);
+    for (size_t s = 1; s < a->n_sys; s++) {
+        char shown[CELL_MAX * 4];
+        printf("  %s: %+.1f (%+.1f ± %.1f)\n", tg_shown(shown, sizeof shown, a->names[s]), res[s].diff.score,
+               res[s].diff.mean, res[s].diff.ci);
+    }
 }
 
 static void json_estimate(const char *key, const tg_bs_estimate *e) {
@@ -141,7 +144,9 @@ static int segment_stats(const tg_score_bs_args *a, tg_bleu_stats **seg) {
             tg_err err;
             tg_status st = tg_bleu_stats_add(&seg[s][i], a->hyps[s][i], a->refs[i], a->bleu, &err);
             if (st != TG_OK) {
-                fprintf(stderr, "tapegrad score: %s:%zu: %s\n", a->names[s], i + 1, err.msg);
+                char shown[CELL_MAX * 4];
+                fprintf(stderr, "tapegrad score: %s:%zu: %s\n", tg_shown(shown, sizeof shown, a->names[s]), i + 1,
+                        err.msg);
                 return 1;
             }
         }

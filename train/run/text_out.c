@@ -33,6 +33,27 @@ void tg_json_num(FILE *f, int decimals, double x) {
     else fprintf(f, "%.*e", decimals, x);   /* as tg_format_num: no 300-digit numbers */
 }
 
+const char *tg_shown(char *out, size_t cap, const char *s) {
+    size_t n = strlen(s), o = 0;
+    for (size_t i = 0; i < n && cap;) {
+        uint32_t cp = 0;
+        int k = tg_utf8_next(s + i, n - i, &cp);
+        bool control = k == 0 || cp < 0x20 || (cp >= 0x7F && cp <= 0x9F);
+        size_t need = control ? 4 * (size_t)(k ? k : 1) : (size_t)k;
+        if (o + need >= cap) break;   /* cut before a character, never inside one */
+        if (control) {
+            for (int j = 0; j < (k ? k : 1); j++)
+                o += (size_t)snprintf(out + o, cap - o, "\\x%02X", (unsigned char)s[i + (size_t)j]);
+        } else {
+            memcpy(out + o, s + i, (size_t)k);
+            o += (size_t)k;
+        }
+        i += k > 0 ? (size_t)k : 1;
+    }
+    if (cap) out[o] = '\0';
+    return out;
+}
+
 void tg_fput_shown(FILE *f, const char *s, size_t n) {
     for (size_t i = 0; i < n;) {
         uint32_t cp = 0;
