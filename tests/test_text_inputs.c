@@ -261,6 +261,52 @@ START_TEST(test_control_bytes_shown_escaped) {
 }
 END_TEST
 
+/* The smaller edges: stdin given for two inputs is refused (it was read twice, the second time
+ * empty); vocab encode reads a line of exactly its 16 MiB limit (it refused it as "longer than"
+ * the limit); a whole number with a '+' and a --sizes list ending in ',' are refused as the other
+ * malformed numbers; score's range messages give the range. */
+START_TEST(test_small_edges) {
+    tiny_model();
+    char *vocab = (char *)tg_cli_path("run/vocab.txt");
+    const char *ref = tg_cli_path("ref.txt");
+    tg_cli_write(ref, "the red house\na dog\n");
+    char *e[] = {"vocab", "encode", "--vocab", "-", NULL};
+    ck_assert_int_eq(run_in(ref, e), 2);
+    ck_assert(tg_cli_has("err.txt", "--vocab -: stdin is the text"));
+    char *s[] = {"score", "--ref", "-", "--hyp", "-", NULL};
+    ck_assert_int_eq(run_in(ref, s), 2);
+    ck_assert(tg_cli_has("err.txt", "'-' (stdin) is given for more than one input"));
+    char *s2[] = {"score", "--ref", (char *)ref, "--hyp", "-", "--paired-bs", "-", NULL};
+    ck_assert_int_eq(run_in(ref, s2), 2);
+    const char *big = tg_cli_path("big.txt");
+    FILE *f = fopen(big, "wb");
+    ck_assert_ptr_nonnull(f);
+    for (size_t i = 0; i < ((size_t)16 << 20); i++) fputc('a', f);
+    fputs("\r\n", f);
+    ck_assert_int_eq(fclose(f), 0);
+    char *e2[] = {"vocab", "encode", "--vocab", vocab, NULL};
+    ck_assert_int_eq(run_in(big, e2), 0);
+    char *l[] = {"vocab", "learn", "--data", (char *)tg_cli_path("train.tsv"), "--merges", "+5", "-o",
+                 (char *)tg_cli_path("v.txt"), NULL};
+    ck_assert_int_eq(run(l), 2);
+    const char *plus = tg_cli_path("plus.txt");
+    tg_cli_write(plus, "+5\n");
+    char *d[] = {"vocab", "decode", "--ids", "--vocab", vocab, NULL};
+    ck_assert_int_eq(run_in(plus, d), 1);
+    ck_assert(tg_cli_has("err.txt", "unknown id '+5'"));
+    char *b[] = {"bench", "gemm", "--sizes", "8,", "--min-time", "0", NULL};
+    ck_assert_int_eq(run(b), 2);
+    char *sv[] = {"score", "--ref", (char *)ref, "--hyp", (char *)ref, "--smooth", "floor", "--smooth-value", "1e308",
+                  NULL};
+    ck_assert_int_eq(run(sv), 2);
+    ck_assert(tg_cli_has("err.txt", "expected a number from 0 to 1e9"));
+    char *ss[] = {"score", "--ref", (char *)ref, "--hyp", (char *)ref, "--paired-bs", (char *)ref, "--paired-bs-seed",
+                  "18446744073709551615", NULL};
+    ck_assert_int_eq(run(ss), 2);
+    ck_assert(tg_cli_has("err.txt", "expected a whole number from 0 to 9223372036854775807"));
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("text_inputs");
     TCase *tc = tcase_create("commands");
@@ -272,6 +318,7 @@ int main(void) {
     tcase_add_test(tc, test_input_errors_name_file_and_line);
     tcase_add_test(tc, test_temperature_range_and_json_numbers);
     tcase_add_test(tc, test_control_bytes_shown_escaped);
+    tcase_add_test(tc, test_small_edges);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? 1 : 0;
 }

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 
 bool tg_arg_long(const char *s, long lo, long hi, long *out) {
-    if (!s || !*s || isspace((unsigned char)*s)) return false;
+    if (!s || !*s || isspace((unsigned char)*s) || *s == '+') return false;   /* "+5": no sign but '-' */
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);

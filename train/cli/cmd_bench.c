@@ -506,7 +506,7 @@ int tg_cmd_bench(int argc, char **argv) {
             while (*p) {
                 char *end;
                 long n = *p >= '0' && *p <= '9' ? strtol(p, &end, 10) : 0;   /* no blank or sign first */
-                if (!n || n > 16384 || (*end && *end != ',') || n_sizes == 32) {
+                if (!n || n > 16384 || (*end && *end != ',') || (*end && !end[1]) || n_sizes == 32) {
                     fprintf(stderr, "tapegrad bench: --sizes wants up to 32 sizes 1..16384 "
                                     "separated by commas, not '%s'\n", optarg);
                     return 2;

@@ -133,7 +133,7 @@ static int parse_count(const char *s, long long lo, long long hi, long long *out
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (end == s || *end || errno || v < lo || v > hi) return -1;
+    if (end == s || *s == '+' || *s == ' ' || *end || errno || v < lo || v > hi) return -1;
     *out = v;
     return 0;
 }
@@ -163,7 +163,7 @@ static int score_flag(int c, const char *arg, score_opts *o) {
         errno = 0;
         double x = strtod(arg, &end);
         if (end == arg || *end || errno || !(x >= 0 && x <= 1e9))
-            return usage_error("--smooth-value '%s': expected a number >= 0", arg);
+            return usage_error("--smooth-value '%s': expected a number from 0 to 1e9", arg);
         o->bleu.smooth_value = x;
         o->smooth_value = arg;
         return 0;
@@ -179,7 +179,8 @@ static int score_flag(int c, const char *arg, score_opts *o) {
         return 0;
     case 'S':
         if (parse_count(arg, 0, INT64_MAX, &v))
-            return usage_error("--paired-bs-seed '%s': expected a whole number >= 0", arg);
+            return usage_error("--paired-bs-seed '%s': expected a whole number from 0 to %lld", arg,
+                               (long long)INT64_MAX);
         o->bs_seed = (uint64_t)v;
         o->bs_flag = "--paired-bs-seed";
         return 0;
@@ -219,6 +220,11 @@ static int score_parse(int argc, char **argv, score_opts *o, int *help) {
     while (optind < argc) o->systems[o->n_systems++] = argv[optind++];
     if (!o->ref_path || !o->hyp_path)
         return usage_error("%s", "--ref and --hyp are both required");
+    /* stdin is read whole by the first reader: a second "-" would read nothing */
+    int stdin_inputs = !strcmp(o->ref_path, "-") + !strcmp(o->hyp_path, "-");
+    for (size_t s = 0; s < o->n_systems; s++) stdin_inputs += !strcmp(o->systems[s], "-");
+    if (stdin_inputs > 1)
+        return usage_error("%s", "'-' (stdin) is given for more than one input: give files for the others");
     /* flags that would do nothing are refused, not dropped in silence */
     if (o->smooth_value && o->bleu.smooth != TG_BLEU_SMOOTH_FLOOR && o->bleu.smooth != TG_BLEU_SMOOTH_ADD_K)
         return usage_error("--smooth-value %s: only --smooth floor and add-k take a value", o->smooth_value);

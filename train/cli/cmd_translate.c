@@ -21,7 +21,8 @@ static void usage(FILE *f) {
                "  --batch N        sentences decoded together [64]\n"
                "  --input FILE     read FILE instead of stdin\n"
                "  --max-len-a A, --max-len-b B\n"
-               "                   output at most A * source length + B tokens [1.2, 10]\n"
+               "                   output at most A * source length + B tokens, and at least 1\n"
+               "                   [1.2, 10]\n"
                "  --threads N      kernel threads (default: TAPEGRAD_THREADS or the cores)\n"
                "  -h, --help       this text\n");
 }

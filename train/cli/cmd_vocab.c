@@ -230,6 +230,7 @@ static int cmd_learn(int argc, char **argv) {
 
 static int load_vocab(const vocab_args *a, tg_bpe **bpe) {
     if (!a->vocab) return usage_error("missing --vocab VOCAB");
+    if (!strcmp(a->vocab, "-")) return usage_error("--vocab -: stdin is the text; give the vocabulary as a file");
     tg_err err;
     if (tg_bpe_load(bpe, a->vocab, &err) != TG_OK) {
         fprintf(stderr, "tapegrad vocab: %s\n", err.msg);
@@ -239,6 +240,20 @@ static int load_vocab(const vocab_args *a, tg_bpe **bpe) {
 }
 
 static int finish_output(void) { return tg_cli_output_done("tapegrad vocab", 0); }
+
+/* The next line of stdin in *line, *len its length without "\n" or "\r\n": tg_afile_getline's
+ * count, or its code at the end or on an error; a line of more than TG_LINE_MAX_BYTES, its end
+ * aside, is -2 (a line of exactly the limit is read, as by the other text readers). */
+static long stdin_line(char **line, size_t *cap, size_t *len) {
+    long n = tg_afile_getline(line, cap, stdin, TG_LINE_MAX_BYTES + 2);   /* + "\r\n" */
+    if (n < 0) return n;
+    size_t k = (size_t)n;
+    if (k && (*line)[k - 1] == '\n') k--;
+    if (k && (*line)[k - 1] == '\r') k--;
+    if (k > TG_LINE_MAX_BYTES) return -2;
+    *len = k;
+    return n;
+}
 
 /* After a tg_afile_getline loop that read `lines` lines: a line over the limit, no memory or a read
  * error (stdin a folder, EIO: getline ends there as at the end) is an error (1) naming the line
@@ -277,10 +292,8 @@ static int cmd_encode(int argc, char **argv) {
     tg_str piece = {0};
     tg_err err;
     size_t line_no = 0;
-    while (rc == 0 && (n = tg_afile_getline(&line, &cap, stdin, TG_LINE_MAX_BYTES)) >= 0) {
-        size_t len = (size_t)n;
-        if (len && line[len - 1] == '\n') len--;
-        if (len && line[len - 1] == '\r') len--;
+    size_t len;
+    while (rc == 0 && (n = stdin_line(&line, &cap, &len)) >= 0) {
         size_t bom = skip_bom(line, len, ++line_no);
         if (memchr(line, '\r', len)) {
             fprintf(stderr, "tapegrad vocab encode: <stdin>:%zu: %s\n", line_no, TG_LINES_CR_HINT);
@@ -330,11 +343,9 @@ static int cmd_decode(int argc, char **argv) {
     tg_ids ids = {0};
     tg_str text = {0};
     tg_err err;
-    while (rc == 0 && (n = tg_afile_getline(&line, &cap, stdin, TG_LINE_MAX_BYTES)) >= 0) {
+    size_t len;
+    while (rc == 0 && (n = stdin_line(&line, &cap, &len)) >= 0) {
         line_no++;
-        size_t len = (size_t)n;
-        if (len && line[len - 1] == '\n') len--;
-        if (len && line[len - 1] == '\r') len--;
         line[len] = '\0';
         if (memchr(line, '\r', len)) {
             fprintf(stderr, "tapegrad vocab decode: <stdin>:%zu: %s\n", line_no, TG_LINES_CR_HINT);
