@@ -2,12 +2,15 @@
  * user runs them: size limits (lines as well as bytes), a byte-order mark, line ends, messages
  * that name the file and line, and what is written back. */
 #include <check.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tests/tg_check.h"
 #include "tests/tg_cli.h"
+#include "train/cli/commands.h"
 #include "train/run/text_out.h"
 
 /* The documented line limit of a text to translate, score or evaluate (docs/RELIABILITY.md). */
@@ -265,6 +268,30 @@ END_TEST
  * empty); vocab encode reads a line of exactly its 16 MiB limit (it refused it as "longer than"
  * the limit); a whole number with a '+' and a --sizes list ending in ',' are refused as the other
  * malformed numbers; score's range messages give the range. */
+/* Stdin by another name (/dev/stdin, /proc/self/fd/0) counts as stdin when it is a stream, which a
+ * second reader finds empty (score --ref - --hyp /dev/stdin said "- has 1 lines but /dev/stdin has
+ * 0"); stdin redirected from a regular file is opened again from its start, and is not refused. */
+START_TEST(test_stdin_by_other_names) {
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    int saved = dup(0);
+    ck_assert_int_eq(dup2(p[0], 0), 0);
+    ck_assert(tg_cli_reads_stdin("-") && tg_cli_reads_stdin("/dev/stdin") && tg_cli_reads_stdin("/proc/self/fd/0"));
+    ck_assert(!tg_cli_reads_stdin("/dev/null"));
+    const char *file = tg_cli_path("stdin.txt");
+    tg_cli_write(file, "a\n");
+    int fd = open(file, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(dup2(fd, 0), 0);
+    ck_assert(!tg_cli_reads_stdin("/dev/stdin") && !tg_cli_reads_stdin(file) && tg_cli_reads_stdin("-"));
+    ck_assert_int_eq(dup2(saved, 0), 0);
+    close(fd);
+    close(p[0]);
+    close(p[1]);
+    close(saved);
+}
+END_TEST
+
 START_TEST(test_small_edges) {
     tiny_model();
     char *vocab = (char *)tg_cli_path("run/vocab.txt");
@@ -275,7 +302,7 @@ START_TEST(test_small_edges) {
     ck_assert(tg_cli_has("err.txt", "--vocab -: stdin is the text"));
     char *s[] = {"score", "--ref", "-", "--hyp", "-", NULL};
     ck_assert_int_eq(run_in(ref, s), 2);
-    ck_assert(tg_cli_has("err.txt", "'-' (stdin) is given for more than one input"));
+    ck_assert(tg_cli_has("err.txt", "stdin ('-', /dev/stdin) is given for more than one input"));
     char *s2[] = {"score", "--ref", (char *)ref, "--hyp", "-", "--paired-bs", "-", NULL};
     ck_assert_int_eq(run_in(ref, s2), 2);
     const char *big = tg_cli_path("big.txt");
@@ -319,6 +346,7 @@ int main(void) {
     tcase_add_test(tc, test_temperature_range_and_json_numbers);
     tcase_add_test(tc, test_control_bytes_shown_escaped);
     tcase_add_test(tc, test_small_edges);
+    tcase_add_test(tc, test_stdin_by_other_names);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? 1 : 0;
 }

@@ -221,10 +221,11 @@ static int score_parse(int argc, char **argv, score_opts *o, int *help) {
     if (!o->ref_path || !o->hyp_path)
         return usage_error("%s", "--ref and --hyp are both required");
     /* stdin is read whole by the first reader: a second "-" would read nothing */
-    int stdin_inputs = !strcmp(o->ref_path, "-") + !strcmp(o->hyp_path, "-");
-    for (size_t s = 0; s < o->n_systems; s++) stdin_inputs += !strcmp(o->systems[s], "-");
+    int stdin_inputs = tg_cli_reads_stdin(o->ref_path) + tg_cli_reads_stdin(o->hyp_path);
+    for (size_t s = 0; s < o->n_systems; s++) stdin_inputs += tg_cli_reads_stdin(o->systems[s]);
     if (stdin_inputs > 1)
-        return usage_error("%s", "'-' (stdin) is given for more than one input: give files for the others");
+        return usage_error("%s", "stdin ('-', /dev/stdin) is given for more than one input: give files for the "
+                           "others");
     /* flags that would do nothing are refused, not dropped in silence */
     if (o->smooth_value && o->bleu.smooth != TG_BLEU_SMOOTH_FLOOR && o->bleu.smooth != TG_BLEU_SMOOTH_ADD_K)
         return usage_error("--smooth-value %s: only --smooth floor and add-k take a value", o->smooth_value);

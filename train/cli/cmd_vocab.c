@@ -230,7 +230,11 @@ static int cmd_learn(int argc, char **argv) {
 
 static int load_vocab(const vocab_args *a, tg_bpe **bpe) {
     if (!a->vocab) return usage_error("missing --vocab VOCAB");
-    if (!strcmp(a->vocab, "-")) return usage_error("--vocab -: stdin is the text; give the vocabulary as a file");
+    if (tg_cli_reads_stdin(a->vocab)) {
+        char msg[TG_PATH_MAX + 80];
+        snprintf(msg, sizeof msg, "--vocab %s: stdin is the text; give the vocabulary as a file", a->vocab);
+        return usage_error(msg);
+    }
     tg_err err;
     if (tg_bpe_load(bpe, a->vocab, &err) != TG_OK) {
         fprintf(stderr, "tapegrad vocab: %s\n", err.msg);
