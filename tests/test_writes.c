@@ -308,8 +308,8 @@ START_TEST(test_full_disk_at_every_write) {
     char *av0[] = {"ckpt", "average", (char *)dir_path("r/last.ckpt"), "-o", (char *)dir_path("avg.ckpt"), NULL};
     ck_assert_int_eq(tg_cli_run(NULL, av0), 0);   /* a model-only checkpoint to replace */
     copy(dir_path("avg.ckpt"), dir_path("avg.before"));
-    copy(dir_path("r/last.ckpt"), dir_path("r2.ckpt"));   /* (an input given twice is refused) */
-    char *av[] = {"ckpt", "average", (char *)dir_path("r/last.ckpt"), (char *)dir_path("r2.ckpt"), "-o",
+    make_run("r3", "3");   /* (a model given twice, even as a copy, is refused) */
+    char *av[] = {"ckpt", "average", (char *)dir_path("r/last.ckpt"), (char *)dir_path("r3/last.ckpt"), "-o",
                   (char *)dir_path("avg.ckpt"), NULL};
     int na = fail_each_write(av, tg_cli_dir, NULL, average_intact);
     ck_assert_int_ge(na, 2);
@@ -677,7 +677,9 @@ START_TEST(test_interval_fields_validated) {
     free(v);
     char *info[] = {"ckpt", "info", (char *)dir_path("ir/last.ckpt"), NULL};
     ck_assert_int_eq(tg_cli_run_bounded(60, info), 0);
-    char *avg[] = {"ckpt", "average", (char *)src, (char *)dir_path("ir/last.ckpt"), "-o", (char *)dir_path("avg.ckpt"), NULL};
+    make_run("ir3", "3");   /* another model: one given twice, even as a copy, is refused */
+    char *avg[] = {"ckpt", "average", (char *)dir_path("ir3/last.ckpt"), (char *)dir_path("ir/last.ckpt"), "-o",
+                   (char *)dir_path("avg.ckpt"), NULL};
     ck_assert_int_eq(tg_cli_run_bounded(60, avg), 0);
 }
 END_TEST
@@ -690,9 +692,9 @@ START_TEST(test_section_errors_name_the_file) {
     unsigned char *st = section_bytes(src, "state", 132);
     st[0] = 2;
     tg_cli_rewrite_section(src, bad, "state", st, 132);
-    const char *copy = dir_path("copy.ckpt");   /* (an input given twice is refused) */
-    tg_cli_rewrite_section(src, copy, "no such section", NULL, 0);
-    char *a[] = {"ckpt", "average", (char *)src, (char *)copy, (char *)bad, "-o", (char *)dir_path("avg.ckpt"), NULL};
+    make_run("r3", "3");   /* another model (one given twice, even as a copy, is refused) */
+    char *a[] = {"ckpt", "average", (char *)src, (char *)dir_path("r3/last.ckpt"), (char *)bad, "-o",
+                 (char *)dir_path("avg.ckpt"), NULL};
     ck_assert_int_eq(tg_cli_run_bounded(60, a), 1);
     char want[TG_PATH_MAX + 128];
     snprintf(want, sizeof want, "%s: section 'state' has version 2, this build reads 1", bad);

@@ -171,9 +171,21 @@ int tg_ckpt_average(int argc, char **argv) {
     if (!sum) { fprintf(stderr, "tapegrad ckpt average: out of memory\n"); tg_loaded_free(&first); return 1; }
     for (size_t i = 0; i < numel; i++) sum[i] = tg_params_data(P)[i];
     int rc = 0;
+    uint64_t *seen = malloc((size_t)n * sizeof *seen);   /* the inputs' parameter checksums so far */
+    if (!seen) { fprintf(stderr, "tapegrad ckpt average: out of memory\n"); rc = 1; }
+    else seen[0] = first.param_hash;
     for (int k = 1; k < n && rc == 0; k++) {
         if (tg_run_load_model(in[k], &L, &err) != TG_OK) { fprintf(stderr, "tapegrad ckpt average: %s\n", err.msg); rc = 1; break; }
         if (!averageable(in[0], &first, in[k], &L)) { rc = 1; tg_loaded_free(&L); break; }
+        for (int j = 0; j < k && rc == 0; j++)   /* a copy (cp, best.ckpt of a kept step) weighs twice */
+            if (seen[j] == L.param_hash) {
+                fprintf(stderr, "tapegrad ckpt average: %s and %s hold the same parameters (checksum %016llx): "
+                        "they would count twice in the average; give each model once\n", in[j], in[k],
+                        (unsigned long long)L.param_hash);
+                rc = 2;
+            }
+        seen[k] = L.param_hash;
+        if (rc) { tg_loaded_free(&L); break; }
         const tg_float *v = tg_params_data(tg_model_params(L.model));
         for (size_t i = 0; i < numel; i++) sum[i] += v[i];
         tg_loaded_free(&last);
@@ -188,6 +200,7 @@ int tg_ckpt_average(int argc, char **argv) {
             printf("\n");
         }
     }
+    free(seen);
     free(sum);
     tg_loaded_free(&last);
     tg_loaded_free(&first);
