@@ -1045,8 +1045,10 @@ static void write_pairs(const char *path, int n, int offset) {
     fclose(f);
 }
 
-/* The report's cache of a cell's dev scores is redone when the dev text changed, even with as
- * many lines as before and no checkpoint newer; a cache without the dev hash counts as stale. */
+/* A dev file rewritten with other text (as many lines, no checkpoint newer), or read from another
+ * folder, is not the dev set the cells validated on: the report refuses it (the checkpoints record
+ * their dev set) rather than score them on it; before the checkpoints did, the cache was redone on
+ * the new text, and before that its scores were kept. A cache without the dev hash counts as stale. */
 START_TEST(test_eval_cache_follows_dev_text) {
     char d[300], train[300], dev[300], tsv[600];
     snprintf(d, sizeof d, "%s/devhash", tmpdir);
@@ -1061,9 +1063,17 @@ START_TEST(test_eval_cache_follows_dev_text) {
     char *rep[] = {"experiment", "report", d, NULL};
     ck_assert_int_eq(run(rep), 0);
     ck_assert_int_eq(count_in("err.txt", "evaluated "), 0);   /* cached */
+    char results[600];
+    snprintf(results, sizeof results, "%s/results.tsv", d);
+    char *before = tg_cli_slurp(results);
     write_pairs(dev, 10, 3);   /* other text, as many lines */
-    ck_assert_int_eq(run(rep), 0);
-    ck_assert_int_ge(count_in("err.txt", "evaluated norm=post,seed=1/last.ckpt"), 1);
+    ck_assert_int_eq(run(rep), 1);
+    ck_assert_int_ge(count_in("err.txt", "last.ckpt was validated on another dev set (10 pairs)"), 1);
+    char *now = tg_cli_slurp(results);
+    ck_assert_str_eq(now, before);
+    free(now);
+    free(before);
+    write_pairs(dev, 10, 0);   /* restored */
     ck_assert_int_eq(run(rep), 0);
     ck_assert_int_eq(count_in("err.txt", "evaluated "), 0);
     /* a cache from before the hash was recorded: redone */

@@ -335,7 +335,9 @@ tg_status tg_exp_cell_eval(const tg_exp_cell *c, const tg_run_config *cfg, const
         free(ev->seg);
         ev->seg = NULL;
         memset(skip, 0, dev->n * sizeof *skip);
-        s = evaluate(c, cfg, &L, which, dev, &key, ev, err);
+        /* the dev text read now (a relative --dev, from this folder) is the one the cell validated on */
+        s = tg_run_check_dev_of(ckpt, cfg, L.bpe, err);
+        if (s == TG_OK) s = evaluate(c, cfg, &L, which, dev, &key, ev, err);
         if (s == TG_OK) s = read_tsv(tsv, hyp, ev, skip, dev->n, &key, &valid, err);
         if (s == TG_OK && !valid) s = tg_err_set(err, TG_ERR_FORMAT, "%s: cannot read back what was written", tsv);
         if (s == TG_OK) s = segment_stats(hyp, dev, skip, &bo, ev, &cut, err);

@@ -135,6 +135,9 @@ void tg_loaded_free(tg_loaded *l);
 /* The checkpoint at path was validated on r's dev set (its section dev; a file without it, an
  * older build's, passes): else TG_ERR_STATE, saying relative paths are read from the current folder. */
 tg_status tg_run_check_dev(const char *path, const tg_run *r, tg_err *err);
+/* The same for the dev set cfg names, read and encoded with bpe as a run does (run_setup.c): for a
+ * model scored outside its run (an experiment's cells). */
+tg_status tg_run_check_dev_of(const char *path, const tg_run_config *cfg, tg_bpe *bpe, tg_err *err);
 /* The same vocabulary, as saved text byte for byte (both NULL: synthetic-task ids, the same). */
 bool tg_run_same_vocab(const tg_bpe *a, const tg_bpe *b);
 

@@ -102,6 +102,23 @@ static tg_status synth_data(tg_run *r, tg_err *err) {
     return s;
 }
 
+/* r's dev pairs of corpus dev as bpe encodes them, those that fit the positions table, with their
+ * texts (r->dev, r->dev_src, r->dev_ref). */
+static tg_status dev_from_corpus(tg_run *r, const tg_corpus *dev, tg_bpe *bpe, tg_err *err) {
+    tg_status s = tg_dataset_from_corpus(&r->dev, dev, bpe, TG_RUN_MAX_POSITIONS - 2, err);
+    if (s == TG_OK) {
+        r->dev_src = calloc(r->dev.n + 1, sizeof *r->dev_src);
+        r->dev_ref = calloc(r->dev.n + 1, sizeof *r->dev_ref);
+        if (!r->dev_src || !r->dev_ref) s = tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; s == TG_OK && i < r->dev.n; i++) {
+            r->dev_src[i] = strdup(dev->src[r->dev.index[i]]);
+            r->dev_ref[i] = strdup(dev->tgt[r->dev.index[i]]);
+            if (!r->dev_src[i] || !r->dev_ref[i]) s = tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+        }
+    }
+    return s;
+}
+
 static tg_status file_data(tg_run *r, tg_loaded *from, tg_err *err) {
     const tg_run_config *c = &r->cfg;
     tg_corpus_opts copts = {.on_bad_line = strcmp(c->on_bad_line, "skip") ? TG_BAD_LINE_ERROR : TG_BAD_LINE_SKIP};
@@ -150,20 +167,10 @@ static tg_status file_data(tg_run *r, tg_loaded *from, tg_err *err) {
         tg_corpus_free(&dev);
         return s;
     }
-    s = tg_dataset_from_corpus(&r->dev, &dev, r->bpe, TG_RUN_MAX_POSITIONS - 2, err);
+    s = dev_from_corpus(r, &dev, r->bpe, err);
     if (s == TG_OK && r->dev.n_filtered)
         say("%zu dev pairs longer than %d pieces left out of validation\n",
                 r->dev.n_filtered, TG_RUN_MAX_POSITIONS - 2);
-    if (s == TG_OK) {
-        r->dev_src = calloc(r->dev.n + 1, sizeof *r->dev_src);
-        r->dev_ref = calloc(r->dev.n + 1, sizeof *r->dev_ref);
-        if (!r->dev_src || !r->dev_ref) s = tg_err_set(err, TG_ERR_NOMEM, "out of memory");
-        for (size_t i = 0; s == TG_OK && i < r->dev.n; i++) {
-            r->dev_src[i] = strdup(dev.src[r->dev.index[i]]);
-            r->dev_ref[i] = strdup(dev.tgt[r->dev.index[i]]);
-            if (!r->dev_src[i] || !r->dev_ref[i]) s = tg_err_set(err, TG_ERR_NOMEM, "out of memory");
-        }
-    }
     tg_corpus_free(&dev);
     return s;
 }
@@ -296,6 +303,26 @@ tg_status tg_run_open(tg_run *r, const tg_run_config *cfg, tg_loaded *from, tg_e
 
 tg_status tg_run_open_model(tg_run *r, const tg_run_config *cfg, tg_loaded *from, tg_err *err) {
     return run_open(r, cfg, from, false, err);
+}
+
+tg_status tg_run_check_dev_of(const char *path, const tg_run_config *cfg, tg_bpe *bpe, tg_err *err) {
+    tg_run r = {.cfg = *cfg};
+    tg_status s = TG_OK;
+    if (cfg->task[0]) {
+        tg_synth_opts o;
+        s = synth_opts(cfg, &o, err);
+        if (s == TG_OK) s = synth_dev(cfg, o, &r.dev, err);
+        if (s == TG_OK) s = synth_dev_text(&r, err);
+    } else if (cfg->dev[0]) {
+        tg_corpus_opts copts = {.on_bad_line = strcmp(cfg->on_bad_line, "skip") ? TG_BAD_LINE_ERROR : TG_BAD_LINE_SKIP};
+        tg_corpus dev = {0};
+        s = tg_corpus_read_tsv(&dev, cfg->dev, &copts, err);
+        if (s == TG_OK) s = dev_from_corpus(&r, &dev, bpe, err);
+        tg_corpus_free(&dev);
+    }
+    if (s == TG_OK) s = tg_run_check_dev(path, &r, err);
+    tg_run_close(&r);
+    return s;
 }
 
 void tg_run_close(tg_run *r) {
