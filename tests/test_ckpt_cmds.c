@@ -92,20 +92,18 @@ START_TEST(test_diagnose_refuses_foreign_checkpoints) {
     snprintf(tsv, sizeof tsv, "%s/diagnostics.tsv", A);
     char *before = tg_cli_slurp(tsv);
     ck_assert(strstr(before, "\n30\tdec\t"));
-    /* a step that is not its name's */
-    snprintf(foreign, sizeof foreign, "%s/step-40.ckpt", A);
-    copy_file(tg_cli_path("runB/last.ckpt"), foreign);
-    ck_assert_int_eq(diagnose(A), 1);
-    ck_assert(tg_cli_has("err.txt", "runA/step-40.ckpt holds step 5, not 40"));
-    assert_text(tsv, before);
-    ck_assert_int_eq(unlink(foreign), 0);
-    /* the right step, another model */
-    snprintf(foreign, sizeof foreign, "%s/step-5.ckpt", A);
-    copy_file(tg_cli_path("runB/last.ckpt"), foreign);
-    ck_assert_int_eq(diagnose(A), 1);
-    ck_assert(tg_cli_has("err.txt", "runA/step-5.ckpt has another model than the run's"));
-    assert_text(tsv, before);
-    ck_assert_int_eq(unlink(foreign), 0);
+    static const char *const as[][2] = {   /* runB's step-5 last.ckpt copied in as */
+        {"step-40.ckpt", "runA/step-40.ckpt holds step 5, not 40"},               /* not its name's step */
+        {"step-5.ckpt", "runA/step-5.ckpt has another model than the run's"},    /* its step, another model */
+    };
+    for (int i = 0; i < 2; i++) {
+        snprintf(foreign, sizeof foreign, "%s/%s", A, as[i][0]);
+        copy_file(tg_cli_path("runB/last.ckpt"), foreign);
+        ck_assert_int_eq(diagnose(A), 1);
+        ck_assert(tg_cli_has("err.txt", as[i][1]));
+        assert_text(tsv, before);
+        ck_assert_int_eq(unlink(foreign), 0);
+    }
     ck_assert_int_eq(diagnose(A), 0);
     assert_text(tsv, before);
     free(before);
