@@ -165,6 +165,43 @@ START_TEST(test_diagnose_rerun_stopped_keeps_file) {
 }
 END_TEST
 
+/* A run trained with --diagnostics, then resumed without: diagnose redid every row from its oldest
+ * kept checkpoint on, so training's rows at the steps between checkpoints (15) and its gradient
+ * norms (a checkpoint holds no gradient) were lost. Now they are kept: the file is the one training
+ * wrote, then the rows of the steps trained without (30), and no gradient norm there. */
+START_TEST(test_diagnose_keeps_trainings_rows) {
+    write_data();
+    const char *A = tg_cli_path("runA");
+    char *a[] = {"train", "--train", (char *)tg_cli_path("train.tsv"), "--dev", (char *)tg_cli_path("dev.tsv"),
+                 "--out", (char *)A, "--merges", "30", "--d-model", "16", "--heads", "2", "--d-ff", "32",
+                 "--layers", "1", "--max-steps", "20", "--save-every", "10", "--keep", "100", "--diagnostics",
+                 "5", "--valid-every", "1000", "--threads", "1", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, a), 0);
+    char *r[] = {"train", "--resume", (char *)A, "--max-steps", "30", "--diagnostics", "0", "--threads", "1", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, r), 0);
+    char tsv[600];
+    snprintf(tsv, sizeof tsv, "%s/diagnostics.tsv", A);
+    char *trained = tg_cli_slurp(tsv);
+    ck_assert_ptr_nonnull(strstr(trained, "\n15\tenc\t0\tlayer\trank_resid\t"));
+    ck_assert_ptr_nonnull(strstr(trained, "\n10\tdec\t0\tlayer\tgrad_norm\t"));
+    ck_assert_ptr_null(strstr(trained, "\n30\t"));
+    for (int rerun = 0; rerun < 2; rerun++) {   /* and again: the same bytes */
+        ck_assert_int_eq(diagnose(A), 0);
+        char *now = tg_cli_slurp(tsv);
+        size_t n = strlen(trained);
+        ck_assert_int_eq(strncmp(now, trained, n), 0);
+        ck_assert_msg(!strncmp(now + n, "30\t", 3), "%s", now + n);
+        for (const char *row = now + n; *row; row = strchr(row, '\n') + 1) {   /* step 30's, no grad_norm */
+            char text[512];
+            snprintf(text, sizeof text, "%.*s", (int)(strchr(row, '\n') - row), row);
+            ck_assert_msg(!strncmp(text, "30\t", 3) && !strstr(text, "grad_norm"), "%s", text);
+        }
+        free(now);
+    }
+    free(trained);
+}
+END_TEST
+
 /* diagnose reads the run's data by the names its checkpoint records: one that cannot be opened
  * is named with where the name comes from. */
 START_TEST(test_diagnose_names_missing_data_file) {
@@ -261,6 +298,7 @@ int main(void) {
     tcase_add_test(tc, test_diagnose_refuses_foreign_checkpoints);
     tcase_add_test(tc, test_diagnose_folder_of_step_ckpts);
     tcase_add_test(tc, test_diagnose_rerun_stopped_keeps_file);
+    tcase_add_test(tc, test_diagnose_keeps_trainings_rows);
     tcase_add_test(tc, test_diagnose_names_missing_data_file);
     tcase_add_test(tc, test_diagnose_refuses_another_dev_set);
     tcase_add_test(tc, test_ckpt_names_escaped);

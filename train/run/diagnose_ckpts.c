@@ -2,8 +2,10 @@
  * kept checkpoints (step-N.ckpt and last.ckpt, or step-N.ckpt alone), for runs trained without
  * the flag: the same fixed batch, the same rows in RUNDIR/diagnostics.tsv, one step per
  * checkpoint. The gradient norms of a training step are not in a checkpoint, so those rows are
- * absent. */
+ * absent, but for the ones training wrote (a run trained with --diagnostics, then resumed
+ * without), which are kept with its rows at steps no kept checkpoint holds. */
 #include <errno.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,12 +30,68 @@ static void first_difference(const char *x, const char *y, char *a, char *b, siz
     }
 }
 
+/* The rows of the old diagnostics.tsv past the first redone step, up to the run's step, that the
+ * rewrite keeps: a run trained with --diagnostics, then resumed without, has training's rows at
+ * steps no kept checkpoint holds, and at the ones it does the gradient norms that no checkpoint
+ * holds. Ascending steps, as training and the rewrite write them. */
+typedef struct {
+    char *buf;   /* whole rows, each ending in '\n' */
+    size_t len;
+    size_t at;   /* the first row not yet passed on */
+} later_rows;
+
+static tg_status later_rows_read(const char *path, int64_t after, int64_t upto, later_rows *o, tg_err *err) {
+    memset(o, 0, sizeof *o);
+    FILE *in = tg_afile_fopen_regular(path, true);
+    if (!in) return TG_OK;   /* none (a link or a device tg_run_diag_open_rewrite has refused) */
+    FILE *m = open_memstream(&o->buf, &o->len);
+    tg_status s = m ? TG_OK : tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
+    char *line = NULL;
+    size_t cap = 0;
+    long n = 0;
+    for (bool header = true; s == TG_OK && (n = tg_afile_getline(&line, &cap, in, (size_t)1 << 20)) > 0; header = false) {
+        int64_t step = strtoll(line, NULL, 10);
+        if (!header && line[n - 1] == '\n' && step > after && step <= upto) fwrite(line, 1, (size_t)n, m);
+    }                                               /* (a last line without its newline: torn by a crash) */
+    if (s == TG_OK && (n < -1 || ferror(in))) s = tg_err_set(err, TG_ERR_IO, "%s: cannot read it back", path);
+    free(line);
+    fclose(in);
+    if (m && fclose(m) != 0 && s == TG_OK) s = tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
+    return s;
+}
+
+/* Passes the kept rows before `step` on into the new file and takes the gradient norms at `step`
+ * into d, for tg_run_diag_write to write among the step's redone rows, where training wrote them. */
+static void later_rows_upto(later_rows *o, tg_run_diag *d, const tg_run *r, int64_t step) {
+    for (int i = 0; i < r->mcfg.enc_layers; i++) d->enc[i].grad_norm = NAN;
+    for (int i = 0; i < r->mcfg.dec_layers; i++) d->dec[i].grad_norm = NAN;
+    d->grads_step = -1;
+    while (o->at < o->len) {
+        const char *row = o->buf + o->at, *nl = memchr(row, '\n', o->len - o->at);
+        size_t n = (size_t)(nl - row) + 1;
+        int64_t at = strtoll(row, NULL, 10);
+        if (at > step) break;
+        o->at += n;
+        char stack[4];
+        int layer;
+        double v;
+        if (at < step) fwrite(row, 1, n, d->f);
+        else if (sscanf(row, "%*s\t%3[a-z]\t%d\tlayer\tgrad_norm\t%lf", stack, &layer, &v) == 3) {
+            bool enc = !strcmp(stack, "enc"), dec = !strcmp(stack, "dec");
+            int layers = enc ? r->mcfg.enc_layers : dec ? r->mcfg.dec_layers : 0;
+            if (layer < 0 || layer >= layers) continue;   /* (not a row of this model) */
+            (enc ? d->enc : d->dec)[layer].grad_norm = v;
+            d->grads_step = step;
+        }
+    }
+}
+
 /* The rows of one checkpoint of the run r (step: the N of its name step-N.ckpt, -1 for last.ckpt):
  * refused, naming it, when it is not the run's (another model or vocabulary: copied in from
  * another run, its rows would stand among the run's) or its step is not its name's (its rows
  * would land at another step); else its model swapped into r and its rows written through d. */
-static tg_status diagnose_one(tg_run *r, tg_run_diag *d, const char *path, int64_t step, const char *recipe,
-                              tg_err *err) {
+static tg_status diagnose_one(tg_run *r, tg_run_diag *d, later_rows *o, const char *path, int64_t step,
+                              const char *recipe, tg_err *err) {
     tg_loaded L;
     tg_status s = tg_run_load_model(path, &L, err);
     if (s != TG_OK) return s;
@@ -61,6 +119,7 @@ static tg_status diagnose_one(tg_run *r, tg_run_diag *d, const char *path, int64
     L.model = NULL;
     step = L.st.step;
     tg_loaded_free(&L);
+    later_rows_upto(o, d, r, step);
     return tg_run_diag_write(d, r, step, err);
 }
 
@@ -134,20 +193,29 @@ tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_do
         drop_lock(lock);
         return s;
     }
-    /* every row from the oldest checkpoint's step on is redone, into a new file that replaces the
-     * old one only once all are there: a kill or a refused checkpoint leaves it as it was */
+    /* every checkpoint's rows are redone (the old ones before the oldest kept, and training's
+     * between them, kept), into a new file that replaces the old one only once all are there: a
+     * kill or a refused checkpoint leaves it as it was */
     tg_run_diag d;
-    s = tg_run_diag_open_rewrite(&d, &r, (n ? kept[n - 1] : last_step) - 1, err);
+    int64_t keep_step = (n ? kept[n - 1] : last_step) - 1;
+    later_rows later = {0};
+    s = tg_run_diag_open_rewrite(&d, &r, keep_step, err);
+    if (s == TG_OK) {
+        snprintf(path, sizeof path, "%s/diagnostics.tsv", rundir);
+        s = later_rows_read(path, keep_step, last_step, &later, err);
+    }
     int done = 0;
     for (size_t i = n; s == TG_OK && i-- > 0;) {   /* oldest first */
         tg_run_periodic_path(rundir, kept[i], path, sizeof path);
-        s = diagnose_one(&r, &d, path, kept[i], recipe, err);
+        s = diagnose_one(&r, &d, &later, path, kept[i], recipe, err);
         if (s == TG_OK) done++;
     }
     if (s == TG_OK && has_last && (n == 0 || kept[0] < last_step)) {
-        s = diagnose_one(&r, &d, recipe, -1, recipe, err);
+        s = diagnose_one(&r, &d, &later, recipe, -1, recipe, err);
         if (s == TG_OK) done++;
     }
+    if (s == TG_OK) later_rows_upto(&later, &d, &r, INT64_MAX);   /* training's rows after the last */
+    free(later.buf);
     if (s == TG_OK) s = tg_run_diag_commit(&d, &r, err);
     if (s == TG_OK) *n_done = done;
     tg_run_diag_close(&d);

@@ -54,7 +54,9 @@ tg_status tg_run_diag_write(tg_run_diag *d, tg_run *r, int64_t step, tg_err *err
 /* For a run trained without --diagnostics: the same statistics of each kept checkpoint
  * (step-N.ckpt, and last.ckpt when newer) on the same fixed batch, written to
  * RUNDIR/diagnostics.tsv with the checkpoint's step (no grad_norm rows: a checkpoint holds no
- * training step's gradient). Idempotent: rows at or past each checkpoint's step are replaced.
+ * training step's gradient). Idempotent: the rows at each checkpoint's step are replaced, but for
+ * grad_norm rows training wrote there, which are kept, as are its rows at the steps between (a run
+ * trained with --diagnostics, then resumed without); rows past the run's step are dropped.
  * Nothing is done (*n_done 0) when the run has its own diagnostics. (diagnose_ckpts.c) */
 tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_done, tg_err *err);
 
