@@ -6,10 +6,14 @@
 #   bash scripts/main_job.sh     # RUN=runs/bible_en_es TIME_LIMIT=30m THREADS=<cores> MERGES=8000 RECIPE=auto
 #                                # TAPEGRAD=<a built tapegrad: skips the install and build>
 #
-# Run again, it resumes the run where it stopped (Ctrl-C is safe) and only translates once the
-# time budget is spent. Installs what is missing with apt-get (as root) on Debian. A RUN you give
+# Run again, it resumes the run where it stopped (Ctrl-C or SIGTERM stops it, exit 130 or 143,
+# the run saved) and only translates once the time budget is spent. Installs what is missing with apt-get (as root) on Debian. A RUN you give
 # is relative to where you are; the default is in the source tree.
 set -euo pipefail
+# Ctrl-C or SIGTERM: train finishes its step, saves and exits 0, so the job stops once the running
+# command returns instead of going on to translate and score a half-trained model
+trap 'echo "main_job.sh: stopped by SIGINT; run the same command again to resume" >&2; exit 130' INT
+trap 'echo "main_job.sh: stopped by SIGTERM; run the same command again to resume" >&2; exit 143' TERM
 case ${RUN:-} in '') ;; /*) ;; *) RUN=$PWD/$RUN;; esac   # also keeps a RUN like -x from reading as an option
 case ${TAPEGRAD:-} in ''|/*) ;; */*) TAPEGRAD=$PWD/$TAPEGRAD;; esac
 cd "$(dirname "$0")/.."
