@@ -35,8 +35,11 @@ count_ok "$MERGES" 1000000 || { echo "main_job.sh: MERGES must be a whole number
 
 if [ -n "${TAPEGRAD:-}" ]; then
     # a tapegrad already built (or installed): nothing is installed or built
+    # a name without a slash is looked up on PATH (a builtin or a function is no program); a
+    # folder is executable too, so a file is required
     TG=$TAPEGRAD
-    [ -x "$TG" ] || command -v "$TG" >/dev/null 2>&1 || { echo "main_job.sh: TAPEGRAD '$TG' is not a program" >&2; exit 2; }
+    case $TG in */*) ;; *) TG=$(type -P -- "$TG") || TG=;; esac
+    [ -f "$TG" ] && [ -x "$TG" ] || { echo "main_job.sh: TAPEGRAD '$TAPEGRAD' is not a program" >&2; exit 2; }
 else
     missing=()
     command -v cmake >/dev/null 2>&1 || missing+=(cmake)

@@ -85,6 +85,9 @@ refused "THREADS=65" "not '65'" THREADS=65
 refused "THREADS='2 3'" "not '2 3'" "THREADS=2 3"
 refused "MERGES=-5" "MERGES must be a whole number from 1 to 1000000, not '-5'" MERGES=-5
 refused "TAPEGRAD missing" "TAPEGRAD '/nonexistent/tapegrad' is not a program"
+refused "TAPEGRAD a folder" "TAPEGRAD '$PWD/scripts' is not a program" TAPEGRAD="$PWD/scripts"
+refused "TAPEGRAD a builtin" "TAPEGRAD 'shopt' is not a program" TAPEGRAD=shopt
+refused "TAPEGRAD an option" "TAPEGRAD '-x' is not a program" TAPEGRAD=-x
 # the main job's end against a finished tiny run, in a RUN named like an awk assignment and given
 # relative to the caller: the dev set translated and scored, a symlink among its outputs replaced
 if [ -n "${1:-}" ]; then
