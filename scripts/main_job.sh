@@ -16,7 +16,7 @@ trap 'echo "main_job.sh: stopped by SIGINT; run the same command again to resume
 trap 'echo "main_job.sh: stopped by SIGTERM; run the same command again to resume" >&2; exit 143' TERM
 case ${RUN:-} in '') ;; /*) ;; *) RUN=$PWD/$RUN;; esac   # also keeps a RUN like -x from reading as an option
 case ${TAPEGRAD:-} in ''|/*) ;; */*) TAPEGRAD=$PWD/$TAPEGRAD;; esac
-cd "$(dirname "$0")/.."
+cd "$(dirname "$(readlink -f -- "$0")")/.."   # the source root, also when started through a symlink
 RUN=${RUN:-runs/bible_en_es}
 TIME_LIMIT=${TIME_LIMIT:-30m}
 cores=$(nproc 2>/dev/null || echo 2)

@@ -3,7 +3,7 @@
 # build, and runs every test with ctest. `scripts/test.sh --sanitize` does the same in one
 # AddressSanitizer + UndefinedBehaviorSanitizer build (build-sanitize/).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$(readlink -f -- "$0")")/.."   # the source root, also when started through a symlink
 
 missing=()
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)

@@ -88,6 +88,14 @@ refused "TAPEGRAD missing" "TAPEGRAD '/nonexistent/tapegrad' is not a program"
 refused "TAPEGRAD a folder" "TAPEGRAD '$PWD/scripts' is not a program" TAPEGRAD="$PWD/scripts"
 refused "TAPEGRAD a builtin" "TAPEGRAD 'shopt' is not a program" TAPEGRAD=shopt
 refused "TAPEGRAD an option" "TAPEGRAD '-x' is not a program" TAPEGRAD=-x
+# started through a symlink elsewhere, the script still finds the source root (scripts/recipe.sh)
+d=$(mktemp -d "${TMPDIR:-/tmp}/tg_link.XXXXXX")
+ln -s "$PWD/scripts/main_job.sh" "$d/main_job"
+out=$(cd "$d" && env RECIPE=auto TIME_LIMIT=30m THREADS=2 MERGES=8000 TAPEGRAD=/nonexistent/tapegrad RUN=/nonexistent \
+    bash ./main_job 2>&1); rc=$?
+check "through a symlink: exit" "$rc" 2
+check "through a symlink: message" "$out" "main_job.sh: TAPEGRAD '/nonexistent/tapegrad' is not a program"
+rm -rf "$d"
 # the main job's end against a finished tiny run, in a RUN named like an awk assignment and given
 # relative to the caller: the dev set translated and scored, a symlink among its outputs replaced
 if [ -n "${1:-}" ]; then
