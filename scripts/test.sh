@@ -3,6 +3,10 @@
 # build, and runs every test with ctest. `scripts/test.sh --sanitize` does the same in one
 # AddressSanitizer + UndefinedBehaviorSanitizer build (build-sanitize/).
 set -euo pipefail
+if [ $# -gt 1 ] || { [ $# = 1 ] && [ "$1" != --sanitize ]; }; then
+    echo "test.sh: unknown arguments '$*' (usage: scripts/test.sh [--sanitize])" >&2
+    exit 2
+fi
 cd "$(dirname "$(readlink -f -- "$0")")/.."   # the source root, also when started through a symlink
 
 missing=()
