@@ -26,16 +26,24 @@ for k in $AVG; do
     models+=("$W/avg$k.ckpt")
 done
 
-printf 'model\tbeam\talpha\tbleu\tbp\tchrf\n' > "$RUN/decode_tuning.tsv"
+# the table replaces an earlier one only when whole; a failed translation shows its messages
+table=$(mktemp "$RUN/decode_tuning.tsv.XXXXXX.tmp")
+trap 'rm -f "$table"' EXIT
+printf 'model\tbeam\talpha\tbleu\tbp\tchrf\n' > "$table"
 for m in "${models[@]}"; do
     for a in $ALPHAS; do
         name=$(basename "$m" .ckpt)
         hyp="$W/$name.b$BEAM.a$a.txt"
-        "$TG" translate --model "$m" --beam "$BEAM" --alpha "$a" --threads "$THREADS" --input "$W/dev.src" > "$hyp" 2>/dev/null
+        if ! "$TG" translate --model "$m" --beam "$BEAM" --alpha "$a" --threads "$THREADS" --input "$W/dev.src" > "$hyp" 2> "$hyp.err"; then
+            tail -n 3 "$hyp.err" >&2
+            echo "tune_decode: translating with $m failed (its messages: $hyp.err); $RUN/decode_tuning.tsv is left as it was" >&2
+            exit 1
+        fi
         s=$("$TG" score --ref "$W/dev.ref" --hyp "$hyp" --json)
         bleu=$(printf '%s' "$s" | grep -o '"score": [0-9.]*' | head -1 | cut -d' ' -f2)
         bp=$(printf '%s' "$s" | grep -o '"bp": [0-9.]*' | head -1 | cut -d' ' -f2)
         chrf=$(printf '%s' "$s" | grep -o '"score": [0-9.]*' | sed -n 2p | cut -d' ' -f2)
-        printf '%s\t%s\t%s\t%.2f\t%.3f\t%.2f\n' "$name" "$BEAM" "$a" "$bleu" "$bp" "$chrf" | tee -a "$RUN/decode_tuning.tsv"
+        printf '%s\t%s\t%s\t%.2f\t%.3f\t%.2f\n' "$name" "$BEAM" "$a" "$bleu" "$bp" "$chrf" | tee -a "$table"
     done
 done
+chmod a+r "$table" && mv -f "$table" "$RUN/decode_tuning.tsv"

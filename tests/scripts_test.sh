@@ -24,6 +24,22 @@ for bad in abc 0 1m -5 030; do
     refused "fuzz.sh '$bad'" "fuzz.sh: SECONDS must be a whole number from 1, not '$bad'" fuzz.sh "$bad"
 done
 refused "fuzz.sh 30 60" "fuzz.sh: one argument, SECONDS, not 2" fuzz.sh 30 60
+# tune_decode.sh: a translation that fails (a run without best.ckpt) ended the script with exit 1
+# and no word (its messages went to /dev/null), and the earlier table was already cut to its header
+mkdir "$d/run"
+printf 'model\tbleu\nearlier\t1\n' > "$d/run/decode_tuning.tsv"
+printf 'a\tb\n' > "$d/dev.tsv"
+cat > "$d/tg" <<'FAKE'
+#!/bin/sh
+echo "tapegrad $1: cannot open $3: No such file or directory" >&2; exit 1
+FAKE
+chmod +x "$d/tg"
+out=$(TG="$d/tg" AVG= ALPHAS=1.0 bash "$d/scripts/tune_decode.sh" "$d/run" "$d/dev.tsv" 2>&1); rc=$?
+check "tune_decode, translate fails: exit" "$rc" 1
+case $out in *"cannot open $d/run/best.ckpt: No such file"*"tune_decode: translating with $d/run/best.ckpt failed"*) ;;
+    *) echo "FAIL: tune_decode, translate fails: message: $out"; fail=1;; esac
+check "tune_decode: the earlier table kept" "$(cat "$d/run/decode_tuning.tsv")" "$(printf 'model\tbleu\nearlier\t1')"
+check "tune_decode: no temporary left" "$(ls "$d/run" | grep -c 'tmp$')" 0
 rm -rf "$d"
 [ "$fail" = 0 ] && echo "scripts_test: all checks passed"
 exit "$fail"
