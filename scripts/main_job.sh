@@ -86,6 +86,12 @@ else
 fi
 
 alpha=$(alpha_for "$RUN") || { echo "main_job.sh: $RUN/config.txt gives no d-model" >&2; exit 1; }
+# the dev files are written under the run's lock, which train holds while it trains (translate and
+# score inherit it): a second main job or a train on RUN meanwhile is refused, and the temporaries
+# of a job killed here (SIGKILL, the power) are removed, as no other job can be writing them
+exec 9>> "$RUN/lock"
+flock -n 9 || { echo "main_job.sh: $RUN is in use by another main job or train (its lock $RUN/lock is held)" >&2; exit 1; }
+rm -f -- "$RUN"/dev.*.??????.tmp
 trap 'rm -f "$tmp_out"' EXIT   # into's temporary file, when interrupted
 dev_column() { gzip -dc "$DATA/dev.tsv.gz" | cut -f"$1"; }
 into "$RUN/dev.src" dev_column 1

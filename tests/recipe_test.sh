@@ -140,6 +140,26 @@ wiring "small, Zen 1 probe" small 0.917 "$small --dropout 0 "
 wiring "standard" standard 0.201 "--merges 8000 --norm post --schedule cosine --lr 0.001 --warmup 500 --fit-steps --time-limit 30m --dropout 0.05 "
 check "the probe runs for auto and small only" "$(wc -l < "$d/calls")" 2
 rm -rf "$d"
+# the dev files are written under the run's lock: a job killed while translating left its
+# temporary, which the next one removes; while another holds the lock, nothing is written
+d=$(mktemp -d "${TMPDIR:-/tmp}/tg_decode.XXXXXX")
+mkdir "$d/run" && printf 'd-model = 128\n' > "$d/run/config.txt" && : > "$d/run/last.ckpt"
+echo half > "$d/run/dev.beam4.txt.Ab3dEf.tmp"
+cat > "$d/tg" <<'FAKE'
+#!/bin/sh
+case $1 in train) ;; *) echo "$1 $*" ;; esac
+FAKE
+chmod +x "$d/tg"
+decode() { env RECIPE= TIME_LIMIT=30m THREADS=2 MERGES=8000 TAPEGRAD="$d/tg" RUN="$d/run" "$@" 2>&1; }
+out=$(decode flock -n "$d/run/lock" bash scripts/main_job.sh); rc=$?
+check "decode, lock held: exit" "$rc" 1
+check "decode, lock held: message" "$out" "main_job.sh: $d/run is in use by another main job or train (its lock $d/run/lock is held)"
+check "decode, lock held: nothing written" "$(ls "$d/run" | tr '\n' ' ')" "config.txt dev.beam4.txt.Ab3dEf.tmp last.ckpt lock "
+out=$(decode bash scripts/main_job.sh); rc=$?
+check "decode: exit" "$rc" 0
+check "decode: the killed job's temporary removed" "$(ls "$d/run" | grep -c 'tmp$')" 0
+check "decode: beam 4 written" "$(cut -c1-20 "$d/run/dev.beam4.txt")" "translate translate "
+rm -rf "$d"
 # Ctrl-C stops the job: train (a stand-in) catches it, saves and exits 0 as the real one does, and
 # the job must stop there, not translate and score the half-trained model. Skipped where SIGINT
 # is ignored from the start (a job started in the background), as bash can then not catch it.
