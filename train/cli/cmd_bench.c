@@ -493,7 +493,7 @@ int tg_cmd_bench(int argc, char **argv) {
     const step_config *sc = NULL;
     tg_k_impl impl = TG_K_AUTO;
     tg_attn_gate gate = TG_GATE_NONE;
-    bool gate_set = false;
+    bool gate_set = false, sizes_set = false, min_time_set = false, seed_set = false;
     int c;
     optind = 1;
     argc--;
@@ -515,6 +515,7 @@ int tg_cmd_bench(int argc, char **argv) {
                 p = *end ? end + 1 : end;
             }
             if (n_sizes == 0) { fprintf(stderr, "tapegrad bench: --sizes is empty\n"); return 2; }
+            sizes_set = true;
             break;
         }
         case 't':
@@ -526,6 +527,7 @@ int tg_cmd_bench(int argc, char **argv) {
                 fprintf(stderr, "tapegrad bench: --min-time wants seconds in [0, 3600], not '%s'\n", optarg);
                 return 2;
             }
+            min_time_set = true;
             break;
         case 'c':
             if (!strcmp(optarg, "tiny") || !strcmp(optarg, "T")) sc = &step_configs[0];
@@ -547,6 +549,7 @@ int tg_cmd_bench(int argc, char **argv) {
         case 'S':
             if (!parse_long("--seed", optarg, 0, 1L << 30, &v)) return 2;
             seed = (uint64_t)v;
+            seed_set = true;
             break;
         case 'k':
             if (!tg_k_impl_parse(optarg, &impl)) {
@@ -578,13 +581,21 @@ int tg_cmd_bench(int argc, char **argv) {
     }
     tg_k_select(impl);
     if (gemm) {
-        if (steps >= 0 || warmup >= 0 || memory || profile || gate_set) {
-            fprintf(stderr, "tapegrad bench gemm: --steps, --warmup, --memory, --profile and --attn-gate go "
-                            "with step\n");
+        if (steps >= 0 || warmup >= 0 || seed_set || memory || profile || gate_set) {
+            fprintf(stderr, "tapegrad bench gemm: --steps, --warmup, --seed, --memory, --profile and --attn-gate "
+                            "go with step\n");
+            return 2;
+        }
+        if (sizes_set && sc) {   /* the usage's alternatives: --config measures its own shapes */
+            fprintf(stderr, "tapegrad bench gemm: give --sizes or --config, not both\n");
             return 2;
         }
         if (sc) return bench_gemm_model(sc, threads, min_time, json, false, NULL);
         return bench_gemm(sizes, n_sizes, threads, min_time, json);
+    }
+    if (sizes_set || min_time_set) {   /* they were taken and ignored */
+        fprintf(stderr, "tapegrad bench step: --sizes and --min-time go with gemm\n");
+        return 2;
     }
     if (!sc) {
         fprintf(stderr, "tapegrad bench step: --config tiny|base|small is required\n");
