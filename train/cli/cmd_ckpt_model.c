@@ -76,7 +76,7 @@ int tg_ckpt_info(int argc, char **argv) {
 }
 
 static void average_usage(FILE *f) {
-    fprintf(f, "usage: tapegrad ckpt average A.ckpt B.ckpt [...] -o OUT.ckpt\n\n"
+    fprintf(f, "usage: tapegrad ckpt average A.ckpt B.ckpt [...] -o OUT.ckpt   (-o or --output)\n\n"
                "Averages the parameters of checkpoints of one model (as the paper averages its last\n"
                "checkpoints) into OUT, a model-only checkpoint (no optimiser state) for translate and\n"
                "eval. Every input must have the same model and the same vocabulary (else nothing is\n"

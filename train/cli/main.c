@@ -16,7 +16,7 @@ static const tg_command commands[] = {
     {"gradcheck", tg_cmd_gradcheck, "check analytic gradients against finite differences"},
     {"score", tg_cmd_score, "sacreBLEU-compatible BLEU, chrF and chrF++ of a hypothesis file"},
     {"vocab", tg_cmd_vocab, "BPE vocabulary: learn, encode, decode, bench"},
-    {"ckpt", tg_cmd_ckpt, "checkpoint tools: info, verify, average"},
+    {"ckpt", tg_cmd_ckpt, "checkpoint tools: info, verify, average, diagnose"},
     {"bench", tg_cmd_bench, "speed: GEMM GFLOP/s and the training step of the anchor configs"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
