@@ -64,7 +64,11 @@ if [ -f "$RUN/last.ckpt" ]; then
     if [ -n "$RECIPE_SET" ] || [ "$MERGES" != 8000 ]; then
         echo "main_job.sh: resuming $RUN with the recipe and BPE it was started with (RECIPE and MERGES apply to new runs)" >&2
     fi
-    "$TG" train --resume "$RUN" --time-limit "$TIME_LIMIT" --threads "$THREADS"
+    # on the bundled corpus, as a new run is started: a run of other data or a task (an
+    # experiment's cell, a run started by hand) is refused by train rather than trained on and
+    # then scored on the bundled dev set
+    "$TG" train --resume "$RUN" --train "$DATA/train.tsv.gz" --dev "$DATA/dev.tsv.gz" --time-limit "$TIME_LIMIT" \
+        --threads "$THREADS"
 else
     # both recipes were chosen on dev (docs/RESULTS.md): the learning rate decays to zero by a
     # cosine whose length is fitted to the time budget at the end of the warmup (--fit-steps,

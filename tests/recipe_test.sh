@@ -102,9 +102,18 @@ if [ -n "${1:-}" ]; then
     tg=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
     src=$PWD
     d=$(mktemp -d "${TMPDIR:-/tmp}/tg_mainjob.XXXXXX")
-    "$tg" train --train data/bible_en_es/dev.tsv.gz --dev data/bible_en_es/dev.tsv.gz --out "$d/lr=1" \
-        --merges 50 --d-model 16 --heads 2 --d-ff 32 --layers 1 --max-steps 2 --valid-sentences 5 \
-        --threads 1 > /dev/null 2>&1 || { echo "FAIL: the tiny run"; fail=1; }
+    tiny() { "$tg" train --train "$1" --dev data/bible_en_es/dev.tsv.gz --out "$2" --merges 50 --d-model 16 \
+        --heads 2 --d-ff 32 --layers 1 --max-steps 2 --valid-sentences 5 --threads 1 > /dev/null 2>&1 ||
+        { echo "FAIL: the tiny run $2"; fail=1; }; }
+    # a run of other data (here the dev set as training data) is refused, not trained on and then
+    # scored on the bundled dev set
+    tiny data/bible_en_es/dev.tsv.gz "$d/other"
+    out=$(RUN="$d/other" TAPEGRAD=$tg THREADS=1 TIME_LIMIT=30m bash scripts/main_job.sh 2>&1); rc=$?
+    check "a run of other data: exit" "$rc" 2
+    case $out in *"--train cannot change when resuming (the run has train = data/bible_en_es/dev.tsv.gz)"*) ;;
+        *) echo "FAIL: a run of other data: message: $out"; fail=1;; esac
+    check "a run of other data: nothing translated" "$(ls "$d/other" | grep -c '^dev\.')" 0
+    tiny data/bible_en_es/train.tsv.gz "$d/lr=1"
     echo precious > "$d/victim"
     ln -s "$d/victim" "$d/lr=1/dev.beam1.txt"
     out=$(cd "$d" && RUN=lr=1 TAPEGRAD=$tg THREADS=1 RECIPE=small TIME_LIMIT=30m MERGES=8000 \
