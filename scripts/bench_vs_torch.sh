@@ -5,7 +5,7 @@
 # and 2 threads. Torch runs as ../shared/bench/README.md says: /usr/bin/python3, OpenBLAS 0.3.21
 # (the system's libopenblas0-pthread alternative for 1 thread, the OpenMP build through
 # LD_LIBRARY_PATH for 2 threads). Step figures are the median over runs of each run's mean step
-# time, as in ../shared/bench/ANCHOR_FIGURES.md. Builds build/tapegrad (Release) if needed.
+# time, as in ../shared/bench/ANCHOR_FIGURES.md. Builds build/tapegrad (Release), or brings it up to date.
 #
 #   bash scripts/bench_vs_torch.sh [--runs N] [--configs "T B"] [--threads "1 2"] [--no-gemm]
 #                                  [--no-step] [--kernels auto|portable|avx2|avx512] [--log FILE]
@@ -15,7 +15,12 @@ cd "$(dirname "$0")/.."
 runs=3 configs="T B" threads="1 2" gemm=1 step=1 kernels=auto log=""
 while [ $# -gt 0 ]; do
     case "$1" in
-    --runs) runs=$2; shift 2 ;;
+    --runs|--configs|--threads|--kernels|--log)
+        [ $# -ge 2 ] || { echo "bench_vs_torch.sh: $1 wants a value (try --help)" >&2; exit 2; } ;;
+    esac
+    case "$1" in
+    --runs) runs=$2; shift 2
+        case $runs in ''|*[!0-9]*|0*) echo "bench_vs_torch.sh: --runs must be a whole number from 1, not '$runs'" >&2; exit 2;; esac ;;
     --configs) configs=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --no-gemm) gemm=0; shift ;;
@@ -32,10 +37,9 @@ py=/usr/bin/python3
 openmp=/usr/lib/x86_64-linux-gnu/openblas-openmp
 [ -f "$bench/torch_reference.py" ] || { echo "bench_vs_torch.sh: $bench/torch_reference.py not found" >&2; exit 1; }
 "$py" -c "import torch" 2>/dev/null || { echo "bench_vs_torch.sh: $py cannot import torch (apt-get install python3-torch)" >&2; exit 1; }
-if [ ! -x build/tapegrad ]; then
-    cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-    cmake --build build -j2 --target tapegrad >/dev/null
-fi
+# built, or brought up to date with the source (an edit since the last build is measured, not the old binary)
+[ -f build/CMakeCache.txt ] || cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j2 --target tapegrad >/dev/null
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 [ -n "$log" ] && : >"$log"

@@ -6,10 +6,14 @@
 # best checkpoint on the whole dev set and plots the curves.
 #
 #   bash scripts/experiment_attn_activation.sh     # TIME_LIMIT=30m per run, OUT=runs/attn_activation
+#                                                  # NORM=post VARIANTS="none relu gelu" TAPEGRAD=<built>
 #
-# Results: $OUT/results.md (a table) and $OUT/curves.png. Runs resume when the script is run again.
+# Results: $OUT/results.md (a table) and $OUT/curves.png, each replaced only when whole. Runs
+# resume when the script is run again (with the norm they were started with: the table says it).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+case ${OUT:-} in ''|/*) ;; *) OUT=$PWD/$OUT;; esac
+case ${TAPEGRAD:-} in ''|/*) ;; */*) TAPEGRAD=$PWD/$TAPEGRAD;; esac
+cd "$(dirname "$(readlink -f -- "$0")")/.."
 OUT=${OUT:-runs/attn_activation}
 TIME_LIMIT=${TIME_LIMIT:-30m}
 THREADS=${THREADS:-$(nproc 2>/dev/null || echo 2)}
@@ -17,9 +21,13 @@ VARIANTS=${VARIANTS:-"none relu gelu"}
 NORM=${NORM:-post}
 DATA=data/bible_en_es
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j "$THREADS" --target tapegrad
-TG=build/tapegrad
+if [ -n "${TAPEGRAD:-}" ]; then
+    TG=$TAPEGRAD   # a tapegrad already built: nothing is built
+else
+    cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build build -j "$THREADS" --target tapegrad
+    TG=build/tapegrad
+fi
 mkdir -p "$OUT"
 runs=()
 for v in $VARIANTS; do
@@ -33,18 +41,24 @@ for v in $VARIANTS; do
             --threads "$THREADS"
     fi
 done
+# each file is written beside its place and moved there when whole: a failed or killed evaluation
+# leaves the earlier one as it was
+trap 'rm -f "$OUT/results.md.tmp" "$OUT"/*/eval.json.tmp' EXIT
 {
-    echo "# Activation after multi-head attention ($NORM-LN, $TIME_LIMIT of training each)"
+    echo "# Activation after multi-head attention ($TIME_LIMIT of training each)"
     echo
-    echo "| attn-activation | steps | dev loss | dev NLL | dev ppl | dev BLEU (greedy, 1000 sentences) | chrF2 |"
-    echo "|---|---:|---:|---:|---:|---:|---:|"
+    echo "| attn-activation | norm | steps | dev loss | dev NLL | dev ppl | dev BLEU (greedy, 1000 sentences) | chrF2 |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|"
     for v in $VARIANTS; do
         run="$OUT/$v"
-        "$TG" eval --model "$run/best.ckpt" --data "$DATA/dev.tsv.gz" --beam 1 --threads "$THREADS" --json > "$run/eval.json"
+        "$TG" eval --model "$run/best.ckpt" --data "$DATA/dev.tsv.gz" --beam 1 --threads "$THREADS" --json > "$run/eval.json.tmp"
+        mv -f -- "$run/eval.json.tmp" "$run/eval.json"
         steps=$("$TG" ckpt info --json "$run/best.ckpt" | sed 's/.*"step": \([0-9]*\).*/\1/')
+        norm=$(awk -F ' = ' '$1 == "norm" { print $2 }' < "$run/config.txt")   # the run's own
         sed 's/.*"loss": \([0-9.]*\), "nll": \([0-9.]*\), "ppl": \([0-9.]*\).*"bleu": {"score": \([0-9.]*\).*"chrf": {"score": \([0-9.]*\).*/\1 \2 \3 \4 \5/' "$run/eval.json" |
-            awk -v v="$v" -v s="$steps" '{printf "| %s | %s | %.3f | %.3f | %.2f | %.2f | %.2f |\n", v, s, $1, $2, $3, $4, $5}'
+            awk -v v="$v" -v n="$norm" -v s="$steps" '{printf "| %s | %s | %s | %.3f | %.3f | %.2f | %.2f | %.2f |\n", v, n, s, $1, $2, $3, $4, $5}'
     done
-} > "$OUT/results.md"
+} > "$OUT/results.md.tmp"
+mv -f -- "$OUT/results.md.tmp" "$OUT/results.md"
 bash scripts/plot_runs.sh -o "$OUT/curves.png" "${runs[@]}"
 cat "$OUT/results.md"

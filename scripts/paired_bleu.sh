@@ -25,16 +25,22 @@ sha() { sha256sum < "$1" | cut -c1-16; }
 # the dev sides, written afresh each time (blank lines skipped; paths reach awk by ENVIRON, which
 # does not read escapes)
 src=$HYPDIR/src.txt ref=$HYPDIR/ref.txt
-export PB_DEV=$DEV PB_SRC=$src.tmp PB_REF=$ref.tmp
+# temporaries of this run's own (two runs on one HYPDIR at once each write their own), removed
+# when it ends however it ends
+src_tmp=$(mktemp "$src.XXXXXX.tmp") ref_tmp=$(mktemp "$ref.XXXXXX.tmp") h_tmp=
+json_tmp=$(mktemp "$HYPDIR/paired.json.XXXXXX.tmp")
+trap 'rm -f -- "$src_tmp" "$ref_tmp" "$json_tmp" ${h_tmp:+"$h_tmp"}' EXIT
+export PB_DEV=$DEV PB_SRC=$src_tmp PB_REF=$ref_tmp
 zcat -f -- "$DEV" | awk -F'\t' '
     { sub(/\r$/, "") }
     NF == 0 { next }
     NF != 2 { print "paired_bleu.sh: " ENVIRON["PB_DEV"] ":" NR ": expected source<TAB>target" > "/dev/stderr"; bad = 1; exit 1 }
     { print $1 > ENVIRON["PB_SRC"]; print $2 > ENVIRON["PB_REF"]; n++ }
     END { if (!n && !bad) { print "paired_bleu.sh: " ENVIRON["PB_DEV"] ": no sentence pairs" > "/dev/stderr"; exit 1 } }' ||
-    { rm -f -- "$src.tmp" "$ref.tmp"; exit 1; }
-mv -- "$src.tmp" "$src"
-mv -- "$ref.tmp" "$ref"
+    exit 1
+chmod a+r -- "$src_tmp" "$ref_tmp"
+mv -- "$src_tmp" "$src"
+mv -- "$ref_tmp" "$ref"
 dev_sha=$(sha "$src")
 
 hyps=()
@@ -43,15 +49,17 @@ for c in "$@"; do
     h=$HYPDIR/$key-$dev_sha.hyp
     if [ ! -f "$h" ]; then
         echo "paired_bleu.sh: translating $c" >&2
-        if ! "$TG" translate --model "$c" --beam 1 --input "$src" > "$h.tmp" 2> "$h.err"; then
+        h_tmp=$(mktemp "$h.XXXXXX.tmp")
+        if ! "$TG" translate --model "$c" --beam 1 --input "$src" > "$h_tmp" 2> "$h.err"; then
             tail -n 3 -- "$h.err" >&2
-            rm -f -- "$h.tmp"
             fail "translating $c failed (its messages: $h.err)"
         fi
         # a checkpoint rewritten while it was read (a run saving into it) would file another
         # model's translation under this key
-        [ "$(sha "$c")" = "$key" ] || { rm -f -- "$h.tmp"; fail "$c changed while it was translated: run again"; }
-        mv -- "$h.tmp" "$h"
+        [ "$(sha "$c")" = "$key" ] || fail "$c changed while it was translated: run again"
+        chmod a+r -- "$h_tmp"
+        mv -- "$h_tmp" "$h"
+        h_tmp=
     fi
     hyps+=("$h")
 done
@@ -59,7 +67,7 @@ done
 # one line a checkpoint from score's JSON (its systems in the order given): BLEU; the difference
 # to the baseline's BLEU with the 95% interval of the resampled differences (their mean +- ci, as
 # sacreBLEU prints it); the p-value
-"$TG" score --ref "$ref" --hyp "${hyps[0]}" --paired-bs "${hyps[@]:1}" --json > "$HYPDIR/paired.json"
+"$TG" score --ref "$ref" --hyp "${hyps[0]}" --paired-bs "${hyps[@]:1}" --json > "$json_tmp"
 printf '%s\n' "$@" | awk '
 function num(line, key,    m) {
     return match(line, "\"" key "\": [-+0-9.eE]+") ? substr(line, RSTART + length(key) + 4, RLENGTH - length(key) - 4) + 0 : ""
@@ -74,4 +82,6 @@ FNR == NR { ckpt[++nc] = $0; next }
                 num($0, "p_value")
 }
 END { if (n != nc) { print "paired_bleu.sh: " n " systems in score --json for " nc " checkpoints" > "/dev/stderr"; exit 1 } }
-' - "$HYPDIR/paired.json"
+' - "$json_tmp"
+chmod a+r -- "$json_tmp"
+mv -- "$json_tmp" "$HYPDIR/paired.json"

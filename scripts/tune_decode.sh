@@ -9,7 +9,7 @@ set -euo pipefail
 RUN=${1:?usage: tune_decode.sh RUN DEV.tsv[.gz]}
 DEV=${2:?usage: tune_decode.sh RUN DEV.tsv[.gz]}
 TG=${TG:-build/tapegrad}
-AVG=${AVG:-4 8}
+AVG=${AVG-4 8}   # AVG= (empty): no averages
 ALPHAS=${ALPHAS:-0.6 1.0 1.4}
 BEAM=${BEAM:-4}
 THREADS=${THREADS:-$(nproc 2>/dev/null || echo 2)}

@@ -1,17 +1,16 @@
 #!/usr/bin/env bash
 # A short train + translate (a tiny copy-task model, a few steps, two threads) under valgrind
 # memcheck: exit status 1 on any memory error or any definitely/indirectly lost block. Uses the
-# float build in build/ (built if missing). About a minute; CI runs it from .ci/run.
+# float build in build/ (built, or brought up to date). About a minute; CI runs it from .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v valgrind >/dev/null 2>&1; then
     echo "valgrind.sh: valgrind not found (Debian: apt-get install -y valgrind)" >&2
     exit 1
 fi
-if [ ! -x build/tapegrad ]; then
-    cmake -S . -B build -DTG_WERROR=ON >/dev/null
-    cmake --build build -j 2 --target tapegrad >/dev/null
-fi
+# built, or brought up to date with the source (an edit since the last build is checked, not the old binary)
+[ -f build/CMakeCache.txt ] || cmake -S . -B build -DTG_WERROR=ON >/dev/null
+cmake --build build -j 2 --target tapegrad >/dev/null
 dir=$(mktemp -d /tmp/tg_valgrind_XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 vg=(valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect

@@ -9,7 +9,8 @@ check() { # check WHAT GOT WANT
 }
 d=$(mktemp -d "${TMPDIR:-/tmp}/tg_scripts.XXXXXX")
 mkdir "$d/scripts"
-cp scripts/test.sh scripts/fuzz.sh scripts/bench_vs_torch.sh scripts/tune_decode.sh "$d/scripts/"
+cp scripts/test.sh scripts/fuzz.sh scripts/bench_vs_torch.sh scripts/tune_decode.sh scripts/valgrind.sh \
+   scripts/experiment_attn_activation.sh scripts/paired_bleu.sh "$d/scripts/"
 refused() { # refused WHAT MESSAGE SCRIPT ARGS...: exit 2 with MESSAGE
     what=$1 msg=$2; shift 2
     out=$(bash "$d/scripts/$@" 2>&1); rc=$?
@@ -40,6 +41,71 @@ case $out in *"cannot open $d/run/best.ckpt: No such file"*"tune_decode: transla
     *) echo "FAIL: tune_decode, translate fails: message: $out"; fail=1;; esac
 check "tune_decode: the earlier table kept" "$(cat "$d/run/decode_tuning.tsv")" "$(printf 'model\tbleu\nearlier\t1')"
 check "tune_decode: no temporary left" "$(ls "$d/run" | grep -c 'tmp$')" 0
+# tune_decode.sh: AVG= (empty) averaged the default 4 and 8 last checkpoints all the same
+for k in 1 2 3 4; do : > "$d/run/step-$k.ckpt"; done
+cat > "$d/tg" <<'FAKE'
+#!/bin/sh
+echo "$1" >> "${0%/*}/calls"
+case $1 in score) echo '"score": 1.0, "bp": 1.0, "score": 2.0';; ckpt) : > "$5";; esac
+FAKE
+out=$(TG="$d/tg" AVG= ALPHAS=1.0 bash "$d/scripts/tune_decode.sh" "$d/run" "$d/dev.tsv" 2>&1); rc=$?
+check "tune_decode AVG=: exit" "$rc" 0
+check "tune_decode AVG=: nothing averaged" "$(sort -u "$d/calls" | tr '\n' ' ')" "score translate "
+rm -f "$d/calls"
+# bench_vs_torch.sh: --runs without a value stopped on "$2: unbound variable", --runs 0 went on to
+# divide by zero
+refused "bench_vs_torch.sh --runs" "bench_vs_torch.sh: --runs wants a value" bench_vs_torch.sh --runs
+refused "bench_vs_torch.sh --runs 0" "bench_vs_torch.sh: --runs must be a whole number from 1, not '0'" bench_vs_torch.sh --runs 0
+refused "bench_vs_torch.sh --log" "bench_vs_torch.sh: --log wants a value" bench_vs_torch.sh --runs 2 --log
+# valgrind.sh checked an existing build/tapegrad as it was, not rebuilt after an edit: it now
+# brings the build up to date (a stand-in cmake, and a valgrind that finds nothing)
+mkdir -p "$d/bin" "$d/build"
+: > "$d/build/CMakeCache.txt"
+printf '#!/bin/sh\nexit 0\n' > "$d/build/tapegrad"
+printf '#!/bin/sh\necho "cmake $*" >> "%s/calls"\n' "$d" > "$d/bin/cmake"
+printf '#!/bin/sh\nexit 0\n' > "$d/bin/valgrind"
+chmod +x "$d/build/tapegrad" "$d/bin/cmake" "$d/bin/valgrind"
+PATH="$d/bin:$PATH" bash "$d/scripts/valgrind.sh" > /dev/null 2>&1
+check "valgrind.sh: the build brought up to date" "$(cat "$d/calls")" "cmake --build build -j 2 --target tapegrad"
+rm -f "$d/calls"
+# experiment_attn_activation.sh wrote results.md in place: an evaluation that failed (or a kill)
+# left it cut to its header; each run's eval.json too
+for v in none relu; do
+    mkdir -p "$d/exp/$v" && : > "$d/exp/$v/last.ckpt" && printf 'norm = pre\n' > "$d/exp/$v/config.txt"
+    echo '{"earlier": 1}' > "$d/exp/$v/eval.json"
+done
+echo "earlier table" > "$d/exp/results.md"
+cat > "$d/tg" <<'FAKE'
+#!/bin/sh
+case $1 in train) exit 0;; eval) echo '{"loss": 1'; echo "tapegrad eval: failed" >&2; exit 1;; esac
+FAKE
+out=$(OUT="$d/exp" TAPEGRAD="$d/tg" VARIANTS="none relu" THREADS=1 bash "$d/scripts/experiment_attn_activation.sh" 2>&1); rc=$?
+check "experiment_attn_activation, eval fails: exit" "$rc" 1
+check "experiment_attn_activation: results.md kept" "$(cat "$d/exp/results.md")" "earlier table"
+check "experiment_attn_activation: eval.json kept" "$(cat "$d/exp/none/eval.json")" '{"earlier": 1}'
+check "experiment_attn_activation: no temporary left" "$(find "$d/exp" -name '*.tmp' | wc -l)" 0
+# paired_bleu.sh wrote its temporaries under fixed names (src.txt.tmp, KEY-DEV.hyp.tmp): a second
+# run on one HYPDIR meanwhile wrote into the same files. Now each run's are its own: another's
+# in the way (here a folder under each name) changes nothing, and none is left behind
+mkdir -p "$d/pb/hyp"
+echo base > "$d/pb/a.ckpt" && echo variant > "$d/pb/b.ckpt"
+printf 'one\tuno\ntwo\tdos\n' > "$d/pb/dev.tsv"
+cat > "$d/tg" <<'FAKE'
+#!/bin/sh
+case $1 in
+translate) sed 's/^/x /' "$7";;
+score) echo '{"bleu": {"score": 10.0}, "p_value": null}'
+       echo '{"bleu": {"score": 12.5},'; echo '"diff": {"score": 2.5, "mean": 2.5, "ci": 0.5}, "p_value": 0.01}';;
+esac
+FAKE
+sha() { sha256sum < "$1" | cut -c1-16; }
+printf 'one\ntwo\n' > "$d/pb/src"
+mkdir "$d/pb/hyp/src.txt.tmp" "$d/pb/hyp/ref.txt.tmp" "$d/pb/hyp/$(sha "$d/pb/a.ckpt")-$(sha "$d/pb/src").hyp.tmp"
+out=$(TG="$d/tg" bash "$d/scripts/paired_bleu.sh" "$d/pb/dev.tsv" "$d/pb/hyp" "$d/pb/a.ckpt" "$d/pb/b.ckpt" 2>&1); rc=$?
+check "paired_bleu, others' temporaries in the way: exit" "$rc" 0
+case $out in *"b.ckpt"*"BLEU  12.50  diff +2.50 [+2.00, +3.00]  p = 0.010"*) ;; *) echo "FAIL: paired_bleu: output: $out"; fail=1;; esac
+check "paired_bleu: a translation cached" "$(cat "$d/pb/hyp/$(sha "$d/pb/a.ckpt")-$(sha "$d/pb/src").hyp")" "$(printf 'x one\nx two')"
+check "paired_bleu: only the others' temporaries left" "$(find "$d/pb/hyp" -name '*.tmp' -type f | wc -l)" 0
 rm -rf "$d"
 [ "$fail" = 0 ] && echo "scripts_test: all checks passed"
 exit "$fail"
