@@ -7,8 +7,9 @@
 #                                # TAPEGRAD=<a built tapegrad: skips the install and build>
 #
 # Run again, it resumes the run where it stopped (Ctrl-C or SIGTERM stops it, exit 130 or 143,
-# the run saved) and only translates once the time budget is spent. Installs what is missing with apt-get (as root) on Debian. A RUN you give
-# is relative to where you are; the default is in the source tree.
+# the run saved) and only translates once the time budget is spent. Installs what is missing with
+# apt-get (as root) on Debian. A RUN you give is relative to where you are; the default is in the
+# source tree.
 set -euo pipefail
 # Ctrl-C or SIGTERM: train finishes its step, saves and exits 0, so the job stops once the running
 # command returns instead of going on to translate and score a half-trained model
