@@ -35,13 +35,15 @@ static void first_difference(const char *x, const char *y, char *a, char *b, siz
  * steps no kept checkpoint holds, and at the ones it does the gradient norms that no checkpoint
  * holds. Ascending steps, as training and the rewrite write them. */
 typedef struct {
-    char *buf;   /* whole rows, each ending in '\n' */
+    char *buf;       /* whole rows, each ending in '\n' */
     size_t len;
-    size_t at;   /* the first row not yet passed on */
+    size_t at;       /* the first row not yet passed on */
+    int64_t redone;  /* the last step redone: rows at or before it, out of order, are dropped */
 } later_rows;
 
 static tg_status later_rows_read(const char *path, int64_t after, int64_t upto, later_rows *o, tg_err *err) {
     memset(o, 0, sizeof *o);
+    o->redone = after;
     FILE *in = tg_afile_fopen_regular(path, true);
     if (!in) return TG_OK;   /* none (a link or a device tg_run_diag_open_rewrite has refused) */
     FILE *m = open_memstream(&o->buf, &o->len);
@@ -75,8 +77,9 @@ static void later_rows_upto(later_rows *o, tg_run_diag *d, const tg_run *r, int6
         char stack[4];
         int layer;
         double v;
-        if (at < step) fwrite(row, 1, n, d->f);
-        else if (sscanf(row, "%*s\t%3[a-z]\t%d\tlayer\tgrad_norm\t%lf", stack, &layer, &v) == 3) {
+        if (at < step) {
+            if (at > o->redone) fwrite(row, 1, n, d->f);
+        } else if (sscanf(row, "%*s\t%3[a-z]\t%6d\tlayer\tgrad_norm\t%lf", stack, &layer, &v) == 3) {
             bool enc = !strcmp(stack, "enc"), dec = !strcmp(stack, "dec");
             int layers = enc ? r->mcfg.enc_layers : dec ? r->mcfg.dec_layers : 0;
             if (layer < 0 || layer >= layers) continue;   /* (not a row of this model) */
@@ -84,6 +87,7 @@ static void later_rows_upto(later_rows *o, tg_run_diag *d, const tg_run *r, int6
             d->grads_step = step;
         }
     }
+    o->redone = step;
 }
 
 /* The rows of one checkpoint of the run r (step: the N of its name step-N.ckpt, -1 for last.ckpt):
