@@ -39,9 +39,7 @@ zcat -f -- "$DEV" | awk -F'\t' '
     END { if (!n && !bad) { print "paired_bleu.sh: " ENVIRON["PB_DEV"] ": no sentence pairs" > "/dev/stderr"; exit 1 } }' ||
     exit 1
 chmod a+r -- "$src_tmp" "$ref_tmp"
-mv -- "$src_tmp" "$src"
-mv -- "$ref_tmp" "$ref"
-dev_sha=$(sha "$src")
+dev_sha=$(sha "$src_tmp")   # this run translates and scores its own copies, which another run cannot replace
 
 hyps=()
 for c in "$@"; do
@@ -50,7 +48,7 @@ for c in "$@"; do
     if [ ! -f "$h" ]; then
         echo "paired_bleu.sh: translating $c" >&2
         h_tmp=$(mktemp "$h.XXXXXX.tmp")
-        if ! "$TG" translate --model "$c" --beam 1 --input "$src" > "$h_tmp" 2> "$h.err"; then
+        if ! "$TG" translate --model "$c" --beam 1 --input "$src_tmp" > "$h_tmp" 2> "$h.err"; then
             tail -n 3 -- "$h.err" >&2
             fail "translating $c failed (its messages: $h.err)"
         fi
@@ -67,7 +65,7 @@ done
 # one line a checkpoint from score's JSON (its systems in the order given): BLEU; the difference
 # to the baseline's BLEU with the 95% interval of the resampled differences (their mean +- ci, as
 # sacreBLEU prints it); the p-value
-"$TG" score --ref "$ref" --hyp "${hyps[0]}" --paired-bs "${hyps[@]:1}" --json > "$json_tmp"
+"$TG" score --ref "$ref_tmp" --hyp "${hyps[0]}" --paired-bs "${hyps[@]:1}" --json > "$json_tmp"
 printf '%s\n' "$@" | awk '
 function num(line, key,    m) {
     return match(line, "\"" key "\": [-+0-9.eE]+") ? substr(line, RSTART + length(key) + 4, RLENGTH - length(key) - 4) + 0 : ""
@@ -85,3 +83,5 @@ END { if (n != nc) { print "paired_bleu.sh: " n " systems in score --json for " 
 ' - "$json_tmp"
 chmod a+r -- "$json_tmp"
 mv -- "$json_tmp" "$HYPDIR/paired.json"
+mv -- "$src_tmp" "$src"   # the dev sides of the last run, beside its table
+mv -- "$ref_tmp" "$ref"

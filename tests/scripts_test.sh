@@ -84,16 +84,19 @@ check "experiment_attn_activation, eval fails: exit" "$rc" 1
 check "experiment_attn_activation: results.md kept" "$(cat "$d/exp/results.md")" "earlier table"
 check "experiment_attn_activation: eval.json kept" "$(cat "$d/exp/none/eval.json")" '{"earlier": 1}'
 check "experiment_attn_activation: no temporary left" "$(find "$d/exp" -name '*.tmp' | wc -l)" 0
-# paired_bleu.sh wrote its temporaries under fixed names (src.txt.tmp, KEY-DEV.hyp.tmp): a second
-# run on one HYPDIR meanwhile wrote into the same files. Now each run's are its own: another's
-# in the way (here a folder under each name) changes nothing, and none is left behind
+# paired_bleu.sh wrote its temporaries under fixed names (src.txt.tmp, KEY-DEV.hyp.tmp) and
+# translated HYPDIR/src.txt: a second run on one HYPDIR meanwhile wrote into the same files, or
+# replaced src.txt with its dev set, whose translations were then cached under this one's key.
+# Now each run's are its own: another's in the way (here a folder under each name, and a
+# src.txt replaced while translating) changes nothing, and none is left behind
 mkdir -p "$d/pb/hyp"
 echo base > "$d/pb/a.ckpt" && echo variant > "$d/pb/b.ckpt"
 printf 'one\tuno\ntwo\tdos\n' > "$d/pb/dev.tsv"
 cat > "$d/tg" <<'FAKE'
 #!/bin/sh
 case $1 in
-translate) sed 's/^/x /' "$7";;
+translate) printf 'other\nrun\n' > "$PBH/src.txt"   # another run on the folder meanwhile
+           sed 's/^/x /' "$7";;
 score) echo '{"bleu": {"score": 10.0}, "p_value": null}'
        echo '{"bleu": {"score": 12.5},'; echo '"diff": {"score": 2.5, "mean": 2.5, "ci": 0.5}, "p_value": 0.01}';;
 esac
@@ -101,7 +104,7 @@ FAKE
 sha() { sha256sum < "$1" | cut -c1-16; }
 printf 'one\ntwo\n' > "$d/pb/src"
 mkdir "$d/pb/hyp/src.txt.tmp" "$d/pb/hyp/ref.txt.tmp" "$d/pb/hyp/$(sha "$d/pb/a.ckpt")-$(sha "$d/pb/src").hyp.tmp"
-out=$(TG="$d/tg" bash "$d/scripts/paired_bleu.sh" "$d/pb/dev.tsv" "$d/pb/hyp" "$d/pb/a.ckpt" "$d/pb/b.ckpt" 2>&1); rc=$?
+out=$(PBH="$d/pb/hyp" TG="$d/tg" bash "$d/scripts/paired_bleu.sh" "$d/pb/dev.tsv" "$d/pb/hyp" "$d/pb/a.ckpt" "$d/pb/b.ckpt" 2>&1); rc=$?
 check "paired_bleu, others' temporaries in the way: exit" "$rc" 0
 case $out in *"b.ckpt"*"BLEU  12.50  diff +2.50 [+2.00, +3.00]  p = 0.010"*) ;; *) echo "FAIL: paired_bleu: output: $out"; fail=1;; esac
 check "paired_bleu: a translation cached" "$(cat "$d/pb/hyp/$(sha "$d/pb/a.ckpt")-$(sha "$d/pb/src").hyp")" "$(printf 'x one\nx two')"
