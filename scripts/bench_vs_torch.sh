@@ -31,6 +31,15 @@ while [ $# -gt 0 ]; do
     *) echo "bench_vs_torch.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
     esac
 done
+# every value checked before anything runs
+bad() { echo "bench_vs_torch.sh: $*" >&2; exit 2; }
+[ "${#runs}" -le 4 ] || bad "--runs must be a whole number from 1 to 9999, not '$runs'"
+[ -n "$threads" ] || bad "--threads is empty"
+for t in $threads; do case $t in *[!0-9]*|0*) bad "--threads holds whole numbers from 1, not '$t'";; esac; done
+[ -n "$configs" ] || bad "--configs is empty"
+for c in $configs; do case $c in T|B) ;; *) bad "--configs holds T and B, not '$c'";; esac; done
+case $kernels in auto|portable|avx2|avx512) ;; *) bad "--kernels is auto, portable, avx2 or avx512, not '$kernels'";; esac
+[ "$gemm$step" != 00 ] || bad "--no-gemm and --no-step leave nothing to measure"
 
 bench=../shared/bench
 py=/usr/bin/python3

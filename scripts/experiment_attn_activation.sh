@@ -8,7 +8,7 @@
 #   bash scripts/experiment_attn_activation.sh     # TIME_LIMIT=30m per run, OUT=runs/attn_activation
 #                                                  # NORM=post VARIANTS="none relu gelu" TAPEGRAD=<built>
 #
-# Results: $OUT/results.md (a table) and $OUT/curves.png, each replaced only when whole. Runs
+# Results: $OUT/results.md (a table, replaced only when whole) and $OUT/curves.png. Runs
 # resume when the script is run again (with the norm they were started with: the table says it).
 set -euo pipefail
 case ${OUT:-} in ''|/*) ;; *) OUT=$PWD/$OUT;; esac
@@ -23,6 +23,7 @@ DATA=data/bible_en_es
 
 if [ -n "${TAPEGRAD:-}" ]; then
     TG=$TAPEGRAD   # a tapegrad already built: nothing is built
+    [ -f "$TG" ] && [ -x "$TG" ] || { echo "experiment_attn_activation.sh: TAPEGRAD '$TG' is not a program" >&2; exit 2; }
 else
     cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
     cmake --build build -j "$THREADS" --target tapegrad
@@ -43,7 +44,8 @@ for v in $VARIANTS; do
 done
 # each file is written beside its place and moved there when whole: a failed or killed evaluation
 # leaves the earlier one as it was
-trap 'rm -f "$OUT/results.md.tmp" "$OUT"/*/eval.json.tmp' EXIT
+table=$(mktemp "$OUT/results.md.XXXXXX.tmp") json=
+trap 'rm -f -- "$table" ${json:+"$json"}' EXIT   # this run's own temporaries
 {
     echo "# Activation after multi-head attention ($TIME_LIMIT of training each)"
     echo
@@ -51,14 +53,15 @@ trap 'rm -f "$OUT/results.md.tmp" "$OUT"/*/eval.json.tmp' EXIT
     echo "|---|---|---:|---:|---:|---:|---:|---:|"
     for v in $VARIANTS; do
         run="$OUT/$v"
-        "$TG" eval --model "$run/best.ckpt" --data "$DATA/dev.tsv.gz" --beam 1 --threads "$THREADS" --json > "$run/eval.json.tmp"
-        mv -f -- "$run/eval.json.tmp" "$run/eval.json"
+        json=$(mktemp "$run/eval.json.XXXXXX.tmp")
+        "$TG" eval --model "$run/best.ckpt" --data "$DATA/dev.tsv.gz" --beam 1 --threads "$THREADS" --json > "$json"
+        chmod a+r -- "$json" && mv -f -- "$json" "$run/eval.json" && json=
         steps=$("$TG" ckpt info --json "$run/best.ckpt" | sed 's/.*"step": \([0-9]*\).*/\1/')
         norm=$(awk -F ' = ' '$1 == "norm" { print $2 }' < "$run/config.txt")   # the run's own
         sed 's/.*"loss": \([0-9.]*\), "nll": \([0-9.]*\), "ppl": \([0-9.]*\).*"bleu": {"score": \([0-9.]*\).*"chrf": {"score": \([0-9.]*\).*/\1 \2 \3 \4 \5/' "$run/eval.json" |
             awk -v v="$v" -v n="$norm" -v s="$steps" '{printf "| %s | %s | %s | %.3f | %.3f | %.2f | %.2f | %.2f |\n", v, n, s, $1, $2, $3, $4, $5}'
     done
-} > "$OUT/results.md.tmp"
-mv -f -- "$OUT/results.md.tmp" "$OUT/results.md"
+} > "$table"
+chmod a+r -- "$table" && mv -f -- "$table" "$OUT/results.md"
 bash scripts/plot_runs.sh -o "$OUT/curves.png" "${runs[@]}"
 cat "$OUT/results.md"

@@ -10,6 +10,9 @@ RUN=${1:?usage: tune_decode.sh RUN DEV.tsv[.gz]}
 DEV=${2:?usage: tune_decode.sh RUN DEV.tsv[.gz]}
 TG=${TG:-build/tapegrad}
 AVG=${AVG-4 8}   # AVG= (empty): no averages
+for k in $AVG; do
+    case $k in ''|*[!0-9]*|0*|1) echo "tune_decode: AVG holds whole numbers from 2 (checkpoints to average), not '$k'" >&2; exit 2;; esac
+done
 ALPHAS=${ALPHAS:-0.6 1.0 1.4}
 BEAM=${BEAM:-4}
 THREADS=${THREADS:-$(nproc 2>/dev/null || echo 2)}

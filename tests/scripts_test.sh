@@ -57,6 +57,19 @@ rm -f "$d/calls"
 refused "bench_vs_torch.sh --runs" "bench_vs_torch.sh: --runs wants a value" bench_vs_torch.sh --runs
 refused "bench_vs_torch.sh --runs 0" "bench_vs_torch.sh: --runs must be a whole number from 1, not '0'" bench_vs_torch.sh --runs 0
 refused "bench_vs_torch.sh --log" "bench_vs_torch.sh: --log wants a value" bench_vs_torch.sh --runs 2 --log
+# values that only the benchmarks found wrong (or never: nothing to measure was exit 0)
+refused "bench_vs_torch.sh --kernels bogus" "--kernels is auto, portable, avx2 or avx512, not 'bogus'" bench_vs_torch.sh --kernels bogus
+refused "bench_vs_torch.sh --threads 0" "--threads holds whole numbers from 1, not '0'" bench_vs_torch.sh --threads 0
+refused "bench_vs_torch.sh --configs X" "--configs holds T and B, not 'X'" bench_vs_torch.sh --configs X
+refused "bench_vs_torch.sh --runs 10^20" "--runs must be a whole number from 1 to 9999" bench_vs_torch.sh --runs 99999999999999999999
+refused "bench_vs_torch.sh nothing" "--no-gemm and --no-step leave nothing to measure" bench_vs_torch.sh --no-gemm --no-step
+# tune_decode.sh: AVG=0 or -1 ended in ckpt average's usage, AVG=x in a bash error
+for bad in 0 -1 x 1; do
+    export AVG="$bad"
+    refused "tune_decode AVG=$bad" "tune_decode: AVG holds whole numbers from 2 (checkpoints to average), not '$bad'" \
+        tune_decode.sh "$d/run" "$d/dev.tsv"
+done
+unset AVG
 # valgrind.sh checked an existing build/tapegrad as it was, not rebuilt after an edit: it now
 # brings the build up to date (a stand-in cmake, and a valgrind that finds nothing)
 mkdir -p "$d/bin" "$d/build"
