@@ -10,7 +10,7 @@
 #   bash scripts/bench_vs_torch.sh [--runs N] [--configs "T B"] [--threads "1 2"] [--no-gemm]
 #                                  [--no-step] [--kernels auto|portable|avx2|avx512] [--log FILE]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$(readlink -f -- "$0")")/.."   # the source root, also when started through a symlink
 
 runs=3 configs="T B" threads="1 2" gemm=1 step=1 kernels=auto log=""
 while [ $# -gt 0 ]; do

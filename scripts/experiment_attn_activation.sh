@@ -10,6 +10,7 @@
 #
 # Results: $OUT/results.md (a table, replaced only when whole) and $OUT/curves.png. Runs
 # resume when the script is run again (with the norm they were started with: the table says it).
+# An OUT or TAPEGRAD you give is relative to where you are; the default OUT is in the source tree.
 set -euo pipefail
 case ${OUT:-} in ''|/*) ;; *) OUT=$PWD/$OUT;; esac
 case ${TAPEGRAD:-} in ''|/*) ;; */*) TAPEGRAD=$PWD/$TAPEGRAD;; esac
