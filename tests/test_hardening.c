@@ -330,7 +330,10 @@ START_TEST(test_number_flags_strict) {
     }
     char *d[] = {"ckpt", "diagnose", "--threads", "4294967297", "somewhere", NULL};
     ck_assert_int_eq(run(d), 2);
-    ck_assert(file_has("err.txt", "--threads wants a whole number in [0, 256], not '4294967297'"));
+    ck_assert(file_has("err.txt", "--threads wants a whole number in [0, 64], not '4294967297'"));
+    char *d65[] = {"ckpt", "diagnose", "--threads", "65", "somewhere", NULL};   /* as train's, 64 at most */
+    ck_assert_int_eq(run(d65), 2);
+    ck_assert(file_has("err.txt", "--threads wants a whole number in [0, 64], not '65'"));
 }
 END_TEST
 

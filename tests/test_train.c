@@ -431,6 +431,13 @@ START_TEST(test_accum_shards_resume_exact) {
     char *other[] = {"train", "--resume", b1, "--accum-shards", "3", "--max-steps", "40", NULL};
     ck_assert_int_eq(run(NULL, other), 2);
     ck_assert(file_has("err.txt", "--accum-shards cannot change when resuming (the run has accum-shards = 2)"));
+    /* a number is named as the user gave it, not as config.txt's exact %.17g (0.10000000000000001) */
+    char *drop[] = {"train", "--resume", b1, "--dropout", "0.3", NULL};
+    ck_assert_int_eq(run(NULL, drop), 2);
+    ck_assert(file_has("err.txt", "--dropout cannot change when resuming (the run has dropout = 0.1)\n"));
+    char *ls[] = {"train", "--resume", b1, "--label-smoothing", "0.2", NULL};
+    ck_assert_int_eq(run(NULL, ls), 2);
+    ck_assert(file_has("err.txt", "(the run has label-smoothing = 0.1)\n"));
 }
 END_TEST
 

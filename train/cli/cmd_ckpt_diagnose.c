@@ -30,7 +30,7 @@ int tg_ckpt_diagnose(int argc, char **argv) {
     optind = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 't': if (!tg_arg_int("ckpt diagnose", "--threads", optarg, 0, 256, &threads)) return 2; break;
+        case 't': if (!tg_arg_int("ckpt diagnose", "--threads", optarg, 0, 64, &threads)) return 2; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
