@@ -219,6 +219,115 @@ START_TEST(test_diagnose_keeps_trainings_rows) {
 }
 END_TEST
 
+/* The rows of text without those whose step is in skip[] (0-ended) and its grad_norm rows at the
+ * steps in nograd[] (0-ended): what diagnose keeps of a run trained with --diagnostics throughout. */
+static char *rows_without(const char *text, const int *skip, const int *nograd) {
+    char *out = malloc(strlen(text) + 1), *o = out;
+    ck_assert_ptr_nonnull(out);
+    for (const char *row = text; *row;) {
+        size_t len = (size_t)(strchr(row, '\n') - row) + 1;
+        long step = strtol(row, NULL, 10);
+        bool drop = false;
+        for (int i = 0; skip[i]; i++) drop |= step == skip[i];
+        for (int i = 0; nograd[i]; i++) drop |= step == nograd[i] && strstr(row, "\tgrad_norm\t") < row + len;
+        if (!drop) {
+            memcpy(o, row, len);
+            o += len;
+        }
+        row += len;
+    }
+    *o = '\0';
+    return out;
+}
+
+/* A run trained without --diagnostics, then resumed with it: the checkpoints saved before the
+ * resume had no rows, and diagnose left the whole run alone (its last.ckpt was trained with the
+ * flag). Now those get their rows and training's are kept: the file is the rows of the same run
+ * trained with --diagnostics throughout, but for the steps no checkpoint holds and the gradient
+ * norms of the first stretch. A header deleted by hand is put back (the first row was taken for
+ * it), and a killed diagnose's temporary is removed. */
+START_TEST(test_diagnose_run_resumed_with_diagnostics) {
+    write_data();
+    char *common[] = {"train", "--train", (char *)tg_cli_path("train.tsv"), "--dev", (char *)tg_cli_path("dev.tsv"),
+                      "--merges", "30", "--d-model", "16", "--heads", "2", "--d-ff", "32", "--layers", "1",
+                      "--save-every", "10", "--keep", "100", "--valid-every", "1000", "--threads", "1"};
+    enum { NC = sizeof common / sizeof common[0] };
+    char *a[NC + 7], *b[NC + 7];
+    memcpy(a, common, sizeof common);
+    memcpy(b, common, sizeof common);
+    const char *A = tg_cli_path("runA"), *B = tg_cli_path("runB");
+    char *a_more[] = {"--out", (char *)A, "--max-steps", "20", "--diagnostics", "0", NULL};
+    char *b_more[] = {"--out", (char *)B, "--max-steps", "30", "--diagnostics", "5", NULL};
+    memcpy(a + NC, a_more, sizeof a_more);
+    memcpy(b + NC, b_more, sizeof b_more);
+    ck_assert_int_eq(tg_cli_run(NULL, a), 0);
+    ck_assert_int_eq(tg_cli_run(NULL, b), 0);
+    char *r[] = {"train", "--resume", (char *)A, "--max-steps", "30", "--diagnostics", "5", "--threads", "1", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, r), 0);
+    char tsv[600], half[600];
+    snprintf(tsv, sizeof tsv, "%s/diagnostics.tsv", B);
+    char *throughout = tg_cli_slurp(tsv);
+    snprintf(tsv, sizeof tsv, "%s/diagnostics.tsv", A);
+    char *trained = tg_cli_slurp(tsv);
+    ck_assert_ptr_nonnull(strstr(trained, "\n25\tenc\t0\tlayer\tgrad_norm\t"));
+    ck_assert_ptr_null(strstr(trained, "\n20\t"));
+    const int gaps[] = {5, 15, 0}, unsaved[] = {10, 20, 0};
+    char *want = rows_without(throughout, gaps, unsaved);
+    ck_assert_str_ne(want, trained);
+    for (int rerun = 0; rerun < 2; rerun++) {   /* and again: the same bytes */
+        ck_assert_int_eq(diagnose(A), 0);
+        ck_assert(tg_cli_has("out.txt", "diagnostics of 2 checkpoints"));
+        assert_text(tsv, want);
+    }
+    /* the header deleted by hand; a killed diagnose's temporary beside */
+    const char *first = strchr(want, '\n') + 1;
+    tg_cli_write(tsv, first);
+    pid_t gone = fork();
+    ck_assert_int_ge(gone, 0);
+    if (gone == 0) _exit(0);
+    ck_assert_int_eq(tg_cli_wait(gone), 0);
+    snprintf(half, sizeof half, "%s/diagnostics.tsv.tmp.%ld.0", A, (long)gone);
+    tg_cli_write(half, "10\tenc\t0\tself_at");
+    ck_assert_int_eq(diagnose(A), 0);
+    assert_text(tsv, want);
+    ck_assert(!exists(half));
+    ck_assert(tg_cli_has("err.txt", "tapegrad ckpt diagnose: removed "));
+    /* a run trained with --diagnostics throughout is left as it is, its header deleted or not */
+    ck_assert_int_eq(diagnose(B), 0);
+    ck_assert(tg_cli_has("out.txt", "trained with --diagnostics, left as it is"));
+    snprintf(tsv, sizeof tsv, "%s/diagnostics.tsv", B);
+    assert_text(tsv, throughout);
+    free(want);
+    free(trained);
+    free(throughout);
+}
+END_TEST
+
+/* A metrics.tsv whose header was deleted by hand: a resume took its first row for the header and
+ * kept it past the checkpoint's step. The header is put back and the rows trimmed as ever. */
+START_TEST(test_resume_puts_back_a_deleted_metrics_header) {
+    write_data();
+    train_run("runA", "30", "20", "10", true);
+    char metrics[600];
+    snprintf(metrics, sizeof metrics, "%s/metrics.tsv", tg_cli_path("runA"));
+    char *before = tg_cli_slurp(metrics);
+    ck_assert(!strncmp(before, "kind\tstep\t", 10));
+    const char *rows = strchr(before, '\n') + 1;
+    ck_assert(*rows);
+    char *edited = malloc(strlen(rows) + 64);
+    sprintf(edited, "%sbogus\t99\tafter the run\n", rows);   /* and a row past the run's step */
+    tg_cli_write(metrics, edited);
+    char *r[] = {"train", "--resume", (char *)tg_cli_path("runA"), "--max-steps", "20", "--threads", "1", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, r), 0);
+    char *after = tg_cli_slurp(metrics);
+    ck_assert_msg(!strncmp(after, before, strlen(before)), "%s", after);
+    ck_assert_ptr_null(strstr(after, "bogus"));
+    free(before);
+    free(edited);
+    free(after);
+}
+END_TEST
+
 /* diagnose reads the run's data by the names its checkpoint records: one that cannot be opened
  * is named with where the name comes from. */
 START_TEST(test_diagnose_names_missing_data_file) {
@@ -316,6 +425,8 @@ int main(void) {
     tcase_add_test(tc, test_diagnose_folder_of_step_ckpts);
     tcase_add_test(tc, test_diagnose_rerun_stopped_keeps_file);
     tcase_add_test(tc, test_diagnose_keeps_trainings_rows);
+    tcase_add_test(tc, test_diagnose_run_resumed_with_diagnostics);
+    tcase_add_test(tc, test_resume_puts_back_a_deleted_metrics_header);
     tcase_add_test(tc, test_diagnose_names_missing_data_file);
     tcase_add_test(tc, test_diagnose_refuses_another_dev_set);
     tcase_add_test(tc, test_ckpt_names_escaped);

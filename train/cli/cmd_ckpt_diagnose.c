@@ -18,7 +18,9 @@ static void usage(FILE *f) {
                "by the names its checkpoint records (relative ones from the current folder). Every\n"
                "checkpoint must be the run's (its model and vocabulary, step N in step-N.ckpt), else\n"
                "nothing is written. Running it again redoes the rows; the file is replaced at the end in\n"
-               "one step (a kill leaves it as it was); a run trained with --diagnostics is left as it is.\n\n"
+               "one step (a kill leaves it as it was, and the next diagnose removes its temporary). The\n"
+               "rows of a checkpoint that a train with --diagnostics saved are training's, and are kept\n"
+               "(gradient norms and all): a run trained with --diagnostics throughout is left as it is.\n\n"
                "  --threads N   kernel threads (0: TAPEGRAD_THREADS, else the cores) [0]\n"
                "  -h, --help    this text\n");
 }

@@ -3,7 +3,8 @@
  * the flag: the same fixed batch, the same rows in RUNDIR/diagnostics.tsv, one step per
  * checkpoint. The gradient norms of a training step are not in a checkpoint, so those rows are
  * absent, but for the ones training wrote (a run trained with --diagnostics, then resumed
- * without), which are kept with its rows at steps no kept checkpoint holds. */
+ * without), which are kept with its rows at steps no kept checkpoint holds. A checkpoint that a
+ * train with --diagnostics saved keeps training's rows (a run trained without, then resumed with). */
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -15,6 +16,7 @@
 
 #include "train/ckpt/atomic_file.h"
 #include "train/run/diagnostics.h"
+#include "train/run/progress.h"
 
 /* The first "key=value" where two model config strings differ, in a and b (at most n bytes). */
 static void first_difference(const char *x, const char *y, char *a, char *b, size_t n) {
@@ -51,9 +53,9 @@ static tg_status later_rows_read(const char *path, int64_t after, int64_t upto, 
     char *line = NULL;
     size_t cap = 0;
     long n = 0;
-    for (bool header = true; s == TG_OK && (n = tg_afile_getline(&line, &cap, in, (size_t)1 << 20)) > 0; header = false) {
-        int64_t step = strtoll(line, NULL, 10);
-        if (!header && line[n - 1] == '\n' && step > after && step <= upto) fwrite(line, 1, (size_t)n, m);
+    while (s == TG_OK && (n = tg_afile_getline(&line, &cap, in, (size_t)1 << 20)) > 0) {
+        int64_t step = strtoll(line, NULL, 10);   /* (the header's "step" is no row: not a number) */
+        if (tg_tsv_is_row(line, 0) && line[n - 1] == '\n' && step > after && step <= upto) fwrite(line, 1, (size_t)n, m);
     }                                               /* (a last line without its newline: torn by a crash) */
     if (s == TG_OK && (n < -1 || ferror(in))) s = tg_err_set(err, TG_ERR_IO, "%s: cannot read it back", path);
     free(line);
@@ -62,9 +64,11 @@ static tg_status later_rows_read(const char *path, int64_t after, int64_t upto, 
     return s;
 }
 
-/* Passes the kept rows before `step` on into the new file and takes the gradient norms at `step`
- * into d, for tg_run_diag_write to write among the step's redone rows, where training wrote them. */
-static void later_rows_upto(later_rows *o, tg_run_diag *d, const tg_run *r, int64_t step) {
+/* Passes the kept rows before `step` on into the new file, and those at `step` too when `own` (its
+ * checkpoint was saved by a train with --diagnostics: training's rows there stand); else takes the
+ * gradient norms at `step` into d, for tg_run_diag_write to write among the step's redone rows,
+ * where training wrote them. */
+static void later_rows_upto(later_rows *o, tg_run_diag *d, const tg_run *r, int64_t step, bool own) {
     for (int i = 0; i < r->mcfg.enc_layers; i++) d->enc[i].grad_norm = NAN;
     for (int i = 0; i < r->mcfg.dec_layers; i++) d->dec[i].grad_norm = NAN;
     d->grads_step = -1;
@@ -77,7 +81,7 @@ static void later_rows_upto(later_rows *o, tg_run_diag *d, const tg_run *r, int6
         char stack[4];
         int layer;
         double v;
-        if (at < step) {
+        if (at < step || own) {
             if (at > o->redone) fwrite(row, 1, n, d->f);
         } else if (sscanf(row, "%*s\t%3[a-z]\t%6d\tlayer\tgrad_norm\t%lf", stack, &layer, &v) == 3) {
             bool enc = !strcmp(stack, "enc"), dec = !strcmp(stack, "dec");
@@ -93,9 +97,11 @@ static void later_rows_upto(later_rows *o, tg_run_diag *d, const tg_run *r, int6
 /* The rows of one checkpoint of the run r (step: the N of its name step-N.ckpt, -1 for last.ckpt):
  * refused, naming it, when it is not the run's (another model or vocabulary: copied in from
  * another run, its rows would stand among the run's) or its step is not its name's (its rows
- * would land at another step); else its model swapped into r and its rows written through d. */
+ * would land at another step); else, when a train without --diagnostics saved it, its model
+ * swapped into r and its rows written through d (*written), and otherwise training's rows kept. */
 static tg_status diagnose_one(tg_run *r, tg_run_diag *d, later_rows *o, const char *path, int64_t step,
-                              const char *recipe, tg_err *err) {
+                              const char *recipe, bool *written, tg_err *err) {
+    *written = false;
     tg_loaded L;
     tg_status s = tg_run_load_model(path, &L, err);
     if (s != TG_OK) return s;
@@ -114,16 +120,18 @@ static tg_status diagnose_one(tg_run *r, tg_run_diag *d, later_rows *o, const ch
     else if (!tg_run_same_vocab(L.bpe, r->bpe))
         s = tg_err_set(err, TG_ERR_STATE, "%s has another vocabulary than the run's (%s); nothing written", path,
                        recipe);
-    if (s != TG_OK) {
+    if (s != TG_OK || L.cfg.diagnostics > 0) {
+        if (s == TG_OK) later_rows_upto(o, d, r, L.st.step, true);
         tg_loaded_free(&L);
         return s;
     }
+    *written = true;
     tg_model_free(r->model);
     r->model = L.model;
     L.model = NULL;
     step = L.st.step;
     tg_loaded_free(&L);
-    later_rows_upto(o, d, r, step);
+    later_rows_upto(o, d, r, step, false);
     return tg_run_diag_write(d, r, step, err);
 }
 
@@ -150,6 +158,22 @@ static void drop_lock(int lock) {
     if (lock >= 0) close(lock);
 }
 
+/* *all: every kept checkpoint (newest first) was saved by a train with --diagnostics, which wrote
+ * its rows. */
+static tg_status all_trained_with_diagnostics(const char *rundir, const int64_t *kept, size_t n, bool *all,
+                                              tg_err *err) {
+    *all = false;
+    for (size_t i = 0; i < n; i++) {
+        char path[TG_PATH_MAX + 64];
+        tg_run_config c;
+        tg_run_periodic_path(rundir, kept[i], path, sizeof path);
+        tg_status s = tg_run_load_config(path, &c, err);
+        if (s != TG_OK || c.diagnostics <= 0) return s;
+    }
+    *all = true;
+    return TG_OK;
+}
+
 tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_done, tg_err *err) {
     *n_done = 0;
     int64_t *kept = NULL;   /* newest first */
@@ -170,17 +194,23 @@ tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_do
      * checkpoint. Not had (a running train, a read-only folder): only a run left as it is goes on. */
     tg_err lock_err;
     int lock = tg_run_folder_lock(rundir, &lock_err);
+    if (lock >= 0) tg_run_remove_stale_temps(rundir, "ckpt diagnose");   /* (a killed diagnose's, say) */
     if (!has_last) tg_run_periodic_path(rundir, kept[0], recipe, sizeof recipe);
     tg_loaded last;
     s = tg_run_load_model(recipe, &last, err);
+    bool loaded = s == TG_OK;
     tg_run_config cfg = last.cfg;
-    int64_t last_step = s == TG_OK ? last.st.step : 0;
-    if (s != TG_OK || cfg.diagnostics > 0 || lock < 0) {   /* (a run with its own, gradient norms and all) */
-        if (s == TG_OK) tg_loaded_free(&last);
+    int64_t last_step = loaded ? last.st.step : 0;
+    /* left as it is: a run whose checkpoints a train with --diagnostics saved has its own rows,
+     * gradient norms and all (held by a train: that train's, which writes them) */
+    bool own = loaded && cfg.diagnostics > 0;
+    if (own && lock >= 0) s = all_trained_with_diagnostics(rundir, kept, n, &own, err);
+    if (s != TG_OK || own || lock < 0) {
+        if (loaded) tg_loaded_free(&last);
         free(kept);
         drop_lock(lock);
-        if (s == TG_OK && cfg.diagnostics <= 0) *err = lock_err;
-        return s != TG_OK ? s : cfg.diagnostics > 0 ? TG_OK : TG_ERR_STATE;
+        if (s == TG_OK && !own) *err = lock_err;
+        return s != TG_OK ? s : own ? TG_OK : TG_ERR_STATE;
     }
     if (strlen(rundir) >= sizeof cfg.out) s = tg_err_set(err, TG_ERR_ARG, "%s: path too long", rundir);
     else snprintf(cfg.out, sizeof cfg.out, "%s", rundir);
@@ -209,16 +239,17 @@ tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_do
         s = later_rows_read(path, keep_step, last_step, &later, err);
     }
     int done = 0;
+    bool written;
     for (size_t i = n; s == TG_OK && i-- > 0;) {   /* oldest first */
         tg_run_periodic_path(rundir, kept[i], path, sizeof path);
-        s = diagnose_one(&r, &d, &later, path, kept[i], recipe, err);
-        if (s == TG_OK) done++;
+        s = diagnose_one(&r, &d, &later, path, kept[i], recipe, &written, err);
+        done += s == TG_OK && written;
     }
     if (s == TG_OK && has_last && (n == 0 || kept[0] < last_step)) {
-        s = diagnose_one(&r, &d, &later, recipe, -1, recipe, err);
-        if (s == TG_OK) done++;
+        s = diagnose_one(&r, &d, &later, recipe, -1, recipe, &written, err);
+        done += s == TG_OK && written;
     }
-    if (s == TG_OK) later_rows_upto(&later, &d, &r, INT64_MAX);   /* training's rows after the last */
+    if (s == TG_OK) later_rows_upto(&later, &d, &r, INT64_MAX, false);   /* training's rows after the last */
     free(later.buf);
     if (s == TG_OK) s = tg_run_diag_commit(&d, &r, err);
     if (s == TG_OK) *n_done = done;

@@ -3,6 +3,7 @@
 
 #include "train/ckpt/atomic_file.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -34,12 +35,26 @@ tg_num_text tg_format_num(double x, int decimals) {
 /* The longest line trim_tsv reads: a metrics row is ~150 bytes, a diagnostics row a few KB. */
 #define TSV_LINE_MAX ((size_t)1 << 20)
 
+static const char *column(const char *line, int col) {
+    for (int c = 0; c < col && line; c++) {
+        line = strchr(line, '\t');
+        if (line) line++;
+    }
+    return line;
+}
+
+bool tg_tsv_is_row(const char *line, int step_col) {
+    const char *col = column(line, step_col);
+    return col && (isdigit((unsigned char)col[0]) || (col[0] == '-' && isdigit((unsigned char)col[1])));
+}
+
 /* Opens out over path and copies into it the header and rows of path whose step (column
  * step_col, 0-based) is <= keep_step, but for rows of kind drop_at_keep (the first column; NULL:
- * none) at keep_step itself, and drops a last line without its newline (torn by a crash). *found:
+ * none) at keep_step itself, and drops a last line without its newline (torn by a crash). A file
+ * whose first line is a row (its header deleted by hand) gets header back before it. *found:
  * whether path was there (absent: out is open and empty). On failure out is closed, path untouched. */
-static tg_status copy_kept(const char *path, int step_col, int64_t keep_step, const char *drop_at_keep, tg_afile *out,
-                           bool *found, tg_err *err) {
+static tg_status copy_kept(const char *path, const char *header, int step_col, int64_t keep_step,
+                           const char *drop_at_keep, tg_afile *out, bool *found, tg_err *err) {
     /* Never through a link (it would copy whatever it names into the run folder) and never a
      * device or FIFO (/dev/zero never ends, a FIFO without a writer never opens). */
     FILE *in = tg_afile_fopen_regular(path, true);
@@ -59,19 +74,19 @@ static tg_status copy_kept(const char *path, int step_col, int64_t keep_step, co
     while (st == TG_OK && (len = tg_afile_getline(&line, &cap, in, TSV_LINE_MAX)) > 0) {
         lineno++;
         if (line[len - 1] != '\n') continue;   /* a last line torn by a crash */
+        if (first && tg_tsv_is_row(line, step_col)) {
+            st = tg_afile_write(out, header, strlen(header), err);
+            first = false;
+        }
         if (!first) {
-            const char *col = line;
-            for (int c = 0; c < step_col && col; c++) {
-                col = strchr(col, '\t');
-                if (col) col++;
-            }
+            const char *col = column(line, step_col);
             int64_t step = col ? strtoll(col, NULL, 10) : 0;
             if (col && step > keep_step) continue;
             size_t k = drop_at_keep ? strlen(drop_at_keep) : 0;
             if (col && step == keep_step && k && !strncmp(line, drop_at_keep, k) && line[k] == '\t') continue;
         }
         first = false;
-        st = tg_afile_write(out, line, (size_t)len, err);
+        if (st == TG_OK) st = tg_afile_write(out, line, (size_t)len, err);
     }
     if (st == TG_OK && len < -1)
         st = len == -2 ? tg_err_set(err, TG_ERR_CORRUPT, "%s:%ld: a line longer than %zu bytes: not a table "
@@ -85,12 +100,12 @@ static tg_status copy_kept(const char *path, int step_col, int64_t keep_step, co
 }
 
 /* copy_kept, then the rewritten file replaces path atomically; an absent path stays absent. */
-static int trim_tsv(const char *path, int step_col, int64_t keep_step, const char *drop_at_keep, char *msg,
-                    size_t msg_len) {
+static int trim_tsv(const char *path, const char *header, int step_col, int64_t keep_step, const char *drop_at_keep,
+                    char *msg, size_t msg_len) {
     tg_afile out;
     tg_err err;
     bool found;
-    tg_status st = copy_kept(path, step_col, keep_step, drop_at_keep, &out, &found, &err);
+    tg_status st = copy_kept(path, header, step_col, keep_step, drop_at_keep, &out, &found, &err);
     if (st == TG_OK && !found) {
         tg_afile_abort(&out);
         return 0;
@@ -103,7 +118,7 @@ static int trim_tsv(const char *path, int step_col, int64_t keep_step, const cha
 tg_status tg_tsv_rewrite_open(tg_afile *out, const char *path, const char *header, int step_col, int64_t keep_step,
                               tg_err *err) {
     bool found;
-    tg_status st = copy_kept(path, step_col, keep_step, NULL, out, &found, err);
+    tg_status st = copy_kept(path, header, step_col, keep_step, NULL, out, &found, err);
     struct stat sb;
     if (st == TG_OK && fstat(out->fd, &sb) == 0 && sb.st_size == 0) {   /* new, or no line kept */
         st = tg_afile_write(out, header, strlen(header), err);
@@ -127,7 +142,7 @@ static void write_line(tg_progress *p, int fd, const char *name, const char *lin
 static int tsv_open_fd(const char *path, const char *header, int step_col, int64_t keep_step, const char *drop_at_keep,
                        int *fd, char *msg, size_t msg_len) {
     *fd = -1;
-    if (trim_tsv(path, step_col, keep_step, drop_at_keep, msg, msg_len) != 0) return -1;
+    if (trim_tsv(path, header, step_col, keep_step, drop_at_keep, msg, msg_len) != 0) return -1;
     tg_err err;
     struct stat sb;
     tg_status st = tg_afile_append_open(path, fd, &err);

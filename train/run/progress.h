@@ -33,9 +33,13 @@ void tg_progress_close(tg_progress *p);
 /* The safe way to a run's TSV file (metrics.tsv, diagnostics.tsv): drops the rows whose step
  * (column step_col, 0-based) is past keep_step, written by the part of a run that a crash lost,
  * and a torn last line (atomic rewrite), then opens it for appending and writes header (with its
- * newline) when the file is new. NULL with msg filled on failure. */
+ * newline) when the file is new, or put back before the first row when it was deleted by hand. NULL with msg filled on failure. */
 FILE *tg_tsv_open(const char *path, const char *header, int step_col, int64_t keep_step, char *msg,
                   size_t msg_len);
+
+/* Whether a line of such a file is a row: its step (column step_col) is a number. The header's
+ * "step" is not, nor is a line without that column. */
+bool tg_tsv_is_row(const char *line, int step_col);
 
 /* The atomic way to rewrite a run's TSV file whole (ckpt diagnose): out is opened over path (a
  * temporary, atomic_file.h) holding path's header and rows whose step (column step_col) is at most

@@ -132,6 +132,12 @@ typedef struct tg_loaded {
 } tg_loaded;
 tg_status tg_run_load_model(const char *path, tg_loaded *out, tg_err *err);
 void tg_loaded_free(tg_loaded *l);
+/* Removes the temporaries a killed save left in a run folder (NAME.tmp.<pid>.<n> of a checkpoint,
+ * config.txt, metrics.tsv, diagnostics.tsv or vocab.txt whose writer is gone), saying so on stderr
+ * as `tapegrad COMMAND: removed ...`. For the holder of the folder's lock. (run_setup.c) */
+void tg_run_remove_stale_temps(const char *rundir, const char *command);
+/* The run config a checkpoint recorded when it was saved, alone (no model is built). */
+tg_status tg_run_load_config(const char *path, tg_run_config *cfg, tg_err *err);
 /* The checkpoint at path was validated on r's dev set (its section dev; a file without it, an
  * older build's, passes): else TG_ERR_STATE, saying relative paths are read from the current folder. */
 tg_status tg_run_check_dev(const char *path, const tg_run *r, tg_err *err);

@@ -408,6 +408,29 @@ static tg_status load_params(const tg_ckpt_reader *rd, tg_model *m, uint64_t *ha
     return s;
 }
 
+/* The run config of section 'config' (the defaults under the keys it lacks: an older build's). */
+static tg_status read_config(const tg_ckpt_reader *rd, const char *path, tg_run_config *cfg, tg_err *err) {
+    char *text = NULL;
+    tg_run_config_default(cfg);
+    tg_status s = get_text(rd, "config", &text, err);
+    if (s == TG_OK) {
+        tg_err e2;
+        if (tg_run_config_parse(cfg, text, path, &e2) != TG_OK)
+            s = tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'config': %s", path, e2.msg);
+        free(text);
+    }
+    return s;
+}
+
+tg_status tg_run_load_config(const char *path, tg_run_config *cfg, tg_err *err) {
+    tg_ckpt_reader *rd;
+    tg_status s = tg_ckpt_reader_open(path, &rd, err);
+    if (s != TG_OK) return s;
+    s = read_config(rd, path, cfg, err);
+    tg_ckpt_reader_free(rd);
+    return s;
+}
+
 tg_status tg_run_load_model(const char *path, tg_loaded *out, tg_err *err) {
     memset(out, 0, sizeof *out);
     tg_ckpt_reader *rd;
@@ -415,15 +438,7 @@ tg_status tg_run_load_model(const char *path, tg_loaded *out, tg_err *err) {
     if (s != TG_OK) return s;
     char *text = NULL;
     tg_model_config mcfg;
-    tg_run_config_default(&out->cfg);
-    s = get_text(rd, "config", &text, err);
-    if (s == TG_OK) {
-        tg_err e2;
-        if (tg_run_config_parse(&out->cfg, text, path, &e2) != TG_OK)
-            s = tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'config': %s", path, e2.msg);
-        free(text);
-        text = NULL;
-    }
+    s = read_config(rd, path, &out->cfg, err);
     if (s == TG_OK) s = get_text(rd, "model", &text, err);
     if (s == TG_OK) s = parse_model(text, path, &mcfg, err);
     free(text);

@@ -239,14 +239,14 @@ static bool stale_temp(const char *name) {
     return false;
 }
 
-static void remove_stale_temps(const char *rundir) {
+void tg_run_remove_stale_temps(const char *rundir, const char *command) {
     DIR *d = opendir(rundir);
     if (!d) return;
     struct dirent *e;
     while ((e = readdir(d))) {
         if (!stale_temp(e->d_name)) continue;
         if (tg_afile_unlink_dead_temp(dirfd(d), e->d_name))
-            say("removed %s/%s, left by an interrupted save\n", rundir, e->d_name);
+            fprintf(stderr, "tapegrad %s: removed %s/%s, left by an interrupted save\n", command, rundir, e->d_name);
     }
     closedir(d);
 }
@@ -256,7 +256,7 @@ static tg_status run_open(tg_run *r, const tg_run_config *cfg, tg_loaded *from, 
     memset(r, 0, sizeof *r);
     r->cfg = *cfg;
     const tg_run_config *c = &r->cfg;
-    if (restore && tg_dist_rank() == 0) remove_stale_temps(c->out);   /* rank 0 owns the run folder */
+    if (restore && tg_dist_rank() == 0) tg_run_remove_stale_temps(c->out, "train");   /* rank 0 owns the folder */
     tg_status s = c->task[0] ? synth_data(r, err) : file_data(r, from, err);
     if (s == TG_OK && c->task[0]) s = synth_dev_text(r, err);
     int vocab = c->task[0] ? c->task_vocab + TG_N_SPECIAL : (r->bpe ? tg_bpe_vocab_size(r->bpe) : 0);
