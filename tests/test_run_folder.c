@@ -367,6 +367,21 @@ START_TEST(test_resume_refuses_another_dev_set) {
     ck_assert_int_eq(chdir(top), 0);
     b[2] = "run";
     ck_assert_int_eq(tg_cli_run(NULL, b), 0);
+    /* the run's own files named otherwise (an absolute path, ./): the same files, so the resume goes
+     * on, config.txt keeping the run's names; a copy of them under another name is refused */
+    char abs_train[600];
+    snprintf(abs_train, sizeof abs_train, "%s/train.tsv", top);
+    char *same[] = {"train", "--resume", "run", "--train", abs_train, "--dev", "./dev.tsv", "--max-steps", "5", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, same), 0);
+    ck_assert(tg_cli_has("err.txt", "resumed at step 4"));
+    ck_assert(tg_cli_has("rel/run/config.txt", "train = train.tsv\ntrain-src"));
+    ck_assert(tg_cli_has("rel/run/config.txt", "\ndev = dev.tsv\n"));
+    char copy[600];
+    snprintf(copy, sizeof copy, "%s/copy.tsv", top);
+    tg_cli_write(copy, pairs);
+    char *copied[] = {"train", "--resume", "run", "--train", copy, "--max-steps", "6", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, copied), 2);
+    ck_assert(tg_cli_has("err.txt", "--train cannot change when resuming (the run has train = train.tsv)"));
     ck_assert_int_eq(chdir(cwd), 0);
 }
 END_TEST

@@ -43,6 +43,16 @@ static bool file_exists(const char *path) {
     return stat(path, &st) == 0;
 }
 
+/* The input file a run recorded under flag (--train, --train-src, --train-tgt, --dev, --vocab),
+ * else NULL. */
+static const char *recorded_input(const tg_run_config *c, const char *flag) {
+    static const char *const name[] = {"train", "train-src", "train-tgt", "dev", "vocab"};
+    const char *field[] = {c->train, c->train_src, c->train_tgt, c->dev, c->vocab};
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(flag, name[i])) return field[i];
+    return NULL;
+}
+
 /* A line `key = value` of the settings text with a number value written as its shortest form that
  * reads back as the same double: config.txt's %.17g is exact, but "dropout = 0.10000000000000001"
  * in a message reads as a value the user never gave. */
@@ -153,6 +163,10 @@ int tg_cmd_train(int argc, char **argv) {
     }
     static char before[64 * 1024], after[64 * 1024];
     for (int i = 0; rc == 0 && i < n_set; i++) {
+        /* a resume given the run's input file by another name (an absolute path, a link): the same
+         * file, so the run goes on reading it by its own name */
+        const char *was = resume ? recorded_input(&cfg, set[i].name) : NULL;
+        if (was && was[0] && strcmp(was, set[i].value) && tg_cli_same_file(was, set[i].value)) continue;
         tg_run_config_format(&cfg, before, sizeof before);
         if (tg_run_config_set(&cfg, set[i].name, set[i].value, &err) != TG_OK) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);
