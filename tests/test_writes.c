@@ -237,28 +237,44 @@ END_TEST
 
 /* ---- fault injection: a full disk at every write ---- */
 
-/* Runs argv with TAPEGRAD_FAIL_WRITE=1, 2, ... until it succeeds; each failed run must exit 1
- * with a message, leave no temporary in folder, and pass check(). Returns the failures seen. */
-static int fail_each_write(char **argv, const char *folder, void (*reset)(void), void (*check)(void)) {
+/* The fault in turn: TAPEGRAD_FAIL_WRITE (a full disk: every file is left as it was) or
+ * TAPEGRAD_FAIL_SYNC (a failing fsync, close or rename: as it was, or the new file whole when the
+ * folder's fsync after the rename failed). */
+static const char *fault_var = "TAPEGRAD_FAIL_WRITE";
+static bool new_file_may_stand;
+
+/* Runs argv with fault_var=1, 2, ... (each from reset()) until five runs in a row succeed (a fault
+ * a command survives does not end the search); each failed run must exit 1 with the fault named in
+ * its message, leave no temporary in folder, and pass check(). Returns the failures seen. */
+static int fail_each(char **argv, const char *folder, void (*reset)(void), void (*check)(void)) {
     static char env[64];
     int failures = 0;
-    for (int n = 1; n < 400; n++) {
+    for (int n = 1, ok = 0; n < 400; n++) {
         if (reset) reset();
-        snprintf(env, sizeof env, "TAPEGRAD_FAIL_WRITE=%d", n);
+        snprintf(env, sizeof env, "%s=%d", fault_var, n);
         int rc = tg_cli_run(env, argv);
-        if (rc == 0) return failures;
-        ck_assert_msg(rc == 1, "write %d: exit %d", n, rc);
-        ck_assert_msg(tg_cli_has("err.txt", "write failed"), "write %d: no message", n);
-        ck_assert_msg(temporaries(folder) == 0, "write %d: a temporary was left", n);
+        if (rc == 0 && ++ok == 5) return failures;
+        if (rc == 0) continue;
+        ok = 0;
+        ck_assert_msg(rc == 1, "%s: exit %d", env, rc);
+        ck_assert_msg(tg_cli_has("err.txt", fault_var), "%s: the fault is not named", env);
+        ck_assert_msg(temporaries(folder) == 0, "%s: a temporary was left", env);
         if (check) check();
         failures++;
     }
-    ck_abort_msg("still failing after 400 writes");
+    ck_abort_msg("still failing after 400 tries");
     return failures;
 }
 
-static void vocab_intact(void) { ck_assert(same_file(dir_path("v.txt"), dir_path("v.before"))); }
-static void average_intact(void) { ck_assert(same_file(dir_path("avg.ckpt"), dir_path("avg.before"))); }
+/* The output is the one from before, or (TAPEGRAD_FAIL_SYNC) the new one. */
+static void one_of_two(const char *path, const char *before, const char *after) {
+    ck_assert(same_file(dir_path(path), dir_path(before)) ||
+              (new_file_may_stand && same_file(dir_path(path), dir_path(after))));
+}
+static void vocab_intact(void) { one_of_two("v.txt", "v.before", "v.after"); }
+static void average_intact(void) { one_of_two("avg.ckpt", "avg.before", "avg.after"); }
+static void reset_vocab(void) { copy(dir_path("v.before"), dir_path("v.txt")); }
+static void reset_average(void) { copy(dir_path("avg.before"), dir_path("avg.ckpt")); }
 static void reset_run(void) { copy(dir_path("r"), dir_path("rr")); }
 
 /* After a failed resume: last.ckpt and config.txt each the old file or a complete new one. */
@@ -292,17 +308,20 @@ static void fresh_intact(void) {
     }
 }
 
-START_TEST(test_full_disk_at_every_write) {
+/* Four commands that replace files, each failed at every write (or save step) in turn: vocab
+ * learn, ckpt average, a resumed run and a fresh one. n[4]: the failures of each. */
+static void fail_four_commands(int n[4]) {
     ck_assert_int_eq(mkdir(dir_path("empty"), 0755), 0);
     const char *tsv = dir_path("c.tsv");
     write_tsv(tsv, 30);
     char *v1[] = {"vocab", "learn", "--data", (char *)tsv, "--merges", "5", "-o", (char *)dir_path("v.txt"), NULL};
     ck_assert_int_eq(tg_cli_run(NULL, v1), 0);
     copy(dir_path("v.txt"), dir_path("v.before"));
-    char *v2[] = {"vocab", "learn", "--data", (char *)tsv, "--merges", "20", "-o", (char *)dir_path("v.txt"), NULL};
-    int nv = fail_each_write(v2, tg_cli_dir, NULL, vocab_intact);
-    ck_assert_int_ge(nv, 1);
-    ck_assert(!same_file(dir_path("v.txt"), dir_path("v.before")));   /* the last try wrote it */
+    char *v2[] = {"vocab", "learn", "--data", (char *)tsv, "--merges", "20", "-o", (char *)dir_path("v.after"), NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, v2), 0);
+    v2[7] = (char *)dir_path("v.txt");
+    n[0] = fail_each(v2, tg_cli_dir, reset_vocab, vocab_intact);
+    ck_assert(same_file(dir_path("v.txt"), dir_path("v.after")));   /* the last try wrote it */
 
     make_run("r", "2");
     char *av0[] = {"ckpt", "average", (char *)dir_path("r/last.ckpt"), "-o", (char *)dir_path("avg.ckpt"), NULL};
@@ -310,21 +329,47 @@ START_TEST(test_full_disk_at_every_write) {
     copy(dir_path("avg.ckpt"), dir_path("avg.before"));
     make_run("r3", "3");   /* (a model given twice, even as a copy, is refused) */
     char *av[] = {"ckpt", "average", (char *)dir_path("r/last.ckpt"), (char *)dir_path("r3/last.ckpt"), "-o",
-                  (char *)dir_path("avg.ckpt"), NULL};
-    int na = fail_each_write(av, tg_cli_dir, NULL, average_intact);
-    ck_assert_int_ge(na, 2);
+                  (char *)dir_path("avg.after"), NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, av), 0);
+    av[5] = (char *)dir_path("avg.ckpt");
+    n[1] = fail_each(av, tg_cli_dir, reset_average, average_intact);
 
     /* a resumed run: config.txt, the metrics trim, log lines, metrics rows, checkpoints */
     char *tr[] = {"train", "--resume", (char *)dir_path("rr"), "--max-steps", "4", NULL};
-    int nt = fail_each_write(tr, dir_path("rr"), reset_run, run_intact);
-    ck_assert_int_ge(nt, 10);
+    n[2] = fail_each(tr, dir_path("rr"), reset_run, run_intact);
     /* a fresh run on a TSV file: its vocab.txt, config.txt, metrics header and first checkpoints */
     char *fr[] = {"train", "--train", (char *)tsv, "--merges", "20", SMALL, "--max-steps", "2", "--out",
                   (char *)dir_path("f"), NULL};
-    int nf = fail_each_write(fr, tg_cli_dir, reset_fresh, fresh_intact);
-    ck_assert_int_ge(nf, 10);
+    n[3] = fail_each(fr, tg_cli_dir, reset_fresh, fresh_intact);
+}
+
+START_TEST(test_full_disk_at_every_write) {
+    int n[4];
+    fail_four_commands(n);
+    ck_assert_int_ge(n[0], 1);
+    ck_assert_int_ge(n[1], 2);
+    ck_assert_int_ge(n[2], 10);
+    ck_assert_int_ge(n[3], 10);
     fprintf(stderr, "test_full_disk_at_every_write: %d vocab, %d average, %d resumed-run and %d fresh-run writes "
-            "failed in turn\n", nv, na, nt, nf);
+            "failed in turn\n", n[0], n[1], n[2], n[3]);
+}
+END_TEST
+
+/* The steps of a save after its writes, each failed in turn (TAPEGRAD_FAIL_SYNC): the file's
+ * fsync, its close, the rename, the folder's fsync. Each stops the command with exit 1 and a
+ * message, no temporary, and every file the old one or (the folder's fsync, after the rename) the
+ * whole new one. */
+START_TEST(test_failed_sync_at_every_save) {
+    fault_var = "TAPEGRAD_FAIL_SYNC";
+    new_file_may_stand = true;
+    int n[4];
+    fail_four_commands(n);
+    ck_assert_int_eq(n[0], 4);   /* one save: each of its four steps */
+    ck_assert_int_eq(n[1], 4);
+    ck_assert_int_ge(n[2], 12);
+    ck_assert_int_ge(n[3], 12);
+    fprintf(stderr, "test_failed_sync_at_every_save: %d vocab, %d average, %d resumed-run and %d fresh-run save "
+            "steps failed in turn\n", n[0], n[1], n[2], n[3]);
 }
 END_TEST
 
@@ -1056,6 +1101,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_devices_and_fifos_kept);
     tcase_add_test(tc, test_stdout_write_errors);
     tcase_add_test(tc, test_full_disk_at_every_write);
+    tcase_add_test(tc, test_failed_sync_at_every_save);
     tcase_add_test(tc, test_end_validation_survives_a_stop);
     tcase_add_test(tc, test_stdout_link_keeps_the_redirection);
     tcase_add_test(tc, test_config_quoting_round_trip);

@@ -22,15 +22,30 @@
 #define TEMP_NAME_KEEP 224
 _Static_assert(TEMP_NAME_KEEP + sizeof ".tmp.4194304.99" - 1 <= 255, "a temporary's name must fit NAME_MAX");
 
-/* True when this write is the one TAPEGRAD_FAIL_WRITE names (the counter is per process; tests
- * fork a child per command, so it starts from 0 each time). */
-static bool inject_fault(void) {
-    static long count = 0;
-    const char *v = getenv("TAPEGRAD_FAIL_WRITE");
+/* True when this call is the one the variable var names; *count counts the calls (per process;
+ * tests fork a child per command, so it starts from 0 each time). */
+static bool inject(const char *var, long *count) {
+    const char *v = getenv(var);
     if (!v || !*v) return false;
     long n = strtol(v, NULL, 10);
-    return n > 0 && ++count == n;
+    return n > 0 && ++*count == n;
 }
+
+/* TAPEGRAD_FAIL_WRITE: this write fails (ENOSPC). */
+static bool inject_fault(void) {
+    static long count = 0;
+    return inject("TAPEGRAD_FAIL_WRITE", &count);
+}
+
+/* TAPEGRAD_FAIL_SYNC: this step of a save after its writes (the file's fsync, its close, the
+ * rename, the folder's fsync) fails (EIO), as a failing disk or a lost network mount would. */
+static bool inject_sync_fault(void) {
+    static long count = 0;
+    if (!inject("TAPEGRAD_FAIL_SYNC", &count)) return false;
+    errno = EIO;
+    return true;
+}
+#define SYNC_NOTE(injected) ((injected) ? " (TAPEGRAD_FAIL_SYNC)" : "")
 
 /* A path as messages show it: whole, or "..." and its last bytes when long, so that the reason
  * after one or two paths fits a message (tg_err holds 512 bytes; a path can hold 4,095). */
@@ -316,9 +331,10 @@ static tg_status sync_folder(const char *path, tg_err *err) {
     if (!dir) return tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", SHOWN(path));
     tg_status st = TG_OK;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL))   /* EINVAL: the file system cannot sync folders */
-        st = tg_err_set(err, TG_ERR_IO, "%s: saved, but its folder could not be synced: %s", SHOWN(path),
-                        strerror(errno));
+    bool injected = fd >= 0 && inject_sync_fault();
+    if (fd < 0 || injected || (fsync(fd) != 0 && errno != EINVAL))   /* EINVAL: the file system cannot sync folders */
+        st = tg_err_set(err, TG_ERR_IO, "%s: saved, but its folder could not be synced: %s%s", SHOWN(path),
+                        strerror(errno), SYNC_NOTE(injected));
     if (fd >= 0) close(fd);
     free(dir);
     return st;
@@ -328,14 +344,17 @@ tg_status tg_afile_commit(tg_afile *f, tg_err *err) {
     tg_status st = TG_OK;
     const char *what = f->tmp ? f->tmp : f->path;
     /* A device or FIFO cannot be synced (EINVAL/EROFS): only its close counts. */
-    if (fsync(f->fd) != 0 && (f->tmp || (errno != EINVAL && errno != EROFS)))
-        st = tg_err_set(err, TG_ERR_IO, "%s: cannot sync: %s", SHOWN(what), strerror(errno));
+    bool injected = inject_sync_fault();
+    if (injected || (fsync(f->fd) != 0 && (f->tmp || (errno != EINVAL && errno != EROFS))))
+        st = tg_err_set(err, TG_ERR_IO, "%s: cannot sync: %s%s", SHOWN(what), strerror(errno), SYNC_NOTE(injected));
     int fd = f->fd, lock = f->tmp ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -1;   /* the temporary's lock, to the rename */
     f->fd = -1;
     if (close(fd) != 0 && st == TG_OK) st = tg_err_set(err, TG_ERR_IO, "%s: cannot close: %s", SHOWN(what), strerror(errno));
-    if (st == TG_OK && f->tmp && rename(f->tmp, f->path) != 0)
-        st = tg_err_set(err, TG_ERR_IO, "%s: cannot rename %s over it: %s", SHOWN(f->path), SHOWN(f->tmp),
-                            strerror(errno));
+    else if (st == TG_OK && (injected = inject_sync_fault()))
+        st = tg_err_set(err, TG_ERR_IO, "%s: cannot close: %s%s", SHOWN(what), strerror(errno), SYNC_NOTE(injected));
+    if (st == TG_OK && f->tmp && ((injected = inject_sync_fault()) || rename(f->tmp, f->path) != 0))
+        st = tg_err_set(err, TG_ERR_IO, "%s: cannot rename %s over it: %s%s", SHOWN(f->path), SHOWN(f->tmp),
+                        strerror(errno), SYNC_NOTE(injected));
     if (lock >= 0) close(lock);
     if (st != TG_OK) {
         tg_afile_abort(f);

@@ -24,7 +24,11 @@
  *
  * Fault injection for tests: TAPEGRAD_FAIL_WRITE=N makes the N-th write of the process through
  * this file (1-based, counting every tg_afile_write, tg_afile_pwrite and tg_afile_fd_write call)
- * fail with ENOSPC, as a full disk would. Unset or 0: no fault.
+ * fail with ENOSPC, as a full disk would. TAPEGRAD_FAIL_SYNC=N makes the N-th step of a commit
+ * fail with EIO (counting, in order, the file's fsync, its close, the rename and the folder's
+ * fsync): the temporary is removed and the old file left as it was, but at the folder's fsync,
+ * which comes after the rename (the new file is whole; the commit still fails). Unset or 0: no
+ * fault.
  */
 #ifndef TG_ATOMIC_FILE_H
 #define TG_ATOMIC_FILE_H
