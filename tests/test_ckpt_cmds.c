@@ -303,6 +303,51 @@ START_TEST(test_diagnose_run_resumed_with_diagnostics) {
 }
 END_TEST
 
+/* A checkpoint saved by a train with --diagnostics N at a step that is no multiple of N has no
+ * rows of training's (nor has any when diagnostics.tsv was deleted): diagnose took its config's
+ * flag for rows and wrote none there (the run resumed without the flag), or left the whole run
+ * with no file at all. Such a checkpoint gets redone rows; training's rows elsewhere are kept. */
+START_TEST(test_diagnose_checkpoint_without_trainings_rows) {
+    write_data();
+    const char *A = tg_cli_path("runA");
+    char *t[] = {"train", "--train", (char *)tg_cli_path("train.tsv"), "--dev", (char *)tg_cli_path("dev.tsv"),
+                 "--out", (char *)A, "--merges", "30", "--d-model", "16", "--heads", "2", "--d-ff", "32",
+                 "--layers", "1", "--save-every", "10", "--keep", "100", "--valid-every", "1000", "--threads",
+                 "1", "--max-steps", "20", "--diagnostics", "7", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, t), 0);
+    char *r[] = {"train", "--resume", (char *)A, "--max-steps", "30", "--diagnostics", "0", "--threads", "1", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, r), 0);
+    char tsv[600];
+    snprintf(tsv, sizeof tsv, "%s/diagnostics.tsv", A);
+    char *trained = tg_cli_slurp(tsv);
+    ck_assert_ptr_nonnull(strstr(trained, "\n14\tenc\t0\tlayer\tgrad_norm\t"));
+    ck_assert_ptr_null(strstr(trained, "\n10\t"));
+    ck_assert_int_eq(diagnose(A), 0);
+    ck_assert(tg_cli_has("out.txt", "diagnostics of 3 checkpoints"));
+    char *now = tg_cli_slurp(tsv);
+    ck_assert_ptr_nonnull(strstr(now, "\n7\tenc\t0\tlayer\tgrad_norm\t"));   /* training's, kept */
+    ck_assert_ptr_nonnull(strstr(now, "\n14\tenc\t0\tlayer\tgrad_norm\t"));
+    ck_assert_ptr_nonnull(strstr(now, "\n10\tenc\t0\t"));
+    ck_assert_ptr_nonnull(strstr(now, "\n20\tenc\t0\t"));
+    ck_assert_ptr_nonnull(strstr(now, "\n30\tenc\t0\t"));
+    free(now);
+    /* a run trained with --diagnostics throughout, its diagnostics.tsv deleted: redone, not left */
+    const char *B = tg_cli_path("runB");
+    t[6] = (char *)B;
+    t[28] = "5";
+    ck_assert_int_eq(tg_cli_run(NULL, t), 0);
+    snprintf(tsv, sizeof tsv, "%s/diagnostics.tsv", B);
+    ck_assert_int_eq(unlink(tsv), 0);
+    ck_assert_int_eq(diagnose(B), 0);
+    ck_assert(tg_cli_has("out.txt", "diagnostics of 2 checkpoints"));
+    now = tg_cli_slurp(tsv);
+    ck_assert_ptr_nonnull(strstr(now, "\n10\tenc\t0\t"));
+    ck_assert_ptr_nonnull(strstr(now, "\n20\tenc\t0\t"));
+    free(now);
+    free(trained);
+}
+END_TEST
+
 /* A metrics.tsv whose header was deleted by hand: a resume took its first row for the header and
  * kept it past the checkpoint's step. The header is put back and the rows trimmed as ever. */
 START_TEST(test_resume_puts_back_a_deleted_metrics_header) {
@@ -426,6 +471,7 @@ int main(void) {
     tcase_add_test(tc, test_diagnose_rerun_stopped_keeps_file);
     tcase_add_test(tc, test_diagnose_keeps_trainings_rows);
     tcase_add_test(tc, test_diagnose_run_resumed_with_diagnostics);
+    tcase_add_test(tc, test_diagnose_checkpoint_without_trainings_rows);
     tcase_add_test(tc, test_resume_puts_back_a_deleted_metrics_header);
     tcase_add_test(tc, test_diagnose_names_missing_data_file);
     tcase_add_test(tc, test_diagnose_refuses_another_dev_set);

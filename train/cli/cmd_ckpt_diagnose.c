@@ -20,7 +20,8 @@ static void usage(FILE *f) {
                "nothing is written. Running it again redoes the rows; the file is replaced at the end in\n"
                "one step (a kill leaves it as it was, and the next diagnose removes its temporary). The\n"
                "rows of a checkpoint that a train with --diagnostics saved are training's, and are kept\n"
-               "(gradient norms and all): a run trained with --diagnostics throughout is left as it is.\n\n"
+               "(gradient norms and all) when diagnostics.tsv holds them (--diagnostics N writes them at\n"
+               "the multiples of N): a run trained with --diagnostics throughout is left as it is.\n\n"
                "  --threads N   kernel threads (0: TAPEGRAD_THREADS, else the cores) [0]\n"
                "  -h, --help    this text\n");
 }

@@ -94,6 +94,18 @@ static void later_rows_upto(later_rows *o, tg_run_diag *d, const tg_run *r, int6
     o->redone = step;
 }
 
+/* Whether o holds rows at step among those not yet passed on: training's, when a train with
+ * --diagnostics N saved the checkpoint of that step (it writes them at the multiples of N alone,
+ * and a diagnostics.tsv deleted, or a folder of step-N.ckpt copied without it, has none). */
+static bool later_has(const later_rows *o, int64_t step) {
+    for (size_t at = o->at; at < o->len;) {
+        const char *row = o->buf + at, *nl = memchr(row, '\n', o->len - at);
+        if (strtoll(row, NULL, 10) == step) return true;
+        at += (size_t)(nl - row) + 1;
+    }
+    return false;
+}
+
 /* The rows of one checkpoint of the run r (step: the N of its name step-N.ckpt, -1 for last.ckpt):
  * refused, naming it, when it is not the run's (another model or vocabulary: copied in from
  * another run, its rows would stand among the run's) or its step is not its name's (its rows
@@ -120,7 +132,8 @@ static tg_status diagnose_one(tg_run *r, tg_run_diag *d, later_rows *o, const ch
     else if (!tg_run_same_vocab(L.bpe, r->bpe))
         s = tg_err_set(err, TG_ERR_STATE, "%s has another vocabulary than the run's (%s); nothing written", path,
                        recipe);
-    if (s != TG_OK || L.cfg.diagnostics > 0) {
+    const bool own = s == TG_OK && L.cfg.diagnostics > 0 && later_has(o, L.st.step);
+    if (s != TG_OK || own) {
         if (s == TG_OK) later_rows_upto(o, d, r, L.st.step, true);
         tg_loaded_free(&L);
         return s;
@@ -158,20 +171,26 @@ static void drop_lock(int lock) {
     if (lock >= 0) close(lock);
 }
 
-/* *all: every kept checkpoint (newest first) was saved by a train with --diagnostics, which wrote
- * its rows. */
-static tg_status all_trained_with_diagnostics(const char *rundir, const int64_t *kept, size_t n, bool *all,
-                                              tg_err *err) {
+/* *all: every kept checkpoint (newest first) was saved by a train with --diagnostics, and
+ * diagnostics.tsv holds its rows, as it does the run's last step's. */
+static tg_status all_trained_with_diagnostics(const char *rundir, const int64_t *kept, size_t n, int64_t last_step,
+                                              bool *all, tg_err *err) {
     *all = false;
+    char path[TG_PATH_MAX + 64];
     for (size_t i = 0; i < n; i++) {
-        char path[TG_PATH_MAX + 64];
         tg_run_config c;
         tg_run_periodic_path(rundir, kept[i], path, sizeof path);
         tg_status s = tg_run_load_config(path, &c, err);
         if (s != TG_OK || c.diagnostics <= 0) return s;
     }
-    *all = true;
-    return TG_OK;
+    later_rows o;
+    snprintf(path, sizeof path, "%s/diagnostics.tsv", rundir);
+    tg_status s = later_rows_read(path, (n ? kept[n - 1] : last_step) - 1, last_step, &o, err);
+    bool has = s == TG_OK && later_has(&o, last_step);
+    for (size_t i = 0; has && i < n; i++) has = later_has(&o, kept[i]);
+    free(o.buf);
+    *all = has;
+    return s;
 }
 
 tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_done, tg_err *err) {
@@ -204,7 +223,7 @@ tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_do
     /* left as it is: a run whose checkpoints a train with --diagnostics saved has its own rows,
      * gradient norms and all (held by a train: that train's, which writes them) */
     bool own = loaded && cfg.diagnostics > 0;
-    if (own && lock >= 0) s = all_trained_with_diagnostics(rundir, kept, n, &own, err);
+    if (own && lock >= 0) s = all_trained_with_diagnostics(rundir, kept, n, last_step, &own, err);
     if (s != TG_OK || own || lock < 0) {
         if (loaded) tg_loaded_free(&last);
         free(kept);
