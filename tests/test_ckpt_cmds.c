@@ -330,6 +330,9 @@ START_TEST(test_diagnose_checkpoint_without_trainings_rows) {
     ck_assert_ptr_nonnull(strstr(now, "\n10\tenc\t0\t"));
     ck_assert_ptr_nonnull(strstr(now, "\n20\tenc\t0\t"));
     ck_assert_ptr_nonnull(strstr(now, "\n30\tenc\t0\t"));
+    ck_assert_int_eq(diagnose(A), 0);   /* again: the same bytes, the same checkpoints redone */
+    ck_assert(tg_cli_has("out.txt", "diagnostics of 3 checkpoints"));
+    assert_text(tsv, now);
     free(now);
     /* a run trained with --diagnostics throughout, its diagnostics.tsv deleted: redone, not left */
     const char *B = tg_cli_path("runB");

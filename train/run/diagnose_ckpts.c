@@ -94,13 +94,19 @@ static void later_rows_upto(later_rows *o, tg_run_diag *d, const tg_run *r, int6
     o->redone = step;
 }
 
+/* Whether a train run with c wrote rows at step (at the multiples of --diagnostics N alone). */
+static bool trained_rows(const tg_run_config *c, int64_t step) {
+    return c->diagnostics > 0 && step % c->diagnostics == 0;
+}
+
 /* Whether o holds rows at step among those not yet passed on: training's, when a train with
  * --diagnostics N saved the checkpoint of that step (it writes them at the multiples of N alone,
  * and a diagnostics.tsv deleted, or a folder of step-N.ckpt copied without it, has none). */
 static bool later_has(const later_rows *o, int64_t step) {
     for (size_t at = o->at; at < o->len;) {
         const char *row = o->buf + at, *nl = memchr(row, '\n', o->len - at);
-        if (strtoll(row, NULL, 10) == step) return true;
+        int64_t row_step = strtoll(row, NULL, 10);
+        if (row_step >= step) return row_step == step;   /* (ascending, as later_rows_upto reads them) */
         at += (size_t)(nl - row) + 1;
     }
     return false;
@@ -132,7 +138,7 @@ static tg_status diagnose_one(tg_run *r, tg_run_diag *d, later_rows *o, const ch
     else if (!tg_run_same_vocab(L.bpe, r->bpe))
         s = tg_err_set(err, TG_ERR_STATE, "%s has another vocabulary than the run's (%s); nothing written", path,
                        recipe);
-    const bool own = s == TG_OK && L.cfg.diagnostics > 0 && later_has(o, L.st.step);
+    const bool own = s == TG_OK && trained_rows(&L.cfg, L.st.step) && later_has(o, L.st.step);
     if (s != TG_OK || own) {
         if (s == TG_OK) later_rows_upto(o, d, r, L.st.step, true);
         tg_loaded_free(&L);
@@ -181,7 +187,7 @@ static tg_status all_trained_with_diagnostics(const char *rundir, const int64_t 
         tg_run_config c;
         tg_run_periodic_path(rundir, kept[i], path, sizeof path);
         tg_status s = tg_run_load_config(path, &c, err);
-        if (s != TG_OK || c.diagnostics <= 0) return s;
+        if (s != TG_OK || !trained_rows(&c, kept[i])) return s;
     }
     later_rows o;
     snprintf(path, sizeof path, "%s/diagnostics.tsv", rundir);
@@ -223,7 +229,8 @@ tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_do
     /* left as it is: a run whose checkpoints a train with --diagnostics saved has its own rows,
      * gradient norms and all (held by a train: that train's, which writes them) */
     bool own = loaded && cfg.diagnostics > 0;
-    if (own && lock >= 0) s = all_trained_with_diagnostics(rundir, kept, n, last_step, &own, err);
+    if (own && lock >= 0 && (own = trained_rows(&cfg, last_step)))
+        s = all_trained_with_diagnostics(rundir, kept, n, last_step, &own, err);
     if (s != TG_OK || own || lock < 0) {
         if (loaded) tg_loaded_free(&last);
         free(kept);
