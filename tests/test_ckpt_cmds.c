@@ -376,6 +376,31 @@ START_TEST(test_resume_puts_back_a_deleted_metrics_header) {
 }
 END_TEST
 
+/* Rows a train with --diagnostics wrote past its last save, then lost to a kill, were kept by a
+ * resume without the flag (it did not open the file), and diagnose then kept them as training's.
+ * The resume trims them as it trims metrics.tsv. */
+START_TEST(test_resume_without_diagnostics_trims_lost_rows) {
+    write_data();
+    const char *A = tg_cli_path("runA");
+    char *t[] = {"train", "--train", (char *)tg_cli_path("train.tsv"), "--out", (char *)A, "--merges", "30",
+                 "--d-model", "16", "--heads", "2", "--d-ff", "32", "--layers", "1", "--save-every", "10",
+                 "--threads", "1", "--max-steps", "20", "--diagnostics", "5", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, t), 0);
+    char tsv[600];
+    snprintf(tsv, sizeof tsv, "%s/diagnostics.tsv", A);
+    char *saved = tg_cli_slurp(tsv);
+    ck_assert_ptr_nonnull(strstr(saved, "\n20\tenc\t0\t"));
+    char *lost = malloc(strlen(saved) + 128);
+    sprintf(lost, "%s25\tenc\t0\tlayer\trank_resid\t0.5\n30\tenc\t0\tlayer\tgrad_norm\t1.5\n", saved);
+    tg_cli_write(tsv, lost);   /* as a train killed at step 30, its last save at step 20, left it */
+    char *r[] = {"train", "--resume", (char *)A, "--max-steps", "20", "--diagnostics", "0", "--threads", "1", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, r), 0);
+    assert_text(tsv, saved);
+    free(saved);
+    free(lost);
+}
+END_TEST
+
 /* diagnose reads the run's data by the names its checkpoint records: one that cannot be opened
  * is named with where the name comes from. */
 START_TEST(test_diagnose_names_missing_data_file) {
@@ -476,6 +501,7 @@ int main(void) {
     tcase_add_test(tc, test_diagnose_run_resumed_with_diagnostics);
     tcase_add_test(tc, test_diagnose_checkpoint_without_trainings_rows);
     tcase_add_test(tc, test_resume_puts_back_a_deleted_metrics_header);
+    tcase_add_test(tc, test_resume_without_diagnostics_trims_lost_rows);
     tcase_add_test(tc, test_diagnose_names_missing_data_file);
     tcase_add_test(tc, test_diagnose_refuses_another_dev_set);
     tcase_add_test(tc, test_ckpt_names_escaped);

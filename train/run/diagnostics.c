@@ -54,7 +54,13 @@ static tg_status diag_open(tg_run_diag *d, const tg_run *r, bool in_memory, tg_e
         return tg_err_set(err, TG_ERR_NOMEM, "--diagnostics: out of memory");
     /* Over MPI rank 0 alone writes the run folder; every rank holds the same model and summed
      * gradient, and diagnostics draw nothing random, so the others skip them. */
-    if (r->cfg.diagnostics <= 0 || tg_dist_rank() != 0) return TG_OK;
+    if (tg_dist_rank() != 0) return TG_OK;
+    if (r->cfg.diagnostics <= 0) {   /* off, but a file there loses the rows of the part a kill lost */
+        char path[TG_PATH_MAX + 32], msg[512];
+        snprintf(path, sizeof path, "%s/diagnostics.tsv", r->cfg.out);
+        bool ok = in_memory || tg_tsv_trim(path, DIAG_HEADER, 0, r->st.step, msg, sizeof msg) == 0;
+        return ok ? TG_OK : tg_err_set(err, TG_ERR_IO, "%s", msg);
+    }
     d->every = r->cfg.diagnostics;
     d->enc = calloc((size_t)r->mcfg.enc_layers, sizeof *d->enc);
     d->dec = calloc((size_t)r->mcfg.dec_layers, sizeof *d->dec);

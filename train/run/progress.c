@@ -137,6 +137,10 @@ static void write_line(tg_progress *p, int fd, const char *name, const char *lin
     }
 }
 
+int tg_tsv_trim(const char *path, const char *header, int step_col, int64_t keep_step, char *msg, size_t msg_len) {
+    return trim_tsv(path, header, step_col, keep_step, NULL, msg, msg_len);
+}
+
 /* Trims path as trim_tsv does, opens it for appending without following a symlink, and writes
  * header when the file is new. 0 with *fd open, or -1 with msg filled. */
 static int tsv_open_fd(const char *path, const char *header, int step_col, int64_t keep_step, const char *drop_at_keep,

@@ -37,6 +37,9 @@ void tg_progress_close(tg_progress *p);
 FILE *tg_tsv_open(const char *path, const char *header, int step_col, int64_t keep_step, char *msg,
                   size_t msg_len);
 
+/* tg_tsv_open's trim alone: 0, or -1 with msg filled. An absent path stays absent. */
+int tg_tsv_trim(const char *path, const char *header, int step_col, int64_t keep_step, char *msg, size_t msg_len);
+
 /* Whether a line of such a file is a row: its step (column step_col) is a number. The header's
  * "step" is not, nor is a line without that column. */
 bool tg_tsv_is_row(const char *line, int step_col);
