@@ -381,7 +381,13 @@ START_TEST(test_resume_refuses_another_dev_set) {
     tg_cli_write(copy, pairs);
     char *copied[] = {"train", "--resume", "run", "--train", copy, "--max-steps", "6", NULL};
     ck_assert_int_eq(tg_cli_run(NULL, copied), 2);
-    ck_assert(tg_cli_has("err.txt", "--train cannot change when resuming (the run has train = train.tsv)"));
+    ck_assert(tg_cli_has("err.txt", "--train cannot change when resuming (the run has train = train.tsv)\n"));
+    /* from a folder without the run's relative name: refused, saying where relative names are read */
+    ck_assert_int_eq(chdir(tg_cli_dir), 0);
+    char *elsewhere[] = {"train", "--resume", "rel/run", "--train", abs_train, "--max-steps", "6", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, elsewhere), 2);
+    ck_assert(tg_cli_has("err.txt", "(the run has train = train.tsv); the run's relative names are read from the "
+                                    "current folder, where it is not: resume from the folder the run started in"));
     ck_assert_int_eq(chdir(cwd), 0);
 }
 END_TEST

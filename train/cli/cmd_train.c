@@ -167,6 +167,8 @@ int tg_cmd_train(int argc, char **argv) {
          * file, so the run goes on reading it by its own name */
         const char *was = resume ? recorded_input(&cfg, set[i].name) : NULL;
         if (was && was[0] && strcmp(was, set[i].value) && tg_cli_same_file(was, set[i].value)) continue;
+        /* (a relative name the current folder does not hold: perhaps the run's file, from elsewhere) */
+        bool lost = was && was[0] && was[0] != '/' && access(was, F_OK) != 0;
         tg_run_config_format(&cfg, before, sizeof before);
         if (tg_run_config_set(&cfg, set[i].name, set[i].value, &err) != TG_OK) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);
@@ -183,8 +185,9 @@ int tg_cmd_train(int argc, char **argv) {
                 rc = 2;
             }
         } else if (resume && tg_run_config_group(set[i].name) != TG_OPT_LOOP && changed[0]) {
-            fprintf(stderr, "tapegrad train: --%s cannot change when resuming (the run has %s)\n", set[i].name,
-                    changed);
+            fprintf(stderr, "tapegrad train: --%s cannot change when resuming (the run has %s)%s\n", set[i].name,
+                    changed, lost ? "; the run's relative names are read from the current folder, where it is not: "
+                                    "resume from the folder the run started in" : "");
             rc = 2;
         }
     }
