@@ -79,6 +79,23 @@ static int diagnose(const char *dir) {
     return tg_cli_run(NULL, d);
 }
 
+/* A tiny run on the files into tg_cli_dir/name (a step-N.ckpt every 10, all kept), trained to
+ * `steps` with --diagnostics `every` ("0": without): a fresh run, or the run resumed when it is
+ * there. Returns its path. */
+static const char *diag_train(const char *name, const char *steps, const char *every) {
+    const char *dir = tg_cli_path(name);
+    char last[600];
+    snprintf(last, sizeof last, "%s/last.ckpt", dir);
+    char *fresh[] = {"train", "--train", (char *)tg_cli_path("train.tsv"), "--dev", (char *)tg_cli_path("dev.tsv"),
+                     "--out", (char *)dir, "--merges", "30", "--d-model", "16", "--heads", "2", "--d-ff", "32",
+                     "--layers", "1", "--save-every", "10", "--keep", "100", "--valid-every", "1000", "--threads",
+                     "1", "--max-steps", (char *)steps, "--diagnostics", (char *)every, NULL};
+    char *resume[] = {"train", "--resume", (char *)dir, "--max-steps", (char *)steps, "--diagnostics", (char *)every,
+                      "--threads", "1", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, exists(last) ? resume : fresh), 0);
+    return dir;
+}
+
 /* Another run's checkpoint copied in as step-N.ckpt was diagnosed into the run's
  * diagnostics.tsv, and its own step (5) cut the rows of the run's later steps: now refused,
  * naming it, and the file is left as it was. */
@@ -171,14 +188,8 @@ END_TEST
  * wrote, then the rows of the steps trained without (30), and no gradient norm there. */
 START_TEST(test_diagnose_keeps_trainings_rows) {
     write_data();
-    const char *A = tg_cli_path("runA");
-    char *a[] = {"train", "--train", (char *)tg_cli_path("train.tsv"), "--dev", (char *)tg_cli_path("dev.tsv"),
-                 "--out", (char *)A, "--merges", "30", "--d-model", "16", "--heads", "2", "--d-ff", "32",
-                 "--layers", "1", "--max-steps", "20", "--save-every", "10", "--keep", "100", "--diagnostics",
-                 "5", "--valid-every", "1000", "--threads", "1", NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, a), 0);
-    char *r[] = {"train", "--resume", (char *)A, "--max-steps", "30", "--diagnostics", "0", "--threads", "1", NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, r), 0);
+    const char *A = diag_train("runA", "20", "5");
+    diag_train("runA", "30", "0");
     char tsv[600];
     snprintf(tsv, sizeof tsv, "%s/diagnostics.tsv", A);
     char *trained = tg_cli_slurp(tsv);
@@ -248,22 +259,8 @@ static char *rows_without(const char *text, const int *skip, const int *nograd) 
  * it), and a killed diagnose's temporary is removed. */
 START_TEST(test_diagnose_run_resumed_with_diagnostics) {
     write_data();
-    char *common[] = {"train", "--train", (char *)tg_cli_path("train.tsv"), "--dev", (char *)tg_cli_path("dev.tsv"),
-                      "--merges", "30", "--d-model", "16", "--heads", "2", "--d-ff", "32", "--layers", "1",
-                      "--save-every", "10", "--keep", "100", "--valid-every", "1000", "--threads", "1"};
-    enum { NC = sizeof common / sizeof common[0] };
-    char *a[NC + 7], *b[NC + 7];
-    memcpy(a, common, sizeof common);
-    memcpy(b, common, sizeof common);
-    const char *A = tg_cli_path("runA"), *B = tg_cli_path("runB");
-    char *a_more[] = {"--out", (char *)A, "--max-steps", "20", "--diagnostics", "0", NULL};
-    char *b_more[] = {"--out", (char *)B, "--max-steps", "30", "--diagnostics", "5", NULL};
-    memcpy(a + NC, a_more, sizeof a_more);
-    memcpy(b + NC, b_more, sizeof b_more);
-    ck_assert_int_eq(tg_cli_run(NULL, a), 0);
-    ck_assert_int_eq(tg_cli_run(NULL, b), 0);
-    char *r[] = {"train", "--resume", (char *)A, "--max-steps", "30", "--diagnostics", "5", "--threads", "1", NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, r), 0);
+    const char *A = diag_train("runA", "20", "0"), *B = diag_train("runB", "30", "5");
+    diag_train("runA", "30", "5");
     char tsv[600], half[600];
     snprintf(tsv, sizeof tsv, "%s/diagnostics.tsv", B);
     char *throughout = tg_cli_slurp(tsv);
@@ -309,14 +306,8 @@ END_TEST
  * with no file at all. Such a checkpoint gets redone rows; training's rows elsewhere are kept. */
 START_TEST(test_diagnose_checkpoint_without_trainings_rows) {
     write_data();
-    const char *A = tg_cli_path("runA");
-    char *t[] = {"train", "--train", (char *)tg_cli_path("train.tsv"), "--dev", (char *)tg_cli_path("dev.tsv"),
-                 "--out", (char *)A, "--merges", "30", "--d-model", "16", "--heads", "2", "--d-ff", "32",
-                 "--layers", "1", "--save-every", "10", "--keep", "100", "--valid-every", "1000", "--threads",
-                 "1", "--max-steps", "20", "--diagnostics", "7", NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, t), 0);
-    char *r[] = {"train", "--resume", (char *)A, "--max-steps", "30", "--diagnostics", "0", "--threads", "1", NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, r), 0);
+    const char *A = diag_train("runA", "20", "7");
+    diag_train("runA", "30", "0");
     char tsv[600];
     snprintf(tsv, sizeof tsv, "%s/diagnostics.tsv", A);
     char *trained = tg_cli_slurp(tsv);
@@ -335,10 +326,7 @@ START_TEST(test_diagnose_checkpoint_without_trainings_rows) {
     assert_text(tsv, now);
     free(now);
     /* a run trained with --diagnostics throughout, its diagnostics.tsv deleted: redone, not left */
-    const char *B = tg_cli_path("runB");
-    t[6] = (char *)B;
-    t[28] = "5";
-    ck_assert_int_eq(tg_cli_run(NULL, t), 0);
+    const char *B = diag_train("runB", "20", "5");
     snprintf(tsv, sizeof tsv, "%s/diagnostics.tsv", B);
     ck_assert_int_eq(unlink(tsv), 0);
     ck_assert_int_eq(diagnose(B), 0);
@@ -381,11 +369,7 @@ END_TEST
  * The resume trims them as it trims metrics.tsv. */
 START_TEST(test_resume_without_diagnostics_trims_lost_rows) {
     write_data();
-    const char *A = tg_cli_path("runA");
-    char *t[] = {"train", "--train", (char *)tg_cli_path("train.tsv"), "--out", (char *)A, "--merges", "30",
-                 "--d-model", "16", "--heads", "2", "--d-ff", "32", "--layers", "1", "--save-every", "10",
-                 "--threads", "1", "--max-steps", "20", "--diagnostics", "5", NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, t), 0);
+    const char *A = diag_train("runA", "20", "5");
     char tsv[600];
     snprintf(tsv, sizeof tsv, "%s/diagnostics.tsv", A);
     char *saved = tg_cli_slurp(tsv);
@@ -393,8 +377,7 @@ START_TEST(test_resume_without_diagnostics_trims_lost_rows) {
     char *lost = malloc(strlen(saved) + 128);
     sprintf(lost, "%s25\tenc\t0\tlayer\trank_resid\t0.5\n30\tenc\t0\tlayer\tgrad_norm\t1.5\n", saved);
     tg_cli_write(tsv, lost);   /* as a train killed at step 30, its last save at step 20, left it */
-    char *r[] = {"train", "--resume", (char *)A, "--max-steps", "20", "--diagnostics", "0", "--threads", "1", NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, r), 0);
+    diag_train("runA", "20", "0");
     assert_text(tsv, saved);
     free(saved);
     free(lost);
