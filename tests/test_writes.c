@@ -402,6 +402,54 @@ START_TEST(test_end_validation_survives_a_stop) {
 }
 END_TEST
 
+/* metrics.tsv's rows as "kind step" words, one a line, into buf. */
+static void metrics_rows(const char *path, char *buf, size_t cap) {
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[1024], kind[16];
+    long long step;
+    size_t k = 0;
+    buf[0] = '\0';
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "%15[a-z]\t%lld", kind, &step) == 2 && k < cap)
+            k += (size_t)snprintf(buf + k, cap - k, "%s %lld\n", kind, step);
+    fclose(f);
+}
+
+/* A metrics row or log line lost to a full disk stops the run before its next checkpoint: a
+ * last.ckpt saved past the lost row made the resume go on from there, and the row was never
+ * written again (a step's train row, the validation row after it). Stopped at every write and
+ * resumed, the run's metrics.tsv has the uninterrupted run's rows, each once. */
+START_TEST(test_lost_rows_written_again) {
+    char *ref[] = {COPY, "--max-steps", "4", "--out", (char *)dir_path("m0"), NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, ref), 0);
+    static char want[4096], got[4096], env[64];
+    metrics_rows(dir_path("m0/metrics.tsv"), want, sizeof want);
+    ck_assert_msg(strstr(want, "train 4\nvalid 4\n") != NULL, "%s", want);
+    char *fr[] = {COPY, "--max-steps", "4", "--out", (char *)dir_path("m"), NULL};
+    char *re[] = {"train", "--resume", (char *)dir_path("m"), NULL};
+    int n = 1, lost = 0;
+    for (;; n++) {
+        ck_assert_int_lt(n, 400);
+        char cmd[700];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir_path("m"));
+        ck_assert_int_eq(system(cmd), 0);
+        snprintf(env, sizeof env, "TAPEGRAD_FAIL_WRITE=%d", n);
+        if (tg_cli_run(env, fr) == 0) break;
+        struct stat sb;
+        if (stat(dir_path("m/last.ckpt"), &sb) != 0) continue;   /* stopped before its first save */
+        ck_assert_msg(tg_cli_run(NULL, re) == 0, "write %d: the resume failed", n);
+        metrics_rows(dir_path("m/metrics.tsv"), got, sizeof got);
+        if (strcmp(got, want) != 0) {
+            fprintf(stderr, "write %d: metrics.tsv after the resume has\n%sinstead of\n%s", n, got, want);
+            lost++;
+        }
+    }
+    ck_assert_int_eq(lost, 0);
+    ck_assert_int_ge(n, 10);
+}
+END_TEST
+
 /* ---- 5. awkward paths in config files and config.txt ---- */
 
 START_TEST(test_config_quoting_round_trip) {
@@ -1103,6 +1151,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_full_disk_at_every_write);
     tcase_add_test(tc, test_failed_sync_at_every_save);
     tcase_add_test(tc, test_end_validation_survives_a_stop);
+    tcase_add_test(tc, test_lost_rows_written_again);
     tcase_add_test(tc, test_stdout_link_keeps_the_redirection);
     tcase_add_test(tc, test_config_quoting_round_trip);
     tcase_add_test(tc, test_resume_guards_aliases);

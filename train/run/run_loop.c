@@ -205,12 +205,21 @@ static tg_status validate(tg_run *r, tg_progress *pg, valid_result *v, tg_err *e
 
 /* ---- checkpoints ---- */
 
+/* A log or metrics line that could not be written (a full disk) ends the run with an error. */
+static tg_status progress_status(const tg_progress *pg, tg_err *err) {
+    return pg->failed ? tg_err_set(err, TG_ERR_IO, "%s", pg->error) : TG_OK;
+}
+
 static tg_status save_last(tg_run *r, tg_progress *pg, tg_err *err) {
     if (tg_dist_rank() != 0) return TG_OK;   /* over MPI, rank 0 writes the checkpoints */
+    /* A row or log line lost since the last save: no checkpoint past it, so that the resume (from
+     * the last save, the tables trimmed to it) writes it again rather than going on without it. */
+    tg_status s = progress_status(pg, err);
+    if (s != TG_OK) return s;
     char path[TG_PATH_MAX + 32];
     ckpt_path(r, "last.ckpt", path, sizeof path);
     double t0 = now_s();
-    tg_status s = tg_run_save(r, path, err);
+    s = tg_run_save(r, path, err);
     if (s == TG_OK && r->st.step > 0 && (r->cfg.keep > 0 || tg_run_kept_for_good(r->st.step, r->cfg.keep_every))) {
         char periodic[TG_PATH_MAX + 48];
         tg_run_periodic_path(r->cfg.out, r->st.step, periodic, sizeof periodic);
@@ -307,7 +316,8 @@ static tg_status after_validation(tg_run *r, tg_progress *pg, const valid_result
         r->st.bad_validations = 0;
         char path[TG_PATH_MAX + 32];
         ckpt_path(r, "best.ckpt", path, sizeof path);
-        tg_status s = tg_run_save(r, path, err);
+        tg_status s = progress_status(pg, err);   /* (its row lost: see save_last) */
+        if (s == TG_OK) s = tg_run_save(r, path, err);
         if (s != TG_OK) return s;
         tg_progress_log(pg, "new best BLEU %.2f: saved %s", v->bleu, path);
     } else {
@@ -343,11 +353,6 @@ static tg_status fit_steps(tg_run *r, tg_progress *pg, double fit_s, int64_t fit
                     step_s, (long long)(r->st.step - fit_n + 1), (long long)r->st.step, (long long)n, left,
                     (long long)n);
     return TG_OK;
-}
-
-/* A log or metrics line that could not be written (a full disk) ends the run with an error. */
-static tg_status progress_status(const tg_progress *pg, tg_err *err) {
-    return pg->failed ? tg_err_set(err, TG_ERR_IO, "%s", pg->error) : TG_OK;
 }
 
 int tg_run_train(tg_run *r) {
