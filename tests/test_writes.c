@@ -450,6 +450,45 @@ START_TEST(test_lost_rows_written_again) {
 }
 END_TEST
 
+/* step-N.ckpt files in a run folder. */
+static int snapshots(const char *folder) {
+    DIR *d = opendir(folder);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += !strncmp(e->d_name, "step-", 5);
+    closedir(d);
+    return n;
+}
+
+/* --keep 1 with every step of every save failed in turn (TAPEGRAD_FAIL_SYNC), then resumed: one
+ * step-N.ckpt at the end. The folder's fsync fails after step-N.ckpt is in place, before the
+ * oldest is removed; the resume found step-N.ckpt there and removed nothing, so a finished run
+ * kept two for good. */
+START_TEST(test_keep_after_a_failed_save) {
+    char *fr[] = {COPY, "--keep", "1", "--max-steps", "3", "--out", (char *)dir_path("k"), NULL};
+    char *re[] = {"train", "--resume", (char *)dir_path("k"), NULL};
+    static char env[64];
+    int n = 1, extra = 0;
+    for (;; n++) {
+        ck_assert_int_lt(n, 400);
+        char cmd[700];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir_path("k"));
+        ck_assert_int_eq(system(cmd), 0);
+        snprintf(env, sizeof env, "TAPEGRAD_FAIL_SYNC=%d", n);
+        if (tg_cli_run(env, fr) == 0) break;
+        struct stat sb;
+        if (stat(dir_path("k/last.ckpt"), &sb) != 0) continue;   /* stopped before its first save */
+        ck_assert_msg(tg_cli_run(NULL, re) == 0, "save step %d: the resume failed", n);
+        if (snapshots(dir_path("k")) != 1) {
+            fprintf(stderr, "save step %d: %d step-N.ckpt after the resume with --keep 1\n", n, snapshots(dir_path("k")));
+            extra++;
+        }
+    }
+    ck_assert_int_eq(extra, 0);
+    ck_assert_int_ge(n, 10);
+}
+END_TEST
+
 /* ---- 5. awkward paths in config files and config.txt ---- */
 
 START_TEST(test_config_quoting_round_trip) {
@@ -1152,6 +1191,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_failed_sync_at_every_save);
     tcase_add_test(tc, test_end_validation_survives_a_stop);
     tcase_add_test(tc, test_lost_rows_written_again);
+    tcase_add_test(tc, test_keep_after_a_failed_save);
     tcase_add_test(tc, test_stdout_link_keeps_the_redirection);
     tcase_add_test(tc, test_config_quoting_round_trip);
     tcase_add_test(tc, test_resume_guards_aliases);

@@ -110,8 +110,8 @@ void tg_run_periodic_path(const char *dir, int64_t step, char *buf, size_t len);
 /* --keep K (or --keep-every E at a multiple of E) on a resume from dir/last.ckpt at step (> 0): a
  * kill between a save's last.ckpt and its step-N.ckpt left that snapshot unwritten, and it would
  * stay missing, the run going on from last.ckpt. When it is missing it is written as a copy of
- * last.ckpt (the bytes the save would have written, atomically), then the K newest are kept;
- * *wrote says whether it was. */
+ * last.ckpt (the bytes the save would have written, atomically); either way the K newest are
+ * then kept (a stop after it was written may have left the oldest); *wrote says whether it was. */
 tg_status tg_run_keep_resumed(const char *dir, int64_t step, int64_t keep, int64_t every, bool *wrote,
                               tg_err *err);
 

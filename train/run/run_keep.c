@@ -118,7 +118,9 @@ tg_status tg_run_keep_resumed(const char *dir, int64_t step, int64_t keep, int64
     tg_run_periodic_path(dir, step, periodic, sizeof periodic);
     struct stat sb;
     int there = lstat(periodic, &sb) == 0;
-    if (there && S_ISREG(sb.st_mode)) return TG_OK;
+    /* There, but a stop between its save and the removal of the oldest (a kill, its folder's
+     * fsync failing) left one more than K: removed now, or never on a run with nothing left to do. */
+    if (there && S_ISREG(sb.st_mode)) return keep > 0 ? tg_run_keep_newest(dir, keep, every, err) : TG_OK;
     if (there)   /* a FIFO, folder or link: not ours to replace */
         return tg_err_set(err, TG_ERR_IO, "%s is not a regular file (a FIFO, folder or link?): it is not the run's "
                           "snapshot and is left alone; move it away to resume with --keep or --keep-every", periodic);
