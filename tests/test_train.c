@@ -3,6 +3,7 @@
  * SIGKILL at random moments (also while a checkpoint is being written), SIGINT, NaN/Inf handling,
  * refused checkpoints, translate, eval, ckpt info/average, and a run on TSV files with BPE. */
 #include <check.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
@@ -458,6 +459,47 @@ START_TEST(test_sigint_saves_and_exits_0) {
     tg_err err;
     ck_assert_int_eq(tg_run_load_model(ckpt, &L, &err), TG_OK);
     ck_assert_int_gt(L.st.step, 0);   /* the steps done before the signal are saved */
+    tg_loaded_free(&L);
+}
+END_TEST
+
+/* The name of a temporary of dir/last.ckpt in dir, if there is one (into name). */
+static bool last_ckpt_temp(const char *dir, char *name, size_t len) {
+    DIR *d = opendir(dir);
+    bool found = false;
+    for (struct dirent *e; d && !found && (e = readdir(d));)
+        if (!strncmp(e->d_name, "last.ckpt.tmp.", 14)) found = snprintf(name, len, "%s", e->d_name) > 0;
+    if (d) closedir(d);
+    return found;
+}
+
+/* SIGTERM during the run's first save (an experiment stops its other cells so when one fails)
+ * killed the process mid-write, its last.ckpt temporary left behind: the handlers were installed
+ * after that save. Now the save finishes and the run stops there, exit 0, nothing half-written. */
+START_TEST(test_sigterm_in_first_save) {
+    char dir[300], out[320], errf[320], temp[300];
+    snprintf(dir, sizeof dir, "%s/first", tmpdir);
+    snprintf(out, sizeof out, "%s/first.out", tmpdir);
+    snprintf(errf, sizeof errf, "%s/first.err", tmpdir);
+    /* (a model of 5.5 M parameters: its first checkpoint takes a good part of a second to write) */
+    char *a[] = {"train", "--task", "copy", "--task-vocab", "12", "--task-size", "400", "--d-model", "256",
+                 "--heads", "4", "--d-ff", "1024", "--layers", "3", "--max-tokens", "300", "--max-steps", "1000000",
+                 "--save-every", "0", "--valid-every", "0", "--threads", "1", "--out", dir, NULL};
+    pid_t pid = spawn(out, errf, NULL, a);
+    bool seen = false;
+    for (int i = 0; i < 600000 && !seen; i++)   /* up to a minute */
+        if (!(seen = last_ckpt_temp(dir, temp, sizeof temp))) sleep_us(100);
+    ck_assert_msg(seen, "the first save's temporary was never seen");
+    kill(pid, SIGTERM);
+    ck_assert_int_eq(wait_rc(pid), 0);
+    ck_assert_msg(!last_ckpt_temp(dir, temp, sizeof temp), "%s left behind", temp);
+    ck_assert(file_has("first.err", "resume with: tapegrad train --resume"));
+    char ckpt[320];
+    snprintf(ckpt, sizeof ckpt, "%s/last.ckpt", dir);
+    tg_loaded L;
+    tg_err err;
+    ck_assert_msg(tg_run_load_model(ckpt, &L, &err) == TG_OK, "%s", err.msg);
+    ck_assert_int_eq(L.st.step, 0);
     tg_loaded_free(&L);
 }
 END_TEST
@@ -1156,6 +1198,7 @@ int main(void) {
     tcase_add_test(tc, test_fit_steps_equals_max_steps);
     tcase_add_test(tc, test_accum_shards_resume_exact);
     tcase_add_test(tc, test_sigint_saves_and_exits_0);
+    tcase_add_test(tc, test_sigterm_in_first_save);
     tcase_add_test(tc, test_stop_inside_validation_resumes_exact);
     tcase_add_test(tc, test_cosine_resume_longer_warned);
     tcase_add_test(tc, test_nan_updates_skipped_then_reload);

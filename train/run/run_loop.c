@@ -381,13 +381,9 @@ int tg_run_train(tg_run *r) {
         tg_progress_close(&pg);
         return 1;
     }
-    if (r->st.step == 0 && r->st.skipped_steps == 0) {
-        s = save_last(r, &pg, &err);   /* a reload target from the start */
-    } else {
-        tg_progress_log(&pg, "resumed at step %lld (epoch %lld, %.0f s of training so far)", (long long)r->st.step,
-                        (long long)epoch_shown(r), r->st.train_seconds);
-        s = keep_resumed(r, &pg, &err);
-    }
+    /* the handlers before the first save: a signal during it (an experiment stopping its other cells
+     * as one failed) lets the save finish, and the loop stops at once, rather than killing the
+     * process mid-write with the checkpoint's temporary left behind */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -398,6 +394,13 @@ int tg_run_train(tg_run *r) {
     g_stop_signal = 0;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    if (r->st.step == 0 && r->st.skipped_steps == 0) {
+        s = save_last(r, &pg, &err);   /* a reload target from the start */
+    } else {
+        tg_progress_log(&pg, "resumed at step %lld (epoch %lld, %.0f s of training so far)", (long long)r->st.step,
+                        (long long)epoch_shown(r), r->st.train_seconds);
+        s = keep_resumed(r, &pg, &err);
+    }
 
     tg_batch b = {0};
     const int64_t start_step = r->st.step;
