@@ -446,10 +446,12 @@ START_TEST(test_resume_extends_budget_exactly) {
     /* refused: not larger, other flags, a cosine schedule; the record is left as it was */
     free(before);
     before = tg_cli_slurp(rec);
-    ck_assert_int_eq(run(extend), 2);
-    ck_assert_int_eq(count_in("err.txt", "so it must be larger"), 1);
+    ck_assert_int_eq(run(extend), 2);   /* (the same command again, as after an extension that stopped) */
+    ck_assert_int_eq(count_in("err.txt", "so it must be larger (an extension to it that stopped midway is "
+                                         "finished by `tapegrad experiment --resume DIR` alone)"), 1);
     extend[4] = "40";
     ck_assert_int_eq(run(extend), 2);
+    ck_assert_int_eq(count_in("err.txt", "so it must be larger\n"), 1);
     char *flags[] = {"experiment", "--resume", x, "--max-steps", "90", "--threads", "2", NULL};
     ck_assert_int_eq(run(flags), 2);
     ck_assert_int_eq(count_in("err.txt", "give no other flags (but --max-steps"), 1);

@@ -210,8 +210,9 @@ tg_status tg_exp_extend_check(const tg_experiment *old, const tg_experiment *e, 
     if (s != TG_OK) return s;
     if (now.max_steps <= was.max_steps)
         return tg_err_set(err, TG_ERR_ARG, "--resume DIR --max-steps %lld: the cells' budget is %lld steps; a "
-                          "resume's --max-steps extends it, so it must be larger", (long long)now.max_steps,
-                          (long long)was.max_steps);
+                          "resume's --max-steps extends it, so it must be larger%s", (long long)now.max_steps,
+                          (long long)was.max_steps, now.max_steps == was.max_steps ? " (an extension to it that "
+                          "stopped midway is finished by `tapegrad experiment --resume DIR` alone)" : "");
     /* every cell's: a --vary axis (schedule=constant,cosine, valid-every=...) sets it per cell */
     for (int i = 0; s == TG_OK && i < tg_exp_cell_count(old); i++) {
         tg_exp_cell c;
