@@ -376,29 +376,45 @@ END_TEST
 /* The run's end validates, then saves best.ckpt and last.ckpt: a run stopped by a full disk at any
  * of its writes and then resumed ends with both, at the last step (a last.ckpt of the last step
  * saved before the end's validation made the resume a no-op without best.ckpt). */
-START_TEST(test_end_validation_survives_a_stop) {
-    char *fr[] = {COPY, "--max-steps", "6", "--out", (char *)dir_path("e"), NULL};
-    char *re[] = {"train", "--resume", (char *)dir_path("e"), NULL};
+/* A fresh run into dir (its argv: fresh) stopped by var=1, 2, ... in turn, each from an empty
+ * folder, until it succeeds; after each stop that left a last.ckpt, `train --resume dir` must
+ * succeed and check(n) must hold. Returns how many checks failed (each says why on stderr); at
+ * least 10 stops must have been tried. */
+static int stop_then_resume(const char *var, char **fresh, const char *dir, bool (*check)(int n)) {
+    char *re[] = {"train", "--resume", (char *)dir, NULL};
     static char env[64];
-    int n = 1;
+    char cmd[700], last[600];
+    snprintf(last, sizeof last, "%s/last.ckpt", dir);
+    int n = 1, failed = 0;
     for (;; n++) {
         ck_assert_int_lt(n, 400);
-        char cmd[700];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir_path("e"));
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
         ck_assert_int_eq(system(cmd), 0);
-        snprintf(env, sizeof env, "TAPEGRAD_FAIL_WRITE=%d", n);
-        if (tg_cli_run(env, fr) == 0) break;
+        snprintf(env, sizeof env, "%s=%d", var, n);
+        if (tg_cli_run(env, fresh) == 0) break;
         struct stat sb;
-        if (stat(dir_path("e/last.ckpt"), &sb) != 0) continue;   /* stopped before its first save */
-        ck_assert_msg(tg_cli_run(NULL, re) == 0, "write %d: the resume failed", n);
-        ck_assert_msg(stat(dir_path("e/best.ckpt"), &sb) == 0, "write %d: no best.ckpt after the resume", n);
-        tg_loaded L;
-        tg_err err;
-        ck_assert_msg(tg_run_load_model(dir_path("e/last.ckpt"), &L, &err) == TG_OK, "%s", err.msg);
-        ck_assert_msg(L.st.step == 6, "write %d: last.ckpt at step %lld", n, (long long)L.st.step);
-        tg_loaded_free(&L);
+        if (stat(last, &sb) != 0) continue;   /* stopped before its first save */
+        ck_assert_msg(tg_cli_run(NULL, re) == 0, "%s: the resume failed", env);
+        failed += !check(n);
     }
     ck_assert_int_ge(n, 10);
+    return failed;
+}
+
+static bool ended_with_best(int n) {
+    struct stat sb;
+    ck_assert_msg(stat(dir_path("e/best.ckpt"), &sb) == 0, "write %d: no best.ckpt after the resume", n);
+    tg_loaded L;
+    tg_err err;
+    ck_assert_msg(tg_run_load_model(dir_path("e/last.ckpt"), &L, &err) == TG_OK, "%s", err.msg);
+    ck_assert_msg(L.st.step == 6, "write %d: last.ckpt at step %lld", n, (long long)L.st.step);
+    tg_loaded_free(&L);
+    return true;
+}
+
+START_TEST(test_end_validation_survives_a_stop) {
+    char *fr[] = {COPY, "--max-steps", "6", "--out", (char *)dir_path("e"), NULL};
+    ck_assert_int_eq(stop_then_resume("TAPEGRAD_FAIL_WRITE", fr, dir_path("e"), ended_with_best), 0);
 }
 END_TEST
 
@@ -420,33 +436,23 @@ static void metrics_rows(const char *path, char *buf, size_t cap) {
  * last.ckpt saved past the lost row made the resume go on from there, and the row was never
  * written again (a step's train row, the validation row after it). Stopped at every write and
  * resumed, the run's metrics.tsv has the uninterrupted run's rows, each once. */
+static char rows_wanted[4096];
+
+static bool same_rows(int n) {
+    static char got[4096];
+    metrics_rows(dir_path("m/metrics.tsv"), got, sizeof got);
+    if (!strcmp(got, rows_wanted)) return true;
+    fprintf(stderr, "write %d: metrics.tsv after the resume has\n%sinstead of\n%s", n, got, rows_wanted);
+    return false;
+}
+
 START_TEST(test_lost_rows_written_again) {
     char *ref[] = {COPY, "--max-steps", "4", "--out", (char *)dir_path("m0"), NULL};
     ck_assert_int_eq(tg_cli_run(NULL, ref), 0);
-    static char want[4096], got[4096], env[64];
-    metrics_rows(dir_path("m0/metrics.tsv"), want, sizeof want);
-    ck_assert_msg(strstr(want, "train 4\nvalid 4\n") != NULL, "%s", want);
+    metrics_rows(dir_path("m0/metrics.tsv"), rows_wanted, sizeof rows_wanted);
+    ck_assert_msg(strstr(rows_wanted, "train 4\nvalid 4\n") != NULL, "%s", rows_wanted);
     char *fr[] = {COPY, "--max-steps", "4", "--out", (char *)dir_path("m"), NULL};
-    char *re[] = {"train", "--resume", (char *)dir_path("m"), NULL};
-    int n = 1, lost = 0;
-    for (;; n++) {
-        ck_assert_int_lt(n, 400);
-        char cmd[700];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir_path("m"));
-        ck_assert_int_eq(system(cmd), 0);
-        snprintf(env, sizeof env, "TAPEGRAD_FAIL_WRITE=%d", n);
-        if (tg_cli_run(env, fr) == 0) break;
-        struct stat sb;
-        if (stat(dir_path("m/last.ckpt"), &sb) != 0) continue;   /* stopped before its first save */
-        ck_assert_msg(tg_cli_run(NULL, re) == 0, "write %d: the resume failed", n);
-        metrics_rows(dir_path("m/metrics.tsv"), got, sizeof got);
-        if (strcmp(got, want) != 0) {
-            fprintf(stderr, "write %d: metrics.tsv after the resume has\n%sinstead of\n%s", n, got, want);
-            lost++;
-        }
-    }
-    ck_assert_int_eq(lost, 0);
-    ck_assert_int_ge(n, 10);
+    ck_assert_int_eq(stop_then_resume("TAPEGRAD_FAIL_WRITE", fr, dir_path("m"), same_rows), 0);
 }
 END_TEST
 
@@ -464,28 +470,15 @@ static int snapshots(const char *folder) {
  * step-N.ckpt at the end. The folder's fsync fails after step-N.ckpt is in place, before the
  * oldest is removed; the resume found step-N.ckpt there and removed nothing, so a finished run
  * kept two for good. */
+static bool one_snapshot(int n) {
+    int k = snapshots(dir_path("k"));
+    if (k != 1) fprintf(stderr, "save step %d: %d step-N.ckpt after the resume with --keep 1\n", n, k);
+    return k == 1;
+}
+
 START_TEST(test_keep_after_a_failed_save) {
     char *fr[] = {COPY, "--keep", "1", "--max-steps", "3", "--out", (char *)dir_path("k"), NULL};
-    char *re[] = {"train", "--resume", (char *)dir_path("k"), NULL};
-    static char env[64];
-    int n = 1, extra = 0;
-    for (;; n++) {
-        ck_assert_int_lt(n, 400);
-        char cmd[700];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir_path("k"));
-        ck_assert_int_eq(system(cmd), 0);
-        snprintf(env, sizeof env, "TAPEGRAD_FAIL_SYNC=%d", n);
-        if (tg_cli_run(env, fr) == 0) break;
-        struct stat sb;
-        if (stat(dir_path("k/last.ckpt"), &sb) != 0) continue;   /* stopped before its first save */
-        ck_assert_msg(tg_cli_run(NULL, re) == 0, "save step %d: the resume failed", n);
-        if (snapshots(dir_path("k")) != 1) {
-            fprintf(stderr, "save step %d: %d step-N.ckpt after the resume with --keep 1\n", n, snapshots(dir_path("k")));
-            extra++;
-        }
-    }
-    ck_assert_int_eq(extra, 0);
-    ck_assert_int_ge(n, 10);
+    ck_assert_int_eq(stop_then_resume("TAPEGRAD_FAIL_SYNC", fr, dir_path("k"), one_snapshot), 0);
 }
 END_TEST
 
