@@ -340,6 +340,13 @@ static tg_status sync_folder(const char *path, tg_err *err) {
     return st;
 }
 
+tg_status tg_afile_fd_sync(int fd, const char *what, tg_err *err) {
+    bool injected = inject_sync_fault();
+    if (injected || fsync(fd) != 0)
+        return tg_err_set(err, TG_ERR_IO, "%s: cannot sync: %s%s", SHOWN(what), strerror(errno), SYNC_NOTE(injected));
+    return TG_OK;
+}
+
 tg_status tg_afile_commit(tg_afile *f, tg_err *err) {
     tg_status st = TG_OK;
     const char *what = f->tmp ? f->tmp : f->path;

@@ -17,7 +17,8 @@
  *   st = st == TG_OK ? tg_afile_commit(&f, &err) : (tg_afile_abort(&f), st);
  *
  * Appending (train.log, metrics.tsv rows): tg_afile_append_open never follows a symlink at PATH
- * (O_NOFOLLOW) and tg_afile_fd_write checks every byte.
+ * (O_NOFOLLOW), tg_afile_fd_write checks every byte, and tg_afile_fd_sync puts them on disk (a run
+ * does before each checkpoint).
  *
  * Reading back (metrics.tsv trims, an experiment folder's files): tg_afile_fopen_regular opens a
  * regular file only, and tg_afile_getline reads its lines up to a bound.
@@ -26,9 +27,9 @@
  * this file (1-based, counting every tg_afile_write, tg_afile_pwrite and tg_afile_fd_write call)
  * fail with ENOSPC, as a full disk would. TAPEGRAD_FAIL_SYNC=N makes the N-th step of a commit
  * fail with EIO (counting, in order, the file's fsync, its close, the rename and the folder's
- * fsync): the temporary is removed and the old file left as it was, but at the folder's fsync,
- * which comes after the rename (the new file is whole; the commit still fails). Unset or 0: no
- * fault.
+ * fsync), or the N-th tg_afile_fd_sync: the temporary is removed and the old file left as it was,
+ * but at the folder's fsync, which comes after the rename (the new file is whole; the commit still
+ * fails). Unset or 0: no fault.
  */
 #ifndef TG_ATOMIC_FILE_H
 #define TG_ATOMIC_FILE_H
@@ -99,5 +100,7 @@ tg_status tg_afile_save_own(const char *path, const void *p, size_t n, tg_err *e
 tg_status tg_afile_append_open(const char *path, int *fd, tg_err *err);
 /* Writes all n bytes to fd (retrying short writes and EINTR); what names the file in messages. */
 tg_status tg_afile_fd_write(int fd, const void *p, size_t n, const char *what, tg_err *err);
+/* fsync of an appended file (what: its name for the message), a step TAPEGRAD_FAIL_SYNC counts. */
+tg_status tg_afile_fd_sync(int fd, const char *what, tg_err *err);
 
 #endif /* TG_ATOMIC_FILE_H */

@@ -1,6 +1,7 @@
 /* diagnostics.c: --diagnostics N (see diagnostics.h): the fixed batch, the rows, the file. */
 #include "train/run/diagnostics.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,15 @@ tg_status tg_run_diag_rewind(tg_run_diag *d, const tg_run *r, tg_err *err) {
     d->f = NULL;
     d->grads_step = -1;
     return open_file(d, r, err);
+}
+
+tg_status tg_run_diag_sync(tg_run_diag *d, const tg_run *r, tg_err *err) {
+    if (!d->f || d->rewrite) return TG_OK;
+    char path[TG_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/diagnostics.tsv", r->cfg.out);
+    if (fflush(d->f) != 0 || ferror(d->f))
+        return tg_err_set(err, TG_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    return tg_afile_fd_sync(fileno(d->f), path, err);
 }
 
 bool tg_run_diag_due(const tg_run_diag *d, int64_t step) {

@@ -41,6 +41,8 @@ tg_status tg_run_diag_open(tg_run_diag *d, const tg_run *r, tg_err *err);
 tg_status tg_run_diag_open_rewrite(tg_run_diag *d, const tg_run *r, int64_t keep_step, tg_err *err);
 tg_status tg_run_diag_commit(tg_run_diag *d, const tg_run *r, tg_err *err);
 void tg_run_diag_close(tg_run_diag *d);
+/* The rows written so far on disk (fflush, fsync), before a checkpoint is saved past them. */
+tg_status tg_run_diag_sync(tg_run_diag *d, const tg_run *r, tg_err *err);
 /* After a reload of an earlier checkpoint: drops the rows past the run's step again. */
 tg_status tg_run_diag_rewind(tg_run_diag *d, const tg_run *r, tg_err *err);
 

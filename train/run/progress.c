@@ -168,6 +168,13 @@ FILE *tg_tsv_open(const char *path, const char *header, int step_col, int64_t ke
     return f;
 }
 
+tg_status tg_progress_sync(tg_progress *p, tg_err *err) {
+    if (p->failed) return tg_err_set(err, TG_ERR_IO, "%s", p->error);
+    tg_status s = p->metrics_fd >= 0 ? tg_afile_fd_sync(p->metrics_fd, p->metrics_path, err) : TG_OK;
+    if (s == TG_OK && p->log_fd >= 0) s = tg_afile_fd_sync(p->log_fd, p->log_path, err);
+    return s;
+}
+
 int tg_progress_open(tg_progress *p, const char *rundir, int64_t keep_step, bool valid_pending, char *msg,
                      size_t msg_len) {
     memset(p, 0, sizeof *p);

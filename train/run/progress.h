@@ -29,6 +29,10 @@ typedef struct tg_progress {
 int tg_progress_open(tg_progress *p, const char *rundir, int64_t keep_step, bool valid_pending, char *msg,
                      size_t msg_len);
 void tg_progress_close(tg_progress *p);
+/* metrics.tsv and train.log on disk (fsync), before a checkpoint is saved past their lines: after
+ * a crash of the machine the resume trims them to the checkpoint and must find every line before
+ * it. A line that could not be written is the error (p->failed). */
+tg_status tg_progress_sync(tg_progress *p, tg_err *err);
 
 /* The safe way to a run's TSV file (metrics.tsv, diagnostics.tsv): drops the rows whose step
  * (column step_col, 0-based) is past keep_step, written by the part of a run that a crash lost,

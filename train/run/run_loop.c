@@ -210,11 +210,13 @@ static tg_status progress_status(const tg_progress *pg, tg_err *err) {
     return pg->failed ? tg_err_set(err, TG_ERR_IO, "%s", pg->error) : TG_OK;
 }
 
-static tg_status save_last(tg_run *r, tg_progress *pg, tg_err *err) {
+static tg_status save_last(tg_run *r, tg_progress *pg, tg_run_diag *diag, tg_err *err) {
     if (tg_dist_rank() != 0) return TG_OK;   /* over MPI, rank 0 writes the checkpoints */
     /* A row or log line lost since the last save: no checkpoint past it, so that the resume (from
-     * the last save, the tables trimmed to it) writes it again rather than going on without it. */
-    tg_status s = progress_status(pg, err);
+     * the last save, the tables trimmed to it) writes it again rather than going on without it;
+     * and the lines written are on disk before it, so that a crash of the machine loses none. */
+    tg_status s = tg_progress_sync(pg, err);
+    if (s == TG_OK) s = tg_run_diag_sync(diag, r, err);
     if (s != TG_OK) return s;
     char path[TG_PATH_MAX + 32];
     ckpt_path(r, "last.ckpt", path, sizeof path);
@@ -395,7 +397,7 @@ int tg_run_train(tg_run *r) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     if (r->st.step == 0 && r->st.skipped_steps == 0) {
-        s = save_last(r, &pg, &err);   /* a reload target from the start */
+        s = save_last(r, &pg, &diag, &err);   /* a reload target from the start */
     } else {
         tg_progress_log(&pg, "resumed at step %lld (epoch %lld, %.0f s of training so far)", (long long)r->st.step,
                         (long long)epoch_shown(r), r->st.train_seconds);
@@ -419,7 +421,7 @@ int tg_run_train(tg_run *r) {
         if (s == TG_OK && !v.interrupted) {   /* (interrupted again: the loop stops at once, still pending) */
             r->valid_pending = false;          /* before best.ckpt is written: it is not pending */
             if (v.done) s = after_validation(r, &pg, &v, &err);
-            if (s == TG_OK) s = save_last(r, &pg, &err);
+            if (s == TG_OK) s = save_last(r, &pg, &diag, &err);
             validated_now = saved_now = ran_pending = true;   /* this step's: an end is not validated twice */
         }
     }
@@ -505,14 +507,14 @@ int tg_run_train(tg_run *r) {
         bool periodic = (r->cfg.save_every > 0 && r->st.step % r->cfg.save_every == 0) ||
                         tg_run_kept_for_good(r->st.step, r->cfg.keep_every);
         if (s == TG_OK && ((periodic && !ends_unvalidated) || validated_now)) {
-            s = save_last(r, &pg, &err);
+            s = save_last(r, &pg, &diag, &err);
             saved_now = true;
         }
     }
     if (s == TG_OK && stop) {
         /* the stop came with the run's end: the end's validation (below) is left for the resume */
         if (reason && !validated_now && r->dev_iter) r->valid_pending = true;
-        if (!saved_now) s = save_last(r, &pg, &err);
+        if (!saved_now) s = save_last(r, &pg, &diag, &err);
         if (s == TG_OK) log_stopped(r, &pg, stop);
     } else if (s == TG_OK && r->st.step == start_step && !ran_pending) {
         tg_progress_log(&pg, "nothing to do: %s at step %lld", reason ? reason : "stopped", (long long)r->st.step);
@@ -534,7 +536,7 @@ int tg_run_train(tg_run *r) {
             if (s == TG_OK && v.done) s = after_validation(r, &pg, &v, &err);
             saved_now = false;
         }
-        if (s == TG_OK && !saved_now) s = save_last(r, &pg, &err);
+        if (s == TG_OK && !saved_now) s = save_last(r, &pg, &diag, &err);
         if (s == TG_OK && stop) {
             log_stopped(r, &pg, stop);
         } else if (s == TG_OK) {
