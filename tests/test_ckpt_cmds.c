@@ -358,6 +358,16 @@ START_TEST(test_resume_puts_back_a_deleted_metrics_header) {
     char *after = tg_cli_slurp(metrics);
     ck_assert_msg(!strncmp(after, before, strlen(before)), "%s", after);
     ck_assert_ptr_null(strstr(after, "bogus"));
+    /* the header replaced by something else (blanked, edited): tapegrad's header again */
+    static const char *const heads[] = {"\n", "hello world\n", "kind\tstep\tepoch\n"};
+    for (int i = 0; i < 3; i++) {
+        sprintf(edited, "%s%s", heads[i], rows);
+        tg_cli_write(metrics, edited);
+        ck_assert_int_eq(tg_cli_run(NULL, r), 0);
+        free(after);
+        after = tg_cli_slurp(metrics);
+        ck_assert_msg(!strncmp(after, before, strlen(before)), "%s", after);
+    }
     free(before);
     free(edited);
     free(after);

@@ -50,8 +50,9 @@ bool tg_tsv_is_row(const char *line, int step_col) {
 
 /* Opens out over path and copies into it the header and rows of path whose step (column
  * step_col, 0-based) is <= keep_step, but for rows of kind drop_at_keep (the first column; NULL:
- * none) at keep_step itself, and drops a last line without its newline (torn by a crash). A file
- * whose first line is a row (its header deleted by hand) gets header back before it. *found:
+ * none) at keep_step itself, and drops a last line without its newline (torn by a crash). The
+ * first line is header, whatever was there (edited by hand), and put back before the first row
+ * when it was deleted. *found:
  * whether path was there (absent: out is open and empty). On failure out is closed, path untouched. */
 static tg_status copy_kept(const char *path, const char *header, int step_col, int64_t keep_step,
                            const char *drop_at_keep, tg_afile *out, bool *found, tg_err *err) {
@@ -74,18 +75,16 @@ static tg_status copy_kept(const char *path, const char *header, int step_col, i
     while (st == TG_OK && (len = tg_afile_getline(&line, &cap, in, TSV_LINE_MAX)) > 0) {
         lineno++;
         if (line[len - 1] != '\n') continue;   /* a last line torn by a crash */
-        if (first && tg_tsv_is_row(line, step_col)) {
+        if (first) {   /* the header's place: tapegrad's header (it never changed), whatever a hand left */
             st = tg_afile_write(out, header, strlen(header), err);
             first = false;
+            if (!tg_tsv_is_row(line, step_col)) continue;   /* (a row: the header was deleted) */
         }
-        if (!first) {
-            const char *col = column(line, step_col);
-            int64_t step = col ? strtoll(col, NULL, 10) : 0;
-            if (col && step > keep_step) continue;
-            size_t k = drop_at_keep ? strlen(drop_at_keep) : 0;
-            if (col && step == keep_step && k && !strncmp(line, drop_at_keep, k) && line[k] == '\t') continue;
-        }
-        first = false;
+        const char *col = column(line, step_col);
+        int64_t step = col ? strtoll(col, NULL, 10) : 0;
+        if (col && step > keep_step) continue;
+        size_t k = drop_at_keep ? strlen(drop_at_keep) : 0;
+        if (col && step == keep_step && k && !strncmp(line, drop_at_keep, k) && line[k] == '\t') continue;
         if (st == TG_OK) st = tg_afile_write(out, line, (size_t)len, err);
     }
     if (st == TG_OK && len < -1)
