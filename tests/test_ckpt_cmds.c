@@ -350,7 +350,7 @@ START_TEST(test_resume_puts_back_a_deleted_metrics_header) {
     ck_assert(!strncmp(before, "kind\tstep\t", 10));
     const char *rows = strchr(before, '\n') + 1;
     ck_assert(*rows);
-    char *edited = malloc(strlen(rows) + 64);
+    char *edited = malloc(strlen(rows) + 256);
     sprintf(edited, "%sbogus\t99\tafter the run\n", rows);   /* and a row past the run's step */
     tg_cli_write(metrics, edited);
     char *r[] = {"train", "--resume", (char *)tg_cli_path("runA"), "--max-steps", "20", "--threads", "1", NULL};
@@ -359,9 +359,14 @@ START_TEST(test_resume_puts_back_a_deleted_metrics_header) {
     ck_assert_msg(!strncmp(after, before, strlen(before)), "%s", after);
     ck_assert_ptr_null(strstr(after, "bogus"));
     /* the header replaced by something else (blanked, edited): tapegrad's header again */
-    static const char *const heads[] = {"\n", "hello world\n", "kind\tstep\tepoch\n"};
-    for (int i = 0; i < 3; i++) {
-        sprintf(edited, "%s%s", heads[i], rows);
+    const char *header = "kind\tstep\tepoch\telapsed_s\tlr\tloss\tnll\tppl\ttgt_tok_s\tgrad_norm\tbleu\tchrf\n";
+    ck_assert(!strncmp(before, header, strlen(header)));
+    /* ... and so is a header-like line (its step column no number), a header pasted after a blank
+     * line (one header kept), a BOM an editor put before the first row (the row kept, BOM gone) */
+    static const char *const heads[] = {"\n", "hello world\n", "kind\tstep\tepoch\n", "kind\t1step\tepoch\n",
+                                        "\n", "\xEF\xBB\xBF"};
+    for (int i = 0; i < 6; i++) {
+        sprintf(edited, "%s%s%s", heads[i], i == 4 ? header : "", rows);
         tg_cli_write(metrics, edited);
         ck_assert_int_eq(tg_cli_run(NULL, r), 0);
         free(after);

@@ -53,9 +53,14 @@ static tg_status later_rows_read(const char *path, int64_t after, int64_t upto, 
     char *line = NULL;
     size_t cap = 0;
     long n = 0;
-    while (s == TG_OK && (n = tg_afile_getline(&line, &cap, in, (size_t)1 << 20)) > 0) {
-        int64_t step = strtoll(line, NULL, 10);   /* (the header's "step" is no row: not a number) */
-        if (tg_tsv_is_row(line, 0) && line[n - 1] == '\n' && step > after && step <= upto) fwrite(line, 1, (size_t)n, m);
+    for (bool first = true; s == TG_OK && (n = tg_afile_getline(&line, &cap, in, (size_t)1 << 20)) > 0; first = false) {
+        const char *row = line;
+        if (first && n >= 3 && !memcmp(row, "\xEF\xBB\xBF", 3)) {   /* a BOM an editor added */
+            row += 3;
+            n -= 3;
+        }
+        int64_t step = strtoll(row, NULL, 10);   /* (the header's "step" is no row: not a number) */
+        if (tg_tsv_is_row(row, 0) && row[n - 1] == '\n' && step > after && step <= upto) fwrite(row, 1, (size_t)n, m);
     }                                               /* (a last line without its newline: torn by a crash) */
     if (s == TG_OK && (n < -1 || ferror(in))) s = tg_err_set(err, TG_ERR_IO, "%s: cannot read it back", path);
     free(line);

@@ -45,14 +45,17 @@ static const char *column(const char *line, int col) {
 
 bool tg_tsv_is_row(const char *line, int step_col) {
     const char *col = column(line, step_col);
-    return col && (isdigit((unsigned char)col[0]) || (col[0] == '-' && isdigit((unsigned char)col[1])));
+    if (!col || !isdigit((unsigned char)*col)) return false;
+    while (isdigit((unsigned char)*col)) col++;
+    return *col == '\t' || *col == '\n' || *col == '\r' || *col == '\0';
 }
 
 /* Opens out over path and copies into it the header and rows of path whose step (column
  * step_col, 0-based) is <= keep_step, but for rows of kind drop_at_keep (the first column; NULL:
  * none) at keep_step itself, and drops a last line without its newline (torn by a crash). The
- * first line is header, whatever was there (edited by hand), and put back before the first row
- * when it was deleted. *found:
+ * first line is header, whatever was there (edited by hand; put back before the first row when it
+ * was deleted), and a later line that is no row (a header pasted again, a blank) is dropped.
+ * *found:
  * whether path was there (absent: out is open and empty). On failure out is closed, path untouched. */
 static tg_status copy_kept(const char *path, const char *header, int step_col, int64_t keep_step,
                            const char *drop_at_keep, tg_afile *out, bool *found, tg_err *err) {
@@ -75,17 +78,21 @@ static tg_status copy_kept(const char *path, const char *header, int step_col, i
     while (st == TG_OK && (len = tg_afile_getline(&line, &cap, in, TSV_LINE_MAX)) > 0) {
         lineno++;
         if (line[len - 1] != '\n') continue;   /* a last line torn by a crash */
+        char *text = line;
+        if (first && len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) {   /* a BOM an editor added */
+            text += 3;
+            len -= 3;
+        }
         if (first) {   /* the header's place: tapegrad's header (it never changed), whatever a hand left */
             st = tg_afile_write(out, header, strlen(header), err);
             first = false;
-            if (!tg_tsv_is_row(line, step_col)) continue;   /* (a row: the header was deleted) */
         }
-        const char *col = column(line, step_col);
-        int64_t step = col ? strtoll(col, NULL, 10) : 0;
-        if (col && step > keep_step) continue;
+        if (!tg_tsv_is_row(text, step_col)) continue;   /* the old header, or what a hand left: not a row */
+        int64_t step = strtoll(column(text, step_col), NULL, 10);
+        if (step > keep_step) continue;
         size_t k = drop_at_keep ? strlen(drop_at_keep) : 0;
-        if (col && step == keep_step && k && !strncmp(line, drop_at_keep, k) && line[k] == '\t') continue;
-        if (st == TG_OK) st = tg_afile_write(out, line, (size_t)len, err);
+        if (step == keep_step && k && !strncmp(text, drop_at_keep, k) && text[k] == '\t') continue;
+        if (st == TG_OK) st = tg_afile_write(out, text, (size_t)len, err);
     }
     if (st == TG_OK && len < -1)
         st = len == -2 ? tg_err_set(err, TG_ERR_CORRUPT, "%s:%ld: a line longer than %zu bytes: not a table "
