@@ -54,11 +54,7 @@ static tg_status later_rows_read(const char *path, int64_t after, int64_t upto, 
     size_t cap = 0;
     long n = 0;
     for (bool first = true; s == TG_OK && (n = tg_afile_getline(&line, &cap, in, (size_t)1 << 20)) > 0; first = false) {
-        const char *row = line;
-        if (first && n >= 3 && !memcmp(row, "\xEF\xBB\xBF", 3)) {   /* a BOM an editor added */
-            row += 3;
-            n -= 3;
-        }
+        const char *row = first ? tg_tsv_skip_bom(line, &n) : line;
         int64_t step = strtoll(row, NULL, 10);   /* (the header's "step" is no row: not a number) */
         if (tg_tsv_is_row(row, 0) && row[n - 1] == '\n' && step > after && step <= upto) fwrite(row, 1, (size_t)n, m);
     }                                               /* (a last line without its newline: torn by a crash) */

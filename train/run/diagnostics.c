@@ -11,6 +11,10 @@
 
 static const char DIAG_HEADER[] = "step\tstack\tlayer\tsublayer\tmetric\tvalue\n";
 
+static void diag_path(const tg_run *r, char *path, size_t len) {
+    snprintf(path, len, "%s/diagnostics.tsv", r->cfg.out);
+}
+
 /* Rows 0..B-1 of ds, padded: src (B, S) = pieces + eos, tgt_in (B, T) = bos + pieces. */
 static tg_status build_batch(tg_run_diag *d, const tg_dataset *ds, int max_tokens, tg_err *err) {
     int B = 0, S = 0, T = 0;
@@ -41,7 +45,7 @@ static tg_status build_batch(tg_run_diag *d, const tg_dataset *ds, int max_token
 
 static tg_status open_file(tg_run_diag *d, const tg_run *r, tg_err *err) {
     char path[TG_PATH_MAX + 32], msg[512];
-    snprintf(path, sizeof path, "%s/diagnostics.tsv", r->cfg.out);
+    diag_path(r, path, sizeof path);
     d->f = tg_tsv_open(path, DIAG_HEADER, 0, r->st.step, msg, sizeof msg);
     return d->f ? TG_OK : tg_err_set(err, TG_ERR_IO, "%s", msg);
 }
@@ -58,7 +62,7 @@ static tg_status diag_open(tg_run_diag *d, const tg_run *r, bool in_memory, tg_e
     if (tg_dist_rank() != 0) return TG_OK;
     if (r->cfg.diagnostics <= 0) {   /* off, but a file there loses the rows of the part a kill lost */
         char path[TG_PATH_MAX + 32], msg[512];
-        snprintf(path, sizeof path, "%s/diagnostics.tsv", r->cfg.out);
+        diag_path(r, path, sizeof path);
         bool ok = in_memory || tg_tsv_trim(path, DIAG_HEADER, 0, r->st.step, msg, sizeof msg) == 0;
         return ok ? TG_OK : tg_err_set(err, TG_ERR_IO, "%s", msg);
     }
@@ -80,7 +84,7 @@ tg_status tg_run_diag_open_rewrite(tg_run_diag *d, const tg_run *r, int64_t keep
     tg_status s = diag_open(d, r, true, err);
     if (s != TG_OK) return s;
     char path[TG_PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/diagnostics.tsv", r->cfg.out);
+    diag_path(r, path, sizeof path);
     s = tg_tsv_rewrite_open(&d->out, path, DIAG_HEADER, 0, keep_step, err);
     if (s != TG_OK) tg_run_diag_close(d);
     else d->rewrite = true;
@@ -120,7 +124,7 @@ tg_status tg_run_diag_rewind(tg_run_diag *d, const tg_run *r, tg_err *err) {
 tg_status tg_run_diag_sync(tg_run_diag *d, const tg_run *r, tg_err *err) {
     if (!d->f || d->rewrite) return TG_OK;
     char path[TG_PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/diagnostics.tsv", r->cfg.out);
+    diag_path(r, path, sizeof path);
     if (fflush(d->f) != 0 || ferror(d->f))
         return tg_err_set(err, TG_ERR_IO, "%s: write failed: %s", path, strerror(errno));
     return tg_afile_fd_sync(fileno(d->f), path, err);

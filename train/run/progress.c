@@ -43,6 +43,12 @@ static const char *column(const char *line, int col) {
     return line;
 }
 
+char *tg_tsv_skip_bom(char *line, long *n) {
+    if (*n < 3 || memcmp(line, "\xEF\xBB\xBF", 3)) return line;
+    *n -= 3;
+    return line + 3;
+}
+
 bool tg_tsv_is_row(const char *line, int step_col) {
     const char *col = column(line, step_col);
     if (!col || !isdigit((unsigned char)*col)) return false;
@@ -78,11 +84,7 @@ static tg_status copy_kept(const char *path, const char *header, int step_col, i
     while (st == TG_OK && (len = tg_afile_getline(&line, &cap, in, TSV_LINE_MAX)) > 0) {
         lineno++;
         if (line[len - 1] != '\n') continue;   /* a last line torn by a crash */
-        char *text = line;
-        if (first && len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) {   /* a BOM an editor added */
-            text += 3;
-            len -= 3;
-        }
+        char *text = first ? tg_tsv_skip_bom(line, &len) : line;
         if (first) {   /* the header's place: tapegrad's header (it never changed), whatever a hand left */
             st = tg_afile_write(out, header, strlen(header), err);
             first = false;

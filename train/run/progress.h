@@ -44,6 +44,9 @@ FILE *tg_tsv_open(const char *path, const char *header, int step_col, int64_t ke
 /* tg_tsv_open's trim alone: 0, or -1 with msg filled. An absent path stays absent. */
 int tg_tsv_trim(const char *path, const char *header, int step_col, int64_t keep_step, char *msg, size_t msg_len);
 
+/* A first line without the UTF-8 BOM an editor may have put before it (*n shortened to match). */
+char *tg_tsv_skip_bom(char *line, long *n);
+
 /* Whether a line of such a file is a row: its step (column step_col) is a number. The header's
  * "step" is not, nor is a line without that column. */
 bool tg_tsv_is_row(const char *line, int step_col);
