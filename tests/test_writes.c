@@ -494,22 +494,42 @@ static bool same_diagnostics(int n) {
     return same;
 }
 
-/* Before each checkpoint the lines written since the last are put on disk (metrics.tsv, train.log,
- * diagnostics.tsv: fsync), so that a crash of the machine cannot leave a checkpoint past lines it
- * lost. Each of those syncs failed in turn (TAPEGRAD_FAIL_SYNC) stops the run before the save, and
- * the resume gives the uninterrupted run's rows. */
-START_TEST(test_rows_synced_before_each_save) {
+/* Runs the 3-step --diagnostics 1 run, then again stopped by var at each of its faults in turn and
+ * resumed (stop_then_resume): each resume must give the uninterrupted run's diagnostics.tsv. */
+static void diagnostics_after_stops(const char *var) {
     char *ref[] = {COPY, "--max-steps", "3", "--save-every", "1", "--diagnostics", "1", "--out",
                    (char *)dir_path("g0"), NULL};
     ck_assert_int_eq(tg_cli_run(NULL, ref), 0);
     diag_wanted = tg_cli_slurp(dir_path("g0/diagnostics.tsv"));
     char *fr[] = {COPY, "--max-steps", "3", "--save-every", "1", "--diagnostics", "1", "--out",
                   (char *)dir_path("g"), NULL};
-    ck_assert_int_eq(stop_then_resume("TAPEGRAD_FAIL_SYNC", fr, dir_path("g"), same_diagnostics), 0);
+    ck_assert_int_eq(stop_then_resume(var, fr, dir_path("g"), same_diagnostics), 0);
+    free(diag_wanted);
+}
+
+/* Before each checkpoint the lines written since the last are put on disk (metrics.tsv, train.log,
+ * diagnostics.tsv: fsync), so that a crash of the machine cannot leave a checkpoint past lines it
+ * lost. Each of those syncs failed in turn (TAPEGRAD_FAIL_SYNC) stops the run before the save, and
+ * the resume gives the uninterrupted run's rows. */
+START_TEST(test_rows_synced_before_each_save) {
+    diagnostics_after_stops("TAPEGRAD_FAIL_SYNC");
     ck_assert(tg_cli_has("stops.txt", "diagnostics.tsv: cannot sync: Input/output error (TAPEGRAD_FAIL_SYNC)"));
     ck_assert(tg_cli_has("stops.txt", "metrics.tsv: cannot sync: Input/output error (TAPEGRAD_FAIL_SYNC)"));
     ck_assert(tg_cli_has("stops.txt", "train.log: cannot sync: Input/output error (TAPEGRAD_FAIL_SYNC)"));
-    free(diag_wanted);
+}
+END_TEST
+
+/* A step's diagnostics rows go out in one checked write, as metrics rows do: each write of the run
+ * failed in turn (TAPEGRAD_FAIL_WRITE: a full disk) stops it, the rows' write among them, and the
+ * resume gives the uninterrupted run's diagnostics.tsv. Through stdio the fault hook never reached
+ * the rows, and a full disk could leave part of a step's rows. */
+START_TEST(test_diagnostics_rows_at_a_full_disk) {
+    diagnostics_after_stops("TAPEGRAD_FAIL_WRITE");
+    char *stops = tg_cli_slurp(tg_cli_path("stops.txt"));
+    int n = 0;   /* the new file's header, then the rows of steps 1, 2 and 3 */
+    for (const char *p = stops; (p = strstr(p, "diagnostics.tsv: write failed: No space left on device")); p++) n++;
+    free(stops);
+    ck_assert_int_eq(n, 4);
 }
 END_TEST
 
@@ -1217,6 +1237,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_lost_rows_written_again);
     tcase_add_test(tc, test_keep_after_a_failed_save);
     tcase_add_test(tc, test_rows_synced_before_each_save);
+    tcase_add_test(tc, test_diagnostics_rows_at_a_full_disk);
     tcase_add_test(tc, test_stdout_link_keeps_the_redirection);
     tcase_add_test(tc, test_config_quoting_round_trip);
     tcase_add_test(tc, test_resume_guards_aliases);

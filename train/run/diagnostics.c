@@ -1,10 +1,10 @@
 /* diagnostics.c: --diagnostics N (see diagnostics.h): the fixed batch, the rows, the file. */
 #include "train/run/diagnostics.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "train/run/dist.h"
 #include "train/run/progress.h"
@@ -46,8 +46,8 @@ static tg_status build_batch(tg_run_diag *d, const tg_dataset *ds, int max_token
 static tg_status open_file(tg_run_diag *d, const tg_run *r, tg_err *err) {
     char path[TG_PATH_MAX + 32], msg[512];
     diag_path(r, path, sizeof path);
-    d->f = tg_tsv_open(path, DIAG_HEADER, 0, r->st.step, msg, sizeof msg);
-    return d->f ? TG_OK : tg_err_set(err, TG_ERR_IO, "%s", msg);
+    return tg_tsv_open(path, DIAG_HEADER, 0, r->st.step, &d->fd, msg, sizeof msg) == 0
+               ? TG_OK : tg_err_set(err, TG_ERR_IO, "%s", msg);
 }
 
 /* The batch and the layers' statistics; the rows go to RUNDIR/diagnostics.tsv, or with in_memory
@@ -55,6 +55,7 @@ static tg_status open_file(tg_run_diag *d, const tg_run *r, tg_err *err) {
 static tg_status diag_open(tg_run_diag *d, const tg_run *r, bool in_memory, tg_err *err) {
     memset(d, 0, sizeof *d);
     d->grads_step = -1;
+    d->fd = -1;
     if (in_memory && !(d->f = open_memstream(&d->buf, &d->len)))
         return tg_err_set(err, TG_ERR_NOMEM, "--diagnostics: out of memory");
     /* Over MPI rank 0 alone writes the run folder; every rank holds the same model and summed
@@ -104,6 +105,7 @@ tg_status tg_run_diag_commit(tg_run_diag *d, const tg_run *r, tg_err *err) {
 
 void tg_run_diag_close(tg_run_diag *d) {
     if (d->f) fclose(d->f);
+    if (d->fd >= 0) close(d->fd);
     if (d->rewrite) tg_afile_abort(&d->out);   /* not committed: the file stays as it was */
     free(d->buf);
     free(d->src);
@@ -111,23 +113,22 @@ void tg_run_diag_close(tg_run_diag *d) {
     free(d->enc);
     free(d->dec);
     memset(d, 0, sizeof *d);
+    d->fd = -1;
 }
 
 tg_status tg_run_diag_rewind(tg_run_diag *d, const tg_run *r, tg_err *err) {
     if (!d->every) return TG_OK;
-    fclose(d->f);
-    d->f = NULL;
+    close(d->fd);
+    d->fd = -1;
     d->grads_step = -1;
     return open_file(d, r, err);
 }
 
 tg_status tg_run_diag_sync(tg_run_diag *d, const tg_run *r, tg_err *err) {
-    if (!d->f || d->rewrite) return TG_OK;
+    if (d->fd < 0) return TG_OK;
     char path[TG_PATH_MAX + 32];
     diag_path(r, path, sizeof path);
-    if (fflush(d->f) != 0 || ferror(d->f))
-        return tg_err_set(err, TG_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-    return tg_afile_fd_sync(fileno(d->f), path, err);
+    return tg_afile_fd_sync(d->fd, path, err);
 }
 
 bool tg_run_diag_due(const tg_run_diag *d, int64_t step) {
@@ -168,9 +169,18 @@ tg_status tg_run_diag_write(tg_run_diag *d, tg_run *r, int64_t step, tg_err *err
                                     d->dec, err);
     if (s != TG_OK) return s;
     bool grads = d->grads_step == step;
-    stack_rows(d->f, step, "enc", d->enc, r->mcfg.enc_layers, grads);
-    stack_rows(d->f, step, "dec", d->dec, r->mcfg.dec_layers, grads);
-    if (fflush(d->f) != 0 || ferror(d->f))
-        return tg_err_set(err, TG_ERR_IO, "%s/diagnostics.tsv: cannot write", r->cfg.out);
-    return TG_OK;
+    /* ckpt diagnose gathers every step's rows in d->f; training writes each step's in one write */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = d->rewrite ? d->f : open_memstream(&buf, &len);
+    if (!f) return tg_err_set(err, TG_ERR_NOMEM, "--diagnostics: out of memory");
+    stack_rows(f, step, "enc", d->enc, r->mcfg.enc_layers, grads);
+    stack_rows(f, step, "dec", d->dec, r->mcfg.dec_layers, grads);
+    bool ok = d->rewrite ? fflush(f) == 0 && !ferror(f) : fclose(f) == 0;
+    char path[TG_PATH_MAX + 32];
+    diag_path(r, path, sizeof path);
+    s = ok ? TG_OK : tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
+    if (s == TG_OK && !d->rewrite) s = tg_afile_fd_write(d->fd, buf, len, path, err);
+    free(buf);
+    return s;
 }

@@ -24,6 +24,7 @@ typedef struct tg_run_diag {
     int B, S, T;
     tg_diag_layer *enc, *dec; /* (enc_layers), (dec_layers) */
     int64_t grads_step;       /* the step whose gradient norms enc/dec hold (-1: none) */
+    int fd;                   /* diagnostics.tsv, appended to (-1: none) */
     FILE *f;
     bool rewrite;             /* tg_run_diag_open_rewrite: f gathers the rows in buf, for out */
     tg_afile out;

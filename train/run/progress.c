@@ -150,9 +150,9 @@ int tg_tsv_trim(const char *path, const char *header, int step_col, int64_t keep
 }
 
 /* Trims path as trim_tsv does, opens it for appending without following a symlink, and writes
- * header when the file is new. 0 with *fd open, or -1 with msg filled. */
-static int tsv_open_fd(const char *path, const char *header, int step_col, int64_t keep_step, const char *drop_at_keep,
-                       int *fd, char *msg, size_t msg_len) {
+ * header when the file is new. */
+static int tsv_open(const char *path, const char *header, int step_col, int64_t keep_step, const char *drop_at_keep,
+                    int *fd, char *msg, size_t msg_len) {
     *fd = -1;
     if (trim_tsv(path, header, step_col, keep_step, drop_at_keep, msg, msg_len) != 0) return -1;
     tg_err err;
@@ -167,13 +167,9 @@ static int tsv_open_fd(const char *path, const char *header, int step_col, int64
     return -1;
 }
 
-FILE *tg_tsv_open(const char *path, const char *header, int step_col, int64_t keep_step, char *msg,
-                  size_t msg_len) {
-    int fd;
-    if (tsv_open_fd(path, header, step_col, keep_step, NULL, &fd, msg, msg_len) != 0) return NULL;
-    FILE *f = fdopen(fd, "a");
-    if (!f) { snprintf(msg, msg_len, "%s: %s", path, strerror(errno)); close(fd); }
-    return f;
+int tg_tsv_open(const char *path, const char *header, int step_col, int64_t keep_step, int *fd, char *msg,
+                size_t msg_len) {
+    return tsv_open(path, header, step_col, keep_step, NULL, fd, msg, msg_len);
 }
 
 tg_status tg_progress_sync(tg_progress *p, tg_err *err) {
@@ -200,8 +196,8 @@ int tg_progress_open(tg_progress *p, const char *rundir, int64_t keep_step, bool
         return -1;
     }
     /* a pending validation's row may have been written before a kill: it is written again */
-    return tsv_open_fd(p->metrics_path, METRICS_HEADER, 1, keep_step, valid_pending ? "valid" : NULL, &p->metrics_fd,
-                       msg, msg_len);
+    return tsv_open(p->metrics_path, METRICS_HEADER, 1, keep_step, valid_pending ? "valid" : NULL, &p->metrics_fd,
+                    msg, msg_len);
 }
 
 void tg_progress_close(tg_progress *p) {

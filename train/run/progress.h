@@ -37,9 +37,11 @@ tg_status tg_progress_sync(tg_progress *p, tg_err *err);
 /* The safe way to a run's TSV file (metrics.tsv, diagnostics.tsv): drops the rows whose step
  * (column step_col, 0-based) is past keep_step, written by the part of a run that a crash lost,
  * and a torn last line (atomic rewrite), then opens it for appending and writes header (with its
- * newline) when the file is new, or put back before the first row when it was deleted by hand. NULL with msg filled on failure. */
-FILE *tg_tsv_open(const char *path, const char *header, int step_col, int64_t keep_step, char *msg,
-                  size_t msg_len);
+ * newline) when the file is new, or put back before the first row when it was deleted by hand. 0 with
+ * *fd open for appending (write with tg_afile_fd_write: a full disk is caught, and TAPEGRAD_FAIL_WRITE
+ * reaches it), or -1 with msg filled. */
+int tg_tsv_open(const char *path, const char *header, int step_col, int64_t keep_step, int *fd, char *msg,
+                size_t msg_len);
 
 /* tg_tsv_open's trim alone: 0, or -1 with msg filled. An absent path stays absent. */
 int tg_tsv_trim(const char *path, const char *header, int step_col, int64_t keep_step, char *msg, size_t msg_len);
