@@ -80,7 +80,8 @@ static void average_usage(FILE *f) {
                "Averages the parameters of checkpoints of one model (as the paper averages its last\n"
                "checkpoints) into OUT, a model-only checkpoint (no optimiser state) for translate and\n"
                "eval. Every input must have the same model and the same vocabulary (else nothing is\n"
-               "written). Config, vocabulary and state (step, best score) come from the last input.\n"
+               "written), and no two may hold the same parameters (they would count twice). Config,\n"
+               "vocabulary and state (step, best score) come from the last input.\n"
                "OUT may not be an input, nor a checkpoint with optimiser state (a run's last.ckpt).\n");
 }
 

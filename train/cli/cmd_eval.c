@@ -31,7 +31,7 @@ static void usage(FILE *f) {
                "  --temperature T   those statistics for softmax(logits / T), T in [1e-6, 1e6], with their\n"
                "                    NLL: the T of least NLL calibrates the model (the loss, NLL and\n"
                "                    translations above stay the model's own) [1]\n"
-               "  --threads N       kernel threads\n"
+               "  --threads N       kernel threads (default: TAPEGRAD_THREADS or the cores)\n"
                "  --json            one JSON object on stdout\n"
                "  -h, --help        this text\n");
 }
