@@ -83,7 +83,7 @@ int tg_cmd_ckpt(int argc, char **argv) {
         ckpt_usage(stderr);
         return 2;
     }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         ckpt_usage(stdout);
         return 0;
     }
