@@ -88,7 +88,7 @@ static const opt_def OPTS[] = {
     {"valid-every", T_INT, F(valid_every), TG_OPT_LOOP, "1000", "validate every N steps (0: only at the end)", 0, 1e9, NULL},
     {"save-every", T_INT, F(save_every), TG_OPT_LOOP, "1000", "write last.ckpt every N steps, at validations, at --keep-every's multiples and at the end (0: only there)", 0, 1e9, NULL},
     {"keep", T_INT, F(keep), TG_OPT_LOOP, "0", "also save step-S.ckpt at each save of last.ckpt and keep the N newest (those of --keep-every aside)", 0, 1e6, NULL},
-    {"keep-every", T_INT, F(keep_every), TG_OPT_LOOP, "0", "also save step-S.ckpt at each multiple S of N, kept for good (not one of the K)", 0, 1e9, NULL},
+    {"keep-every", T_INT, F(keep_every), TG_OPT_LOOP, "0", "also save step-S.ckpt at each multiple S of N, kept for good (not among --keep's N)", 0, 1e9, NULL},
     {"patience", T_INT, F(patience), TG_OPT_LOOP, "0", "stop after N validations without a better BLEU (0: never)", 0, 1e6, NULL},
     {"valid-sentences", T_INT, F(valid_sentences), TG_OPT_LOOP, "0", "dev sentences decoded for BLEU (0: all)", 0, 1e9, NULL},
     {"beam", T_INT, F(beam), TG_OPT_LOOP, "1", "beam size for validation BLEU (1: greedy)", 1, 1000, NULL},
