@@ -326,5 +326,6 @@ static int report_cmd(int argc, char **argv) {
 
 int tg_cmd_experiment(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "report")) return report_cmd(argc - 1, argv + 1);
+    if (argc == 2 && !strcmp(argv[1], "help")) { usage(stdout); return 0; }   /* as `tapegrad help` */
     return run(argc, argv, 0, false);
 }
