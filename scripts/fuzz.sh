@@ -13,7 +13,7 @@ secs=${1:-60}
 # libFuzzer reads -max_total_time with atoi: text or 0 would fuzz without end, 1m for 1 second
 case $secs in ''|*[!0-9]*|0*) echo "fuzz.sh: SECONDS must be a whole number from 1, not '$secs' (usage: scripts/fuzz.sh [SECONDS])" >&2; exit 2;; esac
 [ $# -le 1 ] || { echo "fuzz.sh: one argument, SECONDS, not $# (usage: scripts/fuzz.sh [SECONDS])" >&2; exit 2; }
-targets=${TARGETS:-"ckpt corpus vocab run_config score"}
+targets=${TARGETS:-"ckpt corpus vocab run_config score tsv"}
 if ! command -v clang >/dev/null 2>&1; then
     echo "fuzz.sh: clang not found (Debian: apt-get install -y clang libclang-rt-14-dev)" >&2
     exit 1

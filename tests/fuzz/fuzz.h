@@ -16,6 +16,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * readers under test take paths. The files are removed at exit. */
 const char *fuzz_tmp_file(int slot, const void *bytes, size_t n);
 
+/* A folder of this process's own (made on first use, removed with its files at exit): for readers
+ * whose properties concern the folder as well as the file (temporaries left beside it). */
+const char *fuzz_tmp_dir(void);
+
 /* bytes[0..n) as a malloc'd NUL-terminated string (inner NULs kept). */
 char *fuzz_cstr(const uint8_t *bytes, size_t n);
 

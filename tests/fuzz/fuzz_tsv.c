@@ -1,0 +1,172 @@
+/* fuzz_tsv.c: the trim of a run folder's metrics.tsv / diagnostics.tsv (tg_tsv_trim), which a
+ * resume runs on whatever a crash or a hand left in the file.
+ * Input: byte 0 picks the table (bit 0: diagnostics, step in column 0; else metrics, column 1)
+ * and, when bits 1-3 are all set, puts a line longer than the trim reads at a place byte 2
+ * chooses (the trim must refuse); byte 1 gives keep_step (below 240: byte - 16, so -16..223;
+ * from 240 an extreme such as INT64_MAX); the rest is the file.
+ * Properties. On 0: the file is empty (nothing whole was there) or its first line is the header;
+ * every later line ends with '\n' and is a row (tg_tsv_is_row) with step <= keep_step; the rows
+ * are, in order, exactly the input's whole lines that are such rows (the first line without its
+ * BOM); trimming again changes nothing. On -1: msg is filled and the file is as it was. Never a
+ * temporary (".tmp.") left in the folder. */
+#include <dirent.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tests/fuzz/fuzz.h"
+#include "train/run/progress.h"
+
+static const char METRICS_HEADER[] =
+    "kind\tstep\tepoch\telapsed_s\tlr\tloss\tnll\tppl\ttgt_tok_s\tgrad_norm\tbleu\tchrf\n";
+static const char DIAG_HEADER[] = "step\tstack\tlayer\tsublayer\tmetric\tvalue\n";
+
+/* tg_tsv_trim reads lines up to 1 MiB (TSV_LINE_MAX in progress.c): one byte more is refused. */
+#define LONG_LINE (((size_t)1 << 20) + 1)
+
+static int64_t keep_step_of(uint8_t b) {
+    static const int64_t extreme[] = {INT64_MAX, INT64_MIN, INT64_MAX - 1, -1, 1000000, 9999999999LL};
+    if (b < 240) return (int64_t)b - 16;
+    return extreme[(b - 240) % (sizeof extreme / sizeof extreme[0])];
+}
+
+static uint8_t *read_all(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    FUZZ_CHECK(f != NULL);
+    size_t cap = 4096, got;
+    uint8_t *buf = malloc(cap);
+    *n = 0;
+    while (buf && (got = fread(buf + *n, 1, cap - *n, f)) > 0) {
+        *n += got;
+        if (*n == cap) buf = realloc(buf, cap *= 2);
+    }
+    FUZZ_CHECK(buf != NULL && !ferror(f));
+    fclose(f);
+    return buf;
+}
+
+/* The line of bytes[at..n) as a NUL-terminated copy (for tg_tsv_is_row), its length with the
+ * '\n' in *len; NULL past the end. */
+static char *next_line(const uint8_t *bytes, size_t n, size_t at, size_t *len) {
+    if (at >= n) return NULL;
+    const uint8_t *nl = memchr(bytes + at, '\n', n - at);
+    *len = nl ? (size_t)(nl - (bytes + at)) + 1 : n - at;
+    return fuzz_cstr(bytes + at, *len);
+}
+
+static const char *column(const char *line, int col) {
+    for (int c = 0; c < col && line; c++) {
+        line = strchr(line, '\t');
+        if (line) line++;
+    }
+    return line;
+}
+
+/* A whole line that the trim keeps: a row with its step at most keep_step. */
+static bool kept_row(const char *line, size_t len, int step_col, int64_t keep_step) {
+    return len > 0 && line[len - 1] == '\n' && tg_tsv_is_row(line, step_col) &&
+           strtoll(column(line, step_col), NULL, 10) <= keep_step;
+}
+
+static void check_no_temporary(const char *dir) {
+    DIR *d = opendir(dir);
+    FUZZ_CHECK(d != NULL);
+    struct dirent *e;
+    while ((e = readdir(d))) FUZZ_CHECK(strstr(e->d_name, ".tmp.") == NULL);
+    closedir(d);
+}
+
+/* The input's next line from *at (its first without the BOM the trim drops there): a malloc'd
+ * copy to free, with *text and *tlen the line as the trim sees it; NULL past the end. */
+static char *input_line(const uint8_t *in, size_t n_in, size_t *at, const char **text, size_t *tlen) {
+    char *line = next_line(in, n_in, *at, tlen);
+    if (!line) return NULL;
+    *text = line;
+    if (*at == 0 && *tlen >= 3 && !memcmp(line, "\xEF\xBB\xBF", 3)) *text += 3, *tlen -= 3;
+    *at += (size_t)(*text - line) + *tlen;
+    return line;
+}
+
+/* The properties of a trim that returned 0, given the input bytes in[0..n_in) and the output. */
+static void check_trimmed(const uint8_t *in, size_t n_in, const uint8_t *out, size_t n_out, const char *header,
+                          int step_col, int64_t keep_step) {
+    size_t hlen = strlen(header);
+    if (n_out == 0) {   /* only when there was no whole line */
+        FUZZ_CHECK(memchr(in, '\n', n_in) == NULL);
+        return;
+    }
+    FUZZ_CHECK(n_out >= hlen && memcmp(out, header, hlen) == 0);
+    /* each output row is the next input line that is a kept row (none skipped in between), and
+     * no kept row follows the last one */
+    size_t at_in = 0, at_out = hlen, len_out = 0, tlen;
+    const char *text;
+    char *row = NULL, *line;
+    do {
+        if (at_out < n_out) {
+            row = next_line(out, n_out, at_out, &len_out);
+            at_out += len_out;
+            FUZZ_CHECK(kept_row(row, len_out, step_col, keep_step));   /* '\n'-ended, a row, step <= keep */
+        }
+        bool matched = false;
+        while (!matched && (line = input_line(in, n_in, &at_in, &text, &tlen))) {
+            matched = row && tlen == len_out && !memcmp(text, row, tlen);
+            FUZZ_CHECK(matched || !kept_row(text, tlen, step_col, keep_step));
+            free(line);
+        }
+        FUZZ_CHECK(matched || !row);
+        free(row);
+        row = NULL;
+    } while (at_out < n_out || at_in < n_in);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size < 3) return 0;
+    bool diag = data[0] & 1, long_line = ((data[0] >> 1) & 7) == 7;
+    const char *header = diag ? DIAG_HEADER : METRICS_HEADER;
+    int step_col = diag ? 0 : 1;
+    int64_t keep_step = keep_step_of(data[1]);
+    size_t at = size > 3 ? data[2] % (size - 3 + 1) : 0;
+    const uint8_t *file = data + 3;
+    size_t n = size - 3;
+
+    uint8_t *in = (uint8_t *)file;
+    if (long_line) {   /* file[0..at) + a line of LONG_LINE bytes + file[at..n) */
+        in = malloc(n + LONG_LINE);
+        FUZZ_CHECK(in != NULL);
+        memcpy(in, file, at);
+        memset(in + at, 'x', LONG_LINE - 1);
+        in[at + LONG_LINE - 1] = '\n';
+        memcpy(in + at + LONG_LINE, file + at, n - at);
+        n += LONG_LINE;
+    }
+
+    const char *dir = fuzz_tmp_dir();
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, diag ? "diagnostics.tsv" : "metrics.tsv");
+    FILE *f = fopen(path, "wb");
+    FUZZ_CHECK(f && fwrite(in, 1, n, f) == n && fclose(f) == 0);
+
+    char msg[512] = "";
+    int rc = tg_tsv_trim(path, header, step_col, keep_step, msg, sizeof msg);
+    FUZZ_CHECK(rc == 0 || rc == -1);
+    check_no_temporary(dir);
+    size_t n_out;
+    uint8_t *out = read_all(path, &n_out);
+    if (rc == -1) {
+        FUZZ_CHECK(msg[0] != '\0');
+        FUZZ_CHECK(n_out == n && memcmp(out, in, n) == 0);
+    } else {
+        FUZZ_CHECK(!long_line);   /* a line the trim cannot read is never dropped silently */
+        check_trimmed(in, n, out, n_out, header, step_col, keep_step);
+        /* idempotent */
+        FUZZ_CHECK(tg_tsv_trim(path, header, step_col, keep_step, msg, sizeof msg) == 0);
+        check_no_temporary(dir);
+        size_t n_again;
+        uint8_t *again = read_all(path, &n_again);
+        FUZZ_CHECK(n_again == n_out && memcmp(again, out, n_out) == 0);
+        free(again);
+    }
+    free(out);
+    unlink(path);
+    if (long_line) free(in);
+    return 0;
+}
