@@ -21,6 +21,7 @@
 #include "train/ckpt/atomic_file.h"
 #include "train/ckpt/ckpt_file.h"
 #include "train/run/options.h"
+#include "train/run/progress.h"
 #include "train/run/run.h"
 
 /* A copy-task model small enough that a run of a few steps takes well under a second. */
@@ -1176,6 +1177,19 @@ END_TEST
 /* A resume trims metrics.tsv reading whole lines: a row longer than the old 4096-byte buffer is
  * kept or dropped by its own step (before, its tail was read as a row of its own), and a line
  * past the 1 MiB bound is refused rather than cut. */
+/* What a row of metrics.tsv (step in column 1) or diagnostics.tsv (column 0) is. */
+START_TEST(test_tsv_rows) {
+    ck_assert(tg_tsv_is_row("12\tenc\t0\n", 0));
+    ck_assert(tg_tsv_is_row("12\r\n", 0));
+    ck_assert(tg_tsv_is_row("train\t7\t1\n", 1));
+    ck_assert(!tg_tsv_is_row("step\tstack\n", 0));
+    ck_assert(!tg_tsv_is_row("kind\tstep\n", 1));
+    ck_assert(!tg_tsv_is_row("1step\tx\n", 0));
+    ck_assert(!tg_tsv_is_row("12\rjunk\n", 0));   /* a stray CR is no line end */
+    ck_assert(!tg_tsv_is_row("train\n", 1));
+}
+END_TEST
+
 START_TEST(test_trim_reads_whole_lines) {
     make_run("tl", "2");
     const char *metrics = dir_path("tl/metrics.tsv");
@@ -1269,6 +1283,7 @@ static Suite *suite(void) {
     tcase_add_test(io, test_writer_locks_its_temp);
     tcase_add_test(io, test_keep_only_regular_snapshots);
     tcase_add_test(io, test_trim_reads_whole_lines);
+    tcase_add_test(io, test_tsv_rows);
     suite_add_tcase(s, io);
     return s;
 }

@@ -53,7 +53,7 @@ bool tg_tsv_is_row(const char *line, int step_col) {
     const char *col = column(line, step_col);
     if (!col || !isdigit((unsigned char)*col)) return false;
     while (isdigit((unsigned char)*col)) col++;
-    return *col == '\t' || *col == '\n' || *col == '\r' || *col == '\0';
+    return *col == '\t' || *col == '\n' || (*col == '\r' && col[1] == '\n') || *col == '\0';
 }
 
 /* Opens out over path and copies into it the header and rows of path whose step (column

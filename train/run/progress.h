@@ -49,8 +49,9 @@ int tg_tsv_trim(const char *path, const char *header, int step_col, int64_t keep
 /* A first line without the UTF-8 BOM an editor may have put before it (*n shortened to match). */
 char *tg_tsv_skip_bom(char *line, long *n);
 
-/* Whether a line of such a file is a row: its step (column step_col) is a number. The header's
- * "step" is not, nor is a line without that column. */
+/* Whether a line of such a file is a row: its step (column step_col) is a whole number, followed
+ * by a tab or the line's end (LF or CRLF). The header's "step" is not, nor is a line without that
+ * column, nor "12\rjunk" (a stray CR). */
 bool tg_tsv_is_row(const char *line, int step_col);
 
 /* The atomic way to rewrite a run's TSV file whole (ckpt diagnose): out is opened over path (a
