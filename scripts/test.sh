@@ -9,6 +9,14 @@ if [ $# -gt 1 ] || { [ $# = 1 ] && [ "$1" != --sanitize ]; }; then
 fi
 cd "$(dirname "$(readlink -f -- "$0")")/.."   # the source root, also when started through a symlink
 
+# the tests also read what is not bundled from ../shared, the shared folder beside the source tree
+# (the gettext_en_de corpus, the sacreBLEU fixtures): without it four tests fail, so say so now
+# rather than after the install and two builds
+for f in ../shared/data/gettext_en_de/train.tsv ../shared/data/gettext_en_de/dev.tsv \
+         ../shared/fixtures/sacrebleu/edge_cases/ref.txt; do
+    [ -f "$f" ] || { echo "test.sh: $(readlink -m -- "$f") is missing: the tests read ../shared (the gettext_en_de corpus and the sacreBLEU fixtures, not bundled), the shared folder beside this tree" >&2; exit 1; }
+done
+
 missing=()
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 command -v cc >/dev/null 2>&1 || missing+=(gcc)

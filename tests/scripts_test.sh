@@ -20,6 +20,15 @@ refused() { # refused WHAT MESSAGE SCRIPT ARGS...: exit 2 with MESSAGE
 # test.sh: a misspelt --sanitize ran the float and double builds' suites instead
 refused "test.sh --santize" "test.sh: unknown arguments '--santize' (usage: scripts/test.sh [--sanitize])" test.sh --santize
 refused "test.sh --sanitize x" "unknown arguments '--sanitize x'" test.sh --sanitize x
+# test.sh in a clone without ../shared beside it: four tests failed after the install and both
+# builds; it stops before them, naming the file (only where the copy has no ../shared either, so
+# that it never goes on to install and build)
+if [ ! -e "$d/../shared" ]; then
+    out=$(bash "$d/scripts/test.sh" 2>&1); rc=$?
+    check "test.sh without ../shared: exit" "$rc" 1
+    case $out in *"/shared/data/gettext_en_de/train.tsv is missing: the tests read ../shared"*) ;;
+        *) echo "FAIL: test.sh without ../shared: message: $out"; fail=1;; esac
+fi
 # fuzz.sh: libFuzzer takes text or 0 for no time limit (fuzzing for ever) and 1m for 1 second
 for bad in abc 0 1m -5 030; do
     refused "fuzz.sh '$bad'" "fuzz.sh: SECONDS must be a whole number from 1, not '$bad'" fuzz.sh "$bad"
