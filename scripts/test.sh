@@ -46,7 +46,9 @@ jobs=$(nproc 2>/dev/null || echo 2)
 run() {  # run BUILD_DIR CMAKE_FLAGS...
     local dir=$1; shift
     echo "== $dir: cmake $*"
-    cmake -S . -B "$dir" -DTG_WERROR=ON "$@" >/dev/null
+    # MPI is there (installed above): TG_MPI=ON, as a build folder configured before it was (the
+    # main job's build/ on a fresh machine) keeps TG_MPI OFF cached, which dropped the MPI tests
+    cmake -S . -B "$dir" -DTG_WERROR=ON -DTG_MPI=ON "$@" >/dev/null
     cmake --build "$dir" -j "$jobs"
     # the tests' temporary files go to a folder of this build's own, which must be empty after
     local tmp="$PWD/$dir/test-tmp"
