@@ -46,8 +46,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 run() {  # run BUILD_DIR CMAKE_FLAGS...
     local dir=$1; shift
     echo "== $dir: cmake $*"
-    # MPI is there (installed above): TG_MPI=ON, as a build folder configured before it was (the
-    # main job's build/ on a fresh machine) keeps TG_MPI OFF cached, which dropped the MPI tests
+    # MPI is there (installed above): TG_MPI=ON, so that a build folder an older tapegrad configured
+    # before MPI was installed (its TG_MPI OFF cached) cannot leave the MPI tests out
     cmake -S . -B "$dir" -DTG_WERROR=ON -DTG_MPI=ON "$@" >/dev/null
     cmake --build "$dir" -j "$jobs"
     # the tests' temporary files go to a folder of this build's own, which must be empty after
