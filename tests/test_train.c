@@ -235,6 +235,25 @@ START_TEST(test_usage_errors) {
     char *a5[] = {"train", "--train", "/nonexistent/x.tsv", "--out", out, NULL};
     ck_assert_int_eq(run(NULL, a5), 1);
     ck_assert(file_has("err.txt", "/nonexistent/x.tsv"));
+    /* a bad setting in a --config file is the flag's usage error; a file that cannot be read is
+     * a failure, as a --train that cannot be */
+    char cfg[320];
+    snprintf(cfg, sizeof cfg, "%s/bad.cfg", tmpdir);
+    const char *bad_cfg[] = {"d_model = abc\n", "no_such_setting = 1\n", "d_model 64\n"};
+    for (int i = 0; i < 3; i++) {
+        FILE *f = fopen(cfg, "w");
+        fputs(bad_cfg[i], f);
+        fclose(f);
+        char *c1[] = {"train", "--task", "copy", "--config", cfg, "--out", out, NULL};
+        ck_assert_int_eq(run(NULL, c1), 2);
+        ck_assert(file_has("err.txt", "bad.cfg:1: "));
+    }
+    char *c2[] = {"train", "--task", "copy", "--config", "/nonexistent.cfg", "--out", out, NULL};
+    ck_assert_int_eq(run(NULL, c2), 1);
+    ck_assert(file_has("err.txt", "/nonexistent.cfg: cannot open"));
+    char *c3[] = {"train", "--task", "copy", "--config", tmpdir, "--out", out, NULL};
+    ck_assert_int_eq(run(NULL, c3), 1);
+    ck_assert(file_has("err.txt", "cannot read: Is a directory"));
     char *a6[] = {"translate", "--model", "/nonexistent.ckpt", NULL};
     ck_assert_int_eq(run(NULL, a6), 1);
     char *a7[] = {"translate", "--bogus", NULL};

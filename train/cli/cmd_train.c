@@ -157,9 +157,12 @@ int tg_cmd_train(int argc, char **argv) {
             if (cfg.task[0]) cfg.dev[0] = cfg.vocab[0] = '\0';
             snprintf(cfg.out, sizeof cfg.out, "%s", resume);
         }
-    } else if (config && tg_run_config_load(&cfg, config, &err) != TG_OK) {
-        fprintf(stderr, "tapegrad train: %s\n", err.msg);
-        rc = 1;
+    } else if (config) {
+        /* a bad setting in the file is the same mistake as a bad flag: a usage error; a file that
+         * cannot be read is a failure, as a --train that cannot be */
+        tg_status st = tg_run_config_load(&cfg, config, &err);
+        if (st != TG_OK) fprintf(stderr, "tapegrad train: %s\n", err.msg);
+        rc = st == TG_OK ? 0 : st == TG_ERR_FORMAT ? 2 : 1;
     }
     static char before[64 * 1024], after[64 * 1024];
     for (int i = 0; rc == 0 && i < n_set; i++) {

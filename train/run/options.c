@@ -381,9 +381,9 @@ tg_status tg_run_config_load(tg_run_config *c, const char *path, tg_err *err) {
         len += got;
         if (got < 4096) break;
     }
-    bool bad = ferror(f);
+    int bad = ferror(f) ? errno : 0;
     fclose(f);
-    if (bad) { free(buf); return tg_err_set(err, TG_ERR_IO, "%s: read error", path); }
+    if (bad) { free(buf); return tg_err_set(err, TG_ERR_IO, "%s: cannot read: %s", path, strerror(bad)); }
     buf[len] = '\0';
     if (strlen(buf) != len) { free(buf); return tg_err_set(err, TG_ERR_FORMAT, "%s: contains a NUL byte", path); }
     tg_status st = tg_run_config_parse(c, buf, path, err);
