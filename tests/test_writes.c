@@ -992,6 +992,49 @@ START_TEST(test_trim_refuses_links_and_devices) {
 }
 END_TEST
 
+/* A resume's trim drops what is not a row: a header pasted again, a row whose step a hand edited
+ * to " 1" (dropped without a word before). It now says so, on stderr and in train.log, naming the
+ * file, the first line and how many; a blank line is dropped without a count. The same for
+ * `ckpt diagnose`'s rewrite of diagnostics.tsv. */
+START_TEST(test_trim_says_what_it_drops) {
+    make_run("td", "2");
+    const char *metrics = dir_path("td/metrics.tsv");
+    char *orig = tg_cli_slurp(metrics);
+    long lines = 0;
+    for (const char *c = orig; *c; c++) lines += *c == '\n';
+    FILE *f = fopen(metrics, "ab");
+    fputs("\ntrain\t 1\t1\t0.5\nkind\tstep\n", f);
+    fclose(f);
+    char *a[] = {"train", "--resume", (char *)dir_path("td"), "--max-steps", "3", NULL};
+    ck_assert_int_eq(tg_cli_run_bounded(60, a), 0);
+    char want[160];
+    snprintf(want, sizeof want, "metrics.tsv:%ld: 'train\t 1\t1\t0.5' is not a row (its step is not a whole "
+             "number): dropped, with 1 other such line", lines + 2);
+    ck_assert_msg(tg_cli_has("err.txt", want), "err.txt lacks '%s'", want);
+    char *log = tg_cli_slurp(dir_path("td/train.log"));
+    ck_assert(strstr(log, want) && strstr(log, "warning: "));
+    free(log);
+    char *now = tg_cli_slurp(metrics);
+    ck_assert(!strncmp(now, orig, strlen(orig)) && !strstr(now, " 1\t") && !strstr(now + 1, "kind\t"));
+    free(now);
+    char *b[] = {"train", "--resume", (char *)dir_path("td"), "--max-steps", "4", NULL};
+    ck_assert_int_eq(tg_cli_run_bounded(60, b), 0);   /* nothing left to drop: no word */
+    ck_assert(!tg_cli_has("err.txt", "is not a row"));
+    free(orig);
+    /* ckpt diagnose rewrites diagnostics.tsv */
+    const char *diag = dir_path("td/diagnostics.tsv");
+    tg_cli_write(diag, "step\tstack\tlayer\tsublayer\tmetric\tvalue\n 2\tenc\t0\tattn\trms\t1.5\n");
+    char *c[] = {"ckpt", "diagnose", (char *)dir_path("td"), NULL};
+    ck_assert_int_eq(tg_cli_run_bounded(60, c), 0);
+    ck_assert(tg_cli_has("err.txt", "tapegrad ckpt diagnose: warning: "));
+    ck_assert(tg_cli_has("err.txt", "diagnostics.tsv:2: ' 2\tenc\t0\tattn\trms\t1.5' is not a row"));
+    ck_assert(!tg_cli_has("err.txt", "other such"));
+    char *d = tg_cli_slurp(diag);
+    ck_assert(!strstr(d, " 2\t"));
+    free(d);
+}
+END_TEST
+
 /* A FIFO planted as a run folder's config.txt, which a resume rewrites: the atomic writer writes
  * a FIFO in place (for `-o /dev/null`), so the resume waited for a reader for ever. Refused,
  * naming it, the FIFO left, nothing trained. */
@@ -1283,6 +1326,7 @@ static Suite *suite(void) {
     tcase_add_test(io, test_writer_locks_its_temp);
     tcase_add_test(io, test_keep_only_regular_snapshots);
     tcase_add_test(io, test_trim_reads_whole_lines);
+    tcase_add_test(io, test_trim_says_what_it_drops);
     tcase_add_test(io, test_tsv_rows);
     suite_add_tcase(s, io);
     return s;

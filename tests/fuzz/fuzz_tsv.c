@@ -1,13 +1,17 @@
 /* fuzz_tsv.c: the trim of a run folder's metrics.tsv / diagnostics.tsv (tg_tsv_trim), which a
- * resume runs on whatever a crash or a hand left in the file.
- * Input: byte 0 picks the table (bit 0: diagnostics, step in column 0; else metrics, column 1)
- * and, when bits 1-3 are all set, puts a line longer than the trim reads at a place byte 2
- * chooses (the trim must refuse); byte 1 gives keep_step (below 240: byte - 16, so -16..223;
- * from 240 an extreme such as INT64_MAX); the rest is the file.
- * Properties. On 0: the file is empty (nothing whole was there) or its first line is the header;
- * every later line ends with '\n' and is a row (tg_tsv_is_row) with step <= keep_step; the rows
- * are, in order, exactly the input's whole lines that are such rows (the first line without its
- * BOM); trimming again changes nothing. On -1: msg is filled and the file is as it was. Never a
+ * resume runs on whatever a crash or a hand left in the file, and the rewrite ckpt diagnose makes
+ * of it (tg_tsv_rewrite_open, then a commit).
+ * Input: byte 0 picks the table (bit 0: diagnostics, step in column 0; else metrics, column 1);
+ * when bits 1-3 are all set, it puts a line longer than the trim reads at a place byte 2 chooses
+ * (the trim must refuse); bit 4 drops the metrics' valid rows at keep_step too (a resume of a
+ * pending validation); bit 5 rewrites instead of trimming. Byte 1 gives keep_step (below 240:
+ * byte - 16, so -16..223; from 240 an extreme such as INT64_MAX); the rest is the file.
+ * Properties. On 0: the file is empty (nothing whole was there; a rewrite gives the header) or its
+ * first line is the header; every later line ends with '\n' and is a row (tg_tsv_is_row) with
+ * step <= keep_step (and not valid at keep_step with bit 4); the rows are, in order, exactly the
+ * input's whole lines that are such rows (the first line without its BOM); the dropped count is
+ * the input's whole lines after the first that are neither rows nor blank, with the first one's
+ * number; trimming again changes nothing. On -1: msg is filled and the file is as it was. Never a
  * temporary (".tmp.") left in the folder. */
 #include <dirent.h>
 #include <string.h>
@@ -61,10 +65,12 @@ static const char *column(const char *line, int col) {
     return line;
 }
 
-/* A whole line that the trim keeps: a row with its step at most keep_step. */
-static bool kept_row(const char *line, size_t len, int step_col, int64_t keep_step) {
-    return len > 0 && line[len - 1] == '\n' && tg_tsv_is_row(line, step_col) &&
-           strtoll(column(line, step_col), NULL, 10) <= keep_step;
+/* A whole line that the trim keeps: a row with its step at most keep_step, but with valid a
+ * valid row at keep_step. */
+static bool kept_row(const char *line, size_t len, int step_col, int64_t keep_step, bool valid) {
+    if (!(len > 0 && line[len - 1] == '\n' && tg_tsv_is_row(line, step_col))) return false;
+    int64_t step = strtoll(column(line, step_col), NULL, 10);
+    return step < keep_step || (step == keep_step && !(valid && !strncmp(line, "valid\t", 6)));
 }
 
 static void check_no_temporary(const char *dir) {
@@ -88,9 +94,9 @@ static char *input_line(const uint8_t *in, size_t n_in, size_t *at, const char *
 
 /* The properties of a trim that returned 0, given the input bytes in[0..n_in) and the output. */
 static void check_trimmed(const uint8_t *in, size_t n_in, const uint8_t *out, size_t n_out, const char *header,
-                          int step_col, int64_t keep_step) {
+                          int step_col, int64_t keep_step, bool valid) {
     size_t hlen = strlen(header);
-    if (n_out == 0) {   /* only when there was no whole line */
+    if (n_out == 0) {   /* only when there was no whole line (a rewrite writes the header then) */
         FUZZ_CHECK(memchr(in, '\n', n_in) == NULL);
         return;
     }
@@ -104,12 +110,12 @@ static void check_trimmed(const uint8_t *in, size_t n_in, const uint8_t *out, si
         if (at_out < n_out) {
             row = next_line(out, n_out, at_out, &len_out);
             at_out += len_out;
-            FUZZ_CHECK(kept_row(row, len_out, step_col, keep_step));   /* '\n'-ended, a row, step <= keep */
+            FUZZ_CHECK(kept_row(row, len_out, step_col, keep_step, valid));   /* '\n'-ended, a row, step <= keep */
         }
         bool matched = false;
         while (!matched && (line = input_line(in, n_in, &at_in, &text, &tlen))) {
             matched = row && tlen == len_out && !memcmp(text, row, tlen);
-            FUZZ_CHECK(matched || !kept_row(text, tlen, step_col, keep_step));
+            FUZZ_CHECK(matched || !kept_row(text, tlen, step_col, keep_step, valid));
             free(line);
         }
         FUZZ_CHECK(matched || !row);
@@ -118,9 +124,40 @@ static void check_trimmed(const uint8_t *in, size_t n_in, const uint8_t *out, si
     } while (at_out < n_out || at_in < n_in);
 }
 
+/* The dropped count the trim must report: the input's whole lines after the first that are not
+ * rows and not blank, and the first one's number. */
+static void check_dropped(const uint8_t *in, size_t n_in, int step_col, const tg_tsv_dropped *d) {
+    size_t at = 0, tlen;
+    const char *text;
+    char *line;
+    long lineno = 0, lines = 0, first_line = 0;
+    while ((line = input_line(in, n_in, &at, &text, &tlen))) {
+        bool blank = text[0] == '\n' || (text[0] == '\r' && text[1] == '\n');
+        if (++lineno > 1 && text[tlen - 1] == '\n' && !blank && !tg_tsv_is_row(text, step_col) && lines++ == 0)
+            first_line = lineno;
+        free(line);
+    }
+    FUZZ_CHECK(d->lines == lines && d->first_line == first_line);
+    FUZZ_CHECK(lines > 0 || d->first[0] == '\0');
+}
+
+/* tg_tsv_trim, or with rewrite tg_tsv_rewrite_open and its commit, of path. */
+static int trim(const char *path, const char *header, int step_col, int64_t keep_step, bool valid, bool rewrite,
+                tg_tsv_dropped *dropped, char *msg, size_t len) {
+    if (!rewrite) return tg_tsv_trim(path, header, step_col, keep_step, valid ? "valid" : NULL, dropped, msg, len);
+    FUZZ_CHECK(!valid);   /* (the rewrite is diagnostics.tsv's: no kinds) */
+    tg_afile out;
+    tg_err err;
+    tg_status st = tg_tsv_rewrite_open(&out, path, header, step_col, keep_step, dropped, &err);
+    if (st == TG_OK) st = tg_afile_commit(&out, &err);
+    if (st != TG_OK) snprintf(msg, len, "%s", err.msg);
+    return st == TG_OK ? 0 : -1;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 3) return 0;
     bool diag = data[0] & 1, long_line = ((data[0] >> 1) & 7) == 7;
+    bool valid = !diag && (data[0] & 16), rewrite = diag && (data[0] & 32);
     const char *header = diag ? DIAG_HEADER : METRICS_HEADER;
     int step_col = diag ? 0 : 1;
     int64_t keep_step = keep_step_of(data[1]);
@@ -146,7 +183,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(f && fwrite(in, 1, n, f) == n && fclose(f) == 0);
 
     char msg[512] = "";
-    int rc = tg_tsv_trim(path, header, step_col, keep_step, msg, sizeof msg);
+    tg_tsv_dropped dropped;
+    int rc = trim(path, header, step_col, keep_step, valid, rewrite, &dropped, msg, sizeof msg);
     FUZZ_CHECK(rc == 0 || rc == -1);
     check_no_temporary(dir);
     size_t n_out;
@@ -156,9 +194,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_CHECK(n_out == n && memcmp(out, in, n) == 0);
     } else {
         FUZZ_CHECK(!long_line);   /* a line the trim cannot read is never dropped silently */
-        check_trimmed(in, n, out, n_out, header, step_col, keep_step);
-        /* idempotent */
-        FUZZ_CHECK(tg_tsv_trim(path, header, step_col, keep_step, msg, sizeof msg) == 0);
+        bool whole = memchr(in, '\n', n) != NULL;
+        FUZZ_CHECK(!rewrite || whole || (n_out == strlen(header) && !memcmp(out, header, n_out)));
+        check_trimmed(in, n, out, rewrite && !whole ? 0 : n_out, header, step_col, keep_step, valid);
+        check_dropped(in, n, step_col, &dropped);
+        /* idempotent, and nothing left to drop */
+        FUZZ_CHECK(trim(path, header, step_col, keep_step, valid, rewrite, &dropped, msg, sizeof msg) == 0);
+        FUZZ_CHECK(dropped.lines == 0);
         check_no_temporary(dir);
         size_t n_again;
         uint8_t *again = read_all(path, &n_again);

@@ -43,11 +43,20 @@ static tg_status build_batch(tg_run_diag *d, const tg_dataset *ds, int max_token
     return TG_OK;
 }
 
+/* A trim's warning, when it dropped lines that are not rows (progress.h). */
+static void warn_dropped(const char *who, const char *path, const tg_tsv_dropped *dropped) {
+    char text[600];
+    if (tg_tsv_dropped_text(path, dropped, text, sizeof text)) fprintf(stderr, "tapegrad %s: warning: %s\n", who, text);
+}
+
 static tg_status open_file(tg_run_diag *d, const tg_run *r, tg_err *err) {
     char path[TG_PATH_MAX + 32], msg[512];
     diag_path(r, path, sizeof path);
-    return tg_tsv_open(path, DIAG_HEADER, 0, r->st.step, &d->fd, msg, sizeof msg) == 0
-               ? TG_OK : tg_err_set(err, TG_ERR_IO, "%s", msg);
+    tg_tsv_dropped dropped;
+    if (tg_tsv_open(path, DIAG_HEADER, 0, r->st.step, &dropped, &d->fd, msg, sizeof msg) != 0)
+        return tg_err_set(err, TG_ERR_IO, "%s", msg);
+    warn_dropped("train", path, &dropped);
+    return TG_OK;
 }
 
 /* The batch and the layers' statistics; the rows go to RUNDIR/diagnostics.tsv, or with in_memory
@@ -64,7 +73,9 @@ static tg_status diag_open(tg_run_diag *d, const tg_run *r, bool in_memory, tg_e
     if (r->cfg.diagnostics <= 0) {   /* off, but a file there loses the rows of the part a kill lost */
         char path[TG_PATH_MAX + 32], msg[512];
         diag_path(r, path, sizeof path);
-        bool ok = in_memory || tg_tsv_trim(path, DIAG_HEADER, 0, r->st.step, msg, sizeof msg) == 0;
+        tg_tsv_dropped dropped = {0};
+        bool ok = in_memory || tg_tsv_trim(path, DIAG_HEADER, 0, r->st.step, NULL, &dropped, msg, sizeof msg) == 0;
+        if (ok) warn_dropped("train", path, &dropped);
         return ok ? TG_OK : tg_err_set(err, TG_ERR_IO, "%s", msg);
     }
     d->every = r->cfg.diagnostics;
@@ -86,7 +97,7 @@ tg_status tg_run_diag_open_rewrite(tg_run_diag *d, const tg_run *r, int64_t keep
     if (s != TG_OK) return s;
     char path[TG_PATH_MAX + 32];
     diag_path(r, path, sizeof path);
-    s = tg_tsv_rewrite_open(&d->out, path, DIAG_HEADER, 0, keep_step, err);
+    s = tg_tsv_rewrite_open(&d->out, path, DIAG_HEADER, 0, keep_step, &d->dropped, err);
     if (s != TG_OK) tg_run_diag_close(d);
     else d->rewrite = true;
     return s;
@@ -98,8 +109,14 @@ tg_status tg_run_diag_commit(tg_run_diag *d, const tg_run *r, tg_err *err) {
     d->rewrite = false;
     tg_status s = ok ? tg_afile_write(&d->out, d->buf, d->len, err)
                      : tg_err_set(err, TG_ERR_NOMEM, "%s/diagnostics.tsv: out of memory", r->cfg.out);
-    if (s == TG_OK) return tg_afile_commit(&d->out, err);
-    tg_afile_abort(&d->out);
+    if (s != TG_OK) {
+        tg_afile_abort(&d->out);
+        return s;
+    }
+    s = tg_afile_commit(&d->out, err);
+    char path[TG_PATH_MAX + 32];
+    diag_path(r, path, sizeof path);
+    if (s == TG_OK) warn_dropped("ckpt diagnose", path, &d->dropped);
     return s;
 }
 

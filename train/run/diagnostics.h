@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "train/ckpt/atomic_file.h"
+#include "train/run/progress.h"
 #include "train/run/run.h"
 
 typedef struct tg_run_diag {
@@ -28,6 +29,7 @@ typedef struct tg_run_diag {
     FILE *f;
     bool rewrite;             /* tg_run_diag_open_rewrite: f gathers the rows in buf, for out */
     tg_afile out;
+    tg_tsv_dropped dropped;   /* what the rewrite leaves out of the old file, said at the commit */
     char *buf;
     size_t len;
 } tg_run_diag;

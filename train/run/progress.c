@@ -56,15 +56,21 @@ bool tg_tsv_is_row(const char *line, int step_col) {
     return *col == '\t' || *col == '\n' || (*col == '\r' && col[1] == '\n') || *col == '\0';
 }
 
+static bool blank_line(const char *line) {
+    return line[0] == '\n' || (line[0] == '\r' && line[1] == '\n');
+}
+
 /* Opens out over path and copies into it the header and rows of path whose step (column
  * step_col, 0-based) is <= keep_step, but for rows of kind drop_at_keep (the first column; NULL:
  * none) at keep_step itself, and drops a last line without its newline (torn by a crash). The
  * first line is header, whatever was there (edited by hand; put back before the first row when it
- * was deleted), and a later line that is no row (a header pasted again, a blank) is dropped.
- * *found:
- * whether path was there (absent: out is open and empty). On failure out is closed, path untouched. */
+ * was deleted), and a later line that is no row (a header pasted again, a blank) is dropped and,
+ * but for a blank, counted in *dropped. *found: whether path was there (absent: out is open and
+ * empty). On failure out is closed, path untouched. */
 static tg_status copy_kept(const char *path, const char *header, int step_col, int64_t keep_step,
-                           const char *drop_at_keep, tg_afile *out, bool *found, tg_err *err) {
+                           const char *drop_at_keep, tg_afile *out, bool *found, tg_tsv_dropped *dropped,
+                           tg_err *err) {
+    memset(dropped, 0, sizeof *dropped);
     /* Never through a link (it would copy whatever it names into the run folder) and never a
      * device or FIFO (/dev/zero never ends, a FIFO without a writer never opens). */
     FILE *in = tg_afile_fopen_regular(path, true);
@@ -85,11 +91,20 @@ static tg_status copy_kept(const char *path, const char *header, int step_col, i
         lineno++;
         if (line[len - 1] != '\n') continue;   /* a last line torn by a crash */
         char *text = first ? tg_tsv_skip_bom(line, &len) : line;
+        bool was_first = first;
         if (first) {   /* the header's place: tapegrad's header (it never changed), whatever a hand left */
             st = tg_afile_write(out, header, strlen(header), err);
             first = false;
         }
-        if (!tg_tsv_is_row(text, step_col)) continue;   /* the old header, or what a hand left: not a row */
+        if (!tg_tsv_is_row(text, step_col)) {   /* the old header, or what a hand left: not a row */
+            if (!was_first && !blank_line(text) && dropped->lines++ == 0) {
+                dropped->first_line = lineno;
+                size_t n = strcspn(text, "\r\n"), cut = n < 40 ? n : 40;
+                while (cut < n && cut > 0 && ((unsigned char)text[cut] & 0xC0) == 0x80) cut--;   /* whole UTF-8 */
+                snprintf(dropped->first, sizeof dropped->first, "%.*s%s", (int)cut, text, cut < n ? "..." : "");
+            }
+            continue;
+        }
         int64_t step = strtoll(column(text, step_col), NULL, 10);
         if (step > keep_step) continue;
         size_t k = drop_at_keep ? strlen(drop_at_keep) : 0;
@@ -109,11 +124,11 @@ static tg_status copy_kept(const char *path, const char *header, int step_col, i
 
 /* copy_kept, then the rewritten file replaces path atomically; an absent path stays absent. */
 static int trim_tsv(const char *path, const char *header, int step_col, int64_t keep_step, const char *drop_at_keep,
-                    char *msg, size_t msg_len) {
+                    tg_tsv_dropped *dropped, char *msg, size_t msg_len) {
     tg_afile out;
     tg_err err;
     bool found;
-    tg_status st = copy_kept(path, header, step_col, keep_step, drop_at_keep, &out, &found, &err);
+    tg_status st = copy_kept(path, header, step_col, keep_step, drop_at_keep, &out, &found, dropped, &err);
     if (st == TG_OK && !found) {
         tg_afile_abort(&out);
         return 0;
@@ -124,9 +139,9 @@ static int trim_tsv(const char *path, const char *header, int step_col, int64_t 
 }
 
 tg_status tg_tsv_rewrite_open(tg_afile *out, const char *path, const char *header, int step_col, int64_t keep_step,
-                              tg_err *err) {
+                              tg_tsv_dropped *dropped, tg_err *err) {
     bool found;
-    tg_status st = copy_kept(path, header, step_col, keep_step, NULL, out, &found, err);
+    tg_status st = copy_kept(path, header, step_col, keep_step, NULL, out, &found, dropped, err);
     struct stat sb;
     if (st == TG_OK && fstat(out->fd, &sb) == 0 && sb.st_size == 0) {   /* new, or no line kept */
         st = tg_afile_write(out, header, strlen(header), err);
@@ -145,16 +160,28 @@ static void write_line(tg_progress *p, int fd, const char *name, const char *lin
     }
 }
 
-int tg_tsv_trim(const char *path, const char *header, int step_col, int64_t keep_step, char *msg, size_t msg_len) {
-    return trim_tsv(path, header, step_col, keep_step, NULL, msg, msg_len);
+int tg_tsv_trim(const char *path, const char *header, int step_col, int64_t keep_step, const char *drop_at_keep,
+                tg_tsv_dropped *dropped, char *msg, size_t msg_len) {
+    return trim_tsv(path, header, step_col, keep_step, drop_at_keep, dropped, msg, msg_len);
+}
+
+int tg_tsv_dropped_text(const char *path, const tg_tsv_dropped *d, char *buf, size_t len) {
+    if (!d->lines) return 0;
+    char others[64] = "";
+    if (d->lines > 1) snprintf(others, sizeof others, ", with %ld other such line%s", d->lines - 1, d->lines > 2 ? "s" : "");
+    tg_err e;   /* (tg_err_set: a control byte of the line quoted becomes '?') */
+    tg_err_set(&e, TG_ERR_FORMAT, "%s:%ld: '%s' is not a row (its step is not a whole number): dropped%s", path,
+               d->first_line, d->first, others);
+    snprintf(buf, len, "%s", e.msg);
+    return 1;
 }
 
 /* Trims path as trim_tsv does, opens it for appending without following a symlink, and writes
  * header when the file is new. */
 static int tsv_open(const char *path, const char *header, int step_col, int64_t keep_step, const char *drop_at_keep,
-                    int *fd, char *msg, size_t msg_len) {
+                    tg_tsv_dropped *dropped, int *fd, char *msg, size_t msg_len) {
     *fd = -1;
-    if (trim_tsv(path, header, step_col, keep_step, drop_at_keep, msg, msg_len) != 0) return -1;
+    if (trim_tsv(path, header, step_col, keep_step, drop_at_keep, dropped, msg, msg_len) != 0) return -1;
     tg_err err;
     struct stat sb;
     tg_status st = tg_afile_append_open(path, fd, &err);
@@ -167,9 +194,9 @@ static int tsv_open(const char *path, const char *header, int step_col, int64_t 
     return -1;
 }
 
-int tg_tsv_open(const char *path, const char *header, int step_col, int64_t keep_step, int *fd, char *msg,
-                size_t msg_len) {
-    return tsv_open(path, header, step_col, keep_step, NULL, fd, msg, msg_len);
+int tg_tsv_open(const char *path, const char *header, int step_col, int64_t keep_step, tg_tsv_dropped *dropped,
+                int *fd, char *msg, size_t msg_len) {
+    return tsv_open(path, header, step_col, keep_step, NULL, dropped, fd, msg, msg_len);
 }
 
 tg_status tg_progress_sync(tg_progress *p, tg_err *err) {
@@ -196,8 +223,13 @@ int tg_progress_open(tg_progress *p, const char *rundir, int64_t keep_step, bool
         return -1;
     }
     /* a pending validation's row may have been written before a kill: it is written again */
-    return tsv_open(p->metrics_path, METRICS_HEADER, 1, keep_step, valid_pending ? "valid" : NULL, &p->metrics_fd,
-                    msg, msg_len);
+    tg_tsv_dropped dropped;
+    if (tsv_open(p->metrics_path, METRICS_HEADER, 1, keep_step, valid_pending ? "valid" : NULL, &dropped,
+                 &p->metrics_fd, msg, msg_len) != 0)
+        return -1;
+    char text[600];
+    if (tg_tsv_dropped_text(p->metrics_path, &dropped, text, sizeof text)) tg_progress_log(p, "warning: %s", text);
+    return 0;
 }
 
 void tg_progress_close(tg_progress *p) {

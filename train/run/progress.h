@@ -34,17 +34,33 @@ void tg_progress_close(tg_progress *p);
  * it. A line that could not be written is the error (p->failed). */
 tg_status tg_progress_sync(tg_progress *p, tg_err *err);
 
+/* What a trim of a run's TSV file dropped that is neither a crash's doing (a torn last line, rows
+ * past the checkpoint) nor the header's place (the first line): whole lines that are not rows, as
+ * a hand leaves them (a header pasted again, a row whose step was edited to " 5"). Blank lines are
+ * dropped without a count. */
+typedef struct tg_tsv_dropped {
+    long lines;        /* how many */
+    long first_line;   /* the first one's line number, from 1 (0: none) */
+    char first[48];    /* its first 40 bytes, "..." when longer */
+} tg_tsv_dropped;
+
 /* The safe way to a run's TSV file (metrics.tsv, diagnostics.tsv): drops the rows whose step
  * (column step_col, 0-based) is past keep_step, written by the part of a run that a crash lost,
- * and a torn last line (atomic rewrite), then opens it for appending and writes header (with its
+ * a torn last line and the lines *dropped counts (atomic rewrite), then opens it for appending and writes header (with its
  * newline) when the file is new, or put back before the first row when it was deleted by hand. 0 with
  * *fd open for appending (write with tg_afile_fd_write: a full disk is caught, and TAPEGRAD_FAIL_WRITE
  * reaches it), or -1 with msg filled. */
-int tg_tsv_open(const char *path, const char *header, int step_col, int64_t keep_step, int *fd, char *msg,
-                size_t msg_len);
+int tg_tsv_open(const char *path, const char *header, int step_col, int64_t keep_step, tg_tsv_dropped *dropped,
+                int *fd, char *msg, size_t msg_len);
 
-/* tg_tsv_open's trim alone: 0, or -1 with msg filled. An absent path stays absent. */
-int tg_tsv_trim(const char *path, const char *header, int step_col, int64_t keep_step, char *msg, size_t msg_len);
+/* tg_tsv_open's trim alone, and with drop_at_keep (NULL: none) the rows of that kind (first
+ * column) at keep_step too: 0, or -1 with msg filled. An absent path stays absent. */
+int tg_tsv_trim(const char *path, const char *header, int step_col, int64_t keep_step, const char *drop_at_keep,
+                tg_tsv_dropped *dropped, char *msg, size_t msg_len);
+
+/* The warning a trim that dropped lines owes its user (path, the first line's number and start,
+ * how many) in buf: 1, or 0 when nothing was dropped. */
+int tg_tsv_dropped_text(const char *path, const tg_tsv_dropped *d, char *buf, size_t len);
 
 /* A first line without the UTF-8 BOM an editor may have put before it (*n shortened to match). */
 char *tg_tsv_skip_bom(char *line, long *n);
@@ -59,7 +75,7 @@ bool tg_tsv_is_row(const char *line, int step_col);
  * keep_step, or header alone when path is absent. The caller writes the new rows and commits
  * (path replaced) or aborts (path as it was, whatever happens in between, a kill included). */
 tg_status tg_tsv_rewrite_open(tg_afile *out, const char *path, const char *header, int step_col,
-                              int64_t keep_step, tg_err *err);
+                              int64_t keep_step, tg_tsv_dropped *dropped, tg_err *err);
 
 /* A line to stderr and the log, prefixed by the time of day. */
 #if defined(__GNUC__)
