@@ -210,6 +210,69 @@ START_TEST(test_config_file_and_flags) {
 }
 END_TEST
 
+/* A resume rewrites config.txt from the checkpoint's recipe: a hand's edit there was undone without
+ * a word. An edit of a setting a resume cannot change is refused, the file kept as edited and the
+ * run untrained; a loop setting (which a flag changes) is warned about and written again; a line
+ * that does not parse is refused naming it; the run's own config.txt passes without a word. */
+START_TEST(test_resume_checks_edited_config_txt) {
+    char dir[300], cfg[320], ckpt[320];
+    snprintf(dir, sizeof dir, "%s/ec", tmpdir);
+    snprintf(cfg, sizeof cfg, "%s/config.txt", dir);
+    snprintf(ckpt, sizeof ckpt, "%s/last.ckpt", dir);
+    char *a[] = {TINY, "--max-steps", "3", "--out", dir, NULL};
+    ck_assert_int_eq(run(NULL, a), 0);
+    char *orig = slurp(cfg);
+    uint64_t h = param_hash(ckpt);
+    char *edited = malloc(strlen(orig) + 64);
+    const char *at = strstr(orig, "\ndropout = ");
+    ck_assert_ptr_nonnull(at);
+    sprintf(edited, "%.*s\ndropout = 0.3%s", (int)(at - orig), orig, strchr(at + 1, '\n'));
+    tg_cli_write(cfg, edited);
+    char *r[] = {"train", "--resume", dir, "--max-steps", "4", NULL};
+    ck_assert_int_eq(run(NULL, r), 2);
+    ck_assert(file_has("err.txt", "config.txt has dropout = 0.3, and the run dropout = 0.1 (last.ckpt)"));
+    char *now = slurp(cfg);
+    ck_assert_str_eq(now, edited);   /* the edit kept */
+    free(now);
+    ck_assert(param_hash(ckpt) == h);   /* nothing trained */
+    /* a line that is no setting */
+    char *junk = malloc(strlen(orig) + 16);
+    sprintf(junk, "%sjunk\n", orig);
+    tg_cli_write(cfg, junk);
+    ck_assert_int_eq(run(NULL, r), 2);
+    ck_assert(file_has("err.txt", "config.txt:") && file_has("err.txt", "got 'junk'"));
+    now = slurp(cfg);
+    ck_assert_str_eq(now, junk);
+    free(now);
+    /* the run's own: no word */
+    tg_cli_write(cfg, orig);
+    ck_assert_int_eq(run(NULL, r), 0);
+    ck_assert(!file_has("err.txt", "config.txt"));
+    /* a loop setting edited, given by no flag: warned, and written again */
+    now = slurp(cfg);
+    at = strstr(now, "\nmax-steps = 4\n");
+    ck_assert_ptr_nonnull(at);
+    sprintf(edited, "%.*s\nmax-steps = 9%s", (int)(at - now), now, strchr(at + 1, '\n'));
+    tg_cli_write(cfg, edited);
+    char *r2[] = {"train", "--resume", dir, NULL};
+    ck_assert_int_eq(run(NULL, r2), 0);
+    ck_assert(file_has("err.txt", "warning: ") && file_has("err.txt", "config.txt has max-steps = 9, and the run "
+                                                         "max-steps = 4 (last.ckpt)"));
+    char *again = slurp(cfg);
+    ck_assert_str_eq(again, now);
+    free(again);
+    /* the same given by the flag: no word */
+    tg_cli_write(cfg, edited);
+    char *r3[] = {"train", "--resume", dir, "--max-steps", "9", NULL};
+    ck_assert_int_eq(run(NULL, r3), 0);
+    ck_assert(!file_has("err.txt", "config.txt"));
+    free(now);
+    free(junk);
+    free(edited);
+    free(orig);
+}
+END_TEST
+
 START_TEST(test_usage_errors) {
     char *a1[] = {"train", "--no-such-flag", NULL};
     ck_assert_int_eq(run(NULL, a1), 2);
@@ -1210,6 +1273,7 @@ int main(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_config_file_and_flags);
+    tcase_add_test(tc, test_resume_checks_edited_config_txt);
     tcase_add_test(tc, test_model_flags_agree_with_nn_limits);
     tcase_add_test(tc, test_usage_errors);
     tcase_add_test(tc, test_resume_is_exact_after_sigkill);

@@ -83,6 +83,50 @@ static void first_change(const char *a, const char *b, char *out, size_t len) {
     }
 }
 
+/* A resume takes its recipe from last.ckpt and its flags, then rewrites RUNDIR/config.txt, which
+ * records it: a hand's edit there would be undone without a word. One that changes the run (what
+ * a flag may not change on a resume) is refused, so that the edit is kept and the user told; one
+ * of a setting a flag may change is warned about and rewritten. A config.txt that is absent, a
+ * link, a FIFO or a device is not read (the save refuses the last three). 0, or the exit code. */
+static int check_config_txt(const char *rundir, const tg_run_config *cfg, const setting *set, int n_set) {
+    char path[TG_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/config.txt", rundir);
+    FILE *f = tg_afile_fopen_regular(path, true);
+    if (!f) return 0;
+    tg_run_config file;
+    tg_run_config_default(&file);
+    tg_err err;
+    if (tg_run_config_read(&file, f, path, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad train: %s: config.txt records the run's recipe, which a resume takes from "
+                "last.ckpt and writes there again: put it right or remove it to resume\n", err.msg);
+        return 2;
+    }
+    /* as the resume made cfg of the checkpoint's: its own folder, no --dev or --vocab with --task
+     * (older builds recorded them), the shards of a run from before them */
+    snprintf(file.out, sizeof file.out, "%s", cfg->out);
+    if (file.task[0]) file.dev[0] = file.vocab[0] = '\0';
+    if (file.accum_shards == 0) file.accum_shards = cfg->accum_shards;
+    for (int i = 0; i < n_set; i++)   /* what this resume's flags set (to cfg's values: checked) */
+        if (tg_run_config_group(set[i].name) == TG_OPT_LOOP) tg_run_config_set(&file, set[i].name, set[i].value, &err);
+    char theirs[TG_PATH_MAX + 64], ours[TG_PATH_MAX + 64];
+    unsigned fixed = 1u << TG_OPT_DATA | 1u << TG_OPT_MODEL | 1u << TG_OPT_OPTIM;
+    bool changed = tg_run_config_first_diff(&file, cfg, fixed, theirs, ours, sizeof ours);
+    if (!changed && !tg_run_config_first_diff(&file, cfg, 1u << TG_OPT_LOOP, theirs, ours, sizeof ours)) return 0;
+    shortest_number(theirs, sizeof theirs);
+    shortest_number(ours, sizeof ours);
+    if (changed) {
+        fprintf(stderr, "tapegrad train: %s has %s, and the run %s (last.ckpt): a resume takes its recipe from "
+                "the checkpoint, and config.txt only records it; this setting cannot change when resuming (the "
+                "ones that can are flags: train --help, 'training loop'). Put config.txt back, or remove it, to "
+                "resume\n", path, theirs, ours);
+        return 2;
+    }
+    fprintf(stderr, "tapegrad train: warning: %s has %s, and the run %s (last.ckpt): config.txt only records the "
+            "run's settings, which a resume takes from the checkpoint and its flags (here --%.*s); config.txt is "
+            "written again\n", path, theirs, ours, (int)strcspn(theirs, " "), theirs);
+    return 0;
+}
+
 /* --accum-shards 0 means the MPI ranks (1 alone). Over MPI the shards are the ranks, so a run
  * (and its resume) needs as many ranks as it has shards; alone, any shard count runs in turn. */
 static int resolve_shards(tg_run_config *cfg, bool resume) {
@@ -220,6 +264,7 @@ int tg_cmd_train(int argc, char **argv) {
         }
     if (rc == 0 && resume) snprintf(cfg.out, sizeof cfg.out, "%s", resume);
     if (rc == 0) rc = resolve_shards(&cfg, resume != NULL);
+    if (rc == 0 && resume && writer) rc = check_config_txt(resume, &cfg, set, n_set);
     if (rc == 0 && (tg_run_config_check(&cfg, &err) != TG_OK ||
                     (!resume && tg_run_config_check_limits(&cfg, &err) != TG_OK))) {
         fprintf(stderr, "tapegrad train: %s\n", err.msg);

@@ -367,6 +367,10 @@ tg_status tg_run_config_parse(tg_run_config *c, const char *text, const char *or
 tg_status tg_run_config_load(tg_run_config *c, const char *path, tg_err *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return tg_err_set(err, TG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    return tg_run_config_read(c, f, path, err);
+}
+
+tg_status tg_run_config_read(tg_run_config *c, FILE *f, const char *path, tg_err *err) {
     char *buf = NULL;
     size_t len = 0, cap = 0;
     for (;;) {
@@ -428,28 +432,49 @@ tg_status tg_run_config_check_given(const tg_run_config *c, const char *name, tg
     return TG_OK;
 }
 
+/* Setting o's value in c as config.txt writes it. */
+static void format_value(const tg_run_config *c, const opt_def *o, char *v, size_t len) {
+    const char *field = (const char *)c + o->offset;
+    switch (o->type) {
+    case T_STR:
+        if (needs_quotes(field)) quote(field, v);
+        else snprintf(v, len, "%s", field);
+        break;
+    case T_FLAG: snprintf(v, len, "%s", *(const bool *)field ? "true" : "false"); break;
+    case T_INT: snprintf(v, len, "%d", *(const int *)field); break;
+    case T_I64: snprintf(v, len, "%lld", (long long)*(const int64_t *)field); break;
+    case T_U64: snprintf(v, len, "%llu", (unsigned long long)*(const uint64_t *)field); break;
+    case T_DOUBLE: case T_DURATION: snprintf(v, len, "%.17g", *(const double *)field); break;
+    }
+}
+
 int tg_run_config_format(const tg_run_config *c, char *buf, size_t len) {
     size_t k = 0;
     for (int i = 0; i < N_OPTS; i++) {
         const opt_def *o = &OPTS[i];
         if (!o->def) continue;   /* aliases (layers) are written through their fields */
-        const char *field = (const char *)c + o->offset;
         char v[2 * TG_PATH_MAX + 32];
-        switch (o->type) {
-        case T_STR:
-            if (needs_quotes(field)) quote(field, v);
-            else snprintf(v, sizeof v, "%s", field);
-            break;
-        case T_FLAG: snprintf(v, sizeof v, "%s", *(const bool *)field ? "true" : "false"); break;
-        case T_INT: snprintf(v, sizeof v, "%d", *(const int *)field); break;
-        case T_I64: snprintf(v, sizeof v, "%lld", (long long)*(const int64_t *)field); break;
-        case T_U64: snprintf(v, sizeof v, "%llu", (unsigned long long)*(const uint64_t *)field); break;
-        case T_DOUBLE: case T_DURATION: snprintf(v, sizeof v, "%.17g", *(const double *)field); break;
-        }
+        format_value(c, o, v, sizeof v);
         int w = snprintf(k < len ? buf + k : NULL, k < len ? len - k : 0, "%s = %s\n", o->name, v);
         k += (size_t)w;
     }
     return (int)k;
+}
+
+bool tg_run_config_first_diff(const tg_run_config *a, const tg_run_config *b, unsigned groups, char *a_text,
+                              char *b_text, size_t len) {
+    for (int i = 0; i < N_OPTS; i++) {
+        const opt_def *o = &OPTS[i];
+        if (!o->def || !(groups & (1u << o->group))) continue;
+        char va[2 * TG_PATH_MAX + 32], vb[2 * TG_PATH_MAX + 32];
+        format_value(a, o, va, sizeof va);
+        format_value(b, o, vb, sizeof vb);
+        if (!strcmp(va, vb)) continue;
+        snprintf(a_text, len, "%s = %s", o->name, va);
+        snprintf(b_text, len, "%s = %s", o->name, vb);
+        return true;
+    }
+    return false;
 }
 
 void tg_run_config_help(FILE *f, unsigned groups) {

@@ -69,6 +69,9 @@ tg_status tg_run_config_set(tg_run_config *c, const char *name, const char *valu
  * quotes, spaces at its ends, a trailing backslash); an unquoted value ends at '#' and is trimmed,
  * as older files were written. A UTF-8 byte order mark at the start is skipped. */
 tg_status tg_run_config_load(tg_run_config *c, const char *path, tg_err *err);
+/* The same from f, opened by the caller (tg_afile_fopen_regular: no link, FIFO or device), which
+ * it closes; path names it in messages. */
+tg_status tg_run_config_read(tg_run_config *c, FILE *f, const char *path, tg_err *err);
 
 /* Checks the whole config (ranges, enums, that some training data is named). */
 tg_status tg_run_config_check(const tg_run_config *c, tg_err *err);
@@ -82,6 +85,12 @@ tg_status tg_run_config_check_given(const tg_run_config *c, const char *name, tg
  * config section); a string that would not read back unquoted is written in double quotes.
  * Returns the bytes written (excluding NUL), as snprintf. */
 int tg_run_config_format(const tg_run_config *c, char *buf, size_t len);
+
+/* The first setting of a group in groups (bits 1u << tg_opt_group) whose value differs between a
+ * and b, as each writes it ("dropout = 0.29999999999999999") in a_text and b_text; false when none
+ * does. Aliases (--layers) are compared through the settings they set. */
+bool tg_run_config_first_diff(const tg_run_config *a, const tg_run_config *b, unsigned groups, char *a_text,
+                              char *b_text, size_t len);
 
 /* Parses text in the format above (from a checkpoint). */
 tg_status tg_run_config_parse(tg_run_config *c, const char *text, const char *origin, tg_err *err);
