@@ -906,6 +906,48 @@ START_TEST(test_precheck_is_trains_check) {
 }
 END_TEST
 
+/* A --train typo (or a --config, --dev, --vocab that cannot be opened) used to record the
+ * experiment, fail its first cell, and refuse the corrected command as another experiment. Now
+ * refused (exit 1, a failure as in train) before anything is written; a bad line of the --config
+ * file stays a usage error (exit 2). An experiment whose cells are done needs no inputs. */
+START_TEST(test_missing_inputs_refused_before_the_record) {
+    char d[300], t[300], bad[300];
+    snprintf(d, sizeof d, "%s/inputs", tmpdir);
+    snprintf(t, sizeof t, "%s/in.tsv", tmpdir);
+    snprintf(bad, sizeof bad, "%s/bad.cfg", tmpdir);
+    tg_cli_write(t, "a b\tc d\ne f\tg h\n");
+    tg_cli_write(bad, "d_model = abc\n");
+#define TEXT "experiment", "--d-model", "8", "--heads", "2", "--d-ff", "8", "--layers", "1", "--max-steps", "2", \
+             "--valid-every", "0", "--threads", "1", "--seeds", "1", "--out", d
+    char *typo[] = {TEXT, "--train", "/nonexistent/in.tsv", NULL};
+    ck_assert_int_eq(run(typo), 1);
+    ck_assert_int_ge(count_in("err.txt", "cell seed=1: --train /nonexistent/in.tsv: cannot open: No such file"), 1);
+    ck_assert_msg(!exists(d), "%s was written", d);
+    char *folder[] = {TEXT, "--train", t, "--dev", tmpdir, NULL};
+    ck_assert_int_eq(run(folder), 1);
+    ck_assert_int_ge(count_in("err.txt", ": cannot open: Is a directory"), 1);
+    char *config[] = {TEXT, "--train", t, "--config", "/nonexistent.cfg", NULL};
+    ck_assert_int_eq(run(config), 1);
+    ck_assert_int_ge(count_in("err.txt", "/nonexistent.cfg: cannot open"), 1);
+    char *bad_config[] = {TEXT, "--train", t, "--config", bad, NULL};
+    ck_assert_int_eq(run(bad_config), 2);
+    ck_assert_int_ge(count_in("err.txt", "bad.cfg:1: --d-model: 'abc' is not a whole number"), 1);
+    ck_assert_msg(!exists(d), "%s was written", d);
+    char *right[] = {TEXT, "--train", t, NULL};   /* the corrected command */
+    ck_assert_int_eq(run(right), 0);
+    /* done: the same command again (the report) needs no training file */
+    char moved[320];
+    snprintf(moved, sizeof moved, "%s.moved", t);
+    ck_assert_int_eq(rename(t, moved), 0);
+    ck_assert_int_eq(run(right), 0);
+    char *longer[] = {"experiment", "--resume", d, "--max-steps", "3", NULL};   /* to train: it needs it */
+    ck_assert_int_eq(run(longer), 1);
+    ck_assert_int_ge(count_in("err.txt", "in.tsv: cannot open: No such file"), 1);
+    ck_assert_int_eq(rename(moved, t), 0);
+#undef TEXT
+}
+END_TEST
+
 /* An experiment recorded by a build that took a flag which does nothing (--merges with --task:
  * refused since, when an experiment starts) is resumed, extended and reported (before the fix
  * all three were refused, "no BPE is learned with --task"); a cell not started yet is trained
@@ -1621,6 +1663,7 @@ int main(void) {
     tcase_add_test(checks, test_cell_folder_names_distinct);
     tcase_add_test(checks, test_variant_and_vary_same_key_refused);
     tcase_add_test(checks, test_precheck_is_trains_check);
+    tcase_add_test(checks, test_missing_inputs_refused_before_the_record);
     tcase_add_test(checks, test_recorded_flags_doing_nothing_carry_on);
     tcase_add_test(checks, test_cell_checkpoint_must_be_the_cells);
     tcase_add_test(checks, test_lock_before_record);

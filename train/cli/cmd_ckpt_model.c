@@ -183,7 +183,7 @@ int tg_ckpt_average(int argc, char **argv) {
                 fprintf(stderr, "tapegrad ckpt average: %s and %s hold the same parameters (checksum %016llx): "
                         "they would count twice in the average; give each model once\n", in[j], in[k],
                         (unsigned long long)L.param_hash);
-                rc = 2;
+                rc = 1;   /* (found in the files' contents, as another model is; a name given twice: 2) */
             }
         seen[k] = L.param_hash;
         if (rc) { tg_loaded_free(&L); break; }

@@ -277,15 +277,20 @@ static int run(int argc, char **argv, int depth, bool extending) {
     int jobs = rc < 0 ? jobs_of(fl.jobs) : 1;
     if (rc < 0 && jobs == 0) rc = 2;
     if (rc < 0) rc = keep_argv(&e, argc, argv) ? 1 : -1;
-    if (rc < 0 && tg_exp_validate(&e, &err) != TG_OK) {
+    tg_status vs = rc < 0 ? tg_exp_validate(&e, &err) : TG_OK;
+    if (vs != TG_OK) {
         fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
-        rc = 2;
+        rc = vs == TG_ERR_IO ? 1 : 2;
     }
     if (rc < 0 && extending && extension_ok(&e, &err) != TG_OK) {
         fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
         rc = 2;
     }
     bool report_only = !strcmp(argv[0], "report");   /* the recorded command, from `report DIR` */
+    if (rc < 0 && !report_only && !fl.dry_run && tg_exp_check_inputs(&e, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
+        rc = 1;
+    }
     int lock = -1;   /* training: DIR/lock before the record is checked or written */
     if (rc < 0 && !report_only && !fl.dry_run && (lock = tg_exp_lock(&e)) < 0) rc = 1;
     if (rc < 0 && tg_exp_record(&e, !fl.dry_run, extending, &err) != TG_OK) {

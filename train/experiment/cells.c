@@ -1,11 +1,13 @@
 /* cells.c: the grid of an experiment: axes and seeds, each cell's name, folder, run config and
  * `train` argv, the check of every cell before training, and where a cell stands. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "train/ckpt/ckpt_file.h"
 #include "train/experiment/experiment.h"
@@ -489,7 +491,8 @@ static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err
     if (s == TG_OK) s = tg_run_model_config(&cfg, cfg.task[0] ? cfg.task_vocab + TG_N_SPECIAL : 64, &m, &e2);
     if (s == TG_OK) s = tg_run_schedule(&cfg, &m, &sch, &e2);
     if (s == TG_OK) s = tg_run_adam_config(&cfg, &ac, &e2);
-    if (s != TG_OK) return tg_err_set(err, TG_ERR_ARG, "cell %s: %s", c->name, e2.msg);
+    if (s != TG_OK)   /* (a --config that cannot be read: a failure, as in train; the rest: usage) */
+        return tg_err_set(err, s == TG_ERR_IO ? TG_ERR_IO : TG_ERR_ARG, "cell %s: %s", c->name, e2.msg);
     return TG_OK;
 }
 
@@ -624,6 +627,32 @@ tg_status tg_exp_validate(const tg_experiment *e, tg_err *err) {
         tg_exp_cell_get(e, i, &c);
         s = check_cell(e, &c, err);
         if (s != TG_OK) return s;
+    }
+    return TG_OK;
+}
+
+tg_status tg_exp_check_inputs(const tg_experiment *e, tg_err *err) {
+    for (int i = 0; i < tg_exp_cell_count(e); i++) {
+        tg_exp_cell c;
+        tg_exp_cell_get(e, i, &c);
+        tg_run_config cfg;
+        tg_exp_status st;
+        tg_err e2;
+        if (tg_exp_cell_config(e, &c, &cfg, &e2) != TG_OK) continue;   /* (tg_exp_validate's to refuse) */
+        /* a cell whose last.ckpt is not the cell's is refused by the run, saying so */
+        if (tg_exp_cell_status(e, &c, &st, &e2) == TG_OK && st.state == TG_EXP_DONE) continue;
+        const struct { const char *flag, *path; } in[] = {{"train", cfg.train}, {"train-src", cfg.train_src},
+            {"train-tgt", cfg.train_tgt}, {"dev", cfg.dev}, {"vocab", cfg.vocab}};
+        for (size_t k = 0; k < sizeof in / sizeof in[0]; k++) {
+            if (!in[k].path[0]) continue;
+            int fd = open(in[k].path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);   /* (a FIFO: not waited on) */
+            struct stat sb;
+            int why = fd < 0 ? errno : fstat(fd, &sb) != 0 ? errno : S_ISDIR(sb.st_mode) ? EISDIR : 0;
+            if (fd >= 0) close(fd);
+            if (why)
+                return tg_err_set(err, TG_ERR_IO, "cell %s: --%s %s: cannot open: %s", c.name, in[k].flag, in[k].path,
+                                  strerror(why));
+        }
     }
     return TG_OK;
 }
