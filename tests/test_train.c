@@ -266,6 +266,14 @@ START_TEST(test_resume_checks_edited_config_txt) {
     char *r3[] = {"train", "--resume", dir, "--max-steps", "9", NULL};
     ck_assert_int_eq(run(NULL, r3), 0);
     ck_assert(!file_has("err.txt", "config.txt"));
+    /* emptied (no setting, a comment): nothing to keep, written again without a word */
+    tg_cli_write(cfg, "# emptied\n");
+    char *r4[] = {"train", "--resume", dir, "--max-steps", "10", NULL};
+    ck_assert_int_eq(run(NULL, r4), 0);
+    ck_assert(!file_has("err.txt", "config.txt"));
+    again = slurp(cfg);
+    ck_assert_ptr_nonnull(strstr(again, "\nmax-steps = 10\n"));
+    free(again);
     free(now);
     free(junk);
     free(edited);

@@ -101,6 +101,12 @@ static int check_config_txt(const char *rundir, const tg_run_config *cfg, const 
                 "last.ckpt and writes there again: put it right or remove it to resume\n", err.msg);
         return 2;
     }
+    static char text[64 * 1024], none[64 * 1024];   /* a file without a setting (emptied): nothing to keep */
+    tg_run_config defaults;
+    tg_run_config_default(&defaults);
+    tg_run_config_format(&file, text, sizeof text);
+    tg_run_config_format(&defaults, none, sizeof none);
+    if (!strcmp(text, none)) return 0;
     /* as the resume made cfg of the checkpoint's: its own folder, no --dev or --vocab with --task
      * (older builds recorded them), the shards of a run from before them */
     snprintf(file.out, sizeof file.out, "%s", cfg->out);
