@@ -266,6 +266,16 @@ START_TEST(test_resume_checks_edited_config_txt) {
     char *r3[] = {"train", "--resume", dir, "--max-steps", "9", NULL};
     ck_assert_int_eq(run(NULL, r3), 0);
     ck_assert(!file_has("err.txt", "config.txt"));
+    /* --fit-steps sets --max-steps once training has begun, after config.txt was written: its 0
+     * there is no edit */
+    char fit[300];
+    snprintf(fit, sizeof fit, "%s/fit", tmpdir);
+    char *f1[] = {TINY, "--schedule", "cosine", "--fit-steps", "--time-limit", "2s", "--out", fit,
+                  NULL};
+    ck_assert_int_eq(run(NULL, f1), 0);
+    char *f2[] = {"train", "--resume", fit, "--time-limit", "3s", NULL};
+    ck_assert_int_eq(run(NULL, f2), 0);
+    ck_assert(!file_has("err.txt", "config.txt"));
     /* emptied (no setting, a comment): nothing to keep, written again without a word */
     tg_cli_write(cfg, "# emptied\n");
     char *r4[] = {"train", "--resume", dir, "--max-steps", "10", NULL};

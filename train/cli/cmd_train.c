@@ -112,6 +112,7 @@ static int check_config_txt(const char *rundir, const tg_run_config *cfg, const 
     snprintf(file.out, sizeof file.out, "%s", cfg->out);
     if (file.task[0]) file.dev[0] = file.vocab[0] = '\0';
     if (file.accum_shards == 0) file.accum_shards = cfg->accum_shards;
+    if (file.fit_steps && file.max_steps == 0) file.max_steps = cfg->max_steps;   /* set by the fit, after */
     for (int i = 0; i < n_set; i++)   /* what this resume's flags set (to cfg's values: checked) */
         if (tg_run_config_group(set[i].name) == TG_OPT_LOOP) tg_run_config_set(&file, set[i].name, set[i].value, &err);
     char theirs[TG_PATH_MAX + 64], ours[TG_PATH_MAX + 64];
