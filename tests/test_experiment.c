@@ -392,6 +392,27 @@ START_TEST(test_dry_run_lists_cells_and_writes_nothing) {
 }
 END_TEST
 
+/* The dry run times a cell's steps without its dev set: a run on text given validation flags
+ * (--patience, --valid-every, --valid-sentences, --beam, --alpha) is timed without them, which
+ * train refuses without --dev (the timed steps failed for --patience, exit 1). */
+START_TEST(test_dry_run_of_text_cells_with_validation_flags) {
+    char d[300], tsv[400], dev[400];
+    snprintf(tsv, sizeof tsv, "%s/dry.tsv", tmpdir);
+    tg_cli_write(tsv, "a b c\td e f\nb c\te f\n");
+    snprintf(dev, sizeof dev, "%s/dry-dev.tsv", tmpdir);
+    tg_cli_write(dev, "a b\td e\n");
+    snprintf(d, sizeof d, "%s/dry-text", tmpdir);
+    char *g[] = {"experiment", "--train", tsv, "--dev", dev, "--merges", "4", "--d-model", "8", "--heads", "2",
+                 "--d-ff", "8", "--layers", "1", "--max-steps", "3", "--threads", "1", "--patience", "2",
+                 "--valid-every", "2", "--valid-sentences", "1", "--beam", "2", "--alpha", "1", "--vary",
+                 "norm=post,pre", "--seeds", "1", "--out", d, "--dry-run", NULL};
+    ck_assert_int_eq(run(g), 0);
+    ck_assert_int_eq(count_in("out.txt", " new "), 2);
+    ck_assert_int_eq(count_in("out.txt", "estimated training time left: ~"), 1);
+    ck_assert(!exists(d));
+}
+END_TEST
+
 /* `--resume DIR --max-steps N` extends every cell's budget: the cells resumed to N are, bit for
  * bit, the cells of a fresh experiment with --max-steps N (exact resume, a schedule that does not
  * depend on the budget); the record follows; --dry-run writes nothing; a budget not larger, a
@@ -1640,6 +1661,7 @@ int main(void) {
     tcase_add_test(tc, test_grid_trains_skips_and_resumes_exactly);
     tcase_add_test(tc, test_report_cache_diagnostics_baseline);
     tcase_add_test(tc, test_dry_run_lists_cells_and_writes_nothing);
+    tcase_add_test(tc, test_dry_run_of_text_cells_with_validation_flags);
     tcase_add_test(tc, test_resume_extends_budget_exactly);
     tcase_add_test(tc, test_cell_stopped_in_last_validation_not_done);
     tcase_add_test(tc, test_jobs_side_by_side_exact);

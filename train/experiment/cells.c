@@ -390,18 +390,21 @@ int tg_exp_argv_max(const tg_experiment *e) {
 }
 
 /* Whether train would refuse flag name, given, as doing nothing in the run cfg (a recorded
- * experiment's: a new one was refused for it). Left out of a cell's argv: the run is the same. */
+ * experiment's: a new one was refused for it; or the dry run's, without its dev set). Left out of
+ * a cell's argv: the run is the same. */
 static bool does_nothing(const tg_run_config *cfg, bool known, const char *name) {
     tg_err err;
     return known && tg_run_config_check_given(cfg, name, &err) != TG_OK;
 }
 
-int tg_exp_cell_argv(const tg_experiment *e, const tg_exp_cell *c, bool resume, char **argv) {
+/* without_dev: as the cell's run would be without its dev set (the dry run's timed steps). */
+static int cell_argv(const tg_experiment *e, const tg_exp_cell *c, bool resume, bool without_dev, char **argv) {
     static char seed[32], budget[32];
     int k = 0;
     tg_run_config cfg;
     tg_err err;
     bool known = tg_exp_cell_config(e, c, &cfg, &err) == TG_OK;
+    if (without_dev) cfg.dev[0] = '\0';
     argv[k++] = "train";
     if (resume) {   /* the checkpoint holds the recipe, and the budget may have been extended since */
         argv[k++] = "--resume";
@@ -443,6 +446,14 @@ int tg_exp_cell_argv(const tg_experiment *e, const tg_exp_cell *c, bool resume, 
     argv[k++] = (char *)c->dir;
     argv[k] = NULL;
     return k;
+}
+
+int tg_exp_cell_argv(const tg_experiment *e, const tg_exp_cell *c, bool resume, char **argv) {
+    return cell_argv(e, c, resume, false, argv);
+}
+
+int tg_exp_cell_argv_without_dev(const tg_experiment *e, const tg_exp_cell *c, char **argv) {
+    return cell_argv(e, c, false, true, argv);
 }
 
 /* Standard input can be read once: by one cell, the others getting nothing (or, with --jobs, each

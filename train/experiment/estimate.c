@@ -50,13 +50,19 @@ static double time_variant(const tg_experiment *e, const tg_exp_cell *c, tg_exp_
     int max = tg_exp_argv_max(e) + 16, k;
     char **argv = calloc((size_t)max, sizeof *argv);
     if (!argv) { rmdir(dir); return -1; }
-    k = tg_exp_cell_argv(e, &scratch, false, argv);
-    /* later flags win: a short run, no dev set, no validation, no periodic saves */
+    k = tg_exp_cell_argv_without_dev(e, &scratch, argv);
+    /* later flags win: a short run, no dev set, no periodic saves; a task validates on its own dev
+     * set, once at the end and on one sentence (validation flags of a run on text without its dev
+     * set would do nothing, and train refuses them) */
     char run_steps[16];
     snprintf(run_steps, sizeof run_steps, "%d", WARM_STEPS + TIMED_STEPS);
-    char *extra[] = {"--max-steps", run_steps, "--log-every", "1", "--valid-every", "0",
-                     "--save-every", "0", "--dev", "", "--valid-sentences", "1", "--keep", "0", NULL};
+    char *extra[] = {"--max-steps", run_steps, "--log-every", "1", "--save-every", "0", "--dev", "", "--keep", "0", NULL};
+    char *task_extra[] = {"--valid-every", "0", "--valid-sentences", "1", NULL};
+    tg_run_config cfg;
+    tg_err cfg_err;
+    bool task = tg_exp_cell_config(e, c, &cfg, &cfg_err) == TG_OK && cfg.task[0];
     for (int i = 0; extra[i]; i++) argv[k++] = extra[i];
+    for (int i = 0; task && task_extra[i]; i++) argv[k++] = task_extra[i];
     argv[k] = NULL;
     int sig = 0, rc = tg_exp_fork_train(train, argv, true, &sig);
     free(argv);

@@ -101,6 +101,10 @@ tg_status tg_exp_cell_config(const tg_experiment *e, const tg_exp_cell *c, tg_ru
  * (one argv at a time). */
 int tg_exp_argv_max(const tg_experiment *e);
 int tg_exp_cell_argv(const tg_experiment *e, const tg_exp_cell *c, bool resume, char **argv);
+/* The fresh cell's argv for a run without its dev set: the flags that would then do nothing
+ * (--valid-every, --beam, --patience ... of a run on text) left out, as train would refuse them
+ * (the dry run times a cell's steps so, with --dev "" added). */
+int tg_exp_cell_argv_without_dev(const tg_experiment *e, const tg_exp_cell *c, char **argv);
 /* Every cell's config is checked before anything is trained (a step budget, values train takes);
  * a new experiment's (not e->recorded) also for flags that would do nothing. */
 tg_status tg_exp_validate(const tg_experiment *e, tg_err *err);
