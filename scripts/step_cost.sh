@@ -63,7 +63,7 @@ for norm in "${NORMS[@]}"; do
             rm -rf "$dir"
             # shellcheck disable=SC2086  # a set is a list of flags (split, not globbed: set -f)
             "$TG" train --train "$DATA" --vocab "$OUT/vocab.txt" --d-model 256 --heads 4 --layers 3 \
-                --d-ff 1024 --max-tokens 2000 --max-steps "$STEPS" --valid-every 100000 \
+                --d-ff 1024 --max-tokens 2000 --max-steps "$STEPS" \
                 --save-every 100000 --log-every 10 --threads 1 --seed 1 --norm "$norm" ${SETS[$i]} \
                 --out "$dir" >"$dir.log" 2>&1 || { echo "step_cost.sh: the run failed, see $dir.log" >&2; exit 1; }
             c=$(run_cost "$dir") || { echo "step_cost.sh: no timed intervals in $dir/metrics.tsv" >&2; exit 1; }

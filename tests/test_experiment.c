@@ -907,6 +907,26 @@ START_TEST(test_precheck_is_trains_check) {
     refused(merges, "--merges: no BPE is learned with --task", d);
     char *merges_axis[] = {TINY, "--vary", "merges=10,20", "--seeds", "1", "--out", d, NULL};
     refused(merges_axis, "--merges: no BPE is learned with --task", d);
+    char *max_len[] = {TINY, "--max-len", "50", "--vary", "norm=post,pre", "--seeds", "1", "--out", d, NULL};
+    refused(max_len, "--max-len drops the longer pairs of a corpus, and --task reads none", d);
+    char *bad_line_axis[] = {TINY, "--vary", "on-bad-line=error,skip", "--seeds", "1", "--out", d, NULL};
+    refused(bad_line_axis, "--on-bad-line: --task reads no file", d);
+    /* a run on text without --dev validates nothing: a base flag, an axis, a variant's flag */
+    char tsv[400];
+    snprintf(tsv, sizeof tsv, "%s/pre.tsv", tmpdir);
+    tg_cli_write(tsv, "a b\tc d\n");
+#define TEXT_EXP "experiment", "--train", tsv, "--merges", "4", "--d-model", "8", "--heads", "2", "--d-ff", "8", \
+                 "--layers", "1", "--max-steps", "2", "--threads", "1"
+    char *beam[] = {TEXT_EXP, "--beam", "2", "--vary", "norm=post,pre", "--seeds", "1", "--out", d, NULL};
+    refused(beam, "--beam sets how validation decodes, and without --dev there is no validation", d);
+    char *every_axis[] = {TEXT_EXP, "--vary", "valid-every=1,2", "--seeds", "1", "--out", d, NULL};
+    refused(every_axis, "--valid-every sets how often to validate, and without --dev", d);
+    char *variant[] = {TEXT_EXP, "--variant", "a:norm=pre", "--variant", "b:valid-sentences=1", "--seeds", "1",
+                       "--out", d, NULL};
+    refused(variant, "--valid-sentences sets how many dev sentences validation decodes", d);
+    char *task_size[] = {TEXT_EXP, "--task-size", "7", "--vary", "norm=post,pre", "--seeds", "1", "--out", d, NULL};
+    refused(task_size, "--task-size: only a synthetic task (--task) reads it", d);
+#undef TEXT_EXP
     /* the seed: train takes the whole unsigned 64-bit range, and nothing beyond it */
     tg_run_config cfg;
     tg_run_config_default(&cfg);
@@ -939,7 +959,7 @@ START_TEST(test_missing_inputs_refused_before_the_record) {
     tg_cli_write(t, "a b\tc d\ne f\tg h\n");
     tg_cli_write(bad, "d_model = abc\n");
 #define TEXT "experiment", "--d-model", "8", "--heads", "2", "--d-ff", "8", "--layers", "1", "--max-steps", "2", \
-             "--valid-every", "0", "--threads", "1", "--seeds", "1", "--out", d
+             "--threads", "1", "--seeds", "1", "--out", d
     char *typo[] = {TEXT, "--train", "/nonexistent/in.tsv", NULL};
     ck_assert_int_eq(run(typo), 1);
     ck_assert_int_ge(count_in("err.txt", "cell seed=1: --train /nonexistent/in.tsv: cannot open: No such file"), 1);
@@ -969,8 +989,9 @@ START_TEST(test_missing_inputs_refused_before_the_record) {
 }
 END_TEST
 
-/* An experiment recorded by a build that took a flag which does nothing (--merges with --task:
- * refused since, when an experiment starts) is resumed, extended and reported (before the fix
+/* An experiment recorded by a build that took a flag which does nothing (--merges with --task,
+ * --max-len with --task: refused since, when an experiment starts) is resumed, extended and
+ * reported (before the fix
  * all three were refused, "no BPE is learned with --task"); a cell not started yet is trained
  * without the flag. */
 START_TEST(test_recorded_flags_doing_nothing_carry_on) {
@@ -987,6 +1008,15 @@ START_TEST(test_recorded_flags_doing_nothing_carry_on) {
     char *old = malloc(strlen(text) + 64);
     snprintf(old, strlen(text) + 64, "%.*sarg: --merges\narg: 100\n%.*s\nmerges = 100\n%s", (int)(args - text), text,
              (int)(m - args), args, m + strlen("\nmerges = 8000\n"));
+    /* and `--max-len 50` (refused with --task since session 33) */
+    char *ml = strstr(old, "\nmax-len = 128\n");
+    args = strstr(old, "arg: --task\n");
+    ck_assert(args && ml && args < ml);
+    free(text);
+    text = old;
+    old = malloc(strlen(text) + 64);
+    snprintf(old, strlen(text) + 64, "%.*sarg: --max-len\narg: 50\n%.*s\nmax-len = 50\n%s", (int)(args - text), text,
+             (int)(ml - args), args, ml + strlen("\nmax-len = 128\n"));
     tg_cli_write(rec, old);
     snprintf(cell, sizeof cell, "%s/cells/norm=pre,seed=1", d);   /* a cell not started yet */
     snprintf(cmd, sizeof cmd, "rm -r '%s'", cell);
@@ -1005,6 +1035,9 @@ START_TEST(test_recorded_flags_doing_nothing_carry_on) {
     char *again[] = {"experiment", "--task", "copy", "--merges", "100", "--max-steps", "2", "--vary", "norm=post,pre",
                      "--seeds", "1", "--out", cmd, NULL};
     refused(again, "--merges: no BPE is learned with --task", cmd);
+    char *again_len[] = {"experiment", "--task", "copy", "--max-len", "50", "--max-steps", "2", "--vary",
+                         "norm=post,pre", "--seeds", "1", "--out", cmd, NULL};
+    refused(again_len, "--max-len drops the longer pairs of a corpus", cmd);
     free(text);
     free(old);
 }

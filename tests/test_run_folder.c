@@ -469,6 +469,92 @@ START_TEST(test_ignored_flags_refused) {
 }
 END_TEST
 
+/* More flags given that the run would not use, refused (exit 2, nothing written to --out) where
+ * they were taken, recorded in config.txt and ignored: the synthetic task's settings on a run on
+ * files, --max-len and --on-bad-line with --task (no corpus is read), and the validation settings
+ * on a run on text without --dev (nothing is validated). Where they are used, they still run: a
+ * task validates on its own dev set, a text run with --dev. A resume refuses a loop flag of these
+ * as a fresh run does, and takes one that its run uses. */
+START_TEST(test_unused_task_and_validation_flags_refused) {
+    const char *dir = tg_cli_path("u"), *tsv = tg_cli_path("u.tsv"), *dev = tg_cli_path("u-dev.tsv");
+    tg_cli_write(tsv, "a b\tc d\nb a\td c\n");
+    tg_cli_write(dev, "a b\tc d\n");
+#define TEXT "train", "--train", (char *)tsv, "--merges", "4", "--d-model", "16", "--heads", "2", "--d-ff", "32", \
+             "--layers", "1", "--threads", "1", "--max-steps", "2"
+    static const struct { const char *flag, *value, *message; } cases[] = {
+        {"--task-size", "7", "--task-size: only a synthetic task (--task) reads it, and this run trains on files"},
+        {"--task-max-len", "5", "--task-max-len: only a synthetic task (--task) reads it"},
+        {"--task-min-len", "2", "--task-min-len: only a synthetic task (--task) reads it"},
+        {"--task-vocab", "3", "--task-vocab: only a synthetic task (--task) reads it"},
+        {"--valid-sentences", "3", "--valid-sentences sets how many dev sentences validation decodes, and without "
+                                   "--dev there is no validation: give --dev, or leave --valid-sentences out"},
+        {"--beam", "3", "--beam sets how validation decodes, and without --dev there is no validation"},
+        {"--beam", "1", "--beam sets how validation decodes"},   /* the default's value, given */
+        {"--alpha", "1", "--alpha sets how validation's beam search scores, and without --dev"},
+        {"--valid-every", "2", "--valid-every sets how often to validate, and without --dev there is no validation"},
+        {"--valid-every", "0", "--valid-every sets how often to validate"},
+    };
+    struct stat sb;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *a[] = {TEXT, (char *)cases[i].flag, (char *)cases[i].value, "--out", (char *)dir, NULL};
+        ck_assert_msg(tg_cli_run(NULL, a) == 2, "%s %s: not exit 2", cases[i].flag, cases[i].value);
+        ck_assert_msg(tg_cli_has("err.txt", cases[i].message), "%s %s: not '%s'", cases[i].flag, cases[i].value,
+                      cases[i].message);
+        ck_assert_msg(stat(dir, &sb) != 0, "%s %s: %s was written", cases[i].flag, cases[i].value, dir);
+    }
+    /* the same on a pair of files (--train-src/--train-tgt) */
+    const char *src = tg_cli_path("u.src"), *tgt = tg_cli_path("u.tgt");
+    tg_cli_write(src, "a b\nb a\n");
+    tg_cli_write(tgt, "c d\nd c\n");
+    char *pair[] = {"train", "--train-src", (char *)src, "--train-tgt", (char *)tgt, "--merges", "4", "--task-size",
+                    "7", "--max-steps", "1", "--out", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, pair), 2);
+    ck_assert(tg_cli_has("err.txt", "--task-size: only a synthetic task (--task) reads it"));
+    char *max_len[] = {TINY, "--max-steps", "1", "--max-len", "50", "--out", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, max_len), 2);
+    ck_assert(tg_cli_has("err.txt", "--max-len drops the longer pairs of a corpus, and --task reads none"));
+    ck_assert(tg_cli_has("err.txt", "give --task-max-len, or leave --max-len out"));
+    char *bad_line[] = {TINY, "--max-steps", "1", "--on-bad-line", "skip", "--out", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, bad_line), 2);
+    ck_assert(tg_cli_has("err.txt", "--on-bad-line: --task reads no file, so there is no line to skip"));
+    ck_assert_int_ne(stat(dir, &sb), 0);
+
+    /* used: a task validates on its own dev set; a text run on its --dev */
+    char *task[] = {TINY, "--max-steps", "2", "--valid-every", "1", "--valid-sentences", "3", "--beam", "2",
+                    "--alpha", "1", "--task-max-len", "8", "--out", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, task), 0);
+    char mpath[600];
+    snprintf(mpath, sizeof mpath, "%s/metrics.tsv", dir);
+    char *m = tg_cli_slurp(mpath);
+    ck_assert_msg(strstr(m, "\nvalid\t1\t") && strstr(m, "\nvalid\t2\t"), "%s", m);
+    free(m);
+    /* a resume: a loop flag its run uses is taken */
+    char *task_again[] = {"train", "--resume", (char *)dir, "--max-steps", "3", "--valid-every", "3", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, task_again), 0);
+    const char *text_dir = tg_cli_path("u-text");
+    char *text[] = {TEXT, "--dev", (char *)dev, "--valid-every", "1", "--valid-sentences", "1", "--beam", "2",
+                    "--alpha", "1", "--max-len", "50", "--on-bad-line", "skip", "--out", (char *)text_dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, text), 0);
+    snprintf(mpath, sizeof mpath, "%s/metrics.tsv", text_dir);
+    m = tg_cli_slurp(mpath);
+    ck_assert_msg(strstr(m, "\nvalid\t1\t") && strstr(m, "\nvalid\t2\t"), "%s", m);
+    free(m);
+    /* a resume of a text run without --dev: a validation flag refused, the folder as it was */
+    const char *nodev = tg_cli_path("u-nodev");
+    char *plain[] = {TEXT, "--out", (char *)nodev, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, plain), 0);
+    char *before = folder_state(nodev);
+    char *more[] = {"train", "--resume", (char *)nodev, "--max-steps", "3", "--valid-every", "1", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, more), 2);
+    ck_assert(tg_cli_has("err.txt", "--valid-every sets how often to validate, and without --dev"));
+    assert_unchanged(nodev, before);
+    free(before);
+    char *on[] = {"train", "--resume", (char *)nodev, "--max-steps", "3", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, on), 0);
+#undef TEXT
+}
+END_TEST
+
 /* The log line's losses, perplexities and norms: fixed decimals, exponent form past 1e9 (a
  * diverging run's perplexity of exp(700) printed 305 digits into train.log). */
 START_TEST(test_log_numbers_fit) {
@@ -525,6 +611,7 @@ int main(void) {
     tcase_add_test(tc, test_experiment_restarts_an_interrupted_cell);
     tcase_add_test(tc, test_users_config_and_vocab_kept);
     tcase_add_test(tc, test_ignored_flags_refused);
+    tcase_add_test(tc, test_unused_task_and_validation_flags_refused);
     tcase_add_test(tc, test_bad_dev_before_bpe);
     tcase_add_test(tc, test_inputs_that_are_outputs_refused);
     tcase_add_test(tc, test_resume_refuses_another_dev_set);

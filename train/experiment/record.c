@@ -156,15 +156,13 @@ static tg_status extend_cell_check(const tg_run_config *was, const char *cell, t
  * may change without changing either (logging, saving, keeping checkpoints, diagnostics: not
  * patience, validation or decoding, which choose best.ckpt or the end); the folder; dev and vocab
  * of a task run (which older builds recorded and never read); the settings the run never reads
- * (that train refuses given: --merges of a task run) at their defaults, as a recorded
- * experiment's cell trained now has them (cell_argv leaves them out) and one trained by an
- * earlier build not. */
+ * (that train refuses given: --merges of a task run, --beam of a run without a dev set) at their
+ * defaults, as a recorded experiment's cell trained now has them (cell_argv leaves them out) and
+ * one trained by an earlier build not. */
 static void config_text(tg_run_config c, char *buf, size_t len) {
     tg_run_config d;
-    tg_err e;
     tg_run_config_default(&d);
-    if (tg_run_config_check_given(&c, "merges", &e) != TG_OK) c.merges = d.merges;
-    if (tg_run_config_check_given(&c, "patience", &e) != TG_OK) c.patience = d.patience;
+    tg_run_config_unused_to_defaults(&c);
     c.max_steps = 0;
     c.threads = 0;
     c.log_every = d.log_every;

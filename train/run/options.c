@@ -429,7 +429,35 @@ tg_status tg_run_config_check_given(const tg_run_config *c, const char *name, tg
     if (!strcmp(key, "patience") && c->patience > 0 && !c->dev[0] && !c->task[0])
         return tg_err_set(err, TG_ERR_ARG, "--patience %d counts validations, and without --dev there are none: "
                           "give --dev, or leave --patience out", c->patience);
+    /* the synthetic task's settings (run_setup.c: synth_opts, synth_dev) */
+    if (!strncmp(key, "task-", 5) && !c->task[0])
+        return tg_err_set(err, TG_ERR_ARG, "--%s: only a synthetic task (--task) reads it, and this run trains on "
+                          "files: leave it out", key);
+    /* a task's pairs are made within --task-max-len and the model's positions (run_setup.c: file_data
+     * alone cuts a corpus at --max-len); no file is read, so there is no line to be bad */
+    if (!strcmp(key, "max-len") && c->task[0])
+        return tg_err_set(err, TG_ERR_ARG, "--max-len drops the longer pairs of a corpus, and --task reads none (its "
+                          "pairs are --task-min-len to --task-max-len symbols): give --task-max-len, or leave "
+                          "--max-len out");
+    if (!strcmp(key, "on-bad-line") && c->task[0])
+        return tg_err_set(err, TG_ERR_ARG, "--on-bad-line: --task reads no file, so there is no line to skip: "
+                          "leave it out");
+    /* validation runs on a dev set: a text run without --dev has none (run_loop.c: validate) */
+    static const struct { const char *key, *what; } valid[] = {
+        {"valid-every", "how often to validate"}, {"valid-sentences", "how many dev sentences validation decodes"},
+        {"beam", "how validation decodes"}, {"alpha", "how validation's beam search scores"}};
+    for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++)
+        if (!strcmp(key, valid[i].key) && !c->dev[0] && !c->task[0])
+            return tg_err_set(err, TG_ERR_ARG, "--%s sets %s, and without --dev there is no validation: give "
+                              "--dev, or leave --%s out", key, valid[i].what, key);
     return TG_OK;
+}
+
+void tg_run_config_unused_to_defaults(tg_run_config *c) {
+    tg_err e;
+    for (int i = 0; i < N_OPTS; i++)   /* (what decides: task, dev, vocab; none is reset here) */
+        if (OPTS[i].def && tg_run_config_check_given(c, OPTS[i].name, &e) != TG_OK)
+            tg_run_config_set(c, OPTS[i].name, OPTS[i].def, &e);
 }
 
 /* Setting o's value in c as config.txt writes it. */

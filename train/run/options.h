@@ -78,8 +78,16 @@ tg_status tg_run_config_check(const tg_run_config *c, tg_err *err);
 
 /* A flag the user gave by name (train's command line, an experiment's base flags and axes) that
  * the run configured as c would not use: --merges with --task or --vocab (the vocabulary is not
- * learned), --patience without a dev set to count validations on. TG_ERR_ARG, naming it. */
+ * learned); --patience, --valid-every, --valid-sentences, --beam or --alpha without a dev set (a
+ * text run without --dev never validates; a task makes its own dev set); --task-vocab,
+ * --task-min-len, --task-max-len or --task-size without --task; --max-len or --on-bad-line with
+ * --task (it reads no corpus). TG_ERR_ARG, naming it and what to do. Only for flags given: a
+ * default is never refused. */
 tg_status tg_run_config_check_given(const tg_run_config *c, const char *name, tg_err *err);
+
+/* Puts every setting that tg_run_config_check_given would refuse in c at its default: how a run
+ * that an older build recorded with such a flag compares with one started now without it. */
+void tg_run_config_unused_to_defaults(tg_run_config *c);
 
 /* Writes every setting as `key = value` lines (the config file format, and the checkpoint's
  * config section); a string that would not read back unquoted is written in double quotes.
