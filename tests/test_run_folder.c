@@ -492,7 +492,6 @@ START_TEST(test_unused_task_and_validation_flags_refused) {
         {"--beam", "1", "--beam sets how validation decodes"},   /* the default's value, given */
         {"--alpha", "1", "--alpha sets how validation's beam search scores, and without --dev"},
         {"--valid-every", "2", "--valid-every sets how often to validate, and without --dev there is no validation"},
-        {"--valid-every", "0", "--valid-every sets how often to validate"},
     };
     struct stat sb;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -549,7 +548,9 @@ START_TEST(test_unused_task_and_validation_flags_refused) {
     ck_assert(tg_cli_has("err.txt", "--valid-every sets how often to validate, and without --dev"));
     assert_unchanged(nodev, before);
     free(before);
-    char *on[] = {"train", "--resume", (char *)nodev, "--max-steps", "3", NULL};
+    char *off[] = {"train", "--resume", (char *)nodev, "--max-steps", "3", "--valid-every", "0", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, off), 0);   /* off, as it is: taken */
+    char *on[] = {"train", "--resume", (char *)nodev, "--max-steps", "4", NULL};
     ck_assert_int_eq(tg_cli_run(NULL, on), 0);
 #undef TEXT
 }

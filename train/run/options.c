@@ -442,12 +442,13 @@ tg_status tg_run_config_check_given(const tg_run_config *c, const char *name, tg
     if (!strcmp(key, "on-bad-line") && c->task[0])
         return tg_err_set(err, TG_ERR_ARG, "--on-bad-line: --task reads no file, so there is no line to skip: "
                           "leave it out");
-    /* validation runs on a dev set: a text run without --dev has none (run_loop.c: validate) */
+    /* validation runs on a dev set: a text run without --dev has none (run_loop.c: validate); to
+     * turn it off (--valid-every 0) says what is so, and is taken */
     static const struct { const char *key, *what; } valid[] = {
         {"valid-every", "how often to validate"}, {"valid-sentences", "how many dev sentences validation decodes"},
         {"beam", "how validation decodes"}, {"alpha", "how validation's beam search scores"}};
     for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++)
-        if (!strcmp(key, valid[i].key) && !c->dev[0] && !c->task[0])
+        if (!strcmp(key, valid[i].key) && !c->dev[0] && !c->task[0] && !(i == 0 && c->valid_every == 0))
             return tg_err_set(err, TG_ERR_ARG, "--%s sets %s, and without --dev there is no validation: give "
                               "--dev, or leave --%s out", key, valid[i].what, key);
     return TG_OK;
