@@ -1321,6 +1321,45 @@ START_TEST(test_short_metrics_rows_skipped) {
 }
 END_TEST
 
+/* Rows of a cell's metrics.tsv or diagnostics.tsv cut short by hand are left out of the plots with
+ * a warning naming the file, the first such line and how many (before: exit 0, nothing said, two
+ * points fewer in plot-train-loss.svg); blank lines and a torn last line (a run killed, or still
+ * writing) stay quiet. A row with a non-number is refused, naming its line (not changed). */
+START_TEST(test_short_rows_warned) {
+    char d[300], path[600], want[900];
+    snprintf(d, sizeof d, "%s/cut", tmpdir);
+    char *g[] = {TINY, "--vary", "dropout=0,0.1", "--seeds", "1", "--max-steps", "4", "--log-every", "1", "--out", d, NULL};
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(g), 120), 0);
+    snprintf(path, sizeof path, "%s/cells/dropout=0.1,seed=1/metrics.tsv", d);
+    char *m = tg_cli_slurp(path);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    int line = 1, tabs = 0;
+    for (const char *p = m; *p; p++) {   /* lines 3 and 4 (train rows of steps 2 and 3) cut to 5 fields */
+        if (*p == '\n') line++, tabs = 0;
+        else if (*p == '\t') tabs++;
+        if ((line == 3 || line == 4) && tabs >= 5 && *p != '\n') continue;
+        fputc(*p, f);
+    }
+    fputs("\n\r\ntrain\t5\t1", f);   /* blank lines, then a torn last line */
+    ck_assert_int_eq(fclose(f), 0);
+    free(m);
+    snprintf(path, sizeof path, "%s/cells/dropout=0,seed=1/diagnostics.tsv", d);
+    tg_cli_write(path, "step\tstack\tlayer\tsublayer\tmetric\tvalue\n1\tenc\t0\tffn\tzero_frac\t0.5\n"
+                       "2\tenc\t0\tffn\n\n2\tenc\t0");
+    char *rep[] = {"experiment", "report", d, NULL};
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(rep), 60), 0);
+    snprintf(want, sizeof want, "tapegrad experiment: warning: %s/cells/dropout=0.1,seed=1/metrics.tsv:3: a row of 5 "
+             "fields where 6 are needed: left out of plot-train-loss.svg, with 1 other such row\n", d);
+    ck_assert_int_eq(count_in("err.txt", want), 1);
+    snprintf(want, sizeof want, "tapegrad experiment: warning: %s/cells/dropout=0,seed=1/diagnostics.tsv:3: a row of 4 "
+             "fields where 6 are needed: left out of the diagnostics plots\n", d);
+    ck_assert_int_eq(count_in("err.txt", want), 1);
+    ck_assert_int_eq(count_in("err.txt", "warning: "), 2);
+    ck_assert_int_eq(count_in("err.txt", "wrote "), 1);
+}
+END_TEST
+
 /* A cell's last.ckpt replaced by another run's checkpoint of another step, older by its time
  * stamp: the cached scores are redone (before the fix the cache, newer than the checkpoint, was
  * kept: the report showed step 2's scores for a step-3 checkpoint). */
@@ -1732,6 +1771,7 @@ int main(void) {
     tcase_add_checked_fixture(reads, setup, teardown);
     tcase_set_timeout(reads, 300);
     tcase_add_test(reads, test_short_metrics_rows_skipped);
+    tcase_add_test(reads, test_short_rows_warned);
     tcase_add_test(reads, test_eval_cache_follows_checkpoint);
     tcase_add_test(reads, test_eval_cache_values_checked);
     tcase_add_test(reads, test_eval_cache_edits_redone);

@@ -59,13 +59,40 @@ static int split_tabs(char *line, char **field, int max) {
 
 #define MAX_FIELDS 32
 
-tg_status tg_exp_read_metrics(const char *path, const char *kind, const char *col, tg_exp_curve *out, tg_err *err) {
+/* Counts the row just read (n fields, want needed) as left out, unless it is blank or a torn last
+ * line: those hold no row (a blank line is dropped without a word by a resume's trim too; a torn
+ * one is a run killed or still writing). */
+static void count_short(tg_exp_short *sh, const tg_exp_in *in, bool blank, int n, int want) {
+    if (!sh || blank || in->torn) return;
+    if (sh->rows++ == 0) {
+        sh->first_line = in->lineno;
+        sh->first_fields = n;
+    }
+    sh->want = want;
+}
+
+/* An empty line, or one of a lone '\r' (CRLF). */
+static bool blank_line(const char *line) { return !line[0] || !strcmp(line, "\r"); }
+
+int tg_exp_short_text(const char *path, const tg_exp_short *sh, const char *what, char *buf, size_t len) {
+    if (!sh->rows) return 0;
+    char others[64] = "";
+    if (sh->rows > 1) snprintf(others, sizeof others, ", with %ld other such row%s", sh->rows - 1, sh->rows > 2 ? "s" : "");
+    snprintf(buf, len, "%s:%ld: a row of %d field%s where %d are needed: left out of %s%s", path, sh->first_line,
+             sh->first_fields, sh->first_fields == 1 ? "" : "s", sh->want, what, others);
+    return 1;
+}
+
+tg_status tg_exp_read_metrics(const char *path, const char *kind, const char *col, tg_exp_curve *out,
+                              tg_exp_short *sh, tg_err *err) {
     memset(out, 0, sizeof *out);
+    if (sh) memset(sh, 0, sizeof *sh);
     tg_exp_in in;
     tg_status s = tg_exp_in_open(&in, path, NULL, err);
     char *field[MAX_FIELDS];
     int c_kind = -1, c_step = -1, c_val = -1, last = -1;   /* last: the largest of the three */
     while (s == TG_OK && tg_exp_in_line(&in, &s, err)) {
+        bool blank = blank_line(in.line);
         int n = split_tabs(in.line, field, MAX_FIELDS);
         if (in.lineno == 1) {   /* the header names the columns */
             for (int i = 0; i < n; i++) {
@@ -80,8 +107,14 @@ tg_status tg_exp_read_metrics(const char *path, const char *kind, const char *co
             continue;
         }
         /* a short row names fewer fields than the columns: the rest of field[] would be the
-         * header's, pointing into a line buffer since reallocated */
-        if (n <= last || strcmp(field[c_kind], kind) || !*field[c_val]) continue;
+         * header's, pointing into a line buffer since reallocated. It is counted for the warning
+         * unless its kind is the other one train writes (that curve's reader counts it). */
+        if (n <= last) {
+            const char *k = n > c_kind ? field[c_kind] : "";
+            if (!strcmp(k, kind) || (strcmp(k, "train") && strcmp(k, "valid"))) count_short(sh, &in, blank, n, last + 1);
+            continue;
+        }
+        if (strcmp(field[c_kind], kind) || !*field[c_val]) continue;
         char *e1, *e2;
         double x = strtod(field[c_step], &e1), y = strtod(field[c_val], &e2);
         if (*e1 || *e2) s = tg_err_set(err, TG_ERR_FORMAT, "%s:%ld: not a number", path, in.lineno);
@@ -118,8 +151,9 @@ static tg_status diag_add(tg_exp_diag *d, int m, double x, double y, double *cou
 
 /* Rows step, stack, layer, sublayer, metric, value after a header; metrics unknown here are
  * read like the others. */
-tg_status tg_exp_read_diagnostics(const char *path, tg_exp_diag *out, tg_err *err) {
+tg_status tg_exp_read_diagnostics(const char *path, tg_exp_diag *out, tg_exp_short *sh, tg_err *err) {
     memset(out, 0, sizeof *out);
+    if (sh) memset(sh, 0, sizeof *sh);
     tg_exp_in in;
     bool missing;
     tg_status s = tg_exp_in_open(&in, path, &missing, err);
@@ -127,8 +161,14 @@ tg_status tg_exp_read_diagnostics(const char *path, tg_exp_diag *out, tg_err *er
     char *field[MAX_FIELDS];
     double count[256] = {0};   /* rows at the current step, per metric */
     while (s == TG_OK && tg_exp_in_line(&in, &s, err)) {
+        bool blank = blank_line(in.line);
         int n = split_tabs(in.line, field, MAX_FIELDS);
-        if (in.lineno == 1 || n < 6 || !*field[0]) continue;
+        if (in.lineno == 1) continue;
+        if (n < 6) {
+            count_short(sh, &in, blank, n, 6);
+            continue;
+        }
+        if (!*field[0]) continue;
         char *e1, *e2;
         double x = strtod(field[0], &e1), y = strtod(field[5], &e2);
         if (*e1 || *e2) { s = tg_err_set(err, TG_ERR_FORMAT, "%s:%ld: not a number", path, in.lineno); break; }

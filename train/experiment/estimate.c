@@ -72,7 +72,7 @@ static double time_variant(const tg_experiment *e, const tg_exp_cell *c, tg_exp_
         snprintf(path, sizeof path, "%s/metrics.tsv", scratch.dir);
         tg_exp_curve t = {0};
         tg_err err;
-        if (tg_exp_read_metrics(path, "train", "elapsed_s", &t, &err) == TG_OK && t.n == WARM_STEPS + TIMED_STEPS &&
+        if (tg_exp_read_metrics(path, "train", "elapsed_s", &t, NULL, &err) == TG_OK && t.n == WARM_STEPS + TIMED_STEPS &&
             t.x[WARM_STEPS - 1] == WARM_STEPS && t.x[t.n - 1] == WARM_STEPS + TIMED_STEPS)
             per_step = fmax(t.y[t.n - 1] - t.y[WARM_STEPS - 1], 0.0) / TIMED_STEPS;
         tg_exp_curve_free(&t);

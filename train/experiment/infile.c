@@ -44,7 +44,8 @@ bool tg_exp_in_line(tg_exp_in *in, tg_status *st, tg_err *err) {
     else if (ferror(in->f))
         *st = tg_err_set(err, TG_ERR_IO, "%s: read error", in->path);
     if (n < 0 || *st != TG_OK) return false;
-    in->len = (size_t)n - (in->line[n - 1] == '\n');
+    in->torn = in->line[n - 1] != '\n';
+    in->len = (size_t)n - !in->torn;
     in->line[in->len] = '\0';
     in->lineno++;
     return true;

@@ -74,6 +74,13 @@ static void cell_path(const tg_experiment *e, int i, const char *file, char *out
     snprintf(out, len, "%s/%s", c.dir, file);
 }
 
+/* The warning owed for the rows a reader left out of what (a plot's file, or the diagnostics
+ * plots): a hand-cut row is not dropped without a word. */
+static void warn_short(const char *path, const tg_exp_short *sh, const char *what) {
+    char text[TG_EXP_PATH_MAX + 256];
+    if (tg_exp_short_text(path, sh, what, text, sizeof text)) fprintf(stderr, "tapegrad experiment: warning: %s\n", text);
+}
+
 static tg_status metric_plot(const tg_experiment *e, const bool *finished, const char *kind, const char *col,
                              int smooth, const plot_names *pn, FILE *md, tg_err *err) {
     int n = tg_exp_cell_count(e);
@@ -84,7 +91,9 @@ static tg_status metric_plot(const tg_experiment *e, const bool *finished, const
         if (!finished[i]) continue;
         char path[TG_EXP_PATH_MAX];
         cell_path(e, i, "metrics.tsv", path, sizeof path);
-        s = tg_exp_read_metrics(path, kind, col, &curves[slot(e, i)], err);
+        tg_exp_short sh;
+        s = tg_exp_read_metrics(path, kind, col, &curves[slot(e, i)], &sh, err);
+        if (s == TG_OK) warn_short(path, &sh, pn->file);
         if (s == TG_OK && smooth > 1) tg_exp_curve_smooth(&curves[slot(e, i)], smooth);
     }
     if (s == TG_OK) s = plot_variants(e, curves, pn, md, err);
@@ -102,7 +111,9 @@ static tg_status diag_plots(const tg_experiment *e, const bool *finished, FILE *
         if (!finished[i]) continue;
         char path[TG_EXP_PATH_MAX];
         cell_path(e, i, "diagnostics.tsv", path, sizeof path);
-        s = tg_exp_read_diagnostics(path, &d[i], err);
+        tg_exp_short sh;
+        s = tg_exp_read_diagnostics(path, &d[i], &sh, err);
+        if (s == TG_OK) warn_short(path, &sh, "the diagnostics plots");
     }
     bool header = false;
     for (int i = 0; s == TG_OK && i < n; i++)

@@ -34,6 +34,7 @@ typedef struct tg_exp_in {
     char *line;                   /* the line read last, its '\n' dropped, NUL-terminated */
     size_t len, cap;
     long lineno;                  /* of that line, from 1 */
+    bool torn;                    /* that line had no '\n': the last, cut by a kill or still being written */
     char path[TG_EXP_PATH_MAX];
 } tg_exp_in;
 /* Opens one of the files tapegrad writes in an experiment folder (experiment.txt, a cell's
@@ -76,17 +77,31 @@ tg_status tg_exp_curve_push(tg_exp_curve *c, double x, double y, tg_err *err);
 void tg_exp_curve_free(tg_exp_curve *c);
 /* Trailing moving average over `window` points. */
 void tg_exp_curve_smooth(tg_exp_curve *c, int window);
+/* The rows a reader left out for having fewer fields than it reads (a row cut short by hand or
+ * by a tool): the caller warns, naming the first. A blank line and a torn last line (a run killed,
+ * or still writing) are left out without a count. */
+typedef struct tg_exp_short {
+    long rows;                    /* how many */
+    long first_line;              /* the first one's line, from 1 (0: none) */
+    int first_fields;             /* its fields */
+    int want;                     /* the fields a row needs */
+} tg_exp_short;
+/* "PATH:LINE: a row of N fields where M are needed: left out of WHAT[, with K other such rows]"
+ * in buf: 1, or 0 when no row was left out. */
+int tg_exp_short_text(const char *path, const tg_exp_short *sh, const char *what, char *buf, size_t len);
 /* Column col (a header name: loss, nll, bleu, ...) of the rows of kind ("train"|"valid") of a
- * metrics.tsv. */
-tg_status tg_exp_read_metrics(const char *path, const char *kind, const char *col, tg_exp_curve *out, tg_err *err);
+ * metrics.tsv. *sh (sh may be NULL): the rows too short to hold col, step and kind, but those of
+ * the other kind train writes ("train" for "valid" and the other way round). */
+tg_status tg_exp_read_metrics(const char *path, const char *kind, const char *col, tg_exp_curve *out,
+                              tg_exp_short *sh, tg_err *err);
 /* diagnostics.tsv: each metric (any name) averaged over its rows at each step. A missing file
- * gives n = 0. */
+ * gives n = 0. *sh (sh may be NULL): the rows of fewer than the six fields. */
 typedef struct tg_exp_diag {
     int n;
     char **metric;                /* (n) */
     tg_exp_curve *curve;          /* (n) */
 } tg_exp_diag;
-tg_status tg_exp_read_diagnostics(const char *path, tg_exp_diag *out, tg_err *err);
+tg_status tg_exp_read_diagnostics(const char *path, tg_exp_diag *out, tg_exp_short *sh, tg_err *err);
 void tg_exp_diag_free(tg_exp_diag *d);
 /* Mean, min and max over curves at every x that any of them has. */
 typedef struct tg_exp_band {
