@@ -649,6 +649,42 @@ START_TEST(test_translate_cuts_at_model_max_len) {
 }
 END_TEST
 
+/* eval leaves out the pairs longer than the model's positions: stdout counts them (unchanged), and
+ * stderr names the first 10 by file and line and says how many, as translate names the lines it
+ * cuts (before: only stdout's count, no line named). */
+START_TEST(test_eval_names_too_long_pairs) {
+    make_run("r", "1");
+    edit_section(dir_path("r/last.ckpt"), dir_path("short.ckpt"), "model", "max_len=1024", "max_len=16");
+    char data[2000] = "", long_side[100] = "";
+    for (int i = 0; i < 20; i++) strcat(long_side, i ? " 5" : "5");
+    strcat(data, long_side);   /* line 1: a long source */
+    strcat(data, "\t4 5\n4 5\t4 5\n");
+    for (int i = 0; i < 11; i++) {   /* lines 3 to 13: long targets */
+        strcat(data, "4 5\t");
+        strcat(data, long_side);
+        strcat(data, "\n");
+    }
+    tg_cli_write(dir_path("d.tsv"), data);
+    char *a[] = {"eval", "--model", (char *)dir_path("short.ckpt"), "--data", (char *)dir_path("d.tsv"), "--beam", "1",
+                 NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, a), 0);
+    ck_assert(tg_cli_has("out.txt", "pairs       1 (12 too long, skipped)\n"));
+    ck_assert(tg_cli_has("err.txt", "tapegrad eval: warning: "));
+    ck_assert(tg_cli_has("err.txt", "d.tsv:1 has 20 source and 2 target pieces, over the model's 14: skipped\n"));
+    ck_assert(tg_cli_has("err.txt", "d.tsv:11 has 2 source and 20 target pieces, over the model's 14: skipped\n"));
+    char *err = tg_cli_slurp(dir_path("err.txt"));
+    ck_assert(!strstr(err, "d.tsv:12 has"));   /* the first 10 named */
+    free(err);
+    ck_assert(tg_cli_has("err.txt", "d.tsv longer than 14 pieces left out of the scores (the first 10 named above)\n"));
+    ck_assert(tg_cli_has("err.txt", "tapegrad eval: 12 pairs of "));
+    char *j[] = {"eval", "--model", (char *)dir_path("short.ckpt"), "--data", (char *)dir_path("d.tsv"), "--beam", "1",
+                 "--json", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, j), 0);
+    ck_assert(tg_cli_has("out.txt", "\"pairs\": 1, \"skipped_too_long\": 12,"));
+    ck_assert(tg_cli_has("err.txt", "d.tsv:1 has 20 source"));
+}
+END_TEST
+
 /* ---- 3. sizes from a checkpoint are checked before anything is built ---- */
 
 START_TEST(test_param_count_matches_the_model) {
@@ -1301,6 +1337,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_resume_guards_aliases);
     tcase_add_test(tc, test_position_limits);
     tcase_add_test(tc, test_translate_cuts_at_model_max_len);
+    tcase_add_test(tc, test_eval_names_too_long_pairs);
     tcase_add_test(tc, test_param_count_matches_the_model);
     tcase_add_test(tc, test_model_section_checked_before_building);
     tcase_add_test(tc, test_state_fields_validated);

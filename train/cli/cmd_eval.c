@@ -148,6 +148,24 @@ static void print_text(const eval_args *a, const tg_eval_result *r) {
     printf("chrF2       %.2f  (%s)\n", r->chrf.score, r->chrf.signature);
 }
 
+/* The pairs left out for their length, on stderr as translate names the lines it cuts and train
+ * counts its too-long dev pairs: the first TG_EVAL_NAMED_TOO_LONG by file and line, then how many
+ * (stdout's "too long, skipped" count names no line). */
+static void warn_too_long(const eval_args *a, const size_t *line, const tg_eval_result *r) {
+    char shown[1024];
+    tg_shown(shown, sizeof shown, tg_file_shown(a->data));
+    for (size_t k = 0; k < r->too_long && k < TG_EVAL_NAMED_TOO_LONG; k++) {
+        const tg_eval_too_long *t = &r->first_too_long[k];
+        fprintf(stderr, "tapegrad eval: warning: %s:%zu has %zu source and %zu target pieces, over the model's %d: "
+                "skipped\n", shown, line[t->at], t->src, t->tgt, r->max_pieces);
+    }
+    char named[64] = "";
+    if (r->too_long > TG_EVAL_NAMED_TOO_LONG) snprintf(named, sizeof named, " (the first %d named above)", TG_EVAL_NAMED_TOO_LONG);
+    if (r->too_long)
+        fprintf(stderr, "tapegrad eval: %zu pair%s of %s longer than %d pieces left out of the scores%s\n", r->too_long,
+                r->too_long == 1 ? "" : "s", shown, r->max_pieces, named);
+}
+
 int tg_cmd_eval(int argc, char **argv) {
     eval_args a;
     int rc = parse_args(argc, argv, &a);
@@ -166,6 +184,7 @@ int tg_cmd_eval(int argc, char **argv) {
         s = tg_eval_texts(L.model, L.bpe, (const char *const *)corpus.src, (const char *const *)corpus.tgt, corpus.n,
                           &a.eo, &r, &err);
     if (s != TG_OK && strstr(err.msg, "no pair fits")) tg_err_set(&err, s, "%s: no pair fits the model", a.data);
+    if (s == TG_OK) warn_too_long(&a, corpus.line, &r);
     if (s == TG_OK && a.json) print_json(&a, &r);
     else if (s == TG_OK) print_text(&a, &r);
     else fprintf(stderr, "tapegrad eval: %s\n", err.msg);

@@ -17,16 +17,17 @@ static tg_status pair_error(const tg_eval_opts *o, size_t i, const char *side, t
     return tg_err_set(err, s, "pair %zu: %s%s%.400s", i, side, *side ? ": " : "", e.msg);
 }
 
-/* The pairs that fit the positions table, encoded; index[k] is pair k's place in the input. A pair
- * over the loss batch's token budget is an error naming it (the batcher would name its place in
- * the dataset). */
+/* The pairs that fit the positions table, encoded; index[k] is pair k's place in the input. The
+ * others are counted in out->too_long, the first ones kept in out->first_too_long for the caller
+ * to name. A pair over the loss batch's token budget is an error naming it (the batcher would
+ * name its place in the dataset). */
 static tg_status encode_pairs(tg_bpe *bpe, const char *const *src, const char *const *ref, size_t n,
-                              const tg_model_config *cfg, const tg_eval_opts *o, tg_dataset *ds, size_t *too_long,
-                              tg_err *err) {
+                              const tg_model_config *cfg, const tg_eval_opts *o, tg_dataset *ds,
+                              tg_eval_result *out, tg_err *err) {
     tg_ids ids = {0}, tids = {0};
     tg_status s = TG_OK;
     const int max_pieces = cfg->max_len - 2;   /* the model's own positions, less bos/eos */
-    *too_long = 0;
+    out->max_pieces = max_pieces;
     for (size_t i = 0; s == TG_OK && i < n; i++) {
         if ((s = tg_run_encode(bpe, cfg->vocab, src[i], &ids, err)) != TG_OK) {
             s = pair_error(o, i, "source", s, err);
@@ -36,7 +37,11 @@ static tg_status encode_pairs(tg_bpe *bpe, const char *const *src, const char *c
             s = pair_error(o, i, "target", s, err);
             break;
         }
-        if ((int)ids.n > max_pieces || (int)tids.n > max_pieces) { (*too_long)++; continue; }
+        if ((int)ids.n > max_pieces || (int)tids.n > max_pieces) {
+            if (out->too_long < TG_EVAL_NAMED_TOO_LONG) out->first_too_long[out->too_long] = (tg_eval_too_long){i, ids.n, tids.n};
+            out->too_long++;
+            continue;
+        }
         long long need = (long long)ids.n + 1 + (long long)tids.n + 1;
         if (o->max_tokens > 0 && need > o->max_tokens) {
             tg_err_set(err, TG_ERR_ARG, "needs %lld tokens (source %zu + eos, target %zu + bos/eos), over the loss "
@@ -124,7 +129,7 @@ tg_status tg_eval_texts(tg_model *m, tg_bpe *bpe, const char *const *src, const 
                         const tg_eval_opts *o, tg_eval_result *out, tg_err *err) {
     memset(out, 0, sizeof *out);
     tg_dataset ds = {0};
-    tg_status s = encode_pairs(bpe, src, ref, n, tg_model_cfg(m), o, &ds, &out->too_long, err);
+    tg_status s = encode_pairs(bpe, src, ref, n, tg_model_cfg(m), o, &ds, out, err);
     tg_ctx *ctx = s == TG_OK ? tg_ctx_new(&(tg_ctx_opts){.threads = o->threads}) : NULL;
     if (s == TG_OK && !ctx) s = tg_err_set(err, TG_ERR_NOMEM, "cannot create the compute context");
     if (s == TG_OK) {

@@ -223,9 +223,16 @@ typedef struct tg_eval_opts {
     const char *name;             /* for messages, the pairs' file (NULL: "pair I", from 0) */
     const size_t *line;           /* (n) with name: each pair's 1-based line in it */
 } tg_eval_opts;
+#define TG_EVAL_NAMED_TOO_LONG 10  /* the pairs left out that a result names */
+typedef struct tg_eval_too_long {
+    size_t at;                    /* the pair's index in the input */
+    size_t src, tgt;              /* its pieces on each side */
+} tg_eval_too_long;
 typedef struct tg_eval_result {
     size_t n;                     /* pairs scored: those that fit the positions table */
     size_t too_long;              /* pairs left out */
+    tg_eval_too_long first_too_long[TG_EVAL_NAMED_TOO_LONG];   /* the first min(too_long, 10) of them */
+    int max_pieces;               /* the most pieces a side may have: the model's positions less bos/eos */
     int64_t tokens;               /* target tokens of the loss */
     double loss, nll;             /* per target token; loss label-smoothed as in training */
     tg_token_stats stats;         /* with token_stats: sums over the loss's target tokens */
