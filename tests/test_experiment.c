@@ -989,6 +989,54 @@ START_TEST(test_missing_inputs_refused_before_the_record) {
 }
 END_TEST
 
+/* A --train that is a FIFO, its writer waiting for a reader: the input check before the record
+ * opened it (so the writer wrote) and closed it (so what it wrote was lost, its next write a
+ * SIGPIPE), and the cell then waited for a writer forever (before the fix: the writer killed, the
+ * experiment still running after 60 s). One cell reads it, as from a file. */
+START_TEST(test_fifo_input_left_to_its_cell) {
+    char d[300], fifo[300];
+    snprintf(d, sizeof d, "%s/fifo_exp", tmpdir);
+    snprintf(fifo, sizeof fifo, "%s/train.fifo", tmpdir);
+    ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+    int ready[2];
+    ck_assert_int_eq(pipe(ready), 0);
+    pid_t writer = fork();
+    ck_assert_int_ge(writer, 0);
+    if (writer == 0) {   /* the writer: all of its pairs taken, or exit 1 */
+        signal(SIGPIPE, SIG_IGN);
+        alarm(120);
+        close(ready[0]);
+        close(ready[1]);   /* (just before it waits in the open) */
+        int fd = open(fifo, O_WRONLY);
+        static const char pairs[] = "a b\tc d\ne f\tg h\na c\tb d\n";
+        _exit(fd >= 0 && write(fd, pairs, sizeof pairs - 1) == (ssize_t)(sizeof pairs - 1) && close(fd) == 0 ? 0 : 1);
+    }
+    char *g[] = {"experiment", "--train", fifo, "--merges", "5", "--d-model", "8", "--heads", "2", "--d-ff", "8",
+                 "--layers", "1", "--max-steps", "2", "--threads", "1", "--seeds", "1", "--out", d, NULL};
+    close(ready[1]);
+    char byte;
+    ck_assert_int_eq(read(ready[0], &byte, 1), 0);
+    close(ready[0]);
+    sleep_ms(300);   /* the writer waits in its open */
+    pid_t pid = spawn(g);
+    int status = 0, waited = 0;
+    pid_t got = 0;
+    while ((got = waitpid(pid, &status, WNOHANG)) == 0 && waited++ < 600) sleep_ms(100);
+    if (got == 0) {   /* still waiting for a writer: end it and the writer */
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        kill(writer, SIGKILL);
+    }
+    int wstatus = 0;
+    waitpid(writer, &wstatus, 0);
+    ck_assert_msg(got == pid, "the experiment was still running after 60 s (waiting for the FIFO's writer)");
+    ck_assert_msg(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0, "the FIFO's writer lost its pairs (status %d)",
+                  wstatus);
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+    ck_assert_int_eq(count_in("err.txt", "seed=1: finished at step 2"), 1);
+}
+END_TEST
+
 /* An experiment recorded by a build that took a flag which does nothing (--merges with --task,
  * --max-len with --task: refused since, when an experiment starts) is resumed, extended and
  * reported (before the fix
@@ -1758,6 +1806,7 @@ int main(void) {
     tcase_add_test(checks, test_variant_and_vary_same_key_refused);
     tcase_add_test(checks, test_precheck_is_trains_check);
     tcase_add_test(checks, test_missing_inputs_refused_before_the_record);
+    tcase_add_test(checks, test_fifo_input_left_to_its_cell);
     tcase_add_test(checks, test_recorded_flags_doing_nothing_carry_on);
     tcase_add_test(checks, test_cell_checkpoint_must_be_the_cells);
     tcase_add_test(checks, test_lock_before_record);

@@ -656,10 +656,17 @@ tg_status tg_exp_check_inputs(const tg_experiment *e, tg_err *err) {
             {"train-tgt", cfg.train_tgt}, {"dev", cfg.dev}, {"vocab", cfg.vocab}};
         for (size_t k = 0; k < sizeof in / sizeof in[0]; k++) {
             if (!in[k].path[0]) continue;
-            int fd = open(in[k].path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);   /* (a FIFO: not waited on) */
+            /* A FIFO (a named pipe, <(...)) is not opened: its writer, let in by the open, would
+             * lose what it wrote to the close (its next write a SIGPIPE), and the cell wait for
+             * one that is gone. Whether it may be read is asked instead. */
             struct stat sb;
-            int why = fd < 0 ? errno : fstat(fd, &sb) != 0 ? errno : S_ISDIR(sb.st_mode) ? EISDIR : 0;
-            if (fd >= 0) close(fd);
+            int why = stat(in[k].path, &sb) != 0 ? errno : S_ISDIR(sb.st_mode) ? EISDIR : 0;
+            if (!why && S_ISFIFO(sb.st_mode)) why = access(in[k].path, R_OK) != 0 ? errno : 0;
+            else if (!why) {
+                int fd = open(in[k].path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+                why = fd < 0 ? errno : 0;
+                if (fd >= 0) close(fd);
+            }
             if (why)
                 return tg_err_set(err, TG_ERR_IO, "cell %s: --%s %s: cannot open: %s", c.name, in[k].flag, in[k].path,
                                   strerror(why));

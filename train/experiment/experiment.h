@@ -109,7 +109,8 @@ int tg_exp_cell_argv_without_dev(const tg_experiment *e, const tg_exp_cell *c, c
  * a new experiment's (not e->recorded) also for flags that would do nothing. */
 tg_status tg_exp_validate(const tg_experiment *e, tg_err *err);
 /* Before anything is written (the folder, its record): the input files of every cell not yet at
- * its budget open for reading (a typo in --train used to record the experiment, fail its first
+ * its budget open for reading (a FIFO is not opened, which would cost its writer what it wrote,
+ * but only asked whether it may be read) (a typo in --train used to record the experiment, fail its first
  * cell, and then refuse the corrected command as another experiment). TG_ERR_IO naming the cell,
  * the flag and the file. */
 tg_status tg_exp_check_inputs(const tg_experiment *e, tg_err *err);
