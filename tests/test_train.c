@@ -291,6 +291,55 @@ START_TEST(test_resume_checks_edited_config_txt) {
 }
 END_TEST
 
+/* A config.txt that cannot be read (another user's, mode 000) may hold an edit: the resume used to
+ * skip the check and write the file again, undoing the edit without a word (exit 0). It is a
+ * failure, exit 1, naming the file and why, the file kept and nothing trained. Run as nobody when
+ * root (who reads any file). */
+START_TEST(test_resume_refuses_unreadable_config_txt) {
+    char dir[300], cfg[320], ckpt[320], errf[320], cmd[700];
+    snprintf(dir, sizeof dir, "%s/unread", tmpdir);
+    snprintf(cfg, sizeof cfg, "%s/config.txt", dir);
+    snprintf(ckpt, sizeof ckpt, "%s/last.ckpt", dir);
+    snprintf(errf, sizeof errf, "%s/err.txt", tmpdir);
+    char *a[] = {TINY, "--max-steps", "3", "--out", dir, NULL};
+    ck_assert_int_eq(run(NULL, a), 0);
+    char *orig = slurp(cfg), *edited = malloc(strlen(orig) + 64);
+    const char *at = strstr(orig, "\ndropout = ");
+    ck_assert_ptr_nonnull(at);
+    sprintf(edited, "%.*s\ndropout = 0.3%s", (int)(at - orig), orig, strchr(at + 1, '\n'));
+    tg_cli_write(cfg, edited);
+    uint64_t h = param_hash(ckpt);
+    bool root = geteuid() == 0;
+    if (root) {   /* the run folder nobody's, its config.txt unreadable even to its owner */
+        snprintf(cmd, sizeof cmd, "chmod 711 '%s' && chown -R 65534 '%s'", tmpdir, dir);
+        ck_assert_int_eq(system(cmd), 0);
+    }
+    ck_assert_int_eq(chmod(cfg, 0), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fe = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644), fo = open("/dev/null", O_WRONLY);
+        dup2(fo, 1);
+        dup2(fe, 2);
+        if (root && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(99);
+        char *r[] = {"train", "--resume", dir, "--max-steps", "4", NULL};
+        int rc = tg_cli_dispatch(5, r);
+        fflush(NULL);
+        _exit(rc);
+    }
+    ck_assert_int_eq(wait_rc(pid), 1);
+    ck_assert(file_has("err.txt", "config.txt: cannot read: Permission denied"));
+    ck_assert_int_eq(chmod(cfg, 0644), 0);
+    char *now = slurp(cfg);
+    ck_assert_str_eq(now, edited);   /* the edit kept */
+    ck_assert(param_hash(ckpt) == h);   /* nothing trained */
+    free(now);
+    free(edited);
+    free(orig);
+}
+END_TEST
+
 START_TEST(test_usage_errors) {
     char *a1[] = {"train", "--no-such-flag", NULL};
     ck_assert_int_eq(run(NULL, a1), 2);
@@ -1292,6 +1341,7 @@ int main(void) {
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_config_file_and_flags);
     tcase_add_test(tc, test_resume_checks_edited_config_txt);
+    tcase_add_test(tc, test_resume_refuses_unreadable_config_txt);
     tcase_add_test(tc, test_model_flags_agree_with_nn_limits);
     tcase_add_test(tc, test_usage_errors);
     tcase_add_test(tc, test_resume_is_exact_after_sigkill);

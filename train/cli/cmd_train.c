@@ -87,19 +87,30 @@ static void first_change(const char *a, const char *b, char *out, size_t len) {
  * records it: a hand's edit there would be undone without a word. One that changes the run (what
  * a flag may not change on a resume) is refused, so that the edit is kept and the user told; one
  * of a setting a flag may change is warned about and rewritten. A config.txt that is absent, a
- * link, a FIFO or a device is not read (the save refuses the last three). 0, or the exit code. */
+ * link, a FIFO or a device is not read (the save refuses the last three); one that cannot be read
+ * is a failure. 0, or the exit code. */
 static int check_config_txt(const char *rundir, const tg_run_config *cfg, const setting *set, int n_set) {
     char path[TG_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/config.txt", rundir);
     FILE *f = tg_afile_fopen_regular(path, true);
-    if (!f) return 0;
+    /* absent, a link (ELOOP), a FIFO or device (EINVAL), a socket (ENXIO): nothing a hand edited
+     * to keep; one that is there but cannot be read (EACCES, EIO) may hold an edit, which the
+     * rewrite would undo unread: a failure, as a --config that cannot be read */
+    if (!f && (errno == ENOENT || errno == ELOOP || errno == EINVAL || errno == ENXIO)) return 0;
+    if (!f) {
+        fprintf(stderr, "tapegrad train: %s: cannot read: %s: config.txt records the run's recipe, which a resume "
+                "checks for a hand's edit before it writes it again: make it readable, or remove it, to resume\n",
+                path, strerror(errno));
+        return 1;
+    }
     tg_run_config file;
     tg_run_config_default(&file);
     tg_err err;
-    if (tg_run_config_read(&file, f, path, &err) != TG_OK) {
+    tg_status st = tg_run_config_read(&file, f, path, &err);
+    if (st != TG_OK) {   /* a line that does not parse: usage (2); a read error: a failure (1) */
         fprintf(stderr, "tapegrad train: %s: config.txt records the run's recipe, which a resume takes from "
                 "last.ckpt and writes there again: put it right or remove it to resume\n", err.msg);
-        return 2;
+        return st == TG_ERR_FORMAT ? 2 : 1;
     }
     static char text[64 * 1024], none[64 * 1024];   /* a file without a setting (emptied): nothing to keep */
     tg_run_config defaults;
