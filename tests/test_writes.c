@@ -1058,6 +1058,20 @@ START_TEST(test_trim_says_what_it_drops) {
     ck_assert_int_eq(tg_cli_run_bounded(60, b), 0);   /* nothing left to drop: no word */
     ck_assert(!tg_cli_has("err.txt", "is not a row"));
     free(orig);
+    /* a line quoted whole to its end, a lone CR inside shown (it was cut there: 'x', with no
+     * "..."), and one of bytes that are not UTF-8 shown as far as 40 (it was cut to nothing) */
+    const char *quoted[][2] = {{"x\rcr\rlines\r\n", "'x?cr?lines' is not a row"},
+                               {"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80"
+                                "\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80"
+                                "\x80\x80\x80\x80\x80\x80\x80\x80\n", "\x80\x80\x80\x80..."}};
+    for (int i = 0; i < 2; i++) {
+        f = fopen(metrics, "ab");
+        fputs(quoted[i][0], f);
+        fclose(f);
+        char *q[] = {"train", "--resume", (char *)dir_path("td"), "--max-steps", i ? "6" : "5", NULL};
+        ck_assert_int_eq(tg_cli_run_bounded(60, q), 0);
+        ck_assert_msg(tg_cli_has("err.txt", quoted[i][1]), "err.txt lacks '%s'", quoted[i][1]);
+    }
     /* ckpt diagnose rewrites diagnostics.tsv */
     const char *diag = dir_path("td/diagnostics.tsv");
     tg_cli_write(diag, "step\tstack\tlayer\tsublayer\tmetric\tvalue\n 2\tenc\t0\tattn\trms\t1.5\n");

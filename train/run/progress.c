@@ -99,8 +99,13 @@ static tg_status copy_kept(const char *path, const char *header, int step_col, i
         if (!tg_tsv_is_row(text, step_col)) {   /* the old header, or what a hand left: not a row */
             if (!was_first && !blank_line(text) && dropped->lines++ == 0) {
                 dropped->first_line = lineno;
-                size_t n = strcspn(text, "\r\n"), cut = n < 40 ? n : 40;
-                while (cut < n && cut > 0 && ((unsigned char)text[cut] & 0xC0) == 0x80) cut--;   /* whole UTF-8 */
+                /* the line but its end (\n, \r\n): a lone \r inside is shown ('?'), not an end */
+                size_t n = strlen(text);
+                n -= n && text[n - 1] == '\n';
+                n -= n && text[n - 1] == '\r';
+                size_t cut = n < 40 ? n : 40;
+                for (int k = 0; k < 3 && cut < n && cut > 0 && ((unsigned char)text[cut] & 0xC0) == 0x80; k++)
+                    cut--;   /* a whole UTF-8 character (at most 4 bytes: bytes that are not UTF-8 are cut) */
                 snprintf(dropped->first, sizeof dropped->first, "%.*s%s", (int)cut, text, cut < n ? "..." : "");
             }
             continue;
