@@ -1072,6 +1072,17 @@ START_TEST(test_trim_says_what_it_drops) {
         ck_assert_int_eq(tg_cli_run_bounded(60, q), 0);
         ck_assert_msg(tg_cli_has("err.txt", quoted[i][1]), "err.txt lacks '%s'", quoted[i][1]);
     }
+    /* a file of CR line ends reads as one last line without its newline, which a crash leaves
+     * (dropped quietly): all its rows were dropped without a word */
+    char *kept = tg_cli_slurp(metrics);
+    for (char *c = kept; *c; c++)
+        if (*c == '\n') *c = '\r';
+    tg_cli_write(metrics, kept);
+    free(kept);
+    char *cr[] = {"train", "--resume", (char *)dir_path("td"), "--max-steps", "7", NULL};
+    ck_assert_int_eq(tg_cli_run_bounded(60, cr), 0);
+    ck_assert(tg_cli_has("err.txt", "metrics.tsv:1: 'kind\tstep\tepoch\t"));
+    ck_assert(tg_cli_has("err.txt", "a file of CR line ends"));
     /* ckpt diagnose rewrites diagnostics.tsv */
     const char *diag = dir_path("td/diagnostics.tsv");
     tg_cli_write(diag, "step\tstack\tlayer\tsublayer\tmetric\tvalue\n 2\tenc\t0\tattn\trms\t1.5\n");

@@ -60,9 +60,25 @@ static bool blank_line(const char *line) {
     return line[0] == '\n' || (line[0] == '\r' && line[1] == '\n');
 }
 
+/* Counts line lineno (text) in *dropped, keeping the first one's number and start. */
+static void count_dropped(tg_tsv_dropped *dropped, long lineno, const char *text, bool torn) {
+    if (dropped->lines++) return;
+    dropped->first_line = lineno;
+    dropped->first_torn = torn;
+    /* the line but its end (\n, \r\n): a lone \r inside is shown ('?'), not an end */
+    size_t n = strlen(text);
+    n -= n && text[n - 1] == '\n';
+    n -= n && text[n - 1] == '\r';
+    size_t cut = n < 40 ? n : 40;
+    for (int k = 0; k < 3 && cut < n && cut > 0 && ((unsigned char)text[cut] & 0xC0) == 0x80; k++)
+        cut--;   /* a whole UTF-8 character (at most 4 bytes: bytes that are not UTF-8 are cut) */
+    snprintf(dropped->first, sizeof dropped->first, "%.*s%s", (int)cut, text, cut < n ? "..." : "");
+}
+
 /* Opens out over path and copies into it the header and rows of path whose step (column
  * step_col, 0-based) is <= keep_step, but for rows of kind drop_at_keep (the first column; NULL:
- * none) at keep_step itself, and drops a last line without its newline (torn by a crash). The
+ * none) at keep_step itself, and drops a last line without its newline (torn by a crash; counted in
+ * *dropped when it holds a CR, which no crash writes: a file of CR line ends). The
  * first line is header, whatever was there (edited by hand; put back before the first row when it
  * was deleted), and a later line that is no row (a header pasted again, a blank) is dropped and,
  * but for a blank, counted in *dropped. *found: whether path was there (absent: out is open and
@@ -89,7 +105,11 @@ static tg_status copy_kept(const char *path, const char *header, int step_col, i
     bool first = true;
     while (st == TG_OK && (len = tg_afile_getline(&line, &cap, in, TSV_LINE_MAX)) > 0) {
         lineno++;
-        if (line[len - 1] != '\n') continue;   /* a last line torn by a crash */
+        if (line[len - 1] != '\n') {   /* a last line torn by a crash, which writes no CR: one with a CR is
+                                        * a file of CR line ends (a hand's editor), its rows all in it */
+            if (memchr(line, '\r', (size_t)len)) count_dropped(dropped, lineno, line, true);
+            continue;
+        }
         char *text = first ? tg_tsv_skip_bom(line, &len) : line;
         bool was_first = first;
         if (first) {   /* the header's place: tapegrad's header (it never changed), whatever a hand left */
@@ -97,17 +117,7 @@ static tg_status copy_kept(const char *path, const char *header, int step_col, i
             first = false;
         }
         if (!tg_tsv_is_row(text, step_col)) {   /* the old header, or what a hand left: not a row */
-            if (!was_first && !blank_line(text) && dropped->lines++ == 0) {
-                dropped->first_line = lineno;
-                /* the line but its end (\n, \r\n): a lone \r inside is shown ('?'), not an end */
-                size_t n = strlen(text);
-                n -= n && text[n - 1] == '\n';
-                n -= n && text[n - 1] == '\r';
-                size_t cut = n < 40 ? n : 40;
-                for (int k = 0; k < 3 && cut < n && cut > 0 && ((unsigned char)text[cut] & 0xC0) == 0x80; k++)
-                    cut--;   /* a whole UTF-8 character (at most 4 bytes: bytes that are not UTF-8 are cut) */
-                snprintf(dropped->first, sizeof dropped->first, "%.*s%s", (int)cut, text, cut < n ? "..." : "");
-            }
+            if (!was_first && !blank_line(text)) count_dropped(dropped, lineno, text, false);
             continue;
         }
         int64_t step = strtoll(column(text, step_col), NULL, 10);
@@ -175,8 +185,9 @@ int tg_tsv_dropped_text(const char *path, const tg_tsv_dropped *d, char *buf, si
     char others[64] = "";
     if (d->lines > 1) snprintf(others, sizeof others, ", with %ld other such line%s", d->lines - 1, d->lines > 2 ? "s" : "");
     tg_err e;   /* (tg_err_set: a control byte of the line quoted becomes '?') */
-    tg_err_set(&e, TG_ERR_FORMAT, "%s:%ld: '%s' is not a row (its step is not a whole number): dropped%s", path,
-               d->first_line, d->first, others);
+    tg_err_set(&e, TG_ERR_FORMAT, "%s:%ld: '%s' is not a row (%s): dropped%s", path, d->first_line, d->first,
+               d->first_torn ? "a last line without a newline, holding CRs: a file of CR line ends, which tapegrad "
+                               "does not write" : "its step is not a whole number", others);
     snprintf(buf, len, "%s", e.msg);
     return 1;
 }

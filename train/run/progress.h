@@ -42,6 +42,7 @@ typedef struct tg_tsv_dropped {
     long lines;        /* how many */
     long first_line;   /* the first one's line number, from 1 (0: none) */
     char first[48];    /* its first 40 bytes, "..." when longer */
+    bool first_torn;   /* it is a last line without its newline, holding a CR (a file of CR line ends) */
 } tg_tsv_dropped;
 
 /* The safe way to a run's TSV file (metrics.tsv, diagnostics.tsv): drops the rows whose step
