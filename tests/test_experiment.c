@@ -992,12 +992,32 @@ END_TEST
 /* A --train that is a FIFO, its writer waiting for a reader: the input check before the record
  * opened it (so the writer wrote) and closed it (so what it wrote was lost, its next write a
  * SIGPIPE), and the cell then waited for a writer forever (before the fix: the writer killed, the
- * experiment still running after 60 s). One cell reads it, as from a file. */
+ * experiment still running after 60 s). One cell reads it, as from a file; more than one cell
+ * is refused. */
 START_TEST(test_fifo_input_left_to_its_cell) {
     char d[300], fifo[300];
     snprintf(d, sizeof d, "%s/fifo_exp", tmpdir);
     snprintf(fifo, sizeof fifo, "%s/train.fifo", tmpdir);
     ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+    /* read by two cells: the first would take it all, the second wait for a writer for ever (as
+     * /dev/./stdin or <(...) would give it nothing): refused before anything is written */
+    char *two[] = {"experiment", "--train", fifo, "--merges", "5", "--d-model", "8", "--heads", "2", "--d-ff", "8",
+                   "--layers", "1", "--max-steps", "2", "--threads", "1", "--seeds", "2", "--out", d, NULL};
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(two), 60), 2);
+    ck_assert_int_ge(count_in("err.txt", "train.fifo: a pipe, which can be read only once, and every cell reads it"),
+                     1);
+    ck_assert_msg(!exists(d), "%s was written", d);
+    /* a dev set is read again by the report, to score the cell: a pipe even for one cell (the
+     * cell trained, then the report failed, exit 1, 'file is empty') */
+    char train[300];
+    snprintf(train, sizeof train, "%s/train.tsv", tmpdir);
+    tg_cli_write(train, "a b\tc d\ne f\tg h\n");
+    char *dev[] = {"experiment", "--train", train, "--dev", fifo, "--merges", "5", "--d-model", "8", "--heads", "2",
+                   "--d-ff", "8", "--layers", "1", "--max-steps", "2", "--threads", "1", "--seeds", "1", "--out", d,
+                   NULL};
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(dev), 60), 2);
+    ck_assert_int_ge(count_in("err.txt", "and the report again to score the cells: give a file"), 1);
+    ck_assert_msg(!exists(d), "%s was written", d);
     int ready[2];
     ck_assert_int_eq(pipe(ready), 0);
     pid_t writer = fork();

@@ -469,10 +469,18 @@ static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err
     tg_status s = tg_exp_cell_config(e, c, &cfg, &e2);
     const struct { const char *flag, *path; } in[] = {{"train", cfg.train}, {"train-src", cfg.train_src},
         {"train-tgt", cfg.train_tgt}, {"dev", cfg.dev}, {"vocab", cfg.vocab}};
+    /* a pipe by any name (/dev/./stdin, <(...), a FIFO) can be read once: by one cell, and a dev
+     * set not even by that one alone (the report reads it again to score the cell) */
+    struct stat pipe_sb;
     for (size_t i = 0; s == TG_OK && i < sizeof in / sizeof in[0]; i++)
         if (is_stdin(in[i].path))
             s = tg_err_set(&e2, TG_ERR_ARG, "--%s %s: every cell reads it, and standard input can be read "
                            "only once: give a file", in[i].flag, in[i].path);
+        else if (in[i].path[0] && (tg_exp_cell_count(e) > 1 || !strcmp(in[i].flag, "dev")) &&
+                 stat(in[i].path, &pipe_sb) == 0 && S_ISFIFO(pipe_sb.st_mode))
+            s = tg_err_set(&e2, TG_ERR_ARG, "--%s %s: a pipe, which can be read only once, and every cell reads "
+                           "it%s: give a file", in[i].flag, in[i].path, strcmp(in[i].flag, "dev") ? ""
+                           : ", and the report again to score the cells");
     if (s == TG_OK) s = tg_run_config_check(&cfg, &e2);
     if (s == TG_OK) s = tg_run_config_check_limits(&cfg, &e2);   /* as train checks a fresh run */
     /* flags given that would do nothing: refused when the experiment starts; a recorded one was
