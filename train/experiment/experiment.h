@@ -109,10 +109,10 @@ int tg_exp_cell_argv_without_dev(const tg_experiment *e, const tg_exp_cell *c, c
  * a new experiment's (not e->recorded) also for flags that would do nothing. */
 tg_status tg_exp_validate(const tg_experiment *e, tg_err *err);
 /* Before anything is written (the folder, its record): the input files of every cell not yet at
- * its budget open for reading (a FIFO is not opened, which would cost its writer what it wrote,
- * but only asked whether it may be read) (a typo in --train used to record the experiment, fail its first
- * cell, and then refuse the corrected command as another experiment). TG_ERR_IO naming the cell,
- * the flag and the file. */
+ * its budget open for reading (a typo in --train used to record the experiment, fail its first
+ * cell, and then refuse the corrected command as another experiment). A FIFO is only asked
+ * whether it may be read: opening it would cost its writer what it wrote. TG_ERR_IO naming the
+ * cell, the flag and the file. */
 tg_status tg_exp_check_inputs(const tg_experiment *e, tg_err *err);
 /* Where a cell stands, read from its last.ckpt (not from an exit code: train exits 0 on SIGINT),
  * which must have been trained with the cell's config (tg_exp_trained_as): not another cell's
