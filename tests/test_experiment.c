@@ -1425,6 +1425,18 @@ START_TEST(test_short_rows_warned) {
     ck_assert_int_eq(count_in("err.txt", want), 1);
     ck_assert_int_eq(count_in("err.txt", "warning: "), 2);
     ck_assert_int_eq(count_in("err.txt", "wrote "), 1);
+    /* CR line ends (an editor's): the whole file one torn line, its rows all left out: said */
+    snprintf(path, sizeof path, "%s/cells/dropout=0,seed=1/metrics.tsv", d);
+    m = tg_cli_slurp(path);
+    for (char *p = m; *p; p++)
+        if (*p == '\n') *p = '\r';
+    tg_cli_write(path, m);
+    free(m);
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(rep), 60), 0);
+    snprintf(want, sizeof want, "tapegrad experiment: warning: %s/cells/dropout=0,seed=1/metrics.tsv:1: a last line "
+             "without a newline, holding CRs (a file of CR line ends, which tapegrad does not write): its rows are left "
+             "out of plot-train-loss.svg\n", d);
+    ck_assert_int_eq(count_in("err.txt", want), 1);
 }
 END_TEST
 

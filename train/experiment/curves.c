@@ -71,10 +71,21 @@ static void count_short(tg_exp_short *sh, const tg_exp_in *in, bool blank, int n
     sh->want = want;
 }
 
+/* A torn last line holding a CR, which no crash writes (tapegrad writes none): a file of CR line
+ * ends, all its rows in that one line; noted in *sh. */
+static bool cr_torn(tg_exp_short *sh, const tg_exp_in *in) {
+    if (!in->torn || !memchr(in->line, '\r', in->len)) return false;
+    if (sh) sh->cr_line = in->lineno;
+    return true;
+}
+
 /* An empty line, or one of a lone '\r' (CRLF). */
 static bool blank_line(const char *line) { return !line[0] || !strcmp(line, "\r"); }
 
 int tg_exp_short_text(const char *path, const tg_exp_short *sh, const char *what, char *buf, size_t len) {
+    if (sh->cr_line)
+        return snprintf(buf, len, "%s:%ld: a last line without a newline, holding CRs (a file of CR line ends, "
+                        "which tapegrad does not write): its rows are left out of %s", path, sh->cr_line, what), 1;
     if (!sh->rows) return 0;
     char others[64] = "";
     if (sh->rows > 1) snprintf(others, sizeof others, ", with %ld other such row%s", sh->rows - 1, sh->rows > 2 ? "s" : "");
@@ -92,6 +103,7 @@ tg_status tg_exp_read_metrics(const char *path, const char *kind, const char *co
     char *field[MAX_FIELDS];
     int c_kind = -1, c_step = -1, c_val = -1, last = -1;   /* last: the largest of the three */
     while (s == TG_OK && tg_exp_in_line(&in, &s, err)) {
+        if (cr_torn(sh, &in)) continue;
         bool blank = blank_line(in.line);
         int n = split_tabs(in.line, field, MAX_FIELDS);
         if (in.lineno == 1) {   /* the header names the columns */
@@ -161,6 +173,7 @@ tg_status tg_exp_read_diagnostics(const char *path, tg_exp_diag *out, tg_exp_sho
     char *field[MAX_FIELDS];
     double count[256] = {0};   /* rows at the current step, per metric */
     while (s == TG_OK && tg_exp_in_line(&in, &s, err)) {
+        if (cr_torn(sh, &in)) continue;
         bool blank = blank_line(in.line);
         int n = split_tabs(in.line, field, MAX_FIELDS);
         if (in.lineno == 1) continue;

@@ -85,9 +85,10 @@ typedef struct tg_exp_short {
     long first_line;              /* the first one's line, from 1 (0: none) */
     int first_fields;             /* its fields */
     int want;                     /* the fields a row needs */
+    long cr_line;                 /* a torn last line holding CRs, a file of CR line ends: its line (0: none) */
 } tg_exp_short;
 /* "PATH:LINE: a row of N fields where M are needed: left out of WHAT[, with K other such rows]"
- * in buf: 1, or 0 when no row was left out. */
+ * (or that a file of CR line ends was left out) in buf: 1, or 0 when no row was left out. */
 int tg_exp_short_text(const char *path, const tg_exp_short *sh, const char *what, char *buf, size_t len);
 /* Column col (a header name: loss, nll, bleu, ...) of the rows of kind ("train"|"valid") of a
  * metrics.tsv. *sh (sh may be NULL): the rows too short to hold col, step and kind, but those of
