@@ -1409,6 +1409,7 @@ START_TEST(test_short_rows_warned) {
         if ((line == 3 || line == 4) && tabs >= 5 && *p != '\n') continue;
         fputc(*p, f);
     }
+    fputs("trian\t4\t1\t0\t0\t9\t9\t9\t0\t0\t\t\n\x1b]0;x\t4\t1\t0\t0\t9\t9\t9\t0\t0\t\t\n", f);   /* kinds */
     fputs("\n\r\ntrain\t5\t1", f);   /* blank lines, then a torn last line */
     ck_assert_int_eq(fclose(f), 0);
     free(m);
@@ -1423,7 +1424,14 @@ START_TEST(test_short_rows_warned) {
     snprintf(want, sizeof want, "tapegrad experiment: warning: %s/cells/dropout=0,seed=1/diagnostics.tsv:3: a row of 4 "
              "fields where 6 are needed: left out of the diagnostics plots\n", d);
     ck_assert_int_eq(count_in("err.txt", want), 1);
-    ck_assert_int_eq(count_in("err.txt", "warning: "), 2);
+    /* rows of a kind train never writes (misspelt; escapes shown, not obeyed): once per plot */
+    snprintf(want, sizeof want, "tapegrad experiment: warning: %s/cells/dropout=0.1,seed=1/metrics.tsv:7: a row of kind "
+             "'trian', which is neither train nor valid: left out of plot-train-loss.svg, with 1 other such row\n", d);
+    ck_assert_int_eq(count_in("err.txt", want), 1);
+    ck_assert_int_eq(count_in("err.txt", "\x1b"), 0);
+    int kinds = count_in("err.txt", "which is neither train nor valid");
+    ck_assert_int_ge(kinds, 2);   /* the train plot's and the dev plots' */
+    ck_assert_int_eq(count_in("err.txt", "warning: "), 2 + kinds);
     ck_assert_int_eq(count_in("err.txt", "wrote "), 1);
     /* CR line ends (an editor's): the whole file one torn line, its rows all left out: said */
     snprintf(path, sizeof path, "%s/cells/dropout=0,seed=1/metrics.tsv", d);
@@ -1437,6 +1445,12 @@ START_TEST(test_short_rows_warned) {
              "without a newline, holding CRs (a file of CR line ends, which tapegrad does not write): its rows are left "
              "out of plot-train-loss.svg\n", d);
     ck_assert_int_eq(count_in("err.txt", want), 1);
+    /* a row of the right width with no step was plotted at step 0: refused as a value that is not
+     * a number is */
+    tg_cli_write(path, "kind\tstep\tepoch\telapsed_s\tlr\tloss\tnll\tppl\ttgt_tok_s\tgrad_norm\tbleu\tchrf\n"
+                       "train\t\t1\t0\t0\t9\t9\t9\t0\t0\t\t\n");
+    ck_assert_int_eq(tg_cli_wait_bounded(spawn(rep), 60), 1);
+    ck_assert_int_eq(count_in("err.txt", "dropout=0,seed=1/metrics.tsv:2: not a number"), 1);
 }
 END_TEST
 

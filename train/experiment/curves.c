@@ -82,15 +82,21 @@ static bool cr_torn(tg_exp_short *sh, const tg_exp_in *in) {
 /* An empty line, or one of a lone '\r' (CRLF). */
 static bool blank_line(const char *line) { return !line[0] || !strcmp(line, "\r"); }
 
-int tg_exp_short_text(const char *path, const tg_exp_short *sh, const char *what, char *buf, size_t len) {
-    if (sh->cr_line)
-        return snprintf(buf, len, "%s:%ld: a last line without a newline, holding CRs (a file of CR line ends, "
-                        "which tapegrad does not write): its rows are left out of %s", path, sh->cr_line, what), 1;
-    if (!sh->rows) return 0;
+int tg_exp_short_text(const char *path, const tg_exp_short *sh, const char *what, int k, char *buf, size_t len) {
     char others[64] = "";
-    if (sh->rows > 1) snprintf(others, sizeof others, ", with %ld other such row%s", sh->rows - 1, sh->rows > 2 ? "s" : "");
-    snprintf(buf, len, "%s:%ld: a row of %d field%s where %d are needed: left out of %s%s", path, sh->first_line,
-             sh->first_fields, sh->first_fields == 1 ? "" : "s", sh->want, what, others);
+    long more = k == 1 ? sh->rows - 1 : k == 2 ? sh->kinds - 1 : 0;
+    if (more > 0) snprintf(others, sizeof others, ", with %ld other such row%s", more, more > 1 ? "s" : "");
+    if (k == 0 && sh->cr_line)
+        snprintf(buf, len, "%s:%ld: a last line without a newline, holding CRs (a file of CR line ends, which tapegrad "
+                 "does not write): its rows are left out of %s", path, sh->cr_line, what);
+    else if (k == 1 && sh->rows)
+        snprintf(buf, len, "%s:%ld: a row of %d field%s where %d are needed: left out of %s%s", path, sh->first_line,
+                 sh->first_fields, sh->first_fields == 1 ? "" : "s", sh->want, what, others);
+    else if (k == 2 && sh->kinds)
+        snprintf(buf, len, "%s:%ld: a row of kind '%s', which is neither train nor valid: left out of %s%s", path,
+                 sh->kind_line, sh->kind, what, others);
+    else
+        return 0;
     return 1;
 }
 
@@ -126,10 +132,14 @@ tg_status tg_exp_read_metrics(const char *path, const char *kind, const char *co
             if (!strcmp(k, kind) || (strcmp(k, "train") && strcmp(k, "valid"))) count_short(sh, &in, blank, n, last + 1);
             continue;
         }
+        if (sh && strcmp(field[c_kind], "train") && strcmp(field[c_kind], "valid") && sh->kinds++ == 0) {
+            sh->kind_line = in.lineno;   /* a kind train never writes (edited: "trian") */
+            snprintf(sh->kind, sizeof sh->kind, "%.24s", field[c_kind]);
+        }
         if (strcmp(field[c_kind], kind) || !*field[c_val]) continue;
         char *e1, *e2;
         double x = strtod(field[c_step], &e1), y = strtod(field[c_val], &e2);
-        if (*e1 || *e2) s = tg_err_set(err, TG_ERR_FORMAT, "%s:%ld: not a number", path, in.lineno);
+        if (!*field[c_step] || *e1 || *e2) s = tg_err_set(err, TG_ERR_FORMAT, "%s:%ld: not a number", path, in.lineno);
         else s = tg_exp_curve_push(out, x, y, err);
     }
     tg_exp_in_close(&in);
@@ -181,10 +191,9 @@ tg_status tg_exp_read_diagnostics(const char *path, tg_exp_diag *out, tg_exp_sho
             count_short(sh, &in, blank, n, 6);
             continue;
         }
-        if (!*field[0]) continue;
         char *e1, *e2;
         double x = strtod(field[0], &e1), y = strtod(field[5], &e2);
-        if (*e1 || *e2) { s = tg_err_set(err, TG_ERR_FORMAT, "%s:%ld: not a number", path, in.lineno); break; }
+        if (!*field[0] || *e1 || *e2) { s = tg_err_set(err, TG_ERR_FORMAT, "%s:%ld: not a number", path, in.lineno); break; }
         if (!isfinite(y)) continue;
         int m = diag_metric(out, field[4], err);
         if (m < 0) s = TG_ERR_NOMEM;

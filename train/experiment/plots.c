@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "train/experiment/report.h"
+#include "train/run/text_out.h"
 
 #define TRAIN_SMOOTH 5
 
@@ -78,7 +79,12 @@ static void cell_path(const tg_experiment *e, int i, const char *file, char *out
  * plots): a hand-cut row is not dropped without a word. */
 static void warn_short(const char *path, const tg_exp_short *sh, const char *what) {
     char text[TG_EXP_PATH_MAX + 256];
-    if (tg_exp_short_text(path, sh, what, text, sizeof text)) fprintf(stderr, "tapegrad experiment: warning: %s\n", text);
+    for (int k = 0; k < 3; k++)
+        if (tg_exp_short_text(path, sh, what, k, text, sizeof text)) {
+            fputs("tapegrad experiment: warning: ", stderr);
+            tg_fput_shown(stderr, text, strlen(text));   /* (the kind quoted is the file's: no escapes) */
+            fputc('\n', stderr);
+        }
 }
 
 static tg_status metric_plot(const tg_experiment *e, const bool *finished, const char *kind, const char *col,

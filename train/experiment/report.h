@@ -86,10 +86,13 @@ typedef struct tg_exp_short {
     int first_fields;             /* its fields */
     int want;                     /* the fields a row needs */
     long cr_line;                 /* a torn last line holding CRs, a file of CR line ends: its line (0: none) */
+    long kinds, kind_line;        /* rows of a kind neither train nor valid (metrics.tsv), the first's line */
+    char kind[32];                /* that first one's kind, cut to 24 bytes */
 } tg_exp_short;
-/* "PATH:LINE: a row of N fields where M are needed: left out of WHAT[, with K other such rows]"
- * (or that a file of CR line ends was left out) in buf: 1, or 0 when no row was left out. */
-int tg_exp_short_text(const char *path, const tg_exp_short *sh, const char *what, char *buf, size_t len);
+/* The k-th (from 0) warning owed in buf: 0 a file of CR line ends left out; 1 "PATH:LINE: a row of
+ * N fields where M are needed: left out of WHAT[, with K other such rows]"; 2 the rows of a kind
+ * neither train nor valid. 1, or 0 when that one is not owed. */
+int tg_exp_short_text(const char *path, const tg_exp_short *sh, const char *what, int k, char *buf, size_t len);
 /* Column col (a header name: loss, nll, bleu, ...) of the rows of kind ("train"|"valid") of a
  * metrics.tsv. *sh (sh may be NULL): the rows too short to hold col, step and kind, but those of
  * the other kind train writes ("train" for "valid" and the other way round). */
