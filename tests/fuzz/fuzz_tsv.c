@@ -136,7 +136,7 @@ static void check_dropped(const uint8_t *in, size_t n_in, int step_col, const tg
         bool blank = text[0] == '\n' || (text[0] == '\r' && text[1] == '\n');
         bool whole = text[tlen - 1] == '\n';
         bool counted = whole ? ++lineno > 1 && !blank && !tg_tsv_is_row(text, step_col)
-                             : ++lineno && memchr(line, '\r', strlen(line)) != NULL;
+                             : ++lineno && memchr(text, '\r', tlen) != NULL;   /* (NUL bytes too, as the trim) */
         if (counted && lines++ == 0) first_line = lineno;
         free(line);
     }
