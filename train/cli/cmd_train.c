@@ -83,6 +83,14 @@ static void first_change(const char *a, const char *b, char *out, size_t len) {
     }
 }
 
+/* A run's recorded config as its resume takes it: in its own folder, without the --dev and --vocab
+ * that older builds took with --task and recorded (a task run never read them, so the run goes on
+ * as it was). */
+static void as_resumed(tg_run_config *c, const char *rundir) {
+    if (c->task[0]) c->dev[0] = c->vocab[0] = '\0';
+    snprintf(c->out, sizeof c->out, "%s", rundir);
+}
+
 /* A resume takes its recipe from last.ckpt and its flags, then rewrites RUNDIR/config.txt, which
  * records it: a hand's edit there would be undone without a word. One that changes the run (what
  * a flag may not change on a resume) is refused, so that the edit is kept and the user told; one
@@ -112,22 +120,18 @@ static int check_config_txt(const char *rundir, const tg_run_config *cfg, const 
                 "last.ckpt and writes there again: put it right or remove it to resume\n", err.msg);
         return st == TG_ERR_FORMAT ? 2 : 1;
     }
-    static char text[64 * 1024], none[64 * 1024];   /* a file without a setting (emptied): nothing to keep */
-    tg_run_config defaults;
+    char theirs[TG_PATH_MAX + 64], ours[TG_PATH_MAX + 64];
+    tg_run_config defaults;   /* a file without a setting (emptied): nothing to keep */
     tg_run_config_default(&defaults);
-    tg_run_config_format(&file, text, sizeof text);
-    tg_run_config_format(&defaults, none, sizeof none);
-    if (!strcmp(text, none)) return 0;
-    /* as the resume made cfg of the checkpoint's: its own folder, no --dev or --vocab with --task
-     * (older builds recorded them), the shards of a run from before them */
-    snprintf(file.out, sizeof file.out, "%s", cfg->out);
-    if (file.task[0]) file.dev[0] = file.vocab[0] = '\0';
+    unsigned all = 1u << TG_OPT_DATA | 1u << TG_OPT_MODEL | 1u << TG_OPT_OPTIM | 1u << TG_OPT_LOOP;
+    if (!tg_run_config_first_diff(&file, &defaults, all, theirs, ours, sizeof ours)) return 0;
+    /* as the resume made cfg of the checkpoint's, and the shards of a run from before them */
+    as_resumed(&file, cfg->out);
     if (file.accum_shards == 0) file.accum_shards = cfg->accum_shards;
     if (file.fit_steps && file.max_steps == 0) file.max_steps = cfg->max_steps;   /* set by the fit, after */
     for (int i = 0; i < n_set; i++)   /* what this resume's flags set (to cfg's values: checked) */
         if (tg_run_config_group(set[i].name) == TG_OPT_LOOP) tg_run_config_set(&file, set[i].name, set[i].value, &err);
-    char theirs[TG_PATH_MAX + 64], ours[TG_PATH_MAX + 64];
-    unsigned fixed = 1u << TG_OPT_DATA | 1u << TG_OPT_MODEL | 1u << TG_OPT_OPTIM;
+    unsigned fixed = all & ~(1u << TG_OPT_LOOP);
     bool changed = tg_run_config_first_diff(&file, cfg, fixed, theirs, ours, sizeof ours);
     if (!changed && !tg_run_config_first_diff(&file, cfg, 1u << TG_OPT_LOOP, theirs, ours, sizeof ours)) return 0;
     shortest_number(theirs, sizeof theirs);
@@ -214,10 +218,7 @@ int tg_cmd_train(int argc, char **argv) {
             rc = 1;
         } else {
             cfg = loaded.cfg;
-            /* older builds took --dev and --vocab with --task and recorded them; a task run never
-             * read them, so the run goes on as it was */
-            if (cfg.task[0]) cfg.dev[0] = cfg.vocab[0] = '\0';
-            snprintf(cfg.out, sizeof cfg.out, "%s", resume);
+            as_resumed(&cfg, resume);
         }
     } else if (config) {
         /* a bad setting in the file is the same mistake as a bad flag: a usage error; a file that

@@ -456,6 +456,17 @@ int tg_exp_cell_argv_without_dev(const tg_experiment *e, const tg_exp_cell *c, c
     return cell_argv(e, c, false, true, argv);
 }
 
+/* The input files a cell's run reads, by their flags (a path "" when not given). */
+typedef struct { const char *flag, *path; } cell_input;
+#define N_CELL_INPUTS 5
+static void cell_inputs(const tg_run_config *cfg, cell_input in[N_CELL_INPUTS]) {
+    in[0] = (cell_input){"train", cfg->train};
+    in[1] = (cell_input){"train-src", cfg->train_src};
+    in[2] = (cell_input){"train-tgt", cfg->train_tgt};
+    in[3] = (cell_input){"dev", cfg->dev};
+    in[4] = (cell_input){"vocab", cfg->vocab};
+}
+
 /* Standard input can be read once: by one cell, the others getting nothing (or, with --jobs, each
  * a random part of it, silently). */
 static bool is_stdin(const char *path) {
@@ -467,12 +478,12 @@ static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err
     tg_run_config cfg;
     tg_err e2;
     tg_status s = tg_exp_cell_config(e, c, &cfg, &e2);
-    const struct { const char *flag, *path; } in[] = {{"train", cfg.train}, {"train-src", cfg.train_src},
-        {"train-tgt", cfg.train_tgt}, {"dev", cfg.dev}, {"vocab", cfg.vocab}};
+    cell_input in[N_CELL_INPUTS];
+    cell_inputs(&cfg, in);
     /* a pipe by any name (/dev/./stdin, <(...), a FIFO) can be read once: by one cell, and a dev
      * set not even by that one alone (the report reads it again to score the cell) */
     struct stat pipe_sb;
-    for (size_t i = 0; s == TG_OK && i < sizeof in / sizeof in[0]; i++)
+    for (int i = 0; s == TG_OK && i < N_CELL_INPUTS; i++)
         if (is_stdin(in[i].path))
             s = tg_err_set(&e2, TG_ERR_ARG, "--%s %s: every cell reads it, and standard input can be read "
                            "only once: give a file", in[i].flag, in[i].path);
@@ -660,9 +671,9 @@ tg_status tg_exp_check_inputs(const tg_experiment *e, tg_err *err) {
         if (tg_exp_cell_config(e, &c, &cfg, &e2) != TG_OK) continue;   /* (tg_exp_validate's to refuse) */
         /* a cell whose last.ckpt is not the cell's is refused by the run, saying so */
         if (tg_exp_cell_status(e, &c, &st, &e2) == TG_OK && st.state == TG_EXP_DONE) continue;
-        const struct { const char *flag, *path; } in[] = {{"train", cfg.train}, {"train-src", cfg.train_src},
-            {"train-tgt", cfg.train_tgt}, {"dev", cfg.dev}, {"vocab", cfg.vocab}};
-        for (size_t k = 0; k < sizeof in / sizeof in[0]; k++) {
+        cell_input in[N_CELL_INPUTS];
+        cell_inputs(&cfg, in);
+        for (int k = 0; k < N_CELL_INPUTS; k++) {
             if (!in[k].path[0]) continue;
             /* A FIFO (a named pipe, <(...)) is not opened: its writer, let in by the open, would
              * lose what it wrote to the close (its next write a SIGPIPE), and the cell wait for
