@@ -1107,7 +1107,7 @@ START_TEST(test_resume_refuses_fifo_config) {
     ck_assert_int_eq(mkfifo(config, 0644), 0);
     char *a[] = {"train", "--resume", (char *)dir_path("fc"), "--max-steps", "3", NULL};
     ck_assert_int_eq(tg_cli_run_bounded(60, a), 1);
-    ck_assert(tg_cli_has("err.txt", "config.txt: not a regular file (a FIFO or device)"));
+    ck_assert(tg_cli_has("err.txt", "config.txt: not a regular file (a FIFO, socket or device)"));
     ck_assert(is_fifo(config));
     ck_assert_int_eq(temporaries(dir_path("fc")), 0);
     ck_assert_int_eq(unlink(config), 0);   /* gone: the resume goes on */

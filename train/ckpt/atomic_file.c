@@ -390,7 +390,7 @@ tg_status tg_afile_save(const char *path, const void *p, size_t n, tg_err *err) 
 
 tg_status tg_afile_save_own(const char *path, const void *p, size_t n, tg_err *err) {
     if (tg_afile_is_special(path))
-        return tg_err_set(err, TG_ERR_IO, "%s: not a regular file (a FIFO or device); tapegrad writes a file there: "
+        return tg_err_set(err, TG_ERR_IO, "%s: not a regular file (a FIFO, socket or device); tapegrad writes a file there: "
                           "remove it", SHOWN(path));
     return tg_afile_save(path, p, n, err);
 }
@@ -409,6 +409,6 @@ tg_status tg_afile_append_open(const char *path, int *fd, tg_err *err) {
     if (e == ELOOP)
         return tg_err_set(err, TG_ERR_IO, "%s: is a symbolic link; refusing to append through it", SHOWN(path));
     if (e == ENXIO)
-        return tg_err_set(err, TG_ERR_IO, "%s: not a regular file (a FIFO or device); refusing to append to it", SHOWN(path));
+        return tg_err_set(err, TG_ERR_IO, "%s: not a regular file (a FIFO, socket or device); refusing to append to it", SHOWN(path));
     return tg_err_set(err, TG_ERR_IO, "%s: cannot open for appending: %s", SHOWN(path), strerror(e));
 }
