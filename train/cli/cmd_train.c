@@ -143,9 +143,12 @@ static int check_config_txt(const char *rundir, const tg_run_config *cfg, const 
                 "resume\n", path, theirs, ours);
         return 2;
     }
+    /* (a hand's edit, or the flag of a resume stopped before its first checkpoint: the file is
+     * written once the run is open, the checkpoint at the next save) */
     fprintf(stderr, "tapegrad train: warning: %s has %s, and the run %s (last.ckpt): config.txt only records the "
-            "run's settings, which a resume takes from the checkpoint and its flags (here --%.*s); config.txt is "
-            "written again\n", path, theirs, ours, (int)strcspn(theirs, " "), theirs);
+            "run's settings, which a resume takes from the checkpoint and its flags (here --%.*s, also when an "
+            "earlier resume given it stopped before it saved); config.txt is written again\n",
+            path, theirs, ours, (int)strcspn(theirs, " "), theirs);
     return 0;
 }
 
