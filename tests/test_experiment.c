@@ -974,6 +974,10 @@ START_TEST(test_missing_inputs_refused_before_the_record) {
     ck_assert_int_eq(run(bad_config), 2);
     ck_assert_int_ge(count_in("err.txt", "bad.cfg:1: --d-model: 'abc' is not a whole number"), 1);
     ck_assert_msg(!exists(d), "%s was written", d);
+    tg_cli_write(bad, "# no dev set\nbeam = 4\n");   /* a setting no cell would use, as train refuses it */
+    ck_assert_int_eq(run(bad_config), 2);
+    ck_assert_int_ge(count_in("err.txt", "bad.cfg:2: beam = 4: --beam sets how validation decodes"), 1);
+    ck_assert_msg(!exists(d), "%s was written", d);
     char *right[] = {TEXT, "--train", t, NULL};   /* the corrected command */
     ck_assert_int_eq(run(right), 0);
     /* done: the same command again (the report) needs no training file */
@@ -1108,6 +1112,41 @@ START_TEST(test_recorded_flags_doing_nothing_carry_on) {
     refused(again_len, "--max-len drops the longer pairs of a corpus", cmd);
     free(text);
     free(old);
+}
+END_TEST
+
+/* A --config file with a setting no cell uses (`beam = 4` on text without --dev), recorded by an
+ * older build: its cells not yet started train (train takes the file as recorded), where a new
+ * experiment with it is refused before its record, naming the file's line. */
+START_TEST(test_recorded_config_setting_doing_nothing_carries_on) {
+    char d[300], t[300], c[300], rec[400], cell[500], cmd[700];
+    snprintf(d, sizeof d, "%s/oldc", tmpdir);
+    snprintf(t, sizeof t, "%s/oc.tsv", tmpdir);
+    snprintf(c, sizeof c, "%s/oc.cfg", tmpdir);
+    snprintf(rec, sizeof rec, "%s/experiment.txt", d);
+    tg_cli_write(t, "a b\tc d\ne f\tg h\n");
+    tg_cli_write(c, "# the recipe\n");
+    char *g[] = {"experiment", "--train", t, "--config", c, "--merges", "4", "--d-model", "8", "--heads", "2",
+                 "--d-ff", "8", "--layers", "1", "--max-steps", "2", "--threads", "1", "--seeds", "2", "--out", d, NULL};
+    ck_assert_int_eq(run(g), 0);
+    /* as the older build recorded the file with `beam = 4` */
+    tg_cli_write(c, "# the recipe\nbeam = 4\n");
+    char *text = tg_cli_slurp(rec), *b = strstr(text, "\nbeam = 1\n");
+    ck_assert_ptr_nonnull(b);
+    b[strlen("\nbeam = ")] = '4';
+    ck_assert_ptr_null(strstr(text, "\nbeam = 1\n"));   /* (one recipe) */
+    tg_cli_write(rec, text);
+    free(text);
+    snprintf(cell, sizeof cell, "%s/cells/seed=2", d);   /* a cell not started yet */
+    snprintf(cmd, sizeof cmd, "rm -r '%s'", cell);
+    ck_assert_int_eq(system(cmd), 0);
+    char *resume[] = {"experiment", "--resume", d, NULL};
+    ck_assert_int_eq(run(resume), 0);
+    ck_assert_int_eq(count_in("err.txt", "seed=2: finished at step 2"), 1);
+    /* a new experiment with the file is refused, nothing written */
+    snprintf(cmd, sizeof cmd, "%s/newc", tmpdir);
+    char *again[] = {"experiment", "--train", t, "--config", c, "--max-steps", "2", "--seeds", "1", "--out", cmd, NULL};
+    refused(again, "oc.cfg:2: beam = 4: --beam sets how validation decodes", cmd);
 }
 END_TEST
 
@@ -1854,6 +1893,7 @@ int main(void) {
     tcase_add_test(checks, test_missing_inputs_refused_before_the_record);
     tcase_add_test(checks, test_fifo_input_left_to_its_cell);
     tcase_add_test(checks, test_recorded_flags_doing_nothing_carry_on);
+    tcase_add_test(checks, test_recorded_config_setting_doing_nothing_carries_on);
     tcase_add_test(checks, test_cell_checkpoint_must_be_the_cells);
     tcase_add_test(checks, test_lock_before_record);
     tcase_add_test(checks, test_eval_cache_follows_dev_text);

@@ -556,6 +556,55 @@ START_TEST(test_unused_task_and_validation_flags_refused) {
 }
 END_TEST
 
+/* The same settings in a --config file are refused as the flags are (exit 2, the file's line
+ * named, nothing written) when set to other than their defaults; a run's own config.txt, which
+ * names every setting at its value, is taken as a --config of a new run, text or task. Before, a
+ * file's `beam = 4` on a run without --dev did nothing without a word. */
+START_TEST(test_unused_settings_in_config_file_refused) {
+    const char *tsv = tg_cli_path("f.tsv"), *cfg = tg_cli_path("f.txt"), *dir = tg_cli_path("f");
+    tg_cli_write(tsv, "a b\tc d\nb a\td c\n");
+    char text[1024];
+    static const struct { const char *line, *message; } cases[] = {
+        {"beam = 4", ":6: beam = 4: --beam sets how validation decodes, and without --dev there is no validation"},
+        {"task-size = 7", ":6: task-size = 7: --task-size: only a synthetic task (--task) reads it"},
+        {"valid_every = 5", ":6: valid-every = 5: --valid-every sets how often to validate"},
+        {"patience = 2", ":6: patience = 2: --patience 2 counts validations, and without --dev there are none"},
+    };
+    struct stat sb;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(text, sizeof text, "train = %s\nmerges = 4\nd-model = 16\nheads = 2\n# a comment\n%s\nmax-steps = 1\n",
+                 tsv, cases[i].line);
+        tg_cli_write(cfg, text);
+        char *a[] = {"train", "--config", (char *)cfg, "--d-ff", "32", "--layers", "1", "--out", (char *)dir, NULL};
+        ck_assert_msg(tg_cli_run(NULL, a) == 2, "%s: not exit 2", cases[i].line);
+        ck_assert_msg(tg_cli_has("err.txt", cases[i].message), "%s: not '%s'", cases[i].line, cases[i].message);
+        ck_assert_msg(stat(dir, &sb) != 0, "%s: %s was written", cases[i].line, dir);
+    }
+    /* the defaults' values, or a value the flags make used (a dev set given by flag), are taken */
+    snprintf(text, sizeof text, "train = %s\nmerges = 4\nd-model = 16\nheads = 2\nbeam = 1\nvalid-every = 0\n"
+             "task-size = 10000\nmax-steps = 1\nd-ff = 32\nlayers = 1\n", tsv);
+    tg_cli_write(cfg, text);
+    char *dflt[] = {"train", "--config", (char *)cfg, "--out", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, dflt), 0);
+    snprintf(text, sizeof text, "train = %s\nmerges = 4\nd-model = 16\nheads = 2\nbeam = 2\nmax-steps = 1\n"
+             "d-ff = 32\nlayers = 1\n", tsv);
+    tg_cli_write(cfg, text);
+    char *with_dev[] = {"train", "--config", (char *)cfg, "--dev", (char *)tsv, "--out", (char *)tg_cli_path("fd"), NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, with_dev), 0);
+    /* a run's own config.txt as the config of the next, text (without --dev) and task */
+    char own[600];
+    snprintf(own, sizeof own, "%s/config.txt", dir);
+    char *again[] = {"train", "--config", own, "--out", (char *)tg_cli_path("f2"), NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, again), 0);
+    const char *task_dir = tg_cli_path("ft");
+    char *task[] = {TINY, "--max-steps", "1", "--task-max-len", "8", "--out", (char *)task_dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, task), 0);
+    snprintf(own, sizeof own, "%s/config.txt", task_dir);
+    char *task_again[] = {"train", "--config", own, "--out", (char *)tg_cli_path("ft2"), NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, task_again), 0);
+}
+END_TEST
+
 /* The log line's losses, perplexities and norms: fixed decimals, exponent form past 1e9 (a
  * diverging run's perplexity of exp(700) printed 305 digits into train.log). */
 START_TEST(test_log_numbers_fit) {
@@ -613,6 +662,7 @@ int main(void) {
     tcase_add_test(tc, test_users_config_and_vocab_kept);
     tcase_add_test(tc, test_ignored_flags_refused);
     tcase_add_test(tc, test_unused_task_and_validation_flags_refused);
+    tcase_add_test(tc, test_unused_settings_in_config_file_refused);
     tcase_add_test(tc, test_bad_dev_before_bpe);
     tcase_add_test(tc, test_inputs_that_are_outputs_refused);
     tcase_add_test(tc, test_resume_refuses_another_dev_set);

@@ -297,10 +297,11 @@ static int run(int argc, char **argv, int depth, bool extending) {
         fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
         rc = 1;
     }
+    tg_exp_train_fn train = e.recorded ? tg_cmd_train_recorded : tg_cmd_train;
     if (rc < 0 && report_only) rc = tg_exp_report(&e, fl.baseline);
-    else if (rc < 0 && fl.dry_run) rc = tg_exp_dry_run(&e, tg_cmd_train);
+    else if (rc < 0 && fl.dry_run) rc = tg_exp_dry_run(&e, train);
     else if (rc < 0) {
-        rc = tg_exp_run(&e, tg_cmd_train, jobs);
+        rc = tg_exp_run(&e, train, jobs);
         close(lock);
         lock = -1;
         if (rc == 0) rc = tg_exp_report(&e, fl.baseline);

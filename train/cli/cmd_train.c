@@ -168,6 +168,15 @@ static int resolve_shards(tg_run_config *cfg, bool resume) {
     return 2;
 }
 
+static bool g_config_as_recorded;   /* tg_cmd_train_recorded: --config's unused settings taken */
+
+int tg_cmd_train_recorded(int argc, char **argv) {
+    g_config_as_recorded = true;
+    int rc = tg_cmd_train(argc, argv);
+    g_config_as_recorded = false;
+    return rc;
+}
+
 int tg_cmd_train(int argc, char **argv) {
     static const struct option extra[] = {
         {"config", required_argument, NULL, 'c'},
@@ -210,6 +219,7 @@ int tg_cmd_train(int argc, char **argv) {
     char path[TG_PATH_MAX + 32];
     const bool writer = tg_dist_rank() == 0;   /* over MPI, rank 0 alone writes the run folder */
     int lock = -1;   /* RUNDIR/lock, held by the writer from before its first write to the end */
+    tg_run_config_lines file_lines;   /* where --config set each setting */
     if (resume) {
         snprintf(path, sizeof path, "%s/last.ckpt", resume);
         if (config) { fprintf(stderr, "tapegrad train: --resume takes its settings from the checkpoint, not --config\n"); rc = 2; }
@@ -226,7 +236,7 @@ int tg_cmd_train(int argc, char **argv) {
     } else if (config) {
         /* a bad setting in the file is the same mistake as a bad flag: a usage error; a file that
          * cannot be read is a failure, as a --train that cannot be */
-        tg_status st = tg_run_config_load(&cfg, config, &err);
+        tg_status st = tg_run_config_load_lines(&cfg, config, &file_lines, &err);
         if (st != TG_OK) fprintf(stderr, "tapegrad train: %s\n", err.msg);
         rc = st == TG_OK ? 0 : st == TG_ERR_FORMAT ? 2 : 1;
     }
@@ -284,6 +294,11 @@ int tg_cmd_train(int argc, char **argv) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);
             rc = 2;
         }
+    /* and the settings of the --config file that it would not use (at their defaults: unused) */
+    if (rc == 0 && config && !g_config_as_recorded && tg_run_config_check_lines(&cfg, &file_lines, config, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad train: %s\n", err.msg);
+        rc = 2;
+    }
     if (rc == 0 && resume) snprintf(cfg.out, sizeof cfg.out, "%s", resume);
     if (rc == 0) rc = resolve_shards(&cfg, resume != NULL);
     if (rc == 0 && resume && writer) rc = check_config_txt(resume, &cfg, set, n_set);

@@ -20,6 +20,10 @@ int tg_cmd_ckpt(int argc, char **argv);
 int tg_cmd_vocab(int argc, char **argv);
 
 int tg_cmd_train(int argc, char **argv);
+/* train for a recorded experiment's cells (cmd_train.c): its --config file's settings that the
+ * run would not use are taken, as the earlier build that recorded them took them (the record
+ * holds the file's recipe, so it cannot be edited out); the flags are checked as train's */
+int tg_cmd_train_recorded(int argc, char **argv);
 int tg_cmd_translate(int argc, char **argv);
 int tg_cmd_eval(int argc, char **argv);
 int tg_cmd_bench(int argc, char **argv);

@@ -505,6 +505,13 @@ static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err
         for (int k = 0; s == TG_OK && ax->n_set && k < ax->n_set[v]; k++)
             s = tg_run_config_check_given(&cfg, ax->bundle_name[v][k], &e2);
     }
+    if (s == TG_OK && !e->recorded && e->config[0]) {   /* and the --config file's settings, as train's */
+        tg_run_config scratch;
+        tg_run_config_lines lines;
+        tg_run_config_default(&scratch);
+        s = tg_run_config_load_lines(&scratch, e->config, &lines, &e2);
+        if (s == TG_OK) s = tg_run_config_check_lines(&cfg, &lines, e->config, &e2);
+    }
     char last[sizeof c->dir + 16];
     struct stat sb;
     snprintf(last, sizeof last, "%s/last.ckpt", c->dir);

@@ -97,6 +97,7 @@ static const opt_def OPTS[] = {
     {"max-bad-steps", T_INT, F(max_bad_steps), TG_OPT_LOOP, "5", "NaN/Inf updates in a row before reloading the last checkpoint with half the lr", 1, 1e6, NULL},
 };
 #define N_OPTS (int)(sizeof OPTS / sizeof OPTS[0])
+_Static_assert(sizeof OPTS / sizeof OPTS[0] <= TG_RUN_CONFIG_MAX_SETTINGS, "tg_run_config_lines holds a line for each setting");
 
 /* Flag names: '-' and '_' are the same. */
 static bool same_name(const char *a, const char *b) {
@@ -343,12 +344,12 @@ static tg_status parse_line(tg_run_config *c, char *line, const char *origin, in
     return TG_OK;
 }
 
-tg_status tg_run_config_parse(tg_run_config *c, const char *text, const char *origin, tg_err *err) {
+/* seen: the line each setting is on (0: none), filled as parse_line does. */
+static tg_status parse_text(tg_run_config *c, const char *text, const char *origin, int *seen, tg_err *err) {
     int lineno = 0;
     const char *p = text;
     if (!strncmp(p, "\xEF\xBB\xBF", 3)) p += 3;   /* a UTF-8 byte order mark, as some editors write */
     char line[4 * TG_PATH_MAX];
-    int seen[N_OPTS] = {0};
     while (*p) {
         const char *nl = strchr(p, '\n');
         size_t len = nl ? (size_t)(nl - p) : strlen(p);
@@ -364,13 +365,13 @@ tg_status tg_run_config_parse(tg_run_config *c, const char *text, const char *or
     return TG_OK;
 }
 
-tg_status tg_run_config_load(tg_run_config *c, const char *path, tg_err *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return tg_err_set(err, TG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    return tg_run_config_read(c, f, path, err);
+tg_status tg_run_config_parse(tg_run_config *c, const char *text, const char *origin, tg_err *err) {
+    int seen[N_OPTS] = {0};
+    return parse_text(c, text, origin, seen, err);
 }
 
-tg_status tg_run_config_read(tg_run_config *c, FILE *f, const char *path, tg_err *err) {
+/* tg_run_config_read, the line of each setting in seen. */
+static tg_status read_file(tg_run_config *c, FILE *f, const char *path, int *seen, tg_err *err) {
     char *buf = NULL;
     size_t len = 0, cap = 0;
     for (;;) {
@@ -390,9 +391,27 @@ tg_status tg_run_config_read(tg_run_config *c, FILE *f, const char *path, tg_err
     if (bad) { free(buf); return tg_err_set(err, TG_ERR_IO, "%s: cannot read: %s", path, strerror(bad)); }
     buf[len] = '\0';
     if (strlen(buf) != len) { free(buf); return tg_err_set(err, TG_ERR_FORMAT, "%s: contains a NUL byte", path); }
-    tg_status st = tg_run_config_parse(c, buf, path, err);
+    tg_status st = parse_text(c, buf, path, seen, err);
     free(buf);
     return st;
+}
+
+tg_status tg_run_config_read(tg_run_config *c, FILE *f, const char *path, tg_err *err) {
+    int seen[N_OPTS] = {0};
+    return read_file(c, f, path, seen, err);
+}
+
+tg_status tg_run_config_load_lines(tg_run_config *c, const char *path, tg_run_config_lines *lines, tg_err *err) {
+    tg_run_config_lines none;
+    if (!lines) lines = &none;
+    memset(lines, 0, sizeof *lines);
+    FILE *f = fopen(path, "rb");
+    if (!f) return tg_err_set(err, TG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    return read_file(c, f, path, lines->at, err);
+}
+
+tg_status tg_run_config_load(tg_run_config *c, const char *path, tg_err *err) {
+    return tg_run_config_load_lines(c, path, NULL, err);
 }
 
 tg_status tg_run_config_check(const tg_run_config *c, tg_err *err) {
@@ -418,6 +437,22 @@ tg_status tg_run_config_check(const tg_run_config *c, tg_err *err) {
     if (c->task_min_len > c->task_max_len)
         return tg_err_set(err, TG_ERR_ARG, "--task-min-len %d is above --task-max-len %d", c->task_min_len, c->task_max_len);
     return TG_OK;
+}
+
+/* Setting o's value in c as config.txt writes it. */
+static void format_value(const tg_run_config *c, const opt_def *o, char *v, size_t len) {
+    const char *field = (const char *)c + o->offset;
+    switch (o->type) {
+    case T_STR:
+        if (needs_quotes(field)) quote(field, v);
+        else snprintf(v, len, "%s", field);
+        break;
+    case T_FLAG: snprintf(v, len, "%s", *(const bool *)field ? "true" : "false"); break;
+    case T_INT: snprintf(v, len, "%d", *(const int *)field); break;
+    case T_I64: snprintf(v, len, "%lld", (long long)*(const int64_t *)field); break;
+    case T_U64: snprintf(v, len, "%llu", (unsigned long long)*(const uint64_t *)field); break;
+    case T_DOUBLE: case T_DURATION: snprintf(v, len, "%.17g", *(const double *)field); break;
+    }
 }
 
 tg_status tg_run_config_check_given(const tg_run_config *c, const char *name, tg_err *err) {
@@ -461,21 +496,23 @@ void tg_run_config_unused_to_defaults(tg_run_config *c) {
             tg_run_config_set(c, OPTS[i].name, OPTS[i].def, &e);
 }
 
-/* Setting o's value in c as config.txt writes it. */
-static void format_value(const tg_run_config *c, const opt_def *o, char *v, size_t len) {
-    const char *field = (const char *)c + o->offset;
-    switch (o->type) {
-    case T_STR:
-        if (needs_quotes(field)) quote(field, v);
-        else snprintf(v, len, "%s", field);
-        break;
-    case T_FLAG: snprintf(v, len, "%s", *(const bool *)field ? "true" : "false"); break;
-    case T_INT: snprintf(v, len, "%d", *(const int *)field); break;
-    case T_I64: snprintf(v, len, "%lld", (long long)*(const int64_t *)field); break;
-    case T_U64: snprintf(v, len, "%llu", (unsigned long long)*(const uint64_t *)field); break;
-    case T_DOUBLE: case T_DURATION: snprintf(v, len, "%.17g", *(const double *)field); break;
+tg_status tg_run_config_check_lines(const tg_run_config *c, const tg_run_config_lines *lines, const char *path,
+                                    tg_err *err) {
+    tg_run_config d;
+    tg_run_config_default(&d);
+    char v[2 * TG_PATH_MAX + 32], dv[2 * TG_PATH_MAX + 32];
+    tg_err e2;
+    for (int i = 0; i < N_OPTS; i++) {   /* (aliases, without a default, set settings that have one) */
+        if (!lines->at[i] || !OPTS[i].def) continue;
+        format_value(c, &OPTS[i], v, sizeof v);
+        format_value(&d, &OPTS[i], dv, sizeof dv);
+        if (strcmp(v, dv) && tg_run_config_check_given(c, OPTS[i].name, &e2) != TG_OK)
+            return tg_err_set(err, TG_ERR_ARG, "%s:%d: %s = %s: %s (here: remove the line, or give its default, %s)",
+                              path, lines->at[i], OPTS[i].name, v, e2.msg, dv[0] ? dv : "\"\"");
     }
+    return TG_OK;
 }
+
 
 int tg_run_config_format(const tg_run_config *c, char *buf, size_t len) {
     size_t k = 0;

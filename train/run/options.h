@@ -69,6 +69,11 @@ tg_status tg_run_config_set(tg_run_config *c, const char *name, const char *valu
  * quotes, spaces at its ends, a trailing backslash); an unquoted value ends at '#' and is trimmed,
  * as older files were written. A UTF-8 byte order mark at the start is skipped. */
 tg_status tg_run_config_load(tg_run_config *c, const char *path, tg_err *err);
+/* The line of a config file each setting was on (0: not in it), in the order of the settings. */
+#define TG_RUN_CONFIG_MAX_SETTINGS 96
+typedef struct { int at[TG_RUN_CONFIG_MAX_SETTINGS]; } tg_run_config_lines;
+/* tg_run_config_load, with the line of each setting in *lines (NULL: not kept). */
+tg_status tg_run_config_load_lines(tg_run_config *c, const char *path, tg_run_config_lines *lines, tg_err *err);
 /* The same from f, opened by the caller (tg_afile_fopen_regular: no link, FIFO or device), which
  * it closes; path names it in messages. */
 tg_status tg_run_config_read(tg_run_config *c, FILE *f, const char *path, tg_err *err);
@@ -84,6 +89,12 @@ tg_status tg_run_config_check(const tg_run_config *c, tg_err *err);
  * --task (it reads no corpus). TG_ERR_ARG, naming it and what to do. Only for flags given: a
  * default is never refused. */
 tg_status tg_run_config_check_given(const tg_run_config *c, const char *name, tg_err *err);
+
+/* tg_run_config_check_given for each setting a config file set (lines, from path) to other than its
+ * default, checked once flags have set the rest of c: a run's own config.txt, which names every
+ * setting, is taken as a --config. TG_ERR_ARG naming the file and line. */
+tg_status tg_run_config_check_lines(const tg_run_config *c, const tg_run_config_lines *lines, const char *path,
+                                    tg_err *err);
 
 /* Puts every setting that tg_run_config_check_given would refuse in c at its default: how a run
  * that an older build recorded with such a flag compares with one started now without it. */
