@@ -1115,6 +1115,33 @@ START_TEST(test_recorded_flags_doing_nothing_carry_on) {
 }
 END_TEST
 
+/* --seed-list 1,2, (an empty seed after its last comma) is refused as --vary's empty value is, exit
+ * 2 and nothing written (it was taken as 1,2); an experiment recorded with it goes on. */
+START_TEST(test_seed_list_trailing_comma) {
+    char d[300], rec[400], cell[500], cmd[700];
+    snprintf(d, sizeof d, "%s/comma", tmpdir);
+    snprintf(rec, sizeof rec, "%s/experiment.txt", d);
+    char *trailing[] = {TINY, "--seed-list", "1,2,", "--out", d, NULL};
+    refused(trailing, "--seed-list 1,2,: an empty seed after the last comma", d);
+    char *g[] = {TINY, "--seed-list", "1,2", "--out", d, NULL};
+    ck_assert_int_eq(run(g), 0);
+    char *text = tg_cli_slurp(rec), *at = strstr(text, "\narg: 1,2\n"), *old = malloc(strlen(text) + 2);
+    ck_assert_ptr_nonnull(at);
+    snprintf(old, strlen(text) + 2, "%.*s\narg: 1,2,\n%s", (int)(at - text), text, at + strlen("\narg: 1,2\n"));
+    tg_cli_write(rec, old);   /* as an earlier build recorded it */
+    snprintf(cell, sizeof cell, "%s/cells/seed=2", d);
+    snprintf(cmd, sizeof cmd, "rm -r '%s'", cell);
+    ck_assert_int_eq(system(cmd), 0);
+    char *resume[] = {"experiment", "--resume", d, NULL};
+    ck_assert_int_eq(run(resume), 0);
+    ck_assert_int_eq(count_in("err.txt", "seed=2: finished at step 2"), 1);
+    char *rep[] = {"experiment", "report", d, NULL};
+    ck_assert_int_eq(run(rep), 0);
+    free(text);
+    free(old);
+}
+END_TEST
+
 /* A --config file with a setting no cell uses (`beam = 4` on text without --dev), recorded by an
  * older build: its cells not yet started train (train takes the file as recorded), where a new
  * experiment with it is refused before its record, naming the file's line. */
@@ -1894,6 +1921,7 @@ int main(void) {
     tcase_add_test(checks, test_fifo_input_left_to_its_cell);
     tcase_add_test(checks, test_recorded_flags_doing_nothing_carry_on);
     tcase_add_test(checks, test_recorded_config_setting_doing_nothing_carries_on);
+    tcase_add_test(checks, test_seed_list_trailing_comma);
     tcase_add_test(checks, test_cell_checkpoint_must_be_the_cells);
     tcase_add_test(checks, test_lock_before_record);
     tcase_add_test(checks, test_eval_cache_follows_dev_text);

@@ -274,6 +274,14 @@ static int run(int argc, char **argv, int depth, bool extending) {
             rc = resume(fl.resume, fl.dry_run, NULL, fl.baseline, budget, fl.jobs, depth);
         }
     }
+    /* an empty seed after a trailing comma (1,2,): refused as --vary's empty value is; a recorded
+     * one (taken by builds before 2026-12-05, as the list without it) goes on */
+    size_t sl = fl.seed_list ? strlen(fl.seed_list) : 0;
+    if (rc < 0 && depth == 0 && sl && fl.seed_list[sl - 1] == ',') {
+        fprintf(stderr, "tapegrad experiment: --seed-list %s: an empty seed after the last comma: give seeds like "
+                "1,2,3\n", fl.seed_list);
+        rc = 2;
+    }
     int jobs = rc < 0 ? jobs_of(fl.jobs) : 1;
     if (rc < 0 && jobs == 0) rc = 2;
     if (rc < 0) rc = keep_argv(&e, argc, argv) ? 1 : -1;
