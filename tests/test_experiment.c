@@ -1061,13 +1061,28 @@ START_TEST(test_fifo_input_left_to_its_cell) {
 }
 END_TEST
 
+/* Removes experiment d's cell `name` (as if not started yet), resumes d and checks the cell was
+ * trained to step 2 and the report made. */
+static void train_again_unstarted(const char *d, const char *name) {
+    char cell[500], cmd[700], done[300];
+    snprintf(cell, sizeof cell, "%s/cells/%s", d, name);
+    snprintf(cmd, sizeof cmd, "rm -r '%s'", cell);
+    ck_assert_int_eq(system(cmd), 0);
+    char *resume[] = {"experiment", "--resume", (char *)d, NULL};
+    ck_assert_int_eq(run(resume), 0);
+    snprintf(done, sizeof done, "%s: finished at step 2", name);
+    ck_assert_int_eq(count_in("err.txt", done), 1);
+    char *rep[] = {"experiment", "report", (char *)d, NULL};
+    ck_assert_int_eq(run(rep), 0);
+}
+
 /* An experiment recorded by a build that took a flag which does nothing (--merges with --task,
  * --max-len with --task: refused since, when an experiment starts) is resumed, extended and
  * reported (before the fix
  * all three were refused, "no BPE is learned with --task"); a cell not started yet is trained
  * without the flag. */
 START_TEST(test_recorded_flags_doing_nothing_carry_on) {
-    char d[300], rec[400], cell[500], cmd[700];
+    char d[300], rec[400], cmd[700];
     snprintf(d, sizeof d, "%s/old", tmpdir);
     snprintf(rec, sizeof rec, "%s/experiment.txt", d);
     char *g[] = {"experiment", "--task", "copy", "--task-size", "50", "--d-model", "8", "--heads", "2", "--d-ff", "8",
@@ -1090,14 +1105,7 @@ START_TEST(test_recorded_flags_doing_nothing_carry_on) {
     snprintf(old, strlen(text) + 64, "%.*sarg: --max-len\narg: 50\n%.*s\nmax-len = 50\n%s", (int)(args - text), text,
              (int)(ml - args), args, ml + strlen("\nmax-len = 128\n"));
     tg_cli_write(rec, old);
-    snprintf(cell, sizeof cell, "%s/cells/norm=pre,seed=1", d);   /* a cell not started yet */
-    snprintf(cmd, sizeof cmd, "rm -r '%s'", cell);
-    ck_assert_int_eq(system(cmd), 0);
-    char *resume[] = {"experiment", "--resume", d, NULL};
-    ck_assert_int_eq(run(resume), 0);
-    ck_assert_int_eq(count_in("err.txt", "norm=pre,seed=1: finished at step 2"), 1);
-    char *rep[] = {"experiment", "report", d, NULL};
-    ck_assert_int_eq(run(rep), 0);
+    train_again_unstarted(d, "norm=pre,seed=1");
     char *extend[] = {"experiment", "--resume", d, "--max-steps", "4", NULL};
     ck_assert_int_eq(run(extend), 0);
     ck_assert_int_eq(count_in("err.txt", "norm=post,seed=1: finished at step 4"), 1);
@@ -1118,7 +1126,7 @@ END_TEST
 /* --seed-list 1,2, (an empty seed after its last comma) is refused as --vary's empty value is, exit
  * 2 and nothing written (it was taken as 1,2); an experiment recorded with it goes on. */
 START_TEST(test_seed_list_trailing_comma) {
-    char d[300], rec[400], cell[500], cmd[700];
+    char d[300], rec[400];
     snprintf(d, sizeof d, "%s/comma", tmpdir);
     snprintf(rec, sizeof rec, "%s/experiment.txt", d);
     char *trailing[] = {TINY, "--seed-list", "1,2,", "--out", d, NULL};
@@ -1129,14 +1137,7 @@ START_TEST(test_seed_list_trailing_comma) {
     ck_assert_ptr_nonnull(at);
     snprintf(old, strlen(text) + 2, "%.*s\narg: 1,2,\n%s", (int)(at - text), text, at + strlen("\narg: 1,2\n"));
     tg_cli_write(rec, old);   /* as an earlier build recorded it */
-    snprintf(cell, sizeof cell, "%s/cells/seed=2", d);
-    snprintf(cmd, sizeof cmd, "rm -r '%s'", cell);
-    ck_assert_int_eq(system(cmd), 0);
-    char *resume[] = {"experiment", "--resume", d, NULL};
-    ck_assert_int_eq(run(resume), 0);
-    ck_assert_int_eq(count_in("err.txt", "seed=2: finished at step 2"), 1);
-    char *rep[] = {"experiment", "report", d, NULL};
-    ck_assert_int_eq(run(rep), 0);
+    train_again_unstarted(d, "seed=2");
     free(text);
     free(old);
 }
@@ -1146,7 +1147,7 @@ END_TEST
  * older build: its cells not yet started train (train takes the file as recorded), where a new
  * experiment with it is refused before its record, naming the file's line. */
 START_TEST(test_recorded_config_setting_doing_nothing_carries_on) {
-    char d[300], t[300], c[300], rec[400], cell[500], cmd[700];
+    char d[300], t[300], c[300], rec[400], cmd[700];
     snprintf(d, sizeof d, "%s/oldc", tmpdir);
     snprintf(t, sizeof t, "%s/oc.tsv", tmpdir);
     snprintf(c, sizeof c, "%s/oc.cfg", tmpdir);
@@ -1164,12 +1165,7 @@ START_TEST(test_recorded_config_setting_doing_nothing_carries_on) {
     ck_assert_ptr_null(strstr(text, "\nbeam = 1\n"));   /* (one recipe) */
     tg_cli_write(rec, text);
     free(text);
-    snprintf(cell, sizeof cell, "%s/cells/seed=2", d);   /* a cell not started yet */
-    snprintf(cmd, sizeof cmd, "rm -r '%s'", cell);
-    ck_assert_int_eq(system(cmd), 0);
-    char *resume[] = {"experiment", "--resume", d, NULL};
-    ck_assert_int_eq(run(resume), 0);
-    ck_assert_int_eq(count_in("err.txt", "seed=2: finished at step 2"), 1);
+    train_again_unstarted(d, "seed=2");
     /* a new experiment with the file is refused, nothing written */
     snprintf(cmd, sizeof cmd, "%s/newc", tmpdir);
     char *again[] = {"experiment", "--train", t, "--config", c, "--max-steps", "2", "--seeds", "1", "--out", cmd, NULL};
