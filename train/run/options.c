@@ -513,7 +513,6 @@ tg_status tg_run_config_check_lines(const tg_run_config *c, const tg_run_config_
     return TG_OK;
 }
 
-
 int tg_run_config_format(const tg_run_config *c, char *buf, size_t len) {
     size_t k = 0;
     for (int i = 0; i < N_OPTS; i++) {
