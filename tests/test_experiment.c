@@ -410,6 +410,21 @@ START_TEST(test_dry_run_of_text_cells_with_validation_flags) {
     ck_assert_int_eq(count_in("out.txt", " new "), 2);
     ck_assert_int_eq(count_in("out.txt", "estimated training time left: ~"), 1);
     ck_assert(!exists(d));
+    /* the same settings in a --config file (checked against each cell, with its dev set): the
+     * timed steps take the file as checked (before, train refused its `beam = 2` without the dev
+     * set: "the timed steps failed", exit 1) */
+    char cfg[400], text[1200];
+    snprintf(cfg, sizeof cfg, "%s/dry.cfg", tmpdir);
+    snprintf(text, sizeof text, "train = %s\ndev = %s\nmerges = 4\npatience = 2\nvalid-every = 2\n"
+             "valid-sentences = 1\nbeam = 2\nalpha = 1\n", tsv, dev);
+    tg_cli_write(cfg, text);
+    char *f[] = {"experiment", "--config", cfg, "--d-model", "8", "--heads", "2", "--d-ff", "8", "--layers", "1",
+                 "--max-steps", "3", "--threads", "1", "--vary", "norm=post,pre", "--seeds", "1", "--out", d,
+                 "--dry-run", NULL};
+    ck_assert_int_eq(run(f), 0);
+    ck_assert_int_eq(count_in("out.txt", " new "), 2);
+    ck_assert_int_eq(count_in("out.txt", "estimated training time left: ~"), 1);
+    ck_assert(!exists(d));
 }
 END_TEST
 

@@ -306,8 +306,11 @@ static int run(int argc, char **argv, int depth, bool extending) {
         rc = 1;
     }
     tg_exp_train_fn train = e.recorded ? tg_cmd_train_recorded : tg_cmd_train;
+    /* the dry run's timed steps leave out the dev set that the --config file's settings were
+     * checked with (tg_exp_validate, each cell as it will train): its `beam = 2` is taken there,
+     * as the flags that would do nothing without it are left out (tg_exp_cell_argv_without_dev) */
     if (rc < 0 && report_only) rc = tg_exp_report(&e, fl.baseline);
-    else if (rc < 0 && fl.dry_run) rc = tg_exp_dry_run(&e, train);
+    else if (rc < 0 && fl.dry_run) rc = tg_exp_dry_run(&e, tg_cmd_train_recorded);
     else if (rc < 0) {
         rc = tg_exp_run(&e, train, jobs);
         close(lock);

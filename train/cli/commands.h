@@ -22,7 +22,8 @@ int tg_cmd_vocab(int argc, char **argv);
 int tg_cmd_train(int argc, char **argv);
 /* train for a recorded experiment's cells (cmd_train.c): its --config file's settings that the
  * run would not use are taken, as the earlier build that recorded them took them (the record
- * holds the file's recipe, so it cannot be edited out); the flags are checked as train's */
+ * holds the file's recipe, so it cannot be edited out); the flags are checked as train's. Also an
+ * experiment's dry run's timed steps, run without the dev set the file was checked with. */
 int tg_cmd_train_recorded(int argc, char **argv);
 int tg_cmd_translate(int argc, char **argv);
 int tg_cmd_eval(int argc, char **argv);
