@@ -305,14 +305,13 @@ static int run(int argc, char **argv, int depth, bool extending) {
         fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
         rc = 1;
     }
-    tg_exp_train_fn train = e.recorded ? tg_cmd_train_recorded : tg_cmd_train;
-    /* the dry run's timed steps leave out the dev set that the --config file's settings were
-     * checked with (tg_exp_validate, each cell as it will train): its `beam = 2` is taken there,
-     * as the flags that would do nothing without it are left out (tg_exp_cell_argv_without_dev) */
+    /* the cells' train takes the --config file as the experiment answered for it: checked against
+     * each cell as it will train (a new one; a dry run's timed steps leave out the dev set it was
+     * checked with, and the flags that would do nothing without it), or recorded */
     if (rc < 0 && report_only) rc = tg_exp_report(&e, fl.baseline);
-    else if (rc < 0 && fl.dry_run) rc = tg_exp_dry_run(&e, tg_cmd_train_recorded);
+    else if (rc < 0 && fl.dry_run) rc = tg_exp_dry_run(&e, tg_cmd_train_cell);
     else if (rc < 0) {
-        rc = tg_exp_run(&e, train, jobs);
+        rc = tg_exp_run(&e, tg_cmd_train_cell, jobs);
         close(lock);
         lock = -1;
         if (rc == 0) rc = tg_exp_report(&e, fl.baseline);

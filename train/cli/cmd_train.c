@@ -168,12 +168,12 @@ static int resolve_shards(tg_run_config *cfg, bool resume) {
     return 2;
 }
 
-static bool g_config_as_recorded;   /* tg_cmd_train_recorded: --config's unused settings taken */
+static bool g_config_answered;   /* tg_cmd_train_cell: --config's unused settings not checked */
 
-int tg_cmd_train_recorded(int argc, char **argv) {
-    g_config_as_recorded = true;
+int tg_cmd_train_cell(int argc, char **argv) {
+    g_config_answered = true;
     int rc = tg_cmd_train(argc, argv);
-    g_config_as_recorded = false;
+    g_config_answered = false;
     return rc;
 }
 
@@ -295,7 +295,7 @@ int tg_cmd_train(int argc, char **argv) {
             rc = 2;
         }
     /* and the settings of the --config file that it would not use (at their defaults: unused) */
-    if (rc == 0 && config && !g_config_as_recorded && tg_run_config_check_lines(&cfg, &file_lines, config, &err) != TG_OK) {
+    if (rc == 0 && config && !g_config_answered && tg_run_config_check_lines(&cfg, &file_lines, config, &err) != TG_OK) {
         fprintf(stderr, "tapegrad train: %s\n", err.msg);
         rc = 2;
     }

@@ -20,11 +20,11 @@ int tg_cmd_ckpt(int argc, char **argv);
 int tg_cmd_vocab(int argc, char **argv);
 
 int tg_cmd_train(int argc, char **argv);
-/* train for a recorded experiment's cells (cmd_train.c): its --config file's settings that the
- * run would not use are taken, as the earlier build that recorded them took them (the record
- * holds the file's recipe, so it cannot be edited out); the flags are checked as train's. Also an
- * experiment's dry run's timed steps, run without the dev set the file was checked with. */
-int tg_cmd_train_recorded(int argc, char **argv);
+/* train for an experiment's cells (cmd_train.c): the --config file's settings are not checked
+ * for ones the run would not use, as the experiment answered for them: a new one checked them
+ * against each cell as it will train (its dry run's timed steps leave out the dev set), and a
+ * recorded one holds the file's recipe as an earlier build took it. Flags are checked as train's. */
+int tg_cmd_train_cell(int argc, char **argv);
 int tg_cmd_translate(int argc, char **argv);
 int tg_cmd_eval(int argc, char **argv);
 int tg_cmd_bench(int argc, char **argv);
