@@ -993,6 +993,12 @@ START_TEST(test_missing_inputs_refused_before_the_record) {
     ck_assert_int_eq(run(bad_config), 2);
     ck_assert_int_ge(count_in("err.txt", "bad.cfg:2: beam = 4: --beam sets how validation decodes"), 1);
     ck_assert_msg(!exists(d), "%s was written", d);
+    /* a config on a pipe: read by the check, the record and each cell, so refused (the cell read
+     * an empty stream: "no training data", after the record) */
+    char *piped[] = {TEXT, "--train", t, "--config", "/dev/stdin", NULL};
+    ck_assert_int_eq(run(piped), 2);
+    ck_assert_int_ge(count_in("err.txt", "--config /dev/stdin: a pipe, which can be read only once"), 1);
+    ck_assert_msg(!exists(d), "%s was written", d);
     char *right[] = {TEXT, "--train", t, NULL};   /* the corrected command */
     ck_assert_int_eq(run(right), 0);
     /* done: the same command again (the report) needs no training file */
@@ -1185,6 +1191,13 @@ START_TEST(test_recorded_config_setting_doing_nothing_carries_on) {
     snprintf(cmd, sizeof cmd, "%s/newc", tmpdir);
     char *again[] = {"experiment", "--train", t, "--config", c, "--max-steps", "2", "--seeds", "1", "--out", cmd, NULL};
     refused(again, "oc.cfg:2: beam = 4: --beam sets how validation decodes", cmd);
+    /* the file edited since: the resume names it (it blamed an edit of the record alone) */
+    tg_cli_write(c, "# the recipe\nbeam = 4\nlr = 0.002\n");
+    char *resume[] = {"experiment", "--resume", d, NULL};
+    ck_assert_int_eq(run(resume), 1);
+    ck_assert_int_ge(count_in("err.txt", "with --config "), 1);
+    ck_assert_int_ge(count_in("err.txt", "oc.cfg as it is now give 'lr = 0.002', its [recipe] has 'lr = "), 1);
+    ck_assert_int_ge(count_in("err.txt", "that file or the record was edited since the experiment started"), 1);
 }
 END_TEST
 

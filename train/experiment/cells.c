@@ -622,6 +622,10 @@ static tg_status distinct_settings(const tg_experiment *e, tg_err *err) {
 tg_status tg_exp_validate(const tg_experiment *e, tg_err *err) {
     if (!e->dir[0]) return tg_err_set(err, TG_ERR_ARG, "no experiment folder: give --out DIR");
     if (!e->n_seeds) return tg_err_set(err, TG_ERR_ARG, "no seeds: give --seeds N or --seed-list 1,2,3");
+    struct stat sb;   /* the --config file is read for each cell, its check and the record */
+    if (e->config[0] && (is_stdin(e->config) || (stat(e->config, &sb) == 0 && S_ISFIFO(sb.st_mode))))
+        return tg_err_set(err, TG_ERR_ARG, "--config %s: a pipe, which can be read only once, and the experiment "
+                          "reads it for each cell and for its record: give a file", e->config);
     char note[64];
     const char *flag;
     for (int i = 0; i < e->n_base; i++) {

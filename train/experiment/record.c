@@ -310,7 +310,12 @@ static tg_status record_holds(const tg_experiment *e, char *old, const char *pat
     char *theirs = mark ? mark + 1 + strlen(RECIPE_MARK) : NULL;
     if (s == TG_OK && replace) { drop_budget(theirs); drop_budget(mine); }
     if (s == TG_OK && !recipe_same(theirs, mine, def, here, there, sizeof here)) {
-        if (e->recorded)   /* its arguments were read from the record: they and its recipe disagree */
+        if (e->recorded && e->config[0])   /* the arguments and the file they name, or the record */
+            s = tg_err_set(err, TG_ERR_ARG, "%s: its arg: lines with --config %s as it is now give '%s', its "
+                           "[recipe] has '%s': that file or the record was edited since the experiment started, "
+                           "and the cells were trained with the recipe; put it back, or give another --out",
+                           path, e->config, here, there);
+        else if (e->recorded)   /* its arguments were read from the record: they and its recipe disagree */
             s = tg_err_set(err, TG_ERR_ARG, "%s: its arg: lines give '%s', its [recipe] has '%s': a record edited "
                            "by hand does not say how the cells were trained; put it back, or give another --out",
                            path, here, there);
