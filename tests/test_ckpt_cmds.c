@@ -46,7 +46,7 @@ static void train_run(const char *name, const char *merges, const char *steps, c
                  "--max-steps", (char *)steps, "--save-every", (char *)every, "--keep", "100", "--log-every", "100",
                  "--threads", "1", dev ? "--dev" : NULL, (char *)tg_cli_path("dev.tsv"), "--valid-every", "1000",
                  NULL};   /* (--valid-every without --dev is refused: nothing would be validated) */
-    ck_assert_int_eq(tg_cli_run(NULL, a), 0);
+    tg_cli_run_ok(NULL, a);
 }
 
 /* tg_cli_dir/name holds needle, saying nothing (for what must be absent). */
@@ -354,7 +354,7 @@ START_TEST(test_resume_puts_back_a_deleted_metrics_header) {
     sprintf(edited, "%sbogus\t99\tafter the run\n", rows);   /* and a row past the run's step */
     tg_cli_write(metrics, edited);
     char *r[] = {"train", "--resume", (char *)tg_cli_path("runA"), "--max-steps", "20", "--threads", "1", NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, r), 0);
+    tg_cli_run_ok(NULL, r);
     char *after = tg_cli_slurp(metrics);
     ck_assert_msg(!strncmp(after, before, strlen(before)), "%s", after);
     ck_assert_ptr_null(strstr(after, "bogus"));
@@ -368,7 +368,7 @@ START_TEST(test_resume_puts_back_a_deleted_metrics_header) {
     for (int i = 0; i < 6; i++) {
         sprintf(edited, "%s%s%s", heads[i], i == 4 ? header : "", rows);
         tg_cli_write(metrics, edited);
-        ck_assert_int_eq(tg_cli_run(NULL, r), 0);
+        tg_cli_run_ok(NULL, r);
         free(after);
         after = tg_cli_slurp(metrics);
         ck_assert_msg(!strncmp(after, before, strlen(before)), "%s", after);
@@ -432,13 +432,13 @@ START_TEST(test_ckpt_names_escaped) {
     snprintf(weird, sizeof weird, "%s/a\033[31mb.ckpt", tg_cli_dir);
     copy_file(tg_cli_path("runA/step-10.ckpt"), weird);
     char *v[] = {"ckpt", "verify", weird, NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, v), 0);
+    tg_cli_run_ok(NULL, v);
     ck_assert(tg_cli_has("out.txt", "a\\x1B[31mb.ckpt: tapegrad checkpoint"));
     ck_assert(!holds("out.txt", "\033"));
     char out[600];
     snprintf(out, sizeof out, "%s/avg\033[0m.ckpt", tg_cli_dir);
     char *a[] = {"ckpt", "average", weird, (char *)tg_cli_path("runA/step-20.ckpt"), "-o", out, NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, a), 0);
+    tg_cli_run_ok(NULL, a);
     ck_assert(tg_cli_has("out.txt", "averaged 2 checkpoints into "));
     ck_assert(tg_cli_has("out.txt", "avg\\x1B[0m.ckpt\n"));
     ck_assert(!holds("out.txt", "\033"));
@@ -468,7 +468,7 @@ START_TEST(test_average_refuses_input_twice) {
     ck_assert(tg_cli_has("err.txt", "s10copy.ckpt hold the same parameters (checksum "));
     ck_assert(!exists(out));
     char *c[] = {"ckpt", "average", s10, s20, "-o", (char *)out, NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, c), 0);
+    tg_cli_run_ok(NULL, c);
     ck_assert(exists(out));
 }
 END_TEST
@@ -479,10 +479,10 @@ START_TEST(test_info_json_without_dev_is_null) {
     write_data();
     train_run("runA", "30", "10", "10", false);
     char *i[] = {"ckpt", "info", "--json", (char *)tg_cli_path("runA/last.ckpt"), NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, i), 0);
+    tg_cli_run_ok(NULL, i);
     ck_assert(tg_cli_has("out.txt", "\"best_bleu\": null, \"best_step\": null,"));
     char *t[] = {"ckpt", "info", (char *)tg_cli_path("runA/last.ckpt"), NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, t), 0);
+    tg_cli_run_ok(NULL, t);
     ck_assert(!holds("out.txt", "best dev BLEU"));
 }
 END_TEST

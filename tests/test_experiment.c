@@ -51,6 +51,14 @@ static pid_t spawn(char **argv) {
 
 static int run(char **argv) { return tg_cli_wait(spawn(argv)); }
 
+/* run to exit 0, else the test fails quoting the command's stderr. */
+static void run_ok_at(char **argv, const char *file, int line) {
+    char errf[300];
+    snprintf(errf, sizeof errf, "%s/err.txt", tmpdir);
+    tg_cli_assert_ok(run(argv), errf, argv, file, line);
+}
+#define run_ok(argv) run_ok_at(argv, __FILE__, __LINE__)
+
 /* Occurrences of needle in tmpdir/name. */
 static int count_in(const char *name, const char *needle) {
     char path[300];
@@ -236,7 +244,7 @@ START_TEST(test_grid_trains_skips_and_resumes_exactly) {
     snprintf(b, sizeof b, "%s/b", tmpdir);
     char *ga[] = {GRID, a, NULL}, *gb[] = {GRID, b, NULL};
     /* the uninterrupted grid: 8 cells, each at its budget */
-    ck_assert_int_eq(run(ga), 0);
+    run_ok(ga);
     ck_assert_int_eq(count_in("err.txt", ": starting |"), 8);
     uint64_t want[8];
     for (int i = 0; i < 8; i++) {
@@ -276,7 +284,7 @@ START_TEST(test_grid_trains_skips_and_resumes_exactly) {
     char log[600];
     snprintf(log, sizeof log, "%s/cells/%s/train.log", a, CELLS[5]);
     char *before = tg_cli_slurp(log);
-    ck_assert_int_eq(run(ga), 0);
+    run_ok(ga);
     ck_assert_int_eq(count_in("err.txt", "done already"), 8);
     ck_assert_int_eq(count_in("err.txt", "(0 trained now"), 1);
     ck_assert_int_eq(count_in("err.txt", "evaluated "), 0);   /* the evaluations were cached */
@@ -296,7 +304,7 @@ START_TEST(test_grid_trains_skips_and_resumes_exactly) {
     ck_assert_msg(step < atoi(MAX_STEPS), "the kill came too late (step %lld)", (long long)step);
     ck_assert(!cell_state(b, 3, &step, &h));
     /* the same command resumes it: two cells skipped, one resumed, five trained */
-    ck_assert_int_eq(run(gb), 0);
+    run_ok(gb);
     ck_assert_int_eq(count_in("err.txt", "done already"), 2);
     ck_assert_int_eq(count_in("err.txt", ": resuming at step"), 1);
     ck_assert_int_eq(count_in("err.txt", ": starting |"), 5);
@@ -306,7 +314,7 @@ START_TEST(test_grid_trains_skips_and_resumes_exactly) {
     }
     /* --resume DIR runs the recorded command: all done */
     char *res[] = {"experiment", "--resume", b, NULL};
-    ck_assert_int_eq(run(res), 0);
+    run_ok(res);
     ck_assert_int_eq(count_in("err.txt", "done already"), 8);
 }
 END_TEST
@@ -319,7 +327,7 @@ START_TEST(test_report_cache_diagnostics_baseline) {
     char *g[] = {"experiment", "--task", "copy", "--task-size", "200", "--d-model", "8", "--heads", "2", "--d-ff", "8",
                  "--layers", "1", "--max-steps", "20", "--valid-every", "10", "--log-every", "5", "--vary",
                  "attn-activation=none,relu", "--vary", "norm=post,pre", "--seeds", "2", "--out", d, NULL};
-    ck_assert_int_eq(run(g), 0);
+    run_ok(g);
     ck_assert_int_eq(count_in("err.txt", "evaluated ") + count_in("err.txt", "copied the scores of "), 16);
     /* a checkpoint newer than its evaluation: that one is redone */
     snprintf(ckpt, sizeof ckpt, "%s/cells/%s/last.ckpt", d, CELLS[3]);
@@ -327,7 +335,7 @@ START_TEST(test_report_cache_diagnostics_baseline) {
     ck_assert_int_eq(utimensat(AT_FDCWD, ckpt, later, 0), 0);
     for (int i = 0; i < 8; i += 3) write_diagnostics(d, i);
     char *rep[] = {"experiment", "report", d, NULL};
-    ck_assert_int_eq(run(rep), 0);
+    run_ok(rep);
     ck_assert_int_eq(count_in("err.txt", "evaluated "), 1);
     ck_assert_int_eq(count_in("err.txt", "evaluated attn-activation=relu,norm=pre,seed=1/last.ckpt"), 1);
     /* cells 0, 3 and 6: variants none/post (2 seeds), relu/pre and relu/post */
@@ -335,7 +343,7 @@ START_TEST(test_report_cache_diagnostics_baseline) {
     check_svg(d, "plot-diag-metric_from_the_future.svg", 3);
     ck_assert_int_eq(count_in("r/report.md", "](plot-diag-zero_frac.svg)"), 1);
     char *base[] = {"experiment", "report", d, "--baseline", "attn-activation=relu", NULL};
-    ck_assert_int_eq(run(base), 0);
+    run_ok(base);
     ck_assert_int_eq(count_in("r/report.md", "## Against the baseline (attn-activation=relu,norm=post)"), 1);
     /* a full disk at the report's first, second, third write: the files before are whole, no temporary left */
     char md[400], tsv[400], cmd[500];
@@ -372,7 +380,7 @@ START_TEST(test_dry_run_lists_cells_and_writes_nothing) {
     char d[300];
     snprintf(d, sizeof d, "%s/dry", tmpdir);
     char *g[] = {GRID, d, "--dry-run", NULL};
-    ck_assert_int_eq(run(g), 0);
+    run_ok(g);
     ck_assert_int_eq(count_in("out.txt", " new "), 8);
     for (int i = 0; i < 8; i++) ck_assert_int_eq(count_in("out.txt", CELLS[i]), 1);
     ck_assert_int_eq(count_in("out.txt", "estimated training time left: ~"), 1);
@@ -406,7 +414,7 @@ START_TEST(test_dry_run_of_text_cells_with_validation_flags) {
                  "--d-ff", "8", "--layers", "1", "--max-steps", "3", "--threads", "1", "--patience", "2",
                  "--valid-every", "2", "--valid-sentences", "1", "--beam", "2", "--alpha", "1", "--vary",
                  "norm=post,pre", "--seeds", "1", "--out", d, "--dry-run", NULL};
-    ck_assert_int_eq(run(g), 0);
+    run_ok(g);
     ck_assert_int_eq(count_in("out.txt", " new "), 2);
     ck_assert_int_eq(count_in("out.txt", "estimated training time left: ~"), 1);
     ck_assert(!exists(d));
@@ -421,7 +429,7 @@ START_TEST(test_dry_run_of_text_cells_with_validation_flags) {
     char *f[] = {"experiment", "--config", cfg, "--d-model", "8", "--heads", "2", "--d-ff", "8", "--layers", "1",
                  "--max-steps", "3", "--threads", "1", "--vary", "norm=post,pre", "--seeds", "1", "--out", d,
                  "--dry-run", NULL};
-    ck_assert_int_eq(run(f), 0);
+    run_ok(f);
     ck_assert_int_eq(count_in("out.txt", " new "), 2);
     ck_assert_int_eq(count_in("out.txt", "estimated training time left: ~"), 1);
     ck_assert(!exists(d));
@@ -457,19 +465,19 @@ START_TEST(test_resume_extends_budget_exactly) {
     snprintf(rec, sizeof rec, "%s/experiment.txt", x);
     char *short_run[] = {SHORT, "--max-steps", "30", "--out", x, NULL};
     char *long_run[] = {SHORT, "--max-steps", "60", "--out", y, NULL};
-    ck_assert_int_eq(run(short_run), 0);
-    ck_assert_int_eq(run(long_run), 0);
+    run_ok(short_run);
+    run_ok(long_run);
     const char *cells[2] = {"attn-activation=none,seed=1", "attn-activation=relu,seed=1"};
     char *before = tg_cli_slurp(rec);
     char *dry[] = {"experiment", "--resume", x, "--max-steps", "60", "--dry-run", NULL};
-    ck_assert_int_eq(run(dry), 0);
+    run_ok(dry);
     ck_assert_int_eq(count_in("out.txt", "partial step 30/60"), 2);
     char *after = tg_cli_slurp(rec);
     ck_assert_str_eq(before, after);   /* a dry run writes nothing */
     free(after);
     for (int i = 0; i < 2; i++) cell_hash(x, cells[i], 30);
     char *extend[] = {"experiment", "--resume", x, "--max-steps", "60", NULL};
-    ck_assert_int_eq(run(extend), 0);
+    run_ok(extend);
     ck_assert_int_eq(count_in("err.txt", ": resuming at step 30"), 2);
     for (int i = 0; i < 2; i++)
         ck_assert_msg(cell_hash(x, cells[i], 60) == cell_hash(y, cells[i], 60),
@@ -477,7 +485,7 @@ START_TEST(test_resume_extends_budget_exactly) {
     ck_assert_int_eq(count_in("x/experiment.txt", "--max-steps 60 --out"), 1);
     ck_assert_int_eq(count_in("x/experiment.txt", "max-steps = 60\n"), 1);
     char *again[] = {"experiment", "--resume", x, NULL};
-    ck_assert_int_eq(run(again), 0);
+    run_ok(again);
     ck_assert_int_eq(count_in("err.txt", "done already"), 2);
     /* refused: not larger, other flags, a cosine schedule; the record is left as it was */
     free(before);
@@ -508,7 +516,7 @@ START_TEST(test_resume_extends_budget_exactly) {
     free(before);
     free(after);
     char *cosine[] = {SHORT, "--schedule", "cosine", "--max-steps", "30", "--out", c, NULL};
-    ck_assert_int_eq(run(cosine), 0);
+    run_ok(cosine);
     char *cosine_extend[] = {"experiment", "--resume", c, "--max-steps", "60", NULL};
     ck_assert_int_eq(run(cosine_extend), 2);
     ck_assert_int_eq(count_in("err.txt", "decays over their budget"), 1);
@@ -550,7 +558,7 @@ START_TEST(test_cell_stopped_in_last_validation_not_done) {
     ck_assert_int_eq(tg_cli_wait(tg_cli_spawn("TAPEGRAD_STOP_IN_VALIDATION=1", NULL, out, errf, g)), 1);
     ck_assert_int_eq(count_in("err.txt", "cell dropout=0,seed=1 stopped at step 4, before its budget"), 1);
     char *again[] = {"experiment", "--resume", d, NULL};
-    ck_assert_int_eq(run(again), 0);
+    run_ok(again);
     ck_assert_int_eq(count_in("err.txt", "dropout=0,seed=1: resuming at step 4"), 1);
     static const char *const cells[] = {"dropout=0,seed=1", "dropout=0.2,seed=1"};
     for (int i = 0; i < 2; i++) {
@@ -571,8 +579,8 @@ START_TEST(test_jobs_side_by_side_exact) {
     snprintf(sig, sizeof sig, "%s/sig", tmpdir);
     char *seq[] = {JOBS_GRID, "--max-steps", "600", "--out", one, NULL};
     char *par[] = {JOBS_GRID, "--max-steps", "600", "--out", two, "--jobs", "2", NULL};
-    ck_assert_int_eq(run(seq), 0);
-    ck_assert_int_eq(run(par), 0);
+    run_ok(seq);
+    run_ok(par);
     ck_assert_int_eq(count_in("err.txt", "; up to 2 trained at a time"), 1);
     ck_assert_int_eq(count_in("err.txt", ": starting |"), 4);
     ck_assert_int_eq(count_in("err.txt", "all 4 cells done (4 trained now"), 1);
@@ -597,7 +605,7 @@ START_TEST(test_jobs_side_by_side_exact) {
     ck_assert_int_lt(job_cell_step(fail, 2), 0);
     ck_assert_int_eq(rmdir(planted), 0);
     char *f_again[] = {"experiment", "--resume", fail, "--jobs", "2", NULL};
-    ck_assert_int_eq(run(f_again), 0);
+    run_ok(f_again);
     for (int i = 0; i < 4; i++)
         ck_assert_msg(cell_hash(fail, JOB_CELLS[i], 600) == want[i], "cell %s differs after the failure", JOB_CELLS[i]);
     /* SIGTERM in the middle of the first two cells: both save and stop. (Abbreviated, as getopt
@@ -617,7 +625,7 @@ START_TEST(test_jobs_side_by_side_exact) {
     ck_assert_int_eq(count_in("sig/experiment.txt", "--job"), 0);
     ck_assert_int_eq(count_in("sig/experiment.txt", "--bas"), 0);
     char *s_again[] = {"experiment", "--resume", sig, "--jobs", "3", NULL};
-    ck_assert_int_eq(run(s_again), 0);
+    run_ok(s_again);
     ck_assert_int_eq(count_in("err.txt", ": resuming at step"), 2);
     for (int i = 0; i < 4; i++)
         ck_assert_msg(cell_hash(sig, JOB_CELLS[i], 600) == want[i], "cell %s differs after SIGTERM", JOB_CELLS[i]);
@@ -643,7 +651,7 @@ START_TEST(test_extension_refused_per_cell_and_off_grid) {
                     "--heads", "2", "--d-ff", "32", "--layers", "1", "--max-tokens", "300", "--lr", "3e-3",
                     "--warmup", "20", "--valid-every", "30", "--threads", "1", "--vary", "schedule=constant,cosine",
                     "--seeds", "1", "--max-steps", "30", "--out", v, NULL};
-    ck_assert_int_eq(run(vcos), 0);
+    run_ok(vcos);
     snprintf(rec, sizeof rec, "%s/experiment.txt", v);
     char *before = tg_cli_slurp(rec);
     char *extend[] = {"experiment", "--resume", v, "--max-steps", "60", NULL};
@@ -659,7 +667,7 @@ START_TEST(test_extension_refused_per_cell_and_off_grid) {
                        "--schedule", "constant", "--warmup", "5", "--valid-every", "25", "--patience", "2",
                        "--threads", "1", "--vary", "attn-activation=none,relu", "--seeds", "1", "--max-steps", "30",
                        "--out", g, NULL};
-    ck_assert_int_eq(run(offgrid), 0);
+    run_ok(offgrid);
     extend[2] = g;
     extend[4] = "100";
     ck_assert_int_eq(run(extend), 2);
@@ -677,7 +685,7 @@ START_TEST(test_extension_refuses_record_unlike_cells) {
     snprintf(t, sizeof t, "%s/edited", tmpdir);
     snprintf(rec, sizeof rec, "%s/experiment.txt", t);
     char *short_run[] = {SHORT, "--max-steps", "30", "--out", t, NULL};
-    ck_assert_int_eq(run(short_run), 0);
+    run_ok(short_run);
     char *text = tg_cli_slurp(rec);
     char *at = strstr(text, "arg: 3e-3\n");
     ck_assert_ptr_nonnull(at);
@@ -751,7 +759,7 @@ START_TEST(test_bad_axes_and_other_recipe_refused) {
     char *small[] = {"experiment", "--task", "copy", "--d-model", "8", "--heads", "2", "--d-ff", "8", "--layers", "1",
                      "--task-size", "50", "--max-steps", "2", "--valid-every", "0", "--vary", "norm=post,pre",
                      "--seed-list", "7", "--out", d, NULL};
-    ck_assert_int_eq(run(small), 0);
+    run_ok(small);
     char rec[400];
     snprintf(rec, sizeof rec, "%s/experiment.txt", d);
     char *kept = tg_cli_slurp(rec);
@@ -772,7 +780,7 @@ START_TEST(test_bad_axes_and_other_recipe_refused) {
     FILE *f = fopen(rec, "w");
     fputs(kept, f);
     fclose(f);
-    ck_assert_int_eq(run(small), 0);
+    run_ok(small);
     ck_assert_int_ge(count_in("err.txt", "all 2 cells done (0 trained now"), 1);
     now = tg_cli_slurp(rec);
     ck_assert_str_eq(kept, now);
@@ -783,7 +791,7 @@ START_TEST(test_bad_axes_and_other_recipe_refused) {
     snprintf(cp, sizeof cp, "cp -r '%s' '%s'", d, copy);
     ck_assert_int_eq(system(cp), 0);
     char *rep[] = {"experiment", "report", copy, NULL};
-    ck_assert_int_eq(run(rep), 0);
+    run_ok(rep);
     snprintf(cp, sizeof cp, "--out %s\n", copy);
     ck_assert_int_eq(count_in("copied/report.md", cp), 1);
     free(kept);
@@ -793,7 +801,7 @@ START_TEST(test_bad_axes_and_other_recipe_refused) {
     char *bundles[] = {"experiment", "--task", "copy", "--d-model", "8", "--heads", "2", "--d-ff", "8", "--layers", "1",
                        "--task-size", "50", "--max-steps", "2", "--valid-every", "0", "--variant", "paper",
                        "--variant", "pre:norm=pre", "--seed-list", "7", "--out", v, NULL};
-    ck_assert_int_eq(run(bundles), 0);
+    run_ok(bundles);
     bundles[20] = "pre:norm=pre;dropout=0.3";
     ck_assert_int_eq(run(bundles), 1);
     ck_assert_int_ge(count_in("err.txt", "this command 'variant pre = --norm pre --dropout 0.3'"), 1);
@@ -809,7 +817,7 @@ START_TEST(test_variant_bundles) {
                  "8", "--layers", "1", "--max-steps", "2", "--valid-every", "0", "--threads", "1",
                  "--variant", "paper", "--variant", "relu-heads:attn-activation=relu;attn-activation-at=heads",
                  "--variant", "untied:no-tie-embeddings", "--seeds", "1", "--out", d, NULL};
-    ck_assert_int_eq(run(g), 0);
+    run_ok(g);
     const char *want[3][2] = {{"variant=paper,seed=1", "attn-activation = none\nattn-activation-at = out"},
                               {"variant=relu-heads,seed=1", "attn-activation = relu\nattn-activation-at = heads"},
                               {"variant=untied,seed=1", "no-tie-embeddings = true"}};
@@ -953,7 +961,7 @@ START_TEST(test_precheck_is_trains_check) {
     ck_assert(tg_run_config_set(&cfg, "seed", "-1", &err) != TG_OK);
     ck_assert(cfg.seed == UINT64_MAX);
     char *big[] = {TINY, "--vary", "norm=post", "--seed-list", "18446744073709551615", "--out", d, NULL};
-    ck_assert_int_eq(run(big), 0);
+    run_ok(big);
     char path[500];
     snprintf(path, sizeof path, "%s/cells/norm=post,seed=18446744073709551615/config.txt", d);
     char *c = tg_cli_slurp(path);
@@ -1000,12 +1008,12 @@ START_TEST(test_missing_inputs_refused_before_the_record) {
     ck_assert_int_ge(count_in("err.txt", "--config /dev/stdin: a pipe, which can be read only once"), 1);
     ck_assert_msg(!exists(d), "%s was written", d);
     char *right[] = {TEXT, "--train", t, NULL};   /* the corrected command */
-    ck_assert_int_eq(run(right), 0);
+    run_ok(right);
     /* done: the same command again (the report) needs no training file */
     char moved[320];
     snprintf(moved, sizeof moved, "%s.moved", t);
     ck_assert_int_eq(rename(t, moved), 0);
-    ck_assert_int_eq(run(right), 0);
+    run_ok(right);
     char *longer[] = {"experiment", "--resume", d, "--max-steps", "3", NULL};   /* to train: it needs it */
     ck_assert_int_eq(run(longer), 1);
     ck_assert_int_ge(count_in("err.txt", "in.tsv: cannot open: No such file"), 1);
@@ -1090,11 +1098,11 @@ static void train_again_unstarted(const char *d, const char *name) {
     snprintf(cmd, sizeof cmd, "rm -r '%s'", cell);
     ck_assert_int_eq(system(cmd), 0);
     char *resume[] = {"experiment", "--resume", (char *)d, NULL};
-    ck_assert_int_eq(run(resume), 0);
+    run_ok(resume);
     snprintf(done, sizeof done, "%s: finished at step 2", name);
     ck_assert_int_eq(count_in("err.txt", done), 1);
     char *rep[] = {"experiment", "report", (char *)d, NULL};
-    ck_assert_int_eq(run(rep), 0);
+    run_ok(rep);
 }
 
 /* An experiment recorded by a build that took a flag which does nothing (--merges with --task,
@@ -1109,7 +1117,7 @@ START_TEST(test_recorded_flags_doing_nothing_carry_on) {
     char *g[] = {"experiment", "--task", "copy", "--task-size", "50", "--d-model", "8", "--heads", "2", "--d-ff", "8",
                  "--layers", "1", "--max-steps", "2", "--valid-every", "2", "--threads", "1", "--vary",
                  "norm=post,pre", "--seeds", "1", "--out", d, NULL};
-    ck_assert_int_eq(run(g), 0);
+    run_ok(g);
     /* as the older build recorded `--merges 100`: its arguments, and its recipe */
     char *text = tg_cli_slurp(rec), *args = strstr(text, "arg: --task\n"), *m = strstr(text, "\nmerges = 8000\n");
     ck_assert(args && m && args < m);
@@ -1128,7 +1136,7 @@ START_TEST(test_recorded_flags_doing_nothing_carry_on) {
     tg_cli_write(rec, old);
     train_again_unstarted(d, "norm=pre,seed=1");
     char *extend[] = {"experiment", "--resume", d, "--max-steps", "4", NULL};
-    ck_assert_int_eq(run(extend), 0);
+    run_ok(extend);
     ck_assert_int_eq(count_in("err.txt", "norm=post,seed=1: finished at step 4"), 1);
     ck_assert_int_eq(count_in("old/experiment.txt", "\nmerges = 100\n"), 1);
     /* a new experiment with it is refused still */
@@ -1153,7 +1161,7 @@ START_TEST(test_seed_list_trailing_comma) {
     char *trailing[] = {TINY, "--seed-list", "1,2,", "--out", d, NULL};
     refused(trailing, "--seed-list 1,2,: an empty seed after the last comma", d);
     char *g[] = {TINY, "--seed-list", "1,2", "--out", d, NULL};
-    ck_assert_int_eq(run(g), 0);
+    run_ok(g);
     char *text = tg_cli_slurp(rec), *at = strstr(text, "\narg: 1,2\n"), *old = malloc(strlen(text) + 2);
     ck_assert_ptr_nonnull(at);
     snprintf(old, strlen(text) + 2, "%.*s\narg: 1,2,\n%s", (int)(at - text), text, at + strlen("\narg: 1,2\n"));
@@ -1177,7 +1185,7 @@ START_TEST(test_recorded_config_setting_doing_nothing_carries_on) {
     tg_cli_write(c, "# the recipe\n");
     char *g[] = {"experiment", "--train", t, "--config", c, "--merges", "4", "--d-model", "8", "--heads", "2",
                  "--d-ff", "8", "--layers", "1", "--max-steps", "2", "--threads", "1", "--seeds", "2", "--out", d, NULL};
-    ck_assert_int_eq(run(g), 0);
+    run_ok(g);
     /* as the older build recorded the file with `beam = 4` */
     tg_cli_write(c, "# the recipe\nbeam = 4\n");
     char *text = tg_cli_slurp(rec), *b = strstr(text, "\nbeam = 1\n");
@@ -1219,7 +1227,7 @@ START_TEST(test_cell_checkpoint_must_be_the_cells) {
     snprintf(d, sizeof d, "%s/swap", tmpdir);
     snprintf(rec, sizeof rec, "%s/experiment.txt", d);
     char *g[] = {TINY, "--vary", "dropout=0,0.1", "--seeds", "2", "--out", d, NULL};
-    ck_assert_int_eq(run(g), 0);
+    run_ok(g);
     char *rep[] = {"experiment", "report", d, NULL}, *resume[] = {"experiment", "--resume", d, NULL},
          *dry[] = {"experiment", "--resume", d, "--dry-run", NULL};
     char **cmds[] = {rep, resume, dry};
@@ -1240,7 +1248,7 @@ START_TEST(test_cell_checkpoint_must_be_the_cells) {
     snprintf(cmd, sizeof cmd, "rm '%s/cells/dropout=0,seed=1' && mv '%s/kept' '%s/cells/dropout=0,seed=1' && "
              "cp '%s/saved.ckpt' '%s/cells/dropout=0,seed=1/last.ckpt'", d, d, d, tmpdir, d);
     ck_assert_int_eq(system(cmd), 0);
-    ck_assert_int_eq(run(rep), 0);
+    run_ok(rep);
     /* a cell resumed by hand with other bookkeeping (logging, saving, keeping checkpoints) is
      * still the cell: its experiment goes on; with settings that choose its end or its best.ckpt
      * (patience, validation, decoding, the NaN reloads, a time limit) it is not, and is refused */
@@ -1248,10 +1256,10 @@ START_TEST(test_cell_checkpoint_must_be_the_cells) {
     snprintf(cell, sizeof cell, "%s/cells/dropout=0,seed=1", d);
     char *by_hand[] = {"train", "--resume", cell, "--max-steps", "3", "--log-every", "1", "--save-every", "1",
                        "--keep", "2", NULL};
-    ck_assert_int_eq(run(by_hand), 0);
+    run_ok(by_hand);
     each_command(cmds, 0, NULL);
     char *other[] = {"train", "--resume", cell, "--max-steps", "4", "--valid-every", "1", NULL};
-    ck_assert_int_eq(run(other), 0);
+    run_ok(other);
     each_command(cmds, 1, "(the cell's 'valid-every = 0', its last.ckpt's 'valid-every = 1')");
     ck_assert_int_ge(count_in("err.txt", "remove the cell's folder to train it again"), 1);
     snprintf(cmd, sizeof cmd, "cp '%s/saved.ckpt' '%s/last.ckpt'", tmpdir, cell);
@@ -1283,9 +1291,9 @@ START_TEST(test_lock_before_record) {
     ck_assert_int_ge(count_in("err.txt", "is being trained by another process"), 1);
     ck_assert_msg(!exists(rec), "experiment.txt written while another process held the lock");
     char *dry[] = {TINY, "--vary", "norm=post,pre", "--seeds", "1", "--out", d, "--dry-run", NULL};
-    ck_assert_int_eq(run(dry), 0);   /* a dry run writes nothing, and needs no lock */
+    run_ok(dry);   /* a dry run writes nothing, and needs no lock */
     close(fd);
-    ck_assert_int_eq(run(g), 0);
+    run_ok(g);
     ck_assert(exists(rec));
 }
 END_TEST
@@ -1315,9 +1323,9 @@ START_TEST(test_eval_cache_follows_dev_text) {
     char *g[] = {"experiment", "--train", train, "--dev", dev, "--merges", "10", "--d-model", "8", "--heads", "2",
                  "--d-ff", "8", "--layers", "1", "--max-steps", "2", "--valid-every", "0", "--threads", "1",
                  "--vary", "norm=post", "--seeds", "1", "--out", d, NULL};
-    ck_assert_int_eq(run(g), 0);
+    run_ok(g);
     char *rep[] = {"experiment", "report", d, NULL};
-    ck_assert_int_eq(run(rep), 0);
+    run_ok(rep);
     ck_assert_int_eq(count_in("err.txt", "evaluated "), 0);   /* cached */
     char results[600];
     snprintf(results, sizeof results, "%s/results.tsv", d);
@@ -1330,7 +1338,7 @@ START_TEST(test_eval_cache_follows_dev_text) {
     free(now);
     free(before);
     write_pairs(dev, 10, 0);   /* restored */
-    ck_assert_int_eq(run(rep), 0);
+    run_ok(rep);
     ck_assert_int_eq(count_in("err.txt", "evaluated "), 0);
     /* a cache from before the hash was recorded: redone */
     snprintf(tsv, sizeof tsv, "%s/cells/norm=post,seed=1/eval-last.tsv", d);
@@ -1341,7 +1349,7 @@ START_TEST(test_eval_cache_follows_dev_text) {
     fputs(t, f);
     fclose(f);
     free(t);
-    ck_assert_int_eq(run(rep), 0);
+    run_ok(rep);
     ck_assert_int_ge(count_in("err.txt", "evaluated norm=post,seed=1/last.ckpt"), 1);
 }
 END_TEST
@@ -1382,7 +1390,7 @@ START_TEST(test_report_token_stats_are_evals) {
     for (int c = 0; c < 2; c++) {
         snprintf(ckpt, sizeof ckpt, "%s/cells/%s/last.ckpt", d, cells[c]);
         char *ev[] = {"eval", "--model", ckpt, "--data", dev, "--beam", "1", "--threads", "2", "--json", NULL};
-        ck_assert_int_eq(run(ev), 0);
+        run_ok(ev);
         snprintf(path, sizeof path, "%s/out.txt", tmpdir);
         char *out = tg_cli_slurp(path), anchor[64];
         snprintf(anchor, sizeof anchor, "\"cell\": \"%s\"", cells[c]);
@@ -1411,9 +1419,9 @@ START_TEST(test_report_token_stats_are_evals) {
     tg_cli_write(path, t);
     free(t);
     char *rep[] = {"experiment", "report", d, NULL};
-    ck_assert_int_eq(run(rep), 0);
+    run_ok(rep);
     ck_assert_int_eq(count_in("err.txt", "evaluated norm=pre,seed=1/last.ckpt"), 1);
-    ck_assert_int_eq(run(rep), 0);
+    run_ok(rep);
     ck_assert_int_eq(count_in("err.txt", "evaluated "), 0);
 }
 END_TEST
@@ -1684,12 +1692,12 @@ START_TEST(test_baseline_key_twice_refused) {
     char d[300];
     snprintf(d, sizeof d, "%s/base", tmpdir);
     char *g[] = {TINY, "--vary", "norm=post,pre", "--seeds", "1", "--out", d, NULL};
-    ck_assert_int_eq(run(g), 0);
+    run_ok(g);
     char *twice[] = {"experiment", "report", d, "--baseline", "norm=pre,norm=post", NULL};
     ck_assert_int_eq(run(twice), 2);
     ck_assert_int_ge(count_in("err.txt", "--baseline 'norm=pre,norm=post': norm given twice"), 1);
     char *once[] = {"experiment", "report", d, "--baseline", "norm=pre", NULL};
-    ck_assert_int_eq(run(once), 0);
+    run_ok(once);
 }
 END_TEST
 
@@ -1701,7 +1709,7 @@ START_TEST(test_baseline_and_repeats_as_train_reads) {
     char d[300], many[40000];
     snprintf(d, sizeof d, "%s/num", tmpdir);
     char *g[] = {TINY, "--vary", "dropout=0,0.1", "--seeds", "1", "--out", d, NULL};
-    ck_assert_int_eq(run(g), 0);
+    run_ok(g);
     const char *same[] = {"dropout=0.10", "dropout=1e-1", "dropout=.1"};
     for (int i = 0; i < 3; i++) {
         char *rep[] = {"experiment", "report", d, "--baseline", (char *)same[i], NULL};

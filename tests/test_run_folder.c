@@ -88,7 +88,7 @@ START_TEST(test_lock_one_train_per_folder) {
     assert_unchanged(dir, before);
     free(before);
     close(fd);
-    ck_assert_int_eq(tg_cli_run(NULL, fresh), 0);
+    tg_cli_run_ok(NULL, fresh);
 
     fd = hold_lock(dir);
     before = folder_state(dir);
@@ -121,7 +121,7 @@ START_TEST(test_lock_one_train_per_folder) {
     free(before);
     kill(holder, SIGKILL);
     ck_assert_int_eq(tg_cli_wait(holder), 128 + SIGKILL);
-    ck_assert_int_eq(tg_cli_run(NULL, resume), 0);
+    tg_cli_run_ok(NULL, resume);
     ck_assert(tg_cli_has("err.txt", "resumed at step 4"));
     close(ready[0]);
     close(ready[1]);
@@ -135,7 +135,7 @@ START_TEST(test_fresh_run_refuses_another_runs_files) {
     const char *dir = tg_cli_path("d");
     char *first[] = {TINY, "--max-steps", "20", "--valid-every", "10", "--save-every", "5", "--keep", "3",
                      "--out", (char *)dir, NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, first), 0);
+    tg_cli_run_ok(NULL, first);
     char path[600];
     snprintf(path, sizeof path, "%s/last.ckpt", dir);
     ck_assert_int_eq(unlink(path), 0);
@@ -183,7 +183,7 @@ START_TEST(test_fresh_run_refuses_another_runs_files) {
     snprintf(path, sizeof path, "%s/metrics.tsv", start);
     tg_cli_write(path, METRICS_HEADER);
     again[sizeof again / sizeof again[0] - 2] = (char *)start;
-    ck_assert_int_eq(tg_cli_run(NULL, again), 0);
+    tg_cli_run_ok(NULL, again);
     snprintf(path, sizeof path, "%s/last.ckpt", start);
     struct stat sb;
     ck_assert_int_eq(stat(path, &sb), 0);
@@ -225,7 +225,7 @@ START_TEST(test_experiment_restarts_an_interrupted_cell) {
     char *a[] = {"experiment", "--task", "copy", "--task-size", "200", "--d-model", "16", "--heads", "2", "--d-ff",
                  "32", "--layers", "1", "--threads", "1", "--max-steps", "4", "--vary", "norm=post", "--seeds", "1",
                  "--out", (char *)dir, NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, a), 0);
+    tg_cli_run_ok(NULL, a);
     ck_assert(tg_cli_has("err.txt", "norm=post,seed=1: finished at step 4"));
     /* a cell whose folder holds another run's file is refused before any cell trains */
     const char *dir2 = tg_cli_path("xp2");
@@ -312,7 +312,7 @@ START_TEST(test_inputs_that_are_outputs_refused) {
     ck_assert_int_eq(symlink(corpus, link), 0);
     char *c[] = {"train", "--train", (char *)corpus, "--merges", "20", "--d-model", "16", "--heads", "2", "--d-ff",
                  "32", "--layers", "1", "--max-steps", "1", "--out", (char *)fresh, NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, c), 0);
+    tg_cli_run_ok(NULL, c);
     struct stat sb;
     ck_assert_int_eq(lstat(link, &sb), 0);
     ck_assert(S_ISREG(sb.st_mode));
@@ -345,7 +345,7 @@ START_TEST(test_resume_refuses_another_dev_set) {
     ck_assert_int_eq(chdir(top), 0);
     char *a[] = {"train", "--train", "train.tsv", "--dev", "dev.tsv", "--merges", "20", "--d-model", "16", "--heads",
                  "2", "--d-ff", "32", "--layers", "1", "--max-steps", "2", "--valid-every", "1", "--out", "run", NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, a), 0);
+    tg_cli_run_ok(NULL, a);
     snprintf(path, sizeof path, "%s/run", top);
     char *before = folder_state(path);
     ck_assert_int_eq(chdir(other), 0);
@@ -366,13 +366,13 @@ START_TEST(test_resume_refuses_another_dev_set) {
     free(before);
     ck_assert_int_eq(chdir(top), 0);
     b[2] = "run";
-    ck_assert_int_eq(tg_cli_run(NULL, b), 0);
+    tg_cli_run_ok(NULL, b);
     /* the run's own files named otherwise (an absolute path, ./): the same files, so the resume goes
      * on, config.txt keeping the run's names; a copy of them under another name is refused */
     char abs_train[600];
     snprintf(abs_train, sizeof abs_train, "%s/train.tsv", top);
     char *same[] = {"train", "--resume", "run", "--train", abs_train, "--dev", "./dev.tsv", "--max-steps", "5", NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, same), 0);
+    tg_cli_run_ok(NULL, same);
     ck_assert(tg_cli_has("err.txt", "resumed at step 4"));
     ck_assert(tg_cli_has("rel/run/config.txt", "train = train.tsv\ntrain-src"));
     ck_assert(tg_cli_has("rel/run/config.txt", "\ndev = dev.tsv\n"));
@@ -437,14 +437,14 @@ START_TEST(test_ignored_flags_refused) {
      * --vocab), a loop flag the run would not use is refused */
     const char *learnt = tg_cli_path("learnt"), *withvocab = tg_cli_path("withvocab");
     char *learn[] = {"train", "--train", (char *)tsv, "--merges", "4", "--max-steps", "1", "--out", (char *)learnt, NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, learn), 0);
+    tg_cli_run_ok(NULL, learn);
     char vocab_path[600];
     snprintf(vocab_path, sizeof vocab_path, "%s/vocab.txt", learnt);
     char *use[] = {"train", "--train", (char *)tsv, "--vocab", vocab_path, "--max-steps", "1", "--out",
                    (char *)withvocab, NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, use), 0);
+    tg_cli_run_ok(NULL, use);
     char *again[] = {"train", "--resume", (char *)withvocab, "--max-steps", "2", "--merges", "8000", NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, again), 0);
+    tg_cli_run_ok(NULL, again);
     char *patient[] = {"train", "--resume", (char *)withvocab, "--max-steps", "3", "--patience", "2", NULL};
     ck_assert_int_eq(tg_cli_run(NULL, patient), 2);
     ck_assert(tg_cli_has("err.txt", "--patience 2 counts validations"));
@@ -452,7 +452,7 @@ START_TEST(test_ignored_flags_refused) {
     ck_assert_int_ne(stat(dir, &sb), 0);
 
     char *run[] = {TINY, "--max-steps", "2", "--out", (char *)dir, NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, run), 0);
+    tg_cli_run_ok(NULL, run);
     char *before = folder_state(dir);
     const char *other = tg_cli_path("other");
     char *elsewhere[] = {"train", "--resume", (char *)dir, "--max-steps", "3", "--out", (char *)other, NULL};
@@ -464,7 +464,7 @@ START_TEST(test_ignored_flags_refused) {
     char same[600];
     snprintf(same, sizeof same, "%s/.", dir);
     elsewhere[sizeof elsewhere / sizeof elsewhere[0] - 2] = same;   /* the same folder by another name */
-    ck_assert_int_eq(tg_cli_run(NULL, elsewhere), 0);
+    tg_cli_run_ok(NULL, elsewhere);
     ck_assert(tg_cli_has("err.txt", "resumed at step 2"));
 }
 END_TEST
@@ -521,7 +521,7 @@ START_TEST(test_unused_task_and_validation_flags_refused) {
     /* used: a task validates on its own dev set; a text run on its --dev */
     char *task[] = {TINY, "--max-steps", "2", "--valid-every", "1", "--valid-sentences", "3", "--beam", "2",
                     "--alpha", "1", "--task-max-len", "8", "--out", (char *)dir, NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, task), 0);
+    tg_cli_run_ok(NULL, task);
     char mpath[600];
     snprintf(mpath, sizeof mpath, "%s/metrics.tsv", dir);
     char *m = tg_cli_slurp(mpath);
@@ -529,11 +529,11 @@ START_TEST(test_unused_task_and_validation_flags_refused) {
     free(m);
     /* a resume: a loop flag its run uses is taken */
     char *task_again[] = {"train", "--resume", (char *)dir, "--max-steps", "3", "--valid-every", "3", NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, task_again), 0);
+    tg_cli_run_ok(NULL, task_again);
     const char *text_dir = tg_cli_path("u-text");
     char *text[] = {TEXT, "--dev", (char *)dev, "--valid-every", "1", "--valid-sentences", "1", "--beam", "2",
                     "--alpha", "1", "--max-len", "50", "--on-bad-line", "skip", "--out", (char *)text_dir, NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, text), 0);
+    tg_cli_run_ok(NULL, text);
     snprintf(mpath, sizeof mpath, "%s/metrics.tsv", text_dir);
     m = tg_cli_slurp(mpath);
     ck_assert_msg(strstr(m, "\nvalid\t1\t") && strstr(m, "\nvalid\t2\t"), "%s", m);
@@ -541,7 +541,7 @@ START_TEST(test_unused_task_and_validation_flags_refused) {
     /* a resume of a text run without --dev: a validation flag refused, the folder as it was */
     const char *nodev = tg_cli_path("u-nodev");
     char *plain[] = {TEXT, "--out", (char *)nodev, NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, plain), 0);
+    tg_cli_run_ok(NULL, plain);
     char *before = folder_state(nodev);
     char *more[] = {"train", "--resume", (char *)nodev, "--max-steps", "3", "--valid-every", "1", NULL};
     ck_assert_int_eq(tg_cli_run(NULL, more), 2);
@@ -549,9 +549,9 @@ START_TEST(test_unused_task_and_validation_flags_refused) {
     assert_unchanged(nodev, before);
     free(before);
     char *off[] = {"train", "--resume", (char *)nodev, "--max-steps", "3", "--valid-every", "0", NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, off), 0);   /* off, as it is: taken */
+    tg_cli_run_ok(NULL, off);   /* off, as it is: taken */
     char *on[] = {"train", "--resume", (char *)nodev, "--max-steps", "4", NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, on), 0);
+    tg_cli_run_ok(NULL, on);
 #undef TEXT
 }
 END_TEST
@@ -585,23 +585,23 @@ START_TEST(test_unused_settings_in_config_file_refused) {
              "task-size = 10000\nmax-steps = 1\nd-ff = 32\nlayers = 1\n", tsv);
     tg_cli_write(cfg, text);
     char *dflt[] = {"train", "--config", (char *)cfg, "--out", (char *)dir, NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, dflt), 0);
+    tg_cli_run_ok(NULL, dflt);
     snprintf(text, sizeof text, "train = %s\nmerges = 4\nd-model = 16\nheads = 2\nbeam = 2\nmax-steps = 1\n"
              "d-ff = 32\nlayers = 1\n", tsv);
     tg_cli_write(cfg, text);
     char *with_dev[] = {"train", "--config", (char *)cfg, "--dev", (char *)tsv, "--out", (char *)tg_cli_path("fd"), NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, with_dev), 0);
+    tg_cli_run_ok(NULL, with_dev);
     /* a run's own config.txt as the config of the next, text (without --dev) and task */
     char own[600];
     snprintf(own, sizeof own, "%s/config.txt", dir);
     char *again[] = {"train", "--config", own, "--out", (char *)tg_cli_path("f2"), NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, again), 0);
+    tg_cli_run_ok(NULL, again);
     const char *task_dir = tg_cli_path("ft");
     char *task[] = {TINY, "--max-steps", "1", "--task-max-len", "8", "--out", (char *)task_dir, NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, task), 0);
+    tg_cli_run_ok(NULL, task);
     snprintf(own, sizeof own, "%s/config.txt", task_dir);
     char *task_again[] = {"train", "--config", own, "--out", (char *)tg_cli_path("ft2"), NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, task_again), 0);
+    tg_cli_run_ok(NULL, task_again);
 }
 END_TEST
 

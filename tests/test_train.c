@@ -55,6 +55,14 @@ static int run(const char *in, char **argv) {
     return wait_rc(spawn(out, errf, in, argv));
 }
 
+/* run to exit 0, else the test fails quoting the command's stderr. */
+static void run_ok_at(const char *in, char **argv, const char *file, int line) {
+    char errf[300];
+    snprintf(errf, sizeof errf, "%s/err.txt", tmpdir);
+    tg_cli_assert_ok(run(in, argv), errf, argv, file, line);
+}
+#define run_ok(in, argv) run_ok_at(in, argv, __FILE__, __LINE__)
+
 static char *slurp(const char *path) { return tg_cli_slurp(path); }
 
 static bool file_has(const char *name, const char *needle) {
@@ -220,7 +228,7 @@ START_TEST(test_resume_checks_edited_config_txt) {
     snprintf(cfg, sizeof cfg, "%s/config.txt", dir);
     snprintf(ckpt, sizeof ckpt, "%s/last.ckpt", dir);
     char *a[] = {TINY, "--max-steps", "3", "--out", dir, NULL};
-    ck_assert_int_eq(run(NULL, a), 0);
+    run_ok(NULL, a);
     char *orig = slurp(cfg);
     uint64_t h = param_hash(ckpt);
     char *edited = malloc(strlen(orig) + 64);
@@ -246,7 +254,7 @@ START_TEST(test_resume_checks_edited_config_txt) {
     free(now);
     /* the run's own: no word */
     tg_cli_write(cfg, orig);
-    ck_assert_int_eq(run(NULL, r), 0);
+    run_ok(NULL, r);
     ck_assert(!file_has("err.txt", "config.txt"));
     /* a loop setting edited, given by no flag: warned, and written again */
     now = slurp(cfg);
@@ -255,7 +263,7 @@ START_TEST(test_resume_checks_edited_config_txt) {
     sprintf(edited, "%.*s\nmax-steps = 9%s", (int)(at - now), now, strchr(at + 1, '\n'));
     tg_cli_write(cfg, edited);
     char *r2[] = {"train", "--resume", dir, NULL};
-    ck_assert_int_eq(run(NULL, r2), 0);
+    run_ok(NULL, r2);
     ck_assert(file_has("err.txt", "warning: ") && file_has("err.txt", "config.txt has max-steps = 9, and the run "
                                                          "max-steps = 4 (last.ckpt)"));
     char *again = slurp(cfg);
@@ -264,7 +272,7 @@ START_TEST(test_resume_checks_edited_config_txt) {
     /* the same given by the flag: no word */
     tg_cli_write(cfg, edited);
     char *r3[] = {"train", "--resume", dir, "--max-steps", "9", NULL};
-    ck_assert_int_eq(run(NULL, r3), 0);
+    run_ok(NULL, r3);
     ck_assert(!file_has("err.txt", "config.txt"));
     /* --fit-steps sets --max-steps once training has begun, after config.txt was written: its 0
      * there is no edit */
@@ -272,14 +280,14 @@ START_TEST(test_resume_checks_edited_config_txt) {
     snprintf(fit, sizeof fit, "%s/fit", tmpdir);
     char *f1[] = {TINY, "--schedule", "cosine", "--fit-steps", "--time-limit", "2s", "--out", fit,
                   NULL};
-    ck_assert_int_eq(run(NULL, f1), 0);
+    run_ok(NULL, f1);
     char *f2[] = {"train", "--resume", fit, "--time-limit", "3s", NULL};
-    ck_assert_int_eq(run(NULL, f2), 0);
+    run_ok(NULL, f2);
     ck_assert(!file_has("err.txt", "config.txt"));
     /* emptied (no setting, a comment): nothing to keep, written again without a word */
     tg_cli_write(cfg, "# emptied\n");
     char *r4[] = {"train", "--resume", dir, "--max-steps", "10", NULL};
-    ck_assert_int_eq(run(NULL, r4), 0);
+    run_ok(NULL, r4);
     ck_assert(!file_has("err.txt", "config.txt"));
     again = slurp(cfg);
     ck_assert_ptr_nonnull(strstr(again, "\nmax-steps = 10\n"));
@@ -302,7 +310,7 @@ START_TEST(test_resume_refuses_unreadable_config_txt) {
     snprintf(ckpt, sizeof ckpt, "%s/last.ckpt", dir);
     snprintf(errf, sizeof errf, "%s/err.txt", tmpdir);
     char *a[] = {TINY, "--max-steps", "3", "--out", dir, NULL};
-    ck_assert_int_eq(run(NULL, a), 0);
+    run_ok(NULL, a);
     char *orig = slurp(cfg), *edited = malloc(strlen(orig) + 64);
     const char *at = strstr(orig, "\ndropout = ");
     ck_assert_ptr_nonnull(at);
@@ -344,7 +352,7 @@ START_TEST(test_usage_errors) {
     char *a1[] = {"train", "--no-such-flag", NULL};
     ck_assert_int_eq(run(NULL, a1), 2);
     char *a2[] = {"train", "--help", NULL};
-    ck_assert_int_eq(run(NULL, a2), 0);
+    run_ok(NULL, a2);
     ck_assert(file_has("out.txt", "--attn-activation"));
     const char *flags[] = {"--attn-activation-at out|heads", "--attn-gate none|sigmoid",
                            "--residual-activation none|relu", "--diagnostics N"};
@@ -389,7 +397,7 @@ START_TEST(test_usage_errors) {
     char *a7[] = {"translate", "--bogus", NULL};
     ck_assert_int_eq(run(NULL, a7), 2);
     char *a8[] = {"eval", "--help", NULL};
-    ck_assert_int_eq(run(NULL, a8), 0);
+    run_ok(NULL, a8);
 }
 END_TEST
 
@@ -400,7 +408,7 @@ START_TEST(test_resume_is_exact_after_sigkill) {
     snprintf(ref, sizeof ref, "%s/ref", tmpdir);
     /* 2N = 60 updates in one go (dropout on, so the dropout stream must resume too) */
     char *a[] = {TINY, "--dropout", "0.1", "--save-every", "1", "--max-steps", "60", "--out", ref, NULL};
-    ck_assert_int_eq(run(NULL, a), 0);
+    run_ok(NULL, a);
     snprintf(ckpt, sizeof ckpt, "%s/last.ckpt", ref);
     uint64_t want = param_hash(ckpt);
     /* the same run killed at random moments (a checkpoint is written every step, so many kills land
@@ -409,7 +417,7 @@ START_TEST(test_resume_is_exact_after_sigkill) {
     clock_gettime(CLOCK_MONOTONIC, &t0);
     snprintf(dir, sizeof dir, "%s/probe", tmpdir);
     a[sizeof a / sizeof a[0] - 2] = dir;
-    ck_assert_int_eq(run(NULL, a), 0);
+    run_ok(NULL, a);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double full_us = (double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3;
     srand(12345);
@@ -434,10 +442,10 @@ START_TEST(test_resume_is_exact_after_sigkill) {
             char rm[400];
             snprintf(rm, sizeof rm, "rm -rf '%s'", dir);
             ck_assert_int_eq(system(rm), 0);
-            ck_assert_int_eq(run(NULL, a), 0);
+            run_ok(NULL, a);
         } else {
             char *r[] = {"train", "--resume", dir, NULL};
-            ck_assert_int_eq(run(NULL, r), 0);
+            run_ok(NULL, r);
         }
         ck_assert_msg(param_hash(ckpt) == want, "trial %d: resumed parameters differ from the uninterrupted run", trial);
     }
@@ -451,11 +459,11 @@ START_TEST(test_resume_extends_max_steps) {
     snprintf(a1, sizeof a1, "%s/a", tmpdir);
     snprintf(b1, sizeof b1, "%s/b", tmpdir);
     char *full[] = {TINY, "--max-steps", "40", "--out", a1, NULL};
-    ck_assert_int_eq(run(NULL, full), 0);
+    run_ok(NULL, full);
     char *half[] = {TINY, "--max-steps", "20", "--threads", "1", "--out", b1, NULL};
-    ck_assert_int_eq(run(NULL, half), 0);
+    run_ok(NULL, half);
     char *more[] = {"train", "--resume", b1, "--max-steps", "40", "--threads", "2", NULL};
-    ck_assert_int_eq(run(NULL, more), 0);
+    run_ok(NULL, more);
     ck_assert(file_has("err.txt", "resumed at step 20"));
     snprintf(p, sizeof p, "%s/last.ckpt", a1);
     uint64_t ha = param_hash(p);
@@ -466,7 +474,7 @@ START_TEST(test_resume_extends_max_steps) {
     ck_assert_int_eq(run(NULL, bad), 2);
     ck_assert(file_has("err.txt", "cannot change when resuming"));
     char *same[] = {"train", "--resume", b1, "--d-model", "16", "--max-steps", "40", NULL};
-    ck_assert_int_eq(run(NULL, same), 0);
+    run_ok(NULL, same);
     /* a fresh run into a run folder is refused: nothing is overwritten */
     ck_assert_int_eq(run(NULL, full), 1);
     ck_assert(file_has("err.txt", "--resume"));
@@ -497,7 +505,7 @@ START_TEST(test_fit_steps_equals_max_steps) {
     snprintf(b, sizeof b, "%s/b", tmpdir);
     char *fit[] = {TINY, "--schedule", "cosine", "--fit-steps", "--time-limit", "3s", "--valid-every", "0",
                    "--out", a, NULL};
-    ck_assert_int_eq(run(NULL, fit), 0);
+    run_ok(NULL, fit);
     ck_assert(file_has("err.txt", "--fit-steps: "));
     ck_assert(file_has("err.txt", "over steps 5-20,"));   /* at the warmup's end, its first fifth left out */
     snprintf(p, sizeof p, "%s/last.ckpt", a);
@@ -510,7 +518,7 @@ START_TEST(test_fit_steps_equals_max_steps) {
                   (long long)stopped);
     snprintf(n_text, sizeof n_text, "%lld", (long long)n);
     char *fixed[] = {TINY, "--schedule", "cosine", "--max-steps", n_text, "--valid-every", "0", "--out", b, NULL};
-    ck_assert_int_eq(run(NULL, fixed), 0);
+    run_ok(NULL, fixed);
     snprintf(p, sizeof p, "%s/metrics.tsv", a);
     char *rows_a = train_rows(p);
     snprintf(p, sizeof p, "%s/metrics.tsv", b);
@@ -525,7 +533,7 @@ START_TEST(test_fit_steps_equals_max_steps) {
         ck_assert(param_hash(p) == ha);
         /* a resume with a longer time limit has nothing to do, and says why */
         char *longer[] = {"train", "--resume", a, "--time-limit", "1h", NULL};
-        ck_assert_int_eq(run(NULL, longer), 0);
+        run_ok(NULL, longer);
         ck_assert(file_has("err.txt", "nothing to do: reached --max-steps"));
         ck_assert(file_has("err.txt", "a longer --time-limit does not extend the run"));
         snprintf(p, sizeof p, "%s/last.ckpt", a);
@@ -536,14 +544,14 @@ START_TEST(test_fit_steps_equals_max_steps) {
     snprintf(d, sizeof d, "%s/d", tmpdir);
     char *long_warmup[] = {TINY, "--schedule", "cosine", "--fit-steps", "--time-limit", "60s", "--warmup", "300",
                            "--task-size", "8000", "--max-epochs", "1", "--valid-every", "0", "--out", d, NULL};
-    ck_assert_int_eq(run(NULL, long_warmup), 0);
+    run_ok(NULL, long_warmup);
     ck_assert(file_has("err.txt", "over steps 61-300,"));
     /* a limit that ends the run inside the warmup is said: the fit, and so the decay, never came */
     char e[300];
     snprintf(e, sizeof e, "%s/e", tmpdir);
     char *short_run[] = {TINY, "--schedule", "cosine", "--fit-steps", "--time-limit", "60s", "--warmup", "300",
                          "--max-epochs", "1", "--valid-every", "0", "--out", e, NULL};
-    ck_assert_int_eq(run(NULL, short_run), 0);
+    run_ok(NULL, short_run);
     ck_assert(file_has("err.txt", "before its fit at step 300"));
     char c[300];
     snprintf(c, sizeof c, "%s/c", tmpdir);
@@ -568,11 +576,11 @@ START_TEST(test_accum_shards_resume_exact) {
     snprintf(a1, sizeof a1, "%s/a", tmpdir);
     snprintf(b1, sizeof b1, "%s/b", tmpdir);
     char *full[] = {TINY, "--accum-shards", "2", "--dropout", "0.1", "--max-steps", "30", "--out", a1, NULL};
-    ck_assert_int_eq(run(NULL, full), 0);
+    run_ok(NULL, full);
     char *half[] = {TINY, "--accum-shards", "2", "--dropout", "0.1", "--max-steps", "15", "--out", b1, NULL};
-    ck_assert_int_eq(run(NULL, half), 0);
+    run_ok(NULL, half);
     char *more[] = {"train", "--resume", b1, "--max-steps", "30", "--threads", "1", NULL};
-    ck_assert_int_eq(run(NULL, more), 0);
+    run_ok(NULL, more);
     ck_assert(file_has("err.txt", "resumed at step 15"));
     snprintf(p, sizeof p, "%s/last.ckpt", a1);
     uint64_t ha = param_hash(p);
@@ -659,16 +667,16 @@ START_TEST(test_cosine_resume_longer_warned) {
     snprintf(d, sizeof d, "%s/cos", tmpdir);
     char *a[] = {TINY, "--schedule", "cosine", "--warmup", "4", "--max-steps", "10", "--valid-every", "0", "--out", d,
                  NULL};
-    ck_assert_int_eq(run(NULL, a), 0);
+    run_ok(NULL, a);
     char *same[] = {"train", "--resume", d, "--max-steps", "10", NULL};
-    ck_assert_int_eq(run(NULL, same), 0);
+    run_ok(NULL, same);
     char errf[320];
     snprintf(errf, sizeof errf, "%s/err.txt", tmpdir);
     char *e = slurp(errf);
     ck_assert(strstr(e, "nothing to do") && !strstr(e, "changes the cosine schedule"));
     free(e);
     char *longer[] = {"train", "--resume", d, "--max-steps", "14", NULL};
-    ck_assert_int_eq(run(NULL, longer), 0);
+    run_ok(NULL, longer);
     ck_assert(file_has("err.txt", "warning: --max-steps 14 changes the cosine schedule of this run (at step 10 of "
                                   "10): the learning rate now decays over 14 steps, so it rises from here"));
     /* a --fit-steps run stopped before its fit has no length yet: nothing to warn about */
@@ -681,7 +689,7 @@ START_TEST(test_cosine_resume_longer_warned) {
     ck_assert_int_eq(tg_cli_wait(tg_cli_spawn("TAPEGRAD_STOP_AT_STEP=5", NULL, out, errf2, fit)), 0);
     ck_assert(file_has("err.txt", "stopped by signal 15 at step 5"));
     char *fixed[] = {"train", "--resume", f, "--max-steps", "60", NULL};
-    ck_assert_int_eq(run(NULL, fixed), 0);
+    run_ok(NULL, fixed);
     e = slurp(errf);
     ck_assert(strstr(e, "resumed at step 5") && !strstr(e, "changes the cosine schedule"));
     free(e);
@@ -735,7 +743,7 @@ START_TEST(test_stop_inside_validation_resumes_exact) {
     char a[300], b[300], p[320], q[320];
     snprintf(a, sizeof a, "%s/a", tmpdir);
     char *full[] = {TINY, "--max-steps", "14", "--valid-every", "4", "--beam", "2", "--out", a, NULL};
-    ck_assert_int_eq(run(NULL, full), 0);
+    run_ok(NULL, full);
     char *want_rows = valid_rows(a);
     ck_assert_ptr_nonnull(strstr(want_rows, "valid 14 "));
     static const char *const inject[] = {"TAPEGRAD_STOP_IN_VALIDATION=2", "TAPEGRAD_STOP_IN_VALIDATION=4",
@@ -768,7 +776,7 @@ START_TEST(test_stop_inside_validation_resumes_exact) {
             ck_assert_int_eq(run(NULL, bad), 1);
             ck_assert(file_has("err.txt", "section 'valid_pending': step = 9, the state's is 8"));
             set_pending_step(p, q, 8);   /* the bytes the run wrote: taken */
-            ck_assert_int_eq(run(NULL, bad), 0);
+            run_ok(NULL, bad);
         }
         if (k == 1) {   /* a kill after the resume wrote the validation's row, before its save */
             char cmd[1000];
@@ -776,7 +784,7 @@ START_TEST(test_stop_inside_validation_resumes_exact) {
             ck_assert_int_eq(system(cmd), 0);
         }
         char *more[] = {"train", "--resume", b, NULL};
-        ck_assert_int_eq(run(NULL, more), 0);
+        run_ok(NULL, more);
         snprintf(want, sizeof want, "valid step %d |", at[k]);
         ck_assert(file_has("err.txt", want));
         if (k) ck_assert(file_has("err.txt", "done: reached --max-steps at step 14"));
@@ -836,7 +844,7 @@ START_TEST(test_bad_checkpoints_refused_intact) {
     snprintf(dir, sizeof dir, "%s/bad", tmpdir);
     snprintf(ckpt, sizeof ckpt, "%s/last.ckpt", dir);
     char *a[] = {TINY, "--max-steps", "5", "--out", dir, NULL};
-    ck_assert_int_eq(run(NULL, a), 0);
+    run_ok(NULL, a);
     /* truncate it */
     char *orig = slurp(ckpt);
     struct stat st;
@@ -920,10 +928,10 @@ START_TEST(test_ckpt_diagnose_equals_training_diagnostics) {
     snprintf(diag, sizeof diag, "%s/ddiag", tmpdir);
     char *a[] = {TINY, "--max-steps", "30", "--save-every", "10", "--keep", "10", "--out", plain, NULL};
     char *b[] = {TINY, "--max-steps", "30", "--diagnostics", "5", "--out", diag, NULL};
-    ck_assert_int_eq(run(NULL, a), 0);
-    ck_assert_int_eq(run(NULL, b), 0);
+    run_ok(NULL, a);
+    run_ok(NULL, b);
     char *d[] = {"ckpt", "diagnose", "--threads", "1", plain, NULL};
-    ck_assert_int_eq(run(NULL, d), 0);
+    run_ok(NULL, d);
     snprintf(path, sizeof path, "%s/diagnostics.tsv", plain);
     char *got = slurp(path);
     snprintf(path, sizeof path, "%s/diagnostics.tsv", diag);
@@ -950,7 +958,7 @@ START_TEST(test_ckpt_diagnose_equals_training_diagnostics) {
     want[k] = '\0';
     ck_assert(steps_seen[10] && steps_seen[20] && steps_seen[30]);
     ck_assert_str_eq(got, want);
-    ck_assert_int_eq(run(NULL, d), 0);   /* again: the same rows, not twice */
+    run_ok(NULL, d);   /* again: the same rows, not twice */
     snprintf(path, sizeof path, "%s/diagnostics.tsv", plain);
     char *again = slurp(path);
     ck_assert_str_eq(again, got);
@@ -968,7 +976,7 @@ START_TEST(test_ckpt_diagnose_equals_training_diagnostics) {
     }
     ck_assert_int_ge(linked, 3);
     char *o[] = {"ckpt", "diagnose", "--threads", "1", only, NULL};
-    ck_assert_int_eq(run(NULL, o), 0);
+    run_ok(NULL, o);
     snprintf(path, sizeof path, "%s/diagnostics.tsv", only);
     char *from_kept = slurp(path);
     ck_assert_str_eq(from_kept, got);
@@ -983,7 +991,7 @@ START_TEST(test_ckpt_diagnose_equals_training_diagnostics) {
     snprintf(path, sizeof path, "%s/lock", diag);   /* even while a train holds its folder: it writes nothing */
     int lock = open(path, O_RDWR | O_CREAT, 0644);
     ck_assert(lock >= 0 && flock(lock, LOCK_EX | LOCK_NB) == 0);
-    ck_assert_int_eq(run(NULL, e), 0);
+    run_ok(NULL, e);
     close(lock);
     snprintf(path, sizeof path, "%s/diagnostics.tsv", diag);
     char *kept = slurp(path);
@@ -1007,7 +1015,7 @@ START_TEST(test_switches_recorded_old_checkpoints_load) {
     char *a[] = {TINY, "--max-steps", "3", "--attn-activation", "gelu", "--attn-activation-at",
                  "heads", "--attn-gate", "sigmoid", "--residual-activation", "relu", "--out", dir,
                  NULL};
-    ck_assert_int_eq(run(NULL, a), 0);
+    run_ok(NULL, a);
     tg_loaded L;
     tg_err err;
     ck_assert_msg(tg_run_load_model(ckpt, &L, &err) == TG_OK, "%s", err.msg);
@@ -1020,7 +1028,7 @@ START_TEST(test_switches_recorded_old_checkpoints_load) {
     snprintf(dir, sizeof dir, "%s/old", tmpdir);
     snprintf(ckpt, sizeof ckpt, "%s/last.ckpt", dir);
     char *b[] = {TINY, "--max-steps", "3", "--out", dir, NULL};
-    ck_assert_int_eq(run(NULL, b), 0);
+    run_ok(NULL, b);
     uint64_t h = param_hash(ckpt);
     write_old_style(ckpt, NULL, true);
     ck_assert_msg(tg_run_load_model(ckpt, &L, &err) == TG_OK, "%s", err.msg);
@@ -1030,7 +1038,7 @@ START_TEST(test_switches_recorded_old_checkpoints_load) {
     ck_assert_uint_eq(L.param_hash, h);
     tg_loaded_free(&L);
     char *r[] = {"train", "--resume", dir, "--max-steps", "5", NULL};
-    ck_assert_int_eq(run(NULL, r), 0);
+    run_ok(NULL, r);
     ck_assert(tg_run_load_model(ckpt, &L, &err) == TG_OK);
     ck_assert_int_eq(L.st.step, 5);
     tg_loaded_free(&L);
@@ -1043,7 +1051,7 @@ static char *uninterrupted_rows(uint64_t *hash) {
     char a[300], p[340];
     snprintf(a, sizeof a, "%s/a", tmpdir);
     char *full[] = {TINY, "--max-steps", "50", "--out", a, NULL};
-    ck_assert_int_eq(run(NULL, full), 0);
+    run_ok(NULL, full);
     snprintf(p, sizeof p, "%s/last.ckpt", a);
     *hash = param_hash(p);
     snprintf(p, sizeof p, "%s/metrics.tsv", a);
@@ -1059,11 +1067,11 @@ static char *stopped_and_resumed(const char *name, const char *drop, char *threa
     char dir[300], p[340];
     snprintf(dir, sizeof dir, "%s/%s", tmpdir, name);
     char *part[] = {TINY, "--max-steps", "23", "--out", dir, NULL};
-    ck_assert_int_eq(run(NULL, part), 0);
+    run_ok(NULL, part);
     snprintf(p, sizeof p, "%s/last.ckpt", dir);
     if (drop) write_old_style(p, drop, false);
     char *more[] = {"train", "--resume", dir, "--max-steps", "50", "--threads", threads, NULL};
-    ck_assert_int_eq(run(NULL, more), 0);
+    run_ok(NULL, more);
     ck_assert(file_has("err.txt", "resumed at step 23"));
     *hash = param_hash(p);
     snprintf(p, sizeof p, "%s/metrics.tsv", dir);
@@ -1084,12 +1092,12 @@ START_TEST(test_resume_metrics_rows_equal) {
     char c[300], p[340], q[340];
     snprintf(c, sizeof c, "%s/c", tmpdir);
     char *saving[] = {TINY, "--max-steps", "50", "--save-every", "7", "--keep", "10", "--out", c, NULL};
-    ck_assert_int_eq(run(NULL, saving), 0);
+    run_ok(NULL, saving);
     snprintf(p, sizeof p, "%s/step-28.ckpt", c);
     snprintf(q, sizeof q, "%s/last.ckpt", c);
     ck_assert_int_eq(rename(p, q), 0);
     char *back[] = {"train", "--resume", c, NULL};
-    ck_assert_int_eq(run(NULL, back), 0);
+    run_ok(NULL, back);
     ck_assert(file_has("err.txt", "resumed at step 28"));
     snprintf(p, sizeof p, "%s/metrics.tsv", c);
     got = train_rows(p);
@@ -1125,7 +1133,7 @@ START_TEST(test_epochs_count_from_1) {
     char dir[300], p[340];
     snprintf(dir, sizeof dir, "%s/ep", tmpdir);
     char *a[] = {TINY, "--max-steps", "30", "--out", dir, NULL};
-    ck_assert_int_eq(run(NULL, a), 0);
+    run_ok(NULL, a);
     snprintf(p, sizeof p, "%s/err.txt", tmpdir);
     char *log = slurp(p), *at = strstr(log, " batches an epoch");
     ck_assert_ptr_nonnull(at);
@@ -1149,7 +1157,7 @@ START_TEST(test_epochs_count_from_1) {
     ck_assert_int_ge(second, 1);
     ck_assert(file_has("err.txt", "step 30 | epoch 2 |"));
     char *r[] = {"train", "--resume", dir, "--max-steps", "31", NULL};
-    ck_assert_int_eq(run(NULL, r), 0);
+    run_ok(NULL, r);
     ck_assert(file_has("err.txt", "resumed at step 30 (epoch 2,"));
 }
 END_TEST
@@ -1166,9 +1174,9 @@ START_TEST(test_diagnostics_no_effect_and_resume) {
     char *a[] = {TINY, "--max-steps", "30", "--out", plain, NULL};
     char *b[] = {TINY, "--max-steps", "30", "--diagnostics", "5", "--out", diag, NULL};
     char *c[] = {TINY, "--max-steps", "20", "--diagnostics", "5", "--out", res, NULL};
-    ck_assert_int_eq(run(NULL, a), 0);
-    ck_assert_int_eq(run(NULL, b), 0);
-    ck_assert_int_eq(run(NULL, c), 0);
+    run_ok(NULL, a);
+    run_ok(NULL, b);
+    run_ok(NULL, c);
     snprintf(path, sizeof path, "%s/last.ckpt", plain);
     uint64_t h_plain = param_hash(path);
     snprintf(path, sizeof path, "%s/last.ckpt", diag);
@@ -1185,7 +1193,7 @@ START_TEST(test_diagnostics_no_effect_and_resume) {
     fputs("25\tenc\t0\tself_attn\tzero_frac\t0\n25\tenc\t0\tself_attn\tbranch_m", f);
     fclose(f);
     char *r[] = {"train", "--resume", res, "--max-steps", "30", NULL};
-    ck_assert_int_eq(run(NULL, r), 0);
+    run_ok(NULL, r);
     char dpath[340];
     snprintf(dpath, sizeof dpath, "%s/diagnostics.tsv", diag);
     char *want = slurp(dpath), *got = slurp(path);
@@ -1195,7 +1203,7 @@ START_TEST(test_diagnostics_no_effect_and_resume) {
     char one[300];
     snprintf(one, sizeof one, "%s/one", tmpdir);
     char *d[] = {TINY, "--max-steps", "30", "--diagnostics", "5", "--threads", "1", "--out", one, NULL};
-    ck_assert_int_eq(run(NULL, d), 0);
+    run_ok(NULL, d);
     snprintf(path, sizeof path, "%s/diagnostics.tsv", one);
     got = slurp(path);
     ck_assert_str_eq(got, want);
@@ -1230,7 +1238,7 @@ START_TEST(test_translate_eval_ckpt_on_tsv_files) {
     char *a[] = {"train", "--train", train, "--dev", dev, "--out", dir, "--merges", "30", "--d-model", "16",
                  "--heads", "2", "--d-ff", "32", "--layers", "1", "--max-steps", "30", "--valid-every", "15",
                  "--log-every", "10", "--threads", "2", NULL};
-    ck_assert_int_eq(run(NULL, a), 0);
+    run_ok(NULL, a);
     char p[320];
     snprintf(p, sizeof p, "%s/vocab.txt", dir);
     ck_assert(exists(p));
@@ -1260,19 +1268,19 @@ START_TEST(test_translate_eval_ckpt_on_tsv_files) {
     ck_assert(file_has("err.txt", "sentences/s"));
     /* greedy and --input give the same number of lines */
     char *t2[] = {"translate", "--model", ckpt, "--input", in, "--beam", "1", NULL};
-    ck_assert_int_eq(run(NULL, t2), 0);
+    run_ok(NULL, t2);
     /* eval */
     char *e[] = {"eval", "--model", best, "--data", dev, "--json", "--beam", "1", NULL};
-    ck_assert_int_eq(run(NULL, e), 0);
+    run_ok(NULL, e);
     ck_assert(file_has("out.txt", "\"bleu\": {\"score\": "));
     ck_assert(file_has("out.txt", "\"token_accuracy\": 0.") && file_has("out.txt", "\"confidence\": 0."));
     ck_assert(file_has("out.txt", "\"temperature\": 1, \"stats_nll\": "));
     ck_assert(file_has("out.txt", "\"signature\": \"nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0\""));
     char *et[] = {"eval", "--model", best, "--data", dev, "--beam", "1", "--temperature", "1.5", NULL};
-    ck_assert_int_eq(run(NULL, et), 0);
+    run_ok(NULL, et);
     ck_assert(file_has("out.txt", "at T = 1.5") && file_has("out.txt", "nll at T"));
     char *tiny[] = {"eval", "--model", best, "--data", dev, "--beam", "1", "--temperature", "1e-6", NULL};
-    ck_assert_int_eq(run(NULL, tiny), 0);   /* the least T: finite statistics */
+    run_ok(NULL, tiny);   /* the least T: finite statistics */
     /* one-hot at the least T: numbers, not the -nan of 1e-308 ("nan" alone: no token of that kind) */
     ck_assert(file_has("out.txt", "nll at T    ") && !file_has("out.txt", "-nan"));
     ck_assert(file_has("out.txt", "entropy     0.0000") && file_has("out.txt", "confidence  1.0000"));
@@ -1281,13 +1289,13 @@ START_TEST(test_translate_eval_ckpt_on_tsv_files) {
     ck_assert(file_has("err.txt", "--temperature wants a number in [1e-06, 1e+06], not '0'"));
     /* ckpt info, verify, average */
     char *i1[] = {"ckpt", "info", ckpt, NULL};
-    ck_assert_int_eq(run(NULL, i1), 0);
+    run_ok(NULL, i1);
     ck_assert(file_has("out.txt", "param checksum"));
     ck_assert(file_has("out.txt", "step            30"));
     char avg[320];
     snprintf(avg, sizeof avg, "%s/avg.ckpt", tmpdir);
     char *av[] = {"ckpt", "average", ckpt, best, "-o", avg, NULL};
-    ck_assert_int_eq(run(NULL, av), 0);
+    run_ok(NULL, av);
     tg_loaded A, B, C;
     tg_err err;
     ck_assert_int_eq(tg_run_load_model(ckpt, &A, &err), TG_OK);
@@ -1302,17 +1310,17 @@ START_TEST(test_translate_eval_ckpt_on_tsv_files) {
     tg_loaded_free(&B);
     tg_loaded_free(&C);
     char *v[] = {"ckpt", "verify", avg, NULL};
-    ck_assert_int_eq(run(NULL, v), 0);
+    run_ok(NULL, v);
     /* an averaged checkpoint has no optimiser state: it translates but does not resume */
     char *ir[] = {"ckpt", "info", "--json", avg, NULL};
-    ck_assert_int_eq(run(NULL, ir), 0);
+    run_ok(NULL, ir);
     ck_assert(file_has("out.txt", "\"optimizer_state\": false"));
     /* without a dev set, diagnostics look at the first training pairs */
     char nodev[300];
     snprintf(nodev, sizeof nodev, "%s/nodev", tmpdir);
     char *nd[] = {"train", "--train", train, "--out", nodev, "--merges", "30", "--d-model", "16", "--heads", "2",
                   "--d-ff", "32", "--layers", "1", "--max-steps", "2", "--diagnostics", "1", "--threads", "2", NULL};
-    ck_assert_int_eq(run(NULL, nd), 0);
+    run_ok(NULL, nd);
     ck_assert(file_has("nodev/diagnostics.tsv", "\n2\tdec\t0\tlayer\tgrad_norm\t"));
 }
 END_TEST
@@ -1329,7 +1337,7 @@ START_TEST(test_bad_training_data_message) {
     ck_assert(file_has("err.txt", "bad.tsv:2"));
     char *b[] = {"train", "--train", train, "--out", dir, "--max-steps", "1", "--on-bad-line", "skip",
                  "--merges", "5", "--d-model", "8", "--heads", "2", "--d-ff", "8", "--layers", "1", NULL};
-    ck_assert_int_eq(run(NULL, b), 0);
+    run_ok(NULL, b);
     ck_assert(file_has("err.txt", "skipped 1 line"));
 }
 END_TEST

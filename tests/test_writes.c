@@ -133,11 +133,11 @@ START_TEST(test_symlinks_never_followed) {
     ck_assert_int_eq(mkdir(dir_path("r2"), 0755), 0);
     ck_assert_int_eq(symlink(victim, dir_path("r2/config.txt")), 0);
     char *b[] = {COPY, "--max-steps", "2", "--out", (char *)dir_path("r2"), NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, b), 0);
+    tg_cli_run_ok(NULL, b);
     /* metrics.tsv's old fixed temporary name, planted before a resume trims the file */
     ck_assert_int_eq(symlink(victim, dir_path("r2/metrics.tsv.tmp")), 0);
     char *c[] = {"train", "--resume", (char *)dir_path("r2"), "--max-steps", "3", NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, c), 0);
+    tg_cli_run_ok(NULL, c);
     v = tg_cli_slurp(victim);
     ck_assert_str_eq(v, "precious\n");
     free(v);
@@ -153,7 +153,7 @@ START_TEST(test_devices_and_fifos_kept) {
     const char *tsv = dir_path("c.tsv");
     write_tsv(tsv, 30);
     char *a[] = {"vocab", "learn", "--data", (char *)tsv, "--merges", "10", "-o", "/dev/null", NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, a), 0);
+    tg_cli_run_ok(NULL, a);
     struct stat sb;
     ck_assert_int_eq(stat("/dev/null", &sb), 0);
     ck_assert(S_ISCHR(sb.st_mode));
@@ -168,7 +168,7 @@ START_TEST(test_devices_and_fifos_kept) {
         _exit(in && out && fclose(out) == 0 ? 0 : 1);
     }
     char *c[] = {"vocab", "learn", "--data", (char *)tsv, "--merges", "10", "-o", (char *)fifo, NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, c), 0);
+    tg_cli_run_ok(NULL, c);
     ck_assert_int_eq(tg_cli_wait(reader), 0);
     ck_assert(tg_cli_has("got.txt", "tapegrad-bpe 1\n"));
     ck_assert_int_eq(lstat(fifo, &sb), 0);
@@ -317,22 +317,22 @@ static void fail_four_commands(int n[4]) {
     const char *tsv = dir_path("c.tsv");
     write_tsv(tsv, 30);
     char *v1[] = {"vocab", "learn", "--data", (char *)tsv, "--merges", "5", "-o", (char *)dir_path("v.txt"), NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, v1), 0);
+    tg_cli_run_ok(NULL, v1);
     copy(dir_path("v.txt"), dir_path("v.before"));
     char *v2[] = {"vocab", "learn", "--data", (char *)tsv, "--merges", "20", "-o", (char *)dir_path("v.after"), NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, v2), 0);
+    tg_cli_run_ok(NULL, v2);
     v2[7] = (char *)dir_path("v.txt");
     n[0] = fail_each(v2, tg_cli_dir, reset_vocab, vocab_intact);
     ck_assert(same_file(dir_path("v.txt"), dir_path("v.after")));   /* the last try wrote it */
 
     make_run("r", "2");
     char *av0[] = {"ckpt", "average", (char *)dir_path("r/last.ckpt"), "-o", (char *)dir_path("avg.ckpt"), NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, av0), 0);   /* a model-only checkpoint to replace */
+    tg_cli_run_ok(NULL, av0);   /* a model-only checkpoint to replace */
     copy(dir_path("avg.ckpt"), dir_path("avg.before"));
     make_run("r3", "3");   /* (a model given twice, even as a copy, is refused) */
     char *av[] = {"ckpt", "average", (char *)dir_path("r/last.ckpt"), (char *)dir_path("r3/last.ckpt"), "-o",
                   (char *)dir_path("avg.after"), NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, av), 0);
+    tg_cli_run_ok(NULL, av);
     av[5] = (char *)dir_path("avg.ckpt");
     n[1] = fail_each(av, tg_cli_dir, reset_average, average_intact);
 
@@ -452,7 +452,7 @@ static bool same_rows(int n) {
 
 START_TEST(test_lost_rows_written_again) {
     char *ref[] = {COPY, "--max-steps", "4", "--out", (char *)dir_path("m0"), NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, ref), 0);
+    tg_cli_run_ok(NULL, ref);
     metrics_rows(dir_path("m0/metrics.tsv"), rows_wanted, sizeof rows_wanted);
     ck_assert_msg(strstr(rows_wanted, "train 4\nvalid 4\n") != NULL, "%s", rows_wanted);
     char *fr[] = {COPY, "--max-steps", "4", "--out", (char *)dir_path("m"), NULL};
@@ -501,7 +501,7 @@ static bool same_diagnostics(int n) {
 static void diagnostics_after_stops(const char *var) {
     char *ref[] = {COPY, "--max-steps", "3", "--save-every", "1", "--diagnostics", "1", "--out",
                    (char *)dir_path("g0"), NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, ref), 0);
+    tg_cli_run_ok(NULL, ref);
     diag_wanted = tg_cli_slurp(dir_path("g0/diagnostics.tsv"));
     char *fr[] = {COPY, "--max-steps", "3", "--save-every", "1", "--diagnostics", "1", "--out",
                   (char *)dir_path("g"), NULL};
@@ -566,7 +566,7 @@ START_TEST(test_config_quoting_round_trip) {
     write_tsv(tsv, 40);
     char *a[] = {"train", "--train", (char *)tsv, "--merges", "20", SMALL, "--max-steps", "1", "--out",
                  (char *)dir_path("r"), NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, a), 0);
+    tg_cli_run_ok(NULL, a);
     char *b[] = {"train", "--resume", (char *)dir_path("r"), "--max-steps", "2", NULL};
     ck_assert_msg(tg_cli_run(NULL, b) == 0, "resume failed");
     tg_run_config_default(&c);
@@ -589,7 +589,7 @@ START_TEST(test_resume_guards_aliases) {
     tg_cli_write(dir_path("r/metrics.tsv.tmp.99999.3"), "half");
     tg_cli_write(dir_path("r/last.ckpt.tmp.99999"), "half");
     char *c[] = {"train", "--resume", (char *)dir_path("r"), "--layers", "1", "--max-steps", "3", NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, c), 0);
+    tg_cli_run_ok(NULL, c);
     ck_assert_int_eq(temporaries(dir_path("r")), 0);
     ck_assert(tg_cli_has("r/config.txt", "enc-layers = 1\n") && tg_cli_has("r/config.txt", "dec-layers = 1\n"));
 }
@@ -639,7 +639,7 @@ START_TEST(test_translate_cuts_at_model_max_len) {
     strcat(line, "\n4 5\n");
     tg_cli_write(dir_path("in.txt"), line);
     char *a[] = {"translate", "--model", (char *)dir_path("short.ckpt"), "--input", (char *)dir_path("in.txt"), NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, a), 0);
+    tg_cli_run_ok(NULL, a);
     ck_assert(tg_cli_has("err.txt", "in.txt:1 has 30 pieces, cut to the model's 15"));
     char *out = tg_cli_slurp(dir_path("out.txt"));
     int lines = 0;
@@ -667,7 +667,7 @@ START_TEST(test_eval_names_too_long_pairs) {
     tg_cli_write(dir_path("d.tsv"), data);
     char *a[] = {"eval", "--model", (char *)dir_path("short.ckpt"), "--data", (char *)dir_path("d.tsv"), "--beam", "1",
                  NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, a), 0);
+    tg_cli_run_ok(NULL, a);
     ck_assert(tg_cli_has("out.txt", "pairs       1 (12 too long, skipped)\n"));
     ck_assert(tg_cli_has("err.txt", "tapegrad eval: warning: "));
     ck_assert(tg_cli_has("err.txt", "d.tsv:1 has 20 source and 2 target pieces, over the model's 14: skipped\n"));
@@ -679,7 +679,7 @@ START_TEST(test_eval_names_too_long_pairs) {
     ck_assert(tg_cli_has("err.txt", "tapegrad eval: 12 pairs of "));
     char *j[] = {"eval", "--model", (char *)dir_path("short.ckpt"), "--data", (char *)dir_path("d.tsv"), "--beam", "1",
                  "--json", NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, j), 0);
+    tg_cli_run_ok(NULL, j);
     ck_assert(tg_cli_has("out.txt", "\"pairs\": 1, \"skipped_too_long\": 12,"));
     ck_assert(tg_cli_has("err.txt", "d.tsv:1 has 20 source"));
 }
@@ -858,7 +858,7 @@ static void resume_refuses(const char *src, const char *name, const unsigned cha
  * refused. Only a resume reads it. */
 START_TEST(test_interval_fields_validated) {
     char *run[] = {COPY, "--log-every", "50", "--max-steps", "2", "--out", (char *)dir_path("ir"), NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, run), 0);   /* no row yet: the interval holds both updates */
+    tg_cli_run_ok(NULL, run);   /* no row yet: the interval holds both updates */
     const char *src = dir_path("ir.ckpt");
     ck_assert_int_eq(rename(dir_path("ir/last.ckpt"), src), 0);
     unsigned char *v = section_bytes(src, "interval", 52);
@@ -1139,7 +1139,7 @@ START_TEST(test_resume_keeps_look_alike_temps) {
     for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) tg_cli_write(dir_path(keep[i]), "mine");
     for (int i = 0; i < 2; i++) tg_cli_write(dir_path(half[i]), "half");
     char *a[] = {"train", "--resume", (char *)dir_path("rt"), "--max-steps", "3", NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, a), 0);
+    tg_cli_run_ok(NULL, a);
     for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
         ck_assert_msg(is_regular(dir_path(keep[i])), "%s was removed", keep[i]);
     for (int i = 0; i < 2; i++) ck_assert_msg(!is_regular(dir_path(half[i])), "%s was kept", half[i]);
@@ -1158,7 +1158,7 @@ START_TEST(test_dead_writers_temps_removed) {
     const char *files[] = {gone, alive, other, "avg.ckpt.tmp.mine", "avg.ckpt.tmp.20261201"};
     for (size_t i = 0; i < 5; i++) tg_cli_write(dir_path(files[i]), "half");
     char *a[] = {"ckpt", "average", (char *)dir_path("r/last.ckpt"), "-o", (char *)dir_path("avg.ckpt"), NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, a), 0);
+    tg_cli_run_ok(NULL, a);
     ck_assert(is_regular(dir_path("avg.ckpt")));
     ck_assert_msg(!is_regular(dir_path(gone)), "%s was kept", gone);
     for (size_t i = 1; i < 5; i++) ck_assert_msg(is_regular(dir_path(files[i])), "%s was removed", files[i]);
@@ -1183,7 +1183,7 @@ START_TEST(test_long_output_names_written) {
     for (int i = 0; i < 3; i++) tg_cli_write(tmp[i], "half");
     snprintf(out, sizeof out, "%s/%s", tg_cli_dir, name);
     char *a[] = {"ckpt", "average", (char *)dir_path("rn/last.ckpt"), "-o", out, NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, a), 0);
+    tg_cli_run_ok(NULL, a);
     ck_assert(is_regular(out));
     ck_assert_msg(!is_regular(tmp[0]), "the dead writer's temporary of the long name was kept");
     ck_assert_msg(is_regular(tmp[1]) && is_regular(tmp[2]), "another name's file was removed");
@@ -1191,7 +1191,7 @@ START_TEST(test_long_output_names_written) {
     snprintf(tmp[3], sizeof tmp[3], "%s/%s.tmp.%ld.0", tg_cli_dir, name, dead);
     tg_cli_write(tmp[3], "half");
     snprintf(out, sizeof out, "%s/%s", tg_cli_dir, name);
-    ck_assert_int_eq(tg_cli_run(NULL, a), 0);
+    tg_cli_run_ok(NULL, a);
     ck_assert_msg(!is_regular(tmp[3]), "an older build's temporary of a long name was kept");
     char folder[256];   /* into a folder that is not there: the message ends with why */
     memset(folder, 'f', 200);
@@ -1221,13 +1221,13 @@ START_TEST(test_locked_temps_kept) {
     }
     char *resume[] = {"train", "--resume", (char *)dir_path("rl"), "--max-steps", "3", NULL};
     char *average[] = {"ckpt", "average", (char *)dir_path("rl/last.ckpt"), "-o", (char *)dir_path("avgl.ckpt"), NULL};
-    ck_assert_int_eq(tg_cli_run(NULL, resume), 0);
-    ck_assert_int_eq(tg_cli_run(NULL, average), 0);
+    tg_cli_run_ok(NULL, resume);
+    tg_cli_run_ok(NULL, average);
     for (int i = 0; i < 2; i++) ck_assert_msg(is_regular(dir_path(name[i])), "%s (locked) was removed", name[i]);
     for (int i = 0; i < 2; i++) close(fd[i]);
     resume[4] = "4";
-    ck_assert_int_eq(tg_cli_run(NULL, resume), 0);
-    ck_assert_int_eq(tg_cli_run(NULL, average), 0);
+    tg_cli_run_ok(NULL, resume);
+    tg_cli_run_ok(NULL, average);
     for (int i = 0; i < 2; i++) ck_assert_msg(!is_regular(dir_path(name[i])), "%s (free) was kept", name[i]);
 }
 END_TEST

@@ -168,6 +168,20 @@ static inline char *tg_cli_slurp_n(const char *path, size_t *len) {
 
 static inline char *tg_cli_slurp(const char *path) { return tg_cli_slurp_n(path, NULL); }
 
+/* Fails the test at file:line unless the command argv ended with exit 0, quoting the end of its
+ * stderr (errf): a failure that does not come again (under load, say) keeps its cause in the
+ * test's output, where the exit code alone did not. */
+static inline void tg_cli_assert_ok(int rc, const char *errf, char **argv, const char *file, int line) {
+    if (rc == 0) return;
+    size_t n;
+    char *e = tg_cli_slurp_n(errf, &n);
+    ck_assert_msg(0, "%s:%d: tapegrad %s %s...: exit %d, not 0; its stderr ends:\n%s", file, line, argv[0],
+                  argv[1] ? argv[1] : "", rc, e + (n > 1500 ? n - 1500 : 0));
+    free(e);
+}
+#define tg_cli_run_ok(env, argv) \
+    tg_cli_assert_ok(tg_cli_run(env, argv), tg_cli_path("err.txt"), argv, __FILE__, __LINE__)
+
 /* tg_cli_dir/name holds needle (else prints what it holds, for the failure). */
 static inline bool tg_cli_has(const char *name, const char *needle) {
     char *s = tg_cli_slurp(tg_cli_path(name));
