@@ -366,8 +366,15 @@ static tg_status parse_text(tg_run_config *c, const char *text, const char *orig
 }
 
 tg_status tg_run_config_parse(tg_run_config *c, const char *text, const char *origin, tg_err *err) {
-    int seen[N_OPTS] = {0};
-    return parse_text(c, text, origin, seen, err);
+    return tg_run_config_parse_lines(c, text, origin, NULL, err);
+}
+
+tg_status tg_run_config_parse_lines(tg_run_config *c, const char *text, const char *origin, tg_run_config_lines *lines,
+                                    tg_err *err) {
+    tg_run_config_lines none;
+    if (!lines) lines = &none;
+    memset(lines, 0, sizeof *lines);
+    return parse_text(c, text, origin, lines->at, err);
 }
 
 /* tg_run_config_read, the line of each setting in seen. */

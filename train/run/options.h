@@ -113,6 +113,9 @@ bool tg_run_config_first_diff(const tg_run_config *a, const tg_run_config *b, un
 
 /* Parses text in the format above (from a checkpoint). */
 tg_status tg_run_config_parse(tg_run_config *c, const char *text, const char *origin, tg_err *err);
+/* The same, with the line of each setting in *lines (NULL: not kept). */
+tg_status tg_run_config_parse_lines(tg_run_config *c, const char *text, const char *origin, tg_run_config_lines *lines,
+                                    tg_err *err);
 
 /* The group of a flag name, or -1 if there is no such flag. */
 int tg_run_config_group(const char *name);
