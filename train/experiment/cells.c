@@ -511,6 +511,18 @@ static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err
         tg_run_config_default(&scratch);
         s = tg_run_config_load_lines(&scratch, e->config, &lines, &e2);
         if (s == TG_OK) s = tg_run_config_check_lines(&cfg, &lines, e->config, &e2);
+        /* a --vary of a flag without a value gives the flag for true only (cell_argv): its false
+         * leaves the file's true in place, and the cell would train as the true one, refused
+         * after its training as not trained with the recipe */
+        for (int a = 0; s == TG_OK && a < e->n_axes; a++) {
+            const tg_exp_axis *ax = &e->axes[a];
+            if (ax->n_set || takes_value(ax->key) || strcmp(ax->values[c->value[a]], "false")) continue;
+            tg_run_config off = scratch;
+            if (tg_run_config_set(&off, ax->key, "false", &e2) == TG_OK && memcmp(&off, &scratch, sizeof off))
+                s = tg_err_set(&e2, TG_ERR_ARG, "--vary %s=...false...: --config %s sets %s = true, and a cell is "
+                               "given --%s for true only (a flag without a value cannot say false): remove the "
+                               "line from the file", ax->key, e->config, ax->key, ax->key);
+        }
     }
     char last[sizeof c->dir + 16];
     struct stat sb;
