@@ -1172,6 +1172,38 @@ START_TEST(test_seed_list_trailing_comma) {
 }
 END_TEST
 
+/* A seed spelled other than in digits: strtoull took ' -2' as 2^64 - 2 (train's --seed refuses it),
+ * and ' 2', '+2' as 2. Refused for a new experiment, exit 2, nothing written. */
+START_TEST(test_seed_list_spelled_in_digits) {
+    char d[300];
+    snprintf(d, sizeof d, "%s/signs", tmpdir);
+    const char *bad[] = {"1, -2", "1, 2", "+1", " 1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *g[] = {TINY, "--seed-list", (char *)bad[i], "--out", d, NULL};
+        refused(g, "seeds are digits, separated by commas", d);
+    }
+}
+END_TEST
+
+/* --vary FLAG=true,false for a flag without a value, with a --config file setting it true: the
+ * false cell is given no flag (a flag cannot say false), so it trained as the true one and the
+ * experiment failed after its training, exit 1, blaming a hand's edit. Refused before anything
+ * is written, naming the file; a file setting it false is taken. */
+START_TEST(test_vary_false_against_config_true_refused) {
+    char d[300], c[300];
+    snprintf(d, sizeof d, "%s/tieoff", tmpdir);
+    snprintf(c, sizeof c, "%s/tie.cfg", tmpdir);
+    tg_cli_write(c, "no-tie-embeddings = true\n");
+    char *g[] = {TINY, "--config", c, "--vary", "no-tie-embeddings=true,false", "--seeds", "1", "--out", d, NULL};
+    refused(g, "sets no-tie-embeddings = true, and a cell is given --no-tie-embeddings for true only", d);
+    char *dry[] = {TINY, "--config", c, "--vary", "no-tie-embeddings=true,false", "--seeds", "1", "--out", d,
+                   "--dry-run", NULL};
+    refused(dry, "sets no-tie-embeddings = true", d);
+    tg_cli_write(c, "no-tie-embeddings = false\n");
+    run_ok(g);
+}
+END_TEST
+
 /* A --config file with a setting no cell uses (`beam = 4` on text without --dev), recorded by an
  * older build: its cells not yet started train (train takes the file as recorded), where a new
  * experiment with it is refused before its record, naming the file's line. */
@@ -1954,6 +1986,8 @@ int main(void) {
     tcase_add_test(checks, test_recorded_flags_doing_nothing_carry_on);
     tcase_add_test(checks, test_recorded_config_setting_doing_nothing_carries_on);
     tcase_add_test(checks, test_seed_list_trailing_comma);
+    tcase_add_test(checks, test_seed_list_spelled_in_digits);
+    tcase_add_test(checks, test_vary_false_against_config_true_refused);
     tcase_add_test(checks, test_cell_checkpoint_must_be_the_cells);
     tcase_add_test(checks, test_lock_before_record);
     tcase_add_test(checks, test_eval_cache_follows_dev_text);

@@ -282,6 +282,13 @@ static int run(int argc, char **argv, int depth, bool extending) {
                 "1,2,3\n", fl.seed_list);
         rc = 2;
     }
+    /* and a seed spelled other than in digits (' 2', '+2', ' -2'): strtoull takes ' -2' as
+     * 2^64 - 2, where train's --seed refuses it; a recorded one goes on as it was taken */
+    if (rc < 0 && depth == 0 && sl && fl.seed_list[strspn(fl.seed_list, "0123456789,")]) {
+        fprintf(stderr, "tapegrad experiment: --seed-list '%s': seeds are digits, separated by commas (no spaces or "
+                "signs): give seeds like 1,2,3\n", fl.seed_list);
+        rc = 2;
+    }
     int jobs = rc < 0 ? jobs_of(fl.jobs) : 1;
     if (rc < 0 && jobs == 0) rc = 2;
     if (rc < 0) rc = keep_argv(&e, argc, argv) ? 1 : -1;
