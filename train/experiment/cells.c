@@ -518,7 +518,10 @@ static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err
             const tg_exp_axis *ax = &e->axes[a];
             if (ax->n_set || takes_value(ax->key) || strcmp(ax->values[c->value[a]], "false")) continue;
             tg_run_config off = scratch;
-            if (tg_run_config_set(&off, ax->key, "false", &e2) == TG_OK && memcmp(&off, &scratch, sizeof off))
+            char was[64], now[64];
+            unsigned all = 1u << TG_OPT_DATA | 1u << TG_OPT_MODEL | 1u << TG_OPT_OPTIM | 1u << TG_OPT_LOOP;
+            if (tg_run_config_set(&off, ax->key, "false", &e2) == TG_OK &&
+                tg_run_config_first_diff(&off, &scratch, all, now, was, sizeof now))
                 s = tg_err_set(&e2, TG_ERR_ARG, "--vary %s=...false...: --config %s sets %s = true, and a cell is "
                                "given --%s for true only (a flag without a value cannot say false): remove the "
                                "line from the file", ax->key, e->config, ax->key, ax->key);
@@ -636,8 +639,8 @@ tg_status tg_exp_validate(const tg_experiment *e, tg_err *err) {
     if (!e->n_seeds) return tg_err_set(err, TG_ERR_ARG, "no seeds: give --seeds N or --seed-list 1,2,3");
     struct stat sb;   /* the --config file is read for each cell, its check and the record */
     if (e->config[0] && (is_stdin(e->config) || (stat(e->config, &sb) == 0 && S_ISFIFO(sb.st_mode))))
-        return tg_err_set(err, TG_ERR_ARG, "--config %s: a pipe, which can be read only once, and the experiment "
-                          "reads it for each cell and for its record: give a file", e->config);
+        return tg_err_set(err, TG_ERR_ARG, "--config %s: standard input or a pipe, which can be read only once, and "
+                          "the experiment reads it for each cell and for its record: give a file", e->config);
     char note[64];
     const char *flag;
     for (int i = 0; i < e->n_base; i++) {
