@@ -673,6 +673,18 @@ START_TEST(test_extension_refused_per_cell_and_off_grid) {
     ck_assert_int_eq(run(extend), 2);
     ck_assert_int_eq(count_in("err.txt", "not a multiple of --valid-every 25"), 1);
     cell_hash(g, "attn-activation=none,seed=1", 30);
+    /* validated only at the end (--valid-every 0): said so (it read 'not a multiple of --valid-every 0') */
+    char end_only[400];
+    snprintf(end_only, sizeof end_only, "%s/end-only", tmpdir);
+    char *at_end[] = {"experiment", "--task", "copy", "--task-size", "50", "--d-model", "8", "--heads", "2", "--d-ff",
+                      "8", "--layers", "1", "--max-steps", "2", "--valid-every", "0", "--threads", "1", "--seeds", "1",
+                      "--out", end_only, NULL};
+    run_ok(at_end);
+    extend[2] = end_only;
+    extend[4] = "4";
+    ck_assert_int_eq(run(extend), 2);
+    ck_assert_int_eq(count_in("err.txt", "the cells validated at the end of their budget, step 2, and only there "
+                                         "(--valid-every 0), in seed=1: a fresh run"), 1);
 }
 END_TEST
 
@@ -1005,7 +1017,7 @@ START_TEST(test_missing_inputs_refused_before_the_record) {
      * an empty stream: "no training data", after the record) */
     char *piped[] = {TEXT, "--train", t, "--config", "/dev/stdin", NULL};
     ck_assert_int_eq(run(piped), 2);
-    ck_assert_int_ge(count_in("err.txt", "--config /dev/stdin: a pipe, which can be read only once"), 1);
+    ck_assert_int_ge(count_in("err.txt", "--config /dev/stdin: standard input or a pipe, which can be read only once"), 1);
     ck_assert_msg(!exists(d), "%s was written", d);
     char *right[] = {TEXT, "--train", t, NULL};   /* the corrected command */
     run_ok(right);

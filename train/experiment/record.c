@@ -144,10 +144,11 @@ static tg_status extend_cell_check(const tg_run_config *was, const char *cell, t
     bool validates = was->task[0] || was->dev[0];
     if (validates && (was->valid_every <= 0 || was->max_steps % was->valid_every != 0))
         return tg_err_set(err, TG_ERR_ARG, "--resume DIR --max-steps: the cells validated at the end of their budget, "
-                          "step %lld, which is not a multiple of --valid-every %d%s%s: a fresh run with a larger budget "
-                          "does not validate there, and that validation counts for best.ckpt and --patience, so "
-                          "longer cells are not a continuation: give a new --out", (long long)was->max_steps,
-                          was->valid_every, cell ? ", in " : "", cell ? cell : "");
+                          "step %lld, %s%d%s%s: a fresh run with a larger budget does not validate there, and that "
+                          "validation counts for best.ckpt and --patience, so longer cells are not a continuation: "
+                          "give a new --out", (long long)was->max_steps, was->valid_every > 0 ? "which is not a "
+                          "multiple of --valid-every " : "and only there (--valid-every ", was->valid_every,
+                          was->valid_every > 0 ? (cell ? ", in " : "") : (cell ? "), in " : ")"), cell ? cell : "");
     return TG_OK;
 }
 
@@ -312,8 +313,8 @@ static tg_status record_holds(const tg_experiment *e, char *old, const char *pat
     if (s == TG_OK && !recipe_same(theirs, mine, def, here, there, sizeof here)) {
         if (e->recorded && e->config[0])   /* the arguments and the file they name, or the record */
             s = tg_err_set(err, TG_ERR_ARG, "%s: its arg: lines with --config %s as it is now give '%s', its "
-                           "[recipe] has '%s': that file or the record was edited since the experiment started, "
-                           "and the cells were trained with the recipe; put it back, or give another --out",
+                           "[recipe] has '%s': that file or the record was edited since the experiment started, so "
+                           "the record no longer says how the cells were trained; put it back, or give another --out",
                            path, e->config, here, there);
         else if (e->recorded)   /* its arguments were read from the record: they and its recipe disagree */
             s = tg_err_set(err, TG_ERR_ARG, "%s: its arg: lines give '%s', its [recipe] has '%s': a record edited "
