@@ -1821,6 +1821,71 @@ START_TEST(test_batches_depend_on_seed_and_data_only) {
 }
 END_TEST
 
+static char g_edited_config[400];   /* the --config file train_then_edit edits */
+
+/* A cell's train that, once the cell is trained, edits the experiment's --config file: a hand
+ * preparing the next experiment while this one runs. */
+static int train_then_edit(int argc, char **argv) {
+    int rc = tg_cmd_train_cell(argc, argv);
+    tg_cli_write(g_edited_config, "# the recipe\nlr = 0.002\n");
+    return rc;
+}
+
+/* tg_exp_run(e, train, jobs) in a child, its stderr to tmpdir/err.txt: its exit code. */
+static int exp_run_in_child(const tg_experiment *e, tg_exp_train_fn train, int jobs) {
+    char errf[300];
+    snprintf(errf, sizeof errf, "%s/err.txt", tmpdir);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fe = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fe, 2);
+        int rc = tg_exp_run(e, train, jobs);
+        fflush(NULL);
+        _exit(rc);
+    }
+    return tg_cli_wait(pid);
+}
+
+/* The --config file edited while the experiment runs: the cells still to start would read it
+ * (and the cell just trained be checked against it, refused after its training as 'not trained
+ * with the recorded recipe'). The experiment stops naming the file and the line, the cells done
+ * kept; with the file put back it goes on, the done cell not trained again. One cell at a time
+ * and two. */
+START_TEST(test_config_edited_while_running) {
+    for (int jobs = 1; jobs <= 2; jobs++) {
+        tg_experiment e;
+        tg_exp_init(&e);
+        tg_err err;
+        snprintf(e.dir, sizeof e.dir, "%s/edited-%d", tmpdir, jobs);
+        snprintf(g_edited_config, sizeof g_edited_config, "%s/ed-%d.cfg", tmpdir, jobs);
+        snprintf(e.config, sizeof e.config, "%s", g_edited_config);
+        tg_cli_write(g_edited_config, "# the recipe\nlr = 0.001\n");
+        const char *base[][2] = {{"task", "copy"}, {"task-size", "50"}, {"d-model", "8"}, {"heads", "2"},
+                                 {"d-ff", "8"}, {"layers", "1"}, {"max-steps", "2"}, {"valid-every", "0"},
+                                 {"threads", "1"}};
+        for (size_t i = 0; i < sizeof base / sizeof base[0]; i++)
+            ck_assert(tg_exp_add_base(&e, base[i][0], base[i][1], &err) == TG_OK);
+        ck_assert(tg_exp_add_seeds(&e, jobs == 1 ? "1,2" : "1,2,3", true, &err) == TG_OK);
+        ck_assert_msg(tg_exp_validate(&e, &err) == TG_OK, "%s", err.msg);
+        ck_assert_msg(tg_exp_record(&e, true, false, &err) == TG_OK, "%s", err.msg);
+        ck_assert_int_eq(exp_run_in_child(&e, train_then_edit, jobs), 1);
+        ck_assert_int_ge(count_in("err.txt", "was edited since the experiment started: it now gives 'lr = 0.002', "
+                                             "where the recipe has 'lr = 0.001'"), 1);
+        ck_assert_int_eq(count_in("err.txt", "not trained with the recorded recipe"), 0);
+        char last[sizeof e.dir + 64];
+        snprintf(last, sizeof last, "%s/cells/seed=%d/last.ckpt", e.dir, jobs == 1 ? 2 : 3);
+        ck_assert_msg(!exists(last), "%s was trained", last);
+        tg_cli_write(g_edited_config, "# the recipe\nlr = 0.001\n");   /* put back */
+        ck_assert_int_eq(exp_run_in_child(&e, tg_cmd_train_cell, jobs), 0);
+        ck_assert_int_eq(count_in("err.txt", "seed=1: starting"), 0);   /* done: kept */
+        ck_assert_int_eq(count_in("err.txt", jobs == 1 ? "seed=2: finished at step 2" : "seed=3: finished at step 2"), 1);
+        tg_exp_free(&e);
+    }
+}
+END_TEST
+
 /* DIR/lock planted as a link: refused, nothing created where it points (before the fix O_CREAT
  * made the file there); an output planted as a link to a FIFO without a reader is replaced by a
  * file (before the fix `experiment report` blocked on it for ever), the FIFO kept. */
@@ -1998,6 +2063,7 @@ int main(void) {
     tcase_add_test(checks, test_recorded_flags_doing_nothing_carry_on);
     tcase_add_test(checks, test_recorded_config_setting_doing_nothing_carries_on);
     tcase_add_test(checks, test_seed_list_trailing_comma);
+    tcase_add_test(checks, test_config_edited_while_running);
     tcase_add_test(checks, test_seed_list_spelled_in_digits);
     tcase_add_test(checks, test_vary_false_against_config_true_refused);
     tcase_add_test(checks, test_cell_checkpoint_must_be_the_cells);

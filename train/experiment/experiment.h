@@ -124,6 +124,10 @@ tg_status tg_exp_cell_status(const tg_experiment *e, const tg_exp_cell *c, tg_ex
  * config as this build formats it); malloc'd. Two commands are the same experiment when their
  * recipes are the same text. */
 tg_status tg_exp_recipe(const tg_experiment *e, char **out, tg_err *err);
+/* The recipe now (its --config file read again) is was, the recipe when the experiment started;
+ * else TG_ERR_ARG naming the file and the first line that differs: a cell about to start would
+ * train another recipe, and be refused only after its training. */
+tg_status tg_exp_recipe_unchanged(const tg_experiment *e, const char *was, tg_err *err);
 /* Checks that DIR/experiment.txt, if there, holds the same recipe (TG_ERR_ARG naming the first
  * line that differs otherwise): the same settings but those one build has and the other not (a
  * setting added since, at its default), so a record of another build is read, and one whose arg:

@@ -71,6 +71,20 @@ static void first_difference(const char *a, const char *b, char *out, size_t len
     snprintf(theirs, tlen, "%.*s", (int)(strchr(b, '\n') ? strchr(b, '\n') - b : (long)strlen(b)), b);
 }
 
+tg_status tg_exp_recipe_unchanged(const tg_experiment *e, const char *was, tg_err *err) {
+    char *now = NULL;
+    tg_status s = tg_exp_recipe(e, &now, err);
+    if (s == TG_OK && strcmp(now, was)) {
+        char here[256], there[256];
+        first_difference(now, was, here, sizeof here, there, sizeof there);
+        s = tg_err_set(err, TG_ERR_ARG, "--config %s was edited since the experiment started: it now gives '%s', where "
+                       "the recipe has '%s' (the cells to come would train another recipe); put the file back and "
+                       "run the same command again (the cells done are kept)", e->config, here, there);
+    }
+    free(now);
+    return s;
+}
+
 #define RECORD_MAX (64 << 20)
 
 /* DIR/experiment.txt whole (malloc'd) in *out; *missing when there is none (an error then too). */

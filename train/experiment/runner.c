@@ -137,6 +137,7 @@ typedef struct {
     int n, trained, jobs;          /* cells in all; cells trained by this invocation; at a time */
     double t0, wall, steps;        /* steps trained by this invocation, and the cells' wall time */
     int64_t steps_left;            /* of the cells not done */
+    char *recipe;                  /* with a --config file: the recipe when this invocation began */
 } run_progress;
 
 static void progress_line(const run_progress *p, char *out, size_t len) {
@@ -182,9 +183,15 @@ static int cell_todo(const tg_experiment *e, const tg_exp_cell *c, tg_exp_status
     return 1;
 }
 
-/* The cell's argv for train (free it), its start line printed; NULL when out of memory. */
+/* The cell's argv for train (free it), its start line printed; NULL (the message printed) when out
+ * of memory, or when the --config file was edited since this invocation began. */
 static char **cell_start(const tg_experiment *e, const tg_exp_cell *c, const tg_exp_status *before,
                          const run_progress *p) {
+    tg_err err;   /* a cell not started reads the --config file: as it was when the experiment began */
+    if (p->recipe && before->state == TG_EXP_NEW && tg_exp_recipe_unchanged(e, p->recipe, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad experiment: cell %s: %s\n", c->name, err.msg);
+        return NULL;
+    }
     char line[128];
     progress_line(p, line, sizeof line);
     if (before->state == TG_EXP_PARTIAL)
@@ -205,6 +212,12 @@ static int cell_end(const tg_experiment *e, const tg_exp_cell *c, const tg_exp_s
                     bool stopped, double t0, run_progress *p) {
     tg_exp_status after;
     tg_err err;
+    /* the cell's checkpoint is checked against the recipe with the --config file read again: one
+     * edited meanwhile is named, not taken for a checkpoint trained with other settings */
+    if (p->recipe && tg_exp_recipe_unchanged(e, p->recipe, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad experiment: cell %s: %s\n", c->name, err.msg);
+        return 1;
+    }
     if (tg_exp_cell_status(e, c, &after, &err) != TG_OK) {
         fprintf(stderr, "tapegrad experiment: cell %s: %s\n", c->name, err.msg);
         return 1;
@@ -438,7 +451,8 @@ int tg_exp_run(const tg_experiment *e, tg_exp_train_fn train, int jobs) {
     run_progress p = {.n = tg_exp_cell_count(e), .jobs = jobs, .t0 = now_s()};
     tg_err err;
     int done;
-    if (steps_left(e, &p.steps_left, &done, &err) != TG_OK) {
+    if (steps_left(e, &p.steps_left, &done, &err) != TG_OK ||
+        (e->config[0] && tg_exp_recipe(e, &p.recipe, &err) != TG_OK)) {
         fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
         return 1;
     }
@@ -446,20 +460,21 @@ int tg_exp_run(const tg_experiment *e, tg_exp_train_fn train, int jobs) {
             tg_exp_variant_count(e), e->n_seeds, e->dir, done);
     if (jobs > 1) fprintf(stderr, "; up to %d trained at a time, their lines marked [cell]", jobs);
     fputc('\n', stderr);
+    int rc = 0;
     if (jobs > 1) {
-        if (run_jobs(e, train, &p, jobs) != 0) return 1;
+        rc = run_jobs(e, train, &p, jobs) != 0;
     } else {
-        for (int i = 0; i < p.n; i++) {
+        for (int i = 0; rc == 0 && i < p.n; i++) {
             tg_exp_cell c;
             tg_exp_status st;
             tg_exp_cell_get(e, i, &c);
             int todo = cell_todo(e, &c, &st, &p);
-            if (todo < 0) return 1;
-            if (todo > 0) continue;
-            int rc = train_cell(e, &c, &st, train, &p);
-            if (rc != 0) return rc;
+            if (todo < 0) rc = 1;
+            else if (todo == 0) rc = train_cell(e, &c, &st, train, &p);
         }
     }
+    free(p.recipe);
+    if (rc != 0) return rc;
     char el[32];
     tg_format_duration(now_s() - p.t0, el, sizeof el);
     fprintf(stderr, "tapegrad experiment: all %d cells done (%d trained now, in %s)\n", p.n, p.trained, el);
