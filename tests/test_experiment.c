@@ -1279,7 +1279,7 @@ START_TEST(test_cell_checkpoint_must_be_the_cells) {
                            "mv '%s/cells/dropout=0,seed=1' '%s/kept' && ln -s 'dropout=0,seed=2' "
                            "'%s/cells/dropout=0,seed=1'"};
     const char *diff[] = {"cell dropout=0,seed=1: its last.ckpt was not trained with the recorded recipe (the cell's "
-                          "'dropout = 0', its last.ckpt's 'dropout = 0.10000000000000001')",
+                          "'dropout = 0', its last.ckpt's 'dropout = 0.1')",   /* (shortened) */
                           "cell dropout=0,seed=1: its last.ckpt was not trained with the recorded recipe (the cell's "
                           "'seed = 1', its last.ckpt's 'seed = 2')"};
     snprintf(cmd, sizeof cmd, "cp '%s/cells/dropout=0,seed=1/last.ckpt' '%s/saved.ckpt'", d, tmpdir);
@@ -1827,7 +1827,7 @@ static char g_edited_config[400];   /* the --config file train_then_edit edits *
  * preparing the next experiment while this one runs. */
 static int train_then_edit(int argc, char **argv) {
     int rc = tg_cmd_train_cell(argc, argv);
-    tg_cli_write(g_edited_config, "# the recipe\nlr = 0.002\n");
+    tg_cli_write(g_edited_config, "# the recipe\nlr = 0.003\n");   /* (written %.17g: 0.0030000000000000001) */
     return rc;
 }
 
@@ -1871,7 +1871,7 @@ START_TEST(test_config_edited_while_running) {
         ck_assert_msg(tg_exp_validate(&e, &err) == TG_OK, "%s", err.msg);
         ck_assert_msg(tg_exp_record(&e, true, false, &err) == TG_OK, "%s", err.msg);
         ck_assert_int_eq(exp_run_in_child(&e, train_then_edit, jobs), 1);
-        ck_assert_int_ge(count_in("err.txt", "was edited since the experiment started: it now gives 'lr = 0.002', "
+        ck_assert_int_ge(count_in("err.txt", "was edited since the experiment started: it now gives 'lr = 0.003', "
                                              "where the recipe has 'lr = 0.001'"), 1);
         ck_assert_int_eq(count_in("err.txt", "not trained with the recorded recipe"), 0);
         char last[sizeof e.dir + 64];

@@ -569,6 +569,7 @@ START_TEST(test_unused_settings_in_config_file_refused) {
         {"task-size = 7", ":6: task-size = 7: --task-size: only a synthetic task (--task) reads it"},
         {"valid_every = 5", ":6: valid-every = 5: --valid-every sets how often to validate"},
         {"patience = 2", ":6: patience = 2: --patience 2 counts validations, and without --dev there are none"},
+        {"alpha = 1.1", ":6: alpha = 1.1: --alpha sets how validation's beam search scores"},   /* not 1.1000000000000001 */
     };
     struct stat sb;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -580,6 +581,7 @@ START_TEST(test_unused_settings_in_config_file_refused) {
         ck_assert_msg(tg_cli_has("err.txt", cases[i].message), "%s: not '%s'", cases[i].line, cases[i].message);
         ck_assert_msg(stat(dir, &sb) != 0, "%s: %s was written", cases[i].line, dir);
     }
+    ck_assert(tg_cli_has("err.txt", "or give its default, 0.6)"));   /* alpha's, not 0.59999999999999998 */
     /* the defaults' values, or a value the flags make used (a dev set given by flag), are taken */
     snprintf(text, sizeof text, "train = %s\nmerges = 4\nd-model = 16\nheads = 2\nbeam = 1\nvalid-every = 0\n"
              "task-size = 10000\nmax-steps = 1\nd-ff = 32\nlayers = 1\n", tsv);

@@ -53,20 +53,6 @@ static const char *recorded_input(const tg_run_config *c, const char *flag) {
     return NULL;
 }
 
-/* A line `key = value` of the settings text with a number value written as its shortest form that
- * reads back as the same double: config.txt's %.17g is exact, but "dropout = 0.10000000000000001"
- * in a message reads as a value the user never gave. */
-static void shortest_number(char *line, size_t len) {
-    char *v = strstr(line, " = "), *end;
-    if (!v || !v[3]) return;
-    v += 3;
-    double x = strtod(v, &end);
-    if (*end) return;   /* (not a number: text, a flag) */
-    char s[32];
-    snprintf(s, sizeof s, "%.15g", x);
-    if (strtod(s, NULL) == x && (size_t)(v - line) + strlen(s) < len) strcpy(v, s);
-}
-
 /* The first line of the settings text `a` that differs in `b` ("" when they are the same): a flag
  * given with --resume is judged by what it changes, so an alias (--layers) is caught too. */
 static void first_change(const char *a, const char *b, char *out, size_t len) {
@@ -75,7 +61,7 @@ static void first_change(const char *a, const char *b, char *out, size_t len) {
         size_t na = strcspn(a, "\n"), nb = strcspn(b, "\n");
         if (na != nb || memcmp(a, b, na)) {
             snprintf(out, len, "%.*s", (int)na, a);
-            shortest_number(out, len);
+            tg_run_config_shorten(out, len);
             return;
         }
         a += na + (a[na] == '\n');
@@ -134,8 +120,8 @@ static int check_config_txt(const char *rundir, const tg_run_config *cfg, const 
     unsigned fixed = all & ~(1u << TG_OPT_LOOP);
     bool changed = tg_run_config_first_diff(&file, cfg, fixed, theirs, ours, sizeof ours);
     if (!changed && !tg_run_config_first_diff(&file, cfg, 1u << TG_OPT_LOOP, theirs, ours, sizeof ours)) return 0;
-    shortest_number(theirs, sizeof theirs);
-    shortest_number(ours, sizeof ours);
+    tg_run_config_shorten(theirs, sizeof theirs);
+    tg_run_config_shorten(ours, sizeof ours);
     if (changed) {
         fprintf(stderr, "tapegrad train: %s has %s, and the run %s (last.ckpt): a resume takes its recipe from "
                 "the checkpoint, and config.txt only records it; this setting cannot change when resuming (the "

@@ -69,6 +69,8 @@ static void first_difference(const char *a, const char *b, char *out, size_t len
     }
     snprintf(out, len, "%.*s", (int)(strchr(a, '\n') ? strchr(a, '\n') - a : (long)strlen(a)), a);
     snprintf(theirs, tlen, "%.*s", (int)(strchr(b, '\n') ? strchr(b, '\n') - b : (long)strlen(b)), b);
+    tg_run_config_shorten(out, len);   /* lr = 0.003, not 0.0030000000000000001 */
+    tg_run_config_shorten(theirs, tlen);
 }
 
 tg_status tg_exp_recipe_unchanged(const tg_experiment *e, const char *was, tg_err *err) {

@@ -503,6 +503,17 @@ void tg_run_config_unused_to_defaults(tg_run_config *c) {
             tg_run_config_set(c, OPTS[i].name, OPTS[i].def, &e);
 }
 
+void tg_run_config_shorten(char *line, size_t len) {
+    char *v = strstr(line, " = "), *end;
+    if (!v || !v[3]) return;
+    v += 3;
+    double x = strtod(v, &end);
+    if (*end) return;   /* (not a number: text, a flag) */
+    char s[32];
+    snprintf(s, sizeof s, "%.15g", x);
+    if (strtod(s, NULL) == x && (size_t)(v - line) + strlen(s) < len) strcpy(v, s);
+}
+
 tg_status tg_run_config_check_lines(const tg_run_config *c, const tg_run_config_lines *lines, const char *path,
                                     tg_err *err) {
     tg_run_config d;
@@ -513,9 +524,17 @@ tg_status tg_run_config_check_lines(const tg_run_config *c, const tg_run_config_
         if (!lines->at[i] || !OPTS[i].def) continue;
         format_value(c, &OPTS[i], v, sizeof v);
         format_value(&d, &OPTS[i], dv, sizeof dv);
-        if (strcmp(v, dv) && tg_run_config_check_given(c, OPTS[i].name, &e2) != TG_OK)
-            return tg_err_set(err, TG_ERR_ARG, "%s:%d: %s = %s: %s (here: remove the line, or give its default, %s)",
-                              path, lines->at[i], OPTS[i].name, v, e2.msg, dv[0] ? dv : "\"\"");
+        if (strcmp(v, dv) && tg_run_config_check_given(c, OPTS[i].name, &e2) != TG_OK) {
+            char line[sizeof v + 64], def[sizeof dv + 64];
+            snprintf(line, sizeof line, "%s = %s", OPTS[i].name, v);
+            snprintf(def, sizeof def, "%s = %s", OPTS[i].name, dv[0] ? dv : "\"\"");
+            if (OPTS[i].type == T_DOUBLE) {   /* alpha = 1.1, not 1.1000000000000001 */
+                tg_run_config_shorten(line, sizeof line);
+                tg_run_config_shorten(def, sizeof def);
+            }
+            return tg_err_set(err, TG_ERR_ARG, "%s:%d: %s: %s (here: remove the line, or give its default, %s)",
+                              path, lines->at[i], line, e2.msg, def + strlen(OPTS[i].name) + 3);
+        }
     }
     return TG_OK;
 }

@@ -111,6 +111,11 @@ int tg_run_config_format(const tg_run_config *c, char *buf, size_t len);
 bool tg_run_config_first_diff(const tg_run_config *a, const tg_run_config *b, unsigned groups, char *a_text,
                               char *b_text, size_t len);
 
+/* A line `key = value` of the settings text with a number value written as its shortest form that
+ * reads back as the same double: config.txt's %.17g is exact, but "dropout = 0.10000000000000001"
+ * in a message reads as a value the user never gave. Other lines are left as they are. */
+void tg_run_config_shorten(char *line, size_t len);
+
 /* Parses text in the format above (from a checkpoint). */
 tg_status tg_run_config_parse(tg_run_config *c, const char *text, const char *origin, tg_err *err);
 /* The same, with the line of each setting in *lines (NULL: not kept). */
