@@ -9,8 +9,10 @@
 #include <sched.h>
 #endif
 #include "autograd/pool.h"
+#include "autograd/threads.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +122,22 @@ int tg_default_threads(void) {
     return (int)c;
 }
 
+void tg_thread_block_signals(sigset_t *old) {
+    sigset_t all;
+    sigfillset(&all);
+    static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS};
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) sigdelset(&all, faults[i]);   /* the thread's own */
+    pthread_sigmask(SIG_BLOCK, &all, old);
+}
+
+int tg_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg) {
+    sigset_t old;
+    tg_thread_block_signals(&old);
+    int rc = pthread_create(thread, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
 tg_pool *tg_pool_new(int n_threads) {
     if (n_threads <= 0) n_threads = tg_default_threads();
     if (n_threads > TG_POOL_MAX) n_threads = TG_POOL_MAX;
@@ -139,7 +157,7 @@ tg_pool *tg_pool_new(int n_threads) {
         if (!wa) { tg_pool_free(pool); return NULL; }
         wa->pool = pool;
         wa->index = i;
-        if (pthread_create(&pool->threads[i], NULL, worker_main, wa) != 0) {
+        if (tg_thread_start(&pool->threads[i], worker_main, wa) != 0) {   /* (threads.h) */
             free(wa);
             tg_pool_free(pool);
             return NULL;

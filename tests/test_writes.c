@@ -13,11 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "tests/tg_check.h"
 #include "tests/tg_cli.h"
+#include "autograd/pool.h"
 #include "train/ckpt/atomic_file.h"
 #include "train/ckpt/ckpt_file.h"
 #include "train/run/options.h"
@@ -244,11 +246,41 @@ END_TEST
  * folder's fsync after the rename failed). */
 static const char *fault_var = "TAPEGRAD_FAIL_WRITE";
 static bool new_file_may_stand;
+static int signals_caught;   /* TAPEGRAD_SIGNAL_WRITE: the runs that caught it (train, in its loop) */
+
+/* fail_each of TAPEGRAD_SIGNAL_WRITE, the SIGTERM sent at write n: until a run whose n-th write
+ * never came (it must succeed), each run must end by the signal (128 + SIGTERM) or, caught by
+ * train's handler, stop with exit 0; leave no temporary in folder; and pass check(). A signal in a
+ * save is held to its end: the file is then the whole new one. Returns the runs it ended. */
+static int signal_each(char **argv, const char *folder, void (*reset)(void), void (*check)(void)) {
+    static char env[64];
+    int ended = 0;
+    for (int n = 1; n < 400; n++) {
+        if (reset) reset();
+        snprintf(env, sizeof env, "TAPEGRAD_SIGNAL_WRITE=%d", n);
+        int rc = tg_cli_run(env, argv);
+        char *e = tg_cli_slurp(tg_cli_path("err.txt"));
+        bool sent = strstr(e, "TAPEGRAD_SIGNAL_WRITE: SIGTERM sent") != NULL;
+        free(e);
+        if (!sent) {   /* past the command's last write */
+            ck_assert_msg(rc == 0, "%s: exit %d without the signal", env, rc);
+            return ended;
+        }
+        ck_assert_msg(rc == 0 || rc == 128 + SIGTERM, "%s: exit %d", env, rc);
+        ck_assert_msg(temporaries(folder) == 0, "%s: a temporary was left", env);
+        if (check) check();
+        ended += rc != 0;
+        signals_caught += rc == 0;
+    }
+    ck_abort_msg("still writing after 400 writes");
+    return ended;
+}
 
 /* Runs argv with fault_var=1, 2, ... (each from reset()) until five runs in a row succeed (a fault
  * a command survives does not end the search); each failed run must exit 1 with the fault named in
  * its message, leave no temporary in folder, and pass check(). Returns the failures seen. */
 static int fail_each(char **argv, const char *folder, void (*reset)(void), void (*check)(void)) {
+    if (!strcmp(fault_var, "TAPEGRAD_SIGNAL_WRITE")) return signal_each(argv, folder, reset, check);
     static char env[64];
     int failures = 0;
     for (int n = 1, ok = 0; n < 400; n++) {
@@ -372,6 +404,26 @@ START_TEST(test_failed_sync_at_every_save) {
     ck_assert_int_ge(n[3], 26);
     fprintf(stderr, "test_failed_sync_at_every_save: %d vocab, %d average, %d resumed-run and %d fresh-run save "
             "steps failed in turn\n", n[0], n[1], n[2], n[3]);
+}
+END_TEST
+
+/* A SIGTERM at every write of the same four commands in turn (TAPEGRAD_SIGNAL_WRITE=N, as `kill`
+ * or `timeout` landing there): every file is the old one or the whole new one and no temporary is
+ * left, whether the signal ended the command (after the save it came in: atomic_file.h holds it)
+ * or train caught it and stopped at its next step. */
+START_TEST(test_signal_at_every_write) {
+    fault_var = "TAPEGRAD_SIGNAL_WRITE";
+    new_file_may_stand = true;
+    int n[4];
+    fail_four_commands(n);
+    ck_assert_int_eq(n[0], 1);   /* vocab.txt's one write */
+    ck_assert(same_file(dir_path("v.txt"), dir_path("v.after")));
+    ck_assert_int_ge(n[1], 2);
+    ck_assert_int_ge(n[2], 1);   /* before the loop: config.txt, the metrics trim */
+    ck_assert_int_ge(n[3], 2);   /* vocab.txt, config.txt, ... */
+    ck_assert_int_ge(signals_caught, 10);
+    fprintf(stderr, "test_signal_at_every_write: the signal ended %d vocab, %d average, %d resumed-run and %d "
+            "fresh-run commands; train caught it in %d\n", n[0], n[1], n[2], n[3], signals_caught);
 }
 END_TEST
 
@@ -1251,6 +1303,84 @@ START_TEST(test_writer_locks_its_temp) {
 }
 END_TEST
 
+/* A SIGTERM sent to the process (kill PID) while a save's temporary stands, the pool's workers
+ * running: it is taken after the commit (the new file whole, no temporary), not by a worker that
+ * would end the process mid-save (the kernel gives a process's signal to any thread that has it
+ * unblocked). Also a nested save releases nothing, and a signal held over one that fails is taken
+ * after its abort. */
+static void save_then_signalled(const char *path, bool workers, bool fail) {
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        signal(SIGTERM, SIG_DFL);
+        tg_pool *pool = workers ? tg_pool_new(2) : NULL;
+        tg_afile f;
+        tg_err err;
+        if (tg_afile_open(&f, path, &err) != TG_OK) _exit(3);
+        kill(getpid(), SIGTERM);
+        nanosleep(&(struct timespec){0, 100000000L}, NULL);   /* a worker taking it ends the process now */
+        if (tg_afile_write(&f, "new\n", 4, &err) != TG_OK) _exit(4);
+        char inner_path[1100];
+        snprintf(inner_path, sizeof inner_path, "%s.inner", path);
+        if (tg_afile_save(inner_path, "in\n", 3, &err) != TG_OK) _exit(5);   /* nested: still held after */
+        if (fail) tg_afile_abort(&f);
+        else if (tg_afile_commit(&f, &err) != TG_OK) _exit(6);
+        tg_pool_free(pool);
+        _exit(0);   /* not reached: the signal is taken when the save ends */
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM, "status %d", status);
+}
+
+START_TEST(test_signal_held_over_a_save) {
+    const char *path = dir_path("held.txt");
+    char *text;
+    for (int workers = 0; workers < 2; workers++) {
+        save_then_signalled(path, workers, false);
+        text = tg_cli_slurp(path);
+        ck_assert_str_eq(text, "new\n");
+        free(text);
+        ck_assert_int_eq(unlink(path), 0);
+        ck_assert_int_eq(temporaries(tg_cli_dir), 0);
+    }
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("old\n", f);
+    ck_assert_int_eq(fclose(f), 0);
+    save_then_signalled(path, true, true);
+    text = tg_cli_slurp(path);
+    ck_assert_str_eq(text, "old\n");
+    free(text);
+    ck_assert_int_eq(temporaries(tg_cli_dir), 0);
+}
+END_TEST
+
+/* A file size limit (ulimit -f) below a checkpoint's size: the write fails (EFBIG, SIGXFSZ being
+ * ignored, main.c) and the command says so, exit 1, the old file kept, no temporary; by default the
+ * signal ended the process mid-save with a core dump. */
+START_TEST(test_file_size_limit_is_a_full_disk) {
+    make_run("r", "2");
+    char *av[] = {"ckpt", "average", (char *)dir_path("r/last.ckpt"), "-o", (char *)dir_path("avg.ckpt"), NULL};
+    tg_cli_run_ok(NULL, av);
+    copy(dir_path("avg.ckpt"), dir_path("avg.before"));
+    struct stat sb;
+    ck_assert_int_eq(stat(dir_path("avg.ckpt"), &sb), 0);
+    struct rlimit old, lim;
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = (rlim_t)sb.st_size / 2;
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    int rc = tg_cli_run(NULL, av);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+    ck_assert_int_eq(rc, 1);
+    ck_assert(tg_cli_has("err.txt", "File too large"));
+    ck_assert(same_file(dir_path("avg.ckpt"), dir_path("avg.before")));
+    ck_assert_int_eq(temporaries(tg_cli_dir), 0);
+}
+END_TEST
+
 /* --keep counts only regular files as snapshots: a folder (one not empty: before the fix every
  * later save failed removing it), a FIFO and a link named step-N.ckpt are left alone, and the
  * resume that would write the snapshot in a FIFO's place refuses, naming it. */
@@ -1352,6 +1482,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_stdout_write_errors);
     tcase_add_test(tc, test_full_disk_at_every_write);
     tcase_add_test(tc, test_failed_sync_at_every_save);
+    tcase_add_test(tc, test_signal_at_every_write);
     tcase_add_test(tc, test_end_validation_survives_a_stop);
     tcase_add_test(tc, test_lost_rows_written_again);
     tcase_add_test(tc, test_keep_after_a_failed_save);
@@ -1387,6 +1518,8 @@ static Suite *suite(void) {
     tcase_add_test(io, test_locked_temps_kept);
     tcase_add_test(io, test_long_output_names_written);
     tcase_add_test(io, test_writer_locks_its_temp);
+    tcase_add_test(io, test_signal_held_over_a_save);
+    tcase_add_test(io, test_file_size_limit_is_a_full_disk);
     tcase_add_test(io, test_keep_only_regular_snapshots);
     tcase_add_test(io, test_trim_reads_whole_lines);
     tcase_add_test(io, test_trim_says_what_it_drops);

@@ -51,6 +51,7 @@ static inline void tg_cli_teardown(void) {
 }
 
 static inline int tg_cli_dispatch(int argc, char **argv) {
+    signal(SIGXFSZ, SIG_IGN);   /* as main.c does */
     if (!strcmp(argv[0], "train")) return tg_cmd_train(argc, argv);
     if (!strcmp(argv[0], "translate")) return tg_cmd_translate(argc, argv);
     if (!strcmp(argv[0], "eval")) return tg_cmd_eval(argc, argv);
@@ -95,6 +96,8 @@ static inline pid_t tg_cli_spawn(const char *env, const char *in, const char *ou
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
+        signal(SIGINT, SIG_DFL);   /* as a command starts: Check's handlers would end the whole test */
+        signal(SIGTERM, SIG_DFL);
         int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644), fe = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fo, 1);
         dup2(fe, 2);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,37 @@ static bool inject_sync_fault(void) {
 }
 #define SYNC_NOTE(injected) ((injected) ? " (TAPEGRAD_FAIL_SYNC)" : "")
 
+/* TAPEGRAD_SIGNAL_WRITE: a SIGTERM sent to the process at this write, as `kill PID` would, said on
+ * stderr so that a test knows the write came. */
+static void inject_signal(void) {
+    static long count = 0;
+    if (!inject("TAPEGRAD_SIGNAL_WRITE", &count)) return;
+    fprintf(stderr, "TAPEGRAD_SIGNAL_WRITE: SIGTERM sent at write %ld\n", count);
+    kill(getpid(), SIGTERM);
+}
+
+/* The signals that stop a process by default and that a user, `timeout` or a job's scheduler
+ * sends: held (blocked) while a temporary stands, so that one landing in a save is taken after it,
+ * with the file whole under its name and no temporary left. Per thread, and nested: a save inside
+ * a save releases nothing. The other threads block them for good (autograd/threads.h), so the
+ * kernel cannot hand one to a thread that would die with it mid-save. */
+static _Thread_local int held_depth;
+static _Thread_local sigset_t held_old;
+
+static void hold_stop_signals(void) {
+    if (held_depth++ > 0) return;
+    sigset_t s;
+    sigemptyset(&s);
+    static const int stops[] = {SIGINT, SIGTERM, SIGHUP, SIGALRM, SIGUSR1, SIGUSR2};
+    for (size_t i = 0; i < sizeof stops / sizeof stops[0]; i++) sigaddset(&s, stops[i]);
+    pthread_sigmask(SIG_BLOCK, &s, &held_old);
+}
+
+/* The mask from before the first hold: a signal that came meanwhile is taken now. */
+static void release_stop_signals(void) {
+    if (--held_depth == 0) pthread_sigmask(SIG_SETMASK, &held_old, NULL);
+}
+
 /* A path as messages show it: whole, or "..." and its last bytes when long, so that the reason
  * after one or two paths fits a message (tg_err holds 512 bytes; a path can hold 4,095). */
 #define SHOWN_MAX 160
@@ -61,6 +93,7 @@ static const char *shown(const char *path, char *buf) {
 #define SHOWN(path) shown((path), (char[SHOWN_MAX]){0})
 
 tg_status tg_afile_fd_write(int fd, const void *p, size_t n, const char *what, tg_err *err) {
+    inject_signal();
     if (inject_fault()) {
         errno = ENOSPC;
         return tg_err_set(err, TG_ERR_IO, "%s: write failed: %s (TAPEGRAD_FAIL_WRITE)", SHOWN(what), strerror(errno));
@@ -242,6 +275,7 @@ long tg_afile_getline(char **line, size_t *cap, FILE *f, size_t max) {
 tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
     f->fd = -1;
     f->tmp = NULL;
+    f->held = false;
     f->path = path && path[0] ? strdup(path) : NULL;
     if (!f->path) return tg_err_set(err, path && path[0] ? TG_ERR_NOMEM : TG_ERR_ARG, "cannot write: empty path");
     if (tg_afile_is_special(path)) {
@@ -254,6 +288,8 @@ tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
         return st;
     }
     remove_dead_temps(path);
+    hold_stop_signals();   /* from before the temporary is made to after it is renamed or removed */
+    f->held = true;
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
     bool cut = strlen(base) > TEMP_NAME_KEEP;   /* the folder, and the name or its head and '~' */
@@ -289,6 +325,7 @@ tg_status tg_afile_write(tg_afile *f, const void *p, size_t n, tg_err *err) {
 }
 
 tg_status tg_afile_pwrite(tg_afile *f, const void *p, size_t n, off_t at, tg_err *err) {
+    inject_signal();
     if (inject_fault()) {
         errno = ENOSPC;
         return tg_err_set(err, TG_ERR_IO, "%s: write failed: %s (TAPEGRAD_FAIL_WRITE)", SHOWN(f->tmp), strerror(errno));
@@ -322,6 +359,8 @@ void tg_afile_abort(tg_afile *f) {
     free(f->path);
     f->fd = -1;
     f->tmp = f->path = NULL;
+    if (f->held) release_stop_signals();
+    f->held = false;
 }
 
 /* The folder holding path ("." for a bare name), fsynced so the rename itself is durable. */

@@ -7,7 +7,13 @@
  * symlink or any file already under that name is never opened), locked (flock, so that a clean-up
  * of killed writers' temporaries knows it is live), written, fsynced, closed and renamed over
  * PATH; the folder is then fsynced. On any failure the temporary is unlinked and PATH is left as
- * it was. A PATH that is itself not a regular file (a device such as /dev/null, a
+ * it was. From before the temporary is made until it is renamed or removed, the stop signals
+ * (SIGINT, SIGTERM, SIGHUP, SIGALRM, SIGUSR1, SIGUSR2) are held in the calling thread: one that
+ * comes meanwhile is taken at the commit or abort, after which no temporary stands, so a stopped
+ * command (Ctrl-C, `timeout`, a scheduler's SIGTERM) leaves each file the old one or the whole new
+ * one and nothing to clean up. Keep a tg_afile open only for the writing: while it is open, Ctrl-C
+ * waits. (SIGKILL cannot be held: its temporary is removed by the next write of PATH.)
+ * A PATH that is itself not a regular file (a device such as /dev/null, a
  * FIFO), or that is /dev/stdout, /dev/stderr, /dev/fd/N or /proc/self/fd/N, is written directly
  * and never replaced. Any other symlink at PATH is never followed: it is replaced like a file.
  *
@@ -29,7 +35,8 @@
  * fail with EIO (counting, in order, the file's fsync, its close, the rename and the folder's
  * fsync), or the N-th tg_afile_fd_sync: the temporary is removed and the old file left as it was,
  * but at the folder's fsync, which comes after the rename (the new file is whole; the commit still
- * fails). Unset or 0: no fault.
+ * fails). TAPEGRAD_SIGNAL_WRITE=N sends the process a SIGTERM at its N-th write (saying so on
+ * stderr), as `kill PID` landing there would. Unset or 0: no fault.
  */
 #ifndef TG_ATOMIC_FILE_H
 #define TG_ATOMIC_FILE_H
@@ -46,6 +53,7 @@ typedef struct tg_afile {
     int fd;
     char *path;      /* the target */
     char *tmp;       /* the temporary; NULL when writing straight to a device or FIFO */
+    bool held;       /* this file holds the stop signals (see above) until its commit or abort */
 } tg_afile;
 
 tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err);

@@ -1,5 +1,6 @@
 /* main.c: `tapegrad SUBCOMMAND [flags]`, dispatched in the style of git. */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -58,6 +59,10 @@ static void std_fds_held(void) {
 
 int main(int argc, char **argv) {
     std_fds_held();
+    /* A file size limit (ulimit -f) reached by a write ends the process with SIGXFSZ and a core
+     * dump by default, in a save's middle; ignored, the write fails with EFBIG, which a save
+     * reports as a full disk's ENOSPC (exit 1, the old file kept, no temporary). */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) { usage(stderr); return 2; }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);

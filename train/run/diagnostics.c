@@ -97,9 +97,16 @@ tg_status tg_run_diag_open_rewrite(tg_run_diag *d, const tg_run *r, int64_t keep
     if (s != TG_OK) return s;
     char path[TG_PATH_MAX + 32];
     diag_path(r, path, sizeof path);
+    /* checked now (a link, a device, a line too long: said before the checkpoints' work), made
+     * again at the commit: a temporary standing through that work would hold Ctrl-C that long */
     s = tg_tsv_rewrite_open(&d->out, path, DIAG_HEADER, 0, keep_step, &d->dropped, err);
-    if (s != TG_OK) tg_run_diag_close(d);
-    else d->rewrite = true;
+    if (s != TG_OK) {
+        tg_run_diag_close(d);
+        return s;
+    }
+    tg_afile_abort(&d->out);
+    d->rewrite = true;
+    d->keep_step = keep_step;
     return s;
 }
 
@@ -107,15 +114,17 @@ tg_status tg_run_diag_commit(tg_run_diag *d, const tg_run *r, tg_err *err) {
     bool ok = fclose(d->f) == 0;
     d->f = NULL;
     d->rewrite = false;
-    tg_status s = ok ? tg_afile_write(&d->out, d->buf, d->len, err)
-                     : tg_err_set(err, TG_ERR_NOMEM, "%s/diagnostics.tsv: out of memory", r->cfg.out);
+    char path[TG_PATH_MAX + 32];
+    diag_path(r, path, sizeof path);
+    if (!ok) return tg_err_set(err, TG_ERR_NOMEM, "%s/diagnostics.tsv: out of memory", r->cfg.out);
+    tg_status s = tg_tsv_rewrite_open(&d->out, path, DIAG_HEADER, 0, d->keep_step, &d->dropped, err);
+    if (s != TG_OK) return s;
+    s = tg_afile_write(&d->out, d->buf, d->len, err);
     if (s != TG_OK) {
         tg_afile_abort(&d->out);
         return s;
     }
     s = tg_afile_commit(&d->out, err);
-    char path[TG_PATH_MAX + 32];
-    diag_path(r, path, sizeof path);
     if (s == TG_OK) warn_dropped("ckpt diagnose", path, &d->dropped);
     return s;
 }
@@ -123,7 +132,6 @@ tg_status tg_run_diag_commit(tg_run_diag *d, const tg_run *r, tg_err *err) {
 void tg_run_diag_close(tg_run_diag *d) {
     if (d->f) fclose(d->f);
     if (d->fd >= 0) close(d->fd);
-    if (d->rewrite) tg_afile_abort(&d->out);   /* not committed: the file stays as it was */
     free(d->buf);
     free(d->src);
     free(d->tgt_in);

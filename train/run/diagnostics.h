@@ -28,6 +28,7 @@ typedef struct tg_run_diag {
     int fd;                   /* diagnostics.tsv, appended to (-1: none) */
     FILE *f;
     bool rewrite;             /* tg_run_diag_open_rewrite: f gathers the rows in buf, for out */
+    int64_t keep_step;        /* the rewrite keeps the old file's rows up to this step */
     tg_afile out;
     tg_tsv_dropped dropped;   /* what the rewrite leaves out of the old file, said at the commit */
     char *buf;
@@ -40,7 +41,8 @@ typedef struct tg_run_diag {
 tg_status tg_run_diag_open(tg_run_diag *d, const tg_run *r, tg_err *err);
 /* For ckpt diagnose, RUNDIR/diagnostics.tsv rewritten whole: its header and rows up to keep_step,
  * then the rows written through d, replace it at tg_run_diag_commit, in one rename (atomic_file.h):
- * a kill or an error before leaves the file as it was (tg_run_diag_close drops the new one). */
+ * the old file is checked here and read again there, so that no temporary stands (holding Ctrl-C)
+ * through the work between; a kill or an error before the commit leaves the file as it was. */
 tg_status tg_run_diag_open_rewrite(tg_run_diag *d, const tg_run *r, int64_t keep_step, tg_err *err);
 tg_status tg_run_diag_commit(tg_run_diag *d, const tg_run *r, tg_err *err);
 void tg_run_diag_close(tg_run_diag *d);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/threads.h"
 #include "train/run/dist.h"
 
 #ifdef TG_DOUBLE
@@ -38,8 +39,13 @@ static int launched_by_mpirun(void) {
 int tg_dist_init(int *argc, char ***argv, char *msg, size_t msg_len) {
     if (!launched_by_mpirun()) return 0;
     int provided;
+    /* the threads MPI starts take no stop signal (threads.h says why) */
+    sigset_t old;
+    tg_thread_block_signals(&old);
     /* SERIALIZED: the overlapped sum's helper thread calls MPI while the main thread does not */
-    if (MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) {
+    int rc = MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != MPI_SUCCESS) {
         snprintf(msg, msg_len, "MPI_Init failed");
         return -1;
     }
@@ -144,7 +150,7 @@ tg_status tg_dist_sum_begin(tg_float *buf, const tg_dist_bucket *buckets, int n,
     unsigned char *ready = calloc((size_t)(n > 0 ? n : 1), 1);
     if (!ready) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
     ov.buf = buf, ov.bucket = buckets, ov.n = n, ov.ready = ready, ov.st = TG_OK;
-    if (pthread_create(&ov.thread, NULL, sum_buckets, NULL) != 0) {
+    if (tg_thread_start(&ov.thread, sum_buckets, NULL) != 0) {   /* (takes no stop signal: threads.h) */
         free(ready);
         return tg_err_set(err, TG_ERR_STATE, "cannot start the summing thread");
     }
