@@ -1886,6 +1886,33 @@ START_TEST(test_config_edited_while_running) {
 }
 END_TEST
 
+/* A --config file's seed and out (a run's own config.txt names both): each cell sets them for
+ * itself, which a new experiment says, naming the line; the cell trains its own seed in its own
+ * folder, and the resume says nothing more. */
+START_TEST(test_config_seed_and_out_noted) {
+    char d[300], cfg[300], away[300], cell_cfg[400], body[700];
+    snprintf(d, sizeof d, "%s/noted", tmpdir);
+    snprintf(cfg, sizeof cfg, "%s/noted.cfg", tmpdir);
+    snprintf(away, sizeof away, "%s/away", tmpdir);
+    snprintf(body, sizeof body, "lr = 0.002\nseed = 9\nout = %s\n", away);
+    tg_cli_write(cfg, body);
+    char *g[] = {TINY, "--config", cfg, "--seeds", "1", "--out", d, NULL};
+    run_ok(g);
+    snprintf(body, sizeof body, "noted.cfg:2: seed = 9 is not used: each cell trains its own seed");
+    ck_assert_int_eq(count_in("err.txt", body), 1);
+    snprintf(body, sizeof body, "noted.cfg:3: out = %s is not used: each cell trains in %s/cells/<cell>", away, d);
+    ck_assert_int_eq(count_in("err.txt", body), 1);
+    ck_assert(!exists(away));
+    snprintf(cell_cfg, sizeof cell_cfg, "%s/cells/seed=1/config.txt", d);
+    char *text = tg_cli_slurp(cell_cfg);
+    ck_assert_msg(strstr(text, "\nseed = 1\n") && strstr(text, "lr = 0.002"), "%s", text);
+    free(text);
+    char *r[] = {"experiment", "--resume", d, NULL};
+    run_ok(r);
+    ck_assert_int_eq(count_in("err.txt", "is not used"), 0);
+}
+END_TEST
+
 /* DIR/lock planted as a link: refused, nothing created where it points (before the fix O_CREAT
  * made the file there); an output planted as a link to a FIFO without a reader is replaced by a
  * file (before the fix `experiment report` blocked on it for ever), the FIFO kept. */
@@ -2064,6 +2091,7 @@ int main(void) {
     tcase_add_test(checks, test_recorded_config_setting_doing_nothing_carries_on);
     tcase_add_test(checks, test_seed_list_trailing_comma);
     tcase_add_test(checks, test_config_edited_while_running);
+    tcase_add_test(checks, test_config_seed_and_out_noted);
     tcase_add_test(checks, test_seed_list_spelled_in_digits);
     tcase_add_test(checks, test_vary_false_against_config_true_refused);
     tcase_add_test(checks, test_cell_checkpoint_must_be_the_cells);

@@ -302,6 +302,7 @@ static int run(int argc, char **argv, int depth, bool extending) {
         rc = 2;
     }
     bool report_only = !strcmp(argv[0], "report");   /* the recorded command, from `report DIR` */
+    if (rc < 0 && !report_only && !e.recorded) tg_exp_note_config_per_cell(&e, stderr);
     if (rc < 0 && !report_only && !fl.dry_run && tg_exp_check_inputs(&e, &err) != TG_OK) {
         fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
         rc = 1;

@@ -687,6 +687,23 @@ tg_status tg_exp_validate(const tg_experiment *e, tg_err *err) {
     return TG_OK;
 }
 
+void tg_exp_note_config_per_cell(const tg_experiment *e, FILE *f) {
+    tg_run_config c, d;
+    tg_run_config_lines lines;
+    tg_err err;
+    tg_run_config_default(&c);
+    tg_run_config_default(&d);
+    if (!e->config[0] || tg_run_config_load_lines(&c, e->config, &lines, &err) != TG_OK) return;
+    int at = tg_run_config_line_of(&lines, "seed");
+    if (at && c.seed != d.seed)
+        fprintf(f, "tapegrad experiment: note: %s:%d: seed = %llu is not used: each cell trains its own seed "
+                "(--seeds, --seed-list)\n", e->config, at, (unsigned long long)c.seed);
+    at = tg_run_config_line_of(&lines, "out");
+    if (at && strcmp(c.out, d.out))
+        fprintf(f, "tapegrad experiment: note: %s:%d: out = %s is not used: each cell trains in %s/cells/<cell>\n",
+                e->config, at, c.out, e->dir);
+}
+
 tg_status tg_exp_check_inputs(const tg_experiment *e, tg_err *err) {
     for (int i = 0; i < tg_exp_cell_count(e); i++) {
         tg_exp_cell c;

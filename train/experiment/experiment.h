@@ -108,6 +108,10 @@ int tg_exp_cell_argv_without_dev(const tg_experiment *e, const tg_exp_cell *c, c
 /* Every cell's config is checked before anything is trained (a step budget, values train takes);
  * a new experiment's (not e->recorded) also for flags that would do nothing. */
 tg_status tg_exp_validate(const tg_experiment *e, tg_err *err);
+/* Says on f each setting of the --config file that every cell sets for itself, at other than its
+ * default: `seed` (the cell's seed) and `out` (DIR/cells/NAME), naming the file's line. A run's
+ * own config.txt names both and serves as a config, so they are taken, not refused. */
+void tg_exp_note_config_per_cell(const tg_experiment *e, FILE *f);
 /* Before anything is written (the folder, its record): the input files of every cell not yet at
  * its budget open for reading (a typo in --train used to record the experiment, fail its first
  * cell, and then refuse the corrected command as another experiment). A FIFO is only asked

@@ -114,6 +114,11 @@ static const opt_def *find(const char *name) {
     return NULL;
 }
 
+int tg_run_config_line_of(const tg_run_config_lines *lines, const char *name) {
+    const opt_def *o = find(name);
+    return o ? lines->at[o - OPTS] : 0;
+}
+
 int tg_run_config_group(const char *name) {
     const opt_def *o = find(name);
     return o ? (int)o->group : -1;

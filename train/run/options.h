@@ -72,6 +72,8 @@ tg_status tg_run_config_load(tg_run_config *c, const char *path, tg_err *err);
 /* The line of a config file each setting was on (0: not in it), in the order of the settings. */
 #define TG_RUN_CONFIG_MAX_SETTINGS 96
 typedef struct { int at[TG_RUN_CONFIG_MAX_SETTINGS]; } tg_run_config_lines;
+/* The line of setting name in lines (0: not in the file, or no such setting). */
+int tg_run_config_line_of(const tg_run_config_lines *lines, const char *name);
 /* tg_run_config_load, with the line of each setting in *lines (NULL: not kept). */
 tg_status tg_run_config_load_lines(tg_run_config *c, const char *path, tg_run_config_lines *lines, tg_err *err);
 /* The same from f, opened by the caller (tg_afile_fopen_regular: no link, FIFO or device), which
