@@ -639,6 +639,31 @@ START_TEST(test_jobs_side_by_side_exact) {
 }
 END_TEST
 
+/* A SIGHUP to the experiment (its terminal closed), as SIGALRM or SIGUSR1: handed on to the running
+ * cells as SIGINT and SIGTERM are, so each ends as a train given it ends (after a save it lands in,
+ * atomic_file.h), and the experiment stops (exit 1). Before, the signal ended the experiment and
+ * its cells were SIGKILLed (PR_SET_PDEATHSIG) wherever they were, a save's temporary left. */
+START_TEST(test_hangup_reaches_the_cells) {
+    const int sigs[] = {SIGHUP, SIGUSR1};
+    for (int k = 0; k < 2; k++) {
+        char d[300], line[64];
+        snprintf(d, sizeof d, "%s/hup%d", tmpdir, k);
+        char *g[] = {JOBS_GRID, "--max-steps", "600", "--out", d, "--jobs", "2", NULL};
+        pid_t pid = spawn(g);
+        for (int i = 0; i < 5000 && !(job_cell_step(d, 0) >= 10 && job_cell_step(d, 1) >= 10); i++) sleep_ms(2);
+        kill(pid, sigs[k]);
+        ck_assert_int_eq(tg_cli_wait(pid), 1);
+        snprintf(line, sizeof line, "stopped by signal %d in cell attn-activation=", sigs[k]);
+        ck_assert_int_eq(count_in("err.txt", line), 2);
+        char cmd[400];
+        snprintf(cmd, sizeof cmd, "test -z \"$(find '%s' -name '*.tmp.*')\"", d);
+        ck_assert_int_eq(system(cmd), 0);
+        char *again[] = {"experiment", "--resume", d, "--jobs", "2", NULL};
+        run_ok(again);
+    }
+}
+END_TEST
+
 /* An extension is refused when some cell would not continue exactly: cosine as a --vary axis (the
  * base schedule is not cosine), or a budget off the --valid-every grid, where the short cells
  * validated at their end (a fresh longer run does not: with --patience 2 the extended cells
@@ -2065,6 +2090,7 @@ int main(void) {
     tcase_add_test(tc, test_resume_extends_budget_exactly);
     tcase_add_test(tc, test_cell_stopped_in_last_validation_not_done);
     tcase_add_test(tc, test_jobs_side_by_side_exact);
+    tcase_add_test(tc, test_hangup_reaches_the_cells);
     tcase_add_test(tc, test_extension_refused_per_cell_and_off_grid);
     tcase_add_test(tc, test_extension_refuses_record_unlike_cells);
     tcase_add_test(tc, test_bad_axes_and_other_recipe_refused);

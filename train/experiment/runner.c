@@ -23,6 +23,13 @@
 static volatile sig_atomic_t g_signal;
 static volatile sig_atomic_t g_child[TG_EXP_MAX_JOBS];   /* the running cells' pids, 0: a free slot */
 
+/* Handed on to the cells: Ctrl-C and SIGTERM, and the other signals that end a process and that a
+ * terminal (SIGHUP), `timeout -s` or a scheduler sends, the ones a save holds (atomic_file.h).
+ * One left to end this process would have its cells SIGKILLed (PR_SET_PDEATHSIG) in their saves'
+ * middle, their temporaries left. */
+static const int FORWARDED[] = {SIGINT, SIGTERM, SIGHUP, SIGALRM, SIGUSR1, SIGUSR2};
+#define N_FORWARDED ((int)(sizeof FORWARDED / sizeof FORWARDED[0]))
+
 /* Ctrl-C reaches only this process (each child has its own process group): hand it on once, so
  * each running cell finishes its step and saves (a second SIGINT would stop train at once). */
 static void forward(int sig) {
@@ -40,15 +47,14 @@ static double now_s(void) {
 enum { OUT_INHERIT = -1, OUT_QUIET = -2 };   /* the child's stdout/stderr: as this process's, /dev/null */
 
 /* out: OUT_INHERIT, OUT_QUIET, or a pipe's write end that gets both. */
-/* SIGINT and SIGTERM are blocked on entry (mask: the mask to put back): until their handlers are
- * the default, a signal here would run forward() in this process, with its copy of g_child (the
+/* The FORWARDED signals are blocked on entry (mask: the mask to put back): until their handlers
+ * are the default, a signal here would run forward() in this process, with its copy of g_child (the
  * signal lost for this cell, and sent on to the cells started before it). */
 static _Noreturn void child(tg_exp_train_fn train, char **argv, int out, pid_t parent, const sigset_t *mask) {
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);   /* the experiment killed: its cells go too */
     if (getppid() != parent) _exit(1);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
+    for (int i = 0; i < N_FORWARDED; i++) signal(FORWARDED[i], SIG_DFL);
     sigprocmask(SIG_SETMASK, mask, NULL);
     int fd = out == OUT_QUIET ? open("/dev/null", O_WRONLY) : out;
     if (fd >= 0) {
@@ -63,8 +69,8 @@ static _Noreturn void child(tg_exp_train_fn train, char **argv, int out, pid_t p
     _exit(rc);
 }
 
-/* SIGINT/SIGTERM to forward() while cells run; *old: the handlers to put back. */
-static void catch_signals(struct sigaction old[2]) {
+/* The FORWARDED signals to forward() while cells run; *old: the handlers to put back. */
+static void catch_signals(struct sigaction old[N_FORWARDED]) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = forward;
@@ -74,21 +80,18 @@ static void catch_signals(struct sigaction old[2]) {
     sigemptyset(&sa.sa_mask);
     g_signal = 0;
     for (int i = 0; i < TG_EXP_MAX_JOBS; i++) g_child[i] = 0;
-    sigaction(SIGINT, &sa, &old[0]);
-    sigaction(SIGTERM, &sa, &old[1]);
+    for (int i = 0; i < N_FORWARDED; i++) sigaction(FORWARDED[i], &sa, &old[i]);
 }
 
-static void restore_signals(const struct sigaction old[2]) {
-    sigaction(SIGINT, &old[0], NULL);
-    sigaction(SIGTERM, &old[1], NULL);
+static void restore_signals(const struct sigaction old[N_FORWARDED]) {
+    for (int i = 0; i < N_FORWARDED; i++) sigaction(FORWARDED[i], &old[i], NULL);
 }
 
 /* Forks a child running train(argv) into slot; returns its pid, or -1 (the message printed). */
 static pid_t spawn(tg_exp_train_fn train, char **argv, int out, int slot) {
     sigset_t block, old;
     sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
+    for (int i = 0; i < N_FORWARDED; i++) sigaddset(&block, FORWARDED[i]);
     fflush(NULL);
     /* blocked from before the fork until g_child[slot] is set: one that comes meanwhile is
      * forwarded to this child too when it is let through */
@@ -115,7 +118,7 @@ static int exit_code(int status) {
 }
 
 int tg_exp_fork_train(tg_exp_train_fn train, char **argv, bool quiet, int *signalled) {
-    struct sigaction old[2];
+    struct sigaction old[N_FORWARDED];
     catch_signals(old);
     int rc = 1;
     pid_t pid = spawn(train, argv, quiet ? OUT_QUIET : OUT_INHERIT, 0);
@@ -345,7 +348,7 @@ static int job_start(job *j, int slot, const tg_experiment *e, const tg_exp_cell
 static int run_jobs(const tg_experiment *e, tg_exp_train_fn train, run_progress *p, int jobs) {
     job js[TG_EXP_MAX_JOBS];
     memset(js, 0, sizeof js);
-    struct sigaction old[2];
+    struct sigaction old[N_FORWARDED];
     catch_signals(old);
     int next = 0, running = 0, rc = 0;
     bool stopping = false;
