@@ -1307,18 +1307,20 @@ END_TEST
  * running: it is taken after the commit (the new file whole, no temporary), not by a worker that
  * would end the process mid-save (the kernel gives a process's signal to any thread that has it
  * unblocked). Also a nested save releases nothing, and a signal held over one that fails is taken
- * after its abort. */
-static void save_then_signalled(const char *path, bool workers, bool fail) {
+ * after its abort. sig: SIGTERM, or SIGXCPU, which a CPU time limit (ulimit -t; a scheduler's
+ * soft limit) sends. */
+static void save_then_signalled(const char *path, bool workers, bool fail, int sig) {
     fflush(NULL);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        signal(SIGTERM, SIG_DFL);
+        signal(sig, SIG_DFL);
+        setrlimit(RLIMIT_CORE, &(struct rlimit){0, 0});   /* SIGXCPU's default dumps core */
         tg_pool *pool = workers ? tg_pool_new(2) : NULL;
         tg_afile f;
         tg_err err;
         if (tg_afile_open(&f, path, &err) != TG_OK) _exit(3);
-        kill(getpid(), SIGTERM);
+        kill(getpid(), sig);
         nanosleep(&(struct timespec){0, 100000000L}, NULL);   /* a worker taking it ends the process now */
         if (tg_afile_write(&f, "new\n", 4, &err) != TG_OK) _exit(4);
         char inner_path[1100];
@@ -1331,14 +1333,14 @@ static void save_then_signalled(const char *path, bool workers, bool fail) {
     }
     int status;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM, "status %d", status);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == sig, "signal %d: status %d", sig, status);
 }
 
 START_TEST(test_signal_held_over_a_save) {
     const char *path = dir_path("held.txt");
     char *text;
-    for (int workers = 0; workers < 2; workers++) {
-        save_then_signalled(path, workers, false);
+    for (int k = 0; k < 4; k++) {   /* without and with workers, SIGTERM and SIGXCPU */
+        save_then_signalled(path, k % 2, false, k < 2 ? SIGTERM : SIGXCPU);
         text = tg_cli_slurp(path);
         ck_assert_str_eq(text, "new\n");
         free(text);
@@ -1349,7 +1351,7 @@ START_TEST(test_signal_held_over_a_save) {
     ck_assert_ptr_nonnull(f);
     fputs("old\n", f);
     ck_assert_int_eq(fclose(f), 0);
-    save_then_signalled(path, true, true);
+    save_then_signalled(path, true, true, SIGTERM);
     text = tg_cli_slurp(path);
     ck_assert_str_eq(text, "old\n");
     free(text);

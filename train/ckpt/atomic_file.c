@@ -58,10 +58,11 @@ static void inject_signal(void) {
 }
 
 /* The signals that stop a process by default and that a user, `timeout` or a job's scheduler
- * sends: held (blocked) while a temporary stands, so that one landing in a save is taken after it,
- * with the file whole under its name and no temporary left. Per thread, and nested: a save inside
- * a save releases nothing. The other threads block them for good (autograd/threads.h), so the
- * kernel cannot hand one to a thread that would die with it mid-save. */
+ * sends (SIGXCPU: a soft CPU time limit, ulimit -S -t or a scheduler's, whose hard limit's SIGKILL
+ * comes later): held (blocked) while a temporary stands, so that one landing in a save is taken
+ * after it, with the file whole under its name and no temporary left. Per thread, and nested: a
+ * save inside a save releases nothing. The other threads block them for good (autograd/threads.h),
+ * so the kernel cannot hand one to a thread that would die with it mid-save. */
 static _Thread_local int held_depth;
 static _Thread_local sigset_t held_old;
 
@@ -69,7 +70,7 @@ static void hold_stop_signals(void) {
     if (held_depth++ > 0) return;
     sigset_t s;
     sigemptyset(&s);
-    static const int stops[] = {SIGINT, SIGTERM, SIGHUP, SIGALRM, SIGUSR1, SIGUSR2};
+    static const int stops[] = {SIGINT, SIGTERM, SIGHUP, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU};
     for (size_t i = 0; i < sizeof stops / sizeof stops[0]; i++) sigaddset(&s, stops[i]);
     pthread_sigmask(SIG_BLOCK, &s, &held_old);
 }

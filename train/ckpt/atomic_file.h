@@ -8,10 +8,10 @@
  * of killed writers' temporaries knows it is live), written, fsynced, closed and renamed over
  * PATH; the folder is then fsynced. On any failure the temporary is unlinked and PATH is left as
  * it was. From before the temporary is made until it is renamed or removed, the stop signals
- * (SIGINT, SIGTERM, SIGHUP, SIGALRM, SIGUSR1, SIGUSR2) are held in the calling thread: one that
- * comes meanwhile is taken at the commit or abort, after which no temporary stands, so a stopped
- * command (Ctrl-C, `timeout`, a scheduler's SIGTERM) leaves each file the old one or the whole new
- * one and nothing to clean up. Keep a tg_afile open only for the writing: while it is open, Ctrl-C
+ * (SIGINT, SIGTERM, SIGHUP, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU) are held in the calling thread:
+ * one that comes meanwhile is taken at the commit or abort, after which no temporary stands, so a
+ * stopped command (Ctrl-C, `timeout`, a scheduler's SIGTERM, a CPU time limit) leaves each file the
+ * old one or the whole new one and nothing to clean up. Keep a tg_afile open only for the writing: while it is open, Ctrl-C
  * waits. (SIGKILL cannot be held: its temporary is removed by the next write of PATH.)
  * A PATH that is itself not a regular file (a device such as /dev/null, a
  * FIFO), or that is /dev/stdout, /dev/stderr, /dev/fd/N or /proc/self/fd/N, is written directly
