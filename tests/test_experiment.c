@@ -661,6 +661,18 @@ START_TEST(test_hangup_reaches_the_cells) {
         char *again[] = {"experiment", "--resume", d, "--jobs", "2", NULL};
         run_ok(again);
     }
+    /* ... but under nohup (SIGHUP ignored from the start) it stays ignored, by the experiment and
+     * its cells: the terminal closing leaves them training */
+    char d[300];
+    snprintf(d, sizeof d, "%s/nohup", tmpdir);
+    char *g[] = {JOBS_GRID, "--max-steps", "600", "--out", d, "--jobs", "2", NULL};
+    void (*was)(int) = signal(SIGHUP, SIG_IGN);
+    pid_t pid = spawn(g);
+    signal(SIGHUP, was);
+    for (int i = 0; i < 5000 && !(job_cell_step(d, 0) >= 10 && job_cell_step(d, 1) >= 10); i++) sleep_ms(2);
+    kill(pid, SIGHUP);
+    ck_assert_int_eq(tg_cli_wait(pid), 0);
+    ck_assert_int_eq(count_in("err.txt", "all 4 cells done (4 trained now"), 1);
 }
 END_TEST
 

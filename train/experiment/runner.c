@@ -26,7 +26,8 @@ static volatile sig_atomic_t g_child[TG_EXP_MAX_JOBS];   /* the running cells' p
 /* Handed on to the cells: Ctrl-C and SIGTERM, and the other signals that end a process and that a
  * terminal (SIGHUP), `timeout -s` or a scheduler sends, the ones a save holds (atomic_file.h).
  * One left to end this process would have its cells SIGKILLed (PR_SET_PDEATHSIG) in their saves'
- * middle, their temporaries left. */
+ * middle, their temporaries left. But for SIGINT and SIGTERM, one ignored from the start (nohup's
+ * SIGHUP) stays ignored, by this process and its cells. */
 static const int FORWARDED[] = {SIGINT, SIGTERM, SIGHUP, SIGALRM, SIGUSR1, SIGUSR2};
 #define N_FORWARDED ((int)(sizeof FORWARDED / sizeof FORWARDED[0]))
 
@@ -54,7 +55,10 @@ static _Noreturn void child(tg_exp_train_fn train, char **argv, int out, pid_t p
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);   /* the experiment killed: its cells go too */
     if (getppid() != parent) _exit(1);
-    for (int i = 0; i < N_FORWARDED; i++) signal(FORWARDED[i], SIG_DFL);
+    for (int i = 0; i < N_FORWARDED; i++) {
+        struct sigaction now;
+        if (sigaction(FORWARDED[i], NULL, &now) == 0 && now.sa_handler != SIG_IGN) signal(FORWARDED[i], SIG_DFL);
+    }
     sigprocmask(SIG_SETMASK, mask, NULL);
     int fd = out == OUT_QUIET ? open("/dev/null", O_WRONLY) : out;
     if (fd >= 0) {
@@ -80,7 +84,11 @@ static void catch_signals(struct sigaction old[N_FORWARDED]) {
     sigemptyset(&sa.sa_mask);
     g_signal = 0;
     for (int i = 0; i < TG_EXP_MAX_JOBS; i++) g_child[i] = 0;
-    for (int i = 0; i < N_FORWARDED; i++) sigaction(FORWARDED[i], &sa, &old[i]);
+    for (int i = 0; i < N_FORWARDED; i++) {
+        sigaction(FORWARDED[i], NULL, &old[i]);
+        if (old[i].sa_handler != SIG_IGN || FORWARDED[i] == SIGINT || FORWARDED[i] == SIGTERM)
+            sigaction(FORWARDED[i], &sa, NULL);
+    }
 }
 
 static void restore_signals(const struct sigaction old[N_FORWARDED]) {
