@@ -599,24 +599,45 @@ START_TEST(test_accum_shards_resume_exact) {
 }
 END_TEST
 
-START_TEST(test_sigint_saves_and_exits_0) {
-    char dir[300], ckpt[320], out[320], errf[320];
-    snprintf(dir, sizeof dir, "%s/int", tmpdir);
+/* A run given stop signal sig after its first save (and ignore_first, if not 0, ignored from the
+ * start, as nohup does SIGHUP, sent first): it stops saved, exit 0, past step 0. */
+static void stopped_saved(int sig, int ignore_first) {
+    char dir[300], ckpt[320], out[320], errf[320], said[64];
+    snprintf(dir, sizeof dir, "%s/int%d", tmpdir, sig);
     snprintf(ckpt, sizeof ckpt, "%s/last.ckpt", dir);
     snprintf(out, sizeof out, "%s/int.out", tmpdir);
     snprintf(errf, sizeof errf, "%s/int.err", tmpdir);
     char *a[] = {TINY, "--max-steps", "1000000", "--save-every", "0", "--valid-every", "0", "--out", dir, NULL};
+    void (*was)(int) = ignore_first ? signal(ignore_first, SIG_IGN) : SIG_DFL;
     pid_t pid = spawn(out, errf, NULL, a);
+    if (ignore_first) signal(ignore_first, was);
     for (int i = 0; i < 400 && !exists(ckpt); i++) sleep_us(10000);   /* the step-0 checkpoint */
     sleep_us(300000);
-    kill(pid, SIGINT);
+    if (ignore_first) {
+        kill(pid, ignore_first);
+        sleep_us(200000);   /* (a run it stopped would have ended by now) */
+    }
+    kill(pid, sig);
     ck_assert_int_eq(wait_rc(pid), 0);
+    snprintf(said, sizeof said, "stopped by signal %d at step", sig);
+    ck_assert(file_has("int.err", said));
     ck_assert(file_has("int.err", "resume with: tapegrad train --resume"));
     tg_loaded L;
     tg_err err;
     ck_assert_int_eq(tg_run_load_model(ckpt, &L, &err), TG_OK);
     ck_assert_int_gt(L.st.step, 0);   /* the steps done before the signal are saved */
     tg_loaded_free(&L);
+}
+
+/* Ctrl-C, and every other stop signal (atomic_file.h: a closed terminal's SIGHUP, SLURM's SIGUSR1
+ * before its time limit, a soft CPU limit's SIGXCPU), which ended the run where it was, losing the
+ * steps since its last save; under nohup, SIGHUP stays ignored. */
+START_TEST(test_sigint_saves_and_exits_0) {
+    stopped_saved(SIGINT, 0);
+    stopped_saved(SIGHUP, 0);
+    stopped_saved(SIGUSR1, 0);
+    stopped_saved(SIGXCPU, 0);
+    stopped_saved(SIGTERM, SIGHUP);
 }
 END_TEST
 

@@ -70,7 +70,8 @@ static void hold_stop_signals(void) {
     if (held_depth++ > 0) return;
     sigset_t s;
     sigemptyset(&s);
-    static const int stops[] = {SIGINT, SIGTERM, SIGHUP, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU};
+    static const int stops[] = {TG_STOP_SIGNALS};
+    _Static_assert(sizeof stops / sizeof stops[0] == TG_N_STOP_SIGNALS, "TG_N_STOP_SIGNALS counts TG_STOP_SIGNALS");
     for (size_t i = 0; i < sizeof stops / sizeof stops[0]; i++) sigaddset(&s, stops[i]);
     pthread_sigmask(SIG_BLOCK, &s, &held_old);
 }

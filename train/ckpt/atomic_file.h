@@ -49,6 +49,13 @@
 
 #include "autograd/status.h"
 
+/* The stop signals: those that end a process by default and that a user (Ctrl-C), a closed
+ * terminal (SIGHUP), `timeout -s`, a scheduler (SIGTERM, SIGUSR1 as SLURM's --signal warns) or a
+ * soft CPU time limit (SIGXCPU) sends. A save holds them (above); `train` stops on each at its
+ * next step with the run saved; `experiment` hands them on to its cells. (needs <signal.h>) */
+#define TG_STOP_SIGNALS SIGINT, SIGTERM, SIGHUP, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU
+#define TG_N_STOP_SIGNALS 7
+
 typedef struct tg_afile {
     int fd;
     char *path;      /* the target */

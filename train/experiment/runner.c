@@ -17,19 +17,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "train/ckpt/atomic_file.h"
 #include "train/experiment/experiment.h"
 #include "train/run/progress.h"
 
 static volatile sig_atomic_t g_signal;
 static volatile sig_atomic_t g_child[TG_EXP_MAX_JOBS];   /* the running cells' pids, 0: a free slot */
 
-/* Handed on to the cells: Ctrl-C and SIGTERM, and the other signals that end a process and that a
- * terminal (SIGHUP), `timeout -s` or a scheduler sends, the ones a save holds (atomic_file.h).
- * One left to end this process would have its cells SIGKILLed (PR_SET_PDEATHSIG) in their saves'
- * middle, their temporaries left. But for SIGINT and SIGTERM, one ignored from the start (nohup's
- * SIGHUP) stays ignored, by this process and its cells. */
-static const int FORWARDED[] = {SIGINT, SIGTERM, SIGHUP, SIGALRM, SIGUSR1, SIGUSR2};
-#define N_FORWARDED ((int)(sizeof FORWARDED / sizeof FORWARDED[0]))
+/* Handed on to the cells: the stop signals (atomic_file.h), Ctrl-C and SIGTERM and the others that
+ * end a process and that a terminal (SIGHUP), `timeout -s` or a scheduler sends. One left to end
+ * this process would have its cells SIGKILLed (PR_SET_PDEATHSIG) in their saves' middle, their
+ * temporaries left. But for SIGINT and SIGTERM, one ignored from the start (nohup's SIGHUP) stays
+ * ignored, by this process and its cells. */
+static const int FORWARDED[] = {TG_STOP_SIGNALS};
+#define N_FORWARDED TG_N_STOP_SIGNALS
 
 /* Ctrl-C reaches only this process (each child has its own process group): hand it on once, so
  * each running cell finishes its step and saves (a second SIGINT would stop train at once). */

@@ -385,17 +385,26 @@ int tg_run_train(tg_run *r) {
     }
     /* the handlers before the first save: a signal during it (an experiment stopping its other cells
      * as one failed) lets the save finish, and the loop stops at once, rather than killing the
-     * process mid-write with the checkpoint's temporary left behind */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    /* a second Ctrl-C stops at once; not over MPI, where a Ctrl-C reaches a rank twice (from the
-     * terminal and forwarded by mpirun) and mpirun ends a job that does not stop */
-    sa.sa_flags = tg_dist_size() > 1 ? 0 : SA_RESETHAND;
-    sigemptyset(&sa.sa_mask);
+     * process mid-write with the checkpoint's temporary left behind. Every stop signal
+     * (atomic_file.h) stops the run saved: SIGHUP (the terminal closed), SLURM's SIGUSR1 warning
+     * before its time limit, a soft CPU limit's SIGXCPU; one ignored from the start (nohup's
+     * SIGHUP) stays ignored, but Ctrl-C and SIGTERM, which always stop the run */
+    static const int stops[] = {TG_STOP_SIGNALS};
+    struct sigaction old_stop[TG_N_STOP_SIGNALS];
     g_stop_signal = 0;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    for (int i = 0; i < TG_N_STOP_SIGNALS; i++) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        /* a second Ctrl-C or SIGTERM stops at once; not over MPI, where a Ctrl-C reaches a rank twice
+         * (from the terminal and forwarded by mpirun) and mpirun ends a job that does not stop; nor
+         * the others (SIGXCPU comes again each second past the limit) */
+        bool now = stops[i] == SIGINT || stops[i] == SIGTERM;
+        sa.sa_flags = now && tg_dist_size() == 1 ? SA_RESETHAND : 0;
+        sigemptyset(&sa.sa_mask);
+        sigaction(stops[i], NULL, &old_stop[i]);
+        if (now || old_stop[i].sa_handler != SIG_IGN) sigaction(stops[i], &sa, NULL);
+    }
     if (r->st.step == 0 && r->st.skipped_steps == 0) {
         s = save_last(r, &pg, &diag, &err);   /* a reload target from the start */
     } else {
@@ -560,8 +569,7 @@ int tg_run_train(tg_run *r) {
                         1e-6 * (double)tg_dist_bytes_sent() / (double)(r->st.step - start_step),
                         1e-6 * (double)tg_params_numel(tg_model_params(r->model)) * (double)sizeof(tg_float),
                         100 * tg_run_overlap_early(r));
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
+    for (int i = 0; i < TG_N_STOP_SIGNALS; i++) sigaction(stops[i], &old_stop[i], NULL);
     tg_batch_free(&b);
     if (s == TG_OK) s = progress_status(&pg, &err);
     if (diag_runs > 0)
