@@ -1390,6 +1390,32 @@ static void write_pairs(const char *path, int n, int offset) {
     fclose(f);
 }
 
+/* A cell that translates its dev set perfectly: BLEU, exp of the mean log precision, comes out a few
+ * ulps above 100 (100.00000000000004), and its eval cache, which took no score above 100, could not
+ * be read back after its writing: the experiment and every report of it ended in exit 1. */
+START_TEST(test_perfect_bleu_reported) {
+    char d[300], train[300], dev[300];
+    snprintf(d, sizeof d, "%s/perfect", tmpdir);
+    snprintf(train, sizeof train, "%s/one.tsv", tmpdir);
+    snprintf(dev, sizeof dev, "%s/one-dev.tsv", tmpdir);
+    FILE *f = fopen(train, "w");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < 50; i++) fputs("a b c d e\tv w x y z\n", f);   /* one pair, learnt by heart */
+    fclose(f);
+    f = fopen(dev, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("a b c d e\tv w x y z\n", f);
+    fclose(f);
+    char *g[] = {"experiment", "--train", train, "--dev", dev, "--merges", "10", "--d-model", "8", "--heads", "1",
+                 "--d-ff", "8", "--layers", "1", "--max-steps", "200", "--lr", "2e-2", "--warmup", "5",
+                 "--valid-every", "0", "--threads", "1", "--vary", "norm=post", "--seeds", "1", "--out", d, NULL};
+    run_ok(g);
+    ck_assert_int_ge(count_in("err.txt", "BLEU 100.00"), 1);
+    char *rep[] = {"experiment", "report", d, NULL};
+    run_ok(rep);
+}
+END_TEST
+
 /* A dev file rewritten with other text (as many lines, no checkpoint newer), or read from another
  * folder, is not the dev set the cells validated on: the report refuses it (the checkpoints record
  * their dev set) rather than score them on it; before the checkpoints did, the cache was redone on
@@ -2135,6 +2161,7 @@ int main(void) {
     tcase_add_test(checks, test_cell_checkpoint_must_be_the_cells);
     tcase_add_test(checks, test_lock_before_record);
     tcase_add_test(checks, test_eval_cache_follows_dev_text);
+    tcase_add_test(checks, test_perfect_bleu_reported);
     tcase_add_test(checks, test_report_token_stats_are_evals);
     tcase_add_test(checks, test_report_pairs_only_the_same_dev_text);
     tcase_add_test(checks, test_baseline_key_twice_refused);
