@@ -400,6 +400,37 @@ START_TEST(test_dry_run_lists_cells_and_writes_nothing) {
 }
 END_TEST
 
+/* A signal to a dry run while it times a variant's steps (Ctrl-C, as SIGUSR1 here) is handed on to
+ * the timed run, which stops saved: the dry run stops, exit 1, saying so; it said the timed steps
+ * failed and to run tapegrad train to see why. The scratch folder goes, and nothing is written. */
+START_TEST(test_dry_run_stopped_by_a_signal) {
+    char d[300], scratch[300];
+    snprintf(d, sizeof d, "%s/drysig", tmpdir);
+    snprintf(scratch, sizeof scratch, "%s/scratch", tmpdir);
+    ck_assert_int_eq(mkdir(scratch, 0755), 0);
+    /* steps slow enough (a tenth of a second or more) that the signal comes before the last */
+    char *g[] = {"experiment", "--task", "copy", "--task-size", "200", "--d-model", "256", "--heads", "4", "--d-ff",
+                 "1024", "--layers", "3", "--threads", "1", "--max-steps", "100", "--vary", "norm=post", "--seeds",
+                 "1", "--out", d, "--dry-run", NULL};
+    const char *tmp = getenv("TMPDIR");
+    char *saved = tmp ? strdup(tmp) : NULL;
+    setenv("TMPDIR", scratch, 1);
+    pid_t pid = spawn(g);
+    if (saved) setenv("TMPDIR", saved, 1);
+    else unsetenv("TMPDIR");
+    free(saved);
+    char cmd[400];   /* the timed run's step-0 checkpoint: its handlers are set */
+    snprintf(cmd, sizeof cmd, "ls '%s'/tapegrad-estimate-*/run/last.ckpt >/dev/null 2>&1", scratch);
+    for (int i = 0; i < 3000 && system(cmd) != 0; i++) sleep_ms(5);
+    kill(pid, SIGUSR1);
+    ck_assert_int_eq(tg_cli_wait(pid), 1);
+    ck_assert_int_eq(count_in("err.txt", "cell norm=post,seed=1: stopped by signal 10"), 1);
+    snprintf(cmd, sizeof cmd, "rmdir '%s'", scratch);   /* empty: the scratch folder removed */
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert(!exists(d));
+}
+END_TEST
+
 /* The dry run times a cell's steps without its dev set: a run on text given validation flags
  * (--patience, --valid-every, --valid-sentences, --beam, --alpha) is timed without them, which
  * train refuses without --dev (the timed steps failed for --patience, exit 1). */
@@ -2162,6 +2193,7 @@ int main(void) {
     tcase_add_test(checks, test_lock_before_record);
     tcase_add_test(checks, test_eval_cache_follows_dev_text);
     tcase_add_test(checks, test_perfect_bleu_reported);
+    tcase_add_test(checks, test_dry_run_stopped_by_a_signal);
     tcase_add_test(checks, test_report_token_stats_are_evals);
     tcase_add_test(checks, test_report_pairs_only_the_same_dev_text);
     tcase_add_test(checks, test_baseline_key_twice_refused);
