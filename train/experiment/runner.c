@@ -231,6 +231,10 @@ static int cell_end(const tg_experiment *e, const tg_exp_cell *c, const tg_exp_s
         return 1;
     }
     if (tg_exp_cell_status(e, c, &after, &err) != TG_OK) {
+        /* the file edited between the check above and the status's own read of it (another cell's
+         * end, a hand): named as such, not as a checkpoint trained with another recipe */
+        tg_err edited;
+        if (p->recipe && tg_exp_recipe_unchanged(e, p->recipe, &edited) != TG_OK) err = edited;
         fprintf(stderr, "tapegrad experiment: cell %s: %s\n", c->name, err.msg);
         return 1;
     }
