@@ -6,6 +6,7 @@
  * results.json, report.md, SVG plots, diagnostics plots, cached and redone when stale); and the
  * batches a cell trains on depend on the seed and the data, not on the model switches. */
 #include <check.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
@@ -631,6 +632,7 @@ START_TEST(test_jobs_side_by_side_exact) {
     ck_assert_int_eq(count_in("err.txt", "cell attn-activation=relu,seed=1 failed (exit 1); stopping"), 1);
     /* the other cell: stopped (600 steps take ~100 times longer than the failure takes to be seen) */
     ck_assert_int_eq(count_in("err.txt", "cell attn-activation=none,seed=1 stopped at step"), 1);
+    ck_assert_int_eq(count_in("err.txt", ", as the experiment stopped at cell attn-activation=relu,seed=1 (above)"), 1);
     ck_assert_int_lt(job_cell_step(fail, 0), 600);
     ck_assert_int_eq(count_in("err.txt", ": starting |"), 2);   /* no more cells started */
     ck_assert_int_lt(job_cell_step(fail, 2), 0);
@@ -704,6 +706,49 @@ START_TEST(test_hangup_reaches_the_cells) {
     kill(pid, SIGHUP);
     ck_assert_int_eq(tg_cli_wait(pid), 0);
     ck_assert_int_eq(count_in("err.txt", "all 4 cells done (4 trained now"), 1);
+}
+END_TEST
+
+/* A child process of parent (one of an experiment's running cells), from /proc; 0 if none. */
+static pid_t child_of(pid_t parent) {
+    DIR *d = opendir("/proc");
+    ck_assert_ptr_nonnull(d);
+    pid_t found = 0;
+    for (struct dirent *e; !found && (e = readdir(d));) {
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = e->d_name[0] >= '1' && e->d_name[0] <= '9' ? fopen(path, "r") : NULL;
+        size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+        if (f) fclose(f);
+        buf[n] = '\0';
+        const char *close_paren = strrchr(buf, ')');   /* pid (comm) state ppid ... */
+        char state;
+        int ppid;
+        if (close_paren && sscanf(close_paren + 1, " %c %d", &state, &ppid) == 2 && ppid == parent)
+            found = (pid_t)atoi(e->d_name);
+    }
+    closedir(d);
+    return found;
+}
+
+/* A cell that stops on a signal of its own (sent to it alone: a scheduler's, a CPU limit's
+ * SIGXCPU) stops the experiment, and the other running cell says after which cell, not that
+ * "another cell failed": none did. */
+START_TEST(test_cell_stopped_on_its_own_named) {
+    char d[300];
+    snprintf(d, sizeof d, "%s/own", tmpdir);
+    char *g[] = {JOBS_GRID, "--max-steps", "600", "--out", d, "--jobs", "2", NULL};
+    pid_t pid = spawn(g);
+    for (int i = 0; i < 5000 && !(job_cell_step(d, 0) >= 10 && job_cell_step(d, 1) >= 10); i++) sleep_ms(2);
+    pid_t cell = child_of(pid);
+    ck_assert_int_gt(cell, 0);
+    kill(cell, SIGUSR1);
+    ck_assert_int_eq(tg_cli_wait(pid), 1);
+    ck_assert_int_eq(count_in("err.txt", "before its budget; run the same command again"), 1);
+    ck_assert_int_eq(count_in("err.txt", ", as the experiment stopped at cell attn-activation="), 1);
+    ck_assert_int_eq(count_in("err.txt", "another cell failed"), 0);
+    char *again[] = {"experiment", "--resume", d, "--jobs", "2", NULL};
+    run_ok(again);
 }
 END_TEST
 
@@ -2160,6 +2205,7 @@ int main(void) {
     tcase_add_test(tc, test_cell_stopped_in_last_validation_not_done);
     tcase_add_test(tc, test_jobs_side_by_side_exact);
     tcase_add_test(tc, test_hangup_reaches_the_cells);
+    tcase_add_test(tc, test_cell_stopped_on_its_own_named);
     tcase_add_test(tc, test_extension_refused_per_cell_and_off_grid);
     tcase_add_test(tc, test_extension_refuses_record_unlike_cells);
     tcase_add_test(tc, test_bad_axes_and_other_recipe_refused);

@@ -150,6 +150,7 @@ typedef struct {
     double t0, wall, steps;        /* steps trained by this invocation, and the cells' wall time */
     int64_t steps_left;            /* of the cells not done */
     char *recipe;                  /* with a --config file: the recipe when this invocation began */
+    char stopped_at[TG_EXP_NAME_MAX + 32];   /* the cell whose end or start stopped the others ("": none) */
 } run_progress;
 
 static void progress_line(const run_progress *p, char *out, size_t len) {
@@ -218,7 +219,7 @@ static char **cell_start(const tg_experiment *e, const tg_exp_cell *c, const tg_
 }
 
 /* After the cell's child ended with exit code rc (sig: the signal this process got, 0: none;
- * stopped: it was sent SIGTERM as another cell failed), started at t0: 0 when it reached its
+ * stopped: it was sent SIGTERM as another cell ended the experiment), started at t0: 0 when it reached its
  * budget, else 1 with the message why. */
 static int cell_end(const tg_experiment *e, const tg_exp_cell *c, const tg_exp_status *before, int rc, int sig,
                     bool stopped, double t0, run_progress *p) {
@@ -241,8 +242,9 @@ static int cell_end(const tg_experiment *e, const tg_exp_cell *c, const tg_exp_s
     /* saved (or killed by the SIGTERM before train's handler was set); an exit 1 is a failure of its
      * own (the same full disk, say), told as such */
     if (stopped && after.state != TG_EXP_DONE && (rc == 0 || rc == 128 + SIGTERM)) {
-        fprintf(stderr, "tapegrad experiment: cell %s stopped at step %lld, as another cell failed; run the same "
-                "command again to resume\n", c->name, (long long)after.step);
+        /* (that cell failed, or stopped before its budget on a signal of its own: said above) */
+        fprintf(stderr, "tapegrad experiment: cell %s stopped at step %lld, as the experiment stopped at cell %s "
+                "(above); run the same command again to resume\n", c->name, (long long)after.step, p->stopped_at);
         return 1;
     }
     if (sig) {
@@ -375,6 +377,7 @@ static int run_jobs(const tg_experiment *e, tg_exp_train_fn train, run_progress 
             if (todo < 0) {
                 rc = 1;
                 stopping = true;
+                snprintf(p->stopped_at, sizeof p->stopped_at, "%s", c.name);
                 break;
             }
             int slot = 0;
@@ -382,6 +385,7 @@ static int run_jobs(const tg_experiment *e, tg_exp_train_fn train, run_progress 
             if (job_start(&js[slot], slot, e, &c, &st, train, p) != 0) {
                 rc = 1;
                 stopping = true;
+                snprintf(p->stopped_at, sizeof p->stopped_at, "%s", c.name);
                 break;
             }
             running++;
@@ -410,6 +414,8 @@ static int run_jobs(const tg_experiment *e, tg_exp_train_fn train, run_progress 
             g_child[i] = 0;
             job_read(j, true);
             int end = cell_end(e, &j->cell, &j->before, exit_code(status), g_signal, j->told_to_stop, j->t0, p);
+            if (end != 0 && !stopping)
+                snprintf(p->stopped_at, sizeof p->stopped_at, "%s", j->cell.name);
             if (end != 0) {
                 rc = 1;
                 stopping = true;
