@@ -109,7 +109,7 @@ static int check_config_txt(const char *rundir, const tg_run_config *cfg, const 
     char theirs[TG_PATH_MAX + 64], ours[TG_PATH_MAX + 64];
     tg_run_config defaults;   /* a file without a setting (emptied): nothing to keep */
     tg_run_config_default(&defaults);
-    unsigned all = 1u << TG_OPT_DATA | 1u << TG_OPT_MODEL | 1u << TG_OPT_OPTIM | 1u << TG_OPT_LOOP;
+    const unsigned all = TG_OPT_ALL_GROUPS;
     if (!tg_run_config_first_diff(&file, &defaults, all, theirs, ours, sizeof ours)) return 0;
     /* as the resume made cfg of the checkpoint's, and the shards of a run from before them */
     as_resumed(&file, cfg->out);

@@ -519,9 +519,8 @@ static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err
             if (ax->n_set || takes_value(ax->key) || strcmp(ax->values[c->value[a]], "false")) continue;
             tg_run_config off = scratch;
             char was[64], now[64];
-            unsigned all = 1u << TG_OPT_DATA | 1u << TG_OPT_MODEL | 1u << TG_OPT_OPTIM | 1u << TG_OPT_LOOP;
             if (tg_run_config_set(&off, ax->key, "false", &e2) == TG_OK &&
-                tg_run_config_first_diff(&off, &scratch, all, now, was, sizeof now))
+                tg_run_config_first_diff(&off, &scratch, TG_OPT_ALL_GROUPS, now, was, sizeof now))
                 s = tg_err_set(&e2, TG_ERR_ARG, "--vary %s=...false...: --config %s sets %s = true, and a cell is "
                                "given --%s for true only (a flag without a value cannot say false): remove the "
                                "line from the file", ax->key, e->config, ax->key, ax->key);

@@ -57,6 +57,8 @@ typedef struct tg_run_config {
 
 /* What a setting is about: only TG_OPT_LOOP settings may change when a run is resumed. */
 typedef enum { TG_OPT_DATA, TG_OPT_MODEL, TG_OPT_OPTIM, TG_OPT_LOOP } tg_opt_group;
+/* Every group, for tg_run_config_first_diff over all settings. */
+#define TG_OPT_ALL_GROUPS (1u << TG_OPT_DATA | 1u << TG_OPT_MODEL | 1u << TG_OPT_OPTIM | 1u << TG_OPT_LOOP)
 
 void tg_run_config_default(tg_run_config *c);
 
