@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -638,6 +639,57 @@ START_TEST(test_sigint_saves_and_exits_0) {
     stopped_saved(SIGUSR1, 0);
     stopped_saved(SIGXCPU, 0);
     stopped_saved(SIGTERM, SIGHUP);
+}
+END_TEST
+
+/* A stop signal while train's log line waited on a full stderr pipe (a reader behind: `| less`, a
+ * slow `tee`, a scheduler's log relay) cut that write short with EINTR, and the line of the step
+ * being logged was lost from stderr (train.log kept it). The handlers now restart the write. */
+START_TEST(test_stop_signal_keeps_a_blocked_log_line) {
+    char dir[300], out[320], fifo[320];
+    snprintf(dir, sizeof dir, "%s/pipe", tmpdir);
+    snprintf(out, sizeof out, "%s/pipe.out", tmpdir);
+    snprintf(fifo, sizeof fifo, "%s/pipe.err", tmpdir);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    char *a[] = {TINY, "--log-every", "1", "--max-steps", "1000000", "--save-every", "0", "--valid-every", "0",
+                 "--threads", "1", "--out", dir, NULL};
+    pid_t pid = spawn(out, fifo, NULL, a);
+    int rd = open(fifo, O_RDONLY | O_NONBLOCK);   /* lets the child's open of the write end through */
+    ck_assert_int_ge(rd, 0);
+    /* the pipe full (64 KiB of log lines) and train blocked in its write: what it holds stops growing */
+    int held = -1, now = 0;
+    for (int i = 0; i < 600 && (now < 60000 || now != held); i++) {
+        held = now;
+        sleep_us(100000);
+        ck_assert_int_eq(ioctl(rd, FIONREAD, &now), 0);
+    }
+    ck_assert_int_ge(now, 60000);
+    kill(pid, SIGUSR1);
+    sleep_us(200000);   /* (the handler has run: the write it interrupted restarts, or fails) */
+    size_t len = 0, cap = 1 << 20;
+    char *text = malloc(cap);
+    ck_assert_ptr_nonnull(text);
+    for (int idle = 0; idle < 3000;) {   /* to the end of the file: train has exited */
+        ssize_t n = read(rd, text + len, cap - 1 - len);
+        if (n > 0) len += (size_t)n, idle = 0;
+        else if (n == 0) break;
+        else idle++, sleep_us(10000);
+        ck_assert_uint_lt(len, cap - 1);
+    }
+    text[len] = '\0';
+    close(rd);
+    ck_assert_int_eq(wait_rc(pid), 0);
+    const char *stop = strstr(text, "stopped by signal 10 at step ");
+    ck_assert_msg(stop, "no stop said:\n%s", text + (len > 600 ? len - 600 : 0));
+    long last = atol(stop + 29), seen = 0;
+    for (const char *p = text; (p = strstr(p, "] step ")); p++) {
+        long step = atol(p + 7);
+        ck_assert_msg(step == seen + 1, "the line of step %ld is missing (next: step %ld)", seen + 1, step);
+        seen = step;
+    }
+    ck_assert_int_gt(last, 400);   /* the stop came after the pipe filled */
+    ck_assert_int_eq(seen, last);   /* the stopping step's line too */
+    free(text);
 }
 END_TEST
 
@@ -1378,6 +1430,7 @@ int main(void) {
     tcase_add_test(tc, test_fit_steps_equals_max_steps);
     tcase_add_test(tc, test_accum_shards_resume_exact);
     tcase_add_test(tc, test_sigint_saves_and_exits_0);
+    tcase_add_test(tc, test_stop_signal_keeps_a_blocked_log_line);
     tcase_add_test(tc, test_sigterm_in_first_save);
     tcase_add_test(tc, test_stop_inside_validation_resumes_exact);
     tcase_add_test(tc, test_cosine_resume_longer_warned);

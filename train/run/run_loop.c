@@ -400,7 +400,9 @@ int tg_run_train(tg_run *r) {
          * (from the terminal and forwarded by mpirun) and mpirun ends a job that does not stop; nor
          * the others (SIGXCPU comes again each second past the limit) */
         bool now = stops[i] == SIGINT || stops[i] == SIGTERM;
-        sa.sa_flags = now && tg_dist_size() == 1 ? SA_RESETHAND : 0;
+        /* restarted: a log line waiting on a full stderr pipe is not cut short and lost (the loop
+         * reads g_stop_signal between steps; no call here waits on a signal to end it) */
+        sa.sa_flags = SA_RESTART | (now && tg_dist_size() == 1 ? SA_RESETHAND : 0);
         sigemptyset(&sa.sa_mask);
         sigaction(stops[i], NULL, &old_stop[i]);
         if (now || old_stop[i].sa_handler != SIG_IGN) sigaction(stops[i], &sa, NULL);
