@@ -645,17 +645,26 @@ END_TEST
 /* A stop signal while train's log line waited on a full stderr pipe (a reader behind: `| less`, a
  * slow `tee`, a scheduler's log relay) cut that write short with EINTR, and the line of the step
  * being logged was lost from stderr (train.log kept it). The handlers now restart the write. */
-START_TEST(test_stop_signal_keeps_a_blocked_log_line) {
-    char dir[300], out[320], fifo[320];
-    snprintf(dir, sizeof dir, "%s/pipe", tmpdir);
-    snprintf(out, sizeof out, "%s/pipe.out", tmpdir);
-    snprintf(fifo, sizeof fifo, "%s/pipe.err", tmpdir);
+/* Starts a TINY run into dir, logging every step, with no saves but its first and last, its stderr
+ * a pipe (a FIFO) whose read end, non-blocking, is returned in *rd. */
+static pid_t spawn_logging_to_a_pipe(const char *dir, int *rd) {
+    char out[320], fifo[320];
+    snprintf(out, sizeof out, "%s.out", dir);
+    snprintf(fifo, sizeof fifo, "%s.err", dir);
     ck_assert_int_eq(mkfifo(fifo, 0600), 0);
     char *a[] = {TINY, "--log-every", "1", "--max-steps", "1000000", "--save-every", "0", "--valid-every", "0",
-                 "--threads", "1", "--out", dir, NULL};
+                 "--threads", "1", "--out", (char *)dir, NULL};
     pid_t pid = spawn(out, fifo, NULL, a);
-    int rd = open(fifo, O_RDONLY | O_NONBLOCK);   /* lets the child's open of the write end through */
-    ck_assert_int_ge(rd, 0);
+    *rd = open(fifo, O_RDONLY | O_NONBLOCK);   /* lets the child's open of the write end through */
+    ck_assert_int_ge(*rd, 0);
+    return pid;
+}
+
+START_TEST(test_stop_signal_keeps_a_blocked_log_line) {
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/pipe", tmpdir);
+    int rd;
+    pid_t pid = spawn_logging_to_a_pipe(dir, &rd);
     /* the pipe full (64 KiB of log lines) and train blocked in its write: what it holds stops growing */
     int held = -1, now = 0;
     for (int i = 0; i < 600 && (now < 60000 || now != held); i++) {
@@ -689,6 +698,41 @@ START_TEST(test_stop_signal_keeps_a_blocked_log_line) {
     }
     ck_assert_int_gt(last, 400);   /* the stop came after the pipe filled */
     ck_assert_int_eq(seen, last);   /* the stopping step's line too */
+    free(text);
+}
+END_TEST
+
+/* A run whose stderr's reader went away (`train | head`, a `tee` killed, a log relay's restart) was
+ * killed by SIGPIPE at its next log line, the steps since its last save lost. It stops saved, as
+ * on the other stop signals, exit 0, train.log saying why. */
+START_TEST(test_broken_pipe_stops_saved) {
+    char dir[300], ckpt[320];
+    snprintf(dir, sizeof dir, "%s/broken", tmpdir);
+    snprintf(ckpt, sizeof ckpt, "%s/last.ckpt", dir);
+    int rd;
+    pid_t pid = spawn_logging_to_a_pipe(dir, &rd);
+    char buf[4096];
+    size_t got = 0;
+    for (int i = 0; i < 6000 && got < 20000; i++) {   /* some steps' lines, then the reader goes */
+        ssize_t n = read(rd, buf, sizeof buf);
+        if (n > 0) got += (size_t)n;
+        else sleep_us(10000);
+    }
+    ck_assert_uint_ge(got, 20000);
+    close(rd);
+    ck_assert_int_eq(wait_rc(pid), 0);
+    char log[320];
+    snprintf(log, sizeof log, "%s/train.log", dir);
+    char *text = slurp(log);
+    const char *stop = strstr(text, "stopped by signal 13 at step ");
+    ck_assert_msg(stop && strstr(stop, "(SIGPIPE: the reader of this output went away); resume with"), "%s",
+                  text + (strlen(text) > 600 ? strlen(text) - 600 : 0));
+    tg_loaded L;
+    tg_err err;
+    ck_assert_int_eq(tg_run_load_model(ckpt, &L, &err), TG_OK);
+    ck_assert_int_eq(L.st.step, atol(stop + 29));   /* the steps done before it are saved */
+    ck_assert_int_gt(L.st.step, 100);
+    tg_loaded_free(&L);
     free(text);
 }
 END_TEST
@@ -1431,6 +1475,7 @@ int main(void) {
     tcase_add_test(tc, test_accum_shards_resume_exact);
     tcase_add_test(tc, test_sigint_saves_and_exits_0);
     tcase_add_test(tc, test_stop_signal_keeps_a_blocked_log_line);
+    tcase_add_test(tc, test_broken_pipe_stops_saved);
     tcase_add_test(tc, test_sigterm_in_first_save);
     tcase_add_test(tc, test_stop_inside_validation_resumes_exact);
     tcase_add_test(tc, test_cosine_resume_longer_warned);

@@ -59,7 +59,8 @@ static void inject_signal(void) {
 
 /* The signals that stop a process by default and that a user, `timeout` or a job's scheduler
  * sends (SIGXCPU: a soft CPU time limit, ulimit -S -t or a scheduler's, whose hard limit's SIGKILL
- * comes later): held (blocked) while a temporary stands, so that one landing in a save is taken
+ * comes later; SIGPIPE, a pipe's reader gone, sent by a write to it: here only a save to
+ * -o /dev/stdout, whose write then fails with EPIPE): held (blocked) while a temporary stands, so that one landing in a save is taken
  * after it, with the file whole under its name and no temporary left. Per thread, and nested: a
  * save inside a save releases nothing. The other threads block them for good (autograd/threads.h),
  * so the kernel cannot hand one to a thread that would die with it mid-save. */

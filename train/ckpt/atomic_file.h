@@ -8,7 +8,7 @@
  * of killed writers' temporaries knows it is live), written, fsynced, closed and renamed over
  * PATH; the folder is then fsynced. On any failure the temporary is unlinked and PATH is left as
  * it was. From before the temporary is made until it is renamed or removed, the stop signals
- * (SIGINT, SIGTERM, SIGHUP, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU) are held in the calling thread:
+ * (SIGINT, SIGTERM, SIGHUP, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU, SIGPIPE) are held in the calling thread:
  * one that comes meanwhile is taken at the commit or abort, after which no temporary stands, so a
  * stopped command (Ctrl-C, `timeout`, a scheduler's SIGTERM, a CPU time limit) leaves each file the
  * old one or the whole new one and nothing to clean up. Keep a tg_afile open only for the writing: while it is open, Ctrl-C
@@ -50,11 +50,12 @@
 #include "autograd/status.h"
 
 /* The stop signals: those that end a process by default and that a user (Ctrl-C), a closed
- * terminal (SIGHUP), `timeout -s`, a scheduler (SIGTERM, SIGUSR1 as SLURM's --signal warns) or a
- * soft CPU time limit (SIGXCPU) sends. A save holds them (above); `train` stops on each at its
- * next step with the run saved; `experiment` hands them on to its cells. (needs <signal.h>) */
-#define TG_STOP_SIGNALS SIGINT, SIGTERM, SIGHUP, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU
-#define TG_N_STOP_SIGNALS 7
+ * terminal (SIGHUP), `timeout -s`, a scheduler (SIGTERM, SIGUSR1 as SLURM's --signal warns), a
+ * soft CPU time limit (SIGXCPU) or a reader of the output that went away (SIGPIPE: `| head`, a
+ * killed `tee`) sends. A save holds them (above); `train` stops on each at its next step with the
+ * run saved; `experiment` hands them on to its cells. (needs <signal.h>) */
+#define TG_STOP_SIGNALS SIGINT, SIGTERM, SIGHUP, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU, SIGPIPE
+#define TG_N_STOP_SIGNALS 8
 
 typedef struct tg_afile {
     int fd;

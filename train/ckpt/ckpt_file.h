@@ -113,7 +113,7 @@ tg_status tg_ckpt_writer_sink(void *w, const void *bytes, size_t len, tg_err *er
  * On failure the temporary file is removed and PATH is left as it was (the one exception is a
  * failed fsync of the folder after the rename, reported as such). The writer stays usable.
  * While the temporary stands, the calling thread holds SIGINT, SIGTERM, SIGHUP, SIGALRM, SIGUSR1,
- * SIGUSR2 and SIGXCPU (blocked; one that comes is taken after the rename), so a stopped program leaves no
+ * SIGUSR2, SIGXCPU and SIGPIPE (blocked; one that comes is taken after the rename), so a stopped program leaves no
  * half-written file. A program with threads of its own should block those signals in them, as
  * tapegrad's do: the kernel hands a process's signal to any thread that has it unblocked. */
 tg_status tg_ckpt_writer_save(const tg_ckpt_writer *w, const char *path, tg_err *err);

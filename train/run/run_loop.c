@@ -18,8 +18,12 @@
 #include "train/run/run.h"
 
 static volatile sig_atomic_t g_stop_signal;
+static volatile sig_atomic_t g_pipe_broken;   /* a SIGPIPE came: stderr's reader is gone */
 
-static void on_signal(int sig) { g_stop_signal = sig; }
+static void on_signal(int sig) {
+    g_stop_signal = sig;
+    if (sig == SIGPIPE) g_pipe_broken = 1;
+}
 
 /* A stop signal that cuts a validation short: in one process (over MPI every rank validates, and
  * the ranks agree on a stop only between steps). */
@@ -275,8 +279,9 @@ static tg_status reload_last(tg_run *r, tg_run_diag *diag, tg_progress *pg, tg_e
 /* ---- the loop ---- */
 
 static void log_stopped(const tg_run *r, tg_progress *pg, int sig) {
-    tg_progress_log(pg, "stopped by signal %d at step %lld; resume with: tapegrad train --resume %s", sig,
-                    (long long)r->st.step, r->cfg.out);
+    tg_progress_log(pg, "stopped by signal %d at step %lld%s; resume with: tapegrad train --resume %s", sig,
+                    (long long)r->st.step, sig == SIGPIPE ? " (SIGPIPE: the reader of this output went away)" : "",
+                    r->cfg.out);
 }
 
 static bool epochs_done(const tg_run *r) {
@@ -387,11 +392,13 @@ int tg_run_train(tg_run *r) {
      * as one failed) lets the save finish, and the loop stops at once, rather than killing the
      * process mid-write with the checkpoint's temporary left behind. Every stop signal
      * (atomic_file.h) stops the run saved: SIGHUP (the terminal closed), SLURM's SIGUSR1 warning
-     * before its time limit, a soft CPU limit's SIGXCPU; one ignored from the start (nohup's
+     * before its time limit, a soft CPU limit's SIGXCPU, a broken pipe's SIGPIPE (the reader of
+     * stderr gone: `| head`, a killed `tee`); one ignored from the start (nohup's
      * SIGHUP) stays ignored, but Ctrl-C and SIGTERM, which always stop the run */
     static const int stops[] = {TG_STOP_SIGNALS};
     struct sigaction old_stop[TG_N_STOP_SIGNALS];
     g_stop_signal = 0;
+    g_pipe_broken = 0;
     for (int i = 0; i < TG_N_STOP_SIGNALS; i++) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
@@ -571,7 +578,11 @@ int tg_run_train(tg_run *r) {
                         1e-6 * (double)tg_dist_bytes_sent() / (double)(r->st.step - start_step),
                         1e-6 * (double)tg_params_numel(tg_model_params(r->model)) * (double)sizeof(tg_float),
                         100 * tg_run_overlap_early(r));
-    for (int i = 0; i < TG_N_STOP_SIGNALS; i++) sigaction(stops[i], &old_stop[i], NULL);
+    /* (after a SIGPIPE stop, stderr's reader is gone: SIGPIPE stays ignored, so that the lines still
+     * to come fail, rather than end the run saved by a kill at the first of them) */
+    for (int i = 0; i < TG_N_STOP_SIGNALS; i++)
+        if (stops[i] == SIGPIPE && g_pipe_broken) signal(SIGPIPE, SIG_IGN);
+        else sigaction(stops[i], &old_stop[i], NULL);
     tg_batch_free(&b);
     if (s == TG_OK) s = progress_status(&pg, &err);
     if (diag_runs > 0)
