@@ -7,7 +7,8 @@
 #                                # TAPEGRAD=<a built tapegrad: skips the install and build>
 #
 # Run again, it resumes the run where it stopped (Ctrl-C or SIGTERM stops it, exit 130 or 143,
-# the run saved) and only translates once the time budget is spent. Installs what is missing with
+# the run saved; so does a signal that stops train alone, exit 128 + its number) and only
+# translates once the time budget is spent. Installs what is missing with
 # apt-get (as root) on Debian. A RUN you give is relative to where you are; the default is in the
 # source tree.
 set -euo pipefail
@@ -89,6 +90,16 @@ else
         "${model[@]}" --schedule cosine --lr "$lr" --warmup 500 --fit-steps --time-limit "$TIME_LIMIT" --dropout "$dropout" \
         --valid-every 1000 --valid-sentences 200 --threads "$THREADS"
 fi
+# train exits 0 also when a signal sent to it alone stopped it, saved (SLURM's SIGUSR1 warning, a
+# soft CPU limit's SIGXCPU, its output's reader gone: SIGPIPE): its log's last end line says so, and
+# the job stops there too, rather than translate and score a half-trained model
+ended=$(grep -E '^\[[^]]*\] (done: |nothing to do: |stopped by signal [0-9]+ )' "$RUN/train.log" 2>/dev/null | tail -n 1) || true
+case $ended in
+*"] stopped by signal "*)
+    ended=${ended#*] } && ended=${ended%%;*} && sig=${ended#stopped by signal } && sig=${sig%% *}
+    echo "main_job.sh: train $ended; run the same command again to resume" >&2
+    exit $(( 128 + sig ));;
+esac
 
 alpha=$(alpha_for "$RUN") || { echo "main_job.sh: $RUN/config.txt gives no d-model" >&2; exit 1; }
 # the dev files are written under the run's lock, which train holds while it trains (translate and

@@ -196,5 +196,30 @@ FAKE
     check "SIG$sig in training: no dev files" "$(ls "$d/run" | tr '\n' ' ')" "config.txt last.ckpt "
     rm -rf "$d"
 done
+# a signal sent to train alone (SLURM's SIGUSR1 to the job step, a CPU limit's SIGXCPU, its output's
+# reader gone): train stops saved and exits 0, its log's last end line says so, and the job stops
+# too; a resume's later "done:" line lets it go on
+d=$(mktemp -d "${TMPDIR:-/tmp}/tg_stopped.XXXXXX")
+mkdir "$d/run" && printf 'd-model = 128\n' > "$d/run/config.txt" && : > "$d/run/last.ckpt"
+cat > "$d/tg" <<'FAKE'
+#!/bin/sh
+case $1 in
+train) printf '%s\n' "$LINES" >> "$RUN/train.log" ;;
+*) echo "$1" >> "${0%/*}/calls"; echo x ;;
+esac
+FAKE
+chmod +x "$d/tg"
+stopped() { env RECIPE= TIME_LIMIT=30m THREADS=2 MERGES=8000 TAPEGRAD="$d/tg" RUN="$d/run" LINES="$1" \
+    bash scripts/main_job.sh 2>&1; }
+out=$(stopped "[2026-12-05 10:00:00] done: reached --time-limit at step 9 after 30m
+[2026-12-05 11:00:00] stopped by signal 10 at step 12; resume with: tapegrad train --resume $d/run
+[2026-12-05 11:00:00] diagnostics: 1 at 0.010 s each, 0.01% of this session's 99.0 s of training"); rc=$?
+check "stopped by SIGUSR1: exit" "$rc" 138
+check "stopped by SIGUSR1: message" "$out" "main_job.sh: train stopped by signal 10 at step 12; run the same command again to resume"
+check "stopped by SIGUSR1: nothing translated or scored" "$(cat "$d/calls" 2>/dev/null)" ""
+out=$(stopped "[2026-12-05 12:00:00] done: reached --time-limit at step 20 after 30m"); rc=$?
+check "resumed to its end: exit" "$rc" 0
+check "resumed to its end: translated and scored" "$(tr '\n' ' ' < "$d/calls")" "translate score translate score "
+rm -rf "$d"
 [ "$fail" = 0 ] && echo "recipe_test: all checks passed"
 exit "$fail"
