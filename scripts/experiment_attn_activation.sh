@@ -10,8 +10,13 @@
 #
 # Results: $OUT/results.md (a table, replaced only when whole) and $OUT/curves.png. Runs
 # resume when the script is run again (with the norm they were started with: the table says it).
+# Ctrl-C or SIGTERM stops it with the run saved (exit 130 or 143), and so does a signal that stops
+# train alone (exit 128 + its number), rather than going on to the next run.
 # An OUT or TAPEGRAD you give is relative to where you are; the default OUT is in the source tree.
 set -euo pipefail
+# train finishes its step on Ctrl-C or SIGTERM, saves and exits 0: the script stops once it returns
+trap 'echo "experiment_attn_activation.sh: stopped by SIGINT; run the same command again to resume" >&2; exit 130' INT
+trap 'echo "experiment_attn_activation.sh: stopped by SIGTERM; run the same command again to resume" >&2; exit 143' TERM
 case ${OUT:-} in ''|/*) ;; *) OUT=$PWD/$OUT;; esac
 case ${TAPEGRAD:-} in ''|/*) ;; */*) TAPEGRAD=$PWD/$TAPEGRAD;; esac
 cd "$(dirname "$(readlink -f -- "$0")")/.."
@@ -21,6 +26,7 @@ THREADS=${THREADS:-$(nproc 2>/dev/null || echo 2)}
 VARIANTS=${VARIANTS:-"none relu gelu"}
 NORM=${NORM:-post}
 DATA=data/bible_en_es
+. scripts/train_end.sh
 
 if [ -n "${TAPEGRAD:-}" ]; then
     TG=$TAPEGRAD   # a tapegrad already built: nothing is built
@@ -42,6 +48,7 @@ for v in $VARIANTS; do
             --attn-activation "$v" --time-limit "$TIME_LIMIT" --valid-every 500 --valid-sentences 200 \
             --threads "$THREADS"
     fi
+    stop_if_stopped experiment_attn_activation.sh "$run"
 done
 # each file is written beside its place and moved there when whole: a failed or killed evaluation
 # leaves the earlier one as it was

@@ -26,6 +26,7 @@ THREADS=${THREADS:-$(( cores > 64 ? 64 : cores ))}
 MERGES=${MERGES:-8000}
 DATA=data/bible_en_es
 . scripts/recipe.sh
+. scripts/train_end.sh
 RECIPE_SET=${RECIPE:-}
 RECIPE=${RECIPE:-auto}    # auto and small: the small model, its dropout from the measured speed; or standard
 # every setting is checked here, before anything is installed or built
@@ -90,16 +91,8 @@ else
         "${model[@]}" --schedule cosine --lr "$lr" --warmup 500 --fit-steps --time-limit "$TIME_LIMIT" --dropout "$dropout" \
         --valid-every 1000 --valid-sentences 200 --threads "$THREADS"
 fi
-# train exits 0 also when a signal sent to it alone stopped it, saved (SLURM's SIGUSR1 warning, a
-# soft CPU limit's SIGXCPU, its output's reader gone: SIGPIPE): its log's last end line says so, and
-# the job stops there too, rather than translate and score a half-trained model
-ended=$(grep -E '^\[[^]]*\] (done: |nothing to do: |stopped by signal [0-9]+ )' "$RUN/train.log" 2>/dev/null | tail -n 1) || true
-case $ended in
-*"] stopped by signal "*)
-    ended=${ended#*] } && ended=${ended%%;*} && sig=${ended#stopped by signal } && sig=${sig%% *}
-    echo "main_job.sh: train $ended; run the same command again to resume" >&2
-    exit $(( 128 + sig ));;
-esac
+# a signal sent to train alone stopped it, saved (it exits 0): the job stops there too
+stop_if_stopped main_job.sh "$RUN"
 
 alpha=$(alpha_for "$RUN") || { echo "main_job.sh: $RUN/config.txt gives no d-model" >&2; exit 1; }
 # the dev files are written under the run's lock, which train holds while it trains (translate and

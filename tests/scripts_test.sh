@@ -10,7 +10,7 @@ check() { # check WHAT GOT WANT
 d=$(mktemp -d "${TMPDIR:-/tmp}/tg_scripts.XXXXXX")
 mkdir "$d/scripts"
 cp scripts/test.sh scripts/fuzz.sh scripts/bench_vs_torch.sh scripts/tune_decode.sh scripts/valgrind.sh \
-   scripts/experiment_attn_activation.sh scripts/paired_bleu.sh "$d/scripts/"
+   scripts/experiment_attn_activation.sh scripts/train_end.sh scripts/paired_bleu.sh "$d/scripts/"
 refused() { # refused WHAT MESSAGE SCRIPT ARGS...: exit 2 with MESSAGE
     what=$1 msg=$2; shift 2
     out=$(bash "$d/scripts/$@" 2>&1); rc=$?
@@ -106,6 +106,43 @@ check "experiment_attn_activation, eval fails: exit" "$rc" 1
 check "experiment_attn_activation: results.md kept" "$(cat "$d/exp/results.md")" "earlier table"
 check "experiment_attn_activation: eval.json kept" "$(cat "$d/exp/none/eval.json")" '{"earlier": 1}'
 check "experiment_attn_activation: no temporary left" "$(find "$d/exp" -name '*.tmp' | wc -l)" 0
+# a run stopped by a signal sent to train alone (it exits 0, saved) went on to the next variant and
+# the evaluation; the script stops there, as on Ctrl-C
+cat > "$d/tg" <<'FAKE'
+#!/bin/sh
+case $1 in
+train) echo "$1 $3" >> "${0%/*}/calls"
+       echo "[2026-12-05 11:00:00] stopped by signal 24 at step 7; resume with: tapegrad train --resume $3" >> "$3/train.log" ;;
+*) echo "$1" >> "${0%/*}/calls" ;;
+esac
+FAKE
+out=$(OUT="$d/exp" TAPEGRAD="$d/tg" VARIANTS="none relu" THREADS=1 bash "$d/scripts/experiment_attn_activation.sh" 2>&1); rc=$?
+check "experiment_attn_activation, train stopped: exit" "$rc" 152
+check "experiment_attn_activation, train stopped: message" "$out" \
+    "experiment_attn_activation.sh: train stopped by signal 24 at step 7; run the same command again to resume"
+check "experiment_attn_activation, train stopped: nothing after it" "$(cat "$d/calls")" "train $d/exp/none"
+rm -f "$d/calls" "$d"/exp/*/train.log
+# Ctrl-C (reaching the script and train): train saves and exits 0, and bash, seeing its command
+# end normally, went on to the next variant; SIGTERM ended the script without a word. Both stop it,
+# said. (The SIGINT check is skipped where SIGINT is ignored from the start, as for a job started
+# in the background, as in tests/recipe_test.sh.)
+sigign=$(sed -n 's/^SigIgn:[[:space:]]*//p' /proc/$$/status 2>/dev/null)
+for sig in TERM INT; do
+    if [ $sig = INT ]; then
+        case $sigign in *[2367abefABEF]) echo "scripts_test: SIGINT is ignored here: the Ctrl-C check skipped"; continue;; esac
+    fi
+    cat > "$d/tg" <<FAKE
+#!/bin/sh
+echo "\$1" >> "\${0%/*}/calls"
+case \$1 in train) kill -$sig \$PPID ;; esac
+FAKE
+    out=$(OUT="$d/exp" TAPEGRAD="$d/tg" VARIANTS="none relu" THREADS=1 bash "$d/scripts/experiment_attn_activation.sh" 2>&1); rc=$?
+    check "experiment_attn_activation, SIG$sig: exit" "$rc" "$([ $sig = INT ] && echo 130 || echo 143)"
+    check "experiment_attn_activation, SIG$sig: message" "$out" \
+        "experiment_attn_activation.sh: stopped by SIG$sig; run the same command again to resume"
+    check "experiment_attn_activation, SIG$sig: nothing after it" "$(cat "$d/calls")" "train"
+    rm -f "$d/calls"
+done
 # paired_bleu.sh wrote its temporaries under fixed names (src.txt.tmp, KEY-DEV.hyp.tmp) and
 # translated HYPDIR/src.txt: a second run on one HYPDIR meanwhile wrote into the same files, or
 # replaced src.txt with its dev set, whose translations were then cached under this one's key.
