@@ -956,6 +956,38 @@ START_TEST(test_nan_updates_skipped_then_reload) {
 }
 END_TEST
 
+/* A step that failed before its update (out of memory for a longer batch than any before) ended the
+ * run with exit 1 and every step since the last save lost (up to --save-every's 1,000). The run is
+ * saved at the last step, and resumes to the uninterrupted run's bits; dropout on, so that its
+ * stream's state counts too. */
+START_TEST(test_failed_step_saves_the_steps_before) {
+    char full[300], cut[300], ckpt[320];
+    snprintf(full, sizeof full, "%s/full", tmpdir);
+    snprintf(cut, sizeof cut, "%s/cut", tmpdir);
+    char *a[] = {TINY, "--max-steps", "60", "--save-every", "0", "--dropout", "0.1", "--out", full, NULL};
+    run_ok(NULL, a);
+    snprintf(ckpt, sizeof ckpt, "%s/last.ckpt", full);
+    uint64_t want = param_hash(ckpt);
+    setenv("TAPEGRAD_FAIL_STEP", "37", 1);
+    char *b[] = {TINY, "--max-steps", "60", "--save-every", "0", "--dropout", "0.1", "--out", cut, NULL};
+    int rc = run(NULL, b);
+    unsetenv("TAPEGRAD_FAIL_STEP");
+    ck_assert_int_eq(rc, 1);
+    ck_assert(file_has("err.txt", "step 37 failed before its update (below); last.ckpt holds step 36: once the cause "
+                                  "is dealt with, resume with: tapegrad train --resume"));
+    ck_assert(file_has("err.txt", "error: backward: out of memory (TAPEGRAD_FAIL_STEP)"));
+    snprintf(ckpt, sizeof ckpt, "%s/last.ckpt", cut);
+    tg_loaded L;
+    tg_err err;
+    ck_assert_int_eq(tg_run_load_model(ckpt, &L, &err), TG_OK);
+    ck_assert_int_eq(L.st.step, 36);
+    tg_loaded_free(&L);
+    char *more[] = {"train", "--resume", cut, NULL};
+    run_ok(NULL, more);
+    ck_assert(param_hash(ckpt) == want);
+}
+END_TEST
+
 START_TEST(test_bad_checkpoints_refused_intact) {
     char dir[300], ckpt[320];
     snprintf(dir, sizeof dir, "%s/bad", tmpdir);
@@ -1480,6 +1512,7 @@ int main(void) {
     tcase_add_test(tc, test_stop_inside_validation_resumes_exact);
     tcase_add_test(tc, test_cosine_resume_longer_warned);
     tcase_add_test(tc, test_nan_updates_skipped_then_reload);
+    tcase_add_test(tc, test_failed_step_saves_the_steps_before);
     tcase_add_test(tc, test_bad_checkpoints_refused_intact);
     tcase_add_test(tc, test_switches_recorded_old_checkpoints_load);
     tcase_add_test(tc, test_resume_metrics_rows_equal);

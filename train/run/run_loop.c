@@ -55,6 +55,7 @@ static void ckpt_path(const tg_run *r, const char *name, char *buf, size_t len) 
 
 typedef struct {
     bool skipped;         /* non-finite loss or gradient: no update */
+    bool before_update;   /* the step failed before its update: the run's state is the last step's */
     double loss, nll;     /* per target token */
     int64_t tokens;
     double grad_norm, lr;
@@ -71,6 +72,14 @@ static bool inject_nan(void) {
     }
     attempt++;
     return start > 0 && attempt >= start && attempt < start + count;
+}
+
+/* Fault injection for the tests: TAPEGRAD_FAIL_STEP=N makes the N-th update attempt of this process
+ * fail after its backward with an out-of-memory error, as a longer batch's would. */
+static bool inject_step_failure(void) {
+    static long attempt;
+    const char *e = getenv("TAPEGRAD_FAIL_STEP");
+    return e && atol(e) == ++attempt;
 }
 
 /* The whole batch's loss and, when it is finite, its gradient: one forward and backward. */
@@ -97,7 +106,12 @@ static tg_status train_step(tg_run *r, tg_run_diag *diag, tg_batch *b, step_resu
     tg_ctx_set_grad_enabled(ctx, true);
     tg_shard_result g;
     s = r->cfg.accum_shards > 1 ? tg_run_shard_grads(r, b, &g, err) : batch_grad(r, b, &g, err);
-    if (s != TG_OK) return s;
+    if (s == TG_OK && inject_step_failure())
+        s = tg_err_set(err, TG_ERR_NOMEM, "backward: out of memory (TAPEGRAD_FAIL_STEP)");
+    if (s != TG_OK) {   /* r->st, the parameters and the optimiser are still the last step's */
+        res->before_update = true;
+        return s;
+    }
     res->loss = g.loss;
     res->nll = g.nll;
     res->tokens = b->n_tgt_tokens;
@@ -278,6 +292,21 @@ static tg_status reload_last(tg_run *r, tg_run_diag *diag, tg_progress *pg, tg_e
 
 /* ---- the loop ---- */
 
+/* A step that failed before its update (out of memory for a longer batch than any before, say) ended
+ * the run with the steps since the last save unsaved: saves them (unless saved at this step), so
+ * that nothing is lost and the resume, once the cause is dealt with, is exact. */
+static void save_before_error(tg_run *r, tg_progress *pg, tg_run_diag *diag, bool saved_now) {
+    tg_err e2;
+    if (!saved_now && save_last(r, pg, diag, &e2) != TG_OK) {
+        tg_progress_log(pg, "step %lld failed (below), and last.ckpt could not be saved: %s", (long long)r->st.step + 1,
+                        e2.msg);
+        return;
+    }
+    tg_progress_log(pg, "step %lld failed before its update (below); last.ckpt holds step %lld: once the cause is "
+                    "dealt with, resume with: tapegrad train --resume %s", (long long)r->st.step + 1,
+                    (long long)r->st.step, r->cfg.out);
+}
+
 static void log_stopped(const tg_run *r, tg_progress *pg, int sig) {
     tg_progress_log(pg, "stopped by signal %d at step %lld%s; resume with: tapegrad train --resume %s", sig,
                     (long long)r->st.step, sig == SIGPIPE ? " (SIGPIPE: the reader of this output went away)" : "",
@@ -451,6 +480,7 @@ int tg_run_train(tg_run *r) {
         double t0 = now_s();
         s = train_step(r, &diag, &b, &res, &err);
         double dt = now_s() - t0;
+        if (s != TG_OK && res.before_update) save_before_error(r, &pg, &diag, saved_now);
         if (s != TG_OK) break;
         inject_stop("TAPEGRAD_STOP_AT_STEP", (long)r->st.step);
         r->st.train_seconds += dt;
