@@ -737,6 +737,36 @@ START_TEST(test_broken_pipe_stops_saved) {
 }
 END_TEST
 
+/* A run stopped (Ctrl-Z, SIGSTOP) and continued counted the wait in the step it landed in as
+ * training time: a --time-limit run ended early (by hand: "after 6s of training" for a 3 s limit
+ * paused 5 s), its --fit-steps fit and tok/s were off. Two pauses of 2.5 s in a 1.5 s budget: the
+ * training time stays the budget's, and the run trains it all. */
+START_TEST(test_pause_is_not_training_time) {
+    char dir[300], ckpt[320], out[320], errf[320];
+    snprintf(dir, sizeof dir, "%s/paused", tmpdir);
+    snprintf(ckpt, sizeof ckpt, "%s/last.ckpt", dir);
+    snprintf(out, sizeof out, "%s/paused.out", tmpdir);
+    snprintf(errf, sizeof errf, "%s/paused.err", tmpdir);
+    char *a[] = {TINY, "--max-steps", "100000000", "--time-limit", "1.5s", "--save-every", "0", "--valid-every", "0",
+                 "--log-every", "1000000", "--threads", "1", "--out", dir, NULL};
+    pid_t pid = spawn(out, errf, NULL, a);
+    for (int i = 0; i < 400 && !exists(ckpt); i++) sleep_us(10000);   /* the step-0 checkpoint */
+    for (int k = 0; k < 2; k++) {
+        sleep_us(300000);
+        kill(pid, SIGSTOP);
+        sleep_us(2500000);
+        kill(pid, SIGCONT);
+    }
+    ck_assert_int_eq(wait_rc(pid), 0);
+    ck_assert(file_has("paused.err", "done: reached --time-limit"));
+    tg_loaded L;
+    tg_err err;
+    ck_assert_int_eq(tg_run_load_model(ckpt, &L, &err), TG_OK);
+    ck_assert_msg(L.st.train_seconds >= 1.5 && L.st.train_seconds < 2.0, "%.3f s of training", L.st.train_seconds);
+    tg_loaded_free(&L);
+}
+END_TEST
+
 /* The name of a temporary of dir/last.ckpt in dir, if there is one (into name). */
 static bool last_ckpt_temp(const char *dir, char *name, size_t len) {
     DIR *d = opendir(dir);
@@ -1508,6 +1538,7 @@ int main(void) {
     tcase_add_test(tc, test_sigint_saves_and_exits_0);
     tcase_add_test(tc, test_stop_signal_keeps_a_blocked_log_line);
     tcase_add_test(tc, test_broken_pipe_stops_saved);
+    tcase_add_test(tc, test_pause_is_not_training_time);
     tcase_add_test(tc, test_sigterm_in_first_save);
     tcase_add_test(tc, test_stop_inside_validation_resumes_exact);
     tcase_add_test(tc, test_cosine_resume_longer_warned);

@@ -19,6 +19,9 @@
 
 static volatile sig_atomic_t g_stop_signal;
 static volatile sig_atomic_t g_pipe_broken;   /* a SIGPIPE came: stderr's reader is gone */
+static volatile sig_atomic_t g_continued;     /* a SIGCONT came: the process was stopped (Ctrl-Z) */
+
+static void on_continue(int sig) { (void)sig; g_continued = 1; }
 
 static void on_signal(int sig) {
     g_stop_signal = sig;
@@ -425,7 +428,12 @@ int tg_run_train(tg_run *r) {
      * stderr gone: `| head`, a killed `tee`); one ignored from the start (nohup's
      * SIGHUP) stays ignored, but Ctrl-C and SIGTERM, which always stop the run */
     static const int stops[] = {TG_STOP_SIGNALS};
-    struct sigaction old_stop[TG_N_STOP_SIGNALS];
+    struct sigaction old_stop[TG_N_STOP_SIGNALS], old_cont, cont;
+    memset(&cont, 0, sizeof cont);
+    cont.sa_handler = on_continue;
+    cont.sa_flags = SA_RESTART;
+    sigemptyset(&cont.sa_mask);
+    sigaction(SIGCONT, &cont, &old_cont);
     g_stop_signal = 0;
     g_pipe_broken = 0;
     for (int i = 0; i < TG_N_STOP_SIGNALS; i++) {
@@ -477,9 +485,19 @@ int tg_run_train(tg_run *r) {
         /* a failed log write (rank 0's alone) ends the run there, and the job with it (tg_dist_abort) */
         if (stop || (s = progress_status(&pg, &err)) != TG_OK) break;
         step_result res;
+        g_continued = 0;
         double t0 = now_s();
         s = train_step(r, &diag, &b, &res, &err);
         double dt = now_s() - t0;
+        if (g_continued) {
+            /* stopped in the step (Ctrl-Z, SIGSTOP) and continued: the wait is not training time, which
+             * --time-limit, --fit-steps and tok/s count; the step counts as the mean step so far */
+            double mean = iv->steps > 0 ? iv->wall_s / (double)iv->steps : step_s;
+            tg_progress_log(&pg, "step %lld: the process was stopped and continued within it: %.1f s counted as "
+                            "%.3f s of training (the mean step)",
+                            (long long)(s == TG_OK && !res.skipped ? r->st.step : r->st.step + 1), dt, mean);
+            dt = mean;
+        }
         if (s != TG_OK && res.before_update) save_before_error(r, &pg, &diag, saved_now);
         if (s != TG_OK) break;
         inject_stop("TAPEGRAD_STOP_AT_STEP", (long)r->st.step);
@@ -613,6 +631,7 @@ int tg_run_train(tg_run *r) {
     for (int i = 0; i < TG_N_STOP_SIGNALS; i++)
         if (stops[i] == SIGPIPE && g_pipe_broken) signal(SIGPIPE, SIG_IGN);
         else sigaction(stops[i], &old_stop[i], NULL);
+    sigaction(SIGCONT, &old_cont, NULL);
     tg_batch_free(&b);
     if (s == TG_OK) s = progress_status(&pg, &err);
     if (diag_runs > 0)
