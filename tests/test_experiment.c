@@ -672,6 +672,15 @@ START_TEST(test_jobs_side_by_side_exact) {
 }
 END_TEST
 
+/* Starts JOBS_GRID (600 steps) into d, --jobs 2, and returns once both of its first cells are past
+ * step 10 (up to 10 s). */
+static pid_t spawn_two_cells(const char *d) {
+    char *g[] = {JOBS_GRID, "--max-steps", "600", "--out", (char *)d, "--jobs", "2", NULL};
+    pid_t pid = spawn(g);
+    for (int i = 0; i < 5000 && !(job_cell_step(d, 0) >= 10 && job_cell_step(d, 1) >= 10); i++) sleep_ms(2);
+    return pid;
+}
+
 /* A SIGHUP to the experiment (its terminal closed), as SIGALRM or SIGUSR1: handed on to the running
  * cells as SIGINT and SIGTERM are, so each ends as a train given it ends (after a save it lands in,
  * atomic_file.h), and the experiment stops (exit 1). Before, the signal ended the experiment and
@@ -681,9 +690,7 @@ START_TEST(test_hangup_reaches_the_cells) {
     for (int k = 0; k < 2; k++) {
         char d[300], line[64];
         snprintf(d, sizeof d, "%s/hup%d", tmpdir, k);
-        char *g[] = {JOBS_GRID, "--max-steps", "600", "--out", d, "--jobs", "2", NULL};
-        pid_t pid = spawn(g);
-        for (int i = 0; i < 5000 && !(job_cell_step(d, 0) >= 10 && job_cell_step(d, 1) >= 10); i++) sleep_ms(2);
+        pid_t pid = spawn_two_cells(d);
         kill(pid, sigs[k]);
         ck_assert_int_eq(tg_cli_wait(pid), 1);
         snprintf(line, sizeof line, "stopped by signal %d in cell attn-activation=", sigs[k]);
@@ -709,12 +716,15 @@ START_TEST(test_hangup_reaches_the_cells) {
 }
 END_TEST
 
-/* A child process of parent (one of an experiment's running cells), from /proc; 0 if none. */
-static pid_t child_of(pid_t parent) {
+/* The child processes of parent (an experiment's running cells), from /proc: how many there are,
+ * how many are stopped (state T), and one of them in *first (0 if none). */
+static int children_of(pid_t parent, int *stopped, pid_t *first) {
     DIR *d = opendir("/proc");
     ck_assert_ptr_nonnull(d);
-    pid_t found = 0;
-    for (struct dirent *e; !found && (e = readdir(d));) {
+    int n_children = 0;
+    *stopped = 0;
+    *first = 0;
+    for (struct dirent *e; (e = readdir(d));) {
         char path[300], buf[512];
         snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
         FILE *f = e->d_name[0] >= '1' && e->d_name[0] <= '9' ? fopen(path, "r") : NULL;
@@ -724,12 +734,63 @@ static pid_t child_of(pid_t parent) {
         const char *close_paren = strrchr(buf, ')');   /* pid (comm) state ppid ... */
         char state;
         int ppid;
-        if (close_paren && sscanf(close_paren + 1, " %c %d", &state, &ppid) == 2 && ppid == parent)
-            found = (pid_t)atoi(e->d_name);
+        if (close_paren && sscanf(close_paren + 1, " %c %d", &state, &ppid) == 2 && ppid == parent) {
+            n_children++;
+            *stopped += state == 'T';
+            if (!*first) *first = (pid_t)atoi(e->d_name);
+        }
     }
     closedir(d);
-    return found;
+    return n_children;
 }
+
+/* A child process of parent (one of an experiment's running cells); 0 if none. */
+static pid_t child_of(pid_t parent) {
+    int stopped;
+    pid_t first;
+    children_of(parent, &stopped, &first);
+    return first;
+}
+
+/* The state letter of process pid (R, S, T, ...), from /proc; '?' if it cannot be read. */
+static char state_of(pid_t pid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f) fclose(f);
+    buf[n] = '\0';
+    const char *close_paren = strrchr(buf, ')');
+    char state = '?';
+    return close_paren && sscanf(close_paren + 1, " %c", &state) == 1 ? state : '?';
+}
+
+/* Ctrl-Z (SIGTSTP) reached the experiment alone: the cells, in process groups of their own, went on
+ * training while it stood stopped. Now they stop with it, and go on when it is continued. */
+START_TEST(test_ctrl_z_stops_the_cells) {
+    char d[300];
+    snprintf(d, sizeof d, "%s/tstp", tmpdir);
+    pid_t pid = spawn_two_cells(d);
+    kill(pid, SIGTSTP);
+    int n = 0, stopped = 0;
+    pid_t first;
+    for (int i = 0; i < 1000 && !(state_of(pid) == 'T' && n == 2 && stopped == 2); i++) {
+        sleep_ms(2);
+        n = children_of(pid, &stopped, &first);
+    }
+    ck_assert_int_eq(state_of(pid), 'T');
+    ck_assert_int_eq(n, 2);
+    ck_assert_int_eq(stopped, 2);
+    kill(pid, SIGCONT);
+    for (int i = 0; i < 1000 && (state_of(pid) == 'T' || stopped > 0); i++) {
+        sleep_ms(2);
+        children_of(pid, &stopped, &first);
+    }
+    ck_assert_int_eq(stopped, 0);
+    ck_assert_int_eq(tg_cli_wait(pid), 0);
+    ck_assert_int_eq(count_in("err.txt", "all 4 cells done (4 trained now"), 1);
+}
+END_TEST
 
 /* A cell that stops on a signal of its own (sent to it alone: a scheduler's, a CPU limit's
  * SIGXCPU) stops the experiment, and the other running cell says after which cell, not that
@@ -737,9 +798,7 @@ static pid_t child_of(pid_t parent) {
 START_TEST(test_cell_stopped_on_its_own_named) {
     char d[300];
     snprintf(d, sizeof d, "%s/own", tmpdir);
-    char *g[] = {JOBS_GRID, "--max-steps", "600", "--out", d, "--jobs", "2", NULL};
-    pid_t pid = spawn(g);
-    for (int i = 0; i < 5000 && !(job_cell_step(d, 0) >= 10 && job_cell_step(d, 1) >= 10); i++) sleep_ms(2);
+    pid_t pid = spawn_two_cells(d);
     pid_t cell = child_of(pid);
     ck_assert_int_gt(cell, 0);
     kill(cell, SIGUSR1);
@@ -2206,6 +2265,7 @@ int main(void) {
     tcase_add_test(tc, test_jobs_side_by_side_exact);
     tcase_add_test(tc, test_hangup_reaches_the_cells);
     tcase_add_test(tc, test_cell_stopped_on_its_own_named);
+    tcase_add_test(tc, test_ctrl_z_stops_the_cells);
     tcase_add_test(tc, test_extension_refused_per_cell_and_off_grid);
     tcase_add_test(tc, test_extension_refuses_record_unlike_cells);
     tcase_add_test(tc, test_bad_axes_and_other_recipe_refused);

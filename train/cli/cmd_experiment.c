@@ -27,7 +27,7 @@ static void usage(FILE *f) {
             "cells and resumes an interrupted one exactly; another recipe on the same DIR is refused. Every\n"
             "cell's config is checked before anything is trained. Ctrl-C (SIGINT) or SIGTERM: the running\n"
             "cells save, and the experiment stops (exit 1); a failed cell stops it too, with its message\n"
-            "(and the other running cells save and stop).\n\n"
+            "(and the other running cells save and stop). Ctrl-Z pauses the running cells with it.\n\n"
             "When every cell is done, and with `report DIR` at any time (over the finished cells): each cell's\n"
             "last.ckpt and best.ckpt are scored on the dev set (loss, NLL, greedy BLEU and chrF2, and eval's\n"
             "teacher-forced token statistics: accuracy, top-5, the NLL of right and of wrong first choices,\n"

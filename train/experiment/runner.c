@@ -31,6 +31,7 @@ static volatile sig_atomic_t g_child[TG_EXP_MAX_JOBS];   /* the running cells' p
  * ignored, by this process and its cells. */
 static const int FORWARDED[] = {TG_STOP_SIGNALS};
 #define N_FORWARDED TG_N_STOP_SIGNALS
+#define N_CAUGHT (N_FORWARDED + 2)   /* and SIGTSTP, SIGCONT: stop_too, continue_too */
 
 /* Ctrl-C reaches only this process (each child has its own process group): hand it on once, so
  * each running cell finishes its step and saves (a second SIGINT would stop train at once). */
@@ -38,6 +39,32 @@ static void forward(int sig) {
     g_signal = sig;
     for (int i = 0; i < TG_EXP_MAX_JOBS; i++)
         if (g_child[i] > 0) kill((pid_t)g_child[i], sig);
+}
+
+/* Ctrl-Z (SIGTSTP) reaches only this process too: the cells are stopped with it, then this process
+ * stops; continued (fg, bg, kill -CONT), it continues them (continue_too). SIGSTOP itself cannot
+ * be caught: `kill -STOP` of this process alone leaves its cells training. */
+static struct sigaction g_tstp;   /* this handler, put back once continued */
+
+static void stop_too(int sig) {
+    int saved = errno;
+    for (int i = 0; i < TG_EXP_MAX_JOBS; i++)
+        if (g_child[i] > 0) kill((pid_t)g_child[i], SIGSTOP);
+    signal(sig, SIG_DFL);
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, sig);
+    sigprocmask(SIG_UNBLOCK, &s, NULL);
+    raise(sig);   /* stopped here, until continued */
+    sigprocmask(SIG_BLOCK, &s, NULL);
+    sigaction(sig, &g_tstp, NULL);
+    errno = saved;
+}
+
+static void continue_too(int sig) {
+    (void)sig;
+    for (int i = 0; i < TG_EXP_MAX_JOBS; i++)
+        if (g_child[i] > 0) kill((pid_t)g_child[i], SIGCONT);
 }
 
 static double now_s(void) {
@@ -60,6 +87,9 @@ static _Noreturn void child(tg_exp_train_fn train, char **argv, int out, pid_t p
         struct sigaction now;
         if (sigaction(FORWARDED[i], NULL, &now) == 0 && now.sa_handler != SIG_IGN) signal(FORWARDED[i], SIG_DFL);
     }
+    struct sigaction tstp;
+    if (sigaction(SIGTSTP, NULL, &tstp) == 0 && tstp.sa_handler == stop_too) signal(SIGTSTP, SIG_DFL);
+    signal(SIGCONT, SIG_DFL);
     sigprocmask(SIG_SETMASK, mask, NULL);
     int fd = out == OUT_QUIET ? open("/dev/null", O_WRONLY) : out;
     if (fd >= 0) {
@@ -74,8 +104,9 @@ static _Noreturn void child(tg_exp_train_fn train, char **argv, int out, pid_t p
     _exit(rc);
 }
 
-/* The FORWARDED signals to forward() while cells run; *old: the handlers to put back. */
-static void catch_signals(struct sigaction old[N_FORWARDED]) {
+/* The FORWARDED signals to forward(), SIGTSTP to stop_too() (unless ignored from the start) and
+ * SIGCONT to continue_too(), while cells run; *old: the handlers to put back. */
+static void catch_signals(struct sigaction old[N_CAUGHT]) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = forward;
@@ -90,10 +121,18 @@ static void catch_signals(struct sigaction old[N_FORWARDED]) {
         if (old[i].sa_handler != SIG_IGN || FORWARDED[i] == SIGINT || FORWARDED[i] == SIGTERM)
             sigaction(FORWARDED[i], &sa, NULL);
     }
+    g_tstp = sa;
+    g_tstp.sa_handler = stop_too;
+    sigaction(SIGTSTP, NULL, &old[N_FORWARDED]);
+    if (old[N_FORWARDED].sa_handler != SIG_IGN) sigaction(SIGTSTP, &g_tstp, NULL);
+    sa.sa_handler = continue_too;
+    sigaction(SIGCONT, &sa, &old[N_FORWARDED + 1]);
 }
 
-static void restore_signals(const struct sigaction old[N_FORWARDED]) {
+static void restore_signals(const struct sigaction old[N_CAUGHT]) {
     for (int i = 0; i < N_FORWARDED; i++) sigaction(FORWARDED[i], &old[i], NULL);
+    sigaction(SIGTSTP, &old[N_FORWARDED], NULL);
+    sigaction(SIGCONT, &old[N_FORWARDED + 1], NULL);
 }
 
 /* Forks a child running train(argv) into slot; returns its pid, or -1 (the message printed). */
@@ -101,6 +140,7 @@ static pid_t spawn(tg_exp_train_fn train, char **argv, int out, int slot) {
     sigset_t block, old;
     sigemptyset(&block);
     for (int i = 0; i < N_FORWARDED; i++) sigaddset(&block, FORWARDED[i]);
+    sigaddset(&block, SIGTSTP);   /* (a Ctrl-Z meanwhile would leave this child running) */
     fflush(NULL);
     /* blocked from before the fork until g_child[slot] is set: one that comes meanwhile is
      * forwarded to this child too when it is let through */
@@ -127,7 +167,7 @@ static int exit_code(int status) {
 }
 
 int tg_exp_fork_train(tg_exp_train_fn train, char **argv, bool quiet, int *signalled) {
-    struct sigaction old[N_FORWARDED];
+    struct sigaction old[N_CAUGHT];
     catch_signals(old);
     int rc = 1;
     pid_t pid = spawn(train, argv, quiet ? OUT_QUIET : OUT_INHERIT, 0);
@@ -363,7 +403,7 @@ static int job_start(job *j, int slot, const tg_experiment *e, const tg_exp_cell
 static int run_jobs(const tg_experiment *e, tg_exp_train_fn train, run_progress *p, int jobs) {
     job js[TG_EXP_MAX_JOBS];
     memset(js, 0, sizeof js);
-    struct sigaction old[N_FORWARDED];
+    struct sigaction old[N_CAUGHT];
     catch_signals(old);
     int next = 0, running = 0, rc = 0;
     bool stopping = false;
