@@ -986,10 +986,11 @@ START_TEST(test_nan_updates_skipped_then_reload) {
 }
 END_TEST
 
-/* A step that failed before its update (out of memory for a longer batch than any before) ended the
- * run with exit 1 and every step since the last save lost (up to --save-every's 1,000). The run is
- * saved at the last step, and resumes to the uninterrupted run's bits; dropout on, so that its
- * stream's state counts too. */
+/* A step that failed before its update (out of memory for a longer batch than any before), or a
+ * validation that failed (its decoding out of memory), ended the run with exit 1 and every step
+ * since the last save lost (up to --save-every's 1,000). The run is saved at the last step (the
+ * validation pending), and resumes to the uninterrupted run's bits and validation rows; dropout on,
+ * so that its stream's state counts too. */
 START_TEST(test_failed_step_saves_the_steps_before) {
     char full[300], cut[300], ckpt[320];
     snprintf(full, sizeof full, "%s/full", tmpdir);
@@ -1015,6 +1016,31 @@ START_TEST(test_failed_step_saves_the_steps_before) {
     char *more[] = {"train", "--resume", cut, NULL};
     run_ok(NULL, more);
     ck_assert(param_hash(ckpt) == want);
+    /* the second validation (step 50) fails, then the run's last, at its end (step 60) */
+    char *want_rows = valid_rows(full);
+    for (int k = 2; k <= 3; k++) {
+        char nth[8], said[128];
+        snprintf(nth, sizeof nth, "%d", k);
+        snprintf(cut, sizeof cut, "%s/cutv%d", tmpdir, k);
+        setenv("TAPEGRAD_FAIL_IN_VALIDATION", nth, 1);
+        rc = run(NULL, b);
+        unsetenv("TAPEGRAD_FAIL_IN_VALIDATION");
+        ck_assert_int_eq(rc, 1);
+        int64_t at = k == 2 ? 50 : 60;
+        snprintf(said, sizeof said, "the validation of step %lld failed (below); last.ckpt holds step %lld, the "
+                 "validation left for the resume", (long long)at, (long long)at);
+        ck_assert(file_has("err.txt", said));
+        snprintf(ckpt, sizeof ckpt, "%s/last.ckpt", cut);
+        ck_assert_int_eq(tg_run_load_model(ckpt, &L, &err), TG_OK);
+        ck_assert_int_eq(L.st.step, at);
+        tg_loaded_free(&L);
+        run_ok(NULL, more);
+        ck_assert(param_hash(ckpt) == want);
+        char *got_rows = valid_rows(cut);
+        ck_assert_str_eq(got_rows, want_rows);
+        free(got_rows);
+    }
+    free(want_rows);
 }
 END_TEST
 

@@ -78,11 +78,11 @@ static bool inject_nan(void) {
 }
 
 /* Fault injection for the tests: TAPEGRAD_FAIL_STEP=N makes the N-th update attempt of this process
- * fail after its backward with an out-of-memory error, as a longer batch's would. */
-static bool inject_step_failure(void) {
-    static long attempt;
-    const char *e = getenv("TAPEGRAD_FAIL_STEP");
-    return e && atol(e) == ++attempt;
+ * fail after its backward, TAPEGRAD_FAIL_IN_VALIDATION=N its N-th validation after its dev loss,
+ * with an out-of-memory error, as a longer batch's would. True when var is set to n. */
+static bool inject_failure(const char *var, long n) {
+    const char *e = getenv(var);
+    return e && atol(e) == n;
 }
 
 /* The whole batch's loss and, when it is finite, its gradient: one forward and backward. */
@@ -109,7 +109,8 @@ static tg_status train_step(tg_run *r, tg_run_diag *diag, tg_batch *b, step_resu
     tg_ctx_set_grad_enabled(ctx, true);
     tg_shard_result g;
     s = r->cfg.accum_shards > 1 ? tg_run_shard_grads(r, b, &g, err) : batch_grad(r, b, &g, err);
-    if (s == TG_OK && inject_step_failure())
+    static long attempts;
+    if (s == TG_OK && inject_failure("TAPEGRAD_FAIL_STEP", ++attempts))
         s = tg_err_set(err, TG_ERR_NOMEM, "backward: out of memory (TAPEGRAD_FAIL_STEP)");
     if (s != TG_OK) {   /* r->st, the parameters and the optimiser are still the last step's */
         res->before_update = true;
@@ -177,6 +178,8 @@ static tg_status validate(tg_run *r, tg_progress *pg, valid_result *v, tg_err *e
     tg_status s = dev_loss(r, v, err);
     static long validations;
     inject_stop("TAPEGRAD_STOP_IN_VALIDATION", ++validations);
+    if (s == TG_OK && inject_failure("TAPEGRAD_FAIL_IN_VALIDATION", validations))
+        s = tg_err_set(err, TG_ERR_NOMEM, "validation: out of memory (TAPEGRAD_FAIL_IN_VALIDATION)");
     /* BLEU on the first K dev sentences */
     size_t n = r->cfg.valid_sentences > 0 && (size_t)r->cfg.valid_sentences < r->dev.n
                    ? (size_t)r->cfg.valid_sentences : r->dev.n;
@@ -295,19 +298,24 @@ static tg_status reload_last(tg_run *r, tg_run_diag *diag, tg_progress *pg, tg_e
 
 /* ---- the loop ---- */
 
-/* A step that failed before its update (out of memory for a longer batch than any before, say) ended
- * the run with the steps since the last save unsaved: saves them (unless saved at this step), so
- * that nothing is lost and the resume, once the cause is dealt with, is exact. */
-static void save_before_error(tg_run *r, tg_progress *pg, tg_run_diag *diag, bool saved_now) {
+/* A step that failed before its update (out of memory for a longer batch than any before, say), or
+ * a validation that failed (its decoding out of memory), ended the run with the steps since the last
+ * save unsaved: saves them (a step's unless saved at this step; a validation's always, as pending,
+ * so that the resume runs it first), so that nothing is lost and the resume, once the cause is dealt
+ * with, is exact. */
+static void save_before_error(tg_run *r, tg_progress *pg, tg_run_diag *diag, bool saved_now, bool in_validation) {
+    char what[96];
+    if (in_validation) snprintf(what, sizeof what, "the validation of step %lld", (long long)r->st.step);
+    else snprintf(what, sizeof what, "step %lld", (long long)r->st.step + 1);
+    r->valid_pending = r->valid_pending || in_validation;
     tg_err e2;
-    if (!saved_now && save_last(r, pg, diag, &e2) != TG_OK) {
-        tg_progress_log(pg, "step %lld failed (below), and last.ckpt could not be saved: %s", (long long)r->st.step + 1,
-                        e2.msg);
+    if ((in_validation || !saved_now) && save_last(r, pg, diag, &e2) != TG_OK) {
+        tg_progress_log(pg, "%s failed (below), and last.ckpt could not be saved: %s", what, e2.msg);
         return;
     }
-    tg_progress_log(pg, "step %lld failed before its update (below); last.ckpt holds step %lld: once the cause is "
-                    "dealt with, resume with: tapegrad train --resume %s", (long long)r->st.step + 1,
-                    (long long)r->st.step, r->cfg.out);
+    tg_progress_log(pg, "%s failed%s (below); last.ckpt holds step %lld%s: once the cause is dealt with, resume "
+                    "with: tapegrad train --resume %s", what, in_validation ? "" : " before its update",
+                    (long long)r->st.step, in_validation ? ", the validation left for the resume" : "", r->cfg.out);
 }
 
 static void log_stopped(const tg_run *r, tg_progress *pg, int sig) {
@@ -498,7 +506,7 @@ int tg_run_train(tg_run *r) {
                             (long long)(s == TG_OK && !res.skipped ? r->st.step : r->st.step + 1), dt, mean);
             dt = mean;
         }
-        if (s != TG_OK && res.before_update) save_before_error(r, &pg, &diag, saved_now);
+        if (s != TG_OK && res.before_update) save_before_error(r, &pg, &diag, saved_now, false);
         if (s != TG_OK) break;
         inject_stop("TAPEGRAD_STOP_AT_STEP", (long)r->st.step);
         r->st.train_seconds += dt;
@@ -558,6 +566,7 @@ int tg_run_train(tg_run *r) {
         if (r->cfg.valid_every > 0 && r->st.step % r->cfg.valid_every == 0 && r->dev_iter) {
             valid_result v;
             s = validate(r, &pg, &v, &err);
+            if (s != TG_OK) save_before_error(r, &pg, &diag, false, true);
             if (s == TG_OK && v.interrupted) {   /* saved below as pending, then the run stops */
                 r->valid_pending = true;
                 stop = (int)g_stop_signal;
@@ -595,6 +604,7 @@ int tg_run_train(tg_run *r) {
         if (!validated_now && r->dev_iter) {
             valid_result v;
             s = validate(r, &pg, &v, &err);
+            if (s != TG_OK) save_before_error(r, &pg, &diag, false, true);
             if (s == TG_OK && v.interrupted) {
                 r->valid_pending = true;
                 stop = (int)g_stop_signal;
