@@ -1206,6 +1206,37 @@ START_TEST(test_missing_inputs_refused_before_the_record) {
 }
 END_TEST
 
+/* experiment.txt records an argument a line, and its reader refuses a line ending in a CR (a file
+ * converted to CRLF): a --train named "in.tsv\r" was trained and reported, exit 0, then every
+ * --resume and report of the folder failed ("experiment.txt:6: a CR before the line end"). Such an
+ * argument, and one holding a line break, is refused before anything is written, naming it. */
+START_TEST(test_argument_the_record_cannot_hold_refused) {
+    char d[300], t[300], cr[300], nl[300];
+    snprintf(d, sizeof d, "%s/crargs", tmpdir);
+    snprintf(t, sizeof t, "%s/in\r\t.tsv", tmpdir);
+    snprintf(cr, sizeof cr, "%s/in.tsv\r", tmpdir);
+    snprintf(nl, sizeof nl, "%s/in\n.tsv", tmpdir);
+    tg_cli_write(t, "a b\tc d\ne f\tg h\n");
+    tg_cli_write(cr, "a b\tc d\ne f\tg h\n");
+    tg_cli_write(nl, "a b\tc d\ne f\tg h\n");
+#define TEXT "experiment", "--d-model", "8", "--heads", "2", "--d-ff", "8", "--layers", "1", "--max-steps", "2", \
+             "--threads", "1", "--seeds", "1", "--out", d
+    char *with_cr[] = {TEXT, "--train", cr, NULL};
+    ck_assert_int_eq(run(with_cr), 2);
+    ck_assert_int_ge(count_in("err.txt", "in.tsv\\x0D' ends in a carriage return"), 1);
+    ck_assert_msg(!exists(d), "%s was written", d);
+    char *with_nl[] = {TEXT, "--train", nl, NULL};
+    ck_assert_int_eq(run(with_nl), 2);
+    ck_assert_int_ge(count_in("err.txt", "in\\x0A.tsv' holds a line break"), 1);
+    ck_assert_msg(!exists(d), "%s was written", d);
+    char *in_middle[] = {TEXT, "--train", t, "--dev", t, NULL};   /* a tab or CR inside is recorded */
+    run_ok(in_middle);
+    char *again[] = {"experiment", "--resume", d, NULL};
+    run_ok(again);
+#undef TEXT
+}
+END_TEST
+
 /* A --train that is a FIFO, its writer waiting for a reader: the input check before the record
  * opened it (so the writer wrote) and closed it (so what it wrote was lost, its next write a
  * SIGPIPE), and the cell then waited for a writer forever (before the fix: the writer killed, the
@@ -2287,6 +2318,7 @@ int main(void) {
     tcase_add_test(checks, test_variant_and_vary_same_key_refused);
     tcase_add_test(checks, test_precheck_is_trains_check);
     tcase_add_test(checks, test_missing_inputs_refused_before_the_record);
+    tcase_add_test(checks, test_argument_the_record_cannot_hold_refused);
     tcase_add_test(checks, test_fifo_input_left_to_its_cell);
     tcase_add_test(checks, test_recorded_flags_doing_nothing_carry_on);
     tcase_add_test(checks, test_recorded_config_setting_doing_nothing_carries_on);

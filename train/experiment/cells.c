@@ -636,6 +636,7 @@ static tg_status distinct_settings(const tg_experiment *e, tg_err *err) {
 tg_status tg_exp_validate(const tg_experiment *e, tg_err *err) {
     if (!e->dir[0]) return tg_err_set(err, TG_ERR_ARG, "no experiment folder: give --out DIR");
     if (!e->n_seeds) return tg_err_set(err, TG_ERR_ARG, "no seeds: give --seeds N or --seed-list 1,2,3");
+    if (tg_exp_args_recordable(e, err) != TG_OK) return TG_ERR_ARG;   /* before the lock and any cell */
     struct stat sb;   /* the --config file is read for each cell, its check and the record */
     if (e->config[0] && (is_stdin(e->config) || (stat(e->config, &sb) == 0 && S_ISFIFO(sb.st_mode))))
         return tg_err_set(err, TG_ERR_ARG, "--config %s: standard input or a pipe, which can be read only once, and "

@@ -139,6 +139,9 @@ tg_status tg_exp_recipe_unchanged(const tg_experiment *e, const char *was, tg_er
  * creates DIR and writes it. replace (an extended budget, after tg_exp_extend_check): the recipes
  * compared without the budget, e's record written over the old one if write. */
 tg_status tg_exp_record(const tg_experiment *e, bool write, bool replace, tg_err *err);
+/* TG_ERR_ARG naming the first argument that experiment.txt could not give back (one holding a
+ * line break, or ending in a carriage return); tg_exp_validate and tg_exp_record check it. */
+tg_status tg_exp_args_recordable(const tg_experiment *e, tg_err *err);
 /* A cell's checkpoint config ckpt is its config want in the experiment, but for what a resume may
  * change (folder, threads, budget) and settings the run never reads; TG_ERR_ARG naming the first
  * setting that differs otherwise (the message without the cell's name). */

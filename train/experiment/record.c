@@ -11,6 +11,7 @@
 
 #include "train/experiment/experiment.h"
 #include "train/experiment/report.h"
+#include "train/run/text_out.h"
 
 #define RECIPE_MARK "[recipe]\n"
 
@@ -345,9 +346,26 @@ static tg_status record_holds(const tg_experiment *e, char *old, const char *pat
     return s;
 }
 
+/* experiment.txt holds an argument a line, and its reader refuses a line ending in a CR (a file
+ * converted to CRLF): an argument ending in one was recorded and trained, then no --resume or
+ * report could read the record back. Both are refused before the lock, naming the argument. */
+tg_status tg_exp_args_recordable(const tg_experiment *e, tg_err *err) {
+    char shown[160];
+    for (int i = 0; i < e->argc; i++) {
+        size_t n = strlen(e->argv[i]);
+        if (strchr(e->argv[i], '\n') || (n && e->argv[i][n - 1] == '\r'))
+            return tg_err_set(err, TG_ERR_ARG, "argument '%s' %s: %s/experiment.txt records one argument a line, "
+                              "so the experiment could not be resumed; rename the file or folder",
+                              tg_shown(shown, sizeof shown, e->argv[i]),
+                              strchr(e->argv[i], '\n') ? "holds a line break" : "ends in a carriage return",
+                              e->dir[0] ? e->dir : "DIR");
+    }
+    return TG_OK;
+}
+
 tg_status tg_exp_record(const tg_experiment *e, bool write, bool replace, tg_err *err) {
-    for (int i = 0; i < e->argc; i++)
-        if (strchr(e->argv[i], '\n')) return tg_err_set(err, TG_ERR_ARG, "an argument holds a line break");
+    tg_status s0 = tg_exp_args_recordable(e, err);
+    if (s0 != TG_OK) return s0;
     char *recipe = NULL;
     tg_status s = tg_exp_recipe(e, &recipe, err);
     if (s != TG_OK) return s;
