@@ -619,6 +619,27 @@ START_TEST(test_log_numbers_fit) {
 }
 END_TEST
 
+/* A dev sentence holding terminal escapes (an OSC that sets the window's title, a clear screen)
+ * went raw to the terminal and into train.log in each validation's samples; now shown as \xNN,
+ * the samples' own line breaks kept. */
+START_TEST(test_dev_samples_shown_escaped) {
+    tg_cli_write(tg_cli_path("t.tsv"), "one two\tuno dos\nthree four\ttres cuatro\nfive six\tcinco seis\n");
+    tg_cli_write(tg_cli_path("d.tsv"), "one \033]0;PWNED\007 \033[2J two\tuno dos\n");
+    char *a[] = {"train", "--train", (char *)tg_cli_path("t.tsv"), "--dev", (char *)tg_cli_path("d.tsv"),
+                 "--merges", "20", "--d-model", "16", "--heads", "2", "--d-ff", "32", "--layers", "1",
+                 "--max-steps", "2", "--valid-every", "2", "--threads", "1", "--out", (char *)tg_cli_path("esc"), NULL};
+    tg_cli_run_ok(NULL, a);
+    const char *files[] = {"err.txt", "esc/train.log"};
+    for (int i = 0; i < 2; i++) {
+        char *t = tg_cli_slurp(tg_cli_path(files[i]));
+        ck_assert_msg(!strchr(t, '\033') && !strchr(t, '\007'), "%s holds raw control bytes", files[i]);
+        ck_assert_msg(strstr(t, "sample 1: one \\x1B]0;PWNED\\x07 \\x1B[2J two\n"), "%s: %s", files[i], t);
+        ck_assert_msg(strstr(t, "\n             ref: uno dos\n"), "%s: %s", files[i], t);
+        free(t);
+    }
+}
+END_TEST
+
 /* A TAPEGRAD_KERNELS value that names no kernels is reported once (and the run goes on). */
 START_TEST(test_bad_kernels_variable_warned) {
     char *a[] = {TINY, "--max-steps", "2", "--out", (char *)tg_cli_path("k"), NULL};
@@ -669,6 +690,7 @@ int main(void) {
     tcase_add_test(tc, test_inputs_that_are_outputs_refused);
     tcase_add_test(tc, test_resume_refuses_another_dev_set);
     tcase_add_test(tc, test_log_numbers_fit);
+    tcase_add_test(tc, test_dev_samples_shown_escaped);
     tcase_add_test(tc, test_bad_kernels_variable_warned);
     tcase_add_test(tc, test_bad_threads_variable_warned);
     suite_add_tcase(s, tc);

@@ -2,6 +2,7 @@
 #include "train/run/progress.h"
 
 #include "train/ckpt/atomic_file.h"
+#include "train/run/text_out.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -268,13 +269,29 @@ void tg_progress_log(tg_progress *p, const char *fmt, ...) {
     localtime_r(&now, &tm);
     char stamp[32];
     strftime(stamp, sizeof stamp, "%H:%M:%S", &tm);
+    /* the dev set's sentences (the samples), their translations and names are shown, not obeyed:
+     * a control character (an ESC sequence in a dev file) as \xNN (text_out.h), on the terminal
+     * and in train.log; the line breaks of the samples' own format, and tabs (a quoted metrics.tsv
+     * line), are kept */
+    char shown[4 * sizeof line];
+    size_t o = 0;
+    for (char *seg = line;;) {
+        size_t k = strcspn(seg, "\n\t");
+        char sep = seg[k];
+        seg[k] = '\0';
+        o += strlen(tg_shown(shown + o, sizeof shown - o, seg));
+        if (!sep || o + 2 > sizeof shown) break;
+        shown[o++] = sep;
+        shown[o] = '\0';
+        seg += k + 1;
+    }
     if (p->bar_shown) { fputs("\r\033[K", stderr); p->bar_shown = false; }
-    fprintf(stderr, "[%s] %s\n", stamp, line);
+    fprintf(stderr, "[%s] %s\n", stamp, shown);
     fflush(stderr);
     if (p->log_fd >= 0) {
         strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
-        char out[2100];
-        int n = snprintf(out, sizeof out, "[%s] %s\n", stamp, line);
+        char out[sizeof shown + 32];
+        int n = snprintf(out, sizeof out, "[%s] %s\n", stamp, shown);
         write_line(p, p->log_fd, p->log_path, out, n < (int)sizeof out ? (size_t)n : sizeof out - 1);
     }
 }
