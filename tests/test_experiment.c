@@ -685,6 +685,26 @@ static pid_t spawn_two_cells(const char *d) {
  * cells as SIGINT and SIGTERM are, so each ends as a train given it ends (after a save it lands in,
  * atomic_file.h), and the experiment stops (exit 1). Before, the signal ended the experiment and
  * its cells were SIGKILLed (PR_SET_PDEATHSIG) wherever they were, a save's temporary left. */
+/* An experiment started with SIGTERM blocked (a mask inherited through exec from a launcher's
+ * thread) never handed it on: its cells trained on (each in a process group of its own, so a
+ * signal to the experiment's group does not reach them) until a SIGKILL. */
+START_TEST(test_stop_signal_taken_when_started_blocked) {
+    char d[300];
+    snprintf(d, sizeof d, "%s/blocked", tmpdir);
+    char *g[] = {JOBS_GRID, "--max-steps", "100000", "--out", d, NULL};
+    sigset_t block, mask;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigprocmask(SIG_BLOCK, &block, &mask);
+    pid_t pid = spawn(g);
+    sigprocmask(SIG_SETMASK, &mask, NULL);
+    for (int i = 0; i < 5000 && job_cell_step(d, 0) < 10; i++) sleep_ms(2);
+    kill(pid, SIGTERM);
+    ck_assert_int_eq(tg_cli_wait_bounded(pid, 60), 1);   /* -1: still training a minute after it */
+    ck_assert_int_eq(count_in("err.txt", "stopped by signal 15 in cell attn-activation=none,seed=1"), 1);
+}
+END_TEST
+
 START_TEST(test_hangup_reaches_the_cells) {
     const int sigs[] = {SIGHUP, SIGUSR1};
     for (int k = 0; k < 2; k++) {
@@ -2295,6 +2315,7 @@ int main(void) {
     tcase_add_test(tc, test_cell_stopped_in_last_validation_not_done);
     tcase_add_test(tc, test_jobs_side_by_side_exact);
     tcase_add_test(tc, test_hangup_reaches_the_cells);
+    tcase_add_test(tc, test_stop_signal_taken_when_started_blocked);
     tcase_add_test(tc, test_cell_stopped_on_its_own_named);
     tcase_add_test(tc, test_ctrl_z_stops_the_cells);
     tcase_add_test(tc, test_extension_refused_per_cell_and_off_grid);

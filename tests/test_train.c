@@ -602,7 +602,9 @@ END_TEST
 
 /* A run given stop signal sig after its first save (and ignore_first, if not 0, ignored from the
  * start, as nohup does SIGHUP, sent first): it stops saved, exit 0, past step 0. */
-static void stopped_saved(int sig, int ignore_first) {
+/* blocked: sig is blocked in the mask the run starts with (inherited through exec from a
+ * launcher's thread), as it would be by fork */
+static void stopped_saved(int sig, int ignore_first, bool blocked) {
     char dir[300], ckpt[320], out[320], errf[320], said[64];
     snprintf(dir, sizeof dir, "%s/int%d", tmpdir, sig);
     snprintf(ckpt, sizeof ckpt, "%s/last.ckpt", dir);
@@ -610,7 +612,12 @@ static void stopped_saved(int sig, int ignore_first) {
     snprintf(errf, sizeof errf, "%s/int.err", tmpdir);
     char *a[] = {TINY, "--max-steps", "1000000", "--save-every", "0", "--valid-every", "0", "--out", dir, NULL};
     void (*was)(int) = ignore_first ? signal(ignore_first, SIG_IGN) : SIG_DFL;
+    sigset_t block, mask;
+    sigemptyset(&block);
+    if (blocked) sigaddset(&block, sig);
+    sigprocmask(SIG_BLOCK, &block, &mask);
     pid_t pid = spawn(out, errf, NULL, a);
+    sigprocmask(SIG_SETMASK, &mask, NULL);
     if (ignore_first) signal(ignore_first, was);
     for (int i = 0; i < 400 && !exists(ckpt); i++) sleep_us(10000);   /* the step-0 checkpoint */
     sleep_us(300000);
@@ -619,7 +626,7 @@ static void stopped_saved(int sig, int ignore_first) {
         sleep_us(200000);   /* (a run it stopped would have ended by now) */
     }
     kill(pid, sig);
-    ck_assert_int_eq(wait_rc(pid), 0);
+    ck_assert_int_eq(tg_cli_wait_bounded(pid, 60), 0);   /* -1: still training a minute after it */
     snprintf(said, sizeof said, "stopped by signal %d at step", sig);
     ck_assert(file_has("int.err", said));
     ck_assert(file_has("int.err", "resume with: tapegrad train --resume"));
@@ -634,11 +641,22 @@ static void stopped_saved(int sig, int ignore_first) {
  * before its time limit, a soft CPU limit's SIGXCPU), which ended the run where it was, losing the
  * steps since its last save; under nohup, SIGHUP stays ignored. */
 START_TEST(test_sigint_saves_and_exits_0) {
-    stopped_saved(SIGINT, 0);
-    stopped_saved(SIGHUP, 0);
-    stopped_saved(SIGUSR1, 0);
-    stopped_saved(SIGXCPU, 0);
-    stopped_saved(SIGTERM, SIGHUP);
+    stopped_saved(SIGINT, 0, false);
+    stopped_saved(SIGHUP, 0, false);
+    stopped_saved(SIGUSR1, 0, false);
+    stopped_saved(SIGXCPU, 0, false);
+    stopped_saved(SIGTERM, SIGHUP, false);
+}
+END_TEST
+
+/* A run started with SIGTERM blocked (a mask inherited through exec, e.g. from a launcher's
+ * thread that blocks signals) installed its handler but never took the signal: a scheduler's
+ * SIGTERM left it training until the SIGKILL, the steps since its last save lost (before the fix,
+ * still training a minute after the signal: killed, exit -1). The run unblocks the stop signals
+ * it handles. */
+START_TEST(test_stop_signal_taken_when_started_blocked) {
+    stopped_saved(SIGTERM, 0, true);
+    stopped_saved(SIGINT, 0, true);
 }
 END_TEST
 
@@ -1562,6 +1580,7 @@ int main(void) {
     tcase_add_test(tc, test_fit_steps_equals_max_steps);
     tcase_add_test(tc, test_accum_shards_resume_exact);
     tcase_add_test(tc, test_sigint_saves_and_exits_0);
+    tcase_add_test(tc, test_stop_signal_taken_when_started_blocked);
     tcase_add_test(tc, test_stop_signal_keeps_a_blocked_log_line);
     tcase_add_test(tc, test_broken_pipe_stops_saved);
     tcase_add_test(tc, test_pause_is_not_training_time);

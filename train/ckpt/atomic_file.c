@@ -67,14 +67,24 @@ static void inject_signal(void) {
 static _Thread_local int held_depth;
 static _Thread_local sigset_t held_old;
 
+static void stop_signal_set(sigset_t *s) {
+    sigemptyset(s);
+    static const int stops[] = {TG_STOP_SIGNALS};
+    _Static_assert(sizeof stops / sizeof stops[0] == TG_N_STOP_SIGNALS, "TG_N_STOP_SIGNALS counts TG_STOP_SIGNALS");
+    for (size_t i = 0; i < sizeof stops / sizeof stops[0]; i++) sigaddset(s, stops[i]);
+}
+
 static void hold_stop_signals(void) {
     if (held_depth++ > 0) return;
     sigset_t s;
-    sigemptyset(&s);
-    static const int stops[] = {TG_STOP_SIGNALS};
-    _Static_assert(sizeof stops / sizeof stops[0] == TG_N_STOP_SIGNALS, "TG_N_STOP_SIGNALS counts TG_STOP_SIGNALS");
-    for (size_t i = 0; i < sizeof stops / sizeof stops[0]; i++) sigaddset(&s, stops[i]);
+    stop_signal_set(&s);
     pthread_sigmask(SIG_BLOCK, &s, &held_old);
+}
+
+void tg_stop_signals_unblock(sigset_t *old) {
+    sigset_t s;
+    stop_signal_set(&s);
+    pthread_sigmask(SIG_UNBLOCK, &s, old);
 }
 
 /* The mask from before the first hold: a signal that came meanwhile is taken now. */

@@ -42,6 +42,7 @@
 #define TG_ATOMIC_FILE_H
 
 #include <stdbool.h>
+#include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -56,6 +57,11 @@
  * run saved; `experiment` hands them on to its cells. (needs <signal.h>) */
 #define TG_STOP_SIGNALS SIGINT, SIGTERM, SIGHUP, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU, SIGPIPE
 #define TG_N_STOP_SIGNALS 8
+/* Unblocks the stop signals in the calling thread, the mask before in *old (to put back with
+ * pthread_sigmask(SIG_SETMASK, old, NULL)): a process started with them blocked (a mask inherited
+ * through exec from a launcher's thread) would never take one, and a scheduler's SIGTERM would
+ * wait for its SIGKILL. */
+void tg_stop_signals_unblock(sigset_t *old);
 
 typedef struct tg_afile {
     int fd;

@@ -23,6 +23,7 @@
 
 static volatile sig_atomic_t g_signal;
 static volatile sig_atomic_t g_child[TG_EXP_MAX_JOBS];   /* the running cells' pids, 0: a free slot */
+static sigset_t g_old_mask;   /* the signal mask before catch_signals, put back by restore_signals */
 
 /* Handed on to the cells: the stop signals (atomic_file.h), Ctrl-C and SIGTERM and the others that
  * end a process and that a terminal (SIGHUP), `timeout -s` or a scheduler sends. One left to end
@@ -127,12 +128,14 @@ static void catch_signals(struct sigaction old[N_CAUGHT]) {
     if (old[N_FORWARDED].sa_handler != SIG_IGN) sigaction(SIGTSTP, &g_tstp, NULL);
     sa.sa_handler = continue_too;
     sigaction(SIGCONT, &sa, &old[N_FORWARDED + 1]);
+    tg_stop_signals_unblock(&g_old_mask);   /* started with them blocked, none was handed on */
 }
 
 static void restore_signals(const struct sigaction old[N_CAUGHT]) {
     for (int i = 0; i < N_FORWARDED; i++) sigaction(FORWARDED[i], &old[i], NULL);
     sigaction(SIGTSTP, &old[N_FORWARDED], NULL);
     sigaction(SIGCONT, &old[N_FORWARDED + 1], NULL);
+    sigprocmask(SIG_SETMASK, &g_old_mask, NULL);
 }
 
 /* Forks a child running train(argv) into slot; returns its pid, or -1 (the message printed). */

@@ -459,6 +459,8 @@ int tg_run_train(tg_run *r) {
         sigaction(stops[i], NULL, &old_stop[i]);
         if (now || old_stop[i].sa_handler != SIG_IGN) sigaction(stops[i], &sa, NULL);
     }
+    sigset_t old_mask;   /* started with them blocked, the run took none: SIGTERM waited for the SIGKILL */
+    tg_stop_signals_unblock(&old_mask);
     if (r->st.step == 0 && r->st.skipped_steps == 0) {
         s = save_last(r, &pg, &diag, &err);   /* a reload target from the start */
     } else {
@@ -642,6 +644,7 @@ int tg_run_train(tg_run *r) {
         if (stops[i] == SIGPIPE && g_pipe_broken) signal(SIGPIPE, SIG_IGN);
         else sigaction(stops[i], &old_stop[i], NULL);
     sigaction(SIGCONT, &old_cont, NULL);
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     tg_batch_free(&b);
     if (s == TG_OK) s = progress_status(&pg, &err);
     if (diag_runs > 0)
