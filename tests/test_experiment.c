@@ -1257,6 +1257,24 @@ START_TEST(test_argument_the_record_cannot_hold_refused) {
 }
 END_TEST
 
+/* `experiment --out -x` (getopt takes the value) made a folder that `experiment report` could not
+ * name: "unexpected argument '-x'", and `report -- -x` "unexpected argument '--'"; nor did report
+ * take `--baseline=SPEC`, which the experiment itself takes. */
+START_TEST(test_report_takes_what_getopt_takes) {
+    ck_assert_int_eq(chdir(tmpdir), 0);
+    tg_cli_write("in.tsv", "a b\tc d\ne f\tg h\n");
+    char *g[] = {"experiment", "--d-model", "8", "--heads", "2", "--d-ff", "8", "--layers", "1", "--max-steps", "2",
+                 "--threads", "1", "--seeds", "1", "--vary", "dropout=0,0.1", "--train", "in.tsv", "--out", "-x", NULL};
+    run_ok(g);
+    char *dashed[] = {"experiment", "report", "--", "-x", NULL};
+    run_ok(dashed);
+    char *base[] = {"experiment", "report", "--baseline=dropout=0.1", "--", "-x", NULL};
+    run_ok(base);
+    char *unknown[] = {"experiment", "report", "-x", NULL};   /* a flag it does not know, as before */
+    ck_assert_int_eq(run(unknown), 2);
+}
+END_TEST
+
 /* A --train that is a FIFO, its writer waiting for a reader: the input check before the record
  * opened it (so the writer wrote) and closed it (so what it wrote was lost, its next write a
  * SIGPIPE), and the cell then waited for a writer forever (before the fix: the writer killed, the
@@ -2340,6 +2358,7 @@ int main(void) {
     tcase_add_test(checks, test_precheck_is_trains_check);
     tcase_add_test(checks, test_missing_inputs_refused_before_the_record);
     tcase_add_test(checks, test_argument_the_record_cannot_hold_refused);
+    tcase_add_test(checks, test_report_takes_what_getopt_takes);
     tcase_add_test(checks, test_fifo_input_left_to_its_cell);
     tcase_add_test(checks, test_recorded_flags_doing_nothing_carry_on);
     tcase_add_test(checks, test_recorded_config_setting_doing_nothing_carries_on);

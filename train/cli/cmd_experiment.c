@@ -332,13 +332,17 @@ static int run(int argc, char **argv, int depth, bool extending) {
     return rc;
 }
 
-/* `experiment report DIR [--baseline SPEC]` */
+/* `experiment report DIR [--baseline SPEC]`. As getopt takes them elsewhere: `--baseline=SPEC`,
+ * and `--` before a DIR that begins with a dash (`experiment --out -x` made one). */
 static int report_cmd(int argc, char **argv) {
     const char *dir = NULL, *baseline = NULL;
+    bool operands = false;   /* after `--` */
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
-        if (!strcmp(argv[i], "--baseline") && i + 1 < argc) baseline = argv[++i];
-        else if (argv[i][0] != '-' && !dir) dir = argv[i];
+        if (!operands && (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))) { usage(stdout); return 0; }
+        if (!operands && !strcmp(argv[i], "--")) operands = true;
+        else if (!operands && !strcmp(argv[i], "--baseline") && i + 1 < argc) baseline = argv[++i];
+        else if (!operands && !strncmp(argv[i], "--baseline=", 11)) baseline = argv[i] + 11;
+        else if ((operands || argv[i][0] != '-') && !dir) dir = argv[i];
         else {
             fprintf(stderr, "tapegrad experiment report: unexpected argument '%s'\n", argv[i]);
             return 2;
