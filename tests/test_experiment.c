@@ -1275,6 +1275,29 @@ START_TEST(test_report_takes_what_getopt_takes) {
 }
 END_TEST
 
+/* Started with SIGCHLD ignored (SIG_IGN is inherited through exec: a launcher that reaps nothing),
+ * the kernel reaped the cells at their exit and waitpid found none: a cell that had finished was
+ * "failed (exit 1)" and the experiment stopped, exit 1; with --jobs 2 it waited for ever. */
+START_TEST(test_cells_reaped_when_sigchld_ignored) {
+    char t[300];
+    snprintf(t, sizeof t, "%s/in.tsv", tmpdir);
+    tg_cli_write(t, "a b\tc d\ne f\tg h\n");
+    for (int jobs = 1; jobs <= 2; jobs++) {
+        char d[300], j[8];
+        snprintf(d, sizeof d, "%s/chld%d", tmpdir, jobs);
+        snprintf(j, sizeof j, "%d", jobs);
+        char *g[] = {"experiment", "--d-model", "8", "--heads", "2", "--d-ff", "8", "--layers", "1", "--max-steps",
+                     "2", "--threads", "1", "--seeds", "1", "--vary", "dropout=0,0.1", "--train", t, "--out", d,
+                     "--jobs", j, NULL};
+        void (*was)(int) = signal(SIGCHLD, SIG_IGN);   /* inherited by the experiment, not kept here */
+        pid_t pid = spawn(g);
+        signal(SIGCHLD, was);
+        ck_assert_int_eq(tg_cli_wait_bounded(pid, 60), 0);   /* -1: still waiting a minute on */
+        ck_assert_int_eq(count_in("err.txt", "failed"), 0);
+    }
+}
+END_TEST
+
 /* A --train that is a FIFO, its writer waiting for a reader: the input check before the record
  * opened it (so the writer wrote) and closed it (so what it wrote was lost, its next write a
  * SIGPIPE), and the cell then waited for a writer forever (before the fix: the writer killed, the
@@ -2359,6 +2382,7 @@ int main(void) {
     tcase_add_test(checks, test_missing_inputs_refused_before_the_record);
     tcase_add_test(checks, test_argument_the_record_cannot_hold_refused);
     tcase_add_test(checks, test_report_takes_what_getopt_takes);
+    tcase_add_test(checks, test_cells_reaped_when_sigchld_ignored);
     tcase_add_test(checks, test_fifo_input_left_to_its_cell);
     tcase_add_test(checks, test_recorded_flags_doing_nothing_carry_on);
     tcase_add_test(checks, test_recorded_config_setting_doing_nothing_carries_on);

@@ -24,6 +24,7 @@
 static volatile sig_atomic_t g_signal;
 static volatile sig_atomic_t g_child[TG_EXP_MAX_JOBS];   /* the running cells' pids, 0: a free slot */
 static sigset_t g_old_mask;   /* the signal mask before catch_signals, put back by restore_signals */
+static struct sigaction g_old_chld;   /* and SIGCHLD's action */
 
 /* Handed on to the cells: the stop signals (atomic_file.h), Ctrl-C and SIGTERM and the others that
  * end a process and that a terminal (SIGHUP), `timeout -s` or a scheduler sends. One left to end
@@ -129,6 +130,14 @@ static void catch_signals(struct sigaction old[N_CAUGHT]) {
     sa.sa_handler = continue_too;
     sigaction(SIGCONT, &sa, &old[N_FORWARDED + 1]);
     tg_stop_signals_unblock(&g_old_mask);   /* started with them blocked, none was handed on */
+    /* SIGCHLD ignored (SIG_IGN, inherited through exec from a launcher) has the kernel reap the
+     * cells at their exit: waitpid then finds none, and a cell that ended was taken for failed
+     * (exit 1), or, with --jobs, waited for forever. The default keeps them for waitpid. */
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(SIGCHLD, &dfl, &g_old_chld);
 }
 
 static void restore_signals(const struct sigaction old[N_CAUGHT]) {
@@ -136,6 +145,7 @@ static void restore_signals(const struct sigaction old[N_CAUGHT]) {
     sigaction(SIGTSTP, &old[N_FORWARDED], NULL);
     sigaction(SIGCONT, &old[N_FORWARDED + 1], NULL);
     sigprocmask(SIG_SETMASK, &g_old_mask, NULL);
+    sigaction(SIGCHLD, &g_old_chld, NULL);
 }
 
 /* Forks a child running train(argv) into slot; returns its pid, or -1 (the message printed). */
