@@ -3,6 +3,8 @@
 #ifndef TG_AUTOGRAD_INTERNAL_H
 #define TG_AUTOGRAD_INTERNAL_H
 
+#include <stdio.h>
+
 #include "autograd/autograd.h"
 #include "autograd/kernels/kernels.h"
 
@@ -108,6 +110,10 @@ void tg__prof_free(tg_ctx *ctx);
 /* Adds the forward intervals of the nodes up to last (at backward's start). */
 void tg__prof_forward(tg_ctx *ctx, tg_node *last);
 void tg__prof_backward(tg_ctx *ctx, const tg_node *n, double seconds);
+
+/* The value of an environment variable, as a warning about it shows it on f (pool.c): a byte
+ * outside printable ASCII (an ESC) as \xNN, so that a value cannot send terminal escapes. */
+void tg__fput_env_value(FILE *f, const char *v);
 
 /* A tensor of the given shape from the arena, data not initialised. */
 tg_tensor *tg__new_uninit(tg_ctx *ctx, int ndim, const int *shape);

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE   /* sched_getaffinity: the CPUs this process may run on (taskset, cgroups) */
 #include <sched.h>
 #endif
+#include "autograd/internal.h"
 #include "autograd/pool.h"
 #include "autograd/threads.h"
 
@@ -105,6 +106,12 @@ static long usable_cpus(void) {
     return sysconf(_SC_NPROCESSORS_ONLN);
 }
 
+void tg__fput_env_value(FILE *f, const char *v) {
+    for (const unsigned char *c = (const unsigned char *)v; *c; c++)
+        if (*c < 0x20 || *c > 0x7E) fprintf(f, "\\x%02X", *c);
+        else fputc(*c, f);
+}
+
 int tg_default_threads(void) {
     static atomic_flag warned = ATOMIC_FLAG_INIT;
     long c = usable_cpus();
@@ -115,9 +122,12 @@ int tg_default_threads(void) {
         char *end;
         long v = strtol(env, &end, 10);
         if (env[0] >= '0' && env[0] <= '9' && *end == '\0' && v > 0 && v <= TG_POOL_MAX) return (int)v;
-        if (!atomic_flag_test_and_set(&warned))   /* a typo would go unnoticed */
-            fprintf(stderr, "tapegrad: TAPEGRAD_THREADS=%s is not a thread count in 1..%d: ignored, %ld threads "
-                    "(the CPUs this process may use)\n", env, TG_POOL_MAX, c);
+        if (!atomic_flag_test_and_set(&warned)) {   /* a typo would go unnoticed */
+            fputs("tapegrad: TAPEGRAD_THREADS=", stderr);
+            tg__fput_env_value(stderr, env);
+            fprintf(stderr, " is not a thread count in 1..%d: ignored, %ld threads (the CPUs this process may use)\n",
+                    TG_POOL_MAX, c);
+        }
     }
     return (int)c;
 }

@@ -652,6 +652,24 @@ START_TEST(test_bad_kernels_variable_warned) {
 }
 END_TEST
 
+/* The warnings about a bad TAPEGRAD_KERNELS or TAPEGRAD_THREADS printed its value raw: an ESC
+ * sequence in it (a value made by a script) went to the terminal. Shown as \xNN now. */
+START_TEST(test_bad_variable_values_shown_escaped) {
+    static const char *const bad[] = {"TAPEGRAD_KERNELS=\033]0;t\007", "TAPEGRAD_THREADS=\033[2J"};
+    static const char *const shown[] = {"TAPEGRAD_KERNELS=\\x1B]0;t\\x07 is not one of",
+                                        "TAPEGRAD_THREADS=\\x1B[2J is not a thread count"};
+    for (int i = 0; i < 2; i++) {
+        char *a[] = {"train", "--task", "copy", "--task-vocab", "12", "--task-size", "200", "--d-model", "16",
+                     "--heads", "2", "--d-ff", "32", "--layers", "1", "--max-tokens", "300", "--warmup", "10",
+                     "--max-steps", "2", "--out", (char *)tg_cli_path(i ? "e1" : "e0"), NULL};   /* no --threads */
+        ck_assert_int_eq(tg_cli_run(bad[i], a), 0);
+        char *err = tg_cli_slurp(tg_cli_path("err.txt"));
+        ck_assert_msg(strstr(err, shown[i]) && !strchr(err, '\033'), "stderr lacks '%s' or holds a raw ESC", shown[i]);
+        free(err);
+    }
+}
+END_TEST
+
 /* A bad TAPEGRAD_THREADS was ignored without a word (all cores ran); it is now said, once. */
 START_TEST(test_bad_threads_variable_warned) {
     static const char *const bad[] = {"TAPEGRAD_THREADS=abc", "TAPEGRAD_THREADS=2x", "TAPEGRAD_THREADS=-1",
@@ -693,6 +711,7 @@ int main(void) {
     tcase_add_test(tc, test_dev_samples_shown_escaped);
     tcase_add_test(tc, test_bad_kernels_variable_warned);
     tcase_add_test(tc, test_bad_threads_variable_warned);
+    tcase_add_test(tc, test_bad_variable_values_shown_escaped);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? 1 : 0;
 }

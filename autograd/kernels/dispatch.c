@@ -1,6 +1,7 @@
 /* dispatch.c: which kernel implementation runs. The choice is a process-wide setting read at
  * the entry of every kernel (on the calling thread, before work is handed to the pool), so one
  * kernel call never mixes implementations. */
+#include "autograd/internal.h"
 #include "autograd/kernels/kernels.h"
 #include "autograd/kernels/kernels_impl.h"
 
@@ -41,9 +42,12 @@ tg_k_impl tg_k_select(tg_k_impl want) {
         tg_k_impl env;
         const char *text = getenv("TAPEGRAD_KERNELS");
         if (tg_k_impl_parse(text, &env)) want = env;
-        else if (text && *text && !atomic_flag_test_and_set(&warned))   /* a typo would go unnoticed */
-            fprintf(stderr, "tapegrad: TAPEGRAD_KERNELS=%s is not one of portable|avx2|avx512|auto: ignored, the "
-                    "best kernels this CPU supports run\n", text);
+        else if (text && *text && !atomic_flag_test_and_set(&warned)) {   /* a typo would go unnoticed */
+            fputs("tapegrad: TAPEGRAD_KERNELS=", stderr);
+            tg__fput_env_value(stderr, text);
+            fputs(" is not one of portable|avx2|avx512|auto: ignored, the best kernels this CPU supports run\n",
+                  stderr);
+        }
     }
     tg_k_impl best = cpu_best();
     if (want == TG_K_AUTO || want > best) want = best;
