@@ -678,12 +678,9 @@ static pid_t spawn_logging_to_a_pipe(const char *dir, int *rd) {
     return pid;
 }
 
-START_TEST(test_stop_signal_keeps_a_blocked_log_line) {
-    char dir[300];
-    snprintf(dir, sizeof dir, "%s/pipe", tmpdir);
-    int rd;
-    pid_t pid = spawn_logging_to_a_pipe(dir, &rd);
-    /* the pipe full (64 KiB of log lines) and train blocked in its write: what it holds stops growing */
+/* Waits until the pipe of read end rd is full (64 KiB of log lines) and its writer blocked: what it
+ * holds stops growing. */
+static void wait_pipe_full(int rd) {
     int held = -1, now = 0;
     for (int i = 0; i < 600 && (now < 60000 || now != held); i++) {
         held = now;
@@ -691,6 +688,14 @@ START_TEST(test_stop_signal_keeps_a_blocked_log_line) {
         ck_assert_int_eq(ioctl(rd, FIONREAD, &now), 0);
     }
     ck_assert_int_ge(now, 60000);
+}
+
+START_TEST(test_stop_signal_keeps_a_blocked_log_line) {
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/pipe", tmpdir);
+    int rd;
+    pid_t pid = spawn_logging_to_a_pipe(dir, &rd);
+    wait_pipe_full(rd);
     kill(pid, SIGUSR1);
     sleep_us(200000);   /* (the handler has run: the write it interrupted restarts, or fails) */
     size_t len = 0, cap = 1 << 20;
@@ -716,6 +721,34 @@ START_TEST(test_stop_signal_keeps_a_blocked_log_line) {
     }
     ck_assert_int_gt(last, 400);   /* the stop came after the pipe filled */
     ck_assert_int_eq(seen, last);   /* the stopping step's line too */
+    free(text);
+}
+END_TEST
+
+/* ... but a reader that does not read at all (a stalled log relay, `|& less` left scrolled) kept a
+ * run blocked in its log line from stopping on SIGTERM: the write restarted, and the scheduler's
+ * SIGKILL that follows would lose every step since the last save. Stopping, stderr gets 2 s. */
+START_TEST(test_stop_signal_with_a_stalled_console) {
+    char dir[300], ckpt[320], log[320];
+    snprintf(dir, sizeof dir, "%s/stalled", tmpdir);
+    snprintf(ckpt, sizeof ckpt, "%s/last.ckpt", dir);
+    snprintf(log, sizeof log, "%s/train.log", dir);
+    int rd;
+    pid_t pid = spawn_logging_to_a_pipe(dir, &rd);
+    wait_pipe_full(rd);
+    kill(pid, SIGTERM);
+    ck_assert_int_eq(tg_cli_wait_bounded(pid, 30), 0);
+    close(rd);
+    char *text = slurp(log);
+    const char *stop = strstr(text, "stopped by signal 15 at step ");
+    ck_assert_msg(stop && strstr(text, "stderr took nothing for 2 s while the run was stopping: the rest of this log "
+                                       "is in train.log only"), "%s", text + (strlen(text) > 600 ? strlen(text) - 600 : 0));
+    tg_loaded L;
+    tg_err err;
+    ck_assert_int_eq(tg_run_load_model(ckpt, &L, &err), TG_OK);
+    ck_assert_int_eq(L.st.step, atol(stop + 29));
+    ck_assert_int_gt(L.st.step, 400);
+    tg_loaded_free(&L);
     free(text);
 }
 END_TEST
@@ -1582,6 +1615,7 @@ int main(void) {
     tcase_add_test(tc, test_sigint_saves_and_exits_0);
     tcase_add_test(tc, test_stop_signal_taken_when_started_blocked);
     tcase_add_test(tc, test_stop_signal_keeps_a_blocked_log_line);
+    tcase_add_test(tc, test_stop_signal_with_a_stalled_console);
     tcase_add_test(tc, test_broken_pipe_stops_saved);
     tcase_add_test(tc, test_pause_is_not_training_time);
     tcase_add_test(tc, test_sigterm_in_first_save);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,8 +250,41 @@ int tg_progress_open(tg_progress *p, const char *rundir, int64_t keep_step, bool
     return 0;
 }
 
+/* s (n bytes) to stderr, whole: a write cut short by a signal goes on (a stop signal's handler does
+ * not restart it), but once stopping, stderr gets 2 s to take each part; after that the console is
+ * given up (/dev/null on fd 2, so that no later write, ours or another's, waits on it) and said in
+ * train.log, which holds every line. */
+static void console_write(tg_progress *p, const char *s, size_t n) {
+    while (n > 0 && !p->console_lost) {
+        if (p->stopping && *p->stopping) {
+            struct pollfd pf = {.fd = 2, .events = POLLOUT};
+            int r;
+            while ((r = poll(&pf, 1, 2000)) < 0 && errno == EINTR) {}
+            if (r == 0) {
+                p->console_lost = true;
+                int null = open("/dev/null", O_WRONLY);
+                if (null >= 0) { dup2(null, 2); close(null); }
+                if (p->log_fd >= 0) {
+                    time_t now = time(NULL);
+                    struct tm tm;
+                    localtime_r(&now, &tm);
+                    char said[160];
+                    size_t k = strftime(said, sizeof said, "[%Y-%m-%d %H:%M:%S] ", &tm);
+                    k += (size_t)snprintf(said + k, sizeof said - k, "stderr took nothing for 2 s while the run was "
+                                          "stopping: the rest of this log is in train.log only\n");
+                    write_line(p, p->log_fd, p->log_path, said, k < sizeof said ? k : sizeof said - 1);
+                }
+                return;
+            }
+        }
+        ssize_t w = write(2, s, n);
+        if (w > 0) s += w, n -= (size_t)w;
+        else if (!(w < 0 && errno == EINTR)) return;   /* EPIPE, EBADF: no console; train.log has the line */
+    }
+}
+
 void tg_progress_close(tg_progress *p) {
-    if (p->bar_shown) fputs("\r\033[K", stderr);
+    if (p->bar_shown) console_write(p, "\r\033[K", 4);
     if (p->log_fd >= 0) close(p->log_fd);
     if (p->metrics_fd >= 0) close(p->metrics_fd);
     memset(p, 0, sizeof *p);
@@ -285,9 +319,11 @@ void tg_progress_log(tg_progress *p, const char *fmt, ...) {
         shown[o] = '\0';
         seg += k + 1;
     }
-    if (p->bar_shown) { fputs("\r\033[K", stderr); p->bar_shown = false; }
-    fprintf(stderr, "[%s] %s\n", stamp, shown);
-    fflush(stderr);
+    char out_tty[sizeof shown + 40];
+    int m = snprintf(out_tty, sizeof out_tty, "%s[%s] %s\n", p->bar_shown ? "\r\033[K" : "", stamp, shown);
+    p->bar_shown = false;
+    fflush(stderr);   /* (what stdio holds for stderr first) */
+    console_write(p, out_tty, m < (int)sizeof out_tty ? (size_t)m : sizeof out_tty - 1);
     if (p->log_fd >= 0) {
         strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
         char out[sizeof shown + 32];
@@ -314,9 +350,10 @@ void tg_progress_bar(tg_progress *p, double done, double total, const char *text
     int fill = (int)(f * WIDTH);
     for (int i = 0; i < WIDTH; i++) bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
     bar[WIDTH] = '\0';
-    if (total > 0) fprintf(stderr, "\r\033[K[%s] %3.0f%% %s", bar, 100 * f, text);
-    else fprintf(stderr, "\r\033[K%s", text);
-    fflush(stderr);
+    char out[400];
+    int m = total > 0 ? snprintf(out, sizeof out, "\r\033[K[%s] %3.0f%% %s", bar, 100 * f, text)
+                      : snprintf(out, sizeof out, "\r\033[K%s", text);
+    console_write(p, out, m < (int)sizeof out ? (size_t)m : sizeof out - 1);
     p->bar_shown = true;
 }
 

@@ -4,6 +4,7 @@
 #ifndef TG_PROGRESS_H
 #define TG_PROGRESS_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +21,11 @@ typedef struct tg_progress {
     bool quiet;         /* no rundir (MPI ranks but rank 0): no files, no lines, no bar */
     bool bar_shown;
     double bar_time;    /* when the bar was last drawn */
+    /* set by the training loop: nonzero once a stop signal came (NULL: never). Stopping, a line
+     * waits at most 2 s for stderr to take it: a reader that does not read (a stalled pipe) must not
+     * keep the run from saving before its scheduler's SIGKILL. */
+    const volatile sig_atomic_t *stopping;
+    bool console_lost;  /* stderr took nothing for 2 s while stopping: /dev/null holds it from then */
 } tg_progress;
 
 /* Opens the run's log and metrics files, never through a symlink (rundir NULL: a quiet progress

@@ -411,6 +411,7 @@ int tg_run_train(tg_run *r) {
         fprintf(stderr, "tapegrad train: %s\n", msg);
         return 1;
     }
+    pg.stopping = &g_stop_signal;
     tg_progress_log(&pg, "model: %lld parameters (d_model %d, %d heads, d_ff %d, %d+%d layers, norm %s, ffn %s, "
                     "attn-activation %s at %s, attn-gate %s, residual-activation %s, vocab %d); %zu training "
                     "pairs (%zu over the length limit left out), %zu batches an epoch; %d thread%s",
@@ -452,9 +453,9 @@ int tg_run_train(tg_run *r) {
          * (from the terminal and forwarded by mpirun) and mpirun ends a job that does not stop; nor
          * the others (SIGXCPU comes again each second past the limit) */
         bool now = stops[i] == SIGINT || stops[i] == SIGTERM;
-        /* restarted: a log line waiting on a full stderr pipe is not cut short and lost (the loop
-         * reads g_stop_signal between steps; no call here waits on a signal to end it) */
-        sa.sa_flags = SA_RESTART | (now && tg_dist_size() == 1 ? SA_RESETHAND : 0);
+        /* not restarted: a log line waiting on a stalled stderr pipe is let go, after 2 s for the
+         * reader (progress.c: pg.stopping), so that the run still saves */
+        sa.sa_flags = now && tg_dist_size() == 1 ? SA_RESETHAND : 0;
         sigemptyset(&sa.sa_mask);
         sigaction(stops[i], NULL, &old_stop[i]);
         if (now || old_stop[i].sa_handler != SIG_IGN) sigaction(stops[i], &sa, NULL);
