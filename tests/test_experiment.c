@@ -809,6 +809,26 @@ START_TEST(test_ctrl_z_stops_the_cells) {
     ck_assert_int_eq(stopped, 0);
     ck_assert_int_eq(tg_cli_wait(pid), 0);
     ck_assert_int_eq(count_in("err.txt", "all 4 cells done (4 trained now"), 1);
+    /* in a session of its own (setsid: no parent in the session) the kernel drops a SIGTSTP, and the
+     * experiment is not stopped: its cells, stopped by it, must go on too, not wait for ever */
+    snprintf(d, sizeof d, "%s/tstp_setsid", tmpdir);
+    char *g[] = {JOBS_GRID, "--max-steps", "600", "--out", d, "--jobs", "2", NULL};
+    fflush(NULL);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        setsid();
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        dup2(null, 2);
+        _exit(tg_cli_dispatch((int)(sizeof g / sizeof g[0]) - 1, g));
+    }
+    for (int i = 0; i < 5000 && !(job_cell_step(d, 0) >= 10 && job_cell_step(d, 1) >= 10); i++) sleep_ms(2);
+    kill(pid, SIGTSTP);
+    sleep_ms(500);
+    children_of(pid, &stopped, &first);
+    ck_assert_int_eq(stopped, 0);
+    ck_assert_int_eq(tg_cli_wait_bounded(pid, 120), 0);
 }
 END_TEST
 

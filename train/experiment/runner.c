@@ -58,6 +58,11 @@ static void stop_too(int sig) {
     sigaddset(&s, sig);
     sigprocmask(SIG_UNBLOCK, &s, NULL);
     raise(sig);   /* stopped here, until continued */
+    /* continued (continue_too has run), or never stopped: in a process group with no parent in
+     * the session (setsid, the shell gone) the kernel drops a SIGTSTP, and the cells, stopped above,
+     * would wait for ever */
+    for (int i = 0; i < TG_EXP_MAX_JOBS; i++)
+        if (g_child[i] > 0) kill((pid_t)g_child[i], SIGCONT);
     sigprocmask(SIG_BLOCK, &s, NULL);
     sigaction(sig, &g_tstp, NULL);
     errno = saved;
