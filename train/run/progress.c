@@ -319,14 +319,13 @@ void tg_progress_log(tg_progress *p, const char *fmt, ...) {
         shown[o] = '\0';
         seg += k + 1;
     }
-    char out_tty[sizeof shown + 40];
-    int m = snprintf(out_tty, sizeof out_tty, "%s[%s] %s\n", p->bar_shown ? "\r\033[K" : "", stamp, shown);
+    char out[sizeof shown + 40];   /* the console's line, then train.log's */
+    int m = snprintf(out, sizeof out, "%s[%s] %s\n", p->bar_shown ? "\r\033[K" : "", stamp, shown);
     p->bar_shown = false;
     fflush(stderr);   /* (what stdio holds for stderr first) */
-    console_write(p, out_tty, m < (int)sizeof out_tty ? (size_t)m : sizeof out_tty - 1);
+    console_write(p, out, m < (int)sizeof out ? (size_t)m : sizeof out - 1);
     if (p->log_fd >= 0) {
         strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
-        char out[sizeof shown + 32];
         int n = snprintf(out, sizeof out, "[%s] %s\n", stamp, shown);
         write_line(p, p->log_fd, p->log_path, out, n < (int)sizeof out ? (size_t)n : sizeof out - 1);
     }
