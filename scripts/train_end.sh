@@ -11,7 +11,8 @@
 # printing nothing (no log, or a run that ended, or whose resume ran to its end).
 stopped_by_signal() {
     local ended
-    ended=$(grep -E '^\[[^]]*\] (done: |nothing to do: |stopped by signal [0-9]+ )' "$1/train.log" 2>/dev/null |
+    # -a: a log with NUL bytes in it (what a crash of the machine can leave) is still read as text
+    ended=$(grep -aE '^\[[^]]*\] (done: |nothing to do: |stopped by signal [0-9]+ )' "$1/train.log" 2>/dev/null |
         tail -n 1) || true
     case $ended in *"] stopped by signal "*) ;; *) return 1;; esac
     ended=${ended#*] }

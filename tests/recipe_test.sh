@@ -204,7 +204,7 @@ mkdir "$d/run" && printf 'd-model = 128\n' > "$d/run/config.txt" && : > "$d/run/
 cat > "$d/tg" <<'FAKE'
 #!/bin/sh
 case $1 in
-train) printf '%s\n' "$LINES" >> "$RUN/train.log" ;;
+train) printf '%b\n' "$LINES" >> "$RUN/train.log" ;;   # (%b: a \0 in LINES writes a NUL byte)
 *) echo "$1" >> "${0%/*}/calls"; echo x ;;
 esac
 FAKE
@@ -217,6 +217,11 @@ out=$(stopped "[2026-12-05 10:00:00] done: reached --time-limit at step 9 after 
 check "stopped by SIGUSR1: exit" "$rc" 138
 check "stopped by SIGUSR1: message" "$out" "main_job.sh: train stopped by signal 10 at step 12; run the same command again to resume"
 check "stopped by SIGUSR1: nothing translated or scored" "$(cat "$d/calls" 2>/dev/null)" ""
+# (NUL bytes before it, as a crash of the machine leaves in a file: grep took the log for binary)
+out=$(stopped "[2026-12-05 11:30:00] step 5
+\0\0\0
+[2026-12-05 11:40:00] stopped by signal 10 at step 14; resume with: tapegrad train --resume $d/run"); rc=$?
+check "stopped, NUL bytes before: exit" "$rc" 138
 out=$(stopped "[2026-12-05 12:00:00] done: reached --time-limit at step 20 after 30m"); rc=$?
 check "resumed to its end: exit" "$rc" 0
 check "resumed to its end: translated and scored" "$(tr '\n' ' ' < "$d/calls")" "translate score translate score "
