@@ -802,6 +802,10 @@ START_TEST(test_pause_is_not_training_time) {
                  "--log-every", "1000000", "--threads", "1", "--out", dir, NULL};
     pid_t pid = spawn(out, errf, NULL, a);
     for (int i = 0; i < 400 && !exists(ckpt); i++) sleep_us(10000);   /* the step-0 checkpoint */
+    for (int i = 0; i < 500; i++) {   /* a SIGCONT without a stop (a scheduler's, before its SIGTERM) */
+        kill(pid, SIGCONT);
+        sleep_us(200);
+    }
     for (int k = 0; k < 2; k++) {
         sleep_us(300000);
         kill(pid, SIGSTOP);
@@ -810,6 +814,11 @@ START_TEST(test_pause_is_not_training_time) {
     }
     ck_assert_int_eq(wait_rc(pid), 0);
     ck_assert(file_has("paused.err", "done: reached --time-limit"));
+    char *said = slurp(errf);   /* the two pauses at most, not the SIGCONTs without one */
+    int pauses = 0;
+    for (const char *q = said; (q = strstr(q, "stopped and continued within it")); q++) pauses++;
+    ck_assert_int_le(pauses, 2);
+    free(said);
     tg_loaded L;
     tg_err err;
     ck_assert_int_eq(tg_run_load_model(ckpt, &L, &err), TG_OK);

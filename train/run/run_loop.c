@@ -500,10 +500,12 @@ int tg_run_train(tg_run *r) {
         double t0 = now_s();
         s = train_step(r, &diag, &b, &res, &err);
         double dt = now_s() - t0;
-        if (g_continued) {
+        double mean = iv->steps > 0 ? iv->wall_s / (double)iv->steps : step_s;
+        if (g_continued && dt > 2 * mean + 0.1) {
             /* stopped in the step (Ctrl-Z, SIGSTOP) and continued: the wait is not training time, which
-             * --time-limit, --fit-steps and tok/s count; the step counts as the mean step so far */
-            double mean = iv->steps > 0 ? iv->wall_s / (double)iv->steps : step_s;
+             * --time-limit, --fit-steps and tok/s count; the step counts as the mean step so far. (A
+             * SIGCONT without a stop, as a scheduler's cancel sends before its SIGTERM, or a pause
+             * too short to matter, changes nothing.) */
             tg_progress_log(&pg, "step %lld: the process was stopped and continued within it: %.1f s counted as "
                             "%.3f s of training (the mean step)",
                             (long long)(s == TG_OK && !res.skipped ? r->st.step : r->st.step + 1), dt, mean);
