@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -763,6 +764,44 @@ static int children_of(pid_t parent, int *stopped, pid_t *first) {
     closedir(d);
     return n_children;
 }
+
+/* A stop signal to an experiment whose stderr is stalled (a reader that does not read): its cells
+ * stopped saved, but it waited in its write for ever, the cells unreaped, until a SIGKILL. Stopping,
+ * stderr gets 2 s, as train gives it. */
+START_TEST(test_stop_with_a_stalled_console) {
+    char d[300], out[320], fifo[320];
+    snprintf(d, sizeof d, "%s/stalled", tmpdir);
+    snprintf(out, sizeof out, "%s/stalled.out", tmpdir);
+    snprintf(fifo, sizeof fifo, "%s/stalled.err", tmpdir);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    char *g[] = {"experiment", "--task", "copy", "--task-vocab", "12", "--task-size", "300", "--d-model", "16",
+                 "--heads", "2", "--d-ff", "32", "--layers", "1", "--max-tokens", "300", "--log-every", "1",
+                 "--valid-every", "0", "--save-every", "0", "--threads", "1", "--vary", "dropout=0.1,0.2", "--seeds",
+                 "1", "--max-steps", "10000000", "--out", d, "--jobs", "2", NULL};
+    pid_t pid = tg_cli_spawn(NULL, NULL, out, fifo, g);
+    int rd = open(fifo, O_RDONLY | O_NONBLOCK);
+    ck_assert_int_ge(rd, 0);
+    int held = -1, now = 0;   /* the pipe full, the experiment blocked in its write */
+    for (int i = 0; i < 600 && (now < 60000 || now != held); i++) {
+        held = now;
+        sleep_ms(100);
+        ck_assert_int_eq(ioctl(rd, FIONREAD, &now), 0);
+    }
+    ck_assert_int_ge(now, 60000);
+    kill(pid, SIGTERM);
+    ck_assert_int_eq(tg_cli_wait_bounded(pid, 30), 1);
+    close(rd);
+    for (int c = 0; c < 2; c++) {
+        char ckpt[400];
+        snprintf(ckpt, sizeof ckpt, "%s/cells/dropout=0.%d,seed=1/last.ckpt", d, c + 1);
+        tg_loaded L;
+        tg_err err;
+        ck_assert_msg(tg_run_load_model(ckpt, &L, &err) == TG_OK, "%s", err.msg);
+        ck_assert_int_gt(L.st.step, 0);
+        tg_loaded_free(&L);
+    }
+}
+END_TEST
 
 /* A child process of parent (one of an experiment's running cells); 0 if none. */
 static pid_t child_of(pid_t parent) {
@@ -2379,6 +2418,7 @@ int main(void) {
     tcase_add_test(tc, test_stop_signal_taken_when_started_blocked);
     tcase_add_test(tc, test_cell_stopped_on_its_own_named);
     tcase_add_test(tc, test_ctrl_z_stops_the_cells);
+    tcase_add_test(tc, test_stop_with_a_stalled_console);
     tcase_add_test(tc, test_extension_refused_per_cell_and_off_grid);
     tcase_add_test(tc, test_extension_refuses_record_unlike_cells);
     tcase_add_test(tc, test_bad_axes_and_other_recipe_refused);

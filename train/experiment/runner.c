@@ -38,9 +38,20 @@ static const int FORWARDED[] = {TG_STOP_SIGNALS};
 /* Ctrl-C reaches only this process (each child has its own process group): hand it on once, so
  * each running cell finishes its step and saves (a second SIGINT would stop train at once). */
 static void forward(int sig) {
+    int saved = errno;
     g_signal = sig;
     for (int i = 0; i < TG_EXP_MAX_JOBS; i++)
         if (g_child[i] > 0) kill((pid_t)g_child[i], sig);
+    /* stopping with stderr stalled (a reader that does not read), this process would wait in its
+     * write for ever, its cells saved and unreaped: stderr gets 2 s, then /dev/null takes its place,
+     * and the write, restarted (SA_RESTART) on the same descriptor, goes there (train does the same,
+     * progress.c) */
+    struct pollfd pf = {.fd = 2, .events = POLLOUT};
+    if (poll(&pf, 1, 2000) == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) { dup2(null, 2); close(null); }
+    }
+    errno = saved;
 }
 
 /* Ctrl-Z (SIGTSTP) reaches only this process too: the cells are stopped with it, then this process
