@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -781,13 +780,7 @@ START_TEST(test_stop_with_a_stalled_console) {
     pid_t pid = tg_cli_spawn(NULL, NULL, out, fifo, g);
     int rd = open(fifo, O_RDONLY | O_NONBLOCK);
     ck_assert_int_ge(rd, 0);
-    int held = -1, now = 0;   /* the pipe full, the experiment blocked in its write */
-    for (int i = 0; i < 600 && (now < 60000 || now != held); i++) {
-        held = now;
-        sleep_ms(100);
-        ck_assert_int_eq(ioctl(rd, FIONREAD, &now), 0);
-    }
-    ck_assert_int_ge(now, 60000);
+    tg_cli_wait_pipe_full(rd);   /* the experiment blocked in its write */
     kill(pid, SIGTERM);
     ck_assert_int_eq(tg_cli_wait_bounded(pid, 30), 1);
     close(rd);

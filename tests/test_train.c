@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -678,24 +677,12 @@ static pid_t spawn_logging_to_a_pipe(const char *dir, int *rd) {
     return pid;
 }
 
-/* Waits until the pipe of read end rd is full (64 KiB of log lines) and its writer blocked: what it
- * holds stops growing. */
-static void wait_pipe_full(int rd) {
-    int held = -1, now = 0;
-    for (int i = 0; i < 600 && (now < 60000 || now != held); i++) {
-        held = now;
-        sleep_us(100000);
-        ck_assert_int_eq(ioctl(rd, FIONREAD, &now), 0);
-    }
-    ck_assert_int_ge(now, 60000);
-}
-
 START_TEST(test_stop_signal_keeps_a_blocked_log_line) {
     char dir[300];
     snprintf(dir, sizeof dir, "%s/pipe", tmpdir);
     int rd;
     pid_t pid = spawn_logging_to_a_pipe(dir, &rd);
-    wait_pipe_full(rd);
+    tg_cli_wait_pipe_full(rd);
     kill(pid, SIGUSR1);
     sleep_us(200000);   /* (the handler has run: the write it interrupted restarts, or fails) */
     size_t len = 0, cap = 1 << 20;
@@ -735,7 +722,7 @@ START_TEST(test_stop_signal_with_a_stalled_console) {
     snprintf(log, sizeof log, "%s/train.log", dir);
     int rd;
     pid_t pid = spawn_logging_to_a_pipe(dir, &rd);
-    wait_pipe_full(rd);
+    tg_cli_wait_pipe_full(rd);
     kill(pid, SIGTERM);
     ck_assert_int_eq(tg_cli_wait_bounded(pid, 30), 0);
     close(rd);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -115,6 +116,18 @@ static inline pid_t tg_cli_spawn(const char *env, const char *in, const char *ou
         _exit(rc);
     }
     return pid;
+}
+
+/* Waits (up to a minute) until the pipe whose read end is rd is full (64 KiB of a command's log
+ * lines) and its writer blocked: what it holds stops growing. */
+static inline void tg_cli_wait_pipe_full(int rd) {
+    int held = -1, now = 0;
+    for (int i = 0; i < 600 && (now < 60000 || now != held); i++) {
+        held = now;
+        nanosleep(&(struct timespec){0, 100000000L}, NULL);
+        ck_assert_int_eq(ioctl(rd, FIONREAD, &now), 0);
+    }
+    ck_assert_int_ge(now, 60000);
 }
 
 /* The exit code of child pid (128 + signal if it was killed). */

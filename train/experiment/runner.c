@@ -35,22 +35,22 @@ static const int FORWARDED[] = {TG_STOP_SIGNALS};
 #define N_FORWARDED TG_N_STOP_SIGNALS
 #define N_CAUGHT (N_FORWARDED + 2)   /* and SIGTSTP, SIGCONT: stop_too, continue_too */
 
+/* sig to every running cell (from a handler: async-signal-safe). */
+static void signal_cells(int sig) {
+    for (int i = 0; i < TG_EXP_MAX_JOBS; i++)
+        if (g_child[i] > 0) kill((pid_t)g_child[i], sig);
+}
+
 /* Ctrl-C reaches only this process (each child has its own process group): hand it on once, so
  * each running cell finishes its step and saves (a second SIGINT would stop train at once). */
 static void forward(int sig) {
     int saved = errno;
     g_signal = sig;
-    for (int i = 0; i < TG_EXP_MAX_JOBS; i++)
-        if (g_child[i] > 0) kill((pid_t)g_child[i], sig);
+    signal_cells(sig);
     /* stopping with stderr stalled (a reader that does not read), this process would wait in its
-     * write for ever, its cells saved and unreaped: stderr gets 2 s, then /dev/null takes its place,
-     * and the write, restarted (SA_RESTART) on the same descriptor, goes there (train does the same,
-     * progress.c) */
-    struct pollfd pf = {.fd = 2, .events = POLLOUT};
-    if (poll(&pf, 1, 2000) == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        if (null >= 0) { dup2(null, 2); close(null); }
-    }
+     * write for ever, its cells saved and unreaped: the write, restarted (SA_RESTART) on the same
+     * descriptor, goes to the /dev/null that then takes stderr's place */
+    tg_console_drop_if_stalled();
     errno = saved;
 }
 
@@ -61,8 +61,7 @@ static struct sigaction g_tstp;   /* this handler, put back once continued */
 
 static void stop_too(int sig) {
     int saved = errno;
-    for (int i = 0; i < TG_EXP_MAX_JOBS; i++)
-        if (g_child[i] > 0) kill((pid_t)g_child[i], SIGSTOP);
+    signal_cells(SIGSTOP);
     signal(sig, SIG_DFL);
     sigset_t s;
     sigemptyset(&s);
@@ -72,8 +71,7 @@ static void stop_too(int sig) {
     /* continued (continue_too has run), or never stopped: in a process group with no parent in
      * the session (setsid, the shell gone) the kernel drops a SIGTSTP, and the cells, stopped above,
      * would wait for ever */
-    for (int i = 0; i < TG_EXP_MAX_JOBS; i++)
-        if (g_child[i] > 0) kill((pid_t)g_child[i], SIGCONT);
+    signal_cells(SIGCONT);
     sigprocmask(SIG_BLOCK, &s, NULL);
     sigaction(sig, &g_tstp, NULL);
     errno = saved;
@@ -81,8 +79,7 @@ static void stop_too(int sig) {
 
 static void continue_too(int sig) {
     (void)sig;
-    for (int i = 0; i < TG_EXP_MAX_JOBS; i++)
-        if (g_child[i] > 0) kill((pid_t)g_child[i], SIGCONT);
+    signal_cells(SIGCONT);
 }
 
 static double now_s(void) {

@@ -250,32 +250,33 @@ int tg_progress_open(tg_progress *p, const char *rundir, int64_t keep_step, bool
     return 0;
 }
 
+bool tg_console_drop_if_stalled(void) {
+    struct pollfd pf = {.fd = 2, .events = POLLOUT};
+    int r;
+    while ((r = poll(&pf, 1, 2000)) < 0 && errno == EINTR) {}
+    if (r != 0) return false;
+    int null = open("/dev/null", O_WRONLY);
+    if (null >= 0) { dup2(null, 2); close(null); }
+    return true;
+}
+
 /* s (n bytes) to stderr, whole: a write cut short by a signal goes on (a stop signal's handler does
  * not restart it), but once stopping, stderr gets 2 s to take each part; after that the console is
- * given up (/dev/null on fd 2, so that no later write, ours or another's, waits on it) and said in
- * train.log, which holds every line. */
+ * given up (tg_console_drop_if_stalled) and said in train.log, which holds every line. */
 static void console_write(tg_progress *p, const char *s, size_t n) {
     while (n > 0 && !p->console_lost) {
-        if (p->stopping && *p->stopping) {
-            struct pollfd pf = {.fd = 2, .events = POLLOUT};
-            int r;
-            while ((r = poll(&pf, 1, 2000)) < 0 && errno == EINTR) {}
-            if (r == 0) {
-                p->console_lost = true;
-                int null = open("/dev/null", O_WRONLY);
-                if (null >= 0) { dup2(null, 2); close(null); }
-                if (p->log_fd >= 0) {
-                    time_t now = time(NULL);
-                    struct tm tm;
-                    localtime_r(&now, &tm);
-                    char said[160];
-                    size_t k = strftime(said, sizeof said, "[%Y-%m-%d %H:%M:%S] ", &tm);
-                    k += (size_t)snprintf(said + k, sizeof said - k, "stderr took nothing for 2 s while the run was "
-                                          "stopping: the rest of this log is in train.log only\n");
-                    write_line(p, p->log_fd, p->log_path, said, k < sizeof said ? k : sizeof said - 1);
-                }
-                return;
-            }
+        if (p->stopping && *p->stopping && tg_console_drop_if_stalled()) {
+            p->console_lost = true;
+            if (p->log_fd < 0) return;
+            time_t now = time(NULL);
+            struct tm tm;
+            localtime_r(&now, &tm);
+            char said[160];
+            size_t k = strftime(said, sizeof said, "[%Y-%m-%d %H:%M:%S] ", &tm);
+            k += (size_t)snprintf(said + k, sizeof said - k, "stderr took nothing for 2 s while the run was stopping: "
+                                  "the rest of this log is in train.log only\n");
+            write_line(p, p->log_fd, p->log_path, said, k < sizeof said ? k : sizeof said - 1);
+            return;
         }
         ssize_t w = write(2, s, n);
         if (w > 0) s += w, n -= (size_t)w;

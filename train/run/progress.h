@@ -84,6 +84,11 @@ bool tg_tsv_is_row(const char *line, int step_col);
 tg_status tg_tsv_rewrite_open(tg_afile *out, const char *path, const char *header, int step_col,
                               int64_t keep_step, tg_tsv_dropped *dropped, tg_err *err);
 
+/* Stopping, stderr gets 2 s to take output (poll): if it takes none (a reader that does not read),
+ * /dev/null is put in its place, so that no write, waiting or to come, waits on it; true then.
+ * Async-signal-safe (experiment's forwarding handler calls it). */
+bool tg_console_drop_if_stalled(void);
+
 /* A line to stderr and the log, prefixed by the time of day. */
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
