@@ -3,8 +3,10 @@
  * refused where another run's files would be overwritten, and flags that were silently ignored
  * (a second --config, --dev/--vocab with --task, --out with --resume) refused, a bad
  * TAPEGRAD_KERNELS reported. */
+#define _XOPEN_SOURCE 700   /* posix_openpt, grantpt, unlockpt, ptsname: a pty for the bar */
 #include <check.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
@@ -691,6 +693,64 @@ START_TEST(test_bad_threads_variable_warned) {
 }
 END_TEST
 
+/* What a short run writes on a terminal (a pty on its stderr) with TERM set to term (NULL: unset),
+ * read to its end (malloc'd). */
+static char *run_on_a_terminal(const char *term, const char *out) {
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    ck_assert_int_ge(master, 0);
+    ck_assert_int_eq(grantpt(master), 0);
+    ck_assert_int_eq(unlockpt(master), 0);
+    char slave_name[128];
+    ck_assert_ptr_nonnull(ptsname(master));
+    snprintf(slave_name, sizeof slave_name, "%s", ptsname(master));
+    char *a[] = {TINY, "--max-steps", "30", "--log-every", "1000", "--valid-every", "0", "--out",
+                 (char *)tg_cli_path(out), NULL};
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int slave = open(slave_name, O_RDWR | O_NOCTTY);
+        if (slave < 0) _exit(99);
+        close(master);
+        dup2(slave, 2);
+        close(slave);
+        if (term) setenv("TERM", term, 1);
+        else unsetenv("TERM");
+        _exit(tg_cli_dispatch((int)(sizeof a / sizeof a[0]) - 1, a));
+    }
+    size_t cap = 1 << 16, len = 0;
+    char *got = malloc(cap + 1);
+    ck_assert_ptr_nonnull(got);
+    for (;;) {   /* EIO once the child's end is closed */
+        ssize_t r = read(master, got + len, cap - len);
+        if (r > 0 && (len += (size_t)r) == cap) break;
+        if (r <= 0 && !(r < 0 && errno == EINTR)) break;
+    }
+    got[len] = '\0';
+    close(master);
+    ck_assert_int_eq(tg_cli_wait(pid), 0);
+    return got;
+}
+
+/* The bar (redrawn with \r and ESC[K) was drawn on any terminal, one whose TERM is dumb (Emacs'
+ * shell, an editor's or a CI runner's pty) or unset too, which shows the redraws as junk: there,
+ * the log lines alone. (The pty turns each line's \n into \r\n.) */
+START_TEST(test_no_bar_on_a_dumb_terminal) {
+    const char *terms[] = {"xterm", "dumb", "", NULL};
+    for (int i = 0; i < 4; i++) {
+        char out[8];
+        snprintf(out, sizeof out, "pty%d", i);
+        char *got = run_on_a_terminal(terms[i], out);
+        ck_assert_msg(strstr(got, "done: reached --max-steps"), "TERM=%s: %s", terms[i] ? terms[i] : "(unset)", got);
+        bool redrawn = strstr(got, "\033[K") != NULL;
+        for (const char *r = got; !redrawn && (r = strchr(r, '\r')); r++) redrawn = r[1] != '\n';
+        ck_assert_msg(redrawn == (i == 0), "TERM=%s: the bar %sdrawn", terms[i] ? terms[i] : "(unset)",
+                      redrawn ? "" : "not ");
+        free(got);
+    }
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("run_folder");
     TCase *tc = tcase_create("train");
@@ -713,5 +773,10 @@ int main(void) {
     tcase_add_test(tc, test_bad_threads_variable_warned);
     tcase_add_test(tc, test_bad_variable_values_shown_escaped);
     suite_add_tcase(s, tc);
+    TCase *tty = tcase_create("terminal");
+    tcase_add_checked_fixture(tty, tg_cli_setup, tg_cli_teardown);
+    tcase_set_timeout(tty, 300);
+    tcase_add_test(tty, test_no_bar_on_a_dumb_terminal);
+    suite_add_tcase(s, tty);
     return tg_check_run(s) ? 1 : 0;
 }

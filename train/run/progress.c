@@ -224,10 +224,18 @@ tg_status tg_progress_sync(tg_progress *p, tg_err *err) {
     return s;
 }
 
+/* stderr is a terminal that redraws a line in place: not one whose TERM is unset, empty or "dumb"
+ * (Emacs' shell, a CI runner's or an editor's pty), which shows the bar's \r and ESC[K as junk, one
+ * bar after the other; there, the log lines alone. */
+static bool console_redraws(void) {
+    const char *term = getenv("TERM");
+    return isatty(STDERR_FILENO) && term && *term && strcmp(term, "dumb") != 0;
+}
+
 int tg_progress_open(tg_progress *p, const char *rundir, int64_t keep_step, bool valid_pending, char *msg,
                      size_t msg_len) {
     memset(p, 0, sizeof *p);
-    p->tty = isatty(STDERR_FILENO);
+    p->tty = console_redraws();
     p->log_fd = p->metrics_fd = -1;
     if (!rundir) {   /* an MPI rank but rank 0: rank 0 alone writes and prints */
         p->quiet = true;

@@ -17,7 +17,7 @@ typedef struct tg_progress {
     char log_path[4200], metrics_path[4200];
     bool failed;        /* a log or metrics line could not be written: the run must stop */
     char error[512];    /* why */
-    bool tty;           /* stderr is a terminal: draw the bar */
+    bool tty;           /* stderr is a terminal that redraws (TERM set, not dumb): draw the bar */
     bool quiet;         /* no rundir (MPI ranks but rank 0): no files, no lines, no bar */
     bool bar_shown;
     double bar_time;    /* when the bar was last drawn */
