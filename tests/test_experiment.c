@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -2173,8 +2174,8 @@ static int train_then_edit(int argc, char **argv) {
     return rc;
 }
 
-/* tg_exp_run(e, train, jobs) in a child, its stderr to tmpdir/err.txt: its exit code. */
-static int exp_run_in_child(const tg_experiment *e, tg_exp_train_fn train, int jobs) {
+/* fork(), the child's stderr to tmpdir/err.txt: the child's pid, or 0 in the child. */
+static pid_t fork_to_err_txt(void) {
     char errf[300];
     snprintf(errf, sizeof errf, "%s/err.txt", tmpdir);
     fflush(NULL);
@@ -2183,6 +2184,15 @@ static int exp_run_in_child(const tg_experiment *e, tg_exp_train_fn train, int j
     if (pid == 0) {
         int fe = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fe, 2);
+        if (fe > 2) close(fe);
+    }
+    return pid;
+}
+
+/* tg_exp_run(e, train, jobs) in a child, its stderr to tmpdir/err.txt: its exit code. */
+static int exp_run_in_child(const tg_experiment *e, tg_exp_train_fn train, int jobs) {
+    pid_t pid = fork_to_err_txt();
+    if (pid == 0) {
         int rc = tg_exp_run(e, train, jobs);
         fflush(NULL);
         _exit(rc);
@@ -2395,6 +2405,55 @@ START_TEST(test_fifo_train_log_refused) {
 }
 END_TEST
 
+/* `tapegrad ARGS` in a child holding only descriptors 0-2 (none of the test's) under RLIMIT_NOFILE
+ * limit: its exit code, its stderr in tmpdir/err.txt. */
+static int run_with_fd_limit(int limit, char **argv) {
+    pid_t pid = fork_to_err_txt();
+    if (pid == 0) {
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(null, 1);
+        for (int fd = 3; fd < 1024; fd++) close(fd);
+        struct rlimit rl;
+        getrlimit(RLIMIT_NOFILE, &rl);
+        rl.rlim_cur = (rlim_t)limit;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(98);
+        int argc = 0;
+        while (argv[argc]) argc++;
+        int rc = tg_cli_dispatch(argc, argv);
+        fflush(NULL);
+        _exit(rc);
+    }
+    return tg_cli_wait(pid);
+}
+
+/* A cell held the experiment's own descriptors (forked, not exec'd): with --jobs 2 each cell held
+ * the read ends of the cells' output pipes, so `ulimit -n 8` failed a cell where train alone needs
+ * 7 (and the experiment's DIR/lock, which its cells hold on purpose, 1 more). */
+START_TEST(test_cells_hold_only_their_own_descriptors) {
+    char d[300], r[300];
+    snprintf(r, sizeof r, "%s/alone", tmpdir);
+    char *t[] = {"train", "--task", "copy", "--task-vocab", "12", "--task-size", "300", "--d-model", "16", "--heads",
+                 "2", "--d-ff", "32", "--layers", "1", "--max-tokens", "300", "--threads", "1", "--max-steps", "20",
+                 "--save-every", "10", "--valid-every", "10", "--out", r, NULL};
+    ck_assert_int_eq(run_with_fd_limit(7, t), 0);   /* what train alone needs */
+    for (int jobs = 1; jobs <= 2; jobs++) {
+        char j[8];
+        snprintf(d, sizeof d, "%s/fds%d", tmpdir, jobs);
+        snprintf(j, sizeof j, "%d", jobs);
+        char *g[] = {"experiment", "--task", "copy", "--task-vocab", "12", "--task-size", "300", "--d-model", "16",
+                     "--heads", "2", "--d-ff", "32", "--layers", "1", "--max-tokens", "300", "--threads", "1",
+                     "--max-steps", "20", "--save-every", "10", "--valid-every", "10", "--vary",
+                     "attn-activation=none,relu", "--seeds", "1", "--out", d, "--jobs", j, NULL};
+        int rc = run_with_fd_limit(8, g);
+        ck_assert_msg(rc == 0, "--jobs %d under ulimit -n 8: exit %d", jobs, rc);
+        ck_assert_int_eq(count_in("err.txt", "all 2 cells done (2 trained now"), 1);
+    }
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("experiment");
     TCase *tc = tcase_create("grid");
@@ -2463,5 +2522,10 @@ int main(void) {
     tcase_add_test(reads, test_eval_cache_values_checked);
     tcase_add_test(reads, test_eval_cache_edits_redone);
     suite_add_tcase(s, reads);
+    TCase *env = tcase_create("process");   /* descriptors, forks, a broken output, signals between cells */
+    tcase_add_checked_fixture(env, setup, teardown);
+    tcase_set_timeout(env, 300);
+    tcase_add_test(env, test_cells_hold_only_their_own_descriptors);
+    suite_add_tcase(s, env);
     return tg_check_run(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

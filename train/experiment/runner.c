@@ -2,6 +2,7 @@
  * so a cell is exactly `tapegrad train ...` (its own process, its own signal handling, its own
  * exit) and a crash in one cell cannot corrupt the experiment. One cell after the other, or
  * --jobs N at a time: a cell's result does not depend on which (each is its own run). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -88,6 +90,31 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Closes, in a cell, the descriptors this process opened for itself (the other cells' pipes, its
+ * own pipe's read end: each marked close-on-exec), as the exec of a `tapegrad train` would: a cell
+ * holds what train alone holds, not a descriptor more for each cell beside it (`ulimit -n 8`
+ * failed a cell of --jobs 2 where train alone needs 7). What the experiment was given without
+ * that mark (DIR/lock, kept: held by its running cells too; a descriptor its parent passed on, a
+ * --train /dev/fd/N) stays. */
+static void close_own_descriptors(void) {
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        for (struct dirent *de; (de = readdir(d));) {
+            int fd = atoi(de->d_name);
+            if (fd > 2 && fd != dirfd(d) && (fcntl(fd, F_GETFD) & FD_CLOEXEC)) close(fd);
+        }
+        closedir(d);
+        return;
+    }
+    /* no /proc, or no descriptor left to read it with: each one below the limit */
+    struct rlimit rl;
+    rlim_t max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (1 << 20) ? rl.rlim_cur : (1 << 20);
+    for (int fd = 3; fd < (int)max; fd++) {
+        int flags = fcntl(fd, F_GETFD);
+        if (flags >= 0 && (flags & FD_CLOEXEC)) close(fd);
+    }
+}
+
 enum { OUT_INHERIT = -1, OUT_QUIET = -2 };   /* the child's stdout/stderr: as this process's, /dev/null */
 
 /* out: OUT_INHERIT, OUT_QUIET, or a pipe's write end that gets both. */
@@ -112,6 +139,7 @@ static _Noreturn void child(tg_exp_train_fn train, char **argv, int out, pid_t p
         dup2(fd, 2);
         if (fd > 2) close(fd);
     }
+    close_own_descriptors();
     int argc = 0;
     while (argv[argc]) argc++;
     int rc = train(argc, argv);
@@ -409,7 +437,8 @@ static int job_start(job *j, int slot, const tg_experiment *e, const tg_exp_cell
         free(argv);
         return 1;
     }
-    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+    fcntl(fds[0], F_SETFD, FD_CLOEXEC);   /* not inherited by the cells (close_own_descriptors) */
+    fcntl(fds[1], F_SETFD, FD_CLOEXEC);   /* (this cell's own end: as its stdout and stderr) */
     *j = (job){.fd = fds[0], .cell = *c, .before = *before, .t0 = now_s()};
     j->pid = spawn(train, argv, fds[1], slot);
     close(fds[1]);
