@@ -165,8 +165,10 @@ typedef int (*tg_exp_train_fn)(int argc, char **argv);
  * the cells of the other. Returns the descriptor to close, or -1 (the message printed). */
 int tg_exp_lock(const tg_experiment *e);
 /* With tg_exp_lock held: trains every cell that is not done, in order, each in a forked child
- * running train(argv), up to jobs (1..TG_EXP_MAX_JOBS) at a time; SIGINT/SIGTERM are forwarded to
- * the children and stop the experiment after they saved. A line per cell start and finish on
+ * running train(argv), up to jobs (1..TG_EXP_MAX_JOBS) at a time; the stop signals (TG_STOP_SIGNALS:
+ * SIGINT, SIGTERM, SIGPIPE of a reader gone, ...) are forwarded to the children and stop the
+ * experiment after they saved, from its first line to its last (between cells too; after a
+ * SIGPIPE, SIGPIPE stays ignored). A line per cell start and finish on
  * stderr; with jobs > 1 the cells' own lines come through a pipe each, marked "[cell name] ".
  * A failed cell stops the experiment (with jobs > 1: the other running cells get SIGTERM, save and
  * stop). A cell's result does not depend on jobs. Returns the exit code: 0 all done, 1 a cell

@@ -24,6 +24,7 @@
 #include "train/run/progress.h"
 
 static volatile sig_atomic_t g_signal;
+static volatile sig_atomic_t g_pipe_broken;   /* a SIGPIPE came: stderr's or stdout's reader went away */
 static volatile sig_atomic_t g_child[TG_EXP_MAX_JOBS];   /* the running cells' pids, 0: a free slot */
 static sigset_t g_old_mask;   /* the signal mask before catch_signals, put back by restore_signals */
 static struct sigaction g_old_chld;   /* and SIGCHLD's action */
@@ -48,6 +49,7 @@ static void signal_cells(int sig) {
 static void forward(int sig) {
     int saved = errno;
     g_signal = sig;
+    if (sig == SIGPIPE) g_pipe_broken = 1;
     signal_cells(sig);
     /* stopping with stderr stalled (a reader that does not read), this process would wait in its
      * write for ever, its cells saved and unreaped: the write, restarted (SA_RESTART) on the same
@@ -157,7 +159,7 @@ static void catch_signals(struct sigaction old[N_CAUGHT]) {
      * its line lost; poll() is never restarted, so the loop of run_jobs still wakes at once */
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    g_signal = 0;
+    g_signal = g_pipe_broken = 0;
     for (int i = 0; i < TG_EXP_MAX_JOBS; i++) g_child[i] = 0;
     for (int i = 0; i < N_FORWARDED; i++) {
         sigaction(FORWARDED[i], NULL, &old[i]);
@@ -183,6 +185,8 @@ static void catch_signals(struct sigaction old[N_CAUGHT]) {
 
 static void restore_signals(const struct sigaction old[N_CAUGHT]) {
     for (int i = 0; i < N_FORWARDED; i++) sigaction(FORWARDED[i], &old[i], NULL);
+    /* as train: the reader gone, SIGPIPE stays ignored, so the lines after fail rather than kill */
+    if (g_pipe_broken) signal(SIGPIPE, SIG_IGN);
     sigaction(SIGTSTP, &old[N_FORWARDED], NULL);
     sigaction(SIGCONT, &old[N_FORWARDED + 1], NULL);
     sigprocmask(SIG_SETMASK, &g_old_mask, NULL);
@@ -220,21 +224,27 @@ static int exit_code(int status) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* With catch_signals in force: runs train(argv) in a child and waits for it. Its exit code, or 1 when it
+ * could not be waited for, or -1 when it did not start (the message printed). */
+static int fork_wait(tg_exp_train_fn train, char **argv, int out) {
+    int rc = 1;
+    pid_t pid = spawn(train, argv, out, 0);
+    if (pid < 0) return -1;
+    int status;
+    pid_t w;
+    while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {}
+    if (w == pid) rc = exit_code(status);
+    g_child[0] = 0;
+    return rc;
+}
+
 int tg_exp_fork_train(tg_exp_train_fn train, char **argv, bool quiet, int *signalled) {
     struct sigaction old[N_CAUGHT];
     catch_signals(old);
-    int rc = 1;
-    pid_t pid = spawn(train, argv, quiet ? OUT_QUIET : OUT_INHERIT, 0);
-    if (pid > 0) {
-        int status;
-        pid_t w;
-        while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {}
-        if (w == pid) rc = exit_code(status);
-    }
-    g_child[0] = 0;
+    int rc = fork_wait(train, argv, quiet ? OUT_QUIET : OUT_INHERIT);
     restore_signals(old);
     *signalled = g_signal;
-    return rc;
+    return rc < 0 ? 1 : rc;
 }
 
 /* ---- progress ---- */
@@ -374,9 +384,9 @@ static int train_cell(const tg_experiment *e, const tg_exp_cell *c, const tg_exp
     char **argv = cell_start(e, c, before, p);
     if (!argv) return 1;
     double t0 = now_s();
-    int sig = 0, rc = tg_exp_fork_train(train, argv, false, &sig);
+    int rc = fork_wait(train, argv, OUT_INHERIT);
     free(argv);
-    return cell_end(e, c, before, rc, sig, false, t0, p);
+    return cell_end(e, c, before, rc < 0 ? 1 : rc, g_signal, false, t0, p);
 }
 
 /* ---- --jobs N: cells side by side ---- */
@@ -458,8 +468,6 @@ static int job_start(job *j, int slot, const tg_experiment *e, const tg_exp_cell
 static int run_jobs(const tg_experiment *e, tg_exp_train_fn train, run_progress *p, int jobs) {
     job js[TG_EXP_MAX_JOBS];
     memset(js, 0, sizeof js);
-    struct sigaction old[N_CAUGHT];
-    catch_signals(old);
     int next = 0, running = 0, rc = 0;
     bool stopping = false;
     for (;;) {
@@ -520,7 +528,6 @@ static int run_jobs(const tg_experiment *e, tg_exp_train_fn train, run_progress 
         }
         if (g_signal) stopping = true;
     }
-    restore_signals(old);
     return rc;
 }
 
@@ -573,6 +580,12 @@ int tg_exp_run(const tg_experiment *e, tg_exp_train_fn train, int jobs) {
         fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
         return 1;
     }
+    /* the stop signals are taken (and handed on) from here to the end, between the cells too: one
+     * that came as a cell ended, or a reader of this output gone (`| head`: SIGPIPE at this
+     * process's next line) stops it as one in a cell does, with a message and exit 1, where before
+     * it died at once (exit 128 + N) */
+    struct sigaction old[N_CAUGHT];
+    catch_signals(old);
     fprintf(stderr, "tapegrad experiment: %d cells (%d variants x %d seeds) in %s; %d at their budget", p.n,
             tg_exp_variant_count(e), e->n_seeds, e->dir, done);
     if (jobs > 1) fprintf(stderr, "; up to %d trained at a time, their lines marked [cell]", jobs);
@@ -581,7 +594,7 @@ int tg_exp_run(const tg_experiment *e, tg_exp_train_fn train, int jobs) {
     if (jobs > 1) {
         rc = run_jobs(e, train, &p, jobs) != 0;
     } else {
-        for (int i = 0; rc == 0 && i < p.n; i++) {
+        for (int i = 0; rc == 0 && !g_signal && i < p.n; i++) {
             tg_exp_cell c;
             tg_exp_status st;
             tg_exp_cell_get(e, i, &c);
@@ -590,6 +603,12 @@ int tg_exp_run(const tg_experiment *e, tg_exp_train_fn train, int jobs) {
             else if (todo == 0) rc = train_cell(e, &c, &st, train, &p);
         }
     }
+    if (rc == 0 && g_signal) {   /* between cells (in one, cell_end said it) */
+        fprintf(stderr, "tapegrad experiment: stopped by signal %d between cells, the cells trained saved; run the "
+                "same command again to resume\n", (int)g_signal);
+        rc = 1;
+    }
+    restore_signals(old);
     free(p.recipe);
     if (rc != 0) return rc;
     char el[32];
