@@ -2556,6 +2556,36 @@ START_TEST(test_stop_signal_between_cells) {
 }
 END_TEST
 
+/* A fork that failed (a process limit: ulimit -u, a container's pids.max) was told as the cell's
+ * failure, "Its folder: DIR/cells/NAME", a folder never made (train makes it, in the child). Now the
+ * cell is said not started, nothing is made for it, and the same command goes on. One cell at a
+ * time and two (the other, running, then stops saved). */
+START_TEST(test_failed_fork_names_no_folder) {
+    for (int jobs = 1; jobs <= 2; jobs++) {
+        char d[300], j[8], cell2[400];
+        snprintf(d, sizeof d, "%s/nofork%d", tmpdir, jobs);
+        snprintf(j, sizeof j, "%d", jobs);
+        snprintf(cell2, sizeof cell2, "%s/cells/%s", d, JOB_CELLS[1]);
+        char *g[] = {JOBS_GRID, "--max-steps", "30", "--out", d, "--jobs", j, NULL};
+        char out[320], errf[320];
+        snprintf(out, sizeof out, "%s/out.txt", tmpdir);
+        snprintf(errf, sizeof errf, "%s/err.txt", tmpdir);
+        ck_assert_int_eq(tg_cli_wait(tg_cli_spawn("TAPEGRAD_FAIL_FORK=2", NULL, out, errf, g)), 1);   /* the second cell's */
+        ck_assert_int_eq(count_in("err.txt", "cell attn-activation=relu,seed=1 not started: cannot fork: "), 1);
+        char *said = tg_cli_slurp(errf);
+        ck_assert_msg(!strstr(said, "Its folder"), "%s", said);
+        free(said);
+        ck_assert_msg(!exists(cell2), "%s was made", cell2);
+        char cmd[400];
+        snprintf(cmd, sizeof cmd, "test -z \"$(find '%s' -name '*.tmp.*')\"", d);
+        ck_assert_int_eq(system(cmd), 0);
+        char *again[] = {"experiment", "--resume", d, "--jobs", j, NULL};
+        run_ok(again);
+        ck_assert_int_eq(count_in("err.txt", "all 4 cells done"), 1);
+    }
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("experiment");
     TCase *tc = tcase_create("grid");
@@ -2630,6 +2660,7 @@ int main(void) {
     tcase_add_test(env, test_cells_hold_only_their_own_descriptors);
     tcase_add_test(env, test_broken_stderr_stops_saved);
     tcase_add_test(env, test_stop_signal_between_cells);
+    tcase_add_test(env, test_failed_fork_names_no_folder);
     suite_add_tcase(s, env);
     return tg_check_run(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -68,6 +68,7 @@ static double time_variant(const tg_experiment *e, const tg_exp_cell *c, tg_exp_
     free(argv);
     /* handed on to the timed run, which stopped saved: no failure to look into */
     if (sig) snprintf(why, why_size, "stopped by signal %d while its steps were timed", sig);
+    if (rc < 0) snprintf(why, why_size, "the timed steps could not start (above)");
     double per_step = -1;
     if (rc == 0 && !sig) {   /* elapsed_s is the run's training time after each step */
         char path[sizeof scratch.dir + 16];

@@ -176,7 +176,8 @@ int tg_exp_lock(const tg_experiment *e);
 int tg_exp_run(const tg_experiment *e, tg_exp_train_fn train, int jobs);
 /* Runs train(argv) in a forked child (its own process group, killed if this process dies) and
  * waits, forwarding SIGINT/SIGTERM. quiet: the child's stdout/stderr go to /dev/null. Returns
- * the exit code, or 128 + signal; *signalled the signal this process received (0: none). */
+ * the exit code, or 128 + signal, or -1 when the child could not be made (said; TAPEGRAD_FAIL_FORK=N
+ * fails the N-th fork, for the tests); *signalled the signal this process received (0: none). */
 int tg_exp_fork_train(tg_exp_train_fn train, char **argv, bool quiet, int *signalled);
 
 /* ---- --dry-run (estimate.c) ---- */

@@ -193,8 +193,22 @@ static void restore_signals(const struct sigaction old[N_CAUGHT]) {
     sigaction(SIGCHLD, &g_old_chld, NULL);
 }
 
-/* Forks a child running train(argv) into slot; returns its pid, or -1 (the message printed). */
-static pid_t spawn(tg_exp_train_fn train, char **argv, int out, int slot) {
+/* fork(), but for the tests TAPEGRAD_FAIL_FORK=N makes the N-th fork of this process fail (EAGAIN),
+ * as at a process limit (ulimit -u, a container's pids.max) that root, who runs the tests, does not
+ * meet. */
+static pid_t fork_or_fault(void) {
+    static long count;
+    const char *v = getenv("TAPEGRAD_FAIL_FORK");
+    if (v && *v && ++count == strtol(v, NULL, 10)) {
+        errno = EAGAIN;
+        return -1;
+    }
+    return fork();
+}
+
+/* Forks a child running train(argv) into slot; returns its pid, or -1 (the message printed, naming
+ * what: what the child was to run, "cell NAME"). */
+static pid_t spawn(tg_exp_train_fn train, char **argv, int out, int slot, const char *what) {
     sigset_t block, old;
     sigemptyset(&block);
     for (int i = 0; i < N_FORWARDED; i++) sigaddset(&block, FORWARDED[i]);
@@ -204,7 +218,7 @@ static pid_t spawn(tg_exp_train_fn train, char **argv, int out, int slot) {
      * forwarded to this child too when it is let through */
     sigprocmask(SIG_BLOCK, &block, &old);
     int came = g_signal;   /* before the block: forward() did not know this child */
-    pid_t parent = getpid(), pid = fork();
+    pid_t parent = getpid(), pid = fork_or_fault();
     if (pid == 0) child(train, argv, out, parent, &old);
     int fork_errno = errno;
     if (pid > 0) {
@@ -213,7 +227,9 @@ static pid_t spawn(tg_exp_train_fn train, char **argv, int out, int slot) {
     }
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
-        fprintf(stderr, "tapegrad experiment: cannot fork: %s\n", strerror(fork_errno));
+        /* nothing was made for it: train makes a cell's folder, in the child */
+        fprintf(stderr, "tapegrad experiment: %s not started: cannot fork: %s; run the same command again once "
+                "processes can be made\n", what, strerror(fork_errno));
         return -1;
     }
     if (came) kill(pid, came);
@@ -226,9 +242,9 @@ static int exit_code(int status) {
 
 /* With catch_signals in force: runs train(argv) in a child and waits for it. Its exit code, or 1 when it
  * could not be waited for, or -1 when it did not start (the message printed). */
-static int fork_wait(tg_exp_train_fn train, char **argv, int out) {
+static int fork_wait(tg_exp_train_fn train, char **argv, int out, const char *what) {
     int rc = 1;
-    pid_t pid = spawn(train, argv, out, 0);
+    pid_t pid = spawn(train, argv, out, 0, what);
     if (pid < 0) return -1;
     int status;
     pid_t w;
@@ -241,10 +257,10 @@ static int fork_wait(tg_exp_train_fn train, char **argv, int out) {
 int tg_exp_fork_train(tg_exp_train_fn train, char **argv, bool quiet, int *signalled) {
     struct sigaction old[N_CAUGHT];
     catch_signals(old);
-    int rc = fork_wait(train, argv, quiet ? OUT_QUIET : OUT_INHERIT);
+    int rc = fork_wait(train, argv, quiet ? OUT_QUIET : OUT_INHERIT, "the timed steps");
     restore_signals(old);
     *signalled = g_signal;
-    return rc < 0 ? 1 : rc;
+    return rc;
 }
 
 /* ---- progress ---- */
@@ -384,9 +400,12 @@ static int train_cell(const tg_experiment *e, const tg_exp_cell *c, const tg_exp
     char **argv = cell_start(e, c, before, p);
     if (!argv) return 1;
     double t0 = now_s();
-    int rc = fork_wait(train, argv, OUT_INHERIT);
+    char what[sizeof c->name + 8];
+    snprintf(what, sizeof what, "cell %s", c->name);
+    int rc = fork_wait(train, argv, OUT_INHERIT, what);
     free(argv);
-    return cell_end(e, c, before, rc < 0 ? 1 : rc, g_signal, false, t0, p);
+    if (rc < 0) return 1;   /* not started (said): no folder of its to name */
+    return cell_end(e, c, before, rc, g_signal, false, t0, p);
 }
 
 /* ---- --jobs N: cells side by side ---- */
@@ -450,7 +469,9 @@ static int job_start(job *j, int slot, const tg_experiment *e, const tg_exp_cell
     fcntl(fds[0], F_SETFD, FD_CLOEXEC);   /* not inherited by the cells (close_own_descriptors) */
     fcntl(fds[1], F_SETFD, FD_CLOEXEC);   /* (this cell's own end: as its stdout and stderr) */
     *j = (job){.fd = fds[0], .cell = *c, .before = *before, .t0 = now_s()};
-    j->pid = spawn(train, argv, fds[1], slot);
+    char what[sizeof c->name + 8];
+    snprintf(what, sizeof what, "cell %s", c->name);
+    j->pid = spawn(train, argv, fds[1], slot, what);
     close(fds[1]);
     free(argv);
     if (j->pid < 0) {
