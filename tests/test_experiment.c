@@ -2466,6 +2466,17 @@ START_TEST(test_cells_hold_only_their_own_descriptors) {
 }
 END_TEST
 
+/* The stopped experiment of JOBS_GRID in d left no temporary, and `experiment --resume d --jobs j`
+ * trains its 4 cells to the end. */
+static void resume_4_cells(const char *d, const char *j) {
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "test -z \"$(find '%s' -name '*.tmp.*')\"", d);
+    ck_assert_int_eq(system(cmd), 0);
+    char *again[] = {"experiment", "--resume", (char *)d, "--jobs", (char *)j, NULL};
+    run_ok(again);
+    ck_assert_int_eq(count_in("err.txt", "all 4 cells done"), 1);
+}
+
 /* `experiment ... 2>&1 | head`: the reader of its stderr gone once its first cells saved. With
  * --jobs 1 the cell stopped saved (train takes SIGPIPE as a stop signal), then the experiment was
  * killed by the SIGPIPE of its own next line (exit 141); with --jobs 2 it ended with exit 1. Both
@@ -2489,13 +2500,8 @@ START_TEST(test_broken_stderr_stops_saved) {
         ck_assert_int_eq(tg_cli_wait_bounded(pid, 60), 1);
         ck_assert_int_ge(job_cell_step(d, 0), 10);
         ck_assert_int_lt(job_cell_step(d, 0), 600);
-        char cmd[400];
-        snprintf(cmd, sizeof cmd, "test -z \"$(find '%s' -name '*.tmp.*')\"", d);
-        ck_assert_int_eq(system(cmd), 0);
-        char *again[] = {"experiment", "--resume", d, "--jobs", j, NULL};
-        run_ok(again);
+        resume_4_cells(d, j);
         ck_assert_int_ge(count_in("err.txt", ": resuming at step"), 1);
-        ck_assert_int_eq(count_in("err.txt", "all 4 cells done"), 1);
     }
 }
 END_TEST
@@ -2576,12 +2582,7 @@ START_TEST(test_failed_fork_names_no_folder) {
         ck_assert_msg(!strstr(said, "Its folder"), "%s", said);
         free(said);
         ck_assert_msg(!exists(cell2), "%s was made", cell2);
-        char cmd[400];
-        snprintf(cmd, sizeof cmd, "test -z \"$(find '%s' -name '*.tmp.*')\"", d);
-        ck_assert_int_eq(system(cmd), 0);
-        char *again[] = {"experiment", "--resume", d, "--jobs", j, NULL};
-        run_ok(again);
-        ck_assert_int_eq(count_in("err.txt", "all 4 cells done"), 1);
+        resume_4_cells(d, j);
     }
 }
 END_TEST
