@@ -31,6 +31,8 @@ static int tg_cli_n_paths;
 static inline const char *tg_cli_path(const char *name) {
     for (int i = 0; i < tg_cli_n_paths; i++)
         if (!strcmp(tg_cli_names[i], name)) return tg_cli_paths[i];
+    /* without tg_cli_setup the files would land in / (a suite that never made its folder) */
+    ck_assert_msg(tg_cli_dir[0] != '\0', "tg_cli_path(\"%s\") before tg_cli_setup", name);
     ck_assert_int_lt(tg_cli_n_paths, TG_CLI_PATHS);
     ck_assert_uint_lt(strlen(name), sizeof tg_cli_names[0]);
     int k = tg_cli_n_paths++;
