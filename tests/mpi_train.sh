@@ -7,7 +7,11 @@
 #                with those of 3 shards (the sum after backward), and the run resumes over 2 ranks
 #                as it would in one
 #   equal-bible  the same on 300 lines of data/bible_en_es (BPE learned by every rank, saved by 0)
-#   rank-fails   rank 1 fails at step 3 (an error): the job ends with the message, last.ckpt intact
+#   rank-fails   a step that fails before its update on rank 1 alone (before its forward, in the
+#                middle of its backward with buckets already in the overlapped sum, after it):
+#                every rank learns of it in the step's gather, none updates, rank 0 saves the steps
+#                before it, every rank exits 1 (no hang, no MPI_Abort); the resume ends with the
+#                uninterrupted run's parameters (before: the job ended by MPI_Abort, unsaved)
 #   rank-killed  rank 1 is SIGKILLed at step 3: the job ends, no hang, last.ckpt intact
 #   wrong-ranks  a 2-shard run resumed on 3 ranks is refused with a message (exit 2)
 #   nan-reload   injected NaN gradients (skips, then a reload of last.ckpt at half the lr) give 2
@@ -78,19 +82,42 @@ equal-bible)
     cmp "$D/one/vocab.txt" "$D/two/vocab.txt" || fail "vocabularies differ"
     only_rank0_wrote "$D/two"
     ;;
-rank-fails|rank-killed)
-    how=""; [ "$CASE" = rank-killed ] && how=":kill"
-    TAPEGRAD_INJECT_RANK_FAIL="1:3$how" $MPI -np 2 "$TG" train $TINY --max-steps 20 --out "$D/r" 2>"$D/err" >/dev/null
+rank-fails)
+    # the uninterrupted run, and the same run failing at step 13 on rank 1 alone (last saved at 10)
+    $MPI -np 2 "$TG" train $TINY --max-steps 20 --out "$D/whole" 2>"$D/err" || { cat "$D/err"; fail "2 ranks"; }
+    for how in start backward after; do
+        case $how in
+        start) TAPEGRAD_INJECT_RANK_FAIL=1:13 $MPI -np 2 "$TG" train $TINY --max-steps 20 --out "$D/$how" ;;
+        backward) TAPEGRAD_MPI_BUCKET=300 TAPEGRAD_INJECT_RANK_FAIL=1:13:backward \
+                  $MPI -np 2 "$TG" train $TINY --max-steps 20 --out "$D/$how" ;;
+        after) $MPI -np 1 "$TG" train $TINY --max-steps 20 --out "$D/$how" : \
+                    -np 1 env TAPEGRAD_FAIL_STEP=13 "$TG" train $TINY --max-steps 20 --out "$D/$how" ;;
+        esac 2>"$D/err" >/dev/null
+        rc=$?
+        cat "$D/err" >&2
+        [ $rc -ne 124 ] || fail "$how: the job hung (timeout)"
+        [ $rc -ne 0 ] || fail "$how: the job succeeded although rank 1 failed"
+        case $how in
+        start) grep -q "rank 1: error: injected failure of rank 1 at step 13" "$D/err" || fail "no message from rank 1" ;;
+        backward) grep -q "rank 1: error: backward: out of memory in its middle" "$D/err" || fail "no message from rank 1" ;;
+        after) grep -q "rank 1: error: $(echo "backward: out of memory (TAPEGRAD_FAIL_STEP)" | sed 's/[()]/./g')" "$D/err" ||
+            fail "no message from rank 1" ;;
+        esac
+        grep -q "step 13 failed before its update (below); last.ckpt holds step 12" "$D/err" || fail "$how: not saved"
+        grep -q "error: rank 1 of 2 failed in step 13 before its update" "$D/err" || fail "$how: rank 0 does not name rank 1"
+        grep -qi "ending the whole job\|MPI_ABORT" "$D/err" && fail "$how: ended by MPI_Abort"
+        "$TG" ckpt info "$D/$how/last.ckpt" | grep -q '^step  *12 ' || fail "$how: last.ckpt not at step 12"
+        $MPI -np 2 "$TG" train --resume "$D/$how" 2>"$D/err" || { cat "$D/err"; fail "$how: resume"; }
+        same_params "$D/whole" "$D/$how"
+    done
+    ;;
+rank-killed)
+    TAPEGRAD_INJECT_RANK_FAIL="1:3:kill" $MPI -np 2 "$TG" train $TINY --max-steps 20 --out "$D/r" 2>"$D/err" >/dev/null
     rc=$?
     cat "$D/err" >&2
     [ $rc -ne 124 ] || fail "the job hung (timeout)"
-    [ $rc -ne 0 ] || fail "the job succeeded although rank 1 failed"
-    if [ -z "$how" ]; then
-        grep -q "rank 1: error: injected failure of rank 1 at step 3" "$D/err" || fail "no message from rank 1"
-        grep -q "rank 1 of 2 failed: ending the whole job" "$D/err" || fail "no abort message"
-    else
-        grep -qi "signal 9" "$D/err" || fail "mpirun did not report the killed rank"
-    fi
+    [ $rc -ne 0 ] || fail "the job succeeded although rank 1 was killed"
+    grep -qi "signal 9" "$D/err" || fail "mpirun did not report the killed rank"
     "$TG" ckpt verify "$D/r/last.ckpt" || fail "last.ckpt damaged"
     ;;
 wrong-ranks)

@@ -31,7 +31,8 @@ static void usage(FILE *f) {
 }
 
 /* `train` may be one rank of an MPI job (mpirun -np N tapegrad train ...): a rank that fails ends
- * the whole job, so that no other rank waits for it forever. */
+ * the whole job, so that no other rank waits for it forever; a failure every rank knows of (a step
+ * that failed before its update: tg_dist_end_together) ends each rank on its own, exit 1. */
 static int train_job(int argc, char **argv) {
     char msg[256];
     if (tg_dist_init(&argc, &argv, msg, sizeof msg) != 0) {

@@ -17,8 +17,13 @@
 int tg_dist_init(int *argc, char ***argv, char *msg, size_t msg_len);
 /* Ends MPI after a successful run. */
 void tg_dist_finalize(void);
-/* Ends the whole job at once (every rank) with the exit code: a rank that failed. */
+/* Ends the whole job at once (every rank) with the exit code: a rank that failed. Nothing after
+ * tg_dist_end_together. */
 void tg_dist_abort(int code);
+/* Every rank knows of the failure that ends the run (a step that failed before its update on some
+ * rank) and ends with it: each then leaves through tg_dist_finalize, exit 1, rather than
+ * tg_dist_abort, which would kill rank 0 in its save. */
+void tg_dist_end_together(void);
 
 int tg_dist_rank(void);
 int tg_dist_size(void);

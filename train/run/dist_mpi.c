@@ -30,6 +30,7 @@
 static int g_rank, g_size = 1;
 static int g_on, g_overlap;   /* g_overlap: every rank can run the overlapped sum */
 static uint64_t g_sent;
+static int g_together;   /* tg_dist_end_together */
 static tg_float *g_tmp;   /* (CHUNK) a received partial sum */
 
 static int launched_by_mpirun(void) {
@@ -61,14 +62,19 @@ int tg_dist_init(int *argc, char ***argv, char *msg, size_t msg_len) {
 
 void tg_dist_finalize(void) {
     if (!g_on) return;
+    /* ended together by a failure: mpirun ends the job at the first rank that exits non-zero, so
+     * none exits before rank 0's save is done */
+    if (g_together) MPI_Barrier(MPI_COMM_WORLD);
     free(g_tmp);
     g_tmp = NULL;
     MPI_Finalize();
     g_on = 0;
 }
 
+void tg_dist_end_together(void) { g_together = 1; }
+
 void tg_dist_abort(int code) {
-    if (!g_on || g_size < 2) return;
+    if (!g_on || g_size < 2 || g_together) return;
     fprintf(stderr, "tapegrad: rank %d of %d failed: ending the whole job\n", g_rank, g_size);
     fflush(stderr);
     MPI_Abort(MPI_COMM_WORLD, code);

@@ -187,11 +187,17 @@ tg_status tg_translate_srcs(tg_model *m, tg_ctx *ctx, const tg_bpe *bpe, const t
 typedef struct tg_shard_result {
     double loss, nll;             /* per target token of the whole batch */
     bool finite;                  /* every shard's loss finite: the gradient buffer holds the sum */
+    int failed_rank;              /* over MPI, the first rank whose step failed before its update, or -1 */
 } tg_shard_result;
+/* TAPEGRAD_FAIL_STEP's error (run_loop.c): out of memory after a step's backward. */
+#define TG_RUN_FAIL_STEP_MSG "backward: out of memory (TAPEGRAD_FAIL_STEP)"
 /* The gradient of batch b's mean loss, over cfg.accum_shards shards (one process: in turn; MPI:
  * one a rank), summed in shard order into the parameters' gradient buffer; every rank gets the
- * same result. Also advances the dropout stream as every rank does. */
-tg_status tg_run_shard_grads(tg_run *r, const tg_batch *b, tg_shard_result *out, tg_err *err);
+ * same result. Also advances the dropout stream as every rank does. fail_step: fail after the
+ * backward (TAPEGRAD_FAIL_STEP). Over MPI, a rank whose step fails before its update still
+ * takes its part in the step's sum and gather, so that every rank returns an error (its own, or
+ * naming the rank that failed: out->failed_rank) and none updates or waits for one that left. */
+tg_status tg_run_shard_grads(tg_run *r, const tg_batch *b, bool fail_step, tg_shard_result *out, tg_err *err);
 /* Over MPI (run_overlap.c): starts summing the gradient while the backward from loss runs (loss
  * NULL: this rank computes nothing, its gradient is final now); *on false when the sum must come
  * after backward (tg_dist_sum). Pass tg_run_overlap_hook with r->overlap to tg_backward_hooked;
@@ -199,6 +205,9 @@ tg_status tg_run_shard_grads(tg_run *r, const tg_batch *b, tg_shard_result *out,
  * while backward still runs), over the steps so far. */
 tg_status tg_run_overlap_begin(tg_run *r, const tg_tensor *loss, bool *on, tg_err *err);
 void tg_run_overlap_hook(void *overlap, int64_t walked);
+/* Fault injection: this step's walk announces the buckets final in its first half, then none, as a
+ * backward that fails there leaves them; tg_run_overlap_end announces the rest. */
+void tg_run_overlap_cut(tg_run *r);
 tg_status tg_run_overlap_end(tg_run *r, tg_err *err);
 double tg_run_overlap_early(const tg_run *r);
 void tg_run_overlap_free(struct tg_overlap *o);

@@ -108,10 +108,14 @@ static tg_status train_step(tg_run *r, tg_run_diag *diag, tg_batch *b, step_resu
     tg_ctx_set_training(ctx, true);
     tg_ctx_set_grad_enabled(ctx, true);
     tg_shard_result g;
-    s = r->cfg.accum_shards > 1 ? tg_run_shard_grads(r, b, &g, err) : batch_grad(r, b, &g, err);
     static long attempts;
-    if (s == TG_OK && inject_failure("TAPEGRAD_FAIL_STEP", ++attempts))
-        s = tg_err_set(err, TG_ERR_NOMEM, "backward: out of memory (TAPEGRAD_FAIL_STEP)");
+    bool fail = inject_failure("TAPEGRAD_FAIL_STEP", ++attempts);
+    if (r->cfg.accum_shards > 1) {   /* (over MPI, every rank learns of a failure on any) */
+        s = tg_run_shard_grads(r, b, fail, &g, err);
+    } else {
+        s = batch_grad(r, b, &g, err);
+        if (s == TG_OK && fail) s = tg_err_set(err, TG_ERR_NOMEM, TG_RUN_FAIL_STEP_MSG);
+    }
     if (s != TG_OK) {   /* r->st, the parameters and the optimiser are still the last step's */
         res->before_update = true;
         return s;

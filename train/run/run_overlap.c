@@ -21,6 +21,7 @@ struct tg_overlap {
     int64_t *bucket_final;     /* (nb) */
     int *order;                /* (nb) buckets by bucket_final */
     bool on;                   /* a sum is running */
+    int64_t cut;               /* > 0: the walk announces no bucket final after this count */
     double early, total;       /* gradient elements final before the last bucket, and in all */
 };
 
@@ -76,6 +77,7 @@ static struct tg_overlap *build(tg_params *P) {
 }
 
 static void announce(struct tg_overlap *o, int64_t walked) {
+    if (o->cut > 0 && walked > o->cut && walked != INT64_MAX) return;
     while (o->next < o->nb && o->bucket_final[o->order[o->next]] <= walked) {
         tg_dist_sum_ready(o->order[o->next++]);
     }
@@ -105,6 +107,7 @@ tg_status tg_run_overlap_begin(tg_run *r, const tg_tensor *loss, bool *on, tg_er
     if (s != TG_OK) return tg_err_set(err, s, "%s", e2.msg);
     o->on = *on = true;
     o->next = 0;
+    o->cut = 0;
     int64_t last = o->bucket_final[o->order[o->nb - 1]];
     for (int b = 0; b < o->nb; b++) {
         o->total += (double)o->bucket[b].len;
@@ -112,6 +115,11 @@ tg_status tg_run_overlap_begin(tg_run *r, const tg_tensor *loss, bool *on, tg_er
     }
     announce(o, 0);   /* parameters this walk does not touch */
     return TG_OK;
+}
+
+void tg_run_overlap_cut(tg_run *r) {
+    struct tg_overlap *o = r->overlap;
+    if (o && o->on) o->cut = o->bucket_final[o->order[o->nb - 1]] / 2;
 }
 
 tg_status tg_run_overlap_end(tg_run *r, tg_err *err) {

@@ -16,8 +16,9 @@
 #include "train/run/run.h"
 
 /* What each shard reports to all: {loss * tokens, nll * tokens, tokens, finite, dropout draws,
- * the batch's tokens as this process counted them}. */
-enum { ST_LOSS, ST_NLL, ST_TOKENS, ST_FINITE, ST_DRAWS, ST_BATCH_TOKENS, ST_N };
+ * the batch's tokens as this process counted them, failed before the update (its rank's error is
+ * its own)}. */
+enum { ST_LOSS, ST_NLL, ST_TOKENS, ST_FINITE, ST_DRAWS, ST_BATCH_TOKENS, ST_FAILED, ST_N };
 
 /* Rows [lo, hi) of b, each side as wide as its longest row there. */
 static tg_status shard_batch(const tg_batch *b, int lo, int hi, tg_batch *out, tg_err *err) {
@@ -65,11 +66,16 @@ static uint64_t shard_seed(uint64_t seed, int k) {
     return z ^ (z >> 31);
 }
 
+/* Failures the tests inject into a shard's backward: none, in its middle (the walk announces the
+ * buckets final in its first half to the overlapped sum, then none, as a backward failing there
+ * would leave them: TAPEGRAD_INJECT_RANK_FAIL=RANK:STEP:backward), or after it (TAPEGRAD_FAIL_STEP). */
+enum { FAULT_NONE, FAULT_BACKWARD, FAULT_AFTER };
+
 /* Forward and backward of shard k of b into the gradient buffer (zero on entry); st (ST_N). With
  * sum (over MPI), the sum across ranks starts too, overlapping backward when it can; *summing
- * then says it runs (tg_run_overlap_end waits for it). */
+ * then says it runs (tg_run_overlap_end waits for it). inject: a FAULT_ to inject. */
 static tg_status shard_grad(tg_run *r, const tg_batch *b, int k, int n_shards, tg_rng_state start,
-                            double *st, bool sum, bool *summing, tg_err *err) {
+                            double *st, bool sum, int inject, bool *summing, tg_err *err) {
     tg_ctx *ctx = r->ctx;
     memset(st, 0, ST_N * sizeof *st);
     st[ST_FINITE] = 1;
@@ -96,30 +102,42 @@ static tg_status shard_grad(tg_run *r, const tg_batch *b, int k, int n_shards, t
     st[ST_FINITE] = isfinite(loss->data[0]);
     if (sum) s = tg_run_overlap_begin(r, st[ST_FINITE] ? part : NULL, summing, err);
     if (s != TG_OK || !st[ST_FINITE]) return s;
+    if (inject == FAULT_BACKWARD && *summing) tg_run_overlap_cut(r);
     s = tg_backward_hooked(ctx, part, *summing ? tg_run_overlap_hook : NULL, r->overlap);
-    return s == TG_OK ? TG_OK : tg_err_set(err, s, "backward: %s", tg_ctx_errmsg(ctx));
+    if (s != TG_OK) return tg_err_set(err, s, "backward: %s", tg_ctx_errmsg(ctx));
+    if (inject == FAULT_BACKWARD)
+        return tg_err_set(err, TG_ERR_NOMEM, "backward: out of memory in its middle (TAPEGRAD_INJECT_RANK_FAIL)");
+    return inject == FAULT_AFTER ? tg_err_set(err, TG_ERR_NOMEM, TG_RUN_FAIL_STEP_MSG) : TG_OK;
 }
 
 /* Every shard's figures (n_shards * ST_N): in one process its own, over MPI everyone's; *summed:
- * the gradient buffer already holds the sum over ranks. */
+ * the gradient buffer already holds the sum over ranks. fail: this rank's step failed before its
+ * shard (err set), inject: a FAULT_ for its backward. Over MPI a rank that fails
+ * still takes its part in the sum, whatever its buffer holds, and in the gather, which tells every
+ * rank of the failure (ST_FAILED): no rank then updates, and none waits for one that left. */
 static tg_status local_shards(tg_run *r, const tg_batch *b, int n_shards, tg_rng_state start, double *all,
-                              bool *summed, tg_err *err) {
+                              tg_status fail, int inject, bool *summed, tg_err *err) {
     tg_params *P = tg_model_params(r->model);
     tg_float *g = tg_params_grad(P);
     size_t n = (size_t)tg_params_numel(P);
     *summed = false;
     if (tg_dist_size() > 1) {
-        double mine[ST_N];
-        tg_status s = shard_grad(r, b, tg_dist_rank(), n_shards, start, mine, true, summed, err);
+        double mine[ST_N] = {[ST_FINITE] = 1, [ST_BATCH_TOKENS] = (double)b->n_tgt_tokens};
+        tg_status s = fail;
+        if (s == TG_OK) s = shard_grad(r, b, tg_dist_rank(), n_shards, start, mine, true, inject, summed, err);
         tg_err e2;
+        if (s != TG_OK && !*summed && tg_run_overlap_begin(r, NULL, summed, &e2) != TG_OK) *summed = false;
         tg_status s2 = tg_run_overlap_end(r, &e2);   /* also after an error: the thread must end */
         if (s == TG_OK && s2 != TG_OK) s = tg_err_set(err, s2, "%s", e2.msg);
         tg_ctx_reset(r->ctx);
-        return s == TG_OK ? tg_dist_gather(mine, ST_N, all, err) : s;
+        if (s2 != TG_OK) return s;   /* the transport failed: no gather to count on */
+        mine[ST_FAILED] = s != TG_OK;
+        s2 = tg_dist_gather(mine, ST_N, all, &e2);
+        return s2 == TG_OK ? s : tg_err_set(err, s2, "%s", e2.msg);
     }
     for (int k = 0; k < n_shards; k++) {
         bool unused = false;
-        tg_status s = shard_grad(r, b, k, n_shards, start, all + (size_t)k * ST_N, false, &unused, err);
+        tg_status s = shard_grad(r, b, k, n_shards, start, all + (size_t)k * ST_N, false, FAULT_NONE, &unused, err);
         tg_ctx_reset(r->ctx);
         if (s != TG_OK) return s;
         if (k == 0) memcpy(r->grad_acc, g, n * sizeof *g);
@@ -130,34 +148,53 @@ static tg_status local_shards(tg_run *r, const tg_batch *b, int n_shards, tg_rng
 }
 
 /* Fault injection for the tests of a failing rank: TAPEGRAD_INJECT_RANK_FAIL=RANK:STEP makes that
- * rank fail with an error at that step (1-based), RANK:STEP:kill makes it SIGKILL itself. */
-static tg_status inject_rank_failure(const tg_run *r, tg_err *err) {
+ * rank fail with an error at that step (1-based) before its forward, RANK:STEP:backward in the
+ * middle of its backward (*inject); RANK:STEP:kill makes it SIGKILL itself. */
+static tg_status inject_rank_failure(const tg_run *r, int *inject, tg_err *err) {
     const char *e = getenv("TAPEGRAD_INJECT_RANK_FAIL");
     int rank, step;
-    char how[8] = "";
-    if (!e || sscanf(e, "%d:%d:%7s", &rank, &step, how) < 2) return TG_OK;
+    char how[12] = "";
+    if (!e || sscanf(e, "%d:%d:%11s", &rank, &step, how) < 2) return TG_OK;
     if (rank != tg_dist_rank() || r->st.step + 1 != step) return TG_OK;
     if (!strcmp(how, "kill")) raise(SIGKILL);
+    if (!strcmp(how, "backward")) {
+        *inject = FAULT_BACKWARD;
+        return TG_OK;
+    }
     return tg_err_set(err, TG_ERR_IO, "injected failure of rank %d at step %d (TAPEGRAD_INJECT_RANK_FAIL)", rank, step);
 }
 
-tg_status tg_run_shard_grads(tg_run *r, const tg_batch *b, tg_shard_result *out, tg_err *err) {
+tg_status tg_run_shard_grads(tg_run *r, const tg_batch *b, bool fail_step, tg_shard_result *out, tg_err *err) {
     const int N = r->cfg.accum_shards;
-    tg_status fail = inject_rank_failure(r, err);
-    if (fail != TG_OK) return fail;
+    int inject = fail_step && tg_dist_size() > 1 ? FAULT_AFTER : FAULT_NONE;
+    tg_status fail = inject_rank_failure(r, &inject, err);
     tg_params *P = tg_model_params(r->model);
     size_t n = (size_t)tg_params_numel(P);
     memset(out, 0, sizeof *out);
-    if (tg_dist_size() == 1 && !r->grad_acc && !(r->grad_acc = malloc(n * sizeof *r->grad_acc)))
-        return tg_err_set(err, TG_ERR_NOMEM, "out of memory for the accumulated gradient");
+    out->failed_rank = -1;
+    if (fail == TG_OK && tg_dist_size() == 1 && !r->grad_acc && !(r->grad_acc = malloc(n * sizeof *r->grad_acc)))
+        fail = tg_err_set(err, TG_ERR_NOMEM, "out of memory for the accumulated gradient");
     double *all = calloc((size_t)N * ST_N, sizeof *all);
-    if (!all) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    if (!all) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");   /* (over MPI: the job ends) */
+    if (fail != TG_OK && tg_dist_size() == 1) {
+        free(all);
+        return fail;
+    }
     tg_rng_state start = tg_ctx_rng(r->ctx);
     bool summed;
-    tg_status s = local_shards(r, b, N, start, all, &summed, err);
+    tg_status s = local_shards(r, b, N, start, all, fail, inject, &summed, err);
+    if (s == TG_OK && fail_step && tg_dist_size() == 1) s = tg_err_set(err, TG_ERR_NOMEM, TG_RUN_FAIL_STEP_MSG);
     double draws = 0;
     out->finite = true;
-    for (int k = 0; s == TG_OK && k < N; k++) {   /* in shard order, the same on every rank */
+    for (int k = 0; k < N; k++) {   /* (all zero unless gathered) */
+        const double *st = all + (size_t)k * ST_N;
+        if (st[ST_FAILED] && out->failed_rank < 0) out->failed_rank = k;
+    }
+    if (out->failed_rank >= 0) tg_dist_end_together();   /* every rank knows: each ends the job with exit 1 */
+    if (s == TG_OK && out->failed_rank >= 0)
+        s = tg_err_set(err, TG_ERR_STATE, "rank %d of %d failed in step %lld before its update (its error is in its "
+                       "output): no rank updated", out->failed_rank, N, (long long)r->st.step + 1);
+    for (int k = 0; s == TG_OK && k < N; k++) {
         const double *st = all + (size_t)k * ST_N;
         if (st[ST_BATCH_TOKENS] != (double)b->n_tgt_tokens)
             s = tg_err_set(err, TG_ERR_ARG, "rank %d's batch has %.0f target tokens, this rank's %lld: the ranks do "
