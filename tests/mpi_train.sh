@@ -13,6 +13,9 @@
 #                before it, every rank exits 1 (no hang, no MPI_Abort); the resume ends with the
 #                uninterrupted run's parameters (before: the job ended by MPI_Abort, unsaved)
 #   rank-killed  rank 1 is SIGKILLed at step 3: the job ends, no hang, last.ckpt intact
+#   rank-paused  rank 1 alone stopped (SIGSTOP) 3 s in a step and continued, in a --time-limit run:
+#                the pause is not training time on rank 0, whose clock every rank follows (before:
+#                counted, rank 0 waiting for it in the sum)
 #   wrong-ranks  a 2-shard run resumed on 3 ranks is refused with a message (exit 2)
 #   nan-reload   injected NaN gradients (skips, then a reload of last.ckpt at half the lr) give 2
 #                ranks the same decisions and parameters as --accum-shards 2
@@ -119,6 +122,35 @@ rank-killed)
     [ $rc -ne 0 ] || fail "the job succeeded although rank 1 was killed"
     grep -qi "signal 9" "$D/err" || fail "mpirun did not report the killed rank"
     "$TG" ckpt verify "$D/r/last.ckpt" || fail "last.ckpt damaged"
+    ;;
+rank-paused)
+    # rank 1 stops itself (SIGSTOP) before its forward of step 20, where rank 0 waits for it in the sum
+    TAPEGRAD_INJECT_RANK_FAIL=1:20:stop $MPI -np 2 "$TG" train $TINY --max-steps 100000000 --time-limit 3s \
+        --valid-every 0 --save-every 0 --log-every 100000 --out "$D/p" 2>"$D/err" &
+    pid=$!
+    rank1=""   # the process whose MPI rank is 1, among mpirun's children, once stopped
+    i=0
+    while [ -z "$rank1" ] && [ $i -lt 300 ]; do
+        sleep 0.1; i=$((i + 1))
+        for p in $(pgrep -P "$(pgrep -P $pid | head -1)"); do
+            tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1" &&
+                [ "$(ps -o stat= -p "$p" | cut -c1)" = T ] && rank1=$p
+        done
+    done
+    [ -n "$rank1" ] || { kill $pid; fail "rank 1 did not stop"; }
+    sleep 3; kill -CONT "$rank1"
+    back=$(date +%s.%N)
+    wait $pid
+    rc=$?
+    left=$(echo "$(date +%s.%N) - $back" | bc)
+    cat "$D/err" >&2
+    [ $rc -eq 0 ] || fail "exit $rc"
+    grep -q "done: reached --time-limit" "$D/err" || fail "no time-limit stop"
+    # almost all of the 3 s were left when rank 1 was continued (before: the pause used them up)
+    echo "trained on for $left s after the pause"
+    [ "$(echo "$left > 1.5" | bc)" = 1 ] || fail "the pause was counted as training time"
+    grep -q "step 20: rank 1 of 2 was stopped and continued within it: [0-9.]* s counted as" "$D/err" ||
+        fail "rank 0 did not see rank 1's pause"
     ;;
 wrong-ranks)
     $MPI -np 2 "$TG" train $TINY --max-steps 4 --out "$D/two" 2>/dev/null || fail "2 ranks"

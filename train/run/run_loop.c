@@ -59,6 +59,7 @@ static void ckpt_path(const tg_run *r, const char *name, char *buf, size_t len) 
 typedef struct {
     bool skipped;         /* non-finite loss or gradient: no update */
     bool before_update;   /* the step failed before its update: the run's state is the last step's */
+    int continued_rank;   /* over MPI, the first rank that took a SIGCONT in the step (or -1) */
     double loss, nll;     /* per target token */
     int64_t tokens;
     double grad_norm, lr;
@@ -102,20 +103,22 @@ static tg_status batch_grad(tg_run *r, const tg_batch *b, tg_shard_result *out, 
 
 static tg_status train_step(tg_run *r, tg_run_diag *diag, tg_batch *b, step_result *res, tg_err *err) {
     memset(res, 0, sizeof *res);
+    res->continued_rank = -1;
     tg_status s = tg_batch_iter_next(r->iter, b, err);
     if (s != TG_OK) return s;
     tg_ctx *ctx = r->ctx;
     tg_ctx_set_training(ctx, true);
     tg_ctx_set_grad_enabled(ctx, true);
-    tg_shard_result g;
+    tg_shard_result g = {.continued_rank = -1};
     static long attempts;
     bool fail = inject_failure("TAPEGRAD_FAIL_STEP", ++attempts);
     if (r->cfg.accum_shards > 1) {   /* (over MPI, every rank learns of a failure on any) */
-        s = tg_run_shard_grads(r, b, fail, &g, err);
+        s = tg_run_shard_grads(r, b, fail, &g_continued, &g, err);
     } else {
         s = batch_grad(r, b, &g, err);
         if (s == TG_OK && fail) s = tg_err_set(err, TG_ERR_NOMEM, TG_RUN_FAIL_STEP_MSG);
     }
+    res->continued_rank = g.continued_rank;
     if (s != TG_OK) {   /* r->st, the parameters and the optimiser are still the last step's */
         res->before_update = true;
         return s;
@@ -505,14 +508,17 @@ int tg_run_train(tg_run *r) {
         s = train_step(r, &diag, &b, &res, &err);
         double dt = now_s() - t0;
         double mean = iv->steps > 0 ? iv->wall_s / (double)iv->steps : step_s;
-        if (g_continued && dt > 2 * mean + 0.1) {
+        if ((g_continued || res.continued_rank >= 0) && dt > 2 * mean + 0.1) {
             /* stopped in the step (Ctrl-Z, SIGSTOP) and continued: the wait is not training time, which
              * --time-limit, --fit-steps and tok/s count; the step counts as the mean step so far. (A
              * SIGCONT without a stop, as a scheduler's cancel sends before its SIGTERM, or a pause
-             * too short to matter, changes nothing.) */
-            tg_progress_log(&pg, "step %lld: the process was stopped and continued within it: %.1f s counted as "
+             * too short to matter, changes nothing.) Over MPI, rank 0's time is every rank's: a
+             * pause of another rank alone, which rank 0 waited out in the sum, is one too. */
+            char who[48] = "the process";
+            if (!g_continued) snprintf(who, sizeof who, "rank %d of %d", res.continued_rank, tg_dist_size());
+            tg_progress_log(&pg, "step %lld: %s was stopped and continued within it: %.1f s counted as "
                             "%.3f s of training (the mean step)",
-                            (long long)(s == TG_OK && !res.skipped ? r->st.step : r->st.step + 1), dt, mean);
+                            (long long)(s == TG_OK && !res.skipped ? r->st.step : r->st.step + 1), who, dt, mean);
             dt = mean;
         }
         if (s != TG_OK && res.before_update) save_before_error(r, &pg, &diag, saved_now, false);

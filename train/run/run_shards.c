@@ -17,8 +17,9 @@
 
 /* What each shard reports to all: {loss * tokens, nll * tokens, tokens, finite, dropout draws,
  * the batch's tokens as this process counted them, failed before the update (its rank's error is
- * its own)}. */
-enum { ST_LOSS, ST_NLL, ST_TOKENS, ST_FINITE, ST_DRAWS, ST_BATCH_TOKENS, ST_FAILED, ST_N };
+ * its own), a SIGCONT came during the step (a pause of that rank alone, which the others waited
+ * out in the sum)}. */
+enum { ST_LOSS, ST_NLL, ST_TOKENS, ST_FINITE, ST_DRAWS, ST_BATCH_TOKENS, ST_FAILED, ST_CONTINUED, ST_N };
 
 /* Rows [lo, hi) of b, each side as wide as its longest row there. */
 static tg_status shard_batch(const tg_batch *b, int lo, int hi, tg_batch *out, tg_err *err) {
@@ -116,7 +117,8 @@ static tg_status shard_grad(tg_run *r, const tg_batch *b, int k, int n_shards, t
  * still takes its part in the sum, whatever its buffer holds, and in the gather, which tells every
  * rank of the failure (ST_FAILED): no rank then updates, and none waits for one that left. */
 static tg_status local_shards(tg_run *r, const tg_batch *b, int n_shards, tg_rng_state start, double *all,
-                              tg_status fail, int inject, bool *summed, tg_err *err) {
+                              tg_status fail, int inject, const volatile sig_atomic_t *continued, bool *summed,
+                              tg_err *err) {
     tg_params *P = tg_model_params(r->model);
     tg_float *g = tg_params_grad(P);
     size_t n = (size_t)tg_params_numel(P);
@@ -132,6 +134,7 @@ static tg_status local_shards(tg_run *r, const tg_batch *b, int n_shards, tg_rng
         tg_ctx_reset(r->ctx);
         if (s2 != TG_OK) return s;   /* the transport failed: no gather to count on */
         mine[ST_FAILED] = s != TG_OK;
+        mine[ST_CONTINUED] = continued && *continued;
         s2 = tg_dist_gather(mine, ST_N, all, &e2);
         return s2 == TG_OK ? s : tg_err_set(err, s2, "%s", e2.msg);
     }
@@ -149,7 +152,8 @@ static tg_status local_shards(tg_run *r, const tg_batch *b, int n_shards, tg_rng
 
 /* Fault injection for the tests of a failing rank: TAPEGRAD_INJECT_RANK_FAIL=RANK:STEP makes that
  * rank fail with an error at that step (1-based) before its forward, RANK:STEP:backward in the
- * middle of its backward (*inject); RANK:STEP:kill makes it SIGKILL itself. */
+ * middle of its backward (*inject); RANK:STEP:kill makes it SIGKILL itself, RANK:STEP:stop stop
+ * itself (SIGSTOP) there, until a SIGCONT. */
 static tg_status inject_rank_failure(const tg_run *r, int *inject, tg_err *err) {
     const char *e = getenv("TAPEGRAD_INJECT_RANK_FAIL");
     int rank, step;
@@ -157,6 +161,10 @@ static tg_status inject_rank_failure(const tg_run *r, int *inject, tg_err *err) 
     if (!e || sscanf(e, "%d:%d:%11s", &rank, &step, how) < 2) return TG_OK;
     if (rank != tg_dist_rank() || r->st.step + 1 != step) return TG_OK;
     if (!strcmp(how, "kill")) raise(SIGKILL);
+    if (!strcmp(how, "stop")) {   /* a Ctrl-Z of this rank alone: continued, it goes on */
+        raise(SIGSTOP);
+        return TG_OK;
+    }
     if (!strcmp(how, "backward")) {
         *inject = FAULT_BACKWARD;
         return TG_OK;
@@ -164,14 +172,15 @@ static tg_status inject_rank_failure(const tg_run *r, int *inject, tg_err *err) 
     return tg_err_set(err, TG_ERR_IO, "injected failure of rank %d at step %d (TAPEGRAD_INJECT_RANK_FAIL)", rank, step);
 }
 
-tg_status tg_run_shard_grads(tg_run *r, const tg_batch *b, bool fail_step, tg_shard_result *out, tg_err *err) {
+tg_status tg_run_shard_grads(tg_run *r, const tg_batch *b, bool fail_step, const volatile sig_atomic_t *continued,
+                             tg_shard_result *out, tg_err *err) {
     const int N = r->cfg.accum_shards;
     int inject = fail_step && tg_dist_size() > 1 ? FAULT_AFTER : FAULT_NONE;
     tg_status fail = inject_rank_failure(r, &inject, err);
     tg_params *P = tg_model_params(r->model);
     size_t n = (size_t)tg_params_numel(P);
     memset(out, 0, sizeof *out);
-    out->failed_rank = -1;
+    out->failed_rank = out->continued_rank = -1;
     if (fail == TG_OK && tg_dist_size() == 1 && !r->grad_acc && !(r->grad_acc = malloc(n * sizeof *r->grad_acc)))
         fail = tg_err_set(err, TG_ERR_NOMEM, "out of memory for the accumulated gradient");
     double *all = calloc((size_t)N * ST_N, sizeof *all);
@@ -182,13 +191,14 @@ tg_status tg_run_shard_grads(tg_run *r, const tg_batch *b, bool fail_step, tg_sh
     }
     tg_rng_state start = tg_ctx_rng(r->ctx);
     bool summed;
-    tg_status s = local_shards(r, b, N, start, all, fail, inject, &summed, err);
+    tg_status s = local_shards(r, b, N, start, all, fail, inject, continued, &summed, err);
     if (s == TG_OK && fail_step && tg_dist_size() == 1) s = tg_err_set(err, TG_ERR_NOMEM, TG_RUN_FAIL_STEP_MSG);
     double draws = 0;
     out->finite = true;
     for (int k = 0; k < N; k++) {   /* (all zero unless gathered) */
         const double *st = all + (size_t)k * ST_N;
         if (st[ST_FAILED] && out->failed_rank < 0) out->failed_rank = k;
+        if (st[ST_CONTINUED] && out->continued_rank < 0) out->continued_rank = k;
     }
     if (out->failed_rank >= 0) tg_dist_end_together();   /* every rank knows: each ends the job with exit 1 */
     if (s == TG_OK && out->failed_rank >= 0)
