@@ -8,7 +8,8 @@
 #                as it would in one
 #   equal-bible  the same on 300 lines of data/bible_en_es (BPE learned by every rank, saved by 0)
 #   rank-fails   a step that fails before its update on rank 1 alone (before its forward, in the
-#                middle of its backward with buckets already in the overlapped sum, after it):
+#                making of its batch, in the middle of its backward with buckets already in the
+#                overlapped sum, after it):
 #                every rank learns of it in the step's gather, none updates, rank 0 saves the steps
 #                before it, every rank exits 1 (no hang, no MPI_Abort); the resume ends with the
 #                uninterrupted run's parameters (before: the job ended by MPI_Abort, unsaved)
@@ -88,13 +89,14 @@ equal-bible)
 rank-fails)
     # the uninterrupted run, and the same run failing at step 13 on rank 1 alone (last saved at 10)
     $MPI -np 2 "$TG" train $TINY --max-steps 20 --out "$D/whole" 2>"$D/err" || { cat "$D/err"; fail "2 ranks"; }
-    for how in start backward after; do
+    for how in start batch backward after; do
         case $how in
         start) TAPEGRAD_INJECT_RANK_FAIL=1:13 $MPI -np 2 "$TG" train $TINY --max-steps 20 --out "$D/$how" ;;
         backward) TAPEGRAD_MPI_BUCKET=300 TAPEGRAD_INJECT_RANK_FAIL=1:13:backward \
                   $MPI -np 2 "$TG" train $TINY --max-steps 20 --out "$D/$how" ;;
-        after) $MPI -np 1 "$TG" train $TINY --max-steps 20 --out "$D/$how" : \
-                    -np 1 env TAPEGRAD_FAIL_STEP=13 "$TG" train $TINY --max-steps 20 --out "$D/$how" ;;
+        batch|after) f=13; [ $how = batch ] && f=13:batch
+              $MPI -np 1 "$TG" train $TINY --max-steps 20 --out "$D/$how" : \
+                   -np 1 env TAPEGRAD_FAIL_STEP=$f "$TG" train $TINY --max-steps 20 --out "$D/$how" ;;
         esac 2>"$D/err" >/dev/null
         rc=$?
         cat "$D/err" >&2
@@ -102,6 +104,7 @@ rank-fails)
         [ $rc -ne 0 ] || fail "$how: the job succeeded although rank 1 failed"
         case $how in
         start) grep -q "rank 1: error: injected failure of rank 1 at step 13" "$D/err" || fail "no message from rank 1" ;;
+        batch) grep -q "rank 1: error: out of memory for a batch .TAPEGRAD_FAIL_STEP." "$D/err" || fail "no message from rank 1" ;;
         backward) grep -q "rank 1: error: backward: out of memory in its middle" "$D/err" || fail "no message from rank 1" ;;
         after) grep -q "rank 1: error: $(echo "backward: out of memory (TAPEGRAD_FAIL_STEP)" | sed 's/[()]/./g')" "$D/err" ||
             fail "no message from rank 1" ;;

@@ -32,7 +32,7 @@ static tg_shard_result first_batch_grad(int shards, tg_float **out, size_t *n, i
     tg_err err;
     ck_assert_int_eq(tg_batch_iter_next(r.iter, &b, &err), TG_OK);
     tg_shard_result res;
-    ck_assert_msg(tg_run_shard_grads(&r, &b, false, NULL, &res, &err) == TG_OK, "%s", err.msg);
+    ck_assert_msg(tg_run_shard_grads(&r, &b, TG_OK, false, NULL, &res, &err) == TG_OK, "%s", err.msg);
     tg_params *P = tg_model_params(r.model);
     *n = (size_t)tg_params_numel(P);
     *out = malloc(*n * sizeof **out);

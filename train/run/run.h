@@ -194,13 +194,14 @@ typedef struct tg_shard_result {
 #define TG_RUN_FAIL_STEP_MSG "backward: out of memory (TAPEGRAD_FAIL_STEP)"
 /* The gradient of batch b's mean loss, over cfg.accum_shards shards (one process: in turn; MPI:
  * one a rank), summed in shard order into the parameters' gradient buffer; every rank gets the
- * same result. Also advances the dropout stream as every rank does. fail_step: fail after the
- * backward (TAPEGRAD_FAIL_STEP). continued (NULL: none): set by a SIGCONT in the step, told to
+ * same result. Also advances the dropout stream as every rank does. failed: this step already
+ * failed (err set; b is not read but for its token count): over MPI the rank still takes its part,
+ * in one process that error is returned. fail_step: fail after the backward (TAPEGRAD_FAIL_STEP). continued (NULL: none): set by a SIGCONT in the step, told to
  * every rank with the step's figures. Over MPI, a rank whose step fails before its update still
  * takes its part in the step's sum and gather, so that every rank returns an error (its own, or
  * naming the rank that failed: out->failed_rank) and none updates or waits for one that left. */
-tg_status tg_run_shard_grads(tg_run *r, const tg_batch *b, bool fail_step, const volatile sig_atomic_t *continued,
-                             tg_shard_result *out, tg_err *err);
+tg_status tg_run_shard_grads(tg_run *r, const tg_batch *b, tg_status failed, bool fail_step,
+                             const volatile sig_atomic_t *continued, tg_shard_result *out, tg_err *err);
 /* Over MPI (run_overlap.c): starts summing the gradient while the backward from loss runs (loss
  * NULL: this rank computes nothing, its gradient is final now); *on false when the sum must come
  * after backward (tg_dist_sum). Pass tg_run_overlap_hook with r->overlap to tg_backward_hooked;

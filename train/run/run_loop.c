@@ -79,8 +79,9 @@ static bool inject_nan(void) {
 }
 
 /* Fault injection for the tests: TAPEGRAD_FAIL_STEP=N makes the N-th update attempt of this process
- * fail after its backward, TAPEGRAD_FAIL_IN_VALIDATION=N its N-th validation after its dev loss,
- * with an out-of-memory error, as a longer batch's would. True when var is set to n. */
+ * fail after its backward (N:batch: in the making of its batch), TAPEGRAD_FAIL_IN_VALIDATION=N its
+ * N-th validation after its dev loss, with an out-of-memory error, as a longer batch's would. True
+ * when var is set to n. */
 static bool inject_failure(const char *var, long n) {
     const char *e = getenv(var);
     return e && atol(e) == n;
@@ -104,16 +105,24 @@ static tg_status batch_grad(tg_run *r, const tg_batch *b, tg_shard_result *out, 
 static tg_status train_step(tg_run *r, tg_run_diag *diag, tg_batch *b, step_result *res, tg_err *err) {
     memset(res, 0, sizeof *res);
     res->continued_rank = -1;
-    tg_status s = tg_batch_iter_next(r->iter, b, err);
-    if (s != TG_OK) return s;
+    static long attempts;
+    bool fail = inject_failure("TAPEGRAD_FAIL_STEP", ++attempts);
+    bool fail_batch = fail && strstr(getenv("TAPEGRAD_FAIL_STEP"), ":batch");
+    /* (out of memory for a longer batch than any before: a failure before the update, which over
+     * MPI the other ranks learn of in the step's gather) */
+    tg_status s = fail_batch ? tg_err_set(err, TG_ERR_NOMEM, "out of memory for a batch (TAPEGRAD_FAIL_STEP)")
+                             : tg_batch_iter_next(r->iter, b, err);
+    fail = fail && !fail_batch;
+    if (s != TG_OK && tg_dist_size() == 1) {
+        res->before_update = true;
+        return s;
+    }
     tg_ctx *ctx = r->ctx;
     tg_ctx_set_training(ctx, true);
     tg_ctx_set_grad_enabled(ctx, true);
     tg_shard_result g = {.continued_rank = -1};
-    static long attempts;
-    bool fail = inject_failure("TAPEGRAD_FAIL_STEP", ++attempts);
     if (r->cfg.accum_shards > 1) {   /* (over MPI, every rank learns of a failure on any) */
-        s = tg_run_shard_grads(r, b, fail, &g_continued, &g, err);
+        s = tg_run_shard_grads(r, b, s, fail, &g_continued, &g, err);
     } else {
         s = batch_grad(r, b, &g, err);
         if (s == TG_OK && fail) s = tg_err_set(err, TG_ERR_NOMEM, TG_RUN_FAIL_STEP_MSG);

@@ -172,11 +172,11 @@ static tg_status inject_rank_failure(const tg_run *r, int *inject, tg_err *err) 
     return tg_err_set(err, TG_ERR_IO, "injected failure of rank %d at step %d (TAPEGRAD_INJECT_RANK_FAIL)", rank, step);
 }
 
-tg_status tg_run_shard_grads(tg_run *r, const tg_batch *b, bool fail_step, const volatile sig_atomic_t *continued,
-                             tg_shard_result *out, tg_err *err) {
+tg_status tg_run_shard_grads(tg_run *r, const tg_batch *b, tg_status failed, bool fail_step,
+                             const volatile sig_atomic_t *continued, tg_shard_result *out, tg_err *err) {
     const int N = r->cfg.accum_shards;
     int inject = fail_step && tg_dist_size() > 1 ? FAULT_AFTER : FAULT_NONE;
-    tg_status fail = inject_rank_failure(r, &inject, err);
+    tg_status fail = failed != TG_OK ? failed : inject_rank_failure(r, &inject, err);
     tg_params *P = tg_model_params(r->model);
     size_t n = (size_t)tg_params_numel(P);
     memset(out, 0, sizeof *out);
