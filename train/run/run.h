@@ -196,8 +196,9 @@ typedef struct tg_shard_result {
  * one a rank), summed in shard order into the parameters' gradient buffer; every rank gets the
  * same result. Also advances the dropout stream as every rank does. failed: this step already
  * failed (err set; b is not read but for its token count): over MPI the rank still takes its part,
- * in one process that error is returned. fail_step: fail after the backward (TAPEGRAD_FAIL_STEP). continued (NULL: none): set by a SIGCONT in the step, told to
- * every rank with the step's figures. Over MPI, a rank whose step fails before its update still
+ * in one process that error is returned. fail_step: fail after the backward (TAPEGRAD_FAIL_STEP).
+ * continued (NULL: none): set by a SIGCONT in the step, told to every rank with the step's
+ * figures. Over MPI, a rank whose step fails before its update still
  * takes its part in the step's sum and gather, so that every rank returns an error (its own, or
  * naming the rank that failed: out->failed_rank) and none updates or waits for one that left. */
 tg_status tg_run_shard_grads(tg_run *r, const tg_batch *b, tg_status failed, bool fail_step,
