@@ -11,7 +11,8 @@
 #include <pthread.h>
 #include <signal.h>
 
-/* pthread_create of a thread that starts with every asynchronous signal blocked. */
+/* pthread_create of a thread that starts with every asynchronous signal blocked, on a stack of its
+ * own size (2 MiB), whatever RLIMIT_STACK says. */
 int tg_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg);
 /* Blocks every asynchronous signal in the calling thread (a fault's own, SIGSEGV, SIGFPE, ..., are
  * left), its mask before in *old, for pthread_sigmask(SIG_SETMASK, old, NULL) once the threads are

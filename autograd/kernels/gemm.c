@@ -16,7 +16,16 @@ static void gemm_rows(const tg_gemm_args *g, int64_t b, int64_t i0, int64_t i1) 
     tg_float *C = g->C + tg_gemm_item(g, b, g->strideC, g->strideC_h);
     if (!g->accumulate)
         for (int64_t i = i0; i < i1; i++) memset(C + i * g->ldc, 0, (size_t)g->N * sizeof *C);
-    tg_float pack[KC * NC];
+    /* (a (KC, NC) panel is 128 KiB: a thread's scratch, not its stack, which may be 64 KiB) */
+    tg_float *pack = g->tb ? tg_k_scratch(0, (size_t)KC * NC * sizeof *pack) : NULL;
+    if (g->tb && !pack) {   /* without scratch memory: the same sums, op(B) read in place */
+        for (int64_t i = i0; i < i1; i++)
+            for (int64_t k = 0; k < g->K; k++) {
+                tg_float a = g->ta ? A[k * g->lda + i] : A[i * g->lda + k];
+                for (int64_t j = 0; j < g->N; j++) C[i * g->ldc + j] += a * B[j * g->ldb + k];
+            }
+        return;
+    }
     for (int64_t k0 = 0; k0 < g->K; k0 += KC) {
         int64_t kc = g->K - k0 < KC ? g->K - k0 : KC;
         for (int64_t j0 = 0; j0 < g->N; j0 += NC) {
