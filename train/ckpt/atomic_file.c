@@ -132,11 +132,11 @@ tg_status tg_afile_fd_write(int fd, const void *p, size_t n, const char *what, t
  * redirection (its offset, `>>`'s append, a socket): opening the path again would not, and
  * renaming over one would replace it for every process. */
 static int fd_named(const char *path) {
-    char buf[PATH_MAX];
+    char buf[64];   /* "/proc/self/fd/N" fits: a longer target, cut, is not one */
     long n = -1;
     char *end;
-    ssize_t k = readlink(path, buf, sizeof buf - 1);
-    if (k > 0) {
+    ssize_t k = readlink(path, buf, sizeof buf);
+    if (k > 0 && k < (ssize_t)sizeof buf) {
         buf[k] = '\0';
         if (!strncmp(buf, "/proc/self/fd/", 14) && buf[14]) n = strtol(buf + 14, &end, 10);
         if (n >= 0 && !*end) return n <= INT_MAX ? (int)n : -1;
@@ -438,6 +438,21 @@ tg_status tg_afile_save(const char *path, const void *p, size_t n, tg_err *err) 
         return st;
     }
     return tg_afile_commit(&f, err);
+}
+
+tg_status tg_afile_save_stream(const char *path, FILE *in, const char *from, tg_err *err) {
+    enum { PIECE = 64 * 1024 };
+    char *buf = malloc(PIECE);
+    if (!buf) return tg_err_set(err, TG_ERR_NOMEM, "out of memory copying %s", SHOWN(from));
+    tg_afile out;
+    tg_status st = tg_afile_open(&out, path, err);
+    size_t n;
+    while (st == TG_OK && (n = fread(buf, 1, PIECE, in)) > 0) st = tg_afile_write(&out, buf, n, err);
+    free(buf);
+    if (st == TG_OK && ferror(in)) st = tg_err_set(err, TG_ERR_IO, "cannot read %s", SHOWN(from));
+    if (st == TG_OK) return tg_afile_commit(&out, err);
+    tg_afile_abort(&out);   /* (nothing left to undo after a failed open) */
+    return st;
 }
 
 tg_status tg_afile_save_own(const char *path, const void *p, size_t n, tg_err *err) {

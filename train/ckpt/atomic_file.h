@@ -111,6 +111,9 @@ long tg_afile_getline(char **line, size_t *cap, FILE *f, size_t max);
 
 /* open + write + commit of one buffer. */
 tg_status tg_afile_save(const char *path, const void *p, size_t n, tg_err *err);
+/* open + write + commit of what remains of in (named from in messages), a piece at a time: the
+ * copy's size does not bound memory, and its buffer is not on the stack. */
+tg_status tg_afile_save_stream(const char *path, FILE *in, const char *from, tg_err *err);
 /* tg_afile_save of one of tapegrad's own files (a run folder's config.txt, an experiment's
  * report): a FIFO or device in its place was planted, not named by the user as an
  * -o target, so it is refused (TG_ERR_IO, naming it) rather than written in place, where a FIFO

@@ -249,24 +249,29 @@ static tg_status extension_ok(const tg_experiment *e, tg_err *err) {
 
 /* extending: the command of a `--resume DIR --max-steps N`, the recorded one with N for its budget. */
 static int run(int argc, char **argv, int depth, bool extending) {
-    tg_experiment e;
-    tg_exp_init(&e);
+    /* (3.5 KiB, and resume() comes back here: on the heap, so that a cell forked below has the stack) */
+    tg_experiment *e = malloc(sizeof *e);
+    if (!e) {
+        fprintf(stderr, "tapegrad experiment: out of memory\n");
+        return 1;
+    }
+    tg_exp_init(e);
     exp_flags fl = {0};
     tg_err err;
-    int rc = parse(argc, argv, &e, &fl);
-    e.recorded = depth > 0;   /* from resume(): DIR/experiment.txt's command */
+    int rc = parse(argc, argv, e, &fl);
+    e->recorded = depth > 0;   /* from resume(): DIR/experiment.txt's command */
     if (rc < 0 && fl.resume) {
-        const char *budget = e.n_base == 1 && !strcmp(e.base_name[0], "max-steps") ? e.base_value[0] : NULL;
+        const char *budget = e->n_base == 1 && !strcmp(e->base_name[0], "max-steps") ? e->base_value[0] : NULL;
         int budgets = 0;
-        for (int i = 0; i < e.n_base; i++) budgets += !strcmp(e.base_name[i], "max-steps");
+        for (int i = 0; i < e->n_base; i++) budgets += !strcmp(e->base_name[i], "max-steps");
         if (budgets > 1) {
             fprintf(stderr, "tapegrad experiment: --max-steps is given %d times: give it once\n", budgets);
             rc = 2;
         } else if (budget && (!budget[0] || budget[strspn(budget, "0123456789")])) {
             fprintf(stderr, "tapegrad experiment: --max-steps '%s': not a number of steps (digits only)\n", budget);
             rc = 2;
-        } else if (e.n_base > (budget ? 1 : 0) || fl.n_vary || fl.n_variant || fl.seeds || fl.seed_list ||
-                   e.config[0] || e.dir[0]) {
+        } else if (e->n_base > (budget ? 1 : 0) || fl.n_vary || fl.n_variant || fl.seeds || fl.seed_list ||
+                   e->config[0] || e->dir[0]) {
             fprintf(stderr, "tapegrad experiment: --resume DIR takes the recipe from DIR/experiment.txt: give no "
                             "other flags (but --max-steps, --dry-run, --baseline, --jobs)\n");
             rc = 2;
@@ -291,44 +296,45 @@ static int run(int argc, char **argv, int depth, bool extending) {
     }
     int jobs = rc < 0 ? jobs_of(fl.jobs) : 1;
     if (rc < 0 && jobs == 0) rc = 2;
-    if (rc < 0) rc = keep_argv(&e, argc, argv) ? 1 : -1;
-    tg_status vs = rc < 0 ? tg_exp_validate(&e, &err) : TG_OK;
+    if (rc < 0) rc = keep_argv(e, argc, argv) ? 1 : -1;
+    tg_status vs = rc < 0 ? tg_exp_validate(e, &err) : TG_OK;
     if (vs != TG_OK) {
         fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
         rc = vs == TG_ERR_IO ? 1 : 2;
     }
-    if (rc < 0 && extending && extension_ok(&e, &err) != TG_OK) {
+    if (rc < 0 && extending && extension_ok(e, &err) != TG_OK) {
         fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
         rc = 2;
     }
     bool report_only = !strcmp(argv[0], "report");   /* the recorded command, from `report DIR` */
-    if (rc < 0 && !report_only && !e.recorded) tg_exp_note_config_per_cell(&e, stderr);
-    if (rc < 0 && !report_only && !fl.dry_run && tg_exp_check_inputs(&e, &err) != TG_OK) {
+    if (rc < 0 && !report_only && !e->recorded) tg_exp_note_config_per_cell(e, stderr);
+    if (rc < 0 && !report_only && !fl.dry_run && tg_exp_check_inputs(e, &err) != TG_OK) {
         fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
         rc = 1;
     }
     int lock = -1;   /* training: DIR/lock before the record is checked or written */
-    if (rc < 0 && !report_only && !fl.dry_run && (lock = tg_exp_lock(&e)) < 0) rc = 1;
-    if (rc < 0 && tg_exp_record(&e, !fl.dry_run, extending, &err) != TG_OK) {
+    if (rc < 0 && !report_only && !fl.dry_run && (lock = tg_exp_lock(e)) < 0) rc = 1;
+    if (rc < 0 && tg_exp_record(e, !fl.dry_run, extending, &err) != TG_OK) {
         fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
         rc = 1;
     }
     /* the cells' train takes the --config file as the experiment answered for it: checked against
      * each cell as it will train (a new one; a dry run's timed steps leave out the dev set it was
      * checked with, and the flags that would do nothing without it), or recorded */
-    if (rc < 0 && report_only) rc = tg_exp_report(&e, fl.baseline);
-    else if (rc < 0 && fl.dry_run) rc = tg_exp_dry_run(&e, tg_cmd_train_cell);
+    if (rc < 0 && report_only) rc = tg_exp_report(e, fl.baseline);
+    else if (rc < 0 && fl.dry_run) rc = tg_exp_dry_run(e, tg_cmd_train_cell);
     else if (rc < 0) {
-        rc = tg_exp_run(&e, tg_cmd_train_cell, jobs);
+        rc = tg_exp_run(e, tg_cmd_train_cell, jobs);
         close(lock);
         lock = -1;
-        if (rc == 0) rc = tg_exp_report(&e, fl.baseline);
+        if (rc == 0) rc = tg_exp_report(e, fl.baseline);
     }
     if (lock >= 0) close(lock);
     free(fl.vary);
     free(fl.variant);
-    free(e.argv);
-    tg_exp_free(&e);
+    free(e->argv);
+    tg_exp_free(e);
+    free(e);
     return rc;
 }
 

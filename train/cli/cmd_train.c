@@ -77,6 +77,49 @@ static void as_resumed(tg_run_config *c, const char *rundir) {
     snprintf(c->out, sizeof c->out, "%s", rundir);
 }
 
+/* check_config_txt's comparison of config.txt, open in f (closed here), with the run's cfg; file
+ * and defaults: room for two configs. */
+static int compare_config_txt(const char *path, FILE *f, const tg_run_config *cfg, const setting *set, int n_set,
+                              tg_run_config *file, tg_run_config *defaults) {
+    tg_run_config_default(file);
+    tg_err err;
+    tg_status st = tg_run_config_read(file, f, path, &err);
+    if (st != TG_OK) {   /* a line that does not parse: usage (2); a read error: a failure (1) */
+        fprintf(stderr, "tapegrad train: %s: config.txt records the run's recipe, which a resume takes from "
+                "last.ckpt and writes there again: put it right or remove it to resume\n", err.msg);
+        return st == TG_ERR_FORMAT ? 2 : 1;
+    }
+    char theirs[TG_PATH_MAX + 64], ours[TG_PATH_MAX + 64];
+    tg_run_config_default(defaults);   /* a file without a setting (emptied): nothing to keep */
+    const unsigned all = TG_OPT_ALL_GROUPS;
+    if (!tg_run_config_first_diff(file, defaults, all, theirs, ours, sizeof ours)) return 0;
+    /* as the resume made cfg of the checkpoint's, and the shards of a run from before them */
+    as_resumed(file, cfg->out);
+    if (file->accum_shards == 0) file->accum_shards = cfg->accum_shards;
+    if (file->fit_steps && file->max_steps == 0) file->max_steps = cfg->max_steps;   /* set by the fit, after */
+    for (int i = 0; i < n_set; i++)   /* what this resume's flags set (to cfg's values: checked) */
+        if (tg_run_config_group(set[i].name) == TG_OPT_LOOP) tg_run_config_set(file, set[i].name, set[i].value, &err);
+    unsigned fixed = all & ~(1u << TG_OPT_LOOP);
+    bool changed = tg_run_config_first_diff(file, cfg, fixed, theirs, ours, sizeof ours);
+    if (!changed && !tg_run_config_first_diff(file, cfg, 1u << TG_OPT_LOOP, theirs, ours, sizeof ours)) return 0;
+    tg_run_config_shorten(theirs, sizeof theirs);
+    tg_run_config_shorten(ours, sizeof ours);
+    if (changed) {
+        fprintf(stderr, "tapegrad train: %s has %s, and the run %s (last.ckpt): a resume takes its recipe from "
+                "the checkpoint, and config.txt only records it; this setting cannot change when resuming (the "
+                "ones that can are flags: train --help, 'training loop'). Put config.txt back, or remove it, to "
+                "resume\n", path, theirs, ours);
+        return 2;
+    }
+    /* (a hand's edit, or the flag of a resume stopped before its first checkpoint: the file is
+     * written once the run is open, the checkpoint at the next save) */
+    fprintf(stderr, "tapegrad train: warning: %s has %s, and the run %s (last.ckpt): config.txt only records the "
+            "run's settings, which a resume takes from the checkpoint and its flags (here --%.*s, also when an "
+            "earlier resume given it stopped before it saved); config.txt is written again\n",
+            path, theirs, ours, (int)strcspn(theirs, " "), theirs);
+    return 0;
+}
+
 /* A resume takes its recipe from last.ckpt and its flags, then rewrites RUNDIR/config.txt, which
  * records it: a hand's edit there would be undone without a word. One that changes the run (what
  * a flag may not change on a resume) is refused, so that the edit is kept and the user told; one
@@ -97,45 +140,16 @@ static int check_config_txt(const char *rundir, const tg_run_config *cfg, const 
                 path, strerror(errno));
         return 1;
     }
-    tg_run_config file;
-    tg_run_config_default(&file);
-    tg_err err;
-    tg_status st = tg_run_config_read(&file, f, path, &err);
-    if (st != TG_OK) {   /* a line that does not parse: usage (2); a read error: a failure (1) */
-        fprintf(stderr, "tapegrad train: %s: config.txt records the run's recipe, which a resume takes from "
-                "last.ckpt and writes there again: put it right or remove it to resume\n", err.msg);
-        return st == TG_ERR_FORMAT ? 2 : 1;
+    /* the file's recipe and the defaults, 13 KiB: on the heap (a cell's train runs deep) */
+    struct { tg_run_config file, defaults; } *h = malloc(sizeof *h);
+    if (!h) {
+        fclose(f);
+        fprintf(stderr, "tapegrad train: out of memory\n");
+        return 1;
     }
-    char theirs[TG_PATH_MAX + 64], ours[TG_PATH_MAX + 64];
-    tg_run_config defaults;   /* a file without a setting (emptied): nothing to keep */
-    tg_run_config_default(&defaults);
-    const unsigned all = TG_OPT_ALL_GROUPS;
-    if (!tg_run_config_first_diff(&file, &defaults, all, theirs, ours, sizeof ours)) return 0;
-    /* as the resume made cfg of the checkpoint's, and the shards of a run from before them */
-    as_resumed(&file, cfg->out);
-    if (file.accum_shards == 0) file.accum_shards = cfg->accum_shards;
-    if (file.fit_steps && file.max_steps == 0) file.max_steps = cfg->max_steps;   /* set by the fit, after */
-    for (int i = 0; i < n_set; i++)   /* what this resume's flags set (to cfg's values: checked) */
-        if (tg_run_config_group(set[i].name) == TG_OPT_LOOP) tg_run_config_set(&file, set[i].name, set[i].value, &err);
-    unsigned fixed = all & ~(1u << TG_OPT_LOOP);
-    bool changed = tg_run_config_first_diff(&file, cfg, fixed, theirs, ours, sizeof ours);
-    if (!changed && !tg_run_config_first_diff(&file, cfg, 1u << TG_OPT_LOOP, theirs, ours, sizeof ours)) return 0;
-    tg_run_config_shorten(theirs, sizeof theirs);
-    tg_run_config_shorten(ours, sizeof ours);
-    if (changed) {
-        fprintf(stderr, "tapegrad train: %s has %s, and the run %s (last.ckpt): a resume takes its recipe from "
-                "the checkpoint, and config.txt only records it; this setting cannot change when resuming (the "
-                "ones that can are flags: train --help, 'training loop'). Put config.txt back, or remove it, to "
-                "resume\n", path, theirs, ours);
-        return 2;
-    }
-    /* (a hand's edit, or the flag of a resume stopped before its first checkpoint: the file is
-     * written once the run is open, the checkpoint at the next save) */
-    fprintf(stderr, "tapegrad train: warning: %s has %s, and the run %s (last.ckpt): config.txt only records the "
-            "run's settings, which a resume takes from the checkpoint and its flags (here --%.*s, also when an "
-            "earlier resume given it stopped before it saved); config.txt is written again\n",
-            path, theirs, ours, (int)strcspn(theirs, " "), theirs);
-    return 0;
+    int rc = compare_config_txt(path, f, cfg, set, n_set, &h->file, &h->defaults);
+    free(h);
+    return rc;
 }
 
 /* --accum-shards 0 means the MPI ranks (1 alone). Over MPI the shards are the ranks, so a run
@@ -197,10 +211,19 @@ int tg_cmd_train(int argc, char **argv) {
         free(set);
         return 2;
     }
-    tg_run_config cfg;
-    tg_run_config_default(&cfg);
+    /* the recipe, a resume's checkpoint and the open run are 20 KiB: on the heap, so that the run
+     * below gets the stack (`ulimit -s 64` crashed it at its first save) */
+    struct { tg_run_config cfg; tg_loaded loaded; tg_run run; } *held = calloc(1, sizeof *held);
+    if (!held) {
+        fprintf(stderr, "tapegrad train: out of memory\n");
+        free(set);
+        return 1;
+    }
+    tg_run_config *cfg = &held->cfg;
+    tg_loaded *loaded = &held->loaded;
+    tg_run *run = &held->run;
+    tg_run_config_default(cfg);
     tg_err err;
-    tg_loaded loaded = {0};
     int rc = 0;
     char path[TG_PATH_MAX + 32];
     const bool writer = tg_dist_rank() == 0;   /* over MPI, rank 0 alone writes the run folder */
@@ -212,17 +235,17 @@ int tg_cmd_train(int argc, char **argv) {
         else if (writer && file_exists(path) && (lock = tg_run_folder_lock(resume, &err)) < 0) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);
             rc = 1;
-        } else if (tg_run_load_model(path, &loaded, &err) != TG_OK) {
+        } else if (tg_run_load_model(path, loaded, &err) != TG_OK) {
             fprintf(stderr, "tapegrad train: cannot resume: %s\n", err.msg);
             rc = 1;
         } else {
-            cfg = loaded.cfg;
-            as_resumed(&cfg, resume);
+            *cfg = loaded->cfg;
+            as_resumed(cfg, resume);
         }
     } else if (config) {
         /* a bad setting in the file is the same mistake as a bad flag: a usage error; a file that
          * cannot be read is a failure, as a --train that cannot be */
-        tg_status st = tg_run_config_load_lines(&cfg, config, &file_lines, &err);
+        tg_status st = tg_run_config_load_lines(cfg, config, &file_lines, &err);
         if (st != TG_OK) fprintf(stderr, "tapegrad train: %s\n", err.msg);
         rc = st == TG_OK ? 0 : st == TG_ERR_FORMAT ? 2 : 1;
     }
@@ -230,17 +253,17 @@ int tg_cmd_train(int argc, char **argv) {
     for (int i = 0; rc == 0 && i < n_set; i++) {
         /* a resume given the run's input file by another name (an absolute path, a link): the same
          * file, so the run goes on reading it by its own name */
-        const char *was = resume ? recorded_input(&cfg, set[i].name) : NULL;
+        const char *was = resume ? recorded_input(cfg, set[i].name) : NULL;
         if (was && was[0] && strcmp(was, set[i].value) && tg_cli_same_file(was, set[i].value)) continue;
         /* (a relative name the current folder does not hold: perhaps the run's file, from elsewhere) */
         bool lost = was && was[0] && was[0] != '/' && access(was, F_OK) != 0;
-        tg_run_config_format(&cfg, before, sizeof before);
-        if (tg_run_config_set(&cfg, set[i].name, set[i].value, &err) != TG_OK) {
+        tg_run_config_format(cfg, before, sizeof before);
+        if (tg_run_config_set(cfg, set[i].name, set[i].value, &err) != TG_OK) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);
             rc = 2;
             break;
         }
-        tg_run_config_format(&cfg, after, sizeof after);
+        tg_run_config_format(cfg, after, sizeof after);
         char changed[TG_PATH_MAX + 64];
         first_change(before, after, changed, sizeof changed);
         if (resume && !strcmp(set[i].name, "out")) {
@@ -258,17 +281,17 @@ int tg_cmd_train(int argc, char **argv) {
     }
     /* the cosine decays over --max-steps: another length moves the rate of every step from here on
      * (experiment refuses it; train lets a user extend a run, and says what it does) */
-    if (rc == 0 && resume && !strcmp(cfg.schedule, "cosine") && cfg.max_steps != loaded.cfg.max_steps &&
-        loaded.cfg.max_steps > 0 && loaded.st.step > 0)   /* (0: --fit-steps has not set the length yet) */
+    if (rc == 0 && resume && !strcmp(cfg->schedule, "cosine") && cfg->max_steps != loaded->cfg.max_steps &&
+        loaded->cfg.max_steps > 0 && loaded->st.step > 0)   /* (0: --fit-steps has not set the length yet) */
         fprintf(stderr, "tapegrad train: warning: --max-steps %lld changes the cosine schedule of this run (at step "
                 "%lld of %lld): the learning rate now decays over %lld steps, so it %s from here\n",
-                (long long)cfg.max_steps, (long long)loaded.st.step, (long long)loaded.cfg.max_steps,
-                (long long)cfg.max_steps, cfg.max_steps > loaded.cfg.max_steps ? "rises" : "falls");
-    if (rc == 0 && !resume && cfg.fit_steps && cfg.max_steps > 0) {
+                (long long)cfg->max_steps, (long long)loaded->st.step, (long long)loaded->cfg.max_steps,
+                (long long)cfg->max_steps, cfg->max_steps > loaded->cfg.max_steps ? "rises" : "falls");
+    if (rc == 0 && !resume && cfg->fit_steps && cfg->max_steps > 0) {
         fprintf(stderr, "tapegrad train: --fit-steps sets --max-steps from --time-limit: give one of them\n");
         rc = 2;
     }
-    if (rc == 0 && resume && tg_run_keep_every_check(loaded.cfg.keep_every, cfg.keep_every, cfg.keep, &err) != TG_OK) {
+    if (rc == 0 && resume && tg_run_keep_every_check(loaded->cfg.keep_every, cfg->keep_every, cfg->keep, &err) != TG_OK) {
         fprintf(stderr, "tapegrad train: %s\n", err.msg);
         rc = 2;
     }
@@ -276,61 +299,61 @@ int tg_cmd_train(int argc, char **argv) {
      * equal what the run recorded, which an older build may have accepted) */
     for (int i = 0; rc == 0 && i < n_set; i++)
         if ((!resume || tg_run_config_group(set[i].name) == TG_OPT_LOOP) &&
-            tg_run_config_check_given(&cfg, set[i].name, &err) != TG_OK) {
+            tg_run_config_check_given(cfg, set[i].name, &err) != TG_OK) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);
             rc = 2;
         }
     /* and the settings of the --config file that it would not use (at their defaults: unused) */
-    if (rc == 0 && config && !g_config_answered && tg_run_config_check_lines(&cfg, &file_lines, config, &err) != TG_OK) {
+    if (rc == 0 && config && !g_config_answered && tg_run_config_check_lines(cfg, &file_lines, config, &err) != TG_OK) {
         fprintf(stderr, "tapegrad train: %s\n", err.msg);
         rc = 2;
     }
-    if (rc == 0 && resume) snprintf(cfg.out, sizeof cfg.out, "%s", resume);
-    if (rc == 0) rc = resolve_shards(&cfg, resume != NULL);
-    if (rc == 0 && resume && writer) rc = check_config_txt(resume, &cfg, set, n_set);
-    if (rc == 0 && (tg_run_config_check(&cfg, &err) != TG_OK ||
-                    (!resume && tg_run_config_check_limits(&cfg, &err) != TG_OK))) {
+    if (rc == 0 && resume) snprintf(cfg->out, sizeof cfg->out, "%s", resume);
+    if (rc == 0) rc = resolve_shards(cfg, resume != NULL);
+    if (rc == 0 && resume && writer) rc = check_config_txt(resume, cfg, set, n_set);
+    if (rc == 0 && (tg_run_config_check(cfg, &err) != TG_OK ||
+                    (!resume && tg_run_config_check_limits(cfg, &err) != TG_OK))) {
         fprintf(stderr, "tapegrad train: %s\n", err.msg);
         rc = 2;
     }
     if (rc == 0 && !resume && writer) {
-        if (config && tg_run_input_not_output("config", config, cfg.out, &err) != TG_OK) {
+        if (config && tg_run_input_not_output("config", config, cfg->out, &err) != TG_OK) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);
             rc = 2;
-        } else if (tg_mkdir_p(cfg.out) != 0) {
-            fprintf(stderr, "tapegrad train: cannot create %s: %s\n", cfg.out, strerror(errno));
+        } else if (tg_mkdir_p(cfg->out) != 0) {
+            fprintf(stderr, "tapegrad train: cannot create %s: %s\n", cfg->out, strerror(errno));
             rc = 1;
-        } else if ((lock = tg_run_folder_lock(cfg.out, &err)) < 0) {
+        } else if ((lock = tg_run_folder_lock(cfg->out, &err)) < 0) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);
             rc = 1;
-        } else if (tg_run_folder_fresh(cfg.out, &cfg, &err) != TG_OK) {
+        } else if (tg_run_folder_fresh(cfg->out, cfg, &err) != TG_OK) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);
             rc = 1;
         }
     }
     if (rc == 0) {
         static char text[64 * 1024];
-        tg_run_config_format(&cfg, text, sizeof text);
-        snprintf(path, sizeof path, "%s/config.txt", cfg.out);
-        tg_run run;
+        tg_run_config_format(cfg, text, sizeof text);
+        snprintf(path, sizeof path, "%s/config.txt", cfg->out);
         /* a fresh run's config.txt comes first (tg_run_folder_fresh); a resume's once the run is
          * open, so that a resume refused (other data, a damaged checkpoint) leaves it as it was */
         if (writer && !resume && tg_afile_save_own(path, text, strlen(text), &err) != TG_OK) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);
             rc = 1;
-        } else if (tg_run_open(&run, &cfg, resume ? &loaded : NULL, &err) != TG_OK) {
+        } else if (tg_run_open(run, cfg, resume ? loaded : NULL, &err) != TG_OK) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);
             rc = 1;
         } else if (writer && resume && tg_afile_save_own(path, text, strlen(text), &err) != TG_OK) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);
-            tg_run_close(&run);
+            tg_run_close(run);
             rc = 1;
         } else {
-            rc = tg_run_train(&run);
-            tg_run_close(&run);
+            rc = tg_run_train(run);
+            tg_run_close(run);
         }
     }
-    tg_loaded_free(&loaded);
+    tg_loaded_free(loaded);
+    free(held);
     free(set);
     if (lock >= 0) close(lock);
     return rc;

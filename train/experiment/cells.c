@@ -475,11 +475,14 @@ static bool is_stdin(const char *path) {
 }
 
 static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err *err) {
-    tg_run_config cfg;
+    /* the cell's config and two scratch ones, 20 KiB: on the heap (the check goes on deep) */
+    struct { tg_run_config cfg, scratch, off; } *h = malloc(sizeof *h);
+    if (!h) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    tg_run_config *cfg = &h->cfg, *scratch = &h->scratch, *off = &h->off;
     tg_err e2;
-    tg_status s = tg_exp_cell_config(e, c, &cfg, &e2);
+    tg_status s = tg_exp_cell_config(e, c, cfg, &e2);
     cell_input in[N_CELL_INPUTS];
-    cell_inputs(&cfg, in);
+    cell_inputs(cfg, in);
     /* a pipe by any name (/dev/./stdin, <(...), a FIFO) can be read once: by one cell, and a dev
      * set not even by that one alone (the report reads it again to score the cell) */
     struct stat pipe_sb;
@@ -492,35 +495,34 @@ static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err
             s = tg_err_set(&e2, TG_ERR_ARG, "--%s %s: a pipe, which can be read only once, and every cell reads "
                            "it%s: give a file", in[i].flag, in[i].path, strcmp(in[i].flag, "dev") ? ""
                            : ", and the report again to score the cells");
-    if (s == TG_OK) s = tg_run_config_check(&cfg, &e2);
-    if (s == TG_OK) s = tg_run_config_check_limits(&cfg, &e2);   /* as train checks a fresh run */
+    if (s == TG_OK) s = tg_run_config_check(cfg, &e2);
+    if (s == TG_OK) s = tg_run_config_check_limits(cfg, &e2);   /* as train checks a fresh run */
     /* flags given that would do nothing: refused when the experiment starts; a recorded one was
      * trained with them by an earlier build, and its cells' argv leave them out (cell_argv) */
     for (int i = 0; s == TG_OK && !e->recorded && i < e->n_base; i++)
-        s = tg_run_config_check_given(&cfg, e->base_name[i], &e2);
+        s = tg_run_config_check_given(cfg, e->base_name[i], &e2);
     for (int a = 0; s == TG_OK && !e->recorded && a < e->n_axes; a++) {   /* an axis, or its variant's flags */
         const tg_exp_axis *ax = &e->axes[a];
         int v = c->value[a];
-        if (!ax->n_set) s = tg_run_config_check_given(&cfg, ax->key, &e2);
+        if (!ax->n_set) s = tg_run_config_check_given(cfg, ax->key, &e2);
         for (int k = 0; s == TG_OK && ax->n_set && k < ax->n_set[v]; k++)
-            s = tg_run_config_check_given(&cfg, ax->bundle_name[v][k], &e2);
+            s = tg_run_config_check_given(cfg, ax->bundle_name[v][k], &e2);
     }
     if (s == TG_OK && !e->recorded && e->config[0]) {   /* and the --config file's settings, as train's */
-        tg_run_config scratch;
         tg_run_config_lines lines;
-        tg_run_config_default(&scratch);
-        s = tg_run_config_load_lines(&scratch, e->config, &lines, &e2);
-        if (s == TG_OK) s = tg_run_config_check_lines(&cfg, &lines, e->config, &e2);
+        tg_run_config_default(scratch);
+        s = tg_run_config_load_lines(scratch, e->config, &lines, &e2);
+        if (s == TG_OK) s = tg_run_config_check_lines(cfg, &lines, e->config, &e2);
         /* a --vary of a flag without a value gives the flag for true only (cell_argv): its false
          * leaves the file's true in place, and the cell would train as the true one, refused
          * after its training as not trained with the recipe */
         for (int a = 0; s == TG_OK && a < e->n_axes; a++) {
             const tg_exp_axis *ax = &e->axes[a];
             if (ax->n_set || takes_value(ax->key) || strcmp(ax->values[c->value[a]], "false")) continue;
-            tg_run_config off = scratch;
+            *off = *scratch;
             char was[64], now[64];
-            if (tg_run_config_set(&off, ax->key, "false", &e2) == TG_OK &&
-                tg_run_config_first_diff(&off, &scratch, TG_OPT_ALL_GROUPS, now, was, sizeof now))
+            if (tg_run_config_set(off, ax->key, "false", &e2) == TG_OK &&
+                tg_run_config_first_diff(off, scratch, TG_OPT_ALL_GROUPS, now, was, sizeof now))
                 s = tg_err_set(&e2, TG_ERR_ARG, "--vary %s=...false...: --config %s sets %s = true, and a cell is "
                                "given --%s for true only (a flag without a value cannot say false): remove the "
                                "line from the file", ax->key, e->config, ax->key, ax->key);
@@ -529,19 +531,20 @@ static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err
     char last[sizeof c->dir + 16];
     struct stat sb;
     snprintf(last, sizeof last, "%s/last.ckpt", c->dir);
-    if (s == TG_OK && stat(last, &sb) != 0) s = tg_run_folder_fresh(c->dir, &cfg, &e2);   /* and its folder */
-    if (s == TG_OK && cfg.max_steps <= 0)
+    if (s == TG_OK && stat(last, &sb) != 0) s = tg_run_folder_fresh(c->dir, cfg, &e2);   /* and its folder */
+    if (s == TG_OK && cfg->max_steps <= 0)
         s = tg_err_set(&e2, TG_ERR_ARG, "--max-steps is required and must be at least 1 (it is %lld): the cells' "
-                       "budgets are matched in steps", (long long)cfg.max_steps);
-    if (s == TG_OK && cfg.max_epochs > 0)
+                       "budgets are matched in steps", (long long)cfg->max_steps);
+    if (s == TG_OK && cfg->max_epochs > 0)
         s = tg_err_set(&e2, TG_ERR_ARG, "--max-epochs: the cells' budgets are matched in steps (--max-steps)");
     tg_model_config m;
     tg_schedule sch;
     tg_adam_config ac;
     /* the vocabulary is not known yet: any size checks the rest of the model config */
-    if (s == TG_OK) s = tg_run_model_config(&cfg, cfg.task[0] ? cfg.task_vocab + TG_N_SPECIAL : 64, &m, &e2);
-    if (s == TG_OK) s = tg_run_schedule(&cfg, &m, &sch, &e2);
-    if (s == TG_OK) s = tg_run_adam_config(&cfg, &ac, &e2);
+    if (s == TG_OK) s = tg_run_model_config(cfg, cfg->task[0] ? cfg->task_vocab + TG_N_SPECIAL : 64, &m, &e2);
+    if (s == TG_OK) s = tg_run_schedule(cfg, &m, &sch, &e2);
+    if (s == TG_OK) s = tg_run_adam_config(cfg, &ac, &e2);
+    free(h);
     if (s != TG_OK)   /* (a --config that cannot be read: a failure, as in train; the rest: usage) */
         return tg_err_set(err, s == TG_ERR_IO ? TG_ERR_IO : TG_ERR_ARG, "cell %s: %s", c->name, e2.msg);
     return TG_OK;
@@ -749,17 +752,21 @@ tg_status tg_exp_cell_status(const tg_experiment *e, const tg_exp_cell *c, tg_ex
     snprintf(path, sizeof path, "%s/last.ckpt", c->dir);
     struct stat sb;
     if (stat(path, &sb) != 0) return TG_OK;   /* new */
-    tg_run_config cfg;
-    tg_loaded L;
-    tg_status s = tg_exp_cell_config(e, c, &cfg, err);
-    if (s == TG_OK) s = tg_run_load_model(path, &L, err);
-    if (s != TG_OK) return s;
-    s = tg_exp_trained_as(&cfg, &L.cfg, err);
-    if (s != TG_OK) { tg_loaded_free(&L); return s; }
-    out->step = L.st.step;
-    out->train_seconds = L.st.train_seconds;
-    /* a cell stopped inside its last validation is not done: its resume runs that validation */
-    out->state = budget_reached(&cfg, &L.st) && !L.valid_pending ? TG_EXP_DONE : TG_EXP_PARTIAL;
-    tg_loaded_free(&L);
-    return TG_OK;
+    /* its config and checkpoint, 13 KiB, on the heap (a cell's train may run below this) */
+    struct { tg_run_config cfg; tg_loaded L; } *h = malloc(sizeof *h);
+    if (!h) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    tg_status s = tg_exp_cell_config(e, c, &h->cfg, err);
+    if (s == TG_OK) s = tg_run_load_model(path, &h->L, err);
+    if (s == TG_OK) {   /* (a load that failed freed its own) */
+        s = tg_exp_trained_as(&h->cfg, &h->L.cfg, err);
+        if (s == TG_OK) {
+            out->step = h->L.st.step;
+            out->train_seconds = h->L.st.train_seconds;
+            /* a cell stopped inside its last validation is not done: its resume runs that validation */
+            out->state = budget_reached(&h->cfg, &h->L.st) && !h->L.valid_pending ? TG_EXP_DONE : TG_EXP_PARTIAL;
+        }
+        tg_loaded_free(&h->L);
+    }
+    free(h);
+    return s;
 }

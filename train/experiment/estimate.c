@@ -45,12 +45,15 @@ static double time_variant(const tg_experiment *e, const tg_exp_cell *c, tg_exp_
         snprintf(why, why_size, "cannot make a scratch folder for the timed steps (%s): %s", dir, strerror(errno));
         return -1;
     }
-    tg_exp_cell scratch = *c;
-    snprintf(scratch.dir, sizeof scratch.dir, "%s/run", dir);
+    /* the scratch cell and its config, 9 KiB, on the heap: the timed run's train runs below here */
+    struct { tg_exp_cell scratch; tg_run_config cfg; } *h = malloc(sizeof *h);
     int max = tg_exp_argv_max(e) + 16, k;
     char **argv = calloc((size_t)max, sizeof *argv);
-    if (!argv) { rmdir(dir); return -1; }
-    k = tg_exp_cell_argv_without_dev(e, &scratch, argv);
+    if (!argv || !h) { free(argv); free(h); rmdir(dir); return -1; }
+    tg_exp_cell *scratch = &h->scratch;
+    *scratch = *c;
+    snprintf(scratch->dir, sizeof scratch->dir, "%s/run", dir);
+    k = tg_exp_cell_argv_without_dev(e, scratch, argv);
     /* later flags win: a short run, no dev set, no periodic saves; a task validates on its own dev
      * set, once at the end and on one sentence (validation flags of a run on text without its dev
      * set would do nothing, and train refuses them) */
@@ -58,9 +61,8 @@ static double time_variant(const tg_experiment *e, const tg_exp_cell *c, tg_exp_
     snprintf(run_steps, sizeof run_steps, "%d", WARM_STEPS + TIMED_STEPS);
     char *extra[] = {"--max-steps", run_steps, "--log-every", "1", "--save-every", "0", "--dev", "", "--keep", "0", NULL};
     char *task_extra[] = {"--valid-every", "0", "--valid-sentences", "1", NULL};
-    tg_run_config cfg;
     tg_err cfg_err;
-    bool task = tg_exp_cell_config(e, c, &cfg, &cfg_err) == TG_OK && cfg.task[0];
+    bool task = tg_exp_cell_config(e, c, &h->cfg, &cfg_err) == TG_OK && h->cfg.task[0];
     for (int i = 0; extra[i]; i++) argv[k++] = extra[i];
     for (int i = 0; task && task_extra[i]; i++) argv[k++] = task_extra[i];
     argv[k] = NULL;
@@ -71,8 +73,8 @@ static double time_variant(const tg_experiment *e, const tg_exp_cell *c, tg_exp_
     if (rc < 0) snprintf(why, why_size, "the timed steps could not start (above)");
     double per_step = -1;
     if (rc == 0 && !sig) {   /* elapsed_s is the run's training time after each step */
-        char path[sizeof scratch.dir + 16];
-        snprintf(path, sizeof path, "%s/metrics.tsv", scratch.dir);
+        char path[sizeof scratch->dir + 16];
+        snprintf(path, sizeof path, "%s/metrics.tsv", scratch->dir);
         tg_exp_curve t = {0};
         tg_err err;
         if (tg_exp_read_metrics(path, "train", "elapsed_s", &t, NULL, &err) == TG_OK && t.n == WARM_STEPS + TIMED_STEPS &&
@@ -80,7 +82,8 @@ static double time_variant(const tg_experiment *e, const tg_exp_cell *c, tg_exp_
             per_step = fmax(t.y[t.n - 1] - t.y[WARM_STEPS - 1], 0.0) / TIMED_STEPS;
         tg_exp_curve_free(&t);
     }
-    remove_dir(scratch.dir);
+    remove_dir(scratch->dir);
+    free(h);
     rmdir(dir);
     return per_step;
 }
@@ -96,24 +99,26 @@ int tg_exp_dry_run(const tg_experiment *e, tg_exp_train_fn train) {
     double total = 0;
     int rc = 0;
     printf("%d cells (%d variants x %d seeds) in %s:\n", n, nv, e->n_seeds, e->dir);
+    /* a cell and its config, 9 KiB, on the heap: each variant's timed run trains below here */
+    struct { tg_exp_cell c; tg_run_config cfg; } *h = malloc(sizeof *h);
+    if (!h) { fprintf(stderr, "tapegrad experiment: out of memory\n"); free(step_s); return 1; }
+    tg_exp_cell *c = &h->c;
     for (int i = 0; i < n && rc == 0; i++) {
-        tg_exp_cell c;
         tg_exp_status st;
-        tg_run_config cfg;
         tg_err err;
-        tg_exp_cell_get(e, i, &c);
-        if (tg_exp_cell_status(e, &c, &st, &err) != TG_OK || tg_exp_cell_config(e, &c, &cfg, &err) != TG_OK) {
-            fprintf(stderr, "tapegrad experiment: cell %s: %s\n", c.name, err.msg);
+        tg_exp_cell_get(e, i, c);
+        if (tg_exp_cell_status(e, c, &st, &err) != TG_OK || tg_exp_cell_config(e, c, &h->cfg, &err) != TG_OK) {
+            fprintf(stderr, "tapegrad experiment: cell %s: %s\n", c->name, err.msg);
             rc = 1;
             break;
         }
-        int64_t left = st.state == TG_EXP_DONE ? 0 : cfg.max_steps - st.step;
+        int64_t left = st.state == TG_EXP_DONE ? 0 : h->cfg.max_steps - st.step;
         int v = i % nv;
         if (left > 0 && step_s[v] == 0) {
             char why[TG_PATH_MAX + 200];
-            step_s[v] = time_variant(e, &c, train, why, sizeof why);
+            step_s[v] = time_variant(e, c, train, why, sizeof why);
             if (step_s[v] < 0) {
-                fprintf(stderr, "tapegrad experiment: cell %s: %s\n", c.name, why);
+                fprintf(stderr, "tapegrad experiment: cell %s: %s\n", c->name, why);
                 rc = 1;
                 break;
             }
@@ -121,9 +126,10 @@ int tg_exp_dry_run(const tg_experiment *e, tg_exp_train_fn train) {
         char est[32] = "-";
         if (left > 0) tg_format_duration(step_s[v] * (double)left, est, sizeof est);
         total += left > 0 ? step_s[v] * (double)left : 0;
-        printf("  %3d  %-60s %-7s step %lld/%lld  left ~%s\n", i + 1, c.name, state_name(st.state),
-               (long long)st.step, (long long)cfg.max_steps, est);
+        printf("  %3d  %-60s %-7s step %lld/%lld  left ~%s\n", i + 1, c->name, state_name(st.state),
+               (long long)st.step, (long long)h->cfg.max_steps, est);
     }
+    free(h);
     if (rc == 0) {
         char t[32];
         tg_format_duration(total, t, sizeof t);

@@ -136,16 +136,8 @@ static bool copy_file(const char *from, const char *to, tg_status *st, tg_err *e
     bool missing;
     *st = tg_exp_in_open(&in, from, &missing, err);
     if (missing) return false;
-    tg_afile out;
-    if (*st == TG_OK) *st = tg_afile_open(&out, to, err);
-    if (*st != TG_OK) { tg_exp_in_close(&in); return true; }
-    char buf[1 << 14];
-    size_t n;
-    while (*st == TG_OK && (n = fread(buf, 1, sizeof buf, in.f)) > 0) *st = tg_afile_write(&out, buf, n, err);
-    if (*st == TG_OK && ferror(in.f)) *st = tg_err_set(err, TG_ERR_IO, "%s: read error", from);
+    if (*st == TG_OK) *st = tg_afile_save_stream(to, in.f, from, err);
     tg_exp_in_close(&in);
-    if (*st == TG_OK) *st = tg_afile_commit(&out, err);
-    else tg_afile_abort(&out);
     return true;
 }
 
@@ -312,21 +304,32 @@ tg_status tg_exp_cell_eval(const tg_exp_cell *c, const tg_run_config *cfg, const
                            const tg_dev_text *dev, tg_exp_eval *ev, bool *fresh, tg_err *err) {
     memset(ev, 0, sizeof *ev);
     *fresh = false;
-    char ckpt[TG_EXP_PATH_MAX], tsv[TG_EXP_PATH_MAX], hyp[TG_EXP_PATH_MAX];
-    snprintf(ckpt, sizeof ckpt, "%s/%s.ckpt", c->dir, which);
-    cell_file(c, "eval-%s.tsv", which, tsv, sizeof tsv);
-    cell_file(c, "dev.hyp-%s.txt", which, hyp, sizeof hyp);
-    struct stat st;
-    if (stat(ckpt, &st) != 0) return TG_OK;   /* no such checkpoint (e.g. no best without a dev set) */
+    /* the three paths and the checkpoint, 13 KiB: on the heap (the decoding goes on below here) */
+    struct { char ckpt[TG_EXP_PATH_MAX], tsv[TG_EXP_PATH_MAX], hyp[TG_EXP_PATH_MAX]; tg_loaded L; } *h =
+        calloc(1, sizeof *h);
     bool *skip = calloc(dev->n + 1, sizeof *skip);
-    if (!skip) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    if (!h || !skip) {
+        free(h);
+        free(skip);
+        return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    }
+    char *ckpt = h->ckpt, *tsv = h->tsv, *hyp = h->hyp;
+    tg_loaded *L = &h->L;
+    snprintf(ckpt, sizeof h->ckpt, "%s/%s.ckpt", c->dir, which);
+    cell_file(c, "eval-%s.tsv", which, tsv, sizeof h->tsv);
+    cell_file(c, "dev.hyp-%s.txt", which, hyp, sizeof h->hyp);
+    struct stat st;
+    if (stat(ckpt, &st) != 0) {   /* no such checkpoint (e.g. no best without a dev set) */
+        free(h);
+        free(skip);
+        return TG_OK;
+    }
     /* the cache is rewritten when stale: a FIFO or device there would be written into, or waited on */
     tg_status s = tg_exp_check_regular(tsv, err);
     if (s == TG_OK) s = tg_exp_check_regular(hyp, err);
     /* the checkpoint is read for its identity: its time stamp alone does not tell another one */
-    tg_loaded L = {0};
-    if (s == TG_OK) s = tg_run_load_model(ckpt, &L, err);
-    cache_key key = {dev_hash(dev), L.param_hash, L.st.step};
+    if (s == TG_OK) s = tg_run_load_model(ckpt, L, err);
+    cache_key key = {dev_hash(dev), L->param_hash, L->st.step};
     bool valid = false;
     if (s == TG_OK && !newer(ckpt, tsv) && !newer(hyp, tsv)) s = read_tsv(tsv, hyp, ev, skip, dev->n, &key, &valid, err);
     tg_bleu_opts bo = tg_eval_bleu_opts(cfg->task[0] != '\0');
@@ -337,15 +340,16 @@ tg_status tg_exp_cell_eval(const tg_exp_cell *c, const tg_run_config *cfg, const
         ev->seg = NULL;
         memset(skip, 0, dev->n * sizeof *skip);
         /* the dev text read now (a relative --dev, from this folder) is the one the cell validated on */
-        s = tg_run_check_dev_of(ckpt, cfg, L.bpe, err);
-        if (s == TG_OK) s = evaluate(c, cfg, &L, which, dev, &key, ev, err);
+        s = tg_run_check_dev_of(ckpt, cfg, L->bpe, err);
+        if (s == TG_OK) s = evaluate(c, cfg, L, which, dev, &key, ev, err);
         if (s == TG_OK) s = read_tsv(tsv, hyp, ev, skip, dev->n, &key, &valid, err);
         if (s == TG_OK && !valid) s = tg_err_set(err, TG_ERR_FORMAT, "%s: cannot read back what was written", tsv);
         if (s == TG_OK) s = segment_stats(hyp, dev, skip, &bo, ev, &cut, err);
         if (s == TG_OK && cut) s = tg_err_set(err, TG_ERR_FORMAT, "%s: fewer lines than written", hyp);
         *fresh = true;
     }
-    tg_loaded_free(&L);
+    tg_loaded_free(L);
+    free(h);
     free(skip);
     ev->present = s == TG_OK;
     return s;

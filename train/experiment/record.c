@@ -177,28 +177,32 @@ static tg_status extend_cell_check(const tg_run_config *was, const char *cell, t
  * (that train refuses given: --merges of a task run, --beam of a run without a dev set) at their
  * defaults, as a recorded experiment's cell trained now has them (cell_argv leaves them out) and
  * one trained by an earlier build not. */
-static void config_text(tg_run_config c, char *buf, size_t len) {
-    tg_run_config d;
-    tg_run_config_default(&d);
-    tg_run_config_unused_to_defaults(&c);
-    c.max_steps = 0;
-    c.threads = 0;
-    c.log_every = d.log_every;
-    c.save_every = d.save_every;
-    c.keep = d.keep;
-    c.keep_every = d.keep_every;
-    c.diagnostics = d.diagnostics;
-    c.out[0] = '\0';
-    if (c.task[0]) c.dev[0] = c.vocab[0] = '\0';
-    tg_run_config_format(&c, buf, len);
+static void config_text(tg_run_config *c, const tg_run_config *d, char *buf, size_t len) {
+    tg_run_config_unused_to_defaults(c);
+    c->max_steps = 0;
+    c->threads = 0;
+    c->log_every = d->log_every;
+    c->save_every = d->save_every;
+    c->keep = d->keep;
+    c->keep_every = d->keep_every;
+    c->diagnostics = d->diagnostics;
+    c->out[0] = '\0';
+    if (c->task[0]) c->dev[0] = c->vocab[0] = '\0';
+    tg_run_config_format(c, buf, len);
 }
 
 tg_status tg_exp_trained_as(const tg_run_config *want, const tg_run_config *ckpt, tg_err *err) {
     static char a[64 * 1024], b[64 * 1024];
-    tg_run_config have = *ckpt;
-    if (!want->accum_shards) have.accum_shards = 0;   /* 0: train takes its ranks (1 without MPI) */
-    config_text(*want, a, sizeof a);
-    config_text(have, b, sizeof b);
+    /* the two compared and the defaults, 19 KiB: on the heap (a cell's train runs below this) */
+    tg_run_config *c = malloc(3 * sizeof *c);
+    if (!c) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    c[0] = *want;
+    c[1] = *ckpt;
+    tg_run_config_default(&c[2]);
+    if (!want->accum_shards) c[1].accum_shards = 0;   /* 0: train takes its ranks (1 without MPI) */
+    config_text(&c[0], &c[2], a, sizeof a);
+    config_text(&c[1], &c[2], b, sizeof b);
+    free(c);
     if (!strcmp(a, b)) return TG_OK;
     char here[256], there[256];
     first_difference(a, b, here, sizeof here, there, sizeof there);

@@ -280,7 +280,8 @@ static void progress_line(const run_progress *p, char *out, size_t len) {
     snprintf(out, len, "elapsed %s | remaining ~%s", el, rem);
 }
 
-static tg_status steps_left(const tg_experiment *e, int64_t *out, int *done, tg_err *err) {
+/* (not inlined: its cell and config, 9 KiB, would stay on tg_exp_run's frame, above every cell's train) */
+static __attribute__((noinline)) tg_status steps_left(const tg_experiment *e, int64_t *out, int *done, tg_err *err) {
     *out = 0;
     *done = 0;
     for (int i = 0; i < tg_exp_cell_count(e); i++) {
@@ -487,8 +488,11 @@ static int job_start(job *j, int slot, const tg_experiment *e, const tg_exp_cell
  * (SIGTERM: each finishes its step and saves) and no more start; a signal to this process, which
  * forward() hands on, likewise. Returns 0, or 1. */
 static int run_jobs(const tg_experiment *e, tg_exp_train_fn train, run_progress *p, int jobs) {
-    job js[TG_EXP_MAX_JOBS];
-    memset(js, 0, sizeof js);
+    job *js = calloc((size_t)jobs, sizeof *js);   /* (64 of them are 240 KiB: not for the stack) */
+    if (!js) {
+        fprintf(stderr, "tapegrad experiment: out of memory\n");
+        return 1;
+    }
     int next = 0, running = 0, rc = 0;
     bool stopping = false;
     for (;;) {
@@ -549,6 +553,7 @@ static int run_jobs(const tg_experiment *e, tg_exp_train_fn train, run_progress 
         }
         if (g_signal) stopping = true;
     }
+    free(js);
     return rc;
 }
 

@@ -521,27 +521,31 @@ void tg_run_config_shorten(char *line, size_t len) {
 
 tg_status tg_run_config_check_lines(const tg_run_config *c, const tg_run_config_lines *lines, const char *path,
                                     tg_err *err) {
-    tg_run_config d;
-    tg_run_config_default(&d);
-    char v[2 * TG_PATH_MAX + 32], dv[2 * TG_PATH_MAX + 32];
+    /* the defaults and four values, 15 KiB: on the heap (train and each experiment cell check a
+     * --config file here, deep in their stack) */
+    struct { tg_run_config d; char v[2 * TG_PATH_MAX + 32], dv[2 * TG_PATH_MAX + 32], line[2 * TG_PATH_MAX + 96],
+             def[2 * TG_PATH_MAX + 96]; } *h = malloc(sizeof *h);
+    if (!h) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    tg_run_config_default(&h->d);
     tg_err e2;
-    for (int i = 0; i < N_OPTS; i++) {   /* (aliases, without a default, set settings that have one) */
+    tg_status s = TG_OK;
+    for (int i = 0; s == TG_OK && i < N_OPTS; i++) {   /* (aliases, without a default, set settings that have one) */
         if (!lines->at[i] || !OPTS[i].def) continue;
-        format_value(c, &OPTS[i], v, sizeof v);
-        format_value(&d, &OPTS[i], dv, sizeof dv);
-        if (strcmp(v, dv) && tg_run_config_check_given(c, OPTS[i].name, &e2) != TG_OK) {
-            char line[sizeof v + 64], def[sizeof dv + 64];
-            snprintf(line, sizeof line, "%s = %s", OPTS[i].name, v);
-            snprintf(def, sizeof def, "%s = %s", OPTS[i].name, dv[0] ? dv : "\"\"");
+        format_value(c, &OPTS[i], h->v, sizeof h->v);
+        format_value(&h->d, &OPTS[i], h->dv, sizeof h->dv);
+        if (strcmp(h->v, h->dv) && tg_run_config_check_given(c, OPTS[i].name, &e2) != TG_OK) {
+            snprintf(h->line, sizeof h->line, "%s = %s", OPTS[i].name, h->v);
+            snprintf(h->def, sizeof h->def, "%s = %s", OPTS[i].name, h->dv[0] ? h->dv : "\"\"");
             if (OPTS[i].type == T_DOUBLE) {   /* alpha = 1.1, not 1.1000000000000001 */
-                tg_run_config_shorten(line, sizeof line);
-                tg_run_config_shorten(def, sizeof def);
+                tg_run_config_shorten(h->line, sizeof h->line);
+                tg_run_config_shorten(h->def, sizeof h->def);
             }
-            return tg_err_set(err, TG_ERR_ARG, "%s:%d: %s: %s (here: remove the line, or give its default, %s)",
-                              path, lines->at[i], line, e2.msg, def + strlen(OPTS[i].name) + 3);
+            s = tg_err_set(err, TG_ERR_ARG, "%s:%d: %s: %s (here: remove the line, or give its default, %s)",
+                           path, lines->at[i], h->line, e2.msg, h->def + strlen(OPTS[i].name) + 3);
         }
     }
-    return TG_OK;
+    free(h);
+    return s;
 }
 
 int tg_run_config_format(const tg_run_config *c, char *buf, size_t len) {

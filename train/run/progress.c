@@ -241,18 +241,29 @@ int tg_progress_open(tg_progress *p, const char *rundir, int64_t keep_step, bool
         p->quiet = true;
         return 0;
     }
-    snprintf(p->log_path, sizeof p->log_path, "%s/train.log", rundir);
-    snprintf(p->metrics_path, sizeof p->metrics_path, "%s/metrics.tsv", rundir);
+    size_t len = strlen(rundir) + sizeof "/metrics.tsv";
+    p->log_path = malloc(len);
+    p->metrics_path = malloc(len);
+    if (!p->log_path || !p->metrics_path) {
+        snprintf(msg, msg_len, "out of memory");
+        tg_progress_close(p);
+        return -1;
+    }
+    snprintf(p->log_path, len, "%s/train.log", rundir);
+    snprintf(p->metrics_path, len, "%s/metrics.tsv", rundir);
     tg_err err;
     if (tg_afile_append_open(p->log_path, &p->log_fd, &err) != TG_OK) {
         snprintf(msg, msg_len, "%s", err.msg);
+        tg_progress_close(p);
         return -1;
     }
     /* a pending validation's row may have been written before a kill: it is written again */
     tg_tsv_dropped dropped;
     if (tsv_open(p->metrics_path, METRICS_HEADER, 1, keep_step, valid_pending ? "valid" : NULL, &dropped,
-                 &p->metrics_fd, msg, msg_len) != 0)
+                 &p->metrics_fd, msg, msg_len) != 0) {
+        tg_progress_close(p);
         return -1;
+    }
     char text[600];
     if (tg_tsv_dropped_text(p->metrics_path, &dropped, text, sizeof text)) tg_progress_log(p, "warning: %s", text);
     return 0;
@@ -296,16 +307,22 @@ void tg_progress_close(tg_progress *p) {
     if (p->bar_shown) console_write(p, "\r\033[K", 4);
     if (p->log_fd >= 0) close(p->log_fd);
     if (p->metrics_fd >= 0) close(p->metrics_fd);
+    free(p->log_path);
+    free(p->metrics_path);
     memset(p, 0, sizeof *p);
     p->log_fd = p->metrics_fd = -1;
 }
 
 void tg_progress_log(tg_progress *p, const char *fmt, ...) {
     if (p->quiet) return;
-    char line[2048];
+    /* the line, as shown, and with its stamp: 18 KiB, on the heap (the saves below a log line
+     * need the stack under a small `ulimit -s`) */
+    struct { char line[2048], shown[4 * 2048], out[4 * 2048 + 40]; } *b = malloc(sizeof *b);
+    if (!b) return;   /* (out of memory: this line is lost, not the run) */
+    char *line = b->line, *shown = b->shown, *out = b->out;   /* out: the console's line, then train.log's */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    vsnprintf(line, sizeof b->line, fmt, ap);
     va_end(ap);
     time_t now = time(NULL);
     struct tm tm;
@@ -316,28 +333,27 @@ void tg_progress_log(tg_progress *p, const char *fmt, ...) {
      * a control character (an ESC sequence in a dev file) as \xNN (text_out.h), on the terminal
      * and in train.log; the line breaks of the samples' own format, and tabs (a quoted metrics.tsv
      * line), are kept */
-    char shown[4 * sizeof line];
     size_t o = 0;
     for (char *seg = line;;) {
         size_t k = strcspn(seg, "\n\t");
         char sep = seg[k];
         seg[k] = '\0';
-        o += strlen(tg_shown(shown + o, sizeof shown - o, seg));
-        if (!sep || o + 2 > sizeof shown) break;
+        o += strlen(tg_shown(shown + o, sizeof b->shown - o, seg));
+        if (!sep || o + 2 > sizeof b->shown) break;
         shown[o++] = sep;
         shown[o] = '\0';
         seg += k + 1;
     }
-    char out[sizeof shown + 40];   /* the console's line, then train.log's */
-    int m = snprintf(out, sizeof out, "%s[%s] %s\n", p->bar_shown ? "\r\033[K" : "", stamp, shown);
+    int m = snprintf(out, sizeof b->out, "%s[%s] %s\n", p->bar_shown ? "\r\033[K" : "", stamp, shown);
     p->bar_shown = false;
     fflush(stderr);   /* (what stdio holds for stderr first) */
-    console_write(p, out, m < (int)sizeof out ? (size_t)m : sizeof out - 1);
+    console_write(p, out, m < (int)sizeof b->out ? (size_t)m : sizeof b->out - 1);
     if (p->log_fd >= 0) {
         strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
-        int n = snprintf(out, sizeof out, "[%s] %s\n", stamp, shown);
-        write_line(p, p->log_fd, p->log_path, out, n < (int)sizeof out ? (size_t)n : sizeof out - 1);
+        int n = snprintf(out, sizeof b->out, "[%s] %s\n", stamp, shown);
+        write_line(p, p->log_fd, p->log_path, out, n < (int)sizeof b->out ? (size_t)n : sizeof b->out - 1);
     }
+    free(b);
 }
 
 static double now_s(void) {

@@ -14,7 +14,7 @@
 typedef struct tg_progress {
     int log_fd;         /* RUNDIR/train.log, appended (-1: closed) */
     int metrics_fd;     /* RUNDIR/metrics.tsv, appended */
-    char log_path[4200], metrics_path[4200];
+    char *log_path, *metrics_path;   /* (malloc'd: the loop's frame holds this, under its saves) */
     bool failed;        /* a log or metrics line could not be written: the run must stop */
     char error[512];    /* why */
     bool tty;           /* stderr is a terminal that redraws (TERM set, not dumb): draw the bar */

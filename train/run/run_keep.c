@@ -98,15 +98,8 @@ tg_status tg_run_keep_newest(const char *dir, int64_t keep, int64_t every, tg_er
 static tg_status copy_file(const char *from, const char *to, tg_err *err) {
     FILE *in = tg_afile_fopen_regular(from, false);   /* as the checkpoint reader opens it */
     if (!in) return tg_err_set(err, TG_ERR_IO, "cannot read %s: %s", from, strerror(errno));
-    tg_afile out;
-    tg_status s = tg_afile_open(&out, to, err);
-    char buf[64 * 1024];
-    size_t n;
-    while (s == TG_OK && (n = fread(buf, 1, sizeof buf, in)) > 0) s = tg_afile_write(&out, buf, n, err);
-    if (s == TG_OK && ferror(in)) s = tg_err_set(err, TG_ERR_IO, "cannot read %s", from);
+    tg_status s = tg_afile_save_stream(to, in, from, err);
     fclose(in);
-    if (s == TG_OK) return tg_afile_commit(&out, err);
-    tg_afile_abort(&out);
     return s;
 }
 
