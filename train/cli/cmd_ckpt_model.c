@@ -164,37 +164,43 @@ int tg_ckpt_average(int argc, char **argv) {
     char **in = argv + optind;
     if (!output_ok(out, in, n) || !inputs_distinct(in, n)) return 2;
     tg_err err;
-    tg_loaded first, last = {0}, L;
-    if (tg_run_load_model(in[0], &first, &err) != TG_OK) { fprintf(stderr, "tapegrad ckpt average: %s\n", err.msg); return 1; }
-    tg_params *P = tg_model_params(first.model);
+    tg_loaded *three = calloc(3, sizeof *three);   /* (20 KiB: not for the stack) */
+    if (!three) { fprintf(stderr, "tapegrad ckpt average: out of memory\n"); return 1; }
+    tg_loaded *first = &three[0], *last = &three[1], *L = &three[2];
+    if (tg_run_load_model(in[0], first, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad ckpt average: %s\n", err.msg);
+        free(three);
+        return 1;
+    }
+    tg_params *P = tg_model_params(first->model);
     size_t numel = (size_t)tg_params_numel(P);
     double *sum = calloc(numel ? numel : 1, sizeof *sum);
-    if (!sum) { fprintf(stderr, "tapegrad ckpt average: out of memory\n"); tg_loaded_free(&first); return 1; }
+    if (!sum) { fprintf(stderr, "tapegrad ckpt average: out of memory\n"); tg_loaded_free(first); free(three); return 1; }
     for (size_t i = 0; i < numel; i++) sum[i] = tg_params_data(P)[i];
     int rc = 0;
     uint64_t *seen = malloc((size_t)n * sizeof *seen);   /* the inputs' parameter checksums so far */
     if (!seen) { fprintf(stderr, "tapegrad ckpt average: out of memory\n"); rc = 1; }
-    else seen[0] = first.param_hash;
+    else seen[0] = first->param_hash;
     for (int k = 1; k < n && rc == 0; k++) {
-        if (tg_run_load_model(in[k], &L, &err) != TG_OK) { fprintf(stderr, "tapegrad ckpt average: %s\n", err.msg); rc = 1; break; }
-        if (!averageable(in[0], &first, in[k], &L)) { rc = 1; tg_loaded_free(&L); break; }
+        if (tg_run_load_model(in[k], L, &err) != TG_OK) { fprintf(stderr, "tapegrad ckpt average: %s\n", err.msg); rc = 1; break; }
+        if (!averageable(in[0], first, in[k], L)) { rc = 1; tg_loaded_free(L); break; }
         for (int j = 0; j < k && rc == 0; j++)   /* a copy (cp, best.ckpt of a kept step) weighs twice */
-            if (seen[j] == L.param_hash) {
+            if (seen[j] == L->param_hash) {
                 fprintf(stderr, "tapegrad ckpt average: %s and %s hold the same parameters (checksum %016llx): "
                         "they would count twice in the average; give each model once\n", in[j], in[k],
-                        (unsigned long long)L.param_hash);
+                        (unsigned long long)L->param_hash);
                 rc = 1;   /* (found in the files' contents, as another model is; a name given twice: 2) */
             }
-        seen[k] = L.param_hash;
-        if (rc) { tg_loaded_free(&L); break; }
-        const tg_float *v = tg_params_data(tg_model_params(L.model));
+        seen[k] = L->param_hash;
+        if (rc) { tg_loaded_free(L); break; }
+        const tg_float *v = tg_params_data(tg_model_params(L->model));
         for (size_t i = 0; i < numel; i++) sum[i] += v[i];
-        tg_loaded_free(&last);
-        last = L;
+        tg_loaded_free(last);
+        *last = *L;
     }
     if (rc == 0) {
         for (size_t i = 0; i < numel; i++) tg_params_data(P)[i] = (tg_float)(sum[i] / n);
-        rc = write_average(&first, n > 1 ? &last : &first, out, &err);
+        rc = write_average(first, n > 1 ? last : first, out, &err);
         if (rc == 0) {
             printf("averaged %d checkpoint%s into ", n, n == 1 ? "" : "s");
             tg_fput_shown(stdout, out, strlen(out));
@@ -203,7 +209,8 @@ int tg_ckpt_average(int argc, char **argv) {
     }
     free(seen);
     free(sum);
-    tg_loaded_free(&last);
-    tg_loaded_free(&first);
+    tg_loaded_free(last);
+    tg_loaded_free(first);
+    free(three);
     return rc;
 }
