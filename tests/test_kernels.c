@@ -14,14 +14,17 @@
  * a draw), forward and backward bit-identical between them and over thread counts.
  *
  * On a CPU without AVX2 the "fast" path is the portable one and the comparisons still run. */
+#define _GNU_SOURCE   /* pthread_getattr_np: a pool thread's stack size */
 #include <check.h>
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "autograd/autograd.h"
 #include "autograd/kernels/kernels.h"
+#include "autograd/pool.h"
 #include "nn/nn.h"
 #include "optim/optim.h"
 #include "tests/tg_check.h"
@@ -1177,6 +1180,36 @@ START_TEST(test_dispatch) {
 }
 END_TEST
 
+/* A pool thread's stack is the pool's own size (2 MiB), not glibc's default, which follows
+ * RLIMIT_STACK: under `ulimit -s 64` the workers had 64 KiB, and the portable GEMM's panel alone
+ * was 128 KiB (tests/small_stack.sh runs that). The suite runs under the usual 8 MiB limit, where
+ * the default would be 8 MiB. */
+typedef struct { pthread_t caller; pthread_mutex_t mu; size_t worker_stack; int workers; } stack_probe;
+
+static void stack_probe_fn(void *arg, size_t b, size_t e) {
+    stack_probe *p = arg;
+    pthread_attr_t attr;
+    size_t size = 0;
+    if (pthread_equal(pthread_self(), p->caller) || pthread_getattr_np(pthread_self(), &attr) != 0) return;
+    pthread_attr_getstacksize(&attr, &size);
+    pthread_attr_destroy(&attr);
+    pthread_mutex_lock(&p->mu);
+    p->worker_stack = size;
+    p->workers++;
+    pthread_mutex_unlock(&p->mu);
+}
+
+START_TEST(test_pool_threads_own_stack) {
+    tg_pool *pool = tg_pool_new(3);
+    ck_assert_ptr_nonnull(pool);
+    stack_probe p = {.caller = pthread_self(), .mu = PTHREAD_MUTEX_INITIALIZER};
+    tg_pool_for(pool, 3, 1, stack_probe_fn, &p);
+    tg_pool_free(pool);
+    ck_assert_int_eq(p.workers, 2);
+    ck_assert_uint_eq(p.worker_stack, (size_t)2 << 20);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("kernels");
     TCase *tc = tcase_create("core");
@@ -1199,6 +1232,7 @@ int main(void) {
     tcase_add_test(tc, test_transpose_kernel);
     tcase_add_test(tc, test_training_steps_identity);
     tcase_add_test(tc, test_dispatch);
+    tcase_add_test(tc, test_pool_threads_own_stack);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? 1 : 0;
 }
