@@ -1475,6 +1475,51 @@ START_TEST(test_trim_reads_whole_lines) {
 }
 END_TEST
 
+/* A save keeps the permission bits of the file it replaces: a checkpoint chmod 600'd or a config
+ * 640'd stayed so only until the next save, which made them 0644 less the umask (world-readable).
+ * A new file takes 0644 less the umask; a symbolic link replaced is not the file it names. */
+static unsigned mode_of(const char *path) {
+    struct stat sb;
+    ck_assert_int_eq(lstat(path, &sb), 0);
+    return (unsigned)(sb.st_mode & 07777);
+}
+
+START_TEST(test_save_keeps_the_mode) {
+    char data[1100], out[1100], link[1100];
+    snprintf(data, sizeof data, "%s", dir_path("pairs.tsv"));
+    tg_cli_write(data, "a b c\tx y z\nb c d\ty z w\n");
+    snprintf(out, sizeof out, "%s", dir_path("vocab.txt"));
+    char *learn[] = {"vocab", "learn", "--data", data, "--merges", "3", "-o", out, NULL};
+    mode_t mask = umask(022);
+    tg_cli_run_ok(NULL, learn);   /* new: 0644 less the umask */
+    ck_assert_uint_eq(mode_of(out), 0644);
+    umask(077);
+    ck_assert_int_eq(chmod(out, 0640), 0);
+    tg_cli_run_ok(NULL, learn);
+    ck_assert_msg(mode_of(out) == 0640, "vocab learn -o over a 0640 file: %o", mode_of(out));
+    ck_assert_int_eq(chmod(out, 0604), 0);   /* kept, not narrowed by the umask either */
+    tg_cli_run_ok(NULL, learn);
+    ck_assert_msg(mode_of(out) == 0604, "vocab learn -o over a 0604 file: %o", mode_of(out));
+    umask(022);
+    /* a link is replaced with a new file (never written through), not given its target's mode */
+    snprintf(link, sizeof link, "%s", dir_path("link.txt"));
+    ck_assert_int_eq(symlink(out, link), 0);
+    char *to_link[] = {"vocab", "learn", "--data", data, "--merges", "3", "-o", link, NULL};
+    tg_cli_run_ok(NULL, to_link);
+    ck_assert_uint_eq(mode_of(link), 0644);
+    ck_assert_uint_eq(mode_of(out), 0604);
+    /* a run's checkpoint and config.txt, saved again by its resume */
+    make_run("pm", "1");
+    ck_assert_int_eq(chmod(dir_path("pm/last.ckpt"), 0600), 0);
+    ck_assert_int_eq(chmod(dir_path("pm/config.txt"), 0640), 0);
+    char *a[] = {"train", "--resume", (char *)dir_path("pm"), "--max-steps", "2", NULL};
+    tg_cli_run_ok(NULL, a);
+    ck_assert_msg(mode_of(dir_path("pm/last.ckpt")) == 0600, "last.ckpt: %o", mode_of(dir_path("pm/last.ckpt")));
+    ck_assert_msg(mode_of(dir_path("pm/config.txt")) == 0640, "config.txt: %o", mode_of(dir_path("pm/config.txt")));
+    umask(mask);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("writes");
     TCase *tc = tcase_create("writes");
@@ -1527,6 +1572,7 @@ static Suite *suite(void) {
     tcase_add_test(io, test_trim_reads_whole_lines);
     tcase_add_test(io, test_trim_says_what_it_drops);
     tcase_add_test(io, test_tsv_rows);
+    tcase_add_test(io, test_save_keeps_the_mode);
     suite_add_tcase(s, io);
     return s;
 }

@@ -399,9 +399,18 @@ tg_status tg_afile_fd_sync(int fd, const char *what, tg_err *err) {
     return TG_OK;
 }
 
+/* The temporary takes the permission bits of the regular file it replaces (a checkpoint chmod
+ * 600'd, a config 640'd: not widened to 0644 less the umask); a new file, or a link replaced, keeps
+ * the temporary's. Best effort: where chmod means nothing (vfat), the save goes on. */
+static void keep_mode(int fd, const char *path) {
+    struct stat sb;
+    if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode)) (void)fchmod(fd, sb.st_mode & 0777);
+}
+
 tg_status tg_afile_commit(tg_afile *f, tg_err *err) {
     tg_status st = TG_OK;
     const char *what = f->tmp ? f->tmp : f->path;
+    if (f->tmp) keep_mode(f->fd, f->path);   /* (before the sync, which then covers it) */
     /* A device or FIFO cannot be synced (EINVAL/EROFS): only its close counts. */
     bool injected = inject_sync_fault();
     if (injected || (fsync(f->fd) != 0 && (f->tmp || (errno != EINVAL && errno != EROFS))))
