@@ -393,14 +393,20 @@ static tg_status write_md(const report *R, const bool *finished, tg_err *err) {
     tg_exp_out o;
     FILE *f = open_in(R->e, "report.md", &o, err);
     if (!f) return TG_ERR_NOMEM;
-    char cmd[16384];
-    tg_exp_command_line(R->e, cmd, sizeof cmd);
+    enum { CMD_MAX = 16384 };
+    char *cmd = malloc(CMD_MAX);   /* (not on the stack, where the plots below are drawn) */
+    if (!cmd) {
+        tg_exp_out_abort(&o);
+        return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    }
+    tg_exp_command_line(R->e, cmd, CMD_MAX);
     int done = 0;
     for (int i = 0; i < R->n; i++) done += finished[i];
     fprintf(f, "# Experiment %s\n\nReproduce it with:\n\n```sh\n%s\n```\n\n%d of %d cells finished (%d variants x %d "
                "seeds); the tables cover the finished ones. Dev set scores are of greedy translations; BLEU is "
                "sacreBLEU's corpus BLEU, chrF2 its chrF.\n\n## Per variant: mean ± sd over seeds\n\n",
             R->e->dir, cmd, done, R->n, R->nv, R->e->n_seeds);
+    free(cmd);
     for (int w = 0; w < N_WHICH; w++) variant_table(f, R, w);
     fprintf(f, "## Against the baseline (%s)\n\nPaired bootstrap resampling of the dev set (%d resamples, seed %d, "
                "corpus BLEU recomputed from the resampled segments' statistics, as `sacrebleu --paired-bs`): per "

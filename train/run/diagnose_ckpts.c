@@ -222,34 +222,44 @@ tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_do
     int lock = tg_run_folder_lock(rundir, &lock_err);
     if (lock >= 0) tg_run_remove_stale_temps(rundir, "ckpt diagnose");   /* (a killed diagnose's, say) */
     if (!has_last) tg_run_periodic_path(rundir, kept[0], recipe, sizeof recipe);
-    tg_loaded last;
-    s = tg_run_load_model(recipe, &last, err);
+    /* the recipe's checkpoint, its config and the run, 20 KiB: on the heap */
+    struct { tg_loaded last; tg_run_config cfg; tg_run r; } *h = calloc(1, sizeof *h);
+    if (!h) {
+        free(kept);
+        drop_lock(lock);
+        return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    }
+    tg_loaded *last = &h->last;
+    tg_run_config *cfg = &h->cfg;
+    tg_run *r = &h->r;
+    s = tg_run_load_model(recipe, last, err);
     bool loaded = s == TG_OK;
-    tg_run_config cfg = last.cfg;
-    int64_t last_step = loaded ? last.st.step : 0;
+    *cfg = last->cfg;
+    int64_t last_step = loaded ? last->st.step : 0;
     /* left as it is: a run whose checkpoints a train with --diagnostics saved has its own rows,
      * gradient norms and all (held by a train: that train's, which writes them) */
-    bool own = loaded && cfg.diagnostics > 0;
-    if (own && lock >= 0 && (own = trained_rows(&cfg, last_step)))
+    bool own = loaded && cfg->diagnostics > 0;
+    if (own && lock >= 0 && (own = trained_rows(cfg, last_step)))
         s = all_trained_with_diagnostics(rundir, kept, n, last_step, &own, err);
     if (s != TG_OK || own || lock < 0) {
-        if (loaded) tg_loaded_free(&last);
+        if (loaded) tg_loaded_free(last);
         free(kept);
         drop_lock(lock);
         if (s == TG_OK && !own) *err = lock_err;
+        free(h);
         return s != TG_OK ? s : own ? TG_OK : TG_ERR_STATE;
     }
-    if (strlen(rundir) >= sizeof cfg.out) s = tg_err_set(err, TG_ERR_ARG, "%s: path too long", rundir);
-    else snprintf(cfg.out, sizeof cfg.out, "%s", rundir);
-    if (s == TG_OK) s = data_readable(&cfg, recipe, err);
-    cfg.diagnostics = 1;
-    cfg.threads = threads;
-    tg_run r;
+    if (strlen(rundir) >= sizeof cfg->out) s = tg_err_set(err, TG_ERR_ARG, "%s: path too long", rundir);
+    else snprintf(cfg->out, sizeof cfg->out, "%s", rundir);
+    if (s == TG_OK) s = data_readable(cfg, recipe, err);
+    cfg->diagnostics = 1;
+    cfg->threads = threads;
     /* the recipe's model and vocabulary (a folder of step-N.ckpt has no vocab.txt) on the run's data */
-    if (s == TG_OK) s = tg_run_open_model(&r, &cfg, &last, err);
-    tg_loaded_free(&last);
-    if (s == TG_OK && (s = tg_run_check_dev(recipe, &r, err)) != TG_OK) tg_run_close(&r);   /* the run's batch */
+    if (s == TG_OK) s = tg_run_open_model(r, cfg, last, err);
+    tg_loaded_free(last);
+    if (s == TG_OK && (s = tg_run_check_dev(recipe, r, err)) != TG_OK) tg_run_close(r);   /* the run's batch */
     if (s != TG_OK) {
+        free(h);
         free(kept);
         drop_lock(lock);
         return s;
@@ -260,7 +270,7 @@ tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_do
     tg_run_diag d;
     int64_t keep_step = (n ? kept[n - 1] : last_step) - 1;
     later_rows later = {0};
-    s = tg_run_diag_open_rewrite(&d, &r, keep_step, err);
+    s = tg_run_diag_open_rewrite(&d, r, keep_step, err);
     if (s == TG_OK) {
         snprintf(path, sizeof path, "%s/diagnostics.tsv", rundir);
         s = later_rows_read(path, keep_step, last_step, &later, err);
@@ -269,19 +279,20 @@ tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_do
     bool written;
     for (size_t i = n; s == TG_OK && i-- > 0;) {   /* oldest first */
         tg_run_periodic_path(rundir, kept[i], path, sizeof path);
-        s = diagnose_one(&r, &d, &later, path, kept[i], recipe, &written, err);
+        s = diagnose_one(r, &d, &later, path, kept[i], recipe, &written, err);
         done += s == TG_OK && written;
     }
     if (s == TG_OK && has_last && (n == 0 || kept[0] < last_step)) {
-        s = diagnose_one(&r, &d, &later, recipe, -1, recipe, &written, err);
+        s = diagnose_one(r, &d, &later, recipe, -1, recipe, &written, err);
         done += s == TG_OK && written;
     }
-    if (s == TG_OK) later_rows_upto(&later, &d, &r, INT64_MAX, false);   /* training's rows after the last */
+    if (s == TG_OK) later_rows_upto(&later, &d, r, INT64_MAX, false);   /* training's rows after the last */
     free(later.buf);
-    if (s == TG_OK) s = tg_run_diag_commit(&d, &r, err);
+    if (s == TG_OK) s = tg_run_diag_commit(&d, r, err);
     if (s == TG_OK) *n_done = done;
     tg_run_diag_close(&d);
-    tg_run_close(&r);
+    tg_run_close(r);
+    free(h);
     free(kept);
     drop_lock(lock);
     return s;
