@@ -318,7 +318,11 @@ void tg_progress_log(tg_progress *p, const char *fmt, ...) {
     /* the line, as shown, and with its stamp: 18 KiB, on the heap (the saves below a log line
      * need the stack under a small `ulimit -s`) */
     struct { char line[2048], shown[4 * 2048], out[4 * 2048 + 40]; } *b = malloc(sizeof *b);
-    if (!b) return;   /* (out of memory: this line is lost, not the run) */
+    if (!b) {   /* a line that cannot be made stops the run (saved) as one that cannot be written */
+        if (!p->failed) snprintf(p->error, sizeof p->error, "out of memory for a log line");
+        p->failed = true;
+        return;
+    }
     char *line = b->line, *shown = b->shown, *out = b->out;   /* out: the console's line, then train.log's */
     va_list ap;
     va_start(ap, fmt);
