@@ -9,12 +9,14 @@
 #   equal-bible  the same on 300 lines of data/bible_en_es (BPE learned by every rank, saved by 0)
 #   rank-fails   a step that fails before its update on rank 1 alone (before its forward, in the
 #                making of its batch, in the middle of its backward with buckets already in the
-#                overlapped sum, after it):
+#                overlapped sum, after it, and after it on a rank whose summing thread could not
+#                start, which sums the same buckets itself; before: a hang):
 #                every rank learns of it in the step's gather, none updates, rank 0 saves the steps
 #                before it, every rank exits 1 (no hang, no MPI_Abort); the resume ends with the
 #                uninterrupted run's parameters (before: the job ended by MPI_Abort, unsaved)
 #   rank-killed  rank 1 is SIGKILLed at step 3: the job ends, no hang, last.ckpt intact
-#   rank-paused  rank 1 alone stopped (SIGSTOP) 3 s in a step and continued, in a --time-limit run:
+#   rank-paused  rank 1 alone stopped (SIGSTOP) 3 s in a step and continued, in a --time-limit run
+#                (with the sum overlapping backward, and after it):
 #                the pause is not training time on rank 0, whose clock every rank follows (before:
 #                counted, rank 0 waiting for it in the sum)
 #   wrong-ranks  a 2-shard run resumed on 3 ranks is refused with a message (exit 2)
@@ -89,11 +91,14 @@ equal-bible)
 rank-fails)
     # the uninterrupted run, and the same run failing at step 13 on rank 1 alone (last saved at 10)
     $MPI -np 2 "$TG" train $TINY --max-steps 20 --out "$D/whole" 2>"$D/err" || { cat "$D/err"; fail "2 ranks"; }
-    for how in start batch backward after; do
+    for how in start batch backward after thread; do
         case $how in
         start) TAPEGRAD_INJECT_RANK_FAIL=1:13 $MPI -np 2 "$TG" train $TINY --max-steps 20 --out "$D/$how" ;;
         backward) TAPEGRAD_MPI_BUCKET=300 TAPEGRAD_INJECT_RANK_FAIL=1:13:backward \
                   $MPI -np 2 "$TG" train $TINY --max-steps 20 --out "$D/$how" ;;
+        thread) TAPEGRAD_MPI_BUCKET=300 $MPI -np 1 "$TG" train $TINY --max-steps 20 --out "$D/$how" : \
+                 -np 1 env TAPEGRAD_FAIL_SUM_THREAD=1 TAPEGRAD_FAIL_STEP=13 "$TG" train $TINY --max-steps 20 \
+                 --out "$D/$how" ;;
         batch|after) f=13; [ $how = batch ] && f=13:batch
               $MPI -np 1 "$TG" train $TINY --max-steps 20 --out "$D/$how" : \
                    -np 1 env TAPEGRAD_FAIL_STEP=$f "$TG" train $TINY --max-steps 20 --out "$D/$how" ;;
@@ -106,7 +111,7 @@ rank-fails)
         start) said="injected failure of rank 1 at step 13" ;;
         batch) said="out of memory for a batch .TAPEGRAD_FAIL_STEP." ;;
         backward) said="backward: out of memory in its middle" ;;
-        after) said="backward: out of memory .TAPEGRAD_FAIL_STEP." ;;
+        after|thread) said="backward: out of memory .TAPEGRAD_FAIL_STEP." ;;
         esac
         grep -q "rank 1: error: $said" "$D/err" || fail "$how: no message from rank 1"
         grep -q "step 13 failed before its update (below); last.ckpt holds step 12" "$D/err" || fail "$how: not saved"
@@ -128,9 +133,13 @@ rank-killed)
     "$TG" ckpt verify "$D/r/last.ckpt" || fail "last.ckpt damaged"
     ;;
 rank-paused)
-    # rank 1 stops itself (SIGSTOP) before its forward of step 20, where rank 0 waits for it in the sum
-    TAPEGRAD_INJECT_RANK_FAIL=1:20:stop $MPI -np 2 "$TG" train $TINY --max-steps 100000000 --time-limit 3s \
-        --valid-every 0 --save-every 0 --log-every 100000 --out "$D/p" 2>"$D/err" &
+    # rank 1 stops itself (SIGSTOP) in step 20, just before its part of the gradient sum, where rank 0
+    # waits for it: with the sum overlapping backward, and after backward (TAPEGRAD_MPI_OVERLAP=0,
+    # whose sum came after the step's gather and so went untold)
+    for overlap in 1 0; do
+    TAPEGRAD_MPI_OVERLAP=$overlap TAPEGRAD_INJECT_RANK_FAIL=1:20:stop $MPI -np 2 "$TG" train $TINY \
+        --max-steps 100000000 --time-limit 3s --valid-every 0 --save-every 0 --log-every 100000 --out "$D/p$overlap" \
+        2>"$D/err" &
     pid=$!
     rank1=""   # the process whose MPI rank is 1, among mpirun's children, once stopped
     i=0
@@ -141,20 +150,21 @@ rank-paused)
                 [ "$(ps -o stat= -p "$p" | cut -c1)" = T ] && rank1=$p
         done
     done
-    [ -n "$rank1" ] || { kill $pid; fail "rank 1 did not stop"; }
+    [ -n "$rank1" ] || { kill $pid; fail "overlap $overlap: rank 1 did not stop"; }
     sleep 3; kill -CONT "$rank1"
     back=$(date +%s.%N)
     wait $pid
     rc=$?
     left=$(awk -v a="$back" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
     cat "$D/err" >&2
-    [ $rc -eq 0 ] || fail "exit $rc"
-    grep -q "done: reached --time-limit" "$D/err" || fail "no time-limit stop"
+    [ $rc -eq 0 ] || fail "overlap $overlap: exit $rc"
+    grep -q "done: reached --time-limit" "$D/err" || fail "overlap $overlap: no time-limit stop"
     # almost all of the 3 s were left when rank 1 was continued (before: the pause used them up)
-    echo "trained on for $left s after the pause"
-    awk -v l="$left" 'BEGIN { exit !(l > 1.5) }' || fail "the pause was counted as training time"
+    echo "overlap $overlap: trained on for $left s after the pause"
+    awk -v l="$left" 'BEGIN { exit !(l > 1.5) }' || fail "overlap $overlap: the pause was counted as training time"
     grep -q "step 20: rank 1 of 2 was stopped and continued within it: [0-9.]* s counted as" "$D/err" ||
-        fail "rank 0 did not see rank 1's pause"
+        fail "overlap $overlap: rank 0 did not see rank 1's pause"
+    done
     ;;
 wrong-ranks)
     $MPI -np 2 "$TG" train $TINY --max-steps 4 --out "$D/two" 2>/dev/null || fail "2 ranks"

@@ -38,7 +38,8 @@ tg_status tg_dist_sum(tg_float *buf, size_t n, tg_err *err);
  * given) on a helper thread, each bucket as soon as the caller says it is final, so that the
  * sum overlaps the backward pass. Between begin and end the caller makes no other dist call.
  * begin fails with TG_ERR_STATE when this MPI cannot (no MPI_THREAD_SERIALIZED, one rank, or
- * TAPEGRAD_MPI_OVERLAP=0): then use tg_dist_sum. end marks every bucket final and waits. */
+ * TAPEGRAD_MPI_OVERLAP=0): then use tg_dist_sum. end marks every bucket final and waits. A rank
+ * whose helper thread cannot start sums the same buckets in end, so the ranks' messages match. */
 typedef struct tg_dist_bucket { size_t off, len; } tg_dist_bucket;
 tg_status tg_dist_sum_begin(tg_float *buf, const tg_dist_bucket *buckets, int n, tg_err *err);
 void tg_dist_sum_ready(int bucket);

@@ -57,6 +57,12 @@ int tg_dist_init(int *argc, char ***argv, char *msg, size_t msg_len) {
     const char *e = getenv("TAPEGRAD_MPI_OVERLAP");
     int can = provided >= MPI_THREAD_SERIALIZED && !(e && !strcmp(e, "0"));
     MPI_Allreduce(&can, &g_overlap, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    /* the chain's buffer now, not at a step: a rank short of memory there would leave the chain
+     * with the others waiting in it */
+    if (g_size > 1 && !(g_tmp = malloc(CHUNK * sizeof *g_tmp))) {
+        snprintf(msg, msg_len, "rank %d: out of memory for the gradient sum's buffer", g_rank);
+        return -1;
+    }
     return 0;
 }
 
@@ -93,8 +99,6 @@ static tg_status failed(tg_err *err, const char *what, int rc) {
 
 /* The chain over buf (n) and the broadcast of the total from the last rank. */
 static tg_status chain_sum(tg_float *buf, size_t n, tg_err *err) {
-    if (!g_tmp && !(g_tmp = malloc(CHUNK * sizeof *g_tmp)))
-        return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
     const int last = g_size - 1;
     for (size_t at = 0; at < n; at += CHUNK) {
         int len = (int)(n - at < CHUNK ? n - at : CHUNK), rc;
@@ -137,35 +141,36 @@ static struct {
     tg_status st;
     tg_err err;
     bool running;
+    bool inline_sum;        /* no helper thread (none could start, or no memory): tg_dist_sum_end sums */
 } ov = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static void *sum_buckets(void *unused) {
     (void)unused;
     for (int k = 0; k < ov.n && ov.st == TG_OK; k++) {
         pthread_mutex_lock(&ov.mu);
-        while (!ov.ready[k]) pthread_cond_wait(&ov.cv, &ov.mu);
+        while (!ov.inline_sum && !ov.ready[k]) pthread_cond_wait(&ov.cv, &ov.mu);
         pthread_mutex_unlock(&ov.mu);
         ov.st = chain_sum(ov.buf + ov.bucket[k].off, ov.bucket[k].len, &ov.err);
     }
     return NULL;
 }
 
+/* The other ranks sum bucket by bucket: a rank that cannot start the helper thread (out of memory
+ * for its stack or for the flags) sums the same buckets in the same order in tg_dist_sum_end, not
+ * its buffer whole (tg_dist_sum's other messages would leave every rank waiting). */
 tg_status tg_dist_sum_begin(tg_float *buf, const tg_dist_bucket *buckets, int n, tg_err *err) {
     if (g_size < 2 || !g_overlap)
         return tg_err_set(err, TG_ERR_STATE, "no overlapped sum here");
-    unsigned char *ready = calloc((size_t)(n > 0 ? n : 1), 1);
-    if (!ready) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
-    ov.buf = buf, ov.bucket = buckets, ov.n = n, ov.ready = ready, ov.st = TG_OK;
-    if (tg_thread_start(&ov.thread, sum_buckets, NULL) != 0) {   /* (takes no stop signal: threads.h) */
-        free(ready);
-        return tg_err_set(err, TG_ERR_STATE, "cannot start the summing thread");
-    }
-    ov.running = true;
+    ov.buf = buf, ov.bucket = buckets, ov.n = n, ov.st = TG_OK, ov.running = true;
+    /* TAPEGRAD_FAIL_SUM_THREAD=1: this rank's thread cannot start, for the tests */
+    const char *fail = getenv("TAPEGRAD_FAIL_SUM_THREAD");
+    ov.ready = fail && !strcmp(fail, "1") ? NULL : calloc((size_t)(n > 0 ? n : 1), 1);
+    ov.inline_sum = !ov.ready || tg_thread_start(&ov.thread, sum_buckets, NULL) != 0;   /* (no stop signal there) */
     return TG_OK;
 }
 
 void tg_dist_sum_ready(int bucket) {
-    if (!ov.running || bucket < 0 || bucket >= ov.n) return;
+    if (!ov.running || ov.inline_sum || bucket < 0 || bucket >= ov.n) return;
     pthread_mutex_lock(&ov.mu);
     ov.ready[bucket] = 1;
     pthread_cond_signal(&ov.cv);
@@ -174,8 +179,12 @@ void tg_dist_sum_ready(int bucket) {
 
 tg_status tg_dist_sum_end(tg_err *err) {
     if (!ov.running) return TG_OK;
-    for (int k = 0; k < ov.n; k++) tg_dist_sum_ready(k);
-    pthread_join(ov.thread, NULL);
+    if (ov.inline_sum) {
+        sum_buckets(NULL);
+    } else {
+        for (int k = 0; k < ov.n; k++) tg_dist_sum_ready(k);
+        pthread_join(ov.thread, NULL);
+    }
     ov.running = false;
     free(ov.ready);
     ov.ready = NULL;

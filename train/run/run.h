@@ -209,6 +209,9 @@ tg_status tg_run_shard_grads(tg_run *r, const tg_batch *b, tg_status failed, boo
  * end waits for the sum. early: the share of the gradients final before the last bucket (summed
  * while backward still runs), over the steps so far. */
 tg_status tg_run_overlap_begin(tg_run *r, const tg_tensor *loss, bool *on, tg_err *err);
+/* Over MPI, before the first step: the buckets' plan, made then so that no step's sum needs memory
+ * one rank alone might lack (that rank's sum would differ from the others', which would wait). */
+tg_status tg_run_overlap_prepare(tg_run *r, tg_err *err);
 void tg_run_overlap_hook(void *overlap, int64_t walked);
 /* Fault injection: this step's walk announces the buckets final in its first half, then none, as a
  * backward that fails there leaves them; tg_run_overlap_end announces the rest. */

@@ -439,6 +439,7 @@ int tg_run_train(tg_run *r) {
                     tg_pool_threads(tg_ctx_pool(r->ctx)), tg_pool_threads(tg_ctx_pool(r->ctx)) == 1 ? "" : "s");
     tg_run_diag diag;
     tg_status s = tg_run_agree_start(r, &err);
+    if (s == TG_OK) s = tg_run_overlap_prepare(r, &err);
     if (s == TG_OK) s = tg_run_diag_open(&diag, r, &err);
     if (s != TG_OK) {
         fprintf(stderr, "tapegrad train: %s\n", err.msg);

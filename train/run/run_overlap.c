@@ -37,10 +37,12 @@ void tg_run_overlap_free(struct tg_overlap *o) {
 }
 
 /* Buckets of whole parameters from the last one back, each at least `size` elements (the last
- * bucket what is left). NULL if the gradients are not one contiguous run in declaration order. */
-static struct tg_overlap *build(tg_params *P) {
+ * bucket what is left). NULL if the gradients are not one contiguous run in declaration order, or
+ * (*oom) out of memory. */
+static struct tg_overlap *build(tg_params *P, bool *oom) {
     struct tg_overlap *o = calloc(1, sizeof *o);
     int n = tg_params_len(P);
+    *oom = !o;
     if (!o) return NULL;
     o->n_params = n;
     o->leaves = malloc((size_t)n * sizeof *o->leaves);
@@ -51,6 +53,7 @@ static struct tg_overlap *build(tg_params *P) {
     o->order = malloc((size_t)(n + 1) * sizeof *o->order);
     if (!o->leaves || !o->final_after || !o->first || !o->bucket || !o->bucket_final || !o->order) {
         tg_run_overlap_free(o);
+        *oom = true;
         return NULL;
     }
     const char *e = getenv("TAPEGRAD_MPI_BUCKET");
@@ -85,11 +88,17 @@ static void announce(struct tg_overlap *o, int64_t walked) {
 
 void tg_run_overlap_hook(void *user, int64_t walked) { announce(user, walked); }
 
+tg_status tg_run_overlap_prepare(tg_run *r, tg_err *err) {
+    bool oom = false;
+    if (tg_dist_size() > 1 && !r->overlap) r->overlap = build(tg_model_params(r->model), &oom);
+    return oom ? tg_err_set(err, TG_ERR_NOMEM, "out of memory for the gradient's buckets") : TG_OK;
+}
+
 tg_status tg_run_overlap_begin(tg_run *r, const tg_tensor *loss, bool *on, tg_err *err) {
     *on = false;
     tg_params *P = tg_model_params(r->model);
-    if (!r->overlap && !(r->overlap = build(P))) return TG_OK;   /* not possible: the plain sum */
     struct tg_overlap *o = r->overlap;
+    if (!o) return TG_OK;   /* not possible (on every rank alike): the plain sum */
     if (loss && tg_backward_leaf_final(loss, o->n_params, o->leaves, o->final_after) != TG_OK)
         return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
     if (!loss) memset(o->final_after, 0, (size_t)o->n_params * sizeof *o->final_after);
@@ -102,9 +111,8 @@ tg_status tg_run_overlap_begin(tg_run *r, const tg_tensor *loss, bool *on, tg_er
         o->order[k] = b;
     }
     tg_err e2;
-    tg_status s = tg_dist_sum_begin(tg_params_grad(P), o->bucket, o->nb, &e2);
-    if (s == TG_ERR_STATE) return TG_OK;   /* this MPI cannot: the plain sum after backward */
-    if (s != TG_OK) return tg_err_set(err, s, "%s", e2.msg);
+    if (tg_dist_sum_begin(tg_params_grad(P), o->bucket, o->nb, &e2) != TG_OK)
+        return TG_OK;   /* this MPI cannot (every rank alike): the plain sum after backward */
     o->on = *on = true;
     o->next = 0;
     o->cut = 0;

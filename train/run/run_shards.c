@@ -70,7 +70,7 @@ static uint64_t shard_seed(uint64_t seed, int k) {
 /* Failures the tests inject into a shard's backward: none, in its middle (the walk announces the
  * buckets final in its first half to the overlapped sum, then none, as a backward failing there
  * would leave them: TAPEGRAD_INJECT_RANK_FAIL=RANK:STEP:backward), or after it (TAPEGRAD_FAIL_STEP). */
-enum { FAULT_NONE, FAULT_BACKWARD, FAULT_AFTER };
+enum { FAULT_NONE, FAULT_BACKWARD, FAULT_AFTER, FAULT_STOP };
 
 /* Forward and backward of shard k of b into the gradient buffer (zero on entry); st (ST_N). With
  * sum (over MPI), the sum across ranks starts too, overlapping backward when it can; *summing
@@ -129,7 +129,12 @@ static tg_status local_shards(tg_run *r, const tg_batch *b, int n_shards, tg_rng
         if (s == TG_OK) s = shard_grad(r, b, tg_dist_rank(), n_shards, start, mine, true, inject, summed, err);
         tg_err e2;
         if (s != TG_OK && !*summed && tg_run_overlap_begin(r, NULL, summed, &e2) != TG_OK) *summed = false;
+        if (inject == FAULT_STOP) raise(SIGSTOP);   /* (continued, it goes on) */
         tg_status s2 = tg_run_overlap_end(r, &e2);   /* also after an error: the thread must end */
+        /* without the overlapped sum, the plain one, before the gather too: so every rank takes its
+         * part whatever its own step gave, and a rank paused in it is told of in the gather */
+        if (s2 == TG_OK && !*summed) s2 = tg_dist_sum(g, n, &e2);
+        *summed = true;
         if (s == TG_OK && s2 != TG_OK) s = tg_err_set(err, s2, "%s", e2.msg);
         tg_ctx_reset(r->ctx);
         if (s2 != TG_OK) return s;   /* the transport failed: no gather to count on */
@@ -161,12 +166,8 @@ static tg_status inject_rank_failure(const tg_run *r, int *inject, tg_err *err) 
     if (!e || sscanf(e, "%d:%d:%11s", &rank, &step, how) < 2) return TG_OK;
     if (rank != tg_dist_rank() || r->st.step + 1 != step) return TG_OK;
     if (!strcmp(how, "kill")) raise(SIGKILL);
-    if (!strcmp(how, "stop")) {   /* a Ctrl-Z of this rank alone: continued, it goes on */
-        raise(SIGSTOP);
-        return TG_OK;
-    }
-    if (!strcmp(how, "backward")) {
-        *inject = FAULT_BACKWARD;
+    if (!strcmp(how, "stop") || !strcmp(how, "backward")) {
+        *inject = how[0] == 's' ? FAULT_STOP : FAULT_BACKWARD;
         return TG_OK;
     }
     return tg_err_set(err, TG_ERR_IO, "injected failure of rank %d at step %d (TAPEGRAD_INJECT_RANK_FAIL)", rank, step);
@@ -220,7 +221,6 @@ tg_status tg_run_shard_grads(tg_run *r, const tg_batch *b, tg_status failed, boo
     /* each shard's stream continues past the longest shard's draws */
     tg_ctx_set_rng(r->ctx, (tg_rng_state){start.seed, start.counter + (uint64_t)draws});
     if (s != TG_OK || !out->finite || summed) return s;
-    if (tg_dist_size() > 1) return tg_dist_sum(tg_params_grad(P), n, err);
     memcpy(tg_params_grad(P), r->grad_acc, n * sizeof *r->grad_acc);
     return TG_OK;
 }
