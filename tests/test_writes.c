@@ -7,6 +7,7 @@
  * checkpoint's model, config and state sections are checked before anything is built. */
 #include <check.h>
 #include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "tests/tg_check.h"
@@ -1520,6 +1522,52 @@ START_TEST(test_save_keeps_the_mode) {
 }
 END_TEST
 
+/* The bits before a byte is written (a 0600 checkpoint was readable by all while its save lasted);
+ * a file of another owner saved by root goes back to that owner with its bits (it became root's
+ * with them, locking the owner out of the run); a POSIX ACL is kept, not flattened into wider
+ * group bits (its mask). */
+START_TEST(test_save_keeps_owner_and_acl) {
+    char data[1100], out[1100];
+    snprintf(data, sizeof data, "%s", dir_path("pairs.tsv"));
+    tg_cli_write(data, "a b c\tx y z\nb c d\ty z w\n");
+    snprintf(out, sizeof out, "%s", dir_path("vocab.txt"));
+    char *learn[] = {"vocab", "learn", "--data", data, "--merges", "3", "-o", out, NULL};
+    tg_cli_run_ok(NULL, learn);
+    ck_assert_int_eq(chmod(out, 0600), 0);
+    bool root = geteuid() == 0;
+    if (root) ck_assert_int_eq(chown(out, 1234, 1235), 0);
+    tg_afile f;
+    tg_err err;
+    ck_assert_int_eq(tg_afile_open(&f, out, &err), TG_OK);
+    struct stat sb;
+    ck_assert_int_eq(fstat(f.fd, &sb), 0);
+    ck_assert_msg((sb.st_mode & 0777) == 0600, "the temporary, before its first byte: %o", sb.st_mode & 0777);
+    tg_afile_abort(&f);
+    tg_cli_run_ok(NULL, learn);
+    ck_assert_int_eq(lstat(out, &sb), 0);
+    ck_assert_msg((sb.st_mode & 0777) == 0600, "saved: %o", sb.st_mode & 0777);
+    if (root) ck_assert_msg(sb.st_uid == 1234 && sb.st_gid == 1235, "saved by root: owner %u:%u", sb.st_uid, sb.st_gid);
+    /* user::rw- user:1234:rw- group::--- mask::rw- other::--- (the kernel's xattr form) */
+    struct { uint16_t tag, perm; uint32_t id; } e[] = {
+        {0x01, 6, UINT32_MAX}, {0x02, 6, 1234}, {0x04, 0, UINT32_MAX}, {0x10, 6, UINT32_MAX}, {0x20, 0, UINT32_MAX}};
+    unsigned char acl[4 + sizeof e];
+    uint32_t version = 2;
+    memcpy(acl, &version, 4);
+    memcpy(acl + 4, e, sizeof e);
+    if (setxattr(out, "system.posix_acl_access", acl, sizeof acl, 0) != 0) {
+        printf("test_save_keeps_owner_and_acl: no POSIX ACLs on this file system (%s): that part not run\n",
+               strerror(errno));
+        return;
+    }
+    ck_assert_uint_eq(mode_of(out), 0660);   /* the mask in the group bits */
+    tg_cli_run_ok(NULL, learn);
+    unsigned char back[sizeof acl + 64];
+    ssize_t n = getxattr(out, "system.posix_acl_access", back, sizeof back);
+    ck_assert_msg(n == (ssize_t)sizeof acl && !memcmp(back, acl, sizeof acl), "the ACL was not kept (%zd bytes)", n);
+    ck_assert_uint_eq(mode_of(out), 0660);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("writes");
     TCase *tc = tcase_create("writes");
@@ -1573,6 +1621,7 @@ static Suite *suite(void) {
     tcase_add_test(io, test_trim_says_what_it_drops);
     tcase_add_test(io, test_tsv_rows);
     tcase_add_test(io, test_save_keeps_the_mode);
+    tcase_add_test(io, test_save_keeps_owner_and_acl);
     suite_add_tcase(s, io);
     return s;
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 /* Tries at most this many temporary names: only another process's leftovers can be in the way. */
@@ -285,6 +286,23 @@ long tg_afile_getline(char **line, size_t *cap, FILE *f, size_t max) {
     return (long)n;
 }
 
+/* The temporary takes what the regular file it replaces had: its owner and group, then its
+ * permission bits and its POSIX ACL (a checkpoint chmod 600'd, a config 640'd for a group: not
+ * widened to 0644 less the umask), before a byte of it is written, so no reader gets in meanwhile.
+ * The bits only when the owner and group are the old file's (root saving a user's file gives it
+ * back to the user; one who cannot keeps 0644 less the umask, as a new file, rather than lock the
+ * owner out of a file now another's). A new file, or a link replaced (never followed), keeps the
+ * default. Best effort: where chmod or ACLs mean nothing (vfat), the save goes on. */
+static void keep_meta(int fd, const char *path) {
+    struct stat sb, now;
+    if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || fstat(fd, &now) != 0) return;
+    if ((now.st_uid != sb.st_uid || now.st_gid != sb.st_gid) && fchown(fd, sb.st_uid, sb.st_gid) != 0) return;
+    (void)fchmod(fd, sb.st_mode & 0777);
+    char acl[1024];   /* (an ACL of many entries, longer, is left: the bits above stand) */
+    ssize_t n = lgetxattr(path, "system.posix_acl_access", acl, sizeof acl);
+    if (n > 0) (void)fsetxattr(fd, "system.posix_acl_access", acl, (size_t)n, 0);
+}
+
 tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
     f->fd = -1;
     f->tmp = NULL;
@@ -323,7 +341,10 @@ tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
         }
         if (f->fd < 0 && errno != EEXIST) break;
     }
-    if (f->fd >= 0) return TG_OK;
+    if (f->fd >= 0) {
+        keep_meta(f->fd, path);
+        return TG_OK;
+    }
     int e = errno;   /* the reason before the names, which can be long enough to cut the message */
     tg_status st = tg_err_set(err, TG_ERR_IO, "cannot create a temporary file beside %s: %s (%s)", SHOWN(path),
                               strerror(e), SHOWN(f->tmp));
@@ -399,18 +420,9 @@ tg_status tg_afile_fd_sync(int fd, const char *what, tg_err *err) {
     return TG_OK;
 }
 
-/* The temporary takes the permission bits of the regular file it replaces (a checkpoint chmod
- * 600'd, a config 640'd: not widened to 0644 less the umask); a new file, or a link replaced, keeps
- * the temporary's. Best effort: where chmod means nothing (vfat), the save goes on. */
-static void keep_mode(int fd, const char *path) {
-    struct stat sb;
-    if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode)) (void)fchmod(fd, sb.st_mode & 0777);
-}
-
 tg_status tg_afile_commit(tg_afile *f, tg_err *err) {
     tg_status st = TG_OK;
     const char *what = f->tmp ? f->tmp : f->path;
-    if (f->tmp) keep_mode(f->fd, f->path);   /* (before the sync, which then covers it) */
     /* A device or FIFO cannot be synced (EINVAL/EROFS): only its close counts. */
     bool injected = inject_sync_fault();
     if (injected || (fsync(f->fd) != 0 && (f->tmp || (errno != EINVAL && errno != EROFS))))
