@@ -45,9 +45,11 @@ run ckpt_average "$TG" ckpt average -o avg.ckpt run/last.ckpt run/step-4.ckpt
 # the portable kernels: their GEMM in the pool's threads
 run portable env TAPEGRAD_KERNELS=portable "$TG" train --train tr.tsv $TINY --max-steps 2 --out run_portable
 # cells side by side, forked below the experiment's own frames, then the report
-run experiment "$TG" experiment --train tr.tsv --dev dev.tsv $TINY --max-steps 2 --vary norm=post,pre --seeds 1 \
+run experiment "$TG" experiment --train tr.tsv --dev dev.tsv $TINY --max-steps 2 --valid-every 2 --vary norm=post,pre --seeds 1 \
     --jobs 2 --out exp
 run exp_report "$TG" experiment report exp
+# extended: the record checked and written again, each cell's checkpoint read, then resumed
+run exp_resume "$TG" experiment --resume exp --max-steps 4
 run exp_dry_run "$TG" experiment --train tr.tsv $TINY --max-steps 2 --vary norm=post,pre --seeds 1 --out exp2 \
     --dry-run   # (the timed steps: a train forked below the dry run's frames)
 run ckpt_diagnose "$TG" ckpt diagnose run
