@@ -16,6 +16,7 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -1522,10 +1523,12 @@ START_TEST(test_save_keeps_the_mode) {
 }
 END_TEST
 
-/* The bits before a byte is written (a 0600 checkpoint was readable by all while its save lasted);
- * a file of another owner saved by root goes back to that owner with its bits (it became root's
- * with them, locking the owner out of the run); a POSIX ACL is kept, not flattened into wider
- * group bits (its mask). */
+/* A temporary replacing a file is private (0600) while it is written, and takes the file's bits at
+ * its commit (a 0600 checkpoint was readable by all for its save); a file of another owner saved by
+ * root goes back to that owner with its bits (it became root's with them, locking the owner out of
+ * the run); the owner saving a file whose group they are not in drops the group bits (they were
+ * for another group: its save had made it 0644); a POSIX ACL is kept, not flattened into wider group
+ * bits (its mask). */
 START_TEST(test_save_keeps_owner_and_acl) {
     char data[1100], out[1100];
     snprintf(data, sizeof data, "%s", dir_path("pairs.tsv"));
@@ -1541,12 +1544,29 @@ START_TEST(test_save_keeps_owner_and_acl) {
     ck_assert_int_eq(tg_afile_open(&f, out, &err), TG_OK);
     struct stat sb;
     ck_assert_int_eq(fstat(f.fd, &sb), 0);
-    ck_assert_msg((sb.st_mode & 0777) == 0600, "the temporary, before its first byte: %o", sb.st_mode & 0777);
+    ck_assert_msg((sb.st_mode & 077) == 0, "the temporary, while written: %o", sb.st_mode & 0777);
     tg_afile_abort(&f);
     tg_cli_run_ok(NULL, learn);
     ck_assert_int_eq(lstat(out, &sb), 0);
     ck_assert_msg((sb.st_mode & 0777) == 0600, "saved: %o", sb.st_mode & 0777);
-    if (root) ck_assert_msg(sb.st_uid == 1234 && sb.st_gid == 1235, "saved by root: owner %u:%u", sb.st_uid, sb.st_gid);
+    if (root) {
+        ck_assert_msg(sb.st_uid == 1234 && sb.st_gid == 1235, "saved by root: owner %u:%u", sb.st_uid, sb.st_gid);
+        /* user 1234 saving its 0640 file of group 1235, which it is not in */
+        ck_assert_int_eq(chmod(out, 0640), 0);
+        ck_assert_int_eq(chmod(tg_cli_dir, 0777), 0);
+        pid_t pid = fork();
+        if (pid == 0) {
+            if (setgid(1234) != 0 || setuid(1234) != 0) _exit(3);   /* (root's groups kept: 0 alone) */
+            _exit(tg_cli_dispatch(8, learn) == 0 ? 0 : 4);
+        }
+        int status;
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the save as user 1234: status %d", status);
+        ck_assert_int_eq(lstat(out, &sb), 0);
+        ck_assert_msg((sb.st_mode & 0777) == 0600 && sb.st_uid == 1234 && sb.st_gid == 1234,
+                      "saved by its owner outside its group: %o %u:%u", sb.st_mode & 0777, sb.st_uid, sb.st_gid);
+        ck_assert_int_eq(chmod(out, 0600), 0);
+    }
     /* user::rw- user:1234:rw- group::--- mask::rw- other::--- (the kernel's xattr form) */
     struct { uint16_t tag, perm; uint32_t id; } e[] = {
         {0x01, 6, UINT32_MAX}, {0x02, 6, 1234}, {0x04, 0, UINT32_MAX}, {0x10, 6, UINT32_MAX}, {0x20, 0, UINT32_MAX}};

@@ -286,21 +286,33 @@ long tg_afile_getline(char **line, size_t *cap, FILE *f, size_t max) {
     return (long)n;
 }
 
-/* The temporary takes what the regular file it replaces had: its owner and group, then its
- * permission bits and its POSIX ACL (a checkpoint chmod 600'd, a config 640'd for a group: not
- * widened to 0644 less the umask), before a byte of it is written, so no reader gets in meanwhile.
- * The bits only when the owner and group are the old file's (root saving a user's file gives it
- * back to the user; one who cannot keeps 0644 less the umask, as a new file, rather than lock the
- * owner out of a file now another's). A new file, or a link replaced (never followed), keeps the
- * default. Best effort: where chmod or ACLs mean nothing (vfat), the save goes on. */
+#define ACL_XATTR "system.posix_acl_access"
+
+/* At the commit, the temporary takes what the regular file it replaces had (a checkpoint chmod
+ * 600'd, a config 640'd for a group, an ACL: not widened to 0644 less the umask): its owner and
+ * group, its permission bits, its access ACL. Never wider than before: bits meant for a group the
+ * file can no longer have (a user saving a file of a group they are not in) are dropped, and so
+ * are the group bits of an ACL that cannot be copied (they are its mask); a file no longer its
+ * old owner's (a user saving another's) is the saver's, which can read it back. Until then the
+ * temporary was 0600 (tg_afile_open): no one else could open it while it was written. Best
+ * effort: where chown, chmod or ACLs mean nothing (vfat), the save goes on. */
 static void keep_meta(int fd, const char *path) {
     struct stat sb, now;
     if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || fstat(fd, &now) != 0) return;
-    if ((now.st_uid != sb.st_uid || now.st_gid != sb.st_gid) && fchown(fd, sb.st_uid, sb.st_gid) != 0) return;
-    (void)fchmod(fd, sb.st_mode & 0777);
-    char acl[1024];   /* (an ACL of many entries, longer, is left: the bits above stand) */
-    ssize_t n = lgetxattr(path, "system.posix_acl_access", acl, sizeof acl);
-    if (n > 0) (void)fsetxattr(fd, "system.posix_acl_access", acl, (size_t)n, 0);
+    bool owner = now.st_uid == sb.st_uid, group = now.st_gid == sb.st_gid;
+    if ((!owner || !group) && fchown(fd, sb.st_uid, sb.st_gid) == 0) owner = group = true;
+    if (!group && fchown(fd, (uid_t)-1, sb.st_gid) == 0) group = true;   /* its owner, in that group */
+    mode_t mode = sb.st_mode & 0777;
+    if (!group) mode &= ~(mode_t)070;
+    if (!owner) mode |= 0600;
+    ssize_t n = lgetxattr(path, ACL_XATTR, NULL, 0);
+    char *acl = n > 0 ? malloc((size_t)n) : NULL;
+    bool copied = acl && owner && group && lgetxattr(path, ACL_XATTR, acl, (size_t)n) == n;
+    if (n > 0 && !copied) mode &= ~(mode_t)070;
+    (void)fremovexattr(fd, ACL_XATTR);   /* one the folder's default ACL gave it: not the old file's */
+    (void)fchmod(fd, mode);
+    if (copied) (void)fsetxattr(fd, ACL_XATTR, acl, (size_t)n, 0);
+    free(acl);
 }
 
 tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
@@ -331,9 +343,12 @@ tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
         tg_afile_abort(f);
         return tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", SHOWN(path));
     }
+    /* replacing a file: the temporary is private until the commit gives it the file's own bits */
+    struct stat old_sb;
+    bool replaces = lstat(path, &old_sb) == 0 && S_ISREG(old_sb.st_mode);
     for (int i = 0; i < MAX_TMP_TRIES && f->fd < 0; i++) {
         snprintf(f->tmp, len, "%.*s%s.tmp.%ld.%d", keep, path, cut ? "~" : "", (long)getpid(), i);
-        f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, replaces ? 0600 : 0644);
         if (f->fd >= 0 && !hold_temp(f->fd, f->tmp)) {
             close(f->fd);   /* removed by a clean-up before the lock: not ours any more */
             f->fd = -1;
@@ -341,10 +356,7 @@ tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
         }
         if (f->fd < 0 && errno != EEXIST) break;
     }
-    if (f->fd >= 0) {
-        keep_meta(f->fd, path);
-        return TG_OK;
-    }
+    if (f->fd >= 0) return TG_OK;
     int e = errno;   /* the reason before the names, which can be long enough to cut the message */
     tg_status st = tg_err_set(err, TG_ERR_IO, "cannot create a temporary file beside %s: %s (%s)", SHOWN(path),
                               strerror(e), SHOWN(f->tmp));
@@ -423,6 +435,7 @@ tg_status tg_afile_fd_sync(int fd, const char *what, tg_err *err) {
 tg_status tg_afile_commit(tg_afile *f, tg_err *err) {
     tg_status st = TG_OK;
     const char *what = f->tmp ? f->tmp : f->path;
+    if (f->tmp) keep_meta(f->fd, f->path);   /* (before the sync, which then covers it) */
     /* A device or FIFO cannot be synced (EINVAL/EROFS): only its close counts. */
     bool injected = inject_sync_fault();
     if (injected || (fsync(f->fd) != 0 && (f->tmp || (errno != EINVAL && errno != EROFS))))
