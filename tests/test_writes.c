@@ -1523,6 +1523,39 @@ START_TEST(test_save_keeps_the_mode) {
 }
 END_TEST
 
+/* A file another process holds an flock on is not replaced: `ckpt average -o RUN/lock` or `vocab
+ * learn -o RUN/lock` swapped a new file in under a running train's lock, and a second `train
+ * --resume RUN` then locked the new one and trained in the same folder (train.log's lines twice,
+ * metrics.tsv's steps going back, last.ckpt the last saver's). */
+START_TEST(test_locked_file_not_replaced) {
+    make_run("lk", "1");
+    char lock[1100], data[1100];
+    snprintf(lock, sizeof lock, "%s", dir_path("lk/lock"));
+    snprintf(data, sizeof data, "%s", dir_path("pairs.tsv"));
+    tg_cli_write(data, "a b c\tx y z\nb c d\ty z w\n");
+    tg_err err;
+    int fd = tg_run_folder_lock(dir_path("lk"), &err);   /* as a running train holds it */
+    ck_assert_msg(fd >= 0, "%s", err.msg);
+    struct stat before, after;
+    ck_assert_int_eq(lstat(lock, &before), 0);
+    char *learn[] = {"vocab", "learn", "--data", data, "--merges", "3", "-o", lock, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, learn), 1);
+    ck_assert(tg_cli_has("err.txt", "lock is locked by a running process"));
+    char *avg[] = {"ckpt", "average", (char *)dir_path("lk/last.ckpt"), "-o", lock, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, avg), 1);
+    ck_assert(tg_cli_has("err.txt", "lock is locked by a running process"));
+    ck_assert_int_eq(lstat(lock, &after), 0);
+    ck_assert(before.st_ino == after.st_ino && after.st_size == 0);
+    char *resume[] = {"train", "--resume", (char *)dir_path("lk"), "--max-steps", "2", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, resume), 1);   /* the lock still keeps a second train out */
+    ck_assert(tg_cli_has("err.txt", "is in use by another tapegrad train"));
+    close(fd);
+    tg_cli_run_ok(NULL, learn);   /* no one holds it: replaced as any file */
+    ck_assert_int_eq(lstat(lock, &after), 0);
+    ck_assert(after.st_size > 0);
+}
+END_TEST
+
 /* A temporary replacing a file is private (0600) while it is written, and takes the file's bits at
  * its commit (a 0600 checkpoint was readable by all for its save); a file of another owner saved by
  * root goes back to that owner with its bits (it became root's with them, locking the owner out of
@@ -1642,6 +1675,7 @@ static Suite *suite(void) {
     tcase_add_test(io, test_tsv_rows);
     tcase_add_test(io, test_save_keeps_the_mode);
     tcase_add_test(io, test_save_keeps_owner_and_acl);
+    tcase_add_test(io, test_locked_file_not_replaced);
     suite_add_tcase(s, io);
     return s;
 }

@@ -315,6 +315,18 @@ static void keep_meta(int fd, const char *path) {
     free(acl);
 }
 
+/* A file another process holds an flock on: a run's or an experiment's lock (`ckpt average -o
+ * RUN/lock` swapped a new file in under the running train's lock, and a second train then took
+ * the new one and trained in the same folder), or a temporary just renamed by another writer of
+ * the same name. Not opened when it cannot be read; a FIFO swapped in is not waited on. */
+static bool locked_by_another(const char *path) {
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return false;
+    bool held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    close(fd);   /* (and with it the shared lock, when it was taken) */
+    return held;
+}
+
 tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
     f->fd = -1;
     f->tmp = NULL;
@@ -330,6 +342,14 @@ tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
         tg_afile_abort(f);
         return st;
     }
+    /* replacing a file: the temporary is private until the commit gives it the file's own bits */
+    struct stat old_sb;
+    bool replaces = lstat(path, &old_sb) == 0 && S_ISREG(old_sb.st_mode);
+    if (replaces && locked_by_another(path)) {
+        tg_afile_abort(f);
+        return tg_err_set(err, TG_ERR_STATE, "%s is locked by a running process (a run's or an experiment's lock "
+                          "file?): not replaced", SHOWN(path));
+    }
     remove_dead_temps(path);
     hold_stop_signals();   /* from before the temporary is made to after it is renamed or removed */
     f->held = true;
@@ -343,9 +363,6 @@ tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
         tg_afile_abort(f);
         return tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", SHOWN(path));
     }
-    /* replacing a file: the temporary is private until the commit gives it the file's own bits */
-    struct stat old_sb;
-    bool replaces = lstat(path, &old_sb) == 0 && S_ISREG(old_sb.st_mode);
     for (int i = 0; i < MAX_TMP_TRIES && f->fd < 0; i++) {
         snprintf(f->tmp, len, "%.*s%s.tmp.%ld.%d", keep, path, cut ? "~" : "", (long)getpid(), i);
         f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, replaces ? 0600 : 0644);

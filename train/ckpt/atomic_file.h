@@ -16,6 +16,8 @@
  * A PATH that is itself not a regular file (a device such as /dev/null, a
  * FIFO), or that is /dev/stdout, /dev/stderr, /dev/fd/N or /proc/self/fd/N, is written directly
  * and never replaced. Any other symlink at PATH is never followed: it is replaced like a file.
+ * A regular file another process holds an flock on (a run's or an experiment's lock) is refused,
+ * not replaced: a new file there would let a second run take the folder.
  *
  *   tg_afile f;
  *   if (tg_afile_open(&f, "runs/x/vocab.txt", &err) != TG_OK) ... err.msg ...
