@@ -890,6 +890,28 @@ START_TEST(test_cosine_resume_longer_warned) {
 }
 END_TEST
 
+/* A run that validated at its end off the --valid-every grid, extended: that validation counts for
+ * best.ckpt and --patience, where a run trained to the new budget at once never validated there
+ * (the hostile pass: a fresh run stopped by patience at step 9, the extended one at 6), said. */
+START_TEST(test_extension_off_the_grid_warned) {
+    char d[300], errf[320];
+    snprintf(d, sizeof d, "%s/grid", tmpdir);
+    snprintf(errf, sizeof errf, "%s/err.txt", tmpdir);
+    char *a[] = {TINY, "--max-steps", "4", "--valid-every", "3", "--patience", "2", "--out", d, NULL};
+    run_ok(NULL, a);
+    char *longer[] = {"train", "--resume", d, "--max-steps", "6", NULL};
+    run_ok(NULL, longer);
+    ck_assert(file_has("err.txt", "warning: this run validated at its end, step 4, off the --valid-every grid (3): "
+                                  "that validation counts for best.ckpt and --patience, so the run extended to 6 "
+                                  "steps is not the run trained to 6 at once"));
+    char *again[] = {"train", "--resume", d, "--max-steps", "9", NULL};   /* step 6: on the grid */
+    run_ok(NULL, again);
+    char *e = slurp(errf);
+    ck_assert_msg(strstr(e, "resumed at step 6") && !strstr(e, "off the --valid-every grid"), "%s", e);
+    free(e);
+}
+END_TEST
+
 /* metrics.tsv's valid rows of run folder dir without their times: kind, step, loss, nll, BLEU, chrF. */
 static char *valid_rows(const char *dir) {
     char path[320];
@@ -1624,6 +1646,7 @@ int main(void) {
     tcase_add_test(tc, test_sigterm_in_first_save);
     tcase_add_test(tc, test_stop_inside_validation_resumes_exact);
     tcase_add_test(tc, test_cosine_resume_longer_warned);
+    tcase_add_test(tc, test_extension_off_the_grid_warned);
     tcase_add_test(tc, test_nan_updates_skipped_then_reload);
     tcase_add_test(tc, test_failed_step_saves_the_steps_before);
     tcase_add_test(tc, test_bad_checkpoints_refused_intact);

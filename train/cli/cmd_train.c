@@ -287,6 +287,16 @@ int tg_cmd_train(int argc, char **argv) {
                 "%lld of %lld): the learning rate now decays over %lld steps, so it %s from here\n",
                 (long long)cfg->max_steps, (long long)loaded->st.step, (long long)loaded->cfg.max_steps,
                 (long long)cfg->max_steps, cfg->max_steps > loaded->cfg.max_steps ? "rises" : "falls");
+    /* a run that reached its budget validated there; off the --valid-every grid, a run given the
+     * larger budget at once would not have, and that validation counts for best.ckpt and --patience
+     * (experiment refuses such an extension; train lets a user extend a run, and says what it does) */
+    const tg_run_config *w = resume ? &loaded->cfg : NULL;
+    if (rc == 0 && w && (w->task[0] || w->dev[0]) && w->max_steps > 0 && loaded->st.step == w->max_steps &&
+        cfg->max_steps > w->max_steps && (w->valid_every <= 0 || w->max_steps % w->valid_every != 0))
+        fprintf(stderr, "tapegrad train: warning: this run validated at its end, step %lld, off the --valid-every "
+                "grid (%d): that validation counts for best.ckpt%s, so the run extended to %lld steps is not the run "
+                "trained to %lld at once\n", (long long)w->max_steps, w->valid_every,
+                w->patience > 0 ? " and --patience" : "", (long long)cfg->max_steps, (long long)cfg->max_steps);
     if (rc == 0 && !resume && cfg->fit_steps && cfg->max_steps > 0) {
         fprintf(stderr, "tapegrad train: --fit-steps sets --max-steps from --time-limit: give one of them\n");
         rc = 2;
