@@ -172,6 +172,23 @@ START_TEST(test_fresh_run_refuses_another_runs_files) {
     ck_assert_int_eq(tg_cli_run_bounded(60, again), 1);
     ck_assert(tg_cli_has("err.txt", "holds another run's files"));
 
+    /* a one-line .tsv of the user's (no rows to tell it by) is not replaced with the header */
+    const char *const tsvs[] = {"metrics.tsv", "diagnostics.tsv"};
+    for (size_t i = 0; i < 2; i++) {
+        char own[600];
+        snprintf(own, sizeof own, "own%zu", i);
+        const char *o = tg_cli_path(own);
+        ck_assert_int_eq(mkdir(o, 0777), 0);
+        snprintf(path, sizeof path, "%s/%s", o, tsvs[i]);
+        tg_cli_write(path, "my notes\n");
+        again[sizeof again / sizeof again[0] - 2] = (char *)o;
+        ck_assert_int_eq(tg_cli_run(NULL, again), 1);
+        ck_assert(tg_cli_has("err.txt", "is not a ") && tg_cli_has("err.txt", "a run wrote (its first line is not"));
+        char *kept = tg_cli_slurp(path);
+        ck_assert_str_eq(kept, "my notes\n");
+        free(kept);
+    }
+
     /* an interrupted start: what a run writes before its step-0 last.ckpt */
     const char *start = tg_cli_path("start");
     ck_assert_int_eq(mkdir(start, 0777), 0);

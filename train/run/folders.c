@@ -55,6 +55,17 @@ static bool tsv_has_rows(const char *path) {
     return rows;
 }
 
+/* A .tsv whose first line does not begin as the header tapegrad writes there: a user's file, which a
+ * fresh run would replace with its header (a one-line file has no rows to tell it by). Empty: not. */
+static bool tsv_foreign(const char *path, const char *head) {
+    FILE *f = tg_afile_fopen_regular(path, true);
+    if (!f) return false;   /* none; a link, FIFO or device counts as rows (tsv_has_rows) */
+    char got[16] = {0};
+    size_t want = strlen(head), n = fread(got, 1, want, f);
+    fclose(f);
+    return n > 0 && (n < want || memcmp(got, head, want) != 0);
+}
+
 static bool has_affixes(const char *name, const char *prefix, const char *suffix) {
     size_t n = strlen(name), p = strlen(prefix), s = strlen(suffix);
     return n >= p + s && !strncmp(name, prefix, p) && !strcmp(name + n - s, suffix);
@@ -191,6 +202,14 @@ tg_status tg_run_folder_fresh(const char *dir, const tg_run_config *cfg, tg_err 
         if (learns && !config)
             return tg_err_set(err, TG_ERR_STATE, "%s is a vocabulary no run wrote there (a run writes config.txt "
                               "first): train with it by --vocab %s, or move it", path, path);
+    }
+    static const struct { const char *name, *head; } tsvs[] = {{"metrics.tsv", "kind\tstep\t"},
+                                                               {"diagnostics.tsv", "step\tstack\t"}};
+    for (size_t i = 0; i < sizeof tsvs / sizeof tsvs[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, tsvs[i].name);
+        if (tsv_foreign(path, tsvs[i].head))
+            return tg_err_set(err, TG_ERR_STATE, "%s is not a %s a run wrote (its first line is not the header "
+                              "tapegrad writes): move it, or give another --out", path, tsvs[i].name);
     }
     DIR *d = opendir(dir);
     if (!d) return errno == ENOENT ? TG_OK : tg_err_set(err, TG_ERR_IO, "cannot read %s: %s", dir, strerror(errno));
