@@ -167,6 +167,12 @@ START_TEST(test_input_errors_name_file_and_line) {
     char *t[] = {"translate", "--model", tmodel, "--input", (char *)ids, NULL};
     ck_assert_int_eq(run(t), 1);
     ck_assert(tg_cli_has("err.txt", "ids.txt:3: id 99 outside the model's vocabulary [0, "));
+    const char *special = tg_cli_path("special.txt");   /* a task's tokens are 4 to V-1 */
+    tg_cli_write(special, "5 6\n7 0 8\n");
+    char *ts[] = {"translate", "--model", tmodel, "--input", (char *)special, NULL};
+    ck_assert_int_eq(run(ts), 1);
+    ck_assert(tg_cli_has("err.txt", "special.txt:2: id 0 is a special id (0 pad, 1 bos, 2 eos, 3 unk): a task's "
+                                    "tokens are 4 to "));
     char *e[] = {"eval", "--model", tmodel, "--data", (char *)ids_tsv, NULL};
     ck_assert_int_eq(run(e), 1);
     ck_assert(tg_cli_has("err.txt", "ids.tsv:3: target: id 99 outside the model's vocabulary [0, "));

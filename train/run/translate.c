@@ -19,6 +19,10 @@ tg_status tg_run_encode(tg_bpe *bpe, int vocab, const char *text, tg_ids *out, t
             return tg_err_set(err, TG_ERR_FORMAT, "'%.40s' is not a list of token ids", text);
         if (v >= vocab)
             return tg_err_set(err, TG_ERR_FORMAT, "id %ld outside the model's vocabulary [0, %d)", v, vocab);
+        /* (padding in a source was masked out as padding, an end of sentence ended it) */
+        if (v < TG_N_SPECIAL)
+            return tg_err_set(err, TG_ERR_FORMAT, "id %ld is a special id (0 pad, 1 bos, 2 eos, 3 unk): a task's "
+                              "tokens are %d to %d", v, TG_N_SPECIAL, vocab - 1);
         if (out->n == out->cap) {
             size_t cap = out->cap ? 2 * out->cap : 64;
             int32_t *nv = realloc(out->v, cap * sizeof *nv);
