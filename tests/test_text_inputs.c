@@ -311,6 +311,9 @@ START_TEST(test_small_edges) {
     ck_assert(tg_cli_has("err.txt", "stdin ('-', /dev/stdin) is given for more than one input"));
     char *s2[] = {"score", "--ref", (char *)ref, "--hyp", "-", "--paired-bs", "-", NULL};
     ck_assert_int_eq(run_in(ref, s2), 2);
+    /* /dev/null named twice while stdin is /dev/null: each read gives all it has (nothing), not stdin's */
+    char *nul[] = {"score", "--ref", "/dev/null", "--hyp", "/dev/null", NULL};
+    ck_assert_int_eq(run_in("/dev/null", nul), 0);
     const char *big = tg_cli_path("big.txt");
     FILE *f = fopen(big, "wb");
     ck_assert_ptr_nonnull(f);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 bool tg_arg_long(const char *s, long lo, long hi, long *out) {
     if (!s || !*s || isspace((unsigned char)*s) || *s == '+') return false;   /* "+5": no sign but '-' */
@@ -56,6 +57,7 @@ bool tg_cli_same_file(const char *a, const char *b) {
 bool tg_cli_reads_stdin(const char *path) {
     if (!strcmp(path, "-")) return true;
     struct stat sp, s0;   /* /dev/stdin, /dev/fd/0, /proc/self/fd/0 or a FIFO's own name */
+    /* (a device other than a terminal, /dev/null say, gives each reader all it has: not taken) */
     return stat(path, &sp) == 0 && fstat(0, &s0) == 0 && sp.st_dev == s0.st_dev && sp.st_ino == s0.st_ino &&
-           !S_ISREG(s0.st_mode) && !S_ISDIR(s0.st_mode);
+           !S_ISREG(s0.st_mode) && !S_ISDIR(s0.st_mode) && !(S_ISCHR(s0.st_mode) && !isatty(0));
 }
