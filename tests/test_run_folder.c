@@ -206,6 +206,16 @@ START_TEST(test_fresh_run_refuses_another_runs_files) {
     snprintf(path, sizeof path, "%s/last.ckpt", start);
     struct stat sb;
     ck_assert_int_eq(stat(path, &sb), 0);
+
+    /* a link planted as the lock is not followed, and said as one (was "Too many levels of symbolic links") */
+    const char *ln = tg_cli_path("ln");
+    ck_assert_int_eq(mkdir(ln, 0777), 0);
+    snprintf(path, sizeof path, "%s/lock", ln);
+    ck_assert_int_eq(symlink(tg_cli_path("target"), path), 0);
+    again[sizeof again / sizeof again[0] - 2] = (char *)ln;
+    ck_assert_int_eq(tg_cli_run(NULL, again), 1);
+    ck_assert(tg_cli_has("err.txt", "lock is a symbolic link; refusing to open it"));
+    ck_assert_int_ne(lstat(tg_cli_path("target"), &sb), 0);
 }
 END_TEST
 

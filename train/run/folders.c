@@ -31,6 +31,9 @@ int tg_run_folder_lock(const char *dir, tg_err *err) {
     char path[TG_PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/lock", dir);
     int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == ELOOP)   /* (O_NOFOLLOW's "Too many levels of symbolic links") */
+        return tg_err_set(err, TG_ERR_IO, "%s is a symbolic link; refusing to open it (remove it: a run makes its "
+                          "own)", path), -1;
     if (fd < 0) return tg_err_set(err, TG_ERR_IO, "cannot open %s: %s", path, strerror(errno)), -1;
     if (flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
     int e = errno;
