@@ -14,6 +14,10 @@
 #                every rank learns of it in the step's gather, none updates, rank 0 saves the steps
 #                before it, every rank exits 1 (no hang, no MPI_Abort); the resume ends with the
 #                uninterrupted run's parameters (before: the job ended by MPI_Abort, unsaved)
+#   ranks-fail   3 ranks, a step failing before its update on two of them (1 and 2; 0 and 2): rank 0
+#                names both, each failing rank prints its own cause once, the rank whose step was
+#                sound prints nothing (before: rank 0 named the first alone, and every rank printed
+#                the agreed line); saved at the step before, no MPI_Abort
 #   rank-killed  rank 1 is SIGKILLed at step 3: the job ends, no hang, last.ckpt intact
 #   rank-paused  rank 1 alone stopped (SIGSTOP) 3 s in a step and continued, in a --time-limit run
 #                (with the sum overlapping backward, and after it):
@@ -121,6 +125,37 @@ rank-fails)
         "$TG" ckpt info "$D/$how/last.ckpt" | grep -q '^step  *12 ' || fail "$how: last.ckpt not at step 12"
         $MPI -np 2 "$TG" train --resume "$D/$how" 2>"$D/err" || { cat "$D/err"; fail "$how: resume"; }
         same_params "$D/whole" "$D/$how"
+    done
+    ;;
+ranks-fail)
+    for who in 12 02; do
+        case $who in
+        12) $MPI -np 1 "$TG" train $TINY --max-steps 20 --out "$D/$who" : \
+                 -np 2 env TAPEGRAD_FAIL_STEP=13 "$TG" train $TINY --max-steps 20 --out "$D/$who" ;;
+        02) $MPI -np 1 env TAPEGRAD_FAIL_STEP=13 "$TG" train $TINY --max-steps 20 --out "$D/$who" : \
+                 -np 1 "$TG" train $TINY --max-steps 20 --out "$D/$who" : \
+                 -np 1 env TAPEGRAD_FAIL_STEP=13 "$TG" train $TINY --max-steps 20 --out "$D/$who" ;;
+        esac 2>"$D/err" >/dev/null
+        rc=$?
+        cat "$D/err" >&2
+        [ $rc -ne 124 ] || fail "$who: the job hung (timeout)"
+        [ $rc -ne 0 ] || fail "$who: the job succeeded although ranks failed"
+        grep -qi "ending the whole job\|MPI_ABORT" "$D/err" && fail "$who: ended by MPI_Abort"
+        grep -q "step 13 failed before its update (below); last.ckpt holds step 12" "$D/err" || fail "$who: not saved"
+        "$TG" ckpt info "$D/$who/last.ckpt" | grep -q '^step  *12 ' || fail "$who: last.ckpt not at step 12"
+        cause="backward: out of memory (TAPEGRAD_FAIL_STEP)"
+        n() { grep -cF "$1" "$D/err"; }
+        case $who in
+        12) [ "$(n "error: ranks 1 and 2 of 3 failed in step 13 before its update")" = 1 ] ||
+                fail "$who: rank 0 does not name ranks 1 and 2 once"
+            [ "$(n "rank 1: error: $cause")" = 1 ] && [ "$(n "rank 2: error: $cause")" = 1 ] ||
+                fail "$who: ranks 1 and 2 do not each print their cause once"
+            [ "$(n "error:")" = 3 ] || fail "$who: $(n "error:") error lines, expected 3" ;;
+        02) [ "$(n "error: $cause; ranks 0 and 2 of 3 failed in step 13 before its update")" = 1 ] ||
+                fail "$who: rank 0 does not give its cause and name ranks 0 and 2 once"
+            [ "$(n "rank 2: error: $cause")" = 1 ] || fail "$who: rank 2 does not print its cause once"
+            [ "$(n "error:")" = 2 ] || fail "$who: $(n "error:") error lines, expected 2" ;;
+        esac
     done
     ;;
 rank-killed)

@@ -188,6 +188,9 @@ typedef struct tg_shard_result {
     double loss, nll;             /* per target token of the whole batch */
     bool finite;                  /* every shard's loss finite: the gradient buffer holds the sum */
     int failed_rank;              /* over MPI, the first rank whose step failed before its update, or -1 */
+    int failed_ranks;             /* over MPI, how many ranks failed so */
+    bool failed_elsewhere;        /* the error returned only tells of other ranks' failures (this one's step
+                                   * was sound): rank 0 names them, so this rank need not print it */
     int continued_rank;           /* over MPI, the first rank that took a SIGCONT in the step, or -1 */
 } tg_shard_result;
 /* TAPEGRAD_FAIL_STEP's error (run_loop.c): out of memory after a step's backward. */
@@ -200,7 +203,9 @@ typedef struct tg_shard_result {
  * continued (NULL: none): set by a SIGCONT in the step, told to every rank with the step's
  * figures. Over MPI, a rank whose step fails before its update still
  * takes its part in the step's sum and gather, so that every rank returns an error (its own, or
- * naming the rank that failed: out->failed_rank) and none updates or waits for one that left. */
+ * naming the ranks that failed: out->failed_rank, failed_ranks, failed_elsewhere; rank 0's names
+ * every one of them, after its own cause when it failed too) and none updates or waits for one
+ * that left. */
 tg_status tg_run_shard_grads(tg_run *r, const tg_batch *b, tg_status failed, bool fail_step,
                              const volatile sig_atomic_t *continued, tg_shard_result *out, tg_err *err);
 /* Over MPI (run_overlap.c): starts summing the gradient while the backward from loss runs (loss

@@ -60,6 +60,7 @@ typedef struct {
     bool skipped;         /* non-finite loss or gradient: no update */
     bool before_update;   /* the step failed before its update: the run's state is the last step's */
     int continued_rank;   /* over MPI, the first rank that took a SIGCONT in the step (or -1) */
+    bool failed_elsewhere;   /* over MPI, the error only tells of other ranks' failures (rank 0 names them) */
     double loss, nll;     /* per target token */
     int64_t tokens;
     double grad_norm, lr;
@@ -128,6 +129,7 @@ static tg_status train_step(tg_run *r, tg_run_diag *diag, tg_batch *b, step_resu
         if (s == TG_OK && fail) s = tg_err_set(err, TG_ERR_NOMEM, TG_RUN_FAIL_STEP_MSG);
     }
     res->continued_rank = g.continued_rank;
+    res->failed_elsewhere = g.failed_elsewhere;
     if (s != TG_OK) {   /* r->st, the parameters and the optimiser are still the last step's */
         res->before_update = true;
         return s;
@@ -498,6 +500,7 @@ int tg_run_train(tg_run *r) {
     const char *reason = NULL;
     int stop = 0;   /* a stop signal, agreed by every rank */
     bool ran_pending = false;
+    bool told_by_rank0 = false;   /* this rank's error is others' failure, which rank 0 tells */
     if (s == TG_OK && r->valid_pending) {   /* a resume of a run stopped inside this step's validation */
         valid_result v;
         s = validate(r, &pg, &v, &err);
@@ -532,6 +535,7 @@ int tg_run_train(tg_run *r) {
             dt = mean;
         }
         if (s != TG_OK && res.before_update) save_before_error(r, &pg, &diag, saved_now, false);
+        told_by_rank0 = s != TG_OK && res.failed_elsewhere && tg_dist_rank() != 0;
         if (s != TG_OK) break;
         inject_stop("TAPEGRAD_STOP_AT_STEP", (long)r->st.step);
         r->st.train_seconds += dt;
@@ -674,7 +678,10 @@ int tg_run_train(tg_run *r) {
         tg_progress_log(&pg, "diagnostics: %d at %.3f s each, %.2f%% of this session's %.1f s of training",
                         diag_runs, diag_s / diag_runs, 100 * diag_s / session_train_s, session_train_s);
     tg_run_diag_close(&diag);
-    if (s != TG_OK && pg.quiet) fprintf(stderr, "tapegrad train: rank %d: error: %s\n", tg_dist_rank(), err.msg);
+    /* (a rank whose step was sound, in a step other ranks failed: rank 0 names them, and each prints
+     * its own cause; a line from every rank would repeat rank 0's P-1 times) */
+    if (s != TG_OK && pg.quiet && !told_by_rank0)
+        fprintf(stderr, "tapegrad train: rank %d: error: %s\n", tg_dist_rank(), err.msg);
     else if (s != TG_OK) tg_progress_log(&pg, "error: %s", err.msg);
     tg_progress_close(&pg);
     return s == TG_OK ? 0 : 1;

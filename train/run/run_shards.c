@@ -173,6 +173,39 @@ static tg_status inject_rank_failure(const tg_run *r, int *inject, tg_err *err) 
     return tg_err_set(err, TG_ERR_IO, "injected failure of rank %d at step %d (TAPEGRAD_INJECT_RANK_FAIL)", rank, step);
 }
 
+/* Rank 0's error for a step that failed before its update on some ranks (all: the gathered
+ * figures of N ranks; own: rank 0's own error, TG_OK if its step was sound, err its message): "rank
+ * 1 of 2 failed in step 13 ...", "ranks 1 and 2 of 3 failed ...", after rank 0's own message when
+ * it failed too. At most 16 ranks by number (the rest counted), so that the line stays a line. */
+static tg_status failed_ranks_error(const double *all, int N, int64_t step, tg_status own, tg_err *err) {
+    enum { SHOWN = 16 };
+    int n = 0, shown = 0;
+    char names[200] = "";
+    for (int k = 0; k < N; k++) n += all[(size_t)k * ST_N + ST_FAILED] != 0;
+    for (int k = 0, i = 0; k < N && shown < SHOWN; k++) {
+        if (!all[(size_t)k * ST_N + ST_FAILED]) continue;
+        i++;
+        size_t at = strlen(names);
+        const char *sep = i == 1 ? "" : i == n ? " and " : ", ";
+        snprintf(names + at, sizeof names - at, "%s%d", sep, k);
+        shown++;
+    }
+    if (shown < n) {
+        size_t at = strlen(names);
+        snprintf(names + at, sizeof names - at, " and %d more", n - shown);
+    }
+    char told[sizeof err->msg];
+    snprintf(told, sizeof told, "rank%s %s of %d failed in step %lld before its update (%s): no rank updated",
+             n == 1 ? "" : "s", names, N, (long long)step,
+             own != TG_OK ? "the others' errors are in their output"
+                          : n == 1 ? "its error is in its output" : "their errors are in their output");
+    if (own == TG_OK) return tg_err_set(err, TG_ERR_STATE, "%s", told);
+    if (n == 1) return own;   /* rank 0 alone: its own error, as in one process */
+    char mine[sizeof err->msg];
+    snprintf(mine, sizeof mine, "%s", err->msg);
+    return tg_err_set(err, own, "%s; %s", mine, told);
+}
+
 tg_status tg_run_shard_grads(tg_run *r, const tg_batch *b, tg_status failed, bool fail_step,
                              const volatile sig_atomic_t *continued, tg_shard_result *out, tg_err *err) {
     const int N = r->cfg.accum_shards;
@@ -199,12 +232,19 @@ tg_status tg_run_shard_grads(tg_run *r, const tg_batch *b, tg_status failed, boo
     for (int k = 0; k < N; k++) {   /* (all zero unless gathered) */
         const double *st = all + (size_t)k * ST_N;
         if (st[ST_FAILED] && out->failed_rank < 0) out->failed_rank = k;
+        out->failed_ranks += st[ST_FAILED] != 0;
         if (st[ST_CONTINUED] && out->continued_rank < 0) out->continued_rank = k;
     }
-    if (out->failed_rank >= 0) tg_dist_end_together();   /* every rank knows: each ends the job with exit 1 */
-    if (s == TG_OK && out->failed_rank >= 0)
-        s = tg_err_set(err, TG_ERR_STATE, "rank %d of %d failed in step %lld before its update (its error is in its "
-                       "output): no rank updated", out->failed_rank, N, (long long)r->st.step + 1);
+    if (out->failed_rank >= 0) {   /* every rank knows: each ends the job with exit 1 */
+        tg_dist_end_together();
+        /* each failing rank prints its own cause; rank 0 names them all (after its own cause, when it
+         * is one of them); the others' error is only that: they print nothing, so the job's output
+         * holds each line once, not once a rank */
+        out->failed_elsewhere = s == TG_OK;
+        if (tg_dist_rank() == 0) s = failed_ranks_error(all, N, r->st.step + 1, s, err);
+        else if (s == TG_OK) s = tg_err_set(err, TG_ERR_STATE, "other ranks failed in step %lld before its update",
+                                            (long long)r->st.step + 1);
+    }
     for (int k = 0; s == TG_OK && k < N; k++) {
         const double *st = all + (size_t)k * ST_N;
         if (st[ST_BATCH_TOKENS] != (double)b->n_tgt_tokens)
