@@ -18,6 +18,13 @@
 #                names both, each failing rank prints its own cause once, the rank whose step was
 #                sound prints nothing (before: rank 0 named the first alone, and every rank printed
 #                the agreed line); saved at the step before, no MPI_Abort
+#   usage-once   a bad flag given to every rank is printed once, by rank 0 (before: by every rank, each
+#                then ending the job by MPI_Abort); one given to rank 1 alone (or rank 0 alone) is
+#                shown once from that rank; every rank exits 2, nothing written, no hang; --help
+#                prints its text once
+#   knobs-differ TAPEGRAD_MPI_BUCKET, TAPEGRAD_MPI_OVERLAP or TAPEGRAD_INJECT_NAN set on one rank only
+#                is refused before anything is written, naming the variable and both ranks' values,
+#                exit 1, no hang (before: the bucket ended in MPI_ERR_TRUNCATE)
 #   rank-killed  rank 1 is SIGKILLed at step 3: the job ends, no hang, last.ckpt intact
 #   rank-paused  rank 1 alone stopped (SIGSTOP) 3 s in a step and continued, in a --time-limit run
 #                (with the sum overlapping backward, and after it):
@@ -156,6 +163,42 @@ ranks-fail)
             [ "$(n "rank 2: error: $cause")" = 1 ] || fail "$who: rank 2 does not print its cause once"
             [ "$(n "error:")" = 2 ] || fail "$who: $(n "error:") error lines, expected 2" ;;
         esac
+    done
+    ;;
+usage-once)
+    once() {   # what: the job ended with code $1 (no hang), its output holding $2 exactly once, nothing written
+        [ $rc -eq "$1" ] || { cat "$D/err"; fail "$what: exit $rc, expected $1"; }
+        [ "$(grep -cF -- "$2" "$D/err")" = 1 ] || { cat "$D/err"; fail "$what: '$2' not printed once"; }
+        grep -qi "ending the whole job\|MPI_ABORT" "$D/err" && fail "$what: ended by MPI_Abort"
+        [ ! -e "$D/u" ] || fail "$what: $D/u made"
+    }
+    what=every; $MPI -np 2 "$TG" train $TINY --out "$D/u" --bogus 2>"$D/err"; rc=$?
+    once 2 "unrecognized option '--bogus'"
+    [ "$(grep -c "^usage: tapegrad train" "$D/err")" = 1 ] || fail "$what: usage not printed once"
+    what=rank1; $MPI -np 1 "$TG" train $TINY --out "$D/u" : -np 1 "$TG" train $TINY --out "$D/u" --lr x 2>"$D/err"
+    rc=$?; once 2 "rank 1 of 2 (rank 0 took its command line):"
+    grep -q -- "--lr" "$D/err" || fail "$what: rank 1's refusal not shown"
+    what=rank0; $MPI -np 1 "$TG" train $TINY --out "$D/u" --max-steps -3 : -np 1 "$TG" train $TINY --out "$D/u" \
+        2>"$D/err"; rc=$?
+    once 2 "max-steps"
+    grep -q "rank 1" "$D/err" && fail "$what: rank 1 printed"
+    what=help; $MPI -np 2 "$TG" train --help >"$D/out" 2>"$D/err"; rc=$?
+    [ $rc -eq 0 ] && [ "$(grep -c "^usage: tapegrad train" "$D/out")" = 1 ] || fail "$what: exit $rc, or not once"
+    ;;
+knobs-differ)
+    for knob in TAPEGRAD_MPI_BUCKET=300 TAPEGRAD_MPI_OVERLAP=0 TAPEGRAD_INJECT_NAN=6:3; do
+        $MPI -np 1 "$TG" train $TINY --max-steps 20 --out "$D/k" : \
+             -np 1 env "$knob" "$TG" train $TINY --max-steps 20 --out "$D/k" 2>"$D/err" >/dev/null
+        rc=$?
+        [ $rc -eq 1 ] || { cat "$D/err"; fail "$knob: exit $rc, expected 1"; }
+        case $knob in
+        *BUCKET*) said="TAPEGRAD_MPI_BUCKET is unset (the default) on rank 0 and 300 on rank 1 of 2" ;;
+        *OVERLAP*) said="TAPEGRAD_MPI_OVERLAP is unset (on) on rank 0 and 0 (off) on rank 1 of 2" ;;
+        *NAN*) said="TAPEGRAD_INJECT_NAN is unset on rank 0 and 6:3 on rank 1 of 2" ;;
+        esac
+        [ "$(grep -cF "$said" "$D/err")" = 1 ] || { cat "$D/err"; fail "$knob: no message, or not once"; }
+        grep -qi "ending the whole job\|MPI_ABORT\|message truncated" "$D/err" && { cat "$D/err"; fail "$knob: not refused"; }
+        [ ! -e "$D/k" ] || fail "$knob: $D/k made"
     done
     ;;
 rank-killed)

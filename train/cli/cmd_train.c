@@ -177,6 +177,51 @@ int tg_cmd_train_cell(int argc, char **argv) {
     return rc;
 }
 
+/* Over MPI, what a rank other than 0 prints while it judges its command line (a refusal, --help,
+ * a warning) is held in a temporary file, stdout's and stderr's each, until the ranks have agreed
+ * (tg_run_agree_args): a bad flag given to every rank is then printed once, by rank 0, and one that
+ * a single rank met is shown from that rank. Where no temporary file can be made, the rank prints
+ * as it goes (lines repeated, nothing lost). */
+typedef struct { int saved[2]; FILE *held[2]; } held_output;
+
+static void hold_output(held_output *h) {
+    h->saved[0] = h->saved[1] = -1;
+    h->held[0] = h->held[1] = NULL;
+    if (tg_dist_size() == 1 || tg_dist_rank() == 0) return;
+    fflush(stdout);
+    fflush(stderr);
+    for (int i = 0; i < 2; i++) {
+        FILE *t = tmpfile();
+        int saved = t ? dup(1 + i) : -1;
+        if (saved < 0 || dup2(fileno(t), 1 + i) < 0) {
+            if (t) fclose(t);
+            if (saved >= 0) close(saved);
+            continue;
+        }
+        h->held[i] = t, h->saved[i] = saved;
+    }
+}
+
+/* Puts stdout and stderr back; show: prints what was held (stderr's after a line naming the rank). */
+static void release_output(held_output *h, bool show) {
+    fflush(stdout);
+    fflush(stderr);
+    for (int i = 0; i < 2; i++) {
+        if (h->saved[i] < 0) continue;
+        dup2(h->saved[i], 1 + i);
+        close(h->saved[i]);
+        FILE *to = i == 0 ? stdout : stderr;
+        if (show && i == 1) fprintf(stderr, "tapegrad train: rank %d of %d (rank 0 took its command line):\n",
+                                    tg_dist_rank(), tg_dist_size());
+        char buf[4096];
+        size_t n;
+        rewind(h->held[i]);
+        while (show && (n = fread(buf, 1, sizeof buf, h->held[i])) > 0) fwrite(buf, 1, n, to);
+        fflush(to);
+        fclose(h->held[i]);
+    }
+}
+
 int tg_cmd_train(int argc, char **argv) {
     static const struct option extra[] = {
         {"config", required_argument, NULL, 'c'},
@@ -185,51 +230,52 @@ int tg_cmd_train(int argc, char **argv) {
     };
     const struct option *opts = tg_run_config_getopt(extra, 3);
     setting *set = calloc((size_t)argc + 1, sizeof *set);
+    /* the recipe, a resume's checkpoint and the open run are 20 KiB: on the heap, so that the run
+     * below gets the stack (`ulimit -s 64` crashed it at its first save) */
+    struct { tg_run_config cfg; tg_loaded loaded; tg_run run; } *held = calloc(1, sizeof *held);
+    if (!held || !set) {   /* (over MPI, the job is aborted) */
+        fprintf(stderr, "tapegrad train: out of memory\n");
+        free(set);
+        free(held);
+        return 1;
+    }
+    held_output out;
+    hold_output(&out);
     int n_set = 0, c;
+    int rc = 0;   /* -1: --help printed, the command is done */
     const char *config = NULL, *resume = NULL;
     optind = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while (rc == 0 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
             if (config) {   /* the last would win and the first be dropped in silence */
                 fprintf(stderr, "tapegrad train: --config given twice (%s, %s): give one file (flags override "
                         "its settings)\n", config, optarg);
-                free(set);
-                return 2;
+                rc = 2;
             }
             config = optarg;
             break;
         case 'r': resume = optarg; break;
-        case 'h': usage(stdout); free(set); return 0;
+        case 'h': usage(stdout); rc = -1; break;
         default:
-            if (!tg_run_config_name(c)) { usage(stderr); free(set); return 2; }
+            if (!tg_run_config_name(c)) { usage(stderr); rc = 2; break; }
             set[n_set++] = (setting){tg_run_config_name(c), optarg ? optarg : "true"};
         }
     }
-    if (optind < argc) {
+    if (rc == 0 && optind < argc) {
         fprintf(stderr, "tapegrad train: unexpected argument '%s'\n", argv[optind]);
-        free(set);
-        return 2;
-    }
-    /* the recipe, a resume's checkpoint and the open run are 20 KiB: on the heap, so that the run
-     * below gets the stack (`ulimit -s 64` crashed it at its first save) */
-    struct { tg_run_config cfg; tg_loaded loaded; tg_run run; } *held = calloc(1, sizeof *held);
-    if (!held) {
-        fprintf(stderr, "tapegrad train: out of memory\n");
-        free(set);
-        return 1;
+        rc = 2;
     }
     tg_run_config *cfg = &held->cfg;
     tg_loaded *loaded = &held->loaded;
     tg_run *run = &held->run;
     tg_run_config_default(cfg);
     tg_err err;
-    int rc = 0;
     char path[TG_PATH_MAX + 32];
     const bool writer = tg_dist_rank() == 0;   /* over MPI, rank 0 alone writes the run folder */
     int lock = -1;   /* RUNDIR/lock, held by the writer from before its first write to the end */
     tg_run_config_lines file_lines;   /* where --config set each setting */
-    if (resume) {
+    if (rc == 0 && resume) {
         snprintf(path, sizeof path, "%s/last.ckpt", resume);
         if (config) { fprintf(stderr, "tapegrad train: --resume takes its settings from the checkpoint, not --config\n"); rc = 2; }
         else if (writer && file_exists(path) && (lock = tg_run_folder_lock(resume, &err)) < 0) {
@@ -242,7 +288,7 @@ int tg_cmd_train(int argc, char **argv) {
             *cfg = loaded->cfg;
             as_resumed(cfg, resume);
         }
-    } else if (config) {
+    } else if (rc == 0 && config) {
         /* a bad setting in the file is the same mistake as a bad flag: a usage error; a file that
          * cannot be read is a failure, as a --train that cannot be */
         tg_status st = tg_run_config_load_lines(cfg, config, &file_lines, &err);
@@ -326,7 +372,18 @@ int tg_cmd_train(int argc, char **argv) {
         fprintf(stderr, "tapegrad train: %s\n", err.msg);
         rc = 2;
     }
-    if (rc == 0 && !resume && writer) {
+    /* over MPI every rank has judged its command line: the ranks agree, before anything is written
+     * (rank 0's refusal printed by rank 0 alone; one only another rank met, shown from it; every
+     * rank ends with the same code, none waits for one that left) */
+    int shown;
+    bool gathered;
+    char agreed[1024];
+    int verdict = tg_run_agree_args(rc, &shown, &gathered, agreed, sizeof agreed);
+    release_output(&out, shown == tg_dist_rank() && shown > 0);
+    if (agreed[0] && (writer || !gathered)) fprintf(stderr, "tapegrad train: %s\n", agreed);
+    if (gathered && verdict != 0) tg_dist_end_together();   /* every rank knows: each ends with the code */
+    rc = verdict < 0 ? 0 : verdict;
+    if (rc == 0 && verdict == 0 && !resume && writer) {
         if (config && tg_run_input_not_output("config", config, cfg->out, &err) != TG_OK) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);
             rc = 2;
@@ -341,7 +398,7 @@ int tg_cmd_train(int argc, char **argv) {
             rc = 1;
         }
     }
-    if (rc == 0) {
+    if (rc == 0 && verdict == 0) {
         static char text[64 * 1024];
         tg_run_config_format(cfg, text, sizeof text);
         snprintf(path, sizeof path, "%s/config.txt", cfg->out);

@@ -234,6 +234,15 @@ tg_status tg_run_agree(tg_run *r, int *stop_signal, tg_err *err);
  * else TG_ERR_ARG on every rank, naming the first rank and what differs. Without it, ranks given
  * other flags or files trained on without a word, or waited for ever on one that had stopped. */
 tg_status tg_run_agree_start(const tg_run *r, tg_err *err);
+/* Over MPI, once each rank has judged its command line and before anything is written or any other
+ * collective (run_agree.c): every rank's verdict (rc: 0, -1 when it printed --help, or the exit
+ * code of its refusal) and the variables that must be equal on every rank (TAPEGRAD_MPI_BUCKET,
+ * TAPEGRAD_MPI_OVERLAP, TAPEGRAD_INJECT_NAN) are gathered, and every rank returns the same verdict:
+ * 0 (go on), -1 (end with 0: help), else the exit code. *shown: the rank whose output (its refusal
+ * or help) the job shows, the lowest that has one (-1: none). Variables that differ give 1 and
+ * msg (rank 0 prints it). A failure of the gather gives 1 and msg on its own (the job is aborted).
+ * Alone: rc as it is. */
+int tg_run_agree_args(int rc, int *shown, bool *gathered, char *msg, size_t msg_len);
 
 /* ---- a model scored on text pairs (evaluate.c): eval and experiment report ---- */
 typedef struct tg_eval_opts {

@@ -119,3 +119,86 @@ tg_status tg_run_agree_start(const tg_run *r, tg_err *err) {
     free(a);
     return s;
 }
+
+/* ---- the command line and the process's knobs, before anything is written ---- */
+
+/* What each rank tells: its verdict on its command line, then each knob's value as this process
+ * takes it (so "0300" and "300" agree; an unset variable is its default). */
+enum { AA_RC, AA_BUCKET, AA_OVERLAP, AA_NAN_START, AA_NAN_COUNT, AA_N };
+
+static const struct {
+    const char *name;
+    int at, n;           /* its values: AA_ indices */
+    const char *why;     /* what goes wrong when the ranks differ */
+} knobs[] = {
+    {"TAPEGRAD_MPI_BUCKET", AA_BUCKET, 1, "every rank must cut the gradient's sum into the same buckets (else the "
+                                          "ranks' messages do not match: MPI_ERR_TRUNCATE, or a hang)"},
+    {"TAPEGRAD_MPI_OVERLAP", AA_OVERLAP, 1, "every rank must sum the gradient the same way"},
+    {"TAPEGRAD_INJECT_NAN", AA_NAN_START, 2, "every rank must skip the same updates (else they part ways)"},
+};
+
+static void knob_values(double *v) {
+    const char *e = getenv("TAPEGRAD_MPI_BUCKET");   /* as run_overlap.c reads it */
+    v[AA_BUCKET] = e && atoll(e) > 0 ? (double)atoll(e) : 0;
+    e = getenv("TAPEGRAD_MPI_OVERLAP");   /* as dist_mpi.c reads it */
+    v[AA_OVERLAP] = e && !strcmp(e, "0") ? 0 : e ? 1 : -1;
+    e = getenv("TAPEGRAD_INJECT_NAN");   /* as run_loop.c reads it */
+    long start = 0, count = 0;
+    if (e && sscanf(e, "%ld:%ld", &start, &count) != 2) start = count = 0;
+    v[AA_NAN_START] = (double)start, v[AA_NAN_COUNT] = (double)count;
+}
+
+static const char *knob_text(int knob, const double *v, char *buf, size_t len) {
+    const double *x = v + knobs[knob].at;
+    if (knobs[knob].at == AA_BUCKET) {
+        if (x[0] > 0) snprintf(buf, len, "%.0f", x[0]);
+        else snprintf(buf, len, "unset (the default)");
+    } else if (knobs[knob].at == AA_OVERLAP) {
+        snprintf(buf, len, "%s", x[0] == 0 ? "0 (off)" : x[0] > 0 ? "set, not 0 (on)" : "unset (on)");
+    } else if (x[0] > 0) {
+        snprintf(buf, len, "%.0f:%.0f", x[0], x[1]);
+    } else {
+        snprintf(buf, len, "unset");
+    }
+    return buf;
+}
+
+int tg_run_agree_args(int rc, int *shown, bool *gathered, char *msg, size_t msg_len) {
+    int P = tg_dist_size();
+    *shown = -1;
+    *gathered = false;
+    msg[0] = '\0';
+    if (P == 1) return rc;
+    double mine[AA_N];
+    knob_values(mine);
+    mine[AA_RC] = rc;
+    double *all = malloc((size_t)P * AA_N * sizeof *all);
+    tg_err err;
+    if (!all || tg_dist_gather(mine, AA_N, all, &err) != TG_OK) {
+        snprintf(msg, msg_len, "%s", all ? err.msg : "out of memory");
+        free(all);
+        return 1;
+    }
+    *gathered = true;
+    int verdict = 0, help = -1;
+    for (int k = 0; k < P && verdict == 0; k++) {   /* a refusal first, the lowest rank's */
+        int v = (int)all[(size_t)k * AA_N + AA_RC];
+        if (v > 0) verdict = v, *shown = k;
+        else if (v < 0 && help < 0) help = k;
+    }
+    for (int j = 0; verdict == 0 && j < (int)(sizeof knobs / sizeof knobs[0]); j++) {
+        for (int k = 1; k < P; k++) {
+            const double *o = all + (size_t)k * AA_N;
+            if (!memcmp(o + knobs[j].at, all + knobs[j].at, (size_t)knobs[j].n * sizeof *o)) continue;
+            char a[48], b[48];
+            snprintf(msg, msg_len, "%s is %s on rank 0 and %s on rank %d of %d: %s; set it alike on every rank "
+                     "(mpirun -x %s), or on none", knobs[j].name, knob_text(j, all, a, sizeof a),
+                     knob_text(j, o, b, sizeof b), k, P, knobs[j].why, knobs[j].name);
+            verdict = 1;
+            break;
+        }
+    }
+    if (verdict == 0 && help >= 0) verdict = -1, *shown = help;
+    free(all);
+    return verdict;
+}
