@@ -25,6 +25,10 @@
 #   knobs-differ TAPEGRAD_MPI_BUCKET, TAPEGRAD_MPI_OVERLAP or TAPEGRAD_INJECT_NAN set on one rank only
 #                is refused before anything is written, naming the variable and both ranks' values,
 #                exit 1, no hang (before: the bucket ended in MPI_ERR_TRUNCATE)
+#   save-fails   rank 1's step 13 fails before its update, and rank 0's save of step 12 after it fails
+#                too (a failing disk: TAPEGRAD_FAIL_SYNC at last.ckpt's temporary): rank 0 says that
+#                last.ckpt still holds step 10, its last save (before: only that it could not be
+#                saved); the resume from it ends with the uninterrupted run's parameters
 #   rank-killed  rank 1 is SIGKILLed at step 3: the job ends, no hang, last.ckpt intact
 #   rank-paused  rank 1 alone stopped (SIGSTOP) 3 s in a step and continued, in a --time-limit run
 #                (with the sum overlapping backward, and after it):
@@ -200,6 +204,37 @@ knobs-differ)
         grep -qi "ending the whole job\|MPI_ABORT\|message truncated" "$D/err" && { cat "$D/err"; fail "$knob: not refused"; }
         [ ! -e "$D/k" ] || fail "$knob: $D/k made"
     done
+    ;;
+save-fails)
+    # the fault's number: the first TAPEGRAD_FAIL_SYNC that fails last.ckpt's save after the failed step,
+    # found in one process (rank 0 makes the same saves and syncs as one process of 2 shards)
+    n=0; N=""
+    while [ -z "$N" ] && [ $n -lt 100 ]; do
+        n=$((n + 1)); rm -rf "$D/one"
+        TAPEGRAD_FAIL_STEP=13 TAPEGRAD_FAIL_SYNC=$n "$TG" train $TINY --max-steps 20 --accum-shards 2 \
+            --out "$D/one" 2>"$D/err"
+        grep -q "step 13 failed.*last.ckpt could not be saved: .*last.ckpt.tmp" "$D/err" && N=$n
+    done
+    [ -n "$N" ] || fail "no TAPEGRAD_FAIL_SYNC fails the save after step 13"
+    # the same save failed at its folder's sync, after its rename: last.ckpt is the new one, said so
+    rm -rf "$D/one"
+    TAPEGRAD_FAIL_STEP=13 TAPEGRAD_FAIL_SYNC=$((N + 3)) "$TG" train $TINY --max-steps 20 --accum-shards 2 \
+        --out "$D/one" 2>"$D/err"
+    grep -q "folder could not be synced.*; last.ckpt holds step 12 all the same" "$D/err" ||
+        { cat "$D/err"; fail "a save renamed, its folder not synced, not told"; }
+    "$TG" ckpt info "$D/one/last.ckpt" | grep -q '^step  *12 ' || fail "last.ckpt not at step 12"
+    $MPI -np 2 "$TG" train $TINY --max-steps 20 --out "$D/whole" 2>"$D/err" || { cat "$D/err"; fail "2 ranks"; }
+    $MPI -np 1 env TAPEGRAD_FAIL_SYNC=$N "$TG" train $TINY --max-steps 20 --out "$D/s" : \
+         -np 1 env TAPEGRAD_FAIL_STEP=13 "$TG" train $TINY --max-steps 20 --out "$D/s" 2>"$D/err" >/dev/null
+    rc=$?
+    cat "$D/err" >&2
+    [ $rc -ne 124 ] || fail "the job hung (timeout)"
+    [ $rc -ne 0 ] || fail "the job succeeded although rank 1 failed"
+    grep -q "step 13 failed before its update (below), and last.ckpt could not be saved: .*; last.ckpt still holds \
+step 10, its last save (the 2 steps since then are lost)" "$D/err" || fail "rank 0 does not say which step last.ckpt holds"
+    "$TG" ckpt info "$D/s/last.ckpt" | grep -q '^step  *10 ' || fail "last.ckpt not at step 10"
+    $MPI -np 2 "$TG" train --resume "$D/s" 2>"$D/err" || { cat "$D/err"; fail "resume"; }
+    same_params "$D/whole" "$D/s"
     ;;
 rank-killed)
     TAPEGRAD_INJECT_RANK_FAIL="1:3:kill" $MPI -np 2 "$TG" train $TINY --max-steps 20 --out "$D/r" 2>"$D/err" >/dev/null

@@ -67,6 +67,10 @@ typedef struct tg_run {
     tg_batch shard;               /* --accum-shards: the shard being computed (run_shards.c) */
     tg_float *grad_acc;           /* --accum-shards in one process: the shards' gradient sum so far */
     struct tg_overlap *overlap;   /* over MPI: the gradient's buckets, summed during backward */
+    int64_t saved_step;           /* the step last.ckpt holds, by this process's last save of it or
+                                     the checkpoint resumed (-1: none yet); set by tg_run_train */
+    uint64_t saved_file;          /* that last.ckpt's inode number (0: none): a failed save that
+                                     replaced it anyway (its folder's sync failed) is told apart */
 } tg_run;
 
 /* A fresh run's --max-len (files) or --task-max-len (synthetic task) beyond TG_RUN_MAX_PIECES

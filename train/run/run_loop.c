@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 
 #include "train/metrics/metrics.h"
 #include "train/run/diagnostics.h"
@@ -252,6 +253,12 @@ static tg_status progress_status(const tg_progress *pg, tg_err *err) {
     return pg->failed ? tg_err_set(err, TG_ERR_IO, "%s", pg->error) : TG_OK;
 }
 
+/* The file at path, by its inode number (0: none). */
+static uint64_t file_id(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
 static tg_status save_last(tg_run *r, tg_progress *pg, tg_run_diag *diag, tg_err *err) {
     if (tg_dist_rank() != 0) return TG_OK;   /* over MPI, rank 0 writes the checkpoints */
     /* A row or log line lost since the last save: no checkpoint past it, so that the resume (from
@@ -264,6 +271,10 @@ static tg_status save_last(tg_run *r, tg_progress *pg, tg_run_diag *diag, tg_err
     ckpt_path(r, "last.ckpt", path, sizeof path);
     double t0 = now_s();
     s = tg_run_save(r, path, err);
+    if (s == TG_OK) {   /* (a step-N.ckpt that fails below leaves it saved) */
+        r->saved_step = r->st.step;
+        r->saved_file = file_id(path);
+    }
     if (s == TG_OK && r->st.step > 0 && (r->cfg.keep > 0 || tg_run_kept_for_good(r->st.step, r->cfg.keep_every))) {
         char periodic[TG_PATH_MAX + 48];
         tg_run_periodic_path(r->cfg.out, r->st.step, periodic, sizeof periodic);
@@ -327,12 +338,32 @@ static void save_before_error(tg_run *r, tg_progress *pg, tg_run_diag *diag, boo
     else snprintf(what, sizeof what, "step %lld", (long long)r->st.step + 1);
     r->valid_pending = r->valid_pending || in_validation;
     tg_err e2;
+    const char *before = in_validation ? "" : " before its update";
     if ((in_validation || !saved_now) && save_last(r, pg, diag, &e2) != TG_OK) {
-        tg_progress_log(pg, "%s failed (below), and last.ckpt could not be saved: %s", what, e2.msg);
+        /* which step last.ckpt holds: a failed save leaves the old file (atomic_file.h), but for one
+         * whose rename was done, its folder's sync failing after it, and for step-N.ckpt's failing
+         * after last.ckpt was saved */
+        char path[TG_PATH_MAX + 32];
+        ckpt_path(r, "last.ckpt", path, sizeof path);
+        uint64_t now = file_id(path);
+        if (now && now != r->saved_file) r->saved_step = r->st.step, r->saved_file = now;
+        if (r->saved_step == r->st.step)
+            tg_progress_log(pg, "%s failed%s (below), and the save after it failed: %s; last.ckpt holds step %lld "
+                            "all the same: once the causes are dealt with, resume with: tapegrad train --resume %s",
+                            what, before, e2.msg, (long long)r->saved_step, r->cfg.out);
+        else if (r->saved_step >= 0)
+            tg_progress_log(pg, "%s failed%s (below), and last.ckpt could not be saved: %s; last.ckpt still holds step "
+                            "%lld, its last save (the %lld step%s since then are lost): once the causes are dealt with, "
+                            "resume with: tapegrad train --resume %s", what, before, e2.msg, (long long)r->saved_step,
+                            (long long)(r->st.step - r->saved_step), r->st.step - r->saved_step == 1 ? "" : "s",
+                            r->cfg.out);
+        else
+            tg_progress_log(pg, "%s failed%s (below), and last.ckpt could not be saved: %s; the run has no last.ckpt",
+                            what, before, e2.msg);
         return;
     }
     tg_progress_log(pg, "%s failed%s (below); last.ckpt holds step %lld%s: once the cause is dealt with, resume "
-                    "with: tapegrad train --resume %s", what, in_validation ? "" : " before its update",
+                    "with: tapegrad train --resume %s", what, before,
                     (long long)r->st.step, in_validation ? ", the validation left for the resume" : "", r->cfg.out);
 }
 
@@ -481,6 +512,13 @@ int tg_run_train(tg_run *r) {
     }
     sigset_t old_mask;   /* started with them blocked, the run took none: SIGTERM waited for the SIGKILL */
     tg_stop_signals_unblock(&old_mask);
+    /* a resume's last.ckpt holds the step it resumed (a fresh run's is written now) */
+    r->saved_step = r->st.step == 0 && r->st.skipped_steps == 0 ? -1 : r->st.step;
+    if (r->saved_step >= 0) {
+        char path[TG_PATH_MAX + 32];
+        ckpt_path(r, "last.ckpt", path, sizeof path);
+        r->saved_file = file_id(path);
+    }
     if (r->st.step == 0 && r->st.skipped_steps == 0) {
         s = save_last(r, &pg, &diag, &err);   /* a reload target from the start */
     } else {
