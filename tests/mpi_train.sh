@@ -34,7 +34,11 @@
 #                (with the sum overlapping backward, and after it):
 #                the pause is not training time on rank 0, whose clock every rank follows (before:
 #                counted, rank 0 waiting for it in the sum)
-#   wrong-ranks  a 2-shard run resumed on 3 ranks is refused with a message (exit 2)
+#   wrong-ranks  a 2-shard run resumed on 3 ranks is refused with a message (exit 2); a run of one
+#                process (1 shard) resumed on 2 ranks is refused saying why and what to do (before:
+#                "resume it with mpirun -np 1 ... the shards then run in turn"), and its config.txt
+#                given as --config to 2 ranks says the file's line sets it (before: "give
+#                --accum-shards 2 or leave it out", a flag not given); with --accum-shards 2 it trains
 #   nan-reload   injected NaN gradients (skips, then a reload of last.ckpt at half the lr) give 2
 #                ranks the same decisions and parameters as --accum-shards 2
 #   diagnostics  --diagnostics over 2 ranks: rank 0 alone writes diagnostics.tsv (rank 1, in
@@ -287,6 +291,24 @@ wrong-ranks)
     grep -q "splits each batch into 2 shards, and this job has 3 ranks" "$D/err" || { cat "$D/err"; fail "no message"; }
     # one process may resume it: the shards then run in turn
     "$TG" train --resume "$D/two" --max-steps 8 2>/dev/null || fail "resume in one process"
+    # a run of one process (each batch whole) cannot go on over 2 ranks (2 shards: other numbers)
+    "$TG" train $TINY --max-steps 4 --out "$D/one" 2>/dev/null || fail "one process"
+    $MPI -np 2 "$TG" train --resume "$D/one" --max-steps 8 2>"$D/err"
+    rc=$?
+    [ $rc -eq 2 ] || { cat "$D/err"; fail "1-shard run resumed on 2 ranks: exit $rc"; }
+    [ "$(grep -c "this run computes each batch whole (1 shard, as a run of one process does), and this job has 2 \
+MPI ranks, which compute each batch in 2 shards.*Resume it without mpirun; a run meant for 2 ranks starts with \
+--accum-shards 2" "$D/err")" = 1 ] || { cat "$D/err"; fail "1-shard resume: no message saying why, or not once"; }
+    "$TG" ckpt info "$D/one/last.ckpt" | grep -q '^step  *4 ' || fail "1-shard run changed"
+    # its config.txt, the recipe of a new run over 2 ranks: the file's line is named
+    $MPI -np 2 "$TG" train --config "$D/one/config.txt" --out "$D/new" 2>"$D/err"
+    rc=$?
+    [ $rc -eq 2 ] || { cat "$D/err"; fail "1-shard config.txt on 2 ranks: exit $rc"; }
+    grep -q "config.txt line [0-9]* sets accum-shards = 1 (as the config.txt of a run of one process does: each \
+batch whole), and this job has 2 MPI ranks.*give --accum-shards 2" "$D/err" || { cat "$D/err"; fail "--config: no message"; }
+    [ ! -e "$D/new" ] || fail "--config refused, but $D/new made"
+    $MPI -np 2 "$TG" train --config "$D/one/config.txt" --accum-shards 2 --out "$D/new" 2>"$D/err" ||
+        { cat "$D/err"; fail "--config with --accum-shards 2 on 2 ranks"; }
     ;;
 nan-reload)
     export TAPEGRAD_INJECT_NAN=6:3

@@ -153,15 +153,32 @@ static int check_config_txt(const char *rundir, const tg_run_config *cfg, const 
 }
 
 /* --accum-shards 0 means the MPI ranks (1 alone). Over MPI the shards are the ranks, so a run
- * (and its resume) needs as many ranks as it has shards; alone, any shard count runs in turn. */
-static int resolve_shards(tg_run_config *cfg, bool resume) {
+ * (and its resume) needs as many ranks as it has shards; alone, any shard count runs in turn. A
+ * run of one shard (one process's, without --accum-shards) cannot go on over N ranks: they compute
+ * N shards of each batch, each with its own padding and dropout stream, other numbers than the
+ * whole batch's. file, line: the --config file that set the count (NULL: a flag or the default). */
+static int resolve_shards(tg_run_config *cfg, bool resume, const char *file, int line) {
     int ranks = tg_dist_size();
     if (cfg->accum_shards == 0) cfg->accum_shards = resume ? 1 : ranks;   /* resume: a run from before shards */
     if (ranks == 1 || cfg->accum_shards == ranks) return 0;
-    if (resume)
+    if (resume && cfg->accum_shards == 1)
+        fprintf(stderr, "tapegrad train: this run computes each batch whole (1 shard, as a run of one process does), "
+                "and this job has %d MPI ranks, which compute each batch in %d shards (one a rank, each with its own "
+                "padding and dropout): not this run's numbers, so it cannot go on over them. Resume it without "
+                "mpirun; a run meant for %d ranks starts with --accum-shards %d (in one process, or as mpirun -np %d "
+                "does), and then resumes either way\n", ranks, ranks, ranks, ranks, ranks);
+    else if (resume)
         fprintf(stderr, "tapegrad train: this run splits each batch into %d shard%s, and this job has %d ranks: "
                 "resume it with mpirun -np %d, or without mpirun (the shards then run in turn)\n",
                 cfg->accum_shards, cfg->accum_shards == 1 ? "" : "s", ranks, cfg->accum_shards);
+    else if (file)
+        fprintf(stderr, "tapegrad train: %s line %d sets accum-shards = %d%s, and this job has %d MPI ranks, each "
+                "computing one shard of each batch: give --accum-shards %d to train this recipe over %d ranks (flags "
+                "override --config; its numbers then differ from %d shard%s), or run it %s to repeat it\n", file,
+                line, cfg->accum_shards,
+                cfg->accum_shards == 1 ? " (as the config.txt of a run of one process does: each batch whole)" : "",
+                ranks, ranks, ranks, cfg->accum_shards, cfg->accum_shards == 1 ? "'s" : "s'",
+                cfg->accum_shards == 1 ? "without mpirun" : "with as many ranks, or without mpirun (the shards in turn)");
     else
         fprintf(stderr, "tapegrad train: --accum-shards %d with %d MPI ranks: over MPI each rank computes one "
                 "shard, so give --accum-shards %d or leave it out\n", cfg->accum_shards, ranks, ranks);
@@ -365,7 +382,12 @@ int tg_cmd_train(int argc, char **argv) {
         rc = 2;
     }
     if (rc == 0 && resume) snprintf(cfg->out, sizeof cfg->out, "%s", resume);
-    if (rc == 0) rc = resolve_shards(cfg, resume != NULL);
+    if (rc == 0) {   /* (the --config file's count, unless a flag set it) */
+        bool flag = false;
+        for (int i = 0; i < n_set; i++) flag = flag || !strcmp(set[i].name, "accum-shards");
+        int line = config && !flag ? tg_run_config_line_of(&file_lines, "accum-shards") : 0;
+        rc = resolve_shards(cfg, resume != NULL, line > 0 ? config : NULL, line);
+    }
     if (rc == 0 && resume && writer) rc = check_config_txt(resume, cfg, set, n_set);
     if (rc == 0 && (tg_run_config_check(cfg, &err) != TG_OK ||
                     (!resume && tg_run_config_check_limits(cfg, &err) != TG_OK))) {
