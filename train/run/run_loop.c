@@ -140,6 +140,19 @@ static tg_status train_step(tg_run *r, tg_run_diag *diag, tg_batch *b, step_resu
     res->tokens = b->n_tgt_tokens;
     tg_params *P = tg_model_params(r->model);
     size_t n = (size_t)tg_params_numel(P);
+    /* Over MPI, nothing from here to the update can fail on one rank alone, so no rank can leave
+     * another waiting (and none needs a collective of its own): every rank holds the same bits.
+     * The summed gradient is the last rank's buffer broadcast to all (tg_dist_sum copies it, no
+     * arithmetic), and g.finite comes from the same gathered figures on each. Clip fails on a
+     * max_norm < 0 (the settings agreed before the first step, tg_run_agree_start) or a NULL
+     * buffer (never), and reports TG_ERR_NUMERIC for a non-finite norm of that same buffer, summed
+     * in chunks fixed by n alone in portable C (optim/clip.c): one verdict everywhere, a skip on
+     * every rank or on none. Adam fails on a NULL optimiser or buffer (never), a step count past
+     * 2^62 (the same on every rank: agreed at the start, advanced alike), or a learning rate that is
+     * not finite or below 0: from the schedule, agreed, at a step and lr_scale that every rank takes
+     * from rank 0 (tg_run_agree); its vector loop gives the scalar loop's bits (optim/adam.c), so a
+     * rank on other kernels updates alike. TAPEGRAD_INJECT_NAN, the one hook here, is agreed at the
+     * start (tg_run_agree_args). The diagnostics' gradient norms (rank 0) only read. */
     if (g.finite) {
         if (inject_nan()) tg_params_grad(P)[0] = NAN;
         if (tg_run_diag_due(diag, r->st.step + 1)) tg_run_diag_grads(diag, r->model, r->st.step + 1);
