@@ -29,6 +29,10 @@
 #                too (a failing disk: TAPEGRAD_FAIL_SYNC at last.ckpt's temporary): rank 0 says that
 #                last.ckpt still holds step 10, its last save (before: only that it could not be
 #                saved); the resume from it ends with the uninterrupted run's parameters
+#   rank0-after  rank 0 alone fails after a step's update (its validation in the run's middle and at its
+#                end, a full disk at its log, metrics or checkpoint writes): rank 1 learns it at the
+#                next agreement (or the end's), prints nothing, and every rank exits 1 through
+#                MPI_Finalize (before: rank 0 ended the job by MPI_Abort)
 #   rank-killed  rank 1 is SIGKILLed at step 3: the job ends, no hang, last.ckpt intact
 #   rank-paused  rank 1 alone stopped (SIGSTOP) 3 s in a step and continued, in a --time-limit run
 #                (with the sum overlapping backward, and after it):
@@ -239,6 +243,19 @@ step 10, its last save (the 2 steps since then are lost)" "$D/err" || fail "rank
     "$TG" ckpt info "$D/s/last.ckpt" | grep -q '^step  *10 ' || fail "last.ckpt not at step 10"
     $MPI -np 2 "$TG" train --resume "$D/s" 2>"$D/err" || { cat "$D/err"; fail "resume"; }
     same_params "$D/whole" "$D/s"
+    ;;
+rank0-after)
+    for e in TAPEGRAD_FAIL_IN_VALIDATION=2 TAPEGRAD_FAIL_IN_VALIDATION=3 TAPEGRAD_FAIL_WRITE=20 TAPEGRAD_FAIL_WRITE=40 \
+             TAPEGRAD_FAIL_WRITE=60; do
+        rm -rf "$D/v"
+        $MPI -np 1 env "$e" "$TG" train $TINY --max-steps 30 --out "$D/v" : \
+             -np 1 "$TG" train $TINY --max-steps 30 --out "$D/v" 2>"$D/err" >/dev/null
+        rc=$?
+        [ $rc -eq 1 ] || { cat "$D/err"; fail "$e: exit $rc, expected 1"; }
+        grep -qi "ending the whole job\|MPI_ABORT" "$D/err" && { cat "$D/err"; fail "$e: ended by MPI_Abort"; }
+        [ "$(grep -c "] error: .*${e%%=*}" "$D/err")" = 1 ] || { cat "$D/err"; fail "$e: rank 0's error not once"; }
+        grep -q "rank 1: error" "$D/err" && { cat "$D/err"; fail "$e: rank 1 printed"; }
+    done
     ;;
 rank-killed)
     TAPEGRAD_INJECT_RANK_FAIL="1:3:kill" $MPI -np 2 "$TG" train $TINY --max-steps 20 --out "$D/r" 2>"$D/err" >/dev/null

@@ -8,6 +8,7 @@
 #ifndef TG_DIST_H
 #define TG_DIST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,8 @@ void tg_dist_abort(int code);
  * rank) and ends with it: each then leaves through tg_dist_finalize, exit 1, rather than
  * tg_dist_abort, which would kill rank 0 in its save. */
 void tg_dist_end_together(void);
+/* tg_dist_end_together was called. */
+bool tg_dist_together(void);
 
 int tg_dist_rank(void);
 int tg_dist_size(void);

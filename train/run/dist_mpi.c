@@ -78,6 +78,7 @@ void tg_dist_finalize(void) {
 }
 
 void tg_dist_end_together(void) { g_together = 1; }
+bool tg_dist_together(void) { return g_together; }
 
 void tg_dist_abort(int code) {
     if (!g_on || g_size < 2 || g_together) return;

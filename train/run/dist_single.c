@@ -7,6 +7,7 @@ int tg_dist_init(int *argc, char ***argv, char *msg, size_t msg_len) { return 0;
 void tg_dist_finalize(void) {}
 void tg_dist_abort(int code) {}
 void tg_dist_end_together(void) {}
+bool tg_dist_together(void) { return false; }
 int tg_dist_rank(void) { return 0; }
 int tg_dist_size(void) { return 1; }
 tg_status tg_dist_sum(tg_float *buf, size_t n, tg_err *err) { return TG_OK; }

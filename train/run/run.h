@@ -231,8 +231,15 @@ void tg_run_overlap_free(struct tg_overlap *o);
 
 /* Before each step, over MPI (run_agree.c): every rank takes rank 0's run state (its training
  * time and validation bookkeeping decide when to stop), checks that all stand at the same step,
- * and *stop_signal becomes the first rank's signal that is set. Alone: nothing to do. */
-tg_status tg_run_agree(tg_run *r, int *stop_signal, tg_err *err);
+ * and *stop_signal becomes the first rank's signal that is set. failed: this rank's run has
+ * failed on its own since the last agreement (a validation, a save or a log line of rank 0's,
+ * a reload): every rank then learns it in the same gather, ends together (tg_dist_end_together)
+ * and returns an error: the failing rank TG_OK (its own error stands), the others one naming the
+ * failing rank, with *told (rank 0 prints it; the others need not). Alone: nothing to do. */
+tg_status tg_run_agree(tg_run *r, int *stop_signal, bool failed, bool *told, tg_err *err);
+/* After the run's end (its last validation and save, rank 0's), over MPI: the same for a failure
+ * there, in one gather a run. */
+tg_status tg_run_agree_end(const tg_run *r, bool failed, bool *told, tg_err *err);
 /* Before the first step, over MPI (run_agree.c): every rank holds the same settings (but its
  * --threads, --out and input file names), training and dev data, parameters and optimiser state,
  * else TG_ERR_ARG on every rank, naming the first rank and what differs. Without it, ranks given

@@ -10,17 +10,41 @@
 #include "train/run/dist.h"
 #include "train/run/run.h"
 
-enum { AG_SIGNAL, AG_STEP, AG_EPOCH, AG_POS, AG_N };
+enum { AG_SIGNAL, AG_STEP, AG_EPOCH, AG_POS, AG_FAILED, AG_N };
 
-tg_status tg_run_agree(tg_run *r, int *stop_signal, tg_err *err) {
+/* The ranks' failed flags (at a[k * stride + at]) told: *s set for a rank that did not fail. */
+static tg_status failed_told(const tg_run *r, const double *a, int stride, int at, bool failed, bool *told,
+                             const char *when, tg_err *err) {
+    int P = tg_dist_size(), first = -1, n = 0;
+    for (int k = 0; k < P; k++)
+        if (a[(size_t)k * (size_t)stride + (size_t)at]) n++, first = first < 0 ? k : first;
+    if (n == 0) return TG_OK;
+    tg_dist_end_together();   /* every rank knows: each ends with exit 1, none by MPI_Abort */
+    if (failed) return TG_OK;   /* (its own error stands) */
+    *told = true;
+    char more[48] = "";
+    if (n > 1) snprintf(more, sizeof more, " (and %d other rank%s)", n - 1, n == 2 ? "" : "s");
+    return tg_err_set(err, TG_ERR_STATE, "rank %d of %d%s failed %s step %lld (its error is in its output)", first,
+                      P, more, when, (long long)r->st.step);
+}
+
+tg_status tg_run_agree(tg_run *r, int *stop_signal, bool failed, bool *told, tg_err *err) {
     int P = tg_dist_size();
+    *told = false;
     if (P == 1) return TG_OK;
-    double mine[AG_N] = {*stop_signal, (double)r->st.step, (double)r->st.iter.epoch, (double)r->st.iter.pos};
+    double mine[AG_N] = {*stop_signal, (double)r->st.step, (double)r->st.iter.epoch, (double)r->st.iter.pos, failed};
     double all[AG_N * 64], *a = P <= 64 ? all : NULL;
     double *heap = a ? NULL : malloc((size_t)P * AG_N * sizeof *heap);
     if (!a && !(a = heap)) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
     tg_status s = tg_dist_gather(mine, AG_N, a, err);
     *stop_signal = 0;
+    if (s == TG_OK) {   /* a rank that failed on its own since the last agreement: no step, no state */
+        s = failed_told(r, a, AG_N, AG_FAILED, failed, told, "after", err);
+        if (s != TG_OK || failed || tg_dist_together()) {
+            free(heap);
+            return failed ? TG_OK : s;
+        }
+    }
     for (int k = 0; s == TG_OK && k < P; k++) {
         const double *o = a + (size_t)k * AG_N;
         if (!*stop_signal) *stop_signal = (int)o[AG_SIGNAL];
@@ -32,6 +56,18 @@ tg_status tg_run_agree(tg_run *r, int *stop_signal, tg_err *err) {
     }
     free(heap);
     if (s == TG_OK) s = tg_dist_bcast(&r->st, sizeof r->st, err);
+    return s;
+}
+
+tg_status tg_run_agree_end(const tg_run *r, bool failed, bool *told, tg_err *err) {
+    int P = tg_dist_size();
+    *told = false;
+    if (P == 1) return TG_OK;
+    double mine = failed, *a = malloc((size_t)P * sizeof *a);
+    if (!a) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    tg_status s = tg_dist_gather(&mine, 1, a, err);
+    if (s == TG_OK) s = failed_told(r, a, 1, 0, failed, told, "at the end of the run, at", err);
+    free(a);
     return s;
 }
 

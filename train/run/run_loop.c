@@ -562,10 +562,21 @@ int tg_run_train(tg_run *r) {
             validated_now = saved_now = ran_pending = true;   /* this step's: an end is not validated twice */
         }
     }
-    while (s == TG_OK && (s = tg_run_agree(r, (stop = g_stop_signal, &stop), &err)) == TG_OK &&
-           !(reason = stop_reason(r))) {
-        /* a failed log write (rank 0's alone) ends the run there, and the job with it (tg_dist_abort) */
-        if (stop || (s = progress_status(&pg, &err)) != TG_OK) break;
+    /* a rank whose run failed alone (but in the step's sum and gather, which tell every rank): its
+     * failure is told to all at the next agreement, so that every rank ends with exit 1, and none by
+     * MPI_Abort. lone: a failure no other rank can learn (the step's, out of memory before its sum):
+     * the job is ended by MPI_Abort, as nothing else reaches the ranks waiting in the sum */
+    bool lone = false;
+    for (;;) {
+        /* a failed log write (rank 0's alone) ends the run there */
+        if (s == TG_OK) s = progress_status(&pg, &err);
+        bool told = false;
+        tg_err e2;
+        stop = g_stop_signal;
+        tg_status a = tg_run_agree(r, &stop, s != TG_OK, &told, s != TG_OK ? &e2 : &err);
+        if (s == TG_OK) s = a;
+        told_by_rank0 = told && tg_dist_rank() != 0;
+        if (s != TG_OK || (reason = stop_reason(r)) || stop) break;
         step_result res;
         g_continued = 0;
         double t0 = now_s();
@@ -587,14 +598,15 @@ int tg_run_train(tg_run *r) {
         }
         if (s != TG_OK && res.before_update) save_before_error(r, &pg, &diag, saved_now, false);
         told_by_rank0 = s != TG_OK && res.failed_elsewhere && tg_dist_rank() != 0;
-        if (s != TG_OK) break;
+        lone = s != TG_OK && tg_dist_size() > 1 && !tg_dist_together();
+        if (s != TG_OK) break;   /* (every rank knows, or none can: above) */
         inject_stop("TAPEGRAD_STOP_AT_STEP", (long)r->st.step);
         r->st.train_seconds += dt;
         session_train_s += dt;
         if (!res.skipped && tg_run_diag_due(&diag, r->st.step)) {
             double d0 = now_s();
             s = tg_run_diag_write(&diag, r, r->st.step, &err);
-            if (s != TG_OK) break;
+            if (s != TG_OK) continue;   /* (rank 0's alone: told at the agreement) */
             diag_s += now_s() - d0;
             diag_runs++;
         }
@@ -609,7 +621,7 @@ int tg_run_train(tg_run *r) {
         if (fit_due(r) && r->st.step > fit_at(r) / 5) {
             fit_s += dt;
             fit_n++;
-            if (r->st.step >= fit_at(r) && (s = fit_steps(r, &pg, fit_s, fit_n, &err)) != TG_OK) break;
+            if (r->st.step >= fit_at(r) && (s = fit_steps(r, &pg, fit_s, fit_n, &err)) != TG_OK) continue;
         }
         iv->loss += res.loss * (double)res.tokens;
         iv->nll += res.nll * (double)res.tokens;
@@ -725,6 +737,13 @@ int tg_run_train(tg_run *r) {
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     tg_batch_free(&b);
     if (s == TG_OK) s = progress_status(&pg, &err);
+    if (!lone && !tg_dist_together()) {   /* a failure of rank 0's in the end's validation or save, told */
+        bool told = false;
+        tg_err e2;
+        tg_status a = tg_run_agree_end(r, s != TG_OK, &told, s != TG_OK ? &e2 : &err);
+        if (s == TG_OK) s = a;
+        told_by_rank0 = told_by_rank0 || (told && tg_dist_rank() != 0);
+    }
     if (diag_runs > 0)
         tg_progress_log(&pg, "diagnostics: %d at %.3f s each, %.2f%% of this session's %.1f s of training",
                         diag_runs, diag_s / diag_runs, 100 * diag_s / session_train_s, session_train_s);
