@@ -53,7 +53,8 @@
 #   ranks-differ ranks given other flags, other data or another run folder to resume are refused
 #                before the first step (before: other --lr trained on without a word, other
 #                --max-steps waited for ever, other data of the same lengths trained on); the
-#                same data under another file name is accepted
+#                same data under another file name is accepted; the refusal is printed once, by rank 0,
+#                every rank exits 1 through MPI_Finalize (before: by every rank, then MPI_Abort)
 set -u
 TG=$1
 CASE=$2
@@ -374,7 +375,8 @@ ranks-differ)
     refused() {   # message: the job ended (no hang, not 0) with it
         rc=$?
         [ $rc -ne 124 ] && [ $rc -ne 0 ] || { cat "$D/err"; fail "exit $rc, expected a refusal: $1"; }
-        grep -q "$1" "$D/err" || { cat "$D/err"; fail "no message: $1"; }
+        [ "$(grep -c "$1" "$D/err")" = 1 ] || { cat "$D/err"; fail "no message, or not once: $1"; }
+        grep -qi "ending the whole job\|MPI_ABORT" "$D/err" && { cat "$D/err"; fail "ended by MPI_Abort: $1"; }
     }
     for extra in "--lr 0.01" "--max-steps 20" "--max-epochs 3"; do
         $MPI -np 1 "$TG" train $TINY --max-steps 30 --out "$D/f" : \

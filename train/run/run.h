@@ -242,7 +242,8 @@ tg_status tg_run_agree(tg_run *r, int *stop_signal, bool failed, bool *told, tg_
 tg_status tg_run_agree_end(const tg_run *r, bool failed, bool *told, tg_err *err);
 /* Before the first step, over MPI (run_agree.c): every rank holds the same settings (but its
  * --threads, --out and input file names), training and dev data, parameters and optimiser state,
- * else TG_ERR_ARG on every rank, naming the first rank and what differs. Without it, ranks given
+ * else TG_ERR_ARG on every rank, naming the first rank and what differs (and the ranks then end
+ * together: tg_dist_end_together). Without it, ranks given
  * other flags or files trained on without a word, or waited for ever on one that had stopped. */
 tg_status tg_run_agree_start(const tg_run *r, tg_err *err);
 /* Over MPI, once each rank has judged its command line and before anything is written or any other

@@ -151,6 +151,9 @@ tg_status tg_run_agree_start(const tg_run *r, tg_err *err) {
             s = tg_err_set(err, TG_ERR_ARG, "rank %d was given other settings than rank 0; give every rank the same "
                            "flags", k);
     }
+    /* a difference found in the gathered hashes is every rank's verdict alike (each compares each
+     * rank with rank 0): every rank ends with it together, rank 0 printing it */
+    if (s == TG_ERR_ARG) tg_dist_end_together();
     free(text);
     free(a);
     return s;

@@ -488,7 +488,7 @@ int tg_run_train(tg_run *r) {
     if (s == TG_OK) s = tg_run_overlap_prepare(r, &err);
     if (s == TG_OK) s = tg_run_diag_open(&diag, r, &err);
     if (s != TG_OK) {
-        fprintf(stderr, "tapegrad train: %s\n", err.msg);
+        if (tg_dist_rank() == 0 || !tg_dist_together()) fprintf(stderr, "tapegrad train: %s\n", err.msg);
         tg_progress_close(&pg);
         return 1;
     }
