@@ -24,7 +24,8 @@
 #                prints its text once
 #   knobs-differ TAPEGRAD_MPI_BUCKET, TAPEGRAD_MPI_OVERLAP or TAPEGRAD_INJECT_NAN set on one rank only
 #                is refused before anything is written, naming the variable and both ranks' values,
-#                exit 1, no hang (before: the bucket ended in MPI_ERR_TRUNCATE)
+#                exit 1, no hang (before: the bucket ended in MPI_ERR_TRUNCATE); other kernels on one
+#                rank train, said once by rank 0 (before: nothing said)
 #   save-fails   rank 1's step 13 fails before its update, and rank 0's save of step 12 after it fails
 #                too (a failing disk: TAPEGRAD_FAIL_SYNC at last.ckpt's temporary): rank 0 says that
 #                last.ckpt still holds step 10, its last save (before: only that it could not be
@@ -213,6 +214,14 @@ knobs-differ)
         grep -qi "ending the whole job\|MPI_ABORT\|message truncated" "$D/err" && { cat "$D/err"; fail "$knob: not refused"; }
         [ ! -e "$D/k" ] || fail "$knob: $D/k made"
     done
+    # other kernels on one rank (a node without AVX-512): the job trains, rank 0 says it once
+    $MPI -np 1 "$TG" train $TINY --max-steps 4 --out "$D/kk" : \
+         -np 1 env TAPEGRAD_KERNELS=portable "$TG" train $TINY --max-steps 4 --out "$D/kk2" 2>"$D/err" >/dev/null \
+        || { cat "$D/err"; fail "other kernels on rank 1: exit $?"; }
+    said="warning: rank 1 of 2 runs the portable kernels and rank 0 the"
+    if grep -qw avx2 /proc/cpuinfo && [ -z "${TAPEGRAD_KERNELS:-}" ]; then   # (else rank 0 runs portable too)
+        [ "$(grep -cF "$said" "$D/err")" = 1 ] || { cat "$D/err"; fail "other kernels on rank 1: not said once"; }
+    fi
     ;;
 save-fails)
     # the fault's number: the first TAPEGRAD_FAIL_SYNC that fails last.ckpt's save after the failed step,

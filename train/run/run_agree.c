@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/kernels/kernels.h"
 #include "train/ckpt/ckpt_file.h"
 #include "train/run/dist.h"
 #include "train/run/run.h"
@@ -163,7 +164,7 @@ tg_status tg_run_agree_start(const tg_run *r, tg_err *err) {
 
 /* What each rank tells: its verdict on its command line, then each knob's value as this process
  * takes it (so "0300" and "300" agree; an unset variable is its default). */
-enum { AA_RC, AA_BUCKET, AA_OVERLAP, AA_NAN_START, AA_NAN_COUNT, AA_N };
+enum { AA_RC, AA_BUCKET, AA_OVERLAP, AA_NAN_START, AA_NAN_COUNT, AA_KERNELS, AA_N };
 
 static const struct {
     const char *name;
@@ -185,6 +186,23 @@ static void knob_values(double *v) {
     long start = 0, count = 0;
     if (e && sscanf(e, "%ld:%ld", &start, &count) != 2) start = count = 0;
     v[AA_NAN_START] = (double)start, v[AA_NAN_COUNT] = (double)count;
+    v[AA_KERNELS] = (double)tg_k_current();   /* (TAPEGRAD_KERNELS, or the CPU's best) */
+}
+
+/* Ranks on other kernels (a cluster of nodes with and without AVX-512, or TAPEGRAD_KERNELS on one)
+ * keep the same parameters, as every rank takes the broadcast sum and clip and Adam give the same
+ * bits on any kernels; but the shards' gradients are other bits than one process's: said, not
+ * refused. */
+static void kernels_told(const double *all, int P, char *msg, size_t len) {
+    for (int k = 1; k < P; k++) {
+        if (all[(size_t)k * AA_N + AA_KERNELS] == all[AA_KERNELS]) continue;
+        snprintf(msg, len, "warning: rank %d of %d runs the %s kernels and rank 0 the %s ones: the ranks train one "
+                 "model, but not with the numbers of --accum-shards %d in one process (nor of a resume on other "
+                 "kernels); for those, set TAPEGRAD_KERNELS alike on every rank (mpirun -x TAPEGRAD_KERNELS=...)", k,
+                 P, tg_k_impl_name((tg_k_impl)all[(size_t)k * AA_N + AA_KERNELS]),
+                 tg_k_impl_name((tg_k_impl)all[AA_KERNELS]), P);
+        return;
+    }
 }
 
 static const char *knob_text(int knob, const double *v, char *buf, size_t len) {
@@ -238,6 +256,7 @@ int tg_run_agree_args(int rc, int *shown, bool *gathered, char *msg, size_t msg_
         }
     }
     if (verdict == 0 && help >= 0) verdict = -1, *shown = help;
+    if (verdict == 0) kernels_told(all, P, msg, msg_len);
     free(all);
     return verdict;
 }
