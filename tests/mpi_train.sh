@@ -18,7 +18,8 @@
 #                names both, each failing rank prints its own cause once, the rank whose step was
 #                sound prints nothing (before: rank 0 named the first alone, and every rank printed
 #                the agreed line); saved at the step before, no MPI_Abort
-#   usage-once   a bad flag given to every rank is printed once, by rank 0 (before: by every rank, each
+#   usage-once   another command than train over MPI is refused, once (before: each rank ran it
+#                whole: translate printed every line twice); a bad flag given to every rank is printed once, by rank 0 (before: by every rank, each
 #                then ending the job by MPI_Abort); one given to rank 1 alone (or rank 0 alone) is
 #                shown once from that rank; every rank exits 2, nothing written, no hang; --help
 #                prints its text once
@@ -198,6 +199,14 @@ usage-once)
     grep -q "rank 1" "$D/err" && fail "$what: rank 1 printed"
     what=help; $MPI -np 2 "$TG" train --help >"$D/out" 2>"$D/err"; rc=$?
     [ $rc -eq 0 ] && [ "$(grep -c "^usage: tapegrad train" "$D/out")" = 1 ] || fail "$what: exit $rc, or not once"
+    # another command over MPI: refused, once (before: mpirun -np 2 tapegrad translate translated twice)
+    for cmd in translate "ckpt info" eval; do
+        what=$cmd; $MPI -np 2 "$TG" $cmd --help >"$D/out" 2>"$D/err"; rc=$?
+        [ $rc -ne 0 ] && [ ! -s "$D/out" ] || fail "$what over MPI: exit $rc, or it ran"
+        first=${cmd%% *}
+        [ "$(grep -c "tapegrad $first: started as one of 2 MPI processes: only train runs over MPI" "$D/err")" = 1 ] \
+            || { cat "$D/err"; fail "$what over MPI: not refused once"; }
+    done
     ;;
 knobs-differ)
     for knob in TAPEGRAD_MPI_BUCKET=300 TAPEGRAD_MPI_OVERLAP=0 TAPEGRAD_INJECT_NAN=6:3; do

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -58,6 +59,19 @@ static void std_fds_held(void) {
     }
 }
 
+/* Started as one of N > 1 MPI processes (mpirun -np N; Open MPI's and MPICH's variables): only
+ * train runs over MPI. Any other command would be run whole by every process (mpirun -np 2
+ * tapegrad translate printed every translation twice): refused, by the first process alone. */
+static int mpi_only_train(const char *cmd) {
+    const char *size = getenv("OMPI_COMM_WORLD_SIZE"), *rank = getenv("OMPI_COMM_WORLD_RANK");
+    if (!size) size = getenv("PMI_SIZE"), rank = getenv("PMI_RANK");
+    if (!size || atoi(size) <= 1) return 0;
+    if (!rank || atoi(rank) == 0)
+        fprintf(stderr, "tapegrad %s: started as one of %d MPI processes: only train runs over MPI (each process "
+                "would do the whole of %s); run it without mpirun\n", cmd, atoi(size), cmd);
+    return 2;
+}
+
 int main(int argc, char **argv) {
     std_fds_held();
     /* A file size limit (ulimit -f) reached by a write ends the process with SIGXFSZ and a core
@@ -71,8 +85,10 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "train")) return train_job(argc, argv);
     for (size_t i = 0; i < N_COMMANDS; i++)
-        if (commands[i].run && !strcmp(argv[1], commands[i].name))
-            return tg_cli_output_done("tapegrad", commands[i].run(argc - 1, argv + 1));
+        if (commands[i].run && !strcmp(argv[1], commands[i].name)) {
+            int rc = mpi_only_train(argv[1]);
+            return rc ? rc : tg_cli_output_done("tapegrad", commands[i].run(argc - 1, argv + 1));
+        }
     fprintf(stderr, "tapegrad: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;
