@@ -2466,6 +2466,28 @@ START_TEST(test_cells_hold_only_their_own_descriptors) {
 }
 END_TEST
 
+/* `experiment --jobs 3` under `ulimit -n 7`: the third cell's output pipe cannot be made. It said
+ * "cannot make a pipe: Too many open files" and nothing of what to do; it names the cell, the limit
+ * and the two ways out, exit 1, the cells running stopped, and the same command with --jobs 2
+ * goes on. */
+START_TEST(test_out_of_descriptors_for_jobs_said) {
+    char d[300];
+    snprintf(d, sizeof d, "%s/fdjobs", tmpdir);
+    char *g[] = {"experiment", "--task", "copy", "--task-vocab", "12", "--task-size", "300", "--d-model", "16",
+                 "--heads", "2", "--d-ff", "32", "--layers", "1", "--max-tokens", "300", "--threads", "1",
+                 "--max-steps", "20", "--save-every", "10", "--valid-every", "10", "--vary",
+                 "attn-activation=none,relu,gelu", "--seeds", "1", "--out", d, "--jobs", "3", NULL};
+    ck_assert_int_eq(run_with_fd_limit(7, g), 1);
+    ck_assert_int_eq(count_in("err.txt", "cell attn-activation=gelu,seed=1 not started: cannot make a pipe for its "
+                              "output: Too many open files (ulimit -n is 7, with 2 cells running)"), 1);
+    ck_assert_int_eq(count_in("err.txt", "run the same command again with --jobs 2 or lower, or with ulimit -n "
+                              "raised"), 1);
+    char *again[] = {"experiment", "--resume", d, "--jobs", "2", NULL};
+    ck_assert_int_eq(run_with_fd_limit(8, again), 0);
+    ck_assert_int_eq(count_in("err.txt", "all 3 cells done"), 1);
+}
+END_TEST
+
 /* The stopped experiment of JOBS_GRID in d left no temporary, and `experiment --resume d --jobs j`
  * trains its 4 cells to the end. */
 static void resume_4_cells(const char *d, const char *j) {
@@ -2659,6 +2681,7 @@ int main(void) {
     tcase_add_checked_fixture(env, setup, teardown);
     tcase_set_timeout(env, 300);
     tcase_add_test(env, test_cells_hold_only_their_own_descriptors);
+    tcase_add_test(env, test_out_of_descriptors_for_jobs_said);
     tcase_add_test(env, test_broken_stderr_stops_saved);
     tcase_add_test(env, test_stop_signal_between_cells);
     tcase_add_test(env, test_failed_fork_names_no_folder);

@@ -456,14 +456,32 @@ static void job_read(job *j, bool drain) {
     }
 }
 
-/* Starts the cell in slot j: 0, or 1 (the message printed). */
-static int job_start(job *j, int slot, const tg_experiment *e, const tg_exp_cell *c, const tg_exp_status *before,
-                     tg_exp_train_fn train, const run_progress *p) {
+/* The pipe for cell c's output could not be made (errno: pipe's), running cells started before it:
+ * says why and, out of descriptors, what to do (the cells running stop saved, as after any cell
+ * that cannot start). */
+static void pipe_failed(const tg_exp_cell *c, int running) {
+    int e = errno;
+    fprintf(stderr, "tapegrad experiment: cell %s not started: cannot make a pipe for its output: %s", c->name,
+            strerror(e));
+    struct rlimit rl;
+    if (e == EMFILE && getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        fprintf(stderr, " (ulimit -n is %llu, with %d cell%s running); each cell trained beside others takes "
+                "descriptors of the experiment's: run the same command again with --jobs %d or lower, or with "
+                "ulimit -n raised", (unsigned long long)rl.rlim_cur, running, running == 1 ? "" : "s",
+                running > 1 ? running : 1);
+    else if (e == EMFILE || e == ENFILE)
+        fprintf(stderr, "; run the same command again with a lower --jobs, or once descriptors are free");
+    fputc('\n', stderr);
+}
+
+/* Starts the cell in slot j, running cells started before it: 0, or 1 (the message printed). */
+static int job_start(job *j, int slot, int running, const tg_experiment *e, const tg_exp_cell *c,
+                     const tg_exp_status *before, tg_exp_train_fn train, const run_progress *p) {
     char **argv = cell_start(e, c, before, p);
     if (!argv) return 1;
     int fds[2];
     if (pipe(fds) != 0) {
-        fprintf(stderr, "tapegrad experiment: cannot make a pipe: %s\n", strerror(errno));
+        pipe_failed(c, running);
         free(argv);
         return 1;
     }
@@ -510,7 +528,7 @@ static int run_jobs(const tg_experiment *e, tg_exp_train_fn train, run_progress 
             }
             int slot = 0;
             while (js[slot].pid) slot++;
-            if (job_start(&js[slot], slot, e, &c, &st, train, p) != 0) {
+            if (job_start(&js[slot], slot, running, e, &c, &st, train, p) != 0) {
                 rc = 1;
                 stopping = true;
                 snprintf(p->stopped_at, sizeof p->stopped_at, "%s", c.name);
