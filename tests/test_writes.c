@@ -1556,6 +1556,47 @@ START_TEST(test_locked_file_not_replaced) {
 }
 END_TEST
 
+/* A new snapshot of a run (step-N.ckpt of --keep, best.ckpt: tg_run_save) was made 0644 less the
+ * umask, readable by all, when the run's last.ckpt had been chmod 600'd; it takes last.ckpt's bits,
+ * never wider than a new file's: by the save (steps 3 and 4) and by the resume's copy of last.ckpt
+ * (step 2, a kill between its two saves left it unwritten). */
+START_TEST(test_new_snapshot_takes_last_ckpts_mode) {
+    mode_t mask = umask(022);
+    char *a[] = {COPY, "--max-steps", "2", "--save-every", "1", "--keep", "5", "--out", (char *)dir_path("pk"), NULL};
+    tg_cli_run_ok(NULL, a);
+    ck_assert_uint_eq(mode_of(dir_path("pk/step-2.ckpt")), 0644);
+    ck_assert_int_eq(unlink(dir_path("pk/step-2.ckpt")), 0);
+    ck_assert_int_eq(chmod(dir_path("pk/last.ckpt"), 0600), 0);
+    char *more[] = {"train", "--resume", (char *)dir_path("pk"), "--max-steps", "4", NULL};
+    tg_cli_run_ok(NULL, more);
+    for (int step = 2; step <= 4; step++) {
+        char name[32];
+        snprintf(name, sizeof name, "pk/step-%d.ckpt", step);
+        ck_assert_msg(mode_of(dir_path(name)) == 0600, "%s: %o", name, mode_of(dir_path(name)));
+    }
+    ck_assert_uint_eq(mode_of(dir_path("pk/last.ckpt")), 0600);
+    /* narrowed by the umask and by like alike, never widened past 0644 less the umask */
+    const char *like = dir_path("like.ckpt");
+    tg_cli_write(like, "x");
+    const struct { unsigned like, mask, want; } cases[] = {
+        {0640, 022, 0640}, {0664, 022, 0644}, {0755, 022, 0644}, {0644, 077, 0600}, {0604, 022, 0604}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char path[1100];
+        snprintf(path, sizeof path, "%s", dir_path("new.ckpt"));
+        unlink(path);
+        ck_assert_int_eq(chmod(like, cases[i].like), 0);
+        umask(cases[i].mask);
+        tg_afile f;
+        tg_err err;
+        ck_assert_int_eq(tg_afile_open_like(&f, path, like, &err), TG_OK);
+        ck_assert_int_eq(tg_afile_commit(&f, &err), TG_OK);
+        ck_assert_msg(mode_of(path) == cases[i].want, "like %o, umask %o: %o", cases[i].like, cases[i].mask,
+                      mode_of(path));
+    }
+    umask(mask);
+}
+END_TEST
+
 /* A temporary replacing a file is private (0600) while it is written, and takes the file's bits at
  * its commit (a 0600 checkpoint was readable by all for its save); a file of another owner saved by
  * root goes back to that owner with its bits (it became root's with them, locking the owner out of
@@ -1676,6 +1717,7 @@ static Suite *suite(void) {
     tcase_add_test(io, test_save_keeps_the_mode);
     tcase_add_test(io, test_save_keeps_owner_and_acl);
     tcase_add_test(io, test_locked_file_not_replaced);
+    tcase_add_test(io, test_new_snapshot_takes_last_ckpts_mode);
     suite_add_tcase(s, io);
     return s;
 }

@@ -328,6 +328,22 @@ static bool locked_by_another(const char *path) {
 }
 
 tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
+    return tg_afile_open_like(f, path, NULL, err);
+}
+
+/* The bits of a new file (0644, less the umask when it is made), narrowed to those of like when
+ * like is a regular file (not followed) of the saver's: a new checkpoint of a run whose last.ckpt
+ * was chmod 600'd is 0600 too. Never wider than a plain new file: a 0664 like does not make new
+ * files group-writable past the umask. Another's like (root resuming a user's run) is left out:
+ * its bits, given to a file of root's, would lock its owner out of it. */
+static mode_t new_file_mode(const char *like) {
+    struct stat sb;
+    if (like && lstat(like, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_uid == geteuid())
+        return 0644 & sb.st_mode;
+    return 0644;
+}
+
+tg_status tg_afile_open_like(tg_afile *f, const char *path, const char *like, tg_err *err) {
     f->fd = -1;
     f->tmp = NULL;
     f->held = false;
@@ -363,9 +379,11 @@ tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
         tg_afile_abort(f);
         return tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", SHOWN(path));
     }
+    /* (a new file is made with its bits, which are never wider than its end's) */
+    mode_t mode = replaces ? 0600 : new_file_mode(like);
     for (int i = 0; i < MAX_TMP_TRIES && f->fd < 0; i++) {
         snprintf(f->tmp, len, "%.*s%s.tmp.%ld.%d", keep, path, cut ? "~" : "", (long)getpid(), i);
-        f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, replaces ? 0600 : 0644);
+        f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
         if (f->fd >= 0 && !hold_temp(f->fd, f->tmp)) {
             close(f->fd);   /* removed by a clean-up before the lock: not ours any more */
             f->fd = -1;
@@ -491,12 +509,12 @@ tg_status tg_afile_save(const char *path, const void *p, size_t n, tg_err *err) 
     return tg_afile_commit(&f, err);
 }
 
-tg_status tg_afile_save_stream(const char *path, FILE *in, const char *from, tg_err *err) {
+tg_status tg_afile_save_stream(const char *path, FILE *in, const char *from, const char *like, tg_err *err) {
     enum { PIECE = 64 * 1024 };
     char *buf = malloc(PIECE);
     if (!buf) return tg_err_set(err, TG_ERR_NOMEM, "out of memory copying %s", SHOWN(from));
     tg_afile out;
-    tg_status st = tg_afile_open(&out, path, err);
+    tg_status st = tg_afile_open_like(&out, path, like, err);
     size_t n;
     while (st == TG_OK && (n = fread(buf, 1, PIECE, in)) > 0) st = tg_afile_write(&out, buf, n, err);
     free(buf);

@@ -73,6 +73,11 @@ typedef struct tg_afile {
 } tg_afile;
 
 tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err);
+/* tg_afile_open, with the bits of a new file (PATH no regular file yet) narrowed to those of the
+ * regular file like (NULL: none; a link is not followed), when like is the saver's: a run's new
+ * snapshot (step-N.ckpt, best.ckpt) as private as its last.ckpt. Never wider than a plain new
+ * file's 0644 less the umask. A file replaced keeps its own bits (owner, ACL) whatever like is. */
+tg_status tg_afile_open_like(tg_afile *f, const char *path, const char *like, tg_err *err);
 /* PATH is itself a device, FIFO or socket (not a link to one), or a descriptor's link such as
  * /dev/stdout: written in place. */
 bool tg_afile_is_special(const char *path);
@@ -113,9 +118,10 @@ long tg_afile_getline(char **line, size_t *cap, FILE *f, size_t max);
 
 /* open + write + commit of one buffer. */
 tg_status tg_afile_save(const char *path, const void *p, size_t n, tg_err *err);
-/* open + write + commit of what remains of in (named from in messages), a piece at a time: the
- * copy's size does not bound memory, and its buffer is not on the stack. */
-tg_status tg_afile_save_stream(const char *path, FILE *in, const char *from, tg_err *err);
+/* open (tg_afile_open_like: like may be NULL) + write + commit of what remains of in (named from
+ * in messages), a piece at a time: the copy's size does not bound memory, and its buffer is not
+ * on the stack. */
+tg_status tg_afile_save_stream(const char *path, FILE *in, const char *from, const char *like, tg_err *err);
 /* tg_afile_save of one of tapegrad's own files (a run folder's config.txt, an experiment's
  * report): a FIFO or device in its place was planted, not named by the user as an
  * -o target, so it is refused (TG_ERR_IO, naming it) rather than written in place, where a FIFO

@@ -274,6 +274,10 @@ static void encode_header(unsigned char *h, const tg_ckpt_section *ents, uint32_
 }
 
 tg_status tg_ckpt_writer_save(const tg_ckpt_writer *w, const char *path, tg_err *err) {
+    return tg_ckpt_writer_save_like(w, path, NULL, err);
+}
+
+tg_status tg_ckpt_writer_save_like(const tg_ckpt_writer *w, const char *path, const char *like, tg_err *err) {
     if (!path || !path[0]) return tg_err_set(err, TG_ERR_ARG, "checkpoint: empty path");
     uint32_t n = (uint32_t)w->n_secs;
     size_t hlen = TG_CKPT_HEADER_BYTES + (size_t)TG_CKPT_DIRENT_BYTES * n;
@@ -290,7 +294,7 @@ tg_status tg_ckpt_writer_save(const tg_ckpt_writer *w, const char *path, tg_err 
         st = tg_err_set(err, TG_ERR_ARG, "%s: not a regular file; a checkpoint goes to a file", path);
         goto done;
     }
-    st = tg_afile_open(&s.file, path, err);
+    st = tg_afile_open_like(&s.file, path, like, err);
     if (st != TG_OK) goto done;
     /* The header goes in last, once the compressed sizes are known; its bytes are a hole until then. */
     st = tg_afile_seek(&s.file, (off_t)hlen, err);

@@ -117,6 +117,8 @@ tg_status tg_ckpt_writer_sink(void *w, const void *bytes, size_t len, tg_err *er
  * half-written file. A program with threads of its own should block those signals in them, as
  * tapegrad's do: the kernel hands a process's signal to any thread that has it unblocked. */
 tg_status tg_ckpt_writer_save(const tg_ckpt_writer *w, const char *path, tg_err *err);
+/* tg_ckpt_writer_save, a new PATH made with the bits of the file like (tg_afile_open_like). */
+tg_status tg_ckpt_writer_save_like(const tg_ckpt_writer *w, const char *path, const char *like, tg_err *err);
 
 /* ---- reading ------------------------------------------------------------------------------ */
 

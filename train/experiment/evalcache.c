@@ -136,7 +136,7 @@ static bool copy_file(const char *from, const char *to, tg_status *st, tg_err *e
     bool missing;
     *st = tg_exp_in_open(&in, from, &missing, err);
     if (missing) return false;
-    if (*st == TG_OK) *st = tg_afile_save_stream(to, in.f, from, err);
+    if (*st == TG_OK) *st = tg_afile_save_stream(to, in.f, from, NULL, err);
     tg_exp_in_close(&in);
     return true;
 }

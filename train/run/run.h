@@ -96,6 +96,8 @@ typedef struct tg_ckpt_writer tg_ckpt_writer;
 /* Adds every section but the optimiser's: what an averaged (model-only) checkpoint holds. */
 tg_status tg_ckpt_write_model(tg_ckpt_writer *w, const tg_run_config *cfg, const tg_model *m,
                               const tg_bpe *bpe, const tg_run_state *st, tg_err *err);
+/* A checkpoint of the run at path, in its folder; a new one (step-N.ckpt, best.ckpt) with the bits
+ * of the run's last.ckpt (tg_afile_open_like: a run chmod 600'd stays private). */
 tg_status tg_run_save(const tg_run *r, const char *path, tg_err *err);
 /* --keep-every E: whether step-N.ckpt of step is kept for good (N a multiple of E > 0). */
 bool tg_run_kept_for_good(int64_t step, int64_t every);

@@ -306,7 +306,12 @@ tg_status tg_run_save(const tg_run *r, const char *path, tg_err *err) {
         if (s == TG_OK) s = tg_ckpt_writer_add_buf(w, "valid_pending", &b, err);
         tg_ckpt_buf_free(&b);
     }
-    if (s == TG_OK) s = tg_ckpt_writer_save(w, path, err);
+    size_t n = strlen(r->cfg.out) + sizeof "/last.ckpt";
+    char *like = malloc(n);   /* (off the stack, as the callers' paths: ulimit -s 64) */
+    if (!like && s == TG_OK) s = tg_err_set(err, TG_ERR_NOMEM, "checkpoint: out of memory");
+    if (like) snprintf(like, n, "%s/last.ckpt", r->cfg.out);
+    if (s == TG_OK) s = tg_ckpt_writer_save_like(w, path, like, err);
+    free(like);
     tg_ckpt_writer_free(w);
     return s;
 }

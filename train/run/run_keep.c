@@ -94,11 +94,12 @@ tg_status tg_run_keep_newest(const char *dir, int64_t keep, int64_t every, tg_er
     return s;
 }
 
-/* Streams from into the atomic write of to: to is the whole of from, or left as it was. */
+/* Streams from into the atomic write of to: to is the whole of from (a new to with its bits, as
+ * tg_run_save gives a new snapshot last.ckpt's), or left as it was. */
 static tg_status copy_file(const char *from, const char *to, tg_err *err) {
     FILE *in = tg_afile_fopen_regular(from, false);   /* as the checkpoint reader opens it */
     if (!in) return tg_err_set(err, TG_ERR_IO, "cannot read %s: %s", from, strerror(errno));
-    tg_status s = tg_afile_save_stream(to, in, from, err);
+    tg_status s = tg_afile_save_stream(to, in, from, from, err);
     fclose(in);
     return s;
 }
