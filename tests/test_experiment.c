@@ -2488,6 +2488,60 @@ START_TEST(test_out_of_descriptors_for_jobs_said) {
 }
 END_TEST
 
+/* A stop signal while the report is made (`experiment report DIR`, and an experiment's closing
+ * report) ended the process at the default, exit 143 (141 for a SIGPIPE) and no word. At each of
+ * its writes in turn (the cells' eval caches, results, report.md, the plots), a SIGTERM now ends it
+ * with exit 1, saying so, that nothing is lost and what to run; no temporary is left; the report
+ * command then makes the report. A stderr whose reader went (SIGPIPE at its first line): exit 1. */
+START_TEST(test_stop_signal_in_the_report) {
+    char d[300], cmd[400];
+    snprintf(d, sizeof d, "%s/rep", tmpdir);
+    char *g[] = {"experiment", "--task", "copy", "--task-vocab", "12", "--task-size", "300", "--d-model", "16",
+                 "--heads", "2", "--d-ff", "32", "--layers", "1", "--max-tokens", "300", "--threads", "1",
+                 "--max-steps", "20", "--save-every", "10", "--valid-every", "10", "--vary",
+                 "attn-activation=none,relu", "--seeds", "1", "--out", d, NULL};
+    run_ok(g);
+    char *report[] = {"experiment", "report", d, NULL};
+    char *resume[] = {"experiment", "--resume", d, NULL};
+    char said[600];
+    snprintf(said, sizeof said, "tapegrad experiment: stopped by signal %d while writing the report; nothing is lost "
+             "(the cells are saved, and each file is the old one or the whole new one): run `tapegrad experiment "
+             "report %s` to make the report again\n", SIGTERM, d);
+    for (int closing = 0; closing <= 1; closing++) {
+        snprintf(cmd, sizeof cmd, "rm -f '%s'/cells/*/eval-*.tsv", d);   /* the evaluations written again too */
+        ck_assert_int_eq(system(cmd), 0);
+        int n = 1, rc = 1;
+        for (; n < 40 && rc != 0; n++) {
+            char v[16];
+            snprintf(v, sizeof v, "%d", n);
+            setenv("TAPEGRAD_SIGNAL_WRITE", v, 1);
+            rc = run(closing ? resume : report);
+            unsetenv("TAPEGRAD_SIGNAL_WRITE");
+            ck_assert_msg(rc == 0 || rc == 1, "%s, SIGTERM at write %d: exit %d", closing ? "--resume" : "report", n,
+                          rc);
+            if (rc == 1) ck_assert_int_eq(count_in("err.txt", said), 1);
+            snprintf(cmd, sizeof cmd, "test -z \"$(find '%s' -name '*.tmp.*')\"", d);
+            ck_assert_int_eq(system(cmd), 0);
+        }
+        ck_assert_msg(n > 6, "only %d writes", n - 1);   /* 4 caches, results, report.md... */
+        ck_assert_int_eq(count_in("err.txt", "wrote"), 1);
+    }
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    close(fds[0]);   /* stderr's reader gone */
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        signal(SIGPIPE, SIG_DFL);
+        dup2(fds[1], 2);
+        _exit(tg_cli_dispatch(3, report));
+    }
+    close(fds[1]);
+    ck_assert_int_eq(tg_cli_wait(pid), 1);
+}
+END_TEST
+
 /* The stopped experiment of JOBS_GRID in d left no temporary, and `experiment --resume d --jobs j`
  * trains its 4 cells to the end. */
 static void resume_4_cells(const char *d, const char *j) {
@@ -2682,6 +2736,7 @@ int main(void) {
     tcase_set_timeout(env, 300);
     tcase_add_test(env, test_cells_hold_only_their_own_descriptors);
     tcase_add_test(env, test_out_of_descriptors_for_jobs_said);
+    tcase_add_test(env, test_stop_signal_in_the_report);
     tcase_add_test(env, test_broken_stderr_stops_saved);
     tcase_add_test(env, test_stop_signal_between_cells);
     tcase_add_test(env, test_failed_fork_names_no_folder);

@@ -4,12 +4,16 @@
  * baseline by paired bootstrap resampling of the dev set, per seed and pooled over seeds; time
  * per cell; the command) and the plots (plots.c). */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "train/ckpt/atomic_file.h"
 #include "train/experiment/report.h"
 #include "train/metrics/paired_bs.h"
+#include "train/run/progress.h"
 #include "train/run/text_out.h"
 
 #define N_WHICH 2
@@ -29,6 +33,8 @@ typedef struct {
     cell_result *r;               /* (n) */
     tg_bleu_opts bleu;
 } report;
+
+static volatile sig_atomic_t g_report_whole;   /* the report written: a stop signal now is said so */
 
 static cell_result *at(const report *R, int variant, int seed) { return &R->r[seed * R->nv + variant]; }
 
@@ -440,7 +446,7 @@ static tg_status write_md(const report *R, const bool *finished, tg_err *err) {
     return tg_exp_out_commit(&o, err);
 }
 
-int tg_exp_report(const tg_experiment *e, const char *baseline) {
+static int report_made(const tg_experiment *e, const char *baseline) {
     tg_err err;
     report R = {.e = e, .n = tg_exp_cell_count(e), .nv = tg_exp_variant_count(e), .bleu = tg_bleu_opts_default()};
     R.baseline = parse_baseline(e, baseline, &err);
@@ -452,6 +458,7 @@ int tg_exp_report(const tg_experiment *e, const char *baseline) {
     for (int i = 0; s == TG_OK && i < R.n; i++) finished[i] = R.r[i].finished;
     if (s == TG_OK) s = write_results(&R, &err);
     if (s == TG_OK) s = write_md(&R, finished, &err);
+    g_report_whole = s == TG_OK;
     if (s == TG_OK)
         fprintf(stderr, "tapegrad experiment: wrote %s/report.md, results.tsv, results.json and the plots\n", e->dir);
     else
@@ -461,4 +468,66 @@ int tg_exp_report(const tg_experiment *e, const char *baseline) {
     free(R.r);
     free(finished);
     return s == TG_OK ? 0 : 1;
+}
+
+/* ---- a stop signal while the report is made ---- */
+
+/* What stopped() says after "signal N", made before its handler is set: while the report is
+ * written, and once it is (its last line to a stderr whose reader went: SIGPIPE). */
+static char g_stopped_tail[2][TG_PATH_MAX + 256];
+static size_t g_stopped_len[2];
+
+/* A stop signal (Ctrl-C, SIGTERM, SIGHUP, a reader of stderr gone...) while the report is made ended
+ * the process at the default (exit 143, 141), without a word. Every write holds those signals
+ * (atomic_file.c), so this handler runs only where no temporary stands: each file is the old one
+ * or the whole new one, an eval cache too, and nothing is lost. It says so and exits 1 at once
+ * (a cell's dev set being decoded is not waited for). Async-signal-safe: write and _exit. */
+static void stopped(int sig) {
+    tg_console_drop_if_stalled();   /* (a stderr that takes nothing would hold the exit) */
+    char head[64] = "tapegrad experiment: stopped by signal ";
+    size_t n = strlen(head);
+    char digits[12];
+    int k = 0;
+    for (unsigned v = (unsigned)sig; k == 0 || v; v /= 10) digits[k++] = (char)('0' + v % 10);
+    while (k) head[n++] = digits[--k];
+    ssize_t w = write(2, head, n);
+    w = write(2, g_stopped_tail[g_report_whole], g_stopped_len[g_report_whole]);
+    (void)w;
+    _exit(1);
+}
+
+/* stopped() for each stop signal not ignored (nohup's SIGHUP, a SIGPIPE ignored once stderr's reader
+ * went: left so); old: what to put back. */
+static void catch_stops(const tg_experiment *e, struct sigaction old[TG_N_STOP_SIGNALS]) {
+    static const int stops[] = {TG_STOP_SIGNALS};
+    g_report_whole = 0;
+    for (int i = 0; i < 2; i++) {
+        int n = i ? snprintf(g_stopped_tail[i], sizeof g_stopped_tail[i], " once the report of %s was written "
+                             "whole\n", e->dir)
+                  : snprintf(g_stopped_tail[i], sizeof g_stopped_tail[i], " while writing the report; nothing is "
+                             "lost (the cells are saved, and each file is the old one or the whole new one): run "
+                             "`tapegrad experiment report %s` to make the report again\n", e->dir);
+        size_t cap = sizeof g_stopped_tail[i];
+        g_stopped_len[i] = n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = stopped;
+    sigemptyset(&sa.sa_mask);   /* the others held meanwhile: its own write's SIGPIPE too */
+    for (int i = 0; i < TG_N_STOP_SIGNALS; i++) sigaddset(&sa.sa_mask, stops[i]);
+    for (int i = 0; i < TG_N_STOP_SIGNALS; i++)
+        if (sigaction(stops[i], NULL, &old[i]) == 0 && old[i].sa_handler != SIG_IGN) sigaction(stops[i], &sa, NULL);
+}
+
+static void restore_stops(const struct sigaction old[TG_N_STOP_SIGNALS]) {
+    static const int stops[] = {TG_STOP_SIGNALS};
+    for (int i = 0; i < TG_N_STOP_SIGNALS; i++) sigaction(stops[i], &old[i], NULL);
+}
+
+int tg_exp_report(const tg_experiment *e, const char *baseline) {
+    struct sigaction old[TG_N_STOP_SIGNALS];
+    catch_stops(e, old);
+    int rc = report_made(e, baseline);
+    restore_stops(old);
+    return rc;
 }
