@@ -1417,7 +1417,7 @@ END_TEST
 
 /* A resume trims metrics.tsv reading whole lines: a row longer than the old 4096-byte buffer is
  * kept or dropped by its own step (before, its tail was read as a row of its own), and a line
- * past the 1 MiB bound is refused rather than cut. */
+ * past the 1 MiB bound is never cut: it is dropped as no row and said (it stopped the resume). */
 /* What a row of metrics.tsv (step in column 1) or diagnostics.tsv (column 0) is. */
 START_TEST(test_tsv_rows) {
     ck_assert(tg_tsv_is_row("12\tenc\t0\n", 0));
@@ -1457,21 +1457,41 @@ START_TEST(test_trim_reads_whole_lines) {
     ck_assert(m >= at);   /* the long row, step 1, kept whole */
     ck_assert(!memcmp(after, t, at));
     free(after);
-    /* a line beyond the bound */
+    /* a line beyond the bound, even one that starts as a row: no row tapegrad writes, so it is
+     * dropped and said as the other lines that are not rows, and the resume goes on (it stopped it,
+     * exit 1); as the first line, it is the header's place, as any first line */
     size_t huge = (1u << 20) + 10;
-    char *h = malloc(n + huge + 1);
-    memcpy(h, orig, n);
-    memset(h + n, 'b', huge);
-    h[n + huge] = '\n';
-    f = fopen(metrics, "wb");
-    fwrite(h, 1, n + huge + 1, f);
-    fclose(f);
-    ck_assert_int_eq(tg_cli_run_bounded(120, r), 1);
-    long lines = 1;   /* the long line's number, named in the refusal */
-    for (size_t i = 0; i < n; i++) lines += orig[i] == '\n';
-    char want[128];
-    snprintf(want, sizeof want, "metrics.tsv:%ld: a line longer than 1048576 bytes", lines);
-    ck_assert_msg(tg_cli_has("err.txt", want), "err.txt lacks '%s'", want);
+    char *h = malloc(n + 2 * huge + 64);
+    for (int first = 0; first <= 1; first++) {
+        size_t hn = 0;
+        if (!first) {
+            memcpy(h, orig, n);
+            hn = n;
+            hn += (size_t)sprintf(h + hn, "train\t1\t");
+        }
+        memset(h + hn, 'b', huge);
+        hn += huge;
+        h[hn++] = '\n';
+        if (first) {
+            const char *nl = memchr(orig, '\n', n);   /* the rows after the old header */
+            memcpy(h + hn, nl + 1, n - (size_t)(nl + 1 - orig));
+            hn += n - (size_t)(nl + 1 - orig);
+        }
+        f = fopen(metrics, "wb");
+        fwrite(h, 1, hn, f);
+        fclose(f);
+        ck_assert_int_eq(tg_cli_run_bounded(120, r), 0);
+        long lines = 1;   /* the long line's number, named in the warning */
+        for (size_t i = 0; !first && i < n; i++) lines += orig[i] == '\n';
+        char want[160];
+        snprintf(want, sizeof want, "metrics.tsv:%ld: 'train\t1\tbbb", lines);
+        ck_assert_msg(first == !tg_cli_has("err.txt", want), "err.txt: '%s' %s", want, first ? "said" : "not said");
+        ck_assert_msg(first == !tg_cli_has("err.txt", "(a line longer than 1 MiB, which no row tapegrad writes is): "
+                                           "dropped"), "the reason");
+        after = tg_cli_slurp_n(metrics, &m);
+        ck_assert_msg(m == n && !memcmp(after, orig, n), "%zu bytes, %zu before", m, n);   /* as before */
+        free(after);
+    }
     free(h);
     free(t);
     free(orig);

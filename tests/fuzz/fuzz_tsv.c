@@ -3,15 +3,15 @@
  * of it (tg_tsv_rewrite_open, then a commit).
  * Input: byte 0 picks the table (bit 0: diagnostics, step in column 0; else metrics, column 1);
  * when bits 1-3 are all set, it puts a line longer than the trim reads at a place byte 2 chooses
- * (the trim must refuse); bit 4 drops the metrics' valid rows at keep_step too (a resume of a
+ * (no row, whatever it holds: dropped and counted, or the header's place when first); bit 4 drops the metrics' valid rows at keep_step too (a resume of a
  * pending validation); bit 5 rewrites instead of trimming. Byte 1 gives keep_step (below 240:
  * byte - 16, so -16..223; from 240 an extreme such as INT64_MAX); the rest is the file.
  * Properties. On 0: the file is empty (nothing whole was there; a rewrite gives the header) or its
  * first line is the header; every later line ends with '\n' and is a row (tg_tsv_is_row) with
  * step <= keep_step (and not valid at keep_step with bit 4); the rows are, in order, exactly the
- * input's whole lines that are such rows (the first line without its BOM); the dropped count is
- * the input's whole lines after the first that are neither rows nor blank, with the first one's
- * number; trimming again changes nothing. On -1: msg is filled and the file is as it was. Never a
+ * input's whole lines of at most 1 MiB that are such rows (the first line without its BOM); the
+ * dropped count is the input's whole lines after the first that are neither such rows nor blank,
+ * with the first one's number; trimming again changes nothing. On -1: msg is filled and the file is as it was. Never a
  * temporary (".tmp.") left in the folder. */
 #include <dirent.h>
 #include <string.h>
@@ -24,8 +24,10 @@ static const char METRICS_HEADER[] =
     "kind\tstep\tepoch\telapsed_s\tlr\tloss\tnll\tppl\ttgt_tok_s\tgrad_norm\tbleu\tchrf\n";
 static const char DIAG_HEADER[] = "step\tstack\tlayer\tsublayer\tmetric\tvalue\n";
 
-/* tg_tsv_trim reads lines up to 1 MiB (TSV_LINE_MAX in progress.c): one byte more is refused. */
-#define LONG_LINE (((size_t)1 << 20) + 1)
+/* tg_tsv_trim reads lines up to 1 MiB (TSV_LINE_MAX in progress.c), '\n' included: a longer one
+ * is no row. */
+#define LINE_MAX_BYTES ((size_t)1 << 20)
+#define LONG_LINE (LINE_MAX_BYTES + 1)
 
 static int64_t keep_step_of(uint8_t b) {
     static const int64_t extreme[] = {INT64_MAX, INT64_MIN, INT64_MAX - 1, -1, 1000000, 9999999999LL};
@@ -82,10 +84,13 @@ static void check_no_temporary(const char *dir) {
 }
 
 /* The input's next line from *at (its first without the BOM the trim drops there): a malloc'd
- * copy to free, with *text and *tlen the line as the trim sees it; NULL past the end. */
-static char *input_line(const uint8_t *in, size_t n_in, size_t *at, const char **text, size_t *tlen) {
+ * copy to free, with *text and *tlen the line as the trim sees it, and *too_long whether the line
+ * as it is in the file (a BOM too) passes the trim's bound; NULL past the end. */
+static char *input_line(const uint8_t *in, size_t n_in, size_t *at, const char **text, size_t *tlen,
+                        bool *too_long) {
     char *line = next_line(in, n_in, *at, tlen);
     if (!line) return NULL;
+    *too_long = *tlen > LINE_MAX_BYTES;
     *text = line;
     if (*at == 0 && *tlen >= 3 && !memcmp(line, "\xEF\xBB\xBF", 3)) *text += 3, *tlen -= 3;
     *at += (size_t)(*text - line) + *tlen;
@@ -106,6 +111,7 @@ static void check_trimmed(const uint8_t *in, size_t n_in, const uint8_t *out, si
     size_t at_in = 0, at_out = hlen, len_out = 0, tlen;
     const char *text;
     char *row = NULL, *line;
+    bool too_long;
     do {
         if (at_out < n_out) {
             row = next_line(out, n_out, at_out, &len_out);
@@ -113,9 +119,9 @@ static void check_trimmed(const uint8_t *in, size_t n_in, const uint8_t *out, si
             FUZZ_CHECK(kept_row(row, len_out, step_col, keep_step, valid));   /* '\n'-ended, a row, step <= keep */
         }
         bool matched = false;
-        while (!matched && (line = input_line(in, n_in, &at_in, &text, &tlen))) {
-            matched = row && tlen == len_out && !memcmp(text, row, tlen);
-            FUZZ_CHECK(matched || !kept_row(text, tlen, step_col, keep_step, valid));
+        while (!matched && (line = input_line(in, n_in, &at_in, &text, &tlen, &too_long))) {
+            matched = row && !too_long && tlen == len_out && !memcmp(text, row, tlen);
+            FUZZ_CHECK(matched || too_long || !kept_row(text, tlen, step_col, keep_step, valid));
             free(line);
         }
         FUZZ_CHECK(matched || !row);
@@ -125,17 +131,18 @@ static void check_trimmed(const uint8_t *in, size_t n_in, const uint8_t *out, si
 }
 
 /* The dropped count the trim must report: the input's whole lines after the first that are not
- * rows and not blank, and a last line without its newline that holds a CR (a file of CR line
+ * rows (or longer than the bound) and not blank, and a last line without its newline that holds a CR (a file of CR line
  * ends: no crash writes one), and the first one's number. */
 static void check_dropped(const uint8_t *in, size_t n_in, int step_col, const tg_tsv_dropped *d) {
     size_t at = 0, tlen;
     const char *text;
     char *line;
     long lineno = 0, lines = 0, first_line = 0;
-    while ((line = input_line(in, n_in, &at, &text, &tlen))) {
+    bool too_long;
+    while ((line = input_line(in, n_in, &at, &text, &tlen, &too_long))) {
         bool blank = text[0] == '\n' || (text[0] == '\r' && text[1] == '\n');
         bool whole = text[tlen - 1] == '\n';
-        bool counted = whole ? ++lineno > 1 && !blank && !tg_tsv_is_row(text, step_col)
+        bool counted = whole ? ++lineno > 1 && !blank && (too_long || !tg_tsv_is_row(text, step_col))
                              : ++lineno && memchr(text, '\r', tlen) != NULL;   /* (NUL bytes too, as the trim) */
         if (counted && lines++ == 0) first_line = lineno;
         free(line);
@@ -193,10 +200,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t n_out;
     uint8_t *out = read_all(path, &n_out);
     if (rc == -1) {
+        FUZZ_CHECK(!long_line);   /* a line past the bound is dropped as no row, the trim goes on */
         FUZZ_CHECK(msg[0] != '\0');
         FUZZ_CHECK(n_out == n && memcmp(out, in, n) == 0);
     } else {
-        FUZZ_CHECK(!long_line);   /* a line the trim cannot read is never dropped silently */
         bool whole = memchr(in, '\n', n) != NULL;
         FUZZ_CHECK(!rewrite || whole || (n_out == strlen(header) && !memcmp(out, header, n_out)));
         check_trimmed(in, n, out, rewrite && !whole ? 0 : n_out, header, step_col, keep_step, valid);

@@ -270,7 +270,11 @@ long tg_afile_getline(char **line, size_t *cap, FILE *f, size_t max) {
     size_t n = 0;
     int c = EOF;
     while ((c = getc(f)) != EOF) {
-        if (n >= max) return -2;
+        if (n >= max) {   /* (its first max bytes stay readable: cap > n, see below) */
+            if (*line) (*line)[n] = '\0';
+            ungetc(c, f);
+            return -2;
+        }
         if (n + 2 > *cap) {
             size_t want = *cap ? 2 * *cap : 256;
             char *p = realloc(*line, want);

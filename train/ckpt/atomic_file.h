@@ -111,8 +111,8 @@ FILE *tg_afile_fopen_regular(const char *path, bool nofollow);
 
 /* getline(3) with a bound, for every line-by-line read of a file tapegrad wrote or of a stream:
  * the line's length (its '\n' included, NUL-terminated), -1 at the end of f, -2 when the line
- * passes max bytes (the rest is left unread: an endless line from /dev/zero costs max bytes, not
- * all memory), -3 when out of memory. A read error ends the line as the end of f does: the caller
+ * passes max bytes (its first max bytes in *line, NUL-terminated; the rest is left unread: an
+ * endless line from /dev/zero costs max bytes, not all memory), -3 when out of memory. A read error ends the line as the end of f does: the caller
  * checks ferror(f). */
 long tg_afile_getline(char **line, size_t *cap, FILE *f, size_t max);
 

@@ -36,6 +36,7 @@ tg_num_text tg_format_num(double x, int decimals) {
 
 /* The longest line trim_tsv reads: a metrics row is ~150 bytes, a diagnostics row a few KB. */
 #define TSV_LINE_MAX ((size_t)1 << 20)
+#define TSV_LINE_MAX_TEXT "1 MiB"
 
 static const char *column(const char *line, int col) {
     for (int c = 0; c < col && line; c++) {
@@ -62,11 +63,13 @@ static bool blank_line(const char *line) {
     return line[0] == '\n' || (line[0] == '\r' && line[1] == '\n');
 }
 
-/* Counts line lineno (text) in *dropped, keeping the first one's number and start. */
-static void count_dropped(tg_tsv_dropped *dropped, long lineno, const char *text, bool torn) {
+/* Counts line lineno (text; torn: a last line with CRs; too_long: its first TSV_LINE_MAX bytes)
+ * in *dropped, keeping the first one's number, start and why. */
+static void count_dropped(tg_tsv_dropped *dropped, long lineno, const char *text, bool torn, bool too_long) {
     if (dropped->lines++) return;
     dropped->first_line = lineno;
     dropped->first_torn = torn;
+    dropped->first_long = too_long;
     /* the line but its end (\n, \r\n): a lone \r inside is shown ('?'), not an end */
     size_t n = strlen(text);
     n -= n && text[n - 1] == '\n';
@@ -105,11 +108,24 @@ static tg_status copy_kept(const char *path, const char *header, int step_col, i
     size_t cap = 0;
     long len = 0, lineno = 0;
     bool first = true;
-    while (st == TG_OK && (len = tg_afile_getline(&line, &cap, in, TSV_LINE_MAX)) > 0) {
+    while (st == TG_OK && (len = tg_afile_getline(&line, &cap, in, TSV_LINE_MAX)) != -1) {
         lineno++;
+        if (len == -3) break;
+        if (len == -2) {   /* longer than any row tapegrad writes: not a row, whatever it holds */
+            bool cr = memchr(line, '\r', TSV_LINE_MAX) != NULL, whole = false;
+            for (int c; !whole && (c = getc(in)) != EOF;) {   /* (its rest, unread: memory stays bounded) */
+                cr |= c == '\r';
+                whole = c == '\n';
+            }
+            if (!whole && cr) count_dropped(dropped, lineno, line, true, false);   /* torn: as below */
+            else if (whole && !first) count_dropped(dropped, lineno, line, false, true);
+            else if (whole) st = tg_afile_write(out, header, strlen(header), err);   /* the header's place */
+            first = first && !whole;
+            continue;
+        }
         if (line[len - 1] != '\n') {   /* a last line torn by a crash, which writes no CR: one with a CR is
                                         * a file of CR line ends (a hand's editor), its rows all in it */
-            if (memchr(line, '\r', (size_t)len)) count_dropped(dropped, lineno, line, true);
+            if (memchr(line, '\r', (size_t)len)) count_dropped(dropped, lineno, line, true, false);
             continue;
         }
         char *text = first ? tg_tsv_skip_bom(line, &len) : line;
@@ -119,7 +135,7 @@ static tg_status copy_kept(const char *path, const char *header, int step_col, i
             first = false;
         }
         if (!tg_tsv_is_row(text, step_col)) {   /* the old header, or what a hand left: not a row */
-            if (!was_first && !blank_line(text)) count_dropped(dropped, lineno, text, false);
+            if (!was_first && !blank_line(text)) count_dropped(dropped, lineno, text, false, false);
             continue;
         }
         int64_t step = strtoll(column(text, step_col), NULL, 10);
@@ -128,10 +144,7 @@ static tg_status copy_kept(const char *path, const char *header, int step_col, i
         if (step == keep_step && k && !strncmp(text, drop_at_keep, k) && text[k] == '\t') continue;
         if (st == TG_OK) st = tg_afile_write(out, text, (size_t)len, err);
     }
-    if (st == TG_OK && len < -1)
-        st = len == -2 ? tg_err_set(err, TG_ERR_CORRUPT, "%s:%ld: a line longer than %zu bytes: not a table "
-                                    "tapegrad wrote; refusing to rewrite it", path, lineno + 1, TSV_LINE_MAX)
-                       : tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
+    if (st == TG_OK && len == -3) st = tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
     free(line);
     if (st == TG_OK && ferror(in)) st = tg_err_set(err, TG_ERR_IO, "%s: read error", path);
     fclose(in);
@@ -189,7 +202,9 @@ int tg_tsv_dropped_text(const char *path, const tg_tsv_dropped *d, char *buf, si
     tg_err e;   /* (tg_err_set: a control byte of the line quoted becomes '?') */
     tg_err_set(&e, TG_ERR_FORMAT, "%s:%ld: '%s' is not a row (%s): dropped%s", path, d->first_line, d->first,
                d->first_torn ? "a last line without a newline, holding CRs: a file of CR line ends, which tapegrad "
-                               "does not write" : "its step is not a whole number", others);
+                               "does not write"
+               : d->first_long ? "a line longer than " TSV_LINE_MAX_TEXT ", which no row tapegrad writes is"
+                               : "its step is not a whole number", others);
     snprintf(buf, len, "%s", e.msg);
     return 1;
 }

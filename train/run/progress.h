@@ -42,13 +42,14 @@ tg_status tg_progress_sync(tg_progress *p, tg_err *err);
 
 /* What a trim of a run's TSV file dropped that is neither a crash's doing (a torn last line, rows
  * past the checkpoint) nor the header's place (the first line): whole lines that are not rows, as
- * a hand leaves them (a header pasted again, a row whose step was edited to " 5"). Blank lines are
- * dropped without a count. */
+ * a hand leaves them (a header pasted again, a row whose step was edited to " 5"), a line longer
+ * than 1 MiB among them. Blank lines are dropped without a count. */
 typedef struct tg_tsv_dropped {
     long lines;        /* how many */
     long first_line;   /* the first one's line number, from 1 (0: none) */
     char first[48];    /* its first 40 bytes, "..." when longer */
     bool first_torn;   /* it is a last line without its newline, holding a CR (a file of CR line ends) */
+    bool first_long;   /* it is longer than 1 MiB (the trim's bound), which no row tapegrad writes is */
 } tg_tsv_dropped;
 
 /* The safe way to a run's TSV file (metrics.tsv, diagnostics.tsv): drops the rows whose step
