@@ -1431,6 +1431,31 @@ START_TEST(test_tsv_rows) {
 }
 END_TEST
 
+/* The one walk that names where two settings texts or model strings differ (a resume's flag, an
+ * edited --config file, a snapshot of another model): the first differing piece of each, as shown. */
+START_TEST(test_first_difference) {
+    char a[64], b[64];
+    ck_assert(tg_run_config_first_difference("x = 1\nlr = 0.0030000000000000001\ny = 2\n",
+                                             "x = 1\nlr = 0.001\ny = 2\n", '\n', a, b, sizeof a));
+    ck_assert_str_eq(a, "lr = 0.003");
+    ck_assert_str_eq(b, "lr = 0.001");
+    ck_assert(!tg_run_config_first_difference("x = 1\n", "x = 1\n", '\n', a, b, sizeof a));
+    ck_assert_str_eq(a, "");
+    ck_assert_str_eq(b, "");
+    ck_assert(tg_run_config_first_difference("x = 1\n", "x = 1\ny = 2\n", '\n', a, NULL, sizeof a));
+    ck_assert_str_eq(a, "");   /* a ended: "", the piece of b's that it lacks aside */
+    ck_assert(tg_run_config_first_difference("d_model=16 heads=2 layers=1", "d_model=16 heads=4 layers=1", ' ', a, b,
+                                             sizeof a));
+    ck_assert_str_eq(a, "heads=2");
+    ck_assert_str_eq(b, "heads=4");
+    ck_assert(tg_run_config_first_difference("d_model=16 heads=2", "d_model=16 heads=2 extra=1", ' ', a, b, 8));
+    ck_assert_str_eq(a, "");
+    ck_assert_str_eq(b, "extra=1");
+    ck_assert(tg_run_config_first_difference("k = a long value", "k = b", '\n', a, b, 6));   /* cut to fit */
+    ck_assert_str_eq(a, "k = a");
+}
+END_TEST
+
 START_TEST(test_trim_reads_whole_lines) {
     make_run("tl", "2");
     const char *metrics = dir_path("tl/metrics.tsv");
@@ -1734,6 +1759,7 @@ static Suite *suite(void) {
     tcase_add_test(io, test_trim_reads_whole_lines);
     tcase_add_test(io, test_trim_says_what_it_drops);
     tcase_add_test(io, test_tsv_rows);
+    tcase_add_test(io, test_first_difference);
     tcase_add_test(io, test_save_keeps_the_mode);
     tcase_add_test(io, test_save_keeps_owner_and_acl);
     tcase_add_test(io, test_locked_file_not_replaced);

@@ -53,22 +53,6 @@ static const char *recorded_input(const tg_run_config *c, const char *flag) {
     return NULL;
 }
 
-/* The first line of the settings text `a` that differs in `b` ("" when they are the same): a flag
- * given with --resume is judged by what it changes, so an alias (--layers) is caught too. */
-static void first_change(const char *a, const char *b, char *out, size_t len) {
-    out[0] = '\0';
-    while (*a || *b) {
-        size_t na = strcspn(a, "\n"), nb = strcspn(b, "\n");
-        if (na != nb || memcmp(a, b, na)) {
-            snprintf(out, len, "%.*s", (int)na, a);
-            tg_run_config_shorten(out, len);
-            return;
-        }
-        a += na + (a[na] == '\n');
-        b += nb + (b[nb] == '\n');
-    }
-}
-
 /* A run's recorded config as its resume takes it: in its own folder, without the --dev and --vocab
  * that older builds took with --task and recorded (a task run never read them, so the run goes on
  * as it was). */
@@ -328,7 +312,7 @@ int tg_cmd_train(int argc, char **argv) {
         }
         tg_run_config_format(cfg, after, sizeof after);
         char changed[TG_PATH_MAX + 64];
-        first_change(before, after, changed, sizeof changed);
+        tg_run_config_first_difference(before, after, '\n', changed, NULL, sizeof changed);   /* (an alias too) */
         if (resume && !strcmp(set[i].name, "out")) {
             if (strcmp(set[i].value, resume) && !tg_cli_same_file(set[i].value, resume)) {
                 fprintf(stderr, "tapegrad train: --out %s with --resume %s: a run is resumed in its own folder "

@@ -59,27 +59,12 @@ tg_status tg_exp_recipe(const tg_experiment *e, char **out, tg_err *err) {
     return TG_OK;
 }
 
-/* The line of text a that differs from b, for the refusal's message. */
-static void first_difference(const char *a, const char *b, char *out, size_t len, char *theirs, size_t tlen) {
-    while (*a && *b) {
-        const char *na = strchr(a, '\n'), *nb = strchr(b, '\n');
-        size_t la = na ? (size_t)(na - a) : strlen(a), lb = nb ? (size_t)(nb - b) : strlen(b);
-        if (la != lb || strncmp(a, b, la)) break;
-        a += la + (na ? 1 : 0);
-        b += lb + (nb ? 1 : 0);
-    }
-    snprintf(out, len, "%.*s", (int)(strchr(a, '\n') ? strchr(a, '\n') - a : (long)strlen(a)), a);
-    snprintf(theirs, tlen, "%.*s", (int)(strchr(b, '\n') ? strchr(b, '\n') - b : (long)strlen(b)), b);
-    tg_run_config_shorten(out, len);   /* lr = 0.003, not 0.0030000000000000001 */
-    tg_run_config_shorten(theirs, tlen);
-}
-
 tg_status tg_exp_recipe_unchanged(const tg_experiment *e, const char *was, tg_err *err) {
     char *now = NULL;
     tg_status s = tg_exp_recipe(e, &now, err);
     if (s == TG_OK && strcmp(now, was)) {
         char here[256], there[256];
-        first_difference(now, was, here, sizeof here, there, sizeof there);
+        tg_run_config_first_difference(now, was, '\n', here, there, sizeof here);
         s = tg_err_set(err, TG_ERR_ARG, "--config %s was edited since the experiment started: it now gives '%s', where "
                        "the recipe has '%s' (the cells to come would train another recipe); put the file back and "
                        "run the same command again (the cells done are kept)", e->config, here, there);
@@ -205,7 +190,7 @@ tg_status tg_exp_trained_as(const tg_run_config *want, const tg_run_config *ckpt
     free(c);
     if (!strcmp(a, b)) return TG_OK;
     char here[256], there[256];
-    first_difference(a, b, here, sizeof here, there, sizeof there);
+    tg_run_config_first_difference(a, b, '\n', here, there, sizeof here);
     return tg_err_set(err, TG_ERR_ARG, "its last.ckpt was not trained with the recorded recipe (the cell's '%s', its "
                       "last.ckpt's '%s'): another cell's checkpoint or folder put in its place, the cell resumed "
                       "by hand with other settings, or the record edited; remove the cell's folder to train it "
@@ -250,7 +235,7 @@ tg_status tg_exp_extend_check(const tg_experiment *old, const tg_experiment *e, 
         drop_budget(b);
         if (strcmp(a, b)) {
             char here[256], there[256];
-            first_difference(b, a, here, sizeof here, there, sizeof there);
+            tg_run_config_first_difference(b, a, '\n', here, there, sizeof here);
             s = tg_err_set(err, TG_ERR_ARG, "--resume DIR --max-steps changes the budget only, but the recipes "
                            "differ in more ('%s' against '%s')", here, there);
         }

@@ -18,20 +18,6 @@
 #include "train/run/diagnostics.h"
 #include "train/run/progress.h"
 
-/* The first "key=value" where two model config strings differ, in a and b (at most n bytes). */
-static void first_difference(const char *x, const char *y, char *a, char *b, size_t n) {
-    for (;;) {
-        size_t i = strcspn(x, " "), j = strcspn(y, " ");
-        if (i != j || strncmp(x, y, i) || !x[i] || !y[j]) {
-            snprintf(a, n, "%.*s", (int)i, x);
-            snprintf(b, n, "%.*s", (int)j, y);
-            return;
-        }
-        x += i + 1;
-        y += j + 1;
-    }
-}
-
 /* The rows of the old diagnostics.tsv past the first redone step, up to the run's step, that the
  * rewrite keeps: a run trained with --diagnostics, then resumed without, has training's rows at
  * steps no kept checkpoint holds, and at the ones it does the gradient norms that no checkpoint
@@ -132,7 +118,7 @@ static tg_status diagnose_one(tg_run *r, tg_run_diag *d, later_rows *o, const ch
                        "checkpoint of that step; nothing written", path, (long long)L.st.step, (long long)step);
     else if (strcmp(mine, theirs)) {
         char a[128], b[128];
-        first_difference(theirs, mine, a, b, sizeof a);
+        tg_run_config_first_difference(theirs, mine, ' ', a, b, sizeof a);
         s = tg_err_set(err, TG_ERR_STATE, "%s has another model than the run's (%s): %s, not %s; nothing written",
                        path, recipe, a, b);
     }

@@ -519,6 +519,29 @@ void tg_run_config_shorten(char *line, size_t len) {
     if (strtod(s, NULL) == x && (size_t)(v - line) + strlen(s) < len) strcpy(v, s);
 }
 
+bool tg_run_config_first_difference(const char *a, const char *b, char sep, char *a_out, char *b_out, size_t len) {
+    const char stop[2] = {sep, '\0'};
+    size_t na = 0, nb = 0;
+    bool differ = false;
+    while (!differ && (*a || *b)) {
+        na = strcspn(a, stop);
+        nb = strcspn(b, stop);
+        differ = na != nb || memcmp(a, b, na);
+        if (!differ) {
+            a += na + (a[na] == sep);
+            b += nb + (b[nb] == sep);
+        }
+    }
+    if (!differ) na = nb = 0;
+    snprintf(a_out, len, "%.*s", (int)na, a);
+    tg_run_config_shorten(a_out, len);   /* lr = 0.003, not 0.0030000000000000001 */
+    if (b_out) {
+        snprintf(b_out, len, "%.*s", (int)nb, b);
+        tg_run_config_shorten(b_out, len);
+    }
+    return differ;
+}
+
 tg_status tg_run_config_check_lines(const tg_run_config *c, const tg_run_config_lines *lines, const char *path,
                                     tg_err *err) {
     /* the defaults and four values, 15 KiB: on the heap (train and each experiment cell check a

@@ -120,6 +120,13 @@ bool tg_run_config_first_diff(const tg_run_config *a, const tg_run_config *b, un
  * in a message reads as a value the user never gave. Other lines are left as they are. */
 void tg_run_config_shorten(char *line, size_t len);
 
+/* The first piece (the text up to sep: '\n' for settings text, ' ' for a model's "key=value"
+ * words) where the texts a and b differ, as a message shows it (tg_run_config_shorten) in a_out
+ * and b_out (b_out NULL: a's alone), each of len bytes, cut to fit; a text that ended gives "".
+ * False, and "" in both, when every piece is the same. One walk for every such message (a
+ * resume's flag, an edited --config file, a snapshot of another model). */
+bool tg_run_config_first_difference(const char *a, const char *b, char sep, char *a_out, char *b_out, size_t len);
+
 /* Parses text in the format above (from a checkpoint). */
 tg_status tg_run_config_parse(tg_run_config *c, const char *text, const char *origin, tg_err *err);
 /* The same, with the line of each setting in *lines (NULL: not kept). */
