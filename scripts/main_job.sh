@@ -107,7 +107,9 @@ into "$RUN/dev.src" dev_column 1
 into "$RUN/dev.ref" dev_column 2
 for beam in 1 4; do
     # last.ckpt: the schedule ends at zero there; beam 4 with the recipe's length penalty (tuned on dev)
-    into "$RUN/dev.beam$beam.txt" "$TG" translate --model "$RUN/last.ckpt" --beam "$beam" --alpha "$alpha" \
+    # (greedy decoding, beam 1, has no length penalty: translate refuses --alpha with it)
+    penalty=(); [ "$beam" = 1 ] || penalty=(--alpha "$alpha")
+    into "$RUN/dev.beam$beam.txt" "$TG" translate --model "$RUN/last.ckpt" --beam "$beam" "${penalty[@]}" \
         --threads "$THREADS" --input "$RUN/dev.src"
     echo "== dev, $( [ "$beam" = 1 ] && echo greedy || echo "beam $beam") ($RUN/dev.beam$beam.txt)"
     into "$RUN/dev.beam$beam.score" "$TG" score --ref "$RUN/dev.ref" --hyp "$RUN/dev.beam$beam.txt"

@@ -15,6 +15,7 @@ for k in $AVG; do
 done
 ALPHAS=${ALPHAS:-0.6 1.0 1.4}
 BEAM=${BEAM:-4}
+case $BEAM in ''|*[!0-9]*|0*|1) echo "tune_decode: BEAM is a beam of 2 or more, not '$BEAM' (the length penalty it tunes scores beam search's hypotheses; greedy decoding, beam 1, has none)" >&2; exit 2;; esac
 THREADS=${THREADS:-$(nproc 2>/dev/null || echo 2)}
 W="$RUN/tune"
 mkdir -p "$W"

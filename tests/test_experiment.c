@@ -2542,6 +2542,50 @@ START_TEST(test_stop_signal_in_the_report) {
 }
 END_TEST
 
+/* `--vary beam=1,2 --alpha A` (or A in its --config file): train refuses --alpha with --beam 1,
+ * where greedy decoding does not use it, and the experiment gives the one A to the cells that
+ * search a beam. Its cells run (the beam-1 cell without --alpha, at its default), resume and
+ * extend; a --vary of alpha alone, with --beam 1 for all, is refused, nothing written. */
+START_TEST(test_vary_beam_with_one_alpha) {
+    char d[300], cfg[300], path[400];
+    snprintf(cfg, sizeof cfg, "%s/alpha.txt", tmpdir);
+    FILE *f = fopen(cfg, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("alpha = 0.8\n", f);
+    fclose(f);
+    for (int file = 0; file <= 1; file++) {
+        snprintf(d, sizeof d, "%s/beams%d", tmpdir, file);
+        char *g[] = {"experiment", "--task", "copy", "--task-vocab", "12", "--task-size", "300", "--d-model", "16",
+                     "--heads", "2", "--d-ff", "32", "--layers", "1", "--max-tokens", "300", "--threads", "1",
+                     "--max-steps", "10", "--save-every", "10", "--valid-every", "10", "--vary", "beam=1,2",
+                     "--seeds", "1", "--out", d, file ? "--config" : "--alpha", file ? cfg : "0.8", NULL};
+        run_ok(g);
+        ck_assert_int_eq(count_in("err.txt", "all 2 cells done (2 trained now"), 1);
+        for (int beam = 1; beam <= 2; beam++) {   /* and each cell's config.txt serves as a --config */
+            snprintf(path, sizeof path, "%s/cells/beam=%d,seed=1/config.txt", d, beam);
+            char *text = tg_cli_slurp(path);
+            ck_assert_msg(strstr(text, beam == 1 ? "\nalpha = 0.59999999999999998\n" : "\nalpha = 0.8000000000000000"),
+                          "%s", path);
+            free(text);
+            char out[400];
+            snprintf(out, sizeof out, "%s/again%d_%d", tmpdir, file, beam);
+            char *again[] = {"train", "--config", path, "--max-steps", "1", "--out", out, NULL};
+            run_ok(again);
+        }
+        char *more[] = {"experiment", "--resume", d, "--max-steps", "20", NULL};
+        run_ok(more);
+        ck_assert_int_eq(count_in("err.txt", "all 2 cells done (2 trained now"), 1);
+    }
+    snprintf(d, sizeof d, "%s/alphas", tmpdir);
+    char *alphas[] = {"experiment", "--task", "copy", "--task-vocab", "12", "--task-size", "300", "--d-model", "16",
+                      "--heads", "2", "--d-ff", "32", "--layers", "1", "--max-tokens", "300", "--threads", "1",
+                      "--max-steps", "10", "--vary", "alpha=0.6,1", "--seeds", "1", "--out", d, NULL};
+    ck_assert_int_eq(run(alphas), 2);
+    ck_assert_int_eq(count_in("err.txt", "--alpha is beam search's length penalty, and with --beam 1"), 1);
+    ck_assert(!exists(d));
+}
+END_TEST
+
 /* The stopped experiment of JOBS_GRID in d left no temporary, and `experiment --resume d --jobs j`
  * trains its 4 cells to the end. */
 static void resume_4_cells(const char *d, const char *j) {
@@ -2707,6 +2751,7 @@ int main(void) {
     tcase_add_test(checks, test_fifo_input_left_to_its_cell);
     tcase_add_test(checks, test_recorded_flags_doing_nothing_carry_on);
     tcase_add_test(checks, test_recorded_config_setting_doing_nothing_carries_on);
+    tcase_add_test(checks, test_vary_beam_with_one_alpha);
     tcase_add_test(checks, test_seed_list_trailing_comma);
     tcase_add_test(checks, test_config_edited_while_running);
     tcase_add_test(checks, test_config_seed_and_out_noted);

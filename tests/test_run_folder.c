@@ -585,6 +585,53 @@ START_TEST(test_unused_task_and_validation_flags_refused) {
 }
 END_TEST
 
+/* --alpha, beam search's length penalty, given with --beam 1 (train's default), whose greedy
+ * decoding does not use it, was taken without a word by train (its validation), translate and
+ * eval. Refused, exit 2, naming both flags, nothing written: as a flag, a --config line, on a
+ * resume; taken with --beam 2, and not given (its default); a run's config.txt serves as a
+ * --config still. */
+START_TEST(test_alpha_with_greedy_beam_refused) {
+    const char *dir = tg_cli_path("ga"), *cfg = tg_cli_path("ga.txt");
+    const char *said = "--alpha is beam search's length penalty, and with --beam 1 decoding is greedy and does not "
+                       "use it: give --beam 2 or more, or leave --alpha out";
+    struct stat sb;
+    char *given[] = {TINY, "--max-steps", "1", "--alpha", "0.8", "--out", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, given), 2);
+    ck_assert(tg_cli_has("err.txt", said));
+    char *one[] = {TINY, "--max-steps", "1", "--beam", "1", "--alpha", "0.8", "--out", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, one), 2);
+    ck_assert(tg_cli_has("err.txt", said));
+    tg_cli_write(cfg, "alpha = 1.1\n");
+    char *file[] = {TINY, "--config", (char *)cfg, "--max-steps", "1", "--out", (char *)dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, file), 2);
+    ck_assert(tg_cli_has("err.txt", "ga.txt:1: alpha = 1.1: --alpha is beam search's length penalty"));
+    ck_assert_int_ne(stat(dir, &sb), 0);
+    char *decodes[][12] = {
+        {"translate", "--model", "none.ckpt", "--beam", "1", "--alpha", "0.8", NULL},
+        {"eval", "--model", "none.ckpt", "--data", "none.tsv", "--alpha", "0.8", "--beam", "1", NULL},
+    };
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(tg_cli_run(NULL, decodes[i]), 2);
+        ck_assert(tg_cli_has("err.txt", said));
+    }
+    /* taken: with a beam, and at its default; a resume given it, of a greedy run, refused */
+    char *beam[] = {TINY, "--max-steps", "1", "--beam", "2", "--alpha", "0.8", "--out", (char *)dir, NULL};
+    tg_cli_run_ok(NULL, beam);
+    const char *greedy = tg_cli_path("ga-greedy");
+    char *plain[] = {TINY, "--max-steps", "1", "--out", (char *)greedy, NULL};
+    tg_cli_run_ok(NULL, plain);
+    char *resume[] = {"train", "--resume", (char *)greedy, "--max-steps", "2", "--alpha", "0.8", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, resume), 2);
+    ck_assert(tg_cli_has("err.txt", said));
+    char own[600];
+    for (int i = 0; i < 2; i++) {
+        snprintf(own, sizeof own, "%s/config.txt", i ? greedy : dir);
+        char *again[] = {"train", "--config", own, "--out", (char *)tg_cli_path(i ? "ga-c1" : "ga-c0"), NULL};
+        tg_cli_run_ok(NULL, again);
+    }
+}
+END_TEST
+
 /* The same settings in a --config file are refused as the flags are (exit 2, the file's line
  * named, nothing written) when set to other than their defaults; a run's own config.txt, which
  * names every setting at its value, is taken as a --config of a new run, text or task. Before, a
@@ -791,6 +838,7 @@ int main(void) {
     tcase_add_test(tc, test_ignored_flags_refused);
     tcase_add_test(tc, test_unused_task_and_validation_flags_refused);
     tcase_add_test(tc, test_unused_settings_in_config_file_refused);
+    tcase_add_test(tc, test_alpha_with_greedy_beam_refused);
     tcase_add_test(tc, test_bad_dev_before_bpe);
     tcase_add_test(tc, test_inputs_that_are_outputs_refused);
     tcase_add_test(tc, test_resume_refuses_another_dev_set);

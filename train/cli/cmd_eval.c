@@ -59,6 +59,7 @@ static int parse_args(int argc, char **argv, eval_args *a) {
     *a = (eval_args){.eo = {.translate = {.decode = tg_decode_defaults(), .batch = 64}, .max_tokens = 4000, .token_stats = true, .temperature = 1}};
     tg_translate_opts *to = &a->eo.translate;
     int c;
+    bool alpha = false;   /* given: refused with --beam 1 (tg_run_alpha_check) */
     optind = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -66,7 +67,7 @@ static int parse_args(int argc, char **argv, eval_args *a) {
         case 'd': a->data = optarg; break;
         /* the ranges translate and train take */
         case 'k': if (!tg_arg_int("eval", "--beam", optarg, 1, 1000, &to->decode.beam)) return 2; break;
-        case 'a': if (!tg_arg_real("eval", "--alpha", optarg, 0, 10, &to->decode.alpha)) return 2; break;
+        case 'a': if (!tg_arg_real("eval", "--alpha", optarg, 0, 10, &to->decode.alpha)) return 2; alpha = true; break;
         case 'b': if (!tg_arg_int("eval", "--batch", optarg, 1, 100000, &to->batch)) return 2; break;
         case 'x': if (!tg_arg_int("eval", "--max-tokens", optarg, 1, 1000000000, &a->eo.max_tokens)) return 2; break;
         case 't': if (!tg_arg_int("eval", "--threads", optarg, 1, 64, &a->eo.threads)) return 2; break;
@@ -85,6 +86,11 @@ static int parse_args(int argc, char **argv, eval_args *a) {
         return 2;
     }
     if (!a->model || !a->data) { fprintf(stderr, "tapegrad eval: --model and --data are required\n"); usage(stderr); return 2; }
+    tg_err err;
+    if (tg_run_alpha_check(to->decode.beam, alpha, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad eval: %s\n", err.msg);
+        return 2;
+    }
     return -1;
 }
 

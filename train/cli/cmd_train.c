@@ -365,6 +365,10 @@ int tg_cmd_train(int argc, char **argv) {
         fprintf(stderr, "tapegrad train: %s\n", err.msg);
         rc = 2;
     }
+    /* a cell leaves such settings of its --config file at their defaults, as its argv leaves out
+     * such flags (cell_argv): the file's alpha in the beam-1 cell of --vary beam=1,4. Its config.txt
+     * then holds what it uses only, and serves as the --config of a run, which refuses the rest */
+    if (rc == 0 && config && g_config_answered && !resume) tg_run_config_unused_to_defaults(cfg);
     if (rc == 0 && resume) snprintf(cfg->out, sizeof cfg->out, "%s", resume);
     if (rc == 0) {   /* (the --config file's count, unless a flag set it) */
         bool flag = false;

@@ -55,13 +55,14 @@ static int parse_args(int argc, char **argv, translate_args *a) {
     *a = (translate_args){.to = {.decode = tg_decode_defaults(), .batch = 64}};
     tg_decode_opts *d = &a->to.decode;
     int c;
+    bool alpha = false;   /* given: refused with --beam 1 (tg_run_alpha_check) */
     optind = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': a->model = optarg; break;
         case 'i': a->input = optarg; break;
         case 'k': if (!tg_arg_int("translate", "--beam", optarg, 1, 1000, &d->beam)) return 2; break;
-        case 'a': if (!tg_arg_real("translate", "--alpha", optarg, 0, 10, &d->alpha)) return 2; break;
+        case 'a': if (!tg_arg_real("translate", "--alpha", optarg, 0, 10, &d->alpha)) return 2; alpha = true; break;
         case 'b': if (!tg_arg_int("translate", "--batch", optarg, 1, 100000, &a->to.batch)) return 2; break;
         case 'A': if (!tg_arg_real("translate", "--max-len-a", optarg, 0, 100, &d->max_len_a)) return 2; break;
         case 'B': if (!tg_arg_int("translate", "--max-len-b", optarg, 0, 10000, &d->max_len_b)) return 2; break;
@@ -76,6 +77,11 @@ static int parse_args(int argc, char **argv, translate_args *a) {
         return 2;
     }
     if (!a->model) { fprintf(stderr, "tapegrad translate: --model CKPT is required\n"); usage(stderr); return 2; }
+    tg_err err;
+    if (tg_run_alpha_check(d->beam, alpha, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad translate: %s\n", err.msg);
+        return 2;
+    }
     return -1;
 }
 

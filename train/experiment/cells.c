@@ -474,13 +474,34 @@ static bool is_stdin(const char *path) {
            !strcmp(path, "/proc/self/fd/0");
 }
 
+/* Whether the cells of e differ in --beam (an axis, or a variant's flag). */
+static bool varies_beam(const tg_experiment *e) {
+    for (int a = 0; a < e->n_axes; a++) {
+        const tg_exp_axis *ax = &e->axes[a];
+        if (!ax->n_set && !strcmp(ax->key, "beam")) return true;
+        for (int v = 0; ax->n_set && v < ax->n; v++)
+            for (int k = 0; k < ax->n_set[v]; k++)
+                if (!strcmp(ax->bundle_name[v][k], "beam")) return true;
+    }
+    return false;
+}
+
 static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err *err) {
-    /* the cell's config and two scratch ones, 20 KiB: on the heap (the check goes on deep) */
-    struct { tg_run_config cfg, scratch, off; } *h = malloc(sizeof *h);
+    /* the cell's config and three scratch ones, 30 KiB: on the heap (the check goes on deep) */
+    struct { tg_run_config cfg, scratch, off, judged; } *h = malloc(sizeof *h);
     if (!h) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
     tg_run_config *cfg = &h->cfg, *scratch = &h->scratch, *off = &h->off;
     tg_err e2;
     tg_status s = tg_exp_cell_config(e, c, cfg, &e2);
+    /* --vary beam=1,4 with one --alpha (a flag, a --config line): it is for the cells that search a
+     * beam, and a cell of beam 1 leaves it out (cell_argv); so judged as in those (the beam judges
+     * no other flag) */
+    const tg_run_config *judge = cfg;
+    if (s == TG_OK && cfg->beam == 1 && varies_beam(e)) {
+        h->judged = *cfg;
+        h->judged.beam = 2;
+        judge = &h->judged;
+    }
     cell_input in[N_CELL_INPUTS];
     cell_inputs(cfg, in);
     /* a pipe by any name (/dev/./stdin, <(...), a FIFO) can be read once: by one cell, and a dev
@@ -500,19 +521,19 @@ static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err
     /* flags given that would do nothing: refused when the experiment starts; a recorded one was
      * trained with them by an earlier build, and its cells' argv leave them out (cell_argv) */
     for (int i = 0; s == TG_OK && !e->recorded && i < e->n_base; i++)
-        s = tg_run_config_check_given(cfg, e->base_name[i], &e2);
+        s = tg_run_config_check_given(judge, e->base_name[i], &e2);
     for (int a = 0; s == TG_OK && !e->recorded && a < e->n_axes; a++) {   /* an axis, or its variant's flags */
         const tg_exp_axis *ax = &e->axes[a];
         int v = c->value[a];
-        if (!ax->n_set) s = tg_run_config_check_given(cfg, ax->key, &e2);
+        if (!ax->n_set) s = tg_run_config_check_given(judge, ax->key, &e2);
         for (int k = 0; s == TG_OK && ax->n_set && k < ax->n_set[v]; k++)
-            s = tg_run_config_check_given(cfg, ax->bundle_name[v][k], &e2);
+            s = tg_run_config_check_given(judge, ax->bundle_name[v][k], &e2);
     }
     if (s == TG_OK && !e->recorded && e->config[0]) {   /* and the --config file's settings, as train's */
         tg_run_config_lines lines;
         tg_run_config_default(scratch);
         s = tg_run_config_load_lines(scratch, e->config, &lines, &e2);
-        if (s == TG_OK) s = tg_run_config_check_lines(cfg, &lines, e->config, &e2);
+        if (s == TG_OK) s = tg_run_config_check_lines(judge, &lines, e->config, &e2);
         /* a --vary of a flag without a value gives the flag for true only (cell_argv): its false
          * leaves the file's true in place, and the cell would train as the true one, refused
          * after its training as not trained with the recipe */

@@ -498,6 +498,7 @@ tg_status tg_run_config_check_given(const tg_run_config *c, const char *name, tg
         if (!strcmp(key, valid[i].key) && !c->dev[0] && !c->task[0] && !(i == 0 && c->valid_every == 0))
             return tg_err_set(err, TG_ERR_ARG, "--%s sets %s, and without --dev there is no validation: give "
                               "--dev, or leave --%s out", key, valid[i].what, key);
+    if (!strcmp(key, "alpha")) return tg_run_alpha_check(c->beam, true, err);
     return TG_OK;
 }
 
@@ -506,6 +507,13 @@ void tg_run_config_unused_to_defaults(tg_run_config *c) {
     for (int i = 0; i < N_OPTS; i++)   /* (what decides: task, dev, vocab; none is reset here) */
         if (OPTS[i].def && tg_run_config_check_given(c, OPTS[i].name, &e) != TG_OK)
             tg_run_config_set(c, OPTS[i].name, OPTS[i].def, &e);
+}
+
+tg_status tg_run_alpha_check(int beam, bool alpha_given, tg_err *err) {
+    if (alpha_given && beam == 1)
+        return tg_err_set(err, TG_ERR_ARG, "--alpha is beam search's length penalty, and with --beam 1 decoding is "
+                          "greedy and does not use it: give --beam 2 or more, or leave --alpha out");
+    return TG_OK;
 }
 
 void tg_run_config_shorten(char *line, size_t len) {

@@ -100,6 +100,11 @@ tg_status tg_run_config_check_given(const tg_run_config *c, const char *name, tg
 tg_status tg_run_config_check_lines(const tg_run_config *c, const tg_run_config_lines *lines, const char *path,
                                     tg_err *err);
 
+/* --alpha given (a flag, a --config line) with --beam 1: refused, as a flag that would do nothing
+ * (greedy decoding, nn/decode.c, scores no hypotheses by length); train's validation
+ * (tg_run_config_check_given), translate and eval alike. */
+tg_status tg_run_alpha_check(int beam, bool alpha_given, tg_err *err);
+
 /* Puts every setting that tg_run_config_check_given would refuse in c at its default: how a run
  * that an older build recorded with such a flag compares with one started now without it. */
 void tg_run_config_unused_to_defaults(tg_run_config *c);
