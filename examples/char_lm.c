@@ -242,7 +242,8 @@ static tg_status sample(const lm *m, tg_ctx *ctx, const unsigned char *text, int
 
 static const char usage[] =
     "usage: example_char_lm --text FILE [options]\n"
-    "  --text FILE      any text file (bytes are the tokens; at least --context + 2 of them)\n"
+    "  --text FILE      any text file (bytes are the tokens; at least --context + 2 of them,\n"
+    "                   at most 64 MiB)\n"
     "  --steps N        train until update N (default 300; with --resume: the total)\n"
     "  --save PATH      checkpoint after training (parameters, Adam, step, dropout stream)\n"
     "  --resume PATH    continue from a checkpoint made with the same model flags\n"
@@ -273,6 +274,9 @@ static int parse(int argc, char **argv, lm_opts *o) {
         } else if (strcmp(f, "--lr") && strcmp(f, "--dropout") && !(x == floor(x) && fabs(x) <= 1e9)) {
             fprintf(stderr, "char_lm: %s %s: not a whole number up to 1e9\n%s", f, v, usage);
             return 2;   /* (a cast of a larger one to int is undefined) */
+        } else if (!strcmp(f, "--seed") && x < 0) {
+            fprintf(stderr, "char_lm: --seed %s: not a whole number from 0 to 1e9\n%s", v, usage);
+            return 2;   /* (a cast of a negative double to uint64_t is undefined) */
         }
         else if (!strcmp(f, "--steps")) o->steps = (long)x;
         else if (!strcmp(f, "--sample")) o->sample = (int)x;
@@ -299,17 +303,25 @@ static int parse(int argc, char **argv, lm_opts *o) {
     return ok ? 0 : 2;
 }
 
+/* The text is read whole: at most TEXT_MAX bytes (a larger file, or one without end such as
+ * /dev/zero, is refused rather than read until memory runs out). */
+#define TEXT_MAX ((size_t)64 << 20)
+
 static unsigned char *read_file(const char *path, size_t *n, tg_err *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return tg_err_set(err, TG_ERR_IO, "%s: cannot open", path), NULL;
     unsigned char *buf = NULL;
     size_t cap = 0;
+    bool nomem = false, big = false;
     *n = 0;
     for (;;) {
         if (*n == cap) {
-            unsigned char *b = realloc(buf, cap = cap ? 2 * cap : 1 << 16);
-            if (!b) break;
-            buf = b;
+            if (cap > TEXT_MAX) { big = true; break; }
+            size_t want = cap ? 2 * cap : 1 << 16;
+            if (want > TEXT_MAX + 1) want = TEXT_MAX + 1; /* one byte more tells "too long" */
+            unsigned char *b = realloc(buf, want);
+            if (!b) { nomem = true; break; }
+            buf = b, cap = want;
         }
         size_t got = fread(buf + *n, 1, cap - *n, f);
         *n += got;
@@ -317,8 +329,22 @@ static unsigned char *read_file(const char *path, size_t *n, tg_err *err) {
     }
     bool bad = ferror(f) || !buf;
     fclose(f);
-    if (bad) free(buf), buf = NULL, tg_err_set(err, TG_ERR_IO, "%s: cannot read", path);
+    if (big || nomem || bad) {
+        free(buf), buf = NULL;
+        if (big) tg_err_set(err, TG_ERR_ARG, "%s: over %zu MiB, the most this example reads", path,
+                            TEXT_MAX >> 20);
+        else if (nomem) tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory after %zu bytes", path, *n);
+        else tg_err_set(err, TG_ERR_IO, "%s: cannot read", path);
+    }
     return buf;
+}
+
+/* Output that cannot be written (a full disk, a closed pipe) is a failure, not a success. */
+static bool stdout_ok(void) {
+    bool ok = !ferror(stdout);
+    if (fclose(stdout) != 0) ok = false;
+    if (!ok) fprintf(stderr, "char_lm: cannot write the output (stdout)\n");
+    return ok;
 }
 
 int main(int argc, char **argv) {
@@ -346,5 +372,6 @@ int main(int argc, char **argv) {
     tg_params_free(m.P);
     free(m.pe);
     free(text);
-    return s == TG_OK ? 0 : 1;
+    bool out_ok = stdout_ok();
+    return s == TG_OK && out_ok ? 0 : 1;
 }

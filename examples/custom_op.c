@@ -51,6 +51,14 @@ static tg_tensor *loss_fn(tg_ctx *ctx, void *arg) {
     return tg_sum(ctx, tg_mul(ctx, swish(ctx, h, &m->sw), h));
 }
 
+/* Output that cannot be written (a full disk, a closed pipe) is a failure, not a success. */
+static int stdout_ok(void) {
+    int ok = !ferror(stdout);
+    if (fclose(stdout) != 0) ok = 0;
+    if (!ok) fprintf(stderr, "custom_op: cannot write the output (stdout)\n");
+    return ok;
+}
+
 int main(void) {
     tg_err err;
     tg_params *P = tg_params_new();
@@ -77,5 +85,6 @@ int main(void) {
     }
     tg_ctx_free(ctx);
     tg_params_free(P);
+    if (!stdout_ok()) ok = 0;
     return ok ? 0 : 1;
 }

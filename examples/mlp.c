@@ -16,6 +16,14 @@ static double uniform(uint64_t *s) { /* splitmix64 in [0, 1) */
     return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
 }
 
+/* Output that cannot be written (a full disk, a closed pipe) is a failure, not a success. */
+static int stdout_ok(void) {
+    int ok = !ferror(stdout);
+    if (fclose(stdout) != 0) ok = 0;
+    if (!ok) fprintf(stderr, "mlp: cannot write the output (stdout)\n");
+    return ok;
+}
+
 int main(int argc, char **argv) {
     char *end = NULL;
     if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -70,5 +78,6 @@ int main(int argc, char **argv) {
     tg_adam_free(opt);
     tg_ctx_free(ctx);
     tg_params_free(P);
+    if (!stdout_ok()) ok = 0;
     return ok ? 0 : 1;
 }
