@@ -483,6 +483,30 @@ START_TEST(test_keep_rewrites_a_missing_snapshot) {
 }
 END_TEST
 
+/* A step-N.ckpt with N beyond the run's step is not one the run wrote (here `ckpt average -o
+ * step-99.ckpt` made it): --keep neither counts nor removes it, and says so once (before: it
+ * counted as the newest and the run's own step-12.ckpt was removed). */
+START_TEST(test_keep_leaves_a_later_step_alone) {
+    char dir[300], p8[340], p10[340], p99[340];
+    tmp_path(dir, sizeof dir, "kf");
+    snprintf(p8, sizeof p8, "%s/step-8.ckpt", dir);
+    snprintf(p10, sizeof p10, "%s/step-10.ckpt", dir);
+    snprintf(p99, sizeof p99, "%s/step-99.ckpt", dir);
+    char *a[] = {KEEP_RUN, "--save-every", "2", "--keep", "2", "--max-steps", "10", "--out", dir, NULL};
+    ck_assert_int_eq(run(a), 0);
+    char *avg[] = {"ckpt", "average", p8, p10, "-o", p99, NULL};
+    ck_assert_int_eq(run(avg), 0);
+    char *r[] = {"train", "--resume", dir, "--max-steps", "14", "--keep", "2", NULL};
+    ck_assert_int_eq(run(r), 0);
+    assert_periodic(dir, "step-12.ckpt step-14.ckpt step-99.ckpt ");
+    char *e = slurp_tmp("err.txt", NULL);
+    const char *said = strstr(e, "step-99.ckpt: beyond the run's step 10");
+    ck_assert_msg(said && strstr(said, "left alone and not counted by --keep"), "%s", e);
+    ck_assert(!strstr(said + 1, "step-99.ckpt: beyond"));   /* once */
+    free(e);
+}
+END_TEST
+
 /* --keep-every E: the step-N.ckpt at multiples of E are saved (off the --save-every grid too) and
  * kept for good, outside --keep's K; with --keep 0 they are the only ones; a resume that changes
  * --keep leaves them, and one that changes E so that --keep would remove them is refused. */
@@ -553,6 +577,7 @@ int main(void) {
     tcase_add_test(tc, test_outputs_that_name_inputs_refused);
     tcase_add_test(tc, test_users_files_in_out_kept);
     tcase_add_test(tc, test_keep_leaves_k_newest);
+    tcase_add_test(tc, test_keep_leaves_a_later_step_alone);
     tcase_add_test(tc, test_keep_rewrites_a_missing_snapshot);
     tcase_add_test(tc, test_keep_every_keeps_multiples_for_good);
     tcase_add_test(tc, test_keep_every_rewrites_a_missing_snapshot);

@@ -71,6 +71,7 @@ typedef struct tg_run {
                                      the checkpoint resumed (-1: none yet); set by tg_run_train */
     uint64_t saved_file;          /* that last.ckpt's inode number (0: none): a failed save that
                                      replaced it anyway (its folder's sync failed) is told apart */
+    bool keep_ahead_said;         /* --keep: the step-N.ckpt beyond the run's step were said */
 } tg_run;
 
 /* A fresh run's --max-len (files) or --task-max-len (synthetic task) beyond TG_RUN_MAX_PIECES
@@ -106,9 +107,17 @@ bool tg_run_kept_for_good(int64_t step, int64_t every);
  * multiple of was is one of now). Only the E the checkpoint recorded is known: one changed by an
  * earlier resume with --keep 0 is not. */
 tg_status tg_run_keep_every_check(int64_t was, int64_t now, int64_t keep, tg_err *err);
+/* The step-N.ckpt files of a run folder with N beyond the run's step: not the run's (n of them, the
+ * newest step-<newest>.ckpt). */
+typedef struct tg_run_ahead {
+    size_t n;
+    int64_t newest;
+} tg_run_ahead;
 /* --keep K: removes every step-N.ckpt of dir but the K newest and those kept for good by
- * --keep-every E (never best/last.ckpt). */
-tg_status tg_run_keep_newest(const char *dir, int64_t keep, int64_t every, tg_err *err);
+ * --keep-every E (never best/last.ckpt). Those with N > step (the run's step) are not the run's:
+ * neither counted nor removed, and said in *ahead. */
+tg_status tg_run_keep_newest(const char *dir, int64_t keep, int64_t every, int64_t step, tg_run_ahead *ahead,
+                             tg_err *err);
 /* The steps N of dir's step-N.ckpt files, newest first, in a malloc'd array (*steps, *n). */
 tg_status tg_run_list_periodic(const char *dir, int64_t **steps, size_t *n, tg_err *err);
 /* dir/step-N.ckpt, the periodic checkpoint of step N. */
@@ -117,9 +126,10 @@ void tg_run_periodic_path(const char *dir, int64_t step, char *buf, size_t len);
  * kill between a save's last.ckpt and its step-N.ckpt left that snapshot unwritten, and it would
  * stay missing, the run going on from last.ckpt. When it is missing it is written as a copy of
  * last.ckpt (the bytes the save would have written, atomically); either way the K newest are
- * then kept (a stop after it was written may have left the oldest); *wrote says whether it was. */
+ * then kept (a stop after it was written may have left the oldest); *wrote says whether it was,
+ * *ahead which step-N.ckpt beyond step were left alone. */
 tg_status tg_run_keep_resumed(const char *dir, int64_t step, int64_t keep, int64_t every, bool *wrote,
-                              tg_err *err);
+                              tg_run_ahead *ahead, tg_err *err);
 
 /* The most parameters a checkpoint may describe (16 GB of floats): beyond it a file is refused
  * before anything is allocated. */

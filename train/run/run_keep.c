@@ -7,7 +7,9 @@
  * is not the run's, so it is neither counted, nor removed, nor written over. A snapshot whose step
  * is a multiple of E is kept for good: never removed, and not one of the K (fairseq's
  * --keep-interval-updates-pattern), so a long study keeps a checkpoint every E steps with the K
- * newest besides. */
+ * newest besides. A step-N.ckpt with N beyond the run's step cannot be one the run wrote (a file
+ * put there, say by `ckpt average -o`): it is neither counted nor removed, so that it cannot
+ * push the run's own snapshots out. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -79,11 +81,17 @@ tg_status tg_run_keep_every_check(int64_t was, int64_t now, int64_t keep, tg_err
                       (long long)now, (long long)was, (long long)keep, which, (long long)was);
 }
 
-tg_status tg_run_keep_newest(const char *dir, int64_t keep, int64_t every, tg_err *err) {
+tg_status tg_run_keep_newest(const char *dir, int64_t keep, int64_t every, int64_t step, tg_run_ahead *ahead,
+                             tg_err *err) {
     int64_t *steps = NULL;
     size_t n = 0, rolling = 0;
+    *ahead = (tg_run_ahead){0};
     tg_status s = tg_run_list_periodic(dir, &steps, &n, err);
     for (size_t i = 0; s == TG_OK && i < n; i++) {
+        if (steps[i] > step) {   /* newest first: the first one seen is the newest */
+            if (!ahead->n++) ahead->newest = steps[i];
+            continue;
+        }
         if (tg_run_kept_for_good(steps[i], every) || (int64_t)rolling++ < keep) continue;
         char path[TG_PATH_MAX + 48];
         tg_run_periodic_path(dir, steps[i], path, sizeof path);
@@ -105,8 +113,9 @@ static tg_status copy_file(const char *from, const char *to, tg_err *err) {
 }
 
 tg_status tg_run_keep_resumed(const char *dir, int64_t step, int64_t keep, int64_t every, bool *wrote,
-                              tg_err *err) {
+                              tg_run_ahead *ahead, tg_err *err) {
     *wrote = false;
+    *ahead = (tg_run_ahead){0};
     if (step <= 0 || (keep <= 0 && !tg_run_kept_for_good(step, every))) return TG_OK;
     char periodic[TG_PATH_MAX + 48], last[TG_PATH_MAX + 16];
     tg_run_periodic_path(dir, step, periodic, sizeof periodic);
@@ -114,14 +123,14 @@ tg_status tg_run_keep_resumed(const char *dir, int64_t step, int64_t keep, int64
     int there = lstat(periodic, &sb) == 0;
     /* There, but a stop between its save and the removal of the oldest (a kill, its folder's
      * fsync failing) left one more than K: removed now, or never on a run with nothing left to do. */
-    if (there && S_ISREG(sb.st_mode)) return keep > 0 ? tg_run_keep_newest(dir, keep, every, err) : TG_OK;
+    if (there && S_ISREG(sb.st_mode)) return keep > 0 ? tg_run_keep_newest(dir, keep, every, step, ahead, err) : TG_OK;
     if (there)   /* a FIFO, folder or link: not ours to replace */
         return tg_err_set(err, TG_ERR_IO, "%s is not a regular file (a FIFO, folder or link?): it is not the run's "
                           "snapshot and is left alone; move it away to resume with --keep or --keep-every", periodic);
     if (errno != ENOENT) return tg_err_set(err, TG_ERR_IO, "%s: %s", periodic, strerror(errno));
     snprintf(last, sizeof last, "%s/last.ckpt", dir);
     tg_status s = copy_file(last, periodic, err);
-    if (s == TG_OK && keep > 0) s = tg_run_keep_newest(dir, keep, every, err);
+    if (s == TG_OK && keep > 0) s = tg_run_keep_newest(dir, keep, every, step, ahead, err);
     *wrote = s == TG_OK;
     return s;
 }

@@ -272,6 +272,15 @@ static uint64_t file_id(const char *path) {
     return stat(path, &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
+/* --keep: once per run, the step-N.ckpt files beyond the run's step, which it leaves alone. */
+static void say_ahead(tg_run *r, tg_progress *pg, const tg_run_ahead *a) {
+    if (!a->n || r->keep_ahead_said) return;
+    r->keep_ahead_said = true;
+    tg_progress_log(pg, "%s/step-%lld.ckpt%s: beyond the run's step %lld, so not a snapshot of this run: "
+                    "left alone and not counted by --keep", r->cfg.out, (long long)a->newest,
+                    a->n > 1 ? " (and others beyond it)" : "", (long long)r->st.step);
+}
+
 static tg_status save_last(tg_run *r, tg_progress *pg, tg_run_diag *diag, tg_err *err) {
     if (tg_dist_rank() != 0) return TG_OK;   /* over MPI, rank 0 writes the checkpoints */
     /* A row or log line lost since the last save: no checkpoint past it, so that the resume (from
@@ -292,7 +301,10 @@ static tg_status save_last(tg_run *r, tg_progress *pg, tg_run_diag *diag, tg_err
         char periodic[TG_PATH_MAX + 48];
         tg_run_periodic_path(r->cfg.out, r->st.step, periodic, sizeof periodic);
         s = tg_run_save(r, periodic, err);
-        if (s == TG_OK && r->cfg.keep > 0) s = tg_run_keep_newest(r->cfg.out, r->cfg.keep, r->cfg.keep_every, err);
+        tg_run_ahead ahead = {0};
+        if (s == TG_OK && r->cfg.keep > 0)
+            s = tg_run_keep_newest(r->cfg.out, r->cfg.keep, r->cfg.keep_every, r->st.step, &ahead, err);
+        say_ahead(r, pg, &ahead);
     }
     if (s == TG_OK) tg_progress_log(pg, "saved %s (step %lld, %.1f s)", path, (long long)r->st.step, now_s() - t0);
     return s;
@@ -303,7 +315,9 @@ static tg_status save_last(tg_run *r, tg_progress *pg, tg_run_diag *diag, tg_err
 static tg_status keep_resumed(tg_run *r, tg_progress *pg, tg_err *err) {
     if (tg_dist_rank() != 0) return TG_OK;
     bool wrote;
-    tg_status s = tg_run_keep_resumed(r->cfg.out, r->st.step, r->cfg.keep, r->cfg.keep_every, &wrote, err);
+    tg_run_ahead ahead;
+    tg_status s = tg_run_keep_resumed(r->cfg.out, r->st.step, r->cfg.keep, r->cfg.keep_every, &wrote, &ahead, err);
+    say_ahead(r, pg, &ahead);
     if (s == TG_OK && wrote)
         tg_progress_log(pg, "step-%lld.ckpt was missing (the run stopped between it and last.ckpt): written from "
                         "last.ckpt", (long long)r->st.step);
