@@ -569,6 +569,45 @@ START_TEST(test_fit_steps_equals_max_steps) {
 }
 END_TEST
 
+/* The schedule's settings are checked with the other flags: exit 2 naming them, before the run
+ * folder is made (before: exit 1 once config.txt and lock were written), and on a resume before
+ * config.txt is written again. */
+START_TEST(test_schedule_flags_refused_before_writing) {
+    char c[300];
+    snprintf(c, sizeof c, "%s/sched", tmpdir);
+#define SMALL "train", "--task", "copy", "--task-vocab", "12", "--task-size", "200", "--d-model", "8", "--heads", \
+              "2", "--d-ff", "8", "--layers", "1", "--threads", "1", "--out", c
+    char *no_warmup[] = {SMALL, "--warmup", "0", NULL};
+    char *noam_zero[] = {SMALL, "--schedule", "noam", "--lr", "0", NULL};
+    char *long_warmup[] = {SMALL, "--schedule", "cosine", "--warmup", "20", "--max-steps", "10", NULL};
+    char *no_length[] = {SMALL, "--schedule", "cosine", NULL};
+    char *high_floor[] = {SMALL, "--schedule", "cosine", "--max-steps", "10", "--warmup", "2", "--lr", "0.1",
+                          "--min-lr", "1", NULL};
+    char **bad[] = {no_warmup, noam_zero, long_warmup, no_length, high_floor};
+    const char *says[] = {"--warmup 0: --schedule inverse-sqrt", "--lr 0: --schedule noam",
+                          "--warmup 20, --max-steps 10", "give --max-steps", "--min-lr 1 is above --lr 0.1"};
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(run(NULL, bad[i]), 2);
+        ck_assert_msg(file_has("err.txt", says[i]), "case %d", i);
+        ck_assert(!exists(c));
+    }
+    /* a resume whose --max-steps leaves no decay after the warmup: refused, config.txt as it was */
+    char *ok[] = {SMALL, "--schedule", "cosine", "--warmup", "3", "--max-steps", "6", NULL};
+    run_ok(NULL, ok);
+    char cfg[340];
+    snprintf(cfg, sizeof cfg, "%s/config.txt", c);
+    char *before = tg_cli_slurp(cfg);
+    char *r[] = {"train", "--resume", c, "--max-steps", "3", NULL};
+    ck_assert_int_eq(run(NULL, r), 2);
+    ck_assert(file_has("err.txt", "--warmup 3, --max-steps 3"));
+    char *after = tg_cli_slurp(cfg);
+    ck_assert_str_eq(before, after);
+    free(before);
+    free(after);
+#undef SMALL
+}
+END_TEST
+
 /* --accum-shards 2 (dropout on: each shard's stream must resume too) resumes exactly; the shard
  * count is fixed for a run. */
 START_TEST(test_accum_shards_resume_exact) {
@@ -1628,6 +1667,7 @@ int main(void) {
     TCase *tc = tcase_create("commands");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_schedule_flags_refused_before_writing);
     tcase_add_test(tc, test_config_file_and_flags);
     tcase_add_test(tc, test_resume_checks_edited_config_txt);
     tcase_add_test(tc, test_resume_refuses_unreadable_config_txt);

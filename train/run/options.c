@@ -443,6 +443,8 @@ tg_status tg_run_config_check(const tg_run_config *c, tg_err *err) {
     tg_model_config m;   /* the model flags together, as nn checks them (the vocabulary comes later) */
     tg_err e2;
     if (tg_run_model_config(c, (int)tg_model_config_limit("vocab")->lo, &m, &e2) != TG_OK) return model_error(e2.msg, err);
+    tg_schedule sched;   /* and the schedule's flags, before a folder is made */
+    if (tg_run_schedule(c, &m, &sched, &e2) != TG_OK) return tg_err_set(err, TG_ERR_ARG, "%s", e2.msg);
     if (c->fit_steps && (strcmp(c->schedule, "cosine") || c->time_limit <= 0 || c->warmup < TG_FIT_MIN_WARMUP))
         return tg_err_set(err, TG_ERR_ARG, "--fit-steps fits --schedule cosine to --time-limit: give both, and "
                           "--warmup %d or more (the fit is made during the warmup)", TG_FIT_MIN_WARMUP);

@@ -49,10 +49,24 @@ tg_status tg_run_schedule(const tg_run_config *c, const tg_model_config *m, tg_s
     s.min_lr = c->min_lr;
     s.warmup = c->warmup;
     s.d_model = m->d_model;
+    /* the schedule's own check, in the flags' words (the rest, in its own words, below) */
+    const char *name = tg_schedule_kind_name(kind);
+    if (kind == TG_SCHEDULE_NOAM && !(c->lr > 0))
+        return tg_err_set(err, TG_ERR_ARG, "--lr %g: --schedule noam takes --lr as its factor, which must be above 0",
+                          c->lr);
+    if ((kind == TG_SCHEDULE_NOAM || kind == TG_SCHEDULE_INVERSE_SQRT) && c->warmup < 1)
+        return tg_err_set(err, TG_ERR_ARG, "--warmup %d: --schedule %s needs a warmup of 1 step or more", c->warmup,
+                          name);
     if (kind == TG_SCHEDULE_COSINE) {
         if (c->max_steps <= 0 && !c->fit_steps)
             return tg_err_set(err, TG_ERR_ARG, "--schedule cosine decays over --max-steps: give --max-steps "
                               "(or --fit-steps with --time-limit)");
+        if (c->max_steps > 0 && c->max_steps <= c->warmup)
+            return tg_err_set(err, TG_ERR_ARG, "--warmup %d, --max-steps %lld: --schedule cosine decays after the "
+                              "warmup, so --max-steps must be above --warmup", c->warmup, (long long)c->max_steps);
+        if (c->min_lr > c->lr)
+            return tg_err_set(err, TG_ERR_ARG, "--min-lr %g is above --lr %g: --schedule cosine decays from --lr "
+                              "down to --min-lr", c->min_lr, c->lr);
         /* until --fit-steps sets it (during the warmup, whose rates do not depend on it) */
         s.total = c->max_steps > 0 ? c->max_steps : (int64_t)1 << 50;
     }
