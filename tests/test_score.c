@@ -1076,6 +1076,9 @@ START_TEST(test_paired_bs_errors) {
     expect_score(a7, 2, "err", "--paired-bs-n goes with --paired-bs");
     char *a8[] = {"score", "--ref", ref, "--hyp", hyp, "--smooth-value", "0.2", NULL};
     expect_score(a8, 2, "err", "--smooth-value 0.2: only --smooth floor and add-k take a value");
+    /* decimal only, as the other number flags (before: strtod took hex, 0x1p-3) */
+    char *a10[] = {"score", "--ref", ref, "--hyp", hyp, "--smooth", "floor", "--smooth-value", "0x1p-3", NULL};
+    expect_score(a10, 2, "err", "--smooth-value '0x1p-3': expected a number from 0 to 1e9");
     char *a9[] = {"score", "--ref", ref, "--hyp", hyp, "--smooth", "floor", "--smooth-value", "0.2", NULL};
     expect_score(a9, 0, "out", "BLEU");
     char *a6[] = {"score", "--help", NULL};

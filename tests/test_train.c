@@ -212,9 +212,39 @@ START_TEST(test_config_file_and_flags) {
     ck_assert(s == 100000);
     ck_assert_int_eq(tg_parse_duration(".5m1.5s", &s, &err), TG_OK);
     ck_assert(s == 31.5);
-    const char *bad[] = {" 30m", "+30m", "-1s", "0x10", "inf", "nan", "30m ", "1h-5m", ".m"};
-    for (int i = 0; i < 9; i++)
+    const char *bad[] = {" 30m", "+30m", "-1s", "0x10", "inf", "nan", "30m ", "1h-5m", ".m",
+                         /* a unit twice or out of order was summed: 1h1h 7200 s, 1h2m3s4h 18123 s */
+                         "1h1h", "1h2m3s4h", "1m2h", "5s1m", "90s5", "1m1m"};
+    for (int i = 0; i < 15; i++) {
         ck_assert_msg(tg_parse_duration(bad[i], &s, &err) != TG_OK, "'%s' was taken", bad[i]);
+        if (i >= 9) ck_assert_msg(strstr(err.msg, "each unit once, in the order h, m, s"), "%s", err.msg);
+    }
+    ck_assert_int_eq(tg_parse_duration("1h2m3s", &s, &err), TG_OK);
+    ck_assert(s == 3723);
+    ck_assert_int_eq(tg_parse_duration("1h30", &s, &err), TG_OK);   /* a bare number last: seconds */
+    ck_assert(s == 3630);
+    /* decimal numbers only, as every command's number flags: hex (strtod's 0x10, 0x1p-10) was
+     * taken by --lr and a --config's lr, refused by translate --alpha */
+    const char *not_numbers[] = {"0x10", "0x1p-10", "0X1P3", "inf", "nan", "-inf"};
+    for (int i = 0; i < 6; i++) {
+        ck_assert_msg(tg_run_config_set(&c, "lr", not_numbers[i], &err) == TG_ERR_ARG, "'%s' was taken",
+                      not_numbers[i]);
+        ck_assert_msg(strstr(err.msg, "is not a number"), "%s", err.msg);
+    }
+    ck_assert_int_ne(tg_run_config_parse(&c, "lr = 0x10\n", "hex.cfg", &err), TG_OK);
+    ck_assert_msg(strstr(err.msg, "hex.cfg:1: --lr: '0x10' is not a number"), "%s", err.msg);
+    /* beyond a double, or below its smallest normal: out of range, not "not a number" */
+    ck_assert_int_eq(tg_run_config_set(&c, "lr", "1e400", &err), TG_ERR_ARG);
+    ck_assert_str_eq(err.msg, "--lr: 1e400 is outside [0, 1e+06]");
+    const char *tiny[] = {"1e-320", "1e-400"};
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(tg_run_config_set(&c, "lr", tiny[i], &err), TG_ERR_ARG);
+        ck_assert_msg(strstr(err.msg, "is out of range: too small for a double"), "%s", err.msg);
+    }
+    ck_assert_int_eq(tg_run_config_set(&c, "lr", "1e-300", &err), TG_OK);
+    double x;
+    ck_assert(!tg_arg_double("1e-400", 0, 1, &x) && !tg_arg_double("1e400", 0, INFINITY, &x));
+    ck_assert(tg_arg_double("0.5", 0, 1, &x) && x == 0.5);
 }
 END_TEST
 

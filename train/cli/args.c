@@ -27,8 +27,9 @@ bool tg_arg_double(const char *s, double lo, double hi, double *out) {
     /* decimal only: strtod would take hex (0x1p3) and blanks */
     if (!s || !*s || isspace((unsigned char)*s) || strpbrk(s, "xX")) return false;
     char *end;
-    double v = strtod(s, &end);
-    if (*end || !isfinite(v) || !(v >= lo && v <= hi)) return false;
+    errno = 0;
+    double v = strtod(s, &end);   /* (ERANGE: 1e400, or 1e-400 read as 0) */
+    if (*end || errno == ERANGE || !isfinite(v) || !(v >= lo && v <= hi)) return false;
     *out = v;
     return true;
 }

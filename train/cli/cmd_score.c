@@ -1,6 +1,7 @@
 /* cmd_score.c: `tapegrad score`, sacreBLEU-compatible BLEU, chrF2 and chrF2++ of a hypothesis
  * file against a reference file, one segment a line; with --paired-bs, paired bootstrap
  * resampling of BLEU against that file as the baseline (score_paired_bs.c). */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -162,7 +163,7 @@ static int score_flag(int c, const char *arg, score_opts *o) {
         char *end;
         errno = 0;
         double x = strtod(arg, &end);
-        if (end == arg || *end || errno || !(x >= 0 && x <= 1e9))
+        if (end == arg || *end || errno || !(x >= 0 && x <= 1e9) || strpbrk(arg, "xX") || isspace((unsigned char)*arg))
             return usage_error("--smooth-value '%s': expected a number from 0 to 1e9", arg);
         o->bleu.smooth_value = x;
         o->smooth_value = arg;

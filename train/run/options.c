@@ -138,6 +138,7 @@ static bool in_choices(const char *choices, const char *v) {
 tg_status tg_parse_duration(const char *s, double *seconds, tg_err *err) {
     double total = 0;
     const char *p = s;
+    int last_rank = 0;   /* the units in order, each once: h (1), m (2), s or none (3) */
     if (!*p) return tg_err_set(err, TG_ERR_ARG, "empty duration");
     while (*p) {
         char *end;
@@ -150,13 +151,18 @@ tg_status tg_parse_duration(const char *s, double *seconds, tg_err *err) {
         if (!plain || end == p || errno || !(v >= 0) || isinf(v))
             return tg_err_set(err, TG_ERR_ARG, "bad duration '%s' (e.g. 30m, 1h30m, 90s, 45)", s);
         double unit = 1;
+        int rank = 3;   /* a bare number: seconds */
         switch (*end) {
-        case 'h': unit = 3600; end++; break;
-        case 'm': unit = 60; end++; break;
-        case 's': unit = 1; end++; break;
+        case 'h': unit = 3600, rank = 1; end++; break;
+        case 'm': unit = 60, rank = 2; end++; break;
+        case 's': unit = 1, rank = 3; end++; break;
         case '\0': break;
         default: return tg_err_set(err, TG_ERR_ARG, "bad duration '%s' (units h, m, s)", s);
         }
+        if (rank <= last_rank)   /* 1h1h, 1h2m3s4h: a slip, not a sum to guess */
+            return tg_err_set(err, TG_ERR_ARG, "bad duration '%s' (each unit once, in the order h, m, s: e.g. 1h30m)",
+                              s);
+        last_rank = rank;
         total += v * unit;
         p = end;
     }
@@ -233,9 +239,20 @@ static tg_status set_one(tg_run_config *c, const opt_def *o, const char *value, 
                               o->type == T_U64 ? " from 0 to 18446744073709551615" : "");
         break;
     case T_DOUBLE:
+        /* decimal only, as the other commands' number flags (tg_arg_double): strtod would also
+         * take hex (0x10, 0x1p-10), inf and nan */
         num = strtod(value, &end);
-        if (end == value || *end || errno || isnan(num) || isspace((unsigned char)value[0]))
+        if (end == value || *end || isnan(num) || (isinf(num) && !errno) || isspace((unsigned char)value[0]) ||
+            strpbrk(value, "xX"))
             return tg_err_set(err, TG_ERR_ARG, "--%s: '%s' is not a number", o->name, value);
+        if (errno == ERANGE && (isinf(num) || fabs(num) > 1)) {   /* beyond a double (1e400) */
+            if (o->lo <= o->hi)
+                return tg_err_set(err, TG_ERR_ARG, "--%s: %s is outside [%g, %g]", o->name, value, o->lo, o->hi);
+            return tg_err_set(err, TG_ERR_ARG, "--%s: %s is out of range: too large for a double", o->name, value);
+        }
+        if (errno == ERANGE)   /* below a double's smallest normal (1e-320), or read as 0 (1e-400) */
+            return tg_err_set(err, TG_ERR_ARG, "--%s: %s is out of range: too small for a double (give 0, or a "
+                              "number from 1e-307)", o->name, value);
         break;
     }
     if (o->lo <= o->hi && (num < o->lo || num > o->hi))
