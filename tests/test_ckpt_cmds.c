@@ -154,6 +154,31 @@ START_TEST(test_diagnose_folder_of_step_ckpts) {
 }
 END_TEST
 
+/* A run trained without --dev: diagnose recomputed its rows on whatever the training file held
+ * now, exit 0 (a resume checks the data and refuses). Now it checks the data as the resume does
+ * and refuses, the file left as it was; and its lines say "ckpt diagnose", not "train". */
+START_TEST(test_diagnose_checks_the_training_data) {
+    write_data();
+    train_run("rnd", "30", "10", "5", false);
+    const char *R = tg_cli_path("rnd");
+    ck_assert_int_eq(diagnose(R), 0);
+    ck_assert(tg_cli_has("err.txt", "tapegrad ckpt diagnose: 200 training pairs read"));
+    ck_assert(!holds("err.txt", "tapegrad train:"));
+    char tsv[600];
+    snprintf(tsv, sizeof tsv, "%s/diagnostics.tsv", R);
+    char *before = tg_cli_slurp(tsv);
+    char *data = tg_cli_slurp(tg_cli_path("train.tsv"));
+    for (char *p = data; (p = strstr(p, "dog")); p += 3) memcpy(p, "cat", 3);   /* the file edited */
+    tg_cli_write(tg_cli_path("train.tsv"), data);
+    free(data);
+    ck_assert_int_eq(diagnose(R), 1);
+    ck_assert(tg_cli_has("err.txt", "tapegrad ckpt diagnose: "));
+    ck_assert(tg_cli_has("err.txt", "last.ckpt was trained on other data than --train reads now"));
+    assert_text(tsv, before);
+    free(before);
+}
+END_TEST
+
 /* A rerun trimmed diagnostics.tsv at its oldest checkpoint's step, then appended a checkpoint's
  * rows at a time: stopped midway (a kill, or here a damaged checkpoint) it left the rows of the
  * later steps lost. Now the new file replaces the old one whole, or not at all. */
@@ -495,6 +520,7 @@ int main(void) {
     tcase_add_test(tc, test_diagnose_refuses_foreign_checkpoints);
     tcase_add_test(tc, test_diagnose_folder_of_step_ckpts);
     tcase_add_test(tc, test_diagnose_rerun_stopped_keeps_file);
+    tcase_add_test(tc, test_diagnose_checks_the_training_data);
     tcase_add_test(tc, test_diagnose_keeps_trainings_rows);
     tcase_add_test(tc, test_diagnose_run_resumed_with_diagnostics);
     tcase_add_test(tc, test_diagnose_checkpoint_without_trainings_rows);

@@ -44,6 +44,7 @@ int tg_ckpt_diagnose(int argc, char **argv) {
         return 2;
     }
     int rc = 0;
+    tg_run_say_as("ckpt diagnose");   /* the setup's lines (pairs read, dropped) are this command's */
     for (int i = optind; i < argc; i++) {
         tg_err err;
         int n = 0;

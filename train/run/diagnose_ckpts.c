@@ -243,7 +243,8 @@ tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_do
     /* the recipe's model and vocabulary (a folder of step-N.ckpt has no vocab.txt) on the run's data */
     if (s == TG_OK) s = tg_run_open_model(r, cfg, last, err);
     tg_loaded_free(last);
-    if (s == TG_OK && (s = tg_run_check_dev(recipe, r, err)) != TG_OK) tg_run_close(r);   /* the run's batch */
+    if (s == TG_OK && ((s = tg_run_check_dev(recipe, r, err)) != TG_OK ||   /* the run's batch */
+                       (s = tg_run_check_data(recipe, r, err)) != TG_OK)) tg_run_close(r);   /* and data */
     if (s != TG_OK) {
         free(h);
         free(kept);

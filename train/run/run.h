@@ -154,6 +154,12 @@ void tg_loaded_free(tg_loaded *l);
 void tg_run_remove_stale_temps(const char *rundir, const char *command);
 /* The run config a checkpoint recorded when it was saved, alone (no model is built). */
 tg_status tg_run_load_config(const char *path, tg_run_config *cfg, tg_err *err);
+/* That the training data r read is the data path's checkpoint was trained on (its iterator's
+ * fingerprint, which a resume checks): TG_ERR_STATE when not (the file edited since, or a relative
+ * path read from another folder). */
+tg_status tg_run_check_data(const char *path, tg_run *r, tg_err *err);
+/* The command the progress lines of a run's setup name ("train" unless set: "ckpt diagnose"). */
+void tg_run_say_as(const char *command);
 /* The checkpoint at path was validated on r's dev set (its section dev; a file without it, an
  * older build's, passes): else TG_ERR_STATE, saying relative paths are read from the current folder. */
 tg_status tg_run_check_dev(const char *path, const tg_run *r, tg_err *err);

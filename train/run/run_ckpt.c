@@ -253,6 +253,28 @@ tg_status tg_run_check_dev(const char *path, const tg_run *r, tg_err *err) {
     return s;
 }
 
+tg_status tg_run_check_data(const char *path, tg_run *r, tg_err *err) {
+    tg_ckpt_reader *rd;
+    tg_status s = tg_ckpt_reader_open(path, &rd, err);
+    if (s != TG_OK) return s;
+    const void *p;
+    size_t n;
+    tg_run_state st;
+    s = tg_ckpt_reader_get(rd, "state", &p, &n, err);
+    if (s == TG_OK) s = state_read(p, n, path, &st, err);
+    if (s == TG_OK) {   /* as the resume checks it (tg_run_restore), the iterator then put back */
+        tg_batch_iter_state was = tg_batch_iter_get_state(r->iter);
+        tg_err e2;
+        if (tg_batch_iter_set_state(r->iter, &st.iter, &e2) != TG_OK)
+            s = tg_err_set(err, TG_ERR_STATE, "%s was trained on other data than --train reads now: %s (relative paths "
+                           "in the run's config.txt are read from the current folder: give the command from the folder "
+                           "the run started in)", path, e2.msg);
+        else tg_batch_iter_set_state(r->iter, &was, &e2);
+    }
+    tg_ckpt_reader_free(rd);
+    return s;
+}
+
 /* Every section but adam: what a model-only (averaged) checkpoint holds too. */
 tg_status tg_ckpt_write_model(tg_ckpt_writer *w, const tg_run_config *cfg, const tg_model *m,
                               const tg_bpe *bpe, const tg_run_state *st, tg_err *err) {

@@ -16,6 +16,10 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static const char *g_say_as = "train";
+
+void tg_run_say_as(const char *command) { g_say_as = command; }
+
 /* A progress line on stderr; over MPI only rank 0's (the ranks read the same data). */
 #if defined(__GNUC__)
 __attribute__((format(printf, 1, 2)))
@@ -24,7 +28,7 @@ static void say(const char *fmt, ...) {
     if (tg_dist_rank() != 0) return;
     va_list ap;
     va_start(ap, fmt);
-    fputs("tapegrad train: ", stderr);
+    fprintf(stderr, "tapegrad %s: ", g_say_as);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
 }
