@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -702,11 +703,29 @@ tg_status tg_exp_validate(const tg_experiment *e, tg_err *err) {
     tg_status s = e->recorded ? TG_OK : distinct_settings(e, err);   /* (an earlier build let these be) */
     if (s == TG_OK) s = distinct_names(e, err);
     if (s != TG_OK) return s;
+    /* the cells' folder and each cell's are made by the experiment: one that is a link (planted,
+     * or left) would have the cells trained in its target, so it is refused, as other run files
+     * are, by lstat */
+    char cells[sizeof e->dir + 8];
+    snprintf(cells, sizeof cells, "%s/cells", e->dir);
+    if (lstat(cells, &sb) == 0 && !S_ISDIR(sb.st_mode))
+        return tg_err_set(err, TG_ERR_IO, "%s is not a folder (a link, or a file?): the experiment makes it for its "
+                          "cells and trains nowhere else: move it away", cells);
     for (int i = 0; i < tg_exp_cell_count(e); i++) {
         tg_exp_cell c;
         tg_exp_cell_get(e, i, &c);
-        s = check_cell(e, &c, err);
+        /* a cell's folder name over NAME_MAX cannot be made: the cells before it trained, then
+         * this one failed ("File name too long"), and every report after it with it */
+        if (strlen(c.name) > NAME_MAX)
+            return tg_err_set(err, TG_ERR_ARG, "variant %.80s%s: its cells' folder name, %zu bytes or more, is over "
+                              "the %d bytes a file name may have: give shorter values (a file in another folder, or "
+                              "a link to it with a short name)", c.variant, strlen(c.variant) > 80 ? "..." : "", strlen(c.name),
+                              NAME_MAX);
+        s = check_cell(e, &c, err);   /* (first: a link to another cell's folder is named as that) */
         if (s != TG_OK) return s;
+        if (lstat(c.dir, &sb) == 0 && !S_ISDIR(sb.st_mode))
+            return tg_err_set(err, TG_ERR_IO, "%s is not a folder (a link, or a file?): it is not the cell's, and the "
+                              "cell trains nowhere else: move it away", c.dir);
     }
     return TG_OK;
 }
