@@ -19,6 +19,7 @@ seconds() {
         for (s = 0; t != ""; t = substr(t, RLENGTH + 1)) {
             if (!match(t, /^([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?[hms]?/)) exit 1
             u = substr(t, 1, RLENGTH); c = substr(u, length(u))
+            r = c == "h" ? 1 : c == "m" ? 2 : 3; if (r <= last) exit 1; last = r   # each unit once, h m s
             s += (u + 0) * (c == "h" ? 3600 : c == "m" ? 60 : 1)
         }
         if (!(s <= 1e12)) exit 1

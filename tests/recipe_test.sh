@@ -19,7 +19,7 @@ check "1e5" "$(got 'seconds 1e5')" "100000
 rc=0"
 check ".5m1.5s" "$(got 'seconds .5m1.5s')" "31
 rc=0"
-for bad in "" m 3x 30m- -5m " 30m" +30m 0x10 inf nan "30m " 1h-5m .m; do
+for bad in "" m 3x 30m- -5m " 30m" +30m 0x10 inf nan "30m " 1h-5m .m 1h1h 1h2m3s4h 1m2h 90s5; do
     check "malformed '$bad'" "$(got "seconds '$bad'")" "rc=1"
 done
 # a 30-minute budget at the measured probe steps: Zen 1-class EPYC 0.917 s, Zen 5 0.201 s
