@@ -1595,6 +1595,17 @@ START_TEST(test_locked_file_not_replaced) {
     ck_assert_int_eq(tg_cli_run(NULL, resume), 1);   /* the lock still keeps a second train out */
     ck_assert(tg_cli_has("err.txt", "is in use by another tapegrad train"));
     close(fd);
+    /* locked after the save opened, before its commit (a train resumed meanwhile): not replaced either */
+    tg_afile f;
+    ck_assert_int_eq(tg_afile_open(&f, lock, &err), TG_OK);
+    ck_assert_int_eq(tg_afile_write(&f, "x", 1, &err), TG_OK);
+    fd = tg_run_folder_lock(dir_path("lk"), &err);
+    ck_assert_msg(fd >= 0, "%s", err.msg);
+    ck_assert_int_eq(tg_afile_commit(&f, &err), TG_ERR_STATE);
+    ck_assert_msg(strstr(err.msg, "is locked by a running process"), "%s", err.msg);
+    ck_assert_int_eq(lstat(lock, &after), 0);
+    ck_assert(before.st_ino == after.st_ino && after.st_size == 0);
+    close(fd);
     tg_cli_run_ok(NULL, learn);   /* no one holds it: replaced as any file */
     ck_assert_int_eq(lstat(lock, &after), 0);
     ck_assert(after.st_size > 0);

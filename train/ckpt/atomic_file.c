@@ -322,13 +322,22 @@ static void keep_meta(int fd, const char *path) {
 /* A file another process holds an flock on: a run's or an experiment's lock (`ckpt average -o
  * RUN/lock` swapped a new file in under the running train's lock, and a second train then took
  * the new one and trained in the same folder), or a temporary just renamed by another writer of
- * the same name. Not opened when it cannot be read; a FIFO swapped in is not waited on. */
-static bool locked_by_another(const char *path) {
+ * the same name. Checked when the save opens (before its writing) and again at its commit, where
+ * the shared lock taken is held over the rename: a train that opened the old file meanwhile cannot
+ * lock it until it is replaced. Returns that descriptor (-1: none); *locked: another holds it. Not
+ * opened when it cannot be read; a FIFO swapped in is not waited on. */
+static int hold_replaced(const char *path, bool *locked) {
+    *locked = false;
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) return false;
-    bool held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-    close(fd);   /* (and with it the shared lock, when it was taken) */
-    return held;
+    if (fd < 0 || flock(fd, LOCK_SH | LOCK_NB) == 0) return fd;
+    *locked = errno == EWOULDBLOCK;
+    close(fd);
+    return -1;
+}
+
+static tg_status locked_error(const char *path, tg_err *err) {
+    return tg_err_set(err, TG_ERR_STATE, "%s is locked by a running process (a run's or an experiment's lock "
+                      "file?): not replaced", SHOWN(path));
 }
 
 tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
@@ -365,10 +374,12 @@ tg_status tg_afile_open_like(tg_afile *f, const char *path, const char *like, tg
     /* replacing a file: the temporary is private until the commit gives it the file's own bits */
     struct stat old_sb;
     bool replaces = lstat(path, &old_sb) == 0 && S_ISREG(old_sb.st_mode);
-    if (replaces && locked_by_another(path)) {
+    bool locked = false;
+    int old = replaces ? hold_replaced(path, &locked) : -1;
+    if (old >= 0) close(old);
+    if (locked) {
         tg_afile_abort(f);
-        return tg_err_set(err, TG_ERR_STATE, "%s is locked by a running process (a run's or an experiment's lock "
-                          "file?): not replaced", SHOWN(path));
+        return locked_error(path, err);
     }
     remove_dead_temps(path);
     hold_stop_signals();   /* from before the temporary is made to after it is renamed or removed */
@@ -484,9 +495,13 @@ tg_status tg_afile_commit(tg_afile *f, tg_err *err) {
     if (close(fd) != 0 && st == TG_OK) st = tg_err_set(err, TG_ERR_IO, "%s: cannot close: %s", SHOWN(what), strerror(errno));
     else if (st == TG_OK && (injected = inject_sync_fault()))
         st = tg_err_set(err, TG_ERR_IO, "%s: cannot close: %s%s", SHOWN(what), strerror(errno), SYNC_NOTE(injected));
+    bool locked = false;
+    int old = st == TG_OK && f->tmp ? hold_replaced(f->path, &locked) : -1;   /* (held over the rename) */
+    if (locked) st = locked_error(f->path, err);
     if (st == TG_OK && f->tmp && ((injected = inject_sync_fault()) || rename(f->tmp, f->path) != 0))
         st = tg_err_set(err, TG_ERR_IO, "%s: cannot rename %s over it: %s%s", SHOWN(f->path), SHOWN(f->tmp),
                         strerror(errno), SYNC_NOTE(injected));
+    if (old >= 0) close(old);
     if (lock >= 0) close(lock);
     if (st != TG_OK) {
         tg_afile_abort(f);
