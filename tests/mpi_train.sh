@@ -200,13 +200,16 @@ usage-once)
     what=help; $MPI -np 2 "$TG" train --help >"$D/out" 2>"$D/err"; rc=$?
     [ $rc -eq 0 ] && [ "$(grep -c "^usage: tapegrad train" "$D/out")" = 1 ] || fail "$what: exit $rc, or not once"
     # another command over MPI: refused, once (before: mpirun -np 2 tapegrad translate translated twice)
-    for cmd in translate "ckpt info" eval; do
+    for cmd in translate "ckpt info" eval --help frob; do
         what=$cmd; $MPI -np 2 "$TG" $cmd --help >"$D/out" 2>"$D/err"; rc=$?
         [ $rc -ne 0 ] && [ ! -s "$D/out" ] || fail "$what over MPI: exit $rc, or it ran"
         first=${cmd%% *}
-        [ "$(grep -c "tapegrad $first: started as one of 2 MPI processes: only train runs over MPI" "$D/err")" = 1 ] \
+        [ "$(grep -c -- "tapegrad $first: started as one of 2 MPI processes: only train runs over MPI" "$D/err")" = 1 ] \
             || { cat "$D/err"; fail "$what over MPI: not refused once"; }
     done
+    $MPI -np 2 "$TG" >"$D/out" 2>"$D/err"; rc=$?   # no command at all
+    [ $rc -ne 0 ] && [ "$(grep -c "^tapegrad: started as one of 2 MPI processes" "$D/err")" = 1 ] \
+        || { cat "$D/err"; fail "no command over MPI: exit $rc, or not refused once"; }
     ;;
 knobs-differ)
     for knob in TAPEGRAD_MPI_BUCKET=300 TAPEGRAD_MPI_OVERLAP=0 TAPEGRAD_INJECT_NAN=6:3; do

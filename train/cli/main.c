@@ -67,8 +67,9 @@ static int mpi_only_train(const char *cmd) {
     if (!size) size = getenv("PMI_SIZE"), rank = getenv("PMI_RANK");
     if (!size || atoi(size) <= 1) return 0;
     if (!rank || atoi(rank) == 0)
-        fprintf(stderr, "tapegrad %s: started as one of %d MPI processes: only train runs over MPI (each process "
-                "would do the whole of %s); run it without mpirun\n", cmd, atoi(size), cmd);
+        fprintf(stderr, "tapegrad%s%s: started as one of %d MPI processes: only train runs over MPI (each process "
+                "would do the whole of %s); run it without mpirun\n", *cmd ? " " : "", cmd, atoi(size),
+                *cmd ? cmd : "the command");
     return 2;
 }
 
@@ -78,6 +79,10 @@ int main(int argc, char **argv) {
      * dump by default, in a save's middle; ignored, the write fails with EFBIG, which a save
      * reports as a full disk's ENOSPC (exit 1, the old file kept, no temporary). */
     signal(SIGXFSZ, SIG_IGN);
+    if (argc < 2 || strcmp(argv[1], "train")) {   /* (its usage, --help, an unknown command too) */
+        int rc = mpi_only_train(argc < 2 ? "" : argv[1]);
+        if (rc) return rc;
+    }
     if (argc < 2) { usage(stderr); return 2; }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
@@ -85,10 +90,8 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "train")) return train_job(argc, argv);
     for (size_t i = 0; i < N_COMMANDS; i++)
-        if (commands[i].run && !strcmp(argv[1], commands[i].name)) {
-            int rc = mpi_only_train(argv[1]);
-            return rc ? rc : tg_cli_output_done("tapegrad", commands[i].run(argc - 1, argv + 1));
-        }
+        if (commands[i].run && !strcmp(argv[1], commands[i].name))
+            return tg_cli_output_done("tapegrad", commands[i].run(argc - 1, argv + 1));
     fprintf(stderr, "tapegrad: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;
