@@ -218,14 +218,18 @@ knobs-differ)
         rc=$?
         [ $rc -eq 1 ] || { cat "$D/err"; fail "$knob: exit $rc, expected 1"; }
         case $knob in
-        *BUCKET*) said="TAPEGRAD_MPI_BUCKET is unset (the default) on rank 0 and 300 on rank 1 of 2" ;;
-        *OVERLAP*) said="TAPEGRAD_MPI_OVERLAP is unset (on) on rank 0 and 0 (off) on rank 1 of 2" ;;
+        *BUCKET*) said="TAPEGRAD_MPI_BUCKET is 1048576 elements on rank 0 and 300 elements on rank 1 of 2" ;;
+        *OVERLAP*) said="TAPEGRAD_MPI_OVERLAP is unset or not 0 (on) on rank 0 and 0 (off) on rank 1 of 2" ;;
         *NAN*) said="TAPEGRAD_INJECT_NAN is unset on rank 0 and 6:3 on rank 1 of 2" ;;
         esac
         [ "$(grep -cF "$said" "$D/err")" = 1 ] || { cat "$D/err"; fail "$knob: no message, or not once"; }
         grep -qi "ending the whole job\|MPI_ABORT\|message truncated" "$D/err" && { cat "$D/err"; fail "$knob: not refused"; }
         [ ! -e "$D/k" ] || fail "$knob: $D/k made"
     done
+    # the same values said another way (the default's bucket size, overlap "1" for unset): taken
+    $MPI -np 1 env TAPEGRAD_MPI_BUCKET=1048576 TAPEGRAD_MPI_OVERLAP=1 "$TG" train $TINY --max-steps 2 --out "$D/ks" : \
+         -np 1 "$TG" train $TINY --max-steps 2 --out "$D/ks2" 2>"$D/err" >/dev/null \
+        || { cat "$D/err"; fail "equal knobs said another way: refused"; }
     # other kernels on one rank (a node without AVX-512): the job trains, rank 0 says it once
     $MPI -np 1 "$TG" train $TINY --max-steps 4 --out "$D/kk" : \
          -np 1 env TAPEGRAD_KERNELS=portable "$TG" train $TINY --max-steps 4 --out "$D/kk2" 2>"$D/err" >/dev/null \

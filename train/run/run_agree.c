@@ -178,10 +178,9 @@ static const struct {
 };
 
 static void knob_values(double *v) {
-    const char *e = getenv("TAPEGRAD_MPI_BUCKET");   /* as run_overlap.c reads it */
-    v[AA_BUCKET] = e && atoll(e) > 0 ? (double)atoll(e) : 0;
-    e = getenv("TAPEGRAD_MPI_OVERLAP");   /* as dist_mpi.c reads it */
-    v[AA_OVERLAP] = e && !strcmp(e, "0") ? 0 : e ? 1 : -1;
+    v[AA_BUCKET] = (double)tg_run_overlap_bucket_elems();   /* (unset: the default's size, as set to it) */
+    const char *e = getenv("TAPEGRAD_MPI_OVERLAP");   /* as dist_mpi.c reads it: off at "0" alone */
+    v[AA_OVERLAP] = !(e && !strcmp(e, "0"));
     e = getenv("TAPEGRAD_INJECT_NAN");   /* as run_loop.c reads it */
     long start = 0, count = 0;
     if (e && sscanf(e, "%ld:%ld", &start, &count) != 2) start = count = 0;
@@ -208,10 +207,9 @@ static void kernels_told(const double *all, int P, char *msg, size_t len) {
 static const char *knob_text(int knob, const double *v, char *buf, size_t len) {
     const double *x = v + knobs[knob].at;
     if (knobs[knob].at == AA_BUCKET) {
-        if (x[0] > 0) snprintf(buf, len, "%.0f", x[0]);
-        else snprintf(buf, len, "unset (the default)");
+        snprintf(buf, len, "%.0f elements", x[0]);
     } else if (knobs[knob].at == AA_OVERLAP) {
-        snprintf(buf, len, "%s", x[0] == 0 ? "0 (off)" : x[0] > 0 ? "set, not 0 (on)" : "unset (on)");
+        snprintf(buf, len, "%s", x[0] == 0 ? "0 (off)" : "unset or not 0 (on)");
     } else if (x[0] > 0) {
         snprintf(buf, len, "%.0f:%.0f", x[0], x[1]);
     } else {

@@ -12,6 +12,11 @@
 
 #define BUCKET_ELEMS ((int64_t)1 << 20)   /* 4 MB of float: a few per model layer */
 
+int64_t tg_run_overlap_bucket_elems(void) {
+    const char *e = getenv("TAPEGRAD_MPI_BUCKET");
+    return e && atoll(e) > 0 ? atoll(e) : BUCKET_ELEMS;
+}
+
 struct tg_overlap {
     int n_params, nb, next;
     tg_tensor **leaves;        /* (n_params) the parameters */
@@ -56,8 +61,7 @@ static struct tg_overlap *build(tg_params *P, bool *oom) {
         *oom = true;
         return NULL;
     }
-    const char *e = getenv("TAPEGRAD_MPI_BUCKET");
-    int64_t size = e && atoll(e) > 0 ? atoll(e) : BUCKET_ELEMS, at = 0;
+    int64_t size = tg_run_overlap_bucket_elems(), at = 0;
     const tg_float *g = tg_params_grad(P);
     for (int i = 0; i < n; i++) {
         o->leaves[i] = tg_params_at(P, i);
