@@ -189,6 +189,16 @@ START_TEST(test_fresh_run_refuses_another_runs_files) {
         free(kept);
     }
 
+    /* its header after a BOM (an editor's), or a BOM alone: the trim takes them, so does a fresh run */
+    const char *bom = tg_cli_path("bom");
+    ck_assert_int_eq(mkdir(bom, 0777), 0);
+    snprintf(path, sizeof path, "%s/metrics.tsv", bom);
+    char with_bom[300];
+    snprintf(with_bom, sizeof with_bom, "\xef\xbb\xbf%s", METRICS_HEADER);
+    tg_cli_write(path, with_bom);
+    again[sizeof again / sizeof again[0] - 2] = (char *)bom;
+    tg_cli_run_ok(NULL, again);
+
     /* an interrupted start: what a run writes before its step-0 last.ckpt */
     const char *start = tg_cli_path("start");
     ck_assert_int_eq(mkdir(start, 0777), 0);

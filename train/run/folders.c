@@ -63,10 +63,12 @@ static bool tsv_has_rows(const char *path) {
 static bool tsv_foreign(const char *path, const char *head) {
     FILE *f = tg_afile_fopen_regular(path, true);
     if (!f) return false;   /* none; a link, FIFO or device counts as rows (tsv_has_rows) */
-    char got[16] = {0};
-    size_t want = strlen(head), n = fread(got, 1, want, f);
+    char got[20] = {0};
+    size_t want = strlen(head), n = fread(got, 1, want + 3, f);
     fclose(f);
-    return n > 0 && (n < want || memcmp(got, head, want) != 0);
+    const char *p = got;
+    if (n >= 3 && !memcmp(p, "\xef\xbb\xbf", 3)) p += 3, n -= 3;   /* a BOM an editor put there: the trim drops it */
+    return n > 0 && (n < want || memcmp(p, head, want) != 0);
 }
 
 static bool has_affixes(const char *name, const char *prefix, const char *suffix) {
