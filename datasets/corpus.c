@@ -208,9 +208,9 @@ tg_status tg_corpus_read_tsv(tg_corpus *c, const char *path, const tg_corpus_opt
 tg_status tg_corpus_read_pair(tg_corpus *c, const char *src_path, const char *tgt_path,
                               const tg_corpus_opts *opts, tg_err *err) {
     memset(c, 0, sizeof *c);
-    if (!strcmp(src_path, "-") && !strcmp(tgt_path, "-"))   /* (the second read found it empty) */
-        return tg_err_set(err, TG_ERR_ARG, "the source and the target side are both stdin ('-'): the first reads it "
-                          "whole; give a file for one of them");
+    if (tg_file_reads_stdin(src_path) && tg_file_reads_stdin(tgt_path))   /* (the second read found it empty) */
+        return tg_err_set(err, TG_ERR_ARG, "the source and the target side are both stdin ('-', /dev/stdin): the "
+                          "first reads it whole; give a file for one of them");
     bool skip = opts && opts->on_bad_line == TG_BAD_LINE_SKIP;
     size_t max_bytes = max_line(opts), cap = 0;
     const char *paths[2] = {src_path, tgt_path};

@@ -103,6 +103,9 @@ size_t tg_corpus_normalize(char *s, size_t n);
 tg_status tg_file_read(const char *path, size_t max_bytes, char **out, size_t *out_len, tg_err *err);
 /* How messages name path: "<stdin>" for "-", else path itself. */
 const char *tg_file_shown(const char *path);
+/* path reads the stream on stdin: "-", or a name of it (/dev/stdin, /proc/self/fd/0, the FIFO) when
+ * stdin is no regular file (a regular one is opened again from its start: a second reader works). */
+bool tg_file_reads_stdin(const char *path);
 /* The same, with NUL bytes let through when nul_ok: for a corpus read under the skip policy, whose
  * lines holding a NUL are skipped and counted (a binary stream is then read up to max_bytes). */
 tg_status tg_file_read_nul_ok(const char *path, size_t max_bytes, bool nul_ok, char **out, size_t *out_len,

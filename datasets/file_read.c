@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -195,6 +196,14 @@ tg_status tg_file_read_nul_ok(const char *path, size_t max_bytes, bool nul_ok, c
     *out = d.buf;
     *out_len = d.len;
     return TG_OK;
+}
+
+bool tg_file_reads_stdin(const char *path) {
+    if (!strcmp(path, "-")) return true;
+    struct stat sp, s0;   /* /dev/stdin, /dev/fd/0, /proc/self/fd/0 or a FIFO's own name */
+    /* (a device other than a terminal, /dev/null say, gives each reader all it has: not taken) */
+    return stat(path, &sp) == 0 && fstat(0, &s0) == 0 && sp.st_dev == s0.st_dev && sp.st_ino == s0.st_ino &&
+           !S_ISREG(s0.st_mode) && !S_ISDIR(s0.st_mode) && !(S_ISCHR(s0.st_mode) && !isatty(0));
 }
 
 const char *tg_file_shown(const char *path) {

@@ -10,6 +10,7 @@
 
 #include "tests/tg_check.h"
 #include "tests/tg_cli.h"
+#include "datasets/datasets.h"
 #include "train/cli/commands.h"
 #include "train/run/text_out.h"
 
@@ -282,14 +283,19 @@ START_TEST(test_stdin_by_other_names) {
     ck_assert_int_eq(pipe(p), 0);
     int saved = dup(0);
     ck_assert_int_eq(dup2(p[0], 0), 0);
-    ck_assert(tg_cli_reads_stdin("-") && tg_cli_reads_stdin("/dev/stdin") && tg_cli_reads_stdin("/proc/self/fd/0"));
-    ck_assert(!tg_cli_reads_stdin("/dev/null"));
+    ck_assert(tg_file_reads_stdin("-") && tg_file_reads_stdin("/dev/stdin") && tg_file_reads_stdin("/proc/self/fd/0"));
+    ck_assert(!tg_file_reads_stdin("/dev/null"));
+    /* a corpus's two sides both stdin, by any names: refused (the second found it empty) */
+    tg_corpus c;
+    tg_err err;
+    ck_assert_int_eq(tg_corpus_read_pair(&c, "/dev/stdin", "-", NULL, &err), TG_ERR_ARG);
+    ck_assert_msg(strstr(err.msg, "both stdin"), "%s", err.msg);
     const char *file = tg_cli_path("stdin.txt");
     tg_cli_write(file, "a\n");
     int fd = open(file, O_RDONLY);
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(dup2(fd, 0), 0);
-    ck_assert(!tg_cli_reads_stdin("/dev/stdin") && !tg_cli_reads_stdin(file) && tg_cli_reads_stdin("-"));
+    ck_assert(!tg_file_reads_stdin("/dev/stdin") && !tg_file_reads_stdin(file) && tg_file_reads_stdin("-"));
     ck_assert_int_eq(dup2(saved, 0), 0);
     close(fd);
     close(p[0]);

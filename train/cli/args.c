@@ -55,10 +55,3 @@ bool tg_cli_same_file(const char *a, const char *b) {
     return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-bool tg_cli_reads_stdin(const char *path) {
-    if (!strcmp(path, "-")) return true;
-    struct stat sp, s0;   /* /dev/stdin, /dev/fd/0, /proc/self/fd/0 or a FIFO's own name */
-    /* (a device other than a terminal, /dev/null say, gives each reader all it has: not taken) */
-    return stat(path, &sp) == 0 && fstat(0, &s0) == 0 && sp.st_dev == s0.st_dev && sp.st_ino == s0.st_ino &&
-           !S_ISREG(s0.st_mode) && !S_ISDIR(s0.st_mode) && !(S_ISCHR(s0.st_mode) && !isatty(0));
-}

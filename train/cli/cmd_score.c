@@ -222,8 +222,8 @@ static int score_parse(int argc, char **argv, score_opts *o, int *help) {
     if (!o->ref_path || !o->hyp_path)
         return usage_error("%s", "--ref and --hyp are both required");
     /* stdin is read whole by the first reader: a second "-" would read nothing */
-    int stdin_inputs = tg_cli_reads_stdin(o->ref_path) + tg_cli_reads_stdin(o->hyp_path);
-    for (size_t s = 0; s < o->n_systems; s++) stdin_inputs += tg_cli_reads_stdin(o->systems[s]);
+    int stdin_inputs = tg_file_reads_stdin(o->ref_path) + tg_file_reads_stdin(o->hyp_path);
+    for (size_t s = 0; s < o->n_systems; s++) stdin_inputs += tg_file_reads_stdin(o->systems[s]);
     if (stdin_inputs > 1)
         return usage_error("%s", "stdin ('-', /dev/stdin) is given for more than one input: give files for the "
                            "others");

@@ -231,7 +231,7 @@ static int cmd_learn(int argc, char **argv) {
 
 static int load_vocab(const vocab_args *a, tg_bpe **bpe) {
     if (!a->vocab) return usage_error("missing --vocab VOCAB");
-    if (tg_cli_reads_stdin(a->vocab)) {
+    if (tg_file_reads_stdin(a->vocab)) {
         char msg[TG_PATH_MAX + 80];
         snprintf(msg, sizeof msg, "--vocab %s: stdin is the text; give the vocabulary as a file", a->vocab);
         return usage_error(msg);

@@ -48,8 +48,5 @@ bool tg_arg_int(const char *who, const char *flag, const char *s, long lo, long 
 bool tg_arg_real(const char *who, const char *flag, const char *s, double lo, double hi, double *out);
 /* a and b name one existing file (the same device and inode: a link or another spelling too). */
 bool tg_cli_same_file(const char *a, const char *b);
-/* path reads the stream on stdin: "-", or a name of it (/dev/stdin, /proc/self/fd/0, the FIFO) when
- * stdin is no regular file (a regular one is opened again from its start: a second reader works). */
-bool tg_cli_reads_stdin(const char *path);
 
 #endif /* TG_COMMANDS_H */
