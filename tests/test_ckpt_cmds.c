@@ -255,6 +255,50 @@ START_TEST(test_diagnose_keeps_trainings_rows) {
 }
 END_TEST
 
+/* A line of diagnostics.tsv over 1 MiB (no row tapegrad writes) was refused by diagnose, 'cannot
+ * read it back', exit 1, though a resume's trim drops it: now it is no row, read to its end and
+ * skipped. A run trained with --diagnostics throughout is left as it is; one resumed without it
+ * has its rows redone, the long line dropped by the rewrite and the rows after it kept. */
+START_TEST(test_diagnose_skips_a_line_over_1_mib) {
+    write_data();
+    const char *A = diag_train("runA", "20", "5");
+    char tsv[600];
+    snprintf(tsv, sizeof tsv, "%s/diagnostics.tsv", A);
+    char *trained = tg_cli_slurp(tsv);
+    size_t big = (size_t)2 << 20;
+    char *line = malloc(big + 2);
+    ck_assert_ptr_nonnull(line);
+    memset(line, 'w', big);
+    memcpy(line + big, "\n", 2);
+    FILE *f = fopen(tsv, "ab");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(line, 1, big + 1, f), big + 1);
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_int_eq(diagnose(A), 0);
+    ck_assert(tg_cli_has("out.txt", "left as it is"));
+    diag_train("runA", "30", "0");   /* (its trim drops the long line) */
+    char *resumed = tg_cli_slurp(tsv);
+    ck_assert_str_eq(resumed, trained);
+    /* the long line in the middle of the rows, before step 15's: diagnose redoes step 30's */
+    const char *r15 = strstr(trained, "\n15\t") + 1;
+    f = fopen(tsv, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(trained, 1, (size_t)(r15 - trained), f), (size_t)(r15 - trained));
+    ck_assert_uint_eq(fwrite(line, 1, big + 1, f), big + 1);
+    fputs(r15, f);
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_int_eq(diagnose(A), 0);
+    char *now = tg_cli_slurp(tsv);
+    ck_assert_int_eq(strncmp(now, trained, strlen(trained)), 0);
+    ck_assert_msg(!strncmp(now + strlen(trained), "30\t", 3), "%.80s", now + strlen(trained));
+    ck_assert_ptr_null(strstr(now, "www"));
+    free(now);
+    free(resumed);
+    free(line);
+    free(trained);
+}
+END_TEST
+
 /* The rows of text without those whose step is in skip[] (0-ended) and its grad_norm rows at the
  * steps in nograd[] (0-ended): what diagnose keeps of a run trained with --diagnostics throughout. */
 static char *rows_without(const char *text, const int *skip, const int *nograd) {
@@ -522,6 +566,7 @@ int main(void) {
     tcase_add_test(tc, test_diagnose_rerun_stopped_keeps_file);
     tcase_add_test(tc, test_diagnose_checks_the_training_data);
     tcase_add_test(tc, test_diagnose_keeps_trainings_rows);
+    tcase_add_test(tc, test_diagnose_skips_a_line_over_1_mib);
     tcase_add_test(tc, test_diagnose_run_resumed_with_diagnostics);
     tcase_add_test(tc, test_diagnose_checkpoint_without_trainings_rows);
     tcase_add_test(tc, test_resume_puts_back_a_deleted_metrics_header);

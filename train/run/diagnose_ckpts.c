@@ -39,12 +39,18 @@ static tg_status later_rows_read(const char *path, int64_t after, int64_t upto, 
     char *line = NULL;
     size_t cap = 0;
     long n = 0;
-    for (bool first = true; s == TG_OK && (n = tg_afile_getline(&line, &cap, in, (size_t)1 << 20)) > 0; first = false) {
+    for (bool first = true; s == TG_OK && (n = tg_afile_getline(&line, &cap, in, (size_t)1 << 20)) != -1; first = false) {
+        if (n == -3) break;
+        if (n == -2) {   /* longer than any row tapegrad writes: no row, as a resume's trim drops it */
+            for (int c; (c = getc(in)) != EOF && c != '\n';) {}   /* (its rest, unread: memory stays bounded) */
+            continue;
+        }
         const char *row = first ? tg_tsv_skip_bom(line, &n) : line;
         int64_t step = strtoll(row, NULL, 10);   /* (the header's "step" is no row: not a number) */
         if (tg_tsv_is_row(row, 0) && row[n - 1] == '\n' && step > after && step <= upto) fwrite(row, 1, (size_t)n, m);
     }                                               /* (a last line without its newline: torn by a crash) */
-    if (s == TG_OK && (n < -1 || ferror(in))) s = tg_err_set(err, TG_ERR_IO, "%s: cannot read it back", path);
+    if (s == TG_OK && n == -3) s = tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
+    if (s == TG_OK && ferror(in)) s = tg_err_set(err, TG_ERR_IO, "%s: cannot read it back", path);
     free(line);
     fclose(in);
     if (m && fclose(m) != 0 && s == TG_OK) s = tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
