@@ -2623,6 +2623,27 @@ START_TEST(test_vary_beam_with_one_alpha) {
 }
 END_TEST
 
+/* --vary beam=1,2 --vary alpha=0.6,1.0: the beam-1 cells leave --alpha out, so beam=1,alpha=1.0
+ * trained as beam=1,alpha=0.6 (its config.txt said 0.6), a duplicate under another name. Refused
+ * before anything is written, exit 2, as is alpha in a variant's bundle with a cell of beam 1 (and
+ * --dry-run too); --vary beam=1,2 with one --alpha still runs (test_vary_beam_with_one_alpha). */
+START_TEST(test_vary_alpha_with_beam_one_refused) {
+    char d[300];
+    snprintf(d, sizeof d, "%s/x5", tmpdir);
+    for (int form = 0; form < 3; form++) {
+        char *g[] = {"experiment", "--task", "copy", "--d-model", "16", "--heads", "2", "--d-ff", "32", "--layers",
+                     "1", "--vary", "beam=1,2", "--seeds", "1", "--max-steps", "2", "--out", d,
+                     form == 1 ? "--variant" : "--vary", form == 1 ? "a:alpha=0.6" : "alpha=0.6,1.0",
+                     form == 1 ? "--variant" : form == 2 ? "--dry-run" : NULL, form == 1 ? "b:alpha=1.0" : NULL,
+                     NULL};
+        ck_assert_int_eq(run(g), 2);
+        ck_assert_int_eq(count_in("err.txt", "greedy decoding has no length penalty, so those cells would be the "
+                                  "same run; vary alpha with beams of 2 or more only"), 1);
+        ck_assert(!exists(d));
+    }
+}
+END_TEST
+
 /* The stopped experiment of JOBS_GRID in d left no temporary, and `experiment --resume d --jobs j`
  * trains its 4 cells to the end. */
 static void resume_4_cells(const char *d, const char *j) {
@@ -2790,6 +2811,7 @@ int main(void) {
     tcase_add_test(checks, test_recorded_flags_doing_nothing_carry_on);
     tcase_add_test(checks, test_recorded_config_setting_doing_nothing_carries_on);
     tcase_add_test(checks, test_vary_beam_with_one_alpha);
+    tcase_add_test(checks, test_vary_alpha_with_beam_one_refused);
     tcase_add_test(checks, test_seed_list_trailing_comma);
     tcase_add_test(checks, test_config_edited_while_running);
     tcase_add_test(checks, test_config_seed_and_out_noted);

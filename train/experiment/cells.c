@@ -487,6 +487,17 @@ static bool varies_beam(const tg_experiment *e) {
     return false;
 }
 
+/* Whether cell c is given train flag key by an axis: a --vary of it, or its variant's bundle. */
+static bool cell_given(const tg_experiment *e, const tg_exp_cell *c, const char *key) {
+    for (int a = 0; a < e->n_axes; a++) {
+        const tg_exp_axis *ax = &e->axes[a];
+        if (!ax->n_set && !strcmp(ax->key, key)) return true;
+        for (int k = 0; ax->n_set && k < ax->n_set[c->value[a]]; k++)
+            if (!strcmp(ax->bundle_name[c->value[a]][k], key)) return true;
+    }
+    return false;
+}
+
 static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err *err) {
     /* the cell's config and three scratch ones, 30 KiB: on the heap (the check goes on deep) */
     struct { tg_run_config cfg, scratch, off, judged; } *h = malloc(sizeof *h);
@@ -502,6 +513,12 @@ static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err
         h->judged = *cfg;
         h->judged.beam = 2;
         judge = &h->judged;
+        /* but an alpha that differs between cells: those of beam 1 leave it out, and would be the
+         * same run under different names (each config.txt saying the default alpha) */
+        if (!e->recorded && cell_given(e, c, "alpha"))
+            s = tg_err_set(&e2, TG_ERR_ARG, "--alpha is varied and this cell decodes with --beam 1: greedy decoding "
+                           "has no length penalty, so those cells would be the same run; vary alpha with beams of 2 "
+                           "or more only");
     }
     cell_input in[N_CELL_INPUTS];
     cell_inputs(cfg, in);
