@@ -22,7 +22,10 @@
 #                whole: translate printed every line twice); a bad flag given to every rank is printed once, by rank 0 (before: by every rank, each
 #                then ending the job by MPI_Abort); one given to rank 1 alone (or rank 0 alone) is
 #                shown once from that rank; every rank exits 2, nothing written, no hang; --help
-#                prints its text once
+#                prints its text once; rank 1's refusal is shown with /tmp full (held in memory;
+#                before: in a tmpfile() in /tmp, lost, the header line alone shown), and where it
+#                could not be held (memfd_create failing too) that is said (root with unshare, and
+#                strace for the second; else skipped, saying so)
 #   knobs-differ TAPEGRAD_MPI_BUCKET, TAPEGRAD_MPI_OVERLAP or TAPEGRAD_INJECT_NAN set on one rank only
 #                is refused before anything is written, naming the variable and both ranks' values,
 #                exit 1, no hang (before: the bucket ended in MPI_ERR_TRUNCATE); other kernels on one
@@ -197,6 +200,26 @@ usage-once)
         2>"$D/err"; rc=$?
     once 2 "max-steps"
     grep -q "rank 1" "$D/err" && fail "$what: rank 1 printed"
+    # rank 1 with /tmp a full tmpfs of its own (a mount namespace; the program run from a descriptor
+    # opened before the mount, which may hide it); mpirun's session folder in $D
+    fulltmp='exec 3<"$1" && shift && mount --make-rprivate / && mount -t tmpfs -o size=64k tmpfs /tmp &&
+             { cat /dev/zero >/tmp/fill 2>/dev/null; exec /proc/self/fd/3 "$@"; }'
+    if unshare -m sh -c "$fulltmp" sh /bin/true 2>/dev/null; then
+        what=full-tmp; TMPDIR=$D PMIX_MCA_gds=hash $MPI -np 1 "$TG" train $TINY --out "$D/u" : \
+            -np 1 unshare -m sh -c "$fulltmp" sh "$TG" train $TINY --out "$D/u" --lr x 2>"$D/err"; rc=$?
+        once 2 "rank 1 of 2 (rank 0 took its command line):"
+        grep -q -- "--lr: 'x' is not a number" "$D/err" || { cat "$D/err"; fail "$what: rank 1's refusal lost"; }
+        if strace -qq -o /dev/null -e inject=memfd_create:error=ENOSYS /bin/true 2>/dev/null; then
+            what=full-tmp-no-memfd; TMPDIR=$D PMIX_MCA_gds=hash $MPI -np 1 "$TG" train $TINY --out "$D/u" : \
+                -np 1 strace -f -qq -o /dev/null -e trace=memfd_create -e inject=memfd_create:error=ENOSYS \
+                unshare -m sh -c "$fulltmp" sh "$TG" train $TINY --out "$D/u" --lr x 2>"$D/err"; rc=$?
+            once 2 "rank 1 of 2: some of what it printed to stderr while the ranks judged their flags was lost"
+        else
+            echo "usage-once: no strace fault injection here: the lost held output's message is not checked"
+        fi
+    else
+        echo "usage-once: cannot mount in a namespace of its own (not root?): a full /tmp is not checked"
+    fi
     what=help; $MPI -np 2 "$TG" train --help >"$D/out" 2>"$D/err"; rc=$?
     [ $rc -eq 0 ] && [ "$(grep -c "^usage: tapegrad train" "$D/out")" = 1 ] || fail "$what: exit $rc, or not once"
     # another command over MPI: refused, once (before: mpirun -np 2 tapegrad translate translated twice)

@@ -1,9 +1,11 @@
 /* cmd_train.c: `tapegrad train`: a fresh run into --out RUNDIR, or --resume RUNDIR. */
+#define _GNU_SOURCE   /* memfd_create */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -179,11 +181,23 @@ int tg_cmd_train_cell(int argc, char **argv) {
 }
 
 /* Over MPI, what a rank other than 0 prints while it judges its command line (a refusal, --help,
- * a warning) is held in a temporary file, stdout's and stderr's each, until the ranks have agreed
- * (tg_run_agree_args): a bad flag given to every rank is then printed once, by rank 0, and one that
- * a single rank met is shown from that rank. Where no temporary file can be made, the rank prints
- * as it goes (lines repeated, nothing lost). */
-typedef struct { int saved[2]; FILE *held[2]; } held_output;
+ * a warning) is held in a file in memory (memfd_create; else a temporary file), stdout's and
+ * stderr's each, until the ranks have agreed (tg_run_agree_args): a bad flag given to every rank
+ * is then printed once, by rank 0, and one that a single rank met is shown from that rank. Where
+ * no such file can be made, the rank prints as it goes (lines repeated, nothing lost); held output
+ * that could not be written or read back whole is said to be lost, on the real stderr. */
+typedef struct { int saved[2]; FILE *held[2]; bool had_error[2]; } held_output;
+
+/* A file to hold output in: in memory, not in /tmp (tmpfile() ignores TMPDIR, and a full /tmp lost
+ * the held refusal, its header line alone shown); tmpfile() where memfd_create fails (an old
+ * kernel). */
+static FILE *held_file(void) {
+    int fd = memfd_create("tapegrad-held", MFD_CLOEXEC);
+    FILE *f = fd >= 0 ? fdopen(fd, "w+") : NULL;
+    if (f) return f;
+    if (fd >= 0) close(fd);
+    return tmpfile();
+}
 
 static void hold_output(held_output *h) {
     h->saved[0] = h->saved[1] = -1;
@@ -192,13 +206,15 @@ static void hold_output(held_output *h) {
     fflush(stdout);
     fflush(stderr);
     for (int i = 0; i < 2; i++) {
-        FILE *t = tmpfile();
+        FILE *t = held_file();
         int saved = t ? dup(1 + i) : -1;
         if (saved < 0 || dup2(fileno(t), 1 + i) < 0) {
             if (t) fclose(t);
             if (saved >= 0) close(saved);
             continue;
         }
+        FILE *to = i == 0 ? stdout : stderr;
+        h->had_error[i] = ferror(to);   /* (a write that fails while held: output lost) */
         h->held[i] = t, h->saved[i] = saved;
     }
 }
@@ -212,12 +228,19 @@ static void release_output(held_output *h, bool show) {
         dup2(h->saved[i], 1 + i);
         close(h->saved[i]);
         FILE *to = i == 0 ? stdout : stderr;
+        bool lost = ferror(to) && !h->had_error[i];
+        if (lost) clearerr(to);
         if (show && i == 1) fprintf(stderr, "tapegrad train: rank %d of %d (rank 0 took its command line):\n",
                                     tg_dist_rank(), tg_dist_size());
         char buf[4096];
         size_t n;
         rewind(h->held[i]);
         while (show && (n = fread(buf, 1, sizeof buf, h->held[i])) > 0) fwrite(buf, 1, n, to);
+        lost |= show && ferror(h->held[i]);
+        if (show && lost)
+            fprintf(stderr, "tapegrad train: rank %d of %d: some of what it printed to %s while the ranks judged "
+                    "their flags was lost: it could not be %s\n", tg_dist_rank(), tg_dist_size(),
+                    i ? "stderr" : "stdout", ferror(h->held[i]) ? "read back" : "held");
         fflush(to);
         fclose(h->held[i]);
     }
