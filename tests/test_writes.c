@@ -1616,6 +1616,18 @@ END_TEST
  * umask, readable by all, when the run's last.ckpt had been chmod 600'd; it takes last.ckpt's bits,
  * never wider than a new file's: by the save (steps 3 and 4) and by the resume's copy of last.ckpt
  * (step 2, a kill between its two saves left it unwritten). */
+/* user::rw- user:uid:perm group::--- mask::perm other::--- in the kernel's xattr form
+ * (system.posix_acl_access), ACL_BYTES bytes into acl. */
+#define ACL_BYTES (4 + 5 * 8)
+static void access_acl(unsigned char acl[ACL_BYTES], uint32_t uid, uint16_t perm) {
+    struct { uint16_t tag, perm; uint32_t id; } e[] = {
+        {0x01, 6, UINT32_MAX}, {0x02, perm, uid}, {0x04, 0, UINT32_MAX}, {0x10, perm, UINT32_MAX}, {0x20, 0, UINT32_MAX}};
+    _Static_assert(sizeof e == ACL_BYTES - 4, "an ACL entry is 8 bytes");
+    uint32_t version = 2;
+    memcpy(acl, &version, 4);
+    memcpy(acl + 4, e, sizeof e);
+}
+
 START_TEST(test_new_snapshot_takes_last_ckpts_mode) {
     mode_t mask = umask(022);
     char *a[] = {COPY, "--max-steps", "2", "--save-every", "1", "--keep", "5", "--out", (char *)dir_path("pk"), NULL};
@@ -1648,6 +1660,27 @@ START_TEST(test_new_snapshot_takes_last_ckpts_mode) {
         ck_assert_int_eq(tg_afile_commit(&f, &err), TG_OK);
         ck_assert_msg(mode_of(path) == cases[i].want, "like %o, umask %o: %o", cases[i].like, cases[i].mask,
                       mode_of(path));
+    }
+    umask(022);
+    /* like with an access ACL (user:65534:r-- group::--- mask::r--: 0640, the group bits its mask):
+     * the new file, made without it, gave its owning group the read it did not have; now no group
+     * bits */
+    unsigned char acl[ACL_BYTES];
+    access_acl(acl, 65534, 4);
+    ck_assert_int_eq(chmod(like, 0600), 0);
+    if (setxattr(like, "system.posix_acl_access", acl, sizeof acl, 0) != 0) {
+        printf("test_new_snapshot_takes_last_ckpts_mode: no POSIX ACLs on this file system (%s): that part not "
+               "run\n", strerror(errno));
+    } else {
+        ck_assert_uint_eq(mode_of(like), 0640);
+        char path[1100];
+        snprintf(path, sizeof path, "%s", dir_path("new.ckpt"));
+        unlink(path);
+        tg_afile f;
+        tg_err err;
+        ck_assert_int_eq(tg_afile_open_like(&f, path, like, &err), TG_OK);
+        ck_assert_int_eq(tg_afile_commit(&f, &err), TG_OK);
+        ck_assert_msg(mode_of(path) == 0600, "like with an ACL: %o", mode_of(path));
     }
     umask(mask);
 }
@@ -1697,13 +1730,8 @@ START_TEST(test_save_keeps_owner_and_acl) {
                       "saved by its owner outside its group: %o %u:%u", sb.st_mode & 0777, sb.st_uid, sb.st_gid);
         ck_assert_int_eq(chmod(out, 0600), 0);
     }
-    /* user::rw- user:1234:rw- group::--- mask::rw- other::--- (the kernel's xattr form) */
-    struct { uint16_t tag, perm; uint32_t id; } e[] = {
-        {0x01, 6, UINT32_MAX}, {0x02, 6, 1234}, {0x04, 0, UINT32_MAX}, {0x10, 6, UINT32_MAX}, {0x20, 0, UINT32_MAX}};
-    unsigned char acl[4 + sizeof e];
-    uint32_t version = 2;
-    memcpy(acl, &version, 4);
-    memcpy(acl + 4, e, sizeof e);
+    unsigned char acl[ACL_BYTES];
+    access_acl(acl, 1234, 6);
     if (setxattr(out, "system.posix_acl_access", acl, sizeof acl, 0) != 0) {
         printf("test_save_keeps_owner_and_acl: no POSIX ACLs on this file system (%s): that part not run\n",
                strerror(errno));

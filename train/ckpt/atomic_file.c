@@ -348,12 +348,15 @@ tg_status tg_afile_open(tg_afile *f, const char *path, tg_err *err) {
  * like is a regular file (not followed) of the saver's: a new checkpoint of a run whose last.ckpt
  * was chmod 600'd is 0600 too. Never wider than a plain new file: a 0664 like does not make new
  * files group-writable past the umask. Another's like (root resuming a user's run) is left out:
- * its bits, given to a file of root's, would lock its owner out of it. */
+ * its bits, given to a file of root's, would lock its owner out of it. A like with a POSIX access
+ * ACL has its mask in its group bits, and the new file (made without the ACL) would give those to
+ * its owning group, which may have had nothing: no group bits then (never wider). */
 static mode_t new_file_mode(const char *like) {
     struct stat sb;
-    if (like && lstat(like, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_uid == geteuid())
-        return 0644 & sb.st_mode;
-    return 0644;
+    if (!like || lstat(like, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid()) return 0644;
+    mode_t mode = 0644 & sb.st_mode;
+    if (lgetxattr(like, "system.posix_acl_access", NULL, 0) > 0) mode &= ~(mode_t)S_IRWXG;
+    return mode;
 }
 
 tg_status tg_afile_open_like(tg_afile *f, const char *path, const char *like, tg_err *err) {
