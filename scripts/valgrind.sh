@@ -19,7 +19,7 @@ echo "== valgrind: train"
 "${vg[@]}" build/tapegrad train --task copy --task-vocab 8 --task-size 60 --d-model 16 --heads 2 --d-ff 16 \
     --layers 1 --max-tokens 120 --max-steps 6 --valid-every 3 --keep 1 --threads 2 --out "$dir/run" 2>"$dir/train.log" \
     || { cat "$dir/train.log"; echo "valgrind.sh: train failed under memcheck" >&2; exit 1; }
-printf '1 2 3\n4 5 6 7\n\n2 2\n' >"$dir/in.txt"
+printf '4 5 6\n4 5 6 7\n\n7 7\n' >"$dir/in.txt"   # a task's tokens are 4 and up (0-3 are special)
 echo "== valgrind: translate (beam 2)"
 "${vg[@]}" build/tapegrad translate --model "$dir/run/last.ckpt" --beam 2 --threads 2 <"$dir/in.txt" \
     >"$dir/out.txt" 2>"$dir/translate.log" \
