@@ -290,6 +290,14 @@ long tg_afile_getline(char **line, size_t *cap, FILE *f, size_t max) {
     return (long)n;
 }
 
+bool tg_afile_skip_line(FILE *f, bool *cr) {
+    for (int c; (c = getc(f)) != EOF;) {
+        if (c == '\n') return true;
+        if (c == '\r' && cr) *cr = true;
+    }
+    return false;
+}
+
 #define ACL_XATTR "system.posix_acl_access"
 
 /* At the commit, the temporary takes what the regular file it replaces had (a checkpoint chmod

@@ -115,6 +115,10 @@ FILE *tg_afile_fopen_regular(const char *path, bool nofollow);
  * endless line from /dev/zero costs max bytes, not all memory), -3 when out of memory. A read error ends the line as the end of f does: the caller
  * checks ferror(f). */
 long tg_afile_getline(char **line, size_t *cap, FILE *f, size_t max);
+/* Reads the rest of a line (after tg_afile_getline's -2) up to its '\n', byte by byte: memory
+ * stays bounded. True when the '\n' was found, false at the end of f; *cr (when not NULL) is set
+ * when a '\r' was among the bytes read. */
+bool tg_afile_skip_line(FILE *f, bool *cr);
 
 /* open + write + commit of one buffer. */
 tg_status tg_afile_save(const char *path, const void *p, size_t n, tg_err *err);

@@ -42,7 +42,7 @@ static tg_status later_rows_read(const char *path, int64_t after, int64_t upto, 
     for (bool first = true; s == TG_OK && (n = tg_afile_getline(&line, &cap, in, (size_t)1 << 20)) != -1; first = false) {
         if (n == -3) break;
         if (n == -2) {   /* longer than any row tapegrad writes: no row, as a resume's trim drops it */
-            for (int c; (c = getc(in)) != EOF && c != '\n';) {}   /* (its rest, unread: memory stays bounded) */
+            tg_afile_skip_line(in, NULL);
             continue;
         }
         const char *row = first ? tg_tsv_skip_bom(line, &n) : line;

@@ -51,9 +51,7 @@ int tg_run_folder_lock(const char *dir, tg_err *err) {
 static bool tsv_has_rows(const char *path) {
     FILE *f = tg_afile_fopen_regular(path, true);
     if (!f) return errno != ENOENT;
-    int c;
-    while ((c = getc(f)) != EOF && c != '\n') {}
-    bool rows = c == '\n' && getc(f) != EOF;
+    bool rows = tg_afile_skip_line(f, NULL) && getc(f) != EOF;
     fclose(f);
     return rows;
 }

@@ -112,11 +112,7 @@ static tg_status copy_kept(const char *path, const char *header, int step_col, i
         lineno++;
         if (len == -3) break;
         if (len == -2) {   /* longer than any row tapegrad writes: not a row, whatever it holds */
-            bool cr = memchr(line, '\r', TSV_LINE_MAX) != NULL, whole = false;
-            for (int c; !whole && (c = getc(in)) != EOF;) {   /* (its rest, unread: memory stays bounded) */
-                cr |= c == '\r';
-                whole = c == '\n';
-            }
+            bool cr = memchr(line, '\r', TSV_LINE_MAX) != NULL, whole = tg_afile_skip_line(in, &cr);
             if (!whole && cr) count_dropped(dropped, lineno, line, true, false);   /* torn: as below */
             else if (whole && !first) count_dropped(dropped, lineno, line, false, true);
             else if (whole) st = tg_afile_write(out, header, strlen(header), err);   /* the header's place */
