@@ -2,16 +2,18 @@
  * resume runs on whatever a crash or a hand left in the file, and the rewrite ckpt diagnose makes
  * of it (tg_tsv_rewrite_open, then a commit).
  * Input: byte 0 picks the table (bit 0: diagnostics, step in column 0; else metrics, column 1);
- * when bits 1-3 are all set, it puts a line longer than the trim reads at a place byte 2 chooses
- * (no row, whatever it holds: dropped and counted, or the header's place when first); bit 4 drops the metrics' valid rows at keep_step too (a resume of a
+ * when bits 1-3 are all set, it puts a line longer than the trim reads at a place byte 2 chooses,
+ * or with bit 6 at the end without its newline (no row nor header, whatever it holds: dropped and
+ * counted, the first line too); bit 4 drops the metrics' valid rows at keep_step too (a resume of a
  * pending validation); bit 5 rewrites instead of trimming. Byte 1 gives keep_step (below 240:
  * byte - 16, so -16..223; from 240 an extreme such as INT64_MAX); the rest is the file.
- * Properties. On 0: the file is empty (nothing whole was there; a rewrite gives the header) or its
- * first line is the header; every later line ends with '\n' and is a row (tg_tsv_is_row) with
- * step <= keep_step (and not valid at keep_step with bit 4); the rows are, in order, exactly the
- * input's whole lines of at most 1 MiB that are such rows (the first line without its BOM); the
- * dropped count is the input's whole lines after the first that are neither such rows nor blank,
- * with the first one's number; trimming again changes nothing. On -1: msg is filled and the file is as it was. Never a
+ * Properties. On 0: the file is empty (no whole line of at most 1 MiB was there; a rewrite gives
+ * the header) or its first line is the header; every later line ends with '\n' and is a row
+ * (tg_tsv_is_row) with step <= keep_step (and not valid at keep_step with bit 4); the rows are, in
+ * order, exactly the input's whole lines of at most 1 MiB that are such rows (the first line without
+ * its BOM); the dropped count is the input's lines over 1 MiB, whole or not, and its whole lines
+ * after the header's place (the first line of at most 1 MiB) that are neither rows nor blank, with
+ * the first one's number; trimming again changes nothing. On -1: msg is filled and the file is as it was. Never a
  * temporary (".tmp.") left in the folder. */
 #include <dirent.h>
 #include <string.h>
@@ -101,8 +103,12 @@ static char *input_line(const uint8_t *in, size_t n_in, size_t *at, const char *
 static void check_trimmed(const uint8_t *in, size_t n_in, const uint8_t *out, size_t n_out, const char *header,
                           int step_col, int64_t keep_step, bool valid) {
     size_t hlen = strlen(header);
-    if (n_out == 0) {   /* only when there was no whole line (a rewrite writes the header then) */
-        FUZZ_CHECK(memchr(in, '\n', n_in) == NULL);
+    if (n_out == 0) {   /* only when there was no whole line of at most 1 MiB (a rewrite writes the header then) */
+        size_t at = 0, len;
+        for (const uint8_t *nl; at < n_in && (nl = memchr(in + at, '\n', n_in - at)); at += len) {
+            len = (size_t)(nl - (in + at)) + 1;
+            FUZZ_CHECK(len > LINE_MAX_BYTES);
+        }
         return;
     }
     FUZZ_CHECK(n_out >= hlen && memcmp(out, header, hlen) == 0);
@@ -130,20 +136,24 @@ static void check_trimmed(const uint8_t *in, size_t n_in, const uint8_t *out, si
     } while (at_out < n_out || at_in < n_in);
 }
 
-/* The dropped count the trim must report: the input's whole lines after the first that are not
- * rows (or longer than the bound) and not blank, and a last line without its newline that holds a CR (a file of CR line
- * ends: no crash writes one), and the first one's number. */
+/* The dropped count the trim must report: the input's lines longer than the bound (no header, row
+ * or crash's torn row), its whole lines after the header's place (the first line within the bound)
+ * that are not rows and not blank, and a last line without its newline that holds a CR (a file of
+ * CR line ends: no crash writes one), and the first one's number. */
 static void check_dropped(const uint8_t *in, size_t n_in, int step_col, const tg_tsv_dropped *d) {
     size_t at = 0, tlen;
     const char *text;
     char *line;
     long lineno = 0, lines = 0, first_line = 0;
-    bool too_long;
+    bool too_long, place = true;   /* the header's place is still to come */
     while ((line = input_line(in, n_in, &at, &text, &tlen, &too_long))) {
         bool blank = text[0] == '\n' || (text[0] == '\r' && text[1] == '\n');
-        bool whole = text[tlen - 1] == '\n';
-        bool counted = whole ? ++lineno > 1 && !blank && (too_long || !tg_tsv_is_row(text, step_col))
-                             : ++lineno && memchr(text, '\r', tlen) != NULL;   /* (NUL bytes too, as the trim) */
+        bool whole = text[tlen - 1] == '\n', was_place = place;
+        lineno++;
+        place = place && too_long;
+        bool counted = too_long ? true
+                       : whole  ? !was_place && !blank && !tg_tsv_is_row(text, step_col)
+                                : memchr(text, '\r', tlen) != NULL;   /* (NUL bytes too, as the trim) */
         if (counted && lines++ == 0) first_line = lineno;
         free(line);
     }
@@ -166,7 +176,7 @@ static int trim(const char *path, const char *header, int step_col, int64_t keep
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 3) return 0;
-    bool diag = data[0] & 1, long_line = ((data[0] >> 1) & 7) == 7;
+    bool diag = data[0] & 1, long_line = ((data[0] >> 1) & 7) == 7, long_torn = long_line && (data[0] & 64);
     bool valid = !diag && (data[0] & 16), rewrite = diag && (data[0] & 32);
     const char *header = diag ? DIAG_HEADER : METRICS_HEADER;
     int step_col = diag ? 0 : 1;
@@ -176,14 +186,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t n = size - 3;
 
     uint8_t *in = (uint8_t *)file;
-    if (long_line) {   /* file[0..at) + a line of LONG_LINE bytes + file[at..n) */
+    if (long_line) {   /* file[0..at) + a line of LONG_LINE bytes + file[at..n), or file + the line without '\n' */
+        if (long_torn) at = n;
         in = malloc(n + LONG_LINE);
         FUZZ_CHECK(in != NULL);
         memcpy(in, file, at);
         memset(in + at, 'x', LONG_LINE - 1);
         in[at + LONG_LINE - 1] = '\n';
         memcpy(in + at + LONG_LINE, file + at, n - at);
-        n += LONG_LINE;
+        n += LONG_LINE - long_torn;
     }
 
     const char *dir = fuzz_tmp_dir();

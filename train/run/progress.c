@@ -86,7 +86,8 @@ static void count_dropped(tg_tsv_dropped *dropped, long lineno, const char *text
  * *dropped when it holds a CR, which no crash writes: a file of CR line ends). The
  * first line is header, whatever was there (edited by hand; put back before the first row when it
  * was deleted), and a later line that is no row (a header pasted again, a blank) is dropped and,
- * but for a blank, counted in *dropped. *found: whether path was there (absent: out is open and
+ * but for a blank, counted in *dropped. A line over TSV_LINE_MAX, torn or not, first or not, is
+ * counted in *dropped and leaves the header's place to the next line. *found: whether path was there (absent: out is open and
  * empty). On failure out is closed, path untouched. */
 static tg_status copy_kept(const char *path, const char *header, int step_col, int64_t keep_step,
                            const char *drop_at_keep, tg_afile *out, bool *found, tg_tsv_dropped *dropped,
@@ -111,12 +112,10 @@ static tg_status copy_kept(const char *path, const char *header, int step_col, i
     while (st == TG_OK && (len = tg_afile_getline(&line, &cap, in, TSV_LINE_MAX)) != -1) {
         lineno++;
         if (len == -3) break;
-        if (len == -2) {   /* longer than any row tapegrad writes: not a row, whatever it holds */
+        if (len == -2) {   /* longer than any row or header tapegrad writes, and than a crash tears: not a
+                            * row, nor the header's place (it passes to the next line), whatever it holds */
             bool cr = memchr(line, '\r', TSV_LINE_MAX) != NULL, whole = tg_afile_skip_line(in, &cr);
-            if (!whole && cr) count_dropped(dropped, lineno, line, true, false);   /* torn: as below */
-            else if (whole && !first) count_dropped(dropped, lineno, line, false, true);
-            else if (whole) st = tg_afile_write(out, header, strlen(header), err);   /* the header's place */
-            first = first && !whole;
+            count_dropped(dropped, lineno, line, !whole && cr, whole || !cr);   /* torn with CRs: as below */
             continue;
         }
         if (line[len - 1] != '\n') {   /* a last line torn by a crash, which writes no CR: one with a CR is
@@ -124,7 +123,7 @@ static tg_status copy_kept(const char *path, const char *header, int step_col, i
             if (memchr(line, '\r', (size_t)len)) count_dropped(dropped, lineno, line, true, false);
             continue;
         }
-        char *text = first ? tg_tsv_skip_bom(line, &len) : line;
+        char *text = lineno == 1 ? tg_tsv_skip_bom(line, &len) : line;   /* (a BOM starts a file alone) */
         bool was_first = first;
         if (first) {   /* the header's place: tapegrad's header (it never changed), whatever a hand left */
             st = tg_afile_write(out, header, strlen(header), err);

@@ -42,8 +42,9 @@ tg_status tg_progress_sync(tg_progress *p, tg_err *err);
 
 /* What a trim of a run's TSV file dropped that is neither a crash's doing (a torn last line, rows
  * past the checkpoint) nor the header's place (the first line): whole lines that are not rows, as
- * a hand leaves them (a header pasted again, a row whose step was edited to " 5"), a line longer
- * than 1 MiB among them. Blank lines are dropped without a count. */
+ * a hand leaves them (a header pasted again, a row whose step was edited to " 5"), and any line
+ * longer than 1 MiB (no header, row or torn row tapegrad writes: the first or the last line too).
+ * Blank lines are dropped without a count. */
 typedef struct tg_tsv_dropped {
     long lines;        /* how many */
     long first_line;   /* the first one's line number, from 1 (0: none) */
