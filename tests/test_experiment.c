@@ -2529,9 +2529,10 @@ END_TEST
  * report) ended the process at the default, exit 143 (141 for a SIGPIPE) and no word. At each of
  * its writes in turn (the cells' eval caches, results, report.md, the plots), a SIGTERM now ends it
  * with exit 1, saying so, that nothing is lost and what to run; no temporary is left; the report
- * command then makes the report. A stderr whose reader went (SIGPIPE at its first line): exit 1. */
+ * command then makes the report. A stderr whose reader went (SIGPIPE at its first line): the report
+ * made all the same (it was not), then exit 1. */
 START_TEST(test_stop_signal_in_the_report) {
-    char d[300], cmd[400];
+    char d[300], cmd[1400];
     snprintf(d, sizeof d, "%s/rep", tmpdir);
     char *g[] = {"experiment", "--task", "copy", "--task-vocab", "12", "--task-size", "300", "--d-model", "16",
                  "--heads", "2", "--d-ff", "32", "--layers", "1", "--max-tokens", "300", "--threads", "1",
@@ -2563,6 +2564,10 @@ START_TEST(test_stop_signal_in_the_report) {
         ck_assert_msg(n > 6, "only %d writes", n - 1);   /* 4 caches, results, report.md... */
         ck_assert_int_eq(count_in("err.txt", "wrote"), 1);
     }
+    /* (`report DIR 2>&1 | head -1`) it ended at the first line, before any file was made: the
+     * report is made whole, then it ends quietly with exit 1 */
+    snprintf(cmd, sizeof cmd, "rm -f '%s'/cells/*/eval-*.tsv '%s'/report.md '%s'/results.* '%s'/plot-*.svg", d, d, d, d);
+    ck_assert_int_eq(system(cmd), 0);
     int fds[2];
     ck_assert_int_eq(pipe(fds), 0);
     close(fds[0]);   /* stderr's reader gone */
@@ -2576,6 +2581,14 @@ START_TEST(test_stop_signal_in_the_report) {
     }
     close(fds[1]);
     ck_assert_int_eq(tg_cli_wait(pid), 1);
+    const char *made[] = {"report.md", "results.tsv", "results.json", "plot-dev-bleu.svg"};
+    for (int i = 0; i < 4; i++) {
+        char path[400];
+        snprintf(path, sizeof path, "%s/%s", d, made[i]);
+        ck_assert_msg(exists(path), "%s not made", made[i]);
+    }
+    snprintf(cmd, sizeof cmd, "test -z \"$(find '%s' -name '*.tmp.*')\"", d);
+    ck_assert_int_eq(system(cmd), 0);
 }
 END_TEST
 

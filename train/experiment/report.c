@@ -35,6 +35,7 @@ typedef struct {
 } report;
 
 static volatile sig_atomic_t g_report_whole;   /* the report written: a stop signal now is said so */
+static volatile sig_atomic_t g_pipe_broken;    /* a SIGPIPE came: the reader of stderr (or stdout) went away */
 
 static cell_result *at(const report *R, int variant, int seed) { return &R->r[seed * R->nv + variant]; }
 
@@ -477,8 +478,8 @@ static int report_made(const tg_experiment *e, const char *baseline) {
 static char g_stopped_tail[2][TG_PATH_MAX + 256];
 static size_t g_stopped_len[2];
 
-/* A stop signal (Ctrl-C, SIGTERM, SIGHUP, a reader of stderr gone...) while the report is made ended
- * the process at the default (exit 143, 141), without a word. Every write holds those signals
+/* A stop signal (Ctrl-C, SIGTERM, SIGHUP...) while the report is made ended the process at the
+ * default (exit 143), without a word. Every write holds those signals
  * (atomic_file.c), so this handler runs only where no temporary stands: each file is the old one
  * or the whole new one, an eval cache too, and nothing is lost. It says so and exits 1 at once
  * (a cell's dev set being decoded is not waited for). Async-signal-safe: write and _exit. */
@@ -496,11 +497,18 @@ static void stopped(int sig) {
     _exit(1);
 }
 
+/* A SIGPIPE (`report DIR 2>&1 | head -1`) stops nothing: the files are what was asked for, the
+ * lines only news of them. Its writes fail (EPIPE) from then on; tg_exp_report ends with exit 1. */
+static void pipe_broken(int sig) {
+    (void)sig;
+    g_pipe_broken = 1;
+}
+
 /* stopped() for each stop signal not ignored (nohup's SIGHUP, a SIGPIPE ignored once stderr's reader
- * went: left so); old: what to put back. */
+ * went: left so), pipe_broken() for SIGPIPE; old: what to put back. */
 static void catch_stops(const tg_experiment *e, struct sigaction old[TG_N_STOP_SIGNALS]) {
     static const int stops[] = {TG_STOP_SIGNALS};
-    g_report_whole = 0;
+    g_report_whole = g_pipe_broken = 0;
     for (int i = 0; i < 2; i++) {
         int n = i ? snprintf(g_stopped_tail[i], sizeof g_stopped_tail[i], " once the report of %s was written "
                              "whole\n", e->dir)
@@ -515,8 +523,11 @@ static void catch_stops(const tg_experiment *e, struct sigaction old[TG_N_STOP_S
     sa.sa_handler = stopped;
     sigemptyset(&sa.sa_mask);   /* the others held meanwhile: its own write's SIGPIPE too */
     for (int i = 0; i < TG_N_STOP_SIGNALS; i++) sigaddset(&sa.sa_mask, stops[i]);
+    struct sigaction pipe = sa;
+    pipe.sa_handler = pipe_broken;
     for (int i = 0; i < TG_N_STOP_SIGNALS; i++)
-        if (sigaction(stops[i], NULL, &old[i]) == 0 && old[i].sa_handler != SIG_IGN) sigaction(stops[i], &sa, NULL);
+        if (sigaction(stops[i], NULL, &old[i]) == 0 && old[i].sa_handler != SIG_IGN)
+            sigaction(stops[i], stops[i] == SIGPIPE ? &pipe : &sa, NULL);
 }
 
 static void restore_stops(const struct sigaction old[TG_N_STOP_SIGNALS]) {
@@ -529,5 +540,6 @@ int tg_exp_report(const tg_experiment *e, const char *baseline) {
     catch_stops(e, old);
     int rc = report_made(e, baseline);
     restore_stops(old);
-    return rc;
+    if (g_pipe_broken) signal(SIGPIPE, SIG_IGN);   /* (as train: the lines after fail rather than kill) */
+    return g_pipe_broken && rc == 0 ? 1 : rc;   /* the report made, its news lost: quietly, as a failed write */
 }
