@@ -29,7 +29,8 @@
 #   knobs-differ TAPEGRAD_MPI_BUCKET, TAPEGRAD_MPI_OVERLAP or TAPEGRAD_INJECT_NAN set on one rank only
 #                is refused before anything is written, naming the variable and both ranks' values,
 #                exit 1, no hang (before: the bucket ended in MPI_ERR_TRUNCATE); other kernels on one
-#                rank train, said once by rank 0 (before: nothing said)
+#                rank train, said once by rank 0 (before: nothing said); TAPEGRAD_KERNELS=bogus on ranks 1
+#                and 2 only is warned of once, from rank 1, named (before: dropped with its held output)
 #   save-fails   rank 1's step 13 fails before its update, and rank 0's save of step 12 after it fails
 #                too (a failing disk: TAPEGRAD_FAIL_SYNC at last.ckpt's temporary): rank 0 says that
 #                last.ckpt still holds step 10, its last save (before: only that it could not be
@@ -261,6 +262,20 @@ knobs-differ)
     if grep -qw avx2 /proc/cpuinfo && [ -z "${TAPEGRAD_KERNELS:-}" ]; then   # (else rank 0 runs portable too)
         [ "$(grep -cF "$said" "$D/err")" = 1 ] || { cat "$D/err"; fail "other kernels on rank 1: not said once"; }
     fi
+    # a warning a rank other than 0 printed alone while judging its command line (it was dropped with
+    # its held output): shown once, from the lowest such rank, after a line naming it; one rank 0
+    # printed too, by rank 0 alone
+    bogus="tapegrad: TAPEGRAD_KERNELS=bogus is not one of portable|avx2|avx512|auto"
+    $MPI -np 1 "$TG" train $TINY --max-steps 2 --out "$D/kb" : \
+         -np 2 env TAPEGRAD_KERNELS=bogus "$TG" train $TINY --max-steps 2 --out "$D/kb" 2>"$D/err" >/dev/null \
+        || { cat "$D/err"; fail "TAPEGRAD_KERNELS=bogus on ranks 1 and 2: exit $?"; }
+    [ "$(grep -cF "$bogus" "$D/err")" = 1 ] || { cat "$D/err"; fail "rank 1's warning not shown once"; }
+    [ "$(grep -c "^tapegrad train: rank 1 of 3, judging its command line (the ranks go on):$" "$D/err")" = 1 ] \
+        || { cat "$D/err"; fail "rank 1's warning not named"; }
+    $MPI -np 2 -x TAPEGRAD_KERNELS=bogus "$TG" train $TINY --max-steps 2 --out "$D/kb2" 2>"$D/err" >/dev/null \
+        || { cat "$D/err"; fail "TAPEGRAD_KERNELS=bogus on every rank: exit $?"; }
+    [ "$(grep -cF "$bogus" "$D/err")" = 1 ] && ! grep -q "judging its command line" "$D/err" \
+        || { cat "$D/err"; fail "every rank's warning not shown once, by rank 0"; }
     ;;
 save-fails)
     # the fault's number: the first TAPEGRAD_FAIL_SYNC that fails last.ckpt's save after the failed step,

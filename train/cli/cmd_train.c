@@ -180,10 +180,11 @@ int tg_cmd_train_cell(int argc, char **argv) {
     return rc;
 }
 
-/* Over MPI, what a rank other than 0 prints while it judges its command line (a refusal, --help,
- * a warning) is held in a file in memory (memfd_create; else a temporary file), stdout's and
- * stderr's each, until the ranks have agreed (tg_run_agree_args): a bad flag given to every rank
- * is then printed once, by rank 0, and one that a single rank met is shown from that rank. Where
+/* Over MPI, what a rank prints while it judges its command line (a refusal, --help, a warning) is
+ * held in a file in memory (memfd_create; else a temporary file), stdout's and stderr's each, until
+ * the ranks have agreed (tg_run_agree_args): rank 0's is then printed, a bad flag given to every
+ * rank once, by rank 0, one that a single rank met from that rank, and going on, a warning that
+ * rank 0 did not print (TAPEGRAD_KERNELS=bogus on rank 1 alone) from the lowest rank that did. Where
  * no such file can be made, the rank prints as it goes (lines repeated, nothing lost); held output
  * that could not be written or read back whole is said to be lost, on the real stderr. */
 typedef struct { int saved[2]; FILE *held[2]; bool had_error[2]; } held_output;
@@ -202,7 +203,7 @@ static FILE *held_file(void) {
 static void hold_output(held_output *h) {
     h->saved[0] = h->saved[1] = -1;
     h->held[0] = h->held[1] = NULL;
-    if (tg_dist_size() == 1 || tg_dist_rank() == 0) return;
+    if (tg_dist_size() == 1) return;
     fflush(stdout);
     fflush(stderr);
     for (int i = 0; i < 2; i++) {
@@ -219,8 +220,23 @@ static void hold_output(held_output *h) {
     }
 }
 
-/* Puts stdout and stderr back; show: prints what was held (stderr's after a line naming the rank). */
-static void release_output(held_output *h, bool show) {
+/* A hash of the stderr held so far, 0 when none (tg_run_agree_args compares the ranks'). */
+static uint32_t held_news(void *arg) {
+    held_output *h = arg;
+    fflush(stderr);
+    if (!h->held[1]) return 0;
+    uint32_t x = 2166136261u;   /* FNV-1a */
+    char buf[4096];
+    ssize_t n;
+    off_t at = 0;
+    while ((n = pread(fileno(h->held[1]), buf, sizeof buf, at)) > 0)
+        for (ssize_t i = 0; i < n; i++, at++) x = (x ^ (unsigned char)buf[i]) * 16777619u;
+    return at == 0 ? 0 : x ? x : 1;
+}
+
+/* Puts stdout and stderr back; show: prints what was held (a rank but 0: stderr's after a line
+ * naming the rank); news: stderr's alone, after such a line (the ranks go on). */
+static void release_output(held_output *h, bool show, bool news) {
     fflush(stdout);
     fflush(stderr);
     for (int i = 0; i < 2; i++) {
@@ -230,8 +246,11 @@ static void release_output(held_output *h, bool show) {
         FILE *to = i == 0 ? stdout : stderr;
         bool lost = ferror(to) && !h->had_error[i];
         if (lost) clearerr(to);
-        if (show && i == 1) fprintf(stderr, "tapegrad train: rank %d of %d (rank 0 took its command line):\n",
-                                    tg_dist_rank(), tg_dist_size());
+        show = show || (news && i == 1);
+        if (show && i == 1 && tg_dist_rank() > 0)
+            fprintf(stderr, news ? "tapegrad train: rank %d of %d, judging its command line (the ranks go on):\n"
+                                 : "tapegrad train: rank %d of %d (rank 0 took its command line):\n",
+                    tg_dist_rank(), tg_dist_size());
         char buf[4096];
         size_t n;
         rewind(h->held[i]);
@@ -409,10 +428,10 @@ int tg_cmd_train(int argc, char **argv) {
      * (rank 0's refusal printed by rank 0 alone; one only another rank met, shown from it; every
      * rank ends with the same code, none waits for one that left) */
     int shown;
-    bool gathered;
+    bool gathered, own_news;
     char agreed[1024];
-    int verdict = tg_run_agree_args(rc, &shown, &gathered, agreed, sizeof agreed);
-    release_output(&out, shown == tg_dist_rank() && shown > 0);
+    int verdict = tg_run_agree_args(rc, held_news, &out, &shown, &own_news, &gathered, agreed, sizeof agreed);
+    release_output(&out, writer || shown == tg_dist_rank(), own_news);
     if (agreed[0] && (writer || !gathered)) fprintf(stderr, "tapegrad train: %s\n", agreed);
     if (gathered && verdict != 0) tg_dist_end_together();   /* every rank knows: each ends with the code */
     rc = verdict < 0 ? 0 : verdict;
