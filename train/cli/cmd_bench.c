@@ -181,7 +181,7 @@ static int bench_gemm(const long *sizes, int n_sizes, int threads, double min_ti
             printf("GEMM lib=tapegrad kernels=%s threads=%d n=%lld calls=%d median_s=%.6f "
                    "gflops=%.2f best_gflops=%.2f\n", kern, nt, (long long)n, calls, med,
                    flop / med * 1e-9, flop / best * 1e-9);
-        fflush(stdout);
+        tg_cli_flush();
         free(times);
         free(A); free(B); free(C);
     }
@@ -297,7 +297,7 @@ static int bench_gemm_model(const step_config *sc, int threads, double min_time,
                        s->what, s->ta ? 't' : 'n', s->tb ? 't' : 'n', (long long)s->batch,
                        (long long)s->M, (long long)s->N, (long long)s->K, s->count, med,
                        flop / med * 1e-9);
-            fflush(stdout);
+            tg_cli_flush();
         }
         free(A); free(B); free(C); free(times);
     }
@@ -398,7 +398,7 @@ static int bench_step(const step_config *sc, int threads, uint64_t seed, bool js
         if (!json)
             printf("step %3d %s loss=%.4f time=%.3fs (fwd %.3f bwd %.3f opt %.3f)\n", i + 1,
                    timed ? "timed " : "warmup", lossv, rec[0], rec[1], rec[2], rec[3]);
-        fflush(stdout);
+        tg_cli_flush();
     }
     if (rc == 0) {
         int n = sc->steps;

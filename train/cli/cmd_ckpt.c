@@ -52,7 +52,7 @@ static int ckpt_verify(int argc, char **argv) {
         tg_ckpt_reader *r;
         tg_err err;
         if (tg_ckpt_reader_verify(argv[i], &r, &err) != TG_OK) {
-            fflush(stdout);
+            tg_cli_flush();
             fprintf(stderr, "tapegrad ckpt verify: %s\n", err.msg);
             rc = 1;
             continue;
@@ -61,7 +61,7 @@ static int ckpt_verify(int argc, char **argv) {
         printf("OK\n");
         tg_ckpt_reader_free(r);
     }
-    fflush(stdout);
+    tg_cli_flush();
     return rc;
 }
 

@@ -253,11 +253,7 @@ static int score_one(const score_opts *o, const tg_lines *ref, const tg_lines *h
     }
     if (o->json) print_json(&bleu, &chrf, &chrf_pp, hyp->n);
     else print_text(&bleu, &chrf, &chrf_pp);
-    if (fflush(stdout) != 0) {
-        fprintf(stderr, "tapegrad score: cannot write the output: %s\n", strerror(errno));
-        return 1;
-    }
-    return 0;
+    return 0;   /* a write error is reported once, by tg_cli_output_done */
 }
 
 /* Reads every system file into sys[1..] (sys[0] is the baseline, already read), each with the

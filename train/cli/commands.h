@@ -37,6 +37,8 @@ int tg_ckpt_diagnose(int argc, char **argv);   /* cmd_ckpt_diagnose.c */
 /* Flushes stdout and checks it was all written (output.c): on a write error (a full disk, a
  * closed pipe) prints "WHO: cannot write the output: ..." and returns 1 if rc was 0; else rc. */
 int tg_cli_output_done(const char *who, int rc);
+/* fflush(stdout) midway (progress lines): a failure's reason is kept for tg_cli_output_done. */
+void tg_cli_flush(void);
 
 /* A flag's value as a number in [lo, hi] (args.c): the whole text one decimal number, with no
  * blank before and nothing after, in range (no wrapping); false (and *out untouched) if not. */

@@ -1,7 +1,6 @@
 /* score_paired_bs.c: `tapegrad score --paired-bs`: per-segment BLEU statistics of every system,
  * paired bootstrap resampling (train/metrics/paired_bs.h), and the result in sacreBLEU's
  * layout (its fancy_grid table, one decimal, p-values to four) or as JSON. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,11 +170,7 @@ int tg_score_paired_bs(const tg_score_bs_args *a) {
     }
     if (a->json) print_json(a, res);
     else print_text(a, res);
-    rc = 0;
-    if (fflush(stdout) != 0) {
-        fprintf(stderr, "tapegrad score: cannot write the output: %s\n", strerror(errno));
-        rc = 1;
-    }
+    rc = 0;   /* a write error is reported once, by tg_cli_output_done */
     goto done;
 oom:
     fprintf(stderr, "tapegrad score: out of memory for the segment statistics\n");
