@@ -1369,6 +1369,16 @@ START_TEST(test_report_takes_what_getopt_takes) {
 }
 END_TEST
 
+/* `report` of a folder that holds no experiment said "cannot resume", a command not given. */
+START_TEST(test_report_of_no_experiment_said_as_report) {
+    char *none[] = {"experiment", "report", tmpdir, NULL};
+    ck_assert_int_eq(run(none), 1);
+    ck_assert_int_eq(count_in("err.txt", "tapegrad experiment report: no experiment to report: "), 1);
+    ck_assert_int_eq(count_in("err.txt", "experiment.txt: cannot read"), 1);
+    ck_assert_int_eq(count_in("err.txt", "resume"), 0);
+}
+END_TEST
+
 /* Started with SIGCHLD ignored (SIG_IGN is inherited through exec: a launcher that reaps nothing),
  * the kernel reaped the cells at their exit and waitpid found none: a cell that had finished was
  * "failed (exit 1)" and the experiment stopped, exit 1; with --jobs 2 it waited for ever. */
@@ -2819,6 +2829,7 @@ int main(void) {
     tcase_add_test(checks, test_missing_inputs_refused_before_the_record);
     tcase_add_test(checks, test_argument_the_record_cannot_hold_refused);
     tcase_add_test(checks, test_report_takes_what_getopt_takes);
+    tcase_add_test(checks, test_report_of_no_experiment_said_as_report);
     tcase_add_test(checks, test_cells_reaped_when_sigchld_ignored);
     tcase_add_test(checks, test_fifo_input_left_to_its_cell);
     tcase_add_test(checks, test_recorded_flags_doing_nothing_carry_on);

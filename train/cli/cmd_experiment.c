@@ -184,7 +184,8 @@ static int resume(const char *dir, bool dry_run, const char *report, const char 
         return 2;
     }
     if (tg_exp_record_argv(dir, &n, &rec, &err) != TG_OK) {
-        fprintf(stderr, "tapegrad experiment: cannot resume: %s\n", err.msg);
+        if (report) fprintf(stderr, "tapegrad experiment report: no experiment to report: %s\n", err.msg);
+        else fprintf(stderr, "tapegrad experiment: cannot resume: %s\n", err.msg);
         return 1;
     }
     char **a = calloc((size_t)n + 10, sizeof *a);
