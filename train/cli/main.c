@@ -73,6 +73,8 @@ static int mpi_only_train(const char *cmd) {
     return 2;
 }
 
+static bool is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-h") || !strcmp(a, "help"); }
+
 int main(int argc, char **argv) {
     std_fds_held();
     /* A file size limit (ulimit -f) reached by a write ends the process with SIGXFSZ and a core
@@ -84,15 +86,20 @@ int main(int argc, char **argv) {
         if (rc) return rc;
     }
     if (argc < 2) { usage(stderr); return 2; }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    bool help = is_help(argv[1]);
+    if (help && (argc == 2 || is_help(argv[2]))) {
         usage(stdout);
         return tg_cli_output_done("tapegrad", 0);
     }
-    if (!strcmp(argv[1], "train")) return train_job(argc, argv);
+    /* `tapegrad help CMD` is `tapegrad CMD --help`, as git's (it showed this usage, whatever CMD) */
+    char *help_argv[] = {argc > 2 ? argv[2] : NULL, "--help", NULL};
+    const char *name = help ? argv[2] : argv[1];
+    if (!help && !strcmp(name, "train")) return train_job(argc, argv);
     for (size_t i = 0; i < N_COMMANDS; i++)
-        if (commands[i].run && !strcmp(argv[1], commands[i].name))
-            return tg_cli_output_done("tapegrad", commands[i].run(argc - 1, argv + 1));
-    fprintf(stderr, "tapegrad: unknown command '%s'\n\n", argv[1]);
+        if (commands[i].run && !strcmp(name, commands[i].name))
+            return tg_cli_output_done("tapegrad", help ? commands[i].run(2, help_argv)
+                                                       : commands[i].run(argc - 1, argv + 1));
+    fprintf(stderr, "tapegrad: unknown command '%s'\n\n", name);
     usage(stderr);
     return 2;
 }
