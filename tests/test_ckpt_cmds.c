@@ -511,6 +511,23 @@ START_TEST(test_ckpt_names_escaped) {
     ck_assert(tg_cli_has("out.txt", "averaged 2 checkpoints into "));
     ck_assert(tg_cli_has("out.txt", "avg\\x1B[0m.ckpt\n"));
     ck_assert(!holds("out.txt", "\033"));
+    /* average's refusals named them raw */
+    char twin[600], resumable[600];
+    snprintf(twin, sizeof twin, "%s/twin\033[32m.ckpt", tg_cli_dir);
+    copy_file(weird, twin);
+    snprintf(resumable, sizeof resumable, "%s/last\033[33m.ckpt", tg_cli_dir);
+    copy_file(tg_cli_path("runA/last.ckpt"), resumable);
+    char *refused[][8] = {
+        {"ckpt", "average", weird, twin, "-o", out, NULL},    /* the same parameters */
+        {"ckpt", "average", weird, weird, "-o", out, NULL},   /* a name given twice */
+        {"ckpt", "average", weird, "-o", weird, NULL},        /* -o an input */
+        {"ckpt", "average", weird, "-o", resumable, NULL},    /* -o a run's last.ckpt */
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        ck_assert_int_ne(tg_cli_run(NULL, refused[i]), 0);
+        ck_assert(tg_cli_has("err.txt", "\\x1B["));
+        ck_assert_msg(!holds("err.txt", "\033"), "refusal %zu: an ESC byte on stderr", i);
+    }
 }
 END_TEST
 

@@ -12,6 +12,8 @@
 #include "train/run/run.h"
 #include "train/run/text_out.h"
 
+#define SHOWN_MAX 1024   /* a file name in a message, control bytes escaped (tg_shown) */
+
 static void info_usage(FILE *f) {
     fprintf(f, "usage: tapegrad ckpt info [--json] FILE\n\n"
                "Shows a checkpoint's model, step, parameter count, file size and a 64-bit checksum of\n"
@@ -87,16 +89,18 @@ static void average_usage(FILE *f) {
 
 /* Whether checkpoint b can be averaged with a; prints why not, naming both files. */
 static bool averageable(const char *pa, const tg_loaded *a, const char *pb, const tg_loaded *b) {
-    char ma[1024], mb[1024];
+    char ma[1024], mb[1024], sa[SHOWN_MAX], sb[SHOWN_MAX];
+    tg_shown(sa, sizeof sa, pa);
+    tg_shown(sb, sizeof sb, pb);
     tg_model_config_str(tg_model_cfg(a->model), ma, sizeof ma);
     tg_model_config_str(tg_model_cfg(b->model), mb, sizeof mb);
     if (strcmp(ma, mb)) {
-        fprintf(stderr, "tapegrad ckpt average: %s has another model than %s:\n  %s\n  %s\n", pb, pa, mb, ma);
+        fprintf(stderr, "tapegrad ckpt average: %s has another model than %s:\n  %s\n  %s\n", sb, sa, mb, ma);
         return false;
     }
     if (!tg_run_same_vocab(a->bpe, b->bpe)) {
         fprintf(stderr, "tapegrad ckpt average: %s and %s have different vocabularies (the same ids mean "
-                        "other pieces): their parameters cannot be averaged\n", pa, pb);
+                        "other pieces): their parameters cannot be averaged\n", sa, sb);
         return false;
     }
     return true;
@@ -116,9 +120,12 @@ static int write_average(const tg_loaded *first, const tg_loaded *last, const ch
 /* OUT may replace a file, but not one of the inputs, nor a checkpoint a run resumes from (one with
  * optimiser state: a run's last.ckpt): the model-only average would leave it unresumable. */
 static bool output_ok(const char *out, char **in, int n) {
+    char so[SHOWN_MAX], si[SHOWN_MAX];
+    tg_shown(so, sizeof so, out);
     for (int k = 0; k < n; k++)
         if (tg_cli_same_file(out, in[k])) {
-            fprintf(stderr, "tapegrad ckpt average: -o %s is the input %s: give another -o\n", out, in[k]);
+            fprintf(stderr, "tapegrad ckpt average: -o %s is the input %s: give another -o\n", so,
+                    tg_shown(si, sizeof si, in[k]));
             return false;
         }
     struct stat st;
@@ -130,7 +137,7 @@ static bool output_ok(const char *out, char **in, int n) {
     tg_ckpt_reader_free(r);
     if (resumable)
         fprintf(stderr, "tapegrad ckpt average: -o %s holds a run's optimiser state (it can be resumed); the "
-                        "model-only average would replace it: give another -o\n", out);
+                        "model-only average would replace it: give another -o\n", so);
     return !resumable;
 }
 
@@ -140,8 +147,11 @@ static bool inputs_distinct(char **in, int n) {
         for (int j = 0; j < k; j++) {
             bool same_name = !strcmp(in[j], in[k]);
             if (!same_name && !tg_cli_same_file(in[j], in[k])) continue;
-            if (same_name) fprintf(stderr, "tapegrad ckpt average: %s is given twice", in[k]);
-            else fprintf(stderr, "tapegrad ckpt average: %s and %s are the same file", in[j], in[k]);
+            char sj[SHOWN_MAX], sk[SHOWN_MAX];
+            tg_shown(sj, sizeof sj, in[j]);
+            tg_shown(sk, sizeof sk, in[k]);
+            if (same_name) fprintf(stderr, "tapegrad ckpt average: %s is given twice", sk);
+            else fprintf(stderr, "tapegrad ckpt average: %s and %s are the same file", sj, sk);
             fprintf(stderr, ": it would count twice in the average; give each checkpoint once\n");
             return false;
         }
@@ -186,8 +196,10 @@ int tg_ckpt_average(int argc, char **argv) {
         if (!averageable(in[0], first, in[k], L)) { rc = 1; tg_loaded_free(L); break; }
         for (int j = 0; j < k && rc == 0; j++)   /* a copy (cp, best.ckpt of a kept step) weighs twice */
             if (seen[j] == L->param_hash) {
+                char sj[SHOWN_MAX], sk[SHOWN_MAX];
                 fprintf(stderr, "tapegrad ckpt average: %s and %s hold the same parameters (checksum %016llx): "
-                        "they would count twice in the average; give each model once\n", in[j], in[k],
+                        "they would count twice in the average; give each model once\n",
+                        tg_shown(sj, sizeof sj, in[j]), tg_shown(sk, sizeof sk, in[k]),
                         (unsigned long long)L->param_hash);
                 rc = 1;   /* (found in the files' contents, as another model is; a name given twice: 2) */
             }
