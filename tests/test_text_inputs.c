@@ -259,6 +259,26 @@ START_TEST(test_control_bytes_shown_escaped) {
     char *t[] = {"translate", "--model", (char *)tg_cli_path("run/last.ckpt"), g, NULL};
     ck_assert_int_eq(run(t), 2);
     ck_assert(tg_cli_has("err.txt", shown) && lacks("err.txt", "\x1B"));
+    /* a flag's value or an unknown word, refused (exit 2): the strict number parser and these
+     * commands' own refusals wrote it raw */
+    char *m = (char *)tg_cli_path("run/last.ckpt");
+    char *refused[][10] = {
+        {"translate", "--model", m, "--beam", g, NULL},
+        {"eval", "--model", m, "--data", tsv, "--batch", g, NULL},
+        {"ckpt", g, NULL},
+        {"bench", "gemm", "--sizes", g, NULL},
+        {"bench", "step", "--config", g, NULL},
+        {"gradcheck", "--model", "--seed", g, NULL},
+        {"score", "--ref", (char *)ref, "--hyp", (char *)ref, "--tokenize", g, NULL},
+        {"experiment", "--jobs", g, "--out", g, NULL},
+        {"experiment", "report", (char *)tg_cli_dir, g, NULL},
+        {"train", "--task", "copy", "--out", (char *)tg_cli_path("q"), g, NULL},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        ck_assert_int_eq(run(refused[i]), 2);
+        ck_assert_msg(tg_cli_has("err.txt", shown) && lacks("err.txt", "\x1B"), "%s %s", refused[i][0],
+                      refused[i][1]);
+    }
     const char *pieces = tg_cli_path("pieces.txt");
     tg_cli_write(pieces, "<0x41> <0x00> <0x1B> <0xFF> <0xC3> <0xA9>\n");
     char *d[] = {"vocab", "decode", "--vocab", (char *)tg_cli_path("run/vocab.txt"), NULL};

@@ -13,6 +13,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "train/run/text_out.h"
+
+const char *tg_arg_shown(const char *s) {
+    static char buf[1024];
+    return s ? tg_shown(buf, sizeof buf, s) : "(null)";
+}
+
 bool tg_arg_long(const char *s, long lo, long hi, long *out) {
     if (!s || !*s || isspace((unsigned char)*s) || *s == '+') return false;   /* "+5": no sign but '-' */
     char *end;
@@ -40,13 +47,14 @@ bool tg_arg_int(const char *who, const char *flag, const char *s, long lo, long 
         *out = (int)v;
         return true;
     }
-    fprintf(stderr, "tapegrad %s: %s wants a whole number in [%ld, %ld], not '%s'\n", who, flag, lo, hi, s);
+    fprintf(stderr, "tapegrad %s: %s wants a whole number in [%ld, %ld], not '%s'\n", who, flag, lo, hi,
+            tg_arg_shown(s));
     return false;
 }
 
 bool tg_arg_real(const char *who, const char *flag, const char *s, double lo, double hi, double *out) {
     if (tg_arg_double(s, lo, hi, out)) return true;
-    fprintf(stderr, "tapegrad %s: %s wants a number in [%g, %g], not '%s'\n", who, flag, lo, hi, s);
+    fprintf(stderr, "tapegrad %s: %s wants a number in [%g, %g], not '%s'\n", who, flag, lo, hi, tg_arg_shown(s));
     return false;
 }
 

@@ -113,7 +113,7 @@ static uint64_t next_u64(uint64_t *s) {
 
 static bool parse_long(const char *flag, const char *s, long lo, long hi, long *out) {
     if (!tg_arg_long(s, lo, hi, out)) {
-        fprintf(stderr, "tapegrad bench: %s wants %ld..%ld, not '%s'\n", flag, lo, hi, s);
+        fprintf(stderr, "tapegrad bench: %s wants %ld..%ld, not '%s'\n", flag, lo, hi, tg_arg_shown(s));
         return false;
     }
     return true;
@@ -514,7 +514,7 @@ int tg_cmd_bench(int argc, char **argv) {
                 long n = *p >= '0' && *p <= '9' ? strtol(p, &end, 10) : 0;   /* no blank or sign first */
                 if (!n || n > 16384 || (*end && *end != ',') || (*end && !end[1]) || n_sizes == 32) {
                     fprintf(stderr, "tapegrad bench: --sizes wants up to 32 sizes 1..16384 "
-                                    "separated by commas, not '%s'\n", optarg);
+                                    "separated by commas, not '%s'\n", tg_arg_shown(optarg));
                     return 2;
                 }
                 sizes[n_sizes++] = n;
@@ -530,7 +530,8 @@ int tg_cmd_bench(int argc, char **argv) {
             break;
         case 'm':
             if (!tg_arg_double(optarg, 0, 3600, &min_time)) {
-                fprintf(stderr, "tapegrad bench: --min-time wants seconds in [0, 3600], not '%s'\n", optarg);
+                fprintf(stderr, "tapegrad bench: --min-time wants seconds in [0, 3600], not '%s'\n",
+                        tg_arg_shown(optarg));
                 return 2;
             }
             min_time_set = true;
@@ -540,7 +541,8 @@ int tg_cmd_bench(int argc, char **argv) {
             else if (!strcmp(optarg, "base") || !strcmp(optarg, "B")) sc = &step_configs[1];
             else if (!strcmp(optarg, "small") || !strcmp(optarg, "S")) sc = &step_configs[2];
             else {
-                fprintf(stderr, "tapegrad bench: --config wants tiny, base or small, not '%s'\n", optarg);
+                fprintf(stderr, "tapegrad bench: --config wants tiny, base or small, not '%s'\n",
+                        tg_arg_shown(optarg));
                 return 2;
             }
             break;
@@ -560,7 +562,7 @@ int tg_cmd_bench(int argc, char **argv) {
         case 'k':
             if (!tg_k_impl_parse(optarg, &impl)) {
                 fprintf(stderr, "tapegrad bench: --kernels wants auto, portable, avx2 or avx512, not '%s'\n",
-                        optarg);
+                        tg_arg_shown(optarg));
                 return 2;
             }
             break;
@@ -581,7 +583,7 @@ int tg_cmd_bench(int argc, char **argv) {
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "tapegrad bench: unexpected argument '%s'\n", argv[optind]);
+        fprintf(stderr, "tapegrad bench: unexpected argument '%s'\n", tg_arg_shown(argv[optind]));
         usage(stderr);
         return 2;
     }

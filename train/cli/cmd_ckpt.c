@@ -90,7 +90,7 @@ int tg_cmd_ckpt(int argc, char **argv) {
     for (size_t i = 0; i < N_SUB; i++)
         if (!strcmp(argv[1], subcommands[i].name))
             return tg_cli_output_done("tapegrad ckpt", subcommands[i].run(argc - 1, argv + 1));
-    fprintf(stderr, "tapegrad ckpt: unknown subcommand '%s'\n\n", argv[1]);
+    fprintf(stderr, "tapegrad ckpt: unknown subcommand '%s'\n\n", tg_arg_shown(argv[1]));
     ckpt_usage(stderr);
     return 2;
 }

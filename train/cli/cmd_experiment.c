@@ -117,7 +117,7 @@ static int parse(int argc, char **argv, tg_experiment *e, exp_flags *fl) {
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "tapegrad experiment: unexpected argument '%s'\n", argv[optind]);
+        fprintf(stderr, "tapegrad experiment: unexpected argument '%s'\n", tg_arg_shown(argv[optind]));
         return 2;
     }
     tg_status s = TG_OK;
@@ -165,7 +165,7 @@ static int jobs_of(const char *v) {
     long n = 0;
     bool ok = v[0] && !v[strspn(v, "0123456789")] && strlen(v) <= 3 && (n = strtol(v, NULL, 10)) >= 1 &&
               n <= TG_EXP_MAX_JOBS;
-    if (!ok) fprintf(stderr, "tapegrad experiment: --jobs '%s': give a number of cells from 1 to %d\n", v,
+    if (!ok) fprintf(stderr, "tapegrad experiment: --jobs '%s': give a number of cells from 1 to %d\n", tg_arg_shown(v),
                      TG_EXP_MAX_JOBS);
     return ok ? (int)n : 0;
 }
@@ -269,7 +269,8 @@ static int run(int argc, char **argv, int depth, bool extending) {
             fprintf(stderr, "tapegrad experiment: --max-steps is given %d times: give it once\n", budgets);
             rc = 2;
         } else if (budget && (!budget[0] || budget[strspn(budget, "0123456789")])) {
-            fprintf(stderr, "tapegrad experiment: --max-steps '%s': not a number of steps (digits only)\n", budget);
+            fprintf(stderr, "tapegrad experiment: --max-steps '%s': not a number of steps (digits only)\n",
+                    tg_arg_shown(budget));
             rc = 2;
         } else if (e->n_base > (budget ? 1 : 0) || fl.n_vary || fl.n_variant || fl.seeds || fl.seed_list ||
                    e->config[0] || e->dir[0]) {
@@ -285,14 +286,14 @@ static int run(int argc, char **argv, int depth, bool extending) {
     size_t sl = fl.seed_list ? strlen(fl.seed_list) : 0;
     if (rc < 0 && depth == 0 && sl && fl.seed_list[sl - 1] == ',') {
         fprintf(stderr, "tapegrad experiment: --seed-list %s: an empty seed after the last comma: give seeds like "
-                "1,2,3\n", fl.seed_list);
+                "1,2,3\n", tg_arg_shown(fl.seed_list));
         rc = 2;
     }
     /* and a seed spelled other than in digits (' 2', '+2', ' -2'): strtoull takes ' -2' as
      * 2^64 - 2, where train's --seed refuses it; a recorded one goes on as it was taken */
     if (rc < 0 && depth == 0 && sl && fl.seed_list[strspn(fl.seed_list, "0123456789,")]) {
         fprintf(stderr, "tapegrad experiment: --seed-list '%s': seeds are digits, separated by commas (no spaces or "
-                "signs): give seeds like 1,2,3\n", fl.seed_list);
+                "signs): give seeds like 1,2,3\n", tg_arg_shown(fl.seed_list));
         rc = 2;
     }
     int jobs = rc < 0 ? jobs_of(fl.jobs) : 1;
@@ -351,7 +352,7 @@ static int report_cmd(int argc, char **argv) {
         else if (!operands && !strncmp(argv[i], "--baseline=", 11)) baseline = argv[i] + 11;
         else if ((operands || argv[i][0] != '-') && !dir) dir = argv[i];
         else {
-            fprintf(stderr, "tapegrad experiment report: unexpected argument '%s'\n", argv[i]);
+            fprintf(stderr, "tapegrad experiment report: unexpected argument '%s'\n", tg_arg_shown(argv[i]));
             return 2;
         }
     }

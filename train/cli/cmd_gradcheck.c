@@ -124,7 +124,7 @@ static int run_model(const tg_model_config *cfg, const tg_model_gradcheck_opts *
 
 static bool parse_count(const char *flag, const char *s, long lo, long hi, long *out) {
     if (tg_arg_long(s, lo, hi, out)) return true;
-    fprintf(stderr, "tapegrad gradcheck: %s wants %ld..%ld, not '%s'\n", flag, lo, hi, s);
+    fprintf(stderr, "tapegrad gradcheck: %s wants %ld..%ld, not '%s'\n", flag, lo, hi, tg_arg_shown(s));
     return false;
 }
 
@@ -192,7 +192,7 @@ int tg_cmd_gradcheck(int argc, char **argv) {
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "tapegrad gradcheck: unexpected argument '%s'\n", argv[optind]);
+        fprintf(stderr, "tapegrad gradcheck: unexpected argument '%s'\n", tg_arg_shown(argv[optind]));
         usage(stderr);
         return 2;
     }

@@ -149,7 +149,7 @@ static int score_flag(int c, const char *arg, score_opts *o) {
         if (!strcmp(arg, "13a")) o->bleu.tokenize = TG_BLEU_TOK_13A;
         else if (!strcmp(arg, "intl")) o->bleu.tokenize = TG_BLEU_TOK_INTL;
         else if (!strcmp(arg, "none")) o->bleu.tokenize = TG_BLEU_TOK_NONE;
-        else return usage_error("unknown tokenizer '%s' (expected 13a, intl or none)", arg);
+        else return usage_error("unknown tokenizer '%s' (expected 13a, intl or none)", tg_arg_shown(arg));
         return 0;
     case 'l': o->bleu.lowercase = true; return 0;
     case 's':
@@ -157,14 +157,15 @@ static int score_flag(int c, const char *arg, score_opts *o) {
         else if (!strcmp(arg, "none")) o->bleu.smooth = TG_BLEU_SMOOTH_NONE;
         else if (!strcmp(arg, "floor")) o->bleu.smooth = TG_BLEU_SMOOTH_FLOOR;
         else if (!strcmp(arg, "add-k")) o->bleu.smooth = TG_BLEU_SMOOTH_ADD_K;
-        else return usage_error("unknown smoothing '%s' (expected exp, none, floor or add-k)", arg);
+        else return usage_error("unknown smoothing '%s' (expected exp, none, floor or add-k)",
+                                tg_arg_shown(arg));
         return 0;
     case 'v': {
         char *end;
         errno = 0;
         double x = strtod(arg, &end);
         if (end == arg || *end || errno || !(x >= 0 && x <= 1e9) || strpbrk(arg, "xX") || isspace((unsigned char)*arg))
-            return usage_error("--smooth-value '%s': expected a number from 0 to 1e9", arg);
+            return usage_error("--smooth-value '%s': expected a number from 0 to 1e9", tg_arg_shown(arg));
         o->bleu.smooth_value = x;
         o->smooth_value = arg;
         return 0;
@@ -174,13 +175,13 @@ static int score_flag(int c, const char *arg, score_opts *o) {
     case 'N':
         if (parse_count(arg, 1, 10000000, &v))
             return usage_error("--paired-bs-n '%s': expected a whole number from 1 to 10000000",
-                               arg);
+                               tg_arg_shown(arg));
         o->bs_n = (int)v;
         o->bs_flag = "--paired-bs-n";
         return 0;
     case 'S':
         if (parse_count(arg, 0, INT64_MAX, &v))
-            return usage_error("--paired-bs-seed '%s': expected a whole number from 0 to %lld", arg,
+            return usage_error("--paired-bs-seed '%s': expected a whole number from 0 to %lld", tg_arg_shown(arg),
                                (long long)INT64_MAX);
         o->bs_seed = (uint64_t)v;
         o->bs_flag = "--paired-bs-seed";
@@ -217,7 +218,7 @@ static int score_parse(int argc, char **argv, score_opts *o, int *help) {
     }
     /* getopt moves the other words to the end, in order: "--paired-bs A B C" leaves B and C. */
     if (optind < argc && !o->n_systems)
-        return usage_error("unexpected argument '%s'", argv[optind]);
+        return usage_error("unexpected argument '%s'", tg_arg_shown(argv[optind]));
     while (optind < argc) o->systems[o->n_systems++] = argv[optind++];
     if (!o->ref_path || !o->hyp_path)
         return usage_error("%s", "--ref and --hyp are both required");

@@ -306,7 +306,7 @@ int tg_cmd_train(int argc, char **argv) {
         }
     }
     if (rc == 0 && optind < argc) {
-        fprintf(stderr, "tapegrad train: unexpected argument '%s'\n", argv[optind]);
+        fprintf(stderr, "tapegrad train: unexpected argument '%s'\n", tg_arg_shown(argv[optind]));
         rc = 2;
     }
     tg_run_config *cfg = &held->cfg;

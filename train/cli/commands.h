@@ -40,6 +40,10 @@ int tg_cli_output_done(const char *who, int rc);
 /* fflush(stdout) midway (progress lines): a failure's reason is kept for tg_cli_output_done. */
 void tg_cli_flush(void);
 
+/* An argument as a message shows it, control bytes escaped (\x1B), in a buffer the next call reuses:
+ * one argument a message (args.c). */
+const char *tg_arg_shown(const char *s);
+
 /* A flag's value as a number in [lo, hi] (args.c): the whole text one decimal number, with no
  * blank before and nothing after, in range (no wrapping); false (and *out untouched) if not. */
 bool tg_arg_long(const char *s, long lo, long hi, long *out);

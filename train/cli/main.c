@@ -99,7 +99,7 @@ int main(int argc, char **argv) {
         if (commands[i].run && !strcmp(name, commands[i].name))
             return tg_cli_output_done("tapegrad", help ? commands[i].run(2, help_argv)
                                                        : commands[i].run(argc - 1, argv + 1));
-    fprintf(stderr, "tapegrad: unknown command '%s'\n\n", name);
+    fprintf(stderr, "tapegrad: unknown command '%s'\n\n", tg_arg_shown(name));
     usage(stderr);
     return 2;
 }
