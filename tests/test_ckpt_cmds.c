@@ -553,6 +553,11 @@ START_TEST(test_average_refuses_input_twice) {
     ck_assert_int_eq(tg_cli_run(NULL, d), 1);   /* the files' contents, as another model: a failure */
     ck_assert(tg_cli_has("err.txt", "s10copy.ckpt hold the same parameters (checksum "));
     ck_assert(!exists(out));
+    ck_assert_int_eq(chdir(tg_cli_dir), 0);   /* -o - wrote a file named '-' */
+    char *dash[] = {"ckpt", "average", s10, s20, "--output", "-", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, dash), 2);
+    ck_assert(tg_cli_has("err.txt", "-o -: '-' would be a file of that name"));
+    ck_assert(!exists("-"));
     char *c[] = {"ckpt", "average", s10, s20, "-o", (char *)out, NULL};
     tg_cli_run_ok(NULL, c);
     ck_assert(exists(out));

@@ -120,6 +120,11 @@ START_TEST(test_learn_files) {
     ck_assert_int_eq(tg_bpe_n_merges(b), 10);
     tg_bpe_free(b);
     ck_assert_int_eq(RUN(NULL, "learn", "--data", tsv, "--merges", "10", "-o", "/nonexistent/dir/v.txt"), 1);
+    /* -o - wrote a file named '-' (stdin as an input): refused, saying how to write to stdout */
+    ck_assert_int_eq(chdir(path_of(".")), 0);
+    ck_assert_int_eq(RUN(NULL, "learn", "--data", tsv, "--merges", "10", "-o", "-"), 2);
+    ck_assert(strstr(read_file("err.txt"), "-o -: '-' would be a file of that name") != NULL);
+    ck_assert_int_ne(access("-", F_OK), 0);
     /* file pairs */
     const char *en = write_file("c.en", "The cat sat.\nThe dog sat.\n");
     const char *es = write_file("c.es", "El gato.\nEl perro.\n");

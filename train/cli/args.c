@@ -58,6 +58,13 @@ bool tg_arg_real(const char *who, const char *flag, const char *s, double lo, do
     return false;
 }
 
+bool tg_cli_output_name_ok(const char *who, const char *out) {
+    if (strcmp(out, "-")) return true;
+    fprintf(stderr, "%s: -o -: '-' would be a file of that name (it is stdin as an input): give a file name, "
+                    "or -o /dev/stdout to write to stdout\n", who);
+    return false;
+}
+
 bool tg_cli_same_file(const char *a, const char *b) {
     struct stat sa, sb;
     return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
