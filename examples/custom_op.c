@@ -16,6 +16,7 @@ static double sigmoid(double z) { return 1 / (1 + exp(-z)); }
 /* out (like in[0]) = x * sigmoid(beta x) */
 static tg_status swish_forward(tg_tensor *const *in, int n_in, tg_tensor *out, void *user,
                                tg_err *err) {
+    (void)n_in, (void)err;   /* one input, as declared; nothing here can fail */
     double beta = ((const swish_args *)user)->beta;
     const tg_float *x = in[0]->data;
     for (int64_t i = 0; i < out->n; i++) out->data[i] = (tg_float)(x[i] * sigmoid(beta * x[i]));
@@ -25,6 +26,7 @@ static tg_status swish_forward(tg_tensor *const *in, int n_in, tg_tensor *out, v
 /* dy/dx = s + beta x s (1 - s), s = sigmoid(beta x); accumulate into grads[0] (NULL: not needed) */
 static void swish_backward(tg_tensor *const *in, int n_in, const tg_tensor *out,
                            tg_float *const *grads, void *user) {
+    (void)n_in;
     if (!grads[0]) return;
     double beta = ((const swish_args *)user)->beta;
     const tg_float *x = in[0]->data;

@@ -43,7 +43,8 @@ echo "install_test: $n installed headers compile alone (C11$(command -v c++ >/de
 # 2. pkg-config
 pcdir=$(dirname "$(find "$prefix" -name tapegrad.pc | head -1)")
 flags=$(PKG_CONFIG_PATH=$pcdir pkg-config --cflags --libs tapegrad) || fail "pkg-config does not know tapegrad"
-cc -std=c11 -O1 $san "$src/examples/custom_op.c" -o "$tmp/custom_op" $flags -lm ||
+# (with the warnings a user's build turns on: the example is a template, it warned with -Wextra)
+cc -std=c11 -O1 -Wall -Wextra -Werror $san "$src/examples/custom_op.c" -o "$tmp/custom_op" $flags -lm ||
     fail "examples/custom_op.c does not build with: pkg-config --cflags --libs tapegrad ($flags)"
 LD_LIBRARY_PATH=$(dirname "$(ls "$prefix"/lib*/libtapegrad.so | head -1)") "$tmp/custom_op" ||
     fail "the pkg-config build of custom_op failed"
