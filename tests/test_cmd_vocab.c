@@ -103,6 +103,10 @@ START_TEST(test_usage_and_help) {
     ck_assert_int_eq(RUN(NULL, "learn", "--data", tsv, "--merges", "10", "-o", path_of("v.txt"),
                          "--on-bad-line", "ignore"), 2);
     ck_assert_int_eq(RUN(NULL, "encode", "--vocab", path_of("v.txt"), "--merges", "3"), 2);
+    /* the flag named, not its value ("flag '3' does not apply") */
+    ck_assert(strstr(read_file("err.txt"), "flag '--merges' does not apply to 'vocab encode'") != NULL);
+    ck_assert_int_eq(RUN(NULL, "bench", "--data", tsv, "-o", path_of("v.txt")), 2);
+    ck_assert(strstr(read_file("err.txt"), "flag '-o' does not apply to 'vocab bench'") != NULL);
     ck_assert_int_eq(RUN(NULL, "encode", "--vocab"), 2);
     ck_assert_int_eq(RUN(NULL, "encode"), 2); /* no --vocab */
 }

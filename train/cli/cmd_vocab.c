@@ -86,8 +86,8 @@ static int parse_args(int argc, char **argv, const int *allowed, vocab_args *a) 
     a->repeat = 3;
     optind = 0; /* glibc: a full reset, so tests can run several commands in one process */
     opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":o:h", long_opts, NULL)) != -1) {
+    int c, li = -1;   /* li: the long option's index, to name a flag that took its value */
+    while ((c = getopt_long(argc, argv, ":o:h", long_opts, &li)) != -1) {
         if (c == 'h') c = OPT_HELP;
         if (c == '?') {
             char msg[128];
@@ -101,11 +101,14 @@ static int parse_args(int argc, char **argv, const int *allowed, vocab_args *a) 
         }
         bool ok = c == OPT_HELP;
         for (const int *p = allowed; *p && !ok; p++) ok = *p == c;
-        if (!ok) {
+        if (!ok) {   /* (argv[optind - 1] is the value of `--merges 5`: it named '5') */
             char msg[160];
-            snprintf(msg, sizeof msg, "flag '%s' does not apply to 'vocab %s'", argv[optind - 1], argv[0]);
+            if (li >= 0) snprintf(msg, sizeof msg, "flag '--%s' does not apply to 'vocab %s'", long_opts[li].name,
+                                  argv[0]);
+            else snprintf(msg, sizeof msg, "flag '-%c' does not apply to 'vocab %s'", c, argv[0]);
             return usage_error(msg);
         }
+        li = -1;
         long v;
         switch (c) {
         case OPT_HELP: a->help = true; break;
