@@ -95,7 +95,7 @@ START_TEST(test_usage_and_help) {
     ck_assert_int_eq(run(NULL, (char *)NULL), 2);
     ck_assert_int_eq(RUN(NULL, "frobnicate"), 2);
     ck_assert_int_eq(RUN(NULL, "learn", "--bogus"), 2);
-    ck_assert(strstr(read_file("err.txt"), "unknown flag '--bogus'") != NULL);
+    ck_assert(strstr(read_file("err.txt"), "unrecognized option '--bogus'") != NULL);
     const char *tsv = write_file("c.tsv", corpus);
     ck_assert_int_eq(RUN(NULL, "learn", "--data", tsv, "-o", path_of("v.txt")), 2); /* no --merges */
     ck_assert_int_eq(RUN(NULL, "learn", "--data", tsv, "--merges", "10"), 2);      /* no -o */

@@ -49,6 +49,15 @@ static bool file_has(const char *name, const char *needle) {
     return yes;
 }
 
+/* tmpdir/name holds an ESC byte: text a terminal would obey, not shown escaped */
+static bool has_raw_escape(const char *name) {
+    size_t n;
+    char *s = slurp_tmp(name, &n);
+    bool yes = memchr(s, 0x1b, n) != NULL;
+    free(s);
+    return yes;
+}
+
 static bool exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0;
@@ -164,10 +173,7 @@ START_TEST(test_checkpoint_text_shown_escaped) {
     char *r[] = {"train", "--resume", tmp_path(dir, sizeof dir, "r"), "--max-steps", "5", NULL};
     ck_assert_int_eq(run(r), 0);
     ck_assert(file_has("err.txt", "'fast\\x1B]0;owned\\x07\\x1B[2J' kernels"));
-    size_t n;
-    char *e = slurp_tmp("err.txt", &n);
-    ck_assert_ptr_null(memchr(e, 0x1b, n));
-    free(e);
+    ck_assert(!has_raw_escape("err.txt"));
 }
 END_TEST
 
@@ -334,6 +340,44 @@ START_TEST(test_number_flags_strict) {
     char *d65[] = {"ckpt", "diagnose", "--threads", "65", "somewhere", NULL};   /* as train's, 64 at most */
     ck_assert_int_eq(run(d65), 2);
     ck_assert(file_has("err.txt", "--threads wants a whole number in [0, 64], not '65'"));
+}
+END_TEST
+
+/* glibc's getopt printed a bad option raw ("train: unrecognized option '--x\e[31m'", the terminal
+ * obeying it): each command names it escaped, as "tapegrad CMD: ...", and exits 2. */
+START_TEST(test_option_errors_shown_escaped) {
+    static const char *const cmds[][3] = {   /* the command, its action, the name its messages give */
+        {"train", NULL, "train"}, {"translate", NULL, "translate"}, {"eval", NULL, "eval"},
+        {"score", NULL, "score"}, {"gradcheck", NULL, "gradcheck"}, {"bench", "gemm", "bench"},
+        {"experiment", NULL, "experiment"}, {"ckpt", "verify", "ckpt verify"}, {"ckpt", "info", "ckpt info"},
+        {"ckpt", "average", "ckpt average"}, {"ckpt", "diagnose", "ckpt diagnose"}, {"vocab", "learn", "vocab"},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char *a[] = {(char *)cmds[i][0], (char *)cmds[i][1], "--x\x1b[31m", NULL};
+        if (!cmds[i][1]) a[1] = a[2], a[2] = NULL;
+        ck_assert_msg(run(a) == 2, "%s", cmds[i][2]);
+        char want[128];
+        snprintf(want, sizeof want, "tapegrad %s: unrecognized option '--x\\x1B[31m'\n", cmds[i][2]);
+        ck_assert(file_has("err.txt", want));
+        ck_assert(file_has("err.txt", "usage: tapegrad"));
+        ck_assert(!has_raw_escape("err.txt"));
+    }
+    static const char *const other[][4] = {   /* the other errors getopt reported, worded as glibc's */
+        {"translate", "--model", NULL, "tapegrad translate: option '--model' requires an argument"},
+        {"translate", "--mod", NULL, "tapegrad translate: option '--model' requires an argument"},
+        {"eval", "--json=\x1b", NULL, "tapegrad eval: option '--json' doesn't allow an argument"},
+        {"score", "--s", "x", "tapegrad score: option '--s' is ambiguous"},
+        {"ckpt", "average", "-o", "tapegrad ckpt average: option '-o' requires an argument"},
+        {"ckpt", "average", "-q\x1b", "tapegrad ckpt average: unrecognized option '-q'"},
+        {"score", "-\x1b", NULL, "tapegrad score: unrecognized option '-\\x1B'"},
+        {"vocab", "learn", "--merges", "tapegrad vocab: option '--merges' requires an argument"},
+    };
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+        char *a[] = {(char *)other[i][0], (char *)other[i][1], (char *)other[i][2], NULL};
+        ck_assert_msg(run(a) == 2, "%s %s", other[i][0], other[i][1]);
+        ck_assert(file_has("err.txt", other[i][3]));
+        ck_assert(!has_raw_escape("err.txt"));
+    }
 }
 END_TEST
 
@@ -574,6 +618,7 @@ int main(void) {
     tcase_add_test(tc, test_non_finite_models_refused);
     tcase_add_test(tc, test_diverging_run_resumes);
     tcase_add_test(tc, test_number_flags_strict);
+    tcase_add_test(tc, test_option_errors_shown_escaped);
     tcase_add_test(tc, test_outputs_that_name_inputs_refused);
     tcase_add_test(tc, test_users_files_in_out_kept);
     tcase_add_test(tc, test_keep_leaves_k_newest);

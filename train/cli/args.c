@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -18,6 +19,48 @@
 const char *tg_arg_shown(const char *s) {
     static char buf[1024];
     return s ? tg_shown(buf, sizeof buf, s) : "(null)";
+}
+
+/* The long option a typed name (no "--", to '=' or its end) stands for: the exact name, or the one
+ * it abbreviates; NULL if none or several. */
+static const struct option *long_named(const struct option *opts, const char *name, size_t len, int *n_match) {
+    const struct option *hit = NULL;
+    *n_match = 0;
+    for (const struct option *o = opts; o->name; o++) {
+        if (strncmp(o->name, name, len)) continue;
+        if (strlen(o->name) == len) { *n_match = 1; return o; }
+        hit = o;
+        ++*n_match;
+    }
+    return *n_match == 1 ? hit : NULL;
+}
+
+int tg_arg_getopt(const char *who, int argc, char **argv, const char *shortopts, const struct option *opts,
+                  int *longindex) {
+    char so[64];
+    snprintf(so, sizeof so, ":%s", shortopts);   /* ':' : a missing value is told apart */
+    opterr = 0;   /* glibc would print the option raw, control bytes and all */
+    int c = getopt_long(argc, argv, so, opts, longindex);
+    if (c != '?' && c != ':') return c;
+    /* a long option's errors leave optind past its word; a short one's not always (-qx: q) */
+    const char *word = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+    bool dashes = !strncmp(word, "--", 2);
+    const char *name = word + (dashes ? 2 : 0), *eq = strchr(name, '=');
+    size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    int n_match = 0;
+    const struct option *o = dashes ? long_named(opts, name, len, &n_match) : NULL;
+    bool is_long = dashes && (c == ':' || optopt == 0 || (eq && o && o->val == optopt));
+    char typed[1024];
+    if (!is_long) snprintf(typed, sizeof typed, "-%c", optopt);
+    else if (o) snprintf(typed, sizeof typed, "--%s", o->name);
+    else if (n_match > 1) snprintf(typed, sizeof typed, "--%.*s", (int)len, name);
+    else snprintf(typed, sizeof typed, "%s", word);   /* (as typed, with any =VALUE, as glibc did) */
+    const char *what = c == ':' ? "requires an argument"
+                     : is_long && o && optopt ? "doesn't allow an argument"
+                     : is_long && n_match > 1 ? "is ambiguous: give more of its name" : NULL;
+    if (what) fprintf(stderr, "tapegrad %s: option '%s' %s\n", who, tg_arg_shown(typed), what);
+    else fprintf(stderr, "tapegrad %s: unrecognized option '%s'\n", who, tg_arg_shown(typed));
+    return '?';
 }
 
 bool tg_arg_long(const char *s, long lo, long hi, long *out) {

@@ -504,7 +504,7 @@ int tg_cmd_bench(int argc, char **argv) {
     optind = 1;
     argc--;
     argv++;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = tg_arg_getopt("bench", argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'z': {
             n_sizes = 0;

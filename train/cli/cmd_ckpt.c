@@ -34,7 +34,7 @@ static int ckpt_verify(int argc, char **argv) {
     static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     optind = 0;   /* full getopt reset: the tests run commands more than once per process */
     int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = tg_arg_getopt("ckpt verify", argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'h') {
             verify_usage(stdout);
             return 0;

@@ -31,7 +31,7 @@ int tg_ckpt_diagnose(int argc, char **argv) {
         {"threads", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int threads = 0, c;
     optind = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = tg_arg_getopt("ckpt diagnose", argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 't': if (!tg_arg_int("ckpt diagnose", "--threads", optarg, 0, 64, &threads)) return 2; break;
         case 'h': usage(stdout); return 0;

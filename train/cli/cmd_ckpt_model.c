@@ -26,7 +26,7 @@ int tg_ckpt_info(int argc, char **argv) {
     bool json = false;
     int c;
     optind = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = tg_arg_getopt("ckpt info", argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'j') json = true;
         else if (c == 'h') { info_usage(stdout); return 0; }
         else { info_usage(stderr); return 2; }
@@ -164,7 +164,7 @@ int tg_ckpt_average(int argc, char **argv) {
     const char *out = NULL;
     int c;
     optind = 0;
-    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+    while ((c = tg_arg_getopt("ckpt average", argc, argv, "ho:", opts, NULL)) != -1) {
         if (c == 'o') out = optarg;
         else if (c == 'h') { average_usage(stdout); return 0; }
         else { average_usage(stderr); return 2; }

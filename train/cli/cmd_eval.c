@@ -61,7 +61,7 @@ static int parse_args(int argc, char **argv, eval_args *a) {
     int c;
     bool alpha = false;   /* given: refused with --beam 1 (tg_run_alpha_check) */
     optind = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = tg_arg_getopt("eval", argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': a->model = optarg; break;
         case 'd': a->data = optarg; break;

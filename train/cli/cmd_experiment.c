@@ -97,7 +97,7 @@ static int parse(int argc, char **argv, tg_experiment *e, exp_flags *fl) {
     tg_err err;
     int c;
     optind = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = tg_arg_getopt("experiment", argc, argv, "h", opts, NULL)) != -1) {
         const char *name = tg_run_config_name(c);
         switch (c) {
         case 'c': snprintf(e->config, sizeof e->config, "%s", optarg); break;

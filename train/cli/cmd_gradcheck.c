@@ -154,7 +154,7 @@ int tg_cmd_gradcheck(int argc, char **argv) {
     tg_model_gradcheck_opts mo = tg_model_gradcheck_defaults();
     tg_err err;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = tg_arg_getopt("gradcheck", argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'o': ops = true; break;
         case 'm': model = true; break;

@@ -208,7 +208,7 @@ static int score_parse(int argc, char **argv, score_opts *o, int *help) {
     };
     int c;
     optind = 0;   /* restart getopt: tests call commands more than once in a process */
-    while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+    while ((c = tg_arg_getopt("score", argc, argv, "h", long_opts, NULL)) != -1) {
         if (c == 'h') {
             *help = 1;
             return 0;

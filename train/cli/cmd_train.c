@@ -288,7 +288,7 @@ int tg_cmd_train(int argc, char **argv) {
     int rc = 0;   /* -1: --help printed, the command is done */
     const char *config = NULL, *resume = NULL;
     optind = 0;
-    while (rc == 0 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while (rc == 0 && (c = tg_arg_getopt("train", argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
             if (config) {   /* the last would win and the first be dropped in silence */

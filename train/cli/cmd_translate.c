@@ -57,7 +57,7 @@ static int parse_args(int argc, char **argv, translate_args *a) {
     int c;
     bool alpha = false;   /* given: refused with --beam 1 (tg_run_alpha_check) */
     optind = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = tg_arg_getopt("translate", argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': a->model = optarg; break;
         case 'i': a->input = optarg; break;

@@ -85,20 +85,10 @@ static int parse_args(int argc, char **argv, const int *allowed, vocab_args *a) 
     a->merges = 8000;
     a->repeat = 3;
     optind = 0; /* glibc: a full reset, so tests can run several commands in one process */
-    opterr = 0;
     int c, li = -1;   /* li: the long option's index, to name a flag that took its value */
-    while ((c = getopt_long(argc, argv, ":o:h", long_opts, &li)) != -1) {
+    while ((c = tg_arg_getopt("vocab", argc, argv, "o:h", long_opts, &li)) != -1) {
         if (c == 'h') c = OPT_HELP;
-        if (c == '?') {
-            char msg[128];
-            snprintf(msg, sizeof msg, "unknown flag '%s'", argv[optind - 1]);
-            return usage_error(msg);
-        }
-        if (c == ':') {
-            char msg[128];
-            snprintf(msg, sizeof msg, "flag '%s' needs a value", argv[optind - 1]);
-            return usage_error(msg);
-        }
+        if (c == '?') return usage_error(NULL);   /* (the option named) */
         bool ok = c == OPT_HELP;
         for (const int *p = allowed; *p && !ok; p++) ok = *p == c;
         if (!ok) {   /* (argv[optind - 1] is the value of `--merges 5`: it named '5') */

@@ -44,6 +44,14 @@ void tg_cli_flush(void);
  * one argument a message (args.c). */
 const char *tg_arg_shown(const char *s);
 
+/* getopt_long with tapegrad's own messages (args.c): an unrecognized, ambiguous or misused option
+ * is named escaped (glibc printed it raw, control bytes and all) in "tapegrad WHO: unrecognized
+ * option '--x'" (or "option '--model' requires an argument", ...), and '?' returned for either kind
+ * of error; the caller prints its usage. shortopts without the leading ':'. */
+struct option;
+int tg_arg_getopt(const char *who, int argc, char **argv, const char *shortopts, const struct option *opts,
+                  int *longindex);
+
 /* A flag's value as a number in [lo, hi] (args.c): the whole text one decimal number, with no
  * blank before and nothing after, in range (no wrapping); false (and *out untouched) if not. */
 bool tg_arg_long(const char *s, long lo, long hi, long *out);
