@@ -68,16 +68,21 @@ static char *tmp_path(char *buf, size_t cap, const char *name) {
     return buf;
 }
 
+/* tmpdir/name, written with text; its path in buf */
+static char *tmp_file(char *buf, size_t cap, const char *name, const char *text) {
+    FILE *f = fopen(tmp_path(buf, cap, name), "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+    return buf;
+}
+
 /* A tiny English-Spanish TSV run in tmpdir/NAME: 4 updates, checkpoints step-2 and step-4. */
 static void tsv_run(const char *name) {
     char train[300], dir[300];
-    tmp_path(train, sizeof train, "train.tsv");
+    tmp_file(train, sizeof train, "train.tsv", "the red house\tla casa roja\na green dog\tun perro verde\n"
+             "the dog runs\tel perro corre\na slow house\tuna casa lenta\n");
     tmp_path(dir, sizeof dir, name);
-    FILE *f = fopen(train, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs("the red house\tla casa roja\na green dog\tun perro verde\nthe dog runs\tel perro corre\n"
-          "a slow house\tuna casa lenta\n", f);
-    fclose(f);
     char *a[] = {"train", "--train", train, "--out", dir, "--merges", "10", "--d-model", "8", "--heads", "2",
                  "--d-ff", "8", "--layers", "1", "--max-steps", "4", "--save-every", "2", "--keep", "2",
                  "--threads", "1", NULL};
@@ -381,6 +386,36 @@ START_TEST(test_option_errors_shown_escaped) {
 }
 END_TEST
 
+/* --out FILE (a file, not a folder) said "cannot open FILE/lock: Not a directory" (train) or
+ * "cannot read FILE/cells/...: Not a directory" (experiment): each names it as not a folder, exit 1,
+ * the file as it was; --resume FILE and `experiment report FILE` too. */
+START_TEST(test_out_file_is_not_a_folder) {
+    char train[300], file[300];
+    tmp_file(train, sizeof train, "train.tsv", "the red house\tla casa roja\na green dog\tun perro verde\n");
+    tmp_file(file, sizeof file, "notes", "mine\n");
+    char *t[] = {"train", "--train", train, "--out", file, "--max-steps", "1", NULL};
+    char *x[] = {"experiment", "--train", train, "--out", file, "--max-steps", "1", "--vary", "norm=pre,post",
+                 "--seeds", "1", NULL};
+    char *xd[] = {"experiment", "--train", train, "--out", file, "--max-steps", "1", "--vary", "norm=pre,post",
+                  "--seeds", "1", "--dry-run", NULL};
+    char *tr[] = {"train", "--resume", file, NULL};
+    char *xr[] = {"experiment", "--resume", file, NULL};
+    char *rp[] = {"experiment", "report", file, NULL};
+    char **cmds[] = {t, x, xd, tr, xr, rp};
+    char want[400];
+    snprintf(want, sizeof want, "%s is not a folder\n", file);
+    for (int i = 0; i < 6; i++) {
+        ck_assert_msg(run(cmds[i]) == 1, "%s %s", cmds[i][0], cmds[i][1]);
+        ck_assert(file_has("err.txt", want));
+        char *e = slurp_tmp("err.txt", NULL), *kept = slurp_tmp("notes", NULL);
+        ck_assert(!strstr(e, "Not a directory"));
+        ck_assert_str_eq(kept, "mine\n");
+        free(e);
+        free(kept);
+    }
+}
+END_TEST
+
 /* An output that names an input: `ckpt average X -o X` replaced a run's last.ckpt with a model-only
  * file (the run could no longer resume), and `vocab learn --data C -o C` replaced the corpus. Both
  * are refused, as is an average over a resumable checkpoint that is not an input; files intact. */
@@ -619,6 +654,7 @@ int main(void) {
     tcase_add_test(tc, test_diverging_run_resumes);
     tcase_add_test(tc, test_number_flags_strict);
     tcase_add_test(tc, test_option_errors_shown_escaped);
+    tcase_add_test(tc, test_out_file_is_not_a_folder);
     tcase_add_test(tc, test_outputs_that_name_inputs_refused);
     tcase_add_test(tc, test_users_files_in_out_kept);
     tcase_add_test(tc, test_keep_leaves_k_newest);

@@ -183,7 +183,7 @@ static int resume(const char *dir, bool dry_run, const char *report, const char 
         fprintf(stderr, "tapegrad experiment: --resume in %s/experiment.txt\n", dir);
         return 2;
     }
-    if (tg_exp_record_argv(dir, &n, &rec, &err) != TG_OK) {
+    if (tg_run_folder_usable(dir, &err) != TG_OK || tg_exp_record_argv(dir, &n, &rec, &err) != TG_OK) {
         if (report) fprintf(stderr, "tapegrad experiment report: no experiment to report: %s\n", err.msg);
         else fprintf(stderr, "tapegrad experiment: cannot resume: %s\n", err.msg);
         return 1;

@@ -321,7 +321,10 @@ int tg_cmd_train(int argc, char **argv) {
     if (rc == 0 && resume) {
         snprintf(path, sizeof path, "%s/last.ckpt", resume);
         if (config) { fprintf(stderr, "tapegrad train: --resume takes its settings from the checkpoint, not --config\n"); rc = 2; }
-        else if (writer && file_exists(path) && (lock = tg_run_folder_lock(resume, &err)) < 0) {
+        else if (tg_run_folder_usable(resume, &err) != TG_OK) {
+            fprintf(stderr, "tapegrad train: cannot resume: %s\n", err.msg);
+            rc = 1;
+        } else if (writer && file_exists(path) && (lock = tg_run_folder_lock(resume, &err)) < 0) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);
             rc = 1;
         } else if (tg_run_load_model(path, loaded, &err) != TG_OK) {
@@ -439,6 +442,9 @@ int tg_cmd_train(int argc, char **argv) {
         if (config && tg_run_input_not_output("config", config, cfg->out, &err) != TG_OK) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);
             rc = 2;
+        } else if (tg_run_folder_usable(cfg->out, &err) != TG_OK) {
+            fprintf(stderr, "tapegrad train: %s\n", err.msg);
+            rc = 1;
         } else if (tg_mkdir_p(cfg->out) != 0) {
             fprintf(stderr, "tapegrad train: cannot create %s: %s\n", cfg->out, strerror(errno));
             rc = 1;

@@ -677,6 +677,7 @@ static tg_status distinct_settings(const tg_experiment *e, tg_err *err) {
 
 tg_status tg_exp_validate(const tg_experiment *e, tg_err *err) {
     if (!e->dir[0]) return tg_err_set(err, TG_ERR_ARG, "no experiment folder: give --out DIR");
+    if (tg_run_folder_usable(e->dir, err) != TG_OK) return TG_ERR_IO;   /* (not "cannot read DIR/cells/...") */
     if (!e->n_seeds) return tg_err_set(err, TG_ERR_ARG, "no seeds: give --seeds N or --seed-list 1,2,3");
     if (tg_exp_args_recordable(e, err) != TG_OK) return TG_ERR_ARG;   /* before the lock and any cell */
     struct stat sb;   /* the --config file is read for each cell, its check and the record */

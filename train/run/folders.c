@@ -27,6 +27,12 @@ int tg_mkdir_p(const char *path) {
     return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
 }
 
+tg_status tg_run_folder_usable(const char *dir, tg_err *err) {
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || S_ISDIR(sb.st_mode)) return TG_OK;   /* (other errors: named where it is opened) */
+    return tg_err_set(err, TG_ERR_IO, "%s is not a folder", dir);
+}
+
 int tg_run_folder_lock(const char *dir, tg_err *err) {
     char path[TG_PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/lock", dir);
