@@ -1379,6 +1379,34 @@ START_TEST(test_report_of_no_experiment_said_as_report) {
 }
 END_TEST
 
+/* `report` (or --resume) of a cell trained, its last.ckpt deleted, advised "give another --out",
+ * which neither takes: it says what is true, and removing the folder has the cell trained again. */
+START_TEST(test_cell_without_its_checkpoint_advised_as_report) {
+    ck_assert_int_eq(chdir(tmpdir), 0);
+    tg_cli_write("in.tsv", "a b\tc d\ne f\tg h\n");
+    char *g[] = {"experiment", "--d-model", "8", "--heads", "2", "--d-ff", "8", "--layers", "1", "--max-steps", "2",
+                 "--threads", "1", "--log-every", "1", "--seeds", "1", "--vary", "dropout=0,0.1", "--train", "in.tsv",
+                 "--out", "x", NULL};   /* (--log-every 1: metrics.tsv rows, a cell past its start) */
+    run_ok(g);
+    ck_assert_int_eq(remove("x/cells/dropout=0,seed=1/last.ckpt"), 0);
+    char *report[] = {"experiment", "report", "x", NULL}, *again[] = {"experiment", "--resume", "x", NULL};
+    char **cmds[] = {report, again};
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(run(cmds[i]), 2);
+        ck_assert_int_eq(count_in("err.txt", "x/cells/dropout=0,seed=1 holds the cell's files"), 1);
+        ck_assert_int_eq(count_in("err.txt", "put its last.ckpt back, or remove x/cells/dropout=0,seed=1, which "
+                                             "`experiment --resume x` then trains again"), 1);
+        char *e = tg_cli_slurp("err.txt");
+        ck_assert(!strstr(e, "--out"));
+        free(e);
+    }
+    ck_assert_int_eq(system("rm -r 'x/cells/dropout=0,seed=1'"), 0);
+    run_ok(again);
+    ck_assert(exists("x/cells/dropout=0,seed=1/last.ckpt"));
+    run_ok(report);
+}
+END_TEST
+
 /* Started with SIGCHLD ignored (SIG_IGN is inherited through exec: a launcher that reaps nothing),
  * the kernel reaped the cells at their exit and waitpid found none: a cell that had finished was
  * "failed (exit 1)" and the experiment stopped, exit 1; with --jobs 2 it waited for ever. */
@@ -2830,6 +2858,7 @@ int main(void) {
     tcase_add_test(checks, test_argument_the_record_cannot_hold_refused);
     tcase_add_test(checks, test_report_takes_what_getopt_takes);
     tcase_add_test(checks, test_report_of_no_experiment_said_as_report);
+    tcase_add_test(checks, test_cell_without_its_checkpoint_advised_as_report);
     tcase_add_test(checks, test_cells_reaped_when_sigchld_ignored);
     tcase_add_test(checks, test_fifo_input_left_to_its_cell);
     tcase_add_test(checks, test_recorded_flags_doing_nothing_carry_on);

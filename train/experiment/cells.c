@@ -570,6 +570,13 @@ static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err
     char last[sizeof c->dir + 16];
     struct stat sb;
     snprintf(last, sizeof last, "%s/last.ckpt", c->dir);
+    char done[sizeof c->dir + 300];
+    /* a recorded cell, trained, its checkpoint gone: it starts again only from an empty folder
+     * (`report` and `--resume` take no other --out, as a new experiment's refusal advises) */
+    if (s == TG_OK && e->recorded && stat(last, &sb) != 0 && tg_run_folder_started(c->dir, done, sizeof done) > 0)
+        s = tg_err_set(&e2, TG_ERR_STATE, "%s holds the cell's files (%s) but no last.ckpt: put its last.ckpt back, "
+                       "or remove %s, which `experiment --resume %s` then trains again", c->dir, done, c->dir,
+                       e->dir);
     if (s == TG_OK && stat(last, &sb) != 0) s = tg_run_folder_fresh(c->dir, cfg, &e2);   /* and its folder */
     if (s == TG_OK && cfg->max_steps <= 0)
         s = tg_err_set(&e2, TG_ERR_ARG, "--max-steps is required and must be at least 1 (it is %lld): the cells' "

@@ -220,16 +220,20 @@ tg_status tg_run_folder_fresh(const char *dir, const tg_run_config *cfg, tg_err 
             return tg_err_set(err, TG_ERR_STATE, "%s is not a %s a run wrote (its first line is not the header "
                               "tapegrad writes): move it, or give another --out", path, tsvs[i].name);
     }
+    int started = tg_run_folder_started(dir, path, sizeof path);
+    if (started > 0)
+        return tg_err_set(err, TG_ERR_STATE, "%s holds another run's files (%s) and no last.ckpt: give another "
+                          "--out, or put that run's last.ckpt back and continue it with --resume %s", dir, path, dir);
+    return started < 0 && errno != ENOENT ? tg_err_set(err, TG_ERR_IO, "cannot read %s: %s", dir, strerror(errno))
+                                          : TG_OK;
+}
+
+int tg_run_folder_started(const char *dir, char *path, size_t cap) {
     DIR *d = opendir(dir);
-    if (!d) return errno == ENOENT ? TG_OK : tg_err_set(err, TG_ERR_IO, "cannot read %s: %s", dir, strerror(errno));
-    tg_status s = TG_OK;
-    for (struct dirent *e; s == TG_OK && (e = readdir(d));)
-        if (past_start(dir, e->d_name)) {
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            s = tg_err_set(err, TG_ERR_STATE, "%s holds another run's files (%s) and no last.ckpt: give another "
-                           "--out, or put that run's last.ckpt back and continue it with --resume %s", dir, path,
-                           dir);
-        }
+    if (!d) return -1;
+    bool found = false;
+    for (struct dirent *e; !found && (e = readdir(d));)
+        if ((found = past_start(dir, e->d_name))) snprintf(path, cap, "%s/%s", dir, e->d_name);
     closedir(d);
-    return s;
+    return found;
 }

@@ -349,6 +349,9 @@ tg_status tg_run_input_not_output(const char *flag, const char *path, const char
  * overwrite, cut or delete, and no config.txt or (when c learns its BPE) vocab.txt of the user's;
  * else TG_ERR_STATE naming the file. */
 tg_status tg_run_folder_fresh(const char *dir, const tg_run_config *c, tg_err *err);
+/* Whether dir holds a file a run writes once past its start (best.ckpt, step-N.ckpt, rows in
+ * metrics.tsv, ...): 1 (its path in path), 0, or -1 when dir cannot be read (errno). */
+int tg_run_folder_started(const char *dir, char *path, size_t cap);
 /* Writes the vocabulary as text to path through atomic_file.h (temporary + rename). */
 tg_status tg_run_vocab_save(const tg_bpe *bpe, const char *path, tg_err *err);
 
