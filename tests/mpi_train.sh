@@ -30,7 +30,9 @@
 #                is refused before anything is written, naming the variable and both ranks' values,
 #                exit 1, no hang (before: the bucket ended in MPI_ERR_TRUNCATE); other kernels on one
 #                rank train, said once by rank 0 (before: nothing said); TAPEGRAD_KERNELS=bogus on ranks 1
-#                and 2 only is warned of once, from rank 1, named (before: dropped with its held output)
+#                and 2 only is warned of once, from rank 1, named (before: dropped with its held output);
+#                TAPEGRAD_MPI_BUCKET=12abc on rank 1 is warned of once and ignored, the job trains
+#                (before: read as 12 by atoll, refused as unequal; "abc" taken as unset, unsaid)
 #   save-fails   rank 1's step 13 fails before its update, and rank 0's save of step 12 after it fails
 #                too (a failing disk: TAPEGRAD_FAIL_SYNC at last.ckpt's temporary): rank 0 says that
 #                last.ckpt still holds step 10, its last save (before: only that it could not be
@@ -254,6 +256,13 @@ knobs-differ)
     $MPI -np 1 env TAPEGRAD_MPI_BUCKET=1048576 TAPEGRAD_MPI_OVERLAP=1 "$TG" train $TINY --max-steps 2 --out "$D/ks" : \
          -np 1 "$TG" train $TINY --max-steps 2 --out "$D/ks2" 2>"$D/err" >/dev/null \
         || { cat "$D/err"; fail "equal knobs said another way: refused"; }
+    # a bucket size that is not one on one rank (atoll took 12abc as 12, refused as unequal): ignored
+    # as TAPEGRAD_THREADS's typo is, said once, and the job trains
+    $MPI -np 1 "$TG" train $TINY --max-steps 2 --out "$D/kbucket" : \
+         -np 1 env TAPEGRAD_MPI_BUCKET=12abc "$TG" train $TINY --max-steps 2 --out "$D/kbucket2" 2>"$D/err" >/dev/null \
+        || { cat "$D/err"; fail "TAPEGRAD_MPI_BUCKET=12abc on rank 1: the job did not train"; }
+    [ "$(grep -cF "TAPEGRAD_MPI_BUCKET=12abc is not a bucket size" "$D/err")" = 1 ] \
+        || { cat "$D/err"; fail "TAPEGRAD_MPI_BUCKET=12abc: not said once"; }
     # other kernels on one rank (a node without AVX-512): the job trains, rank 0 says it once
     $MPI -np 1 "$TG" train $TINY --max-steps 4 --out "$D/kk" : \
          -np 1 env TAPEGRAD_KERNELS=portable "$TG" train $TINY --max-steps 4 --out "$D/kk2" 2>"$D/err" >/dev/null \
@@ -266,7 +275,7 @@ knobs-differ)
     # its held output): shown once, from the lowest such rank, after a line naming it; one rank 0
     # printed too, by rank 0 alone
     bogus="tapegrad: TAPEGRAD_KERNELS=bogus is not one of portable|avx2|avx512|auto"
-    $MPI -np 1 "$TG" train $TINY --max-steps 2 --out "$D/kb" : \
+    $MPI -np 1 "$TG" train $TINY --max-steps 2 --out "$D/kq" : \
          -np 2 env TAPEGRAD_KERNELS=bogus "$TG" train $TINY --max-steps 2 --out "$D/kb" 2>"$D/err" >/dev/null \
         || { cat "$D/err"; fail "TAPEGRAD_KERNELS=bogus on ranks 1 and 2: exit $?"; }
     [ "$(grep -cF "$bogus" "$D/err")" = 1 ] || { cat "$D/err"; fail "rank 1's warning not shown once"; }

@@ -117,11 +117,48 @@ START_TEST(test_backward_leaf_final_and_hook) {
 }
 END_TEST
 
+/* TAPEGRAD_MPI_BUCKET was read with atoll: "12abc" meant 12 and "abc" the default, unsaid. A value
+ * that is not a whole number above 0 is warned of, escaped, once, and the default taken. */
+START_TEST(test_bucket_variable_strict) {
+    static const char *const bad[] = {"12abc", "abc", "0", "-5", " 12", "+12", "12 ", "0x10",
+                                      "99999999999999999999"};
+    int64_t v = -1;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(!tg_run_bucket_parse(bad[i], &v) && v == -1, "'%s' taken as %lld", bad[i], (long long)v);
+    ck_assert(tg_run_bucket_parse("300", &v) && v == 300);
+    ck_assert(tg_run_bucket_parse("0300", &v) && v == 300);
+    char dir[256], path[300];
+    ck_assert_ptr_nonnull(tg_check_mkdtemp(dir, sizeof dir, "tg_bucket"));
+    snprintf(path, sizeof path, "%s/err.txt", dir);
+    ck_assert_ptr_nonnull(freopen(path, "w", stderr));
+    ck_assert_int_eq(setenv("TAPEGRAD_MPI_BUCKET", "300", 1), 0);
+    ck_assert_int_eq(tg_run_overlap_bucket_elems(), 300);
+    ck_assert_int_eq(setenv("TAPEGRAD_MPI_BUCKET", "12abc\x1b[31m", 1), 0);
+    ck_assert_int_eq(tg_run_overlap_bucket_elems(), (int64_t)1 << 20);
+    ck_assert_int_eq(setenv("TAPEGRAD_MPI_BUCKET", "abc", 1), 0);
+    ck_assert_int_eq(tg_run_overlap_bucket_elems(), (int64_t)1 << 20);   /* (said once a process) */
+    unsetenv("TAPEGRAD_MPI_BUCKET");
+    ck_assert_int_eq(tg_run_overlap_bucket_elems(), (int64_t)1 << 20);
+    fflush(stderr);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char text[1024] = {0};
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    ck_assert_msg(!strcmp(text, "tapegrad: TAPEGRAD_MPI_BUCKET=12abc\\x1B[31m is not a bucket size (a whole number of "
+                                "elements above 0): ignored, 1048576 elements\n"), "stderr: '%s' (%zu bytes)", text, n);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("shards");
     TCase *tc = tcase_create("accum");
     tcase_add_test(tc, test_shard_grads_equal_whole_batch);
     tcase_add_test(tc, test_backward_leaf_final_and_hook);
+    tcase_add_test(tc, test_bucket_variable_strict);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? 1 : 0;
 }

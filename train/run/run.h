@@ -239,8 +239,11 @@ tg_status tg_run_overlap_begin(tg_run *r, const tg_tensor *loss, bool *on, tg_er
 /* Over MPI, before the first step: the buckets' plan, made then so that no step's sum needs memory
  * one rank alone might lack (that rank's sum would differ from the others', which would wait). */
 tg_status tg_run_overlap_prepare(tg_run *r, tg_err *err);
-/* The gradient sum's bucket size in elements: TAPEGRAD_MPI_BUCKET when set above 0, else 2^20. */
+/* The gradient sum's bucket size in elements: TAPEGRAD_MPI_BUCKET when set to one, else 2^20 (a
+ * value that is not one is warned of on stderr, once a process, naming it). */
 int64_t tg_run_overlap_bucket_elems(void);
+/* A TAPEGRAD_MPI_BUCKET value: the whole text digits, a number above 0 (no overflow); false if not. */
+bool tg_run_bucket_parse(const char *text, int64_t *out);
 void tg_run_overlap_hook(void *overlap, int64_t walked);
 /* Fault injection: this step's walk announces the buckets final in its first half, then none, as a
  * backward that fails there leaves them; tg_run_overlap_end announces the rest. */

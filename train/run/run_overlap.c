@@ -4,17 +4,42 @@
  * of its parameters (tg_backward_leaf_final), and is then handed to the summing thread
  * (tg_dist_sum_begin). The sum of each element is the same chain as tg_dist_sum's, so the bits do
  * not change. TAPEGRAD_MPI_BUCKET=N sets the bucket size in elements (tests use small ones). */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "train/run/dist.h"
 #include "train/run/run.h"
+#include "train/run/text_out.h"
 
 #define BUCKET_ELEMS ((int64_t)1 << 20)   /* 4 MB of float: a few per model layer */
 
+bool tg_run_bucket_parse(const char *text, int64_t *out) {
+    if (!text || text[0] < '0' || text[0] > '9') return false;   /* (digits only: no blank, no sign) */
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (*end || errno || v <= 0) return false;
+    *out = v;
+    return true;
+}
+
 int64_t tg_run_overlap_bucket_elems(void) {
+    static atomic_flag warned = ATOMIC_FLAG_INIT;
     const char *e = getenv("TAPEGRAD_MPI_BUCKET");
-    return e && atoll(e) > 0 ? atoll(e) : BUCKET_ELEMS;
+    int64_t v;
+    if (!e || !*e) return BUCKET_ELEMS;
+    if (tg_run_bucket_parse(e, &v)) return v;
+    /* atoll took "12abc" as 12 and "abc" as unset; ignored as TAPEGRAD_THREADS's and
+     * TAPEGRAD_KERNELS's typos are (the bucket size changes no bits, only the overlap) */
+    if (!atomic_flag_test_and_set(&warned)) {
+        char shown[256];
+        fprintf(stderr, "tapegrad: TAPEGRAD_MPI_BUCKET=%s is not a bucket size (a whole number of elements above "
+                "0): ignored, %lld elements\n", tg_shown(shown, sizeof shown, e), (long long)BUCKET_ELEMS);
+    }
+    return BUCKET_ELEMS;
 }
 
 struct tg_overlap {
