@@ -250,6 +250,33 @@ START_TEST(test_non_finite_models_refused) {
 }
 END_TEST
 
+/* eval's text said "nll right   nan" when no target is the most probable token (JSON: null): n/a. A
+ * model of zeros gives every token the same probability, the first (a special, never a target) its
+ * argmax. */
+START_TEST(test_eval_nll_right_of_no_target_na) {
+    if (sizeof(tg_float) != 4) return;   /* the section below is written as floats */
+    tsv_run("r");
+    char last[300], zero[300], data[300];
+    tmp_path(last, sizeof last, "r/last.ckpt");
+    tmp_path(zero, sizeof zero, "zero.ckpt");
+    tmp_path(data, sizeof data, "train.tsv");
+    size_t n;
+    float *x = params_all(last, 0, &n);
+    tg_cli_rewrite_section(last, zero, "params", x, n);
+    free(x);
+    char *e[] = {"eval", "--model", zero, "--data", data, "--beam", "1", NULL};
+    ck_assert_int_eq(run(e), 0);
+    ck_assert(file_has("out.txt", "accuracy    0.00%"));
+    ck_assert(file_has("out.txt", "nll right   n/a  (of the targets that are the most probable token; "));
+    char *s = slurp_tmp("out.txt", NULL);
+    ck_assert_ptr_null(strstr(s, "nan"));
+    free(s);
+    char *j[] = {"eval", "--model", zero, "--data", data, "--beam", "1", "--json", NULL};
+    ck_assert_int_eq(run(j), 0);
+    ck_assert(file_has("out.txt", "\"nll_right\": null, \"nll_wrong\": "));
+}
+END_TEST
+
 /* A tiny copy-task run with periodic checkpoints; extra flags follow. */
 #define KEEP_RUN "train", "--task", "copy", "--task-vocab", "12", "--task-size", "200", "--d-model", "8", \
                  "--heads", "2", "--d-ff", "8", "--layers", "1", "--max-tokens", "200", "--threads", "1", \
@@ -651,6 +678,7 @@ int main(void) {
     tcase_add_test(tc, test_checkpoint_text_shown_escaped);
     tcase_add_test(tc, test_json_escapes_paths);
     tcase_add_test(tc, test_non_finite_models_refused);
+    tcase_add_test(tc, test_eval_nll_right_of_no_target_na);
     tcase_add_test(tc, test_diverging_run_resumes);
     tcase_add_test(tc, test_number_flags_strict);
     tcase_add_test(tc, test_option_errors_shown_escaped);

@@ -133,6 +133,14 @@ static void print_json(const eval_args *a, const tg_eval_result *r) {
     printf("}}\n");
 }
 
+/* A mean over no tokens (no target is the most probable token, or each is), or a diverged model's:
+ * NaN, shown n/a, as --json's null */
+static tg_num_text mean_text(double x, int decimals) {
+    if (!isnan(x)) return tg_format_num(x, decimals);
+    tg_num_text t = {"n/a"};
+    return t;
+}
+
 /* Past 1e9 the losses print in exponent form (a tiny --temperature, a diverged model): no
  * 300-digit numbers (tg_format_num). */
 static void print_text(const eval_args *a, const tg_eval_result *r) {
@@ -147,7 +155,7 @@ static void print_text(const eval_args *a, const tg_eval_result *r) {
     printf("accuracy    %.2f%%  (teacher-forced: the most probable next token is the target)\n", 100.0 * tm.accuracy);
     printf("top-5       %.2f%%  (the target among the 5 most probable)\n", 100.0 * tm.top5);
     printf("nll right   %s  (of the targets that are the most probable token; %s of the others)\n",
-           tg_format_num(tm.nll_right, 4).s, tg_format_num(tm.nll_wrong, 4).s);
+           mean_text(tm.nll_right, 4).s, mean_text(tm.nll_wrong, 4).s);
     printf("entropy     %.4f  (nats, of the next-token distribution, mean over target tokens)\n", tm.entropy);
     printf("confidence  %.4f  (the most probable token's probability, mean)\n", tm.confidence);
     printf("BLEU        %.2f  (%s, %s %d)\n", r->bleu.score, r->bleu.signature, beam > 1 ? "beam" : "greedy", beam);
