@@ -443,6 +443,24 @@ START_TEST(test_out_file_is_not_a_folder) {
 }
 END_TEST
 
+/* An empty path said ": cannot open" (translate --model ''), or was read as /last.ckpt (train
+ * --resume ''): each says the path is empty. */
+START_TEST(test_empty_paths_named) {
+    static const char *const cmds[][5] = {
+        {"translate", "--model", "", NULL, "tapegrad translate: --model '' is an empty path: give a checkpoint file"},
+        {"eval", "--model", "", "--data=d.tsv", "tapegrad eval: --model '' is an empty path: give a checkpoint file"},
+        {"ckpt", "info", "", NULL, "tapegrad ckpt info: '': an empty path, not a checkpoint file"},
+        {"train", "--resume", "", NULL, "tapegrad train: cannot resume: '': an empty path, not a folder"},
+        {"experiment", "--resume", "", NULL, "tapegrad experiment: cannot resume: '': an empty path, not a folder"},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char *a[] = {(char *)cmds[i][0], (char *)cmds[i][1], (char *)cmds[i][2], (char *)cmds[i][3], NULL};
+        ck_assert_int_ne(run(a), 0);
+        ck_assert(file_has("err.txt", cmds[i][4]));
+    }
+}
+END_TEST
+
 /* An output that names an input: `ckpt average X -o X` replaced a run's last.ckpt with a model-only
  * file (the run could no longer resume), and `vocab learn --data C -o C` replaced the corpus. Both
  * are refused, as is an average over a resumable checkpoint that is not an input; files intact. */
@@ -683,6 +701,7 @@ int main(void) {
     tcase_add_test(tc, test_number_flags_strict);
     tcase_add_test(tc, test_option_errors_shown_escaped);
     tcase_add_test(tc, test_out_file_is_not_a_folder);
+    tcase_add_test(tc, test_empty_paths_named);
     tcase_add_test(tc, test_outputs_that_name_inputs_refused);
     tcase_add_test(tc, test_users_files_in_out_kept);
     tcase_add_test(tc, test_keep_leaves_k_newest);

@@ -539,6 +539,7 @@ static tg_status inflate_section(FILE *f, const char *path, const tg_ckpt_sectio
 static tg_status load(const char *path, bool keep, tg_ckpt_reader **out, tg_err *err) {
     *out = NULL;
     if (!path) return tg_err_set(err, TG_ERR_ARG, "checkpoint: no path given");
+    if (!*path) return tg_err_set(err, TG_ERR_ARG, "'': an empty path, not a checkpoint file");   /* (was ": cannot open") */
     /* never waiting on a FIFO without a writer (see tg_afile_fopen_regular) */
     FILE *f = tg_afile_fopen_regular(path, false);
     if (!f && errno == EINVAL)

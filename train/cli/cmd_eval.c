@@ -86,6 +86,7 @@ static int parse_args(int argc, char **argv, eval_args *a) {
         return 2;
     }
     if (!a->model || !a->data) { fprintf(stderr, "tapegrad eval: --model and --data are required\n"); usage(stderr); return 2; }
+    if (!*a->model) { fprintf(stderr, "tapegrad eval: --model '' is an empty path: give a checkpoint file\n"); return 2; }
     tg_err err;
     if (tg_run_alpha_check(to->decode.beam, alpha, &err) != TG_OK) {
         fprintf(stderr, "tapegrad eval: %s\n", err.msg);

@@ -77,6 +77,7 @@ static int parse_args(int argc, char **argv, translate_args *a) {
         return 2;
     }
     if (!a->model) { fprintf(stderr, "tapegrad translate: --model CKPT is required\n"); usage(stderr); return 2; }
+    if (!*a->model) { fprintf(stderr, "tapegrad translate: --model '' is an empty path: give a checkpoint file\n"); return 2; }
     tg_err err;
     if (tg_run_alpha_check(d->beam, alpha, &err) != TG_OK) {
         fprintf(stderr, "tapegrad translate: %s\n", err.msg);

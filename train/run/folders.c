@@ -29,6 +29,7 @@ int tg_mkdir_p(const char *path) {
 
 tg_status tg_run_folder_usable(const char *dir, tg_err *err) {
     struct stat sb;
+    if (!*dir) return tg_err_set(err, TG_ERR_IO, "'': an empty path, not a folder");   /* (DIR/x would be /x) */
     if (stat(dir, &sb) != 0 || S_ISDIR(sb.st_mode)) return TG_OK;   /* (other errors: named where it is opened) */
     return tg_err_set(err, TG_ERR_IO, "%s is not a folder", dir);
 }

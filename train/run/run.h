@@ -336,7 +336,8 @@ void tg_dev_text_free(tg_dev_text *d);
 /* Creates path and its missing parents, as `mkdir -p`: 0, or -1 with errno set. */
 int tg_mkdir_p(const char *path);
 /* TG_OK unless dir names something other than a folder (a file): then "DIR is not a folder",
- * where opening DIR/lock or DIR/last.ckpt said "Not a directory". None yet is TG_OK (made). */
+ * where opening DIR/lock or DIR/last.ckpt said "Not a directory"; or is "" (DIR/last.ckpt would be
+ * /last.ckpt). None yet is TG_OK (made). */
 tg_status tg_run_folder_usable(const char *dir, tg_err *err);
 /* Takes dir/lock (open + flock, exclusive, not waiting) for as long as the descriptor returned
  * stays open: one run at a time writes a folder. The kernel lets go when the process ends, even
