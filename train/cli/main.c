@@ -91,14 +91,18 @@ int main(int argc, char **argv) {
         usage(stdout);
         return tg_cli_output_done("tapegrad", 0);
     }
-    /* `tapegrad help CMD` is `tapegrad CMD --help`, as git's (it showed this usage, whatever CMD) */
-    char *help_argv[] = {argc > 2 ? argv[2] : NULL, "--help", NULL};
-    const char *name = help ? argv[2] : argv[1];
+    /* `tapegrad help CMD [WORD...]` is `tapegrad CMD [WORD...] --help`, as git's (it showed this usage,
+     * whatever CMD; then CMD's alone: `help ckpt verify` showed ckpt's, not verify's) */
+    static char help_flag[] = "--help";
+    if (help) {   /* argv: PROG CMD WORD... --help (argv[argc] stays NULL) */
+        memmove(argv + 1, argv + 2, (size_t)(argc - 2) * sizeof *argv);
+        argv[argc - 1] = help_flag;
+    }
+    const char *name = argv[1];
     if (!help && !strcmp(name, "train")) return train_job(argc, argv);
     for (size_t i = 0; i < N_COMMANDS; i++)
         if (commands[i].run && !strcmp(name, commands[i].name))
-            return tg_cli_output_done("tapegrad", help ? commands[i].run(2, help_argv)
-                                                       : commands[i].run(argc - 1, argv + 1));
+            return tg_cli_output_done("tapegrad", commands[i].run(argc - 1, argv + 1));
     fprintf(stderr, "tapegrad: unknown command '%s'\n\n", tg_arg_shown(name));
     usage(stderr);
     return 2;
