@@ -557,6 +557,7 @@ START_TEST(test_average_refuses_input_twice) {
     char *dash[] = {"ckpt", "average", s10, s20, "--output", "-", NULL};
     ck_assert_int_eq(tg_cli_run(NULL, dash), 2);
     ck_assert(tg_cli_has("err.txt", "-o -: '-' would be a file of that name"));
+    ck_assert(!tg_cli_has("err.txt", "/dev/stdout"));   /* (refused: a checkpoint goes to a regular file) */
     ck_assert(!exists("-"));
     char *c[] = {"ckpt", "average", s10, s20, "-o", (char *)out, NULL};
     tg_cli_run_ok(NULL, c);

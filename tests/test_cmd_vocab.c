@@ -128,6 +128,7 @@ START_TEST(test_learn_files) {
     ck_assert_int_eq(chdir(path_of(".")), 0);
     ck_assert_int_eq(RUN(NULL, "learn", "--data", tsv, "--merges", "10", "-o", "-"), 2);
     ck_assert(strstr(read_file("err.txt"), "-o -: '-' would be a file of that name") != NULL);
+    ck_assert(strstr(read_file("err.txt"), "or -o /dev/stdout to write to stdout") != NULL);   /* (which works) */
     ck_assert_int_ne(access("-", F_OK), 0);
     /* file pairs */
     const char *en = write_file("c.en", "The cat sat.\nThe dog sat.\n");

@@ -101,10 +101,10 @@ bool tg_arg_real(const char *who, const char *flag, const char *s, double lo, do
     return false;
 }
 
-bool tg_cli_output_name_ok(const char *who, const char *out) {
+bool tg_cli_output_name_ok(const char *who, const char *out, bool to_stdout) {
     if (strcmp(out, "-")) return true;
-    fprintf(stderr, "%s: -o -: '-' would be a file of that name (it is stdin as an input): give a file name, "
-                    "or -o /dev/stdout to write to stdout\n", who);
+    fprintf(stderr, "%s: -o -: '-' would be a file of that name (it is stdin as an input): give a file name%s\n",
+            who, to_stdout ? ", or -o /dev/stdout to write to stdout" : "");
     return false;
 }
 

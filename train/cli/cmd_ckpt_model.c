@@ -172,7 +172,8 @@ int tg_ckpt_average(int argc, char **argv) {
     int n = argc - optind;
     if (!out || n < 1) { fprintf(stderr, "tapegrad ckpt average: give input checkpoints and -o OUT\n"); average_usage(stderr); return 2; }
     char **in = argv + optind;
-    if (!tg_cli_output_name_ok("tapegrad ckpt average", out) || !output_ok(out, in, n) || !inputs_distinct(in, n))
+    if (!tg_cli_output_name_ok("tapegrad ckpt average", out, false) || !output_ok(out, in, n) ||
+        !inputs_distinct(in, n))
         return 2;
     tg_err err;
     tg_loaded *three = calloc(3, sizeof *three);   /* (20 KiB: not for the stack) */

@@ -181,7 +181,7 @@ static int cmd_learn(int argc, char **argv) {
     if (a.help) { fputs(usage_text, stdout); return 0; }
     if (!a.have_merges) return usage_error("vocab learn needs --merges N");
     if (!a.out) return usage_error("vocab learn needs -o VOCAB");
-    if (!tg_cli_output_name_ok("tapegrad vocab learn", a.out)) return 2;
+    if (!tg_cli_output_name_ok("tapegrad vocab learn", a.out, true)) return 2;
     const char *inputs[] = {a.data, a.src, a.tgt};
     for (int i = 0; i < 3; i++)
         if (inputs[i] && tg_cli_same_file(a.out, inputs[i])) {

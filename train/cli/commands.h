@@ -63,7 +63,8 @@ bool tg_arg_real(const char *who, const char *flag, const char *s, double lo, do
 /* a and b name one existing file (the same device and inode: a link or another spelling too). */
 bool tg_cli_same_file(const char *a, const char *b);
 /* -o -: '-' is stdin for every input, so a file named '-' is refused as an output, saying so
- * (/dev/stdout writes to stdout); false (the message printed) if out is "-". */
-bool tg_cli_output_name_ok(const char *who, const char *out);
+ * (and, with to_stdout, that /dev/stdout writes to stdout: not for a checkpoint, which goes to a
+ * regular file alone); false (the message printed) if out is "-". */
+bool tg_cli_output_name_ok(const char *who, const char *out, bool to_stdout);
 
 #endif /* TG_COMMANDS_H */
