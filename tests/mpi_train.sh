@@ -30,7 +30,8 @@
 #                is refused before anything is written, naming the variable and both ranks' values,
 #                exit 1, no hang (before: the bucket ended in MPI_ERR_TRUNCATE); other kernels on one
 #                rank train, said once by rank 0 (before: nothing said); TAPEGRAD_KERNELS=bogus on ranks 1
-#                and 2 only is warned of once, from rank 1, named (before: dropped with its held output);
+#                and 2 only is warned of once, from rank 1, named (before: dropped with its held output),
+#                and beside a warning every rank printed, alone (before: the shared one shown twice);
 #                TAPEGRAD_MPI_BUCKET=12abc on rank 1 is warned of once and ignored, the job trains
 #                (before: read as 12 by atoll, refused as unequal; "abc" taken as unset, unsaid)
 #   save-fails   rank 1's step 13 fails before its update, and rank 0's save of step 12 after it fails
@@ -285,6 +286,14 @@ knobs-differ)
         || { cat "$D/err"; fail "TAPEGRAD_KERNELS=bogus on every rank: exit $?"; }
     [ "$(grep -cF "$bogus" "$D/err")" = 1 ] && ! grep -q "judging its command line" "$D/err" \
         || { cat "$D/err"; fail "every rank's warning not shown once, by rank 0"; }
+    # a warning every rank printed (a resume past its end off the --valid-every grid) beside rank 1's
+    # own: rank 1 shows its own alone (it showed both, the shared one then printed twice)
+    $MPI -np 3 "$TG" train $TINY --max-steps 3 --out "$D/kr" 2>/dev/null >/dev/null || fail "3 ranks, 3 steps"
+    $MPI -np 1 "$TG" train --resume "$D/kr" --max-steps 4 : \
+         -np 2 env TAPEGRAD_KERNELS=bogus "$TG" train --resume "$D/kr" --max-steps 4 2>"$D/err" >/dev/null \
+        || { cat "$D/err"; fail "resumed, TAPEGRAD_KERNELS=bogus on ranks 1 and 2: exit $?"; }
+    [ "$(grep -cF "$bogus" "$D/err")" = 1 ] && [ "$(grep -c "warning: this run validated at its end" "$D/err")" = 1 ] \
+        || { cat "$D/err"; fail "rank 1's own warning not shown alone, once"; }
     ;;
 save-fails)
     # the fault's number: the first TAPEGRAD_FAIL_SYNC that fails last.ckpt's save after the failed step,

@@ -184,7 +184,8 @@ int tg_cmd_train_cell(int argc, char **argv) {
  * held in a file in memory (memfd_create; else a temporary file), stdout's and stderr's each, until
  * the ranks have agreed (tg_run_agree_args): rank 0's is then printed, a bad flag given to every
  * rank once, by rank 0, one that a single rank met from that rank, and going on, a warning that
- * rank 0 did not print (TAPEGRAD_KERNELS=bogus on rank 1 alone) from the lowest rank that did. Where
+ * rank 0 did not print (TAPEGRAD_KERNELS=bogus on rank 1 alone) from the lowest rank that did, by
+ * itself (a warning every rank printed beside it, by rank 0 alone: compared a line at a time). Where
  * no such file can be made, the rank prints as it goes (lines repeated, nothing lost); held output
  * that could not be written or read back whole is said to be lost, on the real stderr. */
 typedef struct { int saved[2]; FILE *held[2]; bool had_error[2]; } held_output;
@@ -220,23 +221,29 @@ static void hold_output(held_output *h) {
     }
 }
 
-/* A hash of the stderr held so far, 0 when none (tg_run_agree_args compares the ranks'). */
-static uint32_t held_news(void *arg) {
+/* Hashes of the lines of the stderr held so far, each slot's (the last one's: of every line from
+ * there on), 0 for none (tg_run_agree_args compares the ranks'). */
+static void held_news(void *arg, uint32_t *lines) {
     held_output *h = arg;
     fflush(stderr);
-    if (!h->held[1]) return 0;
+    if (!h->held[1]) return;
     uint32_t x = 2166136261u;   /* FNV-1a */
     char buf[4096];
     ssize_t n;
     off_t at = 0;
+    int line = 0;
     while ((n = pread(fileno(h->held[1]), buf, sizeof buf, at)) > 0)
-        for (ssize_t i = 0; i < n; i++, at++) x = (x ^ (unsigned char)buf[i]) * 16777619u;
-    return at == 0 ? 0 : x ? x : 1;
+        for (ssize_t i = 0; i < n; i++, at++) {
+            x = (x ^ (unsigned char)buf[i]) * 16777619u;
+            lines[line] = x ? x : 1;
+            if (buf[i] == '\n' && line < TG_RUN_NEWS_LINES - 1) line++, x = 2166136261u;
+        }
 }
 
 /* Puts stdout and stderr back; show: prints what was held (a rank but 0: stderr's after a line
- * naming the rank); news: stderr's alone, after such a line (the ranks go on). */
-static void release_output(held_output *h, bool show, bool news) {
+ * naming the rank); news: stderr's lines of the slots its bits name alone (held_news), after such
+ * a line (the ranks go on). */
+static void release_output(held_output *h, bool show, unsigned news) {
     fflush(stdout);
     fflush(stderr);
     for (int i = 0; i < 2; i++) {
@@ -246,15 +253,24 @@ static void release_output(held_output *h, bool show, bool news) {
         FILE *to = i == 0 ? stdout : stderr;
         bool lost = ferror(to) && !h->had_error[i];
         if (lost) clearerr(to);
-        show = show || (news && i == 1);
-        if (show && i == 1 && tg_dist_rank() > 0)
-            fprintf(stderr, news ? "tapegrad train: rank %d of %d, judging its command line (the ranks go on):\n"
-                                 : "tapegrad train: rank %d of %d (rank 0 took its command line):\n",
+        bool lines = !show && news && i == 1;   /* (its own lines alone) */
+        if ((show || lines) && i == 1 && tg_dist_rank() > 0)
+            fprintf(stderr, lines ? "tapegrad train: rank %d of %d, judging its command line (the ranks go on):\n"
+                                  : "tapegrad train: rank %d of %d (rank 0 took its command line):\n",
                     tg_dist_rank(), tg_dist_size());
         char buf[4096];
         size_t n;
         rewind(h->held[i]);
         while (show && (n = fread(buf, 1, sizeof buf, h->held[i])) > 0) fwrite(buf, 1, n, to);
+        for (int line = 0; lines && (n = fread(buf, 1, sizeof buf, h->held[i])) > 0;) {
+            size_t kept = 0;   /* (stderr is unbuffered: the lines kept in one write, not a byte a write) */
+            for (size_t k = 0; k < n; k++) {
+                if (news >> line & 1) buf[kept++] = buf[k];
+                if (buf[k] == '\n' && line < TG_RUN_NEWS_LINES - 1) line++;
+            }
+            fwrite(buf, 1, kept, to);
+        }
+        show = show || lines;
         lost |= show && ferror(h->held[i]);
         if (show && lost)
             fprintf(stderr, "tapegrad train: rank %d of %d: some of what it printed to %s while the ranks judged "
@@ -431,7 +447,8 @@ int tg_cmd_train(int argc, char **argv) {
      * (rank 0's refusal printed by rank 0 alone; one only another rank met, shown from it; every
      * rank ends with the same code, none waits for one that left) */
     int shown;
-    bool gathered, own_news;
+    bool gathered;
+    unsigned own_news;
     char agreed[1024];
     int verdict = tg_run_agree_args(rc, held_news, &out, &shown, &own_news, &gathered, agreed, sizeof agreed);
     release_output(&out, writer || shown == tg_dist_rank(), own_news);

@@ -276,12 +276,15 @@ tg_status tg_run_agree_start(const tg_run *r, tg_err *err);
  * 0 (go on), -1 (end with 0: help), else the exit code. *shown: the rank whose output (its refusal
  * or help) the job shows, the lowest that has one (-1: none). Variables that differ give 1 and
  * msg (rank 0 prints it). A failure of the gather gives 1 and msg on its own (the job is aborted).
- * Ranks on other kernels go on (0), msg a warning that rank 0 prints. news(news_arg) (NULL: none):
- * a hash of what the rank printed meanwhile, 0 for nothing, called after the variables are read (a
- * bad TAPEGRAD_KERNELS is warned of then); *own_news: going on (0), this rank, not 0, printed what no
- * lower rank did, which it then shows (a warning of its own, once). Alone: rc as it is. */
-int tg_run_agree_args(int rc, uint32_t (*news)(void *), void *news_arg, int *shown, bool *own_news, bool *gathered,
-                      char *msg, size_t msg_len);
+ * Ranks on other kernels go on (0), msg a warning that rank 0 prints. news(news_arg, lines) (NULL:
+ * none): what the rank printed meanwhile, lines[j] a hash of its line j, the last of the
+ * TG_RUN_NEWS_LINES slots one of all its lines from there on, 0 for none; called after the variables
+ * are read (a bad TAPEGRAD_KERNELS is warned of then). *own_news: going on (0), bit j set when this
+ * rank, not 0, printed as slot j what no lower rank did, which it then shows (a warning of its own,
+ * once, without the ones rank 0 printed too). Alone: rc as it is. */
+#define TG_RUN_NEWS_LINES 8
+int tg_run_agree_args(int rc, void (*news)(void *, uint32_t *), void *news_arg, int *shown, unsigned *own_news,
+                      bool *gathered, char *msg, size_t msg_len);
 
 /* ---- a model scored on text pairs (evaluate.c): eval and experiment report ---- */
 typedef struct tg_eval_opts {

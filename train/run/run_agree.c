@@ -164,7 +164,8 @@ tg_status tg_run_agree_start(const tg_run *r, tg_err *err) {
 
 /* What each rank tells: its verdict on its command line, then each knob's value as this process
  * takes it (so "0300" and "300" agree; an unset variable is its default). */
-enum { AA_RC, AA_BUCKET, AA_OVERLAP, AA_NAN_START, AA_NAN_COUNT, AA_KERNELS, AA_NEWS, AA_N };
+enum { AA_RC, AA_BUCKET, AA_OVERLAP, AA_NAN_START, AA_NAN_COUNT, AA_KERNELS, AA_NEWS,
+       AA_N = AA_NEWS + TG_RUN_NEWS_LINES };
 
 static const struct {
     const char *name;
@@ -218,17 +219,20 @@ static const char *knob_text(int knob, const double *v, char *buf, size_t len) {
     return buf;
 }
 
-int tg_run_agree_args(int rc, uint32_t (*news)(void *), void *news_arg, int *shown, bool *own_news, bool *gathered,
-                      char *msg, size_t msg_len) {
+int tg_run_agree_args(int rc, void (*news)(void *, uint32_t *), void *news_arg, int *shown, unsigned *own_news,
+                      bool *gathered, char *msg, size_t msg_len) {
     int P = tg_dist_size();
     *shown = -1;
-    *own_news = *gathered = false;
+    *own_news = 0;
+    *gathered = false;
     msg[0] = '\0';
     if (P == 1) return rc;
     double mine[AA_N];
     knob_values(mine);   /* (before news: TAPEGRAD_KERNELS's warning is among them) */
     mine[AA_RC] = rc;
-    mine[AA_NEWS] = news ? (double)news(news_arg) : 0;
+    uint32_t lines[TG_RUN_NEWS_LINES] = {0};
+    if (news) news(news_arg, lines);
+    for (int j = 0; j < TG_RUN_NEWS_LINES; j++) mine[AA_NEWS + j] = lines[j];
     double *all = malloc((size_t)P * AA_N * sizeof *all);
     tg_err err;
     if (!all || tg_dist_gather(mine, AA_N, all, &err) != TG_OK) {
@@ -257,11 +261,16 @@ int tg_run_agree_args(int rc, uint32_t (*news)(void *), void *news_arg, int *sho
     }
     if (verdict == 0 && help >= 0) verdict = -1, *shown = help;
     if (verdict == 0) kernels_told(all, P, msg, msg_len);
-    /* going on, a rank's output is its own when no lower rank, 0 included, had the same */
+    /* going on, a line of a rank's output is its own when no lower rank, 0 included, had the same
+     * (a warning every rank printed, beside one rank 1 alone did: that one alone from rank 1) */
     int me = tg_dist_rank();
-    double own = all[(size_t)me * AA_N + AA_NEWS];
-    *own_news = verdict == 0 && me > 0 && own != 0;
-    for (int k = 0; *own_news && k < me; k++) *own_news = all[(size_t)k * AA_N + AA_NEWS] != own;
+    for (int j = 0; verdict == 0 && me > 0 && j < TG_RUN_NEWS_LINES; j++) {
+        double own = all[(size_t)me * AA_N + AA_NEWS + j];
+        bool seen = own == 0;
+        for (int k = 0; !seen && k < me; k++)
+            for (int i = 0; !seen && i < TG_RUN_NEWS_LINES; i++) seen = all[(size_t)k * AA_N + AA_NEWS + i] == own;
+        if (!seen) *own_news |= 1u << j;
+    }
     free(all);
     return verdict;
 }
