@@ -21,7 +21,9 @@
 #   usage-once   another command than train over MPI is refused, once (before: each rank ran it
 #                whole: translate printed every line twice); a bad flag given to every rank is printed once, by rank 0 (before: by every rank, each
 #                then ending the job by MPI_Abort); one given to rank 1 alone (or rank 0 alone) is
-#                shown once from that rank; every rank exits 2, nothing written, no hang; --help
+#                shown once from that rank; every rank exits 2, nothing written, no hang; rank 0's
+#                refusal is shown while another rank still judges its command line (before: held
+#                until every rank had, lost when one died or hung there); --help
 #                prints its text once; rank 1's refusal is shown with /tmp full (held in memory;
 #                before: in a tmpfile() in /tmp, lost, the header line alone shown), and where it
 #                could not be held (memfd_create failing too) that is said (root with unshare, and
@@ -204,6 +206,17 @@ usage-once)
         2>"$D/err"; rc=$?
     once 2 "max-steps"
     grep -q "rank 1" "$D/err" && fail "$what: rank 1 printed"
+    # rank 0's refusal is shown while rank 1 still judges its own (its --config a FIFO no one has
+    # written yet): it was held until every rank had judged, lost when one died or hung there
+    what=rank0-first; mkfifo "$D/fifo"
+    $MPI -np 1 "$TG" train $TINY --out "$D/u" --max-steps -3 : -np 1 "$TG" train $TINY --out "$D/u" \
+        --config "$D/fifo" 2>"$D/err" & pid=$!
+    i=0; while ! grep -q "max-steps" "$D/err" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+    grep -q "max-steps" "$D/err"; shown=$?
+    timeout 10 sh -c 'echo "lr = 0.001" >"$1"' sh "$D/fifo"   # (bounded: a job already gone opens no FIFO)
+    wait $pid; rc=$?
+    [ $shown -eq 0 ] || { cat "$D/err"; fail "$what: rank 0's refusal held while rank 1 judged its command line"; }
+    once 2 "max-steps"
     # rank 1 with /tmp a full tmpfs of its own (a mount namespace; the program run from a descriptor
     # opened before the mount, which may hide it); mpirun's session folder in $D
     fulltmp='exec 3<"$1" && shift && mount --make-rprivate / && mount -t tmpfs -o size=64k tmpfs /tmp &&

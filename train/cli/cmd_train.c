@@ -182,7 +182,8 @@ int tg_cmd_train_cell(int argc, char **argv) {
 
 /* Over MPI, what a rank prints while it judges its command line (a refusal, --help, a warning) is
  * held in a file in memory (memfd_create; else a temporary file), stdout's and stderr's each, until
- * the ranks have agreed (tg_run_agree_args): rank 0's is then printed, a bad flag given to every
+ * the ranks have agreed (tg_run_agree_args; rank 0's, always shown, as it starts to gather the
+ * ranks' verdicts): a bad flag given to every
  * rank once, by rank 0, one that a single rank met from that rank, and going on, a warning that
  * rank 0 did not print (TAPEGRAD_KERNELS=bogus on rank 1 alone) from the lowest rank that did, by
  * itself (a warning every rank printed beside it, by rank 0 alone: compared a line at a time). Where
@@ -221,23 +222,27 @@ static void hold_output(held_output *h) {
     }
 }
 
+static void release_output(held_output *h, bool show, unsigned news);
+
 /* Hashes of the lines of the stderr held so far, each slot's (the last one's: of every line from
- * there on), 0 for none (tg_run_agree_args compares the ranks'). */
+ * there on), 0 for none (tg_run_agree_args compares the ranks', before its gather). Rank 0's output,
+ * shown whatever the ranks agree, is shown then: a rank that dies or hangs before the gather (rank
+ * 1's --config a FIFO no one writes) left rank 0's refusal held, and lost when the job ended. */
 static void held_news(void *arg, uint32_t *lines) {
     held_output *h = arg;
     fflush(stderr);
-    if (!h->held[1]) return;
     uint32_t x = 2166136261u;   /* FNV-1a */
     char buf[4096];
     ssize_t n;
     off_t at = 0;
     int line = 0;
-    while ((n = pread(fileno(h->held[1]), buf, sizeof buf, at)) > 0)
+    while (h->held[1] && (n = pread(fileno(h->held[1]), buf, sizeof buf, at)) > 0)
         for (ssize_t i = 0; i < n; i++, at++) {
             x = (x ^ (unsigned char)buf[i]) * 16777619u;
             lines[line] = x ? x : 1;
             if (buf[i] == '\n' && line < TG_RUN_NEWS_LINES - 1) line++, x = 2166136261u;
         }
+    if (tg_dist_rank() == 0) release_output(h, true, 0);
 }
 
 /* Puts stdout and stderr back; show: prints what was held (a rank but 0: stderr's after a line
@@ -278,6 +283,7 @@ static void release_output(held_output *h, bool show, unsigned news) {
                     i ? "stderr" : "stdout", ferror(h->held[i]) ? "read back" : "held");
         fflush(to);
         fclose(h->held[i]);
+        h->held[i] = NULL, h->saved[i] = -1;   /* (released once) */
     }
 }
 
