@@ -148,6 +148,12 @@ START_TEST(test_diagnose_folder_of_step_ckpts) {
     ck_assert_str_eq(got, want);   /* the run's rows: step-30 is its last */
     free(want);
     free(got);
+    const char *esc = tg_cli_path("only\x1b[31m");   /* its line names the folder escaped (the ESC went raw) */
+    ck_assert_int_eq(rename(only, esc), 0);
+    ck_assert_int_eq(diagnose(esc), 0);
+    ck_assert(tg_cli_has("out.txt", "only\\x1B[31m: diagnostics of 3 checkpoints in"));
+    ck_assert(!tg_cli_has("out.txt", "\x1b"));
+    ck_assert_int_eq(rename(esc, only), 0);
     snprintf(to, sizeof to, "%s/step-20.ckpt", only);   /* a checkpoint that is not one: refused */
     tg_cli_write(to, "not a checkpoint\n");
     ck_assert_int_eq(diagnose(only), 1);

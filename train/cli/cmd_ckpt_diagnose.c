@@ -6,6 +6,7 @@
 
 #include "train/cli/commands.h"
 #include "train/run/diagnostics.h"
+#include "train/run/text_out.h"
 
 static void usage(FILE *f) {
     fprintf(f, "usage: tapegrad ckpt diagnose [--threads N] RUNDIR...\n\n"
@@ -53,9 +54,11 @@ int tg_ckpt_diagnose(int argc, char **argv) {
             rc = 1;
             continue;
         }
-        if (n) printf("%s: diagnostics of %d checkpoint%s in %s/diagnostics.tsv\n", argv[i], n, n == 1 ? "" : "s",
-                      argv[i]);
-        else printf("%s: trained with --diagnostics, left as it is\n", argv[i]);
+        char shown[1024];   /* (control bytes of the name escaped: an ESC reached the terminal) */
+        tg_shown(shown, sizeof shown, argv[i]);
+        if (n) printf("%s: diagnostics of %d checkpoint%s in %s/diagnostics.tsv\n", shown, n, n == 1 ? "" : "s",
+                      shown);
+        else printf("%s: trained with --diagnostics, left as it is\n", shown);
     }
     return rc;
 }
