@@ -421,16 +421,7 @@ static tg_status load_merge(tg_bpe *b, reader *r, long m, long n, tg_err *err) {
     }
     if (tg_ds_u64map_get(&b->merge_rank, tg_bpe_pair_key(ids[0], ids[1])))
         return tg_err_set(err, TG_ERR_FORMAT, "%s:%zu: merge listed twice", r->name, r->line_no);
-    int32_t before = tg_bpe_vocab_size(b);   /* a new piece's id is this one */
-    int32_t id = tg_bpe_add_merge(b, ids[0], ids[1]);
-    if (id < 0) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
-    if (id < before) {   /* ('t es' after 'te s'): one piece, two merges, which vocab learn never writes */
-        int32_t first = 0;
-        while (b->merge_result[first] != id) first++;
-        return tg_err_set(err, TG_ERR_FORMAT, "%s:%zu: merge '%.*s' makes the piece that the merge on line %zu "
-                          "made already (a hand-made vocabulary? each piece comes from one merge)", r->name,
-                          r->line_no, len > 80 ? 80 : (int)len, line, r->line_no - (size_t)(m - first));
-    }
+    if (tg_bpe_add_merge(b, ids[0], ids[1]) < 0) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
     return TG_OK;
 }
 
