@@ -273,6 +273,8 @@ START_TEST(test_control_bytes_shown_escaped) {
         {"experiment", "--jobs", g, "--out", g, NULL},
         {"experiment", "report", (char *)tg_cli_dir, g, NULL},
         {"train", "--task", "copy", "--out", (char *)tg_cli_path("q"), g, NULL},
+        {"train", "--config", g, "--config", g, NULL},
+        {"train", "--resume", (char *)tg_cli_path("run"), "--out", g, NULL},
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         ck_assert_int_eq(run(refused[i]), 2);

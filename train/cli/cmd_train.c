@@ -13,6 +13,7 @@
 #include "train/cli/commands.h"
 #include "train/run/dist.h"
 #include "train/run/run.h"
+#include "train/run/text_out.h"
 
 static void usage(FILE *f) {
     fprintf(f, "usage: tapegrad train --train FILE.tsv [--dev DEV.tsv] --out RUNDIR [--config FILE] [flags]\n"
@@ -314,8 +315,9 @@ int tg_cmd_train(int argc, char **argv) {
         switch (c) {
         case 'c':
             if (config) {   /* the last would win and the first be dropped in silence */
+                char a[1024], b[1024];
                 fprintf(stderr, "tapegrad train: --config given twice (%s, %s): give one file (flags override "
-                        "its settings)\n", config, optarg);
+                        "its settings)\n", tg_shown(a, sizeof a, config), tg_shown(b, sizeof b, optarg));
                 rc = 2;
             }
             config = optarg;
@@ -382,8 +384,9 @@ int tg_cmd_train(int argc, char **argv) {
         tg_run_config_first_difference(before, after, '\n', changed, NULL, sizeof changed);   /* (an alias too) */
         if (resume && !strcmp(set[i].name, "out")) {
             if (strcmp(set[i].value, resume) && !tg_cli_same_file(set[i].value, resume)) {
+                char a[1024], b[1024];
                 fprintf(stderr, "tapegrad train: --out %s with --resume %s: a run is resumed in its own folder "
-                        "(leave --out out)\n", set[i].value, resume);
+                        "(leave --out out)\n", tg_shown(a, sizeof a, set[i].value), tg_shown(b, sizeof b, resume));
                 rc = 2;
             }
         } else if (resume && tg_run_config_group(set[i].name) != TG_OPT_LOOP && changed[0]) {
