@@ -541,5 +541,7 @@ int tg_exp_report(const tg_experiment *e, const char *baseline) {
     int rc = report_made(e, baseline);
     restore_stops(old);
     if (g_pipe_broken) signal(SIGPIPE, SIG_IGN);   /* (as train: the lines after fail rather than kill) */
-    return g_pipe_broken && rc == 0 ? 1 : rc;   /* the report made, its news lost: quietly, as a failed write */
+    /* the report made, its news lost (a reader gone, or one that ignored SIGPIPE: EPIPE; a full
+     * stderr): quietly, exit 1 as for a failed write, whatever SIGPIPE's inherited setting */
+    return (g_pipe_broken || ferror(stderr)) && rc == 0 ? 1 : rc;
 }
