@@ -20,7 +20,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -mavx2 -mfma -o "$tmp/fma_peak" scripts/fma_peak.c
 echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs"
-echo "alone: $("$tmp/fma_peak" fma); $("$tmp/fma_peak" ukernel)"
+echo "alone: $("$tmp/fma_peak" fma); $("$tmp/fma_peak" ukernel); $("$tmp/fma_peak" ukernel1)"
 for r in $(seq "$rounds"); do
     "$tmp/fma_peak" fma >"$tmp/a" & "$tmp/fma_peak" fma >"$tmp/b"; wait
     echo "two at once, round $r: $(cat "$tmp/a") + $(cat "$tmp/b")"

@@ -17,15 +17,24 @@ static TG_AVX512 void ukernel_8x32(int64_t kc, const float *restrict a, const fl
         c[i][0] = src ? _mm512_loadu_ps(src + i * lds) : _mm512_setzero_ps();
         c[i][1] = src ? _mm512_loadu_ps(src + i * lds + 16) : _mm512_setzero_ps();
     }
-    for (int64_t k = 0; k < kc; k++) {
+    /* 4 k a round where kc allows (the AVX2 kernel says why); the same chain, k ascending */
+    int64_t k = 0;
+    for (; k + 4 <= kc; k += 4, a += 4 * MR, b += 4 * NR)
+        for (int u = 0; u < 4; u++) {
+            __m512 b0 = _mm512_loadu_ps(b + u * NR), b1 = _mm512_loadu_ps(b + u * NR + 16);
+            for (int i = 0; i < MR; i++) {
+                __m512 t = _mm512_set1_ps(a[u * MR + i]);
+                c[i][0] = _mm512_fmadd_ps(t, b0, c[i][0]);
+                c[i][1] = _mm512_fmadd_ps(t, b1, c[i][1]);
+            }
+        }
+    for (; k < kc; k++, a += MR, b += NR) {
         __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
         for (int i = 0; i < MR; i++) {
             __m512 t = _mm512_set1_ps(a[i]);
             c[i][0] = _mm512_fmadd_ps(t, b0, c[i][0]);
             c[i][1] = _mm512_fmadd_ps(t, b1, c[i][1]);
         }
-        a += MR;
-        b += NR;
     }
     for (int i = 0; i < MR; i++) {
         if (add) {
