@@ -54,11 +54,27 @@ trap 'rm -rf "$tmp"' EXIT
 [ -n "$log" ] && : >"$log"
 say() { echo "$@"; [ -z "$log" ] || echo "$@" >>"$log"; }
 
+# OpenBLAS picks its kernels by the CPU's model number: a CPU newer than the library (0.3.21 on an
+# Emerald Rapids Xeon, model 207) gets its fallback, Prescott's SSE3 kernels, a quarter of the
+# machine's speed. A CPU with AVX2 whose OpenBLAS picked kernels without it gets those of its ISA
+# (SkylakeX with AVX-512, else Haswell), said in the header; OPENBLAS_CORETYPE set by the caller wins.
+blas_core=$("$py" -c 'import ctypes; b = ctypes.CDLL("libblas.so.3"); b.openblas_get_corename.restype = ctypes.c_char_p
+print(b.openblas_get_corename().decode())' 2>/dev/null || echo "not OpenBLAS")
+blas_fix=""
+case $blas_core in Haswell|Zen|SkylakeX|Cooperlake|SapphireRapids|Excavator|"not OpenBLAS") ;; *)
+    if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -qw avx2 /proc/cpuinfo; then
+        if grep -qw avx512f /proc/cpuinfo; then blas_fix=SkylakeX; else blas_fix=Haswell; fi
+    fi ;;
+esac
+
 # torch with the anchor's BLAS set-up for t threads; with --kernels avx2 (or portable) torch is held
 # to AVX2 as well (OpenBLAS's Haswell kernels, ATen's avx2 code), so that an AVX-512 machine
 # stands in for an AVX2-only one on both sides
 torch_env() {
-    case "$kernels" in avx2|portable) echo "OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2 DNNL_MAX_CPU_ISA=AVX2 ONEDNN_MAX_CPU_ISA=AVX2" ;; esac
+    case "$kernels" in
+    avx2|portable) echo "OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2 DNNL_MAX_CPU_ISA=AVX2 ONEDNN_MAX_CPU_ISA=AVX2" ;;
+    *) [ -z "$blas_fix" ] || echo "OPENBLAS_CORETYPE=$blas_fix" ;;
+    esac
     if [ "$1" -gt 1 ]; then
         if [ -d "$openmp" ]; then echo "LD_LIBRARY_PATH=$openmp"
         else echo "bench_vs_torch.sh: $openmp missing (apt-get install libopenblas0-openmp): torch uses the default BLAS" >&2; fi
@@ -70,6 +86,7 @@ median() { sort -g | awk '{v[NR]=$1} END {if (NR % 2) print v[(NR+1)/2]; else pr
 
 say "# $(date -u +%Y-%m-%dT%H:%MZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs; tapegrad $(git rev-parse --short HEAD 2>/dev/null || echo '?'), kernels=$kernels"
 say "# torch: $("$py" -c 'import torch; print(torch.__version__)')$(case "$kernels" in avx2|portable) echo ' (OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2)';; esac) with $(update-alternatives --query libblas.so.3-x86_64-linux-gnu 2>/dev/null | sed -n 's/^Value: //p') (1 thread), $openmp (2 threads)"
+say "# OpenBLAS's own pick of kernels here: $blas_core${OPENBLAS_CORETYPE:+ (OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE given)}$([ -z "$blas_fix" ] || case $kernels in avx2|portable) ;; *) echo "; it has no AVX2, which this CPU has: torch runs with OPENBLAS_CORETYPE=$blas_fix";; esac)"
 
 if [ "$gemm" = 1 ]; then
     for t in $threads; do
