@@ -1564,6 +1564,84 @@ END_TEST
 
 /* ---- translate, eval, ckpt ---- */
 
+/* Lines in a file of this test's folder: n lines of 1..8 of words[0..9], every 5th one empty. */
+static const char *sentences_file(const char *name, int n, const char *const *words) {
+    static char path[300];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    srand(11);
+    for (int i = 0; i < n; i++) {
+        int k = i % 5 == 4 ? 0 : 1 + rand() % 8;
+        for (int j = 0; j < k; j++) fprintf(f, "%s%s", j ? " " : "", words[rand() % 10]);
+        fputc('\n', f);
+    }
+    ck_assert_int_eq(fclose(f), 0);
+    return path;
+}
+
+static int count_lines(const char *s) {
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+/* translate decodes a window of 16 batches at a time and prints it in input order: the same lines
+ * whatever the batch (so the window), empty lines at the windows' edges included; and a SIGINT
+ * while it decodes stops it between batches with the lines decoded before written, whole and in
+ * order (before, it died with nothing written). */
+static void translate_windows(const char *ckpt, const char *const *words) {
+    char in[300], out[300], errf[300];
+    snprintf(in, sizeof in, "%s", sentences_file("window.txt", 500, words));
+    snprintf(out, sizeof out, "%s/out.txt", tmpdir);
+    snprintf(errf, sizeof errf, "%s/err.txt", tmpdir);
+    char *whole = NULL;
+    const char *batches[] = {"100000", "2", "1", "7"};   /* one window (the whole input sorted), then many */
+    for (int b = 0; b < 4; b++) {
+        char *t[] = {"translate", "--model", (char *)ckpt, "--input", in, "--beam", "2", "--batch",
+                     (char *)batches[b], NULL};
+        run_ok(NULL, t);
+        char *o = slurp(out);
+        ck_assert_int_eq(count_lines(o), 500);
+        if (!whole) whole = o;
+        else {
+            ck_assert_msg(!strcmp(o, whole), "--batch %s translates otherwise than one window", batches[b]);
+            free(o);
+        }
+    }
+    /* a SIGINT as soon as the first window is out: exit 130, a prefix of the whole output */
+    int n = 20000;
+    snprintf(in, sizeof in, "%s", sentences_file("many.txt", n, words));
+    char *t[] = {"translate", "--model", (char *)ckpt, "--input", in, "--beam", "1", "--batch", "1", NULL};
+    unlink(out);   /* (the last command's would be taken for this one's first lines) */
+    pid_t pid = spawn(out, errf, NULL, t);
+    struct stat st = {0};
+    for (int i = 0; i < 60000 && (stat(out, &st) != 0 || st.st_size == 0); i++) sleep_us(1000);
+    ck_assert_int_gt(st.st_size, 0);
+    kill(pid, SIGINT);
+    ck_assert_int_eq(wait_rc(pid), 130);
+    char *o = slurp(out);
+    int p = count_lines(o);
+    ck_assert_int_ge(p, 16);
+    ck_assert_int_lt(p, n);
+    ck_assert(o[strlen(o) - 1] == '\n');   /* whole lines */
+    char said[200];
+    snprintf(said, sizeof said, "stopped by signal 2: the first %d of %d lines are written, in order; the rest was "
+             "not translated (it starts at line %d of the input)", p, n, p + 1);
+    ck_assert(file_has("err.txt", said));
+    /* the same lines as a run to the end gives */
+    char *t1[] = {"translate", "--model", (char *)ckpt, "--input", in, "--beam", "1", NULL};
+    char *prefix = o;
+    o = NULL;
+    run_ok(NULL, t1);
+    o = slurp(out);
+    ck_assert_int_eq(count_lines(o), n);
+    ck_assert(!strncmp(o, prefix, strlen(prefix)));
+    free(o);
+    free(prefix);
+    free(whole);
+}
+
 START_TEST(test_translate_eval_ckpt_on_tsv_files) {
     char train[300], dev[300], dir[300], ckpt[320], best[320], in[300];
     snprintf(train, sizeof train, "%s/train.tsv", tmpdir);
@@ -1619,6 +1697,7 @@ START_TEST(test_translate_eval_ckpt_on_tsv_files) {
     /* greedy and --input give the same number of lines */
     char *t2[] = {"translate", "--model", ckpt, "--input", in, "--beam", "1", NULL};
     run_ok(NULL, t2);
+    translate_windows(ckpt, words);
     /* eval */
     char *e[] = {"eval", "--model", best, "--data", dev, "--json", "--beam", "1", NULL};
     run_ok(NULL, e);

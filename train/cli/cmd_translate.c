@@ -1,5 +1,9 @@
-/* cmd_translate.c: `tapegrad translate`: source lines in, translations out, same order. */
+/* cmd_translate.c: `tapegrad translate`: source lines in, translations out, same order, as they
+ * are decoded (a window of batches at a time). */
 #include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +18,9 @@ static void usage(FILE *f) {
     fprintf(f, "usage: tapegrad translate --model CKPT [--beam K] [--alpha A] [--batch N] [--input FILE]\n"
                "                          [--max-len-a A] [--max-len-b B] [--threads N]\n\n"
                "Translates one sentence a line from stdin (or --input) to stdout, in the same order; an\n"
-               "empty line gives an empty line. Speed goes to stderr.\n\n"
+               "empty line gives an empty line. Speed goes to stderr. Lines are written as they are\n"
+               "decoded, 16 batches at a time; Ctrl-C (SIGINT, SIGTERM, SIGHUP) stops between batches\n"
+               "with the lines before it written and says where the rest starts, exit 128 + the signal.\n\n"
                "  --model CKPT     a checkpoint (best.ckpt, last.ckpt or an averaged one)\n"
                "  --beam K         beam size; 1 is greedy [4]\n"
                "  --alpha A        GNMT length penalty ((5 + len) / 6)^A [0.6]\n"
@@ -116,22 +122,45 @@ static tg_status encode_lines(tg_bpe *bpe, int vocab, const tg_lines *lines, con
     return s;
 }
 
-/* Translates srcs and prints one line per input line (n), empty where which[] names no source. */
+/* Sources are decoded a window of WINDOW_BATCHES batches at a time (sorted by length within it, so
+ * little of a batch is padding), and the window's lines printed in input order and flushed once it
+ * is decoded: the output streams, and a stop signal (taken between batches) or a stdout that
+ * failed loses at most the window in flight. */
+#define WINDOW_BATCHES 16
+
+static volatile sig_atomic_t g_stop;   /* the stop signal that came, or 0 */
+
+static void on_stop(int sig) { g_stop = sig; }
+
+/* Translates srcs and prints one line per input line (n), empty where which[] names no source;
+ * *printed: how many lines were printed, in order. */
 static tg_status translate_print(const tg_loaded *L, const translate_args *a, const tg_srcs *srcs,
-                                 const int *which, size_t n, tg_err *err) {
+                                 const int *which, size_t n, size_t *printed, tg_err *err) {
     tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = a->threads});
-    char **out = calloc((size_t)srcs->n + 1, sizeof *out);
-    char **hyps = calloc(n + 1, sizeof *hyps);   /* (n) out[k] at its line, NULL for empty lines */
+    int window = a->to.batch > INT_MAX / WINDOW_BATCHES ? INT_MAX : a->to.batch * WINDOW_BATCHES;
+    if (window > srcs->n) window = srcs->n;
+    char **out = calloc((size_t)window + 1, sizeof *out);   /* (window) source k0 + k's line at k */
     tg_status s = !ctx ? tg_err_set(err, TG_ERR_NOMEM, "cannot create the compute context")
-                  : out && hyps ? TG_OK : tg_err_set(err, TG_ERR_NOMEM, "out of memory");
-    if (s == TG_OK) s = tg_translate_srcs(L->model, ctx, L->bpe, srcs, &a->to, out, err);
-    if (s == TG_OK) {
-        for (int k = 0; k < srcs->n; k++) hyps[which[k]] = out[k];
-        for (size_t i = 0; i < n; i++) puts(hyps[i] ? hyps[i] : "");
+                  : out ? TG_OK : tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    *printed = 0;
+    for (int k0 = 0; s == TG_OK && *printed < n && !ferror(stdout);) {
+        int k1 = srcs->n - k0 < window ? srcs->n : k0 + window;
+        s = tg_translate_ids(L->model, ctx, L->bpe, (const int32_t *const *)srcs->ids + k0, srcs->len + k0,
+                             k1 - k0, &a->to, out, err);
+        size_t end = k1 < srcs->n ? (size_t)which[k1] : n;   /* the lines before the next window's first */
+        for (int k = k0; s == TG_OK && *printed < end; (*printed)++) {
+            bool hyp = k < k1 && (size_t)which[k] == *printed;   /* else an empty line */
+            puts(hyp ? out[k - k0] : "");
+            if (hyp) {
+                free(out[k - k0]);
+                out[k++ - k0] = NULL;
+            }
+        }
+        tg_cli_flush();
+        k0 = k1;
     }
-    for (int k = 0; out && k < srcs->n; k++) free(out[k]);
+    for (int k = 0; out && k < window; k++) free(out[k]);   /* a window cut short */
     free(out);
-    free(hyps);
     tg_ctx_free(ctx);
     return s;
 }
@@ -161,9 +190,23 @@ int tg_cmd_translate(int argc, char **argv) {
     if (s == TG_OK)
         s = encode_lines(L.bpe, tg_model_cfg(L.model)->vocab, &lines, a.input, max_pieces, &srcs, which, &in_tokens,
                          &err);
-    if (s == TG_OK) s = translate_print(&L, &a, &srcs, which, lines.n, &err);
+    /* a stop signal from here ends the decoding between batches, the lines decoded before it printed */
+    static const int stops[] = {SIGINT, SIGTERM, SIGHUP};
+    struct sigaction sa = {.sa_handler = on_stop, .sa_flags = SA_RESETHAND}, old[3];   /* a second one kills */
+    sigemptyset(&sa.sa_mask);
+    g_stop = 0;
+    a.to.stop = &g_stop;
+    for (int i = 0; i < 3; i++) sigaction(stops[i], &sa, &old[i]);
+    size_t printed = 0;
+    if (s == TG_OK) s = translate_print(&L, &a, &srcs, which, lines.n, &printed, &err);
+    for (int i = 0; i < 3; i++) sigaction(stops[i], &old[i], NULL);
     rc = s == TG_OK ? tg_cli_output_done("tapegrad translate", 0) : 1;   /* no speed line for lost output */
-    if (rc == 0) {
+    if (s != TG_OK && g_stop) {
+        rc = tg_cli_output_done("tapegrad translate", 128 + g_stop);
+        fprintf(stderr, "tapegrad translate: stopped by signal %d: the first %zu of %zu lines are written, in "
+                "order; the rest was not translated (it starts at line %zu of the input)\n", (int)g_stop, printed,
+                lines.n, printed + 1);
+    } else if (rc == 0) {
         double dt = now_s() - t0;
         fprintf(stderr, "tapegrad translate: %zu sentences (%lld source pieces) in %.2f s: %.1f sentences/s, "
                         "%s %d\n", lines.n, (long long)in_tokens, dt, dt > 0 ? (double)lines.n / dt : 0.0,
