@@ -2604,8 +2604,12 @@ START_TEST(test_stop_signal_in_the_report) {
     }
     /* (`report DIR 2>&1 | head -1`) it ended at the first line, before any file was made: the
      * report is made whole, then it ends quietly with exit 1, whether
-     * SIGPIPE kills (its default) or is ignored (inherited so: the writes fail, EPIPE; it exited 0) */
-    for (int ign = 0; ign <= 1; ign++) {
+     * SIGPIPE kills (its default) or is ignored (inherited so: the writes fail, EPIPE; it exited 0);
+     * and so does `--resume DIR 2>&1 | head -1` of the finished experiment (it stopped in its
+     * cells phase, taking the SIGPIPE as a stop, no report made) */
+    for (int k = 0; k < 4; k++) {
+        int ign = k % 2;
+        char **argv = k < 2 ? report : resume;
         snprintf(cmd, sizeof cmd, "rm -f '%s'/cells/*/eval-*.tsv '%s'/report.md '%s'/results.* '%s'/plot-*.svg", d, d, d, d);
         ck_assert_int_eq(system(cmd), 0);
         int fds[2];
@@ -2617,19 +2621,35 @@ START_TEST(test_stop_signal_in_the_report) {
         if (pid == 0) {
             signal(SIGPIPE, ign ? SIG_IGN : SIG_DFL);
             dup2(fds[1], 2);
-            _exit(tg_cli_dispatch(3, report));
+            _exit(tg_cli_dispatch(3, argv));
         }
         close(fds[1]);
-        ck_assert_int_eq(tg_cli_wait(pid), 1);
+        ck_assert_msg(tg_cli_wait(pid) == 1, "%s %s, SIGPIPE %s: not exit 1", argv[1], d, ign ? "ignored" : "default");
         const char *made[] = {"report.md", "results.tsv", "results.json", "plot-dev-bleu.svg"};
         for (int i = 0; i < 4; i++) {
             char path[400];
             snprintf(path, sizeof path, "%s/%s", d, made[i]);
-            ck_assert_msg(exists(path), "%s not made", made[i]);
+            ck_assert_msg(exists(path), "%s %s: %s not made", argv[1], d, made[i]);
         }
         snprintf(cmd, sizeof cmd, "test -z \"$(find '%s' -name '*.tmp.*')\"", d);
         ck_assert_int_eq(system(cmd), 0);
     }
+}
+END_TEST
+
+/* An --out holding control bytes: the experiment's own lines (the cells' count, the report's "wrote")
+ * show it escaped, as every other message does (they printed it raw, an ESC reaching the terminal). */
+START_TEST(test_out_shown_escaped) {
+    char d[300];
+    snprintf(d, sizeof d, "%s/e\x1b[31m", tmpdir);
+    char *g[] = {"experiment", "--task", "copy", "--task-vocab", "12", "--task-size", "100", "--d-model", "16",
+                 "--heads", "2", "--d-ff", "32", "--layers", "1", "--max-tokens", "200", "--threads", "1",
+                 "--max-steps", "2", "--save-every", "2", "--valid-every", "2", "--seeds", "1", "--out", d, NULL};
+    run_ok(g);
+    char shown[320];
+    snprintf(shown, sizeof shown, "%s/e\\x1B[31m", tmpdir);
+    ck_assert_int_eq(count_in("err.txt", "\x1b"), 0);
+    ck_assert_int_ge(count_in("err.txt", shown), 2);   /* N cells ... in DIR; wrote DIR/report.md ... */
 }
 END_TEST
 
@@ -2898,6 +2918,7 @@ int main(void) {
     tcase_add_test(env, test_cells_hold_only_their_own_descriptors);
     tcase_add_test(env, test_out_of_descriptors_for_jobs_said);
     tcase_add_test(env, test_stop_signal_in_the_report);
+    tcase_add_test(env, test_out_shown_escaped);
     tcase_add_test(env, test_broken_stderr_stops_saved);
     tcase_add_test(env, test_stop_signal_between_cells);
     tcase_add_test(env, test_failed_fork_names_no_folder);

@@ -12,6 +12,7 @@
 
 #include "train/ckpt/ckpt_file.h"
 #include "train/experiment/experiment.h"
+#include "train/run/text_out.h"
 
 void tg_exp_init(tg_experiment *e) { memset(e, 0, sizeof *e); }
 
@@ -324,6 +325,11 @@ static void name_part(char *out, size_t len, const char *v) {
     out[k] = '\0';
 }
 
+const char *tg_exp_dir_shown(const tg_experiment *e) {
+    static char shown[4 * TG_PATH_MAX];
+    return tg_shown(shown, sizeof shown, e->dir);
+}
+
 void tg_exp_cell_get(const tg_experiment *e, int index, tg_exp_cell *out) {
     memset(out, 0, sizeof *out);
     out->index = index;
@@ -574,9 +580,13 @@ static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err
     /* a recorded cell, trained, its checkpoint gone: it starts again only from an empty folder
      * (`report` and `--resume` take no other --out, as a new experiment's refusal advises) */
     if (s == TG_OK && e->recorded && stat(last, &sb) != 0 && tg_run_folder_started(c->dir, done, sizeof done) > 0)
+    {
+        char cell[4 * sizeof c->dir];
+        tg_shown(cell, sizeof cell, c->dir);
         s = tg_err_set(&e2, TG_ERR_STATE, "%s holds the cell's files (%s) but no last.ckpt: put its last.ckpt back, "
-                       "or remove %s, which `experiment --resume %s` then trains again", c->dir, done, c->dir,
-                       e->dir);
+                       "or remove %s, which `experiment --resume %s` then trains again", cell, done, cell,
+                       tg_exp_dir_shown(e));
+    }
     if (s == TG_OK && stat(last, &sb) != 0) s = tg_run_folder_fresh(c->dir, cfg, &e2);   /* and its folder */
     if (s == TG_OK && cfg->max_steps <= 0)
         s = tg_err_set(&e2, TG_ERR_ARG, "--max-steps is required and must be at least 1 (it is %lld): the cells' "
@@ -769,7 +779,7 @@ void tg_exp_note_config_per_cell(const tg_experiment *e, FILE *f) {
     at = tg_run_config_line_of(&lines, "out");
     if (at && strcmp(c.out, d.out))
         fprintf(f, "tapegrad experiment: note: %s:%d: out = %s is not used: each cell trains in %s/cells/<cell>\n",
-                e->config, at, c.out, e->dir);
+                e->config, at, c.out, tg_exp_dir_shown(e));
 }
 
 tg_status tg_exp_check_inputs(const tg_experiment *e, tg_err *err) {

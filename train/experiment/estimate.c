@@ -98,7 +98,7 @@ int tg_exp_dry_run(const tg_experiment *e, tg_exp_train_fn train) {
     if (!step_s) { fprintf(stderr, "tapegrad experiment: out of memory\n"); return 1; }
     double total = 0;
     int rc = 0;
-    printf("%d cells (%d variants x %d seeds) in %s:\n", n, nv, e->n_seeds, e->dir);
+    printf("%d cells (%d variants x %d seeds) in %s:\n", n, nv, e->n_seeds, tg_exp_dir_shown(e));
     /* a cell and its config, 9 KiB, on the heap: each variant's timed run trains below here */
     struct { tg_exp_cell c; tg_run_config cfg; } *h = malloc(sizeof *h);
     if (!h) { fprintf(stderr, "tapegrad experiment: out of memory\n"); free(step_s); return 1; }

@@ -93,6 +93,8 @@ tg_status tg_exp_add_seeds(tg_experiment *e, const char *spec, bool list, tg_err
 int tg_exp_cell_count(const tg_experiment *e);
 int tg_exp_variant_count(const tg_experiment *e);
 void tg_exp_cell_get(const tg_experiment *e, int index, tg_exp_cell *out);
+/* e->dir as a message shows it, control bytes escaped (\x1B), in a buffer the next call reuses. */
+const char *tg_exp_dir_shown(const tg_experiment *e);
 /* The cell's full run config, as `tapegrad train` with the cell's argv would build it. */
 tg_status tg_exp_cell_config(const tg_experiment *e, const tg_exp_cell *c, tg_run_config *out, tg_err *err);
 /* argv (NULL-terminated, strings owned by e and c) of `train` for the cell: a fresh run, or

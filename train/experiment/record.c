@@ -328,7 +328,7 @@ static tg_status record_holds(const tg_experiment *e, char *old, const char *pat
                            path, here, there);
         else
             s = tg_err_set(err, TG_ERR_ARG, "%s holds another experiment (its recipe has '%s', this command '%s'): "
-                           "give another --out, or the same command", e->dir, there, here);
+                           "give another --out, or the same command", tg_exp_dir_shown(e), there, here);
     }
     free(mine);
     free(def);
@@ -347,7 +347,7 @@ tg_status tg_exp_args_recordable(const tg_experiment *e, tg_err *err) {
                               "so the experiment could not be resumed; rename the file or folder",
                               tg_shown(shown, sizeof shown, e->argv[i]),
                               strchr(e->argv[i], '\n') ? "holds a line break" : "ends in a carriage return",
-                              e->dir[0] ? e->dir : "DIR");
+                              e->dir[0] ? tg_exp_dir_shown(e) : "DIR");
     }
     return TG_OK;
 }
@@ -369,7 +369,7 @@ tg_status tg_exp_record(const tg_experiment *e, bool write, bool replace, tg_err
     } else if (missing && !write) {
         s = TG_OK;
     } else if (missing && tg_mkdir_p(e->dir) != 0) {
-        s = tg_err_set(err, TG_ERR_IO, "cannot create %s: %s", e->dir, strerror(errno));
+        s = tg_err_set(err, TG_ERR_IO, "cannot create %s: %s", tg_exp_dir_shown(e), strerror(errno));
     } else if (missing) {
         s = write_record(e, path, recipe, err);
     }

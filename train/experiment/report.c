@@ -412,7 +412,7 @@ static tg_status write_md(const report *R, const bool *finished, tg_err *err) {
     fprintf(f, "# Experiment %s\n\nReproduce it with:\n\n```sh\n%s\n```\n\n%d of %d cells finished (%d variants x %d "
                "seeds); the tables cover the finished ones. Dev set scores are of greedy translations; BLEU is "
                "sacreBLEU's corpus BLEU, chrF2 its chrF.\n\n## Per variant: mean ± sd over seeds\n\n",
-            R->e->dir, cmd, done, R->n, R->nv, R->e->n_seeds);
+            tg_exp_dir_shown(R->e), cmd, done, R->n, R->nv, R->e->n_seeds);
     free(cmd);
     for (int w = 0; w < N_WHICH; w++) variant_table(f, R, w);
     fprintf(f, "## Against the baseline (%s)\n\nPaired bootstrap resampling of the dev set (%d resamples, seed %d, "
@@ -461,7 +461,7 @@ static int report_made(const tg_experiment *e, const char *baseline) {
     if (s == TG_OK) s = write_md(&R, finished, &err);
     g_report_whole = s == TG_OK;
     if (s == TG_OK)
-        fprintf(stderr, "tapegrad experiment: wrote %s/report.md, results.tsv, results.json and the plots\n", e->dir);
+        fprintf(stderr, "tapegrad experiment: wrote %s/report.md, results.tsv, results.json and the plots\n", tg_exp_dir_shown(e));
     else
         fprintf(stderr, "tapegrad experiment report: %s\n", err.msg);
     for (int i = 0; R.r && i < R.n; i++)
@@ -511,10 +511,10 @@ static void catch_stops(const tg_experiment *e, struct sigaction old[TG_N_STOP_S
     g_report_whole = g_pipe_broken = 0;
     for (int i = 0; i < 2; i++) {
         int n = i ? snprintf(g_stopped_tail[i], sizeof g_stopped_tail[i], " once the report of %s was written "
-                             "whole\n", e->dir)
+                             "whole\n", tg_exp_dir_shown(e))
                   : snprintf(g_stopped_tail[i], sizeof g_stopped_tail[i], " while writing the report; nothing is "
                              "lost (the cells are saved, and each file is the old one or the whole new one): run "
-                             "`tapegrad experiment report %s` to make the report again\n", e->dir);
+                             "`tapegrad experiment report %s` to make the report again\n", tg_exp_dir_shown(e));
         size_t cap = sizeof g_stopped_tail[i];
         g_stopped_len[i] = n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
     }

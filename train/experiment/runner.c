@@ -22,6 +22,7 @@
 #include "train/ckpt/atomic_file.h"
 #include "train/experiment/experiment.h"
 #include "train/run/progress.h"
+#include "train/run/text_out.h"
 
 static volatile sig_atomic_t g_signal;
 static volatile sig_atomic_t g_pipe_broken;   /* a SIGPIPE came: stderr's or stdout's reader went away */
@@ -374,8 +375,9 @@ static int cell_end(const tg_experiment *e, const tg_exp_cell *c, const tg_exp_s
         return 1;
     }
     if (rc != 0) {
+        char cell[4 * sizeof c->dir];
         fprintf(stderr, "tapegrad experiment: cell %s failed (%s %d); stopping. Its folder: %s\n", c->name,
-                rc > 128 ? "killed by signal" : "exit", rc > 128 ? rc - 128 : rc, c->dir);
+                rc > 128 ? "killed by signal" : "exit", rc > 128 ? rc - 128 : rc, tg_shown(cell, sizeof cell, c->dir));
         return 1;
     }
     if (after.state != TG_EXP_DONE) {   /* train exits 0 when its own process gets SIGINT too */
@@ -580,23 +582,25 @@ static int run_jobs(const tg_experiment *e, tg_exp_train_fn train, run_progress 
 static int lock_dir(const tg_experiment *e) {
     char path[TG_PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/lock", e->dir);
+    char shown[4 * sizeof path];   /* path in a message */
+    tg_shown(shown, sizeof shown, path);
     /* never through a planted link (O_CREAT would make the file it names); O_NONBLOCK: a FIFO is
      * refused, not waited on */
     int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0644);
     if (fd < 0) {
-        if (errno == ELOOP) fprintf(stderr, "tapegrad experiment: %s: is a symbolic link; refusing to open it\n", path);
-        else fprintf(stderr, "tapegrad experiment: cannot open %s: %s\n", path, strerror(errno));
+        if (errno == ELOOP) fprintf(stderr, "tapegrad experiment: %s: is a symbolic link; refusing to open it\n", shown);
+        else fprintf(stderr, "tapegrad experiment: cannot open %s: %s\n", shown, strerror(errno));
         return -1;
     }
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fprintf(stderr, "tapegrad experiment: %s: not a regular file\n", path);
+        fprintf(stderr, "tapegrad experiment: %s: not a regular file\n", shown);
         close(fd);
         return -1;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        fprintf(stderr, "tapegrad experiment: %s is being trained by another process (%s is locked)\n", e->dir,
-                path);
+        fprintf(stderr, "tapegrad experiment: %s is being trained by another process (%s is locked)\n",
+                tg_exp_dir_shown(e), shown);
         close(fd);
         return -1;
     }
@@ -605,7 +609,7 @@ static int lock_dir(const tg_experiment *e) {
 
 int tg_exp_lock(const tg_experiment *e) {
     if (tg_mkdir_p(e->dir) != 0) {
-        fprintf(stderr, "tapegrad experiment: cannot create %s: %s\n", e->dir, strerror(errno));
+        fprintf(stderr, "tapegrad experiment: cannot create %s: %s\n", tg_exp_dir_shown(e), strerror(errno));
         return -1;
     }
     return lock_dir(e);
@@ -631,7 +635,7 @@ int tg_exp_run(const tg_experiment *e, tg_exp_train_fn train, int jobs) {
     struct sigaction old[N_CAUGHT];
     catch_signals(old);
     fprintf(stderr, "tapegrad experiment: %d cells (%d variants x %d seeds) in %s; %d at their budget", p.n,
-            tg_exp_variant_count(e), e->n_seeds, e->dir, done);
+            tg_exp_variant_count(e), e->n_seeds, tg_exp_dir_shown(e), done);
     if (jobs > 1) fprintf(stderr, "; up to %d trained at a time, their lines marked [cell]", jobs);
     fputc('\n', stderr);
     int rc = 0;
@@ -647,6 +651,9 @@ int tg_exp_run(const tg_experiment *e, tg_exp_train_fn train, int jobs) {
             else if (todo == 0) rc = train_cell(e, &c, &st, train, &p);
         }
     }
+    /* a reader gone (`--resume DIR 2>&1 | head -1`) with no cell left to train stops nothing: the
+     * report is made, as `report DIR` makes it (its writes failing from then on, it ends with 1) */
+    if (rc == 0 && g_signal == SIGPIPE && done == p.n) g_signal = 0;
     if (rc == 0 && g_signal) {   /* between cells (in one, cell_end said it) */
         fprintf(stderr, "tapegrad experiment: stopped by signal %d between cells, the cells trained saved; run the "
                 "same command again to resume\n", (int)g_signal);
