@@ -1637,6 +1637,23 @@ static void translate_windows(const char *ckpt, const char *const *words) {
     o = slurp(out);
     ck_assert_int_eq(count_lines(o), n);
     ck_assert(!strncmp(o, prefix, strlen(prefix)));
+    /* a SIGHUP ignored from the start (nohup) stays ignored: the same run goes to the end */
+    unlink(out);
+    fflush(NULL);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        signal(SIGHUP, SIG_IGN);
+        dup2(open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644), 1);
+        dup2(open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644), 2);
+        _exit(tg_cli_dispatch(7, t1));
+    }
+    for (int i = 0; i < 60000 && (stat(out, &st) != 0 || st.st_size == 0); i++) sleep_us(1000);
+    kill(pid, SIGHUP);
+    ck_assert_int_eq(wait_rc(pid), 0);
+    char *hup = slurp(out);
+    ck_assert(!strcmp(hup, o));
+    free(hup);
     free(o);
     free(prefix);
     free(whole);

@@ -190,13 +190,17 @@ int tg_cmd_translate(int argc, char **argv) {
     if (s == TG_OK)
         s = encode_lines(L.bpe, tg_model_cfg(L.model)->vocab, &lines, a.input, max_pieces, &srcs, which, &in_tokens,
                          &err);
-    /* a stop signal from here ends the decoding between batches, the lines decoded before it printed */
+    /* a stop signal from here ends the decoding between batches, the lines decoded before it printed;
+     * one ignored from the start (nohup's SIGHUP, a background job's SIGINT) stays ignored */
     static const int stops[] = {SIGINT, SIGTERM, SIGHUP};
     struct sigaction sa = {.sa_handler = on_stop, .sa_flags = SA_RESETHAND}, old[3];   /* a second one kills */
     sigemptyset(&sa.sa_mask);
     g_stop = 0;
     a.to.stop = &g_stop;
-    for (int i = 0; i < 3; i++) sigaction(stops[i], &sa, &old[i]);
+    for (int i = 0; i < 3; i++) {
+        sigaction(stops[i], NULL, &old[i]);
+        if (old[i].sa_handler != SIG_IGN) sigaction(stops[i], &sa, NULL);
+    }
     size_t printed = 0;
     if (s == TG_OK) s = translate_print(&L, &a, &srcs, which, lines.n, &printed, &err);
     for (int i = 0; i < 3; i++) sigaction(stops[i], &old[i], NULL);
