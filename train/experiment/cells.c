@@ -579,8 +579,7 @@ static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err
     char done[sizeof c->dir + 300];
     /* a recorded cell, trained, its checkpoint gone: it starts again only from an empty folder
      * (`report` and `--resume` take no other --out, as a new experiment's refusal advises) */
-    if (s == TG_OK && e->recorded && stat(last, &sb) != 0 && tg_run_folder_started(c->dir, done, sizeof done) > 0)
-    {
+    if (s == TG_OK && e->recorded && stat(last, &sb) != 0 && tg_run_folder_started(c->dir, done, sizeof done) > 0) {
         char cell[4 * sizeof c->dir];
         tg_shown(cell, sizeof cell, c->dir);
         s = tg_err_set(&e2, TG_ERR_STATE, "%s holds the cell's files (%s) but no last.ckpt: put its last.ckpt back, "

@@ -461,7 +461,8 @@ static int report_made(const tg_experiment *e, const char *baseline) {
     if (s == TG_OK) s = write_md(&R, finished, &err);
     g_report_whole = s == TG_OK;
     if (s == TG_OK)
-        fprintf(stderr, "tapegrad experiment: wrote %s/report.md, results.tsv, results.json and the plots\n", tg_exp_dir_shown(e));
+        fprintf(stderr, "tapegrad experiment: wrote %s/report.md, results.tsv, results.json and the plots\n",
+                tg_exp_dir_shown(e));
     else
         fprintf(stderr, "tapegrad experiment report: %s\n", err.msg);
     for (int i = 0; R.r && i < R.n; i++)

@@ -588,7 +588,8 @@ static int lock_dir(const tg_experiment *e) {
      * refused, not waited on */
     int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0644);
     if (fd < 0) {
-        if (errno == ELOOP) fprintf(stderr, "tapegrad experiment: %s: is a symbolic link; refusing to open it\n", shown);
+        if (errno == ELOOP)
+            fprintf(stderr, "tapegrad experiment: %s: is a symbolic link; refusing to open it\n", shown);
         else fprintf(stderr, "tapegrad experiment: cannot open %s: %s\n", shown, strerror(errno));
         return -1;
     }
