@@ -1491,7 +1491,8 @@ START_TEST(test_trim_reads_whole_lines) {
      * dropped and said as the other lines that are not rows, and the resume goes on (it stopped it,
      * exit 1). Nor is it a header: as the first line it is said too (it was taken for the header's
      * place, the real header after it then said as no row), and so is one without its newline
-     * (a crash tears no row that long): the file one such line was replaced by the header unsaid */
+     * (a crash tears no row that long): the file one such line was replaced by the header unsaid,
+     * diagnostics.tsv too (off in this run: it was left empty, no header) */
     size_t huge = (1u << 20) + 10;
     char *h = malloc(n + 2 * huge + 64);
     const char *nl = memchr(orig, '\n', n);   /* the rows after the old header */
@@ -1513,7 +1514,18 @@ START_TEST(test_trim_reads_whole_lines) {
         f = fopen(metrics, "wb");
         fwrite(h, 1, hn, f);
         fclose(f);
+        if (kind == 3) {
+            f = fopen(dir_path("tl/diagnostics.tsv"), "wb");
+            fwrite(h, 1, hn, f);
+            fclose(f);
+        }
         ck_assert_int_eq(tg_cli_run_bounded(120, r), 0);
+        if (kind == 3) {
+            after = tg_cli_slurp(dir_path("tl/diagnostics.tsv"));
+            ck_assert_str_eq(after, "step\tstack\tlayer\tsublayer\tmetric\tvalue\n");
+            free(after);
+            ck_assert(tg_cli_has("err.txt", "diagnostics.tsv:1: 'bbb"));
+        }
         long lines = 1;   /* the long line's number, named in the warning */
         for (size_t i = 0; kind == 0 && i < n; i++) lines += orig[i] == '\n';
         char want[160];

@@ -7,8 +7,8 @@
  * counted, the first line too); bit 4 drops the metrics' valid rows at keep_step too (a resume of a
  * pending validation); bit 5 rewrites instead of trimming. Byte 1 gives keep_step (below 240:
  * byte - 16, so -16..223; from 240 an extreme such as INT64_MAX); the rest is the file.
- * Properties. On 0: the file is empty (no whole line of at most 1 MiB was there; a rewrite gives
- * the header) or its first line is the header; every later line ends with '\n' and is a row
+ * Properties. On 0: the file's first line is the header (alone when no whole line of at most 1 MiB
+ * was there); every later line ends with '\n' and is a row
  * (tg_tsv_is_row) with step <= keep_step (and not valid at keep_step with bit 4); the rows are, in
  * order, exactly the input's whole lines of at most 1 MiB that are such rows (the first line without
  * its BOM); the dropped count is the input's lines over 1 MiB, whole or not, and its whole lines
@@ -103,7 +103,7 @@ static char *input_line(const uint8_t *in, size_t n_in, size_t *at, const char *
 static void check_trimmed(const uint8_t *in, size_t n_in, const uint8_t *out, size_t n_out, const char *header,
                           int step_col, int64_t keep_step, bool valid) {
     size_t hlen = strlen(header);
-    if (n_out == 0) {   /* only when there was no whole line of at most 1 MiB (a rewrite writes the header then) */
+    if (n_out == 0) {   /* no whole line of at most 1 MiB was there (the header alone then) */
         size_t at = 0, len;
         for (const uint8_t *nl; at < n_in && (nl = memchr(in + at, '\n', n_in - at)); at += len) {
             len = (size_t)(nl - (in + at)) + 1;
@@ -216,8 +216,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_CHECK(n_out == n && memcmp(out, in, n) == 0);
     } else {
         bool whole = memchr(in, '\n', n) != NULL;
-        FUZZ_CHECK(!rewrite || whole || (n_out == strlen(header) && !memcmp(out, header, n_out)));
-        check_trimmed(in, n, out, rewrite && !whole ? 0 : n_out, header, step_col, keep_step, valid);
+        FUZZ_CHECK(whole || (n_out == strlen(header) && !memcmp(out, header, n_out)));
+        check_trimmed(in, n, out, !whole ? 0 : n_out, header, step_col, keep_step, valid);
         check_dropped(in, n, step_col, &dropped);
         /* idempotent, and nothing left to drop */
         FUZZ_CHECK(trim(path, header, step_col, keep_step, valid, rewrite, &dropped, msg, sizeof msg) == 0);

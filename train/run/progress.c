@@ -147,13 +147,29 @@ static tg_status copy_kept(const char *path, const char *header, int step_col, i
     return st;
 }
 
-/* copy_kept, then the rewritten file replaces path atomically; an absent path stays absent. */
+/* copy_kept, and header alone when no line was kept (path new, empty, or only lines that are not
+ * whole rows: one over 1 MiB, a torn header), as the file is opened for appending. */
+static tg_status rewrite_open(const char *path, const char *header, int step_col, int64_t keep_step,
+                              const char *drop_at_keep, tg_afile *out, bool *found,
+                              tg_tsv_dropped *dropped, tg_err *err) {
+    tg_status st =
+        copy_kept(path, header, step_col, keep_step, drop_at_keep, out, found, dropped, err);
+    struct stat sb;
+    if (st == TG_OK && fstat(out->fd, &sb) == 0 && sb.st_size == 0) {
+        st = tg_afile_write(out, header, strlen(header), err);
+        if (st != TG_OK) tg_afile_abort(out);
+    }
+    return st;
+}
+
+/* rewrite_open, then the rewritten file replaces path atomically; an absent path stays absent. */
 static int trim_tsv(const char *path, const char *header, int step_col, int64_t keep_step, const char *drop_at_keep,
                     tg_tsv_dropped *dropped, char *msg, size_t msg_len) {
     tg_afile out;
     tg_err err;
     bool found;
-    tg_status st = copy_kept(path, header, step_col, keep_step, drop_at_keep, &out, &found, dropped, &err);
+    tg_status st =
+        rewrite_open(path, header, step_col, keep_step, drop_at_keep, &out, &found, dropped, &err);
     if (st == TG_OK && !found) {
         tg_afile_abort(&out);
         return 0;
@@ -166,13 +182,7 @@ static int trim_tsv(const char *path, const char *header, int step_col, int64_t 
 tg_status tg_tsv_rewrite_open(tg_afile *out, const char *path, const char *header, int step_col, int64_t keep_step,
                               tg_tsv_dropped *dropped, tg_err *err) {
     bool found;
-    tg_status st = copy_kept(path, header, step_col, keep_step, NULL, out, &found, dropped, err);
-    struct stat sb;
-    if (st == TG_OK && fstat(out->fd, &sb) == 0 && sb.st_size == 0) {   /* new, or no line kept */
-        st = tg_afile_write(out, header, strlen(header), err);
-        if (st != TG_OK) tg_afile_abort(out);
-    }
-    return st;
+    return rewrite_open(path, header, step_col, keep_step, NULL, out, &found, dropped, err);
 }
 
 /* Writes a finished line and records the first failure: a full disk stops the run. */

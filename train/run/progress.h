@@ -63,7 +63,9 @@ int tg_tsv_open(const char *path, const char *header, int step_col, int64_t keep
                 int *fd, char *msg, size_t msg_len);
 
 /* tg_tsv_open's trim alone, and with drop_at_keep (NULL: none) the rows of that kind (first
- * column) at keep_step too: 0, or -1 with msg filled. An absent path stays absent. */
+ * column) at keep_step too: 0, or -1 with msg filled. An absent path stays absent; one that kept
+ * no line (empty, or only a line over 1 MiB or a torn one) is left with header, as tg_tsv_open
+ * leaves it. */
 int tg_tsv_trim(const char *path, const char *header, int step_col, int64_t keep_step, const char *drop_at_keep,
                 tg_tsv_dropped *dropped, char *msg, size_t msg_len);
 
