@@ -1404,6 +1404,22 @@ START_TEST(test_cell_without_its_checkpoint_advised_as_report) {
     run_ok(again);
     ck_assert(exists("x/cells/dropout=0,seed=1/last.ckpt"));
     run_ok(report);
+    /* a new experiment whose cell's folder holds such files was given train's advice, --resume of
+     * the cell's folder, which experiment does not take */
+    ck_assert_int_eq(system("mkdir -p 'y/cells/dropout=0,seed=1' && cp "
+                            "'x/cells/dropout=0,seed=1/metrics.tsv' 'y/cells/dropout=0,seed=1/'"),
+                     0);
+    g[sizeof g / sizeof *g - 2] = "y";
+    ck_assert_int_eq(run(g), 2);
+    ck_assert_int_eq(count_in("err.txt", "y/cells/dropout=0,seed=1 holds another run's files"), 1);
+    ck_assert_int_eq(count_in("err.txt", "give another --out, or remove y/cells/dropout=0,seed=1, "
+                              "which this command then trains"),
+                     1);
+    char *e = tg_cli_slurp("err.txt");
+    ck_assert(!strstr(e, "--resume"));
+    free(e);
+    ck_assert_int_eq(system("rm -r 'y/cells/dropout=0,seed=1'"), 0);
+    run_ok(g);
 }
 END_TEST
 

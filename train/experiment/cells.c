@@ -577,14 +577,21 @@ static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err
     struct stat sb;
     snprintf(last, sizeof last, "%s/last.ckpt", c->dir);
     char done[sizeof c->dir + 300];
-    /* a recorded cell, trained, its checkpoint gone: it starts again only from an empty folder
-     * (`report` and `--resume` take no other --out, as a new experiment's refusal advises) */
-    if (s == TG_OK && e->recorded && stat(last, &sb) != 0 && tg_run_folder_started(c->dir, done, sizeof done) > 0) {
+    /* a cell's folder past a start, no checkpoint: it starts only from an empty folder (not
+     * train's advice, --resume of the cell's folder, which experiment does not take; nor, recorded,
+     * another --out, which `report` and `--resume` do not take) */
+    if (s == TG_OK && stat(last, &sb) != 0 &&
+        tg_run_folder_started(c->dir, done, sizeof done) > 0) {
         char cell[4 * sizeof c->dir];
         tg_shown(cell, sizeof cell, c->dir);
-        s = tg_err_set(&e2, TG_ERR_STATE, "%s holds the cell's files (%s) but no last.ckpt: put its last.ckpt back, "
-                       "or remove %s, which `experiment --resume %s` then trains again", cell, done, cell,
-                       tg_exp_dir_shown(e));
+        if (e->recorded)
+            s = tg_err_set(&e2, TG_ERR_STATE, "%s holds the cell's files (%s) but no last.ckpt: "
+                           "put its last.ckpt back, or remove %s, which `experiment --resume %s` "
+                           "then trains again", cell, done, cell, tg_exp_dir_shown(e));
+        else
+            s = tg_err_set(&e2, TG_ERR_STATE, "%s holds another run's files (%s) and no last.ckpt: "
+                           "give another --out, or remove %s, which this command then trains",
+                           cell, done, cell);
     }
     if (s == TG_OK && stat(last, &sb) != 0) s = tg_run_folder_fresh(c->dir, cfg, &e2);   /* and its folder */
     if (s == TG_OK && cfg->max_steps <= 0)
