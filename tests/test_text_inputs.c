@@ -281,6 +281,18 @@ START_TEST(test_control_bytes_shown_escaped) {
         ck_assert_msg(tg_cli_has("err.txt", shown) && lacks("err.txt", "\x1B"), "%s %s", refused[i][0],
                       refused[i][1]);
     }
+    /* an --out that is a file, or below one: "is not a folder" showed a control byte as a bare
+     * '?', "cannot create" wrote it raw */
+    tg_cli_write(g, "a file\n");
+    char below[320];
+    snprintf(below, sizeof below, "%s/run", g);
+    char *not_folder[] = {"train", "--task", "copy", "--max-steps", "1", "--out", g, NULL};
+    char *not_made[] = {"train", "--task", "copy", "--max-steps", "1", "--out", below, NULL};
+    ck_assert_int_eq(run(not_folder), 1);
+    ck_assert(tg_cli_has("err.txt", "x\\x1B]0;pwn\\x07 is not a folder"));
+    ck_assert(lacks("err.txt", "\x1B"));
+    ck_assert_int_eq(run(not_made), 1);
+    ck_assert(tg_cli_has("err.txt", "x\\x1B]0;pwn\\x07/run: ") && lacks("err.txt", "\x1B"));
     const char *pieces = tg_cli_path("pieces.txt");
     tg_cli_write(pieces, "<0x41> <0x00> <0x1B> <0xFF> <0xC3> <0xA9>\n");
     char *d[] = {"vocab", "decode", "--vocab", (char *)tg_cli_path("run/vocab.txt"), NULL};

@@ -472,7 +472,8 @@ int tg_cmd_train(int argc, char **argv) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);
             rc = 1;
         } else if (tg_mkdir_p(cfg->out) != 0) {
-            fprintf(stderr, "tapegrad train: cannot create %s: %s\n", cfg->out, strerror(errno));
+            fprintf(stderr, "tapegrad train: cannot create %s: %s\n", tg_arg_shown(cfg->out),
+                    strerror(errno));
             rc = 1;
         } else if ((lock = tg_run_folder_lock(cfg->out, &err)) < 0) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);

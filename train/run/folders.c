@@ -14,6 +14,7 @@
 #include "train/ckpt/atomic_file.h"
 #include "train/run/options.h"
 #include "train/run/run.h"
+#include "train/run/text_out.h"
 
 int tg_mkdir_p(const char *path) {
     char buf[TG_PATH_MAX];
@@ -31,7 +32,8 @@ tg_status tg_run_folder_usable(const char *dir, tg_err *err) {
     struct stat sb;
     if (!*dir) return tg_err_set(err, TG_ERR_IO, "'': an empty path, not a folder");   /* (DIR/x would be /x) */
     if (stat(dir, &sb) != 0 || S_ISDIR(sb.st_mode)) return TG_OK;   /* (other errors: named where it is opened) */
-    return tg_err_set(err, TG_ERR_IO, "%s is not a folder", dir);
+    char shown[sizeof err->msg];   /* (escaped: tg_err_set would make a control byte a bare '?') */
+    return tg_err_set(err, TG_ERR_IO, "%s is not a folder", tg_shown(shown, sizeof shown, dir));
 }
 
 int tg_run_folder_lock(const char *dir, tg_err *err) {
