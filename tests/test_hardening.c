@@ -164,6 +164,26 @@ START_TEST(test_checkpoint_without_vocab_refused) {
     ck_assert(file_has("err.txt", "novocab.ckpt: section 'vocab' is missing"));
     char *i[] = {"ckpt", "info", cut, NULL};
     ck_assert_int_eq(run(i), 1);
+    /* one whose vocab section is damaged: its line is the embedded vocabulary's, which the
+     * message says (it read "badvocab.ckpt:3:", a line of no text in the file) */
+    tg_ckpt_reader *r;
+    tg_err err;
+    ck_assert_int_eq(tg_ckpt_reader_open(last, &r, &err), TG_OK);
+    const void *p;
+    size_t n;
+    ck_assert_int_eq(tg_ckpt_reader_get(r, "vocab", &p, &n, &err), TG_OK);
+    char *v = malloc(n + 1);
+    memcpy(v, p, n);
+    v[n] = '\0';
+    tg_ckpt_reader_free(r);
+    char *bytes = strstr(v, "\nbytes 256\n");
+    ck_assert_ptr_nonnull(bytes);
+    bytes[7] = 'x';   /* line 3: "bytes x56" */
+    tmp_path(cut, sizeof cut, "badvocab.ckpt");
+    tg_cli_rewrite_section(last, cut, "vocab", v, n);
+    free(v);
+    ck_assert_int_eq(run(t), 1);
+    ck_assert(file_has("err.txt", "badvocab.ckpt's embedded vocabulary:3: expected 'bytes 256'"));
 }
 END_TEST
 

@@ -477,8 +477,11 @@ tg_status tg_run_load_model(const char *path, tg_loaded *out, tg_err *err) {
     if (s == TG_OK && tg_ckpt_reader_find(rd, "vocab")) {
         const void *p;
         size_t n;
+        /* its errors' line numbers count the section's text, not the file's lines: said so */
+        char name[TG_PATH_MAX + 32];
+        snprintf(name, sizeof name, "%s's embedded vocabulary", path);
         s = tg_ckpt_reader_get(rd, "vocab", &p, &n, err);
-        if (s == TG_OK) s = tg_bpe_load_text(&out->bpe, p, n, path, err);
+        if (s == TG_OK) s = tg_bpe_load_text(&out->bpe, p, n, name, err);
         if (s == TG_OK && tg_bpe_vocab_size(out->bpe) != mcfg.vocab)
             s = tg_err_set(err, TG_ERR_CORRUPT, "%s: vocabulary of %d pieces, the model has %d", path,
                            tg_bpe_vocab_size(out->bpe), mcfg.vocab);
