@@ -510,6 +510,19 @@ START_TEST(test_outputs_that_name_inputs_refused) {
     char *a1[] = {"ckpt", "average", last, "-o", avg, NULL};   /* a model-only output is replaced */
     ck_assert_int_eq(run(a1), 0);
     ck_assert_int_eq(run(a1), 0);
+    /* vocab learn -o a checkpoint (a slip for r/vocab.txt) replaced it with the vocabulary's text,
+     * exit 0: the run could not resume, the average not translate */
+    const char *ckpts[] = {last, avg};
+    for (int k = 0; k < 2; k++) {
+        before = tg_cli_slurp_n(ckpts[k], &n0);
+        char *vc[] = {"vocab", "learn", "--data", train, "--merges", "5", "-o", (char *)ckpts[k], NULL};
+        ck_assert_int_eq(run(vc), 2);
+        ck_assert(file_has("err.txt", ".ckpt is a tapegrad checkpoint: the vocabulary would replace it"));
+        after = tg_cli_slurp_n(ckpts[k], &n1);
+        ck_assert(n0 == n1 && !memcmp(before, after, n0));
+        free(before);
+        free(after);
+    }
     before = tg_cli_slurp_n(train, &n0);
     char *v1[] = {"vocab", "learn", "--data", train, "--merges", "5", "-o", train, NULL};
     ck_assert_int_eq(run(v1), 2);

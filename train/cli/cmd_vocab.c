@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "datasets/datasets.h"
@@ -12,6 +13,7 @@
 #include "train/run/run.h"
 #include "train/cli/read_lines.h"
 #include "train/ckpt/atomic_file.h"
+#include "train/ckpt/ckpt_file.h"
 #include "train/run/text_out.h"
 
 static const char *const usage_text =
@@ -172,6 +174,20 @@ static void report_skips(const tg_corpus *c, const char *what) {
     fputc('\n', stderr);
 }
 
+/* A checkpoint at -o (a run's last.ckpt or best.ckpt, an average: its first bytes the magic) would be
+ * replaced by the vocabulary's text, the model and a run's training state lost: a slip for the
+ * vocab.txt beside it. A link there is replaced, not followed (the atomic write): a regular file alone
+ * counts. */
+static bool is_checkpoint(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) return false;
+    FILE *f = fopen(path, "rb");
+    char magic[8];
+    bool is = f && fread(magic, 1, sizeof magic, f) == sizeof magic && !memcmp(magic, TG_CKPT_MAGIC, sizeof magic);
+    if (f) fclose(f);
+    return is;
+}
+
 static int cmd_learn(int argc, char **argv) {
     static const int allowed[] = {OPT_DATA, OPT_SRC, OPT_TGT, OPT_MERGES, 'o', OPT_BAD, OPT_MAXLINE,
                                   OPT_MINCOUNT, 0};
@@ -190,6 +206,12 @@ static int cmd_learn(int argc, char **argv) {
                             "give another -o\n", tg_shown(so, sizeof so, a.out), tg_shown(si, sizeof si, inputs[i]));
             return 2;
         }
+    if (is_checkpoint(a.out)) {
+        char so[SHOWN_MAX];
+        fprintf(stderr, "tapegrad vocab learn: -o %s is a tapegrad checkpoint: the vocabulary would replace it; "
+                        "give another -o\n", tg_shown(so, sizeof so, a.out));
+        return 2;
+    }
     tg_corpus c;
     double t0 = now_s();
     if ((rc = read_corpus(&a, &c)) != 0) return rc;
