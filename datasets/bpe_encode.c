@@ -175,17 +175,17 @@ tg_status tg_bpe_detok(const tg_bpe *b, const int32_t *ids, size_t n, tg_str *ou
         bool bad = false;
         ok = append_piece(b, ids[i], &raw, &bad);
     }
-    /* Model output may put byte pieces together that are not UTF-8: replace them. */
+    /* Model output may put byte pieces together that are not UTF-8, or make a NUL or another
+     * control character (ESC, BEL, a C1 control): text a terminal would obey, on translate's
+     * stdout. Each is replaced; white space (tab to CR, U+0085) is left to the normalisation. */
     for (size_t i = 0; i < raw.n && ok;) {
         uint32_t cp;
         int k = tg_utf8_next(raw.s + i, raw.n - i, &cp);
-        if (k > 0 && cp != 0) {
-            ok = tg_ds_str_append(out, raw.s + i, (size_t)k);
-            i += (size_t)k;
-        } else {
-            ok = tg_ds_str_append(out, replacement, 3);
-            i++;
-        }
+        bool control = k > 0 && ((cp < 0x20 && !(cp >= '\t' && cp <= '\r')) ||
+                                 (cp >= 0x7F && cp <= 0x9F && cp != 0x85));
+        ok = control || k == 0 ? tg_ds_str_append(out, replacement, 3)
+                               : tg_ds_str_append(out, raw.s + i, (size_t)k);
+        i += k > 0 ? (size_t)k : 1;   /* a byte that is no UTF-8: one replacement each */
     }
     if (ok) {
         out->n = tg_corpus_normalize(out->s, out->n);

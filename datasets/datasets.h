@@ -238,7 +238,8 @@ tg_status tg_bpe_decode(const tg_bpe *bpe, const int32_t *ids, size_t n, tg_str 
                         tg_err *err);
 
 /* Decoding for model output (translate): stops at the first eos, skips pad and bos, replaces
- * byte sequences that are not UTF-8 by U+FFFD and normalises whitespace. Ids outside the
+ * byte sequences that are not UTF-8 and control characters (NUL, ESC, DEL, C1; not white space)
+ * by U+FFFD and normalises whitespace. Ids outside the
  * vocabulary become "⁇" too: output never fails on content. */
 tg_status tg_bpe_detok(const tg_bpe *bpe, const int32_t *ids, size_t n, tg_str *out,
                        tg_err *err);

@@ -894,6 +894,15 @@ START_TEST(test_bpe_detok) {
     ck_assert_int_eq(tg_bpe_detok(b, odd, 5, &t, &err), TG_OK);
     ck_assert_uint_gt(n1, 1);
     ck_assert(strstr(t.s, "\xEF\xBF\xBD\xEF\xBF\xBD\xE2\x81\x87") != NULL);
+    /* a control character (ESC, BEL, DEL, NUL, U+009B) made by byte pieces is replaced too:
+     * translate wrote it raw to the terminal; white space (a line break, U+0085) is a space */
+    int32_t ctl[] = {TG_BPE_FIRST_BYTE + 'a', TG_BPE_FIRST_BYTE + 0x1B, TG_BPE_FIRST_BYTE + '[',
+                     TG_BPE_FIRST_BYTE + 0x07, TG_BPE_FIRST_BYTE + 0x7F, TG_BPE_FIRST_BYTE + 0x00,
+                     TG_BPE_FIRST_BYTE + 0xC2, TG_BPE_FIRST_BYTE + 0x9B, TG_BPE_FIRST_BYTE + '\n',
+                     TG_BPE_FIRST_BYTE + 0xC2, TG_BPE_FIRST_BYTE + 0x85, TG_BPE_FIRST_BYTE + 'x'};
+    ck_assert_int_eq(tg_bpe_detok(b, ctl, sizeof ctl / sizeof *ctl, &t, &err), TG_OK);
+    const char *want = "a\xEF\xBF\xBD[\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD x";
+    ck_assert_msg(!strcmp(t.s, want), "detok gave '%s' (%zu bytes)", t.s, t.n);
     tg_ids_free(&ids);
     tg_str_free(&t);
     tg_bpe_free(b);
