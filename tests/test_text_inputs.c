@@ -174,6 +174,21 @@ START_TEST(test_input_errors_name_file_and_line) {
     ck_assert_int_eq(run(ts), 1);
     ck_assert(tg_cli_has("err.txt", "special.txt:2: id 0 is a special id (0 pad, 1 bos, 2 eos, 3 unk): a task's "
                                     "tokens are 4 to "));
+    /* "0x6" was id 0 then "x6", refused as a special id; "+6" was taken; the line, cut, tore a
+     * character */
+    tg_cli_write(special, "5 6\n7 0x6\n");
+    ck_assert_int_eq(run(ts), 1);
+    ck_assert(tg_cli_has("err.txt", "special.txt:2: '7 0x6' is not a list of token ids"));
+    tg_cli_write(special, "7 +6\n");
+    ck_assert_int_eq(run(ts), 1);
+    ck_assert(tg_cli_has("err.txt", "special.txt:1: '7 +6' is not a list of token ids"));
+    tg_cli_write(special, "5 a\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
+                          "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
+                          "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\n");
+    ck_assert_int_eq(run(ts), 1);
+    char *said = tg_cli_slurp(tg_cli_path("err.txt"));
+    ck_assert_msg(tg_utf8_valid(said, strlen(said), NULL), "a character torn: %s", said);
+    free(said);
     char *e[] = {"eval", "--model", tmodel, "--data", (char *)ids_tsv, NULL};
     ck_assert_int_eq(run(e), 1);
     ck_assert(tg_cli_has("err.txt", "ids.tsv:3: target: id 99 outside the model's vocabulary [0, "));

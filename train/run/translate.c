@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "train/run/run.h"
+#include "train/run/text_out.h"
 
 tg_status tg_run_encode(tg_bpe *bpe, int vocab, const char *text, tg_ids *out, tg_err *err) {
     out->n = 0;
@@ -13,10 +14,15 @@ tg_status tg_run_encode(tg_bpe *bpe, int vocab, const char *text, tg_ids *out, t
     for (const char *p = text; *p;) {
         while (*p == ' ' || *p == '\t') p++;
         if (!*p) break;
+        /* digits to a blank or the end: strtol alone took "+6" and "\v6", and read "0x6" as id 0
+         * (refused as a special id); the text cut at a character, not inside one */
         char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p || v < 0 || v > 1 << 30)
-            return tg_err_set(err, TG_ERR_FORMAT, "'%.40s' is not a list of token ids", text);
+        long v = *p >= '0' && *p <= '9' ? strtol(p, &end, 10) : -1;
+        if (v < 0 || (*end && *end != ' ' && *end != '\t') || v > 1 << 30) {
+            char shown[48];
+            return tg_err_set(err, TG_ERR_FORMAT, "'%s' is not a list of token ids",
+                              tg_shown(shown, sizeof shown, text));
+        }
         if (v >= vocab)
             return tg_err_set(err, TG_ERR_FORMAT, "id %ld outside the model's vocabulary [0, %d)", v, vocab);
         /* (padding in a source was masked out as padding, an end of sentence ended it) */
