@@ -515,9 +515,11 @@ START_TEST(test_outputs_that_name_inputs_refused) {
     const char *ckpts[] = {last, avg};
     for (int k = 0; k < 2; k++) {
         before = tg_cli_slurp_n(ckpts[k], &n0);
-        char *vc[] = {"vocab", "learn", "--data", train, "--merges", "5", "-o", (char *)ckpts[k], NULL};
+        char *vc[] = {"vocab", "learn", "--data", train, "--merges", "5", "-o", (char *)ckpts[k],
+                      NULL};
         ck_assert_int_eq(run(vc), 2);
-        ck_assert(file_has("err.txt", ".ckpt is a tapegrad checkpoint: the vocabulary would replace it"));
+        ck_assert(file_has("err.txt",
+                           ".ckpt is a tapegrad checkpoint: the vocabulary would replace it"));
         after = tg_cli_slurp_n(ckpts[k], &n1);
         ck_assert(n0 == n1 && !memcmp(before, after, n0));
         free(before);

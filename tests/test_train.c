@@ -1655,9 +1655,9 @@ static void translate_windows(const char *ckpt, const char *const *words) {
     char *hup = slurp(out);
     ck_assert(!strcmp(hup, o));
     free(hup);
-    /* a SIGTERM while the write to a stalled reader waits: the write goes on once the reader reads,
-     * then the stop; it was interrupted, and stdio dropped what it held (a piece from the middle of a
-     * line lost, "cannot write the output: write error", exit 1) */
+    /* a SIGTERM while the write to a stalled reader waits: the write goes on once the reader
+     * reads, then the stop; it was interrupted, and stdio dropped what it held (a piece from the
+     * middle of a line lost, "cannot write the output: write error", exit 1) */
     int fds[2];
     ck_assert_int_eq(pipe(fds), 0);
     fflush(NULL);
@@ -1687,8 +1687,9 @@ static void translate_windows(const char *ckpt, const char *const *words) {
         queued = now;
         if ((!strcmp(wchan, "0") || !*wchan) && same >= 100) break;
     }
-    ck_assert_msg(strstr(wchan, "pipe_write") || same >= 100, "translate never waited in its write to "
-                  "the pipe (%s, %d bytes in it)", wchan, queued);
+    ck_assert_msg(strstr(wchan, "pipe_write") || same >= 100,
+                  "translate never waited in its write to the pipe (%s, %d bytes in it)", wchan,
+                  queued);
     kill(pid, SIGTERM);
     sleep_us(100000);   /* taken in the write */
     FILE *r = fdopen(fds[0], "r");

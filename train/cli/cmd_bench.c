@@ -290,15 +290,16 @@ static int bench_gemm_model(const step_config *sc, int threads, double min_time,
             if (quiet)
                 ;
             else if (json)
-                printf("%s\n  {\"what\": \"%s\", \"ta\": %s, \"tb\": %s, \"batch\": %lld, \"M\": %lld, "
-                       "\"N\": %lld, \"K\": %lld, \"per_step\": %d, \"median_s\": %.6g, \"gflops\": %.2f, "
-                       "\"best_gflops\": %.2f}",
+                printf("%s\n  {\"what\": \"%s\", \"ta\": %s, \"tb\": %s, \"batch\": %lld, "
+                       "\"M\": %lld, \"N\": %lld, \"K\": %lld, \"per_step\": %d, "
+                       "\"median_s\": %.6g, \"gflops\": %.2f, \"best_gflops\": %.2f}",
                        i ? "," : "", s->what, s->ta ? "true" : "false", s->tb ? "true" : "false",
                        (long long)s->batch, (long long)s->M, (long long)s->N, (long long)s->K,
                        s->count, med, flop / med * 1e-9, flop / best * 1e-9);
             else
-                printf("%-24s %c%c batch=%-4lld M=%-5lld N=%-5lld K=%-5lld x%-3d median_s=%.6f gflops=%.2f "
-                       "best_gflops=%.2f\n", s->what, s->ta ? 't' : 'n', s->tb ? 't' : 'n',
+                printf("%-24s %c%c batch=%-4lld M=%-5lld N=%-5lld K=%-5lld x%-3d median_s=%.6f "
+                       "gflops=%.2f best_gflops=%.2f\n", s->what, s->ta ? 't' : 'n',
+                       s->tb ? 't' : 'n',
                        (long long)s->batch, (long long)s->M, (long long)s->N, (long long)s->K,
                        s->count, med, flop / med * 1e-9, flop / best * 1e-9);
             tg_cli_flush();
@@ -309,13 +310,14 @@ static int bench_gemm_model(const step_config *sc, int threads, double min_time,
     if (rc == 0 && !quiet) {
         /* the best calls too: on a shared machine the median moves with the neighbours' load */
         if (json)
-            printf("\n], \"step_gemm_s\": %.4f, \"step_gflops\": %.2f, \"step_best_gemm_s\": %.4f, "
-                   "\"step_best_gflops\": %.2f}\n", total_s, total_flop / total_s * 1e-9, total_best_s,
-                   total_flop / total_best_s * 1e-9);
+            printf("\n], \"step_gemm_s\": %.4f, \"step_gflops\": %.2f, \"step_best_gemm_s\": "
+                   "%.4f, \"step_best_gflops\": %.2f}\n", total_s, total_flop / total_s * 1e-9,
+                   total_best_s, total_flop / total_best_s * 1e-9);
         else
-            printf("one step's GEMMs: %.4f s, %.1f GFLOP, %.2f GFLOP/s (kernels=%s threads=%d); at each "
-                   "shape's best call: %.4f s, %.2f GFLOP/s\n", total_s, total_flop * 1e-9,
-                   total_flop / total_s * 1e-9, kern, nt, total_best_s, total_flop / total_best_s * 1e-9);
+            printf("one step's GEMMs: %.4f s, %.1f GFLOP, %.2f GFLOP/s (kernels=%s threads=%d); "
+                   "at each shape's best call: %.4f s, %.2f GFLOP/s\n", total_s, total_flop * 1e-9,
+                   total_flop / total_s * 1e-9, kern, nt, total_best_s,
+                   total_flop / total_best_s * 1e-9);
     }
     tg_pool_free(pool);
     return rc;

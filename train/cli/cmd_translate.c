@@ -190,10 +190,11 @@ int tg_cmd_translate(int argc, char **argv) {
     if (s == TG_OK)
         s = encode_lines(L.bpe, tg_model_cfg(L.model)->vocab, &lines, a.input, max_pieces, &srcs, which, &in_tokens,
                          &err);
-    /* a stop signal from here ends the decoding between batches, the lines decoded before it printed;
-     * one ignored from the start (nohup's SIGHUP, a background job's SIGINT) stays ignored; a write to
-     * a stalled stdout is restarted (SA_RESTART): interrupted, stdio dropped the buffer it held and
-     * the output lost a piece from the middle of a line (a second signal kills) */
+    /* a stop signal from here ends the decoding between batches, the lines decoded before it
+     * printed; one ignored from the start (nohup's SIGHUP, a background job's SIGINT) stays
+     * ignored; a write to a stalled stdout is restarted (SA_RESTART): interrupted, stdio dropped
+     * the buffer it held and the output lost a piece from the middle of a line (a second signal
+     * kills) */
     static const int stops[] = {SIGINT, SIGTERM, SIGHUP};
     struct sigaction sa = {.sa_handler = on_stop, .sa_flags = SA_RESETHAND | SA_RESTART}, old[3];
     sigemptyset(&sa.sa_mask);
