@@ -124,6 +124,8 @@ START_TEST(test_learn_files) {
     ck_assert_int_eq(tg_bpe_n_merges(b), 10);
     tg_bpe_free(b);
     ck_assert_int_eq(RUN(NULL, "learn", "--data", tsv, "--merges", "10", "-o", "/nonexistent/dir/v.txt"), 1);
+    ck_assert(strstr(read_file("err.txt"), "/nonexistent/dir/v.txt") != NULL);
+    ck_assert(strstr(read_file("err.txt"), "pairs from") == NULL);   /* said before reading */
     /* -o - wrote a file named '-' (stdin as an input): refused, saying how to write to stdout */
     ck_assert_int_eq(chdir(path_of(".")), 0);
     ck_assert_int_eq(RUN(NULL, "learn", "--data", tsv, "--merges", "10", "-o", "-"), 2);

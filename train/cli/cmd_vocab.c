@@ -189,6 +189,21 @@ static bool is_checkpoint(const char *path) {
     return is;
 }
 
+/* The folder of -o takes a new file: a temporary made and removed at once, so that a missing or
+ * read-only folder is said before the corpus is read and learned (minutes on a large one), not
+ * after. A device or FIFO is written in place at the end, and not opened here. */
+static bool output_folder_ok(const char *path) {
+    tg_afile f;
+    tg_err err;
+    if (tg_afile_is_special(path)) return true;
+    if (tg_afile_open(&f, path, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad vocab learn: %s\n", err.msg);
+        return false;
+    }
+    tg_afile_abort(&f);
+    return true;
+}
+
 static int cmd_learn(int argc, char **argv) {
     static const int allowed[] = {OPT_DATA, OPT_SRC, OPT_TGT, OPT_MERGES, 'o', OPT_BAD, OPT_MAXLINE,
                                   OPT_MINCOUNT, 0};
@@ -213,6 +228,7 @@ static int cmd_learn(int argc, char **argv) {
                         "would replace it; give another -o\n", tg_shown(so, sizeof so, a.out));
         return 2;
     }
+    if (!output_folder_ok(a.out)) return 1;
     tg_corpus c;
     double t0 = now_s();
     if ((rc = read_corpus(&a, &c)) != 0) return rc;
