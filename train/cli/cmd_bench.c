@@ -91,6 +91,13 @@ static double median(const double *v, int n) {
     return m;
 }
 
+/* The best (shortest) of n >= 1 call times. */
+static double fastest(const double *v, int n) {
+    double b = v[0];
+    for (int i = 1; i < n; i++) if (v[i] < b) b = v[i];
+    return b;
+}
+
 /* Minor page faults so far: a first touch of a page (the arena's, a buffer's) costs one. */
 static long minor_faults(void) {
     struct rusage ru;
@@ -171,8 +178,7 @@ static int bench_gemm(const long *sizes, int n_sizes, int threads, double min_ti
             rc = 1;
             break;
         }
-        double med = median(times, calls), best = times[0];
-        for (int i = 1; i < calls; i++) if (times[i] < best) best = times[i];
+        double med = median(times, calls), best = fastest(times, calls);
         double flop = 2.0 * (double)n * (double)n * (double)n;
         if (json)
             printf("%s\n  {\"n\": %lld, \"calls\": %d, \"median_s\": %.6g, \"gflops\": %.2f, "
@@ -281,8 +287,7 @@ static int bench_gemm_model(const step_config *sc, int threads, double min_time,
                 tg_k_gemm(pool, &g);
                 times[calls++] = now_s() - t0;
             }
-            double med = median(times, calls), best = times[0];
-            for (int c = 1; c < calls; c++) if (times[c] < best) best = times[c];
+            double med = median(times, calls), best = fastest(times, calls);
             double flop = 2.0 * (double)s->batch * (double)s->M * (double)s->N * (double)s->K;
             total_s += med * s->count;
             total_best_s += best * s->count;
@@ -299,8 +304,7 @@ static int bench_gemm_model(const step_config *sc, int threads, double min_time,
             else
                 printf("%-24s %c%c batch=%-4lld M=%-5lld N=%-5lld K=%-5lld x%-3d median_s=%.6f "
                        "gflops=%.2f best_gflops=%.2f\n", s->what, s->ta ? 't' : 'n',
-                       s->tb ? 't' : 'n',
-                       (long long)s->batch, (long long)s->M, (long long)s->N, (long long)s->K,
+                       s->tb ? 't' : 'n', (long long)s->batch, (long long)s->M, (long long)s->N, (long long)s->K,
                        s->count, med, flop / med * 1e-9, flop / best * 1e-9);
             tg_cli_flush();
         }
