@@ -48,21 +48,30 @@ static inline const char *tg_status_str(tg_status s) {
 
 /* Fills err (if any) with a printf-style message and returns st, for `return tg_err_set(...)`.
  * Messages quote bad input ("'%.*s' is not a character"), which may hold terminal escapes: control
- * bytes (C0 but tab and newline, DEL, and the UTF-8 form of C1) become '?', so printing a message
- * never obeys the file it describes. */
+ * bytes (C0 but tab and newline, DEL, and the UTF-8 form of C1) are shown as \xNN, as the commands
+ * show file names, so printing a message never obeys the file it describes. A message too long
+ * for msg is cut before an escape, never inside one. */
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
 static inline tg_status tg_err_set(tg_err *err, tg_status st, const char *fmt, ...) {
     if (err) {
+        char raw[sizeof err->msg];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        vsnprintf(raw, sizeof raw, fmt, ap);
         va_end(ap);
-        for (unsigned char *p = (unsigned char *)err->msg; *p; p++) {
-            if ((*p < 0x20 && *p != '\t' && *p != '\n') || *p == 0x7F) *p = '?';
-            else if (*p == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F) { p[0] = '?'; p[1] = '?'; p++; }
+        size_t o = 0;
+        for (const unsigned char *p = (const unsigned char *)raw; *p; p++) {
+            int c1 = *p == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F;   /* U+0080-U+009F: two bytes */
+            int ctl = c1 || (*p < 0x20 && *p != '\t' && *p != '\n') || *p == 0x7F;
+            size_t need = ctl ? 4 * (size_t)(1 + c1) : 1;
+            if (o + need >= sizeof err->msg) break;
+            if (!ctl) { err->msg[o++] = (char)*p; continue; }
+            for (int k = 0; k <= c1; k++) o += (size_t)snprintf(err->msg + o, 5, "\\x%02X", p[k]);
+            p += c1;
         }
+        err->msg[o] = '\0';
     }
     return st;
 }

@@ -320,6 +320,30 @@ START_TEST(test_control_bytes_shown_escaped) {
 }
 END_TEST
 
+/* tg_err_set shows a control byte as the commands show names, \xNN (it made it a bare '?', so
+ * ESC, BEL and C1's CSI all read alike); a message too long for its buffer is cut before an
+ * escape, never inside one; tab and newline are kept. */
+START_TEST(test_err_set_escapes) {
+    tg_err e;
+    const char *bad = "q\x1b[2J\xc2\x9b\x7f\x07\tz\xc3\xa9";
+    ck_assert_int_eq(tg_err_set(&e, TG_ERR_FORMAT, "'%s' at %d", bad, 3), TG_ERR_FORMAT);
+    ck_assert_str_eq(e.msg, "'q\\x1B[2J\\xC2\\x9B\\x7F\\x07\tz\xc3\xa9' at 3");
+    ck_assert_int_eq(tg_err_set(NULL, TG_ERR_IO, "%s", bad), TG_ERR_IO);
+    char big[600];
+    memset(big, 'a', sizeof big);
+    big[sizeof big - 1] = '\0';
+    big[509] = '\x1b';   /* its escape would end past the 511 bytes msg holds: cut before it */
+    tg_err_set(&e, TG_ERR_ARG, "%s", big);
+    ck_assert_uint_eq(strlen(e.msg), 509);
+    ck_assert_ptr_null(strchr(e.msg, '\\'));
+    big[509] = 'a';
+    big[507] = '\x1b';   /* its escape ends at the last byte: kept whole */
+    tg_err_set(&e, TG_ERR_ARG, "%s", big);
+    ck_assert_uint_eq(strlen(e.msg), 511);
+    ck_assert_str_eq(e.msg + 507, "\\x1B");
+}
+END_TEST
+
 /* The smaller edges: stdin given for two inputs is refused (it was read twice, the second time
  * empty); vocab encode reads a line of exactly its 16 MiB limit (it refused it as "longer than"
  * the limit); a whole number with a '+' and a --sizes list ending in ',' are refused as the other
@@ -409,6 +433,7 @@ int main(void) {
     tcase_add_test(tc, test_input_errors_name_file_and_line);
     tcase_add_test(tc, test_temperature_range_and_json_numbers);
     tcase_add_test(tc, test_control_bytes_shown_escaped);
+    tcase_add_test(tc, test_err_set_escapes);
     tcase_add_test(tc, test_small_edges);
     tcase_add_test(tc, test_stdin_by_other_names);
     suite_add_tcase(s, tc);

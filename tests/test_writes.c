@@ -1121,7 +1121,7 @@ START_TEST(test_trim_says_what_it_drops) {
     /* a line quoted whole to its end, a lone CR inside shown (it was cut there: 'x', with no
      * "..."), and one of bytes that are not UTF-8 shown as far as 40 (it was cut to nothing), each
      * as \x80 (train's log lines show what is not UTF-8 so) */
-    const char *quoted[][2] = {{"x\rcr\rlines\r\n", "'x?cr?lines' is not a row"},
+    const char *quoted[][2] = {{"x\rcr\rlines\r\n", "'x\\x0Dcr\\x0Dlines' is not a row"},
                                {"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80"
                                 "\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80"
                                 "\x80\x80\x80\x80\x80\x80\x80\x80\n", "'\\x80\\x80\\x80\\x80"}};
