@@ -510,6 +510,22 @@ START_TEST(test_outputs_that_name_inputs_refused) {
     char *a1[] = {"ckpt", "average", last, "-o", avg, NULL};   /* a model-only output is replaced */
     ck_assert_int_eq(run(a1), 0);
     ck_assert_int_eq(run(a1), 0);
+    /* ckpt average -o r/config.txt (a slip for a .ckpt) replaced the run's recipe by a checkpoint,
+     * exit 0: the resume then refused its config.txt; an empty file is still taken */
+    char cfg[300], empty[300];
+    tmp_path(cfg, sizeof cfg, "r/config.txt");
+    tmp_path(empty, sizeof empty, "empty.ckpt");
+    before = tg_cli_slurp_n(cfg, &n0);
+    char *a2[] = {"ckpt", "average", last, "-o", cfg, NULL};
+    ck_assert_int_eq(run(a2), 2);
+    ck_assert(file_has("err.txt", "config.txt is not a tapegrad checkpoint: the average would replace it"));
+    after = tg_cli_slurp_n(cfg, &n1);
+    ck_assert(n0 == n1 && n0 > 0 && !memcmp(before, after, n0));
+    free(before);
+    free(after);
+    tg_cli_write(empty, "");
+    char *a3[] = {"ckpt", "average", last, "-o", empty, NULL};
+    ck_assert_int_eq(run(a3), 0);
     /* vocab learn -o a checkpoint (a slip for r/vocab.txt) replaced it with the vocabulary's text,
      * exit 0: the run could not resume, the average not translate */
     const char *ckpts[] = {last, avg};

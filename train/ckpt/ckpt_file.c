@@ -462,6 +462,17 @@ out:
     return st;
 }
 
+bool tg_ckpt_file_has_magic(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) return false;
+    FILE *f = fopen(path, "rb");
+    char magic[8];
+    bool is = f && fread(magic, 1, sizeof magic, f) == sizeof magic &&
+              !memcmp(magic, TG_CKPT_MAGIC, sizeof magic);
+    if (f) fclose(f);
+    return is;
+}
+
 /* Inflates section s (the file positioned at its first byte) and checks sizes and CRCs. With
  * dst, the bytes land there (s->len of room); without, they pass through scratch and are dropped.
  * The compressed bytes are always read to the end, so a corrupted stream is reported by its CRC

@@ -133,6 +133,11 @@ typedef struct tg_ckpt_section {
 
 typedef struct tg_ckpt_reader tg_ckpt_reader;
 
+/* A regular file (not a link, device or FIFO) that starts with the checkpoint magic, whatever the
+ * rest: what an output flag must not replace by text (vocab learn -o) nor a text file's name must
+ * not be taken for (ckpt average -o). */
+bool tg_ckpt_file_has_magic(const char *path);
+
 /* Reads and checks the whole file: magic, version, header CRC, directory, every section's sizes
  * and both CRCs after inflating it. Any fault refuses the file with a message naming it and what
  * is wrong: TG_ERR_IO (cannot open/read), TG_ERR_FORMAT (not a checkpoint), TG_ERR_VERSION (newer

@@ -84,7 +84,8 @@ static void average_usage(FILE *f) {
                "eval. Every input must have the same model and the same vocabulary (else nothing is\n"
                "written), and no two may hold the same parameters (they would count twice). Config,\n"
                "vocabulary and state (step, best score) come from the last input.\n"
-               "OUT may not be an input, nor a checkpoint with optimiser state (a run's last.ckpt).\n");
+               "OUT may not be an input, a checkpoint with optimiser state (a run's last.ckpt),\n"
+               "or a file that is not a checkpoint (a run's config.txt); an empty file may be.\n");
 }
 
 /* Whether checkpoint b can be averaged with a; prints why not, naming both files. */
@@ -117,8 +118,9 @@ static int write_average(const tg_loaded *first, const tg_loaded *last, const ch
     return 0;
 }
 
-/* OUT may replace a file, but not one of the inputs, nor a checkpoint a run resumes from (one with
- * optimiser state: a run's last.ckpt): the model-only average would leave it unresumable. */
+/* OUT may replace a checkpoint, but not one of the inputs, nor one a run resumes from (one with
+ * optimiser state: a run's last.ckpt): the model-only average would leave it unresumable; nor a
+ * file that is no checkpoint (a slip for RUN/config.txt left the run unable to resume). */
 static bool output_ok(const char *out, char **in, int n) {
     char so[SHOWN_MAX], si[SHOWN_MAX];
     tg_shown(so, sizeof so, out);
@@ -129,6 +131,11 @@ static bool output_ok(const char *out, char **in, int n) {
             return false;
         }
     struct stat st;
+    if (lstat(out, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && !tg_ckpt_file_has_magic(out)) {
+        fprintf(stderr, "tapegrad ckpt average: -o %s is not a tapegrad checkpoint: the average would "
+                        "replace it; give another -o\n", so);
+        return false;
+    }
     if (stat(out, &st) != 0 || !S_ISREG(st.st_mode)) return true;   /* absent, or the writer's to refuse */
     tg_ckpt_reader *r;
     tg_err err;

@@ -174,21 +174,6 @@ static void report_skips(const tg_corpus *c, const char *what) {
     fputc('\n', stderr);
 }
 
-/* A checkpoint at -o (a run's last.ckpt or best.ckpt, an average: its first bytes the magic)
- * would be replaced by the vocabulary's text, the model and a run's training state lost: a slip
- * for the vocab.txt beside it. A link there is replaced, not followed (the atomic write): a
- * regular file alone counts. */
-static bool is_checkpoint(const char *path) {
-    struct stat st;
-    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) return false;
-    FILE *f = fopen(path, "rb");
-    char magic[8];
-    bool is = f && fread(magic, 1, sizeof magic, f) == sizeof magic &&
-              !memcmp(magic, TG_CKPT_MAGIC, sizeof magic);
-    if (f) fclose(f);
-    return is;
-}
-
 /* The folder of -o takes a new file: a temporary made and removed at once, so that a missing or
  * read-only folder is said before the corpus is read and learned (minutes on a large one), not
  * after. A device or FIFO is written in place at the end, and not opened here. */
@@ -222,7 +207,9 @@ static int cmd_learn(int argc, char **argv) {
                             "give another -o\n", tg_shown(so, sizeof so, a.out), tg_shown(si, sizeof si, inputs[i]));
             return 2;
         }
-    if (is_checkpoint(a.out)) {
+    /* a checkpoint at -o (a run's last.ckpt, an average): a slip for the vocab.txt beside it; a
+     * link there is replaced, not followed (the atomic write), so a regular file alone counts */
+    if (tg_ckpt_file_has_magic(a.out)) {
         char so[SHOWN_MAX];
         fprintf(stderr, "tapegrad vocab learn: -o %s is a tapegrad checkpoint: the vocabulary "
                         "would replace it; give another -o\n", tg_shown(so, sizeof so, a.out));
