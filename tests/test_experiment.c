@@ -2129,6 +2129,20 @@ START_TEST(test_eval_cache_values_checked) {
     char *j = tg_cli_slurp(json);
     ck_assert_msg(json_valid(j) && strstr(j, "\"dev_ppl\": null"), "results.json:\n%s", j);
     free(j);
+    /* results.tsv: an empty field there (it printed inf, and nan for nll_right with no target
+     * right), each row's fields as many as the header's */
+    ck_assert_int_eq(count_in("v/results.tsv", "\t1000.000000\t\t"), 1);
+    char rpath[320];
+    snprintf(rpath, sizeof rpath, "%s/v/results.tsv", tmpdir);
+    char *r = tg_cli_slurp(rpath);
+    ck_assert_msg(!strstr(r, "inf") && !strstr(r, "nan"), "results.tsv:\n%s", r);
+    size_t tabs[2] = {0, 0}, line = 0;
+    for (const char *p = r; *p; p++) {
+        if (*p == '\t') tabs[line < 1 ? 0 : 1]++;
+        if (*p == '\n' && ++line > 1) break;
+    }
+    ck_assert_uint_eq(tabs[0], tabs[1]);
+    free(r);
 }
 END_TEST
 

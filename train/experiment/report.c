@@ -147,9 +147,7 @@ static tg_status write_results(const report *R, tg_err *err) {
                 tg_json_str(j, val);
             }
             tg_token_means tm = tg_token_stats_means(&v->stats);
-            fprintf(t, "\t%s\t%lld\t%.3f\t%.6f\t%.6f\t%.4f\t%.4f\t%.4f\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\n", WHICH[w],
-                    (long long)v->step, v->train_seconds, v->loss, v->nll, exp(v->nll), v->bleu, v->chrf, tm.accuracy,
-                    tm.top5, tm.nll_right, tm.nll_wrong, tm.entropy, tm.confidence);
+            fprintf(t, "\t%s\t%lld", WHICH[w], (long long)v->step);
             fprintf(j, "}, \"checkpoint\": \"%s\", \"step\": %lld", WHICH[w], (long long)v->step);
             static const char *const key[] = {"train_seconds", "dev_loss", "dev_nll", "dev_ppl", "bleu", "chrf2",
                                               "token_accuracy", "top5_accuracy", "nll_right", "nll_wrong", "entropy",
@@ -157,10 +155,15 @@ static tg_status write_results(const report *R, tg_err *err) {
             static const int decimals[] = {3, 6, 6, 4, 4, 4, 6, 6, 6, 6, 6, 6};
             const double val[] = {v->train_seconds, v->loss, v->nll, exp(v->nll), v->bleu, v->chrf, tm.accuracy,
                                   tm.top5, tm.nll_right, tm.nll_wrong, tm.entropy, tm.confidence};
-            for (int k = 0; k < 12; k++) {   /* null for a value not finite (dev_ppl of a huge nll), as eval --json */
+            /* a value not finite (dev_ppl of a huge nll, nll_right with no target right): an empty
+             * field in the TSV (what spreadsheets and pandas read as missing), null in the JSON */
+            for (int k = 0; k < 12; k++) {
+                if (isfinite(val[k])) fprintf(t, "\t%.*f", decimals[k], val[k]);
+                else fputc('\t', t);
                 fprintf(j, ", \"%s\": ", key[k]);
                 tg_json_num(j, decimals[k], val[k]);
             }
+            fputc('\n', t);
             fputc('}', j);
             first = false;
         }
