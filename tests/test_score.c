@@ -638,6 +638,62 @@ START_TEST(test_empty) {
 }
 END_TEST
 
+static bool same_ngram(const tg_unit *a, const tg_unit *b, size_t n) {
+    for (size_t k = 0; k < n; k++)
+        if (a[k].len != b[k].len || memcmp(a[k].p, b[k].p, a[k].len * sizeof *a[k].p)) return false;
+    return true;
+}
+
+/* Clipped matches counted the slow, plain way: for each position of hyp whose n-gram is the first
+ * of its kind there, min(its count in hyp, its count in ref). */
+static int64_t naive_match(const tg_unit *h, size_t nh, const tg_unit *r, size_t nr, size_t n) {
+    int64_t m = 0;
+    for (size_t i = 0; i + n <= nh; i++) {
+        bool first = true;
+        for (size_t k = 0; k < i && first; k++) first = !same_ngram(h + k, h + i, n);
+        if (!first) continue;
+        int64_t ch = 0, cr = 0;
+        for (size_t k = i; k + n <= nh; k++) ch += same_ngram(h + k, h + i, n);
+        for (size_t k = 0; k + n <= nr; k++) cr += same_ngram(r + k, h + i, n);
+        m += ch < cr ? ch : cr;
+    }
+    return m;
+}
+
+/* tg_ngram_match sorts short sides by qsort and long ones by key (a radix sort), then the runs
+ * of a key whose n-grams differ by their units: against the plain count on sides of every
+ * size, with words of varied lengths from a small alphabet (many repeats), with 64-bit keys
+ * and with keys cut to 2 bits (nearly every n-gram collides with others). */
+START_TEST(test_ngram_match_counts) {
+    static uint32_t text[6000];
+    uint64_t x = 88172645463325252ULL;
+    for (size_t i = 0; i < 6000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        text[i] = 'a' + (uint32_t)(x % 3);
+    }
+    static tg_unit units[2][1500];
+    for (int side = 0; side < 2; side++)
+        for (size_t i = 0; i < 1500; i++) {   /* words of 1 or 2 code points, overlapping */
+            size_t at = side * 3000 + i * 2;
+            units[side][i] = (tg_unit){text + at, 1 + (text[at + 1] == 'a')};
+        }
+    static const size_t sizes[] = {0, 1, 5, 31, 32, 33, 200, 1500};
+    for (int bits = 0; bits <= 2; bits += 2) {
+        tg_ngram_work w = {.key_bits = bits};
+        for (size_t a = 0; a < sizeof sizes / sizeof *sizes; a++)
+            for (size_t n = 1; n <= 4; n++) {
+                size_t nh = sizes[a], nr = sizes[(a + 3) % (sizeof sizes / sizeof *sizes)];
+                int64_t got = -1;
+                ck_assert_int_eq(tg_ngram_match(units[0], nh, units[1], nr, n, &w, &got), TG_OK);
+                ck_assert_msg(got == naive_match(units[0], nh, units[1], nr, n),
+                              "key_bits %d, %zu against %zu units, order %zu: %lld", bits, nh, nr, n,
+                              (long long)got);
+            }
+        tg_ngram_work_free(&w);
+    }
+}
+END_TEST
+
 START_TEST(test_chrf_pp_words) {
     /* chrF++ splits one ASCII punctuation mark off a word's end, else its start: "(hi)" gives
      * "(hi" and ")", so against "( hi )" only ")" matches among unigrams. */
@@ -1208,6 +1264,7 @@ static Suite *score_suite(void) {
     tcase_add_test(tc, test_bleu_smoothing);
     tcase_add_test(tc, test_empty);
     tcase_add_test(tc, test_chrf_pp_words);
+    tcase_add_test(tc, test_ngram_match_counts);
     suite_add_tcase(s, tc);
     tc = tcase_create("cli");
     tcase_add_test(tc, test_cli_json);

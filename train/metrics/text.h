@@ -70,13 +70,16 @@ tg_status tg_tok_intl(const uint32_t *s, size_t n, tg_cps *out, tg_cps *tmp);
 
 /* Scratch space for tg_ngram_match, reused across calls. Zero-initialise. */
 typedef struct tg_ngram {
+    uint64_t key;       /* a hash of its units: compared first, the units only when keys tie */
     const tg_unit *u;   /* first unit */
     size_t n;           /* order: units u[0 .. n) */
 } tg_ngram;
 
 typedef struct tg_ngram_work {
-    tg_ngram *hyp, *ref;
-    size_t cap_hyp, cap_ref;
+    tg_ngram *hyp, *ref, *tmp;
+    uint64_t *uh;       /* a side's unit hashes */
+    size_t cap_hyp, cap_ref, cap_tmp, cap_uh;
+    int key_bits;       /* 0: 64-bit keys; 1-63 keeps that many (tests, to make keys collide) */
 } tg_ngram_work;
 
 void tg_ngram_work_free(tg_ngram_work *w);
