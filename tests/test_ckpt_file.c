@@ -229,6 +229,46 @@ START_TEST(test_roundtrip_small) {
 }
 END_TEST
 
+/* tg_ckpt_reader_open_one: the header and directory checked as ever, the one section read and
+ * checked, the others' bytes neither read (get says so) nor checked; a file cut short is refused. */
+START_TEST(test_open_one_section) {
+    small_ckpt sc;
+    const char *p = tpath("one.ckpt");
+    save_small(p, &sc);
+    tg_ckpt_reader *r;
+    tg_err err;
+    const void *d;
+    size_t n;
+    ck_assert_msg(tg_ckpt_reader_open_one(p, "vocab", &r, &err) == TG_OK, "%s", err.msg);
+    ck_assert_int_eq(tg_ckpt_reader_count(r), 5);
+    ck_assert_ptr_nonnull(tg_ckpt_reader_find(r, "params"));
+    ck_assert_int_eq(tg_ckpt_reader_get(r, "vocab", &d, &n, &err), TG_OK);
+    ck_assert(n == 20 && !memcmp(d, "<pad>\n<s>\n</s>\nhola\n", 20));
+    ck_assert_int_eq(tg_ckpt_reader_get(r, "params", &d, &n, &err), TG_ERR_STATE);
+    ck_assert_ptr_nonnull(strstr(err.msg, "'params' was not read"));
+    tg_ckpt_reader_free(r);
+    /* a byte of params' stream flipped: the whole open refuses it, a look at vocab does not */
+    size_t len;
+    unsigned char *file = read_all(p, &len);
+    tg_ckpt_reader_open(p, &r, &err);
+    uint64_t at = tg_ckpt_reader_find(r, "params")->offset + 5;
+    tg_ckpt_reader_free(r);
+    file[at] ^= 0x40;
+    write_file(p, file, len);
+    expect_refused(p, TG_ERR_CORRUPT, "params", "params flipped");
+    ck_assert_msg(tg_ckpt_reader_open_one(p, "vocab", &r, &err) == TG_OK, "%s", err.msg);
+    tg_ckpt_reader_free(r);
+    ck_assert_int_eq(tg_ckpt_reader_open_one(p, "params", &r, &err), TG_ERR_CORRUPT);
+    ck_assert_ptr_null(r);
+    write_file(p, file, len - 1);   /* cut short: the directory's sizes no longer fit */
+    ck_assert_int_eq(tg_ckpt_reader_open_one(p, "config", &r, &err), TG_ERR_CORRUPT);
+    ck_assert_int_eq(tg_ckpt_reader_open_one(p, NULL, &r, &err), TG_ERR_ARG);
+    ck_assert_ptr_null(r);
+    free(file);
+    tg_ckpt_buf_free(&sc.state);
+}
+END_TEST
+
 /* A multi-megabyte section (borrowed, bigger than the streaming chunk), one made of pieces of
  * assorted sizes including empty ones, and an empty one; read back byte for byte, and checked
  * again through the verify-only reader, which keeps no bytes. */
@@ -1068,6 +1108,7 @@ int main(void) {
     TCase *tc = tcase_create("container");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_roundtrip_small);
+    tcase_add_test(tc, test_open_one_section);
     tcase_add_test(tc, test_roundtrip_large);
     tcase_add_test(tc, test_roundtrip_levels_and_no_sections);
     tcase_add_test(tc, test_writer_rejects_bad_use);

@@ -682,6 +682,46 @@ START_TEST(test_keep_leaves_a_later_step_alone) {
 }
 END_TEST
 
+/* A step-N.ckpt at or below the run's step that the run did not write (an average put there, a copy
+ * of another step, a damaged file) was counted among --keep's K, pushing a snapshot of the run out,
+ * and then removed: each is now read (its state and directory alone) and left alone, said once. */
+START_TEST(test_keep_leaves_files_it_did_not_write) {
+    char dir[300], p[4][340];
+    tmp_path(dir, sizeof dir, "kw");
+    const int at[4] = {1, 3, 5, 8};
+    for (int k = 0; k < 4; k++) snprintf(p[k], sizeof p[k], "%s/step-%d.ckpt", dir, at[k]);
+    char *a[] = {KEEP_RUN, "--save-every", "2", "--keep", "2", "--max-steps", "8", "--out", dir, NULL};
+    ck_assert_int_eq(run(a), 0);
+    assert_periodic(dir, "step-6.ckpt step-8.ckpt ");
+    char six[340];
+    snprintf(six, sizeof six, "%s/step-6.ckpt", dir);
+    char *avg[] = {"ckpt", "average", six, p[3], "-o", p[0], NULL};   /* no optimiser state */
+    ck_assert_int_eq(run(avg), 0);
+    size_t n8, n3;
+    char *eight = tg_cli_slurp_n(p[3], &n8);
+    FILE *f = fopen(p[1], "wb");   /* step 8's bytes under the name of step 3 */
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(eight, 1, n8, f), n8);
+    fclose(f);
+    f = fopen(p[2], "wb");   /* the first 100 bytes of a checkpoint: its directory does not read */
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(eight, 1, 100, f), 100);
+    fclose(f);
+    char *r[] = {"train", "--resume", dir, "--max-steps", "12", "--keep", "2", NULL};
+    ck_assert_int_eq(run(r), 0);
+    assert_periodic(dir, "step-1.ckpt step-3.ckpt step-5.ckpt step-10.ckpt step-12.ckpt ");
+    char *three = tg_cli_slurp_n(p[1], &n3);
+    ck_assert(n3 == n8 && !memcmp(three, eight, n8));
+    free(three);
+    free(eight);
+    char *e = slurp_tmp("err.txt", NULL);
+    const char *said = strstr(e, "step-5.ckpt (and others): not a snapshot of this run");
+    ck_assert_msg(said && strstr(said, "left alone and not counted by --keep"), "%s", e);
+    ck_assert_msg(!strstr(said + 1, "step-5.ckpt (and others): not a"), "%s", e);   /* once */
+    free(e);
+}
+END_TEST
+
 /* --keep-every E: the step-N.ckpt at multiples of E are saved (off the --save-every grid too) and
  * kept for good, outside --keep's K; with --keep 0 they are the only ones; a resume that changes
  * --keep leaves them, and one that changes E so that --keep would remove them is refused. */
@@ -757,6 +797,7 @@ int main(void) {
     tcase_add_test(tc, test_users_files_in_out_kept);
     tcase_add_test(tc, test_keep_leaves_k_newest);
     tcase_add_test(tc, test_keep_leaves_a_later_step_alone);
+    tcase_add_test(tc, test_keep_leaves_files_it_did_not_write);
     tcase_add_test(tc, test_keep_rewrites_a_missing_snapshot);
     tcase_add_test(tc, test_keep_every_keeps_multiples_for_good);
     tcase_add_test(tc, test_keep_every_rewrites_a_missing_snapshot);

@@ -547,7 +547,9 @@ static tg_status inflate_section(FILE *f, const char *path, const tg_ckpt_sectio
     return TG_OK;
 }
 
-static tg_status load(const char *path, bool keep, tg_ckpt_reader **out, tg_err *err) {
+/* keep: the sections' bytes are kept for tg_ckpt_reader_get; only (with keep): that section alone
+ * is read (the others' bytes are neither read nor checked). */
+static tg_status load(const char *path, bool keep, const char *only, tg_ckpt_reader **out, tg_err *err) {
     *out = NULL;
     if (!path) return tg_err_set(err, TG_ERR_ARG, "checkpoint: no path given");
     if (!*path) return tg_err_set(err, TG_ERR_ARG, "'': an empty path, not a checkpoint file");   /* (was ": cannot open") */
@@ -590,6 +592,11 @@ static tg_status load(const char *path, bool keep, tg_ckpt_reader **out, tg_err 
     for (uint32_t i = 0; i < r->n && st == TG_OK; i++) {
         const tg_ckpt_section *s = &r->secs[i];
         unsigned char *dst = NULL;
+        if (only && strcmp(s->name, only) != 0) continue;
+        if (only && fseeko(f, (off_t)s->offset, SEEK_SET) != 0) {
+            st = tg_err_set(err, TG_ERR_IO, "%s: cannot seek to section '%s': %s", path, s->name, strerror(errno));
+            break;
+        }
         if (keep) {
             if (s->len > SIZE_MAX - 1 || !(dst = r->data[i] = malloc(s->len ? (size_t)s->len : 1))) {
                 st = tg_err_set(err, TG_ERR_NOMEM, "%s: section '%s': out of memory for %llu bytes", path, s->name,
@@ -609,11 +616,19 @@ out:
 }
 
 tg_status tg_ckpt_reader_open(const char *path, tg_ckpt_reader **out, tg_err *err) {
-    return load(path, true, out, err);
+    return load(path, true, NULL, out, err);
+}
+
+tg_status tg_ckpt_reader_open_one(const char *path, const char *name, tg_ckpt_reader **out, tg_err *err) {
+    if (!name) {
+        *out = NULL;
+        return tg_err_set(err, TG_ERR_ARG, "%s: no section named to read", path ? path : "(null)");
+    }
+    return load(path, true, name, out, err);
 }
 
 tg_status tg_ckpt_reader_verify(const char *path, tg_ckpt_reader **out, tg_err *err) {
-    return load(path, false, out, err);
+    return load(path, false, NULL, out, err);
 }
 
 const char *tg_ckpt_reader_path(const tg_ckpt_reader *r) { return r->path; }
@@ -644,6 +659,8 @@ tg_status tg_ckpt_reader_get(const tg_ckpt_reader *r, const char *name, const vo
         return tg_err_set(err, TG_ERR_FORMAT, "%s: no section '%s' in this checkpoint", r->path, name ? name : "(null)");
     if (!r->data)
         return tg_err_set(err, TG_ERR_STATE, "%s: opened for verification only, section bytes were not kept", r->path);
+    if (!r->data[i])
+        return tg_err_set(err, TG_ERR_STATE, "%s: opened for another section alone, '%s' was not read", r->path, name);
     *data = r->data[i];
     *len = (size_t)r->secs[i].len;
     return TG_OK;

@@ -107,15 +107,17 @@ bool tg_run_kept_for_good(int64_t step, int64_t every);
  * multiple of was is one of now). Only the E the checkpoint recorded is known: one changed by an
  * earlier resume with --keep 0 is not. */
 tg_status tg_run_keep_every_check(int64_t was, int64_t now, int64_t keep, tg_err *err);
-/* The step-N.ckpt files of a run folder with N beyond the run's step: not the run's (n of them, the
- * newest step-<newest>.ckpt). */
+/* The step-N.ckpt files of a run folder that are not the run's snapshots: n with N beyond the run's
+ * step (the newest step-<newest>.ckpt), and n_other at or below it whose own state is not step N
+ * with optimiser state (an average or a copy put there, a damaged file; the newest step-<other>). */
 typedef struct tg_run_ahead {
-    size_t n;
-    int64_t newest;
+    size_t n, n_other;
+    int64_t newest, other;
 } tg_run_ahead;
 /* --keep K: removes every step-N.ckpt of dir but the K newest and those kept for good by
- * --keep-every E (never best/last.ckpt). Those with N > step (the run's step) are not the run's:
- * neither counted nor removed, and said in *ahead. */
+ * --keep-every E (never best/last.ckpt). Those that are not the run's (N > step, the run's step;
+ * or a file whose state is not step N with optimiser state) are neither counted nor removed, and
+ * said in *ahead. */
 tg_status tg_run_keep_newest(const char *dir, int64_t keep, int64_t every, int64_t step, tg_run_ahead *ahead,
                              tg_err *err);
 /* The steps N of dir's step-N.ckpt files, newest first, in a malloc'd array (*steps, *n). */
@@ -168,6 +170,10 @@ tg_status tg_run_check_dev(const char *path, const tg_run *r, tg_err *err);
 tg_status tg_run_check_dev_of(const char *path, const tg_run_config *cfg, tg_bpe *bpe, tg_err *err);
 /* The same vocabulary, as saved text byte for byte (both NULL: synthetic-task ids, the same). */
 bool tg_run_same_vocab(const tg_bpe *a, const tg_bpe *b);
+
+/* The step a checkpoint's state records, and whether it holds optimiser state (a run's last.ckpt
+ * and step-N.ckpt do, an average does not), read from its directory and state alone. */
+tg_status tg_run_snapshot_step(const char *path, int64_t *step, bool *resumable, tg_err *err);
 
 /* Restores parameters, optimiser, state and metrics interval of r (built from the same config)
  * from path; a checkpoint written before the interval was saved gives an empty one. */

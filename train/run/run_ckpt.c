@@ -253,15 +253,24 @@ tg_status tg_run_check_dev(const char *path, const tg_run *r, tg_err *err) {
     return s;
 }
 
-tg_status tg_run_check_data(const char *path, tg_run *r, tg_err *err) {
+/* The state of path's checkpoint, read with its directory alone (tg_ckpt_reader_open_one: not the
+ * parameters), and whether it holds optimiser state (resumable may be NULL). */
+static tg_status state_only(const char *path, tg_run_state *st, bool *resumable, tg_err *err) {
     tg_ckpt_reader *rd;
-    tg_status s = tg_ckpt_reader_open(path, &rd, err);
+    tg_status s = tg_ckpt_reader_open_one(path, "state", &rd, err);
     if (s != TG_OK) return s;
     const void *p;
     size_t n;
-    tg_run_state st;
     s = tg_ckpt_reader_get(rd, "state", &p, &n, err);
-    if (s == TG_OK) s = state_read(p, n, path, &st, err);
+    if (s == TG_OK) s = state_read(p, n, path, st, err);
+    if (resumable) *resumable = tg_ckpt_reader_find(rd, "adam") != NULL;
+    tg_ckpt_reader_free(rd);
+    return s;
+}
+
+tg_status tg_run_check_data(const char *path, tg_run *r, tg_err *err) {
+    tg_run_state st;
+    tg_status s = state_only(path, &st, NULL, err);
     if (s == TG_OK) {   /* as the resume checks it (tg_run_restore), the iterator then put back */
         tg_batch_iter_state was = tg_batch_iter_get_state(r->iter);
         tg_err e2;
@@ -271,7 +280,6 @@ tg_status tg_run_check_data(const char *path, tg_run *r, tg_err *err) {
                            "the run started in)", path, e2.msg);
         else tg_batch_iter_set_state(r->iter, &was, &e2);
     }
-    tg_ckpt_reader_free(rd);
     return s;
 }
 
@@ -520,6 +528,13 @@ bool tg_run_same_vocab(const tg_bpe *a, const tg_bpe *b) {
     tg_str_free(&ta);
     tg_str_free(&tb);
     return same;
+}
+
+tg_status tg_run_snapshot_step(const char *path, int64_t *step, bool *resumable, tg_err *err) {
+    tg_run_state st;
+    tg_status s = state_only(path, &st, resumable, err);
+    if (s == TG_OK) *step = st.step;
+    return s;
 }
 
 tg_status tg_run_restore(tg_run *r, const char *path, tg_err *err) {

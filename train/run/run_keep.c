@@ -81,6 +81,17 @@ tg_status tg_run_keep_every_check(int64_t was, int64_t now, int64_t keep, tg_err
                       (long long)now, (long long)was, (long long)keep, which, (long long)was);
 }
 
+/* A step-N.ckpt the run wrote: its state is step N and it holds optimiser state, as every save of
+ * the run does. An average put there (no optimiser state), a copy of another step, or a file whose
+ * header or state does not read is not one: --keep leaves it alone rather than count it among the
+ * K (pushing out a snapshot of the run) or remove it. */
+static bool runs_snapshot(const char *path, int64_t n) {
+    int64_t step;
+    bool resumable;
+    tg_err err;
+    return tg_run_snapshot_step(path, &step, &resumable, &err) == TG_OK && step == n && resumable;
+}
+
 tg_status tg_run_keep_newest(const char *dir, int64_t keep, int64_t every, int64_t step, tg_run_ahead *ahead,
                              tg_err *err) {
     int64_t *steps = NULL;
@@ -92,9 +103,14 @@ tg_status tg_run_keep_newest(const char *dir, int64_t keep, int64_t every, int64
             if (!ahead->n++) ahead->newest = steps[i];
             continue;
         }
-        if (tg_run_kept_for_good(steps[i], every) || (int64_t)rolling++ < keep) continue;
+        if (tg_run_kept_for_good(steps[i], every)) continue;
         char path[TG_PATH_MAX + 48];
         tg_run_periodic_path(dir, steps[i], path, sizeof path);
+        if (!runs_snapshot(path, steps[i])) {
+            if (!ahead->n_other++) ahead->other = steps[i];
+            continue;
+        }
+        if ((int64_t)rolling++ < keep) continue;
         if (remove(path) != 0 && errno != ENOENT)
             s = tg_err_set(err, TG_ERR_IO, "cannot remove %s (--keep): %s", path, strerror(errno));
     }
