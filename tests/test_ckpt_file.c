@@ -230,7 +230,8 @@ START_TEST(test_roundtrip_small) {
 END_TEST
 
 /* tg_ckpt_reader_open_one: the header and directory checked as ever, the one section read and
- * checked, the others' bytes neither read (get says so) nor checked; a file cut short is refused. */
+ * checked, the others' bytes neither read (get says so) nor checked; a file cut short is
+ * refused. */
 START_TEST(test_open_one_section) {
     small_ckpt sc;
     const char *p = tpath("one.ckpt");

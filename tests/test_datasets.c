@@ -835,7 +835,8 @@ START_TEST(test_bpe_load_errors) {
     load_fails(buf, strlen(buf), TG_ERR_FORMAT, "v.txt:8: 'q' is not a character or an earlier merge's piece");
     /* issue 9, item 11: text from the file in a message is shown without its terminal escapes */
     snprintf(buf, sizeof buf, "%schars 2\n\xE2\x96\x81\na\nmerges 1\n\xE2\x96\x81 q\x1b[2J\xc2\x9b\n", head);
-    load_fails(buf, strlen(buf), TG_ERR_FORMAT, "v.txt:8: 'q\\x1B[2J\\xC2\\x9B' is not a character");
+    load_fails(buf, strlen(buf), TG_ERR_FORMAT,
+               "v.txt:8: 'q\\x1B[2J\\xC2\\x9B' is not a character");
     snprintf(buf, sizeof buf, "%schars 2\n\xE2\x96\x81\n\\q\nmerges 0\n", head);
     load_fails(buf, strlen(buf), TG_ERR_FORMAT, "v.txt:6: bad escape");
     snprintf(buf, sizeof buf, "%schars 2\n\xE2\x96\x81\nab\nmerges 0\n", head);

@@ -518,7 +518,8 @@ START_TEST(test_outputs_that_name_inputs_refused) {
     before = tg_cli_slurp_n(cfg, &n0);
     char *a2[] = {"ckpt", "average", last, "-o", cfg, NULL};
     ck_assert_int_eq(run(a2), 2);
-    ck_assert(file_has("err.txt", "config.txt is not a tapegrad checkpoint: the average would replace it"));
+    ck_assert(file_has("err.txt",
+                       "config.txt is not a tapegrad checkpoint: the average would replace it"));
     after = tg_cli_slurp_n(cfg, &n1);
     ck_assert(n0 == n1 && n0 > 0 && !memcmp(before, after, n0));
     free(before);
@@ -690,7 +691,8 @@ START_TEST(test_keep_leaves_files_it_did_not_write) {
     tmp_path(dir, sizeof dir, "kw");
     const int at[4] = {1, 3, 5, 8};
     for (int k = 0; k < 4; k++) snprintf(p[k], sizeof p[k], "%s/step-%d.ckpt", dir, at[k]);
-    char *a[] = {KEEP_RUN, "--save-every", "2", "--keep", "2", "--max-steps", "8", "--out", dir, NULL};
+    char *a[] = {KEEP_RUN, "--save-every", "2", "--keep", "2", "--max-steps", "8", "--out", dir,
+                 NULL};
     ck_assert_int_eq(run(a), 0);
     assert_periodic(dir, "step-6.ckpt step-8.ckpt ");
     char six[340];

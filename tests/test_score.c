@@ -686,8 +686,8 @@ START_TEST(test_ngram_match_counts) {
                 int64_t got = -1;
                 ck_assert_int_eq(tg_ngram_match(units[0], nh, units[1], nr, n, &w, &got), TG_OK);
                 ck_assert_msg(got == naive_match(units[0], nh, units[1], nr, n),
-                              "key_bits %d, %zu against %zu units, order %zu: %lld", bits, nh, nr, n,
-                              (long long)got);
+                              "key_bits %d, %zu against %zu units, order %zu: %lld", bits, nh,
+                              nr, n, (long long)got);
             }
         tg_ngram_work_free(&w);
     }

@@ -549,7 +549,8 @@ static tg_status inflate_section(FILE *f, const char *path, const tg_ckpt_sectio
 
 /* keep: the sections' bytes are kept for tg_ckpt_reader_get; only (with keep): that section alone
  * is read (the others' bytes are neither read nor checked). */
-static tg_status load(const char *path, bool keep, const char *only, tg_ckpt_reader **out, tg_err *err) {
+static tg_status load(const char *path, bool keep, const char *only, tg_ckpt_reader **out,
+                      tg_err *err) {
     *out = NULL;
     if (!path) return tg_err_set(err, TG_ERR_ARG, "checkpoint: no path given");
     if (!*path) return tg_err_set(err, TG_ERR_ARG, "'': an empty path, not a checkpoint file");   /* (was ": cannot open") */
@@ -594,7 +595,8 @@ static tg_status load(const char *path, bool keep, const char *only, tg_ckpt_rea
         unsigned char *dst = NULL;
         if (only && strcmp(s->name, only) != 0) continue;
         if (only && fseeko(f, (off_t)s->offset, SEEK_SET) != 0) {
-            st = tg_err_set(err, TG_ERR_IO, "%s: cannot seek to section '%s': %s", path, s->name, strerror(errno));
+            st = tg_err_set(err, TG_ERR_IO, "%s: cannot seek to section '%s': %s", path, s->name,
+                            strerror(errno));
             break;
         }
         if (keep) {
@@ -619,7 +621,8 @@ tg_status tg_ckpt_reader_open(const char *path, tg_ckpt_reader **out, tg_err *er
     return load(path, true, NULL, out, err);
 }
 
-tg_status tg_ckpt_reader_open_one(const char *path, const char *name, tg_ckpt_reader **out, tg_err *err) {
+tg_status tg_ckpt_reader_open_one(const char *path, const char *name, tg_ckpt_reader **out,
+                                  tg_err *err) {
     if (!name) {
         *out = NULL;
         return tg_err_set(err, TG_ERR_ARG, "%s: no section named to read", path ? path : "(null)");
@@ -660,7 +663,8 @@ tg_status tg_ckpt_reader_get(const tg_ckpt_reader *r, const char *name, const vo
     if (!r->data)
         return tg_err_set(err, TG_ERR_STATE, "%s: opened for verification only, section bytes were not kept", r->path);
     if (!r->data[i])
-        return tg_err_set(err, TG_ERR_STATE, "%s: opened for another section alone, '%s' was not read", r->path, name);
+        return tg_err_set(err, TG_ERR_STATE, "%s: opened for another section alone, '%s' was not "
+                          "read", r->path, name);
     *data = r->data[i];
     *len = (size_t)r->secs[i].len;
     return TG_OK;

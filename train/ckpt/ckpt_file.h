@@ -147,7 +147,8 @@ tg_status tg_ckpt_reader_open(const char *path, tg_ckpt_reader **out, tg_err *er
 /* The header and directory, checked as above, and section name alone, read and checked: the
  * others' bytes are not read (tg_ckpt_reader_get fails for them with TG_ERR_STATE). For a look at
  * one small section of a large file (--keep reading a snapshot's step). */
-tg_status tg_ckpt_reader_open_one(const char *path, const char *name, tg_ckpt_reader **out, tg_err *err);
+tg_status tg_ckpt_reader_open_one(const char *path, const char *name, tg_ckpt_reader **out,
+                                  tg_err *err);
 /* The same checks, streaming each section through a small buffer and keeping only the directory:
  * for `ckpt verify` on files bigger than memory should hold. tg_ckpt_reader_get then fails. */
 tg_status tg_ckpt_reader_verify(const char *path, tg_ckpt_reader **out, tg_err *err);

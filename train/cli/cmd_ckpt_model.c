@@ -131,9 +131,10 @@ static bool output_ok(const char *out, char **in, int n) {
             return false;
         }
     struct stat st;
-    if (lstat(out, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && !tg_ckpt_file_has_magic(out)) {
-        fprintf(stderr, "tapegrad ckpt average: -o %s is not a tapegrad checkpoint: the average would "
-                        "replace it; give another -o\n", so);
+    bool regular = lstat(out, &st) == 0 && S_ISREG(st.st_mode);
+    if (regular && st.st_size > 0 && !tg_ckpt_file_has_magic(out)) {
+        fprintf(stderr, "tapegrad ckpt average: -o %s is not a tapegrad checkpoint: the average "
+                        "would replace it; give another -o\n", so);
         return false;
     }
     if (stat(out, &st) != 0 || !S_ISREG(st.st_mode)) return true;   /* absent, or the writer's to refuse */

@@ -44,12 +44,15 @@ static uint64_t mix(uint64_t x) {
     return x ^ (x >> 31);
 }
 
-/* Grows *p to hold count elements of size bytes. */
-static bool reserve(void **p, size_t *cap, size_t count, size_t size) {
+/* Grows the array whose pointer is at pp (any T **, copied through memcpy, not cast to void **)
+ * to hold count elements of size bytes. */
+static bool reserve(void *pp, size_t *cap, size_t count, size_t size) {
     if (count <= *cap) return true;
-    void *q = realloc(*p, count * size);
+    void *p;
+    memcpy(&p, pp, sizeof p);
+    void *q = realloc(p, count * size);
     if (!q) return false;
-    *p = q;
+    memcpy(pp, &q, sizeof q);
     *cap = count;
     return true;
 }
@@ -88,7 +91,8 @@ static void sort_ngrams(tg_ngram *a, tg_ngram *tmp, size_t count) {
     radix_by_key(a, tmp, count);
     for (size_t i = 0, e; i < count; i = e) {
         bool same = true;
-        for (e = i + 1; e < count && a[e].key == a[i].key; e++) same = same && !ngram_cmp(&a[e], &a[i]);
+        for (e = i + 1; e < count && a[e].key == a[i].key; e++)
+            same = same && !ngram_cmp(&a[e], &a[i]);
         if (!same) qsort(a + i, e - i, sizeof *a, ngram_qsort_cmp);
     }
 }
@@ -98,9 +102,9 @@ static tg_status collect(const tg_unit *units, size_t n_units, size_t n, tg_ngra
                          tg_ngram **arr, size_t *cap, size_t *count) {
     *count = n_units >= n ? n_units - n + 1 : 0;
     if (!*count) return TG_OK;
-    if (!reserve((void **)arr, cap, *count, sizeof **arr) ||
-        !reserve((void **)&w->uh, &w->cap_uh, n_units, sizeof *w->uh) ||
-        (*count >= RADIX_FROM && !reserve((void **)&w->tmp, &w->cap_tmp, *count, sizeof *w->tmp)))
+    if (!reserve(arr, cap, *count, sizeof **arr) ||
+        !reserve(&w->uh, &w->cap_uh, n_units, sizeof *w->uh) ||
+        (*count >= RADIX_FROM && !reserve(&w->tmp, &w->cap_tmp, *count, sizeof *w->tmp)))
         return TG_ERR_NOMEM;
     for (size_t i = 0; i < n_units; i++) w->uh[i] = unit_hash(&units[i]);
     int drop = w->key_bits > 0 && w->key_bits < 64 ? 64 - w->key_bits : 0;

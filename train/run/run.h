@@ -109,7 +109,8 @@ bool tg_run_kept_for_good(int64_t step, int64_t every);
 tg_status tg_run_keep_every_check(int64_t was, int64_t now, int64_t keep, tg_err *err);
 /* The step-N.ckpt files of a run folder that are not the run's snapshots: n with N beyond the run's
  * step (the newest step-<newest>.ckpt), and n_other at or below it whose own state is not step N
- * with optimiser state (an average or a copy put there, a damaged file; the newest step-<other>). */
+ * with optimiser state (an average or a copy put there, a damaged file; the newest
+ * step-<other>). */
 typedef struct tg_run_ahead {
     size_t n, n_other;
     int64_t newest, other;

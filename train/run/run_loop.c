@@ -277,13 +277,14 @@ static void say_ahead(tg_run *r, tg_progress *pg, const tg_run_ahead *a) {
     if ((!a->n && !a->n_other) || r->keep_ahead_said) return;
     r->keep_ahead_said = true;
     if (a->n)
-        tg_progress_log(pg, "%s/step-%lld.ckpt%s: beyond the run's step %lld, so not a snapshot of this run: "
-                        "left alone and not counted by --keep", r->cfg.out, (long long)a->newest,
-                        a->n > 1 ? " (and others beyond it)" : "", (long long)r->st.step);
+        tg_progress_log(pg, "%s/step-%lld.ckpt%s: beyond the run's step %lld, so not a snapshot of "
+                        "this run: left alone and not counted by --keep", r->cfg.out,
+                        (long long)a->newest, a->n > 1 ? " (and others beyond it)" : "",
+                        (long long)r->st.step);
     if (a->n_other)
-        tg_progress_log(pg, "%s/step-%lld.ckpt%s: not a snapshot of this run (no optimiser state, another "
-                        "step's, or unreadable): left alone and not counted by --keep", r->cfg.out,
-                        (long long)a->other, a->n_other > 1 ? " (and others)" : "");
+        tg_progress_log(pg, "%s/step-%lld.ckpt%s: not a snapshot of this run (no optimiser state, "
+                        "another step's, or unreadable): left alone and not counted by --keep",
+                        r->cfg.out, (long long)a->other, a->n_other > 1 ? " (and others)" : "");
 }
 
 static tg_status save_last(tg_run *r, tg_progress *pg, tg_run_diag *diag, tg_err *err) {
