@@ -46,11 +46,33 @@ static inline const char *tg_status_str(tg_status s) {
     return (unsigned)s < TG_STATUS_COUNT ? names[s] : "unknown status";
 }
 
+/* The length of msg[0 .. o), a message cut short, without what the cut left incomplete: the
+ * start of an escape (a message quoting another, "%s: %s" with its msg, cut by vsnprintf inside
+ * one of its "\xNN") and the start of a UTF-8 character whose last bytes fell past the cut. */
+static inline size_t tg_err_cut_tail_(const char *msg, size_t o) {
+    const unsigned char *m = (const unsigned char *)msg;
+    for (size_t k = 0; k < 3 && k < o; k++) {   /* "\", "\x", "\xN" at the end */
+        int is = m[o - 1 - k] == '\\';
+        for (size_t i = o - k; is && i < o; i++) {
+            int hex = (m[i] >= '0' && m[i] <= '9') || (m[i] >= 'A' && m[i] <= 'F');
+            is = i == o - k ? m[i] == 'x' : hex;
+        }
+        if (is) { o -= k + 1; break; }
+    }
+    size_t b = o;
+    while (b > 0 && o - b < 3 && (m[b - 1] & 0xC0) == 0x80) b--;   /* back to the lead byte */
+    if (b > 0 && m[b - 1] >= 0xC0) {
+        size_t len = m[b - 1] >= 0xF0 ? 4 : m[b - 1] >= 0xE0 ? 3 : 2;
+        if (o - (b - 1) < len) o = b - 1;
+    }
+    return o;
+}
+
 /* Fills err (if any) with a printf-style message and returns st, for `return tg_err_set(...)`.
  * Messages quote bad input ("'%.*s' is not a character"), which may hold terminal escapes: control
  * bytes (C0 but tab and newline, DEL, and the UTF-8 form of C1) are shown as \xNN, as the commands
  * show file names, so printing a message never obeys the file it describes. A message too long
- * for msg is cut before an escape, never inside one. */
+ * for msg is cut before an escape, never inside one, and never inside a UTF-8 character. */
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
@@ -59,18 +81,19 @@ static inline tg_status tg_err_set(tg_err *err, tg_status st, const char *fmt, .
         char raw[sizeof err->msg];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(raw, sizeof raw, fmt, ap);
+        int cut = vsnprintf(raw, sizeof raw, fmt, ap) >= (int)sizeof raw;
         va_end(ap);
         size_t o = 0;
         for (const unsigned char *p = (const unsigned char *)raw; *p; p++) {
             int c1 = *p == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F;   /* U+0080-U+009F: two bytes */
             int ctl = c1 || (*p < 0x20 && *p != '\t' && *p != '\n') || *p == 0x7F;
             size_t need = ctl ? 4 * (size_t)(1 + c1) : 1;
-            if (o + need >= sizeof err->msg) break;
+            if (o + need >= sizeof err->msg) { cut = 1; break; }
             if (!ctl) { err->msg[o++] = (char)*p; continue; }
             for (int k = 0; k <= c1; k++) o += (size_t)snprintf(err->msg + o, 5, "\\x%02X", p[k]);
             p += c1;
         }
+        if (cut) o = tg_err_cut_tail_(err->msg, o);
         err->msg[o] = '\0';
     }
     return st;

@@ -344,6 +344,44 @@ START_TEST(test_err_set_escapes) {
 }
 END_TEST
 
+/* A message cut short ends on a whole escape and a whole character: one quoting another's
+ * (options.c's "%s:%d: %s" around a value's message) was cut by vsnprintf inside the inner
+ * "\x1B" ("...\x1B\x"), and a line of 'é' or a C1 split by the cut ended on a lone lead byte. */
+START_TEST(test_err_set_cut_whole) {
+    char big[700];
+    tg_err in, e;
+    for (int pre = 0; pre < 4; pre++) {   /* every phase of the outer cut against "\x1B" */
+        memset(big, '\x1b', 300);
+        big[300] = '\0';
+        tg_err_set(&in, TG_ERR_ARG, "unknown setting '%s'", big);
+        tg_err_set(&e, TG_ERR_FORMAT, "%.*sc.txt:1: %s", pre, "xyz", in.msg);
+        size_t n = strlen(e.msg);
+        const char *bs = strrchr(e.msg, '\\');
+        ck_assert_ptr_nonnull(bs);
+        ck_assert_uint_eq((size_t)(e.msg + n - bs), 4);   /* the last escape whole: \x1B */
+        ck_assert_str_eq(bs, "\\x1B");
+    }
+    for (int pre = 0; pre < 2; pre++) {   /* 'é' (2 bytes) cut after either byte */
+        size_t k = 0;
+        for (; k + 2 < sizeof big; k += 2) memcpy(big + k, "\xc3\xa9", 2);
+        big[k] = '\0';
+        tg_err_set(&e, TG_ERR_FORMAT, "%.*s%s", pre, "a", big);
+        size_t n = strlen(e.msg);
+        ck_assert_uint_eq(n % 2, (size_t)pre);
+        ck_assert_int_eq((unsigned char)e.msg[n - 1], 0xa9);
+    }
+    memset(big, 'a', 510);   /* the cut between C1's two bytes: no lone 0xC2 */
+    strcpy(big + 510, "\xc2\x9b");
+    tg_err_set(&e, TG_ERR_FORMAT, "%s", big);
+    ck_assert_uint_eq(strlen(e.msg), 510);
+    for (size_t k = 0; k < 500; k += 2) memcpy(big + k, "\xc3\xa9", 2);
+    big[500] = '\0';   /* an escape makes the 509 bytes 512: the copy's cut after a whole 'é' */
+    tg_err_set(&e, TG_ERR_FORMAT, "12345678\x1b%s", big);
+    ck_assert_uint_eq(strlen(e.msg), 510);
+    ck_assert_str_eq(e.msg + 508, "\xc3\xa9");
+}
+END_TEST
+
 /* The smaller edges: stdin given for two inputs is refused (it was read twice, the second time
  * empty); vocab encode reads a line of exactly its 16 MiB limit (it refused it as "longer than"
  * the limit); a whole number with a '+' and a --sizes list ending in ',' are refused as the other
@@ -434,6 +472,7 @@ int main(void) {
     tcase_add_test(tc, test_temperature_range_and_json_numbers);
     tcase_add_test(tc, test_control_bytes_shown_escaped);
     tcase_add_test(tc, test_err_set_escapes);
+    tcase_add_test(tc, test_err_set_cut_whole);
     tcase_add_test(tc, test_small_edges);
     tcase_add_test(tc, test_stdin_by_other_names);
     suite_add_tcase(s, tc);
