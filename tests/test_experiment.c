@@ -2092,6 +2092,31 @@ static void set_cache_value(const char *tsv, const char *key, const char *value)
     set_cache_value_as(tsv, key, value, true);
 }
 
+/* results.tsv: a row has the header's fields when a --variant name holds a tab (its axis
+ * value was written as it stood: 19 fields under a header of 18); the tab is a space there. */
+START_TEST(test_results_tsv_variant_tab) {
+    char d[300], path[400];
+    snprintf(d, sizeof d, "%s/tab", tmpdir);
+    char *g[] = {TINY, "--variant", "a\tb:norm=pre", "--variant", "paper", "--seeds", "1",
+                 "--out", d, NULL};
+    run_ok(g);
+    snprintf(path, sizeof path, "%s/results.tsv", d);
+    char *r = tg_cli_slurp(path);
+    size_t tabs = 0, head = 0, rows = 0;
+    for (const char *p = r; *p; p++) {
+        if (*p == '\t') tabs++;
+        if (*p != '\n') continue;
+        if (!rows++) head = tabs;
+        else ck_assert_msg(tabs == head, "row %zu: %zu tabs, the header %zu:\n%s", rows, tabs,
+                           head, r);
+        tabs = 0;
+    }
+    ck_assert_uint_eq(rows, 5);
+    ck_assert_ptr_nonnull(strstr(r, "\ta b\tlast\t"));
+    free(r);
+}
+END_TEST
+
 /* A cache holding a value not finite or out of range (bleu nan, loss -inf, train_seconds 1e999,
  * bleu 300) is redone, and a dev.hyp-*.txt cut short too (before the fix the values were taken,
  * results.json held bare nan/inf; a cut translation file was a hard error); results.json writes
@@ -2942,6 +2967,7 @@ int main(void) {
     tcase_add_test(reads, test_short_rows_warned);
     tcase_add_test(reads, test_eval_cache_follows_checkpoint);
     tcase_add_test(reads, test_eval_cache_values_checked);
+    tcase_add_test(reads, test_results_tsv_variant_tab);
     tcase_add_test(reads, test_eval_cache_edits_redone);
     suite_add_tcase(s, reads);
     TCase *env = tcase_create("process");   /* descriptors, forks, a broken output, signals between cells */

@@ -119,12 +119,19 @@ static FILE *open_in(const tg_experiment *e, const char *name, tg_exp_out *o, tg
     return tg_exp_out_open(o, path, err);
 }
 
+/* A TSV field after its tab: a tab or line break in it (a --variant name may hold a tab) would
+ * split the field or the row, so each is written as a space. */
+static void tsv_field(FILE *t, const char *s) {
+    fputc('\t', t);
+    for (; *s; s++) fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, t);
+}
+
 static tg_status write_results(const report *R, tg_err *err) {
     tg_exp_out ot, oj;
     FILE *t = open_in(R->e, "results.tsv", &ot, err), *j = t ? open_in(R->e, "results.json", &oj, err) : NULL;
     if (!t || !j) { if (t) tg_exp_out_abort(&ot); return TG_ERR_NOMEM; }
     fprintf(t, "cell\tvariant_label\tseed");
-    for (int a = 0; a < R->e->n_axes; a++) fprintf(t, "\t%s", R->e->axes[a].key);
+    for (int a = 0; a < R->e->n_axes; a++) tsv_field(t, R->e->axes[a].key);
     fprintf(t, "\tcheckpoint\tstep\ttrain_seconds\tdev_loss\tdev_nll\tdev_ppl\tbleu\tchrf2\ttoken_accuracy\t"
                "top5_accuracy\tnll_right\tnll_wrong\tentropy\tconfidence\n");
     fprintf(j, "[");
@@ -140,7 +147,7 @@ static tg_status write_results(const report *R, tg_err *err) {
             fprintf(j, ", \"seed\": %llu, \"axes\": {", (unsigned long long)c->cell.seed);
             for (int a = 0; a < R->e->n_axes; a++) {
                 const char *val = R->e->axes[a].values[c->cell.value[a]];
-                fprintf(t, "\t%s", val);
+                tsv_field(t, val);
                 fprintf(j, "%s", a ? ", " : "");
                 tg_json_str(j, R->e->axes[a].key);
                 fprintf(j, ": ");
