@@ -346,10 +346,14 @@ END_TEST
 
 /* A message cut short ends on a whole escape and a whole character: one quoting another's
  * (options.c's "%s:%d: %s" around a value's message) was cut by vsnprintf inside the inner
- * "\x1B" ("...\x1B\x"), and a line of 'é' or a C1 split by the cut ended on a lone lead byte. */
+ * "\x1B" ("...\x1B\x"), and a line of 'é' or a C1 split by the cut ended on a lone lead byte.
+ * A byte that is not UTF-8 is shown as tg_shown shows it: 0x9B alone (8-bit CSI) reached the
+ * terminal as it stood. */
 START_TEST(test_err_set_cut_whole) {
     char big[700];
     tg_err in, e;
+    tg_err_set(&e, TG_ERR_FORMAT, "'%s'", "a\x9b" "2J\xff\xc3(\xed\xa0\x80\xe2\x82\xac");
+    ck_assert_str_eq(e.msg, "'a\\x9B2J\\xFF\\xC3(\\xED\\xA0\\x80\xe2\x82\xac'");
     for (int pre = 0; pre < 4; pre++) {   /* every phase of the outer cut against "\x1B" */
         memset(big, '\x1b', 300);
         big[300] = '\0';
