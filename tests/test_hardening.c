@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "tests/tg_check.h"
 #include "tests/tg_cli.h"
@@ -61,6 +64,29 @@ static bool has_raw_escape(const char *name) {
 static bool exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0;
+}
+
+/* argv run in a child as nobody when root (who reads any file), else as the user: its exit code;
+ * stdout to /dev/null, stderr to err.txt. */
+static int run_as_nobody(char **argv) {
+    char errf[300];
+    snprintf(errf, sizeof errf, "%s/err.txt", tmpdir);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fe = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644), fo = open("/dev/null", O_WRONLY);
+        if (fe < 0 || fo < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0) _exit(98);
+        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(99);
+        int argc = 0;
+        while (argv[argc]) argc++;
+        int rc = tg_cli_dispatch(argc, argv);
+        fflush(NULL);
+        _exit(rc);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 static char *tmp_path(char *buf, size_t cap, const char *name) {
@@ -527,6 +553,18 @@ START_TEST(test_outputs_that_name_inputs_refused) {
     tg_cli_write(empty, "");
     char *a3[] = {"ckpt", "average", last, "-o", empty, NULL};
     ck_assert_int_eq(run(a3), 0);
+    /* an -o that cannot be read (here the average just made, a checkpoint) was said to be no
+     * checkpoint: its reader cannot tell what it holds, and it is not replaced unseen */
+    ck_assert_int_eq(chmod(tmpdir, 0711), 0);   /* nobody passes through, reads nothing */
+    ck_assert_int_eq(chmod(empty, 0), 0);
+    before = tg_cli_slurp_n(empty, &n0);
+    ck_assert_int_eq(run_as_nobody(a3), 2);
+    ck_assert(file_has("err.txt", "empty.ckpt cannot be read (Permission denied), so it is not "
+                                  "known to be a checkpoint the average may replace"));
+    after = tg_cli_slurp_n(empty, &n1);
+    ck_assert(n0 == n1 && n0 > 0 && !memcmp(before, after, n0));
+    free(before);
+    free(after);
     /* vocab learn -o a checkpoint (a slip for r/vocab.txt) replaced it with the vocabulary's text,
      * exit 0: the run could not resume, the average not translate */
     const char *ckpts[] = {last, avg};

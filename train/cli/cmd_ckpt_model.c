@@ -1,6 +1,7 @@
 /* cmd_ckpt_model.c: the `tapegrad ckpt` subcommands that read a run's sections: info (what a
  * checkpoint holds, with a checksum of its parameters) and average (parameter averaging, as the
  * paper does over its last checkpoints). */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +133,13 @@ static bool output_ok(const char *out, char **in, int n) {
         }
     struct stat st;
     bool regular = lstat(out, &st) == 0 && S_ISREG(st.st_mode);
+    FILE *f = regular && st.st_size > 0 ? fopen(out, "rb") : NULL;
+    if (regular && st.st_size > 0 && !f) {   /* what it holds unknown: not replaced unseen */
+        fprintf(stderr, "tapegrad ckpt average: -o %s cannot be read (%s), so it is not known to be "
+                        "a checkpoint the average may replace; give another -o\n", so, strerror(errno));
+        return false;
+    }
+    if (f) fclose(f);
     if (regular && st.st_size > 0 && !tg_ckpt_file_has_magic(out)) {
         fprintf(stderr, "tapegrad ckpt average: -o %s is not a tapegrad checkpoint: the average "
                         "would replace it; give another -o\n", so);
