@@ -8,10 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "tests/tg_check.h"
 #include "tests/tg_cli.h"
@@ -66,27 +63,12 @@ static bool exists(const char *path) {
     return stat(path, &st) == 0;
 }
 
-/* argv run in a child as nobody when root (who reads any file), else as the user: its exit code;
- * stdout to /dev/null, stderr to err.txt. */
+/* argv run as nobody when root (who reads any file), else as the user: its exit code. */
 static int run_as_nobody(char **argv) {
-    char errf[300];
+    char out[300], errf[300];
+    snprintf(out, sizeof out, "%s/out.txt", tmpdir);
     snprintf(errf, sizeof errf, "%s/err.txt", tmpdir);
-    fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int fe = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644), fo = open("/dev/null", O_WRONLY);
-        if (fe < 0 || fo < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0) _exit(98);
-        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(99);
-        int argc = 0;
-        while (argv[argc]) argc++;
-        int rc = tg_cli_dispatch(argc, argv);
-        fflush(NULL);
-        _exit(rc);
-    }
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return tg_cli_wait(tg_cli_spawn_as(true, NULL, NULL, out, errf, argv));
 }
 
 static char *tmp_path(char *buf, size_t cap, const char *name) {

@@ -93,8 +93,10 @@ static inline void tg_cli_rewrite_section(const char *src, const char *dst, cons
 }
 
 /* Starts `tapegrad <argv...>` (NULL-terminated) in a child: stdout to out, stderr to errf, stdin
- * from in (NULL: inherited), env a NAME=VALUE setting (or NULL). Returns the child's pid. */
-static inline pid_t tg_cli_spawn(const char *env, const char *in, const char *out, const char *errf, char **argv) {
+ * from in (NULL: inherited), env a NAME=VALUE setting (or NULL); as_nobody: the child runs as
+ * nobody (uid and gid 65534) when root, who reads any file. Returns the child's pid. */
+static inline pid_t tg_cli_spawn_as(bool as_nobody, const char *env, const char *in,
+                                    const char *out, const char *errf, char **argv) {
     fflush(NULL);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
@@ -111,6 +113,7 @@ static inline pid_t tg_cli_spawn(const char *env, const char *in, const char *ou
             snprintf(name, sizeof name, "%.*s", (int)k, env);
             setenv(name, env + k + (env[k] == '='), 1);
         }
+        if (as_nobody && geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(99);
         int argc = 0;
         while (argv[argc]) argc++;
         int rc = tg_cli_dispatch(argc, argv);
@@ -118,6 +121,11 @@ static inline pid_t tg_cli_spawn(const char *env, const char *in, const char *ou
         _exit(rc);
     }
     return pid;
+}
+
+static inline pid_t tg_cli_spawn(const char *env, const char *in, const char *out, const char *errf,
+                                 char **argv) {
+    return tg_cli_spawn_as(false, env, in, out, errf, argv);
 }
 
 /* Waits (up to a minute) until the pipe whose read end is rd is full (64 KiB of a command's log

@@ -135,8 +135,9 @@ static bool output_ok(const char *out, char **in, int n) {
     bool regular = lstat(out, &st) == 0 && S_ISREG(st.st_mode);
     FILE *f = regular && st.st_size > 0 ? fopen(out, "rb") : NULL;
     if (regular && st.st_size > 0 && !f) {   /* what it holds unknown: not replaced unseen */
-        fprintf(stderr, "tapegrad ckpt average: -o %s cannot be read (%s), so it is not known to be "
-                        "a checkpoint the average may replace; give another -o\n", so, strerror(errno));
+        fprintf(stderr, "tapegrad ckpt average: -o %s cannot be read (%s), so it is not known to "
+                        "be a checkpoint the average may replace; give another -o\n", so,
+                        strerror(errno));
         return false;
     }
     if (f) fclose(f);
