@@ -21,6 +21,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: tapegrad bench gemm [--sizes N,N,... | --config tiny|base|small] [--threads N]\n"
             "                           [--min-time S] [--json] [--kernels auto|portable|avx2|avx512]\n"
+            "                           [--cold MB]\n"
             "       tapegrad bench step --config tiny|base|small [--threads N] [--steps N] [--warmup N]\n"
             "                           [--seed N] [--json] [--kernels auto|portable|avx2|avx512]\n"
             "                           [--memory] [--profile] [--attn-gate none|sigmoid]\n\n"
@@ -47,6 +48,10 @@ static void usage(FILE *f) {
             "  --config C    tiny, base or small (step: which model; gemm: that model's GEMM shapes)\n"
             "  --sizes N,... (gemm) the square sizes n [256,512,1024,2048]\n"
             "  --min-time S  (gemm) seconds each size is timed for at least [1]\n"
+            "  --cold MB     (gemm) before each timed call, write MB MiB of another buffer (more\n"
+            "                than the last-level cache), so that the call meets its operands out\n"
+            "                of the caches, as a training step's GEMMs meet what the op before\n"
+            "                made, not as the call before left them [0: warm]\n"
             "  --steps N     (step) timed steps [the config's: 20, or 5 for base]\n"
             "  --warmup N    (step) untimed steps first [the config's: 3, or 2 for base]\n"
             "  --seed N      (step) the parameters' and the batch's seed [1]\n"
@@ -129,7 +134,15 @@ static bool parse_long(const char *flag, const char *s, long lo, long hi, long *
 
 /* ---- bench gemm ------------------------------------------------------------------------- */
 
-static int bench_gemm(const long *sizes, int n_sizes, int threads, double min_time, bool json) {
+/* --cold MB: a buffer written through (a byte a cache line) before each timed call; n = 0: none. */
+typedef struct { unsigned char *p; size_t n; } cold_buf;
+
+static void cold_touch(const cold_buf *c) {
+    for (size_t i = 0; i < c->n; i += 64) c->p[i]++;
+}
+
+static int bench_gemm(const long *sizes, int n_sizes, int threads, double min_time, bool json,
+                      const cold_buf *cold) {
     tg_pool *pool = tg_pool_new(threads);
     if (!pool) { fprintf(stderr, "tapegrad bench: cannot start %d threads\n", threads); return 1; }
     int nt = tg_pool_threads(pool);
@@ -168,6 +181,7 @@ static int bench_gemm(const long *sizes, int n_sizes, int threads, double min_ti
                 if (!t) { free(times); times = NULL; break; }
                 times = t;
             }
+            cold_touch(cold);
             double t0 = now_s();
             tg_k_gemm(pool, &g);
             times[calls++] = now_s() - t0;
@@ -182,12 +196,12 @@ static int bench_gemm(const long *sizes, int n_sizes, int threads, double min_ti
         double flop = 2.0 * (double)n * (double)n * (double)n;
         if (json)
             printf("%s\n  {\"n\": %lld, \"calls\": %d, \"median_s\": %.6g, \"gflops\": %.2f, "
-                   "\"best_gflops\": %.2f}", s ? "," : "", (long long)n, calls, med,
-                   flop / med * 1e-9, flop / best * 1e-9);
+                   "\"best_gflops\": %.2f, \"cold_mb\": %zu}", s ? "," : "", (long long)n, calls,
+                   med, flop / med * 1e-9, flop / best * 1e-9, cold->n >> 20);
         else
             printf("GEMM lib=tapegrad kernels=%s threads=%d n=%lld calls=%d median_s=%.6f "
-                   "gflops=%.2f best_gflops=%.2f\n", kern, nt, (long long)n, calls, med,
-                   flop / med * 1e-9, flop / best * 1e-9);
+                   "gflops=%.2f best_gflops=%.2f cold_mb=%zu\n", kern, nt, (long long)n, calls, med,
+                   flop / med * 1e-9, flop / best * 1e-9, cold->n >> 20);
         tg_cli_flush();
         free(times);
         free(A); free(B); free(C);
@@ -248,7 +262,7 @@ static const step_config step_configs[] = {
 
 /* quiet: prints nothing, only *rate (the step's GEMM GFLOP/s at these shapes) is set. */
 static int bench_gemm_model(const step_config *sc, int threads, double min_time, bool json, bool quiet,
-                            double *rate) {
+                            const cold_buf *cold, double *rate) {
     gemm_shape sh[32];
     int n = model_shapes(sc->batch * sc->tgt_len, sc->tgt_len, sc->d_model, sc->heads, sc->d_ff,
                          sc->vocab, sc->layers, sh);
@@ -283,6 +297,7 @@ static int bench_gemm_model(const step_config *sc, int threads, double min_time,
             double start = now_s();
             int min_calls = quiet ? 1 : 3;   /* quiet: a quick reference rate for --profile */
             while (calls < 4096 && (calls < min_calls || now_s() - start < min_time)) {
+                cold_touch(cold);
                 double t0 = now_s();
                 tg_k_gemm(pool, &g);
                 times[calls++] = now_s() - t0;
@@ -315,12 +330,13 @@ static int bench_gemm_model(const step_config *sc, int threads, double min_time,
         /* the best calls too: on a shared machine the median moves with the neighbours' load */
         if (json)
             printf("\n], \"step_gemm_s\": %.4f, \"step_gflops\": %.2f, \"step_best_gemm_s\": "
-                   "%.4f, \"step_best_gflops\": %.2f}\n", total_s, total_flop / total_s * 1e-9,
-                   total_best_s, total_flop / total_best_s * 1e-9);
+                   "%.4f, \"step_best_gflops\": %.2f, \"cold_mb\": %zu}\n", total_s,
+                   total_flop / total_s * 1e-9, total_best_s, total_flop / total_best_s * 1e-9,
+                   cold->n >> 20);
         else
-            printf("one step's GEMMs: %.4f s, %.1f GFLOP, %.2f GFLOP/s (kernels=%s threads=%d); "
+            printf("one step's GEMMs: %.4f s, %.1f GFLOP, %.2f GFLOP/s (kernels=%s threads=%d%s); "
                    "at each shape's best call: %.4f s, %.2f GFLOP/s\n", total_s, total_flop * 1e-9,
-                   total_flop / total_s * 1e-9, kern, nt, total_best_s,
+                   total_flop / total_s * 1e-9, kern, nt, cold->n ? " cold" : "", total_best_s,
                    total_flop / total_best_s * 1e-9);
     }
     tg_pool_free(pool);
@@ -438,7 +454,7 @@ static int bench_step(const step_config *sc, int threads, uint64_t seed, bool js
             tg_bench_profile prof;
             if (profile) {   /* the same GEMM shapes alone, briefly: the rate to compare with */
                 double gemm_rate = 0;
-                bench_gemm_model(sc, threads, 0.05, false, true, &gemm_rate);
+                bench_gemm_model(sc, threads, 0.05, false, true, &(cold_buf){0}, &gemm_rate);
                 tg_bench_profile_collect(ctx, mean, med[1], med[2], med[3], gemm_rate, &prof);
             }
             if (json) {
@@ -486,6 +502,7 @@ int tg_cmd_bench(int argc, char **argv) {
         {"sizes", required_argument, NULL, 'z'},
         {"threads", required_argument, NULL, 't'},
         {"min-time", required_argument, NULL, 'm'},
+        {"cold", required_argument, NULL, 'C'},
         {"config", required_argument, NULL, 'c'},
         {"steps", required_argument, NULL, 's'},
         {"warmup", required_argument, NULL, 'w'},
@@ -516,6 +533,7 @@ int tg_cmd_bench(int argc, char **argv) {
     tg_k_impl impl = TG_K_AUTO;
     tg_attn_gate gate = TG_GATE_NONE;
     bool gate_set = false, sizes_set = false, min_time_set = false, seed_set = false;
+    long cold_mb = 0;
     int c;
     optind = 1;
     argc--;
@@ -551,6 +569,9 @@ int tg_cmd_bench(int argc, char **argv) {
                 return 2;
             }
             min_time_set = true;
+            break;
+        case 'C':
+            if (!parse_long("--cold", optarg, 0, 65536, &cold_mb)) return 2;
             break;
         case 'c':
             if (!strcmp(optarg, "tiny") || !strcmp(optarg, "T")) sc = &step_configs[0];
@@ -614,11 +635,19 @@ int tg_cmd_bench(int argc, char **argv) {
             fprintf(stderr, "tapegrad bench gemm: give --sizes or --config, not both\n");
             return 2;
         }
-        if (sc) return bench_gemm_model(sc, threads, min_time, json, false, NULL);
-        return bench_gemm(sizes, n_sizes, threads, min_time, json);
+        cold_buf cold = {.n = (size_t)cold_mb << 20};
+        if (cold.n && !(cold.p = malloc(cold.n))) {
+            fprintf(stderr, "tapegrad bench gemm: out of memory for --cold %ld\n", cold_mb);
+            return 1;
+        }
+        if (cold.n) memset(cold.p, 0, cold.n);   /* its pages made now, not in the timed loop */
+        int rc = sc ? bench_gemm_model(sc, threads, min_time, json, false, &cold, NULL)
+                    : bench_gemm(sizes, n_sizes, threads, min_time, json, &cold);
+        free(cold.p);
+        return rc;
     }
-    if (sizes_set || min_time_set) {   /* they were taken and ignored */
-        fprintf(stderr, "tapegrad bench step: --sizes and --min-time go with gemm\n");
+    if (sizes_set || min_time_set || cold_mb) {   /* they were taken and ignored */
+        fprintf(stderr, "tapegrad bench step: --sizes, --min-time and --cold go with gemm\n");
         return 2;
     }
     if (!sc) {
