@@ -1186,24 +1186,48 @@ static pid_t dead_pid(void) {
     return pid;
 }
 
+/* The pid of a process that has exited and not been waited for (a zombie): a killed writer's
+ * whose parent has not reaped it. The caller waits for it. */
+static pid_t zombie_pid(void) {
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) _exit(0);
+    char path[40], buf[256] = "";
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    for (int i = 0; i < 500 && !strstr(buf, ") Z "); i++) {   /* up to 5 s for it to end */
+        nanosleep(&(struct timespec){0, 10000000L}, NULL);
+        FILE *f = fopen(path, "r");
+        size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+        buf[n] = '\0';
+        if (f) fclose(f);
+    }
+    ck_assert_msg(strstr(buf, ") Z "), "pid %ld is no zombie: %s", (long)pid, buf);
+    return pid;
+}
+
 /* A resume removes only the exact temporaries a killed save leaves, NAME.tmp.<pid>.<n>: a user's
- * copy whose name merely holds ".ckpt.tmp." is kept. */
+ * copy whose name merely holds ".ckpt.tmp." is kept. A writer that has ended but is not yet
+ * waited for (a zombie) is gone too: its temporary was kept (kill() finds a zombie), by every
+ * resume when the killed train was an orphan under a PID 1 that never reaps. */
 START_TEST(test_resume_keeps_look_alike_temps) {
     make_run("rt", "2");
-    pid_t dead = dead_pid();
-    char live[64], half[2][64];
+    pid_t dead = dead_pid(), zombie = zombie_pid();
+    char live[64], half[3][64];
     snprintf(live, sizeof live, "rt/best.ckpt.tmp.%ld.0", (long)getpid());   /* a live writer's */
     snprintf(half[0], sizeof half[0], "rt/step-1.ckpt.tmp.%ld.12", (long)dead);
     snprintf(half[1], sizeof half[1], "rt/diagnostics.tsv.tmp.%ld.0", (long)dead);
+    snprintf(half[2], sizeof half[2], "rt/step-2.ckpt.tmp.%ld.0", (long)zombie);
     const char *keep[] = {"rt/best.ckpt.tmp.before-lr-change", "rt/last.ckpt.tmp.123.4.bak", "rt/config.txt.tmp.12x.0",
                           "rt/x.ckpt.tmp.1.2.txt", "rt/notes.txt.tmp.123.0", "rt/avg.ckpt.tmp.20261201", live};
     for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) tg_cli_write(dir_path(keep[i]), "mine");
-    for (int i = 0; i < 2; i++) tg_cli_write(dir_path(half[i]), "half");
+    for (int i = 0; i < 3; i++) tg_cli_write(dir_path(half[i]), "half");
     char *a[] = {"train", "--resume", (char *)dir_path("rt"), "--max-steps", "3", NULL};
     tg_cli_run_ok(NULL, a);
+    ck_assert_int_eq(tg_cli_wait(zombie), 0);
     for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
         ck_assert_msg(is_regular(dir_path(keep[i])), "%s was removed", keep[i]);
-    for (int i = 0; i < 2; i++) ck_assert_msg(!is_regular(dir_path(half[i])), "%s was kept", half[i]);
+    for (int i = 0; i < 3; i++)
+        ck_assert_msg(!is_regular(dir_path(half[i])), "%s was kept", half[i]);
 }
 END_TEST
 

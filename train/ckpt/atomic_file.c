@@ -188,10 +188,25 @@ bool tg_afile_temp_name(const char *name, size_t *target_len, long *pid) {
     return false;
 }
 
+/* A process that has ended but has not been waited for (a zombie): kill() still finds it, but it
+ * writes nothing more. A train killed by SIGKILL is one until its parent reaps it, and for good
+ * when it is an orphan under a PID 1 that never reaps (a container's `sleep infinity`). */
+static bool is_zombie(long pid) {
+    char path[40], buf[256];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *name_end = strrchr(buf, ')');   /* "pid (comm) state ...", comm any 16 bytes */
+    return name_end && name_end[1] == ' ' && (name_end[2] == 'Z' || name_end[2] == 'X');
+}
+
 bool tg_afile_dead_temp(const char *name, size_t *target_len) {
     long pid;
     return tg_afile_temp_name(name, target_len, &pid) && pid > 0 && pid <= (1L << 22) &&
-           kill((pid_t)pid, 0) == -1 && errno == ESRCH;
+           ((kill((pid_t)pid, 0) == -1 && errno == ESRCH) || is_zombie(pid));
 }
 
 bool tg_afile_unlink_dead_temp(int dir_fd, const char *name) {

@@ -96,7 +96,8 @@ void tg_afile_abort(tg_afile *f);
  * *target_len and the pid in *pid. A user's "best.ckpt.tmp.before-lr-change" is not one. */
 bool tg_afile_temp_name(const char *name, size_t *target_len, long *pid);
 /* tg_afile_temp_name, and its writer looks gone: the pid is one Linux can give (<= 2^22; a dated
- * "avg.ckpt.tmp.20261201" is not a pid) and no process here has it. A writer in another PID
+ * "avg.ckpt.tmp.20261201" is not a pid) and no process here has it, or only a zombie (ended, not
+ * yet waited for). A writer in another PID
  * namespace or on another host may still have it: tg_afile_unlink_dead_temp asks the lock. */
 bool tg_afile_dead_temp(const char *name, size_t *target_len);
 /* Unlinks the temporary name in the folder dir_fd when tg_afile_dead_temp holds, it is a regular
