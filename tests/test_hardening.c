@@ -543,6 +543,24 @@ START_TEST(test_outputs_that_name_inputs_refused) {
     ck_assert_int_eq(run_as_nobody(a3), 2);
     ck_assert(file_has("err.txt", "empty.ckpt cannot be read (Permission denied), so it is not "
                                   "known to be a checkpoint the average may replace"));
+    /* vocab learn replaced such a file, in a folder it may write, exit 0 */
+    char open_dir[300], hidden[340];
+    tmp_path(open_dir, sizeof open_dir, "open");
+    snprintf(hidden, sizeof hidden, "%s/hidden.ckpt", open_dir);
+    ck_assert_int_eq(mkdir(open_dir, 0777), 0);
+    ck_assert_int_eq(chmod(open_dir, 0777), 0);   /* (past the umask) */
+    FILE *h = fopen(hidden, "wb");
+    ck_assert_ptr_nonnull(h);
+    ck_assert_uint_eq(fwrite(before, 1, n0, h), n0);
+    ck_assert_int_eq(fclose(h), 0);
+    ck_assert_int_eq(chmod(hidden, 0), 0);
+    char *v0[] = {"vocab", "learn", "--data", train, "--merges", "5", "-o", hidden, NULL};
+    ck_assert_int_eq(run_as_nobody(v0), 2);
+    ck_assert(file_has("err.txt", "hidden.ckpt cannot be read (Permission denied): it may be a "
+                                  "checkpoint, which the vocabulary would replace"));
+    char *kept = tg_cli_slurp_n(hidden, &n1);
+    ck_assert(n0 == n1 && !memcmp(before, kept, n0));
+    free(kept);
     after = tg_cli_slurp_n(empty, &n1);
     ck_assert(n0 == n1 && n0 > 0 && !memcmp(before, after, n0));
     free(before);

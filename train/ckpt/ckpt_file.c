@@ -462,14 +462,15 @@ out:
     return st;
 }
 
-bool tg_ckpt_file_has_magic(const char *path) {
+int tg_ckpt_file_magic(const char *path) {
     struct stat st;
-    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) return false;
+    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return 0;
     FILE *f = fopen(path, "rb");
+    if (!f) return -1;
     char magic[8];
-    bool is = f && fread(magic, 1, sizeof magic, f) == sizeof magic &&
+    bool is = fread(magic, 1, sizeof magic, f) == sizeof magic &&
               !memcmp(magic, TG_CKPT_MAGIC, sizeof magic);
-    if (f) fclose(f);
+    fclose(f);
     return is;
 }
 

@@ -133,10 +133,12 @@ typedef struct tg_ckpt_section {
 
 typedef struct tg_ckpt_reader tg_ckpt_reader;
 
-/* A regular file (not a link, device or FIFO) that starts with the checkpoint magic, whatever the
- * rest: what an output flag must not replace by text (vocab learn -o) nor a text file's name must
- * not be taken for (ckpt average -o). */
-bool tg_ckpt_file_has_magic(const char *path);
+/* Whether path is a regular file (not a link, device or FIFO) that starts with the checkpoint
+ * magic, whatever the rest: 1 when it is, 0 when not (absent, not regular, empty, other bytes), -1
+ * for a non-empty regular file that cannot be read (errno says why): what an output flag must not
+ * replace by text (vocab learn -o), nor take for a text file's name (ckpt average -o), and must
+ * not replace unseen. */
+int tg_ckpt_file_magic(const char *path);
 
 /* Reads and checks the whole file: magic, version, header CRC, directory, every section's sizes
  * and both CRCs after inflating it. Any fault refuses the file with a message naming it and what

@@ -132,16 +132,14 @@ static bool output_ok(const char *out, char **in, int n) {
             return false;
         }
     struct stat st;
-    bool regular = lstat(out, &st) == 0 && S_ISREG(st.st_mode);
-    FILE *f = regular && st.st_size > 0 ? fopen(out, "rb") : NULL;
-    if (regular && st.st_size > 0 && !f) {   /* what it holds unknown: not replaced unseen */
+    int magic = tg_ckpt_file_magic(out);
+    if (magic < 0) {   /* what it holds unknown: not replaced unseen */
         fprintf(stderr, "tapegrad ckpt average: -o %s cannot be read (%s), so it is not known to "
                         "be a checkpoint the average may replace; give another -o\n", so,
                         strerror(errno));
         return false;
     }
-    if (f) fclose(f);
-    if (regular && st.st_size > 0 && !tg_ckpt_file_has_magic(out)) {
+    if (!magic && lstat(out, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
         fprintf(stderr, "tapegrad ckpt average: -o %s is not a tapegrad checkpoint: the average "
                         "would replace it; give another -o\n", so);
         return false;

@@ -208,11 +208,19 @@ static int cmd_learn(int argc, char **argv) {
             return 2;
         }
     /* a checkpoint at -o (a run's last.ckpt, an average): a slip for the vocab.txt beside it; a
-     * link there is replaced, not followed (the atomic write), so a regular file alone counts */
-    if (tg_ckpt_file_has_magic(a.out)) {
+     * link there is replaced, not followed (the atomic write), so a regular file alone counts; one
+     * that cannot be read might be one, and is not replaced unseen */
+    int magic = tg_ckpt_file_magic(a.out), why = errno;
+    if (magic) {
         char so[SHOWN_MAX];
-        fprintf(stderr, "tapegrad vocab learn: -o %s is a tapegrad checkpoint: the vocabulary "
-                        "would replace it; give another -o\n", tg_shown(so, sizeof so, a.out));
+        tg_shown(so, sizeof so, a.out);
+        if (magic > 0)
+            fprintf(stderr, "tapegrad vocab learn: -o %s is a tapegrad checkpoint: the vocabulary "
+                            "would replace it; give another -o\n", so);
+        else
+            fprintf(stderr, "tapegrad vocab learn: -o %s cannot be read (%s): it may be a "
+                            "checkpoint, which the vocabulary would replace; give another -o\n", so,
+                    strerror(why));
         return 2;
     }
     if (!output_folder_ok(a.out)) return 1;
