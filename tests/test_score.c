@@ -660,8 +660,8 @@ static int64_t naive_match(const tg_unit *h, size_t nh, const tg_unit *r, size_t
     return m;
 }
 
-/* tg_ngram_match sorts short sides by qsort and long ones by key (a radix sort), then the runs
- * of a key whose n-grams differ by their units: against the plain count on sides of every
+/* tg_ngram_match sorts short sides by a merge sort and long ones by key (a radix sort), then
+ * the runs of a key whose n-grams differ by their units: against the plain count on sides of every
  * size, with words of varied lengths from a small alphabet (many repeats), with 64-bit keys
  * and with keys cut to 2 bits (nearly every n-gram collides with others). */
 START_TEST(test_ngram_match_counts) {

@@ -69,10 +69,9 @@ tg_status tg_tok_13a(const uint32_t *s, size_t n, tg_cps *out, tg_cps *tmp);
 tg_status tg_tok_intl(const uint32_t *s, size_t n, tg_cps *out, tg_cps *tmp);
 
 /* Scratch space for tg_ngram_match, reused across calls. Zero-initialise. */
-typedef struct tg_ngram {
+typedef struct tg_ngram {   /* of the order the call was given: units u[0 .. n) */
     uint64_t key;       /* a hash of its units: compared first, the units only when keys tie */
     const tg_unit *u;   /* first unit */
-    size_t n;           /* order: units u[0 .. n) */
 } tg_ngram;
 
 typedef struct tg_ngram_work {
