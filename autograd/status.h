@@ -12,6 +12,7 @@
 #define TG_STATUS_H
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -47,20 +48,29 @@ static inline const char *tg_status_str(tg_status s) {
     return (unsigned)s < TG_STATUS_COUNT ? names[s] : "unknown status";
 }
 
-/* The bytes of the UTF-8 character at p (NUL-terminated): 1 to 4, or 0 for a byte that starts
- * none (a stray continuation byte, a lead byte without its continuations, an overlong form). */
-static inline size_t tg_err_utf8_len_(const unsigned char *p) {
-    unsigned c = p[0], lo = 0x80, hi = 0xBF;
-    if (c < 0x80) return 1;
-    size_t n = c < 0xC2 || c > 0xF4 ? 0 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-    if (c == 0xE0) lo = 0xA0;
-    else if (c == 0xED) hi = 0x9F;
-    else if (c == 0xF0) lo = 0x90;
-    else if (c == 0xF4) hi = 0x8F;
-    if (!n || p[1] < lo || p[1] > hi) return 0;
-    for (size_t k = 2; k < n; k++)
-        if ((p[k] & 0xC0) != 0x80) return 0;
-    return n;
+/* The UTF-8 character at s[0 .. n): its bytes (1 to 4), its code point in *cp; or 0 for none
+ * (n == 0, a stray continuation byte, a lead byte without its continuations, an overlong form, a
+ * surrogate, past U+10FFFF), *cp untouched. Strict, as Python's codec. Bytes are read in order
+ * and no further than the first that is not a continuation, so a NUL-terminated string may be
+ * given with n = 4. datasets' tg_utf8_next is this; it sits here for tg_err_set. */
+static inline int tg_utf8_decode_(const unsigned char *s, size_t n, uint32_t *cp) {
+    if (n == 0) return 0;
+    unsigned c = s[0];
+    if (c < 0x80) { *cp = c; return 1; }
+    int len;
+    uint32_t v, min;
+    if (c >= 0xC2 && c <= 0xDF) { len = 2; v = c & 0x1F; min = 0x80; }
+    else if (c >= 0xE0 && c <= 0xEF) { len = 3; v = c & 0x0F; min = 0x800; }
+    else if (c >= 0xF0 && c <= 0xF4) { len = 4; v = c & 0x07; min = 0x10000; }
+    else return 0; /* continuation byte, or a lead byte that can only start an overlong form */
+    if (n < (size_t)len) return 0;
+    for (int i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        v = (v << 6) | (s[i] & 0x3F);
+    }
+    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
+    *cp = v;
+    return len;
 }
 
 /* The length of msg[0 .. o), a message cut short, without the start of an escape the cut left
@@ -98,15 +108,17 @@ static inline tg_status tg_err_set(tg_err *err, tg_status st, const char *fmt, .
         if (cut) {   /* a character vsnprintf's cut split: dropped, not shown as stray bytes */
             size_t n = sizeof raw - 1, b = n;
             while (b > 0 && n - b < 3 && ((unsigned char)raw[b - 1] & 0xC0) == 0x80) b--;
+            uint32_t cp;
             if (b > 0 && (unsigned char)raw[b - 1] >= 0xC2 &&
-                !tg_err_utf8_len_((const unsigned char *)raw + b - 1))
+                !tg_utf8_decode_((const unsigned char *)raw + b - 1, 4, &cp))
                 raw[b - 1] = '\0';
         }
         size_t o = 0, take;
         for (const unsigned char *p = (const unsigned char *)raw; *p; p += take) {
-            size_t k = tg_err_utf8_len_(p);
-            int c1 = k == 2 && p[0] == 0xC2 && p[1] <= 0x9F;   /* U+0080-U+009F */
-            int c0 = k == 1 && ((*p < 0x20 && *p != '\t' && *p != '\n') || *p == 0x7F);
+            uint32_t cp = 0;
+            size_t k = (size_t)tg_utf8_decode_(p, 4, &cp);
+            int c1 = k == 2 && cp <= 0x9F;   /* U+0080-U+009F */
+            int c0 = k == 1 && ((cp < 0x20 && cp != '\t' && cp != '\n') || cp == 0x7F);
             int ctl = !k || c1 || c0;
             take = k ? k : 1;
             if (o + (ctl ? 4 * take : take) >= sizeof err->msg) { cut = 1; break; }

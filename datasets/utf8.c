@@ -3,25 +3,9 @@
 
 #include "datasets/datasets.h"
 
+/* the decoder tg_err_set uses too (autograd/status.h, the lowest layer) */
 int tg_utf8_next(const char *str, size_t n, uint32_t *cp) {
-    const unsigned char *s = (const unsigned char *)str;
-    if (n == 0) return 0;
-    unsigned c = s[0];
-    if (c < 0x80) { *cp = c; return 1; }
-    int len;
-    uint32_t v, min;
-    if (c >= 0xC2 && c <= 0xDF) { len = 2; v = c & 0x1F; min = 0x80; }
-    else if (c >= 0xE0 && c <= 0xEF) { len = 3; v = c & 0x0F; min = 0x800; }
-    else if (c >= 0xF0 && c <= 0xF4) { len = 4; v = c & 0x07; min = 0x10000; }
-    else return 0; /* continuation byte, or a lead byte that can only start an overlong form */
-    if (n < (size_t)len) return 0;
-    for (int i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        v = (v << 6) | (s[i] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
-    *cp = v;
-    return len;
+    return tg_utf8_decode_((const unsigned char *)str, n, cp);
 }
 
 bool tg_utf8_valid(const char *s, size_t n, size_t *bad_at) {
