@@ -464,14 +464,14 @@ out:
 
 int tg_ckpt_file_magic(const char *path) {
     struct stat st;
-    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return 0;
+    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return TG_CKPT_FILE_NONE;
     FILE *f = fopen(path, "rb");
-    if (!f) return -1;
+    if (!f) return TG_CKPT_FILE_UNREADABLE;
     char magic[8];
     bool is = fread(magic, 1, sizeof magic, f) == sizeof magic &&
               !memcmp(magic, TG_CKPT_MAGIC, sizeof magic);
     fclose(f);
-    return is;
+    return is ? TG_CKPT_FILE_CKPT : TG_CKPT_FILE_OTHER;
 }
 
 /* Inflates section s (the file positioned at its first byte) and checks sizes and CRCs. With

@@ -133,11 +133,15 @@ typedef struct tg_ckpt_section {
 
 typedef struct tg_ckpt_reader tg_ckpt_reader;
 
-/* Whether path is a regular file (not a link, device or FIFO) that starts with the checkpoint
- * magic, whatever the rest: 1 when it is, 0 when not (absent, not regular, empty, other bytes), -1
- * for a non-empty regular file that cannot be read (errno says why): what an output flag must not
- * replace by text (vocab learn -o), nor take for a text file's name (ckpt average -o), and must
- * not replace unseen. */
+/* What tg_ckpt_file_magic finds at a path: what an output flag must not replace by text (vocab
+ * learn -o), nor take for a text file's name (ckpt average -o), and must not replace unseen. */
+enum {
+    TG_CKPT_FILE_UNREADABLE = -1,   /* a non-empty regular file that cannot be read (errno: why) */
+    TG_CKPT_FILE_NONE = 0,          /* absent, empty, or no regular file (a link, device, FIFO) */
+    TG_CKPT_FILE_CKPT = 1,          /* a regular file that starts with the checkpoint magic */
+    TG_CKPT_FILE_OTHER = 2,         /* a non-empty regular file of other bytes */
+};
+/* One of TG_CKPT_FILE_*, from one lstat and at most 8 bytes read. */
 int tg_ckpt_file_magic(const char *path);
 
 /* Reads and checks the whole file: magic, version, header CRC, directory, every section's sizes

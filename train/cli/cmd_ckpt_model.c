@@ -131,19 +131,19 @@ static bool output_ok(const char *out, char **in, int n) {
                     tg_shown(si, sizeof si, in[k]));
             return false;
         }
-    struct stat st;
     int magic = tg_ckpt_file_magic(out);
-    if (magic < 0) {   /* what it holds unknown: not replaced unseen */
+    if (magic == TG_CKPT_FILE_UNREADABLE) {   /* what it holds unknown: not replaced unseen */
         fprintf(stderr, "tapegrad ckpt average: -o %s cannot be read (%s), so it is not known to "
                         "be a checkpoint the average may replace; give another -o\n", so,
                         strerror(errno));
         return false;
     }
-    if (!magic && lstat(out, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    if (magic == TG_CKPT_FILE_OTHER) {
         fprintf(stderr, "tapegrad ckpt average: -o %s is not a tapegrad checkpoint: the average "
                         "would replace it; give another -o\n", so);
         return false;
     }
+    struct stat st;
     if (stat(out, &st) != 0 || !S_ISREG(st.st_mode)) return true;   /* absent, or the writer's to refuse */
     tg_ckpt_reader *r;
     tg_err err;

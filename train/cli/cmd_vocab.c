@@ -211,10 +211,10 @@ static int cmd_learn(int argc, char **argv) {
      * link there is replaced, not followed (the atomic write), so a regular file alone counts; one
      * that cannot be read might be one, and is not replaced unseen */
     int magic = tg_ckpt_file_magic(a.out), why = errno;
-    if (magic) {
+    if (magic == TG_CKPT_FILE_CKPT || magic == TG_CKPT_FILE_UNREADABLE) {
         char so[SHOWN_MAX];
         tg_shown(so, sizeof so, a.out);
-        if (magic > 0)
+        if (magic == TG_CKPT_FILE_CKPT)
             fprintf(stderr, "tapegrad vocab learn: -o %s is a tapegrad checkpoint: the vocabulary "
                             "would replace it; give another -o\n", so);
         else
