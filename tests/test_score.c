@@ -677,7 +677,7 @@ START_TEST(test_ngram_match_counts) {
             size_t at = side * 3000 + i * 2;
             units[side][i] = (tg_unit){text + at, 1 + (text[at + 1] == 'a')};
         }
-    static const size_t sizes[] = {0, 1, 5, 31, 32, 33, 200, 1500};
+    static const size_t sizes[] = {0, 1, 5, 16, 17, 31, 200, 1023, 1024, 1027, 1500};
     for (int bits = 0; bits <= 2; bits += 2) {
         tg_ngram_work w = {.key_bits = bits};
         for (size_t a = 0; a < sizeof sizes / sizeof *sizes; a++)

@@ -83,7 +83,11 @@ static bool reserve(void *pp, size_t *cap, size_t count, size_t size) {
     return true;
 }
 
-enum { RADIX_FROM = 32 };   /* fewer n-grams (a sentence's): one merge sort in the whole order */
+/* Fewer n-grams than this (a sentence's, a paragraph's): one merge sort in the whole order. The
+ * radix sort's eight passes each clear and sum 256 counts, which a side of a hundred n-grams does
+ * not repay: from 32, 2,000 sentences took 2.69 G instructions, 1.60 G from 1,024 (valgrind
+ * lackey); sides of 2,000 and 6,000 code points were cheapest from 1,024 too. */
+enum { RADIX_FROM = 1024 };
 
 /* a[0 .. count) by key alone: least significant byte first, stable passes through tmp; a pass
  * whose byte every key shares is skipped. */
