@@ -465,13 +465,20 @@ out:
 int tg_ckpt_file_magic(const char *path) {
     struct stat st;
     if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return TG_CKPT_FILE_NONE;
-    FILE *f = fopen(path, "rb");
-    if (!f) return TG_CKPT_FILE_UNREADABLE;
+    /* the name may have changed since: a link is not followed, a FIFO not waited on */
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ELOOP || errno == ENOENT || errno == ENOTDIR ? TG_CKPT_FILE_NONE
+                                                                     : TG_CKPT_FILE_UNREADABLE;
     char magic[8];
-    bool is = fread(magic, 1, sizeof magic, f) == sizeof magic &&
-              !memcmp(magic, TG_CKPT_MAGIC, sizeof magic);
-    fclose(f);
-    return is ? TG_CKPT_FILE_CKPT : TG_CKPT_FILE_OTHER;
+    ssize_t got = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, magic, sizeof magic) : -2;
+    int why = errno;
+    close(fd);
+    errno = why;   /* for the caller's message when unreadable */
+    if (got == -2) return TG_CKPT_FILE_NONE;
+    if (got < 0) return TG_CKPT_FILE_UNREADABLE;
+    return got == (ssize_t)sizeof magic && !memcmp(magic, TG_CKPT_MAGIC, sizeof magic)
+               ? TG_CKPT_FILE_CKPT : TG_CKPT_FILE_OTHER;
 }
 
 /* Inflates section s (the file positioned at its first byte) and checks sizes and CRCs. With
