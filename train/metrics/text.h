@@ -68,12 +68,12 @@ tg_status tg_text_split(const uint32_t *s, size_t n, tg_units *out);
 tg_status tg_tok_13a(const uint32_t *s, size_t n, tg_cps *out, tg_cps *tmp);
 tg_status tg_tok_intl(const uint32_t *s, size_t n, tg_cps *out, tg_cps *tmp);
 
-/* Scratch space for tg_ngram_match, reused across calls. Zero-initialise. */
 typedef struct tg_ngram {   /* of the order the call was given: units u[0 .. n) */
     uint64_t key;       /* a hash of its units: compared first, the units only when keys tie */
     const tg_unit *u;   /* first unit */
 } tg_ngram;
 
+/* Scratch space for tg_ngram_match, reused across calls. Zero-initialise. */
 typedef struct tg_ngram_work {
     tg_ngram *hyp, *ref, *tmp;
     uint64_t *uh;       /* a side's unit hashes */
