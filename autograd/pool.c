@@ -38,6 +38,10 @@ struct tg_pool {
     void *arg;
     size_t n_items;
     int n_parts;
+    /* tg_pool_stats: each part's time in fn, written by its thread before it reports done */
+    bool counting;
+    double part_s[TG_POOL_MAX];
+    tg_pool_stats stats;
 };
 
 typedef struct { tg_pool *pool; int index; } worker_arg;
@@ -86,7 +90,9 @@ static void *worker_main(void *p) {
         if (index < parts) {
             size_t b, e;
             part_range(n, parts, index, &b, &e);
+            double t0 = pool->counting ? tg__now() : 0;
             if (e > b) fn(arg, b, e);
+            if (pool->counting) pool->part_s[index] = tg__now() - t0;
         }
         if (atomic_fetch_sub(&pool->pending, 1) == 1 && atomic_load(&pool->caller_asleep)) {
             pthread_mutex_lock(&pool->mu);
@@ -221,7 +227,9 @@ void tg_pool_for(tg_pool *pool, size_t n, size_t min_chunk, tg_range_fn fn, void
     }
     size_t b, e;
     part_range(n, parts, 0, &b, &e);
+    double t0 = pool->counting ? tg__now() : 0;
     fn(arg, b, e);
+    if (pool->counting) pool->part_s[0] = tg__now() - t0;
     for (int i = 0; i < SPIN_ROUNDS && atomic_load(&pool->pending) > 0; i++) cpu_relax();
     if (atomic_load(&pool->pending) > 0) {
         pthread_mutex_lock(&pool->mu);
@@ -230,4 +238,25 @@ void tg_pool_for(tg_pool *pool, size_t n, size_t min_chunk, tg_range_fn fn, void
         atomic_store(&pool->caller_asleep, 0);
         pthread_mutex_unlock(&pool->mu);
     }
+    if (pool->counting) {   /* every part's time is written: pending reached 0 after each */
+        double slowest = 0, sum = 0;
+        for (int i = 0; i < parts; i++) {
+            sum += pool->part_s[i];
+            if (pool->part_s[i] > slowest) slowest = pool->part_s[i];
+        }
+        pool->stats.sections++;
+        pool->stats.wall_s += tg__now() - t0;
+        pool->stats.busy_s += sum;
+        pool->stats.wait_s += parts * slowest - sum;
+    }
+}
+
+void tg_pool_stats_on(tg_pool *pool, bool on) {
+    if (!pool) return;
+    pool->stats = (tg_pool_stats){0};
+    pool->counting = on;   /* read by the workers only after the next job is published */
+}
+
+tg_pool_stats tg_pool_stats_read(const tg_pool *pool) {
+    return pool ? pool->stats : (tg_pool_stats){0};
 }

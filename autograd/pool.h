@@ -9,7 +9,9 @@
 #ifndef TG_POOL_H
 #define TG_POOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -30,6 +32,20 @@ int tg_pool_threads(const tg_pool *pool);
  * taking the first; returns when all are done. pool may be NULL (runs inline). Small n (below
  * min_chunk items a thread) runs on fewer threads. Not reentrant: fn must not call tg_pool_for. */
 void tg_pool_for(tg_pool *pool, size_t n, size_t min_chunk, tg_range_fn fn, void *arg);
+
+/* How evenly tg_pool_for's work was shared (`bench step --profile`), since tg_pool_stats_on turned
+ * counting on: the calls split over two threads or more (sections), their time on the caller's
+ * clock, each part's time in fn summed over the threads (busy), and the time threads sat waiting at
+ * a section's end for its slowest part (wait: for each section, parts x the slowest part's time,
+ * less the parts' sum). wait / (busy + wait) is the share of thread time lost to imbalance. */
+typedef struct tg_pool_stats {
+    int64_t sections;
+    double wall_s, busy_s, wait_s;
+} tg_pool_stats;
+
+/* on: counting from zero (two clock reads a part a section); off: no counting. */
+void tg_pool_stats_on(tg_pool *pool, bool on);
+tg_pool_stats tg_pool_stats_read(const tg_pool *pool);
 
 /* The thread count asked for by TAPEGRAD_THREADS, else the number of online cores. */
 int tg_default_threads(void);

@@ -1,6 +1,7 @@
 /* test_profile.c: the per-op time profile of `bench step --profile` — which ops were seen, how
  * many nodes, their GEMM work and bytes, and that nothing is counted when profiling is off. */
 #include <check.h>
+#include <time.h>
 
 #include "autograd/autograd.h"
 #include "tests/tg_check.h"
@@ -54,10 +55,42 @@ START_TEST(test_profile_counts) {
 }
 END_TEST
 
+/* Part 0 (the caller's) returns at once, part 1 sleeps 50 ms: one section, and about 50 ms of a
+ * thread's time spent waiting at its end. */
+static void sleep_in_part_1(void *arg, size_t begin, size_t end) {
+    (void)arg;
+    (void)end;
+    if (begin > 0) nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
+}
+
+START_TEST(test_pool_wait_counted) {
+    tg_pool *pool = tg_pool_new(2);
+    ck_assert_ptr_nonnull(pool);
+    tg_pool_for(pool, 2, 1, sleep_in_part_1, NULL);   /* not counted */
+    tg_pool_stats s = tg_pool_stats_read(pool);
+    ck_assert(s.sections == 0 && s.wait_s == 0);
+    tg_pool_stats_on(pool, true);
+    tg_pool_for(pool, 2, 1, sleep_in_part_1, NULL);
+    tg_pool_for(pool, 1, 1, sleep_in_part_1, NULL);   /* one part: not a section */
+    s = tg_pool_stats_read(pool);
+    ck_assert_int_eq(s.sections, 1);
+    ck_assert(s.busy_s >= 0.05 && s.wall_s >= 0.05);
+    /* parts x slowest - sum: the sleep, less the caller's part (microseconds) */
+    ck_assert(s.wait_s >= 0.04 && s.wait_s <= s.busy_s + 1e-9);
+    tg_pool_stats_on(pool, true);                     /* from zero again */
+    ck_assert_int_eq(tg_pool_stats_read(pool).sections, 0);
+    tg_pool_stats_on(pool, false);
+    tg_pool_for(pool, 2, 1, sleep_in_part_1, NULL);
+    ck_assert_int_eq(tg_pool_stats_read(pool).sections, 0);
+    tg_pool_free(pool);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("profile");
     TCase *tc = tcase_create("ops");
     tcase_add_test(tc, test_profile_counts);
+    tcase_add_test(tc, test_pool_wait_counted);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? 1 : 0;
 }

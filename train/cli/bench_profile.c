@@ -13,7 +13,7 @@ static int cmp_time(const void *pa, const void *pb) {
     return (x < y) - (x > y);   /* slowest first */
 }
 
-void tg_bench_profile_collect(const tg_ctx *ctx, double step_s, double fwd_s, double bwd_s,
+void tg_bench_profile_collect(tg_ctx *ctx, double step_s, double fwd_s, double bwd_s,
                               double opt_s, double bench_gemm_gflops, tg_bench_profile *p) {
     *p = (tg_bench_profile){.step_s = step_s, .fwd_s = fwd_s, .bwd_s = bwd_s, .opt_s = opt_s,
                             .bench_gemm_gflops = bench_gemm_gflops};
@@ -30,6 +30,14 @@ void tg_bench_profile_collect(const tg_ctx *ctx, double step_s, double fwd_s, do
         }
     }
     qsort(p->ops, (size_t)p->n_ops, sizeof p->ops[0], cmp_time);
+    p->pool = tg_pool_stats_read(tg_ctx_pool(ctx));
+    p->pool.sections = p->steps ? p->pool.sections / p->steps : 0;
+    p->pool.wall_s *= per; p->pool.busy_s *= per; p->pool.wait_s *= per;
+}
+
+/* The share of the threads' time in sections spent waiting for a section's slowest part. */
+static double wait_share(const tg_pool_stats *s) {
+    return s->busy_s + s->wait_s > 0 ? s->wait_s / (s->busy_s + s->wait_s) : 0;
 }
 
 /* GFLOP/s for GEMM ops, else GB/s; the unit in *unit. */
@@ -70,18 +78,27 @@ void tg_bench_profile_print(FILE *f, const tg_bench_profile *p) {
                "%.0f%% of that\n", p->gemm_flop * 1e-9, p->gemm_s, gemm_gflops(p),
             100 * p->gemm_s / p->step_s, p->bench_gemm_gflops,
             p->bench_gemm_gflops > 0 ? 100 * gemm_gflops(p) / p->bench_gemm_gflops : 0);
+    if (p->pool.sections)
+        fprintf(f, "threads: %lld sections split over the threads a step, %.4f s of it; at their "
+                   "ends the threads waited %.4f thread-seconds for the slowest part, %.1f%% of "
+                   "their time in the sections\n", (long long)p->pool.sections, p->pool.wall_s,
+                p->pool.wait_s, 100 * wait_share(&p->pool));
 }
 
 void tg_bench_profile_result(FILE *f, const tg_bench_profile *p) {
     fprintf(f, " gemm_s=%.4f gemm_gflop=%.2f gemm_gflops=%.1f bench_gemm_gflops=%.1f "
-               "gemm_share=%.3f", p->gemm_s, p->gemm_flop * 1e-9, gemm_gflops(p),
-            p->bench_gemm_gflops, p->gemm_s / p->step_s);
+               "gemm_share=%.3f sections=%lld sections_s=%.4f wait_s=%.4f wait_share=%.3f",
+            p->gemm_s, p->gemm_flop * 1e-9, gemm_gflops(p), p->bench_gemm_gflops,
+            p->gemm_s / p->step_s, (long long)p->pool.sections, p->pool.wall_s, p->pool.wait_s,
+            wait_share(&p->pool));
 }
 
 void tg_bench_profile_json(FILE *f, const tg_bench_profile *p) {
     fprintf(f, ", \"profile\": {\"steps\": %d, \"gemm_s\": %.5f, \"gemm_gflop\": %.3f, "
-               "\"gemm_gflops\": %.2f, \"bench_gemm_gflops\": %.2f, \"ops\": [",
-            p->steps, p->gemm_s, p->gemm_flop * 1e-9, gemm_gflops(p), p->bench_gemm_gflops);
+               "\"gemm_gflops\": %.2f, \"bench_gemm_gflops\": %.2f, \"sections\": %lld, "
+               "\"sections_s\": %.5f, \"wait_s\": %.5f, \"wait_share\": %.4f, \"ops\": [",
+            p->steps, p->gemm_s, p->gemm_flop * 1e-9, gemm_gflops(p), p->bench_gemm_gflops,
+            (long long)p->pool.sections, p->pool.wall_s, p->pool.wait_s, wait_share(&p->pool));
     for (int i = 0; i < p->n_ops; i++) {
         const tg_op_profile *o = &p->ops[i];
         const char *unit;

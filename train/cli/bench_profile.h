@@ -13,10 +13,12 @@ typedef struct tg_bench_profile {
     double fwd_s, bwd_s, opt_s;           /* its medians */
     double gemm_s, gemm_flop;             /* per step, over the GEMM ops */
     double bench_gemm_gflops;             /* `bench gemm --config`'s rate at the step's shapes */
+    tg_pool_stats pool;                   /* per step: the threads' sections and their waits */
 } tg_bench_profile;
 
-/* Reads the context's profile and divides it by the profiled steps. */
-void tg_bench_profile_collect(const tg_ctx *ctx, double step_s, double fwd_s, double bwd_s,
+/* Reads the context's profile and its pool's counts (counted over the same steps), and divides
+ * them by the profiled steps. */
+void tg_bench_profile_collect(tg_ctx *ctx, double step_s, double fwd_s, double bwd_s,
                               double opt_s, double bench_gemm_gflops, tg_bench_profile *p);
 void tg_bench_profile_print(FILE *f, const tg_bench_profile *p);
 /* " key=value ..." for the RESULT line. */

@@ -64,7 +64,9 @@ static void usage(FILE *f) {
             "                backward ms a step, share of the step, GFLOP/s (GEMM ops) or GB/s\n"
             "                (the others: each value read or written once, an estimate); the\n"
             "                step's GEMM rate against the same shapes alone (bench gemm --config,\n"
-            "                measured briefly after the steps); in the RESULT line / JSON too\n"
+            "                measured briefly after the steps); the work split over the threads:\n"
+            "                its sections a step, and the time threads waited at a section's\n"
+            "                end for its slowest part; in the RESULT line / JSON too\n"
             "  --attn-gate G (step) the model with the study's gate on the heads (train's --attn-gate):\n"
             "                sigmoid(x W_g + b_g) times each attention's heads, before W_O; the\n"
             "                profile's GEMM-alone rate still covers the paper model's shapes only\n"
@@ -402,6 +404,7 @@ static int bench_step(const step_config *sc, int threads, uint64_t seed, bool js
             rc = 1;
             break;
         }
+        if (profile && i == sc->warmup) tg_pool_stats_on(tg_ctx_pool(ctx), true);
         double t0 = now_s();
         tg_tensor *loss = NULL;
         if (tg_model_loss(m, ctx, src, tin, tout, B, S, T, &loss, NULL, &err) != TG_OK) {
