@@ -36,20 +36,19 @@ struct tg_pool {
     /* the current job: written before the generation is bumped, read after */
     tg_range_fn fn;
     void *arg;
-    size_t n_items;
     int n_parts;
-    /* tg_pool_stats: each part's time in fn, written by its thread before it reports done */
-    bool counting;
+    size_t bound[TG_POOL_MAX + 1];   /* part i: items [bound[i], bound[i + 1]) */
+    bool timed;                      /* the parts time themselves into part_s */
+    /* each part's time in fn, written by its thread before it reports done */
     double part_s[TG_POOL_MAX];
+    /* tg_pool_for_balanced: each thread's speed relative to the others' (mean 1) */
+    double speed[TG_POOL_MAX];
+    bool counting;                   /* tg_pool_stats */
     tg_pool_stats stats;
 };
 
 typedef struct { tg_pool *pool; int index; } worker_arg;
 
-static void part_range(size_t n, int parts, int i, size_t *b, size_t *e) {
-    *b = n * (size_t)i / (size_t)parts;
-    *e = n * (size_t)(i + 1) / (size_t)parts;
-}
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -83,16 +82,11 @@ static void *worker_main(void *p) {
     for (;;) {
         seen = wait_job(pool, seen);
         if (atomic_load(&pool->quit)) break;
-        tg_range_fn fn = pool->fn;
-        void *arg = pool->arg;
-        size_t n = pool->n_items;
-        int parts = pool->n_parts;
-        if (index < parts) {
-            size_t b, e;
-            part_range(n, parts, index, &b, &e);
-            double t0 = pool->counting ? tg__now() : 0;
-            if (e > b) fn(arg, b, e);
-            if (pool->counting) pool->part_s[index] = tg__now() - t0;
+        if (index < pool->n_parts) {
+            size_t b = pool->bound[index], e = pool->bound[index + 1];
+            double t0 = pool->timed ? tg__now() : 0;
+            if (e > b) pool->fn(pool->arg, b, e);
+            if (pool->timed) pool->part_s[index] = tg__now() - t0;
         }
         if (atomic_fetch_sub(&pool->pending, 1) == 1 && atomic_load(&pool->caller_asleep)) {
             pthread_mutex_lock(&pool->mu);
@@ -177,6 +171,7 @@ tg_pool *tg_pool_new(int n_threads) {
     atomic_init(&pool->sleepers, 0);
     atomic_init(&pool->caller_asleep, 0);
     atomic_init(&pool->quit, 0);
+    for (int i = 0; i < TG_POOL_MAX; i++) pool->speed[i] = 1;
     for (int i = 1; i < n_threads; i++) {
         worker_arg *wa = malloc(sizeof *wa);
         if (!wa) { tg_pool_free(pool); return NULL; }
@@ -207,17 +202,20 @@ void tg_pool_free(tg_pool *pool) {
 
 int tg_pool_threads(const tg_pool *pool) { return pool ? pool->n : 1; }
 
-void tg_pool_for(tg_pool *pool, size_t n, size_t min_chunk, tg_range_fn fn, void *arg) {
-    if (n == 0) return;
+/* Parts of a call: at most one a thread, each of at least min_chunk items. */
+static int parts_for(const tg_pool *pool, size_t n, size_t min_chunk) {
     if (min_chunk < 1) min_chunk = 1;
     int parts = pool ? pool->n : 1;
     if ((size_t)parts > n / min_chunk) parts = (int)(n / min_chunk);
-    if (parts < 1) parts = 1;
-    if (parts == 1) { fn(arg, 0, n); return; }
+    return parts < 1 ? 1 : parts;
+}
+
+/* Runs the job whose parts are set (n_parts, bound): publishes it, runs part 0 on this thread,
+ * waits for the others. */
+static void run(tg_pool *pool, tg_range_fn fn, void *arg) {
     pool->fn = fn;
     pool->arg = arg;
-    pool->n_items = n;
-    pool->n_parts = parts;
+    pool->timed = pool->timed || pool->counting;
     atomic_store(&pool->pending, pool->n - 1);
     atomic_fetch_add(&pool->generation, 1);     /* publishes the job (seq_cst) */
     if (atomic_load(&pool->sleepers) > 0) {
@@ -225,11 +223,9 @@ void tg_pool_for(tg_pool *pool, size_t n, size_t min_chunk, tg_range_fn fn, void
         pthread_cond_broadcast(&pool->wake);
         pthread_mutex_unlock(&pool->mu);
     }
-    size_t b, e;
-    part_range(n, parts, 0, &b, &e);
-    double t0 = pool->counting ? tg__now() : 0;
-    fn(arg, b, e);
-    if (pool->counting) pool->part_s[0] = tg__now() - t0;
+    double t0 = pool->timed ? tg__now() : 0;
+    if (pool->bound[1] > 0) fn(arg, 0, pool->bound[1]);
+    if (pool->timed) pool->part_s[0] = tg__now() - t0;
     for (int i = 0; i < SPIN_ROUNDS && atomic_load(&pool->pending) > 0; i++) cpu_relax();
     if (atomic_load(&pool->pending) > 0) {
         pthread_mutex_lock(&pool->mu);
@@ -239,6 +235,7 @@ void tg_pool_for(tg_pool *pool, size_t n, size_t min_chunk, tg_range_fn fn, void
         pthread_mutex_unlock(&pool->mu);
     }
     if (pool->counting) {   /* every part's time is written: pending reached 0 after each */
+        int parts = pool->n_parts;
         double slowest = 0, sum = 0;
         for (int i = 0; i < parts; i++) {
             sum += pool->part_s[i];
@@ -248,6 +245,52 @@ void tg_pool_for(tg_pool *pool, size_t n, size_t min_chunk, tg_range_fn fn, void
         pool->stats.wall_s += tg__now() - t0;
         pool->stats.busy_s += sum;
         pool->stats.wait_s += parts * slowest - sum;
+    }
+}
+
+void tg_pool_for(tg_pool *pool, size_t n, size_t min_chunk, tg_range_fn fn, void *arg) {
+    if (n == 0) return;
+    int parts = parts_for(pool, n, min_chunk);
+    if (parts == 1) { fn(arg, 0, n); return; }
+    pool->n_parts = parts;
+    for (int i = 0; i <= parts; i++) pool->bound[i] = n * (size_t)i / (size_t)parts;
+    pool->timed = false;
+    run(pool, fn, arg);
+}
+
+/* A part shorter than this tells too little of its thread's speed (a clock read, a wake-up). */
+#define BALANCE_MIN_S 100e-6
+/* weight of the newest call in a thread's speed; the bounds on a speed (relative to the mean) */
+#define BALANCE_NEW 0.5
+#define BALANCE_MIN_SPEED 0.25
+#define BALANCE_MAX_SPEED 4.0
+
+void tg_pool_for_balanced(tg_pool *pool, size_t n, size_t min_chunk, tg_range_fn fn, void *arg) {
+    if (n == 0) return;
+    int parts = parts_for(pool, n, min_chunk);
+    if (parts == 1) { fn(arg, 0, n); return; }
+    double total = 0, at = 0;
+    for (int i = 0; i < parts; i++) total += pool->speed[i];
+    pool->n_parts = parts;
+    pool->bound[0] = 0;
+    for (int i = 1; i < parts; i++) {
+        at += pool->speed[i - 1];
+        size_t b = (size_t)((double)n * at / total + 0.5);
+        pool->bound[i] = b < pool->bound[i - 1] ? pool->bound[i - 1] : b > n ? n : b;
+    }
+    pool->bound[parts] = n;
+    pool->timed = true;
+    run(pool, fn, arg);
+    /* each thread's items a second against the mean of them, when every part was long enough */
+    double rate[TG_POOL_MAX], mean = 0;
+    for (int i = 0; i < parts; i++) {
+        if (pool->part_s[i] < BALANCE_MIN_S) return;
+        rate[i] = (double)(pool->bound[i + 1] - pool->bound[i]) / pool->part_s[i];
+        mean += rate[i] / parts;
+    }
+    for (int i = 0; i < parts; i++) {
+        double s = (1 - BALANCE_NEW) * pool->speed[i] + BALANCE_NEW * rate[i] / mean;
+        pool->speed[i] = s < BALANCE_MIN_SPEED ? BALANCE_MIN_SPEED : s > BALANCE_MAX_SPEED ? BALANCE_MAX_SPEED : s;
     }
 }
 

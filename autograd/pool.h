@@ -33,6 +33,12 @@ int tg_pool_threads(const tg_pool *pool);
  * min_chunk items a thread) runs on fewer threads. Not reentrant: fn must not call tg_pool_for. */
 void tg_pool_for(tg_pool *pool, size_t n, size_t min_chunk, tg_range_fn fn, void *arg);
 
+/* As tg_pool_for, but the ranges' lengths follow each thread's speed on the calls before (items
+ * a second, smoothed): a thread slowed by other load on its CPU gets fewer items, so that the
+ * parts end together. For fn whose results do not depend on where the ranges split (the GEMM:
+ * each element is one chain, whoever computes it), since the split changes from call to call. */
+void tg_pool_for_balanced(tg_pool *pool, size_t n, size_t min_chunk, tg_range_fn fn, void *arg);
+
 /* How evenly tg_pool_for's work was shared (`bench step --profile`), since tg_pool_stats_on turned
  * counting on: the calls split over two threads or more (sections), their time on the caller's
  * clock, each part's time in fn summed over the threads (busy), and the time threads sat waiting at

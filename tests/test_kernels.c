@@ -283,10 +283,42 @@ END_TEST
 
 /* The fast GEMM gives the same bits for 1, 2 and 3 threads, for its row blocks or column blocks
  * computed by separate calls (edge tiles in other places), and for batch items one by one. */
+/* tg_pool_for_balanced's probe: the part each thread got in the last call, every item counted
+ * once, and a thread's time per item (the caller fast, the others slow). */
+typedef struct {
+    pthread_t caller;
+    long caller_us, worker_us;   /* sleep per item */
+    int seen[64];                /* items' visits in this call */
+    size_t worker_items;
+} balance_probe;
+
+static void balance_probe_fn(void *arg, size_t b, size_t e) {
+    balance_probe *p = arg;
+    bool caller = pthread_equal(pthread_self(), p->caller);
+    for (size_t i = b; i < e; i++) p->seen[i]++;   /* the parts are disjoint: no race */
+    if (!caller) p->worker_items = e - b;
+    long us = (long)(e - b) * (caller ? p->caller_us : p->worker_us);
+    nanosleep(&(struct timespec){.tv_sec = us / 1000000, .tv_nsec = us % 1000000 * 1000}, NULL);
+}
+
+/* A 2-thread pool whose worker has been seen 20 times slower than the caller on balanced calls
+ * (a ratio that a loaded machine's late wake-ups, a few milliseconds, cannot undo): its later
+ * balanced calls split unevenly. Returns the worker's part of the last call (of 60). */
+static size_t skew_pool(tg_pool *pool) {
+    balance_probe p = {.caller = pthread_self(), .caller_us = 10, .worker_us = 200};
+    for (int call = 0; call < 12; call++) {
+        memset(p.seen, 0, sizeof p.seen);
+        tg_pool_for_balanced(pool, 60, 1, balance_probe_fn, &p);
+        for (int i = 0; i < 60; i++) ck_assert_int_eq(p.seen[i], 1);
+    }
+    return p.worker_items;
+}
+
 START_TEST(test_gemm_split_identity) {
     tg_k_impl fasts[2];
     int nfast = fast_gemms(fasts);
-    tg_pool *pools[3] = {tg_pool_new(1), tg_pool_new(2), tg_pool_new(3)};
+    /* the last: two threads whose balanced split is uneven (skewed before each use) */
+    tg_pool *pools[4] = {tg_pool_new(1), tg_pool_new(2), tg_pool_new(3), tg_pool_new(2)};
     struct { int64_t M, N, K, batch; } shapes[] = {
         {131, 70, 300, 1}, {7, 500, 33, 1}, {32, 32, 64, 12}, {300, 17, 9, 1}, {1, 3300, 7, 1},
     };
@@ -298,11 +330,12 @@ START_TEST(test_gemm_split_identity) {
             gemm_case c = gemm_case_new(ta, tb, acc, shapes[s].M, shapes[s].N, shapes[s].K,
                                         shapes[s].batch, 1, 2, false);
             tg_float *ref = gemm_run(&c, fast, pools[0]);
-            for (int p = 1; p < 3; p++) {
+            for (int p = 1; p < 4; p++) {
+                if (p == 3) ck_assert(skew_pool(pools[3]) < 25);
                 tg_float *C = gemm_run(&c, fast, pools[p]);
                 ck_assert_msg(same_bits(C, ref, (size_t)c.nC * sizeof *C),
-                              "shape %zu %c%c: %d threads differ from 1", s, ta ? 't' : 'n',
-                              tb ? 't' : 'n', p + 1);
+                              "shape %zu %c%c: %d threads%s differ from 1", s, ta ? 't' : 'n',
+                              tb ? 't' : 'n', p == 3 ? 2 : p + 1, p == 3 ? " split unevenly" : "");
                 free(C);
             }
             const tg_gemm_args *g = &c.g;
@@ -359,7 +392,7 @@ START_TEST(test_gemm_split_identity) {
             free(ref);
             gemm_case_free(&c);
         }
-    for (int p = 0; p < 3; p++) tg_pool_free(pools[p]);
+    for (int p = 0; p < 4; p++) tg_pool_free(pools[p]);
 }
 END_TEST
 
@@ -1199,6 +1232,22 @@ static void stack_probe_fn(void *arg, size_t b, size_t e) {
     pthread_mutex_unlock(&p->mu);
 }
 
+/* Balanced calls give a thread seen slower fewer items (every item still once), bounded so that
+ * it keeps some; plain calls still split evenly. */
+START_TEST(test_pool_balanced_follows_speed) {
+    tg_pool *pool = tg_pool_new(2);
+    ck_assert_ptr_nonnull(pool);
+    /* 20 times slower: its speed held at a quarter of the mean, the other's near 1.9, so about 7
+     * of the 60 items; at the bounds (1/4 against 4) it would still get 3 */
+    size_t worker = skew_pool(pool);
+    ck_assert_msg(worker >= 3 && worker <= 12, "the slower thread got %zu of 60 items", worker);
+    balance_probe p = {.caller = pthread_self()};
+    tg_pool_for(pool, 60, 1, balance_probe_fn, &p);
+    ck_assert_uint_eq(p.worker_items, 30);
+    tg_pool_free(pool);
+}
+END_TEST
+
 START_TEST(test_pool_threads_own_stack) {
     tg_pool *pool = tg_pool_new(3);
     ck_assert_ptr_nonnull(pool);
@@ -1233,6 +1282,7 @@ int main(void) {
     tcase_add_test(tc, test_training_steps_identity);
     tcase_add_test(tc, test_dispatch);
     tcase_add_test(tc, test_pool_threads_own_stack);
+    tcase_add_test(tc, test_pool_balanced_follows_speed);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? 1 : 0;
 }

@@ -385,7 +385,7 @@ void tg_k_gemm_packed(tg_pool *pool, const tg_gemm_args *g, const tg_gemm_ukerne
     int64_t unit = (J.by_rows ? uk->mr * g->N : uk->nr * g->M) * (g->K + 1);
     /* a thread should get enough work to pay for waking it (~0.5M multiply-adds) */
     size_t min_units = (size_t)(1 + (1 << 19) / (unit + 1));
-    tg_pool_for(pool, (size_t)(g->batch * J.per), min_units, gemm_range, &J);
+    tg_pool_for_balanced(pool, (size_t)(g->batch * J.per), min_units, gemm_range, &J);
 }
 
 void tg_k_gemm_avx2(tg_pool *pool, const tg_gemm_args *g) {
