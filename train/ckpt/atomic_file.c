@@ -443,14 +443,15 @@ tg_status tg_afile_open_like(tg_afile *f, const char *path, const char *like, tg
 }
 
 tg_status tg_afile_write(tg_afile *f, const void *p, size_t n, tg_err *err) {
-    return tg_afile_fd_write(f->fd, p, n, f->tmp ? f->tmp : f->path, err);
+    return tg_afile_fd_write(f->fd, p, n, f->path, err);   /* the target, not its temporary */
 }
 
 tg_status tg_afile_pwrite(tg_afile *f, const void *p, size_t n, off_t at, tg_err *err) {
     inject_signal();
     if (inject_fault()) {
         errno = ENOSPC;
-        return tg_err_set(err, TG_ERR_IO, "%s: write failed: %s (TAPEGRAD_FAIL_WRITE)", SHOWN(f->tmp), strerror(errno));
+        return tg_err_set(err, TG_ERR_IO, "%s: write failed: %s (TAPEGRAD_FAIL_WRITE)", SHOWN(f->path),
+                          strerror(errno));
     }
     const unsigned char *b = p;
     while (n > 0) {
@@ -458,8 +459,7 @@ tg_status tg_afile_pwrite(tg_afile *f, const void *p, size_t n, off_t at, tg_err
         if (k < 0 && errno == EINTR) continue;
         if (k <= 0) {
             if (k == 0) errno = EIO;
-            return tg_err_set(err, TG_ERR_IO, "%s: write failed: %s", SHOWN(f->tmp ? f->tmp : f->path),
-                              strerror(errno));
+            return tg_err_set(err, TG_ERR_IO, "%s: write failed: %s", SHOWN(f->path), strerror(errno));
         }
         b += k;
         n -= (size_t)k;
@@ -470,7 +470,7 @@ tg_status tg_afile_pwrite(tg_afile *f, const void *p, size_t n, off_t at, tg_err
 
 tg_status tg_afile_seek(tg_afile *f, off_t at, tg_err *err) {
     if (lseek(f->fd, at, SEEK_SET) < 0)
-        return tg_err_set(err, TG_ERR_IO, "%s: cannot seek: %s", SHOWN(f->tmp ? f->tmp : f->path), strerror(errno));
+        return tg_err_set(err, TG_ERR_IO, "%s: cannot seek: %s", SHOWN(f->path), strerror(errno));
     return TG_OK;
 }
 
