@@ -509,6 +509,14 @@ START_TEST(test_outputs_that_name_inputs_refused) {
     char *over[] = {"ckpt", "average", step2, "-o", last, NULL};
     ck_assert_int_eq(run(over), 2);
     ck_assert(file_has("err.txt", "holds a run's optimiser state"));
+    /* a link to it is replaced by the average, the run's file kept (it was refused as the file) */
+    char link[300];
+    tmp_path(link, sizeof link, "r/latest.ckpt");
+    ck_assert_int_eq(symlink("last.ckpt", link), 0);
+    char *via[] = {"ckpt", "average", step2, "-o", link, NULL};
+    ck_assert_int_eq(run(via), 0);
+    struct stat ls;
+    ck_assert(lstat(link, &ls) == 0 && S_ISREG(ls.st_mode));
     char *after = tg_cli_slurp_n(last, &n1);
     ck_assert(n0 == n1 && n0 > 0 && !memcmp(before, after, n0));
     free(before);

@@ -86,7 +86,8 @@ static void average_usage(FILE *f) {
                "written), and no two may hold the same parameters (they would count twice). Config,\n"
                "vocabulary and state (step, best score) come from the last input.\n"
                "OUT may not be an input, a checkpoint with optimiser state (a run's last.ckpt),\n"
-               "or a file that is not a checkpoint (a run's config.txt); an empty file may be.\n");
+               "or a file that is not a checkpoint (a run's config.txt); an empty file may be. A\n"
+               "link as OUT is itself replaced, never written through.\n");
 }
 
 /* Whether checkpoint b can be averaged with a; prints why not, naming both files. */
@@ -143,8 +144,10 @@ static bool output_ok(const char *out, char **in, int n) {
                         "would replace it; give another -o\n", so);
         return false;
     }
+    /* absent, or the writer's to refuse; a link is replaced, never written through, so what it
+     * points to is safe whatever it holds */
     struct stat st;
-    if (stat(out, &st) != 0 || !S_ISREG(st.st_mode)) return true;   /* absent, or the writer's to refuse */
+    if (lstat(out, &st) != 0 || !S_ISREG(st.st_mode)) return true;
     tg_ckpt_reader *r;
     tg_err err;
     if (tg_ckpt_reader_open(out, &r, &err) != TG_OK) return true;   /* not a checkpoint */
