@@ -660,36 +660,55 @@ static int64_t naive_match(const tg_unit *h, size_t nh, const tg_unit *r, size_t
     return m;
 }
 
-/* tg_ngram_match sorts short sides by a merge sort and long ones by key (a radix sort), then
- * the runs of a key whose n-grams differ by their units: against the plain count on sides of every
- * size, with words of varied lengths from a small alphabet (many repeats), with 64-bit keys
- * and with keys cut to 2 bits (nearly every n-gram collides with others). */
-START_TEST(test_ngram_match_counts) {
-    static uint32_t text[6000];
+/* 2 x 1,500 words of 1 or 2 code points from a three-letter alphabet (many repeats); words
+ * overlap, pointing into one text. */
+enum { NG_UNITS = 1500, NG_MAX_N = 6 };
+static tg_unit ng_units[2][NG_UNITS];
+
+static void ngram_units_fill(void) {
+    static uint32_t text[4 * NG_UNITS];
     uint64_t x = 88172645463325252ULL;
-    for (size_t i = 0; i < 6000; i++) {
+    for (size_t i = 0; i < 4 * NG_UNITS; i++) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
         text[i] = 'a' + (uint32_t)(x % 3);
     }
-    static tg_unit units[2][1500];
     for (int side = 0; side < 2; side++)
-        for (size_t i = 0; i < 1500; i++) {   /* words of 1 or 2 code points, overlapping */
-            size_t at = side * 3000 + i * 2;
-            units[side][i] = (tg_unit){text + at, 1 + (text[at + 1] == 'a')};
+        for (size_t i = 0; i < NG_UNITS; i++) {
+            size_t at = side * 2 * NG_UNITS + i * 2;
+            ng_units[side][i] = (tg_unit){text + at, 1 + (text[at + 1] == 'a')};
         }
-    static const size_t sizes[] = {0, 1, 5, 16, 17, 31, 200, 1023, 1024, 1027, 1500};
-    for (int bits = 0; bits <= 2; bits += 2) {
-        tg_ngram_work w = {.key_bits = bits};
-        for (size_t a = 0; a < sizeof sizes / sizeof *sizes; a++)
-            for (size_t n = 1; n <= 4; n++) {
-                size_t nh = sizes[a], nr = sizes[(a + 3) % (sizeof sizes / sizeof *sizes)];
-                int64_t got = -1;
-                ck_assert_int_eq(tg_ngram_match(units[0], nh, units[1], nr, n, &w, &got), TG_OK);
-                ck_assert_msg(got == naive_match(units[0], nh, units[1], nr, n),
-                              "key_bits %d, %zu against %zu units, order %zu: %lld", bits, nh,
-                              nr, n, (long long)got);
+}
+
+/* tg_ngram_match_orders sorts short sides by a merge sort and long ones by key (a radix sort),
+ * then the runs of a key whose n-grams differ by their units: every order 1 .. max_n, for max_n
+ * 1 to 6, against the plain count on sides of every size (orders longer than a side, empty
+ * sides), with 64-bit keys and with keys cut to 2 bits (nearly every n-gram collides with
+ * others). Nothing is written past match[max_n - 1]. */
+START_TEST(test_ngram_match_counts) {
+    ngram_units_fill();
+    static const size_t sizes[] = {0, 1, 5, 16, 17, 31, 200, 1023, 1024, 1027, NG_UNITS};
+    enum { N_SIZES = sizeof sizes / sizeof *sizes };
+    for (size_t a = 0; a < N_SIZES; a++) {
+        size_t nh = sizes[a], nr = sizes[(a + 3) % N_SIZES];
+        int64_t want[NG_MAX_N];
+        for (size_t n = 1; n <= NG_MAX_N; n++)
+            want[n - 1] = naive_match(ng_units[0], nh, ng_units[1], nr, n);
+        for (int bits = 64; bits >= 2; bits -= 62) {
+            tg_ngram_work w = {.key_bits = bits};
+            for (size_t max_n = 1; max_n <= NG_MAX_N; max_n++) {
+                int64_t got[NG_MAX_N + 1];
+                for (size_t n = 0; n <= NG_MAX_N; n++) got[n] = -7;
+                ck_assert_int_eq(tg_ngram_match_orders(ng_units[0], nh, ng_units[1], nr, max_n,
+                                                       &w, got), TG_OK);
+                for (size_t n = 1; n <= max_n; n++)
+                    ck_assert_msg(got[n - 1] == want[n - 1],
+                                  "key_bits %d, %zu against %zu units, order %zu of %zu: %lld, "
+                                  "not %lld", bits, nh, nr, n, max_n, (long long)got[n - 1],
+                                  (long long)want[n - 1]);
+                ck_assert_int_eq(got[max_n], -7);
             }
-        tg_ngram_work_free(&w);
+            tg_ngram_work_free(&w);
+        }
     }
 }
 END_TEST

@@ -98,10 +98,8 @@ static tg_status add_segment(tg_bleu_stats *stats, const char *hyp, const char *
     const tg_units *h = &w->hyp.words, *r = &w->ref.words;
     /* Summed into locals first, so stats is untouched when a segment fails half-way. */
     int64_t counts[TG_BLEU_MAX_ORDER];
-    for (size_t n = 1; n <= TG_BLEU_MAX_ORDER; n++) {
-        st = tg_ngram_match(h->u, h->len, r->u, r->len, n, &w->ng, &counts[n - 1]);
-        if (st != TG_OK) return tg_err_set(err, st, "out of memory counting BLEU n-grams");
-    }
+    st = tg_ngram_match_orders(h->u, h->len, r->u, r->len, TG_BLEU_MAX_ORDER, &w->ng, counts);
+    if (st != TG_OK) return tg_err_set(err, st, "out of memory counting BLEU n-grams");
     for (size_t n = 1; n <= TG_BLEU_MAX_ORDER; n++) {
         stats->counts[n - 1] += counts[n - 1];
         stats->totals[n - 1] += h->len >= n ? (int64_t)(h->len - n + 1) : 0;

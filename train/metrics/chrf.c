@@ -104,17 +104,19 @@ nomem:
     return tg_err_set(err, TG_ERR_NOMEM, "out of memory splitting the %s", what);
 }
 
-/* Adds one order's counts: hypothesis n-grams count only where the reference has n-grams of
- * that order, as in sacreBLEU's _get_match_statistics. */
-static tg_status add_order(const tg_units *h, const tg_units *r, size_t n, tg_ngram_work *ng,
-                           int64_t *hyp, int64_t *ref, int64_t *match) {
-    int64_t nh = h->len >= n ? (int64_t)(h->len - n + 1) : 0;
-    int64_t nr = r->len >= n ? (int64_t)(r->len - n + 1) : 0;
-    int64_t m = 0;
-    if (tg_ngram_match(h->u, h->len, r->u, r->len, n, ng, &m) != TG_OK) return TG_ERR_NOMEM;
-    *hyp = nr > 0 ? nh : 0;
-    *ref = nr;
-    *match = m;
+/* Adds the counts of orders 1 .. orders into hyp, ref and match [0 .. orders): hypothesis n-grams
+ * count only where the reference has n-grams of that order, as in sacreBLEU's
+ * _get_match_statistics. */
+static tg_status add_orders(const tg_units *h, const tg_units *r, size_t orders,
+                            tg_ngram_work *ng, int64_t *hyp, int64_t *ref, int64_t *match) {
+    if (tg_ngram_match_orders(h->u, h->len, r->u, r->len, orders, ng, match) != TG_OK)
+        return TG_ERR_NOMEM;
+    for (size_t n = 1; n <= orders; n++) {
+        int64_t nh = h->len >= n ? (int64_t)(h->len - n + 1) : 0;
+        int64_t nr = r->len >= n ? (int64_t)(r->len - n + 1) : 0;
+        hyp[n - 1] = nr > 0 ? nh : 0;
+        ref[n - 1] = nr;
+    }
     return TG_OK;
 }
 
@@ -127,14 +129,12 @@ static tg_status add_segment(tg_chrf_stats *stats, const char *hyp, const char *
     st = side_units(&w->ref, ref, o, "reference", err);
     if (st != TG_OK) return st;
     tg_chrf_stats seg = {0};
-    for (int i = 0; i < o->char_order; i++)
-        if (add_order(&w->hyp.chars, &w->ref.chars, (size_t)i + 1, &w->ng, &seg.hyp[i],
-                      &seg.ref[i], &seg.match[i]) != TG_OK) goto nomem;
-    for (int j = 0; j < o->word_order; j++) {
-        int i = o->char_order + j;
-        if (add_order(&w->hyp.words, &w->ref.words, (size_t)j + 1, &w->ng, &seg.hyp[i],
-                      &seg.ref[i], &seg.match[i]) != TG_OK) goto nomem;
-    }
+    int c = o->char_order;
+    if (add_orders(&w->hyp.chars, &w->ref.chars, (size_t)c, &w->ng, seg.hyp, seg.ref,
+                   seg.match) != TG_OK ||
+        add_orders(&w->hyp.words, &w->ref.words, (size_t)o->word_order, &w->ng, seg.hyp + c,
+                   seg.ref + c, seg.match + c) != TG_OK)
+        goto nomem;
     for (int i = 0; i < TG_CHRF_MAX_ORDER; i++) {
         stats->hyp[i] += seg.hyp[i];
         stats->ref[i] += seg.ref[i];

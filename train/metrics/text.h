@@ -68,24 +68,25 @@ tg_status tg_text_split(const uint32_t *s, size_t n, tg_units *out);
 tg_status tg_tok_13a(const uint32_t *s, size_t n, tg_cps *out, tg_cps *tmp);
 tg_status tg_tok_intl(const uint32_t *s, size_t n, tg_cps *out, tg_cps *tmp);
 
-typedef struct tg_ngram {   /* of the order the call was given: units u[0 .. n) */
+typedef struct tg_ngram {   /* of the order being counted: units u[0 .. n) */
     uint64_t key;       /* a hash of its units: compared first, the units only when keys tie */
     const tg_unit *u;   /* first unit */
 } tg_ngram;
 
-/* Scratch space for tg_ngram_match, reused across calls. Zero-initialise. */
+/* Scratch space for tg_ngram_match_orders, reused across calls. Zero-initialise. */
 typedef struct tg_ngram_work {
     tg_ngram *hyp, *ref, *tmp;
-    uint64_t *uh;       /* a side's unit hashes */
-    size_t cap_hyp, cap_ref, cap_tmp, cap_uh;
+    uint64_t *hk_hyp, *hk_ref;   /* a side's unit hashes, then its n-grams' running keys */
+    size_t cap_hyp, cap_ref, cap_tmp, cap_hk_hyp, cap_hk_ref;
     int key_bits;       /* 0: 64-bit keys; 1-63 keeps that many (tests, to make keys collide) */
 } tg_ngram_work;
 
 void tg_ngram_work_free(tg_ngram_work *w);
 
-/* Clipped matches of order-n n-grams: the sum over distinct n-grams g of
- * min(count of g in hyp, count of g in ref). Units compare by their code points. */
-tg_status tg_ngram_match(const tg_unit *hyp, size_t n_hyp, const tg_unit *ref, size_t n_ref,
-                         size_t n, tg_ngram_work *w, int64_t *match);
+/* Clipped matches of each order n = 1 .. max_n into match[n - 1]: the sum over distinct order-n
+ * n-grams g of min(count of g in hyp, count of g in ref). Units compare by their code points.
+ * Each side's units are hashed once for all the orders. */
+tg_status tg_ngram_match_orders(const tg_unit *hyp, size_t n_hyp, const tg_unit *ref,
+                                size_t n_ref, size_t max_n, tg_ngram_work *w, int64_t *match);
 
 #endif /* TG_TEXT_H */
