@@ -660,6 +660,17 @@ static int64_t naive_match(const tg_unit *h, size_t nh, const tg_unit *r, size_t
     return m;
 }
 
+/* The distinct n-grams of order n among units[0 .. nu), counted the plain way. */
+static size_t naive_distinct(const tg_unit *u, size_t nu, size_t n) {
+    size_t d = 0;
+    for (size_t i = 0; i + n <= nu; i++) {
+        bool first = true;
+        for (size_t k = 0; k < i && first; k++) first = !same_ngram(u + k, u + i, n);
+        d += first;
+    }
+    return d;
+}
+
 /* 2 x 1,500 words of 1 or 2 code points from a three-letter alphabet (many repeats); words
  * overlap, pointing into one text. */
 enum { NG_UNITS = 1500, NG_MAX_N = 6 };
@@ -710,6 +721,47 @@ START_TEST(test_ngram_match_counts) {
             tg_ngram_work_free(&w);
         }
     }
+}
+END_TEST
+
+/* Checks a side's sorted n-grams of order n as a call left them in its scratch: two share a
+ * 64-bit key exactly when they are equal, so each run of one key holds one n-gram and there
+ * are as many runs as distinct n-grams. */
+static void check_key_runs(const tg_ngram *a, const tg_unit *u, size_t nu, size_t n,
+                           const char *side) {
+    size_t runs = 0;
+    for (size_t i = 0; i + n <= nu; i++) {
+        if (i > 0 && a[i].key == a[i - 1].key) {
+            ck_assert_msg(same_ngram(a[i].u, a[i - 1].u, n),
+                          "%s, %zu units, order %zu: different n-grams share a key", side, nu, n);
+            continue;
+        }
+        runs++;
+    }
+    ck_assert_msg(runs == naive_distinct(u, nu, n),
+                  "%s, %zu units, order %zu: %zu keys for %zu distinct n-grams", side, nu, n, runs,
+                  naive_distinct(u, nu, n));
+}
+
+/* The counts above come out right from any key that is a function of the n-gram's units, even
+ * one that leaves units out (ties are broken by the units): here the keys built order by order
+ * are checked to tell n-grams apart, on both sides, both sorts and every order up to 6, so a key
+ * update that drops a unit (one that takes an n-gram's first unit again, not its last) or
+ * depends on the position fails. The call's last order stays in the scratch's hyp and ref. */
+START_TEST(test_ngram_keys) {
+    ngram_units_fill();
+    static const size_t sizes[] = {17, 200, 1027, NG_UNITS};
+    tg_ngram_work w = {0};
+    for (size_t a = 0; a < sizeof sizes / sizeof *sizes; a++)
+        for (size_t n = 1; n <= NG_MAX_N; n++) {
+            size_t nh = sizes[a], nr = NG_UNITS - sizes[a] + 16;
+            int64_t got[NG_MAX_N];
+            ck_assert_int_eq(tg_ngram_match_orders(ng_units[0], nh, ng_units[1], nr, n, &w, got),
+                             TG_OK);
+            check_key_runs(w.hyp, ng_units[0], nh, n, "hypothesis");
+            check_key_runs(w.ref, ng_units[1], nr, n, "reference");
+        }
+    tg_ngram_work_free(&w);
 }
 END_TEST
 
@@ -1284,6 +1336,7 @@ static Suite *score_suite(void) {
     tcase_add_test(tc, test_empty);
     tcase_add_test(tc, test_chrf_pp_words);
     tcase_add_test(tc, test_ngram_match_counts);
+    tcase_add_test(tc, test_ngram_keys);
     suite_add_tcase(s, tc);
     tc = tcase_create("cli");
     tcase_add_test(tc, test_cli_json);
