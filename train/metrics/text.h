@@ -75,7 +75,7 @@ typedef struct tg_ngram {   /* of the order being counted: units u[0 .. n) */
 
 /* Scratch space for tg_ngram_match_orders, reused across calls. Zero-initialise. */
 typedef struct tg_ngram_work {
-    tg_ngram *hyp, *ref, *tmp;
+    tg_ngram *hyp, *ref, *tmp;   /* after a call, hyp and ref: the highest order sorted */
     uint64_t *hk_hyp, *hk_ref;   /* a side's unit hashes, then its n-grams' running keys */
     size_t cap_hyp, cap_ref, cap_tmp, cap_hk_hyp, cap_hk_ref;
     int key_bits;       /* 0: 64-bit keys; 1-63 keeps that many (tests, to make keys collide) */
@@ -85,7 +85,7 @@ void tg_ngram_work_free(tg_ngram_work *w);
 
 /* Clipped matches of each order n = 1 .. max_n into match[n - 1]: the sum over distinct order-n
  * n-grams g of min(count of g in hyp, count of g in ref). Units compare by their code points.
- * Each side's units are hashed once for all the orders. */
+ * Each side's units are hashed once for all the orders. max_n 0 counts nothing. */
 tg_status tg_ngram_match_orders(const tg_unit *hyp, size_t n_hyp, const tg_unit *ref,
                                 size_t n_ref, size_t max_n, tg_ngram_work *w, int64_t *match);
 
