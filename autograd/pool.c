@@ -49,7 +49,6 @@ struct tg_pool {
 
 typedef struct { tg_pool *pool; int index; } worker_arg;
 
-
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
@@ -290,7 +289,9 @@ void tg_pool_for_balanced(tg_pool *pool, size_t n, size_t min_chunk, tg_range_fn
     }
     for (int i = 0; i < parts; i++) {
         double s = (1 - BALANCE_NEW) * pool->speed[i] + BALANCE_NEW * rate[i] / mean;
-        pool->speed[i] = s < BALANCE_MIN_SPEED ? BALANCE_MIN_SPEED : s > BALANCE_MAX_SPEED ? BALANCE_MAX_SPEED : s;
+        pool->speed[i] = s < BALANCE_MIN_SPEED   ? BALANCE_MIN_SPEED
+                         : s > BALANCE_MAX_SPEED ? BALANCE_MAX_SPEED
+                                                 : s;
     }
 }
 

@@ -450,8 +450,8 @@ tg_status tg_afile_pwrite(tg_afile *f, const void *p, size_t n, off_t at, tg_err
     inject_signal();
     if (inject_fault()) {
         errno = ENOSPC;
-        return tg_err_set(err, TG_ERR_IO, "%s: write failed: %s (TAPEGRAD_FAIL_WRITE)", SHOWN(f->path),
-                          strerror(errno));
+        return tg_err_set(err, TG_ERR_IO, "%s: write failed: %s (TAPEGRAD_FAIL_WRITE)",
+                          SHOWN(f->path), strerror(errno));
     }
     const unsigned char *b = p;
     while (n > 0) {
@@ -459,7 +459,8 @@ tg_status tg_afile_pwrite(tg_afile *f, const void *p, size_t n, off_t at, tg_err
         if (k < 0 && errno == EINTR) continue;
         if (k <= 0) {
             if (k == 0) errno = EIO;
-            return tg_err_set(err, TG_ERR_IO, "%s: write failed: %s", SHOWN(f->path), strerror(errno));
+            return tg_err_set(err, TG_ERR_IO, "%s: write failed: %s", SHOWN(f->path),
+                              strerror(errno));
         }
         b += k;
         n -= (size_t)k;
