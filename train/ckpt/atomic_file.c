@@ -511,7 +511,7 @@ tg_status tg_afile_fd_sync(int fd, const char *what, tg_err *err) {
 
 tg_status tg_afile_commit(tg_afile *f, tg_err *err) {
     tg_status st = TG_OK;
-    const char *what = f->tmp ? f->tmp : f->path;
+    const char *what = f->path;   /* the target, not its temporary (removed when this fails) */
     if (f->tmp) keep_meta(f->fd, f->path);   /* (before the sync, which then covers it) */
     /* A device or FIFO cannot be synced (EINVAL/EROFS): only its close counts. */
     bool injected = inject_sync_fault();
