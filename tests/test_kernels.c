@@ -281,6 +281,62 @@ START_TEST(test_gemm_accumulate_adds_product) {
 }
 END_TEST
 
+/* The epilogue (a linear layer's bias and ReLU, applied by the GEMM on each tile) gives the bits
+ * of the GEMM followed by tg_k_axpby(row, 1, bias) and tg_k_unary(RELU) on every row of C: in
+ * every implementation, on edge tiles, across k blocks (K > 256) and column blocks (N > 3072),
+ * accumulating or not, K = 0, batched with gaps, on 1 and 2 threads; a NaN in the bias and one
+ * in A; and nothing outside C written (the sentinels). */
+START_TEST(test_gemm_epilogue_is_the_passes) {
+    tg_pool *pool = tg_pool_new(2);
+    ck_assert_ptr_nonnull(pool);
+    tg_k_impl impls[3] = {TG_K_PORTABLE};
+    int n_impl = 1 + fast_gemms(impls + 1);
+    if (impls[1] == TG_K_PORTABLE) n_impl = 1;
+    struct { bool ta, tb, acc; int64_t M, N, K, batch, pad, gap; } cs[] = {
+        {false, true, false, 37, 70, 50, 1, 0, 0},      /* a linear layer: x w^T, edge tiles */
+        {false, true, true, 13, 33, 300, 1, 1, 0},      /* two k blocks, accumulating */
+        {false, true, false, 130, 3100, 20, 1, 0, 0},   /* two column blocks */
+        {true, false, false, 7, 3100, 19, 1, 1, 0},     /* few rows: the column split */
+        {false, false, true, 9, 17, 0, 1, 2, 0},        /* K = 0 */
+        {true, true, false, 33, 35, 37, 3, 1, 11},      /* batched, padded, gaps */
+    };
+    for (size_t ci = 0; ci < sizeof cs / sizeof *cs; ci++)
+        for (int mode = 1; mode < 4; mode++) {   /* bias, relu, both */
+            gemm_case c = gemm_case_new(cs[ci].ta, cs[ci].tb, cs[ci].acc, cs[ci].M, cs[ci].N,
+                                        cs[ci].K, cs[ci].batch, cs[ci].pad, cs[ci].gap, false);
+            int64_t N = c.g.N, ldc = c.g.ldc;
+            tg_float *bias = alloc_fill(N, -1.5, 1);   /* mostly below the products: ReLU cuts */
+            bias[0] = (tg_float)NAN;
+            if (c.g.K > 0) c.A[0] = (tg_float)NAN;     /* a NaN row (or column) of C */
+            for (int t = 0; t < 2; t++)
+                for (int f = 0; f < n_impl; f++) {
+                    tg_pool *p = t ? pool : NULL;
+                    tg_float *want = gemm_run(&c, impls[f], p);   /* then the passes, row by row */
+                    for (int64_t b = 0; b < c.g.batch; b++)
+                        for (int64_t i = 0; i < c.g.M; i++) {
+                            tg_float *row = want + b * c.g.strideC + i * ldc;
+                            if (mode & 1) tg_k_axpby(p, N, row, 1, bias, N, row);
+                            if (mode & 2) tg_k_unary(p, TG_UNARY_RELU, N, row, row);
+                        }
+                    gemm_case e = c;
+                    e.g.bias = mode & 1 ? bias : NULL;
+                    e.g.relu = mode & 2;
+                    tg_float *got = gemm_run(&e, impls[f], p);
+                    for (int64_t k = 0; k < c.nC; k++)
+                        ck_assert_msg(same_bits(&got[k], &want[k], sizeof want[k]),
+                                      "%s case %zu mode %d threads %d: C element %lld %.9g, "
+                                      "the passes give %.9g", tg_k_impl_name(impls[f]), ci, mode,
+                                      t + 1, (long long)k, (double)got[k], (double)want[k]);
+                    free(got);
+                    free(want);
+                }
+            free(bias);
+            gemm_case_free(&c);
+        }
+    tg_pool_free(pool);
+}
+END_TEST
+
 /* The fast GEMM gives the same bits for 1, 2 and 3 threads, for its row blocks or column blocks
  * computed by separate calls (edge tiles in other places), and for batch items one by one. */
 /* tg_pool_for_balanced's probe: the part each thread got in the last call, every item counted
@@ -1267,6 +1323,7 @@ int main(void) {
     tcase_add_test(tc, test_gemm_big_and_batched);
     tcase_add_test(tc, test_gemm_empty_k);
     tcase_add_test(tc, test_gemm_accumulate_adds_product);
+    tcase_add_test(tc, test_gemm_epilogue_is_the_passes);
     tcase_add_test(tc, test_gemm_split_identity);
     tcase_add_test(tc, test_softmax_fast_vs_portable);
     tcase_add_test(tc, test_softmax_scaled_is_composed);

@@ -55,6 +55,17 @@ static void gemm_rows(const tg_gemm_args *g, int64_t b, int64_t i0, int64_t i1) 
     }
 }
 
+void tg_k_gemm_epilogue_rows(const tg_gemm_args *g, tg_float *C, int64_t i0, int64_t i1,
+                             int64_t j0, int64_t j1) {
+    if (!g->bias && !g->relu) return;
+    for (int64_t i = i0; i < i1; i++)
+        for (int64_t j = j0; j < j1; j++) {
+            tg_float v = C[i * g->ldc + j];
+            if (g->bias) v = v + g->bias[j];
+            C[i * g->ldc + j] = g->relu ? (v > 0 ? v : 0) : v;
+        }
+}
+
 static void gemm_range(void *arg, size_t begin, size_t end) {
     const tg_gemm_args *g = arg;
     int64_t r = (int64_t)begin;
@@ -62,6 +73,8 @@ static void gemm_range(void *arg, size_t begin, size_t end) {
         int64_t b = r / g->M, i = r % g->M;
         int64_t stop = (b + 1) * g->M < (int64_t)end ? (b + 1) * g->M : (int64_t)end;
         gemm_rows(g, b, i, i + (stop - r));
+        tg_k_gemm_epilogue_rows(g, g->C + tg_gemm_item(g, b, g->strideC, g->strideC_h), i,
+                                i + (stop - r), 0, g->N);
         r = stop;
     }
 }

@@ -242,9 +242,53 @@ typedef struct {
     tg_float *C; int64_t ldc;    /* at the block's top-left */
     tg_float *T; int64_t ldt;    /* NULL: sums in C */
     bool first, last, accumulate;
+    const tg_float *bias;        /* the epilogue's, at the block's first column; NULL: none */
+    bool relu;
 } tile_io;
 
 enum { TILE_MAX = 8 * 32 };   /* the largest micro-kernel tile, in elements */
+
+/* The epilogue (kernels.h) on a finished tile c (mr, nr) while it is in L1: c + bias[j], then
+ * c > 0 ? c : 0 (max(c, 0) keeps the second operand for a NaN or two zeros: the same), with the
+ * bits of tg_k_axpby and tg_k_unary's ReLU. */
+static TG_AVX2 void epilogue(tg_float *c, int64_t ldc, int64_t mr, int64_t nr,
+                             const tg_float *bias, bool relu) {
+    for (int64_t i = 0; i < mr; i++, c += ldc) {
+        int64_t j = 0;
+        for (; j + VL <= nr; j += VL) {
+            vec v = VLOAD(c + j);
+            if (bias) v = VADD(v, VLOAD(bias + j));
+            if (relu) v = VMAX(v, VZERO());
+            VSTORE(c + j, v);
+        }
+        for (; j < nr; j++) {
+            tg_float v = bias ? c[j] + bias[j] : c[j];
+            c[j] = relu ? (v > 0 ? v : 0) : v;
+        }
+    }
+}
+
+/* The micro-kernel's contract on a tile of mr x nr <= its own: the same kernel on zero-padded
+ * copies, so the same chain per element. */
+static TG_AVX2 void edge_tile(const tg_gemm_ukernel_desc *uk, int64_t kc, const tg_float *a,
+                              const tg_float *b, const tg_float *src, int64_t lds, tg_float *dst,
+                              int64_t ldd, const tg_float *add, int64_t ldx, int64_t mr,
+                              int64_t nr) {
+    const int64_t MR = uk->mr, NR = uk->nr;
+    _Alignas(64) tg_float ts[TILE_MAX], tx[TILE_MAX], td[TILE_MAX];
+    for (int64_t i = 0; src && i < MR; i++)
+        for (int64_t v = 0; v < NR; v += VL)
+            VSTORE(ts + i * NR + v,
+                   i < mr ? VMASKLOAD(src + i * lds + v, VMASK(nr - v)) : VZERO());
+    for (int64_t i = 0; add && i < MR; i++)
+        for (int64_t v = 0; v < NR; v += VL)
+            VSTORE(tx + i * NR + v,
+                   i < mr ? VMASKLOAD(add + i * ldx + v, VMASK(nr - v)) : VZERO());
+    uk->fn(kc, a, b, src ? ts : NULL, NR, td, NR, add ? tx : NULL, NR);
+    for (int64_t i = 0; i < mr; i++)
+        for (int64_t v = 0; v < nr; v += VL)
+            VMASKSTORE(dst + i * ldd + v, VMASK(nr - v), VLOAD(td + i * NR + v));
+}
 
 /* C (mc, nc) from a packed A block and B block. */
 static TG_AVX2 void macro(const tg_gemm_ukernel_desc *uk, int64_t mc, int64_t nc, int64_t kc,
@@ -261,22 +305,13 @@ static TG_AVX2 void macro(const tg_gemm_ukernel_desc *uk, int64_t mc, int64_t nc
             tg_float *dst = io->last || !t ? c : t;
             const tg_float *add = io->last && io->accumulate ? c : NULL;
             int64_t lds = src == t ? io->ldt : io->ldc, ldd = dst == t ? io->ldt : io->ldc;
-            if (mr == MR && nr == NR) {
+            if (mr == MR && nr == NR)
                 uk->fn(kc, ap + ir * kc, bp + jr * kc, src, lds, dst, ldd, add, io->ldc);
-                continue;
-            }
-            /* an edge tile: the same kernel on zero-padded copies, so the same chain per element */
-            _Alignas(64) tg_float ts[TILE_MAX], tx[TILE_MAX], td[TILE_MAX];
-            for (int64_t i = 0; src && i < MR; i++)
-                for (int64_t v = 0; v < NR; v += VL)
-                    VSTORE(ts + i * NR + v, i < mr ? VMASKLOAD(src + i * lds + v, VMASK(nr - v)) : VZERO());
-            for (int64_t i = 0; add && i < MR; i++)
-                for (int64_t v = 0; v < NR; v += VL)
-                    VSTORE(tx + i * NR + v, i < mr ? VMASKLOAD(add + i * io->ldc + v, VMASK(nr - v)) : VZERO());
-            uk->fn(kc, ap + ir * kc, bp + jr * kc, src ? ts : NULL, NR, td, NR, add ? tx : NULL, NR);
-            for (int64_t i = 0; i < mr; i++)
-                for (int64_t v = 0; v < nr; v += VL)
-                    VMASKSTORE(dst + i * ldd + v, VMASK(nr - v), VLOAD(td + i * NR + v));
+            else
+                edge_tile(uk, kc, ap + ir * kc, bp + jr * kc, src, lds, dst, ldd, add, io->ldc,
+                          mr, nr);
+            if (io->last && (io->bias || io->relu))
+                epilogue(c, io->ldc, mr, nr, io->bias ? io->bias + jr : NULL, io->relu);
         }
     }
 }
@@ -294,6 +329,7 @@ static TG_AVX2 void rect_unpacked(const tg_gemm_args *g, const tg_float *A, cons
             }
             C[i * g->ldc + j] = g->accumulate ? C[i * g->ldc + j] + p : p;
         }
+    tg_k_gemm_epilogue_rows(g, C, i0, i1, j0, j1);
 }
 
 /* C[i0..i1)[j0..j1) of batch item b. */
@@ -305,6 +341,7 @@ static TG_AVX2 void rect(const tg_gemm_ukernel_desc *uk, const tg_gemm_args *g, 
     if (g->K == 0) {
         if (!g->accumulate)
             for (int64_t i = i0; i < i1; i++) memset(C + i * g->ldc + j0, 0, (size_t)(j1 - j0) * sizeof *C);
+        tg_k_gemm_epilogue_rows(g, C, i0, i1, j0, j1);
         return;
     }
     const int64_t MR = uk->mr, NR = uk->nr;
@@ -333,7 +370,8 @@ static TG_AVX2 void rect(const tg_gemm_ukernel_desc *uk, const tg_gemm_args *g, 
                 tile_io io = {.C = C + ic * g->ldc + jc, .ldc = g->ldc,
                               .T = T ? T + (ic - i0) * nmax : NULL, .ldt = nmax,
                               .first = pc == 0, .last = pc + kc == g->K,
-                              .accumulate = g->accumulate};
+                              .accumulate = g->accumulate,
+                              .bias = g->bias ? g->bias + jc : NULL, .relu = g->relu};
                 macro(uk, mc, nc, kc, ap, bp, &io);
             }
         }

@@ -18,6 +18,7 @@ typedef __m256d vec;
 #define VSTORE(p, v) _mm256_storeu_pd(p, v)
 #define VFMA(a, b, c) _mm256_fmadd_pd(a, b, c)
 #define VADD(a, b) _mm256_add_pd(a, b)
+#define VMAX(a, b) _mm256_max_pd(a, b)
 #define VBCAST(p) _mm256_broadcast_sd(p)
 #define VZERO() _mm256_setzero_pd()
 #else
@@ -27,6 +28,7 @@ typedef __m256 vec;
 #define VSTORE(p, v) _mm256_storeu_ps(p, v)
 #define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define VADD(a, b) _mm256_add_ps(a, b)
+#define VMAX(a, b) _mm256_max_ps(a, b)
 #define VBCAST(p) _mm256_broadcast_ss(p)
 #define VZERO() _mm256_setzero_ps()
 #endif

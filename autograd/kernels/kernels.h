@@ -43,7 +43,10 @@ bool tg_k_impl_parse(const char *s, tg_k_impl *out);
 /* C (M, N) = op(A) op(B) + (accumulate ? C : 0), op(X) = X^T when tX.
  * A is (M, K) or, transposed, (K, M); B is (K, N) or, transposed, (N, K). Batched: `batch`
  * independent products, X_b = X + b * strideX. The portable GEMM accumulates each product into C
- * in k order; the fast one forms the product alone (one FMA chain over k) and then adds it to C. */
+ * in k order; the fast one forms the product alone (one FMA chain over k) and then adds it to C.
+ * Then the epilogue, a linear layer's bias and ReLU: C[i][j] += bias[j] (bias: N values, NULL for
+ * none), then C = C > 0 ? C : 0 when relu; done on each tile while it is in cache, with the bits
+ * of tg_k_axpby(C, 1, bias) and tg_k_unary(RELU) run over C after the GEMM. */
 typedef struct tg_gemm_args {
     bool ta, tb, accumulate;
     int64_t M, N, K;
@@ -54,6 +57,8 @@ typedef struct tg_gemm_args {
     /* heads > 1: item b is head b % heads of group b / heads, X_b = X + (b / heads) * strideX +
      * (b % heads) * strideX_h: attention's heads read in place from (B, T, H * dh) (0: plain). */
     int64_t heads, strideA_h, strideB_h, strideC_h;
+    const tg_float *bias;   /* the epilogue (above): (N) added to every row, or NULL */
+    bool relu;
 } tg_gemm_args;
 
 /* Offset of batch item b in an operand with strides (stride, stride_h), as tg_gemm_args says. */

@@ -32,6 +32,10 @@ static inline bool tg_k_fast(void) {
 void *tg_k_scratch(int slot, size_t bytes);
 
 void tg_k_gemm_avx2(tg_pool *pool, const tg_gemm_args *g);   /* float and double */
+/* The GEMM's epilogue (kernels.h) on rows [i0, i1), columns [j0, j1) of C, one element at a time
+ * (C at the item's (0, 0)): the portable GEMM's, and the fast one's where it has no tiles. */
+void tg_k_gemm_epilogue_rows(const tg_gemm_args *g, tg_float *C, int64_t i0, int64_t i1,
+                             int64_t j0, int64_t j1);
 
 /* The other fast kernels are float only: the double build (gradient checks) runs the portable
  * ones. Same contracts as the public kernels; the unary ones return false for functions they do

@@ -18,6 +18,8 @@ typedef struct mm_plan {
     bool ta, tb;
     int64_t M, N, K, batch, heads;
     mm_view v[3];   /* a, b, y (and their gradients, laid out alike) */
+    const tg_float *bias;   /* the forward's epilogue (tg_gemm_args): tg__matmul_epilogue's */
+    bool relu;
 } mm_plan;
 typedef struct mm_op {
     bool ta, tb;
@@ -27,12 +29,13 @@ typedef struct mm_op {
 /* C (role ic) = or += op(A) op(B) over the plan's batch, each operand seen as its role's view. */
 static void mm_gemm(tg_ctx *ctx, const mm_plan *p, mm_op o, const tg_float *A, int ia,
                     const tg_float *B, int ib, tg_float *C, int ic) {
-    bool forward = ic == MM_Y;
+    bool forward = ic == MM_Y;   /* and only forward has the epilogue */
     tg_gemm_args g = {.ta = o.ta, .tb = o.tb, .accumulate = !forward, .M = o.M, .N = o.N, .K = o.K,
                       .A = A, .lda = p->v[ia].ld, .strideA = p->v[ia].stride, .strideA_h = p->v[ia].stride_h,
                       .B = B, .ldb = p->v[ib].ld, .strideB = p->v[ib].stride, .strideB_h = p->v[ib].stride_h,
                       .C = C, .ldc = p->v[ic].ld, .strideC = p->v[ic].stride, .strideC_h = p->v[ic].stride_h,
-                      .batch = p->batch, .heads = p->heads};
+                      .batch = p->batch, .heads = p->heads,
+                      .bias = forward ? p->bias : NULL, .relu = forward && p->relu};
     tg_k_gemm(ctx->pool, &g);
 }
 
@@ -68,12 +71,15 @@ static mm_plan plan_of(const int64_t *i) {
 }
 
 /* y = a b by the plan (kind, heads as plan_of reads them; i[2..5] are also the profile's flop
- * count, 2 M N K |batch|). */
+ * count, 2 M N K |batch|), and the epilogue epi's bias and relu. */
 static tg_tensor *mm_run(tg_ctx *ctx, int kind, int64_t heads, int64_t M, int64_t N, int64_t K,
-                         int64_t batch, bool ta, bool tb, tg_tensor *a, tg_tensor *b, tg_tensor *y) {
+                         int64_t batch, bool ta, bool tb, tg_tensor *a, tg_tensor *b, tg_tensor *y,
+                         const mm_plan *epi) {
     if (!y) return NULL;
     int64_t code[6] = {ta | tb << 1 | heads << 2, kind, M, N, K, batch};
     mm_plan p = plan_of(code);
+    p.bias = epi ? epi->bias : NULL;
+    p.relu = epi && epi->relu;
     mm_gemm(ctx, &p, (mm_op){p.ta, p.tb, p.M, p.N, p.K}, a->data, MM_A, b->data, MM_B, y->data, MM_Y);
     tg_node *node = tg__record(ctx, TG_OP_MATMUL, y, a, b, NULL);
     if (node) memcpy(node->i, code, sizeof code);
@@ -90,7 +96,8 @@ static bool heads_fit(tg_ctx *ctx, const char *op, const tg_tensor *x, const tg_
     return true;
 }
 
-tg_tensor *tg_matmul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b, bool ta, bool tb) {
+static tg_tensor *matmul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b, bool ta, bool tb,
+                         const mm_plan *epi) {
     TG_NEED(ctx, a);
     TG_NEED(ctx, b);
     char sa[64], sb[64];
@@ -119,7 +126,16 @@ tg_tensor *tg_matmul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b, bool ta, bool tb) 
     shape[a->ndim - 1] = N;
     int64_t batch = a->n / ((int64_t)M * K);
     return mm_run(ctx, MM_PLAIN, 0, M, N, K, shared_b ? -batch : batch, ta, tb, a, b,
-                  tg__new_uninit(ctx, a->ndim, shape));                   // (..., M, N)
+                  tg__new_uninit(ctx, a->ndim, shape), epi);              // (..., M, N)
+}
+
+tg_tensor *tg_matmul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b, bool ta, bool tb) {
+    return matmul(ctx, a, b, ta, tb, NULL);
+}
+
+tg_tensor *tg__matmul_epilogue(tg_ctx *ctx, tg_tensor *a, tg_tensor *b, bool ta, bool tb,
+                               const tg_float *bias, bool relu) {
+    return matmul(ctx, a, b, ta, tb, &(mm_plan){.bias = bias, .relu = relu});
 }
 
 tg_tensor *tg_heads_scores(tg_ctx *ctx, tg_tensor *q, tg_tensor *k, int heads) {
@@ -130,7 +146,8 @@ tg_tensor *tg_heads_scores(tg_ctx *ctx, tg_tensor *q, tg_tensor *k, int heads) {
         return tg__fail_shapes(ctx, "heads_scores", q, k, "batch or width differ");
     int64_t B = q->shape[0], Tq = q->shape[1], Tk = k->shape[1], D = q->shape[2], dh = D / heads;
     tg_tensor *y = tg__new_uninit(ctx, 4, (int[]){(int)B, heads, (int)Tq, (int)Tk});
-    return mm_run(ctx, MM_SCORES, heads, Tq, Tk, dh, B * heads, false, true, q, k, y);   // (B, H, Tq, Tk)
+    return mm_run(ctx, MM_SCORES, heads, Tq, Tk, dh, B * heads, false, true, q, k, y,
+                  NULL);                                                  // (B, H, Tq, Tk)
 }
 
 tg_tensor *tg_heads_mix(tg_ctx *ctx, tg_tensor *w, tg_tensor *v, int heads) {
@@ -142,7 +159,8 @@ tg_tensor *tg_heads_mix(tg_ctx *ctx, tg_tensor *w, tg_tensor *v, int heads) {
         return tg__fail_shapes(ctx, "heads_mix", w, v, "weights must be (B, H, Tq, Tk) for v (B, Tk, H * dh)");
     int64_t Tq = w->shape[2];
     tg_tensor *y = tg__new_uninit(ctx, 3, (int[]){(int)B, (int)Tq, (int)D});
-    return mm_run(ctx, MM_MIX, heads, Tq, dh, Tk, B * heads, false, false, w, v, y);   // (B, Tq, H dh)
+    return mm_run(ctx, MM_MIX, heads, Tq, dh, Tk, B * heads, false, false, w, v, y,
+                  NULL);                                                  // (B, Tq, H dh)
 }
 
 void tg_matmul_backward(tg_ctx *ctx, tg_node *n) {

@@ -1,9 +1,11 @@
 /* matmul_bias.c: a linear layer's x W^T + b as one op. The composed matmul + add keeps both the
  * product and the sum for the step; here the bias is added into the product in place (matmul's
  * backward never reads its own output), so one tensor and one gradient fewer per linear layer.
- * The same kernels in the same order as the composed ops: the same bits, forward and backward.
- * tg_matmul_bias_relu also applies the ReLU in place (the feed-forward's first layer): the
- * pre-activation is never kept, backward takes relu' from the output. */
+ * The GEMM adds the bias (and applies the ReLU) to each tile of the product as it finishes it,
+ * while the tile is in cache, with the bits of the composed ops' separate passes (kernels.h), so
+ * forward and backward give the composed ops' bits. tg_matmul_bias_relu's ReLU (the
+ * feed-forward's first layer): the pre-activation is never kept, backward takes relu' from the
+ * output. */
 #include "autograd/ops/ops.h"
 
 static tg_tensor *matmul_bias(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b, bool relu) {
@@ -15,10 +17,9 @@ static tg_tensor *matmul_bias(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor
     if (w->ndim != 2 || b->ndim != 1 || b->shape[0] != w->shape[0])
         return tg__fail(ctx, TG_ERR_SHAPE, "%s: w %s and b %s: wants w (out, in), b (out)", name,
                         tg_shape_str(w, sw, sizeof sw), tg_shape_str(b, sb, sizeof sb));
-    tg_tensor *y = tg_matmul(ctx, x, w, false, true);                       // (..., out)
+    /* y = x w^T, + b per row, relu: b and relu on each tile as the GEMM finishes it */
+    tg_tensor *y = tg__matmul_epilogue(ctx, x, w, false, true, b->data, relu);   // (..., out)
     if (!y) return NULL;
-    tg_k_axpby(ctx->pool, y->n, y->data, 1, b->data, b->n, y->data);       /* y += b per row */
-    if (relu) tg_k_unary(ctx->pool, TG_UNARY_RELU, y->n, y->data, y->data);
     tg_op op = relu ? TG_OP_MATMUL_BIAS_RELU : TG_OP_MATMUL_BIAS;
     tg_node *node = y->node;
     if (node) {   /* matmul recorded it: the same node, now with the bias */
@@ -26,7 +27,6 @@ static tg_tensor *matmul_bias(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor
         node->in[2] = b;
         node->n_in = 3;
         if (relu) tg__keep_for_backward(node);
-        if (ctx->prof) node->t_rec = tg__now();   /* the bias add is this op's time too */
     } else {      /* neither x nor w needs a gradient: record for b alone, if it needs one */
         tg__record(ctx, op, y, x, w, b);
     }

@@ -16,4 +16,9 @@
         }                                                                                \
     } while (0)
 
+/* tg_matmul with the GEMM's epilogue on y (tg_gemm_args): + bias per row (NULL: none), then ReLU
+ * when relu; recorded as matmul (matmul_bias.c makes the node its own). */
+tg_tensor *tg__matmul_epilogue(tg_ctx *ctx, tg_tensor *a, tg_tensor *b, bool ta, bool tb,
+                               const tg_float *bias, bool relu);
+
 #endif /* TG_OPS_H */
