@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "optim/optim.h"
+#include "train/ckpt/atomic_file.h"
 #include "train/ckpt/ckpt_file.h"
 #include "train/cli/commands.h"
 #include "tests/tg_check.h"
@@ -779,8 +780,9 @@ START_TEST(test_save_fails_midway_keeps_previous) {
 }
 END_TEST
 
-/* The rename itself fails (PATH is a non-empty folder): the fully written temporary is removed
- * and the folder's contents are untouched. */
+/* PATH a folder: refused before anything is written (the whole file was written beside it, then
+ * the rename failed). And the rename itself failing (the name made a non-empty folder after the
+ * open): the fully written temporary is removed. Either way the folder's contents are untouched. */
 START_TEST(test_save_fails_at_rename) {
     const char *dir = tpath("occupied");
     ck_assert_int_eq(mkdir(dir, 0755), 0);
@@ -791,9 +793,18 @@ START_TEST(test_save_fails_at_rename) {
     tg_ckpt_writer *w = tg_ckpt_writer_new();
     ck_assert_int_eq(tg_ckpt_writer_add(w, "state", "x", 1, &err), TG_OK);
     ck_assert_int_eq(tg_ckpt_writer_save(w, dir, &err), TG_ERR_IO);
-    ck_assert_ptr_nonnull(strstr(err.msg, "rename"));
+    ck_assert_msg(strstr(err.msg, "names a folder, not a file: nothing written"), "%s", err.msg);
     tg_ckpt_writer_free(w);
     ck_assert_int_eq(count_temp_files(tmpdir), 0);
+    const char *late = tpath("late");
+    tg_afile f;
+    ck_assert_int_eq(tg_afile_open(&f, late, &err), TG_OK);
+    ck_assert_int_eq(tg_afile_write(&f, "x", 1, &err), TG_OK);
+    ck_assert_int_eq(rename(dir, late), 0);   /* the folder now where the file would go */
+    ck_assert_int_eq(tg_afile_commit(&f, &err), TG_ERR_IO);
+    ck_assert_msg(strstr(err.msg, "rename"), "%s", err.msg);
+    ck_assert_int_eq(count_temp_files(tmpdir), 0);
+    snprintf(inner, sizeof inner, "%s/keep", late);
     size_t n;
     unsigned char *b = read_all(inner, &n);
     ck_assert(n == 4 && memcmp(b, "keep", 4) == 0);

@@ -1289,6 +1289,42 @@ START_TEST(test_long_output_names_written) {
 }
 END_TEST
 
+/* A save's failure shows the name escaped and short enough for the reason after it: a line break
+ * in the name was printed raw (a second line of the message), and 200 control bytes, each shown
+ * in 4, pushed the reason out of the 512-byte message. A folder's name as the output (one ending
+ * in '/', or a link to a folder with '/') is refused before anything is written: the whole
+ * average was written beside it first, and then the rename failed. */
+START_TEST(test_save_failures_name_the_file_safely) {
+    make_run("rs", "1");
+    char out[1200], ctl[201];
+    char *a[] = {"ckpt", "average", (char *)dir_path("rs/last.ckpt"), "-o", out, NULL};
+    snprintf(out, sizeof out, "%s/no\nsuch/a.ckpt", tg_cli_dir);
+    ck_assert_int_eq(tg_cli_run(NULL, a), 1);
+    ck_assert(tg_cli_has("err.txt", "no\\x0Asuch/a.ckpt"));
+    ck_assert(tg_cli_has("err.txt", "No such file or directory"));
+    char *e = tg_cli_slurp(dir_path("err.txt"));
+    ck_assert_msg(!strstr(e, "no\nsuch"), "a raw line break: %s", e);
+    free(e);
+    memset(ctl, 1, 200);
+    ctl[200] = '\0';
+    snprintf(out, sizeof out, "%s/%s/a.ckpt", tg_cli_dir, ctl);
+    ck_assert_int_eq(tg_cli_run(NULL, a), 1);
+    ck_assert(tg_cli_has("err.txt", "...\\x01\\x01"));
+    ck_assert(tg_cli_has("err.txt", "\\x01/a.ckpt: No such file or directory"));
+    ck_assert_int_eq(mkdir(dir_path("fold"), 0755), 0);
+    ck_assert_int_eq(symlink("fold", dir_path("to_fold")), 0);
+    const char *folders[] = {"to_fold/", "fold", "fold/"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(out, sizeof out, "%s/%s", tg_cli_dir, folders[i]);
+        ck_assert_int_eq(tg_cli_run(NULL, a), 1);
+        ck_assert_msg(tg_cli_has("err.txt", "names a folder, not a file: nothing written"), "%s",
+                      folders[i]);
+        ck_assert_int_eq(temporaries(dir_path("fold")), 0);
+        ck_assert_int_eq(temporaries(tg_cli_dir), 0);
+    }
+}
+END_TEST
+
 /* A temporary whose pid no process here has, but whose lock is held, is a live writer's in another
  * PID namespace or on another host sharing the folder: the resume's clean-up and a writer's keep
  * it (before the lock they removed it, and that writer's save failed). Its lock freed, both
@@ -1838,6 +1874,7 @@ static Suite *suite(void) {
     tcase_add_test(io, test_dead_writers_temps_removed);
     tcase_add_test(io, test_locked_temps_kept);
     tcase_add_test(io, test_long_output_names_written);
+    tcase_add_test(io, test_save_failures_name_the_file_safely);
     tcase_add_test(io, test_writer_locks_its_temp);
     tcase_add_test(io, test_signal_held_over_a_save);
     tcase_add_test(io, test_file_size_limit_is_a_full_disk);

@@ -1,6 +1,7 @@
 /* atomic_file.c: temporary + fsync + rename for every file tapegrad replaces, checked appends,
  * and the TAPEGRAD_FAIL_WRITE fault hook (see atomic_file.h). */
 #include "train/ckpt/atomic_file.h"
+#include "train/ckpt/shown.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -93,18 +94,12 @@ static void release_stop_signals(void) {
     if (--held_depth == 0) pthread_sigmask(SIG_SETMASK, &held_old, NULL);
 }
 
-/* A path as messages show it: whole, or "..." and its last bytes when long, so that the reason
- * after one or two paths fits a message (tg_err holds 512 bytes; a path can hold 4,095). */
+/* A path as messages show it: a line break or another control byte as \xNN (tg_err_set leaves a
+ * line break raw), whole, or "..." and its last characters when long, so that the reason after
+ * one or two paths fits a message (tg_err holds 512 bytes; a path can hold 4,095, and a control
+ * byte is shown in 4). */
 #define SHOWN_MAX 160
-static const char *shown(const char *path, char *buf) {
-    size_t n = strlen(path);
-    if (n < SHOWN_MAX) return path;
-    const char *tail = path + n - (SHOWN_MAX - 4);
-    while (((unsigned char)*tail & 0xC0) == 0x80) tail++;   /* not inside a UTF-8 character */
-    snprintf(buf, SHOWN_MAX, "...%s", tail);
-    return buf;
-}
-#define SHOWN(path) shown((path), (char[SHOWN_MAX]){0})
+#define SHOWN(path) tg_shown_tail((char[SHOWN_MAX]){0}, SHOWN_MAX, (path))
 
 tg_status tg_afile_fd_write(int fd, const void *p, size_t n, const char *what, tg_err *err) {
     inject_signal();
@@ -397,9 +392,17 @@ tg_status tg_afile_open_like(tg_afile *f, const char *path, const char *like, tg
         tg_afile_abort(f);
         return st;
     }
-    /* replacing a file: the temporary is private until the commit gives it the file's own bits */
+    /* a folder's name: the rename would fail only after the whole file was written beside it */
     struct stat old_sb;
-    bool replaces = lstat(path, &old_sb) == 0 && S_ISREG(old_sb.st_mode);
+    bool exists = lstat(path, &old_sb) == 0;
+    if (path[strlen(path) - 1] == '/' || (exists && S_ISDIR(old_sb.st_mode))) {
+        tg_status st = tg_err_set(err, TG_ERR_IO, "%s: names a folder, not a file: nothing written",
+                                  SHOWN(path));
+        tg_afile_abort(f);
+        return st;
+    }
+    /* replacing a file: the temporary is private until the commit gives it the file's own bits */
+    bool replaces = exists && S_ISREG(old_sb.st_mode);
     bool locked = false;
     int old = replaces ? hold_replaced(path, &locked) : -1;
     if (old >= 0) close(old);

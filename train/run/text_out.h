@@ -5,10 +5,7 @@
  *   valid JSON ("a\"b" -> "a\\\"b", a stray 0xFF byte -> "\ufffd").
  * - tg_json_num: a number as printf's %.*f (%.*e from 1e9 on, as tg_format_num), or null when
  *   it is NaN or infinite (JSON has no NaN: a diverged evaluation still gives valid JSON).
- * - tg_fput_shown: bytes shown on a terminal: control characters (C0, DEL, C1) and bytes that
- *   are not UTF-8 become \xNN, so a hand-edited checkpoint cannot send terminal escapes.
- * - tg_shown: the same into out (cap bytes, cut at a character), returned for a printf "%s":
- *   a file name or argument in a message or a table.
+ * - tg_fput_shown, tg_shown, tg_shown_tail: text shown escaped (train/ckpt/shown.h).
  * Private to train/. */
 #ifndef TG_TEXT_OUT_H
 #define TG_TEXT_OUT_H
@@ -16,9 +13,9 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "train/ckpt/shown.h"
+
 void tg_json_str(FILE *f, const char *s);
 void tg_json_num(FILE *f, int decimals, double x);
-void tg_fput_shown(FILE *f, const char *s, size_t n);
-const char *tg_shown(char *out, size_t cap, const char *s);
 
 #endif /* TG_TEXT_OUT_H */

@@ -1,0 +1,20 @@
+/* shown.h: text from a file or the command line as a terminal or a message shows it: control
+ * characters (C0, DEL, C1) and bytes that are not UTF-8 become \xNN a byte, so a hand-edited
+ * checkpoint or a file's name cannot send terminal escapes or break a message's line.
+ * - tg_fput_shown: n bytes of s so, onto f.
+ * - tg_shown: s so into out (cap bytes, cut at a character), returned for a printf "%s": a file
+ *   name or argument in a message or a table.
+ * - tg_shown_tail: the same, but a name too long for cap is shown as "..." and its last
+ *   characters (cap > 4): where a name sits before the reason in a message of fixed size.
+ * In libtapegrad for the saves' messages (atomic_file.c); private to train/. */
+#ifndef TG_SHOWN_H
+#define TG_SHOWN_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+void tg_fput_shown(FILE *f, const char *s, size_t n);
+const char *tg_shown(char *out, size_t cap, const char *s);
+const char *tg_shown_tail(char *out, size_t cap, const char *s);
+
+#endif /* TG_SHOWN_H */
