@@ -5,6 +5,7 @@
 
 #include "autograd/autograd.h"
 #include "tests/tg_check.h"
+#include "train/cli/bench_profile.h"
 
 static const tg_op_profile *find(const tg_op_profile *ops, int n, tg_op op) {
     for (int i = 0; i < n; i++)
@@ -86,11 +87,23 @@ START_TEST(test_pool_wait_counted) {
 }
 END_TEST
 
+/* The profile's floor: the GEMM work at bench gemm's rate plus the step outside the GEMM ops;
+ * none without that rate. 47.3 GFLOP at 171.4 GFLOP/s is 0.27596 s, and 0.35 - 0.32 s is left. */
+START_TEST(test_profile_floor) {
+    tg_bench_profile p = {.step_s = 0.35, .gemm_s = 0.32, .gemm_flop = 47.3e9,
+                          .bench_gemm_gflops = 171.4};
+    ck_assert_double_eq_tol(tg_bench_profile_floor_s(&p), 47.3 / 171.4 + 0.03, 1e-12);
+    p.bench_gemm_gflops = 0;
+    ck_assert_double_eq(tg_bench_profile_floor_s(&p), 0);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("profile");
     TCase *tc = tcase_create("ops");
     tcase_add_test(tc, test_profile_counts);
     tcase_add_test(tc, test_pool_wait_counted);
+    tcase_add_test(tc, test_profile_floor);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? 1 : 0;
 }

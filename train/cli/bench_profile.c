@@ -53,6 +53,11 @@ static double gemm_gflops(const tg_bench_profile *p) {
     return p->gemm_s > 0 ? p->gemm_flop / p->gemm_s * 1e-9 : 0;
 }
 
+double tg_bench_profile_floor_s(const tg_bench_profile *p) {
+    if (p->bench_gemm_gflops <= 0) return 0;
+    return p->gemm_flop * 1e-9 / p->bench_gemm_gflops + (p->step_s - p->gemm_s);
+}
+
 void tg_bench_profile_print(FILE *f, const tg_bench_profile *p) {
     fprintf(f, "profile: mean per step over %d profiled steps (mean step %.4f s; medians: forward "
                "%.4f, backward %.4f, optimizer %.4f)\n", p->steps, p->step_s, p->fwd_s, p->bwd_s,
@@ -78,6 +83,10 @@ void tg_bench_profile_print(FILE *f, const tg_bench_profile *p) {
                "%.0f%% of that\n", p->gemm_flop * 1e-9, p->gemm_s, gemm_gflops(p),
             100 * p->gemm_s / p->step_s, p->bench_gemm_gflops,
             p->bench_gemm_gflops > 0 ? 100 * gemm_gflops(p) / p->bench_gemm_gflops : 0);
+    if (p->bench_gemm_gflops > 0)
+        fprintf(f, "floor: with every GEMM op at that rate the step would take %.4f s, %.0f%% of "
+                   "this one (the rest as measured; a lower bound for these kernels here)\n",
+                tg_bench_profile_floor_s(p), 100 * tg_bench_profile_floor_s(p) / p->step_s);
     if (p->pool.sections)
         fprintf(f, "threads: %lld sections split over the threads a step, %.4f s of it; at their "
                    "ends the threads waited %.4f thread-seconds for the slowest part, %.1f%% of "
@@ -87,18 +96,20 @@ void tg_bench_profile_print(FILE *f, const tg_bench_profile *p) {
 
 void tg_bench_profile_result(FILE *f, const tg_bench_profile *p) {
     fprintf(f, " gemm_s=%.4f gemm_gflop=%.2f gemm_gflops=%.1f bench_gemm_gflops=%.1f "
-               "gemm_share=%.3f sections=%lld sections_s=%.4f wait_s=%.4f wait_share=%.3f",
-            p->gemm_s, p->gemm_flop * 1e-9, gemm_gflops(p), p->bench_gemm_gflops,
-            p->gemm_s / p->step_s, (long long)p->pool.sections, p->pool.wall_s, p->pool.wait_s,
-            wait_share(&p->pool));
+               "gemm_share=%.3f floor_s=%.4f sections=%lld sections_s=%.4f wait_s=%.4f "
+               "wait_share=%.3f", p->gemm_s, p->gemm_flop * 1e-9, gemm_gflops(p),
+            p->bench_gemm_gflops, p->gemm_s / p->step_s, tg_bench_profile_floor_s(p),
+            (long long)p->pool.sections, p->pool.wall_s, p->pool.wait_s, wait_share(&p->pool));
 }
 
 void tg_bench_profile_json(FILE *f, const tg_bench_profile *p) {
     fprintf(f, ", \"profile\": {\"steps\": %d, \"gemm_s\": %.5f, \"gemm_gflop\": %.3f, "
-               "\"gemm_gflops\": %.2f, \"bench_gemm_gflops\": %.2f, \"sections\": %lld, "
-               "\"sections_s\": %.5f, \"wait_s\": %.5f, \"wait_share\": %.4f, \"ops\": [",
+               "\"gemm_gflops\": %.2f, \"bench_gemm_gflops\": %.2f, \"floor_s\": %.5f, "
+               "\"sections\": %lld, \"sections_s\": %.5f, \"wait_s\": %.5f, "
+               "\"wait_share\": %.4f, \"ops\": [",
             p->steps, p->gemm_s, p->gemm_flop * 1e-9, gemm_gflops(p), p->bench_gemm_gflops,
-            (long long)p->pool.sections, p->pool.wall_s, p->pool.wait_s, wait_share(&p->pool));
+            tg_bench_profile_floor_s(p), (long long)p->pool.sections, p->pool.wall_s,
+            p->pool.wait_s, wait_share(&p->pool));
     for (int i = 0; i < p->n_ops; i++) {
         const tg_op_profile *o = &p->ops[i];
         const char *unit;

@@ -21,6 +21,10 @@ typedef struct tg_bench_profile {
 void tg_bench_profile_collect(tg_ctx *ctx, double step_s, double fwd_s, double bwd_s,
                               double opt_s, double bench_gemm_gflops, tg_bench_profile *p);
 void tg_bench_profile_print(FILE *f, const tg_bench_profile *p);
+/* The step with every GEMM op at bench_gemm_gflops: gemm_flop at that rate plus the step's time
+ * outside the GEMM ops (0 without the rate). A lower bound for these kernels on this machine: the
+ * GEMM ops' own other work (a bias, the loss's exponentials) is counted as GEMM time. */
+double tg_bench_profile_floor_s(const tg_bench_profile *p);
 /* " key=value ..." for the RESULT line. */
 void tg_bench_profile_result(FILE *f, const tg_bench_profile *p);
 /* ", \"profile\": {...}" for the JSON object. */
