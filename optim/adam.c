@@ -22,6 +22,11 @@
 
 /* Elements per thread below which the pool is not worth waking. */
 #define ADAM_MIN_CHUNK ((size_t)1 << 15)
+/* tg_adam_step_zero clears the gradients in blocks this long (16 KiB of floats), each just after
+ * the update has read it: the lines are still in L1, so the clearing costs their write-back, not
+ * a second pass over the gradients (a B step's 193 MB, which tg_params_zero_grad writes on one
+ * thread). */
+#define ZERO_BLOCK ((size_t)4096)
 #define ADAM_ALIGN 64
 
 tg_adam_config tg_adam_config_default(void) {
@@ -144,8 +149,7 @@ static inline void adam_range(const tg_adam_job *j, size_t b, size_t e, tg_adam_
     }
 }
 
-static void adam_fn(void *arg, size_t b, size_t e) {
-    const tg_adam_job *j = arg;
+static void adam_block(const tg_adam_job *j, size_t b, size_t e) {
 #if TG_ADAM_HAVE_AVX2
     if (j->fast) b = tg_adam_range_avx2(j, b, e);
 #endif
@@ -156,8 +160,19 @@ static void adam_fn(void *arg, size_t b, size_t e) {
     }
 }
 
-tg_status tg_adam_step(tg_adam *opt, tg_float *params, const tg_float *grads, double lr,
-                       tg_pool *pool, tg_err *err) {
+/* Each element is updated alone, so blocks change no bits. */
+static void adam_fn(void *arg, size_t b, size_t e) {
+    const tg_adam_job *j = arg;
+    if (!j->zero) { adam_block(j, b, e); return; }
+    for (size_t s = b; s < e; s += ZERO_BLOCK) {
+        size_t t = e - s < ZERO_BLOCK ? e : s + ZERO_BLOCK;
+        adam_block(j, s, t);
+        memset(j->zero + s, 0, (t - s) * sizeof *j->zero);
+    }
+}
+
+static tg_status adam_step(tg_adam *opt, tg_float *params, const tg_float *grads, tg_float *zero,
+                           double lr, tg_pool *pool, tg_err *err) {
     if (!opt) return tg_err_set(err, TG_ERR_ARG, "adam: no optimiser given");
     if (!(lr >= 0.0 && isfinite(lr)))
         return tg_err_set(err, TG_ERR_ARG, "adam: learning rate %g, expected a finite value >= 0",
@@ -174,7 +189,7 @@ tg_status tg_adam_step(tg_adam *opt, tg_float *params, const tg_float *grads, do
     double bias_correction2 = 1.0 - pow(c->beta2, t);
     double step_size = lr / bias_correction1;
     tg_adam_job j = {
-        .p = params, .g = grads, .m = opt->m, .v = opt->v,
+        .p = params, .g = grads, .m = opt->m, .v = opt->v, .zero = zero,
         .fast = tg_k_current() == TG_K_AVX2 || tg_k_current() == TG_K_AVX512,
         .mode = c->weight_decay == 0.0 ? ADAM_PLAIN : c->decoupled ? ADAM_DECOUPLED : ADAM_L2,
         .beta1 = (tg_float)c->beta1,
@@ -189,4 +204,14 @@ tg_status tg_adam_step(tg_adam *opt, tg_float *params, const tg_float *grads, do
     };
     tg_pool_for(pool, (size_t)opt->n, ADAM_MIN_CHUNK, adam_fn, &j);
     return TG_OK;
+}
+
+tg_status tg_adam_step(tg_adam *opt, tg_float *params, const tg_float *grads, double lr,
+                       tg_pool *pool, tg_err *err) {
+    return adam_step(opt, params, grads, NULL, lr, pool, err);
+}
+
+tg_status tg_adam_step_zero(tg_adam *opt, tg_float *params, tg_float *grads, double lr,
+                            tg_pool *pool, tg_err *err) {
+    return adam_step(opt, params, grads, grads, lr, pool, err);
 }

@@ -20,6 +20,7 @@ typedef struct {
     tg_float *p;
     const tg_float *g;
     tg_float *m, *v;
+    tg_float *zero;   /* the gradients again, cleared block by block after the update (or NULL) */
     tg_adam_mode mode;
     bool fast;  /* the AVX2 loop, chosen by tg_k_current() on the calling thread */
     /* torch's Python-float scalars, rounded once to tg_float as torch does */

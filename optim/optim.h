@@ -16,7 +16,7 @@
  *       if (!tg_grad_all_finite(tg_params_grad(P), n, pool)) skip the update;
  *       tg_adam_step(opt, tg_params_data(P), tg_params_grad(P), tg_schedule_lr(&sch, step),
  *                    pool, &err);
- *       tg_params_zero_grad(P);
+ *       tg_params_zero_grad(P);   // or both in one pass: tg_adam_step_zero
  *   }
  *   tg_adam_free(opt);
  *
@@ -67,6 +67,11 @@ void tg_adam_free(tg_adam *opt);
  * same bits. grads is read only (Adam's L2 term is added on the fly). */
 tg_status tg_adam_step(tg_adam *opt, tg_float *params, const tg_float *grads, double lr,
                        tg_pool *pool, tg_err *err);
+/* tg_adam_step, then grads set to 0 in the same pass (each block right after the update read
+ * it): the step and tg_params_zero_grad without a second pass over the gradients. On an error
+ * nothing is updated and grads are left as they were. */
+tg_status tg_adam_step_zero(tg_adam *opt, tg_float *params, tg_float *grads, double lr,
+                            tg_pool *pool, tg_err *err);
 
 int64_t tg_adam_numel(const tg_adam *opt);
 tg_adam_config tg_adam_config_of(const tg_adam *opt);

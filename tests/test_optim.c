@@ -326,9 +326,11 @@ END_TEST
 /* Adam, Adam with L2 and AdamW over random buffers of many lengths (vector tails of 1..7, empty,
  * several pool chunks): the AVX2 update (kernels avx2/avx512) on 1, 2 and 3 threads leaves p, m
  * and v with exactly the bits of the scalar update (kernels portable), over four steps with
- * changing learning rates and gradients spanning 1e-4 .. 1e3 with zeros among them. */
+ * changing learning rates and gradients spanning 1e-4 .. 1e3 with zeros among them; and so does
+ * tg_adam_step_zero (2 threads, its 4096-element blocks), which leaves every gradient 0. */
 static void check_vector_is_scalar(int mode) {
-    static const size_t lens[] = {0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 257, 1001, 70001};
+    static const size_t lens[] = {0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 257, 1001, 4097,
+                                  70001};
     tg_k_impl fast = tg_k_select(TG_K_AVX512);   /* the best this CPU has; portable without AVX2 */
     tg_pool *pools[3] = {NULL, tg_pool_new(2), tg_pool_new(3)};
     tg_adam_config cfg = tg_adam_config_default();
@@ -338,10 +340,10 @@ static void check_vector_is_scalar(int mode) {
     tg_err err = {{0}};
     for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
         size_t n = lens[li], bytes = (n ? n : 1) * sizeof(tg_float);
-        tg_float *p[4], *g = malloc(bytes);
-        tg_adam *opt[4];
-        ck_assert_ptr_nonnull(g);
-        for (int k = 0; k < 4; k++) {   /* 0: scalar; 1..3: vector on 1, 2, 3 threads */
+        tg_float *p[5], *g = malloc(bytes), *gz = malloc(bytes);
+        tg_adam *opt[5];
+        ck_assert(g && gz);
+        for (int k = 0; k < 5; k++) {   /* 0: scalar; 1..3: vector on 1, 2, 3 threads; 4: zeroing */
             p[k] = malloc(bytes);
             ck_assert_ptr_nonnull(p[k]);
             fill(p[k], n, 7 + li, 4.0);
@@ -358,8 +360,14 @@ static void check_vector_is_scalar(int mode) {
                 ck_assert(tg_adam_step(opt[k], p[k], g, 1e-3 * s + 1e-4, k ? pools[k - 1] : NULL,
                                        &err) == TG_OK);
             }
+            memcpy(gz, g, n * sizeof(tg_float));
+            ck_assert(tg_adam_step_zero(opt[4], p[4], gz, 1e-3 * s + 1e-4, pools[1], &err) ==
+                      TG_OK);
+            for (size_t i = 0; i < n; i++)
+                ck_assert_msg(gz[i] == 0 && !signbit(gz[i]), "n %zu: gradient %zu not cleared", n,
+                              i);
         }
-        for (int k = 1; k < 4; k++) {
+        for (int k = 1; k < 5; k++) {
             ck_assert_msg(n == 0 || memcmp(p[k], p[0], n * sizeof(tg_float)) == 0,
                           "mode %d n %zu: %s params differ from scalar (%d threads)", mode, n,
                           tg_k_impl_name(fast), k);
@@ -368,11 +376,12 @@ static void check_vector_is_scalar(int mode) {
             ck_assert_msg(n == 0 || memcmp(tg_adam_v(opt[k]), tg_adam_v(opt[0]),
                                            n * sizeof(tg_float)) == 0, "mode %d n %zu: v", mode, n);
         }
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < 5; k++) {
             free(p[k]);
             tg_adam_free(opt[k]);
         }
         free(g);
+        free(gz);
     }
     tg_k_select(TG_K_AUTO);
     tg_pool_free(pools[1]);

@@ -416,13 +416,12 @@ static int bench_step(const step_config *sc, int threads, uint64_t seed, bool js
         double t1 = now_s();
         tg_status s = tg_backward(ctx, loss);
         double t2 = now_s();
-        if (s == TG_OK)
-            s = tg_adam_step(opt, tg_params_data(P), tg_params_grad(P), tg_schedule_lr(&sch, i + 1),
-                             tg_ctx_pool(ctx), &err);
+        if (s == TG_OK)   /* and the gradients cleared in the same pass, as train does */
+            s = tg_adam_step_zero(opt, tg_params_data(P), tg_params_grad(P),
+                                  tg_schedule_lr(&sch, i + 1), tg_ctx_pool(ctx), &err);
         else
             tg_err_set(&err, s, "backward: %s", tg_ctx_errmsg(ctx));
         double lossv = loss->data[0];
-        tg_params_zero_grad(P);
         tg_ctx_reset(ctx);
         double t3 = now_s();
         if (s != TG_OK) { fprintf(stderr, "tapegrad bench: %s\n", err.msg); rc = 1; break; }

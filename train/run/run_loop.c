@@ -167,7 +167,9 @@ static tg_status train_step(tg_run *r, tg_run_diag *diag, tg_batch *b, step_resu
     s = TG_OK;
     if (!res->skipped) {
         res->lr = tg_schedule_lr(&r->sched, r->st.step + 1) * r->st.lr_scale;
-        s = tg_adam_step(r->adam, tg_params_data(P), tg_params_grad(P), res->lr, tg_ctx_pool(ctx), err);
+        /* the gradients cleared in the update's pass (on an error: below, as on a skip) */
+        s = tg_adam_step_zero(r->adam, tg_params_data(P), tg_params_grad(P), res->lr,
+                              tg_ctx_pool(ctx), err);
         if (s == TG_OK) {
             r->st.step++;
             r->st.bad_steps = 0;
@@ -177,7 +179,7 @@ static tg_status train_step(tg_run *r, tg_run_diag *diag, tg_batch *b, step_resu
         r->st.bad_steps++;
         r->st.skipped_steps++;
     }
-    tg_params_zero_grad(P);
+    if (res->skipped || s != TG_OK) tg_params_zero_grad(P);
     tg_ctx_reset(ctx);
     r->st.iter = tg_batch_iter_get_state(r->iter);
     r->st.dropout_rng = tg_ctx_rng(ctx);
