@@ -229,6 +229,38 @@ START_TEST(test_fresh_run_refuses_another_runs_files) {
 }
 END_TEST
 
+/* A run folder's name in the lock's message and in "is not a folder": escaped, and "..." and its
+ * tail when long, so the message is one line ending in its reason. A line break in the name was
+ * printed raw (tg_err_set leaves it), and 200 control bytes, shown in 4 each, pushed the reason
+ * out of the 512-byte message (a read-only RUNDIR's "cannot open RUNDIR/lock: Permission denied"
+ * alike; root, who runs the tests, opens any file, so a link planted as the lock stands in). */
+START_TEST(test_folder_messages_show_the_name_safely) {
+    char ctl[201], dir[600], path[700];
+    memset(ctl, 1, 200);
+    ctl[200] = '\0';
+    snprintf(dir, sizeof dir, "%s/r\nx%s", tg_cli_dir, ctl);
+    ck_assert_int_eq(mkdir(dir, 0777), 0);
+    snprintf(path, sizeof path, "%s/lock", dir);
+    ck_assert_int_eq(symlink("nowhere", path), 0);
+    char *t[] = {TINY, "--max-steps", "1", "--out", dir, NULL};
+    const char *want[] = {"\\x01/lock is a symbolic link; refusing to open it (remove it: a run makes "
+                          "its own)\n", "\\x01 is not a folder\n"};
+    for (int i = 0; i < 2; i++) {
+        if (i == 1) {   /* a file as --out */
+            snprintf(dir, sizeof dir, "%s/f\n%s", tg_cli_dir, ctl);
+            tg_cli_write(dir, "mine\n");
+        }
+        ck_assert_int_eq(tg_cli_run(NULL, t), 1);
+        char *e = tg_cli_slurp(tg_cli_path("err.txt"));
+        const char *end = strstr(e, want[i]);
+        ck_assert_msg(end && !end[strlen(want[i])], "not ending in its reason: %s", e);
+        ck_assert_msg(strchr(e, '\n') == e + strlen(e) - 1, "not one line: %s", e);
+        ck_assert_msg(strstr(e, "tapegrad train: ..."), "%s", e);
+        free(e);
+    }
+}
+END_TEST
+
 /* --config naming the file the run writes (OUT/config.txt, by any path) is refused before
  * anything is written: the user's own file is not replaced. */
 START_TEST(test_config_is_not_the_runs_config_txt) {
@@ -842,6 +874,7 @@ int main(void) {
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_lock_one_train_per_folder);
     tcase_add_test(tc, test_fresh_run_refuses_another_runs_files);
+    tcase_add_test(tc, test_folder_messages_show_the_name_safely);
     tcase_add_test(tc, test_config_is_not_the_runs_config_txt);
     tcase_add_test(tc, test_experiment_restarts_an_interrupted_cell);
     tcase_add_test(tc, test_users_config_and_vocab_kept);
