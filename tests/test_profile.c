@@ -1,6 +1,9 @@
 /* test_profile.c: the per-op time profile of `bench step --profile` — which ops were seen, how
  * many nodes, their GEMM work and bytes, and that nothing is counted when profiling is off. */
 #include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "autograd/autograd.h"
@@ -98,12 +101,39 @@ START_TEST(test_profile_floor) {
 }
 END_TEST
 
+/* The step's GEMMs faster than the same shapes alone (the rate measured under load): the floor is
+ * over the step and was still printed as "a lower bound" (0.1605 s, 109% of a 0.1471 s small
+ * step); it is said to be none. 15.2 GFLOP at 104.4 GFLOP/s is 0.1456 s, plus 0.015 s. */
+START_TEST(test_profile_floor_over_the_step) {
+    tg_bench_profile p = {.step_s = 0.1471, .gemm_s = 0.1321, .gemm_flop = 15.2e9,
+                          .bench_gemm_gflops = 104.4};
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ck_assert_ptr_nonnull(f);
+    tg_bench_profile_print(f, &p);
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_msg(strstr(text, "would take 0.1606 s, 109% of this one (not under it: "), "%s",
+                  text);
+    ck_assert_msg(!strstr(text, "lower bound"), "%s", text);
+    free(text);
+    p.bench_gemm_gflops = 171.4;   /* under the step: a lower bound, as before */
+    f = open_memstream(&text, &len);
+    tg_bench_profile_print(f, &p);
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_msg(strstr(text, "(the rest as measured; a lower bound for these kernels here)"),
+                  "%s", text);
+    free(text);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("profile");
     TCase *tc = tcase_create("ops");
     tcase_add_test(tc, test_profile_counts);
     tcase_add_test(tc, test_pool_wait_counted);
     tcase_add_test(tc, test_profile_floor);
+    tcase_add_test(tc, test_profile_floor_over_the_step);
     suite_add_tcase(s, tc);
     return tg_check_run(s) ? 1 : 0;
 }

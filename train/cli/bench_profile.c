@@ -83,10 +83,15 @@ void tg_bench_profile_print(FILE *f, const tg_bench_profile *p) {
                "%.0f%% of that\n", p->gemm_flop * 1e-9, p->gemm_s, gemm_gflops(p),
             100 * p->gemm_s / p->step_s, p->bench_gemm_gflops,
             p->bench_gemm_gflops > 0 ? 100 * gemm_gflops(p) / p->bench_gemm_gflops : 0);
+    /* The GEMMs ran faster in the step than alone (the brief measurement after the steps on a
+     * loaded machine, or noise): the "floor" is then at or over the step, and no lower bound. */
+    double floor_s = tg_bench_profile_floor_s(p);
     if (p->bench_gemm_gflops > 0)
         fprintf(f, "floor: with every GEMM op at that rate the step would take %.4f s, %.0f%% of "
-                   "this one (the rest as measured; a lower bound for these kernels here)\n",
-                tg_bench_profile_floor_s(p), 100 * tg_bench_profile_floor_s(p) / p->step_s);
+                   "this one (%s)\n", floor_s, 100 * floor_s / p->step_s,
+                floor_s < p->step_s ? "the rest as measured; a lower bound for these kernels here"
+                                    : "not under it: the GEMMs ran slower alone than in the step, "
+                                      "so no bound here; measure again on an idle machine");
     if (p->pool.sections)
         fprintf(f, "threads: %lld sections split over the threads a step, %.4f s of it; at their "
                    "ends the threads waited %.4f thread-seconds for the slowest part, %.1f%% of "
