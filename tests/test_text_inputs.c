@@ -264,6 +264,14 @@ START_TEST(test_control_bytes_shown_escaped) {
     char *l[] = {"vocab", "learn", "--data", tsv, "--merges", "3", "-o", vocab, NULL};
     ck_assert_int_eq(run(l), 0);
     ck_assert(tg_cli_has("err.txt", shown) && lacks("err.txt", "\x1B"));
+    /* train's "vocabulary ... saved to RUNDIR/vocab.txt" wrote --out raw */
+    char rundir[320], *tr[] = {"train", "--train", tsv, "--out", rundir, "--merges", "3",
+                               "--d-model", "8", "--heads", "2", "--d-ff", "8", "--layers", "1",
+                               "--max-steps", "1", "--threads", "1", NULL};
+    snprintf(rundir, sizeof rundir, "%s.run", g);
+    ck_assert_int_eq(run(tr), 0);
+    ck_assert(tg_cli_has("err.txt", "x\\x1B]0;pwn\\x07.run/vocab.txt\n"));
+    ck_assert(lacks("err.txt", "\x1B"));
     char *s[] = {"score", "--ref", (char *)ref, "--hyp", hyp, NULL};
     ck_assert_int_eq(run(s), 1);
     ck_assert(tg_cli_has("err.txt", shown) && lacks("err.txt", "\x1B"));

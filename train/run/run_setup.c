@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "train/ckpt/atomic_file.h"
+#include "train/ckpt/shown.h"
 #include "train/run/dist.h"
 #include "train/run/run.h"
 
@@ -155,9 +156,13 @@ static tg_status file_data(tg_run *r, tg_loaded *from, tg_err *err) {
         char path[TG_PATH_MAX + 16];
         snprintf(path, sizeof path, "%s/vocab.txt", c->out);
         if (s == TG_OK && tg_dist_rank() == 0) s = tg_run_vocab_save(r->bpe, path, err);   /* rank 0 writes */
-        if (s == TG_OK)
-            say("vocabulary of %d pieces in %.1f s, saved to %s\n",
-                    tg_bpe_vocab_size(r->bpe), now_s() - t0, path);
+        if (s == TG_OK) {   /* --out shown, not obeyed: an ESC sequence there went raw */
+            size_t cap = 4 * strlen(path) + 1;   /* (a byte is shown in at most 4) */
+            char *shown = malloc(cap);
+            say("vocabulary of %d pieces in %.1f s, saved to %s\n", tg_bpe_vocab_size(r->bpe),
+                now_s() - t0, shown ? tg_shown(shown, cap, path) : "the run folder");
+            free(shown);
+        }
     }
     const int limit = c->max_len < TG_RUN_MAX_PIECES ? c->max_len : TG_RUN_MAX_PIECES;
     if (s == TG_OK) s = tg_dataset_from_corpus(&r->train, &corpus, r->bpe, limit, err);
