@@ -1322,6 +1322,18 @@ START_TEST(test_save_failures_name_the_file_safely) {
         ck_assert_int_eq(temporaries(dir_path("fold")), 0);
         ck_assert_int_eq(temporaries(tg_cli_dir), 0);
     }
+    /* a name over NAME_MAX: refused at the open (its temporary, the name cut to fit, was written
+     * whole, and then the rename failed) */
+    char name[301];
+    memset(name, 'n', 300);
+    name[300] = '\0';
+    snprintf(out, sizeof out, "%s/%s", tg_cli_dir, name);
+    tg_afile f;
+    tg_err err;
+    ck_assert_int_eq(tg_afile_open(&f, out, &err), TG_ERR_IO);
+    ck_assert_msg(strstr(err.msg, "nnn: cannot open for writing: File name too long"), "%s",
+                  err.msg);
+    ck_assert_int_eq(temporaries(tg_cli_dir), 0);
 }
 END_TEST
 

@@ -395,6 +395,14 @@ tg_status tg_afile_open_like(tg_afile *f, const char *path, const char *like, tg
     /* a folder's name: the rename would fail only after the whole file was written beside it */
     struct stat old_sb;
     bool exists = lstat(path, &old_sb) == 0;
+    /* a name over NAME_MAX (or a path over PATH_MAX): its temporary, the name cut to fit, was
+     * written whole before the rename failed with ENAMETOOLONG; said now */
+    if (!exists && errno == ENAMETOOLONG) {
+        tg_status st = tg_err_set(err, TG_ERR_IO, "%s: cannot open for writing: %s", SHOWN(path),
+                                  strerror(ENAMETOOLONG));
+        tg_afile_abort(f);
+        return st;
+    }
     if (path[strlen(path) - 1] == '/' || (exists && S_ISDIR(old_sb.st_mode))) {
         tg_status st = tg_err_set(err, TG_ERR_IO, "%s: names a folder, not a file: nothing written",
                                   SHOWN(path));
