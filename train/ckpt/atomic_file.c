@@ -94,12 +94,7 @@ static void release_stop_signals(void) {
     if (--held_depth == 0) pthread_sigmask(SIG_SETMASK, &held_old, NULL);
 }
 
-/* A path as messages show it: a line break or another control byte as \xNN (tg_err_set leaves a
- * line break raw), whole, or "..." and its last characters when long, so that the reason after
- * one or two paths fits a message (tg_err holds 512 bytes; a path can hold 4,095, and a control
- * byte is shown in 4). */
-#define SHOWN_MAX 160
-#define SHOWN(path) tg_shown_tail((char[SHOWN_MAX]){0}, SHOWN_MAX, (path))
+#define SHOWN TG_SHOWN   /* a name before its reason in a message (shown.h) */
 
 tg_status tg_afile_fd_write(int fd, const void *p, size_t n, const char *what, tg_err *err) {
     inject_signal();

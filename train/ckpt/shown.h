@@ -17,4 +17,10 @@ void tg_fput_shown(FILE *f, const char *s, size_t n);
 const char *tg_shown(char *out, size_t cap, const char *s);
 const char *tg_shown_tail(char *out, size_t cap, const char *s);
 
+/* A name in a message of tg_err's 512 bytes, before its reason: tg_shown_tail into a buffer of
+ * the expression's own (160 bytes: two names and the reason fit; a path can hold 4,095 bytes,
+ * and a control byte is shown in 4). For a printf "%s" argument. */
+#define TG_SHOWN_MAX 160
+#define TG_SHOWN(name) tg_shown_tail((char[TG_SHOWN_MAX]){0}, TG_SHOWN_MAX, (name))
+
 #endif /* TG_SHOWN_H */

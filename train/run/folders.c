@@ -16,12 +16,6 @@
 #include "train/run/run.h"
 #include "train/run/text_out.h"
 
-/* A folder's or file's name in a message of tg_err's 512 bytes: escaped (a line break too, which
- * tg_err_set leaves raw) and, when long, "..." and its tail, so that the reason after it is never
- * cut (a run folder's name can hold 4,095 bytes, a control byte is shown in 4) */
-#define NAME_SHOWN_MAX 160
-#define NAME_SHOWN(s) tg_shown_tail((char[NAME_SHOWN_MAX]){0}, NAME_SHOWN_MAX, (s))
-
 int tg_mkdir_p(const char *path) {
     char buf[TG_PATH_MAX];
     if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) { errno = ENAMETOOLONG; return -1; }
@@ -38,7 +32,7 @@ tg_status tg_run_folder_usable(const char *dir, tg_err *err) {
     struct stat sb;
     if (!*dir) return tg_err_set(err, TG_ERR_IO, "'': an empty path, not a folder");   /* (DIR/x would be /x) */
     if (stat(dir, &sb) != 0 || S_ISDIR(sb.st_mode)) return TG_OK;   /* (other errors: named where it is opened) */
-    return tg_err_set(err, TG_ERR_IO, "%s is not a folder", NAME_SHOWN(dir));
+    return tg_err_set(err, TG_ERR_IO, "%s is not a folder", TG_SHOWN(dir));
 }
 
 int tg_run_folder_lock(const char *dir, tg_err *err) {
@@ -47,18 +41,18 @@ int tg_run_folder_lock(const char *dir, tg_err *err) {
     int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0 && errno == ELOOP)   /* (O_NOFOLLOW's "Too many levels of symbolic links") */
         return tg_err_set(err, TG_ERR_IO, "%s is a symbolic link; refusing to open it (remove it: "
-                          "a run makes its own)", NAME_SHOWN(path)), -1;
+                          "a run makes its own)", TG_SHOWN(path)), -1;
     if (fd < 0)
-        return tg_err_set(err, TG_ERR_IO, "cannot open %s: %s", NAME_SHOWN(path),
+        return tg_err_set(err, TG_ERR_IO, "cannot open %s: %s", TG_SHOWN(path),
                           strerror(errno)), -1;
     if (flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
     int e = errno;
     close(fd);
     if (e == EWOULDBLOCK)
         tg_err_set(err, TG_ERR_STATE, "%s is in use by another tapegrad train or ckpt diagnose "
-                   "(its lock %s is held)", NAME_SHOWN(dir), NAME_SHOWN(path));
+                   "(its lock %s is held)", TG_SHOWN(dir), TG_SHOWN(path));
     else
-        tg_err_set(err, TG_ERR_IO, "cannot lock %s: %s", NAME_SHOWN(path), strerror(e));
+        tg_err_set(err, TG_ERR_IO, "cannot lock %s: %s", TG_SHOWN(path), strerror(e));
     return -1;
 }
 
