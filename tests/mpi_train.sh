@@ -209,6 +209,7 @@ usage-once)
     # rank 0's refusal is shown while rank 1 still judges its own (its --config a FIFO no one has
     # written yet): it was held until every rank had judged, lost when one died or hung there
     what=rank0-first; mkfifo "$D/fifo"
+    : >"$D/err"   # (the case before left "max-steps" there: the wait below could end at once on it)
     $MPI -np 1 "$TG" train $TINY --out "$D/u" --max-steps -3 : -np 1 "$TG" train $TINY --out "$D/u" \
         --config "$D/fifo" 2>"$D/err" & pid=$!
     i=0; while ! grep -q "max-steps" "$D/err" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
