@@ -1337,6 +1337,28 @@ START_TEST(test_save_failures_name_the_file_safely) {
 }
 END_TEST
 
+/* `-o t/` or `-o t/x`, t a regular file: "Not a directory", as the system says, with nothing
+ * written and t intact (t/ was called a folder's name: "names a folder, not a file"). */
+START_TEST(test_save_below_a_file_is_not_a_folder) {
+    make_run("rf", "1");
+    tg_cli_write(dir_path("t"), "mine\n");
+    char out[1200];
+    char *a[] = {"ckpt", "average", (char *)dir_path("rf/last.ckpt"), "-o", out, NULL};
+    const char *below[] = {"t/", "t/x"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(out, sizeof out, "%s/%s", tg_cli_dir, below[i]);
+        ck_assert_int_eq(tg_cli_run(NULL, a), 1);
+        char want[64];
+        snprintf(want, sizeof want, "/%s: cannot open for writing: Not a directory\n", below[i]);
+        char *e = tg_cli_slurp(dir_path("err.txt"));
+        ck_assert_msg(strstr(e, want) && !strstr(e, "names a folder"), "%s", e);
+        free(e);
+        ck_assert(tg_cli_has("t", "mine\n"));
+        ck_assert_int_eq(temporaries(tg_cli_dir), 0);
+    }
+}
+END_TEST
+
 /* A temporary whose pid no process here has, but whose lock is held, is a live writer's in another
  * PID namespace or on another host sharing the folder: the resume's clean-up and a writer's keep
  * it (before the lock they removed it, and that writer's save failed). Its lock freed, both
@@ -1887,6 +1909,7 @@ static Suite *suite(void) {
     tcase_add_test(io, test_locked_temps_kept);
     tcase_add_test(io, test_long_output_names_written);
     tcase_add_test(io, test_save_failures_name_the_file_safely);
+    tcase_add_test(io, test_save_below_a_file_is_not_a_folder);
     tcase_add_test(io, test_writer_locks_its_temp);
     tcase_add_test(io, test_signal_held_over_a_save);
     tcase_add_test(io, test_file_size_limit_is_a_full_disk);

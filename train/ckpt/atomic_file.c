@@ -390,11 +390,13 @@ tg_status tg_afile_open_like(tg_afile *f, const char *path, const char *like, tg
     /* a folder's name: the rename would fail only after the whole file was written beside it */
     struct stat old_sb;
     bool exists = lstat(path, &old_sb) == 0;
+    int why = exists ? 0 : errno;
     /* a name over NAME_MAX (or a path over PATH_MAX): its temporary, the name cut to fit, was
-     * written whole before the rename failed with ENAMETOOLONG; said now */
-    if (!exists && errno == ENAMETOOLONG) {
+     * written whole before the rename failed with ENAMETOOLONG; said now. And a name below a file
+     * (t/ or t/x, t a file: ENOTDIR), which the check below called a folder's. */
+    if (why == ENAMETOOLONG || why == ENOTDIR) {
         tg_status st = tg_err_set(err, TG_ERR_IO, "%s: cannot open for writing: %s", SHOWN(path),
-                                  strerror(ENAMETOOLONG));
+                                  strerror(why));
         tg_afile_abort(f);
         return st;
     }
