@@ -1289,6 +1289,32 @@ START_TEST(test_long_output_names_written) {
 }
 END_TEST
 
+/* A long name's temporary keeps its head whole characters: cut at 223 bytes, a name of 'é' (2
+ * bytes each) gave it the first byte of one, and a name that was UTF-8 a temporary that was not.
+ * The next save removes a killed writer's temporary of the name in that form too. */
+START_TEST(test_long_name_temp_cut_at_a_character) {
+    char name[256] = "", out[1200], dead_tmp[1200];
+    for (int i = 0; i < 120; i++) strcat(name, "\xC3\xA9");   /* 240 bytes */
+    strcat(name, ".ckpt");
+    snprintf(out, sizeof out, "%s/%s", tg_cli_dir, name);
+    tg_afile f;
+    tg_err err;
+    ck_assert_int_eq(tg_afile_open(&f, out, &err), TG_OK);
+    const char *base = strrchr(f.tmp, '/') + 1;
+    size_t bad = 0;
+    ck_assert_msg(tg_utf8_valid(base, strlen(base), &bad), "not UTF-8 at byte %zu: %s", bad, base);
+    ck_assert_msg(!strncmp(base, name, 222) && !strncmp(base + 222, "~.tmp.", 6), "%s", base);
+    ck_assert_int_eq(tg_afile_write(&f, "x", 1, &err), TG_OK);
+    ck_assert_int_eq(tg_afile_commit(&f, &err), TG_OK);
+    ck_assert(is_regular(out));
+    snprintf(dead_tmp, sizeof dead_tmp, "%s/%.222s~.tmp.%ld.0", tg_cli_dir, name, (long)dead_pid());
+    tg_cli_write(dead_tmp, "half");
+    ck_assert_int_eq(tg_afile_save(out, "y", 1, &err), TG_OK);
+    ck_assert_msg(!is_regular(dead_tmp), "the dead writer's temporary was kept");
+    ck_assert_int_eq(temporaries(tg_cli_dir), 0);
+}
+END_TEST
+
 /* A save's failure shows the name escaped and short enough for the reason after it: a line break
  * in the name was printed raw (a second line of the message), and 200 control bytes, each shown
  * in 4, pushed the reason out of the 512-byte message. A folder's name as the output (one ending
@@ -1910,6 +1936,7 @@ static Suite *suite(void) {
     tcase_add_test(io, test_long_output_names_written);
     tcase_add_test(io, test_save_failures_name_the_file_safely);
     tcase_add_test(io, test_save_below_a_file_is_not_a_folder);
+    tcase_add_test(io, test_long_name_temp_cut_at_a_character);
     tcase_add_test(io, test_writer_locks_its_temp);
     tcase_add_test(io, test_signal_held_over_a_save);
     tcase_add_test(io, test_file_size_limit_is_a_full_disk);

@@ -19,9 +19,10 @@
 
 /* Tries at most this many temporary names: only another process's leftovers can be in the way. */
 #define MAX_TMP_TRIES 100
-/* A target's name longer than this gives its temporaries its first TEMP_NAME_KEEP - 1 bytes and a
- * '~': ".tmp.<pid>.<n>" adds at most 15 (a pid <= 2^22, n < MAX_TMP_TRIES), so a temporary of any
- * name a file system takes (NAME_MAX 255) fits, and the '~' tells it from a name that is the head. */
+/* A target's name longer than this gives its temporaries its first TEMP_NAME_KEEP - 1 bytes (or
+ * up to 3 fewer: temp_head) and a '~': ".tmp.<pid>.<n>" adds at most 15 (a pid <= 2^22, n <
+ * MAX_TMP_TRIES), so a temporary of any name a file system takes (NAME_MAX 255) fits, and the '~'
+ * tells it from a name that is the head. */
 #define TEMP_NAME_KEEP 224
 _Static_assert(TEMP_NAME_KEEP + sizeof ".tmp.4194304.99" - 1 <= 255, "a temporary's name must fit NAME_MAX");
 
@@ -230,12 +231,23 @@ static bool hold_temp(int fd, const char *tmp) {
     return fstat(fd, &a) == 0 && lstat(tmp, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
+/* The bytes of a base longer than TEMP_NAME_KEEP that its temporaries keep: its first
+ * TEMP_NAME_KEEP - 1, less those of a UTF-8 character the cut would split (the continuation bytes,
+ * 10xxxxxx, of one begun before it), so that the temporary's name is text where the name is. */
+static size_t temp_head(const char *base) {
+    size_t n = TEMP_NAME_KEEP - 1;
+    for (int i = 0; i < 3 && ((unsigned char)base[n] & 0xC0) == 0x80; i++) n--;
+    return n;
+}
+
 /* Whether name's target (its first n bytes, tg_afile_temp_name) is base: the whole name, or the
- * head and '~' that a long base's temporaries carry. */
+ * head and '~' that a long base's temporaries carry (an older build's head: TEMP_NAME_KEEP - 1
+ * bytes, a character split or not). */
 static bool temp_of(const char *name, size_t n, const char *base) {
     size_t len = strlen(base);
     if (n == len && !strncmp(name, base, n)) return true;   /* (also an older build's of a long one) */
-    return len > TEMP_NAME_KEEP && n == TEMP_NAME_KEEP && !strncmp(name, base, n - 1) && name[n - 1] == '~';
+    return len > TEMP_NAME_KEEP && (n == temp_head(base) + 1 || n == TEMP_NAME_KEEP) &&
+           !strncmp(name, base, n - 1) && name[n - 1] == '~';
 }
 
 /* Unlinks path's temporaries left by writers that were killed (PATH.tmp.<pid>.<n> whose pid no
@@ -421,7 +433,7 @@ tg_status tg_afile_open_like(tg_afile *f, const char *path, const char *like, tg
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
     bool cut = strlen(base) > TEMP_NAME_KEEP;   /* the folder, and the name or its head and '~' */
-    int keep = (int)((size_t)(base - path) + (cut ? TEMP_NAME_KEEP - 1 : strlen(base)));
+    int keep = (int)((size_t)(base - path) + (cut ? temp_head(base) : strlen(base)));
     size_t len = strlen(path) + 48;
     f->tmp = malloc(len);
     if (!f->tmp) {

@@ -3,7 +3,8 @@
  *
  * Replacing a file (checkpoints, vocab.txt, config.txt, metrics.tsv trims, averaged checkpoints):
  * a new temporary PATH.tmp.<pid>.<n> is created beside PATH (a name over 224 bytes gives it its
- * first 223 and a '~', so that it fits NAME_MAX) with O_CREAT|O_EXCL|O_NOFOLLOW (so a
+ * first 223, fewer when that would split a UTF-8 character, and a '~', so that it fits NAME_MAX)
+ * with O_CREAT|O_EXCL|O_NOFOLLOW (so a
  * symlink or any file already under that name is never opened), locked (flock, so that a clean-up
  * of killed writers' temporaries knows it is live), written, fsynced, closed and renamed over
  * PATH; the folder is then fsynced. On any failure the temporary is unlinked and PATH is left as
