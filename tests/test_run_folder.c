@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests/tg_check.h"
@@ -258,6 +259,59 @@ START_TEST(test_folder_messages_show_the_name_safely) {
         ck_assert_msg(strstr(e, "tapegrad train: ..."), "%s", e);
         free(e);
     }
+}
+END_TEST
+
+/* err.txt holds want (with the run folder's name, as shown, for %s) and no raw line break of the
+ * name "p\nq". */
+static void err_shows(const char *want_fmt, const char *shown) {
+    char want[1200];
+    snprintf(want, sizeof want, want_fmt, shown);
+    char *e = tg_cli_slurp(tg_cli_path("err.txt"));
+    ck_assert_msg(strstr(e, want), "no '%s' in: %s", want, e);
+    ck_assert_msg(!strstr(e, "p\nq"), "a raw line break: %s", e);
+    free(e);
+}
+
+/* The progress lines naming the run folder or a checkpoint in it (saved, reloaded, stopped or
+ * failed: "resume with ... --resume RUNDIR") and the refusal of a folder that already holds a run
+ * printed --out raw: a line break in it split the line in two. Each shows it escaped. */
+START_TEST(test_progress_lines_show_the_name_safely) {
+    char dir[600], shown[700];
+    snprintf(dir, sizeof dir, "%s/p\nq", tg_cli_dir);
+    snprintf(shown, sizeof shown, "%s/p\\x0Aq", tg_cli_dir);
+    char *fresh[] = {TINY, "--max-steps", "2", "--valid-every", "2", "--out", dir, NULL};
+    ck_assert_int_eq(tg_cli_run("TAPEGRAD_STOP_AT_STEP=1", fresh), 0);
+    err_shows("saved %s/last.ckpt (step 1, ", shown);
+    err_shows("resume with: tapegrad train --resume %s\n", shown);
+    char *resume[] = {"train", "--resume", dir, "--max-bad-steps", "1", NULL};
+    ck_assert_int_eq(tg_cli_run("TAPEGRAD_INJECT_NAN=1:1", resume), 0);
+    err_shows("reloaded %s/last.ckpt (step 1)", shown);
+    err_shows("saved %s/best.ckpt\n", shown);
+    /* a hand's edit of config.txt, and a killed writer's temporary: warned about, removed */
+    char path[700], tmp[700];
+    snprintf(path, sizeof path, "%s/config.txt", dir);
+    char *config = tg_cli_slurp(path), *at = strstr(config, "save-every = 1000\n");
+    ck_assert_ptr_nonnull(at);
+    memcpy(at, "save-every = 999\n\n", 18);
+    tg_cli_write(path, config);
+    free(config);
+    pid_t gone = fork();
+    ck_assert_int_ge(gone, 0);
+    if (gone == 0) _exit(0);
+    ck_assert_int_eq(waitpid(gone, NULL, 0), gone);
+    snprintf(tmp, sizeof tmp, "%s/last.ckpt.tmp.%ld.0", dir, (long)gone);
+    tg_cli_write(tmp, "half");
+    char *more[] = {"train", "--resume", dir, "--max-steps", "3", NULL};
+    ck_assert_int_eq(tg_cli_run("TAPEGRAD_FAIL_STEP=1", more), 1);
+    err_shows("warning: %s/config.txt has save-every = 999", shown);
+    err_shows("removed %s/last.ckpt.tmp.", shown);
+    err_shows("dealt with, resume with: tapegrad train --resume %s\n", shown);
+    ck_assert_int_eq(tg_cli_run(NULL, fresh), 1);
+    err_shows("%s already holds a run", shown);
+    char *e = tg_cli_slurp(tg_cli_path("err.txt"));
+    ck_assert_msg(strchr(e, '\n') == e + strlen(e) - 1, "not one line: %s", e);
+    free(e);
 }
 END_TEST
 
@@ -875,6 +929,7 @@ int main(void) {
     tcase_add_test(tc, test_lock_one_train_per_folder);
     tcase_add_test(tc, test_fresh_run_refuses_another_runs_files);
     tcase_add_test(tc, test_folder_messages_show_the_name_safely);
+    tcase_add_test(tc, test_progress_lines_show_the_name_safely);
     tcase_add_test(tc, test_config_is_not_the_runs_config_txt);
     tcase_add_test(tc, test_experiment_restarts_an_interrupted_cell);
     tcase_add_test(tc, test_users_config_and_vocab_kept);

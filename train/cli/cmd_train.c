@@ -95,7 +95,7 @@ static int compare_config_txt(const char *path, FILE *f, const tg_run_config *cf
         fprintf(stderr, "tapegrad train: %s has %s, and the run %s (last.ckpt): a resume takes its recipe from "
                 "the checkpoint, and config.txt only records it; this setting cannot change when resuming (the "
                 "ones that can are flags: train --help, 'training loop'). Put config.txt back, or remove it, to "
-                "resume\n", path, theirs, ours);
+                "resume\n", tg_arg_shown(path), theirs, ours);
         return 2;
     }
     /* (a hand's edit, or the flag of a resume stopped before its first checkpoint: the file is
@@ -103,7 +103,7 @@ static int compare_config_txt(const char *path, FILE *f, const tg_run_config *cf
     fprintf(stderr, "tapegrad train: warning: %s has %s, and the run %s (last.ckpt): config.txt only records the "
             "run's settings, which a resume takes from the checkpoint and its flags (here --%.*s, also when an "
             "earlier resume given it stopped before it saved); config.txt is written again\n",
-            path, theirs, ours, (int)strcspn(theirs, " "), theirs);
+            tg_arg_shown(path), theirs, ours, (int)strcspn(theirs, " "), theirs);
     return 0;
 }
 
@@ -122,9 +122,10 @@ static int check_config_txt(const char *rundir, const tg_run_config *cfg, const 
      * rewrite would undo unread: a failure, as a --config that cannot be read */
     if (!f && (errno == ENOENT || errno == ELOOP || errno == EINVAL || errno == ENXIO)) return 0;
     if (!f) {
+        int e = errno;
         fprintf(stderr, "tapegrad train: %s: cannot read: %s: config.txt records the run's recipe, which a resume "
                 "checks for a hand's edit before it writes it again: make it readable, or remove it, to resume\n",
-                path, strerror(errno));
+                tg_arg_shown(path), strerror(e));
         return 1;
     }
     /* the file's recipe and the defaults, 13 KiB: on the heap (a cell's train runs deep) */

@@ -171,8 +171,9 @@ tg_status tg_run_input_not_output(const char *flag, const char *path, const char
     for (size_t k = 0; path[0] && k < sizeof outputs / sizeof outputs[0]; k++) {
         if (!strcmp(flag, "vocab") && !strcmp(outputs[k], "vocab.txt")) continue;
         if (names_output(path, dir, outputs[k]))
-            return tg_err_set(err, TG_ERR_STATE, "--%s %s is %s/%s, which the run writes: copy it out of the run "
-                              "folder, or give another --out", flag, path, dir, outputs[k]);
+            return tg_err_set(err, TG_ERR_STATE, "--%s %s is %s/%s, which the run writes: copy it "
+                              "out of the run folder, or give another --out", flag,
+                              TG_SHOWN(path), TG_SHOWN(dir), outputs[k]);
     }
     return TG_OK;
 }
@@ -194,8 +195,9 @@ tg_status tg_run_folder_fresh(const char *dir, const tg_run_config *cfg, tg_err 
     if (in != TG_OK) return in;
     snprintf(path, sizeof path, "%s/last.ckpt", dir);
     if (stat(path, &sb) == 0)
-        return tg_err_set(err, TG_ERR_STATE, "%s already holds a run (%s): continue it with --resume %s, or give "
-                          "another --out", dir, path, dir);
+        return tg_err_set(err, TG_ERR_STATE, "%s already holds a run (%s): continue it with "
+                          "--resume %s, or give another --out", TG_SHOWN(dir), TG_SHOWN(path),
+                          TG_SHOWN(dir));
     /* an interrupted start's config.txt and vocab.txt are a run's, whole (written atomically, config.txt
      * first): a config.txt that is not the text a run writes, or a vocab.txt with no config.txt, is the
      * user's, and is not replaced (a symlink there is replaced, never followed: atomic_file.h) */
@@ -203,19 +205,20 @@ tg_status tg_run_folder_fresh(const char *dir, const tg_run_config *cfg, tg_err 
     snprintf(path, sizeof path, "%s/config.txt", dir);
     bool config = lstat(path, &sb) == 0 && S_ISREG(sb.st_mode);
     if (config && !config_a_run_wrote(path, &why))
-        return tg_err_set(err, TG_ERR_STATE, "%s is not a config.txt a run wrote (%s): move it, or give another --out",
-                          path, why.msg);
+        return tg_err_set(err, TG_ERR_STATE, "%s is not a config.txt a run wrote (%s): move it, "
+                          "or give another --out", TG_SHOWN(path), why.msg);
     snprintf(path, sizeof path, "%s/vocab.txt", dir);
     if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
         tg_bpe *bpe = NULL;
         if (tg_bpe_load(&bpe, path, &why) != TG_OK)
-            return tg_err_set(err, TG_ERR_STATE, "%s is not a vocabulary a run wrote (%s): move it, or give another "
-                              "--out", path, why.msg);
+            return tg_err_set(err, TG_ERR_STATE, "%s is not a vocabulary a run wrote (%s): move "
+                              "it, or give another --out", TG_SHOWN(path), why.msg);
         tg_bpe_free(bpe);
         bool learns = !cfg->task[0] && !cfg->vocab[0];   /* run_setup.c writes vocab.txt only then */
         if (learns && !config)
             return tg_err_set(err, TG_ERR_STATE, "%s is a vocabulary no run wrote there (a run writes config.txt "
-                              "first): train with it by --vocab %s, or move it", path, path);
+                              "first): train with it by --vocab %s, or move it", TG_SHOWN(path),
+                              TG_SHOWN(path));
     }
     static const struct { const char *name, *head; } tsvs[] = {{"metrics.tsv", "kind\tstep\t"},
                                                                {"diagnostics.tsv", "step\tstack\t"}};
@@ -223,14 +226,19 @@ tg_status tg_run_folder_fresh(const char *dir, const tg_run_config *cfg, tg_err 
         snprintf(path, sizeof path, "%s/%s", dir, tsvs[i].name);
         if (tsv_foreign(path, tsvs[i].head))
             return tg_err_set(err, TG_ERR_STATE, "%s is not a %s a run wrote (its first line is not the header "
-                              "tapegrad writes): move it, or give another --out", path, tsvs[i].name);
+                              "tapegrad writes): move it, or give another --out", TG_SHOWN(path),
+                              tsvs[i].name);
     }
     int started = tg_run_folder_started(dir, path, sizeof path);
     if (started > 0)
-        return tg_err_set(err, TG_ERR_STATE, "%s holds another run's files (%s) and no last.ckpt: give another "
-                          "--out, or put that run's last.ckpt back and continue it with --resume %s", dir, path, dir);
-    return started < 0 && errno != ENOENT ? tg_err_set(err, TG_ERR_IO, "cannot read %s: %s", dir, strerror(errno))
-                                          : TG_OK;
+        return tg_err_set(err, TG_ERR_STATE, "%s holds another run's files (%s) and no "
+                          "last.ckpt: give another --out, or put that run's last.ckpt back and "
+                          "continue it with --resume %s", TG_SHOWN(dir), TG_SHOWN(path),
+                          TG_SHOWN(dir));
+    int e = errno;
+    if (started < 0 && e != ENOENT)
+        return tg_err_set(err, TG_ERR_IO, "cannot read %s: %s", TG_SHOWN(dir), strerror(e));
+    return TG_OK;
 }
 
 int tg_run_folder_started(const char *dir, char *path, size_t cap) {

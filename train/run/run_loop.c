@@ -12,6 +12,7 @@
 #include <time.h>
 #include <sys/stat.h>
 
+#include "train/ckpt/shown.h"
 #include "train/metrics/metrics.h"
 #include "train/run/diagnostics.h"
 #include "train/run/dist.h"
@@ -280,13 +281,13 @@ static void say_ahead(tg_run *r, tg_progress *pg, const tg_run_ahead *a) {
     r->keep_ahead_said = true;
     if (a->n)
         tg_progress_log(pg, "%s/step-%lld.ckpt%s: beyond the run's step %lld, so not a snapshot of "
-                        "this run: left alone and not counted by --keep", r->cfg.out,
+                        "this run: left alone and not counted by --keep", r->out_shown,
                         (long long)a->newest, a->n > 1 ? " (and others beyond it)" : "",
                         (long long)r->st.step);
     if (a->n_other)
         tg_progress_log(pg, "%s/step-%lld.ckpt%s: not a snapshot of this run (no optimiser state, "
                         "another step's, or unreadable): left alone and not counted by --keep",
-                        r->cfg.out, (long long)a->other, a->n_other > 1 ? " (and others)" : "");
+                        r->out_shown, (long long)a->other, a->n_other > 1 ? " (and others)" : "");
 }
 
 static tg_status save_last(tg_run *r, tg_progress *pg, tg_run_diag *diag, tg_err *err) {
@@ -314,7 +315,9 @@ static tg_status save_last(tg_run *r, tg_progress *pg, tg_run_diag *diag, tg_err
             s = tg_run_keep_newest(r->cfg.out, r->cfg.keep, r->cfg.keep_every, r->st.step, &ahead, err);
         say_ahead(r, pg, &ahead);
     }
-    if (s == TG_OK) tg_progress_log(pg, "saved %s (step %lld, %.1f s)", path, (long long)r->st.step, now_s() - t0);
+    if (s == TG_OK)
+        tg_progress_log(pg, "saved %s/last.ckpt (step %lld, %.1f s)", r->out_shown,
+                        (long long)r->st.step, now_s() - t0);
     return s;
 }
 
@@ -354,9 +357,9 @@ static tg_status reload_last(tg_run *r, tg_run_diag *diag, tg_progress *pg, tg_e
     r->st.reloads = reloads;
     r->st.skipped_steps = skipped;
     r->st.bad_steps = 0;
-    tg_progress_log(pg, "diverged: %lld non-finite updates in a row; reloaded %s (step %lld) and lowered the "
-                    "learning rate to %.4g x the schedule", (long long)r->cfg.max_bad_steps, path,
-                    (long long)r->st.step, scale);
+    tg_progress_log(pg, "diverged: %lld non-finite updates in a row; reloaded %s/last.ckpt "
+                    "(step %lld) and lowered the learning rate to %.4g x the schedule",
+                    (long long)r->cfg.max_bad_steps, r->out_shown, (long long)r->st.step, scale);
     return TG_OK;
 }
 
@@ -385,13 +388,13 @@ static void save_before_error(tg_run *r, tg_progress *pg, tg_run_diag *diag, boo
         if (r->saved_step == r->st.step)
             tg_progress_log(pg, "%s failed%s (below), and the save after it failed: %s; last.ckpt holds step %lld "
                             "all the same: once the causes are dealt with, resume with: tapegrad train --resume %s",
-                            what, before, e2.msg, (long long)r->saved_step, r->cfg.out);
+                            what, before, e2.msg, (long long)r->saved_step, r->out_shown);
         else if (r->saved_step >= 0)
             tg_progress_log(pg, "%s failed%s (below), and last.ckpt could not be saved: %s; last.ckpt still holds step "
                             "%lld, its last save (the %lld step%s since then are lost): once the causes are dealt with, "
                             "resume with: tapegrad train --resume %s", what, before, e2.msg, (long long)r->saved_step,
                             (long long)(r->st.step - r->saved_step), r->st.step - r->saved_step == 1 ? "" : "s",
-                            r->cfg.out);
+                            r->out_shown);
         else
             tg_progress_log(pg, "%s failed%s (below), and last.ckpt could not be saved: %s; the run has no last.ckpt",
                             what, before, e2.msg);
@@ -399,13 +402,14 @@ static void save_before_error(tg_run *r, tg_progress *pg, tg_run_diag *diag, boo
     }
     tg_progress_log(pg, "%s failed%s (below); last.ckpt holds step %lld%s: once the cause is dealt with, resume "
                     "with: tapegrad train --resume %s", what, before,
-                    (long long)r->st.step, in_validation ? ", the validation left for the resume" : "", r->cfg.out);
+                    (long long)r->st.step,
+                    in_validation ? ", the validation left for the resume" : "", r->out_shown);
 }
 
 static void log_stopped(const tg_run *r, tg_progress *pg, int sig) {
     tg_progress_log(pg, "stopped by signal %d at step %lld%s; resume with: tapegrad train --resume %s", sig,
                     (long long)r->st.step, sig == SIGPIPE ? " (SIGPIPE: the reader of this output went away)" : "",
-                    r->cfg.out);
+                    r->out_shown);
 }
 
 static bool epochs_done(const tg_run *r) {
@@ -450,7 +454,7 @@ static tg_status after_validation(tg_run *r, tg_progress *pg, const valid_result
         tg_status s = progress_status(pg, err);   /* (its row lost: see save_last) */
         if (s == TG_OK) s = tg_run_save(r, path, err);
         if (s != TG_OK) return s;
-        tg_progress_log(pg, "new best BLEU %.2f: saved %s", v->bleu, path);
+        tg_progress_log(pg, "new best BLEU %.2f: saved %s/best.ckpt", v->bleu, r->out_shown);
     } else {
         r->st.bad_validations++;
         tg_progress_log(pg, "no better than the best BLEU %.2f (step %lld) for %lld validation%s", r->st.best_bleu,
@@ -490,6 +494,9 @@ int tg_run_train(tg_run *r) {
     tg_progress pg;
     char msg[512];
     tg_err err = {{0}};
+    /* --out in a progress line: tg_progress_log keeps the line breaks and tabs of its own format,
+     * and one in the name split the line */
+    tg_shown(r->out_shown, sizeof r->out_shown, r->cfg.out);
     if (tg_progress_open(&pg, tg_dist_rank() == 0 ? r->cfg.out : NULL, r->st.step, r->valid_pending, msg,
                          sizeof msg) != 0) {
         fprintf(stderr, "tapegrad train: %s\n", msg);

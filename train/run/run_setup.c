@@ -255,7 +255,8 @@ void tg_run_remove_stale_temps(const char *rundir, const char *command) {
     while ((e = readdir(d))) {
         if (!stale_temp(e->d_name)) continue;
         if (tg_afile_unlink_dead_temp(dirfd(d), e->d_name))
-            fprintf(stderr, "tapegrad %s: removed %s/%s, left by an interrupted save\n", command, rundir, e->d_name);
+            fprintf(stderr, "tapegrad %s: removed %s/%s, left by an interrupted save\n", command,
+                    TG_SHOWN(rundir), TG_SHOWN(e->d_name));
     }
     closedir(d);
 }
