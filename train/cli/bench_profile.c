@@ -100,7 +100,7 @@ void tg_bench_profile_print(FILE *f, const tg_bench_profile *p) {
 }
 
 void tg_bench_profile_result(FILE *f, const tg_bench_profile *p) {
-    fprintf(f, " gemm_s=%.4f gemm_gflop=%.2f gemm_gflops=%.1f bench_gemm_gflops=%.1f "
+    fprintf(f, " gemm_s=%.4f gemm_gflop=%.2f gemm_gflops=%.1f bench_gemm_gflops=%.2f "
                "gemm_share=%.3f floor_s=%.4f sections=%lld sections_s=%.4f wait_s=%.4f "
                "wait_share=%.3f", p->gemm_s, p->gemm_flop * 1e-9, gemm_gflops(p),
             p->bench_gemm_gflops, p->gemm_s / p->step_s, tg_bench_profile_floor_s(p),
