@@ -1,7 +1,7 @@
 /* atomic_file.c: temporary + fsync + rename for every file tapegrad replaces, checked appends,
  * and the TAPEGRAD_FAIL_WRITE fault hook (see atomic_file.h). */
 #include "train/ckpt/atomic_file.h"
-#include "train/ckpt/shown.h"
+#include "datasets/shown.h"
 
 #include <dirent.h>
 #include <errno.h>

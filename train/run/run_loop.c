@@ -12,7 +12,7 @@
 #include <time.h>
 #include <sys/stat.h>
 
-#include "train/ckpt/shown.h"
+#include "datasets/shown.h"
 #include "train/metrics/metrics.h"
 #include "train/run/diagnostics.h"
 #include "train/run/dist.h"

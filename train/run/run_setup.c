@@ -6,8 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "datasets/shown.h"
 #include "train/ckpt/atomic_file.h"
-#include "train/ckpt/shown.h"
 #include "train/run/dist.h"
 #include "train/run/run.h"
 

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "train/ckpt/shown.h"
+#include "datasets/shown.h"
 
 void tg_json_str(FILE *f, const char *s);
 void tg_json_num(FILE *f, int decimals, double x);

@@ -1,5 +1,5 @@
 /* shown.c: names and bytes as a terminal and a message show them (shown.h). */
-#include "train/ckpt/shown.h"
+#include "datasets/shown.h"
 
 #include <stdint.h>
 #include <string.h>

@@ -6,7 +6,8 @@
  *   name or argument in a message or a table.
  * - tg_shown_tail: the same, but a name too long for cap is shown as "..." and its last
  *   characters (cap > 4): where a name sits before the reason in a message of fixed size.
- * In libtapegrad for the saves' messages (atomic_file.c); private to train/. */
+ * In datasets/, the lowest layer whose messages name a file the user gave (the readers, the
+ * saves' messages in atomic_file.c): private to the tree, not an installed header. */
 #ifndef TG_SHOWN_H
 #define TG_SHOWN_H
 
