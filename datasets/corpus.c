@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "datasets/internal.h"
+#include "datasets/shown.h"
 
 static const char *const reason_names[TG_BAD_REASON_COUNT] = {
     "line too long", "NUL byte", "invalid UTF-8", "no tab", "more than one tab", "empty side",
@@ -145,7 +146,8 @@ tg_status tg_corpus_read_tsv(tg_corpus *c, const char *path, const tg_corpus_opt
     size_t len;
     tg_status st = tg_file_read_nul_ok(path, max_file(opts), skip, &buf, &len, err);
     if (st != TG_OK) return st;
-    path = tg_file_shown(path);
+    char shown[TG_SHOWN_MAX];
+    path = tg_shown_tail(shown, sizeof shown, tg_file_shown(path));
     c->buf_[0] = buf;
     line_iter it;
     line_iter_init(&it, buf, len);
@@ -216,10 +218,11 @@ tg_status tg_corpus_read_pair(tg_corpus *c, const char *src_path, const char *tg
     const char *paths[2] = {src_path, tgt_path};
     size_t len[2], lines[2];
     line_iter it[2];
+    char shown[2][TG_SHOWN_MAX];
     for (int k = 0; k < 2; k++) {
         tg_status st = tg_file_read_nul_ok(paths[k], max_file(opts), skip, &c->buf_[k], &len[k], err);
         if (st != TG_OK) { tg_corpus_free(c); return st; }
-        paths[k] = tg_file_shown(paths[k]);
+        paths[k] = tg_shown_tail(shown[k], sizeof shown[k], tg_file_shown(paths[k]));
         line_iter_init(&it[k], c->buf_[k], len[k]);
         if (it[k].pos >= len[k]) {
             tg_corpus_free(c);

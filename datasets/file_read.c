@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "datasets/internal.h"
+#include "datasets/shown.h"
 
 enum { CHUNK = 1 << 16 };
 
@@ -175,12 +176,13 @@ tg_status tg_file_read_nul_ok(const char *path, size_t max_bytes, bool nul_ok, c
     *out = NULL;
     *out_len = 0;
     bool is_stdin = strcmp(path, "-") == 0;
-    src s = {.fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY), .path = tg_file_shown(path),
-             .in = malloc(CHUNK)};
+    char shown[TG_SHOWN_MAX];   /* a name with a line break or ESC: one line, nothing obeyed */
+    src s = {.fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY),
+             .path = tg_shown_tail(shown, sizeof shown, tg_file_shown(path)), .in = malloc(CHUNK)};
     if (s.fd < 0) {
         int e = errno;
         free(s.in);
-        return tg_err_set(err, TG_ERR_IO, "cannot open %s: %s", path, strerror(e));
+        return tg_err_set(err, TG_ERR_IO, "cannot open %s: %s", s.path, strerror(e));
     }
     dst d = {.max = max_bytes, .nul_ok = nul_ok};
     tg_status st = s.in ? src_fill(&s, 2, err) : out_of_memory(&s, &d, err);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "datasets/bpe.h"
+#include "datasets/shown.h"
 
 static const char *const special_names[TG_N_SPECIAL] = {"<pad>", "<s>", "</s>", "<unk>"};
 static const char marker_utf8[] = "\xE2\x96\x81"; /* U+2581, how the marker is printed */
@@ -264,11 +265,12 @@ tg_status tg_bpe_save(const tg_bpe *b, const char *path, tg_err *err) {
     if (st != TG_OK) { tg_str_free(&t); return st; }
     FILE *f = fopen(path, "wb");
     if (!f) {
-        st = tg_err_set(err, TG_ERR_IO, "cannot create %s: %s", path, strerror(errno));
+        st = tg_err_set(err, TG_ERR_IO, "cannot create %s: %s", TG_SHOWN(path), strerror(errno));
     } else {
         bool ok = fwrite(t.s, 1, t.n, f) == t.n;
         ok = (fclose(f) == 0) && ok;
-        if (!ok) st = tg_err_set(err, TG_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+        if (!ok)
+            st = tg_err_set(err, TG_ERR_IO, "cannot write %s: %s", TG_SHOWN(path), strerror(errno));
     }
     tg_str_free(&t);
     return st;
@@ -450,7 +452,8 @@ tg_status tg_bpe_load_text(tg_bpe **out, const char *text, size_t len, const cha
     *out = NULL;
     tg_bpe *b = tg_bpe_new_empty();
     if (!b) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
-    reader r = {text, name, len, 0, 0};
+    char shown[TG_SHOWN_MAX];   /* the name escaped: its messages stay on one line */
+    reader r = {text, tg_shown_tail(shown, sizeof shown, name), len, 0, 0};
     tg_status st = load_body(b, &r, err);
     if (st != TG_OK) { tg_bpe_free(b); return st; }
     *out = b;

@@ -472,6 +472,46 @@ START_TEST(test_small_edges) {
 }
 END_TEST
 
+/* err.txt is one line (its one '\n' at its end) holding needle: a message that names a file with
+ * a line break in its name shows it as \x0A, never split in two. */
+static bool one_line_with(const char *needle) {
+    char *e = tg_cli_slurp(tg_cli_path("err.txt"));
+    bool ok = strstr(e, needle) && strchr(e, '\n') == e + strlen(e) - 1;
+    if (!ok) fprintf(stderr, "--- err.txt is not one line with '%s':\n%s\n", needle, e);
+    free(e);
+    return ok;
+}
+
+/* The readers' own reasons (a corpus's bad line, a text's invalid UTF-8, a file that cannot be
+ * opened, a vocabulary that does not parse) named the file raw: a line break in the name split
+ * the message in two. */
+START_TEST(test_reader_errors_show_the_name_safely) {
+    const char *model = tiny_model();
+    const char *tsv = tg_cli_path("a\nb.tsv"), *text = tg_cli_path("i\nn.txt");
+    const char *gone = tg_cli_path("no\nref"), *vocab = tg_cli_path("v\nx.txt");
+    tg_cli_write(tsv, "the dog\tel perro\nno tab here\n");
+    tg_cli_write(text, "the dog\n\xFF\n");
+    tg_cli_write(vocab, "not a vocabulary\n");
+    char *tr[] = {"train", "--train", (char *)tsv, "--out", (char *)tg_cli_path("r1"), NULL};
+    ck_assert_int_eq(run(tr), 1);
+    ck_assert(one_line_with("a\\x0Ab.tsv:2: no tab"));
+    char *ev[] = {"eval", "--model", (char *)model, "--data", (char *)tsv, NULL};
+    ck_assert_int_eq(run(ev), 1);
+    ck_assert(one_line_with("a\\x0Ab.tsv:2: no tab"));
+    char *sc[] = {"score", "--ref", (char *)gone, "--hyp", (char *)text, NULL};
+    ck_assert_int_eq(run(sc), 1);
+    ck_assert(one_line_with("cannot open "));
+    ck_assert(one_line_with("no\\x0Aref: No such file"));
+    char *tl[] = {"translate", "--model", (char *)model, "--input", (char *)text, NULL};
+    ck_assert_int_eq(run(tl), 1);
+    ck_assert(one_line_with("i\\x0An.txt:2: invalid UTF-8"));
+    char *vo[] = {"train", "--train", (char *)tg_cli_path("train.tsv"), "--vocab", (char *)vocab,
+                  "--out", (char *)tg_cli_path("r2"), NULL};
+    ck_assert_int_eq(run(vo), 1);
+    ck_assert(lacks("err.txt", "\nx.txt") && tg_cli_has("err.txt", "v\\x0Ax.txt:1: "));
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("text_inputs");
     TCase *tc = tcase_create("commands");
@@ -483,6 +523,7 @@ int main(void) {
     tcase_add_test(tc, test_input_errors_name_file_and_line);
     tcase_add_test(tc, test_temperature_range_and_json_numbers);
     tcase_add_test(tc, test_control_bytes_shown_escaped);
+    tcase_add_test(tc, test_reader_errors_show_the_name_safely);
     tcase_add_test(tc, test_err_set_escapes);
     tcase_add_test(tc, test_err_set_cut_whole);
     tcase_add_test(tc, test_small_edges);

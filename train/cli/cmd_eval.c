@@ -198,7 +198,8 @@ int tg_cmd_eval(int argc, char **argv) {
     if (s == TG_OK)
         s = tg_eval_texts(L.model, L.bpe, (const char *const *)corpus.src, (const char *const *)corpus.tgt, corpus.n,
                           &a.eo, &r, &err);
-    if (s != TG_OK && strstr(err.msg, "no pair fits")) tg_err_set(&err, s, "%s: no pair fits the model", a.data);
+    if (s != TG_OK && strstr(err.msg, "no pair fits"))
+        tg_err_set(&err, s, "%s: no pair fits the model", TG_SHOWN(a.eo.name));
     if (s == TG_OK) warn_too_long(&a, corpus.line, &r);
     if (s == TG_OK && a.json) print_json(&a, &r);
     else if (s == TG_OK) print_text(&a, &r);

@@ -103,7 +103,8 @@ static tg_status encode_lines(tg_bpe *bpe, int vocab, const tg_lines *lines, con
         s = tg_run_encode(bpe, vocab, lines->line[i], &ids, err);
         if (s != TG_OK) {
             tg_err line_err = *err;
-            s = tg_err_set(err, s, "%.300s:%zu: %.400s", tg_file_shown(input ? input : "-"), i + 1, line_err.msg);
+            const char *name = TG_SHOWN(tg_file_shown(input ? input : "-"));
+            s = tg_err_set(err, s, "%s:%zu: %.400s", name, i + 1, line_err.msg);
             break;
         }
         if (ids.n == 0) continue;   /* empty (or blank) line: empty output */

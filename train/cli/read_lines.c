@@ -5,11 +5,13 @@
 #include <string.h>
 
 #include "datasets/datasets.h"
+#include "datasets/shown.h"
 
 tg_status tg_lines_read(tg_lines *out, const char *path, tg_err *err) {
     memset(out, 0, sizeof *out);
     bool std = !path || !strcmp(path, "-");
-    const char *name = tg_file_shown(std ? "-" : path);
+    char shown[TG_SHOWN_MAX];   /* a name with a line break: its messages stay on one line */
+    const char *name = tg_shown_tail(shown, sizeof shown, tg_file_shown(std ? "-" : path));
     char *buf;
     size_t len;
     tg_status st = tg_file_read(std ? "-" : path, TG_LINES_MAX_BYTES, &buf, &len, err);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datasets/shown.h"
 #include "train/metrics/metrics.h"
 #include "train/run/run.h"
 
@@ -12,8 +13,8 @@
 static tg_status pair_error(const tg_eval_opts *o, size_t i, const char *side, tg_status s, tg_err *err) {
     tg_err e = *err;
     if (o->name)
-        return tg_err_set(err, s, "%.300s:%zu: %s%s%.400s", o->name, o->line ? o->line[i] : i + 1, side,
-                          *side ? ": " : "", e.msg);
+        return tg_err_set(err, s, "%s:%zu: %s%s%.400s", TG_SHOWN(o->name),
+                          o->line ? o->line[i] : i + 1, side, *side ? ": " : "", e.msg);
     return tg_err_set(err, s, "pair %zu: %s%s%.400s", i, side, *side ? ": " : "", e.msg);
 }
 

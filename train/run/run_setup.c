@@ -37,7 +37,7 @@ static void say(const char *fmt, ...) {
 static void report_skipped(const char *what, const tg_corpus_stats *s) {
     for (int k = 0; k < TG_BAD_REASON_COUNT; k++)
         if (s->skipped[k])
-            say("%s: skipped %zu line%s: %s (first at line %zu)\n", tg_file_shown(what),
+            say("%s: skipped %zu line%s: %s (first at line %zu)\n", TG_SHOWN(tg_file_shown(what)),
                     s->skipped[k], s->skipped[k] == 1 ? "" : "s", tg_bad_reason_str((tg_bad_reason)k),
                     s->first_line[k]);
 }
