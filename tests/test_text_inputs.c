@@ -512,6 +512,27 @@ START_TEST(test_reader_errors_show_the_name_safely) {
 }
 END_TEST
 
+/* A config file's reasons (--config, and a run folder's config.txt that a fresh start refuses
+ * to replace: its reason quoted inside the refusal) named the file raw. */
+START_TEST(test_config_errors_show_the_name_safely) {
+    const char *config = tg_cli_path("c\nd.txt"), *train = tg_cli_path("train.tsv");
+    tg_cli_write(config, "bogus = 1\n");
+    tg_cli_write(train, "the dog\tel perro\n");
+    char *bad[] = {"train", "--config", (char *)config, "--train", (char *)train, "--out",
+                   (char *)tg_cli_path("r1"), NULL};
+    ck_assert_int_eq(run(bad), 2);
+    ck_assert(one_line_with("c\\x0Ad.txt:1: unknown setting 'bogus'"));
+    const char *out = tg_cli_path("r\nun");
+    ck_assert_int_eq(mkdir(out, 0755), 0);
+    char theirs[600];
+    snprintf(theirs, sizeof theirs, "%s/config.txt", out);
+    tg_cli_write(theirs, "bogus = 1\n");
+    char *fresh[] = {"train", "--train", (char *)train, "--out", (char *)out, NULL};
+    ck_assert_int_eq(run(fresh), 1);
+    ck_assert(one_line_with("r\\x0Aun/config.txt:1: unknown setting 'bogus'): move it"));
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("text_inputs");
     TCase *tc = tcase_create("commands");
@@ -524,6 +545,7 @@ int main(void) {
     tcase_add_test(tc, test_temperature_range_and_json_numbers);
     tcase_add_test(tc, test_control_bytes_shown_escaped);
     tcase_add_test(tc, test_reader_errors_show_the_name_safely);
+    tcase_add_test(tc, test_config_errors_show_the_name_safely);
     tcase_add_test(tc, test_err_set_escapes);
     tcase_add_test(tc, test_err_set_cut_whole);
     tcase_add_test(tc, test_small_edges);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datasets/shown.h"
 #include "nn/nn.h"
 #include "train/run/run.h"
 
@@ -396,11 +397,14 @@ tg_status tg_run_config_parse_lines(tg_run_config *c, const char *text, const ch
     tg_run_config_lines none;
     if (!lines) lines = &none;
     memset(lines, 0, sizeof *lines);
-    return parse_text(c, text, origin, lines->at, err);
+    char shown[TG_SHOWN_MAX];   /* a checkpoint's name: its messages stay on one line */
+    return parse_text(c, text, tg_shown_tail(shown, sizeof shown, origin), lines->at, err);
 }
 
 /* tg_run_config_read, the line of each setting in seen. */
 static tg_status read_file(tg_run_config *c, FILE *f, const char *path, int *seen, tg_err *err) {
+    char shown[TG_SHOWN_MAX];   /* a name with a line break: its messages stay on one line */
+    path = tg_shown_tail(shown, sizeof shown, path);
     char *buf = NULL;
     size_t len = 0, cap = 0;
     for (;;) {
@@ -435,7 +439,8 @@ tg_status tg_run_config_load_lines(tg_run_config *c, const char *path, tg_run_co
     if (!lines) lines = &none;
     memset(lines, 0, sizeof *lines);
     FILE *f = fopen(path, "rb");
-    if (!f) return tg_err_set(err, TG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (!f)
+        return tg_err_set(err, TG_ERR_IO, "%s: cannot open: %s", TG_SHOWN(path), strerror(errno));
     return read_file(c, f, path, lines->at, err);
 }
 
