@@ -533,6 +533,38 @@ START_TEST(test_config_errors_show_the_name_safely) {
 }
 END_TEST
 
+/* A checkpoint's reasons (truncated, bad magic, a section that does not check) named the file
+ * raw, in ckpt info and verify and in each command that loads a model. */
+START_TEST(test_ckpt_errors_show_the_name_safely) {
+    const char *model = tiny_model();
+    size_t n;
+    char *bytes = tg_cli_slurp_n(model, &n);
+    const char *cut = tg_cli_path("k\nl.ckpt");
+    FILE *f = fopen(cut, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(bytes, 1, 100, f), 100);   /* the header, not its directory */
+    ck_assert_int_eq(fclose(f), 0);
+    free(bytes);
+    tg_cli_write(tg_cli_path("in.txt"), "the dog\n");
+    char *cmds[][8] = {
+        {"ckpt", "info", (char *)cut, NULL},
+        {"ckpt", "verify", (char *)cut, NULL},
+        {"translate", "--model", (char *)cut, "--input", (char *)tg_cli_path("in.txt"), NULL},
+        {"eval", "--model", (char *)cut, "--data", (char *)tg_cli_path("train.tsv"), NULL},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        ck_assert_int_eq(run(cmds[i]), 1);
+        ck_assert_msg(one_line_with("k\\x0Al.ckpt: truncated: "), "%s %s", cmds[i][0], cmds[i][1]);
+    }
+    /* a section that does not check, past the container's own checks (run_ckpt.c's messages) */
+    const char *odd = tg_cli_path("s\nt.ckpt");
+    tg_cli_rewrite_section(model, odd, "model", "d_model", 7);
+    char *info[] = {"ckpt", "info", (char *)odd, NULL};
+    ck_assert_int_eq(run(info), 1);
+    ck_assert(one_line_with("s\\x0At.ckpt: section 'model': "));
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("text_inputs");
     TCase *tc = tcase_create("commands");
@@ -546,6 +578,7 @@ int main(void) {
     tcase_add_test(tc, test_control_bytes_shown_escaped);
     tcase_add_test(tc, test_reader_errors_show_the_name_safely);
     tcase_add_test(tc, test_config_errors_show_the_name_safely);
+    tcase_add_test(tc, test_ckpt_errors_show_the_name_safely);
     tcase_add_test(tc, test_err_set_escapes);
     tcase_add_test(tc, test_err_set_cut_whole);
     tcase_add_test(tc, test_small_edges);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "datasets/shown.h"
 #include "train/ckpt/atomic_file.h"
 #include "train/ckpt/ckpt_file.h"
 #include "train/ckpt/ckpt_le.h"
@@ -183,7 +184,7 @@ tg_status tg_ckpt_writer_add_buf(tg_ckpt_writer *w, const char *name, tg_ckpt_bu
 
 /* State of one save, so the section streamer can report failures in one place. */
 typedef struct saver {
-    const char *path;
+    const char *path;       /* as the messages show it (tg_shown_tail) */
     tg_afile file;
     z_stream z;
     unsigned char *out;     /* CHUNK bytes of deflate output */
@@ -284,14 +285,17 @@ tg_status tg_ckpt_writer_save_like(const tg_ckpt_writer *w, const char *path, co
     tg_ckpt_section *ents = calloc(n ? n : 1, sizeof *ents);
     unsigned char *out = malloc(CHUNK);
     unsigned char *head = malloc(hlen);
-    saver s = {.path = path, .out = out, .offset = hlen, .err = err};
+    char shown[TG_SHOWN_MAX];
+    saver s = {.path = tg_shown_tail(shown, sizeof shown, path), .out = out, .offset = hlen,
+               .err = err};
     tg_status st = TG_OK;
     if (!ents || !out || !head) {
-        st = tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory preparing the checkpoint", path);
+        st = tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory preparing the checkpoint", s.path);
         goto done;
     }
     if (tg_afile_is_special(path)) {   /* the header is written last, at offset 0: a device cannot take that */
-        st = tg_err_set(err, TG_ERR_ARG, "%s: not a regular file; a checkpoint goes to a file", path);
+        st = tg_err_set(err, TG_ERR_ARG, "%s: not a regular file; a checkpoint goes to a file",
+                        s.path);
         goto done;
     }
     st = tg_afile_open_like(&s.file, path, like, err);
@@ -316,6 +320,7 @@ done:
 
 struct tg_ckpt_reader {
     char *path;
+    char shown[TG_SHOWN_MAX];   /* path as its messages show it: a line break or ESC escaped */
     uint32_t version;
     uint64_t size;
     uint32_t n;
@@ -386,7 +391,7 @@ static tg_status check_version(const ckpt_fixed *h, const char *path, tg_err *er
  * before, starting at *expect (sections lie back to back), inside the file, with a plausible
  * inflated size. *expect moves to where the next section must start. */
 static tg_status read_dirent(tg_ckpt_reader *r, const unsigned char *e, uint32_t i, uint64_t *expect, tg_err *err) {
-    const char *path = r->path;
+    const char *path = r->shown;
     unsigned long long size = r->size;
     tg_ckpt_section *s = &r->secs[i];
     size_t nl = 0;
@@ -419,7 +424,7 @@ static tg_status read_dirent(tg_ckpt_reader *r, const unsigned char *e, uint32_t
 
 /* Magic, header, directory: everything up to the first section, checked; fills r. */
 static tg_status read_header(FILE *f, tg_ckpt_reader *r, tg_err *err) {
-    const char *path = r->path;
+    const char *path = r->shown;
     unsigned long long size = r->size;
     unsigned char fixed[TG_CKPT_HEADER_BYTES];
     size_t first = size < TG_CKPT_HEADER_BYTES ? (size_t)size : TG_CKPT_HEADER_BYTES;
@@ -557,13 +562,16 @@ static tg_status inflate_section(FILE *f, const char *path, const tg_ckpt_sectio
 
 /* keep: the sections' bytes are kept for tg_ckpt_reader_get; only (with keep): that section alone
  * is read (the others' bytes are neither read nor checked). */
-static tg_status load(const char *path, bool keep, const char *only, tg_ckpt_reader **out,
+static tg_status load(const char *file, bool keep, const char *only, tg_ckpt_reader **out,
                       tg_err *err) {
     *out = NULL;
-    if (!path) return tg_err_set(err, TG_ERR_ARG, "checkpoint: no path given");
-    if (!*path) return tg_err_set(err, TG_ERR_ARG, "'': an empty path, not a checkpoint file");   /* (was ": cannot open") */
+    if (!file) return tg_err_set(err, TG_ERR_ARG, "checkpoint: no path given");
+    if (!*file)   /* (was ": cannot open") */
+        return tg_err_set(err, TG_ERR_ARG, "'': an empty path, not a checkpoint file");
+    char shown[TG_SHOWN_MAX];
+    const char *path = tg_shown_tail(shown, sizeof shown, file);   /* in the messages */
     /* never waiting on a FIFO without a writer (see tg_afile_fopen_regular) */
-    FILE *f = tg_afile_fopen_regular(path, false);
+    FILE *f = tg_afile_fopen_regular(file, false);
     if (!f && errno == EINVAL)
         return tg_err_set(err, TG_ERR_FORMAT, "%s: not a regular file, not a tapegrad checkpoint", path);
     if (!f) return tg_err_set(err, TG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -581,7 +589,10 @@ static tg_status load(const char *path, bool keep, const char *only, tg_ckpt_rea
         goto out;
     }
     r = calloc(1, sizeof *r);
-    if (r) r->path = strdup(path);
+    if (r) {
+        r->path = strdup(file);
+        memcpy(r->shown, shown, sizeof shown);
+    }
     in = malloc(CHUNK);
     scratch = malloc(CHUNK);
     if (!r || !r->path || !in || !scratch) {
@@ -643,6 +654,7 @@ tg_status tg_ckpt_reader_verify(const char *path, tg_ckpt_reader **out, tg_err *
 }
 
 const char *tg_ckpt_reader_path(const tg_ckpt_reader *r) { return r->path; }
+const char *tg_ckpt_reader_shown(const tg_ckpt_reader *r) { return r->shown; }
 uint32_t tg_ckpt_reader_version(const tg_ckpt_reader *r) { return r->version; }
 uint64_t tg_ckpt_reader_file_size(const tg_ckpt_reader *r) { return r->size; }
 int tg_ckpt_reader_count(const tg_ckpt_reader *r) { return (int)r->n; }
@@ -667,12 +679,14 @@ tg_status tg_ckpt_reader_get(const tg_ckpt_reader *r, const char *name, const vo
     *len = 0;
     int i = find_index(r, name);
     if (i < 0)
-        return tg_err_set(err, TG_ERR_FORMAT, "%s: no section '%s' in this checkpoint", r->path, name ? name : "(null)");
+        return tg_err_set(err, TG_ERR_FORMAT, "%s: no section '%s' in this checkpoint", r->shown,
+                          name ? name : "(null)");
     if (!r->data)
-        return tg_err_set(err, TG_ERR_STATE, "%s: opened for verification only, section bytes were not kept", r->path);
+        return tg_err_set(err, TG_ERR_STATE, "%s: opened for verification only, section bytes were "
+                          "not kept", r->shown);
     if (!r->data[i])
         return tg_err_set(err, TG_ERR_STATE, "%s: opened for another section alone, '%s' was not "
-                          "read", r->path, name);
+                          "read", r->shown, name);
     *data = r->data[i];
     *len = (size_t)r->secs[i].len;
     return TG_OK;

@@ -161,6 +161,9 @@ tg_status tg_ckpt_reader_verify(const char *path, tg_ckpt_reader **out, tg_err *
 void tg_ckpt_reader_free(tg_ckpt_reader *r);
 
 const char *tg_ckpt_reader_path(const tg_ckpt_reader *r);
+/* The path as the reader's messages show it: control bytes (a line break, ESC) as \xNN, a long
+ * name as "..." and its last characters. For a message that names the file. */
+const char *tg_ckpt_reader_shown(const tg_ckpt_reader *r);
 uint32_t tg_ckpt_reader_version(const tg_ckpt_reader *r);
 uint64_t tg_ckpt_reader_file_size(const tg_ckpt_reader *r);
 int tg_ckpt_reader_count(const tg_ckpt_reader *r);

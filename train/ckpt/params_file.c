@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datasets/shown.h"
 #include "train/ckpt/params_file.h"
 
 /* The first parameter holding a NaN or an infinity, or NULL (*at: the element). A diverged
@@ -50,7 +51,7 @@ tg_status tg_params_write(const tg_params *P, tg_ckpt_writer *w, tg_err *err) {
 /* param_index against P: the element size of the file in *elem. */
 static tg_status check_index(const tg_params *P, const tg_ckpt_reader *r, uint32_t *elem,
                              tg_err *err) {
-    const char *path = tg_ckpt_reader_path(r);
+    const char *path = tg_ckpt_reader_shown(r);
     const void *p;
     size_t n;
     tg_status s = tg_ckpt_reader_get(r, "param_index", &p, &n, err);
@@ -113,7 +114,7 @@ tg_status tg_params_read(tg_params *P, const tg_ckpt_reader *r, tg_err *err) {
     size_t numel = (size_t)tg_params_numel(P);
     if (n != numel * elem)
         return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'params' has %zu bytes, %zu expected",
-                          tg_ckpt_reader_path(r), n, numel * elem);
+                          tg_ckpt_reader_shown(r), n, numel * elem);
     /* every value is checked as it would be stored before the store is touched */
     const unsigned char *src = p;
     for (int i = 0; i < tg_params_len(P); i++) {
@@ -124,7 +125,7 @@ tg_status tg_params_read(tg_params *P, const tg_ckpt_reader *r, tg_err *err) {
             if (!isfinite(v))
                 return tg_err_set(err, TG_ERR_NUMERIC, "%s: parameter '%s' holds %g at element %lld (a "
                                   "diverged model, or values beyond the float range)",
-                                  tg_ckpt_reader_path(r), t->name, (double)v, (long long)k);
+                                  tg_ckpt_reader_shown(r), t->name, (double)v, (long long)k);
         }
     }
     tg_float *dst = tg_params_data(P);
@@ -136,7 +137,7 @@ tg_status tg_params_read(tg_params *P, const tg_ckpt_reader *r, tg_err *err) {
 
 tg_status tg_params_save(const tg_params *P, const char *path, tg_err *err) {
     tg_ckpt_writer *w = tg_ckpt_writer_new();
-    if (!w) return tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
+    if (!w) return tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", TG_SHOWN(path));
     tg_status s = tg_params_write(P, w, err);
     if (s == TG_OK) s = tg_ckpt_writer_save(w, path, err);
     tg_ckpt_writer_free(w);

@@ -187,7 +187,8 @@ static tg_status optional_cursor(const tg_ckpt_reader *rd, const char *name, uin
     const void *p;
     size_t n;
     tg_status s = tg_ckpt_reader_get(rd, name, &p, &n, err);
-    return s == TG_OK ? versioned_cursor(c, p, n, tg_ckpt_reader_path(rd), name, want, what, err) : s;
+    const char *path = tg_ckpt_reader_shown(rd);
+    return s == TG_OK ? versioned_cursor(c, p, n, path, name, want, what, err) : s;
 }
 
 /* The interval of a run standing at st, checked (interval_check); an absent section (a file from
@@ -207,7 +208,7 @@ static tg_status interval_read(const tg_ckpt_reader *rd, const tg_run_state *st,
     tg_ckpt_cur_f64(&c, &iv->grad_norm);
     tg_ckpt_cur_f64(&c, &iv->wall_s);
     s = tg_ckpt_cur_finish(&c, err);
-    return s == TG_OK ? interval_check(iv, st, tg_ckpt_reader_path(rd), err) : s;
+    return s == TG_OK ? interval_check(iv, st, tg_ckpt_reader_shown(rd), err) : s;
 }
 
 /* Whether the file's validation is pending (section valid_pending, which names the state's step). */
@@ -239,7 +240,7 @@ static tg_status dev_check(const tg_ckpt_reader *rd, const tg_run *r, tg_err *er
     if (s == TG_OK && (n != r->dev.n || hash != tg_run_dev_hash(r)))
         s = tg_err_set(err, TG_ERR_STATE, "%s was validated on another dev set (%llu pairs) than --dev %s reads now "
                        "(%zu pairs): relative paths in the run's config.txt are read from the current folder: give the "
-                       "command from the folder the run started in", tg_ckpt_reader_path(rd),
+                       "command from the folder the run started in", tg_ckpt_reader_shown(rd),
                        (unsigned long long)n, r->cfg.dev[0] ? r->cfg.dev : "(the task's)", r->dev.n);
     return s;
 }
@@ -262,7 +263,7 @@ static tg_status state_only(const char *path, tg_run_state *st, bool *resumable,
     const void *p;
     size_t n;
     s = tg_ckpt_reader_get(rd, "state", &p, &n, err);
-    if (s == TG_OK) s = state_read(p, n, path, st, err);
+    if (s == TG_OK) s = state_read(p, n, tg_ckpt_reader_shown(rd), st, err);
     if (resumable) *resumable = tg_ckpt_reader_find(rd, "adam") != NULL;
     tg_ckpt_reader_free(rd);
     return s;
@@ -277,7 +278,7 @@ tg_status tg_run_check_data(const char *path, tg_run *r, tg_err *err) {
         if (tg_batch_iter_set_state(r->iter, &st.iter, &e2) != TG_OK)
             s = tg_err_set(err, TG_ERR_STATE, "%s was trained on other data than --train reads now: %s (relative paths "
                            "in the run's config.txt are read from the current folder: give the command from the folder "
-                           "the run started in)", path, e2.msg);
+                           "the run started in)", TG_SHOWN(path), e2.msg);
         else tg_batch_iter_set_state(r->iter, &was, &e2);
     }
     return s;
@@ -360,7 +361,7 @@ static tg_status get_text(const tg_ckpt_reader *rd, const char *name, char **out
     if (strlen(t) != n) {
         free(t);
         return tg_err_set(err, TG_ERR_CORRUPT, "%s: section '%s' holds a NUL byte",
-                          tg_ckpt_reader_path(rd), name);
+                          tg_ckpt_reader_shown(rd), name);
     }
     *out = t;
     return TG_OK;
@@ -398,7 +399,7 @@ static tg_status parse_model(const char *text, const char *path, tg_model_config
  * architecture the model section's. A 17 KB file cannot ask for gigabytes. */
 static tg_status model_fits(const tg_ckpt_reader *rd, const tg_model_config *m, const tg_run_config *cfg,
                             tg_err *err) {
-    const char *path = tg_ckpt_reader_path(rd);
+    const char *path = tg_ckpt_reader_shown(rd);
     if (m->max_len > TG_RUN_MAX_POSITIONS)
         return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'model': max_len = %d, a run's model has at most %d",
                           path, m->max_len, TG_RUN_MAX_POSITIONS);
@@ -461,7 +462,7 @@ tg_status tg_run_load_config(const char *path, tg_run_config *cfg, tg_err *err) 
     tg_ckpt_reader *rd;
     tg_status s = tg_ckpt_reader_open(path, &rd, err);
     if (s != TG_OK) return s;
-    s = read_config(rd, path, cfg, err);
+    s = read_config(rd, tg_ckpt_reader_shown(rd), cfg, err);
     tg_ckpt_reader_free(rd);
     return s;
 }
@@ -471,6 +472,7 @@ tg_status tg_run_load_model(const char *path, tg_loaded *out, tg_err *err) {
     tg_ckpt_reader *rd;
     tg_status s = tg_ckpt_reader_open(path, &rd, err);
     if (s != TG_OK) return s;
+    path = tg_ckpt_reader_shown(rd);   /* the messages' (rd freed last) */
     char *text = NULL;
     tg_model_config mcfg;
     s = read_config(rd, path, &out->cfg, err);
@@ -541,6 +543,7 @@ tg_status tg_run_restore(tg_run *r, const char *path, tg_err *err) {
     tg_ckpt_reader *rd;
     tg_status s = tg_ckpt_reader_open(path, &rd, err);
     if (s != TG_OK) return s;
+    path = tg_ckpt_reader_shown(rd);   /* the messages' (rd freed last) */
     uint64_t hash;
     const void *p;
     size_t n;
