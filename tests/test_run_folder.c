@@ -155,13 +155,14 @@ START_TEST(test_fresh_run_refuses_another_runs_files) {
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         const char *one = tg_cli_path(kinds[i]);
         ck_assert_int_eq(mkdir(one, 0777), 0);
-        char from[600], to[600];
+        char from[600], to[600], said[700];
         snprintf(from, sizeof from, "%s/%s", dir, kinds[i]);
         snprintf(to, sizeof to, "%s/%s", one, kinds[i]);
         ck_assert_int_eq(link(from, to), 0);
         again[sizeof again / sizeof again[0] - 2] = (char *)one;
         ck_assert_int_eq(tg_cli_run(NULL, again), 1);
-        ck_assert(tg_cli_has("err.txt", to));
+        snprintf(said, sizeof said, "%s holds another run's files (%s)", one, kinds[i]);
+        ck_assert(tg_cli_has("err.txt", said));
     }
 
     /* a FIFO as metrics.tsv is not waited on: refused as another run's */
@@ -311,6 +312,37 @@ START_TEST(test_progress_lines_show_the_name_safely) {
     err_shows("%s already holds a run", shown);
     char *e = tg_cli_slurp(tg_cli_path("err.txt"));
     ck_assert_msg(strchr(e, '\n') == e + strlen(e) - 1, "not one line: %s", e);
+    free(e);
+}
+END_TEST
+
+/* A refusal of a folder that holds a run named the folder three times, each shown in up to 159
+ * bytes: a name of control bytes (4 shown a byte) filled the 512-byte message, and its end (what
+ * to do: "or give another --out", "continue it with --resume DIR") was cut off. It names the
+ * folder twice, and the file by its own name. */
+START_TEST(test_folder_refusals_keep_their_end) {
+    char dir[600], file[700], ctl[61];
+    memset(ctl, '\x1B', 60);
+    ctl[60] = '\0';
+    snprintf(dir, sizeof dir, "%s/%s\n", tg_cli_dir, ctl);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    snprintf(file, sizeof file, "%s/last.ckpt", dir);
+    tg_cli_write(file, "not read");
+    char *fresh[] = {TINY, "--max-steps", "1", "--out", dir, NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, fresh), 1);
+    char *e = tg_cli_slurp(tg_cli_path("err.txt"));
+    ck_assert_msg(strstr(e, "already holds a run (its last.ckpt)"), "%s", e);
+    ck_assert_msg(strstr(e, "\\x0A, or give another --out\n") &&
+                  strchr(e, '\n') == e + strlen(e) - 1, "%s", e);
+    free(e);
+    ck_assert_int_eq(unlink(file), 0);
+    snprintf(file, sizeof file, "%s/best.ckpt", dir);
+    tg_cli_write(file, "not read");
+    ck_assert_int_eq(tg_cli_run(NULL, fresh), 1);
+    e = tg_cli_slurp(tg_cli_path("err.txt"));
+    ck_assert_msg(strstr(e, "holds another run's files (best.ckpt) and no last.ckpt"), "%s", e);
+    ck_assert_msg(strstr(e, "continue it with --resume ...") && strstr(e, "\\x0A\n") &&
+                  strchr(e, '\n') == e + strlen(e) - 1, "%s", e);
     free(e);
 }
 END_TEST
@@ -930,6 +962,7 @@ int main(void) {
     tcase_add_test(tc, test_fresh_run_refuses_another_runs_files);
     tcase_add_test(tc, test_folder_messages_show_the_name_safely);
     tcase_add_test(tc, test_progress_lines_show_the_name_safely);
+    tcase_add_test(tc, test_folder_refusals_keep_their_end);
     tcase_add_test(tc, test_config_is_not_the_runs_config_txt);
     tcase_add_test(tc, test_experiment_restarts_an_interrupted_cell);
     tcase_add_test(tc, test_users_config_and_vocab_kept);

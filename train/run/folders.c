@@ -195,9 +195,8 @@ tg_status tg_run_folder_fresh(const char *dir, const tg_run_config *cfg, tg_err 
     if (in != TG_OK) return in;
     snprintf(path, sizeof path, "%s/last.ckpt", dir);
     if (stat(path, &sb) == 0)
-        return tg_err_set(err, TG_ERR_STATE, "%s already holds a run (%s): continue it with "
-                          "--resume %s, or give another --out", TG_SHOWN(dir), TG_SHOWN(path),
-                          TG_SHOWN(dir));
+        return tg_err_set(err, TG_ERR_STATE, "%s already holds a run (its last.ckpt): continue it "
+                          "with --resume %s, or give another --out", TG_SHOWN(dir), TG_SHOWN(dir));
     /* an interrupted start's config.txt and vocab.txt are a run's, whole (written atomically, config.txt
      * first): a config.txt that is not the text a run writes, or a vocab.txt with no config.txt, is the
      * user's, and is not replaced (a symlink there is replaced, never followed: atomic_file.h) */
@@ -233,8 +232,8 @@ tg_status tg_run_folder_fresh(const char *dir, const tg_run_config *cfg, tg_err 
     if (started > 0)
         return tg_err_set(err, TG_ERR_STATE, "%s holds another run's files (%s) and no "
                           "last.ckpt: give another --out, or put that run's last.ckpt back and "
-                          "continue it with --resume %s", TG_SHOWN(dir), TG_SHOWN(path),
-                          TG_SHOWN(dir));
+                          "continue it with --resume %s", TG_SHOWN(dir),
+                          TG_SHOWN(path + strlen(dir) + 1), TG_SHOWN(dir));
     int e = errno;
     if (started < 0 && e != ENOENT)
         return tg_err_set(err, TG_ERR_IO, "cannot read %s: %s", TG_SHOWN(dir), strerror(e));
