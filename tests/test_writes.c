@@ -1290,28 +1290,43 @@ START_TEST(test_long_output_names_written) {
 END_TEST
 
 /* A long name's temporary keeps its head whole characters: cut at 223 bytes, a name of 'é' (2
- * bytes each) gave it the first byte of one, and a name that was UTF-8 a temporary that was not.
- * The next save removes a killed writer's temporary of the name in that form too. */
+ * bytes each) gave it the first byte of one, and a name that was UTF-8 a temporary that was not;
+ * so for 4-byte characters (the cut backs off 2 bytes there). The next save removes a killed
+ * writer's temporary of the name in that form, and in an older build's (223 bytes, a character
+ * split, and '~'). */
 START_TEST(test_long_name_temp_cut_at_a_character) {
-    char name[256] = "", out[1200], dead_tmp[1200];
-    for (int i = 0; i < 120; i++) strcat(name, "\xC3\xA9");   /* 240 bytes */
-    strcat(name, ".ckpt");
-    snprintf(out, sizeof out, "%s/%s", tg_cli_dir, name);
-    tg_afile f;
-    tg_err err;
-    ck_assert_int_eq(tg_afile_open(&f, out, &err), TG_OK);
-    const char *base = strrchr(f.tmp, '/') + 1;
-    size_t bad = 0;
-    ck_assert_msg(tg_utf8_valid(base, strlen(base), &bad), "not UTF-8 at byte %zu: %s", bad, base);
-    ck_assert_msg(!strncmp(base, name, 222) && !strncmp(base + 222, "~.tmp.", 6), "%s", base);
-    ck_assert_int_eq(tg_afile_write(&f, "x", 1, &err), TG_OK);
-    ck_assert_int_eq(tg_afile_commit(&f, &err), TG_OK);
-    ck_assert(is_regular(out));
-    snprintf(dead_tmp, sizeof dead_tmp, "%s/%.222s~.tmp.%ld.0", tg_cli_dir, name, (long)dead_pid());
-    tg_cli_write(dead_tmp, "half");
-    ck_assert_int_eq(tg_afile_save(out, "y", 1, &err), TG_OK);
-    ck_assert_msg(!is_regular(dead_tmp), "the dead writer's temporary was kept");
-    ck_assert_int_eq(temporaries(tg_cli_dir), 0);
+    const struct { const char *lead, *ch, *tail; int n; size_t head; } names[] = {
+        {"", "\xC3\xA9", ".ckpt", 120, 222},      /* 245 bytes */
+        {"a", "\xF0\x9F\x98\x80", "", 60, 221},   /* 241 bytes: byte 223 inside a character */
+    };
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        char name[256], out[1200], dead_tmp[1200], dead_old[1200];
+        snprintf(name, sizeof name, "%s", names[k].lead);
+        for (int i = 0; i < names[k].n; i++) strcat(name, names[k].ch);
+        strcat(name, names[k].tail);
+        snprintf(out, sizeof out, "%s/%s", tg_cli_dir, name);
+        tg_afile f;
+        tg_err err;
+        ck_assert_int_eq(tg_afile_open(&f, out, &err), TG_OK);
+        const char *base = strrchr(f.tmp, '/') + 1;
+        size_t bad = 0, h = names[k].head;
+        ck_assert_msg(tg_utf8_valid(base, strlen(base), &bad), "not UTF-8 at byte %zu: %s", bad,
+                      base);
+        ck_assert_msg(!strncmp(base, name, h) && !strncmp(base + h, "~.tmp.", 6), "%s", base);
+        ck_assert_int_eq(tg_afile_write(&f, "x", 1, &err), TG_OK);
+        ck_assert_int_eq(tg_afile_commit(&f, &err), TG_OK);
+        ck_assert(is_regular(out));
+        snprintf(dead_tmp, sizeof dead_tmp, "%s/%.*s~.tmp.%ld.0", tg_cli_dir, (int)h, name,
+                 (long)dead_pid());
+        snprintf(dead_old, sizeof dead_old, "%s/%.223s~.tmp.%ld.3", tg_cli_dir, name,
+                 (long)dead_pid());
+        tg_cli_write(dead_tmp, "half");
+        tg_cli_write(dead_old, "half");
+        ck_assert_int_eq(tg_afile_save(out, "y", 1, &err), TG_OK);
+        ck_assert_msg(!is_regular(dead_tmp), "the dead writer's temporary was kept (%zu)", k);
+        ck_assert_msg(!is_regular(dead_old), "an older build's dead temporary was kept (%zu)", k);
+        ck_assert_int_eq(temporaries(tg_cli_dir), 0);
+    }
 }
 END_TEST
 
