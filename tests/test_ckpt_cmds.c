@@ -499,6 +499,46 @@ START_TEST(test_diagnose_refuses_another_dev_set) {
 }
 END_TEST
 
+/* err.txt holds needle, and each of its lines is one of tapegrad's (a line break in a name shown
+ * as \x0A, never splitting a message in two). */
+static bool one_line_with(const char *needle) {
+    char *e = tg_cli_slurp(tg_cli_path("err.txt"));
+    bool ok = strstr(e, needle) != NULL;
+    for (const char *l = e; ok && *l; l = strchr(l, '\n') + 1)
+        ok = !strncmp(l, "tapegrad ", 9) && strchr(l, '\n');
+    if (!ok) fprintf(stderr, "--- err.txt is not lines of tapegrad's with '%s':\n%s\n", needle, e);
+    free(e);
+    return ok;
+}
+
+/* ckpt diagnose named its folder, a data file it cannot open and the dev file of another dev
+ * set raw in its refusals: a line break in a name split the message in two. */
+START_TEST(test_diagnose_refusals_show_names_escaped) {
+    write_data();
+    const char *empty = tg_cli_path("e\nmpty");
+    ck_assert_int_eq(mkdir(empty, 0755), 0);
+    ck_assert_int_eq(diagnose(empty), 1);
+    ck_assert(one_line_with("e\\x0Ampty: no last.ckpt and no step-N.ckpt: not a run folder"));
+    const char *dev = tg_cli_path("d\nev.tsv");
+    copy_file(tg_cli_path("dev.tsv"), dev);
+    char *a[] = {"train", "--train", (char *)tg_cli_path("train.tsv"), "--dev", (char *)dev,
+                 "--out", (char *)tg_cli_path("r\nun"), "--merges", "30", "--d-model", "16",
+                 "--heads", "2", "--d-ff", "32", "--layers", "1", "--max-steps", "10",
+                 "--save-every", "10", "--keep", "100", "--valid-every", "1000", "--threads", "1",
+                 NULL};
+    tg_cli_run_ok(NULL, a);
+    tg_cli_write(dev, "the dog\tel perro\n");
+    ck_assert_int_eq(diagnose(tg_cli_path("r\nun")), 1);
+    ck_assert(one_line_with("r\\x0Aun/last.ckpt was validated on another dev set"));
+    ck_assert(one_line_with("than --dev "));
+    ck_assert(one_line_with("d\\x0Aev.tsv reads now"));
+    ck_assert_int_eq(unlink(dev), 0);
+    ck_assert_int_eq(diagnose(tg_cli_path("r\nun")), 1);
+    ck_assert(one_line_with("d\\x0Aev.tsv: No such file or directory (the run's --dev, as "));
+    ck_assert(one_line_with("r\\x0Aun/last.ckpt records it"));
+}
+END_TEST
+
 /* ckpt verify and ckpt average printed file names raw: a name with ESC sent it to the terminal. */
 START_TEST(test_ckpt_names_escaped) {
     write_data();
@@ -603,6 +643,7 @@ int main(void) {
     tcase_add_test(tc, test_diagnose_names_missing_data_file);
     tcase_add_test(tc, test_diagnose_refuses_another_dev_set);
     tcase_add_test(tc, test_ckpt_names_escaped);
+    tcase_add_test(tc, test_diagnose_refusals_show_names_escaped);
     tcase_add_test(tc, test_average_refuses_input_twice);
     tcase_add_test(tc, test_info_json_without_dev_is_null);
     suite_add_tcase(s, tc);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "datasets/shown.h"
 #include "train/ckpt/atomic_file.h"
 #include "train/run/diagnostics.h"
 #include "train/run/progress.h"
@@ -121,16 +122,17 @@ static tg_status diagnose_one(tg_run *r, tg_run_diag *d, later_rows *o, const ch
     tg_model_config_str(tg_model_cfg(L.model), theirs, sizeof theirs);
     if (step >= 0 && L.st.step != step)
         s = tg_err_set(err, TG_ERR_STATE, "%s holds step %lld, not %lld as its name says: not the run's "
-                       "checkpoint of that step; nothing written", path, (long long)L.st.step, (long long)step);
+                       "checkpoint of that step; nothing written", TG_SHOWN(path),
+                       (long long)L.st.step, (long long)step);
     else if (strcmp(mine, theirs)) {
         char a[128], b[128];
         tg_run_config_first_difference(theirs, mine, ' ', a, b, sizeof a);
         s = tg_err_set(err, TG_ERR_STATE, "%s has another model than the run's (%s): %s, not %s; nothing written",
-                       path, recipe, a, b);
+                       TG_SHOWN(path), TG_SHOWN(recipe), a, b);
     }
     else if (!tg_run_same_vocab(L.bpe, r->bpe))
-        s = tg_err_set(err, TG_ERR_STATE, "%s has another vocabulary than the run's (%s); nothing written", path,
-                       recipe);
+        s = tg_err_set(err, TG_ERR_STATE, "%s has another vocabulary than the run's (%s); nothing "
+                       "written", TG_SHOWN(path), TG_SHOWN(recipe));
     const bool own = s == TG_OK && trained_rows(&L.cfg, L.st.step) && later_has(o, L.st.step);
     if (s != TG_OK || own) {
         if (s == TG_OK) later_rows_upto(o, d, r, L.st.step, true);
@@ -157,8 +159,10 @@ static tg_status data_readable(const tg_run_config *c, const char *recipe, tg_er
         FILE *f = tg_afile_fopen_regular(path[i], false);
         if (f) fclose(f);
         if (f || errno == EINVAL) continue;   /* (not a regular file: the corpus reader's to judge) */
-        return tg_err_set(err, TG_ERR_IO, "cannot open %s: %s (the run's %s, as %s records it; relative paths "
-                          "are read from the current folder)", path[i], strerror(errno), flag[i], recipe);
+        int e = errno;
+        return tg_err_set(err, TG_ERR_IO, "cannot open %s: %s (the run's %s, as %s records it; "
+                          "relative paths are read from the current folder)", TG_SHOWN(path[i]),
+                          strerror(e), flag[i], TG_SHOWN(recipe));
     }
     return TG_OK;
 }
@@ -205,7 +209,8 @@ tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_do
     bool has_last = lstat(recipe, &sb) == 0 || errno != ENOENT;   /* a bad last.ckpt is an error, not skipped */
     if (!has_last && n == 0) {
         free(kept);
-        return tg_err_set(err, TG_ERR_ARG, "%s: no last.ckpt and no step-N.ckpt: not a run folder", rundir);
+        return tg_err_set(err, TG_ERR_ARG, "%s: no last.ckpt and no step-N.ckpt: not a run folder",
+                          TG_SHOWN(rundir));
     }
     /* the run folder's lock, as train takes it, before the run is read: a train resumed meanwhile
      * would have its diagnostics.tsv rows replaced by this one's, and its gradient norms are in no
@@ -241,7 +246,8 @@ tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_do
         free(h);
         return s != TG_OK ? s : own ? TG_OK : TG_ERR_STATE;
     }
-    if (strlen(rundir) >= sizeof cfg->out) s = tg_err_set(err, TG_ERR_ARG, "%s: path too long", rundir);
+    if (strlen(rundir) >= sizeof cfg->out)
+        s = tg_err_set(err, TG_ERR_ARG, "%s: path too long", TG_SHOWN(rundir));
     else snprintf(cfg->out, sizeof cfg->out, "%s", rundir);
     if (s == TG_OK) s = data_readable(cfg, recipe, err);
     cfg->diagnostics = 1;

@@ -241,7 +241,8 @@ static tg_status dev_check(const tg_ckpt_reader *rd, const tg_run *r, tg_err *er
         s = tg_err_set(err, TG_ERR_STATE, "%s was validated on another dev set (%llu pairs) than --dev %s reads now "
                        "(%zu pairs): relative paths in the run's config.txt are read from the current folder: give the "
                        "command from the folder the run started in", tg_ckpt_reader_shown(rd),
-                       (unsigned long long)n, r->cfg.dev[0] ? r->cfg.dev : "(the task's)", r->dev.n);
+                       (unsigned long long)n, r->cfg.dev[0] ? TG_SHOWN(r->cfg.dev) : "(the task's)",
+                       r->dev.n);
     return s;
 }
 
