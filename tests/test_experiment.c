@@ -478,6 +478,23 @@ END_TEST
               "--warmup", "20", "--log-every", "20", "--valid-every", "30", "--save-every", "10",               \
               "--threads", "1", "--vary", "attn-activation=none,relu", "--seeds", "1"
 
+/* The notes on a --config's settings that a cell does not take (seed, out) printed the file's
+ * name and its out value raw: an ESC in either reached the terminal. */
+START_TEST(test_config_notes_show_names_escaped) {
+    char d[300], cfg[400];
+    snprintf(cfg, sizeof cfg, "%s/c\033[31m.cfg", tmpdir);
+    tg_cli_write(cfg, "seed = 7\nout = o\033[32mx\n");
+    snprintf(d, sizeof d, "%s/note", tmpdir);
+    char *g[] = {"experiment", "--config", cfg, "--task", "copy", "--d-model", "8", "--heads",
+                 "2", "--d-ff", "8", "--layers", "1", "--max-steps", "1", "--threads", "1",
+                 "--vary", "norm=post,pre", "--seeds", "1", "--out", d, "--dry-run", NULL};
+    run_ok(g);
+    ck_assert_int_eq(count_in("err.txt", "c\\x1B[31m.cfg:1: seed = 7 is not used"), 1);
+    ck_assert_int_eq(count_in("err.txt", "c\\x1B[31m.cfg:2: out = o\\x1B[32mx is not used"), 1);
+    ck_assert_int_eq(count_in("err.txt", "\033"), 0);
+}
+END_TEST
+
 static uint64_t cell_hash(const char *dir, const char *cell, int64_t want_step) {
     char path[600];
     snprintf(path, sizeof path, "%s/cells/%s/last.ckpt", dir, cell);
@@ -2905,6 +2922,7 @@ int main(void) {
     tcase_add_test(tc, test_report_cache_diagnostics_baseline);
     tcase_add_test(tc, test_dry_run_lists_cells_and_writes_nothing);
     tcase_add_test(tc, test_dry_run_of_text_cells_with_validation_flags);
+    tcase_add_test(tc, test_config_notes_show_names_escaped);
     tcase_add_test(tc, test_resume_extends_budget_exactly);
     tcase_add_test(tc, test_cell_stopped_in_last_validation_not_done);
     tcase_add_test(tc, test_jobs_side_by_side_exact);

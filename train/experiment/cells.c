@@ -781,11 +781,11 @@ void tg_exp_note_config_per_cell(const tg_experiment *e, FILE *f) {
     int at = tg_run_config_line_of(&lines, "seed");
     if (at && c.seed != d.seed)
         fprintf(f, "tapegrad experiment: note: %s:%d: seed = %llu is not used: each cell trains its own seed "
-                "(--seeds, --seed-list)\n", e->config, at, (unsigned long long)c.seed);
+                "(--seeds, --seed-list)\n", TG_SHOWN(e->config), at, (unsigned long long)c.seed);
     at = tg_run_config_line_of(&lines, "out");
     if (at && strcmp(c.out, d.out))
         fprintf(f, "tapegrad experiment: note: %s:%d: out = %s is not used: each cell trains in %s/cells/<cell>\n",
-                e->config, at, c.out, tg_exp_dir_shown(e));
+                TG_SHOWN(e->config), at, TG_SHOWN(c.out), tg_exp_dir_shown(e));
 }
 
 tg_status tg_exp_check_inputs(const tg_experiment *e, tg_err *err) {
