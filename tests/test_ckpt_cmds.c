@@ -539,6 +539,32 @@ START_TEST(test_diagnose_refusals_show_names_escaped) {
 }
 END_TEST
 
+/* A run folder's listing and metrics.tsv's rewrite named the folder raw: a line break split the
+ * message, and a long name of control bytes (each shown in 4) cut its reason off. */
+START_TEST(test_run_folder_reads_show_names_escaped) {
+    char lost[1400], part[200];
+    memset(part, '\001', 60);
+    snprintf(part + 60, sizeof part - 60, "%s", "\xc3\xa9\xc3\xa9/");
+    snprintf(lost, sizeof lost, "%s/", tg_cli_dir);
+    for (int i = 0; i < 6; i++) strcat(lost, part);
+    ck_assert_int_eq(diagnose(lost), 1);
+    ck_assert(one_line_with("cannot list ...\\x01"));
+    ck_assert(one_line_with("\xc3\xa9/: No such file or directory"));
+    ck_assert_int_eq(diagnose(tg_cli_path("x\ny")), 1);
+    ck_assert(one_line_with("cannot list "));
+    ck_assert(one_line_with("x\\x0Ay: No such file or directory"));
+    write_data();
+    train_run("q\nr", "30", "2", "10", false);
+    char metrics[600];
+    snprintf(metrics, sizeof metrics, "%s/metrics.tsv", tg_cli_path("q\nr"));
+    ck_assert_int_eq(unlink(metrics), 0);
+    ck_assert_int_eq(symlink("elsewhere.tsv", metrics), 0);
+    char *r[] = {"train", "--resume", (char *)tg_cli_path("q\nr"), "--max-steps", "3", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, r), 1);
+    ck_assert(one_line_with("q\\x0Ar/metrics.tsv: is a symbolic link; refusing to rewrite it"));
+}
+END_TEST
+
 /* ckpt verify and ckpt average printed file names raw: a name with ESC sent it to the terminal. */
 START_TEST(test_ckpt_names_escaped) {
     write_data();
@@ -644,6 +670,7 @@ int main(void) {
     tcase_add_test(tc, test_diagnose_refuses_another_dev_set);
     tcase_add_test(tc, test_ckpt_names_escaped);
     tcase_add_test(tc, test_diagnose_refusals_show_names_escaped);
+    tcase_add_test(tc, test_run_folder_reads_show_names_escaped);
     tcase_add_test(tc, test_average_refuses_input_twice);
     tcase_add_test(tc, test_info_json_without_dev_is_null);
     suite_add_tcase(s, tc);

@@ -97,9 +97,14 @@ static tg_status copy_kept(const char *path, const char *header, int step_col, i
      * device or FIFO (/dev/zero never ends, a FIFO without a writer never opens). */
     FILE *in = tg_afile_fopen_regular(path, true);
     *found = in != NULL;
-    if (!in && errno == ELOOP) return tg_err_set(err, TG_ERR_IO, "%s: is a symbolic link; refusing to rewrite it", path);
-    if (!in && errno == EINVAL) return tg_err_set(err, TG_ERR_IO, "%s: not a regular file; refusing to rewrite it", path);
-    if (!in && errno != ENOENT) return tg_err_set(err, TG_ERR_IO, "%s: %s", path, strerror(errno));
+    int e = in ? 0 : errno;
+    if (e == ELOOP)
+        return tg_err_set(err, TG_ERR_IO, "%s: is a symbolic link; refusing to rewrite it",
+                          TG_SHOWN(path));
+    if (e == EINVAL)
+        return tg_err_set(err, TG_ERR_IO, "%s: not a regular file; refusing to rewrite it",
+                          TG_SHOWN(path));
+    if (e && e != ENOENT) return tg_err_set(err, TG_ERR_IO, "%s: %s", TG_SHOWN(path), strerror(e));
     tg_status st = tg_afile_open(out, path, err);
     if (!in || st != TG_OK) {
         if (in) fclose(in);
@@ -139,9 +144,11 @@ static tg_status copy_kept(const char *path, const char *header, int step_col, i
         if (step == keep_step && k && !strncmp(text, drop_at_keep, k) && text[k] == '\t') continue;
         if (st == TG_OK) st = tg_afile_write(out, text, (size_t)len, err);
     }
-    if (st == TG_OK && len == -3) st = tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
+    if (st == TG_OK && len == -3)
+        st = tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", TG_SHOWN(path));
     free(line);
-    if (st == TG_OK && ferror(in)) st = tg_err_set(err, TG_ERR_IO, "%s: read error", path);
+    if (st == TG_OK && ferror(in))
+        st = tg_err_set(err, TG_ERR_IO, "%s: read error", TG_SHOWN(path));
     fclose(in);
     if (st != TG_OK) tg_afile_abort(out);
     return st;
@@ -205,7 +212,8 @@ int tg_tsv_dropped_text(const char *path, const tg_tsv_dropped *d, char *buf, si
     char others[64] = "";
     if (d->lines > 1) snprintf(others, sizeof others, ", with %ld other such line%s", d->lines - 1, d->lines > 2 ? "s" : "");
     tg_err e;   /* (tg_err_set: a control byte of the line quoted becomes '?') */
-    tg_err_set(&e, TG_ERR_FORMAT, "%s:%ld: '%s' is not a row (%s): dropped%s", path, d->first_line, d->first,
+    tg_err_set(&e, TG_ERR_FORMAT, "%s:%ld: '%s' is not a row (%s): dropped%s", TG_SHOWN(path),
+               d->first_line, d->first,
                d->first_torn ? "a last line without a newline, holding CRs: a file of CR line ends, which tapegrad "
                                "does not write"
                : d->first_long ? "a line longer than " TSV_LINE_MAX_TEXT ", which no row tapegrad writes is"

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "datasets/shown.h"
 #include "train/ckpt/atomic_file.h"
 #include "train/run/run.h"
 
@@ -44,7 +45,8 @@ static int cmp_desc(const void *a, const void *b) {
 
 tg_status tg_run_list_periodic(const char *dir, int64_t **steps, size_t *n, tg_err *err) {
     DIR *d = opendir(dir);
-    if (!d) return tg_err_set(err, TG_ERR_IO, "cannot list %s: %s", dir, strerror(errno));
+    int why = errno;
+    if (!d) return tg_err_set(err, TG_ERR_IO, "cannot list %s: %s", TG_SHOWN(dir), strerror(why));
     size_t cap = 0;
     *steps = NULL;
     *n = 0;
@@ -111,8 +113,10 @@ tg_status tg_run_keep_newest(const char *dir, int64_t keep, int64_t every, int64
             continue;
         }
         if ((int64_t)rolling++ < keep) continue;
-        if (remove(path) != 0 && errno != ENOENT)
-            s = tg_err_set(err, TG_ERR_IO, "cannot remove %s (--keep): %s", path, strerror(errno));
+        int e = remove(path) != 0 ? errno : 0;
+        if (e && e != ENOENT)
+            s = tg_err_set(err, TG_ERR_IO, "cannot remove %s (--keep): %s", TG_SHOWN(path),
+                           strerror(e));
     }
     free(steps);
     return s;
