@@ -347,6 +347,30 @@ START_TEST(test_folder_refusals_keep_their_end) {
 }
 END_TEST
 
+/* A --out of control bytes (4 bytes shown a byte) was shown whole in the progress lines, which
+ * hold 2 KiB: "saved DIR/last.ckpt (step N, ...)" lost its end, and "resume with: tapegrad train
+ * --resume DIR" its folder's. Such a name is shown as its end, and the line whole. */
+START_TEST(test_progress_lines_keep_their_end) {
+    char dir[1100], part[250];
+    memset(part, '\x01', 240);
+    part[240] = '\0';
+    snprintf(dir, sizeof dir, "%s/%s", tg_cli_dir, part);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(mkdir(dir, 0755), 0);
+        strcat(strcat(dir, "/"), part);
+    }
+    char *fresh[] = {TINY, "--max-steps", "2", "--out", dir, NULL};
+    ck_assert_int_eq(tg_cli_run("TAPEGRAD_STOP_AT_STEP=1", fresh), 0);
+    char *e = tg_cli_slurp(tg_cli_path("err.txt"));   /* (too long for a check message) */
+    bool ok = strstr(e, "] saved ...\\x01") && strstr(e, "\\x01/last.ckpt (step 1, ") &&
+              strstr(e, "resume with: tapegrad train --resume ...\\x01") &&
+              strstr(e, "\\x01\\x01\n");
+    if (!ok) fprintf(stderr, "--- err.txt:\n%s\n", e);
+    free(e);
+    ck_assert(ok);
+}
+END_TEST
+
 /* --config naming the file the run writes (OUT/config.txt, by any path) is refused before
  * anything is written: the user's own file is not replaced. */
 START_TEST(test_config_is_not_the_runs_config_txt) {
@@ -963,6 +987,7 @@ int main(void) {
     tcase_add_test(tc, test_folder_messages_show_the_name_safely);
     tcase_add_test(tc, test_progress_lines_show_the_name_safely);
     tcase_add_test(tc, test_folder_refusals_keep_their_end);
+    tcase_add_test(tc, test_progress_lines_keep_their_end);
     tcase_add_test(tc, test_config_is_not_the_runs_config_txt);
     tcase_add_test(tc, test_experiment_restarts_an_interrupted_cell);
     tcase_add_test(tc, test_users_config_and_vocab_kept);

@@ -72,8 +72,8 @@ typedef struct tg_run {
     uint64_t saved_file;          /* that last.ckpt's inode number (0: none): a failed save that
                                      replaced it anyway (its folder's sync failed) is told apart */
     bool keep_ahead_said;         /* --keep: the step-N.ckpt beyond the run's step were said */
-    char out_shown[4 * TG_PATH_MAX];   /* cfg.out as the progress lines show it, escaped (shown.h):
-                                          set by tg_run_train */
+    char out_shown[TG_PATH_MAX];   /* cfg.out as the progress lines show it, escaped (shown.h),
+                                      in no more bytes than --out may hold: set by tg_run_train */
 } tg_run;
 
 /* A fresh run's --max-len (files) or --task-max-len (synthetic task) beyond TG_RUN_MAX_PIECES
