@@ -73,7 +73,7 @@ typedef struct tg_run {
                                      replaced it anyway (its folder's sync failed) is told apart */
     bool keep_ahead_said;         /* --keep: the step-N.ckpt beyond the run's step were said */
     char out_shown[TG_PATH_MAX];   /* cfg.out as the progress lines show it, escaped (shown.h),
-                                      in no more bytes than --out may hold: set by tg_run_train */
+                                      in no more bytes than --out may hold: set by tg_run_open */
 } tg_run;
 
 /* A fresh run's --max-len (files) or --task-max-len (synthetic task) beyond TG_RUN_MAX_PIECES

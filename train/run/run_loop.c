@@ -12,7 +12,6 @@
 #include <time.h>
 #include <sys/stat.h>
 
-#include "datasets/shown.h"
 #include "train/metrics/metrics.h"
 #include "train/run/diagnostics.h"
 #include "train/run/dist.h"
@@ -494,11 +493,6 @@ int tg_run_train(tg_run *r) {
     tg_progress pg;
     char msg[512];
     tg_err err = {{0}};
-    /* --out in a progress line: tg_progress_log keeps the line breaks and tabs of its own format,
-     * and one in the name split the line. Shown whole up to --out's own size (any name without
-     * control bytes), else as its end: a name of control bytes, shown 4 bytes a byte, filled the
-     * line's 2 KiB and cut its end off ("(step N, ...)", "--resume DIR") */
-    tg_shown_tail(r->out_shown, sizeof r->out_shown, r->cfg.out);
     if (tg_progress_open(&pg, tg_dist_rank() == 0 ? r->cfg.out : NULL, r->st.step, r->valid_pending, msg,
                          sizeof msg) != 0) {
         fprintf(stderr, "tapegrad train: %s\n", msg);

@@ -156,13 +156,9 @@ static tg_status file_data(tg_run *r, tg_loaded *from, tg_err *err) {
         char path[TG_PATH_MAX + 16];
         snprintf(path, sizeof path, "%s/vocab.txt", c->out);
         if (s == TG_OK && tg_dist_rank() == 0) s = tg_run_vocab_save(r->bpe, path, err);   /* rank 0 writes */
-        if (s == TG_OK) {   /* --out shown, not obeyed: an ESC sequence there went raw */
-            size_t cap = 4 * strlen(path) + 1;   /* (a byte is shown in at most 4) */
-            char *shown = malloc(cap);
-            say("vocabulary of %d pieces in %.1f s, saved to %s\n", tg_bpe_vocab_size(r->bpe),
-                now_s() - t0, shown ? tg_shown(shown, cap, path) : "the run folder");
-            free(shown);
-        }
+        if (s == TG_OK)
+            say("vocabulary of %d pieces in %.1f s, saved to %s/vocab.txt\n",
+                tg_bpe_vocab_size(r->bpe), now_s() - t0, r->out_shown);
     }
     const int limit = c->max_len < TG_RUN_MAX_PIECES ? c->max_len : TG_RUN_MAX_PIECES;
     if (s == TG_OK) s = tg_dataset_from_corpus(&r->train, &corpus, r->bpe, limit, err);
@@ -265,6 +261,11 @@ void tg_run_remove_stale_temps(const char *rundir, const char *command) {
 static tg_status run_open(tg_run *r, const tg_run_config *cfg, tg_loaded *from, bool restore, tg_err *err) {
     memset(r, 0, sizeof *r);
     r->cfg = *cfg;
+    /* --out in a progress line: tg_progress_log keeps the line breaks and tabs of its own format,
+     * and one in the name split the line. Shown whole up to --out's own size (any name without
+     * control bytes), else as its end: a name of control bytes, shown 4 bytes a byte, filled the
+     * line's 2 KiB and cut its end off ("(step N, ...)", "--resume DIR") */
+    tg_shown_tail(r->out_shown, sizeof r->out_shown, r->cfg.out);
     const tg_run_config *c = &r->cfg;
     if (restore && tg_dist_rank() == 0) tg_run_remove_stale_temps(c->out, "train");   /* rank 0 owns the folder */
     tg_status s = c->task[0] ? synth_data(r, err) : file_data(r, from, err);
