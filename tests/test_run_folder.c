@@ -371,6 +371,25 @@ START_TEST(test_progress_lines_keep_their_end) {
 }
 END_TEST
 
+/* --resume with a path longer than the run's folder is held in (1,023 bytes, as --out) was cut
+ * by an snprintf, and the cut name reported as a folder that cannot be opened: the run there was
+ * fine. It is refused as --out's is, by the flag's name. */
+START_TEST(test_resume_path_too_long_refused) {
+    char dir[600], *resume = malloc(2000);
+    ck_assert_ptr_nonnull(resume);
+    snprintf(dir, sizeof dir, "%s/run", tg_cli_dir);
+    char *fresh[] = {TINY, "--max-steps", "1", "--out", dir, NULL};
+    tg_cli_run_ok(NULL, fresh);
+    int k = snprintf(resume, 2000, "%s/", tg_cli_dir);
+    while (k < 1100) k += snprintf(resume + k, (size_t)(2000 - k), "./");
+    snprintf(resume + k, (size_t)(2000 - k), "run");
+    char *again[] = {"train", "--resume", resume, "--max-steps", "2", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, again), 2);
+    ck_assert(tg_cli_has("err.txt", "tapegrad train: --resume: value too long (at most 1023 bytes)\n"));
+    free(resume);
+}
+END_TEST
+
 /* --config naming the file the run writes (OUT/config.txt, by any path) is refused before
  * anything is written: the user's own file is not replaced. */
 START_TEST(test_config_is_not_the_runs_config_txt) {
@@ -988,6 +1007,7 @@ int main(void) {
     tcase_add_test(tc, test_progress_lines_show_the_name_safely);
     tcase_add_test(tc, test_folder_refusals_keep_their_end);
     tcase_add_test(tc, test_progress_lines_keep_their_end);
+    tcase_add_test(tc, test_resume_path_too_long_refused);
     tcase_add_test(tc, test_config_is_not_the_runs_config_txt);
     tcase_add_test(tc, test_experiment_restarts_an_interrupted_cell);
     tcase_add_test(tc, test_users_config_and_vocab_kept);

@@ -343,6 +343,12 @@ int tg_cmd_train(int argc, char **argv) {
     const bool writer = tg_dist_rank() == 0;   /* over MPI, rank 0 alone writes the run folder */
     int lock = -1;   /* RUNDIR/lock, held by the writer from before its first write to the end */
     tg_run_config_lines file_lines;   /* where --config set each setting */
+    if (rc == 0 && resume && strlen(resume) >= sizeof cfg->out) {
+        /* as --out: the run's folder is held in cfg->out (a longer one was cut, then not found) */
+        fprintf(stderr, "tapegrad train: --resume: value too long (at most %zu bytes)\n",
+                sizeof cfg->out - 1);
+        rc = 2;
+    }
     if (rc == 0 && resume) {
         snprintf(path, sizeof path, "%s/last.ckpt", resume);
         if (config) { fprintf(stderr, "tapegrad train: --resume takes its settings from the checkpoint, not --config\n"); rc = 2; }
