@@ -592,6 +592,46 @@ START_TEST(test_resume_refuses_another_dev_set) {
 }
 END_TEST
 
+/* The refusal above with the checkpoint's name and --dev both long and of control bytes, so each
+ * is shown at its most (159 bytes): the message filled its 512 bytes and lost the end of its
+ * advice. */
+START_TEST(test_another_dev_set_refusal_keeps_its_end) {
+    char ctl[61], name[100], path[700];
+    memset(ctl, '\x01', 60);
+    ctl[60] = '\0';
+    const char *top = tg_cli_path("ld"), *other = tg_cli_path("ld/other");
+    ck_assert_int_eq(mkdir(top, 0777), 0);
+    ck_assert_int_eq(mkdir(other, 0777), 0);
+    const char *pairs = "one two\tuno dos\nthree four\ttres cuatro\nfive six\tcinco seis\n";
+    snprintf(name, sizeof name, "%s.tsv", ctl);
+    const char *where[2] = {top, other}, *dev[2] = {"one two\tuno dos\n", "five six\tcinco seis\n"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/train.tsv", where[i]);
+        tg_cli_write(path, pairs);
+        snprintf(path, sizeof path, "%s/%s", where[i], name);
+        tg_cli_write(path, dev[i]);
+    }
+    char cwd[600];
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    ck_assert_int_eq(chdir(top), 0);
+    char *a[] = {"train", "--train", "train.tsv", "--dev", name, "--merges", "20", "--d-model", "16", "--heads",
+                 "2", "--d-ff", "32", "--layers", "1", "--max-steps", "2", "--valid-every", "1", "--out", ctl, NULL};
+    tg_cli_run_ok(NULL, a);
+    ck_assert_int_eq(chdir(other), 0);
+    snprintf(path, sizeof path, "../%s", ctl);
+    char *b[] = {"train", "--resume", path, "--max-steps", "4", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, b), 1);
+    ck_assert_int_eq(chdir(cwd), 0);
+    char *e = tg_cli_slurp(tg_cli_path("err.txt"));
+    const char *m = strstr(e, "was validated on another dev set (1 pairs) than --dev ...\\x01");
+    bool ok = m && strstr(m, "\\x01.tsv reads now (1 pairs): ") &&
+              strstr(m, "give the command from the folder the run started in\n");
+    if (!ok) fprintf(stderr, "--- err.txt:\n%s\n", e);
+    free(e);
+    ck_assert(ok);
+}
+END_TEST
+
 /* A bad --dev is found before the vocabulary is learned (minutes on a real corpus): the run
  * stops naming it, with no vocab.txt written. */
 START_TEST(test_bad_dev_before_bpe) {
@@ -1018,6 +1058,7 @@ int main(void) {
     tcase_add_test(tc, test_bad_dev_before_bpe);
     tcase_add_test(tc, test_inputs_that_are_outputs_refused);
     tcase_add_test(tc, test_resume_refuses_another_dev_set);
+    tcase_add_test(tc, test_another_dev_set_refusal_keeps_its_end);
     tcase_add_test(tc, test_log_numbers_fit);
     tcase_add_test(tc, test_dev_samples_shown_escaped);
     tcase_add_test(tc, test_bad_kernels_variable_warned);
