@@ -495,6 +495,51 @@ START_TEST(test_config_notes_show_names_escaped) {
 }
 END_TEST
 
+/* The experiment's own readers (infile.c, record.c) named a file raw: a tab in the folder's name
+ * reached the message as it was (tg_err_set leaves a line break and a tab), and a long name cut
+ * the message's end. Each name is shown escaped, as its tail. */
+START_TEST(test_record_errors_show_names_escaped) {
+    char d[300], rec[1100], deep[1000];
+    snprintf(d, sizeof d, "%s/a\tb", tmpdir);
+    ck_assert_int_eq(mkdir(d, 0755), 0);
+    snprintf(rec, sizeof rec, "%s/experiment.txt", d);
+    ck_assert_int_eq(symlink("/etc/passwd", rec), 0);
+    char *g[] = {"experiment", "--task", "copy", "--d-model", "8", "--heads", "2", "--d-ff", "8",
+                 "--layers", "1", "--max-steps", "1", "--threads", "1", "--vary", "norm=post,pre",
+                 "--seeds", "1", "--out", d, "--dry-run", NULL};
+    ck_assert_int_eq(run(g), 1);
+    const char *link_end = ": is a symbolic link; tapegrad writes a file there and does not "
+                           "follow a link in its place: remove it\n";
+    char want[300];
+    snprintf(want, sizeof want, "a\\x09b/experiment.txt%s", link_end);
+    ck_assert_int_eq(count_in("err.txt", want), 1);
+    ck_assert_int_eq(count_in("err.txt", "\t"), 0);
+    ck_assert_int_eq(unlink(rec), 0);
+    FILE *f = fopen(rec, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite("arg: x\n\0\n", 1, 9, f), 9);
+    ck_assert_int_eq(fclose(f), 0);
+    char *r[] = {"experiment", "--resume", d, NULL};
+    ck_assert_int_eq(run(r), 1);
+    ck_assert_int_eq(count_in("err.txt", "a\\x09b/experiment.txt:2: a NUL byte: not a record "
+                              "tapegrad wrote\n"), 1);
+    ck_assert_int_eq(count_in("err.txt", "\t"), 0);
+    /* a folder of three 240-byte parts: its name shown as its end, the message whole */
+    int k = snprintf(deep, sizeof deep, "%s", d);
+    for (int i = 0; i < 3; i++) {
+        k += snprintf(deep + k, sizeof deep - (size_t)k, "/%0240d", i);
+        ck_assert_int_eq(mkdir(deep, 0755), 0);
+    }
+    snprintf(rec, sizeof rec, "%s/experiment.txt", deep);
+    ck_assert_int_eq(symlink("/etc/passwd", rec), 0);
+    g[20] = deep;
+    ck_assert_int_eq(run(g), 1);
+    ck_assert_int_eq(count_in("err.txt", "tapegrad experiment: ...00000"), 1);
+    snprintf(want, sizeof want, "02/experiment.txt%s", link_end);
+    ck_assert_int_eq(count_in("err.txt", want), 1);
+}
+END_TEST
+
 static uint64_t cell_hash(const char *dir, const char *cell, int64_t want_step) {
     char path[600];
     snprintf(path, sizeof path, "%s/cells/%s/last.ckpt", dir, cell);
@@ -2923,6 +2968,7 @@ int main(void) {
     tcase_add_test(tc, test_dry_run_lists_cells_and_writes_nothing);
     tcase_add_test(tc, test_dry_run_of_text_cells_with_validation_flags);
     tcase_add_test(tc, test_config_notes_show_names_escaped);
+    tcase_add_test(tc, test_record_errors_show_names_escaped);
     tcase_add_test(tc, test_resume_extends_budget_exactly);
     tcase_add_test(tc, test_cell_stopped_in_last_validation_not_done);
     tcase_add_test(tc, test_jobs_side_by_side_exact);

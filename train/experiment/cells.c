@@ -375,7 +375,7 @@ tg_status tg_exp_cell_config(const tg_experiment *e, const tg_exp_cell *c, tg_ru
             s = tg_err_set(err, TG_ERR_ARG, "--vary %s: %s", e->axes[a].key, e2.msg);
     }
     if (s == TG_OK && c && strlen(c->dir) >= sizeof out->out)
-        s = tg_err_set(err, TG_ERR_ARG, "cell folder %.200s...: path too long", c->dir);
+        s = tg_err_set(err, TG_ERR_ARG, "cell folder %s: path too long", TG_SHOWN(c->dir));
     if (s == TG_OK && c) {   /* the seed as train's --seed takes it, so the check before training is train's */
         char seed[32];
         snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);
@@ -534,12 +534,13 @@ static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err
     for (int i = 0; s == TG_OK && i < N_CELL_INPUTS; i++)
         if (is_stdin(in[i].path))
             s = tg_err_set(&e2, TG_ERR_ARG, "--%s %s: every cell reads it, and standard input can be read "
-                           "only once: give a file", in[i].flag, in[i].path);
+                           "only once: give a file", in[i].flag, TG_SHOWN(in[i].path));
         else if (in[i].path[0] && (tg_exp_cell_count(e) > 1 || !strcmp(in[i].flag, "dev")) &&
                  stat(in[i].path, &pipe_sb) == 0 && S_ISFIFO(pipe_sb.st_mode))
             s = tg_err_set(&e2, TG_ERR_ARG, "--%s %s: a pipe, which can be read only once, and every cell reads "
-                           "it%s: give a file", in[i].flag, in[i].path, strcmp(in[i].flag, "dev") ? ""
-                           : ", and the report again to score the cells");
+                           "it%s: give a file", in[i].flag, TG_SHOWN(in[i].path),
+                           strcmp(in[i].flag, "dev") ? ""
+                                                     : ", and the report again to score the cells");
     if (s == TG_OK) s = tg_run_config_check(cfg, &e2);
     if (s == TG_OK) s = tg_run_config_check_limits(cfg, &e2);   /* as train checks a fresh run */
     /* flags given that would do nothing: refused when the experiment starts; a recorded one was

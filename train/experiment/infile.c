@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "datasets/shown.h"
 #include "train/ckpt/atomic_file.h"
 #include "train/experiment/report.h"
 
@@ -17,9 +18,9 @@
 static tg_status refuse(const char *path, int errno_, tg_err *err) {
     if (errno_ == ELOOP)
         return tg_err_set(err, TG_ERR_IO, "%s: is a symbolic link; tapegrad writes a file there and does not "
-                          "follow a link in its place: remove it", path);
+                          "follow a link in its place: remove it", TG_SHOWN(path));
     return tg_err_set(err, TG_ERR_IO, "%s: not a regular file (a FIFO, device or folder); tapegrad writes a file "
-                      "there: remove it", path);
+                      "there: remove it", TG_SHOWN(path));
 }
 
 tg_status tg_exp_in_open(tg_exp_in *in, const char *path, bool *missing, tg_err *err) {
@@ -30,7 +31,7 @@ tg_status tg_exp_in_open(tg_exp_in *in, const char *path, bool *missing, tg_err 
     if (missing) *missing = e == ENOENT;
     if (!e) return TG_OK;
     if (e == ELOOP || e == EINVAL) return refuse(path, e, err);
-    return tg_err_set(err, TG_ERR_IO, "%s: cannot read: %s", path, strerror(e));
+    return tg_err_set(err, TG_ERR_IO, "%s: cannot read: %s", TG_SHOWN(path), strerror(e));
 }
 
 bool tg_exp_in_line(tg_exp_in *in, tg_status *st, tg_err *err) {
@@ -38,11 +39,11 @@ bool tg_exp_in_line(tg_exp_in *in, tg_status *st, tg_err *err) {
     long n = tg_afile_getline(&in->line, &in->cap, in->f, TG_EXP_LINE_MAX);
     if (n == -2)
         *st = tg_err_set(err, TG_ERR_FORMAT, "%s:%ld: a line longer than %d MiB: not a file tapegrad wrote",
-                         in->path, in->lineno + 1, TG_EXP_LINE_MAX >> 20);
+                         TG_SHOWN(in->path), in->lineno + 1, TG_EXP_LINE_MAX >> 20);
     else if (n == -3)
-        *st = tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", in->path);
+        *st = tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", TG_SHOWN(in->path));
     else if (ferror(in->f))
-        *st = tg_err_set(err, TG_ERR_IO, "%s: read error", in->path);
+        *st = tg_err_set(err, TG_ERR_IO, "%s: read error", TG_SHOWN(in->path));
     if (n < 0 || *st != TG_OK) return false;
     in->torn = in->line[n - 1] != '\n';
     in->len = (size_t)n - !in->torn;
@@ -60,8 +61,11 @@ void tg_exp_in_close(tg_exp_in *in) {
 
 tg_status tg_exp_check_regular(const char *path, tg_err *err) {
     struct stat sb;
-    if (lstat(path, &sb) != 0)
-        return errno == ENOENT ? TG_OK : tg_err_set(err, TG_ERR_IO, "%s: %s", path, strerror(errno));
+    if (lstat(path, &sb) != 0) {
+        int e = errno;   /* (kept before the message is made) */
+        if (e == ENOENT) return TG_OK;
+        return tg_err_set(err, TG_ERR_IO, "%s: %s", TG_SHOWN(path), strerror(e));
+    }
     if (S_ISREG(sb.st_mode)) return TG_OK;
     return refuse(path, S_ISLNK(sb.st_mode) ? ELOOP : EINVAL, err);
 }

@@ -67,7 +67,8 @@ tg_status tg_exp_recipe_unchanged(const tg_experiment *e, const char *was, tg_er
         tg_run_config_first_difference(now, was, '\n', here, there, sizeof here);
         s = tg_err_set(err, TG_ERR_ARG, "--config %s was edited since the experiment started: it now gives '%s', where "
                        "the recipe has '%s' (the cells to come would train another recipe); put the file back and "
-                       "run the same command again (the cells done are kept)", e->config, here, there);
+                       "run the same command again (the cells done are kept)", TG_SHOWN(e->config),
+                       here, there);
     }
     free(now);
     return s;
@@ -82,22 +83,26 @@ static tg_status read_record(const char *path, char **out, bool *missing, tg_err
     tg_status s = tg_exp_in_open(&in, path, missing, err);
     size_t cap = 8192, len = 0, got;
     char *buf = s == TG_OK ? malloc(cap) : NULL;
-    if (s == TG_OK && !buf) s = tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
+    if (s == TG_OK && !buf) s = tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", TG_SHOWN(path));
     while (s == TG_OK && (got = fread(buf + len, 1, cap - len - 1, in.f)) > 0) {
         len += got;
         if (len + 1 < cap) continue;
         char *nb = cap < RECORD_MAX ? realloc(buf, 2 * cap) : NULL;
         if (nb) { buf = nb; cap *= 2; continue; }
-        if (cap < RECORD_MAX) s = tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
-        else s = tg_err_set(err, TG_ERR_FORMAT, "%s: larger than %d MiB: not an experiment record", path, RECORD_MAX >> 20);
+        if (cap < RECORD_MAX)
+            s = tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", TG_SHOWN(path));
+        else s = tg_err_set(err, TG_ERR_FORMAT, "%s: larger than %d MiB: not an experiment record",
+                            TG_SHOWN(path), RECORD_MAX >> 20);
     }
-    if (s == TG_OK && ferror(in.f)) s = tg_err_set(err, TG_ERR_IO, "%s: read error", path);
+    if (s == TG_OK && ferror(in.f))
+        s = tg_err_set(err, TG_ERR_IO, "%s: read error", TG_SHOWN(path));
     /* read as a string: a NUL would end it there, silently dropping the arguments after it */
     const char *nul = s == TG_OK ? memchr(buf, '\0', len) : NULL;
     if (nul) {
         long line = 1;
         for (const char *p = buf; p < nul; p++) line += *p == '\n';
-        s = tg_err_set(err, TG_ERR_FORMAT, "%s:%ld: a NUL byte: not a record tapegrad wrote", path, line);
+        s = tg_err_set(err, TG_ERR_FORMAT, "%s:%ld: a NUL byte: not a record tapegrad wrote",
+                       TG_SHOWN(path), line);
     }
     tg_exp_in_close(&in);
     if (s != TG_OK) { free(buf); return s; }
@@ -311,7 +316,9 @@ static tg_status record_holds(const tg_experiment *e, char *old, const char *pat
     int n = tg_run_config_format(&d, NULL, 0);
     if (mine && (def = malloc((size_t)n + 1))) tg_run_config_format(&d, def, (size_t)n + 1);
     tg_status s = TG_OK;
-    if (!mark) s = tg_err_set(err, TG_ERR_FORMAT, "%s: no %.8s line: not an experiment record", path, RECIPE_MARK);
+    if (!mark)
+        s = tg_err_set(err, TG_ERR_FORMAT, "%s: no %.8s line: not an experiment record",
+                       TG_SHOWN(path), RECIPE_MARK);
     else if (!def) s = tg_err_set(err, TG_ERR_NOMEM, "out of memory");
     char here[256], there[256];
     char *theirs = mark ? mark + 1 + strlen(RECIPE_MARK) : NULL;
@@ -321,11 +328,11 @@ static tg_status record_holds(const tg_experiment *e, char *old, const char *pat
             s = tg_err_set(err, TG_ERR_ARG, "%s: its arg: lines with --config %s as it is now give '%s', its "
                            "[recipe] has '%s': that file or the record was edited since the experiment started, so "
                            "the record no longer says how the cells were trained; put it back, or give another --out",
-                           path, e->config, here, there);
+                           TG_SHOWN(path), TG_SHOWN(e->config), here, there);
         else if (e->recorded)   /* its arguments were read from the record: they and its recipe disagree */
             s = tg_err_set(err, TG_ERR_ARG, "%s: its arg: lines give '%s', its [recipe] has '%s': a record edited "
                            "by hand does not say how the cells were trained; put it back, or give another --out",
-                           path, here, there);
+                           TG_SHOWN(path), here, there);
         else
             s = tg_err_set(err, TG_ERR_ARG, "%s holds another experiment (its recipe has '%s', this command '%s'): "
                            "give another --out, or the same command", tg_exp_dir_shown(e), there, here);
@@ -398,7 +405,7 @@ tg_status tg_exp_record_argv(const char *dir, int *argc, char ***argv, tg_err *e
         lineno++;
         if (nl && nl > line && nl[-1] == '\r') {   /* tapegrad writes "\n" and no argument holds a line break */
             s = tg_err_set(err, TG_ERR_FORMAT, "%s:%ld: a CR before the line end (converted to CRLF?): not a record "
-                           "tapegrad wrote", path, lineno);
+                           "tapegrad wrote", TG_SHOWN(path), lineno);
             break;
         }
         if (!strcmp(line, "[recipe]")) break;
@@ -411,7 +418,9 @@ tg_status tg_exp_record_argv(const char *dir, int *argc, char ***argv, tg_err *e
         line = nl ? nl + 1 : NULL;
     }
     free(text);
-    if (s == TG_OK && n == 0) s = tg_err_set(err, TG_ERR_FORMAT, "%s: no `arg:` lines: not an experiment record", path);
+    if (s == TG_OK && n == 0)
+        s = tg_err_set(err, TG_ERR_FORMAT, "%s: no `arg:` lines: not an experiment record",
+                       TG_SHOWN(path));
     if (s != TG_OK) { tg_exp_argv_free(n, v); return s; }
     *argc = n;
     *argv = v;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "datasets/shown.h"
 #include "train/run/dist.h"
 #include "train/run/progress.h"
 
@@ -116,7 +117,7 @@ tg_status tg_run_diag_commit(tg_run_diag *d, const tg_run *r, tg_err *err) {
     d->rewrite = false;
     char path[TG_PATH_MAX + 32];
     diag_path(r, path, sizeof path);
-    if (!ok) return tg_err_set(err, TG_ERR_NOMEM, "%s/diagnostics.tsv: out of memory", r->cfg.out);
+    if (!ok) return tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", TG_SHOWN(path));
     tg_status s = tg_tsv_rewrite_open(&d->out, path, DIAG_HEADER, 0, d->keep_step, &d->dropped, err);
     if (s != TG_OK) return s;
     s = tg_afile_write(&d->out, d->buf, d->len, err);
@@ -204,7 +205,7 @@ tg_status tg_run_diag_write(tg_run_diag *d, tg_run *r, int64_t step, tg_err *err
     bool ok = d->rewrite ? fflush(f) == 0 && !ferror(f) : fclose(f) == 0;
     char path[TG_PATH_MAX + 32];
     diag_path(r, path, sizeof path);
-    s = ok ? TG_OK : tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
+    s = ok ? TG_OK : tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", TG_SHOWN(path));
     if (s == TG_OK && !d->rewrite) s = tg_afile_fd_write(d->fd, buf, len, path, err);
     free(buf);
     return s;
