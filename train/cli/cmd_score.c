@@ -230,7 +230,8 @@ static int score_parse(int argc, char **argv, score_opts *o, int *help) {
                            "others");
     /* flags that would do nothing are refused, not dropped in silence */
     if (o->smooth_value && o->bleu.smooth != TG_BLEU_SMOOTH_FLOOR && o->bleu.smooth != TG_BLEU_SMOOTH_ADD_K)
-        return usage_error("--smooth-value %s: only --smooth floor and add-k take a value", o->smooth_value);
+        return usage_error("--smooth-value %s: only --smooth floor and add-k take a value",
+                           tg_arg_shown(o->smooth_value));
     if (o->bs_flag && !o->n_systems)
         return usage_error("%s goes with --paired-bs (it sets the bootstrap's resamples or seed)", o->bs_flag);
     return 0;
