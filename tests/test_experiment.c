@@ -1225,6 +1225,44 @@ START_TEST(test_cell_folder_name_too_long_or_a_link) {
 }
 END_TEST
 
+/* A folder or --config name over the 1,023 bytes the experiment holds is refused (exit 2): it was
+ * cut by an snprintf, and another path read: with its end cut to a parent folder, --resume and
+ * report told to remove that folder as "not a regular file". And a record's nested --resume is
+ * named escaped. */
+START_TEST(test_names_too_long_refused_not_cut) {
+    char d[300], deep[1200], rec[400];
+    snprintf(d, sizeof d, "%s/ex", tmpdir);
+    int k = snprintf(deep, sizeof deep, "%s", d);
+    while (k < 1100) k += snprintf(deep + k, sizeof deep - (size_t)k, "/.");   /* the folder d */
+    char *out[] = {TINY, "--vary", "norm=post,pre", "--seeds", "1", "--out", deep, NULL};
+    refused(out, "tapegrad experiment: --out: value too long (at most 1023 bytes)\n", d);
+    ck_assert_int_eq(mkdir(d, 0755), 0);
+    char *r[] = {"experiment", "--resume", deep, NULL};
+    ck_assert_int_eq(run(r), 2);
+    ck_assert_int_eq(count_in("err.txt", "tapegrad experiment: --resume: value too long (at most "
+                              "1023 bytes)\n"), 1);
+    ck_assert_int_eq(count_in("err.txt", "remove it"), 0);
+    char *rep[] = {"experiment", "report", deep, NULL};
+    ck_assert_int_eq(run(rep), 2);
+    ck_assert_int_eq(count_in("err.txt", "tapegrad experiment report: DIR: value too long (at most "
+                              "1023 bytes)\n"), 1);
+    char *cfg[] = {TINY, "--vary", "norm=post,pre", "--seeds", "1", "--config", deep, "--out", d,
+                   "--dry-run", NULL};
+    ck_assert_int_eq(run(cfg), 2);
+    ck_assert_int_eq(count_in("err.txt", "tapegrad experiment: --config: value too long (at most "
+                              "1023 bytes)\n"), 1);
+    snprintf(rec, sizeof rec, "%s/experiment.txt", d);
+    FILE *f = fopen(rec, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs("arg: --resume\narg: a\tb\033[31m\n[recipe]\n", f);
+    ck_assert_int_eq(fclose(f), 0);
+    r[2] = d;
+    ck_assert_int_eq(run(r), 2);
+    ck_assert_int_eq(count_in("err.txt", "--resume in a\\x09b\\x1B[31m/experiment.txt\n"), 1);
+    ck_assert_int_eq(count_in("err.txt", "\033"), 0);
+}
+END_TEST
+
 /* Values that differ only in characters a folder name replaces ('/' -> '_') would share a cell
  * folder: the second cell would be "done already" with the first's model. */
 START_TEST(test_cell_folder_names_distinct) {
@@ -2969,6 +3007,7 @@ int main(void) {
     tcase_add_test(tc, test_dry_run_of_text_cells_with_validation_flags);
     tcase_add_test(tc, test_config_notes_show_names_escaped);
     tcase_add_test(tc, test_record_errors_show_names_escaped);
+    tcase_add_test(tc, test_names_too_long_refused_not_cut);
     tcase_add_test(tc, test_resume_extends_budget_exactly);
     tcase_add_test(tc, test_cell_stopped_in_last_validation_not_done);
     tcase_add_test(tc, test_jobs_side_by_side_exact);

@@ -81,6 +81,15 @@ typedef struct {
     const char *seeds, *seed_list, *baseline;
 } exp_flags;
 
+/* A folder or file name for e's buffer of cap bytes: a longer one is refused, as train's --out and
+ * --resume are (snprintf cut it, and another path was read: with its end cut to a parent folder,
+ * the refusal told to remove that folder); true if refused. */
+static bool too_long(const char *cmd, const char *flag, const char *v, size_t cap) {
+    if (strlen(v) < cap) return false;
+    fprintf(stderr, "tapegrad %s: %s: value too long (at most %zu bytes)\n", cmd, flag, cap - 1);
+    return true;
+}
+
 /* Parses argv (after "experiment") into e; returns -1 to go on, else the exit code. */
 static int parse(int argc, char **argv, tg_experiment *e, exp_flags *fl) {
     static const struct option extra[] = {
@@ -100,7 +109,10 @@ static int parse(int argc, char **argv, tg_experiment *e, exp_flags *fl) {
     while ((c = tg_arg_getopt("experiment", argc, argv, "h", opts, NULL)) != -1) {
         const char *name = tg_run_config_name(c);
         switch (c) {
-        case 'c': snprintf(e->config, sizeof e->config, "%s", optarg); break;
+        case 'c':
+            if (too_long("experiment", "--config", optarg, sizeof e->config)) return 2;
+            snprintf(e->config, sizeof e->config, "%s", optarg);
+            break;
         case 'v': fl->vary[fl->n_vary++] = optarg; break;
         case 'V': fl->variant[fl->n_variant++] = optarg; break;
         case 'S': fl->seeds = optarg; break;
@@ -112,8 +124,10 @@ static int parse(int argc, char **argv, tg_experiment *e, exp_flags *fl) {
         case 'h': usage(stdout); return 0;
         default:
             if (!name) { usage(stderr); return 2; }
-            if (!strcmp(name, "out")) snprintf(e->dir, sizeof e->dir, "%s", optarg);
-            else if (tg_exp_add_base(e, name, optarg, &err) != TG_OK) { fprintf(stderr, "tapegrad experiment: %s\n", err.msg); return 1; }
+            if (!strcmp(name, "out")) {
+                if (too_long("experiment", "--out", optarg, sizeof e->dir)) return 2;
+                snprintf(e->dir, sizeof e->dir, "%s", optarg);
+            } else if (tg_exp_add_base(e, name, optarg, &err) != TG_OK) { fprintf(stderr, "tapegrad experiment: %s\n", err.msg); return 1; }
         }
     }
     if (optind < argc) {
@@ -179,10 +193,15 @@ static int resume(const char *dir, bool dry_run, const char *report, const char 
     int n;
     char **rec;
     tg_err err;
-    if (depth > 0) {
-        fprintf(stderr, "tapegrad experiment: --resume in %s/experiment.txt\n", dir);
+    if (depth > 0) {   /* (a record edited by hand: its argument shown escaped) */
+        fprintf(stderr, "tapegrad experiment: --resume in %s/experiment.txt\n", tg_arg_shown(dir));
         return 2;
     }
+    /* the folder is the experiment's --out, held in e->dir (and DIR/experiment.txt in a path of
+     * TG_PATH_MAX + 32 bytes) */
+    if (too_long(report ? "experiment report" : "experiment", report ? "DIR" : "--resume", dir,
+                 sizeof ((tg_experiment *)NULL)->dir))
+        return 2;
     if (tg_run_folder_usable(dir, &err) != TG_OK || tg_exp_record_argv(dir, &n, &rec, &err) != TG_OK) {
         if (report) fprintf(stderr, "tapegrad experiment report: no experiment to report: %s\n", err.msg);
         else fprintf(stderr, "tapegrad experiment: cannot resume: %s\n", err.msg);
