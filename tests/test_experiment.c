@@ -1263,6 +1263,48 @@ START_TEST(test_names_too_long_refused_not_cut) {
 }
 END_TEST
 
+/* The refusals of an edited recipe keep their advice at the end, with a --config file and a
+ * dev set of long names (two names of 159 bytes and two lines of 256 cut it), and show a tab
+ * in a line's file name escaped (it reached stderr raw). */
+START_TEST(test_recipe_refusals_keep_their_end) {
+    char d[300], long_dir[700], cfg[800], train[300], dev[2][600], text[700];
+    char part[201];
+    memset(part, 'c', 200);
+    part[200] = '\0';
+    snprintf(d, sizeof d, "%s/ex", tmpdir);
+    snprintf(long_dir, sizeof long_dir, "%s/%s", tmpdir, part);
+    ck_assert_int_eq(mkdir(long_dir, 0755), 0);
+    snprintf(long_dir, sizeof long_dir, "%s/%s/%s", tmpdir, part, part);
+    ck_assert_int_eq(mkdir(long_dir, 0755), 0);
+    snprintf(cfg, sizeof cfg, "%s/co\tnf.txt", long_dir);
+    snprintf(train, sizeof train, "%s/train.tsv", tmpdir);
+    tg_cli_write(train, "a b c\td e f\nb c\te f\n");
+    for (int i = 0; i < 2; i++) {
+        snprintf(dev[i], sizeof dev[i], "%s/%0220d\t%d.tsv", tmpdir, 0, i);
+        tg_cli_write(dev[i], "a b\td e\n");
+    }
+    snprintf(text, sizeof text, "dev = %s\n", dev[0]);
+    tg_cli_write(cfg, text);
+    char *a[] = {"experiment", "--config", cfg, "--train", train, "--merges", "20",
+                 "--d-model", "8", "--heads", "2", "--d-ff", "8", "--layers", "1", "--threads", "1",
+                 "--valid-every", "0", "--vary", "norm=post,pre", "--seeds", "1",
+                 "--max-steps", "1", "--out", d, NULL};
+    run_ok(a);
+    snprintf(text, sizeof text, "dev = %s\n", dev[1]);
+    tg_cli_write(cfg, text);
+    char *r[] = {"experiment", "--resume", d, NULL};
+    ck_assert_int_eq(run(r), 1);
+    ck_assert_int_eq(count_in("err.txt", "experiment.txt: its arg: lines with --config ..."), 1);
+    ck_assert_int_eq(count_in("err.txt", "\\x090.tsv': that file or the record was edited"), 1);
+    ck_assert_int_eq(count_in("err.txt", "put it back, or give another --out\n"), 1);
+    ck_assert_int_eq(count_in("err.txt", "\t"), 0);
+    ck_assert_int_eq(run(a), 1);
+    ck_assert_int_eq(count_in("err.txt", "\\x091.tsv'): give another --out, or the same command\n"),
+                     1);
+    ck_assert_int_eq(count_in("err.txt", "\t"), 0);
+}
+END_TEST
+
 /* Values that differ only in characters a folder name replaces ('/' -> '_') would share a cell
  * folder: the second cell would be "done already" with the first's model. */
 START_TEST(test_cell_folder_names_distinct) {
@@ -3008,6 +3050,7 @@ int main(void) {
     tcase_add_test(tc, test_config_notes_show_names_escaped);
     tcase_add_test(tc, test_record_errors_show_names_escaped);
     tcase_add_test(tc, test_names_too_long_refused_not_cut);
+    tcase_add_test(tc, test_recipe_refusals_keep_their_end);
     tcase_add_test(tc, test_resume_extends_budget_exactly);
     tcase_add_test(tc, test_cell_stopped_in_last_validation_not_done);
     tcase_add_test(tc, test_jobs_side_by_side_exact);

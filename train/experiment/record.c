@@ -59,16 +59,21 @@ tg_status tg_exp_recipe(const tg_experiment *e, char **out, tg_err *err) {
     return TG_OK;
 }
 
+/* A recipe line or a name in a refusal of tg_err's 512 bytes: escaped (a file name in a line may
+ * hold a tab), shown as its tail in cap bytes, so that the refusal keeps its advice at the end
+ * (with long values or two names of TG_SHOWN_MAX it was cut, and a tab reached stderr raw). */
+#define SHOWN_IN(cap, s) tg_shown_tail((char[cap]){0}, cap, (s))
+
 tg_status tg_exp_recipe_unchanged(const tg_experiment *e, const char *was, tg_err *err) {
     char *now = NULL;
     tg_status s = tg_exp_recipe(e, &now, err);
     if (s == TG_OK && strcmp(now, was)) {
-        char here[256], there[256];
+        char here[TG_PATH_MAX + 64], there[TG_PATH_MAX + 64];   /* a line whole: a name */
         tg_run_config_first_difference(now, was, '\n', here, there, sizeof here);
         s = tg_err_set(err, TG_ERR_ARG, "--config %s was edited since the experiment started: it now gives '%s', where "
                        "the recipe has '%s' (the cells to come would train another recipe); put the file back and "
                        "run the same command again (the cells done are kept)", TG_SHOWN(e->config),
-                       here, there);
+                       SHOWN_IN(68, here), SHOWN_IN(68, there));
     }
     free(now);
     return s;
@@ -320,7 +325,7 @@ static tg_status record_holds(const tg_experiment *e, char *old, const char *pat
         s = tg_err_set(err, TG_ERR_FORMAT, "%s: no %.8s line: not an experiment record",
                        TG_SHOWN(path), RECIPE_MARK);
     else if (!def) s = tg_err_set(err, TG_ERR_NOMEM, "out of memory");
-    char here[256], there[256];
+    char here[TG_PATH_MAX + 64], there[TG_PATH_MAX + 64];   /* a line whole: a name */
     char *theirs = mark ? mark + 1 + strlen(RECIPE_MARK) : NULL;
     if (s == TG_OK && replace) { drop_budget(theirs); drop_budget(mine); }
     if (s == TG_OK && !recipe_same(theirs, mine, def, here, there, sizeof here)) {
@@ -328,14 +333,16 @@ static tg_status record_holds(const tg_experiment *e, char *old, const char *pat
             s = tg_err_set(err, TG_ERR_ARG, "%s: its arg: lines with --config %s as it is now give '%s', its "
                            "[recipe] has '%s': that file or the record was edited since the experiment started, so "
                            "the record no longer says how the cells were trained; put it back, or give another --out",
-                           TG_SHOWN(path), TG_SHOWN(e->config), here, there);
+                           SHOWN_IN(100, path), SHOWN_IN(100, e->config), SHOWN_IN(41, here),
+                           SHOWN_IN(41, there));
         else if (e->recorded)   /* its arguments were read from the record: they and its recipe disagree */
             s = tg_err_set(err, TG_ERR_ARG, "%s: its arg: lines give '%s', its [recipe] has '%s': a record edited "
                            "by hand does not say how the cells were trained; put it back, or give another --out",
-                           TG_SHOWN(path), here, there);
+                           TG_SHOWN(path), SHOWN_IN(100, here), SHOWN_IN(100, there));
         else
             s = tg_err_set(err, TG_ERR_ARG, "%s holds another experiment (its recipe has '%s', this command '%s'): "
-                           "give another --out, or the same command", tg_exp_dir_shown(e), there, here);
+                           "give another --out, or the same command", TG_SHOWN(e->dir),
+                           SHOWN_IN(120, there), SHOWN_IN(120, here));
     }
     free(mine);
     free(def);
