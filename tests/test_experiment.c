@@ -1296,11 +1296,14 @@ START_TEST(test_recipe_refusals_keep_their_end) {
     ck_assert_int_eq(run(r), 1);
     ck_assert_int_eq(count_in("err.txt", "experiment.txt: its arg: lines with --config ..."), 1);
     ck_assert_int_eq(count_in("err.txt", "\\x090.tsv': that file or the record was edited"), 1);
+    ck_assert_int_eq(count_in("err.txt", "as it is now give 'dev = ...0"), 1);   /* the key kept */
+    ck_assert_int_eq(count_in("err.txt", "its [recipe] has 'dev = ...0"), 1);
     ck_assert_int_eq(count_in("err.txt", "put it back, or give another --out\n"), 1);
     ck_assert_int_eq(count_in("err.txt", "\t"), 0);
     ck_assert_int_eq(run(a), 1);
     ck_assert_int_eq(count_in("err.txt", "\\x091.tsv'): give another --out, or the same command\n"),
                      1);
+    ck_assert_int_eq(count_in("err.txt", "(its recipe has 'dev = ...0"), 1);
     ck_assert_int_eq(count_in("err.txt", "\t"), 0);
 }
 END_TEST

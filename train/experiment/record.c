@@ -64,6 +64,23 @@ tg_status tg_exp_recipe(const tg_experiment *e, char **out, tg_err *err) {
  * (with long values or two names of TG_SHOWN_MAX it was cut, and a tab reached stderr raw). */
 #define SHOWN_IN(cap, s) tg_shown_tail((char[cap]){0}, cap, (s))
 
+/* A recipe line "key = value" so: its key whole, and the value as its tail in what is left of
+ * cap bytes (the key says which setting differs, a path's end which file); a line without " = ",
+ * or with a key longer than half of cap (a record edited by hand), is shown as its tail. */
+static const char *line_shown(char *out, size_t cap, const char *line) {
+    const char *eq = strstr(line, " = ");
+    size_t k = eq ? (size_t)(eq - line) + 3 : 0;
+    char key[64];
+    if (!eq || k >= sizeof key || k > cap / 2) return tg_shown_tail(out, cap, line);
+    memcpy(key, line, k);
+    key[k] = '\0';
+    size_t n = strlen(tg_shown(out, cap / 2, key));
+    if (n != k) return tg_shown_tail(out, cap, line);   /* a key escaped: a hand's edit */
+    tg_shown_tail(out + n, cap - n, eq + 3);
+    return out;
+}
+#define LINE_SHOWN(cap, s) line_shown((char[cap]){0}, cap, (s))
+
 tg_status tg_exp_recipe_unchanged(const tg_experiment *e, const char *was, tg_err *err) {
     char *now = NULL;
     tg_status s = tg_exp_recipe(e, &now, err);
@@ -73,7 +90,7 @@ tg_status tg_exp_recipe_unchanged(const tg_experiment *e, const char *was, tg_er
         s = tg_err_set(err, TG_ERR_ARG, "--config %s was edited since the experiment started: it now gives '%s', where "
                        "the recipe has '%s' (the cells to come would train another recipe); put the file back and "
                        "run the same command again (the cells done are kept)", TG_SHOWN(e->config),
-                       SHOWN_IN(68, here), SHOWN_IN(68, there));
+                       LINE_SHOWN(68, here), LINE_SHOWN(68, there));
     }
     free(now);
     return s;
@@ -333,16 +350,16 @@ static tg_status record_holds(const tg_experiment *e, char *old, const char *pat
             s = tg_err_set(err, TG_ERR_ARG, "%s: its arg: lines with --config %s as it is now give '%s', its "
                            "[recipe] has '%s': that file or the record was edited since the experiment started, so "
                            "the record no longer says how the cells were trained; put it back, or give another --out",
-                           SHOWN_IN(100, path), SHOWN_IN(100, e->config), SHOWN_IN(41, here),
-                           SHOWN_IN(41, there));
+                           SHOWN_IN(100, path), SHOWN_IN(100, e->config), LINE_SHOWN(41, here),
+                           LINE_SHOWN(41, there));
         else if (e->recorded)   /* its arguments were read from the record: they and its recipe disagree */
             s = tg_err_set(err, TG_ERR_ARG, "%s: its arg: lines give '%s', its [recipe] has '%s': a record edited "
                            "by hand does not say how the cells were trained; put it back, or give another --out",
-                           TG_SHOWN(path), SHOWN_IN(100, here), SHOWN_IN(100, there));
+                           TG_SHOWN(path), LINE_SHOWN(100, here), LINE_SHOWN(100, there));
         else
             s = tg_err_set(err, TG_ERR_ARG, "%s holds another experiment (its recipe has '%s', this command '%s'): "
                            "give another --out, or the same command", TG_SHOWN(e->dir),
-                           SHOWN_IN(120, there), SHOWN_IN(120, here));
+                           LINE_SHOWN(120, there), LINE_SHOWN(120, here));
     }
     free(mine);
     free(def);
