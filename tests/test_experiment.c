@@ -1768,6 +1768,13 @@ START_TEST(test_vary_false_against_config_true_refused) {
     char *dry[] = {TINY, "--config", c, "--vary", "no-tie-embeddings=true,false", "--seeds", "1", "--out", d,
                    "--dry-run", NULL};
     refused(dry, "sets no-tie-embeddings = true", d);
+    char tab[300];   /* the file's name shown escaped: a tab reached the message raw */
+    snprintf(tab, sizeof tab, "%s/t\tie.cfg", tmpdir);
+    tg_cli_write(tab, "no-tie-embeddings = true\n");
+    dry[20] = tab;
+    refused(dry, "--config ", d);
+    ck_assert_int_eq(count_in("err.txt", "/t\\x09ie.cfg sets no-tie-embeddings = true"), 1);
+    ck_assert_int_eq(count_in("err.txt", "\t"), 0);
     tg_cli_write(c, "no-tie-embeddings = false\n");
     run_ok(g);
 }

@@ -571,7 +571,8 @@ static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err
                 tg_run_config_first_diff(off, scratch, TG_OPT_ALL_GROUPS, now, was, sizeof now))
                 s = tg_err_set(&e2, TG_ERR_ARG, "--vary %s=...false...: --config %s sets %s = true, and a cell is "
                                "given --%s for true only (a flag without a value cannot say false): remove the "
-                               "line from the file", ax->key, e->config, ax->key, ax->key);
+                               "line from the file", ax->key, TG_SHOWN(e->config), ax->key,
+                               ax->key);
         }
     }
     char last[sizeof c->dir + 16];
@@ -707,7 +708,8 @@ tg_status tg_exp_validate(const tg_experiment *e, tg_err *err) {
     struct stat sb;   /* the --config file is read for each cell, its check and the record */
     if (e->config[0] && (is_stdin(e->config) || (stat(e->config, &sb) == 0 && S_ISFIFO(sb.st_mode))))
         return tg_err_set(err, TG_ERR_ARG, "--config %s: standard input or a pipe, which can be read only once, and "
-                          "the experiment reads it for each cell and for its record: give a file", e->config);
+                          "the experiment reads it for each cell and for its record: give a file",
+                          TG_SHOWN(e->config));
     char note[64];
     const char *flag;
     for (int i = 0; i < e->n_base; i++) {
