@@ -1308,6 +1308,45 @@ START_TEST(test_recipe_refusals_keep_their_end) {
 }
 END_TEST
 
+/* A recipe line longer than a path (an axis of many values) is shown as its own tail: both lines
+ * were copied into buffers of 1,088 bytes, so two that differ after that were shown alike, each
+ * cut inside a value. */
+START_TEST(test_recipe_refusal_shows_a_long_lines_tail) {
+    char d[300], rec[400], vals[2][2000], vary[2100], *text, *out, *p;
+    snprintf(d, sizeof d, "%s/long-axis", tmpdir);
+    for (int v = 0; v < 2; v++) {
+        int k = 0;
+        for (int i = 1; i <= 200; i++)
+            k += snprintf(vals[v] + k, sizeof vals[v] - (size_t)k, "%s0.%06d", i > 1 ? "," : "",
+                          i < 200 || !v ? i : 209);
+    }
+    char *first[] = {TINY, "--vary", "norm=post,pre", "--seeds", "1", "--out", d, NULL};
+    run_ok(first);
+    snprintf(rec, sizeof rec, "%s/experiment.txt", d);
+    text = tg_cli_slurp(rec);   /* the record of `--vary lr=vals[1]`, by hand */
+    ck_assert_ptr_nonnull(text);
+    out = malloc(strlen(text) + 4096);
+    ck_assert_ptr_nonnull(out);
+    char *arg = strstr(text, "arg: norm=post,pre\n");
+    char *axis = strstr(text, "vary norm = post,pre\n");
+    ck_assert_ptr_nonnull(arg);
+    ck_assert_ptr_nonnull(axis);
+    *arg = *axis = '\0';
+    p = out + sprintf(out, "%sarg: lr=%s\n", text, vals[1]);
+    sprintf(p, "%svary lr = %s\n%s", arg + 19, vals[1], axis + 21);
+    tg_cli_write(rec, out);
+    free(out);
+    free(text);
+    snprintf(vary, sizeof vary, "lr=%s", vals[0]);
+    char *g[] = {TINY, "--vary", vary, "--seeds", "1", "--out", d, NULL};
+    ck_assert_int_eq(run(g), 1);
+    ck_assert_int_eq(count_in("err.txt", "(its recipe has 'vary lr = ..."), 1);
+    ck_assert_int_eq(count_in("err.txt", ",0.000199,0.000209', this command 'vary lr = ..."), 1);
+    ck_assert_int_eq(count_in("err.txt", ",0.000199,0.000200'): give another --out, or the same "
+                              "command\n"), 1);
+}
+END_TEST
+
 /* Values that differ only in characters a folder name replaces ('/' -> '_') would share a cell
  * folder: the second cell would be "done already" with the first's model. */
 START_TEST(test_cell_folder_names_distinct) {
@@ -3061,6 +3100,7 @@ int main(void) {
     tcase_add_test(tc, test_record_errors_show_names_escaped);
     tcase_add_test(tc, test_names_too_long_refused_not_cut);
     tcase_add_test(tc, test_recipe_refusals_keep_their_end);
+    tcase_add_test(tc, test_recipe_refusal_shows_a_long_lines_tail);
     tcase_add_test(tc, test_resume_extends_budget_exactly);
     tcase_add_test(tc, test_cell_stopped_in_last_validation_not_done);
     tcase_add_test(tc, test_jobs_side_by_side_exact);

@@ -342,10 +342,14 @@ static tg_status record_holds(const tg_experiment *e, char *old, const char *pat
         s = tg_err_set(err, TG_ERR_FORMAT, "%s: no %.8s line: not an experiment record",
                        TG_SHOWN(path), RECIPE_MARK);
     else if (!def) s = tg_err_set(err, TG_ERR_NOMEM, "out of memory");
-    char here[TG_PATH_MAX + 64], there[TG_PATH_MAX + 64];   /* a line whole: a name */
-    char *theirs = mark ? mark + 1 + strlen(RECIPE_MARK) : NULL;
+    /* a line whole, so that its tail is shown: an axis's line ("vary train = A,B,...") can be
+     * longer than a buffer of a path's size, and two lines cut at it were shown alike */
+    char *theirs = mark ? mark + 1 + strlen(RECIPE_MARK) : NULL, *here = NULL, *there = NULL;
     if (s == TG_OK && replace) { drop_budget(theirs); drop_budget(mine); }
-    if (s == TG_OK && !recipe_same(theirs, mine, def, here, there, sizeof here)) {
+    size_t len = s == TG_OK ? strlen(mine) + strlen(theirs) + sizeof "(none)" : 0;   /* any line */
+    if (s == TG_OK && (!(here = malloc(len)) || !(there = malloc(len))))
+        s = tg_err_set(err, TG_ERR_NOMEM, "out of memory");
+    if (s == TG_OK && !recipe_same(theirs, mine, def, here, there, len)) {
         if (e->recorded && e->config[0])   /* the arguments and the file they name, or the record */
             s = tg_err_set(err, TG_ERR_ARG, "%s: its arg: lines with --config %s as it is now give '%s', its "
                            "[recipe] has '%s': that file or the record was edited since the experiment started, so "
@@ -361,6 +365,8 @@ static tg_status record_holds(const tg_experiment *e, char *old, const char *pat
                            "give another --out, or the same command", TG_SHOWN(e->dir),
                            LINE_SHOWN(120, there), LINE_SHOWN(120, here));
     }
+    free(here);
+    free(there);
     free(mine);
     free(def);
     return s;
