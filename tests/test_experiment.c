@@ -1202,6 +1202,14 @@ START_TEST(test_cell_folder_name_too_long_or_a_link) {
     ck_assert_int_ge(count_in("err.txt", "variant label-smoothing=0.1000"), 1);
     char *dry[] = {TINY, "--vary", vary, "--seeds", "1", "--out", d, "--dry-run", NULL};
     refused(dry, "is over the 255 bytes a file name may have", d);
+    int k = snprintf(vary, sizeof vary, "norm=post,x");   /* its 80 bytes end inside a character */
+    for (int i = 0; i < 70; i++)
+        k += snprintf(vary + k, sizeof vary - (size_t)k, "\xF0\x9F\x98\x80");
+    refused(dry, "variant norm=x\xF0\x9F\x98\x80", d);
+    ck_assert_int_eq(count_in("err.txt", "\xF0\x9F\x98\x80...: its cells' folder name, 293"), 1);
+    char *tab[] = {TINY, "--variant", "a\tb,c:norm=pre", "--seeds", "1", "--out", d, "--dry-run",
+                   NULL};
+    refused(tab, "--variant 'a\\x09b,c:norm=pre': expected NAME", d);
 
     char l[300], target[300], cells[340], cell[400];
     snprintf(l, sizeof l, "%s/linked", tmpdir);

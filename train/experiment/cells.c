@@ -249,7 +249,7 @@ tg_status tg_exp_add_variant(tg_experiment *e, const char *spec, tg_err *err) {
     size_t nlen = colon ? (size_t)(colon - spec) : strlen(spec);
     if (nlen == 0 || nlen > 64 || memchr(spec, ',', nlen) || memchr(spec, '=', nlen))
         return tg_err_set(err, TG_ERR_ARG, "--variant '%s': expected NAME[:KEY=V;KEY=V...] "
-                          "(NAME without ',' or '=')", spec);
+                          "(NAME without ',' or '=')", TG_SHOWN(spec));   /* (a tab: raw) */
     tg_status st = TG_OK;
     tg_exp_axis *ax = variant_axis(e, &st, err);
     if (!ax) return st;
@@ -760,10 +760,15 @@ tg_status tg_exp_validate(const tg_experiment *e, tg_err *err) {
         tg_exp_cell_get(e, i, &c);
         /* a cell's folder name over NAME_MAX cannot be made: the cells before it trained, then
          * this one failed ("File name too long"), and every report after it with it */
+        /* the variant's first 80 bytes, cut before a character (not inside one, shown \xF0...) */
+        size_t head = strlen(c.variant) > 80 ? 80 : strlen(c.variant);
+        while (c.variant[head] && ((unsigned char)c.variant[head] & 0xC0) == 0x80) head--;
         if (strlen(c.name) > NAME_MAX)
-            return tg_err_set(err, TG_ERR_ARG, "variant %.80s%s: its cells' folder name, %zu bytes or more, is over "
-                              "the %d bytes a file name may have: give shorter values (a file in another folder, or "
-                              "a link to it with a short name)", c.variant, strlen(c.variant) > 80 ? "..." : "", strlen(c.name),
+            return tg_err_set(err, TG_ERR_ARG, "variant %.*s%s: its cells' folder name, %zu bytes "
+                              "or more, is over the %d bytes a file name may have: give shorter "
+                              "values (a file in another folder, or a link to it with a short "
+                              "name)",
+                              (int)head, c.variant, c.variant[head] ? "..." : "", strlen(c.name),
                               NAME_MAX);
         s = check_cell(e, &c, err);   /* (first: a link to another cell's folder is named as that) */
         if (s != TG_OK) return s;
