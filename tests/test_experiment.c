@@ -1877,6 +1877,40 @@ static void each_command(char **cmds[3], int rc, const char *message) {
  * a record whose arg: lines were edited (its cells trained with its [recipe]), is refused by
  * report, --resume and --dry-run, naming the cell and the setting (before the fix the report
  * labelled the other cell's model with this cell's values, and --resume took the cell for done). */
+/* The checkpoint refusal shows the differing lines as their key and their value's tail,
+ * escaped: with two --dev paths of 100 bytes shown whole the message lost its advice, and a tab
+ * in them reached stderr raw. */
+START_TEST(test_cell_checkpoint_refusal_shows_the_lines_tails) {
+    char d[300], long_dir[500], train[300], dev[2][600], vary[1300], cmd[1200];
+    char part[21];
+    memset(part, 'p', 20);
+    part[20] = '\0';
+    snprintf(d, sizeof d, "%s/swap-dev", tmpdir);
+    snprintf(long_dir, sizeof long_dir, "%s/%s", tmpdir, part);
+    ck_assert_int_eq(mkdir(long_dir, 0755), 0);
+    snprintf(train, sizeof train, "%s/sw.tsv", tmpdir);
+    tg_cli_write(train, "a b c\td e f\nb c\te f\n");
+    for (int i = 0; i < 2; i++) {
+        snprintf(dev[i], sizeof dev[i], "%s/%050d\t%c.tsv", long_dir, 0, 'A' + i);
+        tg_cli_write(dev[i], "a b\td e\n");
+    }
+    snprintf(vary, sizeof vary, "dev=%s,%s", dev[0], dev[1]);
+    char *a[] = {"experiment", "--train", train, "--merges", "20", "--d-model", "8", "--heads", "2",
+                 "--d-ff", "8", "--layers", "1", "--threads", "1", "--valid-every", "0",
+                 "--vary", vary, "--seeds", "1", "--max-steps", "1", "--out", d, NULL};
+    run_ok(a);
+    snprintf(cmd, sizeof cmd, "cd '%s/cells' && cp dev=*A.tsv,seed=1/last.ckpt dev=*B.tsv,seed=1",
+             d);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(run(a), 1);
+    ck_assert_int_eq(count_in("err.txt", "(the cell's 'dev = ..."), 1);
+    ck_assert_int_eq(count_in("err.txt", "0\\x09B.tsv', its last.ckpt's 'dev = ..."), 1);
+    ck_assert_int_eq(count_in("err.txt", "0\\x09A.tsv'): another cell's checkpoint"), 1);
+    ck_assert_int_eq(count_in("err.txt", "remove the cell's folder to train it again\n"), 1);
+    ck_assert_int_eq(count_in("err.txt", "\t"), 0);
+}
+END_TEST
+
 START_TEST(test_cell_checkpoint_must_be_the_cells) {
     char d[300], rec[400], cmd[2400];
     snprintf(d, sizeof d, "%s/swap", tmpdir);
@@ -3109,6 +3143,7 @@ int main(void) {
     tcase_add_test(tc, test_names_too_long_refused_not_cut);
     tcase_add_test(tc, test_recipe_refusals_keep_their_end);
     tcase_add_test(tc, test_recipe_refusal_shows_a_long_lines_tail);
+    tcase_add_test(tc, test_cell_checkpoint_refusal_shows_the_lines_tails);
     tcase_add_test(tc, test_resume_extends_budget_exactly);
     tcase_add_test(tc, test_cell_stopped_in_last_validation_not_done);
     tcase_add_test(tc, test_jobs_side_by_side_exact);

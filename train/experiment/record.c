@@ -216,12 +216,14 @@ tg_status tg_exp_trained_as(const tg_run_config *want, const tg_run_config *ckpt
     config_text(&c[1], &c[2], b, sizeof b);
     free(c);
     if (!strcmp(a, b)) return TG_OK;
-    char here[256], there[256];
+    /* a line whole, shown as its key and its value's tail, escaped (in 256 bytes each, two lines of
+     * long paths lost the message's end and their differing tails, and a tab reached stderr raw) */
+    static char here[TG_PATH_MAX + 64], there[TG_PATH_MAX + 64];
     tg_run_config_first_difference(a, b, '\n', here, there, sizeof here);
     return tg_err_set(err, TG_ERR_ARG, "its last.ckpt was not trained with the recorded recipe (the cell's '%s', its "
                       "last.ckpt's '%s'): another cell's checkpoint or folder put in its place, the cell resumed "
                       "by hand with other settings, or the record edited; remove the cell's folder to train it "
-                      "again", here, there);
+                      "again", LINE_SHOWN(60, here), LINE_SHOWN(60, there));
 }
 
 /* The cell c, if it has a last.ckpt, was trained with its recipe in old: an extension resumes it
