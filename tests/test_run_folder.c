@@ -385,7 +385,8 @@ START_TEST(test_resume_path_too_long_refused) {
     snprintf(resume + k, (size_t)(2000 - k), "run");
     char *again[] = {"train", "--resume", resume, "--max-steps", "2", NULL};
     ck_assert_int_eq(tg_cli_run(NULL, again), 2);
-    ck_assert(tg_cli_has("err.txt", "tapegrad train: --resume: value too long (at most 1023 bytes)\n"));
+    ck_assert(tg_cli_has("err.txt", "tapegrad train: --resume: value too long (at most 1023 "
+                                    "bytes)\n"));
     free(resume);
 }
 END_TEST
@@ -614,8 +615,9 @@ START_TEST(test_another_dev_set_refusal_keeps_its_end) {
     char cwd[600];
     ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
     ck_assert_int_eq(chdir(top), 0);
-    char *a[] = {"train", "--train", "train.tsv", "--dev", name, "--merges", "20", "--d-model", "16", "--heads",
-                 "2", "--d-ff", "32", "--layers", "1", "--max-steps", "2", "--valid-every", "1", "--out", ctl, NULL};
+    char *a[] = {"train", "--train", "train.tsv", "--dev", name, "--merges", "20", "--d-model",
+                 "16", "--heads", "2", "--d-ff", "32", "--layers", "1", "--max-steps", "2",
+                 "--valid-every", "1", "--out", ctl, NULL};
     tg_cli_run_ok(NULL, a);
     ck_assert_int_eq(chdir(other), 0);
     snprintf(path, sizeof path, "../%s", ctl);

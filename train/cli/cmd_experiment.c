@@ -127,7 +127,10 @@ static int parse(int argc, char **argv, tg_experiment *e, exp_flags *fl) {
             if (!strcmp(name, "out")) {
                 if (too_long("experiment", "--out", optarg, sizeof e->dir)) return 2;
                 snprintf(e->dir, sizeof e->dir, "%s", optarg);
-            } else if (tg_exp_add_base(e, name, optarg, &err) != TG_OK) { fprintf(stderr, "tapegrad experiment: %s\n", err.msg); return 1; }
+            } else if (tg_exp_add_base(e, name, optarg, &err) != TG_OK) {
+                fprintf(stderr, "tapegrad experiment: %s\n", err.msg);
+                return 1;
+            }
         }
     }
     if (optind < argc) {
