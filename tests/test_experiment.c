@@ -1801,6 +1801,31 @@ START_TEST(test_seed_list_spelled_in_digits) {
 }
 END_TEST
 
+/* A reason wrapped as "cell NAME: REASON" with a long cell name (a --vary of paths, 220 bytes)
+ * lost its end in tg_err's 512 bytes ("No such file or direct"): the name is shown as its end. */
+START_TEST(test_cell_reasons_keep_their_end) {
+    char d[300], dir[600], train[300], vary[1400];
+    char part[201];
+    memset(part, 'd', 200);
+    part[200] = '\0';
+    snprintf(d, sizeof d, "%s/cr", tmpdir);
+    snprintf(dir, sizeof dir, "%s/%s", tmpdir, part);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    snprintf(train, sizeof train, "%s/tr.tsv", tmpdir);
+    tg_cli_write(train, "a b\tc d\ne f\tg h\n");
+    snprintf(vary, sizeof vary, "%s/dev1.tsv", dir);
+    tg_cli_write(vary, "a b\tc d\n");
+    snprintf(vary, sizeof vary, "dev=%s/dev1.tsv,%s/nodev.tsv", dir, dir);
+    char *g[] = {"experiment", "--train", train, "--merges", "10", "--d-model", "8", "--heads", "2",
+                 "--d-ff", "8", "--layers", "1", "--max-steps", "1", "--valid-every", "0",
+                 "--threads", "1", "--vary", vary, "--seeds", "1", "--out", d, NULL};
+    ck_assert_int_ne(run(g), 0);
+    ck_assert_int_eq(count_in("err.txt", "tapegrad experiment: cell ...dd"), 1);
+    ck_assert_int_eq(count_in("err.txt", "d/nodev.tsv: cannot open: No such file or "
+                              "directory\n"), 1);
+}
+END_TEST
+
 /* --vary FLAG=true,false for a flag without a value, with a --config file setting it true: the
  * false cell is given no flag (a flag cannot say false), so it trained as the true one and the
  * experiment failed after its training, exit 1, blaming a hand's edit. Refused before anything
@@ -3189,6 +3214,7 @@ int main(void) {
     tcase_add_test(checks, test_config_seed_and_out_noted);
     tcase_add_test(checks, test_seed_list_spelled_in_digits);
     tcase_add_test(checks, test_vary_false_against_config_true_refused);
+    tcase_add_test(checks, test_cell_reasons_keep_their_end);
     tcase_add_test(checks, test_cell_checkpoint_must_be_the_cells);
     tcase_add_test(checks, test_lock_before_record);
     tcase_add_test(checks, test_eval_cache_follows_dev_text);

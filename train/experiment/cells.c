@@ -610,7 +610,8 @@ static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err
     if (s == TG_OK) s = tg_run_adam_config(cfg, &ac, &e2);
     free(h);
     if (s != TG_OK)   /* (a --config that cannot be read: a failure, as in train; the rest: usage) */
-        return tg_err_set(err, s == TG_ERR_IO ? TG_ERR_IO : TG_ERR_ARG, "cell %s: %s", c->name, e2.msg);
+        return tg_err_set(err, s == TG_ERR_IO ? TG_ERR_IO : TG_ERR_ARG, "cell %s: %s",
+                          TG_EXP_CELL_SHOWN(c->name), e2.msg);
     return TG_OK;
 }
 
@@ -822,7 +823,8 @@ tg_status tg_exp_check_inputs(const tg_experiment *e, tg_err *err) {
                 if (fd >= 0) close(fd);
             }
             if (why)
-                return tg_err_set(err, TG_ERR_IO, "cell %s: --%s %s: cannot open: %s", c.name, in[k].flag, in[k].path,
+                return tg_err_set(err, TG_ERR_IO, "cell %s: --%s %s: cannot open: %s",
+                                  TG_EXP_CELL_SHOWN(c.name), in[k].flag, TG_SHOWN(in[k].path),
                                   strerror(why));
         }
     }

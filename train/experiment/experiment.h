@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "datasets/shown.h"
 #include "train/run/options.h"
 #include "train/run/run.h"
 
@@ -95,6 +96,10 @@ int tg_exp_variant_count(const tg_experiment *e);
 void tg_exp_cell_get(const tg_experiment *e, int index, tg_exp_cell *out);
 /* e->dir as a message shows it, control bytes escaped (\x1B), in a buffer the next call reuses. */
 const char *tg_exp_dir_shown(const tg_experiment *e);
+/* A cell's name before a wrapped reason ("cell NAME: REASON"), escaped and, when long (a --vary of
+ * paths), shown as "..." and its end in 100 bytes: in tg_err's 512 a name of 220 bytes cut the
+ * reason's end off. For a printf "%s" argument. */
+#define TG_EXP_CELL_SHOWN(name) tg_shown_tail((char[100]){0}, 100, (name))
 /* The cell's full run config, as `tapegrad train` with the cell's argv would build it. */
 tg_status tg_exp_cell_config(const tg_experiment *e, const tg_exp_cell *c, tg_run_config *out, tg_err *err);
 /* argv (NULL-terminated, strings owned by e and c) of `train` for the cell: a fresh run, or

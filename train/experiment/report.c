@@ -105,7 +105,7 @@ static tg_status evaluate_cells(report *R, tg_err *err) {
         tg_dev_text_free(&dev);
         if (s != TG_OK) {
             tg_err inner = *err;
-            return tg_err_set(err, s, "cell %s: %s", c->cell.name, inner.msg);
+            return tg_err_set(err, s, "cell %s: %s", TG_EXP_CELL_SHOWN(c->cell.name), inner.msg);
         }
     }
     return TG_OK;

@@ -294,7 +294,7 @@ static __attribute__((noinline)) tg_status steps_left(const tg_experiment *e, in
         if (s == TG_OK) s = tg_exp_cell_config(e, &c, &cfg, err);
         if (s != TG_OK) {
             tg_err inner = *err;
-            return tg_err_set(err, s, "cell %s: %s", c.name, inner.msg);
+            return tg_err_set(err, s, "cell %s: %s", TG_EXP_CELL_SHOWN(c.name), inner.msg);
         }
         if (st.state == TG_EXP_DONE) (*done)++;
         else *out += cfg.max_steps - st.step;
