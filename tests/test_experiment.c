@@ -73,6 +73,16 @@ static int count_in(const char *name, const char *needle) {
     return n;
 }
 
+/* tmpdir/ccc...c (n bytes of c), made, into out: a folder whose name makes a path long. */
+static void long_folder(char *out, size_t cap, char c, int n) {
+    char part[256];
+    ck_assert_int_lt(n, (int)sizeof part);
+    memset(part, c, (size_t)n);
+    part[n] = '\0';
+    snprintf(out, cap, "%s/%s", tmpdir, part);
+    ck_assert_int_eq(mkdir(out, 0755), 0);
+}
+
 static bool exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0;
@@ -1276,13 +1286,12 @@ END_TEST
  * in a line's file name escaped (it reached stderr raw). */
 START_TEST(test_recipe_refusals_keep_their_end) {
     char d[300], long_dir[700], cfg[800], train[300], dev[2][600], text[700];
-    char part[201];
-    memset(part, 'c', 200);
-    part[200] = '\0';
     snprintf(d, sizeof d, "%s/ex", tmpdir);
-    snprintf(long_dir, sizeof long_dir, "%s/%s", tmpdir, part);
-    ck_assert_int_eq(mkdir(long_dir, 0755), 0);
-    snprintf(long_dir, sizeof long_dir, "%s/%s/%s", tmpdir, part, part);
+    long_folder(long_dir, sizeof long_dir, 'c', 200);
+    char part[201];
+    snprintf(part, sizeof part, "%s", long_dir + strlen(tmpdir) + 1);
+    size_t n = strlen(long_dir);
+    snprintf(long_dir + n, sizeof long_dir - n, "/%s", part);
     ck_assert_int_eq(mkdir(long_dir, 0755), 0);
     snprintf(cfg, sizeof cfg, "%s/co\tnf.txt", long_dir);
     snprintf(train, sizeof train, "%s/train.tsv", tmpdir);
@@ -1805,12 +1814,8 @@ END_TEST
  * lost its end in tg_err's 512 bytes ("No such file or direct"): the name is shown as its end. */
 START_TEST(test_cell_reasons_keep_their_end) {
     char d[300], dir[600], train[300], vary[1400];
-    char part[201];
-    memset(part, 'd', 200);
-    part[200] = '\0';
     snprintf(d, sizeof d, "%s/cr", tmpdir);
-    snprintf(dir, sizeof dir, "%s/%s", tmpdir, part);
-    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    long_folder(dir, sizeof dir, 'd', 200);
     snprintf(train, sizeof train, "%s/tr.tsv", tmpdir);
     tg_cli_write(train, "a b\tc d\ne f\tg h\n");
     snprintf(vary, sizeof vary, "%s/dev1.tsv", dir);
@@ -1907,12 +1912,8 @@ static void each_command(char **cmds[3], int rc, const char *message) {
  * in them reached stderr raw. */
 START_TEST(test_cell_checkpoint_refusal_shows_the_lines_tails) {
     char d[300], long_dir[500], train[300], dev[2][600], vary[1300], cmd[1200];
-    char part[21];
-    memset(part, 'p', 20);
-    part[20] = '\0';
     snprintf(d, sizeof d, "%s/swap-dev", tmpdir);
-    snprintf(long_dir, sizeof long_dir, "%s/%s", tmpdir, part);
-    ck_assert_int_eq(mkdir(long_dir, 0755), 0);
+    long_folder(long_dir, sizeof long_dir, 'p', 20);
     snprintf(train, sizeof train, "%s/sw.tsv", tmpdir);
     tg_cli_write(train, "a b c\td e f\nb c\te f\n");
     for (int i = 0; i < 2; i++) {
