@@ -22,6 +22,8 @@ const char *tg_shown_tail(char *out, size_t cap, const char *s);
  * the expression's own (160 bytes: two names and the reason fit; a path can hold 4,095 bytes,
  * and a control byte is shown in 4). For a printf "%s" argument. */
 #define TG_SHOWN_MAX 160
-#define TG_SHOWN(name) tg_shown_tail((char[TG_SHOWN_MAX]){0}, TG_SHOWN_MAX, (name))
+#define TG_SHOWN(name) TG_SHOWN_IN(TG_SHOWN_MAX, name)
+/* The same in cap bytes, where a message holds more than one long part (cap a constant > 4). */
+#define TG_SHOWN_IN(cap, name) tg_shown_tail((char[cap]){0}, cap, (name))
 
 #endif /* TG_SHOWN_H */

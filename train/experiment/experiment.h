@@ -99,7 +99,7 @@ const char *tg_exp_dir_shown(const tg_experiment *e);
 /* A cell's name before a wrapped reason ("cell NAME: REASON"), escaped and, when long (a --vary of
  * paths), shown as "..." and its end in 100 bytes: in tg_err's 512 a name of 220 bytes cut the
  * reason's end off. For a printf "%s" argument. */
-#define TG_EXP_CELL_SHOWN(name) tg_shown_tail((char[100]){0}, 100, (name))
+#define TG_EXP_CELL_SHOWN(name) TG_SHOWN_IN(100, name)
 /* The cell's full run config, as `tapegrad train` with the cell's argv would build it. */
 tg_status tg_exp_cell_config(const tg_experiment *e, const tg_exp_cell *c, tg_run_config *out, tg_err *err);
 /* argv (NULL-terminated, strings owned by e and c) of `train` for the cell: a fresh run, or

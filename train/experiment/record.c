@@ -59,11 +59,6 @@ tg_status tg_exp_recipe(const tg_experiment *e, char **out, tg_err *err) {
     return TG_OK;
 }
 
-/* A recipe line or a name in a refusal of tg_err's 512 bytes: escaped (a file name in a line may
- * hold a tab), shown as its tail in cap bytes, so that the refusal keeps its advice at the end
- * (with long values or two names of TG_SHOWN_MAX it was cut, and a tab reached stderr raw). */
-#define SHOWN_IN(cap, s) tg_shown_tail((char[cap]){0}, cap, (s))
-
 /* A recipe line "key = value" so: its key whole, and the value as its tail in what is left of
  * cap bytes (the key says which setting differs, a path's end which file); a line without " = ",
  * or with a key longer than half of cap (a record edited by hand), is shown as its tail. */
@@ -356,8 +351,8 @@ static tg_status record_holds(const tg_experiment *e, char *old, const char *pat
             s = tg_err_set(err, TG_ERR_ARG, "%s: its arg: lines with --config %s as it is now give '%s', its "
                            "[recipe] has '%s': that file or the record was edited since the experiment started, so "
                            "the record no longer says how the cells were trained; put it back, or give another --out",
-                           SHOWN_IN(100, path), SHOWN_IN(100, e->config), LINE_SHOWN(41, here),
-                           LINE_SHOWN(41, there));
+                           TG_SHOWN_IN(100, path), TG_SHOWN_IN(100, e->config),
+                           LINE_SHOWN(41, here), LINE_SHOWN(41, there));   /* (in 512 bytes) */
         else if (e->recorded)   /* its arguments were read from the record: they and its recipe disagree */
             s = tg_err_set(err, TG_ERR_ARG, "%s: its arg: lines give '%s', its [recipe] has '%s': a record edited "
                            "by hand does not say how the cells were trained; put it back, or give another --out",

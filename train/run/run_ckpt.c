@@ -238,13 +238,12 @@ static tg_status dev_check(const tg_ckpt_reader *rd, const tg_run *r, tg_err *er
     tg_ckpt_cur_u64(&c, &hash);
     s = tg_ckpt_cur_finish(&c, err);
     /* --dev shown in 120 bytes: with both names at TG_SHOWN_MAX the advice was cut off the end */
-    char dev[120];
     if (s == TG_OK && (n != r->dev.n || hash != tg_run_dev_hash(r)))
         s = tg_err_set(err, TG_ERR_STATE, "%s was validated on another dev set (%llu pairs) than "
                        "--dev %s reads now (%zu pairs): config.txt's relative paths are read from "
                        "the current folder: give the command from the folder the run started in",
                        tg_ckpt_reader_shown(rd), (unsigned long long)n,
-                       r->cfg.dev[0] ? tg_shown_tail(dev, sizeof dev, r->cfg.dev) : "(the task's)",
+                       r->cfg.dev[0] ? TG_SHOWN_IN(120, r->cfg.dev) : "(the task's)",
                        r->dev.n);
     return s;
 }
