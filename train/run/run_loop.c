@@ -489,6 +489,206 @@ static tg_status fit_steps(tg_run *r, tg_progress *pg, double fit_s, int64_t fit
     return TG_OK;
 }
 
+/* ---- the run ---- */
+
+static void log_model(const tg_run *r, tg_progress *pg) {
+    int threads = tg_pool_threads(tg_ctx_pool(r->ctx));
+    tg_progress_log(pg, "model: %lld parameters (d_model %d, %d heads, d_ff %d, %d+%d layers, "
+                    "norm %s, ffn %s, attn-activation %s at %s, attn-gate %s, "
+                    "residual-activation %s, vocab %d); %zu training pairs (%zu over the length "
+                    "limit left out), %zu batches an epoch; %d thread%s",
+                    (long long)tg_model_param_count(r->model), r->mcfg.d_model, r->mcfg.heads,
+                    r->mcfg.d_ff, r->mcfg.enc_layers, r->mcfg.dec_layers, r->cfg.norm,
+                    r->cfg.ffn_activation, r->cfg.attn_activation, r->cfg.attn_activation_at,
+                    r->cfg.attn_gate, r->cfg.residual_activation, r->mcfg.vocab, r->train.n,
+                    r->train.n_filtered, tg_batch_iter_epoch_batches(r->iter), threads,
+                    threads == 1 ? "" : "s");
+}
+
+/* The handlers the run replaced, and the signal mask, put back when it ends. */
+typedef struct {
+    struct sigaction stop[TG_N_STOP_SIGNALS], cont;
+    sigset_t mask;
+} old_handlers;
+
+static const int g_stops[] = {TG_STOP_SIGNALS};
+
+/* Installed before the first save: a signal during it (an experiment stopping its other cells as
+ * one failed) lets the save finish, and the loop stops at once, rather than killing the process
+ * mid-write with the checkpoint's temporary left behind. Every stop signal (atomic_file.h) stops
+ * the run saved: SIGHUP (the terminal closed), SLURM's SIGUSR1 warning before its time limit, a
+ * soft CPU limit's SIGXCPU, a broken pipe's SIGPIPE (the reader of stderr gone: `| head`, a
+ * killed `tee`); one ignored from the start (nohup's SIGHUP) stays ignored, but Ctrl-C and
+ * SIGTERM, which always stop the run */
+static void catch_stops(old_handlers *old) {
+    struct sigaction cont;
+    memset(&cont, 0, sizeof cont);
+    cont.sa_handler = on_continue;
+    cont.sa_flags = SA_RESTART;
+    sigemptyset(&cont.sa_mask);
+    sigaction(SIGCONT, &cont, &old->cont);
+    g_stop_signal = 0;
+    g_pipe_broken = 0;
+    for (int i = 0; i < TG_N_STOP_SIGNALS; i++) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        /* a second Ctrl-C or SIGTERM stops at once; not over MPI, where a Ctrl-C reaches a rank
+         * twice (from the terminal and forwarded by mpirun) and mpirun ends a job that does not
+         * stop; nor the others (SIGXCPU comes again each second past the limit) */
+        bool now = g_stops[i] == SIGINT || g_stops[i] == SIGTERM;
+        /* not restarted: a log line waiting on a stalled stderr pipe is let go, after 2 s for the
+         * reader (progress.c: pg.stopping), so that the run still saves */
+        sa.sa_flags = now && tg_dist_size() == 1 ? SA_RESETHAND : 0;
+        sigemptyset(&sa.sa_mask);
+        sigaction(g_stops[i], NULL, &old->stop[i]);
+        if (now || old->stop[i].sa_handler != SIG_IGN) sigaction(g_stops[i], &sa, NULL);
+    }
+    /* started with them blocked, the run took none: SIGTERM waited for the SIGKILL */
+    tg_stop_signals_unblock(&old->mask);
+}
+
+/* (after a SIGPIPE stop, stderr's reader is gone: SIGPIPE stays ignored, so that the lines still
+ * to come fail, rather than end the run saved by a kill at the first of them) */
+static void restore_handlers(const old_handlers *old) {
+    for (int i = 0; i < TG_N_STOP_SIGNALS; i++)
+        if (g_stops[i] == SIGPIPE && g_pipe_broken) signal(SIGPIPE, SIG_IGN);
+        else sigaction(g_stops[i], &old->stop[i], NULL);
+    sigaction(SIGCONT, &old->cont, NULL);
+    pthread_sigmask(SIG_SETMASK, &old->mask, NULL);
+}
+
+/* A step's time as training time: a step stopped (Ctrl-Z, SIGSTOP) and continued counts as the
+ * mean step so far, since the wait is not training time, which --time-limit, --fit-steps and
+ * tok/s count. (A SIGCONT without a stop, as a scheduler's cancel sends before its SIGTERM, or a
+ * pause too short to matter, changes nothing.) Over MPI, rank 0's time is every rank's: a pause
+ * of another rank alone, which rank 0 waited out in the sum, is one too. */
+static double step_time(const tg_run *r, tg_progress *pg, const step_result *res, tg_status s,
+                        double dt, double mean) {
+    if (!((g_continued || res->continued_rank >= 0) && dt > 2 * mean + 0.1)) return dt;
+    char who[48] = "the process";
+    if (!g_continued)
+        snprintf(who, sizeof who, "rank %d of %d", res->continued_rank, tg_dist_size());
+    int64_t step = s == TG_OK && !res->skipped ? r->st.step : r->st.step + 1;
+    tg_progress_log(pg, "step %lld: %s was stopped and continued within it: %.1f s counted as "
+                    "%.3f s of training (the mean step)", (long long)step, who, dt, mean);
+    return mean;
+}
+
+/* The progress line every --log-every steps (and metrics.tsv's row; the interval's sums start
+ * again), else a progress bar on a terminal. */
+static void log_progress(tg_run *r, tg_progress *pg, const step_result *res, double step_s) {
+    tg_run_interval *iv = &r->iv;
+    char eta[32];
+    tg_format_duration(eta_seconds(r, step_s), eta, sizeof eta);
+    const char *eta_shown = isfinite(eta_seconds(r, step_s)) ? eta : "-";
+    if (r->st.step % r->cfg.log_every == 0) {
+        double loss = iv->loss / (double)iv->tokens, nll = iv->nll / (double)iv->tokens;
+        double tok_s = (double)iv->tokens / iv->wall_s, gnorm = iv->grad_norm / (double)iv->steps;
+        char el[32];
+        tg_format_duration(r->st.train_seconds, el, sizeof el);
+        tg_progress_log(pg, "step %lld | epoch %lld | loss %s | nll %s | ppl %s | lr %.3e | "
+                        "gnorm %s | %.0f tgt tok/s | %s elapsed | ETA %s", (long long)r->st.step,
+                        (long long)epoch_shown(r), tg_format_num(loss, 4).s,
+                        tg_format_num(nll, 4).s, tg_format_num(exp(nll), 2).s, res->lr,
+                        tg_format_num(gnorm, 3).s, tok_s, el, eta_shown);
+        tg_metrics_row row = {"train", r->st.step, epoch_shown(r), r->st.train_seconds, res->lr,
+                              loss, nll, exp(nll), tok_s, gnorm, NAN, NAN};
+        tg_progress_metrics(pg, &row);
+        memset(iv, 0, sizeof *iv);
+    } else if (pg->tty) {
+        char text[160];
+        snprintf(text, sizeof text, "step %lld | loss %.3f | ETA %s", (long long)r->st.step,
+                 res->loss, eta_shown);
+        double done = r->cfg.max_steps > 0 ? (double)r->st.step : r->st.train_seconds;
+        double total = r->cfg.max_steps > 0 ? (double)r->cfg.max_steps : r->cfg.time_limit;
+        tg_progress_bar(pg, done, total, text);
+    }
+}
+
+/* This step's validation: its row and best.ckpt, or, cut short by a stop signal, left pending
+ * for the resume with *stop set (the run then stops); a failure saves what it can first. */
+static tg_status validate_now(tg_run *r, tg_progress *pg, tg_run_diag *diag, int *stop,
+                              tg_err *err) {
+    valid_result v;
+    tg_status s = validate(r, pg, &v, err);
+    if (s != TG_OK) save_before_error(r, pg, diag, false, true);
+    if (s == TG_OK && v.interrupted) {
+        r->valid_pending = true;
+        *stop = (int)g_stop_signal;
+    }
+    if (s == TG_OK && v.done) s = after_validation(r, pg, &v, err);
+    return s;
+}
+
+/* What the loop leaves for the run's end. */
+typedef struct {
+    int64_t start_step;       /* the step this process started at */
+    const char *reason;       /* the limit that ended the run (stop_reason), or NULL */
+    int stop;                 /* a stop signal, agreed by every rank (0: none) */
+    bool validated_now, saved_now;   /* the last step's validation ran, its last.ckpt was saved */
+    bool ran_pending;         /* a resume's pending validation ran before the loop */
+} loop_end;
+
+static void log_done(const tg_run *r, tg_progress *pg, const char *reason) {
+    char el[32], best[96] = "";
+    tg_format_duration(r->st.train_seconds, el, sizeof el);
+    if (r->st.best_bleu >= 0)   /* (no validation yet, or no dev set: no best to name) */
+        snprintf(best, sizeof best, "; best dev BLEU %.2f at step %lld", r->st.best_bleu,
+                 (long long)r->st.best_step);
+    tg_progress_log(pg, "done: %s at step %lld after %s of training%s",
+                    reason ? reason : "stopped", (long long)r->st.step, el, best);
+    if (reason && fit_due(r))   /* a limit ended the run inside the warmup: no cosine was run */
+        tg_progress_log(pg, "--fit-steps: the run ended at step %lld, before its fit at step %lld "
+                        "(the end of --warmup %d), so its learning rate never decayed",
+                        (long long)r->st.step, (long long)fit_at(r), r->cfg.warmup);
+}
+
+/* The end of a sound run. A stop saves (the end's validation, if it came with the run's end,
+ * left for the resume); a run with nothing to do says so; an end validates and saves its last
+ * step. */
+static tg_status end_run(tg_run *r, tg_progress *pg, tg_run_diag *diag, loop_end *e,
+                         tg_err *err) {
+    tg_status s = TG_OK;
+    if (e->stop) {
+        if (e->reason && !e->validated_now && r->dev_iter) r->valid_pending = true;
+        if (!e->saved_now) s = save_last(r, pg, diag, err);
+        if (s == TG_OK) log_stopped(r, pg, e->stop);
+        return s;
+    }
+    if (r->st.step == e->start_step && !e->ran_pending) {
+        tg_progress_log(pg, "nothing to do: %s at step %lld", e->reason ? e->reason : "stopped",
+                        (long long)r->st.step);
+        /* a longer --time-limit on a run whose length --fit-steps fitted: its cosine ended */
+        if (r->cfg.fit_steps && r->cfg.max_steps > 0 && r->st.step >= r->cfg.max_steps &&
+            r->st.train_seconds < r->cfg.time_limit)
+            tg_progress_log(pg, "--fit-steps set --max-steps %lld from the time limit the run "
+                            "started with, and its cosine schedule has ended there: a longer "
+                            "--time-limit does not extend the run (a larger --max-steps does, "
+                            "stretching the cosine, whose rate rises again)",
+                            (long long)r->cfg.max_steps);
+        return TG_OK;
+    }
+    if (!e->validated_now && r->dev_iter) {
+        s = validate_now(r, pg, diag, &e->stop, err);
+        e->saved_now = false;
+    }
+    if (s == TG_OK && !e->saved_now) s = save_last(r, pg, diag, err);
+    if (s == TG_OK && e->stop) log_stopped(r, pg, e->stop);
+    else if (s == TG_OK) log_done(r, pg, e->reason);
+    return s;
+}
+
+static void log_dist(tg_run *r, tg_progress *pg, int64_t start_step) {
+    if (tg_dist_size() <= 1 || r->st.step <= start_step) return;
+    double steps = (double)(r->st.step - start_step), sent = 1e-6 * (double)tg_dist_bytes_sent();
+    double grad = 1e-6 * (double)tg_params_numel(tg_model_params(r->model)) * sizeof(tg_float);
+    tg_progress_log(pg, "data-parallel over %d MPI ranks: rank 0 sent %.1f MB for the gradient "
+                    "sums of %.0f steps (%.2f MB a step; the gradient is %.2f MB, %.0f%% of it "
+                    "summed while backward ran)", tg_dist_size(), sent, steps, sent / steps, grad,
+                    100 * tg_run_overlap_early(r));
+}
+
 int tg_run_train(tg_run *r) {
     tg_progress pg;
     char msg[512];
@@ -499,15 +699,7 @@ int tg_run_train(tg_run *r) {
         return 1;
     }
     pg.stopping = &g_stop_signal;
-    tg_progress_log(&pg, "model: %lld parameters (d_model %d, %d heads, d_ff %d, %d+%d layers, norm %s, ffn %s, "
-                    "attn-activation %s at %s, attn-gate %s, residual-activation %s, vocab %d); %zu training "
-                    "pairs (%zu over the length limit left out), %zu batches an epoch; %d thread%s",
-                    (long long)tg_model_param_count(r->model), r->mcfg.d_model, r->mcfg.heads, r->mcfg.d_ff,
-                    r->mcfg.enc_layers, r->mcfg.dec_layers, r->cfg.norm, r->cfg.ffn_activation,
-                    r->cfg.attn_activation, r->cfg.attn_activation_at, r->cfg.attn_gate,
-                    r->cfg.residual_activation, r->mcfg.vocab, r->train.n, r->train.n_filtered,
-                    tg_batch_iter_epoch_batches(r->iter),
-                    tg_pool_threads(tg_ctx_pool(r->ctx)), tg_pool_threads(tg_ctx_pool(r->ctx)) == 1 ? "" : "s");
+    log_model(r, &pg);
     tg_run_diag diag;
     tg_status s = tg_run_agree_start(r, &err);
     if (s == TG_OK) s = tg_run_overlap_prepare(r, &err);
@@ -517,39 +709,8 @@ int tg_run_train(tg_run *r) {
         tg_progress_close(&pg);
         return 1;
     }
-    /* the handlers before the first save: a signal during it (an experiment stopping its other cells
-     * as one failed) lets the save finish, and the loop stops at once, rather than killing the
-     * process mid-write with the checkpoint's temporary left behind. Every stop signal
-     * (atomic_file.h) stops the run saved: SIGHUP (the terminal closed), SLURM's SIGUSR1 warning
-     * before its time limit, a soft CPU limit's SIGXCPU, a broken pipe's SIGPIPE (the reader of
-     * stderr gone: `| head`, a killed `tee`); one ignored from the start (nohup's
-     * SIGHUP) stays ignored, but Ctrl-C and SIGTERM, which always stop the run */
-    static const int stops[] = {TG_STOP_SIGNALS};
-    struct sigaction old_stop[TG_N_STOP_SIGNALS], old_cont, cont;
-    memset(&cont, 0, sizeof cont);
-    cont.sa_handler = on_continue;
-    cont.sa_flags = SA_RESTART;
-    sigemptyset(&cont.sa_mask);
-    sigaction(SIGCONT, &cont, &old_cont);
-    g_stop_signal = 0;
-    g_pipe_broken = 0;
-    for (int i = 0; i < TG_N_STOP_SIGNALS; i++) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_signal;
-        /* a second Ctrl-C or SIGTERM stops at once; not over MPI, where a Ctrl-C reaches a rank twice
-         * (from the terminal and forwarded by mpirun) and mpirun ends a job that does not stop; nor
-         * the others (SIGXCPU comes again each second past the limit) */
-        bool now = stops[i] == SIGINT || stops[i] == SIGTERM;
-        /* not restarted: a log line waiting on a stalled stderr pipe is let go, after 2 s for the
-         * reader (progress.c: pg.stopping), so that the run still saves */
-        sa.sa_flags = now && tg_dist_size() == 1 ? SA_RESETHAND : 0;
-        sigemptyset(&sa.sa_mask);
-        sigaction(stops[i], NULL, &old_stop[i]);
-        if (now || old_stop[i].sa_handler != SIG_IGN) sigaction(stops[i], &sa, NULL);
-    }
-    sigset_t old_mask;   /* started with them blocked, the run took none: SIGTERM waited for the SIGKILL */
-    tg_stop_signals_unblock(&old_mask);
+    old_handlers old;
+    catch_stops(&old);
     /* a resume's last.ckpt holds the step it resumed (a fresh run's is written now) */
     r->saved_step = r->st.step == 0 && r->st.skipped_steps == 0 ? -1 : r->st.step;
     if (r->saved_step >= 0) {
@@ -566,16 +727,12 @@ int tg_run_train(tg_run *r) {
     }
 
     tg_batch b = {0};
-    const int64_t start_step = r->st.step;
+    loop_end e = {.start_step = r->st.step};
     double diag_s = 0, session_train_s = 0;   /* this process's, for the diagnostics' cost */
     int diag_runs = 0;
     double step_s = 0, fit_s = 0;
     int64_t fit_n = 0;   /* steps timed for --fit-steps */
     tg_run_interval *iv = &r->iv;   /* in the checkpoint: a resume goes on with the same sums */
-    bool validated_now = false, saved_now = false;
-    const char *reason = NULL;
-    int stop = 0;   /* a stop signal, agreed by every rank */
-    bool ran_pending = false;
     bool told_by_rank0 = false;   /* this rank's error is others' failure, which rank 0 tells */
     if (s == TG_OK && r->valid_pending) {   /* a resume of a run stopped inside this step's validation */
         valid_result v;
@@ -584,7 +741,8 @@ int tg_run_train(tg_run *r) {
             r->valid_pending = false;          /* before best.ckpt is written: it is not pending */
             if (v.done) s = after_validation(r, &pg, &v, &err);
             if (s == TG_OK) s = save_last(r, &pg, &diag, &err);
-            validated_now = saved_now = ran_pending = true;   /* this step's: an end is not validated twice */
+            /* this step's: an end is not validated twice */
+            e.validated_now = e.saved_now = e.ran_pending = true;
         }
     }
     /* a rank whose run failed alone (but in the step's sum and gather, which tell every rank): its
@@ -597,31 +755,18 @@ int tg_run_train(tg_run *r) {
         if (s == TG_OK) s = progress_status(&pg, &err);
         bool told = false;
         tg_err e2;
-        stop = g_stop_signal;
-        tg_status a = tg_run_agree(r, &stop, s != TG_OK, &told, s != TG_OK ? &e2 : &err);
+        e.stop = g_stop_signal;
+        tg_status a = tg_run_agree(r, &e.stop, s != TG_OK, &told, s != TG_OK ? &e2 : &err);
         if (s == TG_OK) s = a;
         told_by_rank0 = told && tg_dist_rank() != 0;
-        if (s != TG_OK || (reason = stop_reason(r)) || stop) break;
+        if (s != TG_OK || (e.reason = stop_reason(r)) || e.stop) break;
         step_result res;
         g_continued = 0;
         double t0 = now_s();
         s = train_step(r, &diag, &b, &res, &err);
-        double dt = now_s() - t0;
         double mean = iv->steps > 0 ? iv->wall_s / (double)iv->steps : step_s;
-        if ((g_continued || res.continued_rank >= 0) && dt > 2 * mean + 0.1) {
-            /* stopped in the step (Ctrl-Z, SIGSTOP) and continued: the wait is not training time, which
-             * --time-limit, --fit-steps and tok/s count; the step counts as the mean step so far. (A
-             * SIGCONT without a stop, as a scheduler's cancel sends before its SIGTERM, or a pause
-             * too short to matter, changes nothing.) Over MPI, rank 0's time is every rank's: a
-             * pause of another rank alone, which rank 0 waited out in the sum, is one too. */
-            char who[48] = "the process";
-            if (!g_continued) snprintf(who, sizeof who, "rank %d of %d", res.continued_rank, tg_dist_size());
-            tg_progress_log(&pg, "step %lld: %s was stopped and continued within it: %.1f s counted as "
-                            "%.3f s of training (the mean step)",
-                            (long long)(s == TG_OK && !res.skipped ? r->st.step : r->st.step + 1), who, dt, mean);
-            dt = mean;
-        }
-        if (s != TG_OK && res.before_update) save_before_error(r, &pg, &diag, saved_now, false);
+        double dt = step_time(r, &pg, &res, s, now_s() - t0, mean);
+        if (s != TG_OK && res.before_update) save_before_error(r, &pg, &diag, e.saved_now, false);
         told_by_rank0 = s != TG_OK && res.failed_elsewhere && tg_dist_rank() != 0;
         lone = s != TG_OK && tg_dist_size() > 1 && !tg_dist_together();
         if (s != TG_OK) break;   /* (every rank knows, or none can: above) */
@@ -635,7 +780,7 @@ int tg_run_train(tg_run *r) {
             diag_s += now_s() - d0;
             diag_runs++;
         }
-        validated_now = saved_now = false;
+        e.validated_now = e.saved_now = false;
         if (res.skipped) {
             tg_progress_log(&pg, "step %lld: non-finite %s, update skipped (%lld in a row, %lld in all)",
                             (long long)r->st.step + 1, isfinite(res.loss) ? "gradient" : "loss",
@@ -655,111 +800,26 @@ int tg_run_train(tg_run *r) {
         iv->wall_s += dt;
         iv->steps++;
         step_s = iv->wall_s / (double)iv->steps;
-        if (r->st.step % r->cfg.log_every == 0) {
-            double loss = iv->loss / (double)iv->tokens, nll = iv->nll / (double)iv->tokens;
-            char el[32], eta[32];
-            tg_format_duration(r->st.train_seconds, el, sizeof el);
-            tg_format_duration(eta_seconds(r, step_s), eta, sizeof eta);
-            tg_progress_log(&pg, "step %lld | epoch %lld | loss %s | nll %s | ppl %s | lr %.3e | gnorm %s | "
-                            "%.0f tgt tok/s | %s elapsed | ETA %s", (long long)r->st.step,
-                            (long long)epoch_shown(r), tg_format_num(loss, 4).s, tg_format_num(nll, 4).s,
-                            tg_format_num(exp(nll), 2).s, res.lr,
-                            tg_format_num(iv->grad_norm / (double)iv->steps, 3).s, (double)iv->tokens / iv->wall_s, el,
-                            isfinite(eta_seconds(r, step_s)) ? eta : "-");
-            tg_metrics_row row = {"train", r->st.step, epoch_shown(r), r->st.train_seconds, res.lr, loss, nll,
-                                  exp(nll), (double)iv->tokens / iv->wall_s, iv->grad_norm / (double)iv->steps,
-                                  NAN, NAN};
-            tg_progress_metrics(&pg, &row);
-            memset(iv, 0, sizeof *iv);
-        } else if (pg.tty) {
-            char text[160], eta[32];
-            tg_format_duration(eta_seconds(r, step_s), eta, sizeof eta);
-            snprintf(text, sizeof text, "step %lld | loss %.3f | ETA %s", (long long)r->st.step, res.loss,
-                     isfinite(eta_seconds(r, step_s)) ? eta : "-");
-            double done = r->cfg.max_steps > 0 ? (double)r->st.step : r->st.train_seconds;
-            double total = r->cfg.max_steps > 0 ? (double)r->cfg.max_steps : r->cfg.time_limit;
-            tg_progress_bar(&pg, done, total, text);
-        }
+        log_progress(r, &pg, &res, step_s);
         if (r->cfg.valid_every > 0 && r->st.step % r->cfg.valid_every == 0 && r->dev_iter) {
-            valid_result v;
-            s = validate(r, &pg, &v, &err);
-            if (s != TG_OK) save_before_error(r, &pg, &diag, false, true);
-            if (s == TG_OK && v.interrupted) {   /* saved below as pending, then the run stops */
-                r->valid_pending = true;
-                stop = (int)g_stop_signal;
-                break;
-            }
-            if (s == TG_OK && v.done) s = after_validation(r, &pg, &v, &err);
-            validated_now = true;
+            s = validate_now(r, &pg, &diag, &e.stop, &err);
+            e.validated_now = true;
+            if (s == TG_OK && e.stop) break;   /* saved below as pending, then the run stops */
         }
         /* the step that ends the run saves after its validation (below the loop), not before it: a
          * last.ckpt at the end saved ahead of it would leave a kill during that validation with no
          * best.ckpt of the end, and a resume with nothing to do */
-        bool ends_unvalidated = !validated_now && r->dev_iter && stop_reason(r);
+        bool ends_unvalidated = !e.validated_now && r->dev_iter && stop_reason(r);
         bool periodic = (r->cfg.save_every > 0 && r->st.step % r->cfg.save_every == 0) ||
                         tg_run_kept_for_good(r->st.step, r->cfg.keep_every);
-        if (s == TG_OK && ((periodic && !ends_unvalidated) || validated_now)) {
+        if (s == TG_OK && ((periodic && !ends_unvalidated) || e.validated_now)) {
             s = save_last(r, &pg, &diag, &err);
-            saved_now = true;
+            e.saved_now = true;
         }
     }
-    if (s == TG_OK && stop) {
-        /* the stop came with the run's end: the end's validation (below) is left for the resume */
-        if (reason && !validated_now && r->dev_iter) r->valid_pending = true;
-        if (!saved_now) s = save_last(r, &pg, &diag, &err);
-        if (s == TG_OK) log_stopped(r, &pg, stop);
-    } else if (s == TG_OK && r->st.step == start_step && !ran_pending) {
-        tg_progress_log(&pg, "nothing to do: %s at step %lld", reason ? reason : "stopped", (long long)r->st.step);
-        /* a longer --time-limit on a run whose length --fit-steps fitted: the cosine ended there */
-        if (r->cfg.fit_steps && r->cfg.max_steps > 0 && r->st.step >= r->cfg.max_steps &&
-            r->st.train_seconds < r->cfg.time_limit)
-            tg_progress_log(&pg, "--fit-steps set --max-steps %lld from the time limit the run started with, and its "
-                            "cosine schedule has ended there: a longer --time-limit does not extend the run (a larger "
-                            "--max-steps does, stretching the cosine, whose rate rises again)",
-                            (long long)r->cfg.max_steps);
-    } else if (s == TG_OK) {
-        if (!validated_now && r->dev_iter) {
-            valid_result v;
-            s = validate(r, &pg, &v, &err);
-            if (s != TG_OK) save_before_error(r, &pg, &diag, false, true);
-            if (s == TG_OK && v.interrupted) {
-                r->valid_pending = true;
-                stop = (int)g_stop_signal;
-            }
-            if (s == TG_OK && v.done) s = after_validation(r, &pg, &v, &err);
-            saved_now = false;
-        }
-        if (s == TG_OK && !saved_now) s = save_last(r, &pg, &diag, &err);
-        if (s == TG_OK && stop) {
-            log_stopped(r, &pg, stop);
-        } else if (s == TG_OK) {
-            char el[32], best[96] = "";
-            tg_format_duration(r->st.train_seconds, el, sizeof el);
-            if (r->st.best_bleu >= 0)   /* (no validation yet, or no dev set: no best to name) */
-                snprintf(best, sizeof best, "; best dev BLEU %.2f at step %lld", r->st.best_bleu,
-                         (long long)r->st.best_step);
-            tg_progress_log(&pg, "done: %s at step %lld after %s of training%s", reason ? reason : "stopped",
-                            (long long)r->st.step, el, best);
-            if (reason && fit_due(r))   /* a limit ended the run inside the warmup: no cosine was run */
-                tg_progress_log(&pg, "--fit-steps: the run ended at step %lld, before its fit at step %lld (the end "
-                                "of --warmup %d), so its learning rate never decayed",
-                                (long long)r->st.step, (long long)fit_at(r), r->cfg.warmup);
-        }
-    }
-    if (tg_dist_size() > 1 && r->st.step > start_step)
-        tg_progress_log(&pg, "data-parallel over %d MPI ranks: rank 0 sent %.1f MB for the gradient sums of %lld steps "
-                        "(%.2f MB a step; the gradient is %.2f MB, %.0f%% of it summed while backward ran)", tg_dist_size(),
-                        1e-6 * (double)tg_dist_bytes_sent(), (long long)(r->st.step - start_step),
-                        1e-6 * (double)tg_dist_bytes_sent() / (double)(r->st.step - start_step),
-                        1e-6 * (double)tg_params_numel(tg_model_params(r->model)) * (double)sizeof(tg_float),
-                        100 * tg_run_overlap_early(r));
-    /* (after a SIGPIPE stop, stderr's reader is gone: SIGPIPE stays ignored, so that the lines still
-     * to come fail, rather than end the run saved by a kill at the first of them) */
-    for (int i = 0; i < TG_N_STOP_SIGNALS; i++)
-        if (stops[i] == SIGPIPE && g_pipe_broken) signal(SIGPIPE, SIG_IGN);
-        else sigaction(stops[i], &old_stop[i], NULL);
-    sigaction(SIGCONT, &old_cont, NULL);
-    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    if (s == TG_OK) s = end_run(r, &pg, &diag, &e, &err);
+    log_dist(r, &pg, e.start_step);
+    restore_handlers(&old);
     tg_batch_free(&b);
     if (s == TG_OK) s = progress_status(&pg, &err);
     if (!lone && !tg_dist_together()) {   /* a failure of rank 0's in the end's validation or save, told */
