@@ -289,176 +289,289 @@ static void release_output(held_output *h, bool show, unsigned news) {
     }
 }
 
-int tg_cmd_train(int argc, char **argv) {
+/* A train command as it is judged: its arguments, the recipe they make, and what it holds. On
+ * the heap: the recipe, a resume's checkpoint and the open run are 20 KiB, and the run below gets
+ * the stack (`ulimit -s 64` crashed it at its first save). */
+typedef struct {
+    const char *config, *resume;   /* --config FILE, --resume DIR (NULL: not given) */
+    setting *set;                  /* the recipe's flags, in their order */
+    int n_set;
+    tg_run_config cfg;
+    tg_loaded loaded;              /* a resume's checkpoint */
+    tg_run_config_lines file_lines;   /* where --config set each setting */
+    tg_run run;
+    bool writer;                   /* over MPI, rank 0 alone writes the run folder */
+    int lock;                      /* RUNDIR/lock, held by the writer from before its first write */
+} train_cmd;
+
+/* The command line: 0, 2 (a usage error) or -1 (--help printed: the command is done). */
+static int parse_args(train_cmd *t, int argc, char **argv) {
     static const struct option extra[] = {
         {"config", required_argument, NULL, 'c'},
         {"resume", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
     };
     const struct option *opts = tg_run_config_getopt(extra, 3);
-    setting *set = calloc((size_t)argc + 1, sizeof *set);
-    /* the recipe, a resume's checkpoint and the open run are 20 KiB: on the heap, so that the run
-     * below gets the stack (`ulimit -s 64` crashed it at its first save) */
-    struct { tg_run_config cfg; tg_loaded loaded; tg_run run; } *held = calloc(1, sizeof *held);
-    if (!held || !set) {   /* (over MPI, the job is aborted) */
-        fprintf(stderr, "tapegrad train: out of memory\n");
-        free(set);
-        free(held);
-        return 1;
-    }
-    held_output out;
-    hold_output(&out);
-    int n_set = 0, c;
-    int rc = 0;   /* -1: --help printed, the command is done */
-    const char *config = NULL, *resume = NULL;
+    int rc = 0, c;
     optind = 0;
     while (rc == 0 && (c = tg_arg_getopt("train", argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
-            if (config) {   /* the last would win and the first be dropped in silence */
+            if (t->config) {   /* the last would win and the first be dropped in silence */
                 char a[1024], b[1024];
-                fprintf(stderr, "tapegrad train: --config given twice (%s, %s): give one file (flags override "
-                        "its settings)\n", tg_shown(a, sizeof a, config), tg_shown(b, sizeof b, optarg));
+                fprintf(stderr, "tapegrad train: --config given twice (%s, %s): give one file "
+                        "(flags override its settings)\n", tg_shown(a, sizeof a, t->config),
+                        tg_shown(b, sizeof b, optarg));
                 rc = 2;
             }
-            config = optarg;
+            t->config = optarg;
             break;
-        case 'r': resume = optarg; break;
+        case 'r': t->resume = optarg; break;
         case 'h': usage(stdout); rc = -1; break;
         default:
             if (!tg_run_config_name(c)) { usage(stderr); rc = 2; break; }
-            set[n_set++] = (setting){tg_run_config_name(c), optarg ? optarg : "true"};
+            t->set[t->n_set++] = (setting){tg_run_config_name(c), optarg ? optarg : "true"};
         }
     }
     if (rc == 0 && optind < argc) {
         fprintf(stderr, "tapegrad train: unexpected argument '%s'\n", tg_arg_shown(argv[optind]));
         rc = 2;
     }
-    tg_run_config *cfg = &held->cfg;
-    tg_loaded *loaded = &held->loaded;
-    tg_run *run = &held->run;
-    tg_run_config_default(cfg);
+    return rc;
+}
+
+/* The recipe before the flags: a resume's checkpoint's (the folder locked), a --config file's, or
+ * the defaults. 0, or the exit code. */
+static int load_recipe(train_cmd *t) {
+    tg_run_config *cfg = &t->cfg;
     tg_err err;
-    char path[TG_PATH_MAX + 32];
-    const bool writer = tg_dist_rank() == 0;   /* over MPI, rank 0 alone writes the run folder */
-    int lock = -1;   /* RUNDIR/lock, held by the writer from before its first write to the end */
-    tg_run_config_lines file_lines;   /* where --config set each setting */
-    if (rc == 0 && resume && strlen(resume) >= sizeof cfg->out) {
+    tg_run_config_default(cfg);
+    if (t->resume && strlen(t->resume) >= sizeof cfg->out) {
         /* as --out: the run's folder is held in cfg->out (a longer one was cut, then not found) */
         fprintf(stderr, "tapegrad train: --resume: value too long (at most %zu bytes)\n",
                 sizeof cfg->out - 1);
-        rc = 2;
+        return 2;
     }
-    if (rc == 0 && resume) {
-        snprintf(path, sizeof path, "%s/last.ckpt", resume);
-        if (config) { fprintf(stderr, "tapegrad train: --resume takes its settings from the checkpoint, not --config\n"); rc = 2; }
-        else if (tg_run_folder_usable(resume, &err) != TG_OK) {
-            fprintf(stderr, "tapegrad train: cannot resume: %s\n", err.msg);
-            rc = 1;
-        } else if (writer && file_exists(path) && (lock = tg_run_folder_lock(resume, &err)) < 0) {
-            fprintf(stderr, "tapegrad train: %s\n", err.msg);
-            rc = 1;
-        } else if (tg_run_load_model(path, loaded, &err) != TG_OK) {
-            fprintf(stderr, "tapegrad train: cannot resume: %s\n", err.msg);
-            rc = 1;
-        } else {
-            *cfg = loaded->cfg;
-            as_resumed(cfg, resume);
+    if (t->resume) {
+        char path[TG_PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/last.ckpt", t->resume);
+        if (t->config) {
+            fprintf(stderr, "tapegrad train: --resume takes its settings from the checkpoint, not "
+                    "--config\n");
+            return 2;
         }
-    } else if (rc == 0 && config) {
+        if (tg_run_folder_usable(t->resume, &err) != TG_OK) {
+            fprintf(stderr, "tapegrad train: cannot resume: %s\n", err.msg);
+            return 1;
+        }
+        if (t->writer && file_exists(path) && (t->lock = tg_run_folder_lock(t->resume, &err)) < 0) {
+            fprintf(stderr, "tapegrad train: %s\n", err.msg);
+            return 1;
+        }
+        if (tg_run_load_model(path, &t->loaded, &err) != TG_OK) {
+            fprintf(stderr, "tapegrad train: cannot resume: %s\n", err.msg);
+            return 1;
+        }
+        *cfg = t->loaded.cfg;
+        as_resumed(cfg, t->resume);
+    } else if (t->config) {
         /* a bad setting in the file is the same mistake as a bad flag: a usage error; a file that
          * cannot be read is a failure, as a --train that cannot be */
-        tg_status st = tg_run_config_load_lines(cfg, config, &file_lines, &err);
+        tg_status st = tg_run_config_load_lines(cfg, t->config, &t->file_lines, &err);
         if (st != TG_OK) fprintf(stderr, "tapegrad train: %s\n", err.msg);
-        rc = st == TG_OK ? 0 : st == TG_ERR_FORMAT ? 2 : 1;
+        return st == TG_OK ? 0 : st == TG_ERR_FORMAT ? 2 : 1;
     }
+    return 0;
+}
+
+/* The flags over the recipe; on a resume, only those it may change. 0 or 2. */
+static int apply_flags(train_cmd *t) {
+    tg_run_config *cfg = &t->cfg;
+    const char *resume = t->resume;
+    tg_err err;
     static char before[64 * 1024], after[64 * 1024];
-    for (int i = 0; rc == 0 && i < n_set; i++) {
+    for (int i = 0; i < t->n_set; i++) {
+        const setting *f = &t->set[i];
         /* a resume given the run's input file by another name (an absolute path, a link): the same
          * file, so the run goes on reading it by its own name */
-        const char *was = resume ? recorded_input(cfg, set[i].name) : NULL;
-        if (was && was[0] && strcmp(was, set[i].value) && tg_cli_same_file(was, set[i].value)) continue;
-        /* (a relative name the current folder does not hold: perhaps the run's file, from elsewhere) */
+        const char *was = resume ? recorded_input(cfg, f->name) : NULL;
+        if (was && was[0] && strcmp(was, f->value) && tg_cli_same_file(was, f->value)) continue;
+        /* (a relative name the current folder does not hold: perhaps the run's file, from
+         * elsewhere) */
         bool lost = was && was[0] && was[0] != '/' && access(was, F_OK) != 0;
         tg_run_config_format(cfg, before, sizeof before);
-        if (tg_run_config_set(cfg, set[i].name, set[i].value, &err) != TG_OK) {
+        if (tg_run_config_set(cfg, f->name, f->value, &err) != TG_OK) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);
-            rc = 2;
-            break;
+            return 2;
         }
         tg_run_config_format(cfg, after, sizeof after);
-        char changed[TG_PATH_MAX + 64];
-        tg_run_config_first_difference(before, after, '\n', changed, NULL, sizeof changed);   /* (an alias too) */
-        if (resume && !strcmp(set[i].name, "out")) {
-            if (strcmp(set[i].value, resume) && !tg_cli_same_file(set[i].value, resume)) {
+        char changed[TG_PATH_MAX + 64];   /* (an alias too) */
+        tg_run_config_first_difference(before, after, '\n', changed, NULL, sizeof changed);
+        if (resume && !strcmp(f->name, "out")) {
+            if (strcmp(f->value, resume) && !tg_cli_same_file(f->value, resume)) {
                 char a[1024], b[1024];
-                fprintf(stderr, "tapegrad train: --out %s with --resume %s: a run is resumed in its own folder "
-                        "(leave --out out)\n", tg_shown(a, sizeof a, set[i].value), tg_shown(b, sizeof b, resume));
-                rc = 2;
+                fprintf(stderr, "tapegrad train: --out %s with --resume %s: a run is resumed in "
+                        "its own folder (leave --out out)\n", tg_shown(a, sizeof a, f->value),
+                        tg_shown(b, sizeof b, resume));
+                return 2;
             }
-        } else if (resume && tg_run_config_group(set[i].name) != TG_OPT_LOOP && changed[0]) {
-            fprintf(stderr, "tapegrad train: --%s cannot change when resuming (the run has %s)%s\n", set[i].name,
-                    changed, lost ? "; the run's relative names are read from the current folder, where it is not: "
-                                    "resume from the folder the run started in" : "");
-            rc = 2;
+        } else if (resume && tg_run_config_group(f->name) != TG_OPT_LOOP && changed[0]) {
+            fprintf(stderr, "tapegrad train: --%s cannot change when resuming (the run has %s)%s\n",
+                    f->name, changed, lost ? "; the run's relative names are read from the current "
+                    "folder, where it is not: resume from the folder the run started in" : "");
+            return 2;
         }
     }
-    /* the cosine decays over --max-steps: another length moves the rate of every step from here on
-     * (experiment refuses it; train lets a user extend a run, and says what it does) */
-    if (rc == 0 && resume && !strcmp(cfg->schedule, "cosine") && cfg->max_steps != loaded->cfg.max_steps &&
-        loaded->cfg.max_steps > 0 && loaded->st.step > 0)   /* (0: --fit-steps has not set the length yet) */
-        fprintf(stderr, "tapegrad train: warning: --max-steps %lld changes the cosine schedule of this run (at step "
-                "%lld of %lld): the learning rate now decays over %lld steps, so it %s from here\n",
-                (long long)cfg->max_steps, (long long)loaded->st.step, (long long)loaded->cfg.max_steps,
-                (long long)cfg->max_steps, cfg->max_steps > loaded->cfg.max_steps ? "rises" : "falls");
+    return 0;
+}
+
+/* A resume given a larger budget: what the extension changes, said (experiment refuses both;
+ * train lets a user extend a run). */
+static void warn_extension(const train_cmd *t) {
+    const tg_run_config *cfg = &t->cfg, *w = &t->loaded.cfg;
+    int64_t at = t->loaded.st.step;
+    /* the cosine decays over --max-steps: another length moves the rate of every step from here
+     * on (w->max_steps 0: --fit-steps has not set the length yet) */
+    if (!strcmp(cfg->schedule, "cosine") && cfg->max_steps != w->max_steps && w->max_steps > 0 &&
+        at > 0)
+        fprintf(stderr, "tapegrad train: warning: --max-steps %lld changes the cosine schedule of "
+                "this run (at step %lld of %lld): the learning rate now decays over %lld steps, so "
+                "it %s from here\n", (long long)cfg->max_steps, (long long)at,
+                (long long)w->max_steps, (long long)cfg->max_steps,
+                cfg->max_steps > w->max_steps ? "rises" : "falls");
     /* a run that reached its budget validated there; off the --valid-every grid, a run given the
-     * larger budget at once would not have, and that validation counts for best.ckpt and --patience
-     * (experiment refuses such an extension; train lets a user extend a run, and says what it does) */
-    const tg_run_config *w = resume ? &loaded->cfg : NULL;
-    if (rc == 0 && w && (w->task[0] || w->dev[0]) && w->max_steps > 0 && loaded->st.step == w->max_steps &&
+     * larger budget at once would not have, and that validation counts for best.ckpt and
+     * --patience */
+    if ((w->task[0] || w->dev[0]) && w->max_steps > 0 && at == w->max_steps &&
         cfg->max_steps > w->max_steps && (w->valid_every <= 0 || w->max_steps % w->valid_every != 0))
-        fprintf(stderr, "tapegrad train: warning: this run validated at its end, step %lld, off the --valid-every "
-                "grid (%d): that validation counts for best.ckpt%s, so the run extended to %lld steps is not the run "
-                "trained to %lld at once\n", (long long)w->max_steps, w->valid_every,
-                w->patience > 0 ? " and --patience" : "", (long long)cfg->max_steps, (long long)cfg->max_steps);
-    if (rc == 0 && !resume && cfg->fit_steps && cfg->max_steps > 0) {
-        fprintf(stderr, "tapegrad train: --fit-steps sets --max-steps from --time-limit: give one of them\n");
-        rc = 2;
+        fprintf(stderr, "tapegrad train: warning: this run validated at its end, step %lld, off "
+                "the --valid-every grid (%d): that validation counts for best.ckpt%s, so the run "
+                "extended to %lld steps is not the run trained to %lld at once\n",
+                (long long)w->max_steps, w->valid_every, w->patience > 0 ? " and --patience" : "",
+                (long long)cfg->max_steps, (long long)cfg->max_steps);
+}
+
+/* The recipe as a whole: flags and settings it would not use, and the limits. 0, or the exit
+ * code. */
+static int check_recipe(train_cmd *t) {
+    tg_run_config *cfg = &t->cfg;
+    const char *config = t->config, *resume = t->resume;
+    tg_err err;
+    if (!resume && cfg->fit_steps && cfg->max_steps > 0) {
+        fprintf(stderr, "tapegrad train: --fit-steps sets --max-steps from --time-limit: give one "
+                "of them\n");
+        return 2;
     }
-    if (rc == 0 && resume && tg_run_keep_every_check(loaded->cfg.keep_every, cfg->keep_every, cfg->keep, &err) != TG_OK) {
+    int was = t->loaded.cfg.keep_every;
+    if (resume && tg_run_keep_every_check(was, cfg->keep_every, cfg->keep, &err) != TG_OK) {
         fprintf(stderr, "tapegrad train: %s\n", err.msg);
-        rc = 2;
+        return 2;
     }
     /* flags given that the run would not use; on a resume, only those it may change (the others
      * equal what the run recorded, which an older build may have accepted) */
-    for (int i = 0; rc == 0 && i < n_set; i++)
-        if ((!resume || tg_run_config_group(set[i].name) == TG_OPT_LOOP) &&
-            tg_run_config_check_given(cfg, set[i].name, &err) != TG_OK) {
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < t->n_set; i++)
+        if ((!resume || tg_run_config_group(t->set[i].name) == TG_OPT_LOOP) &&
+            tg_run_config_check_given(cfg, t->set[i].name, &err) != TG_OK) {
             fprintf(stderr, "tapegrad train: %s\n", err.msg);
             rc = 2;
         }
     /* and the settings of the --config file that it would not use (at their defaults: unused) */
-    if (rc == 0 && config && !g_config_answered && tg_run_config_check_lines(cfg, &file_lines, config, &err) != TG_OK) {
+    if (rc == 0 && config && !g_config_answered &&
+        tg_run_config_check_lines(cfg, &t->file_lines, config, &err) != TG_OK) {
         fprintf(stderr, "tapegrad train: %s\n", err.msg);
         rc = 2;
     }
+    if (rc != 0) return rc;
     /* a cell leaves such settings of its --config file at their defaults, as its argv leaves out
-     * such flags (cell_argv): the file's alpha in the beam-1 cell of --vary beam=1,4. Its config.txt
-     * then holds what it uses only, and serves as the --config of a run, which refuses the rest */
-    if (rc == 0 && config && g_config_answered && !resume) tg_run_config_unused_to_defaults(cfg);
-    if (rc == 0 && resume) snprintf(cfg->out, sizeof cfg->out, "%s", resume);
-    if (rc == 0) {   /* (the --config file's count, unless a flag set it) */
-        bool flag = false;
-        for (int i = 0; i < n_set; i++) flag = flag || !strcmp(set[i].name, "accum-shards");
-        int line = config && !flag ? tg_run_config_line_of(&file_lines, "accum-shards") : 0;
-        rc = resolve_shards(cfg, resume != NULL, line > 0 ? config : NULL, line);
-    }
-    if (rc == 0 && resume && writer) rc = check_config_txt(resume, cfg, set, n_set);
+     * such flags (cell_argv): the file's alpha in the beam-1 cell of --vary beam=1,4. Its
+     * config.txt then holds what it uses only, and serves as the --config of a run, which refuses
+     * the rest */
+    if (config && g_config_answered && !resume) tg_run_config_unused_to_defaults(cfg);
+    if (resume) snprintf(cfg->out, sizeof cfg->out, "%s", resume);
+    bool flag = false;   /* (the --config file's count, unless a flag set it) */
+    for (int i = 0; i < t->n_set; i++) flag = flag || !strcmp(t->set[i].name, "accum-shards");
+    int line = config && !flag ? tg_run_config_line_of(&t->file_lines, "accum-shards") : 0;
+    rc = resolve_shards(cfg, resume != NULL, line > 0 ? config : NULL, line);
+    if (rc == 0 && resume && t->writer) rc = check_config_txt(resume, cfg, t->set, t->n_set);
     if (rc == 0 && (tg_run_config_check(cfg, &err) != TG_OK ||
                     (!resume && tg_run_config_check_limits(cfg, &err) != TG_OK))) {
         fprintf(stderr, "tapegrad train: %s\n", err.msg);
         rc = 2;
     }
+    return rc;
+}
+
+/* A fresh run's folder, made and locked by the writer. 0, or the exit code. */
+static int make_folder(train_cmd *t) {
+    const tg_run_config *cfg = &t->cfg;
+    tg_err err;
+    if (t->config && tg_run_input_not_output("config", t->config, cfg->out, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad train: %s\n", err.msg);
+        return 2;
+    }
+    if (tg_run_folder_usable(cfg->out, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad train: %s\n", err.msg);
+        return 1;
+    }
+    if (tg_mkdir_p(cfg->out) != 0) {
+        fprintf(stderr, "tapegrad train: cannot create %s: %s\n", tg_arg_shown(cfg->out),
+                strerror(errno));
+        return 1;
+    }
+    if ((t->lock = tg_run_folder_lock(cfg->out, &err)) < 0 ||
+        tg_run_folder_fresh(cfg->out, cfg, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad train: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
+
+/* config.txt, the run opened and trained: the exit code. A fresh run's config.txt comes first
+ * (tg_run_folder_fresh); a resume's once the run is open, so that a resume refused (other data, a
+ * damaged checkpoint) leaves it as it was. */
+static int open_and_train(train_cmd *t) {
+    static char text[64 * 1024];
+    char path[TG_PATH_MAX + 32];
+    tg_err err;
+    tg_run_config_format(&t->cfg, text, sizeof text);
+    snprintf(path, sizeof path, "%s/config.txt", t->cfg.out);
+    if (t->writer && !t->resume && tg_afile_save_own(path, text, strlen(text), &err) != TG_OK) {
+        fprintf(stderr, "tapegrad train: %s\n", err.msg);
+        return 1;
+    }
+    if (tg_run_open(&t->run, &t->cfg, t->resume ? &t->loaded : NULL, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad train: %s\n", err.msg);
+        return 1;
+    }
+    int rc = 1;
+    if (t->writer && t->resume && tg_afile_save_own(path, text, strlen(text), &err) != TG_OK)
+        fprintf(stderr, "tapegrad train: %s\n", err.msg);
+    else
+        rc = tg_run_train(&t->run);
+    tg_run_close(&t->run);
+    return rc;
+}
+
+int tg_cmd_train(int argc, char **argv) {
+    train_cmd *t = calloc(1, sizeof *t);
+    setting *set = calloc((size_t)argc + 1, sizeof *set);
+    if (!t || !set) {   /* (over MPI, the job is aborted) */
+        fprintf(stderr, "tapegrad train: out of memory\n");
+        free(set);
+        free(t);
+        return 1;
+    }
+    t->set = set;
+    t->writer = tg_dist_rank() == 0;
+    t->lock = -1;
+    held_output out;
+    hold_output(&out);
+    int rc = parse_args(t, argc, argv);   /* -1: --help printed, the command is done */
+    if (rc == 0) rc = load_recipe(t);
+    if (rc == 0) rc = apply_flags(t);
+    if (rc == 0 && t->resume) warn_extension(t);
+    if (rc == 0) rc = check_recipe(t);
     /* over MPI every rank has judged its command line: the ranks agree, before anything is written
      * (rank 0's refusal printed by rank 0 alone; one only another rank met, shown from it; every
      * rank ends with the same code, none waits for one that left) */
@@ -466,54 +579,17 @@ int tg_cmd_train(int argc, char **argv) {
     bool gathered;
     unsigned own_news;
     char agreed[1024];
-    int verdict = tg_run_agree_args(rc, held_news, &out, &shown, &own_news, &gathered, agreed, sizeof agreed);
-    release_output(&out, writer || shown == tg_dist_rank(), own_news);
-    if (agreed[0] && (writer || !gathered)) fprintf(stderr, "tapegrad train: %s\n", agreed);
+    int verdict = tg_run_agree_args(rc, held_news, &out, &shown, &own_news, &gathered, agreed,
+                                    sizeof agreed);
+    release_output(&out, t->writer || shown == tg_dist_rank(), own_news);
+    if (agreed[0] && (t->writer || !gathered)) fprintf(stderr, "tapegrad train: %s\n", agreed);
     if (gathered && verdict != 0) tg_dist_end_together();   /* every rank knows: each ends with the code */
     rc = verdict < 0 ? 0 : verdict;
-    if (rc == 0 && verdict == 0 && !resume && writer) {
-        if (config && tg_run_input_not_output("config", config, cfg->out, &err) != TG_OK) {
-            fprintf(stderr, "tapegrad train: %s\n", err.msg);
-            rc = 2;
-        } else if (tg_run_folder_usable(cfg->out, &err) != TG_OK) {
-            fprintf(stderr, "tapegrad train: %s\n", err.msg);
-            rc = 1;
-        } else if (tg_mkdir_p(cfg->out) != 0) {
-            fprintf(stderr, "tapegrad train: cannot create %s: %s\n", tg_arg_shown(cfg->out),
-                    strerror(errno));
-            rc = 1;
-        } else if ((lock = tg_run_folder_lock(cfg->out, &err)) < 0) {
-            fprintf(stderr, "tapegrad train: %s\n", err.msg);
-            rc = 1;
-        } else if (tg_run_folder_fresh(cfg->out, cfg, &err) != TG_OK) {
-            fprintf(stderr, "tapegrad train: %s\n", err.msg);
-            rc = 1;
-        }
-    }
-    if (rc == 0 && verdict == 0) {
-        static char text[64 * 1024];
-        tg_run_config_format(cfg, text, sizeof text);
-        snprintf(path, sizeof path, "%s/config.txt", cfg->out);
-        /* a fresh run's config.txt comes first (tg_run_folder_fresh); a resume's once the run is
-         * open, so that a resume refused (other data, a damaged checkpoint) leaves it as it was */
-        if (writer && !resume && tg_afile_save_own(path, text, strlen(text), &err) != TG_OK) {
-            fprintf(stderr, "tapegrad train: %s\n", err.msg);
-            rc = 1;
-        } else if (tg_run_open(run, cfg, resume ? loaded : NULL, &err) != TG_OK) {
-            fprintf(stderr, "tapegrad train: %s\n", err.msg);
-            rc = 1;
-        } else if (writer && resume && tg_afile_save_own(path, text, strlen(text), &err) != TG_OK) {
-            fprintf(stderr, "tapegrad train: %s\n", err.msg);
-            tg_run_close(run);
-            rc = 1;
-        } else {
-            rc = tg_run_train(run);
-            tg_run_close(run);
-        }
-    }
-    tg_loaded_free(loaded);
-    free(held);
+    if (rc == 0 && verdict == 0 && !t->resume && t->writer) rc = make_folder(t);
+    if (rc == 0 && verdict == 0) rc = open_and_train(t);
+    tg_loaded_free(&t->loaded);
+    if (t->lock >= 0) close(t->lock);
+    free(t);
     free(set);
-    if (lock >= 0) close(lock);
     return rc;
 }
