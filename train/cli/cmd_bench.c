@@ -500,6 +500,141 @@ static int bench_step(const step_config *sc, int threads, uint64_t seed, bool js
 
 /* ---- the command ------------------------------------------------------------------------ */
 
+/* What a bench command asked for. */
+typedef struct {
+    bool gemm, json, memory, profile;
+    long sizes[32];
+    int n_sizes, threads, steps, warmup;   /* steps, warmup: -1 for the config's */
+    double min_time;
+    uint64_t seed;
+    const step_config *sc;                 /* --config, or NULL */
+    tg_k_impl impl;
+    tg_attn_gate gate;
+    bool gate_set, sizes_set, min_time_set, seed_set;
+    long cold_mb;
+} bench_opts;
+
+/* --sizes N,N,...: false, said, for anything but up to 32 sizes 1..16384 */
+static bool parse_sizes(const char *arg, bench_opts *o) {
+    o->n_sizes = 0;
+    for (const char *p = arg; *p;) {
+        char *end;
+        long n = *p >= '0' && *p <= '9' ? strtol(p, &end, 10) : 0;   /* no blank or sign first */
+        if (!n || n > 16384 || (*end && *end != ',') || (*end && !end[1]) || o->n_sizes == 32) {
+            fprintf(stderr, "tapegrad bench: --sizes wants up to 32 sizes 1..16384 "
+                            "separated by commas, not '%s'\n", tg_arg_shown(arg));
+            return false;
+        }
+        o->sizes[o->n_sizes++] = n;
+        p = *end ? end + 1 : end;
+    }
+    if (o->n_sizes == 0) { fprintf(stderr, "tapegrad bench: --sizes is empty\n"); return false; }
+    o->sizes_set = true;
+    return true;
+}
+
+/* One option into o: 0, 2 (a usage error, said) or -1 (--help printed). */
+static int parse_opt(int c, const char *arg, bench_opts *o) {
+    long v;
+    switch (c) {
+    case 'z': return parse_sizes(arg, o) ? 0 : 2;
+    case 't':
+        if (!parse_long("--threads", arg, 1, 64, &v)) return 2;
+        o->threads = (int)v;
+        return 0;
+    case 'm':
+        if (!tg_arg_double(arg, 0, 3600, &o->min_time)) {
+            fprintf(stderr, "tapegrad bench: --min-time wants seconds in [0, 3600], not '%s'\n",
+                    tg_arg_shown(arg));
+            return 2;
+        }
+        o->min_time_set = true;
+        return 0;
+    case 'C': return parse_long("--cold", arg, 0, 65536, &o->cold_mb) ? 0 : 2;
+    case 'c':
+        if (!strcmp(arg, "tiny") || !strcmp(arg, "T")) o->sc = &step_configs[0];
+        else if (!strcmp(arg, "base") || !strcmp(arg, "B")) o->sc = &step_configs[1];
+        else if (!strcmp(arg, "small") || !strcmp(arg, "S")) o->sc = &step_configs[2];
+        else {
+            fprintf(stderr, "tapegrad bench: --config wants tiny, base or small, not '%s'\n",
+                    tg_arg_shown(arg));
+            return 2;
+        }
+        return 0;
+    case 's':
+        if (!parse_long("--steps", arg, 1, 100000, &v)) return 2;
+        o->steps = (int)v;
+        return 0;
+    case 'w':
+        if (!parse_long("--warmup", arg, 0, 100000, &v)) return 2;
+        o->warmup = (int)v;
+        return 0;
+    case 'S':
+        if (!parse_long("--seed", arg, 0, 1L << 30, &v)) return 2;
+        o->seed = (uint64_t)v;
+        o->seed_set = true;
+        return 0;
+    case 'k':
+        if (!tg_k_impl_parse(arg, &o->impl)) {
+            fprintf(stderr, "tapegrad bench: --kernels wants auto, portable, avx2 or avx512, not "
+                    "'%s'\n", tg_arg_shown(arg));
+            return 2;
+        }
+        return 0;
+    case 'g': {
+        tg_err e;
+        if (tg_attn_gate_parse(arg, &o->gate, &e) != TG_OK) {
+            fprintf(stderr, "tapegrad bench: --attn-gate: %s\n", e.msg);
+            return 2;
+        }
+        o->gate_set = true;
+        return 0;
+    }
+    case 'j': o->json = true; return 0;
+    case 'M': o->memory = true; return 0;
+    case 'P': o->profile = true; return 0;
+    case 'h': usage(stdout); return -1;
+    default: usage(stderr); return 2;
+    }
+}
+
+static int run_gemm(const bench_opts *o) {
+    if (o->steps >= 0 || o->warmup >= 0 || o->seed_set || o->memory || o->profile || o->gate_set) {
+        fprintf(stderr, "tapegrad bench gemm: --steps, --warmup, --seed, --memory, --profile and "
+                        "--attn-gate go with step\n");
+        return 2;
+    }
+    if (o->sizes_set && o->sc) {   /* the usage's alternatives: --config measures its own shapes */
+        fprintf(stderr, "tapegrad bench gemm: give --sizes or --config, not both\n");
+        return 2;
+    }
+    cold_buf cold = {.n = (size_t)o->cold_mb << 20};
+    if (cold.n && !(cold.p = malloc(cold.n))) {
+        fprintf(stderr, "tapegrad bench gemm: out of memory for --cold %ld\n", o->cold_mb);
+        return 1;
+    }
+    if (cold.n) memset(cold.p, 0, cold.n);   /* its pages made now, not in the timed loop */
+    int rc = o->sc ? bench_gemm_model(o->sc, o->threads, o->min_time, o->json, false, &cold, NULL)
+                   : bench_gemm(o->sizes, o->n_sizes, o->threads, o->min_time, o->json, &cold);
+    free(cold.p);
+    return rc;
+}
+
+static int run_step(const bench_opts *o) {
+    if (o->sizes_set || o->min_time_set || o->cold_mb) {   /* they were taken and ignored */
+        fprintf(stderr, "tapegrad bench step: --sizes, --min-time and --cold go with gemm\n");
+        return 2;
+    }
+    if (!o->sc) {
+        fprintf(stderr, "tapegrad bench step: --config tiny|base|small is required\n");
+        return 2;
+    }
+    step_config run = *o->sc;
+    if (o->steps > 0) run.steps = o->steps;
+    if (o->warmup >= 0) run.warmup = o->warmup;
+    return bench_step(&run, o->threads, o->seed, o->json, o->memory, o->profile, o->gate);
+}
+
 int tg_cmd_bench(int argc, char **argv) {
     static const struct option opts[] = {
         {"sizes", required_argument, NULL, 'z'},
@@ -518,7 +653,8 @@ int tg_cmd_bench(int argc, char **argv) {
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))) {
+    if (argc >= 2 &&
+        (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))) {
         usage(stdout);
         return 0;
     }
@@ -527,138 +663,22 @@ int tg_cmd_bench(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    bool gemm = !strcmp(argv[1], "gemm"), json = false, memory = false, profile = false;
-    long sizes[32] = {256, 512, 1024, 2048}, v;
-    int n_sizes = 4, threads = 0, steps = -1, warmup = -1;
-    double min_time = 1.0;
-    uint64_t seed = 1;
-    const step_config *sc = NULL;
-    tg_k_impl impl = TG_K_AUTO;
-    tg_attn_gate gate = TG_GATE_NONE;
-    bool gate_set = false, sizes_set = false, min_time_set = false, seed_set = false;
-    long cold_mb = 0;
+    bench_opts o = {.gemm = !strcmp(argv[1], "gemm"), .sizes = {256, 512, 1024, 2048},
+                    .n_sizes = 4, .steps = -1, .warmup = -1, .min_time = 1.0, .seed = 1,
+                    .impl = TG_K_AUTO, .gate = TG_GATE_NONE};
     int c;
     optind = 1;
     argc--;
     argv++;
     while ((c = tg_arg_getopt("bench", argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'z': {
-            n_sizes = 0;
-            char *p = optarg;
-            while (*p) {
-                char *end;
-                long n = *p >= '0' && *p <= '9' ? strtol(p, &end, 10) : 0;   /* no blank or sign first */
-                if (!n || n > 16384 || (*end && *end != ',') || (*end && !end[1]) || n_sizes == 32) {
-                    fprintf(stderr, "tapegrad bench: --sizes wants up to 32 sizes 1..16384 "
-                                    "separated by commas, not '%s'\n", tg_arg_shown(optarg));
-                    return 2;
-                }
-                sizes[n_sizes++] = n;
-                p = *end ? end + 1 : end;
-            }
-            if (n_sizes == 0) { fprintf(stderr, "tapegrad bench: --sizes is empty\n"); return 2; }
-            sizes_set = true;
-            break;
-        }
-        case 't':
-            if (!parse_long("--threads", optarg, 1, 64, &v)) return 2;
-            threads = (int)v;
-            break;
-        case 'm':
-            if (!tg_arg_double(optarg, 0, 3600, &min_time)) {
-                fprintf(stderr, "tapegrad bench: --min-time wants seconds in [0, 3600], not '%s'\n",
-                        tg_arg_shown(optarg));
-                return 2;
-            }
-            min_time_set = true;
-            break;
-        case 'C':
-            if (!parse_long("--cold", optarg, 0, 65536, &cold_mb)) return 2;
-            break;
-        case 'c':
-            if (!strcmp(optarg, "tiny") || !strcmp(optarg, "T")) sc = &step_configs[0];
-            else if (!strcmp(optarg, "base") || !strcmp(optarg, "B")) sc = &step_configs[1];
-            else if (!strcmp(optarg, "small") || !strcmp(optarg, "S")) sc = &step_configs[2];
-            else {
-                fprintf(stderr, "tapegrad bench: --config wants tiny, base or small, not '%s'\n",
-                        tg_arg_shown(optarg));
-                return 2;
-            }
-            break;
-        case 's':
-            if (!parse_long("--steps", optarg, 1, 100000, &v)) return 2;
-            steps = (int)v;
-            break;
-        case 'w':
-            if (!parse_long("--warmup", optarg, 0, 100000, &v)) return 2;
-            warmup = (int)v;
-            break;
-        case 'S':
-            if (!parse_long("--seed", optarg, 0, 1L << 30, &v)) return 2;
-            seed = (uint64_t)v;
-            seed_set = true;
-            break;
-        case 'k':
-            if (!tg_k_impl_parse(optarg, &impl)) {
-                fprintf(stderr, "tapegrad bench: --kernels wants auto, portable, avx2 or avx512, not '%s'\n",
-                        tg_arg_shown(optarg));
-                return 2;
-            }
-            break;
-        case 'g': {
-            tg_err e;
-            if (tg_attn_gate_parse(optarg, &gate, &e) != TG_OK) {
-                fprintf(stderr, "tapegrad bench: --attn-gate: %s\n", e.msg);
-                return 2;
-            }
-            gate_set = true;
-            break;
-        }
-        case 'j': json = true; break;
-        case 'M': memory = true; break;
-        case 'P': profile = true; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
+        int rc = parse_opt(c, optarg, &o);
+        if (rc) return rc < 0 ? 0 : rc;
     }
     if (optind < argc) {
         fprintf(stderr, "tapegrad bench: unexpected argument '%s'\n", tg_arg_shown(argv[optind]));
         usage(stderr);
         return 2;
     }
-    tg_k_select(impl);
-    if (gemm) {
-        if (steps >= 0 || warmup >= 0 || seed_set || memory || profile || gate_set) {
-            fprintf(stderr, "tapegrad bench gemm: --steps, --warmup, --seed, --memory, --profile and --attn-gate "
-                            "go with step\n");
-            return 2;
-        }
-        if (sizes_set && sc) {   /* the usage's alternatives: --config measures its own shapes */
-            fprintf(stderr, "tapegrad bench gemm: give --sizes or --config, not both\n");
-            return 2;
-        }
-        cold_buf cold = {.n = (size_t)cold_mb << 20};
-        if (cold.n && !(cold.p = malloc(cold.n))) {
-            fprintf(stderr, "tapegrad bench gemm: out of memory for --cold %ld\n", cold_mb);
-            return 1;
-        }
-        if (cold.n) memset(cold.p, 0, cold.n);   /* its pages made now, not in the timed loop */
-        int rc = sc ? bench_gemm_model(sc, threads, min_time, json, false, &cold, NULL)
-                    : bench_gemm(sizes, n_sizes, threads, min_time, json, &cold);
-        free(cold.p);
-        return rc;
-    }
-    if (sizes_set || min_time_set || cold_mb) {   /* they were taken and ignored */
-        fprintf(stderr, "tapegrad bench step: --sizes, --min-time and --cold go with gemm\n");
-        return 2;
-    }
-    if (!sc) {
-        fprintf(stderr, "tapegrad bench step: --config tiny|base|small is required\n");
-        return 2;
-    }
-    step_config run = *sc;
-    if (steps > 0) run.steps = steps;
-    if (warmup >= 0) run.warmup = warmup;
-    return bench_step(&run, threads, seed, json, memory, profile, gate);
+    tg_k_select(o.impl);
+    return o.gemm ? run_gemm(&o) : run_step(&o);
 }
