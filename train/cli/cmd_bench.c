@@ -348,6 +348,94 @@ static int bench_gemm_model(const step_config *sc, int threads, double min_time,
 
 /* ---- bench step ------------------------------------------------------------------------- */
 
+/* A step's batch: ids in [2, vocab), no padding; decoder input = bos + labels[:-1]. */
+static void random_batch(const step_config *sc, uint64_t *rng, int32_t *src, int32_t *tin,
+                         int32_t *tout) {
+    int B = sc->batch, S = sc->src_len, T = sc->tgt_len;
+    uint64_t ids = (uint64_t)(sc->vocab - 2);
+    for (int k = 0; k < B * S; k++) src[k] = 2 + (int32_t)(next_u64(rng) % ids);
+    for (int k = 0; k < B * T; k++) tout[k] = 2 + (int32_t)(next_u64(rng) % ids);
+    for (int b = 0; b < B; b++) {
+        tin[b * T] = TG_BOS_ID;
+        for (int t = 1; t < T; t++) tin[b * T + t] = tout[b * T + t - 1];
+    }
+}
+
+/* The timed steps' figures: medians of the step and its forward / backward / optimiser parts,
+ * the mean and the best step. */
+typedef struct {
+    double med[4], mean, best;
+} step_times;
+
+/* from t_step[4 i + part] of every step (the warm-up's first); false when out of memory */
+static bool step_times_of(const double *t_step, const step_config *sc, step_times *st) {
+    int n = sc->steps;
+    double *col = malloc((size_t)n * sizeof *col);
+    if (!col) return false;
+    for (int c = 0; c < 4; c++) {
+        for (int i = 0; i < n; i++) col[i] = t_step[4 * (sc->warmup + i) + c];
+        st->med[c] = median(col, n);
+    }
+    free(col);
+    st->mean = 0;
+    st->best = INFINITY;
+    for (int i = 0; i < n; i++) {
+        double t = t_step[4 * (sc->warmup + i)];
+        st->mean += t / n;
+        if (t < st->best) st->best = t;
+    }
+    return true;
+}
+
+/* What bench step prints at its end: a JSON object, or the summary and its RESULT line; mem and
+ * prof NULL when not asked for. */
+typedef struct {
+    const step_config *sc;
+    const char *kern;
+    int threads;
+    long long params;
+    bool gate, json;
+    double rss;
+    const tg_bench_memory *mem;
+    const tg_bench_profile *prof;
+} step_report;
+
+static void print_step_result(const step_report *r, const step_times *st) {
+    const step_config *sc = r->sc;
+    int n = sc->steps;
+    const double *med = st->med;
+    double tgt_tok = (double)sc->batch * sc->tgt_len / med[0];
+    double all_tok = (double)sc->batch * (sc->src_len + sc->tgt_len) / med[0];
+    if (r->json) {
+        printf("{\"config\": \"%s\", \"impl\": \"tapegrad\", \"precision\": \"%s\", \"kernels\": ",
+               sc->name, TG_FLOAT_NAME);
+        tg_json_str(stdout, r->kern);
+        printf(", \"attn_gate\": %s, \"threads\": %d, \"params\": %lld, \"steps\": %d, "
+               "\"step_s\": %.4f, \"median_step_s\": %.4f, \"min_step_s\": %.4f, "
+               "\"fwd_s\": %.4f, \"bwd_s\": %.4f, \"opt_s\": %.4f, \"tgt_tok_s\": %.1f, "
+               "\"all_tok_s\": %.1f, \"rss_mb\": %.0f",
+               r->gate ? "true" : "false", r->threads, r->params, n, st->mean, med[0], st->best,
+               med[1], med[2], med[3], tgt_tok, all_tok, r->rss);
+        if (r->mem) tg_bench_memory_json(stdout, r->mem);
+        if (r->prof) tg_bench_profile_json(stdout, r->prof);
+        printf("}\n");
+        return;
+    }
+    if (r->mem) tg_bench_memory_print(stdout, r->mem);
+    if (r->prof) tg_bench_profile_print(stdout, r->prof);
+    printf("mean step %.4fs (median %.4fs, min %.4fs over %d steps); median forward "
+           "%.4fs, backward %.4fs, optimizer %.4fs\n", st->mean, med[0], st->best, n, med[1],
+           med[2], med[3]);
+    printf("RESULT config=%s impl=tapegrad threads=%d params=%lld steps=%d step_s=%.4f "
+           "median_step_s=%.4f fwd_s=%.4f bwd_s=%.4f opt_s=%.4f tgt_tok_s=%.1f "
+           "all_tok_s=%.1f rss_mb=%.0f kernels=%s precision=%s attn_gate=%s",
+           sc->name, r->threads, r->params, n, st->mean, med[0], med[1], med[2], med[3], tgt_tok,
+           all_tok, r->rss, r->kern, TG_FLOAT_NAME, r->gate ? "sigmoid" : "none");
+    if (r->mem) tg_bench_memory_result(stdout, r->mem);
+    if (r->prof) tg_bench_profile_result(stdout, r->prof);
+    printf("\n");
+}
+
 static int bench_step(const step_config *sc, int threads, uint64_t seed, bool json, bool memory,
                       bool profile, tg_attn_gate gate) {
     tg_model_config cfg = tg_model_config_default();
@@ -393,13 +481,7 @@ static int bench_step(const step_config *sc, int threads, uint64_t seed, bool js
     long faults[2] = {0, 0};   /* the first step's, the last step's */
     for (int i = 0; i < total && rc == 0; i++) {
         long faults0 = minor_faults();
-        /* ids in [2, vocab): no padding; decoder input = bos + labels[:-1] */
-        for (int k = 0; k < B * S; k++) src[k] = 2 + (int32_t)(next_u64(&rng) % (uint64_t)(sc->vocab - 2));
-        for (int k = 0; k < B * T; k++) tout[k] = 2 + (int32_t)(next_u64(&rng) % (uint64_t)(sc->vocab - 2));
-        for (int b = 0; b < B; b++) {
-            tin[b * T] = TG_BOS_ID;
-            for (int t = 1; t < T; t++) tin[b * T + t] = tout[b * T + t - 1];
-        }
+        random_batch(sc, &rng, src, tin, tout);
         if (profile && i == sc->warmup && !tg_ctx_profile(ctx, true)) {
             fprintf(stderr, "tapegrad bench: out of memory\n");
             rc = 1;
@@ -435,61 +517,29 @@ static int bench_step(const step_config *sc, int threads, uint64_t seed, bool js
                    timed ? "timed " : "warmup", lossv, rec[0], rec[1], rec[2], rec[3]);
         tg_cli_flush();
     }
+    step_times st;
+    if (rc == 0 && !step_times_of(t_step, sc, &st)) {
+        fprintf(stderr, "tapegrad bench: out of memory\n");
+        rc = 1;
+    }
     if (rc == 0) {
-        int n = sc->steps;
-        double *col = malloc((size_t)n * sizeof *col), med[4], mean = 0, best = INFINITY;
-        if (!col) { fprintf(stderr, "tapegrad bench: out of memory\n"); rc = 1; }
-        for (int c = 0; c < 4 && col; c++) {
-            for (int i = 0; i < n; i++) col[i] = t_step[4 * (sc->warmup + i) + c];
-            med[c] = median(col, n);
+        step_report r = {.sc = sc, .kern = kern, .threads = nt, .gate = gate, .json = json,
+                         .params = (long long)tg_model_param_count(m),
+                         .rss = rss_mb()};   /* before the GEMM measurement below */
+        tg_bench_memory mem;
+        tg_bench_profile prof;
+        if (memory) {
+            tg_bench_memory_collect(ctx, n_par, tg_adam_numel(opt), faults, &mem);
+            r.mem = &mem;
         }
-        if (col) {
-            for (int i = 0; i < n; i++) {
-                double t = t_step[4 * (sc->warmup + i)];
-                mean += t / n;
-                if (t < best) best = t;
-            }
-            double tgt_tok = (double)B * T / med[0], all_tok = (double)B * (S + T) / med[0];
-            long long params = (long long)tg_model_param_count(m);
-            double rss = rss_mb();   /* before the GEMM measurement below */
-            tg_bench_memory mem;
-            if (memory) tg_bench_memory_collect(ctx, n_par, tg_adam_numel(opt), faults, &mem);
-            tg_bench_profile prof;
-            if (profile) {   /* the same GEMM shapes alone, briefly: the rate to compare with */
-                double gemm_rate = 0;
-                bench_gemm_model(sc, threads, 0.05, false, true, &(cold_buf){0}, &gemm_rate);
-                tg_bench_profile_collect(ctx, mean, med[1], med[2], med[3], gemm_rate, &prof);
-            }
-            if (json) {
-                printf("{\"config\": \"%s\", \"impl\": \"tapegrad\", \"precision\": \"%s\", \"kernels\": ",
-                       sc->name, TG_FLOAT_NAME);
-                tg_json_str(stdout, kern);
-                printf(", \"attn_gate\": %s, \"threads\": %d, \"params\": %lld, \"steps\": %d, "
-                       "\"step_s\": %.4f, \"median_step_s\": %.4f, \"min_step_s\": %.4f, "
-                       "\"fwd_s\": %.4f, \"bwd_s\": %.4f, \"opt_s\": %.4f, \"tgt_tok_s\": %.1f, "
-                       "\"all_tok_s\": %.1f, \"rss_mb\": %.0f",
-                       gate ? "true" : "false", nt, params, n, mean, med[0], best, med[1],
-                       med[2], med[3], tgt_tok, all_tok, rss);
-                if (memory) tg_bench_memory_json(stdout, &mem);
-                if (profile) tg_bench_profile_json(stdout, &prof);
-                printf("}\n");
-            } else {
-                if (memory) tg_bench_memory_print(stdout, &mem);
-                if (profile) tg_bench_profile_print(stdout, &prof);
-                printf("mean step %.4fs (median %.4fs, min %.4fs over %d steps); median forward "
-                       "%.4fs, backward %.4fs, optimizer %.4fs\n", mean, med[0], best, n, med[1],
-                       med[2], med[3]);
-                printf("RESULT config=%s impl=tapegrad threads=%d params=%lld steps=%d step_s=%.4f "
-                       "median_step_s=%.4f fwd_s=%.4f bwd_s=%.4f opt_s=%.4f tgt_tok_s=%.1f "
-                       "all_tok_s=%.1f rss_mb=%.0f kernels=%s precision=%s attn_gate=%s",
-                       sc->name, nt, params, n, mean, med[0], med[1], med[2], med[3], tgt_tok,
-                       all_tok, rss, kern, TG_FLOAT_NAME, gate ? "sigmoid" : "none");
-                if (memory) tg_bench_memory_result(stdout, &mem);
-                if (profile) tg_bench_profile_result(stdout, &prof);
-                printf("\n");
-            }
+        if (profile) {   /* the same GEMM shapes alone, briefly: the rate to compare with */
+            double gemm_rate = 0;
+            bench_gemm_model(sc, threads, 0.05, false, true, &(cold_buf){0}, &gemm_rate);
+            tg_bench_profile_collect(ctx, st.mean, st.med[1], st.med[2], st.med[3], gemm_rate,
+                                     &prof);
+            r.prof = &prof;
         }
-        free(col);
+        print_step_result(&r, &st);
     }
     free(src); free(tin); free(tout); free(t_step);
     tg_adam_free(opt);
