@@ -1836,6 +1836,65 @@ START_TEST(test_bad_training_data_message) {
 }
 END_TEST
 
+/* Neither a tab nor an ESC of a value in err.txt: each quoted as \x09, \x1B. */
+static bool no_raw_bytes(void) {
+    char path[300];
+    snprintf(path, sizeof path, "%s/err.txt", tmpdir);
+    char *s = slurp(path);
+    bool none = !strchr(s, '\t') && !strchr(s, '\x1b');
+    if (!none) fprintf(stderr, "--- a raw tab or ESC in err.txt:\n%s\n", s);
+    free(s);
+    return none;
+}
+
+/* A flag's value with a tab or an ESC is quoted in its refusal escaped (\x09, \x1B): the choices',
+ * the numbers' and the duration's refusals quoted it raw, and tg_err passes a tab, so 'po<TAB>st'
+ * reached stderr with its tab. */
+START_TEST(test_flag_values_shown_escaped) {
+    static const struct { const char *flag, *value, *message; } cases[] = {
+        {"--norm", "po\tst\x1b[31m", "--norm: 'po\\x09st\\x1B[31m' is not one of post|pre\n"},
+        {"--lr", "1\t\x1b[31m", "--lr: '1\\x09\\x1B[31m' is not a number\n"},
+        {"--max-steps", "5\t\x1b[31m", "--max-steps: '5\\x09\\x1B[31m' is not a whole number\n"},
+        {"--time-limit", "1h\t\x1b[31m", "--time-limit: bad duration '1h\\x09\\x1B[31m' (e.g. 30m"},
+    };
+    char out[300];
+    snprintf(out, sizeof out, "%s/r", tmpdir);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *a[] = {"train", "--task", "copy", "--out", out, (char *)cases[i].flag,
+                     (char *)cases[i].value, NULL};
+        ck_assert_int_eq(run(NULL, a), 2);
+        ck_assert(file_has("err.txt", cases[i].message));
+        ck_assert(no_raw_bytes());
+        ck_assert(!exists(out));
+    }
+}
+END_TEST
+
+/* A --config file's line, key or value with a tab or an ESC is quoted in its refusal escaped. */
+START_TEST(test_config_lines_shown_escaped) {
+    static const struct { const char *text, *message; } cases[] = {
+        {"lr = \"1\t\x1b[31m\"\n", "c.cfg:1: --lr: '1\\x09\\x1B[31m' is not a number\n"},
+        {"a\tb\x1b[31m\n", "c.cfg:1: expected 'key = value', got 'a\\x09b\\x1B[31m'\n"},
+        {"no\tsuch\x1b[31m = 1\n", "c.cfg:1: unknown setting 'no\\x09such\\x1B[31m'\n"},
+        {"x\ty\x1b[31m = \"1\n",
+         "c.cfg:1: x\\x09y\\x1B[31m: unterminated or malformed quoted value\n"},
+        {"no-tie-embeddings = ye\ts\x1b[31m\n",
+         "c.cfg:1: --no-tie-embeddings: 'ye\\x09s\\x1B[31m' is not true or false\n"},
+    };
+    char out[300], cfg[300];
+    snprintf(out, sizeof out, "%s/r", tmpdir);
+    snprintf(cfg, sizeof cfg, "%s/c.cfg", tmpdir);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tg_cli_write(cfg, cases[i].text);
+        char *a[] = {"train", "--task", "copy", "--out", out, "--config", cfg, NULL};
+        ck_assert_int_eq(run(NULL, a), 2);
+        ck_assert(file_has("err.txt", cases[i].message));
+        ck_assert(no_raw_bytes());
+        ck_assert(!exists(out));
+    }
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("train");
     TCase *tc = tcase_create("commands");
@@ -1872,6 +1931,8 @@ int main(void) {
     tcase_add_test(tc, test_ckpt_diagnose_equals_training_diagnostics);
     tcase_add_test(tc, test_translate_eval_ckpt_on_tsv_files);
     tcase_add_test(tc, test_bad_training_data_message);
+    tcase_add_test(tc, test_flag_values_shown_escaped);
+    tcase_add_test(tc, test_config_lines_shown_escaped);
     suite_add_tcase(s, tc);
     int failed = tg_check_run(s);
     return failed ? 1 : 0;

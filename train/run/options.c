@@ -150,7 +150,8 @@ tg_status tg_parse_duration(const char *s, double *seconds, tg_err *err) {
         if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) plain = 0;
         double v = plain ? strtod(p, &end) : 0;
         if (!plain || end == p || errno || !(v >= 0) || isinf(v))
-            return tg_err_set(err, TG_ERR_ARG, "bad duration '%s' (e.g. 30m, 1h30m, 90s, 45)", s);
+            return tg_err_set(err, TG_ERR_ARG, "bad duration '%s' (e.g. 30m, 1h30m, 90s, 45)",
+                              TG_SHOWN(s));
         double unit = 1;
         int rank = 3;   /* a bare number: seconds */
         switch (*end) {
@@ -158,11 +159,12 @@ tg_status tg_parse_duration(const char *s, double *seconds, tg_err *err) {
         case 'm': unit = 60, rank = 2; end++; break;
         case 's': unit = 1, rank = 3; end++; break;
         case '\0': break;
-        default: return tg_err_set(err, TG_ERR_ARG, "bad duration '%s' (units h, m, s)", s);
+        default:
+            return tg_err_set(err, TG_ERR_ARG, "bad duration '%s' (units h, m, s)", TG_SHOWN(s));
         }
         if (rank <= last_rank)   /* 1h1h, 1h2m3s4h: a slip, not a sum to guess */
             return tg_err_set(err, TG_ERR_ARG, "bad duration '%s' (each unit once, in the order h, m, s: e.g. 1h30m)",
-                              s);
+                              TG_SHOWN(s));
         last_rank = rank;
         total += v * unit;
         p = end;
@@ -216,7 +218,8 @@ static tg_status set_one(tg_run_config *c, const opt_def *o, const char *value, 
     switch (o->type) {
     case T_STR:
         if (o->choices && !in_choices(o->choices, value))
-            return tg_err_set(err, TG_ERR_ARG, "--%s: '%.100s' is not one of %s", o->name, value,
+            return tg_err_set(err, TG_ERR_ARG, "--%s: '%s' is not one of %s", o->name,
+                              TG_SHOWN_IN(100, value),
                               o->choices[0] == '|' ? o->choices + 1 : o->choices);
         if (strlen(value) >= o->size)
             return tg_err_set(err, TG_ERR_ARG, "--%s: value too long (at most %zu bytes)", o->name, o->size - 1);
@@ -225,7 +228,8 @@ static tg_status set_one(tg_run_config *c, const opt_def *o, const char *value, 
     case T_FLAG:
         if (!strcmp(value, "true") || !strcmp(value, "1") || !strcmp(value, "yes") || !*value) *(bool *)field = true;
         else if (!strcmp(value, "false") || !strcmp(value, "0") || !strcmp(value, "no")) *(bool *)field = false;
-        else return tg_err_set(err, TG_ERR_ARG, "--%s: '%s' is not true or false", o->name, value);
+        else return tg_err_set(err, TG_ERR_ARG, "--%s: '%s' is not true or false", o->name,
+                            TG_SHOWN(value));
         return TG_OK;
     case T_DURATION: {
         tg_err e2;
@@ -236,7 +240,8 @@ static tg_status set_one(tg_run_config *c, const opt_def *o, const char *value, 
     case T_INT: case T_I64: case T_U64:   /* a T_U64 (the seed) takes the whole unsigned range */
         num = o->type == T_U64 ? (double)strtoull(value, &end, 10) : (double)strtoll(value, &end, 10);
         if (end == value || *end || errno || isspace((unsigned char)value[0]) || (o->type == T_U64 && strchr(value, '-')))
-            return tg_err_set(err, TG_ERR_ARG, "--%s: '%s' is not a whole number%s", o->name, value,
+            return tg_err_set(err, TG_ERR_ARG, "--%s: '%s' is not a whole number%s", o->name,
+                              TG_SHOWN(value),
                               o->type == T_U64 ? " from 0 to 18446744073709551615" : "");
         break;
     case T_DOUBLE:
@@ -245,7 +250,8 @@ static tg_status set_one(tg_run_config *c, const opt_def *o, const char *value, 
         num = strtod(value, &end);
         if (end == value || *end || isnan(num) || (isinf(num) && !errno) || isspace((unsigned char)value[0]) ||
             strpbrk(value, "xX"))
-            return tg_err_set(err, TG_ERR_ARG, "--%s: '%s' is not a number", o->name, value);
+            return tg_err_set(err, TG_ERR_ARG, "--%s: '%s' is not a number", o->name,
+                              TG_SHOWN(value));
         if (errno == ERANGE && (isinf(num) || fabs(num) > 1)) {   /* beyond a double (1e400) */
             if (o->lo <= o->hi)
                 return tg_err_set(err, TG_ERR_ARG, "--%s: %s is outside [%g, %g]", o->name, value, o->lo, o->hi);
@@ -275,7 +281,7 @@ static tg_status set_one(tg_run_config *c, const opt_def *o, const char *value, 
 
 tg_status tg_run_config_set(tg_run_config *c, const char *name, const char *value, tg_err *err) {
     const opt_def *o = find(name);
-    if (!o) return tg_err_set(err, TG_ERR_ARG, "unknown setting '%s'", name);
+    if (!o) return tg_err_set(err, TG_ERR_ARG, "unknown setting '%s'", TG_SHOWN(name));
     return set_one(c, o, value, err);
 }
 
@@ -341,14 +347,15 @@ static tg_status parse_line(tg_run_config *c, char *line, const char *origin, in
     s = trim(s);
     if (!*s) return TG_OK;
     if (!eq || (hash && hash < eq))
-        return tg_err_set(err, TG_ERR_FORMAT, "%s:%d: expected 'key = value', got '%s'", origin, lineno, s);
+        return tg_err_set(err, TG_ERR_FORMAT, "%s:%d: expected 'key = value', got '%s'", origin,
+                          lineno, TG_SHOWN(s));
     *eq = '\0';
     char *key = trim(s), *value = eq + 1;
     while (isspace((unsigned char)*value)) value++;
     if (*value == '"') {
         if (!unquote(value))
             return tg_err_set(err, TG_ERR_FORMAT, "%s:%d: %s: unterminated or malformed quoted value", origin, lineno,
-                              key);
+                              TG_SHOWN(key));
     } else {
         char *h = strchr(value, '#');   /* unquoted (older files): # starts a comment */
         if (h) *h = '\0';
