@@ -2471,12 +2471,17 @@ START_TEST(test_eval_cache_edits_redone) {
 }
 END_TEST
 
+/* tmpdir/base, trained: the grid norm=post,pre of one seed, for report's --baseline. */
+static void norm_grid(char *d, size_t cap) {
+    snprintf(d, cap, "%s/base", tmpdir);
+    char *g[] = {TINY, "--vary", "norm=post,pre", "--seeds", "1", "--out", d, NULL};
+    run_ok(g);
+}
+
 /* --baseline names each axis once. */
 START_TEST(test_baseline_key_twice_refused) {
     char d[300];
-    snprintf(d, sizeof d, "%s/base", tmpdir);
-    char *g[] = {TINY, "--vary", "norm=post,pre", "--seeds", "1", "--out", d, NULL};
-    run_ok(g);
+    norm_grid(d, sizeof d);
     char *twice[] = {"experiment", "report", d, "--baseline", "norm=pre,norm=post", NULL};
     ck_assert_int_eq(run(twice), 2);
     ck_assert_int_ge(count_in("err.txt", "--baseline 'norm=pre,norm=post': norm given twice"), 1);
@@ -3159,6 +3164,117 @@ START_TEST(test_failed_fork_names_no_folder) {
 }
 END_TEST
 
+/* ---- values quoted escaped ---- */
+
+/* Neither a tab nor an ESC of a command's value in err.txt: each quoted as \x09, \x1B. */
+static void no_raw_bytes(void) {
+    char path[300];
+    snprintf(path, sizeof path, "%s/err.txt", tmpdir);
+    char *s = tg_cli_slurp(path);
+    ck_assert_msg(!strchr(s, '\t') && !strchr(s, '\x1b'), "a raw tab or ESC in:\n%s", s);
+    free(s);
+}
+
+/* A --vary or --variant value, key or list with a tab or an ESC is quoted in its refusal escaped
+ * (\x09, \x1B): a value refused by train's flag ('po<TAB>st' is not one of post|pre), and the
+ * experiment's own refusals (not a train flag, given twice, an empty value, not true or false),
+ * quoted it raw, so the tab reached stderr and, where the message went out unescaped, the ESC. */
+START_TEST(test_vary_values_shown_escaped) {
+    char d[300];
+    snprintf(d, sizeof d, "%s/shown", tmpdir);
+    static const struct { const char *flag, *value, *message; } cases[] = {
+        {"--vary", "norm=pre,po\tst\x1b[31m",
+         "--norm: 'po\\x09st\\x1B[31m' is not one of post|pre"},
+        {"--vary", "label-smoothing=0.1,x\t\x1b[31m",
+         "--label-smoothing: 'x\\x09\\x1B[31m' is not a number"},
+        {"--vary", "no\tkey\x1b[31m=1,2", "--vary no\\x09key\\x1B[31m: not a train flag"},
+        {"--vary", "no-tie-embeddings=true,ye\ts\x1b[31m",
+         "--vary no-tie-embeddings: 'ye\\x09s\\x1B[31m' is not true or false"},
+        {"--vary", "label-smoothing=a\t\x1b[31m,a\t\x1b[31m",
+         "--vary label-smoothing: value 'a\\x09\\x1B[31m' given twice"},
+        {"--vary", "norm=pre,,x\t\x1b[31m",
+         "--vary norm: an empty value in 'pre,,x\\x09\\x1B[31m'"},
+        {"--vary", "\t\x1b[31m", "--vary '\\x09\\x1B[31m': expected KEY=V1,V2,..."},
+        {"--variant", "a\tb\x1b[31m:no\tflag=1",
+         "--variant a\\x09b\\x1B[31m: 'no\\x09flag' is not a train flag"},
+        {"--variant", "a\tb\x1b[31m:norm=pr\te",
+         "--variant a\\x09b\\x1B[31m: --norm: 'pr\\x09e' is not one of post|pre"},
+        {"--seeds", "1\t\x1b[31m", "--seeds '1\\x09\\x1B[31m': expected a count from 1 to 1000"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bool seeds = !strcmp(cases[i].flag, "--seeds");
+        char *a[] = {TINY, (char *)cases[i].flag, (char *)cases[i].value,
+                     seeds ? "--vary" : "--seeds", seeds ? "norm=pre,post" : "1", "--out", d,
+                     "--dry-run", NULL};
+        refused(a, cases[i].message, d);
+        no_raw_bytes();
+    }
+    char *twice[] = {TINY, "--variant", "a\tb\x1b[31m:norm=pre", "--variant",
+                     "a\tb\x1b[31m:norm=post", "--seeds", "1", "--out", d, "--dry-run", NULL};
+    refused(twice, "--variant a\\x09b\\x1B[31m given twice", d);
+    no_raw_bytes();
+    char *same[] = {TINY, "--variant", "a\tb\x1b[31m:norm=pre", "--variant", "c:norm=pre",
+                    "--seeds", "1", "--out", d, "--dry-run", NULL};
+    refused(same, "--variant a\\x09b\\x1B[31m and --variant c give the same recipe", d);
+    no_raw_bytes();
+    char *base[] = {TINY, "--variant", "a\tb\x1b[31m:label-smoothing=0.1", "--label-smoothing",
+                    "0.2", "--seeds", "1", "--out", d, "--dry-run", NULL};
+    refused(base, "--label-smoothing is both a base flag and set by --variant a\\x09b\\x1B[31m", d);
+    no_raw_bytes();
+}
+END_TEST
+
+/* report's --baseline quotes its value, and the axis' values it lists, escaped. */
+START_TEST(test_baseline_shown_escaped) {
+    char d[300];
+    norm_grid(d, sizeof d);
+    static const struct { const char *value, *message; } cases[] = {
+        {"n\t\x1b[31m", "--baseline 'n\\x09\\x1B[31m': expected KEY=VALUE"},
+        {"norm=p\t\x1b[31m",
+         "--baseline 'norm=p\\x09\\x1B[31m': norm has no value p\\x09\\x1B[31m (its values: "
+         "post, pre)"},
+        {"norm=pre,norm=post,\t\x1b[31m",
+         "--baseline 'norm=pre,norm=post,\\x09\\x1B[31m': norm given twice"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *r[] = {"experiment", "report", d, "--baseline", (char *)cases[i].value, NULL};
+        ck_assert_int_eq(run(r), 2);
+        ck_assert_int_eq(count_in("err.txt", cases[i].message), 1);
+        no_raw_bytes();
+    }
+}
+END_TEST
+
+/* An extension whose recipe differs in more than the budget names the first differing lines
+ * whole (their key and their value's tail) and escaped: they were cut at 255 bytes (a long
+ * path's differing end lost) and quoted raw (a tab reached stderr as it was). */
+START_TEST(test_extension_recipes_shown_escaped) {
+    char dev[2][600], long_dir[500];
+    long_folder(long_dir, sizeof long_dir, 'q', 200);
+    tg_experiment old, now;
+    tg_exp_init(&old);
+    tg_exp_init(&now);
+    tg_err err;
+    for (int i = 0; i < 2; i++) {
+        tg_experiment *e = i ? &now : &old;
+        snprintf(dev[i], sizeof dev[i], "%s/d\t%c\x1b[31m.tsv", long_dir, 'A' + i);
+        snprintf(e->dir, sizeof e->dir, "%s/x", tmpdir);
+        ck_assert_int_eq(tg_exp_add_base(e, "task", "copy", &err), TG_OK);
+        ck_assert_int_eq(tg_exp_add_base(e, "dev", dev[i], &err), TG_OK);
+        ck_assert_int_eq(tg_exp_add_base(e, "max-steps", i ? "4" : "2", &err), TG_OK);
+    }
+    ck_assert_int_eq(tg_exp_extend_check(&old, &now, &err), TG_ERR_ARG);
+    char want[200];
+    snprintf(want, sizeof want, "qqq/d\\x09B\\x1B[31m.tsv' against 'dev = ...");
+    ck_assert_msg(strstr(err.msg, "but the recipes differ in more ('dev = ..."), "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, want), "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "qqq/d\\x09A\\x1B[31m.tsv')"), "%s", err.msg);
+    ck_assert_msg(!strchr(err.msg, '\t'), "%s", err.msg);
+    tg_exp_free(&old);
+    tg_exp_free(&now);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("experiment");
     TCase *tc = tcase_create("grid");
@@ -3251,5 +3367,12 @@ int main(void) {
     tcase_add_test(env, test_stop_signal_between_cells);
     tcase_add_test(env, test_failed_fork_names_no_folder);
     suite_add_tcase(s, env);
+    TCase *shown = tcase_create("shown");   /* values quoted escaped in the refusals */
+    tcase_add_checked_fixture(shown, setup, teardown);
+    tcase_set_timeout(shown, 300);
+    tcase_add_test(shown, test_vary_values_shown_escaped);
+    tcase_add_test(shown, test_baseline_shown_escaped);
+    tcase_add_test(shown, test_extension_recipes_shown_escaped);
+    suite_add_tcase(s, shown);
     return tg_check_run(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

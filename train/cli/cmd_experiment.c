@@ -264,7 +264,8 @@ static tg_status extension_ok(const tg_experiment *e, tg_err *err) {
     char **rec;
     tg_experiment r;
     tg_status s = parse_recorded(e->dir, &r, &rec, &n) ? tg_exp_extend_check(&r, e, err)
-                  : tg_err_set(err, TG_ERR_ARG, "%s/experiment.txt: its command cannot be read again", e->dir);
+                  : tg_err_set(err, TG_ERR_ARG, "%s/experiment.txt: its command cannot be read "
+                               "again", TG_SHOWN(e->dir));
     tg_exp_free(&r);
     tg_exp_argv_free(n, rec);
     return s;

@@ -141,16 +141,19 @@ static tg_status distinct_values(const tg_exp_axis *ax, tg_err *err) {
     if (v == -2) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
     if (v < 0) return TG_OK;
     if (!strcmp(ax->values[w], ax->values[v]))
-        return tg_err_set(err, TG_ERR_ARG, "--vary %s: value '%s' given twice", ax->key, ax->values[w]);
-    return tg_err_set(err, TG_ERR_ARG, "--vary %s: value '%s' given twice (as '%s')", ax->key, ax->values[w],
-                      ax->values[v]);
+        return tg_err_set(err, TG_ERR_ARG, "--vary %s: value '%s' given twice", ax->key,
+                          TG_SHOWN(ax->values[w]));
+    return tg_err_set(err, TG_ERR_ARG, "--vary %s: value '%s' given twice (as '%s')", ax->key,
+                      TG_SHOWN(ax->values[w]), TG_SHOWN(ax->values[v]));
 }
 
 static tg_status axis_values(tg_exp_axis *ax, const char *list, tg_err *err) {
     for (const char *p = list;;) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        if (len == 0) return tg_err_set(err, TG_ERR_ARG, "--vary %s: an empty value in '%s'", ax->key, list);
+        if (len == 0)
+            return tg_err_set(err, TG_ERR_ARG, "--vary %s: an empty value in '%s'", ax->key,
+                              TG_SHOWN(list));
         char **nv = realloc(ax->values, (size_t)(ax->n + 1) * sizeof *nv);
         if (!nv) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
         ax->values = nv;
@@ -165,7 +168,8 @@ static tg_status axis_values(tg_exp_axis *ax, const char *list, tg_err *err) {
 tg_status tg_exp_add_vary(tg_experiment *e, const char *spec, tg_err *err) {
     const char *eq = strchr(spec, '=');
     if (!eq || eq == spec || !eq[1])
-        return tg_err_set(err, TG_ERR_ARG, "--vary '%s': expected KEY=V1,V2,... (KEY a train flag)", spec);
+        return tg_err_set(err, TG_ERR_ARG, "--vary '%s': expected KEY=V1,V2,... (KEY a train flag)",
+                          TG_SHOWN(spec));
     if (e->n_axes == TG_EXP_MAX_AXES) return tg_err_set(err, TG_ERR_ARG, "at most %d --vary axes", TG_EXP_MAX_AXES);
     tg_exp_axis *ax = &e->axes[e->n_axes];
     memset(ax, 0, sizeof *ax);
@@ -175,7 +179,8 @@ tg_status tg_exp_add_vary(tg_experiment *e, const char *spec, tg_err *err) {
     memcpy(ax->flag, "--", 2);
     memcpy(ax->flag + 2, ax->key, strlen(ax->key) + 1);
     if (tg_run_config_group(ax->key) < 0)
-        return tg_err_set(err, TG_ERR_ARG, "--vary %s: not a train flag (see tapegrad train --help)", key);
+        return tg_err_set(err, TG_ERR_ARG,
+                          "--vary %s: not a train flag (see tapegrad train --help)", TG_SHOWN(key));
     if (!strcmp(ax->key, "out") || !strcmp(ax->key, "seed"))
         return tg_err_set(err, TG_ERR_ARG, "--vary %s: %s", key,
                           !strcmp(ax->key, "out") ? "the cells' folders are DIR/cells/..." : "use --seeds N or --seed-list");
@@ -192,22 +197,26 @@ static bool takes_value(const char *name);
 static tg_status bundle_set(tg_exp_axis *ax, int v, const char *item, size_t len, tg_err *err) {
     char text[256], key[256];
     if (len == 0 || len >= sizeof text)
-        return tg_err_set(err, TG_ERR_ARG, "--variant %s: an empty or too long setting", ax->values[v]);
+        return tg_err_set(err, TG_ERR_ARG, "--variant %s: an empty or too long setting",
+                          TG_SHOWN(ax->values[v]));
     memcpy(text, item, len);
     text[len] = '\0';
     char *eq = strchr(text, '=');
     if (eq) *eq = '\0';
     canonical(text, key, sizeof key);
     if (tg_run_config_group(key) < 0)
-        return tg_err_set(err, TG_ERR_ARG, "--variant %s: '%s' is not a train flag", ax->values[v], key);
+        return tg_err_set(err, TG_ERR_ARG, "--variant %s: '%s' is not a train flag",
+                          TG_SHOWN(ax->values[v]), TG_SHOWN(key));
     if (!strcmp(key, "out") || !strcmp(key, "seed"))
-        return tg_err_set(err, TG_ERR_ARG, "--variant %s: --%s is set per cell", ax->values[v], key);
+        return tg_err_set(err, TG_ERR_ARG, "--variant %s: --%s is set per cell",
+                          TG_SHOWN(ax->values[v]), key);
     if (takes_value(key) != (eq != NULL))
-        return tg_err_set(err, TG_ERR_ARG, "--variant %s: --%s %s", ax->values[v], key,
+        return tg_err_set(err, TG_ERR_ARG, "--variant %s: --%s %s", TG_SHOWN(ax->values[v]), key,
                           eq ? "takes no value" : "needs a value (KEY=V)");
     for (int k = 0; k < ax->n_set[v]; k++)
         if (!strcmp(ax->bundle_name[v][k], key))
-            return tg_err_set(err, TG_ERR_ARG, "--variant %s: --%s given twice", ax->values[v], key);
+            return tg_err_set(err, TG_ERR_ARG, "--variant %s: --%s given twice",
+                              TG_SHOWN(ax->values[v]), key);
     int k = ax->n_set[v];
     char **n = realloc(ax->bundle_name[v], (size_t)(k + 1) * sizeof *n);
     if (n) ax->bundle_name[v] = n;
@@ -255,7 +264,7 @@ tg_status tg_exp_add_variant(tg_experiment *e, const char *spec, tg_err *err) {
     if (!ax) return st;
     for (int i = 0; i < ax->n; i++)
         if (strlen(ax->values[i]) == nlen && !strncmp(ax->values[i], spec, nlen))
-            return tg_err_set(err, TG_ERR_ARG, "--variant %.*s given twice", (int)nlen, spec);
+            return tg_err_set(err, TG_ERR_ARG, "--variant %s given twice", TG_SHOWN(ax->values[i]));
     int v = ax->n;
     char **nv = realloc(ax->values, (size_t)(v + 1) * sizeof *nv);
     if (nv) ax->values = nv;
@@ -290,8 +299,10 @@ tg_status tg_exp_add_seeds(tg_experiment *e, const char *spec, bool list, tg_err
         errno = 0;
         unsigned long long v = strtoull(p, &end, 10);
         if (end == p || errno || (*end && *end != ',') || *p == '-' || (!list && (*end || v < 1 || v > 1000)))
-            return tg_err_set(err, TG_ERR_ARG, list ? "--seed-list '%s': expected seeds like 1,2,3"
-                                                    : "--seeds '%s': expected a count from 1 to 1000", spec);
+            return tg_err_set(err, TG_ERR_ARG,
+                              list ? "--seed-list '%s': expected seeds like 1,2,3"
+                                   : "--seeds '%s': expected a count from 1 to 1000",
+                              TG_SHOWN(spec));
         if (!list) {
             e->seeds = calloc((size_t)v, sizeof *e->seeds);
             if (!e->seeds) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
@@ -367,7 +378,8 @@ tg_status tg_exp_cell_config(const tg_experiment *e, const tg_exp_cell *c, tg_ru
         for (int k = 0; ax->n_set && k < ax->n_set[v]; k++)
             if (tg_run_config_set(out, ax->bundle_name[v][k], ax->bundle_value[v][k] ? ax->bundle_value[v][k] : "true",
                                   &e2) != TG_OK) {
-                s = tg_err_set(err, TG_ERR_ARG, "--variant %s: %s", ax->values[v], e2.msg);
+                s = tg_err_set(err, TG_ERR_ARG, "--variant %s: %s", TG_SHOWN_IN(80, ax->values[v]),
+                               e2.msg);
                 break;
             }
         if (s != TG_OK || ax->n_set) continue;
@@ -652,10 +664,12 @@ static tg_status distinct_names(const tg_experiment *e, tg_err *err) {
             int a = 0;
             while (c[i].value[a] == c[j].value[a]) a++;   /* the variants differ on some axis */
             const tg_exp_axis *ax = &e->axes[a];
-            s = tg_err_set(err, TG_ERR_ARG, "%s%s%s '%s' and '%s' give the same cell folder name '%s': use values "
+            s = tg_err_set(err, TG_ERR_ARG,
+                           "%s%s%s '%s' and '%s' give the same cell folder name '%s': use values "
                            "that differ in more than the characters a folder name replaces by '_'",
-                           ax->n_set ? "--variant" : "--vary ", ax->n_set ? "s" : ax->key, ax->n_set ? "" : ":",
-                           ax->values[c[j].value[a]], ax->values[c[i].value[a]], c[i].variant);
+                           ax->n_set ? "--variant" : "--vary ", ax->n_set ? "s" : ax->key,
+                           ax->n_set ? "" : ":", TG_SHOWN_IN(100, ax->values[c[j].value[a]]),
+                           TG_SHOWN_IN(100, ax->values[c[i].value[a]]), c[i].variant);
         }
     }
     free(c);
@@ -696,7 +710,7 @@ static tg_status distinct_settings(const tg_experiment *e, tg_err *err) {
         if (v == -2) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
         if (v >= 0)
             return tg_err_set(err, TG_ERR_ARG, "--variant %s and --variant %s give the same recipe: their cells would "
-                              "train it twice", ax->values[w], ax->values[v]);
+                              "train it twice", TG_SHOWN(ax->values[w]), TG_SHOWN(ax->values[v]));
     }
     return TG_OK;
 }
@@ -732,19 +746,21 @@ tg_status tg_exp_validate(const tg_experiment *e, tg_err *err) {
         const char *v = variant_setting(e, e->base_name[i], &flag, note, sizeof note);
         if (v)
             return tg_err_set(err, TG_ERR_ARG, "--%s is both a base flag and set by --variant %s%s%s%s",
-                              e->base_name[i], v, note[0] ? " as --" : "", note[0] ? flag : "", note);
+                              e->base_name[i], TG_SHOWN(v), note[0] ? " as --" : "",
+                              note[0] ? flag : "", note);
     }
     for (int a = 0; a < e->n_axes; a++) {
         const char *v = e->axes[a].n_set ? NULL : variant_setting(e, e->axes[a].key, &flag, note, sizeof note);
         if (v)
             return tg_err_set(err, TG_ERR_ARG, "--%s is both a --vary axis and set by --variant %s%s%s%s",
-                              e->axes[a].key, v, note[0] ? " as --" : "", note[0] ? flag : "", note);
+                              e->axes[a].key, TG_SHOWN(v), note[0] ? " as --" : "",
+                              note[0] ? flag : "", note);
     }
     for (int a = 0; a < e->n_axes; a++)
         for (int v = 0; !e->axes[a].n_set && !takes_value(e->axes[a].key) && v < e->axes[a].n; v++)
             if (strcmp(e->axes[a].values[v], "true") && strcmp(e->axes[a].values[v], "false"))
-                return tg_err_set(err, TG_ERR_ARG, "--vary %s: '%s' is not true or false", e->axes[a].key,
-                                  e->axes[a].values[v]);
+                return tg_err_set(err, TG_ERR_ARG, "--vary %s: '%s' is not true or false",
+                                  e->axes[a].key, TG_SHOWN(e->axes[a].values[v]));
     tg_status s = e->recorded ? TG_OK : distinct_settings(e, err);   /* (an earlier build let these be) */
     if (s == TG_OK) s = distinct_names(e, err);
     if (s != TG_OK) return s;
@@ -755,7 +771,7 @@ tg_status tg_exp_validate(const tg_experiment *e, tg_err *err) {
     snprintf(cells, sizeof cells, "%s/cells", e->dir);
     if (lstat(cells, &sb) == 0 && !S_ISDIR(sb.st_mode))
         return tg_err_set(err, TG_ERR_IO, "%s is not a folder (a link, or a file?): the experiment makes it for its "
-                          "cells and trains nowhere else: move it away", cells);
+                          "cells and trains nowhere else: move it away", TG_SHOWN(cells));
     for (int i = 0; i < tg_exp_cell_count(e); i++) {
         tg_exp_cell c;
         tg_exp_cell_get(e, i, &c);
@@ -775,7 +791,7 @@ tg_status tg_exp_validate(const tg_experiment *e, tg_err *err) {
         if (s != TG_OK) return s;
         if (lstat(c.dir, &sb) == 0 && !S_ISDIR(sb.st_mode))
             return tg_err_set(err, TG_ERR_IO, "%s is not a folder (a link, or a file?): it is not the cell's, and the "
-                              "cell trains nowhere else: move it away", c.dir);
+                              "cell trains nowhere else: move it away", TG_SHOWN(c.dir));
     }
     return TG_OK;
 }

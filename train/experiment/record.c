@@ -258,10 +258,11 @@ tg_status tg_exp_extend_check(const tg_experiment *old, const tg_experiment *e, 
         drop_budget(a);
         drop_budget(b);
         if (strcmp(a, b)) {
-            char here[256], there[256];
+            char here[TG_PATH_MAX + 64], there[TG_PATH_MAX + 64];   /* a line whole: a name */
             tg_run_config_first_difference(b, a, '\n', here, there, sizeof here);
             s = tg_err_set(err, TG_ERR_ARG, "--resume DIR --max-steps changes the budget only, but the recipes "
-                           "differ in more ('%s' against '%s')", here, there);
+                           "differ in more ('%s' against '%s')",
+                           LINE_SHOWN(180, here), LINE_SHOWN(180, there));
         }
     }
     free(a);

@@ -57,19 +57,23 @@ static int parse_baseline(const tg_experiment *e, const char *spec, tg_err *err)
         for (int k = 0; eq && ax && v < 0 && !ax->n_set && k < ax->n; k++)
             if (tg_exp_same_value(ax->key, ax->values[k], eq + 1)) v = k;
         if (!eq || !ax) {
-            tg_err_set(err, TG_ERR_ARG, "--baseline '%s': expected KEY=VALUE,... with an axis and one of its values", spec);
+            tg_err_set(err, TG_ERR_ARG,
+                       "--baseline '%s': expected KEY=VALUE,... with an axis and one of its values",
+                       TG_SHOWN(spec));
             return -1;
         }
         if (v < 0) {
             char list[512] = "";
             for (int k = 0; k < ax->n && strlen(list) + 8 < sizeof list; k++)
-                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%.64s", k ? ", " : "", ax->values[k]);
-            tg_err_set(err, TG_ERR_ARG, "--baseline '%s': %s has no value %s (its values: %s)", spec, ax->key, eq + 1,
-                       list);
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", k ? ", " : "",
+                         TG_SHOWN_IN(64, ax->values[k]));
+            tg_err_set(err, TG_ERR_ARG, "--baseline '%s': %s has no value %s (its values: %s)",
+                       TG_SHOWN_IN(100, spec), ax->key, TG_SHOWN_IN(100, eq + 1), list);
             return -1;
         }
         if (seen[a]) {   /* norm=pre,norm=post: which one? */
-            tg_err_set(err, TG_ERR_ARG, "--baseline '%s': %s given twice", spec, e->axes[a].key);
+            tg_err_set(err, TG_ERR_ARG, "--baseline '%s': %s given twice", TG_SHOWN(spec),
+                       e->axes[a].key);
             return -1;
         }
         seen[a] = true;
