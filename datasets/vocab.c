@@ -323,19 +323,28 @@ static tg_status parse_count(reader *r, const char *line, size_t len, const char
     return TG_OK;
 }
 
+/* The head of a line's n bytes (at most 80) as a message quotes it: escaped, so that a tab or an
+ * ESC in a hand-edited file reaches no terminal raw. */
+#define TEXT_SHOWN_MAX (4 * 80 + 1)
+static const char *text_shown(char out[TEXT_SHOWN_MAX], const char *s, size_t n) {
+    char head[81];
+    snprintf(head, sizeof head, "%.*s", (int)(n < 80 ? n : 80), s);
+    return tg_shown(out, TEXT_SHOWN_MAX, head);
+}
+
 /* The three fixed lines: format name and version, the specials, the 256 bytes. */
 static tg_status load_preamble(reader *r, tg_err *err) {
     const char *line;
     size_t len;
     tg_status st;
-    char expect[128];
+    char expect[128], shown[TEXT_SHOWN_MAX];
     snprintf(expect, sizeof expect, "%s %d", TG_BPE_FORMAT_NAME, TG_BPE_FORMAT_VERSION);
     if ((st = expect_line(r, &line, &len, "the header line", err)) != TG_OK) return st;
     size_t nl = strlen(TG_BPE_FORMAT_NAME);
     if (len > nl + 1 && memcmp(line, TG_BPE_FORMAT_NAME " ", nl + 1) == 0 &&
         !(len == strlen(expect) && memcmp(line, expect, len) == 0))
-        return tg_err_set(err, TG_ERR_VERSION, "%s:1: format '%.*s', this build reads '%s'", r->name,
-                          (int)(len < 40 ? len : 40), line, expect);
+        return tg_err_set(err, TG_ERR_VERSION, "%s:1: format '%s', this build reads '%s'", r->name,
+                          text_shown(shown, line, len < 40 ? len : 40), expect);
     if (len != strlen(expect) || memcmp(line, expect, len) != 0)
         return tg_err_set(err, TG_ERR_FORMAT, "%s:1: not a tapegrad BPE vocabulary (expected '%s')",
                           r->name, expect);
@@ -417,9 +426,11 @@ static tg_status load_merge(tg_bpe *b, reader *r, long m, long n, tg_err *err) {
     int32_t ids[2];
     for (int s = 0; s < 2; s++) {
         ids[s] = tg_bpe_piece_id(b, p[s], w[s]);
+        char shown[TEXT_SHOWN_MAX];
         if (ids[s] < TG_BPE_FIRST_CHAR)
-            return tg_err_set(err, TG_ERR_FORMAT, "%s:%zu: '%.*s' is not a character or an earlier merge's piece",
-                              r->name, r->line_no, w[s] > 80 ? 80 : (int)w[s], p[s]);
+            return tg_err_set(err, TG_ERR_FORMAT,
+                              "%s:%zu: '%s' is not a character or an earlier merge's piece",
+                              r->name, r->line_no, text_shown(shown, p[s], w[s]));
     }
     if (tg_ds_u64map_get(&b->merge_rank, tg_bpe_pair_key(ids[0], ids[1])))
         return tg_err_set(err, TG_ERR_FORMAT, "%s:%zu: merge listed twice", r->name, r->line_no);

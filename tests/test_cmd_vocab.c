@@ -182,6 +182,11 @@ START_TEST(test_encode_decode) {
     const char *junk = write_file("junk.txt", "\xE2\x96\x81The\n\xE2\x96\x81The no-such-piece\n");
     ck_assert_int_eq(RUN(junk, "decode", "--vocab", voc), 1);
     ck_assert(strstr(read_file("err.txt"), "<stdin>:2: unknown piece 'no-such-piece'") != NULL);
+    junk = write_file("junk.txt", "\xE2\x96\x81The no\x1b[2Jpiece\n");   /* an ESC: escaped */
+    ck_assert_int_eq(RUN(junk, "decode", "--vocab", voc), 1);
+    ck_assert(strstr(read_file("err.txt"), "<stdin>:1: unknown piece 'no\\x1B[2Jpiece' (expected") !=
+              NULL);
+    ck_assert(!strchr(read_file("err.txt"), '\x1b'));
     const char *bad_ids = write_file("badids.txt", "5 6\n5 99999\n");
     ck_assert_int_eq(RUN(bad_ids, "decode", "--ids", "--vocab", voc), 1);
     ck_assert(strstr(read_file("err.txt"), "<stdin>:2: unknown id '99999'") != NULL);

@@ -837,6 +837,11 @@ START_TEST(test_bpe_load_errors) {
     snprintf(buf, sizeof buf, "%schars 2\n\xE2\x96\x81\na\nmerges 1\n\xE2\x96\x81 q\x1b[2J\xc2\x9b\n", head);
     load_fails(buf, strlen(buf), TG_ERR_FORMAT,
                "v.txt:8: 'q\\x1B[2J\\xC2\\x9B' is not a character");
+    /* a tab too (tg_err passes one: the piece and the header's format were quoted raw) */
+    snprintf(buf, sizeof buf, "%schars 2\n\xE2\x96\x81\na\nmerges 1\n\xE2\x96\x81 q\tz\n", head);
+    load_fails(buf, strlen(buf), TG_ERR_FORMAT, "v.txt:8: 'q\\x09z' is not a character");
+    load_fails("tapegrad-bpe 2\t\x1b[2J\n", 20, TG_ERR_VERSION,
+               "v.txt:1: format 'tapegrad-bpe 2\\x09\\x1B[2J', this build reads 'tapegrad-bpe 1'");
     snprintf(buf, sizeof buf, "%schars 2\n\xE2\x96\x81\n\\q\nmerges 0\n", head);
     load_fails(buf, strlen(buf), TG_ERR_FORMAT, "v.txt:6: bad escape");
     snprintf(buf, sizeof buf, "%schars 2\n\xE2\x96\x81\nab\nmerges 0\n", head);

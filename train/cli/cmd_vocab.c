@@ -401,8 +401,10 @@ static int cmd_decode(int argc, char **argv) {
                 id = tg_bpe_piece_id(bpe, line + i, j - i);
             }
             if (id < 0) {
-                fprintf(stderr, "tapegrad vocab decode: <stdin>:%zu: unknown %s '%.*s' (expected %s)\n", line_no,
-                        a.ids ? "id" : "piece", (int)(j - i > 80 ? 80 : j - i), line + i,
+                fprintf(stderr, "tapegrad vocab decode: <stdin>:%zu: unknown %s '", line_no,
+                        a.ids ? "id" : "piece");
+                tg_fput_shown(stderr, line + i, j - i > 80 ? 80 : j - i);   /* (an ESC: escaped) */
+                fprintf(stderr, "' (expected %s)\n",
                         a.ids ? "an id of this vocabulary" : "a piece as 'vocab encode' prints it; --ids for ids");
                 rc = 1;
                 break;
