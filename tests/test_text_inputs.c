@@ -565,6 +565,43 @@ START_TEST(test_ckpt_errors_show_the_name_safely) {
 }
 END_TEST
 
+/* A checkpoint's own text quoted in a reason is escaped: a 'model' entry and a parameter's name
+ * were quoted raw, and tg_err passes a tab (ckpt info printed one). */
+START_TEST(test_ckpt_text_shown_escaped) {
+    const char *model = tiny_model();
+    const char *odd = tg_cli_path("odd.ckpt");
+    static const char entry[] = "d_\tmodel\x1b[2J";
+    tg_cli_rewrite_section(model, odd, "model", entry, sizeof entry - 1);
+    char *info[] = {"ckpt", "info", (char *)odd, NULL};
+    ck_assert_int_eq(run(info), 1);
+    ck_assert(one_line_with("odd.ckpt: section 'model': 'd_\\x09model\\x1B[2J' is not key=value"));
+    /* param_index: u32 element size, u32 count, then each name as u32 length and bytes */
+    tg_ckpt_reader *r;
+    tg_err err;
+    const void *p;
+    size_t n;
+    ck_assert_msg(tg_ckpt_reader_open(model, &r, &err) == TG_OK, "%s", err.msg);
+    ck_assert_int_eq(tg_ckpt_reader_get(r, "param_index", &p, &n, &err), TG_OK);
+    unsigned char *index = malloc(n);
+    ck_assert_ptr_nonnull(index);
+    memcpy(index, p, n);
+    tg_ckpt_reader_free(r);
+    ck_assert_uint_ge(index[8], 3);   /* (the first name's length: 3 bytes or more) */
+    index[13] = '\t';
+    index[14] = 0x1b;
+    tg_cli_rewrite_section(model, odd, "param_index", index, n);
+    free(index);
+    char *tr[] = {"translate", "--model", (char *)odd, "--input", (char *)tg_cli_path("in.txt"),
+                  NULL};
+    tg_cli_write(tg_cli_path("in.txt"), "the dog\n");
+    ck_assert_int_eq(run(tr), 1);
+    ck_assert(one_line_with("odd.ckpt: parameter 0 is '"));
+    char *e = tg_cli_slurp(tg_cli_path("err.txt"));
+    ck_assert_msg(strstr(e, "\\x09\\x1B") && !strchr(e, '\t') && !strchr(e, 0x1b), "%s", e);
+    free(e);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("text_inputs");
     TCase *tc = tcase_create("commands");
@@ -579,6 +616,7 @@ int main(void) {
     tcase_add_test(tc, test_reader_errors_show_the_name_safely);
     tcase_add_test(tc, test_config_errors_show_the_name_safely);
     tcase_add_test(tc, test_ckpt_errors_show_the_name_safely);
+    tcase_add_test(tc, test_ckpt_text_shown_escaped);
     tcase_add_test(tc, test_err_set_escapes);
     tcase_add_test(tc, test_err_set_cut_whole);
     tcase_add_test(tc, test_small_edges);

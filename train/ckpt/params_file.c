@@ -86,7 +86,8 @@ static tg_status check_index(const tg_params *P, const tg_ckpt_reader *r, uint32
         snprintf(shape + k, sizeof shape - (size_t)k, ")");
         if (c.st == TG_OK && !same)
             return tg_err_set(err, TG_ERR_CORRUPT, "%s: parameter %d is '%s' %s, the model expects '%s' %s", path, i,
-                              name, shape, t->name, tg_shape_str(t, want, sizeof want));
+                              TG_SHOWN_IN(TG_NAME_MAX, name), shape, t->name,
+                              tg_shape_str(t, want, sizeof want));
     }
     return tg_ckpt_cur_finish(&c, err);
 }

@@ -384,7 +384,9 @@ static tg_status parse_model(const char *text, const char *path, tg_model_config
         memcpy(tok, p, len);
         tok[len] = '\0';
         char *eq = strchr(tok, '=');
-        if (!eq) return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'model': '%s' is not key=value", path, tok);
+        if (!eq)
+            return tg_err_set(err, TG_ERR_CORRUPT, "%s: section 'model': '%s' is not key=value",
+                              path, TG_SHOWN(tok));
         *eq = '\0';
         tg_err e2;
         if (tg_model_config_set(m, tok, eq + 1, &e2) != TG_OK)
