@@ -593,6 +593,28 @@ START_TEST(test_resume_refuses_another_dev_set) {
 }
 END_TEST
 
+/* The run's setting that a resume's flag would change is quoted escaped: it went to stderr
+ * through fprintf as config.txt holds it, so an ESC (and a tab) of a file's name reached the
+ * terminal raw. */
+START_TEST(test_resume_refusal_shows_the_runs_setting_escaped) {
+    const char *train = tg_cli_path("t\x1b[2J\tx.tsv"), *copy = tg_cli_path("copy.tsv");
+    const char *pairs = "one two\tuno dos\nthree four\ttres cuatro\n";
+    tg_cli_write(train, pairs);
+    tg_cli_write(copy, pairs);
+    char *a[] = {"train", "--train", (char *)train, "--merges", "20", "--d-model", "8", "--heads",
+                 "2", "--d-ff", "8", "--layers", "1", "--max-steps", "1", "--threads", "1", "--out",
+                 (char *)tg_cli_path("run"), NULL};
+    tg_cli_run_ok(NULL, a);
+    char *b[] = {"train", "--resume", (char *)tg_cli_path("run"), "--train", (char *)copy,
+                 "--max-steps", "2", NULL};
+    ck_assert_int_eq(tg_cli_run(NULL, b), 2);
+    ck_assert(tg_cli_has("err.txt", "/t\\x1B[2J\\x09x.tsv)\n"));
+    char *e = tg_cli_slurp(tg_cli_path("err.txt"));
+    ck_assert_msg(!strchr(e, '\t') && !strchr(e, 0x1b), "a raw tab or ESC in: %s", e);
+    free(e);
+}
+END_TEST
+
 /* The refusal above with the checkpoint's name and --dev both long and of control bytes, so each
  * is shown at its most (159 bytes): the message filled its 512 bytes and lost the end of its
  * advice. */
@@ -1048,6 +1070,7 @@ int main(void) {
     tcase_add_test(tc, test_folder_messages_show_the_name_safely);
     tcase_add_test(tc, test_progress_lines_show_the_name_safely);
     tcase_add_test(tc, test_folder_refusals_keep_their_end);
+    tcase_add_test(tc, test_resume_refusal_shows_the_runs_setting_escaped);
     tcase_add_test(tc, test_progress_lines_keep_their_end);
     tcase_add_test(tc, test_resume_path_too_long_refused);
     tcase_add_test(tc, test_config_is_not_the_runs_config_txt);

@@ -162,8 +162,8 @@ static int resolve_shards(tg_run_config *cfg, bool resume, const char *file, int
     else if (file)
         fprintf(stderr, "tapegrad train: %s line %d sets accum-shards = %d%s, and this job has %d MPI ranks, each "
                 "computing one shard of each batch: give --accum-shards %d to train this recipe over %d ranks (flags "
-                "override --config; its numbers then differ from %d shard%s), or run it %s to repeat it\n", file,
-                line, cfg->accum_shards,
+                "override --config; its numbers then differ from %d shard%s), or run it %s to "
+                "repeat it\n", tg_arg_shown(file), line, cfg->accum_shards,
                 cfg->accum_shards == 1 ? " (as the config.txt of a run of one process does: each batch whole)" : "",
                 ranks, ranks, ranks, cfg->accum_shards, cfg->accum_shards == 1 ? "'s" : "s'",
                 cfg->accum_shards == 1 ? "without mpirun" : "with as many ranks, or without mpirun (the shards in turn)");
@@ -417,8 +417,9 @@ static int apply_flags(train_cmd *t) {
             }
         } else if (resume && tg_run_config_group(f->name) != TG_OPT_LOOP && changed[0]) {
             fprintf(stderr, "tapegrad train: --%s cannot change when resuming (the run has %s)%s\n",
-                    f->name, changed, lost ? "; the run's relative names are read from the current "
-                    "folder, where it is not: resume from the folder the run started in" : "");
+                    f->name, tg_arg_shown(changed), lost ? "; the run's relative names are read "
+                    "from the current folder, where it is not: resume from the folder the run "
+                    "started in" : "");
             return 2;
         }
     }

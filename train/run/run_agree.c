@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "autograd/kernels/kernels.h"
+#include "datasets/shown.h"
 #include "train/ckpt/ckpt_file.h"
 #include "train/run/dist.h"
 #include "train/run/run.h"
@@ -146,8 +147,9 @@ tg_status tg_run_agree_start(const tg_run *r, tg_err *err) {
                            what[j - FP_LINES][1]);
         else if (line[j])
             s = tg_err_set(err, TG_ERR_ARG, "rank %d was given other settings than rank 0: --%.*s differs (rank %d "
-                           "has `%.200s`); give every rank the same flags", k, (int)strcspn(line[j], " "), line[j],
-                           tg_dist_rank(), line[j]);
+                           "has `%s`); give every rank the same flags", k,
+                           (int)strcspn(line[j], " "), line[j], tg_dist_rank(),
+                           TG_SHOWN_IN(200, line[j]));
         else
             s = tg_err_set(err, TG_ERR_ARG, "rank %d was given other settings than rank 0; give every rank the same "
                            "flags", k);
