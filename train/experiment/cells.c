@@ -516,11 +516,122 @@ static bool cell_given(const tg_experiment *e, const tg_exp_cell *c, const char 
     return false;
 }
 
+/* A pipe by any name (/dev/./stdin, <(...), a FIFO) can be read once: by one cell, and a dev set
+ * not even by that one alone (the report reads it again to score the cell). */
+static tg_status check_pipes(const tg_experiment *e, const tg_run_config *cfg, tg_err *err) {
+    cell_input in[N_CELL_INPUTS];
+    cell_inputs(cfg, in);
+    struct stat sb;
+    for (int i = 0; i < N_CELL_INPUTS; i++)
+        if (is_stdin(in[i].path))
+            return tg_err_set(err, TG_ERR_ARG, "--%s %s: every cell reads it, and standard input "
+                              "can be read only once: give a file", in[i].flag,
+                              TG_SHOWN(in[i].path));
+        else if (in[i].path[0] && (tg_exp_cell_count(e) > 1 || !strcmp(in[i].flag, "dev")) &&
+                 stat(in[i].path, &sb) == 0 && S_ISFIFO(sb.st_mode))
+            return tg_err_set(err, TG_ERR_ARG, "--%s %s: a pipe, which can be read only once, and "
+                              "every cell reads it%s: give a file", in[i].flag,
+                              TG_SHOWN(in[i].path), strcmp(in[i].flag, "dev") ? "" :
+                              ", and the report again to score the cells");
+    return TG_OK;
+}
+
+/* Flags given that would do nothing, judged as in cell c's recipe: refused when the experiment
+ * starts (a recorded one was trained with them by an earlier build, and its cells' argv leave
+ * them out: cell_argv). */
+static tg_status check_flags_given(const tg_experiment *e, const tg_exp_cell *c,
+                                   const tg_run_config *judge, tg_err *err) {
+    tg_status s = TG_OK;
+    for (int i = 0; s == TG_OK && i < e->n_base; i++)
+        s = tg_run_config_check_given(judge, e->base_name[i], err);
+    for (int a = 0; s == TG_OK && a < e->n_axes; a++) {   /* an axis, or its variant's flags */
+        const tg_exp_axis *ax = &e->axes[a];
+        int v = c->value[a];
+        if (!ax->n_set) s = tg_run_config_check_given(judge, ax->key, err);
+        for (int k = 0; s == TG_OK && ax->n_set && k < ax->n_set[v]; k++)
+            s = tg_run_config_check_given(judge, ax->bundle_name[v][k], err);
+    }
+    return s;
+}
+
+/* The --config file's settings, as train's: none that cell c would not use, and none set true
+ * that a --vary of a flag without a value turns false in c. file, off: scratch configs. */
+static tg_status check_config_file(const tg_experiment *e, const tg_exp_cell *c,
+                                   const tg_run_config *judge, tg_run_config *file,
+                                   tg_run_config *off, tg_err *err) {
+    tg_run_config_lines lines;
+    tg_run_config_default(file);
+    tg_status s = tg_run_config_load_lines(file, e->config, &lines, err);
+    if (s == TG_OK) s = tg_run_config_check_lines(judge, &lines, e->config, err);
+    /* a --vary of a flag without a value gives the flag for true only (cell_argv): its false
+     * leaves the file's true in place, and the cell would train as the true one, refused after
+     * its training as not trained with the recipe */
+    for (int a = 0; s == TG_OK && a < e->n_axes; a++) {
+        const tg_exp_axis *ax = &e->axes[a];
+        if (ax->n_set || takes_value(ax->key) || strcmp(ax->values[c->value[a]], "false")) continue;
+        *off = *file;
+        char was[64], now[64];
+        if (tg_run_config_set(off, ax->key, "false", err) == TG_OK &&
+            tg_run_config_first_diff(off, file, TG_OPT_ALL_GROUPS, now, was, sizeof now))
+            s = tg_err_set(err, TG_ERR_ARG, "--vary %s=...false...: --config %s sets %s = true, "
+                           "and a cell is given --%s for true only (a flag without a value cannot "
+                           "say false): remove the line from the file", ax->key,
+                           TG_SHOWN(e->config), ax->key, ax->key);
+    }
+    return s;
+}
+
+/* Cell c's folder: with its last.ckpt (resumed), empty, or one a fresh run may take; a folder
+ * past a start without a checkpoint starts only from empty (not train's advice, --resume of the
+ * cell's folder, which experiment does not take; nor, recorded, another --out, which `report`
+ * and `--resume` do not take). */
+static tg_status check_cell_folder(const tg_experiment *e, const tg_exp_cell *c,
+                                   const tg_run_config *cfg, tg_err *err) {
+    char last[sizeof c->dir + 16];
+    struct stat sb;
+    snprintf(last, sizeof last, "%s/last.ckpt", c->dir);
+    if (stat(last, &sb) == 0) return TG_OK;
+    char done[sizeof c->dir + 300];
+    if (tg_run_folder_started(c->dir, done, sizeof done) > 0) {
+        char cell[4 * sizeof c->dir];
+        tg_shown(cell, sizeof cell, c->dir);
+        if (e->recorded)
+            return tg_err_set(err, TG_ERR_STATE, "%s holds the cell's files (%s) but no "
+                              "last.ckpt: put its last.ckpt back, or remove %s, which `experiment "
+                              "--resume %s` then trains again", cell, done, cell,
+                              tg_exp_dir_shown(e));
+        return tg_err_set(err, TG_ERR_STATE, "%s holds another run's files (%s) and no last.ckpt: "
+                          "give another --out, or remove %s, which this command then trains",
+                          cell, done, cell);
+    }
+    return tg_run_folder_fresh(c->dir, cfg, err);
+}
+
+/* The budget in steps, and the model, schedule and optimiser the recipe makes. */
+static tg_status check_budget_and_model(const tg_run_config *cfg, tg_err *err) {
+    if (cfg->max_steps <= 0)
+        return tg_err_set(err, TG_ERR_ARG, "--max-steps is required and must be at least 1 (it "
+                          "is %lld): the cells' budgets are matched in steps",
+                          (long long)cfg->max_steps);
+    if (cfg->max_epochs > 0)
+        return tg_err_set(err, TG_ERR_ARG, "--max-epochs: the cells' budgets are matched in steps "
+                          "(--max-steps)");
+    tg_model_config m;
+    tg_schedule sch;
+    tg_adam_config ac;
+    /* the vocabulary is not known yet: any size checks the rest of the model config */
+    int vocab = cfg->task[0] ? cfg->task_vocab + TG_N_SPECIAL : 64;
+    tg_status s = tg_run_model_config(cfg, vocab, &m, err);
+    if (s == TG_OK) s = tg_run_schedule(cfg, &m, &sch, err);
+    if (s == TG_OK) s = tg_run_adam_config(cfg, &ac, err);
+    return s;
+}
+
 static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err *err) {
     /* the cell's config and three scratch ones, 30 KiB: on the heap (the check goes on deep) */
     struct { tg_run_config cfg, scratch, off, judged; } *h = malloc(sizeof *h);
     if (!h) return tg_err_set(err, TG_ERR_NOMEM, "out of memory");
-    tg_run_config *cfg = &h->cfg, *scratch = &h->scratch, *off = &h->off;
+    tg_run_config *cfg = &h->cfg;
     tg_err e2;
     tg_status s = tg_exp_cell_config(e, c, cfg, &e2);
     /* --vary beam=1,4 with one --alpha (a flag, a --config line): it is for the cells that search a
@@ -538,88 +649,14 @@ static tg_status check_cell(const tg_experiment *e, const tg_exp_cell *c, tg_err
                            "has no length penalty, so those cells would be the same run; vary alpha with beams of 2 "
                            "or more only");
     }
-    cell_input in[N_CELL_INPUTS];
-    cell_inputs(cfg, in);
-    /* a pipe by any name (/dev/./stdin, <(...), a FIFO) can be read once: by one cell, and a dev
-     * set not even by that one alone (the report reads it again to score the cell) */
-    struct stat pipe_sb;
-    for (int i = 0; s == TG_OK && i < N_CELL_INPUTS; i++)
-        if (is_stdin(in[i].path))
-            s = tg_err_set(&e2, TG_ERR_ARG, "--%s %s: every cell reads it, and standard input can be read "
-                           "only once: give a file", in[i].flag, TG_SHOWN(in[i].path));
-        else if (in[i].path[0] && (tg_exp_cell_count(e) > 1 || !strcmp(in[i].flag, "dev")) &&
-                 stat(in[i].path, &pipe_sb) == 0 && S_ISFIFO(pipe_sb.st_mode))
-            s = tg_err_set(&e2, TG_ERR_ARG, "--%s %s: a pipe, which can be read only once, and every cell reads "
-                           "it%s: give a file", in[i].flag, TG_SHOWN(in[i].path),
-                           strcmp(in[i].flag, "dev") ? ""
-                                                     : ", and the report again to score the cells");
+    if (s == TG_OK) s = check_pipes(e, cfg, &e2);
     if (s == TG_OK) s = tg_run_config_check(cfg, &e2);
     if (s == TG_OK) s = tg_run_config_check_limits(cfg, &e2);   /* as train checks a fresh run */
-    /* flags given that would do nothing: refused when the experiment starts; a recorded one was
-     * trained with them by an earlier build, and its cells' argv leave them out (cell_argv) */
-    for (int i = 0; s == TG_OK && !e->recorded && i < e->n_base; i++)
-        s = tg_run_config_check_given(judge, e->base_name[i], &e2);
-    for (int a = 0; s == TG_OK && !e->recorded && a < e->n_axes; a++) {   /* an axis, or its variant's flags */
-        const tg_exp_axis *ax = &e->axes[a];
-        int v = c->value[a];
-        if (!ax->n_set) s = tg_run_config_check_given(judge, ax->key, &e2);
-        for (int k = 0; s == TG_OK && ax->n_set && k < ax->n_set[v]; k++)
-            s = tg_run_config_check_given(judge, ax->bundle_name[v][k], &e2);
-    }
-    if (s == TG_OK && !e->recorded && e->config[0]) {   /* and the --config file's settings, as train's */
-        tg_run_config_lines lines;
-        tg_run_config_default(scratch);
-        s = tg_run_config_load_lines(scratch, e->config, &lines, &e2);
-        if (s == TG_OK) s = tg_run_config_check_lines(judge, &lines, e->config, &e2);
-        /* a --vary of a flag without a value gives the flag for true only (cell_argv): its false
-         * leaves the file's true in place, and the cell would train as the true one, refused
-         * after its training as not trained with the recipe */
-        for (int a = 0; s == TG_OK && a < e->n_axes; a++) {
-            const tg_exp_axis *ax = &e->axes[a];
-            if (ax->n_set || takes_value(ax->key) || strcmp(ax->values[c->value[a]], "false")) continue;
-            *off = *scratch;
-            char was[64], now[64];
-            if (tg_run_config_set(off, ax->key, "false", &e2) == TG_OK &&
-                tg_run_config_first_diff(off, scratch, TG_OPT_ALL_GROUPS, now, was, sizeof now))
-                s = tg_err_set(&e2, TG_ERR_ARG, "--vary %s=...false...: --config %s sets %s = true, and a cell is "
-                               "given --%s for true only (a flag without a value cannot say false): remove the "
-                               "line from the file", ax->key, TG_SHOWN(e->config), ax->key,
-                               ax->key);
-        }
-    }
-    char last[sizeof c->dir + 16];
-    struct stat sb;
-    snprintf(last, sizeof last, "%s/last.ckpt", c->dir);
-    char done[sizeof c->dir + 300];
-    /* a cell's folder past a start, no checkpoint: it starts only from an empty folder (not
-     * train's advice, --resume of the cell's folder, which experiment does not take; nor, recorded,
-     * another --out, which `report` and `--resume` do not take) */
-    if (s == TG_OK && stat(last, &sb) != 0 &&
-        tg_run_folder_started(c->dir, done, sizeof done) > 0) {
-        char cell[4 * sizeof c->dir];
-        tg_shown(cell, sizeof cell, c->dir);
-        if (e->recorded)
-            s = tg_err_set(&e2, TG_ERR_STATE, "%s holds the cell's files (%s) but no last.ckpt: "
-                           "put its last.ckpt back, or remove %s, which `experiment --resume %s` "
-                           "then trains again", cell, done, cell, tg_exp_dir_shown(e));
-        else
-            s = tg_err_set(&e2, TG_ERR_STATE, "%s holds another run's files (%s) and no last.ckpt: "
-                           "give another --out, or remove %s, which this command then trains",
-                           cell, done, cell);
-    }
-    if (s == TG_OK && stat(last, &sb) != 0) s = tg_run_folder_fresh(c->dir, cfg, &e2);   /* and its folder */
-    if (s == TG_OK && cfg->max_steps <= 0)
-        s = tg_err_set(&e2, TG_ERR_ARG, "--max-steps is required and must be at least 1 (it is %lld): the cells' "
-                       "budgets are matched in steps", (long long)cfg->max_steps);
-    if (s == TG_OK && cfg->max_epochs > 0)
-        s = tg_err_set(&e2, TG_ERR_ARG, "--max-epochs: the cells' budgets are matched in steps (--max-steps)");
-    tg_model_config m;
-    tg_schedule sch;
-    tg_adam_config ac;
-    /* the vocabulary is not known yet: any size checks the rest of the model config */
-    if (s == TG_OK) s = tg_run_model_config(cfg, cfg->task[0] ? cfg->task_vocab + TG_N_SPECIAL : 64, &m, &e2);
-    if (s == TG_OK) s = tg_run_schedule(cfg, &m, &sch, &e2);
-    if (s == TG_OK) s = tg_run_adam_config(cfg, &ac, &e2);
+    if (s == TG_OK && !e->recorded) s = check_flags_given(e, c, judge, &e2);
+    if (s == TG_OK && !e->recorded && e->config[0])
+        s = check_config_file(e, c, judge, &h->scratch, &h->off, &e2);
+    if (s == TG_OK) s = check_cell_folder(e, c, cfg, &e2);
+    if (s == TG_OK) s = check_budget_and_model(cfg, &e2);
     free(h);
     if (s != TG_OK)   /* (a --config that cannot be read: a failure, as in train; the rest: usage) */
         return tg_err_set(err, s == TG_ERR_IO ? TG_ERR_IO : TG_ERR_ARG, "cell %s: %s",
