@@ -689,6 +689,46 @@ static void log_dist(tg_run *r, tg_progress *pg, int64_t start_step) {
                     100 * tg_run_overlap_early(r));
 }
 
+/* The run's first last.ckpt, a reload target from the start; a resume's holds the step it
+ * resumed, which keep_resumed keeps. */
+static tg_status first_save(tg_run *r, tg_progress *pg, tg_run_diag *diag, tg_err *err) {
+    bool fresh = r->st.step == 0 && r->st.skipped_steps == 0;
+    r->saved_step = fresh ? -1 : r->st.step;
+    if (fresh) return save_last(r, pg, diag, err);
+    char path[TG_PATH_MAX + 32];
+    ckpt_path(r, "last.ckpt", path, sizeof path);
+    r->saved_file = file_id(path);
+    tg_progress_log(pg, "resumed at step %lld (epoch %lld, %.0f s of training so far)",
+                    (long long)r->st.step, (long long)epoch_shown(r), r->st.train_seconds);
+    return keep_resumed(r, pg, err);
+}
+
+/* A resume of a run stopped inside this step's validation: the validation, then last.ckpt
+ * (interrupted again: the loop stops at once, still pending). */
+static tg_status run_pending(tg_run *r, tg_progress *pg, tg_run_diag *diag, loop_end *e,
+                             tg_err *err) {
+    valid_result v;
+    tg_status s = validate(r, pg, &v, err);
+    if (s != TG_OK || v.interrupted) return s;
+    r->valid_pending = false;   /* before best.ckpt is written: it is not pending */
+    if (v.done) s = after_validation(r, pg, &v, err);
+    if (s == TG_OK) s = save_last(r, pg, diag, err);
+    e->validated_now = e->saved_now = e->ran_pending = true;   /* an end is not validated twice */
+    return s;
+}
+
+/* A step's figures into the interval's sums (in the checkpoint: a resume goes on with the same
+ * sums); the mean step time. */
+static double interval_add(tg_run_interval *iv, const step_result *res, double dt) {
+    iv->loss += res->loss * (double)res->tokens;
+    iv->nll += res->nll * (double)res->tokens;
+    iv->grad_norm += res->grad_norm;
+    iv->tokens += res->tokens;
+    iv->wall_s += dt;
+    iv->steps++;
+    return iv->wall_s / (double)iv->steps;
+}
+
 int tg_run_train(tg_run *r) {
     tg_progress pg;
     char msg[512];
@@ -711,20 +751,7 @@ int tg_run_train(tg_run *r) {
     }
     old_handlers old;
     catch_stops(&old);
-    /* a resume's last.ckpt holds the step it resumed (a fresh run's is written now) */
-    r->saved_step = r->st.step == 0 && r->st.skipped_steps == 0 ? -1 : r->st.step;
-    if (r->saved_step >= 0) {
-        char path[TG_PATH_MAX + 32];
-        ckpt_path(r, "last.ckpt", path, sizeof path);
-        r->saved_file = file_id(path);
-    }
-    if (r->st.step == 0 && r->st.skipped_steps == 0) {
-        s = save_last(r, &pg, &diag, &err);   /* a reload target from the start */
-    } else {
-        tg_progress_log(&pg, "resumed at step %lld (epoch %lld, %.0f s of training so far)", (long long)r->st.step,
-                        (long long)epoch_shown(r), r->st.train_seconds);
-        s = keep_resumed(r, &pg, &err);
-    }
+    s = first_save(r, &pg, &diag, &err);
 
     tg_batch b = {0};
     loop_end e = {.start_step = r->st.step};
@@ -734,17 +761,7 @@ int tg_run_train(tg_run *r) {
     int64_t fit_n = 0;   /* steps timed for --fit-steps */
     tg_run_interval *iv = &r->iv;   /* in the checkpoint: a resume goes on with the same sums */
     bool told_by_rank0 = false;   /* this rank's error is others' failure, which rank 0 tells */
-    if (s == TG_OK && r->valid_pending) {   /* a resume of a run stopped inside this step's validation */
-        valid_result v;
-        s = validate(r, &pg, &v, &err);
-        if (s == TG_OK && !v.interrupted) {   /* (interrupted again: the loop stops at once, still pending) */
-            r->valid_pending = false;          /* before best.ckpt is written: it is not pending */
-            if (v.done) s = after_validation(r, &pg, &v, &err);
-            if (s == TG_OK) s = save_last(r, &pg, &diag, &err);
-            /* this step's: an end is not validated twice */
-            e.validated_now = e.saved_now = e.ran_pending = true;
-        }
-    }
+    if (s == TG_OK && r->valid_pending) s = run_pending(r, &pg, &diag, &e, &err);
     /* a rank whose run failed alone (but in the step's sum and gather, which tell every rank): its
      * failure is told to all at the next agreement, so that every rank ends with exit 1, and none by
      * MPI_Abort. lone: a failure no other rank can learn (the step's, out of memory before its sum):
@@ -793,13 +810,7 @@ int tg_run_train(tg_run *r) {
             fit_n++;
             if (r->st.step >= fit_at(r) && (s = fit_steps(r, &pg, fit_s, fit_n, &err)) != TG_OK) continue;
         }
-        iv->loss += res.loss * (double)res.tokens;
-        iv->nll += res.nll * (double)res.tokens;
-        iv->grad_norm += res.grad_norm;
-        iv->tokens += res.tokens;
-        iv->wall_s += dt;
-        iv->steps++;
-        step_s = iv->wall_s / (double)iv->steps;
+        step_s = interval_add(iv, &res, dt);
         log_progress(r, &pg, &res, step_s);
         if (r->cfg.valid_every > 0 && r->st.step % r->cfg.valid_every == 0 && r->dev_iter) {
             s = validate_now(r, &pg, &diag, &e.stop, &err);
