@@ -196,6 +196,61 @@ static tg_status all_trained_with_diagnostics(const char *rundir, const int64_t 
     return s;
 }
 
+/* The run the rows are redone on: the recipe cfg (last's) in rundir, with its model and
+ * vocabulary (a folder of step-N.ckpt has no vocab.txt), on the run's data, checked to be the
+ * run's batch and data; closed again when it fails. */
+static tg_status open_run(tg_run *r, tg_run_config *cfg, tg_loaded *last, const char *rundir,
+                          int threads, const char *recipe, tg_err *err) {
+    if (strlen(rundir) >= sizeof cfg->out)
+        return tg_err_set(err, TG_ERR_ARG, "%s: path too long", TG_SHOWN(rundir));
+    snprintf(cfg->out, sizeof cfg->out, "%s", rundir);
+    tg_status s = data_readable(cfg, recipe, err);
+    cfg->diagnostics = 1;
+    cfg->threads = threads;
+    if (s == TG_OK) s = tg_run_open_model(r, cfg, last, err);
+    if (s != TG_OK) return s;
+    s = tg_run_check_dev(recipe, r, err);                  /* the run's batch */
+    if (s == TG_OK) s = tg_run_check_data(recipe, r, err);   /* and data */
+    if (s != TG_OK) tg_run_close(r);
+    return s;
+}
+
+/* Every checkpoint's rows redone, the kept ones' (newest first) and then last.ckpt's when
+ * has_last, into a new file that replaces the old one only once all are there: a kill or a
+ * refused checkpoint leaves it as it was. The old rows before the oldest kept, and training's
+ * between them up to the recipe's step last_step, are kept. *n_done: the checkpoints whose rows
+ * were written. */
+static tg_status rewrite_rows(tg_run *r, const char *rundir, const int64_t *kept, size_t n,
+                              bool has_last, int64_t last_step, const char *recipe, int *n_done,
+                              tg_err *err) {
+    char path[TG_PATH_MAX + 64];
+    tg_run_diag d;
+    int64_t keep_step = (n ? kept[n - 1] : last_step) - 1;
+    later_rows later = {0};
+    tg_status s = tg_run_diag_open_rewrite(&d, r, keep_step, err);
+    if (s == TG_OK) {
+        snprintf(path, sizeof path, "%s/diagnostics.tsv", rundir);
+        s = later_rows_read(path, keep_step, last_step, &later, err);
+    }
+    int done = 0;
+    bool written;
+    for (size_t i = n; s == TG_OK && i-- > 0;) {   /* oldest first */
+        tg_run_periodic_path(rundir, kept[i], path, sizeof path);
+        s = diagnose_one(r, &d, &later, path, kept[i], recipe, &written, err);
+        done += s == TG_OK && written;
+    }
+    if (s == TG_OK && has_last && (n == 0 || kept[0] < last_step)) {
+        s = diagnose_one(r, &d, &later, recipe, -1, recipe, &written, err);
+        done += s == TG_OK && written;
+    }
+    if (s == TG_OK) later_rows_upto(&later, &d, r, INT64_MAX, false);   /* training's rows after */
+    free(later.buf);
+    if (s == TG_OK) s = tg_run_diag_commit(&d, r, err);
+    if (s == TG_OK) *n_done = done;
+    tg_run_diag_close(&d);
+    return s;
+}
+
 tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_done, tg_err *err) {
     *n_done = 0;
     int64_t *kept = NULL;   /* newest first */
@@ -203,7 +258,7 @@ tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_do
     tg_status s = tg_run_list_periodic(rundir, &kept, &n, err);
     if (s != TG_OK) return s;
     /* the recipe from last.ckpt; a folder of kept step-N.ckpt alone is read from its newest */
-    char path[TG_PATH_MAX + 64], recipe[TG_PATH_MAX + 64];
+    char recipe[TG_PATH_MAX + 64];
     struct stat sb;
     snprintf(recipe, sizeof recipe, "%s/last.ckpt", rundir);
     bool has_last = lstat(recipe, &sb) == 0 || errno != ENOENT;   /* a bad last.ckpt is an error, not skipped */
@@ -246,51 +301,12 @@ tg_status tg_run_diagnose_checkpoints(const char *rundir, int threads, int *n_do
         free(h);
         return s != TG_OK ? s : own ? TG_OK : TG_ERR_STATE;
     }
-    if (strlen(rundir) >= sizeof cfg->out)
-        s = tg_err_set(err, TG_ERR_ARG, "%s: path too long", TG_SHOWN(rundir));
-    else snprintf(cfg->out, sizeof cfg->out, "%s", rundir);
-    if (s == TG_OK) s = data_readable(cfg, recipe, err);
-    cfg->diagnostics = 1;
-    cfg->threads = threads;
-    /* the recipe's model and vocabulary (a folder of step-N.ckpt has no vocab.txt) on the run's data */
-    if (s == TG_OK) s = tg_run_open_model(r, cfg, last, err);
+    s = open_run(r, cfg, last, rundir, threads, recipe, err);
     tg_loaded_free(last);
-    if (s == TG_OK && ((s = tg_run_check_dev(recipe, r, err)) != TG_OK ||   /* the run's batch */
-                       (s = tg_run_check_data(recipe, r, err)) != TG_OK)) tg_run_close(r);   /* and data */
-    if (s != TG_OK) {
-        free(h);
-        free(kept);
-        drop_lock(lock);
-        return s;
-    }
-    /* every checkpoint's rows are redone (the old ones before the oldest kept, and training's
-     * between them, kept), into a new file that replaces the old one only once all are there: a
-     * kill or a refused checkpoint leaves it as it was */
-    tg_run_diag d;
-    int64_t keep_step = (n ? kept[n - 1] : last_step) - 1;
-    later_rows later = {0};
-    s = tg_run_diag_open_rewrite(&d, r, keep_step, err);
     if (s == TG_OK) {
-        snprintf(path, sizeof path, "%s/diagnostics.tsv", rundir);
-        s = later_rows_read(path, keep_step, last_step, &later, err);
+        s = rewrite_rows(r, rundir, kept, n, has_last, last_step, recipe, n_done, err);
+        tg_run_close(r);
     }
-    int done = 0;
-    bool written;
-    for (size_t i = n; s == TG_OK && i-- > 0;) {   /* oldest first */
-        tg_run_periodic_path(rundir, kept[i], path, sizeof path);
-        s = diagnose_one(r, &d, &later, path, kept[i], recipe, &written, err);
-        done += s == TG_OK && written;
-    }
-    if (s == TG_OK && has_last && (n == 0 || kept[0] < last_step)) {
-        s = diagnose_one(r, &d, &later, recipe, -1, recipe, &written, err);
-        done += s == TG_OK && written;
-    }
-    if (s == TG_OK) later_rows_upto(&later, &d, r, INT64_MAX, false);   /* training's rows after the last */
-    free(later.buf);
-    if (s == TG_OK) s = tg_run_diag_commit(&d, r, err);
-    if (s == TG_OK) *n_done = done;
-    tg_run_diag_close(&d);
-    tg_run_close(r);
     free(h);
     free(kept);
     drop_lock(lock);
