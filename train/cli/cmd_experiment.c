@@ -271,6 +271,53 @@ static tg_status extension_ok(const tg_experiment *e, tg_err *err) {
     return s;
 }
 
+/* `--resume DIR` with no other flags but --max-steps N (digits, once), --dry-run, --baseline and
+ * --jobs: the recorded experiment resumed (or extended to N). The exit code. */
+static int resume_flags(const tg_experiment *e, const exp_flags *fl, int depth) {
+    const char *budget = e->n_base == 1 && !strcmp(e->base_name[0], "max-steps")
+                             ? e->base_value[0] : NULL;
+    int budgets = 0;
+    for (int i = 0; i < e->n_base; i++) budgets += !strcmp(e->base_name[i], "max-steps");
+    if (budgets > 1) {
+        fprintf(stderr, "tapegrad experiment: --max-steps is given %d times: give it once\n",
+                budgets);
+        return 2;
+    }
+    if (budget && (!budget[0] || budget[strspn(budget, "0123456789")])) {
+        fprintf(stderr, "tapegrad experiment: --max-steps '%s': not a number of steps (digits "
+                "only)\n", tg_arg_shown(budget));
+        return 2;
+    }
+    if (e->n_base > (budget ? 1 : 0) || fl->n_vary || fl->n_variant || fl->seeds ||
+        fl->seed_list || e->config[0] || e->dir[0]) {
+        fprintf(stderr, "tapegrad experiment: --resume DIR takes the recipe from "
+                "DIR/experiment.txt: give no other flags (but --max-steps, --dry-run, --baseline, "
+                "--jobs)\n");
+        return 2;
+    }
+    return resume(fl->resume, fl->dry_run, NULL, fl->baseline, budget, fl->jobs, depth);
+}
+
+/* A new --seed-list (NULL: none) is digits separated by commas; false, said, else. A recorded one
+ * (taken by builds before 2026-12-05) goes on as it was taken. */
+static bool seed_list_ok(const char *list) {
+    size_t n = list ? strlen(list) : 0;
+    /* an empty seed after a trailing comma (1,2,): refused as --vary's empty value is */
+    if (n && list[n - 1] == ',') {
+        fprintf(stderr, "tapegrad experiment: --seed-list %s: an empty seed after the last comma: "
+                "give seeds like 1,2,3\n", tg_arg_shown(list));
+        return false;
+    }
+    /* and a seed spelled other than in digits (' 2', '+2', ' -2'): strtoull takes ' -2' as
+     * 2^64 - 2, where train's --seed refuses it */
+    if (n && list[strspn(list, "0123456789,")]) {
+        fprintf(stderr, "tapegrad experiment: --seed-list '%s': seeds are digits, separated by "
+                "commas (no spaces or signs): give seeds like 1,2,3\n", tg_arg_shown(list));
+        return false;
+    }
+    return true;
+}
+
 /* extending: the command of a `--resume DIR --max-steps N`, the recorded one with N for its budget. */
 static int run(int argc, char **argv, int depth, bool extending) {
     /* (3.5 KiB, and resume() comes back here: on the heap, so that a cell forked below has the stack) */
@@ -284,41 +331,8 @@ static int run(int argc, char **argv, int depth, bool extending) {
     tg_err err;
     int rc = parse(argc, argv, e, &fl);
     e->recorded = depth > 0;   /* from resume(): DIR/experiment.txt's command */
-    if (rc < 0 && fl.resume) {
-        const char *budget = e->n_base == 1 && !strcmp(e->base_name[0], "max-steps") ? e->base_value[0] : NULL;
-        int budgets = 0;
-        for (int i = 0; i < e->n_base; i++) budgets += !strcmp(e->base_name[i], "max-steps");
-        if (budgets > 1) {
-            fprintf(stderr, "tapegrad experiment: --max-steps is given %d times: give it once\n", budgets);
-            rc = 2;
-        } else if (budget && (!budget[0] || budget[strspn(budget, "0123456789")])) {
-            fprintf(stderr, "tapegrad experiment: --max-steps '%s': not a number of steps (digits only)\n",
-                    tg_arg_shown(budget));
-            rc = 2;
-        } else if (e->n_base > (budget ? 1 : 0) || fl.n_vary || fl.n_variant || fl.seeds || fl.seed_list ||
-                   e->config[0] || e->dir[0]) {
-            fprintf(stderr, "tapegrad experiment: --resume DIR takes the recipe from DIR/experiment.txt: give no "
-                            "other flags (but --max-steps, --dry-run, --baseline, --jobs)\n");
-            rc = 2;
-        } else {
-            rc = resume(fl.resume, fl.dry_run, NULL, fl.baseline, budget, fl.jobs, depth);
-        }
-    }
-    /* an empty seed after a trailing comma (1,2,): refused as --vary's empty value is; a recorded
-     * one (taken by builds before 2026-12-05, as the list without it) goes on */
-    size_t sl = fl.seed_list ? strlen(fl.seed_list) : 0;
-    if (rc < 0 && depth == 0 && sl && fl.seed_list[sl - 1] == ',') {
-        fprintf(stderr, "tapegrad experiment: --seed-list %s: an empty seed after the last comma: give seeds like "
-                "1,2,3\n", tg_arg_shown(fl.seed_list));
-        rc = 2;
-    }
-    /* and a seed spelled other than in digits (' 2', '+2', ' -2'): strtoull takes ' -2' as
-     * 2^64 - 2, where train's --seed refuses it; a recorded one goes on as it was taken */
-    if (rc < 0 && depth == 0 && sl && fl.seed_list[strspn(fl.seed_list, "0123456789,")]) {
-        fprintf(stderr, "tapegrad experiment: --seed-list '%s': seeds are digits, separated by commas (no spaces or "
-                "signs): give seeds like 1,2,3\n", tg_arg_shown(fl.seed_list));
-        rc = 2;
-    }
+    if (rc < 0 && fl.resume) rc = resume_flags(e, &fl, depth);
+    if (rc < 0 && depth == 0 && !seed_list_ok(fl.seed_list)) rc = 2;
     int jobs = rc < 0 ? jobs_of(fl.jobs) : 1;
     if (rc < 0 && jobs == 0) rc = 2;
     if (rc < 0) rc = keep_argv(e, argc, argv) ? 1 : -1;
