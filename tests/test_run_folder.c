@@ -612,6 +612,27 @@ START_TEST(test_resume_refusal_shows_the_runs_setting_escaped) {
     char *e = tg_cli_slurp(tg_cli_path("err.txt"));
     ck_assert_msg(!strchr(e, '\t') && !strchr(e, 0x1b), "a raw tab or ESC in: %s", e);
     free(e);
+    /* a --train of 1,000 bytes: its setting's key and the end of its name are shown (escaped in a
+     * buffer of 1,024 bytes from its head, the name's end was lost) */
+    char path[1100];
+    snprintf(path, sizeof path, "%s", tg_cli_path("long"));
+    ck_assert_int_eq(mkdir(path, 0777), 0);
+    while (strlen(path) < 990) {
+        size_t at = strlen(path), left = 1000 - 6 - at - 1, w = left > 200 ? 200 : left;
+        path[at] = '/';
+        memset(path + at + 1, 'q', w);
+        path[at + 1 + w] = '\0';
+        ck_assert_int_eq(mkdir(path, 0777), 0);
+    }
+    strcat(path, "/s.tsv");
+    tg_cli_write(path, pairs);
+    a[2] = path;
+    a[18] = (char *)tg_cli_path("run2");
+    tg_cli_run_ok(NULL, a);
+    b[2] = (char *)tg_cli_path("run2");
+    ck_assert_int_eq(tg_cli_run(NULL, b), 2);
+    ck_assert(tg_cli_has("err.txt", "(the run has train = ...qqqq"));
+    ck_assert(tg_cli_has("err.txt", "qqqq/s.tsv)\n"));
 }
 END_TEST
 

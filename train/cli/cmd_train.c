@@ -417,9 +417,9 @@ static int apply_flags(train_cmd *t) {
             }
         } else if (resume && tg_run_config_group(f->name) != TG_OPT_LOOP && changed[0]) {
             fprintf(stderr, "tapegrad train: --%s cannot change when resuming (the run has %s)%s\n",
-                    f->name, tg_arg_shown(changed), lost ? "; the run's relative names are read "
-                    "from the current folder, where it is not: resume from the folder the run "
-                    "started in" : "");
+                    f->name, TG_RUN_LINE_SHOWN(300, changed),
+                    lost ? "; the run's relative names are read from the current folder, where "
+                           "it is not: resume from the folder the run started in" : "");
             return 2;
         }
     }

@@ -59,22 +59,6 @@ tg_status tg_exp_recipe(const tg_experiment *e, char **out, tg_err *err) {
     return TG_OK;
 }
 
-/* A recipe line "key = value" so: its key whole, and the value as its tail in what is left of
- * cap bytes (the key says which setting differs, a path's end which file); a line without " = ",
- * or with a key longer than half of cap (a record edited by hand), is shown as its tail. */
-static const char *line_shown(char *out, size_t cap, const char *line) {
-    const char *eq = strstr(line, " = ");
-    size_t k = eq ? (size_t)(eq - line) + 3 : 0;
-    char key[64];
-    if (!eq || k >= sizeof key || k > cap / 2) return tg_shown_tail(out, cap, line);
-    memcpy(key, line, k);
-    key[k] = '\0';
-    size_t n = strlen(tg_shown(out, cap / 2, key));
-    if (n != k) return tg_shown_tail(out, cap, line);   /* a key escaped: a hand's edit */
-    tg_shown_tail(out + n, cap - n, eq + 3);
-    return out;
-}
-#define LINE_SHOWN(cap, s) line_shown((char[cap]){0}, cap, (s))
 
 tg_status tg_exp_recipe_unchanged(const tg_experiment *e, const char *was, tg_err *err) {
     char *now = NULL;
@@ -85,7 +69,7 @@ tg_status tg_exp_recipe_unchanged(const tg_experiment *e, const char *was, tg_er
         s = tg_err_set(err, TG_ERR_ARG, "--config %s was edited since the experiment started: it now gives '%s', where "
                        "the recipe has '%s' (the cells to come would train another recipe); put the file back and "
                        "run the same command again (the cells done are kept)", TG_SHOWN(e->config),
-                       LINE_SHOWN(68, here), LINE_SHOWN(68, there));
+                       TG_RUN_LINE_SHOWN(68, here), TG_RUN_LINE_SHOWN(68, there));
     }
     free(now);
     return s;
@@ -218,7 +202,7 @@ tg_status tg_exp_trained_as(const tg_run_config *want, const tg_run_config *ckpt
     return tg_err_set(err, TG_ERR_ARG, "its last.ckpt was not trained with the recorded recipe (the cell's '%s', its "
                       "last.ckpt's '%s'): another cell's checkpoint or folder put in its place, the cell resumed "
                       "by hand with other settings, or the record edited; remove the cell's folder to train it "
-                      "again", LINE_SHOWN(60, here), LINE_SHOWN(60, there));
+                      "again", TG_RUN_LINE_SHOWN(60, here), TG_RUN_LINE_SHOWN(60, there));
 }
 
 /* The cell c, if it has a last.ckpt, was trained with its recipe in old: an extension resumes it
@@ -262,7 +246,7 @@ tg_status tg_exp_extend_check(const tg_experiment *old, const tg_experiment *e, 
             tg_run_config_first_difference(b, a, '\n', here, there, sizeof here);
             s = tg_err_set(err, TG_ERR_ARG, "--resume DIR --max-steps changes the budget only, but the recipes "
                            "differ in more ('%s' against '%s')",
-                           LINE_SHOWN(180, here), LINE_SHOWN(180, there));
+                           TG_RUN_LINE_SHOWN(180, here), TG_RUN_LINE_SHOWN(180, there));
         }
     }
     free(a);
@@ -353,15 +337,17 @@ static tg_status record_holds(const tg_experiment *e, char *old, const char *pat
                            "[recipe] has '%s': that file or the record was edited since the experiment started, so "
                            "the record no longer says how the cells were trained; put it back, or give another --out",
                            TG_SHOWN_IN(100, path), TG_SHOWN_IN(100, e->config),
-                           LINE_SHOWN(41, here), LINE_SHOWN(41, there));   /* (in 512 bytes) */
+                           TG_RUN_LINE_SHOWN(41, here),
+                           TG_RUN_LINE_SHOWN(41, there));   /* (in 512 bytes) */
         else if (e->recorded)   /* its arguments were read from the record: they and its recipe disagree */
             s = tg_err_set(err, TG_ERR_ARG, "%s: its arg: lines give '%s', its [recipe] has '%s': a record edited "
                            "by hand does not say how the cells were trained; put it back, or give another --out",
-                           TG_SHOWN(path), LINE_SHOWN(100, here), LINE_SHOWN(100, there));
+                           TG_SHOWN(path), TG_RUN_LINE_SHOWN(100, here),
+                           TG_RUN_LINE_SHOWN(100, there));
         else
             s = tg_err_set(err, TG_ERR_ARG, "%s holds another experiment (its recipe has '%s', this command '%s'): "
                            "give another --out, or the same command", TG_SHOWN(e->dir),
-                           LINE_SHOWN(120, there), LINE_SHOWN(120, here));
+                           TG_RUN_LINE_SHOWN(120, there), TG_RUN_LINE_SHOWN(120, here));
     }
     free(here);
     free(there);

@@ -558,6 +558,19 @@ void tg_run_config_shorten(char *line, size_t len) {
     if (strtod(s, NULL) == x && (size_t)(v - line) + strlen(s) < len) strcpy(v, s);
 }
 
+const char *tg_run_config_line_shown(char *out, size_t cap, const char *line) {
+    const char *eq = strstr(line, " = ");
+    size_t k = eq ? (size_t)(eq - line) + 3 : 0;
+    char key[64];
+    if (!eq || k >= sizeof key || k > cap / 2) return tg_shown_tail(out, cap, line);
+    memcpy(key, line, k);
+    key[k] = '\0';
+    size_t n = strlen(tg_shown(out, cap / 2, key));
+    if (n != k) return tg_shown_tail(out, cap, line);   /* a key escaped: a hand's edit */
+    tg_shown_tail(out + n, cap - n, eq + 3);
+    return out;
+}
+
 bool tg_run_config_first_difference(const char *a, const char *b, char sep, char *a_out, char *b_out, size_t len) {
     const char stop[2] = {sep, '\0'};
     size_t na = 0, nb = 0;

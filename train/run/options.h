@@ -132,6 +132,14 @@ void tg_run_config_shorten(char *line, size_t len);
  * resume's flag, an edited --config file, a snapshot of another model). */
 bool tg_run_config_first_difference(const char *a, const char *b, char sep, char *a_out, char *b_out, size_t len);
 
+/* A settings line "key = value" as a message shows it, escaped in out (cap bytes): its key whole,
+ * and the value as its tail in what is left (the key says which setting differs, a path's end
+ * which file); a line without " = ", or with a key longer than half of cap (a file edited by
+ * hand), is shown as its tail. TG_RUN_LINE_SHOWN: the same in a buffer of the expression's own
+ * (cap a constant), for a printf "%s". */
+const char *tg_run_config_line_shown(char *out, size_t cap, const char *line);
+#define TG_RUN_LINE_SHOWN(cap, line) tg_run_config_line_shown((char[cap]){0}, cap, (line))
+
 /* Parses text in the format above (from a checkpoint). */
 tg_status tg_run_config_parse(tg_run_config *c, const char *text, const char *origin, tg_err *err);
 /* The same, with the line of each setting in *lines (NULL: not kept). */
