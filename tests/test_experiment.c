@@ -3264,8 +3264,7 @@ START_TEST(test_extension_recipes_shown_escaped) {
         ck_assert_int_eq(tg_exp_add_base(e, "max-steps", i ? "4" : "2", &err), TG_OK);
     }
     ck_assert_int_eq(tg_exp_extend_check(&old, &now, &err), TG_ERR_ARG);
-    char want[200];
-    snprintf(want, sizeof want, "qqq/d\\x09B\\x1B[31m.tsv' against 'dev = ...");
+    const char *want = "qqq/d\\x09B\\x1B[31m.tsv' against 'dev = ...";
     ck_assert_msg(strstr(err.msg, "but the recipes differ in more ('dev = ..."), "%s", err.msg);
     ck_assert_msg(strstr(err.msg, want), "%s", err.msg);
     ck_assert_msg(strstr(err.msg, "qqq/d\\x09A\\x1B[31m.tsv')"), "%s", err.msg);
