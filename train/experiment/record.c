@@ -59,7 +59,6 @@ tg_status tg_exp_recipe(const tg_experiment *e, char **out, tg_err *err) {
     return TG_OK;
 }
 
-
 tg_status tg_exp_recipe_unchanged(const tg_experiment *e, const char *was, tg_err *err) {
     char *now = NULL;
     tg_status s = tg_exp_recipe(e, &now, err);
