@@ -281,6 +281,69 @@ START_TEST(test_gemm_accumulate_adds_product) {
 }
 END_TEST
 
+/* A pre-packed op(B) gives the bits of the GEMM that packs B itself, on 1 and 2 threads, with
+ * every layout, several k and column blocks, edge panels, accumulating and the epilogue; the
+ * packed copy is what is read (B is overwritten after packing); a kernel switched after packing
+ * (another panel width) and the portable GEMM read B instead. */
+START_TEST(test_gemm_prepacked_b) {
+    tg_pool *pool = tg_pool_new(2);
+    ck_assert_ptr_nonnull(pool);
+    tg_k_impl fast[2];
+    int nfast = fast_gemms(fast);
+    struct { bool ta, tb, acc; int64_t M, N, K, pad; } cs[] = {
+        {false, true, false, 131, 1000, 256, 0},   /* the projection's logits: the column split */
+        {false, false, false, 131, 256, 1000, 0},  /* its d x: four k blocks */
+        {true, false, true, 70, 3100, 300, 1},     /* two column blocks, two k blocks, accumulating */
+        {true, true, true, 7, 45, 19, 2},          /* edge panels, padded */
+    };
+    for (size_t ci = 0; ci < sizeof cs / sizeof *cs; ci++)
+        for (int f = 0; f < nfast; f++) {
+            gemm_case c = gemm_case_new(cs[ci].ta, cs[ci].tb, cs[ci].acc, cs[ci].M, cs[ci].N,
+                                        cs[ci].K, 1, cs[ci].pad, 0, false);
+            tg_float *bias = alloc_fill(c.g.N, -0.5, 0.5);
+            c.g.bias = ci == 1 ? bias : NULL;
+            c.g.relu = ci == 1;
+            tg_float *want = gemm_run(&c, fast[f], pool);
+            tg_k_select(fast[f]);
+            int64_t elems = tg_k_gemm_prepack_elems(&c.g);
+            if (fast[f] == TG_K_PORTABLE) {
+                ck_assert_int_eq(elems, 0);
+            } else {
+                ck_assert_int_ge(elems, c.g.K * c.g.N);
+                tg_float *packed = malloc((size_t)elems * sizeof *packed);
+                tg_float *B = dup(c.B, c.nB);
+                c.g.B = B;
+                tg_k_gemm_prepack_b(pool, &c.g, packed);
+                ck_assert_ptr_eq(c.g.Bp, packed);
+                for (int64_t k = 0; k < c.nB; k++) B[k] = (tg_float)NAN;   /* only Bp is read */
+                for (int t = 0; t < 2; t++) {
+                    tg_float *got = gemm_run(&c, fast[f], t ? pool : NULL);
+                    ck_assert_msg(same_bits(got, want, (size_t)c.nC * sizeof *got),
+                                  "%s case %zu threads %d: pre-packed B gives other bits",
+                                  tg_k_impl_name(fast[f]), ci, t + 1);
+                    free(got);
+                }
+                c.g.B = c.B;   /* another kernel (panel width) or portable: B is read */
+                tg_k_impl other = nfast == 2 ? fast[1 - f] : TG_K_PORTABLE;
+                tg_float *got = gemm_run(&c, other, pool), *ref = dup(want, c.nC);
+                if (other == TG_K_PORTABLE) {
+                    gemm_case plain = c;
+                    plain.g.Bp = NULL;
+                    free(ref);
+                    ref = gemm_run(&plain, TG_K_PORTABLE, pool);
+                }
+                ck_assert_msg(same_bits(got, ref, (size_t)c.nC * sizeof *got),
+                              "case %zu: %s with B packed for %s", ci, tg_k_impl_name(other),
+                              tg_k_impl_name(fast[f]));
+                free(got); free(ref); free(packed); free(B);
+            }
+            free(want); free(bias);
+            gemm_case_free(&c);
+        }
+    tg_pool_free(pool);
+}
+END_TEST
+
 /* The epilogue (a linear layer's bias and ReLU, applied by the GEMM on each tile) gives the bits
  * of the GEMM followed by tg_k_axpby(row, 1, bias) and tg_k_unary(RELU) on every row of C: in
  * every implementation, on edge tiles, across k blocks (K > 256) and column blocks (N > 3072),
@@ -675,7 +738,17 @@ START_TEST(test_cross_entropy_fast_vs_portable) {
                 ck_assert(same_bits(nll, nll2, sizeof nll) && same_bits(lse[k], lse2, sizeof lse2));
                 rng = 5;
                 dx[k] = alloc_fill(rows * V, -1, 1);
-                tg_k_cross_entropy_backward(NULL, rows, V, x, t, eps, -100, lse[k], 0.37, dx[k]);
+                tg_k_cross_entropy_backward(NULL, rows, V, x, t, eps, -100, lse[k], 0.37, true, dx[k]);
+                /* not accumulating: the bits of accumulating into zeros, ignored rows zeroed */
+                tg_float *zeros = calloc((size_t)(rows * V), sizeof *zeros);
+                tg_float *stored = alloc_fill(rows * V, -1, 1);
+                tg_k_cross_entropy_backward(NULL, rows, V, x, t, eps, -100, lse[k], 0.37, true, zeros);
+                tg_k_cross_entropy_backward(NULL, rows, V, x, t, eps, -100, lse[k], 0.37, false, stored);
+                ck_assert_msg(same_bits(zeros, stored, (size_t)(rows * V) * sizeof *zeros),
+                              "%s V=%d: stored != accumulated into zeros", tg_k_impl_name(impls[k]),
+                              Vs[vi]);
+                free(zeros);
+                free(stored);
             }
             ck_assert_int_eq(count[0], count[1]);
             ck_assert_int_eq(count[0], rows - 6);
@@ -705,7 +778,7 @@ START_TEST(test_cross_entropy_fast_vs_portable) {
     for (int k = 0; k < 3; k++) {
         tg_k_cross_entropy(pools[k], rows, V, x, t, 0.1, 0, lse[k], loss[k], NULL);
         dx[k] = calloc((size_t)(rows * V), sizeof(tg_float));
-        tg_k_cross_entropy_backward(pools[k], rows, V, x, t, 0.1, 0, lse[k], 0.5, dx[k]);
+        tg_k_cross_entropy_backward(pools[k], rows, V, x, t, 0.1, 0, lse[k], 0.5, true, dx[k]);
     }
     for (int k = 1; k < 3; k++) {
         ck_assert(same_bits(lse[0], lse[k], sizeof lse[0]) && same_bits(loss[0], loss[k], sizeof loss[0]));
@@ -1324,6 +1397,7 @@ int main(void) {
     tcase_add_test(tc, test_gemm_empty_k);
     tcase_add_test(tc, test_gemm_accumulate_adds_product);
     tcase_add_test(tc, test_gemm_epilogue_is_the_passes);
+    tcase_add_test(tc, test_gemm_prepacked_b);
     tcase_add_test(tc, test_gemm_split_identity);
     tcase_add_test(tc, test_softmax_fast_vs_portable);
     tcase_add_test(tc, test_softmax_scaled_is_composed);

@@ -4,6 +4,7 @@
 #include "autograd/kernels/kernels_impl.h"
 
 #include <math.h>
+#include <string.h>
 
 typedef struct {
     int64_t V;
@@ -14,6 +15,7 @@ typedef struct {
     tg_float *lse;
     double *loss, *nll;   /* nll may be NULL */
     tg_float *dlogits;
+    bool accumulate;
 } ce_args;
 
 static void ce_fwd_range(void *arg, size_t begin, size_t end) {
@@ -59,28 +61,34 @@ static void ce_bwd_range(void *arg, size_t begin, size_t end) {
     double off = a->eps / (double)V;
     for (int64_t r = (int64_t)begin; r < (int64_t)end; r++) {
         int t = a->targets[r];
-        if (t == a->ignore) continue;
         const tg_float *x = a->logits + r * V;
         tg_float *dx = a->dlogits + r * V;
+        if (t == a->ignore) {
+            if (!a->accumulate) memset(dx, 0, (size_t)V * sizeof *dx);
+            continue;
+        }
         double lse = a->lse[r];
         for (int64_t j = 0; j < V; j++) {
             double p = exp((double)x[j] - lse);
-            dx[j] += (tg_float)(a->scale * (p - off - (j == t ? 1 - a->eps : 0)));
+            tg_float base = a->accumulate ? dx[j] : 0;
+            dx[j] = base + (tg_float)(a->scale * (p - off - (j == t ? 1 - a->eps : 0)));
         }
     }
 }
 
 void tg_k_cross_entropy_backward(tg_pool *pool, int64_t rows, int64_t V, const tg_float *logits,
                                  const int32_t *targets, double smoothing, int ignore_index,
-                                 const tg_float *lse, double scale, tg_float *dlogits) {
+                                 const tg_float *lse, double scale, bool accumulate,
+                                 tg_float *dlogits) {
 #if TG_K_HAVE_AVX2_FLOAT
     if (tg_k_fast()) {
         tg_k_cross_entropy_backward_avx2(pool, rows, V, logits, targets, smoothing, ignore_index,
-                                         lse, scale, dlogits);
+                                         lse, scale, accumulate, dlogits);
         return;
     }
 #endif
     ce_args a = {.V = V, .logits = logits, .targets = targets, .eps = smoothing, .scale = scale,
-                 .ignore = ignore_index, .lse = (tg_float *)lse, .dlogits = dlogits};
+                 .ignore = ignore_index, .lse = (tg_float *)lse, .dlogits = dlogits,
+                 .accumulate = accumulate};
     tg_pool_for(pool, (size_t)rows, (size_t)(1 + 4096 / (V + 1)), ce_bwd_range, &a);
 }

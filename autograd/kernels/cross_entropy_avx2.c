@@ -6,6 +6,7 @@
 #if TG_K_HAVE_AVX2_FLOAT
 
 #include <math.h>
+#include <string.h>
 
 typedef struct {
     int64_t V;
@@ -16,6 +17,7 @@ typedef struct {
     float *lse;
     double *loss, *nll;   /* nll may be NULL */
     float *dlogits;
+    bool accumulate;
 } ce_args;
 
 static TG_AVX2 void ce_fwd_range(void *arg, size_t begin, size_t end) {
@@ -69,28 +71,36 @@ static TG_AVX2 void ce_bwd_range(void *arg, size_t begin, size_t end) {
     const __m256 vs = _mm256_set1_ps((float)a->scale), voff = _mm256_set1_ps((float)off);
     for (int64_t r = (int64_t)begin; r < (int64_t)end; r++) {
         int t = a->targets[r];
-        if (t == a->ignore) continue;
         const float *x = a->logits + r * V;
         float *dx = a->dlogits + r * V;
-        float dxt = dx[t];   /* the target's term is redone below in double */
+        if (t == a->ignore) {
+            if (!a->accumulate) memset(dx, 0, (size_t)V * sizeof *dx);
+            continue;
+        }
+        bool acc = a->accumulate;
+        float dxt = acc ? dx[t] : 0;   /* the target's term is redone below in double */
         __m256 vl = _mm256_set1_ps(a->lse[r]);
         int64_t j = 0;
-        for (; j + 8 <= V; j += 8) {
+        for (; j + 8 <= V; j += 8) {   /* (0 + d, not d: the bits of accumulating into zeros) */
             __m256 p = tg_exp_ps(_mm256_sub_ps(_mm256_loadu_ps(x + j), vl));
             __m256 d = _mm256_mul_ps(vs, _mm256_sub_ps(p, voff));
-            _mm256_storeu_ps(dx + j, _mm256_add_ps(_mm256_loadu_ps(dx + j), d));
+            __m256 base = acc ? _mm256_loadu_ps(dx + j) : _mm256_setzero_ps();
+            _mm256_storeu_ps(dx + j, _mm256_add_ps(base, d));
         }
         double lse = a->lse[r];
-        for (; j < V; j++) dx[j] += (float)(a->scale * (exp((double)x[j] - lse) - off));
+        for (; j < V; j++)
+            dx[j] = (acc ? dx[j] : 0) + (float)(a->scale * (exp((double)x[j] - lse) - off));
         dx[t] = dxt + (float)(a->scale * (exp((double)x[t] - lse) - off - (1 - a->eps)));
     }
 }
 
 void tg_k_cross_entropy_backward_avx2(tg_pool *pool, int64_t rows, int64_t V, const float *logits,
                                       const int32_t *targets, double smoothing, int ignore_index,
-                                      const float *lse, double scale, float *dlogits) {
+                                      const float *lse, double scale, bool accumulate,
+                                      float *dlogits) {
     ce_args a = {.V = V, .logits = logits, .targets = targets, .eps = smoothing, .scale = scale,
-                 .ignore = ignore_index, .lse = (float *)lse, .dlogits = dlogits};
+                 .ignore = ignore_index, .lse = (float *)lse, .dlogits = dlogits,
+                 .accumulate = accumulate};
     tg_pool_for(pool, (size_t)rows, (size_t)(1 + 4096 / (V + 1)), ce_bwd_range, &a);
 }
 

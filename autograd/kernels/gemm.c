@@ -1,7 +1,7 @@
 /* gemm.c: the GEMM entry point and the portable GEMM (the reference; the fast one is
  * gemm_avx2.c). Rows of C are split over the pool; each element of C is accumulated
  * over k in ascending order (blocking over k and n keeps that order), so any split gives the same
- * bits. op(B) is read through a packed (kc, nc) panel when transposed. */
+ * bits. op(B) is read through a packed (kc, nc) panel when transposed (never a pre-packed Bp). */
 #include "autograd/kernels/kernels_impl.h"
 
 #include <string.h>
@@ -86,4 +86,12 @@ void tg_k_gemm(tg_pool *pool, const tg_gemm_args *g) {
     /* a thread should get enough work to pay for waking it */
     size_t min_rows = (size_t)(1 + 32768 / (g->N * (g->K + 1) + 1));
     tg_pool_for(pool, (size_t)rows, min_rows, gemm_range, (void *)g);
+}
+
+int64_t tg_k_gemm_prepack_elems(const tg_gemm_args *g) {
+    return tg_k_fast() ? tg_k_gemm_avx2_prepack_elems(g) : 0;
+}
+
+void tg_k_gemm_prepack_b(tg_pool *pool, tg_gemm_args *g, tg_float *dst) {
+    if (tg_k_fast()) tg_k_gemm_avx2_prepack_b(pool, g, dst);
 }

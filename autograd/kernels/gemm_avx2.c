@@ -332,6 +332,13 @@ static TG_AVX2 void rect_unpacked(const tg_gemm_args *g, const tg_float *A, cons
     tg_k_gemm_epilogue_rows(g, C, i0, i1, j0, j1);
 }
 
+/* A pre-packed op(B) (tg_k_gemm_prepack_b) holds each k block of KC rows whole, its nr-column
+ * panels side by side: the block of k from pc, columns from jc (a multiple of nr), is at
+ * Bp + pc * npad + jc * kc, npad = N rounded up to nr: the layout pack_b gives a (kc, nc) block. */
+static bool prepacked(const tg_gemm_args *g, const tg_gemm_ukernel_desc *uk) {
+    return g->Bp && g->Bp_nr == uk->nr && g->batch == 1;
+}
+
 /* C[i0..i1)[j0..j1) of batch item b. */
 static TG_AVX2 void rect(const tg_gemm_ukernel_desc *uk, const tg_gemm_args *g, int64_t b,
                          int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
@@ -349,7 +356,9 @@ static TG_AVX2 void rect(const tg_gemm_ukernel_desc *uk, const tg_gemm_args *g, 
     int64_t nmax = j1 - j0 < NC ? j1 - j0 : NC, mmax = i1 - i0 < MC ? i1 - i0 : MC;
     nmax = (nmax + NR - 1) / NR * NR;
     mmax = (mmax + MR - 1) / MR * MR;
-    tg_float *bp = tg_k_scratch(0, (size_t)(kmax * nmax) * sizeof *bp);
+    bool pre = prepacked(g, uk);
+    int64_t npad = (g->N + NR - 1) / NR * NR;
+    tg_float *bp = pre ? NULL : tg_k_scratch(0, (size_t)(kmax * nmax) * sizeof *bp);
     tg_float *ap = tg_k_scratch(1, (size_t)(kmax * mmax + A_SLACK) * sizeof *ap);
     /* accumulating over several k blocks: the running sums of the whole rect in T */
     int64_t rows = (i1 - i0 + MR - 1) / MR * MR;
@@ -358,12 +367,13 @@ static TG_AVX2 void rect(const tg_gemm_ukernel_desc *uk, const tg_gemm_args *g, 
         T = tg_k_scratch(2, (size_t)(rows * nmax) * sizeof *T);
         if (!T) ap = NULL;
     }
-    if (!bp || !ap) { rect_unpacked(g, A, B, C, i0, i1, j0, j1); return; }
+    if ((!pre && !bp) || !ap) { rect_unpacked(g, A, B, C, i0, i1, j0, j1); return; }
     for (int64_t jc = j0; jc < j1; jc += NC) {
         int64_t nc = j1 - jc < NC ? j1 - jc : NC;
         for (int64_t pc = 0; pc < g->K; pc += KC) {
             int64_t kc = g->K - pc < KC ? g->K - pc : KC;
-            pack_b(g, B, pc, kc, jc, nc, NR, bp);
+            const tg_float *bk = pre ? g->Bp + pc * npad + jc * kc : bp;
+            if (!pre) pack_b(g, B, pc, kc, jc, nc, NR, bp);
             for (int64_t ic = i0; ic < i1; ic += MC) {
                 int64_t mc = i1 - ic < MC ? i1 - ic : MC;
                 pack_a(g, A, ic, mc, pc, kc, MR, ap);
@@ -372,7 +382,7 @@ static TG_AVX2 void rect(const tg_gemm_ukernel_desc *uk, const tg_gemm_args *g, 
                               .first = pc == 0, .last = pc + kc == g->K,
                               .accumulate = g->accumulate,
                               .bias = g->bias ? g->bias + jc : NULL, .relu = g->relu};
-                macro(uk, mc, nc, kc, ap, bp, &io);
+                macro(uk, mc, nc, kc, ap, bk, &io);
             }
         }
     }
@@ -412,10 +422,11 @@ void tg_k_gemm_packed(tg_pool *pool, const tg_gemm_args *g, const tg_gemm_ukerne
      * and its share of op(B). With several threads and one item, the split that copies less is
      * taken, when it leaves enough units to share (the projection onto the vocabulary: op(B) is
      * (d, V), op(A) a chunk of rows; each thread packing all of it cost more than the products).
-     * Any split gives the same bits. */
+     * Any split gives the same bits. A pre-packed op(B) costs neither split a copy. */
     if (nt > 1 && g->batch == 1 && panels >= 4 * nt) {
-        double pack_rows = (double)g->K * (double)g->N + (double)g->M * (double)g->K / nt;
-        double pack_cols = (double)g->M * (double)g->K + (double)g->K * (double)g->N / nt;
+        double kn = prepacked(g, uk) ? 0 : (double)g->K * (double)g->N;
+        double pack_rows = kn + (double)g->M * (double)g->K / nt;
+        double pack_cols = (double)g->M * (double)g->K + kn / nt;
         if (pack_cols < pack_rows) by_rows = false;
     }
     gemm_job J = {.g = g, .uk = uk, .by_rows = by_rows};
@@ -426,15 +437,48 @@ void tg_k_gemm_packed(tg_pool *pool, const tg_gemm_args *g, const tg_gemm_ukerne
     tg_pool_for_balanced(pool, (size_t)(g->batch * J.per), min_units, gemm_range, &J);
 }
 
-void tg_k_gemm_avx2(tg_pool *pool, const tg_gemm_args *g) {
+static const tg_gemm_ukernel_desc *kernel_now(void) {
 #if TG_K_HAVE_AVX512_GEMM
-    if (tg_k_current() == TG_K_AVX512) { tg_k_gemm_packed(pool, g, &tg_gemm_avx512_kernel); return; }
+    if (tg_k_current() == TG_K_AVX512) return &tg_gemm_avx512_kernel;
 #endif
-    tg_k_gemm_packed(pool, g, &avx2_kernel);
+    return &avx2_kernel;
+}
+
+void tg_k_gemm_avx2(tg_pool *pool, const tg_gemm_args *g) { tg_k_gemm_packed(pool, g, kernel_now()); }
+
+int64_t tg_k_gemm_avx2_prepack_elems(const tg_gemm_args *g) {
+    int64_t NR = kernel_now()->nr;
+    return g->batch == 1 ? g->K * ((g->N + NR - 1) / NR * NR) : 0;
+}
+
+typedef struct { const tg_gemm_args *g; int64_t NR; tg_float *dst; } prepack_job;
+
+/* Panels [begin, end) of every k block, in the layout prepacked() reads. */
+static void prepack_range(void *arg, size_t begin, size_t end) {
+    const prepack_job *J = arg;
+    const tg_gemm_args *g = J->g;
+    int64_t npad = (g->N + J->NR - 1) / J->NR * J->NR, jc = (int64_t)begin * J->NR;
+    int64_t nc = ((int64_t)end * J->NR < g->N ? (int64_t)end * J->NR : g->N) - jc;
+    for (int64_t pc = 0; pc < g->K; pc += KC) {
+        int64_t kc = g->K - pc < KC ? g->K - pc : KC;
+        pack_b(g, g->B, pc, kc, jc, nc, J->NR, J->dst + pc * npad + jc * kc);
+    }
+}
+
+void tg_k_gemm_avx2_prepack_b(tg_pool *pool, tg_gemm_args *g, tg_float *dst) {
+    if (g->batch != 1) return;
+    prepack_job J = {.g = g, .NR = kernel_now()->nr, .dst = dst};
+    tg_pool_for(pool, (size_t)((g->N + J.NR - 1) / J.NR), 16, prepack_range, &J);
+    g->Bp = dst;
+    g->Bp_nr = J.NR;
 }
 
 #else   /* no AVX2 on this target: never selected */
 
 void tg_k_gemm_avx2(tg_pool *pool, const tg_gemm_args *g) { (void)pool; (void)g; }
+int64_t tg_k_gemm_avx2_prepack_elems(const tg_gemm_args *g) { (void)g; return 0; }
+void tg_k_gemm_avx2_prepack_b(tg_pool *pool, tg_gemm_args *g, tg_float *dst) {
+    (void)pool; (void)g; (void)dst;
+}
 
 #endif

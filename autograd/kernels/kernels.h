@@ -59,6 +59,10 @@ typedef struct tg_gemm_args {
     int64_t heads, strideA_h, strideB_h, strideC_h;
     const tg_float *bias;   /* the epilogue (above): (N) added to every row, or NULL */
     bool relu;
+    /* op(B) already packed by tg_k_gemm_prepack_b (several products with one B: the packing is
+     * done once, not per product), or NULL. B stays set: a kernel that cannot use Bp reads B. */
+    const tg_float *Bp;
+    int64_t Bp_nr;          /* the panel width Bp was packed for (set by tg_k_gemm_prepack_b) */
 } tg_gemm_args;
 
 /* Offset of batch item b in an operand with strides (stride, stride_h), as tg_gemm_args says. */
@@ -66,6 +70,12 @@ static inline int64_t tg_gemm_item(const tg_gemm_args *g, int64_t b, int64_t str
     return g->heads > 1 ? b / g->heads * stride + b % g->heads * stride_h : b * stride;
 }
 void tg_k_gemm(tg_pool *pool, const tg_gemm_args *g);
+/* Pre-packing op(B) for later products with the same B (batch 1): the tg_float elements
+ * tg_k_gemm_prepack_b writes, 0 when the kernels in force do not pre-pack (portable). Then
+ * tg_k_gemm_prepack_b packs op(B) into dst and sets g->Bp and g->Bp_nr; the products give the
+ * same bits as without it. A kernel switch afterwards makes the GEMM read B again. */
+int64_t tg_k_gemm_prepack_elems(const tg_gemm_args *g);
+void tg_k_gemm_prepack_b(tg_pool *pool, tg_gemm_args *g, tg_float *dst);
 
 /* y = softmax(x + mask) per row of n, with rows/cols described by the caller's callback-free form:
  * mask_off[r] is the offset of row r's mask row (or NULL: no mask), mask_col_stride 0 or 1,
@@ -144,10 +154,13 @@ void tg_k_transpose(tg_pool *pool, int ndim, const int *shape, int d0, int d1, c
 int64_t tg_k_cross_entropy(tg_pool *pool, int64_t rows, int64_t V, const tg_float *logits,
                            const int32_t *targets, double smoothing, int ignore_index,
                            tg_float *lse, double *loss_rows, double *nll_rows);
-/* dlogits += scale * (softmax - target distribution), for rows not ignored. */
+/* dlogits = (accumulate ? dlogits : 0) + scale * (softmax - target distribution), for rows not
+ * ignored; ignored rows are left (accumulate) or zeroed. Not accumulating gives the bits of
+ * accumulating into zeros, without the pass that zeroes them. */
 void tg_k_cross_entropy_backward(tg_pool *pool, int64_t rows, int64_t V, const tg_float *logits,
                                  const int32_t *targets, double smoothing, int ignore_index,
-                                 const tg_float *lse, double scale, tg_float *dlogits);
+                                 const tg_float *lse, double scale, bool accumulate,
+                                 tg_float *dlogits);
 
 /* x[0 .. n) = 0, split over the pool (large gradient buffers are zeroed before every backward). */
 void tg_k_zero(tg_pool *pool, int64_t n, tg_float *x);

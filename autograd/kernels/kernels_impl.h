@@ -32,6 +32,8 @@ static inline bool tg_k_fast(void) {
 void *tg_k_scratch(int slot, size_t bytes);
 
 void tg_k_gemm_avx2(tg_pool *pool, const tg_gemm_args *g);   /* float and double */
+int64_t tg_k_gemm_avx2_prepack_elems(const tg_gemm_args *g);  /* kernels.h's, when fast */
+void tg_k_gemm_avx2_prepack_b(tg_pool *pool, tg_gemm_args *g, tg_float *dst);
 /* The GEMM's epilogue (kernels.h) on rows [i0, i1), columns [j0, j1) of C, one element at a time
  * (C at the item's (0, 0)): the portable GEMM's, and the fast one's where it has no tiles. */
 void tg_k_gemm_epilogue_rows(const tg_gemm_args *g, tg_float *C, int64_t i0, int64_t i1,
@@ -58,7 +60,8 @@ int64_t tg_k_cross_entropy_avx2(tg_pool *pool, int64_t rows, int64_t V, const fl
                                 float *lse, double *loss_rows, double *nll_rows);
 void tg_k_cross_entropy_backward_avx2(tg_pool *pool, int64_t rows, int64_t V, const float *logits,
                                       const int32_t *targets, double smoothing, int ignore_index,
-                                      const float *lse, double scale, float *dlogits);
+                                      const float *lse, double scale, bool accumulate,
+                                      float *dlogits);
 void tg_k_layer_norm_avx2(tg_pool *pool, int64_t rows, int64_t n, const float *x, const float *gain,
                           const float *bias, double eps, float *y, float *mean, float *rstd);
 void tg_k_layer_norm_backward_avx2(tg_pool *pool, int64_t rows, int64_t n, const float *x,

@@ -44,5 +44,5 @@ void tg_cross_entropy_backward(tg_ctx *ctx, tg_node *n) {
     int64_t V = x->shape[x->ndim - 1];
     double scale = (double)n->out->grad[0] / (double)n->i[1];
     tg_k_cross_entropy_backward(ctx->pool, x->n / V, V, x->data, n->saved[0], n->f[0], (int)n->i[0],
-                                n->saved[1], scale, tg__grad(ctx, x));
+                                n->saved[1], scale, true, tg__grad(ctx, x));
 }

@@ -7,7 +7,8 @@
  * Values: the loss and d x are those of the composed matmul + cross_entropy bit for bit (each
  * output element of a GEMM is one chain over k, whatever the rows around it); d w sums the chunks'
  * products in chunk order, so it may differ from one GEMM over all rows in the last bits. The
- * chunk size depends on V only, never on the thread count. */
+ * chunk size depends on V only, never on the thread count. w is packed for the logits' and d x's
+ * GEMMs once, not once a chunk (where the kernels pre-pack: the same bits). */
 #include "autograd/ops/ops.h"
 
 #include <string.h>
@@ -25,24 +26,26 @@ typedef struct lce {
     double *loss;               /* (rows) */
     double *nll;                /* (rows), the plain NLL, or NULL when not asked for */
     tg_float *dx, *dw;          /* (rows, d), (V, d); NULL when not wanted */
+    tg_gemm_args gz, gdx;       /* the logits' and d x's GEMMs but for the chunk's rows */
+    tg_float *packed[2];        /* w packed for them, or NULL */
+    size_t packed_bytes[2];
 } lce;
 
 /* Rows r0 .. r0+rc of the logits z = x w^T, their loss and, if wanted, their gradients. */
 static void lce_chunk(lce *c, int64_t r0, int64_t rc) {
     int64_t V = c->V, d = c->d;
     const tg_float *xc = c->x->data + r0 * d;
-    tg_gemm_args g = {.tb = true, .M = rc, .N = V, .K = d, .A = xc, .lda = d, .B = c->w->data,
-                      .ldb = d, .C = c->z, .ldc = V, .batch = 1};
+    tg_gemm_args g = c->gz;
+    g.M = rc, g.A = xc;
     tg_k_gemm(c->ctx->pool, &g);                                          // z (rc, V)
     tg_k_cross_entropy(c->ctx->pool, rc, V, c->z, c->targets + r0, c->smoothing, c->ignore,
                        c->lse, c->loss + r0, c->nll ? c->nll + r0 : NULL);   /* and the plain loss */
     if (!c->dx && !c->dw) return;
-    tg_k_zero(c->ctx->pool, rc * V, c->dz);
     tg_k_cross_entropy_backward(c->ctx->pool, rc, V, c->z, c->targets + r0, c->smoothing,
-                                c->ignore, c->lse, c->scale, c->dz);      // dz (rc, V)
+                                c->ignore, c->lse, c->scale, false, c->dz);   // dz (rc, V)
     if (c->dx) {   /* dx rows (rc, d) = dz w */
-        g = (tg_gemm_args){.M = rc, .N = d, .K = V, .A = c->dz, .lda = V, .B = c->w->data,
-                           .ldb = d, .C = c->dx + r0 * d, .ldc = d, .batch = 1};
+        g = c->gdx;
+        g.M = rc, g.C = c->dx + r0 * d;
         tg_k_gemm(c->ctx->pool, &g);
     }
     if (c->dw) {   /* dw (V, d) += dz^T x rows */
@@ -50,6 +53,17 @@ static void lce_chunk(lce *c, int64_t r0, int64_t rc) {
                            .lda = V, .B = xc, .ldb = d, .C = c->dw, .ldc = d, .batch = 1};
         tg_k_gemm(c->ctx->pool, &g);
     }
+}
+
+/* w packed for the GEMM g (c->packed[k]) when the kernels pre-pack (else the GEMM packs w
+ * itself, to the same bits); false when out of memory, with the error in ctx. */
+static bool lce_prepack(lce *c, int k, tg_gemm_args *g) {
+    int64_t elems = tg_k_gemm_prepack_elems(g);
+    if (elems <= 0) return true;
+    c->packed_bytes[k] = (size_t)elems * sizeof(tg_float);
+    c->packed[k] = tg__arena_take(c->ctx, c->packed_bytes[k]);
+    if (c->packed[k]) tg_k_gemm_prepack_b(c->ctx->pool, g, c->packed[k]);
+    return c->packed[k] != NULL;
 }
 
 /* false, with the error in ctx (tg__fail returns NULL), when the arguments do not fit */
@@ -111,9 +125,18 @@ tg_tensor *tg_linear_cross_entropy(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, cons
         if (!c.dz || (tg_requires_grad(x) && !c.dx) || (tg_requires_grad(w) && !c.dw)) return NULL;
         if (c.dw) tg_k_zero(ctx->pool, w->n, c.dw);
     }
+    c.gz = (tg_gemm_args){.tb = true, .M = chunk, .N = V, .K = d, .lda = d, .B = w->data, .ldb = d,
+                          .C = c.z, .ldc = V, .batch = 1};
+    c.gdx = (tg_gemm_args){.M = chunk, .N = d, .K = V, .A = c.dz, .lda = V, .B = w->data, .ldb = d,
+                           .ldc = d, .batch = 1};
+    /* (one chunk: the GEMMs pack w once anyway) */
+    if (rows > chunk && (!lce_prepack(&c, 0, &c.gz) || (c.dx && !lce_prepack(&c, 1, &c.gdx))))
+        return NULL;
     for (int64_t r0 = 0; r0 < rows; r0 += chunk) lce_chunk(&c, r0, rows - r0 < chunk ? rows - r0 : chunk);
     y->data[0] = (tg_float)row_mean(c.loss, rows, count);
     if (nll) *nll = (tg_float)row_mean(c.nll, rows, count);   /* as a () tensor of the composed op */
+    for (int k = 1; k >= 0; k--)
+        if (c.packed[k]) tg__arena_give_back(ctx, c.packed[k], c.packed_bytes[k]);
     if (c.dz) tg__arena_give_back(ctx, c.dz, zb);
     tg__arena_give_back(ctx, c.z, zb);
     if (!record) return y;
