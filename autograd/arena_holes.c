@@ -3,7 +3,8 @@
  * its consumers ran before it), so the next gradients reuse that space: a step then holds only
  * the gradients still waiting for their producer, not every gradient at once. Holes are kept in
  * address order and merged with their neighbours in the same chunk; a request takes the front of
- * the smallest hole that fits (best fit), so the same step replays the same placements. */
+ * the smallest hole that fits (best fit), so the same step replays the same placements. Space
+ * given back at the top of the chunk in use lowers the top instead (with a hole then below it). */
 #include "autograd/internal.h"
 
 static tg_arena_chunk *chunk_of(tg_ctx *ctx, const unsigned char *p) {
@@ -22,6 +23,19 @@ void tg__arena_give_back(tg_ctx *ctx, void *ptr, size_t bytes) {
     size_t size = tg__arena_size(bytes);
     tg_arena_chunk *c = chunk_of(ctx, p);
     if (!c) return;
+    if (c == ctx->chunks && p + size == c->base + c->used) {   /* the top: the arena shrinks */
+        c->used -= size;
+        ctx->step_used -= size;
+        for (int h = 0; h < ctx->n_holes; h++)   /* and a hole left at the new top goes too */
+            if (ctx->holes[h].chunk == c && ctx->holes[h].p + ctx->holes[h].bytes == c->base + c->used) {
+                c->used -= ctx->holes[h].bytes;
+                ctx->step_used -= ctx->holes[h].bytes;
+                ctx->hole_bytes -= ctx->holes[h].bytes;
+                hole_remove(ctx, h);
+                break;
+            }
+        return;
+    }
     int i = 0;
     while (i < ctx->n_holes && ctx->holes[i].p < p) i++;
     tg_arena_hole *prev = i > 0 ? &ctx->holes[i - 1] : NULL;
@@ -47,12 +61,26 @@ void tg__arena_give_back(tg_ctx *ctx, void *ptr, size_t bytes) {
 }
 
 void *tg__arena_take(tg_ctx *ctx, size_t bytes) {
+    void *p = tg__arena_take_hole(ctx, bytes);
+    return p ? p : tg_ctx_alloc(ctx, bytes);
+}
+
+void *tg__arena_take_spare(tg_ctx *ctx, size_t bytes) {
+    void *p = tg__arena_take_hole(ctx, bytes);
+    if (p) return p;
+    size_t need = tg__arena_size(bytes);
+    const tg_arena_chunk *c = ctx->chunks;
+    if (c->cap - c->used < need || ctx->step_used + need > ctx->high_water) return NULL;
+    return tg_ctx_alloc(ctx, bytes);
+}
+
+void *tg__arena_take_hole(tg_ctx *ctx, size_t bytes) {
     size_t size = tg__arena_size(bytes);
     int best = -1;
     for (int i = 0; i < ctx->n_holes; i++)
         if (ctx->holes[i].bytes >= size && (best < 0 || ctx->holes[i].bytes < ctx->holes[best].bytes))
             best = i;
-    if (best < 0) return tg_ctx_alloc(ctx, bytes);
+    if (best < 0) return NULL;
     tg_arena_hole *h = &ctx->holes[best];
     unsigned char *p = h->p;
     h->p += size;

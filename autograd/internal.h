@@ -89,6 +89,12 @@ size_t tg__arena_size(size_t bytes);
 void tg__arena_give_back(tg_ctx *ctx, void *ptr, size_t bytes);
 /* Space for bytes from a hole given back, else from the arena (NULL + error if out of memory). */
 void *tg__arena_take(tg_ctx *ctx, size_t bytes);
+/* Space for bytes from a hole given back, else NULL (nothing allocated, no error). */
+void *tg__arena_take_hole(tg_ctx *ctx, size_t bytes);
+/* Space for bytes that does not raise the arena's high-water mark (a hole, else the arena below
+ * the mark of the largest step so far), else NULL with no error: for work that pays only in
+ * memory the process already holds (the first step never gets it). */
+void *tg__arena_take_spare(tg_ctx *ctx, size_t bytes);
 
 /* Peak tracking (mem_peak.c), called only when ctx->peak is set: after each arena allocation,
  * at each consistent point of the tape (a node recorded, a node's backward done), at the reset. */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "autograd/autograd.h"
+#include "autograd/internal.h"
 #include "autograd/kernels/kernels_impl.h"
 #include "nn/nn.h"
 #include "tests/tg_check.h"
@@ -235,6 +236,30 @@ START_TEST(test_release) {
 }
 END_TEST
 
+/* Space given back at the arena's top lowers the top, with a hole left just below it: a larger
+ * request after them starts where the hole did, where holes alone would have sent it above. And
+ * spare room is only ever below the high-water mark: NULL, with no error, where it would raise it. */
+START_TEST(test_arena_top_and_spare) {
+    tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = 1, .seed = 1});
+    size_t base = tg_ctx_arena_stats(ctx).used;
+    unsigned char *p = tg_ctx_alloc(ctx, 1000), *q = tg_ctx_alloc(ctx, 1000);
+    tg__arena_give_back(ctx, p, 1000);              /* below the top: a hole */
+    tg__arena_give_back(ctx, q, 1000);              /* the top, and the hole below it */
+    ck_assert_uint_eq(tg_ctx_arena_stats(ctx).used, base);
+    unsigned char *r = tg_ctx_alloc(ctx, 3000);     /* fits neither alone */
+    ck_assert_ptr_eq(r, p);
+    size_t hw = tg_ctx_arena_stats(ctx).high_water;
+    ck_assert_ptr_null(tg__arena_take_spare(ctx, 64));       /* at the mark: none */
+    tg__arena_give_back(ctx, r, 3000);
+    unsigned char *s2 = tg__arena_take_spare(ctx, 2000);      /* below it */
+    ck_assert_ptr_eq(s2, p);
+    ck_assert_ptr_null(tg__arena_take_spare(ctx, 2000));     /* would raise it */
+    ck_assert_uint_eq(tg_ctx_arena_stats(ctx).high_water, hw);
+    ck_assert_int_eq(tg_ctx_status(ctx), TG_OK);
+    tg_ctx_free(ctx);
+}
+END_TEST
+
 /* Not recording, a reshape cannot be traced from its consumers: its input keeps its values. */
 START_TEST(test_release_unrecorded_reshape) {
     tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = 1, .seed = 1});
@@ -266,9 +291,15 @@ typedef struct lce_result {
     tg_float *dx, *dw;
 } lce_result;
 
-/* x (3, 41, LD) and w (LV, LD) with fixed values, every 10th target ignored; fused or composed. */
-static lce_result lce_run(bool fused, int chunk_rows, int threads) {
+/* x (3, 41, LD) and w (LV, LD) with fixed values, every 10th target ignored; fused or composed.
+ * spare > 0: a step of that many floats before, so the arena has room below its high-water mark
+ * (where the fused op packs w once for all chunks). */
+static lce_result lce_run(bool fused, int chunk_rows, int threads, int spare) {
     tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = threads, .seed = 1});
+    if (spare) {
+        ck_assert_ptr_nonnull(tg_tensor_new(ctx, 1, (int[]){spare}));
+        tg_ctx_reset(ctx);
+    }
     tg_tensor *x = tg_tensor_new(ctx, 3, (int[]){3, 41, LD}), *w = tg_tensor_new(ctx, 2, (int[]){LV, LD});
     for (int64_t i = 0; i < x->n; i++) x->data[i] = (tg_float)(((i * 7919) % 1009) / 1009.0 - 0.5);
     for (int64_t i = 0; i < w->n; i++) w->data[i] = (tg_float)(((i * 104729) % 997) / 997.0 - 0.5);
@@ -304,9 +335,9 @@ static void lce_free(lce_result *r) { free(r->dx); free(r->dw); }
 /* The loss, the plain NLL and d x equal the composed ops' bit for bit; d w to rounding; the
  * chunked op's arena stays well below the composed ops' logits and their gradient. */
 START_TEST(test_linear_cross_entropy_equals_composed) {
-    lce_result ref = lce_run(false, 0, 2);
+    lce_result ref = lce_run(false, 0, 2, 0);
     for (int chunk = 0; chunk <= 16; chunk += 16) {   /* one chunk, then 8 chunks */
-        lce_result got = lce_run(true, chunk, 2);
+        lce_result got = lce_run(true, chunk, 2, 0);
         ck_assert_msg(got.loss == ref.loss, "chunk %d: loss %.17g vs %.17g", chunk, got.loss, ref.loss);
         ck_assert(got.nll == ref.nll);
         ck_assert(got.loss > got.nll);   /* smoothing adds to the plain NLL */
@@ -322,14 +353,19 @@ START_TEST(test_linear_cross_entropy_equals_composed) {
 }
 END_TEST
 
-/* The chunks do not depend on the thread count: 1 and 2 threads give the same bits. */
+/* The chunks do not depend on the thread count: 1 and 2 threads give the same bits; so does w
+ * packed once in spare room (and the high-water mark does not move for it). */
 START_TEST(test_linear_cross_entropy_threads) {
-    lce_result a = lce_run(true, 16, 1), b = lce_run(true, 16, 2);
-    ck_assert(a.loss == b.loss && a.nll == b.nll);
-    for (int64_t i = 0; i < LR * LD; i++) ck_assert(a.dx[i] == b.dx[i]);
-    for (int64_t i = 0; i < LV * LD; i++) ck_assert(a.dw[i] == b.dw[i]);
+    lce_result a = lce_run(true, 16, 1, 0);
+    for (int k = 0; k < 3; k++) {
+        lce_result b = lce_run(true, 16, k ? k : 2, k ? 1 << 20 : 0);
+        ck_assert(a.loss == b.loss && a.nll == b.nll);
+        for (int64_t i = 0; i < LR * LD; i++) ck_assert(a.dx[i] == b.dx[i]);
+        for (int64_t i = 0; i < LV * LD; i++) ck_assert(a.dw[i] == b.dw[i]);
+        if (k) ck_assert(b.high_water == 0);
+        lce_free(&b);
+    }
     lce_free(&a);
-    lce_free(&b);
 }
 END_TEST
 
@@ -446,6 +482,7 @@ int main(void) {
     tcase_add_test(tc, test_reshape_shares_values);
     tcase_add_test(tc, test_reshape_shares_gradient);
     tcase_add_test(tc, test_release);
+    tcase_add_test(tc, test_arena_top_and_spare);
     tcase_add_test(tc, test_release_unrecorded_reshape);
     tcase_add_test(tc, test_linear_cross_entropy_equals_composed);
     tcase_add_test(tc, test_linear_cross_entropy_threads);

@@ -55,15 +55,15 @@ static void lce_chunk(lce *c, int64_t r0, int64_t rc) {
     }
 }
 
-/* w packed for the GEMM g (c->packed[k]) when the kernels pre-pack (else the GEMM packs w
- * itself, to the same bits); false when out of memory, with the error in ctx. */
-static bool lce_prepack(lce *c, int k, tg_gemm_args *g) {
+/* w packed for the GEMM g (c->packed[k]) when the kernels pre-pack and the arena has spare room
+ * for it (tg__arena_take_spare): a speed-up that never raises the step's memory. Else the GEMM
+ * packs w itself, to the same bits. */
+static void lce_prepack(lce *c, int k, tg_gemm_args *g) {
     int64_t elems = tg_k_gemm_prepack_elems(g);
-    if (elems <= 0) return true;
+    if (elems <= 0) return;
     c->packed_bytes[k] = (size_t)elems * sizeof(tg_float);
-    c->packed[k] = tg__arena_take(c->ctx, c->packed_bytes[k]);
+    c->packed[k] = tg__arena_take_spare(c->ctx, c->packed_bytes[k]);
     if (c->packed[k]) tg_k_gemm_prepack_b(c->ctx->pool, g, c->packed[k]);
-    return c->packed[k] != NULL;
 }
 
 /* false, with the error in ctx (tg__fail returns NULL), when the arguments do not fit */
@@ -129,13 +129,14 @@ tg_tensor *tg_linear_cross_entropy(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, cons
                           .C = c.z, .ldc = V, .batch = 1};
     c.gdx = (tg_gemm_args){.M = chunk, .N = d, .K = V, .A = c.dz, .lda = V, .B = w->data, .ldb = d,
                            .ldc = d, .batch = 1};
-    /* (one chunk: the GEMMs pack w once anyway) */
-    if (rows > chunk && (!lce_prepack(&c, 0, &c.gz) || (c.dx && !lce_prepack(&c, 1, &c.gdx))))
-        return NULL;
+    if (rows > chunk) {   /* (one chunk: the GEMMs pack w once anyway) */
+        if (c.dx) lce_prepack(&c, 1, &c.gdx);   /* first: it saves more */
+        lce_prepack(&c, 0, &c.gz);
+    }
     for (int64_t r0 = 0; r0 < rows; r0 += chunk) lce_chunk(&c, r0, rows - r0 < chunk ? rows - r0 : chunk);
     y->data[0] = (tg_float)row_mean(c.loss, rows, count);
     if (nll) *nll = (tg_float)row_mean(c.nll, rows, count);   /* as a () tensor of the composed op */
-    for (int k = 1; k >= 0; k--)
+    for (int k = 0; k < 2; k++)   /* (the reverse of their taking) */
         if (c.packed[k]) tg__arena_give_back(ctx, c.packed[k], c.packed_bytes[k]);
     if (c.dz) tg__arena_give_back(ctx, c.dz, zb);
     tg__arena_give_back(ctx, c.z, zb);
