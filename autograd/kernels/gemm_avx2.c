@@ -332,6 +332,9 @@ static TG_AVX2 void rect_unpacked(const tg_gemm_args *g, const tg_float *A, cons
     tg_k_gemm_epilogue_rows(g, C, i0, i1, j0, j1);
 }
 
+/* n rounded up to a multiple of m (a padded strip or panel count times its width). */
+static inline int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
 /* A pre-packed op(B) (tg_k_gemm_prepack_b) holds each k block of KC rows whole, its nr-column
  * panels side by side: the block of k from pc, columns from jc (a multiple of nr), is at
  * Bp + pc * npad + jc * kc, npad = N rounded up to nr: the layout pack_b gives a (kc, nc) block. */
@@ -354,14 +357,14 @@ static TG_AVX2 void rect(const tg_gemm_ukernel_desc *uk, const tg_gemm_args *g, 
     const int64_t MR = uk->mr, NR = uk->nr;
     int64_t kmax = g->K < KC ? g->K : KC;
     int64_t nmax = j1 - j0 < NC ? j1 - j0 : NC, mmax = i1 - i0 < MC ? i1 - i0 : MC;
-    nmax = (nmax + NR - 1) / NR * NR;
-    mmax = (mmax + MR - 1) / MR * MR;
+    nmax = round_up(nmax, NR);
+    mmax = round_up(mmax, MR);
     bool pre = prepacked(g, uk);
-    int64_t npad = (g->N + NR - 1) / NR * NR;
+    int64_t npad = round_up(g->N, NR);
     tg_float *bp = pre ? NULL : tg_k_scratch(0, (size_t)(kmax * nmax) * sizeof *bp);
     tg_float *ap = tg_k_scratch(1, (size_t)(kmax * mmax + A_SLACK) * sizeof *ap);
     /* accumulating over several k blocks: the running sums of the whole rect in T */
-    int64_t rows = (i1 - i0 + MR - 1) / MR * MR;
+    int64_t rows = round_up(i1 - i0, MR);
     tg_float *T = NULL;
     if (g->accumulate && g->K > KC) {
         T = tg_k_scratch(2, (size_t)(rows * nmax) * sizeof *T);
@@ -448,7 +451,7 @@ void tg_k_gemm_avx2(tg_pool *pool, const tg_gemm_args *g) { tg_k_gemm_packed(poo
 
 int64_t tg_k_gemm_avx2_prepack_elems(const tg_gemm_args *g) {
     int64_t NR = kernel_now()->nr;
-    return g->batch == 1 ? g->K * ((g->N + NR - 1) / NR * NR) : 0;
+    return g->batch == 1 ? g->K * round_up(g->N, NR) : 0;
 }
 
 typedef struct { const tg_gemm_args *g; int64_t NR; tg_float *dst; } prepack_job;
@@ -457,7 +460,7 @@ typedef struct { const tg_gemm_args *g; int64_t NR; tg_float *dst; } prepack_job
 static void prepack_range(void *arg, size_t begin, size_t end) {
     const prepack_job *J = arg;
     const tg_gemm_args *g = J->g;
-    int64_t npad = (g->N + J->NR - 1) / J->NR * J->NR, jc = (int64_t)begin * J->NR;
+    int64_t npad = round_up(g->N, J->NR), jc = (int64_t)begin * J->NR;
     int64_t nc = ((int64_t)end * J->NR < g->N ? (int64_t)end * J->NR : g->N) - jc;
     for (int64_t pc = 0; pc < g->K; pc += KC) {
         int64_t kc = g->K - pc < KC ? g->K - pc : KC;
