@@ -79,6 +79,7 @@ static TG_AVX2 void ce_bwd_range(void *arg, size_t begin, size_t end) {
         }
         bool acc = a->accumulate;
         float dxt = acc ? dx[t] : 0;   /* the target's term is redone below in double */
+        float xt = x[t];               /* (read first: dx may be x itself) */
         __m256 vl = _mm256_set1_ps(a->lse[r]);
         int64_t j = 0;
         for (; j + 8 <= V; j += 8) {   /* (0 + d, not d: the bits of accumulating into zeros) */
@@ -90,7 +91,7 @@ static TG_AVX2 void ce_bwd_range(void *arg, size_t begin, size_t end) {
         double lse = a->lse[r];
         for (; j < V; j++)
             dx[j] = (acc ? dx[j] : 0) + (float)(a->scale * (exp((double)x[j] - lse) - off));
-        dx[t] = dxt + (float)(a->scale * (exp((double)x[t] - lse) - off - (1 - a->eps)));
+        dx[t] = dxt + (float)(a->scale * (exp((double)xt - lse) - off - (1 - a->eps)));
     }
 }
 

@@ -70,6 +70,10 @@ static inline int64_t tg_gemm_item(const tg_gemm_args *g, int64_t b, int64_t str
     return g->heads > 1 ? b / g->heads * stride + b % g->heads * stride_h : b * stride;
 }
 void tg_k_gemm(tg_pool *pool, const tg_gemm_args *g);
+/* The fast GEMM's k block: an accumulating product with K at most this makes each output in one
+ * pass, with no running sums kept aside (a caller choosing K, as the projection + loss's chunk
+ * rows, stays within it). */
+enum { TG_K_GEMM_KBLOCK = 256 };
 /* Pre-packing op(B) for later products with the same B (batch 1): the tg_float elements
  * tg_k_gemm_prepack_b writes, 0 when the kernels in force do not pre-pack (portable). Then
  * tg_k_gemm_prepack_b packs op(B) into dst and sets g->Bp and g->Bp_nr; the products give the
@@ -156,7 +160,8 @@ int64_t tg_k_cross_entropy(tg_pool *pool, int64_t rows, int64_t V, const tg_floa
                            tg_float *lse, double *loss_rows, double *nll_rows);
 /* dlogits = (accumulate ? dlogits : 0) + scale * (softmax - target distribution), for rows not
  * ignored; ignored rows are left (accumulate) or zeroed. Not accumulating gives the bits of
- * accumulating into zeros, without the pass that zeroes them. */
+ * accumulating into zeros, without the pass that zeroes them, and dlogits may then be logits
+ * itself (each element is read before it is written): the gradient in the logits' place. */
 void tg_k_cross_entropy_backward(tg_pool *pool, int64_t rows, int64_t V, const tg_float *logits,
                                  const int32_t *targets, double smoothing, int ignore_index,
                                  const tg_float *lse, double scale, bool accumulate,

@@ -13,7 +13,7 @@
 
 #include <string.h>
 
-enum { CHUNK_ELEMS = 1 << 20 };   /* ~4 MB of float logits a chunk */
+enum { CHUNK_ELEMS = 1 << 21 };   /* ~8 MB of float logits a chunk: their gradient takes their place */
 
 typedef struct lce {
     tg_ctx *ctx;
@@ -22,7 +22,8 @@ typedef struct lce {
     int64_t rows, V, d, chunk;
     double smoothing, scale;
     int ignore;
-    tg_float *z, *dz, *lse;     /* chunk buffers: logits, their gradient (chunk, V); (chunk) */
+    tg_float *z, *dz, *lse;     /* chunk buffers: logits (chunk, V), then their gradient in their
+                                   place (dz = z when gradients are made, else NULL); (chunk) */
     double *loss;               /* (rows) */
     double *nll;                /* (rows), the plain NLL, or NULL when not asked for */
     tg_float *dx, *dw;          /* (rows, d), (V, d); NULL when not wanted */
@@ -42,7 +43,7 @@ static void lce_chunk(lce *c, int64_t r0, int64_t rc) {
                        c->lse, c->loss + r0, c->nll ? c->nll + r0 : NULL);   /* and the plain loss */
     if (!c->dx && !c->dw) return;
     tg_k_cross_entropy_backward(c->ctx->pool, rc, V, c->z, c->targets + r0, c->smoothing,
-                                c->ignore, c->lse, c->scale, false, c->dz);   // dz (rc, V)
+                                c->ignore, c->lse, c->scale, false, c->dz);   // dz (rc, V) over z
     if (c->dx) {   /* dx rows (rc, d) = dz w */
         g = c->gdx;
         g.M = rc, g.C = c->dx + r0 * d;
@@ -102,7 +103,9 @@ tg_tensor *tg_linear_cross_entropy(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, cons
                             "outside [0, %lld)", targets[r], (long long)r, (long long)V);
         count++;
     }
+    /* d w's product has K = the chunk's rows: at most one k block of the GEMM */
     int64_t chunk = chunk_rows ? chunk_rows : CHUNK_ELEMS / V;
+    if (!chunk_rows && chunk > TG_K_GEMM_KBLOCK) chunk = TG_K_GEMM_KBLOCK;
     if (chunk < 1) chunk = 1;
     if (chunk > rows) chunk = rows;
     tg_tensor *y = tg__new_uninit(ctx, 0, NULL);                              // ()
@@ -113,16 +116,16 @@ tg_tensor *tg_linear_cross_entropy(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, cons
              .chunk = chunk, .smoothing = smoothing, .ignore = ignore_index,
              .scale = count ? 1.0 / (double)count : 0};
     size_t zb = (size_t)(chunk * V) * sizeof(tg_float);
-    c.z = y ? tg__arena_take(ctx, zb) : NULL;
+    c.z = y ? tg__arena_take(ctx, zb) : NULL;   /* and, once scored, d z: one buffer */
     c.lse = c.z ? tg_ctx_alloc(ctx, (size_t)chunk * sizeof(tg_float)) : NULL;
     c.loss = c.lse ? tg_ctx_alloc(ctx, (nll ? 2 : 1) * (size_t)rows * sizeof(double)) : NULL;
     if (!c.loss) return NULL;
     if (nll) c.nll = c.loss + rows;
     if (grads) {
-        c.dz = tg__arena_take(ctx, zb);
-        c.dx = c.dz && tg_requires_grad(x) ? tg_ctx_alloc(ctx, (size_t)x->n * sizeof(tg_float)) : NULL;
-        c.dw = c.dz && tg_requires_grad(w) ? tg_ctx_alloc(ctx, (size_t)w->n * sizeof(tg_float)) : NULL;
-        if (!c.dz || (tg_requires_grad(x) && !c.dx) || (tg_requires_grad(w) && !c.dw)) return NULL;
+        c.dz = c.z;
+        c.dx = tg_requires_grad(x) ? tg_ctx_alloc(ctx, (size_t)x->n * sizeof(tg_float)) : NULL;
+        c.dw = tg_requires_grad(w) ? tg_ctx_alloc(ctx, (size_t)w->n * sizeof(tg_float)) : NULL;
+        if ((tg_requires_grad(x) && !c.dx) || (tg_requires_grad(w) && !c.dw)) return NULL;
         if (c.dw) tg_k_zero(ctx->pool, w->n, c.dw);
     }
     c.gz = (tg_gemm_args){.tb = true, .M = chunk, .N = V, .K = d, .lda = d, .B = w->data, .ldb = d,
@@ -138,7 +141,6 @@ tg_tensor *tg_linear_cross_entropy(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, cons
     if (nll) *nll = (tg_float)row_mean(c.nll, rows, count);   /* as a () tensor of the composed op */
     for (int k = 0; k < 2; k++)   /* (the reverse of their taking) */
         if (c.packed[k]) tg__arena_give_back(ctx, c.packed[k], c.packed_bytes[k]);
-    if (c.dz) tg__arena_give_back(ctx, c.dz, zb);
     tg__arena_give_back(ctx, c.z, zb);
     if (!record) return y;
     tg_node *node = tg__record(ctx, TG_OP_LINEAR_CROSS_ENTROPY, y, x, w, NULL);
