@@ -247,10 +247,11 @@ tg_tensor *tg_cross_entropy(tg_ctx *ctx, tg_tensor *logits, const int32_t *targe
                             double smoothing, int ignore_index);
 /* tg_cross_entropy(tg_matmul(x, w, 0, 1), ...) for x (..., d) and w (V, d), computed chunk_rows
  * rows at a time (0: about 2^21 logits a chunk, at most 256 rows) so that the logits and their
- * gradient never exist whole (the gradient is made in the logits' place). Its gradients are made during this call when recording (kept until backward,
- * which scales them by the loss's gradient). The loss and d x equal the composed ops' bit for
- * bit; d w sums the chunks in order, so it may differ in the last bits. nll (may be NULL) gets
- * the plain cross-entropy (smoothing 0) of the same rows, as a second tg_cross_entropy would. */
+ * gradient never exist whole (the gradient is made in the logits' place). Its gradients are
+ * made during this call when recording (kept until backward, which scales them by the loss's
+ * gradient). The loss and d x equal the composed ops' bit for bit; d w sums the chunks in order,
+ * so it may differ in the last bits. nll (may be NULL) gets the plain cross-entropy (smoothing 0)
+ * of the same rows, as a second tg_cross_entropy would. */
 tg_tensor *tg_linear_cross_entropy(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, const int32_t *targets,
                                    double smoothing, int ignore_index, int chunk_rows, double *nll);
 

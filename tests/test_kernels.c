@@ -746,8 +746,8 @@ START_TEST(test_cross_entropy_fast_vs_portable) {
                 /* and in the logits' place (dlogits = logits): the same bits again */
                 tg_float *inplace = malloc((size_t)(rows * V) * sizeof *inplace);
                 memcpy(inplace, x, (size_t)(rows * V) * sizeof *inplace);
-                tg_k_cross_entropy_backward(NULL, rows, V, inplace, t, eps, -100, lse[k], 0.37, false,
-                                            inplace);
+                tg_k_cross_entropy_backward(NULL, rows, V, inplace, t, eps, -100, lse[k], 0.37,
+                                            false, inplace);
                 ck_assert_msg(same_bits(inplace, stored, (size_t)(rows * V) * sizeof *inplace),
                               "%s V=%d: in place != stored", tg_k_impl_name(impls[k]), Vs[vi]);
                 free(inplace);

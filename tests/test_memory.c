@@ -291,22 +291,22 @@ typedef struct lce_result {
     tg_float *dx, *dw;
 } lce_result;
 
-/* x (3, 41, LD) and w (LV, LD) with fixed values, every 10th target ignored; fused or composed.
+/* x (1, rows, LD) and w (LV, LD) with fixed values, every 10th target ignored; fused or composed.
  * spare > 0: a step of that many floats before, so the arena has room below its high-water mark
  * (where the fused op packs w once for all chunks). */
-static lce_result lce_run(bool fused, int chunk_rows, int threads, int spare) {
+static lce_result lce_run_rows(bool fused, int rows, int chunk_rows, int threads, int spare) {
     tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = threads, .seed = 1});
     if (spare) {
         ck_assert_ptr_nonnull(tg_tensor_new(ctx, 1, (int[]){spare}));
         tg_ctx_reset(ctx);
     }
-    tg_tensor *x = tg_tensor_new(ctx, 3, (int[]){3, 41, LD}), *w = tg_tensor_new(ctx, 2, (int[]){LV, LD});
+    tg_tensor *x = tg_tensor_new(ctx, 3, (int[]){1, rows, LD}), *w = tg_tensor_new(ctx, 2, (int[]){LV, LD});
     for (int64_t i = 0; i < x->n; i++) x->data[i] = (tg_float)(((i * 7919) % 1009) / 1009.0 - 0.5);
     for (int64_t i = 0; i < w->n; i++) w->data[i] = (tg_float)(((i * 104729) % 997) / 997.0 - 0.5);
     tg_tensor_set_requires_grad(ctx, x);
     tg_tensor_set_requires_grad(ctx, w);
-    int32_t t[LR];
-    for (int r = 0; r < LR; r++) t[r] = r % 10 == 3 ? -1 : (int32_t)((r * 37 + 5) % LV);
+    int32_t *t = malloc((size_t)rows * sizeof *t);
+    for (int r = 0; r < rows; r++) t[r] = r % 10 == 3 ? -1 : (int32_t)((r * 37 + 5) % LV);
     lce_result res = {0};
     size_t before = tg_ctx_arena_stats(ctx).high_water;
     tg_tensor *L;
@@ -327,7 +327,13 @@ static lce_result lce_run(bool fused, int chunk_rows, int threads, int spare) {
     for (int64_t i = 0; i < x->n; i++) res.dx[i] = x->grad[i];
     for (int64_t i = 0; i < w->n; i++) res.dw[i] = w->grad[i];
     tg_ctx_free(ctx);
+    free(t);
     return res;
+}
+
+/* 123 rows: chunks of 16 and a short last one */
+static lce_result lce_run(bool fused, int chunk_rows, int threads, int spare) {
+    return lce_run_rows(fused, LR, chunk_rows, threads, spare);
 }
 
 static void lce_free(lce_result *r) { free(r->dx); free(r->dw); }
@@ -366,6 +372,23 @@ START_TEST(test_linear_cross_entropy_threads) {
         lce_free(&b);
     }
     lce_free(&a);
+}
+END_TEST
+
+/* The default chunk is 2^21 logits but at most 256 rows (d w's product, K = the chunk's rows, in
+ * one k block of the GEMM): with 600 rows of 700 logits, the bits and memory of chunk_rows 256,
+ * not of one 600-row chunk (d w's sum over chunks rounds differently: the test can tell). */
+START_TEST(test_linear_cross_entropy_chunk_cap) {
+    lce_result def = lce_run_rows(true, 600, 0, 2, 0), c256 = lce_run_rows(true, 600, 256, 2, 0);
+    lce_result whole = lce_run_rows(true, 600, 600, 2, 0);
+    ck_assert(memcmp(def.dw, c256.dw, LV * LD * sizeof *def.dw) == 0);
+    ck_assert(memcmp(def.dx, c256.dx, 600 * LD * sizeof *def.dx) == 0);
+    ck_assert(memcmp(whole.dw, c256.dw, LV * LD * sizeof *def.dw) != 0);
+    ck_assert(def.high_water == c256.high_water);
+    ck_assert_double_lt(def.high_water, whole.high_water);
+    lce_free(&def);
+    lce_free(&c256);
+    lce_free(&whole);
 }
 END_TEST
 
@@ -486,6 +509,7 @@ int main(void) {
     tcase_add_test(tc, test_release_unrecorded_reshape);
     tcase_add_test(tc, test_linear_cross_entropy_equals_composed);
     tcase_add_test(tc, test_linear_cross_entropy_threads);
+    tcase_add_test(tc, test_linear_cross_entropy_chunk_cap);
     tcase_add_test(tc, test_linear_cross_entropy_edges);
     tcase_add_test(tc, test_model_step_holders);
     tcase_add_test(tc, test_scratch_bytes);

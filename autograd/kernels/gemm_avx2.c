@@ -38,7 +38,8 @@
 #define SFMA(a, b, c) fmaf(a, b, c)
 #endif
 
-enum { KC = TG_K_GEMM_KBLOCK, MC = 120, NC = 3072 };   /* MC a multiple of every mr, NC of every nr */
+/* MC a multiple of every mr, NC of every nr */
+enum { KC = TG_K_GEMM_KBLOCK, MC = 120, NC = 3072 };
 
 /* 6 x 16 floats (6 x 8 doubles): 12 accumulators. The contract is tg_gemm_ukernel's. */
 static TG_AVX2 void ukernel_6x2v(int64_t kc, const tg_float *restrict a, const tg_float *restrict b,

@@ -13,7 +13,7 @@
 
 #include <string.h>
 
-enum { CHUNK_ELEMS = 1 << 21 };   /* ~8 MB of float logits a chunk: their gradient takes their place */
+enum { CHUNK_ELEMS = 1 << 21 };   /* ~8 MB of float logits a chunk, then their gradient */
 
 typedef struct lce {
     tg_ctx *ctx;
