@@ -300,7 +300,8 @@ static lce_result lce_run_rows(bool fused, int rows, int chunk_rows, int threads
         ck_assert_ptr_nonnull(tg_tensor_new(ctx, 1, (int[]){spare}));
         tg_ctx_reset(ctx);
     }
-    tg_tensor *x = tg_tensor_new(ctx, 3, (int[]){1, rows, LD}), *w = tg_tensor_new(ctx, 2, (int[]){LV, LD});
+    tg_tensor *x = tg_tensor_new(ctx, 3, (int[]){1, rows, LD});
+    tg_tensor *w = tg_tensor_new(ctx, 2, (int[]){LV, LD});
     for (int64_t i = 0; i < x->n; i++) x->data[i] = (tg_float)(((i * 7919) % 1009) / 1009.0 - 0.5);
     for (int64_t i = 0; i < w->n; i++) w->data[i] = (tg_float)(((i * 104729) % 997) / 997.0 - 0.5);
     tg_tensor_set_requires_grad(ctx, x);
