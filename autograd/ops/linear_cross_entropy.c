@@ -22,8 +22,8 @@ typedef struct lce {
     int64_t rows, V, d, chunk;
     double smoothing, scale;
     int ignore;
-    tg_float *z, *dz, *lse;     /* chunk buffers: logits (chunk, V), then their gradient in their
-                                   place (dz = z when gradients are made, else NULL); (chunk) */
+    tg_float *z, *lse;          /* chunk buffers: the logits (chunk, V), then their gradient d z
+                                   in their place; (chunk) */
     double *loss;               /* (rows) */
     double *nll;                /* (rows), the plain NLL, or NULL when not asked for */
     tg_float *dx, *dw;          /* (rows, d), (V, d); NULL when not wanted */
@@ -43,14 +43,14 @@ static void lce_chunk(lce *c, int64_t r0, int64_t rc) {
                        c->lse, c->loss + r0, c->nll ? c->nll + r0 : NULL);   /* and the plain loss */
     if (!c->dx && !c->dw) return;
     tg_k_cross_entropy_backward(c->ctx->pool, rc, V, c->z, c->targets + r0, c->smoothing,
-                                c->ignore, c->lse, c->scale, false, c->dz);   // dz (rc, V) over z
+                                c->ignore, c->lse, c->scale, false, c->z);    // dz (rc, V) over z
     if (c->dx) {   /* dx rows (rc, d) = dz w */
         g = c->gdx;
         g.M = rc, g.C = c->dx + r0 * d;
         tg_k_gemm(c->ctx->pool, &g);
     }
     if (c->dw) {   /* dw (V, d) += dz^T x rows */
-        g = (tg_gemm_args){.ta = true, .accumulate = true, .M = V, .N = d, .K = rc, .A = c->dz,
+        g = (tg_gemm_args){.ta = true, .accumulate = true, .M = V, .N = d, .K = rc, .A = c->z,
                            .lda = V, .B = xc, .ldb = d, .C = c->dw, .ldc = d, .batch = 1};
         tg_k_gemm(c->ctx->pool, &g);
     }
@@ -122,7 +122,6 @@ tg_tensor *tg_linear_cross_entropy(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, cons
     if (!c.loss) return NULL;
     if (nll) c.nll = c.loss + rows;
     if (grads) {
-        c.dz = c.z;
         c.dx = tg_requires_grad(x) ? tg_ctx_alloc(ctx, (size_t)x->n * sizeof(tg_float)) : NULL;
         c.dw = tg_requires_grad(w) ? tg_ctx_alloc(ctx, (size_t)w->n * sizeof(tg_float)) : NULL;
         if ((tg_requires_grad(x) && !c.dx) || (tg_requires_grad(w) && !c.dw)) return NULL;
@@ -130,7 +129,7 @@ tg_tensor *tg_linear_cross_entropy(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, cons
     }
     c.gz = (tg_gemm_args){.tb = true, .M = chunk, .N = V, .K = d, .lda = d, .B = w->data, .ldb = d,
                           .C = c.z, .ldc = V, .batch = 1};
-    c.gdx = (tg_gemm_args){.M = chunk, .N = d, .K = V, .A = c.dz, .lda = V, .B = w->data, .ldb = d,
+    c.gdx = (tg_gemm_args){.M = chunk, .N = d, .K = V, .A = c.z, .lda = V, .B = w->data, .ldb = d,
                            .ldc = d, .batch = 1};
     if (rows > chunk) {   /* (one chunk: the GEMMs pack w once anyway) */
         if (c.dx) lce_prepack(&c, 1, &c.gdx);   /* first: it saves more */
