@@ -729,126 +729,162 @@ static double interval_add(tg_run_interval *iv, const step_result *res, double d
     return iv->wall_s / (double)iv->steps;
 }
 
-int tg_run_train(tg_run *r) {
+/* What the loop keeps from step to step besides the run's own state. */
+typedef struct {
     tg_progress pg;
+    tg_run_diag diag;
+    tg_batch b;
+    loop_end e;
+    double diag_s, session_train_s;   /* this process's, for the diagnostics' cost */
+    int diag_runs;
+    double step_s;                    /* the mean step time */
+    double fit_s;                     /* the time of the steps --fit-steps timed */
+    int64_t fit_n;                    /* steps timed for --fit-steps */
+    bool told_by_rank0;               /* this rank's error is others' failure, which rank 0 tells */
+    /* a failure no other rank can learn (the step's, out of memory before its sum): the job is
+     * ended by MPI_Abort, as nothing else reaches the ranks waiting in the sum */
+    bool lone;
+} loop_state;
+
+/* The log, the ranks' agreement on the start, the overlap and the diagnostics: 0, or 1 said. */
+static int loop_open(tg_run *r, loop_state *L) {
     char msg[512];
     tg_err err = {{0}};
-    if (tg_progress_open(&pg, tg_dist_rank() == 0 ? r->cfg.out : NULL, r->st.step, r->valid_pending, msg,
-                         sizeof msg) != 0) {
+    const char *out = tg_dist_rank() == 0 ? r->cfg.out : NULL;
+    if (tg_progress_open(&L->pg, out, r->st.step, r->valid_pending, msg, sizeof msg) != 0) {
         fprintf(stderr, "tapegrad train: %s\n", msg);
         return 1;
     }
-    pg.stopping = &g_stop_signal;
-    log_model(r, &pg);
-    tg_run_diag diag;
+    L->pg.stopping = &g_stop_signal;
+    log_model(r, &L->pg);
     tg_status s = tg_run_agree_start(r, &err);
     if (s == TG_OK) s = tg_run_overlap_prepare(r, &err);
-    if (s == TG_OK) s = tg_run_diag_open(&diag, r, &err);
+    if (s == TG_OK) s = tg_run_diag_open(&L->diag, r, &err);
     if (s != TG_OK) {
         if (tg_dist_rank() == 0 || !tg_dist_together()) fprintf(stderr, "tapegrad train: %s\n", err.msg);
-        tg_progress_close(&pg);
+        tg_progress_close(&L->pg);
         return 1;
     }
-    old_handlers old;
-    catch_stops(&old);
-    s = first_save(r, &pg, &diag, &err);
+    L->e.start_step = r->st.step;
+    return 0;
+}
 
-    tg_batch b = {0};
-    loop_end e = {.start_step = r->st.step};
-    double diag_s = 0, session_train_s = 0;   /* this process's, for the diagnostics' cost */
-    int diag_runs = 0;
-    double step_s = 0, fit_s = 0;
-    int64_t fit_n = 0;   /* steps timed for --fit-steps */
-    tg_run_interval *iv = &r->iv;   /* in the checkpoint: a resume goes on with the same sums */
-    bool told_by_rank0 = false;   /* this rank's error is others' failure, which rank 0 tells */
-    if (s == TG_OK && r->valid_pending) s = run_pending(r, &pg, &diag, &e, &err);
-    /* a rank whose run failed alone (but in the step's sum and gather, which tell every rank): its
-     * failure is told to all at the next agreement, so that every rank ends with exit 1, and none by
-     * MPI_Abort. lone: a failure no other rank can learn (the step's, out of memory before its sum):
-     * the job is ended by MPI_Abort, as nothing else reaches the ranks waiting in the sum */
-    bool lone = false;
-    for (;;) {
-        /* a failed log write (rank 0's alone) ends the run there */
-        if (s == TG_OK) s = progress_status(&pg, &err);
+/* After a step that ran: its diagnostics, a skipped update's count and reload, --fit-steps, the
+ * interval's sums and the log line, then the step's validation and save. A validation cut short
+ * by a stop returns with L->e.stop set: the run stops, the step saved below the loop as pending. */
+static tg_status after_step(tg_run *r, loop_state *L, const step_result *res, double dt,
+                            tg_err *err) {
+    tg_status s = TG_OK;
+    loop_end *e = &L->e;
+    if (!res->skipped && tg_run_diag_due(&L->diag, r->st.step)) {
+        double d0 = now_s();
+        s = tg_run_diag_write(&L->diag, r, r->st.step, err);
+        if (s != TG_OK) return s;   /* (rank 0's alone: told at the agreement) */
+        L->diag_s += now_s() - d0;
+        L->diag_runs++;
+    }
+    e->validated_now = e->saved_now = false;
+    if (res->skipped) {
+        tg_progress_log(&L->pg, "step %lld: non-finite %s, update skipped (%lld in a row, %lld in "
+                        "all)", (long long)r->st.step + 1,
+                        isfinite(res->loss) ? "gradient" : "loss",
+                        (long long)r->st.bad_steps, (long long)r->st.skipped_steps);
+        if (r->st.bad_steps >= r->cfg.max_bad_steps) s = reload_last(r, &L->diag, &L->pg, err);
+        return s;
+    }
+    if (fit_due(r) && r->st.step > fit_at(r) / 5) {
+        L->fit_s += dt;
+        L->fit_n++;
+        if (r->st.step >= fit_at(r) && (s = fit_steps(r, &L->pg, L->fit_s, L->fit_n, err)) != TG_OK)
+            return s;
+    }
+    L->step_s = interval_add(&r->iv, res, dt);   /* (in the checkpoint: a resume goes on) */
+    log_progress(r, &L->pg, res, L->step_s);
+    if (r->cfg.valid_every > 0 && r->st.step % r->cfg.valid_every == 0 && r->dev_iter) {
+        s = validate_now(r, &L->pg, &L->diag, &e->stop, err);
+        e->validated_now = true;
+        if (s == TG_OK && e->stop) return s;
+    }
+    /* the step that ends the run saves after its validation (below the loop), not before it: a
+     * last.ckpt at the end saved ahead of it would leave a kill during that validation with no
+     * best.ckpt of the end, and a resume with nothing to do */
+    bool ends_unvalidated = !e->validated_now && r->dev_iter && stop_reason(r);
+    bool periodic = (r->cfg.save_every > 0 && r->st.step % r->cfg.save_every == 0) ||
+                    tg_run_kept_for_good(r->st.step, r->cfg.keep_every);
+    if (s == TG_OK && ((periodic && !ends_unvalidated) || e->validated_now)) {
+        s = save_last(r, &L->pg, &L->diag, err);
+        e->saved_now = true;
+    }
+    return s;
+}
+
+/* The end: the run's end (end_run, under the stop signals' handlers) when sound, the ranks told
+ * of rank 0's failure, the last log lines, and the exit status. */
+static int loop_close(tg_run *r, loop_state *L, const old_handlers *old, tg_status s, tg_err *err) {
+    if (s == TG_OK) s = end_run(r, &L->pg, &L->diag, &L->e, err);
+    log_dist(r, &L->pg, L->e.start_step);
+    restore_handlers(old);
+    tg_batch_free(&L->b);
+    if (s == TG_OK) s = progress_status(&L->pg, err);
+    /* a failure of rank 0's in the end's validation or save, told */
+    if (!L->lone && !tg_dist_together()) {
         bool told = false;
         tg_err e2;
-        e.stop = g_stop_signal;
-        tg_status a = tg_run_agree(r, &e.stop, s != TG_OK, &told, s != TG_OK ? &e2 : &err);
+        tg_status a = tg_run_agree_end(r, s != TG_OK, &told, s != TG_OK ? &e2 : err);
         if (s == TG_OK) s = a;
-        told_by_rank0 = told && tg_dist_rank() != 0;
-        if (s != TG_OK || (e.reason = stop_reason(r)) || e.stop) break;
+        L->told_by_rank0 = L->told_by_rank0 || (told && tg_dist_rank() != 0);
+    }
+    if (L->diag_runs > 0)
+        tg_progress_log(&L->pg, "diagnostics: %d at %.3f s each, %.2f%% of this session's %.1f s "
+                        "of training", L->diag_runs, L->diag_s / L->diag_runs,
+                        100 * L->diag_s / L->session_train_s, L->session_train_s);
+    tg_run_diag_close(&L->diag);
+    /* (a rank whose step was sound, in a step other ranks failed: rank 0 names them, and each
+     * prints its own cause; a line from every rank would repeat rank 0's P-1 times) */
+    if (s != TG_OK && L->pg.quiet && !L->told_by_rank0)
+        fprintf(stderr, "tapegrad train: rank %d: error: %s\n", tg_dist_rank(), err->msg);
+    else if (s != TG_OK) tg_progress_log(&L->pg, "error: %s", err->msg);
+    tg_progress_close(&L->pg);
+    return s == TG_OK ? 0 : 1;
+}
+
+int tg_run_train(tg_run *r) {
+    loop_state L = {0};
+    if (loop_open(r, &L) != 0) return 1;
+    tg_err err = {{0}};
+    old_handlers old;
+    catch_stops(&old);
+    tg_status s = first_save(r, &L.pg, &L.diag, &err);
+    if (s == TG_OK && r->valid_pending) s = run_pending(r, &L.pg, &L.diag, &L.e, &err);
+    /* a rank whose run failed alone (but in the step's sum and gather, which tell every rank): its
+     * failure is told to all at the next agreement, so that every rank ends with exit 1, and none by
+     * MPI_Abort (L.lone: one that cannot be told) */
+    for (;;) {
+        /* a failed log write (rank 0's alone) ends the run there */
+        if (s == TG_OK) s = progress_status(&L.pg, &err);
+        bool told = false;
+        tg_err e2;
+        L.e.stop = g_stop_signal;
+        tg_status a = tg_run_agree(r, &L.e.stop, s != TG_OK, &told, s != TG_OK ? &e2 : &err);
+        if (s == TG_OK) s = a;
+        L.told_by_rank0 = told && tg_dist_rank() != 0;
+        if (s != TG_OK || (L.e.reason = stop_reason(r)) || L.e.stop) break;
         step_result res;
         g_continued = 0;
         double t0 = now_s();
-        s = train_step(r, &diag, &b, &res, &err);
-        double mean = iv->steps > 0 ? iv->wall_s / (double)iv->steps : step_s;
-        double dt = step_time(r, &pg, &res, s, now_s() - t0, mean);
-        if (s != TG_OK && res.before_update) save_before_error(r, &pg, &diag, e.saved_now, false);
-        told_by_rank0 = s != TG_OK && res.failed_elsewhere && tg_dist_rank() != 0;
-        lone = s != TG_OK && tg_dist_size() > 1 && !tg_dist_together();
+        s = train_step(r, &L.diag, &L.b, &res, &err);
+        double mean = r->iv.steps > 0 ? r->iv.wall_s / (double)r->iv.steps : L.step_s;
+        double dt = step_time(r, &L.pg, &res, s, now_s() - t0, mean);
+        if (s != TG_OK && res.before_update)
+            save_before_error(r, &L.pg, &L.diag, L.e.saved_now, false);
+        L.told_by_rank0 = s != TG_OK && res.failed_elsewhere && tg_dist_rank() != 0;
+        L.lone = s != TG_OK && tg_dist_size() > 1 && !tg_dist_together();
         if (s != TG_OK) break;   /* (every rank knows, or none can: above) */
         inject_stop("TAPEGRAD_STOP_AT_STEP", (long)r->st.step);
         r->st.train_seconds += dt;
-        session_train_s += dt;
-        if (!res.skipped && tg_run_diag_due(&diag, r->st.step)) {
-            double d0 = now_s();
-            s = tg_run_diag_write(&diag, r, r->st.step, &err);
-            if (s != TG_OK) continue;   /* (rank 0's alone: told at the agreement) */
-            diag_s += now_s() - d0;
-            diag_runs++;
-        }
-        e.validated_now = e.saved_now = false;
-        if (res.skipped) {
-            tg_progress_log(&pg, "step %lld: non-finite %s, update skipped (%lld in a row, %lld in all)",
-                            (long long)r->st.step + 1, isfinite(res.loss) ? "gradient" : "loss",
-                            (long long)r->st.bad_steps, (long long)r->st.skipped_steps);
-            if (r->st.bad_steps >= r->cfg.max_bad_steps) s = reload_last(r, &diag, &pg, &err);
-            continue;
-        }
-        if (fit_due(r) && r->st.step > fit_at(r) / 5) {
-            fit_s += dt;
-            fit_n++;
-            if (r->st.step >= fit_at(r) && (s = fit_steps(r, &pg, fit_s, fit_n, &err)) != TG_OK) continue;
-        }
-        step_s = interval_add(iv, &res, dt);
-        log_progress(r, &pg, &res, step_s);
-        if (r->cfg.valid_every > 0 && r->st.step % r->cfg.valid_every == 0 && r->dev_iter) {
-            s = validate_now(r, &pg, &diag, &e.stop, &err);
-            e.validated_now = true;
-            if (s == TG_OK && e.stop) break;   /* saved below as pending, then the run stops */
-        }
-        /* the step that ends the run saves after its validation (below the loop), not before it: a
-         * last.ckpt at the end saved ahead of it would leave a kill during that validation with no
-         * best.ckpt of the end, and a resume with nothing to do */
-        bool ends_unvalidated = !e.validated_now && r->dev_iter && stop_reason(r);
-        bool periodic = (r->cfg.save_every > 0 && r->st.step % r->cfg.save_every == 0) ||
-                        tg_run_kept_for_good(r->st.step, r->cfg.keep_every);
-        if (s == TG_OK && ((periodic && !ends_unvalidated) || e.validated_now)) {
-            s = save_last(r, &pg, &diag, &err);
-            e.saved_now = true;
-        }
+        L.session_train_s += dt;
+        s = after_step(r, &L, &res, dt, &err);
+        if (s == TG_OK && L.e.stop) break;   /* a validation stopped: saved below as pending */
     }
-    if (s == TG_OK) s = end_run(r, &pg, &diag, &e, &err);
-    log_dist(r, &pg, e.start_step);
-    restore_handlers(&old);
-    tg_batch_free(&b);
-    if (s == TG_OK) s = progress_status(&pg, &err);
-    if (!lone && !tg_dist_together()) {   /* a failure of rank 0's in the end's validation or save, told */
-        bool told = false;
-        tg_err e2;
-        tg_status a = tg_run_agree_end(r, s != TG_OK, &told, s != TG_OK ? &e2 : &err);
-        if (s == TG_OK) s = a;
-        told_by_rank0 = told_by_rank0 || (told && tg_dist_rank() != 0);
-    }
-    if (diag_runs > 0)
-        tg_progress_log(&pg, "diagnostics: %d at %.3f s each, %.2f%% of this session's %.1f s of training",
-                        diag_runs, diag_s / diag_runs, 100 * diag_s / session_train_s, session_train_s);
-    tg_run_diag_close(&diag);
-    /* (a rank whose step was sound, in a step other ranks failed: rank 0 names them, and each prints
-     * its own cause; a line from every rank would repeat rank 0's P-1 times) */
-    if (s != TG_OK && pg.quiet && !told_by_rank0)
-        fprintf(stderr, "tapegrad train: rank %d: error: %s\n", tg_dist_rank(), err.msg);
-    else if (s != TG_OK) tg_progress_log(&pg, "error: %s", err.msg);
-    tg_progress_close(&pg);
-    return s == TG_OK ? 0 : 1;
+    return loop_close(r, &L, &old, s, &err);
 }
