@@ -752,16 +752,9 @@ static tg_status distinct_settings(const tg_experiment *e, tg_err *err) {
     return TG_OK;
 }
 
-tg_status tg_exp_validate(const tg_experiment *e, tg_err *err) {
-    if (!e->dir[0]) return tg_err_set(err, TG_ERR_ARG, "no experiment folder: give --out DIR");
-    if (tg_run_folder_usable(e->dir, err) != TG_OK) return TG_ERR_IO;   /* (not "cannot read DIR/cells/...") */
-    if (!e->n_seeds) return tg_err_set(err, TG_ERR_ARG, "no seeds: give --seeds N or --seed-list 1,2,3");
-    if (tg_exp_args_recordable(e, err) != TG_OK) return TG_ERR_ARG;   /* before the lock and any cell */
-    struct stat sb;   /* the --config file is read for each cell, its check and the record */
-    if (e->config[0] && (is_stdin(e->config) || (stat(e->config, &sb) == 0 && S_ISFIFO(sb.st_mode))))
-        return tg_err_set(err, TG_ERR_ARG, "--config %s: standard input or a pipe, which can be read only once, and "
-                          "the experiment reads it for each cell and for its record: give a file",
-                          TG_SHOWN(e->config));
+/* The flags of the base, the --vary axes and the variants: none set twice over, a true/false
+ * axis only true or false. */
+static tg_status validate_flags(const tg_experiment *e, tg_err *err) {
     char note[64];
     const char *flag;
     for (int i = 0; i < e->n_base; i++) {
@@ -798,9 +791,13 @@ tg_status tg_exp_validate(const tg_experiment *e, tg_err *err) {
             if (strcmp(e->axes[a].values[v], "true") && strcmp(e->axes[a].values[v], "false"))
                 return tg_err_set(err, TG_ERR_ARG, "--vary %s: '%s' is not true or false",
                                   e->axes[a].key, TG_SHOWN(e->axes[a].values[v]));
-    tg_status s = e->recorded ? TG_OK : distinct_settings(e, err);   /* (an earlier build let these be) */
-    if (s == TG_OK) s = distinct_names(e, err);
-    if (s != TG_OK) return s;
+    return TG_OK;
+}
+
+/* The cells' folders: the experiment's cells folder and each cell's a folder or absent (never a
+ * link), each cell's name short enough and its folder not another cell's or run's. */
+static tg_status validate_cells(const tg_experiment *e, tg_err *err) {
+    struct stat sb;
     /* the cells' folder and each cell's are made by the experiment: one that is a link (planted,
      * or left) would have the cells trained in its target, so it is refused, as other run files
      * are, by lstat */
@@ -824,13 +821,31 @@ tg_status tg_exp_validate(const tg_experiment *e, tg_err *err) {
                               "name)",
                               (int)head, c.variant, c.variant[head] ? "..." : "", strlen(c.name),
                               NAME_MAX);
-        s = check_cell(e, &c, err);   /* (first: a link to another cell's folder is named as that) */
+        /* (first: a link to another cell's folder is named as that) */
+        tg_status s = check_cell(e, &c, err);
         if (s != TG_OK) return s;
         if (lstat(c.dir, &sb) == 0 && !S_ISDIR(sb.st_mode))
             return tg_err_set(err, TG_ERR_IO, "%s is not a folder (a link, or a file?): it is not the cell's, and the "
                               "cell trains nowhere else: move it away", TG_SHOWN(c.dir));
     }
     return TG_OK;
+}
+
+tg_status tg_exp_validate(const tg_experiment *e, tg_err *err) {
+    if (!e->dir[0]) return tg_err_set(err, TG_ERR_ARG, "no experiment folder: give --out DIR");
+    if (tg_run_folder_usable(e->dir, err) != TG_OK) return TG_ERR_IO;   /* (not "cannot read DIR/cells/...") */
+    if (!e->n_seeds) return tg_err_set(err, TG_ERR_ARG, "no seeds: give --seeds N or --seed-list 1,2,3");
+    if (tg_exp_args_recordable(e, err) != TG_OK) return TG_ERR_ARG;   /* before the lock and any cell */
+    struct stat sb;   /* the --config file is read for each cell, its check and the record */
+    if (e->config[0] && (is_stdin(e->config) || (stat(e->config, &sb) == 0 && S_ISFIFO(sb.st_mode))))
+        return tg_err_set(err, TG_ERR_ARG, "--config %s: standard input or a pipe, which can be read only once, and "
+                          "the experiment reads it for each cell and for its record: give a file",
+                          TG_SHOWN(e->config));
+    tg_status s = validate_flags(e, err);
+    /* (an earlier build let these be) */
+    if (s == TG_OK && !e->recorded) s = distinct_settings(e, err);
+    if (s == TG_OK) s = distinct_names(e, err);
+    return s == TG_OK ? validate_cells(e, err) : s;
 }
 
 void tg_exp_note_config_per_cell(const tg_experiment *e, FILE *f) {

@@ -104,6 +104,62 @@ static tg_status batch_grad(tg_run *r, const tg_batch *b, tg_shard_result *out, 
     return s == TG_OK ? TG_OK : tg_err_set(err, s, "backward: %s", tg_ctx_errmsg(ctx));
 }
 
+/* A step's update from its gradient g: clipped, then Adam at the schedule's rate, or skipped
+ * (non-finite loss or gradient); the step, the batch iterator's and dropout's state advanced. */
+static tg_status update(tg_run *r, tg_run_diag *diag, const tg_shard_result *g, step_result *res,
+                        tg_err *err) {
+    tg_ctx *ctx = r->ctx;
+    tg_params *P = tg_model_params(r->model);
+    size_t n = (size_t)tg_params_numel(P);
+    tg_status s = TG_OK;
+    /* Over MPI, nothing from here to the update can fail on one rank alone, so no rank can leave
+     * another waiting (and none needs a collective of its own): every rank holds the same bits.
+     * The summed gradient is the last rank's buffer broadcast to all (tg_dist_sum copies it, no
+     * arithmetic), and g->finite comes from the same gathered figures on each. Clip fails on a
+     * max_norm < 0 (the settings agreed before the first step, tg_run_agree_start) or a NULL
+     * buffer (never), and reports TG_ERR_NUMERIC for a non-finite norm of that same buffer, summed
+     * in chunks fixed by n alone in portable C (optim/clip.c): one verdict everywhere, a skip on
+     * every rank or on none. Adam fails on a NULL optimiser or buffer (never), a step count past
+     * 2^62 (the same on every rank: agreed at the start, advanced alike), or a learning rate that is
+     * not finite or below 0: from the schedule, agreed, at a step and lr_scale that every rank takes
+     * from rank 0 (tg_run_agree); its vector loop gives the scalar loop's bits (optim/adam.c), so a
+     * rank on other kernels updates alike. TAPEGRAD_INJECT_NAN, the one hook here, is agreed at the
+     * start (tg_run_agree_args). The diagnostics' gradient norms (rank 0) only read. */
+    if (g->finite) {
+        if (inject_nan()) tg_params_grad(P)[0] = NAN;
+        if (tg_run_diag_due(diag, r->st.step + 1)) tg_run_diag_grads(diag, r->model, r->st.step + 1);
+        tg_err e2;
+        s = tg_clip_grad_norm(tg_params_grad(P), n, r->cfg.clip_norm, tg_ctx_pool(ctx), &res->grad_norm, &e2);
+        if (s != TG_OK && s != TG_ERR_NUMERIC) { tg_ctx_reset(ctx); return tg_err_set(err, s, "%s", e2.msg); }
+        res->skipped = s == TG_ERR_NUMERIC;
+    } else {
+        res->skipped = true;
+        res->grad_norm = NAN;
+    }
+    s = TG_OK;
+    if (!res->skipped) {
+        res->lr = tg_schedule_lr(&r->sched, r->st.step + 1) * r->st.lr_scale;
+        /* the gradients cleared in the update's pass (on an error: below, as on a skip) */
+        s = tg_adam_step_zero(r->adam, tg_params_data(P), tg_params_grad(P), res->lr,
+                              tg_ctx_pool(ctx), err);
+        if (s == TG_OK) {
+            r->st.step++;
+            r->st.bad_steps = 0;
+            r->st.tokens_seen += res->tokens;
+        }
+    } else {
+        r->st.bad_steps++;
+        r->st.skipped_steps++;
+    }
+    if (res->skipped || s != TG_OK) tg_params_zero_grad(P);
+    tg_ctx_reset(ctx);
+    r->st.iter = tg_batch_iter_get_state(r->iter);
+    r->st.dropout_rng = tg_ctx_rng(ctx);
+    return s;
+}
+
+/* One training step: the next batch, its loss and gradient (in shards with --accum-shards), then
+ * the update. A failure before the update leaves the run's state the last step's. */
 static tg_status train_step(tg_run *r, tg_run_diag *diag, tg_batch *b, step_result *res, tg_err *err) {
     memset(res, 0, sizeof *res);
     res->continued_rank = -1;
@@ -138,52 +194,7 @@ static tg_status train_step(tg_run *r, tg_run_diag *diag, tg_batch *b, step_resu
     res->loss = g.loss;
     res->nll = g.nll;
     res->tokens = b->n_tgt_tokens;
-    tg_params *P = tg_model_params(r->model);
-    size_t n = (size_t)tg_params_numel(P);
-    /* Over MPI, nothing from here to the update can fail on one rank alone, so no rank can leave
-     * another waiting (and none needs a collective of its own): every rank holds the same bits.
-     * The summed gradient is the last rank's buffer broadcast to all (tg_dist_sum copies it, no
-     * arithmetic), and g.finite comes from the same gathered figures on each. Clip fails on a
-     * max_norm < 0 (the settings agreed before the first step, tg_run_agree_start) or a NULL
-     * buffer (never), and reports TG_ERR_NUMERIC for a non-finite norm of that same buffer, summed
-     * in chunks fixed by n alone in portable C (optim/clip.c): one verdict everywhere, a skip on
-     * every rank or on none. Adam fails on a NULL optimiser or buffer (never), a step count past
-     * 2^62 (the same on every rank: agreed at the start, advanced alike), or a learning rate that is
-     * not finite or below 0: from the schedule, agreed, at a step and lr_scale that every rank takes
-     * from rank 0 (tg_run_agree); its vector loop gives the scalar loop's bits (optim/adam.c), so a
-     * rank on other kernels updates alike. TAPEGRAD_INJECT_NAN, the one hook here, is agreed at the
-     * start (tg_run_agree_args). The diagnostics' gradient norms (rank 0) only read. */
-    if (g.finite) {
-        if (inject_nan()) tg_params_grad(P)[0] = NAN;
-        if (tg_run_diag_due(diag, r->st.step + 1)) tg_run_diag_grads(diag, r->model, r->st.step + 1);
-        tg_err e2;
-        s = tg_clip_grad_norm(tg_params_grad(P), n, r->cfg.clip_norm, tg_ctx_pool(ctx), &res->grad_norm, &e2);
-        if (s != TG_OK && s != TG_ERR_NUMERIC) { tg_ctx_reset(ctx); return tg_err_set(err, s, "%s", e2.msg); }
-        res->skipped = s == TG_ERR_NUMERIC;
-    } else {
-        res->skipped = true;
-        res->grad_norm = NAN;
-    }
-    s = TG_OK;
-    if (!res->skipped) {
-        res->lr = tg_schedule_lr(&r->sched, r->st.step + 1) * r->st.lr_scale;
-        /* the gradients cleared in the update's pass (on an error: below, as on a skip) */
-        s = tg_adam_step_zero(r->adam, tg_params_data(P), tg_params_grad(P), res->lr,
-                              tg_ctx_pool(ctx), err);
-        if (s == TG_OK) {
-            r->st.step++;
-            r->st.bad_steps = 0;
-            r->st.tokens_seen += res->tokens;
-        }
-    } else {
-        r->st.bad_steps++;
-        r->st.skipped_steps++;
-    }
-    if (res->skipped || s != TG_OK) tg_params_zero_grad(P);
-    tg_ctx_reset(ctx);
-    r->st.iter = tg_batch_iter_get_state(r->iter);
-    r->st.dropout_rng = tg_ctx_rng(ctx);
-    return s;
+    return update(r, diag, &g, res, err);
 }
 
 /* ---- validation ---- */
