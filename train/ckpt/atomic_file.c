@@ -384,51 +384,48 @@ static mode_t new_file_mode(const char *like) {
     return mode;
 }
 
-tg_status tg_afile_open_like(tg_afile *f, const char *path, const char *like, tg_err *err) {
-    f->fd = -1;
-    f->tmp = NULL;
-    f->held = false;
-    f->path = path && path[0] ? strdup(path) : NULL;
-    if (!f->path) return tg_err_set(err, path && path[0] ? TG_ERR_NOMEM : TG_ERR_ARG, "cannot write: empty path");
-    if (tg_afile_is_special(path)) {
-        int n = fd_named(path);
-        /* O_NOFOLLOW: a link swapped in since the check is refused, not followed */
-        f->fd = n >= 0 ? fcntl(n, F_DUPFD_CLOEXEC, 3) : open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (f->fd >= 0) return TG_OK;
-        tg_status st = tg_err_set(err, TG_ERR_IO, "%s: cannot open for writing: %s", SHOWN(path), strerror(errno));
-        tg_afile_abort(f);
-        return st;
-    }
+/* A device, FIFO or descriptor name (tg_afile_is_special): written in place. */
+static tg_status open_special(tg_afile *f, const char *path, tg_err *err) {
+    int n = fd_named(path);
+    /* O_NOFOLLOW: a link swapped in since the check is refused, not followed */
+    f->fd = n >= 0 ? fcntl(n, F_DUPFD_CLOEXEC, 3) : open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (f->fd >= 0) return TG_OK;
+    tg_status st = tg_err_set(err, TG_ERR_IO, "%s: cannot open for writing: %s", SHOWN(path), strerror(errno));
+    tg_afile_abort(f);
+    return st;
+}
+
+/* Whether path can be saved to, before anything is made: *replaces, a regular file is there (the
+ * temporary is private until the commit gives it the file's own bits). On an error f is
+ * aborted. */
+static tg_status check_target(tg_afile *f, const char *path, bool *replaces, tg_err *err) {
     /* a folder's name: the rename would fail only after the whole file was written beside it */
     struct stat old_sb;
     bool exists = lstat(path, &old_sb) == 0;
     int why = exists ? 0 : errno;
+    tg_status st = TG_OK;
     /* a name over NAME_MAX (or a path over PATH_MAX): its temporary, the name cut to fit, was
      * written whole before the rename failed with ENAMETOOLONG; said now. And a name below a file
      * (t/ or t/x, t a file: ENOTDIR), which the check below called a folder's. */
-    if (why == ENAMETOOLONG || why == ENOTDIR) {
-        tg_status st = tg_err_set(err, TG_ERR_IO, "%s: cannot open for writing: %s", SHOWN(path),
-                                  strerror(why));
-        tg_afile_abort(f);
-        return st;
-    }
-    if (path[strlen(path) - 1] == '/' || (exists && S_ISDIR(old_sb.st_mode))) {
-        tg_status st = tg_err_set(err, TG_ERR_IO, "%s: names a folder, not a file: nothing written",
-                                  SHOWN(path));
-        tg_afile_abort(f);
-        return st;
-    }
-    /* replacing a file: the temporary is private until the commit gives it the file's own bits */
-    bool replaces = exists && S_ISREG(old_sb.st_mode);
+    if (why == ENAMETOOLONG || why == ENOTDIR)
+        st = tg_err_set(err, TG_ERR_IO, "%s: cannot open for writing: %s", SHOWN(path),
+                        strerror(why));
+    else if (path[strlen(path) - 1] == '/' || (exists && S_ISDIR(old_sb.st_mode)))
+        st = tg_err_set(err, TG_ERR_IO, "%s: names a folder, not a file: nothing written",
+                        SHOWN(path));
+    *replaces = exists && S_ISREG(old_sb.st_mode);
     bool locked = false;
-    int old = replaces ? hold_replaced(path, &locked) : -1;
+    int old = st == TG_OK && *replaces ? hold_replaced(path, &locked) : -1;
     if (old >= 0) close(old);
-    if (locked) {
-        tg_afile_abort(f);
-        return locked_error(path, err);
-    }
-    remove_dead_temps(path);
-    hold_stop_signals();   /* from before the temporary is made to after it is renamed or removed */
+    if (locked) st = locked_error(path, err);
+    if (st != TG_OK) tg_afile_abort(f);
+    return st;
+}
+
+/* The temporary beside path, made with mode and held (hold_temp); the stop signals are held from
+ * here to its rename or removal. On an error f is aborted. */
+static tg_status make_temp(tg_afile *f, const char *path, mode_t mode, tg_err *err) {
+    hold_stop_signals();
     f->held = true;
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
@@ -440,8 +437,6 @@ tg_status tg_afile_open_like(tg_afile *f, const char *path, const char *like, tg
         tg_afile_abort(f);
         return tg_err_set(err, TG_ERR_NOMEM, "%s: out of memory", SHOWN(path));
     }
-    /* (a new file is made with its bits, which are never wider than its end's) */
-    mode_t mode = replaces ? 0600 : new_file_mode(like);
     for (int i = 0; i < MAX_TMP_TRIES && f->fd < 0; i++) {
         snprintf(f->tmp, len, "%.*s%s.tmp.%ld.%d", keep, path, cut ? "~" : "", (long)getpid(), i);
         f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
@@ -460,6 +455,21 @@ tg_status tg_afile_open_like(tg_afile *f, const char *path, const char *like, tg
     f->tmp = NULL;   /* not ours: never unlink it */
     tg_afile_abort(f);
     return st;
+}
+
+tg_status tg_afile_open_like(tg_afile *f, const char *path, const char *like, tg_err *err) {
+    f->fd = -1;
+    f->tmp = NULL;
+    f->held = false;
+    f->path = path && path[0] ? strdup(path) : NULL;
+    if (!f->path) return tg_err_set(err, path && path[0] ? TG_ERR_NOMEM : TG_ERR_ARG, "cannot write: empty path");
+    if (tg_afile_is_special(path)) return open_special(f, path, err);
+    bool replaces;
+    tg_status st = check_target(f, path, &replaces, err);
+    if (st != TG_OK) return st;
+    remove_dead_temps(path);
+    /* (a new file is made with its bits, which are never wider than its end's) */
+    return make_temp(f, path, replaces ? 0600 : new_file_mode(like), err);
 }
 
 tg_status tg_afile_write(tg_afile *f, const void *p, size_t n, tg_err *err) {

@@ -263,6 +263,59 @@ static const step_config step_configs[] = {
     {"S", 8000, 128, 4, 512, 3, 32, 32, 32, 20, 3},
 };
 
+/* The median and fastest time of one call of shape s (a call first, untimed; at least 3 calls,
+ * or 1 when quick, and for min_time seconds, up to 4096), cold touched before each. 0, or 1 out
+ * of memory. */
+static int time_shape(tg_pool *pool, const gemm_shape *s, double min_time, bool quick,
+                      const cold_buf *cold, double *med, double *best) {
+    int64_t na = s->batch * s->M * s->K, nb = s->batch * s->K * s->N, nc = s->batch * s->M * s->N;
+    tg_float *A = malloc((size_t)na * sizeof *A), *B = malloc((size_t)nb * sizeof *B);
+    tg_float *C = calloc((size_t)nc, sizeof *C);
+    double *times = malloc(4096 * sizeof *times);
+    int rc = !A || !B || !C || !times;
+    if (rc) fprintf(stderr, "tapegrad bench: out of memory\n");
+    uint64_t rng = 7;
+    for (int64_t k = 0; !rc && k < na; k++) A[k] = (tg_float)((double)(next_u64(&rng) >> 40) * 0x1p-24 - 0.5);
+    for (int64_t k = 0; !rc && k < nb; k++) B[k] = (tg_float)((double)(next_u64(&rng) >> 40) * 0x1p-24 - 0.5);
+    tg_gemm_args g = {.ta = s->ta, .tb = s->tb, .accumulate = s->ta, .M = s->M, .N = s->N,
+                      .K = s->K, .A = A, .lda = s->ta ? s->M : s->K, .strideA = s->M * s->K,
+                      .B = B, .ldb = s->tb ? s->K : s->N, .strideB = s->K * s->N,
+                      .C = C, .ldc = s->N, .strideC = s->M * s->N, .batch = s->batch};
+    if (!rc) {
+        int calls = 0, min_calls = quick ? 1 : 3;
+        tg_k_gemm(pool, &g);
+        double start = now_s();
+        while (calls < 4096 && (calls < min_calls || now_s() - start < min_time)) {
+            cold_touch(cold);
+            double t0 = now_s();
+            tg_k_gemm(pool, &g);
+            times[calls++] = now_s() - t0;
+        }
+        *med = median(times, calls);
+        *best = fastest(times, calls);
+    }
+    free(A); free(B); free(C); free(times);
+    return rc;
+}
+
+/* Shape i's line (JSON: its object) of `bench gemm --config`. */
+static void print_shape(int i, const gemm_shape *s, bool json, double med, double best) {
+    double flop = 2.0 * (double)s->batch * (double)s->M * (double)s->N * (double)s->K;
+    if (json)
+        printf("%s\n  {\"what\": \"%s\", \"ta\": %s, \"tb\": %s, \"batch\": %lld, "
+               "\"M\": %lld, \"N\": %lld, \"K\": %lld, \"per_step\": %d, "
+               "\"median_s\": %.6g, \"gflops\": %.2f, \"best_gflops\": %.2f}",
+               i ? "," : "", s->what, s->ta ? "true" : "false", s->tb ? "true" : "false",
+               (long long)s->batch, (long long)s->M, (long long)s->N, (long long)s->K,
+               s->count, med, flop / med * 1e-9, flop / best * 1e-9);
+    else
+        printf("%-24s %c%c batch=%-4lld M=%-5lld N=%-5lld K=%-5lld x%-3d median_s=%.6f "
+               "gflops=%.2f best_gflops=%.2f\n", s->what, s->ta ? 't' : 'n',
+               s->tb ? 't' : 'n', (long long)s->batch, (long long)s->M, (long long)s->N, (long long)s->K,
+               s->count, med, flop / med * 1e-9, flop / best * 1e-9);
+    tg_cli_flush();
+}
+
 /* quiet: prints nothing, only *rate (the step's GEMM GFLOP/s at these shapes) is set. */
 static int bench_gemm_model(const step_config *sc, int threads, double min_time, bool json, bool quiet,
                             const cold_buf *cold, double *rate) {
@@ -281,52 +334,14 @@ static int bench_gemm_model(const step_config *sc, int threads, double min_time,
     double total_s = 0, total_best_s = 0, total_flop = 0;
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
-        gemm_shape *s = &sh[i];
-        int64_t na = s->batch * s->M * s->K, nb = s->batch * s->K * s->N, nc = s->batch * s->M * s->N;
-        tg_float *A = malloc((size_t)na * sizeof *A), *B = malloc((size_t)nb * sizeof *B);
-        tg_float *C = calloc((size_t)nc, sizeof *C);
-        double *times = malloc(4096 * sizeof *times);
-        if (!A || !B || !C || !times) { fprintf(stderr, "tapegrad bench: out of memory\n"); rc = 1; }
-        uint64_t rng = 7;
-        for (int64_t k = 0; !rc && k < na; k++) A[k] = (tg_float)((double)(next_u64(&rng) >> 40) * 0x1p-24 - 0.5);
-        for (int64_t k = 0; !rc && k < nb; k++) B[k] = (tg_float)((double)(next_u64(&rng) >> 40) * 0x1p-24 - 0.5);
-        tg_gemm_args g = {.ta = s->ta, .tb = s->tb, .accumulate = s->ta, .M = s->M, .N = s->N,
-                          .K = s->K, .A = A, .lda = s->ta ? s->M : s->K, .strideA = s->M * s->K,
-                          .B = B, .ldb = s->tb ? s->K : s->N, .strideB = s->K * s->N,
-                          .C = C, .ldc = s->N, .strideC = s->M * s->N, .batch = s->batch};
-        int calls = 0;
-        if (!rc) {
-            tg_k_gemm(pool, &g);
-            double start = now_s();
-            int min_calls = quiet ? 1 : 3;   /* quiet: a quick reference rate for --profile */
-            while (calls < 4096 && (calls < min_calls || now_s() - start < min_time)) {
-                cold_touch(cold);
-                double t0 = now_s();
-                tg_k_gemm(pool, &g);
-                times[calls++] = now_s() - t0;
-            }
-            double med = median(times, calls), best = fastest(times, calls);
-            double flop = 2.0 * (double)s->batch * (double)s->M * (double)s->N * (double)s->K;
-            total_s += med * s->count;
-            total_best_s += best * s->count;
-            total_flop += flop * s->count;
-            if (quiet)
-                ;
-            else if (json)
-                printf("%s\n  {\"what\": \"%s\", \"ta\": %s, \"tb\": %s, \"batch\": %lld, "
-                       "\"M\": %lld, \"N\": %lld, \"K\": %lld, \"per_step\": %d, "
-                       "\"median_s\": %.6g, \"gflops\": %.2f, \"best_gflops\": %.2f}",
-                       i ? "," : "", s->what, s->ta ? "true" : "false", s->tb ? "true" : "false",
-                       (long long)s->batch, (long long)s->M, (long long)s->N, (long long)s->K,
-                       s->count, med, flop / med * 1e-9, flop / best * 1e-9);
-            else
-                printf("%-24s %c%c batch=%-4lld M=%-5lld N=%-5lld K=%-5lld x%-3d median_s=%.6f "
-                       "gflops=%.2f best_gflops=%.2f\n", s->what, s->ta ? 't' : 'n',
-                       s->tb ? 't' : 'n', (long long)s->batch, (long long)s->M, (long long)s->N, (long long)s->K,
-                       s->count, med, flop / med * 1e-9, flop / best * 1e-9);
-            tg_cli_flush();
-        }
-        free(A); free(B); free(C); free(times);
+        const gemm_shape *s = &sh[i];
+        double med, best;   /* quiet: a quick reference rate for --profile */
+        if ((rc = time_shape(pool, s, min_time, quiet, cold, &med, &best)) != 0) break;
+        double flop = 2.0 * (double)s->batch * (double)s->M * (double)s->N * (double)s->K;
+        total_s += med * s->count;
+        total_best_s += best * s->count;
+        total_flop += flop * s->count;
+        if (!quiet) print_shape(i, s, json, med, best);
     }
     if (rate) *rate = total_s > 0 ? total_flop / total_s * 1e-9 : 0;
     if (rc == 0 && !quiet) {
@@ -436,8 +451,8 @@ static void print_step_result(const step_report *r, const step_times *st) {
     printf("\n");
 }
 
-static int bench_step(const step_config *sc, int threads, uint64_t seed, bool json, bool memory,
-                      bool profile, tg_attn_gate gate) {
+/* The model sc names: the paper's, with dropout and label smoothing 0.1 and the given gate. */
+static tg_model_config step_model_config(const step_config *sc, tg_attn_gate gate) {
     tg_model_config cfg = tg_model_config_default();
     cfg.attn_gate = gate;
     cfg.vocab = sc->vocab;
@@ -448,103 +463,156 @@ static int bench_step(const step_config *sc, int threads, uint64_t seed, bool js
     cfg.max_len = sc->src_len > sc->tgt_len ? sc->src_len : sc->tgt_len;
     cfg.dropout = 0.1;
     cfg.label_smoothing = 0.1;
+    return cfg;
+}
+
+/* What `bench step` trains with: the model, its optimiser and context, one batch's buffers and
+ * the times of every step (forward + backward + update, forward, backward, update). */
+typedef struct {
+    const step_config *sc;
+    tg_model *m;
+    tg_params *P;
+    int64_t n_par;
+    tg_adam *opt;
+    tg_ctx *ctx;
+    tg_schedule sch;
+    int32_t *src, *tin, *tout;          /* [B, S], [B, T], [B, T] */
+    double *t_step;                     /* [warmup + steps, 4] */
+} step_bench;
+
+static void step_bench_free(step_bench *b) {
+    free(b->src); free(b->tin); free(b->tout); free(b->t_step);
+    tg_adam_free(b->opt);
+    tg_ctx_free(b->ctx);
+    tg_model_free(b->m);
+}
+
+/* b for sc on threads threads (0: the default), the peak tracked for --memory. 0, or 1 after the
+ * message. */
+static int step_bench_open(step_bench *b, const step_config *sc, int threads, uint64_t seed,
+                           bool memory, tg_attn_gate gate) {
+    *b = (step_bench){.sc = sc};
+    tg_model_config cfg = step_model_config(sc, gate);
     tg_err err;
-    tg_model *m = tg_model_new(&cfg, seed, &err);
-    if (!m) { fprintf(stderr, "tapegrad bench: %s\n", err.msg); return 1; }
-    tg_params *P = tg_model_params(m);
-    int64_t n_par = tg_params_numel(P);
+    b->m = tg_model_new(&cfg, seed, &err);
+    if (!b->m) { fprintf(stderr, "tapegrad bench: %s\n", err.msg); return 1; }
+    b->P = tg_model_params(b->m);
+    b->n_par = tg_params_numel(b->P);
     tg_adam_config acfg = tg_adam_config_default();
-    tg_adam *opt = NULL;
-    tg_ctx *ctx = tg_ctx_new(&(tg_ctx_opts){.threads = threads, .seed = seed});
-    int B = sc->batch, S = sc->src_len, T = sc->tgt_len, total = sc->warmup + sc->steps;
-    int32_t *src = malloc((size_t)B * S * sizeof *src), *tin = malloc((size_t)B * T * sizeof *tin);
-    int32_t *tout = malloc((size_t)B * T * sizeof *tout);
-    double *t_step = malloc((size_t)total * 4 * sizeof *t_step);
-    if (!ctx || !src || !tin || !tout || !t_step || (memory && !tg_ctx_track_peak(ctx, true)) ||
-        tg_adam_new(&acfg, n_par, &opt, &err) != TG_OK) {
-        fprintf(stderr, "tapegrad bench: %s\n", ctx ? "out of memory" : "cannot make a context");
-        free(src); free(tin); free(tout); free(t_step);
-        tg_ctx_free(ctx);
-        tg_model_free(m);
+    b->ctx = tg_ctx_new(&(tg_ctx_opts){.threads = threads, .seed = seed});
+    size_t B = (size_t)sc->batch, total = (size_t)(sc->warmup + sc->steps);
+    b->src = malloc(B * (size_t)sc->src_len * sizeof *b->src);
+    b->tin = malloc(B * (size_t)sc->tgt_len * sizeof *b->tin);
+    b->tout = malloc(B * (size_t)sc->tgt_len * sizeof *b->tout);
+    b->t_step = malloc(total * 4 * sizeof *b->t_step);
+    if (!b->ctx || !b->src || !b->tin || !b->tout || !b->t_step ||
+        (memory && !tg_ctx_track_peak(b->ctx, true)) ||
+        tg_adam_new(&acfg, b->n_par, &b->opt, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad bench: %s\n", b->ctx ? "out of memory" : "cannot make a context");
+        step_bench_free(b);
         return 1;
     }
-    tg_schedule sch = tg_schedule_default(TG_SCHEDULE_NOAM);
-    sch.d_model = sc->d_model;
+    b->sch = tg_schedule_default(TG_SCHEDULE_NOAM);
+    b->sch.d_model = sc->d_model;
+    return 0;
+}
+
+/* Step i (0-based) on b's batch: the forward, the backward, Adam with the gradients cleared in
+ * the same pass as train does, the context reset; its times into b->t_step[i] and its loss into
+ * *loss_v. 0, or 1 after the message. */
+static int step_once(step_bench *b, int i, double *loss_v) {
+    const step_config *sc = b->sc;
+    tg_err err;
+    double t0 = now_s();
+    tg_tensor *loss = NULL;
+    if (tg_model_loss(b->m, b->ctx, b->src, b->tin, b->tout, sc->batch, sc->src_len, sc->tgt_len,
+                      &loss, NULL, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad bench: %s\n", err.msg);
+        return 1;
+    }
+    double t1 = now_s();
+    tg_status s = tg_backward(b->ctx, loss);
+    double t2 = now_s();
+    if (s == TG_OK)
+        s = tg_adam_step_zero(b->opt, tg_params_data(b->P), tg_params_grad(b->P),
+                              tg_schedule_lr(&b->sch, i + 1), tg_ctx_pool(b->ctx), &err);
+    else
+        tg_err_set(&err, s, "backward: %s", tg_ctx_errmsg(b->ctx));
+    *loss_v = loss->data[0];
+    tg_ctx_reset(b->ctx);
+    double t3 = now_s();
+    if (s != TG_OK) { fprintf(stderr, "tapegrad bench: %s\n", err.msg); return 1; }
+    double *rec = b->t_step + 4 * i;
+    rec[0] = t3 - t0; rec[1] = t1 - t0; rec[2] = t2 - t1; rec[3] = t3 - t2;
+    return 0;
+}
+
+/* The warmup and timed steps; faults[0], [1]: the first's and the last's minor page faults. The
+ * profile (op times, the pool's stats) starts with the first timed step. 0, or 1. */
+static int step_all(step_bench *b, uint64_t seed, bool json, bool profile, long faults[2]) {
+    const step_config *sc = b->sc;
+    int total = sc->warmup + sc->steps;
     uint64_t rng = seed;
-    int nt = tg_pool_threads(tg_ctx_pool(ctx));
+    for (int i = 0; i < total; i++) {
+        long faults0 = minor_faults();
+        random_batch(sc, &rng, b->src, b->tin, b->tout);
+        if (profile && i == sc->warmup) {
+            if (!tg_ctx_profile(b->ctx, true)) {
+                fprintf(stderr, "tapegrad bench: out of memory\n");
+                return 1;
+            }
+            tg_pool_stats_on(tg_ctx_pool(b->ctx), true);
+        }
+        double loss_v;
+        if (step_once(b, i, &loss_v)) return 1;
+        if (i == 0) faults[0] = minor_faults() - faults0;
+        if (i == total - 1) faults[1] = minor_faults() - faults0;
+        const double *rec = b->t_step + 4 * i;
+        if (!json)
+            printf("step %3d %s loss=%.4f time=%.3fs (fwd %.3f bwd %.3f opt %.3f)\n", i + 1,
+                   i >= sc->warmup ? "timed " : "warmup", loss_v, rec[0], rec[1], rec[2], rec[3]);
+        tg_cli_flush();
+    }
+    return 0;
+}
+
+static int bench_step(const step_config *sc, int threads, uint64_t seed, bool json, bool memory,
+                      bool profile, tg_attn_gate gate) {
+    step_bench b;
+    if (step_bench_open(&b, sc, threads, seed, memory, gate)) return 1;
+    int nt = tg_pool_threads(tg_ctx_pool(b.ctx));
     const char *kern = tg_k_impl_name(tg_k_current());
     if (!json)
         printf("tapegrad (%s, kernels=%s), threads=%d, config=%s%s, parameters=%lld\n",
                TG_FLOAT_NAME, kern, nt, sc->name, gate ? " with the attention gate" : "",
-               (long long)tg_model_param_count(m));
-    int rc = 0;
+               (long long)tg_model_param_count(b.m));
     long faults[2] = {0, 0};   /* the first step's, the last step's */
-    for (int i = 0; i < total && rc == 0; i++) {
-        long faults0 = minor_faults();
-        random_batch(sc, &rng, src, tin, tout);
-        if (profile && i == sc->warmup && !tg_ctx_profile(ctx, true)) {
-            fprintf(stderr, "tapegrad bench: out of memory\n");
-            rc = 1;
-            break;
-        }
-        if (profile && i == sc->warmup) tg_pool_stats_on(tg_ctx_pool(ctx), true);
-        double t0 = now_s();
-        tg_tensor *loss = NULL;
-        if (tg_model_loss(m, ctx, src, tin, tout, B, S, T, &loss, NULL, &err) != TG_OK) {
-            fprintf(stderr, "tapegrad bench: %s\n", err.msg);
-            rc = 1;
-            break;
-        }
-        double t1 = now_s();
-        tg_status s = tg_backward(ctx, loss);
-        double t2 = now_s();
-        if (s == TG_OK)   /* and the gradients cleared in the same pass, as train does */
-            s = tg_adam_step_zero(opt, tg_params_data(P), tg_params_grad(P),
-                                  tg_schedule_lr(&sch, i + 1), tg_ctx_pool(ctx), &err);
-        else
-            tg_err_set(&err, s, "backward: %s", tg_ctx_errmsg(ctx));
-        double lossv = loss->data[0];
-        tg_ctx_reset(ctx);
-        double t3 = now_s();
-        if (s != TG_OK) { fprintf(stderr, "tapegrad bench: %s\n", err.msg); rc = 1; break; }
-        bool timed = i >= sc->warmup;
-        if (i == 0) faults[0] = minor_faults() - faults0;
-        if (i == total - 1) faults[1] = minor_faults() - faults0;
-        double *rec = t_step + 4 * i;
-        rec[0] = t3 - t0; rec[1] = t1 - t0; rec[2] = t2 - t1; rec[3] = t3 - t2;
-        if (!json)
-            printf("step %3d %s loss=%.4f time=%.3fs (fwd %.3f bwd %.3f opt %.3f)\n", i + 1,
-                   timed ? "timed " : "warmup", lossv, rec[0], rec[1], rec[2], rec[3]);
-        tg_cli_flush();
-    }
+    int rc = step_all(&b, seed, json, profile, faults);
     step_times st;
-    if (rc == 0 && !step_times_of(t_step, sc, &st)) {
+    if (rc == 0 && !step_times_of(b.t_step, sc, &st)) {
         fprintf(stderr, "tapegrad bench: out of memory\n");
         rc = 1;
     }
     if (rc == 0) {
         step_report r = {.sc = sc, .kern = kern, .threads = nt, .gate = gate, .json = json,
-                         .params = (long long)tg_model_param_count(m),
+                         .params = (long long)tg_model_param_count(b.m),
                          .rss = rss_mb()};   /* before the GEMM measurement below */
         tg_bench_memory mem;
         tg_bench_profile prof;
         if (memory) {
-            tg_bench_memory_collect(ctx, n_par, tg_adam_numel(opt), faults, &mem);
+            tg_bench_memory_collect(b.ctx, b.n_par, tg_adam_numel(b.opt), faults, &mem);
             r.mem = &mem;
         }
         if (profile) {   /* the same GEMM shapes alone, briefly: the rate to compare with */
             double gemm_rate = 0;
             bench_gemm_model(sc, threads, 0.05, false, true, &(cold_buf){0}, &gemm_rate);
-            tg_bench_profile_collect(ctx, st.mean, st.med[1], st.med[2], st.med[3], gemm_rate,
+            tg_bench_profile_collect(b.ctx, st.mean, st.med[1], st.med[2], st.med[3], gemm_rate,
                                      &prof);
             r.prof = &prof;
         }
         print_step_result(&r, &st);
     }
-    free(src); free(tin); free(tout); free(t_step);
-    tg_adam_free(opt);
-    tg_ctx_free(ctx);
-    tg_model_free(m);
+    step_bench_free(&b);
     return rc;
 }
 

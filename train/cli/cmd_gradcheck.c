@@ -129,7 +129,61 @@ static bool parse_count(const char *flag, const char *s, long lo, long hi, long 
     return false;
 }
 
-int tg_cmd_gradcheck(int argc, char **argv) {
+/* What the command line asked for. */
+typedef struct {
+    bool ops, model, json;
+    bool model_flags;                   /* a switch that goes with --model alone was given */
+    int threads;                        /* 0: the default */
+    tg_model_config cfg;
+    tg_model_gradcheck_opts mo;
+} gc_args;
+
+/* The model switch of option c into a->cfg. 0, or the exit code 2 after the message. */
+static int take_switch(int c, const char *value, gc_args *a) {
+    const char *key = c == 'N' ? "norm" : c == 'F' ? "ffn_activation"
+                    : c == 'A' ? "attn_activation" : c == 'a' ? "attn_activation_at"
+                    : c == 'G' ? "attn_gate" : c == 'R' ? "residual_activation"
+                    : "tie_embeddings";
+    tg_err err;
+    if (tg_model_config_set(&a->cfg, key, value, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad gradcheck: %s\n", err.msg);
+        return 2;
+    }
+    return 0;
+}
+
+/* One option c into a. -1 to go on, else the command's exit code (--help: 0). */
+static int take_option(int c, const char *value, gc_args *a) {
+    long n;
+    switch (c) {
+    case 'o': a->ops = true; return -1;
+    case 'm': a->model = true; return -1;
+    case 'j': a->json = true; return -1;
+    case 't': return tg_arg_int("gradcheck", "--threads", value, 1, 64, &a->threads) ? -1 : 2;
+    case 'h': usage(stdout); return 0;
+    case 'N': case 'F': case 'A': case 'a': case 'G': case 'R': case 'E':
+        if (take_switch(c, value, a)) return 2;
+        break;
+    case 'S':
+        if (!parse_count("--sample", value, 0, 1L << 30, &n)) return 2;
+        a->mo.check.max_elems = n;
+        break;
+    case 'P':
+        if (!parse_count("--projections", value, 0, 1000, &n)) return 2;
+        a->mo.projections = (int)n;
+        break;
+    case 's':
+        if (!parse_count("--seed", value, 0, 1L << 30, &n)) return 2;
+        a->mo.seed = (uint64_t)n;
+        break;
+    default: usage(stderr); return 2;
+    }
+    a->model_flags = true;              /* the cases that break: --model's switches */
+    return -1;
+}
+
+/* The whole command line into a. -1 to go on, else the command's exit code. */
+static int parse_args(int argc, char **argv, gc_args *a) {
     static const struct option opts[] = {
         {"ops", no_argument, NULL, 'o'},
         {"model", no_argument, NULL, 'm'},
@@ -148,72 +202,38 @@ int tg_cmd_gradcheck(int argc, char **argv) {
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    bool ops = false, json = false, model = false, model_flags = false;
-    int threads = 0, c;
-    long n;
-    tg_model_config cfg = tg_model_gradcheck_config();
-    tg_model_gradcheck_opts mo = tg_model_gradcheck_defaults();
-    tg_err err;
+    int c, rc;
     optind = 1;
-    while ((c = tg_arg_getopt("gradcheck", argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'o': ops = true; break;
-        case 'm': model = true; break;
-        case 'N': case 'F': case 'A': case 'a': case 'G': case 'R': case 'E': {
-            const char *key = c == 'N' ? "norm" : c == 'F' ? "ffn_activation"
-                            : c == 'A' ? "attn_activation" : c == 'a' ? "attn_activation_at"
-                            : c == 'G' ? "attn_gate" : c == 'R' ? "residual_activation"
-                            : "tie_embeddings";
-            if (tg_model_config_set(&cfg, key, optarg, &err) != TG_OK) {
-                fprintf(stderr, "tapegrad gradcheck: %s\n", err.msg);
-                return 2;
-            }
-            model_flags = true;
-            break;
-        }
-        case 'S':
-            if (!parse_count("--sample", optarg, 0, 1L << 30, &n)) return 2;
-            mo.check.max_elems = n;
-            model_flags = true;
-            break;
-        case 'P':
-            if (!parse_count("--projections", optarg, 0, 1000, &n)) return 2;
-            mo.projections = (int)n;
-            model_flags = true;
-            break;
-        case 's':
-            if (!parse_count("--seed", optarg, 0, 1L << 30, &n)) return 2;
-            mo.seed = (uint64_t)n;
-            model_flags = true;
-            break;
-        case 'j': json = true; break;
-        case 't': if (!tg_arg_int("gradcheck", "--threads", optarg, 1, 64, &threads)) return 2; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
-    }
+    while ((c = tg_arg_getopt("gradcheck", argc, argv, "h", opts, NULL)) != -1)
+        if ((rc = take_option(c, optarg, a)) >= 0) return rc;
     if (optind < argc) {
         fprintf(stderr, "tapegrad gradcheck: unexpected argument '%s'\n", tg_arg_shown(argv[optind]));
         usage(stderr);
         return 2;
     }
-    if (ops == model) {
+    if (a->ops == a->model) {
         fprintf(stderr, "tapegrad gradcheck: say what to check (--ops or --model)\n");
         usage(stderr);
         return 2;
     }
-    if (model_flags && !model) {
+    if (a->model_flags && !a->model) {
         fprintf(stderr, "tapegrad gradcheck: the model switches and --sample, --projections, "
                         "--seed go with --model\n");
         return 2;
     }
-    if (model) {
-        if (tg_model_config_validate(&cfg, &err) != TG_OK) {
-            fprintf(stderr, "tapegrad gradcheck: %s\n", err.msg);
-            return 2;
-        }
-        mo.threads = threads > 0 ? threads : 1;
-        return run_model(&cfg, &mo, json);
+    return -1;
+}
+
+int tg_cmd_gradcheck(int argc, char **argv) {
+    gc_args a = {.cfg = tg_model_gradcheck_config(), .mo = tg_model_gradcheck_defaults()};
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0) return rc;
+    if (!a.model) return run_ops(a.json, a.threads);
+    tg_err err;
+    if (tg_model_config_validate(&a.cfg, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad gradcheck: %s\n", err.msg);
+        return 2;
     }
-    return run_ops(json, threads);
+    a.mo.threads = a.threads > 0 ? a.threads : 1;
+    return run_model(&a.cfg, &a.mo, a.json);
 }

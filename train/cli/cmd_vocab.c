@@ -362,6 +362,61 @@ static int cmd_encode(int argc, char **argv) {
     return rc ? rc : finish_output();
 }
 
+/* The pieces (or, with ids, the ids) of line line_no of stdin, of len bytes, appended to ids.
+ * 0, or 1 after the message naming the line. */
+static int read_ids(const tg_bpe *bpe, bool by_id, const char *line, size_t len, size_t line_no,
+                    tg_ids *ids) {
+    for (size_t i = skip_bom(line, len, line_no); i < len;) {
+        if (line[i] == ' ' || line[i] == '\t') { i++; continue; }
+        size_t j = i;
+        while (j < len && line[j] != ' ' && line[j] != '\t') j++;
+        long id = -1;
+        if (by_id) {
+            char tok[32];
+            size_t k = j - i < sizeof tok - 1 ? j - i : sizeof tok - 1;
+            memcpy(tok, line + i, k);
+            tok[k] = '\0';
+            if (j - i >= sizeof tok || !tg_arg_long(tok, 0, tg_bpe_vocab_size(bpe) - 1, &id)) id = -1;
+        } else {
+            id = tg_bpe_piece_id(bpe, line + i, j - i);
+        }
+        if (id < 0) {
+            fprintf(stderr, "tapegrad vocab decode: <stdin>:%zu: unknown %s '", line_no,
+                    by_id ? "id" : "piece");
+            tg_fput_shown(stderr, line + i, j - i > 80 ? 80 : j - i);   /* (an ESC: escaped) */
+            fprintf(stderr, "' (expected %s)\n",
+                    by_id ? "an id of this vocabulary" : "a piece as 'vocab encode' prints it; --ids for ids");
+            return 1;
+        }
+        if (ids->n == ids->cap) {
+            size_t nc = ids->cap ? ids->cap * 2 : 64;
+            int32_t *q = realloc(ids->v, nc * sizeof *q);
+            if (!q) { fprintf(stderr, "tapegrad vocab decode: out of memory\n"); return 1; }
+            ids->v = q;
+            ids->cap = nc;
+        }
+        ids->v[ids->n++] = (int32_t)id;
+        i = j;
+    }
+    return 0;
+}
+
+/* One line of UTF-8 text out for each line in: what hand-made byte pieces make of a line break,
+ * another control character (NUL, ESC) or a byte that is no UTF-8 is shown as \xNN. */
+static void put_text_line(const tg_str *text) {
+    for (size_t k = 0; k < text->n;) {
+        uint32_t cp = 0;
+        int m = tg_utf8_next(text->s + k, text->n - k, &cp);
+        if (m == 0 || (cp < 0x20 && cp != '\t') || (cp >= 0x7F && cp <= 0x9F)) {
+            for (int j = 0; j < (m ? m : 1); j++) printf("\\x%02x", (unsigned char)text->s[k + (size_t)j]);
+        } else {
+            fwrite(text->s + k, 1, (size_t)m, stdout);
+        }
+        k += m > 0 ? (size_t)m : 1;
+    }
+    putchar('\n');
+}
+
 static int cmd_decode(int argc, char **argv) {
     static const int allowed[] = {OPT_VOCAB, OPT_IDS, 0};
     vocab_args a;
@@ -386,59 +441,13 @@ static int cmd_decode(int argc, char **argv) {
             break;
         }
         ids.n = 0;
-        for (size_t i = skip_bom(line, len, line_no); i < len && rc == 0;) {
-            if (line[i] == ' ' || line[i] == '\t') { i++; continue; }
-            size_t j = i;
-            while (j < len && line[j] != ' ' && line[j] != '\t') j++;
-            long id = -1;
-            if (a.ids) {
-                char tok[32];
-                size_t k = j - i < sizeof tok - 1 ? j - i : sizeof tok - 1;
-                memcpy(tok, line + i, k);
-                tok[k] = '\0';
-                if (j - i >= sizeof tok || !tg_arg_long(tok, 0, tg_bpe_vocab_size(bpe) - 1, &id)) id = -1;
-            } else {
-                id = tg_bpe_piece_id(bpe, line + i, j - i);
-            }
-            if (id < 0) {
-                fprintf(stderr, "tapegrad vocab decode: <stdin>:%zu: unknown %s '", line_no,
-                        a.ids ? "id" : "piece");
-                tg_fput_shown(stderr, line + i, j - i > 80 ? 80 : j - i);   /* (an ESC: escaped) */
-                fprintf(stderr, "' (expected %s)\n",
-                        a.ids ? "an id of this vocabulary" : "a piece as 'vocab encode' prints it; --ids for ids");
-                rc = 1;
-                break;
-            }
-            int32_t v = (int32_t)id;
-            if (ids.n == ids.cap) {
-                size_t nc = ids.cap ? ids.cap * 2 : 64;
-                int32_t *q = realloc(ids.v, nc * sizeof *q);
-                if (!q) { fprintf(stderr, "tapegrad vocab decode: out of memory\n"); rc = 1; break; }
-                ids.v = q;
-                ids.cap = nc;
-            }
-            ids.v[ids.n++] = v;
-            i = j;
-        }
-        if (rc) break;
+        if ((rc = read_ids(bpe, a.ids, line, len, line_no, &ids)) != 0) break;
         if (tg_bpe_decode(bpe, ids.v, ids.n, &text, &err) != TG_OK) {
             fprintf(stderr, "tapegrad vocab decode: <stdin>:%zu: %s\n", line_no, err.msg);
             rc = 1;
             break;
         }
-        /* one line of UTF-8 text out for each line in: what hand-made byte pieces make of a line
-         * break, another control character (NUL, ESC) or a byte that is no UTF-8 is shown as \xNN */
-        for (size_t k = 0; k < text.n;) {
-            uint32_t cp = 0;
-            int m = tg_utf8_next(text.s + k, text.n - k, &cp);
-            if (m == 0 || (cp < 0x20 && cp != '\t') || (cp >= 0x7F && cp <= 0x9F)) {
-                for (int j = 0; j < (m ? m : 1); j++) printf("\\x%02x", (unsigned char)text.s[k + (size_t)j]);
-            } else {
-                fwrite(text.s + k, 1, (size_t)m, stdout);
-            }
-            k += m > 0 ? (size_t)m : 1;
-        }
-        putchar('\n');
+        put_text_line(&text);
     }
     if (rc == 0) rc = stdin_line_error("decode", (long)n, line_no);
     free(line);
@@ -453,6 +462,70 @@ static int cmp_double(const void *x, const void *y) {
     return (a > b) - (a < b);
 }
 
+/* The median of the n times t (a sorted copy's middle one; n <= 100). */
+static double median_of(const double *t, long n) {
+    double m[100];
+    memcpy(m, t, (size_t)n * sizeof *m);
+    qsort(m, (size_t)n, sizeof *m, cmp_double);
+    return m[n / 2];
+}
+
+/* What `vocab bench` measured: the times of each run, in seconds. */
+typedef struct {
+    double read, learn[100], cold[100], warm[100];
+    long long pieces;                   /* of one encoding of both sides */
+    int32_t merges, vocab;
+    size_t pairs;
+} vocab_bench;
+
+/* a->repeat runs of learning the merges of c, then encoding both sides twice (cold: the word
+ * cache starts empty; warm: a second pass over the same text). 0, or 1 after the message. */
+static int bench_runs(const vocab_args *a, const tg_corpus *c, vocab_bench *b) {
+    tg_ids ids = {0};
+    tg_err err;
+    int rc = 0;
+    for (long r = 0; r < a->repeat && rc == 0; r++) {
+        tg_bpe *bpe;
+        double s = now_s();
+        tg_bpe_learn_opts lo = {.merges = (int32_t)a->merges};
+        if (tg_bpe_learn(&bpe, c, &lo, &err) != TG_OK) {
+            fprintf(stderr, "tapegrad vocab bench: %s\n", err.msg);
+            rc = 1;
+            break;
+        }
+        b->learn[r] = now_s() - s;
+        b->merges = tg_bpe_n_merges(bpe);
+        b->vocab = tg_bpe_vocab_size(bpe);
+        for (int pass = 0; pass < 2 && rc == 0; pass++) {
+            b->pieces = 0;
+            s = now_s();
+            for (size_t i = 0; i < c->n && rc == 0; i++) {
+                const char *side[2] = {c->src[i], c->tgt[i]};
+                for (int k = 0; k < 2; k++) {
+                    ids.n = 0;
+                    if (tg_bpe_encode(bpe, side[k], strlen(side[k]), &ids, &err) != TG_OK) {
+                        fprintf(stderr, "tapegrad vocab bench: %s\n", err.msg);
+                        rc = 1;
+                        break;
+                    }
+                    b->pieces += (long long)ids.n;
+                }
+            }
+            (pass == 0 ? b->cold : b->warm)[r] = now_s() - s;
+        }
+        tg_bpe_free(bpe);
+    }
+    tg_ids_free(&ids);
+    return rc;
+}
+
+/* " (t0, t1, ...)" of n times. */
+static void put_times(const double *t, long n) {
+    printf(" (");
+    for (long r = 0; r < n; r++) printf("%s%.3f", r ? ", " : "", t[r]);
+    printf(")");
+}
+
 static int cmd_bench(int argc, char **argv) {
     static const int allowed[] = {OPT_DATA, OPT_MERGES, OPT_REPEAT, OPT_JSON, 0};
     vocab_args a;
@@ -461,74 +534,34 @@ static int cmd_bench(int argc, char **argv) {
     if (a.help) { fputs(usage_text, stdout); return 0; }
     if (!a.data) return usage_error("vocab bench needs --data FILE.tsv");
     tg_corpus c;
+    vocab_bench b = {0};
     double t0 = now_s();
     if ((rc = read_corpus(&a, &c)) != 0) return rc;
-    double t_read = now_s() - t0;
-    double t_learn[100], t_cold[100], t_warm[100];
-    long long pieces = 0;
-    int32_t merges = 0, vocab = 0;
-    tg_ids ids = {0};
-    tg_err err;
-    for (long r = 0; r < a.repeat && rc == 0; r++) {
-        tg_bpe *bpe;
-        double s = now_s();
-        if (tg_bpe_learn(&bpe, &c, &(tg_bpe_learn_opts){.merges = (int32_t)a.merges}, &err) != TG_OK) {
-            fprintf(stderr, "tapegrad vocab bench: %s\n", err.msg);
-            rc = 1;
-            break;
-        }
-        t_learn[r] = now_s() - s;
-        merges = tg_bpe_n_merges(bpe);
-        vocab = tg_bpe_vocab_size(bpe);
-        /* cold: the word cache starts empty; warm: a second pass over the same text */
-        for (int pass = 0; pass < 2 && rc == 0; pass++) {
-            pieces = 0;
-            s = now_s();
-            for (size_t i = 0; i < c.n && rc == 0; i++) {
-                const char *side[2] = {c.src[i], c.tgt[i]};
-                for (int k = 0; k < 2; k++) {
-                    ids.n = 0;
-                    if (tg_bpe_encode(bpe, side[k], strlen(side[k]), &ids, &err) != TG_OK) {
-                        fprintf(stderr, "tapegrad vocab bench: %s\n", err.msg);
-                        rc = 1;
-                        break;
-                    }
-                    pieces += (long long)ids.n;
-                }
-            }
-            (pass == 0 ? t_cold : t_warm)[r] = now_s() - s;
-        }
-        tg_bpe_free(bpe);
-    }
-    tg_ids_free(&ids);
-    size_t pairs = c.n;
+    b.read = now_s() - t0;
+    b.pairs = c.n;
+    rc = bench_runs(&a, &c, &b);
     tg_corpus_free(&c);
     if (rc) return rc;
-    double ml[100], mc[100], mw[100];
-    memcpy(ml, t_learn, (size_t)a.repeat * sizeof *ml);
-    memcpy(mc, t_cold, (size_t)a.repeat * sizeof *mc);
-    memcpy(mw, t_warm, (size_t)a.repeat * sizeof *mw);
-    qsort(ml, (size_t)a.repeat, sizeof *ml, cmp_double);
-    qsort(mc, (size_t)a.repeat, sizeof *mc, cmp_double);
-    qsort(mw, (size_t)a.repeat, sizeof *mw, cmp_double);
-    double med_l = ml[a.repeat / 2], med_c = mc[a.repeat / 2], med_w = mw[a.repeat / 2];
+    double med_l = median_of(b.learn, a.repeat), med_c = median_of(b.cold, a.repeat);
+    double med_w = median_of(b.warm, a.repeat);
     if (a.json) {
         printf("{\"data\": ");
         tg_json_str(stdout, a.data);
         printf(", \"pairs\": %zu, \"merges\": %d, \"vocab\": %d, \"repeat\": %ld, "
                "\"read_s\": %.4f, \"learn_s\": %.4f, \"encode_cold_s\": %.4f, \"encode_warm_s\": %.4f, "
                "\"pieces\": %lld}\n",
-               pairs, (int)merges, (int)vocab, a.repeat, t_read, med_l, med_c, med_w, pieces);
+               b.pairs, (int)b.merges, (int)b.vocab, a.repeat, b.read, med_l, med_c, med_w,
+               b.pieces);
     } else {
-        printf("data %s: %zu pairs, read in %.3f s\n", a.data, pairs, t_read);
-        printf("learn %d merges (vocabulary %d): median %.3f s over %ld runs (", (int)merges, (int)vocab, med_l,
-               a.repeat);
-        for (long r = 0; r < a.repeat; r++) printf("%s%.3f", r ? ", " : "", t_learn[r]);
-        printf(")\nencode both sides, %lld pieces: cold cache median %.3f s (", pieces, med_c);
-        for (long r = 0; r < a.repeat; r++) printf("%s%.3f", r ? ", " : "", t_cold[r]);
-        printf("), warm cache median %.3f s (", med_w);
-        for (long r = 0; r < a.repeat; r++) printf("%s%.3f", r ? ", " : "", t_warm[r]);
-        printf(")\n");
+        printf("data %s: %zu pairs, read in %.3f s\n", a.data, b.pairs, b.read);
+        printf("learn %d merges (vocabulary %d): median %.3f s over %ld runs", (int)b.merges,
+               (int)b.vocab, med_l, a.repeat);
+        put_times(b.learn, a.repeat);
+        printf("\nencode both sides, %lld pieces: cold cache median %.3f s", b.pieces, med_c);
+        put_times(b.cold, a.repeat);
+        printf(", warm cache median %.3f s", med_w);
+        put_times(b.warm, a.repeat);
+        printf("\n");
     }
     return finish_output();
 }
