@@ -298,9 +298,9 @@ static int time_shape(tg_pool *pool, const gemm_shape *s, double min_time, bool 
     return rc;
 }
 
-/* Shape i's line (JSON: its object) of `bench gemm --config`. */
-static void print_shape(int i, const gemm_shape *s, bool json, double med, double best) {
-    double flop = 2.0 * (double)s->batch * (double)s->M * (double)s->N * (double)s->K;
+/* Shape i's line (JSON: its object) of `bench gemm --config`; flop: one call's. */
+static void print_shape(int i, const gemm_shape *s, bool json, double flop, double med,
+                        double best) {
     if (json)
         printf("%s\n  {\"what\": \"%s\", \"ta\": %s, \"tb\": %s, \"batch\": %lld, "
                "\"M\": %lld, \"N\": %lld, \"K\": %lld, \"per_step\": %d, "
@@ -341,7 +341,7 @@ static int bench_gemm_model(const step_config *sc, int threads, double min_time,
         total_s += med * s->count;
         total_best_s += best * s->count;
         total_flop += flop * s->count;
-        if (!quiet) print_shape(i, s, json, med, best);
+        if (!quiet) print_shape(i, s, json, flop, med, best);
     }
     if (rate) *rate = total_s > 0 ? total_flop / total_s * 1e-9 : 0;
     if (rc == 0 && !quiet) {
