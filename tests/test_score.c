@@ -16,6 +16,7 @@
 #include "datasets/datasets.h"
 #include "train/cli/commands.h"
 #include "train/metrics/metrics.h"
+#include "train/metrics/order_stats.h"
 #include "train/metrics/paired_bs.h"
 #include "train/metrics/text.h"
 #include "tests/tg_check.h"
@@ -1318,6 +1319,27 @@ START_TEST(test_paired_bs_definitions) {
 }
 END_TEST
 
+/* tg_median, shared by bench and vocab bench: the middle value, the mean of the middle two for an
+ * even count (vocab bench printed the upper one before), the input left as it was; NaN for none.
+ * tg_sort_doubles sorts in place and takes an empty array. */
+START_TEST(test_order_stats) {
+    const double odd[] = {3.0, -1.0, 2.0, 8.0, 0.5}, even[] = {4.0, 1.0, 9.0, 2.0};
+    ck_assert_double_eq(tg_median(odd, 5), 2.0);
+    ck_assert_double_eq(tg_median(even, 4), 3.0);
+    ck_assert_double_eq(tg_median(even, 1), 4.0);
+    ck_assert_double_eq(tg_median(even, 2), 2.5);
+    ck_assert(isnan(tg_median(even, 0)));
+    ck_assert_double_eq(even[0], 4.0);
+    ck_assert_double_eq(even[3], 2.0);
+    double v[] = {0.25, -3.0, 7.5, 0.25, -0.0, 1e300};
+    tg_sort_doubles(v, 6);
+    for (int i = 1; i < 6; i++) ck_assert(v[i - 1] <= v[i]);
+    ck_assert_double_eq(v[0], -3.0);
+    ck_assert_double_eq(v[5], 1e300);
+    tg_sort_doubles(NULL, 0);
+}
+END_TEST
+
 static Suite *score_suite(void) {
     Suite *s = suite_create("score");
     TCase *tc = tcase_create("sacrebleu_fixtures");
@@ -1349,6 +1371,9 @@ static Suite *score_suite(void) {
     tcase_add_test(tc, test_paired_bs_errors);
     tcase_add_test(tc, test_paired_bs_library);
     tcase_add_test(tc, test_paired_bs_definitions);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("order_stats");
+    tcase_add_test(tc, test_order_stats);
     suite_add_tcase(s, tc);
     return s;
 }

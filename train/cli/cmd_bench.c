@@ -15,6 +15,7 @@
 #include "train/cli/bench_memory.h"
 #include "train/cli/bench_profile.h"
 #include "train/cli/commands.h"
+#include "train/metrics/order_stats.h"
 #include "train/run/text_out.h"
 
 static void usage(FILE *f) {
@@ -82,21 +83,6 @@ static double now_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(const double *v, int n) {
-    double *s = malloc((size_t)n * sizeof *s);
-    if (!s) return NAN;
-    memcpy(s, v, (size_t)n * sizeof *s);
-    qsort(s, (size_t)n, sizeof *s, cmp_double);
-    double m = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-    free(s);
-    return m;
 }
 
 /* The best (shortest) of n >= 1 call times. */
@@ -195,7 +181,7 @@ static int bench_gemm(const long *sizes, int n_sizes, int threads, double min_ti
             rc = 1;
             break;
         }
-        double med = median(times, calls), best = fastest(times, calls);
+        double med = tg_median(times, (size_t)calls), best = fastest(times, calls);
         double flop = 2.0 * (double)n * (double)n * (double)n;
         if (json)
             printf("%s\n  {\"n\": %lld, \"calls\": %d, \"median_s\": %.6g, \"gflops\": %.2f, "
@@ -291,7 +277,7 @@ static int time_shape(tg_pool *pool, const gemm_shape *s, double min_time, bool 
             tg_k_gemm(pool, &g);
             times[calls++] = now_s() - t0;
         }
-        *med = median(times, calls);
+        *med = tg_median(times, (size_t)calls);
         *best = fastest(times, calls);
     }
     free(A); free(B); free(C); free(times);
@@ -389,7 +375,7 @@ static bool step_times_of(const double *t_step, const step_config *sc, step_time
     if (!col) return false;
     for (int c = 0; c < 4; c++) {
         for (int i = 0; i < n; i++) col[i] = t_step[4 * (sc->warmup + i) + c];
-        st->med[c] = median(col, n);
+        st->med[c] = tg_median(col, (size_t)n);
     }
     free(col);
     st->mean = 0;

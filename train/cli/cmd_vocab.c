@@ -10,6 +10,7 @@
 
 #include "datasets/datasets.h"
 #include "train/cli/commands.h"
+#include "train/metrics/order_stats.h"
 #include "train/run/run.h"
 #include "train/cli/read_lines.h"
 #include "train/ckpt/atomic_file.h"
@@ -457,19 +458,6 @@ static int cmd_decode(int argc, char **argv) {
     return rc ? rc : finish_output();
 }
 
-static int cmp_double(const void *x, const void *y) {
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
-/* The median of the n times t (a sorted copy's middle one; n <= 100). */
-static double median_of(const double *t, long n) {
-    double m[100];
-    memcpy(m, t, (size_t)n * sizeof *m);
-    qsort(m, (size_t)n, sizeof *m, cmp_double);
-    return m[n / 2];
-}
-
 /* What `vocab bench` measured: the times of each run, in seconds. */
 typedef struct {
     double read, learn[100], cold[100], warm[100];
@@ -542,8 +530,9 @@ static int cmd_bench(int argc, char **argv) {
     rc = bench_runs(&a, &c, &b);
     tg_corpus_free(&c);
     if (rc) return rc;
-    double med_l = median_of(b.learn, a.repeat), med_c = median_of(b.cold, a.repeat);
-    double med_w = median_of(b.warm, a.repeat);
+    size_t runs = (size_t)a.repeat;
+    double med_l = tg_median(b.learn, runs), med_c = tg_median(b.cold, runs);
+    double med_w = tg_median(b.warm, runs);
     if (a.json) {
         printf("{\"data\": ");
         tg_json_str(stdout, a.data);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "train/experiment/report.h"
+#include "train/metrics/order_stats.h"
 
 tg_status tg_exp_curve_push(tg_exp_curve *c, double x, double y, tg_err *err) {
     if (c->n == c->cap) {
@@ -211,11 +212,6 @@ void tg_exp_diag_free(tg_exp_diag *d) {
     memset(d, 0, sizeof *d);
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* The index of x in c (whose x rise), or -1. */
 static long find_x(const tg_exp_curve *c, double x) {
     size_t lo = 0, hi = c->n;
@@ -236,7 +232,7 @@ tg_status tg_exp_band_of(const tg_exp_curve *const *curves, int n, tg_exp_band *
     size_t m = 0;
     for (int k = 0; k < n; k++)
         for (size_t i = 0; i < curves[k]->n; i++) xs[m++] = curves[k]->x[i];
-    qsort(xs, m, sizeof *xs, cmp_double);
+    tg_sort_doubles(xs, m);
     size_t u = 0;
     for (size_t i = 0; i < m; i++)
         if (!u || xs[i] != xs[u - 1]) xs[u++] = xs[i];

@@ -5,19 +5,15 @@
 #include <string.h>
 
 #include "datasets/datasets.h"
+#include "train/metrics/order_stats.h"
 #include "train/metrics/paired_bs.h"
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* estimate_ci: the mean of the n values, and half the distance between the (n/40)-th smallest
  * and the (n/40)-th largest (0-based), i.e. the 2.5% and 97.5% order statistics. Sorts v. */
 static tg_bs_estimate estimate(double *v, int n, double score) {
     double sum = 0.0;
     for (int b = 0; b < n; b++) sum += v[b];
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    tg_sort_doubles(v, (size_t)n);
     int lo = n / 40, hi = n - lo - 1;
     return (tg_bs_estimate){.score = score, .mean = sum / n, .ci = 0.5 * (v[hi] - v[lo])};
 }
