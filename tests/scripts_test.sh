@@ -10,7 +10,8 @@ check() { # check WHAT GOT WANT
 d=$(mktemp -d "${TMPDIR:-/tmp}/tg_scripts.XXXXXX")
 mkdir "$d/scripts"
 cp scripts/test.sh scripts/fuzz.sh scripts/bench_vs_torch.sh scripts/tune_decode.sh scripts/valgrind.sh \
-   scripts/experiment_attn_activation.sh scripts/train_end.sh scripts/paired_bleu.sh "$d/scripts/"
+   scripts/experiment_attn_activation.sh scripts/train_end.sh scripts/paired_bleu.sh \
+   scripts/seed_table.sh "$d/scripts/"
 refused() { # refused WHAT MESSAGE SCRIPT ARGS...: exit 2 with MESSAGE
     what=$1 msg=$2; shift 2
     out=$(bash "$d/scripts/$@" 2>&1); rc=$?
@@ -168,6 +169,42 @@ check "paired_bleu, others' temporaries in the way: exit" "$rc" 0
 case $out in *"b.ckpt"*"BLEU  12.50  diff +2.50 [+2.00, +3.00]  p = 0.010"*) ;; *) echo "FAIL: paired_bleu: output: $out"; fail=1;; esac
 check "paired_bleu: a translation cached" "$(cat "$d/pb/hyp/$(sha "$d/pb/a.ckpt")-$(sha "$d/pb/src").hyp")" "$(printf 'x one\nx two')"
 check "paired_bleu: only the others' temporaries left" "$(find "$d/pb/hyp" -name '*.tmp' -type f | wc -l)" 0
+# seed_table.sh: the step-by-step tables of docs/EXPERIMENT.md, from the cells' valid rows; seeds
+# paired by number (seed 3 has no relu-out cell: left out), a step shown only where every cell
+# validated (step 300 only in seed 1's; step 400 was asked for)
+st="$d/st/cells"
+row() { printf 'valid\t%s\t1\t1.0\t\t9\t%s\t1\t\t\t%s\t1\n' "$1" "$2" "$3"; }
+for c in paper,seed=1 relu-out,seed=1 paper,seed=2 relu-out,seed=2 paper,seed=3; do
+    mkdir -p "$st/variant=$c"
+    printf 'kind\tstep\tepoch\telapsed_s\tlr\tloss\tnll\tppl\ttgt_tok_s\tgrad_norm\tbleu\tchrf\n' \
+        > "$st/variant=$c/metrics.tsv"
+done
+{ row 1000 5.5 1.00; printf 'train\t1000\t1\t1\t1\t6\t5\t1\t1\t1\t\t\n'; row 2000 4.25 3.00; row 300 5 1; } \
+    >> "$st/variant=paper,seed=1/metrics.tsv"
+{ row 1000 5.0 2.00; row 2000 4.0 4.00; } >> "$st/variant=relu-out,seed=1/metrics.tsv"
+{ row 1000 6.5 0.50; row 2000 4.75 2.50; } >> "$st/variant=paper,seed=2/metrics.tsv"
+{ row 1000 5.25 1.50; row 2000 4.125 5.00; } >> "$st/variant=relu-out,seed=2/metrics.tsv"
+row 2000 9 9 >> "$st/variant=paper,seed=3/metrics.tsv"
+out=$(bash "$d/scripts/seed_table.sh" "$d/st" paper relu-out 2>&1); rc=$?
+check "seed_table: exit" "$rc" 0
+check "seed_table: table" "$out" "$(printf '%s\n' 'seeds: 1 2' '' \
+    '| step | paper NLL | relu-out NLL | Δ (per seed) | paper BLEU (valid) | relu-out |' \
+    '|---:|---:|---:|---:|---:|---:|' \
+    '| 1,000 | 6.000 | 5.125 | −0.875 (−0.500, −1.250) | 0.75 | 1.75 |' \
+    '| 2,000 | 4.500 | 4.062 | −0.438 (−0.250, −0.625) | 2.75 | 4.50 |')"
+out=$(bash "$d/scripts/seed_table.sh" "$d/st" paper relu-out 2000,400 2>&1)
+check "seed_table: asked steps" "$(printf '%s\n' "$out" | tail -n 2)" "$(printf '%s\n' \
+    '| 2,000 | 4.500 | 4.062 | −0.438 (−0.250, −0.625) | 2.75 | 4.50 |' \
+    '| 400 | (not every seed has a validation there) |')"
+refused "seed_table: one variant twice" "are both 'paper'" seed_table.sh "$d/st" paper paper
+refused "seed_table: a bad step list" "STEPS must be steps like 4000,6000" seed_table.sh "$d/st" paper relu-out 4000,x
+out=$(bash "$d/scripts/seed_table.sh" "$d/st" paper gate 2>&1); rc=$?
+check "seed_table: no such variant: exit" "$rc" 1
+case $out in *"no seed has cells of both 'paper' and 'gate'"*) ;; *) echo "FAIL: seed_table: no variant: $out"; fail=1;; esac
+row 2500 abc 1 >> "$st/variant=relu-out,seed=2/metrics.tsv"
+out=$(bash "$d/scripts/seed_table.sh" "$d/st" paper relu-out 2>&1); rc=$?
+check "seed_table: a bad NLL: exit" "$rc" 1
+case $out in *"seed=2/metrics.tsv:4: no dev NLL in column 7"*) ;; *) echo "FAIL: seed_table: bad NLL: $out"; fail=1;; esac
 rm -rf "$d"
 [ "$fail" = 0 ] && echo "scripts_test: all checks passed"
 exit "$fail"
