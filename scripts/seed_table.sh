@@ -22,9 +22,10 @@ STEPS=${4:-}
 # the seeds both variants have, and the metrics.tsv of each of their cells, baseline first
 FILES=()
 SEEDS=()
-for c in "$DIR/cells/variant=$BASE,seed="*; do
-    [ -e "$c" ] || break
-    s=${c##*,seed=}
+# the baseline's seeds in numeric order (2 before 10), as the docs' tables list them
+mapfile -t BSEEDS < <(for c in "$DIR/cells/variant=$BASE,seed="*; do
+                          [ -e "$c" ] && printf '%s\n' "${c##*,seed=}"; done | sort -n)
+for s in "${BSEEDS[@]}"; do
     [ -e "$DIR/cells/variant=$VAR,seed=$s" ] || continue
     for v in "$BASE" "$VAR"; do
         f="$DIR/cells/variant=$v,seed=$s/metrics.tsv"

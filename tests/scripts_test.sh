@@ -196,6 +196,17 @@ out=$(bash "$d/scripts/seed_table.sh" "$d/st" paper relu-out 2000,400 2>&1)
 check "seed_table: asked steps" "$(printf '%s\n' "$out" | tail -n 2)" "$(printf '%s\n' \
     '| 2,000 | 4.500 | 4.062 | −0.438 (−0.250, −0.625) | 2.75 | 4.50 |' \
     '| 400 | (not every seed has a validation there) |')"
+# seeds in numeric order: 9 before 10 (a glob lists seed=10 first)
+mkdir -p "$d/st2/cells"
+cp -r "$st/variant=paper,seed=1" "$d/st2/cells/variant=paper,seed=10"
+cp -r "$st/variant=relu-out,seed=1" "$d/st2/cells/variant=relu-out,seed=10"
+cp -r "$st/variant=paper,seed=2" "$d/st2/cells/variant=paper,seed=9"
+cp -r "$st/variant=relu-out,seed=2" "$d/st2/cells/variant=relu-out,seed=9"
+out=$(bash "$d/scripts/seed_table.sh" "$d/st2" paper relu-out 1000 2>&1)
+check "seed_table: numeric seed order" "$out" "$(printf '%s\n' 'seeds: 9 10' '' \
+    '| step | paper NLL | relu-out NLL | Δ (per seed) | paper BLEU (valid) | relu-out |' \
+    '|---:|---:|---:|---:|---:|---:|' \
+    '| 1,000 | 6.000 | 5.125 | −0.875 (−1.250, −0.500) | 0.75 | 1.75 |')"
 refused "seed_table: one variant twice" "are both 'paper'" seed_table.sh "$d/st" paper paper
 refused "seed_table: a bad step list" "STEPS must be steps like 4000,6000" seed_table.sh "$d/st" paper relu-out 4000,x
 out=$(bash "$d/scripts/seed_table.sh" "$d/st" paper gate 2>&1); rc=$?
